@@ -1,0 +1,208 @@
+"""The lab definition file: which simulated hosts exist, what they are, and how clients reach them.
+
+A lab file is YAML validated by :class:`Lab`. Every host listens on its own loopback address (127.0.10.x
+style) so all of them can use the standard WinRM ports without editing /etc/hosts; clients connect to
+``address:port`` and use ``fqdn`` wherever the procedure names the host (certificates, configuration).
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_FQDN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+class Role(str, enum.Enum):
+    """What a simulated host is, in the procedure's words."""
+
+    PRIVILEGED_ENDPOINT = "privileged_endpoint"  # AzS-ERCS01: JEA session configuration PrivilegedEndpoint
+    AZS_USER_PORTAL = "azs_user_portal"  # AzS-WASP01: certificate stores only
+    ASDK_HOST = "asdk_host"  # the operator box: sees \\su1fileserver\SU1_Infrastructure_1
+    WAP_TENANT_PORTAL = "wap_tenant_portal"  # MgmtSvc-TenantSite/AuthSite; gets the connector sites
+    WAP_TENANT_API = "wap_tenant_api"  # MgmtSvc-TenantAPI; gets Update-TenantAPI
+    WAP_SQL = "wap_sql"  # Microsoft.MgmtSvc.* databases
+    WAP_EXPRESS = "wap_express"  # all three WAP roles on one computer (the seed's example)
+
+
+WAP_EXPRESS_ROLES = frozenset({Role.WAP_TENANT_PORTAL, Role.WAP_TENANT_API, Role.WAP_SQL})
+
+
+class Auth(str, enum.Enum):
+    BASIC = "basic"
+    NEGOTIATE = "negotiate"  # NTLM inside SPNEGO, and raw NTLM
+    CREDSSP = "credssp"
+
+
+class User(BaseModel):
+    """A Windows account known to one host. ``name`` is ``DOMAIN\\user`` or a bare local user."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(min_length=1)]
+    password: Annotated[str, Field(min_length=1)]
+    # SQL sysadmin on this host's SQL instance (only meaningful on wap_sql hosts).
+    sql_sysadmin: bool = False
+
+
+class WinRM(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    https_port: Annotated[int, Field(ge=1, le=65535)] | None = 5986
+    http_port: Annotated[int, Field(ge=1, le=65535)] | None = 5985
+    auth: list[Auth] = Field(default_factory=lambda: [Auth.BASIC, Auth.NEGOTIATE, Auth.CREDSSP], min_length=1)
+
+    @model_validator(mode="after")
+    def _some_listener(self) -> WinRM:
+        if self.https_port is None and self.http_port is None:
+            raise ValueError("a host needs https_port, http_port or both")
+        if self.https_port is not None and self.https_port == self.http_port:
+            raise ValueError("https_port and http_port must differ")
+        return self
+
+
+class WapSettings(BaseModel):
+    """Baseline of a WAP computer before the procedure runs."""
+
+    model_config = ConfigDict(extra="forbid")
+    url_rewrite: bool = True  # the IIS URL Rewrite extension is installed
+    # SQL server that holds Microsoft.MgmtSvc.Store (the TenantAPI ManagementStore connection string).
+    sql_server: str | None = None
+    tenant_site_port: Annotated[int, Field(ge=1, le=65535)] = 30081
+
+
+class Host(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(min_length=1, max_length=63)]  # the computer name, e.g. AzS-ERCS01
+    fqdn: str
+    address: str  # loopback address the host listens on
+    roles: list[Role] = Field(min_length=1)
+    winrm: WinRM = Field(default_factory=WinRM)
+    users: list[User] = Field(min_length=1)
+    wap: WapSettings | None = None
+
+    @field_validator("fqdn")
+    @classmethod
+    def _fqdn(cls, v: str) -> str:
+        if not _FQDN.match(v):
+            raise ValueError(f"{v!r} is not a valid FQDN (letters, digits, hyphens, dot-separated labels)")
+        return v.lower()
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        try:
+            ip = ipaddress.ip_address(v)
+        except ValueError as exc:
+            raise ValueError(f"{v!r} is not an IP address") from exc
+        if not ip.is_loopback:
+            raise ValueError(f"{v!r} is not a loopback address: labsim only listens on loopback")
+        return v
+
+    @model_validator(mode="after")
+    def _roles(self) -> Host:
+        if Role.PRIVILEGED_ENDPOINT in self.roles:
+            if self.winrm.auth != [Auth.CREDSSP]:
+                raise ValueError("a privileged endpoint accepts only CredSSP: set winrm.auth to [credssp]")
+        if self.is_wap and self.wap is None:
+            self.wap = WapSettings()
+        return self
+
+    @property
+    def effective_roles(self) -> frozenset[Role]:
+        roles = set(self.roles)
+        if Role.WAP_EXPRESS in roles:
+            roles |= WAP_EXPRESS_ROLES
+        return frozenset(roles)
+
+    @property
+    def is_wap(self) -> bool:
+        return bool(self.effective_roles & (WAP_EXPRESS_ROLES | {Role.WAP_EXPRESS}))
+
+    def has(self, role: Role) -> bool:
+        return role in self.effective_roles
+
+
+class LabSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # How long Add-AzurePackConnector keeps polling after its success line (the real one: minutes).
+    pep_polling_seconds: Annotated[float, Field(ge=0)] = 20.0
+    # Multiplies the realistic durations of long steps (0 = instant). See labsim latency profile.
+    latency_factor: Annotated[float, Field(ge=0)] = 0.0
+    # Shells whose client vanished without Delete are reaped after this many idle seconds.
+    idle_shell_timeout: Annotated[float, Field(gt=0)] = 240.0
+    # Receive long-poll cap; must stay under pypsrp's 30 s read timeout.
+    operation_timeout: Annotated[float, Field(gt=0, lt=30)] = 20.0
+
+
+class Lab(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    azure_stack_cloud_name: str = "AzureStack"
+    azure_stack_portal_fqdn: str = "portal.local.azurestack.external"
+    adfs_fqdn: str = "adfs.local.azurestack.external"
+    settings: LabSettings = Field(default_factory=LabSettings)
+    hosts: list[Host] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Lab:
+        seen: dict[str, set[str]] = {"name": set(), "fqdn": set()}
+        endpoints: set[tuple[str, int]] = set()
+        for h in self.hosts:
+            for key, val in (("name", h.name.lower()), ("fqdn", h.fqdn)):
+                if val in seen[key]:
+                    raise ValueError(f"two hosts share the {key} {val!r}")
+                seen[key].add(val)
+            for port in (h.winrm.https_port, h.winrm.http_port):
+                if port is not None:
+                    if (h.address, port) in endpoints:
+                        raise ValueError(f"two hosts listen on {h.address}:{port}")
+                    endpoints.add((h.address, port))
+        sql_names = {n for h in self.hosts if h.has(Role.WAP_SQL) for n in (h.name.lower(), h.fqdn)}
+        for h in self.hosts:
+            if h.wap and h.has(Role.WAP_TENANT_API) and h.wap.sql_server is None and h.has(Role.WAP_SQL):
+                h.wap.sql_server = h.name
+            if h.wap and h.wap.sql_server and h.wap.sql_server.lower() not in sql_names:
+                raise ValueError(f"host {h.name}: sql_server {h.wap.sql_server!r} is not a wap_sql host of this lab")
+        return self
+
+    def host(self, name: str) -> Host:
+        """Find a host by computer name or FQDN (case-insensitive)."""
+        key = name.lower()
+        for h in self.hosts:
+            if key in (h.name.lower(), h.fqdn):
+                return h
+        raise KeyError(f"no host {name!r} in lab {self.name!r}; hosts: {', '.join(h.name for h in self.hosts)}")
+
+
+class LabFileError(ValueError):
+    """The lab file cannot be used; the message lists every problem with its location."""
+
+
+def load_lab(path: str | Path) -> Lab:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise LabFileError(f"cannot read lab file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise LabFileError(f"lab file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise LabFileError(f"lab file {path} must hold a mapping with 'name' and 'hosts'")
+    from pydantic import ValidationError
+
+    try:
+        return Lab.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"lab file {path} has {exc.error_count()} problem(s):"]
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            lines.append(f"  {where}: {err['msg']}")
+        raise LabFileError("\n".join(lines)) from exc
+
+
+DEFAULT_LAB = Path(__file__).with_name("labs") / "default.yaml"

@@ -1,0 +1,122 @@
+"""The seam between labsim's protocol layer (WSMan/PSRP/HTTP, ``labsim.wsman``) and its host behaviour
+(``labsim.hosts``). The protocol layer authenticates a client, opens a runspace pool per shell and, for every
+pipeline, calls :meth:`HostRuntime.run_pipeline` on a worker thread. Host behaviour never sees XML; the
+protocol layer never sees host state.
+
+Values crossing the seam are plain Python: str, int, float, bool, bytes, None, datetime, list, dict (a
+hashtable on the client side) and :class:`PSObject` (an object with named properties, e.g. what Get-Website
+returns). Secure strings arrive already decrypted as :class:`SecretStr`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class SecretStr(str):
+    """A decrypted SecureString parameter; recorded invocations must redact it."""
+
+    def __repr__(self) -> str:  # never leak through logs or reprs
+        return "SecretStr('****')"
+
+
+@dataclass
+class PSObject:
+    """An object with named properties (PSCustomObject on the wire). ``type_names`` most specific first."""
+
+    properties: dict[str, Any]
+    type_names: list[str] = field(default_factory=lambda: ["System.Management.Automation.PSCustomObject"])
+    # What the object prints as in a string context (ToString); None lets the protocol layer choose.
+    to_string: str | None = None
+
+
+@dataclass(frozen=True)
+class Session:
+    """One authenticated runspace pool."""
+
+    host: str  # the lab host's computer name (Host.name)
+    user: str  # as authenticated, DOMAIN\\user or user
+    configuration: str  # session configuration: "Microsoft.PowerShell" or "PrivilegedEndpoint"
+    auth: str  # "basic" | "negotiate" | "credssp"
+    shell_id: str
+
+
+@dataclass
+class Command:
+    """One command of a pipeline statement, as the client sent it."""
+
+    name: str  # cmdlet name, or script text when is_script
+    is_script: bool
+    parameters: list[tuple[str | None, Any]]  # (name or None for positional, value); switches have value True
+    end_of_statement: bool = False
+
+
+class PipelineSink(Protocol):
+    """Where a running pipeline writes its streams. Thread-safe; every call may be made from the worker."""
+
+    stop_requested: threading.Event  # set when the client sends the stop signal or closes the shell
+
+    def output(self, value: Any) -> None: ...
+    def error(self, message: str, *, error_id: str, category: int, target: Any = None,
+              exception_type: str = "System.Management.Automation.RuntimeException") -> None:
+        """A non-terminating error record (goes to the client's error stream; the pipeline goes on)."""
+    def verbose(self, message: str) -> None: ...
+    def warning(self, message: str) -> None: ...
+    def information(self, message: str) -> None: ...
+
+
+class TerminatingError(Exception):
+    """Ends the pipeline Failed, like a PowerShell ``throw`` or a terminating cmdlet error.
+
+    ``category`` is a System.Management.Automation.ErrorCategory value (e.g. 13 ObjectNotFound,
+    5 InvalidArgument, 17 PermissionDenied, 7 InvalidOperation)."""
+
+    def __init__(self, message: str, *, error_id: str, category: int = 7,
+                 exception_type: str = "System.Management.Automation.RuntimeException") -> None:
+        super().__init__(message)
+        self.message = message
+        self.error_id = error_id
+        self.category = category
+        self.exception_type = exception_type
+
+
+class PipelineStopped(Exception):
+    """Raised by host behaviour when it notices ``stop_requested``; the pipeline ends Stopped."""
+
+
+class HostRuntime(Protocol):
+    def run_pipeline(self, session: Session, statements: list[list[Command]], input: list[Any],
+                     sink: PipelineSink) -> None:
+        """Run every statement in order (each statement is a pipeline of commands, output of one feeding the
+        next). Raise TerminatingError to fail the pipeline, PipelineStopped when stopped."""
+
+    def https_bindings(self) -> list[HttpsBinding]:
+        """Every IIS https binding of every host right now, so the server can really listen on them."""
+
+    def faults(self, host: str) -> list[Fault]:
+        """The fault switches in force for a host (read often: keep it cheap)."""
+
+
+@dataclass(frozen=True)
+class HttpsBinding:
+    host: str  # Host.name
+    address: str  # loopback address to listen on (the host's)
+    port: int
+    site: str  # IIS site name
+    cert_pem: bytes  # leaf (and chain) PEM
+    key_pem: bytes  # private key PEM (unencrypted, in-process only)
+    thumbprint: str  # SHA-1, upper-case hex, as Windows shows it
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A run-time fault switch for one host; stored in the lab database so `labsim fault` in another process
+    can flip it. kind: down | slow | auth_broken | command_error | command_terminating | command_hang."""
+
+    host: str
+    kind: str
+    command: str | None = None  # for the command_* kinds: the cmdlet name it applies to
+    seconds: float = 0.0  # for slow: added latency per request
+    message: str | None = None  # for command_* kinds: the error text
