@@ -1,0 +1,30 @@
+# The two commands a new machine needs are `make up` and `make test` (see README). Everything else is help.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+STACK ?= sim
+export STACK
+
+.PHONY: help bootstrap up preview down test test-fast bench
+help:
+	@echo "make up       bootstrap (venv + Pulumi engine) and deploy the $(STACK) stack"
+	@echo "make preview  show drift: pulumi preview --refresh on the $(STACK) stack"
+	@echo "make down     pulumi destroy the $(STACK) stack"
+	@echo "make test     bootstrap and run the whole test suite (unit, labsim, end-to-end)"
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+up: bootstrap
+	@scripts/pulumi.sh up --yes --skip-preview
+
+preview: bootstrap
+	@scripts/pulumi.sh preview --refresh --diff
+
+down: bootstrap
+	@scripts/pulumi.sh destroy --yes --skip-preview
+
+test: bootstrap
+	@. scripts/env.sh && .venv/bin/python -m pytest
+
+bench: bootstrap
+	@. scripts/env.sh && .venv/bin/python -m pytest -m bench -s -p no:cacheprovider

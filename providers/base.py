@@ -1,0 +1,101 @@
+"""What every dynamic provider of the project shares: pydantic-backed ``check`` and field-by-field ``diff``.
+
+Dynamic providers are pickled into the state (by reference, since they live in this importable package), so
+nothing here keeps clients, config or secrets on provider objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
+from pydantic import BaseModel, ValidationError
+
+# During preview the engine passes values it does not know yet as this placeholder (pulumi.runtime.rpc.UNKNOWN).
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+PROVIDER_KEY = "__provider"
+
+
+def is_unknown(value: Any) -> bool:
+    """True if the value, or anything inside it, is not known yet (preview of a dependent resource)."""
+    if isinstance(value, str):
+        return value == UNKNOWN
+    if isinstance(value, Mapping):
+        return any(is_unknown(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(is_unknown(v) for v in value)
+    return False
+
+
+def _at(value: Any, loc: Iterable[Any]) -> Any:
+    for part in loc:
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
+
+
+def _property_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def validation_failures(model: type[BaseModel], news: Mapping[str, Any]) -> list[CheckFailure]:
+    """Validate ``news`` (minus the provider pickle) with ``model``: one CheckFailure per problem.
+
+    Problems whose value is still unknown (a preview before a dependency exists) are not reported: they are
+    checked again when the value is known."""
+    props = {k: v for k, v in news.items() if k != PROVIDER_KEY}
+    try:
+        model.model_validate(props)
+    except ValidationError as exc:
+        failures = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            if any(is_unknown(_at(props, loc[:i])) for i in range(1, len(loc) + 1)):
+                continue
+            if err["type"] in ("value_error", "assertion_error") and not loc:
+                # Model-level rules name the property in their message: "prop: reason".
+                prop, _, reason = str(err["msg"]).removeprefix("Value error, ").partition(": ")
+                failures.append(CheckFailure(prop, reason or prop))
+                continue
+            if is_unknown(props):  # a model rule that needs values we do not have yet
+                continue
+            failures.append(CheckFailure(_property_path(loc) or "(resource)", str(err["msg"]).removeprefix("Value error, ")))
+        return failures
+    return []
+
+
+def check_with(model: type[BaseModel], olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResult:
+    return CheckResult(dict(news), validation_failures(model, news))
+
+
+def diff_fields(
+    olds: Mapping[str, Any],
+    news: Mapping[str, Any],
+    *,
+    fields: Iterable[str],
+    replace_on: Iterable[str] = (),
+    equal: Mapping[str, Any] | None = None,
+) -> DiffResult:
+    """Compare the observed/previous value in ``olds`` with the desired value in ``news`` for each declared
+    field (never whole dicts: ``olds`` also holds outputs and the provider). An unknown desired value counts as
+    a change. ``equal`` may give a per-field comparison function for values that are equal in meaning."""
+    replace_on = set(replace_on)
+    equal = equal or {}
+    changed = []
+    for name in fields:
+        new = news.get(name)
+        old = olds.get(name)
+        same = equal[name](old, new) if name in equal and not is_unknown(new) else old == new
+        if is_unknown(new) or not same:
+            changed.append(name)
+    return DiffResult(
+        changes=bool(changed),
+        replaces=[f for f in changed if f in replace_on],
+        delete_before_replace=False,
+    )

@@ -1,0 +1,447 @@
+"""The lab's local PKI as dynamic resources: a certification authority and certificates it issues.
+
+The seed requires the connector's TLS certificates to be issued by a CA, never self-signed, and trusted by
+AzS-WASP01 and the portal's clients. These resources make that chain on the operator's machine with
+``cryptography``; the ``Certificate`` resource (a later module) installs the results on hosts.
+
+Private keys and PFX files exist only as Pulumi secrets (``additional_secret_outputs``); nothing is written
+to disk. Keys are generated, so any change of an input replaces the resource.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import ipaddress
+import re
+import secrets
+from typing import Annotated, Any, Literal
+
+import pulumi
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from providers.base import check_with, diff_fields, is_unknown
+
+KeyType = Literal["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"]
+KEY_TYPES: tuple[str, ...] = KeyType.__args__  # type: ignore[attr-defined]
+
+_DNS_NAME = re.compile(
+    r"^(\*\.)?(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pure certificate helpers (also used to check certificates given by operators)
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def load_certificate(pem: str | bytes) -> x509.Certificate:
+    data = pem.encode() if isinstance(pem, str) else pem
+    return x509.load_pem_x509_certificate(data)
+
+
+def thumbprint(cert: x509.Certificate) -> str:
+    """SHA-1 thumbprint, upper-case hex: how Windows names a certificate in its stores."""
+    return cert.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - Windows' identifier, not a signature
+
+
+def is_self_signed(cert: x509.Certificate) -> bool:
+    if cert.issuer != cert.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(cert)
+    except (ValueError, TypeError, Exception):  # noqa: BLE001 - any verification failure means "not self-signed"
+        return False
+    return True
+
+
+def is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def public_key_matches(cert: x509.Certificate, key_pem: str | bytes) -> bool:
+    key = serialization.load_pem_private_key(key_pem.encode() if isinstance(key_pem, str) else key_pem, None)
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    return key.public_key().public_bytes(*spki) == cert.public_key().public_bytes(*spki)
+
+
+def dns_names(cert: x509.Certificate) -> list[str]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [n.lower() for n in san.get_values_for_type(x509.DNSName)]
+
+
+def san_covers(cert: x509.Certificate, fqdn: str) -> bool:
+    """True if a DNS SAN names ``fqdn`` exactly or by a one-label wildcard (RFC 6125)."""
+    fqdn = fqdn.lower().rstrip(".")
+    for name in dns_names(cert):
+        if name == fqdn:
+            return True
+        if name.startswith("*.") and "." in fqdn and fqdn.split(".", 1)[1] == name[2:]:
+            return True
+    return False
+
+
+def _generate_key(key_type: str) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
+    kind, _, size = key_type.partition("-")
+    if kind == "ecdsa":
+        return ec.generate_private_key(ec.SECP256R1() if size == "p256" else ec.SECP384R1())
+    return rsa.generate_private_key(public_exponent=65537, key_size=int(size))
+
+
+def _key_pem(key: Any) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+def _cert_pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _validity(validity_days: int | None, not_after: str | None) -> tuple[dt.datetime, dt.datetime]:
+    start = now_utc() - dt.timedelta(minutes=5)  # tolerate small clock skew between hosts
+    end = parse_time(not_after) if not_after else now_utc() + dt.timedelta(days=validity_days or 0)
+    return start, end
+
+
+def parse_time(value: str) -> dt.datetime:
+    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+def _cert_outputs(cert: x509.Certificate) -> dict[str, Any]:
+    return {
+        "cert_pem": _cert_pem(cert),
+        "thumbprint": thumbprint(cert),
+        "serial_number": format(cert.serial_number, "X"),
+        "valid_from": cert.not_valid_before_utc.isoformat(),
+        "expires_at": cert.not_valid_after_utc.isoformat(),
+    }
+
+
+def _renewal_due(olds: dict[str, Any], renew_before_days: int) -> bool:
+    expires_at = olds.get("expires_at")
+    if not expires_at:
+        return False
+    return parse_time(expires_at) - dt.timedelta(days=renew_before_days) <= now_utc()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Inputs, validated by check() before anything is generated
+
+
+class _Inputs(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class _Validity(_Inputs):
+    validity_days: Annotated[int, Field(gt=0, le=36500)] | None = None
+    not_after: str | None = None
+    # Within this many days of expiry the next `pulumi up` replaces (renews) the certificate.
+    renew_before_days: Annotated[int, Field(ge=0, le=3650)] = 30
+
+    @field_validator("not_after")
+    @classmethod
+    def _future(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            when = parse_time(v)
+        except ValueError as exc:
+            raise ValueError(f"{v!r} is not an ISO 8601 date-time such as 2027-06-30T00:00:00Z") from exc
+        if when <= now_utc():
+            raise ValueError(f"{v} is in the past: a certificate must be valid from now on")
+        return v
+
+    @model_validator(mode="after")
+    def _one_validity(self) -> _Validity:
+        if (self.validity_days is None) == (self.not_after is None):
+            raise ValueError("validity_days: give exactly one of validity_days and not_after")
+        end = _validity(self.validity_days, self.not_after)[1]
+        if end - dt.timedelta(days=self.renew_before_days) <= now_utc():
+            raise ValueError(
+                f"renew_before_days: the certificate would be due for renewal at once "
+                f"(valid until {end:%Y-%m-%d}, renew {self.renew_before_days} days before)"
+            )
+        return self
+
+
+class CertificateAuthorityArgs(_Validity):
+    common_name: Annotated[str, Field(min_length=1, max_length=64)]
+    organization: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    key_type: KeyType = "ecdsa-p256"
+
+
+class IssuedCertificateArgs(_Validity):
+    ca_cert_pem: str
+    ca_private_key_pem: str
+    common_name: Annotated[str, Field(min_length=1, max_length=64)]
+    dns_names: list[str] = Field(default_factory=list)
+    ip_addresses: list[str] = Field(default_factory=list)
+    key_type: KeyType = "ecdsa-p256"
+
+    @field_validator("dns_names")
+    @classmethod
+    def _dns(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not _DNS_NAME.match(name):
+                raise ValueError(f"{name!r} is not a DNS name (letters, digits, hyphens; labels of 1-63 characters)")
+        if len({n.lower() for n in names}) != len(names):
+            raise ValueError("a DNS name is listed twice")
+        return names
+
+    @field_validator("ip_addresses")
+    @classmethod
+    def _ips(cls, addresses: list[str]) -> list[str]:
+        for a in addresses:
+            try:
+                ipaddress.ip_address(a)
+            except ValueError as exc:
+                raise ValueError(f"{a!r} is not an IPv4 or IPv6 address") from exc
+        return addresses
+
+    @field_validator("ca_cert_pem")
+    @classmethod
+    def _ca(cls, pem: str) -> str:
+        try:
+            cert = load_certificate(pem)
+        except ValueError as exc:
+            raise ValueError("is not a PEM certificate") from exc
+        if not is_ca(cert):
+            raise ValueError(f"{cert.subject.rfc4514_string()} is not a CA certificate (BasicConstraints CA:TRUE)")
+        if cert.not_valid_after_utc <= now_utc():
+            raise ValueError(f"the CA certificate expired on {cert.not_valid_after_utc:%Y-%m-%d}")
+        return pem
+
+    @model_validator(mode="after")
+    def _coherent(self) -> IssuedCertificateArgs:
+        if not self.dns_names and not self.ip_addresses:
+            raise ValueError("dns_names: a TLS certificate needs at least one DNS name or IP address SAN")
+        try:
+            ca = load_certificate(self.ca_cert_pem)
+            matches = public_key_matches(ca, self.ca_private_key_pem)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"ca_private_key_pem: is not an unencrypted PEM private key ({exc})") from exc
+        if not matches:
+            raise ValueError("ca_private_key_pem: does not belong to ca_cert_pem")
+        end = _validity(self.validity_days, self.not_after)[1]
+        if end > ca.not_valid_after_utc:
+            raise ValueError(
+                f"validity_days: the certificate would outlive its CA (CA valid until {ca.not_valid_after_utc:%Y-%m-%d})"
+            )
+        return self
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Providers
+
+
+class CertificateAuthorityProvider(ResourceProvider):
+    """A root CA generated locally. Read returns what is stored: nothing remote can drift."""
+
+    INPUTS = ("common_name", "organization", "key_type", "validity_days", "not_after")
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        return check_with(CertificateAuthorityArgs, olds, news)
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        result = diff_fields(olds, news, fields=self.INPUTS, replace_on=self.INPUTS)
+        if _renewal_due(olds, int(news.get("renew_before_days") or 0)):
+            result = DiffResult(changes=True, replaces=[*result.replaces, "expires_at"], delete_before_replace=False)
+        return result
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        args = CertificateAuthorityArgs.model_validate(props)
+        key = _generate_key(args.key_type)
+        attrs = [x509.NameAttribute(NameOID.COMMON_NAME, args.common_name)]
+        if args.organization:
+            attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, args.organization))
+        name = x509.Name(attrs)
+        start, end = _validity(args.validity_days, args.not_after)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(end)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+                    key_encipherment=False, data_encipherment=False, key_agreement=False,
+                    encipher_only=False, decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256())
+        )
+        outs = {**props, **_cert_outputs(cert), "private_key_pem": _key_pem(key)}
+        return CreateResult(id_=thumbprint(cert), outs=outs)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        return ReadResult(id_=id_, outs=props)
+
+
+class IssuedCertificateProvider(ResourceProvider):
+    """A TLS server certificate signed by a CertificateAuthority, with its key and a password-protected PFX."""
+
+    INPUTS = (
+        "ca_cert_pem", "ca_private_key_pem", "common_name", "dns_names", "ip_addresses", "key_type",
+        "validity_days", "not_after",
+    )
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        return check_with(IssuedCertificateArgs, olds, news)
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        result = diff_fields(olds, news, fields=self.INPUTS, replace_on=self.INPUTS)
+        if _renewal_due(olds, int(news.get("renew_before_days") or 0)):
+            result = DiffResult(changes=True, replaces=[*result.replaces, "expires_at"], delete_before_replace=False)
+        return result
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        args = IssuedCertificateArgs.model_validate(props)
+        ca = load_certificate(args.ca_cert_pem)
+        ca_key = serialization.load_pem_private_key(args.ca_private_key_pem.encode(), None)
+        key = _generate_key(args.key_type)
+        sans: list[x509.GeneralName] = [x509.DNSName(n) for n in args.dns_names]
+        sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in args.ip_addresses]
+        start, end = _validity(args.validity_days, args.not_after)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, args.common_name)]))
+            .issuer_name(ca.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(end)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True, key_encipherment=args.key_type.startswith("rsa"), key_cert_sign=False,
+                    crl_sign=False, content_commitment=False, data_encipherment=False,
+                    key_agreement=False, encipher_only=False, decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+        )
+        pfx_password = secrets.token_urlsafe(24)
+        pfx = pkcs12.serialize_key_and_certificates(
+            args.common_name.encode(), key, cert, [ca],
+            serialization.BestAvailableEncryption(pfx_password.encode()),
+        )
+        outs = {
+            **props,
+            **_cert_outputs(cert),
+            "chain_pem": _cert_pem(cert) + _cert_pem(ca),
+            "issuer_thumbprint": thumbprint(ca),
+            "private_key_pem": _key_pem(key),
+            "pfx_base64": base64.b64encode(pfx).decode(),
+            "pfx_password": pfx_password,
+        }
+        return CreateResult(id_=thumbprint(cert), outs=outs)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        return ReadResult(id_=id_, outs=props)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Resources
+
+_SECRET_OUTPUTS = ["private_key_pem", "pfx_base64", "pfx_password", "ca_private_key_pem"]
+
+
+def _secret_opts(opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=_SECRET_OUTPUTS))
+
+
+class CertificateAuthority(Resource):
+    """A lab root CA (self-signed, as every root is). Its certificate goes to AzS-WASP01's CA/Root store."""
+
+    cert_pem: pulumi.Output[str]
+    private_key_pem: pulumi.Output[str]
+    thumbprint: pulumi.Output[str]
+    expires_at: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        common_name: pulumi.Input[str],
+        organization: pulumi.Input[str] | None = None,
+        key_type: pulumi.Input[str] = "ecdsa-p256",
+        validity_days: pulumi.Input[int] | None = 3650,
+        not_after: pulumi.Input[str] | None = None,
+        renew_before_days: pulumi.Input[int] = 30,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props = {
+            "common_name": common_name, "organization": organization, "key_type": key_type,
+            "validity_days": None if not_after is not None else validity_days, "not_after": not_after,
+            "renew_before_days": renew_before_days,
+            "cert_pem": None, "private_key_pem": None, "thumbprint": None, "expires_at": None,
+            "serial_number": None, "valid_from": None,
+        }
+        super().__init__(CertificateAuthorityProvider(), name, props, _secret_opts(opts))
+
+
+class IssuedCertificate(Resource):
+    """A TLS server certificate issued by a CertificateAuthority: PEM, key and PFX (key and PFX are secrets)."""
+
+    cert_pem: pulumi.Output[str]
+    chain_pem: pulumi.Output[str]
+    private_key_pem: pulumi.Output[str]
+    pfx_base64: pulumi.Output[str]
+    pfx_password: pulumi.Output[str]
+    thumbprint: pulumi.Output[str]
+    issuer_thumbprint: pulumi.Output[str]
+    expires_at: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        ca: CertificateAuthority,
+        common_name: pulumi.Input[str],
+        dns_names: pulumi.Input[list[str]] = (),  # type: ignore[assignment]
+        ip_addresses: pulumi.Input[list[str]] = (),  # type: ignore[assignment]
+        key_type: pulumi.Input[str] = "ecdsa-p256",
+        validity_days: pulumi.Input[int] | None = 397,
+        not_after: pulumi.Input[str] | None = None,
+        renew_before_days: pulumi.Input[int] = 30,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props = {
+            "ca_cert_pem": ca.cert_pem, "ca_private_key_pem": ca.private_key_pem,
+            "common_name": common_name, "dns_names": list(dns_names) if isinstance(dns_names, tuple) else dns_names,
+            "ip_addresses": list(ip_addresses) if isinstance(ip_addresses, tuple) else ip_addresses,
+            "key_type": key_type, "validity_days": None if not_after is not None else validity_days,
+            "not_after": not_after, "renew_before_days": renew_before_days,
+            "cert_pem": None, "chain_pem": None, "private_key_pem": None, "pfx_base64": None, "pfx_password": None,
+            "thumbprint": None, "issuer_thumbprint": None, "serial_number": None, "valid_from": None,
+            "expires_at": None,
+        }
+        super().__init__(IssuedCertificateProvider(), name, props, _secret_opts(opts))
