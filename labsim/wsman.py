@@ -1,0 +1,771 @@
+"""labsim's sans-IO protocol core: a WSMan envelope in, a WSMan envelope out, and the shell/pipeline table.
+
+One :class:`WSManService` per lab host. It knows nothing of sockets, TLS or HTTP authentication: the transport
+(``labsim.transport``) hands it the decrypted request body and the authenticated :class:`Principal` and sends back
+the :class:`Reply`. Tests drive it in memory with envelopes built by pypsrp's own message builders.
+
+Mapping (MS-WSMV / MS-PSRP):
+    one shell (ShellId = the runspace pool GUID, upper case) = one psrpcore ``ServerRunspacePool``;
+    one command (CommandId = the pipeline GUID) = one ``ServerPipeline`` whose statements run on a worker thread
+    through :meth:`labsim.runtime.HostRuntime.run_pipeline`.
+
+Outgoing PSRP data is fragmented as soon as it is produced and queued per target (the pool itself, or one queue
+per pipeline), so a Receive for one pipeline never returns another pipeline's fragments. A Receive waits (long
+poll) until its queue has data or the operation timeout expires, which answers the fault pypsrp's ``poll_invoke``
+expects (code 2150858793) and retries on.
+
+Every exception becomes a WSMan fault (HTTP 500); nothing a client sends can stop the service.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import threading
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from xml.sax.saxutils import escape, quoteattr
+
+import psrpcore as ev  # the event classes (CreatePipelineEvent, ...) are psrpcore's public API
+from psrpcore import PSRPPayload, ServerPipeline, ServerRunspacePool, StreamType
+from psrpcore.types import (
+    ErrorCategory,
+    ErrorCategoryInfo,
+    ErrorRecord,
+    NETException,
+    PSCustomObject,
+    PSInvocationState,
+    RunspaceAvailability,
+    RunspacePoolState,
+)
+
+from labsim import convert
+from labsim.runtime import Command, HostRuntime, PipelineStopped, Session, TerminatingError
+
+log = logging.getLogger(__name__)
+
+NS = {
+    "s": "http://www.w3.org/2003/05/soap-envelope",
+    "wsa": "http://schemas.xmlsoap.org/ws/2004/08/addressing",
+    "wsman": "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd",
+    "wsmv": "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd",
+    "rsp": "http://schemas.microsoft.com/wbem/wsman/1/windows/shell",
+    "wst": "http://schemas.xmlsoap.org/ws/2004/09/transfer",
+    "cfg": "http://schemas.microsoft.com/wbem/wsman/1/config",
+    "pwsh": "http://schemas.microsoft.com/powershell",
+    "wsmanfault": "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault",
+}
+
+_ACTION = "http://schemas.xmlsoap.org/ws/2004/09/transfer/"
+_SHELL_ACTION = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/"
+ACTION_CREATE = _ACTION + "Create"
+ACTION_DELETE = _ACTION + "Delete"
+ACTION_GET = _ACTION + "Get"
+ACTION_COMMAND = _SHELL_ACTION + "Command"
+ACTION_SEND = _SHELL_ACTION + "Send"
+ACTION_RECEIVE = _SHELL_ACTION + "Receive"
+ACTION_SIGNAL = _SHELL_ACTION + "Signal"
+ACTION_FAULT = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"
+
+POWERSHELL_URI = "http://schemas.microsoft.com/powershell/"
+SHELL_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
+CONFIG_URI = "http://schemas.microsoft.com/wbem/wsman/1/config"
+COMMAND_STATE_DONE = SHELL_URI + "/CommandState/Done"
+COMMAND_STATE_RUNNING = SHELL_URI + "/CommandState/Running"
+
+# Windows error codes carried in WSManFault@Code (winerror.h, ERROR_WSMAN_*).
+CODE_SHELL_NOT_FOUND = 2150858843  # 0x8033805B, also what pypsrp's is_alive treats as "pool gone"
+CODE_OPERATION_TIMEOUT = 2150858793  # 0x80338029, swallowed and retried by pypsrp's poll_invoke
+CODE_INVALID_XML = 2150858817  # the request is not well-formed XML or not a SOAP envelope
+CODE_ACTION_NOT_SUPPORTED = 2150858753  # wsa:Action is not one this service implements
+CODE_INVALID_SELECTORS = 2150858842  # the request names no ShellId / a bad one
+CODE_CONFIG_NOT_FOUND = 2150858752  # no session configuration behind the ResourceURI
+CODE_ACCESS_DENIED = 5  # ERROR_ACCESS_DENIED
+CODE_ALREADY_EXISTS = 2150858795  # a shell with that ShellId exists already
+CODE_ENVELOPE_TOO_LARGE = 2150858846  # body larger than the service's MaxEnvelopeSize
+CODE_INTERNAL_ERROR = 2150858883  # the service failed while handling a valid request
+CODE_INVALID_REQUEST = 2150858819  # the request parses but misses something the action needs
+
+# The service's own MaxEnvelopeSizekb (Windows default 500); also what the transport caps a request at.
+MAX_ENVELOPE_KB = 500
+# Room left in a Receive reply for the envelope around the base64 streams.
+_ENVELOPE_OVERHEAD = 4096
+_CTRL_C_SIGNALS = ("powershell/signal/crtl_c", "powershell/signal/ctrl_c", SHELL_URI + "/signal/ctrl_c")
+_TERMINATE_SIGNAL = SHELL_URI + "/signal/terminate"
+_DURATION = re.compile(r"^P(?:T)?(?:(\d+(?:\.\d+)?)S)?$")
+
+
+class WSManFault(Exception):
+    """A request that ends in a SOAP fault (HTTP 500) shaped like Windows' WinRM service answers it."""
+
+    def __init__(self, code: int, message: str, *, subcode: str = "w:InternalError",
+                 sender: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.subcode = subcode
+        self.sender = sender
+
+
+def shell_not_found(shell_id: str) -> WSManFault:
+    return WSManFault(
+        CODE_SHELL_NOT_FOUND,
+        f"The request for the Windows Remote Shell with ShellId {shell_id} failed because the shell was not found "
+        "on the server. Possible causes are: the specified ShellId is incorrect or the shell no longer exists on "
+        "the server. Provide the correct ShellId or create a new shell and try again.",
+        subcode="w:InvalidSelectors", sender=True)
+
+
+def operation_timeout() -> WSManFault:
+    return WSManFault(CODE_OPERATION_TIMEOUT,
+                      "The WS-Management service cannot complete the operation within the time specified in "
+                      "OperationTimeout.", subcode="w:TimedOut")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who sent a request, as the transport authenticated them."""
+
+    user: str  # DOMAIN\\user or user, as the lab file spells it
+    auth: str  # "basic" | "negotiate" | "credssp"
+    client_ip: str = "127.0.0.1"
+
+
+@dataclass
+class Reply:
+    status: int  # 200, or 500 for a fault
+    body: bytes
+    # Set on faults so the transport can log the code without parsing XML.
+    fault_code: int | None = None
+
+
+@dataclass
+class Request:
+    action: str
+    resource_uri: str
+    message_id: str
+    selectors: dict[str, str]
+    options: dict[str, str]
+    max_envelope_size: int
+    operation_timeout: float | None
+    body: ET.Element | None
+
+
+def parse_request(data: bytes) -> Request:
+    """Parse a WSMan request envelope. Raises :class:`WSManFault` for anything that is not one."""
+    if b"<!DOCTYPE" in data[:4096].upper() or b"<!ENTITY" in data.upper():
+        # No DTDs in SOAP 1.2; refusing them also closes the entity-expansion door.
+        raise WSManFault(CODE_INVALID_XML, "The WS-Management service cannot process the request because the XML "
+                         "contains a DTD, which SOAP does not allow.", subcode="w:SchemaValidationError", sender=True)
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise WSManFault(CODE_INVALID_XML, f"The WS-Management service cannot process the request because the XML "
+                         f"is invalid: {exc}.", subcode="w:SchemaValidationError", sender=True) from None
+    if root.tag != f"{{{NS['s']}}}Envelope":
+        raise WSManFault(CODE_INVALID_XML, "The WS-Management service cannot process the request: the document is "
+                         "not a SOAP 1.2 envelope.", subcode="w:SchemaValidationError", sender=True)
+    header = root.find("s:Header", NS)
+    if header is None:
+        raise WSManFault(CODE_INVALID_XML, "The WS-Management service cannot process the request: the SOAP "
+                         "envelope has no Header.", subcode="w:SchemaValidationError", sender=True)
+
+    def text(path: str) -> str:
+        el = header.find(path, NS)
+        return (el.text or "").strip() if el is not None else ""
+
+    selectors = {s.attrib.get("Name", ""): (s.text or "").strip()
+                 for s in header.findall("wsman:SelectorSet/wsman:Selector", NS)}
+    options = {o.attrib.get("Name", ""): (o.text or "").strip()
+               for o in header.findall("wsman:OptionSet/wsman:Option", NS)}
+    try:
+        max_env = int(text("wsman:MaxEnvelopeSize") or 153600)
+    except ValueError:
+        max_env = 153600
+    body = root.find("s:Body", NS)
+    child = body[0] if body is not None and len(body) else None
+    return Request(action=text("wsa:Action"), resource_uri=text("wsman:ResourceURI"),
+                   message_id=text("wsa:MessageID"), selectors=selectors, options=options,
+                   max_envelope_size=max(8192, min(max_env, MAX_ENVELOPE_KB * 1024)),
+                   operation_timeout=_duration(text("wsman:OperationTimeout")), body=child)
+
+
+def _duration(value: str) -> float | None:
+    m = _DURATION.match(value)
+    if not m or m.group(1) is None:
+        return None
+    return float(m.group(1))
+
+
+_ENVELOPE_OPEN = (
+    '<s:Envelope xml:lang="en-US" xmlns:s="{s}" xmlns:a="{wsa}" xmlns:x="{wst}" xmlns:w="{wsman}" '
+    'xmlns:p="{wsmv}" xmlns:rsp="{rsp}">'.format(**NS))
+
+
+def build_reply(action: str, relates_to: str, body: str) -> bytes:
+    return (f'<?xml version="1.0" encoding="utf-8"?>{_ENVELOPE_OPEN}<s:Header>'
+            f'<a:Action>{escape(action)}</a:Action><a:MessageID>uuid:{str(uuid.uuid4()).upper()}</a:MessageID>'
+            '<a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To>'
+            f'<a:RelatesTo>{escape(relates_to)}</a:RelatesTo></s:Header><s:Body>{body}</s:Body></s:Envelope>'
+            ).encode("utf-8")
+
+
+def build_fault(fault: WSManFault, relates_to: str, machine: str) -> bytes:
+    code = "s:Sender" if fault.sender else "s:Receiver"
+    message = escape(fault.message)
+    body = (f'<s:Fault><s:Code><s:Value>{code}</s:Value><s:Subcode><s:Value>{escape(fault.subcode)}</s:Value>'
+            f'</s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">{message}</s:Text></s:Reason><s:Detail>'
+            f'<f:WSManFault xmlns:f="{NS["wsmanfault"]}" Code="{fault.code}" Machine={quoteattr(machine)}>'
+            f'<f:Message>{message}</f:Message></f:WSManFault></s:Detail></s:Fault>')
+    return build_reply(ACTION_FAULT, relates_to, body)
+
+
+def session_configurations(is_privileged_endpoint: bool) -> tuple[str, ...]:
+    """The PowerShell session configurations a host registers. A privileged endpoint (an ERCS VM) exposes the
+    JEA configuration only; every other lab host the default one."""
+    return ("PrivilegedEndpoint",) if is_privileged_endpoint else ("Microsoft.PowerShell",)
+
+
+class _PipelineSink:
+    """The :class:`labsim.runtime.PipelineSink` a worker writes through; forwards to the shell under its lock."""
+
+    def __init__(self, run: PipelineRun) -> None:
+        self._run = run
+        self.stop_requested = run.stop_requested
+
+    def _write(self, fn: Callable[[ServerPipeline], None]) -> None:
+        shell = self._run.shell
+        with shell.lock:
+            if self._run.pipeline.state != PSInvocationState.Running:
+                # Stopped by the client (or the shell closed): tell the behaviour to unwind.
+                raise PipelineStopped("the pipeline was stopped")
+            fn(self._run.pipeline)
+            shell.pump()
+
+    def output(self, value: Any) -> None:
+        psrp_value = convert.to_psrp(value)
+        self._write(lambda p: p.write_output(psrp_value))
+
+    def error(self, message: str, *, error_id: str, category: int, target: Any = None,
+              exception_type: str = "System.Management.Automation.RuntimeException") -> None:
+        exc = _net_exception(message, exception_type)
+        info = _category_info(category, exception_type)
+        target_value = convert.to_psrp(target)
+        self._write(lambda p: p.write_error(exc, info, target_object=target_value,
+                                            fully_qualified_error_id=error_id))
+
+    def verbose(self, message: str) -> None:
+        self._write(lambda p: p.write_verbose(str(message)))
+
+    def warning(self, message: str) -> None:
+        self._write(lambda p: p.write_warning(str(message)))
+
+    def information(self, message: str) -> None:
+        self._write(lambda p: p.write_information(str(message), source=self._run.source))
+
+
+def _net_exception(message: str, exception_type: str) -> NETException:
+    exc = NETException(Message=message, HResult=-2146233087)
+    names = [exception_type]
+    if exception_type != "System.Management.Automation.RuntimeException":
+        names.append("System.Management.Automation.RuntimeException")
+    names += ["System.SystemException", "System.Exception", "System.Object"]
+    exc.PSObject.type_names = list(dict.fromkeys(names))
+    return exc
+
+
+def _category_info(category: int, exception_type: str) -> ErrorCategoryInfo:
+    try:
+        cat = ErrorCategory(category)
+    except ValueError:
+        cat = ErrorCategory.NotSpecified
+    return ErrorCategoryInfo(Category=cat, Reason=exception_type.rsplit(".", 1)[-1])
+
+
+def _error_record(err: TerminatingError) -> ErrorRecord:
+    return ErrorRecord(Exception=_net_exception(err.message, err.exception_type),
+                       CategoryInfo=_category_info(err.category, err.exception_type),
+                       FullyQualifiedErrorId=err.error_id)
+
+
+@dataclass
+class PipelineRun:
+    """One client command: a psrpcore pipeline, its input, its worker and its outgoing fragments."""
+
+    shell: Shell
+    pipeline: ServerPipeline
+    command_id: str
+    input: list[Any] = field(default_factory=list)
+    outgoing: deque[PSRPPayload] = field(default_factory=deque)
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+    worker: threading.Thread | None = None
+    started: bool = False
+
+    @property
+    def source(self) -> str:
+        return self.shell.session.host
+
+    @property
+    def finished(self) -> bool:
+        return self.pipeline.state in (PSInvocationState.Completed, PSInvocationState.Failed,
+                                       PSInvocationState.Stopped)
+
+
+class Shell:
+    """One runspace pool. ``lock`` guards the psrpcore objects (which are not thread-safe) and the queues."""
+
+    def __init__(self, service: WSManService, shell_id: str, session: Session, owner: Principal,
+                 max_envelope_size: int) -> None:
+        self.service = service
+        self.id = shell_id
+        self.session = session
+        self.owner = owner
+        self.lock = threading.RLock()
+        self.data_ready = threading.Condition(self.lock)
+        self.pool = ServerRunspacePool(application_private_data={})
+        self.outgoing: deque[PSRPPayload] = deque()  # pool-level messages
+        self.runs: dict[uuid.UUID, PipelineRun] = {}
+        self.closed = False
+        self.created = time.monotonic()
+        self.last_activity = self.created
+        # Every fragment must fit the smallest envelope the client accepts (pypsrp starts at 150 KiB and only
+        # grows it), so fragment for the envelope size announced when the shell was created.
+        self.fragment_size = max(1024, (max_envelope_size - _ENVELOPE_OVERHEAD) * 3 // 4)
+
+    # -- inbound ---------------------------------------------------------------------------------------------
+    def feed(self, data: bytes, stream: StreamType = StreamType.default) -> None:
+        """Hand client fragments to psrpcore and act on every complete message. Caller holds the lock."""
+        self.pool.receive_data(PSRPPayload(data, stream, None))
+        while True:
+            event = self.pool.next_event()
+            if event is None:
+                break
+            self._on_event(event)
+        self.pump()
+
+    def _on_event(self, event: Any) -> None:
+        if isinstance(event, (ev.CreatePipelineEvent, ev.GetCommandMetadataEvent)):
+            run = self.runs.get(event.pipeline_id)
+            if run is None:
+                return
+            if isinstance(event, ev.GetCommandMetadataEvent):
+                self._answer_command_metadata(run)
+            elif getattr(run.pipeline.metadata, "no_input", True):
+                self._start(run)
+        elif isinstance(event, ev.PipelineInputEvent):
+            run = self.runs.get(event.pipeline_id)
+            if run is not None:
+                run.input.append(convert.to_python(event.data))
+        elif isinstance(event, ev.EndOfPipelineInputEvent):
+            run = self.runs.get(event.pipeline_id)
+            if run is not None and not run.started:
+                self._start(run)
+        elif isinstance(event, (ev.SetMaxRunspacesEvent, ev.SetMinRunspacesEvent, ev.ResetRunspaceStateEvent,
+                                ev.GetAvailableRunspacesEvent)):
+            self._answer_availability(event)
+        # SessionCapability, InitRunspacePool, ConnectRunspacePool and PublicKey are answered by psrpcore itself;
+        # host responses are not expected because labsim never makes host calls.
+
+    def _answer_availability(self, event: Any) -> None:
+        raw = event.ps_object
+        # pypsrp names the call id "CI" where psrpcore expects "ci": read either.
+        ci = None
+        for prop in list(raw.PSObject.extended_properties) + list(raw.PSObject.adapted_properties):
+            if prop.name.lower() == "ci":
+                ci = int(prop.get_value(raw))
+        if ci is None:
+            log.warning("shell %s: %s without a call id, ignored", self.id, type(event).__name__)
+            return
+        self.pool._ci_events.pop(ci, None)
+        self.pool._ci_handlers.pop(ci, None)
+        if isinstance(event, ev.GetAvailableRunspacesEvent):
+            response: bool | int = max(self.pool.max_runspaces, 1)
+        else:
+            response = True
+            for prop in list(raw.PSObject.extended_properties) + list(raw.PSObject.adapted_properties):
+                if prop.name == "MaxRunspaces":
+                    self.pool._max_runspaces = int(prop.get_value(raw))
+                elif prop.name == "MinRunspaces":
+                    self.pool._min_runspaces = int(prop.get_value(raw))
+        self.pool.prepare_message(RunspaceAvailability(SetMinMaxRunspacesResponse=response, ci=ci))
+
+    def _answer_command_metadata(self, run: PipelineRun) -> None:
+        # labsim publishes no command metadata: the count object pypsrp reads first, then nothing.
+        run.started = True
+        run.pipeline.start()
+        run.pipeline.write_output(PSCustomObject(
+            PSTypeName="Selected.Microsoft.PowerShell.Commands.GenericMeasureInfo", Count=0))
+        run.pipeline.complete()
+
+    def _start(self, run: PipelineRun) -> None:
+        meta = run.pipeline.metadata
+        statements: list[list[Command]] = [[]]
+        for cmd in getattr(meta, "commands", []):
+            params = [(name, True if (value is None and name is not None) else convert.to_python(value))
+                      for name, value in cmd.parameters]
+            statements[-1].append(Command(name=str(cmd.command_text), is_script=bool(cmd.is_script),
+                                          parameters=params, end_of_statement=bool(cmd.end_of_statement)))
+            if cmd.end_of_statement:
+                statements.append([])
+        statements = [s for s in statements if s]
+        run.started = True
+        run.pipeline.start()
+        worker = threading.Thread(target=self._work, args=(run, statements), daemon=True,
+                                  name=f"labsim-pipeline-{self.session.host}-{run.command_id[:8]}")
+        run.worker = worker
+        worker.start()
+
+    def _work(self, run: PipelineRun, statements: list[list[Command]]) -> None:
+        outcome: Exception | None = None
+        try:
+            self.service.runtime.run_pipeline(self.session, statements, list(run.input), _PipelineSink(run))
+        except Exception as exc:  # noqa: BLE001 - every outcome is reported to the client below
+            outcome = exc
+        with self.lock:
+            pipeline = run.pipeline
+            if pipeline.state == PSInvocationState.Running:
+                if outcome is None:
+                    pipeline.complete()
+                elif isinstance(outcome, PipelineStopped):
+                    pipeline.stop()
+                elif isinstance(outcome, TerminatingError):
+                    pipeline._change_state(PSInvocationState.Failed, _error_record(outcome))
+                else:
+                    log.error("host %s: run_pipeline raised %s", self.session.host, type(outcome).__name__,
+                              exc_info=outcome)
+                    internal = TerminatingError(f"labsim internal error: {type(outcome).__name__}: {outcome}",
+                                                error_id="LabsimInternalError", category=7)
+                    pipeline._change_state(PSInvocationState.Failed, _error_record(internal))
+            self.pump()
+
+    # -- outbound --------------------------------------------------------------------------------------------
+    def pump(self) -> None:
+        """Move everything psrpcore has queued into the per-target queues. Caller holds the lock."""
+        moved = False
+        while True:
+            payload = self.pool.data_to_send(self.fragment_size)
+            if payload is None:
+                break
+            moved = True
+            run = self.runs.get(payload.pipeline_id) if payload.pipeline_id else None
+            if payload.pipeline_id is not None and run is None:
+                continue  # the client already terminated that pipeline
+            (run.outgoing if run is not None else self.outgoing).append(payload)
+        if moved:
+            self.data_ready.notify_all()
+
+    def stop_run(self, run: PipelineRun) -> None:
+        """Stop a pipeline now (the client asked): the client sees Stopped at once, the worker is told."""
+        run.stop_requested.set()
+        if run.pipeline.state == PSInvocationState.Running:
+            run.pipeline.stop()
+        elif not run.started and run.pipeline.state == PSInvocationState.NotStarted:
+            run.started = True
+            run.pipeline._change_state(PSInvocationState.Stopped)
+        self.pump()
+
+    def drop_run(self, run: PipelineRun) -> None:
+        self.runs.pop(run.pipeline.pipeline_id, None)
+        run.pipeline.runspace_pool.pipeline_table.pop(run.pipeline.pipeline_id, None)
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+            for run in list(self.runs.values()):
+                run.stop_requested.set()
+                if run.pipeline.state == PSInvocationState.Running:
+                    run.pipeline._change_state(PSInvocationState.Stopped, emit=False)
+            self.runs.clear()
+            self.pool.pipeline_table.clear()
+            self.data_ready.notify_all()
+
+
+class WSManService:
+    """The WinRM service of one lab host: the shell table and the WSMan actions on it."""
+
+    def __init__(self, host: str, machine: str, runtime: HostRuntime, *, privileged_endpoint: bool = False,
+                 operation_timeout: float = 20.0, idle_shell_timeout: float = 240.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.host = host
+        self.machine = machine
+        self.runtime = runtime
+        self.configurations = session_configurations(privileged_endpoint)
+        self.operation_timeout = operation_timeout
+        self.idle_shell_timeout = idle_shell_timeout
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._shells: dict[str, Shell] = {}
+
+    # -- public API ------------------------------------------------------------------------------------------
+    def handle(self, data: bytes, principal: Principal, endpoint: str = "") -> Reply:
+        """Answer one WSMan request. May block up to the operation timeout (Receive long poll)."""
+        relates_to = ""
+        try:
+            request = parse_request(data)
+            relates_to = request.message_id
+            body = self._dispatch(request, principal, endpoint)
+            return Reply(200, build_reply(request.action + "Response", relates_to, body))
+        except WSManFault as fault:
+            if fault.code != CODE_OPERATION_TIMEOUT:
+                log.info("host %s: WSMan fault %d for %s: %s", self.host, fault.code, principal.user,
+                         fault.message.split(". ")[0])
+            return Reply(500, build_fault(fault, relates_to, self.machine), fault.code)
+        except Exception as exc:  # noqa: BLE001 - a bug must answer a fault, never kill the connection
+            log.exception("host %s: internal error handling a WSMan request", self.host)
+            fault = WSManFault(CODE_INTERNAL_ERROR, f"The WS-Management service cannot process the request: "
+                               f"internal error ({type(exc).__name__}: {exc}).")
+            return Reply(500, build_fault(fault, relates_to, self.machine), fault.code)
+
+    @property
+    def shell_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._shells)
+
+    def reap_idle(self) -> list[str]:
+        """Close shells no request touched for ``idle_shell_timeout`` seconds (the client vanished)."""
+        now = self._clock()
+        with self._lock:
+            idle = [s for s in self._shells.values() if now - s.last_activity > self.idle_shell_timeout]
+            for shell in idle:
+                del self._shells[shell.id]
+        for shell in idle:
+            log.info("host %s: reaping shell %s idle for %.0f s", self.host, shell.id, now - shell.last_activity)
+            shell.close()
+        return [s.id for s in idle]
+
+    def close(self) -> None:
+        with self._lock:
+            shells = list(self._shells.values())
+            self._shells.clear()
+        for shell in shells:
+            shell.close()
+
+    # -- actions ---------------------------------------------------------------------------------------------
+    def _dispatch(self, req: Request, principal: Principal, endpoint: str) -> str:
+        if req.action == ACTION_CREATE:
+            return self._create(req, principal, endpoint)
+        if req.action == ACTION_GET and req.resource_uri.rstrip("/").lower() == CONFIG_URI:
+            return (f'<cfg:Config xmlns:cfg="{NS["cfg"]}"><cfg:MaxEnvelopeSizekb>{MAX_ENVELOPE_KB}'
+                    f'</cfg:MaxEnvelopeSizekb><cfg:MaxTimeoutms>60000</cfg:MaxTimeoutms></cfg:Config>')
+        handlers = {ACTION_DELETE: self._delete, ACTION_GET: self._get, ACTION_COMMAND: self._command,
+                    ACTION_SEND: self._send, ACTION_RECEIVE: self._receive, ACTION_SIGNAL: self._signal}
+        handler = handlers.get(req.action)
+        if handler is None:
+            raise WSManFault(CODE_ACTION_NOT_SUPPORTED, f"The WS-Management service cannot process the request. "
+                             f"The action {req.action or '(none)'!s} is not supported by the service.",
+                             subcode="a:ActionNotSupported", sender=True)
+        shell = self._shell(req, principal)
+        with shell.lock:
+            if shell.closed:
+                raise shell_not_found(shell.id)
+            shell.last_activity = self._clock()
+        try:
+            return handler(shell, req)
+        finally:
+            shell.last_activity = self._clock()
+
+    def _shell(self, req: Request, principal: Principal) -> Shell:
+        shell_id = req.selectors.get("ShellId", "").upper()
+        if not shell_id:
+            raise WSManFault(CODE_INVALID_SELECTORS, "The WS-Management service cannot process the request because "
+                             "the request contained invalid selectors for the resource: no ShellId.",
+                             subcode="w:InvalidSelectors", sender=True)
+        with self._lock:
+            shell = self._shells.get(shell_id)
+        # Another user's shell is as invisible as a missing one (Windows answers the same way).
+        if shell is None or shell.owner.user.lower() != principal.user.lower():
+            raise shell_not_found(shell_id)
+        return shell
+
+    def _create(self, req: Request, principal: Principal, endpoint: str) -> str:
+        if not req.resource_uri.lower().startswith(POWERSHELL_URI):
+            raise WSManFault(CODE_CONFIG_NOT_FOUND, f"The WS-Management service cannot process the request. The "
+                             f"resource URI {req.resource_uri} is not supported: labsim hosts serve PowerShell "
+                             "session configurations only.", subcode="w:DestinationUnreachable", sender=True)
+        wanted = req.resource_uri[len(POWERSHELL_URI):]
+        configuration = next((c for c in self.configurations if c.lower() == wanted.lower()), None)
+        if configuration is None:
+            raise WSManFault(CODE_CONFIG_NOT_FOUND, f"The WS-Management service cannot process the request. Cannot "
+                             f"find the {wanted} session configuration in the WSMan: drive on the {self.host} "
+                             f"computer. Configurations here: {', '.join(self.configurations)}.",
+                             subcode="w:InvalidResourceURI", sender=True)
+        body = req.body
+        if body is None or body.tag != f"{{{NS['rsp']}}}Shell":
+            raise WSManFault(CODE_INVALID_REQUEST, "The WS-Management service cannot process the request: a Create "
+                             "for a shell needs an rsp:Shell body.", subcode="w:SchemaValidationError", sender=True)
+        creation = body.find("pwsh:creationXml", NS)
+        if creation is None or not (creation.text or "").strip():
+            raise WSManFault(CODE_INVALID_REQUEST, "The WS-Management service cannot process the request: the "
+                             "PowerShell shell has no creationXml.", subcode="w:SchemaValidationError", sender=True)
+        shell_id = body.attrib.get("ShellId", "").upper() or str(uuid.uuid4()).upper()
+        try:
+            uuid.UUID(shell_id)
+        except ValueError:
+            raise WSManFault(CODE_INVALID_SELECTORS, f"The ShellId {shell_id!r} is not a GUID.",
+                             subcode="w:InvalidSelectors", sender=True) from None
+        session = Session(host=self.host, user=principal.user, configuration=configuration, auth=principal.auth,
+                          shell_id=shell_id)
+        shell = Shell(self, shell_id, session, principal, req.max_envelope_size)
+        with shell.lock:
+            shell.feed(_b64(creation.text))
+        with self._lock:
+            if shell_id in self._shells:
+                raise WSManFault(CODE_ALREADY_EXISTS, f"A shell with ShellId {shell_id} already exists.",
+                                 subcode="w:AlreadyExists", sender=True)
+            self._shells[shell_id] = shell
+        log.info("host %s: shell %s opened by %s (%s) for %s", self.host, shell_id, principal.user,
+                 principal.auth, configuration)
+        rsp = NS["rsp"]
+        uri = escape(req.resource_uri)
+        return (f'<x:ResourceCreated><a:Address>{escape(endpoint)}</a:Address><a:ReferenceParameters>'
+                f'<w:ResourceURI>{uri}</w:ResourceURI><w:SelectorSet><w:Selector Name="ShellId">{shell_id}'
+                f'</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>'
+                f'<rsp:Shell xmlns:rsp="{rsp}"><rsp:ShellId>{shell_id}</rsp:ShellId><rsp:ResourceUri>{uri}'
+                f'</rsp:ResourceUri><rsp:Owner>{escape(principal.user)}</rsp:Owner><rsp:ClientIP>'
+                f'{escape(principal.client_ip)}</rsp:ClientIP><rsp:IdleTimeOut>PT{self.idle_shell_timeout:.3f}S'
+                f'</rsp:IdleTimeOut><rsp:InputStreams>stdin pr</rsp:InputStreams><rsp:OutputStreams>stdout'
+                f'</rsp:OutputStreams><rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime><rsp:ShellInactivity>'
+                f'P0DT0H0M0S</rsp:ShellInactivity></rsp:Shell>')
+
+    def _delete(self, shell: Shell, req: Request) -> str:
+        with self._lock:
+            self._shells.pop(shell.id, None)
+        shell.close()
+        log.info("host %s: shell %s deleted", self.host, shell.id)
+        return ""
+
+    def _get(self, shell: Shell, req: Request) -> str:
+        with shell.lock:
+            state = "Connected" if shell.pool.state == RunspacePoolState.Opened else shell.pool.state.name
+        inactivity = int(self._clock() - shell.last_activity)
+        return (f'<rsp:Shell><rsp:ShellId>{shell.id}</rsp:ShellId><rsp:ResourceUri>'
+                f'{escape(POWERSHELL_URI + shell.session.configuration)}</rsp:ResourceUri><rsp:Owner>'
+                f'{escape(shell.owner.user)}</rsp:Owner><rsp:ClientIP>{escape(shell.owner.client_ip)}</rsp:ClientIP>'
+                f'<rsp:State>{state}</rsp:State><rsp:IdleTimeOut>PT{self.idle_shell_timeout:.3f}S</rsp:IdleTimeOut>'
+                f'<rsp:ShellInactivity>PT{inactivity}S</rsp:ShellInactivity></rsp:Shell>')
+
+    def _command(self, shell: Shell, req: Request) -> str:
+        line = req.body
+        if line is None or line.tag != f"{{{NS['rsp']}}}CommandLine":
+            raise WSManFault(CODE_INVALID_REQUEST, "The WS-Management service cannot process the request: a "
+                             "Command needs an rsp:CommandLine body.", subcode="w:SchemaValidationError", sender=True)
+        command_id = line.attrib.get("CommandId", "").upper() or str(uuid.uuid4()).upper()
+        try:
+            pipeline_id = uuid.UUID(command_id)
+        except ValueError:
+            raise WSManFault(CODE_INVALID_REQUEST, f"The CommandId {command_id!r} is not a GUID.",
+                             subcode="w:SchemaValidationError", sender=True) from None
+        arguments = "".join(a.text or "" for a in line.findall("rsp:Arguments", NS))
+        with shell.lock:
+            if shell.pool.state != RunspacePoolState.Opened:
+                raise WSManFault(CODE_INVALID_REQUEST, f"The runspace pool of shell {shell.id} is not open "
+                                 f"(state {shell.pool.state.name}).", subcode="w:InvalidState")
+            if pipeline_id in shell.runs:
+                raise WSManFault(CODE_ALREADY_EXISTS, f"A command with CommandId {command_id} already exists in "
+                                 f"shell {shell.id}.", subcode="w:AlreadyExists", sender=True)
+            run = PipelineRun(shell, ServerPipeline(shell.pool, pipeline_id), command_id)
+            shell.runs[pipeline_id] = run
+            try:
+                shell.feed(_b64(arguments))
+            except Exception:
+                shell.drop_run(run)
+                raise
+        return f'<rsp:CommandResponse><rsp:CommandId>{command_id}</rsp:CommandId></rsp:CommandResponse>'
+
+    def _send(self, shell: Shell, req: Request) -> str:
+        if req.body is None:
+            raise WSManFault(CODE_INVALID_REQUEST, "A Send needs an rsp:Send body.",
+                             subcode="w:SchemaValidationError", sender=True)
+        with shell.lock:
+            for stream in req.body.findall("rsp:Stream", NS):
+                command_id = stream.attrib.get("CommandId", "").upper()
+                if command_id:
+                    run = self._run(shell, command_id)
+                    if run.finished:
+                        continue  # input for a stopped pipeline is dropped, like Windows does
+                kind = StreamType.prompt_response if stream.attrib.get("Name") == "pr" else StreamType.default
+                shell.feed(_b64(stream.text or ""), kind)
+        return "<rsp:SendResponse/>"
+
+    def _run(self, shell: Shell, command_id: str) -> PipelineRun:
+        try:
+            run = shell.runs.get(uuid.UUID(command_id))
+        except ValueError:
+            run = None
+        if run is None:
+            raise WSManFault(CODE_INVALID_SELECTORS, f"The request for the command with CommandId {command_id} in "
+                             f"shell {shell.id} failed because the command was not found.",
+                             subcode="w:InvalidSelectors", sender=True)
+        return run
+
+    def _receive(self, shell: Shell, req: Request) -> str:
+        desired = req.body.find("rsp:DesiredStream", NS) if req.body is not None else None
+        command_id = desired.attrib.get("CommandId", "").upper() if desired is not None else ""
+        timeout = min(req.operation_timeout or self.operation_timeout, self.operation_timeout)
+        deadline = time.monotonic() + timeout
+        budget = (req.max_envelope_size - _ENVELOPE_OVERHEAD) * 3 // 4
+        with shell.lock:
+            run = self._run(shell, command_id) if command_id else None
+            queue = run.outgoing if run is not None else shell.outgoing
+            while not queue:
+                if shell.closed:
+                    raise shell_not_found(shell.id)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise operation_timeout()
+                shell.data_ready.wait(remaining)
+                if run is not None and not shell.closed and shell.runs.get(run.pipeline.pipeline_id) is not run:
+                    self._run(shell, command_id)  # terminated meanwhile: answers "command not found"
+            parts: list[str] = []
+            used = 0
+            while queue and (not parts or used + len(queue[0].data) <= budget):
+                payload = queue.popleft()
+                used += len(payload.data)
+                parts.append(base64.b64encode(payload.data).decode())
+            done = run is not None and run.finished and not queue
+            if done:
+                shell.drop_run(run)
+        cid = f' CommandId="{command_id}"' if command_id else ""
+        streams = "".join(f'<rsp:Stream Name="stdout"{cid}>{p}</rsp:Stream>' for p in parts)
+        state = ""
+        if run is not None:
+            state = (f'<rsp:CommandState CommandId="{command_id}" State="'
+                     f'{COMMAND_STATE_DONE if done else COMMAND_STATE_RUNNING}"/>')
+        return f"<rsp:ReceiveResponse>{streams}{state}</rsp:ReceiveResponse>"
+
+    def _signal(self, shell: Shell, req: Request) -> str:
+        body = req.body
+        code_el = body.find("rsp:Code", NS) if body is not None else None
+        code = (code_el.text or "").strip() if code_el is not None else ""
+        command_id = body.attrib.get("CommandId", "").upper() if body is not None else ""
+        with shell.lock:
+            try:
+                run = shell.runs.get(uuid.UUID(command_id)) if command_id else None
+            except ValueError:
+                run = None
+            if code.lower() in _CTRL_C_SIGNALS:
+                if run is not None:
+                    shell.stop_run(run)
+            elif code.lower() == _TERMINATE_SIGNAL:
+                if run is not None:
+                    if not run.finished:
+                        shell.stop_run(run)
+                    shell.drop_run(run)
+            else:
+                raise WSManFault(CODE_INVALID_REQUEST, f"The signal code {code!r} is not supported.",
+                                 subcode="w:InvalidParameter", sender=True)
+            # A signal for a command that already ended (and was collected) is a no-op, as on Windows.
+        return "<rsp:SignalResponse/>"
+
+
+def _b64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text.strip(), validate=True)
+    except (ValueError, TypeError):
+        raise WSManFault(CODE_INVALID_REQUEST, "The WS-Management service cannot process the request: a stream "
+                         "is not valid base64.", subcode="w:SchemaValidationError", sender=True) from None

@@ -1,0 +1,141 @@
+"""Test doubles for labsim's protocol tests: a small HostRuntime with a handful of cmdlets, and an in-memory
+pypsrp transport that hands envelopes straight to a WSManService (no sockets)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from pypsrp.exceptions import WinRMTransportError
+from pypsrp.wsman import WSMan
+
+from labsim.runtime import (
+    Command,
+    Fault,
+    HttpsBinding,
+    PipelineStopped,
+    PipelineSink,
+    PSObject,
+    Session,
+    TerminatingError,
+)
+from labsim.wsman import Principal, WSManService
+
+
+class EchoRuntime:
+    """A HostRuntime with test cmdlets. Records every invocation; faults and bindings are settable."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Session, list[list[Command]], list[Any]]] = []
+        self.stopped = threading.Event()  # set when Sleep-Until-Stopped noticed the stop
+        self.fault_list: list[Fault] = []
+        self.bindings: list[HttpsBinding] = []
+        self._lock = threading.Lock()
+
+    # -- HostRuntime ---------------------------------------------------------------------------------------
+    def run_pipeline(self, session: Session, statements: list[list[Command]], input: list[Any],
+                     sink: PipelineSink) -> None:
+        with self._lock:
+            self.calls.append((session, statements, input))
+        for statement in statements:
+            for cmd in statement:
+                params = {name: value for name, value in cmd.parameters if name is not None}
+                positional = [value for name, value in cmd.parameters if name is None]
+                getattr(self, "_" + cmd.name.replace("-", "_").lower())(session, params, positional, input, sink)
+
+    def https_bindings(self) -> list[HttpsBinding]:
+        return list(self.bindings)
+
+    def faults(self, host: str) -> list[Fault]:
+        return [f for f in self.fault_list if f.host == host]
+
+    # -- cmdlets -------------------------------------------------------------------------------------------
+    def _echo_object(self, session, params, positional, input, sink):
+        for value in positional + list(input):
+            sink.output(value)
+        if "InputObject" in params:
+            sink.output(params["InputObject"])
+
+    def _get_session(self, session, params, positional, input, sink):
+        sink.output(PSObject({"Host": session.host, "User": session.user, "Configuration": session.configuration,
+                              "Auth": session.auth}, type_names=["Labsim.Session",
+                                                                 "System.Management.Automation.PSCustomObject"]))
+
+    def _describe_parameters(self, session, params, positional, input, sink):
+        """Output one object per parameter: its name, Python type name and (non-secret) value."""
+        for name, value in params.items():
+            sink.output({"Name": name, "Type": type(value).__name__,
+                         "Value": "****" if type(value).__name__ == "SecretStr" else value})
+
+    def _reveal_secret(self, session, params, positional, input, sink):
+        value = params["Secret"]
+        if isinstance(value, dict):  # a PSCredential
+            sink.output({"UserName": value["UserName"], "Password": str(value["Password"]),
+                         "IsSecret": type(value["Password"]).__name__})
+        else:
+            sink.output({"Password": str(value), "IsSecret": type(value).__name__})
+
+    def _write_error(self, session, params, positional, input, sink):
+        sink.error(params.get("Message", "a non-terminating error"), error_id=params.get("ErrorId", "TestError"),
+                   category=int(params.get("Category", 13)), target=params.get("Target"))
+        sink.output("after the error")
+
+    def _write_streams(self, session, params, positional, input, sink):
+        sink.verbose("verbose text")
+        sink.warning("warning text")
+        sink.information("information text")
+        sink.output("done")
+
+    def _throw_error(self, session, params, positional, input, sink):
+        sink.output("before the throw")
+        raise TerminatingError(params.get("Message", "it failed"), error_id=params.get("ErrorId", "ThrowError"),
+                               category=int(params.get("Category", 7)))
+
+    def _sleep_until_stopped(self, session, params, positional, input, sink):
+        sink.output("sleeping")
+        deadline = time.monotonic() + float(params.get("Seconds", 30))
+        while time.monotonic() < deadline:
+            if sink.stop_requested.wait(0.02):
+                self.stopped.set()
+                raise PipelineStopped()
+        sink.output("woke up")
+
+    def _get_large(self, session, params, positional, input, sink):
+        size = int(params["Bytes"])
+        count = int(params.get("Count", 1))
+        for i in range(count):
+            sink.output(chr(ord("a") + i % 26) * size)
+
+    def _measure_input(self, session, params, positional, input, sink):
+        blob = params.get("Blob")
+        sink.output({"Length": len(blob) if blob is not None else 0, "InputCount": len(input)})
+
+    def _crash(self, session, params, positional, input, sink):
+        raise RuntimeError("the behaviour layer has a bug")
+
+
+class InMemoryTransport:
+    """Stands in for pypsrp's HTTP transport: every envelope goes straight into a WSManService."""
+
+    def __init__(self, service: WSManService, principal: Principal) -> None:
+        self.service = service
+        self.principal = principal
+        self.endpoint = "https://lab.test:5986/wsman"
+
+    def send(self, message: bytes, *, retries_on_read_timeout: int = 0, timeout: Any = None) -> bytes:
+        reply = self.service.handle(message, self.principal, self.endpoint)
+        if reply.status != 200:
+            raise WinRMTransportError("http", reply.status, reply.body.decode())
+        return reply.body
+
+    def close(self) -> None:
+        pass
+
+
+def in_memory_wsman(service: WSManService, user: str = "LAB\\admin", auth: str = "negotiate",
+                    operation_timeout: int = 5) -> WSMan:
+    wsman = WSMan("lab.test", ssl=True, auth="basic", username=user, password="unused",
+                  operation_timeout=operation_timeout)
+    wsman.transport = InMemoryTransport(service, Principal(user, auth))  # type: ignore[assignment]
+    return wsman
