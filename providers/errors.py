@@ -1,0 +1,173 @@
+"""The project's errors: one root, a few children with explicit fields.
+
+Every provider raises these and only these; lower layers (pypsrp, requests, spnego) are translated at the
+transport boundary (``providers.transport``) with ``raise ... from exc`` so the cause stays in the traceback.
+
+    ConnectorError                  root: anything this project reports about a host or a step
+    ├── ConfigurationError          the settings cannot work (malformed FQDN, CredSSP not allowed, ...)
+    ├── TransportError              WinRM/PSRP talk with the host failed (WSMan fault, HTTP error)   [transient]
+    │   ├── HostUnreachable         no connection at all: refused, unknown name, connect timeout    [transient]
+    │   ├── TlsVerificationFailed   the host's certificate is not trusted with the configured CA file
+    │   └── AuthenticationFailed    the host refused the credential (HTTP 401, CredSSP rejected)
+    ├── RemoteCommandFailed         the command ran and reported an error (Failed pipeline or error record)
+    └── StepTimedOut                the step did not finish in time; its pipeline was stopped        [transient]
+
+*Transient* errors may go away by themselves: a step that is idempotent (a read, or a write that converges)
+may be retried; anything else must be reported. ``is_transient(exc)`` is the one place that decides.
+
+Messages name the host and the step and say what to do. They never contain a secret: passwords are not
+fields of any error, and remote messages are scrubbed of the secrets that were sent (see the transport).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+__all__ = [
+    "AuthenticationFailed",
+    "ConfigurationError",
+    "ConnectorError",
+    "HostUnreachable",
+    "RemoteCommandFailed",
+    "StepTimedOut",
+    "TlsVerificationFailed",
+    "TransportError",
+    "is_transient",
+]
+
+
+class ConnectorError(Exception):
+    """Root of every error the project reports. ``host`` and ``step`` say where; ``str()`` says what to do."""
+
+    transient: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, host: str | None = None, step: str | None = None) -> None:
+        super().__init__(message)
+        self.host = host
+        self.step = step
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _where(host: str | None, step: str | None) -> str:
+    if host and step:
+        return f"{host}, step '{step}'"
+    return host or (f"step '{step}'" if step else "?")
+
+
+class ConfigurationError(ConnectorError):
+    """The settings cannot work. ``problems`` lists each one on its own, each saying what to change."""
+
+    def __init__(self, problems: Sequence[str], *, host: str | None = None, step: str | None = None,
+                 subject: str = "connection settings") -> None:
+        self.problems = list(problems)
+        where = f" for {_where(host, step)}" if (host or step) else ""
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"invalid {subject}{where}:\n{lines}", host=host, step=step)
+
+
+class TransportError(ConnectorError):
+    """Talking WinRM/PSRP to the host failed after a connection was made: a WSMan fault, an unexpected HTTP
+    status, a broken session, a reply that never came. ``fault_code`` is the WSMan fault code when there was one
+    (e.g. 2150858843 = the shell is gone on the server)."""
+
+    transient = True
+
+    def __init__(self, host: str, step: str, detail: str, *, fault_code: int | None = None,
+                 message: str | None = None) -> None:
+        self.detail = detail
+        self.fault_code = fault_code
+        if message is None:
+            code = f" (WSMan fault {fault_code:#x})" if fault_code is not None else ""
+            message = (f"{_where(host, step)}: WinRM/PowerShell remoting failed{code}: {detail}; check the WinRM "
+                       f"service on the host (Get-Service WinRM; winrm get winrm/config) and retry")
+        super().__init__(message, host=host, step=step)
+
+
+class HostUnreachable(TransportError):
+    """No connection could be made: connection refused or reset, unknown name, connect timeout.
+    ``endpoint`` is the address:port connected to."""
+
+    def __init__(self, host: str, step: str, detail: str, *, endpoint: str | None = None) -> None:
+        self.endpoint = endpoint
+        on = f" on {endpoint}" if endpoint else ""
+        super().__init__(host, step, detail, message=(
+            f"{_where(host, step)}: cannot reach the host ({detail}); check WinRM is listening{on} "
+            f"and the host is up"))
+
+
+class TlsVerificationFailed(TransportError):
+    """The host's TLS certificate did not verify. Retrying does not help; trusting the right CA does."""
+
+    transient = False
+
+    def __init__(self, host: str, step: str, detail: str, *, ca_file: str | None = None) -> None:
+        self.ca_file = ca_file
+        if ca_file:
+            todo = (f"either the certificate is not issued by the CA in ca_file {ca_file!r} or it does not name "
+                    f"the address connected to: set ca_file to the CA that issued the host's WinRM certificate")
+        else:
+            todo = ("set ca_file to the CA certificate (PEM) that issued the host's WinRM HTTPS certificate; "
+                    "turning verification off (verify: false) is possible but must be explicit")
+        super().__init__(host, step, detail, message=(
+            f"{_where(host, step)}: the host's TLS certificate was not trusted ({detail}); {todo}"))
+
+
+class AuthenticationFailed(TransportError):
+    """The host refused the credential. Retrying with the same credential does not help."""
+
+    transient = False
+
+    def __init__(self, host: str, step: str, *, user: str | None, auth: str, detail: str = "") -> None:
+        self.user = user
+        self.auth = auth
+        extra = f" ({detail})" if detail else ""
+        super().__init__(host, step, detail or "credential refused", message=(
+            f"{_where(host, step)}: the host refused user '{user}' with {auth} authentication{extra}; check the "
+            f"user name (DOMAIN\\user), the password, and that {auth} is enabled in the host's WinRM service"))
+
+
+class RemoteCommandFailed(ConnectorError):
+    """The command ran on the host and reported an error: the pipeline ended Failed (a terminating error) or
+    wrote error records (non-terminating errors). ``command`` is a display form with secrets masked;
+    ``error_id`` is PowerShell's FullyQualifiedErrorId; ``category`` its ErrorCategory name."""
+
+    def __init__(self, host: str, step: str, *, command: str, message: str, error_id: str | None = None,
+                 category: str | None = None, terminating: bool = True, more_errors: int = 0) -> None:
+        self.command = command
+        self.remote_message = message
+        self.error_id = error_id
+        self.category = category
+        self.terminating = terminating
+        self.more_errors = more_errors
+        ident = ", ".join(x for x in (error_id and f"ErrorId {error_id}", category and f"category {category}") if x)
+        more = f" (+{more_errors} more error record(s))" if more_errors else ""
+        super().__init__(f"{_where(host, step)}: `{command}` failed: {message}"
+                         f"{' [' + ident + ']' if ident else ''}{more}", host=host, step=step)
+
+
+class StepTimedOut(ConnectorError):
+    """The step did not finish (or did not print what it was waiting for) within ``seconds``; its pipeline
+    was stopped on the host."""
+
+    transient = True
+
+    def __init__(self, host: str, step: str, *, seconds: float, waiting_for: str, command: str | None = None) -> None:
+        self.seconds = seconds
+        self.waiting_for = waiting_for
+        self.command = command
+        cmd = f" `{command}`" if command else ""
+        super().__init__(f"{_where(host, step)}:{cmd} did not {waiting_for} within {seconds:g} s and was stopped; "
+                         f"check the host's state, then retry with a larger timeout for step '{step}' "
+                         f"(step_timeouts in the host's connection settings)", host=host, step=step)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when retrying the same idempotent step may succeed."""
+    return isinstance(exc, ConnectorError) and exc.transient

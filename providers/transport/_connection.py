@@ -1,0 +1,156 @@
+"""How to reach one Windows host over PowerShell Remoting.
+
+``fqdn`` is the host's name in the procedure (certificates, configuration files); ``address``/``port`` are
+where to connect (an IP, or a name that differs from the FQDN in labs). The password is a pydantic
+``SecretStr``: masked in repr/str/model_dump(mode="json"), revealed only when the transport opens a session.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from ..errors import ConfigurationError
+
+__all__ = ["Auth", "HostConnection", "PRIVILEGED_ENDPOINT"]
+
+Auth = Literal["basic", "ntlm", "negotiate", "kerberos", "credssp"]
+PRIVILEGED_ENDPOINT = "PrivilegedEndpoint"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_FQDN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")
+_CONFIGURATION = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+
+
+class HostConnection(BaseModel):
+    """Connection settings of one host. Build with ``HostConnection(...)`` (pydantic ValidationError) or
+    :meth:`parse` (the project's ConfigurationError, one line per problem)."""
+
+    # hide_input_in_errors: a model-level error would otherwise print the whole input, password included.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    fqdn: str = Field(description="the host's DNS name as the procedure uses it (certificates, config files)")
+    address: str | None = Field(None, description="IP or name to connect to; defaults to fqdn")
+    port: Annotated[int, Field(ge=1, le=65535)] | None = Field(None, description="default 5986 (https) / 5985")
+    https: bool = True
+    verify: bool = Field(True, description="verify the host's TLS certificate; turning it off must be explicit")
+    ca_file: str | None = Field(None, description="PEM bundle of the CA that issued the WinRM certificate")
+    auth: Auth = "negotiate"
+    username: str | None = Field(None, description="DOMAIN\\user or user")
+    password: SecretStr | None = None
+    configuration_name: str = Field("Microsoft.PowerShell", description="session configuration (JEA endpoint)")
+    connect_timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
+    operation_timeout: Annotated[int, Field(ge=1, le=600)] = 20
+    read_timeout: Annotated[float, Field(gt=0, le=900)] = 30.0
+    step_timeout: Annotated[float, Field(gt=0)] = 300.0
+    step_timeouts: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+    allow_credssp: bool = Field(False, description="CredSSP hands the password to the host: refused unless "
+                                                   "the endpoint is PrivilegedEndpoint or this is set")
+    allow_basic_over_http: bool = Field(False, description="Basic sends the password in clear over http")
+
+    @field_validator("fqdn")
+    @classmethod
+    def _fqdn(cls, v: str) -> str:
+        if not _FQDN.match(v) or v.replace(".", "").isdigit():
+            raise ValueError(f"{v!r} is not a host name: use the host's DNS name, e.g. wap01.contoso.local "
+                             f"(put an IP address in 'address')")
+        return v.rstrip(".")
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            return str(ipaddress.ip_address(v))
+        except ValueError:
+            pass
+        if not _FQDN.match(v):
+            raise ValueError(f"{v!r} is neither an IP address nor a host name")
+        return v.rstrip(".")
+
+    @field_validator("configuration_name")
+    @classmethod
+    def _configuration(cls, v: str) -> str:
+        if not _CONFIGURATION.match(v):
+            raise ValueError(f"{v!r} is not a session configuration name (e.g. Microsoft.PowerShell, "
+                             f"PrivilegedEndpoint)")
+        return v
+
+    @model_validator(mode="after")
+    def _coherent(self) -> HostConnection:
+        problems = self.problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def problems(self) -> list[str]:
+        """Cross-field problems, each a sentence saying what to change."""
+        p: list[str] = []
+        if self.auth != "kerberos":
+            if not self.username:
+                p.append(f"username is required for {self.auth} authentication")
+            if self.password is None or not self.password.get_secret_value():
+                p.append(f"password is required for {self.auth} authentication")
+        if self.auth == "credssp" and not (self.allow_credssp or self.configuration_name == PRIVILEGED_ENDPOINT):
+            p.append(f"auth credssp hands the password to {self.fqdn}; it is only used for the "
+                     f"{PRIVILEGED_ENDPOINT} endpoint: use ntlm/negotiate, or set allow_credssp: true if this "
+                     f"host really demands delegation")
+        if self.auth == "basic" and not self.https and not self.allow_basic_over_http:
+            p.append("auth basic over http sends the password in clear: use https, or set "
+                     "allow_basic_over_http: true for an isolated lab")
+        if self.ca_file is not None:
+            if not self.https:
+                p.append("ca_file is only used with https: true")
+            if not self.verify:
+                p.append("ca_file is set but verify is false: remove one of them")
+            if not os.path.isfile(self.ca_file):
+                p.append(f"ca_file {self.ca_file!r} does not exist or is not a file")
+        if not self.read_timeout > self.operation_timeout:
+            p.append(f"read_timeout ({self.read_timeout:g} s) must exceed operation_timeout "
+                     f"({self.operation_timeout} s), or every idle poll would look like a dead connection")
+        return p
+
+    # -- derived values -------------------------------------------------------------------------------------
+    @property
+    def connect_address(self) -> str:
+        return self.address or self.fqdn
+
+    @property
+    def effective_port(self) -> int:
+        return self.port if self.port is not None else (5986 if self.https else 5985)
+
+    @property
+    def endpoint(self) -> str:
+        """address:port, for messages ("check WinRM is listening on 127.0.10.1:5986")."""
+        addr = self.connect_address
+        return f"[{addr}]:{self.effective_port}" if ":" in addr else f"{addr}:{self.effective_port}"
+
+    def timeout_for(self, step: str, default: float | None = None) -> float:
+        """A step's time budget: the per-step override, else the caller's default, else ``step_timeout``."""
+        return self.step_timeouts.get(step) or default or self.step_timeout
+
+    @classmethod
+    def parse(cls, data: Any) -> HostConnection:
+        """Validate ``data`` (a dict, e.g. from stack config) into a HostConnection, or raise ConfigurationError
+        listing every problem on its own line. Input values never appear in the message (one may be the
+        password)."""
+        if isinstance(data, HostConnection):
+            return data
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors(include_input=False, include_url=False):
+                loc = ".".join(str(x) for x in err["loc"])
+                msg = err["msg"].removeprefix("Value error, ")
+                if err["type"] == "literal_error" and loc == "auth":
+                    msg = "unknown auth: use one of basic, ntlm, negotiate, kerberos, credssp"
+                elif err["type"] == "extra_forbidden":
+                    msg = "unknown setting (check its spelling)"
+                problems.extend(f"{loc}: {m}" if loc else m for m in msg.split("; "))
+            host = data.get("fqdn") if isinstance(data, dict) and isinstance(data.get("fqdn"), str) else None
+            raise ConfigurationError(problems, host=host) from None
