@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from providers.pki import KeyType
@@ -53,13 +53,17 @@ class StackConfig(_Config):
     ca: CaConfig = Field(default_factory=CaConfig)
     clouds: list[CloudConfig] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _unique_clouds(self) -> StackConfig:
-        names = [c.name.lower() for c in self.clouds]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"clouds: cloud names must be unique; repeated: {', '.join(dupes)}")
-        return self
+
+
+def _duplicate_cloud_names(raw: dict[str, Any]) -> list[str]:
+    clouds = raw.get("clouds")
+    if not isinstance(clouds, list):
+        return []
+    names = [str(c.get("name", "")).lower() for c in clouds if isinstance(c, dict)]
+    dupes = sorted({n for n in names if n and names.count(n) > 1})
+    if not dupes:
+        return []
+    return [f"{NAMESPACE}:clouds: cloud names must be unique (case-insensitively); repeated: {', '.join(dupes)}"]
 
 
 class ConfigError(ValueError):
@@ -79,24 +83,25 @@ def _key_path(loc: tuple[Any, ...]) -> str:
 
 
 def parse_stack_config(raw: dict[str, Any]) -> StackConfig:
-    """Validate the namespace's config values (already decoded from JSON/YAML). Raises ConfigError."""
+    """Validate the namespace's config values (already decoded from JSON/YAML). Raises ConfigError with every
+    problem at once: field errors from pydantic plus the cross-field rules."""
+    problems = _duplicate_cloud_names(raw)
     try:
-        return StackConfig.model_validate(raw)
+        config = StackConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = []
         for err in exc.errors():
             loc = tuple(err["loc"])
             msg = str(err["msg"]).removeprefix("Value error, ")
-            if not loc:  # model-level rule: "key: reason"
-                key, _, reason = msg.partition(": ")
-                problems.append(f"{NAMESPACE}:{key}: {reason or key}")
-            elif err["type"] == "missing":
+            if err["type"] == "missing":
                 problems.append(f"{_key_path(loc)}: missing; set it in stacks/Pulumi.<stack>.yaml")
             elif err["type"] == "extra_forbidden":
                 problems.append(f"{_key_path(loc)}: unknown setting (check its spelling)")
             else:
                 problems.append(f"{_key_path(loc)}: {msg}")
-        raise ConfigError(problems) from None
+    else:
+        if not problems:
+            return config
+    raise ConfigError(problems)
 
 
 def load_stack_config() -> StackConfig:

@@ -1,0 +1,122 @@
+"""Unit tables for the local PKI providers: every bad input gets one clear property error; good input issues a
+CA-signed certificate with the requested SANs, and the diff replaces on any input change."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from providers.base import UNKNOWN
+from providers.pki import (
+    CertificateAuthorityProvider, IssuedCertificateProvider, is_self_signed, load_certificate, public_key_matches,
+    san_covers,
+)
+
+pytestmark = pytest.mark.unit
+
+CA_INPUTS = {"common_name": "Unit CA", "organization": None, "key_type": "ecdsa-p256", "validity_days": 3650,
+             "not_after": None, "renew_before_days": 30}
+
+
+@pytest.fixture(scope="module")
+def ca() -> dict:
+    return CertificateAuthorityProvider().create(dict(CA_INPUTS)).outs
+
+
+@pytest.fixture(scope="module")
+def other_ca() -> dict:
+    return CertificateAuthorityProvider().create({**CA_INPUTS, "common_name": "Other CA"}).outs
+
+
+def leaf_inputs(ca: dict, **over) -> dict:
+    base = {"ca_cert_pem": ca["cert_pem"], "ca_private_key_pem": ca["private_key_pem"], "common_name": "wap1",
+            "dns_names": ["wapcomputer1.contoso.com"], "ip_addresses": [], "key_type": "ecdsa-p256",
+            "validity_days": 397, "not_after": None, "renew_before_days": 30}
+    return {**base, **over}
+
+
+def failures(provider, props) -> list[tuple[str, str]]:
+    return [(f.property, f.reason) for f in provider.check({}, props).failures]
+
+
+@pytest.mark.parametrize("over, prop, fragment", [
+    ({"dns_names": [], "ip_addresses": []}, "dns_names", "at least one DNS name or IP address"),
+    ({"key_type": "dsa-1024"}, "key_type", "'ecdsa-p256'"),
+    ({"validity_days": None, "not_after": "2001-01-01T00:00:00Z"}, "not_after", "in the past"),
+    ({"validity_days": None, "not_after": "next tuesday"}, "not_after", "ISO 8601"),
+    ({"validity_days": 0}, "validity_days", "greater than 0"),
+    ({"validity_days": None}, "validity_days", "exactly one of validity_days and not_after"),
+    ({"dns_names": ["wap computer"]}, "dns_names", "is not a DNS name"),
+    ({"dns_names": ["a.contoso.com", "A.contoso.com"]}, "dns_names", "listed twice"),
+    ({"ip_addresses": ["300.1.1.1"]}, "ip_addresses", "not an IPv4 or IPv6 address"),
+    ({"ca_cert_pem": "not a pem"}, "ca_cert_pem", "not a PEM certificate"),
+    ({"validity_days": 5000}, "validity_days", "outlive its CA"),
+    ({"validity_days": 20, "renew_before_days": 30}, "renew_before_days", "due for renewal at once"),
+])
+def test_issued_certificate_check_rejects(ca, over, prop, fragment) -> None:
+    found = failures(IssuedCertificateProvider(), leaf_inputs(ca, **over))
+    assert len(found) == 1, found
+    assert found[0][0] == prop and fragment in found[0][1], found
+
+
+def test_issued_certificate_check_rejects_a_key_of_another_ca(ca, other_ca) -> None:
+    found = failures(IssuedCertificateProvider(), leaf_inputs(ca, ca_private_key_pem=other_ca["private_key_pem"]))
+    assert found == [("ca_private_key_pem", "does not belong to ca_cert_pem")]
+
+
+def test_issued_certificate_check_rejects_a_leaf_as_issuer(ca) -> None:
+    leaf = IssuedCertificateProvider().create(leaf_inputs(ca)).outs
+    found = failures(IssuedCertificateProvider(), leaf_inputs(ca, ca_cert_pem=leaf["cert_pem"]))
+    assert found and found[0][0] == "ca_cert_pem" and "not a CA certificate" in found[0][1]
+
+
+def test_unknown_values_during_preview_are_not_errors(ca) -> None:
+    assert failures(IssuedCertificateProvider(), leaf_inputs(ca, ca_cert_pem=UNKNOWN, ca_private_key_pem=UNKNOWN)) == []
+
+
+def test_ca_check_rejects_unknown_key_type_and_empty_name() -> None:
+    found = failures(CertificateAuthorityProvider(), {**CA_INPUTS, "key_type": "ed448", "common_name": ""})
+    assert sorted(p for p, _ in found) == ["common_name", "key_type"]
+
+
+def test_issued_certificate_is_ca_signed_with_sans_and_a_matching_pfx(ca) -> None:
+    outs = IssuedCertificateProvider().create(leaf_inputs(ca, dns_names=["wap1.contoso.com", "*.wap.contoso.com"],
+                                                          ip_addresses=["127.0.10.11"], key_type="rsa-2048")).outs
+    cert = load_certificate(outs["cert_pem"])
+    issuer = load_certificate(ca["cert_pem"])
+    cert.verify_directly_issued_by(issuer)
+    assert not is_self_signed(cert) and is_self_signed(issuer)
+    assert public_key_matches(cert, outs["private_key_pem"])
+    assert san_covers(cert, "wap1.contoso.com") and san_covers(cert, "x.wap.contoso.com")
+    assert not san_covers(cert, "a.b.wap.contoso.com") and not san_covers(cert, "other.contoso.com")
+    ips = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.IPAddress)
+    assert [str(i) for i in ips] == ["127.0.10.11"]
+    key, pfx_cert, chain = pkcs12.load_key_and_certificates(base64.b64decode(outs["pfx_base64"]),
+                                                            outs["pfx_password"].encode())
+    assert pfx_cert == cert and chain == [issuer]
+    assert outs["thumbprint"] == outs["thumbprint"].upper() and len(outs["thumbprint"]) == 40
+    assert outs["issuer_thumbprint"] == ca["thumbprint"]
+
+
+def test_diff_is_empty_for_same_inputs_and_replaces_on_change(ca) -> None:
+    provider = IssuedCertificateProvider()
+    props = leaf_inputs(ca)
+    outs = provider.create(props).outs
+    assert provider.diff(outs["thumbprint"], outs, props).changes is False
+    changed = provider.diff(outs["thumbprint"], outs, {**props, "dns_names": ["other.contoso.com"]})
+    assert changed.changes and changed.replaces == ["dns_names"]
+    unknown = provider.diff(outs["thumbprint"], outs, {**props, "ca_cert_pem": UNKNOWN})
+    assert unknown.replaces == ["ca_cert_pem"]
+
+
+def test_diff_renews_a_certificate_close_to_expiry(ca) -> None:
+    provider = IssuedCertificateProvider()
+    props = leaf_inputs(ca)
+    outs = provider.create(props).outs
+    soon = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=10)).isoformat()
+    result = provider.diff(outs["thumbprint"], {**outs, "expires_at": soon}, props)
+    assert result.changes and "expires_at" in result.replaces
