@@ -84,7 +84,7 @@ class HostConnection(BaseModel):
     def _coherent(self) -> HostConnection:
         problems = self.problems()
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))  # parse() splits them back, one per problem
         return self
 
     def problems(self) -> list[str]:
@@ -151,6 +151,6 @@ class HostConnection(BaseModel):
                     msg = "unknown auth: use one of basic, ntlm, negotiate, kerberos, credssp"
                 elif err["type"] == "extra_forbidden":
                     msg = "unknown setting (check its spelling)"
-                problems.extend(f"{loc}: {m}" if loc else m for m in msg.split("; "))
+                problems.extend(f"{loc}: {m}" if loc else m for m in msg.split("\n"))
             host = data.get("fqdn") if isinstance(data, dict) and isinstance(data.get("fqdn"), str) else None
             raise ConfigurationError(problems, host=host) from None

@@ -60,7 +60,8 @@ SHELL_GONE = {
     0x80338029,  # ERROR_WSMAN_OPERATION_TIMEDOUT on a shell-level request (pool timed out)
 }
 ACCESS_DENIED = 5
-INVALID_RESOURCE_URI = 0x8033801A  # the session configuration does not exist
+# "Cannot find the X session configuration": 0x80338000 as Windows reports it, 0x8033801A for a bad URI.
+CONFIGURATION_NOT_FOUND = {0x80338000, 0x8033801A}
 _KEY_SALT = os.urandom(32)  # per-process: pool keys carry an HMAC of the password, never the password
 
 
@@ -322,7 +323,7 @@ def translate(exc: BaseException, conn: HostConnection, step: str) -> ConnectorE
             return AuthenticationFailed(host, step, user=conn.username, auth=conn.auth,
                                         detail=f"access denied to session configuration "
                                                f"'{conn.configuration_name}': {reason}")
-        if code == INVALID_RESOURCE_URI:
+        if code in CONFIGURATION_NOT_FOUND:
             return ConfigurationError([f"configuration_name '{conn.configuration_name}' is not a session "
                                        f"configuration of the host ({reason}); check Get-PSSessionConfiguration "
                                        f"on the host"], host=host, step=step)
