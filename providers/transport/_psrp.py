@@ -97,11 +97,34 @@ class _SessionLost(Exception):
     """Internal: the session was found dead before the command started; open a new one and resend."""
 
 
+def make_wsman(conn: HostConnection, password: str | None) -> WSMan:
+    """The real pypsrp WSMan for a connection."""
+    return WSMan(
+        conn.connect_address,
+        port=conn.effective_port,
+        username=conn.username,
+        password=password,
+        ssl=conn.https,
+        auth=conn.auth,
+        cert_validation=conn.ca_file if (conn.https and conn.verify and conn.ca_file) else conn.verify,
+        connection_timeout=int(math.ceil(conn.connect_timeout)),
+        read_timeout=int(math.ceil(conn.read_timeout)),
+        operation_timeout=conn.operation_timeout,
+        # Basic over http was explicitly allowed (validated); it cannot encrypt messages.
+        encryption="never" if (conn.auth == "basic" and not conn.https) else "auto",
+        # WinRM to infrastructure hosts never goes through a web proxy from the environment.
+        no_proxy=True,
+    )
+
+
 class SessionCache:
     """Idle sessions per connection settings; thread-safe. One per process (``SESSIONS``)."""
 
-    def __init__(self, max_idle_per_host: int = 4) -> None:
+    def __init__(self, max_idle_per_host: int = 4,
+                 wsman_factory: Callable[[HostConnection, str | None], WSMan] | None = None) -> None:
         self._lock = threading.Lock()
+        # Tests substitute the WSMan (e.g. one whose HTTP layer is in memory); the default is the real one.
+        self._wsman_factory = wsman_factory or make_wsman
         self._idle: dict[tuple, list[_Session]] = {}
         self.max_idle_per_host = max_idle_per_host
         self.opened = 0  # counters, for tests and measurements
@@ -156,22 +179,7 @@ class SessionCache:
     def _open(self, conn: HostConnection, step: str, key: tuple) -> _Session:
         password = conn.password.get_secret_value() if conn.password else None
         try:
-            wsman = WSMan(
-                conn.connect_address,
-                port=conn.effective_port,
-                username=conn.username,
-                password=password,
-                ssl=conn.https,
-                auth=conn.auth,
-                cert_validation=conn.ca_file if (conn.https and conn.verify and conn.ca_file) else conn.verify,
-                connection_timeout=int(math.ceil(conn.connect_timeout)),
-                read_timeout=int(math.ceil(conn.read_timeout)),
-                operation_timeout=conn.operation_timeout,
-                # Basic over http was explicitly allowed (validated); it cannot encrypt messages.
-                encryption="never" if (conn.auth == "basic" and not conn.https) else "auto",
-                # WinRM to infrastructure hosts never goes through a web proxy from the environment.
-                no_proxy=True,
-            )
+            wsman = self._wsman_factory(conn, password)
         except ValueError as exc:  # pypsrp refuses an auth/encryption combination
             raise ConfigurationError([str(exc)], host=conn.fqdn, step=step) from None
         pool = RunspacePool(wsman, configuration_name=conn.configuration_name)
