@@ -231,6 +231,23 @@ def session_configurations(is_privileged_endpoint: bool) -> tuple[str, ...]:
     return ("PrivilegedEndpoint",) if is_privileged_endpoint else ("Microsoft.PowerShell",)
 
 
+class _LabRunspacePool(ServerRunspacePool):
+    """psrpcore's server pool, with the runspace-availability requests left to :class:`Shell`: psrpcore reads
+    their call id as ``ci`` but pypsrp sends ``CI``, which makes psrpcore's own handlers raise."""
+
+    def _process_SetMaxRunspaces(self, event: Any) -> None:
+        pass
+
+    def _process_SetMinRunspaces(self, event: Any) -> None:
+        pass
+
+    def _process_ResetRunspaceState(self, event: Any) -> None:
+        pass
+
+    def _process_GetAvailableRunspaces(self, event: Any) -> None:
+        pass
+
+
 class _PipelineSink:
     """The :class:`labsim.runtime.PipelineSink` a worker writes through; forwards to the shell under its lock."""
 
@@ -327,7 +344,7 @@ class Shell:
         self.owner = owner
         self.lock = threading.RLock()
         self.data_ready = threading.Condition(self.lock)
-        self.pool = ServerRunspacePool(application_private_data={})
+        self.pool = _LabRunspacePool(application_private_data={})
         self.outgoing: deque[PSRPPayload] = deque()  # pool-level messages
         self.runs: dict[uuid.UUID, PipelineRun] = {}
         self.closed = False
@@ -372,7 +389,7 @@ class Shell:
         # host responses are not expected because labsim never makes host calls.
 
     def _answer_availability(self, event: Any) -> None:
-        raw = event.ps_object
+        raw = event._ps_object  # psrpcore has no public accessor for the raw message object
         # pypsrp names the call id "CI" where psrpcore expects "ci": read either.
         ci = None
         for prop in list(raw.PSObject.extended_properties) + list(raw.PSObject.adapted_properties):
@@ -381,8 +398,6 @@ class Shell:
         if ci is None:
             log.warning("shell %s: %s without a call id, ignored", self.id, type(event).__name__)
             return
-        self.pool._ci_events.pop(ci, None)
-        self.pool._ci_handlers.pop(ci, None)
         if isinstance(event, ev.GetAvailableRunspacesEvent):
             response: bool | int = max(self.pool.max_runspaces, 1)
         else:

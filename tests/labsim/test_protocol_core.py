@@ -1,0 +1,307 @@
+"""labsim's sans-IO WSMan/PSRP core, driven in memory by the real pypsrp client (no sockets)."""
+
+from __future__ import annotations
+
+import uuid
+import xml.etree.ElementTree as ET
+
+import pytest
+from pypsrp.complex_objects import ObjectMeta, PSCredential
+from pypsrp.exceptions import WSManFaultError
+from pypsrp.powershell import PowerShell, PSInvocationState, RunspacePool
+from pypsrp.shell import WinRS
+from pypsrp.wsman import NAMESPACES, SelectorSet, WSMan
+
+from labsim import wsman as core
+from labsim.runtime import PSObject, SecretStr
+from labsim.wsman import Principal, WSManService
+
+from .protocol_doubles import EchoRuntime, InMemoryTransport, in_memory_wsman
+
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
+
+
+@pytest.fixture
+def runtime() -> EchoRuntime:
+    return EchoRuntime()
+
+
+@pytest.fixture
+def service(runtime: EchoRuntime) -> WSManService:
+    svc = WSManService("WAP01", "wap01.contoso.com", runtime, operation_timeout=1.0, idle_shell_timeout=60)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+def pool(service: WSManService):
+    with RunspacePool(in_memory_wsman(service, operation_timeout=1)) as rp:
+        yield rp
+
+
+def run(pool: RunspacePool, cmdlet: str, *args, input=None, **params) -> PowerShell:
+    ps = PowerShell(pool)
+    ps.add_cmdlet(cmdlet)
+    for a in args:
+        ps.add_argument(a)
+    for k, v in params.items():
+        ps.add_parameter(k, v)
+    ps.invoke(input=input)
+    return ps
+
+
+def raw_request(service: WSManService, data: bytes, user: str = "LAB\\admin") -> WSManFaultError | ET.Element:
+    reply = service.handle(data, Principal(user, "basic"))
+    if reply.status != 200:
+        return WSMan._parse_wsman_fault(reply.body.decode())
+    return ET.fromstring(reply.body)
+
+
+def envelope(action: str, resource_uri: str = "http://schemas.microsoft.com/powershell/Microsoft.PowerShell",
+             shell_id: str | None = None, body: ET.Element | None = None) -> bytes:
+    """A request built with pypsrp's own header builder."""
+    wsman = WSMan("lab.test", ssl=True, auth="basic", username="u", password="p")
+    selectors = None
+    if shell_id is not None:
+        selectors = SelectorSet()
+        selectors.add_option("ShellId", shell_id)
+    _, header = wsman._create_header(action, resource_uri, selector_set=selectors)
+    env = ET.Element("{%s}Envelope" % NAMESPACES["s"])
+    env.append(header)
+    b = ET.SubElement(env, "{%s}Body" % NAMESPACES["s"])
+    if body is not None:
+        b.append(body)
+    return ET.tostring(env)
+
+
+# -- pipelines, streams and values ----------------------------------------------------------------------------
+def test_output_objects_and_session(pool, runtime):
+    ps = run(pool, "Get-Session")
+    props = ps.output[0].extended_properties
+    assert props == {"Host": "WAP01", "User": "LAB\\admin", "Configuration": "Microsoft.PowerShell",
+                     "Auth": "negotiate"}
+    assert ps.output[0].types[0] == "Labsim.Session"
+    session = runtime.calls[-1][0]
+    assert session.shell_id == str(pool.id).upper()
+
+
+def test_values_cross_the_seam_as_plain_python(pool, runtime):
+    ps = run(pool, "Describe-Parameters", Force=None, Name="x", Count=7, Blob=b"\x00\xff", Items=[1, "a"],
+             Table={"k": [True, 2]})
+    described = {o["Name"]: (o["Type"], o["Value"]) for o in ps.output}
+    assert described == {"Force": ("bool", True), "Name": ("str", "x"), "Count": ("int", 7),
+                         "Blob": ("bytes", b"\x00\xff"), "Items": ("list", [1, "a"]),
+                         "Table": ("dict", {"k": [True, 2]})}
+    # echoing a hashtable and a PSObject back gives a hashtable and a PSCustomObject
+    ps = run(pool, "Echo-Object", InputObject={"nested": {"a": 1}})
+    assert ps.output == [{"nested": {"a": 1}}]
+
+
+def test_secure_string_and_credential_arrive_decrypted(pool):
+    pool.exchange_keys()
+    ps = run(pool, "Reveal-Secret", Secret=pool.serialize("s3cret!", ObjectMeta("SS")))
+    assert ps.output == [{"Password": "s3cret!", "IsSecret": "SecretStr"}]
+    ps = run(pool, "Reveal-Secret", Secret=PSCredential(username="CONTOSO\\svc", password="p@ss:word"))
+    assert ps.output == [{"UserName": "CONTOSO\\svc", "Password": "p@ss:word", "IsSecret": "SecretStr"}]
+    assert "p@ss" not in repr(SecretStr("p@ss"))
+
+
+def test_pipeline_input(pool, runtime):
+    ps = run(pool, "Measure-Input", input=["a", "b", "c"])
+    assert ps.output == [{"Length": 0, "InputCount": 3}]
+    assert runtime.calls[-1][2] == ["a", "b", "c"]
+
+
+def test_statements_are_split(pool, runtime):
+    ps = PowerShell(pool)
+    ps.add_cmdlet("Echo-Object").add_argument(1).add_statement().add_cmdlet("Echo-Object").add_argument(2)
+    assert ps.invoke() == [1, 2]
+    statements = runtime.calls[-1][1]
+    assert [[c.name for c in s] for s in statements] == [["Echo-Object"], ["Echo-Object"]]
+    assert statements[0][0].end_of_statement
+
+
+def test_non_terminating_error_keeps_going(pool):
+    ps = run(pool, "Write-Error", Message="disk is full", ErrorId="DiskFull", Category=7)
+    assert ps.output == ["after the error"]
+    assert not ps.had_errors
+    assert ps.state == PSInvocationState.COMPLETED
+    [err] = ps.streams.error
+    assert (str(err), err.fq_error, err.category) == ("disk is full", "DiskFull", 7)
+
+
+def test_terminating_error_fails_the_pipeline(pool):
+    ps = run(pool, "Throw-Error", Message="site not found", ErrorId="SiteNotFound,Get-Website", Category=13)
+    assert ps.had_errors
+    assert ps.state == PSInvocationState.FAILED
+    assert ps.output == ["before the throw"]
+    [err] = ps.streams.error
+    assert str(err) == "site not found"
+    assert err.fq_error == "SiteNotFound,Get-Website"
+    assert err.category == 13
+    assert "RuntimeException" in err.reason
+
+
+def test_behaviour_bug_is_reported_not_fatal(pool):
+    ps = run(pool, "Crash")
+    assert ps.had_errors
+    assert ps.streams.error[0].fq_error == "LabsimInternalError"
+    assert "the behaviour layer has a bug" in str(ps.streams.error[0])
+    assert run(pool, "Echo-Object", "still alive").output == ["still alive"]
+
+
+def test_verbose_warning_information_streams(pool):
+    ps = run(pool, "Write-Streams")
+    assert [v.message for v in ps.streams.verbose] == ["verbose text"]
+    assert [w.message for w in ps.streams.warning] == ["warning text"]
+    assert [i.message_data for i in ps.streams.information] == ["information text"]
+
+
+def test_psobject_output_keeps_type_names(pool, runtime):
+    runtime._get_site = lambda s, p, a, i, sink: sink.output(PSObject({"name": "MgmtSvc-Connector", "id": 3},
+                                                                      type_names=["Microsoft.IIs.PowerShell.Framework.ConfigurationElement#site"]))
+    ps = run(pool, "Get-Site")
+    assert ps.output[0].types[0] == "Microsoft.IIs.PowerShell.Framework.ConfigurationElement#site"
+    assert ps.output[0].extended_properties == {"name": "MgmtSvc-Connector", "id": 3}
+
+
+def test_large_output_is_fragmented_within_the_envelope(service):
+    wsman = in_memory_wsman(service, operation_timeout=1)
+    transport: InMemoryTransport = wsman.transport  # type: ignore[assignment]
+    sizes: list[int] = []
+    send = transport.send
+
+    def spy(message, **kw):
+        reply = send(message, **kw)
+        sizes.append(len(reply))
+        return reply
+
+    transport.send = spy  # type: ignore[method-assign]
+    with RunspacePool(wsman) as rp:
+        ps = run(rp, "Get-Large", Bytes=700_000, Count=3)
+        assert [len(o) for o in ps.output] == [700_000] * 3
+        ps = run(rp, "Measure-Input", Blob="x" * 2_000_000)
+        assert ps.output == [{"Length": 2_000_000, "InputCount": 0}]
+    assert max(sizes) <= wsman.max_envelope_size
+    assert len(sizes) > 10  # really fragmented across several Receives
+
+
+def test_command_metadata_and_runspace_settings(pool):
+    assert pool.get_command_metadata("Get-*") == []
+    pool.max_runspaces = 3  # pypsrp sends the call id as "CI"
+    assert pool.max_runspaces == 3
+    assert pool.get_available_runspaces() >= 1
+
+
+def test_many_pipelines_in_one_pool_then_close(pool, service):
+    for i in range(30):
+        assert run(pool, "Echo-Object", i).output == [i]
+    shell = next(iter(service._shells.values()))
+    assert not shell.runs, "finished pipelines must not pile up in the shell"
+
+
+# -- stop, long poll, reaper -----------------------------------------------------------------------------------
+def test_receive_long_poll_times_out_and_pypsrp_polls_again(pool, runtime):
+    ps = PowerShell(pool)
+    ps.add_cmdlet("Sleep-Until-Stopped").add_parameter("Seconds", 2.5)
+    ps.begin_invoke()
+    ps.end_invoke()  # the server answers OperationTimeout after 1 s at least once; pypsrp retries
+    assert ps.output == ["sleeping", "woke up"]
+
+
+def test_stop_running_pipeline(pool, runtime, service):
+    ps = PowerShell(pool)
+    ps.add_cmdlet("Sleep-Until-Stopped").add_parameter("Seconds", 30)
+    ps.begin_invoke()
+    while not ps.output:
+        ps.poll_invoke()
+    assert ps.output == ["sleeping"]
+    ps.stop()
+    assert runtime.stopped.wait(5), "the behaviour never saw stop_requested"
+    assert ps.state == PSInvocationState.STOPPED
+    assert run(pool, "Echo-Object", "next").output == ["next"]
+
+
+def test_idle_shells_are_reaped(runtime):
+    now = [1000.0]
+    svc = WSManService("H", "h.lab", runtime, operation_timeout=1, idle_shell_timeout=10, clock=lambda: now[0])
+    pool = RunspacePool(in_memory_wsman(svc))
+    pool.open()
+    assert svc.shell_ids == [str(pool.id).upper()]
+    now[0] += 5
+    assert svc.reap_idle() == []
+    now[0] += 11
+    assert svc.reap_idle() == [str(pool.id).upper()]
+    with pytest.raises(WSManFaultError) as exc:
+        run(pool, "Echo-Object", 1)
+    assert exc.value.code == core.CODE_SHELL_NOT_FOUND
+    assert not pool.is_alive()
+
+
+# -- faults ------------------------------------------------------------------------------------------------------
+def test_unknown_shell_id_is_a_windows_shaped_fault(service, pool):
+    missing = str(uuid.uuid4()).upper()
+    shell = WinRS(in_memory_wsman(service), "http://schemas.microsoft.com/powershell/Microsoft.PowerShell")
+    shell._selector_set = SelectorSet()
+    shell._selector_set.add_option("ShellId", missing)
+    with pytest.raises(WSManFaultError) as exc:
+        shell.receive("stdout")
+    assert exc.value.code == 2150858843
+    assert f"ShellId {missing} failed because the shell was not found on the server" in exc.value.reason
+    assert exc.value.machine == "wap01.contoso.com"
+    assert run(pool, "Echo-Object", "ok").output == ["ok"]
+
+
+def test_other_users_shell_is_invisible(service, pool):
+    other = RunspacePool(in_memory_wsman(service, user="LAB\\mallory"))
+    other.id = pool.id
+    other.shell._selector_set = SelectorSet()
+    other.shell._selector_set.add_option("ShellId", str(pool.id).upper())
+    with pytest.raises(WSManFaultError) as exc:
+        other.shell.receive("stdout")
+    assert exc.value.code == core.CODE_SHELL_NOT_FOUND
+
+
+@pytest.mark.parametrize("data, code", [
+    (b"<s:Envelope xmlns:s='http://www.w3.org/2003/05/soap-envelope'><s:Header>", core.CODE_INVALID_XML),
+    (b"not xml at all \x00\xff", core.CODE_INVALID_XML),
+    (b"<?xml version='1.0'?><!DOCTYPE lol [<!ENTITY a 'aaaa'>]><lol>&a;</lol>", core.CODE_INVALID_XML),
+    (b"<root/>", core.CODE_INVALID_XML),
+    (b"", core.CODE_INVALID_XML),
+])
+def test_malformed_requests_are_faults(service, pool, data, code):
+    fault = raw_request(service, data)
+    assert isinstance(fault, WSManFaultError)
+    assert fault.code == code
+    assert run(pool, "Echo-Object", "ok").output == ["ok"]
+
+
+def test_wrong_action_and_missing_selector(service, pool):
+    fault = raw_request(service, envelope("http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate",
+                                          shell_id=str(pool.id).upper()))
+    assert isinstance(fault, WSManFaultError) and fault.code == core.CODE_ACTION_NOT_SUPPORTED
+    fault = raw_request(service, envelope(core.ACTION_RECEIVE))
+    assert isinstance(fault, WSManFaultError) and fault.code == core.CODE_INVALID_SELECTORS
+    fault = raw_request(service, envelope(core.ACTION_COMMAND, shell_id=str(pool.id).upper()))
+    assert isinstance(fault, WSManFaultError) and fault.code == core.CODE_INVALID_REQUEST
+    cmd = ET.Element("{%s}CommandLine" % NAMESPACES["rsp"], CommandId=str(uuid.uuid4()))
+    ET.SubElement(cmd, "{%s}Arguments" % NAMESPACES["rsp"]).text = "AAAA garbage"
+    fault = raw_request(service, envelope(core.ACTION_COMMAND, shell_id=str(pool.id).upper(), body=cmd))
+    assert isinstance(fault, WSManFaultError)
+    assert run(pool, "Echo-Object", "ok").output == ["ok"]
+
+
+def test_unknown_session_configuration(service):
+    with pytest.raises(WSManFaultError) as exc:
+        RunspacePool(in_memory_wsman(service), configuration_name="PrivilegedEndpoint").open()
+    assert exc.value.code == core.CODE_CONFIG_NOT_FOUND
+    assert "PrivilegedEndpoint session configuration" in exc.value.reason
+
+
+def test_privileged_endpoint_serves_only_its_jea_configuration(runtime):
+    svc = WSManService("AzS-ERCS01", "azs-ercs01.azurestack.local", runtime, privileged_endpoint=True)
+    with RunspacePool(in_memory_wsman(svc, auth="credssp"), configuration_name="PrivilegedEndpoint") as pool:
+        assert run(pool, "Get-Session").output[0].extended_properties["Configuration"] == "PrivilegedEndpoint"
+    with pytest.raises(WSManFaultError):
+        RunspacePool(in_memory_wsman(svc)).open()
+    svc.close()
