@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+import urllib3
 from pypsrp.complex_objects import PSCredential, PSInvocationState
 from pypsrp.exceptions import AuthenticationError, WinRMError, WinRMTransportError, WSManFaultError
 from pypsrp.powershell import PowerShell, RunspacePool
@@ -295,19 +296,31 @@ def _information(records: Iterable[Any]) -> list[str]:
 
 
 # -- error translation -----------------------------------------------------------------------------------------
-def _root_cause(exc: BaseException) -> BaseException:
-    seen = set()
-    while id(exc) not in seen:
-        seen.add(id(exc))
-        nxt = exc.__cause__ or exc.__context__
-        if nxt is None and exc.args and isinstance(exc.args[0], BaseException):
-            nxt = exc.args[0]
-        if nxt is None:
-            reason = getattr(exc, "reason", None)
-            nxt = reason if isinstance(reason, BaseException) else None
-        if nxt is None:
-            break
-        exc = nxt
+def _causes(exc: BaseException) -> Iterable[BaseException]:
+    """The exception and what it wraps (__cause__, urllib3's .reason, requests' args[0]), outermost first.
+    __context__ is followed last: it may be an unrelated error that was being handled at the time."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        e = todo.pop(0)
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        reason = getattr(e, "reason", None)
+        wrapped = e.args[0] if e.args and isinstance(e.args[0], BaseException) else None
+        todo.extend(x for x in (e.__cause__, reason if isinstance(reason, BaseException) else None, wrapped)
+                    if x is not None)
+        if e.__context__ is not None and not todo:
+            todo.append(e.__context__)
+
+
+def _low_level(exc: BaseException) -> BaseException:
+    """The first socket/TLS-level error in the chain (requests' and urllib3's own exceptions are OSErrors too,
+    so they are skipped)."""
+    for e in _causes(exc):
+        if isinstance(e, OSError) and not isinstance(e, (requests.RequestException, urllib3.exceptions.HTTPError)):
+            return e
     return exc
 
 
@@ -341,7 +354,7 @@ def translate(exc: BaseException, conn: HostConnection, step: str) -> ConnectorE
     if isinstance(exc, requests.exceptions.SSLError):
         text = str(exc)
         if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text or "hostname" in text:
-            cause = _root_cause(exc)
+            cause = _low_level(exc)
             detail = getattr(cause, "verify_message", None) or "certificate verify failed"
             return TlsVerificationFailed(host, step, f"{detail} at {endpoint}", ca_file=conn.ca_file)
         return TransportError(host, step, f"TLS handshake with {endpoint} failed: {clean(text, 200)}")
@@ -351,7 +364,7 @@ def translate(exc: BaseException, conn: HostConnection, step: str) -> ConnectorE
         return TransportError(host, step, f"no reply from {endpoint} within {conn.read_timeout:g} s "
                                           f"(read_timeout); the session was discarded")
     if isinstance(exc, (requests.exceptions.ConnectionError, OSError)):
-        cause = _root_cause(exc)
+        cause = _low_level(exc)
         if isinstance(cause, ConnectionRefusedError):
             return HostUnreachable(host, step, "connection refused", endpoint=endpoint)
         if isinstance(cause, socket.gaierror):

@@ -11,40 +11,16 @@ import time
 import pytest
 import requests
 
-from labsim.runtime import PipelineStopped
 from labsim.wsman import WSManService
 from providers.errors import RemoteCommandFailed, StepTimedOut, TransportError
 from providers.transport import Command, Credential, HostConnection, Secret
 from providers.transport._psrp import PsrpTransport, SessionCache
-from tests.labsim.protocol_doubles import EchoRuntime, in_memory_wsman
+from tests.labsim.protocol_doubles import in_memory_wsman
+from tests.providers.psrp_doubles import SUCCESS, ConnectorRuntime
 
 pytestmark = pytest.mark.sim
 
 PASSWORD = "In-M3mory-Pa55word"
-SUCCESS = "Step 'Configure Azure Pack Connector' status: 'Success'"
-
-
-class ConnectorRuntime(EchoRuntime):
-    """EchoRuntime plus a cmdlet shaped like Add-AzurePackConnector: progress lines, the success line, then
-    polling until stopped."""
-
-    def _add_azurepackconnector(self, session, params, positional, input, sink):
-        sink.verbose("Step 'Validate parameters' status: 'Success'")
-        if params.get("Never"):
-            lines = []
-        else:
-            lines = [SUCCESS]
-        for line in lines:
-            sink.verbose(line)
-        while True:
-            sink.verbose("Waiting for the deployment to finish...")
-            if sink.stop_requested.wait(0.2):
-                self.stopped.set()
-                raise PipelineStopped()
-
-    def _finish_quietly(self, session, params, positional, input, sink):
-        sink.verbose("nothing to see")
-        sink.output("finished")
 
 
 class Clock:
