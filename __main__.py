@@ -19,7 +19,7 @@ pulumi.export("caCertificatePem", pki.ca.cert_pem)
 pulumi.export(
     "connectorCertificates",
     {
-        name: {"thumbprint": cert.thumbprint, "expiresAt": cert.expires_at, "fqdn": cloud.connector_fqdn}
+        name: {"thumbprint": cert.thumbprint, "expiresAt": cert.expires_at, "fqdn": cloud.endpoint_fqdn}
         for (name, cert), cloud in zip(pki.connector_certificates.items(), config.clouds)
     },
 )

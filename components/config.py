@@ -2,12 +2,23 @@
 
 Values live in ``stacks/Pulumi.<stack>.yaml`` under the ``wapconnector`` namespace (camelCase keys). A bad
 value stops the program with one line per problem, naming the config key and what to set instead.
+
+Shape (see README, "Stacks and configuration", and stacks/Pulumi.example-real.yaml):
+  ca           the lab CA that issues the connector certificates
+  clouds       the WAP clouds: names, FQDNs, which hosts play which role
+  azureStack   the Azure Stack side: cloud name, portal FQDN, and which hosts are the PEP, AzS-WASP01, the share
+  hosts        how to reach every host (FQDN, address, port, TLS, auth, which credential)
+  credentials  user names and passwords; must be set with `pulumi config set --secret --path ...`
+  bundle       where the downloaded WAPConnector folder is on this machine, and where to stage it
+Without ``azureStack`` and ``hosts`` the stack only creates the lab PKI (CA and connector certificates).
 """
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
@@ -15,7 +26,9 @@ from pydantic.alias_generators import to_camel
 from providers.pki import KeyType
 
 NAMESPACE = "wapconnector"
-_FQDN = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+SECRET_KEYS = ("credentials",)  # config keys that must be Pulumi secrets
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_FQDN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})+$")
 
 
 class _Config(BaseModel):
@@ -26,6 +39,9 @@ def _fqdn(value: str) -> str:
     if not _FQDN.match(value):
         raise ValueError(f"{value!r} is not a fully qualified domain name such as tenant.contoso.com")
     return value.lower()
+
+
+Fqdn = Annotated[str, Field(min_length=1)]
 
 
 class CaConfig(_Config):
@@ -41,29 +57,117 @@ class CloudConfig(_Config):
     """One Windows Azure Pack cloud as Azure Stack's multi-cloud mode names it."""
 
     name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
-    # The FQDN the connector endpoint (port 40005) answers on: the tenant portal's name.
-    connector_fqdn: str
+    # The FQDN the connector endpoint (port 40005) answers on; defaults to the tenant portal FQDN.
+    connector_fqdn: str | None = None
+    tenant_portal_fqdn: str | None = None
+    tenant_api_fqdn: str | None = None
+    connector_port: Annotated[int, Field(ge=1, le=65535)] = 40005
+    tenant_portal_hosts: list[str] = Field(default_factory=list)  # names in wapconnector:hosts
+    tenant_api_hosts: list[str] = Field(default_factory=list)
+    # The Tenant API VM that runs Configure-TrustAzureStack.ps1 once; default: the first tenant API host.
+    trust_host: str | None = None
+    sql_server: str | None = None  # discovered from the Tenant API's ManagementStore setting when not given
+    sql_credential: str | None = None  # a name in wapconnector:credentials (SQL authentication)
     certificate_validity_days: Annotated[int, Field(gt=0, le=3650)] = 397
     certificate_key_type: KeyType = "ecdsa-p256"
 
-    _check_fqdn = field_validator("connector_fqdn")(classmethod(lambda cls, v: _fqdn(v)))
+    @field_validator("connector_fqdn", "tenant_portal_fqdn", "tenant_api_fqdn")
+    @classmethod
+    def _fqdns(cls, v: str | None) -> str | None:
+        return None if v is None else _fqdn(v)
+
+    @property
+    def endpoint_fqdn(self) -> str:
+        fqdn = self.connector_fqdn or self.tenant_portal_fqdn
+        assert fqdn is not None  # enforced by _cross_checks
+        return fqdn
+
+    @property
+    def endpoint(self) -> str:
+        return f"https://{self.endpoint_fqdn}:{self.connector_port}"
+
+
+class AzureStackConfig(_Config):
+    cloud_name: Annotated[str, Field(min_length=1, max_length=64)] = "AzureStack"
+    portal_fqdn: str = "portal.local.azurestack.external"
+    privileged_endpoint: str  # host names in wapconnector:hosts
+    user_portal_host: str  # AzS-WASP01: trusts the lab CA
+    share_host: str  # sees \\su1fileserver\SU1_Infrastructure_1 (the ASDK host / operator box)
+
+    _check_portal = field_validator("portal_fqdn")(classmethod(lambda cls, v: _fqdn(v)))
+
+
+class HostConfig(_Config):
+    """How to reach one host over WinRM. ``fqdn`` names it in certificates and configuration; ``address``
+    and ``port`` are where to connect when they differ (labsim's loopback addresses, a jump NAT, ...)."""
+
+    fqdn: str
+    address: str | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    https: bool = True
+    verify: bool = True
+    ca_file: str | None = None  # PEM of the CA that issued the host's WinRM certificate; relative to the project
+    auth: Literal["basic", "ntlm", "negotiate", "kerberos", "credssp"] = "negotiate"
+    credential: str | None = None  # a name in wapconnector:credentials
+    configuration_name: str | None = None
+    operation_timeout: Annotated[int, Field(ge=1, le=600)] | None = None
+    read_timeout: Annotated[float, Field(gt=0, le=900)] | None = None
+    step_timeout: Annotated[float, Field(gt=0)] | None = None
+    step_timeouts: dict[str, Annotated[float, Field(gt=0)]] | None = None
+    allow_credssp: bool = False
+    allow_basic_over_http: bool = False
+
+    _check_fqdn = field_validator("fqdn")(classmethod(lambda cls, v: _fqdn(v)))
+
+
+class CredentialConfig(_Config):
+    username: Annotated[str, Field(min_length=1)]
+    password: Annotated[str, Field(min_length=1)]
+
+    def __repr__(self) -> str:  # never print a password
+        return f"CredentialConfig(username={self.username!r}, password='****')"
+
+    __str__ = __repr__
+
+
+class BundleConfig(_Config):
+    source_dir: str  # the extracted WAPConnector folder on this machine; relative to the project
+    destination: str = r"C:\temp\WAPConnector"
 
 
 class StackConfig(_Config):
     ca: CaConfig = Field(default_factory=CaConfig)
     clouds: list[CloudConfig] = Field(min_length=1)
+    azure_stack: AzureStackConfig | None = None
+    hosts: dict[str, HostConfig] = Field(default_factory=dict)
+    credentials: dict[str, CredentialConfig] = Field(default_factory=dict)
+    bundle: BundleConfig | None = None
 
+    @property
+    def deploys_lab(self) -> bool:
+        """False: only the PKI (no hosts configured)."""
+        return self.azure_stack is not None
 
-
-def _duplicate_cloud_names(raw: dict[str, Any]) -> list[str]:
-    clouds = raw.get("clouds")
-    if not isinstance(clouds, list):
-        return []
-    names = [str(c.get("name", "")).lower() for c in clouds if isinstance(c, dict)]
-    dupes = sorted({n for n in names if n and names.count(n) > 1})
-    if not dupes:
-        return []
-    return [f"{NAMESPACE}:clouds: cloud names must be unique (case-insensitively); repeated: {', '.join(dupes)}"]
+    def connection(self, host: str, *, configuration_name: str | None = None,
+                   project_dir: Path | None = None) -> dict[str, Any]:
+        """The HostConnection settings (a dict for resource inputs) of a configured host."""
+        h = self.hosts[host]
+        conn: dict[str, Any] = {
+            "fqdn": h.fqdn, "https": h.https, "verify": h.verify, "auth": h.auth,
+            "allow_credssp": h.allow_credssp, "allow_basic_over_http": h.allow_basic_over_http,
+        }
+        optional = {
+            "address": h.address, "port": h.port, "operation_timeout": h.operation_timeout,
+            "read_timeout": h.read_timeout, "step_timeout": h.step_timeout, "step_timeouts": h.step_timeouts,
+            "configuration_name": configuration_name or h.configuration_name,
+        }
+        conn.update({k: v for k, v in optional.items() if v is not None})
+        if h.ca_file:
+            conn["ca_file"] = str(((project_dir or Path.cwd()) / h.ca_file).resolve())
+        if h.credential:
+            cred = self.credentials[h.credential]
+            conn["username"], conn["password"] = cred.username, cred.password
+        return conn
 
 
 class ConfigError(ValueError):
@@ -82,14 +186,85 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     return path
 
 
-def parse_stack_config(raw: dict[str, Any]) -> StackConfig:
+def _cross_checks(raw: dict[str, Any], secret_keys: set[str] | None) -> list[str]:
+    """Rules across keys, on the raw values so that they are reported together with field errors."""
+    problems: list[str] = []
+    clouds = raw.get("clouds") if isinstance(raw.get("clouds"), list) else []
+    names = [str(c.get("name", "")).lower() for c in clouds if isinstance(c, dict)]
+    dupes = sorted({n for n in names if n and names.count(n) > 1})
+    if dupes:
+        problems.append(f"{NAMESPACE}:clouds: cloud names must be unique (case-insensitively); repeated: {', '.join(dupes)}")
+    hosts = raw.get("hosts") if isinstance(raw.get("hosts"), dict) else {}
+    credentials = raw.get("credentials") if isinstance(raw.get("credentials"), dict) else {}
+    azs = raw.get("azureStack")
+
+    def host_ref(path: str, name: Any) -> None:
+        if isinstance(name, str) and name not in hosts:
+            known = ", ".join(sorted(hosts)) or "none configured"
+            problems.append(f"{NAMESPACE}:{path}: no host {name!r} in {NAMESPACE}:hosts (hosts: {known})")
+
+    def cred_ref(path: str, name: Any) -> None:
+        if isinstance(name, str) and name not in credentials:
+            problems.append(f"{NAMESPACE}:{path}: no credential {name!r} in {NAMESPACE}:credentials; add it with "
+                            f"pulumi config set --secret --path '{NAMESPACE}:credentials.{name}.password' ...")
+
+    if azs is not None and not hosts:
+        problems.append(f"{NAMESPACE}:hosts: missing; azureStack needs the hosts it names")
+    if isinstance(azs, dict):
+        for key in ("privilegedEndpoint", "userPortalHost", "shareHost"):
+            host_ref(f"azureStack.{key}", azs.get(key))
+        pep = hosts.get(azs.get("privilegedEndpoint")) if isinstance(azs.get("privilegedEndpoint"), str) else None
+        if isinstance(pep, dict) and pep.get("auth", "negotiate") != "credssp":
+            problems.append(f"{NAMESPACE}:hosts.{azs['privilegedEndpoint']}.auth: the privileged endpoint accepts "
+                            f"only CredSSP: set auth: credssp")
+    if azs is not None:
+        for i, cloud in enumerate(clouds):
+            if not isinstance(cloud, dict):
+                continue
+            for key in ("tenantPortalHosts", "tenantApiHosts"):
+                refs = cloud.get(key) or []
+                if not refs:
+                    problems.append(f"{NAMESPACE}:clouds[{i}].{key}: list at least one host of {NAMESPACE}:hosts")
+                for j, ref in enumerate(refs if isinstance(refs, list) else []):
+                    host_ref(f"clouds[{i}].{key}[{j}]", ref)
+            if cloud.get("trustHost") is not None:
+                host_ref(f"clouds[{i}].trustHost", cloud["trustHost"])
+                if cloud["trustHost"] not in (cloud.get("tenantApiHosts") or []):
+                    problems.append(f"{NAMESPACE}:clouds[{i}].trustHost: must be one of the cloud's tenantApiHosts")
+            if cloud.get("sqlCredential") is not None:
+                cred_ref(f"clouds[{i}].sqlCredential", cloud["sqlCredential"])
+            if not cloud.get("tenantPortalFqdn") or not cloud.get("tenantApiFqdn"):
+                problems.append(f"{NAMESPACE}:clouds[{i}]: set tenantPortalFqdn and tenantApiFqdn "
+                                f"(Configure-WapConnector.ps1 needs both)")
+        if raw.get("bundle") is None:
+            problems.append(f"{NAMESPACE}:bundle: missing; set bundle.sourceDir to the extracted WAPConnector folder")
+    for i, cloud in enumerate(clouds):
+        if isinstance(cloud, dict) and not cloud.get("connectorFqdn") and not cloud.get("tenantPortalFqdn"):
+            problems.append(f"{NAMESPACE}:clouds[{i}]: set tenantPortalFqdn (or connectorFqdn), the name the "
+                            f"connector endpoint answers on")
+    for name, host in hosts.items():
+        if isinstance(host, dict) and host.get("credential") is not None:
+            cred_ref(f"hosts.{name}.credential", host["credential"])
+        if isinstance(host, dict) and host.get("auth", "negotiate") != "kerberos" and host.get("credential") is None:
+            problems.append(f"{NAMESPACE}:hosts.{name}.credential: {host.get('auth', 'negotiate')} authentication "
+                            f"needs a credential (a name in {NAMESPACE}:credentials)")
+    if secret_keys is not None:
+        for key in SECRET_KEYS:
+            if key in raw and f"{NAMESPACE}:{key}" not in secret_keys:
+                problems.append(f"{NAMESPACE}:{key}: holds passwords in plain text; set each password with "
+                                f"pulumi config set --secret --path '{NAMESPACE}:{key}.<name>.password' <value>")
+    return problems
+
+
+def parse_stack_config(raw: dict[str, Any], secret_keys: set[str] | None = None) -> StackConfig:
     """Validate the namespace's config values (already decoded from JSON/YAML). Raises ConfigError with every
-    problem at once: field errors from pydantic plus the cross-field rules."""
-    problems = _duplicate_cloud_names(raw)
+    problem at once: field errors from pydantic plus the cross-key rules. ``secret_keys`` (full
+    ``namespace:key`` names) enables the check that passwords were set as secrets."""
+    problems = _cross_checks(raw, secret_keys)
     try:
         config = StackConfig.model_validate(raw)
     except ValidationError as exc:
-        for err in exc.errors():
+        for err in exc.errors(include_input=False):
             loc = tuple(err["loc"])
             msg = str(err["msg"]).removeprefix("Value error, ")
             if err["type"] == "missing":
@@ -106,8 +281,6 @@ def parse_stack_config(raw: dict[str, Any]) -> StackConfig:
 
 def load_stack_config() -> StackConfig:
     """Read every ``wapconnector:*`` value of the running stack and validate it."""
-    import json
-
     import pulumi.runtime.config as runtime_config
 
     raw: dict[str, Any] = {}
@@ -120,4 +293,5 @@ def load_stack_config() -> StackConfig:
             raw[key] = json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
         except json.JSONDecodeError:
             raw[key] = value
-    return parse_stack_config(raw)
+    secret_keys = {k for k in merged if runtime_config.is_config_secret(k)}
+    return parse_stack_config(raw, secret_keys)

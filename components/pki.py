@@ -26,8 +26,8 @@ class LabPki(pulumi.ComponentResource):
             cloud.name: IssuedCertificate(
                 f"{name}-{cloud.name}-connector",
                 ca=self.ca,
-                common_name=cloud.connector_fqdn,
-                dns_names=[cloud.connector_fqdn],
+                common_name=cloud.endpoint_fqdn,
+                dns_names=[cloud.endpoint_fqdn],
                 key_type=cloud.certificate_key_type,
                 validity_days=cloud.certificate_validity_days,
                 opts=child,

@@ -1,0 +1,119 @@
+"""The operator-side endpoint check against a real TLS listener on loopback."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from providers.endpoint_check import EndpointCheckFailed, EndpointCheckProvider, probe
+from providers.pki import CertificateAuthorityProvider, IssuedCertificateProvider
+
+pytestmark = pytest.mark.sim  # real sockets on loopback (no labsim needed)
+
+CA = {"common_name": "Check CA", "key_type": "ecdsa-p256", "validity_days": 3650, "not_after": None,
+      "renew_before_days": 30}
+
+
+def _issue(ca: dict, fqdn: str) -> dict:
+    return IssuedCertificateProvider().create({
+        "ca_cert_pem": ca["cert_pem"], "ca_private_key_pem": ca["private_key_pem"], "common_name": fqdn,
+        "dns_names": [fqdn], "ip_addresses": [], "key_type": "ecdsa-p256", "validity_days": 30, "not_after": None,
+        "renew_before_days": 1}).outs
+
+
+class TlsServer:
+    """Serves one certificate on 127.0.0.1 until closed; completes handshakes and closes."""
+
+    def __init__(self, cert: dict) -> None:
+        self._dir = tempfile.TemporaryDirectory()
+        cert_file, key_file = Path(self._dir.name, "c.pem"), Path(self._dir.name, "k.pem")
+        cert_file.write_text(cert["chain_pem"])
+        key_file.write_text(cert["private_key_pem"])
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(cert_file, key_file)
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self._stop = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                with self.context.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(1)
+            except (OSError, ssl.SSLError):
+                pass
+
+    def close(self) -> None:
+        self._stop = True
+        self.sock.close()
+        self._dir.cleanup()
+
+
+@pytest.fixture(scope="module")
+def ca() -> dict:
+    return CertificateAuthorityProvider().create(dict(CA)).outs
+
+
+@pytest.fixture(scope="module")
+def served(ca):
+    cert = _issue(ca, "wapcomputer1.contoso.com")
+    server = TlsServer(cert)
+    yield cert, server
+    server.close()
+
+
+def test_probe_returns_the_served_thumbprint(ca, served) -> None:
+    cert, server = served
+    assert probe("wapcomputer1.contoso.com", server.port, ca["cert_pem"], "127.0.0.1") == cert["thumbprint"]
+
+
+def test_probe_refuses_a_certificate_for_another_name(ca, served) -> None:
+    _, server = served
+    with pytest.raises(EndpointCheckFailed, match="not trusted for wapcomputer2.contoso.com"):
+        probe("wapcomputer2.contoso.com", server.port, ca["cert_pem"], "127.0.0.1")
+
+
+def test_probe_refuses_a_chain_from_another_ca(served) -> None:
+    _, server = served
+    other = CertificateAuthorityProvider().create({**CA, "common_name": "Other CA"}).outs
+    with pytest.raises(EndpointCheckFailed, match="issued by the lab CA"):
+        probe("wapcomputer1.contoso.com", server.port, other["cert_pem"], "127.0.0.1")
+
+
+def test_probe_says_when_nothing_answers(ca) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(EndpointCheckFailed, match="does not answer TLS"):
+        probe("wapcomputer1.contoso.com", port, ca["cert_pem"], "127.0.0.1", timeout=2)
+
+
+def test_create_fails_on_an_unexpected_thumbprint_and_passes_on_the_right_one(ca, served) -> None:
+    cert, server = served
+    props = {"fqdn": "wapcomputer1.contoso.com", "port": server.port, "connect_address": "127.0.0.1",
+             "ca_pem": ca["cert_pem"], "expected_thumbprint": "0" * 40, "wait_seconds": 0}
+    provider = EndpointCheckProvider()
+    assert provider.check({}, props).failures == []
+    with pytest.raises(EndpointCheckFailed, match=f"serves certificate {cert['thumbprint']}, expected 0000"):
+        provider.create(props)
+    outs = provider.create({**props, "expected_thumbprint": cert["thumbprint"]}).outs
+    assert outs["served_thumbprint"] == cert["thumbprint"]
+    # It re-runs only when a trigger changes.
+    assert provider.diff("x", outs, {**props, "expected_thumbprint": cert["thumbprint"]}).changes is False
+    assert provider.diff("x", outs, {**props, "expected_thumbprint": "A" * 40}).changes is True
+
+
+def test_check_rejects_bad_input() -> None:
+    failures = EndpointCheckProvider().check({}, {"fqdn": "not a name", "port": 70000, "ca_pem": "",
+                                                  "expected_thumbprint": "xyz"}).failures
+    assert sorted(f.property for f in failures) == ["ca_pem", "expected_thumbprint", "fqdn", "port"]
