@@ -11,7 +11,7 @@ import enum
 import ipaddress
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -73,6 +73,9 @@ class WapSettings(BaseModel):
     # SQL server that holds Microsoft.MgmtSvc.Store (the TenantAPI ManagementStore connection string).
     sql_server: str | None = None
     tenant_site_port: Annotated[int, Field(ge=1, le=65535)] = 30081
+    # The certificate bound to the WAP sites at baseline: issued by the lab CA, or self-signed as a default WAP
+    # install leaves it (Configure-Certificates.ps1 then refuses it unless -Thumbprint names another).
+    tenant_site_certificate: Literal["ca_issued", "self_signed"] = "ca_issued"
 
 
 class Host(BaseModel):
