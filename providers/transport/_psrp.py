@@ -94,10 +94,6 @@ class _Session:
             pass
 
 
-class _SessionLost(Exception):
-    """Internal: the session was found dead before the command started; open a new one and resend."""
-
-
 def make_wsman(conn: HostConnection, password: str | None) -> WSMan:
     """The real pypsrp WSMan for a connection."""
     return WSMan(
@@ -389,8 +385,15 @@ def _is_credential_error(exc: BaseException) -> bool:
     return mod.startswith(("requests_credssp", "spnego"))
 
 
-def _is_shell_gone(exc: BaseException) -> bool:
-    return isinstance(exc, WSManFaultError) and exc.code in SHELL_GONE
+def _rejected_unrun(exc: BaseException) -> bool:
+    """The host refused the request without running anything: the shell is gone, or (over http with message
+    encryption) the kept-alive TCP connection was dropped and the new one lacks the old auth context, which the
+    host answers with 401/400. A fresh session settles it: a real credential problem fails again there."""
+    if isinstance(exc, WSManFaultError):
+        return exc.code in SHELL_GONE
+    if isinstance(exc, AuthenticationError):
+        return True
+    return isinstance(exc, WinRMTransportError) and exc.code in (400, 401)
 
 
 def _is_connection_lost(exc: BaseException) -> bool:
@@ -449,9 +452,9 @@ class PsrpTransport:
             try:
                 ps = self._start(session, pipelines, input)
             except Exception as exc:  # noqa: BLE001
-                # A reused session found dead before the command ran: resend on a fresh session. Shell-gone
-                # faults prove the command never started; a lost connection only may, so reads only.
-                if not session.reused or not (_is_shell_gone(exc) or (reopen_on_lost and _is_connection_lost(exc))):
+                # A reused session found dead before the command ran: resend on a fresh session. A refused
+                # request proves the command never started; a lost connection only may, so reads only.
+                if not session.reused or not (_rejected_unrun(exc) or (reopen_on_lost and _is_connection_lost(exc))):
                     raise
                 log.info("%s: session gone (%s); reopening", conn.fqdn, type(exc).__name__)
                 self.cache.discard(session)

@@ -165,3 +165,16 @@ def test_secrets_never_logged_in_failures(lab_server, transport, caplog, tmp_pat
     errors.append(e.value)
     text = "\n".join([f"{x}\n{x!r}" for x in errors] + [caplog.text])
     assert wrong not in text and real not in text
+
+
+@pytest.mark.parametrize("https", [True, False], ids=["https", "http-encrypted"])
+def test_dropped_keepalive_connection_is_survived_even_by_writes(lab_server, transport, https):
+    """The host closes an idle HTTP connection while the shell lives on. Over http the message-encryption
+    context dies with it, and the host refuses the next request unrun: a fresh session resends it."""
+    conn = connect(lab_server, https=https)
+    transport.run(conn, "who", Command("Get-Session"))
+    for session in transport.cache._idle[next(iter(transport.cache._idle))]:
+        session.wsman.transport.session.close()  # drops the pooled TCP connection
+    calls = len(lab_server.test_runtime.calls)
+    assert transport.run(conn, "write", Command("Get-Session")).output
+    assert len(lab_server.test_runtime.calls) == calls + 1  # ran exactly once
