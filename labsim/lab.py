@@ -87,6 +87,8 @@ class Host(BaseModel):
     winrm: WinRM = Field(default_factory=WinRM)
     users: list[User] = Field(min_length=1)
     wap: WapSettings | None = None
+    # WAP hosts: the name of the cloud (Lab.clouds) this computer serves; default: a cloud of its own.
+    cloud: str | None = None
 
     @field_validator("fqdn")
     @classmethod
@@ -142,6 +144,16 @@ class LabSettings(BaseModel):
     operation_timeout: Annotated[float, Field(gt=0, lt=30)] = 20.0
 
 
+class Cloud(BaseModel):
+    """One WAP cloud as Azure Stack's multi-cloud mode names it, served by the WAP hosts that name it."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    # Load-balanced names when a role has several VMs; default: the FQDN of the cloud's first host of that role.
+    tenant_portal_fqdn: str | None = None
+    tenant_api_fqdn: str | None = None
+
+
 class Lab(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
@@ -150,6 +162,7 @@ class Lab(BaseModel):
     adfs_fqdn: str = "adfs.local.azurestack.external"
     settings: LabSettings = Field(default_factory=LabSettings)
     hosts: list[Host] = Field(min_length=1)
+    clouds: list[Cloud] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique(self) -> Lab:
@@ -165,6 +178,14 @@ class Lab(BaseModel):
                     if (h.address, port) in endpoints:
                         raise ValueError(f"two hosts listen on {h.address}:{port}")
                     endpoints.add((h.address, port))
+        cloud_names = [c.name for c in self.clouds]
+        if len(set(n.lower() for n in cloud_names)) != len(cloud_names):
+            raise ValueError("two clouds share a name")
+        for h in self.hosts:
+            if h.cloud is not None and not h.is_wap:
+                raise ValueError(f"host {h.name}: only WAP hosts belong to a cloud")
+            if h.cloud is not None and self.clouds and h.cloud not in cloud_names:
+                raise ValueError(f"host {h.name}: cloud {h.cloud!r} is not one of the lab's clouds ({', '.join(cloud_names)})")
         sql_names = {n for h in self.hosts if h.has(Role.WAP_SQL) for n in (h.name.lower(), h.fqdn)}
         for h in self.hosts:
             if h.wap and h.has(Role.WAP_TENANT_API) and h.wap.sql_server is None and h.has(Role.WAP_SQL):
@@ -172,6 +193,15 @@ class Lab(BaseModel):
             if h.wap and h.wap.sql_server and h.wap.sql_server.lower() not in sql_names:
                 raise ValueError(f"host {h.name}: sql_server {h.wap.sql_server!r} is not a wap_sql host of this lab")
         return self
+
+    def cloud_hosts(self) -> dict[str, list[Host]]:
+        """Cloud name -> the WAP hosts serving it (in lab order). A WAP host without ``cloud`` is its own cloud,
+        named after the host."""
+        declared = {c.name: [] for c in self.clouds}  # type: dict[str, list[Host]]
+        for h in self.hosts:
+            if h.is_wap:
+                declared.setdefault(h.cloud or h.name, []).append(h)
+        return declared
 
     def host(self, name: str) -> Host:
         """Find a host by computer name or FQDN (case-insensitive)."""
