@@ -220,3 +220,10 @@ def test_no_secret_in_errors_or_logs(lab, caplog):
     text = "\n".join([str(f) for f in failures] + [repr(f) for f in failures] +
                      [r.getMessage() for r in client] + [str(r.args) for r in client])
     assert "****" in text and PASSWORD not in text
+
+
+def test_pipeline_input(lab):
+    r = lab.transport.run(lab.conn, "input", Command("Measure-Input", {"Blob": b"abc"}), input=["a", 2, {"k": 1}])
+    assert r.single() == {"Length": 3, "InputCount": 3}
+    _, _, sent = lab.runtime.calls[-1]
+    assert sent == ["a", 2, {"k": 1}]

@@ -14,7 +14,7 @@ from labsim.lab import DEFAULT_LAB, load_lab
 from labsim.pki import LabCA
 from labsim.server import LabServer
 from labsim.testing import free_loopback_lab, start_labsim
-from providers.errors import AuthenticationFailed, HostUnreachable, TlsVerificationFailed
+from providers.errors import AuthenticationFailed, HostUnreachable, RemoteCommandFailed, TlsVerificationFailed
 from providers.transport import Command, HostConnection, Secret
 from providers.transport._psrp import PsrpTransport, SessionCache
 from tests.providers.psrp_doubles import SUCCESS, ConnectorRuntime
@@ -178,3 +178,42 @@ def test_dropped_keepalive_connection_is_survived_even_by_writes(lab_server, tra
     calls = len(lab_server.test_runtime.calls)
     assert transport.run(conn, "write", Command("Get-Session")).output
     assert len(lab_server.test_runtime.calls) == calls + 1  # ran exactly once
+
+
+# -- against labsim's real host behaviour (labsim.hosts), not the echo double -------------------------------------
+@pytest.fixture(scope="module")
+def real_lab(tmp_path_factory):
+    from labsim.hosts import LabRuntime
+    from labsim.server import lab_ca
+    from labsim.state import LabState
+
+    lab = free_loopback_lab(load_lab(DEFAULT_LAB))
+    state = tmp_path_factory.mktemp("labsim-real")
+    with start_labsim(lab, lambda lab, d: LabRuntime(lab, LabState(d / "lab.db"), lab_ca(d, lab)), state) as server:
+        yield server
+
+
+def test_read_through_convertto_json_on_a_wap_host(real_lab, transport):
+    conn = connect(real_lab)
+    read = (Command("Get-Website", {"Name": "MgmtSvc-TenantSite"})
+            | Command("ConvertTo-Json", {"Depth": 4}, ["Compress"]))
+    site = transport.run(conn, "read tenant site", read, idempotent=True).json()
+    assert site["name"] == "MgmtSvc-TenantSite" and site["state"] == "Started"
+    assert transport.run(conn, "read", Command("Get-Website", {"Name": "NoSuchSite"})).json() is None
+    with pytest.raises(RemoteCommandFailed) as e:
+        transport.run(conn, "read setting", Command("Get-MgmtSvcSetting", {"Namespace": "Nope"}))
+    assert (e.value.error_id, e.value.category) == ("InvalidNamespace", "ObjectNotFound")
+
+
+def test_add_azurepackconnector_stopped_at_the_success_line(real_lab, transport):
+    conn = connect(real_lab, PEP, auth="credssp", configuration_name="PrivilegedEndpoint")
+    clouds = [{"CloudName": "wapcloud1", "CloudEndpoint": "https://wapcomputer1.contoso.com:40005"}]
+    started = time.monotonic()
+    r = transport.run_until(conn, "add azure pack connector",
+                            Command("Add-AzurePackConnector", {"AzurePackClouds": clouds,
+                                                               "AzureStackCloudName": "AzureStack"}),
+                            SUCCESS, timeout=60)
+    elapsed = time.monotonic() - started
+    polling = real_lab.lab.settings.pep_polling_seconds
+    assert r.stopped and r.verbose[-1] == SUCCESS
+    assert elapsed < polling, f"{elapsed:.1f} s: the transport waited for the polling ({polling} s) to end"
