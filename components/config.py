@@ -135,6 +135,13 @@ class BundleConfig(_Config):
     destination: str = r"C:\temp\WAPConnector"
 
 
+class LabsimConfig(_Config):
+    """For simulated labs: the labsim lab file and state dir that `make up` serves for this stack."""
+
+    lab: str
+    state_dir: str
+
+
 class StackConfig(_Config):
     ca: CaConfig = Field(default_factory=CaConfig)
     clouds: list[CloudConfig] = Field(min_length=1)
@@ -142,6 +149,7 @@ class StackConfig(_Config):
     hosts: dict[str, HostConfig] = Field(default_factory=dict)
     credentials: dict[str, CredentialConfig] = Field(default_factory=dict)
     bundle: BundleConfig | None = None
+    labsim: LabsimConfig | None = None
 
     @property
     def deploys_lab(self) -> bool:
