@@ -270,7 +270,7 @@ class Tx:
     def write_file(self, host: str, path: str, content: bytes, append: bool = False) -> None:
         now = time.time()
         if append:
-            cur = self._db.execute("UPDATE files SET content = content || ?, modified = ? "
+            cur = self._db.execute("UPDATE files SET content = CAST(content || ? AS BLOB), modified = ? "
                                    "WHERE host = ? AND key = ? AND is_dir = 0", (content, now, host, path_key(path)))
             if cur.rowcount:
                 return

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -48,6 +49,14 @@ class LabRuntime:
         self.state = state
         self.ca = ca
         state.seed(lab.name, baseline.build(lab, ca))
+
+    @classmethod
+    def open(cls, lab: Lab, state_dir: str | Path) -> LabRuntime:
+        """The runtime over ``<state_dir>/lab.sqlite3`` with the lab CA the protocol layer uses too
+        (``<state_dir>/pki``): the factory ``labsim.testing.start_labsim`` and ``labsim serve`` call."""
+        from labsim.server import lab_ca
+
+        return cls(lab, LabState.in_dir(state_dir), lab_ca(Path(state_dir), lab))
 
     # -- HostRuntime ---------------------------------------------------------------------------------------------
     def faults(self, host: str) -> list[Fault]:
