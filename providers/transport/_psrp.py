@@ -208,7 +208,17 @@ class SessionCache:
 
 
 SESSIONS = SessionCache()
-atexit.register(SESSIONS.close_all)  # delete our shells on the hosts when the provider process ends
+
+
+def _close_at_exit(limit: float = 5.0) -> None:
+    """Delete our shells on the hosts when the provider process ends, but never hold the exit up for long
+    (a host that went down would otherwise cost a connect timeout per session)."""
+    worker = threading.Thread(target=SESSIONS.close_all, name="close-winrm-sessions", daemon=True)
+    worker.start()
+    worker.join(limit)
+
+
+atexit.register(_close_at_exit)
 
 
 # -- values ---------------------------------------------------------------------------------------------------
@@ -447,7 +457,7 @@ class PsrpTransport:
         secrets = secrets_in(pipelines) + ([conn.password.get_secret_value()] if conn.password else [])
         command_text = scrub(describe(pipelines), secrets)
         started = time.monotonic()
-        session = self.cache.checkout(conn, step)
+        session: _Session | None = self.cache.checkout(conn, step)
         try:
             try:
                 ps = self._start(session, pipelines, input)
@@ -458,14 +468,17 @@ class PsrpTransport:
                     raise
                 log.info("%s: session gone (%s); reopening", conn.fqdn, type(exc).__name__)
                 self.cache.discard(session)
+                session = None
                 session = self.cache.open_fresh(conn, step)
                 ps = self._start(session, pipelines, input)
             result, matched = self._collect(conn, step, session, ps, deadline, budget, command_text, until)
         except ConnectorError:
-            self.cache.discard(session)
+            if session is not None:
+                self.cache.discard(session)
             raise
         except Exception as exc:  # noqa: BLE001 - translated: the session is no longer trustworthy
-            self.cache.discard(session)
+            if session is not None:
+                self.cache.discard(session)
             raise translate(exc, conn, step) from exc
         self.cache.checkin(session)
         log.debug("%s, step '%s': %s in %.0f ms", conn.fqdn, step, command_text,

@@ -10,7 +10,6 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import requests
-import urllib3
 from pypsrp.complex_objects import GenericComplexObject, PSCredential
 from pypsrp.exceptions import AuthenticationError, WinRMTransportError, WSManFaultError
 from pypsrp.serializer import Serializer, TaggedValue
