@@ -95,6 +95,8 @@ CODE_INVALID_REQUEST = 2150858819  # the request parses but misses something the
 MAX_ENVELOPE_KB = 500
 # Room left in a Receive reply for the envelope around the base64 streams.
 _ENVELOPE_OVERHEAD = 4096
+# How long a Receive waits for a running pipeline to finish once it has some output.
+_COALESCE_SECONDS = 0.005
 _CTRL_C_SIGNALS = ("powershell/signal/crtl_c", "powershell/signal/ctrl_c", SHELL_URI + "/signal/ctrl_c")
 _TERMINATE_SIGNAL = SHELL_URI + "/signal/terminate"
 _DURATION = re.compile(r"^P(?:T)?(?:(\d+(?:\.\d+)?)S)?$")
@@ -412,7 +414,7 @@ class Shell:
     def _answer_command_metadata(self, run: PipelineRun) -> None:
         # labsim publishes no command metadata: the count object pypsrp reads first, then nothing.
         run.started = True
-        run.pipeline.start()
+        run.pipeline._change_state(PSInvocationState.Running, emit=False)
         run.pipeline.write_output(PSCustomObject(
             PSTypeName="Selected.Microsoft.PowerShell.Commands.GenericMeasureInfo", Count=0))
         run.pipeline.complete()
@@ -429,7 +431,9 @@ class Shell:
                 statements.append([])
         statements = [s for s in statements if s]
         run.started = True
-        run.pipeline.start()
+        # Windows sends no "Running" PipelineState; emitting one (as psrpcore's start() does) would cost every
+        # pipeline an extra Receive round trip.
+        run.pipeline._change_state(PSInvocationState.Running, emit=False)
         worker = threading.Thread(target=self._work, args=(run, statements), daemon=True,
                                   name=f"labsim-pipeline-{self.session.host}-{run.command_id[:8]}")
         run.worker = worker
@@ -736,6 +740,15 @@ class WSManService:
                 shell.data_ready.wait(remaining)
                 if run is not None and not shell.closed and shell.runs.get(run.pipeline.pipeline_id) is not run:
                     self._run(shell, command_id)  # terminated meanwhile: answers "command not found"
+            if run is not None:
+                # Give a pipeline that just produced output a moment to finish, so that a short command is
+                # answered in one Receive (output + final state) rather than two round trips.
+                grace_end = min(deadline, time.monotonic() + _COALESCE_SECONDS)
+                while not run.finished and not shell.closed and sum(len(p.data) for p in queue) < budget:
+                    remaining = grace_end - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    shell.data_ready.wait(remaining)
             parts: list[str] = []
             used = 0
             while queue and (not parts or used + len(queue[0].data) <= budget):
