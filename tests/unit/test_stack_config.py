@@ -40,3 +40,75 @@ def test_all_problems_are_reported_together() -> None:
     found = problems({"ca": {"keyType": "x"}, "clouds": [{"name": "A", "connectorFqdn": "bad"},
                                                          {"name": "a", "connectorFqdn": "b.contoso.com"}]})
     assert len(found) == 3, found
+
+
+# --- whole-lab configuration (hosts, credentials, Azure Stack) ---------------------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+from labsim.lab import DEFAULT_LAB, load_lab  # noqa: E402
+from labsim.stack_config import stack_config  # noqa: E402
+
+
+def lab_raw() -> dict:
+    """The default labsim lab's generated configuration, as the program would read it."""
+    root = Path("/project")
+    plain, secrets = stack_config(load_lab(DEFAULT_LAB), state_dir=root / ".labsim/x", bundle_dir=root / "bundle",
+                                  project_dir=root, lab_file=root / "lab.yaml")
+    raw = {k.split(":", 1)[1]: v for k, v in plain.items()}
+    for path, value in secrets.items():
+        raw["credentials"][path.split(".")[1]]["password"] = value
+    return raw
+
+
+SECRET = {"wapconnector:credentials"}
+
+
+def test_generated_lab_config_is_valid_and_builds_connections() -> None:
+    config = parse_stack_config(lab_raw(), SECRET)
+    assert config.deploys_lab and [c.name for c in config.clouds] == ["AzurePack_1", "AzurePack_2"]
+    pep = config.connection(config.azure_stack.privileged_endpoint, configuration_name="PrivilegedEndpoint",
+                            project_dir=Path("/project"))
+    assert pep["auth"] == "credssp" and pep["address"] == "127.0.10.1" and pep["username"] == "AZURESTACK\\CloudAdmin"
+    assert pep["ca_file"] == "/project/.labsim/x/pki/ca.pem"
+    assert config.clouds[0].endpoint == "https://wapcomputer1.contoso.com:40005"
+    assert "LabOnly" not in repr(config.credentials)
+
+
+def test_plain_text_credentials_are_refused() -> None:
+    found = problems_of(lab_raw(), secret_keys=set())
+    assert any("wapconnector:credentials: holds passwords in plain text" in p and "--secret" in p for p in found)
+
+
+def problems_of(raw, secret_keys=SECRET) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_stack_config(raw, secret_keys)
+    return info.value.problems
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda r: r["azureStack"].update(privilegedEndpoint="AzS-NOPE"), "azureStack.privilegedEndpoint: no host 'AzS-NOPE'"),
+    (lambda r: r["hosts"]["AzS-ERCS01"].update(auth="ntlm"), "accepts only CredSSP"),
+    (lambda r: r["hosts"]["wapcomputer1"].update(auth="digest"), "wapconnector:hosts.wapcomputer1.auth"),
+    (lambda r: r["hosts"]["wapcomputer1"].update(port=70000), "wapconnector:hosts.wapcomputer1.port"),
+    (lambda r: r["hosts"]["wapcomputer1"].update(fqdn="wap computer"), "not a fully qualified domain name"),
+    (lambda r: r["hosts"]["wapcomputer1"].pop("credential"), "needs a credential"),
+    (lambda r: r["hosts"]["wapcomputer1"].update(credential="ghost"), "no credential 'ghost'"),
+    (lambda r: r["clouds"][0].update(tenantApiHosts=[]), "clouds[0].tenantApiHosts: list at least one host"),
+    (lambda r: r["clouds"][1].update(name="azurepack_1"), "cloud names must be unique"),
+    (lambda r: r["clouds"][0].update(trustHost="wapcomputer2"), "must be one of the cloud's tenantApiHosts"),
+    (lambda r: r.pop("bundle"), "wapconnector:bundle: missing"),
+])
+def test_bad_lab_config_names_the_key(mutate, expected) -> None:
+    raw = lab_raw()
+    mutate(raw)
+    found = problems_of(raw)
+    assert any(expected in p for p in found), found
+
+
+def test_no_problem_message_echoes_a_password() -> None:
+    raw = lab_raw()
+    raw["credentials"]["wapcomputer1"]["password"] = ["not", "a", "string"]
+    raw["hosts"]["wapcomputer1"]["port"] = -1
+    found = problems_of(raw)
+    assert found and not any("LabOnly" in p for p in found)
