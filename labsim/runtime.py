@@ -71,7 +71,7 @@ class TerminatingError(Exception):
     """Ends the pipeline Failed, like a PowerShell ``throw`` or a terminating cmdlet error.
 
     ``category`` is a System.Management.Automation.ErrorCategory value (e.g. 13 ObjectNotFound,
-    5 InvalidArgument, 17 PermissionDenied, 7 InvalidOperation)."""
+    5 InvalidArgument, 18 PermissionDenied, 7 InvalidOperation)."""
 
     def __init__(self, message: str, *, error_id: str, category: int = 7,
                  exception_type: str = "System.Management.Automation.RuntimeException") -> None:
