@@ -1,0 +1,616 @@
+"""AzurePackConnector: Azure Stack's multi-cloud mode, enabled on the privileged endpoint (PEP).
+
+The seed's "Configure Azure Stack" step: ``Add-AzurePackConnector -AzurePackClouds @{CloudName=..;
+CloudEndpoint=..},.. -AzureStackCloudName X`` over a CredSSP session to the PEP. The cmdlet keeps polling for
+minutes after it printed ``VERBOSE: Step 'Configure Azure Pack Connector' status: 'Success'`` (a known issue
+[doc]); the configuration is done at that line, so create/update stop the pipeline there (``run_until``).
+
+The PEP has no read cmdlet for this configuration [doc]. The only evidence is the output folder on the
+infrastructure share, one file per WAP cloud (host contract §8), read through ``share_connection`` (the ASDK
+host or operator box). Everything assumed about that folder sits in the ASSUMPTIONS block below.
+
+Module layout (see ../shared notes/style.md): *read* (two structured calls on the share host, parsed by pure
+functions), pure *plan* (observed vs desired -> steps), thin provider glue, then the Resource class.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, TypedDict
+
+import pulumi
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from providers.base import PROVIDER_KEY, is_unknown
+from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed, StepTimedOut
+from providers.remote import (
+    RemoteInputs,
+    RemoteProvider,
+    check_remote,
+    connection_changed,
+    host_identity,
+    secret_outputs,
+    transport,
+)
+from providers.transport import PRIVILEGED_ENDPOINT, Command, HostConnection
+
+# ===============================================================================================================
+# ASSUMPTIONS about the unpublished parts of Add-AzurePackConnector and its output folder.
+# [doc] = Microsoft's article; [inf] = inferred (host contract §7-§9); correct these against a real Azure Stack.
+# ===============================================================================================================
+
+ADD_CMDLET = "Add-AzurePackConnector"  # [doc] allow-listed on the PEP (absent from PEPs after 2020 [doc])
+DEFAULT_CONNECTOR_PORT = 40005  # [doc] "By default, the port value is 40005"
+ENABLE_SUCCESS_LINE = "Step 'Configure Azure Pack Connector' status: 'Success'"  # [doc] the known-issue note
+# Disable: the contract prints "Step 'Disable multi-cloud mode' status: 'Success'" [inf]. We do not trust an
+# inferred line to decide success: the disable runs as a plain pipeline and the folder is read back instead.
+DISABLE_SWITCH = "DisableMultiCloud"  # [doc]
+OUTPUT_FOLDER = r"\\su1fileserver\SU1_Infrastructure_1\AzurePackConnectorOutput"  # [doc]
+OUTPUT_FILE_FILTER = "AzurePack-*.txt"  # [doc] files "look similar to AzurePack-06-27-15-50.txt"
+# [inf] The file's syntax was never published; the contract (§8) says UTF-8 JSON with these keys.
+FILE_KEY_CLOUD_NAME = "CloudName"  # [inf] optional: without it the cloud is matched by its endpoint
+FILE_KEY_STACK_CLOUD_NAME = "AzureStackCloudName"  # [inf] optional
+FILE_KEY_ENDPOINT = "AzurePackConnectorEndpoint"  # [doc] named in the article
+FILE_KEY_PARTNER = "AuthenticationIdentityProviderPartner"  # [doc] named in the article
+FILE_KEY_REALM = "Realm"  # [doc] "the Realm associated with the signing certificate"
+FILE_KEY_CERTIFICATE = "Certificate"  # [inf] base64 DER of the AD FS token-signing certificate
+# [inf] Presence/absence (contract §8): multi-cloud mode is on with cloud C <=> a file whose endpoint is C's;
+# no AzurePack-*.txt file <=> disabled (or never enabled). The folder mirrors the last configuration: a
+# re-run replaces its files. Should a real PEP leave older files behind, the newest file per cloud wins.
+#
+# Design choice (not about WAP): "disabled out of band" and "deleted by us" leave the same folder. To tell them
+# apart, create writes an ownership marker on the share host and delete removes it: files gone + marker present
+# = drift (multi_cloud_enabled false, update heals); files gone + no marker = gone.
+MARKER_FOLDER = r"C:\ProgramData\WapConnectorIac\AzurePackConnector"
+
+
+def marker_path(pep_fqdn: str) -> str:
+    return MARKER_FOLDER + "\\" + pep_fqdn.lower() + ".json"
+
+
+# Step names (they appear in errors and are the keys of a connection's step_timeouts).
+STEP_ENABLE = "enable multi-cloud mode (Add-AzurePackConnector)"
+STEP_DISABLE = "disable multi-cloud mode (Add-AzurePackConnector -DisableMultiCloud)"
+STEP_READ = "read the Azure Pack Connector output folder"
+STEP_MARK = "record ownership of multi-cloud mode"
+DEFAULT_TIMEOUT_SECONDS = 900.0  # the real step takes minutes before its success line
+DISABLE_TIMEOUT_SECONDS = 600.0
+
+# ===============================================================================================================
+# Inputs
+# ===============================================================================================================
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
+_ENDPOINT = re.compile(r"^https://(?P<host>[^/:?#@\s]+)(?::(?P<port>[0-9]+))?(?P<path>/?)$", re.IGNORECASE)
+
+
+def normalize_endpoint(value: str) -> str:
+    """``https://host[:port][/]`` -> ``https://host:port`` (port 40005 when absent). ValueError says why not."""
+    if not isinstance(value, str):
+        raise ValueError("must be a string such as https://waptenantportal1:40005")
+    m = _ENDPOINT.match(value.strip())
+    if not m:
+        raise ValueError(f"{value!r} is not an absolute https URL of a tenant portal such as "
+                         f"https://wapcomputer1.contoso.com:40005 (no path, query or user info)")
+    host, port = m.group("host"), m.group("port")
+    if not _HOST.match(host):
+        raise ValueError(f"{value!r}: {host!r} is not a host name")
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise ValueError(f"{value!r}: port {int(port)} is out of range (1-65535)")
+    return f"https://{host}:{int(port) if port is not None else DEFAULT_CONNECTOR_PORT}"
+
+
+class AzurePackCloudArgs(TypedDict):
+    """One Windows Azure Pack cloud, as the PEP's ``-AzurePackClouds`` hashtable."""
+
+    cloud_name: str
+    """Label of the WAP cloud in the Azure Stack portal's cloud selector (CloudName)."""
+    cloud_endpoint: str
+    """The WAP tenant portal's connector URL, https://<tenant portal>:40005 (CloudEndpoint; port defaults to 40005)."""
+
+
+class _Cloud(BaseModel):
+    # extra keys refused, as the PEP refuses them ("a cloud has CloudName and CloudEndpoint")
+    model_config = ConfigDict(extra="forbid")
+    cloud_name: Annotated[str, Field(min_length=1, max_length=256)]
+    cloud_endpoint: str
+
+    @field_validator("cloud_name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be blank: it is the cloud's label in the Azure Stack portal")
+        return v
+
+    @field_validator("cloud_endpoint")
+    @classmethod
+    def _endpoint(cls, v: str) -> str:
+        return normalize_endpoint(v)
+
+
+def _pep_problems(conn: HostConnection) -> list[str]:
+    p = []
+    if conn.configuration_name != PRIVILEGED_ENDPOINT:
+        p.append(f"configuration_name: Add-AzurePackConnector runs on the privileged endpoint; set "
+                 f"configuration_name: {PRIVILEGED_ENDPOINT} (got {conn.configuration_name!r})")
+    if conn.auth != "credssp":
+        p.append(f"auth: the privileged endpoint is reached with CredSSP (New-PSSession -Authentication Credssp); "
+                 f"set auth: credssp (got {conn.auth!r})")
+    return p
+
+
+class AzurePackConnectorInputs(RemoteInputs):
+    share_connection: HostConnection
+    clouds: Annotated[list[_Cloud], Field(min_length=1)]
+    azure_stack_cloud_name: Annotated[str, Field(min_length=1, max_length=256)]
+    timeout_seconds: Annotated[float, Field(gt=0, le=7200)] = DEFAULT_TIMEOUT_SECONDS
+
+    @field_validator("clouds")
+    @classmethod
+    def _unique(cls, clouds: list[_Cloud]) -> list[_Cloud]:
+        seen: set[str] = set()
+        for c in clouds:
+            key = c.cloud_name.casefold()  # PowerShell compares names case-insensitively
+            if key in seen:
+                raise ValueError(f"cloud name {c.cloud_name!r} is used twice: each WAP cloud needs its own name")
+            seen.add(key)
+        return clouds
+
+    @field_validator("azure_stack_cloud_name")
+    @classmethod
+    def _stack_name(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be blank: it labels the local Azure Stack cloud in the portal")
+        return v
+
+    @model_validator(mode="after")
+    def _coherent(self) -> AzurePackConnectorInputs:
+        if any(c.cloud_name.casefold() == self.azure_stack_cloud_name.casefold() for c in self.clouds):
+            raise ValueError(f"azure_stack_cloud_name: {self.azure_stack_cloud_name!r} is also a WAP cloud's name; "
+                             f"the portal's cloud selector needs distinct names")
+        problems = _pep_problems(self.connection)
+        if problems:
+            raise ValueError("connection: " + "; ".join(problems))
+        if self.share_connection.configuration_name == PRIVILEGED_ENDPOINT:
+            raise ValueError("share_connection: the privileged endpoint cannot read files; give the ASDK host or "
+                             "operator computer that sees \\\\su1fileserver\\SU1_Infrastructure_1")
+        return self
+
+    def desired_clouds(self) -> list[dict[str, str]]:
+        return sorted_clouds({"cloud_name": c.cloud_name, "cloud_endpoint": c.cloud_endpoint} for c in self.clouds)
+
+
+def sorted_clouds(clouds: Any) -> list[dict[str, str]]:
+    return sorted((dict(c) for c in clouds), key=lambda c: (c["cloud_name"].casefold(), c["cloud_endpoint"]))
+
+
+def check(news: Mapping[str, Any]) -> CheckResult:
+    """Validate before any host is touched; returns the inputs with endpoints normalised (port 40005 added)."""
+    result = check_remote(AzurePackConnectorInputs, news, connection_keys=("connection", "share_connection"))
+    failures = list(result.failures)
+    # check_remote leaves out model rules about connections; the PEP's own rules are reported here.
+    conn, share = news.get("connection"), news.get("share_connection")
+    if not any(f.property.startswith("connection") for f in failures) and conn is not None and not is_unknown(conn):
+        failures += [CheckFailure("connection", p) for p in _pep_problems(HostConnection.parse(conn))]
+    if (not any(f.property.startswith("share_connection") for f in failures) and share is not None
+            and not is_unknown(share) and HostConnection.parse(share).configuration_name == PRIVILEGED_ENDPOINT):
+        failures.append(CheckFailure("share_connection", "the privileged endpoint cannot read files; give the ASDK "
+                                     "host or operator computer that sees \\\\su1fileserver\\SU1_Infrastructure_1"))
+    inputs = dict(result.inputs)
+    if not failures and isinstance(news.get("clouds"), list) and not is_unknown(news.get("clouds")):
+        inputs["clouds"] = [
+            {**c, "cloud_endpoint": normalize_endpoint(c["cloud_endpoint"])} for c in news["clouds"]]
+    if "timeout_seconds" not in inputs or inputs["timeout_seconds"] is None:
+        inputs["timeout_seconds"] = DEFAULT_TIMEOUT_SECONDS
+    return CheckResult(inputs, failures)
+
+
+def parse_inputs(props: Mapping[str, Any]) -> AzurePackConnectorInputs:
+    """Inputs (or stored outputs) as the model; ConfigurationError lists every problem."""
+    try:
+        return AzurePackConnectorInputs.model_validate({k: v for k, v in props.items() if k != PROVIDER_KEY})
+    except ValidationError as exc:
+        problems = [f"{'.'.join(str(x) for x in e['loc']) or 'inputs'}: {e['msg'].removeprefix('Value error, ')}"
+                    for e in exc.errors(include_input=False, include_url=False)]
+        raise ConfigurationError(problems, subject="AzurePackConnector inputs") from None
+
+
+# ===============================================================================================================
+# Read: the output folder (and the ownership marker), through share_connection
+# ===============================================================================================================
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """One parsed output file."""
+
+    file_name: str
+    content: str
+    endpoint: str
+    realm: str
+    signing_certificate: str
+    cloud_name: str | None
+    stack_cloud_name: str | None
+    modified: str = ""
+
+
+@dataclass(frozen=True)
+class Observed:
+    files: tuple[OutputFile, ...]
+    marker_present: bool
+
+    @property
+    def multi_cloud_enabled(self) -> bool:
+        return bool(self.files)
+
+
+def _clean_certificate(text: str) -> str:
+    """Base64 DER without PEM armour or whitespace; ValueError if it is not base64."""
+    body = re.sub(r"-----(BEGIN|END) CERTIFICATE-----", "", text)
+    body = "".join(body.split())
+    try:
+        base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("the signing certificate is not base64") from exc
+    return body
+
+
+def parse_output_file(file_name: str, content: str, modified: str = "") -> OutputFile:
+    """Parse one AzurePack-*.txt file (contract §8 [inf]). ValueError names what is missing."""
+    text = content.lstrip("\ufeff")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{file_name} is not JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{file_name}: expected a JSON object")
+    endpoint = data.get(FILE_KEY_ENDPOINT)
+    partner = data.get(FILE_KEY_PARTNER)
+    if not isinstance(endpoint, str) or not endpoint:
+        raise ValueError(f"{file_name}: {FILE_KEY_ENDPOINT} is missing")
+    if not isinstance(partner, dict):
+        raise ValueError(f"{file_name}: {FILE_KEY_PARTNER} is missing")
+    realm, cert = partner.get(FILE_KEY_REALM), partner.get(FILE_KEY_CERTIFICATE)
+    if not isinstance(realm, str) or not realm:
+        raise ValueError(f"{file_name}: {FILE_KEY_PARTNER}.{FILE_KEY_REALM} is missing")
+    if not isinstance(cert, str) or not cert:
+        raise ValueError(f"{file_name}: {FILE_KEY_PARTNER}.{FILE_KEY_CERTIFICATE} is missing")
+    try:
+        cert = _clean_certificate(cert)
+    except ValueError as exc:
+        raise ValueError(f"{file_name}: {exc}") from None
+    name = data.get(FILE_KEY_CLOUD_NAME)
+    stack = data.get(FILE_KEY_STACK_CLOUD_NAME)
+    return OutputFile(file_name=file_name, content=content, endpoint=endpoint, realm=realm, signing_certificate=cert,
+                      cloud_name=name if isinstance(name, str) and name else None,
+                      stack_cloud_name=stack if isinstance(stack, str) and stack else None, modified=modified)
+
+
+def _same_endpoint(a: str, b: str) -> bool:
+    try:
+        return normalize_endpoint(a).lower() == normalize_endpoint(b).lower()
+    except ValueError:
+        return a.strip().lower() == b.strip().lower()
+
+
+def observed_clouds(observed: Observed, known: Sequence[Mapping[str, str]] = ()) -> dict[str, OutputFile]:
+    """Files keyed by cloud name: the file's CloudName, else the known cloud with that endpoint (the contract's
+    matching rule), else the file name. Several files for one cloud: the newest wins."""
+    by_name: dict[str, OutputFile] = {}
+    for f in sorted(observed.files, key=lambda f: (f.modified, f.file_name)):
+        name = f.cloud_name
+        if name is None:
+            name = next((c["cloud_name"] for c in known if _same_endpoint(c["cloud_endpoint"], f.endpoint)),
+                        f.file_name)
+        by_name[name] = f
+    return by_name
+
+
+def read_statements() -> list[Any]:
+    """One pipeline invocation: the folder listing, then whether our marker is there (a bool)."""
+    return [
+        Command("Get-ChildItem", {"Path": OUTPUT_FOLDER, "Filter": OUTPUT_FILE_FILTER})
+        | Command("Select-Object", {"Property": ["Name", "FullName", "LastWriteTimeUtc"]}),
+    ]
+
+
+def read_observed(share: HostConnection, pep_fqdn: str) -> Observed:
+    t = transport()
+    listing = t.run(share, STEP_READ, [
+        *read_statements(),
+        Command("Test-Path", {"Path": marker_path(pep_fqdn)}),
+    ], idempotent=True, accept_errors=True)
+    _raise_unexpected(share, listing)
+    marker = any(o is True for o in listing.output)
+    entries = [o for o in listing.output if isinstance(o, dict) and o.get("FullName")]
+    if not entries:
+        return Observed((), marker)
+    contents = t.run(share, STEP_READ, [Command("Get-Content", {"Path": e["FullName"], "Raw": True}) for e in entries],
+                     idempotent=True)
+    texts = [o for o in contents.output if isinstance(o, str)]
+    if len(texts) != len(entries):
+        raise ConnectorError(f"{share.fqdn}, step '{STEP_READ}': {len(entries)} output file(s) listed but "
+                             f"{len(texts)} read; the folder changed while it was read (is another "
+                             f"Add-AzurePackConnector running?); retry", host=share.fqdn, step=STEP_READ)
+    files = []
+    for entry, text in zip(entries, texts):
+        try:
+            files.append(parse_output_file(str(entry.get("Name") or entry["FullName"]), text,
+                                           str(entry.get("LastWriteTimeUtc") or "")))
+        except ValueError as exc:
+            raise ConnectorError(f"{share.fqdn}, step '{STEP_READ}': cannot understand output file {exc}; the "
+                                 f"file format is an assumption (FILE_KEY_* in providers/azure_pack_connector.py): "
+                                 f"compare it with the real file and correct them", host=share.fqdn,
+                                 step=STEP_READ) from None
+    return Observed(tuple(files), marker)
+
+
+def _raise_unexpected(conn: HostConnection, result: Any) -> None:
+    """A missing output folder reads as 'no files'; any other error is reported."""
+    for err in result.errors:
+        if err.error_code == "PathNotFound" and OUTPUT_FOLDER.lower() in (err.target or err.message).lower():
+            continue
+        raise RemoteCommandFailed(conn.fqdn, STEP_READ, command="Get-ChildItem -Path " + OUTPUT_FOLDER,
+                                  message=err.message + " (check that this host sees the Azure Stack infrastructure "
+                                                        "share; share_connection should be the ASDK host)",
+                                  error_id=err.error_id or None, category=err.category, terminating=False)
+
+
+def observed_outputs(observed: Observed, known: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
+    """Observed state in the shape of the resource's outputs (clouds/azure_stack_cloud_name comparable to inputs)."""
+    by_name = observed_clouds(observed, known)
+    stack_names = {f.stack_cloud_name for f in by_name.values() if f.stack_cloud_name}
+    return {
+        "multi_cloud_enabled": observed.multi_cloud_enabled,
+        "clouds": sorted_clouds({"cloud_name": n, "cloud_endpoint": f.endpoint} for n, f in by_name.items()),
+        "azure_stack_cloud_name": next(iter(stack_names)) if len(stack_names) == 1 else None,
+        "cloud_outputs": {n: {"file_name": f.file_name, "content": f.content, "endpoint": f.endpoint,
+                              "realm": f.realm, "signing_certificate": f.signing_certificate}
+                          for n, f in sorted(by_name.items())},
+        "output_folder": OUTPUT_FOLDER,
+    }
+
+
+# ===============================================================================================================
+# Plan: observed vs desired
+# ===============================================================================================================
+
+DIFF_FIELDS = ("multi_cloud_enabled", "clouds", "azure_stack_cloud_name")
+
+
+def _clouds_equal(observed: Any, desired: Any) -> bool:
+    if not isinstance(observed, list) or not isinstance(desired, list):
+        return False
+    try:
+        a, b = sorted_clouds(observed), sorted_clouds(desired)
+    except (KeyError, TypeError, AttributeError):
+        return False
+    return len(a) == len(b) and all(x["cloud_name"] == y["cloud_name"] and _same_endpoint(x["cloud_endpoint"],
+                                                                                          y["cloud_endpoint"])
+                                    for x, y in zip(a, b))
+
+
+def changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
+    """Declared fields whose observed value (olds: last read) differs from the desired one (news).
+
+    When multi-cloud mode is observed off, only ``multi_cloud_enabled`` is named: the cloud list and stack
+    name are then unknowable (no files), not different."""
+    if olds.get("multi_cloud_enabled") is False:
+        return ["multi_cloud_enabled"]
+    changed = []
+    if is_unknown(news.get("clouds")) or not _clouds_equal(olds.get("clouds"), news.get("clouds")):
+        changed.append("clouds")
+    if is_unknown(news.get("azure_stack_cloud_name")) or olds.get("azure_stack_cloud_name") != news.get(
+            "azure_stack_cloud_name"):
+        changed.append("azure_stack_cloud_name")
+    return changed
+
+
+def plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
+    """Steps that close the gap: ``enable`` (Add-AzurePackConnector with the whole list) or nothing."""
+    return ["enable"] if changed_fields(olds, news) else []
+
+
+# ===============================================================================================================
+# Steps
+# ===============================================================================================================
+
+
+def enable_command(inputs: AzurePackConnectorInputs) -> Command:
+    clouds = [{"CloudName": c.cloud_name, "CloudEndpoint": c.cloud_endpoint} for c in inputs.clouds]
+    # -Verbose: the success line is a verbose record; without it a real PEP would not send it.
+    return Command(ADD_CMDLET, {"AzurePackClouds": clouds, "AzureStackCloudName": inputs.azure_stack_cloud_name},
+                   ["Verbose"])
+
+
+def disable_command() -> Command:
+    return Command(ADD_CMDLET, {}, [DISABLE_SWITCH, "Verbose"])
+
+
+def _missing_cmdlet(exc: RemoteCommandFailed) -> bool:
+    return (exc.error_id or "").startswith("CommandNotFoundException")
+
+
+def _explain(exc: RemoteCommandFailed, pep: HostConnection, step: str) -> ConnectorError:
+    if _missing_cmdlet(exc):
+        return RemoteCommandFailed(
+            pep.fqdn, step, command=exc.command, error_id=exc.error_id, category=exc.category,
+            message=f"{exc.remote_message} This privileged endpoint has no {ADD_CMDLET}: the Azure Pack Connector "
+                    f"was a preview and the cmdlet is absent from later Azure Stack builds; use a build that has it")
+    return exc
+
+
+def enable(inputs: AzurePackConnectorInputs) -> None:
+    pep = inputs.connection
+    try:
+        transport().run_until(pep, STEP_ENABLE, enable_command(inputs), ENABLE_SUCCESS_LINE,
+                              timeout=inputs.timeout_seconds)
+    except StepTimedOut as exc:
+        raise StepTimedOut(
+            pep.fqdn, STEP_ENABLE, seconds=exc.seconds, command=exc.command,
+            waiting_for=f"print \"{ENABLE_SUCCESS_LINE}\" (if the PEP is only slow, raise the resource's "
+                        f"timeout_seconds)") from exc
+    except RemoteCommandFailed as exc:
+        if "without printing the expected verbose line" in exc.remote_message:
+            raise RemoteCommandFailed(
+                pep.fqdn, STEP_ENABLE, command=exc.command,
+                message=f"{ADD_CMDLET} ended without reporting \"{ENABLE_SUCCESS_LINE}\": multi-cloud mode may "
+                        f"not be configured; look at the PEP transcript (Get-AzureStackLog) and run again") from exc
+        raise _explain(exc, pep, STEP_ENABLE) from exc
+
+
+def write_marker(share: HostConnection, pep_fqdn: str, inputs: AzurePackConnectorInputs) -> None:
+    body = json.dumps({"privileged_endpoint": pep_fqdn, "azure_stack_cloud_name": inputs.azure_stack_cloud_name,
+                       "clouds": inputs.desired_clouds(),
+                       "note": "written by the AzurePackConnector Pulumi resource; delete removes it"}, indent=2)
+    transport().run(share, STEP_MARK, [
+        Command("New-Item", {"Path": MARKER_FOLDER, "ItemType": "Directory"}, ["Force"]),
+        Command("New-Item", {"Path": marker_path(pep_fqdn), "ItemType": "File", "Value": body}, ["Force"]),
+    ], idempotent=True)
+
+
+def remove_marker(share: HostConnection, pep_fqdn: str) -> None:
+    transport().run(share, STEP_MARK, Command("Remove-Item", {"Path": marker_path(pep_fqdn), "ErrorAction":
+                                                              "SilentlyContinue"}, ["Force"]), idempotent=True)
+
+
+def disable(pep: HostConnection) -> None:
+    try:
+        transport().run(pep, STEP_DISABLE, disable_command(), timeout=DISABLE_TIMEOUT_SECONDS)
+    except RemoteCommandFailed as exc:
+        raise _explain(exc, pep, STEP_DISABLE) from exc
+
+
+# ===============================================================================================================
+# Provider glue
+# ===============================================================================================================
+
+
+def resource_id(pep_fqdn: str) -> str:
+    # One multi-cloud configuration per Azure Stack: the PEP names it.
+    return f"multicloud@{pep_fqdn.lower()}"
+
+
+def _outputs(props: Mapping[str, Any], observed: Observed, known: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+    outs = {k: v for k, v in props.items() if k != PROVIDER_KEY}
+    outs.update(observed_outputs(observed, known))
+    outs.setdefault("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)
+    return outs
+
+
+def _verify(inputs: AzurePackConnectorInputs, observed: Observed) -> None:
+    outs = observed_outputs(observed, inputs.desired_clouds())
+    desired = {"clouds": inputs.desired_clouds(), "azure_stack_cloud_name": inputs.azure_stack_cloud_name}
+    left = changed_fields(outs, desired)
+    if left:
+        raise ConnectorError(
+            f"{inputs.connection.fqdn}, step '{STEP_ENABLE}': {ADD_CMDLET} reported success but the output folder "
+            f"{OUTPUT_FOLDER} (read on {inputs.share_connection.fqdn}) does not show the configuration "
+            f"(differs: {', '.join(left)}; found {len(observed.files)} file(s)); check the folder, then run again",
+            host=inputs.connection.fqdn, step=STEP_ENABLE)
+
+
+class AzurePackConnectorProvider(RemoteProvider):
+    """Pulumi glue. No state on the instance: it is pickled into the stack."""
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        return check(news)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed = changed_fields(olds, news)
+        replaces = []
+        if host_identity(olds) != host_identity(news):
+            changed.append("connection")
+            replaces.append("connection")  # another Azure Stack: a different configuration
+        elif connection_changed(olds, news):
+            changed.append("connection")
+        for key in ("share_connection", "timeout_seconds"):
+            if olds.get(key) != news.get(key):
+                changed.append(key)
+        # Disable on the old PEP before enabling through the new one: both may be the same Azure Stack (ERCS01..03
+        # of an integrated system), and create-before-delete would end with multi-cloud mode disabled.
+        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        inputs = parse_inputs(props)
+        # Always run: the folder is indirect evidence only, and a re-run after a partial failure converges.
+        enable(inputs)
+        write_marker(inputs.share_connection, inputs.connection.fqdn, inputs)
+        observed = read_observed(inputs.share_connection, inputs.connection.fqdn)
+        _verify(inputs, observed)
+        return CreateResult(resource_id(inputs.connection.fqdn), _outputs(props, observed, inputs.desired_clouds()))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        share = HostConnection.parse(props.get("share_connection"))
+        pep = HostConnection.parse(props.get("connection"))
+        observed = read_observed(share, pep.fqdn)
+        if not observed.files and not observed.marker_present:
+            return ReadResult(id_="", outs={})
+        known = props.get("clouds") if isinstance(props.get("clouds"), list) else []
+        return ReadResult(id_=id_, outs=_outputs(props, observed, known))
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        inputs = parse_inputs(news)
+        if plan(olds, news):
+            enable(inputs)
+        write_marker(inputs.share_connection, inputs.connection.fqdn, inputs)
+        observed = read_observed(inputs.share_connection, inputs.connection.fqdn)
+        _verify(inputs, observed)
+        return UpdateResult(_outputs(news, observed, inputs.desired_clouds()))
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        pep = HostConnection.parse(props.get("connection"))
+        share = HostConnection.parse(props.get("share_connection"))
+        disable(pep)
+        observed = read_observed(share, pep.fqdn)
+        if observed.files:
+            raise ConnectorError(
+                f"{pep.fqdn}, step '{STEP_DISABLE}': the command succeeded but {len(observed.files)} output file(s) "
+                f"remain in {OUTPUT_FOLDER}; check multi-cloud mode in the portal and run the delete again",
+                host=pep.fqdn, step=STEP_DISABLE)
+        remove_marker(share, pep.fqdn)  # last: a failure before this leaves the resource deletable again
+
+
+# ===============================================================================================================
+# Resource
+# ===============================================================================================================
+
+
+class AzurePackConnector(Resource):
+    """Azure Stack multi-cloud mode with the given Windows Azure Pack clouds (Add-AzurePackConnector on the PEP).
+
+    Outputs: ``multi_cloud_enabled``; ``cloud_outputs`` = {cloud name: {file_name, content, endpoint, realm,
+    signing_certificate}} (the per-cloud output file, for TenantApiTrust); ``clouds`` and
+    ``azure_stack_cloud_name`` as observed. ``connection`` and ``share_connection`` are secret outputs."""
+
+    multi_cloud_enabled: pulumi.Output[bool]
+    cloud_outputs: pulumi.Output[dict]
+    clouds: pulumi.Output[list]
+    azure_stack_cloud_name: pulumi.Output[str]
+    output_folder: pulumi.Output[str]
+
+    def __init__(self, name: str, *, connection: pulumi.Input[Mapping[str, Any]],
+                 share_connection: pulumi.Input[Mapping[str, Any]],
+                 clouds: pulumi.Input[Sequence[pulumi.Input[AzurePackCloudArgs]]],
+                 azure_stack_cloud_name: pulumi.Input[str],
+                 timeout_seconds: pulumi.Input[float] = DEFAULT_TIMEOUT_SECONDS,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        props = {
+            "connection": connection,
+            "share_connection": share_connection,
+            "clouds": clouds,
+            "azure_stack_cloud_name": azure_stack_cloud_name,
+            "timeout_seconds": timeout_seconds,
+            "multi_cloud_enabled": None,
+            "cloud_outputs": None,
+            "output_folder": None,
+        }
+        super().__init__(AzurePackConnectorProvider(), name, props,
+                         pulumi.ResourceOptions.merge(opts, secret_outputs("share_connection")))

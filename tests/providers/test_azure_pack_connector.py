@@ -1,0 +1,487 @@
+"""AzurePackConnector: pure tables (endpoint, output file, diff), provider methods over FakeTransport, and the
+whole life cycle against labsim over loopback (sim)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from providers import azure_pack_connector as apc
+from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed, StepTimedOut
+from providers.remote import use_transport
+from providers.transport import Failure, FakeTransport, Result
+
+CERT_B64 = base64.b64encode(b"\x30\x82\x01\x0a-fake-der").decode()
+REALM = "https://adfs.local.azurestack.external/adfs/6c1a0f4e-0000-4000-8000-000000000001/"
+HOSTILE = "x'\"; $(Remove-Item C:\\ -Recurse) `whoami` & calc\nnext"
+
+PEP = {"fqdn": "azs-ercs01.azurestack.local", "address": "127.0.10.1", "auth": "credssp",
+       "configuration_name": "PrivilegedEndpoint", "username": "AZURESTACK\\CloudAdmin", "password": "pep-pw-123"}
+SHARE = {"fqdn": "azs-host.azurestack.local", "address": "127.0.10.3", "auth": "ntlm",
+         "username": "AZURESTACK\\AzureStackAdmin", "password": "share-pw-123"}
+
+
+def inputs(**kw):
+    base = {"connection": dict(PEP), "share_connection": dict(SHARE), "azure_stack_cloud_name": "AzureStack",
+            "clouds": [{"cloud_name": "AzurePack_1", "cloud_endpoint": "https://wapcomputer1.contoso.com:40005"},
+                       {"cloud_name": "AzurePack_2", "cloud_endpoint": "https://wapcomputer2.contoso.com"}]}
+    base.update(kw)
+    return base
+
+
+def file_text(name, endpoint, stack="AzureStack", cert=CERT_B64):
+    return json.dumps({"CloudName": name, "AzureStackCloudName": stack, "AzurePackConnectorEndpoint": endpoint,
+                       "AuthenticationIdentityProviderPartner": {"Realm": REALM, "Certificate": cert}}, indent=2)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A fake Azure Stack: the PEP's cmdlet and the share's folder, answering FakeTransport calls.
+
+
+class FakeStack:
+    def __init__(self, *, files=None, marker=False, enable=None):
+        self.files: dict[str, str] = dict(files or {})
+        self.marker = marker
+        self.enable = enable  # None: behave; else a response for the enable call
+
+    def __call__(self, call):
+        names = call.names
+        if names[0] == apc.ADD_CMDLET:
+            cmd = call.statements[0].commands[0]
+            if apc.DISABLE_SWITCH in cmd.switches:
+                self.files.clear()
+                return Result(verbose=["Step 'Disable multi-cloud mode' status: 'Success'"])
+            if self.enable is not None:
+                return self.enable
+            self.files = {f"AzurePack-06-27-15-50-{c['CloudName']}.txt": file_text(
+                c["CloudName"], c["CloudEndpoint"], cmd.parameters["AzureStackCloudName"])
+                for c in cmd.parameters["AzurePackClouds"]}
+            return Result(verbose=["Step 'Configure Azure Pack Connector' status: 'Running'",
+                                   apc.ENABLE_SUCCESS_LINE, "Waiting for the Azure Stack portal ..."])
+        if names[0] == "Get-ChildItem":
+            listing = [{"Name": n, "FullName": apc.OUTPUT_FOLDER + "\\" + n, "LastWriteTimeUtc": "2026-01-01"}
+                       for n in sorted(self.files)]
+            return Result(output=[*listing, self.marker])
+        if names[0] == "Get-Content":
+            return Result(output=[self.files[p.commands[0].parameters["Path"][len(apc.OUTPUT_FOLDER) + 1:]]
+                                  for p in call.statements])
+        if names == ["New-Item", "New-Item"]:
+            self.marker = True
+            return Result()
+        if names[0] == "Remove-Item":
+            self.marker = False
+            return Result()
+        raise AssertionError(f"unexpected call {call.command}")
+
+
+def checked(props):
+    result = apc.check(props)
+    assert result.failures == [], [(f.property, f.reason) for f in result.failures]
+    return result.inputs
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pure tables
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("given, expected", [
+    ("https://wap1.contoso.com", "https://wap1.contoso.com:40005"),
+    ("https://wap1.contoso.com/", "https://wap1.contoso.com:40005"),
+    ("https://wap1.contoso.com:443", "https://wap1.contoso.com:443"),
+    ("HTTPS://waptenantportal1:40005", "https://waptenantportal1:40005"),
+    ("https://10.0.0.5:40005", "https://10.0.0.5:40005"),
+])
+def test_normalize_endpoint(given, expected):
+    assert apc.normalize_endpoint(given) == expected
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("given, reason", [
+    ("http://wap1.contoso.com:40005", "not an absolute https URL"),
+    ("wap1.contoso.com:40005", "not an absolute https URL"),
+    ("https://wap1.contoso.com:70000", "port 70000 is out of range"),
+    ("https://wap1.contoso.com:0", "port 0 is out of range"),
+    ("https://wap1.contoso.com:40005/portal", "not an absolute https URL"),
+    ("https://user@wap1.contoso.com", "not an absolute https URL"),
+    ("https://wap_1.contoso.com", "is not a host name"),
+    ("https://", "not an absolute https URL"),
+])
+def test_normalize_endpoint_refuses(given, reason):
+    with pytest.raises(ValueError, match=reason):
+        apc.normalize_endpoint(given)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("content, expected", [
+    (file_text("AzurePack_1", "https://wap1:40005"),
+     ("AzurePack_1", "AzureStack", "https://wap1:40005", REALM, CERT_B64)),
+    ("\ufeff" + file_text("A", "https://wap1:40005"), ("A", "AzureStack", "https://wap1:40005", REALM, CERT_B64)),
+    (json.dumps({"AzurePackConnectorEndpoint": "https://wap1:40005", "AuthenticationIdentityProviderPartner": {
+        "Realm": REALM, "Certificate": "-----BEGIN CERTIFICATE-----\n" + CERT_B64[:10] + "\n" + CERT_B64[10:]
+                                       + "\n-----END CERTIFICATE-----"}}),
+     (None, None, "https://wap1:40005", REALM, CERT_B64)),
+])
+def test_parse_output_file(content, expected):
+    f = apc.parse_output_file("AzurePack-06-27-15-50.txt", content)
+    assert (f.cloud_name, f.stack_cloud_name, f.endpoint, f.realm, f.signing_certificate) == expected
+    assert f.content == content  # verbatim: TenantApiTrust stages it as the data file
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("content, reason", [
+    ("AzurePackConnectorEndpoint: https://wap1", "is not JSON"),
+    ("[1, 2]", "expected a JSON object"),
+    (json.dumps({"AuthenticationIdentityProviderPartner": {"Realm": REALM, "Certificate": CERT_B64}}),
+     "AzurePackConnectorEndpoint is missing"),
+    (json.dumps({"AzurePackConnectorEndpoint": "https://wap1:40005"}), "AuthenticationIdentityProviderPartner is missing"),
+    (json.dumps({"AzurePackConnectorEndpoint": "https://w:1", "AuthenticationIdentityProviderPartner": {
+        "Certificate": CERT_B64}}), "Realm is missing"),
+    (json.dumps({"AzurePackConnectorEndpoint": "https://w:1", "AuthenticationIdentityProviderPartner": {
+        "Realm": REALM, "Certificate": "not base64!"}}), "not base64"),
+])
+def test_parse_output_file_refuses(content, reason):
+    with pytest.raises(ValueError, match=reason):
+        apc.parse_output_file("AzurePack-1.txt", content)
+
+
+@pytest.mark.unit
+def test_observed_clouds_match_by_endpoint_and_newest_wins():
+    nameless = json.dumps({"AzurePackConnectorEndpoint": "https://wap2.contoso.com:40005",
+                           "AuthenticationIdentityProviderPartner": {"Realm": REALM, "Certificate": CERT_B64}})
+    observed = apc.Observed((
+        apc.parse_output_file("AzurePack-01-old.txt", file_text("One", "https://old:40005"), "2026-01-01"),
+        apc.parse_output_file("AzurePack-02-new.txt", file_text("One", "https://new:40005"), "2026-02-01"),
+        apc.parse_output_file("AzurePack-03.txt", nameless, "2026-02-01"),
+        apc.parse_output_file("AzurePack-04.txt", nameless.replace("wap2", "unknown"), "2026-02-01"),
+    ), marker_present=True)
+    known = [{"cloud_name": "Two", "cloud_endpoint": "https://WAP2.contoso.com"}]
+    by_name = apc.observed_clouds(observed, known)
+    assert sorted(by_name) == ["AzurePack-04.txt", "One", "Two"]
+    assert by_name["One"].endpoint == "https://new:40005"
+    outs = apc.observed_outputs(observed, known)
+    assert outs["multi_cloud_enabled"] is True
+    assert outs["cloud_outputs"]["Two"]["file_name"] == "AzurePack-03.txt"
+    assert outs["azure_stack_cloud_name"] == "AzureStack"
+
+
+DESIRED = {"clouds": [{"cloud_name": "A", "cloud_endpoint": "https://wap1:40005"},
+                      {"cloud_name": "B", "cloud_endpoint": "https://wap2:40005"}],
+           "azure_stack_cloud_name": "AzureStack"}
+
+
+def observed_as(**kw):
+    return {"multi_cloud_enabled": True, "clouds": DESIRED["clouds"], "azure_stack_cloud_name": "AzureStack", **kw}
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("olds, news, expected", [
+    (observed_as(), DESIRED, []),
+    (observed_as(clouds=list(reversed(DESIRED["clouds"]))), DESIRED, []),  # order does not matter
+    (observed_as(clouds=[{"cloud_name": "A", "cloud_endpoint": "https://WAP1:40005"},
+                         {"cloud_name": "B", "cloud_endpoint": "https://wap2:40005"}]), DESIRED, []),
+    (observed_as(multi_cloud_enabled=False, clouds=[], azure_stack_cloud_name=None), DESIRED,
+     ["multi_cloud_enabled"]),
+    (observed_as(clouds=DESIRED["clouds"][:1]), DESIRED, ["clouds"]),
+    (observed_as(clouds=[{"cloud_name": "A", "cloud_endpoint": "https://wap9:40005"}, DESIRED["clouds"][1]]),
+     DESIRED, ["clouds"]),
+    (observed_as(clouds=[{"cloud_name": "a", "cloud_endpoint": "https://wap1:40005"}, DESIRED["clouds"][1]]),
+     DESIRED, ["clouds"]),
+    (observed_as(azure_stack_cloud_name="Other"), DESIRED, ["azure_stack_cloud_name"]),
+    (observed_as(), {**DESIRED, "clouds": "04da6b54-80e4-46f7-96ec-b56ff0331ba9"}, ["clouds"]),
+])
+def test_changed_fields_and_plan(olds, news, expected):
+    assert apc.changed_fields(olds, news) == expected
+    assert apc.plan(olds, news) == (["enable"] if expected else [])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# check: one clear property error per problem, and no host touched
+
+
+BAD_INPUTS = [
+    ("duplicate cloud names", inputs(clouds=[{"cloud_name": "A", "cloud_endpoint": "https://w1:40005"},
+                                             {"cloud_name": "a", "cloud_endpoint": "https://w2:40005"}]),
+     "clouds", "'a' is used twice"),
+    ("port out of range", inputs(clouds=[{"cloud_name": "A", "cloud_endpoint": "https://w1:70000"}]),
+     "clouds[0].cloud_endpoint", "port 70000 is out of range"),
+    ("http endpoint", inputs(clouds=[{"cloud_name": "A", "cloud_endpoint": "http://w1:40005"}]),
+     "clouds[0].cloud_endpoint", "not an absolute https URL"),
+    ("no clouds", inputs(clouds=[]), "clouds", "at least 1"),
+    ("blank cloud name", inputs(clouds=[{"cloud_name": " ", "cloud_endpoint": "https://w1"}]),
+     "clouds[0].cloud_name", "must not be blank"),
+    ("extra cloud key", inputs(clouds=[{"cloud_name": "A", "cloud_endpoint": "https://w1", "Port": 1}]),
+     "clouds[0].Port", "Extra inputs"),
+    ("stack named like a cloud", inputs(azure_stack_cloud_name="azurepack_1"), "azure_stack_cloud_name",
+     "also a WAP cloud's name"),
+    ("missing credential", inputs(connection={k: v for k, v in PEP.items() if k != "password"}), "connection",
+     "password is required for credssp"),
+    ("unknown auth", inputs(connection={**PEP, "auth": "digest"}), "connection", "unknown auth"),
+    ("non-CredSSP for the PEP", inputs(connection={**PEP, "auth": "ntlm"}), "connection",
+     "reached with CredSSP"),
+    ("not the PEP configuration", inputs(connection={**PEP, "configuration_name": "Microsoft.PowerShell",
+                                                     "allow_credssp": True}),
+     "connection", "configuration_name: PrivilegedEndpoint"),
+    ("share on the PEP", inputs(share_connection=dict(PEP)), "share_connection", "cannot read files"),
+    ("missing share", {k: v for k, v in inputs().items() if k != "share_connection"}, "share_connection",
+     "missing"),
+    ("timeout", inputs(timeout_seconds=0), "timeout_seconds", "greater than 0"),
+]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case, props, prop, reason", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+def test_check_refuses_without_touching_a_host(case, props, prop, reason):
+    fake = FakeTransport(lambda call: pytest.fail(f"check touched a host: {call.command}"))
+    with use_transport(fake):
+        result = apc.AzurePackConnectorProvider().check({}, props)
+    assert [f.property for f in result.failures] == [prop], [(f.property, f.reason) for f in result.failures]
+    assert reason in result.failures[0].reason
+    assert "pep-pw-123" not in result.failures[0].reason and "share-pw-123" not in result.failures[0].reason
+    assert fake.calls == []
+
+
+@pytest.mark.unit
+def test_check_normalises_endpoints_and_defaults():
+    out = checked(inputs())
+    assert [c["cloud_endpoint"] for c in out["clouds"]] == ["https://wapcomputer1.contoso.com:40005",
+                                                             "https://wapcomputer2.contoso.com:40005"]
+    assert out["timeout_seconds"] == apc.DEFAULT_TIMEOUT_SECONDS
+
+
+@pytest.mark.unit
+def test_create_with_bad_inputs_raises_before_any_call():
+    fake = FakeTransport(FakeStack())
+    with use_transport(fake), pytest.raises(ConfigurationError, match="reached with CredSSP"):
+        apc.AzurePackConnectorProvider().create(inputs(connection={**PEP, "auth": "ntlm", "allow_credssp": True}))
+    assert fake.calls == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Provider methods over FakeTransport
+
+
+@pytest.mark.unit
+def test_create_stops_at_the_success_line_and_reads_the_output_files():
+    stack = FakeStack()
+    fake = FakeTransport(stack)
+    with use_transport(fake):
+        res = apc.AzurePackConnectorProvider().create(checked(inputs(timeout_seconds=120)))
+    first = fake.calls[0]
+    assert (first.kind, first.host, first.timeout) == ("run_until", PEP["fqdn"], 120)
+    cmd = first.statements[0].commands[0]
+    assert cmd.name == "Add-AzurePackConnector" and "Verbose" in cmd.switches
+    assert [dict(c) for c in cmd.parameters["AzurePackClouds"]] == [
+        {"CloudName": "AzurePack_1", "CloudEndpoint": "https://wapcomputer1.contoso.com:40005"},
+        {"CloudName": "AzurePack_2", "CloudEndpoint": "https://wapcomputer2.contoso.com:40005"}]
+    assert cmd.parameters["AzureStackCloudName"] == "AzureStack"
+    # Everything else happened on the share host, never on the PEP (which cannot read files).
+    assert {c.host for c in fake.calls[1:]} == {SHARE["fqdn"]}
+    assert res.id == "multicloud@azs-ercs01.azurestack.local"
+    outs = res.outs
+    assert outs["multi_cloud_enabled"] is True
+    assert sorted(outs["cloud_outputs"]) == ["AzurePack_1", "AzurePack_2"]
+    one = outs["cloud_outputs"]["AzurePack_1"]
+    assert one["endpoint"] == "https://wapcomputer1.contoso.com:40005"
+    assert (one["realm"], one["signing_certificate"]) == (REALM, CERT_B64)
+    assert one["content"] == stack.files[one["file_name"]]
+    assert stack.marker is True
+    assert apc.changed_fields(outs, checked(inputs())) == []
+
+
+@pytest.mark.unit
+def test_run_until_is_given_the_documented_success_line():
+    seen = {}
+
+    class Spy(FakeTransport):
+        def run_until(self, conn, step, statements, verbose_predicate, timeout=None, **kw):
+            seen["predicate"] = verbose_predicate
+            return super().run_until(conn, step, statements, verbose_predicate, timeout, **kw)
+
+    with use_transport(Spy(FakeStack())):
+        apc.AzurePackConnectorProvider().create(checked(inputs()))
+    assert seen["predicate"] == "Step 'Configure Azure Pack Connector' status: 'Success'"
+
+
+@pytest.mark.unit
+def test_create_times_out_with_a_clear_error():
+    fake = FakeTransport(FakeStack(enable=Result(verbose=["Step 'Configure Azure Pack Connector' status: "
+                                                          "'Running'"], stopped=True)))
+    with use_transport(fake), pytest.raises(StepTimedOut) as err:
+        apc.AzurePackConnectorProvider().create(checked(inputs(timeout_seconds=42)))
+    msg = str(err.value)
+    assert "azs-ercs01.azurestack.local" in msg and "42 s" in msg
+    assert apc.ENABLE_SUCCESS_LINE in msg and "timeout_seconds" in msg
+    assert len(fake.calls) == 1  # nothing written after a failed enable
+
+
+@pytest.mark.unit
+def test_create_fails_clearly_when_the_command_ends_without_success():
+    fake = FakeTransport(FakeStack(enable=Result(verbose=["Step 'Configure Azure Pack Connector' status: "
+                                                          "'Failed'"])))
+    with use_transport(fake), pytest.raises(RemoteCommandFailed, match="ended without reporting"):
+        apc.AzurePackConnectorProvider().create(checked(inputs()))
+
+
+@pytest.mark.unit
+def test_missing_cmdlet_on_a_later_pep_is_explained():
+    fake = FakeTransport(FakeStack(enable=Failure("The term 'Add-AzurePackConnector' is not recognized",
+                                                  error_id="CommandNotFoundException", category="ObjectNotFound")))
+    with use_transport(fake), pytest.raises(RemoteCommandFailed, match="absent from later Azure Stack builds"):
+        apc.AzurePackConnectorProvider().create(checked(inputs()))
+
+
+@pytest.mark.unit
+def test_create_refuses_success_without_files():
+    class NoFiles(FakeStack):
+        def __call__(self, call):
+            r = super().__call__(call)
+            self.files.clear()
+            return r
+
+    with use_transport(FakeTransport(NoFiles())), pytest.raises(ConnectorError, match="does not show the config"):
+        apc.AzurePackConnectorProvider().create(checked(inputs()))
+
+
+@pytest.mark.unit
+def test_read_present_disabled_and_gone():
+    p = apc.AzurePackConnectorProvider()
+    stack = FakeStack()
+    with use_transport(FakeTransport(stack)):
+        outs = p.create(checked(inputs())).outs
+        present = p.read("id", outs)
+        assert present.id == "id" and present.outs["cloud_outputs"] == outs["cloud_outputs"]
+        stack.files.clear()  # an administrator ran -DisableMultiCloud
+        disabled = p.read("id", outs)
+        assert disabled.id == "id" and disabled.outs["multi_cloud_enabled"] is False
+        assert disabled.outs["cloud_outputs"] == {}
+        assert apc.changed_fields(disabled.outs, checked(inputs())) == ["multi_cloud_enabled"]
+        assert p.diff("id", disabled.outs, checked(inputs())).changes is True
+        stack.marker = False
+        gone = p.read("id", outs)
+    assert (gone.id, gone.outs) == ("", {})
+
+
+@pytest.mark.unit
+def test_read_tolerates_a_missing_folder_but_not_other_errors():
+    from providers.transport import ErrorRecordInfo
+
+    missing = ErrorRecordInfo(f"Cannot find path '{apc.OUTPUT_FOLDER}' because it does not exist.",
+                              "PathNotFound,Microsoft.PowerShell.Commands.GetChildItemCommand", "ObjectNotFound",
+                              target=apc.OUTPUT_FOLDER)
+    with use_transport(FakeTransport(lambda call: Result(output=[False], errors=[missing]))):
+        assert apc.AzurePackConnectorProvider().read("id", checked(inputs())).id == ""
+    denied = ErrorRecordInfo("Access is denied", "UnauthorizedAccess", "PermissionDenied")
+    with use_transport(FakeTransport(lambda call: Result(output=[False], errors=[denied]))), \
+            pytest.raises(RemoteCommandFailed, match="Access is denied"):
+        apc.AzurePackConnectorProvider().read("id", checked(inputs()))
+
+
+@pytest.mark.unit
+def test_diff_field_by_field_and_replace_on_another_pep():
+    p = apc.AzurePackConnectorProvider()
+    with use_transport(FakeTransport(FakeStack())):
+        outs = p.create(checked(inputs()))
+    olds = {**outs.outs, "__provider": "pickled"}
+    assert p.diff("id", olds, checked(inputs())).changes is False
+    d = p.diff("id", olds, checked(inputs(azure_stack_cloud_name="Other")))
+    assert (d.changes, d.replaces) == (True, [])
+    d = p.diff("id", olds, checked(inputs(connection={**PEP, "fqdn": "azs-ercs02.azurestack.local"})))
+    assert (d.changes, d.replaces, d.delete_before_replace) == (True, ["connection"], True)
+    d = p.diff("id", olds, checked(inputs(connection={**PEP, "password": "new"})))
+    assert (d.changes, d.replaces) == (True, [])
+
+
+@pytest.mark.unit
+def test_update_reruns_only_when_the_configuration_differs():
+    p = apc.AzurePackConnectorProvider()
+    stack = FakeStack()
+    fake = FakeTransport(stack)
+    with use_transport(fake):
+        outs = p.create(checked(inputs())).outs
+        fake.calls.clear()
+        p.update("id", outs, checked(inputs(timeout_seconds=60)))
+        assert "run_until" not in [c.kind for c in fake.calls]
+        new = checked(inputs(clouds=[{"cloud_name": "AzurePack_1", "cloud_endpoint": "https://wap9.contoso.com"}]))
+        res = p.update("id", outs, new)
+    assert [c.kind for c in fake.calls].count("run_until") == 1
+    assert sorted(res.outs["cloud_outputs"]) == ["AzurePack_1"]
+    assert res.outs["cloud_outputs"]["AzurePack_1"]["endpoint"] == "https://wap9.contoso.com:40005"
+
+
+@pytest.mark.unit
+def test_delete_disables_then_removes_the_marker_and_is_rerunnable():
+    p = apc.AzurePackConnectorProvider()
+    stack = FakeStack()
+    fake = FakeTransport(stack)
+    with use_transport(fake):
+        outs = p.create(checked(inputs())).outs
+        fake.calls.clear()
+        p.delete("id", outs)
+        disable = fake.calls[0]
+        assert (disable.kind, disable.host) == ("run", PEP["fqdn"])
+        assert disable.statements[0].commands[0].switches == ("DisableMultiCloud", "Verbose")
+        assert dict(disable.statements[0].commands[0].parameters) == {}
+        assert fake.calls[-1].names == ["Remove-Item"]
+        assert (stack.files, stack.marker) == ({}, False)
+        p.delete("id", outs)  # again: converges, no error
+        assert p.read("id", outs).id == ""
+
+
+@pytest.mark.unit
+def test_delete_refuses_when_files_remain():
+    class Sticky(FakeStack):
+        def __call__(self, call):
+            if apc.DISABLE_SWITCH in call.statements[0].commands[0].switches:
+                return Result()
+            return super().__call__(call)
+
+    stack = Sticky()
+    with use_transport(FakeTransport(stack)):
+        outs = apc.AzurePackConnectorProvider().create(checked(inputs())).outs
+        with pytest.raises(ConnectorError, match="output file"):
+            apc.AzurePackConnectorProvider().delete("id", outs)
+    assert stack.marker is True  # still deletable on the next run
+
+
+@pytest.mark.unit
+def test_hostile_strings_reach_the_pep_verbatim():
+    props = checked(inputs(azure_stack_cloud_name=HOSTILE + "-stack",
+                           clouds=[{"cloud_name": HOSTILE, "cloud_endpoint": "https://wap1.contoso.com"}]))
+    fake = FakeTransport(FakeStack())
+    with use_transport(fake):
+        outs = apc.AzurePackConnectorProvider().create(props).outs
+    cmd = fake.calls[0].statements[0].commands[0]
+    assert cmd.parameters["AzurePackClouds"][0]["CloudName"] == HOSTILE
+    assert cmd.parameters["AzureStackCloudName"] == HOSTILE + "-stack"
+    assert list(outs["cloud_outputs"]) == [HOSTILE]
+    assert outs["azure_stack_cloud_name"] == HOSTILE + "-stack"
+
+
+@pytest.mark.unit
+def test_no_password_in_input_errors():
+    # (A host echoing the password back is scrubbed by the transport: tests/providers/test_transport_*.)
+    bad = inputs(connection={**PEP, "auth": "digest"})
+    with pytest.raises(ConfigurationError) as err:
+        apc.parse_inputs(bad)
+    assert "pep-pw-123" not in str(err.value)
+
+
+@pytest.mark.unit
+def test_resource_marks_connections_secret(monkeypatch):
+    import pulumi.dynamic
+
+    seen = {}
+
+    def fake_init(self, provider, name, props, opts=None):
+        seen.update(provider=provider, name=name, props=props, opts=opts)
+
+    monkeypatch.setattr(pulumi.dynamic.Resource, "__init__", fake_init)
+    apc.AzurePackConnector("multicloud", connection=PEP, share_connection=SHARE, azure_stack_cloud_name="AzureStack",
+                           clouds=[{"cloud_name": "A", "cloud_endpoint": "https://w1"}])
+    assert set(seen["opts"].additional_secret_outputs) >= {"connection", "share_connection"}
+    assert isinstance(seen["provider"], apc.AzurePackConnectorProvider)
+    assert {"multi_cloud_enabled", "cloud_outputs"} <= set(seen["props"])
+    assert not vars(seen["provider"])  # nothing kept on the pickled provider
