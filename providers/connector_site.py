@@ -1,0 +1,601 @@
+"""ConnectorSite: the Windows Azure Pack Connector on one WAP tenant portal computer.
+
+The seed's "Configure Windows Azure Pack" step 1: with the WAPConnector bundle staged (ConnectorBundle), run
+``Install-Connector.ps1`` (three MSIs, three IIS sites), ``Configure-Certificates.ps1 [-Thumbprint T]`` (default:
+the tenant site's certificate) and ``Configure-WapConnector.ps1 -TenantPortalFQDN -TenantAPIFQDN
+-AzureStackPortalFQDN``. Scripts are run as commands named by their full path (host contract §6), never as text.
+
+Module layout (../shared notes/style.md): *read* (one pipeline invocation, parsed by a pure function into
+:class:`ObservedSite` or None), pure *plan* (observed vs desired -> steps), thin provider glue, the Resource.
+Everything assumed about the unpublished WAPConnector package is in the ASSUMPTIONS block.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import pulumi
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
+from pydantic import Field, ValidationError, field_validator
+
+from providers.base import PROVIDER_KEY, is_unknown
+from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
+from providers.remote import (
+    RemoteInputs,
+    RemoteProvider,
+    check_remote,
+    connection_changed,
+    host_identity,
+    secret_outputs,
+    transport,
+)
+from providers.transport import PRIVILEGED_ENDPOINT, Command, HostConnection, Result, describe
+
+# ===============================================================================================================
+# ASSUMPTIONS about the unpublished WAPConnector package ([doc] the article, [pub] public WAP knowledge,
+# [inf] inferred; host contract §5-§6, §9). Correct these against a real WAP tenant portal.
+# ===============================================================================================================
+
+DEFAULT_BUNDLE_PATH = r"C:\temp\WAPConnector"  # [doc] "copy the WAPConnector folder to c:\temp"
+SCRIPTS_SUBDIR = r"Setup\Scripts"  # [doc] c:\temp\wapconnector\setup\scripts
+INSTALL_SCRIPT = "Install-Connector.ps1"  # [doc] no parameters
+CERTIFICATES_SCRIPT = "Configure-Certificates.ps1"  # [doc] optional -Thumbprint
+CONFIGURE_SCRIPT = "Configure-WapConnector.ps1"  # [doc] the three FQDN parameters
+CONNECTOR_SITES = ("MgmtSvc-Connector", "MgmtSvc-ConnectorExtension", "MgmtSvc-ConnectorController")  # [doc]
+MAIN_SITE = "MgmtSvc-Connector"  # the one the Azure Stack portal calls on :40005 [doc]
+TENANT_SITE = "MgmtSvc-TenantSite"  # [pub] whose certificate Configure-Certificates uses by default [doc]
+DEFAULT_CONNECTOR_PORT = 40005  # [doc]
+# [inf] Display names of the three MSIs as Get-Package (the registry Uninstall keys) shows them.
+CONNECTOR_PACKAGES = (
+    "Windows Azure Pack Connector for Azure Stack - Connector",
+    "Windows Azure Pack Connector for Azure Stack - Extension",
+    "Windows Azure Pack Connector for Azure Stack - Controller",
+)
+# [inf] Configure-WapConnector.ps1 writes these appSettings keys into MgmtSvc-Connector's web.config.
+APP_SETTING_KEYS = {
+    "tenant_portal_fqdn": "TenantPortalFQDN",
+    "tenant_api_fqdn": "TenantAPIFQDN",
+    "azure_stack_portal_fqdn": "AzureStackPortalFQDN",
+}
+URL_REWRITE_KEY = r"HKLM:\SOFTWARE\Microsoft\IIS Extensions\URL Rewrite"  # [pub]
+# [inf] Undo of Install-Connector.ps1: remove the three MSIs with PackageManagement (what msiexec /x does).
+# Read errors that just mean "absent": Get-Package without a match, appSettings of a site that is not there.
+ABSENT_ERROR_CODES = ("NoMatchFound", "PathNotFound")
+
+STEP_READ = "read the connector sites"
+STEP_PREREQUISITES = "check the connector prerequisites"
+STEP_INSTALL = "install the connector (Install-Connector.ps1)"
+STEP_START = "start the connector sites"
+STEP_CERTIFICATES = "bind the connector certificate (Configure-Certificates.ps1)"
+STEP_CONFIGURE = "configure the connector (Configure-WapConnector.ps1)"
+STEP_UNINSTALL = "uninstall the connector packages"
+STEP_TIMEOUTS = {STEP_INSTALL: 1200.0, STEP_UNINSTALL: 1200.0}  # three MSIs take minutes; the rest the default
+
+
+def script_path(bundle_path: str, script: str) -> str:
+    return bundle_path.rstrip("\\") + "\\" + SCRIPTS_SUBDIR + "\\" + script
+
+
+# ===============================================================================================================
+# Inputs
+# ===============================================================================================================
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_FQDN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})+$")
+_THUMBPRINT = re.compile(r"^[0-9A-F]{40}$")
+# Absolute local path; the characters the transport refuses in a script name (quotes, $, `, ;, |, &, <, >, braces,
+# parentheses) are refused here first, with a message, because the scripts are invoked by their full path.
+_BUNDLE_PATH = re.compile(r"^[A-Za-z]:\\[^\r\n\"'`$;|&<>{}()*?]*$")
+
+
+def _fqdn(v: str) -> str:
+    if not isinstance(v, str) or not _FQDN.match(v) or v.replace(".", "").isdigit():
+        raise ValueError(f"{v!r} is not a fully qualified domain name such as tenant.contoso.com")
+    return v
+
+
+def normalize_thumbprint(v: str) -> str:
+    """Thumbprints are copied from certlm.msc with spaces (and sometimes an invisible U+200E): accept those."""
+    cleaned = re.sub(r"[\s:\u200e]", "", v).upper()
+    if not _THUMBPRINT.match(cleaned):
+        raise ValueError(f"{v!r} is not a certificate thumbprint (40 hex digits, the SHA-1 of the certificate)")
+    return cleaned
+
+
+class ConnectorSiteInputs(RemoteInputs):
+    tenant_portal_fqdn: str
+    tenant_api_fqdn: str
+    azure_stack_portal_fqdn: str
+    certificate_thumbprint: str | None = None
+    bundle_path: Annotated[str, Field(max_length=200)] = DEFAULT_BUNDLE_PATH
+
+    @field_validator("tenant_portal_fqdn", "tenant_api_fqdn", "azure_stack_portal_fqdn")
+    @classmethod
+    def _fqdns(cls, v: str) -> str:
+        return _fqdn(v)
+
+    @field_validator("certificate_thumbprint")
+    @classmethod
+    def _thumb(cls, v: str | None) -> str | None:
+        return None if v is None else normalize_thumbprint(v)
+
+    @field_validator("bundle_path")
+    @classmethod
+    def _bundle(cls, v: str) -> str:
+        if not _BUNDLE_PATH.match(v):
+            raise ValueError(f"{v!r} is not an absolute local folder such as C:\\temp\\WAPConnector (quotes, $, `, "
+                             f";, |, &, <, >, braces, parentheses and wildcards are not accepted: the scripts are run "
+                             f"by their full path)")
+        return v.rstrip("\\")
+
+    def desired(self) -> Desired:
+        return Desired(self.tenant_portal_fqdn, self.tenant_api_fqdn, self.azure_stack_portal_fqdn,
+                       self.certificate_thumbprint)
+
+
+def check(news: Mapping[str, Any]) -> CheckResult:
+    result = check_remote(ConnectorSiteInputs, news)
+    failures = list(result.failures)
+    inputs = dict(result.inputs)
+    conn = news.get("connection")
+    if not failures and conn is not None and not is_unknown(conn) and \
+            HostConnection.parse(conn).configuration_name == PRIVILEGED_ENDPOINT:
+        failures.append(CheckFailure("connection", "the connector is installed on a WAP tenant portal computer, not "
+                                                   "on the privileged endpoint: use that computer's connection"))
+    if not failures:
+        # Normalised forms (what diff compares): thumbprint without spaces, bundle path without a trailing \.
+        t = news.get("certificate_thumbprint")
+        if isinstance(t, str) and not is_unknown(t):
+            inputs["certificate_thumbprint"] = normalize_thumbprint(t)
+        b = news.get("bundle_path")
+        if b is None:
+            inputs["bundle_path"] = DEFAULT_BUNDLE_PATH
+        elif isinstance(b, str) and not is_unknown(b):
+            inputs["bundle_path"] = b.rstrip("\\")
+    return CheckResult(inputs, failures)
+
+
+def parse_inputs(props: Mapping[str, Any]) -> ConnectorSiteInputs:
+    try:
+        return ConnectorSiteInputs.model_validate({k: v for k, v in props.items() if k != PROVIDER_KEY})
+    except ValidationError as exc:
+        problems = [f"{'.'.join(str(x) for x in e['loc']) or 'inputs'}: {e['msg'].removeprefix('Value error, ')}"
+                    for e in exc.errors(include_input=False, include_url=False)]
+        raise ConfigurationError(problems, subject="ConnectorSite inputs") from None
+
+
+# ===============================================================================================================
+# Read
+# ===============================================================================================================
+
+
+@dataclass(frozen=True)
+class SiteState:
+    name: str
+    state: str  # Started | Stopped
+    https_thumbprint: str  # "" when no certificate is bound
+    https_port: int | None
+
+
+@dataclass(frozen=True)
+class ObservedSite:
+    """What the host shows. ``sites`` holds the connector sites that exist; ``packages`` the installed ones."""
+
+    sites: Mapping[str, SiteState]
+    packages: frozenset[str]
+    app_settings: Mapping[str, str]
+    tenant_site_thumbprint: str | None = None
+
+    @property
+    def installed(self) -> bool:
+        """All three sites Started and all three packages present."""
+        return (all(s in self.sites and self.sites[s].state.lower() == "started" for s in CONNECTOR_SITES)
+                and all(p.lower() in self.packages for p in CONNECTOR_PACKAGES))
+
+    def site_states(self) -> dict[str, str]:
+        return {s: (self.sites[s].state if s in self.sites else "Missing") for s in CONNECTOR_SITES}
+
+    def thumbprints(self) -> dict[str, str]:
+        return {s: self.sites[s].https_thumbprint for s in CONNECTOR_SITES if s in self.sites}
+
+    @property
+    def bound_thumbprint(self) -> str | None:
+        s = self.sites.get(MAIN_SITE)
+        return (s.https_thumbprint or None) if s else None
+
+    @property
+    def port(self) -> int:
+        s = self.sites.get(MAIN_SITE)
+        return (s.https_port if s and s.https_port else DEFAULT_CONNECTOR_PORT)
+
+
+def read_statements() -> list[Any]:
+    """One invocation, three statements, each ending in ConvertTo-Json so the shapes survive remoting (real
+    PowerShell serialises nested objects such as a site's bindings only one level deep)."""
+    return [
+        Command("Get-Website")
+        | Command("Where-Object", {"Property": "name", "Value": "MgmtSvc-*"}, ["Like"])
+        | Command("Select-Object", {"Property": ["name", "state", "bindings"]})
+        | Command("ConvertTo-Json", {"Depth": 5}, ["Compress"]),
+        Command("Get-WebConfigurationProperty", {"PSPath": "IIS:\\Sites\\" + MAIN_SITE, "Filter": "appSettings/add",
+                                                 "Name": "."})
+        | Command("Select-Object", {"Property": ["key", "value"]})
+        | Command("ConvertTo-Json", {}, ["Compress"]),
+        Command("Get-Package", {"Name": list(CONNECTOR_PACKAGES), "ProviderName": "msi"})
+        | Command("Select-Object", {"Property": ["Name", "Version", "TagId"]})
+        | Command("ConvertTo-Json", {}, ["Compress"]),
+    ]
+
+
+def _lower_keys(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {str(k).lower(): v for k, v in d.items()}
+
+
+def _as_list(v: Any) -> list[Any]:
+    if v is None:
+        return []
+    return v if isinstance(v, list) else [v]
+
+
+def _https(bindings: Any) -> tuple[str, int | None]:
+    """(thumbprint, port) of the https binding in a site's JSON ``bindings`` ({Collection: [...]} or a list)."""
+    if isinstance(bindings, Mapping):
+        bindings = _lower_keys(bindings).get("collection")
+    for b in _as_list(bindings):
+        if not isinstance(b, Mapping):
+            continue
+        b = _lower_keys(b)
+        if str(b.get("protocol", "")).lower() == "https":
+            info = str(b.get("bindinginformation", ""))
+            parts = info.split(":")
+            port = int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else None
+            return str(b.get("certificatehash") or "").upper(), port
+    return "", None
+
+
+def parse_read(output: list[Any]) -> ObservedSite | None:
+    """Parse the read's output strings (each a JSON value: object or array) by shape: site objects have
+    ``state`` and ``bindings``, appSettings ``key``/``value``, packages ``Version``/``TagId``. Returns None when
+    nothing of the connector is on the host (no connector site, no connector package)."""
+    sites: dict[str, SiteState] = {}
+    packages: set[str] = set()
+    settings: dict[str, str] = {}
+    tenant_thumb: str | None = None
+    for text in output:
+        if not isinstance(text, str) or not text.strip():
+            continue
+        for item in _as_list(json.loads(text)):
+            if not isinstance(item, Mapping):
+                continue
+            d = _lower_keys(item)
+            if "bindings" in d and "state" in d:
+                name = str(d.get("name", ""))
+                thumb, port = _https(d["bindings"])
+                if name.lower() == TENANT_SITE.lower():
+                    tenant_thumb = thumb or None
+                canonical = next((s for s in CONNECTOR_SITES if s.lower() == name.lower()), None)
+                if canonical:
+                    sites[canonical] = SiteState(canonical, str(d.get("state", "")), thumb, port)
+            elif "key" in d and "value" in d:
+                settings[str(d["key"])] = "" if d["value"] is None else str(d["value"])
+            elif "version" in d and "name" in d:
+                packages.add(str(d["name"]).lower())
+    known = {p.lower() for p in CONNECTOR_PACKAGES}
+    packages &= known
+    if not sites and not packages:
+        return None
+    return ObservedSite(sites=sites, packages=frozenset(packages), app_settings=settings,
+                        tenant_site_thumbprint=tenant_thumb)
+
+
+def read_site(conn: HostConnection) -> ObservedSite | None:
+    result = transport().run(conn, STEP_READ, read_statements(), idempotent=True, accept_errors=True)
+    _raise_unexpected(conn, STEP_READ, result)
+    try:
+        return parse_read(result.output)
+    except ValueError as exc:
+        raise ConnectorError(f"{conn.fqdn}, step '{STEP_READ}': the host's answer is not the expected JSON ({exc}); "
+                             f"check that the IIS WebAdministration module is available", host=conn.fqdn,
+                             step=STEP_READ) from None
+
+
+def _raise_unexpected(conn: HostConnection, step: str, result: Result) -> None:
+    for err in result.errors:
+        if err.error_code in ABSENT_ERROR_CODES:
+            continue
+        raise RemoteCommandFailed(conn.fqdn, step, command=err.command or describe(read_statements()),
+                                  message=err.message,
+                                  error_id=err.error_id or None, category=err.category, terminating=False)
+
+
+# ===============================================================================================================
+# Plan
+# ===============================================================================================================
+
+
+@dataclass(frozen=True)
+class Desired:
+    tenant_portal_fqdn: str
+    tenant_api_fqdn: str
+    azure_stack_portal_fqdn: str
+    certificate_thumbprint: str | None = None  # None: the tenant site's certificate
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # install | start | certificates | configure
+    sites: tuple[str, ...] = field(default=())  # for start: which sites
+
+
+def desired_thumbprint(observed: ObservedSite | None, desired: Desired) -> str | None:
+    if desired.certificate_thumbprint:
+        return desired.certificate_thumbprint
+    return observed.tenant_site_thumbprint if observed else None
+
+
+def plan(observed: ObservedSite | None, desired: Desired) -> list[Step]:
+    """The steps that close the gap, in order; [] when the host already matches.
+
+    A (re)install is followed by both configuration steps: a freshly installed site has no certificate bound
+    and empty appSettings (contract §6), whatever the other sites show."""
+    if observed is None or any(s not in observed.sites for s in CONNECTOR_SITES) or \
+            any(p.lower() not in observed.packages for p in CONNECTOR_PACKAGES):
+        stopped = ()
+        steps = [Step("install")]
+        if observed is not None:
+            stopped = tuple(s for s in CONNECTOR_SITES if s in observed.sites and
+                            observed.sites[s].state.lower() != "started")
+        if stopped:
+            steps.append(Step("start", stopped))
+        return steps + [Step("certificates"), Step("configure")]
+    steps = []
+    stopped = tuple(s for s in CONNECTOR_SITES if observed.sites[s].state.lower() != "started")
+    if stopped:
+        steps.append(Step("start", stopped))
+    want = desired_thumbprint(observed, desired)
+    if want is None or any(t.upper() != want.upper() for t in observed.thumbprints().values()):
+        steps.append(Step("certificates"))
+    if any(observed.app_settings.get(key, "").lower() != getattr(desired, attr).lower()
+           for attr, key in APP_SETTING_KEYS.items()):
+        steps.append(Step("configure"))
+    return steps
+
+
+def observed_outputs(observed: ObservedSite | None, tenant_portal_fqdn: str | None) -> dict[str, Any]:
+    """Observed state in the shape of the outputs; FQDN outputs carry the host's values (drift is visible)."""
+    if observed is None:
+        return {"installed": False, "sites": {s: "Missing" for s in CONNECTOR_SITES}, "site_thumbprints": {},
+                "bound_thumbprint": None, "tenant_site_thumbprint": None,
+                "packages": [], "endpoint": None, **{a: None for a in APP_SETTING_KEYS}}
+    return {
+        "installed": observed.installed,
+        "sites": observed.site_states(),
+        "site_thumbprints": observed.thumbprints(),
+        "bound_thumbprint": observed.bound_thumbprint,
+        "tenant_site_thumbprint": observed.tenant_site_thumbprint,
+        "packages": sorted(p for p in CONNECTOR_PACKAGES if p.lower() in observed.packages),
+        "endpoint": f"https://{tenant_portal_fqdn}:{observed.port}" if tenant_portal_fqdn else None,
+        **{attr: observed.app_settings.get(key) for attr, key in APP_SETTING_KEYS.items()},
+    }
+
+
+def changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
+    """Drift/intent per field: ``install`` (a site or package missing, or a site stopped),
+    ``certificate_thumbprint`` (a connector site bound to another certificate than desired: the input, or the
+    tenant site's when not given), and each FQDN whose configured value differs."""
+    changed = []
+    sites = olds.get("sites")
+    if not isinstance(sites, Mapping) or any(sites.get(s) != "Started" for s in CONNECTOR_SITES) or \
+            len(olds.get("packages") or []) != len(CONNECTOR_PACKAGES):
+        changed.append("install")
+    want = news.get("certificate_thumbprint")
+    if is_unknown(want):
+        changed.append("certificate_thumbprint")
+    else:
+        # Compared on the sites that exist: a missing site is the install field's business.
+        want = want or olds.get("tenant_site_thumbprint")
+        bound = olds.get("site_thumbprints") or {}
+        if bound and (not want or any(str(t).upper() != str(want).upper() for t in bound.values())):
+            changed.append("certificate_thumbprint")
+    for attr in APP_SETTING_KEYS:
+        new = news.get(attr)
+        if is_unknown(new) or not isinstance(new, str) or str(olds.get(attr) or "").lower() != new.lower():
+            changed.append(attr)
+    return changed
+
+
+# ===============================================================================================================
+# Steps
+# ===============================================================================================================
+
+
+def check_prerequisites(conn: HostConnection, bundle_path: str, steps: list[Step]) -> None:
+    """URL Rewrite (for an install) and the bundle's scripts, in one Test-Path: clear errors before any script."""
+    needed = {"install": INSTALL_SCRIPT, "certificates": CERTIFICATES_SCRIPT, "configure": CONFIGURE_SCRIPT}
+    scripts = [script_path(bundle_path, needed[s.kind]) for s in steps if s.kind in needed]
+    probe = ([URL_REWRITE_KEY] if any(s.kind == "install" for s in steps) else []) + scripts
+    if not probe:
+        return
+    result = transport().run(conn, STEP_PREREQUISITES, Command("Test-Path", {"Path": probe}), idempotent=True)
+    present = [o is True for o in result.output]
+    if len(present) != len(probe):
+        raise ConnectorError(f"{conn.fqdn}, step '{STEP_PREREQUISITES}': Test-Path answered {len(present)} value(s) "
+                             f"for {len(probe)} path(s)", host=conn.fqdn, step=STEP_PREREQUISITES)
+    problems = []
+    for path, ok in zip(probe, present):
+        if ok:
+            continue
+        if path == URL_REWRITE_KEY:
+            problems.append("the IIS URL Rewrite module is not installed (no HKLM:\\SOFTWARE\\Microsoft\\IIS "
+                            "Extensions\\URL Rewrite); install it from https://www.iis.net/downloads/microsoft/"
+                            "url-rewrite on this tenant portal computer")
+        else:
+            problems.append(f"{path} is missing: stage the WAPConnector bundle at bundle_path {bundle_path} "
+                            f"(ConnectorBundle) before the ConnectorSite (depends_on)")
+    if problems:
+        raise ConfigurationError(problems, host=conn.fqdn, step=STEP_PREREQUISITES,
+                                 subject="prerequisites of the connector")
+
+
+def step_command(step: Step, inputs: ConnectorSiteInputs) -> list[Command]:
+    b = inputs.bundle_path
+    if step.kind == "install":
+        return [Command(script_path(b, INSTALL_SCRIPT))]
+    if step.kind == "start":
+        return [Command("Start-Website", {"Name": s}) for s in step.sites]
+    if step.kind == "certificates":
+        params = {"Thumbprint": inputs.certificate_thumbprint} if inputs.certificate_thumbprint else {}
+        return [Command(script_path(b, CERTIFICATES_SCRIPT), params)]
+    if step.kind == "configure":
+        return [Command(script_path(b, CONFIGURE_SCRIPT), {
+            "TenantPortalFQDN": inputs.tenant_portal_fqdn,
+            "TenantAPIFQDN": inputs.tenant_api_fqdn,
+            "AzureStackPortalFQDN": inputs.azure_stack_portal_fqdn,
+        })]
+    raise ValueError(f"unknown step {step.kind}")
+
+
+_STEP_NAMES = {"install": STEP_INSTALL, "start": STEP_START, "certificates": STEP_CERTIFICATES,
+               "configure": STEP_CONFIGURE}
+
+
+def run_steps(conn: HostConnection, inputs: ConnectorSiteInputs, steps: list[Step]) -> None:
+    check_prerequisites(conn, inputs.bundle_path, steps)
+    t = transport()
+    for step in steps:
+        name = _STEP_NAMES[step.kind]
+        # Every step converges when re-run (the scripts are re-runnable, contract §6): transient retries are safe.
+        t.run(conn, name, step_command(step, inputs), timeout=STEP_TIMEOUTS.get(name), idempotent=True)
+
+
+def uninstall_statements() -> Any:
+    # Only what is installed: Get-Package without a match is not an error here (SilentlyContinue).
+    return (Command("Get-Package", {"Name": list(CONNECTOR_PACKAGES), "ProviderName": "msi",
+                                    "ErrorAction": "SilentlyContinue"})
+            | Command("Uninstall-Package", {}, ["Force"]))
+
+
+# ===============================================================================================================
+# Provider glue
+# ===============================================================================================================
+
+
+def resource_id(conn: HostConnection) -> str:
+    return f"connector@{conn.fqdn.lower()}"
+
+
+def _outputs(props: Mapping[str, Any], observed: ObservedSite | None) -> dict[str, Any]:
+    outs = {k: v for k, v in props.items() if k != PROVIDER_KEY}
+    outs.setdefault("bundle_path", DEFAULT_BUNDLE_PATH)
+    outs.setdefault("certificate_thumbprint", None)
+    desired_portal = props.get("tenant_portal_fqdn")
+    outs.update(observed_outputs(observed, desired_portal if isinstance(desired_portal, str) else None))
+    return outs
+
+
+def converge(inputs: ConnectorSiteInputs) -> ObservedSite:
+    """Read, run the missing steps, read again and insist the host now matches."""
+    conn = inputs.connection
+    observed = read_site(conn)
+    steps = plan(observed, inputs.desired())
+    if steps:
+        run_steps(conn, inputs, steps)
+        observed = read_site(conn)
+        left = plan(observed, inputs.desired())
+        if left:
+            raise ConnectorError(
+                f"{conn.fqdn}, step '{_STEP_NAMES[left[0].kind]}': the scripts succeeded but the host still differs "
+                f"({', '.join(s.kind for s in left)} needed; sites: {observed.site_states() if observed else 'none'}); "
+                f"check the IIS sites and the connector's web.config, then run again", host=conn.fqdn,
+                step=_STEP_NAMES[left[0].kind])
+    assert observed is not None
+    return observed
+
+
+class ConnectorSiteProvider(RemoteProvider):
+    """Pulumi glue. No state on the instance: it is pickled into the stack."""
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        return check(news)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed = changed_fields(olds, news)
+        replaces = []
+        if host_identity(olds) != host_identity(news):
+            changed.append("connection")
+            replaces.append("connection")  # another computer: another connector
+        elif connection_changed(olds, news):
+            changed.append("connection")
+        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        inputs = parse_inputs(props)
+        observed = converge(inputs)
+        return CreateResult(resource_id(inputs.connection), _outputs(props, observed))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        observed = read_site(HostConnection.parse(props.get("connection")))
+        if observed is None:
+            return ReadResult(id_="", outs={})
+        return ReadResult(id_=id_, outs=_outputs(props, observed))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        # The plan compares what the host shows now with the new inputs: only the steps whose inputs changed
+        # (or whose state drifted) run.
+        inputs = parse_inputs(news)
+        return UpdateResult(_outputs(news, converge(inputs)))
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        conn = HostConnection.parse(props.get("connection"))
+        transport().run(conn, STEP_UNINSTALL, uninstall_statements(), timeout=STEP_TIMEOUTS[STEP_UNINSTALL],
+                        idempotent=True)
+        observed = read_site(conn)
+        if observed is not None:
+            raise ConnectorError(f"{conn.fqdn}, step '{STEP_UNINSTALL}': the connector packages were uninstalled but "
+                                 f"{sorted(observed.sites) or sorted(observed.packages)} remain; remove them in IIS "
+                                 f"Manager / Programs and Features, then run the delete again", host=conn.fqdn,
+                                 step=STEP_UNINSTALL)
+
+
+# ===============================================================================================================
+# Resource
+# ===============================================================================================================
+
+
+class ConnectorSite(Resource):
+    """The WAP Connector's three IIS sites on one tenant portal computer, with certificate and FQDNs.
+
+    Outputs: ``endpoint`` (https://<tenant portal fqdn>:40005), ``bound_thumbprint`` (MgmtSvc-Connector's https
+    certificate), ``sites`` ({site: Started|Stopped|Missing}), ``site_thumbprints``, ``tenant_site_thumbprint``,
+    ``packages``, ``installed``, and the FQDNs as configured on the host. ``connection`` is a secret output."""
+
+    endpoint: pulumi.Output[str]
+    bound_thumbprint: pulumi.Output[str]
+    sites: pulumi.Output[dict]
+    site_thumbprints: pulumi.Output[dict]
+    tenant_site_thumbprint: pulumi.Output[str]
+    packages: pulumi.Output[list]
+    installed: pulumi.Output[bool]
+
+    def __init__(self, name: str, *, connection: pulumi.Input[Mapping[str, Any]],
+                 tenant_portal_fqdn: pulumi.Input[str], tenant_api_fqdn: pulumi.Input[str],
+                 azure_stack_portal_fqdn: pulumi.Input[str],
+                 certificate_thumbprint: pulumi.Input[str] | None = None,
+                 bundle_path: pulumi.Input[str] = DEFAULT_BUNDLE_PATH,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        props = {
+            "connection": connection,
+            "tenant_portal_fqdn": tenant_portal_fqdn,
+            "tenant_api_fqdn": tenant_api_fqdn,
+            "azure_stack_portal_fqdn": azure_stack_portal_fqdn,
+            "certificate_thumbprint": certificate_thumbprint,
+            "bundle_path": bundle_path,
+            **{k: None for k in ("endpoint", "bound_thumbprint", "sites", "site_thumbprints",
+                                 "tenant_site_thumbprint", "packages", "installed")},
+        }
+        super().__init__(ConnectorSiteProvider(), name, props,
+                         pulumi.ResourceOptions.merge(opts, secret_outputs()))

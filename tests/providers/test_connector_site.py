@@ -1,0 +1,459 @@
+"""ConnectorSite: pure tables (read parsing, plan, diff), provider methods over FakeTransport, and the life
+cycle against labsim over loopback (sim)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from providers import connector_site as cs
+from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
+from providers.remote import use_transport
+from providers.transport import ErrorRecordInfo, Failure, FakeTransport, Result
+
+T_TENANT = "A" * 40
+T_OTHER = "B" * 40
+HOSTILE = "x'\"; $(Remove-Item C:\\ -Recurse) `whoami` & calc\nnext"
+WAP = {"fqdn": "wapcomputer1.contoso.com", "address": "127.0.10.11", "auth": "ntlm",
+       "username": "CONTOSO\\WapAdmin", "password": "wap-pw-123"}
+SCRIPTS = "C:\\temp\\WAPConnector\\Setup\\Scripts\\"
+
+
+def inputs(**kw):
+    base = {"connection": dict(WAP), "tenant_portal_fqdn": "wapcomputer1.contoso.com",
+            "tenant_api_fqdn": "wapcomputer1.contoso.com", "azure_stack_portal_fqdn": "portal.local.azurestack.external"}
+    base.update(kw)
+    return base
+
+
+def checked(props):
+    result = cs.check(props)
+    assert result.failures == [], [(f.property, f.reason) for f in result.failures]
+    return result.inputs
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A fake tenant portal computer answering the provider's commands like the contract (§5-§6) says.
+
+
+class FakeWap:
+    def __init__(self, *, installed=False, url_rewrite=True, bundle=True, tenant_thumb=T_TENANT):
+        self.sites: dict[str, dict] = {}
+        self.packages: set[str] = set()
+        self.settings: dict[str, str] = {}
+        self.tenant_thumb = tenant_thumb
+        self.url_rewrite = url_rewrite
+        self.bundle = bundle
+        self.ran: list[str] = []
+        if installed:
+            self.install()
+            for s in self.sites.values():
+                s["thumb"] = tenant_thumb
+            self.settings = {"TenantPortalFQDN": "wapcomputer1.contoso.com", "TenantAPIFQDN": "wapcomputer1.contoso.com",
+                             "AzureStackPortalFQDN": "portal.local.azurestack.external"}
+
+    def install(self):
+        for i, (site, pkg) in enumerate(zip(cs.CONNECTOR_SITES, cs.CONNECTOR_PACKAGES)):
+            if site not in self.sites:
+                self.sites[site] = {"state": "Started", "thumb": "", "port": 40005 + i}
+                if site == cs.MAIN_SITE:
+                    self.settings = {k: "" for k in cs.APP_SETTING_KEYS.values()}
+            self.packages.add(pkg)
+
+    def site_json(self, name, state, thumb, port):
+        return {"name": name, "state": state, "bindings": {"Collection": [
+            {"protocol": "http", "bindingInformation": "*:80:", "certificateHash": ""},
+            {"protocol": "https", "bindingInformation": f"*:{port}:", "certificateHash": thumb}]}}
+
+    def __call__(self, call):
+        name = call.names[0]
+        if name == "Get-Website":
+            sites = [self.site_json(cs.TENANT_SITE, "Started", self.tenant_thumb, 30081)]
+            sites += [self.site_json(n, s["state"], s["thumb"], s["port"]) for n, s in self.sites.items()]
+            out, errors = [json.dumps(sites, separators=(",", ":"))], []
+            if cs.MAIN_SITE in self.sites:
+                out.append(json.dumps([{"key": k, "value": v} for k, v in self.settings.items()]))
+            else:
+                errors.append(ErrorRecordInfo("Cannot find path 'IIS:\\Sites\\MgmtSvc-Connector'",
+                                              "PathNotFound,Microsoft.IIs", "ObjectNotFound"))
+            pkgs = [{"Name": p, "Version": "1.0.0.0", "TagId": "{X}"} for p in sorted(self.packages)]
+            if pkgs:
+                out.append(json.dumps(pkgs if len(pkgs) > 1 else pkgs[0]))
+            errors += [ErrorRecordInfo(f"No package found for '{p}'.", "NoMatchFound,GetPackage", "ObjectNotFound")
+                       for p in cs.CONNECTOR_PACKAGES if p not in self.packages]
+            return Result(output=out, errors=errors)
+        if name == "Test-Path":
+            paths = call.statements[0].commands[0].parameters["Path"]
+            return [(self.url_rewrite if p == cs.URL_REWRITE_KEY else self.bundle) for p in paths]
+        self.ran.append(name.rsplit("\\", 1)[-1])
+        if name.endswith("Install-Connector.ps1"):
+            self.install()
+        elif name.endswith("Configure-Certificates.ps1"):
+            thumb = call.statements[0].commands[0].parameters.get("Thumbprint") or self.tenant_thumb
+            for s in self.sites.values():
+                s["thumb"] = thumb
+        elif name.endswith("Configure-WapConnector.ps1"):
+            self.settings = dict(call.statements[0].commands[0].parameters)
+        elif name == "Start-Website":
+            for p in call.statements:
+                self.sites[p.commands[0].parameters["Name"]]["state"] = "Started"
+        elif name == "Get-Package":  # | Uninstall-Package
+            self.sites.clear()
+            self.packages.clear()
+            self.settings = {}
+        else:
+            raise AssertionError(call.command)
+        return Result()
+
+
+def observed(**kw):
+    wap = FakeWap(**kw)
+    return wap, cs.parse_read(wap(_read_call()).output)
+
+
+def _read_call():
+    from providers.transport import Call
+    from providers.transport._commands import to_statements
+
+    return Call("h", "read", to_statements(cs.read_statements()))
+
+
+DESIRED = cs.Desired("wapcomputer1.contoso.com", "wapcomputer1.contoso.com", "portal.local.azurestack.external")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pure tables
+
+
+@pytest.mark.unit
+def test_read_is_one_invocation_of_structured_commands():
+    statements = cs.read_statements()
+    assert [p.commands[0].name for p in statements] == ["Get-Website", "Get-WebConfigurationProperty", "Get-Package"]
+    assert all(p.commands[-1].name == "ConvertTo-Json" for p in statements)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("output, expected", [
+    ([], None),
+    (['[{"name":"MgmtSvc-TenantSite","state":"Started","bindings":{"Collection":[]}}]'], None),
+    (['{"name":"mgmtsvc-connector","state":"Stopped","bindings":{"Collection":{"protocol":"https",'
+      '"bindingInformation":"*:40005:","certificateHash":"abc"}}}'],
+     {"sites": {"MgmtSvc-Connector": ("Stopped", "ABC", 40005)}, "packages": set(), "settings": {}, "tenant": None}),
+    (['{"Name":"Windows Azure Pack Connector for Azure Stack - Extension","Version":"1.0","TagId":"{x}"}',
+      '{"Name":"Something else","Version":"1.0","TagId":"{y}"}'],
+     {"sites": {}, "packages": {"windows azure pack connector for azure stack - extension"}, "settings": {},
+      "tenant": None}),
+    (['[{"name":"MgmtSvc-TenantSite","state":"Started","bindings":{"Collection":[{"protocol":"https",'
+      '"bindingInformation":"*:30081:","certificateHash":"' + T_TENANT + '"}]}},{"name":"MgmtSvc-Connector",'
+      '"state":"Started","bindings":{"Collection":[]}}]', '[{"key":"TenantPortalFQDN","value":"a.b"},'
+                                                          '{"key":"TenantAPIFQDN","value":null}]'],
+     {"sites": {"MgmtSvc-Connector": ("Started", "", None)}, "packages": set(),
+      "settings": {"TenantPortalFQDN": "a.b", "TenantAPIFQDN": ""}, "tenant": T_TENANT}),
+])
+def test_parse_read(output, expected):
+    got = cs.parse_read(output)
+    if expected is None:
+        assert got is None
+        return
+    assert {n: (s.state, s.https_thumbprint, s.https_port) for n, s in got.sites.items()} == expected["sites"]
+    assert set(got.packages) == expected["packages"]
+    assert dict(got.app_settings) == expected["settings"]
+    assert got.tenant_site_thumbprint == expected["tenant"]
+
+
+def _mutate(f):
+    wap = FakeWap(installed=True)
+    f(wap)
+    return cs.parse_read(wap(_read_call()).output)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case, observed_state, desired, expected", [
+    ("nothing there", None, DESIRED, ["install", "certificates", "configure"]),
+    ("converged", _mutate(lambda w: None), DESIRED, []),
+    ("site missing", _mutate(lambda w: w.sites.pop("MgmtSvc-ConnectorExtension")), DESIRED,
+     ["install", "certificates", "configure"]),
+    ("package missing", _mutate(lambda w: w.packages.discard(cs.CONNECTOR_PACKAGES[2])), DESIRED,
+     ["install", "certificates", "configure"]),
+    ("site stopped", _mutate(lambda w: w.sites["MgmtSvc-Connector"].update(state="Stopped")), DESIRED, ["start"]),
+    ("missing and stopped", _mutate(lambda w: (w.sites.pop("MgmtSvc-ConnectorExtension"),
+                                               w.sites["MgmtSvc-Connector"].update(state="Stopped"))), DESIRED,
+     ["install", "start", "certificates", "configure"]),
+    ("other cert bound", _mutate(lambda w: w.sites["MgmtSvc-ConnectorController"].update(thumb=T_OTHER)), DESIRED,
+     ["certificates"]),
+    ("explicit cert wanted", _mutate(lambda w: None), cs.Desired(DESIRED.tenant_portal_fqdn, DESIRED.tenant_api_fqdn, DESIRED.azure_stack_portal_fqdn, T_OTHER),
+     ["certificates"]),
+    ("tenant cert changed", _mutate(lambda w: setattr(w, "tenant_thumb", T_OTHER)), DESIRED, ["certificates"]),
+    ("no cert anywhere", _mutate(lambda w: setattr(w, "tenant_thumb", "")), DESIRED, ["certificates"]),
+    ("fqdn changed", _mutate(lambda w: None), cs.Desired("tenant.contoso.com", DESIRED.tenant_api_fqdn,
+                                                         DESIRED.azure_stack_portal_fqdn), ["configure"]),
+    ("fqdn case only", _mutate(lambda w: None), cs.Desired("WAPCOMPUTER1.contoso.com", DESIRED.tenant_api_fqdn,
+                                                           DESIRED.azure_stack_portal_fqdn), []),
+    ("settings emptied", _mutate(lambda w: w.settings.update(TenantAPIFQDN="")), DESIRED, ["configure"]),
+])
+def test_plan(case, observed_state, desired, expected):
+    assert [s.kind for s in cs.plan(observed_state, desired)] == expected
+
+
+def _outs(f=lambda w: None, **kw):
+    return cs.observed_outputs(_mutate(f), "wapcomputer1.contoso.com") | kw
+
+
+NEWS = {"tenant_portal_fqdn": "wapcomputer1.contoso.com", "tenant_api_fqdn": "wapcomputer1.contoso.com",
+        "azure_stack_portal_fqdn": "portal.local.azurestack.external", "certificate_thumbprint": None}
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case, olds, news, expected", [
+    ("converged", _outs(), NEWS, []),
+    ("site removed", _outs(lambda w: (w.sites.pop("MgmtSvc-ConnectorExtension"),
+                                      w.packages.discard(cs.CONNECTOR_PACKAGES[1]))), NEWS, ["install"]),
+    ("site stopped", _outs(lambda w: w.sites["MgmtSvc-Connector"].update(state="Stopped")), NEWS, ["install"]),
+    ("rebound", _outs(lambda w: w.sites["MgmtSvc-Connector"].update(thumb=T_OTHER)), NEWS,
+     ["certificate_thumbprint"]),
+    ("explicit thumbprint", _outs(), {**NEWS, "certificate_thumbprint": T_OTHER}, ["certificate_thumbprint"]),
+    ("explicit equals bound", _outs(), {**NEWS, "certificate_thumbprint": T_TENANT}, []),
+    ("api fqdn edited", _outs(lambda w: w.settings.update(TenantAPIFQDN="evil.contoso.com")), NEWS,
+     ["tenant_api_fqdn"]),
+    ("portal fqdn wanted", _outs(), {**NEWS, "azure_stack_portal_fqdn": "portal.east.azurestack.external"},
+     ["azure_stack_portal_fqdn"]),
+    ("unknown in preview", _outs(), {**NEWS, "tenant_portal_fqdn": "04da6b54-80e4-46f7-96ec-b56ff0331ba9"},
+     ["tenant_portal_fqdn"]),
+])
+def test_changed_fields(case, olds, news, expected):
+    assert cs.changed_fields({**olds, "__provider": "x"}, news) == expected
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# check
+
+
+BAD_INPUTS = [
+    ("malformed fqdn", inputs(tenant_portal_fqdn="tenant..contoso.com"), "tenant_portal_fqdn",
+     "not a fully qualified domain name"),
+    ("single label", inputs(tenant_api_fqdn="tenantapi"), "tenant_api_fqdn", "not a fully qualified"),
+    ("url instead of fqdn", inputs(azure_stack_portal_fqdn="https://portal.local.azurestack.external"),
+     "azure_stack_portal_fqdn", "not a fully qualified"),
+    ("bad thumbprint", inputs(certificate_thumbprint="12AB"), "certificate_thumbprint", "40 hex digits"),
+    ("relative bundle", inputs(bundle_path="temp\\WAPConnector"), "bundle_path", "absolute local folder"),
+    ("missing credential", inputs(connection={k: v for k, v in WAP.items() if k != "password"}), "connection",
+     "password is required for ntlm"),
+    ("unknown auth", inputs(connection={**WAP, "auth": "digest"}), "connection", "unknown auth"),
+    ("credssp refused", inputs(connection={**WAP, "auth": "credssp"}), "connection", "only used for the"),
+    ("the PEP", inputs(connection={**WAP, "auth": "credssp", "configuration_name": "PrivilegedEndpoint"}),
+     "connection", "not on the privileged endpoint"),
+    ("missing connection", {k: v for k, v in inputs().items() if k != "connection"}, "connection", "missing"),
+]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case, props, prop, reason", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+def test_check_refuses_without_touching_a_host(case, props, prop, reason):
+    fake = FakeTransport(lambda call: pytest.fail(f"check touched a host: {call.command}"))
+    with use_transport(fake):
+        result = cs.ConnectorSiteProvider().check({}, props)
+    assert [f.property for f in result.failures] == [prop], [(f.property, f.reason) for f in result.failures]
+    assert reason in result.failures[0].reason
+    assert "wap-pw-123" not in result.failures[0].reason
+    assert fake.calls == []
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("field", ["tenant_portal_fqdn", "tenant_api_fqdn", "azure_stack_portal_fqdn",
+                                   "certificate_thumbprint", "bundle_path"])
+def test_hostile_strings_are_refused_by_check_and_create(field):
+    # Every ConnectorSite string input has a strict grammar (FQDN, thumbprint, local path), so a hostile value
+    # never gets as far as a host: check says which property, create raises before any call.
+    fake = FakeTransport(lambda call: pytest.fail(f"touched a host: {call.command}"))
+    with use_transport(fake):
+        result = cs.check(inputs(**{field: HOSTILE}))
+        assert [f.property for f in result.failures] == [field]
+        with pytest.raises(ConfigurationError, match=field):
+            cs.ConnectorSiteProvider().create(inputs(**{field: HOSTILE}))
+    assert fake.calls == []
+
+
+@pytest.mark.unit
+def test_check_normalises_thumbprint_and_bundle_path():
+    out = checked(inputs(certificate_thumbprint="aa aa " + "a" * 36 + "\u200e", bundle_path="D:\\stage\\WAPConnector\\"))
+    assert (out["certificate_thumbprint"], out["bundle_path"]) == ("A" * 40, "D:\\stage\\WAPConnector")
+    assert checked(inputs())["bundle_path"] == cs.DEFAULT_BUNDLE_PATH
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Provider methods over FakeTransport
+
+
+@pytest.mark.unit
+def test_create_runs_the_three_scripts_by_full_path():
+    wap = FakeWap()
+    fake = FakeTransport(wap)
+    with use_transport(fake):
+        res = cs.ConnectorSiteProvider().create(checked(inputs()))
+    assert wap.ran == ["Install-Connector.ps1", "Configure-Certificates.ps1", "Configure-WapConnector.ps1"]
+    names = [n for c in fake.calls for n in c.names]
+    assert SCRIPTS + "Install-Connector.ps1" in names
+    configure = next(c for c in fake.calls if c.names[0].endswith("Configure-WapConnector.ps1"))
+    assert dict(configure.statements[0].commands[0].parameters) == {
+        "TenantPortalFQDN": "wapcomputer1.contoso.com", "TenantAPIFQDN": "wapcomputer1.contoso.com",
+        "AzureStackPortalFQDN": "portal.local.azurestack.external"}
+    certs = next(c for c in fake.calls if c.names[0].endswith("Configure-Certificates.ps1"))
+    assert dict(certs.statements[0].commands[0].parameters) == {}  # the tenant site's certificate by default
+    probe = next(c for c in fake.calls if c.names == ["Test-Path"])
+    assert cs.URL_REWRITE_KEY in probe.statements[0].commands[0].parameters["Path"]
+    outs = res.outs
+    assert res.id == "connector@wapcomputer1.contoso.com"
+    assert outs["endpoint"] == "https://wapcomputer1.contoso.com:40005"
+    assert outs["bound_thumbprint"] == T_TENANT and outs["installed"] is True
+    assert outs["sites"] == {s: "Started" for s in cs.CONNECTOR_SITES}
+    assert cs.changed_fields(outs, checked(inputs())) == []
+    read_calls = [c for c in fake.calls if c.names[0] == "Get-Website"]
+    assert len(read_calls) == 2 and all(c.idempotent for c in read_calls)  # before and after
+
+
+@pytest.mark.unit
+def test_create_on_a_converged_host_runs_nothing():
+    wap = FakeWap(installed=True)
+    fake = FakeTransport(wap)
+    with use_transport(fake):
+        cs.ConnectorSiteProvider().create(checked(inputs()))
+    assert wap.ran == [] and [c.names[0] for c in fake.calls] == ["Get-Website"]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("wap, message", [
+    (FakeWap(url_rewrite=False), "URL Rewrite module is not installed"),
+    (FakeWap(bundle=False), "stage the WAPConnector bundle at bundle_path C:\\temp\\WAPConnector"),
+])
+def test_prerequisites_fail_clearly_before_any_script(wap, message):
+    with use_transport(FakeTransport(wap)), pytest.raises(ConfigurationError) as err:
+        cs.ConnectorSiteProvider().create(checked(inputs()))
+    assert message in str(err.value) and "wapcomputer1.contoso.com" in str(err.value)
+    assert wap.ran == []
+
+
+@pytest.mark.unit
+def test_update_runs_only_the_step_whose_input_changed():
+    p = cs.ConnectorSiteProvider()
+    wap = FakeWap(installed=True)
+    with use_transport(FakeTransport(wap)):
+        olds = p.create(checked(inputs())).outs
+        p.update("id", olds, checked(inputs(certificate_thumbprint=T_OTHER)))
+        assert wap.ran == ["Configure-Certificates.ps1"]
+        wap.ran.clear()
+        p.update("id", olds, checked(inputs(certificate_thumbprint=T_OTHER, tenant_api_fqdn="api.contoso.com")))
+        assert wap.ran == ["Configure-WapConnector.ps1"]
+    assert wap.sites["MgmtSvc-Connector"]["thumb"] == T_OTHER
+    assert wap.settings["TenantAPIFQDN"] == "api.contoso.com"
+
+
+@pytest.mark.unit
+def test_update_restarts_a_stopped_site():
+    wap = FakeWap(installed=True)
+    wap.sites["MgmtSvc-ConnectorController"]["state"] = "Stopped"
+    fake = FakeTransport(wap)
+    with use_transport(fake):
+        res = cs.ConnectorSiteProvider().update("id", {}, checked(inputs()))
+    assert wap.ran == ["Start-Website"] and res.outs["sites"]["MgmtSvc-ConnectorController"] == "Started"
+
+
+@pytest.mark.unit
+def test_failing_script_reports_host_and_step_and_rerun_converges():
+    wap = FakeWap()
+    calls = {"n": 0}
+
+    def flaky(call):
+        if call.names[0].endswith("Configure-Certificates.ps1") and calls["n"] == 0:
+            calls["n"] += 1
+            return Failure("No certificate is bound to MgmtSvc-TenantSite; pass -Thumbprint.",
+                           error_id="No certificate is bound to MgmtSvc-TenantSite; pass -Thumbprint.")
+        return wap(call)
+
+    p = cs.ConnectorSiteProvider()
+    with use_transport(FakeTransport(flaky)):
+        with pytest.raises(RemoteCommandFailed) as err:
+            p.create(checked(inputs()))
+        assert "wapcomputer1.contoso.com" in str(err.value) and "Configure-Certificates" in str(err.value)
+        wap.ran.clear()
+        res = p.create(checked(inputs()))
+    assert wap.ran == ["Configure-Certificates.ps1", "Configure-WapConnector.ps1"]  # install not repeated
+    assert res.outs["installed"] is True
+
+
+@pytest.mark.unit
+def test_create_refuses_when_the_host_does_not_converge():
+    class Deaf(FakeWap):
+        def __call__(self, call):
+            if call.names[0].endswith("Configure-WapConnector.ps1"):
+                self.ran.append("Configure-WapConnector.ps1")
+                return Result()
+            return super().__call__(call)
+
+    with use_transport(FakeTransport(Deaf())), pytest.raises(ConnectorError, match="still differs"):
+        cs.ConnectorSiteProvider().create(checked(inputs()))
+
+
+@pytest.mark.unit
+def test_read_reports_drift_and_gone():
+    p = cs.ConnectorSiteProvider()
+    wap = FakeWap()
+    with use_transport(FakeTransport(wap)):
+        outs = p.create(checked(inputs())).outs
+        wap.sites["MgmtSvc-Connector"]["thumb"] = T_OTHER
+        drift = p.read("id", outs)
+        assert drift.outs["bound_thumbprint"] == T_OTHER
+        assert cs.changed_fields(drift.outs, checked(inputs())) == ["certificate_thumbprint"]
+        assert p.diff("id", drift.outs, checked(inputs())).changes is True
+        p.delete("id", outs)
+        gone = p.read("id", outs)
+    assert (gone.id, gone.outs) == ("", {})
+
+
+@pytest.mark.unit
+def test_read_raises_on_unexpected_errors():
+    denied = ErrorRecordInfo("Access is denied", "UnauthorizedAccess", "PermissionDenied")
+    with use_transport(FakeTransport(lambda call: Result(errors=[denied]))), \
+            pytest.raises(RemoteCommandFailed, match="Access is denied"):
+        cs.ConnectorSiteProvider().read("id", checked(inputs()))
+
+
+@pytest.mark.unit
+def test_delete_uninstalls_the_packages_and_is_rerunnable():
+    wap = FakeWap(installed=True)
+    fake = FakeTransport(wap)
+    with use_transport(fake):
+        cs.ConnectorSiteProvider().delete("id", checked(inputs()))
+        cs.ConnectorSiteProvider().delete("id", checked(inputs()))
+    uninstall = fake.calls[0]
+    assert uninstall.names == ["Get-Package", "Uninstall-Package"]
+    assert list(uninstall.statements[0].commands[0].parameters["Name"]) == list(cs.CONNECTOR_PACKAGES)
+    assert wap.sites == {}
+
+
+@pytest.mark.unit
+def test_diff_replaces_on_another_host_only():
+    p = cs.ConnectorSiteProvider()
+    with use_transport(FakeTransport(FakeWap(installed=True))):
+        olds = p.create(checked(inputs())).outs
+    assert p.diff("id", olds, checked(inputs())).changes is False
+    assert p.diff("id", olds, checked(inputs(bundle_path="D:\\x"))).changes is False  # where it came from: no drift
+    d = p.diff("id", olds, checked(inputs(connection={**WAP, "fqdn": "wapcomputer2.contoso.com"})))
+    assert (d.changes, d.replaces) == (True, ["connection"])
+    d = p.diff("id", olds, checked(inputs(connection={**WAP, "password": "rotated"})))
+    assert (d.changes, d.replaces) == (True, [])
+
+
+@pytest.mark.unit
+def test_resource_marks_the_connection_secret(monkeypatch):
+    import pulumi.dynamic
+
+    seen = {}
+    monkeypatch.setattr(pulumi.dynamic.Resource, "__init__",
+                        lambda self, provider, name, props, opts=None: seen.update(p=provider, props=props, opts=opts))
+    cs.ConnectorSite("wap1", connection=WAP, tenant_portal_fqdn="a.b.c", tenant_api_fqdn="a.b.c",
+                     azure_stack_portal_fqdn="p.b.c")
+    assert "connection" in seen["opts"].additional_secret_outputs
+    assert {"endpoint", "bound_thumbprint", "sites"} <= set(seen["props"])
+    assert seen["props"]["bundle_path"] == cs.DEFAULT_BUNDLE_PATH
+    assert not vars(seen["p"])
