@@ -1,0 +1,461 @@
+"""ConnectorBundle: the WAPConnector folder staged from the operator's machine onto a WAP host.
+
+The article copies the downloaded ``WAPConnector`` folder to ``c:\\temp`` on every tenant portal and Tenant API
+VM [doc]. Here the desired state is *relative path -> SHA-256* of every file of a local folder, computed when
+the resource is declared (so ``diff`` is pure); the files travel in chunks with structured file commands
+(``Set-Content``/``Add-Content -Encoding Byte``) and are verified with ``Get-FileHash`` after the upload.
+
+Three parts, as every remote resource:
+  * read   — one pipeline: ``Get-ChildItem -Recurse -File | Get-FileHash``; the folder missing means gone;
+  * plan   — which files to upload or remove (pure), and the chunked staging commands for one file (pure);
+  * glue   — :class:`ConnectorBundleProvider` and the :class:`ConnectorBundle` resource.
+
+The staging helpers (``staging_commands``, ``stage_bytes``) and the Windows path rules are shared with the
+certificate and Tenant API modules, which stage a PFX or a data file the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import pulumi
+from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
+from pydantic import Field, field_validator, model_validator
+
+from providers.base import PROVIDER_KEY, is_unknown
+from providers.errors import ConnectorError, RemoteCommandFailed
+from providers.remote import RemoteInputs, RemoteProvider, check_remote, connection_of, host_identity, \
+    secret_outputs, transport
+from providers.transport import Command, ErrorRecordInfo, HostConnection, Pipeline, Result, describe
+
+# ---------------------------------------------------------------------------------------------------------------
+# ASSUMPTIONS — everything this resource takes for granted about the hosts, in one place.
+# [doc] the article: "copy the WAPConnector folder ... to a folder named c:\temp" (so the root is
+#       c:\temp\WAPConnector, the folder above Setup\).
+DEFAULT_DESTINATION = r"C:\temp\WAPConnector"
+# [pub] Get-FileHash (PowerShell 4+) defaults to SHA256 and prints upper-case hex; it binds piped FileInfo
+#       objects by property name (PSPath), so one pipeline hashes a whole tree.
+HASH_ALGORITHM = "SHA256"
+# [pub] Set-Content/Add-Content -Encoding Byte write a byte[] as is (Windows PowerShell 5.1; PowerShell 7 calls
+#       it -AsByteStream). The first chunk truncates the file, so a re-run after a broken upload starts over.
+DEFAULT_CHUNK_SIZE = 256 * 1024
+# WinRM's MaxEnvelopeSizekb defaults to 500 KB; pypsrp fragments messages, but big envelopes make each retry
+# expensive: keep one chunk well under a few MiB.
+MAX_CHUNK_SIZE = 4 * 1024 * 1024
+MIN_CHUNK_SIZE = 1024
+# [inf] nothing here depends on the bundle's layout (unpublished): every file of the local folder is staged.
+# ---------------------------------------------------------------------------------------------------------------
+
+# An absolute Windows path on a local drive, without characters that have a meaning to PowerShell or cmd.
+# Paths built from it name script files (Command accepts only plain .ps1 paths), so refuse early and clearly.
+_WINDOWS_PATH = re.compile(r"^[A-Za-z]:\\(?:[^\\/:*?\"<>|\r\n\t'`$;&{}()%]+\\?)*$")
+_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,127}$")
+
+
+def windows_path(value: str) -> str:
+    """Validate an absolute local Windows folder path (``C:\\temp\\WAPConnector``); return it without a
+    trailing backslash. Raises ValueError saying what is wrong."""
+    if not isinstance(value, str) or not _WINDOWS_PATH.match(value):
+        raise ValueError(f"{value!r} is not an absolute Windows folder path such as C:\\temp\\WAPConnector "
+                         f"(drive letter, backslashes, no quotes, $, ;, `, &, %, braces or parentheses)")
+    parts = value.rstrip("\\").split("\\")
+    if any(p.strip() in (".", "..") or p != p.rstrip(" .") for p in parts[1:]):
+        raise ValueError(f"{value!r}: folder names must not be '.', '..' or end with a dot or space")
+    return value.rstrip("\\") if len(value) > 3 else value
+
+
+def file_name(value: str) -> str:
+    """Validate a plain file name (no folders), e.g. ``AzurePack-06-27-15-50.txt``."""
+    if not isinstance(value, str) or not _FILE_NAME.match(value) or value.endswith((".", " ")):
+        raise ValueError(f"{value!r} is not a plain file name (letters, digits, '.', '_', '-', spaces; no "
+                         f"folders; at most 128 characters)")
+    return value
+
+
+def join(root: str, relative: str) -> str:
+    """``root`` + a relative path given with / or \\ separators, as a Windows path."""
+    rel = relative.replace("/", "\\").strip("\\")
+    return root.rstrip("\\") + "\\" + rel if rel else root
+
+
+def same_path(a: Any, b: Any) -> bool:
+    """Windows paths compare case-insensitively."""
+    return isinstance(a, str) and isinstance(b, str) and a.rstrip("\\").lower() == b.rstrip("\\").lower()
+
+
+def only_expected_errors(conn: HostConnection, step: str, statements: Any, result: Result,
+                         expected: Iterable[str] = ("PathNotFound",)) -> list[ErrorRecordInfo]:
+    """Return the error records whose code is expected (e.g. PathNotFound from a probe of something that may be
+    absent); raise RemoteCommandFailed for the first one that is not, as the transport would have."""
+    expected = {e.lower() for e in expected}
+    found = []
+    for record in result.errors:
+        if record.error_code.lower() in expected:
+            found.append(record)
+            continue
+        raise RemoteCommandFailed(conn.fqdn, step, command=describe(statements), message=record.message,
+                                  error_id=record.error_id or None, category=record.category, terminating=False)
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pure: the local tree
+
+
+def hash_tree(root: str | os.PathLike[str]) -> dict[str, str]:
+    """Every regular file under ``root`` -> upper-case SHA-256 hex, keyed by its path relative to ``root`` with
+    '/' separators (stable across operating systems). Symlinks are refused: they would stage what they point at."""
+    base = Path(root)
+    if not base.is_dir():
+        raise ValueError(f"{str(root)!r} is not a folder on this machine")
+    out: dict[str, str] = {}
+    for path in sorted(base.rglob("*")):
+        if path.is_symlink():
+            raise ValueError(f"{path} is a symbolic link; copy the real file into the bundle folder")
+        if path.is_file():
+            out[path.relative_to(base).as_posix()] = sha256_file(path)
+    return out
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest().upper()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest().upper()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Read: one pipeline for the whole tree
+
+
+def read_statements(destination: str) -> Pipeline:
+    return (Command("Get-ChildItem", {"Path": destination}, ["Recurse", "File"])
+            | Command("Get-FileHash", {"Algorithm": HASH_ALGORITHM}))
+
+
+def relative_to(destination: str, full_path: str) -> str | None:
+    """``C:\\temp\\WAPConnector\\Setup\\x.ps1`` -> ``Setup/x.ps1`` (case-insensitive prefix); None if outside."""
+    full = full_path.replace("/", "\\")
+    # Get-FileHash prints a provider path when the input was a PSPath; keep the file system part.
+    if "::" in full:
+        full = full.split("::", 1)[1]
+    root = destination.rstrip("\\") + "\\"
+    if not full.lower().startswith(root.lower()):
+        return None
+    return full[len(root):].replace("\\", "/")
+
+
+def parse_hashes(destination: str, output: Sequence[Any]) -> dict[str, str]:
+    """Get-FileHash objects -> {relative path (as the host spells it): hash}."""
+    out: dict[str, str] = {}
+    for obj in output:
+        if not isinstance(obj, Mapping) or not isinstance(obj.get("Path"), str):
+            continue
+        rel = relative_to(destination, obj["Path"])
+        if rel is not None and isinstance(obj.get("Hash"), str):
+            out[rel] = obj["Hash"].upper()
+    return out
+
+
+def observed_files(host_files: Mapping[str, str], desired: Iterable[str]) -> dict[str, str]:
+    """The observed hash of each desired file, keyed like the desired map (Windows is case-insensitive).
+    Missing files are left out; files the bundle does not declare (e.g. a staged data file) are ignored."""
+    by_lower = {k.lower(): v for k, v in host_files.items()}
+    return {rel: by_lower[rel.lower()] for rel in desired if rel.lower() in by_lower}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Plan (pure)
+
+
+def drifted_files(observed: Mapping[str, str] | None, desired: Mapping[str, str]) -> list[str]:
+    """Desired files that are missing on the host or whose hash differs, sorted."""
+    observed = observed or {}
+    return sorted(rel for rel, h in desired.items() if str(observed.get(rel, "")).upper() != h.upper())
+
+
+def stale_files(previous: Mapping[str, str] | None, desired: Mapping[str, str]) -> list[str]:
+    """Files this resource staged before that the bundle no longer has (to remove on update)."""
+    keep = {k.lower() for k in desired}
+    return sorted(rel for rel in (previous or {}) if rel.lower() not in keep)
+
+
+def directories_for(destination: str, relatives: Iterable[str]) -> list[str]:
+    """The deepest folders the files need (New-Item -Force creates their parents), sorted, without repeats."""
+    dirs = {destination.rstrip("\\")}
+    for rel in relatives:
+        parent = rel.replace("\\", "/").rsplit("/", 1)[0] if "/" in rel.replace("\\", "/") else ""
+        if parent:
+            dirs.add(join(destination, parent))
+    # Drop folders that are a prefix of another: creating the deeper one creates them.
+    ordered = sorted(dirs, key=str.lower)
+    return [d for d in ordered if not any(o.lower().startswith(d.lower() + "\\") for o in ordered)]
+
+
+def staging_commands(path: str, data: bytes, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[Command]:
+    """The commands that write ``data`` to ``path`` on the host: Set-Content for the first chunk (truncates a
+    previous, maybe broken, upload), Add-Content for the rest. An empty file is New-Item -ItemType File -Force."""
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be positive")
+    if not data:
+        return [Command("New-Item", {"Path": path, "ItemType": "File"}, ["Force"])]
+    chunks = [data[i:i + chunk_size] for i in range(0, len(data), chunk_size)]
+    first = Command("Set-Content", {"Path": path, "Value": chunks[0], "Encoding": "Byte"})
+    return [first] + [Command("Add-Content", {"Path": path, "Value": c, "Encoding": "Byte"}) for c in chunks[1:]]
+
+
+def batches(commands: Sequence[Command], limit: int) -> list[list[Command]]:
+    """Group consecutive commands into calls carrying at most ``limit`` payload bytes each (a command larger
+    than the limit gets a call of its own), so small files share a round trip and big ones stay bounded."""
+    out: list[list[Command]] = []
+    size = 0
+    for cmd in commands:
+        n = sum(len(v) for v in cmd.parameters.values() if isinstance(v, bytes))
+        if out and size + n <= limit:
+            out[-1].append(cmd)
+            size += n
+        else:
+            out.append([cmd])
+            size = n
+    return out
+
+
+def stage_bytes(conn: HostConnection, step: str, files: Mapping[str, bytes], *, chunk_size: int,
+                directories: Iterable[str] = ()) -> None:
+    """Write each ``{host path: bytes}`` in chunks, then verify every file's SHA-256 on the host in one call.
+
+    Safe to re-run: each file starts with Set-Content (truncate), and verification catches a broken upload."""
+    t = transport()
+    dirs = list(directories)
+    if dirs:
+        mkdir = [Command("New-Item", {"Path": d, "ItemType": "Directory"}, ["Force"]) for d in dirs]
+        t.run(conn, step, mkdir, idempotent=True)
+    commands = [c for path, data in files.items() for c in staging_commands(path, data, chunk_size)]
+    for batch in batches(commands, chunk_size):
+        # Add-Content appends: resending it after a lost reply could duplicate a chunk, so no retries then.
+        idempotent = all(c.name != "Add-Content" for c in batch)
+        t.run(conn, step, batch, idempotent=idempotent)
+    verify_hashes(conn, step, {p: sha256_bytes(d) for p, d in files.items()})
+
+
+def verify_hashes(conn: HostConnection, step: str, expected: Mapping[str, str]) -> None:
+    if not expected:
+        return
+    cmd = Command("Get-FileHash", {"Path": list(expected), "Algorithm": HASH_ALGORITHM})
+    result = transport().run(conn, step, cmd, idempotent=True, accept_errors=True)
+    only_expected_errors(conn, step, cmd, result)
+    got = {str(o.get("Path", "")).lower(): str(o.get("Hash", "")).upper()
+           for o in result.output if isinstance(o, Mapping)}
+    bad = [p for p, h in expected.items() if got.get(p.lower()) != h.upper()]
+    if bad:
+        raise ConnectorError(
+            f"{conn.fqdn}, step '{step}': after the upload {len(bad)} file(s) do not have the expected SHA-256 "
+            f"({', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''}); the upload was interrupted or the disk "
+            f"is full: check free space on the host, then run `pulumi up` again (staging starts each file over)",
+            host=conn.fqdn, step=step)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Inputs
+
+
+class BundleArgs(RemoteInputs):
+    source_dir: str = Field(description="the extracted WAPConnector folder on the operator's machine")
+    destination: str = DEFAULT_DESTINATION
+    chunk_size: Annotated[int, Field(ge=MIN_CHUNK_SIZE, le=MAX_CHUNK_SIZE)] = DEFAULT_CHUNK_SIZE
+    files: dict[str, Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{64}$")]]
+
+    @field_validator("destination")
+    @classmethod
+    def _destination(cls, v: str) -> str:
+        return windows_path(v)
+
+    @field_validator("source_dir")
+    @classmethod
+    def _source(cls, v: str) -> str:
+        if not os.path.isdir(v):
+            raise ValueError(f"{v!r} is not a folder on this machine: extract the WAPConnector download and "
+                             f"point source_dir at the folder that contains Setup")
+        return v
+
+    @field_validator("files")
+    @classmethod
+    def _files(cls, v: dict[str, str]) -> dict[str, str]:
+        for rel in v:
+            parts = rel.split("/")
+            if rel.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in rel:
+                raise ValueError(f"{rel!r} is not a relative path with '/' separators")
+        lowered = [k.lower() for k in v]
+        if len(set(lowered)) != len(lowered):
+            raise ValueError("two files differ only in letter case; Windows cannot hold both")
+        return v
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> BundleArgs:
+        if not self.files:
+            raise ValueError(f"source_dir: {self.source_dir!r} holds no files (is it the extracted WAPConnector "
+                             f"folder?)")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Provider
+
+STEP_READ = "read staged WAPConnector bundle"
+STEP_STAGE = "stage WAPConnector bundle"
+STEP_DELETE = "remove staged WAPConnector bundle"
+
+
+def _read(conn: HostConnection, destination: str) -> dict[str, str] | None:
+    """Observed {relative path: hash} of every file under destination, or None if the folder is gone."""
+    stmt = read_statements(destination)
+    result = transport().run(conn, STEP_READ, stmt, idempotent=True, accept_errors=True)
+    missing = only_expected_errors(conn, STEP_READ, stmt, result)
+    if missing and not result.output:
+        return None
+    return parse_hashes(destination, result.output)
+
+
+def connection_change(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """Another host (by FQDN) is another thing: replace. Another address, credential or timeout: update."""
+    new = news.get("connection")
+    if is_unknown(new):
+        return ["connection"], []
+    if host_identity(news) != host_identity(olds):
+        return ["connection"], ["connection"]
+    return (["connection"] if olds.get("connection") != new else []), []
+
+
+def changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """(changed, replaced) property names: observed state in olds against desired state in news."""
+    changed, replaces = connection_change(olds, news)
+    if not same_path(olds.get("destination"), news.get("destination")):
+        changed.append("destination")
+        replaces.append("destination")
+    new_files = news.get("files")
+    if is_unknown(new_files) or drifted_files(olds.get("files"), new_files or {}) or \
+            stale_files(olds.get("files"), new_files or {}):
+        changed.append("files")
+    return changed, replaces
+
+
+class ConnectorBundleProvider(RemoteProvider):
+    """Stages a local folder onto a host; diff names the drifted ``files``; update re-uploads only those."""
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        return check_remote(BundleArgs, news)
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed, replaces = changed_fields(olds, news)
+        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        args = BundleArgs.model_validate(props)
+        outs = self._converge(args, previous=None)
+        return CreateResult(id_=f"{args.connection.fqdn}:{args.destination}", outs={**_inputs(props), **outs})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        conn = connection_of(props)
+        destination = windows_path(props["destination"])
+        host_files = _read(conn, destination)
+        if host_files is None:
+            return ReadResult(id_="", outs={})
+        desired = props.get("files") or {}
+        return ReadResult(id_=id_, outs={**props, "files": observed_files(host_files, desired)})
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        args = BundleArgs.model_validate(news)
+        outs = self._converge(args, previous=olds.get("files"))
+        return UpdateResult(outs={**_inputs(news), **outs})
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        conn = connection_of(props)
+        destination = windows_path(props["destination"])
+        cmd = Command("Remove-Item", {"Path": destination}, ["Recurse", "Force"])
+        result = transport().run(conn, STEP_DELETE, cmd, idempotent=True, accept_errors=True)
+        only_expected_errors(conn, STEP_DELETE, cmd, result)  # already gone is fine
+
+    # -- the one place that writes ---------------------------------------------------------------------------
+    def _converge(self, args: BundleArgs, previous: Mapping[str, str] | None) -> dict[str, Any]:
+        """Upload whatever differs from the desired files (all of them on a fresh host), remove files dropped
+        from the bundle, verify. Re-running after any partial failure converges."""
+        conn = args.connection
+        # The plan was made from the folder's hashes when the program ran; refuse to stage something else.
+        local = hash_tree(args.source_dir)
+        if local != args.files:
+            changed = sorted(set(local.items()) ^ set(args.files.items()))
+            names = sorted({k for k, _ in changed})
+            raise ConnectorError(
+                f"{conn.fqdn}, step '{STEP_STAGE}': the folder {args.source_dir!r} changed after the plan was made "
+                f"({', '.join(names[:5])}{', ...' if len(names) > 5 else ''}); run `pulumi up` again",
+                host=conn.fqdn, step=STEP_STAGE)
+        observed = _read(conn, args.destination)
+        host_view = observed_files(observed or {}, args.files)
+        todo = drifted_files(host_view, args.files)
+        stale = [rel for rel in stale_files(previous, args.files)
+                 if observed is not None and rel.lower() in {k.lower() for k in observed}]
+        if todo:
+            stage_bytes(conn, STEP_STAGE,
+                        {join(args.destination, rel): Path(args.source_dir, rel).read_bytes() for rel in todo},
+                        chunk_size=args.chunk_size, directories=directories_for(args.destination, todo))
+        if stale:
+            cmds = [Command("Remove-Item", {"Path": join(args.destination, rel)}, ["Force"]) for rel in stale]
+            result = transport().run(conn, STEP_STAGE, cmds, idempotent=True, accept_errors=True)
+            only_expected_errors(conn, STEP_STAGE, cmds, result)
+        return {
+            "destination": args.destination,
+            "files": dict(args.files),
+            "file_count": len(args.files),
+            "total_bytes": sum(Path(args.source_dir, rel).stat().st_size for rel in args.files),
+            "uploaded": todo,
+        }
+
+
+def _inputs(props: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in props.items() if k != PROVIDER_KEY}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Resource
+
+
+class ConnectorBundle(Resource):
+    """The WAPConnector folder staged on one host (default ``C:\\temp\\WAPConnector``).
+
+    Outputs: ``destination`` (the bundle root on the host, the folder above ``Setup``), ``files`` (relative
+    path -> SHA-256), ``file_count``, ``total_bytes``, ``uploaded`` (files sent by the last create/update).
+    ``connection`` is a secret output."""
+
+    destination: pulumi.Output[str]
+    files: pulumi.Output[dict[str, str]]
+    file_count: pulumi.Output[int]
+    total_bytes: pulumi.Output[int]
+    uploaded: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, *, connection: pulumi.Input[dict[str, Any]], source_dir: str,
+                 destination: str = DEFAULT_DESTINATION, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        # Hash the local folder now, so the desired state is known at preview and diff stays pure. A missing
+        # folder leaves files empty: check then names source_dir with what to do.
+        try:
+            files = hash_tree(source_dir)
+        except (OSError, ValueError):
+            files = {}
+        props = {
+            "connection": pulumi.Output.secret(connection), "source_dir": str(source_dir),
+            "destination": destination, "chunk_size": chunk_size, "files": files,
+            "file_count": None, "total_bytes": None, "uploaded": None,
+        }
+        super().__init__(ConnectorBundleProvider(), name, props,
+                         pulumi.ResourceOptions.merge(opts, secret_outputs()))
+

@@ -1,0 +1,445 @@
+"""Certificate: a CA-issued certificate installed in a Windows certificate store of a host.
+
+Two uses in the procedure [doc]: the connector's TLS certificate with its private key in
+``Cert:\\LocalMachine\\My`` of each tenant portal VM (from the PFX that :class:`providers.pki.IssuedCertificate`
+makes), and the chain in ``Cert:\\LocalMachine\\CA`` (or ``Root``) of AzS-WASP01, which must trust the connector.
+
+``check`` refuses, before any host is touched: a self-signed leaf, a PFX whose key or certificate does not match
+``cert_pem``, a certificate expired or expiring within ``expiry_threshold_days``, SANs that do not cover
+``serves_fqdns``.
+
+Three parts:
+  * read   — ``Get-Item Cert:\\LocalMachine\\<store>\\<thumbprint>`` (for CA/Root both stores, one call);
+  * plan   — :func:`plan` (observed vs desired -> remove / import steps), :func:`problems` (check's rules);
+  * glue   — :class:`CertificateProvider` and the :class:`Certificate` resource.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import pulumi
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
+from pydantic import AfterValidator, Field, field_validator
+
+from providers import pki
+from providers.base import PROVIDER_KEY, is_unknown
+from providers.bundle import (connection_change, only_expected_errors, stage_bytes, windows_path)
+from providers.errors import ConnectorError
+from providers.remote import RemoteInputs, RemoteProvider, check_remote, connection_of, secret_outputs, transport
+from providers.transport import Command, HostConnection, Pipeline, Secret
+
+Store = Literal["My", "CA", "Root"]
+
+# ---------------------------------------------------------------------------------------------------------------
+# ASSUMPTIONS — everything this resource takes for granted about the hosts, in one place.
+# [doc] AzS-WASP01 is told to `certutil -addstore "CA" cert.cer`, i.e. Cert:\LocalMachine\CA.
+# [inf, domain.md] a self-made root belongs in Root; a certificate declared for CA or Root counts as installed
+#       when it is in either of the two (read looks in both, preferred store first).
+ACCEPTED_STORES: dict[str, tuple[str, ...]] = {"My": ("My",), "CA": ("CA", "Root"), "Root": ("Root", "CA")}
+# [pub] Import-PfxCertificate puts the PFX's chain certificates into CA/Root itself; delete removes only the
+#       certificate this resource declared (the chain may be shared with other certificates).
+# [inf] where the PFX/CER is staged before the import; the file is removed right after the import.
+DEFAULT_STAGING_DIR = r"C:\temp"
+# [doc] the seed: certificates must be CA-issued, never self-signed. Renewal margin (same as pki's renew).
+DEFAULT_EXPIRY_THRESHOLD_DAYS = 30
+# A certificate that was already in the store when this resource was created is adopted, not owned:
+# delete leaves it (it may be the lab CA every host trusts). [project choice]
+# ---------------------------------------------------------------------------------------------------------------
+
+_FQDN = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_PEM_CERT = "-----BEGIN CERTIFICATE-----"
+
+
+def store_path(store: str, thumbprint: str | None = None) -> str:
+    return f"Cert:\\LocalMachine\\{store}" + (f"\\{thumbprint}" if thumbprint else "")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Inputs
+
+
+def _fqdn(name: str) -> str:
+    if not _FQDN.match(name) or name.replace(".", "").isdigit():
+        raise ValueError(f"{name!r} is not a fully qualified domain name such as wapcomputer1.contoso.com")
+    return name
+
+
+class CertificateArgs(RemoteInputs):
+    store: Store = "My"
+    cert_pem: str = Field(description="the certificate to install (PEM, one certificate)")
+    pfx_base64: str | None = Field(None, description="store My: the PFX with the private key (secret)")
+    pfx_password: str | None = Field(None, description="store My: the PFX password (secret)")
+    serves_fqdns: list[Annotated[str, AfterValidator(_fqdn)]] = Field(
+        default_factory=list, description="DNS names the certificate must cover")
+    expiry_threshold_days: Annotated[int, Field(ge=0, le=3650)] = DEFAULT_EXPIRY_THRESHOLD_DAYS
+    staging_dir: str = DEFAULT_STAGING_DIR
+
+    @field_validator("cert_pem")
+    @classmethod
+    def _pem(cls, v: str) -> str:
+        if v.count(_PEM_CERT) != 1:
+            raise ValueError("give exactly one PEM certificate (-----BEGIN CERTIFICATE-----), not a chain or a key")
+        try:
+            pki.load_certificate(v)
+        except ValueError as exc:
+            raise ValueError(f"is not a readable PEM certificate ({exc})") from None
+        return v
+
+    @field_validator("staging_dir")
+    @classmethod
+    def _staging(cls, v: str) -> str:
+        return windows_path(v)
+
+
+def problems(args: CertificateArgs, now: dt.datetime | None = None) -> list[tuple[str, str]]:
+    """check's rules that relate several inputs: (property, what is wrong and what to do), one per problem."""
+    now = now or pki.now_utc()
+    out: list[tuple[str, str]] = []
+    cert = pki.load_certificate(args.cert_pem)
+    thumb = pki.thumbprint(cert)
+    subject = cert.subject.rfc4514_string()
+    ca_cert = pki.is_ca(cert)
+
+    if pki.is_self_signed(cert) and not (ca_cert and args.store in ("CA", "Root")):
+        out.append(("cert_pem", f"certificate {thumb} ({subject}) is self-signed; the connector needs a "
+                                f"certificate issued by a trusted certification authority"))
+    if args.store == "My" and ca_cert:
+        out.append(("store", f"certificate {thumb} is a CA certificate: install it in CA or Root, not My"))
+    not_after = cert.not_valid_after_utc
+    if not_after <= now:
+        out.append(("cert_pem", f"certificate {thumb} expired on {not_after:%Y-%m-%d}: issue a new one"))
+    elif not_after - dt.timedelta(days=args.expiry_threshold_days) <= now:
+        out.append(("cert_pem", f"certificate {thumb} expires on {not_after:%Y-%m-%d}, within "
+                                f"expiry_threshold_days ({args.expiry_threshold_days}): renew it first"))
+    if cert.not_valid_before_utc > now + dt.timedelta(minutes=5):
+        out.append(("cert_pem", f"certificate {thumb} is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} "
+                                f"UTC: check the issuing machine's clock"))
+    for fqdn in args.serves_fqdns:
+        if not pki.san_covers(cert, fqdn):
+            names = ", ".join(pki.dns_names(cert)) or "none"
+            out.append(("serves_fqdns", f"certificate {thumb} does not cover {fqdn} (its DNS SANs: {names}): "
+                                        f"issue it with {fqdn} as a subject alternative name"))
+
+    if args.store == "My":
+        if args.pfx_base64 is None:
+            out.append(("pfx_base64", "required for store My: the private key travels in the PFX"))
+        if args.pfx_password is None:
+            out.append(("pfx_password", "required for store My (the PFX's password; may be empty)"))
+        if args.pfx_base64 is not None and args.pfx_password is not None:
+            out.extend(pfx_problems(cert, args.pfx_base64, args.pfx_password))
+    else:
+        for prop in ("pfx_base64", "pfx_password"):
+            if getattr(args, prop) is not None:
+                out.append((prop, f"only for store My; a {args.store} certificate is imported without a key"))
+    return out
+
+
+def pfx_problems(cert: x509.Certificate, pfx_base64: str, password: str) -> list[tuple[str, str]]:
+    """The PFX must open with the password, hold a private key matching ``cert`` and hold ``cert`` itself.
+    Messages never quote the password or the PFX."""
+    try:
+        data = base64.b64decode(pfx_base64, validate=True)
+    except (ValueError, TypeError):
+        return [("pfx_base64", "is not base64 text")]
+    try:
+        key, pfx_cert, _chain = pkcs12.load_key_and_certificates(data, password.encode())
+    except (ValueError, TypeError):
+        return [("pfx_password", "does not open pfx_base64 (wrong password, or not a PKCS#12 file)")]
+    thumb = pki.thumbprint(cert)
+    out = []
+    if key is None:
+        return [("pfx_base64", "holds no private key; export the certificate with its key")]
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(*spki) != cert.public_key().public_bytes(*spki):
+        out.append(("pfx_base64", f"its private key does not belong to certificate {thumb} (cert_pem): export the "
+                                  f"PFX of that certificate"))
+    if pfx_cert is not None and pki.thumbprint(pfx_cert) != thumb:
+        out.append(("pfx_base64", f"holds certificate {pki.thumbprint(pfx_cert)}, not {thumb} (cert_pem)"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Read
+
+
+@dataclass(frozen=True)
+class Observed:
+    store: str
+    """The store it was found in (for CA/Root the preferred one first)."""
+    has_private_key: bool
+    not_after: str | None
+
+
+def read_statements(store: str, thumbprint: str) -> list[Pipeline]:
+    return [Command("Get-Item", {"Path": store_path(s, thumbprint)})
+            | Command("Select-Object", {"Property": ["Thumbprint", "HasPrivateKey", "NotAfter", "PSPath"]})
+            for s in ACCEPTED_STORES[store]]
+
+
+def _store_from_pspath(value: Any) -> str | None:
+    # Microsoft.PowerShell.Security\Certificate::LocalMachine\CA\<thumbprint>
+    if isinstance(value, str) and "::" in value:
+        parts = value.split("::", 1)[1].split("\\")
+        if len(parts) >= 3:
+            return parts[1]
+    return None
+
+
+def _iso(value: Any) -> str | None:
+    if isinstance(value, dt.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).isoformat()
+    if isinstance(value, str) and value:
+        m = re.fullmatch(r"/Date\((-?\d+)\)/", value.replace("\\/", "/"))
+        if m:
+            return dt.datetime.fromtimestamp(int(m.group(1)) / 1000, dt.timezone.utc).isoformat()
+        return value
+    return None
+
+
+def parse_read(store: str, thumbprint: str, output: Sequence[Any]) -> Observed | None:
+    """The certificate objects found -> where it is installed (preferred store first), or None."""
+    found: dict[str, Observed] = {}
+    for obj in output:
+        if not isinstance(obj, Mapping) or str(obj.get("Thumbprint", "")).upper() != thumbprint.upper():
+            continue
+        where = _store_from_pspath(obj.get("PSPath")) or store
+        match = next((s for s in ACCEPTED_STORES[store] if s.lower() == where.lower()), None)
+        if match and match not in found:
+            found[match] = Observed(match, bool(obj.get("HasPrivateKey")), _iso(obj.get("NotAfter")))
+    for s in ACCEPTED_STORES[store]:
+        if s in found:
+            return found[s]
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Plan (pure)
+
+
+def plan(store: str, observed: Observed | None) -> list[str]:
+    """Steps to reach the desired state: ``remove`` (a My certificate present without its key: re-import from
+    the PFX) and ``import``. Empty when nothing is needed."""
+    if observed is None:
+        return ["import"]
+    if store == "My" and not observed.has_private_key:
+        return ["remove", "import"]
+    return []
+
+
+def desired_thumbprint(props: Mapping[str, Any]) -> str | None:
+    pem = props.get("cert_pem")
+    if not isinstance(pem, str) or is_unknown(pem):
+        return None
+    try:
+        return pki.thumbprint(pki.load_certificate(pem))
+    except ValueError:
+        return None
+
+
+def changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """(changed, replaced) property names: observed state in olds against desired state in news."""
+    changed, replaces = connection_change(olds, news)
+    if news.get("store") != olds.get("store"):
+        changed.append("store")
+        replaces.append("store")
+    new_thumb = desired_thumbprint(news)
+    if new_thumb is None or new_thumb != olds.get("thumbprint"):
+        changed.append("cert_pem")
+        replaces.append("cert_pem")
+    # Drift: a My certificate whose private key is gone (re-imported from a .cer, or the key deleted).
+    if news.get("store") == "My" and olds.get("has_private_key") is False:
+        changed.append("has_private_key")
+    # pfx_base64/pfx_password are not compared: check proves the PFX holds this certificate's key, and PFX bytes
+    # differ on every export (random salt), so a re-exported PFX must not look like a change.
+    for name in ("serves_fqdns", "expiry_threshold_days", "staging_dir"):
+        if is_unknown(news.get(name)) or olds.get(name) != news.get(name):
+            changed.append(name)
+    return changed, replaces
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Provider
+
+STEP_READ = "read certificate"
+STEP_INSTALL = "install certificate"
+STEP_DELETE = "remove certificate"
+
+
+def _read(conn: HostConnection, store: str, thumbprint: str) -> Observed | None:
+    stmts = read_statements(store, thumbprint)
+    result = transport().run(conn, STEP_READ, stmts, idempotent=True, accept_errors=True)
+    only_expected_errors(conn, STEP_READ, stmts, result)
+    return parse_read(store, thumbprint, result.output)
+
+
+def _remove(conn: HostConnection, step: str, stores: Sequence[str], thumbprint: str) -> None:
+    cmds = [Command("Remove-Item", {"Path": store_path(s, thumbprint)}) for s in stores]
+    result = transport().run(conn, step, cmds, idempotent=True, accept_errors=True)
+    only_expected_errors(conn, step, cmds, result)
+
+
+def _import(conn: HostConnection, args: CertificateArgs, thumbprint: str) -> None:
+    """Stage the PFX (My) or the DER certificate (CA/Root), import it, always remove the staged file."""
+    if args.store == "My":
+        assert args.pfx_base64 is not None and args.pfx_password is not None
+        data = base64.b64decode(args.pfx_base64)
+        staged = f"{args.staging_dir}\\{thumbprint}.pfx"
+        importer = Command("Import-PfxCertificate", {
+            "FilePath": staged, "CertStoreLocation": store_path("My"), "Password": Secret(args.pfx_password)})
+    else:
+        data = pki.load_certificate(args.cert_pem).public_bytes(serialization.Encoding.DER)
+        staged = f"{args.staging_dir}\\{thumbprint}.cer"
+        importer = Command("Import-Certificate", {"FilePath": staged, "CertStoreLocation": store_path(args.store)})
+    stage_bytes(conn, STEP_INSTALL, {staged: data}, chunk_size=256 * 1024, directories=[args.staging_dir])
+    try:
+        transport().run(conn, STEP_INSTALL, importer)
+    finally:
+        # The PFX is encrypted, but it should not outlive the import either way.
+        cleanup = Command("Remove-Item", {"Path": staged}, ["Force"])
+        try:
+            result = transport().run(conn, STEP_INSTALL, cleanup, idempotent=True, accept_errors=True)
+            only_expected_errors(conn, STEP_INSTALL, cleanup, result)
+        except ConnectorError as exc:
+            pulumi.log.warn(f"{conn.fqdn}: could not remove the staged file {staged} ({exc}); delete it by hand")
+
+
+def _outputs(args: CertificateArgs, observed: Observed, adopted: bool) -> dict[str, Any]:
+    cert = pki.load_certificate(args.cert_pem)
+    return {
+        "thumbprint": pki.thumbprint(cert),
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
+        "expires_at": cert.not_valid_after_utc.isoformat(),
+        "found_in_store": observed.store,
+        "has_private_key": observed.has_private_key,
+        "adopted": adopted,
+    }
+
+
+class CertificateProvider(RemoteProvider):
+    """Installs one certificate in one store; read by thumbprint; delete removes it (unless adopted)."""
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        result = check_remote(CertificateArgs, news)
+        if result.failures:
+            return result
+        if any(is_unknown(news.get(k)) for k in ("cert_pem", "pfx_base64", "pfx_password", "serves_fqdns",
+                                                   "store", "expiry_threshold_days")):
+            return result  # checked again once the values are known
+        args = CertificateArgs.model_validate({k: v for k, v in news.items() if k != PROVIDER_KEY})
+        return CheckResult(result.inputs, [CheckFailure(p, r) for p, r in problems(args)])
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed, replaces = changed_fields(olds, news)
+        # Same certificate, other store (or host): remove the old one first, or the new one would be found in
+        # the old place (CA and Root count for each other) and adopted, and then the old delete removes it.
+        same_cert = desired_thumbprint(news) == olds.get("thumbprint")
+        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=bool(replaces) and same_cert)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        args = CertificateArgs.model_validate(props)
+        outs = self._converge(args, adopt_if_present=True)
+        return CreateResult(id_=f"{args.connection.fqdn}:{args.store}:{outs['thumbprint']}",
+                            outs={**_inputs(props), **outs})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        conn = connection_of(props)
+        observed = _read(conn, props["store"], props["thumbprint"])
+        if observed is None:
+            return ReadResult(id_="", outs={})
+        return ReadResult(id_=id_, outs={**props, "found_in_store": observed.store,
+                                         "has_private_key": observed.has_private_key})
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        args = CertificateArgs.model_validate(news)
+        outs = self._converge(args, adopt_if_present=False)
+        outs["adopted"] = bool(olds.get("adopted"))
+        return UpdateResult(outs={**_inputs(news), **outs})
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        conn = connection_of(props)
+        store, thumb = props["store"], props["thumbprint"]
+        if props.get("adopted"):
+            pulumi.log.warn(f"{conn.fqdn}: certificate {thumb} was already in {store_path(store)} before this "
+                            f"stack installed it; leaving it in place")
+            return
+        stores = [store]
+        found = props.get("found_in_store")
+        if found in ACCEPTED_STORES[store] and found != store:
+            stores.append(found)
+        _remove(conn, STEP_DELETE, stores, thumb)
+
+    def _converge(self, args: CertificateArgs, *, adopt_if_present: bool) -> dict[str, Any]:
+        conn = args.connection
+        thumb = pki.thumbprint(pki.load_certificate(args.cert_pem))
+        observed = _read(conn, args.store, thumb)
+        steps = plan(args.store, observed)
+        adopted = adopt_if_present and observed is not None
+        if "remove" in steps and observed is not None:
+            _remove(conn, STEP_INSTALL, [observed.store], thumb)
+        if "import" in steps:
+            _import(conn, args, thumb)
+            observed = _read(conn, args.store, thumb)
+            if observed is None or plan(args.store, observed):
+                raise ConnectorError(
+                    f"{conn.fqdn}, step '{STEP_INSTALL}': certificate {thumb} was imported but is "
+                    f"{'not in ' + store_path(args.store) if observed is None else 'there without its private key'}"
+                    f"; check the host's certificate store (Get-ChildItem {store_path(args.store)}) and retry",
+                    host=conn.fqdn, step=STEP_INSTALL)
+        assert observed is not None
+        return _outputs(args, observed, adopted)
+
+
+def _inputs(props: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in props.items() if k != PROVIDER_KEY}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Resource
+
+SECRET_OUTPUTS = ("pfx_base64", "pfx_password")
+
+
+class Certificate(Resource):
+    """A certificate in ``Cert:\\LocalMachine\\<store>`` of one host.
+
+    Store ``My``: ``cert_pem`` plus ``pfx_base64``/``pfx_password`` (e.g. an IssuedCertificate's outputs), with
+    ``serves_fqdns`` the names it serves. Store ``CA``/``Root``: ``cert_pem`` only (the chain, for AzS-WASP01).
+    Outputs: ``thumbprint``, ``subject``, ``issuer``, ``expires_at``, ``found_in_store``, ``has_private_key``,
+    ``adopted`` (it was there before: delete leaves it). Secret: ``connection``, ``pfx_base64``, ``pfx_password``."""
+
+    thumbprint: pulumi.Output[str]
+    subject: pulumi.Output[str]
+    issuer: pulumi.Output[str]
+    expires_at: pulumi.Output[str]
+    found_in_store: pulumi.Output[str]
+    has_private_key: pulumi.Output[bool]
+    adopted: pulumi.Output[bool]
+
+    def __init__(self, name: str, *, connection: pulumi.Input[dict[str, Any]], cert_pem: pulumi.Input[str],
+                 store: pulumi.Input[str] = "My", pfx_base64: pulumi.Input[str] | None = None,
+                 pfx_password: pulumi.Input[str] | None = None,
+                 serves_fqdns: pulumi.Input[Sequence[str]] = (),
+                 expiry_threshold_days: pulumi.Input[int] = DEFAULT_EXPIRY_THRESHOLD_DAYS,
+                 staging_dir: str = DEFAULT_STAGING_DIR, opts: pulumi.ResourceOptions | None = None) -> None:
+        props = {
+            "connection": pulumi.Output.secret(connection), "store": store, "cert_pem": cert_pem,
+            "pfx_base64": None if pfx_base64 is None else pulumi.Output.secret(pfx_base64),
+            "pfx_password": None if pfx_password is None else pulumi.Output.secret(pfx_password),
+            "serves_fqdns": list(serves_fqdns) if isinstance(serves_fqdns, tuple) else serves_fqdns,
+            "expiry_threshold_days": expiry_threshold_days, "staging_dir": staging_dir,
+            "thumbprint": None, "subject": None, "issuer": None, "expires_at": None, "found_in_store": None,
+            "has_private_key": None, "adopted": None,
+        }
+        super().__init__(CertificateProvider(), name, props,
+                         pulumi.ResourceOptions.merge(opts, secret_outputs(*SECRET_OUTPUTS)))

@@ -1,0 +1,678 @@
+"""The Tenant API steps of the procedure: ``Update-TenantAPI.ps1`` on every Tenant API VM, and
+``Configure-TrustAzureStack.ps1`` once per WAP cloud.
+
+* :class:`TenantApiUpdate` — installs the connector's Tenant API (step 2e of the article). Read: the
+  ``ProductCode`` under ``HKLM:\\SOFTWARE\\Microsoft\\MgmtSvc\\TenantAPI`` is no longer the UR9.1 code, and the
+  MgmtSvc-TenantAPI site is Started. There is no documented undo: delete leaves the host as it is and warns.
+* :class:`TenantApiTrust` — stages the cloud's data file (the output of Add-AzurePackConnector) next to the
+  bundle and runs Configure-TrustAzureStack.ps1 against the Microsoft.MgmtSvc.Store SQL server. Read: the trust
+  row holds this data file's realm (and certificate, endpoint); delete removes the row and the staged file.
+
+Each resource has a read (one structured call), a pure plan, and thin provider glue. Every assumption about the
+unpublished WAPConnector internals sits in the ASSUMPTIONS block below, marked [doc]/[pub]/[inf].
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pulumi
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from providers.base import PROVIDER_KEY, is_unknown
+from providers.bundle import (DEFAULT_DESTINATION, connection_change, file_name, join, only_expected_errors,
+                              sha256_bytes, stage_bytes, windows_path)
+from providers.errors import ConnectorError
+from providers.remote import RemoteInputs, RemoteProvider, check_remote, connection_of, secret_outputs, transport
+from providers.transport import Command, Credential, HostConnection, Pipeline, Secret
+
+# ---------------------------------------------------------------------------------------------------------------
+# ASSUMPTIONS — what these resources take for granted about WAP and the unpublished WAPConnector package.
+#
+# Update-TenantAPI.ps1
+# [doc] the article runs it from setup\packages in its code and names setup\scripts in its text; default to
+#       the code's folder, selectable with `script_folder`.
+UPDATE_SCRIPT = r"Setup\{folder}\Update-TenantAPI.ps1"
+# [pub] each WAP role has HKLM:\SOFTWARE\Microsoft\MgmtSvc\<Namespace> with its MSI ProductCode.
+TENANT_API_KEY = r"HKLM:\SOFTWARE\Microsoft\MgmtSvc\TenantAPI"
+PRODUCT_CODE_VALUE = "ProductCode"
+# [pub] the UR9.1 Tenant API; [inf] "updated" means the product code is no longer this one (the connector's
+#       Tenant API product code is unpublished; pass expected_product_code to pin it once known).
+UR91_TENANT_API_PRODUCT_CODES = frozenset({"{CF41308C-9BC3-46C1-8B39-135D00E491E8}"})
+# [pub] the Tenant API site; [inf] the update keeps it (Started, port 30005).
+TENANT_API_SITE = "MgmtSvc-TenantAPI"
+# [inf] how long the MSI upgrade may take (labsim: 30 s x latency factor).
+UPDATE_TIMEOUT_SECONDS = 900.0
+# [doc] no undo is documented (reinstalling the UR9.1 rollup MSI would be one).
+#
+# Configure-TrustAzureStack.ps1
+# [doc] in setup\scripts; parameters -SqlServer, -DataFile; [inf, contract deviation] -SqlCredential
+#       (PSCredential) instead of the interactive -PromptForSqlCredential.
+TRUST_SCRIPT = r"Setup\Scripts\Configure-TrustAzureStack.ps1"
+TRUST_TIMEOUT_SECONDS = 300.0
+# [doc] the data file is copied to c:\temp\WAPConnector, i.e. the bundle root.
+# [pub] the Store database's SQL server, without unprotecting web.config:
+MANAGEMENT_STORE_SETTING = {"Namespace": "TenantAPI", "Name": "ManagementStore"}
+STORE_DATABASE = "Microsoft.MgmtSvc.Store"
+# [inf] the row Configure-TrustAzureStack writes: TenantAPI / Authentication.IdentityProvider.Secondary in
+#       [Config].[Settings] of Microsoft.MgmtSvc.Store, value JSON {"Realm", "Certificate", "Endpoint"}.
+TRUST_NAMESPACE = "TenantAPI"
+TRUST_SETTING = "Authentication.IdentityProvider.Secondary"
+# [inf] undo: Set-MgmtSvcDatabaseSetting with an empty -Value deletes the row.
+# [inf] the data file is JSON: AzurePackConnectorEndpoint, AuthenticationIdentityProviderPartner.{Realm,
+#       Certificate} (the article lists these fields; their syntax is unpublished). If a real file is not JSON,
+#       pass `realm` explicitly: read-back then compares the realm only.
+DATA_FILE_REALM = ("AuthenticationIdentityProviderPartner", "Realm")
+DATA_FILE_CERTIFICATE = ("AuthenticationIdentityProviderPartner", "Certificate")
+DATA_FILE_ENDPOINT = ("AzurePackConnectorEndpoint",)
+# [project choice] read and delete reach SQL with Integrated Security (the session's Windows user): a SQL
+#       credential would have to travel inside the connection string, in clear text in the host's logs.
+# ---------------------------------------------------------------------------------------------------------------
+
+ScriptFolder = Literal["Packages", "Scripts"]
+_GUID = re.compile(r"^\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}$")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# A SQL Server name: host or FQDN (or localhost / .), optionally \INSTANCE and/or ,port; tcp: prefix allowed.
+_SQL_SERVER = re.compile(rf"^(?:tcp:)?(?:{_LABEL}(?:\.{_LABEL})*|\.|\(local\))(?:\\[A-Za-z_][A-Za-z0-9_$#]{{0,15}})?"
+                         rf"(?:,\d{{1,5}})?$", re.IGNORECASE)
+_USER = re.compile(r"^[^\x00-\x1f]{1,256}$")
+
+
+def sql_server_name(value: str) -> str:
+    if not isinstance(value, str) or not _SQL_SERVER.match(value):
+        raise ValueError(f"{value!r} is not a SQL Server name (host or FQDN, optionally \\INSTANCE or ,port)")
+    port = value.rsplit(",", 1)[1] if "," in value else None
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise ValueError(f"{value!r}: port {port} is out of range (1-65535)")
+    return value
+
+
+def store_connection_string(sql_server: str) -> str:
+    """The Store database through Integrated Security. ``sql_server`` is validated (no ';' or '='), so it
+    cannot add keywords to the connection string."""
+    return f"Data Source={sql_server_name(sql_server)};Initial Catalog={STORE_DATABASE};Integrated Security=True"
+
+
+_CS_SERVER_KEYS = ("data source", "server", "address", "addr", "network address")
+
+
+def parse_data_source(connection_string: str) -> str | None:
+    """``Data Source=sql01\\WAP;Initial Catalog=...`` -> ``sql01\\WAP`` (ADO.NET keywords and synonyms, any
+    case, optional quotes); None if it names no server."""
+    for part in connection_string.split(";"):
+        key, sep, value = part.partition("=")
+        if sep and key.strip().lower() in _CS_SERVER_KEYS:
+            value = value.strip().strip("'\"").strip()
+            return value or None
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# TenantApiUpdate
+
+
+class TenantApiUpdateArgs(RemoteInputs):
+    bundle_path: str = DEFAULT_DESTINATION
+    script_folder: ScriptFolder = "Packages"
+    expected_product_code: str | None = Field(None, description="pin the connector Tenant API's ProductCode")
+
+    @field_validator("bundle_path")
+    @classmethod
+    def _bundle(cls, v: str) -> str:
+        return windows_path(v)
+
+    @field_validator("expected_product_code")
+    @classmethod
+    def _code(cls, v: str | None) -> str | None:
+        if v is not None and not _GUID.match(v):
+            raise ValueError(f"{v!r} is not a product code such as {{6E6C6E5B-0D63-4C6B-9A8E-2B1A3A9E7C41}}")
+        return v.upper() if v else v
+
+    @property
+    def script(self) -> str:
+        return join(self.bundle_path, UPDATE_SCRIPT.format(folder=self.script_folder))
+
+
+@dataclass(frozen=True)
+class TenantApiState:
+    product_code: str | None
+    site_state: str | None
+
+
+def update_read_statements() -> list[Pipeline]:
+    return [
+        Pipeline((Command("Get-ItemProperty", {"Path": TENANT_API_KEY, "Name": [PRODUCT_CODE_VALUE]}),)),
+        Command("Get-Website", {"Name": TENANT_API_SITE}) | Command("Select-Object", {"Property": ["name", "state"]}),
+    ]
+
+
+def parse_tenant_api(output: Sequence[Any]) -> TenantApiState | None:
+    """Registry values and the site object -> observed state; None when neither exists (not a Tenant API)."""
+    code = state = None
+    for obj in output:
+        if not isinstance(obj, Mapping):
+            continue
+        if PRODUCT_CODE_VALUE in obj:
+            code = str(obj[PRODUCT_CODE_VALUE]).upper() or None
+        elif str(obj.get("name", "")).lower() == TENANT_API_SITE.lower():
+            state = str(obj.get("state") or "") or None
+    if code is None and state is None:
+        return None
+    return TenantApiState(code, state)
+
+
+def is_updated(product_code: str | None, expected: str | None = None) -> bool:
+    if not product_code:
+        return False
+    if expected:
+        return product_code.upper() == expected.upper()
+    return product_code.upper() not in UR91_TENANT_API_PRODUCT_CODES
+
+
+def plan_update(observed: TenantApiState | None, expected: str | None = None) -> list[str]:
+    """``run_update_script`` when the Tenant API is not the connector's yet; ``start_site`` when its site is
+    not Started (the script keeps the site; an administrator may have stopped it). Empty: nothing to do."""
+    steps = []
+    if observed is None or not is_updated(observed.product_code, expected):
+        steps.append("run_update_script")
+    if observed is None or observed.site_state != "Started":
+        steps.append("start_site")
+    return steps
+
+
+STEP_UPDATE_READ = "read Tenant API version"
+STEP_UPDATE = "update Tenant API (Update-TenantAPI.ps1)"
+
+
+def _read_tenant_api(conn: HostConnection) -> TenantApiState | None:
+    stmts = update_read_statements()
+    result = transport().run(conn, STEP_UPDATE_READ, stmts, idempotent=True, accept_errors=True)
+    # A missing key is PathNotFound; a missing ProductCode value an ArgumentException: both mean "not there".
+    only_expected_errors(conn, STEP_UPDATE_READ, stmts, result,
+                         ("PathNotFound", "System.Management.Automation.PSArgumentException"))
+    return parse_tenant_api(result.output)
+
+
+def _require_script(conn: HostConnection, step: str, script: str) -> None:
+    ok = transport().run(conn, step, Command("Test-Path", {"Path": script, "PathType": "Leaf"}),
+                         idempotent=True).single()
+    if ok is not True:
+        raise ConnectorError(
+            f"{conn.fqdn}, step '{step}': {script} is not on the host: stage the WAPConnector folder there first "
+            f"(ConnectorBundle with destination = this resource's bundle_path) and run `pulumi up` again",
+            host=conn.fqdn, step=step)
+
+
+def _update_outputs(observed: TenantApiState, expected: str | None) -> dict[str, Any]:
+    return {"product_code": observed.product_code, "site_state": observed.site_state,
+            "updated": is_updated(observed.product_code, expected)}
+
+
+def update_changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    changed, replaces = connection_change(olds, news)
+    # Observed (olds, as read returned it) against desired: updated and Started.
+    if olds.get("updated") is not True:
+        changed.append("updated")
+    if olds.get("site_state") != "Started":
+        changed.append("site_state")
+    for name in ("bundle_path", "script_folder", "expected_product_code"):
+        if is_unknown(news.get(name)) or olds.get(name) != news.get(name):
+            changed.append(name)
+    return changed, replaces
+
+
+class TenantApiUpdateProvider(RemoteProvider):
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        return check_remote(TenantApiUpdateArgs, news)
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed, replaces = update_changed_fields(olds, news)
+        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        args = TenantApiUpdateArgs.model_validate(props)
+        before = _read_tenant_api(args.connection)
+        outs = self._converge(args, before)
+        outs["previous_product_code"] = before.product_code if before else None
+        return CreateResult(id_=f"{args.connection.fqdn}:TenantAPI", outs={**_inputs(props), **outs})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        observed = _read_tenant_api(connection_of(props))
+        if observed is None:
+            return ReadResult(id_="", outs={})
+        return ReadResult(id_=id_, outs={**props, **_update_outputs(observed, props.get("expected_product_code"))})
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        args = TenantApiUpdateArgs.model_validate(news)
+        outs = self._converge(args, _read_tenant_api(args.connection))
+        outs["previous_product_code"] = olds.get("previous_product_code")
+        return UpdateResult(outs={**_inputs(news), **outs})
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        fqdn = (props.get("connection") or {}).get("fqdn", "?")
+        pulumi.log.warn(
+            f"{fqdn}: the connector's Tenant API stays installed: Update-TenantAPI.ps1 has no documented undo. "
+            f"To go back, reinstall the Windows Azure Pack UR9.1 Tenant API "
+            f"(previous product code {props.get('previous_product_code') or 'unknown'}).")
+
+    def _converge(self, args: TenantApiUpdateArgs, observed: TenantApiState | None) -> dict[str, Any]:
+        conn = args.connection
+        steps = plan_update(observed, args.expected_product_code)
+        if "run_update_script" in steps:
+            _require_script(conn, STEP_UPDATE, args.script)
+            transport().run(conn, STEP_UPDATE, Command(args.script), timeout=UPDATE_TIMEOUT_SECONDS)
+            observed = _read_tenant_api(conn)
+            steps = plan_update(observed, args.expected_product_code)
+        if "start_site" in steps and observed is not None and observed.site_state is not None:
+            transport().run(conn, STEP_UPDATE, Command("Start-Website", {"Name": TENANT_API_SITE}), idempotent=True)
+            observed = _read_tenant_api(conn)
+            steps = plan_update(observed, args.expected_product_code)
+        if steps or observed is None:
+            what = ("the Tenant API's ProductCode is still "
+                    f"{observed.product_code if observed else 'missing'}" if "run_update_script" in steps
+                    else f"{TENANT_API_SITE} is {observed.site_state if observed else 'missing'}, not Started")
+            raise ConnectorError(
+                f"{conn.fqdn}, step '{STEP_UPDATE}': after Update-TenantAPI.ps1 {what}; check the script's log "
+                f"on the host and that this is a Windows Azure Pack Tenant API computer, then retry",
+                host=conn.fqdn, step=STEP_UPDATE)
+        return _update_outputs(observed, args.expected_product_code)
+
+
+class TenantApiUpdate(Resource):
+    """Update-TenantAPI.ps1 run on one Tenant API VM (the bundle must be staged at ``bundle_path``).
+
+    Outputs: ``product_code`` (observed), ``updated`` (no longer UR9.1, or equal to ``expected_product_code``),
+    ``site_state``, ``previous_product_code``. Delete changes nothing on the host (no documented undo) and warns.
+    ``connection`` is a secret output."""
+
+    product_code: pulumi.Output[str]
+    updated: pulumi.Output[bool]
+    site_state: pulumi.Output[str]
+    previous_product_code: pulumi.Output[str]
+
+    def __init__(self, name: str, *, connection: pulumi.Input[dict[str, Any]],
+                 bundle_path: pulumi.Input[str] = DEFAULT_DESTINATION, script_folder: str = "Packages",
+                 expected_product_code: str | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
+        props = {"connection": pulumi.Output.secret(connection), "bundle_path": bundle_path,
+                 "script_folder": script_folder, "expected_product_code": expected_product_code,
+                 "product_code": None, "updated": None, "site_state": None, "previous_product_code": None}
+        super().__init__(TenantApiUpdateProvider(), name, props, pulumi.ResourceOptions.merge(opts, secret_outputs()))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# TenantApiTrust
+
+
+class SqlCredentialInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+    username: str
+    password: SecretStr
+
+    @field_validator("username")
+    @classmethod
+    def _user(cls, v: str) -> str:
+        if not _USER.match(v) or not v.strip():
+            raise ValueError("is not a user name (1-256 printable characters)")
+        return v
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, v: SecretStr) -> SecretStr:
+        if not v.get_secret_value():
+            raise ValueError("is empty: give the SQL login's password")
+        return v
+
+
+@dataclass(frozen=True)
+class TrustData:
+    """What the data file says the trust must hold."""
+
+    realm: str
+    endpoint: str | None = None
+    certificate_thumbprint: str | None = None
+
+
+def _dig(data: Any, path: Sequence[str]) -> Any:
+    for key in path:
+        if not isinstance(data, Mapping):
+            return None
+        data = next((v for k, v in data.items() if k.lower() == key.lower()), None)
+    return data
+
+
+def certificate_thumbprint(value: Any) -> str | None:
+    """SHA-1 of a base64 DER certificate (whitespace ignored), upper-case; None if it does not decode."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        der = base64.b64decode("".join(value.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return hashlib.sha1(der).hexdigest().upper() if der else None  # noqa: S324 - Windows' thumbprint
+
+
+def parse_data_file(content: str) -> TrustData:
+    """The Add-AzurePackConnector output file -> the trust it describes. Raises ValueError saying what is
+    missing (the format is [inf], see ASSUMPTIONS)."""
+    try:
+        data = json.loads(content.lstrip("\ufeff"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"is not JSON ({exc.msg} at line {exc.lineno}); if the real file has another format, "
+                         f"pass realm explicitly") from None
+    realm = _dig(data, DATA_FILE_REALM)
+    if not isinstance(realm, str) or not realm.strip():
+        raise ValueError(f"has no {'.'.join(DATA_FILE_REALM)}: is it the output file of Add-AzurePackConnector?")
+    endpoint = _dig(data, DATA_FILE_ENDPOINT)
+    return TrustData(realm=realm, endpoint=endpoint if isinstance(endpoint, str) else None,
+                     certificate_thumbprint=certificate_thumbprint(_dig(data, DATA_FILE_CERTIFICATE)))
+
+
+def parse_trust_row(output: Sequence[Any]) -> TrustData | None:
+    """Get-MgmtSvcDatabaseSetting rows -> the trust in the row (None when there is no row). A row whose value
+    is not the expected JSON reads as a trust with an empty realm (drift, healed by re-running the script)."""
+    for obj in output:
+        if not isinstance(obj, Mapping) or str(obj.get("Name", "")).lower() != TRUST_SETTING.lower():
+            continue
+        try:
+            value = json.loads(str(obj.get("Value") or ""))
+        except json.JSONDecodeError:
+            return TrustData(realm="")
+        if not isinstance(value, Mapping):
+            return TrustData(realm="")
+        realm = _dig(value, ("Realm",))
+        endpoint = _dig(value, ("Endpoint",))
+        return TrustData(realm=realm if isinstance(realm, str) else "",
+                         endpoint=endpoint if isinstance(endpoint, str) else None,
+                         certificate_thumbprint=certificate_thumbprint(_dig(value, ("Certificate",))))
+    return None
+
+
+class TenantApiTrustArgs(RemoteInputs):
+    data_file_content: str = Field(description="the text of this cloud's Add-AzurePackConnector output file")
+    data_file_name: str = Field(description="its file name, e.g. AzurePack-06-27-15-50.txt")
+    bundle_path: str = DEFAULT_DESTINATION
+    sql_server: str | None = None
+    sql_credential: SqlCredentialInput | None = None
+    realm: str | None = None
+
+    @field_validator("data_file_name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return file_name(v)
+
+    @field_validator("bundle_path")
+    @classmethod
+    def _bundle(cls, v: str) -> str:
+        return windows_path(v)
+
+    @field_validator("sql_server")
+    @classmethod
+    def _sql(cls, v: str | None) -> str | None:
+        return None if v is None else sql_server_name(v)
+
+    @field_validator("data_file_content")
+    @classmethod
+    def _content(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("is empty: give the text of the Add-AzurePackConnector output file")
+        return v
+
+    @model_validator(mode="after")
+    def _realm(self) -> TenantApiTrustArgs:
+        try:
+            parsed = parse_data_file(self.data_file_content)
+        except ValueError as exc:
+            if self.realm is None:
+                raise ValueError(f"data_file_content: {exc}") from None
+            return self
+        if self.realm is not None and self.realm != parsed.realm:
+            raise ValueError(f"realm: the data file's realm is {parsed.realm!r}; remove realm or make it match")
+        return self
+
+    @property
+    def trust(self) -> TrustData:
+        try:
+            parsed = parse_data_file(self.data_file_content)
+        except ValueError:
+            return TrustData(realm=self.realm or "")
+        return parsed
+
+    @property
+    def data_file_path(self) -> str:
+        return join(self.bundle_path, self.data_file_name)
+
+    @property
+    def data_file_bytes(self) -> bytes:
+        return self.data_file_content.encode("utf-8")
+
+
+@dataclass(frozen=True)
+class TrustState:
+    trust: TrustData | None
+    """The trust row, None when absent."""
+    data_file_sha256: str | None
+    """The staged data file's hash, None when absent."""
+
+
+def trust_read_statements(sql_server: str, data_file_path: str) -> list[Pipeline]:
+    return [
+        Pipeline((Command("Get-FileHash", {"Path": data_file_path, "Algorithm": "SHA256"}),)),
+        Pipeline((Command("Get-MgmtSvcDatabaseSetting", {
+            "ConnectionString": store_connection_string(sql_server), "Namespace": TRUST_NAMESPACE,
+            "Name": [TRUST_SETTING]}),)),
+    ]
+
+
+def parse_trust_state(output: Sequence[Any]) -> TrustState:
+    file_hash = next((str(o["Hash"]).upper() for o in output if isinstance(o, Mapping) and "Hash" in o), None)
+    return TrustState(parse_trust_row(output), file_hash)
+
+
+def trust_is_gone(state: TrustState, desired: TrustData) -> bool:
+    """Gone: neither the staged data file nor a row holding this realm (what delete leaves). A row of another
+    realm, or a missing row while the file is staged, is drift instead."""
+    ours = state.trust is not None and state.trust.realm == desired.realm
+    return state.data_file_sha256 is None and not ours
+
+
+def trust_observed(state: TrustState) -> dict[str, Any]:
+    """The observed fields, named as the desired ones."""
+    t = state.trust
+    return {
+        "realm": t.realm if t else None,
+        "connector_endpoint": t.endpoint if t else None,
+        "token_signing_thumbprint": t.certificate_thumbprint if t else None,
+        "data_file_sha256": state.data_file_sha256,
+    }
+
+
+def trust_desired(args: TenantApiTrustArgs) -> dict[str, Any]:
+    t = args.trust
+    return {"realm": t.realm, "connector_endpoint": t.endpoint, "token_signing_thumbprint": t.certificate_thumbprint,
+            "data_file_sha256": sha256_bytes(args.data_file_bytes)}
+
+
+def trust_drift(observed: Mapping[str, Any], desired: Mapping[str, Any]) -> list[str]:
+    """Observed fields that differ from the desired ones; a desired None (not in the data file) is not compared."""
+    return [k for k, want in desired.items() if want is not None and observed.get(k) != want]
+
+
+def plan_trust(observed: Mapping[str, Any], desired: Mapping[str, Any]) -> list[str]:
+    """``stage_data_file`` when the staged file differs; ``run_trust_script`` when the row differs (or the file
+    changed: the script must read the new one). Empty: nothing to do."""
+    drift = trust_drift(observed, desired)
+    steps = []
+    if "data_file_sha256" in drift:
+        steps.append("stage_data_file")
+    if steps or any(k != "data_file_sha256" for k in drift):
+        steps.append("run_trust_script")
+    return steps
+
+
+STEP_TRUST_READ = "read Tenant API trust"
+STEP_TRUST = "configure trust with Azure Stack (Configure-TrustAzureStack.ps1)"
+STEP_TRUST_DELETE = "remove Tenant API trust"
+STEP_DISCOVER_SQL = "discover the Store SQL server"
+
+
+def discover_sql_server(conn: HostConnection) -> str:
+    cmd = Command("Get-MgmtSvcSetting", dict(MANAGEMENT_STORE_SETTING))
+    rows = transport().run(conn, STEP_DISCOVER_SQL, cmd, idempotent=True).output
+    value = next((r.get("Value") for r in rows if isinstance(r, Mapping) and
+                  str(r.get("Name", "")).lower() == MANAGEMENT_STORE_SETTING["Name"].lower()), None)
+    server = parse_data_source(value) if isinstance(value, str) else None
+    if server is None:
+        raise ConnectorError(
+            f"{conn.fqdn}, step '{STEP_DISCOVER_SQL}': the TenantAPI ManagementStore setting names no SQL server; "
+            f"set sql_server explicitly", host=conn.fqdn, step=STEP_DISCOVER_SQL)
+    try:
+        return sql_server_name(server)
+    except ValueError as exc:
+        raise ConnectorError(f"{conn.fqdn}, step '{STEP_DISCOVER_SQL}': the ManagementStore connection string's "
+                             f"server {exc}; set sql_server explicitly", host=conn.fqdn,
+                             step=STEP_DISCOVER_SQL) from None
+
+
+def _read_trust(conn: HostConnection, sql_server: str, data_file_path: str) -> TrustState:
+    stmts = trust_read_statements(sql_server, data_file_path)
+    result = transport().run(conn, STEP_TRUST_READ, stmts, idempotent=True, accept_errors=True)
+    only_expected_errors(conn, STEP_TRUST_READ, stmts, result)
+    return parse_trust_state(result.output)
+
+
+def trust_changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    changed, replaces = connection_change(olds, news)
+    for name in ("data_file_name", "bundle_path", "sql_server"):
+        if is_unknown(news.get(name)) or str(olds.get(name) or "").lower() != str(news.get(name) or "").lower():
+            changed.append(name)
+            replaces.append(name)
+    if is_unknown(news.get("data_file_content")):
+        changed.append("data_file_content")
+    else:
+        try:
+            args = TenantApiTrustArgs.model_validate({k: v for k, v in news.items() if k != PROVIDER_KEY})
+        except ValueError:
+            changed.append("data_file_content")
+        else:
+            changed.extend(trust_drift(olds, trust_desired(args)))
+    if is_unknown(news.get("sql_credential")) or olds.get("sql_credential") != news.get("sql_credential"):
+        changed.append("sql_credential")
+    return changed, replaces
+
+
+class TenantApiTrustProvider(RemoteProvider):
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        return check_remote(TenantApiTrustArgs, news)
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed, replaces = trust_changed_fields(olds, news)
+        # One trust row per Store: remove the old one before writing the new (they may be the same row).
+        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        args = TenantApiTrustArgs.model_validate(props)
+        sql = args.sql_server or discover_sql_server(args.connection)
+        outs = self._converge(args, sql)
+        return CreateResult(id_=f"{sql}:{TRUST_NAMESPACE}:{TRUST_SETTING}", outs={**_inputs(props), **outs})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        conn = connection_of(props)
+        sql = props.get("sql_server_used") or props.get("sql_server") or discover_sql_server(conn)
+        state = _read_trust(conn, sql, props["data_file_path"])
+        if trust_is_gone(state, TrustData(realm=props.get("desired_realm") or props.get("realm") or "")):
+            return ReadResult(id_="", outs={})
+        return ReadResult(id_=id_, outs={**props, **trust_observed(state)})
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        args = TenantApiTrustArgs.model_validate(news)
+        sql = args.sql_server or olds.get("sql_server_used") or discover_sql_server(args.connection)
+        return UpdateResult(outs={**_inputs(news), **self._converge(args, sql)})
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        conn = connection_of(props)
+        sql = props.get("sql_server_used") or props.get("sql_server") or discover_sql_server(conn)
+        realm = props.get("desired_realm") or ""
+        state = _read_trust(conn, sql, props["data_file_path"])
+        if state.trust is not None and state.trust.realm == realm:
+            transport().run(conn, STEP_TRUST_DELETE, Command("Set-MgmtSvcDatabaseSetting", {
+                "ConnectionString": store_connection_string(sql), "Namespace": TRUST_NAMESPACE,
+                "Name": TRUST_SETTING, "Value": ""}, ["Force"]), idempotent=True)
+        elif state.trust is not None:
+            pulumi.log.warn(f"{conn.fqdn}: the trust row {TRUST_NAMESPACE}/{TRUST_SETTING} on {sql} now holds realm "
+                            f"{state.trust.realm!r}, not this resource's {realm!r}; leaving it")
+        cleanup = Command("Remove-Item", {"Path": props["data_file_path"]}, ["Force"])
+        result = transport().run(conn, STEP_TRUST_DELETE, cleanup, idempotent=True, accept_errors=True)
+        only_expected_errors(conn, STEP_TRUST_DELETE, cleanup, result)
+
+    def _converge(self, args: TenantApiTrustArgs, sql: str) -> dict[str, Any]:
+        conn = args.connection
+        desired = trust_desired(args)
+        observed = trust_observed(_read_trust(conn, sql, args.data_file_path))
+        steps = plan_trust(observed, desired)
+        if "stage_data_file" in steps:
+            stage_bytes(conn, STEP_TRUST, {args.data_file_path: args.data_file_bytes}, chunk_size=256 * 1024,
+                        directories=[args.bundle_path])
+        if "run_trust_script" in steps:
+            script = join(args.bundle_path, TRUST_SCRIPT)
+            _require_script(conn, STEP_TRUST, script)
+            params: dict[str, Any] = {"SqlServer": sql, "DataFile": args.data_file_path}
+            if args.sql_credential is not None:
+                params["SqlCredential"] = Credential(args.sql_credential.username,
+                                                     Secret(args.sql_credential.password.get_secret_value()))
+            transport().run(conn, STEP_TRUST, Command(script, params), timeout=TRUST_TIMEOUT_SECONDS)
+            observed = trust_observed(_read_trust(conn, sql, args.data_file_path))
+            drift = trust_drift(observed, desired)
+            if drift:
+                raise ConnectorError(
+                    f"{conn.fqdn}, step '{STEP_TRUST}': after Configure-TrustAzureStack.ps1 the trust row "
+                    f"{TRUST_NAMESPACE}/{TRUST_SETTING} on {sql} differs in {', '.join(drift)} (realm now "
+                    f"{observed.get('realm')!r}); check the script's output and the data file, then retry",
+                    host=conn.fqdn, step=STEP_TRUST)
+        return {**desired, "desired_realm": desired["realm"], "sql_server_used": sql,
+                "data_file_path": args.data_file_path}
+
+
+def _inputs(props: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in props.items() if k != PROVIDER_KEY}
+
+
+class TenantApiTrust(Resource):
+    """Configure-TrustAzureStack.ps1, once per WAP cloud, from one Tenant API VM.
+
+    Inputs: ``data_file_content`` (the cloud's Add-AzurePackConnector output file), ``data_file_name``,
+    ``bundle_path``, ``sql_server`` (discovered from the TenantAPI ManagementStore setting when None),
+    ``sql_credential`` ({username, password}, secret), ``realm`` (only when the data file is not parseable).
+    Outputs: ``realm``, ``connector_endpoint``, ``token_signing_thumbprint`` (observed in the trust row),
+    ``data_file_sha256`` (observed), ``data_file_path``, ``sql_server_used``, ``desired_realm``.
+    Secret: ``connection``, ``sql_credential``."""
+
+    realm: pulumi.Output[str]
+    connector_endpoint: pulumi.Output[str]
+    token_signing_thumbprint: pulumi.Output[str]
+    data_file_sha256: pulumi.Output[str]
+    data_file_path: pulumi.Output[str]
+    sql_server_used: pulumi.Output[str]
+    desired_realm: pulumi.Output[str]
+
+    def __init__(self, name: str, *, connection: pulumi.Input[dict[str, Any]],
+                 data_file_content: pulumi.Input[str], data_file_name: pulumi.Input[str],
+                 bundle_path: pulumi.Input[str] = DEFAULT_DESTINATION, sql_server: pulumi.Input[str] | None = None,
+                 sql_credential: pulumi.Input[dict[str, Any]] | None = None, realm: pulumi.Input[str] | None = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        props = {
+            "connection": pulumi.Output.secret(connection), "data_file_content": data_file_content,
+            "data_file_name": data_file_name, "bundle_path": bundle_path, "sql_server": sql_server,
+            "sql_credential": None if sql_credential is None else pulumi.Output.secret(sql_credential),
+            "realm": realm, "connector_endpoint": None, "token_signing_thumbprint": None,
+            "data_file_sha256": None, "data_file_path": None, "sql_server_used": None, "desired_realm": None,
+        }
+        super().__init__(TenantApiTrustProvider(), name, props,
+                         pulumi.ResourceOptions.merge(opts, secret_outputs("sql_credential")))

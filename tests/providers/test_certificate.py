@@ -1,0 +1,316 @@
+"""Certificate provider: check's rules, read parsing, plan, diff, and create/read/update/delete against an
+in-memory host (unit), then against labsim over loopback (sim, at the end of the module)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from providers import certificate as C
+from providers.errors import ConnectorError, RemoteCommandFailed
+from providers.remote import use_transport
+from providers.transport import Failure, FakeTransport
+from tests.providers.certs_a import NOW, make_ca, make_leaf
+from tests.providers.fake_host_a import FakeHost, params_of
+
+PASSWORD = "Pfx-Pass-123"
+HOSTILE = "a'b\"c$(Remove-Item C:\\ -Recurse);d`e\r\nf; & | @{x}"
+CONN = {"fqdn": "wapcomputer1.contoso.com", "address": "127.0.10.11", "auth": "ntlm",
+        "username": "CONTOSO\\WapAdmin", "password": "LabOnly-Wap1-1!"}
+
+CA = make_ca()
+LEAF = make_leaf(CA)
+
+
+def my_props(leaf=LEAF, password=PASSWORD, **kw):
+    props = {"connection": dict(CONN), "store": "My", "cert_pem": leaf.pem, "pfx_base64": leaf.pfx(password),
+             "pfx_password": password, "serves_fqdns": ["wapcomputer1.contoso.com"], "expiry_threshold_days": 30,
+             "staging_dir": "C:\\temp"}
+    props.update(kw)
+    return props
+
+
+def ca_props(cert=CA, store="CA", **kw):
+    props = {"connection": dict(CONN), "store": store, "cert_pem": cert.pem, "serves_fqdns": [],
+             "expiry_threshold_days": 30, "staging_dir": "C:\\temp"}
+    props.update(kw)
+    return props
+
+
+def failures(props):
+    t = FakeTransport({})
+    with use_transport(t):
+        result = C.CertificateProvider().check({}, props)
+    assert t.calls == [], "check must not touch the host"
+    return [(f.property, f.reason) for f in result.failures]
+
+
+# -- check: one clear property error per problem, no host call ----------------------------------------------------
+pytestmark_unit = pytest.mark.unit
+
+
+@pytest.mark.unit
+def test_check_accepts_a_ca_issued_leaf_with_its_pfx():
+    assert failures(my_props()) == []
+
+
+@pytest.mark.unit
+def test_check_accepts_a_self_signed_root_for_the_ca_and_root_stores():
+    assert failures(ca_props(store="CA")) == []
+    assert failures(ca_props(store="Root")) == []
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case, props, prop, words", [
+    ("self-signed leaf", lambda: my_props(make_leaf(None)), "cert_pem", "self-signed"),
+    ("self-signed leaf in CA", lambda: ca_props(make_leaf(None)), "cert_pem", "self-signed"),
+    ("expired", lambda: my_props(make_leaf(CA, not_before=NOW - dt.timedelta(days=400),
+                                           not_after=NOW - dt.timedelta(days=1))), "cert_pem", "expired on"),
+    ("expiring soon", lambda: my_props(make_leaf(CA, not_after=NOW + dt.timedelta(days=10))), "cert_pem",
+     "within expiry_threshold_days (30)"),
+    ("not yet valid", lambda: my_props(make_leaf(CA, not_before=NOW + dt.timedelta(days=3))), "cert_pem",
+     "not valid before"),
+    ("wrong key", lambda: my_props(pfx_base64=LEAF.pfx(PASSWORD, key=make_leaf(CA).key)), "pfx_base64",
+     "does not belong to certificate"),
+    ("pfx of another cert", lambda: my_props(pfx_base64=make_leaf(CA).pfx(PASSWORD)), "pfx_base64",
+     "does not belong"),
+    ("wrong pfx password", lambda: my_props(pfx_password="nope"), "pfx_password", "does not open"),
+    ("pfx not base64", lambda: my_props(pfx_base64="***"), "pfx_base64", "not base64"),
+    ("SAN mismatch", lambda: my_props(serves_fqdns=["tenant.contoso.com"]), "serves_fqdns",
+     "does not cover tenant.contoso.com"),
+    ("malformed FQDN", lambda: my_props(serves_fqdns=["wap computer"]), "serves_fqdns[0]",
+     "not a fully qualified domain name"),
+    ("My without pfx", lambda: my_props(pfx_base64=None), "pfx_base64", "required for store My"),
+    ("pfx for CA store", lambda: ca_props(pfx_base64=CA.pfx("x")), "pfx_base64", "only for store My"),
+    ("CA certificate in My", lambda: my_props(CA, pfx_base64=CA.pfx(PASSWORD), serves_fqdns=[]), "store",
+     "is a CA certificate"),
+    ("unknown store", lambda: my_props(store="Personal"), "store", "'My', 'CA' or 'Root'"),
+    ("chain instead of one cert", lambda: my_props(cert_pem=LEAF.pem + CA.pem), "cert_pem", "exactly one"),
+    ("threshold out of range", lambda: my_props(expiry_threshold_days=-1), "expiry_threshold_days", "greater"),
+    ("hostile staging dir", lambda: my_props(staging_dir=HOSTILE), "staging_dir", "not an absolute Windows"),
+    ("hostile FQDN", lambda: my_props(serves_fqdns=[HOSTILE]), "serves_fqdns[0]", "not a fully qualified"),
+    ("hostile PEM", lambda: my_props(cert_pem=HOSTILE), "cert_pem", "exactly one PEM"),
+    ("port out of range", lambda: my_props(connection={**CONN, "port": 70000}), "connection", "port"),
+    ("missing credential", lambda: my_props(connection={k: v for k, v in CONN.items() if k != "password"}),
+     "connection", "password is required"),
+    ("unknown auth", lambda: my_props(connection={**CONN, "auth": "magic"}), "connection", "unknown auth"),
+    ("malformed host FQDN", lambda: my_props(connection={**CONN, "fqdn": "wap_01..x"}), "connection",
+     "not a host name"),
+    ("no connection", lambda: {k: v for k, v in my_props().items() if k != "connection"}, "connection", "missing"),
+])
+def test_check_refuses(case, props, prop, words):
+    found = failures(props())
+    assert any(p == prop and words in r for p, r in found), found
+
+
+@pytest.mark.unit
+def test_check_reports_each_problem_once():
+    expired_self_signed = make_leaf(None, not_before=NOW - dt.timedelta(days=9), not_after=NOW - dt.timedelta(days=1))
+    found = failures(my_props(expired_self_signed, serves_fqdns=["a.contoso.com", "b.contoso.com"]))
+    props = sorted(p for p, _ in found)
+    assert props == ["cert_pem", "cert_pem", "serves_fqdns", "serves_fqdns"], found
+
+
+@pytest.mark.unit
+def test_check_never_echoes_the_password():
+    found = failures(my_props(pfx_password="Wrong-Secret-42"))
+    assert found and all("Wrong-Secret-42" not in r for _, r in found)
+
+
+@pytest.mark.unit
+def test_check_waits_for_unknown_values_in_preview():
+    from providers.base import UNKNOWN
+    assert failures(my_props(cert_pem=UNKNOWN, pfx_base64=UNKNOWN, pfx_password=UNKNOWN)) == []
+
+
+# -- read parsing and plan (pure) ------------------------------------------------------------------------------
+def _obj(store, thumb, key=True):
+    return {"Thumbprint": thumb, "HasPrivateKey": key, "NotAfter": "2030-01-01T00:00:00Z",
+            "PSPath": f"Microsoft.PowerShell.Security\\Certificate::LocalMachine\\{store}\\{thumb}"}
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("store, output, expected", [
+    ("My", [], None),
+    ("My", [_obj("My", "AB")], C.Observed("My", True, "2030-01-01T00:00:00Z")),
+    ("My", [_obj("My", "AB", key=False)], C.Observed("My", False, "2030-01-01T00:00:00Z")),
+    ("My", [_obj("My", "CD")], None),                     # another certificate: not ours
+    ("CA", [_obj("Root", "AB")], C.Observed("Root", True, "2030-01-01T00:00:00Z")),
+    ("CA", [_obj("Root", "AB"), _obj("CA", "AB")], C.Observed("CA", True, "2030-01-01T00:00:00Z")),
+    ("Root", [_obj("CA", "ab")], C.Observed("CA", True, "2030-01-01T00:00:00Z")),
+    ("My", [{"Thumbprint": "AB", "HasPrivateKey": True, "NotAfter": "/Date(1893456000000)/"}],
+     C.Observed("My", True, "2030-01-01T00:00:00+00:00")),
+])
+def test_parse_read(store, output, expected):
+    assert C.parse_read(store, "AB", output) == expected
+
+
+@pytest.mark.unit
+def test_read_statements_look_in_both_ca_stores_in_one_call():
+    stmts = C.read_statements("CA", "AB")
+    assert [s.commands[0].parameters["Path"] for s in stmts] == ["Cert:\\LocalMachine\\CA\\AB",
+                                                                 "Cert:\\LocalMachine\\Root\\AB"]
+    assert [s.commands[0].parameters["Path"] for s in C.read_statements("My", "AB")] == ["Cert:\\LocalMachine\\My\\AB"]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("store, observed, steps", [
+    ("My", None, ["import"]),
+    ("My", C.Observed("My", True, None), []),
+    ("My", C.Observed("My", False, None), ["remove", "import"]),
+    ("CA", C.Observed("Root", False, None), []),
+    ("Root", None, ["import"]),
+])
+def test_plan(store, observed, steps):
+    assert C.plan(store, observed) == steps
+
+
+# -- diff: observed (olds) against desired (news), field by field --------------------------------------------------
+def _state(props, **observed):
+    outs = {**props, "thumbprint": C.desired_thumbprint(props), "found_in_store": props["store"],
+            "has_private_key": props["store"] == "My", "adopted": False, "__provider": "pickle"}
+    outs.update(observed)
+    return outs
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("change, expected_changed, expected_replaces, dbr", [
+    (lambda o, n: None, [], [], False),
+    (lambda o, n: o.update(has_private_key=False), ["has_private_key"], [], False),
+    (lambda o, n: n.update(store="Root", pfx_base64=None, pfx_password=None), ["store"], ["store"], True),
+    (lambda o, n: n.update(pfx_base64=LEAF.pfx("other"), pfx_password="other"), [], [], False),
+    (lambda o, n: n.update(cert_pem=make_leaf(CA).pem), ["cert_pem"], ["cert_pem"], False),
+    (lambda o, n: n.update(connection={**CONN, "fqdn": "wapcomputer2.contoso.com"}), ["connection"],
+     ["connection"], True),
+    (lambda o, n: n.update(connection={**CONN, "address": "127.0.0.9"}), ["connection"], [], False),
+    (lambda o, n: n.update(serves_fqdns=[]), ["serves_fqdns"], [], False),
+])
+def test_diff(change, expected_changed, expected_replaces, dbr):
+    news = my_props()
+    olds = _state(news)
+    change(olds, news)
+    changed, replaces = C.changed_fields(olds, news)
+    assert changed == expected_changed and replaces == expected_replaces
+    d = C.CertificateProvider().diff("id", olds, news)
+    assert d.changes is bool(expected_changed) and d.replaces == expected_replaces
+    assert d.delete_before_replace is dbr
+
+
+@pytest.mark.unit
+def test_diff_with_unknown_certificate_in_preview_is_a_replace():
+    from providers.base import UNKNOWN
+    news = my_props()
+    olds = _state(news)
+    changed, replaces = C.changed_fields(olds, {**news, "cert_pem": UNKNOWN})
+    assert "cert_pem" in changed and "cert_pem" in replaces
+
+
+# -- provider methods against the in-memory host ---------------------------------------------------------------
+@pytest.fixture
+def host():
+    h = FakeHost()
+    with use_transport(h.transport):
+        yield h
+
+
+@pytest.mark.unit
+def test_create_my_imports_the_pfx_with_a_securestring_and_removes_the_staged_file(host):
+    p = C.CertificateProvider()
+    created = p.create(my_props())
+    assert created.id == f"wapcomputer1.contoso.com:My:{LEAF.thumbprint}"
+    assert host.certs == {("My", LEAF.thumbprint): True}
+    assert host.pfx_passwords == [PASSWORD]
+    assert host.file(f"C:\\temp\\{LEAF.thumbprint}.pfx") is None, "the staged PFX must be removed"
+    assert created.outs["has_private_key"] is True and created.outs["adopted"] is False
+    # The password never appears in the display form of any command.
+    assert all(PASSWORD not in c for c in host.transport.commands)
+    read = p.read(created.id, created.outs)
+    assert read.id == created.id
+    assert p.diff(created.id, read.outs, my_props()).changes is False
+
+
+@pytest.mark.unit
+def test_create_ca_stages_the_der_and_imports_into_the_store(host):
+    created = C.CertificateProvider().create(ca_props())
+    assert host.certs == {("CA", CA.thumbprint): False}
+    imports = params_of(host.transport, "Import-Certificate")
+    assert imports == [{"FilePath": f"C:\\temp\\{CA.thumbprint}.cer", "CertStoreLocation": "Cert:\\LocalMachine\\CA"}]
+    assert created.outs["found_in_store"] == "CA"
+
+
+@pytest.mark.unit
+def test_create_adopts_a_certificate_already_in_root_and_delete_leaves_it(host):
+    host.certs[("Root", CA.thumbprint)] = False
+    p = C.CertificateProvider()
+    created = p.create(ca_props())
+    assert params_of(host.transport, "Import-Certificate") == []
+    assert created.outs["adopted"] is True and created.outs["found_in_store"] == "Root"
+    p.delete(created.id, created.outs)
+    assert ("Root", CA.thumbprint) in host.certs
+
+
+@pytest.mark.unit
+def test_read_after_out_of_band_removal_says_gone_and_create_heals(host):
+    p = C.CertificateProvider()
+    created = p.create(ca_props())
+    del host.certs[("CA", CA.thumbprint)]
+    assert p.read(created.id, created.outs).id == ""
+    p.create(ca_props())
+    assert ("CA", CA.thumbprint) in host.certs
+
+
+@pytest.mark.unit
+def test_lost_private_key_is_drift_named_has_private_key_and_update_reimports(host):
+    p = C.CertificateProvider()
+    created = p.create(my_props())
+    host.certs[("My", LEAF.thumbprint)] = False          # re-imported from a .cer by an administrator
+    read = p.read(created.id, created.outs)
+    assert read.outs["has_private_key"] is False
+    assert C.changed_fields(read.outs, my_props()) == (["has_private_key"], [])
+    updated = p.update(created.id, read.outs, my_props())
+    assert host.certs[("My", LEAF.thumbprint)] is True and updated.outs["has_private_key"] is True
+    assert p.diff(created.id, p.read(created.id, updated.outs).outs, my_props()).changes is False
+
+
+@pytest.mark.unit
+def test_delete_removes_it_and_read_says_gone(host):
+    p = C.CertificateProvider()
+    created = p.create(my_props())
+    p.delete(created.id, created.outs)
+    assert host.certs == {}
+    assert p.read(created.id, created.outs).id == ""
+    p.delete(created.id, created.outs)                   # deleting again is fine
+
+
+@pytest.mark.unit
+def test_failed_import_still_removes_the_staged_pfx_and_a_rerun_converges(host):
+    host.fail["Import-PfxCertificate"] = Failure("The PFX file could not be read.", "CryptographicException")
+    p = C.CertificateProvider()
+    with pytest.raises(RemoteCommandFailed) as err:
+        p.create(my_props())
+    assert "wapcomputer1.contoso.com" in str(err.value) and "install certificate" in str(err.value)
+    assert host.file(f"C:\\temp\\{LEAF.thumbprint}.pfx") is None
+    del host.fail["Import-PfxCertificate"]
+    p.create(my_props())
+    assert host.certs == {("My", LEAF.thumbprint): True}
+
+
+@pytest.mark.unit
+def test_import_that_does_not_land_is_reported(host):
+    host.fail_after["Import-Certificate"] = 0
+    with pytest.raises(RemoteCommandFailed):
+        C.CertificateProvider().create(ca_props())
+
+
+@pytest.mark.unit
+def test_hostile_password_reaches_the_host_verbatim_as_a_securestring(host):
+    leaf = make_leaf(CA)
+    C.CertificateProvider().create(my_props(leaf, password=HOSTILE))
+    assert host.pfx_passwords == [HOSTILE]
+    assert all(HOSTILE not in c for c in host.transport.commands)
+
+
+@pytest.mark.unit
+def test_secret_outputs_are_declared():
+    assert C.SECRET_OUTPUTS == ("pfx_base64", "pfx_password")
