@@ -485,3 +485,184 @@ def test_resource_marks_connections_secret(monkeypatch):
     assert isinstance(seen["provider"], apc.AzurePackConnectorProvider)
     assert {"multi_cloud_enabled", "cloud_outputs"} <= set(seen["props"])
     assert not vars(seen["provider"])  # nothing kept on the pickled provider
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Against labsim over loopback (provider methods directly, real PsrpTransport)
+
+POLLING = 30.0  # the lab's PEP keeps polling this long after the success line: create must not wait for it
+
+
+@pytest.fixture(scope="module")
+def pep_lab(tmp_path_factory):
+    from tests.providers.conftest import lab_server
+
+    with lab_server(tmp_path_factory.mktemp("labsim-pep"), pep_polling_seconds=POLLING) as server:
+        yield server
+
+
+@pytest.fixture
+def sim(pep_lab):
+    """Fresh transport per test; the lab's multi-cloud state and faults reset afterwards."""
+    from providers.transport import PsrpTransport
+    from providers.transport._psrp import SessionCache
+
+    cache = SessionCache()
+    with use_transport(PsrpTransport(cache)) as t:
+        yield t
+    pep_lab.runtime.state.clear_faults()
+    try:
+        t2 = PsrpTransport(SessionCache())
+        t2.run(_pep(pep_lab), "reset", apc.disable_command())
+        t2.run(_share(pep_lab), "reset", apc.Command("Remove-Item", {"Path": apc.MARKER_FOLDER, "ErrorAction":
+                                                                     "SilentlyContinue"}, ["Recurse", "Force"]))
+    finally:
+        cache.close_all()
+
+
+def _pep(server, **kw):
+    from providers.transport import HostConnection
+    from tests.providers.conftest import host_connection
+
+    return HostConnection.parse(host_connection(server, "AzS-ERCS01", **kw))
+
+
+def _share(server):
+    from providers.transport import HostConnection
+    from tests.providers.conftest import host_connection
+
+    return HostConnection.parse(host_connection(server, "AzS-HOST"))
+
+
+def sim_inputs(server, **kw):
+    from tests.providers.conftest import host_connection
+
+    return inputs(connection=host_connection(server, "AzS-ERCS01"),
+                  share_connection=host_connection(server, "AzS-HOST"), **kw)
+
+
+def pep_invocations(server, command="Add-AzurePackConnector"):
+    return server.runtime.state.invocations(server.lab.host("AzS-ERCS01").name, command)
+
+
+def params(invocation):
+    """An invocation record's parameters ([name, value] pairs) as a dict."""
+    return {name: value for name, value in invocation["parameters"]}
+
+
+def _as_admin_disable(server, t):
+    # An administrator's own PEP session, out of band.
+    t.run(_pep(server), "admin: disable multi-cloud", apc.disable_command())
+
+
+@pytest.mark.sim
+def test_sim_lifecycle_with_out_of_band_disable(pep_lab, sim):
+    import time
+
+    p = apc.AzurePackConnectorProvider()
+    props = checked(sim_inputs(pep_lab, timeout_seconds=60))
+    started = time.monotonic()
+    created = p.create(props)
+    elapsed = time.monotonic() - started
+    assert elapsed < POLLING / 3, f"create waited for the PEP's polling loop ({elapsed:.1f} s)"
+    last = pep_invocations(pep_lab)[-1]
+    assert last["configuration"] == "PrivilegedEndpoint" and last["outcome"].lower() == "stopped"
+    outs = created.outs
+    assert outs["multi_cloud_enabled"] is True
+    assert sorted(outs["cloud_outputs"]) == ["AzurePack_1", "AzurePack_2"]
+    one = outs["cloud_outputs"]["AzurePack_1"]
+    assert one["endpoint"] == "https://wapcomputer1.contoso.com:40005"
+    assert one["realm"].startswith("https://adfs.local.azurestack.external/adfs/")
+    base64.b64decode(one["signing_certificate"], validate=True)
+    assert json.loads(one["content"])["AzurePackConnectorEndpoint"] == one["endpoint"]
+
+    read = p.read(created.id, outs)
+    assert read.id == created.id and apc.changed_fields(read.outs, props) == []
+    assert p.diff(created.id, read.outs, props).changes is False
+
+    _as_admin_disable(pep_lab, sim)
+    drift = p.read(created.id, read.outs)
+    assert drift.id == created.id and drift.outs["multi_cloud_enabled"] is False
+    assert apc.changed_fields(drift.outs, props) == ["multi_cloud_enabled"]
+    assert p.diff(created.id, drift.outs, props).changes is True
+
+    healed = p.update(created.id, drift.outs, props)
+    assert healed.outs["multi_cloud_enabled"] is True
+    again = p.read(created.id, healed.outs)
+    assert apc.changed_fields(again.outs, props) == [] and not p.diff(created.id, again.outs, props).changes
+
+    p.delete(created.id, again.outs)
+    assert params(pep_invocations(pep_lab)[-1]).get("DisableMultiCloud") in (True, "True")
+    assert p.read(created.id, again.outs).id == ""
+
+
+@pytest.mark.sim
+def test_sim_out_of_band_cloud_list_change_shows_as_clouds(pep_lab, sim):
+    p = apc.AzurePackConnectorProvider()
+    props = checked(sim_inputs(pep_lab))
+    outs = p.create(props).outs
+    only_one = apc.parse_inputs(checked(sim_inputs(pep_lab, clouds=props["clouds"][:1])))
+    apc.enable(only_one)  # an administrator re-ran the cmdlet with one cloud
+    drift = p.read("id", outs)
+    assert apc.changed_fields(drift.outs, props) == ["clouds"]
+    healed = p.update("id", drift.outs, props)
+    assert sorted(healed.outs["cloud_outputs"]) == ["AzurePack_1", "AzurePack_2"]
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("kind", ["command_terminating", "command_error"])
+def test_sim_create_after_injected_failure_converges(pep_lab, sim, kind):
+    from labsim.runtime import Fault
+
+    pep = pep_lab.lab.host("AzS-ERCS01").name
+    pep_lab.runtime.state.set_fault(Fault(host=pep, kind=kind, command="Add-AzurePackConnector"))
+    p = apc.AzurePackConnectorProvider()
+    props = checked(sim_inputs(pep_lab))
+    with pytest.raises(RemoteCommandFailed) as err:
+        p.create(props)
+    assert "azs-ercs01.azurestack.local" in str(err.value) and "LabsimFault" in str(err.value)
+    pep_lab.runtime.state.clear_faults(pep)
+    outs = p.create(props).outs
+    assert outs["multi_cloud_enabled"] is True and apc.changed_fields(p.read("id", outs).outs, props) == []
+
+
+@pytest.mark.sim
+def test_sim_hang_times_out_clearly_then_converges(pep_lab, sim):
+    from labsim.runtime import Fault
+
+    pep = pep_lab.lab.host("AzS-ERCS01").name
+    pep_lab.runtime.state.set_fault(Fault(host=pep, kind="command_hang", command="Add-AzurePackConnector"))
+    p = apc.AzurePackConnectorProvider()
+    with pytest.raises(StepTimedOut) as err:
+        p.create(checked(sim_inputs(pep_lab, timeout_seconds=3)))
+    assert apc.ENABLE_SUCCESS_LINE in str(err.value) and "3 s" in str(err.value)
+    pep_lab.runtime.state.clear_faults(pep)
+    outs = p.create(checked(sim_inputs(pep_lab))).outs
+    assert outs["multi_cloud_enabled"] is True
+
+
+@pytest.mark.sim
+def test_sim_hostile_strings_reach_the_pep_verbatim(pep_lab, sim):
+    # The lab names each output file after the cloud (contract §8): no path separator in this one; the stack name
+    # (never a file name) carries the full hostile string.
+    hostile_name = HOSTILE.replace("\\", "_")
+    props = checked(sim_inputs(pep_lab, azure_stack_cloud_name=HOSTILE,
+                               clouds=[{"cloud_name": hostile_name, "cloud_endpoint": "https://wapcomputer1.contoso.com"}]))
+    outs = apc.AzurePackConnectorProvider().create(props).outs
+    sent = params(pep_invocations(pep_lab)[-1])
+    assert sent["AzureStackCloudName"] == HOSTILE
+    assert sent["AzurePackClouds"][0]["CloudName"] == hostile_name
+    assert list(outs["cloud_outputs"]) == [hostile_name] and outs["azure_stack_cloud_name"] == HOSTILE
+    every = json.dumps(pep_lab.runtime.state.invocations())
+    assert "LabOnly-Pep-1!" not in every and "LabOnly-Host-1!" not in every
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("case, props, prop, reason", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+def test_sim_bad_inputs_record_no_invocation(pep_lab, case, props, prop, reason):
+    before = len(pep_lab.runtime.state.invocations())
+    result = apc.AzurePackConnectorProvider().check({}, props)
+    assert [f.property for f in result.failures] == [prop]
+    with pytest.raises(ConfigurationError):
+        apc.AzurePackConnectorProvider().create(props)
+    assert len(pep_lab.runtime.state.invocations()) == before
