@@ -68,6 +68,8 @@ class LabRuntime:
         for host in self.lab.hosts:
             doc = view.doc(host.name)
             for site in sorted(doc.get("sites", {}).values(), key=lambda s: s["id"]):
+                if site["state"] != "Started":  # a stopped IIS site does not listen
+                    continue
                 for b in site["bindings"]:
                     if b["protocol"] != "https" or not b.get("certificateHash"):
                         continue

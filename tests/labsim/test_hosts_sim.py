@@ -192,3 +192,34 @@ def test_cli_serve_background_exec_show_fault_stop(tmp_path):
     finally:
         _labsim("stop", "--pid-file", str(tmp_path / "pid"), env=env, check=False)
     assert "not running" in _labsim("stop", env=env, check=False).stderr
+
+
+def test_secure_string_and_credential_parameters_over_the_wire(sim, tmp_path):
+    """A PFX password (SecureString) and a SqlCredential (PSCredential) cross the wire, work, and are redacted."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+    from pypsrp.complex_objects import PSCredential
+    from pypsrp.serializer import TaggedValue
+
+    server, rt = sim
+    cert_pem, key_pem = rt.ca.issue("secure.contoso.com", ["secure.contoso.com"])
+    pfx = pkcs12.serialize_key_and_certificates(
+        b"x", serialization.load_pem_private_key(key_pem, None), x509.load_pem_x509_certificate(cert_pem), None,
+        serialization.BestAvailableEncryption(b"Pfx-Secret-42"))
+    with RunspacePool(connect(server)) as pool:
+        pool.exchange_keys()
+        assert not invoke(pool, "Set-Content", Path="C:\\wire.pfx", Value=pfx, Encoding="Byte").had_errors
+        ps = invoke(pool, "Import-PfxCertificate", FilePath="C:\\wire.pfx", CertStoreLocation="Cert:\\LocalMachine\\My",
+                    Password=TaggedValue("SS", "Pfx-Secret-42"))
+        assert not ps.had_errors, ps.streams.error
+        assert props(ps.output[0])["HasPrivateKey"] is True
+        # the script file is all Configure-TrustAzureStack needs to be a command (no order dependency on other tests)
+        assert not invoke(pool, "New-Item", Path=f"{SCRIPTS}\\Configure-TrustAzureStack.ps1", ItemType="File",
+                          Force=True).had_errors
+        cred = PSCredential(username="CONTOSO\\WapAdmin", password="wrong-password")
+        ps = invoke(pool, f"{SCRIPTS}\\Configure-TrustAzureStack.ps1", SqlServer="wapcomputer1",
+                    DataFile="C:\\none.txt", SqlCredential=cred)
+        assert ps.had_errors and "Login failed for user 'CONTOSO\\WapAdmin'." in str(ps.streams.error[0])
+    dump = json.dumps(rt.state.invocations(WAP))
+    assert "Pfx-Secret-42" not in dump and "wrong-password" not in dump

@@ -202,6 +202,8 @@ def test_configure_certificates_defaults_to_the_tenant_site_certificate(installe
     served = {(b.host, b.port): b for b in rt.https_bindings()}
     assert served[(WAP, 40005)].thumbprint == connector_hash(rt)
     assert b"BEGIN CERTIFICATE" in served[(WAP, 40005)].cert_pem and b"PRIVATE KEY" in served[(WAP, 40005)].key_pem
+    run(rt, session(), cmd("Stop-Website", Name="MgmtSvc-Connector")).ok()
+    assert (WAP, 40005) not in {(b.host, b.port) for b in rt.https_bindings()}  # a stopped site does not listen
 
 
 def test_configure_certificates_with_an_imported_certificate(installed, tmp_path):
