@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from providers.base import PROVIDER_KEY, is_unknown
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
@@ -98,6 +98,10 @@ def _fqdn(v: str) -> str:
     return v
 
 
+_NOT_THE_PEP = ("the connector is installed on a WAP tenant portal computer, not on the privileged endpoint: use "
+                "that computer's connection")
+
+
 def normalize_thumbprint(v: str) -> str:
     """Thumbprints are copied from certlm.msc with spaces (and sometimes an invisible U+200E): accept those."""
     cleaned = re.sub(r"[\s:\u200e]", "", v).upper()
@@ -132,6 +136,12 @@ class ConnectorSiteInputs(RemoteInputs):
                              f"by their full path)")
         return v.rstrip("\\")
 
+    @model_validator(mode="after")
+    def _not_the_pep(self) -> ConnectorSiteInputs:
+        if self.connection.configuration_name == PRIVILEGED_ENDPOINT:
+            raise ValueError("connection: " + _NOT_THE_PEP)
+        return self
+
     def desired(self) -> Desired:
         return Desired(self.tenant_portal_fqdn, self.tenant_api_fqdn, self.azure_stack_portal_fqdn,
                        self.certificate_thumbprint)
@@ -144,8 +154,7 @@ def check(news: Mapping[str, Any]) -> CheckResult:
     conn = news.get("connection")
     if not failures and conn is not None and not is_unknown(conn) and \
             HostConnection.parse(conn).configuration_name == PRIVILEGED_ENDPOINT:
-        failures.append(CheckFailure("connection", "the connector is installed on a WAP tenant portal computer, not "
-                                                   "on the privileged endpoint: use that computer's connection"))
+        failures.append(CheckFailure("connection", _NOT_THE_PEP))
     if not failures:
         # Normalised forms (what diff compares): thumbprint without spaces, bundle path without a trailing \.
         t = news.get("certificate_thumbprint")

@@ -457,3 +457,203 @@ def test_resource_marks_the_connection_secret(monkeypatch):
     assert {"endpoint", "bound_thumbprint", "sites"} <= set(seen["props"])
     assert seen["props"]["bundle_path"] == cs.DEFAULT_BUNDLE_PATH
     assert not vars(seen["p"])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Against labsim over loopback (provider methods directly, real PsrpTransport)
+
+
+@pytest.fixture
+def sim(labsim):
+    from providers.transport import PsrpTransport
+    from providers.transport._psrp import SessionCache
+
+    cache = SessionCache()
+    with use_transport(PsrpTransport(cache)) as t:
+        yield t
+    labsim.runtime.state.clear_faults()
+    cache.close_all()
+
+
+def sim_inputs(server, host="wapcomputer1", **kw):
+    from tests.providers.conftest import host_connection
+
+    fqdn = server.lab.host(host).fqdn
+    return checked(inputs(connection=host_connection(server, host), tenant_portal_fqdn=fqdn, tenant_api_fqdn=fqdn,
+                          **kw))
+
+
+def conn_of(server, host):
+    from providers.transport import HostConnection
+    from tests.providers.conftest import host_connection
+
+    return HostConnection.parse(host_connection(server, host))
+
+
+def invocations(server, host, command=None, since=0):
+    return [i for i in server.runtime.state.invocations(server.lab.host(host).name, command) if i["id"] > since]
+
+
+def last_id(server):
+    return max([i["id"] for i in server.runtime.state.invocations()] + [0])
+
+
+def script(server, host, name):
+    return cs.Command(cs.script_path(cs.DEFAULT_BUNDLE_PATH, name))
+
+
+def import_second_certificate(server, t, host) -> str:
+    """A second CA-issued certificate with its key in the host's My store, imported the way an admin would."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    from labsim.server import lab_ca
+    from providers.transport import Secret
+
+    fqdn = server.lab.host(host).fqdn
+    cert_pem, key_pem = lab_ca(server.state_dir, server.lab).issue(fqdn, [fqdn])
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    key = serialization.load_pem_private_key(key_pem, None)
+    pfx = pkcs12.serialize_key_and_certificates(b"other", key, cert, None,
+                                                serialization.BestAvailableEncryption(b"pfx-pass"))
+    c = conn_of(server, host)
+    t.run(c, "admin: stage pfx", [cs.Command("New-Item", {"Path": "C:\\temp", "ItemType": "Directory"}, ["Force"]),
+                                  cs.Command("Set-Content", {"Path": "C:\\temp\\other.pfx", "Value": pfx,
+                                                             "Encoding": "Byte"})])
+    out = t.run(c, "admin: import pfx", cs.Command("Import-PfxCertificate", {
+        "FilePath": "C:\\temp\\other.pfx", "CertStoreLocation": "Cert:\\LocalMachine\\My",
+        "Password": Secret("pfx-pass")})).single()
+    return out["Thumbprint"]
+
+
+@pytest.mark.sim
+def test_sim_lifecycle_with_out_of_band_changes(labsim, sim):
+    from tests.providers.conftest import stage_bundle
+
+    host = "wapcomputer1"
+    stage_bundle(labsim, host)
+    p = cs.ConnectorSiteProvider()
+    props = sim_inputs(labsim, host)
+    created = p.create(props)
+    outs = created.outs
+    assert outs["installed"] is True and outs["endpoint"] == "https://wapcomputer1.contoso.com:40005"
+    assert outs["sites"] == {s: "Started" for s in cs.CONNECTOR_SITES}
+    assert outs["bound_thumbprint"] == outs["tenant_site_thumbprint"] is not None
+    ran = [i["command"].rsplit("\\", 1)[-1] for i in invocations(labsim, host) if i["command"].endswith(".ps1")]
+    assert ran == ["Install-Connector.ps1", "Configure-Certificates.ps1", "Configure-WapConnector.ps1"]
+
+    read = p.read(created.id, outs)
+    assert read.id == created.id and cs.changed_fields(read.outs, props) == []
+    assert p.diff(created.id, read.outs, props).changes is False
+    c = conn_of(labsim, host)
+
+    # 1. An administrator uninstalls one connector package (its site goes with it).
+    sim.run(c, "admin: uninstall", cs.Command("Uninstall-Package", {
+        "Name": [cs.CONNECTOR_PACKAGES[1]], "ProviderName": "msi"}, ["Force"]))
+    drift = p.read(created.id, read.outs)
+    assert drift.id == created.id and drift.outs["sites"]["MgmtSvc-ConnectorExtension"] == "Missing"
+    assert cs.changed_fields(drift.outs, props) == ["install"]
+    healed = p.update(created.id, drift.outs, props).outs
+    assert healed["installed"] is True and cs.changed_fields(p.read(created.id, healed).outs, props) == []
+
+    # 2. ... rebinds another certificate.
+    other = import_second_certificate(labsim, sim, host)
+    sim.run(c, "admin: rebind", cs.Command(cs.script_path(cs.DEFAULT_BUNDLE_PATH, cs.CERTIFICATES_SCRIPT),
+                                           {"Thumbprint": other}))
+    drift = p.read(created.id, healed)
+    assert drift.outs["bound_thumbprint"] == other
+    assert cs.changed_fields(drift.outs, props) == ["certificate_thumbprint"]
+    mark = last_id(labsim)
+    healed = p.update(created.id, drift.outs, props).outs
+    assert healed["bound_thumbprint"] == healed["tenant_site_thumbprint"] != other
+    ran = [i["command"].rsplit("\\", 1)[-1] for i in invocations(labsim, host, since=mark) if ".ps1" in i["command"]]
+    assert ran == ["Configure-Certificates.ps1"]
+
+    # 3. ... edits an FQDN.
+    sim.run(c, "admin: reconfigure", cs.Command(cs.script_path(cs.DEFAULT_BUNDLE_PATH, cs.CONFIGURE_SCRIPT), {
+        "TenantPortalFQDN": "wapcomputer1.contoso.com", "TenantAPIFQDN": "elsewhere.contoso.com",
+        "AzureStackPortalFQDN": "portal.local.azurestack.external"}))
+    drift = p.read(created.id, healed)
+    assert drift.outs["tenant_api_fqdn"] == "elsewhere.contoso.com"
+    assert cs.changed_fields(drift.outs, props) == ["tenant_api_fqdn"]
+    healed = p.update(created.id, drift.outs, props).outs
+
+    # 4. ... stops a site.
+    sim.run(c, "admin: stop", cs.Command("Stop-Website", {"Name": "MgmtSvc-ConnectorController"}))
+    drift = p.read(created.id, healed)
+    assert cs.changed_fields(drift.outs, props) == ["install"]
+    healed = p.update(created.id, drift.outs, props).outs
+    assert healed["sites"]["MgmtSvc-ConnectorController"] == "Started"
+
+    # An input change runs only its own step: the explicit certificate.
+    mark = last_id(labsim)
+    wanted = checked({**props, "certificate_thumbprint": other})
+    assert cs.changed_fields(healed, wanted) == ["certificate_thumbprint"]
+    updated = p.update(created.id, healed, wanted).outs
+    assert updated["bound_thumbprint"] == other
+    cert_call = [i for i in invocations(labsim, host, since=mark) if ".ps1" in i["command"]]
+    assert [i["command"].rsplit("\\", 1)[-1] for i in cert_call] == ["Configure-Certificates.ps1"]
+    assert dict(cert_call[0]["parameters"]) == {"Thumbprint": other}
+    assert "pfx-pass" not in json.dumps(labsim.runtime.state.invocations())
+    assert "LabOnly-Wap1-1!" not in json.dumps(labsim.runtime.state.invocations())
+
+    p.delete(created.id, updated)
+    assert p.read(created.id, updated).id == ""
+    p.delete(created.id, updated)  # again: nothing left, no error
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("kind, command", [("command_terminating", "Configure-WapConnector.ps1"),
+                                           ("command_error", "Configure-Certificates.ps1"),
+                                           ("command_terminating", "Install-Connector.ps1")])
+def test_sim_create_after_injected_failure_converges(labsim, sim, kind, command):
+    from labsim.runtime import Fault
+    from tests.providers.conftest import stage_bundle
+
+    host = "wapcomputer2"
+    stage_bundle(labsim, host)
+    p = cs.ConnectorSiteProvider()
+    props = sim_inputs(labsim, host)
+    labsim.runtime.state.set_fault(Fault(host=labsim.lab.host(host).name, kind=kind, command=command))
+    mark = last_id(labsim)
+    with pytest.raises(RemoteCommandFailed) as err:
+        p.create(props)
+    assert "wapcomputer2.contoso.com" in str(err.value) and command.split(".")[0] in str(err.value)
+    labsim.runtime.state.clear_faults(labsim.lab.host(host).name)
+    outs = p.create(props).outs
+    assert outs["installed"] is True and cs.changed_fields(p.read("id", outs).outs, props) == []
+    installs = [i for i in invocations(labsim, host, "Install-Connector.ps1", since=mark)]
+    # An install that succeeded before the failure is not repeated by the re-run.
+    assert len(installs) == (2 if command == "Install-Connector.ps1" else 1)
+    p.delete("id", outs)
+
+
+@pytest.mark.sim
+def test_sim_missing_bundle_and_url_rewrite_are_reported_before_any_script(labsim, sim):
+    mark = last_id(labsim)
+    with pytest.raises(ConfigurationError, match="stage the WAPConnector bundle"):
+        cs.ConnectorSiteProvider().create(sim_inputs(labsim, "wapcomputer1", bundle_path="D:\\nowhere\\WAPConnector"))
+    assert not [i for i in invocations(labsim, "wapcomputer1", since=mark) if ".ps1" in i["command"]]
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("case, props, prop, reason", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+def test_sim_bad_inputs_record_no_invocation(labsim, case, props, prop, reason):
+    before = last_id(labsim)
+    assert [f.property for f in cs.check(props).failures] == [prop]
+    with pytest.raises(ConfigurationError):
+        cs.ConnectorSiteProvider().create(props)
+    assert last_id(labsim) == before
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("field", ["tenant_portal_fqdn", "tenant_api_fqdn", "azure_stack_portal_fqdn",
+                                   "certificate_thumbprint", "bundle_path"])
+def test_sim_hostile_strings_never_reach_the_host(labsim, field):
+    before = last_id(labsim)
+    props = {**sim_inputs(labsim), field: HOSTILE}
+    assert [f.property for f in cs.check(props).failures] == [field]
+    with pytest.raises(ConfigurationError):
+        cs.ConnectorSiteProvider().create(props)
+    assert last_id(labsim) == before
