@@ -1,0 +1,331 @@
+"""ConnectorBundle provider: local hashing, read parsing, plan, staging commands, diff, and create/read/update/
+delete against an in-memory host (unit); the labsim version is at the end of the module (sim)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from providers import bundle as B
+from providers.errors import ConnectorError, RemoteCommandFailed
+from providers.remote import use_transport
+from providers.transport import Command, FakeTransport
+from tests.providers.fake_host_a import FakeHost, params_of
+
+HOSTILE_NAME = "we'ird $(calc);`x` & y.txt"
+CONN = {"fqdn": "wapcomputer1.contoso.com", "address": "127.0.10.11", "auth": "ntlm",
+        "username": "CONTOSO\\WapAdmin", "password": "LabOnly-Wap1-1!"}
+DEST = "C:\\temp\\WAPConnector"
+
+
+def make_bundle(root: Path, big: int = 3000) -> Path:
+    """A tiny bundle in the contract's layout, with one file bigger than a chunk and one empty file."""
+    files = {
+        "Setup/Scripts/Install-Connector.ps1": b"# install\r\n",
+        "Setup/Scripts/Update-TenantAPI.ps1": b"# update\r\n",
+        "Setup/Packages/MgmtSvc-TenantAPI.msi": bytes(range(256)) * (big // 256 + 1),
+        "Setup/Packages/empty.txt": b"",
+        "readme.txt": b"WAPConnector test bundle\r\n",
+    }
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+def props_for(root: Path, **kw):
+    props = {"connection": dict(CONN), "source_dir": str(root), "destination": DEST, "chunk_size": 1024,
+             "files": B.hash_tree(root)}
+    props.update(kw)
+    return props
+
+
+# -- pure: paths, hashing, parsing, planning ------------------------------------------------------------------
+@pytest.mark.unit
+@pytest.mark.parametrize("value, ok", [
+    ("C:\\temp\\WAPConnector", True), ("C:\\temp\\WAPConnector\\", True), ("D:\\x y\\z-1_2", True), ("C:\\", True),
+    ("temp\\x", False), ("C:/temp", False), ("C:\\temp\\..\\Windows", False), ("C:\\a'b", False),
+    ("C:\\$(calc)", False), ("C:\\a;b", False), ("C:\\a`b", False), ("\\\\srv\\share", False), ("C:\\a\r\nb", False),
+    ("C:\\%TEMP%", False), ("C:\\temp.", False),
+])
+def test_windows_path(value, ok):
+    if ok:
+        assert B.windows_path(value) == (value.rstrip("\\") if len(value) > 3 else value)
+    else:
+        with pytest.raises(ValueError, match="Windows folder path|must not be"):
+            B.windows_path(value)
+
+
+@pytest.mark.unit
+def test_hash_tree_is_relative_posix_sorted_and_refuses_symlinks(tmp_path):
+    make_bundle(tmp_path)
+    tree = B.hash_tree(tmp_path)
+    assert list(tree) == sorted(tree)
+    assert tree["Setup/Packages/empty.txt"] == hashlib.sha256(b"").hexdigest().upper()
+    (tmp_path / "link").symlink_to(tmp_path / "readme.txt")
+    with pytest.raises(ValueError, match="symbolic link"):
+        B.hash_tree(tmp_path)
+    with pytest.raises(ValueError, match="not a folder"):
+        B.hash_tree(tmp_path / "nope")
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("full, rel", [
+    ("C:\\temp\\WAPConnector\\Setup\\a.ps1", "Setup/a.ps1"),
+    ("c:\\TEMP\\wapconnector\\readme.txt", "readme.txt"),
+    ("Microsoft.PowerShell.Core\\FileSystem::C:\\temp\\WAPConnector\\x.txt", "x.txt"),
+    ("C:\\temp\\WAPConnectorX\\x.txt", None),
+    ("C:\\other\\x.txt", None),
+])
+def test_relative_to(full, rel):
+    assert B.relative_to(DEST, full) == rel
+
+
+@pytest.mark.unit
+def test_parse_hashes_and_observed_files_ignore_undeclared_files():
+    output = [{"Algorithm": "SHA256", "Hash": "aa", "Path": "C:\\temp\\WAPConnector\\SETUP\\A.ps1"},
+              {"Algorithm": "SHA256", "Hash": "BB", "Path": "C:\\temp\\WAPConnector\\AzurePack-1.txt"},
+              "noise"]
+    host = B.parse_hashes(DEST, output)
+    assert host == {"SETUP/A.ps1": "AA", "AzurePack-1.txt": "BB"}
+    assert B.observed_files(host, {"Setup/A.ps1": "x", "Setup/B.ps1": "y"}) == {"Setup/A.ps1": "AA"}
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("observed, desired, drifted", [
+    (None, {"a": "11", "b": "22"}, ["a", "b"]),
+    ({"a": "11", "b": "22"}, {"a": "11", "b": "22"}, []),
+    ({"a": "11", "b": "99"}, {"a": "11", "b": "22"}, ["b"]),
+    ({"a": "11"}, {"a": "11", "b": "22"}, ["b"]),
+    ({"a": "11", "c": "33"}, {"a": "11"}, []),
+    ({"a": "ab"}, {"a": "AB"}, []),
+])
+def test_drifted_files(observed, desired, drifted):
+    assert B.drifted_files(observed, desired) == drifted
+
+
+@pytest.mark.unit
+def test_stale_files_and_directories():
+    assert B.stale_files({"a": "1", "Old/x": "2"}, {"A": "1"}) == ["Old/x"]
+    assert B.directories_for(DEST, ["readme.txt", "Setup/Scripts/a.ps1", "Setup/b.msi", "Setup/Packages/c"]) == [
+        "C:\\temp\\WAPConnector\\Setup\\Packages", "C:\\temp\\WAPConnector\\Setup\\Scripts"]
+    assert B.directories_for(DEST, ["readme.txt"]) == [DEST]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("size, chunk, expected", [
+    (0, 4, [("New-Item", 0)]),
+    (3, 4, [("Set-Content", 3)]),
+    (4, 4, [("Set-Content", 4)]),
+    (9, 4, [("Set-Content", 4), ("Add-Content", 4), ("Add-Content", 1)]),
+])
+def test_staging_commands(size, chunk, expected):
+    data = bytes(range(size))
+    cmds = B.staging_commands("C:\\t\\f.bin", data, chunk)
+    assert [(c.name, len(c.parameters.get("Value", b""))) for c in cmds] == expected
+    assert b"".join(c.parameters.get("Value", b"") for c in cmds) == data
+    assert all(c.parameters["Path"] == "C:\\t\\f.bin" for c in cmds)
+    assert all(c.parameters.get("Encoding", "Byte") == "Byte" for c in cmds)
+
+
+@pytest.mark.unit
+def test_batches_bound_the_payload_of_each_call():
+    cmds = [Command("Set-Content", {"Path": "p", "Value": b"x" * n}) for n in (300, 300, 500, 2000, 10)]
+    assert [[len(c.parameters["Value"]) for c in b] for b in B.batches(cmds, 1024)] == [[300, 300], [500], [2000],
+                                                                                       [10]]
+
+
+# -- check ------------------------------------------------------------------------------------------------------
+def failures(props):
+    t = FakeTransport({})
+    with use_transport(t):
+        result = B.ConnectorBundleProvider().check({}, props)
+    assert t.calls == []
+    return [(f.property, f.reason) for f in result.failures]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case, change, prop, words", [
+    ("ok", {}, None, None),
+    ("hostile destination", {"destination": "C:\\x'; Remove-Item C:\\ -Recurse; '"}, "destination", "not an absolute"),
+    ("relative destination", {"destination": "WAPConnector"}, "destination", "not an absolute"),
+    ("chunk too small", {"chunk_size": 10}, "chunk_size", "greater than or equal"),
+    ("chunk too big", {"chunk_size": 64 * 1024 * 1024}, "chunk_size", "less than or equal"),
+    ("missing source", {"source_dir": "/nonexistent/WAPConnector"}, "source_dir", "not a folder on this machine"),
+    ("no files", {"files": {}}, "source_dir", "holds no files"),
+    ("bad hash", {"files": {"a.txt": "xyz"}}, "files.a.txt", "pattern"),
+    ("escaping path", {"files": {"../a.txt": "A" * 64}}, "files", "not a relative path"),
+    ("port out of range", {"connection": {**CONN, "port": 0}}, "connection", "port"),
+    ("missing credential", {"connection": {**CONN, "username": None}}, "connection", "username is required"),
+    ("unknown auth", {"connection": {**CONN, "auth": "digest"}}, "connection", "unknown auth"),
+    ("malformed FQDN", {"connection": {**CONN, "fqdn": "-bad-.contoso"}}, "connection", "not a host name"),
+])
+def test_check(tmp_path, case, change, prop, words):
+    found = failures(props_for(make_bundle(tmp_path), **change))
+    if prop is None:
+        assert found == []
+    else:
+        assert any(p == prop and words in r for p, r in found), found
+
+
+# -- diff --------------------------------------------------------------------------------------------------------
+@pytest.mark.unit
+def test_diff_names_exactly_the_files_field_and_replaces_on_destination(tmp_path):
+    news = props_for(make_bundle(tmp_path))
+    olds = {**news, "__provider": "pickle"}
+    assert B.changed_fields(olds, news) == ([], [])
+    drifted = {**olds, "files": {**olds["files"], "readme.txt": "0" * 64}}
+    assert B.changed_fields(drifted, news) == (["files"], [])
+    assert B.drifted_files(drifted["files"], news["files"]) == ["readme.txt"]
+    assert B.changed_fields(olds, {**news, "destination": "C:\\TEMP\\wapconnector\\"}) == ([], [])
+    assert B.changed_fields(olds, {**news, "destination": "D:\\WAPConnector"}) == (["destination"], ["destination"])
+    assert B.changed_fields(olds, {**news, "chunk_size": 4096}) == ([], [])
+    d = B.ConnectorBundleProvider().diff("id", drifted, news)
+    assert d.changes is True and d.replaces == []
+
+
+# -- provider methods against the in-memory host -------------------------------------------------------------------
+@pytest.fixture
+def host():
+    h = FakeHost()
+    with use_transport(h.transport):
+        yield h
+
+
+@pytest.mark.unit
+def test_lifecycle_create_read_drift_update_delete(host, tmp_path):
+    root = make_bundle(tmp_path)
+    props = props_for(root)
+    p = B.ConnectorBundleProvider()
+    created = p.create(props)
+    assert created.id == f"wapcomputer1.contoso.com:{DEST}"
+    for rel in props["files"]:
+        assert host.file(B.join(DEST, rel)) == (root / rel).read_bytes(), rel
+    assert sorted(created.outs["uploaded"]) == sorted(props["files"])
+    # The big file went in chunks: one Set-Content then Add-Content.
+    big = B.join(DEST, "Setup/Packages/MgmtSvc-TenantAPI.msi")
+    writes = [c for c in params_of(host.transport, "Set-Content") + params_of(host.transport, "Add-Content")
+              if c["Path"] == big]
+    assert len(writes) == 3 and all(len(w["Value"]) <= 1024 for w in writes)
+
+    read = p.read(created.id, created.outs)
+    assert read.outs["files"] == props["files"]
+    assert p.diff(created.id, read.outs, props).changes is False
+
+    # An administrator edits one staged file; another file appears that the bundle does not declare.
+    host.put_file(B.join(DEST, "Setup/Scripts/Update-TenantAPI.ps1"), b"# tampered\r\n")
+    host.put_file(B.join(DEST, "AzurePack-06-27-15-50.txt"), b"{}")
+    read = p.read(created.id, created.outs)
+    assert B.changed_fields(read.outs, props) == (["files"], [])
+    assert B.drifted_files(read.outs["files"], props["files"]) == ["Setup/Scripts/Update-TenantAPI.ps1"]
+
+    before = len(host.transport.calls)
+    updated = p.update(created.id, read.outs, props)
+    assert updated.outs["uploaded"] == ["Setup/Scripts/Update-TenantAPI.ps1"]
+    sent = {c["Path"] for c in params_of_since(host.transport, before, "Set-Content")}
+    assert sent == {B.join(DEST, "Setup/Scripts/Update-TenantAPI.ps1")}
+    assert p.diff(created.id, p.read(created.id, updated.outs).outs, props).changes is False
+
+    p.delete(created.id, updated.outs)
+    assert not any(k.startswith(DEST.lower()) for k in host.files)
+    assert p.read(created.id, updated.outs).id == ""
+    p.delete(created.id, updated.outs)  # again: already gone is fine
+
+
+def params_of_since(transport, start, name):
+    return [dict(c.parameters) for call in transport.calls[start:] for pl in call.statements for c in pl.commands
+            if c.name == name]
+
+
+@pytest.mark.unit
+def test_update_removes_files_dropped_from_the_bundle(host, tmp_path):
+    root = make_bundle(tmp_path)
+    p = B.ConnectorBundleProvider()
+    created = p.create(props_for(root))
+    (root / "readme.txt").unlink()
+    p.update(created.id, created.outs, props_for(root))
+    assert host.file(B.join(DEST, "readme.txt")) is None
+    assert host.file(B.join(DEST, "Setup/Scripts/Install-Connector.ps1")) is not None
+
+
+@pytest.mark.unit
+def test_rerun_after_a_failure_halfway_converges_and_skips_what_is_there(host, tmp_path):
+    root = make_bundle(tmp_path)
+    props = props_for(root)
+    p = B.ConnectorBundleProvider()
+    host.fail_after["Add-Content"] = 1          # the big file breaks after its second chunk
+    with pytest.raises(RemoteCommandFailed) as err:
+        p.create(props)
+    assert "stage WAPConnector bundle" in str(err.value) and "wapcomputer1.contoso.com" in str(err.value)
+    del host.fail_after["Add-Content"]
+    host._runs.clear()
+    # Make the failed run leave one good file behind, as if it had got further: it must not be sent again.
+    good = "readme.txt"
+    host.put_file(B.join(DEST, good), (root / good).read_bytes())
+    broken = [rel for rel in props["files"] if host.file(B.join(DEST, rel)) != (root / rel).read_bytes()]
+    assert "Setup/Packages/MgmtSvc-TenantAPI.msi" in broken and good not in broken
+    before = len(host.transport.calls)
+    created = p.create(props)
+    for rel in props["files"]:
+        assert host.file(B.join(DEST, rel)) == (root / rel).read_bytes(), rel
+    assert created.outs["uploaded"] == sorted(broken)
+    resent = {c["Path"] for c in params_of_since(host.transport, before, "Set-Content")}
+    assert B.join(DEST, good) not in resent
+
+
+@pytest.mark.unit
+def test_a_corrupted_upload_is_caught_by_the_hash_check(host, tmp_path):
+    root = make_bundle(tmp_path)
+    original = host.handle
+
+    def lossy(call):
+        result = original(call)
+        for pl in call.statements:
+            for c in pl.commands:
+                if c.name == "Add-Content":  # the host lost the last byte
+                    path = c.parameters["Path"]
+                    host.put_file(path, host.file(path)[:-1])
+        return result
+
+    host.transport._handler = lossy
+    with pytest.raises(ConnectorError, match="do not have the expected SHA-256.*MgmtSvc-TenantAPI.msi"):
+        B.ConnectorBundleProvider().create(props_for(root))
+
+
+@pytest.mark.unit
+def test_create_refuses_a_source_folder_changed_since_the_plan(host, tmp_path):
+    root = make_bundle(tmp_path)
+    props = props_for(root)
+    (root / "readme.txt").write_bytes(b"changed")
+    with pytest.raises(ConnectorError, match="changed after the plan was made.*readme.txt"):
+        B.ConnectorBundleProvider().create(props)
+    assert host.transport.calls == []
+
+
+@pytest.mark.unit
+def test_hostile_file_name_reaches_the_host_verbatim_as_a_path_value(host, tmp_path):
+    root = make_bundle(tmp_path)
+    (root / HOSTILE_NAME).write_bytes(b"x")
+    B.ConnectorBundleProvider().create(props_for(root))
+    target = B.join(DEST, HOSTILE_NAME)
+    assert target in {c["Path"] for c in params_of(host.transport, "Set-Content")}
+    assert host.file(target) == b"x"
+
+
+@pytest.mark.unit
+def test_resource_class_hashes_the_folder_and_marks_connection_secret(tmp_path, monkeypatch):
+    captured = {}
+
+    def fake_init(self, provider, name, props, opts=None):
+        captured.update(provider=provider, props=props, opts=opts)
+
+    monkeypatch.setattr("pulumi.dynamic.Resource.__init__", fake_init)
+    root = make_bundle(tmp_path)
+    B.ConnectorBundle("b", connection=CONN, source_dir=str(root))
+    assert captured["props"]["files"] == B.hash_tree(root)
+    assert captured["props"]["destination"] == B.DEFAULT_DESTINATION
+    assert "connection" in captured["opts"].additional_secret_outputs
+    assert isinstance(captured["provider"], B.ConnectorBundleProvider)

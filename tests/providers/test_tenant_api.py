@@ -1,0 +1,431 @@
+"""TenantApiUpdate and TenantApiTrust providers: parsers, plans, diff, and the provider methods against an
+in-memory host (unit); the labsim versions are at the end of the module (sim)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import pytest
+
+from providers import tenant_api as T
+from providers.errors import ConnectorError, RemoteCommandFailed
+from providers.remote import use_transport
+from providers.transport import Credential, Failure, FakeTransport
+from tests.providers.certs_a import make_ca
+from tests.providers.fake_host_a import CONNECTOR_TENANT_API, UR91, FakeHost, params_of
+
+HOSTILE = "a'b\"c$(Remove-Item C:\\ -Recurse);d`e\r\nf; & | @{x}"
+HOSTILE_LINE = HOSTILE.replace("\r\n", " ")  # user names cannot hold line breaks: check refuses those
+CONN = {"fqdn": "wapcomputer1.contoso.com", "address": "127.0.10.11", "auth": "ntlm",
+        "username": "CONTOSO\\WapAdmin", "password": "LabOnly-Wap1-1!"}
+DEST = "C:\\temp\\WAPConnector"
+SIGNING = make_ca("ADFS Signing")
+SIGNING_B64 = base64.b64encode(SIGNING.cert.public_bytes(__import__("cryptography").hazmat.primitives.serialization
+                                                         .Encoding.DER)).decode()
+REALM = "https://adfs.local.azurestack.external/adfs/6c1a0f4e-1111-2222-3333-444455556666/"
+
+
+def data_file(realm=REALM, endpoint="https://wapcomputer1.contoso.com:40005", cert=SIGNING_B64, **extra):
+    doc = {"CloudName": "AzurePack_1", "AzureStackCloudName": "AzureStack", "AzurePackConnectorEndpoint": endpoint,
+           "AuthenticationIdentityProviderPartner": {"Realm": realm, "Certificate": cert}}
+    doc.update(extra)
+    return json.dumps(doc, indent=2)
+
+
+def trust_props(**kw):
+    props = {"connection": dict(CONN), "data_file_content": data_file(), "data_file_name": "AzurePack-06-27-15-50.txt",
+             "bundle_path": DEST, "sql_server": None, "sql_credential": None, "realm": None}
+    props.update(kw)
+    return props
+
+
+def update_props(**kw):
+    props = {"connection": dict(CONN), "bundle_path": DEST, "script_folder": "Packages", "expected_product_code": None}
+    props.update(kw)
+    return props
+
+
+def failures(provider, props):
+    t = FakeTransport({})
+    with use_transport(t):
+        result = provider.check({}, props)
+    assert t.calls == [], "check must not touch the host"
+    return [(f.property, f.reason) for f in result.failures]
+
+
+@pytest.fixture
+def host():
+    h = FakeHost()
+    h.put_file(f"{DEST}\\Setup\\Packages\\Update-TenantAPI.ps1", b"#")
+    h.put_file(f"{DEST}\\Setup\\Scripts\\Configure-TrustAzureStack.ps1", b"#")
+    with use_transport(h.transport):
+        yield h
+
+
+# == pure parsers ===============================================================================================
+@pytest.mark.unit
+@pytest.mark.parametrize("cs, server", [
+    ("Data Source=wapcomputer1;Initial Catalog=Microsoft.MgmtSvc.Store;Integrated Security=True", "wapcomputer1"),
+    ("server = sql01.contoso.com\\WAP ; database=Microsoft.MgmtSvc.Store", "sql01.contoso.com\\WAP"),
+    ("Initial Catalog=x;Address='tcp:sql02,1433';", "tcp:sql02,1433"),
+    ("DATA SOURCE=\"SQL03\";User ID=sa", "SQL03"),
+    ("Initial Catalog=x;Integrated Security=True", None),
+    ("Data Source=;Initial Catalog=x", None),
+    ("", None),
+])
+def test_parse_data_source(cs, server):
+    assert T.parse_data_source(cs) == server
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("value, ok", [
+    ("wapcomputer1", True), ("sql01.contoso.com", True), ("sql01\\WAP", True), ("sql01,1433", True),
+    ("tcp:sql01.contoso.com\\WAP,1433", True), (".", True), ("(local)", True),
+    ("sql01;Password=x", False), ("sql01=x", False), (HOSTILE, False), ("sql01,70000", False), ("", False),
+    ("sql 01", False), ("sql01\\bad instance", False),
+])
+def test_sql_server_name(value, ok):
+    if ok:
+        assert T.sql_server_name(value) == value
+        assert T.store_connection_string(value).startswith(f"Data Source={value};Initial Catalog=Microsoft.MgmtSvc.Store")
+    else:
+        with pytest.raises(ValueError):
+            T.sql_server_name(value)
+
+
+@pytest.mark.unit
+def test_parse_data_file():
+    parsed = T.parse_data_file("\ufeff" + data_file())
+    thumb = hashlib.sha1(SIGNING.cert.public_bytes(__import__("cryptography").hazmat.primitives.serialization
+                                                   .Encoding.DER)).hexdigest().upper()
+    assert parsed == T.TrustData(REALM, "https://wapcomputer1.contoso.com:40005", thumb)
+    assert parsed.certificate_thumbprint == SIGNING.thumbprint
+    assert T.parse_data_file(data_file(cert="not base64!")).certificate_thumbprint is None
+    with pytest.raises(ValueError, match="not JSON"):
+        T.parse_data_file("AzurePackConnectorEndpoint: https://x")
+    with pytest.raises(ValueError, match="has no AuthenticationIdentityProviderPartner.Realm"):
+        T.parse_data_file(json.dumps({"AzurePackConnectorEndpoint": "https://x"}))
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("rows, expected", [
+    ([], None),
+    ([{"Namespace": "TenantAPI", "Name": "Authentication.IdentityProvider", "Value": "{}"}], None),
+    ([{"Namespace": "TenantAPI", "Name": "Authentication.IdentityProvider.Secondary",
+       "Value": json.dumps({"Realm": REALM, "Endpoint": "https://e", "Certificate": SIGNING_B64})}],
+     T.TrustData(REALM, "https://e", SIGNING.thumbprint)),
+    ([{"Namespace": "TenantAPI", "Name": "authentication.identityprovider.secondary", "Value": "garbage"}],
+     T.TrustData("")),
+    ([{"Namespace": "TenantAPI", "Name": "Authentication.IdentityProvider.Secondary", "Value": "[1]"}],
+     T.TrustData("")),
+])
+def test_parse_trust_row(rows, expected):
+    assert T.parse_trust_row(rows) == expected
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("output, expected", [
+    ([], None),
+    ([{"ProductCode": UR91, "PSPath": "x"}, {"name": "MgmtSvc-TenantAPI", "state": "Started"}],
+     T.TenantApiState(UR91, "Started")),
+    ([{"name": "MgmtSvc-TenantAPI", "state": "Stopped"}], T.TenantApiState(None, "Stopped")),
+    ([{"ProductCode": CONNECTOR_TENANT_API.lower()}], T.TenantApiState(CONNECTOR_TENANT_API, None)),
+])
+def test_parse_tenant_api(output, expected):
+    assert T.parse_tenant_api(output) == expected
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("observed, expected_code, steps", [
+    (T.TenantApiState(UR91, "Started"), None, ["run_update_script"]),
+    (T.TenantApiState(CONNECTOR_TENANT_API, "Started"), None, []),
+    (T.TenantApiState(CONNECTOR_TENANT_API, "Stopped"), None, ["start_site"]),
+    (T.TenantApiState(None, "Started"), None, ["run_update_script"]),
+    (T.TenantApiState("{00000000-0000-0000-0000-000000000000}", "Started"), CONNECTOR_TENANT_API,
+     ["run_update_script"]),
+    (None, None, ["run_update_script", "start_site"]),
+])
+def test_plan_update(observed, expected_code, steps):
+    assert T.plan_update(observed, expected_code) == steps
+
+
+def _desired(**kw):
+    d = {"realm": REALM, "connector_endpoint": "https://e", "token_signing_thumbprint": "AB", "data_file_sha256": "11"}
+    d.update(kw)
+    return d
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("observed, desired, steps", [
+    (_desired(), _desired(), []),
+    (_desired(realm=None, connector_endpoint=None, token_signing_thumbprint=None), _desired(), ["run_trust_script"]),
+    (_desired(data_file_sha256=None), _desired(), ["stage_data_file", "run_trust_script"]),
+    (_desired(token_signing_thumbprint="CD"), _desired(), ["run_trust_script"]),
+    (_desired(connector_endpoint="x"), _desired(connector_endpoint=None), []),   # not in the data file: not compared
+])
+def test_plan_trust(observed, desired, steps):
+    assert T.plan_trust(observed, desired) == steps
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("state, gone", [
+    (T.TrustState(None, None), True),
+    (T.TrustState(T.TrustData("https://other/"), None), True),
+    (T.TrustState(None, "11"), False),
+    (T.TrustState(T.TrustData(REALM), None), False),
+])
+def test_trust_is_gone(state, gone):
+    assert T.trust_is_gone(state, T.TrustData(REALM)) is gone
+
+
+# == check ======================================================================================================
+@pytest.mark.unit
+@pytest.mark.parametrize("case, change, prop, words", [
+    ("ok", {}, None, None),
+    ("ok with credential", {"sql_credential": {"username": HOSTILE_LINE, "password": HOSTILE}}, None, None),
+    ("user name with a newline", {"sql_credential": {"username": "sa\r\nx", "password": "x"}},
+     "sql_credential.username", "not a user name"),
+    ("ok unparseable file with realm", {"data_file_content": "opaque", "realm": REALM}, None, None),
+    ("unparseable file", {"data_file_content": "opaque"}, "data_file_content", "not JSON"),
+    ("realm mismatch", {"realm": "https://other/"}, "realm", "the data file's realm"),
+    ("empty file", {"data_file_content": "  "}, "data_file_content", "is empty"),
+    ("hostile file name", {"data_file_name": HOSTILE}, "data_file_name", "not a plain file name"),
+    ("file name with folder", {"data_file_name": "..\\x.txt"}, "data_file_name", "not a plain file name"),
+    ("hostile bundle path", {"bundle_path": HOSTILE}, "bundle_path", "not an absolute Windows"),
+    ("hostile sql server", {"sql_server": HOSTILE}, "sql_server", "not a SQL Server name"),
+    ("injection via sql server", {"sql_server": "sql01;User ID=sa"}, "sql_server", "not a SQL Server name"),
+    ("sql port out of range", {"sql_server": "sql01,99999"}, "sql_server", "out of range"),
+    ("credential without password", {"sql_credential": {"username": "sa"}}, "sql_credential.password", "required"),
+    ("credential empty password", {"sql_credential": {"username": "sa", "password": ""}}, "sql_credential.password",
+     "is empty"),
+    ("credential unknown key", {"sql_credential": {"username": "sa", "password": "x", "domain": "y"}},
+     "sql_credential.domain", "Extra inputs"),
+    ("port out of range", {"connection": {**CONN, "port": 65536}}, "connection", "port"),
+    ("missing credential", {"connection": {k: v for k, v in CONN.items() if k != "password"}}, "connection",
+     "password is required"),
+    ("unknown auth", {"connection": {**CONN, "auth": "ntlmv3"}}, "connection", "unknown auth"),
+    ("malformed FQDN", {"connection": {**CONN, "fqdn": "wap$(x).contoso.com"}}, "connection", "not a host name"),
+])
+def test_trust_check(case, change, prop, words):
+    found = failures(T.TenantApiTrustProvider(), trust_props(**change))
+    if prop is None:
+        assert found == []
+    else:
+        assert any(p == prop and words in r for p, r in found), found
+    assert all("LabOnly" not in r for _, r in found)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case, change, prop, words", [
+    ("ok", {}, None, None),
+    ("scripts folder", {"script_folder": "Scripts"}, None, None),
+    ("unknown folder", {"script_folder": "Tools"}, "script_folder", "'Packages' or 'Scripts'"),
+    ("hostile bundle path", {"bundle_path": HOSTILE}, "bundle_path", "not an absolute Windows"),
+    ("bad product code", {"expected_product_code": HOSTILE}, "expected_product_code", "not a product code"),
+    ("port out of range", {"connection": {**CONN, "port": -1}}, "connection", "port"),
+    ("missing credential", {"connection": {**CONN, "password": ""}}, "connection", "password is required"),
+    ("unknown auth", {"connection": {**CONN, "auth": "oauth"}}, "connection", "unknown auth"),
+    ("malformed FQDN", {"connection": {**CONN, "fqdn": "wap..contoso.com"}}, "connection", "not a host name"),
+])
+def test_update_check(case, change, prop, words):
+    found = failures(T.TenantApiUpdateProvider(), update_props(**change))
+    if prop is None:
+        assert found == []
+    else:
+        assert any(p == prop and words in r for p, r in found), found
+
+
+# == TenantApiUpdate methods =====================================================================================
+@pytest.mark.unit
+def test_update_lifecycle(host, capsys):
+    p = T.TenantApiUpdateProvider()
+    created = p.create(update_props())
+    assert host.product_code == CONNECTOR_TENANT_API
+    assert created.outs["updated"] is True and created.outs["previous_product_code"] == UR91
+    assert created.outs["site_state"] == "Started"
+    scripts = [n for c in host.transport.calls for n in c.names if n.endswith(".ps1")]
+    assert scripts == [f"{DEST}\\Setup\\Packages\\Update-TenantAPI.ps1"]
+    read = p.read(created.id, created.outs)
+    assert p.diff(created.id, read.outs, update_props()).changes is False
+    # Re-running create (e.g. after a lost reply) does not run the script again.
+    p.create(update_props())
+    assert [n for c in host.transport.calls for n in c.names if n.endswith(".ps1")] == scripts
+
+    # An administrator stops the site: drift named site_state; update starts it.
+    host.site_state = "Stopped"
+    read = p.read(created.id, created.outs)
+    assert T.update_changed_fields(read.outs, update_props()) == (["site_state"], [])
+    updated = p.update(created.id, read.outs, update_props())
+    assert host.site_state == "Started" and updated.outs["site_state"] == "Started"
+
+    # Delete: nothing on the host, a clear warning.
+    before = len(host.transport.calls)
+    p.delete(created.id, updated.outs)
+    assert len(host.transport.calls) == before
+    err = capsys.readouterr().err
+    assert "no documented undo" in err and "wapcomputer1.contoso.com" in err
+
+
+@pytest.mark.unit
+def test_update_on_a_host_without_tenant_api_reads_gone(host):
+    host.product_code = None
+    host.site_state = None
+    assert T.TenantApiUpdateProvider().read("id", {**update_props(), "updated": True}).id == ""
+
+
+@pytest.mark.unit
+def test_update_without_the_staged_script_says_to_stage_the_bundle(host):
+    del host.files[f"{DEST}\\Setup\\Packages\\Update-TenantAPI.ps1".lower()]
+    with pytest.raises(ConnectorError, match="stage the WAPConnector folder there first"):
+        T.TenantApiUpdateProvider().create(update_props())
+
+
+@pytest.mark.unit
+def test_update_script_failure_then_rerun_converges(host):
+    host.fail["Update-TenantAPI.ps1"] = Failure("Installation of MgmtSvc-TenantAPI.msi failed (1620)", "x")
+    with pytest.raises(RemoteCommandFailed, match="update Tenant API"):
+        T.TenantApiUpdateProvider().create(update_props())
+    assert host.product_code == UR91
+    del host.fail["Update-TenantAPI.ps1"]
+    assert T.TenantApiUpdateProvider().create(update_props()).outs["updated"] is True
+
+
+@pytest.mark.unit
+def test_update_that_changes_nothing_is_reported(host):
+    original = host.handle
+
+    def noop_script(call):
+        if any(n.endswith("Update-TenantAPI.ps1") for n in call.names):
+            return []
+        return original(call)
+
+    host.transport._handler = noop_script
+    with pytest.raises(ConnectorError, match="ProductCode is still"):
+        T.TenantApiUpdateProvider().create(update_props())
+
+
+@pytest.mark.unit
+def test_update_pinned_product_code():
+    assert T.is_updated(CONNECTOR_TENANT_API, None) and not T.is_updated(UR91, None)
+    assert not T.is_updated("{00000000-0000-0000-0000-000000000000}", CONNECTOR_TENANT_API)
+    assert not T.is_updated(None)
+
+
+# == TenantApiTrust methods ======================================================================================
+ROW = ("TenantAPI", "Authentication.IdentityProvider.Secondary")
+
+
+@pytest.mark.unit
+def test_trust_lifecycle_discovers_sql_and_heals_a_deleted_row(host):
+    p = T.TenantApiTrustProvider()
+    created = p.create(trust_props())
+    assert created.outs["sql_server_used"] == "wapcomputer1"
+    assert json.loads(host.rows[ROW])["Realm"] == REALM
+    path = f"{DEST}\\AzurePack-06-27-15-50.txt"
+    assert host.file(path) == data_file().encode()
+    assert host.script_params == [{"SqlServer": "wapcomputer1", "DataFile": path}]
+    assert created.outs["realm"] == REALM and created.outs["token_signing_thumbprint"] == SIGNING.thumbprint
+    read = p.read(created.id, created.outs)
+    assert read.id == created.id
+    assert p.diff(created.id, read.outs, trust_props()).changes is False
+
+    # An administrator deletes the trust row: drift on exactly the row's fields; update re-runs the script.
+    del host.rows[ROW]
+    read = p.read(created.id, created.outs)
+    assert read.id == created.id and read.outs["realm"] is None
+    changed, replaces = T.trust_changed_fields(read.outs, trust_props())
+    assert changed == ["realm", "connector_endpoint", "token_signing_thumbprint"] and replaces == []
+    p.update(created.id, read.outs, trust_props())
+    assert json.loads(host.rows[ROW])["Realm"] == REALM
+    assert len(host.script_params) == 2
+
+    p.delete(created.id, created.outs)
+    assert ROW not in host.rows and host.file(path) is None
+    assert p.read(created.id, created.outs).id == ""
+    p.delete(created.id, created.outs)
+
+
+@pytest.mark.unit
+def test_trust_changed_data_file_is_staged_and_applied(host):
+    p = T.TenantApiTrustProvider()
+    created = p.create(trust_props())
+    new_realm = "https://adfs.local.azurestack.external/adfs/99999999-0000-0000-0000-000000000000/"
+    news = trust_props(data_file_content=data_file(realm=new_realm))
+    changed, replaces = T.trust_changed_fields(p.read(created.id, created.outs).outs, news)
+    assert changed == ["realm", "data_file_sha256"] and replaces == []
+    p.update(created.id, created.outs, news)
+    assert json.loads(host.rows[ROW])["Realm"] == new_realm
+
+
+@pytest.mark.unit
+def test_trust_delete_leaves_a_row_of_another_realm(host, capsys):
+    p = T.TenantApiTrustProvider()
+    created = p.create(trust_props())
+    host.rows[ROW] = json.dumps({"Realm": "https://someone-else/"})
+    p.delete(created.id, created.outs)
+    assert ROW in host.rows
+    assert "leaving it" in capsys.readouterr().err
+
+
+@pytest.mark.unit
+def test_trust_sql_credential_is_a_pscredential_and_never_displayed(host):
+    p = T.TenantApiTrustProvider()
+    p.create(trust_props(sql_server="wapcomputer1.contoso.com",
+                         sql_credential={"username": "sa", "password": "Sql-Secret-9!"}))
+    cred = host.script_params[0]["SqlCredential"]
+    assert isinstance(cred, Credential) and cred.user == "sa" and cred.password.reveal() == "Sql-Secret-9!"
+    assert all("Sql-Secret-9!" not in c for c in host.transport.commands)
+    assert params_of(host.transport, "Get-MgmtSvcSetting") == []   # given, not discovered
+    # Read and delete use Integrated Security: the password never goes into a connection string.
+    assert all("Sql-Secret-9!" not in str(v) for ps in params_of(host.transport, "Get-MgmtSvcDatabaseSetting")
+               for v in ps.values())
+
+
+@pytest.mark.unit
+def test_trust_script_failure_halfway_then_rerun_converges(host):
+    host.fail["Configure-TrustAzureStack.ps1"] = Failure("Login failed for user 'CONTOSO\\WapAdmin'.", "x")
+    p = T.TenantApiTrustProvider()
+    with pytest.raises(RemoteCommandFailed, match="Configure-TrustAzureStack"):
+        p.create(trust_props())
+    assert host.file(f"{DEST}\\AzurePack-06-27-15-50.txt") is not None and ROW not in host.rows
+    del host.fail["Configure-TrustAzureStack.ps1"]
+    before = len(params_of(host.transport, "Set-Content"))
+    p.create(trust_props())
+    assert json.loads(host.rows[ROW])["Realm"] == REALM
+    assert len(params_of(host.transport, "Set-Content")) == before, "the staged file was right: not sent again"
+
+
+@pytest.mark.unit
+def test_trust_hostile_strings_reach_the_host_verbatim(host):
+    # Hostile text inside the data file (a JSON string) and in the SQL user name: parameter values only.
+    content = data_file(realm=REALM, CloudName=HOSTILE)
+    T.TenantApiTrustProvider().create(trust_props(data_file_content=content,
+                                                  sql_credential={"username": HOSTILE_LINE, "password": HOSTILE}))
+    assert host.file(f"{DEST}\\AzurePack-06-27-15-50.txt") == content.encode()
+    cred = host.script_params[0]["SqlCredential"]
+    assert cred.user == HOSTILE_LINE and cred.password.reveal() == HOSTILE
+
+
+@pytest.mark.unit
+def test_trust_discovery_without_a_server_is_a_clear_error(host):
+    host.sql_server = ""
+    with pytest.raises(ConnectorError, match="names no SQL server; set sql_server explicitly"):
+        T.TenantApiTrustProvider().create(trust_props())
+    host.sql_server = "sql 01$(calc)"
+    with pytest.raises(ConnectorError, match="set sql_server explicitly"):
+        T.TenantApiTrustProvider().create(trust_props())
+
+
+@pytest.mark.unit
+def test_trust_diff_replaces_on_identity_and_deletes_first():
+    news = trust_props()
+    olds = {**news, "realm": REALM, "connector_endpoint": "https://wapcomputer1.contoso.com:40005",
+            "token_signing_thumbprint": SIGNING.thumbprint,
+            "data_file_sha256": hashlib.sha256(news["data_file_content"].encode()).hexdigest().upper()}
+    assert T.trust_changed_fields(olds, news) == ([], [])
+    d = T.TenantApiTrustProvider().diff("id", olds, {**news, "sql_server": "sql02"})
+    assert d.replaces == ["sql_server"] and d.delete_before_replace is True
+    assert T.trust_changed_fields(olds, {**news, "sql_credential": {"username": "a", "password": "b"}}) == (
+        ["sql_credential"], [])
