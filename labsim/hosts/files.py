@@ -432,6 +432,47 @@ def get_item_property(ctx: Ctx, args: dict[str, Any]) -> list[Any]:
     return out
 
 
+def set_item_property(ctx: Ctx, args: dict[str, Any]) -> None:
+    """Set-ItemProperty / New-ItemProperty on registry keys (strings and DWORDs)."""
+    value = args.get("Value")
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        value = str(value)
+    for raw in _paths_arg(args, ctx):
+        p = paths.parse(raw, ctx.host.name)
+        with ctx.state.tx() as tx:
+            doc = tx.doc(ctx.host.name)
+            if p.kind != "reg" or not reg_key_exists(doc, p.path) or not p.path:
+                not_found(ctx, raw)
+                continue
+            values = reg_values(doc, p.path)
+            existing = next((k for k in values if k.lower() == args["Name"].lower()), None)
+            if ctx.spec.name == "New-ItemProperty" and existing and not args.get("Force"):
+                ctx.error("The property already exists.", error_id=ctx.fqid("System.IO.IOException"),
+                          category=RESOURCE_EXISTS, target=raw, exception_type="System.IO.IOException")
+                continue
+            reg_set(doc, p.path, existing or args["Name"], value)
+
+
+def remove_item_property(ctx: Ctx, args: dict[str, Any]) -> None:
+    for raw in _paths_arg(args, ctx):
+        p = paths.parse(raw, ctx.host.name)
+        with ctx.state.tx() as tx:
+            doc = tx.doc(ctx.host.name)
+            if p.kind != "reg" or not reg_key_exists(doc, p.path):
+                not_found(ctx, raw)
+                continue
+            values = reg(doc).get(p.path.lower(), {}).get("values", {})
+            for name in args["Name"]:
+                hit = next((k for k in values if k.lower() == name.lower()), None)
+                if hit is None:
+                    ctx.error(f"Property {name} does not exist at path HKEY_LOCAL_MACHINE\\{p.path}.",
+                              error_id=ctx.fqid("System.Management.Automation.PSArgumentException"),
+                              category=INVALID_ARGUMENT, target=raw,
+                              exception_type="System.Management.Automation.PSArgumentException")
+                else:
+                    del values[hit]
+
+
 _PATH = Param("Path", "str[]", position=0)
 _MANDATORY_PATH = Param("Path", "str[]", mandatory=True, position=0)
 COMMANDS = table(
@@ -459,6 +500,17 @@ COMMANDS = table(
     CommandSpec("Get-FileHash", get_file_hash, (_PATH, Param("Algorithm", choices=("SHA1", "SHA256", "SHA384",
                                                                                    "SHA512", "MD5"))),
                 impl="Get-FileHash", kind="Function", input_mode="all"),
+    CommandSpec("Set-ItemProperty", set_item_property, (_PATH, Param("Name", mandatory=True, position=1),
+                                                        Param("Value", "any", position=2), Param("Type"),
+                                                        Param("Force", "switch")),
+                impl=_PS + "SetItemPropertyCommand", input_mode="all"),
+    CommandSpec("New-ItemProperty", set_item_property, (_PATH, Param("Name", mandatory=True, position=1),
+                                                        Param("Value", "any", position=2), Param("PropertyType"),
+                                                        Param("Force", "switch")),
+                impl=_PS + "NewItemPropertyCommand", input_mode="all"),
+    CommandSpec("Remove-ItemProperty", remove_item_property, (_PATH, Param("Name", "str[]", mandatory=True, position=1),
+                                                              Param("Force", "switch")),
+                impl=_PS + "RemoveItemPropertyCommand", input_mode="all"),
     CommandSpec("Get-ItemProperty", get_item_property, (_PATH, Param("Name", "str[]", position=1)),
                 impl=_PS + "GetItemPropertyCommand", input_mode="all"),
 )

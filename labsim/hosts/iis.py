@@ -160,6 +160,23 @@ def get_web_configuration_property(ctx: Ctx, args: dict[str, Any]) -> list[Any]:
     return out
 
 
+def set_web_configuration_property(ctx: Ctx, args: dict[str, Any]) -> None:
+    """Set an appSettings value: -Filter "appSettings/add[@key='K']" -Name value -Value V (adds K if missing)."""
+    found = _app_settings(ctx, args)
+    if found is None:
+        return
+    site, _items = found
+    key = _FILTER.match(args["Filter"].strip()).group(1)  # type: ignore[union-attr]
+    if key is None or args["Name"].lower() != "value":
+        ctx.error("labsim sets only -Filter \"appSettings/add[@key='K']\" -Name value.",
+                  error_id=ctx.fqid("LabsimUnsupportedFilter"), category=11, target=args["Filter"])
+        return
+    with ctx.state.tx() as tx:
+        settings = tx.doc(ctx.host.name)["sites"][site["name"].lower()].setdefault("appSettings", {})
+        existing = next((k for k in settings if k.lower() == key.lower()), key)
+        settings[existing] = str(args["Value"])
+
+
 _WA = "WebAdministration"
 COMMANDS = table(
     CommandSpec("Get-Website", get_website, (Param("Name", position=0),), impl=_IMPL + "GetWebsiteCommand", module=_WA),
@@ -176,4 +193,8 @@ COMMANDS = table(
     CommandSpec("Get-WebConfigurationProperty", get_web_configuration_property, (
         Param("Filter", mandatory=True, position=0), Param("Name", "str[]", mandatory=True, position=1),
         Param("PSPath"), Param("Location")), impl=_IMPL + "GetConfigurationPropertyCommand", module=_WA),
+    CommandSpec("Set-WebConfigurationProperty", set_web_configuration_property, (
+        Param("Filter", mandatory=True, position=0), Param("Name", mandatory=True, position=1),
+        Param("Value", "any", mandatory=True, position=2), Param("PSPath"), Param("Location")),
+        impl=_IMPL + "SetConfigurationPropertyCommand", module=_WA),
 )

@@ -162,3 +162,24 @@ def test_prefix_parameters_and_script_text_refused(rt):
 def test_get_item_certificate_and_iis_objects(rt):
     out = run(rt, session(), cmd("Get-Item", Path="IIS:\\Sites\\MgmtSvc-TenantSite")).ok().outputs
     assert isinstance(out[0], PSObject) and out[0].properties["name"] == "MgmtSvc-TenantSite"
+
+
+def test_registry_edits_for_drift(rt):
+    s = session()
+    key = "HKLM:\\SOFTWARE\\Microsoft\\MgmtSvc\\TenantAPI"
+    run(rt, s, cmd("Set-ItemProperty", Path=key, Name="productcode", Value="{X}")).ok()
+    out = run(rt, s, cmd("Get-ItemProperty", Path=key)).ok().outputs[0].properties
+    assert out["ProductCode"] == "{X}" and "productcode" not in out  # the existing name's case is kept
+    assert run(rt, s, cmd("New-ItemProperty", Path=key, Name="ProductCode", Value="{Y}")).errors
+    run(rt, s, cmd("Remove-ItemProperty", Path=key, Name="ProductCode")).ok()
+    assert run(rt, s, cmd("Get-ItemProperty", Path=key, Name="ProductCode")).errors
+    assert run(rt, s, cmd("Set-ItemProperty", Path="HKLM:\\SOFTWARE\\Nope", Name="A", Value=1)).errors[0][
+        "error_id"].startswith("PathNotFound,")
+
+
+def test_web_config_edit_for_drift(rt):
+    s = session()
+    run(rt, s, cmd("Set-WebConfigurationProperty", PSPath="IIS:\\Sites\\MgmtSvc-TenantSite",
+                   Filter="appSettings/add[@key='Extra']", Name="value", Value="1")).ok()
+    out = run(rt, s, cmd("Get-WebConfiguration", PSPath="IIS:\\Sites\\MgmtSvc-TenantSite", Filter="appSettings/add")).ok()
+    assert [(o.properties["key"], o.properties["value"]) for o in out.outputs] == [("Extra", "1")]
