@@ -106,9 +106,9 @@ class LabState:
             row = self._db.execute("SELECT doc FROM host_docs WHERE host = ?", (host,)).fetchone()
         return json.loads(row[0]) if row else {}
 
-    def read(self) -> Tx:
-        """A read-only view (autocommit; each query sees the latest committed state)."""
-        return Tx(self._db, read_only=True, lock=self._lock)
+    def read(self, baseline: bool = False) -> Tx:
+        """A read-only view (autocommit; each query sees the latest committed state), of the baseline if asked."""
+        return Tx(self._db, read_only=True, lock=self._lock, baseline=baseline)
 
     # -- baseline -------------------------------------------------------------------------------------------
     def is_seeded(self) -> bool:
@@ -217,8 +217,11 @@ class Tx:
     """Access to host documents and files inside one transaction (or, read-only, outside any)."""
 
     def __init__(self, db: sqlite3.Connection, read_only: bool = False,
-                 lock: threading.RLock | None = None) -> None:
+                 lock: threading.RLock | None = None, baseline: bool = False) -> None:
         self._db = db
+        # Table names are constants chosen here, never user input.
+        self._docs_table = "baseline_docs" if baseline else "host_docs"
+        self._files_table = "baseline_files" if baseline else "files"
         self._docs: dict[str, dict[str, Any]] = {}
         self._read_only = read_only
         self._lock = lock or contextlib.nullcontext()
@@ -230,7 +233,7 @@ class Tx:
     def doc(self, host: str) -> dict[str, Any]:
         """The host's document; mutate it in place (written back when the transaction commits)."""
         if host not in self._docs:
-            row = self._q("SELECT doc FROM host_docs WHERE host = ?", (host,)).fetchone()
+            row = self._q(f"SELECT doc FROM {self._docs_table} WHERE host = ?", (host,)).fetchone()
             self._docs[host] = json.loads(row[0]) if row else {}
         return self._docs[host] if not self._read_only else copy.deepcopy(self._docs[host])
 
@@ -247,18 +250,19 @@ class Tx:
 
     # -- files ----------------------------------------------------------------------------------------------
     def file(self, host: str, path: str) -> FileRow | None:
-        row = self._q("SELECT path, is_dir, length(content), modified FROM files WHERE host = ? AND key = ?",
+        row = self._q(f"SELECT path, is_dir, length(content), modified FROM {self._files_table} "
+                      "WHERE host = ? AND key = ?",
                       (host, path_key(path))).fetchone()
         return FileRow(row[0], bool(row[1]), row[2] or 0, row[3]) if row else None
 
     def read_file(self, host: str, path: str) -> bytes | None:
-        row = self._q("SELECT content FROM files WHERE host = ? AND key = ? AND is_dir = 0",
+        row = self._q(f"SELECT content FROM {self._files_table} WHERE host = ? AND key = ? AND is_dir = 0",
                       (host, path_key(path))).fetchone()
         return bytes(row[0] or b"") if row else None
 
     def children(self, host: str, path: str, recurse: bool = False) -> list[FileRow]:
         prefix = path_key(path).rstrip("\\") + "\\"
-        rows = self._q("SELECT path, is_dir, length(content), modified FROM files "
+        rows = self._q(f"SELECT path, is_dir, length(content), modified FROM {self._files_table} "
                        "WHERE host = ? AND substr(key, 1, ?) = ? ORDER BY key", (host, len(prefix), prefix))
         out = []
         for r in rows.fetchall():
@@ -290,7 +294,7 @@ class Tx:
             self._db.execute("DELETE FROM files WHERE host = ? AND substr(key, 1, ?) = ?", (host, len(prefix), prefix))
 
     def all_files(self, host: str) -> list[tuple[str, bool, bytes]]:
-        rows = self._q("SELECT path, is_dir, content FROM files WHERE host = ? ORDER BY key", (host,))
+        rows = self._q(f"SELECT path, is_dir, content FROM {self._files_table} WHERE host = ? ORDER BY key", (host,))
         return [(r[0], bool(r[1]), bytes(r[2] or b"")) for r in rows.fetchall()]
 
 

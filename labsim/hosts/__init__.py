@@ -189,13 +189,14 @@ class LabRuntime:
     def can_see(self, host: Host, fs_host: str) -> bool:
         return fs_host == host.name or (fs_host == SHARE_HOST and host.has(Role.ASDK_HOST))
 
-    def snapshot(self, host_name: str) -> dict[str, Any]:
-        return snapshot(self.state, self.lab.host(host_name))
+    def snapshot(self, host_name: str, baseline: bool = False) -> dict[str, Any]:
+        """The host's state now (or its baseline): what `labsim show` prints and tests compare."""
+        return snapshot(self.state, self.lab.host(host_name), baseline)
 
 
-def snapshot(state: LabState, host: Host) -> dict[str, Any]:
+def snapshot(state: LabState, host: Host, baseline: bool = False) -> dict[str, Any]:
     """Deterministic, JSON-able state of one host (private keys reduced to has_private_key)."""
-    view = state.read()
+    view = state.read(baseline)
     doc = view.doc(host.name)
     out: dict[str, Any] = {"host": host.name, "roles": sorted(r.value for r in host.roles)}
     stores = {}

@@ -54,6 +54,7 @@ def test_reset_restores_baseline_and_clears_faults(rt):
     run(rt, session(), cmd("New-Item", Path="C:\\temp\\x.txt", ItemType="File", Force=True)).ok()
     rt.state.set_fault(Fault(host=WAP, kind="command_error", command="Get-Website"))
     assert rt.snapshot(WAP) != baseline
+    assert rt.snapshot(WAP, baseline=True) == baseline  # the baseline itself is untouched
     rt.state.reset()
     assert rt.snapshot(WAP) == baseline
     assert rt.faults(WAP) == []
