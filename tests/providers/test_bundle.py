@@ -329,3 +329,95 @@ def test_resource_class_hashes_the_folder_and_marks_connection_secret(tmp_path, 
     assert captured["props"]["destination"] == B.DEFAULT_DESTINATION
     assert "connection" in captured["opts"].additional_secret_outputs
     assert isinstance(captured["provider"], B.ConnectorBundleProvider)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Against labsim over loopback (provider methods directly, real PsrpTransport)
+
+from tests.providers.sim_fixtures_a import (admin, all_invocations_text, clear_faults, conn_dict,  # noqa: E402
+                                            invocations, last_id, params, set_fault, sim_a)  # noqa: F401
+
+
+def sim_bundle(tmp_path: Path) -> Path:
+    """labsim's fake WAPConnector bundle (contract §6) plus a file with a hostile name."""
+    from labsim.hosts.wapconnector import make_bundle as labsim_bundle
+
+    root = labsim_bundle(tmp_path)
+    (root / HOSTILE_NAME).write_bytes(b"hostile name, harmless content\r\n")
+    return root
+
+
+def sim_props(server, root: Path, host="wapcomputer2", **kw):
+    props = {"connection": conn_dict(server, host), "source_dir": str(root), "destination": DEST,
+             "chunk_size": 4096, "files": B.hash_tree(root)}
+    props.update(kw)
+    return props
+
+
+@pytest.mark.sim
+def test_sim_lifecycle_drift_heal_delete(labsim, sim_a, tmp_path):
+    root = sim_bundle(tmp_path)
+    props = sim_props(labsim, root)
+    p = B.ConnectorBundleProvider()
+    mark = last_id(labsim)
+    created = p.create(props)
+    assert sorted(created.outs["uploaded"]) == sorted(props["files"])
+    # Chunked: the fake MSIs are bigger than 4 KiB, so Add-Content ran.
+    assert invocations(labsim, "wapcomputer2", "Add-Content", since=mark)
+
+    read = p.read(created.id, created.outs)
+    assert read.id == created.id and read.outs["files"] == props["files"]
+    assert p.diff(created.id, read.outs, props).changes is False
+
+    # The hostile file name reached the host verbatim as a -Path value (and nothing ran it).
+    paths = {params(i).get("Path") for i in invocations(labsim, "wapcomputer2", "Set-Content", since=mark)}
+    assert B.join(DEST, HOSTILE_NAME) in paths
+
+    # An administrator edits one staged script.
+    edited = "Setup/Scripts/Update-TenantAPI.ps1"
+    admin(labsim, "wapcomputer2", "edit a staged file",
+          Command("Set-Content", {"Path": B.join(DEST, edited), "Value": "Write-Host tampered"}))
+    read = p.read(created.id, created.outs)
+    assert B.changed_fields(read.outs, props) == (["files"], [])
+    assert B.drifted_files(read.outs["files"], props["files"]) == [edited]
+    mark = last_id(labsim)
+    updated = p.update(created.id, read.outs, props)
+    assert updated.outs["uploaded"] == [edited]
+    sent = {params(i)["Path"] for i in invocations(labsim, "wapcomputer2", "Set-Content", since=mark)}
+    assert sent == {B.join(DEST, edited)}
+    assert p.diff(created.id, p.read(created.id, updated.outs).outs, props).changes is False
+
+    p.delete(created.id, updated.outs)
+    assert p.read(created.id, updated.outs).id == ""
+    p.delete(created.id, updated.outs)
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("kind, command", [("command_terminating", "Add-Content"),
+                                           ("command_error", "Set-Content")])
+def test_sim_rerun_after_a_failure_halfway_converges(labsim, sim_a, tmp_path, kind, command):
+    root = sim_bundle(tmp_path)
+    props = sim_props(labsim, root, host="wapcomputer1", destination="C:\\temp\\Faulty")
+    p = B.ConnectorBundleProvider()
+    set_fault(labsim, "wapcomputer1", kind, command)
+    with pytest.raises(ConnectorError) as err:
+        p.create(props)
+    assert "wapcomputer1.contoso.com" in str(err.value) and "stage WAPConnector bundle" in str(err.value)
+    clear_faults(labsim, "wapcomputer1")
+    created = p.create(props)
+    read = p.read(created.id, created.outs)
+    assert read.outs["files"] == props["files"]
+    p.delete(created.id, created.outs)
+
+
+@pytest.mark.sim
+def test_sim_bad_inputs_make_no_invocation(labsim, sim_a, tmp_path):
+    root = sim_bundle(tmp_path)
+    mark = last_id(labsim)
+    for change in ({"destination": "C:\\x'; Remove-Item C:\\ -Recurse; '"}, {"chunk_size": 1},
+                   {"connection": {**conn_dict(labsim, "wapcomputer2"), "port": 70000}},
+                   {"connection": {**conn_dict(labsim, "wapcomputer2"), "auth": "magic"}},
+                   {"connection": {**conn_dict(labsim, "wapcomputer2"), "password": None}}):
+        assert B.ConnectorBundleProvider().check({}, sim_props(labsim, root, **change)).failures
+    assert last_id(labsim) == mark
+    assert "LabOnly-Wap2-1!" not in all_invocations_text(labsim)

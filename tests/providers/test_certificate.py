@@ -314,3 +314,128 @@ def test_hostile_password_reaches_the_host_verbatim_as_a_securestring(host):
 @pytest.mark.unit
 def test_secret_outputs_are_declared():
     assert C.SECRET_OUTPUTS == ("pfx_base64", "pfx_password")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Against labsim over loopback (provider methods directly, real PsrpTransport)
+
+from cryptography.hazmat.primitives import serialization  # noqa: E402
+
+from providers.transport import Command  # noqa: E402
+from tests.providers.sim_fixtures_a import (admin, all_invocations_text, clear_faults, conn_dict,  # noqa: E402
+                                            invocations, last_id, params, set_fault, sim_a)  # noqa: F401
+
+
+def sim_my(server, leaf, password=PASSWORD, host="wapcomputer1"):
+    return my_props(leaf, password=password, connection=conn_dict(server, host),
+                    serves_fqdns=[server.lab.host(host).fqdn])
+
+
+@pytest.mark.sim
+def test_sim_ca_certificate_on_wasp_lifecycle(labsim, sim_a):
+    ca = make_ca("Connector Issuing CA (sim)")
+    props = ca_props(ca, store="CA", connection=conn_dict(labsim, "AzS-WASP01"))
+    p = C.CertificateProvider()
+    created = p.create(props)
+    assert created.outs["found_in_store"] == "CA" and created.outs["adopted"] is False
+    read = p.read(created.id, created.outs)
+    assert read.id == created.id and p.diff(created.id, read.outs, props).changes is False
+    # The staged .cer is gone again.
+    assert admin(labsim, "AzS-WASP01", "look for the staged file",
+                 Command("Test-Path", {"Path": f"C:\\temp\\{ca.thumbprint}.cer"})).single() is False
+
+    # An administrator removes the CA certificate: read says gone; create (what the engine runs next) heals.
+    admin(labsim, "AzS-WASP01", "remove the CA certificate",
+          Command("Remove-Item", {"Path": f"Cert:\\LocalMachine\\CA\\{ca.thumbprint}"}))
+    assert p.read(created.id, created.outs).id == ""
+    healed = p.create(props)
+    assert p.read(healed.id, healed.outs).outs["found_in_store"] == "CA"
+
+    p.delete(healed.id, healed.outs)
+    assert p.read(healed.id, healed.outs).id == ""
+    p.delete(healed.id, healed.outs)
+
+
+@pytest.mark.sim
+def test_sim_root_certificate_already_trusted_is_adopted_not_removed(labsim, sim_a):
+    """Every lab host trusts the lab CA in Root (baseline): declaring it for CA adopts it [inf: CA or Root]."""
+    from labsim.server import lab_ca
+
+    pem = lab_ca(labsim.state_dir, labsim.lab).cert_pem
+    pem = pem.decode() if isinstance(pem, bytes) else pem
+    props = ca_props(store="CA", cert_pem=pem, connection=conn_dict(labsim, "AzS-WASP01"))
+    p = C.CertificateProvider()
+    created = p.create(props)
+    assert created.outs["adopted"] is True and created.outs["found_in_store"] == "Root"
+    p.delete(created.id, created.outs)
+    assert p.read(created.id, created.outs).id == created.id
+
+
+@pytest.mark.sim
+def test_sim_my_certificate_lost_key_is_drift_and_update_heals(labsim, sim_a):
+    leaf = make_leaf(CA, names=("wapcomputer1.contoso.com",))
+    props = sim_my(labsim, leaf, password=HOSTILE)   # a hostile password works only if it arrives verbatim
+    p = C.CertificateProvider()
+    mark = last_id(labsim)
+    created = p.create(props)
+    assert created.outs["has_private_key"] is True
+    imports = invocations(labsim, "wapcomputer1", "Import-PfxCertificate", since=mark)
+    assert len(imports) == 1 and params(imports[0])["Password"] == "****"
+    assert HOSTILE not in all_invocations_text(labsim) and leaf.pfx(HOSTILE) not in all_invocations_text(labsim)
+    read = p.read(created.id, created.outs)
+    assert p.diff(created.id, read.outs, props).changes is False
+
+    # An administrator replaces it with the bare certificate (no key), as `certutil -addstore My x.cer` would.
+    der = leaf.cert.public_bytes(serialization.Encoding.DER)
+    admin(labsim, "wapcomputer1", "reimport without key", [
+        Command("Remove-Item", {"Path": f"Cert:\\LocalMachine\\My\\{leaf.thumbprint}"}),
+        Command("Set-Content", {"Path": "C:\\temp\\bare.cer", "Value": der, "Encoding": "Byte"}),
+        Command("Import-Certificate", {"FilePath": "C:\\temp\\bare.cer", "CertStoreLocation": "Cert:\\LocalMachine\\My"}),
+    ])
+    read = p.read(created.id, created.outs)
+    assert read.outs["has_private_key"] is False
+    assert C.changed_fields(read.outs, props) == (["has_private_key"], [])
+    updated = p.update(created.id, read.outs, props)
+    assert updated.outs["has_private_key"] is True
+    assert p.diff(created.id, p.read(created.id, updated.outs).outs, props).changes is False
+
+    p.delete(created.id, updated.outs)
+    assert p.read(created.id, updated.outs).id == ""
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("kind", ["command_terminating", "command_error"])
+def test_sim_failed_import_cleans_up_and_rerun_converges(labsim, sim_a, kind):
+    leaf = make_leaf(CA, names=("wapcomputer2.contoso.com",))
+    props = sim_my(labsim, leaf, host="wapcomputer2")
+    p = C.CertificateProvider()
+    set_fault(labsim, "wapcomputer2", kind, "Import-PfxCertificate")
+    with pytest.raises(ConnectorError) as err:
+        p.create(props)
+    assert "wapcomputer2.contoso.com" in str(err.value) and "install certificate" in str(err.value)
+    assert admin(labsim, "wapcomputer2", "look for the staged PFX",
+                 Command("Test-Path", {"Path": f"C:\\temp\\{leaf.thumbprint}.pfx"})).single() is False
+    clear_faults(labsim, "wapcomputer2")
+    created = p.create(props)
+    assert created.outs["has_private_key"] is True
+    p.delete(created.id, created.outs)
+
+
+@pytest.mark.sim
+def test_sim_bad_inputs_make_no_invocation(labsim, sim_a):
+    mark = last_id(labsim)
+    bad = [
+        my_props(make_leaf(None), connection=conn_dict(labsim, "wapcomputer1")),                      # self-signed
+        my_props(make_leaf(CA, not_before=NOW - dt.timedelta(days=40), not_after=NOW - dt.timedelta(days=1)),
+                 connection=conn_dict(labsim, "wapcomputer1")),                                      # expired
+        my_props(pfx_base64=LEAF.pfx(PASSWORD, key=make_leaf(CA).key),
+                 connection=conn_dict(labsim, "wapcomputer1")),                                      # wrong key
+        my_props(serves_fqdns=["other.contoso.com"], connection=conn_dict(labsim, "wapcomputer1")),  # SAN mismatch
+        my_props(serves_fqdns=["not a name"], connection=conn_dict(labsim, "wapcomputer1")),         # malformed
+        my_props(connection={**conn_dict(labsim, "wapcomputer1"), "port": 0}),                       # port
+        my_props(connection={**conn_dict(labsim, "wapcomputer1"), "password": None}),                # credential
+        my_props(connection={**conn_dict(labsim, "wapcomputer1"), "auth": "magic"}),                 # auth
+    ]
+    for props in bad:
+        assert C.CertificateProvider().check({}, props).failures
+    assert last_id(labsim) == mark
