@@ -429,3 +429,155 @@ def test_trust_diff_replaces_on_identity_and_deletes_first():
     assert d.replaces == ["sql_server"] and d.delete_before_replace is True
     assert T.trust_changed_fields(olds, {**news, "sql_credential": {"username": "a", "password": "b"}}) == (
         ["sql_credential"], [])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Against labsim over loopback (provider methods directly, real PsrpTransport)
+
+from providers.transport import Command  # noqa: E402
+from tests.providers.sim_fixtures_a import (admin, all_invocations_text, clear_faults, conn_dict,  # noqa: E402
+                                            invocations, last_id, params, set_fault, sim_a)  # noqa: F401
+
+STAGED = set()
+
+
+def staged(server, host):
+    """The fake bundle on the host (once per lab and host), put there directly in the lab state."""
+    from tests.providers.conftest import stage_bundle
+
+    key = (id(server), host)
+    if key not in STAGED:
+        stage_bundle(server, host)
+        STAGED.add(key)
+
+
+@pytest.mark.sim
+def test_sim_update_lifecycle(labsim, sim_a, capsys):
+    staged(labsim, "wapcomputer1")
+    props = update_props(connection=conn_dict(labsim, "wapcomputer1"))
+    p = T.TenantApiUpdateProvider()
+    created = p.create(props)
+    assert created.outs["previous_product_code"] == UR91
+    assert created.outs["updated"] is True and created.outs["product_code"] != UR91
+    read = p.read(created.id, created.outs)
+    assert read.outs["product_code"] == created.outs["product_code"]
+    assert p.diff(created.id, read.outs, props).changes is False
+
+    admin(labsim, "wapcomputer1", "stop the Tenant API site", Command("Stop-Website", {"Name": "MgmtSvc-TenantAPI"}))
+    read = p.read(created.id, created.outs)
+    assert read.outs["site_state"] == "Stopped"
+    assert T.update_changed_fields(read.outs, props) == (["site_state"], [])
+    mark = last_id(labsim)
+    updated = p.update(created.id, read.outs, props)
+    assert updated.outs["site_state"] == "Started"
+    assert not invocations(labsim, "wapcomputer1", "Update-TenantAPI.ps1", since=mark), "no second install"
+    assert p.diff(created.id, p.read(created.id, updated.outs).outs, props).changes is False
+
+    mark = last_id(labsim)
+    p.delete(created.id, updated.outs)
+    assert last_id(labsim) == mark and "no documented undo" in capsys.readouterr().err
+    assert p.read(created.id, updated.outs).outs["updated"] is True   # the host is left as it is
+
+
+@pytest.mark.sim
+def test_sim_update_after_injected_failure_converges(labsim, sim_a):
+    staged(labsim, "wapcomputer2")
+    props = update_props(connection=conn_dict(labsim, "wapcomputer2"))
+    set_fault(labsim, "wapcomputer2", "command_terminating", "Update-TenantAPI.ps1")
+    with pytest.raises(RemoteCommandFailed) as err:
+        T.TenantApiUpdateProvider().create(props)
+    assert "wapcomputer2.contoso.com" in str(err.value) and "Update-TenantAPI" in str(err.value)
+    clear_faults(labsim, "wapcomputer2")
+    assert T.TenantApiUpdateProvider().create(props).outs["updated"] is True
+
+
+@pytest.mark.sim
+def test_sim_trust_lifecycle(labsim, sim_a):
+    staged(labsim, "wapcomputer1")
+    content = data_file(CloudName=HOSTILE)
+    props = trust_props(connection=conn_dict(labsim, "wapcomputer1"), data_file_content=content)
+    p = T.TenantApiTrustProvider()
+    mark = last_id(labsim)
+    created = p.create(props)
+    assert created.outs["sql_server_used"] == "wapcomputer1"     # discovered from ManagementStore
+    assert created.outs["realm"] == REALM and created.outs["token_signing_thumbprint"] == SIGNING.thumbprint
+    script = invocations(labsim, "wapcomputer1", "Configure-TrustAzureStack.ps1", since=mark)
+    assert [params(i) for i in script] == [{"SqlServer": "wapcomputer1",
+                                           "DataFile": f"{DEST}\\AzurePack-06-27-15-50.txt"}]
+    # The data file (with its hostile text) arrived byte for byte.
+    got = admin(labsim, "wapcomputer1", "read the data file",
+                Command("Get-Content", {"Path": f"{DEST}\\AzurePack-06-27-15-50.txt", "Encoding": "Byte"}, ["Raw"]))
+    assert got.single() == content.encode()
+    read = p.read(created.id, created.outs)
+    assert read.id == created.id and p.diff(created.id, read.outs, props).changes is False
+
+    # An administrator deletes the trust row.
+    cs = T.store_connection_string("wapcomputer1")
+    admin(labsim, "wapcomputer1", "delete the trust row", Command("Set-MgmtSvcDatabaseSetting", {
+        "ConnectionString": cs, "Namespace": "TenantAPI", "Name": "Authentication.IdentityProvider.Secondary",
+        "Value": ""}, ["Force"]))
+    read = p.read(created.id, created.outs)
+    assert read.id == created.id and read.outs["realm"] is None
+    assert T.trust_changed_fields(read.outs, props) == (["realm", "connector_endpoint", "token_signing_thumbprint"],
+                                                        [])
+    updated = p.update(created.id, read.outs, props)
+    assert p.diff(created.id, p.read(created.id, updated.outs).outs, props).changes is False
+
+    p.delete(created.id, updated.outs)
+    assert p.read(created.id, updated.outs).id == ""
+    rows = admin(labsim, "wapcomputer1", "look for the row", Command("Get-MgmtSvcDatabaseSetting", {
+        "ConnectionString": cs, "Namespace": "TenantAPI", "Name": ["Authentication.IdentityProvider.Secondary"]}))
+    assert rows.output == []
+    p.delete(created.id, updated.outs)
+
+
+@pytest.mark.sim
+def test_sim_trust_with_sql_credential_never_logs_the_password(labsim, sim_a):
+    staged(labsim, "wapcomputer2")
+    user = labsim.lab.host("wapcomputer2").users[0]
+    props = trust_props(connection=conn_dict(labsim, "wapcomputer2"), sql_server="wapcomputer2",
+                        sql_credential={"username": user.name, "password": user.password},
+                        data_file_name="AzurePack-cred.txt")
+    p = T.TenantApiTrustProvider()
+    mark = last_id(labsim)
+    created = p.create(props)
+    (inv,) = invocations(labsim, "wapcomputer2", "Configure-TrustAzureStack.ps1", since=mark)
+    assert params(inv)["SqlCredential"] == "****"
+    assert user.password not in all_invocations_text(labsim)
+    p.delete(created.id, created.outs)
+
+
+@pytest.mark.sim
+def test_sim_trust_wrong_sql_password_is_a_clear_error_then_converges(labsim, sim_a):
+    staged(labsim, "wapcomputer2")
+    user = labsim.lab.host("wapcomputer2").users[0]
+    p = T.TenantApiTrustProvider()
+    bad = trust_props(connection=conn_dict(labsim, "wapcomputer2"), sql_server="wapcomputer2",
+                      sql_credential={"username": user.name, "password": "Wrong-Pass-1"})
+    with pytest.raises(RemoteCommandFailed) as err:
+        p.create(bad)
+    assert "Login failed" in str(err.value) and "Wrong-Pass-1" not in str(err.value)
+    set_fault(labsim, "wapcomputer2", "command_error", "Configure-TrustAzureStack.ps1")
+    with pytest.raises(RemoteCommandFailed):
+        p.create(trust_props(connection=conn_dict(labsim, "wapcomputer2")))
+    clear_faults(labsim, "wapcomputer2")
+    created = p.create(trust_props(connection=conn_dict(labsim, "wapcomputer2")))
+    assert created.outs["realm"] == REALM
+    p.delete(created.id, created.outs)
+
+
+@pytest.mark.sim
+def test_sim_bad_inputs_make_no_invocation(labsim, sim_a):
+    mark = last_id(labsim)
+    c = conn_dict(labsim, "wapcomputer1")
+    for provider, props in [
+        (T.TenantApiTrustProvider(), trust_props(connection=c, sql_server=HOSTILE)),
+        (T.TenantApiTrustProvider(), trust_props(connection=c, data_file_name=HOSTILE)),
+        (T.TenantApiTrustProvider(), trust_props(connection={**c, "port": 123456})),
+        (T.TenantApiTrustProvider(), trust_props(connection={**c, "auth": "magic"})),
+        (T.TenantApiUpdateProvider(), update_props(connection={**c, "username": None})),
+        (T.TenantApiUpdateProvider(), update_props(connection={**c, "fqdn": "bad..name"})),
+        (T.TenantApiUpdateProvider(), update_props(connection=c, bundle_path=HOSTILE)),
+    ]:
+        assert provider.check({}, props).failures
+    assert last_id(labsim) == mark
