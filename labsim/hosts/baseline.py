@@ -18,7 +18,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from labsim.hosts import certs, files, iis, mgmtsvc
-from labsim.hosts.pep import OUTPUT_DIR  # noqa: F401  (documented location; created on first use)
 from labsim.hosts.wapconnector import MGMTSVC_KEY, UNINSTALL_KEY, URL_REWRITE_KEY
 from labsim.lab import Host, Lab, Role
 from labsim.pki import LabCA
