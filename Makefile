@@ -14,17 +14,23 @@ help:
 bootstrap:
 	@scripts/bootstrap.sh
 
+# Simulated stacks (config has wapconnector:labsim) get labsim started first and stopped by `make down`.
 up: bootstrap
+	@. scripts/env.sh && python scripts/lab.py start $(STACK)
 	@scripts/pulumi.sh up --yes --skip-preview
+	@. scripts/env.sh && python scripts/lab.py summary $(STACK)
 
 preview: bootstrap
+	@. scripts/env.sh && python scripts/lab.py start $(STACK)
 	@scripts/pulumi.sh preview --refresh --diff
 
 down: bootstrap
+	@. scripts/env.sh && python scripts/lab.py start $(STACK)
 	@scripts/pulumi.sh destroy --yes --skip-preview
+	@. scripts/env.sh && python scripts/lab.py stop $(STACK)
 
 test: bootstrap
 	@. scripts/env.sh && .venv/bin/python -m pytest
 
 bench: bootstrap
-	@. scripts/env.sh && .venv/bin/python -m pytest -m bench -s -p no:cacheprovider
+	@. scripts/env.sh && python benchmarks/labsim_protocol.py

@@ -4,6 +4,7 @@ registered; resources live in providers/ (importable, so their pickled providers
 import pulumi
 
 from components.config import ConfigError, load_stack_config
+from components.lab import Lab
 from components.pki import LabPki
 
 try:
@@ -11,15 +12,31 @@ try:
 except ConfigError as exc:
     raise pulumi.RunError(str(exc)) from None
 
-pki = LabPki("lab", config.ca, config.clouds)
+if config.deploys_lab:
+    lab = Lab("lab", config)
+    pki = lab.pki
+    azs = config.azure_stack
+    pulumi.export("azureStack", {
+        "cloudName": azs.cloud_name, "portalFqdn": azs.portal_fqdn,
+        "multiCloudEnabled": lab.connector.multi_cloud_enabled,
+        "userPortalTrustsCa": lab.portal_ca.thumbprint,
+    })
+    pulumi.export("clouds", {
+        name: {
+            "endpoint": cloud.endpoint, "thumbprint": cloud.thumbprint, "expiresAt": cloud.expires_at,
+            "realm": cloud.realm,
+            "tenantPortalHosts": next(c for c in config.clouds if c.name == name).tenant_portal_hosts,
+            "tenantApiHosts": next(c for c in config.clouds if c.name == name).tenant_api_hosts,
+        }
+        for name, cloud in lab.clouds.items()
+    })
+else:  # PKI only: no hosts configured yet
+    pki = LabPki("lab", config.ca, config.clouds)
+    pulumi.export("connectorCertificates", {
+        name: {"thumbprint": cert.thumbprint, "expiresAt": cert.expires_at, "fqdn": cloud.endpoint_fqdn}
+        for (name, cert), cloud in zip(pki.connector_certificates.items(), config.clouds)
+    })
 
 pulumi.export("caThumbprint", pki.ca.thumbprint)
 pulumi.export("caExpiresAt", pki.ca.expires_at)
 pulumi.export("caCertificatePem", pki.ca.cert_pem)
-pulumi.export(
-    "connectorCertificates",
-    {
-        name: {"thumbprint": cert.thumbprint, "expiresAt": cert.expires_at, "fqdn": cloud.endpoint_fqdn}
-        for (name, cert), cloud in zip(pki.connector_certificates.items(), config.clouds)
-    },
-)

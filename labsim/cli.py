@@ -265,6 +265,32 @@ def cmd_make_bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- stack-config ------------------------------------------------------------------------------------------------------
+def cmd_stack_config(args: argparse.Namespace) -> int:
+    import shutil
+
+    from labsim.stack_config import write_stack_config
+
+    try:
+        lab = load_lab(args.lab_file)
+    except LabFileError as exc:
+        raise CliError(str(exc)) from None
+    project_dir = Path(args.project_dir).resolve()
+    if not (project_dir / "Pulumi.yaml").exists():
+        raise CliError(f"{project_dir} has no Pulumi.yaml: run from the project, or pass --project-dir")
+    if shutil.which("pulumi") is None:
+        raise CliError("the pulumi CLI is not on PATH: run `make bootstrap`, then `. scripts/env.sh`")
+    state_dir = Path(args.state_dir).resolve() if getattr(args, "state_dir", None) else project_dir / ".labsim" / lab.name
+    bundle_dir = Path(args.bundle_dir).resolve() if args.bundle_dir else project_dir / ".labsim" / "bundle"
+    try:
+        path = write_stack_config(lab, Path(args.lab_file), stack=args.stack, project_dir=project_dir,
+                                  state_dir=state_dir, bundle_dir=bundle_dir)
+    except (ValueError, RuntimeError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"labsim: wrote {path}; `STACK={args.stack} make up` serves lab {lab.name} and deploys it")
+    return 0
+
+
 # -- exec --------------------------------------------------------------------------------------------------------------
 def parse_exec_args(tokens: list[str]) -> list[tuple[str | None, Any]]:
     """``-Name value`` pairs, ``-Switch`` alone, bare words positional. Values: ints, $true/$false, else strings."""
@@ -406,6 +432,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_invocations)
     p = sub.add_parser("reset", parents=[common], help="put every host back to its baseline")
     p.set_defaults(func=cmd_reset)
+    p = sub.add_parser("stack-config", parents=[common],
+                       help="write stacks/Pulumi.<stack>.yaml that deploys this lab (passwords as Pulumi secrets)")
+    p.add_argument("lab_file")
+    p.add_argument("--stack", required=True)
+    p.add_argument("--project-dir", default=".", help="the Pulumi project (default: the current directory)")
+    p.add_argument("--bundle-dir", help="where `labsim make-bundle` writes the fake bundle (default .labsim/bundle)")
+    p.set_defaults(func=cmd_stack_config)
     p = sub.add_parser("make-bundle", help="write a fake WAPConnector bundle into DIR")
     p.add_argument("dir")
     p.set_defaults(func=cmd_make_bundle)

@@ -88,7 +88,8 @@ def stack_config(lab: Lab, *, state_dir: Path, bundle_dir: Path, project_dir: Pa
             "userPortalHost": by_role(Role.AZS_USER_PORTAL)[0].name,
             "shareHost": by_role(Role.ASDK_HOST)[0].name,
         },
-        f"{NAMESPACE}:bundle": {"sourceDir": _relative(bundle_dir, project_dir)},
+        # `labsim make-bundle DIR` writes DIR/WAPConnector, the folder the download extracts to.
+        f"{NAMESPACE}:bundle": {"sourceDir": _relative(bundle_dir / "WAPConnector", project_dir)},
         f"{NAMESPACE}:hosts": hosts,
         f"{NAMESPACE}:credentials": credentials,
         f"{NAMESPACE}:clouds": clouds,

@@ -42,6 +42,18 @@ def labsim(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return proc
 
 
+def serving(state_dir: Path) -> bool:
+    """A labsim server wrote its server file in the state dir and its process is alive."""
+    from labsim.cli import SERVER_FILE
+
+    try:
+        pid = int(json.loads((state_dir / SERVER_FILE).read_text())["pid"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError):
+        return False
+    return True
+
+
 def start(stack: str) -> None:
     config = stack_config(stack)
     sim = config.get("labsim")
@@ -52,19 +64,20 @@ def start(stack: str) -> None:
     bundle = config.get("bundle", {}).get("sourceDir")
     if bundle and not (ROOT / bundle).exists():
         print(f"lab: writing the simulated WAPConnector bundle to {bundle}")
-        labsim("make-bundle", str(ROOT / bundle))
-    status = labsim("status", "--state-dir", state_dir, check=False)
-    if status.returncode == 0:
+        made = Path(labsim("make-bundle", str((ROOT / bundle).parent)).stdout.strip())
+        if made.resolve() != (ROOT / bundle).resolve():
+            fail(f"labsim make-bundle wrote {made}, but wapconnector:bundle.sourceDir is {bundle}")
+    if serving(Path(state_dir)):
         print(f"lab: labsim already serving {sim['lab']}")
         return
     print(f"lab: starting labsim for {sim['lab']} (state in {sim['stateDir']})")
-    labsim("serve", "--lab", lab, "--state-dir", state_dir, "--background")
+    labsim("--lab", lab, "--state-dir", state_dir, "serve", "--background")
 
 
 def stop(stack: str) -> None:
     sim = stack_config(stack).get("labsim")
     if sim:
-        labsim("stop", "--state-dir", str(ROOT / sim["stateDir"]), check=False)
+        labsim("--lab", str(ROOT / sim["lab"]), "--state-dir", str(ROOT / sim["stateDir"]), "stop", check=False)
         print("lab: labsim stopped")
 
 

@@ -1,0 +1,111 @@
+"""One Windows Azure Pack cloud: everything the procedure does on the WAP side.
+
+On every tenant portal VM: the connector certificate (with its key) in LocalMachine\\My, the staged
+WAPConnector bundle, the three connector sites (install, certificate, FQDNs), and the operator-side check that
+the endpoint answers with that certificate. On every Tenant API VM: the bundle and Update-TenantAPI. Once per
+cloud: the Tenant API trusts Azure Stack's AD FS, from the cloud's output file of Add-AzurePackConnector.
+
+Hosts are independent of each other, so Pulumi works on them in parallel; only the trust waits (for every
+Tenant API update of the cloud, and for the Azure Stack side's output file).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from components.config import CloudConfig, StackConfig
+from providers.bundle import ConnectorBundle
+from providers.certificate import Certificate
+from providers.connector_site import ConnectorSite
+from providers.endpoint_check import EndpointCheck
+from providers.pki import CertificateAuthority, IssuedCertificate
+from providers.tenant_api import TenantApiTrust, TenantApiUpdate
+
+
+@dataclass
+class WapCloudArgs:
+    cloud: CloudConfig
+    config: StackConfig
+    ca: CertificateAuthority
+    connector_certificate: IssuedCertificate
+    # This cloud's entry of AzurePackConnector.cloud_outputs: {file_name, content, endpoint, realm, ...}.
+    cloud_output: pulumi.Output[dict[str, Any]]
+
+
+class WapCloud(pulumi.ComponentResource):
+    endpoint: pulumi.Output[str]
+    realm: pulumi.Output[str]
+    thumbprint: pulumi.Output[str]
+    expires_at: pulumi.Output[str]
+
+    def __init__(self, name: str, args: WapCloudArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("wapconnector:lab:WapCloud", name, None, opts)
+        cloud, config = args.cloud, args.config
+        assert config.azure_stack is not None and config.bundle is not None
+        bundle_dir = config.bundle.destination
+        cert = args.connector_certificate
+
+        def conn(host: str) -> pulumi.Output[dict[str, Any]]:
+            # A secret as a whole: it holds the password, and inputs are stored in the state too.
+            return pulumi.Output.secret(config.connection(host))
+
+        bundles: dict[str, ConnectorBundle] = {}
+
+        def bundle_on(host: str) -> ConnectorBundle:
+            if host not in bundles:  # a WAP Express computer is portal and Tenant API at once: stage once
+                bundles[host] = ConnectorBundle(
+                    f"{name}-{host}-bundle", connection=conn(host), source_dir=config.bundle.source_dir,
+                    destination=bundle_dir, opts=pulumi.ResourceOptions(parent=self))
+            return bundles[host]
+
+        self.sites: dict[str, ConnectorSite] = {}
+        self.checks: dict[str, EndpointCheck] = {}
+        for host in cloud.tenant_portal_hosts:
+            child = pulumi.ResourceOptions(parent=self)
+            installed = Certificate(
+                f"{name}-{host}-connector-cert", connection=conn(host), store="My", cert_pem=cert.cert_pem,
+                pfx_base64=cert.pfx_base64, pfx_password=cert.pfx_password, serves_fqdns=[cloud.endpoint_fqdn],
+                opts=child)
+            site = ConnectorSite(
+                f"{name}-{host}-connector-site", connection=conn(host),
+                tenant_portal_fqdn=cloud.tenant_portal_fqdn, tenant_api_fqdn=cloud.tenant_api_fqdn,
+                azure_stack_portal_fqdn=config.azure_stack.portal_fqdn,
+                certificate_thumbprint=installed.thumbprint, bundle_path=bundle_dir,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[bundle_on(host), installed]))
+            self.sites[host] = site
+            host_cfg = config.hosts[host]
+            self.checks[host] = EndpointCheck(
+                f"{name}-{host}-endpoint-check", fqdn=cloud.endpoint_fqdn, port=cloud.connector_port,
+                # From here the cloud's name may not resolve (labsim): connect to the VM, verify the FQDN.
+                connect_address=host_cfg.address, ca_pem=args.ca.cert_pem,
+                expected_thumbprint=site.bound_thumbprint, opts=pulumi.ResourceOptions(parent=self))
+
+        updates = [
+            TenantApiUpdate(f"{name}-{host}-tenant-api-update", connection=conn(host), bundle_path=bundle_dir,
+                            opts=pulumi.ResourceOptions(parent=self, depends_on=[bundle_on(host)]))
+            for host in cloud.tenant_api_hosts
+        ]
+        trust_host = cloud.trust_host or cloud.tenant_api_hosts[0]
+        sql_credential = None
+        if cloud.sql_credential:
+            cred = config.credentials[cloud.sql_credential]
+            sql_credential = pulumi.Output.secret({"username": cred.username, "password": cred.password})
+        self.trust = TenantApiTrust(
+            f"{name}-trust", connection=conn(trust_host),
+            data_file_content=args.cloud_output.apply(lambda o: o["content"]),
+            data_file_name=args.cloud_output.apply(lambda o: o["file_name"]),
+            bundle_path=bundle_dir, sql_server=cloud.sql_server, sql_credential=sql_credential,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*updates, bundle_on(trust_host)]))
+
+        self.endpoint = pulumi.Output.from_input(cloud.endpoint)
+        self.realm = self.trust.realm
+        self.thumbprint = cert.thumbprint
+        self.expires_at = cert.expires_at
+        self.register_outputs({
+            "endpoint": self.endpoint, "realm": self.realm, "thumbprint": self.thumbprint,
+            "expiresAt": self.expires_at,
+            "boundThumbprints": {h: s.bound_thumbprint for h, s in self.sites.items()},
+        })

@@ -1,0 +1,54 @@
+"""A lab: one Azure Stack and its Windows Azure Pack clouds, wired into one dependency graph.
+
+Azure Stack side: multi-cloud mode with every cloud on the privileged endpoint (its output file per cloud is
+read from the infrastructure share), and the lab CA in AzS-WASP01's CA store so the user portal trusts the
+connector endpoints. WAP side: one :class:`WapCloud` per cloud, whose trust is wired to that cloud's output
+file. Everything else runs in parallel across hosts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from components.cloud import WapCloud, WapCloudArgs
+from components.config import StackConfig
+from components.pki import LabPki
+from providers.azure_pack_connector import AzurePackConnector
+from providers.certificate import Certificate
+from providers.transport import PRIVILEGED_ENDPOINT
+
+
+class Lab(pulumi.ComponentResource):
+    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("wapconnector:lab:Lab", name, None, opts)
+        azs = config.azure_stack
+        assert azs is not None, "a lab needs wapconnector:azureStack"
+        child = pulumi.ResourceOptions(parent=self)
+        self.pki = LabPki(name, config.ca, config.clouds, opts=child)
+
+        def conn(host: str, **kw: Any) -> pulumi.Output[dict[str, Any]]:
+            return pulumi.Output.secret(config.connection(host, **kw))
+
+        self.portal_ca = Certificate(
+            f"{name}-user-portal-ca", connection=conn(azs.user_portal_host), store="CA",
+            cert_pem=self.pki.ca.cert_pem, opts=child)
+        self.connector = AzurePackConnector(
+            f"{name}-multi-cloud", connection=conn(azs.privileged_endpoint, configuration_name=PRIVILEGED_ENDPOINT),
+            share_connection=conn(azs.share_host),
+            clouds=[{"cloud_name": c.name, "cloud_endpoint": c.endpoint} for c in config.clouds],
+            azure_stack_cloud_name=azs.cloud_name, opts=child)
+        self.clouds = {
+            c.name: WapCloud(
+                f"{name}-{c.name}",
+                WapCloudArgs(cloud=c, config=config, ca=self.pki.ca,
+                             connector_certificate=self.pki.connector_certificates[c.name],
+                             cloud_output=self.connector.cloud_outputs.apply(lambda outs, n=c.name: outs[n])),
+                opts=child)
+            for c in config.clouds
+        }
+        self.register_outputs({
+            "multiCloudEnabled": self.connector.multi_cloud_enabled,
+            "clouds": {n: c.endpoint for n, c in self.clouds.items()},
+        })
