@@ -47,7 +47,6 @@ def failures(props):
 
 
 # -- check: one clear property error per problem, no host call ----------------------------------------------------
-pytestmark_unit = pytest.mark.unit
 
 
 @pytest.mark.unit
@@ -439,3 +438,14 @@ def test_sim_bad_inputs_make_no_invocation(labsim, sim_a):
     for props in bad:
         assert C.CertificateProvider().check({}, props).failures
     assert last_id(labsim) == mark
+
+
+@pytest.mark.unit
+def test_resource_class_marks_pfx_and_connection_secret(monkeypatch):
+    seen = {}
+    monkeypatch.setattr("pulumi.dynamic.Resource.__init__",
+                        lambda self, provider, name, props, opts=None: seen.update(p=provider, props=props, opts=opts))
+    C.Certificate("c", connection=CONN, cert_pem=LEAF.pem, pfx_base64="x", pfx_password="y",
+                  serves_fqdns=("wapcomputer1.contoso.com",))
+    assert seen["opts"].additional_secret_outputs == ["connection", "pfx_base64", "pfx_password"]
+    assert seen["props"]["serves_fqdns"] == ["wapcomputer1.contoso.com"] and not vars(seen["p"])

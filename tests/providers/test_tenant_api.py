@@ -581,3 +581,19 @@ def test_sim_bad_inputs_make_no_invocation(labsim, sim_a):
     ]:
         assert provider.check({}, props).failures
     assert last_id(labsim) == mark
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("cls, kwargs, secrets", [
+    (T.TenantApiUpdate, {}, ["connection"]),
+    (T.TenantApiTrust, {"data_file_content": "{}", "data_file_name": "a.txt",
+                        "sql_credential": {"username": "sa", "password": "x"}}, ["connection", "sql_credential"]),
+])
+def test_resource_classes_mark_secrets(monkeypatch, cls, kwargs, secrets):
+    seen = {}
+    monkeypatch.setattr("pulumi.dynamic.Resource.__init__",
+                        lambda self, provider, name, props, opts=None: seen.update(p=provider, props=props, opts=opts))
+    cls("r", connection=CONN, **kwargs)
+    assert seen["opts"].additional_secret_outputs == secrets
+    assert not vars(seen["p"]), "providers are pickled into the state: keep them empty"
+    assert seen["props"]["bundle_path"] == DEST
