@@ -477,8 +477,21 @@ def write_marker(share: HostConnection, pep_fqdn: str, inputs: AzurePackConnecto
 
 
 def remove_marker(share: HostConnection, pep_fqdn: str) -> None:
+    """Remove the marker, then the marker folders if no other Azure Stack's marker is left in them, so that a
+    destroy leaves the share host as it was."""
     transport().run(share, STEP_MARK, Command("Remove-Item", {"Path": marker_path(pep_fqdn), "ErrorAction":
                                                               "SilentlyContinue"}, ["Force"]), idempotent=True)
+    folder = MARKER_FOLDER
+    while folder.count("\\") > 1:  # MARKER_FOLDER and its parent, never C:\ProgramData itself
+        left = transport().run(share, STEP_MARK, [
+            Command("Get-ChildItem", {"Path": folder, "ErrorAction": "SilentlyContinue"})
+            | Command("Measure-Object")], idempotent=True).output
+        count = left[0].get("Count", 0) if left and isinstance(left[0], dict) else 0
+        if count:
+            return
+        transport().run(share, STEP_MARK, Command("Remove-Item", {"Path": folder, "ErrorAction": "SilentlyContinue"},
+                                                  ["Recurse", "Force"]), idempotent=True)
+        folder = folder.rsplit("\\", 1)[0]
 
 
 def disable(pep: HostConnection) -> None:

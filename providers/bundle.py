@@ -361,8 +361,13 @@ class ConnectorBundleProvider(RemoteProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         args = BundleArgs.model_validate(props)
+        # Folders above the destination that we create (C:\temp for the seed's C:\temp\WAPConnector) are ours to
+        # remove again on delete, so that destroy leaves the host as it found it.
+        _refuse_changed_source(args)
+        created = missing_ancestors(args.connection, args.destination)
         outs = self._converge(args, previous=None)
-        return CreateResult(id_=f"{args.connection.fqdn}:{args.destination}", outs={**_inputs(props), **outs})
+        return CreateResult(id_=f"{args.connection.fqdn}:{args.destination}",
+                            outs={**_inputs(props), **outs, "created_folders": created})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         conn = connection_of(props)
@@ -376,7 +381,7 @@ class ConnectorBundleProvider(RemoteProvider):
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         args = BundleArgs.model_validate(news)
         outs = self._converge(args, previous=olds.get("files"))
-        return UpdateResult(outs={**_inputs(news), **outs})
+        return UpdateResult(outs={**_inputs(news), **outs, "created_folders": olds.get("created_folders") or []})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         conn = connection_of(props)
@@ -384,21 +389,22 @@ class ConnectorBundleProvider(RemoteProvider):
         cmd = Command("Remove-Item", {"Path": destination}, ["Recurse", "Force"])
         result = transport().run(conn, STEP_DELETE, cmd, idempotent=True, accept_errors=True)
         only_expected_errors(conn, STEP_DELETE, cmd, result)  # already gone is fine
+        # Deepest first, and only while empty: something else may have moved in since.
+        for folder in sorted(props.get("created_folders") or [], key=len, reverse=True):
+            left = transport().run(conn, STEP_DELETE, Command("Get-ChildItem", {"Path": folder,
+                                   "ErrorAction": "SilentlyContinue"}) | Command("Measure-Object"),
+                                   idempotent=True).output
+            if left and isinstance(left[0], dict) and left[0].get("Count"):
+                return
+            transport().run(conn, STEP_DELETE, Command("Remove-Item", {"Path": folder, "ErrorAction":
+                            "SilentlyContinue"}, ["Force"]), idempotent=True)
 
     # -- the one place that writes ---------------------------------------------------------------------------
     def _converge(self, args: BundleArgs, previous: Mapping[str, str] | None) -> dict[str, Any]:
         """Upload whatever differs from the desired files (all of them on a fresh host), remove files dropped
         from the bundle, verify. Re-running after any partial failure converges."""
         conn = args.connection
-        # The plan was made from the folder's hashes when the program ran; refuse to stage something else.
-        local = hash_tree(args.source_dir)
-        if local != args.files:
-            changed = sorted(set(local.items()) ^ set(args.files.items()))
-            names = sorted({k for k, _ in changed})
-            raise ConnectorError(
-                f"{conn.fqdn}, step '{STEP_STAGE}': the folder {args.source_dir!r} changed after the plan was made "
-                f"({', '.join(names[:5])}{', ...' if len(names) > 5 else ''}); run `pulumi up` again",
-                host=conn.fqdn, step=STEP_STAGE)
+        _refuse_changed_source(args)
         observed = _read(conn, args.destination)
         host_view = observed_files(observed or {}, args.files)
         todo = drifted_files(host_view, args.files)
@@ -423,6 +429,33 @@ class ConnectorBundleProvider(RemoteProvider):
 
 def _inputs(props: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in props.items() if k != PROVIDER_KEY}
+
+
+def _refuse_changed_source(args: BundleArgs) -> None:
+    """The plan was made from the folder's hashes when the program ran; refuse to stage something else."""
+    local = hash_tree(args.source_dir)
+    if local != args.files:
+        changed = sorted(set(local.items()) ^ set(args.files.items()))
+        names = sorted({k for k, _ in changed})
+        raise ConnectorError(
+            f"{args.connection.fqdn}, step '{STEP_STAGE}': the folder {args.source_dir!r} changed after the plan was "
+            f"made ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''}); run `pulumi up` again",
+            host=args.connection.fqdn, step=STEP_STAGE)
+
+
+def ancestors(path: str) -> list[str]:
+    """C:\\a\\b\\c -> [C:\\a, C:\\a\\b] (never the drive itself)."""
+    parts = windows_path(path).split("\\")
+    return ["\\".join(parts[:i]) for i in range(2, len(parts))]
+
+
+def missing_ancestors(conn: HostConnection, destination: str) -> list[str]:
+    """The folders above ``destination`` that do not exist yet (one pipeline)."""
+    folders = ancestors(destination)
+    if not folders:
+        return []
+    result = transport().run(conn, STEP_STAGE, [Command("Test-Path", {"Path": f}) for f in folders], idempotent=True)
+    return [f for f, exists in zip(folders, result.output) if exists is not True]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -454,7 +487,7 @@ class ConnectorBundle(Resource):
         props = {
             "connection": pulumi.Output.secret(connection), "source_dir": str(source_dir),
             "destination": destination, "chunk_size": chunk_size, "files": files,
-            "file_count": None, "total_bytes": None, "uploaded": None,
+            "file_count": None, "total_bytes": None, "uploaded": None, "created_folders": None,
         }
         super().__init__(ConnectorBundleProvider(), name, props,
                          pulumi.ResourceOptions.merge(opts, secret_outputs()))

@@ -45,10 +45,12 @@ Store = Literal["My", "CA", "Root"]
 # [inf, domain.md] a self-made root belongs in Root; a certificate declared for CA or Root counts as installed
 #       when it is in either of the two (read looks in both, preferred store first).
 ACCEPTED_STORES: dict[str, tuple[str, ...]] = {"My": ("My",), "CA": ("CA", "Root"), "Root": ("Root", "CA")}
-# [pub] Import-PfxCertificate puts the PFX's chain certificates into CA/Root itself; delete removes only the
-#       certificate this resource declared (the chain may be shared with other certificates).
-# [inf] where the PFX/CER is staged before the import; the file is removed right after the import.
-DEFAULT_STAGING_DIR = r"C:\temp"
+# [pub] Import-PfxCertificate puts the PFX's chain certificates into CA/Root itself. The ones that were not there
+#       before the import are recorded (``chain_added``) and removed again by delete, so that destroy leaves the
+#       host as it found it; chain certificates that were already there are never touched.
+# [inf] where the PFX/CER is staged before the import: the system temp folder, which every Windows host has
+#       (so nothing is left behind); the file is removed right after the import.
+DEFAULT_STAGING_DIR = r"C:\Windows\Temp"
 # [doc] the seed: certificates must be CA-issued, never self-signed. Renewal margin (same as pki's renew).
 DEFAULT_EXPIRY_THRESHOLD_DAYS = 30
 # A certificate that was already in the store when this resource was created is adopted, not owned:
@@ -313,6 +315,22 @@ def _import(conn: HostConnection, args: CertificateArgs, thumbprint: str) -> Non
             pulumi.log.warn(f"{conn.fqdn}: could not remove the staged file {staged} ({exc}); delete it by hand")
 
 
+def pfx_chain_thumbprints(pfx_base64: str, password: str) -> list[str]:
+    """Thumbprints of the CA certificates a PFX carries besides its leaf (they land in CA/Root on import)."""
+    _key, _leaf, chain = pkcs12.load_key_and_certificates(base64.b64decode(pfx_base64), password.encode())
+    return [pki.thumbprint(c) for c in chain or []]
+
+
+def _present_in_chain_stores(conn: HostConnection, thumbprints: Sequence[str]) -> list[tuple[str, str]]:
+    """(store, thumbprint) for each of ``thumbprints`` found in CA or Root; one pipeline."""
+    probes = [(store, t) for t in thumbprints for store in ("CA", "Root")]
+    if not probes:
+        return []
+    result = transport().run(conn, STEP_INSTALL, [Command("Test-Path", {"Path": store_path(s, t)}) for s, t in probes],
+                             idempotent=True)
+    return [probe for probe, found in zip(probes, result.output) if found is True]
+
+
 def _outputs(args: CertificateArgs, observed: Observed, adopted: bool) -> dict[str, Any]:
     cert = pki.load_certificate(args.cert_pem)
     return {
@@ -364,6 +382,8 @@ class CertificateProvider(RemoteProvider):
         args = CertificateArgs.model_validate(news)
         outs = self._converge(args, adopt_if_present=False)
         outs["adopted"] = bool(olds.get("adopted"))
+        kept = [c for c in olds.get("chain_added") or [] if c not in outs["chain_added"]]
+        outs["chain_added"] = kept + outs["chain_added"]
         return UpdateResult(outs={**_inputs(news), **outs})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
@@ -378,6 +398,9 @@ class CertificateProvider(RemoteProvider):
         if found in ACCEPTED_STORES[store] and found != store:
             stores.append(found)
         _remove(conn, STEP_DELETE, stores, thumb)
+        # The chain certificates our import added (none when they were already trusted before).
+        for chain_store, chain_thumb in props.get("chain_added") or []:
+            _remove(conn, STEP_DELETE, [chain_store], chain_thumb)
 
     def _converge(self, args: CertificateArgs, *, adopt_if_present: bool) -> dict[str, Any]:
         conn = args.connection
@@ -387,8 +410,12 @@ class CertificateProvider(RemoteProvider):
         adopted = adopt_if_present and observed is not None
         if "remove" in steps and observed is not None:
             _remove(conn, STEP_INSTALL, [observed.store], thumb)
+        chain_added: list[list[str]] = []
         if "import" in steps:
+            chain = pfx_chain_thumbprints(args.pfx_base64, args.pfx_password) if args.store == "My" else []
+            before = set(_present_in_chain_stores(conn, chain))
             _import(conn, args, thumb)
+            chain_added = [list(p) for p in _present_in_chain_stores(conn, chain) if p not in before]
             observed = _read(conn, args.store, thumb)
             if observed is None or plan(args.store, observed):
                 raise ConnectorError(
@@ -397,7 +424,7 @@ class CertificateProvider(RemoteProvider):
                     f"; check the host's certificate store (Get-ChildItem {store_path(args.store)}) and retry",
                     host=conn.fqdn, step=STEP_INSTALL)
         assert observed is not None
-        return _outputs(args, observed, adopted)
+        return {**_outputs(args, observed, adopted), "chain_added": chain_added}
 
 
 def _inputs(props: Mapping[str, Any]) -> dict[str, Any]:
@@ -439,7 +466,7 @@ class Certificate(Resource):
             "serves_fqdns": list(serves_fqdns) if isinstance(serves_fqdns, tuple) else serves_fqdns,
             "expiry_threshold_days": expiry_threshold_days, "staging_dir": staging_dir,
             "thumbprint": None, "subject": None, "issuer": None, "expires_at": None, "found_in_store": None,
-            "has_private_key": None, "adopted": None,
+            "has_private_key": None, "adopted": None, "chain_added": None,
         }
         super().__init__(CertificateProvider(), name, props,
                          pulumi.ResourceOptions.merge(opts, secret_outputs(*SECRET_OUTPUTS)))

@@ -134,7 +134,9 @@ def build(lab: Lab, ca: LabCA):  # noqa: ANN201 - returns the seeding callback f
                 tx.put_doc(host.name, doc)
                 continue
             certs.add(doc, "Root", ca_cert)
-            tx.make_dir(host.name, "C:\\Windows")
+            # Folders every Windows host has (the system temp folder; ProgramData for per-machine tool state).
+            for folder in ("C:\\Windows", "C:\\Windows\\Temp", "C:\\ProgramData"):
+                tx.make_dir(host.name, folder)
             if host.is_wap:
                 _wap(doc, tx, lab, host, ca)
             if host.has(Role.WAP_SQL):

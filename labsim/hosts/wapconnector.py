@@ -349,6 +349,8 @@ def uninstall_package(ctx: Ctx, args: dict[str, Any]) -> list[Any]:
                 tx.remove(ctx.host.name, info["physicalPath"], recurse=True)
             files.reg_delete(doc, f"{UNINSTALL_KEY}\\{code}")
             del doc["msi"][code]
+            if not doc["msi"]:  # as before the first install: no record at all
+                del doc["msi"]
         removed.append(_package_object(code, values))
         ctx.verbose(f"Uninstalled {values.get('DisplayName', code)}.")
     return removed

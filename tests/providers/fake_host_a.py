@@ -71,7 +71,10 @@ class FakeHost:
                 if limit is not None and self._runs[key] > limit:
                     return Failure(f"injected failure of {name}", f"LabsimFault,{name}", "InvalidOperation")
                 p = dict(cmd.parameters)
+                before = len(errors)
                 flow = self._run(name, key, p, set(s.lower() for s in cmd.switches), flow, errors)
+                if str(p.get("ErrorAction", "")).lower() in ("silentlycontinue", "ignore"):
+                    del errors[before:]
                 if isinstance(flow, Failure):
                     return flow
             output.extend(flow or [])
@@ -129,7 +132,11 @@ class FakeHost:
                 self.dirs = {d for d in self.dirs if not (d == low or d.startswith(low + "\\"))}
             return []
         if key == "test-path":
-            return [self.file(x) is not None for x in paths]
+            return [self.file(x) is not None or x.lower() in self.dirs
+                    or (x.lower().startswith("cert:\\") and (x.split("\\")[2], x.split("\\")[-1].upper()) in self.certs)
+                    for x in paths]
+        if key == "measure-object":
+            return [{"Count": len(flow or [])}]
         if key == "get-item":
             out = []
             for path in paths:

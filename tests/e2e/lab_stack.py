@@ -1,0 +1,72 @@
+"""A whole simulated lab under the real Pulumi CLI: labsim in this process on free loopback addresses, a
+throwaway project/backend (tests/e2e/pulumi_cli.py), and the stack configuration `labsim stack-config` writes.
+
+    with lab_stack(tmp_path) as lab:
+        lab.project.up()
+        lab.snapshot("wapconnector1")      # a host's state, as `labsim show` prints it
+        lab.admin("wapcomputer1", "Remove-Item", Path=r"Cert:\\LocalMachine\\My\\<thumb>")   # out-of-band change
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from labsim.hosts import LabRuntime
+from labsim.hosts.wapconnector import make_bundle
+from labsim.lab import DEFAULT_LAB, Lab, load_lab
+from labsim.stack_config import write_stack_config
+from labsim.testing import free_loopback_lab, start_labsim
+from tests.e2e.pulumi_cli import PulumiProject
+
+
+@dataclass
+class LabStack:
+    project: PulumiProject
+    lab: Lab
+    server: Any
+    lab_file: Path
+
+    @property
+    def runtime(self) -> LabRuntime:
+        return self.server.runtime
+
+    def snapshot(self, host: str, baseline: bool = False) -> dict[str, Any]:
+        return self.runtime.snapshot(self.lab.host(host).name, baseline=baseline)
+
+    def admin(self, host: str, cmdlet: str, *switches: str, **params: Any) -> Any:
+        """An administrator's out-of-band change, over PSRP like any client (what `labsim exec` does)."""
+        from providers.transport import Command, PsrpTransport
+
+        h = self.lab.host(host)
+        address, port = self.server.endpoint(h.name)
+        conn = {"fqdn": h.fqdn, "address": address, "port": port, "ca_file": str(self.server.ca_file),
+                "auth": "credssp" if h.winrm.auth == ["credssp"] or [a.value for a in h.winrm.auth] == ["credssp"]
+                else "ntlm", "username": h.users[0].name, "password": h.users[0].password}
+        if conn["auth"] == "credssp":
+            conn["configuration_name"] = "PrivilegedEndpoint"
+        from providers.transport import HostConnection
+
+        return PsrpTransport().run(HostConnection.parse(conn), "out-of-band change",
+                                   Command(cmdlet, params, switches)).output
+
+
+@contextlib.contextmanager
+def lab_stack(tmp_path: Path, lab: Lab | None = None, **settings: Any) -> Iterator[LabStack]:
+    data = free_loopback_lab(lab or load_lab(DEFAULT_LAB)).model_dump(mode="json")
+    data.setdefault("settings", {}).update({"pep_polling_seconds": 5.0, **settings})
+    lab = Lab.model_validate(data)
+    lab_file = tmp_path / "lab.yaml"
+    lab_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    state_dir = tmp_path / "labsim"
+    with start_labsim(lab, LabRuntime.open, state_dir) as server:
+        project = PulumiProject(tmp_path / "pulumi")
+        make_bundle(tmp_path / "bundle")
+        write_stack_config(lab, lab_file, stack=project.stack, project_dir=project.project_dir,
+                           state_dir=state_dir, bundle_dir=tmp_path / "bundle", env=project.env)
+        yield LabStack(project, lab, server, lab_file)
