@@ -1,0 +1,123 @@
+"""Figures for docs/reliability.md: every reliability test records what it measured here.
+
+API (stable; other reliability tests plug in with it):
+
+    from tests.reliability import figures
+    figures.record(section, key, value)     # value: int | float | str
+
+Each call appends one JSON line ``{"section", "key", "value", "test", "pid", "time"}`` to the file named by
+``$RELIABILITY_FIGURES`` (default ``.state/reliability/figures.jsonl`` under the repository root; the folder is
+created as needed). Appends are a single ``os.write`` on an ``O_APPEND`` descriptor under an ``fcntl`` lock,
+so concurrent writers (pytest-xdist workers, parallel test processes) never interleave lines.
+When one (section, key) is recorded several times the report keeps the LAST value; values recorded with
+``record(..., add=True)`` are summed instead (counts contributed by several tests).
+
+``scripts/reliability_report.py`` reads the file and renders ``docs/reliability.md``, one section per entry of
+``SECTIONS`` in that order; a section with no figure yet reads "not yet measured".
+
+Sections and the keys the report shows (other keys are listed too, after these):
+
+    fault_matrix        cells_total, passed, not_applicable, failed, e2e_cells            (tests/reliability/test_fault_matrix.py)
+    retries_timeouts    steps_audited, idempotent_steps, retried_transient_ok, ...       (tests/reliability/test_retries_timeouts.py)
+    bad_inputs          tried, rejected_before_remote, ...                               (bad-input corpus)
+    injection           tried, executed_as_code (must be 0), ...                         (hostile strings)
+    secrets             scanned, found (must be 0), ...                                  (secrets scan)
+    transport_security  checks, passed, ...                                              (transport security)
+    soak                iterations, failures, duration_s, ...                            (soak, marker `soak`)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+__all__ = ["SECTIONS", "SECTION_TITLES", "figures_path", "load", "record", "reset", "summary"]
+
+#: Fixed order of the report's sections.
+SECTIONS: tuple[str, ...] = (
+    "fault_matrix",
+    "retries_timeouts",
+    "bad_inputs",
+    "injection",
+    "secrets",
+    "transport_security",
+    "soak",
+)
+
+SECTION_TITLES: dict[str, str] = {
+    "fault_matrix": "Fault matrix (resource × operation × fault, against labsim)",
+    "retries_timeouts": "Retries and timeouts",
+    "bad_inputs": "Bad inputs (corpus)",
+    "injection": "Hostile strings (injection)",
+    "secrets": "Secrets found in outputs, state and logs",
+    "transport_security": "Transport security",
+    "soak": "Soak",
+}
+
+_REPO = Path(__file__).resolve().parents[2]
+_DEFAULT = _REPO / ".state" / "reliability" / "figures.jsonl"
+
+
+def figures_path() -> Path:
+    """The figures file: ``$RELIABILITY_FIGURES`` or ``.state/reliability/figures.jsonl``."""
+    env = os.environ.get("RELIABILITY_FIGURES")
+    return Path(env) if env else _DEFAULT
+
+
+def record(section: str, key: str, value: int | float | str, *, add: bool = False) -> None:
+    """Append one figure. ``section`` must be one of ``SECTIONS``. ``add=True``: the report sums this key's
+    values instead of keeping the last one (for counts recorded by several tests)."""
+    if section not in SECTIONS:
+        raise ValueError(f"unknown reliability section {section!r}; use one of {', '.join(SECTIONS)}")
+    if not isinstance(value, (int, float, str)) or isinstance(value, bool):
+        raise TypeError(f"figure {section}.{key} must be int, float or str, not {type(value).__name__}")
+    line = json.dumps({
+        "section": section, "key": key, "value": value, "add": bool(add),
+        "test": os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0],
+        "pid": os.getpid(), "time": round(time.time(), 3),
+    }, ensure_ascii=False) + "\n"
+    path = figures_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        try:
+            import fcntl
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except ImportError:  # pragma: no cover - not POSIX; O_APPEND alone keeps short lines whole
+            pass
+        os.write(fd, line.encode("utf-8"))
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def load(path: Path | None = None) -> list[dict]:
+    """Every recorded line, in file order (a missing file is empty)."""
+    path = path or figures_path()
+    if not path.exists():
+        return []
+    out = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        if raw.strip():
+            out.append(json.loads(raw))
+    return out
+
+
+def summary(path: Path | None = None) -> dict[str, dict[str, int | float | str]]:
+    """{section: {key: value}}: the last value of each key, or the sum for keys recorded with add=True."""
+    out: dict[str, dict[str, int | float | str]] = {}
+    for row in load(path):
+        sec = out.setdefault(row["section"], {})
+        if row.get("add") and isinstance(row["value"], (int, float)):
+            sec[row["key"]] = sec.get(row["key"], 0) + row["value"]  # type: ignore[operator]
+        else:
+            sec[row["key"]] = row["value"]
+    return out
+
+
+def reset(path: Path | None = None) -> None:
+    """Start a fresh figures file (``make reliability`` does this before the run)."""
+    path = path or figures_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("", encoding="utf-8")
