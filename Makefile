@@ -17,7 +17,7 @@ bootstrap:
 # Simulated stacks (config has wapconnector:labsim) get labsim started first and stopped by `make down`.
 up: bootstrap
 	@. scripts/env.sh && python scripts/lab.py start $(STACK)
-	@scripts/pulumi.sh up --yes --skip-preview
+	@scripts/pulumi.sh up --refresh --yes --skip-preview
 	@. scripts/env.sh && python scripts/lab.py summary $(STACK)
 
 preview: bootstrap

@@ -275,7 +275,10 @@ def parse_stack_config(raw: dict[str, Any], secret_keys: set[str] | None = None)
         for err in exc.errors(include_input=False):
             loc = tuple(err["loc"])
             msg = str(err["msg"]).removeprefix("Value error, ")
-            if err["type"] == "missing":
+            if err["type"] == "missing" and loc[0] == "credentials" and loc[-1] == "password":
+                problems.append(f"{_key_path(loc)}: missing; set it with pulumi config set --secret --path "
+                                f"'{_key_path(loc)}'")
+            elif err["type"] == "missing":
                 problems.append(f"{_key_path(loc)}: missing; set it in stacks/Pulumi.<stack>.yaml")
             elif err["type"] == "extra_forbidden":
                 problems.append(f"{_key_path(loc)}: unknown setting (check its spelling)")
