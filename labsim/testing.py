@@ -73,3 +73,28 @@ def start_labsim(lab: Lab, runtime_factory: RuntimeFactory, state_dir: Path, *,
         yield server
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def simulated_lab(state_dir: Path, lab: Lab | None = None, **settings: object) -> Iterator[LabServer]:
+    """The whole simulator for a test: ``lab`` (default: the packaged seed example) on free loopback addresses,
+    with LabSettings overrides (e.g. ``pep_polling_seconds=2``), the real host runtime, stopped afterwards."""
+    from labsim.hosts import LabRuntime
+    from labsim.lab import DEFAULT_LAB, load_lab
+
+    data = free_loopback_lab(lab or load_lab(DEFAULT_LAB)).model_dump(mode="json")
+    data.setdefault("settings", {}).update(settings)
+    with start_labsim(Lab.model_validate(data), LabRuntime.open, state_dir) as server:
+        yield server
+
+
+def labsim_fixture(scope: str = "function", **settings: object):  # noqa: ANN201 - a pytest fixture
+    """A pytest fixture running :func:`simulated_lab`; in a conftest.py: ``labsim = labsim_fixture("module")``."""
+    import pytest
+
+    @pytest.fixture(scope=scope)
+    def _labsim(tmp_path_factory):  # noqa: ANN001, ANN202
+        with simulated_lab(tmp_path_factory.mktemp("labsim"), **settings) as server:
+            yield server
+
+    return _labsim
