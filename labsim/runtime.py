@@ -113,7 +113,9 @@ class HttpsBinding:
 @dataclass(frozen=True)
 class Fault:
     """A run-time fault switch for one host; stored in the lab database so `labsim fault` in another process
-    can flip it. kind: down | slow | auth_broken | command_error | command_terminating | command_hang."""
+    can flip it. kind: down | slow | auth_broken | wsman_fault | command_error | command_terminating | command_hang.
+    ``wsman_fault``: every WinRM request to the host is answered HTTP 500 with a WSMan fault (code
+    ``labsim.wsman.CODE_INTERNAL_ERROR``, text ``message`` or a default), as a WinRM service in trouble does."""
 
     host: str
     kind: str

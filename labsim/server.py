@@ -99,6 +99,12 @@ class LabServer:
             raise KeyError(f"host {host.name} has no {'https' if https else 'http'} WinRM listener")
         return host.address, port
 
+    def faults_in_force(self, host_name: str) -> list[Fault]:
+        """The faults the listeners of a host apply right now (the database is polled every
+        ``FAULT_POLL_SECONDS``): tests wait for a switch to take effect with it."""
+        state = self._hosts.get(self.lab.host(host_name).name)
+        return list(state.faults) if state is not None else []
+
     def service(self, host_name: str) -> WSManService:
         """The WSMan service of a host (shell table), for tests and diagnostics."""
         return self._hosts[self.lab.host(host_name).name].service
@@ -165,6 +171,7 @@ class LabServer:
                                    auth_broken=lambda: any(f.kind == "auth_broken" for f in state.faults))
         self._hosts[host.name] = state
         latency = lambda: sum(f.seconds for f in state.faults if f.kind == "slow")  # noqa: E731
+        wsman_fault = lambda: next((f for f in state.faults if f.kind == "wsman_fault"), None)  # noqa: E731
         if host.winrm.https_port is not None:
             cert_pem, key_pem = self._ca.issue(host.fqdn, [host.fqdn, host.name.lower()], [host.address])
             cert_file, key_file = tmp / f"{host.name}.crt", tmp / f"{host.name}.key"
@@ -175,13 +182,13 @@ class LabServer:
             endpoint = WinRMEndpoint(service, state.host_auth, https=True,
                                      endpoint_url=f"https://{host.fqdn}:{host.winrm.https_port}/wsman",
                                      tls_context=server_tls_context(str(cert_file), str(key_file)),
-                                     tls_cert_der=der, latency=latency)
+                                     tls_cert_der=der, latency=latency, wsman_fault=wsman_fault)
             state.listeners.append(Listener(f"{host.name}:https", host.address, host.winrm.https_port,
                                             endpoint.serve))
         if host.winrm.http_port is not None:
             endpoint = WinRMEndpoint(service, state.host_auth, https=False,
                                      endpoint_url=f"http://{host.fqdn}:{host.winrm.http_port}/wsman",
-                                     latency=latency)
+                                     latency=latency, wsman_fault=wsman_fault)
             state.listeners.append(Listener(f"{host.name}:http", host.address, host.winrm.http_port,
                                             endpoint.serve))
         for listener in state.listeners:

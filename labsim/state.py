@@ -32,7 +32,8 @@ from typing import Any
 from labsim.runtime import Fault
 
 SHARE_HOST = "\\\\su1fileserver"  # pseudo-host holding \\su1fileserver\... files
-FAULT_KINDS = frozenset({"down", "slow", "auth_broken", "command_error", "command_terminating", "command_hang"})
+FAULT_KINDS = frozenset({"down", "slow", "auth_broken", "wsman_fault", "command_error", "command_terminating",
+                         "command_hang"})
 DB_NAME = "lab.sqlite3"
 
 _SCHEMA = """

@@ -21,10 +21,13 @@ from typing import Callable
 from pypsrp.encryption import WinRMEncryption
 
 from labsim.auth import ConnectionAuth, HostAuth
+from labsim.runtime import Fault
 from labsim.wsman import (
     CODE_ENVELOPE_TOO_LARGE,
+    CODE_INTERNAL_ERROR,
     MAX_ENVELOPE_KB,
     Principal,
+    Reply,
     WSManFault,
     WSManService,
     build_fault,
@@ -250,7 +253,8 @@ class WinRMEndpoint:
 
     def __init__(self, service: WSManService, host_auth: HostAuth, *, https: bool, endpoint_url: str,
                  tls_context: ssl.SSLContext | None = None, tls_cert_der: bytes | None = None,
-                 latency: Callable[[], float] = lambda: 0.0) -> None:
+                 latency: Callable[[], float] = lambda: 0.0,
+                 wsman_fault: Callable[[], Fault | None] = lambda: None) -> None:
         self.service = service
         self.host_auth = host_auth
         self.https = https
@@ -258,6 +262,7 @@ class WinRMEndpoint:
         self.tls_context = tls_context
         self.tls_cert_der = tls_cert_der
         self.latency = latency
+        self.wsman_fault = wsman_fault
         self.name = f"{service.host}:{'https' if https else 'http'}"
 
     def serve(self, sock: socket.socket, client_ip: str) -> None:
@@ -332,7 +337,13 @@ class WinRMEndpoint:
             conn.send(401, "Unauthorized", [("WWW-Authenticate", h) for h in self.host_auth.challenge_headers()],
                       b"")
             return True
-        reply = self.service.handle(body, principal, self.endpoint_url)
+        injected = self.wsman_fault()
+        if injected is not None:  # the wsman_fault switch: the service answers every request with a fault
+            fault = WSManFault(CODE_INTERNAL_ERROR, injected.message or "labsim fault: the WS-Management service "
+                               "cannot process the request (wsman_fault)")
+            reply = Reply(500, build_fault(fault, "", self.service.machine), CODE_INTERNAL_ERROR)
+        else:
+            reply = self.service.handle(body, principal, self.endpoint_url)
         status, reason = (200, "OK") if reply.status == 200 else (500, "Internal Server Error")
         if encryption is not None:
             content_type_out, payload = encryption.wrap_message(reply.body)

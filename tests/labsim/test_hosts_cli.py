@@ -22,6 +22,7 @@ def test_state_commands_without_a_server(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("LABSIM_STATE_DIR", str(tmp_path / "s"))
     assert main(["fault", "wapcomputer1", "command-error", "Get-Website", "IIS is busy"]) == 0
     assert main(["fault", "AzS-ERCS01", "slow", "1.5"]) == 0
+    assert main(["fault", "AzS-HOST", "wsman-fault"]) == 0
     assert main(["show", "wapcomputer1"]) == 0
     out = capsys.readouterr().out
     snap = json.loads(out[out.index("{"):])
@@ -30,7 +31,7 @@ def test_state_commands_without_a_server(tmp_path, capsys, monkeypatch):
 
     kinds = [(f.host, f.kind, f.command, f.message, f.seconds) for f in LabState.in_dir(tmp_path / "s").faults()]
     assert kinds == [("wapcomputer1", "command_error", "Get-Website", "IIS is busy", 0.0),
-                     ("AzS-ERCS01", "slow", None, None, 1.5)]
+                     ("AzS-ERCS01", "slow", None, None, 1.5), ("AzS-HOST", "wsman_fault", None, None, 0.0)]
     assert main(["reset"]) == 0
     assert LabState.in_dir(tmp_path / "s").faults() == []
 

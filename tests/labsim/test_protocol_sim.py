@@ -320,6 +320,22 @@ def test_fault_auth_broken(server, runtime):
         assert run(pool, "Echo-Object", "ok").output == ["ok"]
 
 
+def test_fault_wsman_fault_answers_http_500_with_a_wsman_fault(server, runtime):
+    from labsim.wsman import CODE_INTERNAL_ERROR
+
+    with RunspacePool(connect(server, "FLAKY01", auth="negotiate")) as pool:
+        runtime.fault_list.append(Fault(host="FLAKY01", kind="wsman_fault", message="WinRM is unwell"))
+        wait_for(lambda: any(f.kind == "wsman_fault" for f in server.faults_in_force("FLAKY01")))
+        with pytest.raises(WSManFaultError) as err:
+            run(pool, "Echo-Object", "x")
+        assert err.value.code == CODE_INTERNAL_ERROR and "WinRM is unwell" in str(err.value.reason)
+        still_serving(server)  # other hosts are unaffected
+        runtime.fault_list.clear()
+        wait_for(lambda: not server.faults_in_force("FLAKY01"))
+    with RunspacePool(connect(server, "FLAKY01", auth="negotiate")) as pool:
+        assert run(pool, "Echo-Object", "ok").output == ["ok"]
+
+
 # -- IIS https site listeners ---------------------------------------------------------------------------------
 def _peer_certificate(address: str, port: int, ca_file: Path) -> tuple[bytes, bytes]:
     ctx = ssl.create_default_context(cafile=str(ca_file))
