@@ -10,15 +10,20 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
+from pulumi.output import Unknown
 from pydantic import BaseModel, ValidationError
 
-# During preview the engine passes values it does not know yet as this placeholder (pulumi.runtime.rpc.UNKNOWN).
+# During preview the engine passes values it does not know yet as this placeholder (pulumi.runtime.rpc.UNKNOWN);
+# the dynamic provider server deserializes it (keep_unknowns=True in Check and Diff) into a
+# pulumi.output.Unknown instance, which is what check/diff actually receive.
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 PROVIDER_KEY = "__provider"
 
 
 def is_unknown(value: Any) -> bool:
     """True if the value, or anything inside it, is not known yet (preview of a dependent resource)."""
+    if isinstance(value, Unknown):
+        return True
     if isinstance(value, str):
         return value == UNKNOWN
     if isinstance(value, Mapping):
