@@ -78,8 +78,10 @@ class LabCA:
         return self._cert.public_bytes(serialization.Encoding.PEM)
 
     def issue(self, common_name: str, dns_names: list[str], ip_addresses: list[str] = (),  # type: ignore[assignment]
-              days: int = 825, not_after: dt.datetime | None = None) -> tuple[bytes, bytes]:
-        """A TLS server certificate signed by this CA: (cert PEM, unencrypted key PEM)."""
+              days: int = 825, not_after: dt.datetime | None = None,
+              not_before: dt.datetime | None = None) -> tuple[bytes, bytes]:
+        """A TLS server certificate signed by this CA: (cert PEM, unencrypted key PEM). ``not_before`` /
+        ``not_after`` override the validity (tests: an expired certificate)."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.timezone.utc)
         sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
@@ -89,7 +91,7 @@ class LabCA:
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
             .issuer_name(self._cert.subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_before(not_before or now - dt.timedelta(minutes=5))
             .not_valid_after(not_after or now + dt.timedelta(days=days))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)

@@ -25,6 +25,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -70,11 +71,15 @@ class _Site:
 class LabServer:
     """All listeners of one lab. ``start()`` binds everything (or raises LabServerError), ``stop()`` closes it."""
 
-    def __init__(self, lab: Lab, runtime: HostRuntime, state_dir: Path, *, allow_unencrypted: bool = True) -> None:
+    def __init__(self, lab: Lab, runtime: HostRuntime, state_dir: Path, *, allow_unencrypted: bool = True,
+                 listener_certificate: Callable[[Host, LabCA], tuple[bytes, bytes]] | None = None) -> None:
         self.lab = lab
         self.runtime = runtime
         self.state_dir = Path(state_dir)
         self.allow_unencrypted = allow_unencrypted
+        # Test hook: issues a host's WinRM HTTPS certificate (cert PEM, key PEM) instead of the default (the lab
+        # CA, SANs = FQDN, computer name, address), e.g. an expired one or one that lacks a name.
+        self.listener_certificate = listener_certificate
         self._hosts: dict[str, _HostState] = {}
         self._sites: dict[tuple[str, int], _Site] = {}
         self._stop = threading.Event()
@@ -173,7 +178,10 @@ class LabServer:
         latency = lambda: sum(f.seconds for f in state.faults if f.kind == "slow")  # noqa: E731
         wsman_fault = lambda: next((f for f in state.faults if f.kind == "wsman_fault"), None)  # noqa: E731
         if host.winrm.https_port is not None:
-            cert_pem, key_pem = self._ca.issue(host.fqdn, [host.fqdn, host.name.lower()], [host.address])
+            if self.listener_certificate is not None:
+                cert_pem, key_pem = self.listener_certificate(host, self._ca)
+            else:
+                cert_pem, key_pem = self._ca.issue(host.fqdn, [host.fqdn, host.name.lower()], [host.address])
             cert_file, key_file = tmp / f"{host.name}.crt", tmp / f"{host.name}.key"
             cert_file.write_bytes(cert_pem)
             key_file.touch(0o600)
