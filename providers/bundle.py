@@ -30,7 +30,7 @@ from pydantic import Field, field_validator, model_validator
 from providers.base import PROVIDER_KEY, is_unknown
 from providers.errors import ConnectorError, RemoteCommandFailed
 from providers.remote import RemoteInputs, RemoteProvider, check_remote, connection_of, host_identity, \
-    secret_outputs, transport
+    parse_model, secret_outputs, transport
 from providers.transport import Command, ErrorRecordInfo, HostConnection, Pipeline, Result, describe
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -360,7 +360,7 @@ class ConnectorBundleProvider(RemoteProvider):
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        args = BundleArgs.model_validate(props)
+        args = parse_model(BundleArgs, props, "ConnectorBundle inputs")
         # Folders above the destination that we create (C:\temp for the seed's C:\temp\WAPConnector) are ours to
         # remove again on delete, so that destroy leaves the host as it found it.
         _refuse_changed_source(args)
@@ -379,7 +379,7 @@ class ConnectorBundleProvider(RemoteProvider):
         return ReadResult(id_=id_, outs={**props, "files": observed_files(host_files, desired)})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        args = BundleArgs.model_validate(news)
+        args = parse_model(BundleArgs, news, "ConnectorBundle inputs")
         outs = self._converge(args, previous=olds.get("files"))
         return UpdateResult(outs={**_inputs(news), **outs, "created_folders": olds.get("created_folders") or []})
 

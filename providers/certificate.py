@@ -33,8 +33,9 @@ from pydantic import AfterValidator, Field, field_validator
 from providers import pki
 from providers.base import PROVIDER_KEY, is_unknown
 from providers.bundle import (connection_change, only_expected_errors, stage_bytes, windows_path)
-from providers.errors import ConnectorError
-from providers.remote import RemoteInputs, RemoteProvider, check_remote, connection_of, secret_outputs, transport
+from providers.errors import ConfigurationError, ConnectorError
+from providers.remote import (RemoteInputs, RemoteProvider, check_remote, connection_of, parse_model, secret_outputs,
+                              transport)
 from providers.transport import Command, HostConnection, Pipeline, Secret
 
 Store = Literal["My", "CA", "Root"]
@@ -344,6 +345,16 @@ def _outputs(args: CertificateArgs, observed: Observed, adopted: bool) -> dict[s
     }
 
 
+def _parse(props: dict[str, Any]) -> CertificateArgs:
+    """create/update's inputs: the same rules as check (field and cross-field), as a ConfigurationError."""
+    args = parse_model(CertificateArgs, props, "Certificate inputs")
+    found = problems(args)
+    if found:
+        raise ConfigurationError([f"{p}: {r}" for p, r in found], host=args.connection.fqdn,
+                                 subject="Certificate inputs")
+    return args
+
+
 class CertificateProvider(RemoteProvider):
     """Installs one certificate in one store; read by thumbprint; delete removes it (unless adopted)."""
 
@@ -365,7 +376,7 @@ class CertificateProvider(RemoteProvider):
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=bool(replaces) and same_cert)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        args = CertificateArgs.model_validate(props)
+        args = _parse(props)
         outs = self._converge(args, adopt_if_present=True)
         return CreateResult(id_=f"{args.connection.fqdn}:{args.store}:{outs['thumbprint']}",
                             outs={**_inputs(props), **outs})
@@ -379,7 +390,7 @@ class CertificateProvider(RemoteProvider):
                                          "has_private_key": observed.has_private_key})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        args = CertificateArgs.model_validate(news)
+        args = _parse(news)
         outs = self._converge(args, adopt_if_present=False)
         outs["adopted"] = bool(olds.get("adopted"))
         kept = [c for c in olds.get("chain_added") or [] if c not in outs["chain_added"]]

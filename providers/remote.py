@@ -19,7 +19,7 @@ from typing import Any
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, ResourceProvider
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from providers.base import PROVIDER_KEY, is_unknown, validation_failures
 from providers.errors import ConfigurationError
@@ -84,6 +84,17 @@ def check_remote(model: type[BaseModel], news: Mapping[str, Any], *,
     if not failures:
         failures = [f for f in validation_failures(model, news) if not f.property.startswith(connection_keys)]
     return CheckResult({k: v for k, v in news.items()}, failures)
+
+
+def parse_model(model: type[BaseModel], props: Mapping[str, Any], subject: str) -> Any:
+    """Inputs (or stored outputs) as ``model``, for create/update; a ConfigurationError listing every problem
+    by property, never echoing a value (pydantic's own error would print the inputs, passwords included)."""
+    try:
+        return model.model_validate({k: v for k, v in props.items() if k != PROVIDER_KEY})
+    except ValidationError as exc:
+        problems = [f"{'.'.join(str(x) for x in e['loc']) or 'inputs'}: {e['msg'].removeprefix('Value error, ')}"
+                    for e in exc.errors(include_input=False, include_url=False)]
+        raise ConfigurationError(problems, subject=subject) from None
 
 
 def connection_changed(olds: Mapping[str, Any], news: Mapping[str, Any], key: str = "connection") -> bool:

@@ -31,7 +31,8 @@ from providers.base import PROVIDER_KEY, is_unknown
 from providers.bundle import (DEFAULT_DESTINATION, connection_change, file_name, join, only_expected_errors,
                               sha256_bytes, stage_bytes, windows_path)
 from providers.errors import ConnectorError
-from providers.remote import RemoteInputs, RemoteProvider, check_remote, connection_of, secret_outputs, transport
+from providers.remote import (RemoteInputs, RemoteProvider, check_remote, connection_of, parse_model, secret_outputs,
+                              transport)
 from providers.transport import Command, Credential, HostConnection, Pipeline, Secret
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -238,7 +239,7 @@ class TenantApiUpdateProvider(RemoteProvider):
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        args = TenantApiUpdateArgs.model_validate(props)
+        args = parse_model(TenantApiUpdateArgs, props, "TenantApiUpdate inputs")
         before = _read_tenant_api(args.connection)
         outs = self._converge(args, before)
         outs["previous_product_code"] = before.product_code if before else None
@@ -251,7 +252,7 @@ class TenantApiUpdateProvider(RemoteProvider):
         return ReadResult(id_=id_, outs={**props, **_update_outputs(observed, props.get("expected_product_code"))})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        args = TenantApiUpdateArgs.model_validate(news)
+        args = parse_model(TenantApiUpdateArgs, news, "TenantApiUpdate inputs")
         outs = self._converge(args, _read_tenant_api(args.connection))
         outs["previous_product_code"] = olds.get("previous_product_code")
         return UpdateResult(outs={**_inputs(news), **outs})
@@ -578,7 +579,7 @@ class TenantApiTrustProvider(RemoteProvider):
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        args = TenantApiTrustArgs.model_validate(props)
+        args = parse_model(TenantApiTrustArgs, props, "TenantApiTrust inputs")
         sql = args.sql_server or discover_sql_server(args.connection)
         outs = self._converge(args, sql)
         return CreateResult(id_=f"{sql}:{TRUST_NAMESPACE}:{TRUST_SETTING}", outs={**_inputs(props), **outs})
@@ -592,7 +593,7 @@ class TenantApiTrustProvider(RemoteProvider):
         return ReadResult(id_=id_, outs={**props, **trust_observed(state)})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        args = TenantApiTrustArgs.model_validate(news)
+        args = parse_model(TenantApiTrustArgs, news, "TenantApiTrust inputs")
         sql = args.sql_server or olds.get("sql_server_used") or discover_sql_server(args.connection)
         return UpdateResult(outs={**_inputs(news), **self._converge(args, sql)})
 
