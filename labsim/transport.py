@@ -202,20 +202,24 @@ class Listener:
                 continue  # closed by suspend()/stop()
             conn.settimeout(None)
             _tune(conn)
+            # A duplicate descriptor of the connection, for suspend() to shut it down: serving over TLS wraps
+            # ``conn`` into an SSLSocket that takes its descriptor over, leaving ``conn`` itself closed.
+            watch = conn.dup()
             with self._lock:
-                self._conns.add(conn)
-            threading.Thread(target=self._run_connection, args=(conn, addr[0]), daemon=True,
+                self._conns.add(watch)
+            threading.Thread(target=self._run_connection, args=(conn, watch, addr[0]), daemon=True,
                              name=f"labsim-conn-{self.name}").start()
 
-    def _run_connection(self, conn: socket.socket, client_ip: str) -> None:
+    def _run_connection(self, conn: socket.socket, watch: socket.socket, client_ip: str) -> None:
         try:
             self._serve(conn, client_ip)
         except Exception:  # noqa: BLE001 - one broken connection must not affect the listener
             log.exception("%s: connection from %s failed", self.name, client_ip)
         finally:
             with self._lock:
-                self._conns.discard(conn)
+                self._conns.discard(watch)
             _shutdown(conn)
+            _shutdown(watch)
 
 
 def _shutdown(sock: socket.socket) -> None:

@@ -320,6 +320,22 @@ def test_fault_auth_broken(server, runtime):
         assert run(pool, "Echo-Object", "ok").output == ["ok"]
 
 
+@pytest.mark.parametrize("https", [True, False])
+def test_fault_down_drops_open_connections(server, runtime, https):
+    """`down` also cuts the connections already open (HTTPS ones included, whose socket the TLS layer owns): a
+    client in the middle of a session sees its connection reset, as when a host drops off the network."""
+    pool = RunspacePool(connect(server, "FLAKY01", auth="basic", https=https))
+    pool.open()
+    assert run(pool, "Echo-Object", "before").output == ["before"]
+    runtime.fault_list.append(Fault(host="FLAKY01", kind="down"))
+    wait_for(lambda: any(f.kind == "down" for f in server.faults_in_force("FLAKY01")))
+    time.sleep(0.1)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        run(pool, "Echo-Object", "after")
+    runtime.fault_list.clear()
+    wait_for(lambda: not server.faults_in_force("FLAKY01"))
+
+
 def test_fault_wsman_fault_answers_http_500_with_a_wsman_fault(server, runtime):
     from labsim.wsman import CODE_INTERNAL_ERROR
 
