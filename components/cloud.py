@@ -81,7 +81,12 @@ class WapCloud(pulumi.ComponentResource):
                 f"{name}-{host}-endpoint-check", fqdn=cloud.endpoint_fqdn, port=cloud.connector_port,
                 # From here the cloud's name may not resolve (labsim): connect to the VM, verify the FQDN.
                 connect_address=host_cfg.address, ca_pem=args.ca.cert_pem,
-                expected_thumbprint=site.bound_thumbprint, opts=pulumi.ResourceOptions(parent=self))
+                # The certificate this stack gave the site (known in a preview unless the certificate itself
+                # changes), not the site's observed bound_thumbprint output: that one is unknown in the preview
+                # of any site update, which listed every check as changing whenever only its site drifted or
+                # took a new FQDN. depends_on keeps the check after the site's binding.
+                expected_thumbprint=installed.thumbprint,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[site]))
 
         updates = [
             TenantApiUpdate(f"{name}-{host}-tenant-api-update", connection=conn(host), bundle_path=bundle_dir,
