@@ -216,6 +216,16 @@ class LabFileError(ValueError):
     """The lab file cannot be used; the message lists every problem with its location."""
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What is wrong and where (line, column), without YAML's quote of the offending line: that line may hold a
+    user's password."""
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    context = getattr(exc, "context", None)
+    return f"{problem}{where}" + (f" ({context})" if context else "")
+
+
 def load_lab(path: str | Path) -> Lab:
     path = Path(path)
     try:
@@ -223,7 +233,7 @@ def load_lab(path: str | Path) -> Lab:
     except OSError as exc:
         raise LabFileError(f"cannot read lab file {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
-        raise LabFileError(f"lab file {path} is not valid YAML: {exc}") from exc
+        raise LabFileError(f"lab file {path} is not valid YAML: {_yaml_problem(exc)}") from None
     if not isinstance(raw, dict):
         raise LabFileError(f"lab file {path} must hold a mapping with 'name' and 'hosts'")
     from pydantic import ValidationError
