@@ -134,6 +134,13 @@ class BundleConfig(_Config):
     source_dir: str  # the extracted WAPConnector folder on this machine; relative to the project
     destination: str = r"C:\temp\WAPConnector"
 
+    @field_validator("destination")
+    @classmethod
+    def _destination(cls, v: str) -> str:
+        from providers.bundle import windows_path
+
+        return windows_path(v)
+
 
 class LabsimConfig(_Config):
     """For simulated labs: the labsim lab file and state dir that `make up` serves for this stack."""
@@ -286,8 +293,37 @@ def parse_stack_config(raw: dict[str, Any], secret_keys: set[str] | None = None)
                 problems.append(f"{_key_path(loc)}: {msg}")
     else:
         if not problems:
+            problems = _connection_problems(config)
+        if not problems:
             return config
     raise ConfigError(problems)
+
+
+def _connection_problems(config: StackConfig) -> list[str]:
+    """Each host's settings as the resources will use them (HostConnection's rules: address syntax, CredSSP only
+    for the privileged endpoint, Basic over http, timeouts, ca_file with https), reported under the host's key.
+    Whether ca_file exists is left to deploy time (labsim writes its CA when it starts)."""
+    from providers.errors import ConfigurationError
+    from providers.transport import PRIVILEGED_ENDPOINT, HostConnection
+
+    if config.azure_stack is None:
+        return []  # a PKI-only stack connects to no host
+    pep = config.azure_stack.privileged_endpoint
+    problems: list[str] = []
+    for name in config.hosts:
+        try:
+            HostConnection.parse(config.connection(
+                name, configuration_name=PRIVILEGED_ENDPOINT if name == pep else None))
+        except ConfigurationError as exc:
+            for p in exc.problems:
+                if "does not exist or is not a file" in p:
+                    continue
+                field, sep, reason = p.partition(": ")
+                if sep and re.fullmatch(r"[a-z_]+", field):
+                    problems.append(f"{NAMESPACE}:hosts.{name}.{to_camel(field)}: {reason}")
+                else:
+                    problems.append(f"{NAMESPACE}:hosts.{name}: {p}")
+    return problems
 
 
 def load_stack_config() -> StackConfig:
