@@ -222,3 +222,74 @@ DATA_FILE = """{"CloudName": "AzurePack_1", "AzureStackCloudName": "AzureStack",
  "AzurePackConnectorEndpoint": "https://wapcomputer1.contoso.com:40005",
  "AuthenticationIdentityProviderPartner": {"Realm": "https://adfs.local.azurestack.external/adfs/6c1a0f4e-1111-2222-3333-444455556666/",
   "Certificate": "MIIBszCCAVmgAwIBAgIUQ2VydA=="}}"""
+
+
+# -- mutations of nested inputs (bad-input corpus) -------------------------------------------------------------
+BAD_SCALARS = (None, True, False, 0, -1, 65536, 70000, 1.5, float("nan"), float("inf"), "", " ", "bad..fqdn",
+               "-lead.example.com", "a" * 300, "999.1.1.1", "x y.example.com", "h\u00f6st.example.com", "5986",
+               "C:\\..\\x", "$(calc)", [], {}, [1, "a"], {"k": "v"})
+
+
+def paths(value: Any, prefix: tuple = ()) -> list[tuple]:
+    """Every path (tuple of dict keys / list indices) to a node under ``value`` (not the root)."""
+    out: list[tuple] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out.append(prefix + (k,))
+            out += paths(v, prefix + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out.append(prefix + (i,))
+            out += paths(v, prefix + (i,))
+    return out
+
+
+def get_at(value: Any, path: tuple) -> Any:
+    for p in path:
+        value = value[p]
+    return value
+
+
+def mutate(value: Any, path: tuple, op: str, new: Any = None) -> Any:
+    """A deep copy of ``value`` with the node at ``path`` deleted ("delete"), replaced by ``new`` ("replace"),
+    or given an extra key ``new`` ("extra", dicts; on other nodes the parent dict gets it)."""
+    import copy
+
+    out = copy.deepcopy(value)
+    parent = get_at(out, path[:-1])
+    key = path[-1]
+    if op == "delete":
+        del parent[key]
+    elif op == "replace":
+        parent[key] = new
+    elif op == "extra":
+        target = parent[key] if isinstance(parent[key], dict) else parent
+        if isinstance(target, dict):
+            target[new] = "unexpected"
+        else:
+            parent[key] = new
+    else:
+        raise ValueError(op)
+    return out
+
+
+def mutated_at(value: Any, path: tuple, op: str, new: Any = None) -> tuple:
+    """Where :func:`mutate` changed ``value``: the path, or for "extra" the path of the key it added."""
+    if op != "extra":
+        return path
+    node = get_at(value, path)
+    if isinstance(node, dict):
+        return path + (new,)
+    return path[:-1] + (new,) if isinstance(get_at(value, path[:-1]), dict) else path
+
+
+def mutation_strategy(valid: Any, extra_values: tuple = ()) -> st.SearchStrategy[tuple[tuple, str, Any]]:
+    """(path, op, value) mutations of ``valid``: deletions, wrong types, out-of-range and malformed values,
+    unknown keys."""
+    all_paths = paths(valid)
+    values = st.one_of(st.sampled_from(BAD_SCALARS + tuple(extra_values)),
+                       st.integers(-2**40, 2**40), st.text(max_size=30),
+                       st.lists(st.text(max_size=5), max_size=3),
+                       st.dictionaries(st.text(min_size=1, max_size=8), st.integers(), max_size=2))
+    return st.tuples(st.sampled_from(all_paths), st.sampled_from(["delete", "replace", "replace", "replace", "extra"]),
+                     values).map(lambda t: (t[0], t[1], t[2] if t[1] != "extra" else "bogusSetting"))
