@@ -55,6 +55,42 @@ class LabStack:
         return PsrpTransport().run(HostConnection.parse(conn), "out-of-band change",
                                    Command(cmdlet, params, switches)).output
 
+    # -- helpers for drift/plan tests (added for issue 5's drift, change, topology and interruption tests) ----
+    def planned(self, *extra: str, refresh: bool = True) -> dict[str, str]:
+        """`pulumi preview [--refresh] --json`: {resource name: op} for every resource the plan would touch
+        (ops other than "same" and the "refresh" reads a refreshing preview lists), the stack itself excluded.
+        A resource that a refresh reads as gone plans "create". Fails on a non-zero exit or an error diagnostic."""
+        run = self.project.run("preview", "--json", *(["--refresh"] if refresh else []), *extra)
+        assert run.returncode == 0, run.output
+        data = run.json()
+        errors = [d["message"] for d in data.get("diagnostics") or [] if d.get("severity") == "error"]
+        assert not errors, errors
+        out: dict[str, str] = {}
+        for step in data.get("steps") or []:
+            urn = step["urn"]
+            if step["op"] in ("same", "refresh") or urn.split("::")[-2].endswith("pulumi:pulumi:Stack"):
+                continue
+            out[urn.rsplit("::", 1)[1]] = step["op"]
+        return out
+
+    def assert_clean(self) -> None:
+        """`pulumi preview --refresh --expect-no-changes` exits 0 (it exits 7 on changes)."""
+        run = self.project.run("preview", "--refresh", "--expect-no-changes")
+        assert run.returncode == 0, run.output
+
+    def invocations(self, host: str | None = None, command: str | None = None,
+                    after: int = 0) -> list[dict[str, Any]]:
+        """labsim's recorded commands (oldest first) with an id greater than ``after``."""
+        name = self.lab.host(host).name if host else None
+        return [i for i in self.runtime.state.invocations(name, command) if i["id"] > after]
+
+    def last_invocation_id(self) -> int:
+        recorded = self.runtime.state.invocations()
+        return recorded[-1]["id"] if recorded else 0
+
+    def outputs(self) -> dict[str, Any]:
+        return self.project.run("stack", "output", "--json", "--show-secrets", check=True).json()
+
 
 @contextlib.contextmanager
 def lab_stack(tmp_path: Path, lab: Lab | None = None, **settings: Any) -> Iterator[LabStack]:
