@@ -156,7 +156,11 @@ class RemoteCommandFailed(ConnectorError):
         ident = ", ".join(x for x in (error_id and f"ErrorId {error_id}", category and f"category {category}") if x)
         more = f" (+{more_errors} more error record(s))" if more_errors else ""
         super().__init__(f"{_where(host, step)}: `{command}` failed: {message}"
-                         f"{' [' + ident + ']' if ident else ''}{more}", host=host, step=step)
+                         f"{' [' + ident + ']' if ident else ''}{more}; {self.ADVICE}", host=host, step=step)
+
+    #: What to do, at the end of every message: the remote error says what went wrong; a rerun starts over from
+    #: what is on the host (tests/reliability/test_fault_matrix.py proves it converges for every resource).
+    ADVICE = "fix what the error says on the host, then run the Pulumi operation again"
 
 
 class StepTimedOut(ConnectorError):
