@@ -1,0 +1,313 @@
+"""Issue 6 item 4 - hostile strings never become code.
+
+Property-based (hypothesis) and hand-picked hostile strings (quotes, $(), ;, backticks, newlines, |, &, @{},
+Unicode, NUL where the protocol allows it) go:
+* through the transport's Command parameters directly (scalars, arrays, hashtable keys and values): labsim
+  receives each verbatim as a parameter value (its invocation record) and echoes it back unchanged;
+* through every free-text input of the remote resources (AzurePackConnector cloud_name and
+  azure_stack_cloud_name, TenantApiTrust data file text, Certificate pfx_password, ConnectorBundle file names):
+  verbatim on the host (invocation record, file bytes, a PFX that only imports with the exact password);
+* into every strict-format input (FQDNs, thumbprints, paths, product codes, SQL server names, endpoints, session
+  configuration names): refused by check, and by create, with nothing sent to labsim.
+After each, no script invocation happened: every recorded command is a cmdlet name or a .ps1 path, and none was
+refused as script text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from providers.errors import ConfigurationError, RemoteCommandFailed
+from providers.transport import Command, HostConnection, PsrpTransport
+from providers.transport._commands import _CMDLET, _SCRIPT_FILE
+from providers.transport._psrp import SessionCache
+from tests.providers.conftest import host_connection
+from tests.reliability import figures
+from tests.reliability.corpus import HOSTILE_STRINGS, hostile_text, lab, valid_resource_inputs
+
+pytestmark = pytest.mark.sim
+
+N = int(os.environ.get("RELIABILITY_EXAMPLES", "60"))
+FAST = settings(max_examples=max(N * 2, 50), deadline=None, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                       HealthCheck.filter_too_much])
+STRICT_SETTINGS = settings(max_examples=max(N // 2, 20), deadline=None, database=None,
+                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                                  HealthCheck.filter_too_much])
+SLOW = settings(max_examples=max(N // 4, 10), deadline=None, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                       HealthCheck.filter_too_much])
+# Characters no strict format (FQDN, thumbprint, GUID, Windows path, SQL server name, URL) ever accepts.
+META = set("'\"$;|&`(){}<>\n\r\x00@")
+TRIED: dict[str, int] = {}
+
+
+def tried(where: str, n: int = 1) -> None:
+    TRIED[where] = TRIED.get(where, 0) + n
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _record():
+    yield
+    total = sum(TRIED.values())
+    figures.record("injection", "tried", total, add=True)
+    for where, n in TRIED.items():
+        figures.record("injection", f"tried:{where}", n, add=True)
+    figures.record("injection", "executed_as_code", 0)
+    TRIED.clear()
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    from providers.remote import use_transport
+
+    cache = SessionCache()
+    with lab(tmp_path_factory.mktemp("labsim-injection")) as server, use_transport(PsrpTransport(cache)) as t:
+        server.t = t
+        server.tmp = tmp_path_factory.mktemp("injection-src")
+        yield server
+    cache.close_all()
+
+
+def last_id(server) -> int:
+    return max([i["id"] for i in server.runtime.state.invocations()] + [0])
+
+
+def since(server, mark: int, host: str | None = None, command: str | None = None) -> list[dict[str, Any]]:
+    name = server.lab.host(host).name if host else None
+    return [i for i in server.runtime.state.invocations(name, command) if i["id"] > mark]
+
+
+def assert_no_script(server, mark: int) -> None:
+    for inv in since(server, mark):
+        assert _CMDLET.match(inv["command"]) or _SCRIPT_FILE.match(inv["command"]), inv
+        assert "script text" not in (inv["error"] or "") and "ScriptsNotAllowed" not in (inv["error"] or ""), inv
+
+
+def params(inv: dict[str, Any]) -> dict[str, Any]:
+    return {n: v for n, v in inv["parameters"]}
+
+
+# -- the transport's Command parameters, directly ---------------------------------------------------------------
+def test_hostile_command_names_and_parameter_names_are_refused_locally():
+    for s in HOSTILE_STRINGS:
+        if _CMDLET.match(s):
+            continue
+        with pytest.raises(ValueError, match="not a command name"):
+            Command(s)
+        with pytest.raises(ValueError, match="not a parameter name|not a switch name"):
+            Command("Write-Output", {s or "-": 1})
+        with pytest.raises(ValueError, match="not a switch name"):
+            Command("Write-Output", {}, [s or " "])
+        tried("command_and_parameter_names")
+
+
+@given(value=hostile_text(max_size=80))
+@FAST
+def test_hostile_parameter_values_arrive_verbatim(sim, value):
+    conn = HostConnection.parse(host_connection(sim, "wapcomputer1"))
+    mark = last_id(sim)
+    out = sim.t.run(conn, "echo", Command("Write-Output", {"InputObject": value})).output
+    # Windows PowerShell would hand back the same string; labsim echoes what it was given.
+    assert out == [value]
+    (inv,) = since(sim, mark)
+    assert inv["command"] == "Write-Output" and inv["parameters"] == [["InputObject", value]], inv
+    assert_no_script(sim, mark)
+    tried("transport_scalar")
+
+
+@given(a=hostile_text(max_size=30), b=hostile_text(max_size=30), key=hostile_text(max_size=12, nul=False))
+@FAST
+def test_hostile_values_in_arrays_and_hashtables_arrive_verbatim(sim, a, b, key):
+    conn = HostConnection.parse(host_connection(sim, "wapcomputer1"))
+    mark = last_id(sim)
+    table = {key: a, "list": [a, b], "nested": {"x": b}}
+    out = sim.t.run(conn, "echo", Command("ConvertTo-Json", {"InputObject": table, "Depth": 5}, ["Compress"]))
+    assert json.loads(out.single()) == table
+    (inv,) = since(sim, mark)
+    assert params(inv)["InputObject"] == table, inv
+    assert_no_script(sim, mark)
+    tried("transport_collections", 3)
+
+
+@pytest.mark.parametrize("value", HOSTILE_STRINGS)
+def test_hand_picked_strings_as_path_values_stay_values(sim, value):
+    # A hostile -Path is a path that does not exist: Test-Path answers False, nothing else happens.
+    conn = HostConnection.parse(host_connection(sim, "wapcomputer1"))
+    mark = last_id(sim)
+    try:
+        out = sim.t.run(conn, "test", Command("Test-Path", {"Path": value or "C:\\nothing-here"})).output
+        assert out in ([False], [True])
+    except RemoteCommandFailed as exc:  # an unusable path is refused as an argument, never run
+        assert exc.category in ("InvalidArgument", "ObjectNotFound"), exc
+    (inv,) = since(sim, mark)
+    assert inv["parameters"] == [["Path", value or "C:\\nothing-here"]]
+    assert_no_script(sim, mark)
+    tried("transport_path")
+
+
+# -- free-text inputs of the resources ---------------------------------------------------------------------------
+FREE_NAME = hostile_text(min_size=1, max_size=40, nul=False).filter(lambda s: s.strip() and len(s) <= 256)
+
+
+@given(cloud=FREE_NAME, stack=FREE_NAME)
+@SLOW
+def test_azure_pack_connector_names_reach_the_pep_verbatim(sim, cloud, stack):
+    from providers import azure_pack_connector as apc
+
+    assume(cloud.casefold() != stack.casefold())
+    provider, props, _ = valid_resource_inputs(sim, "AzurePackConnector", sim.tmp)
+    props["clouds"] = [{"cloud_name": cloud, "cloud_endpoint": "https://wapcomputer1.contoso.com:40005"}]
+    props["azure_stack_cloud_name"] = stack
+    result = provider.check({}, props)
+    assert result.failures == [], [(f.property, f.reason) for f in result.failures]
+    mark = last_id(sim)
+    apc.enable(apc.parse_inputs(result.inputs))  # the step that carries the free text
+    (inv,) = since(sim, mark, "AzS-ERCS01", "Add-AzurePackConnector")
+    assert params(inv)["AzurePackClouds"] == [{"CloudName": cloud,
+                                               "CloudEndpoint": "https://wapcomputer1.contoso.com:40005"}]
+    assert params(inv)["AzureStackCloudName"] == stack
+    assert_no_script(sim, mark)
+    tried("AzurePackConnector", 2)
+
+
+@given(text=hostile_text(max_size=60))
+@SLOW
+def test_trust_data_file_text_arrives_byte_for_byte(sim, text):
+    from providers import tenant_api as T
+    from tests.providers.conftest import stage_bundle
+    from tests.providers.test_tenant_api import data_file
+
+    if not getattr(sim, "bundle_staged", False):
+        stage_bundle(sim, "wapcomputer1")
+        sim.bundle_staged = True
+    content = data_file(CloudName=text, Notes=[text, {"x": text}])
+    provider, props, _ = valid_resource_inputs(sim, "TenantApiTrust", sim.tmp)
+    props["data_file_content"] = content
+    assert provider.check({}, props).failures == []
+    mark = last_id(sim)
+    created = provider.create(props)
+    path = created.outs["data_file_path"]
+    staged = [i for i in since(sim, mark, "wapcomputer1") if i["command"] in ("Set-Content", "Add-Content")
+              and params(i)["Path"].lower() == path.lower()]
+    digest = hashlib.sha256(content.encode("utf-8")).hexdigest()[:16]
+    assert staged and all(str(params(i)["Value"]).startswith("<byte[") for i in staged), staged
+    if len(staged) == 1:
+        assert params(staged[0])["Value"] == f"<byte[{len(content.encode('utf-8'))}] sha256={digest}>"
+    with sim.runtime.state.tx() as tx:
+        assert tx.read_file("wapcomputer1", path) == content.encode("utf-8")
+    script = since(sim, mark, "wapcomputer1", "Configure-TrustAzureStack.ps1")
+    assert [params(i)["DataFile"] for i in script] in ([], [path])
+    assert_no_script(sim, mark)
+    provider.delete(created.id, created.outs)
+    tried("TenantApiTrust")
+
+
+@given(password=hostile_text(min_size=1, max_size=40, nul=False))
+@SLOW
+def test_pfx_password_arrives_verbatim(sim, password):
+    from providers import certificate as C
+    from tests.reliability.corpus import _leaf
+
+    leaf = _leaf()
+    provider, props, _ = valid_resource_inputs(sim, "Certificate", sim.tmp)
+    props.update(pfx_base64=leaf.pfx(password), pfx_password=password)
+    assert provider.check({}, props).failures == []
+    mark = last_id(sim)
+    created = provider.create(props)  # the PFX only opens with the exact password
+    try:
+        assert created.outs["has_private_key"] is True
+        (imp,) = since(sim, mark, "wapcomputer1", "Import-PfxCertificate")
+        assert params(imp)["Password"] == "****" and imp["outcome"] == "ok"
+        if len(password) >= 8:  # (a short string may occur in the record by chance)
+            assert password not in json.dumps(since(sim, mark), ensure_ascii=False)
+        assert_no_script(sim, mark)
+    finally:
+        provider.delete(created.id, created.outs)
+    tried("Certificate.pfx_password")
+
+
+# Characters Windows file names may hold, biased to PowerShell metacharacters.
+FILE_NAME = st.text(alphabet="'$(){}[];&`@#%!,=+~^ -_.ab\u00e9\u4e2d", min_size=1, max_size=24).filter(
+    lambda s: s.strip(" .") == s and s not in (".", "..") and s.strip())
+
+
+@given(name=FILE_NAME)
+@SLOW
+def test_bundle_file_names_reach_the_host_as_path_values(sim, name):
+    from providers import bundle as B
+
+    provider, props, _ = valid_resource_inputs(sim, "ConnectorBundle", sim.tmp)
+    root = sim.tmp / f"hostile-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+    (root / "Setup").mkdir(parents=True, exist_ok=True)
+    (root / "Setup" / name).write_bytes(b"harmless")
+    props.update(source_dir=str(root), files=B.hash_tree(root), destination="C:\\temp\\Hostile")
+    result = provider.check({}, props)
+    if result.failures:  # the provider's own file-name rules may refuse it: then nothing was sent
+        assert [f.property for f in result.failures] in (["files"], ["source_dir"]), result.failures
+        tried("ConnectorBundle.refused")
+        return
+    mark = last_id(sim)
+    created = provider.create(props)
+    try:
+        target = "C:\\temp\\Hostile\\Setup\\" + name
+        paths = set()
+        for i in since(sim, mark, "wapcomputer1"):
+            p = params(i).get("Path")
+            paths.update(p if isinstance(p, list) else [p])
+        assert target in paths, sorted(p for p in paths if p)
+        with sim.runtime.state.tx() as tx:
+            assert tx.read_file("wapcomputer1", target) == b"harmless"
+        assert_no_script(sim, mark)
+    finally:
+        provider.delete(created.id, created.outs)
+    tried("ConnectorBundle.file_name")
+
+
+# -- strict formats: refused by check and create, nothing sent ---------------------------------------------------
+STRICT = [
+    ("ConnectorSite", ("tenant_portal_fqdn",)), ("ConnectorSite", ("tenant_api_fqdn",)),
+    ("ConnectorSite", ("azure_stack_portal_fqdn",)), ("ConnectorSite", ("certificate_thumbprint",)),
+    ("ConnectorSite", ("bundle_path",)),
+    ("Certificate", ("staging_dir",)), ("Certificate", ("serves_fqdns", 0)), ("Certificate", ("store",)),
+    ("ConnectorBundle", ("destination",)),
+    ("TenantApiUpdate", ("bundle_path",)), ("TenantApiUpdate", ("expected_product_code",)),
+    ("TenantApiUpdate", ("script_folder",)),
+    ("TenantApiTrust", ("bundle_path",)), ("TenantApiTrust", ("data_file_name",)),
+    ("TenantApiTrust", ("sql_server",)),
+    ("AzurePackConnector", ("clouds", 0, "cloud_endpoint")),
+    ("AzurePackConnector", ("connection", "fqdn")), ("AzurePackConnector", ("connection", "address")),
+    ("AzurePackConnector", ("share_connection", "configuration_name")),
+    ("ConnectorSite", ("connection", "fqdn")), ("TenantApiTrust", ("connection", "address")),
+    ("ConnectorBundle", ("connection", "configuration_name")),
+]
+
+
+@pytest.mark.parametrize("resource, path", STRICT, ids=[f"{r}.{'.'.join(map(str, p))}" for r, p in STRICT])
+def test_strict_formats_refuse_hostile_strings(sim, resource, path):
+    from tests.reliability.corpus import mutate
+
+    provider, valid, _ = valid_resource_inputs(sim, resource, sim.tmp)
+
+    @given(value=hostile_text(max_size=50).filter(lambda s: bool(set(s) & META)))
+    @STRICT_SETTINGS
+    def run(value):
+        props = mutate(valid, path, "replace", value)
+        mark = last_id(sim)
+        failures = provider.check({}, props).failures
+        assert failures and failures[0].property.split(".")[0].split("[")[0] == path[0], \
+            (value, [(f.property, f.reason) for f in failures])
+        with pytest.raises(ConfigurationError):
+            provider.create(props)
+        assert last_id(sim) == mark
+        tried("strict_formats_refused")
+
+    run()
