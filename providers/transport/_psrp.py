@@ -381,6 +381,10 @@ def translate(exc: BaseException, conn: HostConnection, step: str) -> ConnectorE
             return TlsVerificationFailed(host, step, f"{cause.verify_message} at {endpoint}", ca_file=conn.ca_file)
         return TransportError(host, step, f"connection to {endpoint} lost: {type(cause).__name__}: "
                                           f"{clean(cause, 200)}")
+    if _is_credential_error(exc) and _credssp_answered_without_challenge(exc):
+        return TransportError(host, step, "the host completed the CredSSP credential exchange but answered the "
+                                          "request with an error instead of a CredSSP token (no WWW-Authenticate "
+                                          "header: an HTTP 500 / WSMan fault, not a refused credential)")
     if _is_credential_error(exc):
         return AuthenticationFailed(host, step, user=conn.username, auth=conn.auth,
                                     detail=f"{type(exc).__name__}: {clean(exc, 200)}")
@@ -393,6 +397,15 @@ def _is_credential_error(exc: BaseException) -> bool:
     """CredSSP and SPNEGO failures raised while authenticating (not HTTP 401s)."""
     mod = type(exc).__module__ or ""
     return mod.startswith(("requests_credssp", "spnego"))
+
+
+def _credssp_answered_without_challenge(exc: BaseException) -> bool:
+    """requests-credssp 2.0.0 treats any non-200 reply to its last step as "no CredSSP token" (``actual ''`` when
+    the reply had no WWW-Authenticate header at all). A refusal is a 401, which always carries a challenge; a
+    reply without one is the server failing the request itself (a WSMan fault on the first request of the
+    session), which is a transient transport error, not a wrong password."""
+    text = str(exc)
+    return "did not response with a CredSSP token" in text and text.rstrip().endswith("actual ''")
 
 
 def _rejected_unrun(exc: BaseException) -> bool:

@@ -238,6 +238,17 @@ def test_translate_credssp_failure_and_scrubs_password():
     assert isinstance(err, AuthenticationFailed) and PASSWORD not in str(err) and "****" in str(err)
 
 
+def test_translate_credssp_reply_without_challenge_is_a_transport_error():
+    """A WSMan fault (HTTP 500, no WWW-Authenticate) answering CredSSP's last step is no refused credential."""
+    from requests_credssp.exceptions import AuthenticationException
+    err = translate(AuthenticationException("Server did not response with a CredSSP token after step Credential "
+                                            "exchange - actual ''"), conn(), "s")
+    assert type(err) is TransportError and err.transient and "not a refused credential" in str(err)
+    refused = translate(AuthenticationException("Server did not response with a CredSSP token after step TLS "
+                                                "Handshake - actual 'Negotiate, Basic'"), conn(), "s")
+    assert isinstance(refused, AuthenticationFailed)
+
+
 @pytest.mark.parametrize("err, transient", [
     (TransportError("h", "s", "d"), True), (HostUnreachable("h", "s", "d"), True),
     (StepTimedOut("h", "s", seconds=1, waiting_for="finish"), True),
