@@ -1,0 +1,263 @@
+"""The Lab and WapCloud components under Pulumi's mocks: which resources they register (types, names, parents),
+how outputs are wired into inputs, which inputs are secrets, what the program exports. No engine, no hosts:
+`pulumi.runtime.set_mocks` answers every registration, and a recording monitor keeps the raw requests
+(parent, dependencies, property dependencies, secret markers) that the plain mocks API does not show."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from google.protobuf import json_format
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockMonitor
+
+from components.config import parse_stack_config
+from labsim.lab import DEFAULT_LAB, load_lab
+from labsim.stack_config import stack_config
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+DYNAMIC = "pulumi-python:dynamic:Resource"
+CLOUDS = ("AzurePack_1", "AzurePack_2")
+HOSTS = {"AzurePack_1": "wapcomputer1", "AzurePack_2": "wapcomputer2"}
+
+
+def sim_config_values() -> dict[str, Any]:
+    """The `labsim stack-config` values of the default (seed) lab, keyed without the namespace, with the passwords
+    put where `pulumi config set --secret --path` puts them."""
+    plain, secrets = stack_config(load_lab(DEFAULT_LAB), state_dir=Path("/lab/state"), bundle_dir=Path("/lab/bundle"),
+                                  project_dir=Path("/lab/project"))
+    raw = {k.split(":", 1)[1]: v for k, v in plain.items()}
+    for path, value in secrets.items():
+        _ns, _credentials, name, _password = path.replace(":", ".").split(".")
+        raw["credentials"][name]["password"] = value
+    return raw
+
+
+def fake_outputs(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """What the providers would report, distinctive per resource so that wiring can be traced."""
+    if name == "lab-ca":
+        return {"cert_pem": "CA-PEM", "private_key_pem": "CA-KEY", "thumbprint": "CA" * 20}
+    if name.endswith("-connector") and name.removeprefix("lab-").removesuffix("-connector") in CLOUDS:
+        cloud = name.removeprefix("lab-").removesuffix("-connector")
+        return {"cert_pem": f"PEM-{cloud}", "pfx_base64": f"PFX-{cloud}", "pfx_password": f"PW-{cloud}",
+                "thumbprint": f"ISSUED-{cloud}", "expires_at": "2030-01-01T00:00:00+00:00"}
+    if name.endswith("-connector-cert"):
+        return {"thumbprint": f"INSTALLED-{name}"}
+    if name.endswith("-connector-site"):
+        return {"bound_thumbprint": f"BOUND-{name}", "endpoint": f"https://{inputs['tenant_portal_fqdn']}:40005"}
+    if name == "lab-multi-cloud":
+        return {"multi_cloud_enabled": True, "cloud_outputs": {
+            c: {"file_name": f"AzurePack-01-02-03-04-{c}.txt", "content": f'{{"CloudName": "{c}"}}',
+                "endpoint": f"https://{HOSTS[c]}.contoso.com:40005", "realm": "https://adfs/x/", "signing_certificate": "AA=="}
+            for c in CLOUDS}}
+    if name.endswith("-trust"):
+        return {"realm": f"REALM-{name}"}
+    if name == "lab-user-portal-ca":
+        return {"thumbprint": "CA" * 20}
+    return {}
+
+
+class RecordingMonitor(MockMonitor):
+    """The mock monitor, keeping every RegisterResource request (by URN)."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.requests: dict[str, Any] = {}
+
+    def RegisterResource(self, request):  # noqa: N802 - the gRPC method name
+        response = super().RegisterResource(request)
+        self.requests[response.urn] = request
+        return response
+
+
+class LabMocks(pulumi.runtime.Mocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        state = {**args.inputs, **fake_outputs(args.name, args.inputs)} if args.custom else {}
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+        return {}, None
+
+
+@pytest.fixture
+def monitor() -> RecordingMonitor:
+    mon = RecordingMonitor(LabMocks())
+    pulumi.runtime.set_mocks(LabMocks(), project="wapconnector", stack="unit", preview=False, monitor=mon)
+    return mon
+
+
+class Registered:
+    """One RegisterResource request, decoded."""
+
+    def __init__(self, urn: str, request: Any) -> None:
+        self.urn = urn
+        self.type = request.type
+        self.name = request.name
+        self.parent = request.parent
+        self.dependencies = set(request.dependencies)
+        self.property_dependencies = {k: set(v.urns) for k, v in request.propertyDependencies.items()}
+        self.raw = json_format.MessageToDict(request.object)
+        self.inputs = {k: rpc.unwrap_rpc_secret(v) for k, v in rpc.deserialize_properties(request.object).items()}
+
+    def is_secret(self, prop: str) -> bool:
+        value = self.raw.get(prop)
+        return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
+
+
+def registered(monitor: RecordingMonitor) -> dict[str, Registered]:
+    """Name -> registration (names are unique except for the Lab and its Pki, both "lab": keyed by type there)."""
+    out = {}
+    for urn, req in monitor.requests.items():
+        r = Registered(urn, req)
+        if r.type == "pulumi:pulumi:Stack":
+            continue
+        key = r.name if r.type == DYNAMIC or r.name != "lab" else f"{r.name}:{r.type}"
+        assert key not in out, key
+        out[key] = r
+    return out
+
+
+def build_lab():
+    from components.lab import Lab
+
+    config = parse_stack_config(sim_config_values())
+    return Lab("lab", config)
+
+
+def deploy(program) -> Any:
+    """Run ``program`` under the mocks until every registration and output has settled (what
+    ``@pulumi.runtime.test`` waits for); returns what the program returned."""
+    result: list[Any] = []
+
+    @pulumi.runtime.test
+    def run() -> None:
+        result.append(program())
+
+    run()
+    return result[0]
+
+
+def expected_tree() -> dict[str, tuple[str, str]]:
+    """name -> (type, parent key) of every resource a Lab of the seed's config registers."""
+    tree = {
+        "lab:wapconnector:lab:Lab": ("wapconnector:lab:Lab", ""),
+        "lab:wapconnector:lab:Pki": ("wapconnector:lab:Pki", "lab:wapconnector:lab:Lab"),
+        "lab-ca": (DYNAMIC, "lab:wapconnector:lab:Pki"),
+        "lab-user-portal-ca": (DYNAMIC, "lab:wapconnector:lab:Lab"),
+        "lab-multi-cloud": (DYNAMIC, "lab:wapconnector:lab:Lab"),
+    }
+    for cloud, host in HOSTS.items():
+        tree[f"lab-{cloud}-connector"] = (DYNAMIC, "lab:wapconnector:lab:Pki")
+        tree[f"lab-{cloud}"] = ("wapconnector:lab:WapCloud", "lab:wapconnector:lab:Lab")
+        for leaf in ("bundle", "connector-cert", "connector-site", "endpoint-check", "tenant-api-update"):
+            tree[f"lab-{cloud}-{host}-{leaf}"] = (DYNAMIC, f"lab-{cloud}")
+        tree[f"lab-{cloud}-trust"] = (DYNAMIC, f"lab-{cloud}")
+    return tree
+
+
+def test_lab_registers_the_expected_resources_under_its_components(monitor) -> None:
+    deploy(build_lab)
+    regs = registered(monitor)
+    urn_key = {r.urn: k for k, r in regs.items()}
+    seen = {k: (r.type, urn_key.get(r.parent, "")) for k, r in regs.items()}  # "" = the stack
+    assert seen == expected_tree()
+
+
+def test_each_trust_is_fed_by_its_clouds_connector_output(monitor) -> None:
+    deploy(build_lab)
+    regs = registered(monitor)
+    connector = regs["lab-multi-cloud"]
+    for cloud, host in HOSTS.items():
+        trust = regs[f"lab-{cloud}-trust"]
+        # data_file_content/name are this cloud's entry of AzurePackConnector.cloud_outputs, not the other's.
+        assert trust.inputs["data_file_content"] == f'{{"CloudName": "{cloud}"}}'
+        assert trust.inputs["data_file_name"] == f"AzurePack-01-02-03-04-{cloud}.txt"
+        assert trust.property_dependencies["data_file_content"] == {connector.urn}
+        # It waits for the cloud's Tenant API update and the bundle on its host.
+        assert {regs[f"lab-{cloud}-{host}-tenant-api-update"].urn, regs[f"lab-{cloud}-{host}-bundle"].urn} \
+            <= trust.dependencies
+        assert trust.inputs["sql_server"] == host
+    # The cloud list the PEP gets names every cloud's endpoint.
+    assert connector.inputs["clouds"] == [
+        {"cloud_name": c, "cloud_endpoint": f"https://{h}.contoso.com:40005"} for c, h in HOSTS.items()]
+
+
+def test_each_site_waits_for_its_bundle_and_certificate_and_each_check_for_its_site(monitor) -> None:
+    deploy(build_lab)
+    regs = registered(monitor)
+    for cloud, host in HOSTS.items():
+        prefix = f"lab-{cloud}-{host}"
+        site, cert, bundle = regs[f"{prefix}-connector-site"], regs[f"{prefix}-connector-cert"], regs[f"{prefix}-bundle"]
+        assert {bundle.urn, cert.urn} <= site.dependencies
+        assert site.inputs["certificate_thumbprint"] == f"INSTALLED-{prefix}-connector-cert"
+        assert site.property_dependencies["certificate_thumbprint"] == {cert.urn}
+        assert site.inputs["tenant_portal_fqdn"] == f"{host}.contoso.com"
+        assert site.inputs["azure_stack_portal_fqdn"] == "portal.local.azurestack.external"
+        # The installed certificate is the cloud's CA-issued one, with its key.
+        assert cert.inputs["cert_pem"] == f"PEM-{cloud}" and cert.inputs["pfx_base64"] == f"PFX-{cloud}"
+        assert cert.is_secret("pfx_base64") and cert.is_secret("pfx_password")
+        assert cert.inputs["store"] == "My" and cert.inputs["serves_fqdns"] == [f"{host}.contoso.com"]
+        # The endpoint check runs after the site and expects the certificate the stack installed (known in a
+        # preview; the site's observed binding output would be unknown whenever the site is updated).
+        endpoint = regs[f"{prefix}-endpoint-check"]
+        assert site.urn in endpoint.dependencies
+        assert endpoint.inputs["expected_thumbprint"] == f"INSTALLED-{prefix}-connector-cert"
+        assert endpoint.inputs["ca_pem"] == "CA-PEM"
+        assert endpoint.inputs["fqdn"] == f"{host}.contoso.com"
+    assert regs["lab-user-portal-ca"].inputs["store"] == "CA"
+    assert regs["lab-user-portal-ca"].inputs["cert_pem"] == "CA-PEM"
+
+
+def test_connection_inputs_and_credentials_are_secrets(monitor) -> None:
+    deploy(build_lab)
+    regs = registered(monitor)
+    with_connections = [r for r in regs.values() if "connection" in r.raw]
+    # Every host resource: 2 Azure Stack ones + per cloud bundle, cert, site, update, trust.
+    assert len(with_connections) == 2 + 5 * len(HOSTS)
+    for r in with_connections:
+        assert r.is_secret("connection"), r.name
+        assert "password" in json.dumps(r.raw["connection"])  # it holds the password: hence the secret
+    assert regs["lab-multi-cloud"].is_secret("share_connection")
+    pep = regs["lab-multi-cloud"].inputs["connection"]
+    assert pep["configuration_name"] == "PrivilegedEndpoint" and pep["auth"] == "credssp"
+    # Nothing else carries a password in clear.
+    for r in regs.values():
+        for prop, value in r.raw.items():
+            if not r.is_secret(prop):
+                assert "LabOnly-" not in json.dumps(value), (r.name, prop)
+
+
+def test_program_exports_what_an_operator_needs(monitor, monkeypatch) -> None:
+    values = sim_config_values()
+    exported: dict[str, Any] = {}
+    monkeypatch.setattr(pulumi, "export", lambda name, value: exported.__setitem__(name, value))
+
+    def program() -> pulumi.Output:
+        pulumi.runtime.set_all_config({f"wapconnector:{k}": json.dumps(v) if isinstance(v, (dict, list)) else v
+                                       for k, v in values.items()},
+                                      secret_keys=["wapconnector:credentials"])
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        return pulumi.Output.all(pulumi.Output.from_input(exported["azureStack"]),
+                                 pulumi.Output.from_input(exported["clouds"]), exported["caThumbprint"]).apply(
+            resolved.extend)
+
+    resolved: list[Any] = []
+    deploy(program)
+    assert set(exported) == {"azureStack", "clouds", "caThumbprint", "caExpiresAt", "caCertificatePem"}
+    azs, clouds, ca = resolved
+    assert azs == {"cloudName": "AzureStack", "portalFqdn": "portal.local.azurestack.external",
+                   "multiCloudEnabled": True, "userPortalTrustsCa": "CA" * 20}
+    assert set(clouds) == set(CLOUDS)
+    for cloud, host in HOSTS.items():
+        assert clouds[cloud] == {
+            "endpoint": f"https://{host}.contoso.com:40005", "thumbprint": f"ISSUED-{cloud}",
+            "expiresAt": "2030-01-01T00:00:00+00:00", "realm": f"REALM-lab-{cloud}-trust",
+            "tenantPortalHosts": [host], "tenantApiHosts": [host]}
+    assert ca == "CA" * 20
