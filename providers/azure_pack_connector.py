@@ -79,6 +79,8 @@ STEP_ENABLE = "enable multi-cloud mode (Add-AzurePackConnector)"
 STEP_DISABLE = "disable multi-cloud mode (Add-AzurePackConnector -DisableMultiCloud)"
 STEP_READ = "read the Azure Pack Connector output folder"
 STEP_MARK = "record ownership of multi-cloud mode"
+#: Every step name of this resource: the keys of a connection's ``step_timeouts`` (docs/reliability.md).
+STEPS = (STEP_ENABLE, STEP_DISABLE, STEP_READ, STEP_MARK)
 DEFAULT_TIMEOUT_SECONDS = 900.0  # the real step takes minutes before its success line
 DISABLE_TIMEOUT_SECONDS = 600.0
 
@@ -496,7 +498,9 @@ def remove_marker(share: HostConnection, pep_fqdn: str) -> None:
 
 def disable(pep: HostConnection) -> None:
     try:
-        transport().run(pep, STEP_DISABLE, disable_command(), timeout=DISABLE_TIMEOUT_SECONDS)
+        # Not re-sent by the transport: the PEP cmdlet runs for minutes and may still run after a lost connection;
+        # the delete's rerun converges (disabling twice is harmless once the first has ended).
+        transport().run(pep, STEP_DISABLE, disable_command(), timeout=DISABLE_TIMEOUT_SECONDS, idempotent=False)
     except RemoteCommandFailed as exc:
         raise _explain(exc, pep, STEP_DISABLE) from exc
 

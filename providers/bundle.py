@@ -314,6 +314,8 @@ class BundleArgs(RemoteInputs):
 STEP_READ = "read staged WAPConnector bundle"
 STEP_STAGE = "stage WAPConnector bundle"
 STEP_DELETE = "remove staged WAPConnector bundle"
+#: Every step name of this resource: the keys of a connection's ``step_timeouts`` (docs/reliability.md).
+STEPS = (STEP_READ, STEP_STAGE, STEP_DELETE)
 
 
 def _read(conn: HostConnection, destination: str) -> dict[str, str] | None:

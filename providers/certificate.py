@@ -276,6 +276,8 @@ def changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[li
 STEP_READ = "read certificate"
 STEP_INSTALL = "install certificate"
 STEP_DELETE = "remove certificate"
+#: Every step name of this resource: the keys of a connection's ``step_timeouts`` (docs/reliability.md).
+STEPS = (STEP_READ, STEP_INSTALL, STEP_DELETE)
 
 
 def _read(conn: HostConnection, store: str, thumbprint: str) -> Observed | None:
@@ -305,7 +307,8 @@ def _import(conn: HostConnection, args: CertificateArgs, thumbprint: str) -> Non
         importer = Command("Import-Certificate", {"FilePath": staged, "CertStoreLocation": store_path(args.store)})
     stage_bytes(conn, STEP_INSTALL, {staged: data}, chunk_size=256 * 1024, directories=[args.staging_dir])
     try:
-        transport().run(conn, STEP_INSTALL, importer)
+        # Not re-sent by the transport: a lost reply may hide a finished import; _converge's rerun reads first.
+        transport().run(conn, STEP_INSTALL, importer, idempotent=False)
     finally:
         # The PFX is encrypted, but it should not outlive the import either way.
         cleanup = Command("Remove-Item", {"Path": staged}, ["Force"])

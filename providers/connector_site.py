@@ -73,6 +73,8 @@ STEP_START = "start the connector sites"
 STEP_CERTIFICATES = "bind the connector certificate (Configure-Certificates.ps1)"
 STEP_CONFIGURE = "configure the connector (Configure-WapConnector.ps1)"
 STEP_UNINSTALL = "uninstall the connector packages"
+#: Every step name of this resource: the keys of a connection's ``step_timeouts`` (docs/reliability.md).
+STEPS = (STEP_READ, STEP_PREREQUISITES, STEP_INSTALL, STEP_START, STEP_CERTIFICATES, STEP_CONFIGURE, STEP_UNINSTALL)
 STEP_TIMEOUTS = {STEP_INSTALL: 1200.0, STEP_UNINSTALL: 1200.0}  # three MSIs take minutes; the rest the default
 
 
@@ -477,8 +479,12 @@ def run_steps(conn: HostConnection, inputs: ConnectorSiteInputs, steps: list[Ste
     t = transport()
     for step in steps:
         name = _STEP_NAMES[step.kind]
-        # Every step converges when re-run (the scripts are re-runnable, contract §6): transient retries are safe.
-        t.run(conn, name, step_command(step, inputs), timeout=STEP_TIMEOUTS.get(name), idempotent=True)
+        # Idempotency (docs/reliability.md): every step converges when the whole operation is re-run (it reads and
+        # plans again, contract §6), but only Start-Website may be re-sent by the transport: after a lost
+        # connection the scripts (Install-Connector.ps1 runs three MSIs for minutes) may still be running on the
+        # host, and a second copy would race the first (msiexec: another installation is in progress).
+        t.run(conn, name, step_command(step, inputs), timeout=STEP_TIMEOUTS.get(name),
+              idempotent=step.kind == "start")
 
 
 def uninstall_statements() -> Any:
@@ -560,8 +566,10 @@ class ConnectorSiteProvider(RemoteProvider):
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         conn = HostConnection.parse(props.get("connection"))
+        # Not re-sent by the transport: Uninstall-Package runs msiexec for minutes; after a lost connection it may
+        # still run, and a second copy would race it. A rerun of the delete converges (Get-Package finds less).
         transport().run(conn, STEP_UNINSTALL, uninstall_statements(), timeout=STEP_TIMEOUTS[STEP_UNINSTALL],
-                        idempotent=True)
+                        idempotent=False)
         observed = read_site(conn)
         if observed is not None:
             raise ConnectorError(f"{conn.fqdn}, step '{STEP_UNINSTALL}': the connector packages were uninstalled but "

@@ -191,6 +191,8 @@ def plan_update(observed: TenantApiState | None, expected: str | None = None) ->
 
 STEP_UPDATE_READ = "read Tenant API version"
 STEP_UPDATE = "update Tenant API (Update-TenantAPI.ps1)"
+#: Every step name of TenantApiUpdate: the keys of a connection's ``step_timeouts`` (docs/reliability.md).
+UPDATE_STEPS = (STEP_UPDATE_READ, STEP_UPDATE)
 
 
 def _read_tenant_api(conn: HostConnection) -> TenantApiState | None:
@@ -269,7 +271,8 @@ class TenantApiUpdateProvider(RemoteProvider):
         steps = plan_update(observed, args.expected_product_code)
         if "run_update_script" in steps:
             _require_script(conn, STEP_UPDATE, args.script)
-            transport().run(conn, STEP_UPDATE, Command(args.script), timeout=UPDATE_TIMEOUT_SECONDS)
+            # Not re-sent by the transport (an MSI patch for minutes); the rerun reads the product code first.
+            transport().run(conn, STEP_UPDATE, Command(args.script), timeout=UPDATE_TIMEOUT_SECONDS, idempotent=False)
             observed = _read_tenant_api(conn)
             steps = plan_update(observed, args.expected_product_code)
         if "start_site" in steps and observed is not None and observed.site_state is not None:
@@ -522,6 +525,8 @@ STEP_TRUST_READ = "read Tenant API trust"
 STEP_TRUST = "configure trust with Azure Stack (Configure-TrustAzureStack.ps1)"
 STEP_TRUST_DELETE = "remove Tenant API trust"
 STEP_DISCOVER_SQL = "discover the Store SQL server"
+#: Every step name of TenantApiTrust: the keys of a connection's ``step_timeouts`` (docs/reliability.md).
+TRUST_STEPS = (STEP_TRUST_READ, STEP_TRUST, STEP_TRUST_DELETE, STEP_DISCOVER_SQL)
 
 
 def discover_sql_server(conn: HostConnection) -> str:
@@ -628,7 +633,8 @@ class TenantApiTrustProvider(RemoteProvider):
             if args.sql_credential is not None:
                 params["SqlCredential"] = Credential(args.sql_credential.username,
                                                      Secret(args.sql_credential.password.get_secret_value()))
-            transport().run(conn, STEP_TRUST, Command(script, params), timeout=TRUST_TIMEOUT_SECONDS)
+            # Not re-sent by the transport (writes the Store's trust row through SQL; the rerun reads it first).
+            transport().run(conn, STEP_TRUST, Command(script, params), timeout=TRUST_TIMEOUT_SECONDS, idempotent=False)
             observed = trust_observed(_read_trust(conn, sql, args.data_file_path))
             drift = trust_drift(observed, desired)
             if drift:
