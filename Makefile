@@ -4,12 +4,13 @@ SHELL := /bin/bash
 STACK ?= sim
 export STACK
 
-.PHONY: help bootstrap up preview down test test-fast bench
+.PHONY: help bootstrap up preview down test test-fast bench reliability
 help:
 	@echo "make up       bootstrap (venv + Pulumi engine) and deploy the $(STACK) stack"
 	@echo "make preview  show drift: pulumi preview --refresh on the $(STACK) stack"
 	@echo "make down     pulumi destroy the $(STACK) stack"
 	@echo "make test     bootstrap and run the whole test suite (unit, labsim, end-to-end)"
+	@echo "make reliability  run tests/reliability (not soak) with fresh figures and render docs/reliability.md"
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -31,6 +32,9 @@ down: bootstrap
 
 test: bootstrap
 	@. scripts/env.sh && .venv/bin/python -m pytest
+
+reliability: bootstrap
+	@. scripts/env.sh && RELIABILITY_FIGURES=.state/reliability/figures.jsonl python scripts/reliability_report.py --run
 
 bench: bootstrap
 	@. scripts/env.sh && python benchmarks/labsim_protocol.py

@@ -1,0 +1,440 @@
+"""Issue 6, item 1: the fault matrix, resource × operation × fault (tests/reliability/matrix.py), against labsim.
+
+Each applicable cell drives the provider methods directly (what the Pulumi engine calls; an exception means the
+engine records nothing), with the fault switched on in labsim for the host the operation talks to:
+
+1. setup on a fresh lab (state reset to baseline): for read/update/delete the resource is created first; for
+   update the host then drifts out of band so that the update has work to do;
+2. the operation runs under the fault (its own fresh session cache, as a new `pulumi up` would) and must raise a
+   ConnectorError whose message names the host, the step (one of the resource module's STEP_* names) and says
+   what to do; for the command faults the targeted command must really have been reached;
+3. the fault clears; the previous outputs must still describe the host (read works, for update/delete), then a
+   rerun of the same operation converges: create/update leave read == desired (diff: no changes), delete leaves
+   read == gone, with no manual surgery.
+
+Not-applicable cells are listed in the table with their reason, and each reason is checked here (no remote call).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from providers import azure_pack_connector as apc
+from providers import bundle as B
+from providers import certificate as C
+from providers import connector_site as cs
+from providers import tenant_api as T
+from providers.errors import ConnectorError, StepTimedOut, TransportError
+from providers.remote import use_transport
+from providers.transport import Command, FakeTransport, HostConnection, PsrpTransport
+from providers.transport._psrp import SessionCache
+from tests.reliability import figures
+from tests.reliability.matrix import FAULTS, NOT_APPLICABLE_OPS, NOT_REMOTE, REMOTE, Cell, cells
+
+pytestmark = pytest.mark.sim
+
+# Short timeouts keep the matrix fast: in the hang cells every step gets HANG_BUDGET (they wait for it), in the
+# drop cells a larger one so that the dropped connection, not the timeout, ends the step.
+HANG_BUDGET = 1.0
+STEP_BUDGET = 5.0
+DROP_BUDGET = 15.0
+FAST = {"operation_timeout": 1, "read_timeout": 5, "connect_timeout": 2}
+BACKOFF = 0.05  # the transport's retry backoff in the matrix (default 0.5 s): retries still happen, faster
+
+STEPS: dict[str, tuple[str, ...]] = {
+    "Certificate": C.STEPS,
+    "ConnectorBundle": B.STEPS,
+    "ConnectorSite": cs.STEPS,
+    "TenantApiUpdate": T.UPDATE_STEPS,
+    "TenantApiTrust": T.TRUST_STEPS,
+    "AzurePackConnector": apc.STEPS,
+}
+
+# Phrases that tell the user what to do (an error must carry at least one, outside the command text it quotes).
+ADVICE = ("check ", "retry", "run again", "again", "`pulumi up`", "raise ", "set ", "use ", "look at", "fix ",
+          "delete it", "trust", "make sure")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The lab
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory) -> Iterator[Any]:
+    import labsim.server
+    from tests.providers.conftest import lab_server
+
+    # Faults take effect within one poll of the lab database: poll faster than the default 0.2 s.
+    poll, labsim.server.FAULT_POLL_SECONDS = labsim.server.FAULT_POLL_SECONDS, 0.05
+    try:
+        with lab_server(tmp_path_factory.mktemp("labsim-matrix"), pep_polling_seconds=0.2) as server:
+            yield server
+    finally:
+        labsim.server.FAULT_POLL_SECONDS = poll
+
+
+def conn(server: Any, host: str, budget: float) -> dict[str, Any]:
+    from tests.providers.conftest import host_connection
+
+    steps = sorted({s for names in STEPS.values() for s in names})
+    return host_connection(server, host, **FAST, step_timeout=budget, step_timeouts={s: budget for s in steps})
+
+
+@contextlib.contextmanager
+def fresh() -> Iterator[PsrpTransport]:
+    """A transport with its own session cache: what a new provider process (a new `pulumi up`) has."""
+    cache = SessionCache()
+    with use_transport(PsrpTransport(cache, backoff=BACKOFF)) as t:
+        try:
+            yield t
+        finally:
+            cache.close_all()
+
+
+def refused(server: Any, host: str) -> bool:
+    address, port = server.endpoint(host)
+    try:
+        socket.create_connection((address, port), timeout=1).close()
+        return False
+    except OSError:
+        return True
+
+
+def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def set_fault(server: Any, host: str, kind: str, command: str | None = None) -> None:
+    from labsim.runtime import Fault
+
+    server.runtime.state.set_fault(Fault(host=server.lab.host(host).name, kind=kind, command=command))
+    wait_for(lambda: any(f.kind == kind for f in server.faults_in_force(host)), f"{kind} on {host}")
+    if kind == "down":
+        wait_for(lambda: refused(server, host), f"{host} to refuse connections")
+
+
+def clear_faults(server: Any) -> None:
+    faulty = {f.host for f in server.runtime.state.faults()}
+    server.runtime.state.clear_faults()
+    for h in server.lab.hosts:
+        if h.name in faulty or server.faults_in_force(h.name):
+            wait_for(lambda: not server.faults_in_force(h.name), f"faults of {h.name} to clear")
+            if h.winrm.https_port is not None:
+                wait_for(lambda: not refused(server, h.name), f"{h.name} to listen again")
+
+
+def last_id(server: Any) -> int:
+    return max([i["id"] for i in server.runtime.state.invocations()] + [0])
+
+
+def reached(server: Any, host: str, command: str, since: int) -> list[dict[str, Any]]:
+    name = server.lab.host(host).name
+    return [i for i in server.runtime.state.invocations(name) if i["id"] > since
+            and (i["command"].lower() == command.lower() or i["command"].lower().endswith("\\" + command.lower()))]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One scenario per remote resource: desired inputs, preparation, an out-of-band drift for update
+
+
+@dataclass
+class Scenario:
+    provider: Any
+    props: Callable[[Any, float], dict[str, Any]]  # (server, step budget) -> desired inputs
+    prepare: Callable[[Any], None] = lambda server: None
+    drift: Callable[[Any, Any, Any, dict[str, Any]], None] = field(default=lambda server, p, created, props: None)
+
+
+def _stage(host: str) -> Callable[[Any], None]:
+    def prepare(server: Any) -> None:
+        from tests.providers.conftest import stage_bundle
+
+        stage_bundle(server, host)
+    return prepare
+
+
+def _delete_out_of_band(server: Any, p: Any, created: Any, props: dict[str, Any]) -> None:
+    p.delete(created.id, created.outs)  # an administrator undid it by hand
+
+
+def _admin(server: Any, host: str, step: str, statements: Any) -> None:
+    with fresh() as t:
+        t.run(HostConnection.parse(conn(server, host, 30.0)), f"admin: {step}", statements)
+
+
+def certificate(tmp: Path) -> Scenario:
+    from tests.providers.certs_a import make_ca, make_leaf
+
+    leaf = make_leaf(make_ca("Matrix CA"), names=("wapcomputer1.contoso.com",))
+
+    def props(server: Any, budget: float) -> dict[str, Any]:
+        return {"connection": conn(server, "wapcomputer1", budget), "store": "My", "cert_pem": leaf.pem,
+                "pfx_base64": leaf.pfx("Pfx-Pass-123"), "pfx_password": "Pfx-Pass-123",
+                "serves_fqdns": ["wapcomputer1.contoso.com"], "expiry_threshold_days": 30, "staging_dir": "C:\\temp"}
+    return Scenario(C.CertificateProvider(), props, drift=_delete_out_of_band)
+
+
+def bundle(tmp: Path) -> Scenario:
+    from labsim.hosts.wapconnector import make_bundle
+
+    root = make_bundle(tmp / "bundle")
+
+    def props(server: Any, budget: float) -> dict[str, Any]:
+        return {"connection": conn(server, "wapcomputer2", budget), "source_dir": str(root),
+                "destination": "C:\\temp\\WAPConnector", "chunk_size": 4096, "files": B.hash_tree(root)}
+
+    def drift(server: Any, p: Any, created: Any, props: dict[str, Any]) -> None:
+        _admin(server, "wapcomputer2", "edit a staged file", Command("Set-Content", {
+            "Path": "C:\\temp\\WAPConnector\\Setup\\Scripts\\Update-TenantAPI.ps1", "Value": "tampered"}))
+    return Scenario(B.ConnectorBundleProvider(), props, drift=drift)
+
+
+def connector_site(tmp: Path) -> Scenario:
+    def props(server: Any, budget: float) -> dict[str, Any]:
+        fqdn = server.lab.host("wapcomputer1").fqdn
+        result = cs.check({"connection": conn(server, "wapcomputer1", budget), "tenant_portal_fqdn": fqdn,
+                           "tenant_api_fqdn": fqdn, "azure_stack_portal_fqdn": "portal.local.azurestack.external"})
+        assert result.failures == []
+        return result.inputs
+
+    def drift(server: Any, p: Any, created: Any, props: dict[str, Any]) -> None:
+        _admin(server, "wapcomputer1", "uninstall a connector package", Command("Uninstall-Package", {
+            "Name": [cs.CONNECTOR_PACKAGES[1]], "ProviderName": "msi"}, ["Force"]))
+    return Scenario(cs.ConnectorSiteProvider(), props, prepare=_stage("wapcomputer1"), drift=drift)
+
+
+def tenant_api_update(tmp: Path) -> Scenario:
+    def props(server: Any, budget: float) -> dict[str, Any]:
+        return {"connection": conn(server, "wapcomputer1", budget), "bundle_path": "C:\\temp\\WAPConnector",
+                "script_folder": "Packages", "expected_product_code": None}
+
+    def drift(server: Any, p: Any, created: Any, props: dict[str, Any]) -> None:
+        _admin(server, "wapcomputer1", "stop the Tenant API site", Command("Stop-Website", {"Name": T.TENANT_API_SITE}))
+    return Scenario(T.TenantApiUpdateProvider(), props, prepare=_stage("wapcomputer1"), drift=drift)
+
+
+def tenant_api_trust(tmp: Path) -> Scenario:
+    from tests.providers.test_tenant_api import data_file
+
+    def props(server: Any, budget: float) -> dict[str, Any]:
+        return {"connection": conn(server, "wapcomputer1", budget), "data_file_content": data_file(),
+                "data_file_name": "AzurePack-06-27-15-50.txt", "bundle_path": "C:\\temp\\WAPConnector",
+                "sql_server": None, "sql_credential": None, "realm": None}
+
+    def drift(server: Any, p: Any, created: Any, props: dict[str, Any]) -> None:
+        _admin(server, "wapcomputer1", "delete the trust row", Command("Set-MgmtSvcDatabaseSetting", {
+            "ConnectionString": T.store_connection_string("wapcomputer1"), "Namespace": T.TRUST_NAMESPACE,
+            "Name": T.TRUST_SETTING, "Value": ""}, ["Force"]))
+    return Scenario(T.TenantApiTrustProvider(), props, prepare=_stage("wapcomputer1"), drift=drift)
+
+
+def azure_pack_connector(tmp: Path) -> Scenario:
+    def props(server: Any, budget: float) -> dict[str, Any]:
+        result = apc.check({
+            "connection": conn(server, "AzS-ERCS01", budget), "share_connection": conn(server, "AzS-HOST", budget),
+            "azure_stack_cloud_name": "AzureStack", "timeout_seconds": budget,
+            "clouds": [{"cloud_name": "AzurePack_1", "cloud_endpoint": "https://wapcomputer1.contoso.com:40005"}]})
+        assert result.failures == []
+        return result.inputs
+
+    def drift(server: Any, p: Any, created: Any, props: dict[str, Any]) -> None:
+        _admin(server, "AzS-ERCS01", "disable multi-cloud", apc.disable_command())
+    return Scenario(apc.AzurePackConnectorProvider(), props, drift=drift)
+
+
+SCENARIOS: dict[str, Callable[[Path], Scenario]] = {
+    "Certificate": certificate, "ConnectorBundle": bundle, "ConnectorSite": connector_site,
+    "TenantApiUpdate": tenant_api_update, "TenantApiTrust": tenant_api_trust,
+    "AzurePackConnector": azure_pack_connector,
+}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Checks
+
+
+def assert_clear_error(exc: BaseException, cell: Cell, fqdn: str) -> None:
+    assert isinstance(exc, ConnectorError), f"{cell.id}: not a project error: {type(exc).__name__}: {exc}"
+    text = str(exc)
+    assert fqdn in text, f"{cell.id}: the message does not name the host {fqdn}: {text}"
+    assert exc.step in STEPS[cell.resource], \
+        f"{cell.id}: step {exc.step!r} is not one of the resource's STEP_* names {STEPS[cell.resource]}"
+    assert f"step '{exc.step}'" in text, f"{cell.id}: the message does not name the step: {text}"
+    advice = text.replace(getattr(exc, "command", None) or "\0", "").lower()
+    assert any(a in advice for a in ADVICE), f"{cell.id}: the message does not say what to do: {text}"
+
+
+def assert_converged(p: Any, id_: str, outs: dict[str, Any], props: dict[str, Any], cell: Cell) -> None:
+    read = p.read(id_, outs)
+    assert read.id == id_, f"{cell.id}: after the rerun read says the resource is gone"
+    diff = p.diff(id_, read.outs, props)
+    assert diff.changes is False, f"{cell.id}: after the rerun the host still differs from the desired state"
+
+
+def fault_expectation(cell: Cell, exc: BaseException) -> None:
+    if cell.fault in ("down", "drop", "wsman_fault"):
+        assert isinstance(exc, TransportError) and exc.transient, f"{cell.id}: {type(exc).__name__}: {exc}"
+    if cell.fault == "auth_broken":
+        assert type(exc).__name__ == "AuthenticationFailed", f"{cell.id}: {type(exc).__name__}: {exc}"
+    if cell.fault == "command_hang":
+        assert isinstance(exc, StepTimedOut), f"{cell.id}: {type(exc).__name__}: {exc}"
+        assert exc.seconds == HANG_BUDGET
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The cells
+
+CELLS = cells()
+APPLICABLE = [c for c in CELLS if c.applicable]
+NOT_APPLICABLE = [c for c in CELLS if not c.applicable]
+
+
+def run_faulted(server: Any, cell: Cell, operation: Callable[[], Any]) -> BaseException | None:
+    """Run ``operation`` with the cell's fault in force on the target host; return what it raised."""
+    target = REMOTE[cell.resource][cell.operation]
+    if cell.fault in ("down", "auth_broken", "wsman_fault"):
+        set_fault(server, target.host, cell.fault)
+    elif cell.fault in ("command_error", "command_terminating", "command_hang"):
+        set_fault(server, target.host, cell.fault, target.command)
+    elif cell.fault == "drop":
+        set_fault(server, target.host, "command_hang", target.command)
+        box: dict[str, BaseException | None] = {"exc": None}
+        mark = last_id(server)
+
+        def work() -> None:
+            try:
+                operation()
+            except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+                box["exc"] = exc
+
+        with fresh():
+            worker = threading.Thread(target=work, daemon=True)
+            worker.start()
+            wait_for(lambda: any(i["outcome"] == "running" for i in reached(server, target.host, target.command, mark))
+                     or not worker.is_alive(), f"{target.command} to start", timeout=DROP_BUDGET)
+            assert worker.is_alive(), f"{cell.id}: the operation ended before {target.command} ran: {box['exc']}"
+            set_fault(server, target.host, "down")
+            worker.join(DROP_BUDGET + 10)
+            assert not worker.is_alive(), f"{cell.id}: the operation did not notice the dropped connection"
+        return box["exc"]
+    with fresh():
+        try:
+            operation()
+        except BaseException as exc:  # noqa: BLE001
+            return exc
+    return None
+
+
+@pytest.mark.parametrize("cell", APPLICABLE, ids=lambda c: c.id)
+def test_fault_cell(lab, tmp_path, cell: Cell) -> None:
+    started = time.monotonic()
+    server = lab
+    server.runtime.state.reset()
+    clear_faults(server)
+    sc = SCENARIOS[cell.resource](tmp_path)
+    sc.prepare(server)
+    budget = {"drop": DROP_BUDGET, "command_hang": HANG_BUDGET}.get(cell.fault, STEP_BUDGET)
+    props = sc.props(server, budget)
+    p = sc.provider
+    target = REMOTE[cell.resource][cell.operation]
+    fqdn = server.lab.host(target.host).fqdn
+
+    created = olds = None
+    with fresh():
+        if cell.operation != "create":
+            created = p.create(props)
+            olds = created.outs
+        if cell.operation == "update":
+            sc.drift(server, p, created, props)
+            read = p.read(created.id, created.outs)
+            olds = read.outs if read.id else created.outs
+            assert p.diff(created.id, olds, props).changes or not read.id, f"{cell.id}: the drift made no change"
+
+    operation: Callable[[], Any] = {
+        "create": lambda: p.create(props),
+        "read": lambda: p.read(created.id, created.outs),
+        "update": lambda: p.update(created.id, olds, props),
+        "delete": lambda: p.delete(created.id, created.outs),
+    }[cell.operation]
+
+    mark = last_id(server)
+    try:
+        exc = run_faulted(server, cell, operation)
+    finally:
+        clear_faults(server)
+    assert exc is not None, f"{cell.id}: the operation succeeded under the fault (Pulumi would record it)"
+    assert_clear_error(exc, cell, fqdn)
+    fault_expectation(cell, exc)
+    if cell.fault.startswith("command_") or cell.fault == "drop":
+        assert reached(server, target.host, target.command, mark), \
+            f"{cell.id}: the operation never reached {target.command}: the fault tested nothing"
+
+    with fresh():
+        if cell.operation == "create":
+            result = p.create(props)
+            assert_converged(p, result.id, result.outs, props, cell)
+        elif cell.operation == "read":
+            assert_converged(p, created.id, created.outs, props, cell)
+        elif cell.operation == "update":
+            p.read(created.id, olds)  # the previous outputs still reach and describe the host
+            result = p.update(created.id, olds, props)
+            assert_converged(p, created.id, result.outs, props, cell)
+        else:
+            p.read(created.id, created.outs)  # the previous outputs are still usable (gone or present)
+            p.delete(created.id, created.outs)
+            assert p.read(created.id, created.outs).id == "", f"{cell.id}: delete rerun left the resource"
+    figures.record("fault_matrix", f"cell:{cell.id}", "pass")
+    figures.record("fault_matrix", "passed", 1, add=True)
+    figures.record("fault_matrix", "cell_seconds", round(time.monotonic() - started, 2), add=True)
+
+
+def _makes_no_remote_call(cell: Cell) -> None:
+    """Prove a not-applicable reason: the resource/operation never asks for the transport."""
+    if cell.resource in NOT_REMOTE:
+        import importlib
+
+        module = {"EndpointCheck": "providers.endpoint_check", "CertificateAuthority": "providers.pki",
+                  "IssuedCertificate": "providers.pki"}[cell.resource]
+        source = Path(importlib.import_module(module).__file__).read_text()
+        assert "transport()" not in source and "providers.transport" not in source, \
+            f"{cell.id}: {module} talks to a host after all; move the cell into the matrix"
+        return
+    assert (cell.resource, cell.operation) in NOT_APPLICABLE_OPS
+    fake = FakeTransport({})
+    provider = {"TenantApiUpdate": T.TenantApiUpdateProvider}[cell.resource]()
+    props = {"connection": {"fqdn": "wapcomputer1.contoso.com", "auth": "ntlm", "username": "u", "password": "p"},
+             "bundle_path": "C:\\temp\\WAPConnector", "script_folder": "Packages", "expected_product_code": None}
+    with use_transport(fake):
+        getattr(provider, cell.operation)("id", props)
+    assert fake.calls == [], f"{cell.id}: {cell.operation} made remote calls; move the cell into the matrix"
+
+
+@pytest.mark.parametrize("cell", NOT_APPLICABLE, ids=lambda c: c.id)
+def test_not_applicable_cell(cell: Cell) -> None:
+    assert cell.reason
+    _makes_no_remote_call(cell)
+    figures.record("fault_matrix", f"cell:{cell.id}", f"n/a: {cell.reason}")
+    figures.record("fault_matrix", "not_applicable", 1, add=True)
+
+
+def test_matrix_shape() -> None:
+    """Every remote resource has a target for every operation unless that operation is declared n/a."""
+    for resource, targets in REMOTE.items():
+        for op in ("create", "read", "update", "delete"):
+            assert op in targets or (resource, op) in NOT_APPLICABLE_OPS, (resource, op)
+    figures.record("fault_matrix", "cells_total", len(CELLS))
+    figures.record("fault_matrix", "applicable", len(APPLICABLE))
+    figures.record("fault_matrix", "faults", len(FAULTS))

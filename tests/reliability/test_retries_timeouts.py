@@ -1,0 +1,290 @@
+"""Issue 6, item 2: retries and timeouts.
+
+* The audit: every remote call in providers/*.py (``transport().run(...)``, ``t.run(...)``, ``run_until``) states
+  ``idempotent=`` explicitly, and AUDIT below says why that value is right. A new call, or a changed flag, fails
+  here until the table (and so docs/reliability.md) says why.
+* The behaviour, against labsim through the real PsrpTransport: idempotent steps retry transient errors with
+  bounded exponential backoff and succeed once the fault clears; non-idempotent steps and non-transient errors
+  are never retried; a hung step is stopped at its budget, and ``step_timeouts`` overrides one step by name.
+"""
+
+from __future__ import annotations
+
+import ast
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from providers.errors import AuthenticationFailed, StepTimedOut, TransportError
+from providers.transport import Command, HostConnection, PsrpTransport
+from providers.transport._psrp import SessionCache
+from tests.reliability import figures
+
+REPO = Path(__file__).resolve().parents[2]
+
+READ = "read: no side effect"
+# key: module.function#n (n-th remote call in that function) -> (idempotent as written, why)
+AUDIT: dict[str, tuple[str, str]] = {
+    "azure_pack_connector.read_observed#1": ("True", READ),
+    "azure_pack_connector.read_observed#2": ("True", READ),
+    "azure_pack_connector.enable#1": ("run_until", "never retried: Add-AzurePackConnector runs for minutes and "
+                                      "may still run after a lost connection; create's rerun converges"),
+    "azure_pack_connector.write_marker#1": ("True", "New-Item -Force of a folder and of a file with fixed content"),
+    "azure_pack_connector.remove_marker#1": ("True", "Remove-Item -ErrorAction SilentlyContinue: gone stays gone"),
+    "azure_pack_connector.remove_marker#2": ("True", READ),
+    "azure_pack_connector.remove_marker#3": ("True", "Remove-Item -ErrorAction SilentlyContinue: gone stays gone"),
+    "azure_pack_connector.disable#1": ("False", "the PEP cmdlet runs for minutes and may still run after a lost "
+                                       "connection; delete's rerun converges"),
+    "bundle.stage_bytes#1": ("True", "New-Item -ItemType Directory -Force"),
+    "bundle.stage_bytes#2": ("idempotent", "True only for batches without Add-Content: Set-Content truncates, "
+                             "Add-Content appends (a resent chunk would be duplicated)"),
+    "bundle.verify_hashes#1": ("True", READ),
+    "bundle._read#1": ("True", READ),
+    "bundle.delete#1": ("True", "Remove-Item -Recurse -Force; not-found is accepted"),
+    "bundle.delete#2": ("True", READ),
+    "bundle.delete#3": ("True", "Remove-Item -ErrorAction SilentlyContinue of an empty folder"),
+    "bundle._converge#1": ("True", "Remove-Item of stale files; not-found is accepted"),
+    "bundle.missing_ancestors#1": ("True", READ),
+    "certificate._read#1": ("True", READ),
+    "certificate._remove#1": ("True", "Remove-Item of a certificate; not-found is accepted"),
+    "certificate._import#1": ("False", "a lost reply may hide a finished import (chain certificates added); "
+                              "the rerun reads the store first"),
+    "certificate._import#2": ("True", "Remove-Item -Force of the staged file; not-found is accepted"),
+    "certificate._present_in_chain_stores#1": ("True", READ),
+    "connector_site.read_site#1": ("True", READ),
+    "connector_site.check_prerequisites#1": ("True", READ),
+    "connector_site.run_steps#1": ('step.kind == "start"', "Start-Website only: the scripts (Install-Connector.ps1: "
+                                   "three MSIs, minutes) may still run after a lost connection and a second copy "
+                                   "would race them; the operation's rerun re-plans from the host"),
+    "connector_site.delete#1": ("False", "Uninstall-Package runs msiexec for minutes; delete's rerun converges"),
+    "tenant_api._read_tenant_api#1": ("True", READ),
+    "tenant_api._require_script#1": ("True", READ),
+    "tenant_api._converge#1": ("False", "Update-TenantAPI.ps1 (an MSI patch, minutes) / Configure-TrustAzureStack.ps1 "
+                               "(SQL writes): never re-sent; the rerun reads first"),
+    "tenant_api._converge#2": ("True", "Start-Website: starting a started site is a no-op"),
+    "tenant_api._converge#3": ("False", "Configure-TrustAzureStack.ps1 (SQL writes): never re-sent; the rerun "
+                               "reads the trust row first"),
+    "tenant_api.discover_sql_server#1": ("True", READ),
+    "tenant_api._read_trust#1": ("True", READ),
+    "tenant_api.delete#1": ("True", "Set-MgmtSvcDatabaseSetting to an empty value: the same write twice"),
+    "tenant_api.delete#2": ("True", "Remove-Item of the staged data file; not-found is accepted"),
+}
+
+
+def remote_calls() -> dict[str, str]:
+    """module.function#n -> the idempotent argument as written ('run_until' for run_until, None if absent)."""
+    found: dict[str, str] = {}
+    for path in sorted((REPO / "providers").glob("*.py")):
+        src = path.read_text()
+        counts: dict[str, int] = {}
+
+        def walk(node: ast.AST, fn: str | None) -> None:
+            for child in ast.iter_child_nodes(node):
+                name = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else fn
+                if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute) \
+                        and child.func.attr in ("run", "run_until"):
+                    target = child.func.value
+                    if (isinstance(target, ast.Call) and getattr(target.func, "id", "") == "transport") \
+                            or (isinstance(target, ast.Name) and target.id == "t"):
+                        key = f"{path.stem}.{name}"
+                        counts[key] = counts.get(key, 0) + 1
+                        kw = {k.arg: ast.get_source_segment(src, k.value) for k in child.keywords}
+                        found[f"{key}#{counts[key]}"] = "run_until" if child.func.attr == "run_until" \
+                            else kw.get("idempotent")
+                walk(child, name)
+
+        walk(ast.parse(src), None)
+    return found
+
+
+@pytest.mark.unit
+def test_every_remote_call_states_and_justifies_its_idempotency() -> None:
+    calls = remote_calls()
+    implicit = [k for k, v in calls.items() if v is None]
+    assert not implicit, f"remote calls without an explicit idempotent=: {implicit}"
+    unknown = sorted(set(calls) - set(AUDIT))
+    assert not unknown, f"remote calls not in the audit table (say why they are or are not idempotent): {unknown}"
+    stale = sorted(set(AUDIT) - set(calls))
+    assert not stale, f"audit entries for calls that no longer exist: {stale}"
+    changed = {k: (calls[k], AUDIT[k][0]) for k in calls if calls[k] != AUDIT[k][0]}
+    assert not changed, f"idempotent= differs from the audit (as written, audited): {changed}"
+    for key, (flag, why) in AUDIT.items():
+        figures.record("retries_timeouts", f"call:{key}", f"{flag}: {why}")
+    figures.record("retries_timeouts", "remote_calls_audited", len(calls))
+    figures.record("retries_timeouts", "calls_retried_on_transient_errors", sum(v == "True" for v in calls.values()))
+    figures.record("retries_timeouts", "calls_never_retried",
+                   sum(v in ("False", "run_until") for v in calls.values()))
+
+
+@pytest.mark.unit
+def test_every_step_name_is_exported_and_documented() -> None:
+    from providers import azure_pack_connector as apc
+    from providers import bundle as B
+    from providers import certificate as C
+    from providers import connector_site as cs
+    from providers import tenant_api as T
+
+    for module in (apc, B, C, cs):
+        declared = {v for k, v in vars(module).items() if k.startswith("STEP_") and isinstance(v, str)}
+        assert declared == set(module.STEPS), f"{module.__name__}.STEPS misses {declared - set(module.STEPS)}"
+    declared = {v for k, v in vars(T).items() if k.startswith("STEP_") and isinstance(v, str)}
+    assert declared == set(T.UPDATE_STEPS) | set(T.TRUST_STEPS)
+    doc = (REPO / "docs" / "reliability.md").read_text()
+    for module in (apc, B, C, cs):
+        for step in module.STEPS:
+            assert f"`{step}`" in doc, f"docs/reliability.md does not list step {step!r}: run `make reliability`"
+
+
+@pytest.mark.unit
+def test_step_timeouts_override_one_step_by_name() -> None:
+    c = HostConnection.parse({"fqdn": "h.contoso.com", "auth": "ntlm", "username": "u", "password": "p",
+                              "step_timeouts": {"install the connector (Install-Connector.ps1)": 30}})
+    assert c.timeout_for("install the connector (Install-Connector.ps1)", 1200.0) == 30
+    assert c.timeout_for("read the connector sites", None) == 300.0
+    assert c.timeout_for("update Tenant API (Update-TenantAPI.ps1)", 900.0) == 900.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Behaviour against labsim
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory) -> Iterator[Any]:
+    import labsim.server
+    from tests.providers.conftest import lab_server
+
+    poll, labsim.server.FAULT_POLL_SECONDS = labsim.server.FAULT_POLL_SECONDS, 0.05
+    try:
+        with lab_server(tmp_path_factory.mktemp("labsim-retries")) as server:
+            yield server
+    finally:
+        labsim.server.FAULT_POLL_SECONDS = poll
+
+
+@pytest.fixture
+def host(lab) -> Iterator[HostConnection]:
+    from tests.providers.conftest import host_connection
+
+    yield HostConnection.parse(host_connection(lab, "wapcomputer2", operation_timeout=1, read_timeout=5))
+    lab.runtime.state.clear_faults()
+    _wait(lambda: not lab.faults_in_force("wapcomputer2"))
+
+
+def _wait(pred, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def _fault(lab: Any, kind: str, command: str | None = None) -> None:
+    from labsim.runtime import Fault
+
+    lab.runtime.state.set_fault(Fault(host="wapcomputer2", kind=kind, command=command))
+    _wait(lambda: any(f.kind == kind for f in lab.faults_in_force("wapcomputer2")))
+
+
+class Sleeps:
+    """The transport's sleep, recorded; optionally clears the faults at the first backoff (the fault 'goes away')."""
+
+    def __init__(self, lab: Any = None) -> None:
+        self.lab = lab
+        self.delays: list[float] = []
+
+    def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+        if self.lab is not None and len(self.delays) == 1:
+            self.lab.runtime.state.clear_faults()
+            _wait(lambda: not self.lab.faults_in_force("wapcomputer2"))
+
+
+READ_CMD = Command("Test-Path", {"Path": "C:\\Windows"})
+
+
+@pytest.mark.sim
+def test_idempotent_read_retries_a_transient_fault_and_succeeds(lab, host) -> None:
+    sleeps = Sleeps(lab)
+    t = PsrpTransport(SessionCache(), sleep=sleeps)
+    _fault(lab, "wsman_fault")
+    assert t.run(host, "read something", READ_CMD, idempotent=True).single() is True
+    assert sleeps.delays == [0.5]
+    figures.record("retries_timeouts", "transient_fault_then_read_succeeded", "yes (1 retry after 0.5 s)")
+
+
+@pytest.mark.sim
+def test_retries_are_bounded_with_exponential_backoff(lab, host) -> None:
+    sleeps = Sleeps()
+    t = PsrpTransport(SessionCache(), sleep=sleeps)
+    _fault(lab, "wsman_fault")
+    started = time.monotonic()
+    with pytest.raises(TransportError) as err:
+        t.run(host, "read something", READ_CMD, idempotent=True)
+    assert sleeps.delays == [0.5, 1.0], "two retries, backoff doubling"
+    assert "wapcomputer2.contoso.com" in str(err.value) and "retry" in str(err.value)
+    figures.record("retries_timeouts", "max_attempts_per_idempotent_step", 1 + len(sleeps.delays))
+    figures.record("retries_timeouts", "persistent_fault_gave_up_after_s", round(time.monotonic() - started, 2))
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("kind, idempotent", [("wsman_fault", False), ("auth_broken", True)])
+def test_mutations_and_non_transient_errors_are_not_retried(lab, host, kind, idempotent) -> None:
+    sleeps = Sleeps()
+    t = PsrpTransport(SessionCache(), sleep=sleeps)
+    _fault(lab, kind)
+    mark = max([i["id"] for i in lab.runtime.state.invocations()] + [0])
+    write = Command("New-Item", {"Path": "C:\\temp\\retry-probe", "ItemType": "Directory"}, ["Force"])
+    with pytest.raises(AuthenticationFailed if kind == "auth_broken" else TransportError):
+        t.run(host, "write something", write, idempotent=idempotent)
+    assert sleeps.delays == [], "never retried"
+    assert not [i for i in lab.runtime.state.invocations("wapcomputer2") if i["id"] > mark]
+
+
+@pytest.mark.sim
+def test_a_hung_step_is_stopped_at_its_per_step_budget(lab) -> None:
+    from tests.providers.conftest import host_connection
+
+    conn = HostConnection.parse(host_connection(lab, "wapcomputer2", operation_timeout=1, read_timeout=5,
+                                                step_timeouts={"slow step": 1.0}))
+    _fault(lab, "command_hang", "Get-Website")
+    t = PsrpTransport(SessionCache(), sleep=Sleeps())
+    started = time.monotonic()
+    try:
+        with pytest.raises(StepTimedOut) as err:
+            t.run(conn, "slow step", Command("Get-Website"), timeout=600.0, idempotent=True)
+    finally:
+        lab.runtime.state.clear_faults()
+    elapsed = time.monotonic() - started
+    assert err.value.seconds == 1.0 and elapsed < 5, "step_timeouts beat the caller's 600 s default"
+    assert "step_timeouts" in str(err.value) and "slow step" in str(err.value)
+    # The pipeline was stopped on the host, not left running.
+    _wait(lambda: lab.runtime.state.invocations("wapcomputer2", "Get-Website")[-1]["outcome"] == "stopped")
+    figures.record("retries_timeouts", "hung_step_stopped_after_s", round(elapsed, 2))
+
+
+@pytest.mark.sim
+def test_a_dead_host_costs_at_most_the_connect_timeout_per_attempt(lab) -> None:
+    from tests.providers.conftest import host_connection
+
+    conn = HostConnection.parse(host_connection(lab, "wapcomputer2", address="192.0.2.1", connect_timeout=1,
+                                                operation_timeout=1, read_timeout=5))  # TEST-NET-1: no answer
+    t = PsrpTransport(SessionCache(), sleep=Sleeps())
+    started = time.monotonic()
+    box: dict[str, BaseException] = {}
+
+    def go() -> None:
+        try:
+            t.run(conn, "read something", READ_CMD, idempotent=True)
+        except BaseException as exc:  # noqa: BLE001
+            box["exc"] = exc
+
+    worker = threading.Thread(target=go, daemon=True)
+    worker.start()
+    worker.join(15)
+    assert not worker.is_alive(), "a blackholed host blocked the step"
+    assert isinstance(box.get("exc"), TransportError), box
+    assert "wapcomputer2.contoso.com" in str(box["exc"])
+    figures.record("retries_timeouts", "blackholed_host_3_attempts_s", round(time.monotonic() - started, 2))
