@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +29,27 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def processes_in(directory: Path) -> list[int]:
+    """PIDs of the processes whose working directory is ``directory`` (this test's throwaway project)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            try:
+                if Path(os.readlink(proc / "cwd")) == directory:
+                    pids.append(int(proc.name))
+            except OSError:
+                continue
+    return pids
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's zombie waits for init to reap it)."""
+    try:
+        return not Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].startswith("Z")
+    except (OSError, IndexError):
+        return False
 
 
 def state_names(lab: LabStack) -> set[str]:
@@ -69,22 +91,24 @@ def test_cli_killed_mid_up_then_cancel_clear_pending_creates_and_up_converges(tm
         proc = subprocess.Popen(
             ["pulumi", "up", "--yes", "--skip-preview", "--non-interactive", "--stack", project.stack],
             cwd=project.project_dir, env=project.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True)  # its own process group: the CLI, language host, program, dynamic provider
+            start_new_session=True)  # a process group of its own, to kill it like a crash would
         try:
             wait_for(lambda: [i for i in lab.invocations(command="Install-Connector.ps1") if i["outcome"] == "running"],
                      60, "Install-Connector.ps1 to be running")
         finally:
             os.killpg(proc.pid, signal.SIGKILL)
+            # The engine starts its plugins (language host, dynamic provider) in process groups of their own:
+            # killing the CLI's group orphans them, as a crash of the CLI would. They hold no state; end them too
+            # (they are ours: they run in this test's project directory), so nothing of the killed run goes on.
+            for pid in processes_in(project.project_dir.resolve()):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             proc.communicate(timeout=30)
         assert proc.returncode == -signal.SIGKILL
-
-        def group_gone() -> bool:
-            try:
-                os.killpg(proc.pid, 0)
-            except ProcessLookupError:
-                return True
-            return False
-        wait_for(group_gone, 10, "the killed pulumi process group to be gone")
+        wait_for(lambda: not [p for p in processes_in(project.project_dir.resolve()) if running(p)],
+                 10, "the killed run's processes to be gone")
 
         # Killed mid-flight: some resources recorded, the ones in flight left as pending creates.
         interrupted = pending(lab)
