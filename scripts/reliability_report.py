@@ -49,7 +49,7 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
 
 
 def _kv(section: dict, skip: tuple[str, ...] = ()) -> list[str]:
-    rows = [(k, v) for k, v in section.items() if not k.startswith(skip)]
+    rows = [(k, round(v, 2) if isinstance(v, float) else v) for k, v in section.items() if not k.startswith(skip)]
     return _table(rows, ("figure", "value")) if rows else [f"_{NOT_MEASURED}_"]
 
 
