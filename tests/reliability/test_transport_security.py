@@ -36,6 +36,13 @@ def _done(key: str) -> None:
     figures.record("transport_security", f"case:{key}", "passed")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _failed_cases(request):
+    failed_before = request.session.testsfailed
+    yield
+    figures.record("transport_security", "failed", request.session.testsfailed - failed_before)
+
+
 def run(conn: dict | HostConnection, command: Command = PROBE):
     cache = SessionCache()
     try:
