@@ -367,7 +367,15 @@ class ConnectorBundleProvider(RemoteProvider):
         # remove again on delete, so that destroy leaves the host as it found it.
         _refuse_changed_source(args)
         created = missing_ancestors(args.connection, args.destination)
-        outs = self._converge(args, previous=None)
+        try:
+            mark_created(args.connection, created)
+            outs = self._converge(args, previous=None)
+            unmark_created(args.connection, created)
+        except ConnectorError:
+            # Roll back the folders this attempt created: the rerun could not tell them from the host's own and
+            # destroy would leave them behind. The partial upload goes with them (the rerun stages it again).
+            _remove_created(args.connection, created)
+            raise
         return CreateResult(id_=f"{args.connection.fqdn}:{args.destination}",
                             outs={**_inputs(props), **outs, "created_folders": created})
 
@@ -445,6 +453,19 @@ def _refuse_changed_source(args: BundleArgs) -> None:
             host=args.connection.fqdn, step=STEP_STAGE)
 
 
+def _remove_created(conn: HostConnection, folders: Sequence[str]) -> None:
+    """Best effort: remove the outermost of ``folders`` (the others are inside it); warn if the host cannot."""
+    if not folders:
+        return
+    outermost = min(folders, key=len)
+    try:
+        transport().run(conn, STEP_STAGE, Command("Remove-Item", {"Path": outermost, "ErrorAction":
+                        "SilentlyContinue"}, ["Recurse", "Force"]), idempotent=True)
+    except ConnectorError as exc:
+        pulumi.log.warn(f"{conn.fqdn}: could not remove {outermost}, created by the failed staging ({exc}); "
+                        f"delete it by hand, or destroy will leave it behind")
+
+
 def ancestors(path: str) -> list[str]:
     """C:\\a\\b\\c -> [C:\\a, C:\\a\\b] (never the drive itself)."""
     parts = windows_path(path).split("\\")
@@ -452,12 +473,43 @@ def ancestors(path: str) -> list[str]:
 
 
 def missing_ancestors(conn: HostConnection, destination: str) -> list[str]:
-    """The folders above ``destination`` that do not exist yet (one pipeline)."""
+    """The folders above ``destination`` that do not exist yet, or that a failed create made (they still hold
+    its CREATED_MARKER): one pipeline."""
     folders = ancestors(destination)
     if not folders:
         return []
-    result = transport().run(conn, STEP_STAGE, [Command("Test-Path", {"Path": f}) for f in folders], idempotent=True)
-    return [f for f, exists in zip(folders, result.output) if exists is not True]
+    probes = [Command("Test-Path", {"Path": p}) for f in folders for p in (f, join_marker(f))]
+    out = transport().run(conn, STEP_STAGE, probes, idempotent=True).output
+    created, ours = [], False
+    for i, folder in enumerate(folders):  # outermost first: everything below a marked folder is ours too
+        ours = ours or out[2 * i] is not True or out[2 * i + 1] is True
+        if ours:
+            created.append(folder)
+    return created
+
+
+#: Left in the outermost folder a create makes until the create succeeds: a rerun after a failed create whose
+#: cleanup could not reach the host knows the folder is still its own (and destroy removes it).
+CREATED_MARKER = ".wapconnector-iac-created"
+
+
+def join_marker(folder: str) -> str:
+    return folder + "\\" + CREATED_MARKER
+
+
+def mark_created(conn: HostConnection, folders: Sequence[str]) -> None:
+    if folders:
+        outermost = min(folders, key=len)
+        transport().run(conn, STEP_STAGE, [
+            Command("New-Item", {"Path": outermost, "ItemType": "Directory"}, ["Force"]),
+            Command("New-Item", {"Path": join_marker(outermost), "ItemType": "File"}, ["Force"])], idempotent=True)
+
+
+def unmark_created(conn: HostConnection, folders: Sequence[str]) -> None:
+    if folders:
+        cmd = Command("Remove-Item", {"Path": join_marker(min(folders, key=len))}, ["Force"])
+        result = transport().run(conn, STEP_STAGE, cmd, idempotent=True, accept_errors=True)
+        only_expected_errors(conn, STEP_STAGE, cmd, result)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -416,6 +416,21 @@ class CertificateProvider(RemoteProvider):
         for chain_store, chain_thumb in props.get("chain_added") or []:
             _remove(conn, STEP_DELETE, [chain_store], chain_thumb)
 
+    @staticmethod
+    def _roll_back(conn: HostConnection, store: str, thumb: str, chain: Sequence[str],
+                   before: set[tuple[str, str]]) -> None:
+        """A failed import may still have landed (an import that wrote an error record, a lost reply): remove
+        what it added, or the rerun would find the certificate and *adopt* it, and destroy would leave it
+        behind. Best effort: a host that cannot be reached keeps it (the error being raised says why)."""
+        try:
+            _remove(conn, STEP_INSTALL, [store], thumb)
+            for chain_store, chain_thumb in _present_in_chain_stores(conn, chain):
+                if (chain_store, chain_thumb) not in before:
+                    _remove(conn, STEP_INSTALL, [chain_store], chain_thumb)
+        except ConnectorError as exc:
+            pulumi.log.warn(f"{conn.fqdn}: could not roll back the failed import of certificate {thumb} ({exc}); "
+                            f"the next run will adopt it: remove it from {store_path(store)} by hand first")
+
     def _converge(self, args: CertificateArgs, *, adopt_if_present: bool) -> dict[str, Any]:
         conn = args.connection
         thumb = pki.thumbprint(pki.load_certificate(args.cert_pem))
@@ -428,15 +443,19 @@ class CertificateProvider(RemoteProvider):
         if "import" in steps:
             chain = pfx_chain_thumbprints(args.pfx_base64, args.pfx_password) if args.store == "My" else []
             before = set(_present_in_chain_stores(conn, chain))
-            _import(conn, args, thumb)
-            chain_added = [list(p) for p in _present_in_chain_stores(conn, chain) if p not in before]
-            observed = _read(conn, args.store, thumb)
-            if observed is None or plan(args.store, observed):
-                raise ConnectorError(
-                    f"{conn.fqdn}, step '{STEP_INSTALL}': certificate {thumb} was imported but is "
-                    f"{'not in ' + store_path(args.store) if observed is None else 'there without its private key'}"
-                    f"; check the host's certificate store (Get-ChildItem {store_path(args.store)}) and retry",
-                    host=conn.fqdn, step=STEP_INSTALL)
+            try:
+                _import(conn, args, thumb)
+                chain_added = [list(p) for p in _present_in_chain_stores(conn, chain) if p not in before]
+                observed = _read(conn, args.store, thumb)
+                if observed is None or plan(args.store, observed):
+                    raise ConnectorError(
+                        f"{conn.fqdn}, step '{STEP_INSTALL}': certificate {thumb} was imported but is "
+                        f"{'not in ' + store_path(args.store) if observed is None else 'there without its private key'}"
+                        f"; check the host's certificate store (Get-ChildItem {store_path(args.store)}) and retry",
+                        host=conn.fqdn, step=STEP_INSTALL)
+            except ConnectorError:
+                self._roll_back(conn, args.store, thumb, chain, before)
+                raise
         assert observed is not None
         return {**_outputs(args, observed, adopted), "chain_added": chain_added}
 
