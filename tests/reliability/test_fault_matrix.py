@@ -294,6 +294,45 @@ def fault_expectation(cell: Cell, exc: BaseException) -> None:
         assert exc.seconds == HANG_BUDGET
 
 
+#: Resources whose delete undoes their create (TenantApiUpdate has no documented undo).
+LEAVES_HOST_AS_FOUND = ("Certificate", "ConnectorBundle", "ConnectorSite", "TenantApiTrust", "AzurePackConnector")
+
+
+def _hosts_of(resource: str) -> tuple[str, ...]:
+    return tuple(sorted({t.host for t in REMOTE[resource].values()}))
+
+
+_REFERENCE: dict[str, dict] = {}
+
+
+def reference(server: Any, sc: Scenario, resource: str) -> dict:
+    """The hosts after a fault-free create and delete from baseline (what a failed create plus its rerun and a
+    delete must also leave). Computed once per resource; leaves the lab at baseline."""
+    if resource not in _REFERENCE:
+        server.runtime.state.reset()
+        sc.prepare(server)
+        props = sc.props(server, STEP_BUDGET)
+        with fresh():
+            created = sc.provider.create(props)
+            sc.provider.delete(created.id, created.outs)
+        _REFERENCE[resource] = {h: server.runtime.snapshot(server.lab.host(h).name) for h in _hosts_of(resource)}
+        server.runtime.state.reset()
+    return _REFERENCE[resource]
+
+
+def _differences(before: dict, after: dict) -> list[str]:
+    out = []
+    for host in before:
+        for key in sorted(set(before[host]) | set(after[host])):
+            if before[host].get(key) != after[host].get(key):
+                b, a = before[host].get(key), after[host].get(key)
+                if isinstance(b, dict) and isinstance(a, dict):
+                    out += [f"{host}.{key}.{k}" for k in sorted(set(b) | set(a)) if b.get(k) != a.get(k)]
+                else:
+                    out.append(f"{host}.{key}")
+    return out[:20]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The cells
 
@@ -386,6 +425,14 @@ def test_fault_cell(lab, tmp_path, cell: Cell) -> None:
         if cell.operation == "create":
             result = p.create(props)
             assert_converged(p, result.id, result.outs, props, cell)
+            if cell.resource in LEAVES_HOST_AS_FOUND:
+                # The failed attempt must not change what the resource owns: its destroy still leaves the hosts
+                # as they were before the first attempt (nothing adopted, no folder forgotten).
+                p.delete(result.id, result.outs)
+                after = {h: server.runtime.snapshot(server.lab.host(h).name) for h in _hosts_of(cell.resource)}
+                clean = reference(server, sc, cell.resource)
+                assert after == clean, f"{cell.id}: after the rerun and a delete the hosts differ from a fault-free " \
+                    f"create and delete: {_differences(clean, after)}"
         elif cell.operation == "read":
             assert_converged(p, created.id, created.outs, props, cell)
         elif cell.operation == "update":

@@ -49,6 +49,9 @@ AUDIT: dict[str, tuple[str, str]] = {
     "bundle.delete#3": ("True", "Remove-Item -ErrorAction SilentlyContinue of an empty folder"),
     "bundle._converge#1": ("True", "Remove-Item of stale files; not-found is accepted"),
     "bundle.missing_ancestors#1": ("True", READ),
+    "bundle._remove_created#1": ("True", "Remove-Item -Recurse -ErrorAction SilentlyContinue: gone stays gone"),
+    "bundle.mark_created#1": ("True", "New-Item -Force of a folder and of an empty marker file"),
+    "bundle.unmark_created#1": ("True", "Remove-Item of the marker; not-found is accepted"),
     "certificate._read#1": ("True", READ),
     "certificate._remove#1": ("True", "Remove-Item of a certificate; not-found is accepted"),
     "certificate._import#1": ("False", "a lost reply may hide a finished import (chain certificates added); "
