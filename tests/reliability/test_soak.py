@@ -1,0 +1,298 @@
+"""Issue 6 item 7 - labsim under load: concurrent pools and pipelines with faults toggling.
+
+8 worker threads, each with its own session cache (its own RunspacePool per host), run read pipelines
+(Write-Output, Test-Path, Get-ChildItem Cert:, ConvertTo-Json) through the real PsrpTransport against four lab
+hosts on loopback, while a toggler switches faults on and off (slow, command_error, down for about a second).
+Every request is logged with its time span and outcome, every fault with its window. Then:
+* no failed request that should have succeeded: a failure is legitimate only if a fault of the matching kind was
+  in force on that host during the request (command_error -> RemoteCommandFailed of that command; down ->
+  TransportError family; slow -> StepTimedOut); any other failure, or a wrong result, counts against;
+* no leaked shells: after the clients close, and at the latest after the reaper's idle timeout, every host's
+  shell table is empty;
+* flat memory: RSS of this process (in-process server and clients; or tracemalloc's traced allocations with
+  RELIABILITY_SOAK_TRACEMALLOC=1) after warm-up vs. after the run with every client closed, within a bound.
+
+Bounded in time (``RELIABILITY_SOAK_SECONDS``, default 20 s for `make test`; `make reliability` may set more) and in
+count (``RELIABILITY_SOAK_MAX`` pipelines per worker), loopback only.
+"""
+
+from __future__ import annotations
+
+import collections
+import gc
+import json
+import logging
+import os
+import random
+import threading
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+
+import pytest
+from _pytest.logging import LogCaptureHandler
+
+from labsim.runtime import Fault
+from providers.errors import RemoteCommandFailed, StepTimedOut, TransportError
+from providers.transport import Command, HostConnection, PsrpTransport
+from providers.transport._psrp import SessionCache
+from tests.providers.conftest import host_connection
+from tests.reliability import figures
+from tests.reliability.corpus import lab
+
+pytestmark = [pytest.mark.soak, pytest.mark.sim]
+
+SECONDS = float(os.environ.get("RELIABILITY_SOAK_SECONDS", "20"))
+MAX_PER_WORKER = int(os.environ.get("RELIABILITY_SOAK_MAX", "100000"))
+WORKERS = 8
+HOSTS = ("wapcomputer1", "wapcomputer2", "AzS-HOST", "AzS-WASP01")
+IDLE_SHELL_TIMEOUT = 3.0
+GRACE = 0.6  # the server polls fault switches every 0.2 s; a request may straddle a switch
+WARMUP = min(4.0, SECONDS / 5)
+KINDS = ("down", "command_error", "slow")
+# Memory: RSS of this process (server and clients), or traced allocations with RELIABILITY_SOAK_TRACEMALLOC=1
+# (exact, but about 3.5 times slower). Growth allowed from the end of warm-up to the end, clients closed: a leak
+# grows with the number of requests, this bound does not.
+TRACEMALLOC = os.environ.get("RELIABILITY_SOAK_TRACEMALLOC") == "1"
+MEMORY_BOUND = (8 if TRACEMALLOC else 48) * 1024 * 1024
+
+
+@dataclass
+class Request:
+    worker: int
+    host: str
+    command: str
+    start: float
+    end: float = 0.0
+    outcome: str = "ok"  # ok | wrong | <exception class name>
+    detail: str = ""
+
+
+@dataclass
+class Window:
+    host: str
+    kind: str
+    command: str | None
+    start: float
+    end: float = float("inf")
+
+
+@dataclass
+class Soak:
+    requests: list[Request] = field(default_factory=list)
+    windows: list[Window] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def commands(rng: random.Random) -> tuple[Command, object]:
+    token = f"soak-{rng.randrange(10**9)}"
+    choice = rng.randrange(4)
+    if choice == 0:
+        return Command("Write-Output", {"InputObject": token}), [token]
+    if choice == 1:
+        return Command("Test-Path", {"Path": "C:\\"}), [True]
+    if choice == 2:
+        return Command("Get-ChildItem", {"Path": "Cert:\\LocalMachine\\Root"}), None  # the lab CA at least
+    return Command("ConvertTo-Json", {"InputObject": {"t": token}}, ["Compress"]), [json.dumps({"t": token},
+                                                                                               separators=(",", ":"))]
+
+
+def worker(n: int, server, soak: Soak, stop: threading.Event, caches: list[SessionCache]) -> None:
+    rng = random.Random(n)
+    host = HOSTS[n % len(HOSTS)]
+    conn = HostConnection.parse(host_connection(server, host, step_timeout=8, operation_timeout=2, read_timeout=6,
+                                                connect_timeout=2))
+    cache = SessionCache()
+    caches.append(cache)
+    transport = PsrpTransport(cache, retries=2, backoff=0.3)
+    for _ in range(MAX_PER_WORKER):
+        if stop.is_set():
+            break
+        command, expected = commands(rng)
+        req = Request(n, host, command.name, time.monotonic())
+        try:
+            out = transport.run(conn, "soak read", command, idempotent=True).output
+            if expected is not None and out != expected:
+                req.outcome, req.detail = "wrong", repr(out)[:200]
+            elif expected is None and not out:
+                req.outcome, req.detail = "wrong", "empty certificate store"
+        except Exception as exc:  # noqa: BLE001 - classified afterwards
+            req.outcome, req.detail = type(exc).__name__, str(exc)[:300]
+        req.end = time.monotonic()
+        with soak.lock:
+            soak.requests.append(req)
+
+
+def toggler(server, soak: Soak, stop: threading.Event) -> None:
+    rng = random.Random(42)
+    state = server.runtime.state
+    while not stop.wait(rng.uniform(0.4, 0.9)):
+        host = rng.choice(HOSTS)
+        kind = KINDS[len(soak.windows) % len(KINDS)]
+        fault = Fault(host=server.lab.host(host).name, kind=kind,
+                      command="Test-Path" if kind == "command_error" else None,
+                      seconds=0.3 if kind == "slow" else 0.0,
+                      message="soak: injected error" if kind == "command_error" else None)
+        window = Window(host, kind, fault.command, time.monotonic())
+        with soak.lock:
+            soak.windows.append(window)
+        state.set_fault(fault)
+        stop.wait(rng.uniform(0.5, 1.2) if kind != "down" else rng.uniform(0.6, 1.0))
+        state.clear_faults(fault.host)
+        window.end = time.monotonic()
+    state.clear_faults()
+
+
+def legitimate(req: Request, windows: list[Window]) -> bool:
+    for w in windows:
+        if w.host != req.host or req.end < w.start or req.start > w.end + GRACE:
+            continue
+        if w.kind == "command_error" and req.outcome == "RemoteCommandFailed" and req.command == w.command:
+            return True
+        if w.kind == "down" and req.outcome in ("HostUnreachable", "TransportError", "StepTimedOut",
+                                                "AuthenticationFailed", "RemoteCommandFailed"):
+            return True
+        if w.kind == "slow" and req.outcome == "StepTimedOut":
+            return True
+    return False
+
+
+def objects(caplog) -> collections.Counter:
+    """gc-tracked objects by type: a leak of requests, shells or pipelines shows here whatever the allocator does."""
+    # pytest keeps every LogRecord of the test, with the frames of its exc_info, in its capture handlers (caplog's
+    # and the report's): not labsim's memory.
+    caplog.clear()
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, LogCaptureHandler):
+            handler.reset()
+    gc.collect()
+    counts = collections.Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
+    # Not the system under test: pytest's log capture keeps every LogRecord (with its exc_info frames), and this
+    # test keeps its own Request log.
+    for k in ("logging.LogRecord", f"{__name__}.Request", f"{__name__}.Window"):
+        counts.pop(k, None)
+    return counts
+
+
+# Net new gc-tracked objects allowed, both counts with every client closed. About 1,000 are bounded caches and
+# in-flight threads (ElementTree's path cache holds up to 100 compiled selectors with their closures; connection
+# threads still ending); a per-request leak would add thousands in the short run and grow with the run's length.
+OBJECT_BOUND = 2500
+
+
+def memory() -> int:
+    gc.collect()
+    if TRACEMALLOC:
+        return tracemalloc.get_traced_memory()[0]
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_soak_concurrent_pools_with_faults(tmp_path, caplog):
+    assert issubclass(StepTimedOut, Exception) and issubclass(TransportError, Exception) and RemoteCommandFailed
+    soak = Soak()
+    stop = threading.Event()
+    caches: list[SessionCache] = []
+    if TRACEMALLOC:
+        tracemalloc.start()
+    try:
+        with lab(tmp_path, idle_shell_timeout=IDLE_SHELL_TIMEOUT, operation_timeout=2.0) as server:
+            def start_workers(stop_event: threading.Event, into: list[SessionCache]) -> list[threading.Thread]:
+                ts = [threading.Thread(target=worker, args=(n, server, soak, stop_event, into), name=f"soak-{n}",
+                                       daemon=True) for n in range(WORKERS)]
+                for t in ts:
+                    t.start()
+                return ts
+
+            # Warm-up (no faults), then every client closed: the baseline has the same (zero) clients as the end.
+            warm_stop, warm_caches = threading.Event(), []
+            warm = start_workers(warm_stop, warm_caches)
+            time.sleep(WARMUP)
+            warm_stop.set()
+            for t in warm:
+                t.join(30)
+            for cache in warm_caches:
+                cache.close_all()
+            warm_caches.clear()
+            time.sleep(0.3)
+            mem_warm = memory()
+            objs_warm = objects(caplog)
+
+            started = time.monotonic()
+            threads = start_workers(stop, caches)
+            faults = threading.Thread(target=toggler, args=(server, soak, stop), name="soak-faults", daemon=True)
+            faults.start()
+            samples = []
+            while time.monotonic() - started < SECONDS:
+                time.sleep(min(1.0, max(0.0, SECONDS - (time.monotonic() - started))))
+                samples.append(memory())
+            stop.set()
+            for t in threads + [faults]:
+                t.join(30)
+            assert not [t.name for t in threads + [faults] if t.is_alive()], "a soak thread hung"
+            duration = time.monotonic() - started
+            server.runtime.state.clear_faults()
+            time.sleep(0.5)  # the fault watcher resumes suspended listeners
+
+            for cache in caches:
+                cache.close_all()
+            leaked_after_close = {h: len(server.service(h).shell_ids) for h in HOSTS}
+            # Clients that vanish without deleting their shell (a killed provider): the reaper must clear them.
+            abandoned = [SessionCache().checkout(HostConnection.parse(host_connection(server, h)), "abandon")
+                         for h in HOSTS]
+            assert all(len(server.service(h).shell_ids) >= 1 for h in HOSTS)
+            deadline = time.monotonic() + IDLE_SHELL_TIMEOUT + 5
+            while time.monotonic() < deadline and any(server.service(h).shell_ids for h in HOSTS):
+                time.sleep(0.25)
+            left = {h: server.service(h).shell_ids for h in HOSTS}
+            del abandoned
+            caches.clear()
+            time.sleep(0.3)
+            mem_mid = samples[len(samples) // 2] if samples else mem_warm
+            mem_end = memory()
+            objs_end = objects(caplog)
+            top = tracemalloc.take_snapshot().statistics("filename")[:5] if TRACEMALLOC else []
+    finally:
+        stop.set()
+        if TRACEMALLOC:
+            tracemalloc.stop()
+
+    reqs = soak.requests
+    failed = [r for r in reqs if r.outcome != "ok"]
+    legit = [r for r in failed if legitimate(r, soak.windows)]
+    wrong = [r for r in failed if r not in legit]
+    by_kind: dict[str, int] = {}
+    for w in soak.windows:
+        by_kind[w.kind] = by_kind.get(w.kind, 0) + 1
+    growth = mem_end - mem_warm
+    obj_growth = sum(objs_end.values()) - sum(objs_warm.values())
+    top_growers = sorted(((objs_end[k] - objs_warm[k], k) for k in objs_end if objs_end[k] > objs_warm[k]),
+                         reverse=True)[:8]
+
+    figures.record("soak", "iterations", len(reqs))
+    figures.record("soak", "workers", WORKERS)
+    figures.record("soak", "duration_s", round(duration, 1))
+    figures.record("soak", "pipelines_per_s", round(len(reqs) / duration, 1))
+    figures.record("soak", "fault_windows", ", ".join(f"{k} {v}" for k, v in sorted(by_kind.items())))
+    figures.record("soak", "failed_legitimately", len(legit))
+    figures.record("soak", "failures", len(wrong))
+    figures.record("soak", "shells_left_after_close", sum(leaked_after_close.values()))
+    figures.record("soak", "abandoned_shells_reaped", len(HOSTS))
+    figures.record("soak", "shells_left_after_reaper", sum(len(v) for v in left.values()))
+    what = "traced" if TRACEMALLOC else "rss"
+    figures.record("soak", "memory_measure", "tracemalloc (server + clients)" if TRACEMALLOC
+                   else "RSS of the test process (in-process server + clients)")
+    figures.record("soak", f"{what}_after_warmup_mib", round(mem_warm / 2**20, 1))
+    figures.record("soak", f"{what}_mid_run_mib", round(mem_mid / 2**20, 1))
+    figures.record("soak", f"{what}_end_mib", round(mem_end / 2**20, 1))
+    figures.record("soak", f"{what}_growth_kib", round(growth / 1024))
+    figures.record("soak", "gc_objects_after_warmup", sum(objs_warm.values()))
+    figures.record("soak", "gc_objects_growth", obj_growth)
+    figures.record("soak", "gc_top_growers", ", ".join(f"{k} +{n}" for n, k in top_growers[:5]))
+
+    assert len(reqs) >= WORKERS * 10, f"only {len(reqs)} requests in {duration:.1f} s"
+    assert by_kind.get("down") and by_kind.get("command_error") and by_kind.get("slow"), by_kind
+    assert not wrong, [(r.host, r.command, r.outcome, r.detail) for r in wrong[:10]]
+    assert all(not v for v in left.values()), left
+    assert growth < MEMORY_BOUND, (growth, [str(s) for s in top])
+    assert obj_growth < OBJECT_BOUND, (obj_growth, top_growers)
