@@ -100,7 +100,9 @@ def commands(rng: random.Random) -> tuple[Command, object]:
 def worker(n: int, server, soak: Soak, stop: threading.Event, caches: list[SessionCache]) -> None:
     rng = random.Random(n)
     host = HOSTS[n % len(HOSTS)]
-    conn = HostConnection.parse(host_connection(server, host, step_timeout=8, operation_timeout=2, read_timeout=6,
+    # tracemalloc makes everything several times slower: a wider budget there, so only faults explain a timeout.
+    conn = HostConnection.parse(host_connection(server, host, step_timeout=30 if TRACEMALLOC else 8,
+                                                operation_timeout=2, read_timeout=6,
                                                 connect_timeout=2))
     cache = SessionCache()
     caches.append(cache)
@@ -180,10 +182,17 @@ def objects(caplog) -> collections.Counter:
 OBJECT_BOUND = 2500
 
 
+SNAPSHOTS: list = []
+
+
 def memory() -> int:
     gc.collect()
-    if TRACEMALLOC:
-        return tracemalloc.get_traced_memory()[0]
+    if TRACEMALLOC:  # allocations made anywhere but in this test's own bookkeeping and pytest
+        snap = tracemalloc.take_snapshot().filter_traces([
+            tracemalloc.Filter(False, __file__), tracemalloc.Filter(False, "*/_pytest/*"),
+            tracemalloc.Filter(False, tracemalloc.__file__)])
+        SNAPSHOTS.append(snap)
+        return sum(stat.size for stat in snap.statistics("filename"))
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
@@ -194,7 +203,7 @@ def test_soak_concurrent_pools_with_faults(tmp_path, caplog):
     stop = threading.Event()
     caches: list[SessionCache] = []
     if TRACEMALLOC:
-        tracemalloc.start()
+        tracemalloc.start(4)
     try:
         with lab(tmp_path, idle_shell_timeout=IDLE_SHELL_TIMEOUT, operation_timeout=2.0) as server:
             def start_workers(stop_event: threading.Event, into: list[SessionCache]) -> list[threading.Thread]:
@@ -215,8 +224,8 @@ def test_soak_concurrent_pools_with_faults(tmp_path, caplog):
                 cache.close_all()
             warm_caches.clear()
             time.sleep(0.3)
+            objs_warm = objects(caplog)  # (first: it also drops pytest's captured log records)
             mem_warm = memory()
-            objs_warm = objects(caplog)
 
             started = time.monotonic()
             threads = start_workers(stop, caches)
@@ -249,9 +258,14 @@ def test_soak_concurrent_pools_with_faults(tmp_path, caplog):
             caches.clear()
             time.sleep(0.3)
             mem_mid = samples[len(samples) // 2] if samples else mem_warm
-            mem_end = memory()
             objs_end = objects(caplog)
-            top = tracemalloc.take_snapshot().statistics("filename")[:5] if TRACEMALLOC else []
+            mem_end = memory()
+            top = SNAPSHOTS[-1].compare_to(SNAPSHOTS[0], "traceback")[:6] if TRACEMALLOC else []
+            if TRACEMALLOC:
+                figures.record("soak", "traced_top_growth", " | ".join(
+                    f"{st.size_diff // 1024} KiB at {' < '.join(str(f) for f in list(st.traceback)[::-1][:4])}"
+                    for st in top))
+            SNAPSHOTS.clear()
     finally:
         stop.set()
         if TRACEMALLOC:
