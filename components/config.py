@@ -23,12 +23,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
+from providers import names
 from providers.pki import KeyType
 
 NAMESPACE = "wapconnector"
 SECRET_KEYS = ("credentials",)  # config keys that must be Pulumi secrets
-_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_FQDN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})+$")
 
 
 class _Config(BaseModel):
@@ -36,9 +35,7 @@ class _Config(BaseModel):
 
 
 def _fqdn(value: str) -> str:
-    if not _FQDN.match(value):
-        raise ValueError(f"{value!r} is not a fully qualified domain name such as tenant.contoso.com")
-    return value.lower()
+    return names.fqdn(value, example="tenant.contoso.com")
 
 
 Fqdn = Annotated[str, Field(min_length=1)]

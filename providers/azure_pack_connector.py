@@ -27,6 +27,7 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from providers import names
 from providers.base import PROVIDER_KEY, is_unknown
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed, StepTimedOut
 from providers.remote import (
@@ -88,8 +89,6 @@ DISABLE_TIMEOUT_SECONDS = 600.0
 # Inputs
 # ===============================================================================================================
 
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
 _ENDPOINT = re.compile(r"^https://(?P<host>[^/:?#@\s]+)(?::(?P<port>[0-9]+))?(?P<path>/?)$", re.IGNORECASE)
 
 
@@ -102,7 +101,7 @@ def normalize_endpoint(value: str) -> str:
         raise ValueError(f"{value!r} is not an absolute https URL of a tenant portal such as "
                          f"https://wapcomputer1.contoso.com:40005 (no path, query or user info)")
     host, port = m.group("host"), m.group("port")
-    if not _HOST.match(host):
+    if not names.HOST_NAME.match(host):
         raise ValueError(f"{value!r}: {host!r} is not a host name")
     if port is not None and not 1 <= int(port) <= 65535:
         raise ValueError(f"{value!r}: port {int(port)} is out of range (1-65535)")

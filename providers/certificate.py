@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 from pydantic import AfterValidator, Field, field_validator
 
-from providers import pki
+from providers import names, pki
 from providers.base import PROVIDER_KEY, is_unknown
 from providers.bundle import (connection_change, only_expected_errors, stage_bytes, windows_path)
 from providers.errors import ConfigurationError, ConnectorError
@@ -58,8 +58,6 @@ DEFAULT_EXPIRY_THRESHOLD_DAYS = 30
 # delete leaves it (it may be the lab CA every host trusts). [project choice]
 # ---------------------------------------------------------------------------------------------------------------
 
-_FQDN = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 _PEM_CERT = "-----BEGIN CERTIFICATE-----"
 
 
@@ -72,7 +70,7 @@ def store_path(store: str, thumbprint: str | None = None) -> str:
 
 
 def _fqdn(name: str) -> str:
-    if not _FQDN.match(name) or name.replace(".", "").isdigit():
+    if not names.is_fqdn(name):
         raise ValueError(f"{name!r} is not a fully qualified domain name such as wapcomputer1.contoso.com")
     return name
 

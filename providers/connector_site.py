@@ -22,6 +22,7 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from providers import names
 from providers.base import PROVIDER_KEY, is_unknown
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.remote import (
@@ -86,8 +87,6 @@ def script_path(bundle_path: str, script: str) -> str:
 # Inputs
 # ===============================================================================================================
 
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_FQDN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})+$")
 _THUMBPRINT = re.compile(r"^[0-9A-F]{40}$")
 # Absolute local path; the characters the transport refuses in a script name (quotes, $, `, ;, |, &, <, >, braces,
 # parentheses) are refused here first, with a message, because the scripts are invoked by their full path.
@@ -95,7 +94,7 @@ _BUNDLE_PATH = re.compile(r"^[A-Za-z]:\\[^\r\n\"'`$;|&<>{}()*?]*$")
 
 
 def _fqdn(v: str) -> str:
-    if not isinstance(v, str) or not _FQDN.match(v) or v.replace(".", "").isdigit():
+    if not names.is_fqdn(v):
         raise ValueError(f"{v!r} is not a fully qualified domain name such as tenant.contoso.com")
     return v
 

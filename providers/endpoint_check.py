@@ -19,11 +19,11 @@ from typing import Annotated, Any
 
 import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from providers import names
 from providers.base import check_with, diff_fields
 
-_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 
 
 class EndpointCheckFailed(Exception):
@@ -32,12 +32,14 @@ class EndpointCheckFailed(Exception):
 
 class EndpointCheckArgs(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    fqdn: Annotated[str, Field(pattern=rf"^{_LABEL}(\.{_LABEL})+$")]
+    fqdn: str
     port: Annotated[int, Field(ge=1, le=65535)] = 40005
     connect_address: str | None = None  # where to connect if the FQDN does not resolve here (labsim)
     ca_pem: Annotated[str, Field(min_length=1)]
     expected_thumbprint: Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{40}$")]
     wait_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
+
+    _check_fqdn = field_validator("fqdn")(classmethod(lambda cls, v: names.fqdn(v)))
 
 
 def probe(fqdn: str, port: int, ca_pem: str, connect_address: str | None = None, timeout: float = 10.0) -> str:

@@ -27,6 +27,7 @@ import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from providers import names
 from providers.base import PROVIDER_KEY, is_unknown
 from providers.bundle import (DEFAULT_DESTINATION, connection_change, file_name, join, only_expected_errors,
                               sha256_bytes, stage_bytes, windows_path)
@@ -80,9 +81,8 @@ DATA_FILE_ENDPOINT = ("AzurePackConnectorEndpoint",)
 
 ScriptFolder = Literal["Packages", "Scripts"]
 _GUID = re.compile(r"^\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}$")
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 # A SQL Server name: host or FQDN (or localhost / .), optionally \INSTANCE and/or ,port; tcp: prefix allowed.
-_SQL_SERVER = re.compile(rf"^(?:tcp:)?(?:{_LABEL}(?:\.{_LABEL})*|\.|\(local\))(?:\\[A-Za-z_][A-Za-z0-9_$#]{{0,15}})?"
+_SQL_SERVER = re.compile(rf"^(?:tcp:)?(?:{names.LABEL}(?:\.{names.LABEL})*|\.|\(local\))(?:\\[A-Za-z_][A-Za-z0-9_$#]{{0,15}})?"
                          rf"(?:,\d{{1,5}})?$", re.IGNORECASE)
 _USER = re.compile(r"^[^\x00-\x1f]{1,256}$")
 

@@ -5,6 +5,8 @@ how outputs are wired into inputs, which inputs are secrets, what the program ex
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import json
 import runpy
 from pathlib import Path
@@ -87,10 +89,12 @@ class LabMocks(pulumi.runtime.Mocks):
 
 
 @pytest.fixture
-def monitor() -> RecordingMonitor:
+def monitor() -> Iterator[RecordingMonitor]:
     mon = RecordingMonitor(LabMocks())
     pulumi.runtime.set_mocks(LabMocks(), project="wapconnector", stack="unit", preview=False, monitor=mon)
-    return mon
+    yield mon
+    # Mocks are process-wide: without this, later tests' pulumi.log calls go to the mock engine, not stderr.
+    pulumi.runtime.settings.configure(pulumi.runtime.settings.Settings(project=None, stack=None))
 
 
 class Registered:
