@@ -25,12 +25,13 @@ from typing import Annotated, Any, TypedDict
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from providers import names
 from providers.base import PROVIDER_KEY, is_unknown
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed, StepTimedOut
 from providers.remote import (
+    parse_model,
     RemoteInputs,
     RemoteProvider,
     check_remote,
@@ -215,12 +216,7 @@ def check(news: Mapping[str, Any]) -> CheckResult:
 
 def parse_inputs(props: Mapping[str, Any]) -> AzurePackConnectorInputs:
     """Inputs (or stored outputs) as the model; ConfigurationError lists every problem."""
-    try:
-        return AzurePackConnectorInputs.model_validate({k: v for k, v in props.items() if k != PROVIDER_KEY})
-    except ValidationError as exc:
-        problems = [f"{'.'.join(str(x) for x in e['loc']) or 'inputs'}: {e['msg'].removeprefix('Value error, ')}"
-                    for e in exc.errors(include_input=False, include_url=False)]
-        raise ConfigurationError(problems, subject="AzurePackConnector inputs") from None
+    return parse_model(AzurePackConnectorInputs, props, subject="AzurePackConnector inputs")
 
 
 # ===============================================================================================================

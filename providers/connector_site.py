@@ -20,12 +20,13 @@ from typing import Annotated, Any
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from providers import names
 from providers.base import PROVIDER_KEY, is_unknown
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.remote import (
+    parse_model,
     RemoteInputs,
     RemoteProvider,
     check_remote,
@@ -170,12 +171,8 @@ def check(news: Mapping[str, Any]) -> CheckResult:
 
 
 def parse_inputs(props: Mapping[str, Any]) -> ConnectorSiteInputs:
-    try:
-        return ConnectorSiteInputs.model_validate({k: v for k, v in props.items() if k != PROVIDER_KEY})
-    except ValidationError as exc:
-        problems = [f"{'.'.join(str(x) for x in e['loc']) or 'inputs'}: {e['msg'].removeprefix('Value error, ')}"
-                    for e in exc.errors(include_input=False, include_url=False)]
-        raise ConfigurationError(problems, subject="ConnectorSite inputs") from None
+    """Inputs (or stored outputs) as the model; ConfigurationError lists every problem."""
+    return parse_model(ConnectorSiteInputs, props, subject="ConnectorSite inputs")
 
 
 # ===============================================================================================================
