@@ -27,8 +27,9 @@ import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 from pydantic import Field, field_validator, model_validator
 
-from providers.base import PROVIDER_KEY, is_unknown
+from providers.base import is_unknown
 from providers.errors import ConnectorError, RemoteCommandFailed
+from providers.remote import inputs_only as _inputs
 from providers.remote import RemoteInputs, RemoteProvider, check_remote, connection_of, host_identity, \
     parse_model, secret_outputs, transport
 from providers.transport import Command, ErrorRecordInfo, HostConnection, Pipeline, Result, describe
@@ -436,9 +437,6 @@ class ConnectorBundleProvider(RemoteProvider):
             "uploaded": todo,
         }
 
-
-def _inputs(props: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in props.items() if k != PROVIDER_KEY}
 
 
 def _refuse_changed_source(args: BundleArgs) -> None:

@@ -34,6 +34,7 @@ from providers import names, pki
 from providers.base import PROVIDER_KEY, is_unknown
 from providers.bundle import (connection_change, only_expected_errors, stage_bytes, windows_path)
 from providers.errors import ConfigurationError, ConnectorError
+from providers.remote import inputs_only as _inputs
 from providers.remote import (RemoteInputs, RemoteProvider, check_remote, connection_of, parse_model, secret_outputs,
                               transport)
 from providers.transport import Command, HostConnection, Pipeline, Secret
@@ -457,9 +458,6 @@ class CertificateProvider(RemoteProvider):
         assert observed is not None
         return {**_outputs(args, observed, adopted), "chain_added": chain_added}
 
-
-def _inputs(props: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in props.items() if k != PROVIDER_KEY}
 
 
 # ---------------------------------------------------------------------------------------------------------------

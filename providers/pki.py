@@ -251,19 +251,32 @@ class IssuedCertificateArgs(_Validity):
 # Providers
 
 
-class CertificateAuthorityProvider(ResourceProvider):
-    """A root CA generated locally. Read returns what is stored: nothing remote can drift."""
+class _LocalPkiProvider(ResourceProvider):
+    """Generated on this machine: any input change replaces (new keys), as does nearing expiry; read returns
+    what is stored, since nothing remote can drift."""
 
-    INPUTS = ("common_name", "organization", "key_type", "validity_days", "not_after")
+    INPUTS: tuple[str, ...] = ()
+    ARGS: type[_Validity] = _Validity
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        return check_with(CertificateAuthorityArgs, olds, news)
+        return check_with(self.ARGS, olds, news)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         result = diff_fields(olds, news, fields=self.INPUTS, replace_on=self.INPUTS)
         if _renewal_due(olds, int(news.get("renew_before_days") or 0)):
             result = DiffResult(changes=True, replaces=[*result.replaces, "expires_at"], delete_before_replace=False)
         return result
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        return ReadResult(id_=id_, outs=props)
+
+
+class CertificateAuthorityProvider(_LocalPkiProvider):
+    """A root CA generated locally."""
+
+    ARGS = CertificateAuthorityArgs
+    INPUTS = ("common_name", "organization", "key_type", "validity_days", "not_after")
+
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         args = CertificateAuthorityArgs.model_validate(props)
@@ -296,26 +309,16 @@ class CertificateAuthorityProvider(ResourceProvider):
         outs = {**props, **_cert_outputs(cert), "private_key_pem": _key_pem(key)}
         return CreateResult(id_=thumbprint(cert), outs=outs)
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        return ReadResult(id_=id_, outs=props)
 
-
-class IssuedCertificateProvider(ResourceProvider):
+class IssuedCertificateProvider(_LocalPkiProvider):
     """A TLS server certificate signed by a CertificateAuthority, with its key and a password-protected PFX."""
 
+    ARGS = IssuedCertificateArgs
     INPUTS = (
         "ca_cert_pem", "ca_private_key_pem", "common_name", "dns_names", "ip_addresses", "key_type",
         "validity_days", "not_after",
     )
 
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        return check_with(IssuedCertificateArgs, olds, news)
-
-    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        result = diff_fields(olds, news, fields=self.INPUTS, replace_on=self.INPUTS)
-        if _renewal_due(olds, int(news.get("renew_before_days") or 0)):
-            result = DiffResult(changes=True, replaces=[*result.replaces, "expires_at"], delete_before_replace=False)
-        return result
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         args = IssuedCertificateArgs.model_validate(props)
@@ -363,9 +366,6 @@ class IssuedCertificateProvider(ResourceProvider):
             "pfx_password": pfx_password,
         }
         return CreateResult(id_=thumbprint(cert), outs=outs)
-
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        return ReadResult(id_=id_, outs=props)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from providers.base import PROVIDER_KEY, is_unknown
 from providers.bundle import (DEFAULT_DESTINATION, connection_change, file_name, join, only_expected_errors,
                               sha256_bytes, stage_bytes, windows_path)
 from providers.errors import ConnectorError
+from providers.remote import inputs_only as _inputs
 from providers.remote import (RemoteInputs, RemoteProvider, check_remote, connection_of, parse_model, secret_outputs,
                               transport)
 from providers.transport import Command, Credential, HostConnection, Pipeline, Secret
@@ -646,9 +647,6 @@ class TenantApiTrustProvider(RemoteProvider):
         return {**desired, "desired_realm": desired["realm"], "sql_server_used": sql,
                 "data_file_path": args.data_file_path}
 
-
-def _inputs(props: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in props.items() if k != PROVIDER_KEY}
 
 
 class TenantApiTrust(Resource):
