@@ -9,8 +9,8 @@ help:
 	@echo "make up       bootstrap (venv + Pulumi engine) and deploy the $(STACK) stack"
 	@echo "make preview  show drift: pulumi preview --refresh on the $(STACK) stack"
 	@echo "make down     pulumi destroy the $(STACK) stack"
-	@echo "make test     bootstrap and run the whole test suite (unit, labsim, end-to-end)"
-	@echo "make reliability  run tests/reliability (not soak) with fresh figures and render docs/reliability.md"
+	@echo "make test     bootstrap and run the whole test suite (unit, labsim, end-to-end); rewrites docs/reliability.md"
+	@echo "make reliability  rerun tests/reliability with a 60 s soak and random examples; rewrites docs/reliability.md"
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -31,7 +31,7 @@ down: bootstrap
 	@. scripts/env.sh && python scripts/lab.py stop $(STACK)
 
 test: bootstrap
-	@. scripts/env.sh && .venv/bin/python -m pytest
+	@. scripts/env.sh && .venv/bin/python scripts/reliability_report.py --suite $(PYTEST_ARGS)
 
 reliability: bootstrap
 	@. scripts/env.sh && RELIABILITY_FIGURES=.state/reliability/figures.jsonl python scripts/reliability_report.py --run

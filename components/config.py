@@ -284,6 +284,10 @@ def parse_stack_config(raw: dict[str, Any], secret_keys: set[str] | None = None)
                                 f"'{_key_path(loc)}'")
             elif err["type"] == "missing":
                 problems.append(f"{_key_path(loc)}: missing; set it in stacks/Pulumi.<stack>.yaml")
+            elif err["type"] == "extra_forbidden" and loc[0] == "credentials":
+                # A mangled credentials entry can turn a password into a key: never echo it.
+                problems.append(f"{_key_path(loc[:-1])}: an unknown setting (its name is not shown: it may be "
+                                f"a password); a credential has only username and password")
             elif err["type"] == "extra_forbidden":
                 problems.append(f"{_key_path(loc)}: unknown setting (check its spelling)")
             else:

@@ -11,7 +11,7 @@ import enum
 import ipaddress
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -243,9 +243,23 @@ def load_lab(path: str | Path) -> Lab:
     except ValidationError as exc:
         lines = [f"lab file {path} has {exc.error_count()} problem(s):"]
         for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            lines.append(f"  {where}: {err['msg']}")
+            lines.append(f"  {_location(err)}: {err['msg']}")
         raise LabFileError("\n".join(lines)) from exc
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
+
+
+def _location(err: Any) -> str:
+    """Where a problem is. An unexpected key is named only when it looks like a field name: a mangled line
+    (``password 'x'`` for ``password: 'x'``) turns a password into a key, and a user entry's keys are never
+    shown at all."""
+    loc = [str(p) for p in err["loc"]]
+    if err["type"] == "extra_forbidden" and loc:
+        in_user = len(loc) >= 3 and loc[-3] == "users"
+        if in_user or not _PLAIN_KEY.fullmatch(loc[-1]):
+            loc[-1] = "<an unexpected key, not shown: it may hold a password>"
+    return ".".join(loc) or "(top level)"
 
 
 DEFAULT_LAB = Path(__file__).with_name("labs") / "default.yaml"

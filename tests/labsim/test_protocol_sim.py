@@ -139,7 +139,7 @@ def test_stop_running_pipeline(server, runtime):
             ps.poll_invoke()
         started = time.monotonic()
         ps.stop()
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 10  # far below the 30 s sleep: stop did not wait for it
         assert runtime.stopped.wait(5)
         assert run(pool, "Echo-Object", "after stop").output == ["after stop"]
 

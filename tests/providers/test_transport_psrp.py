@@ -132,7 +132,7 @@ def test_run_until_stops_at_the_success_line(lab):
                                 re.compile(re.escape(SUCCESS)), timeout=20)
     elapsed = time.monotonic() - started
     assert r.stopped and r.verbose[-1] == SUCCESS and len(r.verbose) == 2
-    assert elapsed < 3, f"took {elapsed:.1f} s to notice the success line"
+    assert elapsed < 10, f"took {elapsed:.1f} s to notice the success line"
     assert lab.runtime.stopped.wait(2), "the pipeline was not stopped on the host"
     # The session is still good afterwards.
     assert lab.transport.run(lab.conn, "who", Command("Get-Session")).output

@@ -313,6 +313,26 @@ def test_lab_file_that_is_not_a_lab(tmp_path, text, words):
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize("mangle", [
+    # Found by exploration: a lost ": " turns a user's password into a key of the user entry.
+    lambda pw: (f"password: '{pw}'", f"password {pw}: 1"),
+    lambda pw: (f"password: '{pw}'", f"'{pw}': x"),
+], ids=["key-with-password", "password-as-key"])
+def test_lab_password_turned_into_a_key_is_not_echoed(tmp_path, mangle):
+    text = Path(DEFAULT_LAB).read_text()
+    pw = LAB_PASSWORDS[0]
+    old, new = mangle(pw)
+    assert old in text
+    path = tmp_path / "lab.yaml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(LabFileError) as e:
+        load_lab(path)
+    assert "users.0" in str(e.value) and "unexpected key, not shown" in str(e.value), str(e.value)
+    assert not [p for p in LAB_PASSWORDS if p in str(e.value)], str(e.value)
+    count("lab_file", "rejected")
+
+
+@pytest.mark.unit
 def test_lab_missing_file(tmp_path):
     with pytest.raises(LabFileError, match="cannot read lab file"):
         load_lab(tmp_path / "nope.yaml")

@@ -112,3 +112,12 @@ def test_no_problem_message_echoes_a_password() -> None:
     raw["hosts"]["wapcomputer1"]["port"] = -1
     found = problems_of(raw)
     assert found and not any("LabOnly" in p for p in found)
+
+
+def test_a_password_turned_into_a_credential_key_is_not_echoed() -> None:
+    raw = lab_raw()
+    cred = raw["credentials"]["wapcomputer1"]
+    cred[cred.pop("password")] = "oops"
+    found = problems_of(raw)
+    assert any("credentials.wapcomputer1: an unknown setting (its name is not shown" in p for p in found), found
+    assert not any("LabOnly" in p for p in found), found
