@@ -104,6 +104,7 @@ class HostConfig(_Config):
     https: bool = True
     verify: bool = True
     ca_file: str | None = None  # PEM of the CA that issued the host's WinRM certificate; relative to the project
+    tls_server_name: str | None = None  # the name its certificate carries, when address is an IP it does not name
     auth: Literal["basic", "ntlm", "negotiate", "kerberos", "credssp"] = "negotiate"
     credential: str | None = None  # a name in wapconnector:credentials
     configuration_name: str | None = None
@@ -171,7 +172,7 @@ class StackConfig(_Config):
         optional = {
             "address": h.address, "port": h.port, "operation_timeout": h.operation_timeout,
             "read_timeout": h.read_timeout, "step_timeout": h.step_timeout, "step_timeouts": h.step_timeouts,
-            "configuration_name": configuration_name or h.configuration_name,
+            "configuration_name": configuration_name or h.configuration_name, "tls_server_name": h.tls_server_name,
         }
         conn.update({k: v for k, v in optional.items() if v is not None})
         if h.ca_file:

@@ -107,15 +107,21 @@ class TlsVerificationFailed(TransportError):
 
     transient = False
 
-    def __init__(self, host: str, step: str, detail: str, *, ca_file: str | None = None) -> None:
+    def __init__(self, host: str, step: str, detail: str, *, ca_file: str | None = None,
+                 server_name: str | None = None) -> None:
         self.ca_file = ca_file
         low = detail.lower()
+        mismatch = "mismatch" in low or "doesn't match" in low or "not valid for" in low
         if "expired" in low or "not yet valid" in low:
             todo = ("the host's WinRM HTTPS certificate is outside its validity period: renew it on the host (or "
                     "check the clocks of both machines); another ca_file will not help")
-        elif "mismatch" in low or "doesn't match" in low or "not valid for" in low:
+        elif mismatch and server_name:
+            todo = (f"the certificate does not name {server_name} (tls_server_name): set tls_server_name to a name "
+                    f"listed in its subject alternative names, or reissue it with that name")
+        elif mismatch or "doesn't match" in low or "not valid for" in low:
             todo = ("the certificate does not name the address connected to: connect by a name or IP address listed "
-                    "in its subject alternative names (the connection's address), or reissue it with that name")
+                    "in its subject alternative names (the connection's address), set tls_server_name to the DNS "
+                    "name it carries (the host's fqdn, when connecting by IP), or reissue it with that name")
         elif ca_file:
             todo = (f"either the certificate is not issued by the CA in ca_file {ca_file!r} or it does not name "
                     f"the address connected to: set ca_file to the CA that issued the host's WinRM certificate")

@@ -38,6 +38,9 @@ class HostConnection(BaseModel):
     https: bool = True
     verify: bool = Field(True, description="verify the host's TLS certificate; turning it off must be explicit")
     ca_file: str | None = Field(None, description="PEM bundle of the CA that issued the WinRM certificate")
+    tls_server_name: str | None = Field(None, description="check the TLS certificate against this name (also "
+                                                          "sent as SNI) instead of address: the host's fqdn when "
+                                                          "connecting by an IP its certificate does not name")
     auth: Auth = "negotiate"
     username: str | None = Field(None, description="DOMAIN\\user or user")
     password: SecretStr | None = None
@@ -71,6 +74,13 @@ class HostConnection(BaseModel):
         if not _FQDN.match(v):
             raise ValueError(f"{v!r} is neither an IP address nor a host name")
         return v.rstrip(".")
+
+    @field_validator("tls_server_name")
+    @classmethod
+    def _tls_server_name(cls, v: str | None) -> str | None:
+        if v is not None and (not _FQDN.match(v) or v.replace(".", "").isdigit()):
+            raise ValueError(f"{v!r} is not a host name: use the DNS name the host's WinRM certificate carries")
+        return v.rstrip(".") if v else v
 
     @field_validator("configuration_name")
     @classmethod
@@ -109,6 +119,8 @@ class HostConnection(BaseModel):
                 p.append("ca_file is set but verify is false: remove one of them")
             if not os.path.isfile(self.ca_file):
                 p.append(f"ca_file {self.ca_file!r} does not exist or is not a file")
+        if self.tls_server_name is not None and not (self.https and self.verify):
+            p.append("tls_server_name is only used with https: true and verify: true")
         if not self.read_timeout > self.operation_timeout:
             p.append(f"read_timeout ({self.read_timeout:g} s) must exceed operation_timeout "
                      f"({self.operation_timeout} s), or every idle poll would look like a dead connection")
@@ -118,6 +130,11 @@ class HostConnection(BaseModel):
     @property
     def connect_address(self) -> str:
         return self.address or self.fqdn
+
+    @property
+    def tls_name(self) -> str:
+        """The name the host's TLS certificate must carry."""
+        return self.tls_server_name or self.connect_address
 
     @property
     def effective_port(self) -> int:

@@ -35,6 +35,7 @@ from pypsrp.exceptions import AuthenticationError, WinRMError, WinRMTransportErr
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.serializer import TaggedValue
 from pypsrp.wsman import WSMan
+from urllib3.util.ssl_match_hostname import CertificateError as NameMismatch
 
 from ..errors import (AuthenticationFailed, ConfigurationError, ConnectorError, HostUnreachable,
                       RemoteCommandFailed, StepTimedOut, TlsVerificationFailed, TransportError)
@@ -70,7 +71,7 @@ def _session_key(conn: HostConnection) -> tuple:
     pw = conn.password.get_secret_value() if conn.password else ""
     pw_mac = hmac.new(_KEY_SALT, pw.encode(), hashlib.sha256).hexdigest()[:16]
     return (conn.connect_address.lower(), conn.effective_port, conn.https, conn.verify, conn.ca_file,
-            conn.auth, (conn.username or "").lower(), conn.configuration_name.lower(), pw_mac)
+            conn.tls_name.lower(), conn.auth, (conn.username or "").lower(), conn.configuration_name.lower(), pw_mac)
 
 
 @dataclass
@@ -96,7 +97,7 @@ class _Session:
 
 def make_wsman(conn: HostConnection, password: str | None) -> WSMan:
     """The real pypsrp WSMan for a connection."""
-    return WSMan(
+    wsman = WSMan(
         conn.connect_address,
         port=conn.effective_port,
         username=conn.username,
@@ -112,6 +113,24 @@ def make_wsman(conn: HostConnection, password: str | None) -> WSMan:
         # WinRM to infrastructure hosts never goes through a web proxy from the environment.
         no_proxy=True,
     )
+    if conn.https and conn.verify and conn.tls_server_name:
+        _check_certificate_against(wsman, conn.tls_server_name)
+    return wsman
+
+
+def _checked_as(conn: HostConnection) -> str:
+    return f", checked as {conn.tls_server_name}" if conn.tls_server_name else ""
+
+
+def _check_certificate_against(wsman: WSMan, name: str) -> None:
+    """Verify the host's certificate against ``name`` (and send it as SNI) while connecting to the address.
+    pypsrp 0.9.1 builds its requests session on the first send and has no option for this, so the session is
+    built here and its HTTPS pool told the name (urllib3's server_hostname and assert_hostname pool settings)."""
+    transport = wsman.transport
+    session = transport._build_session()
+    adapter = session.get_adapter("https://")
+    adapter.poolmanager.connection_pool_kw.update(server_hostname=name, assert_hostname=name)
+    transport.session = session
 
 
 class SessionCache:
@@ -361,8 +380,12 @@ def translate(exc: BaseException, conn: HostConnection, step: str) -> ConnectorE
         text = str(exc)
         if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text or "hostname" in text:
             cause = _low_level(exc)
-            detail = getattr(cause, "verify_message", None) or "certificate verify failed"
-            return TlsVerificationFailed(host, step, f"{detail} at {endpoint}", ca_file=conn.ca_file)
+            # urllib3 checks a pinned name (tls_server_name) itself and raises its own CertificateError.
+            pinned = next((e for e in _causes(exc) if isinstance(e, NameMismatch)), None)
+            detail = getattr(cause, "verify_message", None) or (
+                clean(pinned, 200) if pinned is not None else "certificate verify failed")
+            return TlsVerificationFailed(host, step, f"{detail} at {endpoint}{_checked_as(conn)}",
+                                         ca_file=conn.ca_file, server_name=conn.tls_server_name)
         return TransportError(host, step, f"TLS handshake with {endpoint} failed: {clean(text, 200)}")
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return HostUnreachable(host, step, f"no answer within {conn.connect_timeout:g} s", endpoint=endpoint)
@@ -378,7 +401,8 @@ def translate(exc: BaseException, conn: HostConnection, step: str) -> ConnectorE
         if isinstance(cause, (TimeoutError, socket.timeout)):
             return HostUnreachable(host, step, "connection timed out", endpoint=endpoint)
         if isinstance(cause, ssl.SSLCertVerificationError):
-            return TlsVerificationFailed(host, step, f"{cause.verify_message} at {endpoint}", ca_file=conn.ca_file)
+            return TlsVerificationFailed(host, step, f"{cause.verify_message} at {endpoint}{_checked_as(conn)}",
+                                         ca_file=conn.ca_file, server_name=conn.tls_server_name)
         return TransportError(host, step, f"connection to {endpoint} lost: {type(cause).__name__}: "
                                           f"{clean(cause, 200)}")
     if _is_credential_error(exc) and _credssp_answered_without_challenge(exc):

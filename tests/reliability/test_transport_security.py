@@ -1,8 +1,9 @@
 """Issue 6 item 6 - transport security against labsim over real loopback TLS.
 
 * TLS verification is on by default and refuses: the lab CA not trusted (system store), another CA in ca_file,
-  a certificate that does not name the address connected to, an expired certificate, a self-signed one;
-  each with TlsVerificationFailed saying what to fix. Controls: the same connection with the right CA works.
+  a certificate that does not name the address connected to (or tls_server_name, when that is set), an expired
+  certificate, a self-signed one; each with TlsVerificationFailed saying what to fix. Controls: the same
+  connection with the right CA works, and a certificate naming only the FQDN works by IP with tls_server_name.
 * CredSSP (hands the password to the host) only to the privileged endpoint, refused elsewhere unless
   allow_credssp, by HostConnection and by every remote resource's check; labsim never sees a CredSSP handshake
   from a refused connection.
@@ -105,6 +106,25 @@ def test_certificate_that_does_not_name_the_address_is_refused(tmp_path):
         assert "IP address mismatch" in msg or "Hostname mismatch" in msg or "match" in msg, msg
         assert "does not name the address connected to" in msg, msg
     _done("wrong_host_name")
+
+
+def test_tls_server_name_checks_the_certificate_against_that_name_when_connecting_by_ip(tmp_path):
+    # Integrated systems reach the PEP by IP while its certificate names only its DNS name.
+    with lab(tmp_path, listener_certificate=_issue(ips=[])) as server:
+        conn = host_connection(server, WAP)
+        assert run({**conn, "tls_server_name": conn["fqdn"]}).output == [True]
+        with pytest.raises(TlsVerificationFailed) as e:
+            run({**conn, "tls_server_name": "wapcomputer9.contoso.com"})
+        msg = str(e.value)
+        assert "checked as wapcomputer9.contoso.com" in msg and "does not name wapcomputer9.contoso.com" in msg, msg
+        assert not e.value.transient
+    for bad, words in (({"verify": False}, "only used with https: true and verify: true"),
+                       ({"https": False}, "only used with https: true and verify: true"),
+                       ({"tls_server_name": "10.0.0.1"}, "is not a host name"),
+                       ({"tls_server_name": "a b"}, "is not a host name")):
+        with pytest.raises(ConfigurationError, match=words):
+            HostConnection.parse({**conn, "tls_server_name": conn["fqdn"], **bad})
+    _done("tls_server_name")
 
 
 def test_expired_certificate_is_refused_saying_so(tmp_path):

@@ -121,3 +121,15 @@ def test_a_password_turned_into_a_credential_key_is_not_echoed() -> None:
     found = problems_of(raw)
     assert any("credentials.wapcomputer1: an unknown setting (its name is not shown" in p for p in found), found
     assert not any("LabOnly" in p for p in found), found
+
+
+def test_tls_server_name_reaches_the_connection_and_is_checked() -> None:
+    raw = lab_raw()
+    raw["hosts"]["AzS-ERCS01"]["tlsServerName"] = "azs-ercs01.azurestack.local"
+    config = parse_stack_config(raw, SECRET)
+    pep = config.connection("AzS-ERCS01", project_dir=Path("/project"))
+    assert pep["tls_server_name"] == "azs-ercs01.azurestack.local" and pep["address"] == "127.0.10.1"
+    assert "tls_server_name" not in config.connection("wapcomputer1", project_dir=Path("/project"))
+    raw["hosts"]["AzS-ERCS01"]["tlsServerName"] = "10.0.0.1"
+    found = problems_of(raw)
+    assert any("wapconnector:hosts.AzS-ERCS01.tlsServerName: '10.0.0.1' is not a host name" in p for p in found), found
