@@ -560,7 +560,10 @@ def trust_changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tu
     for name in ("data_file_name", "bundle_path", "sql_server"):
         if is_unknown(news.get(name)) or str(olds.get(name) or "").lower() != str(news.get(name) or "").lower():
             changed.append(name)
-            replaces.append(name)
+            # The trust row's identity is its Store; a new data file (a connector rerun names it anew) is staged
+            # and applied in place, so the row is overwritten, never absent.
+            if name == "sql_server":
+                replaces.append(name)
     if is_unknown(news.get("data_file_content")):
         changed.append("data_file_content")
     else:
@@ -575,13 +578,20 @@ def trust_changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tu
     return changed, replaces
 
 
+def _remove_staged_file(conn: HostConnection, step: str, path: str) -> None:
+    """Remove this resource's staged copy of the data file; one already gone is fine."""
+    cleanup = Command("Remove-Item", {"Path": path}, ["Force"])
+    result = transport().run(conn, step, cleanup, idempotent=True, accept_errors=True)
+    only_expected_errors(conn, step, cleanup, result)
+
+
 class TenantApiTrustProvider(RemoteProvider):
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         return check_remote(TenantApiTrustArgs, news)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed, replaces = trust_changed_fields(olds, news)
-        # One trust row per Store: remove the old one before writing the new (they may be the same row).
+        # One trust row per Store: a new Store is a replacement; remove the old row before writing the new one.
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -601,7 +611,11 @@ class TenantApiTrustProvider(RemoteProvider):
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         args = parse_model(TenantApiTrustArgs, news, "TenantApiTrust inputs")
         sql = args.sql_server or olds.get("sql_server_used") or discover_sql_server(args.connection)
-        return UpdateResult(outs={**_inputs(news), **self._converge(args, sql)})
+        outs = self._converge(args, sql)
+        old_file = olds.get("data_file_path")
+        if old_file and str(old_file).lower() != args.data_file_path.lower():
+            _remove_staged_file(args.connection, STEP_TRUST, old_file)  # after the row reads the new file
+        return UpdateResult(outs={**_inputs(news), **outs})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         conn = connection_of(props)
@@ -615,9 +629,7 @@ class TenantApiTrustProvider(RemoteProvider):
         elif state.trust is not None:
             pulumi.log.warn(f"{conn.fqdn}: the trust row {TRUST_NAMESPACE}/{TRUST_SETTING} on {sql} now holds realm "
                             f"{state.trust.realm!r}, not this resource's {realm!r}; leaving it")
-        cleanup = Command("Remove-Item", {"Path": props["data_file_path"]}, ["Force"])
-        result = transport().run(conn, STEP_TRUST_DELETE, cleanup, idempotent=True, accept_errors=True)
-        only_expected_errors(conn, STEP_TRUST_DELETE, cleanup, result)
+        _remove_staged_file(conn, STEP_TRUST_DELETE, props["data_file_path"])
 
     def _converge(self, args: TenantApiTrustArgs, sql: str) -> dict[str, Any]:
         conn = args.connection

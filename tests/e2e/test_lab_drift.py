@@ -124,11 +124,11 @@ def test_e_multi_cloud_disabled_is_named_with_the_trusts_fed_by_its_output_files
 
     # Only the AzurePackConnector drifted. Each TenantApiTrust's data_file_name/data_file_content are inputs taken
     # from the connector's cloud_outputs (the output files, whose names carry the PEP's timestamp): a resource
-    # being updated has unknown outputs in a preview, so the engine must plan the trusts as possibly changing,
-    # and a new file name replaces the trust (docs/resources/tenant-api.md). That is the dependency doing its
-    # job, not the trusts drifting: they are planned from an unknown input, nothing else is.
-    assert lab.planned() == {"lab-multi-cloud": "update", "lab-AzurePack_1-trust": "replace",
-                             "lab-AzurePack_2-trust": "replace"}
+    # being updated has unknown outputs in a preview, so the engine must plan the trusts as possibly changing;
+    # a new file name is applied in place (docs/resources/tenant-api.md). That is the dependency doing its job,
+    # not the trusts drifting: they are planned from an unknown input, nothing else is.
+    assert lab.planned() == {"lab-multi-cloud": "update", "lab-AzurePack_1-trust": "update",
+                             "lab-AzurePack_2-trust": "update"}
 
     ran = heal(lab)
     assert ("AzS-ERCS01", "Add-AzurePackConnector") in changes(ran)
@@ -136,7 +136,12 @@ def test_e_multi_cloud_disabled_is_named_with_the_trusts_fed_by_its_output_files
     assert pep["multicloud"] is True
     assert sorted(c["CloudName"] for c in pep["clouds"]) == ["AzurePack_1", "AzurePack_2"]
     assert lab.outputs()["azureStack"]["multiCloudEnabled"] is True
-    # Whatever the trusts did (kept, or replaced for a new file name), both rows hold the PEP's realm again.
+    # The trust rows were rewritten in place (never emptied), hold the PEP's realm, and only the new data files
+    # are staged.
+    assert not [c for c in changes(ran) if c[1] == "Set-MgmtSvcDatabaseSetting"], changes(ran)
     db, ns, name = TRUST_ROW
     for host in ("wapcomputer1", "wapcomputer2"):
-        assert json.loads(lab.snapshot(host)["sql"][db][ns][name])["Realm"] == pep["realm"]
+        snap = lab.snapshot(host)
+        assert json.loads(snap["sql"][db][ns][name])["Realm"] == pep["realm"]
+        staged = [p for p, f in snap["files"].items() if not f.get("dir") and p.rsplit("\\", 1)[-1].startswith("AzurePack-")]
+        assert len(staged) == 1, staged

@@ -532,6 +532,32 @@ def test_sim_trust_lifecycle(labsim, sim_a):
 
 
 @pytest.mark.sim
+def test_sim_trust_new_data_file_name_rewrites_the_row_in_place(labsim, sim_a):
+    # A connector rerun writes a newly timestamped output file: the trust updates in place, the row is never
+    # emptied, and the old staged copy is removed once the row reads the new one.
+    staged(labsim, "wapcomputer1")
+    props = trust_props(connection=conn_dict(labsim, "wapcomputer1"))
+    p = T.TenantApiTrustProvider()
+    created = p.create(props)
+    news = {**props, "data_file_name": "AzurePack-11-25-10-59.txt"}
+    d = p.diff(created.id, p.read(created.id, created.outs).outs, news)
+    assert d.changes and d.replaces == []
+    mark = last_id(labsim)
+    updated = p.update(created.id, created.outs, news)
+    ran = invocations(labsim, "wapcomputer1", since=mark)
+    assert [params(i) for i in ran if i["command"].endswith("Configure-TrustAzureStack.ps1")] == [
+        {"SqlServer": "wapcomputer1", "DataFile": f"{DEST}\\AzurePack-11-25-10-59.txt"}]
+    assert not [i for i in ran if i["command"] == "Set-MgmtSvcDatabaseSetting"], "the row was emptied"
+    assert updated.outs["data_file_path"] == f"{DEST}\\AzurePack-11-25-10-59.txt"
+    exists = admin(labsim, "wapcomputer1", "look for the data files", Command("Test-Path", {"Path": [
+        f"{DEST}\\AzurePack-06-27-15-50.txt", f"{DEST}\\AzurePack-11-25-10-59.txt"]}))
+    assert exists.output == [False, True]
+    assert p.diff(created.id, p.read(created.id, updated.outs).outs, news).changes is False
+    p.delete(created.id, updated.outs)
+    assert p.read(created.id, updated.outs).id == ""
+
+
+@pytest.mark.sim
 def test_sim_trust_with_sql_credential_never_logs_the_password(labsim, sim_a):
     staged(labsim, "wapcomputer2")
     user = labsim.lab.host("wapcomputer2").users[0]
