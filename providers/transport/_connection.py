@@ -1,8 +1,10 @@
 """How to reach one Windows host over PowerShell Remoting.
 
 ``fqdn`` is the host's name in the procedure (certificates, configuration files); ``address``/``port`` are
-where to connect (an IP, or a name that differs from the FQDN in labs). The password is a pydantic
-``SecretStr``: masked in repr/str/model_dump(mode="json"), revealed only when the transport opens a session.
+where to connect (an IP, or a name that differs from the FQDN in labs). Kerberos always asks for the ticket of
+``WSMAN/<fqdn>``; TLS checks the certificate against ``address`` unless ``tls_server_name`` names what it carries.
+The password is a pydantic ``SecretStr``: masked in repr/str/model_dump(mode="json"), revealed only when the
+transport opens a session.
 """
 
 from __future__ import annotations

@@ -112,6 +112,9 @@ def make_wsman(conn: HostConnection, password: str | None) -> WSMan:
         encryption="never" if (conn.auth == "basic" and not conn.https) else "auto",
         # WinRM to infrastructure hosts never goes through a web proxy from the environment.
         no_proxy=True,
+        # Kerberos (alone or inside Negotiate) asks for the ticket of WSMAN/<fqdn>, the host's registered SPN,
+        # even when connecting to an IP address or another name.
+        negotiate_hostname_override=conn.fqdn if conn.connect_address.lower() != conn.fqdn.lower() else None,
     )
     if conn.https and conn.verify and conn.tls_server_name:
         _check_certificate_against(wsman, conn.tls_server_name)

@@ -335,6 +335,19 @@ def test_connection_defaults():
     assert conn(auth="kerberos", username=None, password=None).password is None
 
 
+def test_wsman_names_the_host_for_kerberos_and_pins_tls_only_when_asked():
+    from providers.transport._psrp import make_wsman
+
+    by_ip = make_wsman(conn(auth="kerberos", username=None, password=None), None).transport
+    assert by_ip.negotiate_hostname_override == "wap01.contoso.local"  # SPN WSMAN/<fqdn>, not WSMAN/127.0.10.4
+    assert by_ip.session is None  # pypsrp builds its session lazily: nothing pinned
+    by_name = make_wsman(conn(address=None), PASSWORD).transport
+    assert by_name.negotiate_hostname_override is None
+    pinned = make_wsman(conn(tls_server_name="wap01.contoso.local"), PASSWORD).transport
+    pool_kw = pinned.session.get_adapter("https://x").poolmanager.connection_pool_kw
+    assert pool_kw["server_hostname"] == pool_kw["assert_hostname"] == "wap01.contoso.local"
+
+
 def test_password_never_in_repr_str_or_dump():
     c = conn()
     assert PASSWORD not in f"{c} {c!r} {c.model_dump()} {c.model_dump_json()}"
