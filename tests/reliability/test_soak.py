@@ -19,6 +19,7 @@ count (``RELIABILITY_SOAK_MAX`` pipelines per worker), loopback only.
 from __future__ import annotations
 
 import collections
+import contextlib
 import gc
 import json
 import logging
@@ -197,6 +198,22 @@ def memory() -> int:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+@contextlib.contextmanager
+def pytest_log_capture_off():
+    """pytest keeps every captured LogRecord (pypsrp logs a few INFO records per pipeline) until the test ends:
+    tens of MiB over a long soak, held by the harness, not by labsim or the client. Records are still created and
+    emitted as in a provider process; pytest's handlers just drop them."""
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, LogCaptureHandler)]
+    levels = [h.level for h in handlers]
+    for h in handlers:
+        h.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for h, level in zip(handlers, levels):
+            h.setLevel(level)
+
+
 def test_soak_concurrent_pools_with_faults(tmp_path, caplog):
     assert issubclass(StepTimedOut, Exception) and issubclass(TransportError, Exception) and RemoteCommandFailed
     soak = Soak()
@@ -205,7 +222,8 @@ def test_soak_concurrent_pools_with_faults(tmp_path, caplog):
     if TRACEMALLOC:
         tracemalloc.start(4)
     try:
-        with lab(tmp_path, idle_shell_timeout=IDLE_SHELL_TIMEOUT, operation_timeout=2.0) as server:
+        with pytest_log_capture_off(), \
+                lab(tmp_path, idle_shell_timeout=IDLE_SHELL_TIMEOUT, operation_timeout=2.0) as server:
             def start_workers(stop_event: threading.Event, into: list[SessionCache]) -> list[threading.Thread]:
                 ts = [threading.Thread(target=worker, args=(n, server, soak, stop_event, into), name=f"soak-{n}",
                                        daemon=True) for n in range(WORKERS)]
