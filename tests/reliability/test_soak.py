@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import random
+import sys
 import threading
 import time
 import tracemalloc
@@ -58,7 +59,7 @@ TRACEMALLOC = os.environ.get("RELIABILITY_SOAK_TRACEMALLOC") == "1"
 MEMORY_BOUND = (8 if TRACEMALLOC else 48) * 1024 * 1024
 
 
-@dataclass
+@dataclass(slots=True)  # one per pipeline, kept to the end: as small as it can be (see bookkeeping())
 class Request:
     worker: int
     host: str
@@ -184,6 +185,15 @@ OBJECT_BOUND = 2500
 
 
 SNAPSHOTS: list = []
+
+
+def bookkeeping(requests: list[Request]) -> int:
+    """Bytes this test holds for its own request log (in the process's RSS, not labsim's or the client's)."""
+    size = sys.getsizeof(requests)
+    for r in requests:
+        size += sys.getsizeof(r) + sys.getsizeof(r.start) + sys.getsizeof(r.end)
+        size += sys.getsizeof(r.detail) if r.detail else 0
+    return size
 
 
 def memory() -> int:
@@ -316,8 +326,15 @@ def test_soak_concurrent_pools_with_faults(tmp_path, caplog):
                    else "RSS of the test process (in-process server + clients)")
     figures.record("soak", f"{what}_after_warmup_mib", round(mem_warm / 2**20, 1))
     figures.record("soak", f"{what}_mid_run_mib", round(mem_mid / 2**20, 1))
+    if samples:  # a leak keeps the same slope; bounded caches and allocator arenas flatten out
+        quarters = [samples[min(len(samples) - 1, round(len(samples) * q) - 1)] for q in (0.25, 0.5, 0.75, 1.0)]
+        figures.record("soak", f"{what}_by_quarter_of_run_mib", " / ".join(f"{m / 2**20:.1f}" for m in quarters))
     figures.record("soak", f"{what}_end_mib", round(mem_end / 2**20, 1))
     figures.record("soak", f"{what}_growth_kib", round(growth / 1024))
+    if not TRACEMALLOC:  # tracemalloc already leaves out this test's own allocations
+        held = bookkeeping(reqs)
+        figures.record("soak", "test_request_log_kib", round(held / 1024))
+        figures.record("soak", "rss_growth_less_request_log_kib", round((growth - held) / 1024))
     figures.record("soak", "gc_objects_after_warmup", sum(objs_warm.values()))
     figures.record("soak", "gc_objects_growth", obj_growth)
     figures.record("soak", "gc_top_growers", ", ".join(f"{k} +{n}" for n, k in top_growers[:5]))
