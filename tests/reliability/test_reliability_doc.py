@@ -1,4 +1,5 @@
-"""docs/reliability.md is generated (`make reliability`); this keeps the committed page in step with the code: the
+"""docs/reliability.md is generated (`make test` rewrites it after the suite, `make reliability` too); this keeps the
+page the suite starts from in step with the code: the
 fault matrix grid has exactly the cells of tests/reliability/matrix.py (adding a cell without regenerating the
 page turns CI red), every applicable cell passed and every n/a cell is one the matrix declares n/a, and the
 sections come in figures.SECTIONS order."""
@@ -14,7 +15,8 @@ from tests.reliability import figures
 from tests.reliability.matrix import FAULTS, OPERATIONS, RESOURCES, cells
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
-REGENERATE = "docs/reliability.md is out of date: run `make reliability` and commit the page"
+REGENERATE = ("docs/reliability.md is out of date or shows a failing run: a green `make test` rewrites it; "
+              "commit that page")
 
 pytestmark = pytest.mark.unit
 

@@ -74,7 +74,7 @@ AUDIT: dict[str, tuple[str, str]] = {
     "tenant_api.discover_sql_server#1": ("True", READ),
     "tenant_api._read_trust#1": ("True", READ),
     "tenant_api.delete#1": ("True", "Set-MgmtSvcDatabaseSetting to an empty value: the same write twice"),
-    "tenant_api.delete#2": ("True", "Remove-Item of the staged data file; not-found is accepted"),
+    "tenant_api._remove_staged_file#1": ("True", "Remove-Item of a staged data file; not-found is accepted"),
 }
 
 
