@@ -118,7 +118,7 @@ class TlsVerificationFailed(TransportError):
         elif mismatch and server_name:
             todo = (f"the certificate does not name {server_name} (tls_server_name): set tls_server_name to a name "
                     f"listed in its subject alternative names, or reissue it with that name")
-        elif mismatch or "doesn't match" in low or "not valid for" in low:
+        elif mismatch:
             todo = ("the certificate does not name the address connected to: connect by a name or IP address listed "
                     "in its subject alternative names (the connection's address), set tls_server_name to the DNS "
                     "name it carries (the host's fqdn, when connecting by IP), or reissue it with that name")
@@ -128,8 +128,9 @@ class TlsVerificationFailed(TransportError):
         else:
             todo = ("set ca_file to the CA certificate (PEM) that issued the host's WinRM HTTPS certificate; "
                     "turning verification off (verify: false) is possible but must be explicit")
+        checked = f", checked as {server_name}" if server_name else ""
         super().__init__(host, step, detail, message=(
-            f"{_where(host, step)}: the host's TLS certificate was not trusted ({detail}); {todo}"))
+            f"{_where(host, step)}: the host's TLS certificate was not trusted ({detail}{checked}); {todo}"))
 
 
 class AuthenticationFailed(TransportError):

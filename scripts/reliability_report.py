@@ -32,10 +32,10 @@ NOT_MEASURED = "not yet measured"
 PASS, NA, MISSING = "pass", "n/a", "**FAIL / not run**"
 
 
-def run_suite(path: Path, pytest_args: list[str]) -> tuple[int, float]:
-    """``make test``: the whole suite (repeatable hypothesis examples, the soak's make-test length)."""
+def run_pytest(path: Path, pytest_args: list[str], **env_defaults: str) -> tuple[int, float]:
+    """pytest with a fresh figures file at ``path``: (exit code, seconds)."""
     figures.reset(path)
-    env = dict(os.environ, RELIABILITY_FIGURES=str(path))
+    env = {**env_defaults, **os.environ, "RELIABILITY_FIGURES": str(path)}
     started = time.monotonic()
     rc = subprocess.call([sys.executable, "-m", "pytest", *pytest_args], cwd=REPO, env=env)
     os.environ["RELIABILITY_FIGURES"] = str(path)
@@ -43,16 +43,11 @@ def run_suite(path: Path, pytest_args: list[str]) -> tuple[int, float]:
 
 
 def run_tests(path: Path) -> int:
-    figures.reset(path)
-    # The soak runs longer here than in `make test` (20 s there); RELIABILITY_SOAK_SECONDS overrides.
-    env = dict(os.environ, RELIABILITY_FIGURES=str(path))
-    env.setdefault("RELIABILITY_SOAK_SECONDS", "60")
-    env.setdefault("HYPOTHESIS_PROFILE", "explore")  # fresh random examples, unlike make test (tests/conftest.py)
-    started = time.monotonic()
-    rc = subprocess.call([sys.executable, "-m", "pytest", "tests/reliability", "-q",
-                          "-p", "no:cacheprovider"], cwd=REPO, env=env)
-    os.environ["RELIABILITY_FIGURES"] = str(path)
-    figures.record("fault_matrix", "run_seconds", round(time.monotonic() - started, 1))
+    """``make reliability``: tests/reliability only, with a longer soak than `make test` (20 s there) and fresh
+    random hypothesis examples (tests/conftest.py); the environment overrides both."""
+    rc, seconds = run_pytest(path, ["tests/reliability", "-q", "-p", "no:cacheprovider"],
+                             RELIABILITY_SOAK_SECONDS="60", HYPOTHESIS_PROFILE="explore")
+    figures.record("fault_matrix", "run_seconds", round(seconds, 1))
     return rc
 
 
@@ -199,7 +194,8 @@ def render(summary: dict, source: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # No abbreviations: with --suite, every argument it does not know belongs to pytest.
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--run", action="store_true", help="run the reliability tests with a fresh figures file first")
     mode.add_argument("--suite", action="store_true", help="run the whole test suite with a fresh figures file first")
@@ -213,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         args.output = path.with_name("report.md")
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     if args.suite:
-        rc, seconds = run_suite(path, pytest_args)
+        rc, seconds = run_pytest(path, pytest_args)  # the whole suite, as configured in pyproject.toml
         source = f"`make test`, {when}, the whole suite in {seconds:.0f} s"
     elif args.run:
         rc, source = run_tests(path), f"`make reliability`, {when}"

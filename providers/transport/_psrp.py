@@ -121,10 +121,6 @@ def make_wsman(conn: HostConnection, password: str | None) -> WSMan:
     return wsman
 
 
-def _checked_as(conn: HostConnection) -> str:
-    return f", checked as {conn.tls_server_name}" if conn.tls_server_name else ""
-
-
 def _check_certificate_against(wsman: WSMan, name: str) -> None:
     """Verify the host's certificate against ``name`` (and send it as SNI) while connecting to the address.
     pypsrp 0.9.1 builds its requests session on the first send and has no option for this, so the session is
@@ -387,7 +383,7 @@ def translate(exc: BaseException, conn: HostConnection, step: str) -> ConnectorE
             pinned = next((e for e in _causes(exc) if isinstance(e, NameMismatch)), None)
             detail = getattr(cause, "verify_message", None) or (
                 clean(pinned, 200) if pinned is not None else "certificate verify failed")
-            return TlsVerificationFailed(host, step, f"{detail} at {endpoint}{_checked_as(conn)}",
+            return TlsVerificationFailed(host, step, f"{detail} at {endpoint}",
                                          ca_file=conn.ca_file, server_name=conn.tls_server_name)
         return TransportError(host, step, f"TLS handshake with {endpoint} failed: {clean(text, 200)}")
     if isinstance(exc, requests.exceptions.ConnectTimeout):
@@ -404,7 +400,7 @@ def translate(exc: BaseException, conn: HostConnection, step: str) -> ConnectorE
         if isinstance(cause, (TimeoutError, socket.timeout)):
             return HostUnreachable(host, step, "connection timed out", endpoint=endpoint)
         if isinstance(cause, ssl.SSLCertVerificationError):
-            return TlsVerificationFailed(host, step, f"{cause.verify_message} at {endpoint}{_checked_as(conn)}",
+            return TlsVerificationFailed(host, step, f"{cause.verify_message} at {endpoint}",
                                          ca_file=conn.ca_file, server_name=conn.tls_server_name)
         return TransportError(host, step, f"connection to {endpoint} lost: {type(cause).__name__}: "
                                           f"{clean(cause, 200)}")
