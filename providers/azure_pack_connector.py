@@ -28,7 +28,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from providers import names
-from providers.base import PROVIDER_KEY, is_unknown
+from providers.base import PROVIDER_KEY, is_unknown, LabResource
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed, StepTimedOut
 from providers.remote import (
     parse_model,
@@ -595,7 +595,7 @@ class AzurePackConnectorProvider(RemoteProvider):
 # ===============================================================================================================
 
 
-class AzurePackConnector(Resource):
+class AzurePackConnector(LabResource, name="AzurePackConnector"):
     """Azure Stack multi-cloud mode with the given Windows Azure Pack clouds (Add-AzurePackConnector on the PEP).
 
     Outputs: ``multi_cloud_enabled``; ``cloud_outputs`` = {cloud name: {file_name, content, endpoint, realm,

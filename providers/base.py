@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
+import pulumi
+from pulumi.dynamic import CheckFailure, CheckResult, DiffResult, Resource, ResourceProvider
 from pulumi.output import Unknown
 from pydantic import BaseModel, ValidationError
 
@@ -18,6 +19,31 @@ from pydantic import BaseModel, ValidationError
 # pulumi.output.Unknown instance, which is what check/diff actually receive.
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 PROVIDER_KEY = "__provider"
+
+#: Every dynamic resource's type before each had its own: state written then still names it.
+LEGACY_TYPE = "pulumi-python:dynamic:Resource"
+#: The module of our types: ``pulumi-python:dynamic/wapconnector:<name>``.
+TYPE_MODULE = "wapconnector"
+
+
+class LabResource(Resource):
+    """A dynamic resource with its own type name, ``pulumi-python:dynamic/wapconnector:<name>``, so that plans,
+    ``stack export`` and graphs say ConnectorSite rather than ``dynamic:Resource``. ``name`` is given explicitly
+    (``class ConnectorSite(LabResource, name="ConnectorSite")``): renaming a class must not change a type.
+
+    Every instance carries an alias to :data:`LEGACY_TYPE`, so a stack written before the types existed adopts
+    its resources under the new type (no replace, no delete; tests/e2e/test_type_names.py)."""
+
+    def __init_subclass__(cls, name: str = "", module: str = TYPE_MODULE, **kwargs: Any) -> None:
+        if not name:
+            raise TypeError(f"{cls.__name__}: give the resource's type name: class {cls.__name__}(LabResource, "
+                            f"name=...)")
+        super().__init_subclass__(module=module, name=name, **kwargs)
+
+    def __init__(self, provider: ResourceProvider, name: str, props: Any,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        legacy = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_=LEGACY_TYPE)])
+        super().__init__(provider, name, props, pulumi.ResourceOptions.merge(opts, legacy))
 
 
 def is_unknown(value: Any) -> bool:

@@ -27,7 +27,7 @@ import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 from pydantic import Field, field_validator, model_validator
 
-from providers.base import is_unknown
+from providers.base import is_unknown, LabResource
 from providers.errors import ConnectorError, RemoteCommandFailed
 from providers.remote import inputs_only as _inputs
 from providers.remote import RemoteInputs, RemoteProvider, check_remote, connection_of, host_identity, \
@@ -514,7 +514,7 @@ def unmark_created(conn: HostConnection, folders: Sequence[str]) -> None:
 # Resource
 
 
-class ConnectorBundle(Resource):
+class ConnectorBundle(LabResource, name="ConnectorBundle"):
     """The WAPConnector folder staged on one host (default ``C:\\temp\\WAPConnector``).
 
     Outputs: ``destination`` (the bundle root on the host, the folder above ``Setup``), ``files`` (relative

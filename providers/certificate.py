@@ -31,7 +31,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from pydantic import AfterValidator, Field, field_validator
 
 from providers import names, pki
-from providers.base import PROVIDER_KEY, is_unknown
+from providers.base import PROVIDER_KEY, is_unknown, LabResource
 from providers.bundle import (connection_change, only_expected_errors, stage_bytes, windows_path)
 from providers.errors import ConfigurationError, ConnectorError
 from providers.remote import inputs_only as _inputs
@@ -466,7 +466,7 @@ class CertificateProvider(RemoteProvider):
 SECRET_OUTPUTS = ("pfx_base64", "pfx_password")
 
 
-class Certificate(Resource):
+class Certificate(LabResource, name="Certificate"):
     """A certificate in ``Cert:\\LocalMachine\\<store>`` of one host.
 
     Store ``My``: ``cert_pem`` plus ``pfx_base64``/``pfx_password`` (e.g. an IssuedCertificate's outputs), with

@@ -23,7 +23,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from pydantic import Field, field_validator, model_validator
 
 from providers import names
-from providers.base import PROVIDER_KEY, is_unknown
+from providers.base import PROVIDER_KEY, is_unknown, LabResource
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.remote import (
     parse_model,
@@ -579,7 +579,7 @@ class ConnectorSiteProvider(RemoteProvider):
 # ===============================================================================================================
 
 
-class ConnectorSite(Resource):
+class ConnectorSite(LabResource, name="ConnectorSite"):
     """The WAP Connector's three IIS sites on one tenant portal computer, with certificate and FQDNs.
 
     Outputs: ``endpoint`` (https://<tenant portal fqdn>:40005), ``bound_thumbprint`` (MgmtSvc-Connector's https

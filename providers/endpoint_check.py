@@ -18,11 +18,11 @@ import time
 from typing import Annotated, Any
 
 import pulumi
-from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
+from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from providers import names
-from providers.base import check_with, diff_fields
+from providers.base import check_with, diff_fields, LabResource
 
 
 
@@ -108,7 +108,7 @@ class EndpointCheckProvider(ResourceProvider):
         return ReadResult(id_=id_, outs=props)
 
 
-class EndpointCheck(Resource):
+class EndpointCheck(LabResource, name="EndpointCheck"):
     """Fails the update unless https://fqdn:port answers with ``expected_thumbprint``, trusted via ``ca_pem``."""
 
     served_thumbprint: pulumi.Output[str]

@@ -23,10 +23,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
+from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from providers.base import check_with, diff_fields, is_unknown
+from providers.base import check_with, diff_fields, is_unknown, LabResource
 
 KeyType = Literal["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"]
 KEY_TYPES: tuple[str, ...] = KeyType.__args__  # type: ignore[attr-defined]
@@ -378,7 +378,7 @@ def _secret_opts(opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=_SECRET_OUTPUTS))
 
 
-class CertificateAuthority(Resource):
+class CertificateAuthority(LabResource, name="CertificateAuthority"):
     """A lab root CA (self-signed, as every root is). Its certificate goes to AzS-WASP01's CA/Root store."""
 
     cert_pem: pulumi.Output[str]
@@ -408,7 +408,7 @@ class CertificateAuthority(Resource):
         super().__init__(CertificateAuthorityProvider(), name, props, _secret_opts(opts))
 
 
-class IssuedCertificate(Resource):
+class IssuedCertificate(LabResource, name="IssuedCertificate"):
     """A TLS server certificate issued by a CertificateAuthority: PEM, key and PFX (key and PFX are secrets)."""
 
     cert_pem: pulumi.Output[str]

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import pulumi
-from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
+from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from providers import names
-from providers.base import PROVIDER_KEY, is_unknown
+from providers.base import PROVIDER_KEY, is_unknown, LabResource
 from providers.bundle import (DEFAULT_DESTINATION, connection_change, file_name, join, only_expected_errors,
                               sha256_bytes, stage_bytes, windows_path)
 from providers.errors import ConnectorError
@@ -291,7 +291,7 @@ class TenantApiUpdateProvider(RemoteProvider):
         return _update_outputs(observed, args.expected_product_code)
 
 
-class TenantApiUpdate(Resource):
+class TenantApiUpdate(LabResource, name="TenantApiUpdate"):
     """Update-TenantAPI.ps1 run on one Tenant API VM (the bundle must be staged at ``bundle_path``).
 
     Outputs: ``product_code`` (observed), ``updated`` (no longer UR9.1, or equal to ``expected_product_code``),
@@ -661,7 +661,7 @@ class TenantApiTrustProvider(RemoteProvider):
 
 
 
-class TenantApiTrust(Resource):
+class TenantApiTrust(LabResource, name="TenantApiTrust"):
     """Configure-TrustAzureStack.ps1, once per WAP cloud, from one Tenant API VM.
 
     Inputs: ``data_file_content`` (the cloud's Add-AzurePackConnector output file), ``data_file_name``,

@@ -71,7 +71,10 @@ def test_providers_are_pickled_by_reference_and_load_in_a_fresh_process(project:
     project.set_config(CONFIG)
     project.up()
     state = project.export(show_secrets=True)["deployment"]["resources"]
-    for res in (r for r in state if r["type"] == "pulumi-python:dynamic:Resource"):
+    pki = [r for r in state if r["type"] in ("pulumi-python:dynamic/wapconnector:CertificateAuthority",
+                                             "pulumi-python:dynamic/wapconnector:IssuedCertificate")]
+    assert len(pki) == 3
+    for res in pki:
         pickled = res["outputs"]["__provider"]
         pickled = pickled.get("plaintext", pickled) if isinstance(pickled, dict) else pickled
         raw = base64.b64decode(pickled.strip('"'))

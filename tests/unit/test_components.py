@@ -25,7 +25,13 @@ from labsim.stack_config import stack_config
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-DYNAMIC = "pulumi-python:dynamic:Resource"
+LEGACY = "pulumi-python:dynamic:Resource"
+
+
+def DYNAMIC(name: str) -> str:  # noqa: N802 - reads like the constant it replaced
+    return f"pulumi-python:dynamic/wapconnector:{name}"
+
+
 CLOUDS = ("AzurePack_1", "AzurePack_2")
 HOSTS = {"AzurePack_1": "wapcomputer1", "AzurePack_2": "wapcomputer2"}
 
@@ -122,7 +128,7 @@ def registered(monitor: RecordingMonitor) -> dict[str, Registered]:
         r = Registered(urn, req)
         if r.type == "pulumi:pulumi:Stack":
             continue
-        key = r.name if r.type == DYNAMIC or r.name != "lab" else f"{r.name}:{r.type}"
+        key = r.name if r.type.startswith("pulumi-python:") or r.name != "lab" else f"{r.name}:{r.type}"
         assert key not in out, key
         out[key] = r
     return out
@@ -153,16 +159,18 @@ def expected_tree() -> dict[str, tuple[str, str]]:
     tree = {
         "lab:wapconnector:lab:Lab": ("wapconnector:lab:Lab", ""),
         "lab:wapconnector:lab:Pki": ("wapconnector:lab:Pki", "lab:wapconnector:lab:Lab"),
-        "lab-ca": (DYNAMIC, "lab:wapconnector:lab:Pki"),
-        "lab-user-portal-ca": (DYNAMIC, "lab:wapconnector:lab:Lab"),
-        "lab-multi-cloud": (DYNAMIC, "lab:wapconnector:lab:Lab"),
+        "lab-ca": (DYNAMIC("CertificateAuthority"), "lab:wapconnector:lab:Pki"),
+        "lab-user-portal-ca": (DYNAMIC("Certificate"), "lab:wapconnector:lab:Lab"),
+        "lab-multi-cloud": (DYNAMIC("AzurePackConnector"), "lab:wapconnector:lab:Lab"),
     }
+    leaves = {"bundle": "ConnectorBundle", "connector-cert": "Certificate", "connector-site": "ConnectorSite",
+              "endpoint-check": "EndpointCheck", "tenant-api-update": "TenantApiUpdate"}
     for cloud, host in HOSTS.items():
-        tree[f"lab-{cloud}-connector"] = (DYNAMIC, "lab:wapconnector:lab:Pki")
+        tree[f"lab-{cloud}-connector"] = (DYNAMIC("IssuedCertificate"), "lab:wapconnector:lab:Pki")
         tree[f"lab-{cloud}"] = ("wapconnector:lab:WapCloud", "lab:wapconnector:lab:Lab")
-        for leaf in ("bundle", "connector-cert", "connector-site", "endpoint-check", "tenant-api-update"):
-            tree[f"lab-{cloud}-{host}-{leaf}"] = (DYNAMIC, f"lab-{cloud}")
-        tree[f"lab-{cloud}-trust"] = (DYNAMIC, f"lab-{cloud}")
+        for leaf, type_name in leaves.items():
+            tree[f"lab-{cloud}-{host}-{leaf}"] = (DYNAMIC(type_name), f"lab-{cloud}")
+        tree[f"lab-{cloud}-trust"] = (DYNAMIC("TenantApiTrust"), f"lab-{cloud}")
     return tree
 
 
@@ -172,6 +180,22 @@ def test_lab_registers_the_expected_resources_under_its_components(monitor) -> N
     urn_key = {r.urn: k for k, r in regs.items()}
     seen = {k: (r.type, urn_key.get(r.parent, "")) for k, r in regs.items()}  # "" = the stack
     assert seen == expected_tree()
+
+
+def test_every_dynamic_resource_aliases_the_type_state_was_written_with(monitor) -> None:
+    """Stacks deployed before each resource had its own type name hold ``pulumi-python:dynamic:Resource``: the
+    alias (same name, same parent, old type) lets the engine adopt them (tests/e2e/test_type_names.py)."""
+    deploy(build_lab)
+    dynamic = [r for r in registered(monitor).values() if r.type.startswith("pulumi-python:")]
+    assert len(dynamic) == 17
+    for r in dynamic:
+        qualified, name = r.urn.rsplit("::", 1)
+        assert qualified.endswith(r.type)
+        legacy = f"{qualified.removesuffix(r.type)}{LEGACY}::{name}"
+        request = monitor.requests[r.urn]
+        urns = set(request.aliasURNs) | {a.urn for a in request.aliases if a.urn}
+        specs = [(a.spec.type, a.spec.name, a.spec.noParent) for a in request.aliases if a.HasField("spec")]
+        assert legacy in urns or (LEGACY, "", False) in specs, (r.urn, urns, specs)
 
 
 def test_each_trust_is_fed_by_its_clouds_connector_output(monitor) -> None:
