@@ -7,6 +7,22 @@ cd "$root"
 say() { printf 'bootstrap: %s\n' "$*"; }
 die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
 
+# Debian packages some targets need, installed only when missing (apt is not touched when all are present):
+# graphviz for `make graph`, PostgreSQL's server binaries for the team-state test (it starts its own server).
+debian_missing=()
+command -v dot >/dev/null 2>&1 || debian_missing+=(graphviz)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || debian_missing+=(postgresql)
+if [ ${#debian_missing[@]} -gt 0 ]; then
+  command -v apt-get >/dev/null 2>&1 \
+    || die "missing ${debian_missing[*]}: install them with the system's package manager and re-run"
+  [ "$(id -u)" -eq 0 ] \
+    || die "missing Debian packages: run 'sudo apt-get update && sudo apt-get install -y ${debian_missing[*]}' and re-run"
+  say "installing Debian packages: ${debian_missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || die "apt-get update failed: the Debian package mirror must be reachable"
+  apt-get install -y -qq "${debian_missing[@]}" >/dev/null || die "apt-get install ${debian_missing[*]} failed (see above)"
+fi
+
 python=${PYTHON:-}
 if [ -z "$python" ]; then
   for candidate in python3.11 python3; do
