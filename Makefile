@@ -5,12 +5,14 @@ STACK ?= sim
 export STACK
 
 .PHONY: help bootstrap up preview down test test-fast bench reliability
+.PHONY: graph fleet
 help:
 	@echo "make up       bootstrap (venv + Pulumi engine) and deploy the $(STACK) stack"
 	@echo "make preview  show drift: pulumi preview --refresh on the $(STACK) stack"
 	@echo "make down     pulumi destroy the $(STACK) stack"
 	@echo "make test     bootstrap and run the whole test suite (unit, labsim, end-to-end); rewrites docs/reliability.md"
 	@echo "make reliability  rerun tests/reliability with a 60 s soak and random examples; rewrites docs/reliability.md"
+	@echo "make graph    picture of the $(STACK) stack: hosts, resources, dependencies, drift (GRAPH_OUT=file.svg|.png)"
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -38,3 +40,10 @@ reliability: bootstrap
 
 bench: bootstrap
 	@. scripts/env.sh && python benchmarks/labsim_protocol.py
+
+# -- operator tools over lab stacks (labops/) --------------------------------------------------------------------
+# The lab as a Graphviz picture; drift from one refreshing preview (read-only). Writes .state/graph/$(STACK).svg
+# unless GRAPH_OUT names another file (the README's picture: GRAPH_OUT=docs/images/sim-graph.svg).
+graph: bootstrap
+	@. scripts/env.sh && python scripts/lab.py start $(STACK)
+	@. scripts/env.sh && python -m labops.graph --stack $(STACK) $(if $(GRAPH_OUT),--out $(GRAPH_OUT))

@@ -1,0 +1,186 @@
+"""Reading lab stacks through Pulumi's Automation API: which stacks exist, what each holds, and its drift.
+
+Secrets: a resource's host comes from its ``connection`` input, which is a secret (it holds the password).
+:func:`read_resources` decrypts the state in this process only and keeps nothing but each connection's
+``fqdn``; the decrypted deployment is never written, logged or returned. Drift comes from one refreshing
+preview (reads every host, changes nothing), recorded per stack under ``.state/drift/`` so the picture can
+show "drift as of the last refresh" without reaching the hosts again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pulumi import automation as auto
+
+ROOT = Path(__file__).resolve().parents[1]
+DRIFT_DIR = ROOT / ".state" / "drift"
+
+# How Pulumi marks a secret value in an exported deployment.
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+# Ops a refreshing preview may plan for one resource, strongest first (a replace also shows its two halves).
+_OP_RANK = ("replace", "create", "delete", "update", "same")
+_OP_ALIASES = {"create-replacement": "replace", "delete-replaced": "replace", "discard": "delete"}
+
+
+@dataclass(frozen=True)
+class Project:
+    """Where the Pulumi program lives and the environment each stack's commands run with."""
+
+    work_dir: Path
+    env_for: Callable[[str], dict[str, str]]
+
+    @classmethod
+    def checkout(cls) -> Project:
+        """This checkout, with the environment `scripts/env.sh` gives each stack (so a simulator stack gets
+        the lab-only passphrase exactly as `make up` does, and an operator's settings still win)."""
+        return cls(ROOT, _env_sh)
+
+    def workspace(self, stack: str = "") -> auto.LocalWorkspace:
+        return auto.LocalWorkspace(work_dir=str(self.work_dir), env_vars=self.env_for(stack))
+
+    def stack(self, name: str) -> auto.Stack:
+        return auto.Stack.select(name, self.workspace(name))
+
+    def config_stacks(self) -> list[str]:
+        """Stacks that have a configuration file in the project's stack config dir."""
+        settings = yaml.safe_load((self.work_dir / "Pulumi.yaml").read_text()) or {}
+        config_dir = self.work_dir / settings.get("stackConfigDir", ".")
+        return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in config_dir.glob("Pulumi.*.yaml"))
+
+
+def _env_sh(stack: str) -> dict[str, str]:
+    proc = subprocess.run(["bash", "-c", '. scripts/env.sh && env -0'], cwd=ROOT, capture_output=True,
+                          env={**os.environ, "STACK": stack or "sim"}, check=True)
+    return dict(item.split("=", 1) for item in proc.stdout.decode().split("\0") if "=" in item)
+
+
+# -- resources, without secrets ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Resource:
+    """One resource of a stack's state, reduced to what a picture needs (nothing secret)."""
+
+    urn: str
+    name: str
+    type: str
+    parent: str | None
+    dependencies: tuple[str, ...]
+    host: str | None  # the connection's FQDN (lower-case); None for what runs on the operator's machine
+    custom: bool      # a real resource (False: the stack, a component, a provider)
+
+
+def _plain(value: Any) -> Any:
+    """A decrypted secret's value; None for a secret still encrypted (nothing to read without the key)."""
+    if isinstance(value, Mapping) and value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
+        if "plaintext" not in value:
+            return None
+        return json.loads(value["plaintext"])
+    return value
+
+
+def host_of(props: Mapping[str, Any]) -> str | None:
+    conn = _plain(props.get("connection"))
+    fqdn = conn.get("fqdn") if isinstance(conn, Mapping) else None
+    return fqdn.lower().rstrip(".") if isinstance(fqdn, str) else None
+
+
+def resources_from_deployment(deployment: Mapping[str, Any]) -> list[Resource]:
+    """Pure: the deployment's resources as :class:`Resource` (copying no property but each host's name)."""
+    out = []
+    for r in deployment.get("resources") or []:
+        kind = r["type"]
+        custom = bool(r.get("custom")) and not kind.startswith("pulumi:providers:")
+        out.append(Resource(
+            urn=r["urn"], name=r["urn"].rsplit("::", 1)[1], type=kind, parent=r.get("parent") or None,
+            dependencies=tuple(r.get("dependencies") or ()),
+            host=(host_of(r.get("outputs") or {}) or host_of(r.get("inputs") or {})) if custom else None,
+            custom=custom))
+    return out
+
+
+def read_resources(stack: auto.Stack) -> list[Resource]:
+    # export_stack decrypts (it runs `stack export --show-secrets`); only the reduced view leaves this frame.
+    return resources_from_deployment(stack.export_stack().deployment or {})
+
+
+# -- drift ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class Drift:
+    """What one refreshing preview said: per resource URN the op it plans (``same`` when in sync)."""
+
+    stack: str
+    refreshed_at: str
+    ok: bool
+    ops: dict[str, str] = field(default_factory=dict)
+    diffs: dict[str, list[str]] = field(default_factory=dict)  # changed property names, when the provider says
+    error: str | None = None
+
+    @property
+    def changes(self) -> Counter[str]:
+        return Counter(op for op in self.ops.values() if op != "same")
+
+    def describe(self) -> str:
+        if not self.ok:
+            return f"unknown: {self.error}"
+        if not self.changes:
+            return "in sync"
+        return "drift: " + ", ".join(f"{n} to {op}" for op, n in sorted(self.changes.items()))
+
+    def save(self, directory: Path = DRIFT_DIR) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{self.stack}.json"
+        path.write_text(json.dumps(asdict(self), indent=1, sort_keys=True) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, stack: str, directory: Path = DRIFT_DIR) -> Drift | None:
+        path = directory / f"{stack}.json"
+        return cls(**json.loads(path.read_text())) if path.exists() else None
+
+
+def _stronger(a: str | None, b: str) -> str:
+    b = _OP_ALIASES.get(b, b)
+    if a is None:
+        return b
+    rank = {op: i for i, op in enumerate(_OP_RANK)}
+    return a if rank.get(a, len(rank)) <= rank.get(b, len(rank)) else b
+
+
+def refreshing_preview(stack: auto.Stack) -> Drift:
+    """`pulumi preview --refresh` through the Automation API: reads every host, changes nothing."""
+    ops: dict[str, str] = {}
+    diffs: dict[str, list[str]] = {}
+    errors: list[str] = []
+
+    def on_event(event: auto.EngineEvent) -> None:
+        if event.resource_pre_event:
+            meta = event.resource_pre_event.metadata
+            op = meta.op.value
+            if op in ("refresh", "read") or meta.type == "pulumi:pulumi:Stack":
+                return
+            ops[meta.urn] = _stronger(ops.get(meta.urn), op)
+            if meta.diffs:
+                diffs[meta.urn] = sorted(set(diffs.get(meta.urn, [])) | set(meta.diffs))
+        elif event.diagnostic_event and event.diagnostic_event.severity == "error":
+            message = event.diagnostic_event.message.strip()
+            if message:
+                errors.append(message.splitlines()[0])
+
+    at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        stack.preview(refresh=True, on_event=on_event, color="never")
+    except auto.CommandError as exc:
+        first = errors[0] if errors else (str(exc).strip().splitlines() or ["the preview failed"])[-1]
+        return Drift(stack.name, at, ok=False, ops=ops, diffs=diffs, error=first[:300])
+    return Drift(stack.name, at, ok=True, ops=ops, diffs=diffs)
