@@ -33,6 +33,8 @@ class WapCloudArgs:
     connector_certificate: IssuedCertificate
     # This cloud's entry of AzurePackConnector.cloud_outputs: {file_name, content, endpoint, realm, ...}.
     cloud_output: pulumi.Output[dict[str, Any]]
+    # project/stack: the owner the markers on this cloud's hosts name (providers/ownership.py).
+    owner: str | None = None
 
 
 class WapCloud(pulumi.ComponentResource):
@@ -47,6 +49,7 @@ class WapCloud(pulumi.ComponentResource):
         assert config.azure_stack is not None and config.bundle is not None
         bundle_dir = config.bundle.destination
         cert = args.connector_certificate
+        own: dict[str, Any] = {"owner": args.owner, "adopt": config.adopts(cloud)}
 
         def conn(host: str) -> pulumi.Output[dict[str, Any]]:
             # A secret as a whole: it holds the password, and inputs are stored in the state too.
@@ -58,7 +61,7 @@ class WapCloud(pulumi.ComponentResource):
             if host not in bundles:  # a WAP Express computer is portal and Tenant API at once: stage once
                 bundles[host] = ConnectorBundle(
                     f"{name}-{host}-bundle", connection=conn(host), source_dir=config.bundle.source_dir,
-                    destination=bundle_dir, opts=pulumi.ResourceOptions(parent=self))
+                    destination=bundle_dir, **own, opts=pulumi.ResourceOptions(parent=self))
             return bundles[host]
 
         self.sites: dict[str, ConnectorSite] = {}
@@ -68,12 +71,12 @@ class WapCloud(pulumi.ComponentResource):
             installed = Certificate(
                 f"{name}-{host}-connector-cert", connection=conn(host), store="My", cert_pem=cert.cert_pem,
                 pfx_base64=cert.pfx_base64, pfx_password=cert.pfx_password, serves_fqdns=[cloud.endpoint_fqdn],
-                opts=child)
+                **own, opts=child)
             site = ConnectorSite(
                 f"{name}-{host}-connector-site", connection=conn(host),
                 tenant_portal_fqdn=cloud.tenant_portal_fqdn, tenant_api_fqdn=cloud.tenant_api_fqdn,
                 azure_stack_portal_fqdn=config.azure_stack.portal_fqdn,
-                certificate_thumbprint=installed.thumbprint, bundle_path=bundle_dir,
+                certificate_thumbprint=installed.thumbprint, bundle_path=bundle_dir, **own,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[bundle_on(host), installed]))
             self.sites[host] = site
             host_cfg = config.hosts[host]
@@ -90,7 +93,7 @@ class WapCloud(pulumi.ComponentResource):
 
         updates = [
             TenantApiUpdate(f"{name}-{host}-tenant-api-update", connection=conn(host), bundle_path=bundle_dir,
-                            opts=pulumi.ResourceOptions(parent=self, depends_on=[bundle_on(host)]))
+                            **own, opts=pulumi.ResourceOptions(parent=self, depends_on=[bundle_on(host)]))
             for host in cloud.tenant_api_hosts
         ]
         trust_host = cloud.trust_host or cloud.tenant_api_hosts[0]
@@ -102,7 +105,7 @@ class WapCloud(pulumi.ComponentResource):
             f"{name}-trust", connection=conn(trust_host),
             data_file_content=args.cloud_output.apply(lambda o: o["content"]),
             data_file_name=args.cloud_output.apply(lambda o: o["file_name"]),
-            bundle_path=bundle_dir, sql_server=cloud.sql_server, sql_credential=sql_credential,
+            bundle_path=bundle_dir, sql_server=cloud.sql_server, sql_credential=sql_credential, **own,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*updates, bundle_on(trust_host)]))
 
         self.endpoint = pulumi.Output.from_input(cloud.endpoint)

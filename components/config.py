@@ -10,6 +10,8 @@ Shape (see README, "Stacks and configuration", and stacks/Pulumi.example-real.ya
   hosts        how to reach every host (FQDN, address, port, TLS, auth, which credential)
   credentials  user names and passwords; must be set with `pulumi config set --secret --path ...`
   bundle       where the downloaded WAPConnector folder is on this machine, and where to stage it
+  adopt        take over what exists on the hosts but differs, or another stack owns (docs/ownership.md);
+               true/false stack-wide, or per cloud as clouds[i].adopt (that cloud's WAP side)
 Without ``azureStack`` and ``hosts`` the stack only creates the lab PKI (CA and connector certificates).
 """
 
@@ -20,7 +22,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from providers import names
@@ -39,6 +41,19 @@ def _fqdn(value: str) -> str:
 
 
 Fqdn = Annotated[str, Field(min_length=1)]
+
+
+def _strict_bool(value: Any) -> Any:
+    """true/false only (Pulumi hands top-level config values over as text): 'yes', 1 or 'on' are refused, so a
+    typo never turns adoption on."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(f"must be true or false (got {value!r})")
+
+
+Switch = Annotated[bool, BeforeValidator(_strict_bool)]
 
 
 class CaConfig(_Config):
@@ -67,6 +82,9 @@ class CloudConfig(_Config):
     sql_credential: str | None = None  # a name in wapconnector:credentials (SQL authentication)
     certificate_validity_days: Annotated[int, Field(gt=0, le=3650)] = 397
     certificate_key_type: KeyType = "ecdsa-p256"
+    # Take over this cloud's WAP-side things that exist but differ, or that another stack owns; default: the
+    # stack-wide wapconnector:adopt.
+    adopt: Switch | None = None
 
     @field_validator("connector_fqdn", "tenant_portal_fqdn", "tenant_api_fqdn")
     @classmethod
@@ -155,6 +173,13 @@ class StackConfig(_Config):
     credentials: dict[str, CredentialConfig] = Field(default_factory=dict)
     bundle: BundleConfig | None = None
     labsim: LabsimConfig | None = None
+    adopt: Switch = False
+
+    def adopts(self, cloud: CloudConfig | None = None) -> bool:
+        """Whether adoption was asked for: the cloud's own setting, else the stack-wide one."""
+        if cloud is not None and cloud.adopt is not None:
+            return cloud.adopt
+        return self.adopt
 
     @property
     def deploys_lab(self) -> bool:

@@ -20,6 +20,11 @@ from providers.certificate import Certificate
 from providers.transport import PRIVILEGED_ENDPOINT
 
 
+def owner_of_stack() -> str:
+    """``project/stack``: the owner every marker names."""
+    return f"{pulumi.get_project()}/{pulumi.get_stack()}"
+
+
 class Lab(pulumi.ComponentResource):
     def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("wapconnector:lab:Lab", name, None, opts)
@@ -27,24 +32,28 @@ class Lab(pulumi.ComponentResource):
         assert azs is not None, "a lab needs wapconnector:azureStack"
         child = pulumi.ResourceOptions(parent=self)
         self.pki = LabPki(name, config.ca, config.clouds, opts=child)
+        # Every remote thing carries a marker of its owning stack (providers/ownership.py). A dynamic provider
+        # process cannot see the project and stack reliably, so they travel as an input.
+        owner = owner_of_stack()
 
         def conn(host: str, **kw: Any) -> pulumi.Output[dict[str, Any]]:
             return pulumi.Output.secret(config.connection(host, **kw))
 
         self.portal_ca = Certificate(
             f"{name}-user-portal-ca", connection=conn(azs.user_portal_host), store="CA",
-            cert_pem=self.pki.ca.cert_pem, opts=child)
+            cert_pem=self.pki.ca.cert_pem, owner=owner, adopt=config.adopts(), opts=child)
         self.connector = AzurePackConnector(
             f"{name}-multi-cloud", connection=conn(azs.privileged_endpoint, configuration_name=PRIVILEGED_ENDPOINT),
             share_connection=conn(azs.share_host),
             clouds=[{"cloud_name": c.name, "cloud_endpoint": c.endpoint} for c in config.clouds],
-            azure_stack_cloud_name=azs.cloud_name, opts=child)
+            azure_stack_cloud_name=azs.cloud_name, owner=owner, adopt=config.adopts(), opts=child)
         self.clouds = {
             c.name: WapCloud(
                 f"{name}-{c.name}",
                 WapCloudArgs(cloud=c, config=config, ca=self.pki.ca,
                              connector_certificate=self.pki.connector_certificates[c.name],
-                             cloud_output=self.connector.cloud_outputs.apply(lambda outs, n=c.name: outs[n])),
+                             cloud_output=self.connector.cloud_outputs.apply(lambda outs, n=c.name: outs[n]),
+                             owner=owner),
                 opts=child)
             for c in config.clouds
         }

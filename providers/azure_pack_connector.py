@@ -27,7 +27,7 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from providers import names
+from providers import names, ownership
 from providers.base import PROVIDER_KEY, is_unknown, LabResource
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed, StepTimedOut
 from providers.remote import (
@@ -67,13 +67,19 @@ FILE_KEY_CERTIFICATE = "Certificate"  # [inf] base64 DER of the AD FS token-sign
 # re-run replaces its files. Should a real PEP leave older files behind, the newest file per cloud wins.
 #
 # Design choice (not about WAP): "disabled out of band" and "deleted by us" leave the same folder. To tell them
-# apart, create writes an ownership marker on the share host and delete removes it: files gone + marker present
-# = drift (multi_cloud_enabled false, update heals); files gone + no marker = gone.
-MARKER_FOLDER = r"C:\ProgramData\WapConnectorIac\AzurePackConnector"
+# apart, create writes the ownership marker (providers/ownership.py) on the share host (the PEP takes no file
+# commands) and delete removes it: files gone + marker present = drift (multi_cloud_enabled false, update heals);
+# files gone + no marker = gone.
+OWNERSHIP_RESOURCE = "AzurePackConnector"
+MARKER_FOLDER = ownership.MARKER_ROOT + "\\" + OWNERSHIP_RESOURCE
 
 
 def marker_path(pep_fqdn: str) -> str:
-    return MARKER_FOLDER + "\\" + pep_fqdn.lower() + ".json"
+    return ownership.marker_path(OWNERSHIP_RESOURCE, pep_fqdn)
+
+
+def thing(pep_fqdn: str) -> str:
+    return f"multi-cloud mode of the Azure Stack behind privileged endpoint {pep_fqdn} (Add-AzurePackConnector)"
 
 
 # Step names (they appear in errors and are the keys of a connection's step_timeouts).
@@ -242,6 +248,7 @@ class OutputFile:
 class Observed:
     files: tuple[OutputFile, ...]
     marker_present: bool
+    marker: ownership.Marker | None = None
 
     @property
     def multi_cloud_enabled(self) -> bool:
@@ -322,13 +329,13 @@ def read_observed(share: HostConnection, pep_fqdn: str) -> Observed:
     t = transport()
     listing = t.run(share, STEP_READ, [
         *read_statements(),
-        Command("Test-Path", {"Path": marker_path(pep_fqdn)}),
+        ownership.read_command(marker_path(pep_fqdn)),
     ], idempotent=True, accept_errors=True)
     _raise_unexpected(share, listing)
-    marker = any(o is True for o in listing.output)
-    entries = [o for o in listing.output if isinstance(o, dict) and o.get("FullName")]
+    marker, output = ownership.extract(listing.output)
+    entries = [o for o in output if isinstance(o, dict) and o.get("FullName")]
     if not entries:
-        return Observed((), marker)
+        return Observed((), marker is not None, marker)
     contents = t.run(share, STEP_READ, [Command("Get-Content", {"Path": e["FullName"], "Raw": True}) for e in entries],
                      idempotent=True)
     texts = [o for o in contents.output if isinstance(o, str)]
@@ -346,7 +353,7 @@ def read_observed(share: HostConnection, pep_fqdn: str) -> Observed:
                                  f"file format is an assumption (FILE_KEY_* in providers/azure_pack_connector.py): "
                                  f"compare it with the real file and correct them", host=share.fqdn,
                                  step=STEP_READ) from None
-    return Observed(tuple(files), marker)
+    return Observed(tuple(files), marker is not None, marker)
 
 
 def _raise_unexpected(conn: HostConnection, result: Any) -> None:
@@ -463,32 +470,14 @@ def enable(inputs: AzurePackConnectorInputs) -> None:
         raise _explain(exc, pep, STEP_ENABLE) from exc
 
 
-def write_marker(share: HostConnection, pep_fqdn: str, inputs: AzurePackConnectorInputs) -> None:
-    body = json.dumps({"privileged_endpoint": pep_fqdn, "azure_stack_cloud_name": inputs.azure_stack_cloud_name,
-                       "clouds": inputs.desired_clouds(),
-                       "note": "written by the AzurePackConnector Pulumi resource; delete removes it"}, indent=2)
-    transport().run(share, STEP_MARK, [
-        Command("New-Item", {"Path": MARKER_FOLDER, "ItemType": "Directory"}, ["Force"]),
-        Command("New-Item", {"Path": marker_path(pep_fqdn), "ItemType": "File", "Value": body}, ["Force"]),
-    ], idempotent=True)
+def write_marker(share: HostConnection, pep_fqdn: str, marker: ownership.Marker) -> None:
+    ownership.write(share, STEP_MARK, marker_path(pep_fqdn), marker)
 
 
 def remove_marker(share: HostConnection, pep_fqdn: str) -> None:
-    """Remove the marker, then the marker folders if no other Azure Stack's marker is left in them, so that a
-    destroy leaves the share host as it was."""
-    transport().run(share, STEP_MARK, Command("Remove-Item", {"Path": marker_path(pep_fqdn), "ErrorAction":
-                                                              "SilentlyContinue"}, ["Force"]), idempotent=True)
-    folder = MARKER_FOLDER
-    while folder.count("\\") > 1:  # MARKER_FOLDER and its parent, never C:\ProgramData itself
-        left = transport().run(share, STEP_MARK, [
-            Command("Get-ChildItem", {"Path": folder, "ErrorAction": "SilentlyContinue"})
-            | Command("Measure-Object")], idempotent=True).output
-        count = left[0].get("Count", 0) if left and isinstance(left[0], dict) else 0
-        if count:
-            return
-        transport().run(share, STEP_MARK, Command("Remove-Item", {"Path": folder, "ErrorAction": "SilentlyContinue"},
-                                                  ["Recurse", "Force"]), idempotent=True)
-        folder = folder.rsplit("\\", 1)[0]
+    """Remove the marker, then the marker folders if no other marker is left in them, so that a destroy leaves
+    the share host as it was."""
+    ownership.remove(share, STEP_MARK, marker_path(pep_fqdn))
 
 
 def disable(pep: HostConnection) -> None:
@@ -536,7 +525,7 @@ class AzurePackConnectorProvider(RemoteProvider):
         return check(news)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = changed_fields(olds, news)
+        changed = changed_fields(olds, news) + ownership.owner_changed(olds, news)
         replaces = []
         if host_identity(olds) != host_identity(news):
             changed.append("connection")
@@ -552,12 +541,30 @@ class AzurePackConnectorProvider(RemoteProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = parse_inputs(props)
-        # Always run: the folder is indirect evidence only, and a re-run after a partial failure converges.
-        enable(inputs)
-        write_marker(inputs.share_connection, inputs.connection.fqdn, inputs)
-        observed = read_observed(inputs.share_connection, inputs.connection.fqdn)
+        pep, share = inputs.connection.fqdn, inputs.share_connection
+        found = read_observed(share, pep)
+        desired = {"clouds": inputs.desired_clouds(), "azure_stack_cloud_name": inputs.azure_stack_cloud_name}
+        seen = observed_outputs(found, inputs.desired_clouds())
+        differs = changed_fields(seen, desired) if found.multi_cloud_enabled else ["multi_cloud_enabled"]
+        if inputs.owner is None:  # ownership not tracked (direct use): the marker only tells drift from gone
+            mark = ownership.Marker("", resource=OWNERSHIP_RESOURCE, thing=thing(pep))
+        else:
+            mark = ownership.claim(
+                host=pep, thing=thing(pep), owner=inputs.owner, adopt=inputs.adopt, marker=found.marker,
+                exists=found.multi_cloud_enabled, resource=OWNERSHIP_RESOURCE,
+                differences=[ownership.Difference(f, seen.get(f), desired[f]) for f in differs]
+                if found.multi_cloud_enabled else [],
+                prior={k: seen[k] for k in desired} if found.multi_cloud_enabled else {})
+        write_marker(share, pep, mark)  # before the change: a rerun after a failure knows it is its own
+        # Otherwise always run: the folder is indirect evidence only, and a re-run after a partial failure converges.
+        if not (mark.adopted and not differs):
+            enable(inputs)
+        observed = read_observed(share, pep)
         _verify(inputs, observed)
-        return CreateResult(resource_id(inputs.connection.fqdn), _outputs(props, observed, inputs.desired_clouds()))
+        outs = _outputs(props, observed, inputs.desired_clouds())
+        if inputs.owner is not None:
+            outs.update(ownership.outputs(mark))
+        return CreateResult(resource_id(pep), outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         share = HostConnection.parse(props.get("share_connection"))
@@ -566,20 +573,40 @@ class AzurePackConnectorProvider(RemoteProvider):
         if not observed.files and not observed.marker_present:
             return ReadResult(id_="", outs={})
         known = props.get("clouds") if isinstance(props.get("clouds"), list) else []
-        return ReadResult(id_=id_, outs=_outputs(props, observed, known))
+        return ReadResult(id_=id_, outs={**_outputs(props, observed, known),
+                                         "observed_owner": observed.marker.owner if observed.marker else None})
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         inputs = parse_inputs(news)
+        pep, share = inputs.connection.fqdn, inputs.share_connection
+        own: dict[str, Any] = {}
+        if inputs.owner is not None:
+            found = read_observed(share, pep)
+            ownership.may_change(host=pep, thing=thing(pep), owner=inputs.owner, adopt=inputs.adopt,
+                                 marker=found.marker)
+            mark = ownership.from_state({**olds, "owner": inputs.owner}, OWNERSHIP_RESOURCE, thing(pep))
+            own = ownership.outputs(mark)
+        else:
+            mark = ownership.Marker("", resource=OWNERSHIP_RESOURCE, thing=thing(pep))
         if plan(olds, news):
             enable(inputs)
-        write_marker(inputs.share_connection, inputs.connection.fqdn, inputs)
-        observed = read_observed(inputs.share_connection, inputs.connection.fqdn)
+        write_marker(share, pep, mark)
+        observed = read_observed(share, pep)
         _verify(inputs, observed)
-        return UpdateResult(_outputs(news, observed, inputs.desired_clouds()))
+        return UpdateResult({**_outputs(news, observed, inputs.desired_clouds()), **own})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         pep = HostConnection.parse(props.get("connection"))
         share = HostConnection.parse(props.get("share_connection"))
+        owner = props.get("owner")
+        if isinstance(owner, str):
+            found = read_observed(share, pep.fqdn)
+            if not ownership.may_delete(host=pep.fqdn, thing=thing(pep.fqdn), owner=owner, marker=found.marker):
+                return
+            if props.get("adopted"):
+                _restore_prior(pep, props, found)
+                remove_marker(share, pep.fqdn)
+                return
         disable(pep)
         observed = read_observed(share, pep.fqdn)
         if observed.files:
@@ -588,6 +615,21 @@ class AzurePackConnectorProvider(RemoteProvider):
                 f"remain in {OUTPUT_FOLDER}; check multi-cloud mode in the portal and run the delete again",
                 host=pep.fqdn, step=STEP_DISABLE)
         remove_marker(share, pep.fqdn)  # last: a failure before this leaves the resource deletable again
+
+
+def _restore_prior(pep: HostConnection, props: Mapping[str, Any], found: Observed) -> None:
+    """Adopted multi-cloud mode is never disabled: the cloud list it had before is configured again when the
+    stack changed it, else it is left as it is."""
+    prior = props.get("prior") if isinstance(props.get("prior"), Mapping) else {}
+    clouds, stack_name = prior.get("clouds"), prior.get("azure_stack_cloud_name")
+    now = observed_outputs(found, clouds if isinstance(clouds, list) else [])
+    if not clouds or not stack_name or not changed_fields(now, {"clouds": clouds, "azure_stack_cloud_name": stack_name}):
+        pulumi.log.warn(f"{pep.fqdn}: multi-cloud mode was enabled before this stack; it stays enabled as it is")
+        return
+    inputs = parse_inputs({**props, "clouds": clouds, "azure_stack_cloud_name": stack_name})
+    enable(inputs)
+    pulumi.log.warn(f"{pep.fqdn}: multi-cloud mode was enabled before this stack; its previous cloud list is "
+                    f"configured again")
 
 
 # ===============================================================================================================
@@ -613,6 +655,7 @@ class AzurePackConnector(LabResource, name="AzurePackConnector"):
                  clouds: pulumi.Input[Sequence[pulumi.Input[AzurePackCloudArgs]]],
                  azure_stack_cloud_name: pulumi.Input[str],
                  timeout_seconds: pulumi.Input[float] = DEFAULT_TIMEOUT_SECONDS,
+                 owner: pulumi.Input[str] | None = None, adopt: pulumi.Input[bool] = False,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         props = {
             "connection": connection,
@@ -620,6 +663,7 @@ class AzurePackConnector(LabResource, name="AzurePackConnector"):
             "clouds": clouds,
             "azure_stack_cloud_name": azure_stack_cloud_name,
             "timeout_seconds": timeout_seconds,
+            "owner": owner, "adopt": adopt, "observed_owner": None, "adopted": None, "prior": None,
             "multi_cloud_enabled": None,
             "cloud_outputs": None,
             "output_folder": None,

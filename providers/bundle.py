@@ -27,6 +27,7 @@ import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 from pydantic import Field, field_validator, model_validator
 
+from providers import ownership
 from providers.base import is_unknown, LabResource
 from providers.errors import ConnectorError, RemoteCommandFailed
 from providers.remote import inputs_only as _inputs
@@ -319,14 +320,31 @@ STEP_DELETE = "remove staged WAPConnector bundle"
 STEPS = (STEP_READ, STEP_STAGE, STEP_DELETE)
 
 
+OWNERSHIP_RESOURCE = "ConnectorBundle"
+
+
+def marker_path(destination: str) -> str:
+    return ownership.marker_path(OWNERSHIP_RESOURCE, destination)
+
+
+def thing(destination: str) -> str:
+    return f"the staged WAPConnector bundle {destination}"
+
+
+def _read_owned(conn: HostConnection, destination: str) -> tuple[dict[str, str] | None, ownership.Marker | None]:
+    """Observed {relative path: hash} of every file under destination (None if the folder is gone), and its
+    ownership marker, in one invocation."""
+    stmts = [read_statements(destination), ownership.read_command(marker_path(destination))]
+    result = transport().run(conn, STEP_READ, stmts, idempotent=True, accept_errors=True)
+    missing = only_expected_errors(conn, STEP_READ, stmts, result)
+    marker, output = ownership.extract(result.output)
+    if missing and not output:
+        return None, marker
+    return parse_hashes(destination, output), marker
+
+
 def _read(conn: HostConnection, destination: str) -> dict[str, str] | None:
-    """Observed {relative path: hash} of every file under destination, or None if the folder is gone."""
-    stmt = read_statements(destination)
-    result = transport().run(conn, STEP_READ, stmt, idempotent=True, accept_errors=True)
-    missing = only_expected_errors(conn, STEP_READ, stmt, result)
-    if missing and not result.output:
-        return None
-    return parse_hashes(destination, result.output)
+    return _read_owned(conn, destination)[0]
 
 
 def connection_change(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
@@ -360,6 +378,7 @@ class ConnectorBundleProvider(RemoteProvider):
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed, replaces = changed_fields(olds, news)
+        changed += ownership.owner_changed(olds, news)
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -367,6 +386,12 @@ class ConnectorBundleProvider(RemoteProvider):
         # Folders above the destination that we create (C:\temp for the seed's C:\temp\WAPConnector) are ours to
         # remove again on delete, so that destroy leaves the host as it found it.
         _refuse_changed_source(args)
+        own = self._claim(args) if args.owner is not None else {}
+        if own.get("adopted"):
+            # It was there before: nothing of it is ours to remove (no created folders), only what differs is staged.
+            outs = self._converge(args, previous=None)
+            return CreateResult(id_=f"{args.connection.fqdn}:{args.destination}",
+                                outs={**_inputs(props), **outs, **own, "created_folders": []})
         created = missing_ancestors(args.connection, args.destination)
         try:
             mark_created(args.connection, created)
@@ -378,30 +403,73 @@ class ConnectorBundleProvider(RemoteProvider):
             _remove_created(args.connection, created)
             raise
         return CreateResult(id_=f"{args.connection.fqdn}:{args.destination}",
-                            outs={**_inputs(props), **outs, "created_folders": created})
+                            outs={**_inputs(props), **outs, **own, "created_folders": created})
+
+    def _claim(self, args: BundleArgs) -> dict[str, Any]:
+        """Ownership (providers/ownership.py): a folder already there is adopted when it holds the bundle's files
+        as they are; otherwise refused (naming the files that differ) unless adopt."""
+        assert args.owner is not None
+        conn = args.connection
+        observed, marker = _read_owned(conn, args.destination)
+        drift = drifted_files(observed_files(observed or {}, args.files), args.files)
+        differs = [ownership.Difference(
+            "files", f"{len(drift)} of {len(args.files)} missing or different ({', '.join(drift[:3])}"
+                     f"{', ...' if len(drift) > 3 else ''})", "the bundle's files")] if observed is not None and drift else []
+        mark = ownership.claim(host=conn.fqdn, thing=thing(args.destination), owner=args.owner, adopt=args.adopt,
+                               marker=marker, exists=observed is not None, differences=differs,
+                               prior={"files_differing": drift}, resource=OWNERSHIP_RESOURCE)
+        ownership.write(conn, ownership.STEP_MARK, marker_path(args.destination), mark)
+        return ownership.outputs(mark)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         conn = connection_of(props)
         destination = windows_path(props["destination"])
-        host_files = _read(conn, destination)
+        host_files, marker = _read_owned(conn, destination)
         if host_files is None:
             return ReadResult(id_="", outs={})
         desired = props.get("files") or {}
-        return ReadResult(id_=id_, outs={**props, "files": observed_files(host_files, desired)})
+        return ReadResult(id_=id_, outs={**props, "files": observed_files(host_files, desired),
+                                         "observed_owner": marker.owner if marker else None})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         args = parse_model(BundleArgs, news, "ConnectorBundle inputs")
+        own: dict[str, Any] = {}
+        if args.owner is not None:
+            _, marker = _read_owned(args.connection, args.destination)
+            ownership.may_change(host=args.connection.fqdn, thing=thing(args.destination), owner=args.owner,
+                                 adopt=args.adopt, marker=marker)
+            mark = ownership.from_state({**olds, "owner": args.owner}, OWNERSHIP_RESOURCE, thing(args.destination))
+            if marker != mark:
+                ownership.write(args.connection, ownership.STEP_MARK, marker_path(args.destination), mark)
+            own = ownership.outputs(mark)
         outs = self._converge(args, previous=olds.get("files"))
-        return UpdateResult(outs={**_inputs(news), **outs, "created_folders": olds.get("created_folders") or []})
+        return UpdateResult(outs={**_inputs(news), **outs, **own,
+                                  "created_folders": olds.get("created_folders") or []})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         conn = connection_of(props)
         destination = windows_path(props["destination"])
+        owner = props.get("owner")
+        if isinstance(owner, str):
+            marker = ownership.read(conn, ownership.STEP_UNMARK, marker_path(destination))
+            if not ownership.may_delete(host=conn.fqdn, thing=thing(destination), owner=owner, marker=marker):
+                return
+            if props.get("adopted"):
+                pulumi.log.warn(f"{conn.fqdn}: {destination} was there before this stack staged the bundle; "
+                                f"leaving it in place")
+                ownership.remove(conn, ownership.STEP_UNMARK, marker_path(destination))
+                return
+        self._remove(conn, destination, props.get("created_folders") or [])
+        if isinstance(owner, str):
+            ownership.remove(conn, ownership.STEP_UNMARK, marker_path(destination))  # last: delete stays re-runnable
+
+    @staticmethod
+    def _remove(conn: HostConnection, destination: str, created_folders: Sequence[str]) -> None:
         cmd = Command("Remove-Item", {"Path": destination}, ["Recurse", "Force"])
         result = transport().run(conn, STEP_DELETE, cmd, idempotent=True, accept_errors=True)
         only_expected_errors(conn, STEP_DELETE, cmd, result)  # already gone is fine
         # Deepest first, and only while empty: something else may have moved in since.
-        for folder in sorted(props.get("created_folders") or [], key=len, reverse=True):
+        for folder in sorted(created_folders, key=len, reverse=True):
             left = transport().run(conn, STEP_DELETE, Command("Get-ChildItem", {"Path": folder,
                                    "ErrorAction": "SilentlyContinue"}) | Command("Measure-Object"),
                                    idempotent=True).output
@@ -529,6 +597,7 @@ class ConnectorBundle(LabResource, name="ConnectorBundle"):
 
     def __init__(self, name: str, *, connection: pulumi.Input[dict[str, Any]], source_dir: str,
                  destination: str = DEFAULT_DESTINATION, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                 owner: pulumi.Input[str] | None = None, adopt: pulumi.Input[bool] = False,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         # Hash the local folder now, so the desired state is known at preview and diff stays pure. A missing
         # folder leaves files empty: check then names source_dir with what to do.
@@ -540,6 +609,7 @@ class ConnectorBundle(LabResource, name="ConnectorBundle"):
             "connection": pulumi.Output.secret(connection), "source_dir": str(source_dir),
             "destination": destination, "chunk_size": chunk_size, "files": files,
             "file_count": None, "total_bytes": None, "uploaded": None, "created_folders": None,
+            "owner": owner, "adopt": adopt, "observed_owner": None, "adopted": None, "prior": None,
         }
         super().__init__(ConnectorBundleProvider(), name, props,
                          pulumi.ResourceOptions.merge(opts, secret_outputs()))

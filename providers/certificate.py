@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 from pydantic import AfterValidator, Field, field_validator
 
-from providers import names, pki
+from providers import names, ownership, pki
 from providers.base import PROVIDER_KEY, is_unknown, LabResource
 from providers.bundle import (connection_change, only_expected_errors, stage_bytes, windows_path)
 from providers.errors import ConfigurationError, ConnectorError
@@ -56,7 +56,9 @@ DEFAULT_STAGING_DIR = r"C:\Windows\Temp"
 # [doc] the seed: certificates must be CA-issued, never self-signed. Renewal margin (same as pki's renew).
 DEFAULT_EXPIRY_THRESHOLD_DAYS = 30
 # A certificate that was already in the store when this resource was created is adopted, not owned:
-# delete leaves it (it may be the lab CA every host trusts). [project choice]
+# delete leaves it (it may be the lab CA every host trusts). [project choice] Ownership (providers/ownership.py):
+# the marker is keyed by store and thumbprint; "differs" means a My certificate found without its private key.
+OWNERSHIP_RESOURCE = "Certificate"
 # ---------------------------------------------------------------------------------------------------------------
 
 _PEM_CERT = "-----BEGIN CERTIFICATE-----"
@@ -279,11 +281,24 @@ STEP_DELETE = "remove certificate"
 STEPS = (STEP_READ, STEP_INSTALL, STEP_DELETE)
 
 
-def _read(conn: HostConnection, store: str, thumbprint: str) -> Observed | None:
-    stmts = read_statements(store, thumbprint)
+def marker_path(store: str, thumbprint: str) -> str:
+    return ownership.marker_path(OWNERSHIP_RESOURCE, f"{store}-{thumbprint}")
+
+
+def thing(store: str, thumbprint: str) -> str:
+    return f"certificate {thumbprint} in {store_path(store)}"
+
+
+def _read(conn: HostConnection, store: str, thumbprint: str,
+          with_marker: bool = False) -> tuple[Observed | None, ownership.Marker | None]:
+    """The certificate (and, when asked, its ownership marker) in one invocation."""
+    stmts: list[Any] = list(read_statements(store, thumbprint))
+    if with_marker:
+        stmts.append(ownership.read_command(marker_path(store, thumbprint)))
     result = transport().run(conn, STEP_READ, stmts, idempotent=True, accept_errors=True)
     only_expected_errors(conn, STEP_READ, stmts, result)
-    return parse_read(store, thumbprint, result.output)
+    marker, output = ownership.extract(result.output)
+    return parse_read(store, thumbprint, output), marker
 
 
 def _remove(conn: HostConnection, step: str, stores: Sequence[str], thumbprint: str) -> None:
@@ -372,6 +387,7 @@ class CertificateProvider(RemoteProvider):
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed, replaces = changed_fields(olds, news)
+        changed += ownership.owner_changed(olds, news)
         # Same certificate, other store (or host): remove the old one first, or the new one would be found in
         # the old place (CA and Root count for each other) and adopted, and then the old delete removes it.
         same_cert = desired_thumbprint(news) == olds.get("thumbprint")
@@ -379,22 +395,45 @@ class CertificateProvider(RemoteProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         args = _parse(props)
-        outs = self._converge(args, adopt_if_present=True)
+        conn, thumb = args.connection, pki.thumbprint(pki.load_certificate(args.cert_pem))
+        observed, marker = _read(conn, args.store, thumb, with_marker=args.owner is not None)
+        if args.owner is None:  # ownership not tracked (direct use): a certificate already there is adopted
+            outs = self._converge(args, adopted=observed is not None)
+        else:
+            differs = [ownership.Difference("has_private_key", False, True)] \
+                if observed is not None and plan(args.store, observed) else []
+            mark = ownership.claim(
+                host=conn.fqdn, thing=thing(args.store, thumb), owner=args.owner, adopt=args.adopt, marker=marker,
+                exists=observed is not None, differences=differs, resource=OWNERSHIP_RESOURCE,
+                prior={"has_private_key": observed.has_private_key} if observed is not None else {})
+            ownership.write(conn, ownership.STEP_MARK, marker_path(args.store, thumb), mark)
+            outs = {**self._converge(args, adopted=mark.adopted), **ownership.outputs(mark)}
         return CreateResult(id_=f"{args.connection.fqdn}:{args.store}:{outs['thumbprint']}",
                             outs={**_inputs(props), **outs})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         conn = connection_of(props)
-        observed = _read(conn, props["store"], props["thumbprint"])
+        observed, marker = _read(conn, props["store"], props["thumbprint"], with_marker=True)
         if observed is None:
             return ReadResult(id_="", outs={})
         return ReadResult(id_=id_, outs={**props, "found_in_store": observed.store,
-                                         "has_private_key": observed.has_private_key})
+                                         "has_private_key": observed.has_private_key,
+                                         "observed_owner": marker.owner if marker else None})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         args = _parse(news)
-        outs = self._converge(args, adopt_if_present=False)
-        outs["adopted"] = bool(olds.get("adopted"))
+        conn, thumb = args.connection, pki.thumbprint(pki.load_certificate(args.cert_pem))
+        adopted = bool(olds.get("adopted"))
+        own: dict[str, Any] = {}
+        if args.owner is not None:
+            _, marker = _read(conn, args.store, thumb, with_marker=True)
+            ownership.may_change(host=conn.fqdn, thing=thing(args.store, thumb), owner=args.owner,
+                                 adopt=args.adopt, marker=marker)
+            mark = ownership.from_state({**olds, "owner": args.owner}, OWNERSHIP_RESOURCE, thing(args.store, thumb))
+            if marker != mark:
+                ownership.write(conn, ownership.STEP_MARK, marker_path(args.store, thumb), mark)
+            own = ownership.outputs(mark)
+        outs = {**self._converge(args, adopted=adopted), **own}
         kept = [c for c in olds.get("chain_added") or [] if c not in outs["chain_added"]]
         outs["chain_added"] = kept + outs["chain_added"]
         return UpdateResult(outs={**_inputs(news), **outs})
@@ -402,9 +441,16 @@ class CertificateProvider(RemoteProvider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         conn = connection_of(props)
         store, thumb = props["store"], props["thumbprint"]
+        owner = props.get("owner")
+        if isinstance(owner, str):
+            marker = ownership.read(conn, ownership.STEP_UNMARK, marker_path(store, thumb))
+            if not ownership.may_delete(host=conn.fqdn, thing=thing(store, thumb), owner=owner, marker=marker):
+                return
         if props.get("adopted"):
             pulumi.log.warn(f"{conn.fqdn}: certificate {thumb} was already in {store_path(store)} before this "
                             f"stack installed it; leaving it in place")
+            if isinstance(owner, str):
+                ownership.remove(conn, ownership.STEP_UNMARK, marker_path(store, thumb))
             return
         stores = [store]
         found = props.get("found_in_store")
@@ -414,6 +460,8 @@ class CertificateProvider(RemoteProvider):
         # The chain certificates our import added (none when they were already trusted before).
         for chain_store, chain_thumb in props.get("chain_added") or []:
             _remove(conn, STEP_DELETE, [chain_store], chain_thumb)
+        if isinstance(owner, str):
+            ownership.remove(conn, ownership.STEP_UNMARK, marker_path(store, thumb))  # last: delete stays re-runnable
 
     @staticmethod
     def _roll_back(conn: HostConnection, store: str, thumb: str, chain: Sequence[str],
@@ -430,12 +478,11 @@ class CertificateProvider(RemoteProvider):
             pulumi.log.warn(f"{conn.fqdn}: could not roll back the failed import of certificate {thumb} ({exc}); "
                             f"the next run will adopt it: remove it from {store_path(store)} by hand first")
 
-    def _converge(self, args: CertificateArgs, *, adopt_if_present: bool) -> dict[str, Any]:
+    def _converge(self, args: CertificateArgs, *, adopted: bool) -> dict[str, Any]:
         conn = args.connection
         thumb = pki.thumbprint(pki.load_certificate(args.cert_pem))
-        observed = _read(conn, args.store, thumb)
+        observed, _ = _read(conn, args.store, thumb)
         steps = plan(args.store, observed)
-        adopted = adopt_if_present and observed is not None
         if "remove" in steps and observed is not None:
             _remove(conn, STEP_INSTALL, [observed.store], thumb)
         chain_added: list[list[str]] = []
@@ -445,7 +492,7 @@ class CertificateProvider(RemoteProvider):
             try:
                 _import(conn, args, thumb)
                 chain_added = [list(p) for p in _present_in_chain_stores(conn, chain) if p not in before]
-                observed = _read(conn, args.store, thumb)
+                observed, _ = _read(conn, args.store, thumb)
                 if observed is None or plan(args.store, observed):
                     raise ConnectorError(
                         f"{conn.fqdn}, step '{STEP_INSTALL}': certificate {thumb} was imported but is "
@@ -487,7 +534,8 @@ class Certificate(LabResource, name="Certificate"):
                  pfx_password: pulumi.Input[str] | None = None,
                  serves_fqdns: pulumi.Input[Sequence[str]] = (),
                  expiry_threshold_days: pulumi.Input[int] = DEFAULT_EXPIRY_THRESHOLD_DAYS,
-                 staging_dir: str = DEFAULT_STAGING_DIR, opts: pulumi.ResourceOptions | None = None) -> None:
+                 staging_dir: str = DEFAULT_STAGING_DIR, owner: pulumi.Input[str] | None = None,
+                 adopt: pulumi.Input[bool] = False, opts: pulumi.ResourceOptions | None = None) -> None:
         props = {
             "connection": pulumi.Output.secret(connection), "store": store, "cert_pem": cert_pem,
             "pfx_base64": None if pfx_base64 is None else pulumi.Output.secret(pfx_base64),
@@ -495,7 +543,8 @@ class Certificate(LabResource, name="Certificate"):
             "serves_fqdns": list(serves_fqdns) if isinstance(serves_fqdns, tuple) else serves_fqdns,
             "expiry_threshold_days": expiry_threshold_days, "staging_dir": staging_dir,
             "thumbprint": None, "subject": None, "issuer": None, "expires_at": None, "found_in_store": None,
-            "has_private_key": None, "adopted": None, "chain_added": None,
+            "has_private_key": None, "adopted": None, "chain_added": None, "owner": owner, "adopt": adopt,
+            "observed_owner": None, "prior": None,
         }
         super().__init__(CertificateProvider(), name, props,
                          pulumi.ResourceOptions.merge(opts, secret_outputs(*SECRET_OUTPUTS)))

@@ -22,7 +22,7 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 from pydantic import Field, field_validator, model_validator
 
-from providers import names
+from providers import names, ownership
 from providers.base import PROVIDER_KEY, is_unknown, LabResource
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.remote import (
@@ -299,11 +299,23 @@ def parse_read(output: list[Any]) -> ObservedSite | None:
                         tenant_site_thumbprint=tenant_thumb)
 
 
+OWNERSHIP_RESOURCE = "ConnectorSite"
+MARKER_PATH = ownership.marker_path(OWNERSHIP_RESOURCE, "connector")  # one connector per computer
+THING = "the WAP connector (sites MgmtSvc-Connector*, certificate binding, FQDNs)"
+
+
 def read_site(conn: HostConnection) -> ObservedSite | None:
-    result = transport().run(conn, STEP_READ, read_statements(), idempotent=True, accept_errors=True)
+    return read_site_owned(conn)[0]
+
+
+def read_site_owned(conn: HostConnection) -> tuple[ObservedSite | None, ownership.Marker | None]:
+    """The connector and its ownership marker, in one invocation."""
+    result = transport().run(conn, STEP_READ, [*read_statements(), ownership.read_command(MARKER_PATH)],
+                             idempotent=True, accept_errors=True)
     _raise_unexpected(conn, STEP_READ, result)
+    marker, output = ownership.extract(result.output)
     try:
-        return parse_read(result.output)
+        return parse_read(output), marker
     except ValueError as exc:
         raise ConnectorError(f"{conn.fqdn}, step '{STEP_READ}': the host's answer is not the expected JSON ({exc}); "
                              f"check that the IIS WebAdministration module is available", host=conn.fqdn,
@@ -370,6 +382,29 @@ def plan(observed: ObservedSite | None, desired: Desired) -> list[Step]:
            for attr, key in APP_SETTING_KEYS.items()):
         steps.append(Step("configure"))
     return steps
+
+
+def differences(observed: ObservedSite, desired: Desired) -> list[ownership.Difference]:
+    """How a connector found on the host differs from the desired one, field by field (for adoption)."""
+    out = []
+    if not observed.installed:
+        out.append(ownership.Difference("installed", {"sites": observed.site_states(),
+                                                      "packages": sorted(observed.packages)},
+                                        "the three sites Started and the three packages installed"))
+    want = desired_thumbprint(observed, desired)
+    bound = observed.thumbprints()
+    if want is None or any(t.upper() != want.upper() for t in bound.values()):
+        out.append(ownership.Difference("certificate_thumbprint", observed.bound_thumbprint, want))
+    for attr, key in APP_SETTING_KEYS.items():
+        if observed.app_settings.get(key, "").lower() != getattr(desired, attr).lower():
+            out.append(ownership.Difference(attr, observed.app_settings.get(key), getattr(desired, attr)))
+    return out
+
+
+def prior_values(observed: ObservedSite) -> dict[str, Any]:
+    """What an adopted connector held: destroy binds this certificate and writes these FQDNs back."""
+    return {"certificate_thumbprint": observed.bound_thumbprint,
+            **{attr: observed.app_settings.get(key) for attr, key in APP_SETTING_KEYS.items()}}
 
 
 def observed_outputs(observed: ObservedSite | None, tenant_portal_fqdn: str | None) -> dict[str, Any]:
@@ -534,7 +569,7 @@ class ConnectorSiteProvider(RemoteProvider):
         return check(news)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = changed_fields(olds, news)
+        changed = changed_fields(olds, news) + ownership.owner_changed(olds, news)
         replaces = []
         if host_identity(olds) != host_identity(news):
             changed.append("connection")
@@ -545,23 +580,52 @@ class ConnectorSiteProvider(RemoteProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = parse_inputs(props)
+        own: dict[str, Any] = {}
+        if inputs.owner is not None:
+            conn = inputs.connection
+            found, marker = read_site_owned(conn)
+            mark = ownership.claim(
+                host=conn.fqdn, thing=THING, owner=inputs.owner, adopt=inputs.adopt, marker=marker,
+                exists=found is not None, differences=differences(found, inputs.desired()) if found else [],
+                prior=prior_values(found) if found else {}, resource=OWNERSHIP_RESOURCE)
+            ownership.write(conn, ownership.STEP_MARK, MARKER_PATH, mark)  # before any change: a rerun knows it
+            own = ownership.outputs(mark)
         observed = converge(inputs)
-        return CreateResult(resource_id(inputs.connection), _outputs(props, observed))
+        return CreateResult(resource_id(inputs.connection), {**_outputs(props, observed), **own})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        observed = read_site(HostConnection.parse(props.get("connection")))
+        observed, marker = read_site_owned(HostConnection.parse(props.get("connection")))
         if observed is None:
             return ReadResult(id_="", outs={})
-        return ReadResult(id_=id_, outs=_outputs(props, observed))
+        return ReadResult(id_=id_, outs={**_outputs(props, observed),
+                                         "observed_owner": marker.owner if marker else None})
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         # The plan compares what the host shows now with the new inputs: only the steps whose inputs changed
         # (or whose state drifted) run.
         inputs = parse_inputs(news)
-        return UpdateResult(_outputs(news, converge(inputs)))
+        own: dict[str, Any] = {}
+        if inputs.owner is not None:
+            conn = inputs.connection
+            _, marker = read_site_owned(conn)
+            ownership.may_change(host=conn.fqdn, thing=THING, owner=inputs.owner, adopt=inputs.adopt, marker=marker)
+            mark = ownership.from_state({**olds, "owner": inputs.owner}, OWNERSHIP_RESOURCE, THING)
+            if marker != mark:
+                ownership.write(conn, ownership.STEP_MARK, MARKER_PATH, mark)
+            own = ownership.outputs(mark)
+        return UpdateResult({**_outputs(news, converge(inputs)), **own})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         conn = HostConnection.parse(props.get("connection"))
+        owner = props.get("owner")
+        if isinstance(owner, str):
+            _, marker = read_site_owned(conn)
+            if not ownership.may_delete(host=conn.fqdn, thing=THING, owner=owner, marker=marker):
+                return
+            if props.get("adopted"):
+                restore_prior(conn, props)
+                ownership.remove(conn, ownership.STEP_UNMARK, MARKER_PATH)
+                return
         # Not re-sent by the transport: Uninstall-Package runs msiexec for minutes; after a lost connection it may
         # still run, and a second copy would race it. A rerun of the delete converges (Get-Package finds less).
         transport().run(conn, STEP_UNINSTALL, uninstall_statements(), timeout=STEP_TIMEOUTS[STEP_UNINSTALL],
@@ -572,6 +636,34 @@ class ConnectorSiteProvider(RemoteProvider):
                                  f"{sorted(observed.sites) or sorted(observed.packages)} remain; remove them in IIS "
                                  f"Manager / Programs and Features, then run the delete again", host=conn.fqdn,
                                  step=STEP_UNINSTALL)
+        if isinstance(owner, str):
+            ownership.remove(conn, ownership.STEP_UNMARK, MARKER_PATH)  # last: delete stays re-runnable
+
+
+def restore_prior(conn: HostConnection, props: Mapping[str, Any]) -> None:
+    """An adopted connector is never uninstalled: its prior certificate binding and FQDNs are put back where the
+    stack changed them (nothing runs when they were adopted as they were)."""
+    prior = props.get("prior") if isinstance(props.get("prior"), Mapping) else {}
+    observed = read_site(conn)
+    if observed is None or not prior:
+        pulumi.log.warn(f"{conn.fqdn}: the adopted connector is left in place as it is (nothing recorded to put back)")
+        return
+    bundle = str(props.get("bundle_path") or DEFAULT_BUNDLE_PATH)
+    steps: list[tuple[str, Command]] = []
+    thumb = prior.get("certificate_thumbprint")
+    if thumb and any(t.upper() != str(thumb).upper() for t in observed.thumbprints().values()):
+        steps.append((STEP_CERTIFICATES, Command(script_path(bundle, CERTIFICATES_SCRIPT), {"Thumbprint": thumb})))
+    fqdns = {attr: prior.get(attr) for attr in APP_SETTING_KEYS}
+    if all(fqdns.values()) and any(observed.app_settings.get(key, "").lower() != str(fqdns[attr]).lower()
+                                   for attr, key in APP_SETTING_KEYS.items()):
+        steps.append((STEP_CONFIGURE, Command(script_path(bundle, CONFIGURE_SCRIPT), {
+            "TenantPortalFQDN": fqdns["tenant_portal_fqdn"], "TenantAPIFQDN": fqdns["tenant_api_fqdn"],
+            "AzureStackPortalFQDN": fqdns["azure_stack_portal_fqdn"]})))
+    for step, command in steps:
+        # Not re-sent by the transport (the scripts rewrite bindings and web.config); delete's rerun re-reads.
+        transport().run(conn, step, command, timeout=STEP_TIMEOUTS.get(step), idempotent=False)
+    pulumi.log.warn(f"{conn.fqdn}: the connector was there before this stack; it stays installed"
+                    + (" with its previous certificate binding and FQDNs put back" if steps else ""))
 
 
 # ===============================================================================================================
@@ -598,16 +690,16 @@ class ConnectorSite(LabResource, name="ConnectorSite"):
                  tenant_portal_fqdn: pulumi.Input[str], tenant_api_fqdn: pulumi.Input[str],
                  azure_stack_portal_fqdn: pulumi.Input[str],
                  certificate_thumbprint: pulumi.Input[str] | None = None,
-                 bundle_path: pulumi.Input[str] = DEFAULT_BUNDLE_PATH,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 bundle_path: pulumi.Input[str] = DEFAULT_BUNDLE_PATH, owner: pulumi.Input[str] | None = None,
+                 adopt: pulumi.Input[bool] = False, opts: pulumi.ResourceOptions | None = None) -> None:
         props = {
             "connection": connection,
             "tenant_portal_fqdn": tenant_portal_fqdn,
             "tenant_api_fqdn": tenant_api_fqdn,
             "azure_stack_portal_fqdn": azure_stack_portal_fqdn,
             "certificate_thumbprint": certificate_thumbprint,
-            "bundle_path": bundle_path,
-            **{k: None for k in ("endpoint", "bound_thumbprint", "sites", "site_thumbprints",
+            "bundle_path": bundle_path, "owner": owner, "adopt": adopt,
+            **{k: None for k in ("observed_owner", "adopted", "prior", "endpoint", "bound_thumbprint", "sites", "site_thumbprints",
                                  "tenant_site_thumbprint", "packages", "installed")},
         }
         super().__init__(ConnectorSiteProvider(), name, props,

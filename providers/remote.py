@@ -19,7 +19,7 @@ from typing import Any
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, ResourceProvider
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from providers.base import PROVIDER_KEY, is_unknown, validation_failures
 from providers.errors import ConfigurationError
@@ -58,6 +58,20 @@ class RemoteInputs(BaseModel):
 
     model_config = ConfigDict(extra="ignore", arbitrary_types_allowed=True)
     connection: HostConnection
+    #: The owning stack, ``project/stack`` (providers/ownership.py); None: ownership not tracked (direct use).
+    owner: str | None = None
+    #: Take over a thing that exists but differs, or that another stack owns (wapconnector:adopt).
+    adopt: bool = False
+
+    @field_validator("owner")
+    @classmethod
+    def _owner(cls, v: str | None) -> str | None:
+        from providers.ownership import owner_problem
+
+        problem = owner_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
 
 
 def connection_of(props: Mapping[str, Any], key: str = "connection") -> HostConnection:

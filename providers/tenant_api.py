@@ -27,7 +27,7 @@ import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from providers import names
+from providers import names, ownership
 from providers.base import PROVIDER_KEY, is_unknown, LabResource
 from providers.bundle import (DEFAULT_DESTINATION, connection_change, file_name, join, only_expected_errors,
                               sha256_bytes, stage_bytes, windows_path)
@@ -196,13 +196,23 @@ STEP_UPDATE = "update Tenant API (Update-TenantAPI.ps1)"
 UPDATE_STEPS = (STEP_UPDATE_READ, STEP_UPDATE)
 
 
+UPDATE_RESOURCE = "TenantApiUpdate"
+UPDATE_MARKER = ownership.marker_path(UPDATE_RESOURCE, "tenantapi")
+UPDATE_THING = "the connector's Tenant API (Update-TenantAPI.ps1)"
+
+
 def _read_tenant_api(conn: HostConnection) -> TenantApiState | None:
-    stmts = update_read_statements()
+    return _read_tenant_api_owned(conn)[0]
+
+
+def _read_tenant_api_owned(conn: HostConnection) -> tuple[TenantApiState | None, ownership.Marker | None]:
+    stmts = [*update_read_statements(), ownership.read_command(UPDATE_MARKER)]
     result = transport().run(conn, STEP_UPDATE_READ, stmts, idempotent=True, accept_errors=True)
     # A missing key is PathNotFound; a missing ProductCode value an ArgumentException: both mean "not there".
     only_expected_errors(conn, STEP_UPDATE_READ, stmts, result,
                          ("PathNotFound", "System.Management.Automation.PSArgumentException"))
-    return parse_tenant_api(result.output)
+    marker, output = ownership.extract(result.output)
+    return parse_tenant_api(output), marker
 
 
 def _require_script(conn: HostConnection, step: str, script: str) -> None:
@@ -239,29 +249,64 @@ class TenantApiUpdateProvider(RemoteProvider):
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed, replaces = update_changed_fields(olds, news)
+        changed += ownership.owner_changed(olds, news)
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         args = parse_model(TenantApiUpdateArgs, props, "TenantApiUpdate inputs")
-        before = _read_tenant_api(args.connection)
+        conn = args.connection
+        before, marker = _read_tenant_api_owned(conn)
+        own: dict[str, Any] = {}
+        if args.owner is not None:
+            # "Exists" = already the connector's Tenant API; the UR9.1 one is the starting point, not a thing.
+            exists = before is not None and is_updated(before.product_code, args.expected_product_code)
+            differs = [ownership.Difference("site_state", before.site_state, "Started")] \
+                if exists and before is not None and before.site_state != "Started" else []
+            mark = ownership.claim(
+                host=conn.fqdn, thing=UPDATE_THING, owner=args.owner, adopt=args.adopt, marker=marker, exists=exists,
+                differences=differs, resource=UPDATE_RESOURCE,
+                prior={"product_code": before.product_code, "site_state": before.site_state} if exists and before
+                else {})
+            ownership.write(conn, ownership.STEP_MARK, UPDATE_MARKER, mark)
+            own = ownership.outputs(mark)
         outs = self._converge(args, before)
         outs["previous_product_code"] = before.product_code if before else None
-        return CreateResult(id_=f"{args.connection.fqdn}:TenantAPI", outs={**_inputs(props), **outs})
+        return CreateResult(id_=f"{args.connection.fqdn}:TenantAPI", outs={**_inputs(props), **outs, **own})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        observed = _read_tenant_api(connection_of(props))
+        observed, marker = _read_tenant_api_owned(connection_of(props))
         if observed is None:
             return ReadResult(id_="", outs={})
-        return ReadResult(id_=id_, outs={**props, **_update_outputs(observed, props.get("expected_product_code"))})
+        return ReadResult(id_=id_, outs={**props, **_update_outputs(observed, props.get("expected_product_code")),
+                                         "observed_owner": marker.owner if marker else None})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         args = parse_model(TenantApiUpdateArgs, news, "TenantApiUpdate inputs")
-        outs = self._converge(args, _read_tenant_api(args.connection))
+        observed, marker = _read_tenant_api_owned(args.connection)
+        own: dict[str, Any] = {}
+        if args.owner is not None:
+            ownership.may_change(host=args.connection.fqdn, thing=UPDATE_THING, owner=args.owner, adopt=args.adopt,
+                                 marker=marker)
+            mark = ownership.from_state({**olds, "owner": args.owner}, UPDATE_RESOURCE, UPDATE_THING)
+            if marker != mark:
+                ownership.write(args.connection, ownership.STEP_MARK, UPDATE_MARKER, mark)
+            own = ownership.outputs(mark)
+        outs = self._converge(args, observed)
         outs["previous_product_code"] = olds.get("previous_product_code")
-        return UpdateResult(outs={**_inputs(news), **outs})
+        return UpdateResult(outs={**_inputs(news), **outs, **own})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         fqdn = (props.get("connection") or {}).get("fqdn", "?")
+        owner = props.get("owner")
+        if isinstance(owner, str):
+            conn = connection_of(props)
+            _, marker = _read_tenant_api_owned(conn)
+            if not ownership.may_delete(host=conn.fqdn, thing=UPDATE_THING, owner=owner, marker=marker):
+                return
+            ownership.remove(conn, ownership.STEP_UNMARK, UPDATE_MARKER)
+            if props.get("adopted"):
+                pulumi.log.warn(f"{fqdn}: the connector's Tenant API was installed before this stack; it stays")
+                return
         pulumi.log.warn(
             f"{fqdn}: the connector's Tenant API stays installed: Update-TenantAPI.ps1 has no documented undo. "
             f"To go back, reinstall the Windows Azure Pack UR9.1 Tenant API "
@@ -305,10 +350,12 @@ class TenantApiUpdate(LabResource, name="TenantApiUpdate"):
 
     def __init__(self, name: str, *, connection: pulumi.Input[dict[str, Any]],
                  bundle_path: pulumi.Input[str] = DEFAULT_DESTINATION, script_folder: str = "Packages",
-                 expected_product_code: str | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
+                 expected_product_code: str | None = None, owner: pulumi.Input[str] | None = None,
+                 adopt: pulumi.Input[bool] = False, opts: pulumi.ResourceOptions | None = None) -> None:
         props = {"connection": pulumi.Output.secret(connection), "bundle_path": bundle_path,
                  "script_folder": script_folder, "expected_product_code": expected_product_code,
-                 "product_code": None, "updated": None, "site_state": None, "previous_product_code": None}
+                 "product_code": None, "updated": None, "site_state": None, "previous_product_code": None,
+                 "owner": owner, "adopt": adopt, "observed_owner": None, "adopted": None, "prior": None}
         super().__init__(TenantApiUpdateProvider(), name, props, pulumi.ResourceOptions.merge(opts, secret_outputs()))
 
 
@@ -548,11 +595,31 @@ def discover_sql_server(conn: HostConnection) -> str:
                              step=STEP_DISCOVER_SQL) from None
 
 
+TRUST_RESOURCE = "TenantApiTrust"
+
+
+def trust_marker(sql_server: str) -> str:
+    return ownership.marker_path(TRUST_RESOURCE, f"{sql_server}-{TRUST_SETTING}")
+
+
+def trust_thing(sql_server: str) -> str:
+    return f"the trust row {TRUST_NAMESPACE}/{TRUST_SETTING} in {STORE_DATABASE} on {sql_server}"
+
+
 def _read_trust(conn: HostConnection, sql_server: str, data_file_path: str) -> TrustState:
-    stmts = trust_read_statements(sql_server, data_file_path)
+    return _read_trust_owned(conn, sql_server, data_file_path)[0]
+
+
+def _read_trust_owned(conn: HostConnection, sql_server: str,
+                      data_file_path: str) -> tuple[TrustState, ownership.Marker | None, str | None]:
+    """The trust, its ownership marker (kept on the Tenant API VM that runs the script) and the row's raw value."""
+    stmts = [*trust_read_statements(sql_server, data_file_path), ownership.read_command(trust_marker(sql_server))]
     result = transport().run(conn, STEP_TRUST_READ, stmts, idempotent=True, accept_errors=True)
     only_expected_errors(conn, STEP_TRUST_READ, stmts, result)
-    return parse_trust_state(result.output)
+    marker, output = ownership.extract(result.output)
+    raw = next((str(o.get("Value") or "") for o in output if isinstance(o, Mapping)
+                and str(o.get("Name", "")).lower() == TRUST_SETTING.lower()), None)
+    return parse_trust_state(output), marker, raw
 
 
 def trust_changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
@@ -591,27 +658,52 @@ class TenantApiTrustProvider(RemoteProvider):
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed, replaces = trust_changed_fields(olds, news)
+        changed += ownership.owner_changed(olds, news)
         # One trust row per Store: a new Store is a replacement; remove the old row before writing the new one.
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         args = parse_model(TenantApiTrustArgs, props, "TenantApiTrust inputs")
         sql = args.sql_server or discover_sql_server(args.connection)
+        own: dict[str, Any] = {}
+        if args.owner is not None:
+            conn = args.connection
+            state, marker, raw = _read_trust_owned(conn, sql, args.data_file_path)
+            seen, desired = trust_observed(state), trust_desired(args)
+            mark = ownership.claim(
+                host=conn.fqdn, thing=trust_thing(sql), owner=args.owner, adopt=args.adopt, marker=marker,
+                exists=state.trust is not None, resource=TRUST_RESOURCE,
+                differences=[ownership.Difference(f, seen.get(f), desired[f]) for f in trust_drift(seen, desired)]
+                if state.trust is not None else [],
+                prior={"row_value": raw, "data_file_sha256": state.data_file_sha256} if state.trust is not None
+                else {})
+            ownership.write(conn, ownership.STEP_MARK, trust_marker(sql), mark)
+            own = ownership.outputs(mark)
         outs = self._converge(args, sql)
-        return CreateResult(id_=f"{sql}:{TRUST_NAMESPACE}:{TRUST_SETTING}", outs={**_inputs(props), **outs})
+        return CreateResult(id_=f"{sql}:{TRUST_NAMESPACE}:{TRUST_SETTING}", outs={**_inputs(props), **outs, **own})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         conn = connection_of(props)
         sql = props.get("sql_server_used") or props.get("sql_server") or discover_sql_server(conn)
-        state = _read_trust(conn, sql, props["data_file_path"])
+        state, marker, _ = _read_trust_owned(conn, sql, props["data_file_path"])
         if trust_is_gone(state, TrustData(realm=props.get("desired_realm") or props.get("realm") or "")):
             return ReadResult(id_="", outs={})
-        return ReadResult(id_=id_, outs={**props, **trust_observed(state)})
+        return ReadResult(id_=id_, outs={**props, **trust_observed(state),
+                                         "observed_owner": marker.owner if marker else None})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         args = parse_model(TenantApiTrustArgs, news, "TenantApiTrust inputs")
         sql = args.sql_server or olds.get("sql_server_used") or discover_sql_server(args.connection)
-        outs = self._converge(args, sql)
+        own: dict[str, Any] = {}
+        if args.owner is not None:
+            _, marker, _ = _read_trust_owned(args.connection, sql, args.data_file_path)
+            ownership.may_change(host=args.connection.fqdn, thing=trust_thing(sql), owner=args.owner,
+                                 adopt=args.adopt, marker=marker)
+            mark = ownership.from_state({**olds, "owner": args.owner}, TRUST_RESOURCE, trust_thing(sql))
+            if marker != mark:
+                ownership.write(args.connection, ownership.STEP_MARK, trust_marker(sql), mark)
+            own = ownership.outputs(mark)
+        outs = {**self._converge(args, sql), **own}
         old_file = olds.get("data_file_path")
         if old_file and str(old_file).lower() != args.data_file_path.lower():
             _remove_staged_file(args.connection, STEP_TRUST, old_file)  # after the row reads the new file
@@ -621,7 +713,15 @@ class TenantApiTrustProvider(RemoteProvider):
         conn = connection_of(props)
         sql = props.get("sql_server_used") or props.get("sql_server") or discover_sql_server(conn)
         realm = props.get("desired_realm") or ""
-        state = _read_trust(conn, sql, props["data_file_path"])
+        state, marker, raw = _read_trust_owned(conn, sql, props["data_file_path"])
+        owner = props.get("owner")
+        if isinstance(owner, str):
+            if not ownership.may_delete(host=conn.fqdn, thing=trust_thing(sql), owner=owner, marker=marker):
+                return
+            if props.get("adopted"):
+                self._restore_prior(conn, sql, props, state, raw)
+                ownership.remove(conn, ownership.STEP_UNMARK, trust_marker(sql))
+                return
         if state.trust is not None and state.trust.realm == realm:
             transport().run(conn, STEP_TRUST_DELETE, Command("Set-MgmtSvcDatabaseSetting", {
                 "ConnectionString": store_connection_string(sql), "Namespace": TRUST_NAMESPACE,
@@ -630,6 +730,24 @@ class TenantApiTrustProvider(RemoteProvider):
             pulumi.log.warn(f"{conn.fqdn}: the trust row {TRUST_NAMESPACE}/{TRUST_SETTING} on {sql} now holds realm "
                             f"{state.trust.realm!r}, not this resource's {realm!r}; leaving it")
         _remove_staged_file(conn, STEP_TRUST_DELETE, props["data_file_path"])
+        if isinstance(owner, str):
+            ownership.remove(conn, ownership.STEP_UNMARK, trust_marker(sql))  # last: delete stays re-runnable
+
+    @staticmethod
+    def _restore_prior(conn: HostConnection, sql: str, props: Mapping[str, Any], state: TrustState,
+                       raw: str | None) -> None:
+        """An adopted trust row is never deleted: the value it held before goes back when the stack changed it;
+        the staged data file goes only when the stack staged it."""
+        prior = props.get("prior") if isinstance(props.get("prior"), Mapping) else {}
+        before = prior.get("row_value")
+        if isinstance(before, str) and before and before != raw:
+            transport().run(conn, STEP_TRUST_DELETE, Command("Set-MgmtSvcDatabaseSetting", {
+                "ConnectionString": store_connection_string(sql), "Namespace": TRUST_NAMESPACE,
+                "Name": TRUST_SETTING, "Value": before}, ["Force"]), idempotent=True)
+        if prior.get("data_file_sha256") is None and state.data_file_sha256 is not None:
+            _remove_staged_file(conn, STEP_TRUST_DELETE, props["data_file_path"])
+        pulumi.log.warn(f"{conn.fqdn}: {trust_thing(sql)} was there before this stack; it stays"
+                        + (" with its previous value" if isinstance(before, str) and before != raw else ""))
 
     def _converge(self, args: TenantApiTrustArgs, sql: str) -> dict[str, Any]:
         conn = args.connection
@@ -683,6 +801,7 @@ class TenantApiTrust(LabResource, name="TenantApiTrust"):
                  data_file_content: pulumi.Input[str], data_file_name: pulumi.Input[str],
                  bundle_path: pulumi.Input[str] = DEFAULT_DESTINATION, sql_server: pulumi.Input[str] | None = None,
                  sql_credential: pulumi.Input[dict[str, Any]] | None = None, realm: pulumi.Input[str] | None = None,
+                 owner: pulumi.Input[str] | None = None, adopt: pulumi.Input[bool] = False,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         props = {
             "connection": pulumi.Output.secret(connection), "data_file_content": data_file_content,
@@ -690,6 +809,7 @@ class TenantApiTrust(LabResource, name="TenantApiTrust"):
             "sql_credential": None if sql_credential is None else pulumi.Output.secret(sql_credential),
             "realm": realm, "connector_endpoint": None, "token_signing_thumbprint": None,
             "data_file_sha256": None, "data_file_path": None, "sql_server_used": None, "desired_realm": None,
+            "owner": owner, "adopt": adopt, "observed_owner": None, "adopted": None, "prior": None,
         }
         super().__init__(TenantApiTrustProvider(), name, props,
                          pulumi.ResourceOptions.merge(opts, secret_outputs("sql_credential")))

@@ -89,8 +89,15 @@ class FakeHost:
             if p.get("ItemType") == "Directory":
                 self.dirs.add(path.lower())
             else:
-                self.put_file(path, b"")
+                value = p.get("Value")
+                self.put_file(path, value.encode("utf-8") if isinstance(value, str) else b"")
             return []
+        if key == "get-content":  # the ownership marker's read (providers/ownership.py)
+            data = self.file(paths[0])
+            if data is None:
+                errors.append(_not_found(paths[0], "Get-Content"))
+                return []
+            return [data.decode("utf-8")]
         if key in ("set-content", "add-content"):
             assert p.get("Encoding") == "Byte" and isinstance(p.get("Value"), bytes), p
             path = paths[0]

@@ -43,7 +43,7 @@ def file_text(name, endpoint, stack="AzureStack", cert=CERT_B64):
 class FakeStack:
     def __init__(self, *, files=None, marker=False, enable=None):
         self.files: dict[str, str] = dict(files or {})
-        self.marker = marker
+        self.marker = marker  # False, or the ownership marker's text (the Get-Content of the read)
         self.enable = enable  # None: behave; else a response for the enable call
 
     def __call__(self, call):
@@ -63,12 +63,12 @@ class FakeStack:
         if names[0] == "Get-ChildItem":
             listing = [{"Name": n, "FullName": apc.OUTPUT_FOLDER + "\\" + n, "LastWriteTimeUtc": "2026-01-01"}
                        for n in sorted(self.files)]
-            return Result(output=[*listing, self.marker])
+            return Result(output=[*listing, *([self.marker] if self.marker else [])])
         if names[0] == "Get-Content":
             return Result(output=[self.files[p.commands[0].parameters["Path"][len(apc.OUTPUT_FOLDER) + 1:]]
                                   for p in call.statements])
         if names == ["New-Item", "New-Item"]:
-            self.marker = True
+            self.marker = call.statements[1].commands[0].parameters["Value"]
             return Result()
         if names[0] == "Remove-Item":
             self.marker = False
@@ -269,7 +269,7 @@ def test_create_stops_at_the_success_line_and_reads_the_output_files():
     fake = FakeTransport(stack)
     with use_transport(fake):
         res = apc.AzurePackConnectorProvider().create(checked(inputs(timeout_seconds=120)))
-    first = fake.calls[0]
+    first = next(c for c in fake.calls if c.kind == "run_until")
     assert (first.kind, first.host, first.timeout) == ("run_until", PEP["fqdn"], 120)
     cmd = first.statements[0].commands[0]
     assert cmd.name == "Add-AzurePackConnector" and "Verbose" in cmd.switches
@@ -278,7 +278,7 @@ def test_create_stops_at_the_success_line_and_reads_the_output_files():
         {"CloudName": "AzurePack_2", "CloudEndpoint": "https://wapcomputer2.contoso.com:40005"}]
     assert cmd.parameters["AzureStackCloudName"] == "AzureStack"
     # Everything else happened on the share host, never on the PEP (which cannot read files).
-    assert {c.host for c in fake.calls[1:]} == {SHARE["fqdn"]}
+    assert {c.host for c in fake.calls if c is not first} == {SHARE["fqdn"]}
     assert res.id == "multicloud@azs-ercs01.azurestack.local"
     outs = res.outs
     assert outs["multi_cloud_enabled"] is True
@@ -287,7 +287,7 @@ def test_create_stops_at_the_success_line_and_reads_the_output_files():
     assert one["endpoint"] == "https://wapcomputer1.contoso.com:40005"
     assert (one["realm"], one["signing_certificate"]) == (REALM, CERT_B64)
     assert one["content"] == stack.files[one["file_name"]]
-    assert stack.marker is True
+    assert stack.marker
     assert apc.changed_fields(outs, checked(inputs())) == []
 
 
@@ -314,7 +314,7 @@ def test_create_times_out_with_a_clear_error():
     msg = str(err.value)
     assert "azs-ercs01.azurestack.local" in msg and "42 s" in msg
     assert apc.ENABLE_SUCCESS_LINE in msg and "timeout_seconds" in msg
-    assert len(fake.calls) == 1  # nothing written after a failed enable
+    assert fake.calls[-1].kind == "run_until"  # nothing written after a failed enable
 
 
 @pytest.mark.unit
@@ -443,7 +443,7 @@ def test_delete_refuses_when_files_remain():
         outs = apc.AzurePackConnectorProvider().create(checked(inputs())).outs
         with pytest.raises(ConnectorError, match="output file"):
             apc.AzurePackConnectorProvider().delete("id", outs)
-    assert stack.marker is True  # still deletable on the next run
+    assert stack.marker  # still deletable on the next run
 
 
 @pytest.mark.unit
@@ -453,7 +453,7 @@ def test_hostile_strings_reach_the_pep_verbatim():
     fake = FakeTransport(FakeStack())
     with use_transport(fake):
         outs = apc.AzurePackConnectorProvider().create(props).outs
-    cmd = fake.calls[0].statements[0].commands[0]
+    cmd = next(c for c in fake.calls if c.kind == "run_until").statements[0].commands[0]
     assert cmd.parameters["AzurePackClouds"][0]["CloudName"] == HOSTILE
     assert cmd.parameters["AzureStackCloudName"] == HOSTILE + "-stack"
     assert list(outs["cloud_outputs"]) == [HOSTILE]

@@ -33,20 +33,16 @@ AUDIT: dict[str, tuple[str, str]] = {
     "azure_pack_connector.read_observed#2": ("True", READ),
     "azure_pack_connector.enable#1": ("run_until", "never retried: Add-AzurePackConnector runs for minutes and "
                                       "may still run after a lost connection; create's rerun converges"),
-    "azure_pack_connector.write_marker#1": ("True", "New-Item -Force of a folder and of a file with fixed content"),
-    "azure_pack_connector.remove_marker#1": ("True", "Remove-Item -ErrorAction SilentlyContinue: gone stays gone"),
-    "azure_pack_connector.remove_marker#2": ("True", READ),
-    "azure_pack_connector.remove_marker#3": ("True", "Remove-Item -ErrorAction SilentlyContinue: gone stays gone"),
     "azure_pack_connector.disable#1": ("False", "the PEP cmdlet runs for minutes and may still run after a lost "
                                        "connection; delete's rerun converges"),
     "bundle.stage_bytes#1": ("True", "New-Item -ItemType Directory -Force"),
     "bundle.stage_bytes#2": ("idempotent", "True only for batches without Add-Content: Set-Content truncates, "
                              "Add-Content appends (a resent chunk would be duplicated)"),
     "bundle.verify_hashes#1": ("True", READ),
-    "bundle._read#1": ("True", READ),
-    "bundle.delete#1": ("True", "Remove-Item -Recurse -Force; not-found is accepted"),
-    "bundle.delete#2": ("True", READ),
-    "bundle.delete#3": ("True", "Remove-Item -ErrorAction SilentlyContinue of an empty folder"),
+    "bundle._read_owned#1": ("True", READ),
+    "bundle._remove#1": ("True", "Remove-Item -Recurse -Force; not-found is accepted"),
+    "bundle._remove#2": ("True", READ),
+    "bundle._remove#3": ("True", "Remove-Item -ErrorAction SilentlyContinue of an empty folder"),
     "bundle._converge#1": ("True", "Remove-Item of stale files; not-found is accepted"),
     "bundle.missing_ancestors#1": ("True", READ),
     "bundle._remove_created#1": ("True", "Remove-Item -Recurse -ErrorAction SilentlyContinue: gone stays gone"),
@@ -58,13 +54,15 @@ AUDIT: dict[str, tuple[str, str]] = {
                               "the rerun reads the store first"),
     "certificate._import#2": ("True", "Remove-Item -Force of the staged file; not-found is accepted"),
     "certificate._present_in_chain_stores#1": ("True", READ),
-    "connector_site.read_site#1": ("True", READ),
+    "connector_site.read_site_owned#1": ("True", READ),
+    "connector_site.restore_prior#1": ("False", "Configure-Certificates.ps1 / Configure-WapConnector.ps1 rewrite "
+                                       "bindings and web.config; never re-sent, delete's rerun reads first"),
     "connector_site.check_prerequisites#1": ("True", READ),
     "connector_site.run_steps#1": ('step.kind == "start"', "Start-Website only: the scripts (Install-Connector.ps1: "
                                    "three MSIs, minutes) may still run after a lost connection and a second copy "
                                    "would race them; the operation's rerun re-plans from the host"),
     "connector_site.delete#1": ("False", "Uninstall-Package runs msiexec for minutes; delete's rerun converges"),
-    "tenant_api._read_tenant_api#1": ("True", READ),
+    "tenant_api._read_tenant_api_owned#1": ("True", READ),
     "tenant_api._require_script#1": ("True", READ),
     "tenant_api._converge#1": ("False", "Update-TenantAPI.ps1 (an MSI patch, minutes) / Configure-TrustAzureStack.ps1 "
                                "(SQL writes): never re-sent; the rerun reads first"),
@@ -72,7 +70,14 @@ AUDIT: dict[str, tuple[str, str]] = {
     "tenant_api._converge#3": ("False", "Configure-TrustAzureStack.ps1 (SQL writes): never re-sent; the rerun "
                                "reads the trust row first"),
     "tenant_api.discover_sql_server#1": ("True", READ),
-    "tenant_api._read_trust#1": ("True", READ),
+    "tenant_api._read_trust_owned#1": ("True", READ),
+    "tenant_api._restore_prior#1": ("True", "Set-MgmtSvcDatabaseSetting of the adopted row's prior value: the same "
+                                    "write twice"),
+    "ownership.read#1": ("True", READ),
+    "ownership.write#1": ("True", "New-Item -Force of the marker folder and of the marker file with fixed content"),
+    "ownership.remove#1": ("True", "Remove-Item -ErrorAction SilentlyContinue: gone stays gone"),
+    "ownership.remove#2": ("True", READ),
+    "ownership.remove#3": ("True", "Remove-Item -ErrorAction SilentlyContinue of an empty marker folder"),
     "tenant_api.delete#1": ("True", "Set-MgmtSvcDatabaseSetting to an empty value: the same write twice"),
     "tenant_api._remove_staged_file#1": ("True", "Remove-Item of a staged data file; not-found is accepted"),
 }

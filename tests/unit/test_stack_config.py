@@ -133,3 +133,30 @@ def test_tls_server_name_reaches_the_connection_and_is_checked() -> None:
     raw["hosts"]["AzS-ERCS01"]["tlsServerName"] = "10.0.0.1"
     found = problems_of(raw)
     assert any("wapconnector:hosts.AzS-ERCS01.tlsServerName: '10.0.0.1' is not a host name" in p for p in found), found
+
+
+# --- adoption (issue 9): wapconnector:adopt, stack-wide or per cloud ------------------------------------------------
+
+@pytest.mark.parametrize("stack_wide, per_cloud, expected", [
+    (None, None, (False, False)),
+    (True, None, (True, True)),
+    ("true", None, (True, True)),  # top-level config values reach the program as text
+    ("False", True, (False, True)),
+    (True, False, (True, False)),
+])
+def test_adopt_stack_wide_or_per_cloud(stack_wide, per_cloud, expected) -> None:
+    raw = {"clouds": [{**GOOD["clouds"][0], **({} if per_cloud is None else {"adopt": per_cloud})}]}
+    if stack_wide is not None:
+        raw["adopt"] = stack_wide
+    config = parse_stack_config(raw)
+    assert (config.adopts(), config.adopts(config.clouds[0])) == expected
+
+
+@pytest.mark.parametrize("raw, key", [
+    ({**GOOD, "adopt": "yes"}, "wapconnector:adopt: must be true or false (got 'yes')"),
+    ({**GOOD, "adopt": 1}, "wapconnector:adopt: must be true or false (got 1)"),
+    ({"clouds": [GOOD["clouds"][0], {"name": "B", "connectorFqdn": "b.contoso.com", "adopt": "maybe"}]},
+     "wapconnector:clouds[1].adopt: must be true or false (got 'maybe')"),
+])
+def test_adopt_accepts_only_true_or_false_and_names_the_key(raw, key) -> None:
+    assert key in problems(raw)

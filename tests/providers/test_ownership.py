@@ -1,0 +1,208 @@
+"""Ownership and adoption (issue 9, items 2-3): the marker, the pure decisions, and how the resources apply them
+against an in-memory host (unit). The whole story on the real engine and labsim: tests/e2e/test_lab_ownership.py."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from providers import ownership as O
+from providers import tenant_api as T
+from providers.ownership import Difference, Marker, OwnershipConflict
+from providers.remote import use_transport
+from tests.providers.fake_host_a import FakeHost
+from tests.providers.test_tenant_api import DEST, REALM, data_file, trust_props
+
+ME, OTHER = "wap-connector/lab-a", "wap-connector/lab-b"
+ROW = ("TenantAPI", "Authentication.IdentityProvider.Secondary")
+DATA_FILE = f"{DEST}\\AzurePack-06-27-15-50.txt"
+
+
+def claim(**kw):
+    args = dict(host="wapcomputer1.contoso.com", thing="the thing", owner=ME, adopt=False, marker=None, exists=False,
+                differences=[], prior={}, resource="Thing")
+    args.update(kw)
+    return O.claim(**args)
+
+
+# == the marker =================================================================================================
+@pytest.mark.unit
+def test_marker_round_trips_and_is_found_among_other_output():
+    m = Marker(ME, adopted=True, prior={"certificate_thumbprint": "AB"}, resource="ConnectorSite", thing="x")
+    found, rest = O.extract([{"Name": "a"}, m.to_json(), "plain text", '{"owner": "not ours"}'])
+    assert found == m
+    assert rest == [{"Name": "a"}, "plain text", '{"owner": "not ours"}']
+    assert O.extract([])[0] is None
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("resource, key, path", [
+    ("ConnectorSite", "connector", r"C:\ProgramData\WapConnectorIac\ConnectorSite\connector.json"),
+    ("ConnectorBundle", r"C:\temp\WAPConnector", r"C:\ProgramData\WapConnectorIac\ConnectorBundle\c_temp_wapconnector.json"),
+    ("AzurePackConnector", "AzS-ERCS01.AzureStack.local",
+     r"C:\ProgramData\WapConnectorIac\AzurePackConnector\azs-ercs01.azurestack.local.json"),
+    ("TenantApiTrust", "sql01\\WAP,1433-Authentication.IdentityProvider.Secondary",
+     r"C:\ProgramData\WapConnectorIac\TenantApiTrust\sql01_wap_1433-authentication.identityprovider.secondary.json"),
+])
+def test_marker_paths_stay_in_our_namespace(resource, key, path):
+    assert O.marker_path(resource, key) == path
+    assert O.is_marker_path(path) and not O.is_marker_path(r"C:\ProgramData\Other\x.json")
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("owner, ok", [("proj/stack", True), ("wap-connector/sim.1", True), ("stack", False),
+                                       ("a/b/c", False), ("a b/c", False), ("", False), (None, True)])
+def test_owner_is_project_slash_stack(owner, ok):
+    assert (O.owner_problem(owner) is None) is ok
+
+
+# == decisions ==================================================================================================
+@pytest.mark.unit
+def test_absent_is_created_and_owned():
+    assert claim() == Marker(ME, adopted=False, resource="Thing", thing="the thing")
+
+
+@pytest.mark.unit
+def test_unmarked_and_matching_is_adopted_with_its_prior_values():
+    m = claim(exists=True, prior={"realm": "r"})
+    assert (m.owner, m.adopted, dict(m.prior)) == (ME, True, {"realm": "r"})
+
+
+@pytest.mark.unit
+def test_unmarked_and_different_is_refused_naming_host_thing_and_every_field():
+    with pytest.raises(OwnershipConflict) as err:
+        claim(exists=True, differences=[Difference("certificate_thumbprint", "AAAA", "BBBB"),
+                                        Difference("tenant_api_fqdn", None, "api.contoso.com")])
+    msg = str(err.value)
+    assert msg.startswith("wapcomputer1.contoso.com: the thing already exists, was not created by stack " + ME)
+    assert "certificate_thumbprint is 'AAAA', this stack wants 'BBBB'" in msg
+    assert "tenant_api_fqdn is (none), this stack wants 'api.contoso.com'" in msg
+    assert "Nothing was changed" in msg and "wapconnector:adopt: true" in msg and "clouds[<i>].adopt" in msg
+    assert err.value.owner is None and len(err.value.differences) == 2
+
+
+@pytest.mark.unit
+def test_unmarked_and_different_is_adopted_when_asked():
+    m = claim(exists=True, adopt=True, differences=[Difference("realm", "a", "b")], prior={"realm": "a"})
+    assert m.adopted and dict(m.prior) == {"realm": "a"}
+
+
+@pytest.mark.unit
+def test_another_stacks_thing_is_refused_naming_the_owner_even_when_it_matches():
+    with pytest.raises(OwnershipConflict, match=f"the thing is owned by stack {OTHER}; stack {ME} will not change "
+                                                f"or delete it") as err:
+        claim(exists=True, marker=Marker(OTHER))
+    assert err.value.owner == OTHER
+
+
+@pytest.mark.unit
+def test_another_stacks_thing_is_taken_over_only_when_asked():
+    m = claim(exists=True, adopt=True, marker=Marker(OTHER), prior={"x": 1})
+    assert (m.owner, m.adopted, dict(m.prior)) == (ME, True, {"x": 1})
+
+
+@pytest.mark.unit
+def test_our_own_marker_is_a_rerun_that_keeps_what_it_recorded():
+    mine = Marker(ME, adopted=True, prior={"x": "before"})
+    m = claim(exists=True, marker=mine, differences=[Difference("x", "half-done", "wanted")], prior={"x": "now"})
+    assert m.adopted and dict(m.prior) == {"x": "before"}
+
+
+@pytest.mark.unit
+def test_update_and_delete_guards():
+    O.may_change(host="h", thing="t", owner=ME, adopt=False, marker=Marker(ME))
+    O.may_change(host="h", thing="t", owner=ME, adopt=False, marker=None)
+    O.may_change(host="h", thing="t", owner=ME, adopt=True, marker=Marker(OTHER))
+    with pytest.raises(OwnershipConflict, match=f"now owned by stack {OTHER}"):
+        O.may_change(host="h", thing="t", owner=ME, adopt=False, marker=Marker(OTHER))
+    assert O.may_delete(host="h", thing="t", owner=ME, marker=Marker(ME))
+    assert O.may_delete(host="h", thing="t", owner=ME, marker=None)
+    assert not O.may_delete(host="h", thing="t", owner=ME, marker=Marker(OTHER))
+
+
+@pytest.mark.unit
+def test_diff_names_owner_when_the_marker_read_back_is_not_ours():
+    assert O.owner_changed({"observed_owner": ME}, {"owner": ME}) == []
+    assert O.owner_changed({"observed_owner": None}, {"owner": ME}) == ["owner"]
+    assert O.owner_changed({"observed_owner": OTHER}, {"owner": ME}) == ["owner"]
+    assert O.owner_changed({"observed_owner": None}, {"owner": None}) == []  # not tracked
+
+
+# == a resource applying them: TenantApiTrust on an in-memory host ==============================================
+@pytest.fixture
+def host():
+    h = FakeHost()
+    h.put_file(f"{DEST}\\Setup\\Scripts\\Configure-TrustAzureStack.ps1", b"#")
+    with use_transport(h.transport):
+        yield h
+
+
+def configure_by_hand(host, realm=REALM):
+    """What an operator following the article leaves: the data file in the bundle folder, the trust row."""
+    host.put_file(DATA_FILE, data_file(realm=realm).encode())
+    host.rows[ROW] = json.dumps({"Realm": realm, "Certificate": json.loads(data_file())[
+        "AuthenticationIdentityProviderPartner"]["Certificate"], "Endpoint": "https://wapcomputer1.contoso.com:40005"},
+        separators=(",", ":"))
+
+
+def writes(host_before_calls, transport):
+    return [c for c in transport.calls[host_before_calls:] if any(
+        cmd.name not in ("Get-Content", "Get-FileHash", "Get-MgmtSvcDatabaseSetting", "Get-MgmtSvcSetting",
+                         "Get-ChildItem", "Measure-Object", "Test-Path")
+        for p in c.statements for cmd in p.commands)]
+
+
+@pytest.mark.unit
+def test_trust_configured_by_hand_is_adopted_with_only_the_marker_written_and_left_by_delete(host):
+    configure_by_hand(host)
+    before = dict(host.rows)
+    p = T.TenantApiTrustProvider()
+    created = p.create(trust_props(owner=ME))
+    assert created.outs["adopted"] is True and created.outs["observed_owner"] == ME
+    written = writes(0, host.transport)
+    assert len(written) == 1 and all(O.is_marker_path(cmd.parameters["Path"]) for cmd in
+                                     written[0].statements[0].commands + written[0].statements[1].commands)
+    assert host.script_params == [] and host.rows == before
+    read = p.read(created.id, created.outs)
+    assert read.outs["observed_owner"] == ME and p.diff(created.id, read.outs, trust_props(owner=ME)).changes is False
+
+    p.delete(created.id, created.outs)
+    assert host.rows == before and host.file(DATA_FILE) == data_file().encode()  # as it was
+    assert not any(O.is_marker_path(k) for k in host.files)
+
+
+@pytest.mark.unit
+def test_trust_of_another_realm_is_refused_then_adopted_on_request_and_put_back_by_delete(host):
+    old = "https://adfs.local.azurestack.external/adfs/00000000-aaaa-bbbb-cccc-000000000000/"
+    configure_by_hand(host, realm=old)
+    before = dict(host.rows)
+    p = T.TenantApiTrustProvider()
+    with pytest.raises(OwnershipConflict) as err:
+        p.create(trust_props(owner=ME))
+    assert f"realm is {old!r}, this stack wants {REALM!r}" in str(err.value)
+    assert "wapcomputer1.contoso.com: the trust row TenantAPI/Authentication.IdentityProvider.Secondary" in str(err.value)
+    assert host.rows == before and host.script_params == [] and writes(0, host.transport) == []
+
+    created = p.create(trust_props(owner=ME, adopt=True))
+    assert json.loads(host.rows[ROW])["Realm"] == REALM and created.outs["adopted"] is True
+    p.delete(created.id, created.outs)
+    assert host.rows == before  # the prior row is back, never deleted
+
+
+@pytest.mark.unit
+def test_a_second_stack_neither_changes_nor_deletes_the_first_stacks_trust(host):
+    p = T.TenantApiTrustProvider()
+    first = p.create(trust_props(owner=ME))
+    assert first.outs["adopted"] is False
+    rows, calls = dict(host.rows), len(host.transport.calls)
+    with pytest.raises(OwnershipConflict, match=f"owned by stack {ME}; stack {OTHER} will not change or delete it"):
+        p.create(trust_props(owner=OTHER))
+    assert writes(calls, host.transport) == []
+    # The second stack's state claims it (say, an older version took it silently): its delete leaves it.
+    p.delete(first.id, {**first.outs, "owner": OTHER})
+    assert host.rows == rows and host.file(DATA_FILE) is not None
+    # The owner's read and delete still work as theirs.
+    assert p.read(first.id, first.outs).outs["observed_owner"] == ME
+    p.delete(first.id, first.outs)
+    assert ROW not in host.rows and not any(O.is_marker_path(k) for k in host.files)
