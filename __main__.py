@@ -20,10 +20,13 @@ if config.deploys_lab:
         "cloudName": azs.cloud_name, "portalFqdn": azs.portal_fqdn,
         "multiCloudEnabled": lab.connector.multi_cloud_enabled,
         "userPortalTrustsCa": lab.portal_ca.thumbprint,
+        # Every CA AzS-WASP01 got for the connector certificates (the lab CA and/or the operators' issuing CAs).
+        "userPortalTrusts": [c.thumbprint for c in lab.portal_cas.values()],
     })
     pulumi.export("clouds", {
         name: {
             "endpoint": cloud.endpoint, "thumbprint": cloud.thumbprint, "expiresAt": cloud.expires_at,
+            "certificateSource": next(c for c in config.clouds if c.name == name).connector_certificate.source,
             "realm": cloud.realm,
             "tenantPortalHosts": next(c for c in config.clouds if c.name == name).tenant_portal_hosts,
             "tenantApiHosts": next(c for c in config.clouds if c.name == name).tenant_api_hosts,
@@ -33,10 +36,13 @@ if config.deploys_lab:
 else:  # PKI only: no hosts configured yet
     pki = LabPki("lab", config.ca, config.clouds)
     pulumi.export("connectorCertificates", {
-        name: {"thumbprint": cert.thumbprint, "expiresAt": cert.expires_at, "fqdn": cloud.endpoint_fqdn}
-        for (name, cert), cloud in zip(pki.connector_certificates.items(), config.clouds)
+        cloud.name: {"thumbprint": pki.connectors[cloud.name].thumbprint,
+                     "expiresAt": pki.connectors[cloud.name].expires_at, "fqdn": cloud.endpoint_fqdn,
+                     "certificateSource": cloud.connector_certificate.source}
+        for cloud in config.clouds
     })
 
-pulumi.export("caThumbprint", pki.ca.thumbprint)
-pulumi.export("caExpiresAt", pki.ca.expires_at)
-pulumi.export("caCertificatePem", pki.ca.cert_pem)
+if pki.ca is not None:  # no lab CA when every cloud brings the operator's certificate
+    pulumi.export("caThumbprint", pki.ca.thumbprint)
+    pulumi.export("caExpiresAt", pki.ca.expires_at)
+    pulumi.export("caCertificatePem", pki.ca.cert_pem)

@@ -1,6 +1,7 @@
 """One Windows Azure Pack cloud: everything the procedure does on the WAP side.
 
-On every tenant portal VM: the connector certificate (with its key) in LocalMachine\\My, the staged
+On every tenant portal VM: the connector certificate (with its key) in LocalMachine\\My (imported from the lab CA's
+or the operator's PFX, or the operator's own already there, verified read-only), the staged
 WAPConnector bundle, the three connector sites (install, certificate, FQDNs), and the operator-side check that
 the endpoint answers with that certificate. On every Tenant API VM: the bundle and Update-TenantAPI. Once per
 cloud: the Tenant API trusts Azure Stack's AD FS, from the cloud's output file of Add-AzurePackConnector.
@@ -17,11 +18,11 @@ from typing import Any
 import pulumi
 
 from components.config import CloudConfig, StackConfig
+from components.pki import ConnectorCertificate
 from providers.bundle import ConnectorBundle
 from providers.certificate import Certificate
 from providers.connector_site import ConnectorSite
 from providers.endpoint_check import EndpointCheck
-from providers.pki import CertificateAuthority, IssuedCertificate
 from providers.tenant_api import TenantApiTrust, TenantApiUpdate
 
 
@@ -29,8 +30,7 @@ from providers.tenant_api import TenantApiTrust, TenantApiUpdate
 class WapCloudArgs:
     cloud: CloudConfig
     config: StackConfig
-    ca: CertificateAuthority
-    connector_certificate: IssuedCertificate
+    connector_certificate: ConnectorCertificate
     # This cloud's entry of AzurePackConnector.cloud_outputs: {file_name, content, endpoint, realm, ...}.
     cloud_output: pulumi.Output[dict[str, Any]]
     # project/stack: the owner the markers on this cloud's hosts name (providers/ownership.py).
@@ -66,12 +66,20 @@ class WapCloud(pulumi.ComponentResource):
 
         self.sites: dict[str, ConnectorSite] = {}
         self.checks: dict[str, EndpointCheck] = {}
+        installed_certs: list[Certificate] = []
         for host in cloud.tenant_portal_hosts:
             child = pulumi.ResourceOptions(parent=self)
-            installed = Certificate(
-                f"{name}-{host}-connector-cert", connection=conn(host), store="My", cert_pem=cert.cert_pem,
-                pfx_base64=cert.pfx_base64, pfx_password=cert.pfx_password, serves_fqdns=[cloud.endpoint_fqdn],
-                **own, opts=child)
+            if cert.source == "store":  # the operator's, already there: verified and bound, never imported
+                installed = Certificate(
+                    f"{name}-{host}-connector-cert", connection=conn(host), store="My", existing=True,
+                    thumbprint=cert.thumbprint, issuer_pem=cert.issuer_pem, serves_fqdns=[cloud.endpoint_fqdn],
+                    opts=child)
+            else:
+                installed = Certificate(
+                    f"{name}-{host}-connector-cert", connection=conn(host), store="My", cert_pem=cert.cert_pem,
+                    pfx_base64=cert.pfx_base64, pfx_password=cert.pfx_password, serves_fqdns=[cloud.endpoint_fqdn],
+                    **own, opts=child)
+            installed_certs.append(installed)
             site = ConnectorSite(
                 f"{name}-{host}-connector-site", connection=conn(host),
                 tenant_portal_fqdn=cloud.tenant_portal_fqdn, tenant_api_fqdn=cloud.tenant_api_fqdn,
@@ -83,7 +91,7 @@ class WapCloud(pulumi.ComponentResource):
             self.checks[host] = EndpointCheck(
                 f"{name}-{host}-endpoint-check", fqdn=cloud.endpoint_fqdn, port=cloud.connector_port,
                 # From here the cloud's name may not resolve (labsim): connect to the VM, verify the FQDN.
-                connect_address=host_cfg.address, ca_pem=args.ca.cert_pem,
+                connect_address=host_cfg.address, ca_pem=cert.issuer_pem,
                 # The certificate this stack gave the site (known in a preview unless the certificate itself
                 # changes), not the site's observed bound_thumbprint output: that one is unknown in the preview
                 # of any site update, which listed every check as changing whenever only its site drifted or
@@ -110,8 +118,10 @@ class WapCloud(pulumi.ComponentResource):
 
         self.endpoint = pulumi.Output.from_input(cloud.endpoint)
         self.realm = self.trust.realm
-        self.thumbprint = cert.thumbprint
-        self.expires_at = cert.expires_at
+        self.thumbprint = pulumi.Output.from_input(cert.thumbprint)
+        # A certificate already in the store: its expiry as the first tenant portal VM reports it.
+        self.expires_at = pulumi.Output.from_input(cert.expires_at if cert.expires_at is not None
+                                                   else installed_certs[0].expires_at)
         self.register_outputs({
             "endpoint": self.endpoint, "realm": self.realm, "thumbprint": self.thumbprint,
             "expiresAt": self.expires_at,

@@ -5,7 +5,9 @@ value stops the program with one line per problem, naming the config key and wha
 
 Shape (see README, "Stacks and configuration", and stacks/Pulumi.example-real.yaml):
   ca           the lab CA that issues the connector certificates
-  clouds       the WAP clouds: names, FQDNs, which hosts play which role
+  clouds       the WAP clouds: names, FQDNs, which hosts play which role, where the connector certificate comes
+               from (``connectorCertificate``: the lab CA, the operator's PFX, or a certificate already in the
+               tenant portal VMs' store)
   azureStack   the Azure Stack side: cloud name, portal FQDN, and which hosts are the PEP, AzS-WASP01, the share
   hosts        how to reach every host (FQDN, address, port, TLS, auth, which credential)
   credentials  user names and passwords; must be set with `pulumi config set --secret --path ...`
@@ -17,15 +19,17 @@ Without ``azureStack`` and ``hosts`` the stack only creates the lab PKI (CA and 
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from providers import names
+from providers import cert_checks, names, pki
 from providers.pki import KeyType
 
 NAMESPACE = "wapconnector"
@@ -65,6 +69,27 @@ class CaConfig(_Config):
     validity_days: Annotated[int, Field(gt=0, le=36500)] = 3650
 
 
+CertificateSource = Literal["labCa", "pfx", "store"]
+
+
+class ConnectorCertificateConfig(_Config):
+    """Where a cloud's connector certificate comes from. ``labCa`` (default): issued by the stack's lab CA.
+    ``pfx``: the operator's PFX file, imported by the stack. ``store``: already in Cert:\\LocalMachine\\My of every
+    tenant portal VM (the operator's: verified and bound, never imported or removed). For ``pfx``/``store``,
+    ``issuingCaFile`` is the CA certificate AzS-WASP01 gets in its CA store."""
+
+    source: CertificateSource = "labCa"
+    pfx_file: Annotated[str, Field(min_length=1)] | None = None  # relative to the project directory, or absolute
+    pfx_password: SecretStr | None = None  # must be a Pulumi secret
+    thumbprint: str | None = None
+    issuing_ca_file: Annotated[str, Field(min_length=1)] | None = None
+
+    @field_validator("thumbprint")
+    @classmethod
+    def _thumbprint(cls, v: str | None) -> str | None:
+        return None if v is None else cert_checks.normalize_thumbprint(v)
+
+
 class CloudConfig(_Config):
     """One Windows Azure Pack cloud as Azure Stack's multi-cloud mode names it."""
 
@@ -85,6 +110,7 @@ class CloudConfig(_Config):
     # Take over this cloud's WAP-side things that exist but differ, or that another stack owns; default: the
     # stack-wide wapconnector:adopt.
     adopt: Switch | None = None
+    connector_certificate: ConnectorCertificateConfig = Field(default_factory=ConnectorCertificateConfig)
 
     @field_validator("connector_fqdn", "tenant_portal_fqdn", "tenant_api_fqdn")
     @classmethod
@@ -280,6 +306,9 @@ def _cross_checks(raw: dict[str, Any], secret_keys: set[str] | None) -> list[str
         if isinstance(cloud, dict) and not cloud.get("connectorFqdn") and not cloud.get("tenantPortalFqdn"):
             problems.append(f"{NAMESPACE}:clouds[{i}]: set tenantPortalFqdn (or connectorFqdn), the name the "
                             f"connector endpoint answers on")
+    for i, cloud in enumerate(clouds):
+        if isinstance(cloud, dict) and isinstance(cloud.get("connectorCertificate"), dict):
+            problems.extend(_certificate_key_problems(i, cloud["connectorCertificate"], secret_keys))
     for name, host in hosts.items():
         if isinstance(host, dict) and host.get("credential") is not None:
             cred_ref(f"hosts.{name}.credential", host["credential"])
@@ -294,11 +323,44 @@ def _cross_checks(raw: dict[str, Any], secret_keys: set[str] | None) -> list[str
     return problems
 
 
-def parse_stack_config(raw: dict[str, Any], secret_keys: set[str] | None = None) -> StackConfig:
+# Which connectorCertificate keys each source needs (the rest are refused: a key that does nothing is a mistake).
+_CERTIFICATE_KEYS: dict[str, tuple[str, ...]] = {
+    "labCa": (), "pfx": ("pfxFile", "pfxPassword", "issuingCaFile"), "store": ("thumbprint", "issuingCaFile")}
+
+
+def _certificate_key_problems(i: int, cc: dict[str, Any], secret_keys: set[str] | None) -> list[str]:
+    key = f"{NAMESPACE}:clouds[{i}].connectorCertificate"
+    source = cc.get("source", "labCa")
+    if source not in _CERTIFICATE_KEYS:
+        return []  # pydantic names the allowed values
+    problems = []
+    for name in _CERTIFICATE_KEYS[source]:
+        if cc.get(name) is None:
+            how = (f"pulumi config set --secret --path '{key}.pfxPassword' (it prompts)" if name == "pfxPassword"
+                   else "it in stacks/Pulumi.<stack>.yaml")
+            problems.append(f"{key}.{name}: missing; source {source} needs it: set {how}")
+    for name in ("pfxFile", "pfxPassword", "thumbprint", "issuingCaFile"):
+        if cc.get(name) is not None and name not in _CERTIFICATE_KEYS[source]:
+            users = " and ".join(s for s, keys in _CERTIFICATE_KEYS.items() if name in keys)
+            problems.append(f"{key}.{name}: only for source {users} (this cloud's source is {source}): remove it")
+    if cc.get("pfxPassword") is not None and secret_keys is not None and f"{NAMESPACE}:clouds" not in secret_keys:
+        problems.append(f"{key}.pfxPassword: in plain text; set it as a secret: pulumi config set --secret --path "
+                        f"'{key}.pfxPassword'")
+    return problems
+
+
+def parse_stack_config(raw: dict[str, Any], secret_keys: set[str] | None = None, *,
+                       plain_paths: set[str] | None = None, project_dir: Path | None = None) -> StackConfig:
     """Validate the namespace's config values (already decoded from JSON/YAML). Raises ConfigError with every
     problem at once: field errors from pydantic plus the cross-key rules. ``secret_keys`` (full
-    ``namespace:key`` names) enables the check that passwords were set as secrets."""
+    ``namespace:key`` names) enables the check that passwords were set as secrets; ``plain_paths`` (paths such as
+    ``clouds[0].connectorCertificate.pfxPassword`` written in plain text in the stack file) makes it exact below
+    the top-level key. ``project_dir`` (default: the working directory) anchors relative certificate files."""
     problems = _cross_checks(raw, secret_keys)
+    for path in sorted(plain_paths or ()):
+        if path.endswith(".pfxPassword") and not any(p.startswith(f"{NAMESPACE}:{path}:") for p in problems):
+            problems.append(f"{NAMESPACE}:{path}: in plain text in the stack file; set it as a secret: pulumi config "
+                            f"set --secret --path '{NAMESPACE}:{path}'")
     try:
         config = StackConfig.model_validate(raw)
     except ValidationError as exc:
@@ -320,7 +382,7 @@ def parse_stack_config(raw: dict[str, Any], secret_keys: set[str] | None = None)
                 problems.append(f"{_key_path(loc)}: {msg}")
     else:
         if not problems:
-            problems = _connection_problems(config)
+            problems = _connection_problems(config) + certificate_problems(config, project_dir)
         if not problems:
             return config
     raise ConfigError(problems)
@@ -353,6 +415,116 @@ def _connection_problems(config: StackConfig) -> list[str]:
     return problems
 
 
+@dataclass(frozen=True)
+class OperatorCertificate:
+    """A cloud's connector certificate from the operator (source pfx or store), read from the local files."""
+
+    source: CertificateSource
+    issuer_pem: str  # the issuing CA (issuingCaFile): AzS-WASP01 trusts it
+    issuer_thumbprint: str
+    thumbprint: str  # pfx: its certificate's; store: the configured one
+    cert_pem: str | None = None  # pfx: the certificate
+    pfx_base64: str | None = None  # pfx: the file as given (secret)
+    expires_at: str | None = None  # pfx: known locally; store: read from the hosts
+
+    def __repr__(self) -> str:  # the PFX is a secret
+        return f"OperatorCertificate(source={self.source!r}, thumbprint={self.thumbprint!r})"
+
+
+def _read_file(project_dir: Path | None, name: str) -> bytes:
+    path = Path(name).expanduser()
+    path = path if path.is_absolute() else (project_dir or Path.cwd()) / path
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path} ({exc.strerror or exc}): give the path of the file, relative to the "
+                         f"project directory or absolute") from None
+
+
+def operator_certificate(cloud: CloudConfig, key: str, project_dir: Path | None = None,
+                         now: Any = None) -> tuple[OperatorCertificate | None, list[str]]:
+    """The cloud's PFX/store certificate from its files, and every local problem with it (one line each, naming
+    the ``key.<field>`` to fix, never the password). (None, []) for the lab CA source."""
+    cc = cloud.connector_certificate
+    if cc.source == "labCa":
+        return None, []
+    problems: list[str] = []
+    issuer = None
+    assert cc.issuing_ca_file is not None  # the cross checks require it
+    try:
+        issuer = cert_checks.load_certificate_file(_read_file(project_dir, cc.issuing_ca_file))
+        if not pki.is_ca(issuer):
+            problems.append(f"{key}.issuingCaFile: certificate {pki.thumbprint(issuer)} "
+                            f"({issuer.subject.rfc4514_string()}) is not a CA certificate: give the issuing CA's")
+        elif issuer.not_valid_after_utc <= (now or pki.now_utc()):
+            problems.append(f"{key}.issuingCaFile: CA certificate {pki.thumbprint(issuer)} expired on "
+                            f"{issuer.not_valid_after_utc:%Y-%m-%d}")
+    except ValueError as exc:
+        problems.append(f"{key}.issuingCaFile: {exc}")
+    if cc.source == "store":
+        assert cc.thumbprint is not None
+        if issuer is None:
+            return None, problems
+        return OperatorCertificate("store", cert_checks.to_pem(issuer), pki.thumbprint(issuer), cc.thumbprint), problems
+    assert cc.pfx_file is not None and cc.pfx_password is not None
+    try:
+        data = _read_file(project_dir, cc.pfx_file)
+    except ValueError as exc:
+        return None, [*problems, f"{key}.pfxFile: {exc}"]
+    try:
+        pfx = cert_checks.open_pfx(data, cc.pfx_password.get_secret_value())
+    except ValueError:
+        return None, [*problems, f"{key}.pfxPassword: does not open {key}.pfxFile (a wrong password, or the file "
+                                 f"is not a PFX/PKCS#12 file)"]
+    found = cert_checks.pfx_problems(pfx, fqdn=cloud.endpoint_fqdn, issuer=issuer if not problems else None, now=now)
+    problems += [f"{key}.pfxFile: {p}" for p in found]
+    if problems or pfx.certificate is None:
+        return None, problems
+    assert issuer is not None
+    cert = pfx.certificate
+    return OperatorCertificate(
+        "pfx", cert_checks.to_pem(issuer), pki.thumbprint(issuer), pki.thumbprint(cert),
+        cert_pem=cert_checks.to_pem(cert), pfx_base64=base64.b64encode(data).decode(),
+        expires_at=cert.not_valid_after_utc.isoformat()), []
+
+
+def certificate_problems(config: StackConfig, project_dir: Path | None = None) -> list[str]:
+    """Every local problem of every cloud's operator certificate (files, password, fitness)."""
+    return [p for i, cloud in enumerate(config.clouds)
+            for p in operator_certificate(cloud, f"{NAMESPACE}:clouds[{i}].connectorCertificate", project_dir)[1]]
+
+
+def plain_text_paths(stack_file: Path) -> set[str]:
+    """Paths below ``wapconnector:*`` keys that hold a plain ``pfxPassword`` in a stack file (``--path`` secrets
+    are ``{secure: ...}`` there; the program itself only learns which top-level keys hold a secret)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(stack_file.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return set()
+    found: set[str] = set()
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            if set(value) == {"secure"}:
+                return
+            for k, v in value.items():
+                if k == "pfxPassword" and not isinstance(v, dict):
+                    found.add(f"{path}.{k}")
+                else:
+                    walk(v, f"{path}.{k}")
+        elif isinstance(value, list):
+            for j, v in enumerate(value):
+                walk(v, f"{path}[{j}]")
+
+    for full_key, value in (doc.get("config") or {}).items():
+        ns, _, key = str(full_key).partition(":")
+        if ns == NAMESPACE:
+            walk(value, key)
+    return found
+
+
 def load_stack_config() -> StackConfig:
     """Read every ``wapconnector:*`` value of the running stack and validate it."""
     import pulumi.runtime.config as runtime_config
@@ -368,4 +540,17 @@ def load_stack_config() -> StackConfig:
         except json.JSONDecodeError:
             raw[key] = value
     secret_keys = {k for k in merged if runtime_config.is_config_secret(k)}
-    return parse_stack_config(raw, secret_keys)
+    return parse_stack_config(raw, secret_keys, plain_paths=plain_text_paths(_stack_file()))
+
+
+def _stack_file() -> Path:
+    """stacks/Pulumi.<stack>.yaml of the running stack (Pulumi.yaml's stackConfigDir); the program runs in the
+    project directory."""
+    import pulumi
+    import yaml
+
+    try:
+        project = yaml.safe_load(Path("Pulumi.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        project = {}
+    return Path(project.get("stackConfigDir") or ".") / f"Pulumi.{pulumi.get_stack()}.yaml"

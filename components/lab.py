@@ -1,7 +1,8 @@
 """A lab: one Azure Stack and its Windows Azure Pack clouds, wired into one dependency graph.
 
 Azure Stack side: multi-cloud mode with every cloud on the privileged endpoint (its output file per cloud is
-read from the infrastructure share), and the lab CA in AzS-WASP01's CA store so the user portal trusts the
+read from the infrastructure share), and in AzS-WASP01's CA store the CA that issued each cloud's connector
+certificate (the lab CA, or the operator's issuing CA; each distinct one once) so the user portal trusts the
 connector endpoints. WAP side: one :class:`WapCloud` per cloud, whose trust is wired to that cloud's output
 file. Everything else runs in parallel across hosts.
 """
@@ -39,9 +40,16 @@ class Lab(pulumi.ComponentResource):
         def conn(host: str, **kw: Any) -> pulumi.Output[dict[str, Any]]:
             return pulumi.Output.secret(config.connection(host, **kw))
 
-        self.portal_ca = Certificate(
-            f"{name}-user-portal-ca", connection=conn(azs.user_portal_host), store="CA",
-            cert_pem=self.pki.ca.cert_pem, owner=owner, adopt=config.adopts(), opts=child)
+        # One CA certificate per distinct issuer; the lab CA keeps the name it always had.
+        self.portal_cas: dict[str, Certificate] = {}
+        for c in config.clouds:
+            issuer = self.pki.connectors[c.name]
+            if issuer.issuer_key not in self.portal_cas:
+                suffix = "" if issuer.issuer_key == "labCa" else f"-{issuer.issuer_key.lower()}"
+                self.portal_cas[issuer.issuer_key] = Certificate(
+                    f"{name}-user-portal-ca{suffix}", connection=conn(azs.user_portal_host), store="CA",
+                    cert_pem=issuer.issuer_pem, owner=owner, adopt=config.adopts(), opts=child)
+        self.portal_ca = next(iter(self.portal_cas.values()))
         self.connector = AzurePackConnector(
             f"{name}-multi-cloud", connection=conn(azs.privileged_endpoint, configuration_name=PRIVILEGED_ENDPOINT),
             share_connection=conn(azs.share_host),
@@ -50,8 +58,7 @@ class Lab(pulumi.ComponentResource):
         self.clouds = {
             c.name: WapCloud(
                 f"{name}-{c.name}",
-                WapCloudArgs(cloud=c, config=config, ca=self.pki.ca,
-                             connector_certificate=self.pki.connector_certificates[c.name],
+                WapCloudArgs(cloud=c, config=config, connector_certificate=self.pki.connectors[c.name],
                              cloud_output=self.connector.cloud_outputs.apply(lambda outs, n=c.name: outs[n]),
                              owner=owner),
                 opts=child)

@@ -1,8 +1,11 @@
 """Certificate: a CA-issued certificate installed in a Windows certificate store of a host.
 
 Two uses in the procedure [doc]: the connector's TLS certificate with its private key in
-``Cert:\\LocalMachine\\My`` of each tenant portal VM (from the PFX that :class:`providers.pki.IssuedCertificate`
-makes), and the chain in ``Cert:\\LocalMachine\\CA`` (or ``Root``) of AzS-WASP01, which must trust the connector.
+``Cert:\\LocalMachine\\My`` of each tenant portal VM (from a PFX: the one :class:`providers.pki.IssuedCertificate`
+makes, or the operator's), and the chain in ``Cert:\\LocalMachine\\CA`` (or ``Root``) of AzS-WASP01, which must
+trust the connector. ``existing=True``: the operator's certificate already in the store, by ``thumbprint``; it is
+verified read-only (there, with its private key, fit for ``serves_fqdns`` and issued by ``issuer_pem``) and never
+imported, marked or removed.
 
 ``check`` refuses, before any host is touched: a self-signed leaf, a PFX whose key or certificate does not match
 ``cert_pem``, a certificate expired or expiring within ``expiry_threshold_days``, SANs that do not cover
@@ -30,7 +33,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 from pydantic import AfterValidator, Field, field_validator
 
-from providers import names, ownership, pki
+from providers import cert_checks, names, ownership, pki
 from providers.base import PROVIDER_KEY, is_unknown, LabResource
 from providers.bundle import (connection_change, only_expected_errors, stage_bytes, windows_path)
 from providers.errors import ConfigurationError, ConnectorError
@@ -80,7 +83,11 @@ def _fqdn(name: str) -> str:
 
 class CertificateArgs(RemoteInputs):
     store: Store = "My"
-    cert_pem: str = Field(description="the certificate to install (PEM, one certificate)")
+    cert_pem: str | None = Field(None, description="the certificate to install (PEM, one certificate)")
+    existing: bool = Field(False, description="the operator's certificate, already in the store: verify, never "
+                                              "import or remove")
+    thumbprint: str | None = Field(None, description="existing: the certificate's thumbprint")
+    issuer_pem: str | None = Field(None, description="existing: the CA certificate (PEM) that must have issued it")
     pfx_base64: str | None = Field(None, description="store My: the PFX with the private key (secret)")
     pfx_password: str | None = Field(None, description="store My: the PFX password (secret)")
     serves_fqdns: list[Annotated[str, AfterValidator(_fqdn)]] = Field(
@@ -88,9 +95,11 @@ class CertificateArgs(RemoteInputs):
     expiry_threshold_days: Annotated[int, Field(ge=0, le=3650)] = DEFAULT_EXPIRY_THRESHOLD_DAYS
     staging_dir: str = DEFAULT_STAGING_DIR
 
-    @field_validator("cert_pem")
+    @field_validator("cert_pem", "issuer_pem")
     @classmethod
-    def _pem(cls, v: str) -> str:
+    def _pem(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
         if v.count(_PEM_CERT) != 1:
             raise ValueError("give exactly one PEM certificate (-----BEGIN CERTIFICATE-----), not a chain or a key")
         try:
@@ -98,6 +107,11 @@ class CertificateArgs(RemoteInputs):
         except ValueError as exc:
             raise ValueError(f"is not a readable PEM certificate ({exc})") from None
         return v
+
+    @field_validator("thumbprint")
+    @classmethod
+    def _thumbprint(cls, v: str | None) -> str | None:
+        return None if v is None else cert_checks.normalize_thumbprint(v)
 
     @field_validator("staging_dir")
     @classmethod
@@ -108,6 +122,13 @@ class CertificateArgs(RemoteInputs):
 def problems(args: CertificateArgs, now: dt.datetime | None = None) -> list[tuple[str, str]]:
     """check's rules that relate several inputs: (property, what is wrong and what to do), one per problem."""
     now = now or pki.now_utc()
+    if args.existing:
+        return existing_problems(args)
+    if args.cert_pem is None:
+        return [("cert_pem", "required: the certificate to install (or existing with a thumbprint)")]
+    if args.issuer_pem is not None or args.thumbprint is not None:
+        return [(p, "only for existing certificates") for p in ("issuer_pem", "thumbprint")
+                if getattr(args, p) is not None]
     out: list[tuple[str, str]] = []
     cert = pki.load_certificate(args.cert_pem)
     thumb = pki.thumbprint(cert)
@@ -148,6 +169,18 @@ def problems(args: CertificateArgs, now: dt.datetime | None = None) -> list[tupl
     return out
 
 
+def existing_problems(args: CertificateArgs) -> list[tuple[str, str]]:
+    """An existing certificate is named by thumbprint in My; nothing is installed, so no PFX or PEM."""
+    out = []
+    if args.thumbprint is None:
+        out.append(("thumbprint", "required for an existing certificate: the thumbprint in Cert:\\LocalMachine\\My"))
+    if args.store != "My":
+        out.append(("store", "an existing certificate is the connector's: store My"))
+    out += [(p, "not for an existing certificate: it is already on the host and is never imported")
+            for p in ("cert_pem", "pfx_base64", "pfx_password") if getattr(args, p) is not None]
+    return out
+
+
 def pfx_problems(cert: x509.Certificate, pfx_base64: str, password: str) -> list[tuple[str, str]]:
     """The PFX must open with the password, hold a private key matching ``cert`` and hold ``cert`` itself.
     Messages never quote the password or the PFX."""
@@ -182,12 +215,28 @@ class Observed:
     """The store it was found in (for CA/Root the preferred one first)."""
     has_private_key: bool
     not_after: str | None
+    raw_data: bytes | None = None
+    """The certificate itself (DER), when the read asked for it (an existing certificate is checked locally)."""
 
 
-def read_statements(store: str, thumbprint: str) -> list[Pipeline]:
-    return [Command("Get-Item", {"Path": store_path(s, thumbprint)})
-            | Command("Select-Object", {"Property": ["Thumbprint", "HasPrivateKey", "NotAfter", "PSPath"]})
+def read_statements(store: str, thumbprint: str, raw_data: bool = False) -> list[Pipeline]:
+    props = ["Thumbprint", "HasPrivateKey", "NotAfter", "PSPath", *(["RawData"] if raw_data else [])]
+    return [Command("Get-Item", {"Path": store_path(s, thumbprint)}) | Command("Select-Object", {"Property": props})
             for s in ACCEPTED_STORES[store]]
+
+
+def _bytes(value: Any) -> bytes | None:
+    """X509Certificate2.RawData (byte[]): bytes once deserialized; tolerate a base64 string or a list of ints."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, str) and value:
+        try:
+            return base64.b64decode(value, validate=True)
+        except ValueError:
+            return None
+    if isinstance(value, list) and all(isinstance(b, int) and 0 <= b < 256 for b in value):
+        return bytes(value)
+    return None
 
 
 def _store_from_pspath(value: Any) -> str | None:
@@ -219,7 +268,8 @@ def parse_read(store: str, thumbprint: str, output: Sequence[Any]) -> Observed |
         where = _store_from_pspath(obj.get("PSPath")) or store
         match = next((s for s in ACCEPTED_STORES[store] if s.lower() == where.lower()), None)
         if match and match not in found:
-            found[match] = Observed(match, bool(obj.get("HasPrivateKey")), _iso(obj.get("NotAfter")))
+            found[match] = Observed(match, bool(obj.get("HasPrivateKey")), _iso(obj.get("NotAfter")),
+                                    _bytes(obj.get("RawData")))
     for s in ACCEPTED_STORES[store]:
         if s in found:
             return found[s]
@@ -241,6 +291,12 @@ def plan(store: str, observed: Observed | None) -> list[str]:
 
 
 def desired_thumbprint(props: Mapping[str, Any]) -> str | None:
+    if props.get("existing"):
+        given = props.get("thumbprint")
+        try:
+            return cert_checks.normalize_thumbprint(given) if isinstance(given, str) and not is_unknown(given) else None
+        except ValueError:
+            return None
     pem = props.get("cert_pem")
     if not isinstance(pem, str) or is_unknown(pem):
         return None
@@ -253,9 +309,10 @@ def desired_thumbprint(props: Mapping[str, Any]) -> str | None:
 def changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """(changed, replaced) property names: observed state in olds against desired state in news."""
     changed, replaces = connection_change(olds, news)
-    if news.get("store") != olds.get("store"):
-        changed.append("store")
-        replaces.append("store")
+    for name in ("store", "existing"):
+        if bool(news.get(name)) != bool(olds.get(name)) if name == "existing" else news.get(name) != olds.get(name):
+            changed.append(name)
+            replaces.append(name)
     new_thumb = desired_thumbprint(news)
     if new_thumb is None or new_thumb != olds.get("thumbprint"):
         changed.append("cert_pem")
@@ -265,7 +322,7 @@ def changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[li
         changed.append("has_private_key")
     # pfx_base64/pfx_password are not compared: check proves the PFX holds this certificate's key, and PFX bytes
     # differ on every export (random salt), so a re-exported PFX must not look like a change.
-    for name in ("serves_fqdns", "expiry_threshold_days", "staging_dir"):
+    for name in ("serves_fqdns", "expiry_threshold_days", "staging_dir", "issuer_pem"):
         if is_unknown(news.get(name)) or olds.get(name) != news.get(name):
             changed.append(name)
     return changed, replaces
@@ -289,10 +346,10 @@ def thing(store: str, thumbprint: str) -> str:
     return f"certificate {thumbprint} in {store_path(store)}"
 
 
-def _read(conn: HostConnection, store: str, thumbprint: str,
-          with_marker: bool = False) -> tuple[Observed | None, ownership.Marker | None]:
+def _read(conn: HostConnection, store: str, thumbprint: str, with_marker: bool = False,
+          raw_data: bool = False) -> tuple[Observed | None, ownership.Marker | None]:
     """The certificate (and, when asked, its ownership marker) in one invocation."""
-    stmts: list[Any] = list(read_statements(store, thumbprint))
+    stmts: list[Any] = list(read_statements(store, thumbprint, raw_data))
     if with_marker:
         stmts.append(ownership.read_command(marker_path(store, thumbprint)))
     result = transport().run(conn, STEP_READ, stmts, idempotent=True, accept_errors=True)
@@ -349,8 +406,9 @@ def _present_in_chain_stores(conn: HostConnection, thumbprints: Sequence[str]) -
     return [probe for probe, found in zip(probes, result.output) if found is True]
 
 
-def _outputs(args: CertificateArgs, observed: Observed, adopted: bool) -> dict[str, Any]:
-    cert = pki.load_certificate(args.cert_pem)
+def _outputs(args: CertificateArgs, observed: Observed, adopted: bool,
+             cert: x509.Certificate | None = None) -> dict[str, Any]:
+    cert = cert or pki.load_certificate(args.cert_pem or "")
     return {
         "thumbprint": pki.thumbprint(cert),
         "subject": cert.subject.rfc4514_string(),
@@ -359,7 +417,42 @@ def _outputs(args: CertificateArgs, observed: Observed, adopted: bool) -> dict[s
         "found_in_store": observed.store,
         "has_private_key": observed.has_private_key,
         "adopted": adopted,
+        "existing": args.existing,
     }
+
+
+def verify_existing(conn: HostConnection, args: CertificateArgs) -> tuple[Observed, x509.Certificate]:
+    """The operator's certificate, read back (read-only): in My, with its private key, fit for every name in
+    ``serves_fqdns`` and issued by ``issuer_pem``. A ConnectorError listing every problem otherwise."""
+    assert args.thumbprint is not None
+    thumb = args.thumbprint
+    observed, _ = _read(conn, "My", thumb, raw_data=True)
+    where = f"{conn.fqdn}, step '{STEP_READ}': certificate {thumb}"
+    if observed is None:
+        raise ConnectorError(f"{where} is not in {store_path('My')}; the operator's connector certificate must be "
+                             f"there (with its private key) on every tenant portal VM: import it there, or correct "
+                             f"the thumbprint", host=conn.fqdn, step=STEP_READ)
+    found: list[str] = []
+    if not observed.has_private_key:
+        found.append("it is there without its private key: import it from its PFX, with the key")
+    cert = None
+    if observed.raw_data is not None:
+        try:
+            cert = x509.load_der_x509_certificate(observed.raw_data)
+        except ValueError:
+            cert = None
+    if cert is None or pki.thumbprint(cert) != thumb:
+        found.append("the host did not return the certificate itself (RawData) for the thumbprint asked")
+    else:
+        issuer = pki.load_certificate(args.issuer_pem) if args.issuer_pem else None
+        for fqdn in args.serves_fqdns or [None]:
+            found += [p for p in cert_checks.certificate_problems(
+                cert, fqdn=fqdn, issuer=issuer, expiry_threshold_days=args.expiry_threshold_days) if p not in found]
+    if found:
+        raise ConnectorError(f"{where} in {store_path('My')} cannot be the connector's: " + "; ".join(found),
+                             host=conn.fqdn, step=STEP_READ)
+    assert cert is not None
+    return observed, cert
 
 
 def _parse(props: dict[str, Any]) -> CertificateArgs:
@@ -380,7 +473,8 @@ class CertificateProvider(RemoteProvider):
         if result.failures:
             return result
         if any(is_unknown(news.get(k)) for k in ("cert_pem", "pfx_base64", "pfx_password", "serves_fqdns",
-                                                   "store", "expiry_threshold_days")):
+                                                   "store", "expiry_threshold_days", "existing", "thumbprint",
+                                                   "issuer_pem")):
             return result  # checked again once the values are known
         args = CertificateArgs.model_validate({k: v for k, v in news.items() if k != PROVIDER_KEY})
         return CheckResult(result.inputs, [CheckFailure(p, r) for p, r in problems(args)])
@@ -395,7 +489,10 @@ class CertificateProvider(RemoteProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         args = _parse(props)
-        conn, thumb = args.connection, pki.thumbprint(pki.load_certificate(args.cert_pem))
+        if args.existing:  # the operator's: verified, not marked (a marker would be a write of ours on it)
+            outs = self._verify(args)
+            return CreateResult(id_=f"{args.connection.fqdn}:My:{outs['thumbprint']}", outs={**_inputs(props), **outs})
+        conn, thumb = args.connection, pki.thumbprint(pki.load_certificate(args.cert_pem or ""))
         observed, marker = _read(conn, args.store, thumb, with_marker=args.owner is not None)
         if args.owner is None:  # ownership not tracked (direct use): a certificate already there is adopted
             outs = self._converge(args, adopted=observed is not None)
@@ -422,7 +519,9 @@ class CertificateProvider(RemoteProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         args = _parse(news)
-        conn, thumb = args.connection, pki.thumbprint(pki.load_certificate(args.cert_pem))
+        if args.existing:
+            return UpdateResult(outs={**_inputs(news), **self._verify(args)})
+        conn, thumb = args.connection, pki.thumbprint(pki.load_certificate(args.cert_pem or ""))
         adopted = bool(olds.get("adopted"))
         own: dict[str, Any] = {}
         if args.owner is not None:
@@ -439,6 +538,8 @@ class CertificateProvider(RemoteProvider):
         return UpdateResult(outs={**_inputs(news), **outs})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
+        if props.get("existing"):
+            return  # the operator's certificate: never removed (the host is not even contacted)
         conn = connection_of(props)
         store, thumb = props["store"], props["thumbprint"]
         owner = props.get("owner")
@@ -478,9 +579,17 @@ class CertificateProvider(RemoteProvider):
             pulumi.log.warn(f"{conn.fqdn}: could not roll back the failed import of certificate {thumb} ({exc}); "
                             f"the next run will adopt it: remove it from {store_path(store)} by hand first")
 
+    @staticmethod
+    def _verify(args: CertificateArgs) -> dict[str, Any]:
+        if args.owner is not None:
+            raise ConfigurationError(["owner: an existing certificate is the operator's: it takes no owner marker"],
+                                     host=args.connection.fqdn, subject="Certificate inputs")
+        observed, cert = verify_existing(args.connection, args)
+        return {**_outputs(args, observed, False, cert), "chain_added": []}
+
     def _converge(self, args: CertificateArgs, *, adopted: bool) -> dict[str, Any]:
         conn = args.connection
-        thumb = pki.thumbprint(pki.load_certificate(args.cert_pem))
+        thumb = pki.thumbprint(pki.load_certificate(args.cert_pem or ""))
         observed, _ = _read(conn, args.store, thumb)
         steps = plan(args.store, observed)
         if "remove" in steps and observed is not None:
@@ -516,10 +625,12 @@ SECRET_OUTPUTS = ("pfx_base64", "pfx_password")
 class Certificate(LabResource, name="Certificate"):
     """A certificate in ``Cert:\\LocalMachine\\<store>`` of one host.
 
-    Store ``My``: ``cert_pem`` plus ``pfx_base64``/``pfx_password`` (e.g. an IssuedCertificate's outputs), with
-    ``serves_fqdns`` the names it serves. Store ``CA``/``Root``: ``cert_pem`` only (the chain, for AzS-WASP01).
-    Outputs: ``thumbprint``, ``subject``, ``issuer``, ``expires_at``, ``found_in_store``, ``has_private_key``,
-    ``adopted`` (it was there before: delete leaves it). Secret: ``connection``, ``pfx_base64``, ``pfx_password``."""
+    Store ``My``: ``cert_pem`` plus ``pfx_base64``/``pfx_password`` (e.g. an IssuedCertificate's outputs, or the
+    operator's PFX), with ``serves_fqdns`` the names it serves. Store ``CA``/``Root``: ``cert_pem`` only (the chain,
+    for AzS-WASP01). ``existing=True`` with ``thumbprint`` (and ``issuer_pem``): the operator's certificate already
+    in My, verified and never imported, marked or removed (give it no ``owner``). Outputs: ``thumbprint``,
+    ``subject``, ``issuer``, ``expires_at``, ``found_in_store``, ``has_private_key``, ``adopted`` (it was there
+    before: delete leaves it), ``existing``. Secret: ``connection``, ``pfx_base64``, ``pfx_password``."""
 
     thumbprint: pulumi.Output[str]
     subject: pulumi.Output[str]
@@ -529,22 +640,25 @@ class Certificate(LabResource, name="Certificate"):
     has_private_key: pulumi.Output[bool]
     adopted: pulumi.Output[bool]
 
-    def __init__(self, name: str, *, connection: pulumi.Input[dict[str, Any]], cert_pem: pulumi.Input[str],
-                 store: pulumi.Input[str] = "My", pfx_base64: pulumi.Input[str] | None = None,
+    def __init__(self, name: str, *, connection: pulumi.Input[dict[str, Any]],
+                 cert_pem: pulumi.Input[str] | None = None, store: pulumi.Input[str] = "My", pfx_base64: pulumi.Input[str] | None = None,
                  pfx_password: pulumi.Input[str] | None = None,
                  serves_fqdns: pulumi.Input[Sequence[str]] = (),
                  expiry_threshold_days: pulumi.Input[int] = DEFAULT_EXPIRY_THRESHOLD_DAYS,
                  staging_dir: str = DEFAULT_STAGING_DIR, owner: pulumi.Input[str] | None = None,
-                 adopt: pulumi.Input[bool] = False, opts: pulumi.ResourceOptions | None = None) -> None:
+                 adopt: pulumi.Input[bool] = False, existing: bool = False, thumbprint: str | None = None,
+                 issuer_pem: pulumi.Input[str] | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
         props = {
             "connection": pulumi.Output.secret(connection), "store": store, "cert_pem": cert_pem,
             "pfx_base64": None if pfx_base64 is None else pulumi.Output.secret(pfx_base64),
             "pfx_password": None if pfx_password is None else pulumi.Output.secret(pfx_password),
             "serves_fqdns": list(serves_fqdns) if isinstance(serves_fqdns, tuple) else serves_fqdns,
             "expiry_threshold_days": expiry_threshold_days, "staging_dir": staging_dir,
-            "thumbprint": None, "subject": None, "issuer": None, "expires_at": None, "found_in_store": None,
-            "has_private_key": None, "adopted": None, "chain_added": None, "owner": owner, "adopt": adopt,
-            "observed_owner": None, "prior": None,
+            "thumbprint": thumbprint if existing else None, "subject": None, "issuer": None, "expires_at": None,
+            "found_in_store": None, "has_private_key": None, "adopted": None, "chain_added": None, "owner": owner,
+            "adopt": adopt, "observed_owner": None, "prior": None,
         }
+        if existing:  # only then: the inputs of every other certificate stay as they were
+            props.update(existing=True, issuer_pem=issuer_pem)
         super().__init__(CertificateProvider(), name, props,
                          pulumi.ResourceOptions.merge(opts, secret_outputs(*SECRET_OUTPUTS)))

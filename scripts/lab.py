@@ -94,11 +94,13 @@ def summary(stack: str) -> None:
         azs = outputs["azureStack"]
         print(f"  Azure Stack cloud {azs.get('cloudName')}: portal {azs.get('portalFqdn')}, "
               f"multi-cloud mode {'on' if azs.get('multiCloudEnabled') else 'OFF'}")
-    print(f"  Lab CA {outputs.get('caThumbprint')} (expires {str(outputs.get('caExpiresAt', ''))[:10]})")
+    if outputs.get("caThumbprint"):
+        print(f"  Lab CA {outputs.get('caThumbprint')} (expires {str(outputs.get('caExpiresAt', ''))[:10]})")
     clouds = outputs.get("clouds") or outputs.get("connectorCertificates") or {}
     for name, cloud in clouds.items():
         print(f"  WAP cloud {name}")
-        for label, key in (("connector endpoint", "endpoint"), ("certificate", "thumbprint"),
+        for label, key in (("connector endpoint", "endpoint"), ("certificate source", "certificateSource"),
+                           ("certificate", "thumbprint"),
                            ("certificate expires", "expiresAt"), ("trusted realm", "realm"),
                            ("tenant portal hosts", "tenantPortalHosts"), ("Tenant API hosts", "tenantApiHosts")):
             if cloud.get(key) is not None:

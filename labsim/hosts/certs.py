@@ -67,6 +67,7 @@ def cert_object(store: str, entry: dict[str, Any]) -> PSObject:
         "DnsNameList": [PSObject({"Punycode": n, "Unicode": n},
                                  ["System.Security.Cryptography.X509Certificates.DnsNameRepresentation"], n)
                         for n in dns_names(cert)],
+        "RawData": base64.b64decode(entry["der"]),  # byte[]: the DER encoding
         "PSPath": f"{parent}\\{thumb}",
         "PSParentPath": parent,
         "PSChildName": thumb,

@@ -281,11 +281,11 @@ def test_program_exports_what_an_operator_needs(monitor, monkeypatch) -> None:
     assert set(exported) == {"azureStack", "clouds", "caThumbprint", "caExpiresAt", "caCertificatePem"}
     azs, clouds, ca = resolved
     assert azs == {"cloudName": "AzureStack", "portalFqdn": "portal.local.azurestack.external",
-                   "multiCloudEnabled": True, "userPortalTrustsCa": "CA" * 20}
+                   "multiCloudEnabled": True, "userPortalTrustsCa": "CA" * 20, "userPortalTrusts": ["CA" * 20]}
     assert set(clouds) == set(CLOUDS)
     for cloud, host in HOSTS.items():
         assert clouds[cloud] == {
             "endpoint": f"https://{host}.contoso.com:40005", "thumbprint": f"ISSUED-{cloud}",
-            "expiresAt": "2030-01-01T00:00:00+00:00", "realm": f"REALM-lab-{cloud}-trust",
+            "expiresAt": "2030-01-01T00:00:00+00:00", "certificateSource": "labCa", "realm": f"REALM-lab-{cloud}-trust",
             "tenantPortalHosts": [host], "tenantApiHosts": [host]}
     assert ca == "CA" * 20

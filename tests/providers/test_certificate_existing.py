@@ -1,0 +1,151 @@
+"""Certificate with ``existing=True``: the operator's connector certificate already in a tenant portal VM's My
+store (source ``store``). check's rules (unit), then against labsim: verified read-only with its RawData, every
+unfit case refused naming the host, delete leaves it and contacts no host."""
+
+from __future__ import annotations
+
+import pytest
+
+from providers import certificate as C
+from providers.errors import ConnectorError
+from providers.remote import use_transport
+from providers.transport import Command, FakeTransport, Secret
+from tests.operator_pki import org_ca, web_server_cert
+from tests.providers.sim_fixtures_a import admin, conn_dict, invocations, last_id, sim_a  # noqa: F401
+
+FQDN = "wapcomputer1.contoso.com"
+ISSUING = org_ca("Contoso Issuing CA")
+LEAF = web_server_cert(ISSUING, (FQDN,))
+CONN = {"fqdn": FQDN, "address": "127.0.10.11", "auth": "ntlm", "username": "CONTOSO\\WapAdmin",
+        "password": "LabOnly-Wap1-1!"}
+
+
+def existing_props(thumbprint=LEAF.thumbprint, **kw):
+    props = {"connection": dict(CONN), "store": "My", "existing": True, "thumbprint": thumbprint,
+             "issuer_pem": ISSUING.pem, "serves_fqdns": [FQDN], "expiry_threshold_days": 30,
+             "staging_dir": "C:\\temp"}
+    props.update(kw)
+    return props
+
+
+def failures(props):
+    t = FakeTransport({})
+    with use_transport(t):
+        result = C.CertificateProvider().check({}, props)
+    assert t.calls == [], "check must not touch the host"
+    return [(f.property, f.reason) for f in result.failures]
+
+
+@pytest.mark.unit
+def test_check_accepts_an_existing_certificate_by_thumbprint():
+    assert failures(existing_props()) == []
+    assert failures(existing_props(thumbprint=" ".join(LEAF.thumbprint[i:i + 2] for i in range(0, 40, 2)))) == []
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("change, prop", [
+    ({"thumbprint": None}, "thumbprint"),
+    ({"thumbprint": "xyz"}, "thumbprint"),
+    ({"store": "CA"}, "store"),
+    ({"cert_pem": LEAF.pem}, "cert_pem"),
+    ({"pfx_base64": "AAAA", "pfx_password": "x"}, "pfx_base64"),
+    ({"issuer_pem": "not a pem"}, "issuer_pem"),
+])
+def test_check_refuses_what_an_existing_certificate_cannot_have(change, prop):
+    assert prop in [p for p, _ in failures(existing_props(**change))]
+
+
+@pytest.mark.unit
+def test_an_imported_certificate_refuses_the_existing_only_inputs():
+    props = {"connection": dict(CONN), "store": "CA", "cert_pem": ISSUING.pem, "issuer_pem": ISSUING.pem}
+    assert failures(props) == [("issuer_pem", "only for existing certificates")]
+
+
+@pytest.mark.unit
+def test_diff_another_thumbprint_replaces_and_the_same_is_no_change():
+    olds = {**existing_props(), "thumbprint": LEAF.thumbprint, "has_private_key": True}
+    assert C.CertificateProvider().diff("id", olds, existing_props(thumbprint=LEAF.thumbprint.lower())).changes is False
+    other = web_server_cert(ISSUING, (FQDN,))
+    d = C.CertificateProvider().diff("id", olds, existing_props(thumbprint=other.thumbprint))
+    assert d.changes and "cert_pem" in d.replaces
+    d = C.CertificateProvider().diff("id", {**olds, "existing": False}, existing_props())
+    assert "existing" in d.replaces
+
+
+@pytest.mark.unit
+def test_delete_of_an_existing_certificate_contacts_no_host():
+    t = FakeTransport({})
+    with use_transport(t):
+        C.CertificateProvider().delete("id", {**existing_props(), "thumbprint": LEAF.thumbprint})
+    assert t.calls == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Against labsim over loopback
+
+PASSWORD = "Adm1n-'Pfx\"$x"
+
+
+def place(server, host, cert, with_key=True):
+    """What an administrator does before the stack runs: import the PFX (or only the .cer) into My."""
+    staged = f"C:\\temp\\{cert.thumbprint}.{'pfx' if with_key else 'cer'}"
+    data = cert.pfx(PASSWORD) if with_key else cert.der
+    importer = (Command("Import-PfxCertificate", {"FilePath": staged, "CertStoreLocation": "Cert:\\LocalMachine\\My",
+                                                  "Password": Secret(PASSWORD)}) if with_key else
+                Command("Import-Certificate", {"FilePath": staged, "CertStoreLocation": "Cert:\\LocalMachine\\My"}))
+    admin(server, host, "place the operator's certificate", [
+        Command("New-Item", {"Path": "C:\\temp", "ItemType": "Directory"}, ["Force"]),
+        Command("Set-Content", {"Path": staged, "Value": data, "Encoding": "Byte"}),
+        importer, Command("Remove-Item", {"Path": staged})])
+
+
+def sim_props(server, thumbprint, host="wapcomputer1", **kw):
+    return existing_props(thumbprint, connection=conn_dict(server, host), serves_fqdns=[server.lab.host(host).fqdn],
+                          **kw)
+
+
+def writes(server, host, since):
+    reads = {"Get-Item", "Select-Object", "Test-Path"}
+    return [i["command"] for i in invocations(server, host, since=since) if i["command"] not in reads]
+
+
+@pytest.mark.sim
+def test_sim_existing_certificate_is_verified_read_only_and_left_by_delete(labsim, sim_a):
+    leaf = web_server_cert(ISSUING, (labsim.lab.host("wapcomputer1").fqdn,))
+    place(labsim, "wapcomputer1", leaf)
+    p = C.CertificateProvider()
+    mark = last_id(labsim)
+    created = p.create(sim_props(labsim, leaf.thumbprint))
+    assert created.outs["thumbprint"] == leaf.thumbprint and created.outs["existing"] is True
+    assert created.outs["has_private_key"] is True and created.outs["issuer"] == ISSUING.cert.subject.rfc4514_string()
+    assert created.outs["expires_at"] == leaf.cert.not_valid_after_utc.isoformat()
+    read = p.read(created.id, created.outs)
+    assert p.diff(created.id, read.outs, sim_props(labsim, leaf.thumbprint)).changes is False
+    p.delete(created.id, read.outs)
+    assert writes(labsim, "wapcomputer1", mark) == []  # only Get-Item reads, no import, no removal
+    assert p.read(created.id, read.outs).id == created.id  # still there
+
+
+@pytest.mark.sim
+def test_sim_existing_certificate_unfit_or_missing_is_refused_naming_the_host(labsim, sim_a):
+    fqdn = labsim.lab.host("wapcomputer2").fqdn
+    p = C.CertificateProvider()
+    absent = web_server_cert(ISSUING, (fqdn,))
+    with pytest.raises(ConnectorError) as err:
+        p.create(sim_props(labsim, absent.thumbprint, host="wapcomputer2"))
+    assert f"{fqdn}, step 'read certificate': certificate {absent.thumbprint} is not in Cert:\\LocalMachine\\My" \
+        in str(err.value)
+
+    keyless = web_server_cert(ISSUING, (fqdn,))
+    place(labsim, "wapcomputer2", keyless, with_key=False)
+    wrong_name = web_server_cert(ISSUING, ("other.contoso.com",))
+    place(labsim, "wapcomputer2", wrong_name)
+    foreign = web_server_cert(org_ca("Fabrikam CA"), (fqdn,))
+    place(labsim, "wapcomputer2", foreign)
+    for cert, expected in [(keyless, "without its private key"), (wrong_name, f"does not name {fqdn}"),
+                           (foreign, "was not issued by CA")]:
+        mark = last_id(labsim)
+        with pytest.raises(ConnectorError) as err:
+            p.create(sim_props(labsim, cert.thumbprint, host="wapcomputer2"))
+        assert fqdn in str(err.value) and expected in str(err.value), str(err.value)
+        assert writes(labsim, "wapcomputer2", mark) == []
