@@ -105,7 +105,7 @@ def sim_props(server, thumbprint, host="wapcomputer1", **kw):
 
 
 def writes(server, host, since):
-    reads = {"Get-Item", "Select-Object", "Test-Path"}
+    reads = {"Get-Item", "Select-Object", "Test-Path", "Get-Content"}  # Get-Content: an ownership marker read
     return [i["command"] for i in invocations(server, host, since=since) if i["command"] not in reads]
 
 
