@@ -53,18 +53,38 @@ class Command:
     end_of_statement: bool = False
 
 
+@dataclass(frozen=True)
+class Invocation:
+    """The command that wrote a record, as PowerShell's InvocationInfo describes it to a remote client."""
+
+    name: str  # as invoked: a cmdlet name, or a script's full path
+    kind: str = "Cmdlet"  # Cmdlet | ExternalScript | Function | Script
+    parameters: tuple[tuple[str, Any], ...] = ()  # the bound parameters, by canonical name
+    position: int = 1  # PipelinePosition (1-based)
+    length: int = 1  # PipelineLength
+
+    @property
+    def display_name(self) -> str:
+        """CommandInfo.Name: the cmdlet name, or a script's file name (ErrorCategoryInfo.Activity too)."""
+        return self.name.replace("/", "\\").rsplit("\\", 1)[-1] if self.kind == "ExternalScript" else self.name
+
+
 class PipelineSink(Protocol):
-    """Where a running pipeline writes its streams. Thread-safe; every call may be made from the worker."""
+    """Where a running pipeline writes its streams. Thread-safe; every call may be made from the worker.
+
+    ``invocation`` names the command writing the record; without it the protocol layer uses the pipeline's
+    first command."""
 
     stop_requested: threading.Event  # set when the client sends the stop signal or closes the shell
 
     def output(self, value: Any) -> None: ...
     def error(self, message: str, *, error_id: str, category: int, target: Any = None,
-              exception_type: str = "System.Management.Automation.RuntimeException") -> None:
+              exception_type: str = "System.Management.Automation.RuntimeException",
+              invocation: Invocation | None = None) -> None:
         """A non-terminating error record (goes to the client's error stream; the pipeline goes on)."""
-    def verbose(self, message: str) -> None: ...
-    def warning(self, message: str) -> None: ...
-    def information(self, message: str) -> None: ...
+    def verbose(self, message: str, *, invocation: Invocation | None = None) -> None: ...
+    def warning(self, message: str, *, invocation: Invocation | None = None) -> None: ...
+    def information(self, message: str, *, invocation: Invocation | None = None) -> None: ...
 
 
 class TerminatingError(Exception):
@@ -74,12 +94,15 @@ class TerminatingError(Exception):
     5 InvalidArgument, 18 PermissionDenied, 7 InvalidOperation)."""
 
     def __init__(self, message: str, *, error_id: str, category: int = 7,
-                 exception_type: str = "System.Management.Automation.RuntimeException") -> None:
+                 exception_type: str = "System.Management.Automation.RuntimeException", target: Any = None,
+                 invocation: Invocation | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.error_id = error_id
         self.category = category
         self.exception_type = exception_type
+        self.target = target  # TargetObject (e.g. the command name of a CommandNotFoundException)
+        self.invocation = invocation  # the command that failed, when known
 
 
 class PipelineStopped(Exception):

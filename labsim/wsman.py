@@ -32,20 +32,18 @@ from typing import Any, Callable
 from xml.sax.saxutils import escape, quoteattr
 
 import psrpcore as ev  # the event classes (CreatePipelineEvent, ...) are psrpcore's public API
-from psrpcore import PSRPPayload, ServerPipeline, ServerRunspacePool, StreamType
+from psrpcore import PSRPPayload, ServerPipeline, StreamType
 from psrpcore.types import (
-    ErrorCategory,
-    ErrorCategoryInfo,
-    ErrorRecord,
-    NETException,
     PSCustomObject,
     PSInvocationState,
+    PSRPMessageType,
     RunspaceAvailability,
     RunspacePoolState,
 )
 
-from labsim import convert
-from labsim.runtime import Command, HostRuntime, PipelineStopped, Session, TerminatingError
+from labsim import convert, records
+from labsim import psrp_compat as compat
+from labsim.runtime import Command, HostRuntime, Invocation, PipelineStopped, Session, TerminatingError
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +81,8 @@ CODE_SHELL_NOT_FOUND = 2150858843  # 0x8033805B, also what pypsrp's is_alive tre
 CODE_OPERATION_TIMEOUT = 2150858793  # 0x80338029, swallowed and retried by pypsrp's poll_invoke
 CODE_INVALID_XML = 2150858817  # the request is not well-formed XML or not a SOAP envelope
 CODE_ACTION_NOT_SUPPORTED = 2150858753  # wsa:Action is not one this service implements
-CODE_INVALID_SELECTORS = 2150858842  # the request names no ShellId / a bad one
+CODE_INVALID_SELECTORS = 2150858842  # the request names no ShellId at all
+CODE_INVALID_HEADER = 2150858767  # 0x8033800F ERROR_WSMAN_INVALID_MESSAGE_INFORMATION_HEADER (e.g. a negative timeout)
 CODE_CONFIG_NOT_FOUND = 2150858752  # no session configuration behind the ResourceURI
 CODE_ACCESS_DENIED = 5  # ERROR_ACCESS_DENIED
 CODE_ALREADY_EXISTS = 2150858795  # a shell with that ShellId exists already
@@ -93,6 +92,8 @@ CODE_INVALID_REQUEST = 2150858819  # the request parses but misses something the
 
 # The service's own MaxEnvelopeSizekb (Windows default 500); also what the transport caps a request at.
 MAX_ENVELOPE_KB = 500
+# The largest PSRP fragment Windows sends (header included).
+MAX_FRAGMENT_SIZE = 32768
 # Room left in a Receive reply for the envelope around the base64 streams.
 _ENVELOPE_OVERHEAD = 4096
 # How long a Receive waits for a running pipeline to finish once it has some output.
@@ -103,24 +104,49 @@ _DURATION = re.compile(r"^P(?:T)?(?:(\d+(?:\.\d+)?)S)?$")
 
 
 class WSManFault(Exception):
-    """A request that ends in a SOAP fault (HTTP 500) shaped like Windows' WinRM service answers it."""
+    """A request that ends in a SOAP fault (HTTP 500) shaped like Windows' WinRM service answers it.
 
-    def __init__(self, code: int, message: str, *, subcode: str = "w:InternalError",
-                 sender: bool = False) -> None:
+    ``reason`` is the s:Reason text when Windows words it apart from the f:Message; ``detail`` the
+    w:FaultDetail URI; ``provider`` nests the message in the PowerShell plugin's f:ProviderFault (faults the
+    plugin, not the WinRM service, raises)."""
+
+    def __init__(self, code: int, message: str, *, subcode: str = "w:InternalError", sender: bool = False,
+                 reason: str | None = None, detail: str | None = None, provider: bool = False) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.subcode = subcode
         self.sender = sender
+        self.reason = reason
+        self.detail = detail
+        self.provider = provider
 
 
-def shell_not_found(shell_id: str) -> WSManFault:
+_FAULT_DETAIL = "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/"
+_INVALID_SELECTORS_REASON = ("The WS-Management service cannot process the request because the request contained "
+                             "invalid selectors for the resource. ")
+
+
+def shell_not_found(shell_id: str, *, provider: bool = False) -> WSManFault:
+    """Windows' answer for a ShellId it does not know (recorded text); a Get is answered by the PowerShell plugin,
+    which nests the same fault in its ProviderFault."""
     return WSManFault(
         CODE_SHELL_NOT_FOUND,
         f"The request for the Windows Remote Shell with ShellId {shell_id} failed because the shell was not found "
         "on the server. Possible causes are: the specified ShellId is incorrect or the shell no longer exists on "
-        "the server. Provide the correct ShellId or create a new shell and try again.",
-        subcode="w:InvalidSelectors", sender=True)
+        "the server. Provide the correct ShellId or create a new shell and retry the operation. ",
+        subcode="w:InvalidSelectors", sender=True, reason=_INVALID_SELECTORS_REASON,
+        detail=_FAULT_DETAIL + "UnexpectedSelectors", provider=provider)
+
+
+def command_not_found(command_id: str) -> WSManFault:
+    """A CommandId the shell does not have (test_winrs_bad_cmd_id.yml)."""
+    return WSManFault(
+        CODE_SHELL_NOT_FOUND,
+        "The Windows Remote Shell received a request to perform an operation on a command identifier that does "
+        "not exist. Either the command has completed execution or the client specified an invalid command "
+        "identifier. ", subcode="w:InvalidSelectors", sender=True, reason=_INVALID_SELECTORS_REASON,
+        detail=_FAULT_DETAIL + "UnexpectedSelectors")
 
 
 def operation_timeout() -> WSManFault:
@@ -189,12 +215,18 @@ def parse_request(data: bytes) -> Request:
         max_env = int(text("wsman:MaxEnvelopeSize") or 153600)
     except ValueError:
         max_env = 153600
+    timeout_text = text("wsman:OperationTimeout")
+    if timeout_text.startswith("-") or "-" in timeout_text[:3]:
+        # A negative xs:duration: Windows refuses the header (code from the issue's comparison; text inferred).
+        raise WSManFault(CODE_INVALID_HEADER, "The WS-Management service cannot process the request because the "
+                         f"OperationTimeout header value {timeout_text} is not a valid positive duration. ",
+                         subcode="a:InvalidMessageInformationHeader", sender=True)
     body = root.find("s:Body", NS)
     child = body[0] if body is not None and len(body) else None
     return Request(action=text("wsa:Action"), resource_uri=text("wsman:ResourceURI"),
                    message_id=text("wsa:MessageID"), selectors=selectors, options=options,
                    max_envelope_size=max(8192, min(max_env, MAX_ENVELOPE_KB * 1024)),
-                   operation_timeout=_duration(text("wsman:OperationTimeout")), body=child)
+                   operation_timeout=_duration(timeout_text), body=child)
 
 
 def _duration(value: str) -> float | None:
@@ -209,10 +241,16 @@ _ENVELOPE_OPEN = (
     'xmlns:p="{wsmv}" xmlns:rsp="{rsp}">'.format(**NS))
 
 
+def activity_id() -> str:
+    """The p:ActivityId header Windows adds to every reply (an ETW activity GUID)."""
+    return str(uuid.uuid4()).upper()
+
+
 def build_reply(action: str, relates_to: str, body: str) -> bytes:
-    return (f'<?xml version="1.0" encoding="utf-8"?>{_ENVELOPE_OPEN}<s:Header>'
+    # Windows sends no XML declaration.
+    return (f'{_ENVELOPE_OPEN}<s:Header>'
             f'<a:Action>{escape(action)}</a:Action><a:MessageID>uuid:{str(uuid.uuid4()).upper()}</a:MessageID>'
-            '<a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To>'
+            f'<p:ActivityId>{activity_id()}</p:ActivityId><a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To>'
             f'<a:RelatesTo>{escape(relates_to)}</a:RelatesTo></s:Header><s:Body>{body}</s:Body></s:Envelope>'
             ).encode("utf-8")
 
@@ -220,10 +258,17 @@ def build_reply(action: str, relates_to: str, body: str) -> bytes:
 def build_fault(fault: WSManFault, relates_to: str, machine: str) -> bytes:
     code = "s:Sender" if fault.sender else "s:Receiver"
     message = escape(fault.message)
+    reason = escape(fault.reason) if fault.reason is not None else message
+    detail = f'<w:FaultDetail>{escape(fault.detail)}</w:FaultDetail>' if fault.detail else ""
+    inner = message
+    if fault.provider:
+        inner = (f'<f:ProviderFault provider="microsoft.powershell" path="%systemroot%\\system32\\pwrshplugin.dll">'
+                 f'<f:WSManFault xmlns:f="{NS["wsmanfault"]}" Code="{fault.code}" Machine={quoteattr(machine)}>'
+                 f'<f:Message>{message}</f:Message></f:WSManFault></f:ProviderFault>')
     body = (f'<s:Fault><s:Code><s:Value>{code}</s:Value><s:Subcode><s:Value>{escape(fault.subcode)}</s:Value>'
-            f'</s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">{message}</s:Text></s:Reason><s:Detail>'
-            f'<f:WSManFault xmlns:f="{NS["wsmanfault"]}" Code="{fault.code}" Machine={quoteattr(machine)}>'
-            f'<f:Message>{message}</f:Message></f:WSManFault></s:Detail></s:Fault>')
+            f'</s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">{reason}</s:Text></s:Reason><s:Detail>'
+            f'{detail}<f:WSManFault xmlns:f="{NS["wsmanfault"]}" Code="{fault.code}" Machine={quoteattr(machine)}>'
+            f'<f:Message>{inner}</f:Message></f:WSManFault></s:Detail></s:Fault>')
     return build_reply(ACTION_FAULT, relates_to, body)
 
 
@@ -233,25 +278,12 @@ def session_configurations(is_privileged_endpoint: bool) -> tuple[str, ...]:
     return ("PrivilegedEndpoint",) if is_privileged_endpoint else ("Microsoft.PowerShell",)
 
 
-class _LabRunspacePool(ServerRunspacePool):
-    """psrpcore's server pool, with the runspace-availability requests left to :class:`Shell`: psrpcore reads
-    their call id as ``ci`` but pypsrp sends ``CI``, which makes psrpcore's own handlers raise."""
-
-    def _process_SetMaxRunspaces(self, event: Any) -> None:
-        pass
-
-    def _process_SetMinRunspaces(self, event: Any) -> None:
-        pass
-
-    def _process_ResetRunspaceState(self, event: Any) -> None:
-        pass
-
-    def _process_GetAvailableRunspaces(self, event: Any) -> None:
-        pass
+_STREAM_OPTION = {"Error": 1, "Warning": 2, "Debug": 4, "Verbose": 8}  # RemoteStreamOptions.AddInvocationInfoTo*
 
 
 class _PipelineSink:
-    """The :class:`labsim.runtime.PipelineSink` a worker writes through; forwards to the shell under its lock."""
+    """The :class:`labsim.runtime.PipelineSink` a worker writes through; forwards to the shell under its lock.
+    Records are shaped by :mod:`labsim.records` (Windows' shapes)."""
 
     def __init__(self, run: PipelineRun) -> None:
         self._run = run
@@ -266,50 +298,43 @@ class _PipelineSink:
             fn(self._run.pipeline)
             shell.pump()
 
+    def _invocation(self, stream: str, invocation: Invocation | None) -> Invocation | None:
+        """The invocation info to attach, or None when the client did not ask for it on this stream."""
+        if not self._run.stream_options & _STREAM_OPTION[stream]:
+            return None
+        return invocation or self._run.first_invocation
+
     def output(self, value: Any) -> None:
         psrp_value = convert.to_psrp(value)
         self._write(lambda p: p.write_output(psrp_value))
 
     def error(self, message: str, *, error_id: str, category: int, target: Any = None,
-              exception_type: str = "System.Management.Automation.RuntimeException") -> None:
-        exc = _net_exception(message, exception_type)
-        info = _category_info(category, exception_type)
-        target_value = convert.to_psrp(target)
-        self._write(lambda p: p.write_error(exc, info, target_object=target_value,
-                                            fully_qualified_error_id=error_id))
+              exception_type: str = records.RUNTIME_EXCEPTION, invocation: Invocation | None = None) -> None:
+        record = records.error_record(message, error_id=error_id, category=category, target=target,
+                                      exception_type=exception_type,
+                                      invocation=self._invocation("Error", invocation))
+        self._write(lambda p: p.prepare_message(record, message_type=PSRPMessageType.ErrorRecord))
 
-    def verbose(self, message: str) -> None:
-        self._write(lambda p: p.write_verbose(str(message)))
+    def verbose(self, message: str, *, invocation: Invocation | None = None) -> None:
+        record = records.informational_record("Verbose", str(message), self._invocation("Verbose", invocation))
+        self._write(lambda p: p.prepare_message(record, message_type=PSRPMessageType.VerboseRecord))
 
-    def warning(self, message: str) -> None:
-        self._write(lambda p: p.write_warning(str(message)))
+    def warning(self, message: str, *, invocation: Invocation | None = None) -> None:
+        record = records.informational_record("Warning", str(message), self._invocation("Warning", invocation))
+        self._write(lambda p: p.prepare_message(record, message_type=PSRPMessageType.WarningRecord))
 
-    def information(self, message: str) -> None:
-        self._write(lambda p: p.write_information(str(message), source=self._run.source))
-
-
-def _net_exception(message: str, exception_type: str) -> NETException:
-    exc = NETException(Message=message, HResult=-2146233087)
-    names = [exception_type]
-    if exception_type != "System.Management.Automation.RuntimeException":
-        names.append("System.Management.Automation.RuntimeException")
-    names += ["System.SystemException", "System.Exception", "System.Object"]
-    exc.PSObject.type_names = list(dict.fromkeys(names))
-    return exc
+    def information(self, message: str, *, invocation: Invocation | None = None) -> None:
+        source = (invocation or self._run.first_invocation or Invocation(name="")).display_name
+        session = self._run.shell.session
+        record = records.information_record(str(message), source=source, user=session.user, computer=session.host)
+        self._write(lambda p: p.prepare_message(record, message_type=PSRPMessageType.InformationRecord))
 
 
-def _category_info(category: int, exception_type: str) -> ErrorCategoryInfo:
-    try:
-        cat = ErrorCategory(category)
-    except ValueError:
-        cat = ErrorCategory.NotSpecified
-    return ErrorCategoryInfo(Category=cat, Reason=exception_type.rsplit(".", 1)[-1])
-
-
-def _error_record(err: TerminatingError) -> ErrorRecord:
-    return ErrorRecord(Exception=_net_exception(err.message, err.exception_type),
-                       CategoryInfo=_category_info(err.category, err.exception_type),
-                       FullyQualifiedErrorId=err.error_id)
+def _error_record(err: TerminatingError, default: Invocation | None) -> Any:
+    """The ErrorRecord a Failed PipelineState carries (ExceptionAsErrorRecord)."""
+    return records.error_record(err.message, error_id=err.error_id, category=err.category, target=err.target,
+                                exception_type=err.exception_type, invocation=err.invocation or default,
+                                written=False)
 
 
 @dataclass
@@ -324,10 +349,8 @@ class PipelineRun:
     stop_requested: threading.Event = field(default_factory=threading.Event)
     worker: threading.Thread | None = None
     started: bool = False
-
-    @property
-    def source(self) -> str:
-        return self.shell.session.host
+    stream_options: int = 0  # RemoteStreamOptions the client sent with the pipeline
+    first_invocation: Invocation | None = None  # the pipeline's first command, for records that name none
 
     @property
     def finished(self) -> bool:
@@ -346,15 +369,16 @@ class Shell:
         self.owner = owner
         self.lock = threading.RLock()
         self.data_ready = threading.Condition(self.lock)
-        self.pool = _LabRunspacePool(application_private_data={})
+        self.pool = compat.LabRunspacePool(application_private_data=records.application_private_data())
         self.outgoing: deque[PSRPPayload] = deque()  # pool-level messages
         self.runs: dict[uuid.UUID, PipelineRun] = {}
         self.closed = False
         self.created = time.monotonic()
+        self.created_clock = service._clock()
         self.last_activity = self.created
-        # Every fragment must fit the smallest envelope the client accepts (pypsrp starts at 150 KiB and only
-        # grows it), so fragment for the envelope size announced when the shell was created.
-        self.fragment_size = max(1024, (max_envelope_size - _ENVELOPE_OVERHEAD) * 3 // 4)
+        # Windows fragments at 32 KiB; every fragment must also fit the smallest envelope the client accepts
+        # (pypsrp starts at 150 KiB and only grows it).
+        self.fragment_size = max(1024, min(MAX_FRAGMENT_SIZE, (max_envelope_size - _ENVELOPE_OVERHEAD) * 3 // 4))
 
     # -- inbound ---------------------------------------------------------------------------------------------
     def feed(self, data: bytes, stream: StreamType = StreamType.default) -> None:
@@ -391,7 +415,7 @@ class Shell:
         # host responses are not expected because labsim never makes host calls.
 
     def _answer_availability(self, event: Any) -> None:
-        raw = event._ps_object  # psrpcore has no public accessor for the raw message object
+        raw = compat.raw_message(event)
         # pypsrp names the call id "CI" where psrpcore expects "ci": read either.
         ci = None
         for prop in list(raw.PSObject.extended_properties) + list(raw.PSObject.adapted_properties):
@@ -406,15 +430,15 @@ class Shell:
             response = True
             for prop in list(raw.PSObject.extended_properties) + list(raw.PSObject.adapted_properties):
                 if prop.name == "MaxRunspaces":
-                    self.pool._max_runspaces = int(prop.get_value(raw))
+                    compat.set_runspace_limits(self.pool, maximum=int(prop.get_value(raw)))
                 elif prop.name == "MinRunspaces":
-                    self.pool._min_runspaces = int(prop.get_value(raw))
+                    compat.set_runspace_limits(self.pool, minimum=int(prop.get_value(raw)))
         self.pool.prepare_message(RunspaceAvailability(SetMinMaxRunspacesResponse=response, ci=ci))
 
     def _answer_command_metadata(self, run: PipelineRun) -> None:
         # labsim publishes no command metadata: the count object pypsrp reads first, then nothing.
         run.started = True
-        run.pipeline._change_state(PSInvocationState.Running, emit=False)
+        compat.set_state(run.pipeline, PSInvocationState.Running, emit=False)
         run.pipeline.write_output(PSCustomObject(
             PSTypeName="Selected.Microsoft.PowerShell.Commands.GenericMeasureInfo", Count=0))
         run.pipeline.complete()
@@ -430,10 +454,16 @@ class Shell:
             if cmd.end_of_statement:
                 statements.append([])
         statements = [s for s in statements if s]
+        run.stream_options = int(getattr(meta, "remote_stream_options", 0) or 0)
+        if statements:
+            first = statements[0][0]
+            kind = "Script" if first.is_script else "ExternalScript" if first.name.lower().endswith(".ps1") else "Cmdlet"
+            run.first_invocation = Invocation(name=first.name, kind=kind, length=len(statements[0]),
+                                              parameters=tuple((n, v) for n, v in first.parameters if n))
         run.started = True
         # Windows sends no "Running" PipelineState; emitting one (as psrpcore's start() does) would cost every
         # pipeline an extra Receive round trip.
-        run.pipeline._change_state(PSInvocationState.Running, emit=False)
+        compat.set_state(run.pipeline, PSInvocationState.Running, emit=False)
         worker = threading.Thread(target=self._work, args=(run, statements), daemon=True,
                                   name=f"labsim-pipeline-{self.session.host}-{run.command_id[:8]}")
         run.worker = worker
@@ -453,13 +483,13 @@ class Shell:
                 elif isinstance(outcome, PipelineStopped):
                     pipeline.stop()
                 elif isinstance(outcome, TerminatingError):
-                    pipeline._change_state(PSInvocationState.Failed, _error_record(outcome))
+                    compat.fail(pipeline, _error_record(outcome, run.first_invocation))
                 else:
                     log.error("host %s: run_pipeline raised %s", self.session.host, type(outcome).__name__,
                               exc_info=outcome)
                     internal = TerminatingError(f"labsim internal error: {type(outcome).__name__}: {outcome}",
                                                 error_id="LabsimInternalError", category=7)
-                    pipeline._change_state(PSInvocationState.Failed, _error_record(internal))
+                    compat.fail(pipeline, _error_record(internal, run.first_invocation))
             self.pump()
 
     # -- outbound --------------------------------------------------------------------------------------------
@@ -474,7 +504,8 @@ class Shell:
             run = self.runs.get(payload.pipeline_id) if payload.pipeline_id else None
             if payload.pipeline_id is not None and run is None:
                 continue  # the client already terminated that pipeline
-            (run.outgoing if run is not None else self.outgoing).append(payload)
+            # Windows sends one fragment per rsp:Stream: keep fragments apart.
+            (run.outgoing if run is not None else self.outgoing).extend(_fragments(payload))
         if moved:
             self.data_ready.notify_all()
 
@@ -485,12 +516,12 @@ class Shell:
             run.pipeline.stop()
         elif not run.started and run.pipeline.state == PSInvocationState.NotStarted:
             run.started = True
-            run.pipeline._change_state(PSInvocationState.Stopped)
+            compat.set_state(run.pipeline, PSInvocationState.Stopped)
         self.pump()
 
     def drop_run(self, run: PipelineRun) -> None:
         self.runs.pop(run.pipeline.pipeline_id, None)
-        run.pipeline.runspace_pool.pipeline_table.pop(run.pipeline.pipeline_id, None)
+        compat.forget_pipeline(run.pipeline.runspace_pool, run.pipeline.pipeline_id)
 
     def close(self) -> None:
         with self.lock:
@@ -498,9 +529,9 @@ class Shell:
             for run in list(self.runs.values()):
                 run.stop_requested.set()
                 if run.pipeline.state == PSInvocationState.Running:
-                    run.pipeline._change_state(PSInvocationState.Stopped, emit=False)
+                    compat.set_state(run.pipeline, PSInvocationState.Stopped, emit=False)
             self.runs.clear()
-            self.pool.pipeline_table.clear()
+            compat.forget_all_pipelines(self.pool)
             self.data_ready.notify_all()
 
 
@@ -581,7 +612,7 @@ class WSManService:
         shell = self._shell(req, principal)
         with shell.lock:
             if shell.closed:
-                raise shell_not_found(shell.id)
+                raise shell_not_found(shell.id, provider=req.action == ACTION_GET)
             shell.last_activity = self._clock()
         try:
             return handler(shell, req)
@@ -598,7 +629,7 @@ class WSManService:
             shell = self._shells.get(shell_id)
         # Another user's shell is as invisible as a missing one (Windows answers the same way).
         if shell is None or shell.owner.user.lower() != principal.user.lower():
-            raise shell_not_found(shell_id)
+            raise shell_not_found(shell_id, provider=req.action == ACTION_GET)
         return shell
 
     def _create(self, req: Request, principal: Principal, endpoint: str) -> str:
@@ -639,17 +670,33 @@ class WSManService:
             self._shells[shell_id] = shell
         log.info("host %s: shell %s opened by %s (%s) for %s", self.host, shell_id, principal.user,
                  principal.auth, configuration)
-        rsp = NS["rsp"]
         uri = escape(req.resource_uri)
         return (f'<x:ResourceCreated><a:Address>{escape(endpoint)}</a:Address><a:ReferenceParameters>'
                 f'<w:ResourceURI>{uri}</w:ResourceURI><w:SelectorSet><w:Selector Name="ShellId">{shell_id}'
                 f'</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>'
-                f'<rsp:Shell xmlns:rsp="{rsp}"><rsp:ShellId>{shell_id}</rsp:ShellId><rsp:ResourceUri>{uri}'
-                f'</rsp:ResourceUri><rsp:Owner>{escape(principal.user)}</rsp:Owner><rsp:ClientIP>'
-                f'{escape(principal.client_ip)}</rsp:ClientIP><rsp:IdleTimeOut>PT{self.idle_shell_timeout:.3f}S'
-                f'</rsp:IdleTimeOut><rsp:InputStreams>stdin pr</rsp:InputStreams><rsp:OutputStreams>stdout'
-                f'</rsp:OutputStreams><rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime><rsp:ShellInactivity>'
-                f'P0DT0H0M0S</rsp:ShellInactivity></rsp:Shell>')
+                + self._shell_body(shell, namespace=True))
+
+    def _shell_body(self, shell: Shell, *, namespace: bool = False) -> str:
+        """The rsp:Shell element of a Create or Get reply, with Windows' fields in Windows' order (recorded in
+        test_psrp_open_runspace.yml and the other pypsrp recordings; MaxIdleTimeOut is WinRM's default)."""
+        with shell.lock:
+            state = "Connected" if shell.pool.state == RunspacePoolState.Opened else shell.pool.state.name
+        if shell.pool.state in (RunspacePoolState.BeforeOpen, RunspacePoolState.Opening):
+            state = "Connected"  # WinRM reports the shell, not the pool: Connected from its creation
+        now = self._clock()
+        xmlns = f' xmlns:rsp="{NS["rsp"]}"' if namespace else ""
+        return (f'<rsp:Shell{xmlns}><rsp:ShellId>{shell.id}</rsp:ShellId><rsp:ResourceUri>'
+                f'{escape(POWERSHELL_URI + shell.session.configuration)}</rsp:ResourceUri><rsp:Owner>'
+                f'{escape(shell.owner.user)}</rsp:Owner><rsp:ClientIP>{escape(shell.owner.client_ip)}</rsp:ClientIP>'
+                f'<rsp:ProcessId>{records.host_process_id(self.host)}</rsp:ProcessId>'
+                f'<rsp:IdleTimeOut>PT{self.idle_shell_timeout:.3f}S</rsp:IdleTimeOut>'
+                '<rsp:InputStreams>stdin pr</rsp:InputStreams><rsp:OutputStreams>stdout</rsp:OutputStreams>'
+                '<rsp:MaxIdleTimeOut>PT2147483.647S</rsp:MaxIdleTimeOut><rsp:Locale>en-US</rsp:Locale>'
+                '<rsp:DataLocale>en-US</rsp:DataLocale><rsp:CompressionMode>NoCompression</rsp:CompressionMode>'
+                '<rsp:ProfileLoaded>Yes</rsp:ProfileLoaded><rsp:Encoding>UTF8</rsp:Encoding>'
+                f'<rsp:BufferMode>Block</rsp:BufferMode><rsp:State>{state}</rsp:State>'
+                f'<rsp:ShellRunTime>{_xs_duration(now - shell.created_clock)}</rsp:ShellRunTime>'
+                f'<rsp:ShellInactivity>{_xs_duration(now - shell.last_activity)}</rsp:ShellInactivity></rsp:Shell>')
 
     def _delete(self, shell: Shell, req: Request) -> str:
         with self._lock:
@@ -659,14 +706,7 @@ class WSManService:
         return ""
 
     def _get(self, shell: Shell, req: Request) -> str:
-        with shell.lock:
-            state = "Connected" if shell.pool.state == RunspacePoolState.Opened else shell.pool.state.name
-        inactivity = int(self._clock() - shell.last_activity)
-        return (f'<rsp:Shell><rsp:ShellId>{shell.id}</rsp:ShellId><rsp:ResourceUri>'
-                f'{escape(POWERSHELL_URI + shell.session.configuration)}</rsp:ResourceUri><rsp:Owner>'
-                f'{escape(shell.owner.user)}</rsp:Owner><rsp:ClientIP>{escape(shell.owner.client_ip)}</rsp:ClientIP>'
-                f'<rsp:State>{state}</rsp:State><rsp:IdleTimeOut>PT{self.idle_shell_timeout:.3f}S</rsp:IdleTimeOut>'
-                f'<rsp:ShellInactivity>PT{inactivity}S</rsp:ShellInactivity></rsp:Shell>')
+        return self._shell_body(shell)
 
     def _command(self, shell: Shell, req: Request) -> str:
         line = req.body
@@ -717,9 +757,7 @@ class WSManService:
         except ValueError:
             run = None
         if run is None:
-            raise WSManFault(CODE_INVALID_SELECTORS, f"The request for the command with CommandId {command_id} in "
-                             f"shell {shell.id} failed because the command was not found.",
-                             subcode="w:InvalidSelectors", sender=True)
+            raise command_not_found(command_id)
         return run
 
     def _receive(self, shell: Shell, req: Request) -> str:
@@ -762,8 +800,11 @@ class WSManService:
         streams = "".join(f'<rsp:Stream Name="stdout"{cid}>{p}</rsp:Stream>' for p in parts)
         state = ""
         if run is not None:
-            state = (f'<rsp:CommandState CommandId="{command_id}" State="'
-                     f'{COMMAND_STATE_DONE if done else COMMAND_STATE_RUNNING}"/>')
+            if done:  # Windows reports the PowerShell host's exit code (always 0) with Done
+                state = (f'<rsp:CommandState CommandId="{command_id}" State="{COMMAND_STATE_DONE}">'
+                         '<rsp:ExitCode>0</rsp:ExitCode></rsp:CommandState>')
+            else:
+                state = f'<rsp:CommandState CommandId="{command_id}" State="{COMMAND_STATE_RUNNING}"/>'
         return f"<rsp:ReceiveResponse>{streams}{state}</rsp:ReceiveResponse>"
 
     def _signal(self, shell: Shell, req: Request) -> str:
@@ -789,6 +830,26 @@ class WSManService:
                                  subcode="w:InvalidParameter", sender=True)
             # A signal for a command that already ended (and was collected) is a no-op, as on Windows.
         return "<rsp:SignalResponse/>"
+
+
+def _fragments(payload: PSRPPayload) -> list[PSRPPayload]:
+    """Split a payload psrpcore packed with several fragments into one payload per fragment ([MS-PSRP] 2.2.4:
+    object id 8, fragment id 8, flags 1, length 4, then the data)."""
+    out, data, offset = [], payload.data, 0
+    while offset < len(data):
+        end = offset + 21 + int.from_bytes(data[offset + 17:offset + 21], "big")
+        out.append(PSRPPayload(data[offset:end], payload.stream_type, payload.pipeline_id))
+        offset = end
+    return out
+
+
+def _xs_duration(seconds: float) -> str:
+    """An xs:duration the way WinRM writes ShellRunTime / ShellInactivity: ``P0DT0H0M0S``."""
+    total = max(0, int(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"P{days}DT{hours}H{minutes}M{secs}S"
 
 
 def _b64(text: str) -> bytes:

@@ -19,7 +19,7 @@ from labsim.hosts.base import (NOT_IMPLEMENTED, OBJECT_NOT_FOUND, CommandSpec, C
                                check_mandatory, error_action_of, redact)
 from labsim.lab import Host, Lab, Role
 from labsim.pki import LabCA
-from labsim.runtime import (Command, Fault, HttpsBinding, PipelineSink, PipelineStopped, Session,
+from labsim.runtime import (Command, Fault, HttpsBinding, Invocation, PipelineSink, PipelineStopped, Session,
                             TerminatingError)
 from labsim.state import SHARE_HOST, LabState, files_summary
 
@@ -38,7 +38,7 @@ def _not_recognized(name: str) -> TerminatingError:
         f"The term '{name}' is not recognized as the name of a cmdlet, function, script file, or operable program. "
         f"Check the spelling of the name, or if a path was included, verify that the path is correct and try again.",
         error_id="CommandNotFoundException", category=OBJECT_NOT_FOUND,
-        exception_type="System.Management.Automation.CommandNotFoundException")
+        exception_type="System.Management.Automation.CommandNotFoundException", target=name)
 
 
 class LabRuntime:
@@ -103,7 +103,8 @@ class LabRuntime:
             data = pending_input
             pending_input = []
             for i, command in enumerate(statement):
-                data = self._run_command(session, host, table, command, data, sink, last=i == len(statement) - 1)
+                data = self._run_command(session, host, table, command, data, sink, last=i == len(statement) - 1,
+                                         position=i + 1, length=len(statement))
 
     # -- commands -----------------------------------------------------------------------------------------------
     def commands_for(self, host: Host, session: Session) -> dict[str, CommandSpec]:
@@ -130,20 +131,27 @@ class LabRuntime:
         raise _not_recognized(command.name)
 
     def _run_command(self, session: Session, host: Host, table: dict[str, CommandSpec], command: Command,
-                     data: list[Any], sink: PipelineSink, last: bool) -> list[Any]:
+                     data: list[Any], sink: PipelineSink, last: bool, position: int = 1,
+                     length: int = 1) -> list[Any]:
+        invocation = Invocation(name=command.name, kind="Script" if command.is_script else "Cmdlet",
+                                position=position, length=length)
         record = self.state.record_start(
             host=host.name, user=session.user, configuration=session.configuration, command=command.name,
             parameters=[[n, redact(n, v)] for n, v in command.parameters])
         try:
             if command.is_script:
                 if host.has(Role.PRIVILEGED_ENDPOINT) or session.configuration == PEP_CONFIGURATION:
-                    raise pep.scripts_not_allowed()
+                    raise pep.scripts_not_allowed(command.name)
                 raise TerminatingError("labsim runs structured commands only; script text is not emulated.",
                                        error_id="ScriptsNotSupportedByLabsim", category=NOT_IMPLEMENTED)
             spec = self._resolve(host, session, table, command)
+            invocation = Invocation(name=command.name, kind=spec.kind, position=position, length=length)
             args, common = bind(spec, command.parameters)
             check_mandatory(spec, args, common.pop("_sets"))
-            ctx = Ctx(self, session, host, sink, spec, command.name, data, error_action_of(spec, common), last)
+            invocation = Invocation(name=command.name, kind=spec.kind, parameters=tuple(args.items()),
+                                    position=position, length=length)
+            ctx = Ctx(self, session, host, sink, spec, command.name, data, error_action_of(spec, common), last,
+                      invocation=invocation)
             self._apply_faults(ctx, host, spec, command)
             if spec.input_mode == "each" and data:
                 for item in data:
@@ -152,6 +160,8 @@ class LabRuntime:
                 self._call(ctx, spec, args)
         except TerminatingError as exc:
             self.state.record_end(record, "failed", exc.message)
+            if exc.invocation is None:
+                exc.invocation = invocation
             raise
         except PipelineStopped:
             self.state.record_end(record, "stopped")
@@ -159,7 +169,7 @@ class LabRuntime:
         except Exception as exc:  # a labsim bug: fail the pipeline with a clear message, never hang the client
             self.state.record_end(record, "failed", repr(exc))
             raise TerminatingError(f"labsim internal error in {command.name}: {exc!r}", error_id="LabsimInternalError",
-                                   category=7) from exc
+                                   category=7, invocation=invocation) from exc
         self.state.record_end(record, "error" if ctx.had_error else "ok")
         return ctx.outputs
 
@@ -177,7 +187,8 @@ class LabRuntime:
                 continue
             fq = f"LabsimFault,{spec.name}"
             if fault.kind == "command_terminating":
-                raise TerminatingError(fault.message or f"labsim fault: {spec.name} failed", error_id=fq, category=7)
+                raise TerminatingError(fault.message or f"labsim fault: {spec.name} failed", error_id=fq, category=7,
+                                       target=spec.name)
             if fault.kind == "command_hang":
                 ctx.sink.stop_requested.wait()
                 raise PipelineStopped()

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from labsim.runtime import PipelineSink, PipelineStopped, PSObject, SecretStr, Session, TerminatingError
+from labsim.runtime import Invocation, PipelineSink, PipelineStopped, PSObject, SecretStr, Session, TerminatingError
 
 if TYPE_CHECKING:
     from labsim.hosts import LabRuntime
@@ -72,13 +72,16 @@ class Ctx:
     """What a handler sees: who runs it, where, its input, and how to write to the streams."""
 
     def __init__(self, runtime: LabRuntime, session: Session, host: Host, sink: PipelineSink,
-                 spec: CommandSpec, command_name: str, input: list[Any], error_action: str, last: bool) -> None:
+                 spec: CommandSpec, command_name: str, input: list[Any], error_action: str, last: bool,
+                 invocation: Invocation | None = None) -> None:
         self.runtime = runtime
         self.session = session
         self.host = host
         self.sink = sink
         self.spec = spec
         self.command_name = command_name  # as invoked (a script's full path)
+        # What every record this command writes names as its InvocationInfo (Activity, CommandInfo_Name).
+        self.invocation = invocation or Invocation(name=command_name, kind=spec.kind)
         self.input = input
         self.error_action = error_action
         self._last = last
@@ -100,27 +103,32 @@ class Ctx:
             self.outputs.append(value)
 
     def verbose(self, message: str) -> None:
-        self.sink.verbose(message)
+        self.sink.verbose(message, invocation=self.invocation)
 
     def warning(self, message: str) -> None:
-        self.sink.warning(message)
+        self.sink.warning(message, invocation=self.invocation)
+
+    def information(self, message: str) -> None:
+        self.sink.information(message, invocation=self.invocation)
 
     def error(self, message: str, *, error_id: str, category: int, target: Any = None,
               exception_type: str = "System.Management.Automation.RuntimeException") -> None:
         """A non-terminating error, subject to -ErrorAction."""
         self.had_error = True
         if self.error_action == "Stop":
-            raise TerminatingError(message, error_id=error_id, category=category, exception_type=exception_type)
+            raise TerminatingError(message, error_id=error_id, category=category, exception_type=exception_type,
+                                   target=target, invocation=self.invocation)
         if self.error_action in ("SilentlyContinue", "Ignore"):
             return
-        self.sink.error(message, error_id=error_id, category=category, target=target, exception_type=exception_type)
+        self.sink.error(message, error_id=error_id, category=category, target=target, exception_type=exception_type,
+                        invocation=self.invocation)
 
     def fqid(self, short: str) -> str:
         return f"{short},{self.spec.fq_suffix}"
 
     def throw(self, message: str) -> TerminatingError:
         """What `throw "message"` in a script gives (FullyQualifiedErrorId = the message)."""
-        return TerminatingError(message, error_id=message, category=OPERATION_STOPPED)
+        return TerminatingError(message, error_id=message, category=OPERATION_STOPPED, invocation=self.invocation)
 
     def check_stop(self) -> None:
         if self.sink.stop_requested.is_set():
@@ -367,15 +375,16 @@ class Recorded:
         self.outputs.append(value)
 
     def error(self, message: str, *, error_id: str, category: int, target: Any = None,
-              exception_type: str = "System.Management.Automation.RuntimeException") -> None:
+              exception_type: str = "System.Management.Automation.RuntimeException",
+              invocation: Invocation | None = None) -> None:
         self.errors.append({"message": message, "error_id": error_id, "category": category, "target": target,
                             "exception_type": exception_type})
 
-    def verbose(self, message: str) -> None:
+    def verbose(self, message: str, *, invocation: Invocation | None = None) -> None:
         self.verboses.append(message)
 
-    def warning(self, message: str) -> None:
+    def warning(self, message: str, *, invocation: Invocation | None = None) -> None:
         self.warnings.append(message)
 
-    def information(self, message: str) -> None:
+    def information(self, message: str, *, invocation: Invocation | None = None) -> None:
         self.informations.append(message)

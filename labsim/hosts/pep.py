@@ -26,10 +26,11 @@ POLL_INTERVAL = 2.0
 _IMPL = "Add-AzurePackConnector"
 
 
-def scripts_not_allowed() -> TerminatingError:
+def scripts_not_allowed(script: str | None = None) -> TerminatingError:
+    """A JEA endpoint's refusal of script text; the record's TargetObject is the script text, as on Windows."""
     return TerminatingError("The syntax is not supported by this runspace. This can occur if the runspace is in "
                             "no-language mode.", error_id="ScriptsNotAllowed", category=PARSER_ERROR,
-                            exception_type="System.Management.Automation.ParseException")
+                            exception_type="System.Management.Automation.ParseException", target=script)
 
 
 def _invalid_clouds(reason: str) -> TerminatingError:
