@@ -45,9 +45,12 @@ class EndpointCheckArgs(BaseModel):
 def probe(fqdn: str, port: int, ca_pem: str, connect_address: str | None = None, timeout: float = 10.0) -> str:
     """One TLS handshake; returns the served certificate's SHA-1 thumbprint (upper-case hex).
 
-    Verifies the chain against ``ca_pem`` only (not the system store: the lab CA is what AzS-WASP01 trusts)
+    Verifies the chain against ``ca_pem`` only (not the system store: the issuing CA is what AzS-WASP01 trusts)
     and that the certificate names ``fqdn``. Raises EndpointCheckFailed with the reason."""
     context = ssl.create_default_context(cadata=ca_pem)
+    # ca_pem is the CA that issued the connector certificate (the lab CA, or the operator's issuing CA, which may
+    # be an intermediate): trust it as an anchor by itself, as Python 3.13 does by default.
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
     context.check_hostname = True
     target = connect_address or fqdn
     try:
@@ -57,7 +60,7 @@ def probe(fqdn: str, port: int, ca_pem: str, connect_address: str | None = None,
     except ssl.SSLCertVerificationError as exc:
         raise EndpointCheckFailed(
             f"https://{fqdn}:{port} (connected to {target}) serves a certificate that is not trusted for {fqdn}: "
-            f"{exc.verify_message}. Bind a certificate issued by the lab CA whose SANs include {fqdn} "
+            f"{exc.verify_message}. Bind a certificate issued by the cloud's issuing CA whose SANs include {fqdn} "
             f"(ConnectorSite certificate_thumbprint)"
         ) from None
     except (OSError, ssl.SSLError) as exc:

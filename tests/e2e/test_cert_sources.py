@@ -1,7 +1,7 @@
 """Issue 9, item 4 on the real engine against labsim: the operator's own connector certificates.
 
 One stack, two clouds, one per operator source (the lab CA source is the lifecycle test's): AzurePack_1 takes a
-PFX file made by an organization CA (imported by the stack), AzurePack_2 a certificate an administrator already
+PFX file from an organization's intermediate CA, with its chain (imported by the stack), AzurePack_2 a certificate an administrator already
 put in wapcomputer2's My store (the operator's: verified and bound, never imported or removed). Deployed, the
 operator's thumbprints are bound and reported; AzS-WASP01 trusts both issuing CAs and no lab CA is made. Destroyed:
 the PFX import and the chain it added are gone, the store certificate is still there, the CAs are gone from
@@ -51,7 +51,8 @@ def my_store(lab, host: str) -> dict:
 def test_pfx_and_store_sources_deploy_bind_the_operators_certificates_and_destroy_leaves_the_store_one(tmp_path):
     with lab_stack(tmp_path) as lab:
         fqdn1, fqdn2 = lab.lab.host("wapcomputer1").fqdn, lab.lab.host("wapcomputer2").fqdn
-        ca1, ca2 = org_ca("Contoso Issuing CA"), org_ca("Fabrikam Issuing CA")
+        # Contoso issues from an intermediate under its root (the PFX carries both); Fabrikam from its root.
+        ca1, ca2 = org_ca("Contoso Issuing CA", parent=org_ca("Contoso Root CA")), org_ca("Fabrikam Root CA")
         pfx_cert, store_cert = web_server_cert(ca1, (fqdn1,)), web_server_cert(ca2, (fqdn2,))
         certs = tmp_path / "certs"
         certs.mkdir()

@@ -261,3 +261,22 @@ def test_an_expired_issuing_ca_is_refused_for_the_store_source(tmp_path) -> None
     found = config_problems(stack({"source": "store", "thumbprint": "AB" * 20, "issuingCaFile": "certs/ca.cer"}),
                             tmp_path)
     assert found == [f"{KEY}.issuingCaFile: CA certificate {old.thumbprint} expired on {old.cert.not_valid_after_utc:%Y-%m-%d}"]
+
+
+def test_the_example_real_stack_validates_with_its_certificate_files(tmp_path) -> None:
+    """stacks/Pulumi.example-real.yaml, with the files it names and the secrets it asks for: no problem."""
+    import yaml
+
+    example = Path(__file__).resolve().parents[2] / "stacks" / "Pulumi.example-real.yaml"
+    raw = {k.split(":", 1)[1]: v for k, v in yaml.safe_load(example.read_text())["config"].items()}
+    for cred in raw["credentials"].values():
+        cred["password"] = "set-as-secret"
+    clouds = raw["clouds"]
+    pfx, store = clouds[0]["connectorCertificate"], clouds[1]["connectorCertificate"]
+    assert (pfx["source"], store["source"]) == ("pfx", "store")
+    pfx["pfxPassword"] = PASSWORD
+    (tmp_path / "certs").mkdir()
+    (tmp_path / pfx["pfxFile"]).write_bytes(web_server_cert(ISSUING, (clouds[0]["tenantPortalFqdn"],)).pfx(PASSWORD))
+    (tmp_path / pfx["issuingCaFile"]).write_bytes(ISSUING.der)
+    config = parse_stack_config(raw, {"wapconnector:credentials", "wapconnector:clouds"}, project_dir=tmp_path)
+    assert config.clouds[1].connector_certificate.thumbprint == store["thumbprint"]

@@ -86,8 +86,29 @@ def test_probe_refuses_a_certificate_for_another_name(ca, served) -> None:
 def test_probe_refuses_a_chain_from_another_ca(served) -> None:
     _, server = served
     other = CertificateAuthorityProvider().create({**CA, "common_name": "Other CA"}).outs
-    with pytest.raises(EndpointCheckFailed, match="issued by the lab CA"):
+    with pytest.raises(EndpointCheckFailed, match="issued by the cloud's issuing CA"):
         probe("wapcomputer1.contoso.com", server.port, other["cert_pem"], "127.0.0.1")
+
+
+def test_probe_trusts_an_operators_intermediate_issuing_ca_alone_and_not_its_siblings() -> None:
+    """The operator's issuingCaFile may be an intermediate: it is the anchor by itself (partial chain), and a
+    certificate from another intermediate under the same root is still refused."""
+    from cryptography.hazmat.primitives import serialization
+
+    from tests.operator_pki import org_ca, web_server_cert
+
+    root = org_ca("Contoso Root CA")
+    issuing, sibling = org_ca("Contoso Issuing CA", parent=root), org_ca("Contoso Other CA", parent=root)
+    leaf = web_server_cert(issuing, ("wapcomputer1.contoso.com",))
+    key_pem = leaf.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption()).decode()
+    server = TlsServer({"chain_pem": leaf.pem + issuing.pem, "private_key_pem": key_pem})
+    try:
+        assert probe("wapcomputer1.contoso.com", server.port, issuing.pem, "127.0.0.1") == leaf.thumbprint
+        with pytest.raises(EndpointCheckFailed, match="not trusted"):
+            probe("wapcomputer1.contoso.com", server.port, sibling.pem, "127.0.0.1")
+    finally:
+        server.close()
 
 
 def test_probe_says_when_nothing_answers(ca) -> None:
