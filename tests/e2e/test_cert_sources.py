@@ -10,6 +10,7 @@ AzS-WASP01. labsim's invocation log proves the store certificate was never writt
 
 from __future__ import annotations
 
+import base64
 import subprocess
 
 import pytest
@@ -104,6 +105,11 @@ def test_pfx_and_store_sources_deploy_bind_the_operators_certificates_and_destro
                     if store_cert.thumbprint in str(i["parameters"])]
         assert verified, "the store certificate was read back (with its RawData) before binding"
         assert PFX_PASSWORD not in str(lab.invocations()) and PFX_PASSWORD not in up.output
+        # The password and the PFX are secrets in every state file (the stack, its backups and history).
+        pfx_b64 = base64.b64encode((certs / "connector1.pfx").read_bytes()).decode()
+        texts = [f.read_bytes().decode("utf-8", "replace") for f in lab.project.state_files()]
+        assert any(store_cert.thumbprint in t for t in texts)  # the files are readable text: the check means something
+        assert not any(PFX_PASSWORD in t or pfx_b64[:64] in t for t in texts)
 
         lab.assert_clean()  # refresh reads both back: nothing to change
 
