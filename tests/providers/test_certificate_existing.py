@@ -149,3 +149,27 @@ def test_sim_existing_certificate_unfit_or_missing_is_refused_naming_the_host(la
             p.create(sim_props(labsim, cert.thumbprint, host="wapcomputer2"))
         assert fqdn in str(err.value) and expected in str(err.value), str(err.value)
         assert writes(labsim, "wapcomputer2", mark) == []
+
+
+@pytest.mark.sim
+def test_sim_pfx_source_already_imported_by_the_operator_is_adopted_and_left_by_delete(labsim, sim_a):
+    """Source pfx, but the administrators had imported that certificate already: the stack's create writes only
+    its ownership marker (no import), and destroy leaves the certificate."""
+    import base64
+
+    fqdn = labsim.lab.host("wapcomputer1").fqdn
+    leaf = web_server_cert(ISSUING, (fqdn,))
+    place(labsim, "wapcomputer1", leaf)
+    props = {"connection": conn_dict(labsim, "wapcomputer1"), "store": "My", "cert_pem": leaf.pem,
+             "pfx_base64": base64.b64encode(leaf.pfx("Stack-Pfx-1")).decode(), "pfx_password": "Stack-Pfx-1",
+             "serves_fqdns": [fqdn], "owner": "wapconnector/sim-a"}
+    p = C.CertificateProvider()
+    assert p.check({}, props).failures == []
+    mark = last_id(labsim)
+    created = p.create(props)
+    assert created.outs["adopted"] is True
+    assert [i["command"] for i in invocations(labsim, "wapcomputer1", "Import-PfxCertificate", since=mark)] == []
+    p.delete(created.id, created.outs)
+    assert p.read(created.id, created.outs).id == created.id  # still in My
+    assert [i for i in invocations(labsim, "wapcomputer1", "Remove-Item", since=mark)
+            if leaf.thumbprint in str(i["parameters"]) and "Cert:" in str(i["parameters"])] == []
