@@ -323,6 +323,40 @@ def _cross_checks(raw: dict[str, Any], secret_keys: set[str] | None) -> list[str
     return problems
 
 
+_SECRET_NAME = re.compile(r"password|passphrase", re.IGNORECASE)
+
+
+def _is_secure(value: Any) -> bool:
+    """A value Pulumi keeps encrypted in the stack settings file: ``{secure: v1:...}``."""
+    return isinstance(value, dict) and set(value) == {"secure"} and isinstance(value["secure"], str)
+
+
+def plaintext_secrets(stack_config: Any) -> list[str]:
+    """Config keys (``wapconnector:credentials.lab.password``) of every password stored in plain text in a stack
+    settings file's ``config`` mapping. The engine tells a program only which top-level keys hold *some* secret, so
+    one password set without ``--secret`` among secret ones is only visible in the file."""
+    found: list[str] = []
+
+    def walk(value: Any, path: str, named_secret: bool) -> None:
+        if _is_secure(value):
+            return
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{path}.{k}", named_secret or bool(_SECRET_NAME.search(str(k))))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, f"{path}[{i}]", named_secret)
+        elif named_secret and value not in (None, ""):
+            found.append(path)
+
+    for key, value in (stack_config or {}).items() if isinstance(stack_config, dict) else ():
+        ns, _, name = str(key).partition(":")
+        if ns == NAMESPACE:
+            walk(value, key, bool(_SECRET_NAME.search(name)))
+    return found
+
+
+
 # Which connectorCertificate keys each source needs (the rest are refused: a key that does nothing is a mistake).
 _CERTIFICATE_KEYS: dict[str, tuple[str, ...]] = {
     "labCa": (), "pfx": ("pfxFile", "pfxPassword", "issuingCaFile"), "store": ("thumbprint", "issuingCaFile")}
@@ -357,8 +391,11 @@ def parse_stack_config(raw: dict[str, Any], secret_keys: set[str] | None = None,
     ``clouds[0].connectorCertificate.pfxPassword`` written in plain text in the stack file) makes it exact below
     the top-level key. ``project_dir`` (default: the working directory) anchors relative certificate files."""
     problems = _cross_checks(raw, secret_keys)
+    if any(p.startswith("credentials.") for p in plain_paths or ()):
+        problems = [p for p in problems if "holds passwords in plain text" not in p]  # named one by one below
     for path in sorted(plain_paths or ()):
-        if path.endswith(".pfxPassword") and not any(p.startswith(f"{NAMESPACE}:{path}:") for p in problems):
+        # Never the value: only where it is and how to store it as a secret.
+        if not any(p.startswith(f"{NAMESPACE}:{path}:") for p in problems):
             problems.append(f"{NAMESPACE}:{path}: in plain text in the stack file; set it as a secret: pulumi config "
                             f"set --secret --path '{NAMESPACE}:{path}'")
     try:
@@ -494,35 +531,20 @@ def certificate_problems(config: StackConfig, project_dir: Path | None = None) -
             for p in operator_certificate(cloud, f"{NAMESPACE}:clouds[{i}].connectorCertificate", project_dir)[1]]
 
 
-def plain_text_paths(stack_file: Path) -> set[str]:
-    """Paths below ``wapconnector:*`` keys that hold a plain ``pfxPassword`` in a stack file (``--path`` secrets
-    are ``{secure: ...}`` there; the program itself only learns which top-level keys hold a secret)."""
+def plain_text_paths(stack_file: Path | None) -> set[str]:
+    """Paths below ``wapconnector:*`` keys (``credentials.wapadmin.password``, ``clouds[0].connectorCertificate.
+    pfxPassword``) of every password a stack file holds in plain text (``--path`` secrets are ``{secure: ...}``
+    there; the program itself only learns which top-level keys hold *some* secret)."""
     import yaml
 
+    if stack_file is None:
+        return set()
     try:
         doc = yaml.safe_load(stack_file.read_text()) or {}
     except (OSError, yaml.YAMLError):
         return set()
-    found: set[str] = set()
-
-    def walk(value: Any, path: str) -> None:
-        if isinstance(value, dict):
-            if set(value) == {"secure"}:
-                return
-            for k, v in value.items():
-                if k == "pfxPassword" and not isinstance(v, dict):
-                    found.add(f"{path}.{k}")
-                else:
-                    walk(v, f"{path}.{k}")
-        elif isinstance(value, list):
-            for j, v in enumerate(value):
-                walk(v, f"{path}[{j}]")
-
-    for full_key, value in (doc.get("config") or {}).items():
-        ns, _, key = str(full_key).partition(":")
-        if ns == NAMESPACE:
-            walk(value, key)
-    return found
+    config = doc.get("config") if isinstance(doc, dict) else None
+    return {p.removeprefix(f"{NAMESPACE}:") for p in plaintext_secrets(config)}
 
 
 def load_stack_config() -> StackConfig:
@@ -540,17 +562,29 @@ def load_stack_config() -> StackConfig:
         except json.JSONDecodeError:
             raw[key] = value
     secret_keys = {k for k in merged if runtime_config.is_config_secret(k)}
-    return parse_stack_config(raw, secret_keys, plain_paths=plain_text_paths(_stack_file()))
+    # Only keys this run really got (a --config-file run may not read that file).
+    plain = {p for p in plain_text_paths(_stack_file()) if f"{NAMESPACE}:{re.split(r'[.[]', p)[0]}" in merged}
+    return parse_stack_config(raw, secret_keys, plain_paths=plain)
 
 
-def _stack_file() -> Path:
-    """stacks/Pulumi.<stack>.yaml of the running stack (Pulumi.yaml's stackConfigDir); the program runs in the
-    project directory."""
+def _stack_file(start: Path | None = None) -> Path | None:
+    """``Pulumi.<stack>.yaml`` of the running stack, from the project's Pulumi.yaml (its ``stackConfigDir``) in the
+    working directory or above, where the CLI and the Automation API's local programs run. None when there is none
+    (an inline Automation API program runs elsewhere: then only the engine's top-level secret keys count)."""
     import pulumi
     import yaml
 
-    try:
-        project = yaml.safe_load(Path("Pulumi.yaml").read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        project = {}
-    return Path(project.get("stackConfigDir") or ".") / f"Pulumi.{pulumi.get_stack()}.yaml"
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        project_file = next((folder / n for n in ("Pulumi.yaml", "Pulumi.yml") if (folder / n).is_file()), None)
+        if project_file is None:
+            continue
+        try:
+            project = yaml.safe_load(project_file.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            return None
+        config_dir = folder / str(project.get("stackConfigDir") or ".") if isinstance(project, dict) else folder
+        stack = pulumi.get_stack().rsplit("/", 1)[-1]
+        return next((config_dir / f"Pulumi.{stack}{ext}" for ext in (".yaml", ".yml")
+                     if (config_dir / f"Pulumi.{stack}{ext}").is_file()), None)
+    return None

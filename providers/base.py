@@ -6,13 +6,20 @@ nothing here keeps clients, config or secrets on provider objects.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult, Resource, ResourceProvider
 from pulumi.output import Unknown
 from pydantic import BaseModel, ValidationError
+
+from providers import progress
+from providers.errors import ConnectorError
 
 # During preview the engine passes values it does not know yet as this placeholder (pulumi.runtime.rpc.UNKNOWN);
 # the dynamic provider server deserializes it (keep_unknowns=True in Check and Diff) into a
@@ -130,3 +137,84 @@ def diff_fields(
         replaces=[f for f in changed if f in replace_on],
         delete_before_replace=False,
     )
+
+
+# -- the provider base ----------------------------------------------------------------------------------------
+
+#: Inputs that may hold a secret (a password, a key, a PFX), by name. The engine prints a check failure on a
+#: property as "property P value V has a problem", V formatted from the program's input with %v, which prints a
+#: secret in plain text (pkg/resource/deploy/step_generator.go, issueCheckFailures). Failures on these are reported
+#: on the resource instead, the field named in the reason.
+SECRET_INPUT = re.compile(r"connection|credential|password|private_key|pfx", re.IGNORECASE)
+_SERVICER_FILE = os.path.join("pulumi", "dynamic", "__main__.py")
+_FIELD = re.compile(r"^[A-Za-z_][\w.\[\]]*$")
+
+
+def safe_failures(failures: Iterable[CheckFailure]) -> list[CheckFailure]:
+    """Check failures that name no secret-bearing property: ``connection`` + "operation_timeout: ..." becomes
+    a resource-level failure "connection.operation_timeout: ..."."""
+    out = []
+    for f in failures:
+        top = re.split(r"[.\[]", f.property or "", maxsplit=1)[0]
+        if not top or not SECRET_INPUT.search(top):
+            out.append(f)
+            continue
+        field, sep, rest = f.reason.partition(": ")
+        reason = f"{f.property}.{field}: {rest}" if sep and _FIELD.match(field) else f"{f.property}: {f.reason}"
+        out.append(CheckFailure("", reason))
+    return out
+
+
+def _servicer_call() -> tuple[Any, Any]:
+    """(request, context) of the gRPC call this thread serves in the dynamic provider process, read from the SDK
+    servicer's frame: pulumi/dynamic/__main__.py's ``Create(self, request, context)`` (and Read, Update, ...)
+    calls ``provider.create(props)`` without them. (None, None) anywhere else."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_filename.endswith(_SERVICER_FILE):
+            return frame.f_locals.get("request"), frame.f_locals.get("context")
+        frame = frame.f_back
+    return None, None
+
+
+def _served(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def served(self: Any, *args: Any, **kwargs: Any) -> Any:
+        request, context = _servicer_call()
+        urn = getattr(request, "urn", None) or None
+        with progress.for_resource(urn if name in ("create", "update", "delete", "read") else None):
+            try:
+                result = method(self, *args, **kwargs)
+            except ConnectorError as exc:
+                # grpc answers an exception with "Exception calling application: <exc>" unless the call's details
+                # were set (grpc/_server.py, _call_behavior/_abort): set them to the message alone. The status
+                # code stays UNKNOWN, as without this.
+                if context is not None and hasattr(context, "set_details"):
+                    context.set_details(str(exc))
+                raise
+        if name == "check" and request is not None and isinstance(result, CheckResult):
+            # Only where the engine will print them; direct callers (tests, tools) see the failures as built.
+            result = CheckResult(result.inputs, safe_failures(result.failures))
+        return result
+
+    served.__lab_served__ = True  # type: ignore[attr-defined]
+    return served
+
+
+class LabProvider(ResourceProvider):
+    """Base of every provider of the project. For each of check/diff/create/read/update/delete a subclass defines:
+
+    * check failures sent to the engine never name a property that may hold a secret (:func:`safe_failures`),
+      whatever program passed the inputs and whether it marked them secret or not;
+    * a :class:`ConnectorError` reaches the CLI as its own message, without grpc's "Exception calling
+      application: " prefix (other exceptions, bugs, keep it);
+    * progress of the resource's steps goes to the engine, live (:mod:`providers.progress`).
+
+    Nothing is kept on the instance: providers are pickled into the state (by reference to their class)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("check", "diff", "create", "read", "update", "delete"):
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "__lab_served__", False):
+                setattr(cls, name, _served(name, method))

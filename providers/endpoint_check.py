@@ -18,11 +18,11 @@ import time
 from typing import Annotated, Any
 
 import pulumi
-from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
+from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from providers import names
-from providers.base import check_with, diff_fields, LabResource
+from providers.base import check_with, diff_fields, LabProvider, LabResource
 
 
 
@@ -71,7 +71,7 @@ def probe(fqdn: str, port: int, ca_pem: str, connect_address: str | None = None,
     return hashlib.sha1(der).hexdigest().upper()  # noqa: S324 - Windows names certificates by SHA-1
 
 
-class EndpointCheckProvider(ResourceProvider):
+class EndpointCheckProvider(LabProvider):
     TRIGGERS = ("fqdn", "port", "connect_address", "ca_pem", "expected_thumbprint")
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:

@@ -23,10 +23,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider
+from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from providers.base import check_with, diff_fields, is_unknown, LabResource
+from providers.base import check_with, diff_fields, is_unknown, LabProvider, LabResource
 
 KeyType = Literal["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"]
 KEY_TYPES: tuple[str, ...] = KeyType.__args__  # type: ignore[attr-defined]
@@ -251,7 +251,7 @@ class IssuedCertificateArgs(_Validity):
 # Providers
 
 
-class _LocalPkiProvider(ResourceProvider):
+class _LocalPkiProvider(LabProvider):
     """Generated on this machine: any input change replaces (new keys), as does nearing expiry; read returns
     what is stored, since nothing remote can drift."""
 

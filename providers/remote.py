@@ -18,10 +18,10 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, ResourceProvider
+from pulumi.dynamic import CheckFailure, CheckResult
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from providers.base import PROVIDER_KEY, is_unknown, validation_failures
+from providers.base import PROVIDER_KEY, LabProvider, is_unknown, validation_failures
 from providers.errors import ConfigurationError
 from providers.transport import HostConnection, Transport
 
@@ -87,7 +87,7 @@ def check_remote(model: type[BaseModel], news: Mapping[str, Any], *,
     for key in connection_keys:
         value = news.get(key)
         if value is None:
-            failures.append(CheckFailure(key, "missing: give the host's connection settings"))
+            failures.append(CheckFailure(key, "missing; give the host's connection settings"))
             continue
         if is_unknown(value):
             continue
@@ -95,8 +95,8 @@ def check_remote(model: type[BaseModel], news: Mapping[str, Any], *,
             HostConnection.parse(value)
         except ConfigurationError as exc:
             failures.extend(CheckFailure(key, problem) for problem in exc.problems)
-    if not failures:
-        failures = [f for f in validation_failures(model, news) if not f.property.startswith(connection_keys)]
+    # Every other problem too, at once (the connection's are reported above, by field).
+    failures += [f for f in validation_failures(model, news) if not f.property.startswith(connection_keys)]
     return CheckResult({k: v for k, v in news.items()}, failures)
 
 
@@ -134,5 +134,5 @@ def inputs_only(props: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in props.items() if k != PROVIDER_KEY}
 
 
-class RemoteProvider(ResourceProvider):
+class RemoteProvider(LabProvider):
     """Marker base: remote providers get their transport from :func:`transport` inside each method."""

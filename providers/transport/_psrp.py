@@ -37,6 +37,7 @@ from pypsrp.serializer import TaggedValue
 from pypsrp.wsman import WSMan
 from urllib3.util.ssl_match_hostname import CertificateError as NameMismatch
 
+from .. import progress
 from ..errors import (AuthenticationFailed, ConfigurationError, ConnectorError, HostUnreachable,
                       RemoteCommandFailed, StepTimedOut, TlsVerificationFailed, TransportError)
 from ._base import VerbosePredicate, check_errors, matcher, scrub
@@ -493,6 +494,7 @@ class PsrpTransport:
         secrets = secrets_in(pipelines) + ([conn.password.get_secret_value()] if conn.password else [])
         command_text = scrub(describe(pipelines), secrets)
         started = time.monotonic()
+        report = progress.Step(conn.fqdn, step)  # live in `pulumi up` (a no-op outside the provider process)
         session: _Session | None = self.cache.checkout(conn, step)
         try:
             try:
@@ -507,7 +509,8 @@ class PsrpTransport:
                 session = None
                 session = self.cache.open_fresh(conn, step)
                 ps = self._start(session, pipelines, input)
-            result, matched = self._collect(conn, step, session, ps, deadline, budget, command_text, until)
+            result, matched = self._collect(conn, step, session, ps, deadline, budget, command_text, until,
+                                            report=report, secrets=secrets)
         except ConnectorError:
             if session is not None:
                 self.cache.discard(session)
@@ -519,6 +522,7 @@ class PsrpTransport:
         self.cache.checkin(session)
         log.debug("%s, step '%s': %s in %.0f ms", conn.fqdn, step, command_text,
                   (time.monotonic() - started) * 1000)
+        report.done()
 
         failed = ps.had_errors or ps.state == PSInvocationState.FAILED
         check_errors(conn, step, pipelines, result.errors, failed=failed and not matched,
@@ -540,11 +544,24 @@ class PsrpTransport:
         return ps
 
     def _collect(self, conn: HostConnection, step: str, session: _Session, ps: PowerShell, deadline: float,
-                 budget: float, command_text: str, until: Callable[[str], bool] | None) -> tuple[Result, bool]:
+                 budget: float, command_text: str, until: Callable[[str], bool] | None, *,
+                 report: progress.Step | None = None, secrets: Sequence[str] = ()) -> tuple[Result, bool]:
         matched = False
         seen_verbose = 0
+        reported = 0
+
+        def show_progress() -> None:  # the host's new verbose lines and the elapsed time, scrubbed
+            nonlocal reported
+            if report is None or not report.enabled:
+                return
+            for record in ps.streams.verbose[reported:]:
+                report.verbose(scrub(str(getattr(record, "message", "")), secrets))
+            reported = len(ps.streams.verbose)
+            report.tick()
+
         try:
             while ps.state == PSInvocationState.RUNNING:
+                show_progress()
                 if until is not None:
                     verbose = ps.streams.verbose
                     while seen_verbose < len(verbose):
@@ -565,6 +582,8 @@ class PsrpTransport:
                                        waiting_for="print the expected verbose line" if until else "finish")
                 # Short polls while watching the verbose stream, so the success line is seen promptly.
                 poll = min(conn.operation_timeout, 5 if until else conn.operation_timeout, math.ceil(remaining))
+                if report is not None and report.enabled:
+                    poll = min(poll, math.ceil(progress.TICK))  # progress at least every TICK seconds
                 ps.poll_invoke(timeout=max(1, int(poll)))
             if until is not None and not matched:
                 # The pipeline ended; the line may have come with the final batch.
@@ -573,6 +592,7 @@ class PsrpTransport:
                         matched = True
                         break
                     seen_verbose += 1
+            show_progress()
         finally:
             session.pool.pipelines.pop(ps.id, None)  # pypsrp never forgets a pipeline; keep the pool lean
         verbose = _informational(ps.streams.verbose)

@@ -160,3 +160,60 @@ def test_adopt_stack_wide_or_per_cloud(stack_wide, per_cloud, expected) -> None:
 ])
 def test_adopt_accepts_only_true_or_false_and_names_the_key(raw, key) -> None:
     assert key in problems(raw)
+
+
+# --- passwords must be secrets, one by one ------------------------------------------------------------------------
+
+from components.config import _stack_file, plaintext_secrets  # noqa: E402
+
+SECURE = {"secure": "v1:abcd"}
+
+
+def test_one_plain_password_among_secret_ones_is_named() -> None:
+    """The engine only says that wapconnector:credentials holds *a* secret; the settings file says which."""
+    settings = {
+        "wapconnector:clouds": [{"name": "A"}],
+        "wapconnector:credentials": {
+            "cloudadmin": {"username": "AZURESTACK\\CloudAdmin", "password": SECURE},
+            "wapadmin": {"username": "CONTOSO\\wapadmin", "password": "Pl41n!"},
+            "sql": {"username": "sa", "password": SECURE},
+        },
+        "wapconnector:hosts": {"h": {"fqdn": "h.contoso.com"}},
+        "other:password": "not ours",
+    }
+    assert plaintext_secrets(settings) == ["wapconnector:credentials.wapadmin.password"]
+    with pytest.raises(ConfigError) as info:
+        parse_stack_config(lab_raw(), SECRET, plain_paths={"credentials.wapadmin.password"})
+    assert info.value.problems == [
+        "wapconnector:credentials.wapadmin.password: in plain text in the stack file; set it as a secret: pulumi "
+        "config set --secret --path 'wapconnector:credentials.wapadmin.password'"]
+    assert "Pl41n!" not in str(info.value)
+
+
+@pytest.mark.parametrize("settings, expected", [
+    ({"wapconnector:credentials": SECURE}, []),  # the whole object set with --secret
+    ({"wapconnector:credentials": {"a": SECURE}}, []),
+    ({"wapconnector:credentials": {"a": {"username": "u", "password": "p"}, "b": {"username": "u", "password": "q"}}},
+     ["wapconnector:credentials.a.password", "wapconnector:credentials.b.password"]),
+    # Any password-like key, wherever it is (a PFX password in a cloud's certificate settings).
+    ({"wapconnector:clouds": [{"name": "A", "certificate": {"pfxPassword": "x"}}]},
+     ["wapconnector:clouds[0].certificate.pfxPassword"]),
+    ({"wapconnector:clouds": [{"name": "A", "certificate": {"pfxPassword": SECURE}}]}, []),
+    ({"wapconnector:credentials": {"a": {"username": "u"}}}, []),  # missing, not plain: reported elsewhere
+    (None, []),
+])
+def test_plaintext_secrets_table(settings, expected) -> None:
+    assert plaintext_secrets(settings) == expected
+
+
+def test_stack_settings_file_follows_stack_config_dir(tmp_path, monkeypatch) -> None:
+    import pulumi
+
+    (tmp_path / "Pulumi.yaml").write_text("name: x\nruntime: python\nstackConfigDir: stacks\n")
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "Pulumi.lab.yaml").write_text("config: {}\n")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.setattr(pulumi, "get_stack", lambda: "org/lab")
+    assert _stack_file(tmp_path / "sub") == tmp_path / "stacks" / "Pulumi.lab.yaml"
+    monkeypatch.setattr(pulumi, "get_stack", lambda: "other")
+    assert _stack_file(tmp_path) is None

@@ -1,0 +1,62 @@
+"""What an operator sees during `pulumi up` (real CLI, labsim with real-ish step durations).
+
+One `up` of the seed lab with the long steps at 0.3 x their real duration (Install-Connector.ps1 ~12 s) and
+Install-Connector.ps1 failing on wapcomputer2:
+* progress, live: each step's start, its elapsed time while it runs and the host's verbose lines appear in the
+  resource's row while it is still "creating"; a long step leaves its duration in the diagnostics;
+* the failure reads as the project's message, without grpc's "Exception calling application:" prefix;
+* no password appears anywhere in the output.
+(That a rerun converges after such a failure is tests/reliability/test_fault_e2e.py's business.)
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from tests.e2e.lab_stack import lab_stack
+
+pytestmark = pytest.mark.e2e
+
+SITE1 = "ConnectorSite lab-AzurePack_1-wapcomputer1-connector-site"
+INSTALL = "install the connector (Install-Connector.ps1)"
+
+
+def test_progress_is_live_and_errors_have_no_sdk_prefix(tmp_path) -> None:
+    from labsim.runtime import Fault
+
+    with lab_stack(tmp_path, latency_factor=0.3) as lab:
+        host2 = lab.lab.host("wapcomputer2").name
+        lab.runtime.state.set_fault(Fault(host=host2, kind="command_error", command="Install-Connector.ps1"))
+        deadline = time.monotonic() + 10
+        while not lab.server.faults_in_force("wapcomputer2"):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+        run = lab.project.up(check=False)
+        out = run.output
+        assert run.returncode != 0, out
+
+        rows = [ln for ln in out.splitlines() if SITE1 in ln]
+        creating = [ln.split(f"{SITE1} creating (", 1)[1] for ln in rows if f"{SITE1} creating (" in ln]
+        # The step's start, its elapsed time while it runs, the host's own verbose lines: all in the live row.
+        assert any(f"wapcomputer1.contoso.com: {INSTALL}" in ln for ln in creating), rows
+        assert any(re.search(rf"{re.escape(INSTALL)} \(\d+ s\)", ln) for ln in creating), rows
+        assert any("wapcomputer1.contoso.com: Installing Windows Azure Pack Connector" in ln for ln in creating), rows
+        created_at = next(i for i, ln in enumerate(rows) if f"{SITE1} created" in ln)
+        verbose_at = next(i for i, ln in enumerate(rows) if "Windows Azure Pack Connector installed." in ln)
+        assert verbose_at < created_at
+        # A long step leaves its duration in the diagnostics.
+        diagnostics = out.split("Diagnostics:", 1)[1]
+        assert re.search(rf"wapcomputer1\.contoso\.com: {re.escape(INSTALL)} took 1\d s", diagnostics), diagnostics
+
+        # The failure: the project's message, naming host, step and what to do; no SDK prefix.
+        assert "Exception calling application" not in out, out
+        assert re.search(rf"error: wapcomputer2\.contoso\.com, step '{re.escape(INSTALL)}': .* failed: .*; fix what "
+                         rf"the error says on the host", diagnostics), diagnostics
+
+        for h in lab.lab.hosts:
+            for user in h.users:
+                assert user.password not in out
