@@ -93,7 +93,9 @@ class LabStack:
 
 
 @contextlib.contextmanager
-def lab_stack(tmp_path: Path, lab: Lab | None = None, **settings: Any) -> Iterator[LabStack]:
+def lab_stack(tmp_path: Path, lab: Lab | None = None, *, project_env: dict[str, str] | None = None,
+              **settings: Any) -> Iterator[LabStack]:
+    """``project_env`` goes to every pulumi command (e.g. another PULUMI_BACKEND_URL); ``settings`` to the lab."""
     data = free_loopback_lab(lab or load_lab(DEFAULT_LAB)).model_dump(mode="json")
     data.setdefault("settings", {}).update({"pep_polling_seconds": 5.0, **settings})
     lab = Lab.model_validate(data)
@@ -101,7 +103,7 @@ def lab_stack(tmp_path: Path, lab: Lab | None = None, **settings: Any) -> Iterat
     lab_file.write_text(yaml.safe_dump(data, sort_keys=False))
     state_dir = tmp_path / "labsim"
     with start_labsim(lab, LabRuntime.open, state_dir) as server:
-        project = PulumiProject(tmp_path / "pulumi")
+        project = PulumiProject(tmp_path / "pulumi", extra_env=project_env)
         make_bundle(tmp_path / "bundle")
         write_stack_config(lab, lab_file, stack=project.stack, project_dir=project.project_dir,
                            state_dir=state_dir, bundle_dir=tmp_path / "bundle", env=project.env)

@@ -71,8 +71,8 @@ class PulumiProject:
             PULUMI_PYTHON_CMD=str(VENV_BIN / "python"),
             # The providers package must resolve to this checkout in the program and the provider process.
             PYTHONPATH=str(ROOT),
-            **(extra_env or {}),
         )
+        self.env.update(extra_env or {})  # may replace a default (e.g. PULUMI_BACKEND_URL)
         self.run("stack", "init", stack, check=True, with_stack=False)
 
     @property
