@@ -13,6 +13,7 @@ help:
 	@echo "make test     bootstrap and run the whole test suite (unit, labsim, end-to-end); rewrites docs/reliability.md"
 	@echo "make reliability  rerun tests/reliability with a 60 s soak and random examples; rewrites docs/reliability.md"
 	@echo "make graph    picture of the $(STACK) stack: hosts, resources, dependencies, drift (GRAPH_OUT=file.svg|.png)"
+	@echo "make fleet    every lab stack: state and drift (FLEET_ARGS='up sim sim-three --skip-unreachable' acts)"
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -47,3 +48,8 @@ bench: bootstrap
 graph: bootstrap
 	@. scripts/env.sh && python scripts/lab.py start $(STACK)
 	@. scripts/env.sh && python -m labops.graph --stack $(STACK) $(if $(GRAPH_OUT),--out $(GRAPH_OUT))
+
+# Every lab stack at a glance (one refreshing preview each, side by side), or an action on a chosen set:
+# make fleet FLEET_ARGS='up sim sim-three --skip-unreachable --continue-on-error' (python -m labops.fleet --help).
+fleet: bootstrap
+	@. scripts/env.sh && python -m labops.fleet $(or $(FLEET_ARGS),status)

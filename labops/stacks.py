@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -23,6 +25,7 @@ import yaml
 from pulumi import automation as auto
 
 ROOT = Path(__file__).resolve().parents[1]
+_SELECT_LOCK = threading.Lock()
 DRIFT_DIR = ROOT / ".state" / "drift"
 
 # How Pulumi marks a secret value in an exported deployment.
@@ -49,7 +52,9 @@ class Project:
         return auto.LocalWorkspace(work_dir=str(self.work_dir), env_vars=self.env_for(stack))
 
     def stack(self, name: str) -> auto.Stack:
-        return auto.Stack.select(name, self.workspace(name))
+        # Selecting writes the workspace's current-stack file: one at a time (every command names its stack).
+        with _SELECT_LOCK:
+            return auto.Stack.select(name, self.workspace(name))
 
     def config_stacks(self) -> list[str]:
         """Stacks that have a configuration file in the project's stack config dir."""
@@ -113,6 +118,45 @@ def read_resources(stack: auto.Stack) -> list[Resource]:
     return resources_from_deployment(stack.export_stack().deployment or {})
 
 
+# -- what a run said ------------------------------------------------------------------------------------------
+
+_ENGINE_NOISE = re.compile(r"^(update|preview|refresh|destroy) failed$|^\d+ errors?$")
+
+
+class Collector:
+    """Engine events of one run (preview, up, destroy) reduced to what an operator reads: the op planned or done
+    per resource, the first line of each resource's error, and the program's own messages in full (the
+    preflight's table is one of them)."""
+
+    def __init__(self) -> None:
+        self.ops: dict[str, str] = {}
+        self.diffs: dict[str, list[str]] = {}
+        self.failed: dict[str, str] = {}
+        self.messages: list[str] = []
+        self.changes: dict[str, int] = {}
+
+    def __call__(self, event: auto.EngineEvent) -> None:
+        if event.resource_pre_event:
+            meta = event.resource_pre_event.metadata
+            op = meta.op.value
+            if op in ("refresh", "read") or meta.type == "pulumi:pulumi:Stack":
+                return
+            self.ops[meta.urn] = _stronger(self.ops.get(meta.urn), op)
+            if meta.diffs:
+                self.diffs[meta.urn] = sorted(set(self.diffs.get(meta.urn, [])) | set(meta.diffs))
+        elif event.diagnostic_event and event.diagnostic_event.severity in ("error", "warning"):
+            diag = event.diagnostic_event
+            message = diag.message.strip()
+            if not message or _ENGINE_NOISE.match(message):
+                return
+            if diag.urn and "::pulumi:pulumi:Stack::" not in diag.urn and diag.severity == "error":
+                self.failed.setdefault(diag.urn, message.splitlines()[0])
+            elif message not in self.messages:
+                self.messages.append(message)
+        elif event.summary_event:
+            self.changes = {str(k): int(v) for k, v in (event.summary_event.resource_changes or {}).items()}
+
+
 # -- drift ---------------------------------------------------------------------------------------------------
 
 @dataclass
@@ -125,6 +169,8 @@ class Drift:
     ops: dict[str, str] = field(default_factory=dict)
     diffs: dict[str, list[str]] = field(default_factory=dict)  # changed property names, when the provider says
     error: str | None = None
+    failed: dict[str, str] = field(default_factory=dict)  # URN -> the first line of its error (a host not read)
+    messages: list[str] = field(default_factory=list)     # the program's own errors/warnings (preflight table)
 
     @property
     def changes(self) -> Counter[str]:
@@ -159,28 +205,13 @@ def _stronger(a: str | None, b: str) -> str:
 
 def refreshing_preview(stack: auto.Stack) -> Drift:
     """`pulumi preview --refresh` through the Automation API: reads every host, changes nothing."""
-    ops: dict[str, str] = {}
-    diffs: dict[str, list[str]] = {}
-    errors: list[str] = []
-
-    def on_event(event: auto.EngineEvent) -> None:
-        if event.resource_pre_event:
-            meta = event.resource_pre_event.metadata
-            op = meta.op.value
-            if op in ("refresh", "read") or meta.type == "pulumi:pulumi:Stack":
-                return
-            ops[meta.urn] = _stronger(ops.get(meta.urn), op)
-            if meta.diffs:
-                diffs[meta.urn] = sorted(set(diffs.get(meta.urn, [])) | set(meta.diffs))
-        elif event.diagnostic_event and event.diagnostic_event.severity == "error":
-            message = event.diagnostic_event.message.strip()
-            if message:
-                errors.append(message.splitlines()[0])
-
+    seen = Collector()
     at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     try:
-        stack.preview(refresh=True, on_event=on_event, color="never")
+        stack.preview(refresh=True, on_event=seen, color="never")
     except auto.CommandError as exc:
-        first = errors[0] if errors else (str(exc).strip().splitlines() or ["the preview failed"])[-1]
-        return Drift(stack.name, at, ok=False, ops=ops, diffs=diffs, error=first[:300])
-    return Drift(stack.name, at, ok=True, ops=ops, diffs=diffs)
+        reasons = [f"{urn.rsplit('::', 1)[1]}: {msg}" for urn, msg in seen.failed.items()] + seen.messages
+        first = reasons[0].splitlines()[0] if reasons else (str(exc).strip().splitlines() or ["failed"])[-1]
+        return Drift(stack.name, at, ok=False, ops=seen.ops, diffs=seen.diffs, error=first[:300],
+                     failed=seen.failed, messages=seen.messages)
+    return Drift(stack.name, at, ok=True, ops=seen.ops, diffs=seen.diffs, messages=seen.messages)

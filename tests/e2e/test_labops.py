@@ -3,11 +3,16 @@ Pulumi engine and Automation API. One labsim and one deployed stack serve the wh
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterator
+import socket
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
+import yaml
 
+from labops import fleet as labops_fleet
 from labops import graph
 from labops.stacks import Project
 from tests.e2e.lab_stack import LabStack, lab_stack
@@ -30,6 +35,21 @@ def project_of(lab: LabStack) -> Project:
     return Project(lab.project.project_dir, lambda stack: dict(lab.project.env))
 
 
+def listening(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for(pred: Callable[[], bool], what: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
 def secrets_of(lab: LabStack) -> list[str]:
     """Every password and private key the stack holds, as the state decrypts them."""
     found: list[str] = []
@@ -44,8 +64,6 @@ def secrets_of(lab: LabStack) -> list[str]:
             for item in value:
                 walk(item)
         elif isinstance(value, str) and value.startswith("{") and "password" in value:
-            import json
-
             walk(json.loads(value))
 
     walk(lab.project.export(show_secrets=True))
@@ -92,3 +110,88 @@ def test_graph_shows_hosts_resources_and_drift_without_secrets_or_touching_hosts
     assert again.read_text() == dot
 
     lab.project.up()  # heal, for the next test
+
+
+# -- the fleet command -----------------------------------------------------------------------------------------
+
+PKI_ONLY = {
+    "ca": {"commonName": "Fleet Test Root CA", "keyType": "ecdsa-p256", "validityDays": 3650},
+    "clouds": [{"name": "AzurePack_1", "connectorFqdn": "wapcomputer1.contoso.com"}],
+}
+
+
+def write_config(lab: LabStack, stack: str, values: dict) -> None:
+    path = lab.project.project_dir / "stacks" / f"Pulumi.{stack}.yaml"
+    doc = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+    doc["config"] = {f"wapconnector:{k}": v for k, v in values.items()}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def fleet(lab: LabStack, tmp_path, capsys, *args: str) -> tuple[int, str]:
+    code = labops_fleet.main(["--log-dir", str(tmp_path / "logs"), "--drift-dir", str(tmp_path / "drift"), *args],
+                             project=project_of(lab))
+    return code, capsys.readouterr().out
+
+
+def rows(output: str) -> dict[str, str]:
+    return {line.split()[0]: line for line in output.splitlines() if line and not line.startswith((" ", "STACK"))}
+
+
+def test_fleet_status_lists_every_stack_with_its_state_and_drift(lab: LabStack, tmp_path, capsys) -> None:
+    lab.project.run("stack", "init", "pki", check=True, with_stack=False)  # a second stack, not deployed yet
+    write_config(lab, "pki", PKI_ONLY)
+    write_config(lab, "spare", PKI_ONLY)  # configured, never initialised
+    lab.admin("AzS-ERCS01", "Add-AzurePackConnector", "DisableMultiCloud")
+    before = {h.name: lab.snapshot(h.name) for h in lab.lab.hosts}
+
+    code, out = fleet(lab, tmp_path, capsys, "status")
+
+    assert code == 0, out
+    table = rows(out)
+    assert set(table) == {lab.project.stack, "pki", "spare"}, out
+    assert re.search(r"deployed\s+\d+\s+\d{4}-\d\d-\d\d \d\d:\d\d UTC\s+drift: \d+ to update$", table[lab.project.stack])
+    assert "empty" in table["pki"] and "no state (configuration only)" in table["spare"]
+    assert {h.name: lab.snapshot(h.name) for h in lab.lab.hosts} == before  # read-only
+    recorded = json.loads((tmp_path / "drift" / f"{lab.project.stack}.json").read_text())
+    assert "update" in recorded["ops"].values()
+
+
+def test_fleet_up_finishes_the_reachable_hosts_when_one_is_down(lab: LabStack, tmp_path, capsys) -> None:
+    from labsim.runtime import Fault
+
+    down = lab.lab.host("wapcomputer2")
+    address, port = lab.server.endpoint(down.name)
+    lab.runtime.state.set_fault(Fault(host=down.name, kind="down"))
+    wait_for(lambda: not listening(address, port), "wapcomputer2's listener to go down")
+    try:
+        # Plain up: the stack with the down host fails as a whole (its refresh cannot read wapcomputer2, so not
+        # even the reachable privileged endpoint is healed); the other stack is done regardless.
+        code, out = fleet(lab, tmp_path, capsys, "up", lab.project.stack, "pki", "--continue-on-error")
+        assert code == 1
+        assert re.search(rf"^{lab.project.stack}: up FAILED", out, re.M) and re.search(r"^pki: up succeeded; \d+ create",
+                                                                                        out, re.M), out
+        assert down.fqdn in out, out
+        assert lab.snapshot("AzS-ERCS01")["pep"]["multicloud"] is False
+        pki = lab.project.run("stack", "export", "--stack", "pki", with_stack=False, check=True).json()
+        assert any(r["type"].endswith(":CertificateAuthority") for r in pki["deployment"]["resources"])
+
+        # --skip-unreachable: the resources on wapcomputer2 (and what depends on them) are left out; the rest
+        # is refreshed and healed.
+        before = lab.snapshot(down.name)
+        code, out = fleet(lab, tmp_path, capsys, "up", lab.project.stack, "--skip-unreachable", "--continue-on-error")
+        assert code == 0, out
+        assert f"skipped, not reachable: {down.fqdn.lower()}" in out, out
+        assert lab.snapshot("AzS-ERCS01")["pep"]["multicloud"] is True
+        assert lab.snapshot(down.name) == before
+    finally:
+        lab.runtime.state.clear_faults()
+    wait_for(lambda: listening(address, port), "wapcomputer2's listener to come back")
+
+    code, out = fleet(lab, tmp_path, capsys, "up", lab.project.stack)
+    assert code == 0, out
+    lab.assert_clean()
+
+    code, out = fleet(lab, tmp_path, capsys, "destroy", "pki", "--yes")
+    assert code == 0 and re.search(r"^pki: destroy succeeded; \d+ delete", out, re.M), out
+    assert lab.project.run("stack", "export", "--stack", "pki", with_stack=False, check=True) \
+        .json()["deployment"].get("resources") in (None, [])
