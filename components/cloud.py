@@ -75,10 +75,12 @@ class WapCloud(pulumi.ComponentResource):
                     thumbprint=cert.thumbprint, issuer_pem=cert.issuer_pem, serves_fqdns=[cloud.endpoint_fqdn],
                     opts=child)
             else:
+                # The operator's PFX is checked against its issuing CA too (the lab CA's: as it always was).
+                issuer = {} if cert.source == "labCa" else {"issuer_pem": cert.issuer_pem}
                 installed = Certificate(
                     f"{name}-{host}-connector-cert", connection=conn(host), store="My", cert_pem=cert.cert_pem,
                     pfx_base64=cert.pfx_base64, pfx_password=cert.pfx_password, serves_fqdns=[cloud.endpoint_fqdn],
-                    **own, opts=child)
+                    **issuer, **own, opts=child)
             installed_certs.append(installed)
             site = ConnectorSite(
                 f"{name}-{host}-connector-site", connection=conn(host),

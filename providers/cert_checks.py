@@ -112,13 +112,15 @@ def certificate_problems(cert: x509.Certificate, *, fqdn: str | None, issuer: x5
         names = ", ".join(pki.dns_names(cert)) or "none"
         out.append(f"certificate {thumb} does not name {fqdn} (its DNS subject alternative names: {names}): "
                    f"issue it with {fqdn} as a subject alternative name")
-    out.extend(_usage_problems(cert, thumb))
+    out.extend(usage_problems(cert))
     if issuer is not None:
-        out.extend(_issuer_problems(cert, thumb, issuer))
+        out.extend(issuer_problems(cert, issuer))
     return out
 
 
-def _usage_problems(cert: x509.Certificate, thumb: str) -> list[str]:
+def usage_problems(cert: x509.Certificate) -> list[str]:
+    """TLS server use: the server-authentication EKU, and a key usage that allows the handshake."""
+    thumb = pki.thumbprint(cert)
     out = []
     try:
         eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
@@ -139,8 +141,9 @@ def _usage_problems(cert: x509.Certificate, thumb: str) -> list[str]:
     return out
 
 
-def _issuer_problems(cert: x509.Certificate, thumb: str, issuer: x509.Certificate) -> list[str]:
-    ca_thumb = pki.thumbprint(issuer)
+def issuer_problems(cert: x509.Certificate, issuer: x509.Certificate) -> list[str]:
+    """``issuer`` is a CA and signed ``cert``."""
+    thumb, ca_thumb = pki.thumbprint(cert), pki.thumbprint(issuer)
     if not pki.is_ca(issuer):
         return [f"certificate {ca_thumb} ({issuer.subject.rfc4514_string()}) is not a CA certificate; give the CA "
                 f"that issued certificate {thumb}"]
@@ -170,15 +173,21 @@ def pfx_problems(pfx: Pfx, *, fqdn: str, issuer: x509.Certificate | None, now: d
     out.extend(certificate_problems(cert, fqdn=fqdn, issuer=issuer, now=now,
                                     expiry_threshold_days=expiry_threshold_days))
     if issuer is not None:
-        in_chain = {pki.thumbprint(c) for c in pfx.chain}
-        if pki.thumbprint(issuer) not in in_chain:
-            out.append(f"does not hold the chain of certificate {thumb} (issuing CA {pki.thumbprint(issuer)} is "
-                       f"missing): export it with 'Include all certificates in the certification path'")
-        path = {pki.thumbprint(c) for c in chain_path(issuer, pfx.chain)}
-        unrelated = [pki.thumbprint(c) for c in pfx.chain if pki.thumbprint(c) not in path]
-        if unrelated:
-            out.append(f"also holds certificates outside the chain of {thumb} ({', '.join(unrelated)}); importing "
-                       f"it would add them to the host's certificate stores: export only this certificate's path")
+        out.extend(chain_problems(cert, pfx.chain, issuer))
+    return out
+
+
+def chain_problems(cert: x509.Certificate, chain: Sequence[x509.Certificate], issuer: x509.Certificate) -> list[str]:
+    """The extra certificates of a PFX: the issuing CA must be among them, and nothing outside its path."""
+    thumb, out = pki.thumbprint(cert), []
+    if pki.thumbprint(issuer) not in {pki.thumbprint(c) for c in chain}:
+        out.append(f"does not hold the chain of certificate {thumb} (issuing CA {pki.thumbprint(issuer)} is "
+                   f"missing): export it with 'Include all certificates in the certification path'")
+    path = {pki.thumbprint(c) for c in chain_path(issuer, chain)}
+    unrelated = [pki.thumbprint(c) for c in chain if pki.thumbprint(c) not in path]
+    if unrelated:
+        out.append(f"also holds certificates outside the chain of {thumb} ({', '.join(unrelated)}); importing "
+                   f"it would add them to the host's certificate stores: export only this certificate's path")
     return out
 
 

@@ -126,9 +126,9 @@ def problems(args: CertificateArgs, now: dt.datetime | None = None) -> list[tupl
         return existing_problems(args)
     if args.cert_pem is None:
         return [("cert_pem", "required: the certificate to install (or existing with a thumbprint)")]
-    if args.issuer_pem is not None or args.thumbprint is not None:
-        return [(p, "only for existing certificates") for p in ("issuer_pem", "thumbprint")
-                if getattr(args, p) is not None]
+    if args.thumbprint is not None or (args.issuer_pem is not None and args.store != "My"):
+        return [(p, "only for existing certificates" if p == "thumbprint" else "only for store My")
+                for p in ("issuer_pem", "thumbprint") if getattr(args, p) is not None]
     out: list[tuple[str, str]] = []
     cert = pki.load_certificate(args.cert_pem)
     thumb = pki.thumbprint(cert)
@@ -162,10 +162,27 @@ def problems(args: CertificateArgs, now: dt.datetime | None = None) -> list[tupl
             out.append(("pfx_password", "required for store My (the PFX's password; may be empty)"))
         if args.pfx_base64 is not None and args.pfx_password is not None:
             out.extend(pfx_problems(cert, args.pfx_base64, args.pfx_password))
+        if args.issuer_pem is not None:  # an operator's certificate: the rest of the connector's rules
+            out.extend(issued_problems(cert, args))
     else:
         for prop in ("pfx_base64", "pfx_password"):
             if getattr(args, prop) is not None:
                 out.append((prop, f"only for store My; a {args.store} certificate is imported without a key"))
+    return out
+
+
+def issued_problems(cert: x509.Certificate, args: CertificateArgs) -> list[tuple[str, str]]:
+    """With ``issuer_pem``: server-auth usage, issued by that CA, and the PFX holding its chain and no other."""
+    assert args.issuer_pem is not None
+    issuer = pki.load_certificate(args.issuer_pem)
+    out = [("cert_pem", p) for p in cert_checks.usage_problems(cert)]
+    out += [("issuer_pem" if "is not a CA" in p else "cert_pem", p) for p in cert_checks.issuer_problems(cert, issuer)]
+    if args.pfx_base64 is not None and args.pfx_password is not None:
+        try:
+            pfx = cert_checks.open_pfx(base64.b64decode(args.pfx_base64, validate=True), args.pfx_password)
+        except ValueError:
+            return out  # pfx_problems said so
+        out += [("pfx_base64", p) for p in cert_checks.chain_problems(cert, pfx.chain, issuer)]
     return out
 
 
@@ -658,7 +675,10 @@ class Certificate(LabResource, name="Certificate"):
             "found_in_store": None, "has_private_key": None, "adopted": None, "chain_added": None, "owner": owner,
             "adopt": adopt, "observed_owner": None, "prior": None,
         }
-        if existing:  # only then: the inputs of every other certificate stay as they were
-            props.update(existing=True, issuer_pem=issuer_pem)
+        # Only when given: the inputs of the lab CA's certificates stay exactly as they were.
+        if existing:
+            props["existing"] = True
+        if issuer_pem is not None:
+            props["issuer_pem"] = issuer_pem
         super().__init__(CertificateProvider(), name, props,
                          pulumi.ResourceOptions.merge(opts, secret_outputs(*SECRET_OUTPUTS)))

@@ -58,7 +58,38 @@ def test_check_refuses_what_an_existing_certificate_cannot_have(change, prop):
 @pytest.mark.unit
 def test_an_imported_certificate_refuses_the_existing_only_inputs():
     props = {"connection": dict(CONN), "store": "CA", "cert_pem": ISSUING.pem, "issuer_pem": ISSUING.pem}
-    assert failures(props) == [("issuer_pem", "only for existing certificates")]
+    assert failures(props) == [("issuer_pem", "only for store My")]
+    props = {"connection": dict(CONN), "store": "CA", "cert_pem": ISSUING.pem, "thumbprint": ISSUING.thumbprint}
+    assert failures(props) == [("thumbprint", "only for existing certificates")]
+
+
+def pfx_props(cert, pfx: bytes, password="P-1", **kw):
+    import base64
+
+    props = {"connection": dict(CONN), "store": "My", "cert_pem": cert.pem,
+             "pfx_base64": base64.b64encode(pfx).decode(), "pfx_password": password, "serves_fqdns": [FQDN],
+             "issuer_pem": ISSUING.pem}
+    props.update(kw)
+    return props
+
+
+@pytest.mark.unit
+def test_an_operators_pfx_with_its_issuer_is_checked_against_the_connectors_rules():
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    assert failures(pfx_props(LEAF, LEAF.pfx("P-1"))) == []
+    client_only = web_server_cert(ISSUING, (FQDN,), eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))
+    foreign = web_server_cert(org_ca("Fabrikam CA"), (FQDN,))
+    for props, expected in [
+        (pfx_props(client_only, client_only.pfx("P-1")), ("cert_pem", "is not for server authentication")),
+        (pfx_props(foreign, foreign.pfx("P-1")), ("cert_pem", "was not issued by CA")),
+        (pfx_props(LEAF, LEAF.pfx("P-1", chain=[])), ("pfx_base64", "does not hold the chain")),
+        (pfx_props(LEAF, LEAF.pfx("P-1", chain=[ISSUING.cert, org_ca("Other").cert])),
+         ("pfx_base64", "also holds certificates outside the chain")),
+        (pfx_props(LEAF, LEAF.pfx("P-1"), issuer_pem=LEAF.pem), ("issuer_pem", "is not a CA certificate")),
+    ]:
+        found = failures(props)
+        assert any(p == expected[0] and expected[1] in r for p, r in found), (expected, found)
 
 
 @pytest.mark.unit

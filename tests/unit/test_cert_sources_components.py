@@ -53,6 +53,7 @@ def test_pfx_and_store_clouds_share_their_issuer_on_wasp_and_make_no_lab_ca(moni
 
     imported = regs["lab-AzurePack_1-wapcomputer1-connector-cert"]
     assert imported.inputs["cert_pem"] == leaf1.pem and "existing" not in imported.inputs
+    assert imported.inputs["issuer_pem"] == ISSUING.pem  # its check runs the connector's rules against its CA
     assert imported.is_secret("pfx_base64") and imported.is_secret("pfx_password")
     assert imported.inputs["pfx_password"] == PASSWORD and imported.inputs["owner"] == "wapconnector/unit"
 
@@ -86,4 +87,7 @@ def test_a_lab_ca_cloud_and_a_pfx_cloud_give_wasp_both_cas(monitor, tmp_path, mo
     assert regs["lab-user-portal-ca"].inputs["cert_pem"] == "CA-PEM"  # the lab CA keeps its resource name
     assert "lab-ca" in regs and "lab-AzurePack_1-connector" in regs and "lab-AzurePack_2-connector" not in regs
     assert regs["lab-AzurePack_1-wapcomputer1-endpoint-check"].inputs["ca_pem"] == "CA-PEM"
+    # The lab CA's certificate keeps exactly the inputs it always had (no diff for existing stacks).
+    assert "issuer_pem" not in regs["lab-AzurePack_1-wapcomputer1-connector-cert"].inputs
+    assert regs["lab-AzurePack_2-wapcomputer2-connector-cert"].inputs["issuer_pem"] == ISSUING.pem
     assert regs["lab-AzurePack_2-wapcomputer2-endpoint-check"].inputs["ca_pem"] == ISSUING.pem
