@@ -72,7 +72,10 @@ def excluded_by_hosts(hosts: Sequence[str], resources: Sequence[Resource]) -> li
 
 
 def _changes_text(changes: dict[str, int]) -> str:
-    return ", ".join(f"{n} {op}" for op, n in sorted(changes.items()) if n) or "no changes"
+    done = [f"{n} {op}" for op, n in sorted(changes.items()) if n and op != "same"]
+    if changes.get("same"):
+        done.append(f"{changes['same']} unchanged")
+    return ", ".join(done) or "no changes"
 
 
 def _indent(text: str, prefix: str = "    ") -> str:
