@@ -4,9 +4,10 @@ SHELL := /bin/bash
 STACK ?= sim
 export STACK
 
-.PHONY: help bootstrap up preview down test test-fast bench reliability
+.PHONY: help bootstrap doctor up preview down test test-fast bench reliability
 .PHONY: graph fleet
 help:
+	@echo "make doctor   read-only preflight of every host of the $(STACK) stack: a table of what to fix"
 	@echo "make up       bootstrap (venv + Pulumi engine) and deploy the $(STACK) stack"
 	@echo "make preview  show drift: pulumi preview --refresh on the $(STACK) stack"
 	@echo "make down     pulumi destroy the $(STACK) stack"
@@ -19,6 +20,10 @@ bootstrap:
 	@scripts/bootstrap.sh
 
 # Simulated stacks (config has wapconnector:labsim) get labsim started first and stopped by `make down`.
+doctor: bootstrap
+	@. scripts/env.sh && python scripts/lab.py start $(STACK)
+	@. scripts/env.sh && python scripts/doctor.py --stack $(STACK)
+
 up: bootstrap
 	@. scripts/env.sh && python scripts/lab.py start $(STACK)
 	@scripts/pulumi.sh up --refresh --yes --skip-preview

@@ -14,6 +14,7 @@ Shape (see README, "Stacks and configuration", and stacks/Pulumi.example-real.ya
   bundle       where the downloaded WAPConnector folder is on this machine, and where to stage it
   adopt        take over what exists on the hosts but differs, or another stack owns (docs/ownership.md);
                true/false stack-wide, or per cloud as clouds[i].adopt (that cloud's WAP side)
+  preflight    enforce (default: a failing read-only check of the hosts stops preview/up) or warn
 Without ``azureStack`` and ``hosts`` the stack only creates the lab PKI (CA and connector certificates).
 """
 
@@ -206,6 +207,9 @@ class StackConfig(_Config):
         if cloud is not None and cloud.adopt is not None:
             return cloud.adopt
         return self.adopt
+    # enforce: a failing preflight stops preview/up before any resource; warn: print it and go on (for an
+    # operator who knowingly works around a host, e.g. with --target or --continue-on-error).
+    preflight: Literal["enforce", "warn"] = "enforce"
 
     @property
     def deploys_lab(self) -> bool:

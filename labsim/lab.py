@@ -76,6 +76,24 @@ class WapSettings(BaseModel):
     # The certificate bound to the WAP sites at baseline: issued by the lab CA, or self-signed as a default WAP
     # install leaves it (Configure-Certificates.ps1 then refuses it unless -Thumbprint names another).
     tenant_site_certificate: Literal["ca_issued", "self_signed"] = "ca_issued"
+    # DisplayVersion of the WAP products at baseline; default: labsim's UR9.1 (labsim/hosts/baseline.py [inf]).
+    # An older value models a WAP below Update Rollup 9.1.
+    version: str | None = None
+    # System Center components installed on this computer (None: not installed here), by DisplayVersion.
+    spf_version: str | None = None
+    vmm_version: str | None = None
+
+
+class Conditions(BaseModel):
+    """How the host's surroundings look at baseline: what preflight probes and a broken lab breaks."""
+
+    model_config = ConfigDict(extra="forbid")
+    disk_free_mb: Annotated[int, Field(ge=0)] = 102400  # free space of C: (Get-PSDrive C)
+    disk_size_mb: Annotated[int, Field(gt=0)] = 129024
+    # Hosts (names or FQDNs) this one cannot reach over the network (Test-Connection / Test-NetConnection).
+    cannot_reach: list[str] = Field(default_factory=list)
+    # asdk_host: \\su1fileserver\SU1_Infrastructure_1 is visible (False: not mapped / no permission).
+    sees_share: bool = True
 
 
 class Host(BaseModel):
@@ -89,6 +107,7 @@ class Host(BaseModel):
     wap: WapSettings | None = None
     # WAP hosts: the name of the cloud (Lab.clouds) this computer serves; default: a cloud of its own.
     cloud: str | None = None
+    conditions: Conditions = Field(default_factory=Conditions)
 
     @field_validator("fqdn")
     @classmethod

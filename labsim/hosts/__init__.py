@@ -14,7 +14,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from labsim.hosts import baseline, certs, files, iis, mgmtsvc, paths, pep, utility, wapconnector
+from labsim.hosts import baseline, certs, files, iis, mgmtsvc, paths, pep, system, utility, wapconnector
 from labsim.hosts.base import (NOT_IMPLEMENTED, OBJECT_NOT_FOUND, CommandSpec, Ctx, Recorded, bind,
                                check_mandatory, error_action_of, redact)
 from labsim.lab import Host, Lab, Role
@@ -27,8 +27,8 @@ __all__ = ["LabRuntime", "Recorded", "PEP_CONFIGURATION"]
 
 PEP_CONFIGURATION = "PrivilegedEndpoint"
 
-_COMMON = files.COMMANDS | certs.COMMANDS | utility.COMMANDS
-_WAP = iis.COMMANDS | mgmtsvc.COMMANDS | wapconnector.PACKAGE_COMMANDS
+_COMMON = files.COMMANDS | certs.COMMANDS | utility.COMMANDS | system.COMMANDS
+_WAP = iis.COMMANDS | mgmtsvc.COMMANDS | wapconnector.PACKAGE_COMMANDS | system.SQL_COMMANDS
 _PEP = pep.COMMANDS | {k: v for k, v in utility.COMMANDS.items() if k in utility.PEP_VISIBLE}
 _SCRIPT_PATH = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\).*\.ps1$", re.IGNORECASE)
 
@@ -198,7 +198,8 @@ class LabRuntime:
 
     # -- visibility, snapshots ---------------------------------------------------------------------------------------
     def can_see(self, host: Host, fs_host: str) -> bool:
-        return fs_host == host.name or (fs_host == SHARE_HOST and host.has(Role.ASDK_HOST))
+        return fs_host == host.name or (fs_host == SHARE_HOST and host.has(Role.ASDK_HOST)
+                                        and host.conditions.sees_share)
 
     def snapshot(self, host_name: str, baseline: bool = False) -> dict[str, Any]:
         """The host's state now (or its baseline): what `labsim show` prints and tests compare."""

@@ -24,7 +24,14 @@ from labsim.pki import LabCA
 from labsim.state import Tx
 
 UR91_TENANT_API_CODE = "{CF41308C-9BC3-46C1-8B39-135D00E491E8}"  # [pub]
+# Versions nobody has published in a form labsim can check, in one place [inf]: the DisplayVersion WAP UR9.1
+# shows (a lab file's `wap.version` overrides it), and how SPF and VMM name themselves in the Uninstall keys.
 WAP_VERSION = "3.50.48.0"  # [inf] shown as DisplayVersion
+SYSTEM_CENTER_PRODUCTS = {  # lab file key -> (product code, DisplayName) [inf]
+    "spf_version": ("{B5A1E2C0-5C3D-4F6A-9E0B-7A1D2C3E4F51}", "System Center 2012 R2 Service Provider Foundation"),
+    "vmm_version": ("{B5A1E2C0-5C3D-4F6A-9E0B-7A1D2C3E4F52}",
+                    "System Center 2012 R2 Virtual Machine Manager Server"),
+}
 # (namespace, site, port, product code, display name); TenantAPI's code is public, the rest are labsim's [inf].
 WAP_COMPONENTS: dict[str, tuple[str, str, int, str, str]] = {
     "TenantSite": ("TenantSite", "MgmtSvc-TenantSite", 30081, "{A4F06A3B-6E77-4D3B-9F6E-3C1A9F2B7E11}",
@@ -85,7 +92,7 @@ def _wap(doc: dict[str, Any], tx: Tx, lab: Lab, host: Host, ca: LabCA) -> None:
         sites[site.lower()] = iis.new_site(site, i, port, thumb)
         tx.make_dir(host.name, f"C:\\inetpub\\{site}")
         files.reg_set(doc, f"{MGMTSVC_KEY}\\{namespace}", "ProductCode", code)
-        for value_name, value in (("DisplayName", display), ("DisplayVersion", WAP_VERSION),
+        for value_name, value in (("DisplayName", display), ("DisplayVersion", host.wap.version or WAP_VERSION),
                                   ("Publisher", "Microsoft Corporation"), ("InstallLocation", f"C:\\inetpub\\{site}"),
                                   ("UninstallString", f"MsiExec.exe /X{code}")):
             files.reg_set(doc, f"{UNINSTALL_KEY}\\{code}", value_name, value)
@@ -95,6 +102,13 @@ def _wap(doc: dict[str, Any], tx: Tx, lab: Lab, host: Host, ca: LabCA) -> None:
                                            f"Integrated Security=True")
         doc.setdefault("mgmtsvc", {})[namespace] = {"protected": True, "settings": settings}
     doc["sites"] = sites
+    for knob, (code, display) in SYSTEM_CENTER_PRODUCTS.items():
+        version = getattr(host.wap, knob)
+        if version is not None:
+            for value_name, value in (("DisplayName", display), ("DisplayVersion", version),
+                                      ("Publisher", "Microsoft Corporation"),
+                                      ("UninstallString", f"MsiExec.exe /X{code}")):
+                files.reg_set(doc, f"{UNINSTALL_KEY}\\{code}", value_name, value)
     if host.wap.url_rewrite:
         files.reg_set(doc, URL_REWRITE_KEY, "Version", "7.2.1952")
         files.reg_set(doc, URL_REWRITE_KEY, "Install", 1)

@@ -51,6 +51,22 @@ def dns_names(cert: x509.Certificate) -> list[str]:
     return list(names)
 
 
+def enhanced_key_usages(cert: x509.Certificate) -> list[PSObject]:
+    """The EnhancedKeyUsageList the certificate provider adds (empty: no EKU extension, any purpose)."""
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return []
+    names = {"1.3.6.1.5.5.7.3.1": "Server Authentication", "1.3.6.1.5.5.7.3.2": "Client Authentication"}
+    out = []
+    for oid in usages:
+        friendly = names.get(oid.dotted_string, "")
+        out.append(PSObject({"FriendlyName": friendly, "ObjectId": oid.dotted_string},
+                            ["Microsoft.PowerShell.Commands.EnhancedKeyUsageRepresentation"],
+                            f"{friendly} ({oid.dotted_string})" if friendly else oid.dotted_string))
+    return out
+
+
 def cert_object(store: str, entry: dict[str, Any]) -> PSObject:
     cert = load(entry["der"])
     thumb = thumbprint_of(cert)
@@ -68,6 +84,7 @@ def cert_object(store: str, entry: dict[str, Any]) -> PSObject:
                                  ["System.Security.Cryptography.X509Certificates.DnsNameRepresentation"], n)
                         for n in dns_names(cert)],
         "RawData": base64.b64decode(entry["der"]),  # byte[]: the DER encoding
+        "EnhancedKeyUsageList": enhanced_key_usages(cert),
         "PSPath": f"{parent}\\{thumb}",
         "PSParentPath": parent,
         "PSChildName": thumb,

@@ -34,14 +34,15 @@ def resolve_sql(lab: Lab, server: str) -> Host | None:
     return None
 
 
-def _short(user: str) -> str:
+def short_user(user: str) -> str:
     return user.split("\\")[-1].split("@")[0].lower()
+
 
 
 def sql_login(ctx: Ctx, sql_host: Host, user: str | None, password: str | None, need_sysadmin: bool) -> str:
     """The login used on ``sql_host``: the given SQL credential, or the session user (integrated security)."""
     if user is not None:
-        match = [u for u in sql_host.users if _short(u.name) == _short(user) and u.password == password]
+        match = [u for u in sql_host.users if short_user(u.name) == short_user(user) and u.password == password]
         if not match:
             raise SqlLoginError(f"Login failed for user '{user}'.")
         if need_sysadmin and not match[0].sql_sysadmin:
@@ -49,7 +50,7 @@ def sql_login(ctx: Ctx, sql_host: Host, user: str | None, password: str | None, 
                                 f"'{sql_host.name}'.")
         return user
     session_user = ctx.session.user
-    match = [u for u in sql_host.users if _short(u.name) == _short(session_user)]
+    match = [u for u in sql_host.users if short_user(u.name) == short_user(session_user)]
     if not match:
         raise SqlLoginError(f"Login failed for user '{session_user}'.")
     if need_sysadmin and not match[0].sql_sysadmin:

@@ -1,0 +1,748 @@
+"""Preflight: a read-only look at every host of a stack before anything on it changes.
+
+``make doctor STACK=<name>`` prints it; the Pulumi program runs it before registering any resource, so a failing
+preflight stops ``pulumi preview`` and ``pulumi up`` before a single write command reaches a host.
+
+Each host gets one pipeline of read-only probes (a second, small one only where a first answer asks for it:
+AzS-WASP01's port test of an installed connector). Hosts are probed in parallel threads; every check runs even
+after others failed, and each result is one :class:`Row` (host, check, result, what to do). Parsing and judging
+the answers are pure functions (``evaluate``), tested on tables; the probes are structured commands only.
+
+What preflight cannot read is said, never guessed: a check that could not run is a SKIP with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from components.config import NAMESPACE, StackConfig
+from providers.errors import (AuthenticationFailed, ConfigurationError, ConnectorError, HostUnreachable,
+                              RemoteCommandFailed, StepTimedOut, TlsVerificationFailed, TransportError)
+from providers.transport import PRIVILEGED_ENDPOINT, Command, Credential, HostConnection, Pipeline, Transport
+
+# ---------------------------------------------------------------------------------------------------------------
+# ASSUMPTIONS — what the checks take for granted, marked [doc]/[pub]/[inf]/[project choice].
+#
+# [doc] the seed's prerequisites: WAP Update Rollup 9.1 or later; SPF and VMM UR9 or later (2012 R2 or 2016).
+# [inf] the DisplayVersion those rollups show in the Uninstall keys (nobody has published a table we can cite):
+MIN_WAP_VERSION = (3, 50, 48, 0)
+MIN_SPF_VERSION = (7, 2, 1034, 0)  # SPF 2012 R2 UR9; SPF 2016 is 7.3.x
+MIN_VMM_VERSION = (3, 2, 8145, 0)  # VMM 2012 R2 UR9; VMM 2016 is 4.0.x
+WAP_PACKAGES = "Windows Azure Pack - *"
+SYSTEM_CENTER_PACKAGES = {"SPF": "*Service Provider Foundation*", "VMM": "*Virtual Machine Manager*"}
+# [pub] the URL Rewrite module's registry key; [pub] the WAP sites each role has.
+URL_REWRITE_KEY = r"HKLM:\SOFTWARE\Microsoft\IIS Extensions\URL Rewrite"
+TENANT_PORTAL_SITES = ("MgmtSvc-TenantSite", "MgmtSvc-AuthSite")
+TENANT_API_SITE = "MgmtSvc-TenantAPI"
+CONNECTOR_SITE = "MgmtSvc-Connector"  # [inf] the connector's endpoint site (providers/connector_site.py)
+# [pub] the Store's SQL server without unprotecting web.config.
+MANAGEMENT_STORE = {"Namespace": "TenantAPI", "Name": "ManagementStore"}
+STORE_DATABASE = "Microsoft.MgmtSvc.Store"
+# [inf] how sysadmin is read: Invoke-Sqlcmd (SqlServer/SQLPS module on the Tenant API VM) with SQL Server's
+# documented IS_SRVROLEMEMBER, as the login Configure-TrustAzureStack.ps1 will use. A constant query, never built.
+SYSADMIN_QUERY = "SELECT IS_SRVROLEMEMBER('sysadmin') AS IsSysadmin"
+# [doc] the share the PEP writes its output files to, seen from the operator's host.
+INFRASTRUCTURE_SHARE = r"\\su1fileserver\SU1_Infrastructure_1"
+# [project choice] room for the bundle: its size plus a margin for what its MSIs install.
+BUNDLE_MARGIN_BYTES = 200 * 1024 * 1024
+SERVER_AUTH_OID = "1.3.6.1.5.5.7.3.1"
+CERT_WARN_DAYS = 30
+# ---------------------------------------------------------------------------------------------------------------
+
+STEP = "preflight (read-only)"
+PASS, FAIL, SKIP, WARN = "PASS", "FAIL", "SKIP", "WARN"
+_MARK = "wapconnector-preflight:"
+
+
+@dataclass(frozen=True)
+class Row:
+    host: str
+    check: str
+    status: str  # PASS | FAIL | WARN | SKIP
+    result: str
+    todo: str = ""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What each host is for, from the validated stack config
+
+
+@dataclass
+class HostTargets:
+    """What preflight asks one host, derived from the stack configuration."""
+
+    name: str
+    pep: bool = False
+    user_portal: bool = False
+    share: bool = False
+    tenant_portal: bool = False
+    tenant_api: bool = False
+    bundle: bool = False
+    # clouds whose trust this Tenant API VM runs: (cloud index, sql server or None, sql credential name or None)
+    trusts: list[tuple[int, str | None, str | None]] = field(default_factory=list)
+    # tenant portal VMs AzS-WASP01 must reach: host name -> fqdn
+    portals_to_reach: dict[str, str] = field(default_factory=dict)
+    # tenant portal: the connector endpoint FQDN(s) its certificate must name
+    endpoint_fqdns: list[str] = field(default_factory=list)
+
+
+def targets(config: StackConfig) -> dict[str, HostTargets]:
+    azs = config.azure_stack
+    assert azs is not None
+    out: dict[str, HostTargets] = {}
+
+    def t(name: str) -> HostTargets:
+        return out.setdefault(name, HostTargets(name))
+
+    t(azs.privileged_endpoint).pep = True
+    t(azs.user_portal_host).user_portal = True
+    t(azs.share_host).share = True
+    for i, cloud in enumerate(config.clouds):
+        for h in cloud.tenant_portal_hosts:
+            t(h).tenant_portal = t(h).bundle = True
+            if cloud.endpoint_fqdn not in t(h).endpoint_fqdns:
+                t(h).endpoint_fqdns.append(cloud.endpoint_fqdn)
+            t(azs.user_portal_host).portals_to_reach[h] = config.hosts[h].fqdn
+        for h in cloud.tenant_api_hosts:
+            t(h).tenant_api = t(h).bundle = True
+        trust_host = cloud.trust_host or cloud.tenant_api_hosts[0]
+        t(trust_host).trusts.append((i, cloud.sql_server, cloud.sql_credential))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Probes: read-only structured commands, one marked section each
+
+
+def _section(key: str, *pipelines: Command | Pipeline) -> list[Pipeline]:
+    marker = Pipeline((Command("Write-Output", {"InputObject": _MARK + key}),))
+    return [marker, *(p if isinstance(p, Pipeline) else Pipeline((p,)) for p in pipelines)]
+
+
+def _quiet(name: str, params: Mapping[str, Any] | None = None, switches: Sequence[str] = ()) -> Command:
+    """A read whose "not found" is an answer, not an error."""
+    return Command(name, {**(params or {}), "ErrorAction": "SilentlyContinue"}, switches)
+
+
+def _certs(store: str, props: Sequence[str]) -> Pipeline:
+    return _quiet("Get-ChildItem", {"Path": f"Cert:\\LocalMachine\\{store}"}) | Command("Select-Object", {"Property": list(props)})
+
+
+CERT_PROPERTIES = ("Thumbprint", "Subject", "Issuer", "NotBefore", "NotAfter", "HasPrivateKey", "DnsNameList",
+                   "EnhancedKeyUsageList")
+
+
+def sysadmin_probe(sql_server: str, credential: Credential | None) -> Command:
+    params: dict[str, Any] = {"ServerInstance": sql_server, "Database": STORE_DATABASE, "Query": SYSADMIN_QUERY}
+    if credential is not None:
+        params["Credential"] = credential
+    return Command("Invoke-Sqlcmd", params)
+
+
+def probes(t: HostTargets, config: StackConfig) -> list[tuple[str, list[Pipeline]]]:
+    """(section key, statements) of one host's first pipeline, in order. Each section may fail on its own."""
+    if t.pep:  # NoLanguage JEA: no Write-Output for markers; one statement, its own section
+        return [("pep", [Pipeline((Command("Get-Command", {"Name": ["Add-AzurePackConnector"]}),))])]
+    out: list[tuple[str, list[Pipeline]]] = []
+    if t.bundle and config.bundle is not None:
+        drive = config.bundle.destination[0].upper()
+        out.append(("disk", _section("disk", _quiet("Get-PSDrive", {"Name": [drive], "PSProvider": "FileSystem"})
+                                     | Command("Select-Object", {"Property": ["Name", "Free"]}))))
+    if t.tenant_portal or t.tenant_api:
+        out.append(("packages", _section("packages", _quiet(
+            "Get-Package", {"Name": [WAP_PACKAGES, *SYSTEM_CENTER_PACKAGES.values()], "ProviderName": "msi"})
+            | Command("Select-Object", {"Property": ["Name", "Version"]}))))
+        out.append(("sites", _section("sites", Command("Get-Website") | Command("Select-Object", {"Property": ["name", "state"]}))))
+    if t.tenant_portal:
+        out.append(("urlrewrite", _section("urlrewrite", _quiet("Get-ItemProperty", {"Path": URL_REWRITE_KEY})
+                                           | Command("Select-Object", {"Property": ["Version"]}))))
+        out.append(("binding", _section("binding", Command("Get-WebBinding", {"Name": CONNECTOR_SITE, "Protocol": "https"})
+                                        | Command("Select-Object", {"Property": ["certificateHash"]}))))
+        out.append(("my", _section("my", _certs("My", CERT_PROPERTIES))))
+    if t.tenant_portal or t.user_portal:
+        out.append(("trusted", _section("trusted", _certs("Root", ("Subject", "Thumbprint")),
+                                        _certs("CA", ("Subject", "Thumbprint")))))
+    if t.user_portal:
+        for host, fqdn in t.portals_to_reach.items():
+            out.append((f"ping:{host}", _section(f"ping:{host}", Command(
+                "Test-Connection", {"ComputerName": [fqdn], "Count": 1}, ["Quiet"]))))
+    if t.share:
+        out.append(("share", _section("share", Command("Test-Path", {"Path": INFRASTRUCTURE_SHARE}))))
+    if t.tenant_api:
+        out.append(("store", _section("store", Command("Get-MgmtSvcSetting", dict(MANAGEMENT_STORE))
+                                      | Command("Select-Object", {"Property": ["Name", "Value"]}))))
+    for i, sql, cred_name in t.trusts:
+        if sql:
+            out.append((f"sysadmin:{i}", _section(f"sysadmin:{i}", sysadmin_probe(sql, _credential(config, cred_name))
+                                                  | Command("Select-Object", {"Property": ["IsSysadmin"]}))))
+    return out
+
+
+def _credential(config: StackConfig, name: str | None) -> Credential | None:
+    if not name:
+        return None
+    cred = config.credentials[name]
+    return Credential(cred.username, cred.password)
+
+
+def split_sections(output: Iterable[Any]) -> dict[str, list[Any]]:
+    """The pipeline's output objects by section marker."""
+    sections: dict[str, list[Any]] = {}
+    current: list[Any] | None = None
+    for obj in output:
+        if isinstance(obj, str) and obj.startswith(_MARK):
+            current = sections.setdefault(obj[len(_MARK):], [])
+        elif current is not None:
+            current.append(obj)
+    return sections
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Running the probes
+
+
+@dataclass
+class HostFacts:
+    """What one host answered. ``error`` is the connection-level failure, if any; ``section_errors`` the
+    sections that failed on their own (a missing cmdlet, a SQL login refused)."""
+
+    name: str
+    conn: HostConnection | None = None
+    settings_problem: str | None = None
+    error: ConnectorError | None = None
+    sections: dict[str, list[Any]] = field(default_factory=dict)
+    section_errors: dict[str, str] = field(default_factory=dict)
+    second: dict[str, Any] = field(default_factory=dict)  # second-round answers (port tests, discovered SQL)
+
+
+def _run_sections(transport: Transport, conn: HostConnection, plan: list[tuple[str, list[Pipeline]]],
+                  facts: HostFacts) -> None:
+    if not plan:
+        # Still prove reach, TLS and authentication with the smallest read there is.
+        transport.run(conn, STEP, Command("Write-Output", {"InputObject": _MARK + "hello"}), idempotent=True)
+        return
+    statements = [p for _, stmts in plan for p in stmts]
+    try:
+        result = transport.run(conn, STEP, statements, idempotent=True, accept_errors=True)
+        if len(plan) == 1 and not statements[0].commands[0].name == "Write-Output":
+            facts.sections[plan[0][0]] = list(result.output)
+        else:
+            facts.sections.update(split_sections(result.output))
+        return
+    except RemoteCommandFailed:
+        pass  # a section ended the pipeline (e.g. a cmdlet missing): ask each section on its own
+    for key, stmts in plan:
+        try:
+            result = transport.run(conn, STEP, stmts, idempotent=True, accept_errors=True)
+            facts.sections[key] = split_sections(result.output).get(key, list(result.output))
+        except RemoteCommandFailed as exc:
+            facts.section_errors[key] = exc.remote_message
+
+
+def probe_host(transport: Transport, config: StackConfig, t: HostTargets, project_dir: Path | None) -> HostFacts:
+    facts = HostFacts(t.name)
+    try:
+        conn = HostConnection.parse(config.connection(
+            t.name, configuration_name=PRIVILEGED_ENDPOINT if t.pep else None, project_dir=project_dir))
+    except ConfigurationError as exc:
+        facts.settings_problem = "; ".join(exc.problems)
+        return facts
+    facts.conn = conn
+    try:
+        _run_sections(transport, conn, probes(t, config), facts)
+    except ConnectorError as exc:
+        facts.error = exc
+        return facts
+    # Second round, only where the first answers ask for it.
+    for i, sql, cred_name in t.trusts:
+        if sql is None:
+            sql = management_store_server(facts.sections.get("store", []))
+            facts.second[f"sql:{i}"] = sql
+            if sql is None:
+                continue
+            try:
+                r = transport.run(conn, STEP, sysadmin_probe(sql, _credential(config, cred_name))
+                                  | Command("Select-Object", {"Property": ["IsSysadmin"]}), idempotent=True)
+                facts.sections[f"sysadmin:{i}"] = r.output
+            except RemoteCommandFailed as exc:
+                facts.section_errors[f"sysadmin:{i}"] = exc.remote_message
+            except ConnectorError as exc:
+                facts.section_errors[f"sysadmin:{i}"] = str(exc)
+    return facts
+
+
+def port_tests(transport: Transport, facts: HostFacts, portals: Mapping[str, tuple[str, int]]) -> None:
+    """AzS-WASP01's TCP test of each installed connector endpoint (host -> (fqdn, port))."""
+    if facts.conn is None or facts.error is not None or not portals:
+        return
+    stmts = []
+    for host, (fqdn, port) in portals.items():
+        stmts += _section(f"port:{host}", Command("Test-NetConnection", {
+            "ComputerName": fqdn, "Port": port, "InformationLevel": "Quiet"}))
+    try:
+        r = transport.run(facts.conn, STEP, stmts, idempotent=True, accept_errors=True)
+        facts.sections.update(split_sections(r.output))
+    except ConnectorError as exc:
+        for host in portals:
+            facts.section_errors[f"port:{host}"] = getattr(exc, "remote_message", None) or str(exc)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parsers (pure)
+
+
+def version_tuple(text: Any) -> tuple[int, ...] | None:
+    if not isinstance(text, str):
+        return None
+    m = re.match(r"^\s*(\d+(?:\.\d+)*)", text)
+    return tuple(int(x) for x in m.group(1).split(".")) if m else None
+
+
+def _show_version(v: tuple[int, ...]) -> str:
+    return ".".join(str(x) for x in v)
+
+
+def management_store_server(objs: Sequence[Any]) -> str | None:
+    from providers.tenant_api import parse_data_source, sql_server_name
+
+    for o in objs:
+        if isinstance(o, Mapping) and str(o.get("Name", "")).lower() == "managementstore" and isinstance(o.get("Value"), str):
+            server = parse_data_source(o["Value"])
+            if server:
+                try:
+                    return sql_server_name(server)
+                except ValueError:
+                    return None
+    return None
+
+
+def _as_bool(objs: Sequence[Any]) -> bool | None:
+    vals = [o for o in objs if isinstance(o, bool)]
+    return vals[0] if vals else None
+
+
+def _names(value: Any) -> list[str]:
+    """DnsNameList / EnhancedKeyUsageList entries as text, whether they arrive as objects or strings."""
+    out = []
+    for v in value if isinstance(value, list) else ([value] if value else []):
+        if isinstance(v, Mapping):
+            out.append(str(v.get("Unicode") or v.get("Punycode") or v.get("ObjectId") or v.get("FriendlyName") or ""))
+            if v.get("ObjectId"):
+                out.append(str(v["ObjectId"]))
+        else:
+            out.append(str(v))
+    return [x for x in out if x]
+
+
+def _when(value: Any) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    if isinstance(value, str):
+        m = re.fullmatch(r"/Date\((-?\d+)\)/", value.replace("\\/", "/"))
+        if m:
+            return dt.datetime.fromtimestamp(int(m.group(1)) / 1000, dt.timezone.utc)
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+        except ValueError:
+            return None
+    return None
+
+
+def name_matches(pattern: str, fqdn: str) -> bool:
+    """A certificate DNS name (possibly a left-most wildcard) names ``fqdn``."""
+    pattern, fqdn = pattern.lower().rstrip("."), fqdn.lower().rstrip(".")
+    if pattern.startswith("*."):
+        head, _, rest = fqdn.partition(".")
+        return bool(head) and rest == pattern[2:]
+    return pattern == fqdn
+
+
+def certificate_problems(cert: Mapping[str, Any], fqdn: str, trusted_subjects: Iterable[str],
+                         now: dt.datetime) -> tuple[list[str], str]:
+    """(problems, summary) of a connector certificate as a host's certificate store shows it: chain (issued by a
+    CA the host trusts, not self-signed), SAN naming ``fqdn``, validity, private key, server-auth usage."""
+    problems = []
+    subject, issuer = str(cert.get("Subject", "")), str(cert.get("Issuer", ""))
+    if subject and subject == issuer:
+        problems.append("self-signed (Configure-Certificates.ps1 refuses it): use a certificate issued by a CA")
+    elif issuer and issuer not in set(trusted_subjects):
+        problems.append(f"its issuer '{issuer}' is not in the host's Root or CA store: import the issuing CA chain")
+    names = _names(cert.get("DnsNameList"))
+    if not any(name_matches(n, fqdn) for n in names):
+        problems.append(f"its names ({', '.join(names) or 'none'}) do not include {fqdn}")
+    not_after, not_before = _when(cert.get("NotAfter")), _when(cert.get("NotBefore"))
+    if not_after is not None and not_after <= now:
+        problems.append(f"expired on {not_after.date()}")
+    elif not_before is not None and not_before > now:
+        problems.append(f"not valid before {not_before.date()}")
+    if not cert.get("HasPrivateKey"):
+        problems.append("no private key on this host")
+    usages = _names(cert.get("EnhancedKeyUsageList"))
+    if usages and not any(SERVER_AUTH_OID in u for u in usages):
+        problems.append(f"not for server authentication (its usages: {', '.join(usages)})")
+    summary = f"{cert.get('Thumbprint', '?')}, expires {not_after.date() if not_after else '?'}"
+    if not problems and not_after is not None and not_after - now < dt.timedelta(days=CERT_WARN_DAYS):
+        problems.append(f"expires in {(not_after - now).days} day(s)")
+    return problems, summary
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Judging (pure): facts -> rows
+
+
+def _connection_rows(f: HostFacts, t: HostTargets) -> tuple[list[Row], bool]:
+    """Reach / TLS / authentication rows; True when the host answered (role checks can be judged)."""
+    h = f.name
+    if f.settings_problem is not None:
+        return [Row(h, "connection settings", FAIL, f.settings_problem,
+                    f"fix {NAMESPACE}:hosts.{h} (and the CA file it names)")], False
+    conn = f.conn
+    assert conn is not None
+    auth_check = "authentication (CredSSP)" if t.pep else "authentication"
+    if conn.https and conn.verify:
+        tls_ok = f"certificate trusted for {conn.tls_name}" + (f" (CA file {os.path.basename(conn.ca_file)})"
+                                                                if conn.ca_file else " (system CAs)")
+    elif conn.https:
+        tls_ok = "not verified (verify: false)"
+    else:
+        tls_ok = "http: no TLS"
+    tls_status = PASS if conn.https and conn.verify else WARN
+    tls_todo = "" if tls_status == PASS else f"use https with verification for {NAMESPACE}:hosts.{h}"
+    reach = Row(h, "reachable", PASS, f"WinRM answered on {conn.endpoint}")
+    err = f.error
+    not_checked = "not checked: the host did not get that far"
+    if err is None:
+        return [reach, Row(h, "TLS", tls_status, tls_ok, tls_todo),
+                Row(h, auth_check, PASS, f"{conn.username or 'Kerberos ticket'} accepted ({conn.auth})")], True
+    if isinstance(err, HostUnreachable):
+        return [Row(h, "reachable", FAIL, f"no answer from {conn.endpoint}: {getattr(err, 'detail', err)}",
+                    "start the host / its WinRM listener, or fix address and port in the stack config"),
+                Row(h, "TLS", SKIP, not_checked), Row(h, auth_check, SKIP, not_checked)], False
+    if isinstance(err, TlsVerificationFailed):
+        return [reach, Row(h, "TLS", FAIL, f"not trusted, checked as {conn.tls_name}: {err.detail}",
+                           f"give {NAMESPACE}:hosts.{h}.caFile the CA that issued the WinRM certificate, or set "
+                           f"tlsServerName to the name it carries"),
+                Row(h, auth_check, SKIP, not_checked)], False
+    if isinstance(err, AuthenticationFailed):
+        return [reach, Row(h, "TLS", tls_status, tls_ok, tls_todo),
+                Row(h, auth_check, FAIL, f"{conn.username} refused ({conn.auth})",
+                    f"check {NAMESPACE}:credentials of {h}" + (" and that CredSSP is enabled for the privileged "
+                                                               "endpoint (Enable-WSManCredSSP)" if t.pep else ""))], False
+    if t.pep and isinstance(err, TransportError):
+        return [reach, Row(h, "TLS", tls_status, tls_ok, tls_todo), Row(h, auth_check, PASS, f"{conn.username} accepted"),
+                Row(h, "PrivilegedEndpoint", FAIL, f"no {PRIVILEGED_ENDPOINT} session: {err.detail}",
+                    "connect to an ERCS VM that has the PrivilegedEndpoint session configuration")], False
+    what = "timed out" if isinstance(err, StepTimedOut) else "failed"
+    return [reach, Row(h, "remoting", FAIL, f"PowerShell remoting {what}: {err}",
+                       "check the WinRM service on the host")], False
+
+
+def _sec(f: HostFacts, key: str) -> tuple[list[Any] | None, str | None]:
+    if key in f.section_errors:
+        return None, f.section_errors[key]
+    return f.sections.get(key, []), None
+
+
+def evaluate(config: StackConfig, tgts: Mapping[str, HostTargets], facts: Mapping[str, HostFacts],
+             *, bundle_bytes: int | None, now: dt.datetime | None = None) -> list[Row]:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    rows: list[Row] = []
+    azs = config.azure_stack
+    assert azs is not None
+    wasp = facts.get(azs.user_portal_host)
+    wasp_answered = False
+    trusted_on_wasp: set[str] = set()
+    if wasp is not None and wasp.error is None and wasp.settings_problem is None:
+        wasp_answered = True
+        objs, _ = _sec(wasp, "trusted")
+        trusted_on_wasp = {str(o.get("Subject")) for o in objs or [] if isinstance(o, Mapping)}
+    for name, t in tgts.items():
+        f = facts[name]
+        conn_rows, answered = _connection_rows(f, t)
+        rows += conn_rows
+        if not answered:
+            rows.append(Row(name, "role checks", SKIP, "not run: the host did not answer (see above)"))
+            continue
+        rows += _role_rows(config, t, f, bundle_bytes, now, trusted_on_wasp if wasp_answered else None, wasp)
+    return rows
+
+
+def _role_rows(config: StackConfig, t: HostTargets, f: HostFacts, bundle_bytes: int | None, now: dt.datetime,
+               trusted_on_wasp: set[str] | None, wasp: HostFacts | None) -> list[Row]:
+    h = t.name
+    rows: list[Row] = []
+    if t.pep:
+        objs, err = _sec(f, "pep")
+        found = any(isinstance(o, Mapping) and str(o.get("Name", "")).lower() == "add-azurepackconnector" for o in objs or [])
+        rows.append(Row(h, "PrivilegedEndpoint", PASS if found else FAIL,
+                        "session opened; Add-AzurePackConnector available" if found else
+                        f"session opened, but Add-AzurePackConnector is not available ({err or 'not listed'})",
+                        "" if found else "this Azure Stack version's PEP no longer offers multi-cloud mode; the "
+                                         "connector needs a version that has Add-AzurePackConnector"))
+        return rows
+    if t.bundle and bundle_bytes is not None:
+        objs, err = _sec(f, "disk")
+        assert config.bundle is not None
+        need = bundle_bytes + BUNDLE_MARGIN_BYTES
+        free = next((o.get("Free") for o in objs or [] if isinstance(o, Mapping) and o.get("Free") is not None), None)
+        drive = config.bundle.destination[:2]
+        if free is None:
+            rows.append(Row(h, "room for the bundle", FAIL, f"cannot read the free space of {drive} ({err or 'no drive'})",
+                            f"check {NAMESPACE}:bundle.destination names a drive of the host"))
+        else:
+            ok = int(free) >= need
+            rows.append(Row(h, "room for the bundle", PASS if ok else FAIL,
+                            f"{int(free) // 2**20} MiB free on {drive}, {need // 2**20} MiB needed",
+                            "" if ok else f"free at least {(need - int(free)) // 2**20 + 1} MiB on {drive} or set "
+                                          f"{NAMESPACE}:bundle.destination to another drive"))
+    if t.tenant_portal or t.tenant_api:
+        rows += _version_rows(h, f)
+        sites_objs, err = _sec(f, "sites")
+        sites = {str(o.get("name", "")).lower(): str(o.get("state", "")) for o in sites_objs or [] if isinstance(o, Mapping)}
+        wanted = (TENANT_PORTAL_SITES if t.tenant_portal else ()) + ((TENANT_API_SITE,) if t.tenant_api else ())
+        missing = [s for s in wanted if s.lower() not in sites]
+        stopped = [s for s in wanted if sites.get(s.lower()) not in (None, "Started")]
+        if err:
+            rows.append(Row(h, "WAP sites", FAIL, f"cannot list IIS sites: {err}", "check IIS and WebAdministration"))
+        else:
+            problems = ([f"missing: {', '.join(missing)}"] if missing else []) + ([f"not started: {', '.join(stopped)}"] if stopped else [])
+            rows.append(Row(h, "WAP sites", FAIL if problems else PASS,
+                            "; ".join(problems) or ", ".join(f"{s} Started" for s in wanted),
+                            "install / start the WAP role's sites (Start-Website) before connecting it" if problems else ""))
+    if t.tenant_portal:
+        objs, err = _sec(f, "urlrewrite")
+        version = next((o.get("Version") for o in objs or [] if isinstance(o, Mapping) and o.get("Version")), None)
+        rows.append(Row(h, "URL Rewrite", PASS if version else FAIL,
+                        f"installed (version {version})" if version else "the IIS URL Rewrite module is not installed",
+                        "" if version else "install IIS URL Rewrite 2.x (https://www.iis.net/downloads/microsoft/url-rewrite)"))
+        rows += _connector_rows(config, t, f, now, trusted_on_wasp, wasp)
+    if t.tenant_api:
+        objs, err = _sec(f, "store")
+        server = management_store_server(objs or [])
+        rows.append(Row(h, "ManagementStore", PASS if server else FAIL,
+                        f"TenantAPI ManagementStore names SQL server {server}" if server else
+                        f"no TenantAPI ManagementStore setting ({err or 'empty'})",
+                        "" if server else "run on a configured WAP Tenant API VM (Get-MgmtSvcSetting -Namespace TenantAPI)"))
+    for i, sql, cred_name in t.trusts:
+        rows.append(_sysadmin_row(config, h, f, i, sql, cred_name))
+    if t.share:
+        objs, err = _sec(f, "share")
+        ok = _as_bool(objs or []) is True
+        rows.append(Row(h, "infrastructure share", PASS if ok else FAIL,
+                        f"{INFRASTRUCTURE_SHARE} visible" if ok else f"{INFRASTRUCTURE_SHARE} not visible{f' ({err})' if err else ''}",
+                        "" if ok else f"map the share for this user on {h}, or set {NAMESPACE}:azureStack.shareHost to "
+                                      f"a host that sees it"))
+    if t.user_portal:
+        for portal, fqdn in t.portals_to_reach.items():
+            objs, err = _sec(f, f"ping:{portal}")
+            ok = _as_bool(objs or []) is True
+            rows.append(Row(h, f"reaches {portal}", PASS if ok else FAIL,
+                            f"ping {fqdn} answered" if ok else f"ping {fqdn} got no answer{f' ({err})' if err else ''}",
+                            "" if ok else f"open the network (and ICMP) from {h} to {fqdn}: the portal must reach it"))
+    return rows
+
+
+def _version_rows(h: str, f: HostFacts) -> list[Row]:
+    objs, err = _sec(f, "packages")
+    pkgs = [(str(o.get("Name", "")), version_tuple(o.get("Version"))) for o in objs or [] if isinstance(o, Mapping)]
+    wap = [(n, v) for n, v in pkgs if n.startswith("Windows Azure Pack - ") and "connector" not in n.lower() and v]
+    rows = []
+    if err or not wap:
+        rows.append(Row(h, "WAP Update Rollup", FAIL, f"no Windows Azure Pack package found ({err or 'Get-Package'})",
+                        "install Windows Azure Pack with Update Rollup 9.1 or later"))
+    else:
+        low_name, low = min(wap, key=lambda nv: nv[1] or ())
+        ok = low >= MIN_WAP_VERSION
+        rows.append(Row(h, "WAP Update Rollup", PASS if ok else FAIL,
+                        f"lowest: {low_name} {_show_version(low)} ({'UR9.1 or later' if ok else 'older than UR9.1'}, "
+                        f"UR9.1 = {_show_version(MIN_WAP_VERSION)} [inferred])",
+                        "" if ok else "install Windows Azure Pack Update Rollup 9.1 or later on this computer"))
+    for label, pattern in SYSTEM_CENTER_PACKAGES.items():
+        minimum = MIN_SPF_VERSION if label == "SPF" else MIN_VMM_VERSION
+        found = [(n, v) for n, v in pkgs if _glob(pattern, n) and v]
+        if not found:
+            rows.append(Row(h, f"{label} Update Rollup", SKIP, f"{label} is not installed here; check UR9 or later "
+                                                               f"on the {label} server by hand"))
+            continue
+        n, v = min(found, key=lambda nv: nv[1] or ())
+        ok = v >= minimum
+        rows.append(Row(h, f"{label} Update Rollup", PASS if ok else FAIL,
+                        f"{n} {_show_version(v)} (UR9 = {_show_version(minimum)} [inferred])",
+                        "" if ok else f"install {label} Update Rollup 9 or later"))
+    return rows
+
+
+def _glob(pattern: str, text: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatchcase(text.lower(), pattern.lower())
+
+
+def _sysadmin_row(config: StackConfig, h: str, f: HostFacts, i: int, sql: str | None, cred_name: str | None) -> Row:
+    cloud = config.clouds[i]
+    login = config.credentials[cred_name].username if cred_name else (f.conn.username if f.conn else None)
+    check = f"sysadmin ({cloud.name})"
+    sql = sql or f.second.get(f"sql:{i}")
+    if sql is None:
+        return Row(h, check, FAIL, "no SQL server: none configured and ManagementStore names none",
+                   f"set {NAMESPACE}:clouds[{i}].sqlServer")
+    objs, err = _sec(f, f"sysadmin:{i}")
+    if err is not None:
+        return Row(h, check, FAIL, f"cannot ask {sql} as {login}: {err}",
+                   f"check {NAMESPACE}:clouds[{i}].sqlServer / sqlCredential, and that the SqlServer PowerShell "
+                   f"module is on {h}")
+    value = next((o.get("IsSysadmin") for o in objs or [] if isinstance(o, Mapping)), None)
+    ok = str(value) in ("1", "True", "true")
+    return Row(h, check, PASS if ok else FAIL,
+               f"{login} is sysadmin on {sql}" if ok else f"{login} is not sysadmin on {sql}",
+               "" if ok else f"grant {login} the sysadmin role on {sql} (Configure-TrustAzureStack.ps1 needs it), or "
+                             f"set {NAMESPACE}:clouds[{i}].sqlCredential to a login that has it")
+
+
+def _connector_rows(config: StackConfig, t: HostTargets, f: HostFacts, now: dt.datetime,
+                    trusted_on_wasp: set[str] | None, wasp: HostFacts | None) -> list[Row]:
+    h = t.name
+    rows = []
+    binding, _ = _sec(f, "binding")
+    bound = next((str(o.get("certificateHash") or "") for o in binding or [] if isinstance(o, Mapping)), "")
+    installed = bool(binding)
+    trusted_objs, _ = _sec(f, "trusted")
+    trusted_here = {str(o.get("Subject")) for o in trusted_objs or [] if isinstance(o, Mapping)}
+    my, _ = _sec(f, "my")
+    certs = {str(o.get("Thumbprint", "")).upper(): o for o in my or [] if isinstance(o, Mapping)}
+    for fqdn in t.endpoint_fqdns:
+        if bound:
+            cert = certs.get(bound.upper())
+            if cert is None:
+                rows.append(Row(h, "connector certificate", FAIL, f"bound {bound} is not in Cert:\\LocalMachine\\My",
+                                "reinstall the certificate or rerun the stack"))
+                continue
+            problems, summary = certificate_problems(cert, fqdn, trusted_here, now)
+            if trusted_on_wasp is not None and str(cert.get("Issuer")) not in trusted_on_wasp and str(cert.get("Subject")) != str(cert.get("Issuer")):
+                problems.append(f"AzS-WASP01 does not trust its issuer '{cert.get('Issuer')}'")
+            expiring_only = len(problems) == 1 and problems[0].startswith("expires in")
+            status = PASS if not problems else (WARN if expiring_only else FAIL)
+            rows.append(Row(h, "connector certificate", status, f"bound {summary}" + (f": {'; '.join(problems)}" if problems else
+                                                                                    f", names {fqdn}, server auth, key present"),
+                            "" if status == PASS else "renew or reissue the connector certificate (CA-issued, SAN "
+                                                      f"{fqdn}, server authentication, with its private key)"))
+        else:
+            problem = lab_ca_problem(config, fqdn)
+            rows.append(Row(h, "connector certificate", FAIL if problem else PASS,
+                            problem or f"issued by the stack's lab CA for {fqdn} (server auth, with key) at deploy",
+                            "fix the cloud's certificate settings" if problem else ""))
+        if installed and wasp is not None:
+            port = next((c.connector_port for c in config.clouds if c.endpoint_fqdn == fqdn), 40005)
+            objs, err = _sec(wasp, f"port:{h}")
+            if wasp.error is None and wasp.settings_problem is None:
+                ok = _as_bool(objs or []) is True
+                rows.append(Row(wasp.name, f"reaches {h}:{port}", PASS if ok else FAIL,
+                                f"TCP {config.hosts[h].fqdn}:{port} open" if ok else
+                                f"TCP {config.hosts[h].fqdn}:{port} not reachable{f' ({err})' if err else ''}",
+                                "" if ok else f"open port {port} from {wasp.name} to {h} and check the connector "
+                                              f"site is started"))
+    return rows
+
+
+def lab_ca_problem(config: StackConfig, fqdn: str) -> str | None:
+    """Local check of a certificate the stack will mint from its lab CA."""
+    for i, c in enumerate(config.clouds):
+        if c.endpoint_fqdn == fqdn and c.certificate_validity_days > config.ca.validity_days:
+            return (f"{NAMESPACE}:clouds[{i}].certificateValidityDays ({c.certificate_validity_days}) exceeds the "
+                    f"lab CA's validityDays ({config.ca.validity_days})")
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The whole run
+
+
+@dataclass
+class Report:
+    rows: list[Row]
+    seconds: float = 0.0
+
+    @property
+    def failures(self) -> list[Row]:
+        return [r for r in self.rows if r.status == FAIL]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def table(self) -> str:
+        return render(self.rows)
+
+    def summary(self) -> str:
+        hosts = len({r.host for r in self.rows})
+        fails = self.failures
+        return (f"preflight: {len(self.rows)} checks on {hosts} host(s), {len(fails)} failed"
+                f" ({len({r.host for r in fails})} host(s)), {self.seconds:.1f} s")
+
+
+def render(rows: Sequence[Row], width: int = 200) -> str:
+    """A plain-text table: host, check, result, what to do."""
+    header = ("HOST", "CHECK", "RESULT", "WHAT TO DO")
+    cells = [header] + [(r.host, r.check, f"{r.status} {r.result}", r.todo) for r in rows]
+    w0 = max(len(c[0]) for c in cells)
+    w1 = max(len(c[1]) for c in cells)
+    lines = []
+    for c in cells:
+        lines.append(f"{c[0]:<{w0}}  {c[1]:<{w1}}  {c[2]}" + (f"  -> {c[3]}" if c[3] else ""))
+    return "\n".join(lines)
+
+
+def bundle_size(config: StackConfig, project_dir: Path) -> tuple[int | None, Row | None]:
+    """The bundle's size on this machine, or a failing row when the folder is missing."""
+    assert config.bundle is not None
+    root = (project_dir / config.bundle.source_dir).resolve()
+    if not root.is_dir():
+        return None, Row("(this machine)", "bundle", FAIL, f"{config.bundle.source_dir} is not a folder",
+                         f"extract the WAPConnector download there or fix {NAMESPACE}:bundle.sourceDir")
+    total = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    return total, Row("(this machine)", "bundle", PASS, f"{config.bundle.source_dir}: {total // 1024} KiB")
+
+
+def run_preflight(config: StackConfig, *, transport: Transport | None = None, project_dir: Path | None = None,
+                  max_workers: int = 16, now: dt.datetime | None = None,
+                  on_host: Callable[[str], None] | None = None) -> Report:
+    """Probe every host of the stack (read-only, in parallel) and judge the answers."""
+    import time
+
+    from providers.remote import transport as default_transport
+
+    started = time.monotonic()
+    transport = transport or default_transport()
+    project_dir = project_dir or Path.cwd()
+    tgts = targets(config)
+    size, bundle_row = bundle_size(config, project_dir)
+    facts: dict[str, HostFacts] = {}
+
+    def one(t: HostTargets) -> HostFacts:
+        result = probe_host(transport, config, t, project_dir)
+        if on_host:
+            on_host(t.name)
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(tgts)))) as pool:
+        for f in pool.map(one, tgts.values()):
+            facts[f.name] = f
+        azs = config.azure_stack
+        assert azs is not None
+        wasp = facts[azs.user_portal_host]
+        installed = {}
+        for name, t in tgts.items():
+            if t.tenant_portal and facts[name].sections.get("binding"):
+                port = next((c.connector_port for c in config.clouds if name in c.tenant_portal_hosts), 40005)
+                installed[name] = (config.hosts[name].fqdn, port)
+        port_tests(transport, wasp, installed)
+    rows = ([bundle_row] if bundle_row else []) + evaluate(config, tgts, facts, bundle_bytes=size, now=now)
+    return Report(rows, time.monotonic() - started)
