@@ -55,6 +55,13 @@ class LabStack:
         return PsrpTransport().run(HostConnection.parse(conn), "out-of-band change",
                                    Command(cmdlet, params, switches)).output
 
+    def set_preflight(self, mode: str) -> None:
+        """wapconnector:preflight (enforce | warn): tests that break a host on purpose before `up`, to see how the
+        resources fail, say `warn` as an operator working around a known-down host would."""
+        doc = yaml.safe_load(self.project.config_file.read_text())
+        doc["config"]["wapconnector:preflight"] = mode
+        self.project.config_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+
     # -- helpers for drift/plan tests (added for issue 5's drift, change, topology and interruption tests) ----
     def planned(self, *extra: str, refresh: bool = True) -> dict[str, str]:
         """`pulumi preview [--refresh] --json`: {resource name: op} for every resource the plan would touch

@@ -61,18 +61,16 @@ def test_broken_lab_lists_every_problem_and_nothing_is_written(tmp_path) -> None
         lab.runtime.state.set_fault(Fault(host="AzS-ERCS01", kind="auth_broken"))
         mark = lab.last_invocation_id()
 
-        doctor = subprocess.run([sys.executable, str(ROOT / "scripts" / "doctor.py"), "--stack", lab.project.stack,
-                                 "--cwd", str(lab.project.project_dir)], env=lab.project.env, capture_output=True,
-                                text=True, timeout=300)
-        assert doctor.returncode == 1, doctor.stdout + doctor.stderr
-        lines = failing_lines(doctor.stdout)
+        run = doctor(lab)
+        assert run.returncode == 1, run.stdout + run.stderr
+        lines = failing_lines(run.stdout)
         for host, check, words in EXPECTED_FAILURES:
             assert any(line.startswith(host) and check in line and words in line for line in lines), \
-                (host, check, doctor.stdout)
-        assert len(lines) == len(EXPECTED_FAILURES), doctor.stdout
+                (host, check, run.stdout)
+        assert len(lines) == len(EXPECTED_FAILURES), run.stdout
         # A host that refused us is not judged on what it could not be asked.
         assert any(line.startswith("AzS-ERCS01") and "role checks" in line and "SKIP" in line
-                   for line in doctor.stdout.splitlines()), doctor.stdout
+                   for line in run.stdout.splitlines()), run.stdout
 
         preview = lab.project.run("preview")
         assert preview.returncode != 0, preview.output
@@ -97,11 +95,27 @@ def test_broken_lab_lists_every_problem_and_nothing_is_written(tmp_path) -> None
             assert lab.snapshot(host) == lab.snapshot(host, baseline=True) or host == "wapcomputer2", host
 
 
-def test_doctor_on_a_healthy_lab_exits_zero(tmp_path) -> None:
+def doctor(lab) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "doctor.py"), "--stack", lab.project.stack,
+                           "--cwd", str(lab.project.project_dir)], env={**os.environ, **lab.project.env},
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_doctor_passes_on_a_healthy_lab_and_judges_the_deployed_connector(tmp_path) -> None:
     with lab_stack(tmp_path) as lab:
-        doctor = subprocess.run([sys.executable, str(ROOT / "scripts" / "doctor.py"), "--stack", lab.project.stack,
-                                 "--cwd", str(lab.project.project_dir)], env={**os.environ, **lab.project.env},
-                                capture_output=True, text=True, timeout=300)
-        assert doctor.returncode == 0, doctor.stdout + doctor.stderr
-        assert failing_lines(doctor.stdout) == []
-        assert "PrivilegedEndpoint" in doctor.stdout and "Add-AzurePackConnector available" in doctor.stdout
+        before = doctor(lab)
+        assert before.returncode == 0, before.stdout + before.stderr
+        assert failing_lines(before.stdout) == []
+        assert "Add-AzurePackConnector available" in before.stdout
+        assert "issued by the stack's lab CA for wapcomputer1.contoso.com" in before.stdout
+
+        lab.project.up()  # runs the same preflight first, then deploys
+        after = doctor(lab)
+        assert after.returncode == 0, after.stdout + after.stderr
+        thumbprints = {n: c["thumbprint"] for n, c in lab.outputs()["clouds"].items()}
+        lines = after.stdout.splitlines()
+        for host, cloud in (("wapcomputer1", "AzurePack_1"), ("wapcomputer2", "AzurePack_2")):
+            cert = next(line for line in lines if line.startswith(host) and "connector certificate" in line)
+            assert f"PASS bound {thumbprints[cloud]}" in cert and "server auth, key present" in cert, cert
+            assert any(line.startswith("AzS-WASP01") and f"reaches {host}:40005" in line and "PASS" in line
+                       for line in lines), after.stdout
