@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +19,16 @@ def lab_data(lab: Lab | None = None) -> dict[str, Any]:
     return free_loopback_lab(lab or load_lab(DEFAULT_LAB)).model_dump(mode="json")
 
 
-def config_for(lab: Lab, tmp_path: Path, state_dir: Path, **overrides: Any) -> StackConfig:
+def config_for(lab: Lab, tmp_path: Path, state_dir: Path, edit: Callable[[dict[str, Any]], None] | None = None,
+               **overrides: Any) -> StackConfig:
     plain, secrets = stack_config(lab, state_dir=state_dir, bundle_dir=tmp_path / "bundle", project_dir=tmp_path)
     raw: dict[str, Any] = {k.split(":", 1)[1]: v for k, v in plain.items()}
     for path, value in secrets.items():
         _, name, _ = path.split(":", 1)[1].split(".")
         raw["credentials"][name]["password"] = value
     raw.update(overrides)
+    if edit:
+        edit(raw)
     return parse_stack_config(raw)
 
 
