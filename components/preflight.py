@@ -609,46 +609,55 @@ def _sysadmin_row(config: StackConfig, h: str, f: HostFacts, i: int, sql: str | 
 
 def _connector_rows(config: StackConfig, t: HostTargets, f: HostFacts, now: dt.datetime,
                     trusted_on_wasp: set[str] | None, wasp: HostFacts | None) -> list[Row]:
+    """The connector certificate's fitness and, once the connector is installed, its port from AzS-WASP01.
+
+    With the lab CA source the stack itself issues, installs, trusts and binds the certificate: what is wrong with
+    the bound one (drift) is a WARN that ``up`` heals, never a reason to refuse the run that heals it."""
     h = t.name
     rows = []
     binding, _ = _sec(f, "binding")
     bound = next((str(o.get("certificateHash") or "") for o in binding or [] if isinstance(o, Mapping)), "")
     installed = bool(binding)
+    sites_objs, _ = _sec(f, "sites")
+    site_started = any(isinstance(o, Mapping) and str(o.get("name", "")).lower() == CONNECTOR_SITE.lower()
+                       and o.get("state") == "Started" for o in sites_objs or [])
     trusted_objs, _ = _sec(f, "trusted")
     trusted_here = {str(o.get("Subject")) for o in trusted_objs or [] if isinstance(o, Mapping)}
     my, _ = _sec(f, "my")
     certs = {str(o.get("Thumbprint", "")).upper(): o for o in my or [] if isinstance(o, Mapping)}
+    healed = "`up` re-installs, trusts and rebinds the stack's own certificate"
     for fqdn in t.endpoint_fqdns:
         if bound:
             cert = certs.get(bound.upper())
             if cert is None:
-                rows.append(Row(h, "connector certificate", FAIL, f"bound {bound} is not in Cert:\\LocalMachine\\My",
-                                "reinstall the certificate or rerun the stack"))
+                rows.append(Row(h, "connector certificate", WARN, f"bound {bound} is not in Cert:\\LocalMachine\\My",
+                                healed))
                 continue
             problems, summary = certificate_problems(cert, fqdn, trusted_here, now)
-            if trusted_on_wasp is not None and str(cert.get("Issuer")) not in trusted_on_wasp and str(cert.get("Subject")) != str(cert.get("Issuer")):
+            if (trusted_on_wasp is not None and str(cert.get("Issuer")) not in trusted_on_wasp
+                    and str(cert.get("Subject")) != str(cert.get("Issuer"))):
                 problems.append(f"AzS-WASP01 does not trust its issuer '{cert.get('Issuer')}'")
-            expiring_only = len(problems) == 1 and problems[0].startswith("expires in")
-            status = PASS if not problems else (WARN if expiring_only else FAIL)
-            rows.append(Row(h, "connector certificate", status, f"bound {summary}" + (f": {'; '.join(problems)}" if problems else
-                                                                                    f", names {fqdn}, server auth, key present"),
-                            "" if status == PASS else "renew or reissue the connector certificate (CA-issued, SAN "
-                                                      f"{fqdn}, server authentication, with its private key)"))
+            rows.append(Row(h, "connector certificate", WARN if problems else PASS,
+                            f"bound {summary}" + (f": {'; '.join(problems)}" if problems else
+                                                  f", names {fqdn}, server auth, key present"),
+                            healed if problems else ""))
         else:
             problem = lab_ca_problem(config, fqdn)
             rows.append(Row(h, "connector certificate", FAIL if problem else PASS,
                             problem or f"issued by the stack's lab CA for {fqdn} (server auth, with key) at deploy",
                             "fix the cloud's certificate settings" if problem else ""))
-        if installed and wasp is not None:
+        if installed and wasp is not None and wasp.error is None and wasp.settings_problem is None:
             port = next((c.connector_port for c in config.clouds if c.endpoint_fqdn == fqdn), 40005)
             objs, err = _sec(wasp, f"port:{h}")
-            if wasp.error is None and wasp.settings_problem is None:
-                ok = _as_bool(objs or []) is True
-                rows.append(Row(wasp.name, f"reaches {h}:{port}", PASS if ok else FAIL,
-                                f"TCP {config.hosts[h].fqdn}:{port} open" if ok else
-                                f"TCP {config.hosts[h].fqdn}:{port} not reachable{f' ({err})' if err else ''}",
-                                "" if ok else f"open port {port} from {wasp.name} to {h} and check the connector "
-                                              f"site is started"))
+            ok = _as_bool(objs or []) is True
+            serving = site_started and bool(bound)
+            status = PASS if ok else (FAIL if serving else WARN)
+            rows.append(Row(wasp.name, f"reaches {h}:{port}", status,
+                            f"TCP {config.hosts[h].fqdn}:{port} open" if ok else
+                            f"TCP {config.hosts[h].fqdn}:{port} not reachable{f' ({err})' if err else ''}"
+                            + ("" if ok or serving else f" (the {CONNECTOR_SITE} site is stopped or unbound)"),
+                            "" if ok else (f"open port {port} from {wasp.name} to {h} (firewall, routing)" if serving
+                                           else f"`up` starts and binds {CONNECTOR_SITE} again")))
     return rows
 
 

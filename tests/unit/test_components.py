@@ -262,9 +262,55 @@ def test_connection_inputs_and_credentials_are_secrets(monitor) -> None:
                 assert "LabOnly-" not in json.dumps(value), (r.name, prop)
 
 
+def preflight_answers(monkeypatch, rows) -> list[Any]:
+    """The program's preflight, answered without hosts (unit tests open no sockets); returns the configs it got."""
+    from components import preflight
+
+    calls: list[Any] = []
+
+    def fake(config, **_kw):
+        calls.append(config)
+        return preflight.Report(list(rows))
+
+    monkeypatch.setattr(preflight, "run_preflight", fake)
+    return calls
+
+
+def run_program(values: dict[str, Any]) -> None:
+    pulumi.runtime.set_all_config({f"wapconnector:{k}": json.dumps(v) if isinstance(v, (dict, list)) else v
+                                   for k, v in values.items()}, secret_keys=["wapconnector:credentials"])
+    runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+
+BROKEN = [("wapcomputer2", "URL Rewrite", "FAIL", "the IIS URL Rewrite module is not installed", "install it")]
+
+
+def test_a_failing_preflight_stops_the_program_before_any_resource(monitor, monkeypatch) -> None:
+    from components.preflight import Row
+
+    calls = preflight_answers(monkeypatch, [Row(*r) for r in BROKEN])
+    with pytest.raises(Exception) as err:
+        deploy(lambda: run_program(sim_config_values()))
+    assert "URL Rewrite" in str(err.value) and "nothing was changed" in str(err.value)
+    assert len(calls) == 1 and calls[0].azure_stack is not None
+    assert [u for u in monitor.requests if "dynamic" in u] == []
+
+
+def test_preflight_warn_prints_the_table_and_goes_on(monitor, monkeypatch) -> None:
+    from components.preflight import Row
+
+    preflight_answers(monkeypatch, [Row(*r) for r in BROKEN])
+    warnings: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **k: warnings.append(msg))
+    deploy(lambda: run_program({**sim_config_values(), "preflight": "warn"}))
+    assert any("URL Rewrite" in w and "going on" in w for w in warnings), warnings
+    assert [u for u in monitor.requests if "connector-site" in u]
+
+
 def test_program_exports_what_an_operator_needs(monitor, monkeypatch) -> None:
     values = sim_config_values()
     exported: dict[str, Any] = {}
+    preflight_answers(monkeypatch, [])
     monkeypatch.setattr(pulumi, "export", lambda name, value: exported.__setitem__(name, value))
 
     def program() -> pulumi.Output:
