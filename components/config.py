@@ -201,15 +201,15 @@ class StackConfig(_Config):
     bundle: BundleConfig | None = None
     labsim: LabsimConfig | None = None
     adopt: Switch = False
+    # enforce: a failing preflight stops preview/up before any resource; warn: print it and go on (for an
+    # operator who knowingly works around a host, e.g. with --target or --continue-on-error).
+    preflight: Literal["enforce", "warn"] = "enforce"
 
     def adopts(self, cloud: CloudConfig | None = None) -> bool:
         """Whether adoption was asked for: the cloud's own setting, else the stack-wide one."""
         if cloud is not None and cloud.adopt is not None:
             return cloud.adopt
         return self.adopt
-    # enforce: a failing preflight stops preview/up before any resource; warn: print it and go on (for an
-    # operator who knowingly works around a host, e.g. with --target or --continue-on-error).
-    preflight: Literal["enforce", "warn"] = "enforce"
 
     @property
     def deploys_lab(self) -> bool:
