@@ -19,7 +19,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from components.config import NAMESPACE, ConfigError, parse_stack_config  # noqa: E402
+from components.config import NAMESPACE, ConfigError, parse_stack_config, plain_text_paths  # noqa: E402
 from components.preflight import run_preflight  # noqa: E402
 
 
@@ -52,6 +52,18 @@ def read_config(stack: str, cwd: Path) -> tuple[dict[str, Any], set[str]]:
     return raw, secret_keys
 
 
+def stack_file(stack: str, cwd: Path) -> Path | None:
+    """The stack's Pulumi.<stack>.yaml (in the project's stackConfigDir): where plain-text passwords would be."""
+    import yaml
+
+    try:
+        project = yaml.safe_load((cwd / "Pulumi.yaml").read_text()) or {}
+    except OSError:
+        return None
+    path = cwd / str(project.get("stackConfigDir") or ".") / f"Pulumi.{stack}.yaml"
+    return path if path.exists() else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", required=True)
@@ -59,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     raw, secret_keys = read_config(args.stack, args.cwd)
     try:
-        config = parse_stack_config(raw, secret_keys)
+        config = parse_stack_config(raw, secret_keys, plain_paths=plain_text_paths(stack_file(args.stack, args.cwd)),
+                                    project_dir=args.cwd)
     except ConfigError as exc:
         print(f"doctor: stack {args.stack}: {exc}", file=sys.stderr)
         return 2
