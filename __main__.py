@@ -6,7 +6,8 @@ import pulumi
 from components.config import ConfigError, load_stack_config
 from components.lab import Lab
 from components.pki import LabPki
-from components.preflight import run_preflight
+from components.preflight import preflight_mode, run_preflight
+from providers.errors import ConnectorError
 
 try:
     config = load_stack_config()
@@ -16,12 +17,16 @@ except ConfigError as exc:
 if config.deploys_lab:
     # Look before touching: every host is probed read-only before any resource is registered, so a lab that
     # cannot take the procedure shows its problems in the preview and `up` sends no write command at all.
+    try:
+        mode = preflight_mode(config)
+    except ConnectorError as exc:
+        raise pulumi.RunError(str(exc)) from None
     report = run_preflight(config)
-    if not report.ok and config.preflight == "enforce":
+    if not report.ok and mode == "enforce":
         raise pulumi.RunError(f"{report.summary()}; nothing was changed. Fix what the table says (or set "
                               f"wapconnector:preflight to warn to go on anyway):\n{report.table()}")
     if not report.ok:
-        pulumi.log.warn(f"{report.summary()}; going on (wapconnector:preflight is warn):\n{report.table()}")
+        pulumi.log.warn(f"{report.summary()}; going on (preflight mode warn):\n{report.table()}")
     else:
         pulumi.log.info(report.summary())
     lab = Lab("lab", config)

@@ -57,6 +57,10 @@ CERT_WARN_DAYS = 30
 # ---------------------------------------------------------------------------------------------------------------
 
 STEP = "preflight (read-only)"
+#: Every command preflight sends: each one only reads (tests check the invocation log against this list).
+READ_COMMANDS = frozenset({"Write-Output", "Get-Command", "Get-ChildItem", "Get-ItemProperty", "Get-Package",
+                           "Get-Website", "Get-WebBinding", "Get-MgmtSvcSetting", "Get-PSDrive", "Select-Object",
+                           "Test-Path", "Test-Connection", "Test-NetConnection", "Invoke-Sqlcmd"})
 PASS, FAIL, SKIP, WARN = "PASS", "FAIL", "SKIP", "WARN"
 _MARK = "wapconnector-preflight:"
 
@@ -718,6 +722,20 @@ def bundle_size(config: StackConfig, project_dir: Path) -> tuple[int | None, Row
                          f"extract the WAPConnector download there or fix {NAMESPACE}:bundle.sourceDir")
     total = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     return total, Row("(this machine)", "bundle", PASS, f"{config.bundle.source_dir}: {total // 1024} KiB")
+
+
+MODE_ENV = "WAPCONNECTOR_PREFLIGHT"
+
+
+def preflight_mode(config: StackConfig) -> str:
+    """enforce | warn: the stack's wapconnector:preflight, unless WAPCONNECTOR_PREFLIGHT overrides it for one run
+    (a tool that knowingly leaves unreachable hosts out, e.g. `make fleet up --skip-unreachable`)."""
+    value = os.environ.get(MODE_ENV, "").strip().lower()
+    if value in ("enforce", "warn"):
+        return value
+    if value:
+        raise ConfigurationError([f"{MODE_ENV}={value!r}: use enforce or warn"], subject="preflight mode")
+    return config.preflight
 
 
 def run_preflight(config: StackConfig, *, transport: Transport | None = None, project_dir: Path | None = None,

@@ -166,6 +166,9 @@ class Fleet:
                         outcome.skipped_hosts = [h for h in unreachable_hosts(drift.failed, resources)
                                                  if h != "(no host)"]
                         exclude = excluded_by_hosts(outcome.skipped_hosts, resources)
+                        # Those hosts are left out knowingly: the program's preflight warns about them instead
+                        # of stopping the run (this run only; the stack's own setting is not changed).
+                        stack.workspace.env_vars["WAPCONNECTOR_PREFLIGHT"] = "warn"
                 seen = Collector()
                 with log.open("w") as sink:
                     def write(line: str) -> None:

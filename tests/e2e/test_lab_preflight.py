@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from components.preflight import READ_COMMANDS
 from labsim.lab import DEFAULT_LAB, Lab, load_lab
 from labsim.runtime import Fault
 from tests.e2e.lab_stack import lab_stack
@@ -19,9 +20,7 @@ from tests.e2e.pulumi_cli import ROOT
 pytestmark = pytest.mark.e2e
 
 # Everything preflight sends is one of these (all read-only); anything else reaching a host is a write.
-READ_ONLY = {"write-output", "get-command", "get-childitem", "get-item", "get-itemproperty", "get-package",
-             "get-website", "get-webbinding", "get-mgmtsvcsetting", "get-psdrive", "select-object", "test-path",
-             "test-connection", "test-netconnection", "invoke-sqlcmd"}
+READ_ONLY = {c.lower() for c in READ_COMMANDS}
 
 
 def broken_lab() -> Lab:

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from components.preflight import FAIL, PASS, run_preflight
+from components.preflight import FAIL, PASS, READ_COMMANDS, run_preflight
 from labsim.lab import load_lab
 from labsim.runtime import Fault
 from tests.preflight.helpers import config_for, lab_data, served
 
 pytestmark = pytest.mark.sim
 
-READ_ONLY = {"write-output", "get-command", "get-childitem", "get-itemproperty", "get-package", "get-website",
-             "get-webbinding", "get-mgmtsvcsetting", "get-psdrive", "select-object", "test-path", "test-connection",
-             "test-netconnection", "invoke-sqlcmd"}
+READ_ONLY = {c.lower() for c in READ_COMMANDS}
 
 
 def fails(report) -> list[tuple[str, str]]:

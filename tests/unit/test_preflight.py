@@ -99,7 +99,7 @@ def test_probes_are_structured_reads_and_the_sql_credential_travels_as_a_credent
         for _, statements in P.probes(t, config):
             for pipeline in statements:
                 for command in pipeline.commands:
-                    assert command.name.split("-")[0] in ("Write", "Get", "Select", "Test", "Invoke"), command.name
+                    assert command.name in P.READ_COMMANDS, command.name
     sysadmin = dict(P.probes(P.targets(config)["api1"], config))["sysadmin:0"]
     text = " ".join(str(p) for p in sysadmin)
     assert "pw-not-real" not in text and "'****'" in text and P.SYSADMIN_QUERY.replace("'", "''") in text
@@ -257,3 +257,17 @@ def test_run_preflight_asks_each_host_once_and_falls_back_per_section(tmp_path: 
     assert all(c.idempotent for c in calls)
     assert {c.step for c in calls} == {P.STEP}
     assert isinstance(calls[0].statements[0].commands[0], Command)
+
+
+def test_the_mode_is_the_stacks_unless_the_environment_overrides_it_for_one_run(monkeypatch) -> None:
+    from providers.errors import ConfigurationError
+
+    config = _config()
+    monkeypatch.delenv(P.MODE_ENV, raising=False)
+    assert P.preflight_mode(config) == "enforce"
+    assert P.preflight_mode(config.model_copy(update={"preflight": "warn"})) == "warn"
+    monkeypatch.setenv(P.MODE_ENV, "WARN")
+    assert P.preflight_mode(config) == "warn"
+    monkeypatch.setenv(P.MODE_ENV, "off")
+    with pytest.raises(ConfigurationError, match="use enforce or warn"):
+        P.preflight_mode(config)
