@@ -359,12 +359,15 @@ def read_observed(share: HostConnection, pep_fqdn: str) -> Observed:
 def _raise_unexpected(conn: HostConnection, result: Any) -> None:
     """A missing output folder reads as 'no files'; any other error is reported."""
     for err in result.errors:
+        # The record's target is the path Get-ChildItem could not find (Windows fills it; the message is the
+        # fallback for hosts that do not).
         if err.error_code == "PathNotFound" and OUTPUT_FOLDER.lower() in (err.target or err.message).lower():
             continue
         raise RemoteCommandFailed(conn.fqdn, STEP_READ, command="Get-ChildItem -Path " + OUTPUT_FOLDER,
                                   message=err.message + " (check that this host sees the Azure Stack infrastructure "
                                                         "share; share_connection should be the ASDK host)",
-                                  error_id=err.error_id or None, category=err.category, terminating=False)
+                                  error_id=err.error_id or None, category=err.category, terminating=False,
+                                  target=err.target, failed_command=err.command)
 
 
 def observed_outputs(observed: Observed, known: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:

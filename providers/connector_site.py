@@ -326,9 +326,9 @@ def _raise_unexpected(conn: HostConnection, step: str, result: Result) -> None:
     for err in result.errors:
         if err.error_code in ABSENT_ERROR_CODES:
             continue
-        raise RemoteCommandFailed(conn.fqdn, step, command=err.command or describe(read_statements()),
-                                  message=err.message,
-                                  error_id=err.error_id or None, category=err.category, terminating=False)
+        raise RemoteCommandFailed(conn.fqdn, step, command=describe(read_statements()), message=err.message,
+                                  error_id=err.error_id or None, category=err.category, terminating=False,
+                                  target=err.target, failed_command=err.command)
 
 
 # ===============================================================================================================

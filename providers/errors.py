@@ -153,14 +153,21 @@ class RemoteCommandFailed(ConnectorError):
     ``error_id`` is PowerShell's FullyQualifiedErrorId; ``category`` its ErrorCategory name."""
 
     def __init__(self, host: str, step: str, *, command: str, message: str, error_id: str | None = None,
-                 category: str | None = None, terminating: bool = True, more_errors: int = 0) -> None:
+                 category: str | None = None, terminating: bool = True, more_errors: int = 0,
+                 target: str | None = None, failed_command: str | None = None) -> None:
         self.command = command
         self.remote_message = message
         self.error_id = error_id
         self.category = category
         self.terminating = terminating
         self.more_errors = more_errors
-        ident = ", ".join(x for x in (error_id and f"ErrorId {error_id}", category and f"category {category}") if x)
+        self.target = target  # the record's TargetObject as text (the path, site, key the error is about)
+        self.failed_command = failed_command  # the cmdlet of the pipeline that wrote the record
+        # Name the failing cmdlet only when the pipeline shown holds more than that one command.
+        in_command = failed_command if failed_command and not command.startswith(failed_command + " ") \
+            and command != failed_command else None
+        ident = ", ".join(x for x in (error_id and f"ErrorId {error_id}", category and f"category {category}",
+                                      in_command and f"in {in_command}", target and f"target {target}") if x)
         more = f" (+{more_errors} more error record(s))" if more_errors else ""
         super().__init__(f"{_where(host, step)}: `{command}` failed: {message}"
                          f"{' [' + ident + ']' if ident else ''}{more}; {self.ADVICE}", host=host, step=step)

@@ -75,4 +75,5 @@ def check_errors(conn: HostConnection, step: str, statements: Statements, errors
     raise RemoteCommandFailed(
         conn.fqdn, step, command=scrub(describe(statements), secrets), message=scrub(record.message, secrets),
         error_id=record.error_id or None, category=record.category, terminating=failed,
-        more_errors=len(errors) - 1 if errors else 0)
+        more_errors=len(errors) - 1 if errors else 0,
+        target=scrub(record.target, secrets) if record.target else None, failed_command=record.command)

@@ -304,11 +304,15 @@ def error_info(record: Any) -> ErrorRecordInfo:
             exc_type = exc_type[len("Deserialized."):]
     message = (getattr(record, "details_message", None) or exc_message or str(record or "")
                or getattr(record, "message", None) or "unknown error")
+    # Windows fills ErrorCategory_TargetName from TargetObject and CommandInfo_Name / Activity with the cmdlet.
     target = getattr(record, "target_name", None) or None
+    if target is None and isinstance(getattr(record, "target_object", None), (str, int)):
+        target = str(record.target_object) or None
     return ErrorRecordInfo(
         message=str(message), error_id=getattr(record, "fq_error", None) or "",
         category=category_name(getattr(record, "category", None)), target=target,
-        command=getattr(record, "command_name", None) or getattr(record, "invocation_name", None),
+        command=(getattr(record, "command_name", None) or getattr(record, "activity", None)
+                 or getattr(record, "invocation_name", None) or None),
         exception_type=exc_type)
 
 

@@ -9,10 +9,8 @@ Each recording under ``recordings/`` names its source file; docs/labsim.md says 
 
 from __future__ import annotations
 
-import base64
 import uuid
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 from pypsrp.exceptions import WSManFaultError

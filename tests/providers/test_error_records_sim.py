@@ -1,0 +1,78 @@
+"""The providers' error handling fed with error records as Windows fills them (labsim now sends TargetName /
+TargetType from the target object and the cmdlet as CommandInfo_Name / Activity): the target and the failing
+command reach ErrorRecordInfo, the checks that read them, and the messages an operator sees."""
+
+from __future__ import annotations
+
+import pytest
+
+from providers import azure_pack_connector, connector_site
+from providers.errors import RemoteCommandFailed
+from providers.transport import Command, HostConnection, describe
+from providers.transport._psrp import PsrpTransport, SessionCache
+from tests.providers.conftest import host_connection
+
+pytestmark = pytest.mark.sim
+
+WAP = "wapcomputer1"
+ASDK = "AzS-HOST"
+
+
+@pytest.fixture
+def transport():
+    cache = SessionCache()
+    yield PsrpTransport(cache, sleep=lambda s: None)
+    cache.close_all()
+
+
+def _conn(server, host: str) -> HostConnection:
+    return HostConnection.parse(host_connection(server, host))
+
+
+def test_error_info_carries_target_and_command(labsim, transport):
+    result = transport.run(_conn(labsim, WAP), "read", [Command("Get-Item", {"Path": "C:\\missing"})],
+                           accept_errors=True)
+    [err] = result.errors
+    assert (err.error_code, err.category, err.target, err.command) == (
+        "PathNotFound", "ObjectNotFound", "C:\\missing", "Get-Item")
+    assert err.exception_type == "System.Management.Automation.ItemNotFoundException"
+
+
+def test_failure_message_names_the_failing_command_and_its_target(labsim, transport):
+    statements = [Command("Test-Path", {"Path": "C:\\inetpub"}), Command("Get-Item", {"Path": "C:\\missing"})]
+    with pytest.raises(RemoteCommandFailed) as e:
+        transport.run(_conn(labsim, WAP), "read", statements)
+    exc = e.value
+    assert (exc.target, exc.failed_command) == ("C:\\missing", "Get-Item")
+    assert "in Get-Item" in str(exc) and "target C:\\missing" in str(exc)
+    assert exc.error_id == "PathNotFound,Microsoft.PowerShell.Commands.GetItemCommand"
+
+
+def test_missing_output_folder_is_recognised_by_its_target(labsim, transport):
+    """azure_pack_connector treats the PathNotFound of its own output folder as "no files"; the check reads the
+    record's target, which labsim now fills as Windows does."""
+    share = _conn(labsim, ASDK)
+    missing = transport.run(share, "read", [Command("Get-ChildItem", {"Path": azure_pack_connector.OUTPUT_FOLDER})],
+                            accept_errors=True)
+    [err] = missing.errors
+    assert err.target == azure_pack_connector.OUTPUT_FOLDER and err.command == "Get-ChildItem"
+    azure_pack_connector._raise_unexpected(share, missing)  # its own folder: no error
+
+    other = transport.run(share, "read", [Command("Get-ChildItem", {"Path": "C:\\elsewhere"})], accept_errors=True)
+    with pytest.raises(RemoteCommandFailed) as e:
+        azure_pack_connector._raise_unexpected(share, other)
+    assert (e.value.target, e.value.failed_command) == ("C:\\elsewhere", "Get-ChildItem")
+    assert "target C:\\elsewhere" in str(e.value)
+
+
+def test_connector_site_reports_the_failing_command_and_target(labsim, transport):
+    """A record the site read does not expect: the message says which cmdlet failed and on what."""
+    result = transport.run(_conn(labsim, WAP), "read", [Command("Start-Website", {"Name": "NoSuchSite"})],
+                           accept_errors=True)
+    [err] = result.errors
+    assert err.error_code not in connector_site.ABSENT_ERROR_CODES
+    with pytest.raises(RemoteCommandFailed) as e:
+        connector_site._raise_unexpected(_conn(labsim, WAP), connector_site.STEP_READ, result)
+    assert (e.value.failed_command, e.value.target) == ("Start-Website", "NoSuchSite")
+    assert e.value.command == describe(connector_site.read_statements())
+    assert "in Start-Website" in str(e.value) and "target NoSuchSite" in str(e.value)
