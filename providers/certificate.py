@@ -413,6 +413,51 @@ def pfx_chain_thumbprints(pfx_base64: str, password: str) -> list[str]:
     return [pki.thumbprint(c) for c in chain or []]
 
 
+def still_needed(remaining: Sequence[x509.Certificate],
+                 chain: Mapping[tuple[str, str], x509.Certificate]) -> set[tuple[str, str]]:
+    """The ``chain`` certificates (by (store, thumbprint)) that a ``remaining`` certificate chains to, directly or
+    through another of them, by issuer and subject name (keeping one too many is the safe side)."""
+    issuers = {c.issuer for c in remaining}
+    needed: set[tuple[str, str]] = set()
+    grew = True
+    while grew:
+        grew = False
+        for key, ca in chain.items():
+            if key not in needed and ca.subject in issuers:
+                needed.add(key)
+                issuers.add(ca.issuer)
+                grew = True
+    return needed
+
+
+def chain_still_needed(conn: HostConnection, thumbprint: str,
+                       chain: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Read (one call) every other certificate in My and the ``chain`` certificates still there; see
+    :func:`still_needed`."""
+    select = Command("Select-Object", {"Property": ["Thumbprint", "PSPath", "RawData"]})
+    stmts: list[Pipeline] = [Command("Get-ChildItem", {"Path": store_path("My")}) | select]
+    stmts += [Command("Get-Item", {"Path": store_path(s, t)}) | select for s, t in chain]
+    result = transport().run(conn, STEP_DELETE, stmts, idempotent=True, accept_errors=True)
+    only_expected_errors(conn, STEP_DELETE, stmts, result)
+    remaining: list[x509.Certificate] = []
+    found: dict[tuple[str, str], x509.Certificate] = {}
+    wanted = {(s.lower(), t.upper()): (s, t) for s, t in chain}
+    for obj in result.output:
+        raw = _bytes(obj.get("RawData")) if isinstance(obj, Mapping) else None
+        if raw is None:
+            continue
+        try:
+            cert = x509.load_der_x509_certificate(raw)
+        except ValueError:
+            continue
+        where, thumb = (_store_from_pspath(obj.get("PSPath")) or "").lower(), pki.thumbprint(cert)
+        if where == "my" and thumb != thumbprint.upper():
+            remaining.append(cert)
+        elif (where, thumb) in wanted:
+            found[wanted[(where, thumb)]] = cert
+    return still_needed(remaining, found)
+
+
 def _present_in_chain_stores(conn: HostConnection, thumbprints: Sequence[str]) -> list[tuple[str, str]]:
     """(store, thumbprint) for each of ``thumbprints`` found in CA or Root; one pipeline."""
     probes = [(store, t) for t in thumbprints for store in ("CA", "Root")]
@@ -575,8 +620,17 @@ class CertificateProvider(RemoteProvider):
         if found in ACCEPTED_STORES[store] and found != store:
             stores.append(found)
         _remove(conn, STEP_DELETE, stores, thumb)
-        # The chain certificates our import added (none when they were already trusted before).
-        for chain_store, chain_thumb in props.get("chain_added") or []:
+        # The chain certificates our import added (none when they were already trusted before), unless another
+        # certificate in My still chains to them: a renewed certificate imported before this one is deleted
+        # found them there (so did not record them) and its binding still needs them to send its chain.
+        added = [tuple(c) for c in props.get("chain_added") or []]
+        needed = chain_still_needed(conn, thumb, added) if added else set()
+        for chain_store, chain_thumb in added:
+            if (chain_store, chain_thumb) in needed:
+                pulumi.log.warn(f"{conn.fqdn}: leaving CA certificate {chain_thumb} in {store_path(chain_store)} "
+                                f"(this stack's import of certificate {thumb} added it): another certificate in "
+                                f"{store_path('My')} still chains to it")
+                continue
             _remove(conn, STEP_DELETE, [chain_store], chain_thumb)
         if isinstance(owner, str):
             ownership.remove(conn, ownership.STEP_UNMARK, marker_path(store, thumb))  # last: delete stays re-runnable

@@ -54,6 +54,7 @@ AUDIT: dict[str, tuple[str, str]] = {
                               "the rerun reads the store first"),
     "certificate._import#2": ("True", "Remove-Item -Force of the staged file; not-found is accepted"),
     "certificate._present_in_chain_stores#1": ("True", READ),
+    "certificate.chain_still_needed#1": ("True", READ),
     "connector_site.read_site_owned#1": ("True", READ),
     "connector_site.restore_prior#1": ("False", "Configure-Certificates.ps1 / Configure-WapConnector.ps1 rewrite "
                                        "bindings and web.config; never re-sent, delete's rerun reads first"),
