@@ -94,11 +94,15 @@ def to_dot(stack: str, resources: list[Resource], drift: Drift | None) -> str:
         for r in sorted(clusters[host], key=lambda r: r.name):
             op = drift.ops.get(r.urn) if drift is not None and drift.ok else None
             text = [short_name(r, by_urn), type_label(r.type)]
-            if op is not None:
+            style = ""
+            if drift is not None and r.urn in drift.failed:
+                text.append("not read")  # the refresh could not reach it (the title says why)
+                style = ', style="rounded,filled,dashed", color="#c00000"'
+            elif op is not None:
                 keys = drift.diffs.get(r.urn) if drift is not None else None
                 text.append(STATUS.get(op, op) + (f" ({', '.join(keys[:3])})" if keys else ""))
             lines.append(f"    {ids[r.urn]} [label={_quote(chr(10).join(text))}, tooltip={_quote(r.name)},"
-                         f" fillcolor={_quote(COLOURS.get(op, COLOURS[None]))}];")
+                         f" fillcolor={_quote(COLOURS.get(op, COLOURS[None]))}{style}];")
         lines.append("  }")
     edges: set[tuple[str, str]] = set()
     for r in custom:

@@ -139,10 +139,13 @@ def test_without_a_recorded_refresh_the_picture_says_drift_is_unknown() -> None:
 
 def test_a_failed_refresh_says_why_and_colours_nothing_as_in_sync() -> None:
     drift = Drift("lab", "t", ok=False, ops={CA: "same"},
-                  error="lab-multi-cloud: azs-ercs01.azurestack.local: cannot reach the host")
+                  error="lab-multi-cloud: azs-ercs01.azurestack.local: cannot reach the host",
+                  failed={PEP: "azs-ercs01.azurestack.local: cannot reach the host"})
     dot = to_dot("lab", resources_from_deployment(deployment()), drift)
     assert "unknown: lab-multi-cloud: azs-ercs01.azurestack.local: cannot reach the host" in dot
     assert "in sync" not in dot
+    assert [label for label in nodes(dot).values() if label.endswith("not read")] == \
+        ["multi-cloud\\nAzurePackConnector\\nnot read"]
 
 
 def test_a_replace_outranks_its_halves_and_any_update() -> None:
