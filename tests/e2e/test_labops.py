@@ -175,6 +175,15 @@ def test_fleet_up_finishes_the_reachable_hosts_when_one_is_down(lab: LabStack, t
         pki = lab.project.run("stack", "export", "--stack", "pki", with_stack=False, check=True).json()
         assert any(r["type"].endswith(":CertificateAuthority") for r in pki["deployment"]["resources"])
 
+        # The picture says which resources could not be read: every one on wapcomputer2, and only those.
+        out_file = tmp_path / "down.svg"
+        graph.main(["--stack", lab.project.stack, "--out", str(out_file), "--drift-dir", str(tmp_path)],
+                   project=project_of(lab))
+        dot = out_file.with_suffix(".dot").read_text()
+        clusters = dict(re.findall(r'subgraph cluster_\d+ \{\n\s+label="([^"]+)";[^\n]*\n((?:\s+r\d+ \[[^\n]*\n)+)', dot))
+        assert clusters[down.fqdn.lower()].count("not read") == clusters[down.fqdn.lower()].count(" [label=") > 0
+        assert sum(body.count("not read") for body in clusters.values()) == clusters[down.fqdn.lower()].count("not read")
+
         # --skip-unreachable: the resources on wapcomputer2 (and what depends on them) are left out; the rest
         # is refreshed and healed.
         before = lab.snapshot(down.name)
