@@ -23,6 +23,7 @@ from providers.bundle import ConnectorBundle
 from providers.certificate import Certificate
 from providers.connector_site import ConnectorSite
 from providers.endpoint_check import EndpointCheck
+from providers.remote import password_secret
 from providers.tenant_api import TenantApiTrust, TenantApiUpdate
 
 
@@ -51,9 +52,9 @@ class WapCloud(pulumi.ComponentResource):
         cert = args.connector_certificate
         own: dict[str, Any] = {"owner": args.owner, "adopt": config.adopts(cloud)}
 
-        def conn(host: str) -> pulumi.Output[dict[str, Any]]:
-            # A secret as a whole: it holds the password, and inputs are stored in the state too.
-            return pulumi.Output.secret(config.connection(host))
+        def conn(host: str) -> dict[str, Any]:
+            # Only the password is a secret: a plan names the other fields that change (providers/remote.py).
+            return password_secret(config.connection(host))
 
         bundles: dict[str, ConnectorBundle] = {}
 
@@ -110,7 +111,7 @@ class WapCloud(pulumi.ComponentResource):
         sql_credential = None
         if cloud.sql_credential:
             cred = config.credentials[cloud.sql_credential]
-            sql_credential = pulumi.Output.secret({"username": cred.username, "password": cred.password})
+            sql_credential = {"username": cred.username, "password": pulumi.Output.secret(cred.password)}
         self.trust = TenantApiTrust(
             f"{name}-trust", connection=conn(trust_host),
             data_file_content=args.cloud_output.apply(lambda o: o["content"]),

@@ -18,6 +18,7 @@ from components.config import StackConfig
 from components.pki import LabPki
 from providers.azure_pack_connector import AzurePackConnector
 from providers.certificate import Certificate
+from providers.remote import password_secret
 from providers.transport import PRIVILEGED_ENDPOINT
 
 
@@ -37,8 +38,8 @@ class Lab(pulumi.ComponentResource):
         # process cannot see the project and stack reliably, so they travel as an input.
         owner = owner_of_stack()
 
-        def conn(host: str, **kw: Any) -> pulumi.Output[dict[str, Any]]:
-            return pulumi.Output.secret(config.connection(host, **kw))
+        def conn(host: str, **kw: Any) -> dict[str, Any]:
+            return password_secret(config.connection(host, **kw))
 
         # One CA certificate per distinct issuer; the lab CA keeps the name it always had.
         self.portal_cas: dict[str, Certificate] = {}

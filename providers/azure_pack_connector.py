@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from providers import names, ownership
 from providers.base import PROVIDER_KEY, is_unknown, LabResource
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed, StepTimedOut
+from providers.remote import password_secret
 from providers.remote import (
     parse_model,
     RemoteInputs,
@@ -504,7 +505,15 @@ def resource_id(pep_fqdn: str) -> str:
 
 def _outputs(props: Mapping[str, Any], observed: Observed, known: Sequence[Mapping[str, str]]) -> dict[str, Any]:
     outs = {k: v for k, v in props.items() if k != PROVIDER_KEY}
-    outs.update(observed_outputs(observed, known))
+    seen = observed_outputs(observed, known)
+    if seen["multi_cloud_enabled"] is False:
+        # With multi-cloud mode off there are no output files: the cloud list and stack name are unknowable, not
+        # gone. Keep the last known values (changed_fields names only multi_cloud_enabled then), so that a refresh
+        # does not list them as removed.
+        for key in ("clouds", "azure_stack_cloud_name"):
+            if key in props:
+                seen.pop(key)
+    outs.update(seen)
     outs.setdefault("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)
     return outs
 
@@ -661,8 +670,8 @@ class AzurePackConnector(LabResource, name="AzurePackConnector"):
                  owner: pulumi.Input[str] | None = None, adopt: pulumi.Input[bool] = False,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         props = {
-            "connection": connection,
-            "share_connection": share_connection,
+            "connection": password_secret(connection),
+            "share_connection": password_secret(share_connection),
             "clouds": clouds,
             "azure_stack_cloud_name": azure_stack_cloud_name,
             "timeout_seconds": timeout_seconds,

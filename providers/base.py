@@ -182,7 +182,8 @@ def _served(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
     def served(self: Any, *args: Any, **kwargs: Any) -> Any:
         request, context = _servicer_call()
         urn = getattr(request, "urn", None) or None
-        with progress.for_resource(urn if name in ("create", "update", "delete", "read") else None):
+        # Not for read: reads are short, and a refresh prints status lines of rows it does not show.
+        with progress.for_resource(urn if name in ("create", "update", "delete") else None):
             try:
                 result = method(self, *args, **kwargs)
             except ConnectorError as exc:

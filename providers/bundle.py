@@ -31,6 +31,7 @@ from providers import ownership
 from providers.base import is_unknown, LabResource
 from providers.errors import ConnectorError, RemoteCommandFailed
 from providers.remote import inputs_only as _inputs
+from providers.remote import password_secret
 from providers.remote import RemoteInputs, RemoteProvider, check_remote, connection_of, host_identity, \
     parse_model, secret_outputs, transport
 from providers.transport import Command, ErrorRecordInfo, HostConnection, Pipeline, Result, describe
@@ -606,7 +607,7 @@ class ConnectorBundle(LabResource, name="ConnectorBundle"):
         except (OSError, ValueError):
             files = {}
         props = {
-            "connection": pulumi.Output.secret(connection), "source_dir": str(source_dir),
+            "connection": password_secret(connection), "source_dir": str(source_dir),
             "destination": destination, "chunk_size": chunk_size, "files": files,
             "file_count": None, "total_bytes": None, "uploaded": None, "created_folders": None,
             "owner": owner, "adopt": adopt, "observed_owner": None, "adopted": None, "prior": None,

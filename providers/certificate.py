@@ -38,6 +38,7 @@ from providers.base import PROVIDER_KEY, is_unknown, LabResource
 from providers.bundle import (connection_change, only_expected_errors, stage_bytes, windows_path)
 from providers.errors import ConfigurationError, ConnectorError
 from providers.remote import inputs_only as _inputs
+from providers.remote import password_secret
 from providers.remote import (RemoteInputs, RemoteProvider, check_remote, connection_of, parse_model, secret_outputs,
                               transport)
 from providers.transport import Command, HostConnection, Pipeline, Secret
@@ -720,7 +721,7 @@ class Certificate(LabResource, name="Certificate"):
                  adopt: pulumi.Input[bool] = False, existing: bool = False, thumbprint: str | None = None,
                  issuer_pem: pulumi.Input[str] | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
         props = {
-            "connection": pulumi.Output.secret(connection), "store": store, "cert_pem": cert_pem,
+            "connection": password_secret(connection), "store": store, "cert_pem": cert_pem,
             "pfx_base64": None if pfx_base64 is None else pulumi.Output.secret(pfx_base64),
             "pfx_password": None if pfx_password is None else pulumi.Output.secret(pfx_password),
             "serves_fqdns": list(serves_fqdns) if isinstance(serves_fqdns, tuple) else serves_fqdns,

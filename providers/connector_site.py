@@ -25,6 +25,7 @@ from pydantic import Field, field_validator, model_validator
 from providers import names, ownership
 from providers.base import PROVIDER_KEY, is_unknown, LabResource
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
+from providers.remote import password_secret
 from providers.remote import (
     parse_model,
     RemoteInputs,
@@ -693,7 +694,7 @@ class ConnectorSite(LabResource, name="ConnectorSite"):
                  bundle_path: pulumi.Input[str] = DEFAULT_BUNDLE_PATH, owner: pulumi.Input[str] | None = None,
                  adopt: pulumi.Input[bool] = False, opts: pulumi.ResourceOptions | None = None) -> None:
         props = {
-            "connection": connection,
+            "connection": password_secret(connection),
             "tenant_portal_fqdn": tenant_portal_fqdn,
             "tenant_api_fqdn": tenant_api_fqdn,
             "azure_stack_portal_fqdn": azure_stack_portal_fqdn,

@@ -74,6 +74,19 @@ class RemoteInputs(BaseModel):
         return v
 
 
+def password_secret(settings: Any) -> Any:
+    """Connection settings (or a credential) as a resource input with only the password a secret. A plan then
+    names the field that changed (``connection: { operation_timeout: 20 => 30 }``), the password shows as
+    [secret], and the state keeps it encrypted. An Output (fields unknown here) stays a secret as a whole. The
+    ``connection`` *output* is a secret as a whole anyway (:func:`secret_outputs`)."""
+    if isinstance(settings, Mapping):
+        out = dict(settings)
+        if out.get("password") is not None:
+            out["password"] = pulumi.Output.secret(out["password"])
+        return out
+    return pulumi.Output.secret(settings)
+
+
 def connection_of(props: Mapping[str, Any], key: str = "connection") -> HostConnection:
     """The HostConnection stored in inputs/outputs; a clear ConfigurationError if it is unusable."""
     return HostConnection.parse(props.get(key))

@@ -33,6 +33,7 @@ from providers.bundle import (DEFAULT_DESTINATION, connection_change, file_name,
                               sha256_bytes, stage_bytes, windows_path)
 from providers.errors import ConnectorError
 from providers.remote import inputs_only as _inputs
+from providers.remote import password_secret
 from providers.remote import (RemoteInputs, RemoteProvider, check_remote, connection_of, parse_model, secret_outputs,
                               transport)
 from providers.transport import Command, Credential, HostConnection, Pipeline, Secret
@@ -352,7 +353,7 @@ class TenantApiUpdate(LabResource, name="TenantApiUpdate"):
                  bundle_path: pulumi.Input[str] = DEFAULT_DESTINATION, script_folder: str = "Packages",
                  expected_product_code: str | None = None, owner: pulumi.Input[str] | None = None,
                  adopt: pulumi.Input[bool] = False, opts: pulumi.ResourceOptions | None = None) -> None:
-        props = {"connection": pulumi.Output.secret(connection), "bundle_path": bundle_path,
+        props = {"connection": password_secret(connection), "bundle_path": bundle_path,
                  "script_folder": script_folder, "expected_product_code": expected_product_code,
                  "product_code": None, "updated": None, "site_state": None, "previous_product_code": None,
                  "owner": owner, "adopt": adopt, "observed_owner": None, "adopted": None, "prior": None}
@@ -804,9 +805,9 @@ class TenantApiTrust(LabResource, name="TenantApiTrust"):
                  owner: pulumi.Input[str] | None = None, adopt: pulumi.Input[bool] = False,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         props = {
-            "connection": pulumi.Output.secret(connection), "data_file_content": data_file_content,
+            "connection": password_secret(connection), "data_file_content": data_file_content,
             "data_file_name": data_file_name, "bundle_path": bundle_path, "sql_server": sql_server,
-            "sql_credential": None if sql_credential is None else pulumi.Output.secret(sql_credential),
+            "sql_credential": None if sql_credential is None else password_secret(sql_credential),
             "realm": realm, "connector_endpoint": None, "token_signing_thumbprint": None,
             "data_file_sha256": None, "data_file_path": None, "sql_server_used": None, "desired_realm": None,
             "owner": owner, "adopt": adopt, "observed_owner": None, "adopted": None, "prior": None,

@@ -60,3 +60,38 @@ def test_progress_is_live_and_errors_have_no_sdk_prefix(tmp_path) -> None:
         for h in lab.lab.hosts:
             for user in h.users:
                 assert user.password not in out
+
+
+def test_plans_name_the_changed_connection_field_and_a_refresh_lists_only_real_drift(tmp_path) -> None:
+    import yaml
+
+    with lab_stack(tmp_path) as lab:
+        project = lab.project
+        project.up()
+        passwords = [u.password for h in lab.lab.hosts for u in h.users]
+
+        # One host's timeouts change: its resources update, the plan names the fields, never the password.
+        doc = yaml.safe_load(project.config_file.read_text())
+        hosts = doc["config"]["wapconnector:hosts"]
+        entry = next(v for k, v in hosts.items() if k.lower() == "wapcomputer1")
+        entry.update(operationTimeout=30, readTimeout=40)
+        project.config_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+        plan = project.run("preview", "--diff", check=True).output
+        rows = re.findall(r"~ pulumi-python:dynamic/wapconnector:(\w+): \(update\)", plan)
+        # The endpoint check follows in a preview only: it takes the certificate's thumbprint, an output the
+        # engine does not know before the certificate's update ran (it is unchanged, and `up` leaves the check).
+        assert sorted(set(rows) - {"EndpointCheck"}) == ["Certificate", "ConnectorBundle", "ConnectorSite",
+                                                         "TenantApiTrust", "TenantApiUpdate"], plan
+        assert len(re.findall(r"\+ operation_timeout\s*: 30", plan)) == 5, plan
+        assert len(re.findall(r"\+ read_timeout\s*: 40", plan)) == 5, plan
+        assert "password" in plan and "[secret]" in plan
+        assert not any(p in plan for p in passwords)
+        up = project.up().output
+        assert "5 updated" in up, up
+
+        # Drift: multi-cloud mode switched off out of band. The refresh names that, not the inputs it cannot see.
+        lab.admin("AzS-ERCS01", "Add-AzurePackConnector", "DisableMultiCloud")
+        refresh = project.run("refresh", "--preview-only", "--diff", check=True).output
+        assert re.search(r"~ multi_cloud_enabled\s*: true => false", refresh), refresh
+        assert not re.search(r"- (clouds|azure_stack_cloud_name)\s*:", refresh), refresh
+        assert not any(p in refresh for p in passwords)
