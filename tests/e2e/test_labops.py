@@ -196,6 +196,13 @@ def test_fleet_up_finishes_the_reachable_hosts_when_one_is_down(lab: LabStack, t
         lab.runtime.state.clear_faults()
     wait_for(lambda: listening(address, port), "wapcomputer2's listener to come back")
 
+    # --target passes through: only the named resource is refreshed and brought back.
+    lab.admin("AzS-ERCS01", "Add-AzurePackConnector", "DisableMultiCloud")
+    pep = next(r["urn"] for r in lab.project.resources() if r["urn"].endswith("::lab-multi-cloud"))
+    code, out = fleet(lab, tmp_path, capsys, "up", lab.project.stack, "--target", pep)
+    assert code == 0 and re.search(rf"^{lab.project.stack}: up succeeded; 1 update", out, re.M), out
+    assert lab.snapshot("AzS-ERCS01")["pep"]["multicloud"] is True
+
     code, out = fleet(lab, tmp_path, capsys, "up", lab.project.stack)
     assert code == 0, out
     lab.assert_clean()
