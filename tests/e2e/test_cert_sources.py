@@ -3,9 +3,10 @@
 One stack, two clouds, one per operator source (the lab CA source is the lifecycle test's): AzurePack_1 takes a
 PFX file from an organization's intermediate CA, with its chain (imported by the stack), AzurePack_2 a certificate an administrator already
 put in wapcomputer2's My store (the operator's: verified and bound, never imported or removed). Deployed, the
-operator's thumbprints are bound and reported; AzS-WASP01 trusts both issuing CAs and no lab CA is made. Destroyed:
-the PFX import and the chain it added are gone, the store certificate is still there, the CAs are gone from
-AzS-WASP01. labsim's invocation log proves the store certificate was never written to.
+operator's thumbprints are bound and reported; AzS-WASP01 trusts both issuing CAs and no lab CA is made. Renewed
+(a new PFX file, a new store thumbprint): the new ones are bound, the old import is removed, the old store
+certificate left. Destroyed: the PFX import is gone, the store certificates are still there, the CAs are gone from
+AzS-WASP01. labsim's invocation log proves the store certificates were never written to.
 """
 
 from __future__ import annotations
@@ -113,14 +114,39 @@ def test_pfx_and_store_sources_deploy_bind_the_operators_certificates_and_destro
 
         lab.assert_clean()  # refresh reads both back: nothing to change
 
+        # Renewal, as an operator does it: a new PFX from the same CA in place of the old file, and a renewed
+        # certificate the administrators put in the store, named by its new thumbprint.
+        renewed_pfx, renewed_store = web_server_cert(ca1, (fqdn1,)), web_server_cert(ca2, (fqdn2,))
+        (certs / "connector1.pfx").write_bytes(renewed_pfx.pfx(PFX_PASSWORD))
+        place_in_my_store(lab, "wapcomputer2", renewed_store)
+        doc = yaml.safe_load(lab.project.config_file.read_text())
+        doc["config"]["wapconnector:clouds"][1]["connectorCertificate"]["thumbprint"] = renewed_store.thumbprint
+        lab.project.config_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+        lab.project.up()
+        clouds = lab.outputs()["clouds"]
+        assert (clouds["AzurePack_1"]["thumbprint"], clouds["AzurePack_2"]["thumbprint"]) == \
+            (renewed_pfx.thumbprint, renewed_store.thumbprint)
+        bound = {r["urn"].rsplit("::", 1)[1]: r["outputs"].get("bound_thumbprint")
+                 for r in lab.project.resources() if r["urn"].endswith("connector-site")}
+        assert set(bound.values()) == {renewed_pfx.thumbprint, renewed_store.thumbprint}
+        # The old import is gone, its chain stays for the renewed one; the old store certificate is left.
+        mine1 = my_store(lab, "wapcomputer1")
+        assert renewed_pfx.thumbprint in mine1 and pfx_cert.thumbprint not in mine1
+        chain1 = {t for store in ("CA", "Root") for t in (lab.snapshot("wapcomputer1").get("certs") or {}).get(store, {})}
+        assert {ca1.thumbprint, ca1.parents[0].thumbprint} <= chain1
+        assert {store_cert.thumbprint, renewed_store.thumbprint} <= set(my_store(lab, "wapcomputer2"))
+
         lab.project.run("destroy", "--yes", "--skip-preview", check=True)
         assert lab.project.resources(type_prefix="") == []
-        # The PFX import is the stack's: gone with the chain it added; AzS-WASP01 back to its baseline.
-        for host in ("wapcomputer1", "AzS-WASP01"):
-            assert leftovers(lab.snapshot(host), lab.snapshot(host, baseline=True)) == \
-                EXPECTED_LEFTOVERS.get(host, set()), host
-        # The store certificate is the operator's: still there, with its key, exactly as placed.
+        # The PFX import is the stack's: gone; AzS-WASP01 back to its baseline. Known limit (certificate.md):
+        # the chain the first import added, kept for the renewed certificate, is left by the renewed one's delete.
+        assert leftovers(lab.snapshot("AzS-WASP01"), lab.snapshot("AzS-WASP01", baseline=True)) == set()
+        assert leftovers(lab.snapshot("wapcomputer1"), lab.snapshot("wapcomputer1", baseline=True)) == \
+            EXPECTED_LEFTOVERS["wapcomputer1"] | {("certs", "CA"), ("certs", "Root")}
+        assert renewed_pfx.thumbprint not in my_store(lab, "wapcomputer1")
+        # The store certificates are the operator's: still there, with their keys, exactly as placed.
         assert my_store(lab, "wapcomputer2")[store_cert.thumbprint] == placed
-        removed = [i for i in lab.invocations("wapcomputer2", "Remove-Item", after=mark)
-                   if store_cert.thumbprint in str(i["parameters"])]
+        assert renewed_store.thumbprint in my_store(lab, "wapcomputer2")
+        removed = [i for i in lab.invocations("wapcomputer2", "Remove-Item", after=mark) if "Cert:" in str(i["parameters"])
+                   and (store_cert.thumbprint in str(i["parameters"]) or renewed_store.thumbprint in str(i["parameters"]))]
         assert removed == []
