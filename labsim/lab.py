@@ -157,6 +157,9 @@ class LabSettings(BaseModel):
     pep_polling_seconds: Annotated[float, Field(ge=0)] = 20.0
     # Multiplies the realistic durations of long steps (0 = instant). See labsim latency profile.
     latency_factor: Annotated[float, Field(ge=0)] = 0.0
+    # Multiplies the cost of opening a runspace pool (~1 s) and of running a pipeline (~30 ms) on real Windows
+    # (labsim.hosts.latency.CONNECTION_COSTS); 0 = free, the default for tests; 1 = realistic.
+    connection_cost_factor: Annotated[float, Field(ge=0)] = 0.0
     # Shells whose client vanished without Delete are reaped after this many idle seconds.
     idle_shell_timeout: Annotated[float, Field(gt=0)] = 240.0
     # Receive long-poll cap; must stay under pypsrp's 30 s read timeout.

@@ -22,6 +22,7 @@ import logging
 import ssl
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -31,11 +32,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from labsim.auth import HostAuth, write_ntlm_user_file
+from labsim.hosts.latency import connection_cost
 from labsim.lab import Host, Lab, Role
 from labsim.pki import LabCA
 from labsim.runtime import Fault, HostRuntime, HttpsBinding
 from labsim.transport import Listener, ListenerError, SiteEndpoint, WinRMEndpoint, server_tls_context
-from labsim.wsman import WSManService
+from labsim.wsman import Principal, Request, Shell, WSManService
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,36 @@ class LabServerError(RuntimeError):
 def lab_ca(state_dir: Path, lab: Lab) -> LabCA:
     """The lab's CA (``<state_dir>/pki``): shared by labsim's listeners and anything else issuing lab certs."""
     return LabCA.load_or_create(Path(state_dir) / "pki", lab.name)
+
+
+class _MeteredService(WSManService):
+    """A host's WSMan service that charges what Windows charges for a runspace pool open and for a pipeline
+    (``settings.connection_cost_factor``) and counts both (``runtime.wire_event``, when the runtime has it), so
+    that a client's session reuse shows in time and in numbers."""
+
+    def __init__(self, *args: object, cost_factor: float = 0.0,
+                 on_event: Callable[[str, str], None] | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._cost_factor = cost_factor
+        self._on_event = on_event
+
+    def _charge(self, kind: str) -> None:
+        if self._cost_factor > 0:
+            time.sleep(connection_cost(kind, self._cost_factor))
+
+    def _create(self, req: Request, principal: Principal, endpoint: str) -> str:
+        self._charge("pool_open")
+        body = super()._create(req, principal, endpoint)
+        if self._on_event is not None:
+            self._on_event(self.host, "pool_open")
+        return body
+
+    def _command(self, shell: Shell, req: Request) -> str:
+        self._charge("pipeline")
+        body = super()._command(shell, req)
+        if self._on_event is not None:
+            self._on_event(self.host, "pipeline")
+        return body
 
 
 @dataclass
@@ -165,10 +197,12 @@ class LabServer:
     def _start_host(self, host: Host) -> None:
         assert self._ca is not None and self._tmp is not None
         tmp = Path(self._tmp.name)
-        service = WSManService(host.name, host.fqdn, self.runtime,
-                               privileged_endpoint=host.has(Role.PRIVILEGED_ENDPOINT),
-                               operation_timeout=self.lab.settings.operation_timeout,
-                               idle_shell_timeout=self.lab.settings.idle_shell_timeout)
+        service = _MeteredService(host.name, host.fqdn, self.runtime,
+                                  privileged_endpoint=host.has(Role.PRIVILEGED_ENDPOINT),
+                                  operation_timeout=self.lab.settings.operation_timeout,
+                                  idle_shell_timeout=self.lab.settings.idle_shell_timeout,
+                                  cost_factor=self.lab.settings.connection_cost_factor,
+                                  on_event=getattr(self.runtime, "wire_event", None))
         ntlm_file = tmp / f"{host.name}.ntlm"
         write_ntlm_user_file(ntlm_file, host)
         state = _HostState(host, service, None, [], [])  # type: ignore[arg-type]

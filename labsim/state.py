@@ -10,6 +10,8 @@ and write while ``labsim serve`` runs):
   staging appends without rewriting a document. The infrastructure share is the pseudo-host ``SHARE_HOST``.
 * ``faults``: the run-time switches (``Fault``), read on every request.
 * ``invocations``: every command invoked, parameters already redacted by the caller of :meth:`record_start`.
+* ``wire_counts``: per host, how many runspace pools were opened (``pool_open``) and pipelines run (``pipeline``),
+  so that a client's session reuse can be measured (one pipeline may run several commands).
 
 Nothing is cached in-process: every command reads the database, so a change made by another process (a fault,
 a reset) applies to the next command.
@@ -55,6 +57,8 @@ CREATE TABLE IF NOT EXISTS invocations (
     command TEXT NOT NULL, parameters TEXT NOT NULL, started REAL NOT NULL, ended REAL,
     outcome TEXT NOT NULL DEFAULT 'running', error TEXT);
 CREATE INDEX IF NOT EXISTS invocations_host ON invocations (host, command);
+CREATE TABLE IF NOT EXISTS wire_counts (
+    host TEXT NOT NULL, kind TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (host, kind));
 """
 
 
@@ -207,6 +211,23 @@ class LabState:
             out.append({"id": r[0], "host": r[1], "user": r[2], "configuration": r[3], "command": name,
                         "parameters": json.loads(r[5]), "started": r[6], "ended": r[7], "outcome": r[8],
                         "error": r[9]})
+        return out
+
+    def count_wire(self, host: str, kind: str) -> None:
+        """One more ``kind`` (pool_open | pipeline) on ``host``."""
+        with self._lock:
+            self._db.execute("INSERT INTO wire_counts (host, kind, n) VALUES (?, ?, 1) "
+                             "ON CONFLICT (host, kind) DO UPDATE SET n = n + 1", (host, kind))
+
+    def wire_counts(self, host: str | None = None) -> dict[str, dict[str, int]]:
+        """{host: {kind: count}} since the database was created (a reset keeps them, like the invocation log)."""
+        sql, args = "SELECT host, kind, n FROM wire_counts", ()
+        if host is not None:
+            sql, args = sql + " WHERE lower(host) = ?", (host.lower(),)
+        out: dict[str, dict[str, int]] = {}
+        with self._lock:
+            for h, kind, n in self._db.execute(sql, args).fetchall():
+                out.setdefault(h, {})[kind] = n
         return out
 
     def hosts(self) -> list[str]:

@@ -59,6 +59,10 @@ class LabRuntime:
         return cls(lab, LabState.in_dir(state_dir), lab_ca(Path(state_dir), lab))
 
     # -- HostRuntime ---------------------------------------------------------------------------------------------
+    def wire_event(self, host: str, kind: str) -> None:
+        """The protocol layer opened a runspace pool or started a pipeline (counted in the state)."""
+        self.state.count_wire(self.lab.host(host).name, kind)
+
     def faults(self, host: str) -> list[Fault]:
         return self.state.faults(self.lab.host(host).name)
 

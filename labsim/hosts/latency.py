@@ -15,5 +15,19 @@ PROFILE: dict[str, float] = {
 }
 
 
+# What the WinRM service itself costs, whatever the command [inf: orders of magnitude seen on Windows Server
+# 2012 R2-2019]: a runspace pool open (WSMan Create: a wsmprovhost.exe process, PowerShell's session state, the
+# PSRP negotiation) about a second; a pipeline (Command, its Receive) tens of milliseconds. Multiplied by
+# ``settings.connection_cost_factor``.
+CONNECTION_COSTS: dict[str, float] = {
+    "pool_open": 1.0,
+    "pipeline": 0.03,
+}
+
+
 def duration(step: str, factor: float) -> float:
     return PROFILE.get(step, 0.0) * factor
+
+
+def connection_cost(kind: str, factor: float) -> float:
+    return CONNECTION_COSTS[kind] * factor

@@ -1,0 +1,47 @@
+"""labsim's connection-cost model and wire counters: a runspace pool open and a pipeline cost what
+``settings.connection_cost_factor`` says, and both are counted per host in the state, so a client's session reuse
+shows in figures (benchmarks/lab_scale.py)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from labsim.testing import simulated_lab
+from providers.transport import Command, HostConnection
+from providers.transport._psrp import PsrpTransport, SessionCache
+
+pytestmark = pytest.mark.sim
+
+HOST = "wapcomputer1"
+
+
+def connect(server) -> HostConnection:
+    host = server.lab.host(HOST)
+    address, port = server.endpoint(HOST)
+    return HostConnection(fqdn=host.fqdn, address=address, port=port, auth="ntlm", username=host.users[0].name,
+                          password=host.users[0].password, ca_file=str(server.ca_file))
+
+
+@pytest.mark.parametrize("factor", [0.0, 0.5])
+def test_pool_opens_and_pipelines_are_counted_and_charged(tmp_path, factor):
+    with simulated_lab(tmp_path, connection_cost_factor=factor) as server:
+        cache = SessionCache()
+        transport = PsrpTransport(cache)
+        conn = connect(server)
+        durations = []
+        try:
+            for _ in range(3):
+                started = time.monotonic()
+                transport.run(conn, "read", Command("Get-ChildItem", {"Path": r"C:\\"}))
+                durations.append(time.monotonic() - started)
+        finally:
+            cache.close_all()
+        name = server.lab.host(HOST).name
+        counts = server.runtime.state.wire_counts()
+        assert counts == {name: {"pool_open": 1, "pipeline": 3}}
+        assert len(server.runtime.state.invocations(name)) == 3  # one command per pipeline here
+        if factor:
+            assert durations[0] >= 1.0 * factor  # the open: about a second on Windows
+            assert all(0.03 * factor <= d < 1.0 * factor for d in durations[1:])  # reused: pipeline cost only
