@@ -3,7 +3,8 @@
 Sessions (one WSMan connection + one opened RunspacePool) are expensive (an HTTP auth handshake, a pool
 negotiation) and the dynamic provider serves up to 4 calls at once, so they live in a module-level cache
 (never on provider objects, which are pickled into the state). A session is used by one thread at a time:
-threads check one out, and put it back when their pipeline is over.
+threads check one out, and put it back when their pipeline is over; a thread finding the host's sessions busy
+waits briefly for one rather than paying for another (``REUSE_WAIT``).
 
 pypsrp sessions die quietly: WinRM drops a pool idle for about two minutes, and a read timeout leaves the
 pool unusable (pypsrp issues #203, #21). Hence: sessions idle longer than ``IDLE_LIMIT`` are discarded
@@ -57,6 +58,9 @@ for _name in ("pypsrp", "requests_credssp", "spnego"):
 
 # WinRM closes a pool after ~2 min idle (WinRS IdleTimeout); retire ours well before.
 IDLE_LIMIT = 90.0
+# Opening a pool costs about a second on Windows (a wsmprovhost.exe, the PSRP negotiation), a read pipeline tens of
+# milliseconds: a thread that finds the host's sessions all busy waits this long for one before opening another.
+REUSE_WAIT = 1.0
 # WSMan fault codes that mean "this shell no longer exists on the server".
 SHELL_GONE = {
     0x8033805B,  # ERROR_WSMAN_UNEXPECTED_SELECTORS: "the shell was not found on the server"
@@ -134,15 +138,23 @@ def _check_certificate_against(wsman: WSMan, name: str) -> None:
 
 
 class SessionCache:
-    """Idle sessions per connection settings; thread-safe. One per process (``SESSIONS``)."""
+    """Idle sessions per connection settings; thread-safe. One per process (``SESSIONS``).
+
+    A host's sessions are shared by the threads of the process: a thread that finds them all checked out waits up
+    to ``reuse_wait`` seconds for one to come back before opening another, so a burst of short calls on one host
+    (the reads of a refresh) runs on one pool, while a long step still lets a second one open."""
 
     def __init__(self, max_idle_per_host: int = 4,
-                 wsman_factory: Callable[[HostConnection, str | None], WSMan] | None = None) -> None:
+                 wsman_factory: Callable[[HostConnection, str | None], WSMan] | None = None,
+                 reuse_wait: float = REUSE_WAIT) -> None:
         self._lock = threading.Lock()
+        self._returned = threading.Condition(self._lock)
         # Tests substitute the WSMan (e.g. one whose HTTP layer is in memory); the default is the real one.
         self._wsman_factory = wsman_factory or make_wsman
         self._idle: dict[tuple, list[_Session]] = {}
+        self._busy: dict[tuple, int] = {}  # sessions checked out (or being opened), per key
         self.max_idle_per_host = max_idle_per_host
+        self.reuse_wait = reuse_wait
         self.opened = 0  # counters, for tests and measurements
         self.discarded = 0
 
@@ -150,15 +162,21 @@ class SessionCache:
         key = _session_key(conn)
         stale: list[_Session] = []
         session = None
+        deadline = time.monotonic() + self.reuse_wait
         with self._lock:
-            idle = self._idle.get(key, [])
-            now = time.monotonic()
-            while idle:
-                candidate = idle.pop()  # most recently used first
-                if now - candidate.last_used < IDLE_LIMIT:
-                    session = candidate
+            while True:
+                idle = self._idle.get(key, [])
+                now = time.monotonic()
+                while idle:
+                    candidate = idle.pop()  # most recently used first
+                    if now - candidate.last_used < IDLE_LIMIT:
+                        session = candidate
+                        break
+                    stale.append(candidate)
+                if session is not None or not self._busy.get(key) or now >= deadline:
                     break
-                stale.append(candidate)
+                self._returned.wait(deadline - now)
+            self._busy[key] = self._busy.get(key, 0) + 1
         for s in stale:
             self._discard(s)
         if session is not None:
@@ -169,6 +187,7 @@ class SessionCache:
     def checkin(self, session: _Session) -> None:
         session.last_used = time.monotonic()
         with self._lock:
+            self._release(session.key)
             idle = self._idle.setdefault(session.key, [])
             if len(idle) < self.max_idle_per_host:
                 idle.append(session)
@@ -176,7 +195,19 @@ class SessionCache:
         self._discard(session)
 
     def discard(self, session: _Session) -> None:
+        """Drop a checked-out session (it saw an error)."""
+        with self._lock:
+            self._release(session.key)
         self._discard(session)
+
+    def _release(self, key: tuple) -> None:
+        """One checked-out session of ``key`` is back or gone (lock held): wake a waiting thread."""
+        left = self._busy.get(key, 0) - 1
+        if left > 0:
+            self._busy[key] = left
+        else:
+            self._busy.pop(key, None)
+        self._returned.notify_all()
 
     def _discard(self, session: _Session) -> None:
         with self._lock:
@@ -188,6 +219,7 @@ class SessionCache:
         key = _session_key(conn)
         with self._lock:
             stale = self._idle.pop(key, [])
+            self._busy[key] = self._busy.get(key, 0) + 1
         for s in stale:
             self._discard(s)
         return self._open(conn, step, key)
@@ -197,6 +229,8 @@ class SessionCache:
         try:
             wsman = self._wsman_factory(conn, password)
         except ValueError as exc:  # pypsrp refuses an auth/encryption combination
+            with self._lock:
+                self._release(key)
             raise ConfigurationError([str(exc)], host=conn.fqdn, step=step) from None
         pool = RunspacePool(wsman, configuration_name=conn.configuration_name)
         session = _Session(wsman, pool, key)
@@ -204,6 +238,8 @@ class SessionCache:
         try:
             pool.open()
         except Exception as exc:  # noqa: BLE001 - translated below
+            with self._lock:
+                self._release(key)
             session.close()
             raise translate(exc, conn, step) from exc
         with self._lock:

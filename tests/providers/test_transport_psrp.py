@@ -198,7 +198,26 @@ def test_four_threads_share_the_cache(lab):
     for th in threads:
         th.join(30)
     assert not errors and results == ["wap01"] * 20
-    assert lab.cache.opened <= 4
+    # Short calls wait for the busy session rather than paying for a pool each: one pool per host per process.
+    assert lab.cache.opened == 1
+
+
+def test_a_busy_session_is_waited_for_briefly_then_a_second_one_opens(lab):
+    cache, conn = lab.cache, lab.conn
+    cache.reuse_wait = 0.3
+    held = cache.checkout(conn, "long step")
+    threading.Timer(0.05, cache.checkin, [held]).start()
+    started = time.monotonic()
+    again = cache.checkout(conn, "read")  # the long step gave it back in time: reused
+    assert again is held and cache.opened == 1 and time.monotonic() - started < 0.3
+    started = time.monotonic()
+    other = cache.checkout(conn, "read")  # still held: after reuse_wait, a second pool
+    assert other is not held and cache.opened == 2 and time.monotonic() - started >= 0.3
+    cache.discard(other)
+    cache.checkin(again)
+    # A discarded session no longer counts as busy: the next checkout takes the idle one at once.
+    started = time.monotonic()
+    assert cache.checkout(conn, "read") is held and time.monotonic() - started < 0.3
 
 
 def test_no_secret_in_errors_or_logs(lab, caplog):
