@@ -18,6 +18,7 @@ from typing import Any
 import pulumi
 
 from components.config import CloudConfig, StackConfig
+from components.providers import ProviderGroups
 from components.pki import ConnectorCertificate
 from providers.bundle import ConnectorBundle
 from providers.certificate import Certificate
@@ -36,6 +37,8 @@ class WapCloudArgs:
     cloud_output: pulumi.Output[dict[str, Any]]
     # project/stack: the owner the markers on this cloud's hosts name (providers/ownership.py).
     owner: str | None = None
+    # Which provider process works on which host (None: Pulumi's default provider, one process for all).
+    providers: ProviderGroups | None = None
 
 
 class WapCloud(pulumi.ComponentResource):
@@ -56,20 +59,24 @@ class WapCloud(pulumi.ComponentResource):
             # Only the password is a secret: a plan names the other fields that change (providers/remote.py).
             return password_secret(config.connection(host))
 
+        def on(host: str, **kw: Any) -> pulumi.ResourceOptions:
+            provider = args.providers.for_host(host) if args.providers is not None else None
+            return pulumi.ResourceOptions(parent=self, provider=provider, **kw)
+
         bundles: dict[str, ConnectorBundle] = {}
 
         def bundle_on(host: str) -> ConnectorBundle:
             if host not in bundles:  # a WAP Express computer is portal and Tenant API at once: stage once
                 bundles[host] = ConnectorBundle(
                     f"{name}-{host}-bundle", connection=conn(host), source_dir=config.bundle.source_dir,
-                    destination=bundle_dir, **own, opts=pulumi.ResourceOptions(parent=self))
+                    destination=bundle_dir, **own, opts=on(host))
             return bundles[host]
 
         self.sites: dict[str, ConnectorSite] = {}
         self.checks: dict[str, EndpointCheck] = {}
         installed_certs: list[Certificate] = []
         for host in cloud.tenant_portal_hosts:
-            child = pulumi.ResourceOptions(parent=self)
+            child = on(host)
             if cert.source == "store":  # the operator's, already there: verified and bound, never imported
                 installed = Certificate(
                     f"{name}-{host}-connector-cert", connection=conn(host), store="My", existing=True,
@@ -88,7 +95,7 @@ class WapCloud(pulumi.ComponentResource):
                 tenant_portal_fqdn=cloud.tenant_portal_fqdn, tenant_api_fqdn=cloud.tenant_api_fqdn,
                 azure_stack_portal_fqdn=config.azure_stack.portal_fqdn,
                 certificate_thumbprint=installed.thumbprint, bundle_path=bundle_dir, **own,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[bundle_on(host), installed]))
+                opts=on(host, depends_on=[bundle_on(host), installed]))
             self.sites[host] = site
             host_cfg = config.hosts[host]
             self.checks[host] = EndpointCheck(
@@ -100,11 +107,11 @@ class WapCloud(pulumi.ComponentResource):
                 # of any site update, which listed every check as changing whenever only its site drifted or
                 # took a new FQDN. depends_on keeps the check after the site's binding.
                 expected_thumbprint=installed.thumbprint,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[site]))
+                opts=on(host, depends_on=[site]))
 
         updates = [
             TenantApiUpdate(f"{name}-{host}-tenant-api-update", connection=conn(host), bundle_path=bundle_dir,
-                            **own, opts=pulumi.ResourceOptions(parent=self, depends_on=[bundle_on(host)]))
+                            **own, opts=on(host, depends_on=[bundle_on(host)]))
             for host in cloud.tenant_api_hosts
         ]
         trust_host = cloud.trust_host or cloud.tenant_api_hosts[0]
@@ -117,7 +124,7 @@ class WapCloud(pulumi.ComponentResource):
             data_file_content=args.cloud_output.apply(lambda o: o["content"]),
             data_file_name=args.cloud_output.apply(lambda o: o["file_name"]),
             bundle_path=bundle_dir, sql_server=cloud.sql_server, sql_credential=sql_credential, **own,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*updates, bundle_on(trust_host)]))
+            opts=on(trust_host, depends_on=[*updates, bundle_on(trust_host)]))
 
         self.endpoint = pulumi.Output.from_input(cloud.endpoint)
         self.realm = self.trust.realm

@@ -204,6 +204,8 @@ class StackConfig(_Config):
     # enforce: a failing preflight stops preview/up before any resource; warn: print it and go on (for an
     # operator who knowingly works around a host, e.g. with --target or --continue-on-error).
     preflight: Literal["enforce", "warn"] = "enforce"
+    # How many dynamic-provider processes work on the hosts (components/providers.py; default: by lab size).
+    provider_processes: Annotated[int, Field(ge=1, le=64)] | None = None
 
     def adopts(self, cloud: CloudConfig | None = None) -> bool:
         """Whether adoption was asked for: the cloud's own setting, else the stack-wide one."""

@@ -16,6 +16,7 @@ import pulumi
 from components.cloud import WapCloud, WapCloudArgs
 from components.config import StackConfig
 from components.pki import LabPki
+from components.providers import ProviderGroups
 from providers.azure_pack_connector import AzurePackConnector
 from providers.certificate import Certificate
 from providers.remote import password_secret
@@ -33,7 +34,15 @@ class Lab(pulumi.ComponentResource):
         azs = config.azure_stack
         assert azs is not None, "a lab needs wapconnector:azureStack"
         child = pulumi.ResourceOptions(parent=self)
-        self.pki = LabPki(name, config.ca, config.clouds, opts=child)
+        hosts = [azs.privileged_endpoint, azs.share_host, azs.user_portal_host,
+                 *(h for c in config.clouds for h in (*c.tenant_portal_hosts, *c.tenant_api_hosts, c.trust_host) if h)]
+        self.providers = ProviderGroups(name, hosts, count=config.provider_processes, opts=child)
+
+        def on(host: str) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(parent=self, provider=self.providers.for_host(host))
+
+        self.pki = LabPki(name, config.ca, config.clouds,
+                          opts=pulumi.ResourceOptions(parent=self, providers={"pulumi-python": self.providers.first}))
         # Every remote thing carries a marker of its owning stack (providers/ownership.py). A dynamic provider
         # process cannot see the project and stack reliably, so they travel as an input.
         owner = owner_of_stack()
@@ -49,19 +58,20 @@ class Lab(pulumi.ComponentResource):
                 suffix = "" if issuer.issuer_key == "labCa" else f"-{issuer.issuer_key.lower()}"
                 self.portal_cas[issuer.issuer_key] = Certificate(
                     f"{name}-user-portal-ca{suffix}", connection=conn(azs.user_portal_host), store="CA",
-                    cert_pem=issuer.issuer_pem, owner=owner, adopt=config.adopts(), opts=child)
+                    cert_pem=issuer.issuer_pem, owner=owner, adopt=config.adopts(), opts=on(azs.user_portal_host))
         self.portal_ca = next(iter(self.portal_cas.values()))
         self.connector = AzurePackConnector(
             f"{name}-multi-cloud", connection=conn(azs.privileged_endpoint, configuration_name=PRIVILEGED_ENDPOINT),
             share_connection=conn(azs.share_host),
             clouds=[{"cloud_name": c.name, "cloud_endpoint": c.endpoint} for c in config.clouds],
-            azure_stack_cloud_name=azs.cloud_name, owner=owner, adopt=config.adopts(), opts=child)
+            azure_stack_cloud_name=azs.cloud_name, owner=owner, adopt=config.adopts(),
+            opts=on(azs.privileged_endpoint))
         self.clouds = {
             c.name: WapCloud(
                 f"{name}-{c.name}",
                 WapCloudArgs(cloud=c, config=config, connector_certificate=self.pki.connectors[c.name],
                              cloud_output=self.connector.cloud_outputs.apply(lambda outs, n=c.name: outs[n]),
-                             owner=owner),
+                             owner=owner, providers=self.providers),
                 opts=child)
             for c in config.clouds
         }

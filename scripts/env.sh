@@ -10,6 +10,9 @@ export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$root/.state/backend}"
 # The language host (engine/langhost) predates runtime.options.virtualenv reaching it: name the venv's python.
 export PULUMI_PYTHON_CMD="$root/.venv/bin/python"
 export STACK="${STACK:-sim}"
+# Resource operations the engine runs at once (its default is 4 x CPUs = 8 here). A lab's hosts are spread over up
+# to 12 dynamic-provider processes of 4 workers each (components/providers.py): let the engine feed all of them.
+export PULUMI_PARALLEL="${PULUMI_PARALLEL:-64}"
 # Simulator stacks only: a passphrase that is NOT a secret, so `make up` works out of the box. Stacks for real
 # labs must bring their own secrets provider (PULUMI_CONFIG_PASSPHRASE(_FILE), or `pulumi stack init
 # --secrets-provider awskms://...|azurekeyvault://...|hashivault://...`).

@@ -18,7 +18,7 @@ from google.protobuf import json_format
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
-from components.config import parse_stack_config
+from components.config import ConfigError, parse_stack_config
 from labsim.lab import DEFAULT_LAB, load_lab
 from labsim.stack_config import stack_config
 
@@ -171,6 +171,9 @@ def expected_tree() -> dict[str, tuple[str, str]]:
         for leaf, type_name in leaves.items():
             tree[f"lab-{cloud}-{host}-{leaf}"] = (DYNAMIC(type_name), f"lab-{cloud}")
         tree[f"lab-{cloud}-trust"] = (DYNAMIC("TenantApiTrust"), f"lab-{cloud}")
+    # 5 hosts (PEP, share host, user portal, wapcomputer1, wapcomputer2), 2 per provider process.
+    for i in range(3):
+        tree[f"lab-providers-{i}"] = ("pulumi:providers:pulumi-python", "lab:wapconnector:lab:Lab")
     return tree
 
 
@@ -241,6 +244,42 @@ def test_each_site_waits_for_its_bundle_and_certificate_and_each_check_for_its_s
         assert endpoint.inputs["fqdn"] == f"{host}.contoso.com"
     assert regs["lab-user-portal-ca"].inputs["store"] == "CA"
     assert regs["lab-user-portal-ca"].inputs["cert_pem"] == "CA-PEM"
+
+
+def test_each_host_is_served_by_one_explicit_provider_process_and_hosts_are_spread(monitor) -> None:
+    deploy(build_lab)
+    regs = registered(monitor)
+    providers = {r.urn: k for k, r in regs.items() if r.type == "pulumi:providers:pulumi-python"}
+    provider_of = {}
+    for key, r in regs.items():
+        if not r.type.startswith("pulumi-python:dynamic"):
+            continue
+        ref = monitor.requests[r.urn].provider  # "<provider urn>::<provider id>"
+        assert ref, f"{key} has no explicit provider: it would share the default provider's 4 workers"
+        provider_of[key] = providers[ref.rsplit("::", 1)[0]]
+    host_of = {k: r.inputs["connection"]["fqdn"] for k, r in regs.items()
+               if r.type.startswith("pulumi-python:dynamic") and isinstance(r.inputs.get("connection"), dict)}
+    by_host: dict[str, set[str]] = {}
+    for key, host in host_of.items():
+        by_host.setdefault(host, set()).add(provider_of[key])
+    assert all(len(p) == 1 for p in by_host.values()), by_host  # one session pool per host
+    for cloud, host in HOSTS.items():  # the check runs where its host's other resources run
+        assert provider_of[f"lab-{cloud}-{host}-endpoint-check"] == provider_of[f"lab-{cloud}-{host}-connector-site"]
+    # The two WAP computers work at the same time: different processes. The PKI has one too.
+    assert provider_of["lab-AzurePack_1-wapcomputer1-connector-site"] != \
+        provider_of["lab-AzurePack_2-wapcomputer2-connector-site"]
+    assert provider_of["lab-ca"] == "lab-providers-0"
+
+
+def test_provider_process_count_is_bounded_and_configurable() -> None:
+    from components.providers import MAX_PROCESSES, process_count
+
+    assert process_count(1) == 1 and process_count(5) == 3
+    assert process_count(83) == MAX_PROCESSES  # 20 clouds: bounded memory
+    assert process_count(83, configured=4) == 4
+    assert parse_stack_config({**sim_config_values(), "providerProcesses": 4}).provider_processes == 4
+    with pytest.raises(ConfigError, match="wapconnector:providerProcesses"):
+        parse_stack_config({**sim_config_values(), "providerProcesses": 0})
 
 
 def test_connection_inputs_and_credentials_are_secrets(monitor) -> None:
