@@ -4,7 +4,7 @@ SHELL := /bin/bash
 STACK ?= sim
 export STACK
 
-.PHONY: help bootstrap doctor up preview down test test-fast bench reliability
+.PHONY: help bootstrap doctor up preview down test test-fast bench bench-protocol reliability
 .PHONY: graph fleet
 help:
 	@echo "make doctor   read-only preflight of every host of the $(STACK) stack: a table of what to fix"
@@ -15,6 +15,7 @@ help:
 	@echo "make reliability  rerun tests/reliability with a 60 s soak and random examples; rewrites docs/reliability.md"
 	@echo "make graph    picture of the $(STACK) stack: hosts, resources, dependencies, drift (GRAPH_OUT=file.svg|.png)"
 	@echo "make fleet    every lab stack: state and drift (FLEET_ARGS='up sim sim-three --skip-unreachable' acts)"
+	@echo "make bench    scale benchmark: whole labs of N clouds (N=2,6,12,20; limit with N=2,6), figures in docs/performance.md"
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -44,7 +45,11 @@ test: bootstrap
 reliability: bootstrap
 	@. scripts/env.sh && RELIABILITY_FIGURES=.state/reliability/figures.jsonl python scripts/reliability_report.py --run
 
+# Whole labs of N clouds under the engine and labsim (long: N=20 is ~100 hosts). N=2,6 limits it (or BENCH_CLOUDS).
 bench: bootstrap
+	@. scripts/env.sh && python benchmarks/lab_scale.py $(if $(N),--clouds $(N))
+
+bench-protocol: bootstrap
 	@. scripts/env.sh && python benchmarks/labsim_protocol.py
 
 # -- operator tools over lab stacks (labops/) --------------------------------------------------------------------

@@ -65,7 +65,8 @@ class LabStack:
     # -- helpers for drift/plan tests (added for issue 5's drift, change, topology and interruption tests) ----
     def planned(self, *extra: str, refresh: bool = True) -> dict[str, str]:
         """`pulumi preview [--refresh] --json`: {resource name: op} for every resource the plan would touch
-        (ops other than "same" and the "refresh" reads a refreshing preview lists), the stack itself excluded.
+        (ops other than "same" and the "refresh" reads a refreshing preview lists), the stack itself and provider
+        instances excluded.
         A resource that a refresh reads as gone plans "create". Fails on a non-zero exit or an error diagnostic."""
         run = self.project.run("preview", "--json", *(["--refresh"] if refresh else []), *extra)
         assert run.returncode == 0, run.output
@@ -75,7 +76,9 @@ class LabStack:
         out: dict[str, str] = {}
         for step in data.get("steps") or []:
             urn = step["urn"]
-            if step["op"] in ("same", "refresh") or urn.split("::")[-2].endswith("pulumi:pulumi:Stack"):
+            kind = urn.split("::")[-2].rsplit("$", 1)[-1]  # the type, without its parents' types
+            if step["op"] in ("same", "refresh") or kind.endswith("pulumi:pulumi:Stack") or \
+                    kind.startswith("pulumi:providers:"):  # provider instances (components/providers.py)
                 continue
             out[urn.rsplit("::", 1)[1]] = step["op"]
         return out
