@@ -354,6 +354,8 @@ def bench(clouds: int, factor: float, connection_cost: float, workdir: Path, flo
         refresh_commands=after["commands"] - before["commands"],
         refresh_pool_opens=after["pool_open"] - before["pool_open"],
         refresh_hosts=len(hosts_read),
+        refresh_pool_opens_by_host={h: n for h in after["hosts"] if (n := after["hosts"][h].get("pool_open", 0) -
+                                                                    before["hosts"].get(h, {}).get("pool_open", 0))},
         peak_rss_mib=max(c.peak_rss_mib for c in (up, refresh, destroy)),
         peak_pss_mib=max(c.peak_pss_mib for c in (up, refresh, destroy)),
         up_memory_mib=up.peak_by_kind_mib, provider_processes=up.provider_processes,

@@ -4,7 +4,7 @@ Sessions (one WSMan connection + one opened RunspacePool) are expensive (an HTTP
 negotiation) and the dynamic provider serves up to 4 calls at once, so they live in a module-level cache
 (never on provider objects, which are pickled into the state). A session is used by one thread at a time:
 threads check one out, and put it back when their pipeline is over; a thread finding the host's sessions busy
-waits briefly for one rather than paying for another (``REUSE_WAIT``).
+waits for one rather than paying for another (``READ_WAIT`` while a read holds it, ``REUSE_WAIT`` otherwise).
 
 pypsrp sessions die quietly: WinRM drops a pool idle for about two minutes, and a read timeout leaves the
 pool unusable (pypsrp issues #203, #21). Hence: sessions idle longer than ``IDLE_LIMIT`` are discarded
@@ -59,8 +59,10 @@ for _name in ("pypsrp", "requests_credssp", "spnego"):
 # WinRM closes a pool after ~2 min idle (WinRS IdleTimeout); retire ours well before.
 IDLE_LIMIT = 90.0
 # Opening a pool costs about a second on Windows (a wsmprovhost.exe, the PSRP negotiation), a read pipeline tens of
-# milliseconds: a thread that finds the host's sessions all busy waits this long for one before opening another.
+# milliseconds. A thread that finds the host's sessions all busy waits for one: as long as READ_WAIT while a read
+# holds one (it will be back soon), REUSE_WAIT while only other steps do (an MSI install may take minutes).
 REUSE_WAIT = 1.0
+READ_WAIT = 30.0
 # WSMan fault codes that mean "this shell no longer exists on the server".
 SHELL_GONE = {
     0x8033805B,  # ERROR_WSMAN_UNEXPECTED_SELECTORS: "the shell was not found on the server"
@@ -87,6 +89,7 @@ class _Session:
     opened_at: float = field(default_factory=time.monotonic)
     last_used: float = field(default_factory=time.monotonic)
     reused: bool = False
+    read: bool = False  # checked out for an idempotent step (a read, or a write safe to re-send)
 
     def close(self) -> None:
         """Close quietly: the server may already have dropped the shell."""
@@ -140,29 +143,32 @@ def _check_certificate_against(wsman: WSMan, name: str) -> None:
 class SessionCache:
     """Idle sessions per connection settings; thread-safe. One per process (``SESSIONS``).
 
-    A host's sessions are shared by the threads of the process: a thread that finds them all checked out waits up
-    to ``reuse_wait`` seconds for one to come back before opening another, so a burst of short calls on one host
-    (the reads of a refresh) runs on one pool, while a long step still lets a second one open."""
+    A host's sessions are shared by the threads of the process: a thread that finds them all checked out waits for
+    one to come back rather than opening another: up to ``read_wait`` seconds while a read (an idempotent step)
+    holds one, up to ``reuse_wait`` while only other steps do. So the reads of a refresh run on one pool per host
+    however slow the host answers, while a long step (an MSI install) still lets a second pool open."""
 
     def __init__(self, max_idle_per_host: int = 4,
                  wsman_factory: Callable[[HostConnection, str | None], WSMan] | None = None,
-                 reuse_wait: float = REUSE_WAIT) -> None:
+                 reuse_wait: float = REUSE_WAIT, read_wait: float = READ_WAIT) -> None:
         self._lock = threading.Lock()
         self._returned = threading.Condition(self._lock)
         # Tests substitute the WSMan (e.g. one whose HTTP layer is in memory); the default is the real one.
         self._wsman_factory = wsman_factory or make_wsman
         self._idle: dict[tuple, list[_Session]] = {}
-        self._busy: dict[tuple, int] = {}  # sessions checked out (or being opened), per key
+        # Sessions checked out (or being opened) per key: [for reads, for other steps].
+        self._busy: dict[tuple, list[int]] = {}
         self.max_idle_per_host = max_idle_per_host
         self.reuse_wait = reuse_wait
+        self.read_wait = read_wait
         self.opened = 0  # counters, for tests and measurements
         self.discarded = 0
 
-    def checkout(self, conn: HostConnection, step: str) -> _Session:
+    def checkout(self, conn: HostConnection, step: str, *, read: bool = False) -> _Session:
         key = _session_key(conn)
         stale: list[_Session] = []
         session = None
-        deadline = time.monotonic() + self.reuse_wait
+        started = time.monotonic()
         with self._lock:
             while True:
                 idle = self._idle.get(key, [])
@@ -173,21 +179,25 @@ class SessionCache:
                         session = candidate
                         break
                     stale.append(candidate)
-                if session is not None or not self._busy.get(key) or now >= deadline:
+                busy = self._busy.get(key)
+                if session is not None or not busy:
                     break
-                self._returned.wait(deadline - now)
-            self._busy[key] = self._busy.get(key, 0) + 1
+                limit = started + (self.read_wait if busy[0] else self.reuse_wait)
+                if now >= limit:
+                    break
+                self._returned.wait(limit - now)
+            self._hold(key, read)
         for s in stale:
             self._discard(s)
         if session is not None:
-            session.reused = True
+            session.reused, session.read = True, read
             return session
-        return self._open(conn, step, key)
+        return self._open(conn, step, key, read)
 
     def checkin(self, session: _Session) -> None:
         session.last_used = time.monotonic()
         with self._lock:
-            self._release(session.key)
+            self._release(session.key, session.read)
             idle = self._idle.setdefault(session.key, [])
             if len(idle) < self.max_idle_per_host:
                 idle.append(session)
@@ -197,16 +207,20 @@ class SessionCache:
     def discard(self, session: _Session) -> None:
         """Drop a checked-out session (it saw an error)."""
         with self._lock:
-            self._release(session.key)
+            self._release(session.key, session.read)
         self._discard(session)
 
-    def _release(self, key: tuple) -> None:
-        """One checked-out session of ``key`` is back or gone (lock held): wake a waiting thread."""
-        left = self._busy.get(key, 0) - 1
-        if left > 0:
-            self._busy[key] = left
-        else:
-            self._busy.pop(key, None)
+    def _hold(self, key: tuple, read: bool) -> None:
+        """One more session of ``key`` checked out (lock held)."""
+        self._busy.setdefault(key, [0, 0])[0 if read else 1] += 1
+
+    def _release(self, key: tuple, read: bool) -> None:
+        """One checked-out session of ``key`` is back or gone (lock held): wake the waiting threads."""
+        busy = self._busy.get(key)
+        if busy is not None:
+            busy[0 if read else 1] -= 1
+            if busy == [0, 0]:
+                del self._busy[key]
         self._returned.notify_all()
 
     def _discard(self, session: _Session) -> None:
@@ -214,32 +228,32 @@ class SessionCache:
             self.discarded += 1
         session.close()
 
-    def open_fresh(self, conn: HostConnection, step: str) -> _Session:
+    def open_fresh(self, conn: HostConnection, step: str, *, read: bool = False) -> _Session:
         """A new session, bypassing idle ones (after one was found dead, the others likely are too)."""
         key = _session_key(conn)
         with self._lock:
             stale = self._idle.pop(key, [])
-            self._busy[key] = self._busy.get(key, 0) + 1
+            self._hold(key, read)
         for s in stale:
             self._discard(s)
-        return self._open(conn, step, key)
+        return self._open(conn, step, key, read)
 
-    def _open(self, conn: HostConnection, step: str, key: tuple) -> _Session:
+    def _open(self, conn: HostConnection, step: str, key: tuple, read: bool = False) -> _Session:
         password = conn.password.get_secret_value() if conn.password else None
         try:
             wsman = self._wsman_factory(conn, password)
         except ValueError as exc:  # pypsrp refuses an auth/encryption combination
             with self._lock:
-                self._release(key)
+                self._release(key, read)
             raise ConfigurationError([str(exc)], host=conn.fqdn, step=step) from None
         pool = RunspacePool(wsman, configuration_name=conn.configuration_name)
-        session = _Session(wsman, pool, key)
+        session = _Session(wsman, pool, key, read=read)
         started = time.monotonic()
         try:
             pool.open()
         except Exception as exc:  # noqa: BLE001 - translated below
             with self._lock:
-                self._release(key)
+                self._release(key, read)
             session.close()
             raise translate(exc, conn, step) from exc
         with self._lock:
@@ -535,7 +549,7 @@ class PsrpTransport:
         command_text = scrub(describe(pipelines), secrets)
         started = time.monotonic()
         report = progress.Step(conn.fqdn, step)  # live in `pulumi up` (a no-op outside the provider process)
-        session: _Session | None = self.cache.checkout(conn, step)
+        session: _Session | None = self.cache.checkout(conn, step, read=reopen_on_lost)
         try:
             try:
                 ps = self._start(session, pipelines, input)
@@ -547,7 +561,7 @@ class PsrpTransport:
                 log.info("%s: session gone (%s); reopening", conn.fqdn, type(exc).__name__)
                 self.cache.discard(session)
                 session = None
-                session = self.cache.open_fresh(conn, step)
+                session = self.cache.open_fresh(conn, step, read=reopen_on_lost)
                 ps = self._start(session, pipelines, input)
             result, matched = self._collect(conn, step, session, ps, deadline, budget, command_text, until,
                                             report=report, secrets=secrets)

@@ -202,7 +202,17 @@ def test_four_threads_share_the_cache(lab):
     assert lab.cache.opened == 1
 
 
-def test_a_busy_session_is_waited_for_briefly_then_a_second_one_opens(lab):
+def test_a_session_held_by_a_read_is_waited_for_however_slow(lab):
+    cache, conn = lab.cache, lab.conn
+    cache.reuse_wait, cache.read_wait = 0.1, 10
+    held = cache.checkout(conn, "read", read=True)
+    threading.Timer(0.5, cache.checkin, [held]).start()
+    started = time.monotonic()
+    again = cache.checkout(conn, "read", read=True)  # a slow host: still cheaper than a pool of its own
+    assert again is held and cache.opened == 1 and time.monotonic() - started >= 0.5
+
+
+def test_a_session_held_by_a_long_step_is_waited_for_briefly_then_a_second_one_opens(lab):
     cache, conn = lab.cache, lab.conn
     cache.reuse_wait = 0.3
     held = cache.checkout(conn, "long step")
