@@ -11,7 +11,9 @@ program with the project's engine settings (PULUMI_PARALLEL from scripts/env.sh)
 * the factor-0 floor: ``up`` and ``destroy`` of the same lab with every step instant (``latency_factor: 0``,
   same connection costs), on its own labsim;
 * ``up``, ``preview --refresh`` and ``destroy`` at ``--factor``, with labsim's counters read around the refresh:
-  pipelines, commands (the invocation log) and runspace pool opens;
+  pipelines, commands (the invocation log) and runspace pool opens. The program runs a read-only preflight of
+  every host before it registers anything (components/preflight.py, in the program's own process), so the refresh's
+  figures include it: it is measured on its own (``scripts/doctor.py``, the same probes) and shown apart;
 * the critical path, computed from the stack's dependency graph (``pulumi stack export``) and labsim's latency
   profile (``labsim.hosts.latency``): the longest chain of step durations, for create and for delete;
 * peak resident memory of the engine, the language host and every provider process (sampled every 0.25 s; RSS
@@ -281,6 +283,14 @@ class BenchLab:
                 "pipeline": sum(v.get("pipeline", 0) for v in wire.values()),
                 "commands": commands, "hosts": {h: dict(v) for h, v in wire.items()}}
 
+    def doctor(self) -> None:
+        """The preflight on its own (what the program runs before registering resources); exit 1 = a FAIL row."""
+        proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "doctor.py"), "--stack", self.project.stack,
+                               "--cwd", str(self.project.project_dir)], env=self.project.env, capture_output=True,
+                              text=True, timeout=600)
+        if proc.returncode not in (0, 1):
+            raise RuntimeError(f"doctor exited {proc.returncode}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+
     def resources(self) -> list[dict[str, Any]]:
         return self.project.export()["deployment"].get("resources") or []
 
@@ -339,6 +349,14 @@ def bench(clouds: int, factor: float, connection_cost: float, workdir: Path, flo
         record["remote_resources"] = sum(1 for r in dynamic if "connection" in (r.get("inputs") or {}))
         log(f"  N={clouds}: up {up.wall} s")
         before = lab.counters()
+        started = time.monotonic()
+        lab.doctor()
+        record["preflight"] = round(time.monotonic() - started, 1)
+        doctor = lab.counters()
+        for kind, key in (("pipeline", "preflight_pipelines"), ("commands", "preflight_commands"),
+                          ("pool_open", "preflight_pool_opens")):
+            record[key] = doctor[kind] - before[kind]
+        before = doctor
         refresh = lab.run("preview", "--refresh", "--expect-no-changes")
         after = lab.counters()
         log(f"  N={clouds}: preview --refresh {refresh.wall} s")
@@ -369,8 +387,9 @@ def bench(clouds: int, factor: float, connection_cost: float, workdir: Path, flo
 
 HEADER = ("| N clouds | hosts | resources | provider processes | `up` | factor-0 `up` | critical path | up ratio "
           "| `preview --refresh` | `destroy` | factor-0 `destroy` | delete critical path | destroy ratio "
-          "| pipelines / commands / pool opens per refresh (remote resources, hosts) | peak RSS (PSS) MiB |\n"
-          "|" + "---|" * 15)
+          "| pipelines / commands / pool opens per refresh, preflight excluded (remote resources, hosts) "
+          "| the preflight alone: wall, pipelines / commands / pool opens | peak RSS (PSS) MiB |\n"
+          "|" + "---|" * 16)
 
 
 def row(r: dict[str, Any]) -> str:
@@ -378,8 +397,10 @@ def row(r: dict[str, Any]) -> str:
     return (f"| {r['clouds']} | {r['hosts']} | {r['resources']} | {r['provider_processes']} | {r['up']} s "
             f"| {g('floor_up')} s | {r['critical_path']} s | {g('up_ratio')} | {r['preview_refresh']} s "
             f"| {r['destroy']} s | {g('floor_destroy')} s | {r['delete_critical_path']} s | {g('destroy_ratio')} "
-            f"| {r['refresh_pipelines']} / {r['refresh_commands']} / {r['refresh_pool_opens']} "
-            f"({r['remote_resources']}, {r['refresh_hosts']}) | {r['peak_rss_mib']} ({r['peak_pss_mib']}) |")
+            f"| {r['refresh_pipelines'] - r['preflight_pipelines']} / {r['refresh_commands'] - r['preflight_commands']}"
+            f" / {r['refresh_pool_opens'] - r['preflight_pool_opens']} ({r['remote_resources']}, {r['refresh_hosts']}) "
+            f"| {r['preflight']} s, {r['preflight_pipelines']} / {r['preflight_commands']} / {r['preflight_pool_opens']} "
+            f"| {r['peak_rss_mib']} ({r['peak_pss_mib']}) |")
 
 
 def parse_clouds(text: str) -> list[int]:
