@@ -13,6 +13,7 @@ help:
 	@echo "make down     pulumi destroy the $(STACK) stack"
 	@echo "make test     bootstrap and run the whole test suite (unit, labsim, end-to-end); rewrites docs/reliability.md"
 	@echo "make reliability  rerun tests/reliability with a 60 s soak and random examples; rewrites docs/reliability.md"
+	@echo "make acceptance  does the code work on the $(STACK) lab? doctor, refreshing preview, every read; report in .state/acceptance (CYCLE=yes: also up / drift / heal / destroy)"
 	@echo "make graph    picture of the $(STACK) stack: hosts, resources, dependencies, drift (GRAPH_OUT=file.svg|.png)"
 	@echo "make fleet    every lab stack: state and drift (FLEET_ARGS='up sim sim-three --skip-unreachable' acts)"
 	@echo "make bench    scale benchmark: whole labs of N clouds (N=2,6,12,20; limit with N=2,6), figures in docs/performance.md"
@@ -63,3 +64,10 @@ graph: bootstrap
 # make fleet FLEET_ARGS='up sim sim-three --skip-unreachable --continue-on-error' (python -m labops.fleet --help).
 fleet: bootstrap
 	@. scripts/env.sh && python -m labops.fleet $(or $(FLEET_ARGS),status)
+
+# Acceptance against any stack, real or simulated: read-only unless CYCLE=yes (which runs up / drift / heal /
+# destroy and changes the lab). Writes a report an operator can attach to a change ticket (scripts/acceptance.py).
+.PHONY: acceptance
+acceptance: bootstrap
+	@. scripts/env.sh && python scripts/lab.py start $(STACK)
+	@. scripts/env.sh && python scripts/acceptance.py --stack $(STACK) $(if $(filter yes,$(CYCLE)),--cycle) $(if $(ACCEPTANCE_REPORT),--report $(ACCEPTANCE_REPORT))
