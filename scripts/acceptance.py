@@ -2,7 +2,7 @@
 change ticket.
 
 Read-only by default, nothing on any host changes:
-  1. doctor       `make doctor` (the read-only check of every host of the stack), when this checkout has it;
+  1. doctor       scripts/doctor.py, what `make doctor` runs: the read-only check of every host of the stack;
   2. preview      `pulumi preview --refresh`: every resource read from its host, the plan that would follow;
   3. reads        every resource's read compared with its expected shape: the refreshed outputs carry every
                   output the stack recorded, with the same JSON type (values may differ: that is drift, step 2).
@@ -139,16 +139,17 @@ def step(report: Report, name: str, fn: Any, *args: Any) -> Any:
 
 
 def doctor(pulumi: Pulumi, report: Report) -> tuple[str, str, None]:
-    """`make doctor`, the read-only check of every host, when this checkout provides it."""
-    probe = subprocess.run(["make", "-n", "doctor"], cwd=ROOT, capture_output=True, text=True)
-    if probe.returncode != 0 or pulumi.binary:
-        why = ("`make doctor` is not in this checkout" if probe.returncode != 0
-               else "doctor runs on the operator's stacks (scripts/pulumi.sh), not on a throwaway project")
-        report.missing.append(f"doctor: {why}; the refreshing preview and the reads below still ran")
-        return SKIP, why, None
-    proc = subprocess.run(["make", "doctor", f"STACK={pulumi.stack}"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=1800)
-    return (PASS if proc.returncode == 0 else FAIL), _tail(proc.stdout + proc.stderr), None
+    """The stack's read-only preflight (scripts/doctor.py, what `make doctor` runs): every host reachable, the
+    procedure's prerequisites in place. Its table goes into the report."""
+    script = ROOT / "scripts" / "doctor.py"
+    if not script.exists():
+        report.missing.append("doctor: scripts/doctor.py is not in this checkout; the refreshing preview and the "
+                              "reads below still ran")
+        return SKIP, "scripts/doctor.py is not in this checkout", None
+    proc = subprocess.run([sys.executable, str(script), "--stack", pulumi.stack, "--cwd", str(pulumi.cwd)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=1800,
+                          env=dict(os.environ) if pulumi.binary else dict(os.environ, STACK=pulumi.stack))
+    return (PASS if proc.returncode == 0 else FAIL), _tail(proc.stdout + proc.stderr, 40), None
 
 
 def exported(pulumi: Pulumi) -> dict[str, dict[str, Any]]:
