@@ -241,11 +241,11 @@ class LabServer:
         while not self._stop.wait(FAULT_POLL_SECONDS):
             for state in list(self._hosts.values()):
                 try:
-                    state.faults = list(self.runtime.faults(state.host.name))
+                    faults = list(self.runtime.faults(state.host.name))
                 except Exception:  # noqa: BLE001 - a runtime hiccup must not stop fault polling
                     log.exception("labsim: reading faults of %s failed", state.host.name)
                     continue
-                down = any(f.kind == "down" for f in state.faults)
+                down = any(f.kind == "down" for f in faults)
                 for listener in state.listeners:
                     try:
                         if down and not listener.suspended:
@@ -254,6 +254,8 @@ class LabServer:
                             listener.resume()
                     except ListenerError as exc:
                         log.error("labsim: %s", exc.strerror)
+                # Published only once the listeners obey them: faults_in_force() means "in effect".
+                state.faults = faults
 
     def _watch_bindings(self) -> None:
         while not self._stop.wait(BINDING_POLL_SECONDS):

@@ -95,12 +95,8 @@ def test_three_clouds_with_load_balanced_names_and_separate_sql_deploy_concurren
         installs = [i for i in ran if i["command"].endswith("Install-Connector.ps1")]
         assert len({i["host"] for i in installs}) == 6
         assert overlapping_pairs(installs), [(i["host"], i["started"], i["ended"]) for i in installs]
-        long_steps = installs + [i for i in ran if i["command"].endswith("Update-TenantAPI.ps1")]
-        serial = sum(i["ended"] - i["started"] for i in long_steps)
-        span = max(i["ended"] for i in long_steps) - min(i["started"] for i in long_steps)
-        assert span < 0.6 * serial, (span, serial)
-        # The dynamic provider serves at most 4 calls at once, each on one host; the engine keeps several busy
-        # (+1: a stopped PEP pipeline is recorded as ended a moment after the client has moved on).
-        assert 3 <= max_concurrent_hosts(ran) <= 4 + 1, max_concurrent_hosts(ran)
+        # More hosts at once than one dynamic-provider process could serve (4 calls): the lab's explicit provider
+        # processes (components/providers.py) lift that cap. Counted from labsim's log, not from wall-clock ratios.
+        assert max_concurrent_hosts(ran) > 4, max_concurrent_hosts(ran)
 
         lab.assert_clean()
