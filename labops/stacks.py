@@ -1,8 +1,9 @@
 """Reading lab stacks through Pulumi's Automation API: which stacks exist, what each holds, and its drift.
 
-Secrets: a resource's host comes from its ``connection`` input, which is a secret (it holds the password).
-:func:`read_resources` decrypts the state in this process only and keeps nothing but each connection's
-``fqdn``; the decrypted deployment is never written, logged or returned. Drift comes from one refreshing
+Secrets: a resource's host comes from its ``connection`` input, whose ``fqdn`` is plain (only the password in
+it is a secret), so :func:`read_resources` reads the state without decrypting it. Only for a state written
+before that (whole connections secret) does it decrypt, in this process, keeping nothing but each ``fqdn``;
+the decrypted deployment is never written, logged or returned. Drift comes from one refreshing
 preview (reads every host, changes nothing), recorded per stack under ``.state/drift/`` so the picture can
 show "drift as of the last refresh" without reaching the hosts again.
 """
@@ -113,9 +114,27 @@ def resources_from_deployment(deployment: Mapping[str, Any]) -> list[Resource]:
     return out
 
 
+def _opaque_connection(resource: Mapping[str, Any]) -> bool:
+    """A connection stored wholly as a secret (states written before only its password was): no host to read."""
+    return any(isinstance(props.get("connection"), Mapping) and SECRET_SIG in props["connection"]
+               for props in (resource.get("inputs") or {}, resource.get("outputs") or {})) and \
+        host_of(resource.get("inputs") or {}) is None and host_of(resource.get("outputs") or {}) is None
+
+
 def read_resources(stack: auto.Stack) -> list[Resource]:
-    # export_stack decrypts (it runs `stack export --show-secrets`); only the reduced view leaves this frame.
-    return resources_from_deployment(stack.export_stack().deployment or {})
+    """The stack's resources, read without decrypting anything: each connection's ``fqdn`` is a plain input
+    (only its password is a secret). A state written before that keeps whole connections secret; only then is
+    the state decrypted, in this process, and reduced at once (export_stack runs `stack export --show-secrets`)."""
+    ws = stack.workspace
+    env = {**os.environ, **(getattr(ws, "env_vars", None) or {})}
+    proc = subprocess.run(["pulumi", "stack", "export", "--stack", stack.name, "--non-interactive"],
+                          cwd=ws.work_dir, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise auto.CommandError(auto.CommandResult(stdout=proc.stdout, stderr=proc.stderr, code=proc.returncode))
+    deployment = json.loads(proc.stdout).get("deployment") or {}
+    if any(_opaque_connection(r) for r in deployment.get("resources") or []):
+        deployment = stack.export_stack().deployment or {}
+    return resources_from_deployment(deployment)
 
 
 # -- what a run said ------------------------------------------------------------------------------------------

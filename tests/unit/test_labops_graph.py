@@ -9,7 +9,7 @@ import re
 import pytest
 
 from labops.graph import short_name, to_dot, type_label
-from labops.stacks import SECRET_SIG, Drift, _stronger, resources_from_deployment
+from labops.stacks import SECRET_SIG, Drift, _opaque_connection, _stronger, resources_from_deployment
 
 pytestmark = pytest.mark.unit
 
@@ -162,3 +162,15 @@ def test_drift_is_recorded_and_read_back(tmp_path) -> None:
     assert Drift.load("lab", tmp_path) == drift
     assert Drift.load("other", tmp_path) is None
     assert drift.describe() == "drift: 1 to update"
+
+
+def test_a_connection_whose_password_alone_is_secret_gives_its_host_without_decrypting() -> None:
+    ciphertext = {SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270", "ciphertext": "v1:abc"}
+    stored = {"urn": SITE, "type": "pulumi-python:dynamic/wapconnector:ConnectorSite", "custom": True,
+              "inputs": {"connection": {"fqdn": "WAPComputer1.contoso.com", "password": ciphertext}},
+              "outputs": {"connection": ciphertext}}  # outputs keep the whole connection secret
+    assert not _opaque_connection(stored)
+    assert resources_from_deployment({"resources": [stored]})[0].host == "wapcomputer1.contoso.com"
+    older = {**stored, "inputs": {"connection": ciphertext}}  # a state from before: nothing to read in clear
+    assert _opaque_connection(older)
+    assert not _opaque_connection({**stored, "inputs": {}, "outputs": {"fqdn": "x"}})  # no connection at all
