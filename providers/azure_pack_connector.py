@@ -595,7 +595,7 @@ class AzurePackConnectorProvider(RemoteProvider):
         if inputs.owner is not None:
             found = read_observed(share, pep)
             ownership.may_change(host=pep, thing=thing(pep), owner=inputs.owner, adopt=inputs.adopt,
-                                 marker=found.marker)
+                                 marker=found.marker, previous=olds.get("owner"))
             mark = ownership.from_state({**olds, "owner": inputs.owner}, OWNERSHIP_RESOURCE, thing(pep))
             own = ownership.outputs(mark)
         else:

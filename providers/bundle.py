@@ -438,7 +438,7 @@ class ConnectorBundleProvider(RemoteProvider):
         if args.owner is not None:
             _, marker = _read_owned(args.connection, args.destination)
             ownership.may_change(host=args.connection.fqdn, thing=thing(args.destination), owner=args.owner,
-                                 adopt=args.adopt, marker=marker)
+                                 adopt=args.adopt, marker=marker, previous=olds.get("owner"))
             mark = ownership.from_state({**olds, "owner": args.owner}, OWNERSHIP_RESOURCE, thing(args.destination))
             if marker != mark:
                 ownership.write(args.connection, ownership.STEP_MARK, marker_path(args.destination), mark)

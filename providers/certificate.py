@@ -590,7 +590,7 @@ class CertificateProvider(RemoteProvider):
         if args.owner is not None:
             _, marker = _read(conn, args.store, thumb, with_marker=True)
             ownership.may_change(host=conn.fqdn, thing=thing(args.store, thumb), owner=args.owner,
-                                 adopt=args.adopt, marker=marker)
+                                 adopt=args.adopt, marker=marker, previous=olds.get("owner"))
             mark = ownership.from_state({**olds, "owner": args.owner}, OWNERSHIP_RESOURCE, thing(args.store, thumb))
             if marker != mark:
                 ownership.write(conn, ownership.STEP_MARK, marker_path(args.store, thumb), mark)

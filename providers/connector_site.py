@@ -609,7 +609,8 @@ class ConnectorSiteProvider(RemoteProvider):
         if inputs.owner is not None:
             conn = inputs.connection
             _, marker = read_site_owned(conn)
-            ownership.may_change(host=conn.fqdn, thing=THING, owner=inputs.owner, adopt=inputs.adopt, marker=marker)
+            ownership.may_change(host=conn.fqdn, thing=THING, owner=inputs.owner, adopt=inputs.adopt, marker=marker,
+                                 previous=olds.get("owner"))
             mark = ownership.from_state({**olds, "owner": inputs.owner}, OWNERSHIP_RESOURCE, THING)
             if marker != mark:
                 ownership.write(conn, ownership.STEP_MARK, MARKER_PATH, mark)

@@ -213,9 +213,11 @@ def claim(*, host: str, thing: str, owner: str, adopt: bool, marker: Marker | No
     return Marker(owner, adopted=True, prior=dict(prior), resource=resource, thing=thing)
 
 
-def may_change(*, host: str, thing: str, owner: str | None, adopt: bool, marker: Marker | None) -> None:
-    """update's guard: refuse to change what another stack's marker claims (unless adopt)."""
-    if owner is None or marker is None or marker.owner == owner or adopt:
+def may_change(*, host: str, thing: str, owner: str | None, adopt: bool, marker: Marker | None,
+               previous: str | None = None) -> None:
+    """update's guard: refuse to change what another stack's marker claims (unless adopt). ``previous`` is the
+    owner this resource's state recorded: a marker naming it is still ours (the stack or project was renamed)."""
+    if owner is None or marker is None or marker.owner in (owner, previous) or adopt:
         return
     raise OwnershipConflict(
         f"{host}: {thing} is now owned by stack {marker.owner}; stack {owner} will not change it. Nothing was "

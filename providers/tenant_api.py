@@ -287,7 +287,7 @@ class TenantApiUpdateProvider(RemoteProvider):
         own: dict[str, Any] = {}
         if args.owner is not None:
             ownership.may_change(host=args.connection.fqdn, thing=UPDATE_THING, owner=args.owner, adopt=args.adopt,
-                                 marker=marker)
+                                 marker=marker, previous=olds.get("owner"))
             mark = ownership.from_state({**olds, "owner": args.owner}, UPDATE_RESOURCE, UPDATE_THING)
             if marker != mark:
                 ownership.write(args.connection, ownership.STEP_MARK, UPDATE_MARKER, mark)
@@ -699,7 +699,7 @@ class TenantApiTrustProvider(RemoteProvider):
         if args.owner is not None:
             _, marker, _ = _read_trust_owned(args.connection, sql, args.data_file_path)
             ownership.may_change(host=args.connection.fqdn, thing=trust_thing(sql), owner=args.owner,
-                                 adopt=args.adopt, marker=marker)
+                                 adopt=args.adopt, marker=marker, previous=olds.get("owner"))
             mark = ownership.from_state({**olds, "owner": args.owner}, TRUST_RESOURCE, trust_thing(sql))
             if marker != mark:
                 ownership.write(args.connection, ownership.STEP_MARK, trust_marker(sql), mark)

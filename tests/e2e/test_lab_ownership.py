@@ -3,6 +3,9 @@
 * A lab configured by hand to the article's end state (every step driven over PSRP as an administrator would,
   what `labsim exec` does) is adopted by a stack: the only writes its `up` sends are the ownership markers, a
   second `up` changes nothing, and `destroy` removes only the markers: every host is as the hand left it.
+  Then the hand configuration differs (another Tenant API FQDN): `up` stops naming host, thing and field and
+  writes nothing but markers; with `clouds[0].adopt` it takes the connector over, and `destroy` writes the
+  hand's value back: every host is again as the hand left it.
 * A second stack pointed at a lab a first stack manages is refused, naming the owner, never touches the first
   stack's things, and its `destroy` leaves them; the first stack still manages them.
 """
@@ -13,6 +16,7 @@ import json
 from typing import Any
 
 import pytest
+import yaml
 
 from components.preflight import READ_COMMANDS
 from labsim.stack_config import write_stack_config
@@ -29,6 +33,8 @@ CLOUD_OF = {"wapcomputer1": "AzurePack_1", "wapcomputer2": "AzurePack_2"}
 BUNDLE = r"C:\temp\WAPConnector"
 OUTPUT_FOLDER = r"\\su1fileserver\SU1_Infrastructure_1\AzurePackConnectorOutput"
 PORTAL_FQDN = "portal.local.azurestack.external"
+# `pulumi destroy` of everything but the lab PKI (and the component above it).
+KEEP_PKI = ("--exclude", "**wapconnector:lab:Pki**", "--exclude", "**wapconnector:lab:Lab::lab")
 # Commands that only read (labsim's invocation log records each command of a pipeline on its own).
 READS = {"get-item", "get-childitem", "get-content", "get-filehash", "get-itemproperty", "get-website",
          "get-webconfigurationproperty", "get-package", "get-mgmtsvcsetting", "get-mgmtsvcdatabasesetting",
@@ -55,6 +61,12 @@ def without_markers(snapshot: dict[str, Any]) -> dict[str, Any]:
             out[section] = {k: v for k, v in out[section].items()
                             if not (is_marker_path(k) or k.lower() == MARKER_ROOT.lower())}
     return out
+
+
+def site_settings(lab: LabStack, host: str) -> dict[str, str]:
+    rows = lab.admin(host, "Get-WebConfigurationProperty", PSPath=r"IIS:\Sites\MgmtSvc-Connector",
+                     Filter="appSettings/add", Name=".")
+    return {r["key"]: r["value"] for r in rows}
 
 
 def snapshots(lab: LabStack) -> dict[str, dict[str, Any]]:
@@ -159,12 +171,44 @@ def test_a_lab_configured_by_hand_is_adopted_with_only_marker_writes_and_destroy
         assert writes(lab, mark) == []
         lab.assert_clean()
 
+        # Destroy of everything on the hosts (the lab PKI is kept for the second half: the hand configuration
+        # uses its certificates).
         mark = lab.last_invocation_id()
-        lab.project.run("destroy", "--yes", "--skip-preview", check=True)
+        lab.project.run("destroy", "--yes", "--skip-preview", *KEEP_PKI, check=True)
         removed = [(w["host"], w["command"], w["parameters"]) for w in writes(lab, mark)
                    if w["command"] != "Remove-Item" or marker_path_of(w) is None]
         assert removed == [], removed
         assert snapshots(lab) == hand
+
+        # The hand configuration differs from the stack's (another Tenant API FQDN on wapcomputer1): refused,
+        # naming the host, the thing and the field, with nothing written to that connector.
+        fqdn = lab.lab.host("wapcomputer1").fqdn
+        other = "api.contoso.com"
+        lab.admin("wapcomputer1", rf"{BUNDLE}\Setup\Scripts\Configure-WapConnector.ps1", TenantPortalFQDN=fqdn,
+                  TenantAPIFQDN=other, AzureStackPortalFQDN=PORTAL_FQDN)
+        differing = snapshots(lab)
+        mark = lab.last_invocation_id()
+        refused = lab.project.up(check=False)
+        assert refused.returncode != 0
+        assert f"{fqdn}: the WAP connector" in refused.output and \
+            f"tenant_api_fqdn is '{other}', this stack wants '{fqdn}'" in refused.output, refused.output
+        leaked = [(w["host"], w["command"], w["parameters"]) for w in writes(lab, mark) if marker_path_of(w) is None]
+        assert leaked == [], leaked
+        assert {h: without_markers(s) for h, s in snapshots(lab).items()} == differing
+
+        # Adoption asked for that cloud only (wapconnector:clouds[0].adopt): taken over and configured; destroy
+        # writes the hand's FQDN back and leaves everything else as the hand made it.
+        doc = yaml.safe_load(lab.project.config_file.read_text())
+        doc["config"]["wapconnector:clouds"][0]["adopt"] = True
+        lab.project.config_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+        mark = lab.last_invocation_id()
+        lab.project.up()
+        assert site_settings(lab, "wapcomputer1")["TenantAPIFQDN"] == fqdn
+        changed = [(w["host"], w["command"]) for w in writes(lab, mark) if marker_path_of(w) is None]
+        assert changed == [("wapcomputer1", rf"{BUNDLE}\Setup\Scripts\Configure-WapConnector.ps1")], changed
+        lab.project.run("destroy", "--yes", "--skip-preview", check=True)
+        assert site_settings(lab, "wapcomputer1")["TenantAPIFQDN"] == other
+        assert snapshots(lab) == differing
 
 
 def test_a_second_stack_is_refused_naming_the_owner_and_its_destroy_leaves_the_first_stacks_things(tmp_path):

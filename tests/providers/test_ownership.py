@@ -116,6 +116,8 @@ def test_update_and_delete_guards():
     O.may_change(host="h", thing="t", owner=ME, adopt=True, marker=Marker(OTHER))
     with pytest.raises(OwnershipConflict, match=f"now owned by stack {OTHER}"):
         O.may_change(host="h", thing="t", owner=ME, adopt=False, marker=Marker(OTHER))
+    # The marker names the owner this resource's state recorded: the same stack under its former name.
+    O.may_change(host="h", thing="t", owner=ME, adopt=False, marker=Marker(OTHER), previous=OTHER)
     assert O.may_delete(host="h", thing="t", owner=ME, marker=Marker(ME))
     assert O.may_delete(host="h", thing="t", owner=ME, marker=None)
     assert not O.may_delete(host="h", thing="t", owner=ME, marker=Marker(OTHER))
