@@ -3,7 +3,7 @@
     labsim serve [--lab FILE] [--state-dir DIR] [--background [--pid-file F]]
     labsim stop | reset | invocations [HOST] | show HOST
     labsim exec HOST CMDLET [-Param value ...]      (an administrator's out-of-band change, over PSRP)
-    labsim fault HOST down|slow SECONDS|auth-broken|wsman-fault|command-error CMD [MSG]|command-terminating CMD|command-hang CMD|clear
+    labsim fault HOST down|slow SECONDS|auth-broken|wsman-fault|command-error CMD [MSG]|command-terminating CMD|command-hang CMD|command-noop CMD|command-corrupt CMD|clear
     labsim make-bundle DIR                           (a fake WAPConnector bundle for the lab)
 
 The lab file defaults to ``$LABSIM_LAB`` or the packaged seed example; the state directory to
@@ -231,14 +231,14 @@ def cmd_fault(args: argparse.Namespace) -> int:
     state = _runtime(lab, _state_dir(args, lab)).state
     kind, rest = args.kind, args.rest
     need = {"down": 0, "auth-broken": 0, "wsman-fault": 0, "clear": 0, "slow": 1, "command-terminating": 1,
-            "command-hang": 1}
+            "command-hang": 1, "command-noop": 1, "command-corrupt": 1}
     if kind == "command-error":
         if not 1 <= len(rest) <= 2:
             raise CliError("usage: labsim fault HOST command-error CMD [MESSAGE]")
     elif kind not in need:
         raise CliError(f"unknown fault {kind!r}: down | slow SECONDS | auth-broken | wsman-fault | "
                        f"command-error CMD [MSG] | "
-                       f"command-terminating CMD | command-hang CMD | clear")
+                       f"command-terminating CMD | command-hang CMD | command-noop CMD | command-corrupt CMD | clear")
     elif len(rest) != need[kind]:
         raise CliError(f"fault {kind} takes {need[kind]} argument(s), got {len(rest)}")
     if kind == "clear":

@@ -136,9 +136,14 @@ class HttpsBinding:
 @dataclass(frozen=True)
 class Fault:
     """A run-time fault switch for one host; stored in the lab database so `labsim fault` in another process
-    can flip it. kind: down | slow | auth_broken | wsman_fault | command_error | command_terminating | command_hang.
+    can flip it. kind: down | slow | auth_broken | wsman_fault | command_error | command_terminating | command_hang |
+    command_noop | command_corrupt.
     ``wsman_fault``: every WinRM request to the host is answered HTTP 500 with a WSMan fault (code
-    ``labsim.wsman.CODE_INTERNAL_ERROR``, text ``message`` or a default), as a WinRM service in trouble does."""
+    ``labsim.wsman.CODE_INTERNAL_ERROR``, text ``message`` or a default), as a WinRM service in trouble does.
+    ``command_noop``: the command reports success (no error, no output) and changes nothing: an import that does
+    not land, a script that does not converge, a listing that comes back empty.
+    ``command_corrupt``: the command runs with the last byte of every byte[] parameter lost (a corrupted
+    upload: what Add-Content/Set-Content write differs from what was sent)."""
 
     host: str
     kind: str

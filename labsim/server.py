@@ -246,7 +246,10 @@ class LabServer:
                     log.exception("labsim: reading faults of %s failed", state.host.name)
                     continue
                 down = any(f.kind == "down" for f in faults)
-                for listener in state.listeners:
+                # A host that is down serves nothing: its IIS https sites (the connector endpoint) go with WinRM.
+                sites = [s.listener for s in list(self._sites.values())
+                         if s.binding.host == state.host.name and isinstance(s.listener, Listener)]
+                for listener in [*state.listeners, *sites]:
                     try:
                         if down and not listener.suspended:
                             listener.suspend()

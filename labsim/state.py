@@ -35,7 +35,7 @@ from labsim.runtime import Fault
 
 SHARE_HOST = "\\\\su1fileserver"  # pseudo-host holding \\su1fileserver\... files
 FAULT_KINDS = frozenset({"down", "slow", "auth_broken", "wsman_fault", "command_error", "command_terminating",
-                         "command_hang"})
+                         "command_hang", "command_noop", "command_corrupt"})
 DB_NAME = "lab.sqlite3"
 
 _SCHEMA = """

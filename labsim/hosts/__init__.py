@@ -156,8 +156,9 @@ class LabRuntime:
                                     position=position, length=length)
             ctx = Ctx(self, session, host, sink, spec, command.name, data, error_action_of(spec, common), last,
                       invocation=invocation)
-            self._apply_faults(ctx, host, spec, command)
-            if spec.input_mode == "each" and data:
+            if not self._apply_faults(ctx, host, spec, command, args):
+                pass  # command_noop: success, nothing done
+            elif spec.input_mode == "each" and data:
                 for item in data:
                     self._call(ctx, spec, args | {spec.pipeline_param: item} if spec.pipeline_param else args)
             else:
@@ -184,8 +185,10 @@ class LabRuntime:
             for value in result:
                 ctx.emit(value)
 
-    def _apply_faults(self, ctx: Ctx, host: Host, spec: CommandSpec, command: Command) -> None:
+    def _apply_faults(self, ctx: Ctx, host: Host, spec: CommandSpec, command: Command, args: dict[str, Any]) -> bool:
+        """Apply the command faults aimed at this command; False: the command must not run (command_noop)."""
         names = {command.name.lower(), spec.name.lower(), paths.leaf(command.name).lower()}
+        run = True
         for fault in self.state.faults(host.name):
             if not fault.command or fault.command.lower() not in names:
                 continue
@@ -199,6 +202,13 @@ class LabRuntime:
             if fault.kind == "command_error":
                 ctx.error(fault.message or f"labsim fault: {spec.name} failed", error_id=fq, category=0,
                           target=spec.name)
+            if fault.kind == "command_noop":
+                run = False
+            if fault.kind == "command_corrupt":
+                for name, value in list(args.items()):
+                    if isinstance(value, (bytes, bytearray)) and value:
+                        args[name] = bytes(value[:-1])
+        return run
 
     # -- visibility, snapshots ---------------------------------------------------------------------------------------
     def can_see(self, host: Host, fs_host: str) -> bool:
