@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from providers import bundle as B
-from providers.errors import ConnectorError, RemoteCommandFailed
+from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.remote import use_transport
 from providers.transport import Command, FakeTransport
 from tests.providers.fake_host_a import FakeHost, params_of
@@ -419,5 +419,7 @@ def test_sim_bad_inputs_make_no_invocation(labsim, sim_a, tmp_path):
                    {"connection": {**conn_dict(labsim, "wapcomputer2"), "auth": "magic"}},
                    {"connection": {**conn_dict(labsim, "wapcomputer2"), "password": None}}):
         assert B.ConnectorBundleProvider().check({}, sim_props(labsim, root, **change)).failures
+        with pytest.raises(ConfigurationError):  # create re-checks: the engine is not the only line of defence
+            B.ConnectorBundleProvider().create(sim_props(labsim, root, **change))
     assert last_id(labsim) == mark
     assert "LabOnly-Wap2-1!" not in all_invocations_text(labsim)

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from providers import certificate as C
-from providers.errors import ConnectorError, RemoteCommandFailed
+from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.remote import use_transport
 from providers.transport import Failure, FakeTransport
 from tests.providers.certs_a import NOW, make_ca, make_leaf
@@ -437,6 +437,8 @@ def test_sim_bad_inputs_make_no_invocation(labsim, sim_a):
     ]
     for props in bad:
         assert C.CertificateProvider().check({}, props).failures
+        with pytest.raises(ConfigurationError):  # create re-checks: the engine is not the only line of defence
+            C.CertificateProvider().create(props)
     assert last_id(labsim) == mark
 
 

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from providers import tenant_api as T
-from providers.errors import ConnectorError, RemoteCommandFailed
+from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.remote import use_transport
 from providers.transport import Credential, Failure, FakeTransport
 from tests.providers.certs_a import make_ca
@@ -606,6 +606,8 @@ def test_sim_bad_inputs_make_no_invocation(labsim, sim_a):
         (T.TenantApiUpdateProvider(), update_props(connection=c, bundle_path=HOSTILE)),
     ]:
         assert provider.check({}, props).failures
+        with pytest.raises(ConfigurationError):  # create re-checks: the engine is not the only line of defence
+            provider.create(props)
     assert last_id(labsim) == mark
 
 
