@@ -12,6 +12,7 @@ Every case is either valid or gets a clear error before any host is contacted:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import math
@@ -35,28 +36,29 @@ EXAMPLES = int(os.environ.get("RELIABILITY_EXAMPLES", "60"))
 HYPO = settings(max_examples=EXAMPLES, deadline=None, derandomize=False, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.filter_too_much])
-COUNTS: dict[str, dict[str, int]] = {}
+SEEN: dict[str, dict[str, set[str]]] = {}  # target -> outcome -> distinct inputs (digests)
 
 
-def count(target: str, outcome: str) -> None:
-    """outcome: rejected (clear error, nothing sent) or valid."""
-    c = COUNTS.setdefault(target, {"tried": 0, "rejected": 0, "valid": 0})
-    c["tried"] += 1
-    c[outcome] += 1
+def _identity(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=repr).encode("utf-8", "surrogatepass")
+                          ).hexdigest()[:16]
+
+
+def count(target: str, outcome: str, value: Any) -> None:
+    """outcome: rejected (clear error, nothing sent: a bad input) or valid (a mutation that is still a valid
+    input: not counted as a bad input). ``value``: the input itself, so a repeat is counted once."""
+    SEEN.setdefault(target, {"rejected": set(), "valid": set()})[outcome].add(_identity(value))
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _record_counts(request):
-    failed_before = request.session.testsfailed
+def _record_counts():
     yield
-    for target, c in COUNTS.items():
-        figures.record("bad_inputs", "tried", c["tried"], add=True)
-        figures.record("bad_inputs", "rejected_before_remote", c["rejected"], add=True)
-        figures.record("bad_inputs", "valid_mutations", c["valid"], add=True)
-        figures.record("bad_inputs", f"tried:{target}", c["tried"], add=True)
-    failed = request.session.testsfailed - failed_before
-    figures.record("bad_inputs", "tests_failed", failed)
-    COUNTS.clear()
+    figures.record_items("bad_inputs", "bad_inputs", [f"{t}:{d}" for t, c in SEEN.items() for d in c["rejected"]])
+    figures.record_items("bad_inputs", "valid_mutations_not_counted",
+                         [f"{t}:{d}" for t, c in SEEN.items() for d in c["valid"]])
+    for target, c in sorted(SEEN.items()):
+        figures.record("bad_inputs", f"bad_inputs:{target}", len(c["rejected"]))
+    SEEN.clear()
 
 
 def _key_path(path: tuple) -> str:
@@ -202,7 +204,7 @@ def test_config_hand_cases(tmp_path, case, change, key):
     assert key in msg, msg
     assert not [pw for pw in passwords if pw in msg], msg
     assert all(p.startswith("wapconnector:") for p in e.value.problems), msg
-    count("config", "rejected")
+    count("config", "rejected", raw)
 
 
 @pytest.mark.unit
@@ -211,7 +213,7 @@ def test_config_passwords_in_plain_text_are_refused(tmp_path):
     with pytest.raises(ConfigError) as e:
         parse_stack_config(raw, set())
     assert "wapconnector:credentials" in str(e.value) and not [p for p in passwords if p in str(e.value)]
-    count("config", "rejected")
+    count("config", "rejected", {"secret keys": [], "config": raw})
 
 
 @pytest.mark.unit
@@ -225,7 +227,7 @@ def test_config_mutations(tmp_path_factory):
         path, op, value = m
         mutated = mutate(raw, path, op, value)
         where = mutated_at(raw, path, op, value)
-        count("config", check_config(mutated, secret_keys, passwords, tmp, where))
+        count("config", check_config(mutated, secret_keys, passwords, tmp, where), mutated)
 
     run()
 
@@ -296,7 +298,7 @@ def test_lab_hand_cases(tmp_path, case, change, where):
         load_lab(path)
     assert where in str(e.value), str(e.value)
     assert not [pw for pw in LAB_PASSWORDS if pw in str(e.value)]
-    count("lab_file", "rejected")
+    count("lab_file", "rejected", raw)
 
 
 @pytest.mark.unit
@@ -309,7 +311,7 @@ def test_lab_file_that_is_not_a_lab(tmp_path, text, words):
     path.write_text(text)
     with pytest.raises(LabFileError, match=words):
         load_lab(path)
-    count("lab_file", "rejected")
+    count("lab_file", "rejected", text)
 
 
 @pytest.mark.unit
@@ -329,14 +331,14 @@ def test_lab_password_turned_into_a_key_is_not_echoed(tmp_path, mangle):
         load_lab(path)
     assert "users.0" in str(e.value) and "unexpected key, not shown" in str(e.value), str(e.value)
     assert not [p for p in LAB_PASSWORDS if p in str(e.value)], str(e.value)
-    count("lab_file", "rejected")
+    count("lab_file", "rejected", path.read_text())
 
 
 @pytest.mark.unit
 def test_lab_missing_file(tmp_path):
     with pytest.raises(LabFileError, match="cannot read lab file"):
         load_lab(tmp_path / "nope.yaml")
-    count("lab_file", "rejected")
+    count("lab_file", "rejected", "(no such file)")
 
 
 @pytest.mark.unit
@@ -354,7 +356,7 @@ def test_lab_mutations(tmp_path_factory):
             text = yaml.safe_dump(mutated)
         except yaml.YAMLError:
             return
-        count("lab_file", check_lab(tmp, text, where))
+        count("lab_file", check_lab(tmp, text, where), text)
 
     run()
 
@@ -367,7 +369,8 @@ def test_lab_text_corruption(tmp_path_factory):
     @HYPO
     @given(st.integers(0, len(text)), st.integers(0, 40), st.text(max_size=12))
     def run(at, cut, insert):
-        count("lab_file", check_lab(tmp, text[:at] + insert + text[at + cut:], None))
+        corrupted = text[:at] + insert + text[at + cut:]
+        count("lab_file", check_lab(tmp, corrupted, None), corrupted)
 
     run()
 
@@ -568,7 +571,7 @@ def test_resource_hand_cases(sim, resource, case, change, prop):
     assert any(_root(f.property) == expected for f in failures), \
         (expected, [(f.property, f.reason) for f in failures])
     assert check_resource(sim, provider, props, secrets, None) == "rejected"
-    count(f"resource:{resource.split('.')[0]}", "rejected")
+    count(f"resource:{resource.split('.')[0]}", "rejected", props)
 
 
 @pytest.mark.sim
@@ -583,6 +586,6 @@ def test_resource_mutations(sim, resource):
         path, op, value = m
         mutated = mutate(valid, path, op, value)
         count(f"resource:{resource}", check_resource(sim, provider, mutated, secrets,
-                                                     mutated_at(valid, path, op, value)))
+                                                     mutated_at(valid, path, op, value)), mutated)
 
     run()

@@ -80,10 +80,24 @@ def unwrap(value: Any) -> Any:
     return value
 
 
-def collect_secrets(export: dict[str, Any], lab_passwords: list[str]) -> tuple[dict[str, str], dict[str, bytes]]:
-    """({label: text secret}, {label: raw secret bytes}) from the stack's plaintext export and the lab file."""
-    text: dict[str, str] = {f"password:{i}": p for i, p in enumerate(lab_passwords)}
-    raw: dict[str, bytes] = {}
+def collect_secrets(export: dict[str, Any], lab_passwords: list[str]) -> dict[str, list[bytes]]:
+    """{label: every form of that secret searched for}, one entry per distinct secret (a PFX that is an input of
+    one resource and an output of another is one secret), from the stack's plaintext export and the lab file.
+    Forms: a text secret as UTF-8 and JSON-escaped; a PFX as its base64 text, a 48-character slice of it, its raw
+    bytes and a 32-byte slice of them; a private key as each line of its PEM body."""
+    out: dict[str, list[bytes]] = {}
+    seen: set[str] = set()
+
+    def add(label: str, value: str, forms: list[bytes]) -> None:
+        if value not in seen:
+            seen.add(value)
+            out[label] = sorted({f for f in forms if f})
+
+    def text_forms(value: str) -> list[bytes]:
+        return [value.encode("utf-8"), json.dumps(value)[1:-1].encode("utf-8")]
+
+    for i, p in enumerate(lab_passwords):
+        add(f"lab password {i + 1}", p, text_forms(p))
     for res in export["deployment"].get("resources") or []:
         name = res["urn"].rsplit("::", 1)[-1]
         for side in ("inputs", "outputs"):
@@ -92,37 +106,23 @@ def collect_secrets(export: dict[str, Any], lab_passwords: list[str]) -> tuple[d
                 if not isinstance(value, str) or not value:
                     continue
                 if key in ("pfx_password",) or key.endswith("password"):
-                    text[f"{name}.{key}"] = value
+                    add(f"{name}.{key}", value, text_forms(value))
                 elif key == "pfx_base64":
-                    text[f"{name}.pfx_base64"] = value
-                    mid = len(value) // 2
-                    text[f"{name}.pfx_base64[mid]"] = value[mid:mid + 48]
-                    pfx = base64.b64decode(value)
-                    raw[f"{name}.pfx"] = pfx
-                    raw[f"{name}.pfx[mid]"] = pfx[len(pfx) // 2:len(pfx) // 2 + 32]
+                    pfx, mid = base64.b64decode(value), len(value) // 2
+                    add(f"{name}.pfx", value, [*text_forms(value), value[mid:mid + 48].encode(), pfx,
+                                               pfx[len(pfx) // 2:len(pfx) // 2 + 32]])
                 elif "private_key" in key and "BEGIN" in value:
-                    for i, line in enumerate(_pem_body_lines(value)):
-                        text[f"{name}.{key}[{i}]"] = line
+                    add(f"{name}.{key}", value, [ln.encode() for ln in _pem_body_lines(value)])
             conn = props.get("connection")
             if isinstance(conn, dict) and isinstance(conn.get("password"), str):
-                text[f"{name}.connection.password"] = conn["password"]
-    return text, raw
+                add(f"{name}.connection.password", conn["password"], text_forms(conn["password"]))
+    return out
 
 
-def scan(blobs: dict[str, bytes], text: dict[str, str], raw: dict[str, bytes]) -> list[tuple[str, str]]:
-    """(where, which secret) for every plaintext occurrence. JSON-escaped forms are looked for too."""
-    hits = []
-    needles: dict[str, list[bytes]] = {}
-    for label, s in text.items():
-        forms = {s.encode("utf-8"), json.dumps(s)[1:-1].encode("utf-8")}
-        needles[label] = sorted(forms)
-    for label, b in raw.items():
-        needles[label] = [b]
-    for where, blob in blobs.items():
-        for label, forms in needles.items():
-            if any(f and f in blob for f in forms):
-                hits.append((where, label))
-    return hits
+def scan(blobs: dict[str, bytes], secrets: dict[str, list[bytes]]) -> list[tuple[str, str]]:
+    """(where, which secret) for every place that holds any form of a secret."""
+    return [(where, label) for where, blob in blobs.items() for label, forms in secrets.items()
+            if any(f in blob for f in forms)]
 
 
 def _state_blobs(files: list[Path]) -> dict[str, bytes]:
@@ -194,20 +194,24 @@ def test_no_secret_in_state_output_logs_or_invocations_after_up_drift_destroy(tm
         invocations = json.dumps(lab.runtime.state.invocations(), ensure_ascii=False).encode("utf-8")
         state_files = lab.project.state_files()
 
-    text, raw = collect_secrets(secret_export, lab_passwords)
-    assert len(lab_passwords) == 5 and any(k.endswith(".pfx") for k in raw) and \
-        any("private_key_pem" in k for k in text), sorted(text)
+    secrets = collect_secrets(secret_export, lab_passwords)
+    assert len(lab_passwords) == 5 and any(k.endswith(".pfx") for k in secrets) and \
+        any("private_key_pem" in k for k in secrets), sorted(secrets)
     assert len(state_files) >= 3, state_files  # the stack file, its backup and history checkpoints
     blobs = _state_blobs(state_files)
     blobs.update({f"cli:{k}": v.encode("utf-8") for k, v in runs.items()})
     spy = spy_log.read_bytes() if spy_log.exists() else b""
     blobs["python logs (all levels)"] = spy
     blobs["labsim invocations"] = invocations
-    hits = scan(blobs, text, raw)
-    engine_hits = scan({"pulumi -v=9": verbose.encode("utf-8")}, text, raw)
+    hits = scan(blobs, secrets)
+    engine_hits = scan({"pulumi -v=9": verbose.encode("utf-8")}, secrets)
+    # A scan that can find: run on the plaintext export, it finds every secret learnt from there.
+    found_in_export = {label for _, label in scan({"export": json.dumps(unwrap(secret_export)).encode()}, secrets)}
+    assert {label for label in secrets if not label.startswith("lab password")} <= found_in_export, \
+        sorted(set(secrets) - found_in_export)
 
-    n_secrets = len(text) + len(raw)
-    figures.record("secrets", "scanned", n_secrets)
+    figures.record_items("secrets", "secrets", [f"{label}: {len(forms)} forms" for label, forms in secrets.items()])
+    figures.record("secrets", "forms_searched", sum(len(f) for f in secrets.values()))
     figures.record("secrets", "found", len(hits))
     figures.record("secrets", "places_scanned", len(blobs))
     figures.record("secrets", "state_files", len(state_files))
@@ -228,7 +232,8 @@ def test_no_secret_in_state_output_logs_or_invocations_after_up_drift_destroy(tm
     below = [r for r in wire if r["level"] < logging.INFO]
     # The only records below INFO are spnego's import-time notes (before the transport module sets the levels).
     assert all(r["name"] == "spnego._gss" and "not available" in r["msg"] for r in below), below[:3]
-    assert not [r for r in wire if r["name"].startswith("pypsrp") and r["level"] < logging.INFO]
+    pypsrp_debug = [r for r in wire if r["name"].startswith("pypsrp") and r["level"] < logging.INFO]
+    assert not pypsrp_debug, pypsrp_debug[:3]
     # From the moment the transport is in use (its first record), pypsrp's effective level stays >= INFO.
     in_use: set[int] = set()
     for r in provider:
@@ -237,7 +242,7 @@ def test_no_secret_in_state_output_logs_or_invocations_after_up_drift_destroy(tm
         if r["pid"] in in_use:
             assert r["pypsrp_level"] >= logging.INFO, r
     figures.record("secrets", "provider_log_records_scanned", len(provider))
-    figures.record("secrets", "pypsrp_debug_records", 0)
+    figures.record("secrets", "pypsrp_records_below_info", len(pypsrp_debug))
 
     # CredSSP (which hands the password to the host) went to the privileged endpoint only.
     assert schemes.hosts_with("credssp") == {"AzS-ERCS01"}, schemes.seen
