@@ -69,10 +69,12 @@ REMOTE: dict[str, dict[str, Target]] = {
     },
 }
 
+#: Resources that reach a host over TLS but not over WinRM: the host whose https site they probe. EndpointCheck
+#: opens TLS from the operator's machine to the tenant portal VM's connector site (:40005, labsim's IIS binding).
+TLS_PROBES: dict[str, str] = {"EndpointCheck": "wapcomputer1"}
+
 #: Whole resources no fault of a remote host can reach, and why (each claim is checked by a test).
 NOT_REMOTE: dict[str, str] = {
-    "EndpointCheck": "not PSRP: an HTTPS GET from the machine running Pulumi (its failures are tested in "
-                     "tests/unit/test_endpoint_check.py)",
     "CertificateAuthority": "local PKI: no host, no remote call",
     "IssuedCertificate": "local PKI: no host, no remote call",
 }
@@ -81,9 +83,20 @@ NOT_REMOTE: dict[str, str] = {
 NOT_APPLICABLE_OPS: dict[tuple[str, str], str] = {
     ("TenantApiUpdate", "delete"): "delete makes no remote call: the Tenant API update has no documented undo "
                                    "(the host is left as it is, with a warning)",
+    ("EndpointCheck", "read"): "read makes no connection: it returns the record of the check that passed",
+    ("EndpointCheck", "delete"): "delete makes no connection: a check has nothing to undo",
 }
 
-RESOURCES: tuple[str, ...] = (*REMOTE, *NOT_REMOTE)
+#: (resource, fault) pairs a fault cannot reach, and why (checked: the operation passes with the fault in force).
+NOT_APPLICABLE_FAULTS: dict[tuple[str, str], str] = {
+    **{("EndpointCheck", f): "a WinRM fault: the probe is one TLS handshake with the connector site, which this "
+                             "fault does not touch (checked: the probe passes under it)"
+       for f in ("auth_broken", "wsman_fault", "command_error", "command_terminating", "command_hang")},
+    ("EndpointCheck", "drop"): "no pipeline to drop: the probe is one TLS handshake (checked: the probe passes "
+                               "with the drop's command_hang in force); a refused connection is the down cell",
+}
+
+RESOURCES: tuple[str, ...] = (*REMOTE, *TLS_PROBES, *NOT_REMOTE)
 
 
 @dataclass(frozen=True)
@@ -108,6 +121,7 @@ def cells() -> list[Cell]:
     for resource in RESOURCES:
         for op in OPERATIONS:
             for fault in FAULTS:
-                reason = NOT_REMOTE.get(resource) or NOT_APPLICABLE_OPS.get((resource, op))
+                reason = (NOT_REMOTE.get(resource) or NOT_APPLICABLE_OPS.get((resource, op))
+                          or NOT_APPLICABLE_FAULTS.get((resource, fault)))
                 out.append(Cell(resource, op, fault, reason))
     return out

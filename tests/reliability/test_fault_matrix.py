@@ -38,7 +38,8 @@ from providers.remote import use_transport
 from providers.transport import Command, FakeTransport, HostConnection, PsrpTransport
 from providers.transport._psrp import SessionCache
 from tests.reliability import figures
-from tests.reliability.matrix import FAULTS, NOT_APPLICABLE_OPS, NOT_REMOTE, REMOTE, Cell, cells
+from tests.reliability.matrix import (FAULTS, NOT_APPLICABLE_FAULTS, NOT_APPLICABLE_OPS, NOT_REMOTE, REMOTE,
+                                      TLS_PROBES, Cell, cells)
 
 pytestmark = pytest.mark.sim
 
@@ -337,8 +338,11 @@ def _differences(before: dict, after: dict) -> list[str]:
 # The cells
 
 CELLS = cells()
-APPLICABLE = [c for c in CELLS if c.applicable]
+APPLICABLE = [c for c in CELLS if c.applicable and c.resource in REMOTE]
+TLS_APPLICABLE = [c for c in CELLS if c.applicable and c.resource in TLS_PROBES]
 NOT_APPLICABLE = [c for c in CELLS if not c.applicable]
+NOT_APPLICABLE_BY_FAULT = [c for c in NOT_APPLICABLE if (c.resource, c.fault) in NOT_APPLICABLE_FAULTS
+                           and (c.resource, c.operation) not in NOT_APPLICABLE_OPS]
 
 
 def run_faulted(server: Any, cell: Cell, operation: Callable[[], Any]) -> BaseException | None:
@@ -448,18 +452,127 @@ def test_fault_cell(lab, tmp_path, cell: Cell) -> None:
     figures.record("fault_matrix", "cell_seconds", round(time.monotonic() - started, 2), add=True)
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# EndpointCheck: TLS from the operator's machine to the connector site labsim serves on wapcomputer1:40005
+
+
+def endpoint_check_props(server: Any, wait_seconds: float) -> dict[str, Any]:
+    """Bind the connector site (ConnectorSite create, the tenant site's certificate) and return EndpointCheck
+    inputs expecting the bound certificate, trusted through the lab CA."""
+    from providers.endpoint_check import EndpointCheckProvider
+
+    host = TLS_PROBES["EndpointCheck"]
+    sc = connector_site(Path("."))
+    sc.prepare(server)
+    with fresh():
+        site = sc.provider.create(sc.props(server, STEP_BUDGET))
+    result = EndpointCheckProvider().check({}, {
+        "fqdn": server.lab.host(host).fqdn, "port": cs.DEFAULT_CONNECTOR_PORT,
+        "connect_address": server.lab.host(host).address, "ca_pem": Path(server.ca_file).read_text(),
+        "expected_thumbprint": site.outs["bound_thumbprint"], "wait_seconds": wait_seconds})
+    assert result.failures == [], result.failures
+    return result.inputs
+
+
+def _endpoint_operation(p: Any, cell: Cell, props: dict[str, Any]) -> Callable[[], Any]:
+    if cell.operation == "create":
+        return lambda: p.create(props)
+    created = p.create({**props, "wait_seconds": 15.0})  # the site's listener starts within a poll
+    return lambda: p.update(created.id, created.outs, props)
+
+
+@pytest.mark.parametrize("cell", TLS_APPLICABLE, ids=lambda c: c.id)
+def test_endpoint_check_cell(lab, cell: Cell) -> None:
+    from providers.endpoint_check import EndpointCheckFailed, EndpointCheckProvider
+
+    started = time.monotonic()
+    server = lab
+    server.runtime.state.reset()
+    clear_faults(server)
+    props = endpoint_check_props(server, wait_seconds=0.0)
+    p = EndpointCheckProvider()
+    operation = _endpoint_operation(p, cell, props)
+    host = TLS_PROBES[cell.resource]
+    try:
+        set_fault(server, host, cell.fault)
+        assert cell.fault == "down"
+        address = server.lab.host(host).address
+        wait_for(lambda: _port_refused(address, cs.DEFAULT_CONNECTOR_PORT), "the connector site to close")
+        with pytest.raises(EndpointCheckFailed) as err:
+            operation()
+    finally:
+        clear_faults(server)
+    msg = str(err.value)
+    fqdn = server.lab.host(host).fqdn
+    assert fqdn in msg and "does not answer TLS" in msg and "check" in msg.lower(), msg
+    # The rerun converges once the host is back (the listener reopens within a poll: the check's own wait).
+    result = (p.create({**props, "wait_seconds": 15.0}) if cell.operation == "create"
+              else p.update(f"{fqdn}:{cs.DEFAULT_CONNECTOR_PORT}", props, {**props, "wait_seconds": 15.0}))
+    outs = getattr(result, "outs")
+    assert outs["served_thumbprint"] == props["expected_thumbprint"].upper(), outs
+    figures.record("fault_matrix", f"cell:{cell.id}", "pass")
+    figures.record("fault_matrix", "passed", 1, add=True)
+    figures.record("fault_matrix", "cell_seconds", round(time.monotonic() - started, 2), add=True)
+
+
+def _port_refused(address: str, port: int) -> bool:
+    try:
+        socket.create_connection((address, port), timeout=1).close()
+        return False
+    except OSError:
+        return True
+
+
+@pytest.mark.parametrize("cell", NOT_APPLICABLE_BY_FAULT, ids=lambda c: c.id)
+def test_fault_that_does_not_reach_the_endpoint_check(lab, cell: Cell) -> None:
+    """The n/a reason checked: with the fault in force on the probed host, the probe passes."""
+    from providers.endpoint_check import EndpointCheckProvider
+
+    server = lab
+    server.runtime.state.reset()
+    clear_faults(server)
+    props = endpoint_check_props(server, wait_seconds=15.0)
+    p = EndpointCheckProvider()
+    host = TLS_PROBES[cell.resource]
+    kind = "command_hang" if cell.fault == "drop" else cell.fault
+    command = "Get-Website" if kind.startswith("command_") else None
+    p.create(props)  # the listener is up before the fault goes on
+    try:
+        set_fault(server, host, kind, command)
+        outs = _endpoint_operation(p, cell, {**props, "wait_seconds": 0.0})().outs
+    finally:
+        clear_faults(server)
+    assert outs["served_thumbprint"] == props["expected_thumbprint"].upper()
+    figures.record("fault_matrix", f"cell:{cell.id}", f"n/a: {cell.reason}")
+    figures.record("fault_matrix", "not_applicable", 1, add=True)
+
+
 def _makes_no_remote_call(cell: Cell) -> None:
     """Prove a not-applicable reason: the resource/operation never asks for the transport."""
     if cell.resource in NOT_REMOTE:
         import importlib
 
-        module = {"EndpointCheck": "providers.endpoint_check", "CertificateAuthority": "providers.pki",
-                  "IssuedCertificate": "providers.pki"}[cell.resource]
+        module = {"CertificateAuthority": "providers.pki", "IssuedCertificate": "providers.pki"}[cell.resource]
         source = Path(importlib.import_module(module).__file__).read_text()
         assert "transport()" not in source and "providers.transport" not in source, \
             f"{cell.id}: {module} talks to a host after all; move the cell into the matrix"
         return
     assert (cell.resource, cell.operation) in NOT_APPLICABLE_OPS
+    if cell.resource == "EndpointCheck":  # read and delete open no connection: nothing listens on the address
+        from providers.endpoint_check import EndpointCheckProvider
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]  # bound, not listening: a connection would be refused
+            props = {"fqdn": "wapcomputer1.contoso.com", "port": port, "connect_address": "127.0.0.1",
+                     "ca_pem": "x", "expected_thumbprint": "AB" * 20, "wait_seconds": 0.0}
+            with use_transport(FakeTransport({})) as fake:
+                if cell.operation == "read":
+                    assert EndpointCheckProvider().read("id", props).outs == props
+                else:
+                    EndpointCheckProvider().delete("id", props)
+            assert fake.calls == []
+        return
     fake = FakeTransport({})
     provider = {"TenantApiUpdate": T.TenantApiUpdateProvider}[cell.resource]()
     props = {"connection": {"fqdn": "wapcomputer1.contoso.com", "auth": "ntlm", "username": "u", "password": "p"},
@@ -469,7 +582,7 @@ def _makes_no_remote_call(cell: Cell) -> None:
     assert fake.calls == [], f"{cell.id}: {cell.operation} made remote calls; move the cell into the matrix"
 
 
-@pytest.mark.parametrize("cell", NOT_APPLICABLE, ids=lambda c: c.id)
+@pytest.mark.parametrize("cell", [c for c in NOT_APPLICABLE if c not in NOT_APPLICABLE_BY_FAULT], ids=lambda c: c.id)
 def test_not_applicable_cell(cell: Cell) -> None:
     assert cell.reason
     _makes_no_remote_call(cell)
@@ -483,5 +596,5 @@ def test_matrix_shape() -> None:
         for op in ("create", "read", "update", "delete"):
             assert op in targets or (resource, op) in NOT_APPLICABLE_OPS, (resource, op)
     figures.record("fault_matrix", "cells_total", len(CELLS))
-    figures.record("fault_matrix", "applicable", len(APPLICABLE))
+    figures.record("fault_matrix", "applicable", len(APPLICABLE) + len(TLS_APPLICABLE))
     figures.record("fault_matrix", "faults", len(FAULTS))
