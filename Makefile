@@ -11,8 +11,9 @@ help:
 	@echo "make up       bootstrap (venv + Pulumi engine) and deploy the $(STACK) stack"
 	@echo "make preview  show drift: pulumi preview --refresh on the $(STACK) stack"
 	@echo "make down     pulumi destroy the $(STACK) stack"
-	@echo "make test     bootstrap and run the whole test suite (unit, labsim, end-to-end); rewrites docs/reliability.md"
-	@echo "make reliability  rerun tests/reliability with a 60 s soak and random examples; rewrites docs/reliability.md"
+	@echo "make test     bootstrap and run the whole test suite (unit, labsim, end-to-end); its figures go to .state/reliability/"
+	@echo "make reliability  rerun tests/reliability with a 60 s soak and random examples; a green run rewrites"
+	@echo "              docs/reliability.md and docs/reliability-figures.json (commit both)"
 	@echo "make acceptance  does the code work on the $(STACK) lab? doctor, refreshing preview, every read; report in .state/acceptance (CYCLE=yes: also up / drift / heal / destroy)"
 	@echo "make graph    picture of the $(STACK) stack: hosts, resources, dependencies, drift (GRAPH_OUT=file.svg|.png)"
 	@echo "make fleet    every lab stack: state and drift (FLEET_ARGS='up sim sim-three --skip-unreachable' acts)"
@@ -40,6 +41,7 @@ down: bootstrap
 	@scripts/pulumi.sh destroy --yes --skip-preview
 	@. scripts/env.sh && python scripts/lab.py stop $(STACK)
 
+# make test leaves the working tree as it found it: its figures and page go to .state/reliability/ (ignored).
 test: bootstrap
 	@. scripts/env.sh && .venv/bin/python scripts/reliability_report.py --suite $(PYTEST_ARGS)
 

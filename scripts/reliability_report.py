@@ -1,20 +1,29 @@
 #!/usr/bin/env python3
-"""Render docs/reliability.md from the reliability figures (tests/reliability/figures.py).
+"""Render the reliability page from the reliability figures (tests/reliability/figures.py).
 
-    python scripts/reliability_report.py --suite    # make test: fresh figures, the whole pytest suite, then render
     python scripts/reliability_report.py --run      # make reliability: tests/reliability only, soak 60 s, fresh
-                                                    #   random hypothesis examples, then render
-    python scripts/reliability_report.py            # render from the existing figures file ($RELIABILITY_FIGURES)
+                                                    #   random hypothesis examples; on success writes the committed
+                                                    #   figures (docs/reliability-figures.json) and the page
+                                                    #   rendered from them (docs/reliability.md)
+    python scripts/reliability_report.py --suite    # make test: the whole pytest suite with fresh figures; writes
+                                                    #   .state/reliability/{figures.json,report.md}, never docs/
+    python scripts/reliability_report.py            # re-render docs/reliability.md from docs/reliability-figures.json
+                                                    #   (after a change of the code the page quotes: step names,
+                                                    #   timeout defaults); --check compares instead of writing
 
+The committed page is a pure function of the committed figures and the code (``render``):
+tests/reliability/test_reliability_doc.py renders it again and compares the whole text, so a hand edit of the page
+fails `make test`. Counts are lengths of lists of distinct things (``figures.record_items``) kept in the figures
+file, so a count cannot be edited without inventing the things it counts.
 Sections come in the fixed order of ``figures.SECTIONS``; a section nobody has recorded a figure for reads
-"not yet measured". The fault matrix grid is built from tests/reliability/matrix.py, so its shape always follows
-the matrix definition; tests/reliability/test_reliability_doc.py checks the committed document against it.
-The timeout defaults are read from the code itself (HostConnection, the resource modules' constants).
+"not yet measured". The fault matrix grid is built from tests/reliability/matrix.py. The timeout defaults are read
+from the code itself (HostConnection, the resource modules' constants).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -28,6 +37,7 @@ from tests.reliability import figures  # noqa: E402
 from tests.reliability.matrix import FAULTS, OPERATIONS, RESOURCES, cells  # noqa: E402
 
 DOC = REPO / "docs" / "reliability.md"
+FIGURES_DOC = REPO / "docs" / "reliability-figures.json"
 NOT_MEASURED = "not yet measured"
 PASS, NA, MISSING = "pass", "n/a", "**FAIL / not run**"
 
@@ -57,8 +67,19 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
     return out
 
 
+SHOW_ITEMS = 30  # lists up to this long are spelled out beside their count
+
+
+def _value(v):
+    if isinstance(v, float):
+        return round(v, 2)
+    if isinstance(v, list):  # the distinct things a count is made of (figures.record_items)
+        return f"{len(v)} ({', '.join(v)})" if len(v) <= SHOW_ITEMS else len(v)
+    return v
+
+
 def _kv(section: dict, skip: tuple[str, ...] = ()) -> list[str]:
-    rows = [(k, round(v, 2) if isinstance(v, float) else v) for k, v in section.items() if not k.startswith(skip)]
+    rows = [(k, _value(v)) for k, v in section.items() if not k.startswith(skip)]
     return _table(rows, ("figure", "value")) if rows else [f"_{NOT_MEASURED}_"]
 
 
@@ -76,7 +97,9 @@ def fault_matrix(sec: dict) -> list[str]:
         "Each passed cell: the operation raised (Pulumi records nothing) with a message naming the host, the step "
         "and what to do; after the fault cleared, the previous outputs still read, and a rerun of the same "
         "operation converged (read equals desired; delete: gone). Driven on the provider methods "
-        "(`tests/reliability/test_fault_matrix.py`).",
+        "(`tests/reliability/test_fault_matrix.py`). EndpointCheck probes labsim's TLS binding of the connector "
+        "site: its passed cells failed with a message naming the endpoint while the host was down and passed "
+        "again once it was back; each of its n/a cells ran the probe with that fault in force and saw it pass.",
         "",
     ]
     header = ("resource", "operation", *FAULTS)
@@ -172,10 +195,14 @@ def render(summary: dict, source: str) -> str:
     lines = [
         "# Reliability figures",
         "",
-        "Generated from a fresh figures file by `make test` (the whole suite, repeatable hypothesis examples, a "
-        "20 s soak) or by `make reliability` (`tests/reliability` only, fresh random hypothesis examples, a 60 s "
-        "soak, or `RELIABILITY_SOAK_SECONDS`); each run rewrites this page. Do not edit by hand; `make test` "
-        "checks that this page matches the current fault matrix (`tests/reliability/test_reliability_doc.py`).",
+        "Generated by `make reliability` (`tests/reliability` with fresh random hypothesis examples and a 60 s "
+        "soak, or `RELIABILITY_SOAK_SECONDS`): a green run writes the raw figures to "
+        "`docs/reliability-figures.json` and this page, rendered from them and from the code it quotes (step "
+        "names, timeout defaults), by `scripts/reliability_report.py`. `make test` renders the page again from "
+        "the committed figures and compares the whole text (`tests/reliability/test_reliability_doc.py`), so this "
+        "page cannot be edited by hand; the suite's own figures and page go to `.state/reliability/` (ignored), "
+        "and `make test` leaves the working tree as it found it. Every count is the number of distinct things "
+        "tried, each checked by an assertion that could fail; the figures file lists them (ids or digests).",
         "",
         f"These figures: {source}.",
         "",
@@ -193,34 +220,68 @@ def render(summary: dict, source: str) -> str:
     return "\n".join(lines)
 
 
+def load_committed(path: Path = FIGURES_DOC) -> tuple[dict, str]:
+    """(figures summary, source line) of the committed figures file."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data["figures"], data["source"]
+
+
+def write_committed(summary: dict, source: str, path: Path = FIGURES_DOC) -> None:
+    # Key order is kept: it is the order of the page's rows.
+    path.write_text(json.dumps({"source": source, "figures": summary}, indent=1, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     # No abbreviations: with --suite, every argument it does not know belongs to pytest.
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     mode = ap.add_mutually_exclusive_group()
-    mode.add_argument("--run", action="store_true", help="run the reliability tests with a fresh figures file first")
-    mode.add_argument("--suite", action="store_true", help="run the whole test suite with a fresh figures file first")
+    mode.add_argument("--run", action="store_true", help="run the reliability tests with a fresh figures file, "
+                                                         "then write the committed figures and page")
+    mode.add_argument("--suite", action="store_true", help="run the whole test suite with a fresh figures file; "
+                                                           "figures and page under .state/reliability/")
+    mode.add_argument("--check", action="store_true", help="exit 1 unless docs/reliability.md is the rendering of "
+                                                           "docs/reliability-figures.json")
     ap.add_argument("--figures", type=Path, default=None, help="figures file (default: $RELIABILITY_FIGURES)")
-    ap.add_argument("--output", type=Path, default=DOC)
     args, pytest_args = ap.parse_known_args(argv)
     if pytest_args and not args.suite:
         ap.error(f"unrecognized arguments: {' '.join(pytest_args)}")
     path = args.figures or figures.figures_path()
-    if pytest_args and args.output == DOC:  # a partial run does not rewrite the committed page
-        args.output = path.with_name("report.md")
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    if args.suite:
-        rc, seconds = run_pytest(path, pytest_args)  # the whole suite, as configured in pyproject.toml
-        source = f"`make test`, {when}, the whole suite in {seconds:.0f} s"
-    elif args.run:
-        rc, source = run_tests(path), f"`make reliability`, {when}"
-    else:
-        rc, source = 0, f"rendered from {path.name}, {when}"
-    if rc != 0:
-        source += f" (pytest exit code {rc}: some tests failed, see the FAIL cells)"
-    args.output.write_text(render(figures.summary(path), source), encoding="utf-8")
-    print(f"wrote {args.output.relative_to(REPO) if args.output.is_relative_to(REPO) else args.output} "
-          f"from {path}")
-    return rc
+    if args.suite:  # the whole suite, as configured in pyproject.toml; never touches docs/
+        rc, seconds = run_pytest(path, pytest_args)
+        source = f"`make test`, {when}, {'the whole suite' if not pytest_args else ' '.join(pytest_args)} in " \
+                 f"{seconds:.0f} s"
+        if rc != 0:
+            source += f" (pytest exit code {rc}: some tests failed)"
+        summary = figures.summary(path)
+        write_committed(summary, source, path.with_name("figures.json"))
+        out = path.with_name("report.md")
+        out.write_text(render(summary, source), encoding="utf-8")
+        print(f"wrote {out} from {path}")
+        return rc
+    if args.run:
+        rc = run_tests(path)
+        summary, source = figures.summary(path), f"`make reliability`, {when}"
+        if rc != 0:  # a failing run never replaces the committed figures
+            out = path.with_name("report.md")
+            out.write_text(render(summary, source + f" (pytest exit code {rc}: some tests failed)"), encoding="utf-8")
+            print(f"tests failed: docs/ left as they were; this run's page is {out}")
+            return rc
+        write_committed(summary, source)
+        DOC.write_text(render(*load_committed()), encoding="utf-8")  # exactly what the doc test renders
+        print(f"wrote {DOC.relative_to(REPO)} and {FIGURES_DOC.relative_to(REPO)} from {path}")
+        return 0
+    summary, source = load_committed()
+    text = render(summary, source)
+    if args.check:
+        if not DOC.exists() or DOC.read_text(encoding="utf-8") != text:
+            print(f"{DOC.relative_to(REPO)} is not the rendering of {FIGURES_DOC.relative_to(REPO)}", file=sys.stderr)
+            return 1
+        return 0
+    DOC.write_text(text, encoding="utf-8")
+    print(f"wrote {DOC.relative_to(REPO)} from {FIGURES_DOC.relative_to(REPO)}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ created as needed). Appends are a single ``os.write`` on an ``O_APPEND`` descrip
 so concurrent writers (pytest-xdist workers, parallel test processes) never interleave lines.
 When one (section, key) is recorded several times the report keeps the LAST value; values recorded with
 ``record(..., add=True)`` are summed instead (counts contributed by several tests).
+``record_items(section, key, items)`` records the distinct things a count is made of (ids of hostile strings,
+digests of bad inputs, ...): the summary keeps their sorted union and the page shows how many there are, so a count
+is always the number of distinct things a test tried and checked, never a tally of calls or a literal.
 
 ``scripts/reliability_report.py`` reads the file and renders ``docs/reliability.md``, one section per entry of
 ``SECTIONS`` in that order; a section with no figure yet reads "not yet measured".
@@ -33,7 +36,7 @@ import os
 import time
 from pathlib import Path
 
-__all__ = ["SECTIONS", "SECTION_TITLES", "figures_path", "load", "record", "reset", "summary"]
+__all__ = ["SECTIONS", "SECTION_TITLES", "figures_path", "load", "record", "record_items", "reset", "summary"]
 
 #: Fixed order of the report's sections.
 SECTIONS: tuple[str, ...] = (
@@ -73,8 +76,22 @@ def record(section: str, key: str, value: int | float | str, *, add: bool = Fals
         raise ValueError(f"unknown reliability section {section!r}; use one of {', '.join(SECTIONS)}")
     if not isinstance(value, (int, float, str)) or isinstance(value, bool):
         raise TypeError(f"figure {section}.{key} must be int, float or str, not {type(value).__name__}")
+    _append({"section": section, "key": key, "value": value, "add": bool(add)})
+
+
+def record_items(section: str, key: str, items) -> None:
+    """Record the distinct things (str ids) behind a count; several calls for one key are united."""
+    if section not in SECTIONS:
+        raise ValueError(f"unknown reliability section {section!r}; use one of {', '.join(SECTIONS)}")
+    items = sorted(set(items))
+    if not all(isinstance(i, str) for i in items):
+        raise TypeError(f"items of {section}.{key} must be str")
+    _append({"section": section, "key": key, "value": items, "items": True})
+
+
+def _append(row: dict) -> None:
     line = json.dumps({
-        "section": section, "key": key, "value": value, "add": bool(add),
+        **row,
         "test": os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0],
         "pid": os.getpid(), "time": round(time.time(), 3),
     }, ensure_ascii=False) + "\n"
@@ -104,12 +121,15 @@ def load(path: Path | None = None) -> list[dict]:
     return out
 
 
-def summary(path: Path | None = None) -> dict[str, dict[str, int | float | str]]:
-    """{section: {key: value}}: the last value of each key, or the sum for keys recorded with add=True."""
-    out: dict[str, dict[str, int | float | str]] = {}
+def summary(path: Path | None = None) -> dict[str, dict[str, int | float | str | list[str]]]:
+    """{section: {key: value}}: the last value of each key, the sum for keys recorded with add=True, the sorted
+    union for keys recorded with record_items."""
+    out: dict[str, dict[str, int | float | str | list[str]]] = {}
     for row in load(path):
         sec = out.setdefault(row["section"], {})
-        if row.get("add") and isinstance(row["value"], (int, float)):
+        if row.get("items"):
+            sec[row["key"]] = sorted(set(sec.get(row["key"], [])) | set(row["value"]))  # type: ignore[arg-type]
+        elif row.get("add") and isinstance(row["value"], (int, float)):
             sec[row["key"]] = sec.get(row["key"], 0) + row["value"]  # type: ignore[operator]
         else:
             sec[row["key"]] = row["value"]

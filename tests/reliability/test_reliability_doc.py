@@ -1,51 +1,67 @@
-"""docs/reliability.md is generated (`make test` rewrites it after the suite, `make reliability` too); this keeps the
-page the suite starts from in step with the code: the
-fault matrix grid has exactly the cells of tests/reliability/matrix.py (adding a cell without regenerating the
-page turns CI red), every applicable cell passed and every n/a cell is one the matrix declares n/a, and the
-sections come in figures.SECTIONS order."""
+"""docs/reliability.md is the rendering of docs/reliability-figures.json (both written by a green
+`make reliability`): this renders the page again, from the committed figures and the current code, and compares
+the whole text, so a hand edit of the page (a count, a cell, a verdict) fails. The committed figures themselves
+must show a green run: every applicable fault-matrix cell passed, every n/a cell is one the matrix declares n/a,
+nothing found where nothing may be found, and every count that the page shows is the number of distinct things
+the figures file lists."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pytest
 
+from scripts import reliability_report as report
 from tests.reliability import figures
-from tests.reliability.matrix import FAULTS, OPERATIONS, RESOURCES, cells
-
-DOC = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
-REGENERATE = ("docs/reliability.md is out of date or shows a failing run: a green `make test` rewrites it; "
-              "commit that page")
+from tests.reliability.matrix import cells
 
 pytestmark = pytest.mark.unit
 
-
-def _text() -> str:
-    assert DOC.exists(), REGENERATE
-    return DOC.read_text(encoding="utf-8")
-
-
-def test_sections_in_order() -> None:
-    headings = re.findall(r"^## (.+)$", _text(), re.M)
-    assert headings == [figures.SECTION_TITLES[s] for s in figures.SECTIONS], REGENERATE
+REGENERATE = ("docs/reliability.md is not the rendering of docs/reliability-figures.json: run `make reliability` "
+              "(new figures), or `python scripts/reliability_report.py` after a change of the code the page quotes "
+              "(step names, timeout defaults), and commit both files")
 
 
-def test_fault_matrix_grid_matches_the_matrix_definition() -> None:
-    text = _text()
-    header = next(line for line in text.splitlines() if line.startswith("| resource | operation |"))
-    assert [c.strip() for c in header.strip("|").split("|")][2:] == list(FAULTS), REGENERATE
-    grid: dict[tuple[str, str], list[str]] = {}
-    for line in text.splitlines():
-        parts = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(parts) >= 2 and parts[0] in RESOURCES and parts[1] in OPERATIONS:
-            grid[(parts[0], parts[1])] = parts[2:]
-    expected = cells()
-    assert sum(len(v) for v in grid.values()) == len(expected), REGENERATE
-    assert set(grid) == {(r, o) for r in RESOURCES for o in OPERATIONS}, REGENERATE
-    for cell in expected:
-        status = grid[(cell.resource, cell.operation)][list(FAULTS).index(cell.fault)]
-        want = "n/a" if cell.reason else "pass"
-        assert status == want, f"{cell.id}: the page says {status!r}, expected {want!r}; {REGENERATE}"
-    m = re.search(r"Cells: \*\*(\d+)\*\*", text)
-    assert m and int(m.group(1)) == len(expected), REGENERATE
+@pytest.fixture(scope="module")
+def committed() -> tuple[dict, str]:
+    assert report.FIGURES_DOC.exists() and report.DOC.exists(), REGENERATE
+    return report.load_committed()
+
+
+def test_the_page_is_the_rendering_of_the_committed_figures(committed) -> None:
+    page = report.DOC.read_text(encoding="utf-8")
+    rendered = report.render(*committed)
+    if page != rendered:
+        diff = [f"line {n}: page {a!r} != rendered {b!r}"
+                for n, (a, b) in enumerate(zip(page.splitlines(), rendered.splitlines()), 1) if a != b]
+        pytest.fail(f"{REGENERATE}\n" + "\n".join(diff[:10] or ["(lengths differ)"]))
+
+
+def test_the_committed_figures_are_a_green_run_of_every_section(committed) -> None:
+    summary, source = committed
+    assert source.startswith("`make reliability`") and "exit code" not in source, source
+    assert set(summary) == set(figures.SECTIONS), sorted(summary)
+    matrix = summary["fault_matrix"]
+    for cell in cells():
+        status = matrix.get(f"cell:{cell.id}")
+        if cell.reason:
+            assert isinstance(status, str) and status.startswith("n/a"), (cell.id, status)
+        else:
+            assert status == "pass", (cell.id, status)
+
+
+# Figures that must be 0 in a green run, and the lists of distinct things that must not be empty.
+ZERO = [("injection", "executed_as_code"), ("secrets", "found"), ("soak", "failures"),
+        ("soak", "shells_left_after_reaper"), ("transport_security", "failed")]
+
+
+@pytest.mark.parametrize("section, key", ZERO, ids=[f"{s}.{k}" for s, k in ZERO])
+def test_what_must_be_zero_is_zero(committed, section, key) -> None:
+    assert committed[0][section].get(key) == 0, (section, key, committed[0][section].get(key))
+
+
+def test_counted_figures_list_what_they_count(committed) -> None:
+    listed = {(s, k): v for s, sec in committed[0].items() for k, v in sec.items() if isinstance(v, list)}
+    for where in (("injection", "hostile_strings"), ("secrets", "secrets"), ("bad_inputs", "bad_inputs"),
+                  ("transport_security", "cases_passed")):
+        assert listed.get(where), f"{where}: no list of distinct things in the committed figures"
+    for (section, key), items in listed.items():
+        assert len(set(items)) == len(items) and all(isinstance(i, str) and i for i in items), (section, key)
