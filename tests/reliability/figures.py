@@ -15,18 +15,19 @@ When one (section, key) is recorded several times the report keeps the LAST valu
 digests of bad inputs, ...): the summary keeps their sorted union and the page shows how many there are, so a count
 is always the number of distinct things a test tried and checked, never a tally of calls or a literal.
 
-``scripts/reliability_report.py`` reads the file and renders ``docs/reliability.md``, one section per entry of
-``SECTIONS`` in that order; a section with no figure yet reads "not yet measured".
+``scripts/reliability_report.py`` reads the file and renders the page (``docs/reliability.md`` with its raw figures
+``docs/reliability-figures.json`` after `make reliability`; ``.state/reliability/`` after `make test`), one section
+per entry of ``SECTIONS`` in that order; a section with no figure yet reads "not yet measured".
 
-Sections and the keys the report shows (other keys are listed too, after these):
+Sections and their main keys (a list value is the distinct things a count is made of):
 
-    fault_matrix        cells_total, passed, not_applicable, failed, e2e_cells            (tests/reliability/test_fault_matrix.py)
-    retries_timeouts    steps_audited, idempotent_steps, retried_transient_ok, ...       (tests/reliability/test_retries_timeouts.py)
-    bad_inputs          tried, rejected_before_remote, ...                               (bad-input corpus)
-    injection           tried, executed_as_code (must be 0), ...                         (hostile strings)
-    secrets             scanned, found (must be 0), ...                                  (secrets scan)
-    transport_security  checks, passed, ...                                              (transport security)
-    soak                iterations, failures, duration_s, ...                            (soak, marker `soak`)
+    fault_matrix        cell:<resource>-<operation>-<fault> = pass | n/a: why, e2e:<fault>   (test_fault_matrix.py, test_fault_e2e.py)
+    retries_timeouts    call:<module.function#n> = idempotent: why, measured retry figures  (test_retries_timeouts.py)
+    bad_inputs          bad_inputs [digests of distinct refused inputs], valid_mutations_not_counted  (test_bad_inputs.py)
+    injection           hostile_strings [digests], other_strings_not_hostile, executed_as_code  (test_injection.py)
+    secrets             secrets [label: forms searched], found                            (test_secrets.py)
+    transport_security  cases_passed [case names], failed                                 (test_transport_security.py)
+    soak                iterations, failures, shells reaped by labsim, memory and bounds   (test_soak.py)
 """
 
 from __future__ import annotations

@@ -210,7 +210,8 @@ def test_no_secret_in_state_output_logs_or_invocations_after_up_drift_destroy(tm
     assert {label for label in secrets if not label.startswith("lab password")} <= found_in_export, \
         sorted(set(secrets) - found_in_export)
 
-    figures.record_items("secrets", "secrets", [f"{label}: {len(forms)} forms" for label, forms in secrets.items()])
+    figures.record_items("secrets", "secrets", [f"{label}: {len(forms)} form{'s' if len(forms) > 1 else ''}"
+                                                for label, forms in secrets.items()])
     figures.record("secrets", "forms_searched", sum(len(f) for f in secrets.values()))
     figures.record("secrets", "found", len(hits))
     figures.record("secrets", "places_scanned", len(blobs))
