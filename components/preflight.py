@@ -93,8 +93,12 @@ class HostTargets:
     trusts: list[tuple[int, str | None, str | None]] = field(default_factory=list)
     # tenant portal VMs AzS-WASP01 must reach: host name -> fqdn
     portals_to_reach: dict[str, str] = field(default_factory=dict)
-    # tenant portal: the connector endpoint FQDN(s) its certificate must name
-    endpoint_fqdns: list[str] = field(default_factory=list)
+    # tenant portal: the clouds it serves (indices into wapconnector:clouds)
+    portal_clouds: list[int] = field(default_factory=list)
+
+    def endpoint_fqdns(self, config: StackConfig) -> list[str]:
+        """The connector endpoint FQDN(s) its certificate must name."""
+        return [config.clouds[i].endpoint_fqdn for i in self.portal_clouds]
 
 
 def targets(config: StackConfig) -> dict[str, HostTargets]:
@@ -111,8 +115,7 @@ def targets(config: StackConfig) -> dict[str, HostTargets]:
     for i, cloud in enumerate(config.clouds):
         for h in cloud.tenant_portal_hosts:
             t(h).tenant_portal = t(h).bundle = True
-            if cloud.endpoint_fqdn not in t(h).endpoint_fqdns:
-                t(h).endpoint_fqdns.append(cloud.endpoint_fqdn)
+            t(h).portal_clouds.append(i)
             t(azs.user_portal_host).portals_to_reach[h] = config.hosts[h].fqdn
         for h in cloud.tenant_api_hosts:
             t(h).tenant_api = t(h).bundle = True
@@ -629,22 +632,43 @@ def _connector_rows(config: StackConfig, t: HostTargets, f: HostFacts, now: dt.d
     trusted_here = {str(o.get("Subject")) for o in trusted_objs or [] if isinstance(o, Mapping)}
     my, _ = _sec(f, "my")
     certs = {str(o.get("Thumbprint", "")).upper(): o for o in my or [] if isinstance(o, Mapping)}
-    healed = "`up` re-installs, trusts and rebinds the stack's own certificate"
-    for fqdn in t.endpoint_fqdns:
-        if bound:
+    healed = "`up` re-installs, trusts and rebinds the stack's certificate"
+    for i in t.portal_clouds:
+        cloud = config.clouds[i]
+        fqdn, cc = cloud.endpoint_fqdn, cloud.connector_certificate
+        if cc.source == "store":
+            # The operator's certificate, already on the VM: nothing the stack can heal, so every problem fails.
+            key = f"{NAMESPACE}:clouds[{i}].connectorCertificate.thumbprint"
+            cert = certs.get(str(cc.thumbprint).upper())
+            if cert is None:
+                rows.append(Row(h, "connector certificate", FAIL, f"{cc.thumbprint} is not in Cert:\\LocalMachine\\My",
+                                f"import your organization's certificate (with its private key) into LocalMachine\\My "
+                                f"on {h}, or fix {key}"))
+            else:
+                problems, summary = certificate_problems(cert, fqdn, trusted_here, now)
+                warn_only = len(problems) == 1 and problems[0].startswith("expires in")
+                rows.append(Row(h, "connector certificate", PASS if not problems else (WARN if warn_only else FAIL),
+                                f"store {summary}" + (f": {'; '.join(problems)}" if problems else
+                                                      f", names {fqdn}, server auth, key present, chain trusted"),
+                                "" if not problems else f"renew or reissue it (CA-issued, SAN {fqdn}, server "
+                                                        f"authentication, with its private key, chain in Root/CA)"))
+        elif bound:
             cert = certs.get(bound.upper())
             if cert is None:
                 rows.append(Row(h, "connector certificate", WARN, f"bound {bound} is not in Cert:\\LocalMachine\\My",
                                 healed))
-                continue
-            problems, summary = certificate_problems(cert, fqdn, trusted_here, now)
-            if (trusted_on_wasp is not None and str(cert.get("Issuer")) not in trusted_on_wasp
-                    and str(cert.get("Subject")) != str(cert.get("Issuer"))):
-                problems.append(f"AzS-WASP01 does not trust its issuer '{cert.get('Issuer')}'")
-            rows.append(Row(h, "connector certificate", WARN if problems else PASS,
-                            f"bound {summary}" + (f": {'; '.join(problems)}" if problems else
-                                                  f", names {fqdn}, server auth, key present"),
-                            healed if problems else ""))
+            else:
+                problems, summary = certificate_problems(cert, fqdn, trusted_here, now)
+                if (trusted_on_wasp is not None and str(cert.get("Issuer")) not in trusted_on_wasp
+                        and str(cert.get("Subject")) != str(cert.get("Issuer"))):
+                    problems.append(f"AzS-WASP01 does not trust its issuer '{cert.get('Issuer')}'")
+                rows.append(Row(h, "connector certificate", WARN if problems else PASS,
+                                f"bound {summary}" + (f": {'; '.join(problems)}" if problems else
+                                                      f", names {fqdn}, server auth, key present"),
+                                healed if problems else ""))
+        elif cc.source == "pfx":
+            rows.append(Row(h, "connector certificate", PASS,
+                            f"the operator's PFX for {fqdn} is imported and bound at deploy (checked on this machine)"))
         else:
             problem = lab_ca_problem(config, fqdn)
             rows.append(Row(h, "connector certificate", FAIL if problem else PASS,
@@ -738,6 +762,31 @@ def preflight_mode(config: StackConfig) -> str:
     return config.preflight
 
 
+def operator_certificate_rows(config: StackConfig, project_dir: Path, now: dt.datetime | None = None) -> list[Row]:
+    """What this machine can check of each operator certificate (pfx: the file, its password, chain, names,
+    expiry, key, usage; store: the issuing CA file), one row per cloud that brings its own."""
+    from components.config import operator_certificate
+
+    rows = []
+    for i, cloud in enumerate(config.clouds):
+        cc = cloud.connector_certificate
+        if cc.source == "labCa":
+            continue
+        key = f"{NAMESPACE}:clouds[{i}].connectorCertificate"
+        own, problems = operator_certificate(cloud, key, project_dir, now)
+        check = f"connector certificate ({cloud.name})"
+        if problems or own is None:
+            rows.append(Row("(this machine)", check, FAIL, "; ".join(problems) or "unusable", f"fix {key}"))
+        elif cc.source == "pfx":
+            rows.append(Row("(this machine)", check, PASS, f"PFX {own.thumbprint}, expires {own.expires_at[:10] if own.expires_at else '?'}:"
+                                                           f" chain to the issuing CA, names {cloud.endpoint_fqdn}, "
+                                                           f"server auth, key"))
+        else:
+            rows.append(Row("(this machine)", check, PASS, f"store {cc.thumbprint}, issuing CA {own.issuer_thumbprint} "
+                                                           f"(the certificate itself is checked on each tenant portal VM)"))
+    return rows
+
+
 def run_preflight(config: StackConfig, *, transport: Transport | None = None, project_dir: Path | None = None,
                   max_workers: int = 16, now: dt.datetime | None = None,
                   on_host: Callable[[str], None] | None = None) -> Report:
@@ -771,5 +820,6 @@ def run_preflight(config: StackConfig, *, transport: Transport | None = None, pr
                 port = next((c.connector_port for c in config.clouds if name in c.tenant_portal_hosts), 40005)
                 installed[name] = (config.hosts[name].fqdn, port)
         port_tests(transport, wasp, installed)
-    rows = ([bundle_row] if bundle_row else []) + evaluate(config, tgts, facts, bundle_bytes=size, now=now)
+    rows = (([bundle_row] if bundle_row else []) + operator_certificate_rows(config, project_dir, now)
+            + evaluate(config, tgts, facts, bundle_bytes=size, now=now))
     return Report(rows, time.monotonic() - started)

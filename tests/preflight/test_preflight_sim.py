@@ -75,3 +75,49 @@ def test_sql_credential_is_what_is_checked_and_the_server_is_discovered(tmp_path
         assert "not-the-password" not in report.table() and "LabOnly-Trust-1!" not in report.table()
         logged = [i for i in server.runtime.state.invocations() if i["command"] == "Invoke-Sqlcmd"]
         assert logged and "LabOnly-Trust-1!" not in str(logged)
+
+
+def test_store_source_certificate_is_read_on_each_portal_vm(tmp_path) -> None:
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    from providers.transport import Command, HostConnection, PsrpTransport, Secret
+    from tests.operator_pki import org_ca, web_server_cert
+
+    ca = org_ca("Fabrikam Root CA")
+    (tmp_path / "ca.pem").write_text(ca.pem)
+    with served(tmp_path, lab_data()) as (server, lab):
+        host = lab.host("wapcomputer2")
+        fqdn = host.fqdn
+
+        def place(cert) -> None:  # what the administrator did before the stack existed
+            address, port = server.endpoint(host.name)
+            conn = HostConnection(fqdn=fqdn, address=address, port=port, ca_file=str(server.ca_file), auth="ntlm",
+                                  username=host.users[0].name, password=host.users[0].password)
+            staged = f"C:\\Windows\\Temp\\{cert.thumbprint}.pfx"
+            PsrpTransport().run(conn, "admin", [
+                Command("Set-Content", {"Path": staged, "Value": cert.pfx("Admin-1"), "Encoding": "Byte"}),
+                Command("Import-PfxCertificate", {"FilePath": staged, "CertStoreLocation": "Cert:\\LocalMachine\\My",
+                                                  "Password": Secret("Admin-1")})])
+
+        def preflight_with(thumbprint: str):
+            def store(raw):
+                raw["clouds"][1]["connectorCertificate"] = {"source": "store", "thumbprint": thumbprint,
+                                                            "issuingCaFile": str(tmp_path / "ca.pem")}
+            return run_preflight(config_for(lab, tmp_path, tmp_path / "labsim", edit=store), project_dir=tmp_path)
+
+        good = web_server_cert(ca, (fqdn,))
+        report = preflight_with(good.thumbprint)  # not imported yet
+        assert fails(report) == [("wapcomputer2", "connector certificate")]
+        assert "is not in Cert:\\LocalMachine\\My" in row(report, "wapcomputer2", "connector certificate").result
+        assert row(report, "(this machine)", "connector certificate (AzurePack_2)").status == PASS
+
+        place(good)
+        report = preflight_with(good.thumbprint)
+        assert report.ok, report.table()
+        assert "chain trusted" in row(report, "wapcomputer2", "connector certificate").result
+
+        unfit = web_server_cert(ca, ("other.contoso.com",), eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))
+        place(unfit)
+        result = row(preflight_with(unfit.thumbprint), "wapcomputer2", "connector certificate")
+        assert result.status == FAIL and f"do not include {fqdn}" in result.result
+        assert "not for server authentication" in result.result

@@ -87,7 +87,7 @@ def test_targets_say_what_each_host_is_asked() -> None:
     t = P.targets(_config(sqlServer="sql01", sqlCredential="sql"))
     assert t["pep"].pep and not t["pep"].bundle
     assert t["wasp"].portals_to_reach == {"portal1": "portal1.contoso.com", "portal2": "portal2.contoso.com"}
-    assert t["portal1"].tenant_portal and t["portal1"].bundle and t["portal1"].endpoint_fqdns == ["tenant.contoso.com"]
+    assert t["portal1"].tenant_portal and t["portal1"].bundle and t["portal1"].endpoint_fqdns(_config()) == ["tenant.contoso.com"]
     assert t["api1"].trusts == [(0, "sql01", "sql")]
     keys = [k for k, _ in P.probes(t["api1"], _config(sqlServer="sql01", sqlCredential="sql"))]
     assert keys == ["disk", "packages", "sites", "store", "sysadmin:0"]
