@@ -16,6 +16,9 @@ printed under its line. Exit status 0 only when every chosen stack succeeded.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import re
 import subprocess
 import sys
 import threading
@@ -69,6 +72,47 @@ def unreachable_hosts(failed: dict[str, str], resources: Sequence[Resource]) -> 
 def excluded_by_hosts(hosts: Sequence[str], resources: Sequence[Resource]) -> list[str]:
     """Every resource that lives on one of ``hosts`` (their dependents are excluded by the engine)."""
     return sorted(r.urn for r in resources if r.custom and r.host in set(hosts))
+
+
+def preflight_failures(messages: Sequence[str]) -> list[tuple[str, str]]:
+    """(host, row) of every FAIL row of the preflight tables among a run's messages (components/preflight.py
+    renders HOST, CHECK and RESULT columns; a result starts with PASS, FAIL, WARN or SKIP)."""
+    rows = []
+    for message in messages:
+        lines = message.splitlines()
+        for i, line in enumerate(lines):
+            if line.startswith("HOST") and " CHECK " in line and " RESULT" in line:
+                check_at, result_at = line.index("CHECK"), line.index("RESULT")
+                for row in lines[i + 1:]:
+                    if not row.strip():
+                        break
+                    if row[result_at:].startswith("FAIL"):
+                        rows.append((row[:check_at].strip(), row.strip()))
+    return rows
+
+
+def blocking_failures(rows: Sequence[tuple[str, str]], skipped: Sequence[str]) -> list[str]:
+    """The failed rows that are not about a skipped host (by its config name or FQDN, as the row's host or
+    named in the row, e.g. "AzS-WASP01  reaches wapcomputer2  FAIL ping wapcomputer2.contoso.com ...")."""
+    names = {n.lower() for n in skipped}
+    pattern = re.compile("|".join(rf"(?<![\w.-]){re.escape(n)}(?![\w-])" for n in sorted(names)), re.I) \
+        if names else None
+    return [row for host, row in rows
+            if host.lower() not in names and not (pattern and pattern.search(row))]
+
+
+def host_names(stack: auto.Stack, fqdns: Sequence[str]) -> list[str]:
+    """The skipped hosts by FQDN and by the names the stack config gives them (``wapconnector:hosts``)."""
+    names = set(fqdns)
+    try:
+        hosts = json.loads(stack.get_all_config().get("wapconnector:hosts", auto.ConfigValue("{}")).value or "{}")
+    except (auto.CommandError, ValueError):
+        hosts = {}
+    for name, settings in hosts.items() if isinstance(hosts, dict) else ():
+        fqdn = str((settings or {}).get("fqdn") or name).lower().rstrip(".")
+        if fqdn in names:
+            names.add(name)
+    return sorted(names)
 
 
 def _changes_text(changes: dict[str, int]) -> str:
@@ -169,6 +213,19 @@ class Fleet:
                         # Those hosts are left out knowingly: the program's preflight warns about them instead
                         # of stopping the run (this run only; the stack's own setting is not changed).
                         stack.workspace.env_vars["WAPCONNECTOR_PREFLIGHT"] = "warn"
+                        # ...but a failed check about any other host still stops this stack, as it would have.
+                        look = Collector()
+                        with contextlib.suppress(auto.CommandError):
+                            stack.preview(exclude=exclude or None, exclude_dependents=True if exclude else None,
+                                          on_event=look, color="never")
+                        blocking = blocking_failures(preflight_failures(look.messages),
+                                                     host_names(stack, outcome.skipped_hosts))
+                        if blocking:
+                            outcome.messages = look.messages
+                            outcome.error = ("the preflight failed on hosts that are not skipped; nothing was "
+                                             "changed: " + " | ".join(blocking))[:600]
+                            self.say(f"{name}: {action} FAILED: preflight")
+                            return outcome
                 seen = Collector()
                 with log.open("w") as sink:
                     def write(line: str) -> None:

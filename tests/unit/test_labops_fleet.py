@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from pulumi.automation import EngineEvent
 
-from labops.fleet import _changes_text, excluded_by_hosts, unreachable_hosts
+from labops.fleet import (_changes_text, blocking_failures, excluded_by_hosts, preflight_failures,
+                          unreachable_hosts)
 from labops.stacks import Collector, Resource
 
 pytestmark = pytest.mark.unit
@@ -65,3 +66,25 @@ def test_unreachable_hosts_and_what_they_take_out_of_an_up() -> None:
 def test_changes_read_as_an_operator_says_them() -> None:
     assert _changes_text({"same": 20, "update": 2, "create": 0}) == "2 update, 20 unchanged"
     assert _changes_text({}) == "no changes"
+
+
+DOCTOR = """preflight: 31 checks on 6 host(s), 3 failed (3 host(s)), 2.7 s; going on (preflight mode warn):
+HOST            CHECK                       RESULT  -> WHAT TO DO
+(this machine)  bundle                      PASS .labsim/bundle/WAPConnector: 385 KiB
+AzS-WASP01      reaches wapcomputer2        FAIL ping wapcomputer2.contoso.com got no answer  -> open the network
+wapcomputer1    SPF Update Rollup           SKIP SPF is not installed here; check UR9 or later by hand
+wapcomputer1    URL Rewrite                 FAIL the IIS URL Rewrite module is not installed  -> install it
+wapcomputer2    reachable                   FAIL no answer from 127.0.10.12:5986: connection refused  -> start it
+wapcomputer2    TLS                         SKIP not checked: the host did not get that far"""
+
+
+def test_preflight_failures_are_read_from_the_table_and_only_other_hosts_block() -> None:
+    rows = preflight_failures(["something else", DOCTOR])
+    assert [host for host, _ in rows] == ["AzS-WASP01", "wapcomputer1", "wapcomputer2"]
+    skipped = ["wapcomputer2.contoso.com", "wapcomputer2"]
+    blocking = blocking_failures(rows, skipped)
+    assert len(blocking) == 1 and blocking[0].startswith("wapcomputer1    URL Rewrite")
+    assert blocking_failures(rows, []) == [row for _, row in rows]
+    # A name is matched whole: skipping wapcomputer2 does not excuse wapcomputer21.
+    other = [("wapcomputer21", "wapcomputer21  reachable  FAIL no answer")]
+    assert blocking_failures(other, skipped) == [other[0][1]]
