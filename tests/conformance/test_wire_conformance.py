@@ -32,6 +32,7 @@ pytestmark = [pytest.mark.conformance, pytest.mark.timeout(120)]
 APPLICATION_PRIVATE_DATA = 0x00021009
 ERROR_RECORD = 0x00041005
 VERBOSE_RECORD = 0x00041008
+WARNING_RECORD = 0x00041009
 INFORMATION_RECORD = 0x00041011
 PIPELINE_STATE = 0x00041006
 
@@ -228,6 +229,12 @@ def test_information_record_has_windows_shape():
     assert clixml_shape(data) == clixml_shape(recording("information_record.xml"))
     [info] = ps.streams.information
     assert (info.source, info.user, info.computer) == ("Write-Streams", "CONTOSO\\WapAdmin", "WAP01")
+    # The warning record of the same pipeline: the verbose recording's shape under the WarningRecord type.
+    [warning] = _command_messages(transport, WARNING_RECORD)
+    windows = clixml_shape(recording("verbose_record.xml"))
+    assert part(clixml_shape(warning), "TN") == ("System.Management.Automation.WarningRecord",
+                                                 *part(windows, "TN")[1:])
+    assert members(clixml_shape(warning)) == members(windows)
     root = ET.fromstring(data.decode("utf-8-sig"))
     assert root.find("MS/DT[@N='TimeGenerated']").text.endswith("+00:00")
 
