@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/preflight.py [--clouds 32] [--workers 16]
 
 The lab: the Azure Stack side (PEP, AzS-WASP01, the share host) and per cloud one tenant portal VM, one Tenant API
-VM and one SQL server (--clouds 32 gives 99 hosts). labsim serves it in its own process; the preflight runs here
+VM and one SQL server (--clouds 32 gives 99 hosts; the 67 with a role in the stack are probed, the SQL servers
+are asked through their Tenant API VMs). labsim serves it in its own process; the preflight runs here
 as `make doctor` and the program run it. Prints the wall time of a cold run (every runspace pool opened) and of
 a warm one (pools reused, as the program's second pass in the same process would), the pipelines per host and
 the number of checks.
@@ -46,6 +47,8 @@ def big_lab(clouds: int) -> dict[str, Any]:
             {"name": f"c{i}-sql", "fqdn": f"c{i}-sql.contoso.com", "address": "127.0.0.5", "roles": ["wap_sql"],
              "cloud": c, "users": user},
         ]
+    for n, h in enumerate(hosts):  # distinct placeholders; free_loopback_lab picks the real addresses
+        h["address"] = f"127.0.{n // 250 + 1}.{n % 250 + 2}"
     lab = {"name": "bench-preflight", "hosts": hosts, "clouds": [{"name": f"Cloud{i}"} for i in range(clouds)]}
     return free_loopback_lab(Lab.model_validate(lab)).model_dump(mode="json")
 
