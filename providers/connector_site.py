@@ -654,7 +654,14 @@ def restore_prior(conn: HostConnection, props: Mapping[str, Any]) -> None:
     steps: list[tuple[str, Command]] = []
     thumb = prior.get("certificate_thumbprint")
     if thumb and any(t.upper() != str(thumb).upper() for t in observed.thumbprints().values()):
-        steps.append((STEP_CERTIFICATES, Command(script_path(bundle, CERTIFICATES_SCRIPT), {"Thumbprint": thumb})))
+        # The prior certificate may be gone since (removed by whoever owned it): then the binding stays as it is.
+        probe = Command("Test-Path", {"Path": f"Cert:\\LocalMachine\\My\\{thumb}"})
+        present = transport().run(conn, STEP_CERTIFICATES, probe, idempotent=True).output
+        if present and present[0] is True:
+            steps.append((STEP_CERTIFICATES, Command(script_path(bundle, CERTIFICATES_SCRIPT), {"Thumbprint": thumb})))
+        else:
+            pulumi.log.warn(f"{conn.fqdn}: the certificate {thumb} bound before this stack is no longer in "
+                            f"Cert:\\LocalMachine\\My; the connector keeps its current binding")
     fqdns = {attr: prior.get(attr) for attr in APP_SETTING_KEYS}
     if all(fqdns.values()) and any(observed.app_settings.get(key, "").lower() != str(fqdns[attr]).lower()
                                    for attr, key in APP_SETTING_KEYS.items()):

@@ -56,7 +56,8 @@ AUDIT: dict[str, tuple[str, str]] = {
     "certificate._present_in_chain_stores#1": ("True", READ),
     "certificate.chain_still_needed#1": ("True", READ),
     "connector_site.read_site_owned#1": ("True", READ),
-    "connector_site.restore_prior#1": ("False", "Configure-Certificates.ps1 / Configure-WapConnector.ps1 rewrite "
+    "connector_site.restore_prior#1": ("True", READ),
+    "connector_site.restore_prior#2": ("False", "Configure-Certificates.ps1 / Configure-WapConnector.ps1 rewrite "
                                        "bindings and web.config; never re-sent, delete's rerun reads first"),
     "connector_site.check_prerequisites#1": ("True", READ),
     "connector_site.run_steps#1": ('step.kind == "start"', "Start-Website only: the scripts (Install-Connector.ps1: "
