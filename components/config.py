@@ -223,7 +223,8 @@ class StackConfig(_Config):
         """The HostConnection settings (a dict for resource inputs) of a configured host."""
         h = self.hosts[host]
         conn: dict[str, Any] = {
-            "fqdn": h.fqdn, "https": h.https, "verify": h.verify, "auth": h.auth,
+            "fqdn": h.fqdn, "settings_key": f"{NAMESPACE}:hosts.{host}", "https": h.https, "verify": h.verify,
+            "auth": h.auth,
             "allow_credssp": h.allow_credssp, "allow_basic_over_http": h.allow_basic_over_http,
         }
         optional = {

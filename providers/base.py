@@ -19,7 +19,7 @@ from pulumi.output import Unknown
 from pydantic import BaseModel, ValidationError
 
 from providers import progress
-from providers.errors import ConnectorError
+from providers.errors import ConnectorError, settings_keys
 
 # During preview the engine passes values it does not know yet as this placeholder (pulumi.runtime.rpc.UNKNOWN);
 # the dynamic provider server deserializes it (keep_unknowns=True in Check and Diff) into a
@@ -177,13 +177,38 @@ def _servicer_call() -> tuple[Any, Any]:
     return None, None
 
 
+SETTINGS_KEY = "settings_key"  # of a connection: where the operator wrote it (errors.setting); not a setting
+
+
+def _settings_keys(args: Iterable[Any]) -> dict[str, str]:
+    """{host fqdn: stack config key} of every connection in the props/olds/news a provider method got."""
+    keys: dict[str, str] = {}
+    for props in args:
+        for value in props.values() if isinstance(props, Mapping) else ():
+            if isinstance(value, Mapping) and isinstance(value.get("fqdn"), str) and \
+                    isinstance(value.get(SETTINGS_KEY), str):
+                keys[value["fqdn"].lower().rstrip(".")] = value[SETTINGS_KEY]
+    return keys
+
+
+def _without_settings_keys(props: Any) -> Any:
+    """Props whose connections lack ``settings_key``: a diff must not see a change where only it differs."""
+    if not isinstance(props, Mapping):
+        return props
+    return {k: ({f: x for f, x in v.items() if f != SETTINGS_KEY} if isinstance(v, Mapping) and SETTINGS_KEY in v
+                else v) for k, v in props.items()}
+
+
 def _served(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def served(self: Any, *args: Any, **kwargs: Any) -> Any:
         request, context = _servicer_call()
         urn = getattr(request, "urn", None) or None
+        if name == "diff":
+            args = tuple(_without_settings_keys(a) for a in args)
         # Not for read: reads are short, and a refresh prints status lines of rows it does not show.
-        with progress.for_resource(urn if name in ("create", "update", "delete") else None):
+        with progress.for_resource(urn if name in ("create", "update", "delete") else None), \
+                settings_keys(_settings_keys(args)):
             try:
                 result = method(self, *args, **kwargs)
             except ConnectorError as exc:
@@ -208,7 +233,8 @@ class LabProvider(ResourceProvider):
     * check failures sent to the engine never name a property that may hold a secret (:func:`safe_failures`),
       whatever program passed the inputs and whether it marked them secret or not;
     * a :class:`ConnectorError` reaches the CLI as its own message, without grpc's "Exception calling
-      application: " prefix (other exceptions, bugs, keep it);
+      application: " prefix (other exceptions, bugs, keep it), naming the stack config keys of the hosts'
+      settings (``settings_key`` of each connection; ignored by every diff);
     * progress of the resource's steps goes to the engine, live (:mod:`providers.progress`).
 
     Nothing is kept on the instance: providers are pickled into the state (by reference to their class)."""

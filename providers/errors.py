@@ -21,7 +21,9 @@ fields of any error, and remote messages are scrubbed of the secrets that were s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import contextvars
+from collections.abc import Iterator, Mapping, Sequence
 from typing import ClassVar
 
 __all__ = [
@@ -34,7 +36,33 @@ __all__ = [
     "TlsVerificationFailed",
     "TransportError",
     "is_transient",
+    "setting",
+    "settings_keys",
 ]
+
+# The stack config key of each host's connection settings (``wapconnector:hosts.wapcomputer1``), by lower-case
+# FQDN, for the provider operation this thread serves (providers.base.LabProvider sets it from the inputs). Messages
+# then name the key the operator wrote (``wapconnector:hosts.wapcomputer1.tlsServerName``), not our field name.
+_SETTINGS: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("settings_keys", default={})
+
+
+@contextlib.contextmanager
+def settings_keys(keys: Mapping[str, str]) -> Iterator[None]:
+    token = _SETTINGS.set({k.lower(): v for k, v in keys.items()})
+    try:
+        yield
+    finally:
+        _SETTINGS.reset(token)
+
+
+def setting(host: str | None, field: str) -> str:
+    """How the operator names one connection setting of ``host``: its stack config key when known, else the
+    connection field (``tls_server_name``)."""
+    key = _SETTINGS.get().get((host or "").lower().rstrip("."))
+    if not key:
+        return field
+    head, *rest = field.split("_")
+    return f"{key}.{head}{''.join(w.capitalize() for w in rest)}"
 
 
 class ConnectorError(Exception):
@@ -97,8 +125,10 @@ class HostUnreachable(TransportError):
     def __init__(self, host: str, step: str, detail: str, *, endpoint: str | None = None) -> None:
         self.endpoint = endpoint
         on = f" on {endpoint}" if endpoint else ""
+        where = setting(host, "address")
+        where = f" ({where} and {setting(host, 'port')})" if where != "address" else ""
         super().__init__(host, step, detail, message=(
-            f"{_where(host, step)}: cannot reach the host ({detail}); check WinRM is listening{on} "
+            f"{_where(host, step)}: cannot reach the host ({detail}); check WinRM is listening{on}{where} "
             f"and the host is up"))
 
 
@@ -110,24 +140,25 @@ class TlsVerificationFailed(TransportError):
     def __init__(self, host: str, step: str, detail: str, *, ca_file: str | None = None,
                  server_name: str | None = None) -> None:
         self.ca_file = ca_file
+        name, ca, verify = (setting(host, f) for f in ("tls_server_name", "ca_file", "verify"))
         low = detail.lower()
         mismatch = "mismatch" in low or "doesn't match" in low or "not valid for" in low
         if "expired" in low or "not yet valid" in low:
-            todo = ("the host's WinRM HTTPS certificate is outside its validity period: renew it on the host (or "
-                    "check the clocks of both machines); another ca_file will not help")
+            todo = (f"the host's WinRM HTTPS certificate is outside its validity period: renew it on the host (or "
+                    "check the clocks of both machines); another {ca} will not help")
         elif mismatch and server_name:
-            todo = (f"the certificate does not name {server_name} (tls_server_name): set tls_server_name to a name "
+            todo = (f"the certificate does not name {server_name} ({name}): set {name} to a name "
                     f"listed in its subject alternative names, or reissue it with that name")
         elif mismatch:
-            todo = ("the certificate does not name the address connected to: connect by a name or IP address listed "
-                    "in its subject alternative names (the connection's address), set tls_server_name to the DNS "
-                    "name it carries (the host's fqdn, when connecting by IP), or reissue it with that name")
+            todo = (f"the certificate does not name the address connected to: connect by a name or IP address listed "
+                    f"in its subject alternative names ({setting(host, 'address')}), set {name} to the DNS "
+                    f"name it carries (the host's fqdn, when connecting by IP), or reissue it with that name")
         elif ca_file:
-            todo = (f"either the certificate is not issued by the CA in ca_file {ca_file!r} or it does not name "
-                    f"the address connected to: set ca_file to the CA that issued the host's WinRM certificate")
+            todo = (f"either the certificate is not issued by the CA in {ca} {ca_file!r} or it does not name "
+                    f"the address connected to: set {ca} to the CA that issued the host's WinRM certificate")
         else:
-            todo = ("set ca_file to the CA certificate (PEM) that issued the host's WinRM HTTPS certificate; "
-                    "turning verification off (verify: false) is possible but must be explicit")
+            todo = (f"set {ca} to the CA certificate (PEM) that issued the host's WinRM HTTPS certificate; "
+                    f"turning verification off ({verify}: false) is possible but must be explicit")
         checked = f", checked as {server_name}" if server_name else ""
         super().__init__(host, step, detail, message=(
             f"{_where(host, step)}: the host's TLS certificate was not trusted ({detail}{checked}); {todo}"))
@@ -144,7 +175,13 @@ class AuthenticationFailed(TransportError):
         extra = f" ({detail})" if detail else ""
         super().__init__(host, step, detail or "credential refused", message=(
             f"{_where(host, step)}: the host refused user '{user}' with {auth} authentication{extra}; check the "
-            f"user name (DOMAIN\\user), the password, and that {auth} is enabled in the host's WinRM service"))
+            f"user name (DOMAIN\\user), the password{_credential(host)}, and that {auth} is enabled in the host's "
+            f"WinRM service"))
+
+
+def _credential(host: str) -> str:
+    key = setting(host, "credential")
+    return f" (the credential {key} names)" if key != "credential" else ""
 
 
 class RemoteCommandFailed(ConnectorError):
@@ -190,7 +227,12 @@ class StepTimedOut(ConnectorError):
         cmd = f" `{command}`" if command else ""
         super().__init__(f"{_where(host, step)}:{cmd} did not {waiting_for} within {seconds:g} s and was stopped; "
                          f"check the host's state, then retry with a larger timeout for step '{step}' "
-                         f"(step_timeouts in the host's connection settings)", host=host, step=step)
+                         f"({_step_timeouts(host)})", host=host, step=step)
+
+
+def _step_timeouts(host: str) -> str:
+    key = setting(host, "step_timeouts")
+    return f"{key}, seconds by step name" if key != "step_timeouts" else "step_timeouts in the host's connection settings"
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -55,6 +55,8 @@ class HostConnection(BaseModel):
     allow_credssp: bool = Field(False, description="CredSSP hands the password to the host: refused unless "
                                                    "the endpoint is PrivilegedEndpoint or this is set")
     allow_basic_over_http: bool = Field(False, description="Basic sends the password in clear over http")
+    settings_key: str | None = Field(None, description="the stack config key these settings came from "
+                                                        "(wapconnector:hosts.<name>): errors name the operator's keys")
 
     @field_validator("fqdn")
     @classmethod

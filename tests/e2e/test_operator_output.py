@@ -4,7 +4,8 @@ One `up` of the seed lab with the long steps at 0.3 x their real duration (Insta
 Install-Connector.ps1 failing on wapcomputer2:
 * progress, live: each step's start, its elapsed time while it runs and the host's verbose lines appear in the
   resource's row while it is still "creating"; a long step leaves its duration in the diagnostics;
-* the failure reads as the project's message, without grpc's "Exception calling application:" prefix;
+* failures read as the project's messages, without grpc's "Exception calling application:" prefix, naming the
+  stack config key to fix (a TLS name mismatch on AzS-WASP01: `wapconnector:hosts.AzS-WASP01.tlsServerName`);
 * no password appears anywhere in the output.
 (That a rerun converges after such a failure is tests/reliability/test_fault_e2e.py's business.)
 """
@@ -27,7 +28,15 @@ INSTALL = "install the connector (Install-Connector.ps1)"
 def test_progress_is_live_and_errors_have_no_sdk_prefix(tmp_path) -> None:
     from labsim.runtime import Fault
 
+    import yaml
+
     with lab_stack(tmp_path, latency_factor=0.3) as lab:
+        # AzS-WASP01 is reached under a name its WinRM certificate does not carry: a TLS error.
+        doc = yaml.safe_load(lab.project.config_file.read_text())
+        wasp = next(k for k in doc["config"]["wapconnector:hosts"] if k.lower() == "azs-wasp01")
+        doc["config"]["wapconnector:hosts"][wasp]["tlsServerName"] = "elsewhere.azurestack.local"
+        doc["config"]["wapconnector:preflight"] = "warn"  # let the provider meet it (the preflight would stop first)
+        lab.project.config_file.write_text(yaml.safe_dump(doc, sort_keys=False))
         host2 = lab.lab.host("wapcomputer2").name
         lab.runtime.state.set_fault(Fault(host=host2, kind="command_error", command="Install-Connector.ps1"))
         deadline = time.monotonic() + 10
@@ -35,7 +44,7 @@ def test_progress_is_live_and_errors_have_no_sdk_prefix(tmp_path) -> None:
             assert time.monotonic() < deadline
             time.sleep(0.05)
 
-        run = lab.project.up(check=False)
+        run = lab.project.up("--continue-on-error", check=False)  # the other hosts go on, showing progress
         out = run.output
         assert run.returncode != 0, out
 
@@ -56,6 +65,12 @@ def test_progress_is_live_and_errors_have_no_sdk_prefix(tmp_path) -> None:
         assert "Exception calling application" not in out, out
         assert re.search(rf"error: wapcomputer2\.contoso\.com, step '{re.escape(INSTALL)}': .* failed: .*; fix what "
                          rf"the error says on the host", diagnostics), diagnostics
+
+        # Errors name the stack config key the operator wrote, not the provider's field.
+        key = f"wapconnector:hosts.{wasp}.tlsServerName"
+        assert re.search(rf"error: azs-wasp01\.azurestack\.local, step '[^']+': the host's TLS certificate was not "
+                         rf"trusted .*\({re.escape(key)}\): set {re.escape(key)} to a name", diagnostics), diagnostics
+        assert "tls_server_name" not in out
 
         for h in lab.lab.hosts:
             for user in h.users:
