@@ -201,6 +201,9 @@ def test_fleet_up_finishes_the_reachable_hosts_when_one_is_down(lab: LabStack, t
         code, out = fleet(lab, tmp_path, capsys, "up", lab.project.stack, "--skip-unreachable", "--continue-on-error")
         assert code == 0, out
         assert f"skipped, not reachable: {down.fqdn.lower()}" in out, out
+        # The program's preflight table is shown under the stack: the skipped host's checks failed, as warnings.
+        assert re.search(r"^\s+preflight: .*failed", out, re.M), out
+        assert re.search(rf"^\s+{down.name}\s+reachable\s+FAIL", out, re.M), out
         assert lab.snapshot("AzS-ERCS01")["pep"]["multicloud"] is True
         assert lab.snapshot(down.name) == before
     finally:
