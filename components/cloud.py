@@ -124,6 +124,7 @@ class WapCloud(pulumi.ComponentResource):
             data_file_content=args.cloud_output.apply(lambda o: o["content"]),
             data_file_name=args.cloud_output.apply(lambda o: o["file_name"]),
             bundle_path=bundle_dir, sql_server=cloud.sql_server, sql_credential=sql_credential, **own,
+            settings_key=f"wapconnector:clouds[{config.clouds.index(cloud)}]",
             opts=on(trust_host, depends_on=[*updates, bundle_on(trust_host)]))
 
         self.endpoint = pulumi.Output.from_input(cloud.endpoint)

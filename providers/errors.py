@@ -191,7 +191,9 @@ class RemoteCommandFailed(ConnectorError):
 
     def __init__(self, host: str, step: str, *, command: str, message: str, error_id: str | None = None,
                  category: str | None = None, terminating: bool = True, more_errors: int = 0,
-                 target: str | None = None, failed_command: str | None = None) -> None:
+                 target: str | None = None, failed_command: str | None = None, advice: str | None = None) -> None:
+        if advice is not None:  # what to do, when the caller knows better than the general ADVICE
+            self.ADVICE = advice
         self.command = command
         self.remote_message = message
         self.error_id = error_id

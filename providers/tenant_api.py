@@ -31,7 +31,7 @@ from providers import names, ownership
 from providers.base import PROVIDER_KEY, is_unknown, LabResource
 from providers.bundle import (DEFAULT_DESTINATION, connection_change, file_name, join, only_expected_errors,
                               sha256_bytes, stage_bytes, windows_path)
-from providers.errors import ConnectorError
+from providers.errors import ConnectorError, RemoteCommandFailed
 from providers.remote import inputs_only as _inputs
 from providers.remote import password_secret
 from providers.remote import (RemoteInputs, RemoteProvider, check_remote, connection_of, parse_model, secret_outputs,
@@ -455,6 +455,8 @@ class TenantApiTrustArgs(RemoteInputs):
     sql_server: str | None = None
     sql_credential: SqlCredentialInput | None = None
     realm: str | None = None
+    # The stack config key of this cloud (wapconnector:clouds[0]), so that errors name the operator's keys.
+    settings_key: str | None = None
 
     @field_validator("data_file_name")
     @classmethod
@@ -572,6 +574,23 @@ def plan_trust(observed: Mapping[str, Any], desired: Mapping[str, Any]) -> list[
 
 STEP_TRUST_READ = "read Tenant API trust"
 STEP_TRUST = "configure trust with Azure Stack (Configure-TrustAzureStack.ps1)"
+# SQL Server's own words when the login cannot write the Store (error 18456 / no sysadmin on the database).
+_SQL_ACCESS = re.compile(r"Login failed for user|does not have sysadmin access|permission was denied", re.IGNORECASE)
+
+
+def sql_access_refused(exc: RemoteCommandFailed, args: TenantApiTrustArgs) -> RemoteCommandFailed:
+    """The script's SQL error with what the operator sets: the cloud's sqlCredential key, not -SqlCredential."""
+    key = f"{args.settings_key}.sqlCredential" if args.settings_key else "sql_credential"
+    if args.sql_credential is None:
+        todo = (f"set {key} to a credential (a name in wapconnector:credentials) whose SQL login is sysadmin on "
+                f"{STORE_DATABASE}, or give the connection's user that access, then run again")
+    else:
+        todo = (f"the SQL login of the credential {key} names was refused: check its user name and password and "
+                f"that the login is sysadmin on {STORE_DATABASE}, then run again")
+    return RemoteCommandFailed(exc.host or "?", exc.step or STEP_TRUST, command=exc.command,
+                               message=exc.remote_message, error_id=exc.error_id, category=exc.category,
+                               terminating=exc.terminating, more_errors=exc.more_errors, target=exc.target,
+                               failed_command=exc.failed_command, advice=todo)
 STEP_TRUST_DELETE = "remove Tenant API trust"
 STEP_DISCOVER_SQL = "discover the Store SQL server"
 #: Every step name of TenantApiTrust: the keys of a connection's ``step_timeouts`` (docs/reliability.md).
@@ -766,7 +785,13 @@ class TenantApiTrustProvider(RemoteProvider):
                 params["SqlCredential"] = Credential(args.sql_credential.username,
                                                      Secret(args.sql_credential.password.get_secret_value()))
             # Not re-sent by the transport (writes the Store's trust row through SQL; the rerun reads it first).
-            transport().run(conn, STEP_TRUST, Command(script, params), timeout=TRUST_TIMEOUT_SECONDS, idempotent=False)
+            try:
+                transport().run(conn, STEP_TRUST, Command(script, params), timeout=TRUST_TIMEOUT_SECONDS,
+                                idempotent=False)
+            except RemoteCommandFailed as exc:
+                if not _SQL_ACCESS.search(exc.remote_message):
+                    raise
+                raise sql_access_refused(exc, args) from exc
             observed = trust_observed(_read_trust(conn, sql, args.data_file_path))
             drift = trust_drift(observed, desired)
             if drift:
@@ -803,8 +828,9 @@ class TenantApiTrust(LabResource, name="TenantApiTrust"):
                  bundle_path: pulumi.Input[str] = DEFAULT_DESTINATION, sql_server: pulumi.Input[str] | None = None,
                  sql_credential: pulumi.Input[dict[str, Any]] | None = None, realm: pulumi.Input[str] | None = None,
                  owner: pulumi.Input[str] | None = None, adopt: pulumi.Input[bool] = False,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 settings_key: str | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
         props = {
+            "settings_key": settings_key,
             "connection": password_secret(connection), "data_file_content": data_file_content,
             "data_file_name": data_file_name, "bundle_path": bundle_path, "sql_server": sql_server,
             "sql_credential": None if sql_credential is None else password_secret(sql_credential),

@@ -398,6 +398,24 @@ def test_trust_script_failure_halfway_then_rerun_converges(host):
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize("credential, words", [
+    (None, "set wapconnector:clouds[1].sqlCredential to a credential (a name in wapconnector:credentials) whose "
+           "SQL login is sysadmin on Microsoft.MgmtSvc.Store"),
+    ({"username": "sa", "password": "Sql-Secret-9!"},
+     "the SQL login of the credential wapconnector:clouds[1].sqlCredential names was refused"),
+])
+def test_trust_sql_access_refused_names_the_clouds_sql_credential_key(host, credential, words):
+    host.fail["Configure-TrustAzureStack.ps1"] = Failure(
+        "The current user 'CONTOSO\\WapAdmin' does not have sysadmin access to Microsoft.MgmtSvc.Store on "
+        "'wapcomputer1'. Run as a sysadmin or pass -SqlCredential.", "x")
+    with pytest.raises(RemoteCommandFailed) as info:
+        T.TenantApiTrustProvider().create(trust_props(settings_key="wapconnector:clouds[1]",
+                                                      sql_credential=credential))
+    assert words in str(info.value), str(info.value)
+    assert "Sql-Secret-9!" not in str(info.value)
+
+
+@pytest.mark.unit
 def test_trust_hostile_strings_reach_the_host_verbatim(host):
     # Hostile text inside the data file (a JSON string) and in the SQL user name: parameter values only.
     content = data_file(realm=REALM, CloudName=HOSTILE)
