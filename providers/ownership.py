@@ -181,8 +181,8 @@ class OwnershipConflict(ConnectorError):
         super().__init__(message, host=host)
 
 
-ADOPT_HINT = ("set wapconnector:adopt: true (stack-wide) or wapconnector:clouds[<i>].adopt: true (one cloud's WAP "
-              "side) to take it over explicitly")
+ADOPT_HINT = ("set wapconnector:adopt: true to take it over explicitly (wapconnector:clouds[<i>].adopt: true does so "
+              "for one cloud's WAP-side things only)")
 
 
 def claim(*, host: str, thing: str, owner: str, adopt: bool, marker: Marker | None, exists: bool,
