@@ -61,6 +61,15 @@ def _strict_bool(value: Any) -> Any:
 Switch = Annotated[bool, BeforeValidator(_strict_bool)]
 
 
+def _outlives_renewal(days: int) -> int:
+    from providers.pki import DEFAULT_RENEW_BEFORE_DAYS
+
+    if days <= DEFAULT_RENEW_BEFORE_DAYS:
+        raise ValueError(f"{days} days is within the {DEFAULT_RENEW_BEFORE_DAYS}-day renewal window: the certificate "
+                         f"would be renewed on every run; give more than {DEFAULT_RENEW_BEFORE_DAYS}")
+    return days
+
+
 class CaConfig(_Config):
     """The lab CA that issues every connector certificate."""
 
@@ -68,6 +77,8 @@ class CaConfig(_Config):
     organization: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     key_type: KeyType = "ecdsa-p256"
     validity_days: Annotated[int, Field(gt=0, le=36500)] = 3650
+
+    _check_validity = field_validator("validity_days")(classmethod(lambda cls, v: _outlives_renewal(v)))
 
 
 CertificateSource = Literal["labCa", "pfx", "store"]
@@ -117,6 +128,11 @@ class CloudConfig(_Config):
     @classmethod
     def _fqdns(cls, v: str | None) -> str | None:
         return None if v is None else _fqdn(v)
+
+    @field_validator("certificate_validity_days")
+    @classmethod
+    def _outlives_renewal(cls, v: int) -> int:
+        return _outlives_renewal(v)
 
     @property
     def endpoint_fqdn(self) -> str:

@@ -134,6 +134,10 @@ def _cert_outputs(cert: x509.Certificate) -> dict[str, Any]:
     }
 
 
+#: Certificates are renewed this many days before they expire (the resources' default).
+DEFAULT_RENEW_BEFORE_DAYS = 30
+
+
 def _renewal_due(olds: dict[str, Any], renew_before_days: int) -> bool:
     expires_at = olds.get("expires_at")
     if not expires_at:
@@ -395,7 +399,7 @@ class CertificateAuthority(LabResource, name="CertificateAuthority"):
         key_type: pulumi.Input[str] = "ecdsa-p256",
         validity_days: pulumi.Input[int] | None = 3650,
         not_after: pulumi.Input[str] | None = None,
-        renew_before_days: pulumi.Input[int] = 30,
+        renew_before_days: pulumi.Input[int] = DEFAULT_RENEW_BEFORE_DAYS,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props = {
@@ -431,7 +435,7 @@ class IssuedCertificate(LabResource, name="IssuedCertificate"):
         key_type: pulumi.Input[str] = "ecdsa-p256",
         validity_days: pulumi.Input[int] | None = 397,
         not_after: pulumi.Input[str] | None = None,
-        renew_before_days: pulumi.Input[int] = 30,
+        renew_before_days: pulumi.Input[int] = DEFAULT_RENEW_BEFORE_DAYS,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props = {

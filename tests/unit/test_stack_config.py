@@ -217,3 +217,14 @@ def test_stack_settings_file_follows_stack_config_dir(tmp_path, monkeypatch) -> 
     assert _stack_file(tmp_path / "sub") == tmp_path / "stacks" / "Pulumi.lab.yaml"
     monkeypatch.setattr(pulumi, "get_stack", lambda: "other")
     assert _stack_file(tmp_path) is None
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ({"clouds": [GOOD["clouds"][0], {"name": "B", "connectorFqdn": "b.contoso.com", "certificateValidityDays": 20}]},
+     "wapconnector:clouds[1].certificateValidityDays: 20 days is within the 30-day renewal window"),
+    ({**GOOD, "ca": {"validityDays": 30}}, "wapconnector:ca.validityDays: 30 days is within the 30-day renewal window"),
+])
+def test_a_validity_inside_the_renewal_window_names_the_key(raw, expected) -> None:
+    """Not the provider's renew_before_days: the key the operator wrote."""
+    found = problems(raw)
+    assert any(p.startswith(expected) for p in found), found
