@@ -376,6 +376,8 @@ def bench(clouds: int, factor: float, connection_cost: float, workdir: Path, flo
                                                                     before["hosts"].get(h, {}).get("pool_open", 0))},
         peak_rss_mib=max(c.peak_rss_mib for c in (up, refresh, destroy)),
         peak_pss_mib=max(c.peak_pss_mib for c in (up, refresh, destroy)),
+        memory_mib={name: {"rss": c.peak_rss_mib, "pss": c.peak_pss_mib, "providers": c.provider_processes}
+                    for name, c in (("up", up), ("preview_refresh", refresh), ("destroy", destroy))},
         up_memory_mib=up.peak_by_kind_mib, provider_processes=up.provider_processes,
         max_provider_rss_mib=up.max_provider_rss_mib, load_after=os.getloadavg()[0],
     )
@@ -388,19 +390,21 @@ def bench(clouds: int, factor: float, connection_cost: float, workdir: Path, flo
 HEADER = ("| N clouds | hosts | resources | provider processes | `up` | factor-0 `up` | critical path | up ratio "
           "| `preview --refresh` | `destroy` | factor-0 `destroy` | delete critical path | destroy ratio "
           "| pipelines / commands / pool opens per refresh, preflight excluded (remote resources, hosts) "
-          "| the preflight alone: wall, pipelines / commands / pool opens | peak RSS (PSS) MiB |\n"
+          "| the preflight alone: wall, pipelines / commands / pool opens "
+          "| peak RSS (PSS) MiB: up / preview --refresh / destroy |\n"
           "|" + "---|" * 16)
 
 
 def row(r: dict[str, Any]) -> str:
     g = lambda k: r.get(k, "—")  # noqa: E731
+    mem = [(r["memory_mib"][c]["rss"], r["memory_mib"][c]["pss"]) for c in ("up", "preview_refresh", "destroy")]
     return (f"| {r['clouds']} | {r['hosts']} | {r['resources']} | {r['provider_processes']} | {r['up']} s "
             f"| {g('floor_up')} s | {r['critical_path']} s | {g('up_ratio')} | {r['preview_refresh']} s "
             f"| {r['destroy']} s | {g('floor_destroy')} s | {r['delete_critical_path']} s | {g('destroy_ratio')} "
             f"| {r['refresh_pipelines'] - r['preflight_pipelines']} / {r['refresh_commands'] - r['preflight_commands']}"
             f" / {r['refresh_pool_opens'] - r['preflight_pool_opens']} ({r['remote_resources']}, {r['refresh_hosts']}) "
             f"| {r['preflight']} s, {r['preflight_pipelines']} / {r['preflight_commands']} / {r['preflight_pool_opens']} "
-            f"| {r['peak_rss_mib']} ({r['peak_pss_mib']}) |")
+            f"| {' / '.join(f'{m[0]:.0f} ({m[1]:.0f})' for m in mem)} |")
 
 
 def parse_clouds(text: str) -> list[int]:

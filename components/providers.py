@@ -23,7 +23,9 @@ import pulumi
 
 PACKAGE = "pulumi-python"  # the package of pulumi.dynamic.Resource ("pulumi-python:dynamic:Resource")
 HOSTS_PER_PROCESS = 2  # a host runs at most 2 long steps at once (certificate + bundle): 2 hosts fill 4 workers
-MAX_PROCESSES = 12  # ~80 MB each: 12 keep a 100-host lab's engine + providers under 1.5 GiB
+# ~90 MB resident each, and a `--refresh` run holds two sets at once (the refresh's and the update's): 8 keep a
+# 100-host lab's `up` near 1 GiB (docs/performance.md has the measurements).
+MAX_PROCESSES = 8
 
 
 def process_count(hosts: int, configured: int | None = None) -> int:
