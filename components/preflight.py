@@ -678,12 +678,14 @@ def _connector_rows(config: StackConfig, t: HostTargets, f: HostFacts, now: dt.d
             port = next((c.connector_port for c in config.clouds if c.endpoint_fqdn == fqdn), 40005)
             objs, err = _sec(wasp, f"port:{h}")
             ok = _as_bool(objs or []) is True
-            serving = site_started and bool(bound)
+            # A site whose bound certificate is gone from My serves nothing: that is drift `up` heals, not a
+            # firewall problem that should refuse the healing run.
+            serving = site_started and bool(bound) and bound.upper() in certs
             status = PASS if ok else (FAIL if serving else WARN)
             rows.append(Row(wasp.name, f"reaches {h}:{port}", status,
                             f"TCP {config.hosts[h].fqdn}:{port} open" if ok else
                             f"TCP {config.hosts[h].fqdn}:{port} not reachable{f' ({err})' if err else ''}"
-                            + ("" if ok or serving else f" (the {CONNECTOR_SITE} site is stopped or unbound)"),
+                            + ("" if ok or serving else f" (the {CONNECTOR_SITE} site is stopped, unbound or its certificate is gone)"),
                             "" if ok else (f"open port {port} from {wasp.name} to {h} (firewall, routing)" if serving
                                            else f"`up` starts and binds {CONNECTOR_SITE} again")))
     return rows

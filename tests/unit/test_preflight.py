@@ -231,6 +231,11 @@ def test_bound_connector_certificate_is_judged_and_wasp_must_trust_its_issuer() 
     rows = P.evaluate(config, P.targets(config), facts, bundle_bytes=1, now=NOW)
     gone = next(r for r in rows if r.host == "portal1" and r.check == "connector certificate")
     assert gone.status == P.WARN and "is not in Cert:\\LocalMachine\\My" in gone.result
+    # Its site then serves nothing: the closed port is that same drift (up heals it), not the network.
+    facts["wasp"].sections["port:portal1"] = [False]
+    rows = P.evaluate(config, P.targets(config), facts, bundle_bytes=1, now=NOW)
+    port1 = next(r for r in rows if r.check == "reaches portal1:40005")
+    assert port1.status == P.WARN and "certificate is gone" in port1.result and "`up`" in port1.todo
 
 
 def test_run_preflight_asks_each_host_once_and_falls_back_per_section(tmp_path: Path) -> None:
