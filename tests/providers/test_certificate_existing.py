@@ -11,6 +11,7 @@ from providers.errors import ConnectorError
 from providers.remote import use_transport
 from providers.transport import Command, FakeTransport, Secret
 from tests.operator_pki import org_ca, web_server_cert
+from tests.providers.test_certificate import failures  # check's failures, asserting no host was touched
 from tests.providers.sim_fixtures_a import admin, conn_dict, invocations, last_id, sim_a  # noqa: F401
 
 FQDN = "wapcomputer1.contoso.com"
@@ -26,14 +27,6 @@ def existing_props(thumbprint=LEAF.thumbprint, **kw):
              "staging_dir": "C:\\temp"}
     props.update(kw)
     return props
-
-
-def failures(props):
-    t = FakeTransport({})
-    with use_transport(t):
-        result = C.CertificateProvider().check({}, props)
-    assert t.calls == [], "check must not touch the host"
-    return [(f.property, f.reason) for f in result.failures]
 
 
 @pytest.mark.unit
