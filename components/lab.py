@@ -34,8 +34,14 @@ class Lab(pulumi.ComponentResource):
         azs = config.azure_stack
         assert azs is not None, "a lab needs wapconnector:azureStack"
         child = pulumi.ResourceOptions(parent=self)
-        hosts = [azs.privileged_endpoint, azs.share_host, azs.user_portal_host,
-                 *(h for c in config.clouds for h in (*c.tenant_portal_hosts, *c.tenant_api_hosts, c.trust_host) if h)]
+        # Dealt role by role: hosts of one role run the same long step at the same moment (every tenant portal
+        # VM's three MSIs in up, their uninstall in destroy), so each role spreads evenly over the processes'
+        # workers. Dealt cloud by cloud, 4 hosts a cloud over 8 processes put every portal VM in 4 of them: a
+        # 12-cloud destroy queued 8 of its 24 uninstalls behind the others (docs/performance.md).
+        hosts = [*(h for c in config.clouds for h in c.tenant_portal_hosts),
+                 *(h for c in config.clouds for h in c.tenant_api_hosts),
+                 *(c.trust_host for c in config.clouds if c.trust_host),
+                 azs.privileged_endpoint, azs.share_host, azs.user_portal_host]
         self.providers = ProviderGroups(name, hosts, count=config.provider_processes, opts=child)
 
         def on(host: str) -> pulumi.ResourceOptions:

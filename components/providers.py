@@ -5,8 +5,9 @@ Pulumi runs every dynamic resource of a stack in ONE provider process by default
 *resource*, so the supported way to get more concurrent calls is explicit ``pulumi-python`` provider resources,
 given to each dynamic resource with ``ResourceOptions(provider=...)``. Each process costs about 80 MB of resident
 memory (Python, gRPC, pypsrp, cryptography: measured, docs/performance.md), so hosts are grouped: a host always
-goes to the same process (one WinRM session pool per host), and hosts are dealt round-robin in configuration order
-so that a cloud's hosts, which work at the same time, land in different processes.
+goes to the same process (one WinRM session pool per host), and hosts are dealt round-robin in the order given,
+which the Lab makes role by role, so that hosts running the same long step at the same time are spread evenly
+over the processes.
 
 Moving a resource from one provider instance to another is not a replacement: the engine asks the new provider's
 DiffConfig, which the dynamic provider does not implement ("no replace"), then diffs the resource as usual. So

@@ -36,11 +36,11 @@ CLOUDS = ("AzurePack_1", "AzurePack_2")
 HOSTS = {"AzurePack_1": "wapcomputer1", "AzurePack_2": "wapcomputer2"}
 
 
-def sim_config_values() -> dict[str, Any]:
-    """The `labsim stack-config` values of the default (seed) lab, keyed without the namespace, with the passwords
-    put where `pulumi config set --secret --path` puts them."""
-    plain, secrets = stack_config(load_lab(DEFAULT_LAB), state_dir=Path("/lab/state"), bundle_dir=Path("/lab/bundle"),
-                                  project_dir=Path("/lab/project"))
+def sim_config_values(lab: Any = None) -> dict[str, Any]:
+    """The `labsim stack-config` values of ``lab`` (default: the seed lab), keyed without the namespace, with the
+    passwords put where `pulumi config set --secret --path` puts them."""
+    plain, secrets = stack_config(lab or load_lab(DEFAULT_LAB), state_dir=Path("/lab/state"),
+                                  bundle_dir=Path("/lab/bundle"), project_dir=Path("/lab/project"))
     raw = {k.split(":", 1)[1]: v for k, v in plain.items()}
     for path, value in secrets.items():
         _ns, _credentials, name, _password = path.replace(":", ".").split(".")
@@ -63,8 +63,8 @@ def fake_outputs(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     if name == "lab-multi-cloud":
         return {"multi_cloud_enabled": True, "cloud_outputs": {
             c: {"file_name": f"AzurePack-01-02-03-04-{c}.txt", "content": f'{{"CloudName": "{c}"}}',
-                "endpoint": f"https://{HOSTS[c]}.contoso.com:40005", "realm": "https://adfs/x/", "signing_certificate": "AA=="}
-            for c in CLOUDS}}
+                "endpoint": endpoint, "realm": "https://adfs/x/", "signing_certificate": "AA=="}
+            for c, endpoint in ((c["cloud_name"], c["cloud_endpoint"]) for c in inputs["clouds"])}}
     if name.endswith("-trust"):
         return {"realm": f"REALM-{name}"}
     if name == "lab-user-portal-ca":
@@ -269,6 +269,38 @@ def test_each_host_is_served_by_one_explicit_provider_process_and_hosts_are_spre
     assert provider_of["lab-AzurePack_1-wapcomputer1-connector-site"] != \
         provider_of["lab-AzurePack_2-wapcomputer2-connector-site"]
     assert provider_of["lab-ca"] == "lab-providers-0"
+
+
+def provider_of(monitor: RecordingMonitor) -> dict[str, str]:
+    """Resource name -> the name of its explicit provider resource."""
+    regs = registered(monitor)
+    providers = {r.urn: k for k, r in regs.items() if r.type == "pulumi:providers:pulumi-python"}
+    return {key: providers[monitor.requests[r.urn].provider.rsplit("::", 1)[0]]
+            for key, r in regs.items() if r.type.startswith("pulumi-python:dynamic")}
+
+
+@pytest.mark.parametrize("clouds", [2, 12, 20])
+def test_hosts_that_run_the_same_long_step_are_spread_evenly_over_the_provider_processes(monitor, clouds) -> None:
+    # The benchmark's lab (2 tenant portal and 2 Tenant API VMs a cloud): dealt cloud by cloud, every portal VM
+    # landed in 4 of the 8 processes, and a destroy ran 16 of its 24 three-MSI uninstalls and queued 8.
+    from benchmarks.lab_scale import lab_data
+    from components.lab import Lab
+    from labsim.lab import Lab as LabsimLab
+
+    config = parse_stack_config(sim_config_values(LabsimLab.model_validate(lab_data(clouds, 0.0, 0.0))))
+    deploy(lambda: Lab("lab", config))
+    of = provider_of(monitor)
+    processes = sorted(set(of.values()))
+    load: dict[str, dict[str, int]] = {}
+    for step in ("connector-site", "tenant-api-update"):
+        load[step] = {p: 0 for p in processes}
+        for key, provider in of.items():
+            if key.endswith(f"-{step}"):
+                load[step][provider] += 1
+        assert sum(load[step].values()) == 2 * clouds
+        assert max(load[step].values()) - min(load[step].values()) <= 1, (step, load[step])
+    if clouds == 12:  # 24 uninstalls over 8 processes of 4 workers: all at once
+        assert len(processes) == 8 and max(load["connector-site"].values()) == 3
 
 
 def test_provider_process_count_is_bounded_and_configurable() -> None:
