@@ -3,7 +3,8 @@
     labsim serve [--lab FILE] [--state-dir DIR] [--background [--pid-file F]]
     labsim stop | reset | invocations [HOST] | show HOST
     labsim exec HOST CMDLET [-Param value ...]      (an administrator's out-of-band change, over PSRP)
-    labsim fault HOST down|slow SECONDS|auth-broken|wsman-fault|command-error CMD [MSG]|command-terminating CMD|command-hang CMD|command-noop CMD|command-corrupt CMD|clear
+    labsim fault HOST down|slow SECONDS|auth-broken|wsman-fault|command-error CMD [MSG]|command-terminating CMD
+                      |command-hang CMD|command-noop CMD|command-corrupt CMD|clear
     labsim make-bundle DIR                           (a fake WAPConnector bundle for the lab)
 
 The lab file defaults to ``$LABSIM_LAB`` or the packaged seed example; the state directory to
@@ -23,9 +24,12 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labsim.lab import DEFAULT_LAB, Host, Lab, LabFileError, Role, load_lab
+
+if TYPE_CHECKING:  # imported where used: the light commands do not load the runtime
+    from labsim.hosts import LabRuntime
 
 SERVER_FILE = "server.json"
 PID_FILE = "labsim.pid"
@@ -57,7 +61,7 @@ def _host(lab: Lab, name: str) -> Host:
         raise CliError(str(exc.args[0])) from None
 
 
-def _runtime(lab: Lab, state_dir: Path):  # noqa: ANN202
+def _runtime(lab: Lab, state_dir: Path) -> LabRuntime:
     from labsim.hosts import LabRuntime
 
     try:
@@ -144,8 +148,8 @@ def _serve_background(args: argparse.Namespace, lab: Lab, state_dir: Path) -> in
         if _alive(int(old)):
             raise CliError(f"labsim already runs for lab {lab.name!r} (pid {old}); `labsim stop` first")
         server_file.unlink()
-    argv = [sys.executable, "-m", "labsim", "serve", "--lab", args.lab or os.environ.get("LABSIM_LAB") or str(DEFAULT_LAB),
-            "--state-dir", str(state_dir)]
+    lab_file = args.lab or os.environ.get("LABSIM_LAB") or str(DEFAULT_LAB)
+    argv = [sys.executable, "-m", "labsim", "serve", "--lab", lab_file, "--state-dir", str(state_dir)]
     log = open(state_dir / LOG_FILE, "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -282,7 +286,8 @@ def cmd_stack_config(args: argparse.Namespace) -> int:
         raise CliError(f"{project_dir} has no Pulumi.yaml: run from the project, or pass --project-dir")
     if shutil.which("pulumi") is None:
         raise CliError("the pulumi CLI is not on PATH: run `make bootstrap`, then `. scripts/env.sh`")
-    state_dir = Path(args.state_dir).resolve() if getattr(args, "state_dir", None) else project_dir / ".labsim" / lab.name
+    state_dir = (Path(args.state_dir).resolve() if getattr(args, "state_dir", None)
+                 else project_dir / ".labsim" / lab.name)
     bundle_dir = Path(args.bundle_dir).resolve() if args.bundle_dir else project_dir / ".labsim" / "bundle"
     try:
         path = write_stack_config(lab, Path(args.lab_file), stack=args.stack, project_dir=project_dir,
@@ -338,10 +343,8 @@ def _plain(obj: Any) -> Any:
         props = dict(obj.adapted_properties) | dict(obj.extended_properties)
         if props:
             return {k: _plain(v) for k, v in props.items()}
-        if obj.list_value:
-            return [_plain(v) for v in obj.list_value]
-        if obj.dictionary_value:
-            return {str(k): _plain(v) for k, v in obj.dictionary_value.items()}
+        if obj.property_sets:  # a list or dictionary of a type pypsrp does not know, kept as pypsrp gives it
+            return [_plain(v) for v in obj.property_sets]
         return obj.to_string
     if isinstance(obj, (list, tuple)):
         return [_plain(v) for v in obj]
@@ -390,8 +393,8 @@ def cmd_exec(args: argparse.Namespace) -> int:
         print(json.dumps(_plain(obj)))
     for record in ps.streams.verbose:
         print(f"VERBOSE: {record.message}", file=sys.stderr)
-    for record in ps.streams.error:
-        print(f"ERROR: {record}  ({record.fq_error})", file=sys.stderr)
+    for error in ps.streams.error:
+        print(f"ERROR: {error}  ({error.fq_error})", file=sys.stderr)
     return 1 if ps.had_errors or ps.streams.error else 0
 
 

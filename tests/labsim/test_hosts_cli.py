@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from pypsrp.serializer import Serializer
 
-from labsim.cli import main, parse_exec_args
+from labsim.cli import _plain, main, parse_exec_args
 
 pytestmark = pytest.mark.unit
 
@@ -16,6 +17,15 @@ def test_parse_exec_args():
                             "-Enabled", "$false"]) == [
         ("Name", "MgmtSvc-TenantSite"), ("Port", 40005), ("Force", True), ("Offset", -3), (None, "x"),
         ("Enabled", False)]
+
+
+def test_exec_prints_objects_of_types_pypsrp_does_not_know():
+    listed = Serializer().deserialize('<Obj RefId="0"><TN RefId="0"><T>Contoso.Things</T><T>System.Object</T></TN>'
+                                      '<LST><S>a</S></LST></Obj>')
+    named = Serializer().deserialize('<Obj RefId="0"><TN RefId="0"><T>Contoso.Thing</T><T>System.Object</T></TN>'
+                                     '<ToString>thing</ToString></Obj>')
+    assert json.loads(json.dumps(_plain(listed))) == ["<LST><S>a</S></LST>"]
+    assert _plain(named) == "thing"
 
 
 def test_state_commands_without_a_server(tmp_path, capsys, monkeypatch):
