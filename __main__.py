@@ -32,6 +32,7 @@ if config.deploys_lab:
     lab = Lab("lab", config)
     pki = lab.pki
     azs = config.azure_stack
+    assert azs is not None  # deploys_lab
     pulumi.export("azureStack", {
         "cloudName": azs.cloud_name, "portalFqdn": azs.portal_fqdn,
         "multiCloudEnabled": lab.connector.multi_cloud_enabled,

@@ -74,7 +74,8 @@ def lab_data(clouds: int, factor: float, connection_cost: float) -> dict[str, An
          "roles": ["privileged_endpoint"], "winrm": {"auth": ["credssp"]},
          "users": [{"name": "AZURESTACK\\CloudAdmin", "password": PASSWORDS["pep"]}]},
         {"name": "AzS-WASP01", "fqdn": "azs-wasp01.azurestack.local", "address": "127.0.0.3",
-         "roles": ["azs_user_portal"], "users": [{"name": "AZURESTACK\\AzureStackAdmin", "password": PASSWORDS["azs"]}]},
+         "roles": ["azs_user_portal"],
+         "users": [{"name": "AZURESTACK\\AzureStackAdmin", "password": PASSWORDS["azs"]}]},
         {"name": "AzS-HOST", "fqdn": "azs-host.azurestack.local", "address": "127.0.0.4",
          "roles": ["asdk_host"], "users": [{"name": "AZURESTACK\\AzureStackAdmin", "password": PASSWORDS["azs"]}]},
     ]
@@ -85,12 +86,12 @@ def lab_data(clouds: int, factor: float, connection_cost: float) -> dict[str, An
                            "tenant_api_fqdn": f"tenantapi.cloud{c}.contoso.com"})
         user = [{"name": "CONTOSO\\WapAdmin", "password": f"LabOnly-Cloud{c}-Bench!"}]
         for i in (1, 2):
-            hosts.append({"name": f"wap{c}-portal{i}", "fqdn": f"wap{c}-portal{i}.contoso.com", "address": f"127.1.{c}.{i}",
-                          "roles": ["wap_tenant_portal"], "cloud": name, "users": user})
+            hosts.append({"name": f"wap{c}-portal{i}", "fqdn": f"wap{c}-portal{i}.contoso.com",
+                          "address": f"127.1.{c}.{i}", "roles": ["wap_tenant_portal"], "cloud": name, "users": user})
         for i in (1, 2):
-            hosts.append({"name": f"wap{c}-api{i}", "fqdn": f"wap{c}-api{i}.contoso.com", "address": f"127.1.{c}.{i + 2}",
-                          "roles": ["wap_tenant_api"], "cloud": name, "wap": {"sql_server": f"wap{c}-sql"},
-                          "users": user})
+            hosts.append({"name": f"wap{c}-api{i}", "fqdn": f"wap{c}-api{i}.contoso.com",
+                          "address": f"127.1.{c}.{i + 2}", "roles": ["wap_tenant_api"], "cloud": name,
+                          "wap": {"sql_server": f"wap{c}-sql"}, "users": user})
         hosts.append({"name": f"wap{c}-sql", "fqdn": f"wap{c}-sql.contoso.com", "address": f"127.1.{c}.5",
                       "roles": ["wap_sql"], "cloud": name, "users": [{**user[0], "sql_sysadmin": True}]})
     return {"name": f"bench-{clouds}", "azure_stack_cloud_name": "AzureStack",
@@ -383,7 +384,8 @@ def bench(clouds: int, factor: float, connection_cost: float, workdir: Path, flo
     )
     if floor:
         record["up_ratio"] = round(record["up"] / (record["floor_up"] + record["critical_path"]), 2)
-        record["destroy_ratio"] = round(record["destroy"] / (record["floor_destroy"] + record["delete_critical_path"]), 2)
+        destroy_floor = record["floor_destroy"] + record["delete_critical_path"]
+        record["destroy_ratio"] = round(record["destroy"] / destroy_floor, 2)
     return record
 
 
@@ -403,7 +405,8 @@ def row(r: dict[str, Any]) -> str:
             f"| {r['destroy']} s | {g('floor_destroy')} s | {r['delete_critical_path']} s | {g('destroy_ratio')} "
             f"| {r['refresh_pipelines'] - r['preflight_pipelines']} / {r['refresh_commands'] - r['preflight_commands']}"
             f" / {r['refresh_pool_opens'] - r['preflight_pool_opens']} ({r['remote_resources']}, {r['refresh_hosts']}) "
-            f"| {r['preflight']} s, {r['preflight_pipelines']} / {r['preflight_commands']} / {r['preflight_pool_opens']} "
+            f"| {r['preflight']} s, {r['preflight_pipelines']} / {r['preflight_commands']}"
+            f" / {r['preflight_pool_opens']} "
             f"| {' / '.join(f'{m[0]:.0f} ({m[1]:.0f})' for m in mem)} |")
 
 

@@ -68,7 +68,9 @@ def _wsman(args: argparse.Namespace, address: str, port: int, ca_file: str) -> A
     from pypsrp.wsman import WSMan
 
     return WSMan(address, port=port, ssl=not args.http, auth=args.auth, username=USER, password=PASSWORD,
-                 cert_validation=ca_file, encryption="never" if args.auth == "basic" and args.http else "auto")
+                 # pypsrp hands cert_validation to requests' `verify`, which takes a CA file; its hint says bool.
+                 cert_validation=ca_file,  # type: ignore[arg-type]
+                 encryption="never" if args.auth == "basic" and args.http else "auto")
 
 
 def _open_pool(args: argparse.Namespace, address: str, port: int, ca_file: str) -> tuple[Any, float]:
@@ -150,7 +152,7 @@ def _run_in_processes(ctx: Any, args: argparse.Namespace, address: str, port: in
     elapsed = time.perf_counter() - started
     for p in procs:
         p.join(10)
-    errors = [RuntimeError(err) for _, err in outcomes if err]
+    errors: list[BaseException] = [RuntimeError(err) for _, err in outcomes if err]
     return [t for t, _ in outcomes], elapsed, errors
 
 
@@ -167,6 +169,8 @@ def main() -> None:
     lab = bench_lab()
     host = lab.hosts[0]
     port = host.winrm.http_port if args.http else host.winrm.https_port
+    if port is None:
+        raise SystemExit(f"the bench lab's host {host.name} has no {'http' if args.http else 'https'} listener")
     ctx = mp.get_context("spawn")
     ready, stop = ctx.Queue(), ctx.Event()
     with tempfile.TemporaryDirectory() as state_dir:

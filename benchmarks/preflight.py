@@ -32,16 +32,16 @@ def big_lab(clouds: int) -> dict[str, Any]:
     hosts: list[dict[str, Any]] = [
         {"name": "AzS-ERCS01", "fqdn": "azs-ercs01.azurestack.local", "address": "127.0.0.2",
          "roles": ["privileged_endpoint"], "winrm": {"auth": ["credssp"]}, "users": user},
-        {"name": "AzS-WASP01", "fqdn": "azs-wasp01.azurestack.local", "address": "127.0.0.3", "roles": ["azs_user_portal"],
-         "users": user},
+        {"name": "AzS-WASP01", "fqdn": "azs-wasp01.azurestack.local", "address": "127.0.0.3",
+         "roles": ["azs_user_portal"], "users": user},
         {"name": "AzS-HOST", "fqdn": "azs-host.azurestack.local", "address": "127.0.0.4", "roles": ["asdk_host"],
          "users": user},
     ]
     for i in range(clouds):
         c = f"Cloud{i}"
         hosts += [
-            {"name": f"c{i}-portal", "fqdn": f"c{i}-portal.contoso.com", "address": "127.0.0.5", "roles": ["wap_tenant_portal"],
-             "cloud": c, "users": user},
+            {"name": f"c{i}-portal", "fqdn": f"c{i}-portal.contoso.com", "address": "127.0.0.5",
+             "roles": ["wap_tenant_portal"], "cloud": c, "users": user},
             {"name": f"c{i}-api", "fqdn": f"c{i}-api.contoso.com", "address": "127.0.0.5", "roles": ["wap_tenant_api"],
              "cloud": c, "wap": {"sql_server": f"c{i}-sql"}, "users": user},
             {"name": f"c{i}-sql", "fqdn": f"c{i}-sql.contoso.com", "address": "127.0.0.5", "roles": ["wap_sql"],

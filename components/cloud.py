@@ -18,8 +18,8 @@ from typing import Any
 import pulumi
 
 from components.config import CloudConfig, StackConfig
-from components.providers import ProviderGroups
 from components.pki import ConnectorCertificate
+from components.providers import ProviderGroups
 from providers.bundle import ConnectorBundle
 from providers.certificate import Certificate
 from providers.connector_site import ConnectorSite
@@ -51,7 +51,10 @@ class WapCloud(pulumi.ComponentResource):
         super().__init__("wapconnector:lab:WapCloud", name, None, opts)
         cloud, config = args.cloud, args.config
         assert config.azure_stack is not None and config.bundle is not None
-        bundle_dir = config.bundle.destination
+        # Both FQDNs are required once azureStack is set (components/config.py checks them together).
+        assert cloud.tenant_portal_fqdn is not None and cloud.tenant_api_fqdn is not None
+        bundle = config.bundle
+        bundle_dir = bundle.destination
         cert = args.connector_certificate
         own: dict[str, Any] = {"owner": args.owner, "adopt": config.adopts(cloud)}
 
@@ -68,7 +71,7 @@ class WapCloud(pulumi.ComponentResource):
         def bundle_on(host: str) -> ConnectorBundle:
             if host not in bundles:  # a WAP Express computer is portal and Tenant API at once: stage once
                 bundles[host] = ConnectorBundle(
-                    f"{name}-{host}-bundle", connection=conn(host), source_dir=config.bundle.source_dir,
+                    f"{name}-{host}-bundle", connection=conn(host), source_dir=bundle.source_dir,
                     destination=bundle_dir, **own, opts=on(host))
             return bundles[host]
 
@@ -78,13 +81,14 @@ class WapCloud(pulumi.ComponentResource):
         for host in cloud.tenant_portal_hosts:
             child = on(host)
             if cert.source == "store":  # the operator's, already there: verified and bound, never imported
+                assert isinstance(cert.thumbprint, str)  # the configured one, known before any resource
                 installed = Certificate(
                     f"{name}-{host}-connector-cert", connection=conn(host), store="My", existing=True,
                     thumbprint=cert.thumbprint, issuer_pem=cert.issuer_pem, serves_fqdns=[cloud.endpoint_fqdn],
                     opts=child)
             else:
                 # The operator's PFX is checked against its issuing CA too (the lab CA's: as it always was).
-                issuer = {} if cert.source == "labCa" else {"issuer_pem": cert.issuer_pem}
+                issuer: dict[str, Any] = {} if cert.source == "labCa" else {"issuer_pem": cert.issuer_pem}
                 installed = Certificate(
                     f"{name}-{host}-connector-cert", connection=conn(host), store="My", cert_pem=cert.cert_pem,
                     pfx_base64=cert.pfx_base64, pfx_password=cert.pfx_password, serves_fqdns=[cloud.endpoint_fqdn],

@@ -9,6 +9,7 @@ file. Everything else runs in parallel across hosts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
@@ -21,6 +22,11 @@ from providers.azure_pack_connector import AzurePackConnector
 from providers.certificate import Certificate
 from providers.remote import password_secret
 from providers.transport import PRIVILEGED_ENDPOINT
+
+
+def _cloud_output(cloud_name: str) -> Callable[[dict[str, Any]], Any]:
+    """One cloud's entry of AzurePackConnector's cloud_outputs."""
+    return lambda outputs: outputs[cloud_name]
 
 
 def owner_of_stack() -> str:
@@ -76,7 +82,7 @@ class Lab(pulumi.ComponentResource):
             c.name: WapCloud(
                 f"{name}-{c.name}",
                 WapCloudArgs(cloud=c, config=config, connector_certificate=self.pki.connectors[c.name],
-                             cloud_output=self.connector.cloud_outputs.apply(lambda outs, n=c.name: outs[n]),
+                             cloud_output=self.connector.cloud_outputs.apply(_cloud_output(c.name)),
                              owner=owner, providers=self.providers),
                 opts=child)
             for c in config.clouds

@@ -48,22 +48,25 @@ class LabPki(pulumi.ComponentResource):
         super().__init__("wapconnector:lab:Pki", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         lab_clouds = [c for c in clouds if c.connector_certificate.source == LAB_CA]
-        self.ca = CertificateAuthority(
-            f"{name}-ca", common_name=ca.common_name, organization=ca.organization, key_type=ca.key_type,
-            validity_days=ca.validity_days, opts=child,
-        ) if lab_clouds else None
-        self.connector_certificates = {
-            cloud.name: IssuedCertificate(
-                f"{name}-{cloud.name}-connector",
-                ca=self.ca,
-                common_name=cloud.endpoint_fqdn,
-                dns_names=[cloud.endpoint_fqdn],
-                key_type=cloud.certificate_key_type,
-                validity_days=cloud.certificate_validity_days,
-                opts=child,
+        self.ca = None
+        self.connector_certificates = {}
+        if lab_clouds:
+            authority = self.ca = CertificateAuthority(
+                f"{name}-ca", common_name=ca.common_name, organization=ca.organization, key_type=ca.key_type,
+                validity_days=ca.validity_days, opts=child,
             )
-            for cloud in lab_clouds
-        }
+            self.connector_certificates = {
+                cloud.name: IssuedCertificate(
+                    f"{name}-{cloud.name}-connector",
+                    ca=authority,
+                    common_name=cloud.endpoint_fqdn,
+                    dns_names=[cloud.endpoint_fqdn],
+                    key_type=cloud.certificate_key_type,
+                    validity_days=cloud.certificate_validity_days,
+                    opts=child,
+                )
+                for cloud in lab_clouds
+            }
         self.connectors = {}
         for i, cloud in enumerate(clouds):
             issued = self.connector_certificates.get(cloud.name)

@@ -64,7 +64,8 @@ def unreachable_hosts(failed: dict[str, str], resources: Sequence[Resource]) -> 
     by_urn = {r.urn: r for r in resources}
     hosts: dict[str, int] = {}
     for urn in failed:
-        host = by_urn[urn].host if urn in by_urn and by_urn[urn].host else "(no host)"
+        resource = by_urn.get(urn)
+        host = resource.host if resource is not None and resource.host else "(no host)"
         hosts[host] = hosts.get(host, 0) + 1
     return dict(sorted(hosts.items()))
 
@@ -212,7 +213,7 @@ class Fleet:
                         exclude = excluded_by_hosts(outcome.skipped_hosts, resources)
                         # Those hosts are left out knowingly: the program's preflight warns about them instead
                         # of stopping the run (this run only; the stack's own setting is not changed).
-                        stack.workspace.env_vars["WAPCONNECTOR_PREFLIGHT"] = "warn"
+                        stack.workspace.env_vars = {**stack.workspace.env_vars, "WAPCONNECTOR_PREFLIGHT": "warn"}
                         # ...but a failed check about any other host still stops this stack, as it would have.
                         look = Collector()
                         with contextlib.suppress(auto.CommandError):

@@ -18,7 +18,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -225,7 +225,7 @@ def _stronger(a: str | None, b: str) -> str:
 def refreshing_preview(stack: auto.Stack) -> Drift:
     """`pulumi preview --refresh` through the Automation API: reads every host, changes nothing."""
     seen = Collector()
-    at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     try:
         stack.preview(refresh=True, on_event=seen, color="never")
     except auto.CommandError as exc:

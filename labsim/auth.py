@@ -18,9 +18,10 @@ import hashlib
 import logging
 import os
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any
 
 import spnego
 import spnego._ntlm
@@ -49,7 +50,7 @@ def _install_ntlm_user_file_override() -> None:
             path = getattr(_ntlm_override, "path", None)
             return path if path is not None else original()
 
-        spnego._ntlm._get_credential_file = credential_file  # type: ignore[assignment]
+        spnego._ntlm._get_credential_file = credential_file
         _patched = True
 
 
@@ -222,12 +223,13 @@ class ConnectionAuth:
         try:
             with ntlm_user_file(host_auth.ntlm_file):
                 if self._pending is None or self._pending_scheme != scheme.lower():
-                    kwargs = {}
+                    kwargs: dict[str, Any] = {}
                     if protocol == "credssp":
                         kwargs["credssp_tls_context"] = credssp_tls_context()
                     self._pending = spnego.server(
                         protocol=protocol, channel_bindings=self._cbt if protocol != "credssp" else None,
-                        options=spnego.NegotiateOptions.wrapping_winrm if protocol != "credssp" else 0, **kwargs)
+                        options=(spnego.NegotiateOptions.wrapping_winrm if protocol != "credssp"
+                                 else spnego.NegotiateOptions.none), **kwargs)
                     self._pending_scheme = scheme.lower()
                 out = self._pending.step(token)
         except SpnegoError as exc:

@@ -24,9 +24,11 @@ from psrpcore.types import (
     PSDict,
     PSList,
     PSNoteProperty,
-    PSObject as CorePSObject,
     PSSecureString,
     PSString,
+)
+from psrpcore.types import (
+    PSObject as CorePSObject,
 )
 
 from labsim.runtime import PSObject, SecretStr

@@ -16,7 +16,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-_FQDN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_FQDN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
+                   r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 
 
 class Role(str, enum.Enum):
@@ -207,7 +208,8 @@ class Lab(BaseModel):
             if h.cloud is not None and not h.is_wap:
                 raise ValueError(f"host {h.name}: only WAP hosts belong to a cloud")
             if h.cloud is not None and self.clouds and h.cloud not in cloud_names:
-                raise ValueError(f"host {h.name}: cloud {h.cloud!r} is not one of the lab's clouds ({', '.join(cloud_names)})")
+                raise ValueError(f"host {h.name}: cloud {h.cloud!r} is not one of the lab's clouds "
+                                 f"({', '.join(cloud_names)})")
         sql_names = {n for h in self.hosts if h.has(Role.WAP_SQL) for n in (h.name.lower(), h.fqdn)}
         for h in self.hosts:
             if h.wap and h.has(Role.WAP_TENANT_API) and h.wap.sql_server is None and h.has(Role.WAP_SQL):

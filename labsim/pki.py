@@ -22,7 +22,9 @@ def thumbprint(cert_pem_or_der: bytes) -> str:
 
 
 def _load(data: bytes) -> x509.Certificate:
-    return x509.load_pem_x509_certificate(data) if data.lstrip().startswith(b"-----") else x509.load_der_x509_certificate(data)
+    if data.lstrip().startswith(b"-----"):
+        return x509.load_pem_x509_certificate(data)
+    return x509.load_der_x509_certificate(data)
 
 
 class LabCA:
@@ -46,7 +48,7 @@ class LabCA:
         key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"labsim {name} Root CA"),
                              x509.NameAttribute(NameOID.ORGANIZATION_NAME, "labsim")])
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         cert = (
             x509.CertificateBuilder()
             .subject_name(subject).issuer_name(subject).public_key(key.public_key())
@@ -83,7 +85,7 @@ class LabCA:
         """A TLS server certificate signed by this CA: (cert PEM, unencrypted key PEM). ``not_before`` /
         ``not_after`` override the validity (tests: an expired certificate)."""
         key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
         sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
         builder = (

@@ -250,10 +250,11 @@ def error_record(message: str, *, error_id: str, category: int, target: Any, exc
                                                       error_record=PSString(message)))
     add_note_property(record, "TargetObject", convert.to_psrp(target))
     add_note_property(record, "FullyQualifiedErrorId", PSString(error_id))
-    bound = unbound = None
+    members: tuple[Invocation, PSDict, PSList] | None = None
     if invocation is not None:
         bound = _bound_parameters(invocation, _DICTIONARY)
         unbound = _typed(_UNBOUND_LIST, PSList())
+        members = (invocation, bound, unbound)
         add_note_property(record, "InvocationInfo", _invocation_info_object(invocation, bound, unbound))
     else:
         add_note_property(record, "InvocationInfo", None)
@@ -265,9 +266,9 @@ def error_record(message: str, *, error_id: str, category: int, target: Any, exc
     add_note_property(record, "ErrorCategory_Message", PSString(category_message(cat, activity, reason, target_name,
                                                                                  target_type)))
     add_note_property(record, "SerializeExtendedInfo", invocation is not None)
-    if invocation is not None:
-        _add_invocation_members(record, invocation, bound, unbound)
-        iteration = PSList(PSInt(v) for v in _iteration_info(invocation))
+    if members is not None:
+        _add_invocation_members(record, *members)
+        iteration = PSList(PSInt(v) for v in _iteration_info(members[0]))
         add_note_property(record, "PipelineIterationInfo", _typed(_ITERATION_COLLECTION, iteration))
     add_note_property(record, "ErrorDetails_ScriptStackTrace", PSString("at <ScriptBlock>, <No file>: line 1"))
     add_note_property(record, "PSMessageDetails", None)
@@ -318,7 +319,7 @@ def host_process_id(computer: str) -> int:
 def information_record(message_data: Any, *, source: str, user: str, computer: str,
                        now: dt.datetime | None = None) -> PSObject:
     """An InformationRecord message ([MS-PSRP] 2.2.2.26): an Obj with no type names, as Windows sends it."""
-    t = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    t = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     generated = PSDateTime(t.year, t.month, t.day, t.hour, t.minute, t.second, t.microsecond, tzinfo=_UTC,
                            nanosecond=100 * (t.microsecond % 10) or 100)
     record = PSObject()

@@ -23,10 +23,10 @@ import ssl
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -97,7 +97,7 @@ class _HostState:
 @dataclass
 class _Site:
     binding: HttpsBinding
-    listener: Listener
+    listener: Listener | _NullListener
 
 
 class LabServer:

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from labsim.lab import Auth, Lab, Role
+from labsim.lab import Auth, Host, Lab, Role
 
 NAMESPACE = "wapconnector"
 
@@ -31,7 +31,7 @@ def _credential_name(host_name: str) -> str:
     return host_name.lower()
 
 
-def _auth_for(host) -> str:
+def _auth_for(host: Host) -> str:
     if host.has(Role.PRIVILEGED_ENDPOINT):
         return "credssp"
     return "negotiate" if Auth.NEGOTIATE in host.winrm.auth else host.winrm.auth[0].value
@@ -43,8 +43,8 @@ def stack_config(lab: Lab, *, state_dir: Path, bundle_dir: Path, project_dir: Pa
     by_role = lambda role: [h for h in lab.hosts if h.has(role)]  # noqa: E731
     missing = [r.value for r in (Role.PRIVILEGED_ENDPOINT, Role.AZS_USER_PORTAL, Role.ASDK_HOST) if not by_role(r)]
     if missing:
-        raise ValueError(f"lab {lab.name!r} has no host with role(s) {', '.join(missing)}: a stack needs the privileged "
-                         f"endpoint, the user portal host (AzS-WASP01) and a host that sees the file share")
+        raise ValueError(f"lab {lab.name!r} has no host with role(s) {', '.join(missing)}: a stack needs the "
+                         f"privileged endpoint, the user portal host (AzS-WASP01) and a host that sees the file share")
     ca_file = _relative(state_dir / "pki" / "ca.pem", project_dir)
     hosts: dict[str, Any] = {}
     secrets: dict[str, str] = {}

@@ -221,7 +221,8 @@ class LabState:
 
     def wire_counts(self, host: str | None = None) -> dict[str, dict[str, int]]:
         """{host: {kind: count}} since the database was created (a reset keeps them, like the invocation log)."""
-        sql, args = "SELECT host, kind, n FROM wire_counts", ()
+        sql = "SELECT host, kind, n FROM wire_counts"
+        args: tuple[str, ...] = ()
         if host is not None:
             sql, args = sql + " WHERE lower(host) = ?", (host.lower(),)
         out: dict[str, dict[str, int]] = {}
@@ -249,7 +250,7 @@ class Tx:
         self._lock = lock or contextlib.nullcontext()
 
     def _q(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
-        with self._lock:  # type: ignore[attr-defined]
+        with self._lock:
             return self._db.execute(sql, args)
 
     def doc(self, host: str) -> dict[str, Any]:
@@ -301,7 +302,8 @@ class Tx:
             if cur.rowcount:
                 return
         self._db.execute("INSERT INTO files (host, key, path, is_dir, content, modified) VALUES (?, ?, ?, 0, ?, ?) "
-                         "ON CONFLICT (host, key) DO UPDATE SET content = excluded.content, modified = excluded.modified",
+                         "ON CONFLICT (host, key) "
+                         "DO UPDATE SET content = excluded.content, modified = excluded.modified",
                          (host, path_key(path), path, content, now))
 
     def make_dir(self, host: str, path: str) -> None:

@@ -17,8 +17,9 @@ from __future__ import annotations
 import contextlib
 import random
 import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Literal
 
 from labsim.lab import Lab
 from labsim.runtime import HostRuntime
@@ -76,7 +77,7 @@ def start_labsim(lab: Lab, runtime_factory: RuntimeFactory, state_dir: Path, *,
 
 
 @contextlib.contextmanager
-def simulated_lab(state_dir: Path, lab: Lab | None = None, **settings: object) -> Iterator[LabServer]:
+def simulated_lab(state_dir: Path, lab: Lab | None = None, **settings: Any) -> Iterator[LabServer]:
     """The whole simulator for a test: ``lab`` (default: the packaged seed example) on free loopback addresses,
     with LabSettings overrides (e.g. ``pep_polling_seconds=2``), the real host runtime, stopped afterwards."""
     from labsim.hosts import LabRuntime
@@ -88,12 +89,13 @@ def simulated_lab(state_dir: Path, lab: Lab | None = None, **settings: object) -
         yield server
 
 
-def labsim_fixture(scope: str = "function", **settings: object):  # noqa: ANN201 - a pytest fixture
+def labsim_fixture(scope: Literal["session", "package", "module", "class", "function"] = "function",
+                   **settings: Any) -> Any:  # a pytest fixture (pytest is imported only by tests)
     """A pytest fixture running :func:`simulated_lab`; in a conftest.py: ``labsim = labsim_fixture("module")``."""
     import pytest
 
     @pytest.fixture(scope=scope)
-    def _labsim(tmp_path_factory):  # noqa: ANN001, ANN202
+    def _labsim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         with simulated_lab(tmp_path_factory.mktemp("labsim"), **settings) as server:
             yield server
 

@@ -15,8 +15,8 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from pypsrp.encryption import WinRMEncryption
 
@@ -196,7 +196,7 @@ class Listener:
                 continue
             try:
                 conn, addr = sock.accept()
-            except (socket.timeout, BlockingIOError):
+            except (TimeoutError, BlockingIOError):
                 continue
             except OSError:
                 continue  # closed by suspend()/stop()
@@ -282,7 +282,7 @@ class WinRMEndpoint:
         while True:
             try:
                 req = conn.read_request()
-            except (_Closed, socket.timeout, ConnectionError, ssl.SSLError, OSError):
+            except (TimeoutError, _Closed, ConnectionError, ssl.SSLError, OSError):
                 return
             except ValueError as exc:
                 log.info("%s: bad HTTP request from %s: %s", self.name, client_ip, exc)
@@ -380,7 +380,7 @@ class SiteEndpoint:
         while True:
             try:
                 req = conn.read_request()
-            except (_Closed, socket.timeout, ConnectionError, ssl.SSLError, OSError, ValueError):
+            except (TimeoutError, _Closed, ConnectionError, ssl.SSLError, OSError, ValueError):
                 return
             if req.method in ("GET", "HEAD"):
                 conn.send(200, "OK", [("Content-Type", "text/html; charset=utf-8")],

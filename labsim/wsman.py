@@ -27,8 +27,9 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 import psrpcore as ev  # the event classes (CreatePipelineEvent, ...) are psrpcore's public API
@@ -252,7 +253,7 @@ def build_reply(action: str, relates_to: str, body: str) -> bytes:
             f'<a:Action>{escape(action)}</a:Action><a:MessageID>uuid:{str(uuid.uuid4()).upper()}</a:MessageID>'
             f'<p:ActivityId>{activity_id()}</p:ActivityId><a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To>'
             f'<a:RelatesTo>{escape(relates_to)}</a:RelatesTo></s:Header><s:Body>{body}</s:Body></s:Envelope>'
-            ).encode("utf-8")
+            ).encode()
 
 
 def build_fault(fault: WSManFault, relates_to: str, machine: str) -> bytes:
@@ -457,7 +458,8 @@ class Shell:
         run.stream_options = int(getattr(meta, "remote_stream_options", 0) or 0)
         if statements:
             first = statements[0][0]
-            kind = "Script" if first.is_script else "ExternalScript" if first.name.lower().endswith(".ps1") else "Cmdlet"
+            kind = ("Script" if first.is_script else "ExternalScript" if first.name.lower().endswith(".ps1")
+                    else "Cmdlet")
             run.first_invocation = Invocation(name=first.name, kind=kind, length=len(statements[0]),
                                               parameters=tuple((n, v) for n, v in first.parameters if n))
         run.started = True
@@ -567,9 +569,9 @@ class WSManService:
             return Reply(500, build_fault(fault, relates_to, self.machine), fault.code)
         except Exception as exc:  # noqa: BLE001 - a bug must answer a fault, never kill the connection
             log.exception("host %s: internal error handling a WSMan request", self.host)
-            fault = WSManFault(CODE_INTERNAL_ERROR, f"The WS-Management service cannot process the request: "
-                               f"internal error ({type(exc).__name__}: {exc}).")
-            return Reply(500, build_fault(fault, relates_to, self.machine), fault.code)
+            internal = WSManFault(CODE_INTERNAL_ERROR, f"The WS-Management service cannot process the request: "
+                                  f"internal error ({type(exc).__name__}: {exc}).")
+            return Reply(500, build_fault(internal, relates_to, self.machine), internal.code)
 
     @property
     def shell_ids(self) -> list[str]:
@@ -649,7 +651,8 @@ class WSManService:
             raise WSManFault(CODE_INVALID_REQUEST, "The WS-Management service cannot process the request: a Create "
                              "for a shell needs an rsp:Shell body.", subcode="w:SchemaValidationError", sender=True)
         creation = body.find("pwsh:creationXml", NS)
-        if creation is None or not (creation.text or "").strip():
+        creation_xml = creation.text if creation is not None else None
+        if creation_xml is None or not creation_xml.strip():
             raise WSManFault(CODE_INVALID_REQUEST, "The WS-Management service cannot process the request: the "
                              "PowerShell shell has no creationXml.", subcode="w:SchemaValidationError", sender=True)
         shell_id = body.attrib.get("ShellId", "").upper() or str(uuid.uuid4()).upper()
@@ -662,7 +665,7 @@ class WSManService:
                           shell_id=shell_id)
         shell = Shell(self, shell_id, session, principal, req.max_envelope_size)
         with shell.lock:
-            shell.feed(_b64(creation.text))
+            shell.feed(_b64(creation_xml))
         with self._lock:
             if shell_id in self._shells:
                 raise WSManFault(CODE_ALREADY_EXISTS, f"A shell with ShellId {shell_id} already exists.",
@@ -793,8 +796,9 @@ class WSManService:
                 payload = queue.popleft()
                 used += len(payload.data)
                 parts.append(base64.b64encode(payload.data).decode())
-            done = run is not None and run.finished and not queue
-            if done:
+            done = False
+            if run is not None and run.finished and not queue:
+                done = True
                 shell.drop_run(run)
         cid = f' CommandId="{command_id}"' if command_id else ""
         streams = "".join(f'<rsp:Stream Name="stdout"{cid}>{p}</rsp:Stream>' for p in parts)

@@ -22,8 +22,7 @@ from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Up
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from providers import names
-from providers.base import check_with, diff_fields, LabProvider, LabResource
-
+from providers.base import LabProvider, LabResource, check_with, diff_fields
 
 
 class EndpointCheckFailed(Exception):
@@ -68,6 +67,8 @@ def probe(fqdn: str, port: int, ca_pem: str, connect_address: str | None = None,
             f"https://{fqdn}:{port} (connected to {target}) does not answer TLS: {exc}. Check that the connector "
             f"site is started, has a certificate bound, and that the port is open from this machine"
         ) from None
+    if der is None:  # not after a verified handshake; typed so by the ssl module
+        raise EndpointCheckFailed(f"https://{fqdn}:{port} (connected to {target}) served no certificate")
     return hashlib.sha1(der).hexdigest().upper()  # noqa: S324 - Windows names certificates by SHA-1
 
 

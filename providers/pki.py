@@ -26,7 +26,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from providers.base import check_with, diff_fields, is_unknown, LabProvider, LabResource
+from providers.base import LabProvider, LabResource, check_with, diff_fields
 
 KeyType = Literal["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"]
 KEY_TYPES: tuple[str, ...] = KeyType.__args__  # type: ignore[attr-defined]
@@ -41,7 +41,7 @@ _DNS_NAME = re.compile(
 
 
 def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def load_certificate(pem: str | bytes) -> x509.Certificate:
@@ -121,7 +121,7 @@ def _validity(validity_days: int | None, not_after: str | None) -> tuple[dt.date
 
 def parse_time(value: str) -> dt.datetime:
     parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def _cert_outputs(cert: x509.Certificate) -> dict[str, Any]:
@@ -246,7 +246,8 @@ class IssuedCertificateArgs(_Validity):
         end = _validity(self.validity_days, self.not_after)[1]
         if end > ca.not_valid_after_utc:
             raise ValueError(
-                f"validity_days: the certificate would outlive its CA (CA valid until {ca.not_valid_after_utc:%Y-%m-%d})"
+                "validity_days: the certificate would outlive its CA "
+                f"(CA valid until {ca.not_valid_after_utc:%Y-%m-%d})"
             )
         return self
 
@@ -268,7 +269,8 @@ class _LocalPkiProvider(LabProvider):
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         result = diff_fields(olds, news, fields=self.INPUTS, replace_on=self.INPUTS)
         if _renewal_due(olds, int(news.get("renew_before_days") or 0)):
-            result = DiffResult(changes=True, replaces=[*result.replaces, "expires_at"], delete_before_replace=False)
+            result = DiffResult(changes=True, replaces=[*(result.replaces or []), "expires_at"],
+                                delete_before_replace=False)
         return result
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -328,6 +330,9 @@ class IssuedCertificateProvider(_LocalPkiProvider):
         args = IssuedCertificateArgs.model_validate(props)
         ca = load_certificate(args.ca_cert_pem)
         ca_key = serialization.load_pem_private_key(args.ca_private_key_pem.encode(), None)
+        if not isinstance(ca_key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
+            raise ValueError("ca_private_key_pem: not an ECDSA or RSA private key (the kinds CertificateAuthority "
+                             "makes)")
         key = _generate_key(args.key_type)
         sans: list[x509.GeneralName] = [x509.DNSName(n) for n in args.dns_names]
         sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in args.ip_addresses]
@@ -353,7 +358,7 @@ class IssuedCertificateProvider(_LocalPkiProvider):
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+            .sign(ca_key, hashes.SHA256())
         )
         pfx_password = secrets.token_urlsafe(24)
         pfx = pkcs12.serialize_key_and_certificates(

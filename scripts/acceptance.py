@@ -240,7 +240,8 @@ def drift(pulumi: Pulumi) -> tuple[str, str, None]:
     ops = {s["urn"].rsplit("::", 1)[1]: s["op"] for s in planned.get("steps") or []
            if s["op"] not in ("same", "refresh")}
     if ops.get(name) not in ("update", "replace", "create-replacement"):
-        return FAIL, f"stopped {connector_site.MAIN_SITE} on {conn.fqdn}, but the preview planned {ops or 'nothing'}", None
+        shown = ops or "nothing"
+        return FAIL, f"stopped {connector_site.MAIN_SITE} on {conn.fqdn}, but the preview planned {shown}", None
     return PASS, f"stopped {connector_site.MAIN_SITE} on {conn.fqdn}; the preview plans {name} ({ops[name]})", None
 
 
@@ -301,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     pulumi = Pulumi(args.stack, args.pulumi, args.cwd)
     version = subprocess.run([args.pulumi or str(ROOT / ".venv" / "bin" / "pulumi"), "version"],
                              capture_output=True, text=True)
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     report = Report(args.stack, "full cycle (up / drift / heal / destroy)" if args.cycle else "read-only",
                     started.strftime("%Y-%m-%d %H:%M:%S"), _git_commit(), f"pulumi {version.stdout.strip()}")
 

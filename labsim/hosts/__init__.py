@@ -15,12 +15,29 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from labsim.hosts import baseline, certs, files, iis, mgmtsvc, paths, pep, system, utility, wapconnector
-from labsim.hosts.base import (NOT_IMPLEMENTED, OBJECT_NOT_FOUND, CommandSpec, Ctx, Recorded, bind,
-                               check_mandatory, error_action_of, redact)
+from labsim.hosts.base import (
+    NOT_IMPLEMENTED,
+    OBJECT_NOT_FOUND,
+    CommandSpec,
+    Ctx,
+    Recorded,
+    bind,
+    check_mandatory,
+    error_action_of,
+    redact,
+)
 from labsim.lab import Host, Lab, Role
 from labsim.pki import LabCA
-from labsim.runtime import (Command, Fault, HttpsBinding, Invocation, PipelineSink, PipelineStopped, Session,
-                            TerminatingError)
+from labsim.runtime import (
+    Command,
+    Fault,
+    HttpsBinding,
+    Invocation,
+    PipelineSink,
+    PipelineStopped,
+    Session,
+    TerminatingError,
+)
 from labsim.state import SHARE_HOST, LabState, files_summary
 
 __all__ = ["LabRuntime", "Recorded", "PEP_CONFIGURATION"]
@@ -225,7 +242,7 @@ def snapshot(state: LabState, host: Host, baseline: bool = False) -> dict[str, A
     view = state.read(baseline)
     doc = view.doc(host.name)
     out: dict[str, Any] = {"host": host.name, "roles": sorted(r.value for r in host.roles)}
-    stores = {}
+    stores: dict[str, dict[str, Any]] = {}
     for store, entries in sorted(doc.get("certs", {}).items()):
         stores[store] = {}
         for thumb in sorted(entries):

@@ -253,8 +253,8 @@ def bind(spec: CommandSpec, parameters: list[tuple[str | None, Any]]) -> tuple[d
     for value in positional:
         free = [p for p in slots if p.name not in bound]
         if not free:
-            shown = value if isinstance(value, (str, int)) else type(value).__name__
-            raise _binding_error(spec, f"A positional parameter cannot be found that accepts argument '{shown}'.",
+            argument = value if isinstance(value, (str, int)) else type(value).__name__
+            raise _binding_error(spec, f"A positional parameter cannot be found that accepts argument '{argument}'.",
                                  "PositionalParameterNotFound")
         bound[free[0].name] = value
     for pname in list(bound):
@@ -312,7 +312,8 @@ def error_action_of(spec: CommandSpec, common: dict[str, Any]) -> str:
     hit = [a for a in _ERROR_ACTIONS + ("Inquire", "Suspend") if a.lower() == str(value).lower()]
     if not hit:
         raise _binding_error(spec, f"Cannot bind parameter 'ErrorAction'. Cannot convert value \"{value}\" to type "
-                                   f"\"System.Management.Automation.ActionPreference\".", "CannotConvertArgumentNoMessage")
+                                   f"\"System.Management.Automation.ActionPreference\".",
+                             "CannotConvertArgumentNoMessage")
     return hit[0]
 
 

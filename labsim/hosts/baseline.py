@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from cryptography import x509
@@ -38,7 +39,8 @@ WAP_COMPONENTS: dict[str, tuple[str, str, int, str, str]] = {
                    "Windows Azure Pack - Tenant Site - 2013"),
     "AuthSite": ("AuthSite", "MgmtSvc-AuthSite", 30071, "{A4F06A3B-6E77-4D3B-9F6E-3C1A9F2B7E12}",
                  "Windows Azure Pack - Tenant Authentication Site - 2013"),
-    "TenantAPI": ("TenantAPI", "MgmtSvc-TenantAPI", 30005, UR91_TENANT_API_CODE, "Windows Azure Pack - Tenant API - 2013"),
+    "TenantAPI": ("TenantAPI", "MgmtSvc-TenantAPI", 30005, UR91_TENANT_API_CODE,
+                  "Windows Azure Pack - Tenant API - 2013"),
     "TenantPublicAPI": ("TenantPublicAPI", "MgmtSvc-TenantPublicAPI", 30006, "{A4F06A3B-6E77-4D3B-9F6E-3C1A9F2B7E14}",
                         "Windows Azure Pack - Tenant Public API - 2013"),
     "AdminAPI": ("AdminAPI", "MgmtSvc-AdminAPI", 30004, "{A4F06A3B-6E77-4D3B-9F6E-3C1A9F2B7E15}",
@@ -64,7 +66,7 @@ def components_of(host: Host) -> list[str]:
 def self_signed(common_name: str, days: int = 825) -> tuple[x509.Certificate, str]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=days))
@@ -132,7 +134,8 @@ def _sql(doc: dict[str, Any], lab: Lab, host: Host) -> None:
         "Authentication.IdentityProvider.Primary": idp(30071)}
 
 
-def build(lab: Lab, ca: LabCA):  # noqa: ANN201 - returns the seeding callback for LabState.seed
+def build(lab: Lab, ca: LabCA) -> Callable[[Tx], None]:
+    """The seeding callback for LabState.seed."""
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
 
     def seed(tx: Tx) -> None:

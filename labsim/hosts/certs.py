@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from labsim.hosts import paths
-from labsim.hosts.base import (INVALID_DATA, NOT_SPECIFIED, OBJECT_NOT_FOUND, CommandSpec, Ctx, Param, table)
+from labsim.hosts.base import INVALID_DATA, NOT_SPECIFIED, OBJECT_NOT_FOUND, CommandSpec, Ctx, Param, table
 from labsim.runtime import PSObject, TerminatingError
 
 CERT_TYPE = "System.Security.Cryptography.X509Certificates.X509Certificate2"
@@ -189,7 +189,7 @@ def import_cer(ctx: Ctx, args: dict[str, Any]) -> list[Any]:
 
 
 def expired(cert: x509.Certificate, now: dt.datetime | None = None) -> bool:
-    return cert.not_valid_after_utc < (now or dt.datetime.now(dt.timezone.utc))
+    return cert.not_valid_after_utc < (now or dt.datetime.now(dt.UTC))
 
 
 COMMANDS = table(

@@ -8,8 +8,18 @@ import hashlib
 from typing import Any
 
 from labsim.hosts import certs, paths
-from labsim.hosts.base import (INVALID_ARGUMENT, INVALID_OPERATION, OBJECT_NOT_FOUND, RESOURCE_EXISTS,
-                               CommandSpec, Ctx, Param, prop, table, wildcard)
+from labsim.hosts.base import (
+    INVALID_ARGUMENT,
+    INVALID_OPERATION,
+    OBJECT_NOT_FOUND,
+    RESOURCE_EXISTS,
+    CommandSpec,
+    Ctx,
+    Param,
+    prop,
+    table,
+    wildcard,
+)
 from labsim.hosts.paths import ItemPath
 from labsim.runtime import PSObject
 from labsim.state import FileRow, Tx
@@ -78,7 +88,7 @@ def file_object(row: FileRow) -> PSObject:
     props: dict[str, Any] = {"Name": name, "FullName": row.path}
     if not row.is_dir:
         props["Length"] = row.length
-    props |= {"LastWriteTimeUtc": dt.datetime.fromtimestamp(row.modified, dt.timezone.utc),
+    props |= {"LastWriteTimeUtc": dt.datetime.fromtimestamp(row.modified, dt.UTC),
               "PSIsContainer": row.is_dir, "Mode": "d-----" if row.is_dir else "-a----",
               "PSPath": "Microsoft.PowerShell.Core\\FileSystem::" + row.path}
     kind = "System.IO.DirectoryInfo" if row.is_dir else "System.IO.FileInfo"
@@ -95,7 +105,8 @@ def fs_lookup(ctx: Ctx, tx: Tx, p: ItemPath) -> FileRow | None:
 
 def not_found(ctx: Ctx, raw: str) -> None:
     ctx.error(f"Cannot find path '{raw}' because it does not exist.", error_id=ctx.fqid("PathNotFound"),
-              category=OBJECT_NOT_FOUND, target=raw, exception_type="System.Management.Automation.ItemNotFoundException")
+              category=OBJECT_NOT_FOUND, target=raw,
+              exception_type="System.Management.Automation.ItemNotFoundException")
 
 
 def _paths_arg(args: dict[str, Any], ctx: Ctx) -> list[str]:
@@ -253,7 +264,7 @@ def new_item(ctx: Ctx, args: dict[str, Any]) -> list[Any]:
             with ctx.state.tx() as tx:
                 doc = tx.doc(ctx.host.name)
                 if reg_key_exists(doc, p.path) and not args.get("Force"):
-                    ctx.error(f"A key at this path already exists.", error_id=ctx.fqid("System.IO.IOException"),
+                    ctx.error("A key at this path already exists.", error_id=ctx.fqid("System.IO.IOException"),
                               category=RESOURCE_EXISTS, target=raw)
                     continue
                 reg(doc).setdefault(p.path.lower(), {"path": p.path, "values": {}})
@@ -312,13 +323,14 @@ def _encode_value(ctx: Ctx, args: dict[str, Any]) -> bytes:
     if args.get("Encoding") == "Byte":
         if isinstance(value, (bytes, bytearray)):
             return bytes(value)
-        items = value if isinstance(value, list) else [value]
+        items: list[Any] = value if isinstance(value, list) else [value]
         if all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in items):
             return bytes(items)
-        raise_error = f"Cannot convert value to type \"System.Byte\"."
+        raise_error = "Cannot convert value to type \"System.Byte\"."
         from labsim.runtime import TerminatingError
 
-        raise TerminatingError(raise_error, error_id=ctx.fqid("InvalidCastFromAnyTypeToByte"), category=INVALID_ARGUMENT)
+        raise TerminatingError(raise_error, error_id=ctx.fqid("InvalidCastFromAnyTypeToByte"),
+                               category=INVALID_ARGUMENT)
     if value is None:
         value = []
     if isinstance(value, (bytes, bytearray)):
@@ -338,8 +350,9 @@ def _write_content(ctx: Ctx, args: dict[str, Any], append: bool) -> None:
         with ctx.state.tx() as tx:
             row = tx.file(p.fs_host, p.path)
             if row is not None and row.is_dir:
-                ctx.error(f"Access to the path '{p.path}' is denied.", error_id=ctx.fqid("GetContentWriterUnauthorizedAccessError"),
-                          category=18, target=p.path, exception_type="System.UnauthorizedAccessException")
+                ctx.error(f"Access to the path '{p.path}' is denied.",
+                          error_id=ctx.fqid("GetContentWriterUnauthorizedAccessError"), category=18, target=p.path,
+                          exception_type="System.UnauthorizedAccessException")
                 continue
             if not _parent_exists(tx, p.fs_host, p.path):
                 ctx.error(f"Could not find a part of the path '{p.path}'.",
@@ -393,7 +406,8 @@ def get_file_hash(ctx: Ctx, args: dict[str, Any]) -> list[Any]:
             not_found(ctx, raw)
             continue
         h = hashlib.new(algo.lower().replace("sha", "sha") if algo != "MD5" else "md5", data)
-        out.append(PSObject({"Algorithm": algo, "Hash": h.hexdigest().upper(), "Path": paths.parse(raw, ctx.host.name).path},
+        out.append(PSObject({"Algorithm": algo, "Hash": h.hexdigest().upper(),
+                             "Path": paths.parse(raw, ctx.host.name).path},
                             ["Microsoft.Powershell.Utility.FileHash", "System.Object"]))
     return out
 

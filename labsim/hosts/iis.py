@@ -113,7 +113,8 @@ def _app_settings(ctx: Ctx, args: dict[str, Any]) -> tuple[dict[str, Any], list[
     if site is None:
         raw = args.get("PSPath", "")
         ctx.error(f"Cannot find path '{raw}' because it does not exist.", error_id=ctx.fqid("PathNotFound"),
-                  category=OBJECT_NOT_FOUND, target=raw, exception_type="System.Management.Automation.ItemNotFoundException")
+                  category=OBJECT_NOT_FOUND, target=raw,
+                  exception_type="System.Management.Automation.ItemNotFoundException")
         return None
     m = _FILTER.match(args["Filter"].strip())
     if not m:

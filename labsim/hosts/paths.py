@@ -50,10 +50,11 @@ def parse(raw: str, host_name: str) -> ItemPath:
     if re.match(r"^[a-z]:([\\/]|$)", low):
         parts = _parts(s[2:])
         return ItemPath("fs", raw, host_name, s[0].upper() + ":\\" + "\\".join(parts))
-    if low.startswith("\\\\") or low.startswith("//"):
+    if low.startswith(("\\\\", "//")):
         parts = _parts(s)
         if len(parts) >= 2 and parts[0].lower() == "su1fileserver" and parts[1].lower() == "su1_infrastructure_1":
-            return ItemPath("fs", raw, SHARE_HOST, "\\\\" + "\\".join([ "su1fileserver", "SU1_Infrastructure_1"] + parts[2:]))
+            return ItemPath("fs", raw, SHARE_HOST,
+                            "\\\\" + "\\".join(["su1fileserver", "SU1_Infrastructure_1", *parts[2:]]))
         return ItemPath("unknown", raw)
     for prefix in ("hklm:", "hkey_local_machine"):
         if low.startswith(prefix):

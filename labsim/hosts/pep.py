@@ -96,7 +96,7 @@ def add_azure_pack_connector(ctx: Ctx, args: dict[str, Any]) -> None:
                                exception_type="System.Management.Automation.ParameterBindingException")
     ctx.verbose(RUNNING_LINE)
     ctx.latency("Add-AzurePackConnector")
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%m-%d-%H-%M")
+    stamp = dt.datetime.now(dt.UTC).strftime("%m-%d-%H-%M")
     with ctx.state.tx() as tx:
         doc = tx.doc(ctx.host.name)
         pep = doc["pep"]

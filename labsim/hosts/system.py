@@ -56,7 +56,8 @@ def get_ps_drive(ctx: Ctx, args: dict[str, Any]) -> list[Any]:
                       exception_type="System.Management.Automation.DriveNotFoundException")
             continue
         c = ctx.host.conditions
-        out.append(PSObject({"Name": "C", "Root": "C:\\", "Used": (c.disk_size_mb - min(c.disk_free_mb, c.disk_size_mb)) * MB,
+        used_mb = c.disk_size_mb - min(c.disk_free_mb, c.disk_size_mb)
+        out.append(PSObject({"Name": "C", "Root": "C:\\", "Used": used_mb * MB,
                              "Free": c.disk_free_mb * MB, "Provider": "Microsoft.PowerShell.Core\\FileSystem",
                              "Description": ""},
                             ["System.Management.Automation.PSDriveInfo", "System.Object"], "C"))

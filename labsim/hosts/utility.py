@@ -8,11 +8,21 @@ import json
 import re
 from typing import Any
 
-from labsim.hosts.base import INVALID_ARGUMENT, OBJECT_NOT_FOUND, CommandSpec, Ctx, Param, has_wildcard, prop, table, wildcard
+from labsim.hosts.base import (
+    INVALID_ARGUMENT,
+    OBJECT_NOT_FOUND,
+    CommandSpec,
+    Ctx,
+    Param,
+    has_wildcard,
+    prop,
+    table,
+    wildcard,
+)
 from labsim.runtime import PSObject, SecretStr
 
 _U = "Microsoft.PowerShell.Commands."
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 # -- ConvertTo-Json -------------------------------------------------------------------------------------------------
@@ -44,7 +54,7 @@ def to_json(value: Any, max_depth: int, compress: bool, depth: int = 0, indent: 
     if isinstance(value, (int, float)):
         return json.dumps(value)
     if isinstance(value, dt.datetime):
-        aware = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
         return f'"\\/Date({int((aware - _EPOCH).total_seconds() * 1000)})\\/"'
     if isinstance(value, str):
         return _json_string(value)
@@ -164,9 +174,9 @@ def get_command(ctx: Ctx, args: dict[str, Any]) -> list[Any]:
     for name in args["Name"]:
         hit = [s for s in specs if wildcard(name, s.name)]
         if not hit and not has_wildcard(name):
-            ctx.error(f"The term '{name}' is not recognized as the name of a cmdlet, function, script file, or operable "
-                      f"program. Check the spelling of the name, or if a path was included, verify that the path is "
-                      f"correct and try again.", error_id=ctx.fqid("CommandNotFoundException"),
+            ctx.error(f"The term '{name}' is not recognized as the name of a cmdlet, function, script file, or "
+                      f"operable program. Check the spelling of the name, or if a path was included, verify that the "
+                      f"path is correct and try again.", error_id=ctx.fqid("CommandNotFoundException"),
                       category=OBJECT_NOT_FOUND, target=name,
                       exception_type="System.Management.Automation.CommandNotFoundException")
         out += [_command_info(s) for s in hit]

@@ -17,7 +17,7 @@ from cryptography import x509
 
 from labsim.hosts import certs, files, iis, mgmtsvc, paths
 from labsim.hosts.base import CommandSpec, Ctx, Param, prop, table, wildcard
-from labsim.lab import Role, _FQDN
+from labsim.lab import _FQDN, Role
 from labsim.runtime import PSObject, TerminatingError
 
 # -- [inf] everything about the package ------------------------------------------------------------------------
@@ -54,9 +54,9 @@ def fake_msi(name: str, product_code: str, version: str) -> bytes:
     while len(body) < _MSI_BODY_SIZE:
         body += block
         block = hashlib.sha256(block).digest()
-    body = bytes(body[:_MSI_BODY_SIZE])
-    header = f"LABSIM-MSI {name} {product_code} {version} {hashlib.sha256(body).hexdigest()}\n".encode()
-    return header + body
+    payload = bytes(body[:_MSI_BODY_SIZE])
+    header = f"LABSIM-MSI {name} {product_code} {version} {hashlib.sha256(payload).hexdigest()}\n".encode()
+    return header + payload
 
 
 def parse_msi(data: bytes) -> dict[str, str] | None:
@@ -267,7 +267,8 @@ def configure_trust_azure_stack(ctx: Ctx, args: dict[str, Any]) -> None:
     try:
         trust = parse_output_file(data.decode("utf-8-sig", errors="replace"))
     except ValueError as exc:
-        raise ctx.throw(f"Data file {args['DataFile']} is not a valid Azure Pack Connector output file: {exc}") from None
+        raise ctx.throw(f"Data file {args['DataFile']} is not a valid Azure Pack Connector output file: "
+                        f"{exc}") from None
     ctx.latency("Configure-TrustAzureStack")
     with ctx.state.tx() as tx:
         store = mgmtsvc.database(tx.doc(sql_host.name), mgmtsvc.STORE_DB)

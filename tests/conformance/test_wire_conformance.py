@@ -23,8 +23,17 @@ from labsim.lab import DEFAULT_LAB, Lab, load_lab
 from labsim.wsman import Principal, WSManService
 from tests.labsim.protocol_doubles import EchoRuntime, InMemoryTransport
 
-from .clixml_shape import (UTF8_BOM, clixml_shape, element_paths, fragments, members, messages, part, recording,
-                           stream_blobs)
+from .clixml_shape import (
+    UTF8_BOM,
+    clixml_shape,
+    element_paths,
+    fragments,
+    members,
+    messages,
+    part,
+    recording,
+    stream_blobs,
+)
 
 pytestmark = [pytest.mark.conformance, pytest.mark.timeout(120)]
 
@@ -312,9 +321,9 @@ def _envelope(action: str, shell_id: str, body: ET.Element | None = None, timeou
                                      selector_set=selectors)
     if timeout is not None:
         header.find(f"{{{NAMESPACES['wsman']}}}OperationTimeout").text = timeout
-    env = ET.Element("{%s}Envelope" % NAMESPACES["s"])
+    env = ET.Element(f"{{{NAMESPACES['s']}}}Envelope")
     env.append(header)
-    b = ET.SubElement(env, "{%s}Body" % NAMESPACES["s"])
+    b = ET.SubElement(env, f"{{{NAMESPACES['s']}}}Body")
     if body is not None:
         b.append(body)
     return ET.tostring(env)

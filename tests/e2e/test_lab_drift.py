@@ -143,5 +143,6 @@ def test_e_multi_cloud_disabled_is_named_with_the_trusts_fed_by_its_output_files
     for host in ("wapcomputer1", "wapcomputer2"):
         snap = lab.snapshot(host)
         assert json.loads(snap["sql"][db][ns][name])["Realm"] == pep["realm"]
-        staged = [p for p, f in snap["files"].items() if not f.get("dir") and p.rsplit("\\", 1)[-1].startswith("AzurePack-")]
+        staged = [p for p, f in snap["files"].items()
+                  if not f.get("dir") and p.rsplit("\\", 1)[-1].startswith("AzurePack-")]
         assert len(staged) == 1, staged

@@ -26,9 +26,9 @@ INSTALL = "install the connector (Install-Connector.ps1)"
 
 
 def test_progress_is_live_and_errors_have_no_sdk_prefix(tmp_path) -> None:
-    from labsim.runtime import Fault
-
     import yaml
+
+    from labsim.runtime import Fault
 
     with lab_stack(tmp_path, latency_factor=0.3) as lab:
         # AzS-WASP01 is reached under a name its WinRM certificate does not carry: a TLS error.

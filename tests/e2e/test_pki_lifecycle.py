@@ -44,7 +44,8 @@ def test_up_is_idempotent_replaces_one_certificate_and_destroys(project: PulumiP
     assert project.run("preview", "--expect-no-changes").returncode == 0
 
     # A changed SAN replaces exactly that certificate and nothing else.
-    changed = {**CONFIG, "clouds": [{"name": "AzurePack_1", "connectorFqdn": "tenant1.contoso.com"}, CONFIG["clouds"][1]]}
+    changed = {**CONFIG,
+               "clouds": [{"name": "AzurePack_1", "connectorFqdn": "tenant1.contoso.com"}, CONFIG["clouds"][1]]}
     project.set_config(changed)
     steps = _steps(project.preview_json())
     assert steps.get("replace") == ["lab-AzurePack_1-connector"], steps
@@ -80,7 +81,8 @@ def test_providers_are_pickled_by_reference_and_load_in_a_fresh_process(project:
         raw = base64.b64decode(pickled.strip('"'))
         assert b"providers.pki" in raw  # a reference to the importable module, not the class body
         # A brand-new interpreter, outside the project, unpickles it to the module's class.
-        code = "import base64, sys, dill; p = dill.loads(base64.b64decode(sys.stdin.read())); print(type(p).__module__, type(p).__name__)"
+        code = ("import base64, sys, dill; p = dill.loads(base64.b64decode(sys.stdin.read())); "
+                "print(type(p).__module__, type(p).__name__)")
         loaded = subprocess.run([sys.executable, "-c", code], input=base64.b64encode(raw).decode(), capture_output=True,
                                 text=True, cwd="/", check=True)
         assert loaded.stdout.split()[0] == "providers.pki"

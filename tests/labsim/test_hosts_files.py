@@ -8,7 +8,7 @@ import pytest
 
 from labsim.hosts.base import INVALID_ARGUMENT, OBJECT_NOT_FOUND
 from labsim.runtime import PSObject
-from tests.labsim.hosts_helpers import ASDK, WAP, WASP, cmd, lab, rt, run, session  # noqa: F401
+from tests.labsim.hosts_helpers import ASDK, WASP, cmd, run, session
 
 pytestmark = pytest.mark.unit
 
@@ -36,7 +36,8 @@ def test_text_content_lines_and_raw(rt):
 def test_set_content_into_missing_directory_fails_like_windows(rt):
     r = run(rt, session(), cmd("Set-Content", Path="C:\\nope\\a.txt", Value="x"))
     assert r.error is None and r.errors[0]["message"] == "Could not find a part of the path 'C:\\nope\\a.txt'."
-    assert r.errors[0]["error_id"] == "GetContentWriterDirectoryNotFoundError,Microsoft.PowerShell.Commands.SetContentCommand"
+    assert r.errors[0]["error_id"] == ("GetContentWriterDirectoryNotFoundError,"
+                                       "Microsoft.PowerShell.Commands.SetContentCommand")
 
 
 def test_test_path_and_path_not_found(rt):
@@ -63,7 +64,8 @@ def test_new_item_existing_without_force(rt):
     run(rt, s, cmd("New-Item", Path="C:\\d", ItemType="Directory")).ok()
     r = run(rt, s, cmd("New-Item", Path="C:\\d", ItemType="Directory"))
     assert r.errors[0]["error_id"] == "DirectoryExist,Microsoft.PowerShell.Commands.NewItemCommand"
-    assert run(rt, s, cmd("New-Item", Path="C:\\d", ItemType="Directory", Force=True)).ok().outputs[0].properties["PSIsContainer"]
+    made = run(rt, s, cmd("New-Item", Path="C:\\d", ItemType="Directory", Force=True)).ok()
+    assert made.outputs[0].properties["PSIsContainer"]
 
 
 def test_remove_item_directory_needs_recurse(rt):
@@ -181,5 +183,6 @@ def test_web_config_edit_for_drift(rt):
     s = session()
     run(rt, s, cmd("Set-WebConfigurationProperty", PSPath="IIS:\\Sites\\MgmtSvc-TenantSite",
                    Filter="appSettings/add[@key='Extra']", Name="value", Value="1")).ok()
-    out = run(rt, s, cmd("Get-WebConfiguration", PSPath="IIS:\\Sites\\MgmtSvc-TenantSite", Filter="appSettings/add")).ok()
+    out = run(rt, s, cmd("Get-WebConfiguration", PSPath="IIS:\\Sites\\MgmtSvc-TenantSite",
+                         Filter="appSettings/add")).ok()
     assert [(o.properties["key"], o.properties["value"]) for o in out.outputs] == [("Extra", "1")]

@@ -10,8 +10,7 @@ import pytest
 
 from labsim.hosts.pep import DISABLED_LINE, POLLING_LINE, SUCCESS_LINE
 from labsim.hosts.wapconnector import parse_output_file
-from tests.labsim.hosts_helpers import (ASDK, PEP, cmd, default_lab, lab, pep_session, rt, run,  # noqa: F401
-                                        run_in_thread, session)
+from tests.labsim.hosts_helpers import ASDK, PEP, cmd, default_lab, pep_session, run, run_in_thread, session
 
 pytestmark = pytest.mark.unit
 OUTPUT = "\\\\su1fileserver\\SU1_Infrastructure_1\\AzurePackConnectorOutput"
@@ -48,7 +47,8 @@ def test_only_allow_listed_commands(rt):
 
 def test_add_connector_writes_one_file_per_cloud_then_polls_until_done(rt):
     start = time.monotonic()
-    r = run(rt, pep_session(), cmd("Add-AzurePackConnector", AzurePackClouds=CLOUDS, AzureStackCloudName="AzureStack")).ok()
+    r = run(rt, pep_session(),
+            cmd("Add-AzurePackConnector", AzurePackClouds=CLOUDS, AzureStackCloudName="AzureStack")).ok()
     assert time.monotonic() - start >= 0.3  # pep_polling_seconds in the test lab
     assert SUCCESS_LINE in r.sink.verboses and r.outputs == []
     files = output_files(rt)
@@ -58,7 +58,8 @@ def test_add_connector_writes_one_file_per_cloud_then_polls_until_done(rt):
     assert name.startswith("AzurePack-") and name.endswith("-AzurePack_1.txt")
     assert content["AzurePackConnectorEndpoint"] == "https://wapcomputer1.contoso.com:40005"
     partner = content["AuthenticationIdentityProviderPartner"]
-    assert partner["Realm"].startswith("https://adfs.local.azurestack.external/adfs/") and partner["Realm"].endswith("/")
+    assert partner["Realm"].startswith("https://adfs.local.azurestack.external/adfs/")
+    assert partner["Realm"].endswith("/")
     assert parse_output_file(json.dumps(content))["Realm"] == partner["Realm"]
 
 
@@ -87,13 +88,15 @@ def test_polling_emits_verbose_lines(tmp_path):
     lab = default_lab()
     lab.settings.pep_polling_seconds = 4.5
     rt = LabRuntime.open(lab, tmp_path)
-    r = run(rt, pep_session(), cmd("Add-AzurePackConnector", AzurePackClouds=CLOUDS[:1], AzureStackCloudName="AzureStack"))
+    r = run(rt, pep_session(),
+            cmd("Add-AzurePackConnector", AzurePackClouds=CLOUDS[:1], AzureStackCloudName="AzureStack"))
     assert r.sink.verboses.count(POLLING_LINE) == 2  # every 2 s, not after the last wait
 
 
 def test_rerun_replaces_the_folder_and_disable_empties_it(rt):
     run(rt, pep_session(), cmd("Add-AzurePackConnector", AzurePackClouds=CLOUDS, AzureStackCloudName="AzureStack")).ok()
-    run(rt, pep_session(), cmd("Add-AzurePackConnector", AzurePackClouds=CLOUDS[1:], AzureStackCloudName="AzureStack")).ok()
+    run(rt, pep_session(),
+        cmd("Add-AzurePackConnector", AzurePackClouds=CLOUDS[1:], AzureStackCloudName="AzureStack")).ok()
     assert [v["CloudName"] for v in output_files(rt).values()] == ["AzurePack_2"]
     r = run(rt, pep_session(), cmd("Add-AzurePackConnector", DisableMultiCloud=True)).ok()
     assert r.sink.verboses == [DISABLED_LINE]
@@ -104,10 +107,12 @@ def test_rerun_replaces_the_folder_and_disable_empties_it(rt):
 
 @pytest.mark.parametrize("clouds, reason", [
     ([{"CloudName": "A"}], "Each cloud needs CloudName and CloudEndpoint."),
-    ([{"CloudName": "A", "CloudEndpoint": "http://x:40005"}], "CloudEndpoint 'http://x:40005' is not an absolute https URL."),
+    ([{"CloudName": "A", "CloudEndpoint": "http://x:40005"}],
+     "CloudEndpoint 'http://x:40005' is not an absolute https URL."),
     ([{"CloudName": "A", "CloudEndpoint": "https://x"}, {"CloudName": "a", "CloudEndpoint": "https://y"}],
      "CloudName 'a' is used twice."),
-    ([{"CloudName": "A", "CloudEndpoint": "https://x", "Port": 1}], "Unexpected key 'Port'; a cloud has CloudName and CloudEndpoint."),
+    ([{"CloudName": "A", "CloudEndpoint": "https://x", "Port": 1}],
+     "Unexpected key 'Port'; a cloud has CloudName and CloudEndpoint."),
 ])
 def test_invalid_clouds(rt, clouds, reason):
     r = run(rt, pep_session(), cmd("Add-AzurePackConnector", AzurePackClouds=clouds, AzureStackCloudName="AzureStack"))
@@ -125,7 +130,8 @@ def test_parameter_sets(rt):
 
 
 def test_every_call_recorded_with_parameters(rt):
-    run(rt, pep_session(), cmd("Add-AzurePackConnector", AzurePackClouds=CLOUDS[:1], AzureStackCloudName="AzureStack")).ok()
+    run(rt, pep_session(),
+        cmd("Add-AzurePackConnector", AzurePackClouds=CLOUDS[:1], AzureStackCloudName="AzureStack")).ok()
     row = rt.state.invocations(PEP)[-1]
     assert row["user"] == "AZURESTACK\\CloudAdmin" and row["configuration"] == "PrivilegedEndpoint"
     assert dict(row["parameters"])["AzurePackClouds"] == CLOUDS[:1]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from labsim.hosts.paths import parse
 from labsim.hosts.utility import to_json
 from labsim.runtime import PSObject
-from tests.labsim.hosts_helpers import WAP, cmd, lab, rt, run, session  # noqa: F401
+from tests.labsim.hosts_helpers import WAP, cmd, run, session
 
 pytestmark = pytest.mark.unit
 

@@ -9,7 +9,7 @@ import pytest
 from labsim.hosts import LabRuntime
 from labsim.runtime import Fault, SecretStr
 from labsim.state import LabState
-from tests.labsim.hosts_helpers import WAP, cmd, default_lab, lab, rt, run, session  # noqa: F401
+from tests.labsim.hosts_helpers import WAP, cmd, default_lab, run, session
 
 pytestmark = pytest.mark.unit
 
@@ -85,8 +85,8 @@ def test_faults_written_by_another_process_are_seen(rt):
 
 
 def test_invocations_recorded_with_secrets_redacted(rt):
-    run(rt, session(), cmd("Import-PfxCertificate", FilePath="C:\\nope.pfx", CertStoreLocation="Cert:\\LocalMachine\\My",
-                           Password=SecretStr("hunter2")))
+    run(rt, session(), cmd("Import-PfxCertificate", FilePath="C:\\nope.pfx",
+                           CertStoreLocation="Cert:\\LocalMachine\\My", Password=SecretStr("hunter2")))
     run(rt, session(), cmd("Get-MgmtSvcDatabaseSetting", Namespace="TenantAPI",
                            ConnectionString="Data Source=wapcomputer1;User ID=sa;Password=s3cret"))
     run(rt, session(), cmd("Set-Content", Path="C:\\a.bin", Value=b"\x00" * 100, Encoding="Byte"))

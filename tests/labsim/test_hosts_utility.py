@@ -9,13 +9,13 @@ import time
 import pytest
 
 from labsim.runtime import Fault, PSObject, SecretStr
-from tests.labsim.hosts_helpers import WAP, cmd, lab, rt, run, run_in_thread, session  # noqa: F401
+from tests.labsim.hosts_helpers import WAP, cmd, run, run_in_thread, session
 
 pytestmark = pytest.mark.unit
 
 
 def test_convert_to_json_ps51_shapes(rt):
-    obj = PSObject({"When": dt.datetime(2017, 7, 10, tzinfo=dt.timezone.utc), "Ok": True, "N": 3, "S": "a<b",
+    obj = PSObject({"When": dt.datetime(2017, 7, 10, tzinfo=dt.UTC), "Ok": True, "N": 3, "S": "a<b",
                     "Secret": SecretStr("x"), "Nested": {"L1": {"L2": {"L3": 1}}}})
     text = run(rt, session(), cmd("ConvertTo-Json", Compress=True), input=[obj]).ok().outputs[0]
     assert text.startswith('{"When":"\\/Date(1499644800000)\\/","Ok":true,"N":3,"S":"a\\u003cb",'
@@ -28,8 +28,8 @@ def test_convert_to_json_ps51_shapes(rt):
 
 
 def test_get_website_select_object_convert_to_json(rt):
-    out = run(rt, session(), cmd("Get-Website", Name="MgmtSvc-TenantSite"), cmd("Select-Object", Property=["name", "state"]),
-              cmd("ConvertTo-Json", Compress=True)).ok().outputs
+    out = run(rt, session(), cmd("Get-Website", Name="MgmtSvc-TenantSite"),
+              cmd("Select-Object", Property=["name", "state"]), cmd("ConvertTo-Json", Compress=True)).ok().outputs
     assert json.loads(out[0]) == {"name": "MgmtSvc-TenantSite", "state": "Started"}
     out = run(rt, session(), cmd("Get-Website"), cmd("Where-Object", "name", "*Tenant*", Like=True),
               cmd("Select-Object", ExpandProperty="name")).ok().outputs

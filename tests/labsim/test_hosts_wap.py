@@ -16,8 +16,21 @@ from labsim.hosts import LabRuntime
 from labsim.hosts.baseline import self_signed
 from labsim.hosts.wapconnector import UPDATED_TENANT_API_CODE, fake_msi
 from labsim.runtime import SecretStr
-from tests.labsim.hosts_helpers import (ASDK, BUNDLE_ROOT, PEP, SCRIPTS, WAP, WASP, cmd, default_lab, lab,  # noqa: F401
-                                        pep_session, rt, run, session, stage_bundle, stage_file)
+from tests.labsim.hosts_helpers import (
+    ASDK,
+    BUNDLE_ROOT,
+    PEP,
+    SCRIPTS,
+    WAP,
+    WASP,
+    cmd,
+    default_lab,
+    pep_session,
+    run,
+    session,
+    stage_bundle,
+    stage_file,
+)
 
 pytestmark = pytest.mark.unit
 CONNECTOR_SITES = ("MgmtSvc-Connector", "MgmtSvc-ConnectorExtension", "MgmtSvc-ConnectorController")
@@ -60,7 +73,8 @@ def output_file(rt: LabRuntime, tmp_path: Path, endpoint: str = "https://wapcomp
                                                                         "CloudEndpoint": endpoint}],
                                AzureStackCloudName="AzureStack")).ok()
     asdk = session(ASDK, "AZURESTACK\\AzureStackAdmin")
-    files = run(rt, asdk, cmd("Get-ChildItem", Path="\\\\su1fileserver\\SU1_Infrastructure_1\\AzurePackConnectorOutput")).ok().outputs
+    share = "\\\\su1fileserver\\SU1_Infrastructure_1\\AzurePackConnectorOutput"
+    files = run(rt, asdk, cmd("Get-ChildItem", Path=share)).ok().outputs
     text = run(rt, asdk, cmd("Get-Content", Path=files[0].properties["FullName"], Raw=True)).ok().outputs[0]
     local = tmp_path / "out.txt"
     local.write_text(text)
@@ -84,16 +98,16 @@ def test_import_pfx_wrong_password(rt, tmp_path):
     local = tmp_path / "c.pfx"
     local.write_bytes(pfx_bytes(cert, key, "right"))
     stage_file(rt, session(), local, "C:\\c.pfx")
-    r = run(rt, session(), cmd("Import-PfxCertificate", FilePath="C:\\c.pfx", CertStoreLocation="Cert:\\LocalMachine\\My",
-                               Password=SecretStr("wrong")))
+    r = run(rt, session(), cmd("Import-PfxCertificate", FilePath="C:\\c.pfx",
+                               CertStoreLocation="Cert:\\LocalMachine\\My", Password=SecretStr("wrong")))
     assert r.error.message.startswith("The PFX file you are trying to import requires either a different password")
     assert r.error.error_id == ("System.ComponentModel.Win32Exception,"
                                 "Microsoft.CertificateServices.Commands.ImportPfxCertificate")
 
 
 def test_password_must_be_a_secure_string(rt):
-    r = run(rt, session(), cmd("Import-PfxCertificate", FilePath="C:\\c.pfx", CertStoreLocation="Cert:\\LocalMachine\\My",
-                               Password="plain"))
+    r = run(rt, session(), cmd("Import-PfxCertificate", FilePath="C:\\c.pfx",
+                               CertStoreLocation="Cert:\\LocalMachine\\My", Password="plain"))
     assert r.error.error_id.startswith("ParameterArgumentTransformationError,")
 
 
@@ -226,8 +240,8 @@ def test_configure_certificates_needs_a_private_key(installed, tmp_path):
     local = tmp_path / "c.cer"
     local.write_bytes(cert.public_bytes(serialization.Encoding.DER))
     stage_file(rt, session(), local, "C:\\c.cer")
-    thumb = run(rt, session(), cmd("Import-Certificate", FilePath="C:\\c.cer", CertStoreLocation="Cert:\\LocalMachine\\My")
-                ).ok().outputs[0].properties["Thumbprint"]
+    thumb = run(rt, session(), cmd("Import-Certificate", FilePath="C:\\c.cer",
+                                   CertStoreLocation="Cert:\\LocalMachine\\My")).ok().outputs[0].properties["Thumbprint"]
     r = run(rt, session(), script("Configure-Certificates.ps1", Thumbprint=thumb))
     assert r.error.message == f"Certificate {thumb} has no private key."
 
@@ -249,7 +263,7 @@ def test_configure_certificates_refuses_the_default_self_signed_wap_certificate(
 
 def test_configure_certificates_refuses_expired(installed, tmp_path):
     rt = installed
-    cert, key = issued(rt, not_after=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1))
+    cert, key = issued(rt, not_after=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
     thumb = import_pfx(rt, tmp_path, cert, key).ok().outputs[0].properties["Thumbprint"]
     r = run(rt, session(), script("Configure-Certificates.ps1", Thumbprint=thumb))
     assert r.error.message.startswith(f"Certificate {thumb} expired on ")
@@ -326,8 +340,9 @@ def test_configure_trust_writes_the_realm_into_the_store(rt, tmp_path):
     assert value["Realm"] == realm and value["Endpoint"] == "https://wapcomputer1.contoso.com:40005"
     x509.load_der_x509_certificate(base64.b64decode(value["Certificate"]))
     # undo [inf]: an empty value deletes the row
-    run(rt, session(), cmd("Set-MgmtSvcDatabaseSetting", Namespace="TenantAPI", Name="Authentication.IdentityProvider.Secondary",
-                           Value="", ConnectionString=STORE_CS, Force=True)).ok()
+    run(rt, session(), cmd("Set-MgmtSvcDatabaseSetting", Namespace="TenantAPI",
+                           Name="Authentication.IdentityProvider.Secondary", Value="", ConnectionString=STORE_CS,
+                           Force=True)).ok()
     assert trust_rows(rt) == []
 
 

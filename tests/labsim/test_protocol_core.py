@@ -66,9 +66,9 @@ def envelope(action: str, resource_uri: str = "http://schemas.microsoft.com/powe
         selectors = SelectorSet()
         selectors.add_option("ShellId", shell_id)
     _, header = wsman._create_header(action, resource_uri, selector_set=selectors)
-    env = ET.Element("{%s}Envelope" % NAMESPACES["s"])
+    env = ET.Element(f"{{{NAMESPACES['s']}}}Envelope")
     env.append(header)
-    b = ET.SubElement(env, "{%s}Body" % NAMESPACES["s"])
+    b = ET.SubElement(env, f"{{{NAMESPACES['s']}}}Body")
     if body is not None:
         b.append(body)
     return ET.tostring(env)
@@ -284,8 +284,8 @@ def test_wrong_action_and_missing_selector(service, pool):
     assert isinstance(fault, WSManFaultError) and fault.code == core.CODE_INVALID_SELECTORS
     fault = raw_request(service, envelope(core.ACTION_COMMAND, shell_id=str(pool.id).upper()))
     assert isinstance(fault, WSManFaultError) and fault.code == core.CODE_INVALID_REQUEST
-    cmd = ET.Element("{%s}CommandLine" % NAMESPACES["rsp"], CommandId=str(uuid.uuid4()))
-    ET.SubElement(cmd, "{%s}Arguments" % NAMESPACES["rsp"]).text = "AAAA garbage"
+    cmd = ET.Element(f"{{{NAMESPACES['rsp']}}}CommandLine", CommandId=str(uuid.uuid4()))
+    ET.SubElement(cmd, f"{{{NAMESPACES['rsp']}}}Arguments").text = "AAAA garbage"
     fault = raw_request(service, envelope(core.ACTION_COMMAND, shell_id=str(pool.id).upper(), body=cmd))
     assert isinstance(fault, WSManFaultError)
     assert run(pool, "Echo-Object", "ok").output == ["ok"]

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from hypothesis import strategies as st
 
@@ -164,7 +164,6 @@ def valid_resource_inputs(server: Any, resource: str, tmp_path: Path) -> tuple[A
     from providers import certificate as C
     from providers import connector_site as cs
     from providers import tenant_api as T
-    from tests.providers.certs_a import make_ca, make_leaf
     from tests.providers.conftest import host_connection
 
     wap = host_connection(server, "wapcomputer1")

@@ -21,9 +21,11 @@ per entry of ``SECTIONS`` in that order; a section with no figure yet reads "not
 
 Sections and their main keys (a list value is the distinct things a count is made of):
 
-    fault_matrix        cell:<resource>-<operation>-<fault> = pass | n/a: why, e2e:<fault>   (test_fault_matrix.py, test_fault_e2e.py)
+    fault_matrix        cell:<resource>-<operation>-<fault> = pass | n/a: why, e2e:<fault>
+                        (test_fault_matrix.py, test_fault_e2e.py)
     retries_timeouts    call:<module.function#n> = idempotent: why, measured retry figures  (test_retries_timeouts.py)
-    bad_inputs          bad_inputs [digests of distinct refused inputs], valid_mutations_not_counted  (test_bad_inputs.py)
+    bad_inputs          bad_inputs [digests of distinct refused inputs], valid_mutations_not_counted
+                        (test_bad_inputs.py)
     injection           hostile_strings [digests], other_strings_not_hostile, executed_as_code  (test_injection.py)
     secrets             secrets [label: forms searched], found                            (test_secrets.py)
     transport_security  cases_passed [case names], failed                                 (test_transport_security.py)
@@ -35,6 +37,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = ["SECTIONS", "SECTION_TITLES", "figures_path", "load", "record", "record_items", "reset", "summary"]
@@ -80,7 +83,7 @@ def record(section: str, key: str, value: int | float | str, *, add: bool = Fals
     _append({"section": section, "key": key, "value": value, "add": bool(add)})
 
 
-def record_items(section: str, key: str, items) -> None:
+def record_items(section: str, key: str, items: Iterable[str]) -> None:
     """Record the distinct things (str ids) behind a count; several calls for one key are united."""
     if section not in SECTIONS:
         raise ValueError(f"unknown reliability section {section!r}; use one of {', '.join(SECTIONS)}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import math
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +28,15 @@ from labsim.lab import DEFAULT_LAB, LabFileError, load_lab
 from providers.errors import ConfigurationError
 from providers.transport import HostConnection
 from tests.reliability import figures
-from tests.reliability.corpus import (RESOURCES, lab, mutate, mutated_at, mutation_strategy, scheme_recorder,
-                                      valid_resource_inputs, walk_strings)
+from tests.reliability.corpus import (
+    RESOURCES,
+    lab,
+    mutate,
+    mutated_at,
+    mutation_strategy,
+    scheme_recorder,
+    valid_resource_inputs,
+)
 
 EXAMPLES = int(os.environ.get("RELIABILITY_EXAMPLES", "60"))
 HYPO = settings(max_examples=EXAMPLES, deadline=None, derandomize=False, database=None,
@@ -113,7 +119,8 @@ def check_config(raw: dict[str, Any], secret_keys: set[str], passwords: list[str
             # Whether ca_file exists is checked at deploy time (labsim writes its CA when it starts); the resource
             # then names connection.ca_file. Anything else must have been refused here, naming the config key.
             if [p for p in exc.problems if "does not exist or is not a file" not in p]:
-                raise AssertionError(f"the config accepted hosts.{name}, but its connection is refused later:\n{exc}")
+                raise AssertionError(
+                    f"the config accepted hosts.{name}, but its connection is refused later:\n{exc}") from exc
     return "valid"
 
 
@@ -143,7 +150,8 @@ CONFIG_CASES = [
      "wapconnector:clouds[0].sqlCredential"),
     ("PEP not credssp", lambda r: r["hosts"]["AzS-ERCS01"].update(auth="negotiate"),
      "wapconnector:hosts.AzS-ERCS01.auth"),
-    ("unknown auth", lambda r: r["hosts"]["wapcomputer1"].update(auth="digest"), "wapconnector:hosts.wapcomputer1.auth"),
+    ("unknown auth", lambda r: r["hosts"]["wapcomputer1"].update(auth="digest"),
+     "wapconnector:hosts.wapcomputer1.auth"),
     ("host port out of range", lambda r: r["hosts"]["wapcomputer1"].update(port=65536),
      "wapconnector:hosts.wapcomputer1.port"),
     ("host port negative", lambda r: r["hosts"]["wapcomputer1"].update(port=-5986),

@@ -15,10 +15,8 @@ from typing import Any
 import pytest
 
 from labsim.runtime import Fault
-from providers import azure_pack_connector as apc
 from providers import bundle as B
 from providers import connector_site as cs
-from providers import tenant_api as T
 from providers.errors import ConnectorError
 from providers.remote import use_transport
 from providers.transport import Command, HostConnection, PsrpTransport

@@ -38,8 +38,15 @@ from providers.remote import use_transport
 from providers.transport import Command, FakeTransport, HostConnection, PsrpTransport
 from providers.transport._psrp import SessionCache
 from tests.reliability import figures
-from tests.reliability.matrix import (FAULTS, NOT_APPLICABLE_FAULTS, NOT_APPLICABLE_OPS, NOT_REMOTE, REMOTE,
-                                      TLS_PROBES, Cell, cells)
+from tests.reliability.matrix import (
+    NOT_APPLICABLE_FAULTS,
+    NOT_APPLICABLE_OPS,
+    NOT_REMOTE,
+    REMOTE,
+    TLS_PROBES,
+    Cell,
+    cells,
+)
 
 pytestmark = pytest.mark.sim
 
@@ -131,10 +138,11 @@ def clear_faults(server: Any) -> None:
     faulty = {f.host for f in server.runtime.state.faults()}
     server.runtime.state.clear_faults()
     for h in server.lab.hosts:
-        if h.name in faulty or server.faults_in_force(h.name):
-            wait_for(lambda: not server.faults_in_force(h.name), f"faults of {h.name} to clear")
+        name = h.name
+        if name in faulty or server.faults_in_force(name):
+            wait_for(lambda name=name: not server.faults_in_force(name), f"faults of {name} to clear")
             if h.winrm.https_port is not None:
-                wait_for(lambda: not refused(server, h.name), f"{h.name} to listen again")
+                wait_for(lambda name=name: not refused(server, name), f"{name} to listen again")
 
 
 def last_id(server: Any) -> int:
@@ -507,7 +515,7 @@ def test_endpoint_check_cell(lab, cell: Cell) -> None:
     # The rerun converges once the host is back (the listener reopens within a poll: the check's own wait).
     result = (p.create({**props, "wait_seconds": 15.0}) if cell.operation == "create"
               else p.update(f"{fqdn}:{cs.DEFAULT_CONNECTOR_PORT}", props, {**props, "wait_seconds": 15.0}))
-    outs = getattr(result, "outs")
+    outs = result.outs
     assert outs["served_thumbprint"] == props["expected_thumbprint"].upper(), outs
     figures.record("fault_matrix", f"cell:{cell.id}", "pass")
     figures.record("fault_matrix", "cell_seconds", round(time.monotonic() - started, 2), add=True)

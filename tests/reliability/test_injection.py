@@ -301,7 +301,6 @@ def test_azure_pack_connector_names_reach_the_pep_verbatim(sim, cloud, stack):
 @given(text=hostile_text(max_size=60))
 @SLOW
 def test_trust_data_file_text_arrives_byte_for_byte(sim, text):
-    from providers import tenant_api as T
     from tests.providers.conftest import stage_bundle
     from tests.providers.test_tenant_api import data_file
 
@@ -333,7 +332,6 @@ def test_trust_data_file_text_arrives_byte_for_byte(sim, text):
 @given(password=hostile_text(min_size=1, max_size=40, nul=False))
 @SLOW
 def test_pfx_password_arrives_verbatim(sim, password):
-    from providers import certificate as C
     from tests.reliability.corpus import _leaf
 
     leaf = _leaf()

@@ -31,7 +31,7 @@ def test_the_page_is_the_rendering_of_the_committed_figures(committed) -> None:
     rendered = report.render(*committed)
     if page != rendered:
         diff = [f"line {n}: page {a!r} != rendered {b!r}"
-                for n, (a, b) in enumerate(zip(page.splitlines(), rendered.splitlines()), 1) if a != b]
+                for n, (a, b) in enumerate(zip(page.splitlines(), rendered.splitlines(), strict=False), 1) if a != b]
         pytest.fail(f"{REGENERATE}\n" + "\n".join(diff[:10] or ["(lengths differ)"]))
 
 

@@ -36,7 +36,7 @@ import pytest
 
 from tests.e2e.pulumi_cli import ROOT, engine_missing
 from tests.reliability import figures
-from tests.reliability.corpus import scheme_recorder, walk_strings
+from tests.reliability.corpus import scheme_recorder
 
 pytestmark = pytest.mark.e2e
 
@@ -63,7 +63,8 @@ SPY = textwrap.dedent('''
 
 
 def _pem_body_lines(pem: str) -> list[str]:
-    return [ln.strip() for ln in pem.splitlines() if ln.strip() and not ln.startswith("-----") and len(ln.strip()) >= 40]
+    return [ln.strip() for ln in pem.splitlines()
+            if ln.strip() and not ln.startswith("-----") and len(ln.strip()) >= 40]
 
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -143,8 +144,8 @@ def test_the_code_never_turns_on_debug_logging_for_the_wire_libraries():
             src = path.read_text(encoding="utf-8")
             for n, line in enumerate(src.splitlines(), 1):
                 code = line.split("#", 1)[0]
-                if re.search(r"basicConfig\(.*DEBUG|setLevel\((logging\.)?DEBUG|setLevel\(10\)|level\s*=\s*(logging\.)?DEBUG",
-                             code):
+                if re.search(r"basicConfig\(.*DEBUG|setLevel\((logging\.)?DEBUG|setLevel\(10\)"
+                             r"|level\s*=\s*(logging\.)?DEBUG", code):
                     offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
     assert offenders == []
     # and at run time, even under a root logger at DEBUG, the transport keeps pypsrp & co at INFO or above

@@ -252,7 +252,7 @@ def pytest_log_capture_off():
     try:
         yield
     finally:
-        for h, level in zip(handlers, levels):
+        for h, level in zip(handlers, levels, strict=True):
             h.setLevel(level)
 
 

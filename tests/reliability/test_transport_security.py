@@ -126,7 +126,7 @@ def test_tls_server_name_checks_the_certificate_against_that_name_when_connectin
 
 
 def test_expired_certificate_is_refused_saying_so(tmp_path):
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     hook = _issue(not_before=now - dt.timedelta(days=30), not_after=now - dt.timedelta(days=1))
     with lab(tmp_path, listener_certificate=hook) as server:
         conn = host_connection(server, WAP)
@@ -139,7 +139,7 @@ def test_expired_certificate_is_refused_saying_so(tmp_path):
 
 
 def test_not_yet_valid_certificate_is_refused(tmp_path):
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     hook = _issue(not_before=now + dt.timedelta(days=2), not_after=now + dt.timedelta(days=30))
     with lab(tmp_path, listener_certificate=hook) as server:
         with pytest.raises(TlsVerificationFailed) as e:

@@ -185,7 +185,8 @@ def test_a_store_thumbprint_is_normalized(tmp_path) -> None:
     ({"source": "labCa", "thumbprint": "AB" * 20}, [f"{KEY}.thumbprint: only for source store"]),
     ({"source": "store", "thumbprint": "AB" * 20, "issuingCaFile": "c.cer", "pfxFile": "x.pfx"},
      [f"{KEY}.pfxFile: only for source pfx"]),
-    ({"source": "store", "thumbprint": "not-hex", "issuingCaFile": "c.cer"}, [f"{KEY}.thumbprint: is not a certificate thumbprint"]),
+    ({"source": "store", "thumbprint": "not-hex", "issuingCaFile": "c.cer"},
+     [f"{KEY}.thumbprint: is not a certificate thumbprint"]),
     ({"source": "vault"}, [f"{KEY}.source: Input should be 'labCa', 'pfx' or 'store'"]),
     ({"source": "pfx", "pfxFile": "x.pfx", "pfxPassword": "p", "issuingCaFile": "c.cer", "pfxPasword": "typo"},
      [f"{KEY}.pfxPasword: unknown setting"]),
@@ -222,8 +223,10 @@ OTHER = web_server_cert(org_ca("Fabrikam CA"), (FQDN,))
     (b"", None, None, f"{KEY}.pfxPassword: does not open {KEY}.pfxFile"),
     (None, None, "wrong password", f"{KEY}.pfxPassword: does not open {KEY}.pfxFile"),
     (b"\x30\x82garbage", None, None, f"{KEY}.pfxPassword: does not open"),
-    (LEAF.pfx(PASSWORD, with_key=False), None, None, f"{KEY}.pfxFile: holds certificate {LEAF.thumbprint} without its private key"),
-    (LEAF.pfx(PASSWORD, key=web_server_cert(ISSUING).key), None, None, f"{KEY}.pfxFile: its private key does not belong"),
+    (LEAF.pfx(PASSWORD, with_key=False), None, None,
+     f"{KEY}.pfxFile: holds certificate {LEAF.thumbprint} without its private key"),
+    (LEAF.pfx(PASSWORD, key=web_server_cert(ISSUING).key), None, None,
+     f"{KEY}.pfxFile: its private key does not belong"),
     (LEAF.pfx(PASSWORD, chain=[]), None, None, f"{KEY}.pfxFile: does not hold the chain"),
     (LEAF.pfx(PASSWORD, chain=[ISSUING.cert, org_ca("Fabrikam CA").cert]), None, None,
      f"{KEY}.pfxFile: also holds certificates outside the chain"),
@@ -260,7 +263,8 @@ def test_an_expired_issuing_ca_is_refused_for_the_store_source(tmp_path) -> None
     files(tmp_path, ca=old.der)
     found = config_problems(stack({"source": "store", "thumbprint": "AB" * 20, "issuingCaFile": "certs/ca.cer"}),
                             tmp_path)
-    assert found == [f"{KEY}.issuingCaFile: CA certificate {old.thumbprint} expired on {old.cert.not_valid_after_utc:%Y-%m-%d}"]
+    expired = f"{old.cert.not_valid_after_utc:%Y-%m-%d}"
+    assert found == [f"{KEY}.issuingCaFile: CA certificate {old.thumbprint} expired on {expired}"]
 
 
 def test_the_example_real_stack_validates_with_its_certificate_files(tmp_path) -> None:

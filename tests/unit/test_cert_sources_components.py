@@ -10,7 +10,7 @@ import pytest
 
 from components.config import parse_stack_config
 from tests.operator_pki import org_ca, web_server_cert
-from tests.unit.test_components import deploy, monitor, registered, sim_config_values  # noqa: F401 (fixture)
+from tests.unit.test_components import deploy, registered, sim_config_values
 
 pytestmark = pytest.mark.unit
 
@@ -22,7 +22,7 @@ ISSUING = org_ca("Contoso Issuing CA", parent=ROOT)
 def config_with(tmp_path: Path, sources: list[dict]):
     """The seed lab's config with one connectorCertificate per cloud (None: the default lab CA)."""
     raw = sim_config_values()
-    for cloud, cc in zip(raw["clouds"], sources):
+    for cloud, cc in zip(raw["clouds"], sources, strict=True):
         if cc is not None:
             cloud["connectorCertificate"] = cc
     return parse_stack_config(raw, project_dir=tmp_path)

@@ -5,10 +5,9 @@ how outputs are wired into inputs, which inputs are secrets, what the program ex
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import json
 import runpy
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -225,7 +224,8 @@ def test_each_site_waits_for_its_bundle_and_certificate_and_each_check_for_its_s
     regs = registered(monitor)
     for cloud, host in HOSTS.items():
         prefix = f"lab-{cloud}-{host}"
-        site, cert, bundle = regs[f"{prefix}-connector-site"], regs[f"{prefix}-connector-cert"], regs[f"{prefix}-bundle"]
+        site = regs[f"{prefix}-connector-site"]
+        cert, bundle = regs[f"{prefix}-connector-cert"], regs[f"{prefix}-bundle"]
         assert {bundle.urn, cert.urn} <= site.dependencies
         assert site.inputs["certificate_thumbprint"] == f"INSTALLED-{prefix}-connector-cert"
         assert site.property_dependencies["certificate_thumbprint"] == {cert.urn}

@@ -6,17 +6,18 @@ from __future__ import annotations
 import pytest
 from pulumi.automation import EngineEvent
 
-from labops.fleet import (_changes_text, blocking_failures, excluded_by_hosts, preflight_failures,
-                          unreachable_hosts)
+from labops.fleet import _changes_text, blocking_failures, excluded_by_hosts, preflight_failures, unreachable_hosts
 from labops.stacks import Collector, Resource
 
 pytestmark = pytest.mark.unit
 
 STACK = "urn:pulumi:lab::wapconnector::pulumi:pulumi:Stack::wapconnector-lab"
-PEP = "urn:pulumi:lab::wapconnector::wapconnector:lab:Lab$pulumi-python:dynamic/wapconnector:AzurePackConnector::lab-multi-cloud"
-SITE = "urn:pulumi:lab::wapconnector::x$pulumi-python:dynamic/wapconnector:ConnectorSite::lab-AzurePack_2-wapcomputer2-connector-site"
-BUNDLE = "urn:pulumi:lab::wapconnector::x$pulumi-python:dynamic/wapconnector:ConnectorBundle::lab-AzurePack_2-wapcomputer2-bundle"
-CHECK = "urn:pulumi:lab::wapconnector::x$pulumi-python:dynamic/wapconnector:EndpointCheck::lab-AzurePack_2-wapcomputer2-endpoint-check"
+DYNAMIC = "urn:pulumi:lab::wapconnector::x$pulumi-python:dynamic/wapconnector"
+PEP = ("urn:pulumi:lab::wapconnector::wapconnector:lab:Lab$pulumi-python:dynamic/wapconnector:AzurePackConnector"
+       "::lab-multi-cloud")
+SITE = f"{DYNAMIC}:ConnectorSite::lab-AzurePack_2-wapcomputer2-connector-site"
+BUNDLE = f"{DYNAMIC}:ConnectorBundle::lab-AzurePack_2-wapcomputer2-bundle"
+CHECK = f"{DYNAMIC}:EndpointCheck::lab-AzurePack_2-wapcomputer2-endpoint-check"
 
 
 def pre(op: str, urn: str, diffs: list[str] | None = None) -> EngineEvent:

@@ -52,7 +52,8 @@ def deployment() -> dict:
         res(CLOUD, LAB, custom=False),
         res(PKI, LAB, custom=False),
         res(CA, PKI, private_key_pem=secret(KEY), cert_pem="-----BEGIN CERTIFICATE-----"),
-        res(PEP, LAB, deps=[CA], connection=conn("AzS-ERCS01.azurestack.local."), share_connection=conn("su1fileserver")),
+        res(PEP, LAB, deps=[CA], connection=conn("AzS-ERCS01.azurestack.local."),
+            share_connection=conn("su1fileserver")),
         res(BUNDLE, CLOUD, connection=conn("wapcomputer1.contoso.com")),
         # depends on the whole Pki component: an arrow from each of its resources
         res(SITE, CLOUD, deps=[BUNDLE, PKI], connection=conn("wapcomputer1.contoso.com")),

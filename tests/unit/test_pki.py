@@ -12,7 +12,11 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from providers.base import UNKNOWN
 from providers.pki import (
-    CertificateAuthorityProvider, IssuedCertificateProvider, is_self_signed, load_certificate, public_key_matches,
+    CertificateAuthorityProvider,
+    IssuedCertificateProvider,
+    is_self_signed,
+    load_certificate,
+    public_key_matches,
     san_covers,
 )
 
@@ -117,6 +121,6 @@ def test_diff_renews_a_certificate_close_to_expiry(ca) -> None:
     provider = IssuedCertificateProvider()
     props = leaf_inputs(ca)
     outs = provider.create(props).outs
-    soon = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=10)).isoformat()
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(days=10)).isoformat()
     result = provider.diff(outs["thumbprint"], {**outs, "expires_at": soon}, props)
     assert result.changes and "expires_at" in result.replaces

@@ -24,7 +24,8 @@ def test_good_config_gets_defaults() -> None:
     ({}, "wapconnector:clouds: missing"),
     ({"clouds": []}, "wapconnector:clouds: List should have at least 1 item"),
     ({**GOOD, "cluods": []}, "wapconnector:cluods: unknown setting"),
-    ({"clouds": [{"name": "A", "connectorFqdn": "no_underscores.contoso.com"}]}, "wapconnector:clouds[0].connectorFqdn"),
+    ({"clouds": [{"name": "A", "connectorFqdn": "no_underscores.contoso.com"}]},
+     "wapconnector:clouds[0].connectorFqdn"),
     ({"clouds": [{"name": "A", "connectorFqdn": "wapcomputer1"}]}, "not a fully qualified domain name"),
     ({**GOOD, "ca": {"keyType": "dsa"}}, "wapconnector:ca.keyType"),
     ({**GOOD, "ca": {"validityDays": -1}}, "wapconnector:ca.validityDays"),
@@ -87,7 +88,8 @@ def problems_of(raw, secret_keys=SECRET) -> list[str]:
 
 
 @pytest.mark.parametrize("mutate, expected", [
-    (lambda r: r["azureStack"].update(privilegedEndpoint="AzS-NOPE"), "azureStack.privilegedEndpoint: no host 'AzS-NOPE'"),
+    (lambda r: r["azureStack"].update(privilegedEndpoint="AzS-NOPE"),
+     "azureStack.privilegedEndpoint: no host 'AzS-NOPE'"),
     (lambda r: r["hosts"]["AzS-ERCS01"].update(auth="ntlm"), "accepts only CredSSP"),
     (lambda r: r["hosts"]["wapcomputer1"].update(auth="digest"), "wapconnector:hosts.wapcomputer1.auth"),
     (lambda r: r["hosts"]["wapcomputer1"].update(port=70000), "wapconnector:hosts.wapcomputer1.port"),
