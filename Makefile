@@ -4,14 +4,15 @@ SHELL := /bin/bash
 STACK ?= sim
 export STACK
 
-.PHONY: help bootstrap doctor up preview down test test-fast bench bench-protocol reliability
+.PHONY: help bootstrap doctor up preview down lint test test-fast bench bench-protocol reliability
 .PHONY: graph fleet
 help:
 	@echo "make doctor   read-only preflight of every host of the $(STACK) stack: a table of what to fix"
 	@echo "make up       bootstrap (venv + Pulumi engine) and deploy the $(STACK) stack"
 	@echo "make preview  show drift: pulumi preview --refresh on the $(STACK) stack"
 	@echo "make down     pulumi destroy the $(STACK) stack"
-	@echo "make test     bootstrap and run the whole test suite (unit, labsim, end-to-end); its figures go to .state/reliability/"
+	@echo "make lint     ruff and mypy (settings in pyproject.toml); read-only, make test runs it first"
+	@echo "make test     bootstrap, lint, and run the whole test suite (unit, labsim, end-to-end); its figures go to .state/reliability/"
 	@echo "make reliability  rerun tests/reliability with a 60 s soak and random examples; a green run rewrites"
 	@echo "              docs/reliability.md and docs/reliability-figures.json (commit both)"
 	@echo "make acceptance  does the code work on the $(STACK) lab? doctor, refreshing preview, every read; report in .state/acceptance (CYCLE=yes: also up / drift / heal / destroy)"
@@ -41,8 +42,12 @@ down: bootstrap
 	@scripts/pulumi.sh destroy --yes --skip-preview
 	@. scripts/env.sh && python scripts/lab.py stop $(STACK)
 
+# Static checks; they report and never rewrite a file (no --fix, no formatter).
+lint: bootstrap
+	@. scripts/env.sh && ruff check --no-fix . && mypy
+
 # make test leaves the working tree as it found it: its figures and page go to .state/reliability/ (ignored).
-test: bootstrap
+test: bootstrap lint
 	@. scripts/env.sh && .venv/bin/python scripts/reliability_report.py --suite $(PYTEST_ARGS)
 
 reliability: bootstrap
