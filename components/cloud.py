@@ -87,7 +87,7 @@ class WapCloud(pulumi.ComponentResource):
                     thumbprint=cert.thumbprint, issuer_pem=cert.issuer_pem, serves_fqdns=[cloud.endpoint_fqdn],
                     opts=child)
             else:
-                # The operator's PFX is checked against its issuing CA too (the lab CA's: as it always was).
+                # An operator's PFX is also checked against its issuing CA (issuer_pem); the lab CA's are given none.
                 issuer: dict[str, Any] = {} if cert.source == "labCa" else {"issuer_pem": cert.issuer_pem}
                 installed = Certificate(
                     f"{name}-{host}-connector-cert", connection=conn(host), store="My", cert_pem=cert.cert_pem,

@@ -218,7 +218,7 @@ def parse_request(data: bytes) -> Request:
         max_env = 153600
     timeout_text = text("wsman:OperationTimeout")
     if timeout_text.startswith("-") or "-" in timeout_text[:3]:
-        # A negative xs:duration: Windows refuses the header (code from the comparison; text inferred).
+        # A negative xs:duration: Windows refuses the header (the code seen on a live Windows host; text inferred).
         raise WSManFault(CODE_INVALID_HEADER, "The WS-Management service cannot process the request because the "
                          f"OperationTimeout header value {timeout_text} is not a valid positive duration. ",
                          subcode="a:InvalidMessageInformationHeader", sender=True)

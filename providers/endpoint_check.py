@@ -2,7 +2,7 @@
 against the lab CA, for the right FQDN, serving the certificate the connector site was given.
 
 The seed asks the operator to verify that each connector endpoint is reachable and trusted from where the
-portal is used. The issue asked for pulumi-command's ``local.Command`` here; its provider plugin cannot be
+portal is used. pulumi-command's ``local.Command`` would be the usual tool; its provider plugin cannot be
 built on our machines (the Go module proxy refuses github.com/pulumi/pulumi-command/provider), so this is a
 small dynamic resource with the same life cycle: it runs on create, and again whenever one of its triggers
 (the expected thumbprint, the endpoint) changes. A refresh does not probe (like a Command, it is a record of a

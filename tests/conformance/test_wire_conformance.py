@@ -351,7 +351,7 @@ def test_unknown_command_id_fault_is_windows_fault(wap):
 
 
 def test_get_of_a_deleted_shell_nests_the_plugin_provider_fault(wap):
-    # Not in the recordings: the shape the comparison with a live Windows host reported.
+    # Not in the recordings: the shape a comparison with a live Windows host reported.
     shell_id = str(uuid.uuid4()).upper()
     reply = wap.handle(_envelope(core.ACTION_GET, shell_id), Principal("CONTOSO\\WapAdmin", "basic"))
     assert reply.status == 500 and reply.fault_code == 2150858843

@@ -1,4 +1,4 @@
-"""Issue 5, a changed input on the real engine: a new Azure Stack portal FQDN in the stack config plans an update
+"""A changed input on the real engine: a new Azure Stack portal FQDN in the stack config plans an update
 of exactly the resources whose inputs use it (the ConnectorSites), `pulumi up` applies it on the hosts, and the
 stack is clean afterwards."""
 

@@ -1,4 +1,4 @@
-"""Issue 5, drift on the real engine: an administrator changes a deployed lab out of band (over PSRP, like
+"""Drift on the real engine: an administrator changes a deployed lab out of band (over PSRP, like
 `labsim exec`); `pulumi preview --refresh --json` names exactly what drifted, `pulumi up --refresh` heals it on
 the host, and the next `preview --refresh --expect-no-changes` is clean.
 

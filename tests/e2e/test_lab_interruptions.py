@@ -1,4 +1,4 @@
-"""Issue 5, interruptions on the real engine: the CLI killed in the middle of `pulumi up`, and a host down during
+"""Interruptions on the real engine: the CLI killed in the middle of `pulumi up`, and a host down during
 `pulumi up`. Either way the stack is repaired the documented way and a rerun converges with nothing lost."""
 
 from __future__ import annotations

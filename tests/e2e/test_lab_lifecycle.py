@@ -1,4 +1,4 @@
-"""Issue 5 on the real engine against labsim: the seed's example lab up, idempotent, clean refresh, destroyed
+"""The seed's example lab on the real engine against labsim: up, idempotent, clean refresh, destroyed
 back to every host's baseline."""
 
 from __future__ import annotations

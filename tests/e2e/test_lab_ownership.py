@@ -1,4 +1,4 @@
-"""Issue 9, adoption and ownership on the real engine against labsim (docs/ownership.md).
+"""Adoption and ownership on the real engine against labsim (docs/ownership.md).
 
 * A lab configured by hand to the article's end state (every step driven over PSRP as an administrator would,
   what `labsim exec` does) is adopted by a stack: the only writes its `up` sends are the ownership markers, a

@@ -1,4 +1,4 @@
-"""Issue 9 item 1 on the real engine: a lab with every prerequisite broken. `make doctor`'s script lists every
+"""The preflight on the real engine: a lab with every prerequisite broken. `make doctor`'s script lists every
 problem in one run and exits non-zero; `pulumi preview` fails showing the same table instead of a plan; `pulumi
 up` fails before registering anything; and labsim's invocation log proves that no write command reached any
 host during all three."""
@@ -24,7 +24,7 @@ READ_ONLY = {c.lower() for c in READ_COMMANDS}
 
 
 def broken_lab() -> Lab:
-    """The seed's lab with each prerequisite the issue lists missing somewhere."""
+    """The seed's lab with each prerequisite the preflight checks missing somewhere."""
     data = load_lab(DEFAULT_LAB).model_dump(mode="json")
     hosts = {h["name"]: h for h in data["hosts"]}
     hosts["AzS-WASP01"]["conditions"] = {"cannot_reach": ["wapcomputer2"]}

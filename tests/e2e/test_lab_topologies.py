@@ -1,4 +1,4 @@
-"""Issue 5, another topology on the real engine: three WAP clouds (labsim/labs/three-clouds.yaml), each with two
+"""Another topology on the real engine: three WAP clouds (labsim/labs/three-clouds.yaml), each with two
 tenant portal VMs and two Tenant API VMs behind load-balanced names and a separate SQL server. The connector
 certificate names the cloud's portal name (not a VM's), every VM serves it, the trust lands on the cloud's own
 SQL server, and the hosts are worked on concurrently (labsim's latency_factor makes the long steps take time)."""

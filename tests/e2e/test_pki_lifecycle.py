@@ -1,4 +1,4 @@
-"""Issue 2's proof on the real engine: the lab CA and its certificates through up / preview / replace / destroy."""
+"""The lab CA and its certificates on the real engine, through up / preview / replace / destroy."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Every dynamic resource has its own type name, and a stack written before the names existed keeps its resources.
 
-Before, every leaf was ``pulumi-python:dynamic:Resource``. The state such a stack holds is made here from a real
-deployment: `stack export`, each ``pulumi-python:dynamic/wapconnector:<Name>`` written back as the old type (in
-types, URNs, parents and dependencies: exactly what the old code wrote), `stack import`. Then the current program
+Such a stack holds every leaf as ``pulumi-python:dynamic:Resource``. Its state is made here from a real
+deployment: `stack export`, each ``pulumi-python:dynamic/wapconnector:<Name>`` written back as that type (in
+types, URNs, parents and dependencies: exactly what such a deployment holds), `stack import`. Then the current program
 must plan nothing but "same" for it (the LabResource alias), `up` must not touch a host (labsim's invocation log
 stays empty) nor change an id, and the state must come out with the new types.
 """
@@ -45,7 +45,7 @@ def test_a_stack_written_with_the_old_type_loads_and_plans_no_change(tmp_path) -
         preview = project.run("preview", "--show-sames", check=True).output
         assert "ConnectorSite" in preview and LEGACY_TYPE not in preview, preview
 
-        # Rewind the state to what the code before the type names wrote.
+        # Turn the state into one written before the type names existed.
         exported = json.dumps(project.export())
         legacy = NEW_TYPE.sub(LEGACY_TYPE, exported)
         assert legacy.count(LEGACY_TYPE) >= len(before)

@@ -1,4 +1,4 @@
-"""Issue 6 item 3 - the bad-input corpus: the stack config (components/config.py), the lab file
+"""The bad-input corpus: the stack config (components/config.py), the lab file
 (labsim/lab.py load_lab) and every resource input (each provider's check, and create as the last line of
 defence), each with hand-written cases and hypothesis mutations of a valid value.
 

@@ -1,4 +1,4 @@
-"""Issue 6, item 1, end to end: one cell per fault kind through the real Pulumi CLI on the seed lab.
+"""The fault matrix end to end: one cell per fault kind through the real Pulumi CLI on the seed lab.
 
 One stack, one host under fault (wapcomputer2, whose resources start with the Certificate's read, `Get-Item`):
 for each fault kind in turn `pulumi up` must fail, naming the host, the step and what to do, while everything

@@ -1,4 +1,4 @@
-"""Issue 6, item 1: the fault matrix, resource × operation × fault (tests/reliability/matrix.py), against labsim.
+"""The fault matrix, resource × operation × fault (tests/reliability/matrix.py), against labsim.
 
 Each applicable cell drives the provider methods directly (what the Pulumi engine calls; an exception means the
 engine records nothing), with the fault switched on in labsim for the host the operation talks to:

@@ -1,4 +1,4 @@
-"""Issue 6 item 4 - hostile strings never become code.
+"""Hostile strings never become code.
 
 Property-based (hypothesis) and hand-picked hostile strings (quotes, $(), ;, backticks, newlines, |, &, @{},
 Unicode quotes, NUL where the protocol allows it) go:

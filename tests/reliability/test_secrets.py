@@ -1,4 +1,4 @@
-"""Issue 6 item 5 - no secret in plain text anywhere after a full cycle through the real Pulumi CLI.
+"""No secret in plain text anywhere after a full cycle through the real Pulumi CLI.
 
 One lab under the real engine (tests/e2e/lab_stack.py): up, an out-of-band drift (the connector certificate
 removed from wapcomputer1's store), preview --refresh (drift shown), up --refresh (heal: the PFX and its password

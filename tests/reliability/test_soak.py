@@ -1,4 +1,4 @@
-"""Issue 6 item 7 - labsim under load: concurrent pools and pipelines with faults toggling.
+"""labsim under load: concurrent pools and pipelines with faults toggling.
 
 8 worker threads, each with its own session cache (its own RunspacePool per host), run read pipelines
 (Write-Output, Test-Path, Get-ChildItem Cert:, ConvertTo-Json) through the real PsrpTransport against four lab

@@ -1,4 +1,4 @@
-"""Issue 6 item 6 - transport security against labsim over real loopback TLS.
+"""Transport security against labsim over real loopback TLS.
 
 * TLS verification is on by default and refuses: the lab CA not trusted (system store), another CA in ca_file,
   a certificate that does not name the address connected to (or tls_server_name, when that is set), an expired

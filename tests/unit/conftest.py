@@ -1,4 +1,4 @@
 """Fixtures shared by the unit tests of the components: ``monitor`` (Pulumi's mocks recording every registered
-resource), defined beside the tests that introduced it."""
+resource), defined in test_components.py."""
 
 from tests.unit.test_components import monitor  # noqa: F401 - a fixture, found by pytest through this conftest

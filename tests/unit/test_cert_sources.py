@@ -1,4 +1,4 @@
-"""The connector certificate sources (issue 9, item 4): the fitness rules of providers/cert_checks.py, and the
+"""The connector certificate sources: the fitness rules of providers/cert_checks.py, and the
 stack configuration's ``connectorCertificate`` keys with the operator's files (every bad PFX an operator can
 bring), each problem one line naming the key, never the password."""
 

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LEGACY = "pulumi-python:dynamic:Resource"
 
 
-def DYNAMIC(name: str) -> str:  # noqa: N802 - reads like the constant it replaced
+def DYNAMIC(name: str) -> str:  # noqa: N802 - reads like the constant strings it builds
     return f"pulumi-python:dynamic/wapconnector:{name}"
 
 

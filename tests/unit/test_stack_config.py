@@ -137,7 +137,7 @@ def test_tls_server_name_reaches_the_connection_and_is_checked() -> None:
     assert any("wapconnector:hosts.AzS-ERCS01.tlsServerName: '10.0.0.1' is not a host name" in p for p in found), found
 
 
-# --- adoption (issue 9): wapconnector:adopt, stack-wide or per cloud ------------------------------------------------
+# --- adoption: wapconnector:adopt, stack-wide or per cloud ----------------------------------------------------------
 
 @pytest.mark.parametrize("stack_wide, per_cloud, expected", [
     (None, None, (False, False)),
