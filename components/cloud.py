@@ -108,7 +108,7 @@ class WapCloud(pulumi.ComponentResource):
                 connect_address=host_cfg.address, ca_pem=cert.issuer_pem,
                 # The certificate this stack gave the site (known in a preview unless the certificate itself
                 # changes), not the site's observed bound_thumbprint output: that one is unknown in the preview
-                # of any site update, which listed every check as changing whenever only its site drifted or
+                # of any site update, so every check would show as changing whenever only its site drifted or
                 # took a new FQDN. depends_on keeps the check after the site's binding.
                 expected_thumbprint=installed.thumbprint,
                 opts=on(host, depends_on=[site]))
