@@ -41,10 +41,6 @@ class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
 
-def _fqdn(value: str) -> str:
-    return names.fqdn(value, example="tenant.contoso.com")
-
-
 Fqdn = Annotated[str, Field(min_length=1)]
 
 
@@ -127,7 +123,7 @@ class CloudConfig(_Config):
     @field_validator("connector_fqdn", "tenant_portal_fqdn", "tenant_api_fqdn")
     @classmethod
     def _fqdns(cls, v: str | None) -> str | None:
-        return None if v is None else _fqdn(v)
+        return None if v is None else names.fqdn(v, "tenant.contoso.com")
 
     @field_validator("certificate_validity_days")
     @classmethod
@@ -152,7 +148,7 @@ class AzureStackConfig(_Config):
     user_portal_host: str  # AzS-WASP01: trusts the lab CA
     share_host: str  # sees \\su1fileserver\SU1_Infrastructure_1 (the ASDK host / operator box)
 
-    _check_portal = field_validator("portal_fqdn")(classmethod(lambda cls, v: _fqdn(v)))
+    _check_portal = field_validator("portal_fqdn")(classmethod(lambda cls, v: names.fqdn(v, "tenant.contoso.com")))
 
 
 class HostConfig(_Config):
@@ -176,7 +172,7 @@ class HostConfig(_Config):
     allow_credssp: bool = False
     allow_basic_over_http: bool = False
 
-    _check_fqdn = field_validator("fqdn")(classmethod(lambda cls, v: _fqdn(v)))
+    _check_fqdn = field_validator("fqdn")(classmethod(lambda cls, v: names.fqdn(v, "tenant.contoso.com")))
 
 
 class CredentialConfig(_Config):
@@ -196,7 +192,7 @@ class BundleConfig(_Config):
     @field_validator("destination")
     @classmethod
     def _destination(cls, v: str) -> str:
-        from providers.bundle import windows_path
+        from providers.hostops import windows_path
 
         return windows_path(v)
 

@@ -129,8 +129,7 @@ def targets(config: StackConfig) -> dict[str, HostTargets]:
 
 
 def _section(key: str, *pipelines: Command | Pipeline) -> list[Pipeline]:
-    marker = Pipeline((Command("Write-Output", {"InputObject": _MARK + key}),))
-    return [marker, *(p if isinstance(p, Pipeline) else Pipeline((p,)) for p in pipelines)]
+    return [p if isinstance(p, Pipeline) else Pipeline((p,)) for p in pipelines]
 
 
 def _quiet(name: str, params: Mapping[str, Any] | None = None, switches: Sequence[str] = ()) -> Command:
@@ -155,7 +154,7 @@ def sysadmin_probe(sql_server: str, credential: Credential | None) -> Command:
 
 def probes(t: HostTargets, config: StackConfig) -> list[tuple[str, list[Pipeline]]]:
     """(section key, statements) of one host's first pipeline, in order. Each section may fail on its own."""
-    if t.pep:  # NoLanguage JEA: no Write-Output for markers; one statement, its own section
+    if t.pep:  # NoLanguage JEA: one statement per call
         return [("pep", [Pipeline((Command("Get-Command", {"Name": ["Add-AzurePackConnector"]}),))])]
     out: list[tuple[str, list[Pipeline]]] = []
     if t.bundle and config.bundle is not None:
@@ -199,15 +198,13 @@ def _credential(config: StackConfig, name: str | None) -> Credential | None:
     return Credential(cred.username, cred.password)
 
 
-def split_sections(output: Iterable[Any]) -> dict[str, list[Any]]:
-    """The pipeline's output objects by section marker."""
+def sections_of(plan: Sequence[tuple[str, Sequence[Pipeline]]], outputs: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
+    """The output objects of each section of ``plan``: its statements' outputs (``Result.outputs``), in order."""
     sections: dict[str, list[Any]] = {}
-    current: list[Any] | None = None
-    for obj in output:
-        if isinstance(obj, str) and obj.startswith(_MARK):
-            current = sections.setdefault(obj[len(_MARK):], [])
-        elif current is not None:
-            current.append(obj)
+    index = 0
+    for key, stmts in plan:
+        sections[key] = [o for out in outputs[index:index + len(stmts)] for o in out]
+        index += len(stmts)
     return sections
 
 
@@ -238,17 +235,14 @@ def _run_sections(transport: Transport, conn: HostConnection, plan: list[tuple[s
     statements = [p for _, stmts in plan for p in stmts]
     try:
         result = transport.run(conn, STEP, statements, idempotent=True, accept_errors=True)
-        if len(plan) == 1 and not statements[0].commands[0].name == "Write-Output":
-            facts.sections[plan[0][0]] = list(result.output)
-        else:
-            facts.sections.update(split_sections(result.output))
+        facts.sections.update(sections_of(plan, result.outputs))
         return
     except RemoteCommandFailed:
         pass  # a section ended the pipeline (e.g. a cmdlet missing): ask each section on its own
     for key, stmts in plan:
         try:
             result = transport.run(conn, STEP, stmts, idempotent=True, accept_errors=True)
-            facts.sections[key] = split_sections(result.output).get(key, list(result.output))
+            facts.sections[key] = sections_of([(key, stmts)], result.outputs)[key]
         except RemoteCommandFailed as exc:
             facts.section_errors[key] = exc.remote_message
 
@@ -289,13 +283,12 @@ def port_tests(transport: Transport, facts: HostFacts, portals: Mapping[str, tup
     """AzS-WASP01's TCP test of each installed connector endpoint (host -> (fqdn, port))."""
     if facts.conn is None or facts.error is not None or not portals:
         return
-    stmts = []
-    for host, (fqdn, port) in portals.items():
-        stmts += _section(f"port:{host}", Command("Test-NetConnection", {
-            "ComputerName": fqdn, "Port": port, "InformationLevel": "Quiet"}))
+    plan = [(f"port:{host}", _section(f"port:{host}", Command("Test-NetConnection", {
+        "ComputerName": fqdn, "Port": port, "InformationLevel": "Quiet"}))) for host, (fqdn, port) in portals.items()]
     try:
-        r = transport.run(facts.conn, STEP, stmts, idempotent=True, accept_errors=True)
-        facts.sections.update(split_sections(r.output))
+        r = transport.run(facts.conn, STEP, [p for _, stmts in plan for p in stmts], idempotent=True,
+                          accept_errors=True)
+        facts.sections.update(sections_of(plan, r.outputs))
     except ConnectorError as exc:
         for host in portals:
             facts.section_errors[f"port:{host}"] = getattr(exc, "remote_message", None) or str(exc)

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-_FQDN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
+FQDN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
                    r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 
 
@@ -113,7 +113,7 @@ class Host(BaseModel):
     @field_validator("fqdn")
     @classmethod
     def _fqdn(cls, v: str) -> str:
-        if not _FQDN.match(v):
+        if not FQDN.match(v):
             raise ValueError(f"{v!r} is not a valid FQDN (letters, digits, hyphens, dot-separated labels)")
         return v.lower()
 

@@ -36,7 +36,7 @@ from providers.remote import (
     RemoteInputs,
     RemoteProvider,
     check_remote,
-    connection_changed,
+    connection_diff,
     host_identity,
     secret_outputs,
     transport,
@@ -333,13 +333,14 @@ def read_observed(share: HostConnection, pep_fqdn: str) -> Observed:
         ownership.read_command(marker_path(pep_fqdn)),
     ], idempotent=True, accept_errors=True)
     _raise_unexpected(share, listing)
-    marker, output = ownership.extract(listing.output)
+    marker = ownership.marker_in(listing.outputs[-1])
+    output = [o for out in listing.outputs[:-1] for o in out]
     entries = [o for o in output if isinstance(o, dict) and o.get("FullName")]
     if not entries:
         return Observed((), marker is not None, marker)
     contents = t.run(share, STEP_READ, [Command("Get-Content", {"Path": e["FullName"], "Raw": True}) for e in entries],
                      idempotent=True)
-    texts = [o for o in contents.output if isinstance(o, str)]
+    texts = [o for out in contents.outputs for o in out if isinstance(o, str)]
     if len(texts) != len(entries):
         raise ConnectorError(f"{share.fqdn}, step '{STEP_READ}': {len(entries)} output file(s) listed but "
                              f"{len(texts)} read; the folder changed while it was read (is another "
@@ -475,13 +476,13 @@ def enable(inputs: AzurePackConnectorInputs) -> None:
 
 
 def write_marker(share: HostConnection, pep_fqdn: str, marker: ownership.Marker) -> None:
-    ownership.write(share, STEP_MARK, marker_path(pep_fqdn), marker)
+    ownership.write(transport(), share, STEP_MARK, marker_path(pep_fqdn), marker)
 
 
 def remove_marker(share: HostConnection, pep_fqdn: str) -> None:
     """Remove the marker, then the marker folders if no other marker is left in them, so that a destroy leaves
     the share host as it was."""
-    ownership.remove(share, STEP_MARK, marker_path(pep_fqdn))
+    ownership.remove(transport(), share, STEP_MARK, marker_path(pep_fqdn))
 
 
 def disable(pep: HostConnection) -> None:
@@ -538,12 +539,8 @@ class AzurePackConnectorProvider(RemoteProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = changed_fields(olds, news) + ownership.owner_changed(olds, news)
-        replaces = []
-        if host_identity(olds) != host_identity(news):
-            changed.append("connection")
-            replaces.append("connection")  # another Azure Stack: a different configuration
-        elif connection_changed(olds, news):
-            changed.append("connection")
+        conn_changed, replaces = connection_diff(olds, news)  # another Azure Stack: a different configuration
+        changed += conn_changed
         for key in ("share_connection", "timeout_seconds"):
             if olds.get(key) != news.get(key):
                 changed.append(key)

@@ -10,8 +10,8 @@ Three parts, as every remote resource:
   * plan   — which files to upload or remove (pure), and the chunked staging commands for one file (pure);
   * glue   — :class:`ConnectorBundleProvider` and the :class:`ConnectorBundle` resource.
 
-The staging helpers (``staging_commands``, ``stage_bytes``) and the Windows path rules are shared with the
-certificate and Tenant API modules, which stage a PFX or a data file the same way.
+The staging helpers and the Windows path rules it uses live in :mod:`providers.hostops`, shared with the
+certificate and Tenant API resources, which stage a PFX or a data file the same way.
 """
 
 from __future__ import annotations
@@ -28,83 +28,22 @@ from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Re
 from pydantic import Field, field_validator, model_validator
 
 from providers import ownership
-from providers.base import is_unknown, LabResource
-from providers.errors import ConnectorError, RemoteCommandFailed
+from providers.base import LabResource, is_unknown
+from providers.errors import ConnectorError
+from providers.hostops import (DEFAULT_CHUNK_SIZE, HASH_ALGORITHM, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, join,
+                               only_expected_errors, remove_folder_if_empty, same_path, stage_bytes, windows_path)
 from providers.remote import inputs_only as _inputs
-from providers.remote import password_secret
-from providers.remote import RemoteInputs, RemoteProvider, check_remote, connection_of, host_identity, \
-    parse_model, secret_outputs, transport
-from providers.transport import Command, ErrorRecordInfo, HostConnection, Pipeline, Result, describe
+from providers.remote import (RemoteInputs, RemoteProvider, check_remote, connection_diff, connection_of,
+                              parse_model, password_secret, secret_outputs)
+from providers.transport import Command, HostConnection, Pipeline, Transport
 
 # ---------------------------------------------------------------------------------------------------------------
 # ASSUMPTIONS — everything this resource takes for granted about the hosts, in one place.
 # [doc] the article: "copy the WAPConnector folder ... to a folder named c:\temp" (so the root is
 #       c:\temp\WAPConnector, the folder above Setup\).
 DEFAULT_DESTINATION = r"C:\temp\WAPConnector"
-# [pub] Get-FileHash (PowerShell 4+) defaults to SHA256 and prints upper-case hex; it binds piped FileInfo
-#       objects by property name (PSPath), so one pipeline hashes a whole tree.
-HASH_ALGORITHM = "SHA256"
-# [pub] Set-Content/Add-Content -Encoding Byte write a byte[] as is (Windows PowerShell 5.1; PowerShell 7 calls
-#       it -AsByteStream). The first chunk truncates the file, so a re-run after a broken upload starts over.
-DEFAULT_CHUNK_SIZE = 256 * 1024
-# WinRM's MaxEnvelopeSizekb defaults to 500 KB; pypsrp fragments messages, but big envelopes make each retry
-# expensive: keep one chunk well under a few MiB.
-MAX_CHUNK_SIZE = 4 * 1024 * 1024
-MIN_CHUNK_SIZE = 1024
 # [inf] nothing here depends on the bundle's layout (unpublished): every file of the local folder is staged.
 # ---------------------------------------------------------------------------------------------------------------
-
-# An absolute Windows path on a local drive, without characters that have a meaning to PowerShell or cmd.
-# Paths built from it name script files (Command accepts only plain .ps1 paths), so refuse early and clearly.
-_WINDOWS_PATH = re.compile(r"^[A-Za-z]:\\(?:[^\\/:*?\"<>|\r\n\t'`$;&{}()%]+\\?)*$")
-_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,127}$")
-
-
-def windows_path(value: str) -> str:
-    """Validate an absolute local Windows folder path (``C:\\temp\\WAPConnector``); return it without a
-    trailing backslash. Raises ValueError saying what is wrong."""
-    if not isinstance(value, str) or not _WINDOWS_PATH.match(value):
-        raise ValueError(f"{value!r} is not an absolute Windows folder path such as C:\\temp\\WAPConnector "
-                         f"(drive letter, backslashes, no quotes, $, ;, `, &, %, braces or parentheses)")
-    parts = value.rstrip("\\").split("\\")
-    if any(p.strip() in (".", "..") or p != p.rstrip(" .") for p in parts[1:]):
-        raise ValueError(f"{value!r}: folder names must not be '.', '..' or end with a dot or space")
-    return value.rstrip("\\") if len(value) > 3 else value
-
-
-def file_name(value: str) -> str:
-    """Validate a plain file name (no folders), e.g. ``AzurePack-06-27-15-50.txt``."""
-    if not isinstance(value, str) or not _FILE_NAME.match(value) or value.endswith((".", " ")):
-        raise ValueError(f"{value!r} is not a plain file name (letters, digits, '.', '_', '-', spaces; no "
-                         f"folders; at most 128 characters)")
-    return value
-
-
-def join(root: str, relative: str) -> str:
-    """``root`` + a relative path given with / or \\ separators, as a Windows path."""
-    rel = relative.replace("/", "\\").strip("\\")
-    return root.rstrip("\\") + "\\" + rel if rel else root
-
-
-def same_path(a: Any, b: Any) -> bool:
-    """Windows paths compare case-insensitively."""
-    return isinstance(a, str) and isinstance(b, str) and a.rstrip("\\").lower() == b.rstrip("\\").lower()
-
-
-def only_expected_errors(conn: HostConnection, step: str, statements: Any, result: Result,
-                         expected: Iterable[str] = ("PathNotFound",)) -> list[ErrorRecordInfo]:
-    """Return the error records whose code is expected (e.g. PathNotFound from a probe of something that may be
-    absent); raise RemoteCommandFailed for the first one that is not, as the transport would have."""
-    expected = {e.lower() for e in expected}
-    found = []
-    for record in result.errors:
-        if record.error_code.lower() in expected:
-            found.append(record)
-            continue
-        raise RemoteCommandFailed(conn.fqdn, step, command=describe(statements), message=record.message,
-                                  error_id=record.error_id or None, category=record.category, terminating=False)
-    return found
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # Pure: the local tree
@@ -131,10 +70,6 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest().upper()
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest().upper()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -205,69 +140,6 @@ def directories_for(destination: str, relatives: Iterable[str]) -> list[str]:
     return [d for d in ordered if not any(o.lower().startswith(d.lower() + "\\") for o in ordered)]
 
 
-def staging_commands(path: str, data: bytes, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[Command]:
-    """The commands that write ``data`` to ``path`` on the host: Set-Content for the first chunk (truncates a
-    previous, maybe broken, upload), Add-Content for the rest. An empty file is New-Item -ItemType File -Force."""
-    if chunk_size < 1:
-        raise ValueError("chunk_size must be positive")
-    if not data:
-        return [Command("New-Item", {"Path": path, "ItemType": "File"}, ["Force"])]
-    chunks = [data[i:i + chunk_size] for i in range(0, len(data), chunk_size)]
-    first = Command("Set-Content", {"Path": path, "Value": chunks[0], "Encoding": "Byte"})
-    return [first] + [Command("Add-Content", {"Path": path, "Value": c, "Encoding": "Byte"}) for c in chunks[1:]]
-
-
-def batches(commands: Sequence[Command], limit: int) -> list[list[Command]]:
-    """Group consecutive commands into calls carrying at most ``limit`` payload bytes each (a command larger
-    than the limit gets a call of its own), so small files share a round trip and big ones stay bounded."""
-    out: list[list[Command]] = []
-    size = 0
-    for cmd in commands:
-        n = sum(len(v) for v in cmd.parameters.values() if isinstance(v, bytes))
-        if out and size + n <= limit:
-            out[-1].append(cmd)
-            size += n
-        else:
-            out.append([cmd])
-            size = n
-    return out
-
-
-def stage_bytes(conn: HostConnection, step: str, files: Mapping[str, bytes], *, chunk_size: int,
-                directories: Iterable[str] = ()) -> None:
-    """Write each ``{host path: bytes}`` in chunks, then verify every file's SHA-256 on the host in one call.
-
-    Safe to re-run: each file starts with Set-Content (truncate), and verification catches a broken upload."""
-    t = transport()
-    dirs = list(directories)
-    if dirs:
-        mkdir = [Command("New-Item", {"Path": d, "ItemType": "Directory"}, ["Force"]) for d in dirs]
-        t.run(conn, step, mkdir, idempotent=True)
-    commands = [c for path, data in files.items() for c in staging_commands(path, data, chunk_size)]
-    for batch in batches(commands, chunk_size):
-        # Add-Content appends: resending it after a lost reply could duplicate a chunk, so no retries then.
-        idempotent = all(c.name != "Add-Content" for c in batch)
-        t.run(conn, step, batch, idempotent=idempotent)
-    verify_hashes(conn, step, {p: sha256_bytes(d) for p, d in files.items()})
-
-
-def verify_hashes(conn: HostConnection, step: str, expected: Mapping[str, str]) -> None:
-    if not expected:
-        return
-    cmd = Command("Get-FileHash", {"Path": list(expected), "Algorithm": HASH_ALGORITHM})
-    result = transport().run(conn, step, cmd, idempotent=True, accept_errors=True)
-    only_expected_errors(conn, step, cmd, result)
-    got = {str(o.get("Path", "")).lower(): str(o.get("Hash", "")).upper()
-           for o in result.output if isinstance(o, Mapping)}
-    bad = [p for p, h in expected.items() if got.get(p.lower()) != h.upper()]
-    if bad:
-        raise ConnectorError(
-            f"{conn.fqdn}, step '{step}': after the upload {len(bad)} file(s) do not have the expected SHA-256 "
-            f"({', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''}); the upload was interrupted or the disk "
-            f"is full: check free space on the host, then run `pulumi up` again (staging starts each file over)",
-            host=conn.fqdn, step=step)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Inputs
 
@@ -332,35 +204,26 @@ def thing(destination: str) -> str:
     return f"the staged WAPConnector bundle {destination}"
 
 
-def _read_owned(conn: HostConnection, destination: str) -> tuple[dict[str, str] | None, ownership.Marker | None]:
+def _read_owned(t: Transport, conn: HostConnection,
+                destination: str) -> tuple[dict[str, str] | None, ownership.Marker | None]:
     """Observed {relative path: hash} of every file under destination (None if the folder is gone), and its
     ownership marker, in one invocation."""
     stmts = [read_statements(destination), ownership.read_command(marker_path(destination))]
-    result = transport().run(conn, STEP_READ, stmts, idempotent=True, accept_errors=True)
+    result = t.run(conn, STEP_READ, stmts, idempotent=True, accept_errors=True)
     missing = only_expected_errors(conn, STEP_READ, stmts, result)
-    marker, output = ownership.extract(result.output)
-    if missing and not output:
-        return None, marker
-    return parse_hashes(destination, output), marker
+    files, marker = result.outputs
+    if missing and not files:
+        return None, ownership.marker_in(marker)
+    return parse_hashes(destination, files), ownership.marker_in(marker)
 
 
-def _read(conn: HostConnection, destination: str) -> dict[str, str] | None:
-    return _read_owned(conn, destination)[0]
-
-
-def connection_change(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """Another host (by FQDN) is another thing: replace. Another address, credential or timeout: update."""
-    new = news.get("connection")
-    if is_unknown(new):
-        return ["connection"], []
-    if host_identity(news) != host_identity(olds):
-        return ["connection"], ["connection"]
-    return (["connection"] if olds.get("connection") != new else []), []
+def _read(t: Transport, conn: HostConnection, destination: str) -> dict[str, str] | None:
+    return _read_owned(t, conn, destination)[0]
 
 
 def changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """(changed, replaced) property names: observed state in olds against desired state in news."""
-    changed, replaces = connection_change(olds, news)
+    changed, replaces = connection_diff(olds, news)
     if not same_path(olds.get("destination"), news.get("destination")):
         changed.append("destination")
         replaces.append("destination")
@@ -387,31 +250,32 @@ class ConnectorBundleProvider(RemoteProvider):
         # Folders above the destination that we create (C:\temp for the seed's C:\temp\WAPConnector) are ours to
         # remove again on delete, so that destroy leaves the host as it found it.
         _refuse_changed_source(args)
-        own = self._claim(args) if args.owner is not None else {}
+        t = self.transport
+        own = self._claim(t, args) if args.owner is not None else {}
         if own.get("adopted"):
             # It was there before: nothing of it is ours to remove (no created folders), only what differs is staged.
-            outs = self._converge(args, previous=None)
+            outs = self._converge(t, args, previous=None)
             return CreateResult(id_=f"{args.connection.fqdn}:{args.destination}",
                                 outs={**_inputs(props), **outs, **own, "created_folders": []})
-        created = missing_ancestors(args.connection, args.destination)
+        created = missing_ancestors(t, args.connection, args.destination)
         try:
-            mark_created(args.connection, created)
-            outs = self._converge(args, previous=None)
-            unmark_created(args.connection, created)
+            mark_created(t, args.connection, created)
+            outs = self._converge(t, args, previous=None)
+            unmark_created(t, args.connection, created)
         except ConnectorError:
             # Roll back the folders this attempt created: the rerun could not tell them from the host's own and
             # destroy would leave them behind. The partial upload goes with them (the rerun stages it again).
-            _remove_created(args.connection, created)
+            _remove_created(t, args.connection, created)
             raise
         return CreateResult(id_=f"{args.connection.fqdn}:{args.destination}",
                             outs={**_inputs(props), **outs, **own, "created_folders": created})
 
-    def _claim(self, args: BundleArgs) -> dict[str, Any]:
+    def _claim(self, t: Transport, args: BundleArgs) -> dict[str, Any]:
         """Ownership (providers/ownership.py): a folder already there is adopted when it holds the bundle's files
         as they are; otherwise refused (naming the files that differ) unless adopt."""
         assert args.owner is not None
         conn = args.connection
-        observed, marker = _read_owned(conn, args.destination)
+        observed, marker = _read_owned(t, conn, args.destination)
         drift = drifted_files(observed_files(observed or {}, args.files), args.files)
         differs = [ownership.Difference(
             "files", f"{len(drift)} of {len(args.files)} missing or different ({', '.join(drift[:3])}"
@@ -419,13 +283,13 @@ class ConnectorBundleProvider(RemoteProvider):
         mark = ownership.claim(host=conn.fqdn, thing=thing(args.destination), owner=args.owner, adopt=args.adopt,
                                marker=marker, exists=observed is not None, differences=differs,
                                prior={"files_differing": drift}, resource=OWNERSHIP_RESOURCE)
-        ownership.write(conn, ownership.STEP_MARK, marker_path(args.destination), mark)
+        ownership.write(t, conn, ownership.STEP_MARK, marker_path(args.destination), mark)
         return ownership.outputs(mark)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         conn = connection_of(props)
         destination = windows_path(props["destination"])
-        host_files, marker = _read_owned(conn, destination)
+        host_files, marker = _read_owned(self.transport, conn, destination)
         if host_files is None:
             return ReadResult(id_="", outs={})
         desired = props.get("files") or {}
@@ -434,69 +298,66 @@ class ConnectorBundleProvider(RemoteProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         args = parse_model(BundleArgs, news, "ConnectorBundle inputs")
+        t = self.transport
         own: dict[str, Any] = {}
         if args.owner is not None:
-            _, marker = _read_owned(args.connection, args.destination)
+            _, marker = _read_owned(t, args.connection, args.destination)
             ownership.may_change(host=args.connection.fqdn, thing=thing(args.destination), owner=args.owner,
                                  adopt=args.adopt, marker=marker, previous=olds.get("owner"))
             mark = ownership.from_state({**olds, "owner": args.owner}, OWNERSHIP_RESOURCE, thing(args.destination))
             if marker != mark:
-                ownership.write(args.connection, ownership.STEP_MARK, marker_path(args.destination), mark)
+                ownership.write(t, args.connection, ownership.STEP_MARK, marker_path(args.destination), mark)
             own = ownership.outputs(mark)
-        outs = self._converge(args, previous=olds.get("files"))
+        outs = self._converge(t, args, previous=olds.get("files"))
         return UpdateResult(outs={**_inputs(news), **outs, **own,
                                   "created_folders": olds.get("created_folders") or []})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         conn = connection_of(props)
         destination = windows_path(props["destination"])
+        t = self.transport
         owner = props.get("owner")
         if isinstance(owner, str):
-            marker = ownership.read(conn, ownership.STEP_UNMARK, marker_path(destination))
+            marker = ownership.read(t, conn, ownership.STEP_UNMARK, marker_path(destination))
             if not ownership.may_delete(host=conn.fqdn, thing=thing(destination), owner=owner, marker=marker):
                 return
             if props.get("adopted"):
                 pulumi.log.warn(f"{conn.fqdn}: {destination} was there before this stack staged the bundle; "
                                 f"leaving it in place")
-                ownership.remove(conn, ownership.STEP_UNMARK, marker_path(destination))
+                ownership.remove(t, conn, ownership.STEP_UNMARK, marker_path(destination))
                 return
-        self._remove(conn, destination, props.get("created_folders") or [])
+        self._remove(t, conn, destination, props.get("created_folders") or [])
         if isinstance(owner, str):
-            ownership.remove(conn, ownership.STEP_UNMARK, marker_path(destination))  # last: delete stays re-runnable
+            ownership.remove(t, conn, ownership.STEP_UNMARK, marker_path(destination))  # last: delete stays re-runnable
 
     @staticmethod
-    def _remove(conn: HostConnection, destination: str, created_folders: Sequence[str]) -> None:
+    def _remove(t: Transport, conn: HostConnection, destination: str, created_folders: Sequence[str]) -> None:
         cmd = Command("Remove-Item", {"Path": destination}, ["Recurse", "Force"])
-        result = transport().run(conn, STEP_DELETE, cmd, idempotent=True, accept_errors=True)
+        result = t.run(conn, STEP_DELETE, cmd, idempotent=True, accept_errors=True)
         only_expected_errors(conn, STEP_DELETE, cmd, result)  # already gone is fine
         # Deepest first, and only while empty: something else may have moved in since.
         for folder in sorted(created_folders, key=len, reverse=True):
-            left = transport().run(conn, STEP_DELETE, Command("Get-ChildItem", {"Path": folder,
-                                   "ErrorAction": "SilentlyContinue"}) | Command("Measure-Object"),
-                                   idempotent=True).output
-            if left and isinstance(left[0], dict) and left[0].get("Count"):
+            if not remove_folder_if_empty(t, conn, STEP_DELETE, folder):
                 return
-            transport().run(conn, STEP_DELETE, Command("Remove-Item", {"Path": folder, "ErrorAction":
-                            "SilentlyContinue"}, ["Force"]), idempotent=True)
 
     # -- the one place that writes ---------------------------------------------------------------------------
-    def _converge(self, args: BundleArgs, previous: Mapping[str, str] | None) -> dict[str, Any]:
+    def _converge(self, t: Transport, args: BundleArgs, previous: Mapping[str, str] | None) -> dict[str, Any]:
         """Upload whatever differs from the desired files (all of them on a fresh host), remove files dropped
         from the bundle, verify. Re-running after any partial failure converges."""
         conn = args.connection
         _refuse_changed_source(args)
-        observed = _read(conn, args.destination)
+        observed = _read(t, conn, args.destination)
         host_view = observed_files(observed or {}, args.files)
         todo = drifted_files(host_view, args.files)
         stale = [rel for rel in stale_files(previous, args.files)
                  if observed is not None and rel.lower() in {k.lower() for k in observed}]
         if todo:
-            stage_bytes(conn, STEP_STAGE,
+            stage_bytes(t, conn, STEP_STAGE,
                         {join(args.destination, rel): Path(args.source_dir, rel).read_bytes() for rel in todo},
                         chunk_size=args.chunk_size, directories=directories_for(args.destination, todo))
         if stale:
             cmds = [Command("Remove-Item", {"Path": join(args.destination, rel)}, ["Force"]) for rel in stale]
-            result = transport().run(conn, STEP_STAGE, cmds, idempotent=True, accept_errors=True)
+            result = t.run(conn, STEP_STAGE, cmds, idempotent=True, accept_errors=True)
             only_expected_errors(conn, STEP_STAGE, cmds, result)
         return {
             "destination": args.destination,
@@ -520,13 +381,13 @@ def _refuse_changed_source(args: BundleArgs) -> None:
             host=args.connection.fqdn, step=STEP_STAGE)
 
 
-def _remove_created(conn: HostConnection, folders: Sequence[str]) -> None:
+def _remove_created(t: Transport, conn: HostConnection, folders: Sequence[str]) -> None:
     """Best effort: remove the outermost of ``folders`` (the others are inside it); warn if the host cannot."""
     if not folders:
         return
     outermost = min(folders, key=len)
     try:
-        transport().run(conn, STEP_STAGE, Command("Remove-Item", {"Path": outermost, "ErrorAction":
+        t.run(conn, STEP_STAGE, Command("Remove-Item", {"Path": outermost, "ErrorAction":
                         "SilentlyContinue"}, ["Recurse", "Force"]), idempotent=True)
     except ConnectorError as exc:
         pulumi.log.warn(f"{conn.fqdn}: could not remove {outermost}, created by the failed staging ({exc}); "
@@ -539,17 +400,18 @@ def ancestors(path: str) -> list[str]:
     return ["\\".join(parts[:i]) for i in range(2, len(parts))]
 
 
-def missing_ancestors(conn: HostConnection, destination: str) -> list[str]:
+def missing_ancestors(t: Transport, conn: HostConnection, destination: str) -> list[str]:
     """The folders above ``destination`` that do not exist yet, or that a failed create made (they still hold
     its CREATED_MARKER): one pipeline."""
     folders = ancestors(destination)
     if not folders:
         return []
     probes = [Command("Test-Path", {"Path": p}) for f in folders for p in (f, join_marker(f))]
-    out = transport().run(conn, STEP_STAGE, probes, idempotent=True).output
+    found = [output.single() is True for output in t.run(conn, STEP_STAGE, probes, idempotent=True).outputs]
     created, ours = [], False
     for i, folder in enumerate(folders):  # outermost first: everything below a marked folder is ours too
-        ours = ours or out[2 * i] is not True or out[2 * i + 1] is True
+        exists, marked = found[2 * i], found[2 * i + 1]
+        ours = ours or not exists or marked
         if ours:
             created.append(folder)
     return created
@@ -564,18 +426,18 @@ def join_marker(folder: str) -> str:
     return folder + "\\" + CREATED_MARKER
 
 
-def mark_created(conn: HostConnection, folders: Sequence[str]) -> None:
+def mark_created(t: Transport, conn: HostConnection, folders: Sequence[str]) -> None:
     if folders:
         outermost = min(folders, key=len)
-        transport().run(conn, STEP_STAGE, [
+        t.run(conn, STEP_STAGE, [
             Command("New-Item", {"Path": outermost, "ItemType": "Directory"}, ["Force"]),
             Command("New-Item", {"Path": join_marker(outermost), "ItemType": "File"}, ["Force"])], idempotent=True)
 
 
-def unmark_created(conn: HostConnection, folders: Sequence[str]) -> None:
+def unmark_created(t: Transport, conn: HostConnection, folders: Sequence[str]) -> None:
     if folders:
         cmd = Command("Remove-Item", {"Path": join_marker(min(folders, key=len))}, ["Force"])
-        result = transport().run(conn, STEP_STAGE, cmd, idempotent=True, accept_errors=True)
+        result = t.run(conn, STEP_STAGE, cmd, idempotent=True, accept_errors=True)
         only_expected_errors(conn, STEP_STAGE, cmd, result)
 
 

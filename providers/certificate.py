@@ -35,7 +35,8 @@ from pydantic import AfterValidator, Field, field_validator
 
 from providers import cert_checks, names, ownership, pki
 from providers.base import PROVIDER_KEY, is_unknown, LabResource
-from providers.bundle import (connection_change, only_expected_errors, stage_bytes, windows_path)
+from providers.hostops import only_expected_errors, stage_bytes, windows_path
+from providers.remote import connection_diff as connection_change
 from providers.errors import ConfigurationError, ConnectorError
 from providers.remote import inputs_only as _inputs
 from providers.remote import password_secret
@@ -372,7 +373,8 @@ def _read(conn: HostConnection, store: str, thumbprint: str, with_marker: bool =
         stmts.append(ownership.read_command(marker_path(store, thumbprint)))
     result = transport().run(conn, STEP_READ, stmts, idempotent=True, accept_errors=True)
     only_expected_errors(conn, STEP_READ, stmts, result)
-    marker, output = ownership.extract(result.output)
+    marker = ownership.marker_in(result.outputs[-1]) if with_marker else None
+    output = [o for out in (result.outputs[:-1] if with_marker else result.outputs) for o in out]
     return parse_read(store, thumbprint, output), marker
 
 
@@ -394,7 +396,7 @@ def _import(conn: HostConnection, args: CertificateArgs, thumbprint: str) -> Non
         data = pki.load_certificate(args.cert_pem).public_bytes(serialization.Encoding.DER)
         staged = f"{args.staging_dir}\\{thumbprint}.cer"
         importer = Command("Import-Certificate", {"FilePath": staged, "CertStoreLocation": store_path(args.store)})
-    stage_bytes(conn, STEP_INSTALL, {staged: data}, chunk_size=256 * 1024, directories=[args.staging_dir])
+    stage_bytes(transport(), conn, STEP_INSTALL, {staged: data}, chunk_size=256 * 1024, directories=[args.staging_dir])
     try:
         # Not re-sent by the transport: a lost reply may hide a finished import; _converge's rerun reads first.
         transport().run(conn, STEP_INSTALL, importer, idempotent=False)
@@ -443,7 +445,7 @@ def chain_still_needed(conn: HostConnection, thumbprint: str,
     remaining: list[x509.Certificate] = []
     found: dict[tuple[str, str], x509.Certificate] = {}
     wanted = {(s.lower(), t.upper()): (s, t) for s, t in chain}
-    for obj in result.output:
+    for obj in (o for out in result.outputs for o in out):
         raw = _bytes(obj.get("RawData")) if isinstance(obj, Mapping) else None
         if raw is None:
             continue
@@ -466,7 +468,7 @@ def _present_in_chain_stores(conn: HostConnection, thumbprints: Sequence[str]) -
         return []
     result = transport().run(conn, STEP_INSTALL, [Command("Test-Path", {"Path": store_path(s, t)}) for s, t in probes],
                              idempotent=True)
-    return [probe for probe, found in zip(probes, result.output) if found is True]
+    return [probe for probe, found in zip(probes, result.outputs) if found.single() is True]
 
 
 def _outputs(args: CertificateArgs, observed: Observed, adopted: bool,
@@ -566,7 +568,7 @@ class CertificateProvider(RemoteProvider):
                 host=conn.fqdn, thing=thing(args.store, thumb), owner=args.owner, adopt=args.adopt, marker=marker,
                 exists=observed is not None, differences=differs, resource=OWNERSHIP_RESOURCE,
                 prior={"has_private_key": observed.has_private_key} if observed is not None else {})
-            ownership.write(conn, ownership.STEP_MARK, marker_path(args.store, thumb), mark)
+            ownership.write(transport(), conn, ownership.STEP_MARK, marker_path(args.store, thumb), mark)
             outs = {**self._converge(args, adopted=mark.adopted), **ownership.outputs(mark)}
         return CreateResult(id_=f"{args.connection.fqdn}:{args.store}:{outs['thumbprint']}",
                             outs={**_inputs(props), **outs})
@@ -593,7 +595,7 @@ class CertificateProvider(RemoteProvider):
                                  adopt=args.adopt, marker=marker, previous=olds.get("owner"))
             mark = ownership.from_state({**olds, "owner": args.owner}, OWNERSHIP_RESOURCE, thing(args.store, thumb))
             if marker != mark:
-                ownership.write(conn, ownership.STEP_MARK, marker_path(args.store, thumb), mark)
+                ownership.write(transport(), conn, ownership.STEP_MARK, marker_path(args.store, thumb), mark)
             own = ownership.outputs(mark)
         outs = {**self._converge(args, adopted=adopted), **own}
         kept = [c for c in olds.get("chain_added") or [] if c not in outs["chain_added"]]
@@ -607,14 +609,14 @@ class CertificateProvider(RemoteProvider):
         store, thumb = props["store"], props["thumbprint"]
         owner = props.get("owner")
         if isinstance(owner, str):
-            marker = ownership.read(conn, ownership.STEP_UNMARK, marker_path(store, thumb))
+            marker = ownership.read(transport(), conn, ownership.STEP_UNMARK, marker_path(store, thumb))
             if not ownership.may_delete(host=conn.fqdn, thing=thing(store, thumb), owner=owner, marker=marker):
                 return
         if props.get("adopted"):
             pulumi.log.warn(f"{conn.fqdn}: certificate {thumb} was already in {store_path(store)} before this "
                             f"stack installed it; leaving it in place")
             if isinstance(owner, str):
-                ownership.remove(conn, ownership.STEP_UNMARK, marker_path(store, thumb))
+                ownership.remove(transport(), conn, ownership.STEP_UNMARK, marker_path(store, thumb))
             return
         stores = [store]
         found = props.get("found_in_store")
@@ -634,7 +636,7 @@ class CertificateProvider(RemoteProvider):
                 continue
             _remove(conn, STEP_DELETE, [chain_store], chain_thumb)
         if isinstance(owner, str):
-            ownership.remove(conn, ownership.STEP_UNMARK, marker_path(store, thumb))  # last: delete stays re-runnable
+            ownership.remove(transport(), conn, ownership.STEP_UNMARK, marker_path(store, thumb))  # last: delete stays re-runnable
 
     @staticmethod
     def _roll_back(conn: HostConnection, store: str, thumb: str, chain: Sequence[str],

@@ -23,20 +23,12 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from pydantic import Field, field_validator, model_validator
 
 from providers import names, ownership
-from providers.base import PROVIDER_KEY, is_unknown, LabResource
-from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
-from providers.remote import password_secret
-from providers.remote import (
-    parse_model,
-    RemoteInputs,
-    RemoteProvider,
-    check_remote,
-    connection_changed,
-    host_identity,
-    secret_outputs,
-    transport,
-)
-from providers.transport import PRIVILEGED_ENDPOINT, Command, HostConnection, Result, describe
+from providers.base import PROVIDER_KEY, LabResource, is_unknown
+from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge
+from providers.hostops import only_expected_errors
+from providers.remote import (HostResourceProvider, RemoteInputs, check_remote, connection_diff, parse_model,
+                              password_secret, secret_outputs)
+from providers.transport import PRIVILEGED_ENDPOINT, Command, HostConnection, Output, Result, Transport
 
 # ===============================================================================================================
 # ASSUMPTIONS about the unpublished WAPConnector package ([doc] the article, [pub] public WAP knowledge,
@@ -95,12 +87,6 @@ _THUMBPRINT = re.compile(r"^[0-9A-F]{40}$")
 _BUNDLE_PATH = re.compile(r"^[A-Za-z]:\\[^\r\n\"'`$;|&<>{}()*?]*$")
 
 
-def _fqdn(v: str) -> str:
-    if not names.is_fqdn(v):
-        raise ValueError(f"{v!r} is not a fully qualified domain name such as tenant.contoso.com")
-    return v
-
-
 _NOT_THE_PEP = ("the connector is installed on a WAP tenant portal computer, not on the privileged endpoint: use "
                 "that computer's connection")
 
@@ -123,7 +109,7 @@ class ConnectorSiteInputs(RemoteInputs):
     @field_validator("tenant_portal_fqdn", "tenant_api_fqdn", "azure_stack_portal_fqdn")
     @classmethod
     def _fqdns(cls, v: str) -> str:
-        return _fqdn(v)
+        return names.fqdn(v, "tenant.contoso.com", lower=False)
 
     @field_validator("certificate_thumbprint")
     @classmethod
@@ -265,35 +251,30 @@ def _https(bindings: Any) -> tuple[str, int | None]:
     return "", None
 
 
-def parse_read(output: list[Any]) -> ObservedSite | None:
-    """Parse the read's output strings (each a JSON value: object or array) by shape: site objects have
-    ``state`` and ``bindings``, appSettings ``key``/``value``, packages ``Version``/``TagId``. Returns None when
-    nothing of the connector is on the host (no connector site, no connector package)."""
+def _json_items(output: Output) -> list[Mapping[str, Any]]:
+    """The objects of a statement that ends in ConvertTo-Json (one JSON value: an object or an array), keys
+    lower-cased."""
+    return [_lower_keys(item) for item in _as_list(output.json()) if isinstance(item, Mapping)]
+
+
+def parse_read(sites_output: Output, settings_output: Output, packages_output: Output) -> ObservedSite | None:
+    """The read's three statements, each parsed apart: the MgmtSvc-* sites (state, https binding), the connector
+    site's appSettings, the connector packages. None when nothing of the connector is on the host (no connector
+    site, no connector package)."""
     sites: dict[str, SiteState] = {}
-    packages: set[str] = set()
-    settings: dict[str, str] = {}
     tenant_thumb: str | None = None
-    for text in output:
-        if not isinstance(text, str) or not text.strip():
-            continue
-        for item in _as_list(json.loads(text)):
-            if not isinstance(item, Mapping):
-                continue
-            d = _lower_keys(item)
-            if "bindings" in d and "state" in d:
-                name = str(d.get("name", ""))
-                thumb, port = _https(d["bindings"])
-                if name.lower() == TENANT_SITE.lower():
-                    tenant_thumb = thumb or None
-                canonical = next((s for s in CONNECTOR_SITES if s.lower() == name.lower()), None)
-                if canonical:
-                    sites[canonical] = SiteState(canonical, str(d.get("state", "")), thumb, port)
-            elif "key" in d and "value" in d:
-                settings[str(d["key"])] = "" if d["value"] is None else str(d["value"])
-            elif "version" in d and "name" in d:
-                packages.add(str(d["name"]).lower())
+    for d in _json_items(sites_output):
+        name = str(d.get("name", ""))
+        thumb, port = _https(d.get("bindings"))
+        if name.lower() == TENANT_SITE.lower():
+            tenant_thumb = thumb or None
+        canonical = next((s for s in CONNECTOR_SITES if s.lower() == name.lower()), None)
+        if canonical:
+            sites[canonical] = SiteState(canonical, str(d.get("state", "")), thumb, port)
+    settings = {str(d["key"]): "" if d.get("value") is None else str(d["value"])
+                for d in _json_items(settings_output) if "key" in d}
     known = {p.lower() for p in CONNECTOR_PACKAGES}
-    packages &= known
+    packages = {str(d["name"]).lower() for d in _json_items(packages_output) if "name" in d} & known
     if not sites and not packages:
         return None
     return ObservedSite(sites=sites, packages=frozenset(packages), app_settings=settings,
@@ -305,31 +286,23 @@ MARKER_PATH = ownership.marker_path(OWNERSHIP_RESOURCE, "connector")  # one conn
 THING = "the WAP connector (sites MgmtSvc-Connector*, certificate binding, FQDNs)"
 
 
-def read_site(conn: HostConnection) -> ObservedSite | None:
-    return read_site_owned(conn)[0]
-
-
-def read_site_owned(conn: HostConnection) -> tuple[ObservedSite | None, ownership.Marker | None]:
+def read_site_owned(t: Transport, conn: HostConnection) -> tuple[ObservedSite | None, ownership.Marker | None]:
     """The connector and its ownership marker, in one invocation."""
-    result = transport().run(conn, STEP_READ, [*read_statements(), ownership.read_command(MARKER_PATH)],
-                             idempotent=True, accept_errors=True)
-    _raise_unexpected(conn, STEP_READ, result)
-    marker, output = ownership.extract(result.output)
+    statements = [*read_statements(), ownership.read_command(MARKER_PATH)]
+    result = t.run(conn, STEP_READ, statements, idempotent=True, accept_errors=True)
+    # Nothing installed: Get-WebConfigurationProperty finds no site, Get-Package no package.
+    only_expected_errors(conn, STEP_READ, read_statements(), result, ABSENT_ERROR_CODES)
+    sites, settings, packages, marker = result.outputs
     try:
-        return parse_read(output), marker
+        return parse_read(sites, settings, packages), ownership.marker_in(marker)
     except ValueError as exc:
         raise ConnectorError(f"{conn.fqdn}, step '{STEP_READ}': the host's answer is not the expected JSON ({exc}); "
                              f"check that the IIS WebAdministration module is available", host=conn.fqdn,
                              step=STEP_READ) from None
 
 
-def _raise_unexpected(conn: HostConnection, step: str, result: Result) -> None:
-    for err in result.errors:
-        if err.error_code in ABSENT_ERROR_CODES:
-            continue
-        raise RemoteCommandFailed(conn.fqdn, step, command=describe(read_statements()), message=err.message,
-                                  error_id=err.error_id or None, category=err.category, terminating=False,
-                                  target=err.target, failed_command=err.command)
+def read_site(t: Transport, conn: HostConnection) -> ObservedSite | None:
+    return read_site_owned(t, conn)[0]
 
 
 # ===============================================================================================================
@@ -456,14 +429,14 @@ def changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str
 # ===============================================================================================================
 
 
-def check_prerequisites(conn: HostConnection, bundle_path: str, steps: list[Step]) -> None:
+def check_prerequisites(t: Transport, conn: HostConnection, bundle_path: str, steps: list[Step]) -> None:
     """URL Rewrite (for an install) and the bundle's scripts, in one Test-Path: clear errors before any script."""
     needed = {"install": INSTALL_SCRIPT, "certificates": CERTIFICATES_SCRIPT, "configure": CONFIGURE_SCRIPT}
     scripts = [script_path(bundle_path, needed[s.kind]) for s in steps if s.kind in needed]
     probe = ([URL_REWRITE_KEY] if any(s.kind == "install" for s in steps) else []) + scripts
     if not probe:
         return
-    result = transport().run(conn, STEP_PREREQUISITES, Command("Test-Path", {"Path": probe}), idempotent=True)
+    result = t.run(conn, STEP_PREREQUISITES, Command("Test-Path", {"Path": probe}), idempotent=True)
     present = [o is True for o in result.output]
     if len(present) != len(probe):
         raise ConnectorError(f"{conn.fqdn}, step '{STEP_PREREQUISITES}': Test-Path answered {len(present)} value(s) "
@@ -506,9 +479,8 @@ _STEP_NAMES = {"install": STEP_INSTALL, "start": STEP_START, "certificates": STE
                "configure": STEP_CONFIGURE}
 
 
-def run_steps(conn: HostConnection, inputs: ConnectorSiteInputs, steps: list[Step]) -> None:
-    check_prerequisites(conn, inputs.bundle_path, steps)
-    t = transport()
+def run_steps(t: Transport, conn: HostConnection, inputs: ConnectorSiteInputs, steps: list[Step]) -> None:
+    check_prerequisites(t, conn, inputs.bundle_path, steps)
     for step in steps:
         name = _STEP_NAMES[step.kind]
         # Idempotency (docs/reliability.md): every step converges when the whole operation is re-run (it reads and
@@ -544,58 +516,61 @@ def _outputs(props: Mapping[str, Any], observed: ObservedSite | None) -> dict[st
     return outs
 
 
-def converge(inputs: ConnectorSiteInputs) -> ObservedSite:
-    """Read, run the missing steps, read again and insist the host now matches."""
-    conn = inputs.connection
-    observed = read_site(conn)
-    steps = plan(observed, inputs.desired())
-    if steps:
-        run_steps(conn, inputs, steps)
-        observed = read_site(conn)
-        left = plan(observed, inputs.desired())
-        if left:
-            raise ConnectorError(
-                f"{conn.fqdn}, step '{_STEP_NAMES[left[0].kind]}': the scripts succeeded but the host still differs "
-                f"({', '.join(s.kind for s in left)} needed; sites: {observed.site_states() if observed else 'none'}); "
-                f"check the IIS sites and the connector's web.config, then run again", host=conn.fqdn,
-                step=_STEP_NAMES[left[0].kind])
-    assert observed is not None
-    return observed
+class ConnectorSiteProvider(HostResourceProvider[ConnectorSiteInputs, ObservedSite, Step]):
+    """The connector on one tenant portal computer (the template of providers.remote)."""
 
+    ownership_resource = OWNERSHIP_RESOURCE
 
-class ConnectorSiteProvider(RemoteProvider):
-    """Pulumi glue. No state on the instance: it is pickled into the stack."""
+    def read_host(self, t: Transport, inputs: ConnectorSiteInputs) -> tuple[ObservedSite | None,
+                                                                             ownership.Marker | None]:
+        return read_site_owned(t, inputs.connection)
 
+    def plan(self, observed: ObservedSite | None, inputs: ConnectorSiteInputs) -> list[Step]:
+        return plan(observed, inputs.desired())
+
+    def apply(self, t: Transport, inputs: ConnectorSiteInputs, steps: list[Step],
+              observed: ObservedSite | None) -> None:
+        run_steps(t, inputs.connection, inputs, steps)
+
+    def did_not_converge(self, inputs: ConnectorSiteInputs, observed: ObservedSite | None,
+                         left: list[Step]) -> HostDidNotConverge:
+        return HostDidNotConverge(
+            inputs.connection.fqdn, _STEP_NAMES[left[0].kind] if left else STEP_READ,
+            f"the scripts succeeded but the host still differs ({', '.join(s.kind for s in left)} needed; sites: "
+            f"{observed.site_states() if observed else 'none'})",
+            hint="check the IIS sites and the connector's web.config, then run again")
+
+    def marker_path(self, inputs: ConnectorSiteInputs) -> str:
+        return MARKER_PATH
+
+    def thing(self, inputs: ConnectorSiteInputs) -> str:
+        return THING
+
+    def differences(self, observed: ObservedSite, inputs: ConnectorSiteInputs) -> list[ownership.Difference]:
+        return differences(observed, inputs.desired())
+
+    def prior_values(self, observed: ObservedSite) -> dict[str, Any]:
+        return prior_values(observed)
+
+    # -- Pulumi ------------------------------------------------------------------------------------------------
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         return check(news)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = changed_fields(olds, news) + ownership.owner_changed(olds, news)
-        replaces = []
-        if host_identity(olds) != host_identity(news):
-            changed.append("connection")
-            replaces.append("connection")  # another computer: another connector
-        elif connection_changed(olds, news):
-            changed.append("connection")
+        conn_changed, replaces = connection_diff(olds, news)  # another computer: another connector
+        changed += conn_changed
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = parse_inputs(props)
-        own: dict[str, Any] = {}
-        if inputs.owner is not None:
-            conn = inputs.connection
-            found, marker = read_site_owned(conn)
-            mark = ownership.claim(
-                host=conn.fqdn, thing=THING, owner=inputs.owner, adopt=inputs.adopt, marker=marker,
-                exists=found is not None, differences=differences(found, inputs.desired()) if found else [],
-                prior=prior_values(found) if found else {}, resource=OWNERSHIP_RESOURCE)
-            ownership.write(conn, ownership.STEP_MARK, MARKER_PATH, mark)  # before any change: a rerun knows it
-            own = ownership.outputs(mark)
-        observed = converge(inputs)
+        t = self.transport
+        own = self.claim(t, inputs)
+        observed = self.converge(t, inputs)
         return CreateResult(resource_id(inputs.connection), {**_outputs(props, observed), **own})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        observed, marker = read_site_owned(HostConnection.parse(props.get("connection")))
+        observed, marker = read_site_owned(self.transport, HostConnection.parse(props.get("connection")))
         if observed is None:
             return ReadResult(id_="", outs={})
         return ReadResult(id_=id_, outs={**_outputs(props, observed),
@@ -605,48 +580,40 @@ class ConnectorSiteProvider(RemoteProvider):
         # The plan compares what the host shows now with the new inputs: only the steps whose inputs changed
         # (or whose state drifted) run.
         inputs = parse_inputs(news)
-        own: dict[str, Any] = {}
-        if inputs.owner is not None:
-            conn = inputs.connection
-            _, marker = read_site_owned(conn)
-            ownership.may_change(host=conn.fqdn, thing=THING, owner=inputs.owner, adopt=inputs.adopt, marker=marker,
-                                 previous=olds.get("owner"))
-            mark = ownership.from_state({**olds, "owner": inputs.owner}, OWNERSHIP_RESOURCE, THING)
-            if marker != mark:
-                ownership.write(conn, ownership.STEP_MARK, MARKER_PATH, mark)
-            own = ownership.outputs(mark)
-        return UpdateResult({**_outputs(news, converge(inputs)), **own})
+        t = self.transport
+        own = self.keep_ownership(t, inputs, olds)
+        return UpdateResult({**_outputs(news, self.converge(t, inputs)), **own})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         conn = HostConnection.parse(props.get("connection"))
+        t = self.transport
         owner = props.get("owner")
         if isinstance(owner, str):
-            _, marker = read_site_owned(conn)
+            _, marker = read_site_owned(t, conn)
             if not ownership.may_delete(host=conn.fqdn, thing=THING, owner=owner, marker=marker):
                 return
             if props.get("adopted"):
-                restore_prior(conn, props)
-                ownership.remove(conn, ownership.STEP_UNMARK, MARKER_PATH)
+                restore_prior(t, conn, props)
+                ownership.remove(t, conn, ownership.STEP_UNMARK, MARKER_PATH)
                 return
         # Not re-sent by the transport: Uninstall-Package runs msiexec for minutes; after a lost connection it may
         # still run, and a second copy would race it. A rerun of the delete converges (Get-Package finds less).
-        transport().run(conn, STEP_UNINSTALL, uninstall_statements(), timeout=STEP_TIMEOUTS[STEP_UNINSTALL],
-                        idempotent=False)
-        observed = read_site(conn)
+        t.run(conn, STEP_UNINSTALL, uninstall_statements(), timeout=STEP_TIMEOUTS[STEP_UNINSTALL], idempotent=False)
+        observed = read_site(t, conn)
         if observed is not None:
-            raise ConnectorError(f"{conn.fqdn}, step '{STEP_UNINSTALL}': the connector packages were uninstalled but "
-                                 f"{sorted(observed.sites) or sorted(observed.packages)} remain; remove them in IIS "
-                                 f"Manager / Programs and Features, then run the delete again", host=conn.fqdn,
-                                 step=STEP_UNINSTALL)
+            raise HostDidNotConverge(
+                conn.fqdn, STEP_UNINSTALL, f"the connector packages were uninstalled but "
+                f"{sorted(observed.sites) or sorted(observed.packages)} remain",
+                hint="remove them in IIS Manager / Programs and Features, then run the delete again")
         if isinstance(owner, str):
-            ownership.remove(conn, ownership.STEP_UNMARK, MARKER_PATH)  # last: delete stays re-runnable
+            ownership.remove(t, conn, ownership.STEP_UNMARK, MARKER_PATH)  # last: delete stays re-runnable
 
 
-def restore_prior(conn: HostConnection, props: Mapping[str, Any]) -> None:
+def restore_prior(t: Transport, conn: HostConnection, props: Mapping[str, Any]) -> None:
     """An adopted connector is never uninstalled: its prior certificate binding and FQDNs are put back where the
     stack changed them (nothing runs when they were adopted as they were)."""
     prior = props.get("prior") if isinstance(props.get("prior"), Mapping) else {}
-    observed = read_site(conn)
+    observed = read_site(t, conn)
     if observed is None or not prior:
         pulumi.log.warn(f"{conn.fqdn}: the adopted connector is left in place as it is (nothing recorded to put back)")
         return
@@ -656,8 +623,7 @@ def restore_prior(conn: HostConnection, props: Mapping[str, Any]) -> None:
     if thumb and any(t.upper() != str(thumb).upper() for t in observed.thumbprints().values()):
         # The prior certificate may be gone since (removed by whoever owned it): then the binding stays as it is.
         probe = Command("Test-Path", {"Path": f"Cert:\\LocalMachine\\My\\{thumb}"})
-        present = transport().run(conn, STEP_CERTIFICATES, probe, idempotent=True).output
-        if present and present[0] is True:
+        if t.run(conn, STEP_CERTIFICATES, probe, idempotent=True).single() is True:
             steps.append((STEP_CERTIFICATES, Command(script_path(bundle, CERTIFICATES_SCRIPT), {"Thumbprint": thumb})))
         else:
             pulumi.log.warn(f"{conn.fqdn}: the certificate {thumb} bound before this stack is no longer in "
@@ -670,7 +636,7 @@ def restore_prior(conn: HostConnection, props: Mapping[str, Any]) -> None:
             "AzureStackPortalFQDN": fqdns["azure_stack_portal_fqdn"]})))
     for step, command in steps:
         # Not re-sent by the transport (the scripts rewrite bindings and web.config); delete's rerun re-reads.
-        transport().run(conn, step, command, timeout=STEP_TIMEOUTS.get(step), idempotent=False)
+        t.run(conn, step, command, timeout=STEP_TIMEOUTS.get(step), idempotent=False)
     pulumi.log.warn(f"{conn.fqdn}: the connector was there before this stack; it stays installed"
                     + (" with its previous certificate binding and FQDNs put back" if steps else ""))
 

@@ -5,6 +5,7 @@ transport boundary (``providers.transport``) with ``raise ... from exc`` so the 
 
     ConnectorError                  root: anything this project reports about a host or a step
     ├── ConfigurationError          the settings cannot work (malformed FQDN, CredSSP not allowed, ...)
+    ├── HostDidNotConverge          the steps succeeded, but the host read again still differs
     ├── TransportError              WinRM/PSRP talk with the host failed (WSMan fault, HTTP error)   [transient]
     │   ├── HostUnreachable         no connection at all: refused, unknown name, connect timeout    [transient]
     │   ├── TlsVerificationFailed   the host's certificate is not trusted with the configured CA file
@@ -30,6 +31,7 @@ __all__ = [
     "AuthenticationFailed",
     "ConfigurationError",
     "ConnectorError",
+    "HostDidNotConverge",
     "HostUnreachable",
     "RemoteCommandFailed",
     "StepTimedOut",
@@ -87,6 +89,16 @@ def _where(host: str | None, step: str | None) -> str:
     if host and step:
         return f"{host}, step '{step}'"
     return host or (f"step '{step}'" if step else "?")
+
+
+class HostDidNotConverge(ConnectorError):
+    """The steps ran without an error, yet the host, read again, still differs from the desired state.
+    ``differs`` says what still differs, ``hint`` what to check; a rerun converges once that is fixed."""
+
+    def __init__(self, host: str, step: str, differs: str, *, hint: str) -> None:
+        self.differs = differs
+        self.hint = hint
+        super().__init__(f"{_where(host, step)}: {differs}; {hint}", host=host, step=step)
 
 
 class ConfigurationError(ConnectorError):

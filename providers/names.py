@@ -17,8 +17,9 @@ def is_fqdn(value: object) -> bool:
     return isinstance(value, str) and bool(FQDN.match(value)) and not value.replace(".", "").isdigit()
 
 
-def fqdn(value: str, example: str = "wapcomputer1.contoso.com") -> str:
-    """A pydantic-friendly validator: the FQDN, lower-cased, or ValueError saying what is expected."""
+def fqdn(value: str, example: str = "wapcomputer1.contoso.com", *, lower: bool = True) -> str:
+    """A pydantic-friendly validator: the FQDN (lower-cased unless ``lower`` is False: a value the host is given
+    as written), or ValueError saying what is expected."""
     if not is_fqdn(value):
         raise ValueError(f"{value!r} is not a fully qualified domain name such as {example}")
-    return value.lower()
+    return value.lower() if lower else value

@@ -24,14 +24,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 
+from providers import hostops
 from providers.errors import ConnectorError
-from providers.transport import Command, HostConnection
+from providers.transport import Command, HostConnection, Transport
 
 MARKER_ROOT = r"C:\ProgramData\WapConnectorIac"
 #: Identifies a marker among a read's outputs (like Helm's app.kubernetes.io/managed-by label).
@@ -101,50 +102,38 @@ def read_command(path: str) -> Command:
     return Command("Get-Content", {"Path": path, "Raw": True, "ErrorAction": "SilentlyContinue"})
 
 
-def extract(output: Sequence[Any]) -> tuple[Marker | None, list[Any]]:
-    """Split a read's output into the marker (if any) and everything else."""
-    marker, rest = None, []
+def marker_in(output: Iterable[Any]) -> Marker | None:
+    """The marker in the output of :func:`read_command`'s statement; None when the host has none (or a file
+    there is not one of ours)."""
     for obj in output:
         found = parse_marker(obj)
-        if found is not None and marker is None:
-            marker = found
-        elif found is None:
-            rest.append(obj)
-    return marker, rest
+        if found is not None:
+            return found
+    return None
 
 
-def read(conn: HostConnection, step: str, path: str) -> Marker | None:
+def read(t: Transport, conn: HostConnection, step: str, path: str) -> Marker | None:
     """The marker alone (delete's check, and resources whose read cannot carry one more statement)."""
-    from providers.remote import transport
-
-    return extract(transport().run(conn, step, read_command(path), idempotent=True).output)[0]
+    return marker_in(t.run(conn, step, read_command(path), idempotent=True).output)
 
 
-def write(conn: HostConnection, step: str, path: str, marker: Marker) -> None:
-    from providers.remote import transport
-
+def write(t: Transport, conn: HostConnection, step: str, path: str, marker: Marker) -> None:
     folder = path.rsplit("\\", 1)[0]
-    transport().run(conn, step, [
+    t.run(conn, step, [
         Command("New-Item", {"Path": folder, "ItemType": "Directory"}, ["Force"]),
         Command("New-Item", {"Path": path, "ItemType": "File", "Value": marker.to_json()}, ["Force"]),
     ], idempotent=True)
 
 
-def remove(conn: HostConnection, step: str, path: str) -> None:
+def remove(t: Transport, conn: HostConnection, step: str, path: str) -> None:
     """Remove the marker, then its folders while they are empty (never C:\\ProgramData itself), so that a destroy
     leaves the host as it was."""
-    from providers.remote import transport
-
-    transport().run(conn, step, Command("Remove-Item", {"Path": path, "ErrorAction": "SilentlyContinue"},
-                                        ["Force"]), idempotent=True)
+    t.run(conn, step, Command("Remove-Item", {"Path": path, "ErrorAction": "SilentlyContinue"}, ["Force"]),
+          idempotent=True)
     folder = path.rsplit("\\", 1)[0]
     while is_marker_path(folder) or folder.lower() == MARKER_ROOT.lower():
-        left = transport().run(conn, step, Command("Get-ChildItem", {"Path": folder, "ErrorAction": "SilentlyContinue"})
-                               | Command("Measure-Object"), idempotent=True).output
-        if left and isinstance(left[0], Mapping) and left[0].get("Count"):
+        if not hostops.remove_folder_if_empty(t, conn, step, folder):
             return
-        transport().run(conn, step, Command("Remove-Item", {"Path": folder, "ErrorAction": "SilentlyContinue"},
-                                            ["Recurse", "Force"]), idempotent=True)
         folder = folder.rsplit("\\", 1)[0]
 
 

@@ -15,42 +15,52 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from providers.base import PROVIDER_KEY, LabProvider, is_unknown, validation_failures
-from providers.errors import ConfigurationError
+from providers import ownership
+from providers.errors import ConfigurationError, HostDidNotConverge
 from providers.transport import HostConnection, Transport
 
-_transport: Transport | None = None
-_transport_lock = threading.Lock()
+_default: Transport | None = None
+_default_lock = threading.Lock()
+
+
+def default_transport() -> Transport:
+    """The transport a provider process uses when none is passed in: pypsrp, with the process's session pool (one
+    per host, reused by every resource of that host the process serves)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            from providers.transport import PsrpTransport
+
+            _default = PsrpTransport()
+        return _default
+
+
+# TEMPORARY, while the resources move to the transport passed in (RemoteProvider.transport): the old
+# process-wide override. Goes when no caller is left.
+_override: Transport | None = None
 
 
 def transport() -> Transport:
-    """The process-wide transport: pypsrp with its pool cache, unless a test swapped it."""
-    global _transport
-    with _transport_lock:
-        if _transport is None:
-            from providers.transport import PsrpTransport
-
-            _transport = PsrpTransport()
-        return _transport
+    return _override or default_transport()
 
 
 @contextlib.contextmanager
 def use_transport(t: Transport) -> Iterator[Transport]:
-    """Run provider methods against another transport (a FakeTransport in unit tests)."""
-    global _transport
-    with _transport_lock:
-        previous, _transport = _transport, t
+    global _override
+    with _default_lock:
+        previous, _override = _override, t
     try:
         yield t
     finally:
-        with _transport_lock:
-            _transport = previous
+        with _default_lock:
+            _override = previous
 
 
 class RemoteInputs(BaseModel):
@@ -124,10 +134,17 @@ def parse_model(model: type[BaseModel], props: Mapping[str, Any], subject: str) 
         raise ConfigurationError(problems, subject=subject) from None
 
 
-def connection_changed(olds: Mapping[str, Any], news: Mapping[str, Any], key: str = "connection") -> bool:
-    """A new address, port, credential or timeout is an in-place update (never a replace): the thing on
-    the host is the same, only the way to reach it changed."""
-    return olds.get(key) != news.get(key)
+def connection_diff(olds: Mapping[str, Any], news: Mapping[str, Any],
+                    key: str = "connection") -> tuple[list[str], list[str]]:
+    """(changed, replaced) for a connection input: another host (by FQDN) is another thing, a replace; a new
+    address, port, credential or timeout is an in-place update (the thing on the host is the same, only the way
+    to reach it changed)."""
+    new = news.get(key)
+    if is_unknown(new):
+        return [key], []
+    if host_identity(news, key) != host_identity(olds, key):
+        return [key], [key]
+    return ([key] if olds.get(key) != new else []), []
 
 
 def host_identity(props: Mapping[str, Any], key: str = "connection") -> str | None:
@@ -148,4 +165,108 @@ def inputs_only(props: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class RemoteProvider(LabProvider):
-    """Marker base: remote providers get their transport from :func:`transport` inside each method."""
+    """Base of the providers of things on a Windows host. Each method takes its transport once, from
+    :attr:`transport`, and passes it down to every host operation; a test passes its own (a FakeTransport) to
+    the constructor. A provider in the state carries none: it is pickled with the stack."""
+
+    def __init__(self, transport: Transport | None = None) -> None:
+        if transport is not None:
+            self._transport = transport
+
+    @property
+    def transport(self) -> Transport:
+        return self.__dict__.get("_transport") or transport()
+
+
+# -- the one shape of a resource on a host ---------------------------------------------------------------------
+
+InputsT = TypeVar("InputsT", bound=RemoteInputs)
+ObservedT = TypeVar("ObservedT")
+StepT = TypeVar("StepT")
+
+
+class HostResourceProvider(RemoteProvider, Generic[InputsT, ObservedT, StepT]):
+    """The template every resource that lives on a Windows host follows:
+
+    * :meth:`read_host`: one invocation, its statements' outputs parsed by pure functions into the typed observed
+      state (None: the thing is not there), with the ownership marker;
+    * :meth:`plan`: pure, observed vs desired inputs -> the steps (typed) that close the gap, [] when none;
+    * :meth:`apply`: runs the steps;
+    * :meth:`converge`: generic: read, plan, apply, read again, and :class:`HostDidNotConverge` if the host still
+      differs (:meth:`did_not_converge` says how);
+    * ownership (:mod:`providers.ownership`): :meth:`claim` for create, :meth:`keep_ownership` for update, from
+      :meth:`marker_path`, :meth:`thing`, :meth:`differences` and :meth:`prior_values`.
+
+    Every method takes the transport its provider method resolved once (:attr:`RemoteProvider.transport`)."""
+
+    #: The resource's name in ownership markers (the folder under C:\ProgramData\WapConnectorIac).
+    ownership_resource: ClassVar[str] = ""
+
+    def read_host(self, t: Transport, inputs: InputsT) -> tuple[ObservedT | None, ownership.Marker | None]:
+        raise NotImplementedError
+
+    def plan(self, observed: ObservedT | None, inputs: InputsT) -> list[StepT]:
+        raise NotImplementedError
+
+    def apply(self, t: Transport, inputs: InputsT, steps: list[StepT], observed: ObservedT | None) -> None:
+        raise NotImplementedError
+
+    def did_not_converge(self, inputs: InputsT, observed: ObservedT | None, left: list[StepT]) -> HostDidNotConverge:
+        raise NotImplementedError
+
+    def converge(self, t: Transport, inputs: InputsT) -> ObservedT:
+        """Read, run the missing steps, read again and insist the host now matches."""
+        observed, _ = self.read_host(t, inputs)
+        steps = self.plan(observed, inputs)
+        if steps:
+            self.apply(t, inputs, steps, observed)
+            observed, _ = self.read_host(t, inputs)
+            left = self.plan(observed, inputs)
+            if left or observed is None:
+                raise self.did_not_converge(inputs, observed, left)
+        assert observed is not None, "plan() found nothing to do on a host where nothing was observed"
+        return observed
+
+    # -- ownership ---------------------------------------------------------------------------------------------
+    def marker_path(self, inputs: InputsT) -> str:
+        raise NotImplementedError
+
+    def thing(self, inputs: InputsT) -> str:
+        raise NotImplementedError
+
+    def differences(self, observed: ObservedT, inputs: InputsT) -> list[ownership.Difference]:
+        """How a thing found on the host differs from the desired one, field by field (for adoption)."""
+        raise NotImplementedError
+
+    def prior_values(self, observed: ObservedT) -> dict[str, Any]:
+        """What an adopted thing held: destroy puts it back."""
+        return {}
+
+    def claim(self, t: Transport, inputs: InputsT) -> dict[str, Any]:
+        """create's ownership step, before any change: adopt what matches, refuse what differs or what another
+        stack owns (:func:`ownership.claim`), and write the marker; the ownership outputs. {} when ownership is not
+        tracked (no owner)."""
+        if inputs.owner is None:
+            return {}
+        conn = inputs.connection
+        found, marker = self.read_host(t, inputs)
+        mark = ownership.claim(
+            host=conn.fqdn, thing=self.thing(inputs), owner=inputs.owner, adopt=inputs.adopt, marker=marker,
+            exists=found is not None, differences=self.differences(found, inputs) if found is not None else [],
+            prior=self.prior_values(found) if found is not None else {}, resource=self.ownership_resource)
+        ownership.write(t, conn, ownership.STEP_MARK, self.marker_path(inputs), mark)  # a rerun knows it is ours
+        return ownership.outputs(mark)
+
+    def keep_ownership(self, t: Transport, inputs: InputsT, olds: Mapping[str, Any]) -> dict[str, Any]:
+        """update's ownership step: refuse to change what another stack now owns, write the marker again if it
+        went missing; the ownership outputs."""
+        if inputs.owner is None:
+            return {}
+        conn = inputs.connection
+        _, marker = self.read_host(t, inputs)
+        ownership.may_change(host=conn.fqdn, thing=self.thing(inputs), owner=inputs.owner, adopt=inputs.adopt,
+                             marker=marker, previous=olds.get("owner"))
+        mark = ownership.from_state({**olds, "owner": inputs.owner}, self.ownership_resource, self.thing(inputs))
+        if mark is not None and marker != mark:
+            ownership.write(t, conn, ownership.STEP_MARK, self.marker_path(inputs), mark)
+        return ownership.outputs(mark)

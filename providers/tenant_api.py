@@ -29,8 +29,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from providers import names, ownership
 from providers.base import PROVIDER_KEY, is_unknown, LabResource
-from providers.bundle import (DEFAULT_DESTINATION, connection_change, file_name, join, only_expected_errors,
-                              sha256_bytes, stage_bytes, windows_path)
+from providers.bundle import DEFAULT_DESTINATION
+from providers.hostops import file_name, join, only_expected_errors, sha256_bytes, stage_bytes, windows_path
+from providers.remote import connection_diff as connection_change
 from providers.errors import ConnectorError, RemoteCommandFailed
 from providers.remote import inputs_only as _inputs
 from providers.remote import password_secret
@@ -212,7 +213,8 @@ def _read_tenant_api_owned(conn: HostConnection) -> tuple[TenantApiState | None,
     # A missing key is PathNotFound; a missing ProductCode value an ArgumentException: both mean "not there".
     only_expected_errors(conn, STEP_UPDATE_READ, stmts, result,
                          ("PathNotFound", "System.Management.Automation.PSArgumentException"))
-    marker, output = ownership.extract(result.output)
+    marker = ownership.marker_in(result.outputs[-1])
+    output = [o for out in result.outputs[:-1] for o in out]
     return parse_tenant_api(output), marker
 
 
@@ -268,7 +270,7 @@ class TenantApiUpdateProvider(RemoteProvider):
                 differences=differs, resource=UPDATE_RESOURCE,
                 prior={"product_code": before.product_code, "site_state": before.site_state} if exists and before
                 else {})
-            ownership.write(conn, ownership.STEP_MARK, UPDATE_MARKER, mark)
+            ownership.write(transport(), conn, ownership.STEP_MARK, UPDATE_MARKER, mark)
             own = ownership.outputs(mark)
         outs = self._converge(args, before)
         outs["previous_product_code"] = before.product_code if before else None
@@ -290,7 +292,7 @@ class TenantApiUpdateProvider(RemoteProvider):
                                  marker=marker, previous=olds.get("owner"))
             mark = ownership.from_state({**olds, "owner": args.owner}, UPDATE_RESOURCE, UPDATE_THING)
             if marker != mark:
-                ownership.write(args.connection, ownership.STEP_MARK, UPDATE_MARKER, mark)
+                ownership.write(transport(), args.connection, ownership.STEP_MARK, UPDATE_MARKER, mark)
             own = ownership.outputs(mark)
         outs = self._converge(args, observed)
         outs["previous_product_code"] = olds.get("previous_product_code")
@@ -304,7 +306,7 @@ class TenantApiUpdateProvider(RemoteProvider):
             _, marker = _read_tenant_api_owned(conn)
             if not ownership.may_delete(host=conn.fqdn, thing=UPDATE_THING, owner=owner, marker=marker):
                 return
-            ownership.remove(conn, ownership.STEP_UNMARK, UPDATE_MARKER)
+            ownership.remove(transport(), conn, ownership.STEP_UNMARK, UPDATE_MARKER)
             if props.get("adopted"):
                 pulumi.log.warn(f"{fqdn}: the connector's Tenant API was installed before this stack; it stays")
                 return
@@ -636,7 +638,8 @@ def _read_trust_owned(conn: HostConnection, sql_server: str,
     stmts = [*trust_read_statements(sql_server, data_file_path), ownership.read_command(trust_marker(sql_server))]
     result = transport().run(conn, STEP_TRUST_READ, stmts, idempotent=True, accept_errors=True)
     only_expected_errors(conn, STEP_TRUST_READ, stmts, result)
-    marker, output = ownership.extract(result.output)
+    marker = ownership.marker_in(result.outputs[-1])
+    output = [o for out in result.outputs[:-1] for o in out]
     raw = next((str(o.get("Value") or "") for o in output if isinstance(o, Mapping)
                 and str(o.get("Name", "")).lower() == TRUST_SETTING.lower()), None)
     return parse_trust_state(output), marker, raw
@@ -697,7 +700,7 @@ class TenantApiTrustProvider(RemoteProvider):
                 if state.trust is not None else [],
                 prior={"row_value": raw, "data_file_sha256": state.data_file_sha256} if state.trust is not None
                 else {})
-            ownership.write(conn, ownership.STEP_MARK, trust_marker(sql), mark)
+            ownership.write(transport(), conn, ownership.STEP_MARK, trust_marker(sql), mark)
             own = ownership.outputs(mark)
         outs = self._converge(args, sql)
         return CreateResult(id_=f"{sql}:{TRUST_NAMESPACE}:{TRUST_SETTING}", outs={**_inputs(props), **outs, **own})
@@ -721,7 +724,7 @@ class TenantApiTrustProvider(RemoteProvider):
                                  adopt=args.adopt, marker=marker, previous=olds.get("owner"))
             mark = ownership.from_state({**olds, "owner": args.owner}, TRUST_RESOURCE, trust_thing(sql))
             if marker != mark:
-                ownership.write(args.connection, ownership.STEP_MARK, trust_marker(sql), mark)
+                ownership.write(transport(), args.connection, ownership.STEP_MARK, trust_marker(sql), mark)
             own = ownership.outputs(mark)
         outs = {**self._converge(args, sql), **own}
         old_file = olds.get("data_file_path")
@@ -740,7 +743,7 @@ class TenantApiTrustProvider(RemoteProvider):
                 return
             if props.get("adopted"):
                 self._restore_prior(conn, sql, props, state, raw)
-                ownership.remove(conn, ownership.STEP_UNMARK, trust_marker(sql))
+                ownership.remove(transport(), conn, ownership.STEP_UNMARK, trust_marker(sql))
                 return
         if state.trust is not None and state.trust.realm == realm:
             transport().run(conn, STEP_TRUST_DELETE, Command("Set-MgmtSvcDatabaseSetting", {
@@ -751,7 +754,7 @@ class TenantApiTrustProvider(RemoteProvider):
                             f"{state.trust.realm!r}, not this resource's {realm!r}; leaving it")
         _remove_staged_file(conn, STEP_TRUST_DELETE, props["data_file_path"])
         if isinstance(owner, str):
-            ownership.remove(conn, ownership.STEP_UNMARK, trust_marker(sql))  # last: delete stays re-runnable
+            ownership.remove(transport(), conn, ownership.STEP_UNMARK, trust_marker(sql))  # last: delete stays re-runnable
 
     @staticmethod
     def _restore_prior(conn: HostConnection, sql: str, props: Mapping[str, Any], state: TrustState,
@@ -775,7 +778,7 @@ class TenantApiTrustProvider(RemoteProvider):
         observed = trust_observed(_read_trust(conn, sql, args.data_file_path))
         steps = plan_trust(observed, desired)
         if "stage_data_file" in steps:
-            stage_bytes(conn, STEP_TRUST, {args.data_file_path: args.data_file_bytes}, chunk_size=256 * 1024,
+            stage_bytes(transport(), conn, STEP_TRUST, {args.data_file_path: args.data_file_bytes}, chunk_size=256 * 1024,
                         directories=[args.bundle_path])
         if "run_trust_script" in steps:
             script = join(args.bundle_path, TRUST_SCRIPT)

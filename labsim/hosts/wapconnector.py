@@ -17,7 +17,7 @@ from cryptography import x509
 
 from labsim.hosts import certs, files, iis, mgmtsvc, paths
 from labsim.hosts.base import CommandSpec, Ctx, Param, prop, table, wildcard
-from labsim.lab import _FQDN, Role
+from labsim.lab import FQDN, Role
 from labsim.runtime import PSObject, TerminatingError
 
 # -- [inf] everything about the package ------------------------------------------------------------------------
@@ -193,7 +193,7 @@ def configure_wap_connector(ctx: Ctx, args: dict[str, Any]) -> None:
     if not _connector_installed(doc):
         raise ctx.throw("The Windows Azure Pack Connector is not installed. Run Install-Connector.ps1 first.")
     for key in APP_SETTING_KEYS:
-        if not _FQDN.match(args[key]):
+        if not FQDN.match(args[key]):
             raise ctx.throw(f"'{args[key]}' is not a valid FQDN for -{key}.")
     ctx.latency("Configure-WapConnector")
     with ctx.state.tx() as tx:

@@ -17,11 +17,11 @@ from ._base import Transport, VerbosePredicate
 from ._commands import Command, Credential, Pipeline, Secret, Statements, describe
 from ._connection import PRIVILEGED_ENDPOINT, Auth, HostConnection
 from ._fake import Call, Failure, FakeTransport
-from ._result import ErrorRecordInfo, Result
+from ._result import ErrorRecordInfo, Output, Result
 
 __all__ = [
     "PRIVILEGED_ENDPOINT", "Auth", "Call", "Command", "Credential", "ErrorRecordInfo", "Failure",
-    "FakeTransport", "HostConnection", "Pipeline", "PsrpTransport", "Result", "Secret", "Statements",
+    "FakeTransport", "HostConnection", "Output", "Pipeline", "PsrpTransport", "Result", "Secret", "Statements",
     "Transport", "VerbosePredicate", "describe",
 ]
 

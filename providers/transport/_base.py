@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, Union
 
 from ..errors import RemoteCommandFailed
-from ._commands import Statements, describe
-from ._connection import HostConnection
+from ._commands import Pipeline, Statements, describe
+from ._connection import PRIVILEGED_ENDPOINT, HostConnection
 from ._result import ErrorRecordInfo, Result
 
-__all__ = ["VerbosePredicate", "Transport", "check_errors", "matcher", "scrub"]
+__all__ = ["VerbosePredicate", "Transport", "check_errors", "matcher", "scrub", "statement_boundary"]
 
 VerbosePredicate = Union[str, "re.Pattern[str]", Callable[[str], bool]]
 
@@ -41,6 +42,22 @@ class Transport(Protocol):
         (``Result.stopped`` is True when it was still running). If the pipeline ends first without a match,
         raise RemoteCommandFailed; if ``timeout`` passes, stop it and raise StepTimedOut."""
         ...
+
+
+#: Written between statements so that each statement's output comes back apart (``Result.outputs``).
+BOUNDARY_PREFIX = "wapconnector:end-of-statement:"
+
+
+def statement_boundary(conn: HostConnection, pipelines: Sequence[Pipeline]) -> str | None:
+    """The text that separates the statements' outputs of one call (a fresh one per call, so no output object
+    can match it by chance); None for one statement. The privileged endpoint (a NoLanguage JEA endpoint without
+    Write-Output) takes one statement per call."""
+    if len(pipelines) <= 1:
+        return None
+    if conn.configuration_name == PRIVILEGED_ENDPOINT:
+        raise ValueError(f"{conn.fqdn}: the {PRIVILEGED_ENDPOINT} endpoint runs one statement per call, got "
+                         f"{len(pipelines)}")
+    return BOUNDARY_PREFIX + uuid.uuid4().hex
 
 
 def matcher(predicate: VerbosePredicate) -> Callable[[str], bool]:

@@ -7,7 +7,8 @@
     # or: FakeTransport(lambda call: Result(output=[...]))
 
 Keys are the display form of the commands (``describe()``; secrets show as '****') or Command/Pipeline
-objects. Responses are a Result, a list (the output), a Failure (a terminating error), a ConnectorError
+objects. Responses are a Result (``outputs``: one per statement of the call), a list (the output of a
+one-statement call), a Failure (a terminating error), a ConnectorError
 instance (raised as is), or a function of the Call returning one of those. Error records in a Result and
 Failures go through the same checks as the real transport, so providers see the same errors.
 """
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConnectorError, RemoteCommandFailed, StepTimedOut
-from ._base import VerbosePredicate, check_errors, matcher
+from ._base import VerbosePredicate, check_errors, matcher, statement_boundary
 from ._commands import Pipeline, Statements, describe, secrets_in, to_statements
 from ._connection import HostConnection
 from ._result import ErrorRecordInfo, Result
@@ -113,7 +114,7 @@ class FakeTransport:
             if match(line):
                 check_errors(conn, step, call.statements, result.errors, failed=False,
                              accept_errors=accept_errors, secrets=secrets_in(call.statements))
-                return Result(output=result.output, errors=result.errors, verbose=result.verbose[: i + 1],
+                return Result(outputs=result.outputs, errors=result.errors, verbose=result.verbose[: i + 1],
                               warnings=result.warnings, information=result.information, stopped=True)
         if result.stopped:  # the test says: the pipeline never finished and never printed the line
             raise StepTimedOut(conn.fqdn, step, seconds=conn.timeout_for(step, timeout),
@@ -127,7 +128,9 @@ class FakeTransport:
                 input: Sequence[Any] | None, timeout: float | None, idempotent: bool) -> Call:
         if not isinstance(conn, HostConnection):
             raise TypeError("conn must be a HostConnection")
-        call = Call(conn.fqdn, step, to_statements(statements), kind,
+        pipelines = to_statements(statements)
+        statement_boundary(conn, pipelines)  # the same refusal as the real transport's
+        call = Call(conn.fqdn, step, pipelines, kind,
                     tuple(input) if input is not None else None, timeout, idempotent, conn)
         with self._lock:
             self.calls.append(call)
@@ -153,10 +156,18 @@ class FakeTransport:
             assert conn is not None
             check_errors(conn, call.step, call.statements, records, failed=True, accept_errors=False,
                          secrets=secrets_in(call.statements))
+        count = len(call.statements)
         if response is None:
-            return Result()
+            return Result(outputs=[[] for _ in range(count)])
         if isinstance(response, list):
-            return Result(output=response)
+            response = Result(output=response)
         if isinstance(response, Result):
-            return response
+            if len(response.outputs) == count:
+                return response
+            if not any(response.outputs):  # no output at all: any number of statements wrote nothing
+                return Result(outputs=[[] for _ in range(count)], errors=response.errors, verbose=response.verbose,
+                              warnings=response.warnings, information=response.information,
+                              stopped=response.stopped)
+            raise TypeError(f"FakeTransport: the call ran {count} statement(s); answer with Result(outputs=[...]), "
+                            f"one output per statement (got {len(response.outputs)})")
         raise TypeError(f"FakeTransport: cannot answer with {type(response).__name__}")

@@ -41,8 +41,8 @@ from urllib3.util.ssl_match_hostname import CertificateError as NameMismatch
 from .. import progress
 from ..errors import (AuthenticationFailed, ConfigurationError, ConnectorError, HostUnreachable,
                       RemoteCommandFailed, StepTimedOut, TlsVerificationFailed, TransportError)
-from ._base import VerbosePredicate, check_errors, matcher, scrub
-from ._commands import Credential, Pipeline, Secret, Statements, describe, secrets_in, to_statements
+from ._base import VerbosePredicate, check_errors, matcher, scrub, statement_boundary
+from ._commands import Command, Credential, Pipeline, Secret, Statements, describe, secrets_in, to_statements
 from ._connection import HostConnection
 from ._result import ErrorRecordInfo, Result, category_name, to_plain
 
@@ -328,10 +328,16 @@ def _needs_key_exchange(value: Any) -> bool:
     return False
 
 
-def build(pool: RunspacePool, pipelines: Sequence[Pipeline]) -> PowerShell:
-    """The only place commands become a pypsrp PowerShell: cmdlets, parameters and statement breaks."""
+def build(pool: RunspacePool, pipelines: Sequence[Pipeline], boundary: str | None = None) -> PowerShell:
+    """The only place commands become a pypsrp PowerShell: cmdlets, parameters and statement breaks. With
+    ``boundary``, a ``Write-Output <boundary>`` statement follows every statement but the last, so that each
+    statement's output can be told apart (:func:`split_outputs`)."""
     ps = PowerShell(pool)
-    for pipeline in pipelines:
+    marked = list(pipelines)
+    if boundary is not None:
+        marker = Pipeline((Command("Write-Output", {"InputObject": boundary}),))
+        marked = [m for p in pipelines[:-1] for m in (p, marker)] + list(pipelines[-1:])
+    for pipeline in marked:
         for command in pipeline.commands:
             ps.add_cmdlet(command.name)
             for name, value in command.parameters.items():
@@ -340,6 +346,19 @@ def build(pool: RunspacePool, pipelines: Sequence[Pipeline]) -> PowerShell:
                 ps.add_parameter(switch, True)  # -Switch:$true, unambiguous for any host
         ps.add_statement()
     return ps
+
+
+def split_outputs(objects: Iterable[Any], count: int, boundary: str | None) -> list[list[Any]]:
+    """The output objects of a pipeline built with ``boundary``, one list per statement; statements the pipeline
+    never reached (a terminating error) have none."""
+    outputs: list[list[Any]] = [[] for _ in range(max(count, 1))]
+    index = 0
+    for obj in objects:
+        if boundary is not None and obj == boundary and index < len(outputs) - 1:
+            index += 1
+        else:
+            outputs[index].append(obj)
+    return outputs
 
 
 def error_info(record: Any) -> ErrorRecordInfo:
@@ -549,10 +568,11 @@ class PsrpTransport:
         command_text = scrub(describe(pipelines), secrets)
         started = time.monotonic()
         report = progress.Step(conn.fqdn, step)  # live in `pulumi up` (a no-op outside the provider process)
+        boundary = statement_boundary(conn, pipelines)
         session: _Session | None = self.cache.checkout(conn, step, read=reopen_on_lost)
         try:
             try:
-                ps = self._start(session, pipelines, input)
+                ps = self._start(session, pipelines, input, boundary)
             except Exception as exc:  # noqa: BLE001
                 # A reused session found dead before the command ran: resend on a fresh session. A refused
                 # request proves the command never started; a lost connection only may, so reads only.
@@ -562,9 +582,10 @@ class PsrpTransport:
                 self.cache.discard(session)
                 session = None
                 session = self.cache.open_fresh(conn, step, read=reopen_on_lost)
-                ps = self._start(session, pipelines, input)
+                ps = self._start(session, pipelines, input, boundary)
             result, matched = self._collect(conn, step, session, ps, deadline, budget, command_text, until,
-                                            report=report, secrets=secrets)
+                                            report=report, secrets=secrets,
+                                            split=(len(pipelines), boundary))
         except ConnectorError:
             if session is not None:
                 self.cache.discard(session)
@@ -589,17 +610,18 @@ class PsrpTransport:
                                       message="the command finished without printing the expected verbose line")
         return result
 
-    def _start(self, session: _Session, pipelines: Sequence[Pipeline], input: Any) -> PowerShell:
+    def _start(self, session: _Session, pipelines: Sequence[Pipeline], input: Any, boundary: str | None) -> PowerShell:
         if any(_needs_key_exchange(v) for p in pipelines for c in p.commands for v in c.parameters.values()):
             session.pool.exchange_keys()  # SecureStrings need the session key; once per pool
-        ps = build(session.pool, pipelines)
+        ps = build(session.pool, pipelines, boundary)
         wire_input = None if input is None else [to_wire(v) for v in input]
         ps.begin_invoke(input=wire_input if wire_input else None)
         return ps
 
     def _collect(self, conn: HostConnection, step: str, session: _Session, ps: PowerShell, deadline: float,
                  budget: float, command_text: str, until: Callable[[str], bool] | None, *,
-                 report: progress.Step | None = None, secrets: Sequence[str] = ()) -> tuple[Result, bool]:
+                 report: progress.Step | None = None, secrets: Sequence[str] = (),
+                 split: tuple[int, str | None] = (1, None)) -> tuple[Result, bool]:
         matched = False
         seen_verbose = 0
         reported = 0
@@ -652,7 +674,7 @@ class PsrpTransport:
         verbose = _informational(ps.streams.verbose)
         if matched:
             verbose = verbose[:seen_verbose + 1]
-        result = Result(output=[to_plain(o) for o in ps.output],
+        result = Result(outputs=split_outputs([to_plain(o) for o in ps.output], *split),
                         errors=[error_info(e) for e in ps.streams.error],
                         verbose=verbose, warnings=_informational(ps.streams.warning),
                         information=_information(ps.streams.information),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json as _json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ERROR_CATEGORIES", "ErrorRecordInfo", "Result", "category_name", "to_plain"]
+__all__ = ["ERROR_CATEGORIES", "ErrorRecordInfo", "Output", "Result", "category_name", "to_plain"]
 
 # System.Management.Automation.ErrorCategory, by value.
 ERROR_CATEGORIES = (
@@ -51,23 +52,13 @@ class ErrorRecordInfo:
         return self.error_id.split(",", 1)[0]
 
 
-@dataclass(frozen=True)
-class Result:
-    """The outcome of a pipeline that did not fail (or whose errors the caller accepted)."""
-
-    output: list[Any] = field(default_factory=list)
-    """Output objects as plain Python: objects become dicts of their properties, enums their names."""
-    errors: list[ErrorRecordInfo] = field(default_factory=list)
-    """Non-terminating error records (only when the caller accepted them)."""
-    verbose: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    information: list[str] = field(default_factory=list)
-    stopped: bool = False
-    """True when run_until stopped the pipeline after seeing what it waited for."""
+class Output(list[Any]):
+    """The output objects of one statement, as plain Python: objects become dicts of their properties, enums
+    their names."""
 
     def json(self) -> Any:
         """Parse output produced by ``ConvertTo-Json``: None when there was no output (nothing found)."""
-        strings = [o for o in self.output if o is not None]
+        strings = [o for o in self if o is not None]
         if not strings:
             return None
         if not all(isinstance(o, str) for o in strings):
@@ -77,9 +68,55 @@ class Result:
 
     def single(self) -> Any:
         """The one output object, None when there is none; more than one is an error in the caller's query."""
-        if len(self.output) > 1:
-            raise ValueError(f"expected at most one output object, got {len(self.output)}")
-        return self.output[0] if self.output else None
+        if len(self) > 1:
+            raise ValueError(f"expected at most one output object, got {len(self)}")
+        return self[0] if self else None
+
+
+@dataclass(frozen=True, init=False)
+class Result:
+    """The outcome of a pipeline that did not fail (or whose errors the caller accepted): each statement's
+    output apart (``outputs[i]``), and the pipeline's other streams."""
+
+    outputs: tuple[Output, ...]
+    """One Output per statement sent, in order; a statement the pipeline never reached has an empty one."""
+    errors: list[ErrorRecordInfo] = field(default_factory=list)
+    """Non-terminating error records (only when the caller accepted them)."""
+    verbose: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    information: list[str] = field(default_factory=list)
+    stopped: bool = False
+    """True when run_until stopped the pipeline after seeing what it waited for."""
+
+    def __init__(self, output: Sequence[Any] | None = None, *, outputs: Sequence[Sequence[Any]] | None = None,
+                 errors: Sequence[ErrorRecordInfo] = (), verbose: Sequence[str] = (),
+                 warnings: Sequence[str] = (), information: Sequence[str] = (), stopped: bool = False) -> None:
+        if output is not None and outputs is not None:
+            raise TypeError("give output (one statement) or outputs (one per statement), not both")
+        per_statement = [output or []] if outputs is None else list(outputs)
+        object.__setattr__(self, "outputs", tuple(Output(o) for o in per_statement))
+        object.__setattr__(self, "errors", list(errors))
+        object.__setattr__(self, "verbose", list(verbose))
+        object.__setattr__(self, "warnings", list(warnings))
+        object.__setattr__(self, "information", list(information))
+        object.__setattr__(self, "stopped", stopped)
+
+    @property
+    def output(self) -> Output:
+        """The output of a one-statement pipeline. A pipeline of several statements has no single output: each
+        statement's is ``outputs[i]``."""
+        if len(self.outputs) != 1:
+            raise ValueError(f"the pipeline ran {len(self.outputs)} statements: read each one's output from "
+                             f"outputs[i]")
+        return self.outputs[0]
+
+    def json(self) -> Any:
+        """``output.json()`` of a one-statement pipeline."""
+        return self.output.json()
+
+    def single(self) -> Any:
+        """``output.single()`` of a one-statement pipeline."""
+        return self.output.single()
 
 
 def to_plain(value: Any) -> Any:

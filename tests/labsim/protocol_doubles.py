@@ -57,6 +57,8 @@ class EchoRuntime:
         if "InputObject" in params:
             sink.output(params["InputObject"])
 
+    _write_output = _echo_object  # what the transport writes between statements (Result.outputs)
+
     def _get_session(self, session, params, positional, input, sink):
         sink.output(PSObject({"Host": session.host, "User": session.user, "Configuration": session.configuration,
                               "Auth": session.auth}, type_names=["Labsim.Session",

@@ -57,7 +57,7 @@ class FakeHost:
 
     # -- the handler ---------------------------------------------------------------------------------------------
     def handle(self, call: Call) -> Any:
-        output: list[Any] = []
+        outputs: list[list[Any]] = []
         errors: list[ErrorRecordInfo] = []
         for pipeline in call.statements:
             flow: list[Any] | None = None
@@ -77,8 +77,8 @@ class FakeHost:
                     del errors[before:]
                 if isinstance(flow, Failure):
                     return flow
-            output.extend(flow or [])
-        return Result(output=output, errors=errors)
+            outputs.append(flow or [])
+        return Result(outputs=outputs, errors=errors)
 
     def _run(self, name: str, key: str, p: dict[str, Any], switches: set[str], flow: list[Any] | None,
              errors: list[ErrorRecordInfo]) -> Any:

@@ -63,10 +63,10 @@ class FakeStack:
         if names[0] == "Get-ChildItem":
             listing = [{"Name": n, "FullName": apc.OUTPUT_FOLDER + "\\" + n, "LastWriteTimeUtc": "2026-01-01"}
                        for n in sorted(self.files)]
-            return Result(output=[*listing, *([self.marker] if self.marker else [])])
+            return Result(outputs=[listing, [self.marker] if self.marker else []])
         if names[0] == "Get-Content":
-            return Result(output=[self.files[p.commands[0].parameters["Path"][len(apc.OUTPUT_FOLDER) + 1:]]
-                                  for p in call.statements])
+            return Result(outputs=[[self.files[p.commands[0].parameters["Path"][len(apc.OUTPUT_FOLDER) + 1:]]]
+                                   for p in call.statements])
         if names == ["New-Item", "New-Item"]:
             self.marker = call.statements[1].commands[0].parameters["Value"]
             return Result()
@@ -371,10 +371,10 @@ def test_read_tolerates_a_missing_folder_but_not_other_errors():
     missing = ErrorRecordInfo(f"Cannot find path '{apc.OUTPUT_FOLDER}' because it does not exist.",
                               "PathNotFound,Microsoft.PowerShell.Commands.GetChildItemCommand", "ObjectNotFound",
                               target=apc.OUTPUT_FOLDER)
-    with use_transport(FakeTransport(lambda call: Result(output=[False], errors=[missing]))):
+    with use_transport(FakeTransport(lambda call: Result(outputs=[[False], []], errors=[missing]))):
         assert apc.AzurePackConnectorProvider().read("id", checked(inputs())).id == ""
     denied = ErrorRecordInfo("Access is denied", "UnauthorizedAccess", "PermissionDenied")
-    with use_transport(FakeTransport(lambda call: Result(output=[False], errors=[denied]))), \
+    with use_transport(FakeTransport(lambda call: Result(outputs=[[False], []], errors=[denied]))), \
             pytest.raises(RemoteCommandFailed, match="Access is denied"):
         apc.AzurePackConnectorProvider().read("id", checked(inputs()))
 

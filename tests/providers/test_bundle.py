@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from providers import bundle as B
+from providers import hostops
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.remote import use_transport
 from providers.transport import Command, FakeTransport
@@ -124,7 +125,7 @@ def test_stale_files_and_directories():
 ])
 def test_staging_commands(size, chunk, expected):
     data = bytes(range(size))
-    cmds = B.staging_commands("C:\\t\\f.bin", data, chunk)
+    cmds = hostops.staging_commands("C:\\t\\f.bin", data, chunk)
     assert [(c.name, len(c.parameters.get("Value", b""))) for c in cmds] == expected
     assert b"".join(c.parameters.get("Value", b"") for c in cmds) == data
     assert all(c.parameters["Path"] == "C:\\t\\f.bin" for c in cmds)
@@ -134,7 +135,7 @@ def test_staging_commands(size, chunk, expected):
 @pytest.mark.unit
 def test_batches_bound_the_payload_of_each_call():
     cmds = [Command("Set-Content", {"Path": "p", "Value": b"x" * n}) for n in (300, 300, 500, 2000, 10)]
-    assert [[len(c.parameters["Value"]) for c in b] for b in B.batches(cmds, 1024)] == [[300, 300], [500], [2000],
+    assert [[len(c.parameters["Value"]) for c in b] for b in hostops.batches(cmds, 1024)] == [[300, 300], [500], [2000],
                                                                                        [10]]
 
 

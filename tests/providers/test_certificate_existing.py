@@ -129,7 +129,8 @@ def sim_props(server, thumbprint, host="wapcomputer1", **kw):
 
 
 def writes(server, host, since):
-    reads = {"Get-Item", "Select-Object", "Test-Path", "Get-Content"}  # Get-Content: an ownership marker read
+    # Get-Content: an ownership marker read; Write-Output: the boundary between a read's statements.
+    reads = {"Get-Item", "Select-Object", "Test-Path", "Get-Content", "Write-Output"}
     return [i["command"] for i in invocations(server, host, since=since) if i["command"] not in reads]
 
 

@@ -10,7 +10,7 @@ import pytest
 from providers import connector_site as cs
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.remote import use_transport
-from providers.transport import ErrorRecordInfo, Failure, FakeTransport, Result
+from providers.transport import ErrorRecordInfo, Failure, FakeTransport, Output, Result
 
 T_TENANT = "A" * 40
 T_OTHER = "B" * 40
@@ -71,18 +71,18 @@ class FakeWap:
         if name == "Get-Website":
             sites = [self.site_json(cs.TENANT_SITE, "Started", self.tenant_thumb, 30081)]
             sites += [self.site_json(n, s["state"], s["thumb"], s["port"]) for n, s in self.sites.items()]
-            out, errors = [json.dumps(sites, separators=(",", ":"))], []
+            out, errors = [[json.dumps(sites, separators=(",", ":"))], [], []], []
             if cs.MAIN_SITE in self.sites:
-                out.append(json.dumps([{"key": k, "value": v} for k, v in self.settings.items()]))
+                out[1].append(json.dumps([{"key": k, "value": v} for k, v in self.settings.items()]))
             else:
                 errors.append(ErrorRecordInfo("Cannot find path 'IIS:\\Sites\\MgmtSvc-Connector'",
                                               "PathNotFound,Microsoft.IIs", "ObjectNotFound"))
             pkgs = [{"Name": p, "Version": "1.0.0.0", "TagId": "{X}"} for p in sorted(self.packages)]
             if pkgs:
-                out.append(json.dumps(pkgs if len(pkgs) > 1 else pkgs[0]))
+                out[2].append(json.dumps(pkgs if len(pkgs) > 1 else pkgs[0]))
             errors += [ErrorRecordInfo(f"No package found for '{p}'.", "NoMatchFound,GetPackage", "ObjectNotFound")
                        for p in cs.CONNECTOR_PACKAGES if p not in self.packages]
-            return Result(output=out, errors=errors)
+            return Result(outputs=out + [[]] * (len(call.statements) - 3), errors=errors)
         if name == "Test-Path":
             paths = call.statements[0].commands[0].parameters["Path"]
             return [(self.url_rewrite if p == cs.URL_REWRITE_KEY else self.bundle) for p in paths]
@@ -109,7 +109,7 @@ class FakeWap:
 
 def observed(**kw):
     wap = FakeWap(**kw)
-    return wap, cs.parse_read(wap(_read_call()).output)
+    return wap, cs.parse_read(*wap(_read_call()).outputs)
 
 
 def _read_call():
@@ -135,24 +135,24 @@ def test_read_is_one_invocation_of_structured_commands():
 
 @pytest.mark.unit
 @pytest.mark.parametrize("output, expected", [
-    ([], None),
-    (['[{"name":"MgmtSvc-TenantSite","state":"Started","bindings":{"Collection":[]}}]'], None),
-    (['{"name":"mgmtsvc-connector","state":"Stopped","bindings":{"Collection":{"protocol":"https",'
-      '"bindingInformation":"*:40005:","certificateHash":"abc"}}}'],
+    (([], [], []), None),
+    ((['[{"name":"MgmtSvc-TenantSite","state":"Started","bindings":{"Collection":[]}}]'], [], []), None),
+    ((['{"name":"mgmtsvc-connector","state":"Stopped","bindings":{"Collection":{"protocol":"https",'
+       '"bindingInformation":"*:40005:","certificateHash":"abc"}}}'], [], []),
      {"sites": {"MgmtSvc-Connector": ("Stopped", "ABC", 40005)}, "packages": set(), "settings": {}, "tenant": None}),
-    (['{"Name":"Windows Azure Pack Connector for Azure Stack - Extension","Version":"1.0","TagId":"{x}"}',
-      '{"Name":"Something else","Version":"1.0","TagId":"{y}"}'],
+    (([], [], ['[{"Name":"Windows Azure Pack Connector for Azure Stack - Extension","Version":"1.0","TagId":"{x}"},'
+               '{"Name":"Something else","Version":"1.0","TagId":"{y}"}]']),
      {"sites": {}, "packages": {"windows azure pack connector for azure stack - extension"}, "settings": {},
       "tenant": None}),
-    (['[{"name":"MgmtSvc-TenantSite","state":"Started","bindings":{"Collection":[{"protocol":"https",'
-      '"bindingInformation":"*:30081:","certificateHash":"' + T_TENANT + '"}]}},{"name":"MgmtSvc-Connector",'
-      '"state":"Started","bindings":{"Collection":[]}}]', '[{"key":"TenantPortalFQDN","value":"a.b"},'
-                                                          '{"key":"TenantAPIFQDN","value":null}]'],
+    ((['[{"name":"MgmtSvc-TenantSite","state":"Started","bindings":{"Collection":[{"protocol":"https",'
+       '"bindingInformation":"*:30081:","certificateHash":"' + T_TENANT + '"}]}},{"name":"MgmtSvc-Connector",'
+       '"state":"Started","bindings":{"Collection":[]}}]'], ['[{"key":"TenantPortalFQDN","value":"a.b"},'
+                                                             '{"key":"TenantAPIFQDN","value":null}]'], []),
      {"sites": {"MgmtSvc-Connector": ("Started", "", None)}, "packages": set(),
       "settings": {"TenantPortalFQDN": "a.b", "TenantAPIFQDN": ""}, "tenant": T_TENANT}),
 ])
 def test_parse_read(output, expected):
-    got = cs.parse_read(output)
+    got = cs.parse_read(*(Output(o) for o in output))
     if expected is None:
         assert got is None
         return
@@ -165,7 +165,7 @@ def test_parse_read(output, expected):
 def _mutate(f):
     wap = FakeWap(installed=True)
     f(wap)
-    return cs.parse_read(wap(_read_call()).output)
+    return cs.parse_read(*wap(_read_call()).outputs)
 
 
 @pytest.mark.unit
@@ -251,8 +251,7 @@ BAD_INPUTS = [
 @pytest.mark.parametrize("case, props, prop, reason", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
 def test_check_refuses_without_touching_a_host(case, props, prop, reason):
     fake = FakeTransport(lambda call: pytest.fail(f"check touched a host: {call.command}"))
-    with use_transport(fake):
-        result = cs.ConnectorSiteProvider().check({}, props)
+    result = cs.ConnectorSiteProvider(fake).check({}, props)
     assert [f.property for f in result.failures] == [prop], [(f.property, f.reason) for f in result.failures]
     assert reason in result.failures[0].reason
     assert "wap-pw-123" not in result.failures[0].reason
@@ -266,11 +265,10 @@ def test_hostile_strings_are_refused_by_check_and_create(field):
     # Every ConnectorSite string input has a strict grammar (FQDN, thumbprint, local path), so a hostile value
     # never gets as far as a host: check says which property, create raises before any call.
     fake = FakeTransport(lambda call: pytest.fail(f"touched a host: {call.command}"))
-    with use_transport(fake):
-        result = cs.check(inputs(**{field: HOSTILE}))
-        assert [f.property for f in result.failures] == [field]
-        with pytest.raises(ConfigurationError, match=field):
-            cs.ConnectorSiteProvider().create(inputs(**{field: HOSTILE}))
+    result = cs.check(inputs(**{field: HOSTILE}))
+    assert [f.property for f in result.failures] == [field]
+    with pytest.raises(ConfigurationError, match=field):
+        cs.ConnectorSiteProvider(fake).create(inputs(**{field: HOSTILE}))
     assert fake.calls == []
 
 
@@ -289,8 +287,7 @@ def test_check_normalises_thumbprint_and_bundle_path():
 def test_create_runs_the_three_scripts_by_full_path():
     wap = FakeWap()
     fake = FakeTransport(wap)
-    with use_transport(fake):
-        res = cs.ConnectorSiteProvider().create(checked(inputs()))
+    res = cs.ConnectorSiteProvider(fake).create(checked(inputs()))
     assert wap.ran == ["Install-Connector.ps1", "Configure-Certificates.ps1", "Configure-WapConnector.ps1"]
     names = [n for c in fake.calls for n in c.names]
     assert SCRIPTS + "Install-Connector.ps1" in names
@@ -316,8 +313,7 @@ def test_create_runs_the_three_scripts_by_full_path():
 def test_create_on_a_converged_host_runs_nothing():
     wap = FakeWap(installed=True)
     fake = FakeTransport(wap)
-    with use_transport(fake):
-        cs.ConnectorSiteProvider().create(checked(inputs()))
+    cs.ConnectorSiteProvider(fake).create(checked(inputs()))
     assert wap.ran == [] and [c.names[0] for c in fake.calls] == ["Get-Website"]
 
 
@@ -327,23 +323,22 @@ def test_create_on_a_converged_host_runs_nothing():
     (FakeWap(bundle=False), "stage the WAPConnector bundle at bundle_path C:\\temp\\WAPConnector"),
 ])
 def test_prerequisites_fail_clearly_before_any_script(wap, message):
-    with use_transport(FakeTransport(wap)), pytest.raises(ConfigurationError) as err:
-        cs.ConnectorSiteProvider().create(checked(inputs()))
+    with pytest.raises(ConfigurationError) as err:
+        cs.ConnectorSiteProvider(FakeTransport(wap)).create(checked(inputs()))
     assert message in str(err.value) and "wapcomputer1.contoso.com" in str(err.value)
     assert wap.ran == []
 
 
 @pytest.mark.unit
 def test_update_runs_only_the_step_whose_input_changed():
-    p = cs.ConnectorSiteProvider()
     wap = FakeWap(installed=True)
-    with use_transport(FakeTransport(wap)):
-        olds = p.create(checked(inputs())).outs
-        p.update("id", olds, checked(inputs(certificate_thumbprint=T_OTHER)))
-        assert wap.ran == ["Configure-Certificates.ps1"]
-        wap.ran.clear()
-        p.update("id", olds, checked(inputs(certificate_thumbprint=T_OTHER, tenant_api_fqdn="api.contoso.com")))
-        assert wap.ran == ["Configure-WapConnector.ps1"]
+    p = cs.ConnectorSiteProvider(FakeTransport(wap))
+    olds = p.create(checked(inputs())).outs
+    p.update("id", olds, checked(inputs(certificate_thumbprint=T_OTHER)))
+    assert wap.ran == ["Configure-Certificates.ps1"]
+    wap.ran.clear()
+    p.update("id", olds, checked(inputs(certificate_thumbprint=T_OTHER, tenant_api_fqdn="api.contoso.com")))
+    assert wap.ran == ["Configure-WapConnector.ps1"]
     assert wap.sites["MgmtSvc-Connector"]["thumb"] == T_OTHER
     assert wap.settings["TenantAPIFQDN"] == "api.contoso.com"
 
@@ -353,8 +348,7 @@ def test_update_restarts_a_stopped_site():
     wap = FakeWap(installed=True)
     wap.sites["MgmtSvc-ConnectorController"]["state"] = "Stopped"
     fake = FakeTransport(wap)
-    with use_transport(fake):
-        res = cs.ConnectorSiteProvider().update("id", {}, checked(inputs()))
+    res = cs.ConnectorSiteProvider(fake).update("id", {}, checked(inputs()))
     assert wap.ran == ["Start-Website"] and res.outs["sites"]["MgmtSvc-ConnectorController"] == "Started"
 
 
@@ -370,13 +364,12 @@ def test_failing_script_reports_host_and_step_and_rerun_converges():
                            error_id="No certificate is bound to MgmtSvc-TenantSite; pass -Thumbprint.")
         return wap(call)
 
-    p = cs.ConnectorSiteProvider()
-    with use_transport(FakeTransport(flaky)):
-        with pytest.raises(RemoteCommandFailed) as err:
-            p.create(checked(inputs()))
-        assert "wapcomputer1.contoso.com" in str(err.value) and "Configure-Certificates" in str(err.value)
-        wap.ran.clear()
-        res = p.create(checked(inputs()))
+    p = cs.ConnectorSiteProvider(FakeTransport(flaky))
+    with pytest.raises(RemoteCommandFailed) as err:
+        p.create(checked(inputs()))
+    assert "wapcomputer1.contoso.com" in str(err.value) and "Configure-Certificates" in str(err.value)
+    wap.ran.clear()
+    res = p.create(checked(inputs()))
     assert wap.ran == ["Configure-Certificates.ps1", "Configure-WapConnector.ps1"]  # install not repeated
     assert res.outs["installed"] is True
 
@@ -390,41 +383,38 @@ def test_create_refuses_when_the_host_does_not_converge():
                 return Result()
             return super().__call__(call)
 
-    with use_transport(FakeTransport(Deaf())), pytest.raises(ConnectorError, match="still differs"):
-        cs.ConnectorSiteProvider().create(checked(inputs()))
+    with pytest.raises(ConnectorError, match="still differs"):
+        cs.ConnectorSiteProvider(FakeTransport(Deaf())).create(checked(inputs()))
 
 
 @pytest.mark.unit
 def test_read_reports_drift_and_gone():
-    p = cs.ConnectorSiteProvider()
     wap = FakeWap()
-    with use_transport(FakeTransport(wap)):
-        outs = p.create(checked(inputs())).outs
-        wap.sites["MgmtSvc-Connector"]["thumb"] = T_OTHER
-        drift = p.read("id", outs)
-        assert drift.outs["bound_thumbprint"] == T_OTHER
-        assert cs.changed_fields(drift.outs, checked(inputs())) == ["certificate_thumbprint"]
-        assert p.diff("id", drift.outs, checked(inputs())).changes is True
-        p.delete("id", outs)
-        gone = p.read("id", outs)
+    p = cs.ConnectorSiteProvider(FakeTransport(wap))
+    outs = p.create(checked(inputs())).outs
+    wap.sites["MgmtSvc-Connector"]["thumb"] = T_OTHER
+    drift = p.read("id", outs)
+    assert drift.outs["bound_thumbprint"] == T_OTHER
+    assert cs.changed_fields(drift.outs, checked(inputs())) == ["certificate_thumbprint"]
+    assert p.diff("id", drift.outs, checked(inputs())).changes is True
+    p.delete("id", outs)
+    gone = p.read("id", outs)
     assert (gone.id, gone.outs) == ("", {})
 
 
 @pytest.mark.unit
 def test_read_raises_on_unexpected_errors():
     denied = ErrorRecordInfo("Access is denied", "UnauthorizedAccess", "PermissionDenied")
-    with use_transport(FakeTransport(lambda call: Result(errors=[denied]))), \
-            pytest.raises(RemoteCommandFailed, match="Access is denied"):
-        cs.ConnectorSiteProvider().read("id", checked(inputs()))
+    with pytest.raises(RemoteCommandFailed, match="Access is denied"):
+        cs.ConnectorSiteProvider(FakeTransport(lambda call: Result(errors=[denied]))).read("id", checked(inputs()))
 
 
 @pytest.mark.unit
 def test_delete_uninstalls_the_packages_and_is_rerunnable():
     wap = FakeWap(installed=True)
     fake = FakeTransport(wap)
-    with use_transport(fake):
-        cs.ConnectorSiteProvider().delete("id", checked(inputs()))
-        cs.ConnectorSiteProvider().delete("id", checked(inputs()))
+    cs.ConnectorSiteProvider(fake).delete("id", checked(inputs()))
+    cs.ConnectorSiteProvider(fake).delete("id", checked(inputs()))
     uninstall = fake.calls[0]
     assert uninstall.names == ["Get-Package", "Uninstall-Package"]
     assert list(uninstall.statements[0].commands[0].parameters["Name"]) == list(cs.CONNECTOR_PACKAGES)
@@ -433,9 +423,8 @@ def test_delete_uninstalls_the_packages_and_is_rerunnable():
 
 @pytest.mark.unit
 def test_diff_replaces_on_another_host_only():
-    p = cs.ConnectorSiteProvider()
-    with use_transport(FakeTransport(FakeWap(installed=True))):
-        olds = p.create(checked(inputs())).outs
+    p = cs.ConnectorSiteProvider(FakeTransport(FakeWap(installed=True)))
+    olds = p.create(checked(inputs())).outs
     assert p.diff("id", olds, checked(inputs())).changes is False
     assert p.diff("id", olds, checked(inputs(bundle_path="D:\\x"))).changes is False  # where it came from: no drift
     d = p.diff("id", olds, checked(inputs(connection={**WAP, "fqdn": "wapcomputer2.contoso.com"})))
@@ -533,7 +522,7 @@ def test_sim_lifecycle_with_out_of_band_changes(labsim, sim):
 
     host = "wapcomputer1"
     stage_bundle(labsim, host)
-    p = cs.ConnectorSiteProvider()
+    p = cs.ConnectorSiteProvider(sim)
     props = sim_inputs(labsim, host)
     created = p.create(props)
     outs = created.outs
@@ -613,7 +602,7 @@ def test_sim_create_after_injected_failure_converges(labsim, sim, kind, command)
 
     host = "wapcomputer2"
     stage_bundle(labsim, host)
-    p = cs.ConnectorSiteProvider()
+    p = cs.ConnectorSiteProvider(sim)
     props = sim_inputs(labsim, host)
     labsim.runtime.state.set_fault(Fault(host=labsim.lab.host(host).name, kind=kind, command=command))
     mark = last_id(labsim)
@@ -633,7 +622,7 @@ def test_sim_create_after_injected_failure_converges(labsim, sim, kind, command)
 def test_sim_missing_bundle_and_url_rewrite_are_reported_before_any_script(labsim, sim):
     mark = last_id(labsim)
     with pytest.raises(ConfigurationError, match="stage the WAPConnector bundle"):
-        cs.ConnectorSiteProvider().create(sim_inputs(labsim, "wapcomputer1", bundle_path="D:\\nowhere\\WAPConnector"))
+        cs.ConnectorSiteProvider(sim).create(sim_inputs(labsim, "wapcomputer1", bundle_path="D:\\nowhere\\WAPConnector"))
     assert not [i for i in invocations(labsim, "wapcomputer1", since=mark) if ".ps1" in i["command"]]
 
 
@@ -643,7 +632,7 @@ def test_sim_bad_inputs_record_no_invocation(labsim, case, props, prop, reason):
     before = last_id(labsim)
     assert [f.property for f in cs.check(props).failures] == [prop]
     with pytest.raises(ConfigurationError):
-        cs.ConnectorSiteProvider().create(props)
+        cs.ConnectorSiteProvider(sim).create(props)
     assert last_id(labsim) == before
 
 
@@ -655,5 +644,5 @@ def test_sim_hostile_strings_never_reach_the_host(labsim, field):
     props = {**sim_inputs(labsim), field: HOSTILE}
     assert [f.property for f in cs.check(props).failures] == [field]
     with pytest.raises(ConfigurationError):
-        cs.ConnectorSiteProvider().create(props)
+        cs.ConnectorSiteProvider(sim).create(props)
     assert last_id(labsim) == before

@@ -8,6 +8,7 @@ import pytest
 
 from providers import azure_pack_connector, connector_site
 from providers.errors import RemoteCommandFailed
+from providers.hostops import only_expected_errors
 from providers.transport import Command, HostConnection, describe
 from providers.transport._psrp import PsrpTransport, SessionCache
 from tests.providers.conftest import host_connection
@@ -72,7 +73,8 @@ def test_connector_site_reports_the_failing_command_and_target(labsim, transport
     [err] = result.errors
     assert err.error_code not in connector_site.ABSENT_ERROR_CODES
     with pytest.raises(RemoteCommandFailed) as e:
-        connector_site._raise_unexpected(_conn(labsim, WAP), connector_site.STEP_READ, result)
+        only_expected_errors(_conn(labsim, WAP), connector_site.STEP_READ, connector_site.read_statements(), result,
+                             connector_site.ABSENT_ERROR_CODES)
     assert (e.value.failed_command, e.value.target) == ("Start-Website", "NoSuchSite")
     assert e.value.command == describe(connector_site.read_statements())
     assert "in Start-Website" in str(e.value) and "target NoSuchSite" in str(e.value)

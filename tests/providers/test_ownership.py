@@ -30,10 +30,9 @@ def claim(**kw):
 @pytest.mark.unit
 def test_marker_round_trips_and_is_found_among_other_output():
     m = Marker(ME, adopted=True, prior={"certificate_thumbprint": "AB"}, resource="ConnectorSite", thing="x")
-    found, rest = O.extract([{"Name": "a"}, m.to_json(), "plain text", '{"owner": "not ours"}'])
-    assert found == m
-    assert rest == [{"Name": "a"}, "plain text", '{"owner": "not ours"}']
-    assert O.extract([])[0] is None
+    assert O.marker_in([{"Name": "a"}, m.to_json(), "plain text", '{"owner": "not ours"}']) == m
+    assert O.marker_in([{"Name": "a"}, "plain text", '{"owner": "not ours"}']) is None
+    assert O.marker_in([]) is None
 
 
 @pytest.mark.unit
@@ -222,7 +221,7 @@ class OwnedWap:
         if first.name == "Get-Website":  # the read, with the marker's Get-Content last
             result = self.wap(call)
             marker = self.files.get(call.statements[-1].commands[0].parameters["Path"])
-            return type(result)(output=[*result.output, *([marker] if marker else [])], errors=result.errors)
+            return type(result)(outputs=[*result.outputs[:-1], [marker] if marker else []], errors=result.errors)
         if first.name == "New-Item":
             written = call.statements[1].commands[0].parameters
             self.files[written["Path"]] = written["Value"]

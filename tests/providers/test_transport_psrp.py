@@ -93,9 +93,10 @@ def test_objects_streams_and_typed_parameters(lab):
 
 def test_statements_run_in_one_pipeline(lab):
     r = lab.transport.run(lab.conn, "two", [Command("Write-Streams"), Command("Get-Session")])
-    assert r.output[0] == "done" and r.output[1]["Host"] == "wap01"
+    assert r.outputs[0] == ["done"] and r.outputs[1][0]["Host"] == "wap01"  # each statement's output apart
     session, statements, _ = lab.runtime.calls[-1]
-    assert [[c.name for c in s] for s in statements] == [["Write-Streams"], ["Get-Session"]]
+    # Between the statements, the boundary that tells their outputs apart.
+    assert [[c.name for c in s] for s in statements] == [["Write-Streams"], ["Write-Output"], ["Get-Session"]]
     assert not any(c.is_script for s in statements for c in s)
 
 

@@ -35,14 +35,15 @@ AUDIT: dict[str, tuple[str, str]] = {
                                       "may still run after a lost connection; create's rerun converges"),
     "azure_pack_connector.disable#1": ("False", "the PEP cmdlet runs for minutes and may still run after a lost "
                                        "connection; delete's rerun converges"),
-    "bundle.stage_bytes#1": ("True", "New-Item -ItemType Directory -Force"),
-    "bundle.stage_bytes#2": ("idempotent", "True only for batches without Add-Content: Set-Content truncates, "
-                             "Add-Content appends (a resent chunk would be duplicated)"),
-    "bundle.verify_hashes#1": ("True", READ),
+    "hostops.stage_bytes#1": ("True", "New-Item -ItemType Directory -Force"),
+    "hostops.stage_bytes#2": ("idempotent", "True only for batches without Add-Content: Set-Content truncates, "
+                              "Add-Content appends (a resent chunk would be duplicated)"),
+    "hostops.verify_hashes#1": ("True", READ),
+    "hostops.remove_folder_if_empty#1": ("True", READ),
+    "hostops.remove_folder_if_empty#2": ("True", "Remove-Item -ErrorAction SilentlyContinue, without -Recurse, of "
+                                         "a folder found empty"),
     "bundle._read_owned#1": ("True", READ),
     "bundle._remove#1": ("True", "Remove-Item -Recurse -Force; not-found is accepted"),
-    "bundle._remove#2": ("True", READ),
-    "bundle._remove#3": ("True", "Remove-Item -ErrorAction SilentlyContinue of an empty folder"),
     "bundle._converge#1": ("True", "Remove-Item of stale files; not-found is accepted"),
     "bundle.missing_ancestors#1": ("True", READ),
     "bundle._remove_created#1": ("True", "Remove-Item -Recurse -ErrorAction SilentlyContinue: gone stays gone"),
@@ -78,8 +79,6 @@ AUDIT: dict[str, tuple[str, str]] = {
     "ownership.read#1": ("True", READ),
     "ownership.write#1": ("True", "New-Item -Force of the marker folder and of the marker file with fixed content"),
     "ownership.remove#1": ("True", "Remove-Item -ErrorAction SilentlyContinue: gone stays gone"),
-    "ownership.remove#2": ("True", READ),
-    "ownership.remove#3": ("True", "Remove-Item -ErrorAction SilentlyContinue of an empty marker folder"),
     "tenant_api.delete#1": ("True", "Set-MgmtSvcDatabaseSetting to an empty value: the same write twice"),
     "tenant_api._remove_staged_file#1": ("True", "Remove-Item of a staged data file; not-found is accepted"),
 }

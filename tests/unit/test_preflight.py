@@ -64,9 +64,11 @@ def test_version_tuple(text, expected) -> None:
     assert P.version_tuple(text) == expected
 
 
-def test_split_sections_keeps_each_probe_apart_even_when_one_says_nothing() -> None:
-    out = [P._MARK + "a", {"x": 1}, {"x": 2}, P._MARK + "b", P._MARK + "c", True]
-    assert P.split_sections(["stray", *out]) == {"a": [{"x": 1}, {"x": 2}], "b": [], "c": [True]}
+def test_sections_keep_each_probe_apart_even_when_one_says_nothing() -> None:
+    one = P.Pipeline((P.Command("Get-Website"),))
+    plan = [("a", [one, one]), ("b", [one]), ("c", [one])]
+    out = [[{"x": 1}], [{"x": 2}], [], [True]]
+    assert P.sections_of(plan, out) == {"a": [{"x": 1}, {"x": 2}], "b": [], "c": [True]}
 
 
 def _config(**cloud_extra):
