@@ -23,9 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from components.config import NAMESPACE, StackConfig
-from providers.errors import (AuthenticationFailed, ConfigurationError, ConnectorError, HostUnreachable,
-                              RemoteCommandFailed, StepTimedOut, TlsVerificationFailed, TransportError)
-from providers.transport import PRIVILEGED_ENDPOINT, Command, Credential, HostConnection, Pipeline, Transport
+from providers.errors import (
+    AuthenticationFailed,
+    ConfigurationError,
+    ConnectorError,
+    HostUnreachable,
+    RemoteCommandFailed,
+    StepTimedOut,
+    TlsVerificationFailed,
+    TransportError,
+)
+from providers.transport import PRIVILEGED_ENDPOINT, Command, Credential, HostConnection, Pipeline, Secret, Transport
 
 # ---------------------------------------------------------------------------------------------------------------
 # ASSUMPTIONS — what the checks take for granted, marked [doc]/[pub]/[inf]/[project choice].
@@ -138,7 +146,8 @@ def _quiet(name: str, params: Mapping[str, Any] | None = None, switches: Sequenc
 
 
 def _certs(store: str, props: Sequence[str]) -> Pipeline:
-    return _quiet("Get-ChildItem", {"Path": f"Cert:\\LocalMachine\\{store}"}) | Command("Select-Object", {"Property": list(props)})
+    return (_quiet("Get-ChildItem", {"Path": f"Cert:\\LocalMachine\\{store}"})
+            | Command("Select-Object", {"Property": list(props)}))
 
 
 CERT_PROPERTIES = ("Thumbprint", "Subject", "Issuer", "NotBefore", "NotAfter", "HasPrivateKey", "DnsNameList",
@@ -165,11 +174,13 @@ def probes(t: HostTargets, config: StackConfig) -> list[tuple[str, list[Pipeline
         out.append(("packages", _section("packages", _quiet(
             "Get-Package", {"Name": [WAP_PACKAGES, *SYSTEM_CENTER_PACKAGES.values()], "ProviderName": "msi"})
             | Command("Select-Object", {"Property": ["Name", "Version"]}))))
-        out.append(("sites", _section("sites", Command("Get-Website") | Command("Select-Object", {"Property": ["name", "state"]}))))
+        out.append(("sites", _section("sites", Command("Get-Website")
+                                      | Command("Select-Object", {"Property": ["name", "state"]}))))
     if t.tenant_portal:
         out.append(("urlrewrite", _section("urlrewrite", _quiet("Get-ItemProperty", {"Path": URL_REWRITE_KEY})
                                            | Command("Select-Object", {"Property": ["Version"]}))))
-        out.append(("binding", _section("binding", Command("Get-WebBinding", {"Name": CONNECTOR_SITE, "Protocol": "https"})
+        out.append(("binding", _section("binding",
+                                        Command("Get-WebBinding", {"Name": CONNECTOR_SITE, "Protocol": "https"})
                                         | Command("Select-Object", {"Property": ["certificateHash"]}))))
         out.append(("my", _section("my", _certs("My", CERT_PROPERTIES))))
     if t.tenant_portal or t.user_portal:
@@ -195,10 +206,11 @@ def _credential(config: StackConfig, name: str | None) -> Credential | None:
     if not name:
         return None
     cred = config.credentials[name]
-    return Credential(cred.username, cred.password)
+    return Credential(cred.username, Secret(cred.password))
 
 
-def sections_of(plan: Sequence[tuple[str, Sequence[Pipeline]]], outputs: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
+def sections_of(plan: Sequence[tuple[str, Sequence[Pipeline]]],
+                outputs: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
     """The output objects of each section of ``plan``: its statements' outputs (``Result.outputs``), in order."""
     sections: dict[str, list[Any]] = {}
     index = 0
@@ -313,7 +325,8 @@ def management_store_server(objs: Sequence[Any]) -> str | None:
     from providers.tenant_api import parse_data_source, sql_server_name
 
     for o in objs:
-        if isinstance(o, Mapping) and str(o.get("Name", "")).lower() == "managementstore" and isinstance(o.get("Value"), str):
+        if (isinstance(o, Mapping) and str(o.get("Name", "")).lower() == "managementstore"
+                and isinstance(o.get("Value"), str)):
             server = parse_data_source(o["Value"])
             if server:
                 try:
@@ -343,14 +356,14 @@ def _names(value: Any) -> list[str]:
 
 def _when(value: Any) -> dt.datetime | None:
     if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     if isinstance(value, str):
         m = re.fullmatch(r"/Date\((-?\d+)\)/", value.replace("\\/", "/"))
         if m:
-            return dt.datetime.fromtimestamp(int(m.group(1)) / 1000, dt.timezone.utc)
+            return dt.datetime.fromtimestamp(int(m.group(1)) / 1000, dt.UTC)
         try:
             parsed = dt.datetime.fromisoformat(value)
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
         except ValueError:
             return None
     return None
@@ -434,10 +447,12 @@ def _connection_rows(f: HostFacts, t: HostTargets) -> tuple[list[Row], bool]:
     if isinstance(err, AuthenticationFailed):
         return [reach, Row(h, "TLS", tls_status, tls_ok, tls_todo),
                 Row(h, auth_check, FAIL, f"{conn.username} refused ({conn.auth})",
-                    f"check {NAMESPACE}:credentials of {h}" + (" and that CredSSP is enabled for the privileged "
-                                                               "endpoint (Enable-WSManCredSSP)" if t.pep else ""))], False
+                    f"check {NAMESPACE}:credentials of {h}"
+                    + (" and that CredSSP is enabled for the privileged endpoint (Enable-WSManCredSSP)"
+                       if t.pep else ""))], False
     if t.pep and isinstance(err, TransportError):
-        return [reach, Row(h, "TLS", tls_status, tls_ok, tls_todo), Row(h, auth_check, PASS, f"{conn.username} accepted"),
+        return [reach, Row(h, "TLS", tls_status, tls_ok, tls_todo),
+                Row(h, auth_check, PASS, f"{conn.username} accepted"),
                 Row(h, "PrivilegedEndpoint", FAIL, f"no {PRIVILEGED_ENDPOINT} session: {err.detail}",
                     "connect to an ERCS VM that has the PrivilegedEndpoint session configuration")], False
     what = "timed out" if isinstance(err, StepTimedOut) else "failed"
@@ -453,7 +468,7 @@ def _sec(f: HostFacts, key: str) -> tuple[list[Any] | None, str | None]:
 
 def evaluate(config: StackConfig, tgts: Mapping[str, HostTargets], facts: Mapping[str, HostFacts],
              *, bundle_bytes: int | None, now: dt.datetime | None = None) -> list[Row]:
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     rows: list[Row] = []
     azs = config.azure_stack
     assert azs is not None
@@ -481,7 +496,8 @@ def _role_rows(config: StackConfig, t: HostTargets, f: HostFacts, bundle_bytes: 
     rows: list[Row] = []
     if t.pep:
         objs, err = _sec(f, "pep")
-        found = any(isinstance(o, Mapping) and str(o.get("Name", "")).lower() == "add-azurepackconnector" for o in objs or [])
+        found = any(isinstance(o, Mapping) and str(o.get("Name", "")).lower() == "add-azurepackconnector"
+                    for o in objs or [])
         rows.append(Row(h, "PrivilegedEndpoint", PASS if found else FAIL,
                         "session opened; Add-AzurePackConnector available" if found else
                         f"session opened, but Add-AzurePackConnector is not available ({err or 'not listed'})",
@@ -495,7 +511,8 @@ def _role_rows(config: StackConfig, t: HostTargets, f: HostFacts, bundle_bytes: 
         free = next((o.get("Free") for o in objs or [] if isinstance(o, Mapping) and o.get("Free") is not None), None)
         drive = config.bundle.destination[:2]
         if free is None:
-            rows.append(Row(h, "room for the bundle", FAIL, f"cannot read the free space of {drive} ({err or 'no drive'})",
+            rows.append(Row(h, "room for the bundle", FAIL,
+                            f"cannot read the free space of {drive} ({err or 'no drive'})",
                             f"check {NAMESPACE}:bundle.destination names a drive of the host"))
         else:
             ok = int(free) >= need
@@ -506,17 +523,20 @@ def _role_rows(config: StackConfig, t: HostTargets, f: HostFacts, bundle_bytes: 
     if t.tenant_portal or t.tenant_api:
         rows += _version_rows(h, f)
         sites_objs, err = _sec(f, "sites")
-        sites = {str(o.get("name", "")).lower(): str(o.get("state", "")) for o in sites_objs or [] if isinstance(o, Mapping)}
+        sites = {str(o.get("name", "")).lower(): str(o.get("state", ""))
+                 for o in sites_objs or [] if isinstance(o, Mapping)}
         wanted = (TENANT_PORTAL_SITES if t.tenant_portal else ()) + ((TENANT_API_SITE,) if t.tenant_api else ())
         missing = [s for s in wanted if s.lower() not in sites]
         stopped = [s for s in wanted if sites.get(s.lower()) not in (None, "Started")]
         if err:
             rows.append(Row(h, "WAP sites", FAIL, f"cannot list IIS sites: {err}", "check IIS and WebAdministration"))
         else:
-            problems = ([f"missing: {', '.join(missing)}"] if missing else []) + ([f"not started: {', '.join(stopped)}"] if stopped else [])
+            problems = (([f"missing: {', '.join(missing)}"] if missing else [])
+                        + ([f"not started: {', '.join(stopped)}"] if stopped else []))
             rows.append(Row(h, "WAP sites", FAIL if problems else PASS,
                             "; ".join(problems) or ", ".join(f"{s} Started" for s in wanted),
-                            "install / start the WAP role's sites (Start-Website) before connecting it" if problems else ""))
+                            "install / start the WAP role's sites (Start-Website) before connecting it"
+                            if problems else ""))
     if t.tenant_portal:
         objs, err = _sec(f, "urlrewrite")
         version = next((o.get("Version") for o in objs or [] if isinstance(o, Mapping) and o.get("Version")), None)
@@ -530,14 +550,16 @@ def _role_rows(config: StackConfig, t: HostTargets, f: HostFacts, bundle_bytes: 
         rows.append(Row(h, "ManagementStore", PASS if server else FAIL,
                         f"TenantAPI ManagementStore names SQL server {server}" if server else
                         f"no TenantAPI ManagementStore setting ({err or 'empty'})",
-                        "" if server else "run on a configured WAP Tenant API VM (Get-MgmtSvcSetting -Namespace TenantAPI)"))
+                        "" if server else
+                        "run on a configured WAP Tenant API VM (Get-MgmtSvcSetting -Namespace TenantAPI)"))
     for i, sql, cred_name in t.trusts:
         rows.append(_sysadmin_row(config, h, f, i, sql, cred_name))
     if t.share:
         objs, err = _sec(f, "share")
         ok = _as_bool(objs or []) is True
         rows.append(Row(h, "infrastructure share", PASS if ok else FAIL,
-                        f"{INFRASTRUCTURE_SHARE} visible" if ok else f"{INFRASTRUCTURE_SHARE} not visible{f' ({err})' if err else ''}",
+                        f"{INFRASTRUCTURE_SHARE} visible" if ok else
+                        f"{INFRASTRUCTURE_SHARE} not visible{f' ({err})' if err else ''}",
                         "" if ok else f"map the share for this user on {h}, or set {NAMESPACE}:azureStack.shareHost to "
                                       f"a host that sees it"))
     if t.user_portal:
@@ -678,7 +700,8 @@ def _connector_rows(config: StackConfig, t: HostTargets, f: HostFacts, now: dt.d
             rows.append(Row(wasp.name, f"reaches {h}:{port}", status,
                             f"TCP {config.hosts[h].fqdn}:{port} open" if ok else
                             f"TCP {config.hosts[h].fqdn}:{port} not reachable{f' ({err})' if err else ''}"
-                            + ("" if ok or serving else f" (the {CONNECTOR_SITE} site is stopped, unbound or its certificate is gone)"),
+                            + ("" if ok or serving else
+                               f" (the {CONNECTOR_SITE} site is stopped, unbound or its certificate is gone)"),
                             "" if ok else (f"open port {port} from {wasp.name} to {h} (firewall, routing)" if serving
                                            else f"`up` starts and binds {CONNECTOR_SITE} again")))
     return rows
@@ -773,12 +796,14 @@ def operator_certificate_rows(config: StackConfig, project_dir: Path, now: dt.da
         if problems or own is None:
             rows.append(Row("(this machine)", check, FAIL, "; ".join(problems) or "unusable", f"fix {key}"))
         elif cc.source == "pfx":
-            rows.append(Row("(this machine)", check, PASS, f"PFX {own.thumbprint}, expires {own.expires_at[:10] if own.expires_at else '?'}:"
+            expires = own.expires_at[:10] if own.expires_at else "?"
+            rows.append(Row("(this machine)", check, PASS, f"PFX {own.thumbprint}, expires {expires}:"
                                                            f" chain to the issuing CA, names {cloud.endpoint_fqdn}, "
                                                            f"server auth, key"))
         else:
-            rows.append(Row("(this machine)", check, PASS, f"store {cc.thumbprint}, issuing CA {own.issuer_thumbprint} "
-                                                           f"(the certificate itself is checked on each tenant portal VM)"))
+            rows.append(Row("(this machine)", check, PASS,
+                            f"store {cc.thumbprint}, issuing CA {own.issuer_thumbprint} "
+                            f"(the certificate itself is checked on each tenant portal VM)"))
     return rows
 
 

@@ -88,25 +88,31 @@ def remote_calls() -> dict[str, str]:
     """module.function#n -> the idempotent argument as written ('run_until' for run_until, None if absent)."""
     found: dict[str, str] = {}
     for path in sorted((REPO / "providers").glob("*.py")):
-        src = path.read_text()
-        counts: dict[str, int] = {}
+        found.update(_remote_calls_in(path))
+    return found
 
-        def walk(node: ast.AST, fn: str | None) -> None:
-            for child in ast.iter_child_nodes(node):
-                name = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else fn
-                if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute) \
-                        and child.func.attr in ("run", "run_until"):
-                    target = child.func.value
-                    if (isinstance(target, ast.Call) and getattr(target.func, "id", "") == "transport") \
-                            or (isinstance(target, ast.Name) and target.id == "t"):
-                        key = f"{path.stem}.{name}"
-                        counts[key] = counts.get(key, 0) + 1
-                        kw = {k.arg: ast.get_source_segment(src, k.value) for k in child.keywords}
-                        found[f"{key}#{counts[key]}"] = "run_until" if child.func.attr == "run_until" \
-                            else kw.get("idempotent")
-                walk(child, name)
 
-        walk(ast.parse(src), None)
+def _remote_calls_in(path: Path) -> dict[str, str]:
+    src = path.read_text()
+    found: dict[str, str] = {}
+    counts: dict[str, int] = {}
+
+    def walk(node: ast.AST, fn: str | None) -> None:
+        for child in ast.iter_child_nodes(node):
+            name = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else fn
+            if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute) \
+                    and child.func.attr in ("run", "run_until"):
+                target = child.func.value
+                if (isinstance(target, ast.Call) and getattr(target.func, "id", "") == "transport") \
+                        or (isinstance(target, ast.Name) and target.id == "t"):
+                    key = f"{path.stem}.{name}"
+                    counts[key] = counts.get(key, 0) + 1
+                    kw = {k.arg: ast.get_source_segment(src, k.value) for k in child.keywords}
+                    found[f"{key}#{counts[key]}"] = "run_until" if child.func.attr == "run_until" \
+                        else kw.get("idempotent")
+            walk(child, name)
+
+    walk(ast.parse(src), None)
     return found
 
 

@@ -14,10 +14,10 @@ from providers.transport import Command, Failure, FakeTransport, HostConnection,
 
 pytestmark = pytest.mark.unit
 
-NOW = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 CA = "CN=Contoso Issuing CA"
 GOOD = {"Thumbprint": "AB" * 20, "Subject": "CN=tenant.contoso.com", "Issuer": CA,
-        "NotBefore": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), "NotAfter": dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc),
+        "NotBefore": dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "NotAfter": dt.datetime(2027, 1, 1, tzinfo=dt.UTC),
         "HasPrivateKey": True, "DnsNameList": [{"Punycode": "tenant.contoso.com", "Unicode": "tenant.contoso.com"}],
         "EnhancedKeyUsageList": [{"FriendlyName": "Server Authentication", "ObjectId": "1.3.6.1.5.5.7.3.1"}]}
 
@@ -29,13 +29,13 @@ GOOD = {"Thumbprint": "AB" * 20, "Subject": "CN=tenant.contoso.com", "Issuer": C
     ({"DnsNameList": ["other.contoso.com"]}, "do not include tenant.contoso.com"),
     ({"DnsNameList": ["*.contoso.com"]}, None),
     ({"DnsNameList": ["*.tenant.contoso.com"]}, "do not include"),
-    ({"NotAfter": dt.datetime(2026, 5, 1, tzinfo=dt.timezone.utc)}, "expired on 2026-05-01"),
+    ({"NotAfter": dt.datetime(2026, 5, 1, tzinfo=dt.UTC)}, "expired on 2026-05-01"),
     ({"NotAfter": "/Date(1775001600000)/"}, None),  # ConvertTo-Json's date form (2026-04-01 would be expired)
-    ({"NotBefore": dt.datetime(2026, 7, 1, tzinfo=dt.timezone.utc)}, "not valid before"),
+    ({"NotBefore": dt.datetime(2026, 7, 1, tzinfo=dt.UTC)}, "not valid before"),
     ({"HasPrivateKey": False}, "no private key"),
     ({"EnhancedKeyUsageList": ["Client Authentication (1.3.6.1.5.5.7.3.2)"]}, "not for server authentication"),
     ({"EnhancedKeyUsageList": []}, None),  # no EKU extension: any purpose
-    ({"NotAfter": dt.datetime(2026, 6, 11, tzinfo=dt.timezone.utc)}, "expires in 10 day(s)"),
+    ({"NotAfter": dt.datetime(2026, 6, 11, tzinfo=dt.UTC)}, "expires in 10 day(s)"),
 ])
 def test_certificate_problems(change, problem) -> None:
     cert = {**GOOD, **change}
@@ -50,8 +50,8 @@ def test_certificate_problems(change, problem) -> None:
 
 
 def test_certificate_problems_lists_every_problem_at_once() -> None:
-    bad = {**GOOD, "Issuer": "CN=x", "DnsNameList": [], "HasPrivateKey": False, "EnhancedKeyUsageList": ["1.3.6.1.5.5.7.3.2"],
-           "NotAfter": dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)}
+    bad = {**GOOD, "Issuer": "CN=x", "DnsNameList": [], "HasPrivateKey": False,
+           "EnhancedKeyUsageList": ["1.3.6.1.5.5.7.3.2"], "NotAfter": dt.datetime(2020, 1, 1, tzinfo=dt.UTC)}
     problems, _ = P.certificate_problems(bad, "tenant.contoso.com", {CA}, NOW)
     assert len(problems) == 5, problems
 
@@ -89,7 +89,8 @@ def test_targets_say_what_each_host_is_asked() -> None:
     t = P.targets(_config(sqlServer="sql01", sqlCredential="sql"))
     assert t["pep"].pep and not t["pep"].bundle
     assert t["wasp"].portals_to_reach == {"portal1": "portal1.contoso.com", "portal2": "portal2.contoso.com"}
-    assert t["portal1"].tenant_portal and t["portal1"].bundle and t["portal1"].endpoint_fqdns(_config()) == ["tenant.contoso.com"]
+    assert t["portal1"].tenant_portal and t["portal1"].bundle
+    assert t["portal1"].endpoint_fqdns(_config()) == ["tenant.contoso.com"]
     assert t["api1"].trusts == [(0, "sql01", "sql")]
     keys = [k for k, _ in P.probes(t["api1"], _config(sqlServer="sql01", sqlCredential="sql"))]
     assert keys == ["disk", "packages", "sites", "store", "sysadmin:0"]
@@ -97,7 +98,7 @@ def test_targets_say_what_each_host_is_asked() -> None:
 
 def test_probes_are_structured_reads_and_the_sql_credential_travels_as_a_credential() -> None:
     config = _config(sqlServer="sql01", sqlCredential="sql")
-    for name, t in P.targets(config).items():
+    for t in P.targets(config).values():
         for _, statements in P.probes(t, config):
             for pipeline in statements:
                 for command in pipeline.commands:
@@ -119,7 +120,8 @@ def _healthy(config) -> dict[str, P.HostFacts]:
     wap = {"disk": [{"Name": "C", "Free": 50 * 2**30}], "packages": [{"Name": "Windows Azure Pack - Tenant Site - 2013",
                                                                      "Version": "3.50.48.0"}],
            "sites": started, "urlrewrite": [{"Version": "7.2.1952"}], "binding": [], "my": [], "trusted": [],
-           "store": [{"Name": "ManagementStore", "Value": "Data Source=sql01;Initial Catalog=x;Integrated Security=True"}],
+           "store": [{"Name": "ManagementStore",
+                      "Value": "Data Source=sql01;Initial Catalog=x;Integrated Security=True"}],
            "sysadmin:0": [{"IsSysadmin": 1}]}
     return {
         "pep": _facts("pep", sections={"pep": [{"Name": "Add-AzurePackConnector"}]}),
@@ -147,7 +149,8 @@ def test_a_healthy_lab_passes_every_check() -> None:
 @pytest.mark.parametrize(("error", "check", "words"), [
     (HostUnreachable("portal1.contoso.com", P.STEP, "connection refused", endpoint="10.0.0.9:5986"), "reachable",
      "no answer from 10.0.0.9:5986"),
-    (TlsVerificationFailed("portal1.contoso.com", P.STEP, "hostname mismatch"), "TLS", "checked as portal1.contoso.com"),
+    (TlsVerificationFailed("portal1.contoso.com", P.STEP, "hostname mismatch"), "TLS",
+     "checked as portal1.contoso.com"),
     (AuthenticationFailed("portal1.contoso.com", P.STEP, user="CONTOSO\\admin", auth="ntlm"), "authentication",
      "CONTOSO\\admin refused"),
 ])
@@ -256,7 +259,8 @@ def test_run_preflight_asks_each_host_once_and_falls_back_per_section(tmp_path: 
     by_host = {}
     for c in calls:
         by_host.setdefault(c.host, []).append(c)
-    assert all(len(v) == 1 for h, v in by_host.items() if h != "api1.contoso.com"), {h: len(v) for h, v in by_host.items()}
+    counts = {h: len(v) for h, v in by_host.items()}
+    assert all(n == 1 for h, n in counts.items() if h != "api1.contoso.com"), counts
     assert len(by_host["api1.contoso.com"]) == 1 + len(P.probes(P.targets(config)["api1"], config))
     store = next(r for r in report.rows if r.check == "ManagementStore")
     assert store.status == P.FAIL and "not configured" in store.result
