@@ -15,9 +15,6 @@ functions), pure *plan* (observed vs desired -> steps), thin provider glue, then
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +24,7 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from providers import names, ownership
+from providers import connector_output, names, ownership
 from providers.base import PROVIDER_KEY, is_unknown, LabResource
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed, StepTimedOut
 from providers.remote import password_secret
@@ -56,13 +53,7 @@ ENABLE_SUCCESS_LINE = "Step 'Configure Azure Pack Connector' status: 'Success'" 
 DISABLE_SWITCH = "DisableMultiCloud"  # [doc]
 OUTPUT_FOLDER = r"\\su1fileserver\SU1_Infrastructure_1\AzurePackConnectorOutput"  # [doc]
 OUTPUT_FILE_FILTER = "AzurePack-*.txt"  # [doc] files "look similar to AzurePack-06-27-15-50.txt"
-# [inf] The file's syntax was never published; the contract (§8) says UTF-8 JSON with these keys.
-FILE_KEY_CLOUD_NAME = "CloudName"  # [inf] optional: without it the cloud is matched by its endpoint
-FILE_KEY_STACK_CLOUD_NAME = "AzureStackCloudName"  # [inf] optional
-FILE_KEY_ENDPOINT = "AzurePackConnectorEndpoint"  # [doc] named in the article
-FILE_KEY_PARTNER = "AuthenticationIdentityProviderPartner"  # [doc] named in the article
-FILE_KEY_REALM = "Realm"  # [doc] "the Realm associated with the signing certificate"
-FILE_KEY_CERTIFICATE = "Certificate"  # [inf] base64 DER of the AD FS token-signing certificate
+# The file's keys and its parser: providers/connector_output.py (one module, shared with TenantApiTrust).
 # [inf] Presence/absence (contract §8): multi-cloud mode is on with cloud C <=> a file whose endpoint is C's;
 # no AzurePack-*.txt file <=> disabled (or never enabled). The folder mirrors the last configuration: a
 # re-run replaces its files. Should a real PEP leave older files behind, the newest file per cloud wins.
@@ -256,46 +247,17 @@ class Observed:
         return bool(self.files)
 
 
-def _clean_certificate(text: str) -> str:
-    """Base64 DER without PEM armour or whitespace; ValueError if it is not base64."""
-    body = re.sub(r"-----(BEGIN|END) CERTIFICATE-----", "", text)
-    body = "".join(body.split())
-    try:
-        base64.b64decode(body, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("the signing certificate is not base64") from exc
-    return body
-
-
 def parse_output_file(file_name: str, content: str, modified: str = "") -> OutputFile:
     """Parse one AzurePack-*.txt file (contract §8 [inf]). ValueError names what is missing."""
-    text = content.lstrip("\ufeff")
     try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise ValueError(f"{file_name} is not JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{file_name}: expected a JSON object")
-    endpoint = data.get(FILE_KEY_ENDPOINT)
-    partner = data.get(FILE_KEY_PARTNER)
-    if not isinstance(endpoint, str) or not endpoint:
-        raise ValueError(f"{file_name}: {FILE_KEY_ENDPOINT} is missing")
-    if not isinstance(partner, dict):
-        raise ValueError(f"{file_name}: {FILE_KEY_PARTNER} is missing")
-    realm, cert = partner.get(FILE_KEY_REALM), partner.get(FILE_KEY_CERTIFICATE)
-    if not isinstance(realm, str) or not realm:
-        raise ValueError(f"{file_name}: {FILE_KEY_PARTNER}.{FILE_KEY_REALM} is missing")
-    if not isinstance(cert, str) or not cert:
-        raise ValueError(f"{file_name}: {FILE_KEY_PARTNER}.{FILE_KEY_CERTIFICATE} is missing")
-    try:
-        cert = _clean_certificate(cert)
+        parsed = connector_output.parse(content)
+    except connector_output.NotJson as exc:
+        raise ValueError(f"{file_name} {exc}") from None
     except ValueError as exc:
         raise ValueError(f"{file_name}: {exc}") from None
-    name = data.get(FILE_KEY_CLOUD_NAME)
-    stack = data.get(FILE_KEY_STACK_CLOUD_NAME)
-    return OutputFile(file_name=file_name, content=content, endpoint=endpoint, realm=realm, signing_certificate=cert,
-                      cloud_name=name if isinstance(name, str) and name else None,
-                      stack_cloud_name=stack if isinstance(stack, str) and stack else None, modified=modified)
+    return OutputFile(file_name=file_name, content=content, endpoint=parsed.endpoint, realm=parsed.realm,
+                      signing_certificate=parsed.signing_certificate, cloud_name=parsed.cloud_name,
+                      stack_cloud_name=parsed.stack_cloud_name, modified=modified)
 
 
 def _same_endpoint(a: str, b: str) -> bool:
@@ -352,7 +314,7 @@ def read_observed(share: HostConnection, pep_fqdn: str) -> Observed:
                                            str(entry.get("LastWriteTimeUtc") or "")))
         except ValueError as exc:
             raise ConnectorError(f"{share.fqdn}, step '{STEP_READ}': cannot understand output file {exc}; the "
-                                 f"file format is an assumption (FILE_KEY_* in providers/azure_pack_connector.py): "
+                                 f"file format is an assumption (the keys in providers/connector_output.py): "
                                  f"compare it with the real file and correct them", host=share.fqdn,
                                  step=STEP_READ) from None
     return Observed(tuple(files), marker is not None, marker)

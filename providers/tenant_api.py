@@ -14,9 +14,6 @@ unpublished WAPConnector internals sits in the ASSUMPTIONS block below, marked [
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -27,7 +24,7 @@ import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from providers import names, ownership
+from providers import connector_output, names, ownership
 from providers.base import PROVIDER_KEY, is_unknown, LabResource
 from providers.bundle import DEFAULT_DESTINATION
 from providers.hostops import file_name, join, only_expected_errors, sha256_bytes, stage_bytes, windows_path
@@ -72,12 +69,9 @@ STORE_DATABASE = "Microsoft.MgmtSvc.Store"
 TRUST_NAMESPACE = "TenantAPI"
 TRUST_SETTING = "Authentication.IdentityProvider.Secondary"
 # [inf] undo: Set-MgmtSvcDatabaseSetting with an empty -Value deletes the row.
-# [inf] the data file is JSON: AzurePackConnectorEndpoint, AuthenticationIdentityProviderPartner.{Realm,
-#       Certificate} (the article lists these fields; their syntax is unpublished). If a real file is not JSON,
-#       pass `realm` explicitly: read-back then compares the realm only.
-DATA_FILE_REALM = ("AuthenticationIdentityProviderPartner", "Realm")
-DATA_FILE_CERTIFICATE = ("AuthenticationIdentityProviderPartner", "Certificate")
-DATA_FILE_ENDPOINT = ("AzurePackConnectorEndpoint",)
+# [inf] the data file is the Add-AzurePackConnector output file, JSON: its keys and parser are in
+#       providers/connector_output.py. Only the realm is required here: if a real file is not JSON, pass
+#       `realm` explicitly: read-back then compares the realm only.
 # [project choice] read and delete reach SQL with Integrated Security (the session's Windows user): a SQL
 #       credential would have to travel inside the connection string, in clear text in the host's logs.
 # ---------------------------------------------------------------------------------------------------------------
@@ -395,39 +389,18 @@ class TrustData:
     certificate_thumbprint: str | None = None
 
 
-def _dig(data: Any, path: Sequence[str]) -> Any:
-    for key in path:
-        if not isinstance(data, Mapping):
-            return None
-        data = next((v for k, v in data.items() if k.lower() == key.lower()), None)
-    return data
-
-
-def certificate_thumbprint(value: Any) -> str | None:
-    """SHA-1 of a base64 DER certificate (whitespace ignored), upper-case; None if it does not decode."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        der = base64.b64decode("".join(value.split()), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return hashlib.sha1(der).hexdigest().upper() if der else None  # noqa: S324 - Windows' thumbprint
-
-
 def parse_data_file(content: str) -> TrustData:
     """The Add-AzurePackConnector output file -> the trust it describes. Raises ValueError saying what is
     missing (the format is [inf], see ASSUMPTIONS)."""
     try:
-        data = json.loads(content.lstrip("\ufeff"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"is not JSON ({exc.msg} at line {exc.lineno}); if the real file has another format, "
-                         f"pass realm explicitly") from None
-    realm = _dig(data, DATA_FILE_REALM)
-    if not isinstance(realm, str) or not realm.strip():
-        raise ValueError(f"has no {'.'.join(DATA_FILE_REALM)}: is it the output file of Add-AzurePackConnector?")
-    endpoint = _dig(data, DATA_FILE_ENDPOINT)
-    return TrustData(realm=realm, endpoint=endpoint if isinstance(endpoint, str) else None,
-                     certificate_thumbprint=certificate_thumbprint(_dig(data, DATA_FILE_CERTIFICATE)))
+        fields = connector_output.read_fields(content)
+    except connector_output.NotJson as exc:
+        raise ValueError(f"{exc}; if the real file has another format, pass realm explicitly") from None
+    realm = fields.realm
+    if realm is None or not realm.strip():
+        raise ValueError(f"has no {connector_output.REALM_PATH}: is it the output file of Add-AzurePackConnector?")
+    return TrustData(realm=realm, endpoint=fields.endpoint,
+                     certificate_thumbprint=connector_output.certificate_thumbprint(fields.certificate))
 
 
 def parse_trust_row(output: Sequence[Any]) -> TrustData | None:
@@ -442,11 +415,12 @@ def parse_trust_row(output: Sequence[Any]) -> TrustData | None:
             return TrustData(realm="")
         if not isinstance(value, Mapping):
             return TrustData(realm="")
-        realm = _dig(value, ("Realm",))
-        endpoint = _dig(value, ("Endpoint",))
+        realm = connector_output.field(value, "Realm")
+        endpoint = connector_output.field(value, "Endpoint")
         return TrustData(realm=realm if isinstance(realm, str) else "",
                          endpoint=endpoint if isinstance(endpoint, str) else None,
-                         certificate_thumbprint=certificate_thumbprint(_dig(value, ("Certificate",))))
+                         certificate_thumbprint=connector_output.certificate_thumbprint(
+                             connector_output.field(value, "Certificate")))
     return None
 
 

@@ -226,7 +226,10 @@ def update_tenant_api(ctx: Ctx, args: dict[str, Any]) -> None:
 
 
 def parse_output_file(text: str) -> dict[str, str]:
-    """Realm, Certificate (base64 DER) and Endpoint from an Add-AzurePackConnector output file (§8); ValueError."""
+    """Realm, Certificate (base64 DER) and Endpoint from an Add-AzurePackConnector output file (§8); ValueError.
+
+    labsim's own reading, on purpose: the simulator does not borrow the providers' (providers/connector_output.py).
+    tests/providers/test_connector_output.py holds both to one sample file."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
