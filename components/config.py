@@ -272,13 +272,14 @@ def _key_path(loc: tuple[Any, ...]) -> str:
 def _cross_checks(raw: dict[str, Any], secret_keys: set[str] | None) -> list[str]:
     """Rules across keys, on the raw values so that they are reported together with field errors."""
     problems: list[str] = []
-    clouds = raw.get("clouds") if isinstance(raw.get("clouds"), list) else []
+    clouds: list[Any] = raw["clouds"] if isinstance(raw.get("clouds"), list) else []
     names = [str(c.get("name", "")).lower() for c in clouds if isinstance(c, dict)]
     dupes = sorted({n for n in names if n and names.count(n) > 1})
     if dupes:
-        problems.append(f"{NAMESPACE}:clouds: cloud names must be unique (case-insensitively); repeated: {', '.join(dupes)}")
-    hosts = raw.get("hosts") if isinstance(raw.get("hosts"), dict) else {}
-    credentials = raw.get("credentials") if isinstance(raw.get("credentials"), dict) else {}
+        problems.append(f"{NAMESPACE}:clouds: cloud names must be unique (case-insensitively); repeated: "
+                        f"{', '.join(dupes)}")
+    hosts: dict[str, Any] = raw["hosts"] if isinstance(raw.get("hosts"), dict) else {}
+    credentials: dict[str, Any] = raw["credentials"] if isinstance(raw.get("credentials"), dict) else {}
     azs = raw.get("azureStack")
 
     def host_ref(path: str, name: Any) -> None:
@@ -296,7 +297,8 @@ def _cross_checks(raw: dict[str, Any], secret_keys: set[str] | None) -> list[str
     if isinstance(azs, dict):
         for key in ("privilegedEndpoint", "userPortalHost", "shareHost"):
             host_ref(f"azureStack.{key}", azs.get(key))
-        pep = hosts.get(azs.get("privilegedEndpoint")) if isinstance(azs.get("privilegedEndpoint"), str) else None
+        pep_name = azs.get("privilegedEndpoint")
+        pep = hosts.get(pep_name) if isinstance(pep_name, str) else None
         if isinstance(pep, dict) and pep.get("auth", "negotiate") != "credssp":
             problems.append(f"{NAMESPACE}:hosts.{azs['privilegedEndpoint']}.auth: the privileged endpoint accepts "
                             f"only CredSSP: set auth: credssp")

@@ -11,6 +11,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
+from types import FrameType
 from typing import Any
 
 import pulumi
@@ -103,7 +104,8 @@ def validation_failures(model: type[BaseModel], news: Mapping[str, Any]) -> list
                 continue
             if is_unknown(props):  # a model rule that needs values we do not have yet
                 continue
-            failures.append(CheckFailure(_property_path(loc) or "(resource)", str(err["msg"]).removeprefix("Value error, ")))
+            failures.append(CheckFailure(_property_path(loc) or "(resource)",
+                                         str(err["msg"]).removeprefix("Value error, ")))
         return failures
     return []
 
@@ -169,7 +171,7 @@ def _servicer_call() -> tuple[Any, Any]:
     """(request, context) of the gRPC call this thread serves in the dynamic provider process, read from the SDK
     servicer's frame: pulumi/dynamic/__main__.py's ``Create(self, request, context)`` (and Read, Update, ...)
     calls ``provider.create(props)`` without them. (None, None) anywhere else."""
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None:
         if frame.f_code.co_filename.endswith(_SERVICER_FILE):
             return frame.f_locals.get("request"), frame.f_locals.get("context")

@@ -12,23 +12,29 @@ Everything assumed about the unpublished WAPConnector package is in the ASSUMPTI
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 from pydantic import Field, field_validator, model_validator
 
 from providers import names, ownership
 from providers.base import PROVIDER_KEY, LabResource, is_unknown
 from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge
 from providers.hostops import only_expected_errors
-from providers.remote import (HostResourceProvider, RemoteInputs, check_remote, connection_diff, parse_model,
-                              password_secret, secret_outputs)
-from providers.transport import PRIVILEGED_ENDPOINT, Command, HostConnection, Output, Result, Transport
+from providers.remote import (
+    HostResourceProvider,
+    RemoteInputs,
+    check_remote,
+    connection_diff,
+    parse_model,
+    password_secret,
+    secret_outputs,
+)
+from providers.transport import PRIVILEGED_ENDPOINT, Command, HostConnection, Output, Transport
 
 # ===============================================================================================================
 # ASSUMPTIONS about the unpublished WAPConnector package ([doc] the article, [pub] public WAP knowledge,
@@ -337,7 +343,7 @@ def plan(observed: ObservedSite | None, desired: Desired) -> list[Step]:
     and empty appSettings (contract §6), whatever the other sites show."""
     if observed is None or any(s not in observed.sites for s in CONNECTOR_SITES) or \
             any(p.lower() not in observed.packages for p in CONNECTOR_PACKAGES):
-        stopped = ()
+        stopped: tuple[str, ...] = ()
         steps = [Step("install")]
         if observed is not None:
             stopped = tuple(s for s in CONNECTOR_SITES if s in observed.sites and
@@ -442,7 +448,7 @@ def check_prerequisites(t: Transport, conn: HostConnection, bundle_path: str, st
         raise ConnectorError(f"{conn.fqdn}, step '{STEP_PREREQUISITES}': Test-Path answered {len(present)} value(s) "
                              f"for {len(probe)} path(s)", host=conn.fqdn, step=STEP_PREREQUISITES)
     problems = []
-    for path, ok in zip(probe, present):
+    for path, ok in zip(probe, present, strict=True):
         if ok:
             continue
         if path == URL_REWRITE_KEY:
@@ -674,7 +680,8 @@ class ConnectorSite(LabResource, name="ConnectorSite"):
             "azure_stack_portal_fqdn": azure_stack_portal_fqdn,
             "certificate_thumbprint": certificate_thumbprint,
             "bundle_path": bundle_path, "owner": owner, "adopt": adopt,
-            **{k: None for k in ("observed_owner", "adopted", "prior", "endpoint", "bound_thumbprint", "sites", "site_thumbprints",
+            **{k: None for k in ("observed_owner", "adopted", "prior", "endpoint", "bound_thumbprint", "sites",
+                                 "site_thumbprints",
                                  "tenant_site_thumbprint", "packages", "installed")},
         }
         super().__init__(ConnectorSiteProvider(), name, props,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import Iterator, Mapping, Sequence
+from types import MappingProxyType
 from typing import ClassVar
 
 __all__ = [
@@ -45,7 +46,8 @@ __all__ = [
 # The stack config key of each host's connection settings (``wapconnector:hosts.wapcomputer1``), by lower-case
 # FQDN, for the provider operation this thread serves (providers.base.LabProvider sets it from the inputs). Messages
 # then name the key the operator wrote (``wapconnector:hosts.wapcomputer1.tlsServerName``), not our field name.
-_SETTINGS: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("settings_keys", default={})
+_SETTINGS: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("settings_keys",
+                                                                              default=MappingProxyType({}))
 
 
 @contextlib.contextmanager
@@ -156,7 +158,7 @@ class TlsVerificationFailed(TransportError):
         low = detail.lower()
         mismatch = "mismatch" in low or "doesn't match" in low or "not valid for" in low
         if "expired" in low or "not yet valid" in low:
-            todo = (f"the host's WinRM HTTPS certificate is outside its validity period: renew it on the host (or "
+            todo = ("the host's WinRM HTTPS certificate is outside its validity period: renew it on the host (or "
                     "check the clocks of both machines); another {ca} will not help")
         elif mismatch and server_name:
             todo = (f"the certificate does not name {server_name} ({name}): set {name} to a name "
@@ -246,7 +248,9 @@ class StepTimedOut(ConnectorError):
 
 def _step_timeouts(host: str) -> str:
     key = setting(host, "step_timeouts")
-    return f"{key}, seconds by step name" if key != "step_timeouts" else "step_timeouts in the host's connection settings"
+    if key == "step_timeouts":
+        return "step_timeouts in the host's connection settings"
+    return f"{key}, seconds by step name"
 
 
 def is_transient(exc: BaseException) -> bool:

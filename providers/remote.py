@@ -21,8 +21,8 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from providers.base import PROVIDER_KEY, LabProvider, is_unknown, validation_failures
 from providers import ownership
+from providers.base import PROVIDER_KEY, LabProvider, is_unknown, validation_failures
 from providers.errors import ConfigurationError, HostDidNotConverge
 from providers.transport import HostConnection, Transport
 

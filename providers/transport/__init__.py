@@ -13,6 +13,8 @@ Providers take a ``Transport`` (the protocol) so unit tests pass a ``FakeTranspo
 imports pypsrp; its errors never escape (see ``providers.errors``). No PowerShell text is ever built.
 """
 
+from typing import Any
+
 from ._base import Transport, VerbosePredicate
 from ._commands import Command, Credential, Pipeline, Secret, Statements, describe
 from ._connection import PRIVILEGED_ENDPOINT, Auth, HostConnection
@@ -26,7 +28,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # pypsrp (and requests, cryptography) load only when the real transport is used.
     if name in ("PsrpTransport", "SESSIONS", "SessionCache"):
         from . import _psrp

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Union
+from typing import Any
 
 __all__ = ["Command", "Credential", "Pipeline", "Secret", "Statements", "describe", "secrets_in", "to_statements"]
 
@@ -157,7 +157,7 @@ class Pipeline:
         return describe(self)
 
 
-Statements = Union[Command, Pipeline, Sequence[Union[Command, Pipeline]]]
+Statements = Command | Pipeline | Sequence[Command | Pipeline]
 
 
 def to_statements(statements: Statements) -> tuple[Pipeline, ...]:

@@ -164,7 +164,7 @@ class HostConnection(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            problems = []
+            problems: list[str] = []
             for err in exc.errors(include_input=False, include_url=False):
                 loc = ".".join(str(x) for x in err["loc"])
                 msg = err["msg"].removeprefix("Value error, ")

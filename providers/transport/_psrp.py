@@ -39,8 +39,16 @@ from pypsrp.wsman import WSMan
 from urllib3.util.ssl_match_hostname import CertificateError as NameMismatch
 
 from .. import progress
-from ..errors import (AuthenticationFailed, ConfigurationError, ConnectorError, HostUnreachable,
-                      RemoteCommandFailed, StepTimedOut, TlsVerificationFailed, TransportError)
+from ..errors import (
+    AuthenticationFailed,
+    ConfigurationError,
+    ConnectorError,
+    HostUnreachable,
+    RemoteCommandFailed,
+    StepTimedOut,
+    TlsVerificationFailed,
+    TransportError,
+)
 from ._base import VerbosePredicate, check_errors, matcher, scrub, statement_boundary
 from ._commands import Command, Credential, Pipeline, Secret, Statements, describe, secrets_in, to_statements
 from ._connection import HostConnection
@@ -112,7 +120,8 @@ def make_wsman(conn: HostConnection, password: str | None) -> WSMan:
         password=password,
         ssl=conn.https,
         auth=conn.auth,
-        cert_validation=conn.ca_file if (conn.https and conn.verify and conn.ca_file) else conn.verify,
+        # pypsrp takes a CA bundle path here too (it becomes requests' verify=); its annotation says bool only.
+        cert_validation=conn.ca_file if (conn.https and conn.verify and conn.ca_file) else conn.verify,  # type: ignore[arg-type]
         connection_timeout=int(math.ceil(conn.connect_timeout)),
         read_timeout=int(math.ceil(conn.read_timeout)),
         operation_timeout=conn.operation_timeout,
@@ -136,7 +145,8 @@ def _check_certificate_against(wsman: WSMan, name: str) -> None:
     transport = wsman.transport
     session = transport._build_session()
     adapter = session.get_adapter("https://")
-    adapter.poolmanager.connection_pool_kw.update(server_hostname=name, assert_hostname=name)
+    adapter.poolmanager.connection_pool_kw.update(  # type: ignore[attr-defined]  # an HTTPAdapter: it has one
+        server_hostname=name, assert_hostname=name)
     transport.session = session
 
 
@@ -427,7 +437,7 @@ def translate(exc: BaseException, conn: HostConnection, step: str) -> ConnectorE
     secrets = [conn.password.get_secret_value()] if conn.password else []
     host, endpoint = conn.fqdn, conn.endpoint
 
-    def clean(text: str, limit: int = 300) -> str:
+    def clean(text: object, limit: int = 300) -> str:
         text = scrub(" ".join(str(text).split()), secrets)
         return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -569,7 +579,8 @@ class PsrpTransport:
         started = time.monotonic()
         report = progress.Step(conn.fqdn, step)  # live in `pulumi up` (a no-op outside the provider process)
         boundary = statement_boundary(conn, pipelines)
-        session: _Session | None = self.cache.checkout(conn, step, read=reopen_on_lost)
+        session = self.cache.checkout(conn, step, read=reopen_on_lost)
+        live: _Session | None = session  # the session to discard if this attempt fails
         try:
             try:
                 ps = self._start(session, pipelines, input, boundary)
@@ -580,19 +591,19 @@ class PsrpTransport:
                     raise
                 log.info("%s: session gone (%s); reopening", conn.fqdn, type(exc).__name__)
                 self.cache.discard(session)
-                session = None
-                session = self.cache.open_fresh(conn, step, read=reopen_on_lost)
+                live = None
+                session = live = self.cache.open_fresh(conn, step, read=reopen_on_lost)
                 ps = self._start(session, pipelines, input, boundary)
             result, matched = self._collect(conn, step, session, ps, deadline, budget, command_text, until,
                                             report=report, secrets=secrets,
                                             split=(len(pipelines), boundary))
         except ConnectorError:
-            if session is not None:
-                self.cache.discard(session)
+            if live is not None:
+                self.cache.discard(live)
             raise
         except Exception as exc:  # noqa: BLE001 - translated: the session is no longer trustworthy
-            if session is not None:
-                self.cache.discard(session)
+            if live is not None:
+                self.cache.discard(live)
             raise translate(exc, conn, step) from exc
         self.cache.checkin(session)
         log.debug("%s, step '%s': %s in %.0f ms", conn.fqdn, step, command_text,
@@ -615,7 +626,8 @@ class PsrpTransport:
             session.pool.exchange_keys()  # SecureStrings need the session key; once per pool
         ps = build(session.pool, pipelines, boundary)
         wire_input = None if input is None else [to_wire(v) for v in input]
-        ps.begin_invoke(input=wire_input if wire_input else None)
+        # pypsrp sends a list (not a generator) as one batch of input objects; its annotation omits lists.
+        ps.begin_invoke(input=wire_input if wire_input else None)  # type: ignore[arg-type]
         return ps
 
     def _collect(self, conn: HostConnection, step: str, session: _Session, ps: PowerShell, deadline: float,
@@ -639,9 +651,9 @@ class PsrpTransport:
             while ps.state == PSInvocationState.RUNNING:
                 show_progress()
                 if until is not None:
-                    verbose = ps.streams.verbose
-                    while seen_verbose < len(verbose):
-                        if until(str(getattr(verbose[seen_verbose], "message", ""))):
+                    records = ps.streams.verbose
+                    while seen_verbose < len(records):
+                        if until(str(getattr(records[seen_verbose], "message", ""))):
                             matched = True
                             break
                         seen_verbose += 1
