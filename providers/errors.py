@@ -159,7 +159,7 @@ class TlsVerificationFailed(TransportError):
         mismatch = "mismatch" in low or "doesn't match" in low or "not valid for" in low
         if "expired" in low or "not yet valid" in low:
             todo = ("the host's WinRM HTTPS certificate is outside its validity period: renew it on the host (or "
-                    "check the clocks of both machines); another {ca} will not help")
+                    f"check the clocks of both machines); another {ca} will not help")
         elif mismatch and server_name:
             todo = (f"the certificate does not name {server_name} ({name}): set {name} to a name "
                     f"listed in its subject alternative names, or reissue it with that name")
