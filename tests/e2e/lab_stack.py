@@ -62,7 +62,7 @@ class LabStack:
         doc["config"]["wapconnector:preflight"] = mode
         self.project.config_file.write_text(yaml.safe_dump(doc, sort_keys=False))
 
-    # -- helpers for drift/plan tests (added for issue 5's drift, change, topology and interruption tests) ----
+    # -- helpers for the drift, change, topology and interruption tests -------------------------------------
     def planned(self, *extra: str, refresh: bool = True) -> dict[str, str]:
         """`pulumi preview [--refresh] --json`: {resource name: op} for every resource the plan would touch
         (ops other than "same" and the "refresh" reads a refreshing preview lists), the stack itself and provider
