@@ -18,23 +18,41 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pulumi
-from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
+from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 from pydantic import Field, field_validator, model_validator
 
 from providers import ownership
 from providers.base import LabResource, is_unknown
-from providers.errors import ConnectorError
-from providers.hostops import (DEFAULT_CHUNK_SIZE, HASH_ALGORITHM, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, join,
-                               only_expected_errors, remove_folder_if_empty, same_path, stage_bytes, windows_path)
+from providers.errors import ConnectorError, HostDidNotConverge
+from providers.hostops import (
+    DEFAULT_CHUNK_SIZE,
+    HASH_ALGORITHM,
+    MAX_CHUNK_SIZE,
+    MIN_CHUNK_SIZE,
+    join,
+    only_expected_errors,
+    remove_folder_if_empty,
+    same_path,
+    stage_bytes,
+    windows_path,
+)
+from providers.remote import (
+    HostResourceProvider,
+    RemoteInputs,
+    check_remote,
+    connection_diff,
+    connection_of,
+    parse_model,
+    password_secret,
+    secret_outputs,
+)
 from providers.remote import inputs_only as _inputs
-from providers.remote import (RemoteInputs, RemoteProvider, check_remote, connection_diff, connection_of,
-                              parse_model, password_secret, secret_outputs)
 from providers.transport import Command, HostConnection, Pipeline, Transport
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -112,6 +130,23 @@ def observed_files(host_files: Mapping[str, str], desired: Iterable[str]) -> dic
     return {rel: by_lower[rel.lower()] for rel in desired if rel.lower() in by_lower}
 
 
+@dataclass(frozen=True)
+class ObservedBundle:
+    """The destination folder as the host shows it, against the bundle's files."""
+
+    host_files: Mapping[str, str]
+    """Every file under the destination: {relative path as the host spells it: SHA-256}."""
+    files: Mapping[str, str]
+    """The observed hash of each of the bundle's files (:func:`observed_files`)."""
+    drifted: tuple[str, ...]
+    """The bundle's files missing on the host or different there (:func:`drifted_files`)."""
+
+
+def observe(host_files: Mapping[str, str], desired: Mapping[str, str]) -> ObservedBundle:
+    files = observed_files(host_files, desired)
+    return ObservedBundle(dict(host_files), files, tuple(drifted_files(files, desired)))
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Plan (pure)
 
@@ -140,15 +175,41 @@ def directories_for(destination: str, relatives: Iterable[str]) -> list[str]:
     return [d for d in ordered if not any(o.lower().startswith(d.lower() + "\\") for o in ordered)]
 
 
+@dataclass(frozen=True)
+class Step:
+    """``upload`` the files that differ (chunked, verified), or ``remove`` files dropped from the bundle."""
+
+    kind: Literal["upload", "remove"]
+    files: tuple[str, ...]
+
+
+def plan(observed: ObservedBundle | None, desired: Mapping[str, str],
+         staged_before: Mapping[str, str] | None = None) -> list[Step]:
+    """Upload what is missing or different (everything when the folder is gone), then remove the files staged
+    before that the bundle no longer has and that are still on the host. [] when the host matches."""
+    steps: list[Step] = []
+    todo = drifted_files(observed.files if observed is not None else None, desired)
+    if todo:
+        steps.append(Step("upload", tuple(todo)))
+    on_host = {k.lower() for k in observed.host_files} if observed is not None else set()
+    stale = [rel for rel in stale_files(staged_before, desired) if rel.lower() in on_host]
+    if stale:
+        steps.append(Step("remove", tuple(stale)))
+    return steps
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Inputs
 
 
-class BundleArgs(RemoteInputs):
+class ConnectorBundleInputs(RemoteInputs):
     source_dir: str = Field(description="the extracted WAPConnector folder on the operator's machine")
     destination: str = DEFAULT_DESTINATION
     chunk_size: Annotated[int, Field(ge=MIN_CHUNK_SIZE, le=MAX_CHUNK_SIZE)] = DEFAULT_CHUNK_SIZE
     files: dict[str, Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{64}$")]]
+    #: The files this resource staged before (update sets it from the state; the program never does): those the
+    #: bundle no longer has are removed.
+    staged_before: dict[str, str] | None = None
 
     @field_validator("destination")
     @classmethod
@@ -176,11 +237,17 @@ class BundleArgs(RemoteInputs):
         return v
 
     @model_validator(mode="after")
-    def _not_empty(self) -> BundleArgs:
+    def _not_empty(self) -> ConnectorBundleInputs:
         if not self.files:
             raise ValueError(f"source_dir: {self.source_dir!r} holds no files (is it the extracted WAPConnector "
                              f"folder?)")
         return self
+
+
+def parse_inputs(props: Mapping[str, Any]) -> ConnectorBundleInputs:
+    """Inputs (or stored outputs) as the model; ConfigurationError lists every problem."""
+    inputs: ConnectorBundleInputs = parse_model(ConnectorBundleInputs, props, "ConnectorBundle inputs")
+    return inputs
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -204,21 +271,17 @@ def thing(destination: str) -> str:
     return f"the staged WAPConnector bundle {destination}"
 
 
-def _read_owned(t: Transport, conn: HostConnection,
-                destination: str) -> tuple[dict[str, str] | None, ownership.Marker | None]:
+def read_bundle_owned(t: Transport, conn: HostConnection,
+                      destination: str) -> tuple[dict[str, str] | None, ownership.Marker | None]:
     """Observed {relative path: hash} of every file under destination (None if the folder is gone), and its
     ownership marker, in one invocation."""
-    stmts = [read_statements(destination), ownership.read_command(marker_path(destination))]
+    stmts: list[Command | Pipeline] = [read_statements(destination), ownership.read_command(marker_path(destination))]
     result = t.run(conn, STEP_READ, stmts, idempotent=True, accept_errors=True)
     missing = only_expected_errors(conn, STEP_READ, stmts, result)
     files, marker = result.outputs
     if missing and not files:
         return None, ownership.marker_in(marker)
     return parse_hashes(destination, files), ownership.marker_in(marker)
-
-
-def _read(t: Transport, conn: HostConnection, destination: str) -> dict[str, str] | None:
-    return _read_owned(t, conn, destination)[0]
 
 
 def changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
@@ -234,11 +297,91 @@ def changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[li
     return changed, replaces
 
 
-class ConnectorBundleProvider(RemoteProvider):
-    """Stages a local folder onto a host; diff names the drifted ``files``; update re-uploads only those."""
+def stage_files(t: Transport, inputs: ConnectorBundleInputs, relatives: Sequence[str]) -> None:
+    """Upload the given files of the bundle, chunked, and verify their hashes on the host."""
+    stage_bytes(t, inputs.connection, STEP_STAGE,
+                {join(inputs.destination, rel): Path(inputs.source_dir, rel).read_bytes() for rel in relatives},
+                chunk_size=inputs.chunk_size, directories=directories_for(inputs.destination, relatives))
 
+
+def remove_files(t: Transport, conn: HostConnection, destination: str, relatives: Sequence[str]) -> None:
+    cmds = [Command("Remove-Item", {"Path": join(destination, rel)}, ["Force"]) for rel in relatives]
+    result = t.run(conn, STEP_STAGE, cmds, idempotent=True, accept_errors=True)
+    only_expected_errors(conn, STEP_STAGE, cmds, result)
+
+
+def remove_bundle(t: Transport, conn: HostConnection, destination: str, created_folders: Sequence[str]) -> None:
+    cmd = Command("Remove-Item", {"Path": destination}, ["Recurse", "Force"])
+    result = t.run(conn, STEP_DELETE, cmd, idempotent=True, accept_errors=True)
+    only_expected_errors(conn, STEP_DELETE, cmd, result)  # already gone is fine
+    # Deepest first, and only while empty: something else may have moved in since.
+    for folder in sorted(created_folders, key=len, reverse=True):
+        if not remove_folder_if_empty(t, conn, STEP_DELETE, folder):
+            return
+
+
+def _outputs(inputs: ConnectorBundleInputs, uploaded: list[str]) -> dict[str, Any]:
+    return {
+        "destination": inputs.destination,
+        "files": dict(inputs.files),
+        "file_count": len(inputs.files),
+        "total_bytes": sum(Path(inputs.source_dir, rel).stat().st_size for rel in inputs.files),
+        "uploaded": uploaded,
+    }
+
+
+class ConnectorBundleProvider(HostResourceProvider[ConnectorBundleInputs, ObservedBundle, Step]):
+    """Stages a local folder onto a host; diff names the drifted ``files``; update re-uploads only those (the
+    template of providers.remote)."""
+
+    ownership_resource = OWNERSHIP_RESOURCE
+
+    def read_host(self, t: Transport, inputs: ConnectorBundleInputs) -> tuple[ObservedBundle | None,
+                                                                               ownership.Marker | None]:
+        host_files, marker = read_bundle_owned(t, inputs.connection, inputs.destination)
+        return (None if host_files is None else observe(host_files, inputs.files)), marker
+
+    def plan(self, observed: ObservedBundle | None, inputs: ConnectorBundleInputs) -> list[Step]:
+        return plan(observed, inputs.files, inputs.staged_before)
+
+    def apply(self, t: Transport, inputs: ConnectorBundleInputs, steps: list[Step],
+              observed: ObservedBundle | None) -> None:
+        for step in steps:
+            if step.kind == "upload":
+                stage_files(t, inputs, step.files)
+            else:
+                remove_files(t, inputs.connection, inputs.destination, step.files)
+
+    def did_not_converge(self, inputs: ConnectorBundleInputs, observed: ObservedBundle | None,
+                         left: list[Step]) -> HostDidNotConverge:
+        still = [rel for step in left for rel in step.files]
+        return HostDidNotConverge(
+            inputs.connection.fqdn, STEP_STAGE,
+            f"the staging succeeded but {inputs.destination} still differs ({', '.join(still[:5])}"
+            f"{', ...' if len(still) > 5 else ''})",
+            hint="check what else writes to that folder on the host, then run `pulumi up` again")
+
+    def marker_path(self, inputs: ConnectorBundleInputs) -> str:
+        return marker_path(inputs.destination)
+
+    def thing(self, inputs: ConnectorBundleInputs) -> str:
+        return thing(inputs.destination)
+
+    def differences(self, observed: ObservedBundle, inputs: ConnectorBundleInputs) -> list[ownership.Difference]:
+        """A folder already there is adopted when it holds the bundle's files as they are."""
+        drift = observed.drifted
+        if not drift:
+            return []
+        return [ownership.Difference(
+            "files", f"{len(drift)} of {len(inputs.files)} missing or different ({', '.join(drift[:3])}"
+                     f"{', ...' if len(drift) > 3 else ''})", "the bundle's files")]
+
+    def prior_values(self, observed: ObservedBundle) -> dict[str, Any]:
+        return {"files_differing": list(observed.drifted)}
+
+    # -- Pulumi ------------------------------------------------------------------------------------------------
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        return check_remote(BundleArgs, news)
+        return check_remote(ConnectorBundleInputs, news)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed, replaces = changed_fields(olds, news)
@@ -246,50 +389,35 @@ class ConnectorBundleProvider(RemoteProvider):
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        args = parse_model(BundleArgs, props, "ConnectorBundle inputs")
-        # Folders above the destination that we create (C:\temp for the seed's C:\temp\WAPConnector) are ours to
-        # remove again on delete, so that destroy leaves the host as it found it.
-        _refuse_changed_source(args)
+        inputs = parse_inputs(props)
+        _refuse_changed_source(inputs)
         t = self.transport
-        own = self._claim(t, args) if args.owner is not None else {}
+        resource_id = f"{inputs.connection.fqdn}:{inputs.destination}"
+        own = self.claim(t, inputs)
         if own.get("adopted"):
             # It was there before: nothing of it is ours to remove (no created folders), only what differs is staged.
-            outs = self._converge(t, args, previous=None)
-            return CreateResult(id_=f"{args.connection.fqdn}:{args.destination}",
-                                outs={**_inputs(props), **outs, **own, "created_folders": []})
-        created = missing_ancestors(t, args.connection, args.destination)
+            done = self.converge_steps(t, inputs)
+            return CreateResult(id_=resource_id, outs={**_inputs(props), **_outputs(inputs, uploaded(done.steps)),
+                                                       **own, "created_folders": []})
+        # Folders above the destination that we create (C:\temp for the seed's C:\temp\WAPConnector) are ours to
+        # remove again on delete, so that destroy leaves the host as it found it.
+        created = missing_ancestors(t, inputs.connection, inputs.destination)
         try:
-            mark_created(t, args.connection, created)
-            outs = self._converge(t, args, previous=None)
-            unmark_created(t, args.connection, created)
+            mark_created(t, inputs.connection, created)
+            done = self.converge_steps(t, inputs)
+            unmark_created(t, inputs.connection, created)
         except ConnectorError:
             # Roll back the folders this attempt created: the rerun could not tell them from the host's own and
             # destroy would leave them behind. The partial upload goes with them (the rerun stages it again).
-            _remove_created(t, args.connection, created)
+            _remove_created(t, inputs.connection, created)
             raise
-        return CreateResult(id_=f"{args.connection.fqdn}:{args.destination}",
-                            outs={**_inputs(props), **outs, **own, "created_folders": created})
-
-    def _claim(self, t: Transport, args: BundleArgs) -> dict[str, Any]:
-        """Ownership (providers/ownership.py): a folder already there is adopted when it holds the bundle's files
-        as they are; otherwise refused (naming the files that differ) unless adopt."""
-        assert args.owner is not None
-        conn = args.connection
-        observed, marker = _read_owned(t, conn, args.destination)
-        drift = drifted_files(observed_files(observed or {}, args.files), args.files)
-        differs = [ownership.Difference(
-            "files", f"{len(drift)} of {len(args.files)} missing or different ({', '.join(drift[:3])}"
-                     f"{', ...' if len(drift) > 3 else ''})", "the bundle's files")] if observed is not None and drift else []
-        mark = ownership.claim(host=conn.fqdn, thing=thing(args.destination), owner=args.owner, adopt=args.adopt,
-                               marker=marker, exists=observed is not None, differences=differs,
-                               prior={"files_differing": drift}, resource=OWNERSHIP_RESOURCE)
-        ownership.write(t, conn, ownership.STEP_MARK, marker_path(args.destination), mark)
-        return ownership.outputs(mark)
+        return CreateResult(id_=resource_id, outs={**_inputs(props), **_outputs(inputs, uploaded(done.steps)),
+                                                   **own, "created_folders": created})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         conn = connection_of(props)
         destination = windows_path(props["destination"])
-        host_files, marker = _read_owned(self.transport, conn, destination)
+        host_files, marker = read_bundle_owned(self.transport, conn, destination)
         if host_files is None:
             return ReadResult(id_="", outs={})
         desired = props.get("files") or {}
@@ -297,19 +425,12 @@ class ConnectorBundleProvider(RemoteProvider):
                                          "observed_owner": marker.owner if marker else None})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        args = parse_model(BundleArgs, news, "ConnectorBundle inputs")
+        inputs = parse_inputs(news).model_copy(update={"staged_before": olds.get("files")})
         t = self.transport
-        own: dict[str, Any] = {}
-        if args.owner is not None:
-            _, marker = _read_owned(t, args.connection, args.destination)
-            ownership.may_change(host=args.connection.fqdn, thing=thing(args.destination), owner=args.owner,
-                                 adopt=args.adopt, marker=marker, previous=olds.get("owner"))
-            mark = ownership.from_state({**olds, "owner": args.owner}, OWNERSHIP_RESOURCE, thing(args.destination))
-            if marker != mark:
-                ownership.write(t, args.connection, ownership.STEP_MARK, marker_path(args.destination), mark)
-            own = ownership.outputs(mark)
-        outs = self._converge(t, args, previous=olds.get("files"))
-        return UpdateResult(outs={**_inputs(news), **outs, **own,
+        own = self.keep_ownership(t, inputs, olds)
+        _refuse_changed_source(inputs)
+        done = self.converge_steps(t, inputs)
+        return UpdateResult(outs={**_inputs(news), **_outputs(inputs, uploaded(done.steps)), **own,
                                   "created_folders": olds.get("created_folders") or []})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
@@ -326,59 +447,27 @@ class ConnectorBundleProvider(RemoteProvider):
                                 f"leaving it in place")
                 ownership.remove(t, conn, ownership.STEP_UNMARK, marker_path(destination))
                 return
-        self._remove(t, conn, destination, props.get("created_folders") or [])
+        remove_bundle(t, conn, destination, props.get("created_folders") or [])
         if isinstance(owner, str):
-            ownership.remove(t, conn, ownership.STEP_UNMARK, marker_path(destination))  # last: delete stays re-runnable
-
-    @staticmethod
-    def _remove(t: Transport, conn: HostConnection, destination: str, created_folders: Sequence[str]) -> None:
-        cmd = Command("Remove-Item", {"Path": destination}, ["Recurse", "Force"])
-        result = t.run(conn, STEP_DELETE, cmd, idempotent=True, accept_errors=True)
-        only_expected_errors(conn, STEP_DELETE, cmd, result)  # already gone is fine
-        # Deepest first, and only while empty: something else may have moved in since.
-        for folder in sorted(created_folders, key=len, reverse=True):
-            if not remove_folder_if_empty(t, conn, STEP_DELETE, folder):
-                return
-
-    # -- the one place that writes ---------------------------------------------------------------------------
-    def _converge(self, t: Transport, args: BundleArgs, previous: Mapping[str, str] | None) -> dict[str, Any]:
-        """Upload whatever differs from the desired files (all of them on a fresh host), remove files dropped
-        from the bundle, verify. Re-running after any partial failure converges."""
-        conn = args.connection
-        _refuse_changed_source(args)
-        observed = _read(t, conn, args.destination)
-        host_view = observed_files(observed or {}, args.files)
-        todo = drifted_files(host_view, args.files)
-        stale = [rel for rel in stale_files(previous, args.files)
-                 if observed is not None and rel.lower() in {k.lower() for k in observed}]
-        if todo:
-            stage_bytes(t, conn, STEP_STAGE,
-                        {join(args.destination, rel): Path(args.source_dir, rel).read_bytes() for rel in todo},
-                        chunk_size=args.chunk_size, directories=directories_for(args.destination, todo))
-        if stale:
-            cmds = [Command("Remove-Item", {"Path": join(args.destination, rel)}, ["Force"]) for rel in stale]
-            result = t.run(conn, STEP_STAGE, cmds, idempotent=True, accept_errors=True)
-            only_expected_errors(conn, STEP_STAGE, cmds, result)
-        return {
-            "destination": args.destination,
-            "files": dict(args.files),
-            "file_count": len(args.files),
-            "total_bytes": sum(Path(args.source_dir, rel).stat().st_size for rel in args.files),
-            "uploaded": todo,
-        }
+            # Last: delete stays re-runnable.
+            ownership.remove(t, conn, ownership.STEP_UNMARK, marker_path(destination))
 
 
+def uploaded(steps: Sequence[Step]) -> list[str]:
+    """The files the steps sent (the ``uploaded`` output)."""
+    return [rel for step in steps if step.kind == "upload" for rel in step.files]
 
-def _refuse_changed_source(args: BundleArgs) -> None:
+
+def _refuse_changed_source(inputs: ConnectorBundleInputs) -> None:
     """The plan was made from the folder's hashes when the program ran; refuse to stage something else."""
-    local = hash_tree(args.source_dir)
-    if local != args.files:
-        changed = sorted(set(local.items()) ^ set(args.files.items()))
+    local = hash_tree(inputs.source_dir)
+    if local != inputs.files:
+        changed = sorted(set(local.items()) ^ set(inputs.files.items()))
         names = sorted({k for k, _ in changed})
         raise ConnectorError(
-            f"{args.connection.fqdn}, step '{STEP_STAGE}': the folder {args.source_dir!r} changed after the plan was "
-            f"made ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''}); run `pulumi up` again",
-            host=args.connection.fqdn, step=STEP_STAGE)
+            f"{inputs.connection.fqdn}, step '{STEP_STAGE}': the folder {inputs.source_dir!r} changed after the plan "
+            f"was made ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''}); run `pulumi up` again",
+            host=inputs.connection.fqdn, step=STEP_STAGE)
 
 
 def _remove_created(t: Transport, conn: HostConnection, folders: Sequence[str]) -> None:
@@ -387,8 +476,8 @@ def _remove_created(t: Transport, conn: HostConnection, folders: Sequence[str]) 
         return
     outermost = min(folders, key=len)
     try:
-        t.run(conn, STEP_STAGE, Command("Remove-Item", {"Path": outermost, "ErrorAction":
-                        "SilentlyContinue"}, ["Recurse", "Force"]), idempotent=True)
+        t.run(conn, STEP_STAGE, Command("Remove-Item", {"Path": outermost, "ErrorAction": "SilentlyContinue"},
+                                        ["Recurse", "Force"]), idempotent=True)
     except ConnectorError as exc:
         pulumi.log.warn(f"{conn.fqdn}: could not remove {outermost}, created by the failed staging ({exc}); "
                         f"delete it by hand, or destroy will leave it behind")
@@ -402,15 +491,16 @@ def ancestors(path: str) -> list[str]:
 
 def missing_ancestors(t: Transport, conn: HostConnection, destination: str) -> list[str]:
     """The folders above ``destination`` that do not exist yet, or that a failed create made (they still hold
-    its CREATED_MARKER): one pipeline."""
+    its CREATED_MARKER): one invocation, two statements per folder (the folder, its marker)."""
     folders = ancestors(destination)
     if not folders:
         return []
     probes = [Command("Test-Path", {"Path": p}) for f in folders for p in (f, join_marker(f))]
-    found = [output.single() is True for output in t.run(conn, STEP_STAGE, probes, idempotent=True).outputs]
-    created, ours = [], False
+    outputs = t.run(conn, STEP_STAGE, probes, idempotent=True).outputs
+    created: list[str] = []
+    ours = False
     for i, folder in enumerate(folders):  # outermost first: everything below a marked folder is ours too
-        exists, marked = found[2 * i], found[2 * i + 1]
+        exists, marked = (outputs[2 * i].single() is True), (outputs[2 * i + 1].single() is True)
         ours = ours or not exists or marked
         if ours:
             created.append(folder)

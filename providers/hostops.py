@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from providers.errors import ConnectorError, RemoteCommandFailed
+from providers.errors import HostDidNotConverge, RemoteCommandFailed
 from providers.transport import Command, ErrorRecordInfo, HostConnection, Result, Statements, Transport, describe
 
 # [pub] Get-FileHash (PowerShell 4+) defaults to SHA256 and prints upper-case hex; it binds piped FileInfo
@@ -157,8 +157,8 @@ def verify_hashes(t: Transport, conn: HostConnection, step: str, expected: Mappi
            for o in result.output if isinstance(o, Mapping)}
     bad = [p for p, h in expected.items() if got.get(p.lower()) != h.upper()]
     if bad:
-        raise ConnectorError(
-            f"{conn.fqdn}, step '{step}': after the upload {len(bad)} file(s) do not have the expected SHA-256 "
-            f"({', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''}); the upload was interrupted or the disk "
-            f"is full: check free space on the host, then run `pulumi up` again (staging starts each file over)",
-            host=conn.fqdn, step=step)
+        raise HostDidNotConverge(
+            conn.fqdn, step, f"after the upload {len(bad)} file(s) do not have the expected SHA-256 "
+            f"({', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''})",
+            hint="the upload was interrupted or the disk is full: check free space on the host, then run "
+                 "`pulumi up` again (staging starts each file over)")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 import pulumi
@@ -185,6 +186,18 @@ ObservedT = TypeVar("ObservedT")
 StepT = TypeVar("StepT")
 
 
+@dataclass(frozen=True)
+class Converged(Generic[ObservedT, StepT]):
+    """What :meth:`HostResourceProvider.converge_steps` did."""
+
+    observed: ObservedT
+    """The host as read after the steps (or as it was, when nothing was needed)."""
+    steps: list[StepT]
+    """The steps that ran; [] when the host already matched."""
+    applied: Any = None
+    """What :meth:`HostResourceProvider.apply` returned."""
+
+
 class HostResourceProvider(RemoteProvider, Generic[InputsT, ObservedT, StepT]):
     """The template every resource that lives on a Windows host follows:
 
@@ -208,24 +221,36 @@ class HostResourceProvider(RemoteProvider, Generic[InputsT, ObservedT, StepT]):
     def plan(self, observed: ObservedT | None, inputs: InputsT) -> list[StepT]:
         raise NotImplementedError
 
-    def apply(self, t: Transport, inputs: InputsT, steps: list[StepT], observed: ObservedT | None) -> None:
+    def apply(self, t: Transport, inputs: InputsT, steps: list[StepT], observed: ObservedT | None) -> Any:
+        """Run the steps. May return what they did besides the thing itself (e.g. the chain certificates an import
+        added): :meth:`converge_steps` hands it back, and to :meth:`undo` when the host did not converge."""
         raise NotImplementedError
+
+    def undo(self, t: Transport, inputs: InputsT, applied: Any) -> None:
+        """Take back what :meth:`apply` did when the host, read again, still differs (default: nothing)."""
 
     def did_not_converge(self, inputs: InputsT, observed: ObservedT | None, left: list[StepT]) -> HostDidNotConverge:
         raise NotImplementedError
 
     def converge(self, t: Transport, inputs: InputsT) -> ObservedT:
         """Read, run the missing steps, read again and insist the host now matches."""
+        return self.converge_steps(t, inputs).observed
+
+    def converge_steps(self, t: Transport, inputs: InputsT) -> Converged[ObservedT, StepT]:
+        """:meth:`converge`, also saying which steps ran and what :meth:`apply` returned."""
         observed, _ = self.read_host(t, inputs)
         steps = self.plan(observed, inputs)
+        applied = None
         if steps:
-            self.apply(t, inputs, steps, observed)
+            applied = self.apply(t, inputs, steps, observed)
             observed, _ = self.read_host(t, inputs)
             left = self.plan(observed, inputs)
             if left or observed is None:
-                raise self.did_not_converge(inputs, observed, left)
+                error = self.did_not_converge(inputs, observed, left)
+                self.undo(t, inputs, applied)
+                raise error
         assert observed is not None, "plan() found nothing to do on a host where nothing was observed"
-        return observed
+        return Converged(observed, steps, applied)
 
     # -- ownership ---------------------------------------------------------------------------------------------
     def marker_path(self, inputs: InputsT) -> str:

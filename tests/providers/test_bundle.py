@@ -11,7 +11,6 @@ import pytest
 from providers import bundle as B
 from providers import hostops
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
-from providers.remote import use_transport
 from providers.transport import Command, FakeTransport
 from tests.providers.fake_host_a import FakeHost, params_of
 
@@ -142,8 +141,7 @@ def test_batches_bound_the_payload_of_each_call():
 # -- check ------------------------------------------------------------------------------------------------------
 def failures(props):
     t = FakeTransport({})
-    with use_transport(t):
-        result = B.ConnectorBundleProvider().check({}, props)
+    result = B.ConnectorBundleProvider(t).check({}, props)
     assert t.calls == []
     return [(f.property, f.reason) for f in result.failures]
 
@@ -190,17 +188,15 @@ def test_diff_names_exactly_the_files_field_and_replaces_on_destination(tmp_path
 
 # -- provider methods against the in-memory host -------------------------------------------------------------------
 @pytest.fixture
-def host():
-    h = FakeHost()
-    with use_transport(h.transport):
-        yield h
+def host() -> FakeHost:
+    return FakeHost()
 
 
 @pytest.mark.unit
 def test_lifecycle_create_read_drift_update_delete(host, tmp_path):
     root = make_bundle(tmp_path)
     props = props_for(root)
-    p = B.ConnectorBundleProvider()
+    p = B.ConnectorBundleProvider(host.transport)
     created = p.create(props)
     assert created.id == f"wapcomputer1.contoso.com:{DEST}"
     for rel in props["files"]:
@@ -244,7 +240,7 @@ def params_of_since(transport, start, name):
 @pytest.mark.unit
 def test_update_removes_files_dropped_from_the_bundle(host, tmp_path):
     root = make_bundle(tmp_path)
-    p = B.ConnectorBundleProvider()
+    p = B.ConnectorBundleProvider(host.transport)
     created = p.create(props_for(root))
     (root / "readme.txt").unlink()
     p.update(created.id, created.outs, props_for(root))
@@ -256,7 +252,7 @@ def test_update_removes_files_dropped_from_the_bundle(host, tmp_path):
 def test_rerun_after_a_failure_halfway_converges_and_skips_what_is_there(host, tmp_path):
     root = make_bundle(tmp_path)
     props = props_for(root)
-    p = B.ConnectorBundleProvider()
+    p = B.ConnectorBundleProvider(host.transport)
     host.fail_after["Add-Content"] = 1          # the big file breaks after its second chunk
     with pytest.raises(RemoteCommandFailed) as err:
         p.create(props)
@@ -293,7 +289,7 @@ def test_a_corrupted_upload_is_caught_by_the_hash_check(host, tmp_path):
 
     host.transport._handler = lossy
     with pytest.raises(ConnectorError, match="do not have the expected SHA-256.*MgmtSvc-TenantAPI.msi"):
-        B.ConnectorBundleProvider().create(props_for(root))
+        B.ConnectorBundleProvider(host.transport).create(props_for(root))
 
 
 @pytest.mark.unit
@@ -302,7 +298,7 @@ def test_create_refuses_a_source_folder_changed_since_the_plan(host, tmp_path):
     props = props_for(root)
     (root / "readme.txt").write_bytes(b"changed")
     with pytest.raises(ConnectorError, match="changed after the plan was made.*readme.txt"):
-        B.ConnectorBundleProvider().create(props)
+        B.ConnectorBundleProvider(host.transport).create(props)
     assert host.transport.calls == []
 
 
@@ -310,7 +306,7 @@ def test_create_refuses_a_source_folder_changed_since_the_plan(host, tmp_path):
 def test_hostile_file_name_reaches_the_host_verbatim_as_a_path_value(host, tmp_path):
     root = make_bundle(tmp_path)
     (root / HOSTILE_NAME).write_bytes(b"x")
-    B.ConnectorBundleProvider().create(props_for(root))
+    B.ConnectorBundleProvider(host.transport).create(props_for(root))
     target = B.join(DEST, HOSTILE_NAME)
     assert target in {c["Path"] for c in params_of(host.transport, "Set-Content")}
     assert host.file(target) == b"x"
@@ -359,7 +355,7 @@ def sim_props(server, root: Path, host="wapcomputer2", **kw):
 def test_sim_lifecycle_drift_heal_delete(labsim, sim_a, tmp_path):
     root = sim_bundle(tmp_path)
     props = sim_props(labsim, root)
-    p = B.ConnectorBundleProvider()
+    p = B.ConnectorBundleProvider(sim_a)
     mark = last_id(labsim)
     created = p.create(props)
     assert sorted(created.outs["uploaded"]) == sorted(props["files"])
@@ -399,7 +395,7 @@ def test_sim_lifecycle_drift_heal_delete(labsim, sim_a, tmp_path):
 def test_sim_rerun_after_a_failure_halfway_converges(labsim, sim_a, tmp_path, kind, command):
     root = sim_bundle(tmp_path)
     props = sim_props(labsim, root, host="wapcomputer1", destination="C:\\temp\\Faulty")
-    p = B.ConnectorBundleProvider()
+    p = B.ConnectorBundleProvider(sim_a)
     set_fault(labsim, "wapcomputer1", kind, command)
     with pytest.raises(ConnectorError) as err:
         p.create(props)
@@ -419,8 +415,8 @@ def test_sim_bad_inputs_make_no_invocation(labsim, sim_a, tmp_path):
                    {"connection": {**conn_dict(labsim, "wapcomputer2"), "port": 70000}},
                    {"connection": {**conn_dict(labsim, "wapcomputer2"), "auth": "magic"}},
                    {"connection": {**conn_dict(labsim, "wapcomputer2"), "password": None}}):
-        assert B.ConnectorBundleProvider().check({}, sim_props(labsim, root, **change)).failures
+        assert B.ConnectorBundleProvider(sim_a).check({}, sim_props(labsim, root, **change)).failures
         with pytest.raises(ConfigurationError):  # create re-checks: the engine is not the only line of defence
-            B.ConnectorBundleProvider().create(sim_props(labsim, root, **change))
+            B.ConnectorBundleProvider(sim_a).create(sim_props(labsim, root, **change))
     assert last_id(labsim) == mark
     assert "LabOnly-Wap2-1!" not in all_invocations_text(labsim)

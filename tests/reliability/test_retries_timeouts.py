@@ -42,9 +42,9 @@ AUDIT: dict[str, tuple[str, str]] = {
     "hostops.remove_folder_if_empty#1": ("True", READ),
     "hostops.remove_folder_if_empty#2": ("True", "Remove-Item -ErrorAction SilentlyContinue, without -Recurse, of "
                                          "a folder found empty"),
-    "bundle._read_owned#1": ("True", READ),
-    "bundle._remove#1": ("True", "Remove-Item -Recurse -Force; not-found is accepted"),
-    "bundle._converge#1": ("True", "Remove-Item of stale files; not-found is accepted"),
+    "bundle.read_bundle_owned#1": ("True", READ),
+    "bundle.remove_bundle#1": ("True", "Remove-Item -Recurse -Force; not-found is accepted"),
+    "bundle.remove_files#1": ("True", "Remove-Item of stale files; not-found is accepted"),
     "bundle.missing_ancestors#1": ("True", READ),
     "bundle._remove_created#1": ("True", "Remove-Item -Recurse -ErrorAction SilentlyContinue: gone stays gone"),
     "bundle.mark_created#1": ("True", "New-Item -Force of a folder and of an empty marker file"),
