@@ -52,7 +52,7 @@ PASSWORDS = {"pep": "LabOnly-Pep-Bench!", "azs": "LabOnly-Azs-Bench!"}
 
 # Which latency-profile steps each resource's create / delete runs, by the resource name's suffix (what the
 # providers send to labsim: connector_site.py installs three MSIs and configures, its delete uninstalls the three
-# packages; tenant_api.py's delete leaves the Tenant API as it is). "+polling" is pep_polling_seconds.
+# packages; tenant_api_update.py's delete leaves the Tenant API as it is). "+polling" is pep_polling_seconds.
 CREATE_STEPS: dict[str, tuple[str, ...]] = {
     "-connector-cert": ("Import-PfxCertificate",),
     "-connector-site": ("Install-Connector", "Configure-Certificates", "Configure-WapConnector"),

@@ -25,7 +25,8 @@ from providers.certificate import Certificate
 from providers.connector_site import ConnectorSite
 from providers.endpoint_check import EndpointCheck
 from providers.remote import password_secret
-from providers.tenant_api import TenantApiTrust, TenantApiUpdate
+from providers.tenant_api_trust import TenantApiTrust
+from providers.tenant_api_update import TenantApiUpdate
 
 
 @dataclass

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from providers.errors import HostDidNotConverge, RemoteCommandFailed
+from providers.errors import ConnectorError, HostDidNotConverge, RemoteCommandFailed
 from providers.transport import Command, ErrorRecordInfo, HostConnection, Result, Statements, Transport, describe
 
 # [pub] Get-FileHash (PowerShell 4+) defaults to SHA256 and prints upper-case hex; it binds piped FileInfo
@@ -81,6 +81,15 @@ def only_expected_errors(conn: HostConnection, step: str, statements: Statements
                                   error_id=record.error_id or None, category=record.category, terminating=False,
                                   target=record.target, failed_command=record.command)
     return found
+
+
+def require_file(t: Transport, conn: HostConnection, step: str, path: str, *, hint: str) -> None:
+    """A ConnectorError before anything runs when the file ``path`` (a script to run, say) is not on the host;
+    ``hint`` says how to put it there."""
+    found = t.run(conn, step, Command("Test-Path", {"Path": path, "PathType": "Leaf"}), idempotent=True).single()
+    if found is not True:
+        raise ConnectorError(f"{conn.fqdn}, step '{step}': {path} is not on the host: {hint}", host=conn.fqdn,
+                             step=step)
 
 
 def remove_folder_if_empty(t: Transport, conn: HostConnection, step: str, folder: str) -> bool:

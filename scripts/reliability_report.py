@@ -174,19 +174,20 @@ def _step_rows() -> list[tuple[str, str, str]]:
     from providers import bundle as B
     from providers import certificate as C
     from providers import connector_site as cs
-    from providers import tenant_api as T
+    from providers import tenant_api_trust as trust
+    from providers import tenant_api_update as update
 
     default = "step_timeout (300 s)"
     budgets = {
         **{s: f"{v:g} s" for s, v in cs.STEP_TIMEOUTS.items()},
-        T.STEP_UPDATE: f"{T.UPDATE_TIMEOUT_SECONDS:g} s",
-        T.STEP_TRUST: f"{T.TRUST_TIMEOUT_SECONDS:g} s",
+        update.STEP_UPDATE: f"{update.UPDATE_TIMEOUT_SECONDS:g} s",
+        trust.STEP_TRUST: f"{trust.TRUST_TIMEOUT_SECONDS:g} s",
         apc.STEP_ENABLE: f"{apc.DEFAULT_TIMEOUT_SECONDS:g} s (the resource's timeout_seconds)",
         apc.STEP_DISABLE: f"{apc.DISABLE_TIMEOUT_SECONDS:g} s",
     }
     rows = []
     for resource, steps in (("Certificate", C.STEPS), ("ConnectorBundle", B.STEPS), ("ConnectorSite", cs.STEPS),
-                            ("TenantApiUpdate", T.UPDATE_STEPS), ("TenantApiTrust", T.TRUST_STEPS),
+                            ("TenantApiUpdate", update.UPDATE_STEPS), ("TenantApiTrust", trust.TRUST_STEPS),
                             ("AzurePackConnector", apc.STEPS)):
         rows += [(resource, f"`{s}`", budgets.get(s, default)) for s in steps]
     return rows

@@ -22,7 +22,7 @@ from labsim.hosts.pep import OUTPUT_DIR
 from labsim.hosts.wapconnector import parse_output_file as labsim_parse
 from providers import azure_pack_connector as apc
 from providers import connector_output as co
-from providers import tenant_api as T
+from providers import tenant_api_trust as T
 from tests.labsim.hosts_helpers import ASDK, cmd, default_lab, pep_session, run, session
 
 pytestmark = pytest.mark.unit

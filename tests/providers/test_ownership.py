@@ -8,11 +8,10 @@ import json
 import pytest
 
 from providers import ownership as O
-from providers import tenant_api as T
+from providers import tenant_api_trust as T
 from providers.ownership import Difference, Marker, OwnershipConflict
 from providers.remote import use_transport
-from tests.providers.fake_host_a import FakeHost
-from tests.providers.test_tenant_api import DEST, REALM, data_file, trust_props
+from tests.providers.test_tenant_api_trust import DEST, REALM, data_file, host, trust_props  # noqa: F401
 
 ME, OTHER = "wap-connector/lab-a", "wap-connector/lab-b"
 ROW = ("TenantAPI", "Authentication.IdentityProvider.Secondary")
@@ -130,15 +129,7 @@ def test_diff_names_owner_when_the_marker_read_back_is_not_ours():
     assert O.owner_changed({"observed_owner": None}, {"owner": None}) == []  # not tracked
 
 
-# == a resource applying them: TenantApiTrust on an in-memory host ==============================================
-@pytest.fixture
-def host():
-    h = FakeHost()
-    h.put_file(f"{DEST}\\Setup\\Scripts\\Configure-TrustAzureStack.ps1", b"#")
-    with use_transport(h.transport):
-        yield h
-
-
+# == a resource applying them: TenantApiTrust on an in-memory host (the fixture host) ===========================
 def configure_by_hand(host, realm=REALM):
     """What an operator following the article leaves: the data file in the bundle folder, the trust row."""
     host.put_file(DATA_FILE, data_file(realm=realm).encode())

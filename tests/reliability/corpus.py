@@ -163,7 +163,8 @@ def valid_resource_inputs(server: Any, resource: str, tmp_path: Path) -> tuple[A
     from providers import bundle as B
     from providers import certificate as C
     from providers import connector_site as cs
-    from providers import tenant_api as T
+    from providers import tenant_api_trust as trust
+    from providers import tenant_api_update as update
     from tests.providers.conftest import host_connection
 
     wap = host_connection(server, "wapcomputer1")
@@ -188,11 +189,11 @@ def valid_resource_inputs(server: Any, resource: str, tmp_path: Path) -> tuple[A
             "connection": wap, "source_dir": str(root), "destination": "C:\\temp\\WAPConnector",
             "chunk_size": 4096, "files": B.hash_tree(root)}, "connection"
     if resource == "TenantApiUpdate":
-        return T.TenantApiUpdateProvider(), {
+        return update.TenantApiUpdateProvider(), {
             "connection": wap, "bundle_path": "C:\\temp\\WAPConnector", "script_folder": "Packages",
             "expected_product_code": None}, "connection"
     if resource == "TenantApiTrust":
-        return T.TenantApiTrustProvider(), {
+        return trust.TenantApiTrustProvider(), {
             "connection": wap, "data_file_content": DATA_FILE, "data_file_name": "AzurePack-06-27-15-50.txt",
             "bundle_path": "C:\\temp\\WAPConnector", "sql_server": None, "sql_credential": None,
             "realm": None}, "connection"

@@ -145,7 +145,7 @@ def test_a_host_that_does_not_converge_is_reported_and_the_rerun_converges(serve
 # -- TenantApiTrust ----------------------------------------------------------------------------------------------
 def _trust(server: Any, tmp_path: Path, realm_tag: str = "", name: str = "AzurePack-06-27-15-50.txt",
            **over: Any) -> tuple[Any, dict[str, Any]]:
-    from tests.providers.test_tenant_api import REALM, data_file
+    from tests.providers.test_tenant_api_trust import REALM, data_file
 
     provider, props, _ = valid_resource_inputs(server, "TenantApiTrust", tmp_path)
     props["data_file_content"] = data_file(realm=REALM.replace("6c1a0f4e-1111", f"6c1a0f4e-{realm_tag or '1111'}"))

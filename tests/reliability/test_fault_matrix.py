@@ -32,7 +32,8 @@ from providers import azure_pack_connector as apc
 from providers import bundle as B
 from providers import certificate as C
 from providers import connector_site as cs
-from providers import tenant_api as T
+from providers import tenant_api_trust as trust
+from providers import tenant_api_update as update
 from providers.errors import ConnectorError, StepTimedOut, TransportError
 from providers.remote import use_transport
 from providers.transport import Command, FakeTransport, HostConnection, PsrpTransport
@@ -62,8 +63,8 @@ STEPS: dict[str, tuple[str, ...]] = {
     "Certificate": C.STEPS,
     "ConnectorBundle": B.STEPS,
     "ConnectorSite": cs.STEPS,
-    "TenantApiUpdate": T.UPDATE_STEPS,
-    "TenantApiTrust": T.TRUST_STEPS,
+    "TenantApiUpdate": update.UPDATE_STEPS,
+    "TenantApiTrust": trust.TRUST_STEPS,
     "AzurePackConnector": apc.STEPS,
 }
 
@@ -231,12 +232,13 @@ def tenant_api_update(tmp: Path) -> Scenario:
                 "script_folder": "Packages", "expected_product_code": None}
 
     def drift(server: Any, p: Any, created: Any, props: dict[str, Any]) -> None:
-        _admin(server, "wapcomputer1", "stop the Tenant API site", Command("Stop-Website", {"Name": T.TENANT_API_SITE}))
-    return Scenario(T.TenantApiUpdateProvider(), props, prepare=_stage("wapcomputer1"), drift=drift)
+        _admin(server, "wapcomputer1", "stop the Tenant API site",
+               Command("Stop-Website", {"Name": update.TENANT_API_SITE}))
+    return Scenario(update.TenantApiUpdateProvider(), props, prepare=_stage("wapcomputer1"), drift=drift)
 
 
 def tenant_api_trust(tmp: Path) -> Scenario:
-    from tests.providers.test_tenant_api import data_file
+    from tests.providers.test_tenant_api_trust import data_file
 
     def props(server: Any, budget: float) -> dict[str, Any]:
         return {"connection": conn(server, "wapcomputer1", budget), "data_file_content": data_file(),
@@ -245,9 +247,9 @@ def tenant_api_trust(tmp: Path) -> Scenario:
 
     def drift(server: Any, p: Any, created: Any, props: dict[str, Any]) -> None:
         _admin(server, "wapcomputer1", "delete the trust row", Command("Set-MgmtSvcDatabaseSetting", {
-            "ConnectionString": T.store_connection_string("wapcomputer1"), "Namespace": T.TRUST_NAMESPACE,
-            "Name": T.TRUST_SETTING, "Value": ""}, ["Force"]))
-    return Scenario(T.TenantApiTrustProvider(), props, prepare=_stage("wapcomputer1"), drift=drift)
+            "ConnectionString": trust.store_connection_string("wapcomputer1"), "Namespace": trust.TRUST_NAMESPACE,
+            "Name": trust.TRUST_SETTING, "Value": ""}, ["Force"]))
+    return Scenario(trust.TenantApiTrustProvider(), props, prepare=_stage("wapcomputer1"), drift=drift)
 
 
 def azure_pack_connector(tmp: Path) -> Scenario:
@@ -579,7 +581,7 @@ def _makes_no_remote_call(cell: Cell) -> None:
             assert fake.calls == []
         return
     fake = FakeTransport({})
-    provider = {"TenantApiUpdate": T.TenantApiUpdateProvider}[cell.resource]()
+    provider = {"TenantApiUpdate": update.TenantApiUpdateProvider}[cell.resource]()
     props = {"connection": {"fqdn": "wapcomputer1.contoso.com", "auth": "ntlm", "username": "u", "password": "p"},
              "bundle_path": "C:\\temp\\WAPConnector", "script_folder": "Packages", "expected_product_code": None}
     with use_transport(fake):

@@ -302,7 +302,7 @@ def test_azure_pack_connector_names_reach_the_pep_verbatim(sim, cloud, stack):
 @SLOW
 def test_trust_data_file_text_arrives_byte_for_byte(sim, text):
     from tests.providers.conftest import stage_bundle
-    from tests.providers.test_tenant_api import data_file
+    from tests.providers.test_tenant_api_trust import data_file
 
     if not getattr(sim, "bundle_staged", False):
         stage_bundle(sim, "wapcomputer1")

@@ -65,22 +65,22 @@ AUDIT: dict[str, tuple[str, str]] = {
                                    "three MSIs, minutes) may still run after a lost connection and a second copy "
                                    "would race them; the operation's rerun re-plans from the host"),
     "connector_site.delete#1": ("False", "Uninstall-Package runs msiexec for minutes; delete's rerun converges"),
-    "tenant_api._read_tenant_api_owned#1": ("True", READ),
-    "tenant_api._require_script#1": ("True", READ),
-    "tenant_api._converge#1": ("False", "Update-TenantAPI.ps1 (an MSI patch, minutes) / Configure-TrustAzureStack.ps1 "
-                               "(SQL writes): never re-sent; the rerun reads first"),
-    "tenant_api._converge#2": ("True", "Start-Website: starting a started site is a no-op"),
-    "tenant_api._converge#3": ("False", "Configure-TrustAzureStack.ps1 (SQL writes): never re-sent; the rerun "
-                               "reads the trust row first"),
-    "tenant_api.discover_sql_server#1": ("True", READ),
-    "tenant_api._read_trust_owned#1": ("True", READ),
-    "tenant_api._restore_prior#1": ("True", "Set-MgmtSvcDatabaseSetting of the adopted row's prior value: the same "
-                                    "write twice"),
+    "tenant_api_update._read_tenant_api_owned#1": ("True", READ),
+    "hostops.require_file#1": ("True", READ),
+    "tenant_api_update._converge#1": ("False", "Update-TenantAPI.ps1 (an MSI patch, minutes): never re-sent; the "
+                                      "rerun reads first"),
+    "tenant_api_update._converge#2": ("True", "Start-Website: starting a started site is a no-op"),
+    "tenant_api_trust._converge#1": ("False", "Configure-TrustAzureStack.ps1 (SQL writes): never re-sent; the rerun "
+                                     "reads the trust row first"),
+    "tenant_api_trust.discover_sql_server#1": ("True", READ),
+    "tenant_api_trust._read_trust_owned#1": ("True", READ),
+    "tenant_api_trust._restore_prior#1": ("True", "Set-MgmtSvcDatabaseSetting of the adopted row's prior value: the "
+                                          "same write twice"),
     "ownership.read#1": ("True", READ),
     "ownership.write#1": ("True", "New-Item -Force of the marker folder and of the marker file with fixed content"),
     "ownership.remove#1": ("True", "Remove-Item -ErrorAction SilentlyContinue: gone stays gone"),
-    "tenant_api.delete#1": ("True", "Set-MgmtSvcDatabaseSetting to an empty value: the same write twice"),
-    "tenant_api._remove_staged_file#1": ("True", "Remove-Item of a staged data file; not-found is accepted"),
+    "tenant_api_trust.delete#1": ("True", "Set-MgmtSvcDatabaseSetting to an empty value: the same write twice"),
+    "tenant_api_trust._remove_staged_file#1": ("True", "Remove-Item of a staged data file; not-found is accepted"),
 }
 
 
@@ -141,13 +141,15 @@ def test_every_step_name_is_exported_and_documented() -> None:
     from providers import bundle as B
     from providers import certificate as C
     from providers import connector_site as cs
-    from providers import tenant_api as T
+    from providers import tenant_api_trust as trust
+    from providers import tenant_api_update as update
 
     for module in (apc, B, C, cs):
         declared = {v for k, v in vars(module).items() if k.startswith("STEP_") and isinstance(v, str)}
         assert declared == set(module.STEPS), f"{module.__name__}.STEPS misses {declared - set(module.STEPS)}"
-    declared = {v for k, v in vars(T).items() if k.startswith("STEP_") and isinstance(v, str)}
-    assert declared == set(T.UPDATE_STEPS) | set(T.TRUST_STEPS)
+    for module, steps in ((update, update.UPDATE_STEPS), (trust, trust.TRUST_STEPS)):
+        declared = {v for k, v in vars(module).items() if k.startswith("STEP_") and isinstance(v, str)}
+        assert declared == set(steps)
     doc = (REPO / "docs" / "reliability.md").read_text()
     for module in (apc, B, C, cs):
         for step in module.STEPS:

@@ -1,15 +1,12 @@
-"""The Tenant API steps of the procedure: ``Update-TenantAPI.ps1`` on every Tenant API VM, and
-``Configure-TrustAzureStack.ps1`` once per WAP cloud.
+"""TenantApiTrust: ``Configure-TrustAzureStack.ps1`` once per WAP cloud, from one Tenant API VM.
 
-* :class:`TenantApiUpdate` — installs the connector's Tenant API (step 2e of the article). Read: the
-  ``ProductCode`` under ``HKLM:\\SOFTWARE\\Microsoft\\MgmtSvc\\TenantAPI`` is no longer the UR9.1 code, and the
-  MgmtSvc-TenantAPI site is Started. There is no documented undo: delete leaves the host as it is and warns.
-* :class:`TenantApiTrust` — stages the cloud's data file (the output of Add-AzurePackConnector) next to the
-  bundle and runs Configure-TrustAzureStack.ps1 against the Microsoft.MgmtSvc.Store SQL server. Read: the trust
-  row holds this data file's realm (and certificate, endpoint); delete removes the row and the staged file.
+It stages the cloud's data file (the output of Add-AzurePackConnector) next to the bundle and runs
+Configure-TrustAzureStack.ps1 against the Microsoft.MgmtSvc.Store SQL server (named explicitly or discovered from
+the TenantAPI ManagementStore setting). Read: the trust row holds this data file's realm (and certificate,
+endpoint); delete removes the row and the staged file.
 
-Each resource has a read (one structured call), a pure plan, and thin provider glue. Every assumption about the
-unpublished WAPConnector internals sits in the ASSUMPTIONS block below, marked [doc]/[pub]/[inf].
+A read (one structured call), a pure plan, and thin provider glue. Every assumption about the unpublished
+WAPConnector internals sits in the ASSUMPTIONS block below, marked [doc]/[pub]/[inf].
 """
 
 from __future__ import annotations
@@ -18,42 +15,42 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from providers import connector_output, names, ownership
-from providers.base import PROVIDER_KEY, is_unknown, LabResource
+from providers.base import PROVIDER_KEY, LabResource, is_unknown
 from providers.bundle import DEFAULT_DESTINATION
-from providers.hostops import file_name, join, only_expected_errors, sha256_bytes, stage_bytes, windows_path
-from providers.remote import connection_diff as connection_change
 from providers.errors import ConnectorError, RemoteCommandFailed
+from providers.hostops import (
+    file_name,
+    join,
+    only_expected_errors,
+    require_file,
+    sha256_bytes,
+    stage_bytes,
+    windows_path,
+)
+from providers.remote import (
+    RemoteInputs,
+    RemoteProvider,
+    check_remote,
+    connection_of,
+    parse_model,
+    password_secret,
+    secret_outputs,
+    transport,
+)
+from providers.remote import connection_diff as connection_change
 from providers.remote import inputs_only as _inputs
-from providers.remote import password_secret
-from providers.remote import (RemoteInputs, RemoteProvider, check_remote, connection_of, parse_model, secret_outputs,
-                              transport)
+from providers.tenant_api_update import SCRIPT_MISSING_HINT
 from providers.transport import Command, Credential, HostConnection, Pipeline, Secret
 
 # ---------------------------------------------------------------------------------------------------------------
-# ASSUMPTIONS — what these resources take for granted about WAP and the unpublished WAPConnector package.
-#
-# Update-TenantAPI.ps1
-# [doc] the article runs it from setup\packages in its code and names setup\scripts in its text; default to
-#       the code's folder, selectable with `script_folder`.
-UPDATE_SCRIPT = r"Setup\{folder}\Update-TenantAPI.ps1"
-# [pub] each WAP role has HKLM:\SOFTWARE\Microsoft\MgmtSvc\<Namespace> with its MSI ProductCode.
-TENANT_API_KEY = r"HKLM:\SOFTWARE\Microsoft\MgmtSvc\TenantAPI"
-PRODUCT_CODE_VALUE = "ProductCode"
-# [pub] the UR9.1 Tenant API; [inf] "updated" means the product code is no longer this one (the connector's
-#       Tenant API product code is unpublished; pass expected_product_code to pin it once known).
-UR91_TENANT_API_PRODUCT_CODES = frozenset({"{CF41308C-9BC3-46C1-8B39-135D00E491E8}"})
-# [pub] the Tenant API site; [inf] the update keeps it (Started, port 30005).
-TENANT_API_SITE = "MgmtSvc-TenantAPI"
-# [inf] how long the MSI upgrade may take (labsim: 30 s x latency factor).
-UPDATE_TIMEOUT_SECONDS = 900.0
-# [doc] no undo is documented (reinstalling the UR9.1 rollup MSI would be one).
+# ASSUMPTIONS — what this resource takes for granted about WAP and the unpublished WAPConnector package.
 #
 # Configure-TrustAzureStack.ps1
 # [doc] in setup\scripts; parameters -SqlServer, -DataFile; [inf, contract deviation] -SqlCredential
@@ -76,11 +73,8 @@ TRUST_SETTING = "Authentication.IdentityProvider.Secondary"
 #       credential would have to travel inside the connection string, in clear text in the host's logs.
 # ---------------------------------------------------------------------------------------------------------------
 
-ScriptFolder = Literal["Packages", "Scripts"]
-_GUID = re.compile(r"^\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}$")
-# A SQL Server name: host or FQDN (or localhost / .), optionally \INSTANCE and/or ,port; tcp: prefix allowed.
-_SQL_SERVER = re.compile(rf"^(?:tcp:)?(?:{names.LABEL}(?:\.{names.LABEL})*|\.|\(local\))(?:\\[A-Za-z_][A-Za-z0-9_$#]{{0,15}})?"
-                         rf"(?:,\d{{1,5}})?$", re.IGNORECASE)
+_SQL_SERVER = re.compile(rf"^(?:tcp:)?(?:{names.LABEL}(?:\.{names.LABEL})*|\.|\(local\))"
+                         rf"(?:\\[A-Za-z_][A-Za-z0-9_$#]{{0,15}})?(?:,\d{{1,5}})?$", re.IGNORECASE)
 _USER = re.compile(r"^[^\x00-\x1f]{1,256}$")
 
 
@@ -112,252 +106,6 @@ def parse_data_source(connection_string: str) -> str | None:
             return value or None
     return None
 
-
-# ---------------------------------------------------------------------------------------------------------------
-# TenantApiUpdate
-
-
-class TenantApiUpdateArgs(RemoteInputs):
-    bundle_path: str = DEFAULT_DESTINATION
-    script_folder: ScriptFolder = "Packages"
-    expected_product_code: str | None = Field(None, description="pin the connector Tenant API's ProductCode")
-
-    @field_validator("bundle_path")
-    @classmethod
-    def _bundle(cls, v: str) -> str:
-        return windows_path(v)
-
-    @field_validator("expected_product_code")
-    @classmethod
-    def _code(cls, v: str | None) -> str | None:
-        if v is not None and not _GUID.match(v):
-            raise ValueError(f"{v!r} is not a product code such as {{6E6C6E5B-0D63-4C6B-9A8E-2B1A3A9E7C41}}")
-        return v.upper() if v else v
-
-    @property
-    def script(self) -> str:
-        return join(self.bundle_path, UPDATE_SCRIPT.format(folder=self.script_folder))
-
-
-@dataclass(frozen=True)
-class TenantApiState:
-    product_code: str | None
-    site_state: str | None
-
-
-def update_read_statements() -> list[Pipeline]:
-    return [
-        Pipeline((Command("Get-ItemProperty", {"Path": TENANT_API_KEY, "Name": [PRODUCT_CODE_VALUE]}),)),
-        Command("Get-Website", {"Name": TENANT_API_SITE}) | Command("Select-Object", {"Property": ["name", "state"]}),
-    ]
-
-
-def parse_tenant_api(output: Sequence[Any]) -> TenantApiState | None:
-    """Registry values and the site object -> observed state; None when neither exists (not a Tenant API)."""
-    code = state = None
-    for obj in output:
-        if not isinstance(obj, Mapping):
-            continue
-        if PRODUCT_CODE_VALUE in obj:
-            code = str(obj[PRODUCT_CODE_VALUE]).upper() or None
-        elif str(obj.get("name", "")).lower() == TENANT_API_SITE.lower():
-            state = str(obj.get("state") or "") or None
-    if code is None and state is None:
-        return None
-    return TenantApiState(code, state)
-
-
-def is_updated(product_code: str | None, expected: str | None = None) -> bool:
-    if not product_code:
-        return False
-    if expected:
-        return product_code.upper() == expected.upper()
-    return product_code.upper() not in UR91_TENANT_API_PRODUCT_CODES
-
-
-def plan_update(observed: TenantApiState | None, expected: str | None = None) -> list[str]:
-    """``run_update_script`` when the Tenant API is not the connector's yet; ``start_site`` when its site is
-    not Started (the script keeps the site; an administrator may have stopped it). Empty: nothing to do."""
-    steps = []
-    if observed is None or not is_updated(observed.product_code, expected):
-        steps.append("run_update_script")
-    if observed is None or observed.site_state != "Started":
-        steps.append("start_site")
-    return steps
-
-
-STEP_UPDATE_READ = "read Tenant API version"
-STEP_UPDATE = "update Tenant API (Update-TenantAPI.ps1)"
-#: Every step name of TenantApiUpdate: the keys of a connection's ``step_timeouts`` (docs/reliability.md).
-UPDATE_STEPS = (STEP_UPDATE_READ, STEP_UPDATE)
-
-
-UPDATE_RESOURCE = "TenantApiUpdate"
-UPDATE_MARKER = ownership.marker_path(UPDATE_RESOURCE, "tenantapi")
-UPDATE_THING = "the connector's Tenant API (Update-TenantAPI.ps1)"
-
-
-def _read_tenant_api(conn: HostConnection) -> TenantApiState | None:
-    return _read_tenant_api_owned(conn)[0]
-
-
-def _read_tenant_api_owned(conn: HostConnection) -> tuple[TenantApiState | None, ownership.Marker | None]:
-    stmts = [*update_read_statements(), ownership.read_command(UPDATE_MARKER)]
-    result = transport().run(conn, STEP_UPDATE_READ, stmts, idempotent=True, accept_errors=True)
-    # A missing key is PathNotFound; a missing ProductCode value an ArgumentException: both mean "not there".
-    only_expected_errors(conn, STEP_UPDATE_READ, stmts, result,
-                         ("PathNotFound", "System.Management.Automation.PSArgumentException"))
-    marker = ownership.marker_in(result.outputs[-1])
-    output = [o for out in result.outputs[:-1] for o in out]
-    return parse_tenant_api(output), marker
-
-
-def _require_script(conn: HostConnection, step: str, script: str) -> None:
-    ok = transport().run(conn, step, Command("Test-Path", {"Path": script, "PathType": "Leaf"}),
-                         idempotent=True).single()
-    if ok is not True:
-        raise ConnectorError(
-            f"{conn.fqdn}, step '{step}': {script} is not on the host: stage the WAPConnector folder there first "
-            f"(ConnectorBundle with destination = this resource's bundle_path) and run `pulumi up` again",
-            host=conn.fqdn, step=step)
-
-
-def _update_outputs(observed: TenantApiState, expected: str | None) -> dict[str, Any]:
-    return {"product_code": observed.product_code, "site_state": observed.site_state,
-            "updated": is_updated(observed.product_code, expected)}
-
-
-def update_changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    changed, replaces = connection_change(olds, news)
-    # Observed (olds, as read returned it) against desired: updated and Started.
-    if olds.get("updated") is not True:
-        changed.append("updated")
-    if olds.get("site_state") != "Started":
-        changed.append("site_state")
-    for name in ("bundle_path", "script_folder", "expected_product_code"):
-        if is_unknown(news.get(name)) or olds.get(name) != news.get(name):
-            changed.append(name)
-    return changed, replaces
-
-
-class TenantApiUpdateProvider(RemoteProvider):
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        return check_remote(TenantApiUpdateArgs, news)
-
-    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed, replaces = update_changed_fields(olds, news)
-        changed += ownership.owner_changed(olds, news)
-        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
-
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        args = parse_model(TenantApiUpdateArgs, props, "TenantApiUpdate inputs")
-        conn = args.connection
-        before, marker = _read_tenant_api_owned(conn)
-        own: dict[str, Any] = {}
-        if args.owner is not None:
-            # "Exists" = already the connector's Tenant API; the UR9.1 one is the starting point, not a thing.
-            exists = before is not None and is_updated(before.product_code, args.expected_product_code)
-            differs = [ownership.Difference("site_state", before.site_state, "Started")] \
-                if exists and before is not None and before.site_state != "Started" else []
-            mark = ownership.claim(
-                host=conn.fqdn, thing=UPDATE_THING, owner=args.owner, adopt=args.adopt, marker=marker, exists=exists,
-                differences=differs, resource=UPDATE_RESOURCE,
-                prior={"product_code": before.product_code, "site_state": before.site_state} if exists and before
-                else {})
-            ownership.write(transport(), conn, ownership.STEP_MARK, UPDATE_MARKER, mark)
-            own = ownership.outputs(mark)
-        outs = self._converge(args, before)
-        outs["previous_product_code"] = before.product_code if before else None
-        return CreateResult(id_=f"{args.connection.fqdn}:TenantAPI", outs={**_inputs(props), **outs, **own})
-
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        observed, marker = _read_tenant_api_owned(connection_of(props))
-        if observed is None:
-            return ReadResult(id_="", outs={})
-        return ReadResult(id_=id_, outs={**props, **_update_outputs(observed, props.get("expected_product_code")),
-                                         "observed_owner": marker.owner if marker else None})
-
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        args = parse_model(TenantApiUpdateArgs, news, "TenantApiUpdate inputs")
-        observed, marker = _read_tenant_api_owned(args.connection)
-        own: dict[str, Any] = {}
-        if args.owner is not None:
-            ownership.may_change(host=args.connection.fqdn, thing=UPDATE_THING, owner=args.owner, adopt=args.adopt,
-                                 marker=marker, previous=olds.get("owner"))
-            mark = ownership.from_state({**olds, "owner": args.owner}, UPDATE_RESOURCE, UPDATE_THING)
-            if marker != mark:
-                ownership.write(transport(), args.connection, ownership.STEP_MARK, UPDATE_MARKER, mark)
-            own = ownership.outputs(mark)
-        outs = self._converge(args, observed)
-        outs["previous_product_code"] = olds.get("previous_product_code")
-        return UpdateResult(outs={**_inputs(news), **outs, **own})
-
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        fqdn = (props.get("connection") or {}).get("fqdn", "?")
-        owner = props.get("owner")
-        if isinstance(owner, str):
-            conn = connection_of(props)
-            _, marker = _read_tenant_api_owned(conn)
-            if not ownership.may_delete(host=conn.fqdn, thing=UPDATE_THING, owner=owner, marker=marker):
-                return
-            ownership.remove(transport(), conn, ownership.STEP_UNMARK, UPDATE_MARKER)
-            if props.get("adopted"):
-                pulumi.log.warn(f"{fqdn}: the connector's Tenant API was installed before this stack; it stays")
-                return
-        pulumi.log.warn(
-            f"{fqdn}: the connector's Tenant API stays installed: Update-TenantAPI.ps1 has no documented undo. "
-            f"To go back, reinstall the Windows Azure Pack UR9.1 Tenant API "
-            f"(previous product code {props.get('previous_product_code') or 'unknown'}).")
-
-    def _converge(self, args: TenantApiUpdateArgs, observed: TenantApiState | None) -> dict[str, Any]:
-        conn = args.connection
-        steps = plan_update(observed, args.expected_product_code)
-        if "run_update_script" in steps:
-            _require_script(conn, STEP_UPDATE, args.script)
-            # Not re-sent by the transport (an MSI patch for minutes); the rerun reads the product code first.
-            transport().run(conn, STEP_UPDATE, Command(args.script), timeout=UPDATE_TIMEOUT_SECONDS, idempotent=False)
-            observed = _read_tenant_api(conn)
-            steps = plan_update(observed, args.expected_product_code)
-        if "start_site" in steps and observed is not None and observed.site_state is not None:
-            transport().run(conn, STEP_UPDATE, Command("Start-Website", {"Name": TENANT_API_SITE}), idempotent=True)
-            observed = _read_tenant_api(conn)
-            steps = plan_update(observed, args.expected_product_code)
-        if steps or observed is None:
-            what = ("the Tenant API's ProductCode is still "
-                    f"{observed.product_code if observed else 'missing'}" if "run_update_script" in steps
-                    else f"{TENANT_API_SITE} is {observed.site_state if observed else 'missing'}, not Started")
-            raise ConnectorError(
-                f"{conn.fqdn}, step '{STEP_UPDATE}': after Update-TenantAPI.ps1 {what}; check the script's log "
-                f"on the host and that this is a Windows Azure Pack Tenant API computer, then retry",
-                host=conn.fqdn, step=STEP_UPDATE)
-        return _update_outputs(observed, args.expected_product_code)
-
-
-class TenantApiUpdate(LabResource, name="TenantApiUpdate"):
-    """Update-TenantAPI.ps1 run on one Tenant API VM (the bundle must be staged at ``bundle_path``).
-
-    Outputs: ``product_code`` (observed), ``updated`` (no longer UR9.1, or equal to ``expected_product_code``),
-    ``site_state``, ``previous_product_code``. Delete changes nothing on the host (no documented undo) and warns.
-    ``connection`` is a secret output."""
-
-    product_code: pulumi.Output[str]
-    updated: pulumi.Output[bool]
-    site_state: pulumi.Output[str]
-    previous_product_code: pulumi.Output[str]
-
-    def __init__(self, name: str, *, connection: pulumi.Input[dict[str, Any]],
-                 bundle_path: pulumi.Input[str] = DEFAULT_DESTINATION, script_folder: str = "Packages",
-                 expected_product_code: str | None = None, owner: pulumi.Input[str] | None = None,
-                 adopt: pulumi.Input[bool] = False, opts: pulumi.ResourceOptions | None = None) -> None:
-        props = {"connection": password_secret(connection), "bundle_path": bundle_path,
-                 "script_folder": script_folder, "expected_product_code": expected_product_code,
-                 "product_code": None, "updated": None, "site_state": None, "previous_product_code": None,
-                 "owner": owner, "adopt": adopt, "observed_owner": None, "adopted": None, "prior": None}
-        super().__init__(TenantApiUpdateProvider(), name, props, pulumi.ResourceOptions.merge(opts, secret_outputs()))
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# TenantApiTrust
 
 
 class SqlCredentialInput(BaseModel):
@@ -609,7 +357,8 @@ def _read_trust(conn: HostConnection, sql_server: str, data_file_path: str) -> T
 def _read_trust_owned(conn: HostConnection, sql_server: str,
                       data_file_path: str) -> tuple[TrustState, ownership.Marker | None, str | None]:
     """The trust, its ownership marker (kept on the Tenant API VM that runs the script) and the row's raw value."""
-    stmts = [*trust_read_statements(sql_server, data_file_path), ownership.read_command(trust_marker(sql_server))]
+    stmts: list[Command | Pipeline] = [*trust_read_statements(sql_server, data_file_path),
+                                       ownership.read_command(trust_marker(sql_server))]
     result = transport().run(conn, STEP_TRUST_READ, stmts, idempotent=True, accept_errors=True)
     only_expected_errors(conn, STEP_TRUST_READ, stmts, result)
     marker = ownership.marker_in(result.outputs[-1])
@@ -697,7 +446,7 @@ class TenantApiTrustProvider(RemoteProvider):
             ownership.may_change(host=args.connection.fqdn, thing=trust_thing(sql), owner=args.owner,
                                  adopt=args.adopt, marker=marker, previous=olds.get("owner"))
             mark = ownership.from_state({**olds, "owner": args.owner}, TRUST_RESOURCE, trust_thing(sql))
-            if marker != mark:
+            if mark is not None and marker != mark:
                 ownership.write(transport(), args.connection, ownership.STEP_MARK, trust_marker(sql), mark)
             own = ownership.outputs(mark)
         outs = {**self._converge(args, sql), **own}
@@ -728,14 +477,16 @@ class TenantApiTrustProvider(RemoteProvider):
                             f"{state.trust.realm!r}, not this resource's {realm!r}; leaving it")
         _remove_staged_file(conn, STEP_TRUST_DELETE, props["data_file_path"])
         if isinstance(owner, str):
-            ownership.remove(transport(), conn, ownership.STEP_UNMARK, trust_marker(sql))  # last: delete stays re-runnable
+            # Last: the delete stays re-runnable.
+            ownership.remove(transport(), conn, ownership.STEP_UNMARK, trust_marker(sql))
 
     @staticmethod
     def _restore_prior(conn: HostConnection, sql: str, props: Mapping[str, Any], state: TrustState,
                        raw: str | None) -> None:
         """An adopted trust row is never deleted: the value it held before goes back when the stack changed it;
         the staged data file goes only when the stack staged it."""
-        prior = props.get("prior") if isinstance(props.get("prior"), Mapping) else {}
+        given = props.get("prior")
+        prior: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
         before = prior.get("row_value")
         if isinstance(before, str) and before and before != raw:
             transport().run(conn, STEP_TRUST_DELETE, Command("Set-MgmtSvcDatabaseSetting", {
@@ -752,11 +503,11 @@ class TenantApiTrustProvider(RemoteProvider):
         observed = trust_observed(_read_trust(conn, sql, args.data_file_path))
         steps = plan_trust(observed, desired)
         if "stage_data_file" in steps:
-            stage_bytes(transport(), conn, STEP_TRUST, {args.data_file_path: args.data_file_bytes}, chunk_size=256 * 1024,
-                        directories=[args.bundle_path])
+            stage_bytes(transport(), conn, STEP_TRUST, {args.data_file_path: args.data_file_bytes},
+                        chunk_size=256 * 1024, directories=[args.bundle_path])
         if "run_trust_script" in steps:
             script = join(args.bundle_path, TRUST_SCRIPT)
-            _require_script(conn, STEP_TRUST, script)
+            require_file(transport(), conn, STEP_TRUST, script, hint=SCRIPT_MISSING_HINT)
             params: dict[str, Any] = {"SqlServer": sql, "DataFile": args.data_file_path}
             if args.sql_credential is not None:
                 params["SqlCredential"] = Credential(args.sql_credential.username,

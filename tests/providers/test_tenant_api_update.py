@@ -1,0 +1,238 @@
+"""TenantApiUpdate provider: parser, plan, diff, and the provider methods against an in-memory host (unit); the
+labsim versions are at the end of the module (sim)."""
+
+from __future__ import annotations
+
+import pytest
+
+from providers import tenant_api_trust as trust
+from providers import tenant_api_update as T
+from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
+from providers.remote import use_transport
+from providers.transport import Failure
+from tests.providers.fake_host_a import CONNECTOR_TENANT_API, UR91, FakeHost
+from tests.providers.test_tenant_api_trust import CONN, DEST, HOSTILE, failures, staged, trust_props
+
+
+def update_props(**kw):
+    props = {"connection": dict(CONN), "bundle_path": DEST, "script_folder": "Packages", "expected_product_code": None}
+    props.update(kw)
+    return props
+
+
+@pytest.fixture
+def host():
+    h = FakeHost()
+    h.put_file(f"{DEST}\\Setup\\Packages\\Update-TenantAPI.ps1", b"#")
+    with use_transport(h.transport):
+        yield h
+
+
+# == pure parser and plan ========================================================================================
+@pytest.mark.unit
+@pytest.mark.parametrize("output, expected", [
+    ([], None),
+    ([{"ProductCode": UR91, "PSPath": "x"}, {"name": "MgmtSvc-TenantAPI", "state": "Started"}],
+     T.TenantApiState(UR91, "Started")),
+    ([{"name": "MgmtSvc-TenantAPI", "state": "Stopped"}], T.TenantApiState(None, "Stopped")),
+    ([{"ProductCode": CONNECTOR_TENANT_API.lower()}], T.TenantApiState(CONNECTOR_TENANT_API, None)),
+])
+def test_parse_tenant_api(output, expected):
+    assert T.parse_tenant_api(output) == expected
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("observed, expected_code, steps", [
+    (T.TenantApiState(UR91, "Started"), None, ["run_update_script"]),
+    (T.TenantApiState(CONNECTOR_TENANT_API, "Started"), None, []),
+    (T.TenantApiState(CONNECTOR_TENANT_API, "Stopped"), None, ["start_site"]),
+    (T.TenantApiState(None, "Started"), None, ["run_update_script"]),
+    (T.TenantApiState("{00000000-0000-0000-0000-000000000000}", "Started"), CONNECTOR_TENANT_API,
+     ["run_update_script"]),
+    (None, None, ["run_update_script", "start_site"]),
+])
+def test_plan_update(observed, expected_code, steps):
+    assert T.plan_update(observed, expected_code) == steps
+
+
+
+# == check =====================================================================================================
+@pytest.mark.unit
+@pytest.mark.parametrize("case, change, prop, words", [
+    ("ok", {}, None, None),
+    ("scripts folder", {"script_folder": "Scripts"}, None, None),
+    ("unknown folder", {"script_folder": "Tools"}, "script_folder", "'Packages' or 'Scripts'"),
+    ("hostile bundle path", {"bundle_path": HOSTILE}, "bundle_path", "not an absolute Windows"),
+    ("bad product code", {"expected_product_code": HOSTILE}, "expected_product_code", "not a product code"),
+    ("port out of range", {"connection": {**CONN, "port": -1}}, "connection", "port"),
+    ("missing credential", {"connection": {**CONN, "password": ""}}, "connection", "password is required"),
+    ("unknown auth", {"connection": {**CONN, "auth": "oauth"}}, "connection", "unknown auth"),
+    ("malformed FQDN", {"connection": {**CONN, "fqdn": "wap..contoso.com"}}, "connection", "not a host name"),
+])
+def test_update_check(case, change, prop, words):
+    found = failures(T.TenantApiUpdateProvider(), update_props(**change))
+    if prop is None:
+        assert found == []
+    else:
+        assert any(p == prop and words in r for p, r in found), found
+
+
+# == TenantApiUpdate methods =====================================================================================
+@pytest.mark.unit
+def test_update_lifecycle(host, capsys):
+    p = T.TenantApiUpdateProvider()
+    created = p.create(update_props())
+    assert host.product_code == CONNECTOR_TENANT_API
+    assert created.outs["updated"] is True and created.outs["previous_product_code"] == UR91
+    assert created.outs["site_state"] == "Started"
+    scripts = [n for c in host.transport.calls for n in c.names if n.endswith(".ps1")]
+    assert scripts == [f"{DEST}\\Setup\\Packages\\Update-TenantAPI.ps1"]
+    read = p.read(created.id, created.outs)
+    assert p.diff(created.id, read.outs, update_props()).changes is False
+    # Re-running create (e.g. after a lost reply) does not run the script again.
+    p.create(update_props())
+    assert [n for c in host.transport.calls for n in c.names if n.endswith(".ps1")] == scripts
+
+    # An administrator stops the site: drift named site_state; update starts it.
+    host.site_state = "Stopped"
+    read = p.read(created.id, created.outs)
+    assert T.update_changed_fields(read.outs, update_props()) == (["site_state"], [])
+    updated = p.update(created.id, read.outs, update_props())
+    assert host.site_state == "Started" and updated.outs["site_state"] == "Started"
+
+    # Delete: nothing on the host, a clear warning.
+    before = len(host.transport.calls)
+    p.delete(created.id, updated.outs)
+    assert len(host.transport.calls) == before
+    err = capsys.readouterr().err
+    assert "no documented undo" in err and "wapcomputer1.contoso.com" in err
+
+
+@pytest.mark.unit
+def test_update_on_a_host_without_tenant_api_reads_gone(host):
+    host.product_code = None
+    host.site_state = None
+    assert T.TenantApiUpdateProvider().read("id", {**update_props(), "updated": True}).id == ""
+
+
+@pytest.mark.unit
+def test_update_without_the_staged_script_says_to_stage_the_bundle(host):
+    del host.files[f"{DEST}\\Setup\\Packages\\Update-TenantAPI.ps1".lower()]
+    with pytest.raises(ConnectorError, match="stage the WAPConnector folder there first"):
+        T.TenantApiUpdateProvider().create(update_props())
+
+
+@pytest.mark.unit
+def test_update_script_failure_then_rerun_converges(host):
+    host.fail["Update-TenantAPI.ps1"] = Failure("Installation of MgmtSvc-TenantAPI.msi failed (1620)", "x")
+    with pytest.raises(RemoteCommandFailed, match="update Tenant API"):
+        T.TenantApiUpdateProvider().create(update_props())
+    assert host.product_code == UR91
+    del host.fail["Update-TenantAPI.ps1"]
+    assert T.TenantApiUpdateProvider().create(update_props()).outs["updated"] is True
+
+
+@pytest.mark.unit
+def test_update_that_changes_nothing_is_reported(host):
+    original = host.handle
+
+    def noop_script(call):
+        if any(n.endswith("Update-TenantAPI.ps1") for n in call.names):
+            return []
+        return original(call)
+
+    host.transport._handler = noop_script
+    with pytest.raises(ConnectorError, match="ProductCode is still"):
+        T.TenantApiUpdateProvider().create(update_props())
+
+
+@pytest.mark.unit
+def test_update_pinned_product_code():
+    assert T.is_updated(CONNECTOR_TENANT_API, None) and not T.is_updated(UR91, None)
+    assert not T.is_updated("{00000000-0000-0000-0000-000000000000}", CONNECTOR_TENANT_API)
+    assert not T.is_updated(None)
+
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Against labsim over loopback (provider methods directly, real PsrpTransport)
+
+from providers.transport import Command  # noqa: E402
+from tests.providers.sim_fixtures_a import (admin, clear_faults, conn_dict, invocations, last_id,  # noqa: E402
+                                            set_fault, sim_a)  # noqa: F401
+
+
+@pytest.mark.sim
+def test_sim_update_lifecycle(labsim, sim_a, capsys):
+    staged(labsim, "wapcomputer1")
+    props = update_props(connection=conn_dict(labsim, "wapcomputer1"))
+    p = T.TenantApiUpdateProvider()
+    created = p.create(props)
+    assert created.outs["previous_product_code"] == UR91
+    assert created.outs["updated"] is True and created.outs["product_code"] != UR91
+    read = p.read(created.id, created.outs)
+    assert read.outs["product_code"] == created.outs["product_code"]
+    assert p.diff(created.id, read.outs, props).changes is False
+
+    admin(labsim, "wapcomputer1", "stop the Tenant API site", Command("Stop-Website", {"Name": "MgmtSvc-TenantAPI"}))
+    read = p.read(created.id, created.outs)
+    assert read.outs["site_state"] == "Stopped"
+    assert T.update_changed_fields(read.outs, props) == (["site_state"], [])
+    mark = last_id(labsim)
+    updated = p.update(created.id, read.outs, props)
+    assert updated.outs["site_state"] == "Started"
+    assert not invocations(labsim, "wapcomputer1", "Update-TenantAPI.ps1", since=mark), "no second install"
+    assert p.diff(created.id, p.read(created.id, updated.outs).outs, props).changes is False
+
+    mark = last_id(labsim)
+    p.delete(created.id, updated.outs)
+    assert last_id(labsim) == mark and "no documented undo" in capsys.readouterr().err
+    assert p.read(created.id, updated.outs).outs["updated"] is True   # the host is left as it is
+
+
+@pytest.mark.sim
+def test_sim_update_after_injected_failure_converges(labsim, sim_a):
+    staged(labsim, "wapcomputer2")
+    props = update_props(connection=conn_dict(labsim, "wapcomputer2"))
+    set_fault(labsim, "wapcomputer2", "command_terminating", "Update-TenantAPI.ps1")
+    with pytest.raises(RemoteCommandFailed) as err:
+        T.TenantApiUpdateProvider().create(props)
+    assert "wapcomputer2.contoso.com" in str(err.value) and "Update-TenantAPI" in str(err.value)
+    clear_faults(labsim, "wapcomputer2")
+    assert T.TenantApiUpdateProvider().create(props).outs["updated"] is True
+
+
+# == both Tenant API resources ===================================================================================
+@pytest.mark.sim
+def test_sim_bad_inputs_make_no_invocation(labsim, sim_a):
+    mark = last_id(labsim)
+    c = conn_dict(labsim, "wapcomputer1")
+    for provider, props in [
+        (trust.TenantApiTrustProvider(), trust_props(connection=c, sql_server=HOSTILE)),
+        (trust.TenantApiTrustProvider(), trust_props(connection=c, data_file_name=HOSTILE)),
+        (trust.TenantApiTrustProvider(), trust_props(connection={**c, "port": 123456})),
+        (trust.TenantApiTrustProvider(), trust_props(connection={**c, "auth": "magic"})),
+        (T.TenantApiUpdateProvider(), update_props(connection={**c, "username": None})),
+        (T.TenantApiUpdateProvider(), update_props(connection={**c, "fqdn": "bad..name"})),
+        (T.TenantApiUpdateProvider(), update_props(connection=c, bundle_path=HOSTILE)),
+    ]:
+        assert provider.check({}, props).failures
+        with pytest.raises(ConfigurationError):  # create re-checks: the engine is not the only line of defence
+            provider.create(props)
+    assert last_id(labsim) == mark
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("cls, kwargs, secrets", [
+    (T.TenantApiUpdate, {}, ["connection"]),
+    (trust.TenantApiTrust, {"data_file_content": "{}", "data_file_name": "a.txt",
+                            "sql_credential": {"username": "sa", "password": "x"}}, ["connection", "sql_credential"]),
+])
+def test_resource_classes_mark_secrets(monkeypatch, cls, kwargs, secrets):
+    seen = {}
+    monkeypatch.setattr("pulumi.dynamic.Resource.__init__",
+                        lambda self, provider, name, props, opts=None: seen.update(p=provider, props=props, opts=opts))
+    cls("r", connection=CONN, **kwargs)
+    assert seen["opts"].additional_secret_outputs == secrets
+    assert not vars(seen["p"]), "providers are pickled into the state: keep them empty"
+    assert seen["props"]["bundle_path"] == DEST
