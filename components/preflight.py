@@ -33,6 +33,7 @@ from providers.errors import (
     TlsVerificationFailed,
     TransportError,
 )
+from providers.remote import default_transport
 from providers.transport import PRIVILEGED_ENDPOINT, Command, Credential, HostConnection, Pipeline, Secret, Transport
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -812,8 +813,6 @@ def run_preflight(config: StackConfig, *, transport: Transport | None = None, pr
                   on_host: Callable[[str], None] | None = None) -> Report:
     """Probe every host of the stack (read-only, in parallel) and judge the answers."""
     import time
-
-    from providers.remote import transport as default_transport
 
     started = time.monotonic()
     transport = transport or default_transport()

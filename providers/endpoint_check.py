@@ -29,7 +29,7 @@ class EndpointCheckFailed(Exception):
     """The endpoint did not pass; the message says what was seen and what to fix."""
 
 
-class EndpointCheckArgs(BaseModel):
+class EndpointCheckInputs(BaseModel):
     model_config = ConfigDict(extra="ignore")
     fqdn: str
     port: Annotated[int, Field(ge=1, le=65535)] = 40005
@@ -76,13 +76,13 @@ class EndpointCheckProvider(LabProvider):
     TRIGGERS = ("fqdn", "port", "connect_address", "ca_pem", "expected_thumbprint")
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        return check_with(EndpointCheckArgs, olds, news)
+        return check_with(EndpointCheckInputs, olds, news)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         return diff_fields(olds, news, fields=self.TRIGGERS)
 
     def _run(self, props: dict[str, Any]) -> dict[str, Any]:
-        args = EndpointCheckArgs.model_validate(props)
+        args = EndpointCheckInputs.model_validate(props)
         expected = args.expected_thumbprint.upper()
         deadline = time.monotonic() + args.wait_seconds
         while True:
