@@ -18,27 +18,34 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from providers import connector_output, names, ownership
-from providers.base import PROVIDER_KEY, is_unknown, LabResource
-from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed, StepTimedOut
-from providers.remote import password_secret
+from providers.base import PROVIDER_KEY, LabResource, is_unknown
+from providers.errors import ConnectorError, HostDidNotConverge, RemoteCommandFailed, StepTimedOut
+from providers.hostops import only_expected_errors
 from providers.remote import (
-    parse_model,
+    HostResourceProvider,
     RemoteInputs,
-    RemoteProvider,
     check_remote,
     connection_diff,
-    host_identity,
+    parse_model,
+    password_secret,
     secret_outputs,
-    transport,
 )
-from providers.transport import PRIVILEGED_ENDPOINT, Command, HostConnection
+from providers.transport import (
+    PRIVILEGED_ENDPOINT,
+    Command,
+    ErrorRecordInfo,
+    HostConnection,
+    Output,
+    Pipeline,
+    Transport,
+)
 
 # ===============================================================================================================
 # ASSUMPTIONS about the unpublished parts of Add-AzurePackConnector and its output folder.
@@ -107,7 +114,7 @@ def normalize_endpoint(value: str) -> str:
     return f"https://{host}:{int(port) if port is not None else DEFAULT_CONNECTOR_PORT}"
 
 
-class AzurePackCloudArgs(TypedDict):
+class AzurePackCloudInputs(TypedDict):
     """One Windows Azure Pack cloud, as the PEP's ``-AzurePackClouds`` hashtable."""
 
     cloud_name: str
@@ -186,6 +193,10 @@ class AzurePackConnectorInputs(RemoteInputs):
     def desired_clouds(self) -> list[dict[str, str]]:
         return sorted_clouds({"cloud_name": c.cloud_name, "cloud_endpoint": c.cloud_endpoint} for c in self.clouds)
 
+    def desired(self) -> dict[str, Any]:
+        """The fields the plan compares, in the shape of the outputs."""
+        return {"clouds": self.desired_clouds(), "azure_stack_cloud_name": self.azure_stack_cloud_name}
+
 
 def sorted_clouds(clouds: Any) -> list[dict[str, str]]:
     return sorted((dict(c) for c in clouds), key=lambda c: (c["cloud_name"].casefold(), c["cloud_endpoint"]))
@@ -237,10 +248,20 @@ class OutputFile:
 
 
 @dataclass(frozen=True)
+class ListedFile:
+    """One AzurePack-*.txt file as the folder listing shows it."""
+
+    name: str
+    full_name: str
+    modified: str
+
+
+@dataclass(frozen=True)
 class Observed:
+    """Multi-cloud mode as the output folder shows it: one parsed file per AzurePack-*.txt (at least one; a folder
+    without files reads as None: disabled or never enabled)."""
+
     files: tuple[OutputFile, ...]
-    marker_present: bool
-    marker: ownership.Marker | None = None
 
     @property
     def multi_cloud_enabled(self) -> bool:
@@ -280,66 +301,87 @@ def observed_clouds(observed: Observed, known: Sequence[Mapping[str, str]] = ())
     return by_name
 
 
-def read_statements() -> list[Any]:
-    """One pipeline invocation: the folder listing, then whether our marker is there (a bool)."""
+def read_statements() -> list[Pipeline]:
+    """The read's first invocation (besides the marker): the folder listing."""
     return [
         Command("Get-ChildItem", {"Path": OUTPUT_FOLDER, "Filter": OUTPUT_FILE_FILTER})
         | Command("Select-Object", {"Property": ["Name", "FullName", "LastWriteTimeUtc"]}),
     ]
 
 
-def read_observed(share: HostConnection, pep_fqdn: str) -> Observed:
-    t = transport()
-    listing = t.run(share, STEP_READ, [
-        *read_statements(),
-        ownership.read_command(marker_path(pep_fqdn)),
-    ], idempotent=True, accept_errors=True)
-    _raise_unexpected(share, listing)
-    marker = ownership.marker_in(listing.outputs[-1])
-    output = [o for out in listing.outputs[:-1] for o in out]
-    entries = [o for o in output if isinstance(o, dict) and o.get("FullName")]
-    if not entries:
-        return Observed((), marker is not None, marker)
-    contents = t.run(share, STEP_READ, [Command("Get-Content", {"Path": e["FullName"], "Raw": True}) for e in entries],
-                     idempotent=True)
-    texts = [o for out in contents.outputs for o in out if isinstance(o, str)]
-    if len(texts) != len(entries):
-        raise ConnectorError(f"{share.fqdn}, step '{STEP_READ}': {len(entries)} output file(s) listed but "
-                             f"{len(texts)} read; the folder changed while it was read (is another "
-                             f"Add-AzurePackConnector running?); retry", host=share.fqdn, step=STEP_READ)
-    files = []
-    for entry, text in zip(entries, texts):
-        try:
-            files.append(parse_output_file(str(entry.get("Name") or entry["FullName"]), text,
-                                           str(entry.get("LastWriteTimeUtc") or "")))
-        except ValueError as exc:
-            raise ConnectorError(f"{share.fqdn}, step '{STEP_READ}': cannot understand output file {exc}; the "
-                                 f"file format is an assumption (the keys in providers/connector_output.py): "
-                                 f"compare it with the real file and correct them", host=share.fqdn,
-                                 step=STEP_READ) from None
-    return Observed(tuple(files), marker is not None, marker)
+def parse_listing(listing: Output) -> list[ListedFile]:
+    """The listing statement's objects: the files to read (an object without FullName is not a file)."""
+    return [ListedFile(str(o.get("Name") or o["FullName"]), str(o["FullName"]), str(o.get("LastWriteTimeUtc") or ""))
+            for o in listing if isinstance(o, Mapping) and o.get("FullName")]
 
 
-def _raise_unexpected(conn: HostConnection, result: Any) -> None:
-    """A missing output folder reads as 'no files'; any other error is reported."""
-    for err in result.errors:
-        # The record's target is the path Get-ChildItem could not find (Windows fills it; the message is the
-        # fallback for hosts that do not).
-        if err.error_code == "PathNotFound" and OUTPUT_FOLDER.lower() in (err.target or err.message).lower():
-            continue
-        raise RemoteCommandFailed(conn.fqdn, STEP_READ, command="Get-ChildItem -Path " + OUTPUT_FOLDER,
-                                  message=err.message + " (check that this host sees the Azure Stack infrastructure "
-                                                        "share; share_connection should be the ASDK host)",
-                                  error_id=err.error_id or None, category=err.category, terminating=False,
-                                  target=err.target, failed_command=err.command)
+def content_statements(listed: Sequence[ListedFile]) -> list[Command]:
+    """The read's second invocation: one Get-Content statement per listed file, in the listing's order."""
+    return [Command("Get-Content", {"Path": f.full_name, "Raw": True}) for f in listed]
 
 
-def observed_outputs(observed: Observed, known: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
+class FolderChanged(ValueError):
+    """A listed file's Get-Content statement gave no text (the folder changed between the two invocations)."""
+
+
+def _text(output: Output) -> str | None:
+    texts = [o for o in output if isinstance(o, str)]
+    return texts[0] if len(texts) == 1 else None
+
+
+def parse_files(listed: Sequence[ListedFile], contents: Sequence[Output]) -> Observed:
+    """Each listed file parsed from its own Get-Content statement's output. FolderChanged when a statement has no
+    text; ValueError (from :func:`parse_output_file`) when a file cannot be understood."""
+    texts = [_text(out) for out in contents]
+    if len(texts) != len(listed) or any(text is None for text in texts):
+        raise FolderChanged(f"{len(listed)} output file(s) listed but {sum(t is not None for t in texts)} read")
+    return Observed(tuple(parse_output_file(f.name, text, f.modified)
+                          for f, text in zip(listed, texts, strict=True) if text is not None))
+
+
+#: Appended to an unexpected error of the listing: what to check.
+READ_HINT = (" (check that this host sees the Azure Stack infrastructure share; share_connection should be the ASDK "
+             "host)")
+
+
+def missing_output_folder(record: ErrorRecordInfo) -> bool:
+    """A PathNotFound of the output folder itself reads as "no files". The record's target is the path
+    Get-ChildItem could not find (Windows fills it; the message is the fallback for hosts that do not)."""
+    return OUTPUT_FOLDER.lower() in (record.target or record.message).lower()
+
+
+def read_observed(t: Transport, share: HostConnection, pep_fqdn: str) -> tuple[Observed | None,
+                                                                                ownership.Marker | None]:
+    """The output folder and the ownership marker, on the share host: the listing and the marker in one
+    invocation, then the listed files' text in a second (their names come from the first)."""
+    statements: list[Command | Pipeline] = [*read_statements(), ownership.read_command(marker_path(pep_fqdn))]
+    result = t.run(share, STEP_READ, statements, idempotent=True, accept_errors=True)
+    only_expected_errors(share, STEP_READ, read_statements(), result, accept=missing_output_folder, hint=READ_HINT)
+    listing, marker_output = result.outputs
+    marker = ownership.marker_in(marker_output)
+    listed = parse_listing(listing)
+    if not listed:
+        return None, marker
+    contents = t.run(share, STEP_READ, content_statements(listed), idempotent=True)
+    try:
+        return parse_files(listed, contents.outputs), marker
+    except FolderChanged as exc:
+        raise ConnectorError(f"{share.fqdn}, step '{STEP_READ}': {exc}; the folder changed while it was read (is "
+                             f"another Add-AzurePackConnector running?); retry", host=share.fqdn,
+                             step=STEP_READ) from None
+    except ValueError as exc:
+        raise ConnectorError(f"{share.fqdn}, step '{STEP_READ}': cannot understand output file {exc}; the "
+                             f"file format is an assumption (the keys in providers/connector_output.py): "
+                             f"compare it with the real file and correct them", host=share.fqdn,
+                             step=STEP_READ) from None
+
+
+def observed_outputs(observed: Observed | None, known: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
     """Observed state in the shape of the resource's outputs (clouds/azure_stack_cloud_name comparable to inputs)."""
-    by_name = observed_clouds(observed, known)
+    by_name = observed_clouds(observed, known) if observed is not None else {}
     stack_names = {f.stack_cloud_name for f in by_name.values() if f.stack_cloud_name}
     return {
-        "multi_cloud_enabled": observed.multi_cloud_enabled,
+        "multi_cloud_enabled": observed is not None and observed.multi_cloud_enabled,
         "clouds": sorted_clouds({"cloud_name": n, "cloud_endpoint": f.endpoint} for n, f in by_name.items()),
         "azure_stack_cloud_name": next(iter(stack_names)) if len(stack_names) == 1 else None,
         "cloud_outputs": {n: {"file_name": f.file_name, "content": f.content, "endpoint": f.endpoint,
@@ -363,9 +405,9 @@ def _clouds_equal(observed: Any, desired: Any) -> bool:
         a, b = sorted_clouds(observed), sorted_clouds(desired)
     except (KeyError, TypeError, AttributeError):
         return False
-    return len(a) == len(b) and all(x["cloud_name"] == y["cloud_name"] and _same_endpoint(x["cloud_endpoint"],
-                                                                                          y["cloud_endpoint"])
-                                    for x, y in zip(a, b))
+    return len(a) == len(b) and all(x["cloud_name"] == y["cloud_name"]
+                                    and _same_endpoint(x["cloud_endpoint"], y["cloud_endpoint"])
+                                    for x, y in zip(a, b, strict=True))
 
 
 def changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
@@ -384,9 +426,33 @@ def changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str
     return changed
 
 
-def plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
-    """Steps that close the gap: ``enable`` (Add-AzurePackConnector with the whole list) or nothing."""
-    return ["enable"] if changed_fields(olds, news) else []
+@dataclass(frozen=True)
+class Step:
+    """A step of the plan. There is one kind: Add-AzurePackConnector with the whole desired list (the cmdlet
+    replaces the configuration; nothing changes one cloud alone)."""
+
+    kind: Literal["enable"] = "enable"
+
+
+ENABLE = Step("enable")
+
+
+def plan(seen: Mapping[str, Any], desired: Mapping[str, Any]) -> list[Step]:
+    """The steps that close the gap between what the folder shows (``seen``: :func:`observed_outputs`) and the
+    desired ``clouds`` / ``azure_stack_cloud_name``: [ENABLE] or []."""
+    return [ENABLE] if changed_fields(seen, desired) else []
+
+
+def differences(observed: Observed, inputs: AzurePackConnectorInputs) -> list[ownership.Difference]:
+    """How multi-cloud mode found enabled differs from the desired configuration, field by field (for adoption)."""
+    seen, desired = observed_outputs(observed, inputs.desired_clouds()), inputs.desired()
+    return [ownership.Difference(f, seen.get(f), desired[f]) for f in changed_fields(seen, desired)]
+
+
+def prior_values(observed: Observed, inputs: AzurePackConnectorInputs) -> dict[str, Any]:
+    """What adopted multi-cloud mode held: delete configures this cloud list again if the stack changed it."""
+    seen = observed_outputs(observed, inputs.desired_clouds())
+    return {k: seen[k] for k in inputs.desired()}
 
 
 # ===============================================================================================================
@@ -418,11 +484,10 @@ def _explain(exc: RemoteCommandFailed, pep: HostConnection, step: str) -> Connec
     return exc
 
 
-def enable(inputs: AzurePackConnectorInputs) -> None:
+def enable(t: Transport, inputs: AzurePackConnectorInputs) -> None:
     pep = inputs.connection
     try:
-        transport().run_until(pep, STEP_ENABLE, enable_command(inputs), ENABLE_SUCCESS_LINE,
-                              timeout=inputs.timeout_seconds)
+        t.run_until(pep, STEP_ENABLE, enable_command(inputs), ENABLE_SUCCESS_LINE, timeout=inputs.timeout_seconds)
     except StepTimedOut as exc:
         raise StepTimedOut(
             pep.fqdn, STEP_ENABLE, seconds=exc.seconds, command=exc.command,
@@ -437,21 +502,11 @@ def enable(inputs: AzurePackConnectorInputs) -> None:
         raise _explain(exc, pep, STEP_ENABLE) from exc
 
 
-def write_marker(share: HostConnection, pep_fqdn: str, marker: ownership.Marker) -> None:
-    ownership.write(transport(), share, STEP_MARK, marker_path(pep_fqdn), marker)
-
-
-def remove_marker(share: HostConnection, pep_fqdn: str) -> None:
-    """Remove the marker, then the marker folders if no other marker is left in them, so that a destroy leaves
-    the share host as it was."""
-    ownership.remove(transport(), share, STEP_MARK, marker_path(pep_fqdn))
-
-
-def disable(pep: HostConnection) -> None:
+def disable(t: Transport, pep: HostConnection) -> None:
     try:
         # Not re-sent by the transport: the PEP cmdlet runs for minutes and may still run after a lost connection;
         # the delete's rerun converges (disabling twice is harmless once the first has ended).
-        transport().run(pep, STEP_DISABLE, disable_command(), timeout=DISABLE_TIMEOUT_SECONDS, idempotent=False)
+        t.run(pep, STEP_DISABLE, disable_command(), timeout=DISABLE_TIMEOUT_SECONDS, idempotent=False)
     except RemoteCommandFailed as exc:
         raise _explain(exc, pep, STEP_DISABLE) from exc
 
@@ -466,7 +521,8 @@ def resource_id(pep_fqdn: str) -> str:
     return f"multicloud@{pep_fqdn.lower()}"
 
 
-def _outputs(props: Mapping[str, Any], observed: Observed, known: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+def _outputs(props: Mapping[str, Any], observed: Observed | None,
+             known: Sequence[Mapping[str, str]]) -> dict[str, Any]:
     outs = {k: v for k, v in props.items() if k != PROVIDER_KEY}
     seen = observed_outputs(observed, known)
     if seen["multi_cloud_enabled"] is False:
@@ -481,21 +537,76 @@ def _outputs(props: Mapping[str, Any], observed: Observed, known: Sequence[Mappi
     return outs
 
 
-def _verify(inputs: AzurePackConnectorInputs, observed: Observed) -> None:
-    outs = observed_outputs(observed, inputs.desired_clouds())
-    desired = {"clouds": inputs.desired_clouds(), "azure_stack_cloud_name": inputs.azure_stack_cloud_name}
-    left = changed_fields(outs, desired)
-    if left:
-        raise ConnectorError(
-            f"{inputs.connection.fqdn}, step '{STEP_ENABLE}': {ADD_CMDLET} reported success but the output folder "
-            f"{OUTPUT_FOLDER} (read on {inputs.share_connection.fqdn}) does not show the configuration "
-            f"(differs: {', '.join(left)}; found {len(observed.files)} file(s)); check the folder, then run again",
-            host=inputs.connection.fqdn, step=STEP_ENABLE)
+def _untracked_marker(pep_fqdn: str) -> ownership.Marker:
+    """The marker written when ownership is not tracked (direct use, no owner): it only tells drift from gone."""
+    return ownership.Marker("", resource=OWNERSHIP_RESOURCE, thing=thing(pep_fqdn))
 
 
-class AzurePackConnectorProvider(RemoteProvider):
-    """Pulumi glue. No state on the instance: it is pickled into the stack."""
+class AzurePackConnectorProvider(HostResourceProvider[AzurePackConnectorInputs, Observed, Step]):
+    """Multi-cloud mode on the template of providers.remote. It spans two hosts: Add-AzurePackConnector runs on
+    the PEP (JEA: no file commands), so the read and the ownership marker go through ``share_connection``;
+    ``claim`` and ``keep_ownership`` are this resource's own for that reason, and because the marker is written
+    even without an owner (files gone + marker = disabled out of band; files gone, no marker = deleted)."""
 
+    ownership_resource = OWNERSHIP_RESOURCE
+
+    def read_host(self, t: Transport, inputs: AzurePackConnectorInputs) -> tuple[Observed | None,
+                                                                                  ownership.Marker | None]:
+        return read_observed(t, inputs.share_connection, inputs.connection.fqdn)
+
+    def plan(self, observed: Observed | None, inputs: AzurePackConnectorInputs) -> list[Step]:
+        return plan(observed_outputs(observed, inputs.desired_clouds()), inputs.desired())
+
+    def apply(self, t: Transport, inputs: AzurePackConnectorInputs, steps: list[Step],
+              observed: Observed | None) -> None:
+        for _ in steps:  # ENABLE: the only kind
+            enable(t, inputs)
+
+    def did_not_converge(self, inputs: AzurePackConnectorInputs, observed: Observed | None,
+                         left: list[Step]) -> HostDidNotConverge:
+        differs = changed_fields(observed_outputs(observed, inputs.desired_clouds()), inputs.desired())
+        return HostDidNotConverge(
+            inputs.connection.fqdn, STEP_ENABLE,
+            f"{ADD_CMDLET} reported success but the output folder {OUTPUT_FOLDER} (read on "
+            f"{inputs.share_connection.fqdn}) does not show the configuration (differs: {', '.join(differs)}; found "
+            f"{len(observed.files) if observed else 0} file(s))", hint="check the folder, then run again")
+
+    def marker_path(self, inputs: AzurePackConnectorInputs) -> str:
+        return marker_path(inputs.connection.fqdn)
+
+    def thing(self, inputs: AzurePackConnectorInputs) -> str:
+        return thing(inputs.connection.fqdn)
+
+    def claim(self, t: Transport, inputs: AzurePackConnectorInputs) -> dict[str, Any]:
+        pep = inputs.connection.fqdn
+        own: dict[str, Any] = {}
+        mark = _untracked_marker(pep)
+        if inputs.owner is not None:
+            found, marker = self.read_host(t, inputs)
+            mark = ownership.claim(
+                host=pep, thing=thing(pep), owner=inputs.owner, adopt=inputs.adopt, marker=marker,
+                exists=found is not None, differences=differences(found, inputs) if found is not None else [],
+                prior=prior_values(found, inputs) if found is not None else {}, resource=OWNERSHIP_RESOURCE)
+            own = ownership.outputs(mark)
+        # Before the change: a rerun after a failure knows it is its own.
+        ownership.write(t, inputs.share_connection, STEP_MARK, marker_path(pep), mark)
+        return own
+
+    def keep_ownership(self, t: Transport, inputs: AzurePackConnectorInputs,
+                       olds: Mapping[str, Any]) -> dict[str, Any]:
+        pep = inputs.connection.fqdn
+        own: dict[str, Any] = {}
+        mark = _untracked_marker(pep)
+        if inputs.owner is not None:
+            _, marker = self.read_host(t, inputs)
+            ownership.may_change(host=pep, thing=thing(pep), owner=inputs.owner, adopt=inputs.adopt, marker=marker,
+                                 previous=olds.get("owner"))
+            mark = ownership.from_state({**olds, "owner": inputs.owner}, OWNERSHIP_RESOURCE, thing(pep)) or mark
+            own = ownership.outputs(mark)
+        ownership.write(t, inputs.share_connection, STEP_MARK, marker_path(pep), mark)
+        return own
+
+    # -- Pulumi ------------------------------------------------------------------------------------------------
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         return check(news)
 
@@ -512,93 +623,66 @@ class AzurePackConnectorProvider(RemoteProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = parse_inputs(props)
-        pep, share = inputs.connection.fqdn, inputs.share_connection
-        found = read_observed(share, pep)
-        desired = {"clouds": inputs.desired_clouds(), "azure_stack_cloud_name": inputs.azure_stack_cloud_name}
-        seen = observed_outputs(found, inputs.desired_clouds())
-        differs = changed_fields(seen, desired) if found.multi_cloud_enabled else ["multi_cloud_enabled"]
-        if inputs.owner is None:  # ownership not tracked (direct use): the marker only tells drift from gone
-            mark = ownership.Marker("", resource=OWNERSHIP_RESOURCE, thing=thing(pep))
-        else:
-            mark = ownership.claim(
-                host=pep, thing=thing(pep), owner=inputs.owner, adopt=inputs.adopt, marker=found.marker,
-                exists=found.multi_cloud_enabled, resource=OWNERSHIP_RESOURCE,
-                differences=[ownership.Difference(f, seen.get(f), desired[f]) for f in differs]
-                if found.multi_cloud_enabled else [],
-                prior={k: seen[k] for k in desired} if found.multi_cloud_enabled else {})
-        write_marker(share, pep, mark)  # before the change: a rerun after a failure knows it is its own
-        # Otherwise always run: the folder is indirect evidence only, and a re-run after a partial failure converges.
-        if not (mark.adopted and not differs):
-            enable(inputs)
-        observed = read_observed(share, pep)
-        _verify(inputs, observed)
-        outs = _outputs(props, observed, inputs.desired_clouds())
-        if inputs.owner is not None:
-            outs.update(ownership.outputs(mark))
-        return CreateResult(resource_id(pep), outs)
+        t = self.transport
+        own = self.claim(t, inputs)
+        observed = self.converge(t, inputs)
+        return CreateResult(resource_id(inputs.connection.fqdn),
+                            {**_outputs(props, observed, inputs.desired_clouds()), **own})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         share = HostConnection.parse(props.get("share_connection"))
         pep = HostConnection.parse(props.get("connection"))
-        observed = read_observed(share, pep.fqdn)
-        if not observed.files and not observed.marker_present:
+        observed, marker = read_observed(self.transport, share, pep.fqdn)
+        if observed is None and marker is None:
             return ReadResult(id_="", outs={})
-        known = props.get("clouds") if isinstance(props.get("clouds"), list) else []
+        clouds = props.get("clouds")
+        known = clouds if isinstance(clouds, list) else []
         return ReadResult(id_=id_, outs={**_outputs(props, observed, known),
-                                         "observed_owner": observed.marker.owner if observed.marker else None})
+                                         "observed_owner": marker.owner if marker else None})
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        # The plan compares what the folder shows now with the new inputs: the cmdlet runs only when they differ.
         inputs = parse_inputs(news)
-        pep, share = inputs.connection.fqdn, inputs.share_connection
-        own: dict[str, Any] = {}
-        if inputs.owner is not None:
-            found = read_observed(share, pep)
-            ownership.may_change(host=pep, thing=thing(pep), owner=inputs.owner, adopt=inputs.adopt,
-                                 marker=found.marker, previous=olds.get("owner"))
-            mark = ownership.from_state({**olds, "owner": inputs.owner}, OWNERSHIP_RESOURCE, thing(pep))
-            own = ownership.outputs(mark)
-        else:
-            mark = ownership.Marker("", resource=OWNERSHIP_RESOURCE, thing=thing(pep))
-        if plan(olds, news):
-            enable(inputs)
-        write_marker(share, pep, mark)
-        observed = read_observed(share, pep)
-        _verify(inputs, observed)
+        t = self.transport
+        own = self.keep_ownership(t, inputs, olds)
+        observed = self.converge(t, inputs)
         return UpdateResult({**_outputs(news, observed, inputs.desired_clouds()), **own})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         pep = HostConnection.parse(props.get("connection"))
         share = HostConnection.parse(props.get("share_connection"))
+        t = self.transport
         owner = props.get("owner")
         if isinstance(owner, str):
-            found = read_observed(share, pep.fqdn)
-            if not ownership.may_delete(host=pep.fqdn, thing=thing(pep.fqdn), owner=owner, marker=found.marker):
+            found, marker = read_observed(t, share, pep.fqdn)
+            if not ownership.may_delete(host=pep.fqdn, thing=thing(pep.fqdn), owner=owner, marker=marker):
                 return
             if props.get("adopted"):
-                _restore_prior(pep, props, found)
-                remove_marker(share, pep.fqdn)
+                restore_prior(t, pep, props, found)
+                ownership.remove(t, share, STEP_MARK, marker_path(pep.fqdn))
                 return
-        disable(pep)
-        observed = read_observed(share, pep.fqdn)
-        if observed.files:
-            raise ConnectorError(
-                f"{pep.fqdn}, step '{STEP_DISABLE}': the command succeeded but {len(observed.files)} output file(s) "
-                f"remain in {OUTPUT_FOLDER}; check multi-cloud mode in the portal and run the delete again",
-                host=pep.fqdn, step=STEP_DISABLE)
-        remove_marker(share, pep.fqdn)  # last: a failure before this leaves the resource deletable again
+        disable(t, pep)
+        observed, _ = read_observed(t, share, pep.fqdn)
+        if observed is not None:
+            raise HostDidNotConverge(
+                pep.fqdn, STEP_DISABLE, f"the command succeeded but {len(observed.files)} output file(s) remain in "
+                f"{OUTPUT_FOLDER}", hint="check multi-cloud mode in the portal and run the delete again")
+        ownership.remove(t, share, STEP_MARK, marker_path(pep.fqdn))  # last: a failure before leaves it deletable
 
 
-def _restore_prior(pep: HostConnection, props: Mapping[str, Any], found: Observed) -> None:
+def restore_prior(t: Transport, pep: HostConnection, props: Mapping[str, Any], found: Observed | None) -> None:
     """Adopted multi-cloud mode is never disabled: the cloud list it had before is configured again when the
     stack changed it, else it is left as it is."""
-    prior = props.get("prior") if isinstance(props.get("prior"), Mapping) else {}
+    recorded = props.get("prior")
+    prior: Mapping[str, Any] = recorded if isinstance(recorded, Mapping) else {}
     clouds, stack_name = prior.get("clouds"), prior.get("azure_stack_cloud_name")
     now = observed_outputs(found, clouds if isinstance(clouds, list) else [])
-    if not clouds or not stack_name or not changed_fields(now, {"clouds": clouds, "azure_stack_cloud_name": stack_name}):
+    if not clouds or not stack_name or not changed_fields(now, {"clouds": clouds,
+                                                                "azure_stack_cloud_name": stack_name}):
         pulumi.log.warn(f"{pep.fqdn}: multi-cloud mode was enabled before this stack; it stays enabled as it is")
         return
     inputs = parse_inputs({**props, "clouds": clouds, "azure_stack_cloud_name": stack_name})
-    enable(inputs)
+    enable(t, inputs)
     pulumi.log.warn(f"{pep.fqdn}: multi-cloud mode was enabled before this stack; its previous cloud list is "
                     f"configured again")
 
@@ -623,7 +707,7 @@ class AzurePackConnector(LabResource, name="AzurePackConnector"):
 
     def __init__(self, name: str, *, connection: pulumi.Input[Mapping[str, Any]],
                  share_connection: pulumi.Input[Mapping[str, Any]],
-                 clouds: pulumi.Input[Sequence[pulumi.Input[AzurePackCloudArgs]]],
+                 clouds: pulumi.Input[Sequence[pulumi.Input[AzurePackCloudInputs]]],
                  azure_stack_cloud_name: pulumi.Input[str],
                  timeout_seconds: pulumi.Input[float] = DEFAULT_TIMEOUT_SECONDS,
                  owner: pulumi.Input[str] | None = None, adopt: pulumi.Input[bool] = False,

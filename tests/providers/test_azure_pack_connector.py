@@ -9,9 +9,8 @@ import json
 import pytest
 
 from providers import azure_pack_connector as apc
-from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed, StepTimedOut
-from providers.remote import use_transport
-from providers.transport import Failure, FakeTransport, Result
+from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge, RemoteCommandFailed, StepTimedOut
+from providers.transport import Failure, FakeTransport, Output, Result
 
 CERT_B64 = base64.b64encode(b"\x30\x82\x01\x0a-fake-der").decode()
 REALM = "https://adfs.local.azurestack.external/adfs/6c1a0f4e-0000-4000-8000-000000000001/"
@@ -156,7 +155,7 @@ def test_observed_clouds_match_by_endpoint_and_newest_wins():
         apc.parse_output_file("AzurePack-02-new.txt", file_text("One", "https://new:40005"), "2026-02-01"),
         apc.parse_output_file("AzurePack-03.txt", nameless, "2026-02-01"),
         apc.parse_output_file("AzurePack-04.txt", nameless.replace("wap2", "unknown"), "2026-02-01"),
-    ), marker_present=True)
+    ))
     known = [{"cloud_name": "Two", "cloud_endpoint": "https://WAP2.contoso.com"}]
     by_name = apc.observed_clouds(observed, known)
     assert sorted(by_name) == ["AzurePack-04.txt", "One", "Two"]
@@ -165,6 +164,38 @@ def test_observed_clouds_match_by_endpoint_and_newest_wins():
     assert outs["multi_cloud_enabled"] is True
     assert outs["cloud_outputs"]["Two"]["file_name"] == "AzurePack-03.txt"
     assert outs["azure_stack_cloud_name"] == "AzureStack"
+
+
+@pytest.mark.unit
+def test_each_listed_file_is_parsed_from_its_own_statement():
+    folder = apc.OUTPUT_FOLDER + "\\"
+    listed = apc.parse_listing(Output([
+        {"Name": "AzurePack-a.txt", "FullName": folder + "AzurePack-a.txt", "LastWriteTimeUtc": "2026-01-02"},
+        {"Name": "not a file"}, False,
+        {"FullName": folder + "AzurePack-b.txt"}]))
+    assert listed == [apc.ListedFile("AzurePack-a.txt", folder + "AzurePack-a.txt", "2026-01-02"),
+                      apc.ListedFile(folder + "AzurePack-b.txt", folder + "AzurePack-b.txt", "")]
+    assert [c.parameters["Path"] for c in apc.content_statements(listed)] == [f.full_name for f in listed]
+    observed = apc.parse_files(listed, [Output([file_text("A", "https://wap1:40005")]),
+                                        Output([file_text("B", "https://wap2:40005")])])
+    assert [(f.file_name, f.cloud_name, f.modified) for f in observed.files] == [
+        ("AzurePack-a.txt", "A", "2026-01-02"), (folder + "AzurePack-b.txt", "B", "")]
+    with pytest.raises(apc.FolderChanged, match=r"2 output file\(s\) listed but 1 read"):
+        apc.parse_files(listed, [Output([file_text("A", "https://wap1:40005")]), Output([])])
+
+
+@pytest.mark.unit
+def test_read_names_a_folder_that_changed_while_it_was_read():
+    class Vanishing(FakeStack):
+        def __call__(self, call):
+            if call.names[0] == "Get-Content":
+                return Result(outputs=[[] for _ in call.statements])  # the files went between the two calls
+            return super().__call__(call)
+
+    stack = Vanishing(files={"AzurePack-1.txt": file_text("AzurePack_1", "https://wapcomputer1.contoso.com:40005")})
+    with pytest.raises(ConnectorError, match="1 output file\\(s\\) listed but 0 read; the folder changed") as err:
+        apc.AzurePackConnectorProvider(FakeTransport(stack)).read("id", checked(inputs()))
+    assert SHARE["fqdn"] in str(err.value)
 
 
 DESIRED = {"clouds": [{"cloud_name": "A", "cloud_endpoint": "https://wap1:40005"},
@@ -194,7 +225,7 @@ def observed_as(**kw):
 ])
 def test_changed_fields_and_plan(olds, news, expected):
     assert apc.changed_fields(olds, news) == expected
-    assert apc.plan(olds, news) == (["enable"] if expected else [])
+    assert apc.plan(olds, news) == ([apc.ENABLE] if expected else [])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -235,8 +266,7 @@ BAD_INPUTS = [
 @pytest.mark.parametrize("case, props, prop, reason", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
 def test_check_refuses_without_touching_a_host(case, props, prop, reason):
     fake = FakeTransport(lambda call: pytest.fail(f"check touched a host: {call.command}"))
-    with use_transport(fake):
-        result = apc.AzurePackConnectorProvider().check({}, props)
+    result = apc.AzurePackConnectorProvider(fake).check({}, props)
     assert [f.property for f in result.failures] == [prop], [(f.property, f.reason) for f in result.failures]
     assert reason in result.failures[0].reason
     assert "pep-pw-123" not in result.failures[0].reason and "share-pw-123" not in result.failures[0].reason
@@ -254,8 +284,8 @@ def test_check_normalises_endpoints_and_defaults():
 @pytest.mark.unit
 def test_create_with_bad_inputs_raises_before_any_call():
     fake = FakeTransport(FakeStack())
-    with use_transport(fake), pytest.raises(ConfigurationError, match="reached with CredSSP"):
-        apc.AzurePackConnectorProvider().create(inputs(connection={**PEP, "auth": "ntlm", "allow_credssp": True}))
+    with pytest.raises(ConfigurationError, match="reached with CredSSP"):
+        apc.AzurePackConnectorProvider(fake).create(inputs(connection={**PEP, "auth": "ntlm", "allow_credssp": True}))
     assert fake.calls == []
 
 
@@ -267,8 +297,7 @@ def test_create_with_bad_inputs_raises_before_any_call():
 def test_create_stops_at_the_success_line_and_reads_the_output_files():
     stack = FakeStack()
     fake = FakeTransport(stack)
-    with use_transport(fake):
-        res = apc.AzurePackConnectorProvider().create(checked(inputs(timeout_seconds=120)))
+    res = apc.AzurePackConnectorProvider(fake).create(checked(inputs(timeout_seconds=120)))
     first = next(c for c in fake.calls if c.kind == "run_until")
     assert (first.kind, first.host, first.timeout) == ("run_until", PEP["fqdn"], 120)
     cmd = first.statements[0].commands[0]
@@ -300,8 +329,7 @@ def test_run_until_is_given_the_documented_success_line():
             seen["predicate"] = verbose_predicate
             return super().run_until(conn, step, statements, verbose_predicate, timeout, **kw)
 
-    with use_transport(Spy(FakeStack())):
-        apc.AzurePackConnectorProvider().create(checked(inputs()))
+    apc.AzurePackConnectorProvider(Spy(FakeStack())).create(checked(inputs()))
     assert seen["predicate"] == "Step 'Configure Azure Pack Connector' status: 'Success'"
 
 
@@ -309,8 +337,8 @@ def test_run_until_is_given_the_documented_success_line():
 def test_create_times_out_with_a_clear_error():
     fake = FakeTransport(FakeStack(enable=Result(verbose=["Step 'Configure Azure Pack Connector' status: "
                                                           "'Running'"], stopped=True)))
-    with use_transport(fake), pytest.raises(StepTimedOut) as err:
-        apc.AzurePackConnectorProvider().create(checked(inputs(timeout_seconds=42)))
+    with pytest.raises(StepTimedOut) as err:
+        apc.AzurePackConnectorProvider(fake).create(checked(inputs(timeout_seconds=42)))
     msg = str(err.value)
     assert "azs-ercs01.azurestack.local" in msg and "42 s" in msg
     assert apc.ENABLE_SUCCESS_LINE in msg and "timeout_seconds" in msg
@@ -321,16 +349,16 @@ def test_create_times_out_with_a_clear_error():
 def test_create_fails_clearly_when_the_command_ends_without_success():
     fake = FakeTransport(FakeStack(enable=Result(verbose=["Step 'Configure Azure Pack Connector' status: "
                                                           "'Failed'"])))
-    with use_transport(fake), pytest.raises(RemoteCommandFailed, match="ended without reporting"):
-        apc.AzurePackConnectorProvider().create(checked(inputs()))
+    with pytest.raises(RemoteCommandFailed, match="ended without reporting"):
+        apc.AzurePackConnectorProvider(fake).create(checked(inputs()))
 
 
 @pytest.mark.unit
 def test_missing_cmdlet_on_a_later_pep_is_explained():
     fake = FakeTransport(FakeStack(enable=Failure("The term 'Add-AzurePackConnector' is not recognized",
                                                   error_id="CommandNotFoundException", category="ObjectNotFound")))
-    with use_transport(fake), pytest.raises(RemoteCommandFailed, match="absent from later Azure Stack builds"):
-        apc.AzurePackConnectorProvider().create(checked(inputs()))
+    with pytest.raises(RemoteCommandFailed, match="absent from later Azure Stack builds"):
+        apc.AzurePackConnectorProvider(fake).create(checked(inputs()))
 
 
 @pytest.mark.unit
@@ -341,26 +369,25 @@ def test_create_refuses_success_without_files():
             self.files.clear()
             return r
 
-    with use_transport(FakeTransport(NoFiles())), pytest.raises(ConnectorError, match="does not show the config"):
-        apc.AzurePackConnectorProvider().create(checked(inputs()))
+    with pytest.raises(HostDidNotConverge, match="does not show the config"):
+        apc.AzurePackConnectorProvider(FakeTransport(NoFiles())).create(checked(inputs()))
 
 
 @pytest.mark.unit
 def test_read_present_disabled_and_gone():
-    p = apc.AzurePackConnectorProvider()
     stack = FakeStack()
-    with use_transport(FakeTransport(stack)):
-        outs = p.create(checked(inputs())).outs
-        present = p.read("id", outs)
-        assert present.id == "id" and present.outs["cloud_outputs"] == outs["cloud_outputs"]
-        stack.files.clear()  # an administrator ran -DisableMultiCloud
-        disabled = p.read("id", outs)
-        assert disabled.id == "id" and disabled.outs["multi_cloud_enabled"] is False
-        assert disabled.outs["cloud_outputs"] == {}
-        assert apc.changed_fields(disabled.outs, checked(inputs())) == ["multi_cloud_enabled"]
-        assert p.diff("id", disabled.outs, checked(inputs())).changes is True
-        stack.marker = False
-        gone = p.read("id", outs)
+    p = apc.AzurePackConnectorProvider(FakeTransport(stack))
+    outs = p.create(checked(inputs())).outs
+    present = p.read("id", outs)
+    assert present.id == "id" and present.outs["cloud_outputs"] == outs["cloud_outputs"]
+    stack.files.clear()  # an administrator ran -DisableMultiCloud
+    disabled = p.read("id", outs)
+    assert disabled.id == "id" and disabled.outs["multi_cloud_enabled"] is False
+    assert disabled.outs["cloud_outputs"] == {}
+    assert apc.changed_fields(disabled.outs, checked(inputs())) == ["multi_cloud_enabled"]
+    assert p.diff("id", disabled.outs, checked(inputs())).changes is True
+    stack.marker = False
+    gone = p.read("id", outs)
     assert (gone.id, gone.outs) == ("", {})
 
 
@@ -371,19 +398,18 @@ def test_read_tolerates_a_missing_folder_but_not_other_errors():
     missing = ErrorRecordInfo(f"Cannot find path '{apc.OUTPUT_FOLDER}' because it does not exist.",
                               "PathNotFound,Microsoft.PowerShell.Commands.GetChildItemCommand", "ObjectNotFound",
                               target=apc.OUTPUT_FOLDER)
-    with use_transport(FakeTransport(lambda call: Result(outputs=[[False], []], errors=[missing]))):
-        assert apc.AzurePackConnectorProvider().read("id", checked(inputs())).id == ""
+    fake = FakeTransport(lambda call: Result(outputs=[[False], []], errors=[missing]))
+    assert apc.AzurePackConnectorProvider(fake).read("id", checked(inputs())).id == ""
     denied = ErrorRecordInfo("Access is denied", "UnauthorizedAccess", "PermissionDenied")
-    with use_transport(FakeTransport(lambda call: Result(outputs=[[False], []], errors=[denied]))), \
-            pytest.raises(RemoteCommandFailed, match="Access is denied"):
-        apc.AzurePackConnectorProvider().read("id", checked(inputs()))
+    fake = FakeTransport(lambda call: Result(outputs=[[False], []], errors=[denied]))
+    with pytest.raises(RemoteCommandFailed, match="Access is denied"):
+        apc.AzurePackConnectorProvider(fake).read("id", checked(inputs()))
 
 
 @pytest.mark.unit
 def test_diff_field_by_field_and_replace_on_another_pep():
-    p = apc.AzurePackConnectorProvider()
-    with use_transport(FakeTransport(FakeStack())):
-        outs = p.create(checked(inputs()))
+    p = apc.AzurePackConnectorProvider(FakeTransport(FakeStack()))
+    outs = p.create(checked(inputs()))
     olds = {**outs.outs, "__provider": "pickled"}
     assert p.diff("id", olds, checked(inputs())).changes is False
     d = p.diff("id", olds, checked(inputs(azure_stack_cloud_name="Other")))
@@ -396,16 +422,15 @@ def test_diff_field_by_field_and_replace_on_another_pep():
 
 @pytest.mark.unit
 def test_update_reruns_only_when_the_configuration_differs():
-    p = apc.AzurePackConnectorProvider()
     stack = FakeStack()
     fake = FakeTransport(stack)
-    with use_transport(fake):
-        outs = p.create(checked(inputs())).outs
-        fake.calls.clear()
-        p.update("id", outs, checked(inputs(timeout_seconds=60)))
-        assert "run_until" not in [c.kind for c in fake.calls]
-        new = checked(inputs(clouds=[{"cloud_name": "AzurePack_1", "cloud_endpoint": "https://wap9.contoso.com"}]))
-        res = p.update("id", outs, new)
+    p = apc.AzurePackConnectorProvider(fake)
+    outs = p.create(checked(inputs())).outs
+    fake.calls.clear()
+    p.update("id", outs, checked(inputs(timeout_seconds=60)))
+    assert "run_until" not in [c.kind for c in fake.calls]
+    new = checked(inputs(clouds=[{"cloud_name": "AzurePack_1", "cloud_endpoint": "https://wap9.contoso.com"}]))
+    res = p.update("id", outs, new)
     assert [c.kind for c in fake.calls].count("run_until") == 1
     assert sorted(res.outs["cloud_outputs"]) == ["AzurePack_1"]
     assert res.outs["cloud_outputs"]["AzurePack_1"]["endpoint"] == "https://wap9.contoso.com:40005"
@@ -413,21 +438,20 @@ def test_update_reruns_only_when_the_configuration_differs():
 
 @pytest.mark.unit
 def test_delete_disables_then_removes_the_marker_and_is_rerunnable():
-    p = apc.AzurePackConnectorProvider()
     stack = FakeStack()
     fake = FakeTransport(stack)
-    with use_transport(fake):
-        outs = p.create(checked(inputs())).outs
-        fake.calls.clear()
-        p.delete("id", outs)
-        disable = fake.calls[0]
-        assert (disable.kind, disable.host) == ("run", PEP["fqdn"])
-        assert disable.statements[0].commands[0].switches == ("DisableMultiCloud", "Verbose")
-        assert dict(disable.statements[0].commands[0].parameters) == {}
-        assert fake.calls[-1].names == ["Remove-Item"]
-        assert (stack.files, stack.marker) == ({}, False)
-        p.delete("id", outs)  # again: converges, no error
-        assert p.read("id", outs).id == ""
+    p = apc.AzurePackConnectorProvider(fake)
+    outs = p.create(checked(inputs())).outs
+    fake.calls.clear()
+    p.delete("id", outs)
+    disable = fake.calls[0]
+    assert (disable.kind, disable.host) == ("run", PEP["fqdn"])
+    assert disable.statements[0].commands[0].switches == ("DisableMultiCloud", "Verbose")
+    assert dict(disable.statements[0].commands[0].parameters) == {}
+    assert fake.calls[-1].names == ["Remove-Item"]
+    assert (stack.files, stack.marker) == ({}, False)
+    p.delete("id", outs)  # again: converges, no error
+    assert p.read("id", outs).id == ""
 
 
 @pytest.mark.unit
@@ -439,10 +463,10 @@ def test_delete_refuses_when_files_remain():
             return super().__call__(call)
 
     stack = Sticky()
-    with use_transport(FakeTransport(stack)):
-        outs = apc.AzurePackConnectorProvider().create(checked(inputs())).outs
-        with pytest.raises(ConnectorError, match="output file"):
-            apc.AzurePackConnectorProvider().delete("id", outs)
+    p = apc.AzurePackConnectorProvider(FakeTransport(stack))
+    outs = p.create(checked(inputs())).outs
+    with pytest.raises(HostDidNotConverge, match="output file"):
+        p.delete("id", outs)
     assert stack.marker  # still deletable on the next run
 
 
@@ -451,8 +475,7 @@ def test_hostile_strings_reach_the_pep_verbatim():
     props = checked(inputs(azure_stack_cloud_name=HOSTILE + "-stack",
                            clouds=[{"cloud_name": HOSTILE, "cloud_endpoint": "https://wap1.contoso.com"}]))
     fake = FakeTransport(FakeStack())
-    with use_transport(fake):
-        outs = apc.AzurePackConnectorProvider().create(props).outs
+    outs = apc.AzurePackConnectorProvider(fake).create(props).outs
     cmd = next(c for c in fake.calls if c.kind == "run_until").statements[0].commands[0]
     assert cmd.parameters["AzurePackClouds"][0]["CloudName"] == HOSTILE
     assert cmd.parameters["AzureStackCloudName"] == HOSTILE + "-stack"
@@ -508,8 +531,7 @@ def sim(pep_lab):
     from providers.transport._psrp import SessionCache
 
     cache = SessionCache()
-    with use_transport(PsrpTransport(cache)) as t:
-        yield t
+    yield PsrpTransport(cache)
     pep_lab.runtime.state.clear_faults()
     try:
         t2 = PsrpTransport(SessionCache())
@@ -559,7 +581,7 @@ def _as_admin_disable(server, t):
 def test_sim_lifecycle_with_out_of_band_disable(pep_lab, sim):
     import time
 
-    p = apc.AzurePackConnectorProvider()
+    p = apc.AzurePackConnectorProvider(sim)
     props = checked(sim_inputs(pep_lab, timeout_seconds=60))
     started = time.monotonic()
     created = p.create(props)
@@ -598,11 +620,11 @@ def test_sim_lifecycle_with_out_of_band_disable(pep_lab, sim):
 
 @pytest.mark.sim
 def test_sim_out_of_band_cloud_list_change_shows_as_clouds(pep_lab, sim):
-    p = apc.AzurePackConnectorProvider()
+    p = apc.AzurePackConnectorProvider(sim)
     props = checked(sim_inputs(pep_lab))
     outs = p.create(props).outs
     only_one = apc.parse_inputs(checked(sim_inputs(pep_lab, clouds=props["clouds"][:1])))
-    apc.enable(only_one)  # an administrator re-ran the cmdlet with one cloud
+    apc.enable(sim, only_one)  # an administrator re-ran the cmdlet with one cloud
     drift = p.read("id", outs)
     assert apc.changed_fields(drift.outs, props) == ["clouds"]
     healed = p.update("id", drift.outs, props)
@@ -616,7 +638,7 @@ def test_sim_create_after_injected_failure_converges(pep_lab, sim, kind):
 
     pep = pep_lab.lab.host("AzS-ERCS01").name
     pep_lab.runtime.state.set_fault(Fault(host=pep, kind=kind, command="Add-AzurePackConnector"))
-    p = apc.AzurePackConnectorProvider()
+    p = apc.AzurePackConnectorProvider(sim)
     props = checked(sim_inputs(pep_lab))
     with pytest.raises(RemoteCommandFailed) as err:
         p.create(props)
@@ -632,7 +654,7 @@ def test_sim_hang_times_out_clearly_then_converges(pep_lab, sim):
 
     pep = pep_lab.lab.host("AzS-ERCS01").name
     pep_lab.runtime.state.set_fault(Fault(host=pep, kind="command_hang", command="Add-AzurePackConnector"))
-    p = apc.AzurePackConnectorProvider()
+    p = apc.AzurePackConnectorProvider(sim)
     with pytest.raises(StepTimedOut) as err:
         p.create(checked(sim_inputs(pep_lab, timeout_seconds=3)))
     assert apc.ENABLE_SUCCESS_LINE in str(err.value) and "3 s" in str(err.value)
@@ -648,7 +670,7 @@ def test_sim_hostile_strings_reach_the_pep_verbatim(pep_lab, sim):
     hostile_name = HOSTILE.replace("\\", "_")
     props = checked(sim_inputs(pep_lab, azure_stack_cloud_name=HOSTILE,
                                clouds=[{"cloud_name": hostile_name, "cloud_endpoint": "https://wapcomputer1.contoso.com"}]))
-    outs = apc.AzurePackConnectorProvider().create(props).outs
+    outs = apc.AzurePackConnectorProvider(sim).create(props).outs
     sent = params(pep_invocations(pep_lab)[-1])
     assert sent["AzureStackCloudName"] == HOSTILE
     assert sent["AzurePackClouds"][0]["CloudName"] == hostile_name

@@ -289,7 +289,7 @@ def test_azure_pack_connector_names_reach_the_pep_verbatim(sim, cloud, stack):
     result = provider.check({}, props)
     assert result.failures == [], [(f.property, f.reason) for f in result.failures]
     mark = last_id(sim)
-    apc.enable(apc.parse_inputs(result.inputs))  # the step that carries the free text
+    apc.enable(sim.t, apc.parse_inputs(result.inputs))  # the step that carries the free text
     (inv,) = since(sim, mark, "AzS-ERCS01", "Add-AzurePackConnector")
     assert params(inv)["AzurePackClouds"] == [{"CloudName": cloud,
                                                "CloudEndpoint": "https://wapcomputer1.contoso.com:40005"}]
