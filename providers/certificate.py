@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -30,19 +30,26 @@ import pulumi
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 from pydantic import AfterValidator, Field, field_validator
 
 from providers import cert_checks, names, ownership, pki
-from providers.base import PROVIDER_KEY, is_unknown, LabResource
+from providers.base import PROVIDER_KEY, LabResource, is_unknown
+from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge
 from providers.hostops import only_expected_errors, stage_bytes, windows_path
-from providers.remote import connection_diff as connection_change
-from providers.errors import ConfigurationError, ConnectorError
+from providers.remote import (
+    Converged,
+    HostResourceProvider,
+    RemoteInputs,
+    check_remote,
+    connection_diff,
+    connection_of,
+    parse_model,
+    password_secret,
+    secret_outputs,
+)
 from providers.remote import inputs_only as _inputs
-from providers.remote import password_secret
-from providers.remote import (RemoteInputs, RemoteProvider, check_remote, connection_of, parse_model, secret_outputs,
-                              transport)
-from providers.transport import Command, HostConnection, Pipeline, Secret
+from providers.transport import Command, HostConnection, Pipeline, Secret, Transport
 
 Store = Literal["My", "CA", "Root"]
 
@@ -77,13 +84,7 @@ def store_path(store: str, thumbprint: str | None = None) -> str:
 # Inputs
 
 
-def _fqdn(name: str) -> str:
-    if not names.is_fqdn(name):
-        raise ValueError(f"{name!r} is not a fully qualified domain name such as wapcomputer1.contoso.com")
-    return name
-
-
-class CertificateArgs(RemoteInputs):
+class CertificateInputs(RemoteInputs):
     store: Store = "My"
     cert_pem: str | None = Field(None, description="the certificate to install (PEM, one certificate)")
     existing: bool = Field(False, description="the operator's certificate, already in the store: verify, never "
@@ -92,7 +93,7 @@ class CertificateArgs(RemoteInputs):
     issuer_pem: str | None = Field(None, description="existing: the CA certificate (PEM) that must have issued it")
     pfx_base64: str | None = Field(None, description="store My: the PFX with the private key (secret)")
     pfx_password: str | None = Field(None, description="store My: the PFX password (secret)")
-    serves_fqdns: list[Annotated[str, AfterValidator(_fqdn)]] = Field(
+    serves_fqdns: list[Annotated[str, AfterValidator(lambda v: names.fqdn(v, lower=False))]] = Field(
         default_factory=list, description="DNS names the certificate must cover")
     expiry_threshold_days: Annotated[int, Field(ge=0, le=3650)] = DEFAULT_EXPIRY_THRESHOLD_DAYS
     staging_dir: str = DEFAULT_STAGING_DIR
@@ -120,8 +121,15 @@ class CertificateArgs(RemoteInputs):
     def _staging(cls, v: str) -> str:
         return windows_path(v)
 
+    def cert_thumbprint(self) -> str:
+        """The thumbprint of the certificate this resource is about: the existing one's, or ``cert_pem``'s."""
+        if self.existing:
+            assert self.thumbprint is not None, "check requires a thumbprint for an existing certificate"
+            return self.thumbprint
+        return pki.thumbprint(pki.load_certificate(self.cert_pem or ""))
 
-def problems(args: CertificateArgs, now: dt.datetime | None = None) -> list[tuple[str, str]]:
+
+def problems(args: CertificateInputs, now: dt.datetime | None = None) -> list[tuple[str, str]]:
     """check's rules that relate several inputs: (property, what is wrong and what to do), one per problem."""
     now = now or pki.now_utc()
     if args.existing:
@@ -153,8 +161,8 @@ def problems(args: CertificateArgs, now: dt.datetime | None = None) -> list[tupl
                                 f"UTC: check the issuing machine's clock"))
     for fqdn in args.serves_fqdns:
         if not pki.san_covers(cert, fqdn):
-            names = ", ".join(pki.dns_names(cert)) or "none"
-            out.append(("serves_fqdns", f"certificate {thumb} does not cover {fqdn} (its DNS SANs: {names}): "
+            sans = ", ".join(pki.dns_names(cert)) or "none"
+            out.append(("serves_fqdns", f"certificate {thumb} does not cover {fqdn} (its DNS SANs: {sans}): "
                                         f"issue it with {fqdn} as a subject alternative name"))
 
     if args.store == "My":
@@ -173,7 +181,7 @@ def problems(args: CertificateArgs, now: dt.datetime | None = None) -> list[tupl
     return out
 
 
-def issued_problems(cert: x509.Certificate, args: CertificateArgs) -> list[tuple[str, str]]:
+def issued_problems(cert: x509.Certificate, args: CertificateInputs) -> list[tuple[str, str]]:
     """With ``issuer_pem``: server-auth usage, issued by that CA, and the PFX holding its chain and no other."""
     assert args.issuer_pem is not None
     issuer = pki.load_certificate(args.issuer_pem)
@@ -188,7 +196,7 @@ def issued_problems(cert: x509.Certificate, args: CertificateArgs) -> list[tuple
     return out
 
 
-def existing_problems(args: CertificateArgs) -> list[tuple[str, str]]:
+def existing_problems(args: CertificateInputs) -> list[tuple[str, str]]:
     """An existing certificate is named by thumbprint in My; nothing is installed, so no PFX or PEM."""
     out = []
     if args.thumbprint is None:
@@ -258,40 +266,25 @@ def _bytes(value: Any) -> bytes | None:
     return None
 
 
-def _store_from_pspath(value: Any) -> str | None:
-    # Microsoft.PowerShell.Security\Certificate::LocalMachine\CA\<thumbprint>
-    if isinstance(value, str) and "::" in value:
-        parts = value.split("::", 1)[1].split("\\")
-        if len(parts) >= 3:
-            return parts[1]
-    return None
-
-
 def _iso(value: Any) -> str | None:
     if isinstance(value, dt.datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).isoformat()
+        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
     if isinstance(value, str) and value:
         m = re.fullmatch(r"/Date\((-?\d+)\)/", value.replace("\\/", "/"))
         if m:
-            return dt.datetime.fromtimestamp(int(m.group(1)) / 1000, dt.timezone.utc).isoformat()
+            return dt.datetime.fromtimestamp(int(m.group(1)) / 1000, dt.UTC).isoformat()
         return value
     return None
 
 
-def parse_read(store: str, thumbprint: str, output: Sequence[Any]) -> Observed | None:
-    """The certificate objects found -> where it is installed (preferred store first), or None."""
-    found: dict[str, Observed] = {}
-    for obj in output:
-        if not isinstance(obj, Mapping) or str(obj.get("Thumbprint", "")).upper() != thumbprint.upper():
-            continue
-        where = _store_from_pspath(obj.get("PSPath")) or store
-        match = next((s for s in ACCEPTED_STORES[store] if s.lower() == where.lower()), None)
-        if match and match not in found:
-            found[match] = Observed(match, bool(obj.get("HasPrivateKey")), _iso(obj.get("NotAfter")),
-                                    _bytes(obj.get("RawData")))
-    for s in ACCEPTED_STORES[store]:
-        if s in found:
-            return found[s]
+def parse_read(store: str, thumbprint: str, outputs: Sequence[Sequence[Any]]) -> Observed | None:
+    """The answers of :func:`read_statements`, one per accepted store (preferred store first) -> where the
+    certificate is installed, or None."""
+    for where, output in zip(ACCEPTED_STORES[store], outputs, strict=True):
+        for obj in output:
+            if isinstance(obj, Mapping) and str(obj.get("Thumbprint", "")).upper() == thumbprint.upper():
+                return Observed(where, bool(obj.get("HasPrivateKey")), _iso(obj.get("NotAfter")),
+                                _bytes(obj.get("RawData")))
     return None
 
 
@@ -299,13 +292,22 @@ def parse_read(store: str, thumbprint: str, output: Sequence[Any]) -> Observed |
 # Plan (pure)
 
 
-def plan(store: str, observed: Observed | None) -> list[str]:
-    """Steps to reach the desired state: ``remove`` (a My certificate present without its key: re-import from
-    the PFX) and ``import``. Empty when nothing is needed."""
+@dataclass(frozen=True)
+class Step:
+    """``remove`` (a My certificate present without its key: re-imported from the PFX) or ``import``."""
+
+    kind: Literal["remove", "import"]
+
+
+REMOVE, IMPORT = Step("remove"), Step("import")
+
+
+def plan(store: str, observed: Observed | None) -> list[Step]:
+    """Steps to reach the desired state. Empty when nothing is needed."""
     if observed is None:
-        return ["import"]
+        return [IMPORT]
     if store == "My" and not observed.has_private_key:
-        return ["remove", "import"]
+        return [REMOVE, IMPORT]
     return []
 
 
@@ -327,7 +329,7 @@ def desired_thumbprint(props: Mapping[str, Any]) -> str | None:
 
 def changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """(changed, replaced) property names: observed state in olds against desired state in news."""
-    changed, replaces = connection_change(olds, news)
+    changed, replaces = connection_diff(olds, news)
     for name in ("store", "existing"):
         if bool(news.get(name)) != bool(olds.get(name)) if name == "existing" else news.get(name) != olds.get(name):
             changed.append(name)
@@ -365,46 +367,46 @@ def thing(store: str, thumbprint: str) -> str:
     return f"certificate {thumbprint} in {store_path(store)}"
 
 
-def _read(conn: HostConnection, store: str, thumbprint: str, with_marker: bool = False,
-          raw_data: bool = False) -> tuple[Observed | None, ownership.Marker | None]:
+def read_certificate(t: Transport, conn: HostConnection, store: str, thumbprint: str, with_marker: bool = False,
+                     raw_data: bool = False) -> tuple[Observed | None, ownership.Marker | None]:
     """The certificate (and, when asked, its ownership marker) in one invocation."""
-    stmts: list[Any] = list(read_statements(store, thumbprint, raw_data))
+    stmts: list[Command | Pipeline] = list(read_statements(store, thumbprint, raw_data))
     if with_marker:
         stmts.append(ownership.read_command(marker_path(store, thumbprint)))
-    result = transport().run(conn, STEP_READ, stmts, idempotent=True, accept_errors=True)
+    result = t.run(conn, STEP_READ, stmts, idempotent=True, accept_errors=True)
     only_expected_errors(conn, STEP_READ, stmts, result)
-    marker = ownership.marker_in(result.outputs[-1]) if with_marker else None
-    output = [o for out in (result.outputs[:-1] if with_marker else result.outputs) for o in out]
-    return parse_read(store, thumbprint, output), marker
+    outputs = result.outputs
+    marker = ownership.marker_in(outputs[-1]) if with_marker else None
+    return parse_read(store, thumbprint, outputs[:-1] if with_marker else outputs), marker
 
 
-def _remove(conn: HostConnection, step: str, stores: Sequence[str], thumbprint: str) -> None:
+def _remove(t: Transport, conn: HostConnection, step: str, stores: Sequence[str], thumbprint: str) -> None:
     cmds = [Command("Remove-Item", {"Path": store_path(s, thumbprint)}) for s in stores]
-    result = transport().run(conn, step, cmds, idempotent=True, accept_errors=True)
+    result = t.run(conn, step, cmds, idempotent=True, accept_errors=True)
     only_expected_errors(conn, step, cmds, result)
 
 
-def _import(conn: HostConnection, args: CertificateArgs, thumbprint: str) -> None:
+def _import(t: Transport, conn: HostConnection, inputs: CertificateInputs, thumbprint: str) -> None:
     """Stage the PFX (My) or the DER certificate (CA/Root), import it, always remove the staged file."""
-    if args.store == "My":
-        assert args.pfx_base64 is not None and args.pfx_password is not None
-        data = base64.b64decode(args.pfx_base64)
-        staged = f"{args.staging_dir}\\{thumbprint}.pfx"
+    if inputs.store == "My":
+        assert inputs.pfx_base64 is not None and inputs.pfx_password is not None
+        data = base64.b64decode(inputs.pfx_base64)
+        staged = f"{inputs.staging_dir}\\{thumbprint}.pfx"
         importer = Command("Import-PfxCertificate", {
-            "FilePath": staged, "CertStoreLocation": store_path("My"), "Password": Secret(args.pfx_password)})
+            "FilePath": staged, "CertStoreLocation": store_path("My"), "Password": Secret(inputs.pfx_password)})
     else:
-        data = pki.load_certificate(args.cert_pem).public_bytes(serialization.Encoding.DER)
-        staged = f"{args.staging_dir}\\{thumbprint}.cer"
-        importer = Command("Import-Certificate", {"FilePath": staged, "CertStoreLocation": store_path(args.store)})
-    stage_bytes(transport(), conn, STEP_INSTALL, {staged: data}, chunk_size=256 * 1024, directories=[args.staging_dir])
+        data = pki.load_certificate(inputs.cert_pem or "").public_bytes(serialization.Encoding.DER)
+        staged = f"{inputs.staging_dir}\\{thumbprint}.cer"
+        importer = Command("Import-Certificate", {"FilePath": staged, "CertStoreLocation": store_path(inputs.store)})
+    stage_bytes(t, conn, STEP_INSTALL, {staged: data}, chunk_size=256 * 1024, directories=[inputs.staging_dir])
     try:
-        # Not re-sent by the transport: a lost reply may hide a finished import; _converge's rerun reads first.
-        transport().run(conn, STEP_INSTALL, importer, idempotent=False)
+        # Not re-sent by the transport: a lost reply may hide a finished import; the rerun reads first.
+        t.run(conn, STEP_INSTALL, importer, idempotent=False)
     finally:
         # The PFX is encrypted, but it should not outlive the import either way.
         cleanup = Command("Remove-Item", {"Path": staged}, ["Force"])
         try:
-            result = transport().run(conn, STEP_INSTALL, cleanup, idempotent=True, accept_errors=True)
+            result = t.run(conn, STEP_INSTALL, cleanup, idempotent=True, accept_errors=True)
             only_expected_errors(conn, STEP_INSTALL, cleanup, result)
         except ConnectorError as exc:
             pulumi.log.warn(f"{conn.fqdn}: could not remove the staged file {staged} ({exc}); delete it by hand")
@@ -433,47 +435,60 @@ def still_needed(remaining: Sequence[x509.Certificate],
     return needed
 
 
-def chain_still_needed(conn: HostConnection, thumbprint: str,
+def chain_still_needed(t: Transport, conn: HostConnection, thumbprint: str,
                        chain: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
     """Read (one call) every other certificate in My and the ``chain`` certificates still there; see
     :func:`still_needed`."""
     select = Command("Select-Object", {"Property": ["Thumbprint", "PSPath", "RawData"]})
-    stmts: list[Pipeline] = [Command("Get-ChildItem", {"Path": store_path("My")}) | select]
-    stmts += [Command("Get-Item", {"Path": store_path(s, t)}) | select for s, t in chain]
-    result = transport().run(conn, STEP_DELETE, stmts, idempotent=True, accept_errors=True)
+    stmts: list[Command | Pipeline] = [Command("Get-ChildItem", {"Path": store_path("My")}) | select]
+    stmts += [Command("Get-Item", {"Path": store_path(s, thumb)}) | select for s, thumb in chain]
+    result = t.run(conn, STEP_DELETE, stmts, idempotent=True, accept_errors=True)
     only_expected_errors(conn, STEP_DELETE, stmts, result)
-    remaining: list[x509.Certificate] = []
-    found: dict[tuple[str, str], x509.Certificate] = {}
-    wanted = {(s.lower(), t.upper()): (s, t) for s, t in chain}
-    for obj in (o for out in result.outputs for o in out):
+    my, *chain_outputs = result.outputs
+    return still_needed(*parse_chain(thumbprint, my, chain, chain_outputs))
+
+
+def _certificates(output: Sequence[Any]) -> list[x509.Certificate]:
+    """The certificates of a statement's objects (their RawData); objects without a readable one are skipped."""
+    out = []
+    for obj in output:
         raw = _bytes(obj.get("RawData")) if isinstance(obj, Mapping) else None
         if raw is None:
             continue
         try:
-            cert = x509.load_der_x509_certificate(raw)
+            out.append(x509.load_der_x509_certificate(raw))
         except ValueError:
             continue
-        where, thumb = (_store_from_pspath(obj.get("PSPath")) or "").lower(), pki.thumbprint(cert)
-        if where == "my" and thumb != thumbprint.upper():
-            remaining.append(cert)
-        elif (where, thumb) in wanted:
-            found[wanted[(where, thumb)]] = cert
-    return still_needed(remaining, found)
+    return out
 
 
-def _present_in_chain_stores(conn: HostConnection, thumbprints: Sequence[str]) -> list[tuple[str, str]]:
+def parse_chain(thumbprint: str, my: Sequence[Any], chain: Sequence[tuple[str, str]],
+                chain_outputs: Sequence[Sequence[Any]]) -> tuple[list[x509.Certificate],
+                                                                 dict[tuple[str, str], x509.Certificate]]:
+    """chain_still_needed's statements, each parsed apart: the certificates in My other than ``thumbprint``, and
+    each ``chain`` certificate (store, thumbprint) that its Get-Item found."""
+    remaining = [c for c in _certificates(my) if pki.thumbprint(c) != thumbprint.upper()]
+    found: dict[tuple[str, str], x509.Certificate] = {}
+    for (store, thumb), output in zip(chain, chain_outputs, strict=True):
+        for cert in _certificates(output):
+            if pki.thumbprint(cert) == thumb.upper():
+                found[(store, thumb)] = cert
+    return remaining, found
+
+
+def _present_in_chain_stores(t: Transport, conn: HostConnection, thumbprints: Sequence[str]) -> list[tuple[str, str]]:
     """(store, thumbprint) for each of ``thumbprints`` found in CA or Root; one pipeline."""
-    probes = [(store, t) for t in thumbprints for store in ("CA", "Root")]
+    probes = [(store, thumb) for thumb in thumbprints for store in ("CA", "Root")]
     if not probes:
         return []
-    result = transport().run(conn, STEP_INSTALL, [Command("Test-Path", {"Path": store_path(s, t)}) for s, t in probes],
-                             idempotent=True)
-    return [probe for probe, found in zip(probes, result.outputs) if found.single() is True]
+    result = t.run(conn, STEP_INSTALL, [Command("Test-Path", {"Path": store_path(s, thumb)}) for s, thumb in probes],
+                   idempotent=True)
+    return [probe for probe, found in zip(probes, result.outputs, strict=True) if found.single() is True]
 
 
-def _outputs(args: CertificateArgs, observed: Observed, adopted: bool,
+def _outputs(inputs: CertificateInputs, observed: Observed, adopted: bool,
              cert: x509.Certificate | None = None) -> dict[str, Any]:
-    cert = cert or pki.load_certificate(args.cert_pem or "")
+    cert = cert or pki.load_certificate(inputs.cert_pem or "")
     return {
         "thumbprint": pki.thumbprint(cert),
         "subject": cert.subject.rfc4514_string(),
@@ -482,16 +497,16 @@ def _outputs(args: CertificateArgs, observed: Observed, adopted: bool,
         "found_in_store": observed.store,
         "has_private_key": observed.has_private_key,
         "adopted": adopted,
-        "existing": args.existing,
+        "existing": inputs.existing,
     }
 
 
-def verify_existing(conn: HostConnection, args: CertificateArgs) -> tuple[Observed, x509.Certificate]:
+def verify_existing(t: Transport, conn: HostConnection,
+                    inputs: CertificateInputs) -> tuple[Observed, x509.Certificate]:
     """The operator's certificate, read back (read-only): in My, with its private key, fit for every name in
     ``serves_fqdns`` and issued by ``issuer_pem``. A ConnectorError listing every problem otherwise."""
-    assert args.thumbprint is not None
-    thumb = args.thumbprint
-    observed, _ = _read(conn, "My", thumb, raw_data=True)
+    thumb = inputs.cert_thumbprint()
+    observed, _ = read_certificate(t, conn, "My", thumb, raw_data=True)
     where = f"{conn.fqdn}, step '{STEP_READ}': certificate {thumb}"
     if observed is None:
         raise ConnectorError(f"{where} is not in {store_path('My')}; the operator's connector certificate must be "
@@ -509,10 +524,11 @@ def verify_existing(conn: HostConnection, args: CertificateArgs) -> tuple[Observ
     if cert is None or pki.thumbprint(cert) != thumb:
         found.append("the host did not return the certificate itself (RawData) for the thumbprint asked")
     else:
-        issuer = pki.load_certificate(args.issuer_pem) if args.issuer_pem else None
-        for fqdn in args.serves_fqdns or [None]:
+        issuer = pki.load_certificate(inputs.issuer_pem) if inputs.issuer_pem else None
+        fqdns: list[str | None] = [*inputs.serves_fqdns] or [None]
+        for fqdn in fqdns:
             found += [p for p in cert_checks.certificate_problems(
-                cert, fqdn=fqdn, issuer=issuer, expiry_threshold_days=args.expiry_threshold_days) if p not in found]
+                cert, fqdn=fqdn, issuer=issuer, expiry_threshold_days=inputs.expiry_threshold_days) if p not in found]
     if found:
         raise ConnectorError(f"{where} in {store_path('My')} cannot be the connector's: " + "; ".join(found),
                              host=conn.fqdn, step=STEP_READ)
@@ -520,29 +536,115 @@ def verify_existing(conn: HostConnection, args: CertificateArgs) -> tuple[Observ
     return observed, cert
 
 
-def _parse(props: dict[str, Any]) -> CertificateArgs:
+def _parse(props: dict[str, Any]) -> CertificateInputs:
     """create/update's inputs: the same rules as check (field and cross-field), as a ConfigurationError."""
-    args = parse_model(CertificateArgs, props, "Certificate inputs")
-    found = problems(args)
+    inputs: CertificateInputs = parse_model(CertificateInputs, props, "Certificate inputs")
+    found = problems(inputs)
     if found:
-        raise ConfigurationError([f"{p}: {r}" for p, r in found], host=args.connection.fqdn,
+        raise ConfigurationError([f"{p}: {r}" for p, r in found], host=inputs.connection.fqdn,
                                  subject="Certificate inputs")
-    return args
+    return inputs
 
 
-class CertificateProvider(RemoteProvider):
-    """Installs one certificate in one store; read by thumbprint; delete removes it (unless adopted)."""
+@dataclass(frozen=True)
+class Imported:
+    """What an import did besides the certificate itself: the PFX's CA certificates (``chain``), which of them
+    were in CA/Root before (``before``), and those it added there (``added``, recorded for delete)."""
 
+    chain: tuple[str, ...]
+    before: frozenset[tuple[str, str]]
+    added: tuple[tuple[str, str], ...]
+
+
+def chain_added(done: Converged[Observed, Step]) -> list[list[str]]:
+    """The ``chain_added`` output: the CA certificates this converge's import added ([] when nothing was imported)."""
+    return [list(p) for p in done.applied.added] if isinstance(done.applied, Imported) else []
+
+
+def _roll_back(t: Transport, conn: HostConnection, store: str, thumb: str, chain: Sequence[str],
+               before: Set[tuple[str, str]]) -> None:
+    """A failed import may still have landed (an import that wrote an error record, a lost reply): remove what it
+    added, or the rerun would find the certificate and *adopt* it, and destroy would leave it behind. Best effort:
+    a host that cannot be reached keeps it (the error being raised says why)."""
+    try:
+        _remove(t, conn, STEP_INSTALL, [store], thumb)
+        for chain_store, chain_thumb in _present_in_chain_stores(t, conn, chain):
+            if (chain_store, chain_thumb) not in before:
+                _remove(t, conn, STEP_INSTALL, [chain_store], chain_thumb)
+    except ConnectorError as exc:
+        pulumi.log.warn(f"{conn.fqdn}: could not roll back the failed import of certificate {thumb} ({exc}); "
+                        f"the next run will adopt it: remove it from {store_path(store)} by hand first")
+
+
+class CertificateProvider(HostResourceProvider[CertificateInputs, Observed, Step]):
+    """Installs one certificate in one store; read by thumbprint; delete removes it (unless adopted). The template
+    of providers.remote; an ``existing`` certificate is only verified (:func:`verify_existing`)."""
+
+    ownership_resource = OWNERSHIP_RESOURCE
+
+    def read_host(self, t: Transport, inputs: CertificateInputs) -> tuple[Observed | None, ownership.Marker | None]:
+        return read_certificate(t, inputs.connection, inputs.store, inputs.cert_thumbprint(),
+                                with_marker=inputs.owner is not None)
+
+    def plan(self, observed: Observed | None, inputs: CertificateInputs) -> list[Step]:
+        return plan(inputs.store, observed)
+
+    def apply(self, t: Transport, inputs: CertificateInputs, steps: list[Step],
+              observed: Observed | None) -> Imported | None:
+        conn, thumb = inputs.connection, inputs.cert_thumbprint()
+        if REMOVE in steps and observed is not None:
+            _remove(t, conn, STEP_INSTALL, [observed.store], thumb)
+        if IMPORT not in steps:
+            return None
+        chain: list[str] = []
+        if inputs.store == "My":
+            assert inputs.pfx_base64 is not None and inputs.pfx_password is not None
+            chain = pfx_chain_thumbprints(inputs.pfx_base64, inputs.pfx_password)
+        before = frozenset(_present_in_chain_stores(t, conn, chain))
+        try:
+            _import(t, conn, inputs, thumb)
+            added = tuple(p for p in _present_in_chain_stores(t, conn, chain) if p not in before)
+        except ConnectorError:
+            _roll_back(t, conn, inputs.store, thumb, chain, before)
+            raise
+        return Imported(tuple(chain), before, added)
+
+    def undo(self, t: Transport, inputs: CertificateInputs, applied: Any) -> None:
+        if isinstance(applied, Imported):
+            _roll_back(t, inputs.connection, inputs.store, inputs.cert_thumbprint(), applied.chain, applied.before)
+
+    def did_not_converge(self, inputs: CertificateInputs, observed: Observed | None,
+                         left: list[Step]) -> HostDidNotConverge:
+        return HostDidNotConverge(
+            inputs.connection.fqdn, STEP_INSTALL,
+            f"certificate {inputs.cert_thumbprint()} was imported but is "
+            f"{'not in ' + store_path(inputs.store) if observed is None else 'there without its private key'}",
+            hint=f"check the host's certificate store (Get-ChildItem {store_path(inputs.store)}) and retry")
+
+    def marker_path(self, inputs: CertificateInputs) -> str:
+        return marker_path(inputs.store, inputs.cert_thumbprint())
+
+    def thing(self, inputs: CertificateInputs) -> str:
+        return thing(inputs.store, inputs.cert_thumbprint())
+
+    def differences(self, observed: Observed, inputs: CertificateInputs) -> list[ownership.Difference]:
+        """A certificate found in My without its private key differs; anything else found is adopted."""
+        return [ownership.Difference("has_private_key", False, True)] if plan(inputs.store, observed) else []
+
+    def prior_values(self, observed: Observed) -> dict[str, Any]:
+        return {"has_private_key": observed.has_private_key}
+
+    # -- Pulumi ------------------------------------------------------------------------------------------------
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        result = check_remote(CertificateArgs, news)
+        result = check_remote(CertificateInputs, news)
         if result.failures:
             return result
         if any(is_unknown(news.get(k)) for k in ("cert_pem", "pfx_base64", "pfx_password", "serves_fqdns",
                                                    "store", "expiry_threshold_days", "existing", "thumbprint",
                                                    "issuer_pem")):
             return result  # checked again once the values are known
-        args = CertificateArgs.model_validate({k: v for k, v in news.items() if k != PROVIDER_KEY})
-        return CheckResult(result.inputs, [CheckFailure(p, r) for p, r in problems(args)])
+        inputs = CertificateInputs.model_validate({k: v for k, v in news.items() if k != PROVIDER_KEY})
+        return CheckResult(result.inputs, [CheckFailure(p, r) for p, r in problems(inputs)])
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed, replaces = changed_fields(olds, news)
@@ -553,29 +655,27 @@ class CertificateProvider(RemoteProvider):
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=bool(replaces) and same_cert)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        args = _parse(props)
-        if args.existing:  # the operator's: verified, not marked (a marker would be a write of ours on it)
-            outs = self._verify(args)
-            return CreateResult(id_=f"{args.connection.fqdn}:My:{outs['thumbprint']}", outs={**_inputs(props), **outs})
-        conn, thumb = args.connection, pki.thumbprint(pki.load_certificate(args.cert_pem or ""))
-        observed, marker = _read(conn, args.store, thumb, with_marker=args.owner is not None)
-        if args.owner is None:  # ownership not tracked (direct use): a certificate already there is adopted
-            outs = self._converge(args, adopted=observed is not None)
+        inputs = _parse(props)
+        t = self.transport
+        if inputs.existing:  # the operator's: verified, not marked (a marker would be a write of ours on it)
+            outs = self._verify(t, inputs)
+            return CreateResult(id_=f"{inputs.connection.fqdn}:My:{outs['thumbprint']}",
+                                outs={**_inputs(props), **outs})
+        own = self.claim(t, inputs)
+        if inputs.owner is None:  # ownership not tracked (direct use): a certificate already there is adopted
+            found, _ = self.read_host(t, inputs)
+            adopted = found is not None
         else:
-            differs = [ownership.Difference("has_private_key", False, True)] \
-                if observed is not None and plan(args.store, observed) else []
-            mark = ownership.claim(
-                host=conn.fqdn, thing=thing(args.store, thumb), owner=args.owner, adopt=args.adopt, marker=marker,
-                exists=observed is not None, differences=differs, resource=OWNERSHIP_RESOURCE,
-                prior={"has_private_key": observed.has_private_key} if observed is not None else {})
-            ownership.write(transport(), conn, ownership.STEP_MARK, marker_path(args.store, thumb), mark)
-            outs = {**self._converge(args, adopted=mark.adopted), **ownership.outputs(mark)}
-        return CreateResult(id_=f"{args.connection.fqdn}:{args.store}:{outs['thumbprint']}",
+            adopted = bool(own["adopted"])
+        done = self.converge_steps(t, inputs)
+        outs = {**_outputs(inputs, done.observed, adopted), "chain_added": chain_added(done), **own}
+        return CreateResult(id_=f"{inputs.connection.fqdn}:{inputs.store}:{outs['thumbprint']}",
                             outs={**_inputs(props), **outs})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         conn = connection_of(props)
-        observed, marker = _read(conn, props["store"], props["thumbprint"], with_marker=True)
+        observed, marker = read_certificate(self.transport, conn, props["store"], props["thumbprint"],
+                                            with_marker=True)
         if observed is None:
             return ReadResult(id_="", outs={})
         return ReadResult(id_=id_, outs={**props, "found_in_store": observed.store,
@@ -583,21 +683,14 @@ class CertificateProvider(RemoteProvider):
                                          "observed_owner": marker.owner if marker else None})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        args = _parse(news)
-        if args.existing:
-            return UpdateResult(outs={**_inputs(news), **self._verify(args)})
-        conn, thumb = args.connection, pki.thumbprint(pki.load_certificate(args.cert_pem or ""))
-        adopted = bool(olds.get("adopted"))
-        own: dict[str, Any] = {}
-        if args.owner is not None:
-            _, marker = _read(conn, args.store, thumb, with_marker=True)
-            ownership.may_change(host=conn.fqdn, thing=thing(args.store, thumb), owner=args.owner,
-                                 adopt=args.adopt, marker=marker, previous=olds.get("owner"))
-            mark = ownership.from_state({**olds, "owner": args.owner}, OWNERSHIP_RESOURCE, thing(args.store, thumb))
-            if marker != mark:
-                ownership.write(transport(), conn, ownership.STEP_MARK, marker_path(args.store, thumb), mark)
-            own = ownership.outputs(mark)
-        outs = {**self._converge(args, adopted=adopted), **own}
+        inputs = _parse(news)
+        t = self.transport
+        if inputs.existing:
+            return UpdateResult(outs={**_inputs(news), **self._verify(t, inputs)})
+        own = self.keep_ownership(t, inputs, olds)
+        done = self.converge_steps(t, inputs)
+        outs = {**_outputs(inputs, done.observed, bool(olds.get("adopted"))), "chain_added": chain_added(done),
+                **own}
         kept = [c for c in olds.get("chain_added") or [] if c not in outs["chain_added"]]
         outs["chain_added"] = kept + outs["chain_added"]
         return UpdateResult(outs={**_inputs(news), **outs})
@@ -606,88 +699,47 @@ class CertificateProvider(RemoteProvider):
         if props.get("existing"):
             return  # the operator's certificate: never removed (the host is not even contacted)
         conn = connection_of(props)
+        t = self.transport
         store, thumb = props["store"], props["thumbprint"]
         owner = props.get("owner")
         if isinstance(owner, str):
-            marker = ownership.read(transport(), conn, ownership.STEP_UNMARK, marker_path(store, thumb))
+            marker = ownership.read(t, conn, ownership.STEP_UNMARK, marker_path(store, thumb))
             if not ownership.may_delete(host=conn.fqdn, thing=thing(store, thumb), owner=owner, marker=marker):
                 return
         if props.get("adopted"):
             pulumi.log.warn(f"{conn.fqdn}: certificate {thumb} was already in {store_path(store)} before this "
                             f"stack installed it; leaving it in place")
             if isinstance(owner, str):
-                ownership.remove(transport(), conn, ownership.STEP_UNMARK, marker_path(store, thumb))
+                ownership.remove(t, conn, ownership.STEP_UNMARK, marker_path(store, thumb))
             return
         stores = [store]
         found = props.get("found_in_store")
         if found in ACCEPTED_STORES[store] and found != store:
             stores.append(found)
-        _remove(conn, STEP_DELETE, stores, thumb)
+        _remove(t, conn, STEP_DELETE, stores, thumb)
         # The chain certificates our import added (none when they were already trusted before), unless another
         # certificate in My still chains to them: a renewed certificate imported before this one is deleted
         # found them there (so did not record them) and its binding still needs them to send its chain.
-        added = [tuple(c) for c in props.get("chain_added") or []]
-        needed = chain_still_needed(conn, thumb, added) if added else set()
+        added = [(str(c[0]), str(c[1])) for c in props.get("chain_added") or []]
+        needed = chain_still_needed(t, conn, thumb, added) if added else set()
         for chain_store, chain_thumb in added:
             if (chain_store, chain_thumb) in needed:
                 pulumi.log.warn(f"{conn.fqdn}: leaving CA certificate {chain_thumb} in {store_path(chain_store)} "
                                 f"(this stack's import of certificate {thumb} added it): another certificate in "
                                 f"{store_path('My')} still chains to it")
                 continue
-            _remove(conn, STEP_DELETE, [chain_store], chain_thumb)
+            _remove(t, conn, STEP_DELETE, [chain_store], chain_thumb)
         if isinstance(owner, str):
-            ownership.remove(transport(), conn, ownership.STEP_UNMARK, marker_path(store, thumb))  # last: delete stays re-runnable
+            # Last: delete stays re-runnable.
+            ownership.remove(t, conn, ownership.STEP_UNMARK, marker_path(store, thumb))
 
     @staticmethod
-    def _roll_back(conn: HostConnection, store: str, thumb: str, chain: Sequence[str],
-                   before: set[tuple[str, str]]) -> None:
-        """A failed import may still have landed (an import that wrote an error record, a lost reply): remove
-        what it added, or the rerun would find the certificate and *adopt* it, and destroy would leave it
-        behind. Best effort: a host that cannot be reached keeps it (the error being raised says why)."""
-        try:
-            _remove(conn, STEP_INSTALL, [store], thumb)
-            for chain_store, chain_thumb in _present_in_chain_stores(conn, chain):
-                if (chain_store, chain_thumb) not in before:
-                    _remove(conn, STEP_INSTALL, [chain_store], chain_thumb)
-        except ConnectorError as exc:
-            pulumi.log.warn(f"{conn.fqdn}: could not roll back the failed import of certificate {thumb} ({exc}); "
-                            f"the next run will adopt it: remove it from {store_path(store)} by hand first")
-
-    @staticmethod
-    def _verify(args: CertificateArgs) -> dict[str, Any]:
-        if args.owner is not None:
+    def _verify(t: Transport, inputs: CertificateInputs) -> dict[str, Any]:
+        if inputs.owner is not None:
             raise ConfigurationError(["owner: an existing certificate is the operator's: it takes no owner marker"],
-                                     host=args.connection.fqdn, subject="Certificate inputs")
-        observed, cert = verify_existing(args.connection, args)
-        return {**_outputs(args, observed, False, cert), "chain_added": []}
-
-    def _converge(self, args: CertificateArgs, *, adopted: bool) -> dict[str, Any]:
-        conn = args.connection
-        thumb = pki.thumbprint(pki.load_certificate(args.cert_pem or ""))
-        observed, _ = _read(conn, args.store, thumb)
-        steps = plan(args.store, observed)
-        if "remove" in steps and observed is not None:
-            _remove(conn, STEP_INSTALL, [observed.store], thumb)
-        chain_added: list[list[str]] = []
-        if "import" in steps:
-            chain = pfx_chain_thumbprints(args.pfx_base64, args.pfx_password) if args.store == "My" else []
-            before = set(_present_in_chain_stores(conn, chain))
-            try:
-                _import(conn, args, thumb)
-                chain_added = [list(p) for p in _present_in_chain_stores(conn, chain) if p not in before]
-                observed, _ = _read(conn, args.store, thumb)
-                if observed is None or plan(args.store, observed):
-                    raise ConnectorError(
-                        f"{conn.fqdn}, step '{STEP_INSTALL}': certificate {thumb} was imported but is "
-                        f"{'not in ' + store_path(args.store) if observed is None else 'there without its private key'}"
-                        f"; check the host's certificate store (Get-ChildItem {store_path(args.store)}) and retry",
-                        host=conn.fqdn, step=STEP_INSTALL)
-            except ConnectorError:
-                self._roll_back(conn, args.store, thumb, chain, before)
-                raise
-        assert observed is not None
-        return {**_outputs(args, observed, adopted), "chain_added": chain_added}
-
+                                     host=inputs.connection.fqdn, subject="Certificate inputs")
+        observed, cert = verify_existing(t, inputs.connection, inputs)
+        return {**_outputs(inputs, observed, False, cert), "chain_added": []}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -715,8 +767,8 @@ class Certificate(LabResource, name="Certificate"):
     adopted: pulumi.Output[bool]
 
     def __init__(self, name: str, *, connection: pulumi.Input[dict[str, Any]],
-                 cert_pem: pulumi.Input[str] | None = None, store: pulumi.Input[str] = "My", pfx_base64: pulumi.Input[str] | None = None,
-                 pfx_password: pulumi.Input[str] | None = None,
+                 cert_pem: pulumi.Input[str] | None = None, store: pulumi.Input[str] = "My",
+                 pfx_base64: pulumi.Input[str] | None = None, pfx_password: pulumi.Input[str] | None = None,
                  serves_fqdns: pulumi.Input[Sequence[str]] = (),
                  expiry_threshold_days: pulumi.Input[int] = DEFAULT_EXPIRY_THRESHOLD_DAYS,
                  staging_dir: str = DEFAULT_STAGING_DIR, owner: pulumi.Input[str] | None = None,

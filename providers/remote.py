@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from providers import ownership
 from providers.base import PROVIDER_KEY, LabProvider, is_unknown, validation_failures
-from providers.errors import ConfigurationError, HostDidNotConverge
+from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge
 from providers.transport import HostConnection, Transport
 
 _default: Transport | None = None
@@ -227,7 +227,8 @@ class HostResourceProvider(RemoteProvider, Generic[InputsT, ObservedT, StepT]):
         raise NotImplementedError
 
     def undo(self, t: Transport, inputs: InputsT, applied: Any) -> None:
-        """Take back what :meth:`apply` did when the host, read again, still differs (default: nothing)."""
+        """Take back what :meth:`apply` did when the host, read again, still differs or cannot be read (default:
+        nothing)."""
 
     def did_not_converge(self, inputs: InputsT, observed: ObservedT | None, left: list[StepT]) -> HostDidNotConverge:
         raise NotImplementedError
@@ -243,12 +244,14 @@ class HostResourceProvider(RemoteProvider, Generic[InputsT, ObservedT, StepT]):
         applied = None
         if steps:
             applied = self.apply(t, inputs, steps, observed)
-            observed, _ = self.read_host(t, inputs)
-            left = self.plan(observed, inputs)
-            if left or observed is None:
-                error = self.did_not_converge(inputs, observed, left)
+            try:
+                observed, _ = self.read_host(t, inputs)
+                left = self.plan(observed, inputs)
+                if left or observed is None:
+                    raise self.did_not_converge(inputs, observed, left)
+            except ConnectorError:
                 self.undo(t, inputs, applied)
-                raise error
+                raise
         assert observed is not None, "plan() found nothing to do on a host where nothing was observed"
         return Converged(observed, steps, applied)
 

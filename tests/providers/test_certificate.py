@@ -9,7 +9,6 @@ import pytest
 
 from providers import certificate as C
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
-from providers.remote import use_transport
 from providers.transport import Failure, FakeTransport
 from tests.providers.certs_a import NOW, make_ca, make_leaf
 from tests.providers.fake_host_a import FakeHost, params_of
@@ -40,8 +39,7 @@ def ca_props(cert=CA, store="CA", **kw):
 
 def failures(props):
     t = FakeTransport({})
-    with use_transport(t):
-        result = C.CertificateProvider().check({}, props)
+    result = C.CertificateProvider(t).check({}, props)
     assert t.calls == [], "check must not touch the host"
     return [(f.property, f.reason) for f in result.failures]
 
@@ -142,7 +140,11 @@ def _obj(store, thumb, key=True):
      C.Observed("My", True, "2030-01-01T00:00:00+00:00")),
 ])
 def test_parse_read(store, output, expected):
-    assert C.parse_read(store, "AB", output) == expected
+    # The read's statements, one per accepted store: each object goes to the store its PSPath names.
+    def where(obj):
+        return obj["PSPath"].split("::", 1)[1].split("\\")[1] if "PSPath" in obj else store
+    outputs = [[o for o in output if where(o) == s] for s in C.ACCEPTED_STORES[store]]
+    assert C.parse_read(store, "AB", outputs) == expected
 
 
 @pytest.mark.unit
@@ -162,7 +164,7 @@ def test_read_statements_look_in_both_ca_stores_in_one_call():
     ("Root", None, ["import"]),
 ])
 def test_plan(store, observed, steps):
-    assert C.plan(store, observed) == steps
+    assert [s.kind for s in C.plan(store, observed)] == steps
 
 
 # -- diff: observed (olds) against desired (news), field by field --------------------------------------------------
@@ -207,15 +209,13 @@ def test_diff_with_unknown_certificate_in_preview_is_a_replace():
 
 # -- provider methods against the in-memory host ---------------------------------------------------------------
 @pytest.fixture
-def host():
-    h = FakeHost()
-    with use_transport(h.transport):
-        yield h
+def host() -> FakeHost:
+    return FakeHost()
 
 
 @pytest.mark.unit
 def test_create_my_imports_the_pfx_with_a_securestring_and_removes_the_staged_file(host):
-    p = C.CertificateProvider()
+    p = C.CertificateProvider(host.transport)
     created = p.create(my_props())
     assert created.id == f"wapcomputer1.contoso.com:My:{LEAF.thumbprint}"
     assert host.certs == {("My", LEAF.thumbprint): True}
@@ -231,7 +231,7 @@ def test_create_my_imports_the_pfx_with_a_securestring_and_removes_the_staged_fi
 
 @pytest.mark.unit
 def test_create_ca_stages_the_der_and_imports_into_the_store(host):
-    created = C.CertificateProvider().create(ca_props())
+    created = C.CertificateProvider(host.transport).create(ca_props())
     assert host.certs == {("CA", CA.thumbprint): False}
     imports = params_of(host.transport, "Import-Certificate")
     assert imports == [{"FilePath": f"C:\\temp\\{CA.thumbprint}.cer", "CertStoreLocation": "Cert:\\LocalMachine\\CA"}]
@@ -241,7 +241,7 @@ def test_create_ca_stages_the_der_and_imports_into_the_store(host):
 @pytest.mark.unit
 def test_create_adopts_a_certificate_already_in_root_and_delete_leaves_it(host):
     host.certs[("Root", CA.thumbprint)] = False
-    p = C.CertificateProvider()
+    p = C.CertificateProvider(host.transport)
     created = p.create(ca_props())
     assert params_of(host.transport, "Import-Certificate") == []
     assert created.outs["adopted"] is True and created.outs["found_in_store"] == "Root"
@@ -251,7 +251,7 @@ def test_create_adopts_a_certificate_already_in_root_and_delete_leaves_it(host):
 
 @pytest.mark.unit
 def test_read_after_out_of_band_removal_says_gone_and_create_heals(host):
-    p = C.CertificateProvider()
+    p = C.CertificateProvider(host.transport)
     created = p.create(ca_props())
     del host.certs[("CA", CA.thumbprint)]
     assert p.read(created.id, created.outs).id == ""
@@ -261,7 +261,7 @@ def test_read_after_out_of_band_removal_says_gone_and_create_heals(host):
 
 @pytest.mark.unit
 def test_lost_private_key_is_drift_named_has_private_key_and_update_reimports(host):
-    p = C.CertificateProvider()
+    p = C.CertificateProvider(host.transport)
     created = p.create(my_props())
     host.certs[("My", LEAF.thumbprint)] = False          # re-imported from a .cer by an administrator
     read = p.read(created.id, created.outs)
@@ -274,7 +274,7 @@ def test_lost_private_key_is_drift_named_has_private_key_and_update_reimports(ho
 
 @pytest.mark.unit
 def test_delete_removes_it_and_read_says_gone(host):
-    p = C.CertificateProvider()
+    p = C.CertificateProvider(host.transport)
     created = p.create(my_props())
     p.delete(created.id, created.outs)
     assert host.certs == {}
@@ -285,7 +285,7 @@ def test_delete_removes_it_and_read_says_gone(host):
 @pytest.mark.unit
 def test_failed_import_still_removes_the_staged_pfx_and_a_rerun_converges(host):
     host.fail["Import-PfxCertificate"] = Failure("The PFX file could not be read.", "CryptographicException")
-    p = C.CertificateProvider()
+    p = C.CertificateProvider(host.transport)
     with pytest.raises(RemoteCommandFailed) as err:
         p.create(my_props())
     assert "wapcomputer1.contoso.com" in str(err.value) and "install certificate" in str(err.value)
@@ -299,13 +299,13 @@ def test_failed_import_still_removes_the_staged_pfx_and_a_rerun_converges(host):
 def test_import_that_does_not_land_is_reported(host):
     host.fail_after["Import-Certificate"] = 0
     with pytest.raises(RemoteCommandFailed):
-        C.CertificateProvider().create(ca_props())
+        C.CertificateProvider(host.transport).create(ca_props())
 
 
 @pytest.mark.unit
 def test_hostile_password_reaches_the_host_verbatim_as_a_securestring(host):
     leaf = make_leaf(CA)
-    C.CertificateProvider().create(my_props(leaf, password=HOSTILE))
+    C.CertificateProvider(host.transport).create(my_props(leaf, password=HOSTILE))
     assert host.pfx_passwords == [HOSTILE]
     assert all(HOSTILE not in c for c in host.transport.commands)
 
@@ -334,7 +334,7 @@ def sim_my(server, leaf, password=PASSWORD, host="wapcomputer1"):
 def test_sim_ca_certificate_on_wasp_lifecycle(labsim, sim_a):
     ca = make_ca("Connector Issuing CA (sim)")
     props = ca_props(ca, store="CA", connection=conn_dict(labsim, "AzS-WASP01"))
-    p = C.CertificateProvider()
+    p = C.CertificateProvider(sim_a)
     created = p.create(props)
     assert created.outs["found_in_store"] == "CA" and created.outs["adopted"] is False
     read = p.read(created.id, created.outs)
@@ -363,7 +363,7 @@ def test_sim_root_certificate_already_trusted_is_adopted_not_removed(labsim, sim
     pem = lab_ca(labsim.state_dir, labsim.lab).cert_pem
     pem = pem.decode() if isinstance(pem, bytes) else pem
     props = ca_props(store="CA", cert_pem=pem, connection=conn_dict(labsim, "AzS-WASP01"))
-    p = C.CertificateProvider()
+    p = C.CertificateProvider(sim_a)
     created = p.create(props)
     assert created.outs["adopted"] is True and created.outs["found_in_store"] == "Root"
     p.delete(created.id, created.outs)
@@ -374,7 +374,7 @@ def test_sim_root_certificate_already_trusted_is_adopted_not_removed(labsim, sim
 def test_sim_my_certificate_lost_key_is_drift_and_update_heals(labsim, sim_a):
     leaf = make_leaf(CA, names=("wapcomputer1.contoso.com",))
     props = sim_my(labsim, leaf, password=HOSTILE)   # a hostile password works only if it arrives verbatim
-    p = C.CertificateProvider()
+    p = C.CertificateProvider(sim_a)
     mark = last_id(labsim)
     created = p.create(props)
     assert created.outs["has_private_key"] is True
@@ -407,7 +407,7 @@ def test_sim_my_certificate_lost_key_is_drift_and_update_heals(labsim, sim_a):
 def test_sim_failed_import_cleans_up_and_rerun_converges(labsim, sim_a, kind):
     leaf = make_leaf(CA, names=("wapcomputer2.contoso.com",))
     props = sim_my(labsim, leaf, host="wapcomputer2")
-    p = C.CertificateProvider()
+    p = C.CertificateProvider(sim_a)
     set_fault(labsim, "wapcomputer2", kind, "Import-PfxCertificate")
     with pytest.raises(ConnectorError) as err:
         p.create(props)
@@ -436,9 +436,9 @@ def test_sim_bad_inputs_make_no_invocation(labsim, sim_a):
         my_props(connection={**conn_dict(labsim, "wapcomputer1"), "auth": "magic"}),                 # auth
     ]
     for props in bad:
-        assert C.CertificateProvider().check({}, props).failures
+        assert C.CertificateProvider(sim_a).check({}, props).failures
         with pytest.raises(ConfigurationError):  # create re-checks: the engine is not the only line of defence
-            C.CertificateProvider().create(props)
+            C.CertificateProvider(sim_a).create(props)
     assert last_id(labsim) == mark
 
 

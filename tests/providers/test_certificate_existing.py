@@ -8,7 +8,6 @@ import pytest
 
 from providers import certificate as C
 from providers.errors import ConnectorError
-from providers.remote import use_transport
 from providers.transport import Command, FakeTransport, Secret
 from tests.operator_pki import org_ca, web_server_cert
 from tests.providers.test_certificate import failures  # check's failures, asserting no host was touched
@@ -99,8 +98,7 @@ def test_diff_another_thumbprint_replaces_and_the_same_is_no_change():
 @pytest.mark.unit
 def test_delete_of_an_existing_certificate_contacts_no_host():
     t = FakeTransport({})
-    with use_transport(t):
-        C.CertificateProvider().delete("id", {**existing_props(), "thumbprint": LEAF.thumbprint})
+    C.CertificateProvider(t).delete("id", {**existing_props(), "thumbprint": LEAF.thumbprint})
     assert t.calls == []
 
 
@@ -138,7 +136,7 @@ def writes(server, host, since):
 def test_sim_existing_certificate_is_verified_read_only_and_left_by_delete(labsim, sim_a):
     leaf = web_server_cert(ISSUING, (labsim.lab.host("wapcomputer1").fqdn,))
     place(labsim, "wapcomputer1", leaf)
-    p = C.CertificateProvider()
+    p = C.CertificateProvider(sim_a)
     mark = last_id(labsim)
     created = p.create(sim_props(labsim, leaf.thumbprint))
     assert created.outs["thumbprint"] == leaf.thumbprint and created.outs["existing"] is True
@@ -154,7 +152,7 @@ def test_sim_existing_certificate_is_verified_read_only_and_left_by_delete(labsi
 @pytest.mark.sim
 def test_sim_existing_certificate_unfit_or_missing_is_refused_naming_the_host(labsim, sim_a):
     fqdn = labsim.lab.host("wapcomputer2").fqdn
-    p = C.CertificateProvider()
+    p = C.CertificateProvider(sim_a)
     absent = web_server_cert(ISSUING, (fqdn,))
     with pytest.raises(ConnectorError) as err:
         p.create(sim_props(labsim, absent.thumbprint, host="wapcomputer2"))
@@ -188,7 +186,7 @@ def test_sim_pfx_source_already_imported_by_the_operator_is_adopted_and_left_by_
     props = {"connection": conn_dict(labsim, "wapcomputer1"), "store": "My", "cert_pem": leaf.pem,
              "pfx_base64": base64.b64encode(leaf.pfx("Stack-Pfx-1")).decode(), "pfx_password": "Stack-Pfx-1",
              "serves_fqdns": [fqdn], "owner": "wapconnector/sim-a"}
-    p = C.CertificateProvider()
+    p = C.CertificateProvider(sim_a)
     assert p.check({}, props).failures == []
     mark = last_id(labsim)
     created = p.create(props)
@@ -222,7 +220,7 @@ def test_sim_renewal_keeps_the_chain_the_renewed_certificate_still_needs(labsim,
         return admin(labsim, "wapcomputer2", "look", Command("Test-Path", {
             "Path": f"Cert:\\LocalMachine\\{store}\\{thumb}"})).single()
 
-    p = C.CertificateProvider()
+    p = C.CertificateProvider(sim_a)
     first = p.create(props(old))
     assert sorted(first.outs["chain_added"]) == sorted([["CA", issuing.thumbprint], ["Root", root.thumbprint]])
     second = p.create(props(new))

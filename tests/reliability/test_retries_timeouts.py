@@ -49,7 +49,7 @@ AUDIT: dict[str, tuple[str, str]] = {
     "bundle._remove_created#1": ("True", "Remove-Item -Recurse -ErrorAction SilentlyContinue: gone stays gone"),
     "bundle.mark_created#1": ("True", "New-Item -Force of a folder and of an empty marker file"),
     "bundle.unmark_created#1": ("True", "Remove-Item of the marker; not-found is accepted"),
-    "certificate._read#1": ("True", READ),
+    "certificate.read_certificate#1": ("True", READ),
     "certificate._remove#1": ("True", "Remove-Item of a certificate; not-found is accepted"),
     "certificate._import#1": ("False", "a lost reply may hide a finished import (chain certificates added); "
                               "the rerun reads the store first"),
