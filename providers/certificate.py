@@ -33,21 +33,11 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 from pydantic import AfterValidator, Field, field_validator
 
-from providers import cert_checks, names, ownership, pki
+from providers import cert_checks, names, ownership, pki, remote
 from providers.base import PROVIDER_KEY, LabResource, is_unknown
 from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge
 from providers.hostops import only_expected_errors, stage_bytes, windows_path
-from providers.remote import (
-    Converged,
-    HostResourceProvider,
-    RemoteInputs,
-    check_remote,
-    connection_diff,
-    connection_of,
-    parse_model,
-    password_secret,
-    secret_outputs,
-)
+from providers.remote import Converged, HostResourceProvider, RemoteInputs, check_remote, connection_diff, parse_model
 from providers.remote import inputs_only as _inputs
 from providers.transport import Command, HostConnection, Pipeline, Secret, Transport
 
@@ -673,7 +663,7 @@ class CertificateProvider(HostResourceProvider[CertificateInputs, Observed, Step
                             outs={**_inputs(props), **outs})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        conn = connection_of(props)
+        conn = remote.connection_of(props)
         observed, marker = read_certificate(self.transport, conn, props["store"], props["thumbprint"],
                                             with_marker=True)
         if observed is None:
@@ -698,7 +688,7 @@ class CertificateProvider(HostResourceProvider[CertificateInputs, Observed, Step
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         if props.get("existing"):
             return  # the operator's certificate: never removed (the host is not even contacted)
-        conn = connection_of(props)
+        conn = remote.connection_of(props)
         t = self.transport
         store, thumb = props["store"], props["thumbprint"]
         owner = props.get("owner")
@@ -775,7 +765,7 @@ class Certificate(LabResource, name="Certificate"):
                  adopt: pulumi.Input[bool] = False, existing: bool = False, thumbprint: str | None = None,
                  issuer_pem: pulumi.Input[str] | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
         props = {
-            "connection": password_secret(connection), "store": store, "cert_pem": cert_pem,
+            "connection": remote.password_secret(connection), "store": store, "cert_pem": cert_pem,
             "pfx_base64": None if pfx_base64 is None else pulumi.Output.secret(pfx_base64),
             "pfx_password": None if pfx_password is None else pulumi.Output.secret(pfx_password),
             "serves_fqdns": list(serves_fqdns) if isinstance(serves_fqdns, tuple) else serves_fqdns,
@@ -790,4 +780,4 @@ class Certificate(LabResource, name="Certificate"):
         if issuer_pem is not None:
             props["issuer_pem"] = issuer_pem
         super().__init__(CertificateProvider(), name, props,
-                         pulumi.ResourceOptions.merge(opts, secret_outputs(*SECRET_OUTPUTS)))
+                         pulumi.ResourceOptions.merge(opts, remote.secret_outputs(*SECRET_OUTPUTS)))
