@@ -266,6 +266,11 @@ class HostResourceProvider(RemoteProvider, Generic[InputsT, ObservedT, StepT]):
         """How a thing found on the host differs from the desired one, field by field (for adoption)."""
         raise NotImplementedError
 
+    def is_the_thing(self, observed: ObservedT, inputs: InputsT) -> bool:
+        """Whether what the read observed is the thing this resource claims (default: whatever was observed). A
+        resource whose read also sees the state it starts from (the Tenant API before its update) says no there."""
+        return True
+
     def prior_values(self, observed: ObservedT) -> dict[str, Any]:
         """What an adopted thing held: destroy puts it back."""
         return {}
@@ -277,7 +282,8 @@ class HostResourceProvider(RemoteProvider, Generic[InputsT, ObservedT, StepT]):
         if inputs.owner is None:
             return {}
         conn = inputs.connection
-        found, marker = self.read_host(t, inputs)
+        observed, marker = self.read_host(t, inputs)
+        found = observed if observed is not None and self.is_the_thing(observed, inputs) else None
         mark = ownership.claim(
             host=conn.fqdn, thing=self.thing(inputs), owner=inputs.owner, adopt=inputs.adopt, marker=marker,
             exists=found is not None, differences=self.differences(found, inputs) if found is not None else [],

@@ -5,8 +5,9 @@ Configure-TrustAzureStack.ps1 against the Microsoft.MgmtSvc.Store SQL server (na
 the TenantAPI ManagementStore setting). Read: the trust row holds this data file's realm (and certificate,
 endpoint); delete removes the row and the staged file.
 
-A read (one structured call), a pure plan, and thin provider glue. Every assumption about the unpublished
-WAPConnector internals sits in the ASSUMPTIONS block below, marked [doc]/[pub]/[inf].
+On the template of providers.remote (read into :class:`TrustState`, typed :class:`TrustStep` plan, apply, the
+generic converge); the Store's SQL server is resolved once per provider method, before any read. The
+ASSUMPTIONS block below marks what is [doc]umented, [pub]lic knowledge or [inf]erred.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
@@ -24,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from providers import connector_output, names, ownership
 from providers.base import PROVIDER_KEY, LabResource, is_unknown
 from providers.bundle import DEFAULT_DESTINATION
-from providers.errors import ConnectorError, RemoteCommandFailed
+from providers.errors import ConnectorError, HostDidNotConverge, RemoteCommandFailed
 from providers.hostops import (
     file_name,
     join,
@@ -35,19 +36,18 @@ from providers.hostops import (
     windows_path,
 )
 from providers.remote import (
+    HostResourceProvider,
     RemoteInputs,
-    RemoteProvider,
     check_remote,
+    connection_diff,
     connection_of,
+    inputs_only,
     parse_model,
     password_secret,
     secret_outputs,
-    transport,
 )
-from providers.remote import connection_diff as connection_change
-from providers.remote import inputs_only as _inputs
 from providers.tenant_api_update import SCRIPT_MISSING_HINT
-from providers.transport import Command, Credential, HostConnection, Pipeline, Secret
+from providers.transport import Command, Credential, HostConnection, Pipeline, Secret, Transport
 
 # ---------------------------------------------------------------------------------------------------------------
 # ASSUMPTIONS — what this resource takes for granted about WAP and the unpublished WAPConnector package.
@@ -172,7 +172,7 @@ def parse_trust_row(output: Sequence[Any]) -> TrustData | None:
     return None
 
 
-class TenantApiTrustArgs(RemoteInputs):
+class TenantApiTrustInputs(RemoteInputs):
     data_file_content: str = Field(description="the text of this cloud's Add-AzurePackConnector output file")
     data_file_name: str = Field(description="its file name, e.g. AzurePack-06-27-15-50.txt")
     bundle_path: str = DEFAULT_DESTINATION
@@ -205,7 +205,7 @@ class TenantApiTrustArgs(RemoteInputs):
         return v
 
     @model_validator(mode="after")
-    def _realm(self) -> TenantApiTrustArgs:
+    def _realm(self) -> TenantApiTrustInputs:
         try:
             parsed = parse_data_file(self.data_file_content)
         except ValueError as exc:
@@ -232,6 +232,34 @@ class TenantApiTrustArgs(RemoteInputs):
     def data_file_bytes(self) -> bytes:
         return self.data_file_content.encode("utf-8")
 
+    def store_server(self) -> str:
+        """The Store's SQL server once the provider resolved it (:meth:`TenantApiTrustProvider.resolved`)."""
+        if self.sql_server is None:
+            raise ValueError("sql_server: not resolved (discover_sql_server) before a host call")
+        return self.sql_server
+
+
+STEP_TRUST_READ = "read Tenant API trust"
+STEP_TRUST = "configure trust with Azure Stack (Configure-TrustAzureStack.ps1)"
+STEP_TRUST_DELETE = "remove Tenant API trust"
+STEP_DISCOVER_SQL = "discover the Store SQL server"
+#: Every step name of TenantApiTrust: the keys of a connection's ``step_timeouts`` (docs/reliability.md).
+TRUST_STEPS = (STEP_TRUST_READ, STEP_TRUST, STEP_TRUST_DELETE, STEP_DISCOVER_SQL)
+
+TRUST_RESOURCE = "TenantApiTrust"
+
+
+def trust_marker(sql_server: str) -> str:
+    return ownership.marker_path(TRUST_RESOURCE, f"{sql_server}-{TRUST_SETTING}")
+
+
+def trust_thing(sql_server: str) -> str:
+    return f"the trust row {TRUST_NAMESPACE}/{TRUST_SETTING} in {STORE_DATABASE} on {sql_server}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Read
+
 
 @dataclass(frozen=True)
 class TrustState:
@@ -239,9 +267,12 @@ class TrustState:
     """The trust row, None when absent."""
     data_file_sha256: str | None
     """The staged data file's hash, None when absent."""
+    row_value: str | None = None
+    """The row's value as stored (what an adopted row goes back to), None when absent."""
 
 
 def trust_read_statements(sql_server: str, data_file_path: str) -> list[Pipeline]:
+    """The staged data file's hash, then the trust row: one statement each."""
     return [
         Pipeline((Command("Get-FileHash", {"Path": data_file_path, "Algorithm": "SHA256"}),)),
         Pipeline((Command("Get-MgmtSvcDatabaseSetting", {
@@ -250,9 +281,46 @@ def trust_read_statements(sql_server: str, data_file_path: str) -> list[Pipeline
     ]
 
 
-def parse_trust_state(output: Sequence[Any]) -> TrustState:
-    file_hash = next((str(o["Hash"]).upper() for o in output if isinstance(o, Mapping) and "Hash" in o), None)
-    return TrustState(parse_trust_row(output), file_hash)
+def parse_trust_state(file_hash: Sequence[Any], rows: Sequence[Any]) -> TrustState:
+    """The hash statement's object and the row statement's rows -> observed state."""
+    sha = next((str(o["Hash"]).upper() for o in file_hash if isinstance(o, Mapping) and "Hash" in o), None)
+    raw = next((str(o.get("Value") or "") for o in rows if isinstance(o, Mapping)
+                and str(o.get("Name", "")).lower() == TRUST_SETTING.lower()), None)
+    return TrustState(parse_trust_row(rows), sha, raw)
+
+
+def read_trust_owned(t: Transport, conn: HostConnection, sql_server: str,
+                     data_file_path: str) -> tuple[TrustState, ownership.Marker | None]:
+    """The trust and its ownership marker (kept on the Tenant API VM that runs the script), in one invocation."""
+    statements: list[Command | Pipeline] = [*trust_read_statements(sql_server, data_file_path),
+                                            ownership.read_command(trust_marker(sql_server))]
+    result = t.run(conn, STEP_TRUST_READ, statements, idempotent=True, accept_errors=True)
+    only_expected_errors(conn, STEP_TRUST_READ, statements, result)
+    file_hash, rows, marker = result.outputs
+    return parse_trust_state(file_hash, rows), ownership.marker_in(marker)
+
+
+def discover_sql_server(t: Transport, conn: HostConnection) -> str:
+    """The Store's SQL server, from the TenantAPI ManagementStore setting's connection string."""
+    cmd = Command("Get-MgmtSvcSetting", dict(MANAGEMENT_STORE_SETTING))
+    rows = t.run(conn, STEP_DISCOVER_SQL, cmd, idempotent=True).output
+    value = next((r.get("Value") for r in rows if isinstance(r, Mapping) and
+                  str(r.get("Name", "")).lower() == MANAGEMENT_STORE_SETTING["Name"].lower()), None)
+    server = parse_data_source(value) if isinstance(value, str) else None
+    if server is None:
+        raise ConnectorError(
+            f"{conn.fqdn}, step '{STEP_DISCOVER_SQL}': the TenantAPI ManagementStore setting names no SQL server; "
+            f"set sql_server explicitly", host=conn.fqdn, step=STEP_DISCOVER_SQL)
+    try:
+        return sql_server_name(server)
+    except ValueError as exc:
+        raise ConnectorError(f"{conn.fqdn}, step '{STEP_DISCOVER_SQL}': the ManagementStore connection string's "
+                             f"server {exc}; set sql_server explicitly", host=conn.fqdn,
+                             step=STEP_DISCOVER_SQL) from None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Plan
 
 
 def trust_is_gone(state: TrustState, desired: TrustData) -> bool:
@@ -273,10 +341,10 @@ def trust_observed(state: TrustState) -> dict[str, Any]:
     }
 
 
-def trust_desired(args: TenantApiTrustArgs) -> dict[str, Any]:
-    t = args.trust
+def trust_desired(inputs: TenantApiTrustInputs) -> dict[str, Any]:
+    t = inputs.trust
     return {"realm": t.realm, "connector_endpoint": t.endpoint, "token_signing_thumbprint": t.certificate_thumbprint,
-            "data_file_sha256": sha256_bytes(args.data_file_bytes)}
+            "data_file_sha256": sha256_bytes(inputs.data_file_bytes)}
 
 
 def trust_drift(observed: Mapping[str, Any], desired: Mapping[str, Any]) -> list[str]:
@@ -284,92 +352,25 @@ def trust_drift(observed: Mapping[str, Any], desired: Mapping[str, Any]) -> list
     return [k for k, want in desired.items() if want is not None and observed.get(k) != want]
 
 
-def plan_trust(observed: Mapping[str, Any], desired: Mapping[str, Any]) -> list[str]:
+@dataclass(frozen=True)
+class TrustStep:
+    kind: Literal["stage_data_file", "run_trust_script"]
+
+
+def plan_trust(observed: Mapping[str, Any], desired: Mapping[str, Any]) -> list[TrustStep]:
     """``stage_data_file`` when the staged file differs; ``run_trust_script`` when the row differs (or the file
     changed: the script must read the new one). Empty: nothing to do."""
     drift = trust_drift(observed, desired)
     steps = []
     if "data_file_sha256" in drift:
-        steps.append("stage_data_file")
+        steps.append(TrustStep("stage_data_file"))
     if steps or any(k != "data_file_sha256" for k in drift):
-        steps.append("run_trust_script")
+        steps.append(TrustStep("run_trust_script"))
     return steps
 
 
-STEP_TRUST_READ = "read Tenant API trust"
-STEP_TRUST = "configure trust with Azure Stack (Configure-TrustAzureStack.ps1)"
-# SQL Server's own words when the login cannot write the Store (error 18456 / no sysadmin on the database).
-_SQL_ACCESS = re.compile(r"Login failed for user|does not have sysadmin access|permission was denied", re.IGNORECASE)
-
-
-def sql_access_refused(exc: RemoteCommandFailed, args: TenantApiTrustArgs) -> RemoteCommandFailed:
-    """The script's SQL error with what the operator sets: the cloud's sqlCredential key, not -SqlCredential."""
-    key = f"{args.settings_key}.sqlCredential" if args.settings_key else "sql_credential"
-    if args.sql_credential is None:
-        todo = (f"set {key} to a credential (a name in wapconnector:credentials) whose SQL login is sysadmin on "
-                f"{STORE_DATABASE}, or give the connection's user that access, then run again")
-    else:
-        todo = (f"the SQL login of the credential {key} names was refused: check its user name and password and "
-                f"that the login is sysadmin on {STORE_DATABASE}, then run again")
-    return RemoteCommandFailed(exc.host or "?", exc.step or STEP_TRUST, command=exc.command,
-                               message=exc.remote_message, error_id=exc.error_id, category=exc.category,
-                               terminating=exc.terminating, more_errors=exc.more_errors, target=exc.target,
-                               failed_command=exc.failed_command, advice=todo)
-STEP_TRUST_DELETE = "remove Tenant API trust"
-STEP_DISCOVER_SQL = "discover the Store SQL server"
-#: Every step name of TenantApiTrust: the keys of a connection's ``step_timeouts`` (docs/reliability.md).
-TRUST_STEPS = (STEP_TRUST_READ, STEP_TRUST, STEP_TRUST_DELETE, STEP_DISCOVER_SQL)
-
-
-def discover_sql_server(conn: HostConnection) -> str:
-    cmd = Command("Get-MgmtSvcSetting", dict(MANAGEMENT_STORE_SETTING))
-    rows = transport().run(conn, STEP_DISCOVER_SQL, cmd, idempotent=True).output
-    value = next((r.get("Value") for r in rows if isinstance(r, Mapping) and
-                  str(r.get("Name", "")).lower() == MANAGEMENT_STORE_SETTING["Name"].lower()), None)
-    server = parse_data_source(value) if isinstance(value, str) else None
-    if server is None:
-        raise ConnectorError(
-            f"{conn.fqdn}, step '{STEP_DISCOVER_SQL}': the TenantAPI ManagementStore setting names no SQL server; "
-            f"set sql_server explicitly", host=conn.fqdn, step=STEP_DISCOVER_SQL)
-    try:
-        return sql_server_name(server)
-    except ValueError as exc:
-        raise ConnectorError(f"{conn.fqdn}, step '{STEP_DISCOVER_SQL}': the ManagementStore connection string's "
-                             f"server {exc}; set sql_server explicitly", host=conn.fqdn,
-                             step=STEP_DISCOVER_SQL) from None
-
-
-TRUST_RESOURCE = "TenantApiTrust"
-
-
-def trust_marker(sql_server: str) -> str:
-    return ownership.marker_path(TRUST_RESOURCE, f"{sql_server}-{TRUST_SETTING}")
-
-
-def trust_thing(sql_server: str) -> str:
-    return f"the trust row {TRUST_NAMESPACE}/{TRUST_SETTING} in {STORE_DATABASE} on {sql_server}"
-
-
-def _read_trust(conn: HostConnection, sql_server: str, data_file_path: str) -> TrustState:
-    return _read_trust_owned(conn, sql_server, data_file_path)[0]
-
-
-def _read_trust_owned(conn: HostConnection, sql_server: str,
-                      data_file_path: str) -> tuple[TrustState, ownership.Marker | None, str | None]:
-    """The trust, its ownership marker (kept on the Tenant API VM that runs the script) and the row's raw value."""
-    stmts: list[Command | Pipeline] = [*trust_read_statements(sql_server, data_file_path),
-                                       ownership.read_command(trust_marker(sql_server))]
-    result = transport().run(conn, STEP_TRUST_READ, stmts, idempotent=True, accept_errors=True)
-    only_expected_errors(conn, STEP_TRUST_READ, stmts, result)
-    marker = ownership.marker_in(result.outputs[-1])
-    output = [o for out in result.outputs[:-1] for o in out]
-    raw = next((str(o.get("Value") or "") for o in output if isinstance(o, Mapping)
-                and str(o.get("Name", "")).lower() == TRUST_SETTING.lower()), None)
-    return parse_trust_state(output), marker, raw
-
-
 def trust_changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    changed, replaces = connection_change(olds, news)
+    changed, replaces = connection_diff(olds, news)
     for name in ("data_file_name", "bundle_path", "sql_server"):
         if is_unknown(news.get(name)) or str(olds.get(name) or "").lower() != str(news.get(name) or "").lower():
             changed.append(name)
@@ -381,26 +382,158 @@ def trust_changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tu
         changed.append("data_file_content")
     else:
         try:
-            args = TenantApiTrustArgs.model_validate({k: v for k, v in news.items() if k != PROVIDER_KEY})
+            inputs = TenantApiTrustInputs.model_validate({k: v for k, v in news.items() if k != PROVIDER_KEY})
         except ValueError:
             changed.append("data_file_content")
         else:
-            changed.extend(trust_drift(olds, trust_desired(args)))
+            changed.extend(trust_drift(olds, trust_desired(inputs)))
     if is_unknown(news.get("sql_credential")) or olds.get("sql_credential") != news.get("sql_credential"):
         changed.append("sql_credential")
     return changed, replaces
 
 
-def _remove_staged_file(conn: HostConnection, step: str, path: str) -> None:
+# ---------------------------------------------------------------------------------------------------------------
+# Steps
+
+# SQL Server's own words when the login cannot write the Store (error 18456 / no sysadmin on the database).
+_SQL_ACCESS = re.compile(r"Login failed for user|does not have sysadmin access|permission was denied", re.IGNORECASE)
+
+
+def sql_access_refused(exc: RemoteCommandFailed, inputs: TenantApiTrustInputs) -> RemoteCommandFailed:
+    """The script's SQL error with what the operator sets: the cloud's sqlCredential key, not -SqlCredential."""
+    key = f"{inputs.settings_key}.sqlCredential" if inputs.settings_key else "sql_credential"
+    if inputs.sql_credential is None:
+        todo = (f"set {key} to a credential (a name in wapconnector:credentials) whose SQL login is sysadmin on "
+                f"{STORE_DATABASE}, or give the connection's user that access, then run again")
+    else:
+        todo = (f"the SQL login of the credential {key} names was refused: check its user name and password and "
+                f"that the login is sysadmin on {STORE_DATABASE}, then run again")
+    return RemoteCommandFailed(exc.host or "?", exc.step or STEP_TRUST, command=exc.command,
+                               message=exc.remote_message, error_id=exc.error_id, category=exc.category,
+                               terminating=exc.terminating, more_errors=exc.more_errors, target=exc.target,
+                               failed_command=exc.failed_command, advice=todo)
+
+
+def set_trust_row(t: Transport, conn: HostConnection, sql_server: str, value: str) -> None:
+    """Write the trust row (an empty value deletes it). The same write twice leaves the same row."""
+    t.run(conn, STEP_TRUST_DELETE, Command("Set-MgmtSvcDatabaseSetting", {
+        "ConnectionString": store_connection_string(sql_server), "Namespace": TRUST_NAMESPACE,
+        "Name": TRUST_SETTING, "Value": value}, ["Force"]), idempotent=True)
+
+
+def remove_staged_file(t: Transport, conn: HostConnection, step: str, path: str) -> None:
     """Remove this resource's staged copy of the data file; one already gone is fine."""
     cleanup = Command("Remove-Item", {"Path": path}, ["Force"])
-    result = transport().run(conn, step, cleanup, idempotent=True, accept_errors=True)
+    result = t.run(conn, step, cleanup, idempotent=True, accept_errors=True)
     only_expected_errors(conn, step, cleanup, result)
 
 
-class TenantApiTrustProvider(RemoteProvider):
+def restore_prior(t: Transport, conn: HostConnection, sql: str, props: Mapping[str, Any], state: TrustState) -> None:
+    """An adopted trust row is never deleted: the value it held before goes back when the stack changed it;
+    the staged data file goes only when the stack staged it."""
+    given = props.get("prior")
+    prior: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
+    before = prior.get("row_value")
+    if isinstance(before, str) and before and before != state.row_value:
+        set_trust_row(t, conn, sql, before)
+    if prior.get("data_file_sha256") is None and state.data_file_sha256 is not None:
+        remove_staged_file(t, conn, STEP_TRUST_DELETE, props["data_file_path"])
+    pulumi.log.warn(f"{conn.fqdn}: {trust_thing(sql)} was there before this stack; it stays"
+                    + (" with its previous value" if isinstance(before, str) and before != state.row_value else ""))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Provider glue
+
+
+def parse_inputs(props: Mapping[str, Any]) -> TenantApiTrustInputs:
+    return parse_model(TenantApiTrustInputs, props, "TenantApiTrust inputs")
+
+
+def stored_sql_server(t: Transport, props: Mapping[str, Any]) -> str:
+    """The Store a created trust lives in: the server it used, else the input, else discovered again."""
+    return str(props.get("sql_server_used") or props.get("sql_server")
+               or discover_sql_server(t, connection_of(props)))
+
+
+class TenantApiTrustProvider(HostResourceProvider[TenantApiTrustInputs, TrustState, TrustStep]):
+    """Configure-TrustAzureStack.ps1 from one Tenant API VM (the template of providers.remote). Every host call
+    takes inputs whose ``sql_server`` is resolved (:meth:`resolved`)."""
+
+    ownership_resource = TRUST_RESOURCE
+
+    @staticmethod
+    def resolved(t: Transport, inputs: TenantApiTrustInputs, used: Any = None) -> TenantApiTrustInputs:
+        """The inputs with ``sql_server`` set: given, else the one used before (``used``), else discovered."""
+        if inputs.sql_server is not None:
+            return inputs
+        sql = used if isinstance(used, str) and used else discover_sql_server(t, inputs.connection)
+        return inputs.model_copy(update={"sql_server": sql})
+
+    def read_host(self, t: Transport, inputs: TenantApiTrustInputs) -> tuple[TrustState | None,
+                                                                             ownership.Marker | None]:
+        return read_trust_owned(t, inputs.connection, inputs.store_server(), inputs.data_file_path)
+
+    def plan(self, observed: TrustState | None, inputs: TenantApiTrustInputs) -> list[TrustStep]:
+        seen = trust_observed(observed if observed is not None else TrustState(None, None))
+        return plan_trust(seen, trust_desired(inputs))
+
+    def apply(self, t: Transport, inputs: TenantApiTrustInputs, steps: list[TrustStep],
+              observed: TrustState | None) -> None:
+        conn = inputs.connection
+        kinds = {s.kind for s in steps}
+        if "stage_data_file" in kinds:
+            stage_bytes(t, conn, STEP_TRUST, {inputs.data_file_path: inputs.data_file_bytes},
+                        chunk_size=256 * 1024, directories=[inputs.bundle_path])
+        if "run_trust_script" in kinds:
+            script = join(inputs.bundle_path, TRUST_SCRIPT)
+            require_file(t, conn, STEP_TRUST, script, hint=SCRIPT_MISSING_HINT)
+            params: dict[str, Any] = {"SqlServer": inputs.store_server(), "DataFile": inputs.data_file_path}
+            if inputs.sql_credential is not None:
+                params["SqlCredential"] = Credential(inputs.sql_credential.username,
+                                                     Secret(inputs.sql_credential.password.get_secret_value()))
+            # Not re-sent by the transport (writes the Store's trust row through SQL; the rerun reads it first).
+            try:
+                t.run(conn, STEP_TRUST, Command(script, params), timeout=TRUST_TIMEOUT_SECONDS, idempotent=False)
+            except RemoteCommandFailed as exc:
+                if not _SQL_ACCESS.search(exc.remote_message):
+                    raise
+                raise sql_access_refused(exc, inputs) from exc
+
+    def did_not_converge(self, inputs: TenantApiTrustInputs, observed: TrustState | None,
+                         left: list[TrustStep]) -> HostDidNotConverge:
+        seen = trust_observed(observed if observed is not None else TrustState(None, None))
+        drift = trust_drift(seen, trust_desired(inputs))
+        return HostDidNotConverge(
+            inputs.connection.fqdn, STEP_TRUST,
+            f"after Configure-TrustAzureStack.ps1 the trust row {TRUST_NAMESPACE}/{TRUST_SETTING} on "
+            f"{inputs.store_server()} differs in {', '.join(drift)} (realm now {seen.get('realm')!r})",
+            hint="check the script's output and the data file, then retry")
+
+    def marker_path(self, inputs: TenantApiTrustInputs) -> str:
+        return trust_marker(inputs.store_server())
+
+    def thing(self, inputs: TenantApiTrustInputs) -> str:
+        return trust_thing(inputs.store_server())
+
+    def is_the_thing(self, observed: TrustState, inputs: TenantApiTrustInputs) -> bool:
+        return observed.trust is not None  # the row; a staged file alone is not a trust
+
+    def differences(self, observed: TrustState, inputs: TenantApiTrustInputs) -> list[ownership.Difference]:
+        seen, desired = trust_observed(observed), trust_desired(inputs)
+        return [ownership.Difference(f, seen.get(f), desired[f]) for f in trust_drift(seen, desired)]
+
+    def prior_values(self, observed: TrustState) -> dict[str, Any]:
+        return {"row_value": observed.row_value, "data_file_sha256": observed.data_file_sha256}
+
+    def outputs(self, inputs: TenantApiTrustInputs) -> dict[str, Any]:
+        desired = trust_desired(inputs)
+        return {**desired, "desired_realm": desired["realm"], "sql_server_used": inputs.store_server(),
+                "data_file_path": inputs.data_file_path}
+
+    # -- Pulumi ------------------------------------------------------------------------------------------------
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        return check_remote(TenantApiTrustArgs, news)
+        return check_remote(TenantApiTrustInputs, news)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed, replaces = trust_changed_fields(olds, news)
@@ -409,128 +542,55 @@ class TenantApiTrustProvider(RemoteProvider):
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        args = parse_model(TenantApiTrustArgs, props, "TenantApiTrust inputs")
-        sql = args.sql_server or discover_sql_server(args.connection)
-        own: dict[str, Any] = {}
-        if args.owner is not None:
-            conn = args.connection
-            state, marker, raw = _read_trust_owned(conn, sql, args.data_file_path)
-            seen, desired = trust_observed(state), trust_desired(args)
-            mark = ownership.claim(
-                host=conn.fqdn, thing=trust_thing(sql), owner=args.owner, adopt=args.adopt, marker=marker,
-                exists=state.trust is not None, resource=TRUST_RESOURCE,
-                differences=[ownership.Difference(f, seen.get(f), desired[f]) for f in trust_drift(seen, desired)]
-                if state.trust is not None else [],
-                prior={"row_value": raw, "data_file_sha256": state.data_file_sha256} if state.trust is not None
-                else {})
-            ownership.write(transport(), conn, ownership.STEP_MARK, trust_marker(sql), mark)
-            own = ownership.outputs(mark)
-        outs = self._converge(args, sql)
-        return CreateResult(id_=f"{sql}:{TRUST_NAMESPACE}:{TRUST_SETTING}", outs={**_inputs(props), **outs, **own})
+        t = self.transport
+        inputs = self.resolved(t, parse_inputs(props))
+        own = self.claim(t, inputs)
+        self.converge(t, inputs)
+        return CreateResult(id_=f"{inputs.store_server()}:{TRUST_NAMESPACE}:{TRUST_SETTING}",
+                            outs={**inputs_only(props), **self.outputs(inputs), **own})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        conn = connection_of(props)
-        sql = props.get("sql_server_used") or props.get("sql_server") or discover_sql_server(conn)
-        state, marker, _ = _read_trust_owned(conn, sql, props["data_file_path"])
+        t = self.transport
+        state, marker = read_trust_owned(t, connection_of(props), stored_sql_server(t, props), props["data_file_path"])
         if trust_is_gone(state, TrustData(realm=props.get("desired_realm") or props.get("realm") or "")):
             return ReadResult(id_="", outs={})
         return ReadResult(id_=id_, outs={**props, **trust_observed(state),
                                          "observed_owner": marker.owner if marker else None})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        args = parse_model(TenantApiTrustArgs, news, "TenantApiTrust inputs")
-        sql = args.sql_server or olds.get("sql_server_used") or discover_sql_server(args.connection)
-        own: dict[str, Any] = {}
-        if args.owner is not None:
-            _, marker, _ = _read_trust_owned(args.connection, sql, args.data_file_path)
-            ownership.may_change(host=args.connection.fqdn, thing=trust_thing(sql), owner=args.owner,
-                                 adopt=args.adopt, marker=marker, previous=olds.get("owner"))
-            mark = ownership.from_state({**olds, "owner": args.owner}, TRUST_RESOURCE, trust_thing(sql))
-            if mark is not None and marker != mark:
-                ownership.write(transport(), args.connection, ownership.STEP_MARK, trust_marker(sql), mark)
-            own = ownership.outputs(mark)
-        outs = {**self._converge(args, sql), **own}
+        t = self.transport
+        inputs = self.resolved(t, parse_inputs(news), olds.get("sql_server_used"))
+        own = self.keep_ownership(t, inputs, olds)
+        self.converge(t, inputs)
         old_file = olds.get("data_file_path")
-        if old_file and str(old_file).lower() != args.data_file_path.lower():
-            _remove_staged_file(args.connection, STEP_TRUST, old_file)  # after the row reads the new file
-        return UpdateResult(outs={**_inputs(news), **outs})
+        if old_file and str(old_file).lower() != inputs.data_file_path.lower():
+            # After the row reads the new file.
+            remove_staged_file(t, inputs.connection, STEP_TRUST, old_file)
+        return UpdateResult(outs={**inputs_only(news), **self.outputs(inputs), **own})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
+        t = self.transport
         conn = connection_of(props)
-        sql = props.get("sql_server_used") or props.get("sql_server") or discover_sql_server(conn)
+        sql = stored_sql_server(t, props)
         realm = props.get("desired_realm") or ""
-        state, marker, raw = _read_trust_owned(conn, sql, props["data_file_path"])
+        state, marker = read_trust_owned(t, conn, sql, props["data_file_path"])
         owner = props.get("owner")
         if isinstance(owner, str):
             if not ownership.may_delete(host=conn.fqdn, thing=trust_thing(sql), owner=owner, marker=marker):
                 return
             if props.get("adopted"):
-                self._restore_prior(conn, sql, props, state, raw)
-                ownership.remove(transport(), conn, ownership.STEP_UNMARK, trust_marker(sql))
+                restore_prior(t, conn, sql, props, state)
+                ownership.remove(t, conn, ownership.STEP_UNMARK, trust_marker(sql))
                 return
         if state.trust is not None and state.trust.realm == realm:
-            transport().run(conn, STEP_TRUST_DELETE, Command("Set-MgmtSvcDatabaseSetting", {
-                "ConnectionString": store_connection_string(sql), "Namespace": TRUST_NAMESPACE,
-                "Name": TRUST_SETTING, "Value": ""}, ["Force"]), idempotent=True)
+            set_trust_row(t, conn, sql, "")
         elif state.trust is not None:
             pulumi.log.warn(f"{conn.fqdn}: the trust row {TRUST_NAMESPACE}/{TRUST_SETTING} on {sql} now holds realm "
                             f"{state.trust.realm!r}, not this resource's {realm!r}; leaving it")
-        _remove_staged_file(conn, STEP_TRUST_DELETE, props["data_file_path"])
+        remove_staged_file(t, conn, STEP_TRUST_DELETE, props["data_file_path"])
         if isinstance(owner, str):
             # Last: the delete stays re-runnable.
-            ownership.remove(transport(), conn, ownership.STEP_UNMARK, trust_marker(sql))
-
-    @staticmethod
-    def _restore_prior(conn: HostConnection, sql: str, props: Mapping[str, Any], state: TrustState,
-                       raw: str | None) -> None:
-        """An adopted trust row is never deleted: the value it held before goes back when the stack changed it;
-        the staged data file goes only when the stack staged it."""
-        given = props.get("prior")
-        prior: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
-        before = prior.get("row_value")
-        if isinstance(before, str) and before and before != raw:
-            transport().run(conn, STEP_TRUST_DELETE, Command("Set-MgmtSvcDatabaseSetting", {
-                "ConnectionString": store_connection_string(sql), "Namespace": TRUST_NAMESPACE,
-                "Name": TRUST_SETTING, "Value": before}, ["Force"]), idempotent=True)
-        if prior.get("data_file_sha256") is None and state.data_file_sha256 is not None:
-            _remove_staged_file(conn, STEP_TRUST_DELETE, props["data_file_path"])
-        pulumi.log.warn(f"{conn.fqdn}: {trust_thing(sql)} was there before this stack; it stays"
-                        + (" with its previous value" if isinstance(before, str) and before != raw else ""))
-
-    def _converge(self, args: TenantApiTrustArgs, sql: str) -> dict[str, Any]:
-        conn = args.connection
-        desired = trust_desired(args)
-        observed = trust_observed(_read_trust(conn, sql, args.data_file_path))
-        steps = plan_trust(observed, desired)
-        if "stage_data_file" in steps:
-            stage_bytes(transport(), conn, STEP_TRUST, {args.data_file_path: args.data_file_bytes},
-                        chunk_size=256 * 1024, directories=[args.bundle_path])
-        if "run_trust_script" in steps:
-            script = join(args.bundle_path, TRUST_SCRIPT)
-            require_file(transport(), conn, STEP_TRUST, script, hint=SCRIPT_MISSING_HINT)
-            params: dict[str, Any] = {"SqlServer": sql, "DataFile": args.data_file_path}
-            if args.sql_credential is not None:
-                params["SqlCredential"] = Credential(args.sql_credential.username,
-                                                     Secret(args.sql_credential.password.get_secret_value()))
-            # Not re-sent by the transport (writes the Store's trust row through SQL; the rerun reads it first).
-            try:
-                transport().run(conn, STEP_TRUST, Command(script, params), timeout=TRUST_TIMEOUT_SECONDS,
-                                idempotent=False)
-            except RemoteCommandFailed as exc:
-                if not _SQL_ACCESS.search(exc.remote_message):
-                    raise
-                raise sql_access_refused(exc, args) from exc
-            observed = trust_observed(_read_trust(conn, sql, args.data_file_path))
-            drift = trust_drift(observed, desired)
-            if drift:
-                raise ConnectorError(
-                    f"{conn.fqdn}, step '{STEP_TRUST}': after Configure-TrustAzureStack.ps1 the trust row "
-                    f"{TRUST_NAMESPACE}/{TRUST_SETTING} on {sql} differs in {', '.join(drift)} (realm now "
-                    f"{observed.get('realm')!r}); check the script's output and the data file, then retry",
-                    host=conn.fqdn, step=STEP_TRUST)
-        return {**desired, "desired_realm": desired["realm"], "sql_server_used": sql,
-                "data_file_path": args.data_file_path}
-
+            ownership.remove(t, conn, ownership.STEP_UNMARK, trust_marker(sql))
 
 
 class TenantApiTrust(LabResource, name="TenantApiTrust"):

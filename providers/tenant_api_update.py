@@ -4,8 +4,9 @@ It installs the connector's Tenant API. Read: the ``ProductCode`` under
 ``HKLM:\\SOFTWARE\\Microsoft\\MgmtSvc\\TenantAPI`` is no longer the UR9.1 code, and the MgmtSvc-TenantAPI site
 is Started. There is no documented undo: delete leaves the host as it is and warns.
 
-A read (one structured call), a pure plan, and thin provider glue. Every assumption about the unpublished
-WAPConnector internals sits in the ASSUMPTIONS block below, marked [doc]/[pub]/[inf].
+The template of providers.remote: a read (one invocation, each statement parsed apart into
+:class:`TenantApiState`), a pure plan (typed :class:`UpdateStep`), apply, the generic converge. Every assumption
+about the unpublished WAPConnector internals sits in the ASSUMPTIONS block below, marked [doc]/[pub]/[inf].
 """
 
 from __future__ import annotations
@@ -22,21 +23,20 @@ from pydantic import Field, field_validator
 from providers import ownership
 from providers.base import LabResource, is_unknown
 from providers.bundle import DEFAULT_DESTINATION
-from providers.errors import ConnectorError
+from providers.errors import HostDidNotConverge
 from providers.hostops import join, only_expected_errors, require_file, windows_path
 from providers.remote import (
+    HostResourceProvider,
     RemoteInputs,
-    RemoteProvider,
     check_remote,
+    connection_diff,
     connection_of,
+    inputs_only,
     parse_model,
     password_secret,
     secret_outputs,
-    transport,
 )
-from providers.remote import connection_diff as connection_change
-from providers.remote import inputs_only as _inputs
-from providers.transport import Command, HostConnection, Pipeline
+from providers.transport import Command, HostConnection, Pipeline, Transport
 
 # ---------------------------------------------------------------------------------------------------------------
 # ASSUMPTIONS — what this resource takes for granted about WAP and the unpublished WAPConnector package.
@@ -65,7 +65,7 @@ ScriptFolder = Literal["Packages", "Scripts"]
 _GUID = re.compile(r"^\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}$")
 
 
-class TenantApiUpdateArgs(RemoteInputs):
+class TenantApiUpdateInputs(RemoteInputs):
     bundle_path: str = DEFAULT_DESTINATION
     script_folder: ScriptFolder = "Packages"
     expected_product_code: str | None = Field(None, description="pin the connector Tenant API's ProductCode")
@@ -87,6 +87,20 @@ class TenantApiUpdateArgs(RemoteInputs):
         return join(self.bundle_path, UPDATE_SCRIPT.format(folder=self.script_folder))
 
 
+STEP_UPDATE_READ = "read Tenant API version"
+STEP_UPDATE = "update Tenant API (Update-TenantAPI.ps1)"
+#: Every step name of TenantApiUpdate: the keys of a connection's ``step_timeouts`` (docs/reliability.md).
+UPDATE_STEPS = (STEP_UPDATE_READ, STEP_UPDATE)
+
+UPDATE_RESOURCE = "TenantApiUpdate"
+UPDATE_MARKER = ownership.marker_path(UPDATE_RESOURCE, "tenantapi")
+UPDATE_THING = "the connector's Tenant API (Update-TenantAPI.ps1)"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Read
+
+
 @dataclass(frozen=True)
 class TenantApiState:
     product_code: str | None
@@ -94,25 +108,39 @@ class TenantApiState:
 
 
 def update_read_statements() -> list[Pipeline]:
+    """The ProductCode registry value, then the Tenant API site: one statement each."""
     return [
         Pipeline((Command("Get-ItemProperty", {"Path": TENANT_API_KEY, "Name": [PRODUCT_CODE_VALUE]}),)),
         Command("Get-Website", {"Name": TENANT_API_SITE}) | Command("Select-Object", {"Property": ["name", "state"]}),
     ]
 
 
-def parse_tenant_api(output: Sequence[Any]) -> TenantApiState | None:
-    """Registry values and the site object -> observed state; None when neither exists (not a Tenant API)."""
-    code = state = None
-    for obj in output:
-        if not isinstance(obj, Mapping):
-            continue
-        if PRODUCT_CODE_VALUE in obj:
-            code = str(obj[PRODUCT_CODE_VALUE]).upper() or None
-        elif str(obj.get("name", "")).lower() == TENANT_API_SITE.lower():
-            state = str(obj.get("state") or "") or None
+def parse_tenant_api(registry: Sequence[Any], site: Sequence[Any]) -> TenantApiState | None:
+    """The registry statement's values and the site statement's object -> observed state; None when neither
+    exists (not a Tenant API)."""
+    code = next((str(o[PRODUCT_CODE_VALUE]).upper() or None for o in registry
+                 if isinstance(o, Mapping) and PRODUCT_CODE_VALUE in o), None)
+    state = next((str(o.get("state") or "") or None for o in site
+                  if isinstance(o, Mapping) and str(o.get("name", "")).lower() == TENANT_API_SITE.lower()), None)
     if code is None and state is None:
         return None
     return TenantApiState(code, state)
+
+
+def read_tenant_api_owned(t: Transport, conn: HostConnection) -> tuple[TenantApiState | None,
+                                                                          ownership.Marker | None]:
+    """The Tenant API and its ownership marker, in one invocation."""
+    statements: list[Command | Pipeline] = [*update_read_statements(), ownership.read_command(UPDATE_MARKER)]
+    result = t.run(conn, STEP_UPDATE_READ, statements, idempotent=True, accept_errors=True)
+    # A missing key is PathNotFound; a missing ProductCode value an ArgumentException: both mean "not there".
+    only_expected_errors(conn, STEP_UPDATE_READ, statements, result,
+                         ("PathNotFound", "System.Management.Automation.PSArgumentException"))
+    registry, site, marker = result.outputs
+    return parse_tenant_api(registry, site), ownership.marker_in(marker)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Plan
 
 
 def is_updated(product_code: str | None, expected: str | None = None) -> bool:
@@ -123,49 +151,29 @@ def is_updated(product_code: str | None, expected: str | None = None) -> bool:
     return product_code.upper() not in UR91_TENANT_API_PRODUCT_CODES
 
 
-def plan_update(observed: TenantApiState | None, expected: str | None = None) -> list[str]:
+@dataclass(frozen=True)
+class UpdateStep:
+    kind: Literal["run_update_script", "start_site"]
+
+
+def plan_update(observed: TenantApiState | None, expected: str | None = None) -> list[UpdateStep]:
     """``run_update_script`` when the Tenant API is not the connector's yet; ``start_site`` when its site is
     not Started (the script keeps the site; an administrator may have stopped it). Empty: nothing to do."""
     steps = []
     if observed is None or not is_updated(observed.product_code, expected):
-        steps.append("run_update_script")
+        steps.append(UpdateStep("run_update_script"))
     if observed is None or observed.site_state != "Started":
-        steps.append("start_site")
+        steps.append(UpdateStep("start_site"))
     return steps
 
 
-STEP_UPDATE_READ = "read Tenant API version"
-STEP_UPDATE = "update Tenant API (Update-TenantAPI.ps1)"
-#: Every step name of TenantApiUpdate: the keys of a connection's ``step_timeouts`` (docs/reliability.md).
-UPDATE_STEPS = (STEP_UPDATE_READ, STEP_UPDATE)
-
-
-UPDATE_RESOURCE = "TenantApiUpdate"
-UPDATE_MARKER = ownership.marker_path(UPDATE_RESOURCE, "tenantapi")
-UPDATE_THING = "the connector's Tenant API (Update-TenantAPI.ps1)"
-
-
-def _read_tenant_api(conn: HostConnection) -> TenantApiState | None:
-    return _read_tenant_api_owned(conn)[0]
-
-
-def _read_tenant_api_owned(conn: HostConnection) -> tuple[TenantApiState | None, ownership.Marker | None]:
-    stmts: list[Command | Pipeline] = [*update_read_statements(), ownership.read_command(UPDATE_MARKER)]
-    result = transport().run(conn, STEP_UPDATE_READ, stmts, idempotent=True, accept_errors=True)
-    # A missing key is PathNotFound; a missing ProductCode value an ArgumentException: both mean "not there".
-    only_expected_errors(conn, STEP_UPDATE_READ, stmts, result,
-                         ("PathNotFound", "System.Management.Automation.PSArgumentException"))
-    marker = ownership.marker_in(result.outputs[-1])
-    output = [o for out in result.outputs[:-1] for o in out]
-    return parse_tenant_api(output), marker
-
-def _update_outputs(observed: TenantApiState, expected: str | None) -> dict[str, Any]:
+def update_outputs(observed: TenantApiState, expected: str | None) -> dict[str, Any]:
     return {"product_code": observed.product_code, "site_state": observed.site_state,
             "updated": is_updated(observed.product_code, expected)}
 
 
 def update_changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    changed, replaces = connection_change(olds, news)
+    changed, replaces = connection_diff(olds, news)
     # Observed (olds, as read returned it) against desired: updated and Started.
     if olds.get("updated") is not True:
         changed.append("updated")
@@ -177,67 +185,112 @@ def update_changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> t
     return changed, replaces
 
 
-class TenantApiUpdateProvider(RemoteProvider):
+# ---------------------------------------------------------------------------------------------------------------
+# Provider glue
+
+
+def parse_inputs(props: Mapping[str, Any]) -> TenantApiUpdateInputs:
+    return parse_model(TenantApiUpdateInputs, props, "TenantApiUpdate inputs")
+
+
+class TenantApiUpdateProvider(HostResourceProvider[TenantApiUpdateInputs, TenantApiState, UpdateStep]):
+    """Update-TenantAPI.ps1 on one Tenant API VM (the template of providers.remote)."""
+
+    ownership_resource = UPDATE_RESOURCE
+
+    def read_host(self, t: Transport, inputs: TenantApiUpdateInputs) -> tuple[TenantApiState | None,
+                                                                               ownership.Marker | None]:
+        return read_tenant_api_owned(t, inputs.connection)
+
+    def plan(self, observed: TenantApiState | None, inputs: TenantApiUpdateInputs) -> list[UpdateStep]:
+        return plan_update(observed, inputs.expected_product_code)
+
+    def apply(self, t: Transport, inputs: TenantApiUpdateInputs, steps: list[UpdateStep],
+              observed: TenantApiState | None) -> str | None:
+        """Run the steps; the product code the update replaced (``previous_product_code``)."""
+        conn = inputs.connection
+        kinds = {s.kind for s in steps}
+        if "run_update_script" in kinds:
+            require_file(t, conn, STEP_UPDATE, inputs.script, hint=SCRIPT_MISSING_HINT)
+            # Not re-sent by the transport (an MSI patch for minutes); the rerun reads the product code first.
+            t.run(conn, STEP_UPDATE, Command(inputs.script), timeout=UPDATE_TIMEOUT_SECONDS, idempotent=False)
+        # A site that is not there is not started: the read after the steps reports it.
+        if "start_site" in kinds and observed is not None and observed.site_state is not None:
+            t.run(conn, STEP_UPDATE, Command("Start-Website", {"Name": TENANT_API_SITE}), idempotent=True)
+        return observed.product_code if observed else None
+
+    def did_not_converge(self, inputs: TenantApiUpdateInputs, observed: TenantApiState | None,
+                         left: list[UpdateStep]) -> HostDidNotConverge:
+        if any(s.kind == "run_update_script" for s in left):
+            what = f"the Tenant API's ProductCode is still {observed.product_code if observed else 'missing'}"
+        else:
+            what = f"{TENANT_API_SITE} is {observed.site_state if observed else 'missing'}, not Started"
+        return HostDidNotConverge(
+            inputs.connection.fqdn, STEP_UPDATE, f"after Update-TenantAPI.ps1 {what}",
+            hint="check the script's log on the host and that this is a Windows Azure Pack Tenant API computer, "
+                 "then retry")
+
+    def marker_path(self, inputs: TenantApiUpdateInputs) -> str:
+        return UPDATE_MARKER
+
+    def thing(self, inputs: TenantApiUpdateInputs) -> str:
+        return UPDATE_THING
+
+    def is_the_thing(self, observed: TenantApiState, inputs: TenantApiUpdateInputs) -> bool:
+        # The connector's Tenant API; the UR9.1 one is the starting point, not a thing.
+        return is_updated(observed.product_code, inputs.expected_product_code)
+
+    def differences(self, observed: TenantApiState, inputs: TenantApiUpdateInputs) -> list[ownership.Difference]:
+        return ([ownership.Difference("site_state", observed.site_state, "Started")]
+                if observed.site_state != "Started" else [])
+
+    def prior_values(self, observed: TenantApiState) -> dict[str, Any]:
+        return {"product_code": observed.product_code, "site_state": observed.site_state}
+
+    # -- Pulumi ------------------------------------------------------------------------------------------------
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        return check_remote(TenantApiUpdateArgs, news)
+        return check_remote(TenantApiUpdateInputs, news)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        # Another host is another Tenant API (replace); everything else converges in place.
         changed, replaces = update_changed_fields(olds, news)
-        changed += ownership.owner_changed(olds, news)
-        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
+        return DiffResult(changes=bool(changed or ownership.owner_changed(olds, news)), replaces=replaces,
+                          delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        args = parse_model(TenantApiUpdateArgs, props, "TenantApiUpdate inputs")
-        conn = args.connection
-        before, marker = _read_tenant_api_owned(conn)
-        own: dict[str, Any] = {}
-        if args.owner is not None:
-            # "Exists" = already the connector's Tenant API; the UR9.1 one is the starting point, not a thing.
-            exists = before is not None and is_updated(before.product_code, args.expected_product_code)
-            differs = [ownership.Difference("site_state", before.site_state, "Started")] \
-                if exists and before is not None and before.site_state != "Started" else []
-            mark = ownership.claim(
-                host=conn.fqdn, thing=UPDATE_THING, owner=args.owner, adopt=args.adopt, marker=marker, exists=exists,
-                differences=differs, resource=UPDATE_RESOURCE,
-                prior={"product_code": before.product_code, "site_state": before.site_state} if exists and before
-                else {})
-            ownership.write(transport(), conn, ownership.STEP_MARK, UPDATE_MARKER, mark)
-            own = ownership.outputs(mark)
-        outs = self._converge(args, before)
-        outs["previous_product_code"] = before.product_code if before else None
-        return CreateResult(id_=f"{args.connection.fqdn}:TenantAPI", outs={**_inputs(props), **outs, **own})
+        inputs = parse_inputs(props)
+        t = self.transport
+        own = self.claim(t, inputs)
+        done = self.converge_steps(t, inputs)
+        previous = done.applied if done.steps else done.observed.product_code
+        outs = {**update_outputs(done.observed, inputs.expected_product_code), "previous_product_code": previous}
+        return CreateResult(id_=f"{inputs.connection.fqdn}:TenantAPI", outs={**inputs_only(props), **outs, **own})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        observed, marker = _read_tenant_api_owned(connection_of(props))
+        observed, marker = read_tenant_api_owned(self.transport, connection_of(props))
         if observed is None:
             return ReadResult(id_="", outs={})
-        return ReadResult(id_=id_, outs={**props, **_update_outputs(observed, props.get("expected_product_code")),
+        return ReadResult(id_=id_, outs={**props, **update_outputs(observed, props.get("expected_product_code")),
                                          "observed_owner": marker.owner if marker else None})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        args = parse_model(TenantApiUpdateArgs, news, "TenantApiUpdate inputs")
-        observed, marker = _read_tenant_api_owned(args.connection)
-        own: dict[str, Any] = {}
-        if args.owner is not None:
-            ownership.may_change(host=args.connection.fqdn, thing=UPDATE_THING, owner=args.owner, adopt=args.adopt,
-                                 marker=marker, previous=olds.get("owner"))
-            mark = ownership.from_state({**olds, "owner": args.owner}, UPDATE_RESOURCE, UPDATE_THING)
-            if mark is not None and marker != mark:
-                ownership.write(transport(), args.connection, ownership.STEP_MARK, UPDATE_MARKER, mark)
-            own = ownership.outputs(mark)
-        outs = self._converge(args, observed)
-        outs["previous_product_code"] = olds.get("previous_product_code")
-        return UpdateResult(outs={**_inputs(news), **outs, **own})
+        inputs = parse_inputs(news)
+        t = self.transport
+        own = self.keep_ownership(t, inputs, olds)
+        outs = {**update_outputs(self.converge(t, inputs), inputs.expected_product_code),
+                "previous_product_code": olds.get("previous_product_code")}
+        return UpdateResult(outs={**inputs_only(news), **outs, **own})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         fqdn = (props.get("connection") or {}).get("fqdn", "?")
         owner = props.get("owner")
         if isinstance(owner, str):
+            t = self.transport
             conn = connection_of(props)
-            _, marker = _read_tenant_api_owned(conn)
+            _, marker = read_tenant_api_owned(t, conn)
             if not ownership.may_delete(host=conn.fqdn, thing=UPDATE_THING, owner=owner, marker=marker):
                 return
-            ownership.remove(transport(), conn, ownership.STEP_UNMARK, UPDATE_MARKER)
+            ownership.remove(t, conn, ownership.STEP_UNMARK, UPDATE_MARKER)
             if props.get("adopted"):
                 pulumi.log.warn(f"{fqdn}: the connector's Tenant API was installed before this stack; it stays")
                 return
@@ -245,29 +298,6 @@ class TenantApiUpdateProvider(RemoteProvider):
             f"{fqdn}: the connector's Tenant API stays installed: Update-TenantAPI.ps1 has no documented undo. "
             f"To go back, reinstall the Windows Azure Pack UR9.1 Tenant API "
             f"(previous product code {props.get('previous_product_code') or 'unknown'}).")
-
-    def _converge(self, args: TenantApiUpdateArgs, observed: TenantApiState | None) -> dict[str, Any]:
-        conn = args.connection
-        steps = plan_update(observed, args.expected_product_code)
-        if "run_update_script" in steps:
-            require_file(transport(), conn, STEP_UPDATE, args.script, hint=SCRIPT_MISSING_HINT)
-            # Not re-sent by the transport (an MSI patch for minutes); the rerun reads the product code first.
-            transport().run(conn, STEP_UPDATE, Command(args.script), timeout=UPDATE_TIMEOUT_SECONDS, idempotent=False)
-            observed = _read_tenant_api(conn)
-            steps = plan_update(observed, args.expected_product_code)
-        if "start_site" in steps and observed is not None and observed.site_state is not None:
-            transport().run(conn, STEP_UPDATE, Command("Start-Website", {"Name": TENANT_API_SITE}), idempotent=True)
-            observed = _read_tenant_api(conn)
-            steps = plan_update(observed, args.expected_product_code)
-        if steps or observed is None:
-            what = ("the Tenant API's ProductCode is still "
-                    f"{observed.product_code if observed else 'missing'}" if "run_update_script" in steps
-                    else f"{TENANT_API_SITE} is {observed.site_state if observed else 'missing'}, not Started")
-            raise ConnectorError(
-                f"{conn.fqdn}, step '{STEP_UPDATE}': after Update-TenantAPI.ps1 {what}; check the script's log "
-                f"on the host and that this is a Windows Azure Pack Tenant API computer, then retry",
-                host=conn.fqdn, step=STEP_UPDATE)
-        return _update_outputs(observed, args.expected_product_code)
 
 
 class TenantApiUpdate(LabResource, name="TenantApiUpdate"):

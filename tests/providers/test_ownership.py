@@ -149,7 +149,7 @@ def writes(host_before_calls, transport):
 def test_trust_configured_by_hand_is_adopted_with_only_the_marker_written_and_left_by_delete(host):
     configure_by_hand(host)
     before = dict(host.rows)
-    p = T.TenantApiTrustProvider()
+    p = T.TenantApiTrustProvider(host.transport)
     created = p.create(trust_props(owner=ME))
     assert created.outs["adopted"] is True and created.outs["observed_owner"] == ME
     written = writes(0, host.transport)
@@ -169,7 +169,7 @@ def test_trust_of_another_realm_is_refused_then_adopted_on_request_and_put_back_
     old = "https://adfs.local.azurestack.external/adfs/00000000-aaaa-bbbb-cccc-000000000000/"
     configure_by_hand(host, realm=old)
     before = dict(host.rows)
-    p = T.TenantApiTrustProvider()
+    p = T.TenantApiTrustProvider(host.transport)
     with pytest.raises(OwnershipConflict) as err:
         p.create(trust_props(owner=ME))
     assert f"realm is {old!r}, this stack wants {REALM!r}" in str(err.value)
@@ -184,7 +184,7 @@ def test_trust_of_another_realm_is_refused_then_adopted_on_request_and_put_back_
 
 @pytest.mark.unit
 def test_a_second_stack_neither_changes_nor_deletes_the_first_stacks_trust(host):
-    p = T.TenantApiTrustProvider()
+    p = T.TenantApiTrustProvider(host.transport)
     first = p.create(trust_props(owner=ME))
     assert first.outs["adopted"] is False
     rows, calls = dict(host.rows), len(host.transport.calls)

@@ -11,7 +11,6 @@ import pytest
 
 from providers import tenant_api_trust as T
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
-from providers.remote import use_transport
 from providers.transport import Credential, Failure, FakeTransport
 from tests.providers.certs_a import make_ca
 from tests.providers.fake_host_a import FakeHost, params_of
@@ -44,8 +43,7 @@ def trust_props(**kw):
 
 def failures(provider, props):
     t = FakeTransport({})
-    with use_transport(t):
-        result = provider.check({}, props)
+    result = provider(t).check({}, props)
     assert t.calls == [], "check must not touch the host"
     return [(f.property, f.reason) for f in result.failures]
 
@@ -54,8 +52,7 @@ def failures(provider, props):
 def host():
     h = FakeHost()
     h.put_file(f"{DEST}\\Setup\\Scripts\\Configure-TrustAzureStack.ps1", b"#")
-    with use_transport(h.transport):
-        yield h
+    return h
 
 
 # == pure parsers ===============================================================================================
@@ -134,7 +131,7 @@ def _desired(**kw):
     (_desired(connector_endpoint="x"), _desired(connector_endpoint=None), []),   # not in the data file: not compared
 ])
 def test_plan_trust(observed, desired, steps):
-    assert T.plan_trust(observed, desired) == steps
+    assert [s.kind for s in T.plan_trust(observed, desired)] == steps
 
 
 @pytest.mark.unit
@@ -177,7 +174,7 @@ def test_trust_is_gone(state, gone):
     ("malformed FQDN", {"connection": {**CONN, "fqdn": "wap$(x).contoso.com"}}, "connection", "not a host name"),
 ])
 def test_trust_check(case, change, prop, words):
-    found = failures(T.TenantApiTrustProvider(), trust_props(**change))
+    found = failures(T.TenantApiTrustProvider, trust_props(**change))
     if prop is None:
         assert found == []
     else:
@@ -191,7 +188,7 @@ ROW = ("TenantAPI", "Authentication.IdentityProvider.Secondary")
 
 @pytest.mark.unit
 def test_trust_lifecycle_discovers_sql_and_heals_a_deleted_row(host):
-    p = T.TenantApiTrustProvider()
+    p = T.TenantApiTrustProvider(host.transport)
     created = p.create(trust_props())
     assert created.outs["sql_server_used"] == "wapcomputer1"
     assert json.loads(host.rows[ROW])["Realm"] == REALM
@@ -221,7 +218,7 @@ def test_trust_lifecycle_discovers_sql_and_heals_a_deleted_row(host):
 
 @pytest.mark.unit
 def test_trust_changed_data_file_is_staged_and_applied(host):
-    p = T.TenantApiTrustProvider()
+    p = T.TenantApiTrustProvider(host.transport)
     created = p.create(trust_props())
     new_realm = "https://adfs.local.azurestack.external/adfs/99999999-0000-0000-0000-000000000000/"
     news = trust_props(data_file_content=data_file(realm=new_realm))
@@ -233,7 +230,7 @@ def test_trust_changed_data_file_is_staged_and_applied(host):
 
 @pytest.mark.unit
 def test_trust_delete_leaves_a_row_of_another_realm(host, capsys):
-    p = T.TenantApiTrustProvider()
+    p = T.TenantApiTrustProvider(host.transport)
     created = p.create(trust_props())
     host.rows[ROW] = json.dumps({"Realm": "https://someone-else/"})
     p.delete(created.id, created.outs)
@@ -243,7 +240,7 @@ def test_trust_delete_leaves_a_row_of_another_realm(host, capsys):
 
 @pytest.mark.unit
 def test_trust_sql_credential_is_a_pscredential_and_never_displayed(host):
-    p = T.TenantApiTrustProvider()
+    p = T.TenantApiTrustProvider(host.transport)
     p.create(trust_props(sql_server="wapcomputer1.contoso.com",
                          sql_credential={"username": "sa", "password": "Sql-Secret-9!"}))
     cred = host.script_params[0]["SqlCredential"]
@@ -258,7 +255,7 @@ def test_trust_sql_credential_is_a_pscredential_and_never_displayed(host):
 @pytest.mark.unit
 def test_trust_script_failure_halfway_then_rerun_converges(host):
     host.fail["Configure-TrustAzureStack.ps1"] = Failure("Login failed for user 'CONTOSO\\WapAdmin'.", "x")
-    p = T.TenantApiTrustProvider()
+    p = T.TenantApiTrustProvider(host.transport)
     with pytest.raises(RemoteCommandFailed, match="Configure-TrustAzureStack"):
         p.create(trust_props())
     assert host.file(f"{DEST}\\AzurePack-06-27-15-50.txt") is not None and ROW not in host.rows
@@ -281,7 +278,7 @@ def test_trust_sql_access_refused_names_the_clouds_sql_credential_key(host, cred
         "The current user 'CONTOSO\\WapAdmin' does not have sysadmin access to Microsoft.MgmtSvc.Store on "
         "'wapcomputer1'. Run as a sysadmin or pass -SqlCredential.", "x")
     with pytest.raises(RemoteCommandFailed) as info:
-        T.TenantApiTrustProvider().create(trust_props(settings_key="wapconnector:clouds[1]",
+        T.TenantApiTrustProvider(host.transport).create(trust_props(settings_key="wapconnector:clouds[1]",
                                                       sql_credential=credential))
     assert words in str(info.value), str(info.value)
     assert "Sql-Secret-9!" not in str(info.value)
@@ -291,7 +288,7 @@ def test_trust_sql_access_refused_names_the_clouds_sql_credential_key(host, cred
 def test_trust_hostile_strings_reach_the_host_verbatim(host):
     # Hostile text inside the data file (a JSON string) and in the SQL user name: parameter values only.
     content = data_file(realm=REALM, CloudName=HOSTILE)
-    T.TenantApiTrustProvider().create(trust_props(data_file_content=content,
+    T.TenantApiTrustProvider(host.transport).create(trust_props(data_file_content=content,
                                                   sql_credential={"username": HOSTILE_LINE, "password": HOSTILE}))
     assert host.file(f"{DEST}\\AzurePack-06-27-15-50.txt") == content.encode()
     cred = host.script_params[0]["SqlCredential"]
@@ -302,10 +299,10 @@ def test_trust_hostile_strings_reach_the_host_verbatim(host):
 def test_trust_discovery_without_a_server_is_a_clear_error(host):
     host.sql_server = ""
     with pytest.raises(ConnectorError, match="names no SQL server; set sql_server explicitly"):
-        T.TenantApiTrustProvider().create(trust_props())
+        T.TenantApiTrustProvider(host.transport).create(trust_props())
     host.sql_server = "sql 01$(calc)"
     with pytest.raises(ConnectorError, match="set sql_server explicitly"):
-        T.TenantApiTrustProvider().create(trust_props())
+        T.TenantApiTrustProvider(host.transport).create(trust_props())
 
 
 @pytest.mark.unit
@@ -315,7 +312,7 @@ def test_trust_diff_replaces_on_identity_and_deletes_first():
             "token_signing_thumbprint": SIGNING.thumbprint,
             "data_file_sha256": hashlib.sha256(news["data_file_content"].encode()).hexdigest().upper()}
     assert T.trust_changed_fields(olds, news) == ([], [])
-    d = T.TenantApiTrustProvider().diff("id", olds, {**news, "sql_server": "sql02"})
+    d = T.TenantApiTrustProvider(FakeTransport({})).diff("id", olds, {**news, "sql_server": "sql02"})
     assert d.replaces == ["sql_server"] and d.delete_before_replace is True
     assert T.trust_changed_fields(olds, {**news, "sql_credential": {"username": "a", "password": "b"}}) == (
         ["sql_credential"], [])
@@ -347,7 +344,7 @@ def test_sim_trust_lifecycle(labsim, sim_a):
     staged(labsim, "wapcomputer1")
     content = data_file(CloudName=HOSTILE)
     props = trust_props(connection=conn_dict(labsim, "wapcomputer1"), data_file_content=content)
-    p = T.TenantApiTrustProvider()
+    p = T.TenantApiTrustProvider(sim_a)
     mark = last_id(labsim)
     created = p.create(props)
     assert created.outs["sql_server_used"] == "wapcomputer1"     # discovered from ManagementStore
@@ -388,7 +385,7 @@ def test_sim_trust_new_data_file_name_rewrites_the_row_in_place(labsim, sim_a):
     # emptied, and the old staged copy is removed once the row reads the new one.
     staged(labsim, "wapcomputer1")
     props = trust_props(connection=conn_dict(labsim, "wapcomputer1"))
-    p = T.TenantApiTrustProvider()
+    p = T.TenantApiTrustProvider(sim_a)
     created = p.create(props)
     news = {**props, "data_file_name": "AzurePack-11-25-10-59.txt"}
     d = p.diff(created.id, p.read(created.id, created.outs).outs, news)
@@ -415,7 +412,7 @@ def test_sim_trust_with_sql_credential_never_logs_the_password(labsim, sim_a):
     props = trust_props(connection=conn_dict(labsim, "wapcomputer2"), sql_server="wapcomputer2",
                         sql_credential={"username": user.name, "password": user.password},
                         data_file_name="AzurePack-cred.txt")
-    p = T.TenantApiTrustProvider()
+    p = T.TenantApiTrustProvider(sim_a)
     mark = last_id(labsim)
     created = p.create(props)
     (inv,) = invocations(labsim, "wapcomputer2", "Configure-TrustAzureStack.ps1", since=mark)
@@ -428,7 +425,7 @@ def test_sim_trust_with_sql_credential_never_logs_the_password(labsim, sim_a):
 def test_sim_trust_wrong_sql_password_is_a_clear_error_then_converges(labsim, sim_a):
     staged(labsim, "wapcomputer2")
     user = labsim.lab.host("wapcomputer2").users[0]
-    p = T.TenantApiTrustProvider()
+    p = T.TenantApiTrustProvider(sim_a)
     bad = trust_props(connection=conn_dict(labsim, "wapcomputer2"), sql_server="wapcomputer2",
                       sql_credential={"username": user.name, "password": "Wrong-Pass-1"})
     with pytest.raises(RemoteCommandFailed) as err:

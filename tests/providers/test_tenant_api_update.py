@@ -8,7 +8,6 @@ import pytest
 from providers import tenant_api_trust as trust
 from providers import tenant_api_update as T
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
-from providers.remote import use_transport
 from providers.transport import Failure
 from tests.providers.fake_host_a import CONNECTOR_TENANT_API, UR91, FakeHost
 from tests.providers.test_tenant_api_trust import CONN, DEST, HOSTILE, failures, staged, trust_props
@@ -24,21 +23,20 @@ def update_props(**kw):
 def host():
     h = FakeHost()
     h.put_file(f"{DEST}\\Setup\\Packages\\Update-TenantAPI.ps1", b"#")
-    with use_transport(h.transport):
-        yield h
+    return h
 
 
 # == pure parser and plan ========================================================================================
 @pytest.mark.unit
-@pytest.mark.parametrize("output, expected", [
-    ([], None),
-    ([{"ProductCode": UR91, "PSPath": "x"}, {"name": "MgmtSvc-TenantAPI", "state": "Started"}],
+@pytest.mark.parametrize("registry, site, expected", [
+    ([], [], None),
+    ([{"ProductCode": UR91, "PSPath": "x"}], [{"name": "MgmtSvc-TenantAPI", "state": "Started"}],
      T.TenantApiState(UR91, "Started")),
-    ([{"name": "MgmtSvc-TenantAPI", "state": "Stopped"}], T.TenantApiState(None, "Stopped")),
-    ([{"ProductCode": CONNECTOR_TENANT_API.lower()}], T.TenantApiState(CONNECTOR_TENANT_API, None)),
+    ([], [{"name": "MgmtSvc-TenantAPI", "state": "Stopped"}], T.TenantApiState(None, "Stopped")),
+    ([{"ProductCode": CONNECTOR_TENANT_API.lower()}], [], T.TenantApiState(CONNECTOR_TENANT_API, None)),
 ])
-def test_parse_tenant_api(output, expected):
-    assert T.parse_tenant_api(output) == expected
+def test_parse_tenant_api(registry, site, expected):
+    assert T.parse_tenant_api(registry, site) == expected
 
 
 @pytest.mark.unit
@@ -52,7 +50,7 @@ def test_parse_tenant_api(output, expected):
     (None, None, ["run_update_script", "start_site"]),
 ])
 def test_plan_update(observed, expected_code, steps):
-    assert T.plan_update(observed, expected_code) == steps
+    assert [s.kind for s in T.plan_update(observed, expected_code)] == steps
 
 
 
@@ -70,7 +68,7 @@ def test_plan_update(observed, expected_code, steps):
     ("malformed FQDN", {"connection": {**CONN, "fqdn": "wap..contoso.com"}}, "connection", "not a host name"),
 ])
 def test_update_check(case, change, prop, words):
-    found = failures(T.TenantApiUpdateProvider(), update_props(**change))
+    found = failures(T.TenantApiUpdateProvider, update_props(**change))
     if prop is None:
         assert found == []
     else:
@@ -80,7 +78,7 @@ def test_update_check(case, change, prop, words):
 # == TenantApiUpdate methods =====================================================================================
 @pytest.mark.unit
 def test_update_lifecycle(host, capsys):
-    p = T.TenantApiUpdateProvider()
+    p = T.TenantApiUpdateProvider(host.transport)
     created = p.create(update_props())
     assert host.product_code == CONNECTOR_TENANT_API
     assert created.outs["updated"] is True and created.outs["previous_product_code"] == UR91
@@ -112,24 +110,24 @@ def test_update_lifecycle(host, capsys):
 def test_update_on_a_host_without_tenant_api_reads_gone(host):
     host.product_code = None
     host.site_state = None
-    assert T.TenantApiUpdateProvider().read("id", {**update_props(), "updated": True}).id == ""
+    assert T.TenantApiUpdateProvider(host.transport).read("id", {**update_props(), "updated": True}).id == ""
 
 
 @pytest.mark.unit
 def test_update_without_the_staged_script_says_to_stage_the_bundle(host):
     del host.files[f"{DEST}\\Setup\\Packages\\Update-TenantAPI.ps1".lower()]
     with pytest.raises(ConnectorError, match="stage the WAPConnector folder there first"):
-        T.TenantApiUpdateProvider().create(update_props())
+        T.TenantApiUpdateProvider(host.transport).create(update_props())
 
 
 @pytest.mark.unit
 def test_update_script_failure_then_rerun_converges(host):
     host.fail["Update-TenantAPI.ps1"] = Failure("Installation of MgmtSvc-TenantAPI.msi failed (1620)", "x")
     with pytest.raises(RemoteCommandFailed, match="update Tenant API"):
-        T.TenantApiUpdateProvider().create(update_props())
+        T.TenantApiUpdateProvider(host.transport).create(update_props())
     assert host.product_code == UR91
     del host.fail["Update-TenantAPI.ps1"]
-    assert T.TenantApiUpdateProvider().create(update_props()).outs["updated"] is True
+    assert T.TenantApiUpdateProvider(host.transport).create(update_props()).outs["updated"] is True
 
 
 @pytest.mark.unit
@@ -143,7 +141,7 @@ def test_update_that_changes_nothing_is_reported(host):
 
     host.transport._handler = noop_script
     with pytest.raises(ConnectorError, match="ProductCode is still"):
-        T.TenantApiUpdateProvider().create(update_props())
+        T.TenantApiUpdateProvider(host.transport).create(update_props())
 
 
 @pytest.mark.unit
@@ -166,7 +164,7 @@ from tests.providers.sim_fixtures_a import (admin, clear_faults, conn_dict, invo
 def test_sim_update_lifecycle(labsim, sim_a, capsys):
     staged(labsim, "wapcomputer1")
     props = update_props(connection=conn_dict(labsim, "wapcomputer1"))
-    p = T.TenantApiUpdateProvider()
+    p = T.TenantApiUpdateProvider(sim_a)
     created = p.create(props)
     assert created.outs["previous_product_code"] == UR91
     assert created.outs["updated"] is True and created.outs["product_code"] != UR91
@@ -196,10 +194,10 @@ def test_sim_update_after_injected_failure_converges(labsim, sim_a):
     props = update_props(connection=conn_dict(labsim, "wapcomputer2"))
     set_fault(labsim, "wapcomputer2", "command_terminating", "Update-TenantAPI.ps1")
     with pytest.raises(RemoteCommandFailed) as err:
-        T.TenantApiUpdateProvider().create(props)
+        T.TenantApiUpdateProvider(sim_a).create(props)
     assert "wapcomputer2.contoso.com" in str(err.value) and "Update-TenantAPI" in str(err.value)
     clear_faults(labsim, "wapcomputer2")
-    assert T.TenantApiUpdateProvider().create(props).outs["updated"] is True
+    assert T.TenantApiUpdateProvider(sim_a).create(props).outs["updated"] is True
 
 
 # == both Tenant API resources ===================================================================================
@@ -208,13 +206,13 @@ def test_sim_bad_inputs_make_no_invocation(labsim, sim_a):
     mark = last_id(labsim)
     c = conn_dict(labsim, "wapcomputer1")
     for provider, props in [
-        (trust.TenantApiTrustProvider(), trust_props(connection=c, sql_server=HOSTILE)),
-        (trust.TenantApiTrustProvider(), trust_props(connection=c, data_file_name=HOSTILE)),
-        (trust.TenantApiTrustProvider(), trust_props(connection={**c, "port": 123456})),
-        (trust.TenantApiTrustProvider(), trust_props(connection={**c, "auth": "magic"})),
-        (T.TenantApiUpdateProvider(), update_props(connection={**c, "username": None})),
-        (T.TenantApiUpdateProvider(), update_props(connection={**c, "fqdn": "bad..name"})),
-        (T.TenantApiUpdateProvider(), update_props(connection=c, bundle_path=HOSTILE)),
+        (trust.TenantApiTrustProvider(sim_a), trust_props(connection=c, sql_server=HOSTILE)),
+        (trust.TenantApiTrustProvider(sim_a), trust_props(connection=c, data_file_name=HOSTILE)),
+        (trust.TenantApiTrustProvider(sim_a), trust_props(connection={**c, "port": 123456})),
+        (trust.TenantApiTrustProvider(sim_a), trust_props(connection={**c, "auth": "magic"})),
+        (T.TenantApiUpdateProvider(sim_a), update_props(connection={**c, "username": None})),
+        (T.TenantApiUpdateProvider(sim_a), update_props(connection={**c, "fqdn": "bad..name"})),
+        (T.TenantApiUpdateProvider(sim_a), update_props(connection=c, bundle_path=HOSTILE)),
     ]:
         assert provider.check({}, props).failures
         with pytest.raises(ConfigurationError):  # create re-checks: the engine is not the only line of defence

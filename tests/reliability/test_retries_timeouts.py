@@ -65,22 +65,21 @@ AUDIT: dict[str, tuple[str, str]] = {
                                    "three MSIs, minutes) may still run after a lost connection and a second copy "
                                    "would race them; the operation's rerun re-plans from the host"),
     "connector_site.delete#1": ("False", "Uninstall-Package runs msiexec for minutes; delete's rerun converges"),
-    "tenant_api_update._read_tenant_api_owned#1": ("True", READ),
+    "tenant_api_update.read_tenant_api_owned#1": ("True", READ),
     "hostops.require_file#1": ("True", READ),
-    "tenant_api_update._converge#1": ("False", "Update-TenantAPI.ps1 (an MSI patch, minutes): never re-sent; the "
-                                      "rerun reads first"),
-    "tenant_api_update._converge#2": ("True", "Start-Website: starting a started site is a no-op"),
-    "tenant_api_trust._converge#1": ("False", "Configure-TrustAzureStack.ps1 (SQL writes): never re-sent; the rerun "
-                                     "reads the trust row first"),
+    "tenant_api_update.apply#1": ("False", "Update-TenantAPI.ps1 (an MSI patch, minutes): never re-sent; the "
+                                  "rerun reads first"),
+    "tenant_api_update.apply#2": ("True", "Start-Website: starting a started site is a no-op"),
+    "tenant_api_trust.apply#1": ("False", "Configure-TrustAzureStack.ps1 (SQL writes): never re-sent; the rerun "
+                                 "reads the trust row first"),
     "tenant_api_trust.discover_sql_server#1": ("True", READ),
-    "tenant_api_trust._read_trust_owned#1": ("True", READ),
-    "tenant_api_trust._restore_prior#1": ("True", "Set-MgmtSvcDatabaseSetting of the adopted row's prior value: the "
-                                          "same write twice"),
+    "tenant_api_trust.read_trust_owned#1": ("True", READ),
+    "tenant_api_trust.set_trust_row#1": ("True", "Set-MgmtSvcDatabaseSetting of one value (empty: the row goes; an "
+                                         "adopted row's prior value back): the same write twice"),
     "ownership.read#1": ("True", READ),
     "ownership.write#1": ("True", "New-Item -Force of the marker folder and of the marker file with fixed content"),
     "ownership.remove#1": ("True", "Remove-Item -ErrorAction SilentlyContinue: gone stays gone"),
-    "tenant_api_trust.delete#1": ("True", "Set-MgmtSvcDatabaseSetting to an empty value: the same write twice"),
-    "tenant_api_trust._remove_staged_file#1": ("True", "Remove-Item of a staged data file; not-found is accepted"),
+    "tenant_api_trust.remove_staged_file#1": ("True", "Remove-Item of a staged data file; not-found is accepted"),
 }
 
 
