@@ -11,26 +11,35 @@
 
 Providers take a ``Transport`` (the protocol) so unit tests pass a ``FakeTransport``. Only this package
 imports pypsrp; its errors never escape (see ``providers.errors``). No PowerShell text is ever built.
+
+The conversions at the boundary are public too, so they can be checked on their own: ``to_statements`` and
+``secrets_in`` (what a caller passes -> pipelines, and the secrets in them), ``to_wire`` / ``to_plain`` (Python
+values <-> what pypsrp serializes / deserializes), ``error_info`` and ``translate`` (pypsrp's error records and
+exceptions -> ``ErrorRecordInfo`` and the project's errors), ``make_wsman`` (the pypsrp WSMan for a connection).
+Importing the real transport also keeps pypsrp's loggers at INFO or above, whatever the root logger says.
 """
 
 from typing import Any
 
 from ._base import Transport, VerbosePredicate
-from ._commands import Command, Credential, Pipeline, Secret, Statements, describe
+from ._commands import Command, Credential, Pipeline, Secret, Statements, describe, secrets_in, to_statements
 from ._connection import PRIVILEGED_ENDPOINT, Auth, HostConnection
 from ._fake import Call, Failure, FakeTransport
-from ._result import ErrorRecordInfo, Output, Result
+from ._result import ErrorRecordInfo, Output, Result, to_plain
 
 __all__ = [
     "PRIVILEGED_ENDPOINT", "Auth", "Call", "Command", "Credential", "ErrorRecordInfo", "Failure",
     "FakeTransport", "HostConnection", "Output", "Pipeline", "PsrpTransport", "Result", "Secret", "Statements",
-    "Transport", "VerbosePredicate", "describe",
+    "SESSIONS", "SessionCache", "Transport", "VerbosePredicate", "describe", "error_info", "make_wsman",
+    "secrets_in", "to_plain", "to_statements", "to_wire", "translate",
 ]
+
+_REAL = ("PsrpTransport", "SESSIONS", "SessionCache", "error_info", "make_wsman", "to_wire", "translate")
 
 
 def __getattr__(name: str) -> Any:
     # pypsrp (and requests, cryptography) load only when the real transport is used.
-    if name in ("PsrpTransport", "SESSIONS", "SessionCache"):
+    if name in _REAL:
         from . import _psrp
         return getattr(_psrp, name)
     raise AttributeError(name)

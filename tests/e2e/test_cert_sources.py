@@ -19,9 +19,9 @@ import pytest
 import yaml
 
 from providers.transport import Secret
+from tests.cert_factory import org_ca, web_server_cert
 from tests.e2e.lab_stack import lab_stack
 from tests.e2e.test_lab_lifecycle import EXPECTED_LEFTOVERS, leftovers
-from tests.operator_pki import org_ca, web_server_cert
 
 pytestmark = pytest.mark.e2e
 

@@ -9,8 +9,7 @@ import time
 import pytest
 
 from labsim.testing import simulated_lab
-from providers.transport import Command, HostConnection
-from providers.transport._psrp import PsrpTransport, SessionCache
+from providers.transport import Command, HostConnection, PsrpTransport, SessionCache
 
 pytestmark = pytest.mark.sim
 

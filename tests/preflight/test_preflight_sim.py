@@ -81,7 +81,7 @@ def test_store_source_certificate_is_read_on_each_portal_vm(tmp_path) -> None:
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
     from providers.transport import Command, HostConnection, PsrpTransport, Secret
-    from tests.operator_pki import org_ca, web_server_cert
+    from tests.cert_factory import org_ca, web_server_cert
 
     ca = org_ca("Fabrikam Root CA")
     (tmp_path / "ca.pem").write_text(ca.pem)

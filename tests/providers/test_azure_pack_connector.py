@@ -527,8 +527,7 @@ def pep_lab(tmp_path_factory):
 @pytest.fixture
 def sim(pep_lab):
     """Fresh transport per test; the lab's multi-cloud state and faults reset afterwards."""
-    from providers.transport import PsrpTransport
-    from providers.transport._psrp import SessionCache
+    from providers.transport import PsrpTransport, SessionCache
 
     cache = SessionCache()
     yield PsrpTransport(cache)

@@ -12,7 +12,7 @@ from providers import bundle as B
 from providers import hostops
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.transport import Command, FakeTransport
-from tests.providers.fake_host_a import FakeHost, params_of
+from tests.fake_windows_host import FakeHost, params_of
 
 HOSTILE_NAME = "we'ird $(calc);`x` & y.txt"
 CONN = {"fqdn": "wapcomputer1.contoso.com", "address": "127.0.10.11", "auth": "ntlm",
@@ -331,7 +331,7 @@ def test_resource_class_hashes_the_folder_and_marks_connection_secret(tmp_path, 
 # ---------------------------------------------------------------------------------------------------------------
 # Against labsim over loopback (provider methods directly, real PsrpTransport)
 
-from tests.providers.sim_fixtures_a import (admin, all_invocations_text, clear_faults, conn_dict,  # noqa: E402
+from tests.providers.labsim_helpers import (admin, all_invocations_text, clear_faults, conn_dict,  # noqa: E402
                                             invocations, last_id, params, set_fault, sim_a)  # noqa: F401
 
 

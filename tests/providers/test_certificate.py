@@ -10,8 +10,8 @@ import pytest
 from providers import certificate as C
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.transport import Failure, FakeTransport
-from tests.providers.certs_a import NOW, make_ca, make_leaf
-from tests.providers.fake_host_a import FakeHost, params_of
+from tests.cert_factory import NOW, make_ca, make_leaf
+from tests.fake_windows_host import FakeHost, params_of
 
 PASSWORD = "Pfx-Pass-123"
 HOSTILE = "a'b\"c$(Remove-Item C:\\ -Recurse);d`e\r\nf; & | @{x}"
@@ -23,7 +23,7 @@ LEAF = make_leaf(CA)
 
 
 def my_props(leaf=LEAF, password=PASSWORD, **kw):
-    props = {"connection": dict(CONN), "store": "My", "cert_pem": leaf.pem, "pfx_base64": leaf.pfx(password),
+    props = {"connection": dict(CONN), "store": "My", "cert_pem": leaf.pem, "pfx_base64": leaf.pfx_base64(password),
              "pfx_password": password, "serves_fqdns": ["wapcomputer1.contoso.com"], "expiry_threshold_days": 30,
              "staging_dir": "C:\\temp"}
     props.update(kw)
@@ -68,9 +68,9 @@ def test_check_accepts_a_self_signed_root_for_the_ca_and_root_stores():
      "within expiry_threshold_days (30)"),
     ("not yet valid", lambda: my_props(make_leaf(CA, not_before=NOW + dt.timedelta(days=3))), "cert_pem",
      "not valid before"),
-    ("wrong key", lambda: my_props(pfx_base64=LEAF.pfx(PASSWORD, key=make_leaf(CA).key)), "pfx_base64",
+    ("wrong key", lambda: my_props(pfx_base64=LEAF.pfx_base64(PASSWORD, key=make_leaf(CA).key)), "pfx_base64",
      "does not belong to certificate"),
-    ("pfx of another cert", lambda: my_props(pfx_base64=make_leaf(CA).pfx(PASSWORD)), "pfx_base64",
+    ("pfx of another cert", lambda: my_props(pfx_base64=make_leaf(CA).pfx_base64(PASSWORD)), "pfx_base64",
      "does not belong"),
     ("wrong pfx password", lambda: my_props(pfx_password="nope"), "pfx_password", "does not open"),
     ("pfx not base64", lambda: my_props(pfx_base64="***"), "pfx_base64", "not base64"),
@@ -79,8 +79,8 @@ def test_check_accepts_a_self_signed_root_for_the_ca_and_root_stores():
     ("malformed FQDN", lambda: my_props(serves_fqdns=["wap computer"]), "serves_fqdns[0]",
      "not a fully qualified domain name"),
     ("My without pfx", lambda: my_props(pfx_base64=None), "pfx_base64", "required for store My"),
-    ("pfx for CA store", lambda: ca_props(pfx_base64=CA.pfx("x")), "pfx_base64", "only for store My"),
-    ("CA certificate in My", lambda: my_props(CA, pfx_base64=CA.pfx(PASSWORD), serves_fqdns=[]), "store",
+    ("pfx for CA store", lambda: ca_props(pfx_base64=CA.pfx_base64("x")), "pfx_base64", "only for store My"),
+    ("CA certificate in My", lambda: my_props(CA, pfx_base64=CA.pfx_base64(PASSWORD), serves_fqdns=[]), "store",
      "is a CA certificate"),
     ("unknown store", lambda: my_props(store="Personal"), "store", "'My', 'CA' or 'Root'"),
     ("chain instead of one cert", lambda: my_props(cert_pem=LEAF.pem + CA.pem), "cert_pem", "exactly one"),
@@ -180,7 +180,7 @@ def _state(props, **observed):
     (lambda o, n: None, [], [], False),
     (lambda o, n: o.update(has_private_key=False), ["has_private_key"], [], False),
     (lambda o, n: n.update(store="Root", pfx_base64=None, pfx_password=None), ["store"], ["store"], True),
-    (lambda o, n: n.update(pfx_base64=LEAF.pfx("other"), pfx_password="other"), [], [], False),
+    (lambda o, n: n.update(pfx_base64=LEAF.pfx_base64("other"), pfx_password="other"), [], [], False),
     (lambda o, n: n.update(cert_pem=make_leaf(CA).pem), ["cert_pem"], ["cert_pem"], False),
     (lambda o, n: n.update(connection={**CONN, "fqdn": "wapcomputer2.contoso.com"}), ["connection"],
      ["connection"], True),
@@ -321,7 +321,7 @@ def test_secret_outputs_are_declared():
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 
 from providers.transport import Command  # noqa: E402
-from tests.providers.sim_fixtures_a import (admin, all_invocations_text, clear_faults, conn_dict,  # noqa: E402
+from tests.providers.labsim_helpers import (admin, all_invocations_text, clear_faults, conn_dict,  # noqa: E402
                                             invocations, last_id, params, set_fault, sim_a)  # noqa: F401
 
 
@@ -380,7 +380,7 @@ def test_sim_my_certificate_lost_key_is_drift_and_update_heals(labsim, sim_a):
     assert created.outs["has_private_key"] is True
     imports = invocations(labsim, "wapcomputer1", "Import-PfxCertificate", since=mark)
     assert len(imports) == 1 and params(imports[0])["Password"] == "****"
-    assert HOSTILE not in all_invocations_text(labsim) and leaf.pfx(HOSTILE) not in all_invocations_text(labsim)
+    assert HOSTILE not in all_invocations_text(labsim) and leaf.pfx_base64(HOSTILE) not in all_invocations_text(labsim)
     read = p.read(created.id, created.outs)
     assert p.diff(created.id, read.outs, props).changes is False
 
@@ -427,7 +427,7 @@ def test_sim_bad_inputs_make_no_invocation(labsim, sim_a):
         my_props(make_leaf(None), connection=conn_dict(labsim, "wapcomputer1")),                      # self-signed
         my_props(make_leaf(CA, not_before=NOW - dt.timedelta(days=40), not_after=NOW - dt.timedelta(days=1)),
                  connection=conn_dict(labsim, "wapcomputer1")),                                      # expired
-        my_props(pfx_base64=LEAF.pfx(PASSWORD, key=make_leaf(CA).key),
+        my_props(pfx_base64=LEAF.pfx_base64(PASSWORD, key=make_leaf(CA).key),
                  connection=conn_dict(labsim, "wapcomputer1")),                                      # wrong key
         my_props(serves_fqdns=["other.contoso.com"], connection=conn_dict(labsim, "wapcomputer1")),  # SAN mismatch
         my_props(serves_fqdns=["not a name"], connection=conn_dict(labsim, "wapcomputer1")),         # malformed

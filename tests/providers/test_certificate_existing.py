@@ -9,9 +9,9 @@ import pytest
 from providers import certificate as C
 from providers.errors import ConnectorError
 from providers.transport import Command, FakeTransport, Secret
-from tests.operator_pki import org_ca, web_server_cert
+from tests.cert_factory import org_ca, web_server_cert
 from tests.providers.test_certificate import failures  # check's failures, asserting no host was touched
-from tests.providers.sim_fixtures_a import admin, conn_dict, invocations, last_id, sim_a  # noqa: F401
+from tests.providers.labsim_helpers import admin, conn_dict, invocations, last_id, sim_a  # noqa: F401
 
 FQDN = "wapcomputer1.contoso.com"
 ISSUING = org_ca("Contoso Issuing CA")

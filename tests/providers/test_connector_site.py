@@ -114,7 +114,7 @@ def observed(**kw):
 
 def _read_call():
     from providers.transport import Call
-    from providers.transport._commands import to_statements
+    from providers.transport import to_statements
 
     return Call("h", "read", to_statements(cs.read_statements()))
 
@@ -454,8 +454,7 @@ def test_resource_marks_the_connection_secret(monkeypatch):
 
 @pytest.fixture
 def sim(labsim):
-    from providers.transport import PsrpTransport
-    from providers.transport._psrp import SessionCache
+    from providers.transport import PsrpTransport, SessionCache
 
     cache = SessionCache()
     with use_transport(PsrpTransport(cache)) as t:

@@ -10,7 +10,7 @@ from providers import azure_pack_connector, connector_site
 from providers.errors import RemoteCommandFailed
 from providers.hostops import only_expected_errors
 from providers.transport import Command, HostConnection, describe
-from providers.transport._psrp import PsrpTransport, SessionCache
+from providers.transport import PsrpTransport, SessionCache
 from tests.providers.conftest import host_connection
 
 pytestmark = pytest.mark.sim

@@ -12,8 +12,8 @@ import pytest
 from providers import tenant_api_trust as T
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.transport import Credential, Failure, FakeTransport
-from tests.providers.certs_a import make_ca
-from tests.providers.fake_host_a import FakeHost, params_of
+from tests.cert_factory import make_ca
+from tests.fake_windows_host import FakeHost, params_of
 
 HOSTILE = "a'b\"c$(Remove-Item C:\\ -Recurse);d`e\r\nf; & | @{x}"
 HOSTILE_LINE = HOSTILE.replace("\r\n", " ")  # user names cannot hold line breaks: check refuses those
@@ -322,7 +322,7 @@ def test_trust_diff_replaces_on_identity_and_deletes_first():
 # Against labsim over loopback (provider methods directly, real PsrpTransport)
 
 from providers.transport import Command  # noqa: E402
-from tests.providers.sim_fixtures_a import (admin, all_invocations_text, clear_faults, conn_dict,  # noqa: E402
+from tests.providers.labsim_helpers import (admin, all_invocations_text, clear_faults, conn_dict,  # noqa: E402
                                             invocations, last_id, params, set_fault, sim_a)  # noqa: F401
 
 STAGED = set()

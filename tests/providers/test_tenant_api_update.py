@@ -9,7 +9,7 @@ from providers import tenant_api_trust as trust
 from providers import tenant_api_update as T
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.transport import Failure
-from tests.providers.fake_host_a import CONNECTOR_TENANT_API, UR91, FakeHost
+from tests.fake_windows_host import CONNECTOR_TENANT_API, UR91, FakeHost
 from tests.providers.test_tenant_api_trust import CONN, DEST, HOSTILE, failures, staged, trust_props
 
 
@@ -156,7 +156,7 @@ def test_update_pinned_product_code():
 # Against labsim over loopback (provider methods directly, real PsrpTransport)
 
 from providers.transport import Command  # noqa: E402
-from tests.providers.sim_fixtures_a import (admin, clear_faults, conn_dict, invocations, last_id,  # noqa: E402
+from tests.providers.labsim_helpers import (admin, clear_faults, conn_dict, invocations, last_id,  # noqa: E402
                                             set_fault, sim_a)  # noqa: F401
 
 

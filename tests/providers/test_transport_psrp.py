@@ -13,8 +13,7 @@ import requests
 
 from labsim.wsman import WSManService
 from providers.errors import RemoteCommandFailed, StepTimedOut, TransportError
-from providers.transport import Command, Credential, HostConnection, Secret
-from providers.transport._psrp import PsrpTransport, SessionCache
+from providers.transport import Command, Credential, HostConnection, PsrpTransport, Secret, SessionCache
 from tests.labsim.protocol_doubles import in_memory_wsman
 from tests.providers.psrp_doubles import SUCCESS, ConnectorRuntime
 
@@ -153,8 +152,8 @@ def test_sessions_are_reused_and_idle_ones_retired(lab, monkeypatch):
     for _ in range(3):
         t.run(conn, "who", Command("Get-Session"))
     assert cache.opened == 1 and cache.idle_count(conn) == 1
-    from providers.transport import _psrp
-    monkeypatch.setattr(_psrp, "IDLE_LIMIT", 0.0)  # as if two minutes had passed
+    real = time.monotonic
+    monkeypatch.setattr(time, "monotonic", lambda: real() + 120.0)  # as if two minutes had passed
     t.run(conn, "who", Command("Get-Session"))
     assert cache.opened == 2 and cache.discarded == 1
 

@@ -16,7 +16,7 @@ from labsim.server import LabServer
 from labsim.testing import free_loopback_lab, start_labsim
 from providers.errors import AuthenticationFailed, HostUnreachable, RemoteCommandFailed, TlsVerificationFailed
 from providers.transport import Command, HostConnection, Secret
-from providers.transport._psrp import PsrpTransport, SessionCache
+from providers.transport import PsrpTransport, SessionCache
 from tests.providers.psrp_doubles import SUCCESS, ConnectorRuntime
 
 pytestmark = pytest.mark.sim

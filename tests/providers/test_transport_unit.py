@@ -18,10 +18,8 @@ from providers.errors import (AuthenticationFailed, ConfigurationError, Connecto
                               RemoteCommandFailed, StepTimedOut, TlsVerificationFailed, TransportError,
                               is_transient)
 from providers.transport import (Command, Credential, ErrorRecordInfo, Failure, FakeTransport, HostConnection,
-                                 Pipeline, Result, Secret, describe)
-from providers.transport._commands import secrets_in, to_statements
-from providers.transport._psrp import error_info, to_wire, translate
-from providers.transport._result import to_plain
+                                 Pipeline, Result, Secret, describe, error_info, secrets_in, to_plain, to_statements,
+                                 to_wire, translate)
 
 pytestmark = pytest.mark.unit
 
@@ -336,7 +334,7 @@ def test_connection_defaults():
 
 
 def test_wsman_names_the_host_for_kerberos_and_pins_tls_only_when_asked():
-    from providers.transport._psrp import make_wsman
+    from providers.transport import make_wsman
 
     by_ip = make_wsman(conn(auth="kerberos", username=None, password=None), None).transport
     assert by_ip.negotiate_hostname_override == "wap01.contoso.local"  # SPN WSMAN/<fqdn>, not WSMAN/127.0.10.4
@@ -396,5 +394,5 @@ def test_pydantic_errors_do_not_echo_the_password():
 
 
 def test_transport_module_keeps_pypsrp_debug_off(caplog):
-    import providers.transport._psrp  # noqa: F401 - importing sets the levels
+    from providers.transport import PsrpTransport  # noqa: F401 - loading the real transport sets the levels
     assert logging.getLogger("pypsrp").getEffectiveLevel() >= logging.INFO

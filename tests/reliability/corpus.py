@@ -177,7 +177,7 @@ def valid_resource_inputs(server: Any, resource: str, tmp_path: Path) -> tuple[A
     if resource == "Certificate":
         leaf = _leaf()
         return C.CertificateProvider(), {
-            "connection": wap, "store": "My", "cert_pem": leaf.pem, "pfx_base64": leaf.pfx(PFX_PASSWORD),
+            "connection": wap, "store": "My", "cert_pem": leaf.pem, "pfx_base64": leaf.pfx_base64(PFX_PASSWORD),
             "pfx_password": PFX_PASSWORD, "serves_fqdns": [fqdn], "expiry_threshold_days": 30,
             "staging_dir": "C:\\temp"}, "connection"
     if resource == "ConnectorBundle":
@@ -211,7 +211,7 @@ _LEAF: list[Any] = []
 
 
 def _leaf() -> Any:
-    from tests.providers.certs_a import make_ca, make_leaf
+    from tests.cert_factory import make_ca, make_leaf
 
     if not _LEAF:
         _LEAF.append(make_leaf(make_ca("Reliability Test CA")))

@@ -389,8 +389,7 @@ def test_lab_text_corruption(tmp_path_factory):
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
     from providers.remote import use_transport
-    from providers.transport import PsrpTransport
-    from providers.transport._psrp import SessionCache
+    from providers.transport import PsrpTransport, SessionCache
 
     cache = SessionCache()
     with lab(tmp_path_factory.mktemp("labsim-bad-inputs")) as server, use_transport(PsrpTransport(cache)):

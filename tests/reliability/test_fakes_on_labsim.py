@@ -19,8 +19,7 @@ from providers import bundle as B
 from providers import connector_site as cs
 from providers.errors import ConnectorError
 from providers.remote import use_transport
-from providers.transport import Command, HostConnection, PsrpTransport
-from providers.transport._psrp import SessionCache
+from providers.transport import Command, HostConnection, PsrpTransport, SessionCache
 from tests.providers.conftest import host_connection, stage_bundle
 from tests.reliability.corpus import lab, valid_resource_inputs
 

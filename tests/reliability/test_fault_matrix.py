@@ -36,8 +36,7 @@ from providers import tenant_api_trust as trust
 from providers import tenant_api_update as update
 from providers.errors import ConnectorError, StepTimedOut, TransportError
 from providers.remote import use_transport
-from providers.transport import Command, FakeTransport, HostConnection, PsrpTransport
-from providers.transport._psrp import SessionCache
+from providers.transport import Command, FakeTransport, HostConnection, PsrpTransport, SessionCache
 from tests.reliability import figures
 from tests.reliability.matrix import (
     NOT_APPLICABLE_FAULTS,
@@ -186,13 +185,13 @@ def _admin(server: Any, host: str, step: str, statements: Any) -> None:
 
 
 def certificate(tmp: Path) -> Scenario:
-    from tests.providers.certs_a import make_ca, make_leaf
+    from tests.cert_factory import make_ca, make_leaf
 
     leaf = make_leaf(make_ca("Matrix CA"), names=("wapcomputer1.contoso.com",))
 
     def props(server: Any, budget: float) -> dict[str, Any]:
         return {"connection": conn(server, "wapcomputer1", budget), "store": "My", "cert_pem": leaf.pem,
-                "pfx_base64": leaf.pfx("Pfx-Pass-123"), "pfx_password": "Pfx-Pass-123",
+                "pfx_base64": leaf.pfx_base64("Pfx-Pass-123"), "pfx_password": "Pfx-Pass-123",
                 "serves_fqdns": ["wapcomputer1.contoso.com"], "expiry_threshold_days": 30, "staging_dir": "C:\\temp"}
     return Scenario(C.CertificateProvider(), props, drift=_delete_out_of_band)
 

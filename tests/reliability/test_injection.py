@@ -33,8 +33,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from providers.errors import ConfigurationError, RemoteCommandFailed
-from providers.transport import Command, HostConnection, PsrpTransport
-from providers.transport._psrp import SessionCache
+from providers.transport import Command, HostConnection, PsrpTransport, SessionCache
 from tests.providers.conftest import host_connection
 from tests.reliability import figures
 from tests.reliability.corpus import HOSTILE_STRINGS, hostile_text, lab, valid_resource_inputs
@@ -336,7 +335,7 @@ def test_pfx_password_arrives_verbatim(sim, password):
 
     leaf = _leaf()
     provider, props, _ = valid_resource_inputs(sim, "Certificate", sim.tmp)
-    props.update(pfx_base64=leaf.pfx(password), pfx_password=password)
+    props.update(pfx_base64=leaf.pfx_base64(password), pfx_password=password)
     assert provider.check({}, props).failures == []
     mark = last_id(sim)
     created = provider.create(props)  # the PFX only opens with the exact password

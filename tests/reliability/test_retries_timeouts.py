@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 
 from providers.errors import AuthenticationFailed, StepTimedOut, TransportError
-from providers.transport import Command, HostConnection, PsrpTransport
-from providers.transport._psrp import SessionCache
+from providers.transport import Command, HostConnection, PsrpTransport, SessionCache
 from tests.reliability import figures
 
 REPO = Path(__file__).resolve().parents[2]

@@ -39,8 +39,7 @@ from _pytest.logging import LogCaptureHandler
 
 from labsim.runtime import Fault
 from providers.errors import RemoteCommandFailed, StepTimedOut, TransportError
-from providers.transport import Command, HostConnection, PsrpTransport
-from providers.transport._psrp import SessionCache
+from providers.transport import Command, HostConnection, PsrpTransport, SessionCache
 from tests.providers.conftest import host_connection
 from tests.reliability import figures
 from tests.reliability.corpus import lab

@@ -17,8 +17,7 @@ import datetime as dt
 import pytest
 
 from providers.errors import ConfigurationError, TlsVerificationFailed
-from providers.transport import Command, HostConnection
-from providers.transport._psrp import PsrpTransport, SessionCache
+from providers.transport import Command, HostConnection, PsrpTransport, SessionCache
 from tests.providers.conftest import host_connection
 from tests.reliability import figures
 from tests.reliability.corpus import lab, scheme_recorder, valid_resource_inputs

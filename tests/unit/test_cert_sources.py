@@ -12,7 +12,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from components.config import ConfigError, parse_stack_config, plain_text_paths
 from providers import cert_checks as K
-from tests.operator_pki import NOW, org_ca, web_server_cert
+from tests.cert_factory import NOW, org_ca, web_server_cert
 
 pytestmark = pytest.mark.unit
 

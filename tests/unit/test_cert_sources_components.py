@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from components.config import parse_stack_config
-from tests.operator_pki import org_ca, web_server_cert
+from tests.cert_factory import org_ca, web_server_cert
 from tests.unit.test_components import deploy, registered, sim_config_values
 
 pytestmark = pytest.mark.unit

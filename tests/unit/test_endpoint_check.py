@@ -95,7 +95,7 @@ def test_probe_trusts_an_operators_intermediate_issuing_ca_alone_and_not_its_sib
     certificate from another intermediate under the same root is still refused."""
     from cryptography.hazmat.primitives import serialization
 
-    from tests.operator_pki import org_ca, web_server_cert
+    from tests.cert_factory import org_ca, web_server_cert
 
     root = org_ca("Contoso Root CA")
     issuing, sibling = org_ca("Contoso Issuing CA", parent=root), org_ca("Contoso Other CA", parent=root)

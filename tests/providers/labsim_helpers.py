@@ -1,7 +1,7 @@
-"""Sim-tier helpers for the certificate, bundle and Tenant API tests (conftest.py belongs to the other resource
-tests; its ``labsim`` fixture gives a module-scoped LabServer on the default lab).
+"""Helpers for provider tests against labsim: an administrator's out-of-band change, the lab's invocation log,
+command faults (conftest.py's ``labsim`` fixture gives a module-scoped LabServer on the default lab).
 
-    from tests.providers.sim_fixtures_a import sim_a, admin, invocations, last_id  # noqa: F401 (fixture)
+    from tests.providers.labsim_helpers import sim_a, admin, invocations, last_id  # noqa: F401 (fixture)
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from providers.transport import HostConnection
 @pytest.fixture
 def sim_a(labsim) -> Iterator[Any]:
     """Provider methods talk to labsim over loopback through the real PsrpTransport (fresh session cache)."""
-    from providers.transport import PsrpTransport
-    from providers.transport._psrp import SessionCache
+    from providers.transport import PsrpTransport, SessionCache
 
     cache = SessionCache()
     with use_transport(PsrpTransport(cache)) as t:
@@ -37,8 +36,7 @@ def conn_dict(server: Any, host: str, **overrides: Any) -> dict[str, Any]:
 
 def admin(server: Any, host: str, step: str, statements: Any, **kw: Any) -> Any:
     """An administrator's out-of-band change, over PSRP with structured commands, on its own session."""
-    from providers.transport import PsrpTransport
-    from providers.transport._psrp import SessionCache
+    from providers.transport import PsrpTransport, SessionCache
 
     cache = SessionCache()
     try:
