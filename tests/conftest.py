@@ -1,24 +1,24 @@
-"""Hypothesis profiles: the test suite is reproducible, exploration is asked for.
+"""What every test tier shares: Hypothesis profiles, Pulumi's runtime settings left as found, and labsim with the
+real transport (the sim tier).
 
-``make test`` (and CI) runs the property tests derandomized: the same examples every run, so a red CI run is
-reproducible and a green one stays green. ``make reliability`` and ``HYPOTHESIS_PROFILE=explore`` draw fresh
-random examples every run, which is how new counterexamples are found; one that is found becomes a fixed test.
+Hypothesis: ``make test`` (and CI) runs the property tests derandomized: the same examples every run, so a red CI
+run is reproducible and a green one stays green. ``make reliability`` and ``HYPOTHESIS_PROFILE=explore`` draw
+fresh random examples every run, which is how new counterexamples are found; one that is found becomes a fixed
+test.
 """
 
+import contextvars
 import os
+from collections.abc import Iterator
+from typing import Any
 
+import pulumi.runtime.settings
+import pytest
 from hypothesis import settings
 
 settings.register_profile("repeatable", derandomize=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
-
-
-
-import contextvars
-
-import pulumi.runtime.settings
-import pytest
 
 
 def _engine_or_monitor_set() -> bool:
@@ -42,3 +42,60 @@ def _pulumi_runtime_left_as_found():
 def _forget_engine_and_monitor() -> None:
     pulumi.runtime.settings.SETTINGS.engine = None
     pulumi.runtime.settings.SETTINGS.monitor = None
+
+
+# -- labsim and the real transport (the sim tier) ------------------------------------------------------------------
+# A test module gets one lab, started when a test first asks for it:
+#
+#     def test_x(labsim, sim):          # labsim: the LabServer; sim: the real PsrpTransport, provider methods use it
+#         conn = host_connection(labsim, "wapcomputer1")          # tests/providers/conftest.py
+#         sim.run(HostConnection.parse(conn), "who", Command("Get-Session"))
+#
+# A module that needs another lab shape overrides ``lab_settings`` (LabSettings fields):
+#
+#     @pytest.fixture(scope="module")
+#     def lab_settings():
+#         return {"pep_polling_seconds": 30}
+
+# Small by default: a test that must prove Add-AzurePackConnector returns at its success line sets it high.
+DEFAULT_PEP_POLLING_SECONDS = 3.0
+
+
+@pytest.fixture(scope="module")
+def lab_settings() -> dict[str, Any]:
+    """The LabSettings this module's lab runs with, over labsim's default lab."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def labsim(tmp_path_factory, lab_settings) -> Iterator[Any]:
+    """labsim's default lab on free loopback addresses (real TLS and auth), for the whole module."""
+    from labsim.testing import simulated_lab
+
+    settings = {"pep_polling_seconds": DEFAULT_PEP_POLLING_SECONDS, **lab_settings}
+    with simulated_lab(tmp_path_factory.mktemp("labsim"), **settings) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def sim(labsim) -> Iterator[Any]:
+    """The real PsrpTransport with its own session cache, for talking to ``labsim``; provider methods use it while
+    the module runs. After each test that uses it, the lab's faults are cleared and its sessions closed, so every
+    test starts on fresh sessions (see ``_sim_left_clean``)."""
+    from providers.remote import use_transport
+    from providers.transport import PsrpTransport, SessionCache
+
+    cache = SessionCache()
+    try:
+        with use_transport(PsrpTransport(cache)) as transport:
+            yield transport
+    finally:
+        cache.close_all()
+
+
+@pytest.fixture(autouse=True)
+def _sim_left_clean(request):
+    yield
+    if "sim" in request.fixturenames:
+        request.getfixturevalue("labsim").runtime.state.clear_faults()
+        request.getfixturevalue("sim").cache.close_all()

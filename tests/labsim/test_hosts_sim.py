@@ -10,7 +10,6 @@ import ssl
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import yaml
@@ -20,7 +19,6 @@ from pypsrp.wsman import WSMan
 from labsim.hosts import LabRuntime
 from labsim.hosts.pep import SUCCESS_LINE
 from labsim.hosts.wapconnector import make_bundle
-from labsim.lab import Lab
 from labsim.pki import thumbprint
 from labsim.testing import free_loopback_lab, start_labsim
 from tests.labsim.hosts_helpers import BUNDLE_ROOT, PEP, SCRIPTS, WAP, default_lab
@@ -31,18 +29,8 @@ PEP_USER, PEP_PASSWORD = "AZURESTACK\\CloudAdmin", "LabOnly-Pep-1!"
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    lab = free_loopback_lab(default_lab())
-    lab.settings.pep_polling_seconds = 30
-    lab.settings.operation_timeout = 2
-    box: dict = {}
-
-    def factory(lab: Lab, state_dir: Path) -> LabRuntime:
-        box["rt"] = LabRuntime.open(lab, state_dir)
-        return box["rt"]
-
-    with start_labsim(lab, factory, tmp_path_factory.mktemp("sim")) as server:
-        yield server, box["rt"]
+def lab_settings():
+    return {"pep_polling_seconds": 30, "operation_timeout": 2}
 
 
 def connect(server, host=WAP, user="CONTOSO\\WapAdmin", password=WAP_PASSWORD, auth="basic") -> WSMan:
@@ -73,8 +61,8 @@ def wait_for(predicate, timeout=10.0):
     raise AssertionError("condition not reached in time")
 
 
-def test_connector_install_over_the_wire_serves_40005(sim, tmp_path):
-    server, rt = sim
+def test_connector_install_over_the_wire_serves_40005(labsim, tmp_path):
+    server = labsim
     local = make_bundle(tmp_path)
     with RunspacePool(connect(server)) as pool:
         site = invoke(pool, "Get-Website", Name="MgmtSvc-TenantSite")
@@ -115,8 +103,8 @@ def test_connector_install_over_the_wire_serves_40005(sim, tmp_path):
     wait_for(lambda: served() == thumb)
 
 
-def test_pep_refuses_script_text_and_records_it(sim):
-    server, rt = sim
+def test_pep_refuses_script_text_and_records_it(labsim):
+    server, rt = labsim, labsim.runtime
     with RunspacePool(connect(server, PEP, PEP_USER, PEP_PASSWORD, auth="credssp"),
                       configuration_name="PrivilegedEndpoint") as pool:
         ps = PowerShell(pool)
@@ -128,8 +116,8 @@ def test_pep_refuses_script_text_and_records_it(sim):
     assert rt.state.invocations(PEP)[-1]["command"] == "Get-ChildItem C:\\"
 
 
-def test_pep_success_line_then_stop(sim):
-    server, rt = sim
+def test_pep_success_line_then_stop(labsim):
+    server, rt = labsim, labsim.runtime
     clouds = [{"CloudName": "AzurePack_1", "CloudEndpoint": "https://wapcomputer1.contoso.com:40005"}]
     with RunspacePool(connect(server, PEP, PEP_USER, PEP_PASSWORD, auth="credssp"),
                       configuration_name="PrivilegedEndpoint") as pool:
@@ -194,7 +182,7 @@ def test_cli_serve_background_exec_show_fault_stop(tmp_path):
     assert "not running" in _labsim("stop", env=env, check=False).stderr
 
 
-def test_secure_string_and_credential_parameters_over_the_wire(sim, tmp_path):
+def test_secure_string_and_credential_parameters_over_the_wire(labsim, tmp_path):
     """A PFX password (SecureString) and a SqlCredential (PSCredential) cross the wire, work, and are redacted."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
@@ -202,7 +190,7 @@ def test_secure_string_and_credential_parameters_over_the_wire(sim, tmp_path):
     from pypsrp.complex_objects import PSCredential
     from pypsrp.serializer import TaggedValue
 
-    server, rt = sim
+    server, rt = labsim, labsim.runtime
     cert_pem, key_pem = rt.ca.issue("secure.contoso.com", ["secure.contoso.com"])
     pfx = pkcs12.serialize_key_and_certificates(
         b"x", serialization.load_pem_private_key(key_pem, None), x509.load_pem_x509_certificate(cert_pem), None,

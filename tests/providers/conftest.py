@@ -1,45 +1,15 @@
-"""Shared labsim fixtures for provider tests (sim tier): a lab on free loopback addresses per test module, and
-helpers that turn a lab host into the ``connection`` dict a resource takes.
+"""Helpers that turn a labsim host into the ``connection`` dict a resource takes, and put the WAPConnector bundle
+on a host's disk. The ``labsim`` and ``sim`` fixtures are in tests/conftest.py.
 
-    def test_x(labsim):                      # module-scoped LabServer on the default lab
-        conn = host_connection(labsim, "wapcomputer1")
-        pep = host_connection(labsim, "AzS-ERCS01")        # credssp + PrivilegedEndpoint
-
-A module that needs other lab settings starts its own: ``with lab_server(tmp, pep_polling_seconds=30) as s``.
+    conn = host_connection(labsim, "wapcomputer1")
+    pep = host_connection(labsim, "AzS-ERCS01")        # credssp + PrivilegedEndpoint
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 PEP_ROLE = "privileged_endpoint"
-# Small by default: a test that must prove Add-AzurePackConnector returns at its success line sets it high.
-DEFAULT_PEP_POLLING_SECONDS = 3.0
-
-
-@contextlib.contextmanager
-def lab_server(state_dir: Path, **settings: Any) -> Iterator[Any]:
-    """labsim's default lab on free loopback addresses with ``settings`` (LabSettings fields) applied."""
-    from labsim.hosts import LabRuntime
-    from labsim.lab import DEFAULT_LAB, Lab, load_lab
-    from labsim.testing import free_loopback_lab, start_labsim
-
-    data = free_loopback_lab(load_lab(DEFAULT_LAB)).model_dump(mode="json")
-    data.setdefault("settings", {}).update({"pep_polling_seconds": DEFAULT_PEP_POLLING_SECONDS, **settings})
-    lab = Lab.model_validate(data)
-    with start_labsim(lab, LabRuntime.open, state_dir) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def labsim(tmp_path_factory) -> Iterator[Any]:
-    with lab_server(tmp_path_factory.mktemp("labsim")) as server:
-        yield server
 
 
 def host_connection(server: Any, host: str, **overrides: Any) -> dict[str, Any]:

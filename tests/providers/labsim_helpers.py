@@ -1,31 +1,15 @@
 """Helpers for provider tests against labsim: an administrator's out-of-band change, the lab's invocation log,
-command faults (conftest.py's ``labsim`` fixture gives a module-scoped LabServer on the default lab).
+command faults (the ``labsim`` and ``sim`` fixtures are in tests/conftest.py).
 
-    from tests.providers.labsim_helpers import sim_a, admin, invocations, last_id  # noqa: F401 (fixture)
+    from tests.providers.labsim_helpers import admin, invocations, last_id
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from providers.remote import use_transport
 from providers.transport import HostConnection
-
-
-@pytest.fixture
-def sim_a(labsim) -> Iterator[Any]:
-    """Provider methods talk to labsim over loopback through the real PsrpTransport (fresh session cache)."""
-    from providers.transport import PsrpTransport, SessionCache
-
-    cache = SessionCache()
-    with use_transport(PsrpTransport(cache)) as t:
-        yield t
-    labsim.runtime.state.clear_faults()
-    cache.close_all()
 
 
 def conn_dict(server: Any, host: str, **overrides: Any) -> dict[str, Any]:

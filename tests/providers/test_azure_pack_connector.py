@@ -517,26 +517,24 @@ POLLING = 30.0  # the lab's PEP keeps polling this long after the success line: 
 
 
 @pytest.fixture(scope="module")
-def pep_lab(tmp_path_factory):
-    from tests.providers.conftest import lab_server
-
-    with lab_server(tmp_path_factory.mktemp("labsim-pep"), pep_polling_seconds=POLLING) as server:
-        yield server
+def lab_settings():
+    return {"pep_polling_seconds": POLLING}
 
 
 @pytest.fixture
-def sim(pep_lab):
-    """Fresh transport per test; the lab's multi-cloud state and faults reset afterwards."""
+def pep_lab(labsim, sim):
+    """The module's lab; after the test its faults are cleared and multi-cloud is disabled again with the marker
+    folder removed, on sessions of their own (the test may have left its own broken)."""
     from providers.transport import PsrpTransport, SessionCache
 
+    yield labsim
+    labsim.runtime.state.clear_faults()
     cache = SessionCache()
-    yield PsrpTransport(cache)
-    pep_lab.runtime.state.clear_faults()
     try:
-        t2 = PsrpTransport(SessionCache())
-        t2.run(_pep(pep_lab), "reset", apc.disable_command())
-        t2.run(_share(pep_lab), "reset", apc.Command("Remove-Item", {"Path": apc.MARKER_FOLDER, "ErrorAction":
-                                                                     "SilentlyContinue"}, ["Recurse", "Force"]))
+        t = PsrpTransport(cache)
+        t.run(_pep(labsim), "reset", apc.disable_command())
+        t.run(_share(labsim), "reset", apc.Command("Remove-Item", {"Path": apc.MARKER_FOLDER, "ErrorAction":
+                                                                   "SilentlyContinue"}, ["Recurse", "Force"]))
     finally:
         cache.close_all()
 
@@ -680,10 +678,10 @@ def test_sim_hostile_strings_reach_the_pep_verbatim(pep_lab, sim):
 
 @pytest.mark.sim
 @pytest.mark.parametrize("case, props, prop, reason", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
-def test_sim_bad_inputs_record_no_invocation(pep_lab, case, props, prop, reason):
-    before = len(pep_lab.runtime.state.invocations())
+def test_sim_bad_inputs_record_no_invocation(labsim, case, props, prop, reason):
+    before = len(labsim.runtime.state.invocations())
     result = apc.AzurePackConnectorProvider().check({}, props)
     assert [f.property for f in result.failures] == [prop]
     with pytest.raises(ConfigurationError):
         apc.AzurePackConnectorProvider().create(props)
-    assert len(pep_lab.runtime.state.invocations()) == before
+    assert len(labsim.runtime.state.invocations()) == before

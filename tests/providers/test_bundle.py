@@ -332,7 +332,7 @@ def test_resource_class_hashes_the_folder_and_marks_connection_secret(tmp_path, 
 # Against labsim over loopback (provider methods directly, real PsrpTransport)
 
 from tests.providers.labsim_helpers import (admin, all_invocations_text, clear_faults, conn_dict,  # noqa: E402
-                                            invocations, last_id, params, set_fault, sim_a)  # noqa: F401
+                                            invocations, last_id, params, set_fault)
 
 
 def sim_bundle(tmp_path: Path) -> Path:
@@ -352,10 +352,10 @@ def sim_props(server, root: Path, host="wapcomputer2", **kw):
 
 
 @pytest.mark.sim
-def test_sim_lifecycle_drift_heal_delete(labsim, sim_a, tmp_path):
+def test_sim_lifecycle_drift_heal_delete(labsim, sim, tmp_path):
     root = sim_bundle(tmp_path)
     props = sim_props(labsim, root)
-    p = B.ConnectorBundleProvider(sim_a)
+    p = B.ConnectorBundleProvider(sim)
     mark = last_id(labsim)
     created = p.create(props)
     assert sorted(created.outs["uploaded"]) == sorted(props["files"])
@@ -392,10 +392,10 @@ def test_sim_lifecycle_drift_heal_delete(labsim, sim_a, tmp_path):
 @pytest.mark.sim
 @pytest.mark.parametrize("kind, command", [("command_terminating", "Add-Content"),
                                            ("command_error", "Set-Content")])
-def test_sim_rerun_after_a_failure_halfway_converges(labsim, sim_a, tmp_path, kind, command):
+def test_sim_rerun_after_a_failure_halfway_converges(labsim, sim, tmp_path, kind, command):
     root = sim_bundle(tmp_path)
     props = sim_props(labsim, root, host="wapcomputer1", destination="C:\\temp\\Faulty")
-    p = B.ConnectorBundleProvider(sim_a)
+    p = B.ConnectorBundleProvider(sim)
     set_fault(labsim, "wapcomputer1", kind, command)
     with pytest.raises(ConnectorError) as err:
         p.create(props)
@@ -408,15 +408,15 @@ def test_sim_rerun_after_a_failure_halfway_converges(labsim, sim_a, tmp_path, ki
 
 
 @pytest.mark.sim
-def test_sim_bad_inputs_make_no_invocation(labsim, sim_a, tmp_path):
+def test_sim_bad_inputs_make_no_invocation(labsim, sim, tmp_path):
     root = sim_bundle(tmp_path)
     mark = last_id(labsim)
     for change in ({"destination": "C:\\x'; Remove-Item C:\\ -Recurse; '"}, {"chunk_size": 1},
                    {"connection": {**conn_dict(labsim, "wapcomputer2"), "port": 70000}},
                    {"connection": {**conn_dict(labsim, "wapcomputer2"), "auth": "magic"}},
                    {"connection": {**conn_dict(labsim, "wapcomputer2"), "password": None}}):
-        assert B.ConnectorBundleProvider(sim_a).check({}, sim_props(labsim, root, **change)).failures
+        assert B.ConnectorBundleProvider(sim).check({}, sim_props(labsim, root, **change)).failures
         with pytest.raises(ConfigurationError):  # create re-checks: the engine is not the only line of defence
-            B.ConnectorBundleProvider(sim_a).create(sim_props(labsim, root, **change))
+            B.ConnectorBundleProvider(sim).create(sim_props(labsim, root, **change))
     assert last_id(labsim) == mark
     assert "LabOnly-Wap2-1!" not in all_invocations_text(labsim)

@@ -322,7 +322,7 @@ from cryptography.hazmat.primitives import serialization  # noqa: E402
 
 from providers.transport import Command  # noqa: E402
 from tests.providers.labsim_helpers import (admin, all_invocations_text, clear_faults, conn_dict,  # noqa: E402
-                                            invocations, last_id, params, set_fault, sim_a)  # noqa: F401
+                                            invocations, last_id, params, set_fault)
 
 
 def sim_my(server, leaf, password=PASSWORD, host="wapcomputer1"):
@@ -331,10 +331,10 @@ def sim_my(server, leaf, password=PASSWORD, host="wapcomputer1"):
 
 
 @pytest.mark.sim
-def test_sim_ca_certificate_on_wasp_lifecycle(labsim, sim_a):
+def test_sim_ca_certificate_on_wasp_lifecycle(labsim, sim):
     ca = make_ca("Connector Issuing CA (sim)")
     props = ca_props(ca, store="CA", connection=conn_dict(labsim, "AzS-WASP01"))
-    p = C.CertificateProvider(sim_a)
+    p = C.CertificateProvider(sim)
     created = p.create(props)
     assert created.outs["found_in_store"] == "CA" and created.outs["adopted"] is False
     read = p.read(created.id, created.outs)
@@ -356,14 +356,14 @@ def test_sim_ca_certificate_on_wasp_lifecycle(labsim, sim_a):
 
 
 @pytest.mark.sim
-def test_sim_root_certificate_already_trusted_is_adopted_not_removed(labsim, sim_a):
+def test_sim_root_certificate_already_trusted_is_adopted_not_removed(labsim, sim):
     """Every lab host trusts the lab CA in Root (baseline): declaring it for CA adopts it [inf: CA or Root]."""
     from labsim.server import lab_ca
 
     pem = lab_ca(labsim.state_dir, labsim.lab).cert_pem
     pem = pem.decode() if isinstance(pem, bytes) else pem
     props = ca_props(store="CA", cert_pem=pem, connection=conn_dict(labsim, "AzS-WASP01"))
-    p = C.CertificateProvider(sim_a)
+    p = C.CertificateProvider(sim)
     created = p.create(props)
     assert created.outs["adopted"] is True and created.outs["found_in_store"] == "Root"
     p.delete(created.id, created.outs)
@@ -371,10 +371,10 @@ def test_sim_root_certificate_already_trusted_is_adopted_not_removed(labsim, sim
 
 
 @pytest.mark.sim
-def test_sim_my_certificate_lost_key_is_drift_and_update_heals(labsim, sim_a):
+def test_sim_my_certificate_lost_key_is_drift_and_update_heals(labsim, sim):
     leaf = make_leaf(CA, names=("wapcomputer1.contoso.com",))
     props = sim_my(labsim, leaf, password=HOSTILE)   # a hostile password works only if it arrives verbatim
-    p = C.CertificateProvider(sim_a)
+    p = C.CertificateProvider(sim)
     mark = last_id(labsim)
     created = p.create(props)
     assert created.outs["has_private_key"] is True
@@ -404,10 +404,10 @@ def test_sim_my_certificate_lost_key_is_drift_and_update_heals(labsim, sim_a):
 
 @pytest.mark.sim
 @pytest.mark.parametrize("kind", ["command_terminating", "command_error"])
-def test_sim_failed_import_cleans_up_and_rerun_converges(labsim, sim_a, kind):
+def test_sim_failed_import_cleans_up_and_rerun_converges(labsim, sim, kind):
     leaf = make_leaf(CA, names=("wapcomputer2.contoso.com",))
     props = sim_my(labsim, leaf, host="wapcomputer2")
-    p = C.CertificateProvider(sim_a)
+    p = C.CertificateProvider(sim)
     set_fault(labsim, "wapcomputer2", kind, "Import-PfxCertificate")
     with pytest.raises(ConnectorError) as err:
         p.create(props)
@@ -421,7 +421,7 @@ def test_sim_failed_import_cleans_up_and_rerun_converges(labsim, sim_a, kind):
 
 
 @pytest.mark.sim
-def test_sim_bad_inputs_make_no_invocation(labsim, sim_a):
+def test_sim_bad_inputs_make_no_invocation(labsim, sim):
     mark = last_id(labsim)
     bad = [
         my_props(make_leaf(None), connection=conn_dict(labsim, "wapcomputer1")),                      # self-signed
@@ -436,9 +436,9 @@ def test_sim_bad_inputs_make_no_invocation(labsim, sim_a):
         my_props(connection={**conn_dict(labsim, "wapcomputer1"), "auth": "magic"}),                 # auth
     ]
     for props in bad:
-        assert C.CertificateProvider(sim_a).check({}, props).failures
+        assert C.CertificateProvider(sim).check({}, props).failures
         with pytest.raises(ConfigurationError):  # create re-checks: the engine is not the only line of defence
-            C.CertificateProvider(sim_a).create(props)
+            C.CertificateProvider(sim).create(props)
     assert last_id(labsim) == mark
 
 

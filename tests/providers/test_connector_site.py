@@ -452,17 +452,6 @@ def test_resource_marks_the_connection_secret(monkeypatch):
 # Against labsim over loopback (provider methods directly, real PsrpTransport)
 
 
-@pytest.fixture
-def sim(labsim):
-    from providers.transport import PsrpTransport, SessionCache
-
-    cache = SessionCache()
-    with use_transport(PsrpTransport(cache)) as t:
-        yield t
-    labsim.runtime.state.clear_faults()
-    cache.close_all()
-
-
 def sim_inputs(server, host="wapcomputer1", **kw):
     from tests.providers.conftest import host_connection
 
@@ -627,7 +616,7 @@ def test_sim_missing_bundle_and_url_rewrite_are_reported_before_any_script(labsi
 
 @pytest.mark.sim
 @pytest.mark.parametrize("case, props, prop, reason", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
-def test_sim_bad_inputs_record_no_invocation(labsim, case, props, prop, reason):
+def test_sim_bad_inputs_record_no_invocation(labsim, sim, case, props, prop, reason):
     before = last_id(labsim)
     assert [f.property for f in cs.check(props).failures] == [prop]
     with pytest.raises(ConfigurationError):
@@ -638,7 +627,7 @@ def test_sim_bad_inputs_record_no_invocation(labsim, case, props, prop, reason):
 @pytest.mark.sim
 @pytest.mark.parametrize("field", ["tenant_portal_fqdn", "tenant_api_fqdn", "azure_stack_portal_fqdn",
                                    "certificate_thumbprint", "bundle_path"])
-def test_sim_hostile_strings_never_reach_the_host(labsim, field):
+def test_sim_hostile_strings_never_reach_the_host(labsim, sim, field):
     before = last_id(labsim)
     props = {**sim_inputs(labsim), field: HOSTILE}
     assert [f.property for f in cs.check(props).failures] == [field]

@@ -323,7 +323,7 @@ def test_trust_diff_replaces_on_identity_and_deletes_first():
 
 from providers.transport import Command  # noqa: E402
 from tests.providers.labsim_helpers import (admin, all_invocations_text, clear_faults, conn_dict,  # noqa: E402
-                                            invocations, last_id, params, set_fault, sim_a)  # noqa: F401
+                                            invocations, last_id, params, set_fault)
 
 STAGED = set()
 
@@ -340,11 +340,11 @@ def staged(server, host):
 
 @pytest.mark.sim
 @pytest.mark.sim
-def test_sim_trust_lifecycle(labsim, sim_a):
+def test_sim_trust_lifecycle(labsim, sim):
     staged(labsim, "wapcomputer1")
     content = data_file(CloudName=HOSTILE)
     props = trust_props(connection=conn_dict(labsim, "wapcomputer1"), data_file_content=content)
-    p = T.TenantApiTrustProvider(sim_a)
+    p = T.TenantApiTrustProvider(sim)
     mark = last_id(labsim)
     created = p.create(props)
     assert created.outs["sql_server_used"] == "wapcomputer1"     # discovered from ManagementStore
@@ -380,12 +380,12 @@ def test_sim_trust_lifecycle(labsim, sim_a):
 
 
 @pytest.mark.sim
-def test_sim_trust_new_data_file_name_rewrites_the_row_in_place(labsim, sim_a):
+def test_sim_trust_new_data_file_name_rewrites_the_row_in_place(labsim, sim):
     # A connector rerun writes a newly timestamped output file: the trust updates in place, the row is never
     # emptied, and the old staged copy is removed once the row reads the new one.
     staged(labsim, "wapcomputer1")
     props = trust_props(connection=conn_dict(labsim, "wapcomputer1"))
-    p = T.TenantApiTrustProvider(sim_a)
+    p = T.TenantApiTrustProvider(sim)
     created = p.create(props)
     news = {**props, "data_file_name": "AzurePack-11-25-10-59.txt"}
     d = p.diff(created.id, p.read(created.id, created.outs).outs, news)
@@ -406,13 +406,13 @@ def test_sim_trust_new_data_file_name_rewrites_the_row_in_place(labsim, sim_a):
 
 
 @pytest.mark.sim
-def test_sim_trust_with_sql_credential_never_logs_the_password(labsim, sim_a):
+def test_sim_trust_with_sql_credential_never_logs_the_password(labsim, sim):
     staged(labsim, "wapcomputer2")
     user = labsim.lab.host("wapcomputer2").users[0]
     props = trust_props(connection=conn_dict(labsim, "wapcomputer2"), sql_server="wapcomputer2",
                         sql_credential={"username": user.name, "password": user.password},
                         data_file_name="AzurePack-cred.txt")
-    p = T.TenantApiTrustProvider(sim_a)
+    p = T.TenantApiTrustProvider(sim)
     mark = last_id(labsim)
     created = p.create(props)
     (inv,) = invocations(labsim, "wapcomputer2", "Configure-TrustAzureStack.ps1", since=mark)
@@ -422,10 +422,10 @@ def test_sim_trust_with_sql_credential_never_logs_the_password(labsim, sim_a):
 
 
 @pytest.mark.sim
-def test_sim_trust_wrong_sql_password_is_a_clear_error_then_converges(labsim, sim_a):
+def test_sim_trust_wrong_sql_password_is_a_clear_error_then_converges(labsim, sim):
     staged(labsim, "wapcomputer2")
     user = labsim.lab.host("wapcomputer2").users[0]
-    p = T.TenantApiTrustProvider(sim_a)
+    p = T.TenantApiTrustProvider(sim)
     bad = trust_props(connection=conn_dict(labsim, "wapcomputer2"), sql_server="wapcomputer2",
                       sql_credential={"username": user.name, "password": "Wrong-Pass-1"})
     with pytest.raises(RemoteCommandFailed) as err:

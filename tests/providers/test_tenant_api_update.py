@@ -157,14 +157,14 @@ def test_update_pinned_product_code():
 
 from providers.transport import Command  # noqa: E402
 from tests.providers.labsim_helpers import (admin, clear_faults, conn_dict, invocations, last_id,  # noqa: E402
-                                            set_fault, sim_a)  # noqa: F401
+                                            set_fault)
 
 
 @pytest.mark.sim
-def test_sim_update_lifecycle(labsim, sim_a, capsys):
+def test_sim_update_lifecycle(labsim, sim, capsys):
     staged(labsim, "wapcomputer1")
     props = update_props(connection=conn_dict(labsim, "wapcomputer1"))
-    p = T.TenantApiUpdateProvider(sim_a)
+    p = T.TenantApiUpdateProvider(sim)
     created = p.create(props)
     assert created.outs["previous_product_code"] == UR91
     assert created.outs["updated"] is True and created.outs["product_code"] != UR91
@@ -189,30 +189,30 @@ def test_sim_update_lifecycle(labsim, sim_a, capsys):
 
 
 @pytest.mark.sim
-def test_sim_update_after_injected_failure_converges(labsim, sim_a):
+def test_sim_update_after_injected_failure_converges(labsim, sim):
     staged(labsim, "wapcomputer2")
     props = update_props(connection=conn_dict(labsim, "wapcomputer2"))
     set_fault(labsim, "wapcomputer2", "command_terminating", "Update-TenantAPI.ps1")
     with pytest.raises(RemoteCommandFailed) as err:
-        T.TenantApiUpdateProvider(sim_a).create(props)
+        T.TenantApiUpdateProvider(sim).create(props)
     assert "wapcomputer2.contoso.com" in str(err.value) and "Update-TenantAPI" in str(err.value)
     clear_faults(labsim, "wapcomputer2")
-    assert T.TenantApiUpdateProvider(sim_a).create(props).outs["updated"] is True
+    assert T.TenantApiUpdateProvider(sim).create(props).outs["updated"] is True
 
 
 # == both Tenant API resources ===================================================================================
 @pytest.mark.sim
-def test_sim_bad_inputs_make_no_invocation(labsim, sim_a):
+def test_sim_bad_inputs_make_no_invocation(labsim, sim):
     mark = last_id(labsim)
     c = conn_dict(labsim, "wapcomputer1")
     for provider, props in [
-        (trust.TenantApiTrustProvider(sim_a), trust_props(connection=c, sql_server=HOSTILE)),
-        (trust.TenantApiTrustProvider(sim_a), trust_props(connection=c, data_file_name=HOSTILE)),
-        (trust.TenantApiTrustProvider(sim_a), trust_props(connection={**c, "port": 123456})),
-        (trust.TenantApiTrustProvider(sim_a), trust_props(connection={**c, "auth": "magic"})),
-        (T.TenantApiUpdateProvider(sim_a), update_props(connection={**c, "username": None})),
-        (T.TenantApiUpdateProvider(sim_a), update_props(connection={**c, "fqdn": "bad..name"})),
-        (T.TenantApiUpdateProvider(sim_a), update_props(connection=c, bundle_path=HOSTILE)),
+        (trust.TenantApiTrustProvider(sim), trust_props(connection=c, sql_server=HOSTILE)),
+        (trust.TenantApiTrustProvider(sim), trust_props(connection=c, data_file_name=HOSTILE)),
+        (trust.TenantApiTrustProvider(sim), trust_props(connection={**c, "port": 123456})),
+        (trust.TenantApiTrustProvider(sim), trust_props(connection={**c, "auth": "magic"})),
+        (T.TenantApiUpdateProvider(sim), update_props(connection={**c, "username": None})),
+        (T.TenantApiUpdateProvider(sim), update_props(connection={**c, "fqdn": "bad..name"})),
+        (T.TenantApiUpdateProvider(sim), update_props(connection=c, bundle_path=HOSTILE)),
     ]:
         assert provider.check({}, props).failures
         with pytest.raises(ConfigurationError):  # create re-checks: the engine is not the only line of defence

@@ -29,8 +29,8 @@ from providers.errors import ConfigurationError
 from providers.transport import HostConnection
 from tests.reliability import figures
 from tests.reliability.corpus import (
+    DEFAULT_POLLING,
     RESOURCES,
-    lab,
     mutate,
     mutated_at,
     mutation_strategy,
@@ -387,15 +387,8 @@ def test_lab_text_corruption(tmp_path_factory):
 # Resource inputs (against labsim: nothing may reach a host)
 # =================================================================================================================
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    from providers.remote import use_transport
-    from providers.transport import PsrpTransport, SessionCache
-
-    cache = SessionCache()
-    with lab(tmp_path_factory.mktemp("labsim-bad-inputs")) as server, use_transport(PsrpTransport(cache)):
-        server.tmp = tmp_path_factory.mktemp("resource-src")
-        yield server
-    cache.close_all()
+def lab_settings():
+    return {"pep_polling_seconds": DEFAULT_POLLING}
 
 
 def _last_id(server) -> int:
@@ -568,8 +561,8 @@ HAND_CASES += [("AzurePackConnector", f"AzurePackConnector PEP connection: {name
 
 @pytest.mark.sim
 @pytest.mark.parametrize("resource, case, change, prop", HAND_CASES, ids=[c[1] for c in HAND_CASES])
-def test_resource_hand_cases(sim, resource, case, change, prop):
-    provider, props, key = valid_resource_inputs(sim, resource, sim.tmp)
+def test_resource_hand_cases(labsim, sim, tmp_path, resource, case, change, prop):
+    provider, props, key = valid_resource_inputs(labsim, resource, tmp_path)
     assert provider.check({}, props).failures == []
     secrets = secrets_of(props)
     change(props, key)
@@ -577,14 +570,14 @@ def test_resource_hand_cases(sim, resource, case, change, prop):
     failures = provider.check({}, props).failures
     assert any(_root(f.property) == expected for f in failures), \
         (expected, [(f.property, f.reason) for f in failures])
-    assert check_resource(sim, provider, props, secrets, None) == "rejected"
+    assert check_resource(labsim, provider, props, secrets, None) == "rejected"
     count(f"resource:{resource.split('.')[0]}", "rejected", props)
 
 
 @pytest.mark.sim
 @pytest.mark.parametrize("resource", [r for r in RESOURCES if "." not in r])
-def test_resource_mutations(sim, resource):
-    provider, valid, key = valid_resource_inputs(sim, resource, sim.tmp)
+def test_resource_mutations(labsim, sim, tmp_path, resource):
+    provider, valid, key = valid_resource_inputs(labsim, resource, tmp_path)
     secrets = secrets_of(valid)
 
     @HYPO
@@ -592,7 +585,7 @@ def test_resource_mutations(sim, resource):
     def run(m):
         path, op, value = m
         mutated = mutate(valid, path, op, value)
-        count(f"resource:{resource}", check_resource(sim, provider, mutated, secrets,
+        count(f"resource:{resource}", check_resource(labsim, provider, mutated, secrets,
                                                      mutated_at(valid, path, op, value)), mutated)
 
     run()

@@ -18,28 +18,22 @@ from labsim.runtime import Fault
 from providers import bundle as B
 from providers import connector_site as cs
 from providers.errors import ConnectorError
-from providers.remote import use_transport
-from providers.transport import Command, HostConnection, PsrpTransport, SessionCache
 from tests.providers.conftest import host_connection, stage_bundle
-from tests.reliability.corpus import lab, valid_resource_inputs
+from tests.reliability.corpus import DEFAULT_POLLING, valid_resource_inputs
 
 pytestmark = pytest.mark.sim
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    cache = SessionCache()
-    with lab(tmp_path_factory.mktemp("labsim-fakes")) as server, use_transport(PsrpTransport(cache)) as t:
-        server.t = t
-        yield server
-    cache.close_all()
+def lab_settings():
+    return {"pep_polling_seconds": DEFAULT_POLLING}
 
 
 @pytest.fixture
-def server(sim):
-    sim.runtime.state.reset()  # every host back to its baseline, faults cleared
-    yield sim
-    sim.runtime.state.clear_faults()
+def server(labsim, sim):
+    labsim.runtime.state.reset()  # every host back to its baseline, faults cleared
+    yield labsim
+    labsim.runtime.state.clear_faults()
 
 
 def fault(server: Any, host: str, kind: str, command: str) -> None:
@@ -57,10 +51,6 @@ def file_on(server: Any, host: str, path: str) -> bytes | None:
 
 def invoked(server: Any, host: str, command: str) -> list[dict[str, Any]]:
     return server.runtime.state.invocations(server.lab.host(host).name, command)
-
-
-def admin(server: Any, host: str, *commands: Command) -> Any:
-    return server.t.run(HostConnection.parse(host_connection(server, host)), "admin", list(commands))
 
 
 # -- Certificate -------------------------------------------------------------------------------------------------

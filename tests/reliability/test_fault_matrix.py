@@ -77,17 +77,20 @@ ADVICE = ("check ", "retry", "run again", "again", "`pulumi up`", "raise ", "set
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory) -> Iterator[Any]:
-    import labsim.server
-    from tests.providers.conftest import lab_server
+def lab_settings() -> dict[str, Any]:
+    return {"pep_polling_seconds": 0.2}
+
+
+@pytest.fixture(scope="module")
+def lab(labsim) -> Iterator[Any]:
+    import labsim.server as lab_server
 
     # Faults take effect within one poll of the lab database: poll faster than the default 0.2 s.
-    poll, labsim.server.FAULT_POLL_SECONDS = labsim.server.FAULT_POLL_SECONDS, 0.05
+    poll, lab_server.FAULT_POLL_SECONDS = lab_server.FAULT_POLL_SECONDS, 0.05
     try:
-        with lab_server(tmp_path_factory.mktemp("labsim-matrix"), pep_polling_seconds=0.2) as server:
-            yield server
+        yield labsim
     finally:
-        labsim.server.FAULT_POLL_SECONDS = poll
+        lab_server.FAULT_POLL_SECONDS = poll
 
 
 def conn(server: Any, host: str, budget: float) -> dict[str, Any]:

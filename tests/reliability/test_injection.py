@@ -33,10 +33,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from providers.errors import ConfigurationError, RemoteCommandFailed
-from providers.transport import Command, HostConnection, PsrpTransport, SessionCache
+from providers.transport import Command, HostConnection
 from tests.providers.conftest import host_connection
 from tests.reliability import figures
-from tests.reliability.corpus import HOSTILE_STRINGS, hostile_text, lab, valid_resource_inputs
+from tests.reliability.corpus import DEFAULT_POLLING, HOSTILE_STRINGS, hostile_text, valid_resource_inputs
 
 pytestmark = pytest.mark.sim
 
@@ -150,20 +150,26 @@ def is_known_command(name: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    from providers.remote import use_transport
+def lab_settings():
+    return {"pep_polling_seconds": DEFAULT_POLLING}
 
-    cache = SessionCache()
-    with lab(tmp_path_factory.mktemp("labsim-injection")) as server, use_transport(PsrpTransport(cache)) as t:
-        server.t = t
-        server.tmp = tmp_path_factory.mktemp("injection-src")
-        yield server
-        invocations = server.runtime.state.invocations()
-    cache.close_all()
+
+@pytest.fixture(scope="module")
+def server(labsim, sim):
+    """The module's lab, the real transport in use. After the module: every invocation labsim recorded was a
+    command it knows, never script text."""
+    yield labsim
+    invocations = labsim.runtime.state.invocations()
     scripts = [i["command"][:80] for i in invocations if not is_known_command(i["command"])]
     figures.record("injection", "labsim_invocations_checked", len(invocations))
     figures.record("injection", "executed_as_code", len(scripts))
     assert invocations and scripts == [], scripts[:5]
+
+
+@pytest.fixture(scope="module")
+def src_dir(tmp_path_factory):
+    """Local files for the resources' inputs (bundle trees, data files)."""
+    return tmp_path_factory.mktemp("injection-src")
 
 
 def last_id(server) -> int:
@@ -227,48 +233,48 @@ def test_generated_names_follow_the_oracle(name):
 
 @given(value=hostile_text(max_size=80))
 @FAST
-def test_hostile_parameter_values_arrive_verbatim(sim, value):
-    conn = HostConnection.parse(host_connection(sim, "wapcomputer1"))
-    mark = last_id(sim)
-    out = sim.t.run(conn, "echo", Command("Write-Output", {"InputObject": value})).output
+def test_hostile_parameter_values_arrive_verbatim(server, sim, value):
+    conn = HostConnection.parse(host_connection(server, "wapcomputer1"))
+    mark = last_id(server)
+    out = sim.run(conn, "echo", Command("Write-Output", {"InputObject": value})).output
     # Windows PowerShell would hand back the same string; labsim echoes what it was given.
     assert out == [value]
-    (inv,) = since(sim, mark)
+    (inv,) = since(server, mark)
     assert inv["command"] == "Write-Output" and inv["parameters"] == [["InputObject", value]], inv
-    assert_no_script(sim, mark)
+    assert_no_script(server, mark)
     tried("transport_scalar", value)
 
 
 @given(a=hostile_text(max_size=30), b=hostile_text(max_size=30), key=hostile_text(max_size=12, nul=False))
 @FAST
-def test_hostile_values_in_arrays_and_hashtables_arrive_verbatim(sim, a, b, key):
-    conn = HostConnection.parse(host_connection(sim, "wapcomputer1"))
-    mark = last_id(sim)
+def test_hostile_values_in_arrays_and_hashtables_arrive_verbatim(server, sim, a, b, key):
+    conn = HostConnection.parse(host_connection(server, "wapcomputer1"))
+    mark = last_id(server)
     assume(key.lower() not in ("list", "nested"))  # PowerShell hashtable keys are case-insensitive
     table = {key: a, "list": [a, b], "nested": {"x": b}}
-    out = sim.t.run(conn, "echo", Command("ConvertTo-Json", {"InputObject": table, "Depth": 5}, ["Compress"]))
+    out = sim.run(conn, "echo", Command("ConvertTo-Json", {"InputObject": table, "Depth": 5}, ["Compress"]))
     assert json.loads(out.single()) == table
-    (inv,) = since(sim, mark)
+    (inv,) = since(server, mark)
     # The host gets the value verbatim; only labsim's invocation log masks a value under a secret-like key.
     logged = dict(table, **{key: "****"}) if SECRET_LIKE_NAME.search(key) else table
     assert params(inv)["InputObject"] == logged, inv
-    assert_no_script(sim, mark)
+    assert_no_script(server, mark)
     tried("transport_collections", a, b, key)
 
 
 @pytest.mark.parametrize("value", HOSTILE_STRINGS)
-def test_hand_picked_strings_as_path_values_stay_values(sim, value):
+def test_hand_picked_strings_as_path_values_stay_values(server, sim, value):
     # A hostile -Path is a path that does not exist: Test-Path answers False, nothing else happens.
-    conn = HostConnection.parse(host_connection(sim, "wapcomputer1"))
-    mark = last_id(sim)
+    conn = HostConnection.parse(host_connection(server, "wapcomputer1"))
+    mark = last_id(server)
     try:
-        out = sim.t.run(conn, "test", Command("Test-Path", {"Path": value or "C:\\nothing-here"})).output
+        out = sim.run(conn, "test", Command("Test-Path", {"Path": value or "C:\\nothing-here"})).output
         assert out in ([False], [True])
     except RemoteCommandFailed as exc:  # an unusable path is refused as an argument, never run
         assert exc.category in ("InvalidArgument", "ObjectNotFound"), exc
-    (inv,) = since(sim, mark)
+    (inv,) = since(server, mark)
     assert inv["parameters"] == [["Path", value or "C:\\nothing-here"]]
-    assert_no_script(sim, mark)
+    assert_no_script(server, mark)
     tried("transport_path", value)
 
 
@@ -278,74 +284,74 @@ FREE_NAME = hostile_text(min_size=1, max_size=40, nul=False).filter(lambda s: s.
 
 @given(cloud=FREE_NAME, stack=FREE_NAME)
 @SLOW
-def test_azure_pack_connector_names_reach_the_pep_verbatim(sim, cloud, stack):
+def test_azure_pack_connector_names_reach_the_pep_verbatim(server, sim, src_dir, cloud, stack):
     from providers import azure_pack_connector as apc
 
     assume(cloud.casefold() != stack.casefold())
-    provider, props, _ = valid_resource_inputs(sim, "AzurePackConnector", sim.tmp)
+    provider, props, _ = valid_resource_inputs(server, "AzurePackConnector", src_dir)
     props["clouds"] = [{"cloud_name": cloud, "cloud_endpoint": "https://wapcomputer1.contoso.com:40005"}]
     props["azure_stack_cloud_name"] = stack
     result = provider.check({}, props)
     assert result.failures == [], [(f.property, f.reason) for f in result.failures]
-    mark = last_id(sim)
-    apc.enable(sim.t, apc.parse_inputs(result.inputs))  # the step that carries the free text
-    (inv,) = since(sim, mark, "AzS-ERCS01", "Add-AzurePackConnector")
+    mark = last_id(server)
+    apc.enable(sim, apc.parse_inputs(result.inputs))  # the step that carries the free text
+    (inv,) = since(server, mark, "AzS-ERCS01", "Add-AzurePackConnector")
     assert params(inv)["AzurePackClouds"] == [{"CloudName": cloud,
                                                "CloudEndpoint": "https://wapcomputer1.contoso.com:40005"}]
     assert params(inv)["AzureStackCloudName"] == stack
-    assert_no_script(sim, mark)
+    assert_no_script(server, mark)
     tried("AzurePackConnector", cloud, stack)
 
 
 @given(text=hostile_text(max_size=60))
 @SLOW
-def test_trust_data_file_text_arrives_byte_for_byte(sim, text):
+def test_trust_data_file_text_arrives_byte_for_byte(server, src_dir, text):
     from tests.providers.conftest import stage_bundle
     from tests.providers.test_tenant_api_trust import data_file
 
-    if not getattr(sim, "bundle_staged", False):
-        stage_bundle(sim, "wapcomputer1")
-        sim.bundle_staged = True
+    if not getattr(server, "bundle_staged", False):
+        stage_bundle(server, "wapcomputer1")
+        server.bundle_staged = True
     content = data_file(CloudName=text, Notes=[text, {"x": text}])
-    provider, props, _ = valid_resource_inputs(sim, "TenantApiTrust", sim.tmp)
+    provider, props, _ = valid_resource_inputs(server, "TenantApiTrust", src_dir)
     props["data_file_content"] = content
     assert provider.check({}, props).failures == []
-    mark = last_id(sim)
+    mark = last_id(server)
     created = provider.create(props)
     path = created.outs["data_file_path"]
-    staged = [i for i in since(sim, mark, "wapcomputer1") if i["command"] in ("Set-Content", "Add-Content")
+    staged = [i for i in since(server, mark, "wapcomputer1") if i["command"] in ("Set-Content", "Add-Content")
               and params(i)["Path"].lower() == path.lower()]
     digest = hashlib.sha256(content.encode("utf-8")).hexdigest()[:16]
     assert staged and all(str(params(i)["Value"]).startswith("<byte[") for i in staged), staged
     if len(staged) == 1:
         assert params(staged[0])["Value"] == f"<byte[{len(content.encode('utf-8'))}] sha256={digest}>"
-    with sim.runtime.state.tx() as tx:
+    with server.runtime.state.tx() as tx:
         assert tx.read_file("wapcomputer1", path) == content.encode("utf-8")
-    script = since(sim, mark, "wapcomputer1", "Configure-TrustAzureStack.ps1")
+    script = since(server, mark, "wapcomputer1", "Configure-TrustAzureStack.ps1")
     assert [params(i)["DataFile"] for i in script] in ([], [path])
-    assert_no_script(sim, mark)
+    assert_no_script(server, mark)
     provider.delete(created.id, created.outs)
     tried("TenantApiTrust", text)
 
 
 @given(password=hostile_text(min_size=1, max_size=40, nul=False))
 @SLOW
-def test_pfx_password_arrives_verbatim(sim, password):
+def test_pfx_password_arrives_verbatim(server, src_dir, password):
     from tests.reliability.corpus import _leaf
 
     leaf = _leaf()
-    provider, props, _ = valid_resource_inputs(sim, "Certificate", sim.tmp)
+    provider, props, _ = valid_resource_inputs(server, "Certificate", src_dir)
     props.update(pfx_base64=leaf.pfx_base64(password), pfx_password=password)
     assert provider.check({}, props).failures == []
-    mark = last_id(sim)
+    mark = last_id(server)
     created = provider.create(props)  # the PFX only opens with the exact password
     try:
         assert created.outs["has_private_key"] is True
-        (imp,) = since(sim, mark, "wapcomputer1", "Import-PfxCertificate")
+        (imp,) = since(server, mark, "wapcomputer1", "Import-PfxCertificate")
         assert params(imp)["Password"] == "****" and imp["outcome"] == "ok"
         if len(password) >= 8:  # (a short string may occur in the record by chance)
-            assert password not in json.dumps(since(sim, mark), ensure_ascii=False)
-        assert_no_script(sim, mark)
+            assert password not in json.dumps(since(server, mark), ensure_ascii=False)
+        assert_no_script(server, mark)
     finally:
         provider.delete(created.id, created.outs)
     tried("Certificate.pfx_password", password)
@@ -358,11 +364,11 @@ FILE_NAME = st.text(alphabet="'$(){}[];&`@#%!,=+~^ -_.ab\u00e9\u4e2d", min_size=
 
 @given(name=FILE_NAME)
 @SLOW
-def test_bundle_file_names_reach_the_host_as_path_values(sim, name):
+def test_bundle_file_names_reach_the_host_as_path_values(server, src_dir, name):
     from providers import bundle as B
 
-    provider, props, _ = valid_resource_inputs(sim, "ConnectorBundle", sim.tmp)
-    root = sim.tmp / f"hostile-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+    provider, props, _ = valid_resource_inputs(server, "ConnectorBundle", src_dir)
+    root = src_dir / f"hostile-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
     (root / "Setup").mkdir(parents=True, exist_ok=True)
     (root / "Setup" / name).write_bytes(b"harmless")
     props.update(source_dir=str(root), files=B.hash_tree(root), destination="C:\\temp\\Hostile")
@@ -371,18 +377,18 @@ def test_bundle_file_names_reach_the_host_as_path_values(sim, name):
         assert [f.property for f in result.failures] in (["files"], ["source_dir"]), result.failures
         tried("ConnectorBundle.file_name_refused", name)
         return
-    mark = last_id(sim)
+    mark = last_id(server)
     created = provider.create(props)
     try:
         target = "C:\\temp\\Hostile\\Setup\\" + name
         paths = set()
-        for i in since(sim, mark, "wapcomputer1"):
+        for i in since(server, mark, "wapcomputer1"):
             p = params(i).get("Path")
             paths.update(p if isinstance(p, list) else [p])
         assert target in paths, sorted(p for p in paths if p)
-        with sim.runtime.state.tx() as tx:
+        with server.runtime.state.tx() as tx:
             assert tx.read_file("wapcomputer1", target) == b"harmless"
-        assert_no_script(sim, mark)
+        assert_no_script(server, mark)
     finally:
         provider.delete(created.id, created.outs)
     tried("ConnectorBundle.file_name", name)
@@ -408,22 +414,22 @@ STRICT = [
 
 
 @pytest.mark.parametrize("resource, path", STRICT, ids=[f"{r}.{'.'.join(map(str, p))}" for r, p in STRICT])
-def test_strict_formats_refuse_hostile_strings(sim, resource, path):
+def test_strict_formats_refuse_hostile_strings(server, src_dir, resource, path):
     from tests.reliability.corpus import mutate
 
-    provider, valid, _ = valid_resource_inputs(sim, resource, sim.tmp)
+    provider, valid, _ = valid_resource_inputs(server, resource, src_dir)
 
     @given(value=hostile_text(max_size=50).filter(lambda s: bool(set(s) & META)))
     @STRICT_SETTINGS
     def run(value):
         props = mutate(valid, path, "replace", value)
-        mark = last_id(sim)
+        mark = last_id(server)
         failures = provider.check({}, props).failures
         assert failures and failures[0].property.split(".")[0].split("[")[0] == path[0], \
             (value, [(f.property, f.reason) for f in failures])
         with pytest.raises(ConfigurationError):
             provider.create(props)
-        assert last_id(sim) == mark
+        assert last_id(server) == mark
         tried("strict_formats_refused", value)
 
     run()

@@ -168,16 +168,14 @@ def test_step_timeouts_override_one_step_by_name() -> None:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory) -> Iterator[Any]:
-    import labsim.server
-    from tests.providers.conftest import lab_server
+def lab(labsim) -> Iterator[Any]:
+    import labsim.server as lab_server
 
-    poll, labsim.server.FAULT_POLL_SECONDS = labsim.server.FAULT_POLL_SECONDS, 0.05
+    poll, lab_server.FAULT_POLL_SECONDS = lab_server.FAULT_POLL_SECONDS, 0.05
     try:
-        with lab_server(tmp_path_factory.mktemp("labsim-retries")) as server:
-            yield server
+        yield labsim
     finally:
-        labsim.server.FAULT_POLL_SECONDS = poll
+        lab_server.FAULT_POLL_SECONDS = poll
 
 
 @pytest.fixture
