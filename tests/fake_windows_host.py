@@ -1,8 +1,11 @@
-"""A tiny in-memory Windows host for unit tests of the certificate, bundle and Tenant API providers.
+"""A tiny in-memory Windows host for unit tests of the certificate, bundle, Tenant API and ownership code.
 
-It answers the few structured commands those providers send (per docs/host-contract.md) through a
-FakeTransport handler, so create/read/update/delete can be exercised end to end without sockets, including
-faults injected halfway (``fail`` / ``fail_after``). It is deliberately small: labsim is the faithful simulator.
+``FakeWindowsHost`` answers the structured commands those providers send (per docs/host-contract.md) from an
+in-memory model of the host, command by command through each pipeline, as a FakeTransport handler; so
+create/read/update/delete can be exercised end to end without sockets. Faults are injected the way labsim's are
+(docs/labsim.md): ``fail`` (a terminating error), ``fail_after`` (after N good runs), ``noop`` (reports success,
+does nothing) and ``corrupt`` (an upload that arrives with a byte lost). It is deliberately small: labsim is the
+faithful simulator.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ def _not_found(path: str, cmd: str) -> ErrorRecordInfo:
                            "ObjectNotFound", target=path)
 
 
-class FakeHost:
+class FakeWindowsHost:
     """State: ``files`` (lower-case path -> (path, bytes)), ``certs`` ((store, thumb) -> has_key),
-    ``product_code``, ``site_state``, ``rows`` ((ns, name) -> value), ``sql_server``."""
+    ``product_code``, ``site_state``, ``rows`` ((ns, name) -> value), ``sql_server``.
+    ``transport`` is a FakeTransport that this host answers."""
 
     def __init__(self) -> None:
         self.files: dict[str, tuple[str, bytes]] = {}
@@ -44,6 +48,8 @@ class FakeHost:
         self.script_params: list[dict[str, Any]] = []
         self.fail: dict[str, Failure] = {}          # command name -> terminating failure (every time)
         self.fail_after: dict[str, int] = {}        # command name -> fail after N successful runs
+        self.noop: set[str] = set()                 # command names that report success and do nothing
+        self.corrupt: set[str] = set()              # Set-Content / Add-Content: the last byte of each upload is lost
         self._runs: dict[str, int] = {}
         self.transport = FakeTransport(self.handle)
 
@@ -56,6 +62,9 @@ class FakeHost:
         return entry[1] if entry else None
 
     # -- the handler ---------------------------------------------------------------------------------------------
+    def __call__(self, call: Call) -> Any:
+        return self.handle(call)
+
     def handle(self, call: Call) -> Any:
         outputs: list[list[Any]] = []
         errors: list[ErrorRecordInfo] = []
@@ -71,6 +80,11 @@ class FakeHost:
                 if limit is not None and self._runs[key] > limit:
                     return Failure(f"injected failure of {name}", f"LabsimFault,{name}", "InvalidOperation")
                 p = dict(cmd.parameters)
+                if key in {k.lower() for k in self.noop}:
+                    flow = []
+                    continue
+                if key in {k.lower() for k in self.corrupt} and isinstance(p.get("Value"), bytes):
+                    p["Value"] = p["Value"][:-1]
                 before = len(errors)
                 flow = self._run(name, key, p, set(s.lower() for s in cmd.switches), flow, errors)
                 if str(p.get("ErrorAction", "")).lower() in ("silentlycontinue", "ignore"):
@@ -219,7 +233,7 @@ class FakeHost:
                 {"Realm": partner["Realm"], "Certificate": partner["Certificate"],
                  "Endpoint": doc["AzurePackConnectorEndpoint"]}, separators=(",", ":"))
             return []
-        raise AssertionError(f"FakeHost: unexpected command {name} {p}")
+        raise AssertionError(f"FakeWindowsHost: unexpected command {name} {p}")
 
 
 def b64(data: bytes) -> str:

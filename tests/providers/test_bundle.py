@@ -12,7 +12,7 @@ from providers import bundle as B
 from providers import hostops
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.transport import Command, FakeTransport
-from tests.fake_windows_host import FakeHost, params_of
+from tests.fake_windows_host import FakeWindowsHost, params_of
 
 HOSTILE_NAME = "we'ird $(calc);`x` & y.txt"
 CONN = {"fqdn": "wapcomputer1.contoso.com", "address": "127.0.10.11", "auth": "ntlm",
@@ -188,8 +188,8 @@ def test_diff_names_exactly_the_files_field_and_replaces_on_destination(tmp_path
 
 # -- provider methods against the in-memory host -------------------------------------------------------------------
 @pytest.fixture
-def host() -> FakeHost:
-    return FakeHost()
+def host() -> FakeWindowsHost:
+    return FakeWindowsHost()
 
 
 @pytest.mark.unit
@@ -276,18 +276,7 @@ def test_rerun_after_a_failure_halfway_converges_and_skips_what_is_there(host, t
 @pytest.mark.unit
 def test_a_corrupted_upload_is_caught_by_the_hash_check(host, tmp_path):
     root = make_bundle(tmp_path)
-    original = host.handle
-
-    def lossy(call):
-        result = original(call)
-        for pl in call.statements:
-            for c in pl.commands:
-                if c.name == "Add-Content":  # the host lost the last byte
-                    path = c.parameters["Path"]
-                    host.put_file(path, host.file(path)[:-1])
-        return result
-
-    host.transport._handler = lossy
+    host.corrupt.add("Add-Content")  # the host loses the last byte of each appended chunk
     with pytest.raises(ConnectorError, match="do not have the expected SHA-256.*MgmtSvc-TenantAPI.msi"):
         B.ConnectorBundleProvider(host.transport).create(props_for(root))
 

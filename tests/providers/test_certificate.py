@@ -11,7 +11,7 @@ from providers import certificate as C
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.transport import Failure, FakeTransport
 from tests.cert_factory import NOW, make_ca, make_leaf
-from tests.fake_windows_host import FakeHost, params_of
+from tests.fake_windows_host import FakeWindowsHost, params_of
 
 PASSWORD = "Pfx-Pass-123"
 HOSTILE = "a'b\"c$(Remove-Item C:\\ -Recurse);d`e\r\nf; & | @{x}"
@@ -209,8 +209,8 @@ def test_diff_with_unknown_certificate_in_preview_is_a_replace():
 
 # -- provider methods against the in-memory host ---------------------------------------------------------------
 @pytest.fixture
-def host() -> FakeHost:
-    return FakeHost()
+def host() -> FakeWindowsHost:
+    return FakeWindowsHost()
 
 
 @pytest.mark.unit

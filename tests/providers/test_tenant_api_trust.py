@@ -13,7 +13,7 @@ from providers import tenant_api_trust as T
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.transport import Credential, Failure, FakeTransport
 from tests.cert_factory import make_ca
-from tests.fake_windows_host import FakeHost, params_of
+from tests.fake_windows_host import FakeWindowsHost, params_of
 
 HOSTILE = "a'b\"c$(Remove-Item C:\\ -Recurse);d`e\r\nf; & | @{x}"
 HOSTILE_LINE = HOSTILE.replace("\r\n", " ")  # user names cannot hold line breaks: check refuses those
@@ -50,7 +50,7 @@ def failures(provider, props):
 
 @pytest.fixture
 def host():
-    h = FakeHost()
+    h = FakeWindowsHost()
     h.put_file(f"{DEST}\\Setup\\Scripts\\Configure-TrustAzureStack.ps1", b"#")
     return h
 

@@ -9,7 +9,7 @@ from providers import tenant_api_trust as trust
 from providers import tenant_api_update as T
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.transport import Failure
-from tests.fake_windows_host import CONNECTOR_TENANT_API, UR91, FakeHost
+from tests.fake_windows_host import CONNECTOR_TENANT_API, UR91, FakeWindowsHost
 from tests.providers.test_tenant_api_trust import CONN, DEST, HOSTILE, failures, staged, trust_props
 
 
@@ -21,7 +21,7 @@ def update_props(**kw):
 
 @pytest.fixture
 def host():
-    h = FakeHost()
+    h = FakeWindowsHost()
     h.put_file(f"{DEST}\\Setup\\Packages\\Update-TenantAPI.ps1", b"#")
     return h
 
@@ -132,14 +132,7 @@ def test_update_script_failure_then_rerun_converges(host):
 
 @pytest.mark.unit
 def test_update_that_changes_nothing_is_reported(host):
-    original = host.handle
-
-    def noop_script(call):
-        if any(n.endswith("Update-TenantAPI.ps1") for n in call.names):
-            return []
-        return original(call)
-
-    host.transport._handler = noop_script
+    host.noop.add("Update-TenantAPI.ps1")
     with pytest.raises(ConnectorError, match="ProductCode is still"):
         T.TenantApiUpdateProvider(host.transport).create(update_props())
 

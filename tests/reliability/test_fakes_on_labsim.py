@@ -1,6 +1,7 @@
-"""Behaviours the provider tests first proved against in-memory fakes (tests/providers, ``FakeHost``, ``FakeWap``,
-``FakeStack``), proven again against labsim over real PSRP: a fake only shows that the provider reacts to what the
-fake was written to do, labsim shows it reacts to a host that really behaves that way.
+"""Behaviours the provider tests first proved against in-memory fakes (``FakeWindowsHost`` in
+tests/fake_windows_host.py, ``FakeWap``, ``FakeStack``), proven again against labsim over real PSRP: a fake only
+shows that the provider reacts to what the fake was written to do, labsim shows it reacts to a host that really
+behaves that way.
 
 Where a host has to misbehave, labsim's command faults do it (docs/labsim.md): ``command_noop`` (a command that
 reports success and does nothing), ``command_corrupt`` (an upload that arrives with a byte lost). Each test then
