@@ -30,7 +30,6 @@ from typing import Any
 
 import pulumi
 
-from providers import hostops
 from providers.errors import ConnectorError
 from providers.transport import Command, HostConnection, Transport
 
@@ -126,15 +125,43 @@ def write(t: Transport, conn: HostConnection, step: str, path: str, marker: Mark
 
 
 def remove(t: Transport, conn: HostConnection, step: str, path: str) -> None:
-    """Remove the marker, then its folders while they are empty (never C:\\ProgramData itself), so that a destroy
-    leaves the host as it was."""
-    t.run(conn, step, Command("Remove-Item", {"Path": path, "ErrorAction": "SilentlyContinue"}, ["Force"]),
-          idempotent=True)
-    folder = path.rsplit("\\", 1)[0]
+    """Remove the marker, then its folders that hold no file any more (never C:\\ProgramData itself), so that a
+    destroy leaves the host as it was. Two pipelines at most: the first removes the marker and counts the files
+    left under each of its folders, the second removes the emptied ones, deepest first and without -Recurse (a
+    folder something moved into since stays, with what is in it)."""
+    folders = marker_folders(path)
+    counts = t.run(conn, step, [
+        Command("Remove-Item", {"Path": path, "ErrorAction": "SilentlyContinue"}, ["Force"]),
+        *(Command("Get-ChildItem", {"Path": f, "ErrorAction": "SilentlyContinue"}, ["Recurse", "File"])
+          | Command("Measure-Object") for f in folders),
+    ], idempotent=True).outputs[1:]
+    emptied = emptied_folders(folders, [list(c) for c in counts])
+    if emptied:
+        t.run(conn, step, [Command("Remove-Item", {"Path": f, "ErrorAction": "SilentlyContinue"}, ["Force"])
+                           for f in emptied], idempotent=True)
+
+
+def marker_folders(path: str) -> list[str]:
+    """The folders of a marker that are ours to remove once empty, deepest first, up to MARKER_ROOT."""
+    folders, folder = [], path.rsplit("\\", 1)[0]
     while is_marker_path(folder) or folder.lower() == MARKER_ROOT.lower():
-        if not hostops.remove_folder_if_empty(t, conn, step, folder):
-            return
+        folders.append(folder)
         folder = folder.rsplit("\\", 1)[0]
+    return folders
+
+
+def emptied_folders(folders: Sequence[str], counts: Sequence[Sequence[Any]]) -> list[str]:
+    """The first of ``folders`` (deepest first) whose Measure-Object of the files left under it (``counts``, one
+    output per folder) says none, up to the first that holds one; none at all when a count cannot be read."""
+    emptied = []
+    for folder, out in zip(folders, counts, strict=False):
+        count = out[0].get("Count") if len(out) == 1 and isinstance(out[0], Mapping) else None
+        if not isinstance(count, int):
+            return []
+        if count:
+            break
+        emptied.append(folder)
+    return emptied
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -448,7 +448,8 @@ def test_delete_disables_then_removes_the_marker_and_is_rerunnable():
     assert (disable.kind, disable.host) == ("run", PEP["fqdn"])
     assert disable.statements[0].commands[0].switches == ("DisableMultiCloud", "Verbose")
     assert dict(disable.statements[0].commands[0].parameters) == {}
-    assert fake.calls[-1].names == ["Remove-Item"]
+    last = fake.calls[-1].statements[0].commands[0]  # the marker goes last (then its emptied folders)
+    assert last.name == "Remove-Item" and last.parameters["Path"] == apc.marker_path(PEP["fqdn"])
     assert (stack.files, stack.marker) == ({}, False)
     p.delete("id", outs)  # again: converges, no error
     assert p.read("id", outs).id == ""

@@ -11,7 +11,10 @@ from providers import ownership as O
 from providers import tenant_api_trust as T
 from providers.ownership import Difference, Marker, OwnershipConflict
 from providers.remote import use_transport
-from tests.providers.test_tenant_api_trust import DEST, REALM, data_file, host, trust_props  # noqa: F401
+from providers.transport import HostConnection
+from tests.providers.fake_host_a import FakeHost
+from tests.providers.sim_fixtures_a import sim_a  # noqa: F401 (fixture)
+from tests.providers.test_tenant_api_trust import CONN, DEST, REALM, data_file, host, trust_props  # noqa: F401
 
 ME, OTHER = "wap-connector/lab-a", "wap-connector/lab-b"
 ROW = ("TenantAPI", "Authentication.IdentityProvider.Secondary")
@@ -264,3 +267,98 @@ def test_connector_that_differs_is_refused_then_adopted_and_destroy_puts_fqdn_an
     expected_thumb = T_TENANT if prior_cert_present else wanted  # a prior certificate gone since is not rebound
     assert {s["thumb"] for s in wap.sites.values()} == {expected_thumb}
     assert host.files == {}
+
+
+# == removing a marker ==========================================================================================
+RES_A, RES_B = O.marker_path("ConnectorSite", "connector"), O.marker_path("ConnectorBundle", r"C:\temp\WAPConnector")
+SIBLING = O.marker_path("ConnectorSite", "another")
+
+
+def write_markers(t, conn, *paths):
+    for path in paths:
+        O.write(t, conn, O.STEP_MARK, path, Marker(ME, resource="Thing", thing=path))
+
+
+def pipelines(transport, since):
+    """The remote pipelines run since call ``since``, each as its statements' command names."""
+    return [[" | ".join(c.name for c in s.commands) for s in call.statements] for call in transport.calls[since:]]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("others, gone, kept", [
+    ((SIBLING,), [RES_A], [SIBLING]),  # another marker in the folder: the folder stays
+    ((RES_B,), [RES_A, r"C:\ProgramData\WapConnectorIac\ConnectorSite"], [RES_B]),  # the folder goes, the root stays
+    ((), [RES_A, r"C:\ProgramData\WapConnectorIac\ConnectorSite", O.MARKER_ROOT], []),  # the last: the root too
+], ids=["sibling", "other-resource", "last"])
+def test_remove_takes_the_marker_then_its_emptied_folders_in_two_pipelines_at_most(others, gone, kept):
+    host = FakeHost()
+    host.dirs.add(r"c:\programdata")
+    conn = HostConnection.parse(dict(CONN))
+    write_markers(host.transport, conn, RES_A, *others)
+    since = len(host.transport.calls)
+    O.remove(host.transport, conn, O.STEP_UNMARK, RES_A)
+    ran = pipelines(host.transport, since)
+    # One pipeline removes the marker and counts the files left in its folder and in the root ...
+    assert ran[0] == ["Remove-Item", "Get-ChildItem | Measure-Object", "Get-ChildItem | Measure-Object"]
+    assert [s.commands[0].parameters["Path"] for s in host.transport.calls[since].statements[1:]] == \
+        [r"C:\ProgramData\WapConnectorIac\ConnectorSite", O.MARKER_ROOT]
+    # ... a second removes the emptied ones, deepest first, when there are any.
+    assert ran[1:] == {(SIBLING,): [], (RES_B,): [["Remove-Item"]], (): [["Remove-Item", "Remove-Item"]]}[others]
+    if len(ran) > 1:
+        removed = host.transport.calls[since + 1].statements
+        assert [s.commands[0].parameters["Path"] for s in removed] == gone[1:]
+        assert all(s.commands[0].switches == ("Force",) for s in removed)  # never -Recurse
+    for path in gone:
+        assert host.file(path) is None and path.lower() not in host.dirs, path
+    for path in kept:
+        assert host.file(path) is not None, path
+    assert r"c:\programdata" in host.dirs  # never C:\ProgramData itself
+
+
+@pytest.mark.unit
+def test_remove_keeps_a_folder_that_holds_a_file_it_did_not_write():
+    host = FakeHost()
+    conn = HostConnection.parse(dict(CONN))
+    foreign = O.MARKER_ROOT + r"\readme.txt"
+    host.put_file(foreign, b"an operator's note")
+    write_markers(host.transport, conn, RES_A)
+    O.remove(host.transport, conn, O.STEP_UNMARK, RES_A)
+    assert host.file(RES_A) is None and host.file(foreign) == b"an operator's note"
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("counts", [[[]], [[{"Count": 0}, {"Count": 0}]], [["not a count"]], [[{"Count": None}]]])
+def test_unreadable_counts_remove_no_folder(counts):
+    assert O.emptied_folders(O.marker_folders(RES_A), counts) == []
+
+
+@pytest.mark.unit
+def test_the_emptied_folders_go_deepest_first_up_to_the_first_that_holds_a_file():
+    folders = O.marker_folders(RES_A)
+    assert folders == [r"C:\ProgramData\WapConnectorIac\ConnectorSite", O.MARKER_ROOT]
+    assert O.emptied_folders(folders, [[{"Count": 0}], [{"Count": 0}]]) == folders
+    assert O.emptied_folders(folders, [[{"Count": 0}], [{"Count": 2}]]) == folders[:1]
+    assert O.emptied_folders(folders, [[{"Count": 1}], [{"Count": 1}]]) == []
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("others, folder_kept, root_kept", [
+    ((SIBLING,), True, True), ((RES_B,), False, True), ((), False, False)], ids=["sibling", "other-resource", "last"])
+def test_sim_remove_leaves_the_host_as_it_was_in_two_pipelines_at_most(labsim, sim_a, others, folder_kept, root_kept):
+    # labsim's Get-ChildItem lists folders too (as Windows does): only files are counted, so a root that holds
+    # nothing but an emptied folder goes.
+    from providers.transport import Command
+    from tests.providers.sim_fixtures_a import admin, conn_dict
+
+    conn = HostConnection.parse(conn_dict(labsim, "wapcomputer1"))
+    host = labsim.lab.host("wapcomputer1").name
+    write_markers(sim_a, conn, RES_A, *others)
+    before = labsim.runtime.state.wire_counts(host)[host]["pipeline"]
+    O.remove(sim_a, conn, O.STEP_UNMARK, RES_A)
+    assert labsim.runtime.state.wire_counts(host)[host]["pipeline"] - before == (1 if folder_kept else 2)
+    paths = [RES_A, O.marker_folders(RES_A)[0], O.MARKER_ROOT, *others, r"C:\ProgramData"]
+    looked = admin(labsim, "wapcomputer1", "look", [Command("Test-Path", {"Path": p}) for p in paths])
+    present = [o for out in looked.outputs for o in out]
+    assert present == [False, folder_kept, root_kept, *(True for _ in others), True]
+    for path in others:  # leave the host clean for the next case
+        O.remove(sim_a, conn, O.STEP_UNMARK, path)

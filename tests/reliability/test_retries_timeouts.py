@@ -77,7 +77,8 @@ AUDIT: dict[str, tuple[str, str]] = {
                                          "adopted row's prior value back): the same write twice"),
     "ownership.read#1": ("True", READ),
     "ownership.write#1": ("True", "New-Item -Force of the marker folder and of the marker file with fixed content"),
-    "ownership.remove#1": ("True", "Remove-Item -ErrorAction SilentlyContinue: gone stays gone"),
+    "ownership.remove#1": ("True", "Remove-Item -ErrorAction SilentlyContinue (gone stays gone), then reads"),
+    "ownership.remove#2": ("True", "Remove-Item -ErrorAction SilentlyContinue, no -Recurse, of emptied marker folders"),
     "tenant_api_trust.remove_staged_file#1": ("True", "Remove-Item of a staged data file; not-found is accepted"),
 }
 
