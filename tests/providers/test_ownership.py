@@ -12,8 +12,7 @@ from providers import tenant_api_trust as T
 from providers.ownership import Difference, Marker, OwnershipConflict
 from providers.remote import use_transport
 from providers.transport import HostConnection
-from tests.providers.fake_host_a import FakeHost
-from tests.providers.sim_fixtures_a import sim_a  # noqa: F401 (fixture)
+from tests.fake_windows_host import FakeWindowsHost
 from tests.providers.test_tenant_api_trust import CONN, DEST, REALM, data_file, host, trust_props  # noqa: F401
 
 ME, OTHER = "wap-connector/lab-a", "wap-connector/lab-b"
@@ -291,7 +290,7 @@ def pipelines(transport, since):
     ((), [RES_A, r"C:\ProgramData\WapConnectorIac\ConnectorSite", O.MARKER_ROOT], []),  # the last: the root too
 ], ids=["sibling", "other-resource", "last"])
 def test_remove_takes_the_marker_then_its_emptied_folders_in_two_pipelines_at_most(others, gone, kept):
-    host = FakeHost()
+    host = FakeWindowsHost()
     host.dirs.add(r"c:\programdata")
     conn = HostConnection.parse(dict(CONN))
     write_markers(host.transport, conn, RES_A, *others)
@@ -317,7 +316,7 @@ def test_remove_takes_the_marker_then_its_emptied_folders_in_two_pipelines_at_mo
 
 @pytest.mark.unit
 def test_remove_keeps_a_folder_that_holds_a_file_it_did_not_write():
-    host = FakeHost()
+    host = FakeWindowsHost()
     conn = HostConnection.parse(dict(CONN))
     foreign = O.MARKER_ROOT + r"\readme.txt"
     host.put_file(foreign, b"an operator's note")
@@ -344,21 +343,21 @@ def test_the_emptied_folders_go_deepest_first_up_to_the_first_that_holds_a_file(
 @pytest.mark.sim
 @pytest.mark.parametrize("others, folder_kept, root_kept", [
     ((SIBLING,), True, True), ((RES_B,), False, True), ((), False, False)], ids=["sibling", "other-resource", "last"])
-def test_sim_remove_leaves_the_host_as_it_was_in_two_pipelines_at_most(labsim, sim_a, others, folder_kept, root_kept):
+def test_sim_remove_leaves_the_host_as_it_was_in_two_pipelines_at_most(labsim, sim, others, folder_kept, root_kept):
     # labsim's Get-ChildItem lists folders too (as Windows does): only files are counted, so a root that holds
     # nothing but an emptied folder goes.
     from providers.transport import Command
-    from tests.providers.sim_fixtures_a import admin, conn_dict
+    from tests.providers.labsim_helpers import admin, conn_dict
 
     conn = HostConnection.parse(conn_dict(labsim, "wapcomputer1"))
     host = labsim.lab.host("wapcomputer1").name
-    write_markers(sim_a, conn, RES_A, *others)
+    write_markers(sim, conn, RES_A, *others)
     before = labsim.runtime.state.wire_counts(host)[host]["pipeline"]
-    O.remove(sim_a, conn, O.STEP_UNMARK, RES_A)
+    O.remove(sim, conn, O.STEP_UNMARK, RES_A)
     assert labsim.runtime.state.wire_counts(host)[host]["pipeline"] - before == (1 if folder_kept else 2)
     paths = [RES_A, O.marker_folders(RES_A)[0], O.MARKER_ROOT, *others, r"C:\ProgramData"]
     looked = admin(labsim, "wapcomputer1", "look", [Command("Test-Path", {"Path": p}) for p in paths])
     present = [o for out in looked.outputs for o in out]
     assert present == [False, folder_kept, root_kept, *(True for _ in others), True]
     for path in others:  # leave the host clean for the next case
-        O.remove(sim_a, conn, O.STEP_UNMARK, path)
+        O.remove(sim, conn, O.STEP_UNMARK, path)
