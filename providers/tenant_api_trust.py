@@ -22,30 +22,11 @@ import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from providers import connector_output, names, ownership
+from providers import connector_output, hostops, names, ownership, remote
 from providers.base import PROVIDER_KEY, LabResource, is_unknown
 from providers.bundle import DEFAULT_DESTINATION
 from providers.errors import ConnectorError, HostDidNotConverge, RemoteCommandFailed
-from providers.hostops import (
-    file_name,
-    join,
-    only_expected_errors,
-    require_file,
-    sha256_bytes,
-    stage_bytes,
-    windows_path,
-)
-from providers.remote import (
-    HostResourceProvider,
-    RemoteInputs,
-    check_remote,
-    connection_diff,
-    connection_of,
-    inputs_only,
-    parse_model,
-    password_secret,
-    secret_outputs,
-)
+from providers.remote import HostResourceProvider, RemoteInputs
 from providers.tenant_api_update import SCRIPT_MISSING_HINT
 from providers.transport import Command, Credential, HostConnection, Pipeline, Secret, Transport
 
@@ -185,12 +166,12 @@ class TenantApiTrustInputs(RemoteInputs):
     @field_validator("data_file_name")
     @classmethod
     def _name(cls, v: str) -> str:
-        return file_name(v)
+        return hostops.file_name(v)
 
     @field_validator("bundle_path")
     @classmethod
     def _bundle(cls, v: str) -> str:
-        return windows_path(v)
+        return hostops.windows_path(v)
 
     @field_validator("sql_server")
     @classmethod
@@ -226,7 +207,7 @@ class TenantApiTrustInputs(RemoteInputs):
 
     @property
     def data_file_path(self) -> str:
-        return join(self.bundle_path, self.data_file_name)
+        return hostops.join(self.bundle_path, self.data_file_name)
 
     @property
     def data_file_bytes(self) -> bytes:
@@ -295,7 +276,7 @@ def read_trust_owned(t: Transport, conn: HostConnection, sql_server: str,
     statements: list[Command | Pipeline] = [*trust_read_statements(sql_server, data_file_path),
                                             ownership.read_command(trust_marker(sql_server))]
     result = t.run(conn, STEP_TRUST_READ, statements, idempotent=True, accept_errors=True)
-    only_expected_errors(conn, STEP_TRUST_READ, statements, result)
+    hostops.only_expected_errors(conn, STEP_TRUST_READ, statements, result)
     file_hash, rows, marker = result.outputs
     return parse_trust_state(file_hash, rows), ownership.marker_in(marker)
 
@@ -344,7 +325,7 @@ def trust_observed(state: TrustState) -> dict[str, Any]:
 def trust_desired(inputs: TenantApiTrustInputs) -> dict[str, Any]:
     t = inputs.trust
     return {"realm": t.realm, "connector_endpoint": t.endpoint, "token_signing_thumbprint": t.certificate_thumbprint,
-            "data_file_sha256": sha256_bytes(inputs.data_file_bytes)}
+            "data_file_sha256": hostops.sha256_bytes(inputs.data_file_bytes)}
 
 
 def trust_drift(observed: Mapping[str, Any], desired: Mapping[str, Any]) -> list[str]:
@@ -370,7 +351,7 @@ def plan_trust(observed: Mapping[str, Any], desired: Mapping[str, Any]) -> list[
 
 
 def trust_changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    changed, replaces = connection_diff(olds, news)
+    changed, replaces = remote.connection_diff(olds, news)
     for name in ("data_file_name", "bundle_path", "sql_server"):
         if is_unknown(news.get(name)) or str(olds.get(name) or "").lower() != str(news.get(name) or "").lower():
             changed.append(name)
@@ -425,7 +406,7 @@ def remove_staged_file(t: Transport, conn: HostConnection, step: str, path: str)
     """Remove this resource's staged copy of the data file; one already gone is fine."""
     cleanup = Command("Remove-Item", {"Path": path}, ["Force"])
     result = t.run(conn, step, cleanup, idempotent=True, accept_errors=True)
-    only_expected_errors(conn, step, cleanup, result)
+    hostops.only_expected_errors(conn, step, cleanup, result)
 
 
 def restore_prior(t: Transport, conn: HostConnection, sql: str, props: Mapping[str, Any], state: TrustState) -> None:
@@ -447,13 +428,13 @@ def restore_prior(t: Transport, conn: HostConnection, sql: str, props: Mapping[s
 
 
 def parse_inputs(props: Mapping[str, Any]) -> TenantApiTrustInputs:
-    return parse_model(TenantApiTrustInputs, props, "TenantApiTrust inputs")
+    return remote.parse_model(TenantApiTrustInputs, props, "TenantApiTrust inputs")
 
 
 def stored_sql_server(t: Transport, props: Mapping[str, Any]) -> str:
     """The Store a created trust lives in: the server it used, else the input, else discovered again."""
     return str(props.get("sql_server_used") or props.get("sql_server")
-               or discover_sql_server(t, connection_of(props)))
+               or discover_sql_server(t, remote.connection_of(props)))
 
 
 class TenantApiTrustProvider(HostResourceProvider[TenantApiTrustInputs, TrustState, TrustStep]):
@@ -483,11 +464,11 @@ class TenantApiTrustProvider(HostResourceProvider[TenantApiTrustInputs, TrustSta
         conn = inputs.connection
         kinds = {s.kind for s in steps}
         if "stage_data_file" in kinds:
-            stage_bytes(t, conn, STEP_TRUST, {inputs.data_file_path: inputs.data_file_bytes},
+            hostops.stage_bytes(t, conn, STEP_TRUST, {inputs.data_file_path: inputs.data_file_bytes},
                         chunk_size=256 * 1024, directories=[inputs.bundle_path])
         if "run_trust_script" in kinds:
-            script = join(inputs.bundle_path, TRUST_SCRIPT)
-            require_file(t, conn, STEP_TRUST, script, hint=SCRIPT_MISSING_HINT)
+            script = hostops.join(inputs.bundle_path, TRUST_SCRIPT)
+            hostops.require_file(t, conn, STEP_TRUST, script, hint=SCRIPT_MISSING_HINT)
             params: dict[str, Any] = {"SqlServer": inputs.store_server(), "DataFile": inputs.data_file_path}
             if inputs.sql_credential is not None:
                 params["SqlCredential"] = Credential(inputs.sql_credential.username,
@@ -533,7 +514,7 @@ class TenantApiTrustProvider(HostResourceProvider[TenantApiTrustInputs, TrustSta
 
     # -- Pulumi ------------------------------------------------------------------------------------------------
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        return check_remote(TenantApiTrustInputs, news)
+        return remote.check_remote(TenantApiTrustInputs, news)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed, replaces = trust_changed_fields(olds, news)
@@ -547,11 +528,12 @@ class TenantApiTrustProvider(HostResourceProvider[TenantApiTrustInputs, TrustSta
         own = self.claim(t, inputs)
         self.converge(t, inputs)
         return CreateResult(id_=f"{inputs.store_server()}:{TRUST_NAMESPACE}:{TRUST_SETTING}",
-                            outs={**inputs_only(props), **self.outputs(inputs), **own})
+                            outs={**remote.inputs_only(props), **self.outputs(inputs), **own})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         t = self.transport
-        state, marker = read_trust_owned(t, connection_of(props), stored_sql_server(t, props), props["data_file_path"])
+        state, marker = read_trust_owned(t, remote.connection_of(props), stored_sql_server(t, props),
+                                         props["data_file_path"])
         if trust_is_gone(state, TrustData(realm=props.get("desired_realm") or props.get("realm") or "")):
             return ReadResult(id_="", outs={})
         return ReadResult(id_=id_, outs={**props, **trust_observed(state),
@@ -566,11 +548,11 @@ class TenantApiTrustProvider(HostResourceProvider[TenantApiTrustInputs, TrustSta
         if old_file and str(old_file).lower() != inputs.data_file_path.lower():
             # After the row reads the new file.
             remove_staged_file(t, inputs.connection, STEP_TRUST, old_file)
-        return UpdateResult(outs={**inputs_only(news), **self.outputs(inputs), **own})
+        return UpdateResult(outs={**remote.inputs_only(news), **self.outputs(inputs), **own})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         t = self.transport
-        conn = connection_of(props)
+        conn = remote.connection_of(props)
         sql = stored_sql_server(t, props)
         realm = props.get("desired_realm") or ""
         state, marker = read_trust_owned(t, conn, sql, props["data_file_path"])
@@ -619,12 +601,12 @@ class TenantApiTrust(LabResource, name="TenantApiTrust"):
                  settings_key: str | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
         props = {
             "settings_key": settings_key,
-            "connection": password_secret(connection), "data_file_content": data_file_content,
+            "connection": remote.password_secret(connection), "data_file_content": data_file_content,
             "data_file_name": data_file_name, "bundle_path": bundle_path, "sql_server": sql_server,
-            "sql_credential": None if sql_credential is None else password_secret(sql_credential),
+            "sql_credential": None if sql_credential is None else remote.password_secret(sql_credential),
             "realm": realm, "connector_endpoint": None, "token_signing_thumbprint": None,
             "data_file_sha256": None, "data_file_path": None, "sql_server_used": None, "desired_realm": None,
             "owner": owner, "adopt": adopt, "observed_owner": None, "adopted": None, "prior": None,
         }
         super().__init__(TenantApiTrustProvider(), name, props,
-                         pulumi.ResourceOptions.merge(opts, secret_outputs("sql_credential")))
+                         pulumi.ResourceOptions.merge(opts, remote.secret_outputs("sql_credential")))

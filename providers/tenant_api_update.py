@@ -20,22 +20,11 @@ import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 from pydantic import Field, field_validator
 
-from providers import ownership
+from providers import hostops, ownership, remote
 from providers.base import LabResource, is_unknown
 from providers.bundle import DEFAULT_DESTINATION
 from providers.errors import HostDidNotConverge
-from providers.hostops import join, only_expected_errors, require_file, windows_path
-from providers.remote import (
-    HostResourceProvider,
-    RemoteInputs,
-    check_remote,
-    connection_diff,
-    connection_of,
-    inputs_only,
-    parse_model,
-    password_secret,
-    secret_outputs,
-)
+from providers.remote import HostResourceProvider, RemoteInputs
 from providers.transport import Command, HostConnection, Pipeline, Transport
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -73,7 +62,7 @@ class TenantApiUpdateInputs(RemoteInputs):
     @field_validator("bundle_path")
     @classmethod
     def _bundle(cls, v: str) -> str:
-        return windows_path(v)
+        return hostops.windows_path(v)
 
     @field_validator("expected_product_code")
     @classmethod
@@ -84,7 +73,7 @@ class TenantApiUpdateInputs(RemoteInputs):
 
     @property
     def script(self) -> str:
-        return join(self.bundle_path, UPDATE_SCRIPT.format(folder=self.script_folder))
+        return hostops.join(self.bundle_path, UPDATE_SCRIPT.format(folder=self.script_folder))
 
 
 STEP_UPDATE_READ = "read Tenant API version"
@@ -133,7 +122,7 @@ def read_tenant_api_owned(t: Transport, conn: HostConnection) -> tuple[TenantApi
     statements: list[Command | Pipeline] = [*update_read_statements(), ownership.read_command(UPDATE_MARKER)]
     result = t.run(conn, STEP_UPDATE_READ, statements, idempotent=True, accept_errors=True)
     # A missing key is PathNotFound; a missing ProductCode value an ArgumentException: both mean "not there".
-    only_expected_errors(conn, STEP_UPDATE_READ, statements, result,
+    hostops.only_expected_errors(conn, STEP_UPDATE_READ, statements, result,
                          ("PathNotFound", "System.Management.Automation.PSArgumentException"))
     registry, site, marker = result.outputs
     return parse_tenant_api(registry, site), ownership.marker_in(marker)
@@ -173,7 +162,7 @@ def update_outputs(observed: TenantApiState, expected: str | None) -> dict[str, 
 
 
 def update_changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    changed, replaces = connection_diff(olds, news)
+    changed, replaces = remote.connection_diff(olds, news)
     # Observed (olds, as read returned it) against desired: updated and Started.
     if olds.get("updated") is not True:
         changed.append("updated")
@@ -190,7 +179,7 @@ def update_changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> t
 
 
 def parse_inputs(props: Mapping[str, Any]) -> TenantApiUpdateInputs:
-    return parse_model(TenantApiUpdateInputs, props, "TenantApiUpdate inputs")
+    return remote.parse_model(TenantApiUpdateInputs, props, "TenantApiUpdate inputs")
 
 
 class TenantApiUpdateProvider(HostResourceProvider[TenantApiUpdateInputs, TenantApiState, UpdateStep]):
@@ -211,7 +200,7 @@ class TenantApiUpdateProvider(HostResourceProvider[TenantApiUpdateInputs, Tenant
         conn = inputs.connection
         kinds = {s.kind for s in steps}
         if "run_update_script" in kinds:
-            require_file(t, conn, STEP_UPDATE, inputs.script, hint=SCRIPT_MISSING_HINT)
+            hostops.require_file(t, conn, STEP_UPDATE, inputs.script, hint=SCRIPT_MISSING_HINT)
             # Not re-sent by the transport (an MSI patch for minutes); the rerun reads the product code first.
             t.run(conn, STEP_UPDATE, Command(inputs.script), timeout=UPDATE_TIMEOUT_SECONDS, idempotent=False)
         # A site that is not there is not started: the read after the steps reports it.
@@ -249,7 +238,7 @@ class TenantApiUpdateProvider(HostResourceProvider[TenantApiUpdateInputs, Tenant
 
     # -- Pulumi ------------------------------------------------------------------------------------------------
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        return check_remote(TenantApiUpdateInputs, news)
+        return remote.check_remote(TenantApiUpdateInputs, news)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         # Another host is another Tenant API (replace); everything else converges in place.
@@ -264,10 +253,11 @@ class TenantApiUpdateProvider(HostResourceProvider[TenantApiUpdateInputs, Tenant
         done = self.converge_steps(t, inputs)
         previous = done.applied if done.steps else done.observed.product_code
         outs = {**update_outputs(done.observed, inputs.expected_product_code), "previous_product_code": previous}
-        return CreateResult(id_=f"{inputs.connection.fqdn}:TenantAPI", outs={**inputs_only(props), **outs, **own})
+        return CreateResult(id_=f"{inputs.connection.fqdn}:TenantAPI",
+                            outs={**remote.inputs_only(props), **outs, **own})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        observed, marker = read_tenant_api_owned(self.transport, connection_of(props))
+        observed, marker = read_tenant_api_owned(self.transport, remote.connection_of(props))
         if observed is None:
             return ReadResult(id_="", outs={})
         return ReadResult(id_=id_, outs={**props, **update_outputs(observed, props.get("expected_product_code")),
@@ -279,14 +269,14 @@ class TenantApiUpdateProvider(HostResourceProvider[TenantApiUpdateInputs, Tenant
         own = self.keep_ownership(t, inputs, olds)
         outs = {**update_outputs(self.converge(t, inputs), inputs.expected_product_code),
                 "previous_product_code": olds.get("previous_product_code")}
-        return UpdateResult(outs={**inputs_only(news), **outs, **own})
+        return UpdateResult(outs={**remote.inputs_only(news), **outs, **own})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         fqdn = (props.get("connection") or {}).get("fqdn", "?")
         owner = props.get("owner")
         if isinstance(owner, str):
             t = self.transport
-            conn = connection_of(props)
+            conn = remote.connection_of(props)
             _, marker = read_tenant_api_owned(t, conn)
             if not ownership.may_delete(host=conn.fqdn, thing=UPDATE_THING, owner=owner, marker=marker):
                 return
@@ -316,9 +306,10 @@ class TenantApiUpdate(LabResource, name="TenantApiUpdate"):
                  bundle_path: pulumi.Input[str] = DEFAULT_DESTINATION, script_folder: str = "Packages",
                  expected_product_code: str | None = None, owner: pulumi.Input[str] | None = None,
                  adopt: pulumi.Input[bool] = False, opts: pulumi.ResourceOptions | None = None) -> None:
-        props = {"connection": password_secret(connection), "bundle_path": bundle_path,
+        props = {"connection": remote.password_secret(connection), "bundle_path": bundle_path,
                  "script_folder": script_folder, "expected_product_code": expected_product_code,
                  "product_code": None, "updated": None, "site_state": None, "previous_product_code": None,
                  "owner": owner, "adopt": adopt, "observed_owner": None, "adopted": None, "prior": None}
-        super().__init__(TenantApiUpdateProvider(), name, props, pulumi.ResourceOptions.merge(opts, secret_outputs()))
+        super().__init__(TenantApiUpdateProvider(), name, props,
+                         pulumi.ResourceOptions.merge(opts, remote.secret_outputs()))
 

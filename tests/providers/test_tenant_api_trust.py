@@ -339,7 +339,6 @@ def staged(server, host):
 
 
 @pytest.mark.sim
-@pytest.mark.sim
 def test_sim_trust_lifecycle(labsim, sim):
     staged(labsim, "wapcomputer1")
     content = data_file(CloudName=HOSTILE)
