@@ -135,7 +135,8 @@ def test_parse_output_file(content, expected):
     ("[1, 2]", "expected a JSON object"),
     (json.dumps({"AuthenticationIdentityProviderPartner": {"Realm": REALM, "Certificate": CERT_B64}}),
      "AzurePackConnectorEndpoint is missing"),
-    (json.dumps({"AzurePackConnectorEndpoint": "https://wap1:40005"}), "AuthenticationIdentityProviderPartner is missing"),
+    (json.dumps({"AzurePackConnectorEndpoint": "https://wap1:40005"}),
+     "AuthenticationIdentityProviderPartner is missing"),
     (json.dumps({"AzurePackConnectorEndpoint": "https://w:1", "AuthenticationIdentityProviderPartner": {
         "Certificate": CERT_B64}}), "Realm is missing"),
     (json.dumps({"AzurePackConnectorEndpoint": "https://w:1", "AuthenticationIdentityProviderPartner": {

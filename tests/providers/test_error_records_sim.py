@@ -9,8 +9,7 @@ import pytest
 from providers import azure_pack_connector, connector_site
 from providers.errors import RemoteCommandFailed
 from providers.hostops import only_expected_errors
-from providers.transport import Command, HostConnection, describe
-from providers.transport import PsrpTransport, SessionCache
+from providers.transport import Command, HostConnection, PsrpTransport, SessionCache, describe
 from tests.providers.conftest import host_connection
 
 pytestmark = pytest.mark.sim
