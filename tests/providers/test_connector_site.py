@@ -113,8 +113,7 @@ def observed(**kw):
 
 
 def _read_call():
-    from providers.transport import Call
-    from providers.transport import to_statements
+    from providers.transport import Call, to_statements
 
     return Call("h", "read", to_statements(cs.read_statements()))
 

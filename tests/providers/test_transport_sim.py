@@ -15,8 +15,7 @@ from labsim.pki import LabCA
 from labsim.server import LabServer
 from labsim.testing import free_loopback_lab, start_labsim
 from providers.errors import AuthenticationFailed, HostUnreachable, RemoteCommandFailed, TlsVerificationFailed
-from providers.transport import Command, HostConnection, Secret
-from providers.transport import PsrpTransport, SessionCache
+from providers.transport import Command, HostConnection, PsrpTransport, Secret, SessionCache
 from tests.providers.psrp_doubles import SUCCESS, ConnectorRuntime
 
 pytestmark = pytest.mark.sim
