@@ -27,7 +27,7 @@ from providers.base import PROVIDER_KEY, LabResource, is_unknown
 from providers.bundle import DEFAULT_DESTINATION
 from providers.errors import ConnectorError, HostDidNotConverge, RemoteCommandFailed
 from providers.remote import HostResourceProvider, RemoteInputs
-from providers.tenant_api_update import SCRIPT_MISSING_HINT
+from providers.tenant_api_update import SCRIPT_MISSING_HINT, BundlePath
 from providers.transport import Command, Credential, HostConnection, Pipeline, Secret, Transport
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -156,7 +156,7 @@ def parse_trust_row(output: Sequence[Any]) -> TrustData | None:
 class TenantApiTrustInputs(RemoteInputs):
     data_file_content: str = Field(description="the text of this cloud's Add-AzurePackConnector output file")
     data_file_name: str = Field(description="its file name, e.g. AzurePack-06-27-15-50.txt")
-    bundle_path: str = DEFAULT_DESTINATION
+    bundle_path: BundlePath = DEFAULT_DESTINATION
     sql_server: str | None = None
     sql_credential: SqlCredentialInput | None = None
     realm: str | None = None
@@ -167,11 +167,6 @@ class TenantApiTrustInputs(RemoteInputs):
     @classmethod
     def _name(cls, v: str) -> str:
         return hostops.file_name(v)
-
-    @field_validator("bundle_path")
-    @classmethod
-    def _bundle(cls, v: str) -> str:
-        return hostops.windows_path(v)
 
     @field_validator("sql_server")
     @classmethod

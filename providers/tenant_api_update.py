@@ -14,11 +14,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from providers import hostops, ownership, remote
 from providers.base import LabResource, is_unknown
@@ -51,18 +51,15 @@ SCRIPT_MISSING_HINT = ("stage the WAPConnector folder there first (ConnectorBund
 # ---------------------------------------------------------------------------------------------------------------
 
 ScriptFolder = Literal["Packages", "Scripts"]
+#: Where the WAPConnector bundle is staged on the host: an absolute Windows folder.
+BundlePath = Annotated[str, AfterValidator(hostops.windows_path)]
 _GUID = re.compile(r"^\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}$")
 
 
 class TenantApiUpdateInputs(RemoteInputs):
-    bundle_path: str = DEFAULT_DESTINATION
+    bundle_path: BundlePath = DEFAULT_DESTINATION
     script_folder: ScriptFolder = "Packages"
     expected_product_code: str | None = Field(None, description="pin the connector Tenant API's ProductCode")
-
-    @field_validator("bundle_path")
-    @classmethod
-    def _bundle(cls, v: str) -> str:
-        return hostops.windows_path(v)
 
     @field_validator("expected_product_code")
     @classmethod

@@ -48,11 +48,16 @@ def failures(provider, props):
     return [(f.property, f.reason) for f in result.failures]
 
 
+def host_with(script):
+    """An in-memory Windows host with one of the bundle's scripts staged under DEST."""
+    h = FakeWindowsHost()
+    h.put_file(f"{DEST}\\{script}", b"#")
+    return h
+
+
 @pytest.fixture
 def host():
-    h = FakeWindowsHost()
-    h.put_file(f"{DEST}\\Setup\\Scripts\\Configure-TrustAzureStack.ps1", b"#")
-    return h
+    return host_with("Setup\\Scripts\\Configure-TrustAzureStack.ps1")
 
 
 # == pure parsers ===============================================================================================

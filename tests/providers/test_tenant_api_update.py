@@ -9,8 +9,8 @@ from providers import tenant_api_trust as trust
 from providers import tenant_api_update as T
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.transport import Failure
-from tests.fake_windows_host import CONNECTOR_TENANT_API, UR91, FakeWindowsHost
-from tests.providers.test_tenant_api_trust import CONN, DEST, HOSTILE, failures, staged, trust_props
+from tests.fake_windows_host import CONNECTOR_TENANT_API, UR91
+from tests.providers.test_tenant_api_trust import CONN, DEST, HOSTILE, failures, host_with, staged, trust_props
 
 
 def update_props(**kw):
@@ -21,9 +21,7 @@ def update_props(**kw):
 
 @pytest.fixture
 def host():
-    h = FakeWindowsHost()
-    h.put_file(f"{DEST}\\Setup\\Packages\\Update-TenantAPI.ps1", b"#")
-    return h
+    return host_with("Setup\\Packages\\Update-TenantAPI.ps1")
 
 
 # == pure parser and plan ========================================================================================
