@@ -460,7 +460,7 @@ class TenantApiTrustProvider(HostResourceProvider[TenantApiTrustInputs, TrustSta
         kinds = {s.kind for s in steps}
         if "stage_data_file" in kinds:
             hostops.stage_bytes(t, conn, STEP_TRUST, {inputs.data_file_path: inputs.data_file_bytes},
-                        chunk_size=256 * 1024, directories=[inputs.bundle_path])
+                                chunk_size=256 * 1024, directories=[inputs.bundle_path])
         if "run_trust_script" in kinds:
             script = hostops.join(inputs.bundle_path, TRUST_SCRIPT)
             hostops.require_file(t, conn, STEP_TRUST, script, hint=SCRIPT_MISSING_HINT)

@@ -120,7 +120,7 @@ def read_tenant_api_owned(t: Transport, conn: HostConnection) -> tuple[TenantApi
     result = t.run(conn, STEP_UPDATE_READ, statements, idempotent=True, accept_errors=True)
     # A missing key is PathNotFound; a missing ProductCode value an ArgumentException: both mean "not there".
     hostops.only_expected_errors(conn, STEP_UPDATE_READ, statements, result,
-                         ("PathNotFound", "System.Management.Automation.PSArgumentException"))
+                                 ("PathNotFound", "System.Management.Automation.PSArgumentException"))
     registry, site, marker = result.outputs
     return parse_tenant_api(registry, site), ownership.marker_in(marker)
 
