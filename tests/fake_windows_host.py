@@ -1,18 +1,23 @@
-"""A tiny in-memory Windows host for unit tests of the certificate, bundle, Tenant API and ownership code.
+"""A tiny in-memory Windows host for the providers' unit tests (every resource, and ownership).
 
 ``FakeWindowsHost`` answers the structured commands those providers send (per docs/host-contract.md) from an
 in-memory model of the host, command by command through each pipeline, as a FakeTransport handler; so
-create/read/update/delete can be exercised end to end without sockets. Faults are injected the way labsim's are
+create/read/update/delete can be exercised end to end without sockets. One host plays every role the tests need: a
+WAP computer (files, certificate stores, the Tenant API's registry key, site and settings, the connector's IIS sites,
+packages and appSettings and its three setup scripts) and Azure Stack (the PEP's Add-AzurePackConnector writing its
+output files into the share's folder, plain files here). Faults are injected the way labsim's are
 (docs/labsim.md): ``fail`` (a terminating error), ``fail_after`` (after N good runs), ``noop`` (reports success,
-does nothing) and ``corrupt`` (an upload that arrives with a byte lost). It is deliberately small: labsim is the
-faithful simulator.
+does nothing) and ``corrupt`` (an upload that arrives with a byte lost); ``reply`` answers a command with a given
+Result. It is deliberately small: labsim is the faithful simulator.
 """
 
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,10 +25,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from providers.azure_pack_connector import ADD_CMDLET as ADD_CONNECTOR
+from providers.azure_pack_connector import OUTPUT_FOLDER
+from providers.connector_site import APP_SETTING_KEYS, CONNECTOR_PACKAGES, CONNECTOR_SITES, MAIN_SITE, TENANT_SITE
 from providers.transport import Call, Credential, ErrorRecordInfo, Failure, FakeTransport, Result, Secret
 
 UR91 = "{CF41308C-9BC3-46C1-8B39-135D00E491E8}"
 CONNECTOR_TENANT_API = "{6E6C6E5B-0D63-4C6B-9A8E-2B1A3A9E7C41}"
+# The connector's sites, packages and appSettings, the PEP's cmdlet and the share's folder: the names the
+# providers use (docs/host-contract.md §5-§7); their https ports from 40005.
+CONNECTOR_OUTPUT = OUTPUT_FOLDER
 
 
 def _not_found(path: str, cmd: str) -> ErrorRecordInfo:
@@ -32,9 +43,12 @@ def _not_found(path: str, cmd: str) -> ErrorRecordInfo:
 
 
 class FakeWindowsHost:
-    """State: ``files`` (lower-case path -> (path, bytes)), ``certs`` ((store, thumb) -> has_key),
-    ``product_code``, ``site_state``, ``rows`` ((ns, name) -> value), ``sql_server``.
-    ``transport`` is a FakeTransport that this host answers."""
+    """State: ``files`` (lower-case path -> (path, bytes)), ``dirs`` (lower-case paths of folders and registry
+    keys), ``certs`` ((store, thumb) -> has_key), ``product_code``, ``site_state`` (the tenant site's),
+    ``tenant_thumb`` (its https binding), ``sites`` (the connector's: name -> {state, thumb, port}), ``packages``,
+    ``app_settings`` (the connector site's), ``rows`` ((ns, name) -> value), ``sql_server``; ``ran`` lists the
+    changes run (scripts by leaf name, Start-Website, Uninstall-Package). ``transport`` is a FakeTransport that
+    this host answers."""
 
     def __init__(self) -> None:
         self.files: dict[str, tuple[str, bytes]] = {}
@@ -44,12 +58,18 @@ class FakeWindowsHost:
         self.site_state: str | None = "Started"
         self.rows: dict[tuple[str, str], str] = {}
         self.sql_server = "wapcomputer1"
+        self.tenant_thumb = ""
+        self.sites: dict[str, dict[str, Any]] = {}
+        self.packages: set[str] = set()
+        self.app_settings: dict[str, str] = {}
+        self.ran: list[str] = []
         self.pfx_passwords: list[str] = []
         self.script_params: list[dict[str, Any]] = []
         self.fail: dict[str, Failure] = {}          # command name -> terminating failure (every time)
         self.fail_after: dict[str, int] = {}        # command name -> fail after N successful runs
         self.noop: set[str] = set()                 # command names that report success and do nothing
         self.corrupt: set[str] = set()              # Set-Content / Add-Content: the last byte of each upload is lost
+        self.reply: dict[str, Any] = {}             # command name -> the whole answer (a Result or a Failure)
         self._runs: dict[str, int] = {}
         self.transport = FakeTransport(self.handle)
 
@@ -61,6 +81,33 @@ class FakeWindowsHost:
         entry = self.files.get(path.lower())
         return entry[1] if entry else None
 
+    def remove_file(self, path: str) -> None:
+        self.files.pop(path.lower(), None)
+
+    def files_in(self, folder: str) -> dict[str, str]:
+        """The text of each file directly in ``folder``, by file name."""
+        root = folder.rstrip("\\").lower() + "\\"
+        return {v[0][len(root):]: v[1].decode("utf-8") for k, v in self.files.items()
+                if k.startswith(root) and "\\" not in k[len(root):]}
+
+    def clear_folder(self, folder: str) -> None:
+        """Remove the files directly in ``folder`` (the folder stays)."""
+        for name in self.files_in(folder):
+            self.remove_file(folder + "\\" + name)
+
+    def install_connector(self) -> None:
+        """What Install-Connector.ps1 leaves: the three sites (no certificate bound yet) and packages; the
+        connector site's appSettings empty when the site is new."""
+        for i, (site, pkg) in enumerate(zip(CONNECTOR_SITES, CONNECTOR_PACKAGES, strict=True)):
+            if site not in self.sites:
+                self.sites[site] = {"state": "Started", "thumb": "", "port": 40005 + i}
+                if site == MAIN_SITE:
+                    self.app_settings = {k: "" for k in APP_SETTING_KEYS.values()}
+            self.packages.add(pkg)
+
+    def site(self, name: str) -> dict[str, Any]:
+        return self.sites[name]
+
     # -- the handler ---------------------------------------------------------------------------------------------
     def __call__(self, call: Call) -> Any:
         return self.handle(call)
@@ -68,12 +115,15 @@ class FakeWindowsHost:
     def handle(self, call: Call) -> Any:
         outputs: list[list[Any]] = []
         errors: list[ErrorRecordInfo] = []
+        verbose: list[str] = []
         for pipeline in call.statements:
             flow: list[Any] | None = None
             for cmd in pipeline.commands:
                 name = cmd.name
                 key = name.rsplit("\\", 1)[-1].lower()
                 self._runs[key] = self._runs.get(key, 0) + 1
+                if key in {k.lower() for k in self.reply}:
+                    return next(v for k, v in self.reply.items() if k.lower() == key)
                 if key in {k.lower() for k in self.fail}:
                     return next(v for k, v in self.fail.items() if k.lower() == key)
                 limit = {k.lower(): v for k, v in self.fail_after.items()}.get(key)
@@ -86,16 +136,16 @@ class FakeWindowsHost:
                 if key in {k.lower() for k in self.corrupt} and isinstance(p.get("Value"), bytes):
                     p["Value"] = p["Value"][:-1]
                 before = len(errors)
-                flow = self._run(name, key, p, set(s.lower() for s in cmd.switches), flow, errors)
+                flow = self._run(name, key, p, set(s.lower() for s in cmd.switches), flow, errors, verbose)
                 if str(p.get("ErrorAction", "")).lower() in ("silentlycontinue", "ignore"):
                     del errors[before:]
                 if isinstance(flow, Failure):
                     return flow
             outputs.append(flow or [])
-        return Result(outputs=outputs, errors=errors)
+        return Result(outputs=outputs, errors=errors, verbose=verbose)
 
     def _run(self, name: str, key: str, p: dict[str, Any], switches: set[str], flow: list[Any] | None,
-             errors: list[ErrorRecordInfo]) -> Any:
+             errors: list[ErrorRecordInfo], verbose: list[str]) -> Any:
         paths = p.get("Path")
         paths = list(paths) if isinstance(paths, (list, tuple)) else ([paths] if paths is not None else [])
         if key == "new-item":
@@ -135,8 +185,10 @@ class FakeWindowsHost:
             if root not in self.dirs and not any(k.startswith(root + "\\") for k in self.files):
                 errors.append(_not_found(paths[0], "Get-ChildItem"))
                 return []
-            return [{"FullName": v[0], "Length": len(v[1])} for k, v in sorted(self.files.items())
-                    if k.startswith(root + "\\")]
+            pattern = str(p.get("Filter") or "*").lower()
+            return [{"Name": v[0].rsplit("\\", 1)[-1], "FullName": v[0], "Length": len(v[1]),
+                     "LastWriteTimeUtc": "2026-01-01T00:00:00Z"} for k, v in sorted(self.files.items())
+                    if k.startswith(root + "\\") and fnmatch.fnmatch(k.rsplit("\\", 1)[-1], pattern)]
         if key == "remove-item":
             for path in paths:
                 low = path.lower()
@@ -197,10 +249,74 @@ class FakeWindowsHost:
                 errors.append(_not_found(paths[0], "Get-ItemProperty"))
                 return []
             return [{"ProductCode": self.product_code, "PSPath": "x"}]
-        if key == "get-website":
+        if key == "get-website" and "Name" in p:
             return [] if self.site_state is None else [{"name": p["Name"], "state": self.site_state}]
+        if key == "get-website":
+            tenant = _site_json(TENANT_SITE, self.site_state or "", self.tenant_thumb, 30081)
+            sites = [] if self.site_state is None else [tenant]
+            return sites + [_site_json(n, s["state"], s["thumb"], s["port"]) for n, s in self.sites.items()]
+        if key == "where-object":  # -Property X -Value pattern -Like
+            assert "like" in switches, switches
+            return [o for o in flow or [] if fnmatch.fnmatch(str(o.get(p["Property"], "")).lower(),
+                                                             str(p["Value"]).lower())]
+        if key == "convertto-json":  # one object alone is written as an object, as PowerShell does
+            items = flow or []
+            if not items:
+                return []
+            return [json.dumps(items[0] if len(items) == 1 else items, separators=(",", ":"))]
         if key == "start-website":
-            self.site_state = "Started"
+            self.ran.append("Start-Website")
+            if p["Name"] in self.sites:
+                self.sites[p["Name"]]["state"] = "Started"
+            else:
+                self.site_state = "Started"
+            return []
+        if key == "get-webconfigurationproperty":  # the connector site's appSettings
+            site = p["PSPath"].rsplit("\\", 1)[-1]
+            if site not in self.sites:
+                errors.append(ErrorRecordInfo(f"Cannot find path '{p['PSPath']}'", "PathNotFound,Microsoft.IIs",
+                                              "ObjectNotFound"))
+                return []
+            return [{"key": k, "value": v} for k, v in self.app_settings.items()]
+        if key == "get-package":
+            for pkg in p["Name"]:
+                if pkg not in self.packages:
+                    errors.append(ErrorRecordInfo(f"No package found for '{pkg}'.", "NoMatchFound,GetPackage",
+                                                  "ObjectNotFound"))
+            return [{"Name": pkg, "Version": "1.0.0.0", "TagId": "{X}"} for pkg in sorted(self.packages)]
+        if key == "uninstall-package":  # the connector's packages take their sites and settings with them
+            self.ran.append("Uninstall-Package")
+            self.sites.clear()
+            self.packages.clear()
+            self.app_settings = {}
+            return []
+        if key == "install-connector.ps1":
+            self.ran.append("Install-Connector.ps1")
+            self.install_connector()
+            return []
+        if key == "configure-certificates.ps1":  # binds -Thumbprint, else the tenant site's certificate
+            self.ran.append("Configure-Certificates.ps1")
+            for site in self.sites.values():
+                site["thumb"] = p.get("Thumbprint") or self.tenant_thumb
+            return []
+        if key == "configure-wapconnector.ps1":
+            self.ran.append("Configure-WapConnector.ps1")
+            self.app_settings = {k: str(v) for k, v in p.items()}
+            return []
+        if key == ADD_CONNECTOR.lower():  # the PEP's cmdlet; its output files land in the share's folder
+            if "disablemulticloud" in switches:
+                self.clear_folder(CONNECTOR_OUTPUT)
+                verbose.append("Step 'Disable multi-cloud mode' status: 'Success'")
+                return []
+            self.clear_folder(CONNECTOR_OUTPUT)
+            self.dirs.add(CONNECTOR_OUTPUT.lower())
+            for cloud in p["AzurePackClouds"]:
+                name = re.sub(r'[\\/:*?"<>|\x00-\x1f]', "_", cloud["CloudName"])  # not allowed in a file name
+                self.put_file(f"{CONNECTOR_OUTPUT}\\AzurePack-06-27-15-50-{name}.txt", connector_output(
+                    cloud["CloudName"], cloud["CloudEndpoint"], p["AzureStackCloudName"]).encode("utf-8"))
+            verbose += ["Step 'Configure Azure Pack Connector' status: 'Running'",
+                        "Step 'Configure Azure Pack Connector' status: 'Success'",
+                        "Waiting for the Azure Stack portal ..."]
             return []
         if key == "update-tenantapi.ps1":
             if self.product_code is None:
@@ -234,6 +350,23 @@ class FakeWindowsHost:
                  "Endpoint": doc["AzurePackConnectorEndpoint"]}, separators=(",", ":"))
             return []
         raise AssertionError(f"FakeWindowsHost: unexpected command {name} {p}")
+
+
+def _site_json(name: str, state: str, thumb: str, port: int) -> dict[str, Any]:
+    return {"name": name, "state": state, "bindings": {"Collection": [
+        {"protocol": "http", "bindingInformation": "*:80:", "certificateHash": ""},
+        {"protocol": "https", "bindingInformation": f"*:{port}:", "certificateHash": thumb}]}}
+
+
+CONNECTOR_REALM = "https://adfs.local.azurestack.external/adfs/6c1a0f4e-0000-4000-8000-000000000001/"
+CONNECTOR_CERT_B64 = base64.b64encode(b"\x30\x82\x01\x0a-fake-der").decode()
+
+
+def connector_output(name: str, endpoint: str, stack: str = "AzureStack", cert: str = CONNECTOR_CERT_B64) -> str:
+    """An AzurePack-*.txt output file as Add-AzurePackConnector writes it (inferred format, docs/host-contract.md)."""
+    return json.dumps({"CloudName": name, "AzureStackCloudName": stack, "AzurePackConnectorEndpoint": endpoint,
+                       "AuthenticationIdentityProviderPartner": {"Realm": CONNECTOR_REALM, "Certificate": cert}},
+                      indent=2)
 
 
 def b64(data: bytes) -> str:

@@ -11,9 +11,11 @@ import pytest
 from providers import azure_pack_connector as apc
 from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge, RemoteCommandFailed, StepTimedOut
 from providers.transport import Failure, FakeTransport, Output, Result
+from tests.fake_windows_host import CONNECTOR_CERT_B64 as CERT_B64
+from tests.fake_windows_host import CONNECTOR_REALM as REALM
+from tests.fake_windows_host import FakeWindowsHost
+from tests.fake_windows_host import connector_output as file_text
 
-CERT_B64 = base64.b64encode(b"\x30\x82\x01\x0a-fake-der").decode()
-REALM = "https://adfs.local.azurestack.external/adfs/6c1a0f4e-0000-4000-8000-000000000001/"
 HOSTILE = "x'\"; $(Remove-Item C:\\ -Recurse) `whoami` & calc\nnext"
 
 PEP = {"fqdn": "azs-ercs01.azurestack.local", "address": "127.0.10.1", "auth": "credssp",
@@ -30,49 +32,19 @@ def inputs(**kw):
     return base
 
 
-def file_text(name, endpoint, stack="AzureStack", cert=CERT_B64):
-    return json.dumps({"CloudName": name, "AzureStackCloudName": stack, "AzurePackConnectorEndpoint": endpoint,
-                       "AuthenticationIdentityProviderPartner": {"Realm": REALM, "Certificate": cert}}, indent=2)
-
-
 # ---------------------------------------------------------------------------------------------------------------
-# A fake Azure Stack: the PEP's cmdlet and the share's folder, answering FakeTransport calls.
+# Azure Stack as a FakeWindowsHost: the PEP's cmdlet and the share's output folder.
+
+MARKER = apc.marker_path(PEP["fqdn"])
 
 
-class FakeStack:
-    def __init__(self, *, files=None, marker=False, enable=None):
-        self.files: dict[str, str] = dict(files or {})
-        self.marker = marker  # False, or the ownership marker's text (the Get-Content of the read)
-        self.enable = enable  # None: behave; else a response for the enable call
-
-    def __call__(self, call):
-        names = call.names
-        if names[0] == apc.ADD_CMDLET:
-            cmd = call.statements[0].commands[0]
-            if apc.DISABLE_SWITCH in cmd.switches:
-                self.files.clear()
-                return Result(verbose=["Step 'Disable multi-cloud mode' status: 'Success'"])
-            if self.enable is not None:
-                return self.enable
-            self.files = {f"AzurePack-06-27-15-50-{c['CloudName']}.txt": file_text(
-                c["CloudName"], c["CloudEndpoint"], cmd.parameters["AzureStackCloudName"])
-                for c in cmd.parameters["AzurePackClouds"]}
-            return Result(verbose=["Step 'Configure Azure Pack Connector' status: 'Running'",
-                                   apc.ENABLE_SUCCESS_LINE, "Waiting for the Azure Stack portal ..."])
-        if names[0] == "Get-ChildItem":
-            listing = [{"Name": n, "FullName": apc.OUTPUT_FOLDER + "\\" + n, "LastWriteTimeUtc": "2026-01-01"}
-                       for n in sorted(self.files)]
-            return Result(outputs=[listing, [self.marker] if self.marker else []])
-        if names[0] == "Get-Content":
-            return Result(outputs=[[self.files[p.commands[0].parameters["Path"][len(apc.OUTPUT_FOLDER) + 1:]]]
-                                   for p in call.statements])
-        if names == ["New-Item", "New-Item"]:
-            self.marker = call.statements[1].commands[0].parameters["Value"]
-            return Result()
-        if names[0] == "Remove-Item":
-            self.marker = False
-            return Result()
-        raise AssertionError(f"unexpected call {call.command}")
+def stack_host(enable=None):
+    """The share's output folder exists; ``enable``, when given, is the PEP's whole answer to an enable."""
+    host = FakeWindowsHost()
+    host.dirs.add(apc.OUTPUT_FOLDER.lower())
+    if enable is not None:
+        host.reply[apc.ADD_CMDLET] = enable
+    return host
 
 
 def checked(props):
@@ -187,15 +159,17 @@ def test_each_listed_file_is_parsed_from_its_own_statement():
 
 @pytest.mark.unit
 def test_read_names_a_folder_that_changed_while_it_was_read():
-    class Vanishing(FakeStack):
-        def __call__(self, call):
-            if call.names[0] == "Get-Content":
-                return Result(outputs=[[] for _ in call.statements])  # the files went between the two calls
-            return super().__call__(call)
+    stack = stack_host()
+    stack.put_file(apc.OUTPUT_FOLDER + "\\AzurePack-1.txt",
+                   file_text("AzurePack_1", "https://wapcomputer1.contoso.com:40005").encode())
 
-    stack = Vanishing(files={"AzurePack-1.txt": file_text("AzurePack_1", "https://wapcomputer1.contoso.com:40005")})
+    def vanishing(call):
+        if call.names[0] == "Get-Content":
+            return Result(outputs=[[] for _ in call.statements])  # the files went between the two calls
+        return stack(call)
+
     with pytest.raises(ConnectorError, match="1 output file\\(s\\) listed but 0 read; the folder changed") as err:
-        apc.AzurePackConnectorProvider(FakeTransport(stack)).read("id", checked(inputs()))
+        apc.AzurePackConnectorProvider(FakeTransport(vanishing)).read("id", checked(inputs()))
     assert SHARE["fqdn"] in str(err.value)
 
 
@@ -284,7 +258,7 @@ def test_check_normalises_endpoints_and_defaults():
 
 @pytest.mark.unit
 def test_create_with_bad_inputs_raises_before_any_call():
-    fake = FakeTransport(FakeStack())
+    fake = FakeTransport(stack_host())
     with pytest.raises(ConfigurationError, match="reached with CredSSP"):
         apc.AzurePackConnectorProvider(fake).create(inputs(connection={**PEP, "auth": "ntlm", "allow_credssp": True}))
     assert fake.calls == []
@@ -296,7 +270,7 @@ def test_create_with_bad_inputs_raises_before_any_call():
 
 @pytest.mark.unit
 def test_create_stops_at_the_success_line_and_reads_the_output_files():
-    stack = FakeStack()
+    stack = stack_host()
     fake = FakeTransport(stack)
     res = apc.AzurePackConnectorProvider(fake).create(checked(inputs(timeout_seconds=120)))
     first = next(c for c in fake.calls if c.kind == "run_until")
@@ -316,8 +290,8 @@ def test_create_stops_at_the_success_line_and_reads_the_output_files():
     one = outs["cloud_outputs"]["AzurePack_1"]
     assert one["endpoint"] == "https://wapcomputer1.contoso.com:40005"
     assert (one["realm"], one["signing_certificate"]) == (REALM, CERT_B64)
-    assert one["content"] == stack.files[one["file_name"]]
-    assert stack.marker
+    assert one["content"] == stack.files_in(apc.OUTPUT_FOLDER)[one["file_name"]]
+    assert stack.file(MARKER)
     assert apc.changed_fields(outs, checked(inputs())) == []
 
 
@@ -330,13 +304,13 @@ def test_run_until_is_given_the_documented_success_line():
             seen["predicate"] = verbose_predicate
             return super().run_until(conn, step, statements, verbose_predicate, timeout, **kw)
 
-    apc.AzurePackConnectorProvider(Spy(FakeStack())).create(checked(inputs()))
+    apc.AzurePackConnectorProvider(Spy(stack_host())).create(checked(inputs()))
     assert seen["predicate"] == "Step 'Configure Azure Pack Connector' status: 'Success'"
 
 
 @pytest.mark.unit
 def test_create_times_out_with_a_clear_error():
-    fake = FakeTransport(FakeStack(enable=Result(verbose=["Step 'Configure Azure Pack Connector' status: "
+    fake = FakeTransport(stack_host(enable=Result(verbose=["Step 'Configure Azure Pack Connector' status: "
                                                           "'Running'"], stopped=True)))
     with pytest.raises(StepTimedOut) as err:
         apc.AzurePackConnectorProvider(fake).create(checked(inputs(timeout_seconds=42)))
@@ -348,7 +322,7 @@ def test_create_times_out_with_a_clear_error():
 
 @pytest.mark.unit
 def test_create_fails_clearly_when_the_command_ends_without_success():
-    fake = FakeTransport(FakeStack(enable=Result(verbose=["Step 'Configure Azure Pack Connector' status: "
+    fake = FakeTransport(stack_host(enable=Result(verbose=["Step 'Configure Azure Pack Connector' status: "
                                                           "'Failed'"])))
     with pytest.raises(RemoteCommandFailed, match="ended without reporting"):
         apc.AzurePackConnectorProvider(fake).create(checked(inputs()))
@@ -356,7 +330,7 @@ def test_create_fails_clearly_when_the_command_ends_without_success():
 
 @pytest.mark.unit
 def test_missing_cmdlet_on_a_later_pep_is_explained():
-    fake = FakeTransport(FakeStack(enable=Failure("The term 'Add-AzurePackConnector' is not recognized",
+    fake = FakeTransport(stack_host(enable=Failure("The term 'Add-AzurePackConnector' is not recognized",
                                                   error_id="CommandNotFoundException", category="ObjectNotFound")))
     with pytest.raises(RemoteCommandFailed, match="absent from later Azure Stack builds"):
         apc.AzurePackConnectorProvider(fake).create(checked(inputs()))
@@ -364,30 +338,25 @@ def test_missing_cmdlet_on_a_later_pep_is_explained():
 
 @pytest.mark.unit
 def test_create_refuses_success_without_files():
-    class NoFiles(FakeStack):
-        def __call__(self, call):
-            r = super().__call__(call)
-            self.files.clear()
-            return r
-
+    no_files = stack_host(enable=Result(verbose=[apc.ENABLE_SUCCESS_LINE]))  # success, yet no file written
     with pytest.raises(HostDidNotConverge, match="does not show the config"):
-        apc.AzurePackConnectorProvider(FakeTransport(NoFiles())).create(checked(inputs()))
+        apc.AzurePackConnectorProvider(FakeTransport(no_files)).create(checked(inputs()))
 
 
 @pytest.mark.unit
 def test_read_present_disabled_and_gone():
-    stack = FakeStack()
+    stack = stack_host()
     p = apc.AzurePackConnectorProvider(FakeTransport(stack))
     outs = p.create(checked(inputs())).outs
     present = p.read("id", outs)
     assert present.id == "id" and present.outs["cloud_outputs"] == outs["cloud_outputs"]
-    stack.files.clear()  # an administrator ran -DisableMultiCloud
+    stack.clear_folder(apc.OUTPUT_FOLDER)  # an administrator ran -DisableMultiCloud
     disabled = p.read("id", outs)
     assert disabled.id == "id" and disabled.outs["multi_cloud_enabled"] is False
     assert disabled.outs["cloud_outputs"] == {}
     assert apc.changed_fields(disabled.outs, checked(inputs())) == ["multi_cloud_enabled"]
     assert p.diff("id", disabled.outs, checked(inputs())).changes is True
-    stack.marker = False
+    stack.remove_file(MARKER)
     gone = p.read("id", outs)
     assert (gone.id, gone.outs) == ("", {})
 
@@ -409,7 +378,7 @@ def test_read_tolerates_a_missing_folder_but_not_other_errors():
 
 @pytest.mark.unit
 def test_diff_field_by_field_and_replace_on_another_pep():
-    p = apc.AzurePackConnectorProvider(FakeTransport(FakeStack()))
+    p = apc.AzurePackConnectorProvider(FakeTransport(stack_host()))
     outs = p.create(checked(inputs()))
     olds = {**outs.outs, "__provider": "pickled"}
     assert p.diff("id", olds, checked(inputs())).changes is False
@@ -423,7 +392,7 @@ def test_diff_field_by_field_and_replace_on_another_pep():
 
 @pytest.mark.unit
 def test_update_reruns_only_when_the_configuration_differs():
-    stack = FakeStack()
+    stack = stack_host()
     fake = FakeTransport(stack)
     p = apc.AzurePackConnectorProvider(fake)
     outs = p.create(checked(inputs())).outs
@@ -439,7 +408,7 @@ def test_update_reruns_only_when_the_configuration_differs():
 
 @pytest.mark.unit
 def test_delete_disables_then_removes_the_marker_and_is_rerunnable():
-    stack = FakeStack()
+    stack = stack_host()
     fake = FakeTransport(stack)
     p = apc.AzurePackConnectorProvider(fake)
     outs = p.create(checked(inputs())).outs
@@ -449,34 +418,36 @@ def test_delete_disables_then_removes_the_marker_and_is_rerunnable():
     assert (disable.kind, disable.host) == ("run", PEP["fqdn"])
     assert disable.statements[0].commands[0].switches == ("DisableMultiCloud", "Verbose")
     assert dict(disable.statements[0].commands[0].parameters) == {}
-    last = fake.calls[-1].statements[0].commands[0]  # the marker goes last (then its emptied folders)
+    folders = {MARKER.rsplit("\\", i)[0] for i in range(1, MARKER.count("\\"))}
+    last = next(c for c in reversed(fake.calls)  # the marker goes last (then its emptied folders)
+                if c.statements[0].commands[0].parameters.get("Path") not in folders).statements[0].commands[0]
     assert last.name == "Remove-Item" and last.parameters["Path"] == apc.marker_path(PEP["fqdn"])
-    assert (stack.files, stack.marker) == ({}, False)
+    assert (stack.files_in(apc.OUTPUT_FOLDER), stack.file(MARKER)) == ({}, None)
     p.delete("id", outs)  # again: converges, no error
     assert p.read("id", outs).id == ""
 
 
 @pytest.mark.unit
 def test_delete_refuses_when_files_remain():
-    class Sticky(FakeStack):
-        def __call__(self, call):
-            if apc.DISABLE_SWITCH in call.statements[0].commands[0].switches:
-                return Result()
-            return super().__call__(call)
+    stack = stack_host()
 
-    stack = Sticky()
-    p = apc.AzurePackConnectorProvider(FakeTransport(stack))
+    def sticky(call):
+        if apc.DISABLE_SWITCH in call.statements[0].commands[0].switches:
+            return Result()
+        return stack(call)
+
+    p = apc.AzurePackConnectorProvider(FakeTransport(sticky))
     outs = p.create(checked(inputs())).outs
     with pytest.raises(HostDidNotConverge, match="output file"):
         p.delete("id", outs)
-    assert stack.marker  # still deletable on the next run
+    assert stack.file(MARKER)  # still deletable on the next run
 
 
 @pytest.mark.unit
 def test_hostile_strings_reach_the_pep_verbatim():
     props = checked(inputs(azure_stack_cloud_name=HOSTILE + "-stack",
                            clouds=[{"cloud_name": HOSTILE, "cloud_endpoint": "https://wap1.contoso.com"}]))
-    fake = FakeTransport(FakeStack())
+    fake = FakeTransport(stack_host())
     outs = apc.AzurePackConnectorProvider(fake).create(props).outs
     cmd = next(c for c in fake.calls if c.kind == "run_until").statements[0].commands[0]
     assert cmd.parameters["AzurePackClouds"][0]["CloudName"] == HOSTILE

@@ -11,6 +11,7 @@ from providers import connector_site as cs
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.remote import use_transport
 from providers.transport import ErrorRecordInfo, Failure, FakeTransport, Output, Result
+from tests.fake_windows_host import FakeWindowsHost
 
 T_TENANT = "A" * 40
 T_OTHER = "B" * 40
@@ -37,78 +38,27 @@ def checked(props):
 # A fake tenant portal computer answering the provider's commands like the contract (§5-§6) says.
 
 
-class FakeWap:
-    def __init__(self, *, installed=False, url_rewrite=True, bundle=True, tenant_thumb=T_TENANT):
-        self.sites: dict[str, dict] = {}
-        self.packages: set[str] = set()
-        self.settings: dict[str, str] = {}
-        self.tenant_thumb = tenant_thumb
-        self.url_rewrite = url_rewrite
-        self.bundle = bundle
-        self.ran: list[str] = []
-        if installed:
-            self.install()
-            for s in self.sites.values():
-                s["thumb"] = tenant_thumb
-            self.settings = {"TenantPortalFQDN": "wapcomputer1.contoso.com", "TenantAPIFQDN": "wapcomputer1.contoso.com",
+def wap_host(*, installed=False, url_rewrite=True, bundle=True, tenant_thumb=T_TENANT):
+    """A FakeWindowsHost as a tenant portal computer: the tenant site bound to ``tenant_thumb``, URL Rewrite and the
+    bundle's scripts present unless told, the connector installed and configured when ``installed``."""
+    host = FakeWindowsHost()
+    host.tenant_thumb = tenant_thumb
+    if url_rewrite:
+        host.dirs.add(cs.URL_REWRITE_KEY.lower())
+    if bundle:
+        for name in (cs.INSTALL_SCRIPT, cs.CERTIFICATES_SCRIPT, cs.CONFIGURE_SCRIPT):
+            host.put_file(SCRIPTS + name, b"# script")
+    if installed:
+        host.install_connector()
+        for site in host.sites.values():
+            site["thumb"] = tenant_thumb
+        host.app_settings = {"TenantPortalFQDN": "wapcomputer1.contoso.com", "TenantAPIFQDN": "wapcomputer1.contoso.com",
                              "AzureStackPortalFQDN": "portal.local.azurestack.external"}
-
-    def install(self):
-        for i, (site, pkg) in enumerate(zip(cs.CONNECTOR_SITES, cs.CONNECTOR_PACKAGES)):
-            if site not in self.sites:
-                self.sites[site] = {"state": "Started", "thumb": "", "port": 40005 + i}
-                if site == cs.MAIN_SITE:
-                    self.settings = {k: "" for k in cs.APP_SETTING_KEYS.values()}
-            self.packages.add(pkg)
-
-    def site_json(self, name, state, thumb, port):
-        return {"name": name, "state": state, "bindings": {"Collection": [
-            {"protocol": "http", "bindingInformation": "*:80:", "certificateHash": ""},
-            {"protocol": "https", "bindingInformation": f"*:{port}:", "certificateHash": thumb}]}}
-
-    def __call__(self, call):
-        name = call.names[0]
-        if name == "Get-Website":
-            sites = [self.site_json(cs.TENANT_SITE, "Started", self.tenant_thumb, 30081)]
-            sites += [self.site_json(n, s["state"], s["thumb"], s["port"]) for n, s in self.sites.items()]
-            out, errors = [[json.dumps(sites, separators=(",", ":"))], [], []], []
-            if cs.MAIN_SITE in self.sites:
-                out[1].append(json.dumps([{"key": k, "value": v} for k, v in self.settings.items()]))
-            else:
-                errors.append(ErrorRecordInfo("Cannot find path 'IIS:\\Sites\\MgmtSvc-Connector'",
-                                              "PathNotFound,Microsoft.IIs", "ObjectNotFound"))
-            pkgs = [{"Name": p, "Version": "1.0.0.0", "TagId": "{X}"} for p in sorted(self.packages)]
-            if pkgs:
-                out[2].append(json.dumps(pkgs if len(pkgs) > 1 else pkgs[0]))
-            errors += [ErrorRecordInfo(f"No package found for '{p}'.", "NoMatchFound,GetPackage", "ObjectNotFound")
-                       for p in cs.CONNECTOR_PACKAGES if p not in self.packages]
-            return Result(outputs=out + [[]] * (len(call.statements) - 3), errors=errors)
-        if name == "Test-Path":
-            paths = call.statements[0].commands[0].parameters["Path"]
-            return [(self.url_rewrite if p == cs.URL_REWRITE_KEY else self.bundle) for p in paths]
-        self.ran.append(name.rsplit("\\", 1)[-1])
-        if name.endswith("Install-Connector.ps1"):
-            self.install()
-        elif name.endswith("Configure-Certificates.ps1"):
-            thumb = call.statements[0].commands[0].parameters.get("Thumbprint") or self.tenant_thumb
-            for s in self.sites.values():
-                s["thumb"] = thumb
-        elif name.endswith("Configure-WapConnector.ps1"):
-            self.settings = dict(call.statements[0].commands[0].parameters)
-        elif name == "Start-Website":
-            for p in call.statements:
-                self.sites[p.commands[0].parameters["Name"]]["state"] = "Started"
-        elif name == "Get-Package":  # | Uninstall-Package
-            self.sites.clear()
-            self.packages.clear()
-            self.settings = {}
-        else:
-            raise AssertionError(call.command)
-        return Result()
+    return host
 
 
 def observed(**kw):
-    wap = FakeWap(**kw)
+    wap = wap_host(**kw)
     return wap, cs.parse_read(*wap(_read_call()).outputs)
 
 
@@ -162,7 +112,7 @@ def test_parse_read(output, expected):
 
 
 def _mutate(f):
-    wap = FakeWap(installed=True)
+    wap = wap_host(installed=True)
     f(wap)
     return cs.parse_read(*wap(_read_call()).outputs)
 
@@ -189,7 +139,7 @@ def _mutate(f):
                                                          DESIRED.azure_stack_portal_fqdn), ["configure"]),
     ("fqdn case only", _mutate(lambda w: None), cs.Desired("WAPCOMPUTER1.contoso.com", DESIRED.tenant_api_fqdn,
                                                            DESIRED.azure_stack_portal_fqdn), []),
-    ("settings emptied", _mutate(lambda w: w.settings.update(TenantAPIFQDN="")), DESIRED, ["configure"]),
+    ("settings emptied", _mutate(lambda w: w.app_settings.update(TenantAPIFQDN="")), DESIRED, ["configure"]),
 ])
 def test_plan(case, observed_state, desired, expected):
     assert [s.kind for s in cs.plan(observed_state, desired)] == expected
@@ -213,7 +163,7 @@ NEWS = {"tenant_portal_fqdn": "wapcomputer1.contoso.com", "tenant_api_fqdn": "wa
      ["certificate_thumbprint"]),
     ("explicit thumbprint", _outs(), {**NEWS, "certificate_thumbprint": T_OTHER}, ["certificate_thumbprint"]),
     ("explicit equals bound", _outs(), {**NEWS, "certificate_thumbprint": T_TENANT}, []),
-    ("api fqdn edited", _outs(lambda w: w.settings.update(TenantAPIFQDN="evil.contoso.com")), NEWS,
+    ("api fqdn edited", _outs(lambda w: w.app_settings.update(TenantAPIFQDN="evil.contoso.com")), NEWS,
      ["tenant_api_fqdn"]),
     ("portal fqdn wanted", _outs(), {**NEWS, "azure_stack_portal_fqdn": "portal.east.azurestack.external"},
      ["azure_stack_portal_fqdn"]),
@@ -284,7 +234,7 @@ def test_check_normalises_thumbprint_and_bundle_path():
 
 @pytest.mark.unit
 def test_create_runs_the_three_scripts_by_full_path():
-    wap = FakeWap()
+    wap = wap_host()
     fake = FakeTransport(wap)
     res = cs.ConnectorSiteProvider(fake).create(checked(inputs()))
     assert wap.ran == ["Install-Connector.ps1", "Configure-Certificates.ps1", "Configure-WapConnector.ps1"]
@@ -310,7 +260,7 @@ def test_create_runs_the_three_scripts_by_full_path():
 
 @pytest.mark.unit
 def test_create_on_a_converged_host_runs_nothing():
-    wap = FakeWap(installed=True)
+    wap = wap_host(installed=True)
     fake = FakeTransport(wap)
     cs.ConnectorSiteProvider(fake).create(checked(inputs()))
     assert wap.ran == [] and [c.names[0] for c in fake.calls] == ["Get-Website"]
@@ -318,8 +268,8 @@ def test_create_on_a_converged_host_runs_nothing():
 
 @pytest.mark.unit
 @pytest.mark.parametrize("wap, message", [
-    (FakeWap(url_rewrite=False), "URL Rewrite module is not installed"),
-    (FakeWap(bundle=False), "stage the WAPConnector bundle at bundle_path C:\\temp\\WAPConnector"),
+    (wap_host(url_rewrite=False), "URL Rewrite module is not installed"),
+    (wap_host(bundle=False), "stage the WAPConnector bundle at bundle_path C:\\temp\\WAPConnector"),
 ])
 def test_prerequisites_fail_clearly_before_any_script(wap, message):
     with pytest.raises(ConfigurationError) as err:
@@ -330,7 +280,7 @@ def test_prerequisites_fail_clearly_before_any_script(wap, message):
 
 @pytest.mark.unit
 def test_update_runs_only_the_step_whose_input_changed():
-    wap = FakeWap(installed=True)
+    wap = wap_host(installed=True)
     p = cs.ConnectorSiteProvider(FakeTransport(wap))
     olds = p.create(checked(inputs())).outs
     p.update("id", olds, checked(inputs(certificate_thumbprint=T_OTHER)))
@@ -339,12 +289,12 @@ def test_update_runs_only_the_step_whose_input_changed():
     p.update("id", olds, checked(inputs(certificate_thumbprint=T_OTHER, tenant_api_fqdn="api.contoso.com")))
     assert wap.ran == ["Configure-WapConnector.ps1"]
     assert wap.sites["MgmtSvc-Connector"]["thumb"] == T_OTHER
-    assert wap.settings["TenantAPIFQDN"] == "api.contoso.com"
+    assert wap.app_settings["TenantAPIFQDN"] == "api.contoso.com"
 
 
 @pytest.mark.unit
 def test_update_restarts_a_stopped_site():
-    wap = FakeWap(installed=True)
+    wap = wap_host(installed=True)
     wap.sites["MgmtSvc-ConnectorController"]["state"] = "Stopped"
     fake = FakeTransport(wap)
     res = cs.ConnectorSiteProvider(fake).update("id", {}, checked(inputs()))
@@ -353,7 +303,7 @@ def test_update_restarts_a_stopped_site():
 
 @pytest.mark.unit
 def test_failing_script_reports_host_and_step_and_rerun_converges():
-    wap = FakeWap()
+    wap = wap_host()
     calls = {"n": 0}
 
     def flaky(call):
@@ -375,20 +325,15 @@ def test_failing_script_reports_host_and_step_and_rerun_converges():
 
 @pytest.mark.unit
 def test_create_refuses_when_the_host_does_not_converge():
-    class Deaf(FakeWap):
-        def __call__(self, call):
-            if call.names[0].endswith("Configure-WapConnector.ps1"):
-                self.ran.append("Configure-WapConnector.ps1")
-                return Result()
-            return super().__call__(call)
-
+    deaf = wap_host()
+    deaf.noop.add("Configure-WapConnector.ps1")
     with pytest.raises(ConnectorError, match="still differs"):
-        cs.ConnectorSiteProvider(FakeTransport(Deaf())).create(checked(inputs()))
+        cs.ConnectorSiteProvider(FakeTransport(deaf)).create(checked(inputs()))
 
 
 @pytest.mark.unit
 def test_read_reports_drift_and_gone():
-    wap = FakeWap()
+    wap = wap_host()
     p = cs.ConnectorSiteProvider(FakeTransport(wap))
     outs = p.create(checked(inputs())).outs
     wap.sites["MgmtSvc-Connector"]["thumb"] = T_OTHER
@@ -410,7 +355,7 @@ def test_read_raises_on_unexpected_errors():
 
 @pytest.mark.unit
 def test_delete_uninstalls_the_packages_and_is_rerunnable():
-    wap = FakeWap(installed=True)
+    wap = wap_host(installed=True)
     fake = FakeTransport(wap)
     cs.ConnectorSiteProvider(fake).delete("id", checked(inputs()))
     cs.ConnectorSiteProvider(fake).delete("id", checked(inputs()))
@@ -422,7 +367,7 @@ def test_delete_uninstalls_the_packages_and_is_rerunnable():
 
 @pytest.mark.unit
 def test_diff_replaces_on_another_host_only():
-    p = cs.ConnectorSiteProvider(FakeTransport(FakeWap(installed=True)))
+    p = cs.ConnectorSiteProvider(FakeTransport(wap_host(installed=True)))
     olds = p.create(checked(inputs())).outs
     assert p.diff("id", olds, checked(inputs())).changes is False
     assert p.diff("id", olds, checked(inputs(bundle_path="D:\\x"))).changes is False  # where it came from: no drift

@@ -203,33 +203,6 @@ def test_a_second_stack_neither_changes_nor_deletes_the_first_stacks_trust(host)
 
 
 # == ConnectorSite: an adopted connector is never uninstalled; destroy puts its prior values back ================
-class OwnedWap:
-    """tests/providers/test_connector_site.py's FakeWap, plus the marker file and the certificate store probe."""
-
-    def __init__(self, wap, certs=()):
-        self.wap, self.certs, self.files = wap, set(certs), {}
-
-    def __call__(self, call):
-        first = call.statements[0].commands[0]
-        if first.name == "Get-Website":  # the read, with the marker's Get-Content last
-            result = self.wap(call)
-            marker = self.files.get(call.statements[-1].commands[0].parameters["Path"])
-            return type(result)(outputs=[*result.outputs[:-1], [marker] if marker else []], errors=result.errors)
-        if first.name == "New-Item":
-            written = call.statements[1].commands[0].parameters
-            self.files[written["Path"]] = written["Value"]
-            return []
-        if first.name == "Remove-Item" and (O.is_marker_path(first.parameters["Path"])
-                                            or first.parameters["Path"] == O.MARKER_ROOT):
-            self.files.pop(first.parameters["Path"], None)
-            return []
-        if first.name == "Get-ChildItem":  # | Measure-Object of a marker folder
-            return [{"Count": len(self.files)}]
-        if first.name == "Test-Path" and str(first.parameters["Path"]).startswith("Cert:"):
-            return [first.parameters["Path"].rsplit("\\", 1)[-1] in self.certs]
-        return self.wap(call)
-
-
 def site_props(**kw):
     from tests.providers.test_connector_site import checked, inputs
 
@@ -241,31 +214,36 @@ def site_props(**kw):
 def test_connector_that_differs_is_refused_then_adopted_and_destroy_puts_fqdn_and_certificate_back(prior_cert_present):
     from providers import connector_site as cs
     from providers.transport import FakeTransport
-    from tests.providers.test_connector_site import T_TENANT, FakeWap
+    from tests.providers.test_connector_site import T_TENANT, wap_host
 
-    wap = FakeWap(installed=True)
-    wap.settings["TenantAPIFQDN"] = "api.contoso.com"
-    host = OwnedWap(wap, certs=[T_TENANT] if prior_cert_present else [])
+    host = wap_host(installed=True)
+    host.app_settings["TenantAPIFQDN"] = "api.contoso.com"
+    if prior_cert_present:
+        host.certs[("My", T_TENANT)] = True
     wanted = "B" * 40
     with use_transport(FakeTransport(host)):
         with pytest.raises(OwnershipConflict) as err:
             cs.ConnectorSiteProvider().create(site_props(certificate_thumbprint=wanted))
         assert f"certificate_thumbprint is '{T_TENANT}', this stack wants '{wanted}'" in str(err.value)
         assert "tenant_api_fqdn is 'api.contoso.com', this stack wants 'wapcomputer1.contoso.com'" in str(err.value)
-        assert wap.ran == [] and host.files == {}
+        assert host.ran == [] and markers(host) == []
 
         created = cs.ConnectorSiteProvider().create(site_props(certificate_thumbprint=wanted, adopt=True))
         assert created.outs["adopted"] is True and created.outs["prior"]["tenant_api_fqdn"] == "api.contoso.com"
-        assert wap.ran == ["Configure-Certificates.ps1", "Configure-WapConnector.ps1"]
-        assert wap.settings["TenantAPIFQDN"] == "wapcomputer1.contoso.com" and host.files
+        assert host.ran == ["Configure-Certificates.ps1", "Configure-WapConnector.ps1"]
+        assert host.app_settings["TenantAPIFQDN"] == "wapcomputer1.contoso.com" and markers(host)
 
-        wap.ran.clear()
+        host.ran.clear()
         cs.ConnectorSiteProvider().delete(created.id, created.outs)
-    assert wap.settings["TenantAPIFQDN"] == "api.contoso.com"  # the hand's value is back
-    assert wap.packages and "Get-Package" not in wap.ran  # never uninstalled
+    assert host.app_settings["TenantAPIFQDN"] == "api.contoso.com"  # the hand's value is back
+    assert host.packages and "Uninstall-Package" not in host.ran  # never uninstalled
     expected_thumb = T_TENANT if prior_cert_present else wanted  # a prior certificate gone since is not rebound
-    assert {s["thumb"] for s in wap.sites.values()} == {expected_thumb}
-    assert host.files == {}
+    assert {s["thumb"] for s in host.sites.values()} == {expected_thumb}
+    assert markers(host) == []
+
+
+def markers(wap):
+    return [k for k in wap.files if O.is_marker_path(k)]
 
 
 # == removing a marker ==========================================================================================

@@ -1,5 +1,5 @@
-"""Behaviours the provider tests first proved against in-memory fakes (``FakeWindowsHost`` in
-tests/fake_windows_host.py, ``FakeWap``, ``FakeStack``), proven again against labsim over real PSRP: a fake only
+"""Behaviours the provider tests first proved against the in-memory fake (``FakeWindowsHost`` in
+tests/fake_windows_host.py), proven again against labsim over real PSRP: a fake only
 shows that the provider reacts to what the fake was written to do, labsim shows it reacts to a host that really
 behaves that way.
 
