@@ -12,9 +12,8 @@ them so read/delete can reach the host later; ``connection`` is therefore always
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -41,27 +40,6 @@ def default_transport() -> Transport:
 
             _default = PsrpTransport()
         return _default
-
-
-# TEMPORARY, while the resources move to the transport passed in (RemoteProvider.transport): the old
-# process-wide override. Goes when no caller is left.
-_override: Transport | None = None
-
-
-def transport() -> Transport:
-    return _override or default_transport()
-
-
-@contextlib.contextmanager
-def use_transport(t: Transport) -> Iterator[Transport]:
-    global _override
-    with _default_lock:
-        previous, _override = _override, t
-    try:
-        yield t
-    finally:
-        with _default_lock:
-            _override = previous
 
 
 class RemoteInputs(BaseModel):
@@ -176,7 +154,8 @@ class RemoteProvider(LabProvider):
 
     @property
     def transport(self) -> Transport:
-        return self.__dict__.get("_transport") or transport()
+        transport: Transport | None = self.__dict__.get("_transport")
+        return transport or default_transport()
 
 
 # -- the one shape of a resource on a host ---------------------------------------------------------------------

@@ -79,16 +79,14 @@ def labsim(tmp_path_factory, lab_settings) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def sim(labsim) -> Iterator[Any]:
-    """The real PsrpTransport with its own session cache, for talking to ``labsim``; provider methods use it while
-    the module runs. After each test that uses it, the lab's faults are cleared and its sessions closed, so every
-    test starts on fresh sessions (see ``_sim_left_clean``)."""
-    from providers.remote import use_transport
+    """The real PsrpTransport with its own session cache, for talking to ``labsim``: tests pass it to the providers
+    they build (``ConnectorSiteProvider(sim)``) and to host operations. After each test that uses it, the lab's
+    faults are cleared and its sessions closed, so every test starts on fresh sessions (see ``_sim_left_clean``)."""
     from providers.transport import PsrpTransport, SessionCache
 
     cache = SessionCache()
     try:
-        with use_transport(PsrpTransport(cache)) as transport:
-            yield transport
+        yield PsrpTransport(cache)
     finally:
         cache.close_all()
 

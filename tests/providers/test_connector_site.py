@@ -9,7 +9,6 @@ import pytest
 
 from providers import connector_site as cs
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
-from providers.remote import use_transport
 from providers.transport import ErrorRecordInfo, Failure, FakeTransport, Output, Result
 from tests.fake_windows_host import FakeWindowsHost
 

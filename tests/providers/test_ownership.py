@@ -10,7 +10,6 @@ import pytest
 from providers import ownership as O
 from providers import tenant_api_trust as T
 from providers.ownership import Difference, Marker, OwnershipConflict
-from providers.remote import use_transport
 from providers.transport import HostConnection
 from tests.fake_windows_host import FakeWindowsHost
 from tests.providers.test_tenant_api_trust import CONN, DEST, REALM, data_file, host, trust_props  # noqa: F401
@@ -221,20 +220,20 @@ def test_connector_that_differs_is_refused_then_adopted_and_destroy_puts_fqdn_an
     if prior_cert_present:
         host.certs[("My", T_TENANT)] = True
     wanted = "B" * 40
-    with use_transport(FakeTransport(host)):
-        with pytest.raises(OwnershipConflict) as err:
-            cs.ConnectorSiteProvider().create(site_props(certificate_thumbprint=wanted))
-        assert f"certificate_thumbprint is '{T_TENANT}', this stack wants '{wanted}'" in str(err.value)
-        assert "tenant_api_fqdn is 'api.contoso.com', this stack wants 'wapcomputer1.contoso.com'" in str(err.value)
-        assert host.ran == [] and markers(host) == []
+    provider = cs.ConnectorSiteProvider(FakeTransport(host))
+    with pytest.raises(OwnershipConflict) as err:
+        provider.create(site_props(certificate_thumbprint=wanted))
+    assert f"certificate_thumbprint is '{T_TENANT}', this stack wants '{wanted}'" in str(err.value)
+    assert "tenant_api_fqdn is 'api.contoso.com', this stack wants 'wapcomputer1.contoso.com'" in str(err.value)
+    assert host.ran == [] and markers(host) == []
 
-        created = cs.ConnectorSiteProvider().create(site_props(certificate_thumbprint=wanted, adopt=True))
-        assert created.outs["adopted"] is True and created.outs["prior"]["tenant_api_fqdn"] == "api.contoso.com"
-        assert host.ran == ["Configure-Certificates.ps1", "Configure-WapConnector.ps1"]
-        assert host.app_settings["TenantAPIFQDN"] == "wapcomputer1.contoso.com" and markers(host)
+    created = provider.create(site_props(certificate_thumbprint=wanted, adopt=True))
+    assert created.outs["adopted"] is True and created.outs["prior"]["tenant_api_fqdn"] == "api.contoso.com"
+    assert host.ran == ["Configure-Certificates.ps1", "Configure-WapConnector.ps1"]
+    assert host.app_settings["TenantAPIFQDN"] == "wapcomputer1.contoso.com" and markers(host)
 
-        host.ran.clear()
-        cs.ConnectorSiteProvider().delete(created.id, created.outs)
+    host.ran.clear()
+    provider.delete(created.id, created.outs)
     assert host.app_settings["TenantAPIFQDN"] == "api.contoso.com"  # the hand's value is back
     assert host.packages and "Uninstall-Package" not in host.ran  # never uninstalled
     expected_thumb = T_TENANT if prior_cert_present else wanted  # a prior certificate gone since is not rebound

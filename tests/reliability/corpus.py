@@ -156,9 +156,11 @@ RESOURCES = ("ConnectorSite", "Certificate", "ConnectorBundle", "TenantApiUpdate
 PFX_PASSWORD = "Pfx-Pass-7a!"
 
 
-def valid_resource_inputs(server: Any, resource: str, tmp_path: Path) -> tuple[Any, dict[str, Any], str]:
-    """(provider, valid props, name of the connection property of the host in question) for one remote
-    resource on the lab. ``AzurePackConnector.share_connection`` is the same resource, focused on its share."""
+def valid_resource_inputs(server: Any, resource: str, tmp_path: Path,
+                          transport: Any) -> tuple[Any, dict[str, Any], str]:
+    """(provider on ``transport``, valid props, name of the connection property of the host in question) for one
+    remote resource on the lab. ``AzurePackConnector.share_connection`` is the same resource, focused on its
+    share."""
     from providers import azure_pack_connector as apc
     from providers import bundle as B
     from providers import certificate as C
@@ -170,13 +172,13 @@ def valid_resource_inputs(server: Any, resource: str, tmp_path: Path) -> tuple[A
     wap = host_connection(server, "wapcomputer1")
     fqdn = server.lab.host("wapcomputer1").fqdn
     if resource == "ConnectorSite":
-        return cs.ConnectorSiteProvider(), {
+        return cs.ConnectorSiteProvider(transport), {
             "connection": wap, "tenant_portal_fqdn": fqdn, "tenant_api_fqdn": fqdn,
             "azure_stack_portal_fqdn": "portal.local.azurestack.external",
             "certificate_thumbprint": "AB" * 20, "bundle_path": "C:\\temp\\WAPConnector"}, "connection"
     if resource == "Certificate":
         leaf = _leaf()
-        return C.CertificateProvider(), {
+        return C.CertificateProvider(transport), {
             "connection": wap, "store": "My", "cert_pem": leaf.pem, "pfx_base64": leaf.pfx_base64(PFX_PASSWORD),
             "pfx_password": PFX_PASSWORD, "serves_fqdns": [fqdn], "expiry_threshold_days": 30,
             "staging_dir": "C:\\temp"}, "connection"
@@ -185,15 +187,15 @@ def valid_resource_inputs(server: Any, resource: str, tmp_path: Path) -> tuple[A
         if not root.exists():
             (root / "Setup").mkdir(parents=True)
             (root / "Setup" / "readme.txt").write_bytes(b"bundle\r\n")
-        return B.ConnectorBundleProvider(), {
+        return B.ConnectorBundleProvider(transport), {
             "connection": wap, "source_dir": str(root), "destination": "C:\\temp\\WAPConnector",
             "chunk_size": 4096, "files": B.hash_tree(root)}, "connection"
     if resource == "TenantApiUpdate":
-        return update.TenantApiUpdateProvider(), {
+        return update.TenantApiUpdateProvider(transport), {
             "connection": wap, "bundle_path": "C:\\temp\\WAPConnector", "script_folder": "Packages",
             "expected_product_code": None}, "connection"
     if resource == "TenantApiTrust":
-        return trust.TenantApiTrustProvider(), {
+        return trust.TenantApiTrustProvider(transport), {
             "connection": wap, "data_file_content": DATA_FILE, "data_file_name": "AzurePack-06-27-15-50.txt",
             "bundle_path": "C:\\temp\\WAPConnector", "sql_server": None, "sql_credential": None,
             "realm": None}, "connection"
@@ -202,8 +204,8 @@ def valid_resource_inputs(server: Any, resource: str, tmp_path: Path) -> tuple[A
                  "share_connection": host_connection(server, "AzS-HOST"), "azure_stack_cloud_name": "AzureStack",
                  "clouds": [{"cloud_name": "AzurePack_1", "cloud_endpoint": "https://wapcomputer1.contoso.com:40005"}],
                  "timeout_seconds": 60.0}
-        return apc.AzurePackConnectorProvider(), props, ("share_connection" if resource.endswith("share_connection")
-                                                         else "connection")
+        key = "share_connection" if resource.endswith("share_connection") else "connection"
+        return apc.AzurePackConnectorProvider(transport), props, key
     raise KeyError(resource)
 
 

@@ -562,7 +562,7 @@ HAND_CASES += [("AzurePackConnector", f"AzurePackConnector PEP connection: {name
 @pytest.mark.sim
 @pytest.mark.parametrize("resource, case, change, prop", HAND_CASES, ids=[c[1] for c in HAND_CASES])
 def test_resource_hand_cases(labsim, sim, tmp_path, resource, case, change, prop):
-    provider, props, key = valid_resource_inputs(labsim, resource, tmp_path)
+    provider, props, key = valid_resource_inputs(labsim, resource, tmp_path, sim)
     assert provider.check({}, props).failures == []
     secrets = secrets_of(props)
     change(props, key)
@@ -577,7 +577,7 @@ def test_resource_hand_cases(labsim, sim, tmp_path, resource, case, change, prop
 @pytest.mark.sim
 @pytest.mark.parametrize("resource", [r for r in RESOURCES if "." not in r])
 def test_resource_mutations(labsim, sim, tmp_path, resource):
-    provider, valid, key = valid_resource_inputs(labsim, resource, tmp_path)
+    provider, valid, key = valid_resource_inputs(labsim, resource, tmp_path, sim)
     secrets = secrets_of(valid)
 
     @HYPO

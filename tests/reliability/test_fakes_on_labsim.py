@@ -55,8 +55,8 @@ def invoked(server: Any, host: str, command: str) -> list[dict[str, Any]]:
 
 
 # -- Certificate -------------------------------------------------------------------------------------------------
-def test_a_certificate_import_that_does_not_land_is_reported_and_the_rerun_converges(server, tmp_path):
-    provider, props, _ = valid_resource_inputs(server, "Certificate", tmp_path)
+def test_a_certificate_import_that_does_not_land_is_reported_and_the_rerun_converges(server, sim, tmp_path):
+    provider, props, _ = valid_resource_inputs(server, "Certificate", tmp_path, sim)
     fault(server, "wapcomputer1", "command_noop", "Import-PfxCertificate")
     with pytest.raises(ConnectorError, match=r"was imported but is not in Cert:\\LocalMachine\\My") as err:
         provider.create(props)
@@ -75,12 +75,12 @@ def _bundle_props(server: Any, root: Path, destination: str = "C:\\temp\\WAPConn
             "destination": destination, "chunk_size": 4096, "files": B.hash_tree(root)}
 
 
-def test_a_corrupted_upload_is_caught_by_the_hash_check_and_the_rerun_converges(server, tmp_path):
+def test_a_corrupted_upload_is_caught_by_the_hash_check_and_the_rerun_converges(server, sim, tmp_path):
     from labsim.hosts.wapconnector import make_bundle
 
     root = make_bundle(tmp_path / "bundle")
     props = _bundle_props(server, root)
-    p = B.ConnectorBundleProvider()
+    p = B.ConnectorBundleProvider(sim)
     for command in ("Set-Content", "Add-Content"):
         fault(server, "wapcomputer2", "command_corrupt", command)
     with pytest.raises(ConnectorError, match="do not have the expected SHA-256") as err:
@@ -94,13 +94,13 @@ def test_a_corrupted_upload_is_caught_by_the_hash_check_and_the_rerun_converges(
     p.delete(created.id, created.outs)
 
 
-def test_files_dropped_from_the_bundle_are_removed_on_update(server, tmp_path):
+def test_files_dropped_from_the_bundle_are_removed_on_update(server, sim, tmp_path):
     root = tmp_path / "src"
     (root / "Setup").mkdir(parents=True)
     (root / "Setup" / "keep.txt").write_bytes(b"keep")
     (root / "Setup" / "drop.txt").write_bytes(b"drop")
     props = _bundle_props(server, root)
-    p = B.ConnectorBundleProvider()
+    p = B.ConnectorBundleProvider(sim)
     created = p.create(props)
     dropped = B.join(props["destination"], "Setup/drop.txt")
     assert file_on(server, "wapcomputer2", dropped) == b"drop"
@@ -114,13 +114,13 @@ def test_files_dropped_from_the_bundle_are_removed_on_update(server, tmp_path):
 
 
 # -- ConnectorSite -----------------------------------------------------------------------------------------------
-def test_a_host_that_does_not_converge_is_reported_and_the_rerun_converges(server):
+def test_a_host_that_does_not_converge_is_reported_and_the_rerun_converges(server, sim):
     stage_bundle(server, "wapcomputer1")
     fqdn = server.lab.host("wapcomputer1").fqdn
     result = cs.check({"connection": host_connection(server, "wapcomputer1"), "tenant_portal_fqdn": fqdn,
                        "tenant_api_fqdn": fqdn, "azure_stack_portal_fqdn": "portal.local.azurestack.external"})
     assert result.failures == []
-    p = cs.ConnectorSiteProvider()
+    p = cs.ConnectorSiteProvider(sim)
     fault(server, "wapcomputer1", "command_noop", "Configure-WapConnector.ps1")
     with pytest.raises(ConnectorError, match="still differs") as err:
         p.create(result.inputs)
@@ -133,11 +133,11 @@ def test_a_host_that_does_not_converge_is_reported_and_the_rerun_converges(serve
 
 
 # -- TenantApiTrust ----------------------------------------------------------------------------------------------
-def _trust(server: Any, tmp_path: Path, realm_tag: str = "", name: str = "AzurePack-06-27-15-50.txt",
+def _trust(server: Any, sim: Any, tmp_path: Path, realm_tag: str = "", name: str = "AzurePack-06-27-15-50.txt",
            **over: Any) -> tuple[Any, dict[str, Any]]:
     from tests.providers.test_tenant_api_trust import REALM, data_file
 
-    provider, props, _ = valid_resource_inputs(server, "TenantApiTrust", tmp_path)
+    provider, props, _ = valid_resource_inputs(server, "TenantApiTrust", tmp_path, sim)
     props["data_file_content"] = data_file(realm=REALM.replace("6c1a0f4e-1111", f"6c1a0f4e-{realm_tag or '1111'}"))
     props["data_file_name"] = name
     props.update(over)
@@ -146,9 +146,9 @@ def _trust(server: Any, tmp_path: Path, realm_tag: str = "", name: str = "AzureP
     return provider, result.inputs
 
 
-def test_sql_discovery_failing_is_a_clear_error_and_nothing_is_written(server, tmp_path):
+def test_sql_discovery_failing_is_a_clear_error_and_nothing_is_written(server, sim, tmp_path):
     stage_bundle(server, "wapcomputer1")
-    provider, props = _trust(server, tmp_path)
+    provider, props = _trust(server, sim, tmp_path)
     fault(server, "wapcomputer1", "command_noop", "Get-MgmtSvcSetting")  # the setting reads back empty
     with pytest.raises(ConnectorError, match="names no SQL server; set sql_server explicitly"):
         provider.create(props)
@@ -159,12 +159,12 @@ def test_sql_discovery_failing_is_a_clear_error_and_nothing_is_written(server, t
     provider.delete(created.id, created.outs)
 
 
-def test_delete_leaves_a_trust_row_of_another_realm(server, tmp_path):
+def test_delete_leaves_a_trust_row_of_another_realm(server, sim, tmp_path):
     stage_bundle(server, "wapcomputer1")
-    first, props = _trust(server, tmp_path)
+    first, props = _trust(server, sim, tmp_path)
     created = first.create(props)
     # Another cloud's trust (another realm) replaced the row since: this resource's delete must leave it.
-    other, other_props = _trust(server, tmp_path, realm_tag="2222", name="AzurePack-07-01-09-00.txt")
+    other, other_props = _trust(server, sim, tmp_path, realm_tag="2222", name="AzurePack-07-01-09-00.txt")
     other_created = other.create(other_props)
     assert other_created.outs["realm"] != created.outs["realm"]
     writes = len(invoked(server, "wapcomputer1", "Set-MgmtSvcDatabaseSetting"))
@@ -175,8 +175,8 @@ def test_delete_leaves_a_trust_row_of_another_realm(server, tmp_path):
 
 
 # -- AzurePackConnector ------------------------------------------------------------------------------------------
-def test_pep_success_without_output_files_is_refused(server, tmp_path):
-    provider, props, _ = valid_resource_inputs(server, "AzurePackConnector", tmp_path)
+def test_pep_success_without_output_files_is_refused(server, sim, tmp_path):
+    provider, props, _ = valid_resource_inputs(server, "AzurePackConnector", tmp_path, sim)
     result = provider.check({}, props)
     assert result.failures == []
     # The PEP runs and reports success; the share's listing of the output folder comes back empty.
@@ -192,8 +192,8 @@ def test_pep_success_without_output_files_is_refused(server, tmp_path):
     provider.delete(created.id, created.outs)
 
 
-def test_files_left_by_the_pep_at_delete_are_reported_and_the_rerun_converges(server, tmp_path):
-    provider, props, _ = valid_resource_inputs(server, "AzurePackConnector", tmp_path)
+def test_files_left_by_the_pep_at_delete_are_reported_and_the_rerun_converges(server, sim, tmp_path):
+    provider, props, _ = valid_resource_inputs(server, "AzurePackConnector", tmp_path, sim)
     inputs = provider.check({}, props).inputs
     created = provider.create(inputs)
     # -DisableMultiCloud reports success but leaves the per-cloud files on the share.

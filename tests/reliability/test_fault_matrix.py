@@ -35,7 +35,6 @@ from providers import connector_site as cs
 from providers import tenant_api_trust as trust
 from providers import tenant_api_update as update
 from providers.errors import ConnectorError, StepTimedOut, TransportError
-from providers.remote import use_transport
 from providers.transport import Command, FakeTransport, HostConnection, PsrpTransport, SessionCache
 from tests.reliability import figures
 from tests.reliability.matrix import (
@@ -101,14 +100,17 @@ def conn(server: Any, host: str, budget: float) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def fresh() -> Iterator[PsrpTransport]:
-    """A transport with its own session cache: what a new provider process (a new `pulumi up`) has."""
+def fresh(*providers: Any) -> Iterator[PsrpTransport]:
+    """A transport with its own session cache, what a new provider process (a new `pulumi up`) has, passed to
+    ``providers``: the same provider objects (their state is their inputs) on that process's transport."""
     cache = SessionCache()
-    with use_transport(PsrpTransport(cache, backoff=BACKOFF)) as t:
-        try:
-            yield t
-        finally:
-            cache.close_all()
+    t = PsrpTransport(cache, backoff=BACKOFF)
+    for provider in providers:
+        provider.__init__(t)
+    try:
+        yield t
+    finally:
+        cache.close_all()
 
 
 def refused(server: Any, host: str) -> bool:
@@ -325,7 +327,7 @@ def reference(server: Any, sc: Scenario, resource: str) -> dict:
         server.runtime.state.reset()
         sc.prepare(server)
         props = sc.props(server, STEP_BUDGET)
-        with fresh():
+        with fresh(sc.provider):
             created = sc.provider.create(props)
             sc.provider.delete(created.id, created.outs)
         _REFERENCE[resource] = {h: server.runtime.snapshot(server.lab.host(h).name) for h in _hosts_of(resource)}
@@ -357,8 +359,9 @@ NOT_APPLICABLE_BY_FAULT = [c for c in NOT_APPLICABLE if (c.resource, c.fault) in
                            and (c.resource, c.operation) not in NOT_APPLICABLE_OPS]
 
 
-def run_faulted(server: Any, cell: Cell, operation: Callable[[], Any]) -> BaseException | None:
-    """Run ``operation`` with the cell's fault in force on the target host; return what it raised."""
+def run_faulted(server: Any, cell: Cell, provider: Any, operation: Callable[[], Any]) -> BaseException | None:
+    """Run ``operation`` (of ``provider``) with the cell's fault in force on the target host; return what it
+    raised."""
     target = REMOTE[cell.resource][cell.operation]
     if cell.fault in ("down", "auth_broken", "wsman_fault"):
         set_fault(server, target.host, cell.fault)
@@ -375,7 +378,7 @@ def run_faulted(server: Any, cell: Cell, operation: Callable[[], Any]) -> BaseEx
             except BaseException as exc:  # noqa: BLE001 - handed to the test thread
                 box["exc"] = exc
 
-        with fresh():
+        with fresh(provider):
             worker = threading.Thread(target=work, daemon=True)
             worker.start()
             wait_for(lambda: any(i["outcome"] == "running" for i in reached(server, target.host, target.command, mark))
@@ -385,7 +388,7 @@ def run_faulted(server: Any, cell: Cell, operation: Callable[[], Any]) -> BaseEx
             worker.join(DROP_BUDGET + 10)
             assert not worker.is_alive(), f"{cell.id}: the operation did not notice the dropped connection"
         return box["exc"]
-    with fresh():
+    with fresh(provider):
         try:
             operation()
         except BaseException as exc:  # noqa: BLE001
@@ -408,7 +411,7 @@ def test_fault_cell(lab, tmp_path, cell: Cell) -> None:
     fqdn = server.lab.host(target.host).fqdn
 
     created = olds = None
-    with fresh():
+    with fresh(p):
         if cell.operation != "create":
             created = p.create(props)
             olds = created.outs
@@ -427,7 +430,7 @@ def test_fault_cell(lab, tmp_path, cell: Cell) -> None:
 
     mark = last_id(server)
     try:
-        exc = run_faulted(server, cell, operation)
+        exc = run_faulted(server, cell, p, operation)
     finally:
         clear_faults(server)
     assert exc is not None, f"{cell.id}: the operation succeeded under the fault (Pulumi would record it)"
@@ -437,7 +440,7 @@ def test_fault_cell(lab, tmp_path, cell: Cell) -> None:
         assert reached(server, target.host, target.command, mark), \
             f"{cell.id}: the operation never reached {target.command}: the fault tested nothing"
 
-    with fresh():
+    with fresh(p):
         if cell.operation == "create":
             result = p.create(props)
             assert_converged(p, result.id, result.outs, props, cell)
@@ -475,7 +478,7 @@ def endpoint_check_props(server: Any, wait_seconds: float) -> dict[str, Any]:
     host = TLS_PROBES["EndpointCheck"]
     sc = connector_site(Path("."))
     sc.prepare(server)
-    with fresh():
+    with fresh(sc.provider):
         site = sc.provider.create(sc.props(server, STEP_BUDGET))
     result = EndpointCheckProvider().check({}, {
         "fqdn": server.lab.host(host).fqdn, "port": cs.DEFAULT_CONNECTOR_PORT,
@@ -575,19 +578,17 @@ def _makes_no_remote_call(cell: Cell) -> None:
             port = s.getsockname()[1]  # bound, not listening: a connection would be refused
             props = {"fqdn": "wapcomputer1.contoso.com", "port": port, "connect_address": "127.0.0.1",
                      "ca_pem": "x", "expected_thumbprint": "AB" * 20, "wait_seconds": 0.0}
-            with use_transport(FakeTransport({})) as fake:
-                if cell.operation == "read":
-                    assert EndpointCheckProvider().read("id", props).outs == props
-                else:
-                    EndpointCheckProvider().delete("id", props)
-            assert fake.calls == []
+            # EndpointCheck has no WinRM transport at all; a TLS connection would be refused here.
+            if cell.operation == "read":
+                assert EndpointCheckProvider().read("id", props).outs == props
+            else:
+                EndpointCheckProvider().delete("id", props)
         return
     fake = FakeTransport({})
-    provider = {"TenantApiUpdate": update.TenantApiUpdateProvider}[cell.resource]()
+    provider = {"TenantApiUpdate": update.TenantApiUpdateProvider}[cell.resource](fake)
     props = {"connection": {"fqdn": "wapcomputer1.contoso.com", "auth": "ntlm", "username": "u", "password": "p"},
              "bundle_path": "C:\\temp\\WAPConnector", "script_folder": "Packages", "expected_product_code": None}
-    with use_transport(fake):
-        getattr(provider, cell.operation)("id", props)
+    getattr(provider, cell.operation)("id", props)
     assert fake.calls == [], f"{cell.id}: {cell.operation} made remote calls; move the cell into the matrix"
 
 

@@ -288,7 +288,7 @@ def test_azure_pack_connector_names_reach_the_pep_verbatim(server, sim, src_dir,
     from providers import azure_pack_connector as apc
 
     assume(cloud.casefold() != stack.casefold())
-    provider, props, _ = valid_resource_inputs(server, "AzurePackConnector", src_dir)
+    provider, props, _ = valid_resource_inputs(server, "AzurePackConnector", src_dir, sim)
     props["clouds"] = [{"cloud_name": cloud, "cloud_endpoint": "https://wapcomputer1.contoso.com:40005"}]
     props["azure_stack_cloud_name"] = stack
     result = provider.check({}, props)
@@ -305,7 +305,7 @@ def test_azure_pack_connector_names_reach_the_pep_verbatim(server, sim, src_dir,
 
 @given(text=hostile_text(max_size=60))
 @SLOW
-def test_trust_data_file_text_arrives_byte_for_byte(server, src_dir, text):
+def test_trust_data_file_text_arrives_byte_for_byte(server, sim, src_dir, text):
     from tests.providers.conftest import stage_bundle
     from tests.providers.test_tenant_api_trust import data_file
 
@@ -313,7 +313,7 @@ def test_trust_data_file_text_arrives_byte_for_byte(server, src_dir, text):
         stage_bundle(server, "wapcomputer1")
         server.bundle_staged = True
     content = data_file(CloudName=text, Notes=[text, {"x": text}])
-    provider, props, _ = valid_resource_inputs(server, "TenantApiTrust", src_dir)
+    provider, props, _ = valid_resource_inputs(server, "TenantApiTrust", src_dir, sim)
     props["data_file_content"] = content
     assert provider.check({}, props).failures == []
     mark = last_id(server)
@@ -336,11 +336,11 @@ def test_trust_data_file_text_arrives_byte_for_byte(server, src_dir, text):
 
 @given(password=hostile_text(min_size=1, max_size=40, nul=False))
 @SLOW
-def test_pfx_password_arrives_verbatim(server, src_dir, password):
+def test_pfx_password_arrives_verbatim(server, sim, src_dir, password):
     from tests.reliability.corpus import _leaf
 
     leaf = _leaf()
-    provider, props, _ = valid_resource_inputs(server, "Certificate", src_dir)
+    provider, props, _ = valid_resource_inputs(server, "Certificate", src_dir, sim)
     props.update(pfx_base64=leaf.pfx_base64(password), pfx_password=password)
     assert provider.check({}, props).failures == []
     mark = last_id(server)
@@ -364,10 +364,10 @@ FILE_NAME = st.text(alphabet="'$(){}[];&`@#%!,=+~^ -_.ab\u00e9\u4e2d", min_size=
 
 @given(name=FILE_NAME)
 @SLOW
-def test_bundle_file_names_reach_the_host_as_path_values(server, src_dir, name):
+def test_bundle_file_names_reach_the_host_as_path_values(server, sim, src_dir, name):
     from providers import bundle as B
 
-    provider, props, _ = valid_resource_inputs(server, "ConnectorBundle", src_dir)
+    provider, props, _ = valid_resource_inputs(server, "ConnectorBundle", src_dir, sim)
     root = src_dir / f"hostile-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
     (root / "Setup").mkdir(parents=True, exist_ok=True)
     (root / "Setup" / name).write_bytes(b"harmless")
@@ -414,10 +414,10 @@ STRICT = [
 
 
 @pytest.mark.parametrize("resource, path", STRICT, ids=[f"{r}.{'.'.join(map(str, p))}" for r, p in STRICT])
-def test_strict_formats_refuse_hostile_strings(server, src_dir, resource, path):
+def test_strict_formats_refuse_hostile_strings(server, sim, src_dir, resource, path):
     from tests.reliability.corpus import mutate
 
-    provider, valid, _ = valid_resource_inputs(server, resource, src_dir)
+    provider, valid, _ = valid_resource_inputs(server, resource, src_dir, sim)
 
     @given(value=hostile_text(max_size=50).filter(lambda s: bool(set(s) & META)))
     @STRICT_SETTINGS

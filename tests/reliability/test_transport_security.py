@@ -197,7 +197,7 @@ REMOTE_PROVIDERS = ["ConnectorSite", "Certificate", "ConnectorBundle", "TenantAp
 
 @pytest.mark.parametrize("resource", REMOTE_PROVIDERS)
 def test_every_remote_resource_refuses_credssp_outside_the_pep(default_lab, tmp_path, resource):
-    provider, props, key = valid_resource_inputs(default_lab, resource, tmp_path)
+    provider, props, key = valid_resource_inputs(default_lab, resource, tmp_path, PsrpTransport(SessionCache()))
     assert provider.check({}, props).failures == [], "the valid inputs must pass"
     props[key] = {**props[key], "auth": "credssp"}
     mark = max([i["id"] for i in default_lab.runtime.state.invocations()] + [0])
