@@ -320,8 +320,16 @@ def test_resource_class_hashes_the_folder_and_marks_connection_secret(tmp_path, 
 # ---------------------------------------------------------------------------------------------------------------
 # Against labsim over loopback (provider methods directly, real PsrpTransport)
 
-from tests.providers.labsim_helpers import (admin, all_invocations_text, clear_faults, conn_dict,  # noqa: E402
-                                            invocations, last_id, params, set_fault)
+from tests.providers.labsim_helpers import (  # noqa: E402
+    admin,
+    all_invocations_text,
+    clear_faults,
+    conn_dict,
+    invocations,
+    last_id,
+    params,
+    set_fault,
+)
 
 
 def sim_bundle(tmp_path: Path) -> Path:

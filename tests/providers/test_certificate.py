@@ -321,8 +321,16 @@ def test_secret_outputs_are_declared():
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 
 from providers.transport import Command  # noqa: E402
-from tests.providers.labsim_helpers import (admin, all_invocations_text, clear_faults, conn_dict,  # noqa: E402
-                                            invocations, last_id, params, set_fault)
+from tests.providers.labsim_helpers import (  # noqa: E402
+    admin,
+    all_invocations_text,
+    clear_faults,
+    conn_dict,
+    invocations,
+    last_id,
+    params,
+    set_fault,
+)
 
 
 def sim_my(server, leaf, password=PASSWORD, host="wapcomputer1"):
@@ -389,7 +397,8 @@ def test_sim_my_certificate_lost_key_is_drift_and_update_heals(labsim, sim):
     admin(labsim, "wapcomputer1", "reimport without key", [
         Command("Remove-Item", {"Path": f"Cert:\\LocalMachine\\My\\{leaf.thumbprint}"}),
         Command("Set-Content", {"Path": "C:\\temp\\bare.cer", "Value": der, "Encoding": "Byte"}),
-        Command("Import-Certificate", {"FilePath": "C:\\temp\\bare.cer", "CertStoreLocation": "Cert:\\LocalMachine\\My"}),
+        Command("Import-Certificate", {"FilePath": "C:\\temp\\bare.cer",
+                                       "CertStoreLocation": "Cert:\\LocalMachine\\My"}),
     ])
     read = p.read(created.id, created.outs)
     assert read.outs["has_private_key"] is False

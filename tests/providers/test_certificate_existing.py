@@ -10,8 +10,8 @@ from providers import certificate as C
 from providers.errors import ConnectorError
 from providers.transport import Command, FakeTransport, Secret
 from tests.cert_factory import org_ca, web_server_cert
-from tests.providers.test_certificate import failures  # check's failures, asserting no host was touched
 from tests.providers.labsim_helpers import admin, conn_dict, invocations, last_id
+from tests.providers.test_certificate import failures  # check's failures, asserting no host was touched
 
 FQDN = "wapcomputer1.contoso.com"
 ISSUING = org_ca("Contoso Issuing CA")

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from providers import tenant_api_trust as T
-from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
+from providers.errors import ConnectorError, RemoteCommandFailed
 from providers.transport import Credential, Failure, FakeTransport
 from tests.cert_factory import make_ca
 from tests.fake_windows_host import FakeWindowsHost, params_of
@@ -85,7 +85,8 @@ def test_parse_data_source(cs, server):
 def test_sql_server_name(value, ok):
     if ok:
         assert T.sql_server_name(value) == value
-        assert T.store_connection_string(value).startswith(f"Data Source={value};Initial Catalog=Microsoft.MgmtSvc.Store")
+        assert T.store_connection_string(value).startswith(
+            f"Data Source={value};Initial Catalog=Microsoft.MgmtSvc.Store")
     else:
         with pytest.raises(ValueError):
             T.sql_server_name(value)
@@ -327,8 +328,16 @@ def test_trust_diff_replaces_on_identity_and_deletes_first():
 # Against labsim over loopback (provider methods directly, real PsrpTransport)
 
 from providers.transport import Command  # noqa: E402
-from tests.providers.labsim_helpers import (admin, all_invocations_text, clear_faults, conn_dict,  # noqa: E402
-                                            invocations, last_id, params, set_fault)
+from tests.providers.labsim_helpers import (  # noqa: E402
+    admin,
+    all_invocations_text,
+    clear_faults,
+    conn_dict,
+    invocations,
+    last_id,
+    params,
+    set_fault,
+)
 
 STAGED = set()
 

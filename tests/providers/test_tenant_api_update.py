@@ -147,8 +147,7 @@ def test_update_pinned_product_code():
 # Against labsim over loopback (provider methods directly, real PsrpTransport)
 
 from providers.transport import Command  # noqa: E402
-from tests.providers.labsim_helpers import (admin, clear_faults, conn_dict, invocations, last_id,  # noqa: E402
-                                            set_fault)
+from tests.providers.labsim_helpers import admin, clear_faults, conn_dict, invocations, last_id, set_fault  # noqa: E402
 
 
 @pytest.mark.sim

@@ -14,12 +14,35 @@ from pypsrp.complex_objects import GenericComplexObject, PSCredential
 from pypsrp.exceptions import AuthenticationError, WinRMTransportError, WSManFaultError
 from pypsrp.serializer import Serializer, TaggedValue
 
-from providers.errors import (AuthenticationFailed, ConfigurationError, ConnectorError, HostUnreachable,
-                              RemoteCommandFailed, StepTimedOut, TlsVerificationFailed, TransportError,
-                              is_transient)
-from providers.transport import (Command, Credential, ErrorRecordInfo, Failure, FakeTransport, HostConnection,
-                                 Pipeline, Result, Secret, describe, error_info, secrets_in, to_plain, to_statements,
-                                 to_wire, translate)
+from providers.errors import (
+    AuthenticationFailed,
+    ConfigurationError,
+    ConnectorError,
+    HostUnreachable,
+    RemoteCommandFailed,
+    StepTimedOut,
+    TlsVerificationFailed,
+    TransportError,
+    is_transient,
+)
+from providers.transport import (
+    Command,
+    Credential,
+    ErrorRecordInfo,
+    Failure,
+    FakeTransport,
+    HostConnection,
+    Pipeline,
+    Result,
+    Secret,
+    describe,
+    error_info,
+    secrets_in,
+    to_plain,
+    to_statements,
+    to_wire,
+    translate,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -282,7 +305,8 @@ def test_fake_handler_failures_and_error_records():
         if call.names[0] == "Remove-Website":
             return Failure("Cannot find site", error_id="NoWebsiteFound,Remove-Website", category="ObjectNotFound")
         if call.names[0] == "Get-Item":
-            return Result(output=[1], errors=[ErrorRecordInfo("access denied", "UnauthorizedAccess", "PermissionDenied")])
+            denied = ErrorRecordInfo("access denied", "UnauthorizedAccess", "PermissionDenied")
+            return Result(output=[1], errors=[denied])
         return HostUnreachable(call.host, call.step, "connection refused")
 
     fake = FakeTransport(handler)
@@ -381,7 +405,7 @@ def test_connection_validation_one_problem_each(changes, problems):
         HostConnection.parse(data)
     got = e.value.problems
     assert len(got) == len(problems), got
-    for want, have in zip(problems, got):
+    for want, have in zip(problems, got, strict=True):
         assert have.startswith(want) or want in have, (want, have)
     assert PASSWORD not in str(e.value)
 
