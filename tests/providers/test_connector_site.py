@@ -22,7 +22,8 @@ SCRIPTS = "C:\\temp\\WAPConnector\\Setup\\Scripts\\"
 
 def inputs(**kw):
     base = {"connection": dict(WAP), "tenant_portal_fqdn": "wapcomputer1.contoso.com",
-            "tenant_api_fqdn": "wapcomputer1.contoso.com", "azure_stack_portal_fqdn": "portal.local.azurestack.external"}
+            "tenant_api_fqdn": "wapcomputer1.contoso.com",
+            "azure_stack_portal_fqdn": "portal.local.azurestack.external"}
     base.update(kw)
     return base
 
@@ -51,7 +52,8 @@ def wap_host(*, installed=False, url_rewrite=True, bundle=True, tenant_thumb=T_T
         host.install_connector()
         for site in host.sites.values():
             site["thumb"] = tenant_thumb
-        host.app_settings = {"TenantPortalFQDN": "wapcomputer1.contoso.com", "TenantAPIFQDN": "wapcomputer1.contoso.com",
+        host.app_settings = {"TenantPortalFQDN": "wapcomputer1.contoso.com",
+                             "TenantAPIFQDN": "wapcomputer1.contoso.com",
                              "AzureStackPortalFQDN": "portal.local.azurestack.external"}
     return host
 
@@ -130,7 +132,8 @@ def _mutate(f):
      ["install", "start", "certificates", "configure"]),
     ("other cert bound", _mutate(lambda w: w.sites["MgmtSvc-ConnectorController"].update(thumb=T_OTHER)), DESIRED,
      ["certificates"]),
-    ("explicit cert wanted", _mutate(lambda w: None), cs.Desired(DESIRED.tenant_portal_fqdn, DESIRED.tenant_api_fqdn, DESIRED.azure_stack_portal_fqdn, T_OTHER),
+    ("explicit cert wanted", _mutate(lambda w: None),
+     cs.Desired(DESIRED.tenant_portal_fqdn, DESIRED.tenant_api_fqdn, DESIRED.azure_stack_portal_fqdn, T_OTHER),
      ["certificates"]),
     ("tenant cert changed", _mutate(lambda w: setattr(w, "tenant_thumb", T_OTHER)), DESIRED, ["certificates"]),
     ("no cert anywhere", _mutate(lambda w: setattr(w, "tenant_thumb", "")), DESIRED, ["certificates"]),
@@ -222,7 +225,8 @@ def test_hostile_strings_are_refused_by_check_and_create(field):
 
 @pytest.mark.unit
 def test_check_normalises_thumbprint_and_bundle_path():
-    out = checked(inputs(certificate_thumbprint="aa aa " + "a" * 36 + "\u200e", bundle_path="D:\\stage\\WAPConnector\\"))
+    out = checked(inputs(certificate_thumbprint="aa aa " + "a" * 36 + "\u200e",
+                         bundle_path="D:\\stage\\WAPConnector\\"))
     assert (out["certificate_thumbprint"], out["bundle_path"]) == ("A" * 40, "D:\\stage\\WAPConnector")
     assert checked(inputs())["bundle_path"] == cs.DEFAULT_BUNDLE_PATH
 
@@ -553,7 +557,8 @@ def test_sim_create_after_injected_failure_converges(labsim, sim, kind, command)
 def test_sim_missing_bundle_and_url_rewrite_are_reported_before_any_script(labsim, sim):
     mark = last_id(labsim)
     with pytest.raises(ConfigurationError, match="stage the WAPConnector bundle"):
-        cs.ConnectorSiteProvider(sim).create(sim_inputs(labsim, "wapcomputer1", bundle_path="D:\\nowhere\\WAPConnector"))
+        cs.ConnectorSiteProvider(sim).create(sim_inputs(labsim, "wapcomputer1",
+                                                        bundle_path="D:\\nowhere\\WAPConnector"))
     assert not [i for i in invocations(labsim, "wapcomputer1", since=mark) if ".ps1" in i["command"]]
 
 

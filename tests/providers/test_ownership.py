@@ -12,7 +12,7 @@ from providers import tenant_api_trust as T
 from providers.ownership import Difference, Marker, OwnershipConflict
 from providers.transport import HostConnection
 from tests.fake_windows_host import FakeWindowsHost
-from tests.providers.test_tenant_api_trust import CONN, DEST, REALM, data_file, host, trust_props  # noqa: F401
+from tests.providers.test_tenant_api_trust import CONN, DEST, REALM, data_file, host_with, trust_props
 
 ME, OTHER = "wap-connector/lab-a", "wap-connector/lab-b"
 ROW = ("TenantAPI", "Authentication.IdentityProvider.Secondary")
@@ -38,7 +38,8 @@ def test_marker_round_trips_and_is_found_among_other_output():
 @pytest.mark.unit
 @pytest.mark.parametrize("resource, key, path", [
     ("ConnectorSite", "connector", r"C:\ProgramData\WapConnectorIac\ConnectorSite\connector.json"),
-    ("ConnectorBundle", r"C:\temp\WAPConnector", r"C:\ProgramData\WapConnectorIac\ConnectorBundle\c_temp_wapconnector.json"),
+    ("ConnectorBundle", r"C:\temp\WAPConnector",
+     r"C:\ProgramData\WapConnectorIac\ConnectorBundle\c_temp_wapconnector.json"),
     ("AzurePackConnector", "AzS-ERCS01.AzureStack.local",
      r"C:\ProgramData\WapConnectorIac\AzurePackConnector\azs-ercs01.azurestack.local.json"),
     ("TenantApiTrust", "sql01\\WAP,1433-Authentication.IdentityProvider.Secondary",
@@ -131,6 +132,12 @@ def test_diff_names_owner_when_the_marker_read_back_is_not_ours():
 
 
 # == a resource applying them: TenantApiTrust on an in-memory host (the fixture host) ===========================
+@pytest.fixture
+def host():
+    """A Tenant API VM with the trust script staged (as in the trust tests)."""
+    return host_with("Setup\\Scripts\\Configure-TrustAzureStack.ps1")
+
+
 def configure_by_hand(host, realm=REALM):
     """What an operator following the article leaves: the data file in the bundle folder, the trust row."""
     host.put_file(DATA_FILE, data_file(realm=realm).encode())
@@ -174,7 +181,8 @@ def test_trust_of_another_realm_is_refused_then_adopted_on_request_and_put_back_
     with pytest.raises(OwnershipConflict) as err:
         p.create(trust_props(owner=ME))
     assert f"realm is {old!r}, this stack wants {REALM!r}" in str(err.value)
-    assert "wapcomputer1.contoso.com: the trust row TenantAPI/Authentication.IdentityProvider.Secondary" in str(err.value)
+    assert "wapcomputer1.contoso.com: the trust row TenantAPI/Authentication.IdentityProvider.Secondary" \
+        in str(err.value)
     assert host.rows == before and host.script_params == [] and writes(0, host.transport) == []
 
     created = p.create(trust_props(owner=ME, adopt=True))
