@@ -185,13 +185,13 @@ class _Validity(_Inputs):
         return self
 
 
-class CertificateAuthorityArgs(_Validity):
+class CertificateAuthorityInputs(_Validity):
     common_name: Annotated[str, Field(min_length=1, max_length=64)]
     organization: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     key_type: KeyType = "ecdsa-p256"
 
 
-class IssuedCertificateArgs(_Validity):
+class IssuedCertificateInputs(_Validity):
     ca_cert_pem: str
     ca_private_key_pem: str
     common_name: Annotated[str, Field(min_length=1, max_length=64)]
@@ -233,7 +233,7 @@ class IssuedCertificateArgs(_Validity):
         return pem
 
     @model_validator(mode="after")
-    def _coherent(self) -> IssuedCertificateArgs:
+    def _coherent(self) -> IssuedCertificateInputs:
         if not self.dns_names and not self.ip_addresses:
             raise ValueError("dns_names: a TLS certificate needs at least one DNS name or IP address SAN")
         try:
@@ -280,12 +280,12 @@ class _LocalPkiProvider(LabProvider):
 class CertificateAuthorityProvider(_LocalPkiProvider):
     """A root CA generated locally."""
 
-    ARGS = CertificateAuthorityArgs
+    ARGS = CertificateAuthorityInputs
     INPUTS = ("common_name", "organization", "key_type", "validity_days", "not_after")
 
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        args = CertificateAuthorityArgs.model_validate(props)
+        args = CertificateAuthorityInputs.model_validate(props)
         key = _generate_key(args.key_type)
         attrs = [x509.NameAttribute(NameOID.COMMON_NAME, args.common_name)]
         if args.organization:
@@ -319,7 +319,7 @@ class CertificateAuthorityProvider(_LocalPkiProvider):
 class IssuedCertificateProvider(_LocalPkiProvider):
     """A TLS server certificate signed by a CertificateAuthority, with its key and a password-protected PFX."""
 
-    ARGS = IssuedCertificateArgs
+    ARGS = IssuedCertificateInputs
     INPUTS = (
         "ca_cert_pem", "ca_private_key_pem", "common_name", "dns_names", "ip_addresses", "key_type",
         "validity_days", "not_after",
@@ -327,7 +327,7 @@ class IssuedCertificateProvider(_LocalPkiProvider):
 
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        args = IssuedCertificateArgs.model_validate(props)
+        args = IssuedCertificateInputs.model_validate(props)
         ca = load_certificate(args.ca_cert_pem)
         ca_key = serialization.load_pem_private_key(args.ca_private_key_pem.encode(), None)
         if not isinstance(ca_key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):

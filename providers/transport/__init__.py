@@ -30,11 +30,11 @@ from ._result import ErrorRecordInfo, Output, Result, to_plain
 __all__ = [
     "PRIVILEGED_ENDPOINT", "Auth", "Call", "Command", "Credential", "ErrorRecordInfo", "Failure",
     "FakeTransport", "HostConnection", "Output", "Pipeline", "PsrpTransport", "Result", "Secret", "Statements",
-    "SESSIONS", "SessionCache", "Transport", "VerbosePredicate", "describe", "error_info", "make_wsman",
+    "SessionCache", "Transport", "VerbosePredicate", "describe", "error_info", "make_wsman",
     "secrets_in", "to_plain", "to_statements", "to_wire", "translate",
 ]
 
-_REAL = ("PsrpTransport", "SESSIONS", "SessionCache", "error_info", "make_wsman", "to_wire", "translate")
+_REAL = ("PsrpTransport", "SessionCache", "error_info", "make_wsman", "to_wire", "translate")
 
 
 def __getattr__(name: str) -> Any:

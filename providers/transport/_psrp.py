@@ -54,15 +54,18 @@ from ._commands import Command, Credential, Pipeline, Secret, Statements, descri
 from ._connection import HostConnection
 from ._result import ErrorRecordInfo, Result, category_name, to_plain
 
-__all__ = ["PsrpTransport", "SessionCache", "SESSIONS"]
+__all__ = ["PsrpTransport", "SessionCache"]
 
 log = logging.getLogger("providers.transport")
 
-# pypsrp logs whole WSMan messages at DEBUG; never let a root logger at DEBUG turn that on.
-for _name in ("pypsrp", "requests_credssp", "spnego"):
-    _lg = logging.getLogger(_name)
-    if _lg.level == logging.NOTSET or _lg.level < logging.INFO:
-        _lg.setLevel(logging.INFO)
+
+def _quiet_wire_loggers() -> None:
+    """pypsrp logs whole WSMan messages at DEBUG: never let a root logger at DEBUG turn that on (called by every
+    PsrpTransport, so importing this module changes nothing)."""
+    for name in ("pypsrp", "requests_credssp", "spnego"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET or logger.level < logging.INFO:
+            logger.setLevel(logging.INFO)
 
 # WinRM closes a pool after ~2 min idle (WinRS IdleTimeout); retire ours well before.
 IDLE_LIMIT = 90.0
@@ -151,7 +154,8 @@ def _check_certificate_against(wsman: WSMan, name: str) -> None:
 
 
 class SessionCache:
-    """Idle sessions per connection settings; thread-safe. One per process (``SESSIONS``).
+    """Idle sessions per connection settings; thread-safe. A PsrpTransport owns one (a provider process has one
+    transport, so one pool per host).
 
     A host's sessions are shared by the threads of the process: a thread that finds them all checked out waits for
     one to come back rather than opening another: up to ``read_wait`` seconds while a read (an idempotent step)
@@ -286,18 +290,12 @@ class SessionCache:
             return len(self._idle.get(_session_key(conn), []))
 
 
-SESSIONS = SessionCache()
-
-
-def _close_at_exit(limit: float = 5.0) -> None:
-    """Delete our shells on the hosts when the provider process ends, but never hold the exit up for long
-    (a host that went down would otherwise cost a connect timeout per session)."""
-    worker = threading.Thread(target=SESSIONS.close_all, name="close-winrm-sessions", daemon=True)
+def _close_at_exit(cache: SessionCache, limit: float = 5.0) -> None:
+    """Delete our shells on the hosts when the process ends, but never hold the exit up for long (a host that
+    went down would otherwise cost a connect timeout per session)."""
+    worker = threading.Thread(target=cache.close_all, name="close-winrm-sessions", daemon=True)
     worker.start()
     worker.join(limit)
-
-
-atexit.register(_close_at_exit)
 
 
 # -- values ---------------------------------------------------------------------------------------------------
@@ -533,11 +531,16 @@ def _is_connection_lost(exc: BaseException) -> bool:
 
 # -- the transport ---------------------------------------------------------------------------------------------
 class PsrpTransport:
-    """The Transport over pypsrp. Stateless itself (safe to create anywhere); sessions live in ``cache``."""
+    """The Transport over pypsrp; its sessions live in ``cache``. Without one it makes its own and deletes those
+    shells when the process exits; a caller that passes a cache closes it itself."""
 
     def __init__(self, cache: SessionCache | None = None, *, retries: int = 2, backoff: float = 0.5,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self.cache = cache or SESSIONS
+        _quiet_wire_loggers()
+        if cache is None:
+            cache = SessionCache()
+            atexit.register(_close_at_exit, cache)
+        self.cache = cache
         self.retries = retries  # extra attempts for idempotent steps
         self.backoff = backoff
         self._sleep = sleep

@@ -148,9 +148,9 @@ def test_the_code_never_turns_on_debug_logging_for_the_wire_libraries():
                              r"|level\s*=\s*(logging\.)?DEBUG", code):
                     offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
     assert offenders == []
-    # and at run time, even under a root logger at DEBUG, the transport keeps pypsrp & co at INFO or above
+    # and at run time, even under a root logger at DEBUG, a transport keeps pypsrp & co at INFO or above
     probe = ("import logging; logging.basicConfig(level=logging.DEBUG); from providers.transport import PsrpTransport; "
-             "print([logging.getLogger(n).getEffectiveLevel() for n in ('pypsrp', 'pypsrp.wsman', "
+             "PsrpTransport(); print([logging.getLogger(n).getEffectiveLevel() for n in ('pypsrp', 'pypsrp.wsman', "
              "'requests_credssp', 'spnego')])")
     levels = json.loads(subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
                                        check=True).stdout)
