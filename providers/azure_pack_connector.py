@@ -33,7 +33,6 @@ from providers.remote import (
     RemoteInputs,
     check_remote,
     connection_diff,
-    parse_model,
     password_secret,
     secret_outputs,
 )
@@ -221,11 +220,6 @@ def check(news: Mapping[str, Any]) -> CheckResult:
     if "timeout_seconds" not in inputs or inputs["timeout_seconds"] is None:
         inputs["timeout_seconds"] = DEFAULT_TIMEOUT_SECONDS
     return CheckResult(inputs, failures)
-
-
-def parse_inputs(props: Mapping[str, Any]) -> AzurePackConnectorInputs:
-    """Inputs (or stored outputs) as the model; ConfigurationError lists every problem."""
-    return parse_model(AzurePackConnectorInputs, props, subject="AzurePackConnector inputs")
 
 
 # ===============================================================================================================
@@ -622,7 +616,7 @@ class AzurePackConnectorProvider(HostResourceProvider[AzurePackConnectorInputs, 
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        inputs = parse_inputs(props)
+        inputs = AzurePackConnectorInputs.parse(props)
         t = self.transport
         own = self.claim(t, inputs)
         observed = self.converge(t, inputs)
@@ -642,7 +636,7 @@ class AzurePackConnectorProvider(HostResourceProvider[AzurePackConnectorInputs, 
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         # The plan compares what the folder shows now with the new inputs: the cmdlet runs only when they differ.
-        inputs = parse_inputs(news)
+        inputs = AzurePackConnectorInputs.parse(news)
         t = self.transport
         own = self.keep_ownership(t, inputs, olds)
         observed = self.converge(t, inputs)
@@ -681,7 +675,7 @@ def restore_prior(t: Transport, pep: HostConnection, props: Mapping[str, Any], f
                                                                 "azure_stack_cloud_name": stack_name}):
         pulumi.log.warn(f"{pep.fqdn}: multi-cloud mode was enabled before this stack; it stays enabled as it is")
         return
-    inputs = parse_inputs({**props, "clouds": clouds, "azure_stack_cloud_name": stack_name})
+    inputs = AzurePackConnectorInputs.parse({**props, "clouds": clouds, "azure_stack_cloud_name": stack_name})
     enable(t, inputs)
     pulumi.log.warn(f"{pep.fqdn}: multi-cloud mode was enabled before this stack; its previous cloud list is "
                     f"configured again")

@@ -48,7 +48,6 @@ from providers.remote import (
     check_remote,
     connection_diff,
     connection_of,
-    parse_model,
     password_secret,
     secret_outputs,
 )
@@ -244,12 +243,6 @@ class ConnectorBundleInputs(RemoteInputs):
         return self
 
 
-def parse_inputs(props: Mapping[str, Any]) -> ConnectorBundleInputs:
-    """Inputs (or stored outputs) as the model; ConfigurationError lists every problem."""
-    inputs: ConnectorBundleInputs = parse_model(ConnectorBundleInputs, props, "ConnectorBundle inputs")
-    return inputs
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Provider
 
@@ -389,7 +382,7 @@ class ConnectorBundleProvider(HostResourceProvider[ConnectorBundleInputs, Observ
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        inputs = parse_inputs(props)
+        inputs = ConnectorBundleInputs.parse(props)
         _refuse_changed_source(inputs)
         t = self.transport
         resource_id = f"{inputs.connection.fqdn}:{inputs.destination}"
@@ -425,7 +418,7 @@ class ConnectorBundleProvider(HostResourceProvider[ConnectorBundleInputs, Observ
                                          "observed_owner": marker.owner if marker else None})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        inputs = parse_inputs(news).model_copy(update={"staged_before": olds.get("files")})
+        inputs = ConnectorBundleInputs.parse(news).model_copy(update={"staged_before": olds.get("files")})
         t = self.transport
         own = self.keep_ownership(t, inputs, olds)
         _refuse_changed_source(inputs)

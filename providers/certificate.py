@@ -37,7 +37,7 @@ from providers import cert_checks, names, ownership, pki, remote
 from providers.base import PROVIDER_KEY, LabResource, is_unknown
 from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge
 from providers.hostops import only_expected_errors, stage_bytes, windows_path
-from providers.remote import Converged, HostResourceProvider, RemoteInputs, check_remote, connection_diff, parse_model
+from providers.remote import Converged, HostResourceProvider, RemoteInputs, check_remote, connection_diff
 from providers.remote import inputs_only as _inputs
 from providers.transport import Command, HostConnection, Pipeline, Secret, Transport
 
@@ -528,7 +528,7 @@ def verify_existing(t: Transport, conn: HostConnection,
 
 def _parse(props: dict[str, Any]) -> CertificateInputs:
     """create/update's inputs: the same rules as check (field and cross-field), as a ConfigurationError."""
-    inputs: CertificateInputs = parse_model(CertificateInputs, props, "Certificate inputs")
+    inputs = CertificateInputs.parse(props)
     found = problems(inputs)
     if found:
         raise ConfigurationError([f"{p}: {r}" for p, r in found], host=inputs.connection.fqdn,

@@ -30,7 +30,6 @@ from providers.remote import (
     RemoteInputs,
     check_remote,
     connection_diff,
-    parse_model,
     password_secret,
     secret_outputs,
 )
@@ -161,11 +160,6 @@ def check(news: Mapping[str, Any]) -> CheckResult:
         elif isinstance(b, str) and not is_unknown(b):
             inputs["bundle_path"] = b.rstrip("\\")
     return CheckResult(inputs, failures)
-
-
-def parse_inputs(props: Mapping[str, Any]) -> ConnectorSiteInputs:
-    """Inputs (or stored outputs) as the model; ConfigurationError lists every problem."""
-    return parse_model(ConnectorSiteInputs, props, subject="ConnectorSite inputs")
 
 
 # ===============================================================================================================
@@ -569,7 +563,7 @@ class ConnectorSiteProvider(HostResourceProvider[ConnectorSiteInputs, ObservedSi
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        inputs = parse_inputs(props)
+        inputs = ConnectorSiteInputs.parse(props)
         t = self.transport
         own = self.claim(t, inputs)
         observed = self.converge(t, inputs)
@@ -585,7 +579,7 @@ class ConnectorSiteProvider(HostResourceProvider[ConnectorSiteInputs, ObservedSi
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         # The plan compares what the host shows now with the new inputs: only the steps whose inputs changed
         # (or whose state drifted) run.
-        inputs = parse_inputs(news)
+        inputs = ConnectorSiteInputs.parse(news)
         t = self.transport
         own = self.keep_ownership(t, inputs, olds)
         return UpdateResult({**_outputs(news, self.converge(t, inputs)), **own})

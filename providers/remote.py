@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult
@@ -61,6 +61,13 @@ class RemoteInputs(BaseModel):
         if problem:
             raise ValueError(problem)
         return v
+
+    @classmethod
+    def parse(cls, props: Mapping[str, Any]) -> Self:
+        """Inputs (or stored outputs) as this model, for create/update: a ConfigurationError listing every problem
+        by property, never echoing a value (``<Resource> inputs``)."""
+        inputs: Self = parse_model(cls, props, subject=f"{cls.__name__.removesuffix('Inputs')} inputs")
+        return inputs
 
 
 def password_secret(settings: Any) -> Any:

@@ -422,10 +422,6 @@ def restore_prior(t: Transport, conn: HostConnection, sql: str, props: Mapping[s
 # Provider glue
 
 
-def parse_inputs(props: Mapping[str, Any]) -> TenantApiTrustInputs:
-    return remote.parse_model(TenantApiTrustInputs, props, "TenantApiTrust inputs")
-
-
 def stored_sql_server(t: Transport, props: Mapping[str, Any]) -> str:
     """The Store a created trust lives in: the server it used, else the input, else discovered again."""
     return str(props.get("sql_server_used") or props.get("sql_server")
@@ -519,7 +515,7 @@ class TenantApiTrustProvider(HostResourceProvider[TenantApiTrustInputs, TrustSta
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         t = self.transport
-        inputs = self.resolved(t, parse_inputs(props))
+        inputs = self.resolved(t, TenantApiTrustInputs.parse(props))
         own = self.claim(t, inputs)
         self.converge(t, inputs)
         return CreateResult(id_=f"{inputs.store_server()}:{TRUST_NAMESPACE}:{TRUST_SETTING}",
@@ -536,7 +532,7 @@ class TenantApiTrustProvider(HostResourceProvider[TenantApiTrustInputs, TrustSta
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         t = self.transport
-        inputs = self.resolved(t, parse_inputs(news), olds.get("sql_server_used"))
+        inputs = self.resolved(t, TenantApiTrustInputs.parse(news), olds.get("sql_server_used"))
         own = self.keep_ownership(t, inputs, olds)
         self.converge(t, inputs)
         old_file = olds.get("data_file_path")

@@ -175,10 +175,6 @@ def update_changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> t
 # Provider glue
 
 
-def parse_inputs(props: Mapping[str, Any]) -> TenantApiUpdateInputs:
-    return remote.parse_model(TenantApiUpdateInputs, props, "TenantApiUpdate inputs")
-
-
 class TenantApiUpdateProvider(HostResourceProvider[TenantApiUpdateInputs, TenantApiState, UpdateStep]):
     """Update-TenantAPI.ps1 on one Tenant API VM (the template of providers.remote)."""
 
@@ -244,7 +240,7 @@ class TenantApiUpdateProvider(HostResourceProvider[TenantApiUpdateInputs, Tenant
                           delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        inputs = parse_inputs(props)
+        inputs = TenantApiUpdateInputs.parse(props)
         t = self.transport
         own = self.claim(t, inputs)
         done = self.converge_steps(t, inputs)
@@ -261,7 +257,7 @@ class TenantApiUpdateProvider(HostResourceProvider[TenantApiUpdateInputs, Tenant
                                          "observed_owner": marker.owner if marker else None})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        inputs = parse_inputs(news)
+        inputs = TenantApiUpdateInputs.parse(news)
         t = self.transport
         own = self.keep_ownership(t, inputs, olds)
         outs = {**update_outputs(self.converge(t, inputs), inputs.expected_product_code),

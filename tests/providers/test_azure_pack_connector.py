@@ -461,7 +461,7 @@ def test_no_password_in_input_errors():
     # (A host echoing the password back is scrubbed by the transport: tests/providers/test_transport_*.)
     bad = inputs(connection={**PEP, "auth": "digest"})
     with pytest.raises(ConfigurationError) as err:
-        apc.parse_inputs(bad)
+        apc.AzurePackConnectorInputs.parse(bad)
     assert "pep-pw-123" not in str(err.value)
 
 
@@ -593,7 +593,7 @@ def test_sim_out_of_band_cloud_list_change_shows_as_clouds(pep_lab, sim):
     p = apc.AzurePackConnectorProvider(sim)
     props = checked(sim_inputs(pep_lab))
     outs = p.create(props).outs
-    only_one = apc.parse_inputs(checked(sim_inputs(pep_lab, clouds=props["clouds"][:1])))
+    only_one = apc.AzurePackConnectorInputs.parse(checked(sim_inputs(pep_lab, clouds=props["clouds"][:1])))
     apc.enable(sim, only_one)  # an administrator re-ran the cmdlet with one cloud
     drift = p.read("id", outs)
     assert apc.changed_fields(drift.outs, props) == ["clouds"]

@@ -294,7 +294,7 @@ def test_azure_pack_connector_names_reach_the_pep_verbatim(server, sim, src_dir,
     result = provider.check({}, props)
     assert result.failures == [], [(f.property, f.reason) for f in result.failures]
     mark = last_id(server)
-    apc.enable(sim, apc.parse_inputs(result.inputs))  # the step that carries the free text
+    apc.enable(sim, apc.AzurePackConnectorInputs.parse(result.inputs))  # the step that carries the free text
     (inv,) = since(server, mark, "AzS-ERCS01", "Add-AzurePackConnector")
     assert params(inv)["AzurePackClouds"] == [{"CloudName": cloud,
                                                "CloudEndpoint": "https://wapcomputer1.contoso.com:40005"}]
