@@ -11,7 +11,8 @@ behaviour each helper relies on and fails first when an upgrade changes it):
 * the pool's runspace limits: ``_min_runspaces`` / ``_max_runspaces``;
 * the runspace-availability handlers psrpcore would run itself and fail on (``_process_*``);
 * the outgoing message buffer, to begin each server message with the UTF-8 BOM Windows writes: ``_send_buffer``
-  and ``PSRPMessage._data``.
+  and ``PSRPMessage._data``;
+* the SESSION_CAPABILITY psrpcore answers by itself, rewritten in Windows' member order (``prepare_message``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ import uuid
 from typing import Any
 
 from psrpcore import ServerPipeline, ServerRunspacePool
-from psrpcore.types import ErrorRecord, PSInt, PSInvocationState, PSObject, PSRPMessageType, add_note_property
+from psrpcore.types import (
+    ErrorRecord,
+    PSInt,
+    PSInvocationState,
+    PSObject,
+    PSRPMessageType,
+    SessionCapability,
+    add_note_property,
+)
 
 PSRPCORE_VERSION = "0.3.1"  # the version these helpers were written against (pyproject pins it)
 
@@ -36,6 +45,8 @@ class LabRunspacePool(ServerRunspacePool):
 
     def prepare_message(self, message: Any, message_type: Any = None, pipeline_id: uuid.UUID | None = None,
                         stream_type: Any = None, **kwargs: Any) -> None:
+        if isinstance(message, SessionCapability):
+            message, message_type = windows_capability(message), PSRPMessageType.SessionCapability
         if stream_type is None:
             super().prepare_message(message, message_type, pipeline_id, **kwargs)
         else:
@@ -56,6 +67,16 @@ class LabRunspacePool(ServerRunspacePool):
 
     def _process_GetAvailableRunspaces(self, event: Any) -> None:
         pass
+
+
+def windows_capability(capability: SessionCapability) -> PSObject:
+    """SESSION_CAPABILITY with Windows' member order: protocolversion, PSVersion, SerializationVersion
+    (session_capability.xml; psrpcore writes PSVersion first)."""
+    message = PSObject()
+    message.PSObject.type_names = []
+    for name in ("protocolversion", "PSVersion", "SerializationVersion"):
+        add_note_property(message, name, getattr(capability, name))
+    return message
 
 
 def set_state(pipeline: ServerPipeline, state: PSInvocationState, error: ErrorRecord | Any = None, *,

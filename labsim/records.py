@@ -6,8 +6,8 @@ compares against live in ``tests/conformance/recordings/``, each naming its sour
 documented types ([MS-PSRP] 2.2.3.15 ErrorRecord, 2.2.3.16 InformationalRecord, 2.2.2.26 InformationRecord,
 2.2.3.15.1 InvocationInfo). docs/labsim.md lists which recording backs which behaviour and which values are
 inferred. psrpcore's own record classes are not used: they omit members Windows sends (``writeErrorStream``,
-``ErrorDetails_ScriptStackTrace``, ``PSMessageDetails``), write ``ErrorCategory_Message`` without the colon and
-send information records without Windows' typed Tags.
+``PSMessageDetails``), write ``ErrorCategory_Message`` without the colon and send information records without
+Windows' typed Tags.
 """
 
 from __future__ import annotations
@@ -58,9 +58,8 @@ _EXCEPTION_BASES: dict[str, tuple[str, ...]] = {
                                                               "System.Exception"),
     "System.Management.Automation.ParameterBindingException": (RUNTIME_EXCEPTION, "System.SystemException",
                                                                "System.Exception"),
-    "System.Management.Automation.ParseException": (
-        "System.Management.Automation.ParentContainsErrorRecordException", "System.SystemException",
-        "System.Exception"),
+    "System.Management.Automation.ParseException": (RUNTIME_EXCEPTION, "System.SystemException",
+                                                    "System.Exception"),
     "System.Management.Automation.PSArgumentException": ("System.ArgumentException", "System.SystemException",
                                                          "System.Exception"),
     "System.IO.IOException": ("System.SystemException", "System.Exception"),
@@ -85,6 +84,22 @@ _HRESULTS = {
 }
 
 
+# Where PowerShell throws the exceptions whose frames a recording shows (TargetSite, StackTrace); every other
+# exception goes with Nil frames, as the recording's WriteErrorException (labsim invents no .NET stack).
+_THROWN_AT: dict[str, tuple[str, str]] = {
+    # A NoLanguage session refusing script text (script_refused_state.xml).
+    "System.Management.Automation.ParseException": (
+        "System.Management.Automation.CommandProcessorBase CreateCommandProcessor(System.Management.Automation."
+        "ExecutionContext, System.Management.Automation.CommandFactory, Boolean, System.Management.Automation."
+        "CommandOrigin)",
+        "   at System.Management.Automation.Runspaces.Command.CreateCommandProcessor(ExecutionContext "
+        "executionContext, CommandFactory commandFactory, Boolean addToHistory, CommandOrigin origin)\r\n"
+        "   at System.Management.Automation.Runspaces.LocalPipeline.CreatePipelineProcessor()\r\n"
+        "   at System.Management.Automation.Runspaces.LocalPipeline.InvokeHelper()\r\n"
+        "   at System.Management.Automation.Runspaces.LocalPipeline.InvokeThreadProc()"),
+}
+
+
 def exception_types(exception_type: str) -> list[str]:
     """The type-name chain Windows serializes for an exception (unknown types are taken as RuntimeExceptions)."""
     bases = _EXCEPTION_BASES.get(exception_type, (RUNTIME_EXCEPTION, "System.SystemException", "System.Exception"))
@@ -95,26 +110,35 @@ def _exception(message: str, exception_type: str, *, target: Any, error_record: 
     chain = exception_types(exception_type)
     exc = PSObject()
     exc.PSObject.type_names = chain
-    exc.PSObject.to_string = f"{exception_type}: {message}"
+    thrown_at = _THROWN_AT.get(exception_type)
+    exc.PSObject.to_string = f"{exception_type}: {message}" + (f"\r\n{thrown_at[1]}" if thrown_at else "")
     data = PSDict()
     data.PSObject.type_names = ["System.Collections.ListDictionaryInternal", _OBJECT]
     props: list[tuple[str, Any]] = []
+    message_member = ("Message", PSString(message))
     # Type-specific members first, as .NET's reflection lists a derived type's properties before its base's.
-    if RUNTIME_EXCEPTION in chain or exception_type == "System.Management.Automation.ParseException":
+    if exception_type == "System.Management.Automation.ParseException":
+        # ParseException overrides Message, which moves it ahead of RuntimeException's members
+        # (script_refused_state.xml); Errors is Nil when the parser did not run (a NoLanguage refusal).
+        props += [("Errors", None), message_member, ("ErrorRecord", error_record),
+                  ("WasThrownFromThrowStatement", False)]
+    elif RUNTIME_EXCEPTION in chain:
         props.append(("ErrorRecord", error_record))
         if exception_type == "System.Management.Automation.CommandNotFoundException":
             props.append(("CommandName", PSString(str(target or ""))))
         if exception_type == "System.Management.Automation.ItemNotFoundException":
             props += [("ItemName", PSString(str(target or ""))), ("SessionStateCategory", PSString("Drive"))]
-        if exception_type == "System.Management.Automation.ParseException":
-            props.append(("Errors", PSList()))
         props.append(("WasThrownFromThrowStatement", False))
     if exception_type == "System.Management.Automation.PSArgumentException":
         props.append(("ParamName", None))
     if exception_type in ("System.IO.FileNotFoundException",):
         props += [("FileName", PSString(str(target or ""))), ("FusionLog", None)]
-    props += [("Message", PSString(message)), ("Data", data), ("InnerException", None), ("TargetSite", None),
-              ("StackTrace", None), ("HelpLink", None), ("Source", None),
+    if message_member not in props:
+        props.append(message_member)
+    props += [("Data", data), ("InnerException", None),
+              ("TargetSite", PSString(thrown_at[0]) if thrown_at else None),
+              ("StackTrace", PSString(thrown_at[1]) if thrown_at else None), ("HelpLink", None),
+              ("Source", PSString("System.Management.Automation") if thrown_at else None),
               ("HResult", PSInt(_HRESULTS.get(exception_type, -2146233087)))]
     for name, value in props:
         exc.PSObject.adapted_properties.append(PSNoteProperty(name, value))
@@ -220,21 +244,35 @@ def target_name_and_type(target: Any) -> tuple[str, str]:
     return str(target), "String"
 
 
+def ellipsize(text: str) -> str:
+    """PowerShell shortens a category field over 40 characters in the middle: 15 characters, "...", 15."""
+    return text if len(text) <= 40 else f"{text[:15]}...{text[-15:]}"
+
+
 def category_message(category: ErrorCategory, activity: str, reason: str, target_name: str, target_type: str) -> str:
-    """ErrorCategoryInfo.GetMessage(): ``ObjectNotFound: (C:\\missing:String) [Get-Item], ItemNotFoundException``."""
-    return f"{category.name}: ({target_name}:{target_type}) [{activity}], {reason}"
+    """ErrorCategoryInfo.GetMessage(): ``ObjectNotFound: (C:\\missing:String) [Get-Item], ItemNotFoundException``;
+    activity, target name and type shortened as PowerShell does (the reason, an exception type name, is not)."""
+    return f"{category.name}: ({ellipsize(target_name)}:{ellipsize(target_type)}) [{ellipsize(activity)}], {reason}"
+
+
+# Errors raised before any command ran: no command, so no InvocationInfo and an empty Activity.
+_BEFORE_ANY_COMMAND = ("System.Management.Automation.ParseException",
+                       "System.Management.Automation.CommandNotFoundException")
 
 
 def error_record(message: str, *, error_id: str, category: int, target: Any, exception_type: str,
-                 invocation: Invocation | None, written: bool = True) -> PSObject:
+                 invocation: Invocation | None, written: bool = True, extended: bool | None = None) -> PSObject:
     """An ErrorRecord as Windows serializes it. ``written``: it went to the error stream (WriteError), as opposed
-    to the record of a terminating error carried by the Failed PipelineState."""
+    to the record of a terminating error carried by the Failed PipelineState. ``extended``: the InvocationInfo_* /
+    CommandInfo_* members are serialized (SerializeExtendedInfo); the client asks for them on the error stream
+    (RemoteStreamOptions), and Windows never sends them in a Failed PipelineState. Default: ``written``."""
     try:
         cat = ErrorCategory(category)
     except ValueError:
         cat = ErrorCategory.NotSpecified
-    if exception_type == "System.Management.Automation.ParseException":
-        invocation = None  # refused before anything ran: no command, no InvocationInfo, an empty Activity
+    if exception_type in _BEFORE_ANY_COMMAND:
+        invocation = None
+    serialize_extended = (written if extended is None else extended) and invocation is not None
     reason = exception_type.rsplit(".", 1)[-1]
     activity = invocation.display_name if invocation is not None else ""
     target_name, target_type = target_name_and_type(target)
@@ -265,13 +303,17 @@ def error_record(message: str, *, error_id: str, category: int, target: Any, exc
     add_note_property(record, "ErrorCategory_TargetType", PSString(target_type))
     add_note_property(record, "ErrorCategory_Message", PSString(category_message(cat, activity, reason, target_name,
                                                                                  target_type)))
-    add_note_property(record, "SerializeExtendedInfo", invocation is not None)
-    if members is not None:
+    add_note_property(record, "SerializeExtendedInfo", serialize_extended)
+    if members is not None and serialize_extended:
         _add_invocation_members(record, *members)
         iteration = PSList(PSInt(v) for v in _iteration_info(members[0]))
         add_note_property(record, "PipelineIterationInfo", _typed(_ITERATION_COLLECTION, iteration))
-    add_note_property(record, "ErrorDetails_ScriptStackTrace", PSString("at <ScriptBlock>, <No file>: line 1"))
-    add_note_property(record, "PSMessageDetails", None)
+    if invocation is not None and invocation.kind != "Cmdlet":
+        # Only script code has a script stack (a cmdlet's record has none: cmdlet_error_record.xml); the frame
+        # text of a function or .ps1 is inferred.
+        add_note_property(record, "ErrorDetails_ScriptStackTrace", PSString("at <ScriptBlock>, <No file>: line 1"))
+    if written:  # the Failed PipelineState's record has no PSMessageDetails
+        add_note_property(record, "PSMessageDetails", None)
     return record
 
 

@@ -70,12 +70,13 @@ ACTION_SEND = _SHELL_ACTION + "Send"
 ACTION_RECEIVE = _SHELL_ACTION + "Receive"
 ACTION_SIGNAL = _SHELL_ACTION + "Signal"
 ACTION_FAULT = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"
+# The action of a fault about the message's addressing headers (invalid_timeout_fault.xml).
+ACTION_ADDRESSING_FAULT = "http://schemas.xmlsoap.org/ws/2004/08/addressing/fault"
 
 POWERSHELL_URI = "http://schemas.microsoft.com/powershell/"
 SHELL_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
 CONFIG_URI = "http://schemas.microsoft.com/wbem/wsman/1/config"
 COMMAND_STATE_DONE = SHELL_URI + "/CommandState/Done"
-COMMAND_STATE_RUNNING = SHELL_URI + "/CommandState/Running"
 
 # Windows error codes carried in WSManFault@Code (winerror.h, ERROR_WSMAN_*).
 CODE_SHELL_NOT_FOUND = 2150858843  # 0x8033805B, also what pypsrp's is_alive treats as "pool gone"
@@ -93,6 +94,8 @@ CODE_INVALID_REQUEST = 2150858819  # the request parses but misses something the
 
 # The service's own MaxEnvelopeSizekb (Windows default 500); also what the transport caps a request at.
 MAX_ENVELOPE_KB = 500
+# WinRM's default shell idle timeout (Winrs IdleTimeout 7200000 ms), reported when the client asks none.
+DEFAULT_SHELL_IDLE_SECONDS = 7200.0
 # The largest PSRP fragment Windows sends (header included).
 MAX_FRAGMENT_SIZE = 32768
 # Room left in a Receive reply for the envelope around the base64 streams.
@@ -108,11 +111,12 @@ class WSManFault(Exception):
     """A request that ends in a SOAP fault (HTTP 500) shaped like Windows' WinRM service answers it.
 
     ``reason`` is the s:Reason text when Windows words it apart from the f:Message; ``detail`` the
-    w:FaultDetail URI; ``provider`` nests the message in the PowerShell plugin's f:ProviderFault (faults the
-    plugin, not the WinRM service, raises)."""
+    w:FaultDetail URI; ``provider`` (name, DLL path) nests the message in that WinRM provider's f:ProviderFault;
+    ``action`` the reply's wsa:Action."""
 
     def __init__(self, code: int, message: str, *, subcode: str = "w:InternalError", sender: bool = False,
-                 reason: str | None = None, detail: str | None = None, provider: bool = False) -> None:
+                 reason: str | None = None, detail: str | None = None, provider: tuple[str, str] | None = None,
+                 action: str = ACTION_FAULT) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -121,6 +125,8 @@ class WSManFault(Exception):
         self.reason = reason
         self.detail = detail
         self.provider = provider
+        self.action = action
+        self.relates_to = ""  # the request's MessageID, when the fault is raised before handle() knows it
 
 
 _FAULT_DETAIL = "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/"
@@ -128,16 +134,22 @@ _INVALID_SELECTORS_REASON = ("The WS-Management service cannot process the reque
                              "invalid selectors for the resource. ")
 
 
-def shell_not_found(shell_id: str, *, provider: bool = False) -> WSManFault:
-    """Windows' answer for a ShellId it does not know (recorded text); a Get is answered by the PowerShell plugin,
-    which nests the same fault in its ProviderFault."""
+def shell_not_found(shell_id: str) -> WSManFault:
+    """Windows' answer for a ShellId it does not know (Windows' text)."""
     return WSManFault(
         CODE_SHELL_NOT_FOUND,
         f"The request for the Windows Remote Shell with ShellId {shell_id} failed because the shell was not found "
         "on the server. Possible causes are: the specified ShellId is incorrect or the shell no longer exists on "
         "the server. Provide the correct ShellId or create a new shell and retry the operation. ",
         subcode="w:InvalidSelectors", sender=True, reason=_INVALID_SELECTORS_REASON,
-        detail=_FAULT_DETAIL + "UnexpectedSelectors", provider=provider)
+        detail=_FAULT_DETAIL + "UnexpectedSelectors")
+
+
+def shell_get_not_found() -> WSManFault:
+    """A Get of a shell that is gone: the WinRM shell provider's fault (deleted_shell_get_fault.xml)."""
+    return WSManFault(CODE_SHELL_NOT_FOUND, _INVALID_SELECTORS_REASON, subcode="w:InvalidSelectors", sender=True,
+                      reason=_INVALID_SELECTORS_REASON, detail=_FAULT_DETAIL + "UnexpectedSelectors",
+                      provider=("Shell provider", "%systemroot%\\system32\\WsmSvc.dll"))
 
 
 def command_not_found(command_id: str) -> WSManFault:
@@ -151,9 +163,18 @@ def command_not_found(command_id: str) -> WSManFault:
 
 
 def operation_timeout() -> WSManFault:
-    return WSManFault(CODE_OPERATION_TIMEOUT,
+    return WSManFault(CODE_OPERATION_TIMEOUT,  # Windows' text, two trailing spaces included
                       "The WS-Management service cannot complete the operation within the time specified in "
-                      "OperationTimeout.", subcode="w:TimedOut")
+                      "OperationTimeout.  ", subcode="w:TimedOut")
+
+
+def invalid_timeout(value: str) -> WSManFault:
+    """An OperationTimeout header that is not a positive duration (invalid_timeout_fault.xml)."""
+    return WSManFault(CODE_INVALID_HEADER, "The WS-Management service cannot process the request. The XML contains "
+                      f"an invalid timeout field in the SOAP header: {value}. ",
+                      subcode="a:InvalidMessageInformationHeader", sender=True, action=ACTION_ADDRESSING_FAULT,
+                      reason="The WS-Management service cannot process the request. The request contains one or "
+                      "more invalid SOAP headers. ")
 
 
 @dataclass(frozen=True)
@@ -218,10 +239,9 @@ def parse_request(data: bytes) -> Request:
         max_env = 153600
     timeout_text = text("wsman:OperationTimeout")
     if timeout_text.startswith("-") or "-" in timeout_text[:3]:
-        # A negative xs:duration: Windows refuses the header (the code seen on a live Windows host; text inferred).
-        raise WSManFault(CODE_INVALID_HEADER, "The WS-Management service cannot process the request because the "
-                         f"OperationTimeout header value {timeout_text} is not a valid positive duration. ",
-                         subcode="a:InvalidMessageInformationHeader", sender=True)
+        fault = invalid_timeout(timeout_text)
+        fault.relates_to = text("wsa:MessageID")
+        raise fault
     body = root.find("s:Body", NS)
     child = body[0] if body is not None and len(body) else None
     return Request(action=text("wsa:Action"), resource_uri=text("wsman:ResourceURI"),
@@ -237,9 +257,18 @@ def _duration(value: str) -> float | None:
     return float(m.group(1))
 
 
-_ENVELOPE_OPEN = (
-    '<s:Envelope xml:lang="en-US" xmlns:s="{s}" xmlns:a="{wsa}" xmlns:x="{wst}" xmlns:w="{wsman}" '
-    'xmlns:p="{wsmv}" xmlns:rsp="{rsp}">'.format(**NS))
+_PREFIXES = {"s": NS["s"], "a": NS["wsa"], "x": NS["wst"], "e": "http://schemas.xmlsoap.org/ws/2004/08/eventing",
+             "n": "http://schemas.xmlsoap.org/ws/2004/09/enumeration", "w": NS["wsman"], "rsp": NS["rsp"],
+             "p": NS["wsmv"]}
+# The namespaces Windows declares on the envelope, by reply (the recordings' envelopes).
+_DECLARED = {"ReceiveResponse": ("s", "a", "w", "rsp", "p"), "DeleteResponse": ("s", "a", "w", "p"),
+             "GetResponse": ("s", "a", "x", "w", "p"), "fault": ("s", "a", "x", "e", "n", "w", "p")}
+_DECLARED_OTHERWISE = ("s", "a", "x", "w", "rsp", "p")
+
+
+def _envelope_open(action: str) -> str:
+    prefixes = _DECLARED.get(action.rsplit("/", 1)[-1], _DECLARED_OTHERWISE)
+    return '<s:Envelope xml:lang="en-US" ' + " ".join(f'xmlns:{p}="{_PREFIXES[p]}"' for p in prefixes) + ">"
 
 
 def activity_id() -> str:
@@ -249,7 +278,7 @@ def activity_id() -> str:
 
 def build_reply(action: str, relates_to: str, body: str) -> bytes:
     # Windows sends no XML declaration.
-    return (f'{_ENVELOPE_OPEN}<s:Header>'
+    return (f'{_envelope_open(action)}<s:Header>'
             f'<a:Action>{escape(action)}</a:Action><a:MessageID>uuid:{str(uuid.uuid4()).upper()}</a:MessageID>'
             f'<p:ActivityId>{activity_id()}</p:ActivityId><a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To>'
             f'<a:RelatesTo>{escape(relates_to)}</a:RelatesTo></s:Header><s:Body>{body}</s:Body></s:Envelope>'
@@ -263,14 +292,15 @@ def build_fault(fault: WSManFault, relates_to: str, machine: str) -> bytes:
     detail = f'<w:FaultDetail>{escape(fault.detail)}</w:FaultDetail>' if fault.detail else ""
     inner = message
     if fault.provider:
-        inner = (f'<f:ProviderFault provider="microsoft.powershell" path="%systemroot%\\system32\\pwrshplugin.dll">'
+        name, path = fault.provider
+        inner = (f'<f:ProviderFault provider={quoteattr(name)} path={quoteattr(path)}>'
                  f'<f:WSManFault xmlns:f="{NS["wsmanfault"]}" Code="{fault.code}" Machine={quoteattr(machine)}>'
                  f'<f:Message>{message}</f:Message></f:WSManFault></f:ProviderFault>')
     body = (f'<s:Fault><s:Code><s:Value>{code}</s:Value><s:Subcode><s:Value>{escape(fault.subcode)}</s:Value>'
             f'</s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">{reason}</s:Text></s:Reason><s:Detail>'
             f'{detail}<f:WSManFault xmlns:f="{NS["wsmanfault"]}" Code="{fault.code}" Machine={quoteattr(machine)}>'
             f'<f:Message>{inner}</f:Message></f:WSManFault></s:Detail></s:Fault>')
-    return build_reply(ACTION_FAULT, relates_to, body)
+    return build_reply(fault.action, relates_to, body)
 
 
 def session_configurations(is_privileged_endpoint: bool) -> tuple[str, ...]:
@@ -311,9 +341,11 @@ class _PipelineSink:
 
     def error(self, message: str, *, error_id: str, category: int, target: Any = None,
               exception_type: str = records.RUNTIME_EXCEPTION, invocation: Invocation | None = None) -> None:
+        # The record always names its command (InvocationInfo); the flattened members only when asked.
         record = records.error_record(message, error_id=error_id, category=category, target=target,
                                       exception_type=exception_type,
-                                      invocation=self._invocation("Error", invocation))
+                                      invocation=invocation or self._run.first_invocation,
+                                      extended=self._invocation("Error", invocation) is not None)
         self._write(lambda p: p.prepare_message(record, message_type=PSRPMessageType.ErrorRecord))
 
     def verbose(self, message: str, *, invocation: Invocation | None = None) -> None:
@@ -375,6 +407,7 @@ class Shell:
         self.runs: dict[uuid.UUID, PipelineRun] = {}
         self.closed = False
         self.created = time.monotonic()
+        self.idle_timeout = DEFAULT_SHELL_IDLE_SECONDS  # what the client asked in its Create, or WinRM's default
         self.created_clock = service._clock()
         self.last_activity = self.created
         # Windows fragments at 32 KiB; every fragment must also fit the smallest envelope the client accepts
@@ -430,10 +463,17 @@ class Shell:
         else:
             response = True
             for prop in list(raw.PSObject.extended_properties) + list(raw.PSObject.adapted_properties):
+                # A limit below 1, or a minimum above the maximum, is refused (set_invalid_runspaces_response.xml).
                 if prop.name == "MaxRunspaces":
-                    compat.set_runspace_limits(self.pool, maximum=int(prop.get_value(raw)))
+                    maximum = int(prop.get_value(raw))
+                    response = 1 <= maximum and self.pool.min_runspaces <= maximum
+                    if response:
+                        compat.set_runspace_limits(self.pool, maximum=maximum)
                 elif prop.name == "MinRunspaces":
-                    compat.set_runspace_limits(self.pool, minimum=int(prop.get_value(raw)))
+                    minimum = int(prop.get_value(raw))
+                    response = 1 <= minimum <= max(self.pool.max_runspaces, 1)
+                    if response:
+                        compat.set_runspace_limits(self.pool, minimum=minimum)
         self.pool.prepare_message(RunspaceAvailability(SetMinMaxRunspacesResponse=response, ci=ci))
 
     def _answer_command_metadata(self, run: PipelineRun) -> None:
@@ -563,6 +603,7 @@ class WSManService:
             body = self._dispatch(request, principal, endpoint)
             return Reply(200, build_reply(request.action + "Response", relates_to, body))
         except WSManFault as fault:
+            relates_to = relates_to or fault.relates_to
             if fault.code != CODE_OPERATION_TIMEOUT:
                 log.info("host %s: WSMan fault %d for %s: %s", self.host, fault.code, principal.user,
                          fault.message.split(". ")[0])
@@ -579,10 +620,12 @@ class WSManService:
             return list(self._shells)
 
     def reap_idle(self) -> list[str]:
-        """Close shells no request touched for ``idle_shell_timeout`` seconds (the client vanished)."""
+        """Close shells no request touched for their idle timeout, or ``idle_shell_timeout`` seconds when that is
+        shorter (labsim's own limit, so that a vanished client does not hold a pool for WinRM's two hours)."""
         now = self._clock()
         with self._lock:
-            idle = [s for s in self._shells.values() if now - s.last_activity > self.idle_shell_timeout]
+            idle = [s for s in self._shells.values()
+                    if now - s.last_activity > min(self.idle_shell_timeout, s.idle_timeout)]
             for shell in idle:
                 del self._shells[shell.id]
         for shell in idle:
@@ -602,8 +645,7 @@ class WSManService:
         if req.action == ACTION_CREATE:
             return self._create(req, principal, endpoint)
         if req.action == ACTION_GET and req.resource_uri.rstrip("/").lower() == CONFIG_URI:
-            return (f'<cfg:Config xmlns:cfg="{NS["cfg"]}"><cfg:MaxEnvelopeSizekb>{MAX_ENVELOPE_KB}'
-                    f'</cfg:MaxEnvelopeSizekb><cfg:MaxTimeoutms>60000</cfg:MaxTimeoutms></cfg:Config>')
+            return _WSMAN_CONFIG
         handlers = {ACTION_DELETE: self._delete, ACTION_GET: self._get, ACTION_COMMAND: self._command,
                     ACTION_SEND: self._send, ACTION_RECEIVE: self._receive, ACTION_SIGNAL: self._signal}
         handler = handlers.get(req.action)
@@ -614,7 +656,7 @@ class WSManService:
         shell = self._shell(req, principal)
         with shell.lock:
             if shell.closed:
-                raise shell_not_found(shell.id, provider=req.action == ACTION_GET)
+                raise shell_get_not_found() if req.action == ACTION_GET else shell_not_found(shell.id)
             shell.last_activity = self._clock()
         try:
             return handler(shell, req)
@@ -631,7 +673,7 @@ class WSManService:
             shell = self._shells.get(shell_id)
         # Another user's shell is as invisible as a missing one (Windows answers the same way).
         if shell is None or shell.owner.user.lower() != principal.user.lower():
-            raise shell_not_found(shell_id, provider=req.action == ACTION_GET)
+            raise shell_get_not_found() if req.action == ACTION_GET else shell_not_found(shell_id)
         return shell
 
     def _create(self, req: Request, principal: Principal, endpoint: str) -> str:
@@ -664,6 +706,9 @@ class WSManService:
         session = Session(host=self.host, user=principal.user, configuration=configuration, auth=principal.auth,
                           shell_id=shell_id)
         shell = Shell(self, shell_id, session, principal, req.max_envelope_size)
+        asked = _duration((body.findtext("rsp:IdleTimeOut", "", NS) or "").strip())
+        if asked:
+            shell.idle_timeout = asked
         with shell.lock:
             shell.feed(_b64(creation_xml))
         with self._lock:
@@ -679,9 +724,10 @@ class WSManService:
                 f'</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>'
                 + self._shell_body(shell, namespace=True))
 
-    def _shell_body(self, shell: Shell, *, namespace: bool = False) -> str:
-        """The rsp:Shell element of a Create or Get reply, with Windows' fields in Windows' order (recorded in
-        test_psrp_open_runspace.yml and the other pypsrp recordings; MaxIdleTimeOut is WinRM's default)."""
+    def _shell_body(self, shell: Shell, *, namespace: bool = False, usage: bool = False) -> str:
+        """The rsp:Shell element of a Create or Get reply, with Windows' fields in Windows' order
+        (create_response.xml, shell_get_response.xml; MaxIdleTimeOut is WinRM's default). ``usage``: a Get also
+        reports the host process's memory and child processes (the memory figure is inferred: a stable value)."""
         with shell.lock:
             state = "Connected" if shell.pool.state == RunspacePoolState.Opened else shell.pool.state.name
         if shell.pool.state in (RunspacePoolState.BeforeOpen, RunspacePoolState.Opening):
@@ -692,14 +738,16 @@ class WSManService:
                 f'{escape(POWERSHELL_URI + shell.session.configuration)}</rsp:ResourceUri><rsp:Owner>'
                 f'{escape(shell.owner.user)}</rsp:Owner><rsp:ClientIP>{escape(shell.owner.client_ip)}</rsp:ClientIP>'
                 f'<rsp:ProcessId>{records.host_process_id(self.host)}</rsp:ProcessId>'
-                f'<rsp:IdleTimeOut>PT{self.idle_shell_timeout:.3f}S</rsp:IdleTimeOut>'
+                f'<rsp:IdleTimeOut>PT{shell.idle_timeout:.3f}S</rsp:IdleTimeOut>'
                 '<rsp:InputStreams>stdin pr</rsp:InputStreams><rsp:OutputStreams>stdout</rsp:OutputStreams>'
                 '<rsp:MaxIdleTimeOut>PT2147483.647S</rsp:MaxIdleTimeOut><rsp:Locale>en-US</rsp:Locale>'
                 '<rsp:DataLocale>en-US</rsp:DataLocale><rsp:CompressionMode>NoCompression</rsp:CompressionMode>'
                 '<rsp:ProfileLoaded>Yes</rsp:ProfileLoaded><rsp:Encoding>UTF8</rsp:Encoding>'
                 f'<rsp:BufferMode>Block</rsp:BufferMode><rsp:State>{state}</rsp:State>'
                 f'<rsp:ShellRunTime>{_xs_duration(now - shell.created_clock)}</rsp:ShellRunTime>'
-                f'<rsp:ShellInactivity>{_xs_duration(now - shell.last_activity)}</rsp:ShellInactivity></rsp:Shell>')
+                f'<rsp:ShellInactivity>{_xs_duration(now - shell.last_activity)}</rsp:ShellInactivity>'
+                + ('<rsp:MemoryUsed>58MB</rsp:MemoryUsed><rsp:ChildProcesses>0</rsp:ChildProcesses>' if usage else "")
+                + '</rsp:Shell>')
 
     def _delete(self, shell: Shell, req: Request) -> str:
         with self._lock:
@@ -709,7 +757,7 @@ class WSManService:
         return ""
 
     def _get(self, shell: Shell, req: Request) -> str:
-        return self._shell_body(shell)
+        return self._shell_body(shell, namespace=True, usage=True)
 
     def _command(self, shell: Shell, req: Request) -> str:
         line = req.body
@@ -793,6 +841,8 @@ class WSManService:
             parts: list[str] = []
             used = 0
             while queue and (not parts or used + len(queue[0].data) <= budget):
+                if parts and run is None and _starts_message(queue[0], PSRPMessageType.RunspacePoolState):
+                    break  # Windows sends the pool's state in a Receive of its own (pool_open_receive_2.xml)
                 payload = queue.popleft()
                 used += len(payload.data)
                 parts.append(base64.b64encode(payload.data).decode())
@@ -803,12 +853,9 @@ class WSManService:
         cid = f' CommandId="{command_id}"' if command_id else ""
         streams = "".join(f'<rsp:Stream Name="stdout"{cid}>{p}</rsp:Stream>' for p in parts)
         state = ""
-        if run is not None:
-            if done:  # Windows reports the PowerShell host's exit code (always 0) with Done
-                state = (f'<rsp:CommandState CommandId="{command_id}" State="{COMMAND_STATE_DONE}">'
-                         '<rsp:ExitCode>0</rsp:ExitCode></rsp:CommandState>')
-            else:
-                state = f'<rsp:CommandState CommandId="{command_id}" State="{COMMAND_STATE_RUNNING}"/>'
+        if done:  # the PowerShell host's exit code (always 0); a running command's Receive has no CommandState
+            state = (f'<rsp:CommandState CommandId="{command_id}" State="{COMMAND_STATE_DONE}">'
+                     '<rsp:ExitCode>0</rsp:ExitCode></rsp:CommandState>')
         return f"<rsp:ReceiveResponse>{streams}{state}</rsp:ReceiveResponse>"
 
     def _signal(self, shell: Shell, req: Request) -> str:
@@ -845,6 +892,44 @@ def _fragments(payload: PSRPPayload) -> list[PSRPPayload]:
         out.append(PSRPPayload(data[offset:end], payload.stream_type, payload.pipeline_id))
         offset = end
     return out
+
+
+# The WSMan service configuration a Get of the config URI returns: Windows' elements in Windows' order with
+# WinRM's defaults (wsman_config_response.xml), MaxEnvelopeSizekb being this service's.
+_WSMAN_CONFIG = (
+    f'<cfg:Config xmlns:cfg="{NS["cfg"]}"><cfg:MaxEnvelopeSizekb>{MAX_ENVELOPE_KB}</cfg:MaxEnvelopeSizekb>'
+    '<cfg:MaxTimeoutms>60000</cfg:MaxTimeoutms><cfg:MaxBatchItems>32000</cfg:MaxBatchItems>'
+    '<cfg:MaxProviderRequests>4294967295</cfg:MaxProviderRequests><cfg:Client><cfg:NetworkDelayms>5000'
+    '</cfg:NetworkDelayms><cfg:URLPrefix>wsman</cfg:URLPrefix><cfg:AllowUnencrypted>false</cfg:AllowUnencrypted>'
+    '<cfg:Auth><cfg:Basic>true</cfg:Basic><cfg:Digest>true</cfg:Digest><cfg:Kerberos>true</cfg:Kerberos>'
+    '<cfg:Negotiate>true</cfg:Negotiate><cfg:Certificate>true</cfg:Certificate><cfg:CredSSP>false</cfg:CredSSP>'
+    '</cfg:Auth><cfg:DefaultPorts><cfg:HTTP>5985</cfg:HTTP><cfg:HTTPS>5986</cfg:HTTPS></cfg:DefaultPorts>'
+    '<cfg:TrustedHosts></cfg:TrustedHosts></cfg:Client><cfg:Service><cfg:RootSDDL>'
+    'O:NSG:BAD:P(A;;GA;;;BA)(A;;GR;;;IU)S:P(AU;FA;GA;;;WD)(AU;SA;GXGW;;;WD)</cfg:RootSDDL>'
+    '<cfg:MaxConcurrentOperations>4294967295</cfg:MaxConcurrentOperations>'
+    '<cfg:MaxConcurrentOperationsPerUser>1500</cfg:MaxConcurrentOperationsPerUser>'
+    '<cfg:EnumerationTimeoutms>240000</cfg:EnumerationTimeoutms><cfg:MaxConnections>300</cfg:MaxConnections>'
+    '<cfg:MaxPacketRetrievalTimeSeconds>120</cfg:MaxPacketRetrievalTimeSeconds>'
+    '<cfg:AllowUnencrypted>false</cfg:AllowUnencrypted><cfg:Auth><cfg:Basic>true</cfg:Basic>'
+    '<cfg:Kerberos>true</cfg:Kerberos><cfg:Negotiate>true</cfg:Negotiate><cfg:Certificate>false</cfg:Certificate>'
+    '<cfg:CredSSP>true</cfg:CredSSP><cfg:CbtHardeningLevel>Relaxed</cfg:CbtHardeningLevel></cfg:Auth>'
+    '<cfg:DefaultPorts><cfg:HTTP>5985</cfg:HTTP><cfg:HTTPS>5986</cfg:HTTPS></cfg:DefaultPorts>'
+    '<cfg:IPv4Filter>*</cfg:IPv4Filter><cfg:IPv6Filter>*</cfg:IPv6Filter>'
+    '<cfg:EnableCompatibilityHttpListener>false</cfg:EnableCompatibilityHttpListener>'
+    '<cfg:EnableCompatibilityHttpsListener>false</cfg:EnableCompatibilityHttpsListener>'
+    '<cfg:CertificateThumbprint></cfg:CertificateThumbprint><cfg:AllowRemoteAccess>true</cfg:AllowRemoteAccess>'
+    '</cfg:Service><cfg:Winrs><cfg:AllowRemoteShellAccess>true</cfg:AllowRemoteShellAccess>'
+    '<cfg:IdleTimeout>7200000</cfg:IdleTimeout><cfg:MaxConcurrentUsers>2147483647</cfg:MaxConcurrentUsers>'
+    '<cfg:MaxShellRunTime>2147483647</cfg:MaxShellRunTime><cfg:MaxProcessesPerShell>2147483647'
+    '</cfg:MaxProcessesPerShell><cfg:MaxMemoryPerShellMB>2147483647</cfg:MaxMemoryPerShellMB>'
+    '<cfg:MaxShellsPerUser>2147483647</cfg:MaxShellsPerUser></cfg:Winrs></cfg:Config>')
+
+
+def _starts_message(payload: PSRPPayload, message_type: PSRPMessageType) -> bool:
+    """Whether this fragment (header: object id 8, fragment id 8, flags 1, length 4) starts a message of that type
+    (message header: destination 4, type 4 little-endian)."""
+    data = payload.data
+    return bool(len(data) >= 29 and data[16] & 1 and int.from_bytes(data[25:29], "little") == message_type.value)
 
 
 def _xs_duration(seconds: float) -> str:
