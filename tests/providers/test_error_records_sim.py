@@ -1,6 +1,6 @@
-"""The providers' error handling fed with error records as Windows fills them (labsim now sends TargetName /
-TargetType from the target object and the cmdlet as CommandInfo_Name / Activity): the target and the failing
-command reach ErrorRecordInfo, the checks that read them, and the messages an operator sees."""
+"""The providers' error handling fed with error records as Windows fills them (TargetName / TargetType from the
+target object, the cmdlet as CommandInfo_Name / Activity, and no command at all for an unknown one): the target and
+the failing command reach ErrorRecordInfo, the checks that read them, and the messages an operator sees."""
 
 from __future__ import annotations
 
@@ -83,3 +83,15 @@ def test_connector_site_reports_the_failing_command_and_target(labsim, transport
     assert (e.value.failed_command, e.value.target) == ("Start-Website", "NoSuchSite")
     assert e.value.command == describe(connector_site.read_statements())
     assert "in Start-Website" in str(e.value) and "target NoSuchSite" in str(e.value)
+
+
+def test_unknown_command_is_named_by_the_statement_and_the_target(labsim, transport):
+    """Windows' record of an unknown command has no InvocationInfo and an empty Activity: the failing command is
+    only its target. The message still names it, from the statement shown and the target."""
+    with pytest.raises(RemoteCommandFailed) as e:
+        transport.run(_conn(labsim, WAP), "read", [Command("Get-ServiceTypo", {"Name": "x"})])
+    exc = e.value
+    assert (exc.error_id, exc.category, exc.target, exc.failed_command) == (
+        "CommandNotFoundException", "ObjectNotFound", "Get-ServiceTypo", None)
+    assert "`Get-ServiceTypo -Name 'x'` failed: The term 'Get-ServiceTypo' is not recognized" in str(exc)
+    assert "target Get-ServiceTypo" in str(exc)
