@@ -238,6 +238,33 @@ def test_idle_shells_are_reaped(runtime):
     assert not pool.is_alive()
 
 
+def test_a_shell_is_reaped_after_the_idle_timeout_its_client_asked(runtime):
+    """The client's rsp:IdleTimeOut applies when it is shorter than labsim's own limit."""
+    now = [1000.0]
+    svc = WSManService("H", "h.lab", runtime, operation_timeout=1, idle_shell_timeout=240, clock=lambda: now[0])
+    short = RunspacePool(in_memory_wsman(svc), idle_timeout=30)
+    short.open()
+    default = RunspacePool(in_memory_wsman(svc))
+    default.open()
+    now[0] += 31
+    assert svc.reap_idle() == [str(short.id).upper()]
+    now[0] += 210
+    assert svc.reap_idle() == [str(default.id).upper()]
+
+
+@pytest.mark.parametrize(("target", "shown"), [
+    ("x" * 40, "x" * 40),
+    ("a" * 15 + "b" * 11 + "c" * 15, "a" * 15 + "..." + "c" * 15),
+])
+def test_category_fields_over_40_characters_are_shortened_in_the_middle(target, shown):
+    from psrpcore.types import ErrorCategory
+
+    from labsim.records import category_message
+
+    assert category_message(ErrorCategory.ObjectNotFound, "Get-Item", "ItemNotFoundException", target, "String") == (
+        f"ObjectNotFound: ({shown}:String) [Get-Item], ItemNotFoundException")
+
+
 # -- faults ------------------------------------------------------------------------------------------------------
 def test_unknown_shell_id_is_a_windows_shaped_fault(service, pool):
     missing = str(uuid.uuid4()).upper()
