@@ -51,6 +51,8 @@ _SCRIPT_PATH = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\).*\.ps1$", re.IGNORECASE)
 
 
 def _not_recognized(name: str) -> TerminatingError:
+    """Windows' CommandNotFoundException; its record names the command only as TargetObject (no InvocationInfo,
+    an empty Activity: ``records.error_record``), so nothing downstream may read the command from elsewhere."""
     return TerminatingError(
         f"The term '{name}' is not recognized as the name of a cmdlet, function, script file, or operable program. "
         f"Check the spelling of the name, or if a path was included, verify that the path is correct and try again.",

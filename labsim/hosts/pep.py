@@ -27,7 +27,8 @@ _IMPL = "Add-AzurePackConnector"
 
 
 def scripts_not_allowed(script: str | None = None) -> TerminatingError:
-    """A JEA endpoint's refusal of script text; the record's TargetObject is the script text, as on Windows."""
+    """A JEA endpoint's refusal of script text; the record's TargetObject is the script text, as on Windows (its
+    category message shortens it in the middle past 40 characters: ``records.category_message``)."""
     return TerminatingError("The syntax is not supported by this runspace. This can occur if the runspace is in "
                             "no-language mode.", error_id="ScriptsNotAllowed", category=PARSER_ERROR,
                             exception_type="System.Management.Automation.ParseException", target=script)
