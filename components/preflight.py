@@ -46,6 +46,15 @@ MIN_SPF_VERSION = (7, 2, 1034, 0)  # SPF 2012 R2 UR9; SPF 2016 is 7.3.x
 MIN_VMM_VERSION = (3, 2, 8145, 0)  # VMM 2012 R2 UR9; VMM 2016 is 4.0.x
 WAP_PACKAGES = "Windows Azure Pack - *"
 SYSTEM_CENTER_PACKAGES = {"SPF": "*Service Provider Foundation*", "VMM": "*Virtual Machine Manager*"}
+# [doc] the Windows Installer's Uninstall keys (DisplayName, DisplayVersion), readable on every Windows version.
+UNINSTALL_KEY = r"HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall"
+# [pub] what a host says of its Windows and its Windows PowerShell (the engine key is named 3 from 3.0 on).
+WINDOWS_KEY = r"HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
+POWERSHELL_KEY = r"HKLM:\SOFTWARE\Microsoft\PowerShell\3\PowerShellEngine"
+# The Windows PowerShell the providers need on each kind of host: every command they send exists there (the
+# version table labsim/windows.py, checked by tests/unit/test_windows_versions.py): Windows Server 2012 R2's
+# in-box 4.0 on WAP computers; Windows Server 2016's 5.1 on Azure Stack's.
+MIN_POWERSHELL = {"wap": (4, 0), "azure_stack": (5, 1)}
 # [pub] the URL Rewrite module's registry key; [pub] the WAP sites each role has.
 URL_REWRITE_KEY = r"HKLM:\SOFTWARE\Microsoft\IIS Extensions\URL Rewrite"
 TENANT_PORTAL_SITES = ("MgmtSvc-TenantSite", "MgmtSvc-AuthSite")
@@ -67,9 +76,9 @@ CERT_WARN_DAYS = 30
 
 STEP = "preflight (read-only)"
 #: Every command preflight sends: each one only reads (tests check the invocation log against this list).
-READ_COMMANDS = frozenset({"Write-Output", "Get-Command", "Get-ChildItem", "Get-ItemProperty", "Get-Package",
-                           "Get-Website", "Get-WebBinding", "Get-MgmtSvcSetting", "Get-PSDrive", "Select-Object",
-                           "Test-Path", "Test-Connection", "Test-NetConnection", "Invoke-Sqlcmd"})
+READ_COMMANDS = frozenset({"Write-Output", "Get-Command", "Get-ChildItem", "Get-ItemProperty", "Get-Website",
+                           "Get-WebBinding", "Get-MgmtSvcSetting", "Get-PSDrive", "Select-Object", "Test-Path",
+                           "Test-Connection", "Test-NetConnection", "Invoke-Sqlcmd"})
 PASS, FAIL, SKIP, WARN = "PASS", "FAIL", "SKIP", "WARN"
 _MARK = "wapconnector-preflight:"
 
@@ -171,10 +180,14 @@ def probes(t: HostTargets, config: StackConfig) -> list[tuple[str, list[Pipeline
         drive = config.bundle.destination[0].upper()
         out.append(("disk", _section("disk", _quiet("Get-PSDrive", {"Name": [drive], "PSProvider": "FileSystem"})
                                      | Command("Select-Object", {"Property": ["Name", "Free"]}))))
+    out.append(("windows", _section("windows", _quiet("Get-ItemProperty", {"Path": WINDOWS_KEY})
+                                    | Command("Select-Object", {"Property": ["ProductName", "CurrentBuildNumber"]}),
+                                    _quiet("Get-ItemProperty", {"Path": POWERSHELL_KEY})
+                                    | Command("Select-Object", {"Property": ["PowerShellVersion"]}))))
     if t.tenant_portal or t.tenant_api:
-        out.append(("packages", _section("packages", _quiet(
-            "Get-Package", {"Name": [WAP_PACKAGES, *SYSTEM_CENTER_PACKAGES.values()], "ProviderName": "msi"})
-            | Command("Select-Object", {"Property": ["Name", "Version"]}))))
+        out.append(("packages", _section("packages", Command("Get-ChildItem", {"Path": UNINSTALL_KEY})
+                                         | Command("Get-ItemProperty")
+                                         | Command("Select-Object", {"Property": ["DisplayName", "DisplayVersion"]}))))
         out.append(("sites", _section("sites", Command("Get-Website")
                                       | Command("Select-Object", {"Property": ["name", "state"]}))))
     if t.tenant_portal:
@@ -494,7 +507,7 @@ def evaluate(config: StackConfig, tgts: Mapping[str, HostTargets], facts: Mappin
 def _role_rows(config: StackConfig, t: HostTargets, f: HostFacts, bundle_bytes: int | None, now: dt.datetime,
                trusted_on_wasp: set[str] | None, wasp: HostFacts | None) -> list[Row]:
     h = t.name
-    rows: list[Row] = []
+    rows: list[Row] = [_windows_row(t, f)]
     if t.pep:
         objs, err = _sec(f, "pep")
         found = any(isinstance(o, Mapping) and str(o.get("Name", "")).lower() == "add-azurepackconnector"
@@ -573,13 +586,43 @@ def _role_rows(config: StackConfig, t: HostTargets, f: HostFacts, bundle_bytes: 
     return rows
 
 
+def _windows_row(t: HostTargets, f: HostFacts) -> Row:
+    """The host's Windows and Windows PowerShell, and whether the providers' commands all exist there."""
+    check = "Windows / PowerShell"
+    if t.pep:
+        return Row(t.name, check, SKIP, "not readable through the PrivilegedEndpoint session (Azure Stack runs it on "
+                                        "Windows Server 2016 / PowerShell 5.1)")
+    objs, err = _sec(f, "windows")
+    values: dict[str, Any] = {}
+    for o in objs or []:
+        if isinstance(o, Mapping):
+            values.update({k: v for k, v in o.items() if v is not None})
+    product, build = values.get("ProductName"), values.get("CurrentBuildNumber")
+    windows = f"{product} (build {build})" if product else "Windows (not named in the registry)"
+    ps = version_tuple(values.get("PowerShellVersion"))
+    kind = "wap" if t.tenant_portal or t.tenant_api else "azure_stack"
+    need = MIN_POWERSHELL[kind]
+    if ps is None:
+        return Row(t.name, check, WARN, f"{windows}; PowerShell version not found at {POWERSHELL_KEY} "
+                                        f"({err or 'no PowerShellVersion'})",
+                   f"check that Windows PowerShell {_show_version(need)} or later runs on {t.name}")
+    shown = f"{windows}, Windows PowerShell {values.get('PowerShellVersion')}"
+    if ps[:2] < need:
+        return Row(t.name, check, FAIL, f"{shown}: below {_show_version(need)}, which the providers' commands need",
+                   f"install Windows Management Framework 5.1 (or at least PowerShell {_show_version(need)}) on "
+                   f"{t.name}")
+    return Row(t.name, check, PASS, shown)
+
+
 def _version_rows(h: str, f: HostFacts) -> list[Row]:
     objs, err = _sec(f, "packages")
-    pkgs = [(str(o.get("Name", "")), version_tuple(o.get("Version"))) for o in objs or [] if isinstance(o, Mapping)]
-    wap = [(n, v) for n, v in pkgs if n.startswith("Windows Azure Pack - ") and "connector" not in n.lower() and v]
+    pkgs = [(str(o.get("DisplayName") or ""), version_tuple(o.get("DisplayVersion")))
+            for o in objs or [] if isinstance(o, Mapping)]
+    wap = [(n, v) for n, v in pkgs if _glob(WAP_PACKAGES, n) and "connector" not in n.lower() and v]
     rows = []
     if err or not wap:
-        rows.append(Row(h, "WAP Update Rollup", FAIL, f"no Windows Azure Pack package found ({err or 'Get-Package'})",
+        rows.append(Row(h, "WAP Update Rollup", FAIL, f"no Windows Azure Pack product in the Uninstall keys "
+                                                     f"({err or 'none named ' + repr(WAP_PACKAGES)})",
                         "install Windows Azure Pack with Update Rollup 9.1 or later"))
     else:
         low_name, low = min(wap, key=lambda nv: nv[1] or ())

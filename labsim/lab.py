@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from labsim.windows import SUPPORTED, WINDOWS, WindowsRelease, release
+
 FQDN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
                    r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 
@@ -109,6 +111,32 @@ class Host(BaseModel):
     # WAP hosts: the name of the cloud (Lab.clouds) this computer serves; default: a cloud of its own.
     cloud: str | None = None
     conditions: Conditions = Field(default_factory=Conditions)
+    # The Windows Server release ("2012 R2" or "2016") and the Windows PowerShell on it (default: the one in the
+    # box, 4.0 on 2012 R2; "5.1" there means WMF 5.1 installed later). labsim answers as that release does
+    # (labsim/windows.py).
+    windows: str = "2016"
+    powershell: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _windows(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        name = data.get("name", "?")
+        data = dict(data)
+        for key in ("windows", "powershell"):  # YAML reads 2016 and 5.1 as numbers
+            if isinstance(data.get(key), (int, float)) and not isinstance(data.get(key), bool):
+                data[key] = f"{data[key]:.1f}" if key == "powershell" else str(data[key])
+        windows = data.get("windows", "2016")
+        if windows not in WINDOWS:
+            raise ValueError(f"host {name}: windows {windows!r} is not a release labsim models; use one of "
+                             f"{', '.join(repr(w) for w in WINDOWS)}")
+        shells = WINDOWS[windows]
+        powershell = data.get("powershell")
+        if powershell is not None and powershell not in shells:
+            raise ValueError(f"host {name}: powershell {powershell!r} does not run on Windows Server {windows}; use "
+                             f"one of {', '.join(repr(s) for s in shells)} (the first is the one in the box)")
+        return data
 
     @field_validator("fqdn")
     @classmethod
@@ -135,7 +163,17 @@ class Host(BaseModel):
                 raise ValueError("a privileged endpoint accepts only CredSSP: set winrm.auth to [credssp]")
         if self.is_wap and self.wap is None:
             self.wap = WapSettings()
+        if self.release not in SUPPORTED["wap" if self.is_wap else "azure_stack"]:
+            supported = SUPPORTED["wap" if self.is_wap else "azure_stack"]
+            raise ValueError(f"host {self.name}: windows {self.windows!r} with powershell {self.release.powershell} is "
+                             f"not supported for its roles; use "
+                             f"{' or '.join(r.describe() for r in supported)}")
         return self
+
+    @property
+    def release(self) -> WindowsRelease:
+        """The Windows release this host runs (labsim/windows.py)."""
+        return release(self.windows, self.powershell)
 
     @property
     def effective_roles(self) -> frozenset[Role]:

@@ -39,6 +39,7 @@ from psrpcore.types import (
 from labsim import convert
 from labsim.runtime import Invocation, SecretStr
 from labsim.runtime import PSObject as LabObject
+from labsim.windows import DEFAULT_RELEASE, WindowsRelease
 
 _MSCORLIB = "mscorlib, Version=4.0.0.0, Culture=neutral, PublicKeyToken=b77a5c561934e089"
 _OBJECT = "System.Object"
@@ -383,29 +384,30 @@ def information_record(message_data: Any, *, source: str, user: str, computer: s
 
 
 # -- pool data ------------------------------------------------------------------------------------------------
-# PowerShell 5.1 on Windows Server 2016 (build 14393). The keys, their order and types are the recording's; the
-# build numbers are Server 2016's (inferred: the recorded host was build 17134).
-PS_VERSION = "5.1.14393.0"
-BUILD_VERSION = "10.0.14393.0"
+# The keys, their order and types are the recording's (a 5.1 host); a release's values are in labsim/windows.py.
+PS_VERSION = DEFAULT_RELEASE.ps_version
+BUILD_VERSION = DEFAULT_RELEASE.build_version
 
 
-def ps_version_table() -> PSPrimitiveDictionary:
-    """$PSVersionTable as a server sends it in ApplicationPrivateData."""
+def ps_version_table(release: WindowsRelease = DEFAULT_RELEASE) -> PSPrimitiveDictionary:
+    """$PSVersionTable as a server of ``release`` sends it in ApplicationPrivateData (no PSEdition before 5.1,
+    PSCompatibleVersions up to its own version)."""
     table = PSPrimitiveDictionary()
-    table["PSVersion"] = PSVersion(PS_VERSION)
-    table["PSEdition"] = PSString("Desktop")
-    compatible = PSList(PSVersion(v) for v in ("1.0", "2.0", "3.0", "4.0", "5.0", PS_VERSION))
+    table["PSVersion"] = PSVersion(release.ps_version)
+    if release.has_edition:
+        table["PSEdition"] = PSString("Desktop")
+    compatible = PSList(PSVersion(v) for v in release.compatible_versions)
     compatible.PSObject.type_names = ["System.Version[]", "System.Array", _OBJECT]
     table["PSCompatibleVersions"] = compatible
-    table["CLRVersion"] = PSVersion("4.0.30319.42000")
-    table["BuildVersion"] = PSVersion(BUILD_VERSION)
+    table["CLRVersion"] = PSVersion(release.clr_version)
+    table["BuildVersion"] = PSVersion(release.build_version)
     table["WSManStackVersion"] = PSVersion("3.0")
-    table["PSRemotingProtocolVersion"] = PSVersion("2.3")
+    table["PSRemotingProtocolVersion"] = PSVersion(release.protocol_version)
     table["SerializationVersion"] = PSVersion("1.1.0.1")
     return table
 
 
-def application_private_data() -> dict[str, Any]:
+def application_private_data(release: WindowsRelease = DEFAULT_RELEASE) -> dict[str, Any]:
     data = PSPrimitiveDictionary()
-    data["PSVersionTable"] = ps_version_table()
+    data["PSVersionTable"] = ps_version_table(release)
     return data

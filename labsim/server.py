@@ -198,7 +198,7 @@ class LabServer:
         assert self._ca is not None and self._tmp is not None
         tmp = Path(self._tmp.name)
         service = _MeteredService(host.name, host.fqdn, self.runtime,
-                                  privileged_endpoint=host.has(Role.PRIVILEGED_ENDPOINT),
+                                  privileged_endpoint=host.has(Role.PRIVILEGED_ENDPOINT), release=host.release,
                                   operation_timeout=self.lab.settings.operation_timeout,
                                   idle_shell_timeout=self.lab.settings.idle_shell_timeout,
                                   cost_factor=self.lab.settings.connection_cost_factor,

@@ -38,13 +38,16 @@ from psrpcore.types import (
     PSCustomObject,
     PSInvocationState,
     PSRPMessageType,
+    PSVersion,
     RunspaceAvailability,
     RunspacePoolState,
+    SessionCapability,
 )
 
 from labsim import convert, records
 from labsim import psrp_compat as compat
 from labsim.runtime import Command, HostRuntime, Invocation, PipelineStopped, Session, TerminatingError
+from labsim.windows import DEFAULT_RELEASE, WindowsRelease
 
 log = logging.getLogger(__name__)
 
@@ -357,6 +360,8 @@ class _PipelineSink:
         self._write(lambda p: p.prepare_message(record, message_type=PSRPMessageType.WarningRecord))
 
     def information(self, message: str, *, invocation: Invocation | None = None) -> None:
+        if not self._run.shell.service.release.has_information_stream:
+            return  # no information stream before PowerShell 5.0
         source = (invocation or self._run.first_invocation or Invocation(name="")).display_name
         session = self._run.shell.session
         record = records.information_record(str(message), source=source, user=session.user, computer=session.host)
@@ -402,7 +407,11 @@ class Shell:
         self.owner = owner
         self.lock = threading.RLock()
         self.data_ready = threading.Condition(self.lock)
-        self.pool = compat.LabRunspacePool(application_private_data=records.application_private_data())
+        release = service.release
+        self.pool = compat.LabRunspacePool(application_private_data=records.application_private_data(release))
+        self.pool.our_capability = SessionCapability(  # what psrpcore sends as the server's SESSION_CAPABILITY
+            PSVersion=self.pool.our_capability.PSVersion, protocolversion=PSVersion(release.protocol_version),
+            SerializationVersion=self.pool.our_capability.SerializationVersion)
         self.outgoing: deque[PSRPPayload] = deque()  # pool-level messages
         self.runs: dict[uuid.UUID, PipelineRun] = {}
         self.closed = False
@@ -582,10 +591,11 @@ class WSManService:
 
     def __init__(self, host: str, machine: str, runtime: HostRuntime, *, privileged_endpoint: bool = False,
                  operation_timeout: float = 20.0, idle_shell_timeout: float = 240.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, release: WindowsRelease = DEFAULT_RELEASE) -> None:
         self.host = host
         self.machine = machine
         self.runtime = runtime
+        self.release = release  # the host's Windows: its PSVersionTable, protocol version and streams
         self.configurations = session_configurations(privileged_endpoint)
         self.operation_timeout = operation_timeout
         self.idle_shell_timeout = idle_shell_timeout

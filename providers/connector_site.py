@@ -13,7 +13,7 @@ Everything assumed about the unpublished WAPConnector package is in the ASSUMPTI
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -49,12 +49,21 @@ CONNECTOR_SITES = ("MgmtSvc-Connector", "MgmtSvc-ConnectorExtension", "MgmtSvc-C
 MAIN_SITE = "MgmtSvc-Connector"  # the one the Azure Stack portal calls on :40005 [doc]
 TENANT_SITE = "MgmtSvc-TenantSite"  # [pub] whose certificate Configure-Certificates uses by default [doc]
 DEFAULT_CONNECTOR_PORT = 40005  # [doc]
-# [inf] Display names of the three MSIs as Get-Package (the registry Uninstall keys) shows them.
+# [inf] Display names of the three MSIs in the Windows Installer's Uninstall keys, and the pattern that finds them.
 CONNECTOR_PACKAGES = (
     "Windows Azure Pack Connector for Azure Stack - Connector",
     "Windows Azure Pack Connector for Azure Stack - Extension",
     "Windows Azure Pack Connector for Azure Stack - Controller",
 )
+CONNECTOR_PACKAGE_PATTERN = "Windows Azure Pack Connector for Azure Stack - *"
+# [doc] Windows Installer: every product has HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall\<ProductCode>
+# with DisplayName and DisplayVersion, on every Windows version (PackageManagement's Get-Package needs
+# PowerShell 5.0, which a stock Windows Server 2012 R2 does not have). [inf] the connector MSIs are 64-bit, so
+# the native (not WOW6432Node) key holds them.
+UNINSTALL_KEY = r"HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall"
+# [doc] msiexec's exit codes: 0 success, 3010 success with a restart pending, 1605 the product is not installed.
+MSIEXEC_DONE = (0, 3010)
+MSIEXEC_NOT_INSTALLED = 1605
 # [inf] Configure-WapConnector.ps1 writes these appSettings keys into MgmtSvc-Connector's web.config.
 APP_SETTING_KEYS = {
     "tenant_portal_fqdn": "TenantPortalFQDN",
@@ -62,9 +71,9 @@ APP_SETTING_KEYS = {
     "azure_stack_portal_fqdn": "AzureStackPortalFQDN",
 }
 URL_REWRITE_KEY = r"HKLM:\SOFTWARE\Microsoft\IIS Extensions\URL Rewrite"  # [pub]
-# [inf] Undo of Install-Connector.ps1: remove the three MSIs with PackageManagement (what msiexec /x does).
-# Read errors that just mean "absent": Get-Package without a match, appSettings of a site that is not there.
-ABSENT_ERROR_CODES = ("NoMatchFound", "PathNotFound")
+# [inf] Undo of Install-Connector.ps1: remove the three MSIs, msiexec /x {ProductCode} /qn each.
+# Read errors that just mean "absent": appSettings of a site that is not there.
+ABSENT_ERROR_CODES = ("PathNotFound",)
 
 STEP_READ = "read the connector sites"
 STEP_PREREQUISITES = "check the connector prerequisites"
@@ -183,6 +192,7 @@ class ObservedSite:
     packages: frozenset[str]
     app_settings: Mapping[str, str]
     tenant_site_thumbprint: str | None = None
+    product_codes: tuple[str, ...] = ()  # the installed connector products' codes (their Uninstall key names)
 
     @property
     def installed(self) -> bool:
@@ -219,10 +229,17 @@ def read_statements() -> list[Any]:
                                                  "Name": "."})
         | Command("Select-Object", {"Property": ["key", "value"]})
         | Command("ConvertTo-Json", {}, ["Compress"]),
-        Command("Get-Package", {"Name": list(CONNECTOR_PACKAGES), "ProviderName": "msi"})
-        | Command("Select-Object", {"Property": ["Name", "Version", "TagId"]})
-        | Command("ConvertTo-Json", {}, ["Compress"]),
+        packages_statement(),
     ]
+
+
+def packages_statement() -> Any:
+    """The connector's products: every Uninstall key's values, those named like the connector's MSIs."""
+    return (Command("Get-ChildItem", {"Path": UNINSTALL_KEY})
+            | Command("Get-ItemProperty")
+            | Command("Where-Object", {"Property": "DisplayName", "Value": CONNECTOR_PACKAGE_PATTERN}, ["Like"])
+            | Command("Select-Object", {"Property": ["PSChildName", "DisplayName", "DisplayVersion"]})
+            | Command("ConvertTo-Json", {}, ["Compress"]))
 
 
 def _lower_keys(d: Mapping[str, Any]) -> dict[str, Any]:
@@ -274,11 +291,13 @@ def parse_read(sites_output: Output, settings_output: Output, packages_output: O
     settings = {str(d["key"]): "" if d.get("value") is None else str(d["value"])
                 for d in _json_items(settings_output) if "key" in d}
     known = {p.lower() for p in CONNECTOR_PACKAGES}
-    packages = {str(d["name"]).lower() for d in _json_items(packages_output) if "name" in d} & known
-    if not sites and not packages:
+    products = {str(d["displayname"]).lower(): str(d.get("pschildname") or "")
+                for d in _json_items(packages_output) if str(d.get("displayname", "")).lower() in known}
+    if not sites and not products:
         return None
-    return ObservedSite(sites=sites, packages=frozenset(packages), app_settings=settings,
-                        tenant_site_thumbprint=tenant_thumb)
+    return ObservedSite(sites=sites, packages=frozenset(products), app_settings=settings,
+                        tenant_site_thumbprint=tenant_thumb,
+                        product_codes=tuple(sorted(c for c in products.values() if c)))
 
 
 OWNERSHIP_RESOURCE = "ConnectorSite"
@@ -290,7 +309,7 @@ def read_site_owned(t: Transport, conn: HostConnection) -> tuple[ObservedSite | 
     """The connector and its ownership marker, in one invocation."""
     statements = [*read_statements(), ownership.read_command(MARKER_PATH)]
     result = t.run(conn, STEP_READ, statements, idempotent=True, accept_errors=True)
-    # Nothing installed: Get-WebConfigurationProperty finds no site, Get-Package no package.
+    # Nothing installed: Get-WebConfigurationProperty finds no site.
     only_expected_errors(conn, STEP_READ, read_statements(), result, ABSENT_ERROR_CODES)
     sites, settings, packages, marker = result.outputs
     try:
@@ -491,11 +510,27 @@ def run_steps(t: Transport, conn: HostConnection, inputs: ConnectorSiteInputs, s
               idempotent=step.kind == "start")
 
 
-def uninstall_statements() -> Any:
-    # Only what is installed: Get-Package without a match is not an error here (SilentlyContinue).
-    return (Command("Get-Package", {"Name": list(CONNECTOR_PACKAGES), "ProviderName": "msi",
-                                    "ErrorAction": "SilentlyContinue"})
-            | Command("Uninstall-Package", {}, ["Force"]))
+def uninstall_statements(product_codes: Sequence[str]) -> list[Any]:
+    """One msiexec /x per installed connector product, quiet, waited for, its exit code read back."""
+    return [Command("Start-Process", {"FilePath": "msiexec.exe", "ArgumentList": ["/x", code, "/qn", "/norestart"]},
+                    ["Wait", "PassThru"])
+            | Command("Select-Object", {"Property": ["ExitCode"]}) for code in product_codes]
+
+
+def uninstall(t: Transport, conn: HostConnection, product_codes: Sequence[str]) -> None:
+    """Remove the connector products; an exit code other than success (or "not installed") is an error."""
+    if not product_codes:
+        return
+    result = t.run(conn, STEP_UNINSTALL, uninstall_statements(product_codes), timeout=STEP_TIMEOUTS[STEP_UNINSTALL],
+                   idempotent=False)
+    for code, output in zip(product_codes, result.outputs, strict=True):
+        exit_code = next((o.get("ExitCode") for o in output if isinstance(o, Mapping)), None)
+        if exit_code in MSIEXEC_DONE or exit_code == MSIEXEC_NOT_INSTALLED:
+            continue
+        raise ConnectorError(f"{conn.fqdn}, step '{STEP_UNINSTALL}': msiexec /x {code} exited with {exit_code} "
+                             f"(1618: another installation is in progress; 1603: a fatal error, see the Windows "
+                             f"Installer log); run the delete again once it can finish", host=conn.fqdn,
+                             step=STEP_UNINSTALL)
 
 
 # ===============================================================================================================
@@ -588,17 +623,17 @@ class ConnectorSiteProvider(HostResourceProvider[ConnectorSiteInputs, ObservedSi
         conn = HostConnection.parse(props.get("connection"))
         t = self.transport
         owner = props.get("owner")
+        found, marker = read_site_owned(t, conn)
         if isinstance(owner, str):
-            _, marker = read_site_owned(t, conn)
             if not ownership.may_delete(host=conn.fqdn, thing=THING, owner=owner, marker=marker):
                 return
             if props.get("adopted"):
                 restore_prior(t, conn, props)
                 ownership.remove(t, conn, ownership.STEP_UNMARK, MARKER_PATH)
                 return
-        # Not re-sent by the transport: Uninstall-Package runs msiexec for minutes; after a lost connection it may
-        # still run, and a second copy would race it. A rerun of the delete converges (Get-Package finds less).
-        t.run(conn, STEP_UNINSTALL, uninstall_statements(), timeout=STEP_TIMEOUTS[STEP_UNINSTALL], idempotent=False)
+        # Not re-sent by the transport: msiexec runs for minutes; after a lost connection it may still run, and a
+        # second copy would race it. A rerun of the delete converges (it reads the products left, 1605 is done).
+        uninstall(t, conn, found.product_codes if found is not None else ())
         observed = read_site(t, conn)
         if observed is not None:
             raise HostDidNotConverge(

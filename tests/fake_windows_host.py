@@ -27,7 +27,14 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from providers.azure_pack_connector import ADD_CMDLET as ADD_CONNECTOR
 from providers.azure_pack_connector import OUTPUT_FOLDER
-from providers.connector_site import APP_SETTING_KEYS, CONNECTOR_PACKAGES, CONNECTOR_SITES, MAIN_SITE, TENANT_SITE
+from providers.connector_site import (
+    APP_SETTING_KEYS,
+    CONNECTOR_PACKAGES,
+    CONNECTOR_SITES,
+    MAIN_SITE,
+    TENANT_SITE,
+    UNINSTALL_KEY,
+)
 from providers.transport import Call, Credential, ErrorRecordInfo, Failure, FakeTransport, Result, Secret
 
 UR91 = "{CF41308C-9BC3-46C1-8B39-135D00E491E8}"
@@ -35,6 +42,10 @@ CONNECTOR_TENANT_API = "{6E6C6E5B-0D63-4C6B-9A8E-2B1A3A9E7C41}"
 # The connector's sites, packages and appSettings, the PEP's cmdlet and the share's folder: the names the
 # providers use (docs/host-contract.md §5-§7); their https ports from 40005.
 CONNECTOR_OUTPUT = OUTPUT_FOLDER
+# The connector products' codes, as their Uninstall keys are named (the fake's own).
+PRODUCT_CODES = {pkg: f"{{7B0C4A64-0000-4000-8000-00000000000{i}}}" for i, pkg in enumerate(CONNECTOR_PACKAGES, 1)}
+WINDOWS_KEY = r"HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
+POWERSHELL_KEY = r"HKLM:\SOFTWARE\Microsoft\PowerShell\3\PowerShellEngine"
 
 
 def _not_found(path: str, cmd: str) -> ErrorRecordInfo:
@@ -47,8 +58,9 @@ class FakeWindowsHost:
     keys), ``certs`` ((store, thumb) -> has_key), ``product_code``, ``site_state`` (the tenant site's),
     ``tenant_thumb`` (its https binding), ``sites`` (the connector's: name -> {state, thumb, port}), ``packages``,
     ``app_settings`` (the connector site's), ``rows`` ((ns, name) -> value), ``sql_server``; ``ran`` lists the
-    changes run (scripts by leaf name, Start-Website, Uninstall-Package). ``transport`` is a FakeTransport that
-    this host answers."""
+    changes run (scripts by leaf name, Start-Website, "msiexec /x"); ``windows`` / ``powershell`` what its registry
+    says of its Windows (Windows Server 2012 R2 with its in-box 4.0 by default). ``transport`` is a FakeTransport
+    that this host answers."""
 
     def __init__(self) -> None:
         self.files: dict[str, tuple[str, bytes]] = {}
@@ -63,6 +75,8 @@ class FakeWindowsHost:
         self.packages: set[str] = set()
         self.app_settings: dict[str, str] = {}
         self.ran: list[str] = []
+        self.windows = ("Windows Server 2012 R2 Datacenter", "9600")
+        self.powershell = "4.0"
         self.pfx_passwords: list[str] = []
         self.script_params: list[dict[str, Any]] = []
         self.fail: dict[str, Failure] = {}          # command name -> terminating failure (every time)
@@ -180,6 +194,9 @@ class FakeWindowsHost:
                 out.append({"Algorithm": "SHA256", "Hash": hashlib.sha256(data).hexdigest().upper(),
                             "Path": self.files[path.lower()][0]})
             return out
+        if key == "get-childitem" and paths[0].lower() == UNINSTALL_KEY.lower():
+            return [{"PSChildName": PRODUCT_CODES[pkg], "PSPath": f"{UNINSTALL_KEY}\\{PRODUCT_CODES[pkg]}"}
+                    for pkg in sorted(self.packages)]
         if key == "get-childitem":
             root = paths[0].rstrip("\\").lower()
             if root not in self.dirs and not any(k.startswith(root + "\\") for k in self.files):
@@ -244,6 +261,14 @@ class FakeWindowsHost:
             thumb = cert.fingerprint(hashes.SHA1()).hex().upper()
             self.certs[(store, thumb)] = has_key
             return [{"Thumbprint": thumb}]
+        if key == "get-itemproperty" and not paths:  # an Uninstall key piped in: its values
+            names = {code: pkg for pkg, code in PRODUCT_CODES.items()}
+            return [{"PSChildName": o["PSChildName"], "DisplayName": names[o["PSChildName"]],
+                     "DisplayVersion": "1.0.0.0"} for o in flow or []]
+        if key == "get-itemproperty" and paths[0].lower() == WINDOWS_KEY.lower():
+            return [{"ProductName": self.windows[0], "CurrentBuildNumber": self.windows[1]}]
+        if key == "get-itemproperty" and paths[0].lower() == POWERSHELL_KEY.lower():
+            return [{"PowerShellVersion": self.powershell}]
         if key == "get-itemproperty":
             if self.product_code is None:
                 errors.append(_not_found(paths[0], "Get-ItemProperty"))
@@ -278,18 +303,19 @@ class FakeWindowsHost:
                                               "ObjectNotFound"))
                 return []
             return [{"key": k, "value": v} for k, v in self.app_settings.items()]
-        if key == "get-package":
-            for pkg in p["Name"]:
-                if pkg not in self.packages:
-                    errors.append(ErrorRecordInfo(f"No package found for '{pkg}'.", "NoMatchFound,GetPackage",
-                                                  "ObjectNotFound"))
-            return [{"Name": pkg, "Version": "1.0.0.0", "TagId": "{X}"} for pkg in sorted(self.packages)]
-        if key == "uninstall-package":  # the connector's packages take their sites and settings with them
-            self.ran.append("Uninstall-Package")
-            self.sites.clear()
-            self.packages.clear()
-            self.app_settings = {}
-            return []
+        if key == "start-process":  # msiexec /x {code} /qn: a connector product takes its site with it
+            assert p["FilePath"] == "msiexec.exe" and "wait" in switches and "passthru" in switches, (p, switches)
+            args = list(p["ArgumentList"])
+            assert args[0] == "/x" and "/qn" in args, args
+            self.ran.append("msiexec /x")
+            pkg = next((k for k, v in PRODUCT_CODES.items() if v == args[1]), None)
+            if pkg is None or pkg not in self.packages:
+                return [{"ExitCode": 1605}]
+            self.packages.discard(pkg)
+            self.sites.pop(CONNECTOR_SITES[CONNECTOR_PACKAGES.index(pkg)], None)
+            if not self.packages:
+                self.app_settings = {}
+            return [{"ExitCode": 0}]
         if key == "install-connector.ps1":
             self.ran.append("Install-Connector.ps1")
             self.install_connector()

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from labsim import windows
 from labsim.hosts import baseline, certs, files, iis, mgmtsvc, paths, pep, system, utility, wapconnector
 from labsim.hosts.base import (
     NOT_IMPLEMENTED,
@@ -39,15 +42,24 @@ from labsim.runtime import (
     TerminatingError,
 )
 from labsim.state import SHARE_HOST, LabState, files_summary
+from labsim.windows import WindowsRelease
 
 __all__ = ["LabRuntime", "Recorded", "PEP_CONFIGURATION"]
 
 PEP_CONFIGURATION = "PrivilegedEndpoint"
 
 _COMMON = files.COMMANDS | certs.COMMANDS | utility.COMMANDS | system.COMMANDS
-_WAP = iis.COMMANDS | mgmtsvc.COMMANDS | wapconnector.PACKAGE_COMMANDS | system.SQL_COMMANDS
+_WAP = (iis.COMMANDS | mgmtsvc.COMMANDS | wapconnector.PACKAGE_COMMANDS | wapconnector.PROCESS_COMMANDS
+        | system.SQL_COMMANDS)
 _PEP = pep.COMMANDS | {k: v for k, v in utility.COMMANDS.items() if k in utility.PEP_VISIBLE}
 _SCRIPT_PATH = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\).*\.ps1$", re.IGNORECASE)
+
+
+@functools.cache
+def as_on(spec: CommandSpec, release: WindowsRelease) -> CommandSpec:
+    """The command as ``release`` has it: without the parameters that came later (labsim/windows.py)."""
+    params = tuple(p for p in spec.params if windows.parameter_exists(spec.name, p.name, release))
+    return spec if params == spec.params else dataclasses.replace(spec, params=params)
 
 
 def _not_recognized(name: str) -> TerminatingError:
@@ -136,7 +148,8 @@ class LabRuntime:
         table = dict(_COMMON)
         if host.is_wap:
             table |= _WAP
-        return table
+        # Only what the host's Windows PowerShell has: a later cmdlet is not recognized there.
+        return {k: s for k, s in table.items() if windows.cmdlet_exists(s.name, host.release)}
 
     def _resolve(self, host: Host, session: Session, table: dict[str, CommandSpec], command: Command) -> CommandSpec:
         spec = table.get(command.name.lower())
@@ -161,15 +174,20 @@ class LabRuntime:
         record = self.state.record_start(
             host=host.name, user=session.user, configuration=session.configuration, command=command.name,
             parameters=[[n, redact(n, v)] for n, v in command.parameters])
+        pep_session = host.has(Role.PRIVILEGED_ENDPOINT) or session.configuration == PEP_CONFIGURATION
         try:
             if command.is_script:
-                if host.has(Role.PRIVILEGED_ENDPOINT) or session.configuration == PEP_CONFIGURATION:
+                if pep_session:
                     raise pep.scripts_not_allowed(command.name)
                 raise TerminatingError("labsim runs structured commands only; script text is not emulated.",
                                        error_id="ScriptsNotSupportedByLabsim", category=NOT_IMPLEMENTED)
             spec = self._resolve(host, session, table, command)
             invocation = Invocation(name=command.name, kind=spec.kind, position=position, length=length)
-            args, common = bind(spec, command.parameters)
+            if pep_session:
+                args, common = bind(spec, command.parameters)
+            else:  # a parameter the host's PowerShell lacks is not found, as Windows says
+                args, common = bind(as_on(spec, host.release), command.parameters,
+                                    windows.common_parameters(host.release))
             check_mandatory(spec, args, common.pop("_sets"))
             invocation = Invocation(name=command.name, kind=spec.kind, parameters=tuple(args.items()),
                                     position=position, length=length)

@@ -217,10 +217,12 @@ def _convert(spec: CommandSpec, p: Param, value: Any) -> Any:
     raise AssertionError(f"unknown parameter type {t}")
 
 
-def bind(spec: CommandSpec, parameters: list[tuple[str | None, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(bound parameters by canonical name, common parameters)."""
+def bind(spec: CommandSpec, parameters: list[tuple[str | None, Any]],
+         common_parameters: tuple[str, ...] = COMMON_PARAMETERS) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(bound parameters by canonical name, common parameters). ``common_parameters``: those the host's
+    PowerShell has."""
     names = {p.name.lower(): p for p in spec.params}
-    all_names = list(names) + [c.lower() for c in COMMON_PARAMETERS]
+    all_names = list(names) + [c.lower() for c in common_parameters]
     bound: dict[str, Any] = {}
     common: dict[str, Any] = {}
     positional: list[Any] = []

@@ -116,6 +116,22 @@ def _wap(doc: dict[str, Any], tx: Tx, lab: Lab, host: Host, ca: LabCA) -> None:
         files.reg_set(doc, URL_REWRITE_KEY, "Install", 1)
 
 
+WINDOWS_NT_KEY = "SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion"
+POWERSHELL_ENGINE_KEY = "SOFTWARE\\Microsoft\\PowerShell\\3\\PowerShellEngine"
+
+
+def _windows(doc: dict[str, Any], host: Host) -> None:
+    """What the registry says of the host's Windows [pub]: ProductName / CurrentBuildNumber / CurrentVersion, and
+    the PowerShell engine's PowerShellVersion (the key is named 3 for every version from 3.0 on)."""
+    rel = host.release
+    for name, value in (("ProductName", rel.product_name), ("CurrentBuildNumber", rel.build_number),
+                        ("CurrentVersion", rel.current_version)):
+        files.reg_set(doc, WINDOWS_NT_KEY, name, value)
+    files.reg_set(doc, POWERSHELL_ENGINE_KEY, "PowerShellVersion", rel.powershell if rel.ps < (5, 0)
+                  else rel.ps_version)
+    files.reg_set(doc, POWERSHELL_ENGINE_KEY, "RuntimeVersion", "v4.0.30319")
+
+
 def _sql(doc: dict[str, Any], lab: Lab, host: Host) -> None:
     portal = next((h for h in lab.hosts if h.has(Role.WAP_TENANT_PORTAL)
                    and h.wap and h.wap.sql_server and h.wap.sql_server.lower() in (host.name.lower(), host.fqdn)),
@@ -151,6 +167,7 @@ def build(lab: Lab, ca: LabCA) -> Callable[[Tx], None]:
                 tx.put_doc(host.name, doc)
                 continue
             certs.add(doc, "Root", ca_cert)
+            _windows(doc, host)
             # Folders every Windows host has (the system temp folder; ProgramData for per-machine tool state).
             for folder in ("C:\\Windows", "C:\\Windows\\Temp", "C:\\ProgramData"):
                 tx.make_dir(host.name, folder)

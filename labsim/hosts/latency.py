@@ -11,7 +11,7 @@ PROFILE: dict[str, float] = {
     "Configure-WapConnector": 3.0,
     "Add-AzurePackConnector": 45.0,  # before its success line; the polling after it is settings.pep_polling_seconds
     "Import-PfxCertificate": 1.0,
-    "Uninstall-Package": 20.0,
+    "msiexec /x": 20.0,  # one product removed (also what Uninstall-Package runs)
 }
 
 

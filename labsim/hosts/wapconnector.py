@@ -1,5 +1,6 @@
 """The WAPConnector package: its (unpublished, hence inferred) bundle layout, product codes and ports, the five
-scripts as labsim runs them, and MSI removal through PackageManagement (docs/host-contract.md §5-6, §9).
+scripts as labsim runs them, and MSI removal: msiexec /x started by Start-Process, or PackageManagement on
+PowerShell 5.0 and later (docs/host-contract.md §5-6, §9).
 
 Every assumption about the real package is a constant in the first block of this module: change it here when
 someone runs the real bundle against a real WAP.
@@ -328,6 +329,72 @@ def get_package(ctx: Ctx, args: dict[str, Any]) -> list[Any]:
     return out
 
 
+MSI_SUCCESS, MSI_REBOOT_REQUIRED, MSI_UNKNOWN_PRODUCT = 0, 3010, 1605  # [doc] Windows Installer error codes
+
+
+def remove_product(ctx: Ctx, code: str) -> int:
+    """What ``msiexec /x {code} /qn`` does to the host: the product's site, files and Uninstall key go; the
+    exit code (1605: no such product installed)."""
+    doc = ctx.state.read().doc(ctx.host.name)
+    if not files.reg_key_exists(doc, f"{UNINSTALL_KEY}\\{code}"):
+        return MSI_UNKNOWN_PRODUCT
+    site = doc.get("msi", {}).get(code, {}).get("site")
+    if site is None:
+        raise TerminatingError("labsim simulates uninstalling only the Connector packages.",
+                               error_id="LabsimUnsupportedUninstall", category=11)
+    ctx.latency("msiexec /x")
+    with ctx.state.tx() as tx:
+        doc = tx.doc(ctx.host.name)
+        info = doc["sites"].pop(site.lower(), None)
+        if info:
+            tx.remove(ctx.host.name, info["physicalPath"], recurse=True)
+        files.reg_delete(doc, f"{UNINSTALL_KEY}\\{code}")
+        del doc["msi"][code]
+        if not doc["msi"]:  # as before the first install: no record at all
+            del doc["msi"]
+    return MSI_SUCCESS
+
+
+def _msiexec_uninstall(arguments: list[str]) -> str | None:
+    """The product code of ``/x {code} /qn ...`` (also /uninstall, /x{code}, /quiet); None for anything else."""
+    words = [w for a in arguments for w in str(a).split()]
+    lowered = [w.lower() for w in words]
+    if not {"/qn", "/quiet"} & set(lowered):
+        return None
+    for i, w in enumerate(lowered):
+        if w in ("/x", "/uninstall") and i + 1 < len(words):
+            return words[i + 1].upper()
+        if w.startswith("/x{"):
+            return words[i][2:].upper()
+    return None
+
+
+def start_process(ctx: Ctx, args: dict[str, Any]) -> list[Any]:
+    """Start-Process of msiexec.exe removing one product quietly (the one program labsim runs): with -Wait it
+    returns once msiexec has exited; -PassThru writes the Process object, ExitCode included."""
+    program = paths.leaf(args["FilePath"].replace("/", "\\")).lower()
+    code = _msiexec_uninstall(args.get("ArgumentList") or []) if program in ("msiexec", "msiexec.exe") else None
+    if code is None:
+        raise TerminatingError("labsim runs only msiexec.exe /x {ProductCode} /qn with Start-Process.",
+                               error_id="LabsimUnsupportedProcess", category=11)
+    exit_code = remove_product(ctx, code)
+    if not args.get("PassThru"):
+        return []
+    waited = bool(args.get("Wait"))
+    return [PSObject({"Id": 4000 + sum(code.encode()) % 4000, "ProcessName": "msiexec", "HasExited": waited,
+                      "ExitCode": exit_code if waited else None},
+                     ["System.Diagnostics.Process", "System.ComponentModel.Component", "System.MarshalByRefObject",
+                      "System.Object"], "System.Diagnostics.Process (msiexec)")]
+
+
+PROCESS_COMMANDS = table(
+    CommandSpec("Start-Process", start_process, (
+        Param("FilePath", mandatory=True, position=0), Param("ArgumentList", "str[]", position=1),
+        Param("Wait", "switch"), Param("PassThru", "switch"), Param("NoNewWindow", "switch")),
+        impl="Microsoft.PowerShell.Commands.StartProcessCommand", module="Microsoft.PowerShell.Management"),
+)
+
+
 def uninstall_package(ctx: Ctx, args: dict[str, Any]) -> list[Any]:
     targets = [args["InputObject"]] if "InputObject" in args else list(ctx.input)
     if "Name" in args:
@@ -340,21 +407,8 @@ def uninstall_package(ctx: Ctx, args: dict[str, Any]) -> list[Any]:
             ctx.error(f"No package found for '{prop(target, 'Name', target)}'.",
                       error_id=f"NoMatchFound,{_PKG_IMPL}UninstallPackage", category=13, target=str(code))
             continue
-        site = doc.get("msi", {}).get(code, {}).get("site")
-        if site is None:
-            raise TerminatingError("labsim simulates uninstalling only the Connector packages.",
-                                   error_id=f"LabsimUnsupportedUninstall,{_PKG_IMPL}UninstallPackage", category=11)
-        ctx.latency("Uninstall-Package")
-        with ctx.state.tx() as tx:
-            doc = tx.doc(ctx.host.name)
-            values = files.reg_values(doc, f"{UNINSTALL_KEY}\\{code}")
-            info = doc["sites"].pop(site.lower(), None)
-            if info:
-                tx.remove(ctx.host.name, info["physicalPath"], recurse=True)
-            files.reg_delete(doc, f"{UNINSTALL_KEY}\\{code}")
-            del doc["msi"][code]
-            if not doc["msi"]:  # as before the first install: no record at all
-                del doc["msi"]
+        values = files.reg_values(doc, f"{UNINSTALL_KEY}\\{code}")
+        remove_product(ctx, code)
         removed.append(_package_object(code, values))
         ctx.verbose(f"Uninstalled {values.get('DisplayName', code)}.")
     return removed

@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -14,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from labsim.hosts import LabRuntime
 from labsim.hosts.baseline import self_signed
-from labsim.hosts.wapconnector import UPDATED_TENANT_API_CODE, fake_msi
+from labsim.hosts.wapconnector import CONNECTOR_PRODUCTS, UPDATED_TENANT_API_CODE, fake_msi
 from labsim.runtime import SecretStr
 from tests.labsim.hosts_helpers import (
     ASDK,
@@ -145,8 +146,7 @@ def test_install_connector_creates_three_started_sites_without_certificate(rt, t
         ports[name] = b["bindingInformation"]
     assert ports["MgmtSvc-Connector"] == "*:40005:"
     assert run(rt, session(), cmd("Test-Path", Path="C:\\inetpub\\MgmtSvc-Connector")).outputs == [True]
-    pkgs = run(rt, session(), cmd("Get-Package", Name="Windows Azure Pack Connector*", ProviderName="msi")).ok().outputs
-    assert len(pkgs) == 3
+    assert len([n for n in products(rt).values() if n.startswith("Windows Azure Pack Connector")]) == 3
     before = rt.snapshot(WAP)
     run(rt, session(), script("Install-Connector.ps1")).ok()  # a re-run changes nothing
     assert rt.snapshot(WAP)["sites"] == before["sites"]
@@ -310,7 +310,7 @@ def test_update_tenant_api_changes_product_code_and_keeps_the_site(rt, tmp_path,
     site = website(rt, "MgmtSvc-TenantAPI")
     assert site["state"] == "Started"
     assert site["bindings"].properties["Collection"][0].properties["bindingInformation"] == "*:30005:"
-    codes = [o.properties["FastPackageReference"] for o in run(rt, session(), cmd("Get-Package")).ok().outputs]
+    codes = list(products(rt))
     assert UPDATED_TENANT_API_CODE in codes and "{CF41308C-9BC3-46C1-8B39-135D00E491E8}" not in codes
 
 
@@ -384,6 +384,13 @@ def test_configure_trust_other_preconditions(rt, tmp_path):
 
 
 # -- MgmtSvc settings, MSI removal -------------------------------------------------------------------------------------
+def products(rt: Any) -> dict[str, str]:
+    """ProductCode -> DisplayName from the Uninstall keys, as the providers read them."""
+    r = run(rt, session(), cmd("Get-ChildItem", Path="HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall"),
+            cmd("Get-ItemProperty")).ok()
+    return {o.properties["PSChildName"]: o.properties.get("DisplayName") for o in r.outputs}
+
+
 def test_management_store_and_protection(rt):
     out = run(rt, session(), cmd("Get-MgmtSvcSetting", Namespace="TenantAPI", Name="ManagementStore")).ok().outputs
     assert out[0].properties["Value"].startswith("Data Source=wapcomputer1;Initial Catalog=Microsoft.MgmtSvc.Store")
@@ -393,12 +400,25 @@ def test_management_store_and_protection(rt):
     assert run(rt, session(), cmd("Get-MgmtSvcSetting", Namespace="Nope")).error.error_id == "InvalidNamespace"
 
 
-def test_uninstall_package_removes_a_connector_site(installed):
+def msiexec_uninstall(code: str, *extra: str, wait: bool = True) -> Any:
+    return cmd("Start-Process", FilePath="msiexec.exe", ArgumentList=["/x", code, "/qn", *extra], Wait=wait,
+               PassThru=True)
+
+
+def test_msiexec_removes_a_connector_product_and_its_site(installed):
     rt = installed
-    r = run(rt, session(), cmd("Get-Package", Name="*Controller", ProviderName="msi"),
-            cmd("Uninstall-Package", Force=True)).ok()
-    assert len(r.outputs) == 1
+    controller = CONNECTOR_PRODUCTS[2][3]
+    r = run(rt, session(), msiexec_uninstall(controller, "/norestart")).ok()
+    assert [(o.properties["ProcessName"], o.properties["HasExited"], o.properties["ExitCode"]) for o in r.outputs] \
+        == [("msiexec", True, 0)]
     assert website(rt, "MgmtSvc-ConnectorController") is None and website(rt, "MgmtSvc-Connector") is not None
     assert run(rt, session(), cmd("Test-Path", Path="C:\\inetpub\\MgmtSvc-ConnectorController")).outputs == [False]
-    r = run(rt, session(), cmd("Uninstall-Package", Name="Windows Azure Pack - Tenant API - 2013", ProviderName="msi"))
+    assert controller not in products(rt)
+    again = run(rt, session(), msiexec_uninstall(controller)).ok().outputs  # gone already: msiexec's 1605
+    assert again[0].properties["ExitCode"] == 1605
+    r = run(rt, session(), msiexec_uninstall("{CF41308C-9BC3-46C1-8B39-135D00E491E8}"))
     assert r.error.message == "labsim simulates uninstalling only the Connector packages."
+    r = run(rt, session(), cmd("Start-Process", FilePath="cmd.exe", ArgumentList=["/c", "del"]))
+    assert r.error.error_id == "LabsimUnsupportedProcess"
+    assert run(rt, session(), cmd("Start-Process", FilePath="msiexec.exe", ArgumentList=["/x", controller])).error \
+        .error_id == "LabsimUnsupportedProcess"  # not quiet: a dialog nobody can answer in a remote session

@@ -7,10 +7,11 @@ import json
 
 import pytest
 
+from labsim.hosts.wapconnector import CONNECTOR_PRODUCTS
 from providers import connector_site as cs
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.transport import ErrorRecordInfo, Failure, FakeTransport, Output, Result
-from tests.fake_windows_host import FakeWindowsHost
+from tests.fake_windows_host import PRODUCT_CODES, FakeWindowsHost
 
 T_TENANT = "A" * 40
 T_OTHER = "B" * 40
@@ -79,7 +80,7 @@ DESIRED = cs.Desired("wapcomputer1.contoso.com", "wapcomputer1.contoso.com", "po
 @pytest.mark.unit
 def test_read_is_one_invocation_of_structured_commands():
     statements = cs.read_statements()
-    assert [p.commands[0].name for p in statements] == ["Get-Website", "Get-WebConfigurationProperty", "Get-Package"]
+    assert [p.commands[0].name for p in statements] == ["Get-Website", "Get-WebConfigurationProperty", "Get-ChildItem"]
     assert all(p.commands[-1].name == "ConvertTo-Json" for p in statements)
 
 
@@ -90,8 +91,8 @@ def test_read_is_one_invocation_of_structured_commands():
     ((['{"name":"mgmtsvc-connector","state":"Stopped","bindings":{"Collection":{"protocol":"https",'
        '"bindingInformation":"*:40005:","certificateHash":"abc"}}}'], [], []),
      {"sites": {"MgmtSvc-Connector": ("Stopped", "ABC", 40005)}, "packages": set(), "settings": {}, "tenant": None}),
-    (([], [], ['[{"Name":"Windows Azure Pack Connector for Azure Stack - Extension","Version":"1.0","TagId":"{x}"},'
-               '{"Name":"Something else","Version":"1.0","TagId":"{y}"}]']),
+    (([], [], ['[{"PSChildName":"{x}","DisplayName":"Windows Azure Pack Connector for Azure Stack - Extension",'
+               '"DisplayVersion":"1.0"},{"PSChildName":"{y}","DisplayName":"Something else","DisplayVersion":"1.0"}]']),
      {"sites": {}, "packages": {"windows azure pack connector for azure stack - extension"}, "settings": {},
       "tenant": None}),
     ((['[{"name":"MgmtSvc-TenantSite","state":"Started","bindings":{"Collection":[{"protocol":"https",'
@@ -362,10 +363,34 @@ def test_delete_uninstalls_the_packages_and_is_rerunnable():
     fake = FakeTransport(wap)
     cs.ConnectorSiteProvider(fake).delete("id", checked(inputs()))
     cs.ConnectorSiteProvider(fake).delete("id", checked(inputs()))
-    uninstall = fake.calls[0]
-    assert uninstall.names == ["Get-Package", "Uninstall-Package"]
-    assert list(uninstall.statements[0].commands[0].parameters["Name"]) == list(cs.CONNECTOR_PACKAGES)
-    assert wap.sites == {}
+    uninstall = [c for c in fake.calls if c.step == cs.STEP_UNINSTALL]
+    assert len(uninstall) == 1  # the rerun finds nothing left to remove
+    assert uninstall[0].names == ["Start-Process", "Select-Object"] * 3
+    started = [p.commands[0] for p in uninstall[0].statements]
+    assert [list(c.parameters["ArgumentList"]) for c in started] == [
+        ["/x", code, "/qn", "/norestart"] for code in sorted(PRODUCT_CODES.values())]
+    assert all(c.parameters["FilePath"] == "msiexec.exe" and set(c.switches) == {"Wait", "PassThru"} for c in started)
+    assert wap.sites == {} and wap.packages == set()
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("exit_code, fails", [(0, False), (3010, False), (1605, False), (1618, True), (1603, True)])
+def test_delete_judges_msiexec_exit_codes(exit_code, fails):
+    wap = wap_host(installed=True)
+
+    def host(call):
+        if call.step == cs.STEP_UNINSTALL:
+            wap.sites.clear()
+            wap.packages.clear()
+            return Result(outputs=[[{"ExitCode": exit_code}]] * len(call.statements))
+        return wap(call)
+
+    provider = cs.ConnectorSiteProvider(FakeTransport(host))
+    if fails:
+        with pytest.raises(ConnectorError, match=f"exited with {exit_code}"):
+            provider.delete("id", checked(inputs()))
+    else:
+        provider.delete("id", checked(inputs()))
 
 
 @pytest.mark.unit
@@ -473,8 +498,7 @@ def test_sim_lifecycle_with_out_of_band_changes(labsim, sim):
     c = conn_of(labsim, host)
 
     # 1. An administrator uninstalls one connector package (its site goes with it).
-    sim.run(c, "admin: uninstall", cs.Command("Uninstall-Package", {
-        "Name": [cs.CONNECTOR_PACKAGES[1]], "ProviderName": "msi"}, ["Force"]))
+    sim.run(c, "admin: uninstall", cs.uninstall_statements([CONNECTOR_PRODUCTS[1][3]]))
     drift = p.read(created.id, read.outs)
     assert drift.id == created.id and drift.outs["sites"]["MgmtSvc-ConnectorExtension"] == "Missing"
     assert cs.changed_fields(drift.outs, props) == ["install"]

@@ -243,7 +243,7 @@ def test_connector_that_differs_is_refused_then_adopted_and_destroy_puts_fqdn_an
     host.ran.clear()
     provider.delete(created.id, created.outs)
     assert host.app_settings["TenantAPIFQDN"] == "api.contoso.com"  # the hand's value is back
-    assert host.packages and "Uninstall-Package" not in host.ran  # never uninstalled
+    assert host.packages and "msiexec /x" not in host.ran  # never uninstalled
     expected_thumb = T_TENANT if prior_cert_present else wanted  # a prior certificate gone since is not rebound
     assert {s["thumb"] for s in host.sites.values()} == {expected_thumb}
     assert markers(host) == []

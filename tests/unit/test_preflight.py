@@ -93,7 +93,7 @@ def test_targets_say_what_each_host_is_asked() -> None:
     assert t["portal1"].endpoint_fqdns(_config()) == ["tenant.contoso.com"]
     assert t["api1"].trusts == [(0, "sql01", "sql")]
     keys = [k for k, _ in P.probes(t["api1"], _config(sqlServer="sql01", sqlCredential="sql"))]
-    assert keys == ["disk", "packages", "sites", "store", "sysadmin:0"]
+    assert keys == ["disk", "windows", "packages", "sites", "store", "sysadmin:0"]
 
 
 def test_probes_are_structured_reads_and_the_sql_credential_travels_as_a_credential() -> None:
@@ -108,6 +108,29 @@ def test_probes_are_structured_reads_and_the_sql_credential_travels_as_a_credent
     assert "pw-not-real" not in text and "'****'" in text and P.SYSADMIN_QUERY.replace("'", "''") in text
 
 
+WS2012R2 = [{"ProductName": "Windows Server 2012 R2 Datacenter", "CurrentBuildNumber": "9600"},
+            {"PowerShellVersion": "4.0"}]
+WS2016 = [{"ProductName": "Windows Server 2016 Datacenter", "CurrentBuildNumber": "14393"},
+          {"PowerShellVersion": "5.1.14393.0"}]
+
+
+def test_each_host_shows_its_windows_and_one_below_what_the_providers_need_fails() -> None:
+    config = _config(sqlServer="sql01")
+    facts = _healthy(config)
+    facts["wasp"].sections["windows"] = WS2012R2  # an Azure Stack host needs 5.1
+    rows = {(r.host, r.check): r for r in P.evaluate(config, P.targets(config), facts, bundle_bytes=1000, now=NOW)}
+    portal = rows[("portal1", "Windows / PowerShell")]
+    assert (portal.status, portal.result) == (P.PASS, "Windows Server 2012 R2 Datacenter (build 9600), "
+                                                      "Windows PowerShell 4.0")
+    assert rows[("host", "Windows / PowerShell")].status == P.PASS
+    wasp = rows[("wasp", "Windows / PowerShell")]
+    assert wasp.status == P.FAIL and "below 5.1" in wasp.result and "Windows Management Framework 5.1" in wasp.todo
+    assert rows[("pep", "Windows / PowerShell")].status == P.SKIP
+    facts["portal1"].sections["windows"] = [WS2012R2[0]]  # no PowerShell engine key: said, not guessed
+    rows = {(r.host, r.check): r for r in P.evaluate(config, P.targets(config), facts, bundle_bytes=1000, now=NOW)}
+    assert rows[("portal1", "Windows / PowerShell")].status == P.WARN
+
+
 def _facts(name, **kw) -> P.HostFacts:
     conn = HostConnection(fqdn=f"{name}.contoso.com", address="10.0.0.9", auth="credssp" if name == "pep" else "ntlm",
                           username="CONTOSO\\admin", password="pw-not-real", tls_server_name=f"{name}.contoso.com",
@@ -117,16 +140,18 @@ def _facts(name, **kw) -> P.HostFacts:
 
 def _healthy(config) -> dict[str, P.HostFacts]:
     started = [{"name": s, "state": "Started"} for s in ("MgmtSvc-TenantSite", "MgmtSvc-AuthSite", "MgmtSvc-TenantAPI")]
-    wap = {"disk": [{"Name": "C", "Free": 50 * 2**30}], "packages": [{"Name": "Windows Azure Pack - Tenant Site - 2013",
-                                                                     "Version": "3.50.48.0"}],
+    wap = {"disk": [{"Name": "C", "Free": 50 * 2**30}],
+           "packages": [{"DisplayName": "Windows Azure Pack - Tenant Site - 2013", "DisplayVersion": "3.50.48.0"}],
+           "windows": WS2012R2,
            "sites": started, "urlrewrite": [{"Version": "7.2.1952"}], "binding": [], "my": [], "trusted": [],
            "store": [{"Name": "ManagementStore",
                       "Value": "Data Source=sql01;Initial Catalog=x;Integrated Security=True"}],
            "sysadmin:0": [{"IsSysadmin": 1}]}
     return {
         "pep": _facts("pep", sections={"pep": [{"Name": "Add-AzurePackConnector"}]}),
-        "wasp": _facts("wasp", sections={"ping:portal1": [True], "ping:portal2": [True], "trusted": []}),
-        "host": _facts("host", sections={"share": [True]}),
+        "wasp": _facts("wasp", sections={"ping:portal1": [True], "ping:portal2": [True], "trusted": [],
+                                         "windows": WS2016}),
+        "host": _facts("host", sections={"share": [True], "windows": WS2016}),
         "portal1": _facts("portal1", sections=dict(wap)), "portal2": _facts("portal2", sections=dict(wap)),
         "api1": _facts("api1", sections=dict(wap)),
     }
@@ -185,9 +210,13 @@ def test_pep_without_the_session_configuration_or_the_cmdlet() -> None:
     ("sites", [{"name": "MgmtSvc-TenantSite", "state": "Stopped"}, {"name": "MgmtSvc-TenantAPI", "state": "Started"}],
      "WAP sites", "missing: MgmtSvc-AuthSite; not started: MgmtSvc-TenantSite"),
     ("disk", [{"Name": "C", "Free": 10 * 2**20}], "room for the bundle", "10 MiB free on C:"),
-    ("packages", [{"Name": "Windows Azure Pack - Tenant Site - 2013", "Version": "3.30.0.0"}], "WAP Update Rollup",
-     "older than UR9.1"),
-    ("packages", [], "WAP Update Rollup", "no Windows Azure Pack package"),
+    ("packages", [{"DisplayName": "Windows Azure Pack - Tenant Site - 2013", "DisplayVersion": "3.30.0.0"}],
+     "WAP Update Rollup", "older than UR9.1"),
+    ("packages", [{"DisplayName": "Something else", "DisplayVersion": "9.0"}], "WAP Update Rollup",
+     "no Windows Azure Pack product"),
+    ("windows", [{"ProductName": "Windows Server 2012 Datacenter", "CurrentBuildNumber": "9200"},
+                 {"PowerShellVersion": "3.0"}], "Windows / PowerShell",
+     "Windows Server 2012 Datacenter (build 9200), Windows PowerShell 3.0: below 4.0"),
     ("store", [], "ManagementStore", "no TenantAPI ManagementStore"),
     ("sysadmin:0", [{"IsSysadmin": 0}], "sysadmin (C1)", "is not sysadmin on sql01"),
 ])
