@@ -61,7 +61,7 @@ CREATE_STEPS: dict[str, tuple[str, ...]] = {
     "-multi-cloud": ("Add-AzurePackConnector", "+polling"),
 }
 DELETE_STEPS: dict[str, tuple[str, ...]] = {
-    "-connector-site": ("Uninstall-Package",) * 3,
+    "-connector-site": ("msiexec /x",) * 3,
 }
 
 

@@ -25,6 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from labsim import windows
 from providers.azure_pack_connector import ADD_CMDLET as ADD_CONNECTOR
 from providers.azure_pack_connector import OUTPUT_FOLDER
 from providers.connector_site import (
@@ -58,9 +59,9 @@ class FakeWindowsHost:
     keys), ``certs`` ((store, thumb) -> has_key), ``product_code``, ``site_state`` (the tenant site's),
     ``tenant_thumb`` (its https binding), ``sites`` (the connector's: name -> {state, thumb, port}), ``packages``,
     ``app_settings`` (the connector site's), ``rows`` ((ns, name) -> value), ``sql_server``; ``ran`` lists the
-    changes run (scripts by leaf name, Start-Website, "msiexec /x"); ``windows`` / ``powershell`` what its registry
-    says of its Windows (Windows Server 2012 R2 with its in-box 4.0 by default). ``transport`` is a FakeTransport
-    that this host answers."""
+    changes run (scripts by leaf name, Start-Website, "msiexec /x"); ``release`` its Windows (Windows Server 2012 R2
+    with its in-box PowerShell 4.0 by default): a cmdlet that release lacks is not recognized, as there.
+    ``transport`` is a FakeTransport that this host answers."""
 
     def __init__(self) -> None:
         self.files: dict[str, tuple[str, bytes]] = {}
@@ -75,8 +76,7 @@ class FakeWindowsHost:
         self.packages: set[str] = set()
         self.app_settings: dict[str, str] = {}
         self.ran: list[str] = []
-        self.windows = ("Windows Server 2012 R2 Datacenter", "9600")
-        self.powershell = "4.0"
+        self.release = windows.WS2012R2  # what its registry says, and which cmdlets it has (labsim/windows.py)
         self.pfx_passwords: list[str] = []
         self.script_params: list[dict[str, Any]] = []
         self.fail: dict[str, Failure] = {}          # command name -> terminating failure (every time)
@@ -143,6 +143,11 @@ class FakeWindowsHost:
                 limit = {k.lower(): v for k, v in self.fail_after.items()}.get(key)
                 if limit is not None and self._runs[key] > limit:
                     return Failure(f"injected failure of {name}", f"LabsimFault,{name}", "InvalidOperation")
+                if windows.cmdlet_known(name) and not windows.cmdlet_exists(name, self.release):
+                    return Failure(f"The term '{name}' is not recognized as the name of a cmdlet, function, script "
+                                   f"file, or operable program. Check the spelling of the name, or if a path was "
+                                   f"included, verify that the path is correct and try again.",
+                                   "CommandNotFoundException", "ObjectNotFound")
                 p = dict(cmd.parameters)
                 if key in {k.lower() for k in self.noop}:
                     flow = []
@@ -266,9 +271,9 @@ class FakeWindowsHost:
             return [{"PSChildName": o["PSChildName"], "DisplayName": names[o["PSChildName"]],
                      "DisplayVersion": "1.0.0.0"} for o in flow or []]
         if key == "get-itemproperty" and paths[0].lower() == WINDOWS_KEY.lower():
-            return [{"ProductName": self.windows[0], "CurrentBuildNumber": self.windows[1]}]
+            return [{"ProductName": self.release.product_name, "CurrentBuildNumber": self.release.build_number}]
         if key == "get-itemproperty" and paths[0].lower() == POWERSHELL_KEY.lower():
-            return [{"PowerShellVersion": self.powershell}]
+            return [{"PowerShellVersion": self.release.powershell}]
         if key == "get-itemproperty":
             if self.product_code is None:
                 errors.append(_not_found(paths[0], "Get-ItemProperty"))

@@ -46,7 +46,7 @@ def changes(ran: list[dict]) -> set[tuple[str, str]]:
     """(host, command leaf) of the commands that change a host (scripts, imports, the PEP cmdlet, SQL writes)."""
     writers = ("Install-Connector.ps1", "Configure-Certificates.ps1", "Configure-WapConnector.ps1",
                "Update-TenantAPI.ps1", "Configure-TrustAzureStack.ps1", "Import-PfxCertificate", "Import-Certificate",
-               "Add-AzurePackConnector", "Set-MgmtSvcDatabaseSetting", "Uninstall-Package", "Start-Website")
+               "Add-AzurePackConnector", "Set-MgmtSvcDatabaseSetting", "Start-Process", "Start-Website")
     return {(i["host"], i["command"].rsplit("\\", 1)[-1]) for i in ran
             if i["command"].rsplit("\\", 1)[-1] in writers}
 
@@ -61,8 +61,9 @@ def connector_binding(lab: LabStack, host: str) -> str | None:
 def test_a_connector_site_uninstalled_is_named_alone_and_reinstalled(lab: LabStack) -> None:
     thumb = lab.outputs()["clouds"]["AzurePack_1"]["thumbprint"]
     assert connector_binding(lab, "wapcomputer1") == thumb
-    _site, _port, _msi, _code, display = CONNECTOR_PRODUCTS[0]
-    lab.admin("wapcomputer1", "Uninstall-Package", "Force", Name=display, ProviderName="msi")
+    _site, _port, _msi, code, _display = CONNECTOR_PRODUCTS[0]
+    lab.admin("wapcomputer1", "Start-Process", "Wait", "PassThru", FilePath="msiexec.exe",
+              ArgumentList=["/x", code, "/qn", "/norestart"])
     assert connector_binding(lab, "wapcomputer1") is None
 
     # Only the site drifted. Its EndpointCheck expects the certificate the stack installed (known in the preview),

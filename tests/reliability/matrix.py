@@ -48,7 +48,7 @@ REMOTE: dict[str, dict[str, Target]] = {
         "create": Target("wapcomputer1", "Configure-WapConnector.ps1"),
         "read": Target("wapcomputer1", "Get-Website"),
         "update": Target("wapcomputer1", "Install-Connector.ps1"),
-        "delete": Target("wapcomputer1", "Uninstall-Package"),
+        "delete": Target("wapcomputer1", "Start-Process"),
     },
     "TenantApiUpdate": {
         "create": Target("wapcomputer1", "Update-TenantAPI.ps1"),

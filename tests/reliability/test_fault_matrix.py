@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from labsim.hosts.wapconnector import CONNECTOR_PRODUCTS
 from providers import azure_pack_connector as apc
 from providers import bundle as B
 from providers import certificate as C
@@ -225,8 +226,8 @@ def connector_site(tmp: Path) -> Scenario:
         return result.inputs
 
     def drift(server: Any, p: Any, created: Any, props: dict[str, Any]) -> None:
-        _admin(server, "wapcomputer1", "uninstall a connector package", Command("Uninstall-Package", {
-            "Name": [cs.CONNECTOR_PACKAGES[1]], "ProviderName": "msi"}, ["Force"]))
+        _admin(server, "wapcomputer1", "uninstall a connector package",
+               cs.uninstall_statements([CONNECTOR_PRODUCTS[1][3]]))
     return Scenario(cs.ConnectorSiteProvider(), props, prepare=_stage("wapcomputer1"), drift=drift)
 
 

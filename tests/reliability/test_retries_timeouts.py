@@ -63,7 +63,8 @@ AUDIT: dict[str, tuple[str, str]] = {
     "connector_site.run_steps#1": ('step.kind == "start"', "Start-Website only: the scripts (Install-Connector.ps1: "
                                    "three MSIs, minutes) may still run after a lost connection and a second copy "
                                    "would race them; the operation's rerun re-plans from the host"),
-    "connector_site.delete#1": ("False", "Uninstall-Package runs msiexec for minutes; delete's rerun converges"),
+    "connector_site.uninstall#1": ("False", "msiexec /x runs for minutes; delete's rerun reads the products left "
+                                   "and converges (1605: already gone)"),
     "tenant_api_update.read_tenant_api_owned#1": ("True", READ),
     "hostops.require_file#1": ("True", READ),
     "tenant_api_update.apply#1": ("False", "Update-TenantAPI.ps1 (an MSI patch, minutes): never re-sent; the "
