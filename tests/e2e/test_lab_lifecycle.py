@@ -1,11 +1,17 @@
 """The seed's example lab on the real engine against labsim: up, idempotent, clean refresh, destroyed
-back to every host's baseline."""
+back to every host's baseline; and the same lab with its WAP computers on every Windows they run on (2012 R2 with
+PowerShell 4.0 in the seed's lab, 2016, 2012 R2 with WMF 5.1), where nothing sent is missing on the host."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tests.e2e.lab_stack import lab_stack
+from labsim import windows
+from labsim.hosts.wapconnector import CONNECTOR_PRODUCTS
+from labsim.lab import DEFAULT_LAB, load_lab
+from tests.e2e.lab_stack import LabStack, lab_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -34,6 +40,21 @@ def leftovers(now: dict, baseline: dict) -> set[tuple[str, str]]:
     return out
 
 
+def missing_on_the_host(lab: LabStack) -> list[str]:
+    """Every command labsim ran (or refused) that the host's Windows PowerShell lacks, by labsim's invocation log."""
+    out = []
+    for inv in lab.invocations():
+        host = lab.lab.host(inv["host"])
+        if inv["configuration"] == "PrivilegedEndpoint" or inv["command"].lower().endswith(".ps1"):
+            continue
+        name = inv["command"]
+        if not windows.cmdlet_exists(name, host.release):
+            out.append(f"{host.name}: {name}")
+        out += [f"{host.name}: {name} -{p}" for p, _ in inv["parameters"]
+                if p and not windows.parameter_exists(name, p, host.release)]
+    return out
+
+
 def test_seed_example_up_idempotent_refresh_clean_and_destroy_to_baseline(tmp_path) -> None:
     with lab_stack(tmp_path) as lab:
         up = lab.project.up()
@@ -51,14 +72,41 @@ def test_seed_example_up_idempotent_refresh_clean_and_destroy_to_baseline(tmp_pa
                  if r["urn"].endswith("connector-site")}
         assert bound["lab-AzurePack_1-wapcomputer1-connector-site"] == clouds["AzurePack_1"]["thumbprint"]
 
-        again = lab.project.up()
-        assert "unchanged" in again.output, again.output
-        assert "created" not in again.output and "updated" not in again.output, again.output
+        # Idempotent: a refreshing preview plans nothing (exit 0 with --expect-no-changes).
         clean = lab.project.run("preview", "--refresh", "--expect-no-changes")
         assert clean.returncode == 0, clean.output
 
-        lab.project.run("destroy", "--yes", "--skip-preview", check=True)
-        assert lab.project.resources(type_prefix="") == []
-        for host in HOSTS:
-            left = leftovers(lab.snapshot(host), lab.snapshot(host, baseline=True))
-            assert left == EXPECTED_LEFTOVERS.get(host, set()), host
+        destroy_to_baseline(lab)
+        assert lab.lab.host("wapcomputer1").release == windows.WS2012R2
+        assert missing_on_the_host(lab) == []
+
+
+def destroy_to_baseline(lab: LabStack) -> None:
+    lab.project.run("destroy", "--yes", "--skip-preview", check=True)
+    assert lab.project.resources(type_prefix="") == []
+    for host in HOSTS:
+        left = leftovers(lab.snapshot(host), lab.snapshot(host, baseline=True))
+        assert left == EXPECTED_LEFTOVERS.get(host, set()), host
+
+
+@pytest.mark.parametrize("lab_file, releases", [
+    ("seed-2016.yaml", (windows.WS2016, windows.WS2016)),
+    ("seed-mixed.yaml", (windows.WS2012R2, windows.WS2012R2_WMF51)),
+])
+def test_every_windows_up_drift_heal_clean_and_destroy(tmp_path, lab_file, releases) -> None:
+    """One compact lifecycle per shipped lab: up, an administrator removes a connector product with
+    PackageManagement (wapcomputer2 runs PowerShell 5.1), `up --refresh` heals only that, a clean refresh, and
+    destroy back to the baseline."""
+    with lab_stack(tmp_path, load_lab(Path(DEFAULT_LAB).with_name(lab_file))) as lab:
+        assert (lab.lab.host("wapcomputer1").release, lab.lab.host("wapcomputer2").release) == releases
+        lab.project.up()
+        _site, _port, _msi, _code, display = CONNECTOR_PRODUCTS[1]
+        lab.admin("wapcomputer2", "Uninstall-Package", "Force", Name=display, ProviderName="msi")
+        mark = lab.last_invocation_id()
+        healed = lab.project.up("--refresh")
+        assert "updated" in healed.output, healed.output
+        installs = [i["host"] for i in lab.invocations(after=mark) if i["command"].endswith("Install-Connector.ps1")]
+        assert installs == ["wapcomputer2"]
+        lab.assert_clean()
+        destroy_to_baseline(lab)
+        assert missing_on_the_host(lab) == []
