@@ -128,12 +128,12 @@ class Host(BaseModel):
             if isinstance(data.get(key), (int, float)) and not isinstance(data.get(key), bool):
                 data[key] = f"{data[key]:.1f}" if key == "powershell" else str(data[key])
         windows = data.get("windows", "2016")
-        if windows not in WINDOWS:
+        if not isinstance(windows, str) or windows not in WINDOWS:
             raise ValueError(f"host {name}: windows {windows!r} is not a release labsim models; use one of "
                              f"{', '.join(repr(w) for w in WINDOWS)}")
         shells = WINDOWS[windows]
         powershell = data.get("powershell")
-        if powershell is not None and powershell not in shells:
+        if powershell is not None and (not isinstance(powershell, str) or powershell not in shells):
             raise ValueError(f"host {name}: powershell {powershell!r} does not run on Windows Server {windows}; use "
                              f"one of {', '.join(repr(s) for s in shells)} (the first is the one in the box)")
         return data
