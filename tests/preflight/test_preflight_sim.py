@@ -31,6 +31,12 @@ def test_healthy_lab_passes_and_only_reads_reach_the_hosts(tmp_path) -> None:
         assert {i["command"].lower() for i in sent} <= READ_ONLY
         assert {i["host"] for i in sent} == {h.name for h in lab.hosts}
         assert row(report, "AzS-ERCS01", "PrivilegedEndpoint").status == PASS
+        # Each host's Windows, read from its registry in its one pipeline: the seed's WAP computers run 2012 R2.
+        wap = row(report, "wapcomputer1", "Windows / PowerShell")
+        assert (wap.status, wap.result) == (PASS, "Windows Server 2012 R2 Datacenter (build 9600), Windows "
+                                                  "PowerShell 4.0")
+        assert row(report, "AzS-WASP01", "Windows / PowerShell").result == \
+            "Windows Server 2016 Datacenter (build 14393), Windows PowerShell 5.1.14393.0"
 
 
 def test_tls_name_mismatch_says_which_name_was_checked_and_the_rest_is_still_checked(tmp_path) -> None:
