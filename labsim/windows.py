@@ -132,8 +132,9 @@ CMDLETS: dict[str, tuple[str, str]] = {
     "Remove-ItemProperty": ("1.0", f"{_DOC} Remove-ItemProperty, every version"),
     "Get-PSDrive": ("1.0", f"{_DOC} Get-PSDrive, every version"),
     "Test-Connection": ("2.0", f"{_DOC} Test-Connection (Windows PowerShell 2.0 reference)"),
-    "Start-Process": ("2.0", f"{_DOC} Start-Process (Windows PowerShell 2.0 reference; -FilePath, -ArgumentList, "
-                             f"-Wait, -PassThru in the 4.0 reference)"),
+    "Start-Process": ("2.0", f"{_DOC} Start-Process (Microsoft.PowerShell.Management, Windows PowerShell 2.0 on; "
+                             f"its Default set -FilePath, -ArgumentList, -NoNewWindow, -PassThru, -Wait is the same "
+                             f"in the 2.0-5.1 references)"),
     "Get-FileHash": ("4.0", f"{_DOC} What's New in Windows PowerShell 4.0: Get-FileHash"),
     "Select-Object": ("1.0", f"{_DOC} Select-Object, every version"),
     "Where-Object": ("1.0", f"{_DOC} Where-Object, every version"),
