@@ -261,7 +261,8 @@ def snapshot(state: LabState, host: Host, baseline: bool = False) -> dict[str, A
     """Deterministic, JSON-able state of one host (private keys reduced to has_private_key)."""
     view = state.read(baseline)
     doc = view.doc(host.name)
-    out: dict[str, Any] = {"host": host.name, "roles": sorted(r.value for r in host.roles)}
+    out: dict[str, Any] = {"host": host.name, "roles": sorted(r.value for r in host.roles),
+                           "windows": host.release.describe()}
     stores: dict[str, dict[str, Any]] = {}
     for store, entries in sorted(doc.get("certs", {}).items()):
         stores[store] = {}

@@ -99,6 +99,7 @@ def test_the_registry_says_which_windows_and_powershell(rt) -> None:
     assert values(WAP, engine)["PowerShellVersion"] == "4.0"
     assert values("wapcomputer2", engine)["PowerShellVersion"] == "5.1.14409.1005"
     assert values("AzS-WASP01", nt)["CurrentBuildNumber"] == "14393"
+    assert rt.snapshot("wapcomputer2")["windows"] == "Windows Server 2012 R2 / Windows PowerShell 5.1"  # labsim show
 
 
 @pytest.mark.parametrize("settings, words", [
