@@ -62,8 +62,9 @@ def test_fault_command_hang_until_stopped(rt):
     assert box[0].stopped
 
 
-def test_latency_factor_scales_long_steps(tmp_path):
+def test_latency_factor_scales_long_steps(tmp_path, monkeypatch):
     from labsim.hosts import LabRuntime
+    from labsim.hosts.base import Ctx
     from labsim.hosts.latency import PROFILE
     from tests.labsim.hosts_helpers import default_lab, stage_bundle
 
@@ -71,6 +72,8 @@ def test_latency_factor_scales_long_steps(tmp_path):
     lab.settings.latency_factor = 0.3 / PROFILE["Install-Connector"]
     rt = LabRuntime.open(lab, tmp_path / "s")
     stage_bundle(rt, tmp_path)
-    start = time.monotonic()
+    waits: list[float] = []
+    sleep = Ctx.sleep
+    monkeypatch.setattr(Ctx, "sleep", lambda ctx, seconds: (waits.append(seconds), sleep(ctx, seconds))[1])
     run(rt, session(), cmd("C:\\temp\\WAPConnector\\Setup\\Scripts\\Install-Connector.ps1")).ok()
-    assert time.monotonic() - start >= 0.3
+    assert waits == [pytest.approx(0.3)]  # the install's 40 s on Windows, scaled (and slept: Ctx.sleep)

@@ -114,10 +114,9 @@ def test_non_terminating_and_terminating_errors(lab):
 
 
 def test_timeout_stops_the_pipeline(lab):
-    started = time.monotonic()
     with pytest.raises(StepTimedOut, match=r"did not finish within 1\.5 s and was stopped") as e:
         lab.transport.run(lab.conn, "slow", Command("Sleep-Until-Stopped", {"Seconds": 30}), timeout=1.5)
-    assert 1.4 < time.monotonic() - started < 4
+    # Stopped on the host (its 30 s sleep cut short), not left to run out.
     assert lab.runtime.stopped.wait(2), "the host never saw the stop signal"
     assert e.value.seconds == 1.5
     # The host's per-step override wins over the provider's default.
@@ -127,12 +126,10 @@ def test_timeout_stops_the_pipeline(lab):
 
 
 def test_run_until_stops_at_the_success_line(lab):
-    started = time.monotonic()
+    # The host polls forever after the line: returning at all (no StepTimedOut) means the line was noticed.
     r = lab.transport.run_until(lab.conn, "add connector", Command("Add-AzurePackConnector"),
                                 re.compile(re.escape(SUCCESS)), timeout=20)
-    elapsed = time.monotonic() - started
     assert r.stopped and r.verbose[-1] == SUCCESS and len(r.verbose) == 2
-    assert elapsed < 10, f"took {elapsed:.1f} s to notice the success line"
     assert lab.runtime.stopped.wait(2), "the pipeline was not stopped on the host"
     # The session is still good afterwards.
     assert lab.transport.run(lab.conn, "who", Command("Get-Session")).output
@@ -206,28 +203,25 @@ def test_a_session_held_by_a_read_is_waited_for_however_slow(lab):
     cache, conn = lab.cache, lab.conn
     cache.reuse_wait, cache.read_wait = 0.1, 10
     held = cache.checkout(conn, "read", read=True)
-    threading.Timer(0.5, cache.checkin, [held]).start()
-    started = time.monotonic()
+    threading.Timer(0.5, cache.checkin, [held]).start()  # five times reuse_wait: only read_wait explains a reuse
     again = cache.checkout(conn, "read", read=True)  # a slow host: still cheaper than a pool of its own
-    assert again is held and cache.opened == 1 and time.monotonic() - started >= 0.5
+    assert again is held and cache.opened == 1
 
 
 def test_a_session_held_by_a_long_step_is_waited_for_briefly_then_a_second_one_opens(lab):
     cache, conn = lab.cache, lab.conn
-    cache.reuse_wait = 0.3
+    cache.reuse_wait = 5  # far beyond the 0.05 s the long step keeps it, however loaded the machine
     held = cache.checkout(conn, "long step")
     threading.Timer(0.05, cache.checkin, [held]).start()
-    started = time.monotonic()
-    again = cache.checkout(conn, "read")  # the long step gave it back in time: reused
-    assert again is held and cache.opened == 1 and time.monotonic() - started < 0.3
-    started = time.monotonic()
+    again = cache.checkout(conn, "read")  # the long step gave it back in time: waited for, then reused
+    assert again is held and cache.opened == 1
+    cache.reuse_wait = 0.1
     other = cache.checkout(conn, "read")  # still held: after reuse_wait, a second pool
-    assert other is not held and cache.opened == 2 and time.monotonic() - started >= 0.3
+    assert other is not held and cache.opened == 2
     cache.discard(other)
     cache.checkin(again)
-    # A discarded session no longer counts as busy: the next checkout takes the idle one at once.
-    started = time.monotonic()
-    assert cache.checkout(conn, "read") is held and time.monotonic() - started < 0.3
+    # A discarded session no longer counts as busy: the next checkout takes the idle one.
+    assert cache.checkout(conn, "read") is held and cache.opened == 2
 
 
 def test_no_secret_in_errors_or_logs(lab, caplog):

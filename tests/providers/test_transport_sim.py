@@ -78,9 +78,9 @@ def test_credssp_to_the_privileged_endpoint(lab_server, transport):
 
 def test_run_until_over_https(lab_server, transport):
     conn = connect(lab_server)
-    started = time.monotonic()
+    # The host polls forever after the line: returning (no StepTimedOut) means the line was noticed.
     r = transport.run_until(conn, "add connector", Command("Add-AzurePackConnector"), SUCCESS, timeout=30)
-    assert r.stopped and r.verbose[-1] == SUCCESS and time.monotonic() - started < 5
+    assert r.stopped and r.verbose[-1] == SUCCESS
     assert lab_server.test_runtime.stopped.wait(3)
     assert transport.run(conn, "after", Command("Get-Session")).output
 
@@ -112,11 +112,12 @@ def test_connection_refused(lab_server, transport):
         s.bind((address, 0))
         port = s.getsockname()[1]
     conn = connect(lab_server, port=port)
-    started = time.monotonic()
+    delays: list[float] = []
+    transport = PsrpTransport(transport.cache, sleep=delays.append)
     with pytest.raises(HostUnreachable) as e:
         transport.run(conn, "who am i", Command("Get-Session"), idempotent=True)
     assert f"check WinRM is listening on {address}:{port} and the host is up" in str(e.value)
-    assert time.monotonic() - started < 5  # bounded retries with backoff, not a hang
+    assert delays == [0.5, 1.0]  # bounded retries with backoff, not a hang
 
 
 def test_shells_dropped_by_the_server_are_reopened(lab_server, transport):
@@ -207,12 +208,15 @@ def test_read_through_convertto_json_on_a_wap_host(real_lab, transport):
 def test_add_azurepackconnector_stopped_at_the_success_line(real_lab, transport):
     conn = connect(real_lab, PEP, auth="credssp", configuration_name="PrivilegedEndpoint")
     clouds = [{"CloudName": "wapcloud1", "CloudEndpoint": "https://wapcomputer1.contoso.com:40005"}]
-    started = time.monotonic()
     r = transport.run_until(conn, "add azure pack connector",
                             Command("Add-AzurePackConnector", {"AzurePackClouds": clouds,
                                                                "AzureStackCloudName": "AzureStack"}),
                             SUCCESS, timeout=60)
-    elapsed = time.monotonic() - started
-    polling = real_lab.lab.settings.pep_polling_seconds
     assert r.stopped and r.verbose[-1] == SUCCESS
-    assert elapsed < polling, f"{elapsed:.1f} s: the transport waited for the polling ({polling} s) to end"
+    # Stopped in its polling loop after the line, not waited for until the polling ended on its own.
+    for _ in range(300):  # the host records the outcome once its pipeline thread has unwound
+        last = real_lab.runtime.state.invocations(real_lab.lab.host(PEP).name, "Add-AzurePackConnector")[-1]
+        if last["outcome"].lower() != "running":
+            break
+        time.sleep(0.1)
+    assert last["outcome"].lower() == "stopped", last
