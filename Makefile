@@ -57,8 +57,10 @@ reliability: bootstrap
 bench: bootstrap
 	@. scripts/env.sh && python benchmarks/lab_scale.py $(if $(N),--clouds $(N))
 
+# labsim's protocol layer, then how long the transport's bounded waits take (what the tests assert as counts).
 bench-protocol: bootstrap
 	@. scripts/env.sh && python benchmarks/labsim_protocol.py
+	@. scripts/env.sh && python benchmarks/transport_timings.py
 
 # -- operator tools over lab stacks (labops/) --------------------------------------------------------------------
 # The lab as a Graphviz picture; drift from one refreshing preview (read-only). Writes .state/graph/$(STACK).svg
