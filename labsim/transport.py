@@ -8,6 +8,7 @@ connection's thread.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import re
@@ -169,6 +170,8 @@ class Listener:
             sock, self._sock = self._sock, None
             conns = list(self._conns)
         if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the accept thread now, not at its next 0.2 s timeout
             sock.close()
             if not self._stopping.is_set():
                 log.info("%s: listener %s:%d down", self.name, self.address, self.port)
