@@ -13,6 +13,7 @@ help:
 	@echo "make down     pulumi destroy the $(STACK) stack"
 	@echo "make lint     ruff and mypy (settings in pyproject.toml); read-only, make test runs it first"
 	@echo "make test     bootstrap, lint, and run the whole test suite (unit, labsim, end-to-end); its figures go to .state/reliability/"
+	@echo "make test-fast  the unit and conformance tiers only (under a minute)"
 	@echo "make reliability  rerun tests/reliability with a 60 s soak and random examples; a green run rewrites"
 	@echo "              docs/reliability.md and docs/reliability-figures.json (commit both)"
 	@echo "make acceptance  does the code work on the $(STACK) lab? doctor, refreshing preview, every read; report in .state/acceptance (CYCLE=yes: also up / drift / heal / destroy)"
@@ -47,8 +48,14 @@ lint: bootstrap
 	@. scripts/env.sh && ruff check --no-fix . && mypy
 
 # make test leaves the working tree as it found it: its figures and page go to .state/reliability/ (ignored).
+# The tests run on every core (pytest-xdist; TEST_WORKERS=N sets how many), then those marked serial alone; the
+# run ends with each tier's time, the 20 slowest tests (all in .state/test-times.json) and one closing line.
 test: bootstrap lint
 	@. scripts/env.sh && .venv/bin/python scripts/reliability_report.py --suite $(PYTEST_ARGS)
+
+# The unit and conformance tiers, on every core: a minute at most.
+test-fast: bootstrap
+	@. scripts/env.sh && .venv/bin/python scripts/test_suite.py -m "unit or conformance" $(PYTEST_ARGS)
 
 reliability: bootstrap
 	@. scripts/env.sh && RELIABILITY_FIGURES=.state/reliability/figures.jsonl python scripts/reliability_report.py --run

@@ -253,8 +253,13 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unrecognized arguments: {' '.join(pytest_args)}")
     path = args.figures or figures.figures_path()
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    if args.suite:  # the whole suite, as configured in pyproject.toml; never touches docs/
-        rc, seconds = run_pytest(path, pytest_args)
+    if args.suite:  # the whole suite (scripts/test_suite.py: parallel, then serial); never touches docs/
+        from test_suite import run_suite  # beside this script
+
+        figures.reset(path)
+        os.environ["RELIABILITY_FIGURES"] = str(path)  # every worker of every run appends to it
+        suite = run_suite(pytest_args)
+        rc, seconds = suite.rc, suite.seconds
         source = f"`make test`, {when}, {'the whole suite' if not pytest_args else ' '.join(pytest_args)} in " \
                  f"{seconds:.0f} s"
         if rc != 0:
@@ -264,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         out = path.with_name("report.md")
         out.write_text(render(summary, source), encoding="utf-8")
         print(f"wrote {out} from {path}")
+        print("\n".join(suite.summary()), flush=True)  # last: CI reads the closing line
         return rc
     if args.run:
         rc = run_tests(path)

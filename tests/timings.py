@@ -1,0 +1,99 @@
+"""Where the suite's time goes: a pytest plugin (``-p tests.timings``, in pyproject's addopts) that writes every
+test's time, tier and outcome to ``.state/test-times.json`` (``$TEST_TIMES`` names another file) and ends the run
+with each tier's time and the slowest tests.
+
+A test's tier is the first of ``TIERS`` among its markers. Its time is setup + call + teardown (a module fixture's
+setup counts for the test that started it). A tier's wall time is the span from the start of its first test to the
+end of its last; with several workers (pytest-xdist) the tiers overlap, so its test time (the sum over its tests,
+on all workers) is printed beside it. Under xdist the plugin runs in the controller, which sees every worker's
+reports; the workers write nothing.
+
+``scripts/test_suite.py`` (`make test`) runs pytest more than once (the parallel part, then the tests that must run
+alone) and prints the same summary for the whole suite from these files, then one closing line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TIERS = ("e2e", "sim", "conformance", "unit")
+SLOWEST = 20
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT = REPO / ".state" / "test-times.json"
+# What pytest's closing line counts, in its order.
+OUTCOMES = ("failed", "passed", "skipped", "deselected", "xfailed", "xpassed", "warnings", "error")
+
+
+def times_path() -> Path:
+    env = os.environ.get("TEST_TIMES")
+    return Path(env) if env else DEFAULT
+
+
+def tier_of(markers: Iterable[str]) -> str:
+    names = set(markers)
+    return next((t for t in TIERS if t in names), "unmarked")
+
+
+class Timings:
+    def __init__(self, markers: Iterable[str]) -> None:
+        self.markers = frozenset(markers)  # the registered ones (pyproject.toml): a report's keywords hold more
+        self.tests: dict[str, dict[str, Any]] = {}
+        self.started = time.time()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # Under xdist the controller collects nothing: the markers come with the worker's report.
+        markers = sorted(self.markers.intersection(report.keywords))
+        test = self.tests.setdefault(report.nodeid, {"tier": tier_of(markers), "markers": markers, "seconds": 0.0})
+        test["seconds"] = round(test["seconds"] + report.duration, 3)
+        test["start"] = min(test.get("start", report.start), report.start)
+        test["stop"] = max(test.get("stop", report.stop), report.stop)
+        if getattr(report, "node", None) is not None:  # the xdist worker that ran it
+            test["worker"] = getattr(report.node, "gateway", report.node).id
+        if report.when == "call" or report.outcome != "passed":
+            test["outcome"] = report.outcome if report.when == "call" else f"{report.outcome} in {report.when}"
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        ran = {k: v for k, v in self.tests.items() if "start" in v}
+        counts = {k: len(v) for k, v in terminalreporter.stats.items() if k and k in OUTCOMES}
+        ended = time.time()
+        run = {"started": self.started, "ended": ended, "counts": counts,
+               "args": list(terminalreporter.config.invocation_params.args)}
+        path = times_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"run": run, "tests": ran}, indent=0) + "\n", encoding="utf-8")
+        for line in summary_lines(ran, ended - self.started):
+            terminalreporter.write_line(line)
+
+
+def summary_lines(tests: Mapping[str, Mapping[str, Any]], wall: float, slowest: int = SLOWEST) -> list[str]:
+    """Each tier's tests, wall time and test time, then the slowest tests (printed by pytest and by
+    scripts/test_suite.py for several runs together)."""
+    if not tests:
+        return []
+    lines = [f"-- time by tier (run: {wall:.0f} s wall; .state/test-times.json) --",
+             f"{'tier':<12} {'tests':>6} {'wall s':>8} {'test s':>8}"]
+    for tier in (*TIERS, "unmarked"):
+        mine = [t for t in tests.values() if t["tier"] == tier]
+        if not mine:
+            continue
+        span = max(t["stop"] for t in mine) - min(t["start"] for t in mine)
+        lines.append(f"{tier:<12} {len(mine):>6} {span:>8.1f} {sum(t['seconds'] for t in mine):>8.1f}")
+    lines.append(f"-- slowest {slowest} tests (setup + call + teardown) --")
+    ranked = sorted(tests.items(), key=lambda kv: kv[1]["seconds"], reverse=True)[:slowest]
+    lines += [f"{t['seconds']:8.2f}s {t['tier']:<11} {nodeid}" for nodeid, t in ranked]
+    return lines
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller records its reports
+        return
+    names = [line.split(":")[0].split("(")[0].strip() for line in config.getini("markers")]
+    config.pluginmanager.register(Timings(names), "test-timings")
