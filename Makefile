@@ -61,8 +61,11 @@ reliability: bootstrap
 	@. scripts/env.sh && RELIABILITY_FIGURES=.state/reliability/figures.jsonl python scripts/reliability_report.py --run
 
 # Whole labs of N clouds under the engine and labsim (long: N=20 is ~100 hosts). N=2,6 limits it (or BENCH_CLOUDS).
+# Each N's record (with the commit it measured) goes to docs/performance-figures.json, which renders
+# docs/performance.md: commit both.
 bench: bootstrap
-	@. scripts/env.sh && python benchmarks/lab_scale.py $(if $(N),--clouds $(N))
+	@. scripts/env.sh && python benchmarks/lab_scale.py $(if $(N),--clouds $(N)) --figures docs/performance-figures.json
+	@. scripts/env.sh && python scripts/performance_report.py
 
 # labsim's protocol layer, then how long the transport's bounded waits take (what the tests assert as counts).
 bench-protocol: bootstrap

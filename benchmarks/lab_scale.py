@@ -330,7 +330,8 @@ def critical_paths(resources: list[dict[str, Any]], factor: float) -> tuple[floa
 def bench(clouds: int, factor: float, connection_cost: float, workdir: Path, floor: bool = True,
           log: Any = print) -> dict[str, Any]:
     record: dict[str, Any] = {"clouds": clouds, "factor": factor, "connection_cost": connection_cost,
-                              "parallel": pulumi_env()["PULUMI_PARALLEL"], "load_before": os.getloadavg()[0]}
+                              "parallel": pulumi_env()["PULUMI_PARALLEL"], "cpus": os.cpu_count(),
+                              "load_before": os.getloadavg()[0]}
     if floor:
         lab0 = BenchLab(workdir / "floor", clouds, 0.0, connection_cost)
         try:
@@ -362,6 +363,7 @@ def bench(clouds: int, factor: float, connection_cost: float, workdir: Path, flo
         after = lab.counters()
         log(f"  N={clouds}: preview --refresh {refresh.wall} s")
         destroy = lab.run("destroy", "--yes", "--skip-preview")
+        destroyed = lab.counters()
         log(f"  N={clouds}: destroy {destroy.wall} s")
     finally:
         lab.close()
@@ -373,6 +375,9 @@ def bench(clouds: int, factor: float, connection_cost: float, workdir: Path, flo
         refresh_commands=after["commands"] - before["commands"],
         refresh_pool_opens=after["pool_open"] - before["pool_open"],
         refresh_hosts=len(hosts_read),
+        destroy_pipelines=destroyed["pipeline"] - after["pipeline"],
+        destroy_commands=destroyed["commands"] - after["commands"],
+        destroy_pool_opens=destroyed["pool_open"] - after["pool_open"],
         refresh_pool_opens_by_host={h: n for h in after["hosts"] if (n := after["hosts"][h].get("pool_open", 0) -
                                                                     before["hosts"].get(h, {}).get("pool_open", 0))},
         peak_rss_mib=max(c.peak_rss_mib for c in (up, refresh, destroy)),
@@ -410,6 +415,24 @@ def row(r: dict[str, Any]) -> str:
             f"| {' / '.join(f'{m[0]:.0f} ({m[1]:.0f})' for m in mem)} |")
 
 
+def _make_defaults(args: argparse.Namespace) -> bool:
+    """The run is what `make bench N=...` runs (only N differs from the defaults)."""
+    return (args.factor, args.connection_cost, args.no_floor) == (0.2, 1.0, False)
+
+
+def keep(path: Path, record: dict[str, Any], command: str) -> None:
+    """Put ``record`` into the committed figures file, replacing the record of the same N and keeping the others
+    (each names its own commit and command: a page may show N measured at different commits)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import provenance
+
+    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"records": []}
+    stamped = {**record, "provenance": provenance.stamp(command, provenance.PERFORMANCE_CODE)}
+    data["records"] = sorted([r for r in data["records"] if r["clouds"] != record["clouds"]] + [stamped],
+                             key=lambda r: r["clouds"])
+    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+
+
 def parse_clouds(text: str) -> list[int]:
     return [int(x) for x in text.replace(" ", "").split(",") if x]
 
@@ -425,6 +448,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--json", type=Path, default=ROOT / ".state" / "bench" / "lab_scale.jsonl",
                     help="append one JSON line per N here")
     ap.add_argument("--workdir", type=Path, default=None, help="keep the labs here (default: a temp dir, removed)")
+    ap.add_argument("--figures", type=Path, default=None,
+                    help="also keep each N's record, with the commit and command that measured it, in this file "
+                         "(make bench: docs/performance-figures.json, which scripts/performance_report.py renders)")
     args = ap.parse_args(argv)
     records = []
     print(f"lab scale benchmark: N = {args.clouds}, latency_factor {args.factor}, connection_cost_factor "
@@ -442,6 +468,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         records.append(record)
         with args.json.open("a") as f:
             f.write(json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **record}) + "\n")
+        if args.figures is not None:
+            keep(args.figures, record, f"make bench N={n}" if _make_defaults(args) else
+                 f"python benchmarks/lab_scale.py {' '.join(argv if argv is not None else sys.argv[1:])}")
         print(json.dumps(record), flush=True)
     print()
     print(HEADER)

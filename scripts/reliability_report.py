@@ -33,6 +33,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(1, str(REPO / "scripts"))  # its neighbours: provenance, performance_report, test_suite
 
 from tests.reliability import figures  # noqa: E402
 from tests.reliability.matrix import FAULTS, OPERATIONS, RESOURCES, cells  # noqa: E402
@@ -226,15 +227,35 @@ def render(summary: dict, source: str) -> str:
 
 
 def load_committed(path: Path = FIGURES_DOC) -> tuple[dict, str]:
-    """(figures summary, source line) of the committed figures file."""
+    """(figures summary, source line) of the committed figures file; the source names the commit measured and
+    the command that measured it (scripts/provenance.py)."""
     data = json.loads(path.read_text(encoding="utf-8"))
-    return data["figures"], data["source"]
+    st = data.get("provenance")
+    source = data["source"]
+    if st:
+        source += f", on commit {st['commit'][:12]} (rerun: `{st['command']}`)"
+    return data["figures"], source
 
 
-def write_committed(summary: dict, source: str, path: Path = FIGURES_DOC) -> None:
+def load_provenance(path: Path = FIGURES_DOC) -> dict | None:
+    return json.loads(path.read_text(encoding="utf-8")).get("provenance")
+
+
+def write_committed(summary: dict, source: str, path: Path = FIGURES_DOC, provenance: dict | None = None) -> None:
     # Key order is kept: it is the order of the page's rows.
-    path.write_text(json.dumps({"source": source, "figures": summary}, indent=1, ensure_ascii=False) + "\n",
-                    encoding="utf-8")
+    data = {"source": source, **({"provenance": provenance} if provenance else {}), "figures": summary}
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def stale_pages() -> list[str]:
+    """A STALE line for each committed figures page whose measured code has changed since (none when current)."""
+    import performance_report
+    import provenance
+
+    st, page = load_provenance(), str(DOC.relative_to(REPO))
+    line = provenance.stale(page, st) if st else \
+        f"STALE: {page} names no commit it measured: rerun `make reliability` and commit the result"
+    return ([line] if line else []) + performance_report.stale_lines()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -269,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
         out = path.with_name("report.md")
         out.write_text(render(summary, source), encoding="utf-8")
         print(f"wrote {out} from {path}")
+        # A stale figures page is said plainly, not failed: measuring again takes a quiet machine and long runs
+        # (make reliability minutes, make bench N=20 most of an hour), which a code change cannot wait for.
+        for line in stale_pages():
+            print(line)
         print("\n".join(suite.summary()), flush=True)  # last: CI reads the closing line
         return rc
     if args.run:
@@ -279,7 +304,9 @@ def main(argv: list[str] | None = None) -> int:
             out.write_text(render(summary, source + f" (pytest exit code {rc}: some tests failed)"), encoding="utf-8")
             print(f"tests failed: docs/ left as they were; this run's page is {out}")
             return rc
-        write_committed(summary, source)
+        import provenance
+
+        write_committed(summary, source, provenance=provenance.stamp("make reliability", provenance.RELIABILITY_CODE))
         DOC.write_text(render(*load_committed()), encoding="utf-8")  # exactly what the doc test renders
         print(f"wrote {DOC.relative_to(REPO)} and {FIGURES_DOC.relative_to(REPO)} from {path}")
         return 0

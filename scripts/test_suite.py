@@ -50,7 +50,7 @@ def _and(expr: str | None, clause: str) -> str:
 def runs(args: list[str], workers: str) -> list[tuple[str, list[str]]]:
     expr, rest = split_marker(args)
     return [("parallel", ["-n", workers, "--dist", "loadgroup", "-m", _and(expr, "not serial"), *rest]),
-            ("serial", ["-p", "no:xdist", "-m", _and(expr, "serial"), *rest])]
+            ("serial", ["-n", "0", "-m", _and(expr, "serial"), *rest])]
 
 
 def closing_line(counts: dict[str, int], seconds: float) -> str:
