@@ -44,7 +44,9 @@ from tests.providers.conftest import host_connection
 from tests.reliability import figures
 from tests.reliability.corpus import lab
 
-pytestmark = [pytest.mark.soak, pytest.mark.sim]
+# Alone (make test runs it after the parallel run): a fault is excused only within GRACE of its window, which a
+# loaded machine would stretch.
+pytestmark = [pytest.mark.soak, pytest.mark.sim, pytest.mark.serial]
 
 SECONDS = float(os.environ.get("RELIABILITY_SOAK_SECONDS", "20"))
 MAX_PER_WORKER = int(os.environ.get("RELIABILITY_SOAK_MAX", "100000"))

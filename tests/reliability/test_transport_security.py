@@ -22,7 +22,8 @@ from tests.providers.conftest import host_connection
 from tests.reliability import figures
 from tests.reliability.corpus import lab, scheme_recorder, valid_resource_inputs
 
-pytestmark = pytest.mark.sim
+# One worker runs the whole module: its failures are counted over all its tests (``_failed_cases``).
+pytestmark = [pytest.mark.sim, pytest.mark.xdist_group("transport_security")]
 
 WAP = "wapcomputer1"
 PEP = "AzS-ERCS01"
