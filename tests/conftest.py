@@ -97,3 +97,20 @@ def _sim_left_clean(request):
     if "sim" in request.fixturenames:
         request.getfixturevalue("labsim").runtime.state.clear_faults()
         request.getfixturevalue("sim").cache.close_all()
+
+
+# -- order under pytest-xdist ---------------------------------------------------------------------------------------
+# make test hands tests to its workers in collection order (--dist loadgroup): the slowest modules (e2e, then sim)
+# go first so that no long test starts last while the other workers sit idle. Whole modules move, in their order.
+_SLOW_FIRST = ("e2e", "sim", "conformance", "unit")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    rank: dict[str, int] = {}
+    for item in items:
+        tier = next((i for i, t in enumerate(_SLOW_FIRST) if item.get_closest_marker(t)), len(_SLOW_FIRST))
+        module = item.nodeid.split("::", 1)[0]
+        rank[module] = min(rank.get(module, tier), tier)
+    items.sort(key=lambda item: rank[item.nodeid.split("::", 1)[0]])

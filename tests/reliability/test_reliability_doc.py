@@ -48,6 +48,14 @@ def test_the_committed_figures_are_a_green_run_of_every_section(committed) -> No
             assert status == "pass", (cell.id, status)
 
 
+def test_the_committed_figures_name_the_commit_and_the_command_that_measured_them() -> None:
+    st = report.load_provenance()
+    assert st is not None, "docs/reliability-figures.json names no commit: rerun `make reliability`"
+    assert len(st["commit"].split("+")[0]) == 40 and st["command"] == "make reliability"
+    assert len(st["measured"]["digest"]) == 64 and st["measured"]["paths"]
+    assert f"on commit {st['commit'][:12]} (rerun: `make reliability`)" in report.DOC.read_text(encoding="utf-8")
+
+
 # Figures that must be 0 in a green run, and the lists of distinct things that must not be empty.
 ZERO = [("injection", "executed_as_code"), ("secrets", "found"), ("soak", "failures"),
         ("soak", "shells_left_after_reaper"), ("transport_security", "failed")]
