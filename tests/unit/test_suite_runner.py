@@ -1,0 +1,49 @@
+"""scripts/test_suite.py, which `make test` runs: the -m expression of a part (PYTEST_ARGS) is kept in both runs,
+the serial tests are only in the second, and the closing line for both runs reads like pytest's own."""
+
+from __future__ import annotations
+
+import pytest
+
+from scripts import test_suite as suite
+from tests.timings import summary_lines, tier_of
+
+pytestmark = pytest.mark.unit
+
+
+def test_a_part_keeps_its_marker_expression_and_serial_tests_run_only_in_the_second_run() -> None:
+    (_, parallel), (_, serial) = suite.runs(["-m", "unit or sim", "-k", "fault", "tests/x"], "2")
+    assert parallel[:4] == ["-n", "2", "--dist", "loadgroup"]
+    assert parallel[parallel.index("-m") + 1] == "(unit or sim) and not serial"
+    assert serial[serial.index("-m") + 1] == "(unit or sim) and serial"
+    assert parallel[-3:] == serial[-3:] == ["-k", "fault", "tests/x"]
+    (_, parallel), (_, serial) = suite.runs([], "auto")
+    assert "not serial" in parallel and "serial" in serial
+
+
+def test_the_closing_line_counts_both_runs_in_pytests_words() -> None:
+    line = suite.closing_line({"passed": 1630, "failed": 2, "error": 1, "skipped": 3, "deselected": 1640,
+                               "warnings": 1}, 512.3)
+    assert line.strip("= ") == "2 failed, 1630 passed, 3 skipped, 1 warning, 1 error in 512.30s (0:08:32)"
+    assert suite.closing_line({"passed": 3, "error": 2}, 0.5).strip("= ") == "3 passed, 2 errors in 0.50s"
+
+
+def test_the_suite_fails_when_either_run_fails_and_an_empty_run_does_not_count() -> None:
+    s = suite.Suite()
+    s.codes = [0, suite.NO_TESTS]
+    assert s.rc == 0
+    s.codes = [suite.NO_TESTS, 1]
+    assert s.rc == 1
+    s.codes = [suite.NO_TESTS, suite.NO_TESTS]
+    assert s.rc == suite.NO_TESTS
+
+
+def test_each_tier_gets_its_tests_wall_and_test_time_and_the_slowest_come_first() -> None:
+    assert tier_of(["sim", "e2e"]) == "e2e" and tier_of(["unit"]) == "unit" and tier_of([]) == "unmarked"
+    tests = {"a": {"tier": "unit", "seconds": 1.0, "start": 0.0, "stop": 1.0},
+             "b": {"tier": "unit", "seconds": 2.0, "start": 0.5, "stop": 4.0},
+             "c": {"tier": "e2e", "seconds": 9.0, "start": 0.0, "stop": 9.0}}
+    lines = summary_lines(tests, 10.0, slowest=2)
+    assert any(line.split() == ["unit", "2", "4.0", "3.0"] for line in lines), lines
+    assert any(line.split() == ["e2e", "1", "9.0", "9.0"] for line in lines), lines
+    assert [line.split()[-1] for line in lines[-2:]] == ["c", "b"]
