@@ -100,8 +100,9 @@ def _sim_left_clean(request):
 
 
 # -- order under pytest-xdist ---------------------------------------------------------------------------------------
-# make test hands tests to its workers in collection order (--dist loadgroup): the slowest modules (e2e, then sim)
-# go first so that no long test starts last while the other workers sit idle. Whole modules move, in their order.
+# make test hands whole modules to its workers (--dist loadscope: a module's fixtures, its shared deployed lab and
+# the figures it counts over all its tests stay on one worker), in collection order: the slowest modules (e2e, then
+# sim) go first so that no long module starts last while the other worker sits idle. Modules keep their test order.
 _SLOW_FIRST = ("e2e", "sim", "conformance", "unit")
 
 

@@ -50,8 +50,7 @@ class Timings:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # Under xdist the controller collects nothing: the markers come with the worker's report.
         markers = sorted(self.markers.intersection(report.keywords))
-        nodeid = report.nodeid.split("@", 1)[0]  # without the xdist_group suffix (--dist loadgroup)
-        test = self.tests.setdefault(nodeid, {"tier": tier_of(markers), "markers": markers, "seconds": 0.0})
+        test = self.tests.setdefault(report.nodeid, {"tier": tier_of(markers), "markers": markers, "seconds": 0.0})
         test["seconds"] = round(test["seconds"] + report.duration, 3)
         test["start"] = min(test.get("start", report.start), report.start)
         test["stop"] = max(test.get("stop", report.stop), report.stop)

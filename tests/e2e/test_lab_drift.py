@@ -16,7 +16,7 @@ import pytest
 from labsim.hosts.wapconnector import CONNECTOR_PRODUCTS
 from tests.e2e.lab_stack import LabStack, lab_stack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("lab_drift")]  # one worker: they share one deployed lab
+pytestmark = pytest.mark.e2e
 
 BUNDLE = r"C:\temp\WAPConnector"
 STORE = "Data Source=wapcomputer1;Initial Catalog=Microsoft.MgmtSvc.Store;Integrated Security=True"

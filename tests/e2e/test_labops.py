@@ -18,7 +18,7 @@ from labops.stacks import SECRET_SIG, Project
 from tests.e2e.lab_stack import LabStack, lab_stack
 from tests.e2e.pulumi_cli import engine_missing
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("labops")]  # one worker: they share one deployed lab
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")

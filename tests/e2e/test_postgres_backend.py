@@ -22,7 +22,7 @@ from tests.e2e.lab_stack import LabStack, lab_stack
 from tests.e2e.postgres_server import PostgresServer, postgres_server
 from tests.e2e.pulumi_cli import PulumiProject, engine_missing
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("postgres_backend")]  # one worker: one server, one lab
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")

@@ -38,9 +38,6 @@ from tests.reliability.corpus import (
     valid_resource_inputs,
 )
 
-# One worker runs the whole module: its figures are counted over all its tests (``_record_counts``).
-pytestmark = pytest.mark.xdist_group("bad_inputs")
-
 EXAMPLES = int(os.environ.get("RELIABILITY_EXAMPLES", "60"))
 HYPO = settings(max_examples=EXAMPLES, deadline=None, derandomize=False, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,

@@ -38,8 +38,7 @@ from tests.providers.conftest import host_connection
 from tests.reliability import figures
 from tests.reliability.corpus import DEFAULT_POLLING, HOSTILE_STRINGS, hostile_text, valid_resource_inputs
 
-# One worker runs the whole module: its figures are counted over all its tests (``_record``).
-pytestmark = [pytest.mark.sim, pytest.mark.xdist_group("injection")]
+pytestmark = pytest.mark.sim
 
 N = int(os.environ.get("RELIABILITY_EXAMPLES", "60"))
 FAST = settings(max_examples=max(N * 2, 50), deadline=None, database=None,

@@ -22,8 +22,7 @@ from tests.providers.conftest import host_connection
 from tests.reliability import figures
 from tests.reliability.corpus import lab, scheme_recorder, valid_resource_inputs
 
-# One worker runs the whole module: its failures are counted over all its tests (``_failed_cases``).
-pytestmark = [pytest.mark.sim, pytest.mark.xdist_group("transport_security")]
+pytestmark = pytest.mark.sim
 
 WAP = "wapcomputer1"
 PEP = "AzS-ERCS01"

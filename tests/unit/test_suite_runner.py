@@ -13,7 +13,7 @@ pytestmark = pytest.mark.unit
 
 def test_a_part_keeps_its_marker_expression_and_serial_tests_run_only_in_the_second_run() -> None:
     (_, parallel), (_, serial) = suite.runs(["-m", "unit or sim", "-k", "fault", "tests/x"], "2")
-    assert parallel[:4] == ["-n", "2", "--dist", "loadgroup"]
+    assert parallel[:4] == ["-n", "2", "--dist", "loadscope"]
     assert parallel[parallel.index("-m") + 1] == "(unit or sim) and not serial"
     assert serial[serial.index("-m") + 1] == "(unit or sim) and serial"
     assert parallel[-3:] == serial[-3:] == ["-k", "fault", "tests/x"]
