@@ -161,6 +161,7 @@ class HostConfig(_Config):
     https: bool = True
     verify: bool = True
     ca_file: str | None = None  # PEM of the CA that issued the host's WinRM certificate; relative to the project
+    # (resources carry its content, so their state is the same from every checkout)
     tls_server_name: str | None = None  # the name its certificate carries, when address is an IP it does not name
     auth: Literal["basic", "ntlm", "negotiate", "kerberos", "credssp"] = "negotiate"
     credential: str | None = None  # a name in wapconnector:credentials
@@ -246,7 +247,13 @@ class StackConfig(_Config):
         }
         conn.update({k: v for k, v in optional.items() if v is not None})
         if h.ca_file:
-            conn["ca_file"] = str(((project_dir or Path.cwd()) / h.ca_file).resolve())
+            # By content: a path would be where this checkout lives, and differ for every teammate's state.
+            path = Path(h.ca_file)
+            path = path if path.is_absolute() else (project_dir or Path.cwd()) / path
+            try:
+                conn["ca_pem"] = path.read_bytes().decode("ascii", errors="replace")  # a DER file: not PEM
+            except OSError:
+                conn["ca_file"] = str(path)  # HostConnection says it cannot be used, naming it
         if h.credential:
             cred = self.credentials[h.credential]
             conn["username"], conn["password"] = cred.username, cred.password
@@ -466,6 +473,7 @@ def _connection_problems(config: StackConfig) -> list[str]:
                 if "does not exist or is not a file" in p:
                     continue
                 field, sep, reason = p.partition(": ")
+                field = "ca_file" if field == "ca_pem" else field  # the operator gives a file
                 if sep and re.fullmatch(r"[a-z_]+", field):
                     problems.append(f"{NAMESPACE}:hosts.{name}.{to_camel(field)}: {reason}")
                 else:

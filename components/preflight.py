@@ -435,8 +435,9 @@ def _connection_rows(f: HostFacts, t: HostTargets) -> tuple[list[Row], bool]:
     assert conn is not None
     auth_check = "authentication (CredSSP)" if t.pep else "authentication"
     if conn.https and conn.verify:
-        tls_ok = f"certificate trusted for {conn.tls_name}" + (f" (CA file {os.path.basename(conn.ca_file)})"
-                                                                if conn.ca_file else " (system CAs)")
+        tls_ok = f"certificate trusted for {conn.tls_name}" + (
+            f" (CA file {os.path.basename(conn.ca_file)})" if conn.ca_file
+            else f" (CA {conn.ca_source})" if conn.ca_pem else " (system CAs)")
     elif conn.https:
         tls_ok = "not verified (verify: false)"
     else:

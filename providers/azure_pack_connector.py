@@ -34,6 +34,7 @@ from providers.remote import (
     check_remote,
     connection_diff,
     password_secret,
+    same_connection,
     secret_outputs,
 )
 from providers.transport import (
@@ -608,9 +609,11 @@ class AzurePackConnectorProvider(HostResourceProvider[AzurePackConnectorInputs, 
         changed = changed_fields(olds, news) + ownership.owner_changed(olds, news)
         conn_changed, replaces = connection_diff(olds, news)  # another Azure Stack: a different configuration
         changed += conn_changed
-        for key in ("share_connection", "timeout_seconds"):
-            if olds.get(key) != news.get(key):
-                changed.append(key)
+        if is_unknown(news.get("share_connection")) or \
+                not same_connection(olds.get("share_connection"), news.get("share_connection")):
+            changed.append("share_connection")
+        if olds.get("timeout_seconds") != news.get("timeout_seconds"):
+            changed.append("timeout_seconds")
         # Disable on the old PEP before enabling through the new one: both may be the same Azure Stack (ERCS01..03
         # of an integrated system), and create-before-delete would end with multi-cloud mode disabled.
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from providers import ownership
 from providers.base import PROVIDER_KEY, LabProvider, is_unknown, validation_failures
 from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge
-from providers.transport import HostConnection, Transport
+from providers.transport import HostConnection, Transport, comparable_settings
 
 _default: Transport | None = None
 _default_lock = threading.Lock()
@@ -130,7 +130,13 @@ def connection_diff(olds: Mapping[str, Any], news: Mapping[str, Any],
         return [key], []
     if host_identity(news, key) != host_identity(olds, key):
         return [key], [key]
-    return ([key] if olds.get(key) != new else []), []
+    return ([] if same_connection(olds.get(key), new) else [key]), []
+
+
+def same_connection(old: Any, new: Any) -> bool:
+    """Whether two connection settings reach the host the same way. The CA counts by its content, so a state that
+    names it by another checkout's path (``ca_file``) matches a program that gives the same CA (``ca_pem``)."""
+    return bool(comparable_settings(old) == comparable_settings(new))
 
 
 def host_identity(props: Mapping[str, Any], key: str = "connection") -> str | None:

@@ -3,7 +3,7 @@
     from providers.transport import Command, HostConnection, PsrpTransport
 
     conn = HostConnection(fqdn="wap01.contoso.local", address="127.0.10.4", auth="ntlm",
-                          username="CONTOSO\\\\admin", password="...", ca_file="lab-ca.pem")
+                          username="CONTOSO\\\\admin", password="...", ca_pem=Path("lab-ca.pem").read_text())
     site = PsrpTransport().run(conn, "read connector site",
                                Command("Get-Website", {"Name": "MgmtSvc-Connector"})
                                | Command("ConvertTo-Json", {"Depth": 4}, ["Compress"]),
@@ -23,14 +23,15 @@ from typing import Any
 
 from ._base import Transport, VerbosePredicate
 from ._commands import Command, Credential, Pipeline, Secret, Statements, describe, secrets_in, to_statements
-from ._connection import PRIVILEGED_ENDPOINT, Auth, HostConnection
+from ._connection import PRIVILEGED_ENDPOINT, Auth, HostConnection, comparable_settings, locate_ca_file
 from ._fake import Call, Failure, FakeTransport
 from ._result import ErrorRecordInfo, Output, Result, to_plain
 
 __all__ = [
     "PRIVILEGED_ENDPOINT", "Auth", "Call", "Command", "Credential", "ErrorRecordInfo", "Failure",
     "FakeTransport", "HostConnection", "Output", "Pipeline", "PsrpTransport", "Result", "Secret", "Statements",
-    "SessionCache", "Transport", "VerbosePredicate", "describe", "error_info", "make_wsman",
+    "SessionCache", "Transport", "VerbosePredicate", "comparable_settings", "describe", "error_info",
+    "locate_ca_file", "make_wsman",
     "secrets_in", "to_plain", "to_statements", "to_wire", "translate",
 ]
 

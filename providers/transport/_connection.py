@@ -5,20 +5,31 @@ where to connect (an IP, or a name that differs from the FQDN in labs). Kerberos
 ``WSMAN/<fqdn>``; TLS checks the certificate against ``address`` unless ``tls_server_name`` names what it carries.
 The password is a pydantic ``SecretStr``: masked in repr/str/model_dump(mode="json"), revealed only when the
 transport opens a session.
+
+The CA that verifies the host's TLS certificate is given by content (``ca_pem``: what a stack's resources carry,
+so their state reads the same from every checkout and a refresh or destroy needs no local file) or by path
+(``ca_file``: direct use, and connections a stack stored before it kept the content).
 """
 
 from __future__ import annotations
 
+import atexit
+import hashlib
 import ipaddress
 import os
 import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from ..errors import ConfigurationError
 
-__all__ = ["Auth", "HostConnection", "PRIVILEGED_ENDPOINT"]
+__all__ = ["Auth", "HostConnection", "PRIVILEGED_ENDPOINT", "comparable_settings", "locate_ca_file"]
 
 Auth = Literal["basic", "ntlm", "negotiate", "kerberos", "credssp"]
 PRIVILEGED_ENDPOINT = "PrivilegedEndpoint"
@@ -39,7 +50,8 @@ class HostConnection(BaseModel):
     port: Annotated[int, Field(ge=1, le=65535)] | None = Field(None, description="default 5986 (https) / 5985")
     https: bool = True
     verify: bool = Field(True, description="verify the host's TLS certificate; turning it off must be explicit")
-    ca_file: str | None = Field(None, description="PEM bundle of the CA that issued the WinRM certificate")
+    ca_pem: str | None = Field(None, description="PEM of the CA certificate(s) that issued the WinRM certificate")
+    ca_file: str | None = Field(None, description="path of a PEM bundle of that CA (instead of ca_pem)")
     tls_server_name: str | None = Field(None, description="check the TLS certificate against this name (also "
                                                           "sent as SNI) instead of address: the host's fqdn when "
                                                           "connecting by an IP its certificate does not name")
@@ -86,6 +98,20 @@ class HostConnection(BaseModel):
             raise ValueError(f"{v!r} is not a host name: use the DNS name the host's WinRM certificate carries")
         return v.rstrip(".") if v else v
 
+    @field_validator("ca_pem")
+    @classmethod
+    def _ca_pem(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from cryptography import x509
+
+        try:
+            x509.load_pem_x509_certificates(v.encode())
+        except ValueError:
+            raise ValueError("holds no PEM certificate (-----BEGIN CERTIFICATE----- ...): give the CA certificate "
+                             "that issued the host's WinRM certificate") from None
+        return v
+
     @field_validator("configuration_name")
     @classmethod
     def _configuration(cls, v: str) -> str:
@@ -116,13 +142,17 @@ class HostConnection(BaseModel):
         if self.auth == "basic" and not self.https and not self.allow_basic_over_http:
             p.append("auth basic over http sends the password in clear: use https, or set "
                      "allow_basic_over_http: true for an isolated lab")
-        if self.ca_file is not None:
+        for name, value in (("ca_file", self.ca_file), ("ca_pem", self.ca_pem)):
+            if value is None:
+                continue
             if not self.https:
-                p.append("ca_file is only used with https: true")
+                p.append(f"{name} is only used with https: true")
             if not self.verify:
-                p.append("ca_file is set but verify is false: remove one of them")
-            if not os.path.isfile(self.ca_file):
-                p.append(f"ca_file {self.ca_file!r} does not exist or is not a file")
+                p.append(f"{name} is set but verify is false: remove one of them")
+        if self.ca_file is not None and self.ca_pem is not None:
+            p.append("ca_file and ca_pem both name a CA: give one of them")
+        elif self.ca_file is not None and locate_ca_file(self.ca_file) is None:
+            p.append(f"ca_file {self.ca_file!r} does not exist or is not a file")
         if self.tls_server_name is not None and not (self.https and self.verify):
             p.append("tls_server_name is only used with https: true and verify: true")
         if not self.read_timeout > self.operation_timeout:
@@ -150,6 +180,25 @@ class HostConnection(BaseModel):
         addr = self.connect_address
         return f"[{addr}]:{self.effective_port}" if ":" in addr else f"{addr}:{self.effective_port}"
 
+    @property
+    def ca_bundle(self) -> str | None:
+        """A file holding the CA to verify TLS with (what requests takes), or None for the system CAs: ca_file as
+        found on this machine, or ca_pem written to a private temporary file once per process."""
+        if self.ca_pem is not None:
+            return _materialized(self.ca_pem)
+        return locate_ca_file(self.ca_file) if self.ca_file is not None else None
+
+    @property
+    def ca_source(self) -> str | None:
+        """The CA as messages name it: the file, or the subject of the certificate given as PEM."""
+        if self.ca_file is not None:
+            return self.ca_file
+        if self.ca_pem is None:
+            return None
+        from cryptography import x509
+
+        return "; ".join(c.subject.rfc4514_string() for c in x509.load_pem_x509_certificates(self.ca_pem.encode()))
+
     def timeout_for(self, step: str, default: float | None = None) -> float:
         """A step's time budget: the per-step override, else the caller's default, else ``step_timeout``."""
         return self.step_timeouts.get(step) or default or self.step_timeout
@@ -175,3 +224,69 @@ class HostConnection(BaseModel):
                 problems.extend(f"{loc}: {m}" if loc else m for m in msg.split("\n"))
             host = data.get("fqdn") if isinstance(data, dict) and isinstance(data.get("fqdn"), str) else None
             raise ConfigurationError(problems, host=host) from None
+
+
+def locate_ca_file(path: str) -> str | None:
+    """``path`` if it is a file; else, for an absolute path (a connection stored by another operator's checkout:
+    ``/home/alice/wap/.labsim/lab/pki/ca.pem``), the longest tail of it that is a file under the working directory,
+    the project (``.labsim/lab/pki/ca.pem``). None when neither exists."""
+    if os.path.isfile(path):
+        return path
+    parts = Path(path).parts
+    if not Path(path).is_absolute():
+        return None
+    here = Path.cwd()
+    for i in range(1, len(parts)):
+        candidate = str(here.joinpath(*parts[i:]))
+        if os.path.isfile(candidate):  # False for a name too long, where Path.is_file raises
+            return candidate
+    return None
+
+
+def _pem_text(pem: str) -> str:
+    """PEM compared by meaning: line ends and surrounding blanks do not count."""
+    return "\n".join(line.strip() for line in pem.strip().splitlines())
+
+
+def comparable_settings(settings: Any) -> Any:
+    """Connection settings as a diff compares them: the CA by its content, whether a connection names it by file
+    (``ca_file``, as stacks stored it before) or carries it (``ca_pem``). So the same CA reads as no change from
+    any checkout. A file that cannot be read stays a path (and differs from any content)."""
+    if not isinstance(settings, Mapping):
+        return settings
+    out = dict(settings)
+    path = out.get("ca_file")
+    if isinstance(path, str) and out.get("ca_pem") is None:
+        found = locate_ca_file(path)
+        try:
+            out["ca_pem"] = Path(found).read_text() if found else None
+        except (OSError, UnicodeDecodeError):
+            out["ca_pem"] = None
+        if out["ca_pem"] is not None:
+            del out["ca_file"]
+    if isinstance(out.get("ca_pem"), str):
+        out["ca_pem"] = _pem_text(out["ca_pem"])
+    return {k: v for k, v in out.items() if v is not None}
+
+
+_files: dict[str, str] = {}
+_files_lock = threading.Lock()
+_folder: str | None = None
+
+
+def _materialized(pem: str) -> str:
+    """A file holding ``pem`` (public CA certificates, no secret), one per content, in a private temporary folder
+    removed when the process exits."""
+    global _folder
+    key = hashlib.sha256(_pem_text(pem).encode()).hexdigest()
+    with _files_lock:
+        path = _files.get(key)
+        if path is None or not os.path.isfile(path):
+            if _folder is None or not os.path.isdir(_folder):
+                _folder = tempfile.mkdtemp(prefix="wapconnector-ca-")
+                atexit.register(shutil.rmtree, _folder, True)
+            path = os.path.join(_folder, f"{key[:16]}.pem")
+            with open(path, "w", encoding="ascii") as f:
+                f.write(_pem_text(pem) + "\n")
+            _files[key] = path
+        return path

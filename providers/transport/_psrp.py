@@ -88,7 +88,7 @@ _KEY_SALT = os.urandom(32)  # per-process: pool keys carry an HMAC of the passwo
 def _session_key(conn: HostConnection) -> tuple:
     pw = conn.password.get_secret_value() if conn.password else ""
     pw_mac = hmac.new(_KEY_SALT, pw.encode(), hashlib.sha256).hexdigest()[:16]
-    return (conn.connect_address.lower(), conn.effective_port, conn.https, conn.verify, conn.ca_file,
+    return (conn.connect_address.lower(), conn.effective_port, conn.https, conn.verify, conn.ca_bundle,
             conn.tls_name.lower(), conn.auth, (conn.username or "").lower(), conn.configuration_name.lower(), pw_mac)
 
 
@@ -124,7 +124,7 @@ def make_wsman(conn: HostConnection, password: str | None) -> WSMan:
         ssl=conn.https,
         auth=conn.auth,
         # pypsrp takes a CA bundle path here too (it becomes requests' verify=); its annotation says bool only.
-        cert_validation=conn.ca_file if (conn.https and conn.verify and conn.ca_file) else conn.verify,  # type: ignore[arg-type]
+        cert_validation=conn.ca_bundle if (conn.https and conn.verify and conn.ca_bundle) else conn.verify,  # type: ignore[arg-type]
         connection_timeout=int(math.ceil(conn.connect_timeout)),
         read_timeout=int(math.ceil(conn.read_timeout)),
         operation_timeout=conn.operation_timeout,
@@ -466,7 +466,7 @@ def translate(exc: BaseException, conn: HostConnection, step: str) -> ConnectorE
             detail = getattr(cause, "verify_message", None) or (
                 clean(pinned, 200) if pinned is not None else "certificate verify failed")
             return TlsVerificationFailed(host, step, f"{detail} at {endpoint}",
-                                         ca_file=conn.ca_file, server_name=conn.tls_server_name)
+                                         ca_file=conn.ca_source, server_name=conn.tls_server_name)
         return TransportError(host, step, f"TLS handshake with {endpoint} failed: {clean(text, 200)}")
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return HostUnreachable(host, step, f"no answer within {conn.connect_timeout:g} s", endpoint=endpoint)
@@ -483,7 +483,7 @@ def translate(exc: BaseException, conn: HostConnection, step: str) -> ConnectorE
             return HostUnreachable(host, step, "connection timed out", endpoint=endpoint)
         if isinstance(cause, ssl.SSLCertVerificationError):
             return TlsVerificationFailed(host, step, f"{cause.verify_message} at {endpoint}",
-                                         ca_file=conn.ca_file, server_name=conn.tls_server_name)
+                                         ca_file=conn.ca_source, server_name=conn.tls_server_name)
         return TransportError(host, step, f"connection to {endpoint} lost: {type(cause).__name__}: "
                                           f"{clean(cause, 200)}")
     if _is_credential_error(exc) and _credssp_answered_without_challenge(exc):

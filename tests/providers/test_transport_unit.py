@@ -420,3 +420,73 @@ def test_pydantic_errors_do_not_echo_the_password():
 def test_transport_module_keeps_pypsrp_debug_off(caplog):
     from providers.transport import PsrpTransport  # noqa: F401 - loading the real transport sets the levels
     assert logging.getLogger("pypsrp").getEffectiveLevel() >= logging.INFO
+
+
+# -- the CA by content: the same connection from every checkout ----------------------------------------------------
+
+def _ca_pem() -> str:
+    from tests.cert_factory import make_ca
+
+    return make_ca("WinRM CA").pem
+
+
+def _conn(**changes):
+    data = dict(fqdn="wap01.contoso.local", address="127.0.10.4", auth="ntlm", username="CONTOSO\\admin",
+                password=PASSWORD)
+    return {**data, **changes}
+
+
+def test_a_ca_given_as_pem_is_written_once_to_a_file_for_tls(tmp_path):
+    pem = _ca_pem()
+    conn = HostConnection.parse(_conn(ca_pem=pem))
+    bundle = conn.ca_bundle
+    assert bundle is not None and open(bundle).read().strip() == pem.strip()
+    assert HostConnection.parse(_conn(ca_pem=pem.replace("\n", "\r\n"))).ca_bundle == bundle  # same content
+    assert conn.ca_source.startswith("CN=WinRM CA")
+
+
+@pytest.mark.parametrize("changes, problem", [
+    (dict(ca_pem="not a certificate"), "ca_pem: holds no PEM certificate"),
+    (dict(ca_pem="CA", ca_file=__file__), "ca_pem: holds no PEM certificate"),
+])
+def test_ca_pem_problems(changes, problem):
+    with pytest.raises(ConfigurationError) as e:
+        HostConnection.parse(_conn(**changes))
+    assert any(p.startswith(problem) for p in e.value.problems), e.value.problems
+
+
+def test_ca_file_and_ca_pem_together_are_refused(tmp_path):
+    with pytest.raises(ConfigurationError, match="ca_file and ca_pem both name a CA"):
+        HostConnection.parse(_conn(ca_pem=_ca_pem(), ca_file=__file__))
+
+
+def test_a_ca_file_stored_by_another_checkout_is_found_in_this_one(tmp_path, monkeypatch):
+    from providers.transport import locate_ca_file
+
+    here = tmp_path / "bob" / "wap"
+    (here / ".labsim/lab/pki").mkdir(parents=True)
+    (here / ".labsim/lab/pki/ca.pem").write_text(_ca_pem())
+    monkeypatch.chdir(here)
+    alice = "/home/alice/wap/.labsim/lab/pki/ca.pem"
+    assert locate_ca_file(alice) == str(here / ".labsim/lab/pki/ca.pem")
+    assert locate_ca_file("/home/alice/wap/.labsim/other/ca.pem") is None
+    assert locate_ca_file(".labsim/lab/pki/ca.pem") == ".labsim/lab/pki/ca.pem"
+    assert HostConnection.parse(_conn(ca_file=alice)).ca_bundle == str(here / ".labsim/lab/pki/ca.pem")
+
+
+def test_connections_compare_the_ca_by_content_whatever_names_it(tmp_path, monkeypatch):
+    from providers.remote import connection_diff, same_connection
+
+    pem = _ca_pem()
+    ca = tmp_path / "first" / "ca.pem"
+    ca.parent.mkdir()
+    ca.write_text(pem)
+    by_path = _conn(ca_file=str(ca))
+    by_content = _conn(ca_pem=pem.replace("\n", "\r\n"))
+    assert same_connection(by_path, by_content) and same_connection(by_content, _conn(ca_pem=pem))
+    assert connection_diff({"connection": by_path}, {"connection": by_content}) == ([], [])
+    assert not same_connection(by_content, _conn(ca_pem=_ca_pem()))  # another CA
+    assert not same_connection(by_path, _conn(ca_pem=pem, port=5987))
+    ca.unlink()  # unreadable on this machine: a change (the update stores the content)
+    monkeypatch.chdir(tmp_path)
+    assert connection_diff({"connection": by_path}, {"connection": by_content}) == (["connection"], [])

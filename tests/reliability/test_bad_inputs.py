@@ -27,6 +27,7 @@ from components.config import ConfigError, parse_stack_config
 from labsim.lab import DEFAULT_LAB, LabFileError, load_lab
 from providers.errors import ConfigurationError
 from providers.transport import HostConnection
+from tests.cert_factory import make_ca
 from tests.reliability import figures
 from tests.reliability.corpus import (
     DEFAULT_POLLING,
@@ -77,6 +78,9 @@ def _key_path(path: tuple) -> str:
 # =================================================================================================================
 # Stack config
 # =================================================================================================================
+_CA_PEM = make_ca("WinRM test CA").pem
+
+
 def valid_config(tmp: Path) -> tuple[dict[str, Any], set[str], list[str]]:
     """(raw wapconnector:* values without the namespace, secret keys, passwords) for the default lab."""
     from labsim.lab import DEFAULT_LAB, load_lab
@@ -84,7 +88,7 @@ def valid_config(tmp: Path) -> tuple[dict[str, Any], set[str], list[str]]:
 
     lab_ = load_lab(DEFAULT_LAB)
     (tmp / "state" / "pki").mkdir(parents=True, exist_ok=True)
-    (tmp / "state" / "pki" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    (tmp / "state" / "pki" / "ca.pem").write_text(_CA_PEM)  # connections carry its content
     plain, secrets = stack_config(lab_, state_dir=tmp / "state", bundle_dir=tmp / "bundle", project_dir=tmp)
     raw = {k.partition(":")[2]: v for k, v in plain.items()}
     for path, password in secrets.items():

@@ -71,9 +71,31 @@ def test_generated_lab_config_is_valid_and_builds_connections() -> None:
     pep = config.connection(config.azure_stack.privileged_endpoint, configuration_name="PrivilegedEndpoint",
                             project_dir=Path("/project"))
     assert pep["auth"] == "credssp" and pep["address"] == "127.0.10.1" and pep["username"] == "AZURESTACK\\CloudAdmin"
-    assert pep["ca_file"] == "/project/.labsim/x/pki/ca.pem"
+    assert pep["ca_file"] == "/project/.labsim/x/pki/ca.pem"  # not there: HostConnection names the missing file
     assert config.clouds[0].endpoint == "https://wapcomputer1.contoso.com:40005"
     assert "LabOnly" not in repr(config.credentials)
+
+
+def test_a_host_connection_carries_its_ca_by_content_the_same_from_every_checkout(tmp_path) -> None:
+    from tests.cert_factory import make_ca
+
+    config = parse_stack_config(lab_raw(), SECRET)
+    pem = make_ca("WinRM CA").pem
+    conns = []
+    for checkout in ("alice/wap", "bob/src/wap"):
+        project = tmp_path / checkout
+        (project / ".labsim/x/pki").mkdir(parents=True)
+        (project / ".labsim/x/pki/ca.pem").write_text(pem)
+        conns.append(config.connection("wapcomputer1", project_dir=project))
+    assert conns[0] == conns[1] and conns[0]["ca_pem"] == pem and "ca_file" not in conns[0]
+
+
+def test_a_ca_file_that_is_not_pem_is_named_by_its_key(tmp_path) -> None:
+    raw = lab_raw()
+    (tmp_path / "ca.der").write_bytes(b"\x30\x82\x01\xff binary")
+    raw["hosts"]["wapcomputer1"]["caFile"] = str(tmp_path / "ca.der")
+    found = problems_of(raw)
+    assert any(p.startswith("wapconnector:hosts.wapcomputer1.caFile: holds no PEM certificate") for p in found), found
 
 
 def test_plain_text_credentials_are_refused() -> None:
@@ -230,3 +252,4 @@ def test_a_validity_inside_the_renewal_window_names_the_key(raw, expected) -> No
     """Not the provider's renew_before_days: the key the operator wrote."""
     found = problems(raw)
     assert any(p.startswith(expected) for p in found), found
+
