@@ -1,6 +1,9 @@
 """The Pulumi program: one stack per lab (see stacks/). Configuration is validated before anything is
 registered; resources live in providers/ (importable, so their pickled providers load in a fresh process)."""
 
+import sys
+from typing import NoReturn
+
 import pulumi
 
 from components.config import ConfigError, load_stack_config
@@ -9,10 +12,21 @@ from components.pki import LabPki
 from components.preflight import preflight_mode, run_preflight
 from providers.errors import ConnectorError
 
+# The Python launcher's code for "the program showed its own message" (pulumi-language-python-exec): the language
+# host then adds nothing. pulumi.RunError exits 1, to which it adds "program exited with non-zero exit code: 1".
+SHOWN_ITS_MESSAGE = 32
+
+
+def refuse(message: str) -> NoReturn:
+    """Stop the program with the project's message as the run's only error."""
+    pulumi.log.error(message)
+    sys.exit(SHOWN_ITS_MESSAGE)
+
+
 try:
     config = load_stack_config()
 except ConfigError as exc:
-    raise pulumi.RunError(str(exc)) from None
+    refuse(str(exc))
 
 if config.deploys_lab:
     # Look before touching: every host is probed read-only before any resource is registered, so a lab that
@@ -20,10 +34,10 @@ if config.deploys_lab:
     try:
         mode = preflight_mode(config)
     except ConnectorError as exc:
-        raise pulumi.RunError(str(exc)) from None
+        refuse(str(exc))
     report = run_preflight(config)
     if not report.ok and mode == "enforce":
-        raise pulumi.RunError(f"{report.summary()}; nothing was changed. Fix what the table says (or set "
+        refuse(f"{report.summary()}; nothing was changed. Fix what the table says (or set "
                               f"wapconnector:preflight to warn to go on anyway):\n{report.table()}")
     if not report.ok:
         pulumi.log.warn(f"{report.summary()}; going on (preflight mode warn):\n{report.table()}")

@@ -345,7 +345,9 @@ def _cross_checks(raw: dict[str, Any], secret_keys: set[str] | None) -> list[str
                             f"needs a credential (a name in {NAMESPACE}:credentials)")
     if secret_keys is not None:
         for key in SECRET_KEYS:
-            if key in raw and f"{NAMESPACE}:{key}" not in secret_keys:
+            # Only a password that is there can be in plain text: a missing one is reported as missing.
+            plain = plaintext_secrets({f"{NAMESPACE}:{key}": raw.get(key)})
+            if plain and f"{NAMESPACE}:{key}" not in secret_keys:
                 problems.append(f"{NAMESPACE}:{key}: holds passwords in plain text; set each password with "
                                 f"pulumi config set --secret --path '{NAMESPACE}:{key}.<name>.password' <value>")
     return problems
@@ -398,8 +400,8 @@ def _certificate_key_problems(i: int, cc: dict[str, Any], secret_keys: set[str] 
     problems = []
     for name in _CERTIFICATE_KEYS[source]:
         if cc.get(name) is None:
-            how = (f"pulumi config set --secret --path '{key}.pfxPassword' (it prompts)" if name == "pfxPassword"
-                   else "it in stacks/Pulumi.<stack>.yaml")
+            how = (f"it with pulumi config set --secret --path '{key}.pfxPassword' (it prompts)"
+                   if name == "pfxPassword" else "it in stacks/Pulumi.<stack>.yaml")
             problems.append(f"{key}.{name}: missing; source {source} needs it: set {how}")
     for name in ("pfxFile", "pfxPassword", "thumbprint", "issuingCaFile"):
         if cc.get(name) is not None and name not in _CERTIFICATE_KEYS[source]:

@@ -29,6 +29,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -68,6 +69,8 @@ class Report:
     checks: list[Check] = field(default_factory=list)
     resources: list[ResourceRead] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    #: The doctor's checks, one row each ({host, check, status, result, todo}): a table of their own.
+    doctor: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -146,10 +149,18 @@ def doctor(pulumi: Pulumi, report: Report) -> tuple[str, str, None]:
         report.missing.append("doctor: scripts/doctor.py is not in this checkout; the refreshing preview and the "
                               "reads below still ran")
         return SKIP, "scripts/doctor.py is not in this checkout", None
-    proc = subprocess.run([sys.executable, str(script), "--stack", pulumi.stack, "--cwd", str(pulumi.cwd)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=1800,
-                          env=dict(os.environ) if pulumi.binary else dict(os.environ, STACK=pulumi.stack))
-    return (PASS if proc.returncode == 0 else FAIL), _tail(proc.stdout + proc.stderr, 40), None
+    with tempfile.TemporaryDirectory(prefix="acceptance-doctor-") as tmp:
+        rows_file = Path(tmp) / "doctor.json"
+        proc = subprocess.run([sys.executable, str(script), "--stack", pulumi.stack, "--cwd", str(pulumi.cwd),
+                               "--json", str(rows_file)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=1800,
+                              env=dict(os.environ) if pulumi.binary else dict(os.environ, STACK=pulumi.stack))
+        checked = json.loads(rows_file.read_text()) if rows_file.exists() else None
+    result = PASS if proc.returncode == 0 else FAIL
+    if checked is None:  # it stopped before checking any host (the configuration): what it said
+        return result, _tail(proc.stdout + proc.stderr, 40), None
+    report.doctor = checked["rows"]
+    return result, f"{checked['summary']} (table: Doctor, below)", None
 
 
 def exported(pulumi: Pulumi) -> dict[str, dict[str, Any]]:
@@ -267,6 +278,11 @@ def destroy(pulumi: Pulumi) -> tuple[str, str, None]:
 
 
 # -- report --------------------------------------------------------------------------------------------------
+def _cell(text: str) -> str:
+    """One Markdown table cell: pipes escaped, line breaks kept as <br>."""
+    return str(text).replace("|", "\\|").replace("\n", "<br>")
+
+
 def render(report: Report) -> str:
     lines = [f"# Acceptance report: stack `{report.stack}`", "",
              f"- result: **{'PASS' if report.passed else 'FAIL'}**",
@@ -275,8 +291,12 @@ def render(report: Report) -> str:
              f"- code: commit {report.commit}; {report.pulumi}", "",
              "## Checks", "", "| check | result | seconds | detail |", "|---|---|---|---|"]
     for c in report.checks:
-        detail = c.detail.replace("|", "\\|").replace("\n", "<br>")
-        lines.append(f"| {c.name} | {c.result} | {c.seconds:g} | {detail} |")
+        lines.append(f"| {c.name} | {c.result} | {c.seconds:g} | {_cell(c.detail)} |")
+    if report.doctor:
+        lines += ["", "## Doctor", "", "The read-only check of every host (`make doctor`).", "",
+                  "| host | check | result | detail | what to do |", "|---|---|---|---|---|"]
+        lines += [f"| {' | '.join(_cell(r.get(k, '')) for k in ('host', 'check', 'status', 'result', 'todo'))} |"
+                  for r in report.doctor]
     lines += ["", "## Every resource's read", "",
               "Read by `pulumi preview --refresh` from its host; shape: the read carries every output the stack "
               "recorded, with the same type; plan: what the preview would do (same = in sync).", "",

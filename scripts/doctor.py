@@ -1,6 +1,7 @@
 """`make doctor STACK=<name>`: the stack's read-only preflight, as a table, without running Pulumi's program.
 
     python scripts/doctor.py --stack sim            # from the project root, environment from scripts/env.sh
+    python scripts/doctor.py --stack sim --json rows.json   # also every check as JSON (the acceptance report's table)
 
 Reads the stack's configuration (secrets decrypted by the stack's secrets provider, never printed), probes every
 host read-only and in parallel, prints one line per check (host, check, result, what to do) and exits 1 when
@@ -10,6 +11,7 @@ any check failed, 2 when the configuration itself is unusable, 0 when the lab is
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -68,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", required=True)
     parser.add_argument("--cwd", type=Path, default=ROOT, help="the Pulumi project directory (default: this one)")
+    parser.add_argument("--json", type=Path, help="also write every check here: {summary, ok, rows: [{host, check, "
+                                                  "status, result, todo}]}")
     args = parser.parse_args(argv)
     raw, secret_keys = read_config(args.stack, args.cwd)
     try:
@@ -83,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     report = run_preflight(config, project_dir=args.cwd)
     print(report.table())
     print(report.summary())
+    if args.json:
+        args.json.write_text(json.dumps({"summary": report.summary(), "ok": report.ok,
+                                         "rows": [dataclasses.asdict(r) for r in report.rows]}, indent=2) + "\n")
     if report.ok:
         print("doctor: ready: `make preview` shows the plan, `make up` applies it")
         return 0

@@ -51,6 +51,11 @@ def test_acceptance_read_only_then_full_cycle(tmp_path):
         assert writes == [], writes  # read-only means read-only
         text = (tmp_path / "read-only.md").read_text()
         assert "result: **PASS**" in text and "| ConnectorSite |" in text
+        # The doctor's checks are a table of their own: one row per check, every host.
+        assert {r["host"] for r in data["doctor"]} >= {h.name for h in lab.lab.hosts}
+        assert "## Doctor" in text and "<br>" not in text.split("## Doctor")[0]
+        assert f"| AzS-ERCS01 | {data['doctor'][0]['check']} | PASS |" in text or \
+            any(line.startswith("| AzS-ERCS01 | ") and " | PASS | " in line for line in text.splitlines())
         for host in lab.lab.hosts:
             for user in host.users:
                 assert user.password not in text and user.password not in json.dumps(data)

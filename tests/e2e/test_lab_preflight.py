@@ -78,6 +78,8 @@ def test_broken_lab_lists_every_problem_and_nothing_is_written(tmp_path) -> None
                 (host, check, preview.output)
         assert "nothing was changed" in preview.output
         assert "Traceback" not in preview.output, preview.output
+        # The project's message is the run's only error: no "an unhandled error occurred: program exited ...".
+        assert "unhandled error" not in preview.output and "non-zero exit code" not in preview.output, preview.output
 
         up = lab.project.up(check=False)
         assert up.returncode != 0, up.output

@@ -371,9 +371,13 @@ def test_a_failing_preflight_stops_the_program_before_any_resource(monitor, monk
     from components.preflight import Row
 
     calls = preflight_answers(monkeypatch, [Row(*r) for r in BROKEN])
-    with pytest.raises(Exception) as err:
+    errors: list[str] = []
+    monkeypatch.setattr(pulumi.log, "error", lambda msg, *a, **k: errors.append(msg))
+    with pytest.raises(SystemExit) as err:
         deploy(lambda: run_program(sim_config_values()))
-    assert "URL Rewrite" in str(err.value) and "nothing was changed" in str(err.value)
+    # The project's message is the run's one error; exit code 32 keeps the language host from adding its own.
+    assert err.value.code == 32
+    assert len(errors) == 1 and "URL Rewrite" in errors[0] and "nothing was changed" in errors[0]
     assert len(calls) == 1 and calls[0].azure_stack is not None
     assert [u for u in monitor.requests if "dynamic" in u] == []
 

@@ -253,3 +253,12 @@ def test_a_validity_inside_the_renewal_window_names_the_key(raw, expected) -> No
     found = problems(raw)
     assert any(p.startswith(expected) for p in found), found
 
+
+def test_credentials_without_any_password_are_missing_not_plain_text() -> None:
+    """An untouched copy of stacks/Pulumi.example-real.yaml: user names only, no password set yet."""
+    raw = lab_raw()
+    for cred in raw["credentials"].values():
+        del cred["password"]
+    found = problems_of(raw, secret_keys=set())
+    assert not any("plain text" in p for p in found), found
+    assert any(p.startswith("wapconnector:credentials.wapcomputer1.password: missing") for p in found), found
