@@ -25,7 +25,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from providers import connector_output, names, ownership
-from providers.base import PROVIDER_KEY, LabResource, is_unknown
+from providers.base import PROVIDER_KEY, FieldDiff, LabResource, is_unknown
 from providers.errors import ConnectorError, HostDidNotConverge, RemoteCommandFailed, StepTimedOut
 from providers.hostops import only_expected_errors
 from providers.remote import (
@@ -616,7 +616,7 @@ class AzurePackConnectorProvider(HostResourceProvider[AzurePackConnectorInputs, 
             changed.append("timeout_seconds")
         # Disable on the old PEP before enabling through the new one: both may be the same Azure Stack (ERCS01..03
         # of an integrated system), and create-before-delete would end with multi-cloud mode disabled.
-        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
+        return FieldDiff(changed, replaces, delete_before_replace=True)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = AzurePackConnectorInputs.parse(props)

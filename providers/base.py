@@ -10,6 +10,7 @@ import functools
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from types import FrameType
 from typing import Any
@@ -114,6 +115,18 @@ def check_with(model: type[BaseModel], olds: Mapping[str, Any], news: Mapping[st
     return CheckResult(dict(news), validation_failures(model, news))
 
 
+class FieldDiff(DiffResult):
+    """A diff that knows which properties differ (``changed``): the plan names them, ``[diff: ~sites]``, instead
+    of whatever input keys happen to differ between the old and the new inputs (the engine's guess when a
+    provider names none, which showed ``~connection`` for a drifted site whose connection had not changed)."""
+
+    def __init__(self, changed: Iterable[str], replaces: Iterable[str] = (),
+                 delete_before_replace: bool = False) -> None:
+        self.changed = list(dict.fromkeys(changed))
+        super().__init__(changes=bool(self.changed), replaces=list(dict.fromkeys(replaces)),
+                         delete_before_replace=delete_before_replace)
+
+
 def diff_fields(
     olds: Mapping[str, Any],
     news: Mapping[str, Any],
@@ -121,7 +134,7 @@ def diff_fields(
     fields: Iterable[str],
     replace_on: Iterable[str] = (),
     equal: Mapping[str, Any] | None = None,
-) -> DiffResult:
+) -> FieldDiff:
     """Compare the observed/previous value in ``olds`` with the desired value in ``news`` for each declared
     field (never whole dicts: ``olds`` also holds outputs and the provider). An unknown desired value counts as
     a change. ``equal`` may give a per-field comparison function for values that are equal in meaning."""
@@ -134,11 +147,7 @@ def diff_fields(
         same = equal[name](old, new) if name in equal and not is_unknown(new) else old == new
         if is_unknown(new) or not same:
             changed.append(name)
-    return DiffResult(
-        changes=bool(changed),
-        replaces=[f for f in changed if f in replace_on],
-        delete_before_replace=False,
-    )
+    return FieldDiff(changed, [f for f in changed if f in replace_on])
 
 
 # -- the provider base ----------------------------------------------------------------------------------------
@@ -220,6 +229,8 @@ def _served(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
                 if context is not None and hasattr(context, "set_details"):
                     context.set_details(str(exc))
                 raise
+        if name == "diff" and request is not None:
+            _diff_call.call = (request, result)  # its response names the fields (_DiffResponseNamingFields)
         if name == "check" and request is not None and isinstance(result, CheckResult):
             # Only where the engine will print them; direct callers (tests, tools) see the failures as built.
             result = CheckResult(result.inputs, safe_failures(result.failures))
@@ -227,6 +238,73 @@ def _served(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
 
     served.__lab_served__ = True  # type: ignore[attr-defined]
     return served
+
+
+# -- the fields a plan names ------------------------------------------------------------------------------------
+# The SDK's servicer answers Diff with changes/replaces only (pulumi/dynamic/__main__.py): no `diffs`, no
+# `detailedDiff`. The engine then names, in a plan line, every input whose value differs between the old and new
+# inputs, and nothing that drifted on the host. Its gRPC handlers are bound when the process starts, so the
+# response is completed where it is built: the servicer's module gets a `proto` whose DiffResponse adds the
+# provider's own FieldDiff.changed (`diffs`, and a `detailedDiff` entry per field, compared with the old input
+# where the input changed, a new setting, and with the refreshed output otherwise, drift).
+_diff_call = threading.local()
+
+
+def name_changed_fields(response: Any, request: Any, result: Any) -> None:
+    """Add ``result``'s changed fields (a :class:`FieldDiff`) to a DiffResponse for ``request``."""
+    if not isinstance(result, FieldDiff) or not result.changed:
+        return
+    from pulumi.runtime import rpc
+    from pulumi.runtime.proto import provider_pb2
+
+    old_inputs = rpc.deserialize_properties(request.old_inputs, True) if request.HasField("old_inputs") else {}
+    news = rpc.deserialize_properties(request.news, True)
+    replaces = set(result.replaces or ())
+    for key in result.changed:
+        response.diffs.append(key)
+        kind = provider_pb2.PropertyDiff.UPDATE_REPLACE if key in replaces else provider_pb2.PropertyDiff.UPDATE
+        input_changed = key in old_inputs and _without_settings_keys(old_inputs).get(key) != \
+            _without_settings_keys(news).get(key)
+        response.detailedDiff[key].CopyFrom(provider_pb2.PropertyDiff(kind=kind, inputDiff=input_changed))
+    response.hasDetailedDiff = True
+
+
+class _DiffResponseNamingFields:
+    """provider_pb2.DiffResponse as the servicer uses it (its constants, and a call that builds the response), with
+    the fields of the diff this thread just computed added."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def __call__(self, **fields: Any) -> Any:
+        response = self._real(**fields)
+        call = _diff_call.__dict__.pop("call", None)
+        if call is not None:
+            name_changed_fields(response, *call)
+        return response
+
+
+class _ProtoNamingFields:
+    """The servicer module's ``proto`` (provider_pb2), but for DiffResponse."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self.DiffResponse = _DiffResponseNamingFields(real.DiffResponse)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def _in_provider_process() -> None:
+    main = sys.modules.get("__main__")
+    if progress.engine_address() is None or not hasattr(main, "DynamicResourceProviderServicer"):
+        return
+    proto = getattr(main, "proto", None)
+    if proto is not None and not isinstance(proto, _ProtoNamingFields):
+        main.proto = _ProtoNamingFields(proto)  # type: ignore[union-attr]
 
 
 class LabProvider(ResourceProvider):
@@ -247,3 +325,6 @@ class LabProvider(ResourceProvider):
             method = cls.__dict__.get(name)
             if method is not None and not getattr(method, "__lab_served__", False):
                 setattr(cls, name, _served(name, method))
+
+
+_in_provider_process()

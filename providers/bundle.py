@@ -28,7 +28,7 @@ from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Up
 from pydantic import Field, field_validator, model_validator
 
 from providers import ownership
-from providers.base import LabResource, is_unknown
+from providers.base import FieldDiff, LabResource, is_unknown
 from providers.errors import ConnectorError, HostDidNotConverge
 from providers.hostops import (
     DEFAULT_CHUNK_SIZE,
@@ -379,7 +379,7 @@ class ConnectorBundleProvider(HostResourceProvider[ConnectorBundleInputs, Observ
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed, replaces = changed_fields(olds, news)
         changed += ownership.owner_changed(olds, news)
-        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
+        return FieldDiff(changed, replaces)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = ConnectorBundleInputs.parse(props)

@@ -34,7 +34,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from pydantic import AfterValidator, Field, field_validator
 
 from providers import cert_checks, names, ownership, pki, remote
-from providers.base import PROVIDER_KEY, LabResource, is_unknown
+from providers.base import PROVIDER_KEY, FieldDiff, LabResource, is_unknown
 from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge
 from providers.hostops import only_expected_errors, stage_bytes, windows_path
 from providers.remote import Converged, HostResourceProvider, RemoteInputs, check_remote, connection_diff
@@ -642,7 +642,7 @@ class CertificateProvider(HostResourceProvider[CertificateInputs, Observed, Step
         # Same certificate, other store (or host): remove the old one first, or the new one would be found in
         # the old place (CA and Root count for each other) and adopted, and then the old delete removes it.
         same_cert = desired_thumbprint(news) == olds.get("thumbprint")
-        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=bool(replaces) and same_cert)
+        return FieldDiff(changed, replaces, delete_before_replace=bool(replaces) and same_cert)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = _parse(props)

@@ -22,7 +22,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from pydantic import Field, field_validator, model_validator
 
 from providers import names, ownership
-from providers.base import PROVIDER_KEY, LabResource, is_unknown
+from providers.base import PROVIDER_KEY, FieldDiff, LabResource, is_unknown
 from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge
 from providers.hostops import only_expected_errors
 from providers.remote import (
@@ -419,14 +419,16 @@ def observed_outputs(observed: ObservedSite | None, tenant_portal_fqdn: str | No
 
 
 def changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
-    """Drift/intent per field: ``install`` (a site or package missing, or a site stopped),
+    """Drift/intent per field, named by the output that shows it: ``sites`` (a site missing or not Started),
+    ``packages`` (a connector package missing),
     ``certificate_thumbprint`` (a connector site bound to another certificate than desired: the input, or the
     tenant site's when not given), and each FQDN whose configured value differs."""
     changed = []
     sites = olds.get("sites")
-    if not isinstance(sites, Mapping) or any(sites.get(s) != "Started" for s in CONNECTOR_SITES) or \
-            len(olds.get("packages") or []) != len(CONNECTOR_PACKAGES):
-        changed.append("install")
+    if not isinstance(sites, Mapping) or any(sites.get(s) != "Started" for s in CONNECTOR_SITES):
+        changed.append("sites")
+    if len(olds.get("packages") or []) != len(CONNECTOR_PACKAGES):
+        changed.append("packages")
     want = news.get("certificate_thumbprint")
     if is_unknown(want):
         changed.append("certificate_thumbprint")
@@ -595,7 +597,7 @@ class ConnectorSiteProvider(HostResourceProvider[ConnectorSiteInputs, ObservedSi
         changed = changed_fields(olds, news) + ownership.owner_changed(olds, news)
         conn_changed, replaces = connection_diff(olds, news)  # another computer: another connector
         changed += conn_changed
-        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
+        return FieldDiff(changed, replaces)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = ConnectorSiteInputs.parse(props)
@@ -709,9 +711,11 @@ class ConnectorSite(LabResource, name="ConnectorSite"):
             "azure_stack_portal_fqdn": azure_stack_portal_fqdn,
             "certificate_thumbprint": certificate_thumbprint,
             "bundle_path": bundle_path, "owner": owner, "adopt": adopt,
-            **{k: None for k in ("observed_owner", "adopted", "prior", "endpoint", "bound_thumbprint", "sites",
-                                 "site_thumbprints",
-                                 "tenant_site_thumbprint", "packages", "installed")},
+            # What a converged host shows (outputs carry what it does show): a plan compares the two, so a
+            # stopped site reads `sites: { MgmtSvc-Connector: "Stopped" => "Started" }`.
+            "sites": {site: "Started" for site in CONNECTOR_SITES}, "packages": sorted(CONNECTOR_PACKAGES),
+            **{k: None for k in ("observed_owner", "adopted", "prior", "endpoint", "bound_thumbprint",
+                                 "site_thumbprints", "tenant_site_thumbprint", "installed")},
         }
         super().__init__(ConnectorSiteProvider(), name, props,
                          pulumi.ResourceOptions.merge(opts, secret_outputs()))

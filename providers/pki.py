@@ -26,7 +26,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from providers.base import LabProvider, LabResource, check_with, diff_fields
+from providers.base import FieldDiff, LabProvider, LabResource, check_with, diff_fields
 
 KeyType = Literal["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"]
 KEY_TYPES: tuple[str, ...] = KeyType.__args__  # type: ignore[attr-defined]
@@ -269,8 +269,7 @@ class _LocalPkiProvider(LabProvider):
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         result = diff_fields(olds, news, fields=self.INPUTS, replace_on=self.INPUTS)
         if _renewal_due(olds, int(news.get("renew_before_days") or 0)):
-            result = DiffResult(changes=True, replaces=[*(result.replaces or []), "expires_at"],
-                                delete_before_replace=False)
+            result = FieldDiff([*result.changed, "expires_at"], [*(result.replaces or []), "expires_at"])
         return result
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:

@@ -23,7 +23,7 @@ from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Up
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from providers import connector_output, hostops, names, ownership, remote
-from providers.base import PROVIDER_KEY, LabResource, is_unknown
+from providers.base import PROVIDER_KEY, FieldDiff, LabResource, is_unknown
 from providers.bundle import DEFAULT_DESTINATION
 from providers.errors import ConnectorError, HostDidNotConverge, RemoteCommandFailed
 from providers.remote import HostResourceProvider, RemoteInputs
@@ -511,7 +511,7 @@ class TenantApiTrustProvider(HostResourceProvider[TenantApiTrustInputs, TrustSta
         changed, replaces = trust_changed_fields(olds, news)
         changed += ownership.owner_changed(olds, news)
         # One trust row per Store: a new Store is a replacement; remove the old row before writing the new one.
-        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
+        return FieldDiff(changed, replaces, delete_before_replace=True)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         t = self.transport

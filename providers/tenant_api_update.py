@@ -21,7 +21,7 @@ from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Up
 from pydantic import AfterValidator, Field, field_validator
 
 from providers import hostops, ownership, remote
-from providers.base import LabResource, is_unknown
+from providers.base import FieldDiff, LabResource, is_unknown
 from providers.bundle import DEFAULT_DESTINATION
 from providers.errors import HostDidNotConverge
 from providers.remote import HostResourceProvider, RemoteInputs
@@ -236,8 +236,7 @@ class TenantApiUpdateProvider(HostResourceProvider[TenantApiUpdateInputs, Tenant
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         # Another host is another Tenant API (replace); everything else converges in place.
         changed, replaces = update_changed_fields(olds, news)
-        return DiffResult(changes=bool(changed or ownership.owner_changed(olds, news)), replaces=replaces,
-                          delete_before_replace=False)
+        return FieldDiff([*changed, *ownership.owner_changed(olds, news)], replaces)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = TenantApiUpdateInputs.parse(props)

@@ -10,4 +10,8 @@ if [ ! -f "stacks/Pulumi.$STACK.yaml" ]; then
   exit 2
 fi
 pulumi stack select --create --non-interactive "$STACK" >/dev/null
-exec pulumi "$@" --stack "$STACK" --non-interactive
+# At a terminal a person gets Pulumi's live resource tree (each row's Info column shows the step a provider is
+# running, providers/progress.py); pipes, logs and CI keep the line-by-line display.
+display=(--non-interactive)
+if [ -t 1 ] && [ -z "${CI:-}" ]; then display=(); fi
+exec pulumi "$@" --stack "$STACK" ${display[@]+"${display[@]}"}

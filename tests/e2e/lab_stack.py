@@ -63,6 +63,15 @@ class LabStack:
         self.project.config_file.write_text(yaml.safe_dump(doc, sort_keys=False))
 
     # -- helpers for the drift, change, topology and interruption tests -------------------------------------
+    def planned_fields(self, *extra: str) -> dict[str, tuple[str, list[str]]]:
+        """Like :meth:`planned` (a refreshing preview), with the fields each planned step names: {resource name:
+        (op, sorted detailedDiff keys)}, what the plan line shows as ``[diff: ~sites]``."""
+        run = self.project.run("preview", "--json", "--refresh", *extra)
+        assert run.returncode == 0, run.output
+        ops = self.planned_from(run.json())
+        steps = {s["urn"].rsplit("::", 1)[1]: s for s in run.json().get("steps") or []}
+        return {name: (op, sorted(steps[name].get("detailedDiff") or {})) for name, op in ops.items()}
+
     def planned(self, *extra: str, refresh: bool = True) -> dict[str, str]:
         """`pulumi preview [--refresh] --json`: {resource name: op} for every resource the plan would touch
         (ops other than "same" and the "refresh" reads a refreshing preview lists), the stack itself and provider
@@ -70,7 +79,11 @@ class LabStack:
         A resource that a refresh reads as gone plans "create". Fails on a non-zero exit or an error diagnostic."""
         run = self.project.run("preview", "--json", *(["--refresh"] if refresh else []), *extra)
         assert run.returncode == 0, run.output
-        data = run.json()
+        return self.planned_from(run.json())
+
+    @staticmethod
+    def planned_from(data: dict[str, Any]) -> dict[str, str]:
+        """{resource name: op} of a `preview --json` (see :meth:`planned`)."""
         errors = [d["message"] for d in data.get("diagnostics") or [] if d.get("severity") == "error"]
         assert not errors, errors
         out: dict[str, str] = {}

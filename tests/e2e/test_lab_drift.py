@@ -67,8 +67,11 @@ def test_a_connector_site_uninstalled_is_named_alone_and_reinstalled(lab: LabSta
     assert connector_binding(lab, "wapcomputer1") is None
 
     # Only the site drifted. Its EndpointCheck expects the certificate the stack installed (known in the preview),
-    # so the site's update does not drag it in; nothing on wapcomputer2 or the Azure Stack side moves.
-    assert lab.planned() == {SITE1: "update"}
+    # so the site's update does not drag it in; nothing on wapcomputer2 or the Azure Stack side moves. The plan
+    # names what drifted (the sites and packages it read, and the FQDNs its configuration held), not the
+    # connection, which did not change.
+    assert lab.planned_fields() == {SITE1: ("update", ["azure_stack_portal_fqdn", "packages", "sites",
+                                                       "tenant_api_fqdn", "tenant_portal_fqdn"])}
 
     ran = heal(lab)
     assert ("wapcomputer1", "Install-Connector.ps1") in changes(ran)
@@ -83,7 +86,7 @@ def test_b_other_certificate_bound_is_named_alone_and_rebound(lab: LabStack) -> 
     lab.admin("wapcomputer1", rf"{BUNDLE}\Setup\Scripts\Configure-Certificates.ps1", Thumbprint=other)
     assert connector_binding(lab, "wapcomputer1") == other
 
-    assert lab.planned() == {SITE1: "update"}
+    assert lab.planned_fields() == {SITE1: ("update", ["certificate_thumbprint"])}
 
     ran = heal(lab)
     # Only the binding is redone: no reinstall, no FQDN step.

@@ -160,8 +160,8 @@ NEWS = {"tenant_portal_fqdn": "wapcomputer1.contoso.com", "tenant_api_fqdn": "wa
 @pytest.mark.parametrize("case, olds, news, expected", [
     ("converged", _outs(), NEWS, []),
     ("site removed", _outs(lambda w: (w.sites.pop("MgmtSvc-ConnectorExtension"),
-                                      w.packages.discard(cs.CONNECTOR_PACKAGES[1]))), NEWS, ["install"]),
-    ("site stopped", _outs(lambda w: w.sites["MgmtSvc-Connector"].update(state="Stopped")), NEWS, ["install"]),
+                                      w.packages.discard(cs.CONNECTOR_PACKAGES[1]))), NEWS, ["sites", "packages"]),
+    ("site stopped", _outs(lambda w: w.sites["MgmtSvc-Connector"].update(state="Stopped")), NEWS, ["sites"]),
     ("rebound", _outs(lambda w: w.sites["MgmtSvc-Connector"].update(thumb=T_OTHER)), NEWS,
      ["certificate_thumbprint"]),
     ("explicit thumbprint", _outs(), {**NEWS, "certificate_thumbprint": T_OTHER}, ["certificate_thumbprint"]),
@@ -501,7 +501,7 @@ def test_sim_lifecycle_with_out_of_band_changes(labsim, sim):
     sim.run(c, "admin: uninstall", cs.uninstall_statements([CONNECTOR_PRODUCTS[1][3]]))
     drift = p.read(created.id, read.outs)
     assert drift.id == created.id and drift.outs["sites"]["MgmtSvc-ConnectorExtension"] == "Missing"
-    assert cs.changed_fields(drift.outs, props) == ["install"]
+    assert cs.changed_fields(drift.outs, props) == ["sites", "packages"]
     healed = p.update(created.id, drift.outs, props).outs
     assert healed["installed"] is True and cs.changed_fields(p.read(created.id, healed).outs, props) == []
 
@@ -530,7 +530,7 @@ def test_sim_lifecycle_with_out_of_band_changes(labsim, sim):
     # 4. ... stops a site.
     sim.run(c, "admin: stop", cs.Command("Stop-Website", {"Name": "MgmtSvc-ConnectorController"}))
     drift = p.read(created.id, healed)
-    assert cs.changed_fields(drift.outs, props) == ["install"]
+    assert cs.changed_fields(drift.outs, props) == ["sites"]
     healed = p.update(created.id, drift.outs, props).outs
     assert healed["sites"]["MgmtSvc-ConnectorController"] == "Started"
 
