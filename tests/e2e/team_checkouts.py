@@ -42,7 +42,7 @@ def one_cloud_lab() -> Lab:
     cloud = data["clouds"][0]["name"]
     data["clouds"] = data["clouds"][:1]
     data["hosts"] = [h for h in data["hosts"] if h.get("cloud") in (None, cloud)]
-    data.setdefault("settings", {})["pep_polling_seconds"] = 5.0
+    data.setdefault("settings", {})["pep_polling_seconds"] = 0.5  # the PEP cmdlet's polling after success
     return free_loopback_lab(Lab.model_validate(data))
 
 
