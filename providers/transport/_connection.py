@@ -235,7 +235,10 @@ def locate_ca_file(path: str) -> str | None:
     parts = Path(path).parts
     if not Path(path).is_absolute():
         return None
-    here = Path.cwd()
+    try:
+        here = Path.cwd()
+    except OSError:  # the working directory is gone
+        return None
     for i in range(1, len(parts)):
         candidate = str(here.joinpath(*parts[i:]))
         if os.path.isfile(candidate):  # False for a name too long, where Path.is_file raises
