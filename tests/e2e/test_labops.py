@@ -107,7 +107,7 @@ def test_graph_shows_hosts_resources_and_drift_without_secrets_or_touching_hosts
     labels = dict(re.findall(r'^\s+(r\d+) \[label="((?:[^"\\]|\\.)*)"', dot, re.M))
     assert len(labels) == len(lab.project.resources())
     by_name = {label.split("\\n")[0]: label.split("\\n") for label in labels.values()}
-    assert by_name["multi-cloud"][2] == "drift: update"
+    assert by_name["multi-cloud"][2] == "drift: update (multi_cloud_enabled)"  # the field the provider names
     assert by_name["connector-site"][2] == "in sync" and by_name["ca"][2] == "in sync"
     assert re.search(r"lab stack \w+: drift: \d+ to update \(refresh of ", dot)
     assert len(re.findall(r"^\s+r\d+ -> r\d+;", dot, re.M)) >= len(labels) - 2
