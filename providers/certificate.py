@@ -81,8 +81,9 @@ class CertificateInputs(RemoteInputs):
                                               "import or remove")
     thumbprint: str | None = Field(None, description="existing: the certificate's thumbprint")
     issuer_pem: str | None = Field(None, description="existing: the CA certificate (PEM) that must have issued it")
-    pfx_base64: str | None = Field(None, description="store My: the PFX with the private key (secret)")
-    pfx_password: str | None = Field(None, description="store My: the PFX password (secret)")
+    # repr=False: str(), repr() and f-strings of the inputs never show the PFX or its password.
+    pfx_base64: str | None = Field(None, repr=False, description="store My: the PFX with the private key (secret)")
+    pfx_password: str | None = Field(None, repr=False, description="store My: the PFX password (secret)")
     serves_fqdns: list[Annotated[str, AfterValidator(lambda v: names.fqdn(v, lower=False))]] = Field(
         default_factory=list, description="DNS names the certificate must cover")
     expiry_threshold_days: Annotated[int, Field(ge=0, le=3650)] = DEFAULT_EXPIRY_THRESHOLD_DAYS
