@@ -1,0 +1,114 @@
+"""The connector certificate's fitness rules (providers/cert_checks.py) where the defaults hide them: a renewal
+margin other than 30 days, and the key usages TLS accepts for each kind of key (RSA key exchange needs
+keyEncipherment; an EC key only signs, so only digitalSignature lets it serve TLS)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from providers import cert_checks
+from providers import certificate as C
+from providers.transport import FakeTransport
+from tests.cert_factory import org_ca
+
+pytestmark = pytest.mark.unit
+
+FQDN = "tenant.contoso.com"
+NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+
+
+@cache
+def _ca():
+    return org_ca()
+
+
+@cache
+def _key(kind: str):
+    return rsa.generate_private_key(65537, 2048) if kind == "rsa" else ec.generate_private_key(ec.SECP256R1())
+
+
+def leaf(*, kind: str = "ec", days_left: int = 365, signature: bool = True, encipherment: bool = False,
+         key_agreement: bool = False) -> x509.Certificate:
+    """A web server certificate for FQDN issued by the organization's CA, valid until NOW + ``days_left``."""
+    ca, key = _ca(), _key(kind)
+    usage = x509.KeyUsage(digital_signature=signature, key_encipherment=encipherment, key_agreement=key_agreement,
+                          content_commitment=False, data_encipherment=False, key_cert_sign=False, crl_sign=False,
+                          encipher_only=False, decipher_only=False)
+    return (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, FQDN)]))
+            .issuer_name(ca.cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(NOW - dt.timedelta(days=30)).not_valid_after(NOW + dt.timedelta(days=days_left))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(FQDN)]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(usage, critical=True)
+            .sign(ca.key, hashes.SHA256()))
+
+
+def problems(cert, **kw):
+    return cert_checks.certificate_problems(cert, fqdn=FQDN, issuer=_ca().cert, now=NOW, **kw)
+
+
+# -- the renewal margin -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("days_left, threshold, expiring", [
+    (45, 30, False), (45, 60, True), (20, 10, False), (20, 30, True), (5, 0, False), (61, 60, False)])
+def test_expiry_is_judged_on_the_callers_threshold(days_left, threshold, expiring):
+    found = problems(leaf(days_left=days_left), expiry_threshold_days=threshold)
+    assert any(f"within {threshold} days" in p for p in found) is expiring, found
+    assert not expiring or len(found) == 1
+
+
+def test_the_default_threshold_is_30_days():
+    assert any("within 30 days" in p for p in problems(leaf(days_left=29)))
+    assert problems(leaf(days_left=31)) == []
+
+
+def test_an_opened_pfx_is_judged_on_the_callers_threshold_too():
+    cert, ca = leaf(days_left=45), _ca()
+    pfx = cert_checks.Pfx(_key("ec"), cert, [ca.cert])
+    assert cert_checks.pfx_problems(pfx, fqdn=FQDN, issuer=ca.cert, now=NOW) == []
+    found = cert_checks.pfx_problems(pfx, fqdn=FQDN, issuer=ca.cert, now=NOW, expiry_threshold_days=60)
+    assert len(found) == 1 and "within 60 days" in found[0]
+
+
+def test_the_certificate_resource_checks_its_own_threshold():
+    from tests.cert_factory import make_ca, make_leaf
+
+    ca = make_ca()
+    soon = make_leaf(ca, not_after=dt.datetime.now(dt.UTC) + dt.timedelta(days=45))
+    props = {"connection": {"fqdn": "wapcomputer1.contoso.com", "auth": "ntlm", "username": "u", "password": "p"},
+             "store": "My", "cert_pem": soon.pem, "pfx_base64": soon.pfx_base64("pw"), "pfx_password": "pw",
+             "serves_fqdns": ["wapcomputer1.contoso.com"], "staging_dir": "C:\\temp"}
+
+    def reasons(days):
+        return [f.reason for f in C.CertificateProvider(FakeTransport({})).check(
+            {}, {**props, "expiry_threshold_days": days}).failures]
+
+    assert reasons(30) == []
+    assert any("expiry_threshold_days (60)" in r for r in reasons(60))
+
+
+# -- key usage ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind, signature, encipherment, fit", [
+    ("ec", True, False, True),
+    ("ec", False, True, False),   # an EC key cannot encipher a key exchange: keyEncipherment does not make it fit
+    ("ec", False, False, False),
+    ("rsa", True, False, True),
+    ("rsa", False, True, True),   # RSA key exchange
+    ("rsa", False, False, False),
+])
+def test_key_usage_that_tls_can_use_depends_on_the_key(kind, signature, encipherment, fit):
+    cert = leaf(kind=kind, signature=signature, encipherment=encipherment, key_agreement=not (signature or
+                                                                                            encipherment))
+    found = cert_checks.usage_problems(cert)
+    assert (found == []) is fit, found
+    if not fit:
+        assert "allows neither digital signature nor key encipherment" in found[0]
+        assert problems(cert) == found
