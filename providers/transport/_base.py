@@ -17,7 +17,7 @@ __all__ = ["VerbosePredicate", "Transport", "check_errors", "matcher", "scrub", 
 VerbosePredicate = Union[str, "re.Pattern[str]", Callable[[str], bool]]
 
 
-class Transport(Protocol):
+class Transport(Protocol):  # pragma: no mutate block - declarations only: a Protocol's bodies never run
     """Run structured commands on a host; get objects and streams back.
 
     Both methods raise only :mod:`providers.errors` errors: RemoteCommandFailed when the pipeline ends Failed
