@@ -4,7 +4,7 @@ SHELL := /bin/bash
 STACK ?= sim
 export STACK
 
-.PHONY: help bootstrap doctor up preview down lint test test-fast bench bench-protocol reliability
+.PHONY: help bootstrap doctor up preview down lint test test-fast bench bench-protocol reliability mutation
 .PHONY: graph fleet
 help:
 	@echo "make doctor   read-only preflight of every host of the $(STACK) stack: a table of what to fix"
@@ -19,6 +19,8 @@ help:
 	@echo "make acceptance  does the code work on the $(STACK) lab? doctor, refreshing preview, every read; report in .state/acceptance (CYCLE=yes: also up / drift / heal / destroy)"
 	@echo "make graph    picture of the $(STACK) stack: hosts, resources, dependencies, drift (GRAPH_OUT=file.svg|.png)"
 	@echo "make fleet    every lab stack: state and drift (FLEET_ARGS='up sim sim-three --skip-unreachable' acts)"
+	@echo "make mutation  mutmut over the modules that matter most, then the named mistakes against the fast tiers;"
+	@echo "              rewrites docs/mutation.md and docs/mutation-figures.json (commit both; long, MODULES=... limits it)"
 	@echo "make bench    scale benchmark: whole labs of N clouds (N=2,6,12,20; limit with N=2,6), figures in docs/performance.md"
 
 bootstrap:
@@ -59,6 +61,12 @@ test-fast: bootstrap
 
 reliability: bootstrap
 	@. scripts/env.sh && RELIABILITY_FIGURES=.state/reliability/figures.jsonl python scripts/reliability_report.py --run
+
+# Mutation testing (docs/mutation.md says how long it takes): mutmut over the modules of scripts/mutation_report.py,
+# one worker at nice 10, then the named mistakes in a copy of the tree. Its work files go to mutants/ and .state/.
+# MODULES="providers/ownership.py ..." measures only those; NAMED=no skips the named mistakes.
+mutation: bootstrap
+	@. scripts/env.sh && python scripts/mutation_report.py $(if $(MODULES),--modules $(MODULES)) $(if $(filter no,$(NAMED)),--no-named)
 
 # Whole labs of N clouds under the engine and labsim (long: N=20 is ~100 hosts). N=2,6 limits it (or BENCH_CLOUDS).
 # Each N's record (with the commit it measured) goes to docs/performance-figures.json, which renders
