@@ -58,3 +58,20 @@ def test_a_file_with_an_empty_cloud_name_is_matched_to_its_cloud_by_endpoint():
     known = [{"cloud_name": "Other", "cloud_endpoint": "https://wap2.contoso.com:40005"},
              {"cloud_name": "WapCloud1", "cloud_endpoint": ENDPOINT}]
     assert list(apc.observed_clouds(apc.Observed(files=(f,)), known)) == ["WapCloud1"]
+
+
+@pytest.mark.parametrize("certificate", ["QUJD*", "QUJD QUJ!", "-----BEGIN CERTIFICATE-----\nQU$JD\n"])
+def test_a_signing_certificate_with_characters_outside_base64_is_refused(certificate):
+    with pytest.raises(ValueError, match="^the signing certificate is not base64$"):
+        co.clean_certificate(certificate)
+
+
+def test_armour_and_line_breaks_are_not_part_of_the_certificate():
+    assert co.clean_certificate("-----BEGIN CERTIFICATE-----\r\nQU\nJD\n-----END CERTIFICATE-----\n") == "QUJD"
+
+
+@pytest.mark.parametrize("content", ["[]", "42", '"text"', "null"])
+def test_a_file_that_is_not_an_object_says_so(content):
+    with pytest.raises(ValueError) as err:
+        co.parse(content)
+    assert str(err.value) == "expected a JSON object"
