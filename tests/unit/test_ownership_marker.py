@@ -1,0 +1,127 @@
+"""The ownership marker as a file on a host (providers/ownership.py): what an administrator reads in it, which
+files are taken for a marker (only ours, whatever else sits there), and how differences are shown in a refusal.
+Pure functions and an in-memory host: no sockets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from providers import ownership as O
+from providers.ownership import Difference, Marker, OwnershipConflict
+from providers.transport import HostConnection
+from tests.fake_windows_host import FakeWindowsHost
+
+pytestmark = pytest.mark.unit
+
+ME, OTHER = "wap-connector/lab-a", "wap-connector/lab-b"
+
+
+def test_the_marker_file_says_who_wrote_it_for_what_and_how_it_goes_away():
+    text = Marker(ME, adopted=True, prior={"realm": "r"}, resource="TenantApiTrust", thing="the trust row").to_json()
+    doc = json.loads(text)
+    assert doc == {"managedBy": "wap-connector-iac", "owner": ME, "resource": "TenantApiTrust",
+                   "thing": "the trust row", "adopted": True, "prior": {"realm": "r"},
+                   "note": "written by wap-connector-iac; the owning stack's destroy removes it"}
+    assert text.splitlines()[0] == "{" and len(text.splitlines()) > 5  # indented: readable in Notepad
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("\ufeff" + Marker(ME).to_json(), Marker(ME)),  # Get-Content of a file saved with a BOM
+    (json.dumps({"managedBy": "wap-connector-iac", "owner": ME}), Marker(ME)),
+    (json.dumps({"managedBy": "wap-connector-iac", "owner": ME, "adopted": "true", "prior": ["x"],
+                 "resource": None, "thing": 7}), Marker(ME, adopted=False, prior={}, resource="", thing="7")),
+    (json.dumps({"managedBy": "wap-connector-iac", "owner": ME, "adopted": True, "prior": {"a": 1}}),
+     Marker(ME, adopted=True, prior={"a": 1})),
+])
+def test_a_marker_file_is_read_leniently_but_only_adopted_true_means_adopted(text, expected):
+    assert O.parse_marker(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    None, 42, {"managedBy": "wap-connector-iac", "owner": ME}, "", "plain text",
+    "wap-connector-iac but not json {",
+    json.dumps(["wap-connector-iac"]),
+    json.dumps({"managedBy": "someone-else", "owner": ME, "note": "wap-connector-iac"}),
+    json.dumps({"managedBy": "wap-connector-iac", "owner": 5}),
+    json.dumps({"managedBy": "wap-connector-iac"}),
+])
+def test_anything_else_is_not_a_marker(text):
+    assert O.parse_marker(text) is None
+
+
+def test_a_difference_shows_both_values_and_none_for_nothing():
+    assert str(Difference("realm", "a", "b")) == "realm is 'a', this stack wants 'b'"
+    assert str(Difference("realm", None, "")) == "realm is (none), this stack wants (none)"
+    assert str(Difference("ports", [2, 1], {"b": 1, "a": 2})) == \
+        "ports is '[2, 1]', this stack wants '{\"a\": 2, \"b\": 1}'"
+
+
+def test_a_long_value_is_cut_at_200_characters():
+    shown = str(Difference("script", "x" * 201, "y" * 200))
+    assert shown == f"script is '{'x' * 200}...', this stack wants '{'y' * 200}'"
+
+
+def test_owner_problem_says_what_an_owner_looks_like():
+    assert O.owner_problem("nope") == "'nope' is not project/stack (letters, digits, '.', '_', '-')"
+    assert O.owner_problem(5) == "5 is not project/stack (letters, digits, '.', '_', '-')"
+    assert O.owner_problem("a" * 100 + "/" + "b" * 100) is None
+    assert O.owner_problem("a" * 101 + "/b") is not None
+
+
+def test_marker_paths_keep_dots_and_dashes_and_trim_the_rest():
+    assert O.marker_path("R", "  Host.Name-1!  ") == r"C:\ProgramData\WapConnectorIac\R\host.name-1.json"
+    assert O.is_marker_path(r"c:\programdata\wapconnectoriac\R\x.json")
+    assert not O.is_marker_path(O.MARKER_ROOT) and not O.is_marker_path(None)
+
+
+def test_write_creates_the_folder_then_the_file_with_the_marker_text():
+    host = FakeWindowsHost()
+    conn = HostConnection(fqdn="wapcomputer1.contoso.com", auth="ntlm", username="u", password="p")
+    path = O.marker_path("ConnectorSite", "connector")
+    marker = Marker(ME, resource="ConnectorSite", thing="the connector")
+    O.write(host.transport, conn, O.STEP_MARK, path, marker)
+    assert O.read(host.transport, conn, "read", path) == marker
+    [call] = host.transport.calls[:1]
+    folder, file = (p.commands[0] for p in call.statements)
+    assert (folder.name, dict(folder.parameters), list(folder.switches)) == (
+        "New-Item", {"Path": r"C:\ProgramData\WapConnectorIac\ConnectorSite", "ItemType": "Directory"}, ["Force"])
+    assert dict(file.parameters) == {"Path": path, "ItemType": "File", "Value": marker.to_json()}
+    assert list(file.switches) == ["Force"] and call.idempotent
+
+
+def test_refusals_name_the_owner_and_what_to_do():
+    with pytest.raises(OwnershipConflict) as err:
+        O.claim(host="h1", thing="the site", owner=ME, adopt=False, marker=Marker(OTHER), exists=True,
+                differences=[], prior={}, resource="R")
+    assert str(err.value).startswith(f"h1: the site is owned by stack {OTHER}; stack {ME} will not change or delete "
+                                     f"it. Nothing was changed. Manage it from {OTHER}, destroy that stack first, or "
+                                     f"set wapconnector:adopt: true")
+    assert err.value.host == "h1" and err.value.thing == "the site" and err.value.differences == []
+    with pytest.raises(OwnershipConflict) as err:
+        O.may_change(host="h1", thing="the site", owner=ME, adopt=False, marker=Marker(OTHER), previous=ME)
+    assert str(err.value).startswith(f"h1: the site is now owned by stack {OTHER}; stack {ME} will not change it. "
+                                     f"Nothing was changed. Manage it from {OTHER}, or set wapconnector:adopt")
+    assert err.value.owner == OTHER and err.value.thing == "the site"
+
+
+def test_direct_use_without_an_owner_is_never_guarded():
+    O.may_change(host="h", thing="t", owner=None, adopt=False, marker=Marker(OTHER))
+    assert O.may_delete(host="h", thing="t", owner=None, marker=Marker(OTHER))
+
+
+def test_delete_of_another_stacks_thing_warns_naming_both(monkeypatch):
+    warned = []
+    monkeypatch.setattr(O.pulumi.log, "warn", lambda msg, *a, **k: warned.append(msg))
+    assert O.may_delete(host="h1", thing="the site", owner=ME, marker=Marker(OTHER)) is False
+    assert warned == [f"h1: the site is owned by stack {OTHER}; stack {ME} leaves it in place (only its own state "
+                      f"entry is removed)"]
+    assert O.may_delete(host="h1", thing="the site", owner=ME, marker=Marker(ME)) and len(warned) == 1
+
+
+def test_ownership_outputs_are_what_read_records():
+    assert O.outputs(None) == {"observed_owner": None}
+    assert O.outputs(Marker(ME, adopted=True, prior={"a": 1})) == {"observed_owner": ME, "adopted": True,
+                                                                   "prior": {"a": 1}}
+    assert O.from_state({"owner": ME, "prior": "not a dict"}, "R", "t") == Marker(ME, resource="R", thing="t")
