@@ -1,0 +1,256 @@
+"""The one shape every resource on a host follows (providers/remote.py): what counts as another host, how inputs
+and settings are checked without echoing a value, how the password travels, and the converge loop's contract
+(read, plan, apply, read again, and say so when the host still differs). A tiny resource on an in-memory host
+states the loop; no sockets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pytest
+
+from providers import ownership as O
+from providers import remote
+from providers.base import PROVIDER_KEY, UNKNOWN
+from providers.errors import ConfigurationError, HostDidNotConverge, RemoteCommandFailed
+from providers.ownership import Marker
+from providers.transport import FakeTransport, HostConnection
+
+pytestmark = pytest.mark.unit
+
+ME = "wap-connector/lab-a"
+CONN = {"fqdn": "wapcomputer1.contoso.com", "address": "127.0.10.11", "auth": "ntlm", "username": "CONTOSO\\u",
+        "password": "Not-Real-Pw-1"}
+
+
+# -- what is another host ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("new, changed, replaced", [
+    ({**CONN}, [], []),
+    ({**CONN, "fqdn": "WAPCOMPUTER1.contoso.com."}, ["connection"], []),  # the same host, spelled otherwise
+    ({**CONN, "address": "127.0.10.12"}, ["connection"], []),
+    ({**CONN, "operation_timeout": 40, "read_timeout": 60}, ["connection"], []),
+    ({**CONN, "password": "Another-Pw-2"}, ["connection"], []),
+    ({**CONN, "fqdn": "wapcomputer2.contoso.com"}, ["connection"], ["connection"]),
+    (UNKNOWN, ["connection"], []),
+])
+def test_only_another_host_replaces(new, changed, replaced):
+    assert remote.connection_diff({"connection": CONN}, {"connection": new}) == (changed, replaced)
+
+
+def test_another_key_is_diffed_the_same_way():
+    olds, news = {"share": CONN}, {"share": {**CONN, "fqdn": "other.contoso.com"}}
+    assert remote.connection_diff(olds, news, "share") == (["share"], ["share"])
+
+
+@pytest.mark.parametrize("props, host", [
+    ({"connection": {"fqdn": "WAP1.Contoso.COM."}}, "wap1.contoso.com"),
+    ({"connection": {"fqdn": 5}}, None), ({"connection": "wap1"}, None), ({}, None)])
+def test_host_identity_is_the_fqdn_in_lower_case(props, host):
+    assert remote.host_identity(props) == host
+
+
+# -- inputs ------------------------------------------------------------------------------------------------------
+class ThingInputs(remote.RemoteInputs):
+    size: int
+    name: str = "thing"
+
+
+def test_inputs_are_parsed_ignoring_the_provider_key_and_unknown_keys():
+    inputs = ThingInputs.parse({"connection": CONN, "size": 3, PROVIDER_KEY: "pickled", "extra": 1, "owner": ME})
+    assert (inputs.size, inputs.owner, inputs.adopt, inputs.connection.fqdn) == (3, ME, False,
+                                                                               "wapcomputer1.contoso.com")
+
+
+def test_bad_inputs_name_the_resource_and_each_property_never_a_value():
+    with pytest.raises(ConfigurationError) as err:
+        ThingInputs.parse({"connection": {**CONN, "port": 0}, "size": "Not-Real-Pw-1", "owner": "no-slash"})
+    text = str(err.value)
+    assert text.startswith("invalid Thing inputs:\n")
+    assert "Not-Real-Pw-1" not in text
+    props = sorted(p.split(":")[0] for p in err.value.problems)
+    assert props == ["connection.port", "owner", "size"], err.value.problems
+    assert "owner: 'no-slash' is not project/stack" in text  # the validator's words, without pydantic's prefix
+
+
+def test_check_reports_connection_problems_by_field_and_then_the_rest():
+    result = remote.check_remote(ThingInputs, {"connection": {**CONN, "port": 0, "fqdn": "bad fqdn"}, "size": "x"})
+    failures = [(f.property, f.reason) for f in result.failures]
+    assert [p for p, _ in failures].count("connection") == 2 and ("size" in [p for p, _ in failures])
+    assert not any("Not-Real-Pw-1" in r for _, r in failures)
+    assert result.inputs["size"] == "x"  # check hands the inputs back as given
+
+
+def test_check_asks_for_a_missing_connection_and_waits_for_an_unknown_one():
+    missing = remote.check_remote(ThingInputs, {"size": 1})
+    assert [(f.property, f.reason) for f in missing.failures] == [
+        ("connection", "missing; give the host's connection settings")]
+    assert remote.check_remote(ThingInputs, {"connection": {**CONN, "address": UNKNOWN}, "size": 1}).failures == []
+    share = remote.check_remote(ThingInputs, {"connection": CONN, "size": 1}, connection_keys=("connection", "share"))
+    assert [f.property for f in share.failures] == ["share"]
+
+
+def test_only_the_password_of_the_settings_becomes_a_secret():
+    out = remote.password_secret(CONN)
+    assert isinstance(out["password"], pulumi.Output) and out["address"] == CONN["address"]
+    assert remote.password_secret({"fqdn": "h"}) == {"fqdn": "h"}
+    assert remote.password_secret({"fqdn": "h", "password": None}) == {"fqdn": "h", "password": None}
+    assert isinstance(remote.password_secret("an output"), pulumi.Output)
+
+
+def test_the_connection_output_is_always_secret():
+    assert remote.secret_outputs("pfx").additional_secret_outputs == ["connection", "pfx"]
+    assert remote.inputs_only({"a": 1, PROVIDER_KEY: "x"}) == {"a": 1}
+    assert remote.connection_of({"connection": CONN}) == HostConnection(**CONN)
+
+
+# -- the converge loop -------------------------------------------------------------------------------------------
+@dataclass
+class Box:
+    """What a tiny resource's host holds: ``value``, and whether a write sticks."""
+
+    value: int | None = None
+    sticky: bool = True
+    marker: Marker | None = None
+    writes: list[Any] = field(default_factory=list)
+    undone: list[Any] = field(default_factory=list)
+    reads: int = 0
+
+
+class BoxProvider(remote.HostResourceProvider[ThingInputs, int, str]):
+    ownership_resource = "Box"
+
+    def __init__(self, box: Box) -> None:
+        super().__init__(FakeTransport({}))
+        self.box = box
+
+    def read_host(self, t, inputs):
+        self.box.reads += 1
+        return self.box.value, self.box.marker
+
+    def plan(self, observed, inputs):
+        return [] if observed == inputs.size else ["set"]
+
+    def apply(self, t, inputs, steps, observed):
+        self.box.writes.append(inputs.size)
+        if self.box.sticky:
+            self.box.value = inputs.size
+        return f"applied {inputs.size}"
+
+    def undo(self, t, inputs, applied):
+        self.box.undone.append(applied)
+
+    def did_not_converge(self, inputs, observed, left):
+        return HostDidNotConverge("h", "set", f"still {observed}", hint="look")
+
+    def marker_path(self, inputs):
+        return O.marker_path("Box", inputs.name)
+
+    def thing(self, inputs):
+        return f"the box {inputs.name}"
+
+    def differences(self, observed, inputs):
+        return [O.Difference("size", observed, inputs.size)] if observed != inputs.size else []
+
+    def prior_values(self, observed):
+        return {"size": observed}
+
+
+def box_inputs(**kw):
+    return ThingInputs.parse({"connection": CONN, "size": 3, **kw})
+
+
+def test_a_host_that_matches_gets_no_step():
+    box = Box(value=3)
+    done = BoxProvider(box).converge_steps(FakeTransport({}), box_inputs())
+    assert (done.observed, done.steps, done.applied, box.writes, box.reads) == (3, [], None, [], 1)
+
+
+def test_the_steps_run_then_the_host_is_read_again():
+    box = Box(value=1)
+    done = BoxProvider(box).converge_steps(FakeTransport({}), box_inputs())
+    assert (done.observed, done.steps, done.applied, box.writes, box.reads) == (3, ["set"], "applied 3", [3], 2)
+    assert box.undone == []
+
+
+def test_a_host_that_still_differs_is_an_error_after_undo():
+    box = Box(value=1, sticky=False)
+    with pytest.raises(HostDidNotConverge, match="still 1"):
+        BoxProvider(box).converge(FakeTransport({}), box_inputs())
+    assert box.undone == ["applied 3"]
+
+
+def test_a_thing_gone_after_the_steps_is_an_error_after_undo():
+    box = Box(value=None, sticky=False)
+    provider = BoxProvider(box)
+    provider.plan = lambda observed, inputs: ["set"] if observed is None else []  # type: ignore[method-assign]
+    with pytest.raises(HostDidNotConverge, match="still None"):
+        provider.converge(FakeTransport({}), box_inputs())
+    assert box.undone == ["applied 3"]
+
+
+def test_a_read_that_fails_after_the_steps_is_raised_after_undo():
+    box = Box(value=1)
+    provider = BoxProvider(box)
+    reads = iter([(1, None)])
+
+    def read_host(t, inputs):
+        try:
+            return next(reads)
+        except StopIteration:
+            raise RemoteCommandFailed("h", "read", command="Get-Box", message="gone") from None
+
+    provider.read_host = read_host  # type: ignore[method-assign]
+    with pytest.raises(RemoteCommandFailed, match="gone"):
+        provider.converge(FakeTransport({}), box_inputs())
+    assert box.undone == ["applied 3"]
+
+
+# -- ownership in the template -----------------------------------------------------------------------------------
+class Written(list):
+    def __call__(self, t, conn, step, path, marker):
+        self.append((step, path, marker))
+
+
+def test_without_an_owner_nothing_about_ownership_is_read_or_written(monkeypatch):
+    written = Written()
+    monkeypatch.setattr(O, "write", written)
+    box = Box(value=3)
+    assert BoxProvider(box).claim(FakeTransport({}), box_inputs()) == {}
+    assert BoxProvider(box).keep_ownership(FakeTransport({}), box_inputs(), {}) == {}
+    assert written == [] and box.reads == 0
+
+
+def test_claim_adopts_a_matching_thing_with_its_prior_values(monkeypatch):
+    written = Written()
+    monkeypatch.setattr(O, "write", written)
+    outs = BoxProvider(Box(value=3)).claim(FakeTransport({}), box_inputs(owner=ME))
+    assert outs == {"observed_owner": ME, "adopted": True, "prior": {"size": 3}}
+    assert written == [(O.STEP_MARK, O.marker_path("Box", "thing"),
+                        Marker(ME, adopted=True, prior={"size": 3}, resource="Box", thing="the box thing"))]
+
+
+def test_claim_of_nothing_there_owns_it(monkeypatch):
+    monkeypatch.setattr(O, "write", Written())
+    outs = BoxProvider(Box(value=None)).claim(FakeTransport({}), box_inputs(owner=ME))
+    assert outs == {"observed_owner": ME, "adopted": False, "prior": {}}
+
+
+def test_keep_ownership_writes_the_marker_again_only_when_it_differs(monkeypatch):
+    written = Written()
+    monkeypatch.setattr(O, "write", written)
+    mine = Marker(ME, adopted=True, prior={"size": 1}, resource="Box", thing="the box thing")
+    olds = {"owner": ME, **O.outputs(mine)}
+    box = Box(value=3, marker=mine)
+    assert BoxProvider(box).keep_ownership(FakeTransport({}), box_inputs(owner=ME), olds) == O.outputs(mine)
+    assert written == []
+    box.marker = None
+    BoxProvider(box).keep_ownership(FakeTransport({}), box_inputs(owner=ME), olds)
+    assert [m for _, _, m in written] == [mine]
+
+
+def test_provider_uses_the_transport_it_was_given_else_the_process_default():
+    given = FakeTransport({})
+    assert remote.RemoteProvider(given).transport is given
+    assert remote.RemoteProvider().transport is remote.default_transport() is remote.default_transport()
