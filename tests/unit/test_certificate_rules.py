@@ -112,3 +112,36 @@ def test_key_usage_that_tls_can_use_depends_on_the_key(kind, signature, encipher
     if not fit:
         assert "allows neither digital signature nor key encipherment" in found[0]
         assert problems(cert) == found
+
+
+# -- reading what the operator gives ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("value", ["AB" * 19, "ZZ" * 20, "", "AB" * 21])
+def test_a_thumbprint_that_is_not_40_hex_digits_says_where_to_copy_one(value):
+    with pytest.raises(ValueError) as err:
+        cert_checks.normalize_thumbprint(value)
+    assert str(err.value) == ("is not a certificate thumbprint (40 hexadecimal digits, as Get-ChildItem "
+                              "Cert:\\LocalMachine\\My shows it)")
+
+
+def test_a_thumbprint_copied_from_the_certificate_dialog_is_cleaned():
+    assert cert_checks.normalize_thumbprint("\u200eab cd:" + "ef" * 18) == "ABCD" + "EF" * 18
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n", "is not a readable PEM certificate"),
+    (b"-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n",
+     "holds a private key, not a certificate; give the CA's certificate (.cer) only"),
+    (b"\x30\x03junk", "is neither a PEM nor a DER certificate (export it as .cer, Base-64 or DER)"),
+])
+def test_a_file_that_is_not_one_certificate_says_what_it_holds(data, message):
+    with pytest.raises(ValueError) as err:
+        cert_checks.load_certificate_file(data)
+    assert str(err.value) == message
+
+
+def test_a_file_of_two_pem_certificates_is_refused_counting_them():
+    pem = cert_checks.to_pem(_ca().cert).encode()
+    with pytest.raises(ValueError) as err:
+        cert_checks.load_certificate_file(pem + pem)
+    assert str(err.value) == "holds 2 PEM certificates; give the issuing CA's certificate alone"
+    assert cert_checks.load_certificate_file(pem) == _ca().cert
