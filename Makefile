@@ -64,9 +64,11 @@ reliability: bootstrap
 
 # Mutation testing (docs/mutation.md says how long it takes): mutmut over the modules of scripts/mutation_report.py,
 # one worker at nice 10, then the named mistakes in a copy of the tree. Its work files go to mutants/ and .state/.
-# MODULES="providers/ownership.py ..." measures only those; NAMED=no skips the named mistakes.
+# MODULES="providers/ownership.py ..." measures only those; NAMED=no skips the named mistakes, NAMED=only does
+# nothing else.
 mutation: bootstrap
-	@. scripts/env.sh && python scripts/mutation_report.py $(if $(MODULES),--modules $(MODULES)) $(if $(filter no,$(NAMED)),--no-named)
+	@. scripts/env.sh && python scripts/mutation_report.py $(if $(MODULES),--modules $(MODULES)) \
+		$(if $(filter no,$(NAMED)),--no-named) $(if $(filter only,$(NAMED)),--named-only)
 
 # Whole labs of N clouds under the engine and labsim (long: N=20 is ~100 hosts). N=2,6 limits it (or BENCH_CLOUDS).
 # Each N's record (with the commit it measured) goes to docs/performance-figures.json, which renders

@@ -5,6 +5,7 @@
                                                             #   writes docs/mutation-figures.json and docs/mutation.md
     python scripts/mutation_report.py --modules providers/ownership.py ...   # only these; the others' figures stay
     python scripts/mutation_report.py --no-named            # skip the named mistakes (they take ~10 minutes)
+    python scripts/mutation_report.py --named-only          # only the named mistakes; the modules' figures stay
     python scripts/mutation_report.py --render              # re-render docs/mutation.md from the figures
 
 Mutants: mutmut (configuration in pyproject.toml, [tool.mutmut]) copies the packages into mutants/ (ignored), runs
@@ -286,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--modules", nargs="+", choices=MODULES, help="only these modules")
     ap.add_argument("--no-named", action="store_true", help="skip the named mistakes")
+    ap.add_argument("--named-only", action="store_true", help="only the named mistakes")
     ap.add_argument("--render", action="store_true", help="only re-render the page from the figures")
     args = ap.parse_args(argv)
     os.chdir(REPO)  # mutmut reads its configuration and mutants/ from the working directory
@@ -299,8 +301,9 @@ def main(argv: list[str] | None = None) -> int:
         fig.update(tool=f"mutmut {mutmut.__version__}", command="make mutation",
                    test_selection=selection["pytest_add_cli_args_test_selection"])
         WORK.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(REPO / "mutants", ignore_errors=True)  # fresh: mutmut keeps stale copies of unmutated files
-        for module in args.modules or MODULES:
+        if not args.named_only:
+            shutil.rmtree(REPO / "mutants", ignore_errors=True)  # fresh: mutmut keeps stale copies of other files
+        for module in [] if args.named_only else args.modules or MODULES:
             print(f"mutmut: {module} ...", flush=True)
             fig.setdefault("modules", {})[module] = result = run_module(module)
             print(f"  {module}: {result['score']}% ({result['detected']}/{result['mutants']} detected) in "
