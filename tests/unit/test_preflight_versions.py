@@ -22,8 +22,14 @@ def wap_rows(packages):
     return {r.check: r for r in rows if r.host == "api1"}
 
 
+def product(name, version):
+    """An installed product as the host's probe reports it (the shape the healthy host of test_preflight uses)."""
+    name_key, version_key = _healthy(_config())["api1"].sections["packages"][0]
+    return {name_key: name, version_key: version}
+
+
 def wap(component, version):
-    return {"Name": f"Windows Azure Pack - {component} - 2013", "Version": version}
+    return product(f"Windows Azure Pack - {component} - 2013", version)
 
 
 @pytest.mark.parametrize("order", [1, -1])
@@ -47,8 +53,8 @@ def test_the_connector_is_not_a_wap_component():
 
 
 def test_an_outdated_system_center_component_next_to_a_current_one_fails():
-    spf_old = {"Name": "System Center Service Provider Foundation Update Rollup", "Version": "7.2.1000.0"}
-    spf_new = {"Name": "Service Provider Foundation", "Version": "7.3.100.0"}
+    spf_old = product("System Center Service Provider Foundation Update Rollup", "7.2.1000.0")
+    spf_new = product("Service Provider Foundation", "7.3.100.0")
     rows = wap_rows([wap("Tenant API", CURRENT), spf_new, spf_old])
     assert rows["SPF Update Rollup"].status == P.FAIL and "7.2.1000.0" in rows["SPF Update Rollup"].result
     rows = wap_rows([wap("Tenant API", CURRENT), spf_new])
