@@ -35,8 +35,9 @@ def _key(kind: str):
 
 
 def leaf(*, kind: str = "ec", days_left: int = 365, signature: bool = True, encipherment: bool = False,
-         key_agreement: bool = False) -> x509.Certificate:
-    """A web server certificate for FQDN issued by the organization's CA, valid until NOW + ``days_left``."""
+         key_agreement: bool = False, not_after: dt.datetime | None = None, not_before: dt.datetime | None = None,
+         names: tuple[str, ...] = (FQDN,)) -> x509.Certificate:
+    """A web server certificate for ``names`` issued by the organization's CA, valid until NOW + ``days_left``."""
     ca, key = _ca(), _key(kind)
     usage = x509.KeyUsage(digital_signature=signature, key_encipherment=encipherment, key_agreement=key_agreement,
                           content_commitment=False, data_encipherment=False, key_cert_sign=False, crl_sign=False,
@@ -44,9 +45,10 @@ def leaf(*, kind: str = "ec", days_left: int = 365, signature: bool = True, enci
     return (x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, FQDN)]))
             .issuer_name(ca.cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(NOW - dt.timedelta(days=30)).not_valid_after(NOW + dt.timedelta(days=days_left))
+            .not_valid_before(not_before or NOW - dt.timedelta(days=30))
+            .not_valid_after(not_after or NOW + dt.timedelta(days=days_left))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(FQDN)]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(usage, critical=True)
             .sign(ca.key, hashes.SHA256()))
@@ -145,3 +147,88 @@ def test_a_file_of_two_pem_certificates_is_refused_counting_them():
         cert_checks.load_certificate_file(pem + pem)
     assert str(err.value) == "holds 2 PEM certificates; give the issuing CA's certificate alone"
     assert cert_checks.load_certificate_file(pem) == _ca().cert
+
+
+# -- the edges of validity ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("not_after, words", [
+    (NOW, "expired on 2026-06-01"),                                      # ends now: already unusable
+    (NOW + dt.timedelta(seconds=1), "within 30 days"),
+    (NOW + dt.timedelta(days=30), "within 30 days"),                     # exactly the margin: renew
+    (NOW + dt.timedelta(days=30, seconds=1), None),
+])
+def test_expiry_at_its_edges(not_after, words):
+    cert = leaf(not_after=not_after)
+    found = problems(cert)
+    assert (found == []) if words is None else (len(found) == 1 and words in found[0]), found
+    if words:
+        assert found[0].startswith(f"certificate {cert_checks.pki.thumbprint(cert)} ")
+
+
+@pytest.mark.parametrize("ahead, flagged", [(dt.timedelta(minutes=1), False), (dt.timedelta(minutes=5), False),
+                                            (dt.timedelta(minutes=5, seconds=1), True)])
+def test_a_certificate_valid_from_a_few_minutes_ahead_is_clock_skew_not_a_problem(ahead, flagged):
+    found = problems(leaf(not_before=NOW + ahead))
+    assert any("is not valid before" in p and "check the issuing machine's clock" in p for p in found) is flagged
+
+
+@pytest.mark.parametrize("names, shown", [(("a.contoso.com", "b.contoso.com"), "a.contoso.com, b.contoso.com")])
+def test_a_name_mismatch_lists_the_names_the_certificate_has(names, shown):
+    cert = leaf(names=names)
+    [found] = problems(cert)
+    assert found == (f"certificate {cert_checks.pki.thumbprint(cert)} does not name {FQDN} (its DNS subject "
+                     f"alternative names: {shown}): issue it with {FQDN} as a subject alternative name")
+
+
+def test_a_certificate_without_names_says_none():
+    ca, key = _ca(), _key("ec")
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, FQDN)]))
+            .issuer_name(ca.cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(NOW - dt.timedelta(days=1)).not_valid_after(NOW + dt.timedelta(days=90))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(ca.key, hashes.SHA256()))
+    [found] = problems(cert)
+    assert "(its DNS subject alternative names: none)" in found
+
+
+def test_a_key_usage_problem_names_the_certificate():
+    cert = leaf(signature=False, key_agreement=True)
+    assert cert_checks.usage_problems(cert) == [
+        f"certificate {cert_checks.pki.thumbprint(cert)}'s key usage allows neither digital signature nor key "
+        f"encipherment: TLS cannot use it"]
+
+
+# -- PFX files --------------------------------------------------------------------------------------------------------
+def test_a_pfx_that_does_not_open_says_so_without_the_password():
+    with pytest.raises(ValueError) as err:
+        cert_checks.open_pfx(b"not a pfx", "Pfx-Secret-9")
+    assert str(err.value) == "does not open the PFX (a wrong password, or the file is not PKCS#12)"
+
+
+def test_a_pfx_without_its_key_finds_its_certificate_among_the_extras():
+    from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
+
+    cert, ca = leaf(), _ca()
+    data = pkcs12.serialize_key_and_certificates(b"x", None, None, [ca.cert, cert], BestAvailableEncryption(b"pw"))
+    pfx = cert_checks.open_pfx(data, "pw")
+    assert pfx.key is None and pfx.certificate == cert and pfx.chain == [ca.cert]
+
+
+def test_a_pfx_without_any_certificate_says_so():
+    assert cert_checks.pfx_problems(cert_checks.Pfx(None, None), fqdn=FQDN, issuer=None) == ["holds no certificate"]
+
+
+def test_the_issuer_is_found_among_look_alikes():
+    """Two CAs with the same name: the one that signed the certificate is found, whichever comes first."""
+    real, twin = _ca(), org_ca()  # org_ca names every CA alike
+    cert = leaf()
+    assert twin.cert.subject == real.cert.subject
+    assert cert_checks.issuer_in([twin.cert, real.cert], cert) == real.cert
+    assert cert_checks.issuer_in([twin.cert], cert) is None
+
+
+def test_unrelated_certificates_in_a_pfx_are_each_named():
+    ca, other1, other2 = _ca(), org_ca("Other CA 1"), org_ca("Other CA 2")
+    cert = leaf()
+    [found] = cert_checks.chain_problems(cert, [ca.cert, other1.cert, other2.cert], ca.cert)
+    thumbs = [cert_checks.pki.thumbprint(c.cert) for c in (other1, other2)]
+    assert f"({thumbs[0]}, {thumbs[1]})" in found
