@@ -266,7 +266,7 @@ def render(fig: dict) -> str:
         lines.append("Not yet run.")
     else:
         lines += [f"Each put by hand into a copy of the tree at {named['commit'][:12]} ({named['measured']}), then "
-                  f"`pytest {' '.join(FAST_TIERS)} -q -x` run against it (the copy without a mistake passes, in "
+                  f"`pytest {shlex.join(FAST_TIERS)} -q -x` run against it (the copy without a mistake passes, in "
                   f"{named['clean_run']['seconds']} s):", "",
                   "| mistake | file | fast tiers | first failing test |", "| --- | --- | --- | --- |"]
         for r in named["mistakes"]:

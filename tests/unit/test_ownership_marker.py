@@ -125,3 +125,96 @@ def test_ownership_outputs_are_what_read_records():
     assert O.outputs(Marker(ME, adopted=True, prior={"a": 1})) == {"observed_owner": ME, "adopted": True,
                                                                    "prior": {"a": 1}}
     assert O.from_state({"owner": ME, "prior": "not a dict"}, "R", "t") == Marker(ME, resource="R", thing="t")
+
+
+# -- the commands a host sees ----------------------------------------------------------------------------------------
+CONN = HostConnection(fqdn="wapcomputer1.contoso.com", auth="ntlm", username="u", password="p")
+PATH = O.marker_path("ConnectorSite", "connector")
+
+
+def shape(call):
+    """A call as the host sees it: step, each statement's commands with parameters and switches, resendable."""
+    return (call.step, [[(c.name, dict(c.parameters), list(c.switches)) for c in p.commands] for p in call.statements],
+            call.idempotent)
+
+
+def test_the_read_takes_the_whole_file_as_one_text_and_tolerates_its_absence():
+    host = FakeWindowsHost()
+    assert O.read(host.transport, CONN, "read the connector", PATH) is None
+    assert shape(host.transport.calls[0]) == ("read the connector", [[(
+        "Get-Content", {"Path": PATH, "Raw": True, "ErrorAction": "SilentlyContinue"}, [])]], True)
+
+
+def test_write_is_one_resendable_call_in_the_callers_step():
+    host = FakeWindowsHost()
+    O.write(host.transport, CONN, "mark it", PATH, Marker(ME))
+    [call] = host.transport.calls
+    assert call.step == "mark it" and call.idempotent is True
+    assert [c.name for p in call.statements for c in p.commands] == ["New-Item", "New-Item"]
+
+
+def test_remove_sends_what_the_host_contract_says_in_at_most_two_resendable_calls():
+    host = FakeWindowsHost()
+    O.write(host.transport, CONN, "mark", PATH, Marker(ME))
+    del host.transport.calls[:]
+    O.remove(host.transport, CONN, "unmark", PATH)
+    folder, root = O.marker_folders(PATH)
+    quiet = {"ErrorAction": "SilentlyContinue"}
+    first, second = (shape(c) for c in host.transport.calls)
+    assert first == ("unmark", [
+        [("Remove-Item", {"Path": PATH, **quiet}, ["Force"])],
+        [("Get-ChildItem", {"Path": folder, **quiet}, ["Recurse", "File"]), ("Measure-Object", {}, [])],
+        [("Get-ChildItem", {"Path": root, **quiet}, ["Recurse", "File"]), ("Measure-Object", {}, [])]], True)
+    assert second == ("unmark", [[("Remove-Item", {"Path": folder, **quiet}, ["Force"])],
+                                 [("Remove-Item", {"Path": root, **quiet}, ["Force"])]], True)
+
+
+def test_counts_for_fewer_folders_than_asked_decide_only_those():
+    folders = O.marker_folders(PATH)
+    assert O.emptied_folders(folders, [[{"Count": 0}]]) == folders[:1]
+
+
+def test_the_marker_text_is_the_same_for_the_same_marker():
+    """Sorted keys and a fixed indent: writing the marker again leaves the file byte for byte as it was."""
+    a = Marker(ME, adopted=True, prior={"b": 1, "a": 2}, resource="R", thing="t")
+    b = Marker(ME, adopted=True, prior={"a": 2, "b": 1}, resource="R", thing="t")
+    assert a.to_json() == b.to_json()
+    lines = a.to_json().splitlines()
+    assert lines[1] == '  "adopted": true,' and lines[-1] == "}"
+    assert [ln.split('"')[1] for ln in lines if ln.startswith('  "')] == sorted(
+        ["adopted", "managedBy", "note", "owner", "prior", "resource", "thing"])
+
+
+def test_a_value_json_cannot_write_is_shown_as_text():
+    import datetime as dt
+
+    when = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    assert str(Difference("expires", {"at": when}, None)) == \
+        'expires is \'{"at": "2026-06-01 00:00:00+00:00"}\', this stack wants (none)'
+
+
+@pytest.mark.parametrize("kw", [
+    {},                                                             # nothing there: owned
+    {"exists": True},                                               # unmarked and matching: adopted
+    {"exists": True, "marker": Marker(ME, adopted=True)},           # ours already: a rerun
+    {"exists": True, "marker": Marker(OTHER), "adopt": True},       # another stack's, taken over
+])
+def test_every_marker_claim_writes_names_its_resource_and_thing(kw):
+    args = dict(host="h1", thing="the site", owner=ME, adopt=False, marker=None, exists=False, differences=[],
+                prior={}, resource="ConnectorSite")
+    m = O.claim(**{**args, **kw})
+    assert (m.owner, m.resource, m.thing) == (ME, "ConnectorSite", "the site")
+    assert m.adopted is bool(kw.get("exists"))
+
+
+def test_a_refusal_of_differences_lists_each_and_names_host_and_thing():
+    diffs = [Difference("a", 1, 2), Difference("b", 3, 4)]
+    with pytest.raises(OwnershipConflict) as err:
+        O.claim(host="h1", thing="the site", owner=ME, adopt=False, marker=None, exists=True, differences=diffs,
+                prior={}, resource="R")
+    assert "differs from its configuration: a is '1', this stack wants '2'; b is '3', this stack wants '4'. " \
+           "Nothing was changed." in str(err.value)
+    assert (err.value.host, err.value.thing, err.value.owner) == ("h1", "the site", None)
+    with pytest.raises(OwnershipConflict) as err:
+        O.may_change(host="h1", thing="the site", owner=ME, adopt=False, marker=Marker(OTHER))
+    assert err.value.host == "h1"
