@@ -251,6 +251,76 @@ def test_keep_ownership_writes_the_marker_again_only_when_it_differs(monkeypatch
 
 
 def test_provider_uses_the_transport_it_was_given_else_the_process_default():
+    from providers.transport import PsrpTransport
+
     given = FakeTransport({})
     assert remote.RemoteProvider(given).transport is given
     assert remote.RemoteProvider().transport is remote.default_transport() is remote.default_transport()
+    assert isinstance(remote.default_transport(), PsrpTransport)
+
+
+def test_update_refuses_what_another_stack_now_owns_naming_host_and_thing(monkeypatch):
+    written = Written()
+    monkeypatch.setattr(O, "write", written)
+    theirs = Marker("wap-connector/lab-b", resource="Box", thing="the box thing")
+    box = Box(value=3, marker=theirs)
+    with pytest.raises(O.OwnershipConflict) as err:
+        BoxProvider(box).keep_ownership(FakeTransport({}), box_inputs(owner=ME), {"owner": ME})
+    assert (err.value.host, err.value.thing, err.value.owner) == ("wapcomputer1.contoso.com", "the box thing",
+                                                                  "wap-connector/lab-b")
+    assert written == []
+    # Taken over on request: the marker then names this stack.
+    BoxProvider(box).keep_ownership(FakeTransport({}), box_inputs(owner=ME, adopt=True), {"owner": ME})
+    assert [(step, m.owner) for step, _, m in written] == [(O.STEP_MARK, ME)]
+
+
+def test_a_renamed_stack_keeps_its_thing_and_the_marker_takes_the_new_name(monkeypatch):
+    written = Written()
+    monkeypatch.setattr(O, "write", written)
+    old_name = "wap-connector/old-name"
+    box = Box(value=3, marker=Marker(old_name, resource="Box", thing="the box thing"))
+    outs = BoxProvider(box).keep_ownership(FakeTransport({}), box_inputs(owner=ME),
+                                           {"owner": old_name, "adopted": False})
+    assert outs["observed_owner"] == ME and [m.owner for _, _, m in written] == [ME]
+
+
+def test_claim_leaves_alone_what_is_not_the_thing(monkeypatch):
+    """A read that also sees the state the resource starts from (not the thing yet) creates, never adopts."""
+    monkeypatch.setattr(O, "write", Written())
+
+    class Picky(BoxProvider):
+        def is_the_thing(self, observed, inputs):
+            return inputs.name == "thing"
+
+    outs = Picky(Box(value=3)).claim(FakeTransport({}), box_inputs(owner=ME, name="other"))
+    assert outs == {"observed_owner": ME, "adopted": False, "prior": {}}
+
+
+def test_a_problem_with_the_inputs_as_a_whole_is_named_inputs():
+    from pydantic import model_validator
+
+    class Whole(remote.RemoteInputs):
+        a: int = 0
+
+        @model_validator(mode="after")
+        def _whole(self):
+            raise ValueError("a needs b")
+
+    with pytest.raises(ConfigurationError) as err:
+        Whole.parse({"connection": CONN})
+    assert err.value.problems == ["inputs: a needs b"]
+
+
+def test_each_connection_key_is_checked_even_after_one_still_unknown():
+    result = remote.check_remote(ThingInputs, {"connection": UNKNOWN, "share": {**CONN, "port": 0}, "size": 1},
+                                 connection_keys=("connection", "share"))
+    assert [f.property for f in result.failures] == ["share"]
+    result = remote.check_remote(ThingInputs, {"share": {**CONN, "port": 0}, "size": 1},
+                                 connection_keys=("connection", "share"))
+    assert [f.property for f in result.failures] == ["connection", "share"]
+
+
+def test_another_keys_host_is_its_own():
+    olds = {"connection": CONN, "share": CONN}
+    news = {"connection": {**CONN, "fqdn": "elsewhere.contoso.com"}, "share": CONN}
+    assert remote.connection_diff(olds, news, "share") == ([], [])
