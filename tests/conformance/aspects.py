@@ -594,3 +594,28 @@ def _(wire: Wire) -> None:
 @aspect("warning.without_invocation_info", "warning_record_no_invocation.xml")
 def _(wire: Wire) -> None:
     assert clixml_shape(wire.message("warning_no_invocation")) == windows_shape("warning_record_no_invocation.xml")
+
+
+# -- counters: the length of PipelineIterationInfo, not only its presence ------------------------------------------
+def counters(xml: bytes | str, member: str) -> list[str]:
+    """The CLIXML tags of a record's ``member`` list (one per counter)."""
+    text = xml.decode("utf-8-sig") if isinstance(xml, bytes) else xml.split("-->", 1)[1]
+    lst = ET.fromstring(text.strip()).find(f"MS/Obj[@N='{member}']/LST")
+    assert lst is not None, f"{member} has no list"
+    return [el.tag for el in lst]
+
+
+@aspect("verbose.iteration_counters", "verbose_record.xml")
+def _(wire: Wire) -> None:
+    """A one-command pipeline's verbose record counts like Windows': one counter per position plus one."""
+    ours, windows = wire.message("verbose"), recording("verbose_record.xml")
+    for member in ("InvocationInfo_PipelineIterationInfo", "InformationalRecord_PipelineIterationInfo"):
+        assert counters(ours, member) == counters(windows, member) == ["I32", "I32"], member
+
+
+@aspect("error.cmdlet.iteration_counters", "cmdlet_error_record.xml,error_record.xml")
+def _(wire: Wire) -> None:
+    """A one-statement pipeline's error record carries two counters in PipelineIterationInfo, as both recordings."""
+    ours = counters(wire.message("cmdlet_error"), "PipelineIterationInfo")
+    assert ours == counters(recording("cmdlet_error_record.xml"), "PipelineIterationInfo") == \
+        counters(recording("error_record.xml"), "PipelineIterationInfo") == ["I32", "I32"]
