@@ -49,7 +49,7 @@ def first_credential(raw) -> dict:
     (lambda r: r["clouds"][0].update(connectorCertificate={"source": "pfx"}),
      [f"{NS}:clouds[0].connectorCertificate.pfxFile: missing; source pfx needs it: set it in "
       f"stacks/Pulumi.<stack>.yaml",
-      f"{NS}:clouds[0].connectorCertificate.pfxPassword: missing; source pfx needs it: set pulumi config set "
+      f"{NS}:clouds[0].connectorCertificate.pfxPassword: missing; source pfx needs it: set it with pulumi config set "
       f"--secret --path '{NS}:clouds[0].connectorCertificate.pfxPassword' (it prompts)",
       f"{NS}:clouds[0].connectorCertificate.issuingCaFile: missing; source pfx needs it: set it in "
       f"stacks/Pulumi.<stack>.yaml"]),
