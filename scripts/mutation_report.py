@@ -248,6 +248,7 @@ def render(fig: dict) -> str:
         f"* command: `{fig.get('command', 'make mutation')}`; one worker at nice 10",
         f"* score = mutants detected (killed, timed out) / all mutants; a mutant no test reaches counts as "
         f"surviving. Target: {TARGET:.0f}% per module.",
+        *[f"* note: {n}" for n in fig.get("notes", [])],
         "",
         "| module | mutants | detected | survived | no tests | score | target | seconds | measured at |",
         "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |",
