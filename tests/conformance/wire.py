@@ -16,13 +16,13 @@ from pathlib import Path
 from pypsrp.complex_objects import RemoteStreamOptions
 from pypsrp.exceptions import InvalidPSRPOperation, WinRMTransportError
 from pypsrp.powershell import PowerShell, RunspacePool
-from pypsrp.wsman import NAMESPACES, SelectorSet, WSMan
+from pypsrp.wsman import WSMan
 
 from labsim import wsman as core
 from labsim.hosts import LabRuntime
 from labsim.lab import DEFAULT_LAB, Lab, load_lab
 from labsim.wsman import Principal, WSManService
-from tests.labsim.protocol_doubles import EchoRuntime
+from tests.labsim.protocol_doubles import EchoRuntime, envelope
 
 from .clixml_shape import Message, messages
 
@@ -110,21 +110,6 @@ def _client(service: WSManService, user: str, log: list[Exchange], **kwargs) -> 
     return wsman
 
 
-def envelope(action: str, shell_id: str, *, resource_uri: str = "http://schemas.microsoft.com/powershell/"
-             "Microsoft.PowerShell", body: ET.Element | None = None, timeout: str | None = None) -> bytes:
-    """A request envelope built with pypsrp's own header builder."""
-    wsman = WSMan("lab.test", ssl=True, auth="basic", username="u", password="p")
-    selectors = SelectorSet()
-    selectors.add_option("ShellId", shell_id)
-    _, header = wsman._create_header(action, resource_uri, selector_set=selectors)
-    if timeout is not None:
-        header.find(f"{{{NAMESPACES['wsman']}}}OperationTimeout").text = timeout
-    env = ET.Element(f"{{{NAMESPACES['s']}}}Envelope")
-    env.append(header)
-    b = ET.SubElement(env, f"{{{NAMESPACES['s']}}}Body")
-    if body is not None:
-        b.append(body)
-    return ET.tostring(env)
 
 
 def _raw(service: WSManService, user: str, log: list[Exchange], request: bytes) -> Exchange:
@@ -240,20 +225,20 @@ def _wap(wire: Wire, service: WSManService) -> None:
     receive = ET.Element(f"{{{core.NS['rsp']}}}Receive")
     ET.SubElement(receive, f"{{{core.NS['rsp']}}}DesiredStream").text = "stdout"
     wire.named["operation_timeout_fault"] = _raw(service, WAP_USER, log, envelope(
-        core.ACTION_RECEIVE, shell_id, body=receive, timeout="PT0.200S"))
+        core.ACTION_RECEIVE, shell_id=shell_id, body=receive, timeout="PT0.200S"))
     unknown = ET.Element(f"{{{core.NS['rsp']}}}Receive")
     ET.SubElement(unknown, f"{{{core.NS['rsp']}}}DesiredStream",
                   CommandId=str(uuid.uuid4()).upper()).text = "stdout"
-    wire.named["bad_command_id_fault"] = _raw(service, WAP_USER, log, envelope(core.ACTION_RECEIVE, shell_id,
+    wire.named["bad_command_id_fault"] = _raw(service, WAP_USER, log, envelope(core.ACTION_RECEIVE, shell_id=shell_id,
                                                                                 body=unknown))
     wire.named["invalid_timeout_fault"] = _raw(service, WAP_USER, log, envelope(
-        core.ACTION_GET, shell_id, resource_uri=core.SHELL_URI, timeout="PT-1S"))
+        core.ACTION_GET, shell_id=shell_id, resource_uri=core.SHELL_URI, timeout="PT-1S"))
 
     start = len(log)
     pool.close()
     wire.named["delete"] = _new(log, start, "Delete")[0]
     wire.named["deleted_shell_get_fault"] = _raw(service, WAP_USER, log, envelope(
-        core.ACTION_GET, shell_id, resource_uri=core.SHELL_URI))
+        core.ACTION_GET, shell_id=shell_id, resource_uri=core.SHELL_URI))
 
     # A second shell whose client asks an idle timeout.
     start = len(log)

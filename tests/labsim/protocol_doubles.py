@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import threading
 import time
+import xml.etree.ElementTree as ET
 from typing import Any
 
 from pypsrp.exceptions import WinRMTransportError
-from pypsrp.wsman import WSMan
+from pypsrp.wsman import NAMESPACES, SelectorSet, WSMan
 
 from labsim.runtime import (
     Command,
@@ -141,3 +142,24 @@ def in_memory_wsman(service: WSManService, user: str = "LAB\\admin", auth: str =
                   operation_timeout=operation_timeout)
     wsman.transport = InMemoryTransport(service, Principal(user, auth))  # type: ignore[assignment]
     return wsman
+
+
+def envelope(action: str, *, shell_id: str | None = None,
+             resource_uri: str = "http://schemas.microsoft.com/powershell/Microsoft.PowerShell",
+             body: ET.Element | None = None, timeout: str | None = None) -> bytes:
+    """A request built with pypsrp's own header builder, for requests the client would never send by itself
+    (a missing selector, a bad timeout, a shell already deleted)."""
+    wsman = WSMan("lab.test", ssl=True, auth="basic", username="u", password="p")
+    selectors = None
+    if shell_id is not None:
+        selectors = SelectorSet()
+        selectors.add_option("ShellId", shell_id)
+    _, header = wsman._create_header(action, resource_uri, selector_set=selectors)
+    if timeout is not None:
+        header.find(f"{{{NAMESPACES['wsman']}}}OperationTimeout").text = timeout
+    env = ET.Element(f"{{{NAMESPACES['s']}}}Envelope")
+    env.append(header)
+    b = ET.SubElement(env, f"{{{NAMESPACES['s']}}}Body")
+    if body is not None:
+        b.append(body)
+    return ET.tostring(env)

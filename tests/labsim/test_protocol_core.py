@@ -16,7 +16,7 @@ from labsim import wsman as core
 from labsim.runtime import PSObject, SecretStr
 from labsim.wsman import Principal, WSManService
 
-from .protocol_doubles import EchoRuntime, InMemoryTransport, in_memory_wsman
+from .protocol_doubles import EchoRuntime, InMemoryTransport, envelope, in_memory_wsman
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
 
@@ -57,21 +57,6 @@ def raw_request(service: WSManService, data: bytes, user: str = "LAB\\admin") ->
     return ET.fromstring(reply.body)
 
 
-def envelope(action: str, resource_uri: str = "http://schemas.microsoft.com/powershell/Microsoft.PowerShell",
-             shell_id: str | None = None, body: ET.Element | None = None) -> bytes:
-    """A request built with pypsrp's own header builder."""
-    wsman = WSMan("lab.test", ssl=True, auth="basic", username="u", password="p")
-    selectors = None
-    if shell_id is not None:
-        selectors = SelectorSet()
-        selectors.add_option("ShellId", shell_id)
-    _, header = wsman._create_header(action, resource_uri, selector_set=selectors)
-    env = ET.Element(f"{{{NAMESPACES['s']}}}Envelope")
-    env.append(header)
-    b = ET.SubElement(env, f"{{{NAMESPACES['s']}}}Body")
-    if body is not None:
-        b.append(body)
-    return ET.tostring(env)
 
 
 # -- pipelines, streams and values ----------------------------------------------------------------------------
