@@ -30,7 +30,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from providers import cert_checks, names, pki
+from providers import certs, names
 from providers.pki import KeyType
 
 NAMESPACE = "wapconnector"
@@ -58,11 +58,10 @@ Switch = Annotated[bool, BeforeValidator(_strict_bool)]
 
 
 def _outlives_renewal(days: int) -> int:
-    from providers.pki import DEFAULT_RENEW_BEFORE_DAYS
-
-    if days <= DEFAULT_RENEW_BEFORE_DAYS:
-        raise ValueError(f"{days} days is within the {DEFAULT_RENEW_BEFORE_DAYS}-day renewal window: the certificate "
-                         f"would be renewed on every run; give more than {DEFAULT_RENEW_BEFORE_DAYS}")
+    margin = certs.RENEWAL_MARGIN_DAYS
+    if days <= margin:
+        raise ValueError(f"{days} days is within the {margin}-day renewal window: the certificate "
+                         f"would be renewed on every run; give more than {margin}")
     return days
 
 
@@ -95,7 +94,7 @@ class ConnectorCertificateConfig(_Config):
     @field_validator("thumbprint")
     @classmethod
     def _thumbprint(cls, v: str | None) -> str | None:
-        return None if v is None else cert_checks.normalize_thumbprint(v)
+        return None if v is None else certs.normalize_thumbprint(v)
 
 
 class CloudConfig(_Config):
@@ -520,12 +519,12 @@ def operator_certificate(cloud: CloudConfig, key: str, project_dir: Path | None 
     issuer = None
     assert cc.issuing_ca_file is not None  # the cross checks require it
     try:
-        issuer = cert_checks.load_certificate_file(_read_file(project_dir, cc.issuing_ca_file))
-        if not pki.is_ca(issuer):
-            problems.append(f"{key}.issuingCaFile: certificate {pki.thumbprint(issuer)} "
+        issuer = certs.load_certificate_file(_read_file(project_dir, cc.issuing_ca_file))
+        if not certs.is_ca(issuer):
+            problems.append(f"{key}.issuingCaFile: certificate {certs.thumbprint(issuer)} "
                             f"({issuer.subject.rfc4514_string()}) is not a CA certificate: give the issuing CA's")
-        elif issuer.not_valid_after_utc <= (now or pki.now_utc()):
-            problems.append(f"{key}.issuingCaFile: CA certificate {pki.thumbprint(issuer)} expired on "
+        elif issuer.not_valid_after_utc <= (now or certs.now_utc()):
+            problems.append(f"{key}.issuingCaFile: CA certificate {certs.thumbprint(issuer)} expired on "
                             f"{issuer.not_valid_after_utc:%Y-%m-%d}")
     except ValueError as exc:
         problems.append(f"{key}.issuingCaFile: {exc}")
@@ -533,26 +532,26 @@ def operator_certificate(cloud: CloudConfig, key: str, project_dir: Path | None 
         assert cc.thumbprint is not None
         if issuer is None:
             return None, problems
-        return OperatorCertificate("store", cert_checks.to_pem(issuer), pki.thumbprint(issuer), cc.thumbprint), problems
+        return OperatorCertificate("store", certs.to_pem(issuer), certs.thumbprint(issuer), cc.thumbprint), problems
     assert cc.pfx_file is not None and cc.pfx_password is not None
     try:
         data = _read_file(project_dir, cc.pfx_file)
     except ValueError as exc:
         return None, [*problems, f"{key}.pfxFile: {exc}"]
     try:
-        pfx = cert_checks.open_pfx(data, cc.pfx_password.get_secret_value())
+        pfx = certs.open_pfx(data, cc.pfx_password.get_secret_value())
     except ValueError:
         return None, [*problems, f"{key}.pfxPassword: does not open {key}.pfxFile (a wrong password, or the file "
                                  f"is not a PFX/PKCS#12 file)"]
-    found = cert_checks.pfx_problems(pfx, fqdn=cloud.endpoint_fqdn, issuer=issuer if not problems else None, now=now)
+    found = certs.pfx_problems(pfx, fqdn=cloud.endpoint_fqdn, issuer=issuer if not problems else None, now=now)
     problems += [f"{key}.pfxFile: {p}" for p in found]
     if problems or pfx.certificate is None:
         return None, problems
     assert issuer is not None
     cert = pfx.certificate
     return OperatorCertificate(
-        "pfx", cert_checks.to_pem(issuer), pki.thumbprint(issuer), pki.thumbprint(cert),
-        cert_pem=cert_checks.to_pem(cert), pfx_base64=base64.b64encode(data).decode(),
+        "pfx", certs.to_pem(issuer), certs.thumbprint(issuer), certs.thumbprint(cert),
+        cert_pem=certs.to_pem(cert), pfx_base64=base64.b64encode(data).decode(),
         expires_at=cert.not_valid_after_utc.isoformat()), []
 
 

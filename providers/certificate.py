@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import re
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -33,7 +32,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 from pydantic import AfterValidator, Field, field_validator
 
-from providers import cert_checks, names, ownership, pki, remote
+from providers import certs, names, ownership, remote
 from providers.base import PROVIDER_KEY, FieldDiff, LabResource, is_unknown
 from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge
 from providers.hostops import only_expected_errors, stage_bytes, windows_path
@@ -55,8 +54,7 @@ ACCEPTED_STORES: dict[str, tuple[str, ...]] = {"My": ("My",), "CA": ("CA", "Root
 # [inf] where the PFX/CER is staged before the import: the system temp folder, which every Windows host has
 #       (so nothing is left behind); the file is removed right after the import.
 DEFAULT_STAGING_DIR = r"C:\Windows\Temp"
-# [doc] the seed: certificates must be CA-issued, never self-signed. Renewal margin (same as pki's renew).
-DEFAULT_EXPIRY_THRESHOLD_DAYS = 30
+# [doc] the seed: certificates must be CA-issued, never self-signed (the rules: providers/certs).
 # A certificate that was already in the store when this resource was created is adopted, not owned:
 # delete leaves it (it may be the lab CA every host trusts). [project choice] Ownership (providers/ownership.py):
 # the marker is keyed by store and thumbprint; "differs" means a My certificate found without its private key.
@@ -86,7 +84,7 @@ class CertificateInputs(RemoteInputs):
     pfx_password: str | None = Field(None, repr=False, description="store My: the PFX password (secret)")
     serves_fqdns: list[Annotated[str, AfterValidator(lambda v: names.fqdn(v, lower=False))]] = Field(
         default_factory=list, description="DNS names the certificate must cover")
-    expiry_threshold_days: Annotated[int, Field(ge=0, le=3650)] = DEFAULT_EXPIRY_THRESHOLD_DAYS
+    expiry_threshold_days: Annotated[int, Field(ge=0, le=3650)] = certs.RENEWAL_MARGIN_DAYS
     staging_dir: str = DEFAULT_STAGING_DIR
 
     @field_validator("cert_pem", "issuer_pem")
@@ -97,7 +95,7 @@ class CertificateInputs(RemoteInputs):
         if v.count(_PEM_CERT) != 1:
             raise ValueError("give exactly one PEM certificate (-----BEGIN CERTIFICATE-----), not a chain or a key")
         try:
-            pki.load_certificate(v)
+            certs.load_certificate(v)
         except ValueError as exc:
             raise ValueError(f"is not a readable PEM certificate ({exc})") from None
         return v
@@ -105,7 +103,7 @@ class CertificateInputs(RemoteInputs):
     @field_validator("thumbprint")
     @classmethod
     def _thumbprint(cls, v: str | None) -> str | None:
-        return None if v is None else cert_checks.normalize_thumbprint(v)
+        return None if v is None else certs.normalize_thumbprint(v)
 
     @field_validator("staging_dir")
     @classmethod
@@ -117,12 +115,12 @@ class CertificateInputs(RemoteInputs):
         if self.existing:
             assert self.thumbprint is not None, "check requires a thumbprint for an existing certificate"
             return self.thumbprint
-        return pki.thumbprint(pki.load_certificate(self.cert_pem or ""))
+        return certs.thumbprint(certs.load_certificate(self.cert_pem or ""))
 
 
 def problems(args: CertificateInputs, now: dt.datetime | None = None) -> list[tuple[str, str]]:
     """check's rules that relate several inputs: (property, what is wrong and what to do), one per problem."""
-    now = now or pki.now_utc()
+    now = now or certs.now_utc()
     if args.existing:
         return existing_problems(args)
     if args.cert_pem is None:
@@ -131,28 +129,20 @@ def problems(args: CertificateInputs, now: dt.datetime | None = None) -> list[tu
         return [(p, "only for existing certificates" if p == "thumbprint" else "only for store My")
                 for p in ("issuer_pem", "thumbprint") if getattr(args, p) is not None]
     out: list[tuple[str, str]] = []
-    cert = pki.load_certificate(args.cert_pem)
-    thumb = pki.thumbprint(cert)
-    subject = cert.subject.rfc4514_string()
-    ca_cert = pki.is_ca(cert)
+    cert = certs.load_certificate(args.cert_pem)
+    info = certs.describe(cert)
+    thumb = info.thumbprint
 
-    if pki.is_self_signed(cert) and not (ca_cert and args.store in ("CA", "Root")):
-        out.append(("cert_pem", f"certificate {thumb} ({subject}) is self-signed; the connector needs a "
+    if info.self_signed and not (info.is_ca and args.store in ("CA", "Root")):
+        out.append(("cert_pem", f"certificate {thumb} ({info.subject}) is self-signed; the connector needs a "
                                 f"certificate issued by a trusted certification authority"))
-    if args.store == "My" and ca_cert:
+    if args.store == "My" and info.is_ca:
         out.append(("store", f"certificate {thumb} is a CA certificate: install it in CA or Root, not My"))
-    not_after = cert.not_valid_after_utc
-    if not_after <= now:
-        out.append(("cert_pem", f"certificate {thumb} expired on {not_after:%Y-%m-%d}: issue a new one"))
-    elif not_after - dt.timedelta(days=args.expiry_threshold_days) <= now:
-        out.append(("cert_pem", f"certificate {thumb} expires on {not_after:%Y-%m-%d}, within "
-                                f"expiry_threshold_days ({args.expiry_threshold_days}): renew it first"))
-    if cert.not_valid_before_utc > now + dt.timedelta(minutes=5):
-        out.append(("cert_pem", f"certificate {thumb} is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} "
-                                f"UTC: check the issuing machine's clock"))
+    out += [("cert_pem", p) for p in certs.validity_problems(info, now, args.expiry_threshold_days,
+                                                             threshold_name="expiry_threshold_days")]
     for fqdn in args.serves_fqdns:
-        if not pki.san_covers(cert, fqdn):
-            sans = ", ".join(pki.dns_names(cert)) or "none"
+        if not info.names(fqdn):
+            sans = ", ".join(info.dns_names) or "none"
             out.append(("serves_fqdns", f"certificate {thumb} does not cover {fqdn} (its DNS SANs: {sans}): "
                                         f"issue it with {fqdn} as a subject alternative name"))
 
@@ -175,15 +165,15 @@ def problems(args: CertificateInputs, now: dt.datetime | None = None) -> list[tu
 def issued_problems(cert: x509.Certificate, args: CertificateInputs) -> list[tuple[str, str]]:
     """With ``issuer_pem``: server-auth usage, issued by that CA, and the PFX holding its chain and no other."""
     assert args.issuer_pem is not None
-    issuer = pki.load_certificate(args.issuer_pem)
-    out = [("cert_pem", p) for p in cert_checks.usage_problems(cert)]
-    out += [("issuer_pem" if "is not a CA" in p else "cert_pem", p) for p in cert_checks.issuer_problems(cert, issuer)]
+    issuer = certs.load_certificate(args.issuer_pem)
+    out = [("cert_pem", p) for p in certs.usage_problems(cert)]
+    out += [("issuer_pem" if "is not a CA" in p else "cert_pem", p) for p in certs.issuer_problems(cert, issuer)]
     if args.pfx_base64 is not None and args.pfx_password is not None:
         try:
-            pfx = cert_checks.open_pfx(base64.b64decode(args.pfx_base64, validate=True), args.pfx_password)
+            pfx = certs.open_pfx(base64.b64decode(args.pfx_base64, validate=True), args.pfx_password)
         except ValueError:
             return out  # pfx_problems said so
-        out += [("pfx_base64", p) for p in cert_checks.chain_problems(cert, pfx.chain, issuer)]
+        out += [("pfx_base64", p) for p in certs.chain_problems(cert, pfx.chain, issuer)]
     return out
 
 
@@ -210,16 +200,15 @@ def pfx_problems(cert: x509.Certificate, pfx_base64: str, password: str) -> list
         key, pfx_cert, _chain = pkcs12.load_key_and_certificates(data, password.encode())
     except (ValueError, TypeError):
         return [("pfx_password", "does not open pfx_base64 (wrong password, or not a PKCS#12 file)")]
-    thumb = pki.thumbprint(cert)
+    thumb = certs.thumbprint(cert)
     out = []
     if key is None:
         return [("pfx_base64", "holds no private key; export the certificate with its key")]
-    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    if key.public_key().public_bytes(*spki) != cert.public_key().public_bytes(*spki):
+    if not certs.key_matches(cert, key):
         out.append(("pfx_base64", f"its private key does not belong to certificate {thumb} (cert_pem): export the "
                                   f"PFX of that certificate"))
-    if pfx_cert is not None and pki.thumbprint(pfx_cert) != thumb:
-        out.append(("pfx_base64", f"holds certificate {pki.thumbprint(pfx_cert)}, not {thumb} (cert_pem)"))
+    if pfx_cert is not None and certs.thumbprint(pfx_cert) != thumb:
+        out.append(("pfx_base64", f"holds certificate {certs.thumbprint(pfx_cert)}, not {thumb} (cert_pem)"))
     return out
 
 
@@ -258,14 +247,11 @@ def _bytes(value: Any) -> bytes | None:
 
 
 def _iso(value: Any) -> str | None:
-    if isinstance(value, dt.datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
-    if isinstance(value, str) and value:
-        m = re.fullmatch(r"/Date\((-?\d+)\)/", value.replace("\\/", "/"))
-        if m:
-            return dt.datetime.fromtimestamp(int(m.group(1)) / 1000, dt.UTC).isoformat()
-        return value
-    return None
+    """NotAfter as text: a date object or ConvertTo-Json's /Date(ms)/ as ISO 8601, other text as the host gave it."""
+    if isinstance(value, str) and not value.replace("\\/", "/").startswith("/Date("):
+        return value or None
+    parsed = certs.when(value)
+    return parsed.isoformat() if parsed else None
 
 
 def parse_read(store: str, thumbprint: str, outputs: Sequence[Sequence[Any]]) -> Observed | None:
@@ -306,14 +292,14 @@ def desired_thumbprint(props: Mapping[str, Any]) -> str | None:
     if props.get("existing"):
         given = props.get("thumbprint")
         try:
-            return cert_checks.normalize_thumbprint(given) if isinstance(given, str) and not is_unknown(given) else None
+            return certs.normalize_thumbprint(given) if isinstance(given, str) and not is_unknown(given) else None
         except ValueError:
             return None
     pem = props.get("cert_pem")
     if not isinstance(pem, str) or is_unknown(pem):
         return None
     try:
-        return pki.thumbprint(pki.load_certificate(pem))
+        return certs.thumbprint(certs.load_certificate(pem))
     except ValueError:
         return None
 
@@ -386,7 +372,7 @@ def _import(t: Transport, conn: HostConnection, inputs: CertificateInputs, thumb
         importer = Command("Import-PfxCertificate", {
             "FilePath": staged, "CertStoreLocation": store_path("My"), "Password": Secret(inputs.pfx_password)})
     else:
-        data = pki.load_certificate(inputs.cert_pem or "").public_bytes(serialization.Encoding.DER)
+        data = certs.load_certificate(inputs.cert_pem or "").public_bytes(serialization.Encoding.DER)
         staged = f"{inputs.staging_dir}\\{thumbprint}.cer"
         importer = Command("Import-Certificate", {"FilePath": staged, "CertStoreLocation": store_path(inputs.store)})
     stage_bytes(t, conn, STEP_INSTALL, {staged: data}, chunk_size=256 * 1024, directories=[inputs.staging_dir])
@@ -406,7 +392,7 @@ def _import(t: Transport, conn: HostConnection, inputs: CertificateInputs, thumb
 def pfx_chain_thumbprints(pfx_base64: str, password: str) -> list[str]:
     """Thumbprints of the CA certificates a PFX carries besides its leaf (they land in CA/Root on import)."""
     _key, _leaf, chain = pkcs12.load_key_and_certificates(base64.b64decode(pfx_base64), password.encode())
-    return [pki.thumbprint(c) for c in chain or []]
+    return [certs.thumbprint(c) for c in chain or []]
 
 
 def still_needed(remaining: Sequence[x509.Certificate],
@@ -458,11 +444,11 @@ def parse_chain(thumbprint: str, my: Sequence[Any], chain: Sequence[tuple[str, s
                                                                  dict[tuple[str, str], x509.Certificate]]:
     """chain_still_needed's statements, each parsed apart: the certificates in My other than ``thumbprint``, and
     each ``chain`` certificate (store, thumbprint) that its Get-Item found."""
-    remaining = [c for c in _certificates(my) if pki.thumbprint(c) != thumbprint.upper()]
+    remaining = [c for c in _certificates(my) if certs.thumbprint(c) != thumbprint.upper()]
     found: dict[tuple[str, str], x509.Certificate] = {}
     for (store, thumb), output in zip(chain, chain_outputs, strict=True):
         for cert in _certificates(output):
-            if pki.thumbprint(cert) == thumb.upper():
+            if certs.thumbprint(cert) == thumb.upper():
                 found[(store, thumb)] = cert
     return remaining, found
 
@@ -479,9 +465,9 @@ def _present_in_chain_stores(t: Transport, conn: HostConnection, thumbprints: Se
 
 def _outputs(inputs: CertificateInputs, observed: Observed, adopted: bool,
              cert: x509.Certificate | None = None) -> dict[str, Any]:
-    cert = cert or pki.load_certificate(inputs.cert_pem or "")
+    cert = cert or certs.load_certificate(inputs.cert_pem or "")
     return {
-        "thumbprint": pki.thumbprint(cert),
+        "thumbprint": certs.thumbprint(cert),
         "subject": cert.subject.rfc4514_string(),
         "issuer": cert.issuer.rfc4514_string(),
         "expires_at": cert.not_valid_after_utc.isoformat(),
@@ -512,13 +498,13 @@ def verify_existing(t: Transport, conn: HostConnection,
             cert = x509.load_der_x509_certificate(observed.raw_data)
         except ValueError:
             cert = None
-    if cert is None or pki.thumbprint(cert) != thumb:
+    if cert is None or certs.thumbprint(cert) != thumb:
         found.append("the host did not return the certificate itself (RawData) for the thumbprint asked")
     else:
-        issuer = pki.load_certificate(inputs.issuer_pem) if inputs.issuer_pem else None
+        issuer = certs.load_certificate(inputs.issuer_pem) if inputs.issuer_pem else None
         fqdns: list[str | None] = [*inputs.serves_fqdns] or [None]
         for fqdn in fqdns:
-            found += [p for p in cert_checks.certificate_problems(
+            found += [p for p in certs.certificate_problems(
                 cert, fqdn=fqdn, issuer=issuer, expiry_threshold_days=inputs.expiry_threshold_days) if p not in found]
     if found:
         raise ConnectorError(f"{where} in {store_path('My')} cannot be the connector's: " + "; ".join(found),
@@ -761,7 +747,7 @@ class Certificate(LabResource, name="Certificate"):
                  cert_pem: pulumi.Input[str] | None = None, store: pulumi.Input[str] = "My",
                  pfx_base64: pulumi.Input[str] | None = None, pfx_password: pulumi.Input[str] | None = None,
                  serves_fqdns: pulumi.Input[Sequence[str]] = (),
-                 expiry_threshold_days: pulumi.Input[int] = DEFAULT_EXPIRY_THRESHOLD_DAYS,
+                 expiry_threshold_days: pulumi.Input[int] = certs.RENEWAL_MARGIN_DAYS,
                  staging_dir: str = DEFAULT_STAGING_DIR, owner: pulumi.Input[str] | None = None,
                  adopt: pulumi.Input[bool] = False, existing: bool = False, thumbprint: str | None = None,
                  issuer_pem: pulumi.Input[str] | None = None, opts: pulumi.ResourceOptions | None = None) -> None:

@@ -5,7 +5,8 @@ AzS-WASP01 and the portal's clients. These resources make that chain on the oper
 ``cryptography``; the ``Certificate`` resource (a later module) installs the results on hosts.
 
 Private keys and PFX files exist only as Pulumi secrets (``additional_secret_outputs``); nothing is written
-to disk. Keys are generated, so any change of an input replaces the resource.
+to disk. Keys are generated, so any change of an input replaces the resource. The rules that judge certificates
+(these and the operators') are in :mod:`providers.certs`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from providers.base import FieldDiff, LabProvider, LabResource, check_with, diff_fields
+from providers.certs import (
+    RENEWAL_MARGIN_DAYS,
+    is_ca,
+    load_certificate,
+    now_utc,
+    parse_time,
+    public_key_matches,
+    thumbprint,
+    to_pem,
+)
 
 KeyType = Literal["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"]
 KEY_TYPES: tuple[str, ...] = KeyType.__args__  # type: ignore[attr-defined]
@@ -34,66 +45,6 @@ KEY_TYPES: tuple[str, ...] = KeyType.__args__  # type: ignore[attr-defined]
 _DNS_NAME = re.compile(
     r"^(\*\.)?(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Pure certificate helpers (also used to check certificates given by operators)
-
-
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def load_certificate(pem: str | bytes) -> x509.Certificate:
-    data = pem.encode() if isinstance(pem, str) else pem
-    return x509.load_pem_x509_certificate(data)
-
-
-def thumbprint(cert: x509.Certificate) -> str:
-    """SHA-1 thumbprint, upper-case hex: how Windows names a certificate in its stores."""
-    return cert.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - Windows' identifier, not a signature
-
-
-def is_self_signed(cert: x509.Certificate) -> bool:
-    if cert.issuer != cert.subject:
-        return False
-    try:
-        cert.verify_directly_issued_by(cert)
-    except (ValueError, TypeError, Exception):  # noqa: BLE001 - any verification failure means "not self-signed"
-        return False
-    return True
-
-
-def is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
-
-
-def public_key_matches(cert: x509.Certificate, key_pem: str | bytes) -> bool:
-    key = serialization.load_pem_private_key(key_pem.encode() if isinstance(key_pem, str) else key_pem, None)
-    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    return key.public_key().public_bytes(*spki) == cert.public_key().public_bytes(*spki)
-
-
-def dns_names(cert: x509.Certificate) -> list[str]:
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return []
-    return [n.lower() for n in san.get_values_for_type(x509.DNSName)]
-
-
-def san_covers(cert: x509.Certificate, fqdn: str) -> bool:
-    """True if a DNS SAN names ``fqdn`` exactly or by a one-label wildcard (RFC 6125)."""
-    fqdn = fqdn.lower().rstrip(".")
-    for name in dns_names(cert):
-        if name == fqdn:
-            return True
-        if name.startswith("*.") and "." in fqdn and fqdn.split(".", 1)[1] == name[2:]:
-            return True
-    return False
 
 
 def _generate_key(key_type: str) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
@@ -109,33 +60,20 @@ def _key_pem(key: Any) -> str:
     ).decode()
 
 
-def _cert_pem(cert: x509.Certificate) -> str:
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
 def _validity(validity_days: int | None, not_after: str | None) -> tuple[dt.datetime, dt.datetime]:
     start = now_utc() - dt.timedelta(minutes=5)  # tolerate small clock skew between hosts
     end = parse_time(not_after) if not_after else now_utc() + dt.timedelta(days=validity_days or 0)
     return start, end
 
 
-def parse_time(value: str) -> dt.datetime:
-    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
 def _cert_outputs(cert: x509.Certificate) -> dict[str, Any]:
     return {
-        "cert_pem": _cert_pem(cert),
+        "cert_pem": to_pem(cert),
         "thumbprint": thumbprint(cert),
         "serial_number": format(cert.serial_number, "X"),
         "valid_from": cert.not_valid_before_utc.isoformat(),
         "expires_at": cert.not_valid_after_utc.isoformat(),
     }
-
-
-#: Certificates are renewed this many days before they expire (the resources' default).
-DEFAULT_RENEW_BEFORE_DAYS = 30
 
 
 def _renewal_due(olds: dict[str, Any], renew_before_days: int) -> bool:
@@ -157,7 +95,7 @@ class _Validity(_Inputs):
     validity_days: Annotated[int, Field(gt=0, le=36500)] | None = None
     not_after: str | None = None
     # Within this many days of expiry the next `pulumi up` replaces (renews) the certificate.
-    renew_before_days: Annotated[int, Field(ge=0, le=3650)] = 30
+    renew_before_days: Annotated[int, Field(ge=0, le=3650)] = RENEWAL_MARGIN_DAYS
 
     @field_validator("not_after")
     @classmethod
@@ -367,7 +305,7 @@ class IssuedCertificateProvider(_LocalPkiProvider):
         outs = {
             **props,
             **_cert_outputs(cert),
-            "chain_pem": _cert_pem(cert) + _cert_pem(ca),
+            "chain_pem": to_pem(cert) + to_pem(ca),
             "issuer_thumbprint": thumbprint(ca),
             "private_key_pem": _key_pem(key),
             "pfx_base64": base64.b64encode(pfx).decode(),
@@ -403,7 +341,7 @@ class CertificateAuthority(LabResource, name="CertificateAuthority"):
         key_type: pulumi.Input[str] = "ecdsa-p256",
         validity_days: pulumi.Input[int] | None = 3650,
         not_after: pulumi.Input[str] | None = None,
-        renew_before_days: pulumi.Input[int] = DEFAULT_RENEW_BEFORE_DAYS,
+        renew_before_days: pulumi.Input[int] = RENEWAL_MARGIN_DAYS,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props = {
@@ -439,7 +377,7 @@ class IssuedCertificate(LabResource, name="IssuedCertificate"):
         key_type: pulumi.Input[str] = "ecdsa-p256",
         validity_days: pulumi.Input[int] | None = 397,
         not_after: pulumi.Input[str] | None = None,
-        renew_before_days: pulumi.Input[int] = DEFAULT_RENEW_BEFORE_DAYS,
+        renew_before_days: pulumi.Input[int] = RENEWAL_MARGIN_DAYS,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props = {

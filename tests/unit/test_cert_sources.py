@@ -1,4 +1,4 @@
-"""The connector certificate sources: the fitness rules of providers/cert_checks.py, and the
+"""The connector certificate sources: the fitness rules of providers/certs, and the
 stack configuration's ``connectorCertificate`` keys with the operator's files (every bad PFX an operator can
 bring), each problem one line naming the key, never the password."""
 
@@ -11,7 +11,7 @@ import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from components.config import ConfigError, parse_stack_config, plain_text_paths
-from providers import cert_checks as K
+from providers import certs as K
 from tests.cert_factory import NOW, org_ca, web_server_cert
 
 pytestmark = pytest.mark.unit

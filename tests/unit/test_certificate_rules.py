@@ -1,4 +1,4 @@
-"""The connector certificate's fitness rules (providers/cert_checks.py) where the defaults hide them: a renewal
+"""The connector certificate's fitness rules (providers/certs) where the defaults hide them: a renewal
 margin other than 30 days, and the key usages TLS accepts for each kind of key (RSA key exchange needs
 keyEncipherment; an EC key only signs, so only digitalSignature lets it serve TLS)."""
 
@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from providers import cert_checks
 from providers import certificate as C
+from providers import certs
 from providers.transport import FakeTransport
 from tests.cert_factory import org_ca
 
@@ -55,7 +55,7 @@ def leaf(*, kind: str = "ec", days_left: int = 365, signature: bool = True, enci
 
 
 def problems(cert, **kw):
-    return cert_checks.certificate_problems(cert, fqdn=FQDN, issuer=_ca().cert, now=NOW, **kw)
+    return certs.certificate_problems(cert, fqdn=FQDN, issuer=_ca().cert, now=NOW, **kw)
 
 
 # -- the renewal margin -------------------------------------------------------------------------------------------
@@ -74,9 +74,9 @@ def test_the_default_threshold_is_30_days():
 
 def test_an_opened_pfx_is_judged_on_the_callers_threshold_too():
     cert, ca = leaf(days_left=45), _ca()
-    pfx = cert_checks.Pfx(_key("ec"), cert, [ca.cert])
-    assert cert_checks.pfx_problems(pfx, fqdn=FQDN, issuer=ca.cert, now=NOW) == []
-    found = cert_checks.pfx_problems(pfx, fqdn=FQDN, issuer=ca.cert, now=NOW, expiry_threshold_days=60)
+    pfx = certs.Pfx(_key("ec"), cert, [ca.cert])
+    assert certs.pfx_problems(pfx, fqdn=FQDN, issuer=ca.cert, now=NOW) == []
+    found = certs.pfx_problems(pfx, fqdn=FQDN, issuer=ca.cert, now=NOW, expiry_threshold_days=60)
     assert len(found) == 1 and "within 60 days" in found[0]
 
 
@@ -109,7 +109,7 @@ def test_the_certificate_resource_checks_its_own_threshold():
 def test_key_usage_that_tls_can_use_depends_on_the_key(kind, signature, encipherment, fit):
     cert = leaf(kind=kind, signature=signature, encipherment=encipherment, key_agreement=not (signature or
                                                                                             encipherment))
-    found = cert_checks.usage_problems(cert)
+    found = certs.usage_problems(cert)
     assert (found == []) is fit, found
     if not fit:
         assert "allows neither digital signature nor key encipherment" in found[0]
@@ -120,13 +120,13 @@ def test_key_usage_that_tls_can_use_depends_on_the_key(kind, signature, encipher
 @pytest.mark.parametrize("value", ["AB" * 19, "ZZ" * 20, "", "AB" * 21])
 def test_a_thumbprint_that_is_not_40_hex_digits_says_where_to_copy_one(value):
     with pytest.raises(ValueError) as err:
-        cert_checks.normalize_thumbprint(value)
+        certs.normalize_thumbprint(value)
     assert str(err.value) == ("is not a certificate thumbprint (40 hexadecimal digits, as Get-ChildItem "
                               "Cert:\\LocalMachine\\My shows it)")
 
 
 def test_a_thumbprint_copied_from_the_certificate_dialog_is_cleaned():
-    assert cert_checks.normalize_thumbprint("\u200eab cd:" + "ef" * 18) == "ABCD" + "EF" * 18
+    assert certs.normalize_thumbprint("\u200eab cd:" + "ef" * 18) == "ABCD" + "EF" * 18
 
 
 @pytest.mark.parametrize("data, message", [
@@ -137,16 +137,16 @@ def test_a_thumbprint_copied_from_the_certificate_dialog_is_cleaned():
 ])
 def test_a_file_that_is_not_one_certificate_says_what_it_holds(data, message):
     with pytest.raises(ValueError) as err:
-        cert_checks.load_certificate_file(data)
+        certs.load_certificate_file(data)
     assert str(err.value) == message
 
 
 def test_a_file_of_two_pem_certificates_is_refused_counting_them():
-    pem = cert_checks.to_pem(_ca().cert).encode()
+    pem = certs.to_pem(_ca().cert).encode()
     with pytest.raises(ValueError) as err:
-        cert_checks.load_certificate_file(pem + pem)
+        certs.load_certificate_file(pem + pem)
     assert str(err.value) == "holds 2 PEM certificates; give the issuing CA's certificate alone"
-    assert cert_checks.load_certificate_file(pem) == _ca().cert
+    assert certs.load_certificate_file(pem) == _ca().cert
 
 
 # -- the edges of validity ------------------------------------------------------------------------------------------
@@ -161,7 +161,7 @@ def test_expiry_at_its_edges(not_after, words):
     found = problems(cert)
     assert (found == []) if words is None else (len(found) == 1 and words in found[0]), found
     if words:
-        assert found[0].startswith(f"certificate {cert_checks.pki.thumbprint(cert)} ")
+        assert found[0].startswith(f"certificate {certs.thumbprint(cert)} ")
 
 
 @pytest.mark.parametrize("ahead, flagged", [(dt.timedelta(minutes=1), False), (dt.timedelta(minutes=5), False),
@@ -175,7 +175,7 @@ def test_a_certificate_valid_from_a_few_minutes_ahead_is_clock_skew_not_a_proble
 def test_a_name_mismatch_lists_the_names_the_certificate_has(names, shown):
     cert = leaf(names=names)
     [found] = problems(cert)
-    assert found == (f"certificate {cert_checks.pki.thumbprint(cert)} does not name {FQDN} (its DNS subject "
+    assert found == (f"certificate {certs.thumbprint(cert)} does not name {FQDN} (its DNS subject "
                      f"alternative names: {shown}): issue it with {FQDN} as a subject alternative name")
 
 
@@ -192,15 +192,15 @@ def test_a_certificate_without_names_says_none():
 
 def test_a_key_usage_problem_names_the_certificate():
     cert = leaf(signature=False, key_agreement=True)
-    assert cert_checks.usage_problems(cert) == [
-        f"certificate {cert_checks.pki.thumbprint(cert)}'s key usage allows neither digital signature nor key "
+    assert certs.usage_problems(cert) == [
+        f"certificate {certs.thumbprint(cert)}'s key usage allows neither digital signature nor key "
         f"encipherment: TLS cannot use it"]
 
 
 # -- PFX files --------------------------------------------------------------------------------------------------------
 def test_a_pfx_that_does_not_open_says_so_without_the_password():
     with pytest.raises(ValueError) as err:
-        cert_checks.open_pfx(b"not a pfx", "Pfx-Secret-9")
+        certs.open_pfx(b"not a pfx", "Pfx-Secret-9")
     assert str(err.value) == "does not open the PFX (a wrong password, or the file is not PKCS#12)"
 
 
@@ -209,12 +209,12 @@ def test_a_pfx_without_its_key_finds_its_certificate_among_the_extras():
 
     cert, ca = leaf(), _ca()
     data = pkcs12.serialize_key_and_certificates(b"x", None, None, [ca.cert, cert], BestAvailableEncryption(b"pw"))
-    pfx = cert_checks.open_pfx(data, "pw")
+    pfx = certs.open_pfx(data, "pw")
     assert pfx.key is None and pfx.certificate == cert and pfx.chain == [ca.cert]
 
 
 def test_a_pfx_without_any_certificate_says_so():
-    assert cert_checks.pfx_problems(cert_checks.Pfx(None, None), fqdn=FQDN, issuer=None) == ["holds no certificate"]
+    assert certs.pfx_problems(certs.Pfx(None, None), fqdn=FQDN, issuer=None) == ["holds no certificate"]
 
 
 def test_the_issuer_is_found_among_look_alikes():
@@ -222,13 +222,13 @@ def test_the_issuer_is_found_among_look_alikes():
     real, twin = _ca(), org_ca()  # org_ca names every CA alike
     cert = leaf()
     assert twin.cert.subject == real.cert.subject
-    assert cert_checks.issuer_in([twin.cert, real.cert], cert) == real.cert
-    assert cert_checks.issuer_in([twin.cert], cert) is None
+    assert certs.issuer_in([twin.cert, real.cert], cert) == real.cert
+    assert certs.issuer_in([twin.cert], cert) is None
 
 
 def test_unrelated_certificates_in_a_pfx_are_each_named():
     ca, other1, other2 = _ca(), org_ca("Other CA 1"), org_ca("Other CA 2")
     cert = leaf()
-    [found] = cert_checks.chain_problems(cert, [ca.cert, other1.cert, other2.cert], ca.cert)
-    thumbs = [cert_checks.pki.thumbprint(c.cert) for c in (other1, other2)]
+    [found] = certs.chain_problems(cert, [ca.cert, other1.cert, other2.cert], ca.cert)
+    thumbs = [certs.thumbprint(c.cert) for c in (other1, other2)]
     assert f"({thumbs[0]}, {thumbs[1]})" in found
