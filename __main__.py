@@ -6,7 +6,7 @@ from typing import NoReturn
 
 import pulumi
 
-from components.config import ConfigError, load_stack_config
+from components.config import load_stack_config
 from components.lab import Lab
 from components.pki import LabPki
 from components.preflight import preflight_mode, run_preflight
@@ -25,16 +25,13 @@ def refuse(message: str) -> NoReturn:
 
 try:
     config = load_stack_config()
-except ConfigError as exc:
+    mode = preflight_mode(config) if config.deploys_lab else None
+except ConnectorError as exc:  # a ConfigurationError: every problem, each naming the setting to fix
     refuse(str(exc))
 
 if config.deploys_lab:
     # Look before touching: every host is probed read-only before any resource is registered, so a lab that
     # cannot take the procedure shows its problems in the preview and `up` sends no write command at all.
-    try:
-        mode = preflight_mode(config)
-    except ConnectorError as exc:
-        refuse(str(exc))
     report = run_preflight(config)
     if not report.ok and mode == "enforce":
         refuse(f"{report.summary()}; nothing was changed. Fix what the table says (or set "

@@ -52,7 +52,7 @@ class WapCloud(pulumi.ComponentResource):
         super().__init__("wapconnector:lab:WapCloud", name, None, opts)
         cloud, config = args.cloud, args.config
         assert config.azure_stack is not None and config.bundle is not None
-        # Both FQDNs are required once azureStack is set (components/config.py checks them together).
+        # Both FQDNs are required once azureStack is set (components/config/checks.py checks them together).
         assert cloud.tenant_portal_fqdn is not None and cloud.tenant_api_fqdn is not None
         bundle = config.bundle
         bundle_dir = bundle.destination

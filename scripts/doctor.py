@@ -21,7 +21,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from components.config import NAMESPACE, ConfigError, parse_stack_config, plain_text_paths  # noqa: E402
+from components.config import NAMESPACE, ConfigurationError, parse_stack_config, plain_text_paths  # noqa: E402
 from components.preflight import run_preflight  # noqa: E402
 
 
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = parse_stack_config(raw, secret_keys, plain_paths=plain_text_paths(stack_file(args.stack, args.cwd)),
                                     project_dir=args.cwd)
-    except ConfigError as exc:
+    except ConfigurationError as exc:
         print(f"doctor: stack {args.stack}: {exc}", file=sys.stderr)
         return 2
     if not config.deploys_lab:

@@ -51,7 +51,11 @@ MODULES = [
     "providers/ownership.py",
     "providers/remote.py",
     "labsim/records.py",
-    "components/config.py",
+    "components/config/models.py",
+    "components/config/checks.py",
+    "components/config/certificates.py",
+    "components/config/plaintext.py",
+    "components/config/loading.py",
     "components/preflight.py",
 ]
 DETECTED = {"killed", "timeout", "caught by type check", "segfault"}
@@ -72,7 +76,7 @@ MISTAKES = [
     Mistake("ownership: from_state forgets `adopted`", "providers/ownership.py",
             'return Marker(owner, adopted=props.get("adopted") is True, prior=',
             "return Marker(owner, prior="),
-    Mistake("secrets: CredentialConfig without `__str__ = __repr__`", "components/config.py",
+    Mistake("secrets: CredentialConfig without `__str__ = __repr__`", "components/config/models.py",
             "    __str__ = __repr__\n\n\nclass BundleConfig", "\n\nclass BundleConfig"),
     Mistake("preflight: WAP rollup judged on the newest package", "components/preflight.py",
             "low_name, low = min(wap, key=", "low_name, low = max(wap, key="),

@@ -1,6 +1,6 @@
 """No check failure echoes a secret, whatever program drives the providers: an inline Automation API program.
 
-An inline program skips the stack configuration's validation (components/config.py), so the providers' own
+An inline program skips the stack configuration's validation (components/config/), so the providers' own
 ``check`` is the only gate. The engine prints a failure on a named property as "property P value V has a
 problem": V is the program's input, and a secret Output prints there in plain text (the engine formats it with
 %v). So failures on a property that can hold a secret must not name it; the reason names the field instead.

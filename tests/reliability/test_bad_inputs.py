@@ -1,9 +1,9 @@
-"""The bad-input corpus: the stack config (components/config.py), the lab file
+"""The bad-input corpus: the stack config (components/config/), the lab file
 (labsim/lab.py load_lab) and every resource input (each provider's check, and create as the last line of
 defence), each with hand-written cases and hypothesis mutations of a valid value.
 
 Every case is either valid or gets a clear error before any host is contacted:
-* config: ConfigError, each problem naming its ``wapconnector:`` key; no password in the message; a config it
+* config: ConfigurationError, each problem naming its ``wapconnector:`` key; no password in the message; a config it
   accepts yields connection settings HostConnection accepts too (nothing bad slips through to a resource);
 * lab file: LabFileError naming the location; no password in the message;
 * resources: check() returns failures naming the property, no secret in a reason, no exception; create() with the
@@ -23,7 +23,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from components.config import ConfigError, parse_stack_config
+from components.config import parse_stack_config
 from labsim.lab import DEFAULT_LAB, LabFileError, load_lab
 from providers.errors import ConfigurationError
 from providers.transport import HostConnection
@@ -101,7 +101,7 @@ def check_config(raw: dict[str, Any], secret_keys: set[str], passwords: list[str
                  mutated: tuple | None) -> str:
     try:
         config = parse_stack_config(raw, secret_keys)
-    except ConfigError as exc:
+    except ConfigurationError as exc:
         msg = str(exc)
         assert exc.problems, msg
         assert all(p.startswith("wapconnector:") for p in exc.problems), msg
@@ -210,7 +210,7 @@ def test_config_hand_cases(tmp_path, case, change, key):
     raw, secret_keys, passwords = valid_config(tmp_path)
     assert check_config(raw, secret_keys, passwords, tmp_path, None) == "valid"
     change(raw)
-    with pytest.raises(ConfigError) as e:
+    with pytest.raises(ConfigurationError) as e:
         parse_stack_config(raw, secret_keys)
     msg = str(e.value)
     assert key in msg, msg
@@ -222,7 +222,7 @@ def test_config_hand_cases(tmp_path, case, change, key):
 @pytest.mark.unit
 def test_config_passwords_in_plain_text_are_refused(tmp_path):
     raw, _, passwords = valid_config(tmp_path)
-    with pytest.raises(ConfigError) as e:
+    with pytest.raises(ConfigurationError) as e:
         parse_stack_config(raw, set())
     assert "wapconnector:credentials" in str(e.value) and not [p for p in passwords if p in str(e.value)]
     count("config", "rejected", {"secret keys": [], "config": raw})

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from components.config import ConfigError, parse_stack_config, plain_text_paths
+from components.config import ConfigurationError, parse_stack_config, plain_text_paths
 from providers import certs as K
 from tests.cert_factory import NOW, org_ca, web_server_cert
 
@@ -152,7 +152,7 @@ def files(tmp_path: Path, pfx: bytes | None = None, ca: bytes | None = None) -> 
 
 
 def config_problems(raw: dict, tmp_path: Path, secret_keys=None, **kw) -> list[str]:
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(ConfigurationError) as err:
         parse_stack_config(raw, secret_keys, project_dir=tmp_path, **kw)
     assert PASSWORD not in str(err.value) and PASSWORD not in repr(err.value)
     return err.value.problems

@@ -17,7 +17,7 @@ from google.protobuf import json_format
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
-from components.config import ConfigError, parse_stack_config
+from components.config import ConfigurationError, parse_stack_config
 from labsim.lab import DEFAULT_LAB, load_lab
 from labsim.stack_config import stack_config
 
@@ -310,7 +310,7 @@ def test_provider_process_count_is_bounded_and_configurable() -> None:
     assert process_count(83) == MAX_PROCESSES  # 20 clouds: bounded memory
     assert process_count(83, configured=4) == 4
     assert parse_stack_config({**sim_config_values(), "providerProcesses": 4}).provider_processes == 4
-    with pytest.raises(ConfigError, match="wapconnector:providerProcesses"):
+    with pytest.raises(ConfigurationError, match="wapconnector:providerProcesses"):
         parse_stack_config({**sim_config_values(), "providerProcesses": 0})
 
 

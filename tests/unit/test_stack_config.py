@@ -2,7 +2,7 @@
 
 import pytest
 
-from components.config import ConfigError, parse_stack_config
+from components.config import ConfigurationError, parse_stack_config
 
 pytestmark = pytest.mark.unit
 
@@ -10,7 +10,7 @@ GOOD = {"clouds": [{"name": "AzurePack_1", "connectorFqdn": "wapcomputer1.contos
 
 
 def problems(raw) -> list[str]:
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigurationError) as info:
         parse_stack_config(raw)
     return info.value.problems
 
@@ -104,7 +104,7 @@ def test_plain_text_credentials_are_refused() -> None:
 
 
 def problems_of(raw, secret_keys=SECRET) -> list[str]:
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigurationError) as info:
         parse_stack_config(raw, secret_keys)
     return info.value.problems
 
@@ -188,7 +188,8 @@ def test_adopt_accepts_only_true_or_false_and_names_the_key(raw, key) -> None:
 
 # --- passwords must be secrets, one by one ------------------------------------------------------------------------
 
-from components.config import _stack_file, plaintext_secrets  # noqa: E402
+from components.config import plaintext_secrets  # noqa: E402
+from components.config.loading import _stack_file  # noqa: E402
 
 SECURE = {"secure": "v1:abcd"}
 
@@ -206,7 +207,7 @@ def test_one_plain_password_among_secret_ones_is_named() -> None:
         "other:password": "not ours",
     }
     assert plaintext_secrets(settings) == ["wapconnector:credentials.wapadmin.password"]
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigurationError) as info:
         parse_stack_config(lab_raw(), SECRET, plain_paths={"credentials.wapadmin.password"})
     assert info.value.problems == [
         "wapconnector:credentials.wapadmin.password: in plain text in the stack file; set it as a secret: pulumi "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from components.config import ConfigError, parse_stack_config
+from components.config import ConfigurationError, parse_stack_config
 from tests.unit.test_stack_config import SECRET, lab_raw
 
 pytestmark = pytest.mark.unit
@@ -19,7 +19,7 @@ NS = "wapconnector"
 def problems(mutate, secret_keys=SECRET) -> list[str]:
     raw = lab_raw()
     mutate(raw)
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(ConfigurationError) as err:
         parse_stack_config(raw, secret_keys)
     assert str(err.value) == "invalid stack configuration:\n" + "\n".join(f"  - {p}" for p in err.value.problems)
     return err.value.problems
@@ -96,7 +96,7 @@ def test_a_password_in_plain_text_is_refused_by_key_never_by_value():
     assert found == [f"{NS}:credentials: holds passwords in plain text; set each password with pulumi config set "
                      f"--secret --path '{NS}:credentials.<name>.password' <value>"]
     raw = lab_raw()
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(ConfigurationError) as err:
         parse_stack_config(raw, set(), plain_paths={"credentials.wapcomputer1.password"})
     assert err.value.problems == [f"{NS}:credentials.wapcomputer1.password: in plain text in the stack file; set it "
                                   f"as a secret: pulumi config set --secret --path "
