@@ -21,7 +21,7 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 from pydantic import Field, field_validator, model_validator
 
-from providers import names, ownership
+from providers import certs, names, ownership
 from providers.base import PROVIDER_KEY, FieldDiff, LabResource, is_unknown
 from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge
 from providers.hostops import only_expected_errors
@@ -95,7 +95,6 @@ def script_path(bundle_path: str, script: str) -> str:
 # Inputs
 # ===============================================================================================================
 
-_THUMBPRINT = re.compile(r"^[0-9A-F]{40}$")
 # Absolute local path; the characters the transport refuses in a script name (quotes, $, `, ;, |, &, <, >, braces,
 # parentheses) are refused here first, with a message, because the scripts are invoked by their full path.
 _BUNDLE_PATH = re.compile(r"^[A-Za-z]:\\[^\r\n\"'`$;|&<>{}()*?]*$")
@@ -103,14 +102,6 @@ _BUNDLE_PATH = re.compile(r"^[A-Za-z]:\\[^\r\n\"'`$;|&<>{}()*?]*$")
 
 _NOT_THE_PEP = ("the connector is installed on a WAP tenant portal computer, not on the privileged endpoint: use "
                 "that computer's connection")
-
-
-def normalize_thumbprint(v: str) -> str:
-    """Thumbprints are copied from certlm.msc with spaces (and sometimes an invisible U+200E): accept those."""
-    cleaned = re.sub(r"[\s:\u200e]", "", v).upper()
-    if not _THUMBPRINT.match(cleaned):
-        raise ValueError(f"{v!r} is not a certificate thumbprint (40 hex digits, the SHA-1 of the certificate)")
-    return cleaned
 
 
 class ConnectorSiteInputs(RemoteInputs):
@@ -128,7 +119,7 @@ class ConnectorSiteInputs(RemoteInputs):
     @field_validator("certificate_thumbprint")
     @classmethod
     def _thumb(cls, v: str | None) -> str | None:
-        return None if v is None else normalize_thumbprint(v)
+        return None if v is None else certs.normalize_thumbprint(v)
 
     @field_validator("bundle_path")
     @classmethod
@@ -162,7 +153,7 @@ def check(news: Mapping[str, Any]) -> CheckResult:
         # Normalised forms (what diff compares): thumbprint without spaces, bundle path without a trailing \.
         t = news.get("certificate_thumbprint")
         if isinstance(t, str) and not is_unknown(t):
-            inputs["certificate_thumbprint"] = normalize_thumbprint(t)
+            inputs["certificate_thumbprint"] = certs.normalize_thumbprint(t)
         b = news.get("bundle_path")
         if b is None:
             inputs["bundle_path"] = DEFAULT_BUNDLE_PATH

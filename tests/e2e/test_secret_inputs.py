@@ -92,6 +92,8 @@ def test_one_password_set_in_plain_text_among_secret_ones_is_refused_by_name(tmp
         assert proc.returncode == 0, proc.stderr
         run = project.run("preview")
         assert run.returncode != 0, run.output
+        # Refused with the project's message alone (exit 32): no traceback, no "non-zero exit code" added to it.
+        assert "Traceback" not in run.output and "non-zero exit code" not in run.output, run.output
         assert f"{plain}: in plain text in the stack file" in run.output, run.output
         assert f"pulumi config set --secret --path '{plain}'" in run.output, run.output
         assert value not in run.output

@@ -187,7 +187,7 @@ BAD_INPUTS = [
     ("single label", inputs(tenant_api_fqdn="tenantapi"), "tenant_api_fqdn", "not a fully qualified"),
     ("url instead of fqdn", inputs(azure_stack_portal_fqdn="https://portal.local.azurestack.external"),
      "azure_stack_portal_fqdn", "not a fully qualified"),
-    ("bad thumbprint", inputs(certificate_thumbprint="12AB"), "certificate_thumbprint", "40 hex digits"),
+    ("bad thumbprint", inputs(certificate_thumbprint="12AB"), "certificate_thumbprint", "40 hexadecimal digits"),
     ("relative bundle", inputs(bundle_path="temp\\WAPConnector"), "bundle_path", "absolute local folder"),
     ("missing credential", inputs(connection={k: v for k, v in WAP.items() if k != "password"}), "connection",
      "password is required for ntlm"),
