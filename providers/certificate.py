@@ -152,7 +152,7 @@ def problems(args: CertificateInputs, now: dt.datetime | None = None) -> list[tu
         if args.pfx_password is None:
             out.append(("pfx_password", "required for store My (the PFX's password; may be empty)"))
         if args.pfx_base64 is not None and args.pfx_password is not None:
-            out.extend(pfx_problems(cert, args.pfx_base64, args.pfx_password))
+            out.extend(pfx_input_problems(cert, args.pfx_base64, args.pfx_password))
         if args.issuer_pem is not None:  # an operator's certificate: the rest of the connector's rules
             out.extend(issued_problems(cert, args))
     else:
@@ -172,7 +172,7 @@ def issued_problems(cert: x509.Certificate, args: CertificateInputs) -> list[tup
         try:
             pfx = certs.open_pfx(base64.b64decode(args.pfx_base64, validate=True), args.pfx_password)
         except ValueError:
-            return out  # pfx_problems said so
+            return out  # pfx_input_problems said so
         out += [("pfx_base64", p) for p in certs.chain_problems(cert, pfx.chain, issuer)]
     return out
 
@@ -189,26 +189,26 @@ def existing_problems(args: CertificateInputs) -> list[tuple[str, str]]:
     return out
 
 
-def pfx_problems(cert: x509.Certificate, pfx_base64: str, password: str) -> list[tuple[str, str]]:
-    """The PFX must open with the password, hold a private key matching ``cert`` and hold ``cert`` itself.
+def pfx_input_problems(cert: x509.Certificate, pfx_base64: str, password: str) -> list[tuple[str, str]]:
+    """The PFX inputs must open with the password, hold a private key matching ``cert`` and hold ``cert`` itself.
     Messages never quote the password or the PFX."""
     try:
         data = base64.b64decode(pfx_base64, validate=True)
     except (ValueError, TypeError):
         return [("pfx_base64", "is not base64 text")]
     try:
-        key, pfx_cert, _chain = pkcs12.load_key_and_certificates(data, password.encode())
-    except (ValueError, TypeError):
+        pfx = certs.open_pfx(data, password)
+    except ValueError:
         return [("pfx_password", "does not open pfx_base64 (wrong password, or not a PKCS#12 file)")]
     thumb = certs.thumbprint(cert)
     out = []
-    if key is None:
+    if pfx.key is None:
         return [("pfx_base64", "holds no private key; export the certificate with its key")]
-    if not certs.key_matches(cert, key):
+    if not certs.key_matches(cert, pfx.key):
         out.append(("pfx_base64", f"its private key does not belong to certificate {thumb} (cert_pem): export the "
                                   f"PFX of that certificate"))
-    if pfx_cert is not None and certs.thumbprint(pfx_cert) != thumb:
-        out.append(("pfx_base64", f"holds certificate {certs.thumbprint(pfx_cert)}, not {thumb} (cert_pem)"))
+    if pfx.certificate is not None and certs.thumbprint(pfx.certificate) != thumb:
+        out.append(("pfx_base64", f"holds certificate {certs.thumbprint(pfx.certificate)}, not {thumb} (cert_pem)"))
     return out
 
 
