@@ -146,8 +146,9 @@ class AzureStackConfig(_Config):
     _check_portal = field_validator("portal_fqdn")(classmethod(lambda cls, v: names.fqdn(v, "tenant.contoso.com")))
 
 
-# The settings a stack supplies itself rather than taking from hosts.<name>: the CA by content (read from caFile),
-# the user name and password (from the credential it names), and the settings key (for messages).
+# The connection settings a stack supplies itself rather than taking from hosts.<name>: the CA by content (read
+# from caFile), the user name and password (from the credential it names), the settings key (for messages); and
+# connect_timeout, which a stack leaves at the transport's default.
 _STACK_SUPPLIED = ("ca_pem", "username", "password", "settings_key", "connect_timeout")
 # Recorded in every connection, given or not (the security choices read explicitly in the state); every other
 # setting only when given, so HostConnection's own default applies.
@@ -189,15 +190,16 @@ def _host_settings() -> dict[str, Any]:
     return fields
 
 
-HOST_SETTINGS: tuple[str, ...] = tuple(_host_settings())
+_HOST_FIELDS = _host_settings()
+HOST_SETTINGS: tuple[str, ...] = tuple(_HOST_FIELDS)
 if TYPE_CHECKING:
     HostConfig = _HostConfigBase
-else:
+else:  # a model, not a restatement: a new HostConnection setting is a stack setting too
     HostConfig = create_model(
         "HostConfig", __base__=_HostConfigBase, __module__=__name__,
         __validators__={"_check_fqdn": field_validator("fqdn")(
             classmethod(lambda cls, v: names.fqdn(v, "tenant.contoso.com")))},
-        **_host_settings())
+        **_HOST_FIELDS)
 
 
 class CredentialConfig(_Config):
