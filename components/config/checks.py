@@ -64,7 +64,8 @@ def _lenient_type(kind: Any) -> Any:
 @cache
 def lenient(model: type[M]) -> type[M]:
     """``model`` with the same fields and defaults (None when required), unknown keys ignored, and no value that
-    fails: the shape the cross-key rules read."""
+    fails: the shape the cross-key rules read. Typed as ``model`` for its field names; a value may be
+    :class:`Unusable`, or None where the model requires it."""
     fields: dict[str, Any] = {
         name: (Annotated[_lenient_type(f.annotation), WrapValidator(_keep)],
                Field(None if f.is_required() else f.get_default(call_default_factory=True), alias=f.alias))
