@@ -1,4 +1,5 @@
-"""The transport interface, and the rules every implementation shares (error checking, scrubbing)."""
+"""The transport interface, and the rules every implementation shares (error checking, scrubbing, statement
+boundaries, matching the verbose stream)."""
 
 from __future__ import annotations
 

@@ -417,8 +417,11 @@ def test_pydantic_errors_do_not_echo_the_password():
     assert PASSWORD not in str(e.value) and PASSWORD not in repr(e.value)
 
 
-def test_transport_module_keeps_pypsrp_debug_off(caplog):
-    from providers.transport import PsrpTransport  # noqa: F401 - loading the real transport sets the levels
+def test_a_transport_keeps_pypsrp_debug_off() -> None:
+    from providers.transport import PsrpTransport, SessionCache
+
+    logging.getLogger("pypsrp").setLevel(logging.NOTSET)
+    PsrpTransport(SessionCache())  # constructing one, not importing the module, sets the levels
     assert logging.getLogger("pypsrp").getEffectiveLevel() >= logging.INFO
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from providers.transport import Command, FakeTransport, HostConnection, Pipeline, Result
 from providers.transport._base import BOUNDARY_PREFIX, statement_boundary
-from providers.transport._psrp import split_outputs
+from providers.transport._wire import split_outputs
 
 pytestmark = pytest.mark.unit
 
