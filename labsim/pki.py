@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from labsim.lab import Lab
+
 
 def thumbprint(cert_pem_or_der: bytes) -> str:
     """SHA-1 thumbprint, upper-case hex, as Windows shows it."""
@@ -25,6 +27,12 @@ def _load(data: bytes) -> x509.Certificate:
     if data.lstrip().startswith(b"-----"):
         return x509.load_pem_x509_certificate(data)
     return x509.load_der_x509_certificate(data)
+
+
+def lab_ca(state_dir: str | Path, lab: Lab) -> LabCA:
+    """The lab's CA (``<state_dir>/pki``): shared by labsim's listeners, its hosts' baseline certificates and
+    anything else issuing lab certs."""
+    return LabCA.load_or_create(Path(state_dir) / "pki", lab.name)
 
 
 class LabCA:

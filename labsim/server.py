@@ -5,8 +5,8 @@ the idle-shell reaper, in one object.
         address, port = server.endpoint("wapcomputer1")          # HTTPS WinRM
         WSMan(address, port=port, cert_validation=str(server.ca_file), ...)
 
-The lab CA lives in ``<state_dir>/pki`` (:func:`lab_ca`); every WinRM listener certificate is issued by it with the
-host's FQDN, computer name and address as SANs, so clients verify against ``server.ca_file``.
+The lab CA lives in ``<state_dir>/pki`` (:func:`labsim.pki.lab_ca`); every WinRM listener certificate is issued by
+it with the host's FQDN, computer name and address as SANs, so clients verify against ``server.ca_file``.
 
 Security posture (a loopback lab, but modelled on Windows defaults): only the auth methods of ``Host.winrm.auth``
 are offered; wrong credentials get 401 with the challenges again; CredSSP's delegated password must match the lab
@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from labsim.auth import HostAuth, write_ntlm_user_file
 from labsim.hosts.latency import connection_cost
 from labsim.lab import Host, Lab, Role
-from labsim.pki import LabCA
+from labsim.pki import LabCA, lab_ca
 from labsim.runtime import Fault, HostRuntime, HttpsBinding
 from labsim.transport import Listener, ListenerError, SiteEndpoint, WinRMEndpoint, server_tls_context
 from labsim.wsman import Principal, Request, Shell, WSManService
@@ -48,11 +48,6 @@ REAPER_POLL_SECONDS = 1.0
 
 class LabServerError(RuntimeError):
     """The lab server cannot start (e.g. an address is taken); the message says which listener and why."""
-
-
-def lab_ca(state_dir: Path, lab: Lab) -> LabCA:
-    """The lab's CA (``<state_dir>/pki``): shared by labsim's listeners and anything else issuing lab certs."""
-    return LabCA.load_or_create(Path(state_dir) / "pki", lab.name)
 
 
 class _MeteredService(WSManService):

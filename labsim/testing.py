@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from labsim.lab import Lab
+from labsim.hosts import LabRuntime
+from labsim.lab import DEFAULT_LAB, Lab, load_lab
 from labsim.runtime import HostRuntime
 from labsim.server import LabServer
 
@@ -80,8 +81,6 @@ def start_labsim(lab: Lab, runtime_factory: RuntimeFactory, state_dir: Path, *,
 def simulated_lab(state_dir: Path, lab: Lab | None = None, **settings: Any) -> Iterator[LabServer]:
     """The whole simulator for a test: ``lab`` (default: the packaged seed example) on free loopback addresses,
     with LabSettings overrides (e.g. ``pep_polling_seconds=2``), the real host runtime, stopped afterwards."""
-    from labsim.hosts import LabRuntime
-    from labsim.lab import DEFAULT_LAB, load_lab
 
     data = free_loopback_lab(lab or load_lab(DEFAULT_LAB)).model_dump(mode="json")
     data.setdefault("settings", {}).update(settings)

@@ -30,7 +30,7 @@ from labsim.hosts.base import (
     redact,
 )
 from labsim.lab import Host, Lab, Role
-from labsim.pki import LabCA
+from labsim.pki import LabCA, lab_ca
 from labsim.runtime import (
     Command,
     Fault,
@@ -85,8 +85,6 @@ class LabRuntime:
     def open(cls, lab: Lab, state_dir: str | Path) -> LabRuntime:
         """The runtime over ``<state_dir>/lab.sqlite3`` with the lab CA the protocol layer uses too
         (``<state_dir>/pki``): the factory ``labsim.testing.start_labsim`` and ``labsim serve`` call."""
-        from labsim.server import lab_ca
-
         return cls(lab, LabState.in_dir(state_dir), lab_ca(Path(state_dir), lab))
 
     # -- HostRuntime ---------------------------------------------------------------------------------------------

@@ -15,14 +15,21 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from labsim.runtime import Invocation, PipelineSink, PipelineStopped, PSObject, SecretStr, Session, TerminatingError
-
-if TYPE_CHECKING:
-    from labsim.hosts import LabRuntime
-    from labsim.lab import Host, Lab
-    from labsim.state import LabState
+from labsim.hosts.latency import duration
+from labsim.lab import Host, Lab
+from labsim.runtime import (
+    HttpsBinding,
+    Invocation,
+    PipelineSink,
+    PipelineStopped,
+    PSObject,
+    SecretStr,
+    Session,
+    TerminatingError,
+)
+from labsim.state import LabState
 
 # System.Management.Automation.ErrorCategory
 NOT_SPECIFIED, INVALID_ARGUMENT, INVALID_DATA, INVALID_OPERATION = 0, 5, 6, 7
@@ -68,10 +75,21 @@ def table(*specs: CommandSpec) -> dict[str, CommandSpec]:
     return {s.name.lower(): s for s in specs}
 
 
+class LabView(Protocol):
+    """What a handler may ask of the lab it runs in (``labsim.hosts.LabRuntime`` is the one implementation)."""
+
+    lab: Lab
+    state: LabState
+
+    def can_see(self, host: Host, fs_host: str) -> bool: ...
+    def commands_for(self, host: Host, session: Session) -> dict[str, CommandSpec]: ...
+    def https_bindings(self) -> list[HttpsBinding]: ...
+
+
 class Ctx:
     """What a handler sees: who runs it, where, its input, and how to write to the streams."""
 
-    def __init__(self, runtime: LabRuntime, session: Session, host: Host, sink: PipelineSink,
+    def __init__(self, runtime: LabView, session: Session, host: Host, sink: PipelineSink,
                  spec: CommandSpec, command_name: str, input: list[Any], error_action: str, last: bool,
                  invocation: Invocation | None = None) -> None:
         self.runtime = runtime
@@ -141,8 +159,6 @@ class Ctx:
         self.check_stop()
 
     def latency(self, step: str) -> None:
-        from labsim.hosts.latency import duration
-
         self.sleep(duration(step, self.lab.settings.latency_factor))
 
     def is_stopping(self) -> threading.Event:

@@ -20,8 +20,9 @@ from labsim.hosts.base import (
     table,
     wildcard,
 )
+from labsim.hosts.iis import site_object
 from labsim.hosts.paths import ItemPath
-from labsim.runtime import PSObject
+from labsim.runtime import PSObject, TerminatingError
 from labsim.state import FileRow, Tx
 
 _ENCODINGS = ("Byte", "UTF8", "ASCII", "Unicode", "Default", "String", "UTF7", "UTF32", "BigEndianUnicode", "Oem",
@@ -160,8 +161,6 @@ def _item(ctx: Ctx, tx: Tx, p: ItemPath) -> Any:
         return PSObject({"Name": p.store or "LocalMachine", "PSPath": p.raw}, ["System.Security.Cryptography."
                         "X509Certificates.X509Store"], p.store or "LocalMachine")
     if p.kind == "iis" and p.path and ctx.host.is_wap:
-        from labsim.hosts.iis import site_object
-
         site = doc.get("sites", {}).get(p.path.lower())
         return site_object(site) if site else None
     return None
@@ -209,8 +208,6 @@ def _children(ctx: Ctx, tx: Tx, p: ItemPath, recurse: bool) -> list[Any] | None:
         store = doc.get("certs", {}).get(p.store, {})
         return [certs.cert_object(p.store, store[t]) for t in sorted(store)]
     if p.kind == "iis" and ctx.host.is_wap and not p.path:
-        from labsim.hosts.iis import site_object
-
         return [site_object(s) for _, s in sorted(doc.get("sites", {}).items())]
     return None
 
@@ -327,8 +324,6 @@ def _encode_value(ctx: Ctx, args: dict[str, Any]) -> bytes:
         if all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in items):
             return bytes(items)
         raise_error = "Cannot convert value to type \"System.Byte\"."
-        from labsim.runtime import TerminatingError
-
         raise TerminatingError(raise_error, error_id=ctx.fqid("InvalidCastFromAnyTypeToByte"),
                                category=INVALID_ARGUMENT)
     if value is None:

@@ -19,7 +19,7 @@ from labsim.hosts.base import (
     table,
     wildcard,
 )
-from labsim.runtime import PSObject, SecretStr
+from labsim.runtime import PSObject, SecretStr, TerminatingError
 
 _U = "Microsoft.PowerShell.Commands."
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -153,8 +153,6 @@ def _compare(op: str, actual: Any, expected: Any) -> bool:
 def where_object(ctx: Ctx, args: dict[str, Any]) -> list[Any]:
     ops = [o for o in ("EQ", "NE", "Like", "NotLike", "Match") if args.get(o)]
     if len(ops) != 1:
-        from labsim.runtime import TerminatingError
-
         raise TerminatingError("Parameter set cannot be resolved using the specified named parameters.",
                                error_id=ctx.fqid("AmbiguousParameterSet"), category=INVALID_ARGUMENT,
                                exception_type="System.Management.Automation.ParameterBindingException")

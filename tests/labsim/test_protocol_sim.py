@@ -18,9 +18,9 @@ from pypsrp.shell import WinRS
 from pypsrp.wsman import SelectorSet, WSMan
 
 from labsim.lab import Lab
-from labsim.pki import LabCA, thumbprint
+from labsim.pki import LabCA, lab_ca, thumbprint
 from labsim.runtime import Fault, HttpsBinding
-from labsim.server import LabServer, LabServerError, lab_ca
+from labsim.server import LabServer, LabServerError
 from labsim.testing import free_loopback_lab, start_labsim
 
 from .protocol_doubles import EchoRuntime

@@ -366,7 +366,7 @@ def test_sim_ca_certificate_on_wasp_lifecycle(labsim, sim):
 @pytest.mark.sim
 def test_sim_root_certificate_already_trusted_is_adopted_not_removed(labsim, sim):
     """Every lab host trusts the lab CA in Root (baseline): declaring it for CA adopts it [inf: CA or Root]."""
-    from labsim.server import lab_ca
+    from labsim.pki import lab_ca
 
     pem = lab_ca(labsim.state_dir, labsim.lab).cert_pem
     pem = pem.decode() if isinstance(pem, bytes) else pem

@@ -457,7 +457,7 @@ def import_second_certificate(server, t, host) -> str:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.serialization import pkcs12
 
-    from labsim.server import lab_ca
+    from labsim.pki import lab_ca
     from providers.transport import Secret
 
     fqdn = server.lab.host(host).fqdn

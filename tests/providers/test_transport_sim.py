@@ -184,7 +184,7 @@ def test_dropped_keepalive_connection_is_survived_even_by_writes(lab_server, tra
 @pytest.fixture(scope="module")
 def real_lab(tmp_path_factory):
     from labsim.hosts import LabRuntime
-    from labsim.server import lab_ca
+    from labsim.pki import lab_ca
     from labsim.state import LabState
 
     lab = free_loopback_lab(load_lab(DEFAULT_LAB))
