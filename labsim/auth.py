@@ -29,8 +29,8 @@ import spnego.tls
 from spnego.channel_bindings import GssChannelBindings
 from spnego.exceptions import SpnegoError
 
+from labsim.envelope import Principal
 from labsim.lab import Auth, Host
-from labsim.wsman import Principal
 
 log = logging.getLogger(__name__)
 

@@ -139,7 +139,7 @@ class Fault:
     can flip it. kind: down | slow | auth_broken | wsman_fault | command_error | command_terminating | command_hang |
     command_noop | command_corrupt.
     ``wsman_fault``: every WinRM request to the host is answered HTTP 500 with a WSMan fault (code
-    ``labsim.wsman.CODE_INTERNAL_ERROR``, text ``message`` or a default), as a WinRM service in trouble does.
+    ``labsim.envelope.CODE_INTERNAL_ERROR``, text ``message`` or a default), as a WinRM service in trouble does.
     ``command_noop``: the command reports success (no error, no output) and changes nothing: an import that does
     not land, a script that does not converge, a listing that comes back empty.
     ``command_corrupt``: the command runs with the last byte of every byte[] parameter lost (a corrupted

@@ -32,12 +32,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from labsim.auth import HostAuth, write_ntlm_user_file
+from labsim.envelope import Principal, Request
 from labsim.hosts.latency import connection_cost
 from labsim.lab import Host, Lab, Role
 from labsim.pki import LabCA, lab_ca
 from labsim.runtime import Fault, HostRuntime, HttpsBinding
+from labsim.shell import Shell
 from labsim.transport import Listener, ListenerError, SiteEndpoint, WinRMEndpoint, server_tls_context
-from labsim.wsman import Principal, Request, Shell, WSManService
+from labsim.wsman import WSManService
 
 log = logging.getLogger(__name__)
 

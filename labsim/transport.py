@@ -22,17 +22,17 @@ from dataclasses import dataclass
 from pypsrp.encryption import WinRMEncryption
 
 from labsim.auth import ConnectionAuth, HostAuth
-from labsim.runtime import Fault
-from labsim.wsman import (
+from labsim.envelope import (
     CODE_ENVELOPE_TOO_LARGE,
     CODE_INTERNAL_ERROR,
     MAX_ENVELOPE_KB,
     Principal,
     Reply,
     WSManFault,
-    WSManService,
     build_fault,
 )
+from labsim.runtime import Fault
+from labsim.wsman import WSManService
 
 log = logging.getLogger(__name__)
 

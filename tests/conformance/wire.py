@@ -18,10 +18,11 @@ from pypsrp.exceptions import InvalidPSRPOperation, WinRMTransportError
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
-from labsim import wsman as core
+from labsim import envelope as soap
+from labsim.envelope import Principal
 from labsim.hosts import LabRuntime
 from labsim.lab import DEFAULT_LAB, Lab, load_lab
-from labsim.wsman import Principal, WSManService
+from labsim.wsman import WSManService
 from tests.labsim.protocol_doubles import EchoRuntime, envelope
 
 from .clixml_shape import Message, messages
@@ -222,23 +223,23 @@ def _wap(wire: Wire, service: WSManService) -> None:
     wire.named["wsman_config"] = _config_get(service, log)
 
     # Faults, with envelopes built by pypsrp's header builder.
-    receive = ET.Element(f"{{{core.NS['rsp']}}}Receive")
-    ET.SubElement(receive, f"{{{core.NS['rsp']}}}DesiredStream").text = "stdout"
+    receive = ET.Element(f"{{{soap.NS['rsp']}}}Receive")
+    ET.SubElement(receive, f"{{{soap.NS['rsp']}}}DesiredStream").text = "stdout"
     wire.named["operation_timeout_fault"] = _raw(service, WAP_USER, log, envelope(
-        core.ACTION_RECEIVE, shell_id=shell_id, body=receive, timeout="PT0.200S"))
-    unknown = ET.Element(f"{{{core.NS['rsp']}}}Receive")
-    ET.SubElement(unknown, f"{{{core.NS['rsp']}}}DesiredStream",
+        soap.ACTION_RECEIVE, shell_id=shell_id, body=receive, timeout="PT0.200S"))
+    unknown = ET.Element(f"{{{soap.NS['rsp']}}}Receive")
+    ET.SubElement(unknown, f"{{{soap.NS['rsp']}}}DesiredStream",
                   CommandId=str(uuid.uuid4()).upper()).text = "stdout"
-    wire.named["bad_command_id_fault"] = _raw(service, WAP_USER, log, envelope(core.ACTION_RECEIVE, shell_id=shell_id,
+    wire.named["bad_command_id_fault"] = _raw(service, WAP_USER, log, envelope(soap.ACTION_RECEIVE, shell_id=shell_id,
                                                                                 body=unknown))
     wire.named["invalid_timeout_fault"] = _raw(service, WAP_USER, log, envelope(
-        core.ACTION_GET, shell_id=shell_id, resource_uri=core.SHELL_URI, timeout="PT-1S"))
+        soap.ACTION_GET, shell_id=shell_id, resource_uri=soap.SHELL_URI, timeout="PT-1S"))
 
     start = len(log)
     pool.close()
     wire.named["delete"] = _new(log, start, "Delete")[0]
     wire.named["deleted_shell_get_fault"] = _raw(service, WAP_USER, log, envelope(
-        core.ACTION_GET, shell_id=shell_id, resource_uri=core.SHELL_URI))
+        soap.ACTION_GET, shell_id=shell_id, resource_uri=soap.SHELL_URI))
 
     # A second shell whose client asks an idle timeout.
     start = len(log)

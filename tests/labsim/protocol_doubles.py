@@ -11,6 +11,7 @@ from typing import Any
 from pypsrp.exceptions import WinRMTransportError
 from pypsrp.wsman import NAMESPACES, SelectorSet, WSMan
 
+from labsim.envelope import Principal
 from labsim.runtime import (
     Command,
     Fault,
@@ -21,7 +22,7 @@ from labsim.runtime import (
     Session,
     TerminatingError,
 )
-from labsim.wsman import Principal, WSManService
+from labsim.wsman import WSManService
 
 
 class EchoRuntime:

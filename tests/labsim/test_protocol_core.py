@@ -12,9 +12,10 @@ from pypsrp.powershell import PowerShell, PSInvocationState, RunspacePool
 from pypsrp.shell import WinRS
 from pypsrp.wsman import NAMESPACES, SelectorSet, WSMan
 
-from labsim import wsman as core
+from labsim import envelope as soap
+from labsim.envelope import Principal
 from labsim.runtime import PSObject, SecretStr
-from labsim.wsman import Principal, WSManService
+from labsim.wsman import WSManService
 
 from .protocol_doubles import EchoRuntime, InMemoryTransport, envelope, in_memory_wsman
 
@@ -219,7 +220,7 @@ def test_idle_shells_are_reaped(runtime):
     assert svc.reap_idle() == [str(pool.id).upper()]
     with pytest.raises(WSManFaultError) as exc:
         run(pool, "Echo-Object", 1)
-    assert exc.value.code == core.CODE_SHELL_NOT_FOUND
+    assert exc.value.code == soap.CODE_SHELL_NOT_FOUND
     assert not pool.is_alive()
 
 
@@ -271,15 +272,15 @@ def test_other_users_shell_is_invisible(service, pool):
     other.shell._selector_set.add_option("ShellId", str(pool.id).upper())
     with pytest.raises(WSManFaultError) as exc:
         other.shell.receive("stdout")
-    assert exc.value.code == core.CODE_SHELL_NOT_FOUND
+    assert exc.value.code == soap.CODE_SHELL_NOT_FOUND
 
 
 @pytest.mark.parametrize("data, code", [
-    (b"<s:Envelope xmlns:s='http://www.w3.org/2003/05/soap-envelope'><s:Header>", core.CODE_INVALID_XML),
-    (b"not xml at all \x00\xff", core.CODE_INVALID_XML),
-    (b"<?xml version='1.0'?><!DOCTYPE lol [<!ENTITY a 'aaaa'>]><lol>&a;</lol>", core.CODE_INVALID_XML),
-    (b"<root/>", core.CODE_INVALID_XML),
-    (b"", core.CODE_INVALID_XML),
+    (b"<s:Envelope xmlns:s='http://www.w3.org/2003/05/soap-envelope'><s:Header>", soap.CODE_INVALID_XML),
+    (b"not xml at all \x00\xff", soap.CODE_INVALID_XML),
+    (b"<?xml version='1.0'?><!DOCTYPE lol [<!ENTITY a 'aaaa'>]><lol>&a;</lol>", soap.CODE_INVALID_XML),
+    (b"<root/>", soap.CODE_INVALID_XML),
+    (b"", soap.CODE_INVALID_XML),
 ])
 def test_malformed_requests_are_faults(service, pool, data, code):
     fault = raw_request(service, data)
@@ -291,14 +292,14 @@ def test_malformed_requests_are_faults(service, pool, data, code):
 def test_wrong_action_and_missing_selector(service, pool):
     fault = raw_request(service, envelope("http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate",
                                           shell_id=str(pool.id).upper()))
-    assert isinstance(fault, WSManFaultError) and fault.code == core.CODE_ACTION_NOT_SUPPORTED
-    fault = raw_request(service, envelope(core.ACTION_RECEIVE))
-    assert isinstance(fault, WSManFaultError) and fault.code == core.CODE_INVALID_SELECTORS
-    fault = raw_request(service, envelope(core.ACTION_COMMAND, shell_id=str(pool.id).upper()))
-    assert isinstance(fault, WSManFaultError) and fault.code == core.CODE_INVALID_REQUEST
+    assert isinstance(fault, WSManFaultError) and fault.code == soap.CODE_ACTION_NOT_SUPPORTED
+    fault = raw_request(service, envelope(soap.ACTION_RECEIVE))
+    assert isinstance(fault, WSManFaultError) and fault.code == soap.CODE_INVALID_SELECTORS
+    fault = raw_request(service, envelope(soap.ACTION_COMMAND, shell_id=str(pool.id).upper()))
+    assert isinstance(fault, WSManFaultError) and fault.code == soap.CODE_INVALID_REQUEST
     cmd = ET.Element(f"{{{NAMESPACES['rsp']}}}CommandLine", CommandId=str(uuid.uuid4()))
     ET.SubElement(cmd, f"{{{NAMESPACES['rsp']}}}Arguments").text = "AAAA garbage"
-    fault = raw_request(service, envelope(core.ACTION_COMMAND, shell_id=str(pool.id).upper(), body=cmd))
+    fault = raw_request(service, envelope(soap.ACTION_COMMAND, shell_id=str(pool.id).upper(), body=cmd))
     assert isinstance(fault, WSManFaultError)
     assert run(pool, "Echo-Object", "ok").output == ["ok"]
 
@@ -306,7 +307,7 @@ def test_wrong_action_and_missing_selector(service, pool):
 def test_unknown_session_configuration(service):
     with pytest.raises(WSManFaultError) as exc:
         RunspacePool(in_memory_wsman(service), configuration_name="PrivilegedEndpoint").open()
-    assert exc.value.code == core.CODE_CONFIG_NOT_FOUND
+    assert exc.value.code == soap.CODE_CONFIG_NOT_FOUND
     assert "PrivilegedEndpoint session configuration" in exc.value.reason
 
 

@@ -352,7 +352,7 @@ def test_fault_down_drops_open_connections(server, runtime, https):
 
 
 def test_fault_wsman_fault_answers_http_500_with_a_wsman_fault(server, runtime):
-    from labsim.wsman import CODE_INTERNAL_ERROR
+    from labsim.envelope import CODE_INTERNAL_ERROR
 
     with RunspacePool(connect(server, "FLAKY01", auth="negotiate")) as pool:
         runtime.fault_list.append(Fault(host="FLAKY01", kind="wsman_fault", message="WinRM is unwell"))
