@@ -1,5 +1,6 @@
 // The Pulumi engine, built from its Go modules: our machines cannot download release binaries.
-// See ../shared notes and engine/build.sh. Versions here must match pyproject.toml's pins.
+// See README.md ("The Pulumi engine, built offline") and engine/build.sh.
+// Versions here must match pyproject.toml's pins.
 module labconnector/engine
 
 go 1.25.11

@@ -9,7 +9,7 @@ The PEP has no read cmdlet for this configuration [doc]. The only evidence is th
 infrastructure share, one file per WAP cloud (host contract §8), read through ``share_connection`` (the ASDK
 host or operator box). Everything assumed about that folder sits in the ASSUMPTIONS block below.
 
-Module layout (see ../shared notes/style.md): *read* (two structured calls on the share host, parsed by pure
+Module layout (see docs/style.md): *read* (two structured calls on the share host, parsed by pure
 functions), pure *plan* (observed vs desired -> steps), thin provider glue, then the Resource class.
 """
 

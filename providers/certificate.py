@@ -45,7 +45,7 @@ Store = Literal["My", "CA", "Root"]
 # ---------------------------------------------------------------------------------------------------------------
 # ASSUMPTIONS — everything this resource takes for granted about the hosts, in one place.
 # [doc] AzS-WASP01 is told to `certutil -addstore "CA" cert.cer`, i.e. Cert:\LocalMachine\CA.
-# [inf, domain.md] a self-made root belongs in Root; a certificate declared for CA or Root counts as installed
+# [inf, docs/domain.md] a self-made root belongs in Root; a certificate declared for CA or Root counts as installed
 #       when it is in either of the two (read looks in both, preferred store first).
 ACCEPTED_STORES: dict[str, tuple[str, ...]] = {"My": ("My",), "CA": ("CA", "Root"), "Root": ("Root", "CA")}
 # [pub] Import-PfxCertificate puts the PFX's chain certificates into CA/Root itself. The ones that were not there

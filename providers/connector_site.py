@@ -5,7 +5,7 @@ The seed's "Configure Windows Azure Pack" step 1: with the WAPConnector bundle s
 the tenant site's certificate) and ``Configure-WapConnector.ps1 -TenantPortalFQDN -TenantAPIFQDN
 -AzureStackPortalFQDN``. Scripts are run as commands named by their full path (host contract §6), never as text.
 
-Module layout (../shared notes/style.md): *read* (one pipeline invocation, parsed by a pure function into
+Module layout (docs/style.md): *read* (one pipeline invocation, parsed by a pure function into
 :class:`ObservedSite` or None), pure *plan* (observed vs desired -> steps), thin provider glue, the Resource.
 Everything assumed about the unpublished WAPConnector package is in the ASSUMPTIONS block.
 """

@@ -1,6 +1,6 @@
 """Glue shared by every resource that lives on a Windows host.
 
-Each remote resource module has three parts (see docs/ and ../shared notes/style.md):
+Each remote resource module has three parts (see docs/style.md):
   * a *read*: one structured call, parsed by a pure function into a typed observed state, or None if absent;
   * a pure *plan*: observed vs desired -> the steps to run (empty when nothing is needed);
   * thin ResourceProvider glue built on :class:`RemoteProvider` below.

@@ -1,7 +1,7 @@
 """The known state every host starts from, built once from the lab file (docs/host-contract.md §3-5, §6b).
 
 Product codes other than TenantAPI's UR9.1 code, the Store rows' values and the certificates are labsim's own
-[inf]; their shapes follow domain.md.
+[inf]; their shapes follow docs/domain.md.
 """
 
 from __future__ import annotations
