@@ -10,7 +10,7 @@ import base64
 import re
 import uuid
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from xml.sax.saxutils import escape, quoteattr
 
 NS = {
@@ -62,6 +62,7 @@ MAX_ENVELOPE_KB = 500
 _DURATION = re.compile(r"^P(?:T)?(?:(\d+(?:\.\d+)?)S)?$")
 
 
+@dataclass(eq=False)
 class WSManFault(Exception):
     """A request that ends in a SOAP fault (HTTP 500) shaped like Windows' WinRM service answers it.
 
@@ -69,19 +70,19 @@ class WSManFault(Exception):
     w:FaultDetail URI; ``provider`` (name, DLL path) nests the message in that WinRM provider's f:ProviderFault;
     ``action`` the reply's wsa:Action."""
 
-    def __init__(self, code: int, message: str, *, subcode: str = "w:InternalError", sender: bool = False,
-                 reason: str | None = None, detail: str | None = None, provider: tuple[str, str] | None = None,
-                 action: str = ACTION_FAULT) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.subcode = subcode
-        self.sender = sender
-        self.reason = reason
-        self.detail = detail
-        self.provider = provider
-        self.action = action
-        self.relates_to = ""  # the request's MessageID, when the fault is raised before handle() knows it
+    code: int
+    message: str
+    _: KW_ONLY
+    subcode: str = "w:InternalError"
+    sender: bool = False
+    reason: str | None = None
+    detail: str | None = None
+    provider: tuple[str, str] | None = None
+    action: str = ACTION_FAULT
+    relates_to: str = ""  # the request's MessageID, when the fault is raised before handle() knows it
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
 
 
 _FAULT_DETAIL = "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/"

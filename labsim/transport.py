@@ -17,7 +17,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 
 from pypsrp.encryption import WinRMEncryption
 
@@ -255,22 +255,23 @@ def server_tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
     return ctx
 
 
+@dataclass(eq=False)
 class WinRMEndpoint:
     """Serves WinRM (POST /wsman) on one connection: auth, encryption, then the host's WSMan service."""
 
-    def __init__(self, service: WSManService, host_auth: HostAuth, *, https: bool, endpoint_url: str,
-                 tls_context: ssl.SSLContext | None = None, tls_cert_der: bytes | None = None,
-                 latency: Callable[[], float] = lambda: 0.0,
-                 wsman_fault: Callable[[], Fault | None] = lambda: None) -> None:
-        self.service = service
-        self.host_auth = host_auth
-        self.https = https
-        self.endpoint_url = endpoint_url
-        self.tls_context = tls_context
-        self.tls_cert_der = tls_cert_der
-        self.latency = latency
-        self.wsman_fault = wsman_fault
-        self.name = f"{service.host}:{'https' if https else 'http'}"
+    service: WSManService
+    host_auth: HostAuth
+    _: KW_ONLY
+    https: bool
+    endpoint_url: str
+    tls_context: ssl.SSLContext | None = None
+    tls_cert_der: bytes | None = None
+    latency: Callable[[], float] = lambda: 0.0
+    wsman_fault: Callable[[], Fault | None] = lambda: None
+    name: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.name = f"{self.service.host}:{'https' if self.https else 'http'}"
 
     def serve(self, sock: socket.socket, client_ip: str) -> None:
         if self.https:

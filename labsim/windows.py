@@ -116,60 +116,50 @@ _DOC = "[doc]"
 _PUB = "[pub]"
 _INF = "[inf]"
 
+
+def _each(since: str, source: str, *names: str) -> dict[str, tuple[str, str]]:
+    """The same row for several names (cmdlets of one module and version, or parameters)."""
+    return {name: (since, source) for name in names}
+
+
+def _every_version(*cmdlets: str) -> dict[str, tuple[str, str]]:
+    return {name: ("1.0", f"{_DOC} {name}, every version") for name in cmdlets}
+
+
 CMDLETS: dict[str, tuple[str, str]] = {
     # Microsoft.PowerShell.Management / Utility / Core
     "Test-Path": ("1.0", f"{_DOC} Test-Path (Microsoft.PowerShell.Management), every version"),
-    "Get-Item": ("1.0", f"{_DOC} Get-Item, every version"),
-    "Get-ChildItem": ("1.0", f"{_DOC} Get-ChildItem, every version"),
-    "New-Item": ("1.0", f"{_DOC} New-Item, every version"),
-    "Remove-Item": ("1.0", f"{_DOC} Remove-Item, every version"),
-    "Get-Content": ("1.0", f"{_DOC} Get-Content, every version"),
-    "Set-Content": ("1.0", f"{_DOC} Set-Content, every version"),
-    "Add-Content": ("1.0", f"{_DOC} Add-Content, every version"),
-    "Get-ItemProperty": ("1.0", f"{_DOC} Get-ItemProperty, every version"),
-    "Set-ItemProperty": ("1.0", f"{_DOC} Set-ItemProperty, every version"),
-    "New-ItemProperty": ("1.0", f"{_DOC} New-ItemProperty, every version"),
-    "Remove-ItemProperty": ("1.0", f"{_DOC} Remove-ItemProperty, every version"),
-    "Get-PSDrive": ("1.0", f"{_DOC} Get-PSDrive, every version"),
+    **_every_version("Get-Item", "Get-ChildItem", "New-Item", "Remove-Item", "Get-Content", "Set-Content",
+                     "Add-Content", "Get-ItemProperty", "Set-ItemProperty", "New-ItemProperty", "Remove-ItemProperty",
+                     "Get-PSDrive"),
     "Test-Connection": ("2.0", f"{_DOC} Test-Connection (Windows PowerShell 2.0 reference)"),
     "Start-Process": ("2.0", f"{_DOC} Start-Process (Microsoft.PowerShell.Management, Windows PowerShell 2.0 on; "
                              f"its Default set -FilePath, -ArgumentList, -NoNewWindow, -PassThru, -Wait is the same "
                              f"in the 2.0-5.1 references)"),
     "Get-FileHash": ("4.0", f"{_DOC} What's New in Windows PowerShell 4.0: Get-FileHash"),
-    "Select-Object": ("1.0", f"{_DOC} Select-Object, every version"),
-    "Where-Object": ("1.0", f"{_DOC} Where-Object, every version"),
-    "Measure-Object": ("1.0", f"{_DOC} Measure-Object, every version"),
-    "Get-Command": ("1.0", f"{_DOC} Get-Command, every version"),
-    "Write-Output": ("1.0", f"{_DOC} Write-Output, every version"),
+    **_every_version("Select-Object", "Where-Object", "Measure-Object", "Get-Command", "Write-Output"),
     "ConvertTo-Json": ("3.0", f"{_DOC} What's New in Windows PowerShell 3.0: ConvertTo-Json / ConvertFrom-Json"),
     # Windows modules that came with the Windows release (Windows Server 2012 = PowerShell 3.0, 2012 R2 = 4.0)
-    "Import-PfxCertificate": ("3.0", f"{_DOC} PKI module (Windows Server 2012 reference, v=wps.620)"),
-    "Import-Certificate": ("3.0", f"{_DOC} PKI module (Windows Server 2012 reference, v=wps.620)"),
+    **_each("3.0", f"{_DOC} PKI module (Windows Server 2012 reference, v=wps.620)",
+            "Import-PfxCertificate", "Import-Certificate"),
     "Test-NetConnection": ("4.0", f"{_DOC} NetTCPIP Test-NetConnection (Windows Server 2012 R2 reference, "
                                   f"dn372891 v=wps.630)"),
     # WebAdministration (IIS 7.5 and later, Windows Server 2008 R2 on)
     "Get-Website": ("1.0", f"{_DOC} WebAdministration (IIS 7.5+, Windows Server 2008 R2 reference)"),
-    "Get-WebBinding": ("1.0", f"{_DOC} WebAdministration (IIS 7.5+)"),
-    "Start-Website": ("1.0", f"{_DOC} WebAdministration (IIS 7.5+)"),
-    "Stop-Website": ("1.0", f"{_DOC} WebAdministration (IIS 7.5+)"),
-    "Get-WebConfiguration": ("1.0", f"{_DOC} WebAdministration (IIS 7.5+)"),
-    "Get-WebConfigurationProperty": ("1.0", f"{_DOC} WebAdministration (IIS 7.5+)"),
-    "Set-WebConfigurationProperty": ("1.0", f"{_DOC} WebAdministration (IIS 7.5+)"),
+    **_each("1.0", f"{_DOC} WebAdministration (IIS 7.5+)", "Get-WebBinding", "Start-Website", "Stop-Website",
+            "Get-WebConfiguration", "Get-WebConfigurationProperty", "Set-WebConfigurationProperty"),
     # Windows Azure Pack's MgmtSvcAdmin module (installed with WAP, which runs on 2012 R2)
     "Get-MgmtSvcSetting": ("1.0", f"{_PUB} MgmtSvcAdmin module, installed with Windows Azure Pack"),
-    "Test-MgmtSvcProtectedConfiguration": ("1.0", f"{_PUB} MgmtSvcAdmin module"),
-    "Unprotect-MgmtSvcConfiguration": ("1.0", f"{_PUB} MgmtSvcAdmin module"),
-    "Protect-MgmtSvcConfiguration": ("1.0", f"{_PUB} MgmtSvcAdmin module"),
-    "Get-MgmtSvcDatabaseSetting": ("1.0", f"{_PUB} MgmtSvcAdmin module"),
-    "Set-MgmtSvcDatabaseSetting": ("1.0", f"{_PUB} MgmtSvcAdmin module"),
+    **_each("1.0", f"{_PUB} MgmtSvcAdmin module", "Test-MgmtSvcProtectedConfiguration",
+            "Unprotect-MgmtSvcConfiguration", "Protect-MgmtSvcConfiguration", "Get-MgmtSvcDatabaseSetting",
+            "Set-MgmtSvcDatabaseSetting"),
     # SQL Server's PowerShell (SQLPS with SQL Server 2012/2014 tools, later the SqlServer module)
     "Invoke-Sqlcmd": ("1.0", f"{_DOC} Invoke-Sqlcmd (SQLPS / SqlServer module, with SQL Server's tools)"),
     # PackageManagement
-    "Get-Package": ("5.0", f"{_DOC} about_PackageManagement: introduced in Windows PowerShell 5.0"),
-    "Uninstall-Package": ("5.0", f"{_DOC} about_PackageManagement: introduced in Windows PowerShell 5.0"),
+    **_each("5.0", f"{_DOC} about_PackageManagement: introduced in Windows PowerShell 5.0",
+            "Get-Package", "Uninstall-Package"),
     # Later cmdlets nobody should send to a WAP computer
-    "Get-ItemPropertyValue": ("5.0", f"{_DOC} What's new in Windows PowerShell 5.0"),
-    "New-TemporaryFile": ("5.0", f"{_DOC} What's new in Windows PowerShell 5.0"),
+    **_each("5.0", f"{_DOC} What's new in Windows PowerShell 5.0", "Get-ItemPropertyValue", "New-TemporaryFile"),
     "Expand-Archive": ("5.0", f"{_DOC} Microsoft.PowerShell.Archive: What's new in Windows PowerShell 5.0"),
     "Write-Information": ("5.0", f"{_DOC} What's new in Windows PowerShell 5.0: the information stream"),
     "Get-LocalUser": ("5.1", f"{_DOC} Microsoft.PowerShell.LocalAccounts, Windows PowerShell 5.1"),
@@ -187,12 +177,8 @@ PARAMETERS: dict[tuple[str, str], tuple[str, str]] = {
     ("Add-Content", "NoNewline"): ("5.0", f"{_DOC} What's new in Windows PowerShell 5.0: -NoNewline"),
     ("Where-Object", "Property"): ("3.0", f"{_DOC} What's New in Windows PowerShell 3.0: Where-Object's "
                                           f"comparison-statement syntax (-Property, -Value, -EQ, -Like, ...)"),
-    ("Where-Object", "Value"): ("3.0", f"{_DOC} What's New in Windows PowerShell 3.0"),
-    ("Where-Object", "EQ"): ("3.0", f"{_DOC} What's New in Windows PowerShell 3.0"),
-    ("Where-Object", "NE"): ("3.0", f"{_DOC} What's New in Windows PowerShell 3.0"),
-    ("Where-Object", "Like"): ("3.0", f"{_DOC} What's New in Windows PowerShell 3.0"),
-    ("Where-Object", "NotLike"): ("3.0", f"{_DOC} What's New in Windows PowerShell 3.0"),
-    ("Where-Object", "Match"): ("3.0", f"{_DOC} What's New in Windows PowerShell 3.0"),
+    **{("Where-Object", name): ("3.0", f"{_DOC} What's New in Windows PowerShell 3.0")
+       for name in ("Value", "EQ", "NE", "Like", "NotLike", "Match")},
     ("Test-Connection", "Quiet"): ("2.0", f"{_DOC} Test-Connection (2.0 reference)"),
     ("Select-Object", "ExpandProperty"): ("2.0", f"{_DOC} Select-Object (2.0 reference)"),
     ("Import-PfxCertificate", "Exportable"): ("3.0", f"{_DOC} Import-PfxCertificate (v=wps.620)"),
@@ -200,12 +186,8 @@ PARAMETERS: dict[tuple[str, str], tuple[str, str]] = {
 
 # Common parameters ([doc] about_CommonParameters): -InformationAction / -InformationVariable from 5.0.
 COMMON_PARAMETERS: dict[str, tuple[str, str]] = {
-    "ErrorAction": ("1.0", f"{_DOC} about_CommonParameters"),
-    "Verbose": ("1.0", f"{_DOC} about_CommonParameters"),
-    "Debug": ("1.0", f"{_DOC} about_CommonParameters"),
-    "WarningAction": ("1.0", f"{_DOC} about_CommonParameters"),
-    "ErrorVariable": ("1.0", f"{_DOC} about_CommonParameters"),
-    "OutVariable": ("1.0", f"{_DOC} about_CommonParameters"),
+    **_each("1.0", f"{_DOC} about_CommonParameters", "ErrorAction", "Verbose", "Debug", "WarningAction",
+            "ErrorVariable", "OutVariable"),
     "InformationAction": ("5.0", f"{_DOC} about_CommonParameters: InformationAction, Windows PowerShell 5.0"),
 }
 

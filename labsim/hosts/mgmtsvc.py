@@ -42,21 +42,17 @@ def short_user(user: str) -> str:
 def sql_login(ctx: Ctx, sql_host: Host, user: str | None, password: str | None, need_sysadmin: bool) -> str:
     """The login used on ``sql_host``: the given SQL credential, or the session user (integrated security)."""
     if user is not None:
-        match = [u for u in sql_host.users if short_user(u.name) == short_user(user) and u.password == password]
-        if not match:
-            raise SqlLoginError(f"Login failed for user '{user}'.")
-        if need_sysadmin and not match[0].sql_sysadmin:
-            raise SqlLoginError(f"The login '{user}' does not have sysadmin access to {STORE_DB} on "
-                                f"'{sql_host.name}'.")
-        return user
-    session_user = ctx.session.user
-    match = [u for u in sql_host.users if short_user(u.name) == short_user(session_user)]
+        login, who, advice = user, f"The login '{user}'", ""
+    else:
+        login, who = ctx.session.user, f"The current user '{ctx.session.user}'"
+        advice = " Run as a sysadmin or pass -SqlCredential."
+    match = [u for u in sql_host.users if short_user(u.name) == short_user(login)
+             and (user is None or u.password == password)]
     if not match:
-        raise SqlLoginError(f"Login failed for user '{session_user}'.")
+        raise SqlLoginError(f"Login failed for user '{login}'.")
     if need_sysadmin and not match[0].sql_sysadmin:
-        raise SqlLoginError(f"The current user '{session_user}' does not have sysadmin access to {STORE_DB} on "
-                            f"'{sql_host.name}'. Run as a sysadmin or pass -SqlCredential.")
-    return session_user
+        raise SqlLoginError(f"{who} does not have sysadmin access to {STORE_DB} on '{sql_host.name}'.{advice}")
+    return login
 
 
 def database(doc: dict[str, Any], name: str) -> dict[str, Any]:

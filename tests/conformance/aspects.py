@@ -108,6 +108,10 @@ def message_types(exchange: Exchange) -> list[int]:
     return [m.message_type for m in messages([exchange.body])]
 
 
+def same_shape(ours: bytes, windows: str) -> None:
+    assert clixml_shape(ours) == windows_shape(windows)
+
+
 def same_members(ours: bytes, windows: str, section: str = "MS") -> None:
     assert list(members(clixml_shape(ours), section).items()) == list(members(windows_shape(windows), section).items())
 
@@ -115,6 +119,26 @@ def same_members(ours: bytes, windows: str, section: str = "MS") -> None:
 def record(state: bytes) -> tuple:
     """The ErrorRecord a Failed PipelineState carries."""
     return members(clixml_shape(state))["ExceptionAsErrorRecord"]
+
+
+def body_aspect(name: str, reply: str, recording: str) -> None:
+    """An aspect that is one comparison: the body of our ``reply`` with the recording's."""
+    ASPECTS.append(Aspect(name, recording, lambda wire: same_body(wire.reply(reply), recording)))
+
+
+def fault_aspect(name: str, reply: str, recording: str) -> None:
+    """An aspect that is one comparison: our fault ``reply`` with the recorded fault."""
+    ASPECTS.append(Aspect(name, recording, lambda wire: same_fault(wire.reply(reply), recording)))
+
+
+def shape_aspect(name: str, message: str, recording: str) -> None:
+    """An aspect that is one comparison: the CLIXML shape of our PSRP ``message`` with the recorded message's."""
+    ASPECTS.append(Aspect(name, recording, lambda wire: same_shape(wire.message(message), recording)))
+
+
+def members_aspect(name: str, message: str, recording: str) -> None:
+    """An aspect that is one comparison: the members of our PSRP ``message`` with the recorded message's."""
+    ASPECTS.append(Aspect(name, recording, lambda wire: same_members(wire.message(message), recording)))
 
 
 # -- envelope and headers ---------------------------------------------------------------------------------------
@@ -176,9 +200,7 @@ def _(wire: Wire) -> None:
 
 
 # -- shell lifecycle --------------------------------------------------------------------------------------------
-@aspect("create.body", "create_response.xml")
-def _(wire: Wire) -> None:
-    same_body(wire.reply("create"), "create_response.xml")
+body_aspect("create.body", "create", "create_response.xml")
 
 
 @aspect("create.shell_id_is_the_clients", "create_response.xml")
@@ -216,14 +238,8 @@ def _(wire: Wire) -> None:
     assert {k: text(ours, f".//{RSP}{k}") for k in fixed} == {k: text(windows, f".//{RSP}{k}") for k in fixed}
 
 
-@aspect("get.shell_body", "shell_get_response.xml")
-def _(wire: Wire) -> None:
-    same_body(wire.reply("get_shell"), "shell_get_response.xml")
-
-
-@aspect("get.wsman_config", "wsman_config_response.xml")
-def _(wire: Wire) -> None:
-    same_body(wire.reply("wsman_config"), "wsman_config_response.xml")
+body_aspect("get.shell_body", "get_shell", "shell_get_response.xml")
+body_aspect("get.wsman_config", "wsman_config", "wsman_config_response.xml")
 
 
 @aspect("command.body", "command_response.xml")
@@ -235,19 +251,9 @@ def _(wire: Wire) -> None:
     assert text(command.root, f".//{RSP}CommandId") == asked.get("CommandId", "").upper()
 
 
-@aspect("send.body", "send_response.xml")
-def _(wire: Wire) -> None:
-    same_body(wire.reply("send"), "send_response.xml")
-
-
-@aspect("signal.body", "signal_response.xml")
-def _(wire: Wire) -> None:
-    same_body(wire.reply("signal"), "signal_response.xml")
-
-
-@aspect("delete.body", "delete_response.xml")
-def _(wire: Wire) -> None:
-    same_body(wire.reply("delete"), "delete_response.xml")
+body_aspect("send.body", "send", "send_response.xml")
+body_aspect("signal.body", "signal", "signal_response.xml")
+body_aspect("delete.body", "delete", "delete_response.xml")
 
 
 # -- Receive ----------------------------------------------------------------------------------------------------
@@ -309,14 +315,8 @@ def _(wire: Wire) -> None:
 
 
 # -- faults -----------------------------------------------------------------------------------------------------
-@aspect("fault.operation_timeout", "operation_timeout_fault.xml")
-def _(wire: Wire) -> None:
-    same_fault(wire.reply("operation_timeout_fault"), "operation_timeout_fault.xml")
-
-
-@aspect("fault.unknown_command_id", "bad_command_id_fault.xml")
-def _(wire: Wire) -> None:
-    same_fault(wire.reply("bad_command_id_fault"), "bad_command_id_fault.xml")
+fault_aspect("fault.operation_timeout", "operation_timeout_fault", "operation_timeout_fault.xml")
+fault_aspect("fault.unknown_command_id", "bad_command_id_fault", "bad_command_id_fault.xml")
 
 
 @aspect("fault.get_of_a_deleted_shell", "deleted_shell_get_fault.xml")
@@ -327,9 +327,7 @@ def _(wire: Wire) -> None:
     assert provider is not None and windows is not None and provider.attrib == windows.attrib
 
 
-@aspect("fault.invalid_operation_timeout", "invalid_timeout_fault.xml")
-def _(wire: Wire) -> None:
-    same_fault(wire.reply("invalid_timeout_fault"), "invalid_timeout_fault.xml")
+fault_aspect("fault.invalid_operation_timeout", "invalid_timeout_fault", "invalid_timeout_fault.xml")
 
 
 # -- the pool ---------------------------------------------------------------------------------------------------
@@ -342,25 +340,19 @@ def _(wire: Wire) -> None:
     assert [message_types(e) for e in wire.pool_receives] == windows
 
 
-@aspect("pool.session_capability", "session_capability.xml")
-def _(wire: Wire) -> None:
-    same_members(wire.message("session_capability"), "session_capability.xml")
+members_aspect("pool.session_capability", "session_capability", "session_capability.xml")
 
 
-@aspect("pool.application_private_data", "application_private_data.xml")
-def _(wire: Wire) -> None:
-    assert clixml_shape(wire.message("application_private_data")) == windows_shape("application_private_data.xml")
+shape_aspect("pool.application_private_data", "application_private_data", "application_private_data.xml")
 
 
 @aspect("pool.state_opened", "runspace_pool_state.xml")
 def _(wire: Wire) -> None:
-    assert clixml_shape(wire.message("runspace_pool_state")) == windows_shape("runspace_pool_state.xml")
+    same_shape(wire.message("runspace_pool_state"), "runspace_pool_state.xml")
     assert wire.message("runspace_pool_state").endswith(b'<I32 N="RunspaceState">2</I32></MS></Obj>')
 
 
-@aspect("pool.get_available_runspaces", "get_available_runspaces_response.xml")
-def _(wire: Wire) -> None:
-    same_members(wire.message("get_available_runspaces"), "get_available_runspaces_response.xml")
+members_aspect("pool.get_available_runspaces", "get_available_runspaces", "get_available_runspaces_response.xml")
 
 
 @aspect("pool.set_max_runspaces", "set_max_runspaces_response.xml")
@@ -375,20 +367,12 @@ def _(wire: Wire) -> None:
     assert b">false</B>" in wire.message("set_invalid_runspaces")
 
 
-@aspect("pool.reset_runspace_state", "reset_runspace_state_response.xml")
-def _(wire: Wire) -> None:
-    same_members(wire.message("reset_runspace_state"), "reset_runspace_state_response.xml")
-
-
-@aspect("pool.encrypted_session_key", "encrypted_session_key.xml")
-def _(wire: Wire) -> None:
-    same_members(wire.message("encrypted_session_key"), "encrypted_session_key.xml")
+members_aspect("pool.reset_runspace_state", "reset_runspace_state", "reset_runspace_state_response.xml")
+members_aspect("pool.encrypted_session_key", "encrypted_session_key", "encrypted_session_key.xml")
 
 
 # -- pipelines --------------------------------------------------------------------------------------------------
-@aspect("pipeline.state_completed", "completed_pipeline_state.xml")
-def _(wire: Wire) -> None:
-    assert clixml_shape(wire.message("completed_state")) == windows_shape("completed_pipeline_state.xml")
+shape_aspect("pipeline.state_completed", "completed_state", "completed_pipeline_state.xml")
 
 
 @aspect("pipeline.state_failed", "failed_pipeline_state.xml")

@@ -62,3 +62,16 @@ def test_exceptions_outside_powershell_have_no_runtime_exception_in_their_chain(
     assert exception_types("Microsoft.PowerShell.Commands.WriteErrorException") == [
         "Microsoft.PowerShell.Commands.WriteErrorException", "System.SystemException", "System.Exception",
         "System.Object"]
+
+
+def test_every_recording_comes_from_the_exchange_extracts_toml_names() -> None:
+    from .extract import EXTRACTS, RECORDINGS
+
+    assert sorted(e.name for e in EXTRACTS) == sorted(p.name for p in RECORDINGS.glob("*.xml"))
+    for e in EXTRACTS:
+        first, second = (RECORDINGS / e.name).read_text(encoding="utf-8").splitlines()[:2]
+        assert first.startswith(f"<!-- source: jborean93/pypsrp tests/responses/{e.source} "), e.name
+        assert first.endswith(f", exchange {e.exchange}:"), e.name
+        assert second.strip().startswith(e.what + "."), e.name
+        if e.message_type is not None:
+            assert f"message type 0x{e.message_type:08X}" in second, e.name

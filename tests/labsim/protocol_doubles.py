@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from pypsrp.exceptions import WinRMTransportError
+from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import NAMESPACES, SelectorSet, WSMan
 
 from labsim.envelope import Principal
@@ -164,3 +165,16 @@ def envelope(action: str, *, shell_id: str | None = None,
     if body is not None:
         b.append(body)
     return ET.tostring(env)
+
+
+def run(pool: RunspacePool, cmdlet: str, *args: Any, input: list[Any] | None = None, **params: Any) -> PowerShell:
+    """Invoke one cmdlet with positional arguments and named parameters on a pypsrp pool; the finished
+    PowerShell (its output, streams and state)."""
+    ps = PowerShell(pool)
+    ps.add_cmdlet(cmdlet)
+    for a in args:
+        ps.add_argument(a)
+    for k, v in params.items():
+        ps.add_parameter(k, v)
+    ps.invoke(input=input)
+    return ps

@@ -9,7 +9,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
@@ -22,6 +21,7 @@ from labsim.hosts.wapconnector import make_bundle
 from labsim.pki import thumbprint
 from labsim.testing import free_loopback_lab, start_labsim
 from tests.labsim.hosts_helpers import BUNDLE_ROOT, PEP, SCRIPTS, WAP, default_lab
+from tests.polling import wait_for
 
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(120)]
 WAP_PASSWORD = "LabOnly-Wap1-1!"
@@ -50,15 +50,6 @@ def invoke(pool, name, **params) -> PowerShell:
 
 def props(obj) -> dict:
     return dict(obj.adapted_properties) | dict(obj.extended_properties)
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def test_connector_install_over_the_wire_serves_40005(labsim, tmp_path):

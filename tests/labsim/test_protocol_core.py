@@ -17,7 +17,7 @@ from labsim.envelope import Principal
 from labsim.runtime import PSObject, SecretStr
 from labsim.wsman import WSManService
 
-from .protocol_doubles import EchoRuntime, InMemoryTransport, envelope, in_memory_wsman
+from .protocol_doubles import EchoRuntime, InMemoryTransport, envelope, in_memory_wsman, run
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
 
@@ -38,17 +38,6 @@ def service(runtime: EchoRuntime) -> WSManService:
 def pool(service: WSManService):
     with RunspacePool(in_memory_wsman(service, operation_timeout=1)) as rp:
         yield rp
-
-
-def run(pool: RunspacePool, cmdlet: str, *args, input=None, **params) -> PowerShell:
-    ps = PowerShell(pool)
-    ps.add_cmdlet(cmdlet)
-    for a in args:
-        ps.add_argument(a)
-    for k, v in params.items():
-        ps.add_parameter(k, v)
-    ps.invoke(input=input)
-    return ps
 
 
 def raw_request(service: WSManService, data: bytes, user: str = "LAB\\admin") -> WSManFaultError | ET.Element:

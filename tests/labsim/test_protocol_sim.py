@@ -22,8 +22,9 @@ from labsim.pki import LabCA, lab_ca, thumbprint
 from labsim.runtime import Fault, HttpsBinding
 from labsim.server import LabServer, LabServerError
 from labsim.testing import free_loopback_lab, start_labsim
+from tests.polling import wait_for
 
-from .protocol_doubles import EchoRuntime
+from .protocol_doubles import EchoRuntime, run
 
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(120)]
 
@@ -74,26 +75,6 @@ def connect(server: LabServer, host: str = "WAP01", *, auth: str = "negotiate", 
         kw.setdefault("encryption", "never")
     return WSMan(address, port=port, ssl=https, auth=auth, username=user, password=password,
                  operation_timeout=2, read_timeout=10, connection_timeout=3, **kw)
-
-
-def run(pool: RunspacePool, cmdlet: str, *args, **params) -> PowerShell:
-    ps = PowerShell(pool)
-    ps.add_cmdlet(cmdlet)
-    for a in args:
-        ps.add_argument(a)
-    for k, v in params.items():
-        ps.add_parameter(k, v)
-    ps.invoke()
-    return ps
-
-
-def wait_for(predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def still_serving(server: LabServer) -> None:
