@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from labsim.hosts import certs, files, iis, mgmtsvc
+from labsim.hosts import certs, iis, mgmtsvc, registry
 from labsim.hosts.wapconnector import MGMTSVC_KEY, UNINSTALL_KEY, URL_REWRITE_KEY
 from labsim.lab import Host, Lab, Role
 from labsim.pki import LabCA
@@ -93,11 +93,11 @@ def _wap(doc: dict[str, Any], tx: Tx, lab: Lab, host: Host, ca: LabCA) -> None:
             port = host.wap.tenant_site_port
         sites[site.lower()] = iis.new_site(site, i, port, thumb)
         tx.make_dir(host.name, f"C:\\inetpub\\{site}")
-        files.reg_set(doc, f"{MGMTSVC_KEY}\\{namespace}", "ProductCode", code)
+        registry.set_value(doc, f"{MGMTSVC_KEY}\\{namespace}", "ProductCode", code)
         for value_name, value in (("DisplayName", display), ("DisplayVersion", host.wap.version or WAP_VERSION),
                                   ("Publisher", "Microsoft Corporation"), ("InstallLocation", f"C:\\inetpub\\{site}"),
                                   ("UninstallString", f"MsiExec.exe /X{code}")):
-            files.reg_set(doc, f"{UNINSTALL_KEY}\\{code}", value_name, value)
+            registry.set_value(doc, f"{UNINSTALL_KEY}\\{code}", value_name, value)
         settings: dict[str, str] = {}
         if namespace == "TenantAPI":
             settings["ManagementStore"] = (f"Data Source={host.wap.sql_server};Initial Catalog={mgmtsvc.STORE_DB};"
@@ -110,10 +110,10 @@ def _wap(doc: dict[str, Any], tx: Tx, lab: Lab, host: Host, ca: LabCA) -> None:
             for value_name, value in (("DisplayName", display), ("DisplayVersion", version),
                                       ("Publisher", "Microsoft Corporation"),
                                       ("UninstallString", f"MsiExec.exe /X{code}")):
-                files.reg_set(doc, f"{UNINSTALL_KEY}\\{code}", value_name, value)
+                registry.set_value(doc, f"{UNINSTALL_KEY}\\{code}", value_name, value)
     if host.wap.url_rewrite:
-        files.reg_set(doc, URL_REWRITE_KEY, "Version", "7.2.1952")
-        files.reg_set(doc, URL_REWRITE_KEY, "Install", 1)
+        registry.set_value(doc, URL_REWRITE_KEY, "Version", "7.2.1952")
+        registry.set_value(doc, URL_REWRITE_KEY, "Install", 1)
 
 
 WINDOWS_NT_KEY = "SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion"
@@ -126,10 +126,10 @@ def _windows(doc: dict[str, Any], host: Host) -> None:
     rel = host.release
     for name, value in (("ProductName", rel.product_name), ("CurrentBuildNumber", rel.build_number),
                         ("CurrentVersion", rel.current_version)):
-        files.reg_set(doc, WINDOWS_NT_KEY, name, value)
-    files.reg_set(doc, POWERSHELL_ENGINE_KEY, "PowerShellVersion", rel.powershell if rel.ps < (5, 0)
+        registry.set_value(doc, WINDOWS_NT_KEY, name, value)
+    registry.set_value(doc, POWERSHELL_ENGINE_KEY, "PowerShellVersion", rel.powershell if rel.ps < (5, 0)
                   else rel.ps_version)
-    files.reg_set(doc, POWERSHELL_ENGINE_KEY, "RuntimeVersion", "v4.0.30319")
+    registry.set_value(doc, POWERSHELL_ENGINE_KEY, "RuntimeVersion", "v4.0.30319")
 
 
 def _sql(doc: dict[str, Any], lab: Lab, host: Host) -> None:

@@ -1,5 +1,6 @@
 """Provider cmdlets over file system, share, registry, certificate and IIS paths (docs/host-contract.md §3-4):
-Test-Path, Get-Item, Get-ChildItem, New-Item, Remove-Item, Get/Set/Add-Content, Get-FileHash, Get-ItemProperty."""
+Test-Path, Get-Item, Get-ChildItem, New-Item, Remove-Item, Get/Set/Add-Content, Get-FileHash, and
+Get/Set/New/Remove-ItemProperty. The registry itself (how a host's state keeps it) is :mod:`labsim.hosts.registry`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import datetime as dt
 import hashlib
 from typing import Any
 
-from labsim.hosts import certs, paths
+from labsim.hosts import certs, paths, registry
 from labsim.hosts.base import (
     INVALID_ARGUMENT,
     INVALID_OPERATION,
@@ -28,59 +29,6 @@ from labsim.state import FileRow, Tx
 _ENCODINGS = ("Byte", "UTF8", "ASCII", "Unicode", "Default", "String", "UTF7", "UTF32", "BigEndianUnicode", "Oem",
               "Unknown")
 _PS = "Microsoft.PowerShell.Commands."
-
-
-# -- registry helpers -------------------------------------------------------------------------------------------
-def reg(doc: dict[str, Any]) -> dict[str, Any]:
-    return doc.setdefault("registry", {})
-
-
-def reg_key_exists(doc: dict[str, Any], key: str) -> bool:
-    low = key.lower()
-    if low == "":
-        return True
-    r = doc.get("registry", {})
-    return low in r or any(k.startswith(low + "\\") for k in r)
-
-
-def reg_set(doc: dict[str, Any], key: str, name: str, value: Any) -> None:
-    reg(doc).setdefault(key.lower(), {"path": key, "values": {}})["values"][name] = value
-
-
-def reg_values(doc: dict[str, Any], key: str) -> dict[str, Any]:
-    return dict(doc.get("registry", {}).get(key.lower(), {}).get("values", {}))
-
-
-def reg_delete(doc: dict[str, Any], key: str) -> None:
-    low = key.lower()
-    for k in [k for k in reg(doc) if k == low or k.startswith(low + "\\")]:
-        del reg(doc)[k]
-
-
-def reg_subkeys(doc: dict[str, Any], key: str) -> list[str]:
-    """Full paths of the direct subkeys of ``key`` (canonical case)."""
-    low = key.lower()
-    prefix = low + "\\" if low else ""
-    out: dict[str, str] = {}
-    for k, entry in doc.get("registry", {}).items():
-        if k.startswith(prefix) and k != low:
-            depth = len(prefix.split("\\")) if prefix else 1
-            full = "\\".join(entry["path"].split("\\")[:depth])
-            out.setdefault(full.lower(), full)
-    return [out[k] for k in sorted(out)]
-
-
-def _reg_pspath(key: str) -> str:
-    return "Microsoft.PowerShell.Core\\Registry::HKEY_LOCAL_MACHINE" + ("\\" + key if key else "")
-
-
-def reg_key_object(doc: dict[str, Any], key: str) -> PSObject:
-    values = reg_values(doc, key)
-    name = "HKEY_LOCAL_MACHINE" + ("\\" + key if key else "")
-    return PSObject({"Name": name, "PSChildName": paths.leaf(key) if key else "HKEY_LOCAL_MACHINE",
-                     "PSPath": _reg_pspath(key), "Property": list(values), "SubKeyCount": len(reg_subkeys(doc, key)),
-                     "ValueCount": len(values)}, ["Microsoft.Win32.RegistryKey", "System.MarshalByRefObject",
-                                                  "System.Object"], name)
 
 
 # -- file objects -----------------------------------------------------------------------------------------------
@@ -125,7 +73,7 @@ def _exists(ctx: Ctx, tx: Tx, p: ItemPath) -> tuple[bool, bool]:
         return (row is not None, bool(row and row.is_dir))
     doc = tx.doc(ctx.host.name)
     if p.kind == "reg":
-        return (reg_key_exists(doc, p.path), True)
+        return (registry.key_exists(doc, p.path), True)
     if p.kind == "cert":
         if not p.thumbprint:
             return (True, True)
@@ -153,7 +101,7 @@ def _item(ctx: Ctx, tx: Tx, p: ItemPath) -> Any:
         row = fs_lookup(ctx, tx, p)
         return file_object(row) if row else None
     if p.kind == "reg":
-        return reg_key_object(doc, p.path) if reg_key_exists(doc, p.path) else None
+        return registry.key_object(doc, p.path) if registry.key_exists(doc, p.path) else None
     if p.kind == "cert" and p.thumbprint:
         entry = certs.find(doc, p.store, p.thumbprint)
         return certs.cert_object(p.store, entry) if entry else None
@@ -188,15 +136,15 @@ def _children(ctx: Ctx, tx: Tx, p: ItemPath, recurse: bool) -> list[Any] | None:
             return [file_object(row)]
         return [file_object(r) for r in tx.children(p.fs_host, p.path, recurse)]
     if p.kind == "reg":
-        if not reg_key_exists(doc, p.path):
+        if not registry.key_exists(doc, p.path):
             return None
-        keys = reg_subkeys(doc, p.path)
+        keys = registry.subkeys(doc, p.path)
         out = []
         while keys:
             k = keys.pop(0)
-            out.append(reg_key_object(doc, k))
+            out.append(registry.key_object(doc, k))
             if recurse:
-                keys = reg_subkeys(doc, k) + keys
+                keys = registry.subkeys(doc, k) + keys
         return out
     if p.kind == "cert":
         if p.thumbprint:
@@ -260,12 +208,12 @@ def new_item(ctx: Ctx, args: dict[str, Any]) -> list[Any]:
         if p.kind == "reg":
             with ctx.state.tx() as tx:
                 doc = tx.doc(ctx.host.name)
-                if reg_key_exists(doc, p.path) and not args.get("Force"):
+                if registry.key_exists(doc, p.path) and not args.get("Force"):
                     ctx.error("A key at this path already exists.", error_id=ctx.fqid("System.IO.IOException"),
                               category=RESOURCE_EXISTS, target=raw)
                     continue
-                reg(doc).setdefault(p.path.lower(), {"path": p.path, "values": {}})
-                out.append(reg_key_object(doc, p.path))
+                registry.create_key(doc, p.path)
+                out.append(registry.key_object(doc, p.path))
             continue
         if p.kind != "fs" or not ctx.runtime.can_see(ctx.host, p.fs_host) or p.is_root:
             not_found(ctx, raw)
@@ -306,8 +254,8 @@ def remove_item(ctx: Ctx, args: dict[str, Any]) -> None:
                 tx.remove(p.fs_host, p.path, recurse=True)
             elif p.kind == "cert" and p.thumbprint and certs.find(doc, p.store, p.thumbprint) is not None:
                 del doc["certs"][p.store][p.thumbprint]
-            elif p.kind == "reg" and p.path and reg_key_exists(doc, p.path):
-                reg_delete(doc, p.path)
+            elif p.kind == "reg" and p.path and registry.key_exists(doc, p.path):
+                registry.delete_key(doc, p.path)
             else:
                 not_found(ctx, raw)
 
@@ -412,13 +360,13 @@ def get_item_property(ctx: Ctx, args: dict[str, Any]) -> list[Any]:
     out = []
     for raw in _paths_arg(args, ctx):
         p = paths.parse(raw, ctx.host.name)
-        if p.kind != "reg" or not reg_key_exists(doc, p.path):
+        if p.kind != "reg" or not registry.key_exists(doc, p.path):
             if p.kind == "fs" and (row := fs_lookup(ctx, ctx.state.read(), p)) is not None:
                 out.append(file_object(row))
                 continue
             not_found(ctx, raw)
             continue
-        values = reg_values(doc, p.path)
+        values = registry.values(doc, p.path)
         wanted = args.get("Name")
         if wanted:
             picked = {}
@@ -436,8 +384,8 @@ def get_item_property(ctx: Ctx, args: dict[str, Any]) -> list[Any]:
             values = picked
         parent = paths.parent(p.path) if "\\" in p.path else ""
         out.append(PSObject(values | {
-            "PSPath": _reg_pspath(p.path), "PSParentPath": _reg_pspath(parent), "PSChildName": paths.leaf(p.path),
-            "PSDrive": "HKLM", "PSProvider": "Microsoft.PowerShell.Core\\Registry"}))
+            "PSPath": registry.pspath(p.path), "PSParentPath": registry.pspath(parent),
+            "PSChildName": paths.leaf(p.path), "PSDrive": "HKLM", "PSProvider": "Microsoft.PowerShell.Core\\Registry"}))
     return out
 
 
@@ -450,16 +398,16 @@ def set_item_property(ctx: Ctx, args: dict[str, Any]) -> None:
         p = paths.parse(raw, ctx.host.name)
         with ctx.state.tx() as tx:
             doc = tx.doc(ctx.host.name)
-            if p.kind != "reg" or not reg_key_exists(doc, p.path) or not p.path:
+            if p.kind != "reg" or not registry.key_exists(doc, p.path) or not p.path:
                 not_found(ctx, raw)
                 continue
-            values = reg_values(doc, p.path)
+            values = registry.values(doc, p.path)
             existing = next((k for k in values if k.lower() == args["Name"].lower()), None)
             if ctx.spec.name == "New-ItemProperty" and existing and not args.get("Force"):
                 ctx.error("The property already exists.", error_id=ctx.fqid("System.IO.IOException"),
                           category=RESOURCE_EXISTS, target=raw, exception_type="System.IO.IOException")
                 continue
-            reg_set(doc, p.path, existing or args["Name"], value)
+            registry.set_value(doc, p.path, existing or args["Name"], value)
 
 
 def remove_item_property(ctx: Ctx, args: dict[str, Any]) -> None:
@@ -467,10 +415,10 @@ def remove_item_property(ctx: Ctx, args: dict[str, Any]) -> None:
         p = paths.parse(raw, ctx.host.name)
         with ctx.state.tx() as tx:
             doc = tx.doc(ctx.host.name)
-            if p.kind != "reg" or not reg_key_exists(doc, p.path):
+            if p.kind != "reg" or not registry.key_exists(doc, p.path):
                 not_found(ctx, raw)
                 continue
-            values = reg(doc).get(p.path.lower(), {}).get("values", {})
+            values = registry.values(doc, p.path)
             for name in args["Name"]:
                 hit = next((k for k in values if k.lower() == name.lower()), None)
                 if hit is None:
@@ -479,6 +427,7 @@ def remove_item_property(ctx: Ctx, args: dict[str, Any]) -> None:
                               category=INVALID_ARGUMENT, target=raw,
                               exception_type="System.Management.Automation.PSArgumentException")
                 else:
+                    registry.delete_value(doc, p.path, hit)
                     del values[hit]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from cryptography import x509
 
-from labsim.hosts import certs, files, iis, mgmtsvc, paths
+from labsim.hosts import certs, files, iis, mgmtsvc, paths, registry
 from labsim.hosts.base import CommandSpec, Ctx, Param, prop, table, wildcard
 from labsim.lab import FQDN, Role
 from labsim.runtime import PSObject, TerminatingError
@@ -118,11 +118,11 @@ def _read_msi(ctx: Ctx, msi: str) -> dict[str, str]:
 
 def _add_uninstall_entry(doc: dict[str, Any], code: str, name: str, version: str, location: str) -> None:
     key = f"{UNINSTALL_KEY}\\{code}"
-    files.reg_delete(doc, key)
+    registry.delete_key(doc, key)
     for value_name, value in (("DisplayName", name), ("DisplayVersion", version),
                               ("Publisher", "Microsoft Corporation"), ("InstallLocation", location),
                               ("UninstallString", f"MsiExec.exe /X{code}")):
-        files.reg_set(doc, key, value_name, value)
+        registry.set_value(doc, key, value_name, value)
 
 
 def _connector_installed(doc: dict[str, Any]) -> bool:
@@ -133,7 +133,7 @@ def _connector_installed(doc: dict[str, Any]) -> bool:
 def install_connector(ctx: Ctx, args: dict[str, Any]) -> None:
     _require_role(ctx, Role.WAP_TENANT_PORTAL, "MgmtSvc-TenantSite", "tenant portal")
     doc = ctx.state.read().doc(ctx.host.name)
-    if not files.reg_key_exists(doc, URL_REWRITE_KEY):
+    if not registry.key_exists(doc, URL_REWRITE_KEY):
         raise ctx.throw("The IIS URL Rewrite module is not installed. Install it from "
                         "https://www.iis.net/downloads/microsoft/url-rewrite and run Install-Connector.ps1 again.")
     packages = [(site, port, _read_msi(ctx, msi), display) for site, port, msi, _code, display in CONNECTOR_PRODUCTS]
@@ -210,7 +210,7 @@ def update_tenant_api(ctx: Ctx, args: dict[str, Any]) -> None:
     _require_role(ctx, Role.WAP_TENANT_API, "MgmtSvc-TenantAPI", "Tenant API")
     info = _read_msi(ctx, TENANT_API_MSI)
     key = f"{MGMTSVC_KEY}\\TenantAPI"
-    current = files.reg_values(ctx.state.read().doc(ctx.host.name), key).get("ProductCode")
+    current = registry.values(ctx.state.read().doc(ctx.host.name), key).get("ProductCode")
     if current == info["product_code"]:
         ctx.verbose("The updated Tenant API is already installed.")
         return
@@ -218,8 +218,8 @@ def update_tenant_api(ctx: Ctx, args: dict[str, Any]) -> None:
     with ctx.state.tx() as tx:
         doc = tx.doc(ctx.host.name)
         if current:
-            files.reg_delete(doc, f"{UNINSTALL_KEY}\\{current}")
-        files.reg_set(doc, key, "ProductCode", info["product_code"])
+            registry.delete_key(doc, f"{UNINSTALL_KEY}\\{current}")
+        registry.set_value(doc, key, "ProductCode", info["product_code"])
         _add_uninstall_entry(doc, info["product_code"], UPDATED_TENANT_API_NAME, info["version"],
                              "C:\\inetpub\\MgmtSvc-TenantAPI")
         doc["sites"]["mgmtsvc-tenantapi"]["state"] = "Started"
@@ -307,9 +307,9 @@ def _package_object(code: str, values: dict[str, Any]) -> PSObject:
 
 def _packages(doc: dict[str, Any]) -> list[PSObject]:
     out = []
-    for key in files.reg_subkeys(doc, UNINSTALL_KEY):
+    for key in registry.subkeys(doc, UNINSTALL_KEY):
         code = paths.leaf(key)
-        out.append(_package_object(code, files.reg_values(doc, key)))
+        out.append(_package_object(code, registry.values(doc, key)))
     return sorted(out, key=lambda p: (str(p.properties["Name"]).lower(), p.properties["FastPackageReference"]))
 
 
@@ -336,7 +336,7 @@ def remove_product(ctx: Ctx, code: str) -> int:
     """What ``msiexec /x {code} /qn`` does to the host: the product's site, files and Uninstall key go; the
     exit code (1605: no such product installed)."""
     doc = ctx.state.read().doc(ctx.host.name)
-    if not files.reg_key_exists(doc, f"{UNINSTALL_KEY}\\{code}"):
+    if not registry.key_exists(doc, f"{UNINSTALL_KEY}\\{code}"):
         return MSI_UNKNOWN_PRODUCT
     site = doc.get("msi", {}).get(code, {}).get("site")
     if site is None:
@@ -348,7 +348,7 @@ def remove_product(ctx: Ctx, code: str) -> int:
         info = doc["sites"].pop(site.lower(), None)
         if info:
             tx.remove(ctx.host.name, info["physicalPath"], recurse=True)
-        files.reg_delete(doc, f"{UNINSTALL_KEY}\\{code}")
+        registry.delete_key(doc, f"{UNINSTALL_KEY}\\{code}")
         del doc["msi"][code]
         if not doc["msi"]:  # as before the first install: no record at all
             del doc["msi"]
@@ -403,11 +403,11 @@ def uninstall_package(ctx: Ctx, args: dict[str, Any]) -> list[Any]:
     for target in targets:
         code = prop(target, "FastPackageReference") or prop(target, "TagId")
         doc = ctx.state.read().doc(ctx.host.name)
-        if not code or not files.reg_key_exists(doc, f"{UNINSTALL_KEY}\\{code}"):
+        if not code or not registry.key_exists(doc, f"{UNINSTALL_KEY}\\{code}"):
             ctx.error(f"No package found for '{prop(target, 'Name', target)}'.",
                       error_id=f"NoMatchFound,{_PKG_IMPL}UninstallPackage", category=13, target=str(code))
             continue
-        values = files.reg_values(doc, f"{UNINSTALL_KEY}\\{code}")
+        values = registry.values(doc, f"{UNINSTALL_KEY}\\{code}")
         remove_product(ctx, code)
         removed.append(_package_object(code, values))
         ctx.verbose(f"Uninstalled {values.get('DisplayName', code)}.")
