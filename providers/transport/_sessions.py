@@ -1,8 +1,8 @@
 """The session pool: one WSMan connection + one opened RunspacePool per session, kept per connection settings.
 
 Sessions are expensive (an HTTP auth handshake, a pool negotiation) and the dynamic provider serves up to 4 calls
-at once. Each ``PsrpTransport`` owns one ``SessionCache`` (never a provider object: those are pickled into the
-state); a provider process has one transport, so one pool per host. A session is used by one thread at a time:
+at once. A ``PsrpTransport`` keeps its sessions in a ``SessionCache`` (its own, unless the caller passes one to
+share), never on a provider object: those are pickled into the state. A session is used by one thread at a time:
 threads check one out and put it back when their pipeline is over; a thread finding the host's sessions busy
 waits for one rather than paying for another (``READ_WAIT`` while a read holds it, ``REUSE_WAIT`` otherwise).
 
@@ -113,8 +113,8 @@ def _check_certificate_against(wsman: WSMan, name: str) -> None:
 
 
 class SessionCache:
-    """Idle sessions per connection settings; thread-safe. A PsrpTransport owns one (a provider process has one
-    transport, so one pool per host).
+    """Idle sessions per connection settings; thread-safe. Every call through a transport that uses it draws on
+    the same sessions.
 
     A host's sessions are shared by the threads of the process: a thread that finds them all checked out waits for
     one to come back rather than opening another: up to ``read_wait`` seconds while a read (an idempotent step)
