@@ -336,7 +336,7 @@ def _show_version(v: tuple[int, ...]) -> str:
 
 
 def management_store_server(objs: Sequence[Any]) -> str | None:
-    from providers.tenant_api_trust import parse_data_source, sql_server_name
+    from providers.facts.tenant_api import parse_data_source, sql_server_name
 
     for o in objs:
         if (isinstance(o, Mapping) and str(o.get("Name", "")).lower() == "managementstore"

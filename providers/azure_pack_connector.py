@@ -27,6 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from providers import connector_output, names, ownership
 from providers.base import PROVIDER_KEY, FieldDiff, LabResource, is_unknown
 from providers.errors import ConnectorError, HostDidNotConverge, RemoteCommandFailed, StepTimedOut
+from providers.facts import files
+from providers.facts.files import ListedFile
+from providers.facts.locations import CONNECTOR_PORT, OUTPUT_FOLDER
 from providers.hostops import only_expected_errors
 from providers.remote import (
     HostResourceProvider,
@@ -42,7 +45,6 @@ from providers.transport import (
     Command,
     ErrorRecordInfo,
     HostConnection,
-    Output,
     Pipeline,
     Transport,
 )
@@ -53,13 +55,11 @@ from providers.transport import (
 # ===============================================================================================================
 
 ADD_CMDLET = "Add-AzurePackConnector"  # [doc] allow-listed on the PEP (absent from PEPs after 2020 [doc])
-DEFAULT_CONNECTOR_PORT = 40005  # [doc] "By default, the port value is 40005"
+DEFAULT_CONNECTOR_PORT = CONNECTOR_PORT  # providers/facts/locations.py, with the output folder
 ENABLE_SUCCESS_LINE = "Step 'Configure Azure Pack Connector' status: 'Success'"  # [doc] the known-issue note
 # Disable: the contract prints "Step 'Disable multi-cloud mode' status: 'Success'" [inf]. We do not trust an
 # inferred line to decide success: the disable runs as a plain pipeline and the folder is read back instead.
 DISABLE_SWITCH = "DisableMultiCloud"  # [doc]
-OUTPUT_FOLDER = r"\\su1fileserver\SU1_Infrastructure_1\AzurePackConnectorOutput"  # [doc]
-OUTPUT_FILE_FILTER = "AzurePack-*.txt"  # [doc] files "look similar to AzurePack-06-27-15-50.txt"
 # The file's keys and its parser: providers/connector_output.py (one module, shared with TenantApiTrust).
 # [inf] Presence/absence (contract §8): multi-cloud mode is on with cloud C <=> a file whose endpoint is C's;
 # no AzurePack-*.txt file <=> disabled (or never enabled). The folder mirrors the last configuration: a
@@ -243,15 +243,6 @@ class OutputFile:
 
 
 @dataclass(frozen=True)
-class ListedFile:
-    """One AzurePack-*.txt file as the folder listing shows it."""
-
-    name: str
-    full_name: str
-    modified: str
-
-
-@dataclass(frozen=True)
 class Observed:
     """Multi-cloud mode as the output folder shows it: one parsed file per AzurePack-*.txt (at least one; a folder
     without files reads as None: disabled or never enabled)."""
@@ -296,39 +287,37 @@ def observed_clouds(observed: Observed, known: Sequence[Mapping[str, str]] = ())
     return by_name
 
 
+LISTING = files.OutputFolder()
+
+
 def read_statements() -> list[Pipeline]:
     """The read's first invocation (besides the marker): the folder listing."""
-    return [
-        Command("Get-ChildItem", {"Path": OUTPUT_FOLDER, "Filter": OUTPUT_FILE_FILTER})
-        | Command("Select-Object", {"Property": ["Name", "FullName", "LastWriteTimeUtc"]}),
-    ]
+    return LISTING.statements()
 
 
-def parse_listing(listing: Output) -> list[ListedFile]:
-    """The listing statement's objects: the files to read (an object without FullName is not a file)."""
-    return [ListedFile(str(o.get("Name") or o["FullName"]), str(o["FullName"]), str(o.get("LastWriteTimeUtc") or ""))
-            for o in listing if isinstance(o, Mapping) and o.get("FullName")]
+def parse_listing(listing: Sequence[Any]) -> list[ListedFile]:
+    """The listing statement's objects: the files to read."""
+    return list(LISTING.parse(listing))
 
 
-def content_statements(listed: Sequence[ListedFile]) -> list[Command]:
+def content_facts(listed: Sequence[ListedFile]) -> list[files.FileText]:
     """The read's second invocation: one Get-Content statement per listed file, in the listing's order."""
-    return [Command("Get-Content", {"Path": f.full_name, "Raw": True}) for f in listed]
+    return [files.FileText(f.full_name) for f in listed]
+
+
+def content_statements(listed: Sequence[ListedFile]) -> list[Pipeline]:
+    return [p for fact in content_facts(listed) for p in fact.statements()]
 
 
 class FolderChanged(ValueError):
     """A listed file's Get-Content statement gave no text (the folder changed between the two invocations)."""
 
 
-def _text(output: Output) -> str | None:
-    texts = [o for o in output if isinstance(o, str)]
-    return texts[0] if len(texts) == 1 else None
-
-
-def parse_files(listed: Sequence[ListedFile], contents: Sequence[Output]) -> Observed:
+def parse_files(listed: Sequence[ListedFile], contents: Sequence[Sequence[Any]]) -> Observed:
     """Each listed file parsed from its own Get-Content statement's output. FolderChanged when a statement has no
     text; ValueError (from :func:`parse_output_file`) when a file cannot be understood."""
-    texts = [_text(out) for out in contents]
-    if len(texts) != len(listed) or any(text is None for text in texts):
+    texts = [fact.parse(out) for fact, out in zip(content_facts(listed), contents, strict=False)]
+    if len(contents) != len(listed) or any(text is None for text in texts):
         raise FolderChanged(f"{len(listed)} output file(s) listed but {sum(t is not None for t in texts)} read")
     return Observed(tuple(parse_output_file(f.name, text, f.modified)
                           for f, text in zip(listed, texts, strict=True) if text is not None))

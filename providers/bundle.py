@@ -30,9 +30,10 @@ from pydantic import Field, field_validator, model_validator
 from providers import ownership
 from providers.base import FieldDiff, LabResource, is_unknown
 from providers.errors import ConnectorError, HostDidNotConverge
+from providers.facts import files
+from providers.facts.locations import BUNDLE_PATH
 from providers.hostops import (
     DEFAULT_CHUNK_SIZE,
-    HASH_ALGORITHM,
     MAX_CHUNK_SIZE,
     MIN_CHUNK_SIZE,
     join,
@@ -58,7 +59,7 @@ from providers.transport import Command, HostConnection, Pipeline, Transport
 # ASSUMPTIONS — everything this resource takes for granted about the hosts, in one place.
 # [doc] the article: "copy the WAPConnector folder ... to a folder named c:\temp" (so the root is
 #       c:\temp\WAPConnector, the folder above Setup\).
-DEFAULT_DESTINATION = r"C:\temp\WAPConnector"
+DEFAULT_DESTINATION = BUNDLE_PATH  # providers/facts/locations.py
 # [inf] nothing here depends on the bundle's layout (unpublished): every file of the local folder is staged.
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -94,32 +95,12 @@ def sha256_file(path: Path) -> str:
 
 
 def read_statements(destination: str) -> Pipeline:
-    return (Command("Get-ChildItem", {"Path": destination}, ["Recurse", "File"])
-            | Command("Get-FileHash", {"Algorithm": HASH_ALGORITHM}))
-
-
-def relative_to(destination: str, full_path: str) -> str | None:
-    """``C:\\temp\\WAPConnector\\Setup\\x.ps1`` -> ``Setup/x.ps1`` (case-insensitive prefix); None if outside."""
-    full = full_path.replace("/", "\\")
-    # Get-FileHash prints a provider path when the input was a PSPath; keep the file system part.
-    if "::" in full:
-        full = full.split("::", 1)[1]
-    root = destination.rstrip("\\") + "\\"
-    if not full.lower().startswith(root.lower()):
-        return None
-    return full[len(root):].replace("\\", "/")
+    return files.TreeHashes(destination).statements()[0]
 
 
 def parse_hashes(destination: str, output: Sequence[Any]) -> dict[str, str]:
     """Get-FileHash objects -> {relative path (as the host spells it): hash}."""
-    out: dict[str, str] = {}
-    for obj in output:
-        if not isinstance(obj, Mapping) or not isinstance(obj.get("Path"), str):
-            continue
-        rel = relative_to(destination, obj["Path"])
-        if rel is not None and isinstance(obj.get("Hash"), str):
-            out[rel] = obj["Hash"].upper()
-    return out
+    return files.TreeHashes(destination).parse(output)
 
 
 def observed_files(host_files: Mapping[str, str], desired: Iterable[str]) -> dict[str, str]:

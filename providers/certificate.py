@@ -35,6 +35,8 @@ from pydantic import AfterValidator, Field, field_validator
 from providers import certs, names, ownership, remote
 from providers.base import PROVIDER_KEY, FieldDiff, LabResource, is_unknown
 from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge
+from providers.facts import certstore
+from providers.facts.certstore import store_path
 from providers.hostops import only_expected_errors, stage_bytes, windows_path
 from providers.remote import Converged, HostResourceProvider, RemoteInputs, check_remote, connection_diff
 from providers.remote import inputs_only as _inputs
@@ -62,10 +64,6 @@ OWNERSHIP_RESOURCE = "Certificate"
 # ---------------------------------------------------------------------------------------------------------------
 
 _PEM_CERT = "-----BEGIN CERTIFICATE-----"
-
-
-def store_path(store: str, thumbprint: str | None = None) -> str:
-    return f"Cert:\\LocalMachine\\{store}" + (f"\\{thumbprint}" if thumbprint else "")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -216,53 +214,25 @@ def pfx_input_problems(cert: x509.Certificate, pfx_base64: str, password: str) -
 # Read
 
 
-@dataclass(frozen=True)
-class Observed:
-    store: str
-    """The store it was found in (for CA/Root the preferred one first)."""
-    has_private_key: bool
-    not_after: str | None
-    raw_data: bytes | None = None
-    """The certificate itself (DER), when the read asked for it (an existing certificate is checked locally)."""
+#: Where the certificate was found (for CA/Root the preferred store first), its key, expiry and (when asked) DER.
+Observed = certstore.StoreCertificate
+
+
+def read_facts(store: str, thumbprint: str, raw_data: bool = False) -> list[certstore.InstalledCertificate]:
+    """One fact per accepted store, the preferred store first."""
+    return [certstore.InstalledCertificate(s, thumbprint, raw_data) for s in ACCEPTED_STORES[store]]
 
 
 def read_statements(store: str, thumbprint: str, raw_data: bool = False) -> list[Pipeline]:
-    props = ["Thumbprint", "HasPrivateKey", "NotAfter", "PSPath", *(["RawData"] if raw_data else [])]
-    return [Command("Get-Item", {"Path": store_path(s, thumbprint)}) | Command("Select-Object", {"Property": props})
-            for s in ACCEPTED_STORES[store]]
-
-
-def _bytes(value: Any) -> bytes | None:
-    """X509Certificate2.RawData (byte[]): bytes once deserialized; tolerate a base64 string or a list of ints."""
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value)
-    if isinstance(value, str) and value:
-        try:
-            return base64.b64decode(value, validate=True)
-        except ValueError:
-            return None
-    if isinstance(value, list) and all(isinstance(b, int) and 0 <= b < 256 for b in value):
-        return bytes(value)
-    return None
-
-
-def _iso(value: Any) -> str | None:
-    """NotAfter as text: a date object or ConvertTo-Json's /Date(ms)/ as ISO 8601, other text as the host gave it."""
-    if isinstance(value, str) and not value.replace("\\/", "/").startswith("/Date("):
-        return value or None
-    parsed = certs.when(value)
-    return parsed.isoformat() if parsed else None
+    return [p for fact in read_facts(store, thumbprint, raw_data) for p in fact.statements()]
 
 
 def parse_read(store: str, thumbprint: str, outputs: Sequence[Sequence[Any]]) -> Observed | None:
     """The answers of :func:`read_statements`, one per accepted store (preferred store first) -> where the
     certificate is installed, or None."""
-    for where, output in zip(ACCEPTED_STORES[store], outputs, strict=True):
-        for obj in output:
-            if isinstance(obj, Mapping) and str(obj.get("Thumbprint", "")).upper() == thumbprint.upper():
-                return Observed(where, bool(obj.get("HasPrivateKey")), _iso(obj.get("NotAfter")),
-                                _bytes(obj.get("RawData")))
-    return None
+    facts = read_facts(store, thumbprint)
+    found = (fact.parse(output) for fact, output in zip(facts, outputs, strict=True))
+    return next((f for f in found if f is not None), None)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -429,7 +399,7 @@ def _certificates(output: Sequence[Any]) -> list[x509.Certificate]:
     """The certificates of a statement's objects (their RawData); objects without a readable one are skipped."""
     out = []
     for obj in output:
-        raw = _bytes(obj.get("RawData")) if isinstance(obj, Mapping) else None
+        raw = certstore.raw_bytes(obj.get("RawData")) if isinstance(obj, Mapping) else None
         if raw is None:
             continue
         try:

@@ -24,6 +24,15 @@ from pydantic import Field, field_validator, model_validator
 from providers import certs, names, ownership
 from providers.base import PROVIDER_KEY, FieldDiff, LabResource, is_unknown
 from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge
+from providers.facts import Fact, iis, products
+from providers.facts.locations import (
+    BUNDLE_PATH,
+    CONNECTOR_PORT,
+    CONNECTOR_SITE,
+    CONNECTOR_SITES,
+    TENANT_SITE,
+    URL_REWRITE_KEY,
+)
 from providers.hostops import only_expected_errors
 from providers.remote import (
     HostResourceProvider,
@@ -33,22 +42,21 @@ from providers.remote import (
     password_secret,
     secret_outputs,
 )
-from providers.transport import PRIVILEGED_ENDPOINT, Command, HostConnection, Output, Transport
+from providers.transport import PRIVILEGED_ENDPOINT, Command, HostConnection, Pipeline, Transport
 
 # ===============================================================================================================
 # ASSUMPTIONS about the unpublished WAPConnector package ([doc] the article, [pub] public WAP knowledge,
 # [inf] inferred; host contract §5-§6, §9). Correct these against a real WAP tenant portal.
 # ===============================================================================================================
 
-DEFAULT_BUNDLE_PATH = r"C:\temp\WAPConnector"  # [doc] "copy the WAPConnector folder to c:\temp"
+# Where things are on a WAP computer (the bundle folder, the sites, the port, registry keys): providers/facts.
+DEFAULT_BUNDLE_PATH = BUNDLE_PATH
 SCRIPTS_SUBDIR = r"Setup\Scripts"  # [doc] c:\temp\wapconnector\setup\scripts
 INSTALL_SCRIPT = "Install-Connector.ps1"  # [doc] no parameters
 CERTIFICATES_SCRIPT = "Configure-Certificates.ps1"  # [doc] optional -Thumbprint
 CONFIGURE_SCRIPT = "Configure-WapConnector.ps1"  # [doc] the three FQDN parameters
-CONNECTOR_SITES = ("MgmtSvc-Connector", "MgmtSvc-ConnectorExtension", "MgmtSvc-ConnectorController")  # [doc]
-MAIN_SITE = "MgmtSvc-Connector"  # the one the Azure Stack portal calls on :40005 [doc]
-TENANT_SITE = "MgmtSvc-TenantSite"  # [pub] whose certificate Configure-Certificates uses by default [doc]
-DEFAULT_CONNECTOR_PORT = 40005  # [doc]
+MAIN_SITE = CONNECTOR_SITE  # the one the Azure Stack portal calls
+DEFAULT_CONNECTOR_PORT = CONNECTOR_PORT
 # [inf] Display names of the three MSIs in the Windows Installer's Uninstall keys, and the pattern that finds them.
 CONNECTOR_PACKAGES = (
     "Windows Azure Pack Connector for Azure Stack - Connector",
@@ -56,11 +64,6 @@ CONNECTOR_PACKAGES = (
     "Windows Azure Pack Connector for Azure Stack - Controller",
 )
 CONNECTOR_PACKAGE_PATTERN = "Windows Azure Pack Connector for Azure Stack - *"
-# [doc] Windows Installer: every product has HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall\<ProductCode>
-# with DisplayName and DisplayVersion, on every Windows version (PackageManagement's Get-Package needs
-# PowerShell 5.0, which a stock Windows Server 2012 R2 does not have). [inf] the connector MSIs are 64-bit, so
-# the native (not WOW6432Node) key holds them.
-UNINSTALL_KEY = r"HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall"
 # [doc] msiexec's exit codes: 0 success, 3010 success with a restart pending, 1605 the product is not installed.
 MSIEXEC_DONE = (0, 3010)
 MSIEXEC_NOT_INSTALLED = 1605
@@ -70,7 +73,6 @@ APP_SETTING_KEYS = {
     "tenant_api_fqdn": "TenantAPIFQDN",
     "azure_stack_portal_fqdn": "AzureStackPortalFQDN",
 }
-URL_REWRITE_KEY = r"HKLM:\SOFTWARE\Microsoft\IIS Extensions\URL Rewrite"  # [pub]
 # [inf] Undo of Install-Connector.ps1: remove the three MSIs, msiexec /x {ProductCode} /qn each.
 # Read errors that just mean "absent": appSettings of a site that is not there.
 ABSENT_ERROR_CODES = ("PathNotFound",)
@@ -167,12 +169,7 @@ def check(news: Mapping[str, Any]) -> CheckResult:
 # ===============================================================================================================
 
 
-@dataclass(frozen=True)
-class SiteState:
-    name: str
-    state: str  # Started | Stopped
-    https_thumbprint: str  # "" when no certificate is bound
-    https_port: int | None
+SiteState = iis.Website
 
 
 @dataclass(frozen=True)
@@ -208,87 +205,37 @@ class ObservedSite:
         return (s.https_port if s and s.https_port else DEFAULT_CONNECTOR_PORT)
 
 
-def read_statements() -> list[Any]:
-    """One invocation, three statements, each ending in ConvertTo-Json so the shapes survive remoting (real
-    PowerShell serialises nested objects such as a site's bindings only one level deep)."""
-    return [
-        Command("Get-Website")
-        | Command("Where-Object", {"Property": "name", "Value": "MgmtSvc-*"}, ["Like"])
-        | Command("Select-Object", {"Property": ["name", "state", "bindings"]})
-        | Command("ConvertTo-Json", {"Depth": 5}, ["Compress"]),
-        Command("Get-WebConfigurationProperty", {"PSPath": "IIS:\\Sites\\" + MAIN_SITE, "Filter": "appSettings/add",
-                                                 "Name": "."})
-        | Command("Select-Object", {"Property": ["key", "value"]})
-        | Command("ConvertTo-Json", {}, ["Compress"]),
-        packages_statement(),
-    ]
+#: The read's facts, one statement each: the MgmtSvc-* sites (state, https binding), the connector site's
+#: appSettings, the connector's products.
+SITES = iis.Websites(like="MgmtSvc-*", bindings=True)
+SETTINGS = iis.AppSettings(MAIN_SITE)
+PRODUCTS = products.InstalledProducts(like=CONNECTOR_PACKAGE_PATTERN, codes=True)
+READ_FACTS: tuple[Fact[Any], ...] = (SITES, SETTINGS, PRODUCTS)
 
 
-def packages_statement() -> Any:
-    """The connector's products: every Uninstall key's values, those named like the connector's MSIs."""
-    return (Command("Get-ChildItem", {"Path": UNINSTALL_KEY})
-            | Command("Get-ItemProperty")
-            | Command("Where-Object", {"Property": "DisplayName", "Value": CONNECTOR_PACKAGE_PATTERN}, ["Like"])
-            | Command("Select-Object", {"Property": ["PSChildName", "DisplayName", "DisplayVersion"]})
-            | Command("ConvertTo-Json", {}, ["Compress"]))
+def read_statements() -> list[Pipeline]:
+    return [s for fact in READ_FACTS for s in fact.statements()]
 
 
-def _lower_keys(d: Mapping[str, Any]) -> dict[str, Any]:
-    return {str(k).lower(): v for k, v in d.items()}
-
-
-def _as_list(v: Any) -> list[Any]:
-    if v is None:
-        return []
-    return v if isinstance(v, list) else [v]
-
-
-def _https(bindings: Any) -> tuple[str, int | None]:
-    """(thumbprint, port) of the https binding in a site's JSON ``bindings`` ({Collection: [...]} or a list)."""
-    if isinstance(bindings, Mapping):
-        bindings = _lower_keys(bindings).get("collection")
-    for b in _as_list(bindings):
-        if not isinstance(b, Mapping):
-            continue
-        b = _lower_keys(b)
-        if str(b.get("protocol", "")).lower() == "https":
-            info = str(b.get("bindinginformation", ""))
-            parts = info.split(":")
-            port = int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else None
-            return str(b.get("certificatehash") or "").upper(), port
-    return "", None
-
-
-def _json_items(output: Output) -> list[Mapping[str, Any]]:
-    """The objects of a statement that ends in ConvertTo-Json (one JSON value: an object or an array), keys
-    lower-cased."""
-    return [_lower_keys(item) for item in _as_list(output.json()) if isinstance(item, Mapping)]
-
-
-def parse_read(sites_output: Output, settings_output: Output, packages_output: Output) -> ObservedSite | None:
-    """The read's three statements, each parsed apart: the MgmtSvc-* sites (state, https binding), the connector
-    site's appSettings, the connector packages. None when nothing of the connector is on the host (no connector
-    site, no connector package)."""
+def parse_read(sites_output: Sequence[Any], settings_output: Sequence[Any],
+               packages_output: Sequence[Any]) -> ObservedSite | None:
+    """The read's three statements, each parsed by its fact. None when nothing of the connector is on the host
+    (no connector site, no connector package)."""
     sites: dict[str, SiteState] = {}
     tenant_thumb: str | None = None
-    for d in _json_items(sites_output):
-        name = str(d.get("name", ""))
-        thumb, port = _https(d.get("bindings"))
-        if name.lower() == TENANT_SITE.lower():
-            tenant_thumb = thumb or None
-        canonical = next((s for s in CONNECTOR_SITES if s.lower() == name.lower()), None)
+    for site in SITES.parse(sites_output):
+        if site.name.lower() == TENANT_SITE.lower():
+            tenant_thumb = site.https_thumbprint or None
+        canonical = next((s for s in CONNECTOR_SITES if s.lower() == site.name.lower()), None)
         if canonical:
-            sites[canonical] = SiteState(canonical, str(d.get("state", "")), thumb, port)
-    settings = {str(d["key"]): "" if d.get("value") is None else str(d["value"])
-                for d in _json_items(settings_output) if "key" in d}
+            sites[canonical] = SiteState(canonical, site.state, site.https_thumbprint, site.https_port)
     known = {p.lower() for p in CONNECTOR_PACKAGES}
-    products = {str(d["displayname"]).lower(): str(d.get("pschildname") or "")
-                for d in _json_items(packages_output) if str(d.get("displayname", "")).lower() in known}
-    if not sites and not products:
+    found = {p.name.lower(): p.code for p in PRODUCTS.parse(packages_output) if p.name.lower() in known}
+    if not sites and not found:
         return None
-    return ObservedSite(sites=sites, packages=frozenset(products), app_settings=settings,
+    return ObservedSite(sites=sites, packages=frozenset(found), app_settings=SETTINGS.parse(settings_output),
                         tenant_site_thumbprint=tenant_thumb,
-                        product_codes=tuple(sorted(c for c in products.values() if c)))
+                        product_codes=tuple(sorted(c for c in found.values() if c)))
 
 
 OWNERSHIP_RESOURCE = "ConnectorSite"
@@ -298,7 +245,7 @@ THING = "the WAP connector (sites MgmtSvc-Connector*, certificate binding, FQDNs
 
 def read_site_owned(t: Transport, conn: HostConnection) -> tuple[ObservedSite | None, ownership.Marker | None]:
     """The connector and its ownership marker, in one invocation."""
-    statements = [*read_statements(), ownership.read_command(MARKER_PATH)]
+    statements: list[Command | Pipeline] = [*read_statements(), ownership.read_command(MARKER_PATH)]
     result = t.run(conn, STEP_READ, statements, idempotent=True, accept_errors=True)
     # Nothing installed: Get-WebConfigurationProperty finds no site.
     only_expected_errors(conn, STEP_READ, read_statements(), result, ABSENT_ERROR_CODES)

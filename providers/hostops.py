@@ -11,11 +11,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from providers.errors import ConnectorError, HostDidNotConverge, RemoteCommandFailed
+from providers.facts.files import HASH_ALGORITHM
 from providers.transport import Command, ErrorRecordInfo, HostConnection, Result, Statements, Transport, describe
 
-# [pub] Get-FileHash (PowerShell 4+) defaults to SHA256 and prints upper-case hex; it binds piped FileInfo
-#       objects by property name (PSPath), so one pipeline hashes a whole tree.
-HASH_ALGORITHM = "SHA256"
 # [pub] Set-Content/Add-Content -Encoding Byte write a byte[] as is (Windows PowerShell 5.1; PowerShell 7 calls
 #       it -AsByteStream). The first chunk truncates the file, so a re-run after a broken upload starts over.
 DEFAULT_CHUNK_SIZE = 256 * 1024

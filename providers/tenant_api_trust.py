@@ -12,7 +12,6 @@ ASSUMPTIONS block below marks what is [doc]umented, [pub]lic knowledge or [inf]e
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,10 +21,19 @@ import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from providers import connector_output, hostops, names, ownership, remote
+from providers import connector_output, hostops, ownership, remote
 from providers.base import PROVIDER_KEY, FieldDiff, LabResource, is_unknown
 from providers.bundle import DEFAULT_DESTINATION
 from providers.errors import ConnectorError, HostDidNotConverge, RemoteCommandFailed
+from providers.facts import files, tenant_api
+from providers.facts.tenant_api import (
+    STORE_DATABASE,
+    TRUST_NAMESPACE,
+    TRUST_SETTING,
+    TrustData,
+    sql_server_name,
+    store_connection_string,
+)
 from providers.remote import HostResourceProvider, RemoteInputs
 from providers.tenant_api_update import SCRIPT_MISSING_HINT, BundlePath
 from providers.transport import Command, Credential, HostConnection, Pipeline, Secret, Transport
@@ -40,12 +48,8 @@ TRUST_SCRIPT = r"Setup\Scripts\Configure-TrustAzureStack.ps1"
 TRUST_TIMEOUT_SECONDS = 300.0
 # [doc] the data file is copied to c:\temp\WAPConnector, i.e. the bundle root.
 # [pub] the Store database's SQL server, without unprotecting web.config:
-MANAGEMENT_STORE_SETTING = {"Namespace": "TenantAPI", "Name": "ManagementStore"}
-STORE_DATABASE = "Microsoft.MgmtSvc.Store"
-# [inf] the row Configure-TrustAzureStack writes: TenantAPI / Authentication.IdentityProvider.Secondary in
-#       [Config].[Settings] of Microsoft.MgmtSvc.Store, value JSON {"Realm", "Certificate", "Endpoint"}.
-TRUST_NAMESPACE = "TenantAPI"
-TRUST_SETTING = "Authentication.IdentityProvider.Secondary"
+#       the TenantAPI ManagementStore setting (providers/facts/tenant_api.py, with the trust row's namespace and
+#       name: TenantAPI / Authentication.IdentityProvider.Secondary, value JSON {"Realm", "Certificate", "Endpoint"}).
 # [inf] undo: Set-MgmtSvcDatabaseSetting with an empty -Value deletes the row.
 # [inf] the data file is the Add-AzurePackConnector output file, JSON: its keys and parser are in
 #       providers/connector_output.py. Only the realm is required here: if a real file is not JSON, pass
@@ -54,39 +58,7 @@ TRUST_SETTING = "Authentication.IdentityProvider.Secondary"
 #       credential would have to travel inside the connection string, in clear text in the host's logs.
 # ---------------------------------------------------------------------------------------------------------------
 
-_SQL_SERVER = re.compile(rf"^(?:tcp:)?(?:{names.LABEL}(?:\.{names.LABEL})*|\.|\(local\))"
-                         rf"(?:\\[A-Za-z_][A-Za-z0-9_$#]{{0,15}})?(?:,\d{{1,5}})?$", re.IGNORECASE)
 _USER = re.compile(r"^[^\x00-\x1f]{1,256}$")
-
-
-def sql_server_name(value: str) -> str:
-    if not isinstance(value, str) or not _SQL_SERVER.match(value):
-        raise ValueError(f"{value!r} is not a SQL Server name (host or FQDN, optionally \\INSTANCE or ,port)")
-    port = value.rsplit(",", 1)[1] if "," in value else None
-    if port is not None and not 1 <= int(port) <= 65535:
-        raise ValueError(f"{value!r}: port {port} is out of range (1-65535)")
-    return value
-
-
-def store_connection_string(sql_server: str) -> str:
-    """The Store database through Integrated Security. ``sql_server`` is validated (no ';' or '='), so it
-    cannot add keywords to the connection string."""
-    return f"Data Source={sql_server_name(sql_server)};Initial Catalog={STORE_DATABASE};Integrated Security=True"
-
-
-_CS_SERVER_KEYS = ("data source", "server", "address", "addr", "network address")
-
-
-def parse_data_source(connection_string: str) -> str | None:
-    """``Data Source=sql01\\WAP;Initial Catalog=...`` -> ``sql01\\WAP`` (ADO.NET keywords and synonyms, any
-    case, optional quotes); None if it names no server."""
-    for part in connection_string.split(";"):
-        key, sep, value = part.partition("=")
-        if sep and key.strip().lower() in _CS_SERVER_KEYS:
-            value = value.strip().strip("'\"").strip()
-            return value or None
-    return None
-
 
 
 class SqlCredentialInput(BaseModel):
@@ -109,15 +81,6 @@ class SqlCredentialInput(BaseModel):
         return v
 
 
-@dataclass(frozen=True)
-class TrustData:
-    """What the data file says the trust must hold."""
-
-    realm: str
-    endpoint: str | None = None
-    certificate_thumbprint: str | None = None
-
-
 def parse_data_file(content: str) -> TrustData:
     """The Add-AzurePackConnector output file -> the trust it describes. Raises ValueError saying what is
     missing (the format is [inf], see ASSUMPTIONS)."""
@@ -130,27 +93,6 @@ def parse_data_file(content: str) -> TrustData:
         raise ValueError(f"has no {connector_output.REALM_PATH}: is it the output file of Add-AzurePackConnector?")
     return TrustData(realm=realm, endpoint=fields.endpoint,
                      certificate_thumbprint=connector_output.certificate_thumbprint(fields.certificate))
-
-
-def parse_trust_row(output: Sequence[Any]) -> TrustData | None:
-    """Get-MgmtSvcDatabaseSetting rows -> the trust in the row (None when there is no row). A row whose value
-    is not the expected JSON reads as a trust with an empty realm (drift, healed by re-running the script)."""
-    for obj in output:
-        if not isinstance(obj, Mapping) or str(obj.get("Name", "")).lower() != TRUST_SETTING.lower():
-            continue
-        try:
-            value = json.loads(str(obj.get("Value") or ""))
-        except json.JSONDecodeError:
-            return TrustData(realm="")
-        if not isinstance(value, Mapping):
-            return TrustData(realm="")
-        realm = connector_output.field(value, "Realm")
-        endpoint = connector_output.field(value, "Endpoint")
-        return TrustData(realm=realm if isinstance(realm, str) else "",
-                         endpoint=endpoint if isinstance(endpoint, str) else None,
-                         certificate_thumbprint=connector_output.certificate_thumbprint(
-                             connector_output.field(value, "Certificate")))
-    return None
 
 
 class TenantApiTrustInputs(RemoteInputs):
@@ -247,22 +189,20 @@ class TrustState:
     """The row's value as stored (what an adopted row goes back to), None when absent."""
 
 
-def trust_read_statements(sql_server: str, data_file_path: str) -> list[Pipeline]:
+def trust_read_facts(sql_server: str, data_file_path: str) -> tuple[files.FileHash, tenant_api.TrustSetting]:
     """The staged data file's hash, then the trust row: one statement each."""
-    return [
-        Pipeline((Command("Get-FileHash", {"Path": data_file_path, "Algorithm": "SHA256"}),)),
-        Pipeline((Command("Get-MgmtSvcDatabaseSetting", {
-            "ConnectionString": store_connection_string(sql_server), "Namespace": TRUST_NAMESPACE,
-            "Name": [TRUST_SETTING]}),)),
-    ]
+    return files.FileHash(data_file_path), tenant_api.TrustSetting(sql_server)
+
+
+def trust_read_statements(sql_server: str, data_file_path: str) -> list[Pipeline]:
+    return [p for fact in trust_read_facts(sql_server, data_file_path) for p in fact.statements()]
 
 
 def parse_trust_state(file_hash: Sequence[Any], rows: Sequence[Any]) -> TrustState:
     """The hash statement's object and the row statement's rows -> observed state."""
-    sha = next((str(o["Hash"]).upper() for o in file_hash if isinstance(o, Mapping) and "Hash" in o), None)
-    raw = next((str(o.get("Value") or "") for o in rows if isinstance(o, Mapping)
-                and str(o.get("Name", "")).lower() == TRUST_SETTING.lower()), None)
-    return TrustState(parse_trust_row(rows), sha, raw)
+    hash_fact, row_fact = trust_read_facts("", "")
+    row = row_fact.parse(rows)
+    return TrustState(row.trust if row else None, hash_fact.parse(file_hash), row.value if row else None)
 
 
 def read_trust_owned(t: Transport, conn: HostConnection, sql_server: str,
@@ -278,11 +218,8 @@ def read_trust_owned(t: Transport, conn: HostConnection, sql_server: str,
 
 def discover_sql_server(t: Transport, conn: HostConnection) -> str:
     """The Store's SQL server, from the TenantAPI ManagementStore setting's connection string."""
-    cmd = Command("Get-MgmtSvcSetting", dict(MANAGEMENT_STORE_SETTING))
-    rows = t.run(conn, STEP_DISCOVER_SQL, cmd, idempotent=True).output
-    value = next((r.get("Value") for r in rows if isinstance(r, Mapping) and
-                  str(r.get("Name", "")).lower() == MANAGEMENT_STORE_SETTING["Name"].lower()), None)
-    server = parse_data_source(value) if isinstance(value, str) else None
+    fact = tenant_api.ManagementStore()
+    server = fact.parse(t.run(conn, STEP_DISCOVER_SQL, fact.statements(), idempotent=True).output)
     if server is None:
         raise ConnectorError(
             f"{conn.fqdn}, step '{STEP_DISCOVER_SQL}': the TenantAPI ManagementStore setting names no SQL server; "

@@ -24,6 +24,8 @@ from providers import hostops, ownership, remote
 from providers.base import FieldDiff, LabResource, is_unknown
 from providers.bundle import DEFAULT_DESTINATION
 from providers.errors import HostDidNotConverge
+from providers.facts import iis, tenant_api
+from providers.facts.locations import TENANT_API_SITE
 from providers.remote import HostResourceProvider, RemoteInputs
 from providers.transport import Command, HostConnection, Pipeline, Transport
 
@@ -34,14 +36,11 @@ from providers.transport import Command, HostConnection, Pipeline, Transport
 # [doc] the article runs it from setup\packages in its code and names setup\scripts in its text; default to
 #       the code's folder, selectable with `script_folder`.
 UPDATE_SCRIPT = r"Setup\{folder}\Update-TenantAPI.ps1"
-# [pub] each WAP role has HKLM:\SOFTWARE\Microsoft\MgmtSvc\<Namespace> with its MSI ProductCode.
-TENANT_API_KEY = r"HKLM:\SOFTWARE\Microsoft\MgmtSvc\TenantAPI"
-PRODUCT_CODE_VALUE = "ProductCode"
+# [pub] the Tenant API's ProductCode in its MgmtSvc registry key, and its site (providers/facts).
 # [pub] the UR9.1 Tenant API; [inf] "updated" means the product code is no longer this one (the connector's
 #       Tenant API product code is unpublished; pass expected_product_code to pin it once known).
 UR91_TENANT_API_PRODUCT_CODES = frozenset({"{CF41308C-9BC3-46C1-8B39-135D00E491E8}"})
-# [pub] the Tenant API site; [inf] the update keeps it (Started, port 30005).
-TENANT_API_SITE = "MgmtSvc-TenantAPI"
+# [inf] the update keeps the Tenant API site (Started, port 30005).
 # [inf] how long the MSI upgrade may take (labsim: 30 s x latency factor).
 UPDATE_TIMEOUT_SECONDS = 900.0
 # [doc] no undo is documented (reinstalling the UR9.1 rollup MSI would be one).
@@ -93,21 +92,21 @@ class TenantApiState:
     site_state: str | None
 
 
+PRODUCT = tenant_api.TenantApiProduct()
+SITE = iis.Websites(name=TENANT_API_SITE)
+
+
 def update_read_statements() -> list[Pipeline]:
     """The ProductCode registry value, then the Tenant API site: one statement each."""
-    return [
-        Pipeline((Command("Get-ItemProperty", {"Path": TENANT_API_KEY, "Name": [PRODUCT_CODE_VALUE]}),)),
-        Command("Get-Website", {"Name": TENANT_API_SITE}) | Command("Select-Object", {"Property": ["name", "state"]}),
-    ]
+    return [*PRODUCT.statements(), *SITE.statements()]
 
 
 def parse_tenant_api(registry: Sequence[Any], site: Sequence[Any]) -> TenantApiState | None:
     """The registry statement's values and the site statement's object -> observed state; None when neither
     exists (not a Tenant API)."""
-    code = next((str(o[PRODUCT_CODE_VALUE]).upper() or None for o in registry
-                 if isinstance(o, Mapping) and PRODUCT_CODE_VALUE in o), None)
-    state = next((str(o.get("state") or "") or None for o in site
-                  if isinstance(o, Mapping) and str(o.get("name", "")).lower() == TENANT_API_SITE.lower()), None)
+    code = PRODUCT.parse(registry)
+    found = iis.site_named(SITE.parse(site), TENANT_API_SITE)
+    state = (found.state or None) if found else None
     if code is None and state is None:
         return None
     return TenantApiState(code, state)

@@ -27,15 +27,8 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from labsim import windows
 from providers.azure_pack_connector import ADD_CMDLET as ADD_CONNECTOR
-from providers.azure_pack_connector import OUTPUT_FOLDER
-from providers.connector_site import (
-    APP_SETTING_KEYS,
-    CONNECTOR_PACKAGES,
-    CONNECTOR_SITES,
-    MAIN_SITE,
-    TENANT_SITE,
-    UNINSTALL_KEY,
-)
+from providers.connector_site import APP_SETTING_KEYS, CONNECTOR_PACKAGES, MAIN_SITE
+from providers.facts.locations import CONNECTOR_SITES, OUTPUT_FOLDER, TENANT_SITE, UNINSTALL_KEY
 from providers.transport import Call, Credential, ErrorRecordInfo, Failure, FakeTransport, Result, Secret
 
 UR91 = "{CF41308C-9BC3-46C1-8B39-135D00E491E8}"

@@ -20,8 +20,8 @@ import yaml
 
 from components.preflight import READ_COMMANDS
 from labsim.stack_config import write_stack_config
+from providers.facts.tenant_api import parse_data_source
 from providers.ownership import MARKER_ROOT, is_marker_path
-from providers.tenant_api_trust import parse_data_source
 from providers.transport import Secret
 from tests.e2e.lab_stack import LabStack, lab_stack
 from tests.e2e.pulumi_cli import PulumiProject

@@ -148,7 +148,7 @@ def test_each_listed_file_is_parsed_from_its_own_statement():
         {"FullName": folder + "AzurePack-b.txt"}]))
     assert listed == [apc.ListedFile("AzurePack-a.txt", folder + "AzurePack-a.txt", "2026-01-02"),
                       apc.ListedFile(folder + "AzurePack-b.txt", folder + "AzurePack-b.txt", "")]
-    assert [c.parameters["Path"] for c in apc.content_statements(listed)] == [f.full_name for f in listed]
+    assert [p.commands[0].parameters["Path"] for p in apc.content_statements(listed)] == [f.full_name for f in listed]
     observed = apc.parse_files(listed, [Output([file_text("A", "https://wap1:40005")]),
                                         Output([file_text("B", "https://wap2:40005")])])
     assert [(f.file_name, f.cloud_name, f.modified) for f in observed.files] == [

@@ -11,6 +11,7 @@ import pytest
 from providers import bundle as B
 from providers import hostops
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
+from providers.facts.files import relative_to
 from providers.transport import Command, FakeTransport
 from tests.fake_windows_host import FakeWindowsHost, params_of
 
@@ -81,7 +82,7 @@ def test_hash_tree_is_relative_posix_sorted_and_refuses_symlinks(tmp_path):
     ("C:\\other\\x.txt", None),
 ])
 def test_relative_to(full, rel):
-    assert B.relative_to(DEST, full) == rel
+    assert relative_to(DEST, full) == rel
 
 
 @pytest.mark.unit

@@ -23,6 +23,7 @@ from labsim.hosts.wapconnector import parse_output_file as labsim_parse
 from providers import azure_pack_connector as apc
 from providers import connector_output as co
 from providers import tenant_api_trust as T
+from providers.facts.locations import OUTPUT_FILE_FILTER
 from tests.labsim.hosts_helpers import ASDK, cmd, default_lab, pep_session, run, session
 
 pytestmark = pytest.mark.unit
@@ -59,7 +60,7 @@ def test_labsim_written_files_parse_with_the_providers_parser(tmp_path):
               {"CloudName": "AzurePack_2", "CloudEndpoint": "https://wapcomputer2.contoso.com:40005"}]
     run(rt, pep_session(), cmd("Add-AzurePackConnector", AzurePackClouds=clouds, AzureStackCloudName="AzureStack")).ok()
     share = session(ASDK, "AZURESTACK\\AzureStackAdmin")
-    listing = run(rt, share, cmd("Get-ChildItem", Path=OUTPUT_DIR, Filter=apc.OUTPUT_FILE_FILTER)).ok().outputs
+    listing = run(rt, share, cmd("Get-ChildItem", Path=OUTPUT_DIR, Filter=OUTPUT_FILE_FILTER)).ok().outputs
     assert len(listing) == len(clouds)
     shape = json.loads(sample())
     by_cloud = {}

@@ -11,6 +11,7 @@ import pytest
 
 from providers import tenant_api_trust as T
 from providers.errors import ConnectorError, RemoteCommandFailed
+from providers.facts import tenant_api
 from providers.transport import Credential, Failure, FakeTransport
 from tests.cert_factory import make_ca
 from tests.fake_windows_host import FakeWindowsHost, params_of
@@ -72,7 +73,7 @@ def host():
     ("", None),
 ])
 def test_parse_data_source(cs, server):
-    assert T.parse_data_source(cs) == server
+    assert tenant_api.parse_data_source(cs) == server
 
 
 @pytest.mark.unit
@@ -119,7 +120,8 @@ def test_parse_data_file():
      T.TrustData("")),
 ])
 def test_parse_trust_row(rows, expected):
-    assert T.parse_trust_row(rows) == expected
+    row = tenant_api.TrustSetting("wapcomputer1").parse(rows)
+    assert (row.trust if row else None) == expected
 
 
 def _desired(**kw):
