@@ -12,7 +12,7 @@ program with the project's engine settings (PULUMI_PARALLEL from scripts/env.sh)
   same connection costs), on its own labsim;
 * ``up``, ``preview --refresh`` and ``destroy`` at ``--factor``, with labsim's counters read around the refresh:
   pipelines, commands (the invocation log) and runspace pool opens. The program runs a read-only preflight of
-  every host before it registers anything (components/preflight.py, in the program's own process), so the refresh's
+  every host before it registers anything (components/preflight/, in the program's own process), so the refresh's
   figures include it: it is measured on its own (``scripts/doctor.py``, the same probes) and shown apart;
 * the critical path, computed from the stack's dependency graph (``pulumi stack export``) and labsim's latency
   profile (``labsim.hosts.latency``): the longest chain of step durations, for create and for delete;

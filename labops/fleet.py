@@ -76,7 +76,7 @@ def excluded_by_hosts(hosts: Sequence[str], resources: Sequence[Resource]) -> li
 
 
 def preflight_failures(messages: Sequence[str]) -> list[tuple[str, str]]:
-    """(host, row) of every FAIL row of the preflight tables among a run's messages (components/preflight.py
+    """(host, row) of every FAIL row of the preflight tables among a run's messages (components/preflight/report.py
     renders HOST, CHECK and RESULT columns; a result starts with PASS, FAIL, WARN or SKIP)."""
     rows = []
     for message in messages:

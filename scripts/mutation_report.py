@@ -56,7 +56,10 @@ MODULES = [
     "components/config/certificates.py",
     "components/config/plaintext.py",
     "components/config/loading.py",
-    "components/preflight.py",
+    "components/preflight/targets.py",
+    "components/preflight/judging.py",
+    "components/preflight/report.py",
+    "components/preflight/run.py",
 ]
 DETECTED = {"killed", "timeout", "caught by type check", "segfault"}
 FAST_TIERS = ["-m", "unit or conformance"]
@@ -78,7 +81,7 @@ MISTAKES = [
             "return Marker(owner, prior="),
     Mistake("secrets: CredentialConfig without `__str__ = __repr__`", "components/config/models.py",
             "    __str__ = __repr__\n\n\nclass BundleConfig", "\n\nclass BundleConfig"),
-    Mistake("preflight: WAP rollup judged on the newest package", "components/preflight.py",
+    Mistake("preflight: WAP rollup judged on the newest package", "components/preflight/judging.py",
             "low_name, low = min(wap, key=", "low_name, low = max(wap, key="),
     Mistake("certificates: expiry ignores expiry_threshold_days", "providers/certs/_rules.py",
             "elif info.expires_within(expiry_threshold_days, now):",

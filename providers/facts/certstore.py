@@ -87,3 +87,14 @@ class StoreListing(Fact[tuple[Mapping[str, Any], ...]]):
 
     def parse(self, objects: Sequence[Any]) -> tuple[Mapping[str, Any], ...]:
         return tuple(o for o in objects if isinstance(o, Mapping))
+
+
+@dataclass(frozen=True)
+class TrustedSubjects(Fact[set[str]]):
+    """The subjects of the certificates in the Root and CA stores: the issuers the host trusts."""
+
+    def statements(self) -> list[Pipeline]:
+        return [*StoreListing("Root").statements(), *StoreListing("CA").statements()]
+
+    def parse(self, objects: Sequence[Any]) -> set[str]:
+        return {str(o.get("Subject")) for o in objects if isinstance(o, Mapping)}

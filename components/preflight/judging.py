@@ -1,40 +1,49 @@
-"""Preflight: a read-only look at every host of a stack before anything on it changes.
+"""Judging: the hosts' answers (and what this machine can check locally) -> one row per check.
 
-``make doctor STACK=<name>`` prints it; the Pulumi program runs it before registering any resource, so a failing
-preflight stops ``pulumi preview`` and ``pulumi up`` before a single write command reaches a host.
-
-Each host gets one pipeline of read-only probes (a second, small one only where a first answer asks for it:
-AzS-WASP01's port test of an installed connector). Hosts are probed in parallel threads; every check runs even
-after others failed, and each result is one :class:`Row` (host, check, result, what to do). Parsing and judging
-the answers are pure functions (``evaluate``), tested on tables; the probes are structured commands only.
-
-What preflight cannot read is said, never guessed: a check that could not run is a SKIP with the reason.
+Pure functions, tested on tables: each section's objects are parsed by the fact that asked for them
+(providers/facts), then judged against what the stack needs. What could not be read is said, never guessed: a
+check that could not run is a SKIP with the reason.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from components.config import NAMESPACE, StackConfig
+from components.config import NAMESPACE, StackConfig, operator_certificate
+from components.preflight import targets as T
+from components.preflight.report import FAIL, PASS, SKIP, WARN, Row
+from components.preflight.targets import HostTargets
 from providers.errors import (
     AuthenticationFailed,
-    ConfigurationError,
     ConnectorError,
     HostUnreachable,
-    RemoteCommandFailed,
     StepTimedOut,
     TlsVerificationFailed,
     TransportError,
 )
-from providers.remote import default_transport
-from providers.transport import PRIVILEGED_ENDPOINT, Command, Credential, HostConnection, Pipeline, Secret, Transport
+from providers.facts import Fact
+from providers.facts.iis import site_named
+from providers.facts.locations import (
+    CONNECTOR_PORT,
+    CONNECTOR_SITE,
+    INFRASTRUCTURE_SHARE,
+    POWERSHELL_KEY,
+    TENANT_API_SITE,
+    TENANT_PORTAL_SITES,
+)
+from providers.facts.network import TcpPort
+from providers.facts.products import version_tuple
+from providers.facts.tenant_api import Sysadmin, valid_server
+from providers.transport import PRIVILEGED_ENDPOINT, HostConnection
+
+V = TypeVar("V")
 
 # ---------------------------------------------------------------------------------------------------------------
 # ASSUMPTIONS — what the checks take for granted, marked [doc]/[pub]/[inf]/[project choice].
@@ -46,196 +55,15 @@ MIN_SPF_VERSION = (7, 2, 1034, 0)  # SPF 2012 R2 UR9; SPF 2016 is 7.3.x
 MIN_VMM_VERSION = (3, 2, 8145, 0)  # VMM 2012 R2 UR9; VMM 2016 is 4.0.x
 WAP_PACKAGES = "Windows Azure Pack - *"
 SYSTEM_CENTER_PACKAGES = {"SPF": "*Service Provider Foundation*", "VMM": "*Virtual Machine Manager*"}
-# [doc] the Windows Installer's Uninstall keys (DisplayName, DisplayVersion), readable on every Windows version.
-UNINSTALL_KEY = r"HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall"
-# [pub] what a host says of its Windows and its Windows PowerShell (the engine key is named 3 from 3.0 on).
-WINDOWS_KEY = r"HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
-POWERSHELL_KEY = r"HKLM:\SOFTWARE\Microsoft\PowerShell\3\PowerShellEngine"
 # The Windows PowerShell the providers need on each kind of host: every command they send exists there (the
 # version table labsim/windows.py, checked by tests/unit/test_windows_versions.py): Windows Server 2012 R2's
 # in-box 4.0 on WAP computers; Windows Server 2016's 5.1 on Azure Stack's.
 MIN_POWERSHELL = {"wap": (4, 0), "azure_stack": (5, 1)}
-# [pub] the URL Rewrite module's registry key; [pub] the WAP sites each role has.
-URL_REWRITE_KEY = r"HKLM:\SOFTWARE\Microsoft\IIS Extensions\URL Rewrite"
-TENANT_PORTAL_SITES = ("MgmtSvc-TenantSite", "MgmtSvc-AuthSite")
-TENANT_API_SITE = "MgmtSvc-TenantAPI"
-CONNECTOR_SITE = "MgmtSvc-Connector"  # [inf] the connector's endpoint site (providers/connector_site.py)
-# [pub] the Store's SQL server without unprotecting web.config.
-MANAGEMENT_STORE = {"Namespace": "TenantAPI", "Name": "ManagementStore"}
-STORE_DATABASE = "Microsoft.MgmtSvc.Store"
-# [inf] how sysadmin is read: Invoke-Sqlcmd (SqlServer/SQLPS module on the Tenant API VM) with SQL Server's
-# documented IS_SRVROLEMEMBER, as the login Configure-TrustAzureStack.ps1 will use. A constant query, never built.
-SYSADMIN_QUERY = "SELECT IS_SRVROLEMEMBER('sysadmin') AS IsSysadmin"
-# [doc] the share the PEP writes its output files to, seen from the operator's host.
-INFRASTRUCTURE_SHARE = r"\\su1fileserver\SU1_Infrastructure_1"
 # [project choice] room for the bundle: its size plus a margin for what its MSIs install.
 BUNDLE_MARGIN_BYTES = 200 * 1024 * 1024
 SERVER_AUTH_OID = "1.3.6.1.5.5.7.3.1"
 CERT_WARN_DAYS = 30
 # ---------------------------------------------------------------------------------------------------------------
-
-STEP = "preflight (read-only)"
-#: Every command preflight sends: each one only reads (tests check the invocation log against this list).
-READ_COMMANDS = frozenset({"Write-Output", "Get-Command", "Get-ChildItem", "Get-ItemProperty", "Get-Website",
-                           "Get-WebBinding", "Get-MgmtSvcSetting", "Get-PSDrive", "Select-Object", "Test-Path",
-                           "Test-Connection", "Test-NetConnection", "Invoke-Sqlcmd"})
-PASS, FAIL, SKIP, WARN = "PASS", "FAIL", "SKIP", "WARN"
-_MARK = "wapconnector-preflight:"
-
-
-@dataclass(frozen=True)
-class Row:
-    host: str
-    check: str
-    status: str  # PASS | FAIL | WARN | SKIP
-    result: str
-    todo: str = ""
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# What each host is for, from the validated stack config
-
-
-@dataclass
-class HostTargets:
-    """What preflight asks one host, derived from the stack configuration."""
-
-    name: str
-    pep: bool = False
-    user_portal: bool = False
-    share: bool = False
-    tenant_portal: bool = False
-    tenant_api: bool = False
-    bundle: bool = False
-    # clouds whose trust this Tenant API VM runs: (cloud index, sql server or None, sql credential name or None)
-    trusts: list[tuple[int, str | None, str | None]] = field(default_factory=list)
-    # tenant portal VMs AzS-WASP01 must reach: host name -> fqdn
-    portals_to_reach: dict[str, str] = field(default_factory=dict)
-    # tenant portal: the clouds it serves (indices into wapconnector:clouds)
-    portal_clouds: list[int] = field(default_factory=list)
-
-    def endpoint_fqdns(self, config: StackConfig) -> list[str]:
-        """The connector endpoint FQDN(s) its certificate must name."""
-        return [config.clouds[i].endpoint_fqdn for i in self.portal_clouds]
-
-
-def targets(config: StackConfig) -> dict[str, HostTargets]:
-    azs = config.azure_stack
-    assert azs is not None
-    out: dict[str, HostTargets] = {}
-
-    def t(name: str) -> HostTargets:
-        return out.setdefault(name, HostTargets(name))
-
-    t(azs.privileged_endpoint).pep = True
-    t(azs.user_portal_host).user_portal = True
-    t(azs.share_host).share = True
-    for i, cloud in enumerate(config.clouds):
-        for h in cloud.tenant_portal_hosts:
-            t(h).tenant_portal = t(h).bundle = True
-            t(h).portal_clouds.append(i)
-            t(azs.user_portal_host).portals_to_reach[h] = config.hosts[h].fqdn
-        for h in cloud.tenant_api_hosts:
-            t(h).tenant_api = t(h).bundle = True
-        trust_host = cloud.trust_host or cloud.tenant_api_hosts[0]
-        t(trust_host).trusts.append((i, cloud.sql_server, cloud.sql_credential))
-    return out
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Probes: read-only structured commands, one marked section each
-
-
-def _section(key: str, *pipelines: Command | Pipeline) -> list[Pipeline]:
-    return [p if isinstance(p, Pipeline) else Pipeline((p,)) for p in pipelines]
-
-
-def _quiet(name: str, params: Mapping[str, Any] | None = None, switches: Sequence[str] = ()) -> Command:
-    """A read whose "not found" is an answer, not an error."""
-    return Command(name, {**(params or {}), "ErrorAction": "SilentlyContinue"}, switches)
-
-
-def _certs(store: str, props: Sequence[str]) -> Pipeline:
-    return (_quiet("Get-ChildItem", {"Path": f"Cert:\\LocalMachine\\{store}"})
-            | Command("Select-Object", {"Property": list(props)}))
-
-
-CERT_PROPERTIES = ("Thumbprint", "Subject", "Issuer", "NotBefore", "NotAfter", "HasPrivateKey", "DnsNameList",
-                   "EnhancedKeyUsageList")
-
-
-def sysadmin_probe(sql_server: str, credential: Credential | None) -> Command:
-    params: dict[str, Any] = {"ServerInstance": sql_server, "Database": STORE_DATABASE, "Query": SYSADMIN_QUERY}
-    if credential is not None:
-        params["Credential"] = credential
-    return Command("Invoke-Sqlcmd", params)
-
-
-def probes(t: HostTargets, config: StackConfig) -> list[tuple[str, list[Pipeline]]]:
-    """(section key, statements) of one host's first pipeline, in order. Each section may fail on its own."""
-    if t.pep:  # NoLanguage JEA: one statement per call
-        return [("pep", [Pipeline((Command("Get-Command", {"Name": ["Add-AzurePackConnector"]}),))])]
-    out: list[tuple[str, list[Pipeline]]] = []
-    if t.bundle and config.bundle is not None:
-        drive = config.bundle.destination[0].upper()
-        out.append(("disk", _section("disk", _quiet("Get-PSDrive", {"Name": [drive], "PSProvider": "FileSystem"})
-                                     | Command("Select-Object", {"Property": ["Name", "Free"]}))))
-    out.append(("windows", _section("windows", _quiet("Get-ItemProperty", {"Path": WINDOWS_KEY})
-                                    | Command("Select-Object", {"Property": ["ProductName", "CurrentBuildNumber"]}),
-                                    _quiet("Get-ItemProperty", {"Path": POWERSHELL_KEY})
-                                    | Command("Select-Object", {"Property": ["PowerShellVersion"]}))))
-    if t.tenant_portal or t.tenant_api:
-        out.append(("packages", _section("packages", Command("Get-ChildItem", {"Path": UNINSTALL_KEY})
-                                         | Command("Get-ItemProperty")
-                                         | Command("Select-Object", {"Property": ["DisplayName", "DisplayVersion"]}))))
-        out.append(("sites", _section("sites", Command("Get-Website")
-                                      | Command("Select-Object", {"Property": ["name", "state"]}))))
-    if t.tenant_portal:
-        out.append(("urlrewrite", _section("urlrewrite", _quiet("Get-ItemProperty", {"Path": URL_REWRITE_KEY})
-                                           | Command("Select-Object", {"Property": ["Version"]}))))
-        out.append(("binding", _section("binding",
-                                        Command("Get-WebBinding", {"Name": CONNECTOR_SITE, "Protocol": "https"})
-                                        | Command("Select-Object", {"Property": ["certificateHash"]}))))
-        out.append(("my", _section("my", _certs("My", CERT_PROPERTIES))))
-    if t.tenant_portal or t.user_portal:
-        out.append(("trusted", _section("trusted", _certs("Root", ("Subject", "Thumbprint")),
-                                        _certs("CA", ("Subject", "Thumbprint")))))
-    if t.user_portal:
-        for host, fqdn in t.portals_to_reach.items():
-            out.append((f"ping:{host}", _section(f"ping:{host}", Command(
-                "Test-Connection", {"ComputerName": [fqdn], "Count": 1}, ["Quiet"]))))
-    if t.share:
-        out.append(("share", _section("share", Command("Test-Path", {"Path": INFRASTRUCTURE_SHARE}))))
-    if t.tenant_api:
-        out.append(("store", _section("store", Command("Get-MgmtSvcSetting", dict(MANAGEMENT_STORE))
-                                      | Command("Select-Object", {"Property": ["Name", "Value"]}))))
-    for i, sql, cred_name in t.trusts:
-        if sql:
-            out.append((f"sysadmin:{i}", _section(f"sysadmin:{i}", sysadmin_probe(sql, _credential(config, cred_name))
-                                                  | Command("Select-Object", {"Property": ["IsSysadmin"]}))))
-    return out
-
-
-def _credential(config: StackConfig, name: str | None) -> Credential | None:
-    if not name:
-        return None
-    cred = config.credentials[name]
-    return Credential(cred.username, Secret(cred.password))
-
-
-def sections_of(plan: Sequence[tuple[str, Sequence[Pipeline]]],
-                outputs: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
-    """The output objects of each section of ``plan``: its statements' outputs (``Result.outputs``), in order."""
-    sections: dict[str, list[Any]] = {}
-    index = 0
-    for key, stmts in plan:
-        sections[key] = [o for out in outputs[index:index + len(stmts)] for o in out]
-        index += len(stmts)
-    return sections
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Running the probes
 
 
 @dataclass
@@ -252,107 +80,13 @@ class HostFacts:
     second: dict[str, Any] = field(default_factory=dict)  # second-round answers (port tests, discovered SQL)
 
 
-def _run_sections(transport: Transport, conn: HostConnection, plan: list[tuple[str, list[Pipeline]]],
-                  facts: HostFacts) -> None:
-    if not plan:
-        # Still prove reach, TLS and authentication with the smallest read there is.
-        transport.run(conn, STEP, Command("Write-Output", {"InputObject": _MARK + "hello"}), idempotent=True)
-        return
-    statements = [p for _, stmts in plan for p in stmts]
-    try:
-        result = transport.run(conn, STEP, statements, idempotent=True, accept_errors=True)
-        facts.sections.update(sections_of(plan, result.outputs))
-        return
-    except RemoteCommandFailed:
-        pass  # a section ended the pipeline (e.g. a cmdlet missing): ask each section on its own
-    for key, stmts in plan:
-        try:
-            result = transport.run(conn, STEP, stmts, idempotent=True, accept_errors=True)
-            facts.sections[key] = sections_of([(key, stmts)], result.outputs)[key]
-        except RemoteCommandFailed as exc:
-            facts.section_errors[key] = exc.remote_message
-
-
-def probe_host(transport: Transport, config: StackConfig, t: HostTargets, project_dir: Path | None) -> HostFacts:
-    facts = HostFacts(t.name)
-    try:
-        conn = HostConnection.parse(config.connection(
-            t.name, configuration_name=PRIVILEGED_ENDPOINT if t.pep else None, project_dir=project_dir))
-    except ConfigurationError as exc:
-        facts.settings_problem = "; ".join(exc.problems)
-        return facts
-    facts.conn = conn
-    try:
-        _run_sections(transport, conn, probes(t, config), facts)
-    except ConnectorError as exc:
-        facts.error = exc
-        return facts
-    # Second round, only where the first answers ask for it.
-    for i, sql, cred_name in t.trusts:
-        if sql is None:
-            sql = management_store_server(facts.sections.get("store", []))
-            facts.second[f"sql:{i}"] = sql
-            if sql is None:
-                continue
-            try:
-                r = transport.run(conn, STEP, sysadmin_probe(sql, _credential(config, cred_name))
-                                  | Command("Select-Object", {"Property": ["IsSysadmin"]}), idempotent=True)
-                facts.sections[f"sysadmin:{i}"] = r.output
-            except RemoteCommandFailed as exc:
-                facts.section_errors[f"sysadmin:{i}"] = exc.remote_message
-            except ConnectorError as exc:
-                facts.section_errors[f"sysadmin:{i}"] = str(exc)
-    return facts
-
-
-def port_tests(transport: Transport, facts: HostFacts, portals: Mapping[str, tuple[str, int]]) -> None:
-    """AzS-WASP01's TCP test of each installed connector endpoint (host -> (fqdn, port))."""
-    if facts.conn is None or facts.error is not None or not portals:
-        return
-    plan = [(f"port:{host}", _section(f"port:{host}", Command("Test-NetConnection", {
-        "ComputerName": fqdn, "Port": port, "InformationLevel": "Quiet"}))) for host, (fqdn, port) in portals.items()]
-    try:
-        r = transport.run(facts.conn, STEP, [p for _, stmts in plan for p in stmts], idempotent=True,
-                          accept_errors=True)
-        facts.sections.update(sections_of(plan, r.outputs))
-    except ConnectorError as exc:
-        for host in portals:
-            facts.section_errors[f"port:{host}"] = getattr(exc, "remote_message", None) or str(exc)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Parsers (pure)
-
-
-def version_tuple(text: Any) -> tuple[int, ...] | None:
-    if not isinstance(text, str):
-        return None
-    m = re.match(r"^\s*(\d+(?:\.\d+)*)", text)
-    return tuple(int(x) for x in m.group(1).split(".")) if m else None
-
-
 def _show_version(v: tuple[int, ...]) -> str:
     return ".".join(str(x) for x in v)
 
 
 def management_store_server(objs: Sequence[Any]) -> str | None:
-    from providers.facts.tenant_api import parse_data_source, sql_server_name
-
-    for o in objs:
-        if (isinstance(o, Mapping) and str(o.get("Name", "")).lower() == "managementstore"
-                and isinstance(o.get("Value"), str)):
-            server = parse_data_source(o["Value"])
-            if server:
-                try:
-                    return sql_server_name(server)
-                except ValueError:
-                    return None
-    return None
-
-
-def _as_bool(objs: Sequence[Any]) -> bool | None:
-    vals = [o for o in objs if isinstance(o, bool)]
-    return vals[0] if vals else None
+    """The Store's SQL server the ManagementStore section names, when it is a SQL Server name."""
+    return valid_server(T.STORE.parse(objs))
 
 
 def _names(value: Any) -> list[str]:
@@ -475,10 +209,12 @@ def _connection_rows(f: HostFacts, t: HostTargets) -> tuple[list[Row], bool]:
                        "check the WinRM service on the host")], False
 
 
-def _sec(f: HostFacts, key: str) -> tuple[list[Any] | None, str | None]:
+def _answer(f: HostFacts, key: str, fact: Fact[V]) -> tuple[V, str | None]:
+    """A section's value, parsed by the fact that asked for it (from nothing when the section failed), and the
+    section's error."""
     if key in f.section_errors:
-        return None, f.section_errors[key]
-    return f.sections.get(key, []), None
+        return fact.parse([]), f.section_errors[key]
+    return fact.parse(f.sections.get(key, [])), None
 
 
 def evaluate(config: StackConfig, tgts: Mapping[str, HostTargets], facts: Mapping[str, HostFacts],
@@ -492,8 +228,7 @@ def evaluate(config: StackConfig, tgts: Mapping[str, HostTargets], facts: Mappin
     trusted_on_wasp: set[str] = set()
     if wasp is not None and wasp.error is None and wasp.settings_problem is None:
         wasp_answered = True
-        objs, _ = _sec(wasp, "trusted")
-        trusted_on_wasp = {str(o.get("Subject")) for o in objs or [] if isinstance(o, Mapping)}
+        trusted_on_wasp, _ = _answer(wasp, "trusted", T.TRUSTED)
     for name, t in tgts.items():
         f = facts[name]
         conn_rows, answered = _connection_rows(f, t)
@@ -510,9 +245,7 @@ def _role_rows(config: StackConfig, t: HostTargets, f: HostFacts, bundle_bytes: 
     h = t.name
     rows: list[Row] = [_windows_row(t, f)]
     if t.pep:
-        objs, err = _sec(f, "pep")
-        found = any(isinstance(o, Mapping) and str(o.get("Name", "")).lower() == "add-azurepackconnector"
-                    for o in objs or [])
+        found, err = _answer(f, "pep", T.PEP)
         rows.append(Row(h, "PrivilegedEndpoint", PASS if found else FAIL,
                         "session opened; Add-AzurePackConnector available" if found else
                         f"session opened, but Add-AzurePackConnector is not available ({err or 'not listed'})",
@@ -520,10 +253,9 @@ def _role_rows(config: StackConfig, t: HostTargets, f: HostFacts, bundle_bytes: 
                                          "connector needs a version that has Add-AzurePackConnector"))
         return rows
     if t.bundle and bundle_bytes is not None:
-        objs, err = _sec(f, "disk")
         assert config.bundle is not None
+        free, err = _answer(f, "disk", T.disk_fact(config.bundle.destination))
         need = bundle_bytes + BUNDLE_MARGIN_BYTES
-        free = next((o.get("Free") for o in objs or [] if isinstance(o, Mapping) and o.get("Free") is not None), None)
         drive = config.bundle.destination[:2]
         if free is None:
             rows.append(Row(h, "room for the bundle", FAIL,
@@ -537,9 +269,8 @@ def _role_rows(config: StackConfig, t: HostTargets, f: HostFacts, bundle_bytes: 
                                           f"{NAMESPACE}:bundle.destination to another drive"))
     if t.tenant_portal or t.tenant_api:
         rows += _version_rows(h, f)
-        sites_objs, err = _sec(f, "sites")
-        sites = {str(o.get("name", "")).lower(): str(o.get("state", ""))
-                 for o in sites_objs or [] if isinstance(o, Mapping)}
+        listed, err = _answer(f, "sites", T.SITES)
+        sites = {site.name.lower(): site.state for site in listed}
         wanted = (TENANT_PORTAL_SITES if t.tenant_portal else ()) + ((TENANT_API_SITE,) if t.tenant_api else ())
         missing = [s for s in wanted if s.lower() not in sites]
         stopped = [s for s in wanted if sites.get(s.lower()) not in (None, "Started")]
@@ -553,15 +284,14 @@ def _role_rows(config: StackConfig, t: HostTargets, f: HostFacts, bundle_bytes: 
                             "install / start the WAP role's sites (Start-Website) before connecting it"
                             if problems else ""))
     if t.tenant_portal:
-        objs, err = _sec(f, "urlrewrite")
-        version = next((o.get("Version") for o in objs or [] if isinstance(o, Mapping) and o.get("Version")), None)
+        version, err = _answer(f, "urlrewrite", T.URL_REWRITE)
         rows.append(Row(h, "URL Rewrite", PASS if version else FAIL,
                         f"installed (version {version})" if version else "the IIS URL Rewrite module is not installed",
                         "" if version else "install IIS URL Rewrite 2.x (https://www.iis.net/downloads/microsoft/url-rewrite)"))
         rows += _connector_rows(config, t, f, now, trusted_on_wasp, wasp)
     if t.tenant_api:
-        objs, err = _sec(f, "store")
-        server = management_store_server(objs or [])
+        named, err = _answer(f, "store", T.STORE)
+        server = valid_server(named)
         rows.append(Row(h, "ManagementStore", PASS if server else FAIL,
                         f"TenantAPI ManagementStore names SQL server {server}" if server else
                         f"no TenantAPI ManagementStore setting ({err or 'empty'})",
@@ -570,8 +300,8 @@ def _role_rows(config: StackConfig, t: HostTargets, f: HostFacts, bundle_bytes: 
     for i, sql, cred_name in t.trusts:
         rows.append(_sysadmin_row(config, h, f, i, sql, cred_name))
     if t.share:
-        objs, err = _sec(f, "share")
-        ok = _as_bool(objs or []) is True
+        visible, err = _answer(f, "share", T.SHARE)
+        ok = visible is True
         rows.append(Row(h, "infrastructure share", PASS if ok else FAIL,
                         f"{INFRASTRUCTURE_SHARE} visible" if ok else
                         f"{INFRASTRUCTURE_SHARE} not visible{f' ({err})' if err else ''}",
@@ -579,8 +309,8 @@ def _role_rows(config: StackConfig, t: HostTargets, f: HostFacts, bundle_bytes: 
                                       f"a host that sees it"))
     if t.user_portal:
         for portal, fqdn in t.portals_to_reach.items():
-            objs, err = _sec(f, f"ping:{portal}")
-            ok = _as_bool(objs or []) is True
+            answered, err = _answer(f, f"ping:{portal}", T.Ping(fqdn))
+            ok = answered is True
             rows.append(Row(h, f"reaches {portal}", PASS if ok else FAIL,
                             f"ping {fqdn} answered" if ok else f"ping {fqdn} got no answer{f' ({err})' if err else ''}",
                             "" if ok else f"open the network (and ICMP) from {h} to {fqdn}: the portal must reach it"))
@@ -593,21 +323,16 @@ def _windows_row(t: HostTargets, f: HostFacts) -> Row:
     if t.pep:
         return Row(t.name, check, SKIP, "not readable through the PrivilegedEndpoint session (Azure Stack runs it on "
                                         "Windows Server 2016 / PowerShell 5.1)")
-    objs, err = _sec(f, "windows")
-    values: dict[str, Any] = {}
-    for o in objs or []:
-        if isinstance(o, Mapping):
-            values.update({k: v for k, v in o.items() if v is not None})
-    product, build = values.get("ProductName"), values.get("CurrentBuildNumber")
-    windows = f"{product} (build {build})" if product else "Windows (not named in the registry)"
-    ps = version_tuple(values.get("PowerShellVersion"))
+    host, err = _answer(f, "windows", T.WINDOWS)
+    windows = f"{host.product} (build {host.build})" if host.product else "Windows (not named in the registry)"
+    ps = version_tuple(host.powershell)
     kind = "wap" if t.tenant_portal or t.tenant_api else "azure_stack"
     need = MIN_POWERSHELL[kind]
     if ps is None:
         return Row(t.name, check, WARN, f"{windows}; PowerShell version not found at {POWERSHELL_KEY} "
                                         f"({err or 'no PowerShellVersion'})",
                    f"check that Windows PowerShell {_show_version(need)} or later runs on {t.name}")
-    shown = f"{windows}, Windows PowerShell {values.get('PowerShellVersion')}"
+    shown = f"{windows}, Windows PowerShell {host.powershell}"
     if ps[:2] < need:
         return Row(t.name, check, FAIL, f"{shown}: below {_show_version(need)}, which the providers' commands need",
                    f"install Windows Management Framework 5.1 (or at least PowerShell {_show_version(need)}) on "
@@ -616,9 +341,8 @@ def _windows_row(t: HostTargets, f: HostFacts) -> Row:
 
 
 def _version_rows(h: str, f: HostFacts) -> list[Row]:
-    objs, err = _sec(f, "packages")
-    pkgs = [(str(o.get("DisplayName") or ""), version_tuple(o.get("DisplayVersion")))
-            for o in objs or [] if isinstance(o, Mapping)]
+    products, err = _answer(f, "packages", T.PACKAGES)
+    pkgs = [(p.name, p.version_tuple) for p in products]
     wap = [(n, v) for n, v in pkgs if _glob(WAP_PACKAGES, n) and "connector" not in n.lower() and v]
     rows = []
     if err or not wap:
@@ -648,8 +372,6 @@ def _version_rows(h: str, f: HostFacts) -> list[Row]:
 
 
 def _glob(pattern: str, text: str) -> bool:
-    import fnmatch
-
     return fnmatch.fnmatchcase(text.lower(), pattern.lower())
 
 
@@ -661,13 +383,11 @@ def _sysadmin_row(config: StackConfig, h: str, f: HostFacts, i: int, sql: str | 
     if sql is None:
         return Row(h, check, FAIL, "no SQL server: none configured and ManagementStore names none",
                    f"set {NAMESPACE}:clouds[{i}].sqlServer")
-    objs, err = _sec(f, f"sysadmin:{i}")
+    ok, err = _answer(f, f"sysadmin:{i}", Sysadmin(sql))
     if err is not None:
         return Row(h, check, FAIL, f"cannot ask {sql} as {login}: {err}",
                    f"check {NAMESPACE}:clouds[{i}].sqlServer / sqlCredential, and that the SqlServer PowerShell "
                    f"module is on {h}")
-    value = next((o.get("IsSysadmin") for o in objs or [] if isinstance(o, Mapping)), None)
-    ok = str(value) in ("1", "True", "true")
     return Row(h, check, PASS if ok else FAIL,
                f"{login} is sysadmin on {sql}" if ok else f"{login} is not sysadmin on {sql}",
                "" if ok else f"grant {login} the sysadmin role on {sql} (Configure-TrustAzureStack.ps1 needs it), or "
@@ -682,16 +402,15 @@ def _connector_rows(config: StackConfig, t: HostTargets, f: HostFacts, now: dt.d
     the bound one (drift) is a WARN that ``up`` heals, never a reason to refuse the run that heals it."""
     h = t.name
     rows = []
-    binding, _ = _sec(f, "binding")
-    bound = next((str(o.get("certificateHash") or "") for o in binding or [] if isinstance(o, Mapping)), "")
-    installed = bool(binding)
-    sites_objs, _ = _sec(f, "sites")
-    site_started = any(isinstance(o, Mapping) and str(o.get("name", "")).lower() == CONNECTOR_SITE.lower()
-                       and o.get("state") == "Started" for o in sites_objs or [])
-    trusted_objs, _ = _sec(f, "trusted")
-    trusted_here = {str(o.get("Subject")) for o in trusted_objs or [] if isinstance(o, Mapping)}
-    my, _ = _sec(f, "my")
-    certs = {str(o.get("Thumbprint", "")).upper(): o for o in my or [] if isinstance(o, Mapping)}
+    binding, _ = _answer(f, "binding", T.BINDING)
+    bound = binding or ""
+    installed = binding is not None
+    sites, _ = _answer(f, "sites", T.SITES)
+    connector = site_named(sites, CONNECTOR_SITE)
+    site_started = connector is not None and connector.state == "Started"
+    trusted_here, _ = _answer(f, "trusted", T.TRUSTED)
+    my, _ = _answer(f, "my", T.MY)
+    certs = {str(o.get("Thumbprint", "")).upper(): o for o in my}
     healed = "`up` re-installs, trusts and rebinds the stack's certificate"
     for i in t.portal_clouds:
         cloud = config.clouds[i]
@@ -735,9 +454,9 @@ def _connector_rows(config: StackConfig, t: HostTargets, f: HostFacts, now: dt.d
                             problem or f"issued by the stack's lab CA for {fqdn} (server auth, with key) at deploy",
                             "fix the cloud's certificate settings" if problem else ""))
         if installed and wasp is not None and wasp.error is None and wasp.settings_problem is None:
-            port = next((c.connector_port for c in config.clouds if c.endpoint_fqdn == fqdn), 40005)
-            objs, err = _sec(wasp, f"port:{h}")
-            ok = _as_bool(objs or []) is True
+            port = next((c.connector_port for c in config.clouds if c.endpoint_fqdn == fqdn), CONNECTOR_PORT)
+            answered, err = _answer(wasp, f"port:{h}", TcpPort(config.hosts[h].fqdn, port))
+            ok = answered is True
             # A site whose bound certificate is gone from My serves nothing: that is drift `up` heals, not a
             # firewall problem that should refuse the healing run.
             serving = site_started and bool(bound) and bound.upper() in certs
@@ -761,45 +480,6 @@ def lab_ca_problem(config: StackConfig, fqdn: str) -> str | None:
     return None
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# The whole run
-
-
-@dataclass
-class Report:
-    rows: list[Row]
-    seconds: float = 0.0
-
-    @property
-    def failures(self) -> list[Row]:
-        return [r for r in self.rows if r.status == FAIL]
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-    def table(self) -> str:
-        return render(self.rows)
-
-    def summary(self) -> str:
-        hosts = len({r.host for r in self.rows})
-        fails = self.failures
-        return (f"preflight: {len(self.rows)} checks on {hosts} host(s), {len(fails)} failed"
-                f" ({len({r.host for r in fails})} host(s)), {self.seconds:.1f} s")
-
-
-def render(rows: Sequence[Row], width: int = 200) -> str:
-    """A plain-text table: host, check, result, what to do."""
-    header = ("HOST", "CHECK", "RESULT", "WHAT TO DO")
-    cells = [header] + [(r.host, r.check, f"{r.status} {r.result}", r.todo) for r in rows]
-    w0 = max(len(c[0]) for c in cells)
-    w1 = max(len(c[1]) for c in cells)
-    lines = []
-    for c in cells:
-        lines.append(f"{c[0]:<{w0}}  {c[1]:<{w1}}  {c[2]}" + (f"  -> {c[3]}" if c[3] else ""))
-    return "\n".join(lines)
-
-
 def bundle_size(config: StackConfig, project_dir: Path) -> tuple[int | None, Row | None]:
     """The bundle's size on this machine, or a failing row when the folder is missing."""
     assert config.bundle is not None
@@ -811,25 +491,9 @@ def bundle_size(config: StackConfig, project_dir: Path) -> tuple[int | None, Row
     return total, Row("(this machine)", "bundle", PASS, f"{config.bundle.source_dir}: {total // 1024} KiB")
 
 
-MODE_ENV = "WAPCONNECTOR_PREFLIGHT"
-
-
-def preflight_mode(config: StackConfig) -> str:
-    """enforce | warn: the stack's wapconnector:preflight, unless WAPCONNECTOR_PREFLIGHT overrides it for one run
-    (a tool that knowingly leaves unreachable hosts out, e.g. `make fleet up --skip-unreachable`)."""
-    value = os.environ.get(MODE_ENV, "").strip().lower()
-    if value in ("enforce", "warn"):
-        return value
-    if value:
-        raise ConfigurationError([f"{MODE_ENV}={value!r}: use enforce or warn"], subject="preflight mode")
-    return config.preflight
-
-
 def operator_certificate_rows(config: StackConfig, project_dir: Path, now: dt.datetime | None = None) -> list[Row]:
     """What this machine can check of each operator certificate (pfx: the file, its password, chain, names,
     expiry, key, usage; store: the issuing CA file), one row per cloud that brings its own."""
-    from components.config import operator_certificate
-
     rows = []
     for i, cloud in enumerate(config.clouds):
         cc = cloud.connector_certificate
@@ -851,38 +515,3 @@ def operator_certificate_rows(config: StackConfig, project_dir: Path, now: dt.da
                             f"(the certificate itself is checked on each tenant portal VM)"))
     return rows
 
-
-def run_preflight(config: StackConfig, *, transport: Transport | None = None, project_dir: Path | None = None,
-                  max_workers: int = 16, now: dt.datetime | None = None,
-                  on_host: Callable[[str], None] | None = None) -> Report:
-    """Probe every host of the stack (read-only, in parallel) and judge the answers."""
-    import time
-
-    started = time.monotonic()
-    transport = transport or default_transport()
-    project_dir = project_dir or Path.cwd()
-    tgts = targets(config)
-    size, bundle_row = bundle_size(config, project_dir)
-    facts: dict[str, HostFacts] = {}
-
-    def one(t: HostTargets) -> HostFacts:
-        result = probe_host(transport, config, t, project_dir)
-        if on_host:
-            on_host(t.name)
-        return result
-
-    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(tgts)))) as pool:
-        for f in pool.map(one, tgts.values()):
-            facts[f.name] = f
-        azs = config.azure_stack
-        assert azs is not None
-        wasp = facts[azs.user_portal_host]
-        installed = {}
-        for name, t in tgts.items():
-            if t.tenant_portal and facts[name].sections.get("binding"):
-                port = next((c.connector_port for c in config.clouds if name in c.tenant_portal_hosts), 40005)
-                installed[name] = (config.hosts[name].fqdn, port)
-        port_tests(transport, wasp, installed)
-    rows = (([bundle_row] if bundle_row else []) + operator_certificate_rows(config, project_dir, now)
-            + evaluate(config, tgts, facts, bundle_bytes=size, now=now))
-    return Report(rows, time.monotonic() - started)
