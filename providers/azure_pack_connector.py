@@ -29,7 +29,7 @@ from providers.base import PROVIDER_KEY, FieldDiff, LabResource, is_unknown
 from providers.errors import ConnectorError, HostDidNotConverge, RemoteCommandFailed, StepTimedOut
 from providers.facts import files
 from providers.facts.files import ListedFile
-from providers.facts.locations import CONNECTOR_PORT, OUTPUT_FOLDER
+from providers.facts.locations import ADD_CONNECTOR_CMDLET, CONNECTOR_PORT, INFRASTRUCTURE_SHARE, OUTPUT_FOLDER
 from providers.hostops import only_expected_errors
 from providers.remote import (
     HostResourceProvider,
@@ -54,7 +54,7 @@ from providers.transport import (
 # [doc] = Microsoft's article; [inf] = inferred (host contract §7-§9); correct these against a real Azure Stack.
 # ===============================================================================================================
 
-ADD_CMDLET = "Add-AzurePackConnector"  # [doc] allow-listed on the PEP (absent from PEPs after 2020 [doc])
+ADD_CMDLET = ADD_CONNECTOR_CMDLET  # [doc] allow-listed on the PEP (absent from PEPs after 2020 [doc])
 DEFAULT_CONNECTOR_PORT = CONNECTOR_PORT  # providers/facts/locations.py, with the output folder
 ENABLE_SUCCESS_LINE = "Step 'Configure Azure Pack Connector' status: 'Success'"  # [doc] the known-issue note
 # Disable: the contract prints "Step 'Disable multi-cloud mode' status: 'Success'" [inf]. We do not trust an
@@ -187,7 +187,7 @@ class AzurePackConnectorInputs(RemoteInputs):
             raise ValueError("connection: " + "; ".join(problems))
         if self.share_connection.configuration_name == PRIVILEGED_ENDPOINT:
             raise ValueError("share_connection: the privileged endpoint cannot read files; give the ASDK host or "
-                             "operator computer that sees \\\\su1fileserver\\SU1_Infrastructure_1")
+                             f"operator computer that sees {INFRASTRUCTURE_SHARE}")
         return self
 
     def desired_clouds(self) -> list[dict[str, str]]:
@@ -213,7 +213,7 @@ def check(news: Mapping[str, Any]) -> CheckResult:
     if (not any(f.property.startswith("share_connection") for f in failures) and share is not None
             and not is_unknown(share) and HostConnection.parse(share).configuration_name == PRIVILEGED_ENDPOINT):
         failures.append(CheckFailure("share_connection", "the privileged endpoint cannot read files; give the ASDK "
-                                     "host or operator computer that sees \\\\su1fileserver\\SU1_Infrastructure_1"))
+                                     f"host or operator computer that sees {INFRASTRUCTURE_SHARE}"))
     inputs = dict(result.inputs)
     if not failures and isinstance(news.get("clouds"), list) and not is_unknown(news.get("clouds")):
         inputs["clouds"] = [

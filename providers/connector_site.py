@@ -30,6 +30,7 @@ from providers.facts.locations import (
     CONNECTOR_PORT,
     CONNECTOR_SITE,
     CONNECTOR_SITES,
+    SCRIPTS_FOLDER,
     TENANT_SITE,
     URL_REWRITE_KEY,
 )
@@ -51,7 +52,7 @@ from providers.transport import PRIVILEGED_ENDPOINT, Command, HostConnection, Pi
 
 # Where things are on a WAP computer (the bundle folder, the sites, the port, registry keys): providers/facts.
 DEFAULT_BUNDLE_PATH = BUNDLE_PATH
-SCRIPTS_SUBDIR = r"Setup\Scripts"  # [doc] c:\temp\wapconnector\setup\scripts
+SCRIPTS_SUBDIR = SCRIPTS_FOLDER
 INSTALL_SCRIPT = "Install-Connector.ps1"  # [doc] no parameters
 CERTIFICATES_SCRIPT = "Configure-Certificates.ps1"  # [doc] optional -Thumbprint
 CONFIGURE_SCRIPT = "Configure-WapConnector.ps1"  # [doc] the three FQDN parameters

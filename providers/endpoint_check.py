@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from providers import names
 from providers.base import LabProvider, LabResource, check_with, diff_fields
+from providers.facts.locations import CONNECTOR_PORT
 
 
 class EndpointCheckFailed(Exception):
@@ -32,7 +33,7 @@ class EndpointCheckFailed(Exception):
 class EndpointCheckInputs(BaseModel):
     model_config = ConfigDict(extra="ignore")
     fqdn: str
-    port: Annotated[int, Field(ge=1, le=65535)] = 40005
+    port: Annotated[int, Field(ge=1, le=65535)] = CONNECTOR_PORT
     connect_address: str | None = None  # where to connect if the FQDN does not resolve here (labsim)
     ca_pem: Annotated[str, Field(min_length=1)]
     expected_thumbprint: Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{40}$")]
@@ -119,7 +120,7 @@ class EndpointCheck(LabResource, name="EndpointCheck"):
     checked_at: pulumi.Output[str]
 
     def __init__(self, name: str, *, fqdn: pulumi.Input[str], ca_pem: pulumi.Input[str],
-                 expected_thumbprint: pulumi.Input[str], port: pulumi.Input[int] = 40005,
+                 expected_thumbprint: pulumi.Input[str], port: pulumi.Input[int] = CONNECTOR_PORT,
                  connect_address: pulumi.Input[str] | None = None, wait_seconds: pulumi.Input[float] = 30.0,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         props = {

@@ -26,6 +26,7 @@ from providers.base import PROVIDER_KEY, FieldDiff, LabResource, is_unknown
 from providers.bundle import DEFAULT_DESTINATION
 from providers.errors import ConnectorError, HostDidNotConverge, RemoteCommandFailed
 from providers.facts import files, tenant_api
+from providers.facts.locations import SCRIPTS_FOLDER
 from providers.facts.tenant_api import (
     STORE_DATABASE,
     TRUST_NAMESPACE,
@@ -44,7 +45,7 @@ from providers.transport import Command, Credential, HostConnection, Pipeline, S
 # Configure-TrustAzureStack.ps1
 # [doc] in setup\scripts; parameters -SqlServer, -DataFile; [inf, contract deviation] -SqlCredential
 #       (PSCredential) instead of the interactive -PromptForSqlCredential.
-TRUST_SCRIPT = r"Setup\Scripts\Configure-TrustAzureStack.ps1"
+TRUST_SCRIPT = SCRIPTS_FOLDER + r"\Configure-TrustAzureStack.ps1"
 TRUST_TIMEOUT_SECONDS = 300.0
 # [doc] the data file is copied to c:\temp\WAPConnector, i.e. the bundle root.
 # [pub] the Store database's SQL server, without unprotecting web.config:

@@ -247,10 +247,10 @@ def _role_rows(config: StackConfig, t: HostTargets, f: HostFacts, bundle_bytes: 
     if t.pep:
         found, err = _answer(f, "pep", T.PEP)
         rows.append(Row(h, "PrivilegedEndpoint", PASS if found else FAIL,
-                        "session opened; Add-AzurePackConnector available" if found else
-                        f"session opened, but Add-AzurePackConnector is not available ({err or 'not listed'})",
+                        f"session opened; {T.PEP.name} available" if found else
+                        f"session opened, but {T.PEP.name} is not available ({err or 'not listed'})",
                         "" if found else "this Azure Stack version's PEP no longer offers multi-cloud mode; the "
-                                         "connector needs a version that has Add-AzurePackConnector"))
+                                         f"connector needs a version that has {T.PEP.name}"))
         return rows
     if t.bundle and bundle_bytes is not None:
         assert config.bundle is not None

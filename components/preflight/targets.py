@@ -15,7 +15,7 @@ from providers.facts import Fact
 from providers.facts.certstore import CERTIFICATE_PROPERTIES, StoreListing, TrustedSubjects
 from providers.facts.files import PathExists
 from providers.facts.iis import HttpsBinding, Websites
-from providers.facts.locations import CONNECTOR_SITE, INFRASTRUCTURE_SHARE
+from providers.facts.locations import ADD_CONNECTOR_CMDLET, CONNECTOR_SITE, INFRASTRUCTURE_SHARE
 from providers.facts.network import Ping, TcpPort  # noqa: F401  (judging parses with them)
 from providers.facts.products import InstalledProducts
 from providers.facts.system import CommandAvailable, FreeSpace, UrlRewrite, WindowsVersion
@@ -26,8 +26,6 @@ from providers.transport import Credential, Pipeline, Secret
 READ_COMMANDS = frozenset({"Write-Output", "Get-Command", "Get-ChildItem", "Get-ItemProperty", "Get-Website",
                            "Get-WebBinding", "Get-MgmtSvcSetting", "Get-PSDrive", "Select-Object", "Test-Path",
                            "Test-Connection", "Test-NetConnection", "Invoke-Sqlcmd"})
-#: The cmdlet the privileged endpoint must offer for multi-cloud mode.
-ADD_CONNECTOR = "Add-AzurePackConnector"
 
 
 @dataclass
@@ -79,7 +77,7 @@ def targets(config: StackConfig) -> dict[str, HostTargets]:
 # ---------------------------------------------------------------------------------------------------------------
 # The facts each section reads (judging parses a section's objects with the same fact)
 
-PEP = CommandAvailable(ADD_CONNECTOR)
+PEP = CommandAvailable(ADD_CONNECTOR_CMDLET)
 WINDOWS = WindowsVersion()
 PACKAGES = InstalledProducts()
 SITES = Websites()

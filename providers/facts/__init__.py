@@ -29,7 +29,7 @@ from providers.transport import Command, Output, Pipeline
 
 T = TypeVar("T")
 
-__all__ = ["Fact", "as_pipelines", "first_bool", "json_records", "lower_keys", "quiet", "records", "split"]
+__all__ = ["Fact", "as_pipelines", "first_bool", "json_records", "lower_keys", "quiet", "records"]
 
 
 class Fact(ABC, Generic[T]):
@@ -68,18 +68,6 @@ def json_records(objects: Sequence[Any]) -> list[dict[str, Any]]:
     need the shape end in ConvertTo-Json. ValueError when the output is not JSON text."""
     value = Output(objects).json()
     return records(value if isinstance(value, list) else [] if value is None else [value])
-
-
-def split(facts: Sequence[Fact[Any]], outputs: Sequence[Sequence[Any]]) -> list[list[Any]]:
-    """The objects of each fact, from one invocation's per-statement ``outputs`` (the facts' statements in
-    order, possibly followed by others)."""
-    out: list[list[Any]] = []
-    index = 0
-    for fact in facts:
-        n = len(fact.statements())
-        out.append([o for output in outputs[index:index + n] for o in output])
-        index += n
-    return out
 
 
 def first_bool(objects: Sequence[Any]) -> bool | None:

@@ -1,4 +1,5 @@
-"""Where things are on the hosts, defined once: registry keys, folders, shares, IIS sites, ports.
+"""Where things are on the hosts, defined once: registry keys, folders, shares, IIS sites, ports, and the
+privileged endpoint's cmdlet.
 
 Each is marked [doc] (Microsoft's article or reference), [pub] (public WAP/Windows knowledge) or [inf] (inferred:
 correct it against a real host). labsim keeps its own copies on purpose: it models Windows, not the providers.
@@ -23,6 +24,7 @@ PRODUCT_CODE_VALUE = "ProductCode"
 # [doc] the article: "copy the WAPConnector folder ... to a folder named c:\temp" (so the root is
 #       c:\temp\WAPConnector, the folder above Setup\).
 BUNDLE_PATH = r"C:\temp\WAPConnector"
+SCRIPTS_FOLDER = r"Setup\Scripts"  # [doc] c:\temp\wapconnector\setup\scripts, relative to the bundle
 
 # [doc] the share the PEP writes its output files to, seen from the Azure Stack host, and the output folder in it.
 INFRASTRUCTURE_SHARE = r"\\su1fileserver\SU1_Infrastructure_1"
@@ -36,6 +38,9 @@ TENANT_API_SITE = "MgmtSvc-TenantAPI"
 CONNECTOR_SITES = ("MgmtSvc-Connector", "MgmtSvc-ConnectorExtension", "MgmtSvc-ConnectorController")
 CONNECTOR_SITE = "MgmtSvc-Connector"
 CONNECTOR_PORT = 40005  # [doc] "By default, the port value is 40005"
+
+# [doc] the PEP's cmdlet that turns multi-cloud mode on and off.
+ADD_CONNECTOR_CMDLET = "Add-AzurePackConnector"
 
 # [pub] the Store's SQL server without unprotecting web.config: the TenantAPI ManagementStore setting.
 MANAGEMENT_STORE_SETTING = {"Namespace": "TenantAPI", "Name": "ManagementStore"}

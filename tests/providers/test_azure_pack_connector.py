@@ -10,6 +10,8 @@ import pytest
 
 from providers import azure_pack_connector as apc
 from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge, RemoteCommandFailed, StepTimedOut
+from providers.facts import locations
+from providers.facts.files import ListedFile
 from providers.transport import Failure, FakeTransport, Output, Result
 from tests.fake_windows_host import CONNECTOR_CERT_B64 as CERT_B64
 from tests.fake_windows_host import CONNECTOR_REALM as REALM
@@ -41,7 +43,7 @@ MARKER = apc.marker_path(PEP["fqdn"])
 def stack_host(enable=None):
     """The share's output folder exists; ``enable``, when given, is the PEP's whole answer to an enable."""
     host = FakeWindowsHost()
-    host.dirs.add(apc.OUTPUT_FOLDER.lower())
+    host.dirs.add(locations.OUTPUT_FOLDER.lower())
     if enable is not None:
         host.reply[apc.ADD_CMDLET] = enable
     return host
@@ -141,13 +143,13 @@ def test_observed_clouds_match_by_endpoint_and_newest_wins():
 
 @pytest.mark.unit
 def test_each_listed_file_is_parsed_from_its_own_statement():
-    folder = apc.OUTPUT_FOLDER + "\\"
+    folder = locations.OUTPUT_FOLDER + "\\"
     listed = apc.parse_listing(Output([
         {"Name": "AzurePack-a.txt", "FullName": folder + "AzurePack-a.txt", "LastWriteTimeUtc": "2026-01-02"},
         {"Name": "not a file"}, False,
         {"FullName": folder + "AzurePack-b.txt"}]))
-    assert listed == [apc.ListedFile("AzurePack-a.txt", folder + "AzurePack-a.txt", "2026-01-02"),
-                      apc.ListedFile(folder + "AzurePack-b.txt", folder + "AzurePack-b.txt", "")]
+    assert listed == [ListedFile("AzurePack-a.txt", folder + "AzurePack-a.txt", "2026-01-02"),
+                      ListedFile(folder + "AzurePack-b.txt", folder + "AzurePack-b.txt", "")]
     assert [p.commands[0].parameters["Path"] for p in apc.content_statements(listed)] == [f.full_name for f in listed]
     observed = apc.parse_files(listed, [Output([file_text("A", "https://wap1:40005")]),
                                         Output([file_text("B", "https://wap2:40005")])])
@@ -160,7 +162,7 @@ def test_each_listed_file_is_parsed_from_its_own_statement():
 @pytest.mark.unit
 def test_read_names_a_folder_that_changed_while_it_was_read():
     stack = stack_host()
-    stack.put_file(apc.OUTPUT_FOLDER + "\\AzurePack-1.txt",
+    stack.put_file(locations.OUTPUT_FOLDER + "\\AzurePack-1.txt",
                    file_text("AzurePack_1", "https://wapcomputer1.contoso.com:40005").encode())
 
     def vanishing(call):
@@ -290,7 +292,7 @@ def test_create_stops_at_the_success_line_and_reads_the_output_files():
     one = outs["cloud_outputs"]["AzurePack_1"]
     assert one["endpoint"] == "https://wapcomputer1.contoso.com:40005"
     assert (one["realm"], one["signing_certificate"]) == (REALM, CERT_B64)
-    assert one["content"] == stack.files_in(apc.OUTPUT_FOLDER)[one["file_name"]]
+    assert one["content"] == stack.files_in(locations.OUTPUT_FOLDER)[one["file_name"]]
     assert stack.file(MARKER)
     assert apc.changed_fields(outs, checked(inputs())) == []
 
@@ -350,7 +352,7 @@ def test_read_present_disabled_and_gone():
     outs = p.create(checked(inputs())).outs
     present = p.read("id", outs)
     assert present.id == "id" and present.outs["cloud_outputs"] == outs["cloud_outputs"]
-    stack.clear_folder(apc.OUTPUT_FOLDER)  # an administrator ran -DisableMultiCloud
+    stack.clear_folder(locations.OUTPUT_FOLDER)  # an administrator ran -DisableMultiCloud
     disabled = p.read("id", outs)
     assert disabled.id == "id" and disabled.outs["multi_cloud_enabled"] is False
     assert disabled.outs["cloud_outputs"] == {}
@@ -365,9 +367,9 @@ def test_read_present_disabled_and_gone():
 def test_read_tolerates_a_missing_folder_but_not_other_errors():
     from providers.transport import ErrorRecordInfo
 
-    missing = ErrorRecordInfo(f"Cannot find path '{apc.OUTPUT_FOLDER}' because it does not exist.",
+    missing = ErrorRecordInfo(f"Cannot find path '{locations.OUTPUT_FOLDER}' because it does not exist.",
                               "PathNotFound,Microsoft.PowerShell.Commands.GetChildItemCommand", "ObjectNotFound",
-                              target=apc.OUTPUT_FOLDER)
+                              target=locations.OUTPUT_FOLDER)
     fake = FakeTransport(lambda call: Result(outputs=[[False], []], errors=[missing]))
     assert apc.AzurePackConnectorProvider(fake).read("id", checked(inputs())).id == ""
     denied = ErrorRecordInfo("Access is denied", "UnauthorizedAccess", "PermissionDenied")
@@ -422,7 +424,7 @@ def test_delete_disables_then_removes_the_marker_and_is_rerunnable():
     last = next(c for c in reversed(fake.calls)  # the marker goes last (then its emptied folders)
                 if c.statements[0].commands[0].parameters.get("Path") not in folders).statements[0].commands[0]
     assert last.name == "Remove-Item" and last.parameters["Path"] == apc.marker_path(PEP["fqdn"])
-    assert (stack.files_in(apc.OUTPUT_FOLDER), stack.file(MARKER)) == ({}, None)
+    assert (stack.files_in(locations.OUTPUT_FOLDER), stack.file(MARKER)) == ({}, None)
     p.delete("id", outs)  # again: converges, no error
     assert p.read("id", outs).id == ""
 

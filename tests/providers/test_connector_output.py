@@ -23,6 +23,7 @@ from labsim.hosts.wapconnector import parse_output_file as labsim_parse
 from providers import azure_pack_connector as apc
 from providers import connector_output as co
 from providers import tenant_api_trust as T
+from providers.facts import tenant_api
 from providers.facts.locations import OUTPUT_FILE_FILTER
 from tests.labsim.hosts_helpers import ASDK, cmd, default_lab, pep_session, run, session
 
@@ -51,7 +52,8 @@ def test_sample_reads_alike_with_the_providers_and_labsim():
         parsed.endpoint, parsed.realm, parsed.signing_certificate, parsed.cloud_name, parsed.stack_cloud_name)
     der = base64.b64decode(parsed.signing_certificate)
     x509.load_der_x509_certificate(der)  # a real certificate, as labsim's parser demands
-    assert T.parse_data_file(text) == T.TrustData(parsed.realm, parsed.endpoint, hashlib.sha1(der).hexdigest().upper())
+    expected = tenant_api.TrustData(parsed.realm, parsed.endpoint, hashlib.sha1(der).hexdigest().upper())
+    assert T.parse_data_file(text) == expected
 
 
 def test_labsim_written_files_parse_with_the_providers_parser(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 from labsim.hosts.wapconnector import CONNECTOR_PRODUCTS
 from providers import connector_site as cs
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
+from providers.facts import locations
 from providers.transport import ErrorRecordInfo, Failure, FakeTransport, Output, Result
 from tests.fake_windows_host import PRODUCT_CODES, FakeWindowsHost
 
@@ -45,7 +46,7 @@ def wap_host(*, installed=False, url_rewrite=True, bundle=True, tenant_thumb=T_T
     host = FakeWindowsHost()
     host.tenant_thumb = tenant_thumb
     if url_rewrite:
-        host.dirs.add(cs.URL_REWRITE_KEY.lower())
+        host.dirs.add(locations.URL_REWRITE_KEY.lower())
     if bundle:
         for name in (cs.INSTALL_SCRIPT, cs.CERTIFICATES_SCRIPT, cs.CONFIGURE_SCRIPT):
             host.put_file(SCRIPTS + name, b"# script")
@@ -251,12 +252,12 @@ def test_create_runs_the_three_scripts_by_full_path():
     certs = next(c for c in fake.calls if c.names[0].endswith("Configure-Certificates.ps1"))
     assert dict(certs.statements[0].commands[0].parameters) == {}  # the tenant site's certificate by default
     probe = next(c for c in fake.calls if c.names == ["Test-Path"])
-    assert cs.URL_REWRITE_KEY in probe.statements[0].commands[0].parameters["Path"]
+    assert locations.URL_REWRITE_KEY in probe.statements[0].commands[0].parameters["Path"]
     outs = res.outs
     assert res.id == "connector@wapcomputer1.contoso.com"
     assert outs["endpoint"] == "https://wapcomputer1.contoso.com:40005"
     assert outs["bound_thumbprint"] == T_TENANT and outs["installed"] is True
-    assert outs["sites"] == {s: "Started" for s in cs.CONNECTOR_SITES}
+    assert outs["sites"] == {s: "Started" for s in locations.CONNECTOR_SITES}
     assert cs.changed_fields(outs, checked(inputs())) == []
     read_calls = [c for c in fake.calls if c.names[0] == "Get-Website"]
     assert len(read_calls) == 2 and all(c.idempotent for c in read_calls)  # before and after
@@ -487,7 +488,7 @@ def test_sim_lifecycle_with_out_of_band_changes(labsim, sim):
     created = p.create(props)
     outs = created.outs
     assert outs["installed"] is True and outs["endpoint"] == "https://wapcomputer1.contoso.com:40005"
-    assert outs["sites"] == {s: "Started" for s in cs.CONNECTOR_SITES}
+    assert outs["sites"] == {s: "Started" for s in locations.CONNECTOR_SITES}
     assert outs["bound_thumbprint"] == outs["tenant_site_thumbprint"] is not None
     ran = [i["command"].rsplit("\\", 1)[-1] for i in invocations(labsim, host) if i["command"].endswith(".ps1")]
     assert ran == ["Install-Connector.ps1", "Configure-Certificates.ps1", "Configure-WapConnector.ps1"]

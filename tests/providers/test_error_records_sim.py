@@ -8,6 +8,7 @@ import pytest
 
 from providers import azure_pack_connector, connector_site
 from providers.errors import RemoteCommandFailed
+from providers.facts import locations
 from providers.hostops import only_expected_errors
 from providers.transport import Command, HostConnection, PsrpTransport, SessionCache, describe
 from tests.providers.conftest import host_connection
@@ -52,10 +53,10 @@ def test_missing_output_folder_is_recognised_by_its_target(labsim, transport):
     """azure_pack_connector treats the PathNotFound of its own output folder as "no files"; the check reads the
     record's target, which labsim now fills as Windows does."""
     share = _conn(labsim, ASDK)
-    missing = transport.run(share, "read", [Command("Get-ChildItem", {"Path": azure_pack_connector.OUTPUT_FOLDER})],
+    missing = transport.run(share, "read", [Command("Get-ChildItem", {"Path": locations.OUTPUT_FOLDER})],
                             accept_errors=True)
     [err] = missing.errors
-    assert err.target == azure_pack_connector.OUTPUT_FOLDER and err.command == "Get-ChildItem"
+    assert err.target == locations.OUTPUT_FOLDER and err.command == "Get-ChildItem"
     read_errors(share, missing)  # its own folder: no error
 
     other = transport.run(share, "read", [Command("Get-ChildItem", {"Path": "C:\\elsewhere"})], accept_errors=True)

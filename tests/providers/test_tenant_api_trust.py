@@ -85,12 +85,12 @@ def test_parse_data_source(cs, server):
 ])
 def test_sql_server_name(value, ok):
     if ok:
-        assert T.sql_server_name(value) == value
-        assert T.store_connection_string(value).startswith(
+        assert tenant_api.sql_server_name(value) == value
+        assert tenant_api.store_connection_string(value).startswith(
             f"Data Source={value};Initial Catalog=Microsoft.MgmtSvc.Store")
     else:
         with pytest.raises(ValueError):
-            T.sql_server_name(value)
+            tenant_api.sql_server_name(value)
 
 
 @pytest.mark.unit
@@ -98,7 +98,7 @@ def test_parse_data_file():
     parsed = T.parse_data_file("\ufeff" + data_file())
     thumb = hashlib.sha1(SIGNING.cert.public_bytes(__import__("cryptography").hazmat.primitives.serialization
                                                    .Encoding.DER)).hexdigest().upper()
-    assert parsed == T.TrustData(REALM, "https://wapcomputer1.contoso.com:40005", thumb)
+    assert parsed == tenant_api.TrustData(REALM, "https://wapcomputer1.contoso.com:40005", thumb)
     assert parsed.certificate_thumbprint == SIGNING.thumbprint
     assert T.parse_data_file(data_file(cert="not base64!")).certificate_thumbprint is None
     with pytest.raises(ValueError, match="not JSON"):
@@ -113,11 +113,11 @@ def test_parse_data_file():
     ([{"Namespace": "TenantAPI", "Name": "Authentication.IdentityProvider", "Value": "{}"}], None),
     ([{"Namespace": "TenantAPI", "Name": "Authentication.IdentityProvider.Secondary",
        "Value": json.dumps({"Realm": REALM, "Endpoint": "https://e", "Certificate": SIGNING_B64})}],
-     T.TrustData(REALM, "https://e", SIGNING.thumbprint)),
+     tenant_api.TrustData(REALM, "https://e", SIGNING.thumbprint)),
     ([{"Namespace": "TenantAPI", "Name": "authentication.identityprovider.secondary", "Value": "garbage"}],
-     T.TrustData("")),
+     tenant_api.TrustData("")),
     ([{"Namespace": "TenantAPI", "Name": "Authentication.IdentityProvider.Secondary", "Value": "[1]"}],
-     T.TrustData("")),
+     tenant_api.TrustData("")),
 ])
 def test_parse_trust_row(rows, expected):
     row = tenant_api.TrustSetting("wapcomputer1").parse(rows)
@@ -145,12 +145,12 @@ def test_plan_trust(observed, desired, steps):
 @pytest.mark.unit
 @pytest.mark.parametrize("state, gone", [
     (T.TrustState(None, None), True),
-    (T.TrustState(T.TrustData("https://other/"), None), True),
+    (T.TrustState(tenant_api.TrustData("https://other/"), None), True),
     (T.TrustState(None, "11"), False),
-    (T.TrustState(T.TrustData(REALM), None), False),
+    (T.TrustState(tenant_api.TrustData(REALM), None), False),
 ])
 def test_trust_is_gone(state, gone):
-    assert T.trust_is_gone(state, T.TrustData(REALM)) is gone
+    assert T.trust_is_gone(state, tenant_api.TrustData(REALM)) is gone
 
 
 # == check ======================================================================================================
@@ -375,7 +375,7 @@ def test_sim_trust_lifecycle(labsim, sim):
     assert read.id == created.id and p.diff(created.id, read.outs, props).changes is False
 
     # An administrator deletes the trust row.
-    cs = T.store_connection_string("wapcomputer1")
+    cs = tenant_api.store_connection_string("wapcomputer1")
     admin(labsim, "wapcomputer1", "delete the trust row", Command("Set-MgmtSvcDatabaseSetting", {
         "ConnectionString": cs, "Namespace": "TenantAPI", "Name": "Authentication.IdentityProvider.Secondary",
         "Value": ""}, ["Force"]))

@@ -36,6 +36,7 @@ from providers import connector_site as cs
 from providers import tenant_api_trust as trust
 from providers import tenant_api_update as update
 from providers.errors import ConnectorError, StepTimedOut, TransportError
+from providers.facts import locations, tenant_api
 from providers.transport import Command, FakeTransport, HostConnection, PsrpTransport, SessionCache
 from tests.reliability import figures
 from tests.reliability.matrix import (
@@ -238,7 +239,7 @@ def tenant_api_update(tmp: Path) -> Scenario:
 
     def drift(server: Any, p: Any, created: Any, props: dict[str, Any]) -> None:
         _admin(server, "wapcomputer1", "stop the Tenant API site",
-               Command("Stop-Website", {"Name": update.TENANT_API_SITE}))
+               Command("Stop-Website", {"Name": locations.TENANT_API_SITE}))
     return Scenario(update.TenantApiUpdateProvider(), props, prepare=_stage("wapcomputer1"), drift=drift)
 
 
@@ -252,8 +253,9 @@ def tenant_api_trust(tmp: Path) -> Scenario:
 
     def drift(server: Any, p: Any, created: Any, props: dict[str, Any]) -> None:
         _admin(server, "wapcomputer1", "delete the trust row", Command("Set-MgmtSvcDatabaseSetting", {
-            "ConnectionString": trust.store_connection_string("wapcomputer1"), "Namespace": trust.TRUST_NAMESPACE,
-            "Name": trust.TRUST_SETTING, "Value": ""}, ["Force"]))
+            "ConnectionString": tenant_api.store_connection_string("wapcomputer1"),
+            "Namespace": tenant_api.TRUST_NAMESPACE,
+            "Name": tenant_api.TRUST_SETTING, "Value": ""}, ["Force"]))
     return Scenario(trust.TenantApiTrustProvider(), props, prepare=_stage("wapcomputer1"), drift=drift)
 
 

@@ -10,6 +10,7 @@ import pytest
 from providers import connector_site as cs
 from providers import ownership as O
 from providers import tenant_api_trust as T
+from providers.facts import locations
 from providers.ownership import Marker
 from providers.transport import FakeTransport
 from tests.providers.test_connector_site import checked, inputs, wap_host
@@ -54,7 +55,7 @@ def test_an_adopted_connector_survives_update_of_a_connection_setting_then_destr
     assert all(m["adopted"] is True for m in markers(host).values())
 
     provider.delete(created.id, {**created.outs, **updated.outs})
-    assert host.packages and set(host.sites) == set(cs.CONNECTOR_SITES)  # still installed, still serving
+    assert host.packages and set(host.sites) == set(locations.CONNECTOR_SITES)  # still installed, still serving
     assert "Uninstall-Package" not in host.ran
     assert markers(host) == {}
 

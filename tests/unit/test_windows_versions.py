@@ -19,6 +19,7 @@ import pytest
 from labsim import windows
 from labsim.hosts import LabRuntime
 from labsim.lab import DEFAULT_LAB, load_lab
+from providers.facts import locations
 from providers.transport import PRIVILEGED_ENDPOINT, Call, FakeTransport, Result
 from tests.fake_windows_host import FakeWindowsHost
 
@@ -52,7 +53,7 @@ def _prepare(host: FakeWindowsHost, resource: str) -> None:
     from tests.fake_windows_host import CONNECTOR_OUTPUT, connector_output
 
     scripts = "C:\\temp\\WAPConnector\\Setup\\Scripts\\"
-    host.dirs.add(cs.URL_REWRITE_KEY.lower())
+    host.dirs.add(locations.URL_REWRITE_KEY.lower())
     for name in (cs.INSTALL_SCRIPT, cs.CERTIFICATES_SCRIPT, cs.CONFIGURE_SCRIPT, "Update-TenantAPI.ps1",
                  "Configure-TrustAzureStack.ps1"):
         host.put_file(scripts + name, b"# script")
