@@ -58,6 +58,7 @@ MODULES = [
     "components/config/loading.py",
     "components/preflight/targets.py",
     "components/preflight/judging.py",
+    "components/preflight/certificates.py",
     "components/preflight/report.py",
     "components/preflight/run.py",
 ]

@@ -9,28 +9,30 @@ each result is one :class:`Row` (host, check, result, what to do). What prefligh
 guessed: a check that could not run is a SKIP with the reason.
 
 Modules: :mod:`.targets` (what each host is for and the facts it is asked), :mod:`.judging` (answers -> rows,
-pure), :mod:`.report` (rows -> the table), :mod:`.run` (asking the hosts, then judging). This module is the
-public face: import from ``components.preflight``.
+pure; the certificates' in :mod:`.certificates`), :mod:`.report` (rows -> the table), :mod:`.run` (asking the
+hosts, then judging). This module is the public face: import from ``components.preflight``.
 """
 
+from components.preflight.certificates import (
+    CERT_WARN_DAYS,
+    SERVER_AUTH_OID,
+    certificate_problems,
+    lab_ca_problem,
+    name_matches,
+    operator_certificate_rows,
+)
 from components.preflight.judging import (
     BUNDLE_MARGIN_BYTES,
-    CERT_WARN_DAYS,
     MIN_POWERSHELL,
     MIN_SPF_VERSION,
     MIN_VMM_VERSION,
     MIN_WAP_VERSION,
-    SERVER_AUTH_OID,
     SYSTEM_CENTER_PACKAGES,
     WAP_PACKAGES,
     HostFacts,
     bundle_size,
-    certificate_problems,
     evaluate,
-    lab_ca_problem,
     management_store_server,
-    name_matches,
-    operator_certificate_rows,
 )
 from components.preflight.report import FAIL, PASS, SKIP, WARN, Report, Row, render
 from components.preflight.run import MODE_ENV, STEP, port_tests, preflight_mode, probe_host, run_preflight

@@ -15,13 +15,8 @@ from pathlib import Path
 
 from components.config import StackConfig
 from components.preflight import targets as T
-from components.preflight.judging import (
-    HostFacts,
-    bundle_size,
-    evaluate,
-    management_store_server,
-    operator_certificate_rows,
-)
+from components.preflight.certificates import operator_certificate_rows
+from components.preflight.judging import HostFacts, bundle_size, evaluate, management_store_server
 from components.preflight.report import Report
 from components.preflight.targets import HostTargets, probes, sections_of
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
