@@ -386,27 +386,15 @@ def chain_still_needed(t: Transport, conn: HostConnection, thumbprint: str,
                        chain: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
     """Read (one call) every other certificate in My and the ``chain`` certificates still there; see
     :func:`still_needed`."""
-    select = Command("Select-Object", {"Property": ["Thumbprint", "PSPath", "RawData"]})
-    stmts: list[Command | Pipeline] = [Command("Get-ChildItem", {"Path": store_path("My")}) | select]
-    stmts += [Command("Get-Item", {"Path": store_path(s, thumb)}) | select for s, thumb in chain]
+    stmts = [p for fact in _chain_facts(chain) for p in fact.statements()]
     result = t.run(conn, STEP_DELETE, stmts, idempotent=True, accept_errors=True)
     only_expected_errors(conn, STEP_DELETE, stmts, result)
     my, *chain_outputs = result.outputs
     return still_needed(*parse_chain(thumbprint, my, chain, chain_outputs))
 
 
-def _certificates(output: Sequence[Any]) -> list[x509.Certificate]:
-    """The certificates of a statement's objects (their RawData); objects without a readable one are skipped."""
-    out = []
-    for obj in output:
-        raw = certstore.raw_bytes(obj.get("RawData")) if isinstance(obj, Mapping) else None
-        if raw is None:
-            continue
-        try:
-            out.append(x509.load_der_x509_certificate(raw))
-        except ValueError:
-            continue
-    return out
+def _chain_facts(chain: Sequence[tuple[str, str]]) -> list[certstore.StoreCertificates]:
+    return [certstore.StoreCertificates("My"), *(certstore.StoreCertificates(s, thumb) for s, thumb in chain)]
 
 
 def parse_chain(thumbprint: str, my: Sequence[Any], chain: Sequence[tuple[str, str]],
@@ -414,10 +402,11 @@ def parse_chain(thumbprint: str, my: Sequence[Any], chain: Sequence[tuple[str, s
                                                                  dict[tuple[str, str], x509.Certificate]]:
     """chain_still_needed's statements, each parsed apart: the certificates in My other than ``thumbprint``, and
     each ``chain`` certificate (store, thumbprint) that its Get-Item found."""
-    remaining = [c for c in _certificates(my) if certs.thumbprint(c) != thumbprint.upper()]
+    my_fact, *chain_facts = _chain_facts(chain)
+    remaining = [c for c in my_fact.parse(my) if certs.thumbprint(c) != thumbprint.upper()]
     found: dict[tuple[str, str], x509.Certificate] = {}
-    for (store, thumb), output in zip(chain, chain_outputs, strict=True):
-        for cert in _certificates(output):
+    for (store, thumb), fact, output in zip(chain, chain_facts, chain_outputs, strict=True):
+        for cert in fact.parse(output):
             if certs.thumbprint(cert) == thumb.upper():
                 found[(store, thumb)] = cert
     return remaining, found

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography import x509
+
 from providers import certs
 from providers.facts import Fact, quiet
 from providers.transport import Command, Pipeline
@@ -98,3 +100,30 @@ class TrustedSubjects(Fact[set[str]]):
 
     def parse(self, objects: Sequence[Any]) -> set[str]:
         return {str(o.get("Subject")) for o in objects if isinstance(o, Mapping)}
+
+
+@dataclass(frozen=True)
+class StoreCertificates(Fact[tuple[x509.Certificate, ...]]):
+    """The certificates themselves (from their RawData): all of ``store``, or the one ``thumbprint`` names (a
+    missing one is Get-Item's PathNotFound). Objects without a readable certificate are skipped."""
+
+    store: str
+    thumbprint: str | None = None
+
+    def statements(self) -> list[Pipeline]:
+        select = Command("Select-Object", {"Property": ["Thumbprint", "PSPath", "RawData"]})
+        read = (Command("Get-Item", {"Path": store_path(self.store, self.thumbprint)}) if self.thumbprint
+                else Command("Get-ChildItem", {"Path": store_path(self.store)}))
+        return [read | select]
+
+    def parse(self, objects: Sequence[Any]) -> tuple[x509.Certificate, ...]:
+        out = []
+        for obj in objects:
+            raw = raw_bytes(obj.get("RawData")) if isinstance(obj, Mapping) else None
+            if raw is None:
+                continue
+            try:
+                out.append(x509.load_der_x509_certificate(raw))
+            except ValueError:
+                continue
+        return tuple(out)

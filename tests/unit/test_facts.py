@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from providers.facts import Fact, json_records, records
-from providers.facts.certstore import InstalledCertificate, StoreCertificate, StoreListing, TrustedSubjects
+from providers.facts.certstore import (
+    InstalledCertificate,
+    StoreCertificate,
+    StoreCertificates,
+    StoreListing,
+    TrustedSubjects,
+)
 from providers.facts.files import FileHash, FileText, ListedFile, OutputFolder, PathExists, TreeHashes
 from providers.facts.iis import AppSettings, HttpsBinding, Website, Websites
 from providers.facts.locations import OUTPUT_FOLDER, UNINSTALL_KEY, URL_REWRITE_KEY
@@ -156,3 +162,19 @@ def test_sysadmin_asks_as_the_configured_login_without_showing_its_password() ->
 @pytest.mark.parametrize(("server", "valid"), [("sql01\\WAP", "sql01\\WAP"), ("bad;name", None), (None, None)])
 def test_a_named_server_is_used_only_when_it_is_a_sql_server_name(server: str | None, valid: str | None) -> None:
     assert valid_server(server) == valid
+
+
+def test_store_certificates_are_the_certificates_themselves() -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from tests.cert_factory import org_ca
+
+    ca = org_ca("Fabrikam Root CA")
+    der = ca.cert.public_bytes(Encoding.DER)
+    objects = [{"Thumbprint": ca.thumbprint, "RawData": der}, {"Thumbprint": "X", "RawData": "not base64!"},
+               {"Thumbprint": "Y", "RawData": "AAE="}, "noise"]
+    assert StoreCertificates("My").parse(objects) == (ca.cert,)
+    (listing,) = StoreCertificates("My").statements()
+    (one,) = StoreCertificates("CA", ca.thumbprint).statements()
+    assert [c.name for c in listing.commands] == ["Get-ChildItem", "Select-Object"]
+    assert one.commands[0].name == "Get-Item" and one.commands[0].parameters["Path"].endswith(ca.thumbprint)
