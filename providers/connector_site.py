@@ -406,9 +406,8 @@ def check_prerequisites(t: Transport, conn: HostConnection, bundle_path: str, st
         if ok:
             continue
         if path == URL_REWRITE_KEY:
-            problems.append("the IIS URL Rewrite module is not installed (no HKLM:\\SOFTWARE\\Microsoft\\IIS "
-                            "Extensions\\URL Rewrite); install it from https://www.iis.net/downloads/microsoft/"
-                            "url-rewrite on this tenant portal computer")
+            problems.append(f"the IIS URL Rewrite module is not installed (no {URL_REWRITE_KEY}); install it from "
+                            "https://www.iis.net/downloads/microsoft/url-rewrite on this tenant portal computer")
         else:
             problems.append(f"{path} is missing: stage the WAPConnector bundle at bundle_path {bundle_path} "
                             f"(ConnectorBundle) before the ConnectorSite (depends_on)")
