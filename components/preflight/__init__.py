@@ -14,8 +14,6 @@ hosts, then judging). This module is the public face: import from ``components.p
 """
 
 from components.preflight.certificates import (
-    CERT_WARN_DAYS,
-    SERVER_AUTH_OID,
     certificate_problems,
     lab_ca_problem,
     name_matches,
@@ -37,6 +35,8 @@ from components.preflight.judging import (
 from components.preflight.report import FAIL, PASS, SKIP, WARN, Report, Row, render
 from components.preflight.run import MODE_ENV, STEP, port_tests, preflight_mode, probe_host, run_preflight
 from components.preflight.targets import READ_COMMANDS, HostTargets, probes, sections_of, targets
+from providers.certs import RENEWAL_MARGIN_DAYS as CERT_WARN_DAYS
+from providers.certs import SERVER_AUTH_OID
 from providers.facts.certstore import CERTIFICATE_PROPERTIES as CERT_PROPERTIES
 from providers.facts.locations import (
     CONNECTOR_SITE,

@@ -4,86 +4,16 @@ machine can check of an operator's certificate (its file, password, chain, names
 from __future__ import annotations
 
 import datetime as dt
-import re
-from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 from components.config import NAMESPACE, StackConfig, operator_certificate
 from components.preflight.report import FAIL, PASS, Row
+from providers import certs
 
-SERVER_AUTH_OID = "1.3.6.1.5.5.7.3.1"
-CERT_WARN_DAYS = 30
-
-
-def _names(value: Any) -> list[str]:
-    """DnsNameList / EnhancedKeyUsageList entries as text, whether they arrive as objects or strings."""
-    out = []
-    for v in value if isinstance(value, list) else ([value] if value else []):
-        if isinstance(v, Mapping):
-            out.append(str(v.get("Unicode") or v.get("Punycode") or v.get("ObjectId") or v.get("FriendlyName") or ""))
-            if v.get("ObjectId"):
-                out.append(str(v["ObjectId"]))
-        else:
-            out.append(str(v))
-    return [x for x in out if x]
-
-
-def _when(value: Any) -> dt.datetime | None:
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    if isinstance(value, str):
-        m = re.fullmatch(r"/Date\((-?\d+)\)/", value.replace("\\/", "/"))
-        if m:
-            return dt.datetime.fromtimestamp(int(m.group(1)) / 1000, dt.UTC)
-        try:
-            parsed = dt.datetime.fromisoformat(value)
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-        except ValueError:
-            return None
-    return None
-
-
-def name_matches(pattern: str, fqdn: str) -> bool:
-    """A certificate DNS name (possibly a left-most wildcard) names ``fqdn``."""
-    pattern, fqdn = pattern.lower().rstrip("."), fqdn.lower().rstrip(".")
-    if pattern.startswith("*."):
-        head, _, rest = fqdn.partition(".")
-        return bool(head) and rest == pattern[2:]
-    return pattern == fqdn
-
-
-def certificate_problems(cert: Mapping[str, Any], fqdn: str, trusted_subjects: Iterable[str],
-                         now: dt.datetime) -> tuple[list[str], str]:
-    """(problems, summary) of a connector certificate as a host's certificate store shows it: chain (issued by a
-    CA the host trusts, not self-signed), SAN naming ``fqdn``, validity, private key, server-auth usage."""
-    problems = []
-    subject, issuer = str(cert.get("Subject", "")), str(cert.get("Issuer", ""))
-    if subject and subject == issuer:
-        problems.append("self-signed (Configure-Certificates.ps1 refuses it): use a certificate issued by a CA")
-    elif issuer and issuer not in set(trusted_subjects):
-        problems.append(f"its issuer '{issuer}' is not in the host's Root or CA store: import the issuing CA chain")
-    names = _names(cert.get("DnsNameList"))
-    if not any(name_matches(n, fqdn) for n in names):
-        problems.append(f"its names ({', '.join(names) or 'none'}) do not include {fqdn}")
-    not_after, not_before = _when(cert.get("NotAfter")), _when(cert.get("NotBefore"))
-    if not_after is not None and not_after <= now:
-        problems.append(f"expired on {not_after.date()}")
-    elif not_before is not None and not_before > now:
-        problems.append(f"not valid before {not_before.date()}")
-    if not cert.get("HasPrivateKey"):
-        problems.append("no private key on this host")
-    usages = _names(cert.get("EnhancedKeyUsageList"))
-    if usages and not any(SERVER_AUTH_OID in u for u in usages):
-        problems.append(f"not for server authentication (its usages: {', '.join(usages)})")
-    summary = f"{cert.get('Thumbprint', '?')}, expires {not_after.date() if not_after else '?'}"
-    if not problems and not_after is not None and not_after - now < dt.timedelta(days=CERT_WARN_DAYS):
-        problems.append(f"expires in {(not_after - now).days} day(s)")
-    return problems, summary
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Judging (pure): facts -> rows
+# The rules over a store object (chain, names, validity, key, server-auth usage, the renewal margin) are
+# providers/certs', shared with the Certificate resource: preflight words them for its report.
+certificate_problems = certs.store_problems
+name_matches = certs.name_covers
 
 
 def lab_ca_problem(config: StackConfig, fqdn: str) -> str | None:
