@@ -27,6 +27,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, c
 from pydantic.alias_generators import to_camel
 
 from providers import certs, names
+from providers.facts.locations import CONNECTOR_PORT
 from providers.pki import KeyType
 from providers.transport import Auth, HostConnection
 
@@ -101,7 +102,7 @@ class CloudConfig(_Config):
     connector_fqdn: str | None = None
     tenant_portal_fqdn: str | None = None
     tenant_api_fqdn: str | None = None
-    connector_port: Annotated[int, Field(ge=1, le=65535)] = 40005
+    connector_port: Annotated[int, Field(ge=1, le=65535)] = CONNECTOR_PORT
     tenant_portal_hosts: list[str] = Field(default_factory=list)  # names in wapconnector:hosts
     tenant_api_hosts: list[str] = Field(default_factory=list)
     # The Tenant API VM that runs Configure-TrustAzureStack.ps1 once; default: the first tenant API host.
