@@ -1,0 +1,211 @@
+"""A lab of fake hosts that answer preflight's reads as the real ones would, and the stack that points at it.
+
+Each :class:`Host` says what a computer holds (its Windows, installed products, IIS sites, certificates, what it can
+reach, ...); :class:`FakeLab` answers each read command from that, so tests state a host's condition in the
+domain's words and read the report an operator reads. Nothing here knows how preflight groups its reads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from components.config import StackConfig, parse_stack_config
+from components.preflight import Report, Row, run_preflight
+from providers.errors import ConnectorError
+from providers.transport import Call, Command, Credential, Failure, FakeTransport, Result
+
+NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+CA = "CN=Contoso Issuing CA"
+TENANT = "tenant.contoso.com"
+WS2012R2 = ("Windows Server 2012 R2 Datacenter", "9600")
+WS2016 = ("Windows Server 2016 Datacenter", "14393")
+UR91 = "3.50.48.0"
+
+
+def certificate(**change: Any) -> dict[str, Any]:
+    """A connector certificate as Cert:\\LocalMachine\\My shows it: CA-issued, for the tenant portal, server auth."""
+    return {"Thumbprint": "AB" * 20, "Subject": f"CN={TENANT}", "Issuer": CA,
+            "NotBefore": dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "NotAfter": dt.datetime(2027, 1, 1, tzinfo=dt.UTC),
+            "HasPrivateKey": True, "DnsNameList": [{"Punycode": TENANT, "Unicode": TENANT}],
+            "EnhancedKeyUsageList": [{"FriendlyName": "Server Authentication", "ObjectId": "1.3.6.1.5.5.7.3.1"}],
+            **change}
+
+
+@dataclass
+class Host:
+    """What one computer holds, as its registry, IIS, certificate stores and network show it."""
+
+    windows: tuple[str, str] | None = WS2012R2  # ProductName, CurrentBuildNumber
+    powershell: str | None = "4.0"
+    drives: dict[str, int] = field(default_factory=lambda: {"C": 50 * 2**30})  # drive letter -> bytes free
+    packages: list[tuple[str, str]] = field(default_factory=list)  # DisplayName, DisplayVersion
+    sites: dict[str, str] = field(default_factory=dict)  # IIS site -> state
+    url_rewrite: str | None = None
+    binding: str | None = None  # thumbprint bound to the connector site's https binding; None: no binding
+    my: list[dict[str, Any]] = field(default_factory=list)
+    root: list[str] = field(default_factory=list)  # subjects in Cert:\LocalMachine\Root
+    ca: list[str] = field(default_factory=list)  # subjects in Cert:\LocalMachine\CA
+    answers_ping: set[str] = field(default_factory=set)  # fqdns that answer a ping from here
+    open_ports: set[tuple[str, int]] = field(default_factory=set)  # (fqdn, port) a TCP test from here reaches
+    share: bool = False  # \\su1fileserver\SU1_Infrastructure_1 visible
+    management_store: str | None = None  # the TenantAPI ManagementStore connection string
+    sysadmin: dict[str, Any] = field(default_factory=dict)  # SQL server -> IsSysadmin of the login asked
+    cmdlets: set[str] = field(default_factory=set)  # what a PrivilegedEndpoint session offers
+    down: ConnectorError | None = None  # every call to the host fails so
+    # "command name[ path]" -> the terminating error a read that starts so ends with, or how the connection
+    # breaks while it runs
+    failing: dict[str, str | ConnectorError] = field(default_factory=dict)
+
+
+class FakeLab:
+    """Hosts by name; ``transport`` answers each read from the host it was sent to."""
+
+    def __init__(self, config: StackConfig, hosts: Mapping[str, Host]) -> None:
+        self.config = config
+        self.hosts = dict(hosts)
+        self.transport = FakeTransport(self.answer)
+
+    def host_of(self, call: Call) -> Host:
+        name = next(n for n, h in self.config.hosts.items() if h.fqdn == call.host)
+        return self.hosts[name]
+
+    def answer(self, call: Call) -> Any:
+        host = self.host_of(call)
+        if host.down is not None:
+            return host.down
+        outputs = []
+        for pipeline in call.statements:
+            first = pipeline.commands[0]
+            what = f"{first.name} {first.parameters.get('Path', '')}"
+            for start, failure in host.failing.items():
+                if what.startswith(start):
+                    return failure if isinstance(failure, ConnectorError) else Failure(failure, error_id="Failed")
+            outputs.append(self.read(host, first))
+        return Result(outputs=outputs)
+
+    @staticmethod
+    def read(host: Host, c: Command) -> list[Any]:
+        p = dict(c.parameters)
+        path = str(p.get("Path", ""))
+        if c.name == "Get-Command":
+            return [{"Name": n} for n in p["Name"] if n in host.cmdlets]
+        if c.name == "Get-PSDrive":
+            return [{"Name": d, "Free": host.drives[d]} for d in p["Name"] if d in host.drives]
+        if c.name == "Get-ItemProperty" and path.endswith("Windows NT\\CurrentVersion"):
+            return [] if host.windows is None else [{"ProductName": host.windows[0],
+                                                     "CurrentBuildNumber": host.windows[1]}]
+        if c.name == "Get-ItemProperty" and "PowerShellEngine" in path:
+            return [{"PowerShellVersion": host.powershell}] if host.powershell else []
+        if c.name == "Get-ItemProperty" and "URL Rewrite" in path:
+            return [{"Version": host.url_rewrite}] if host.url_rewrite else []
+        if c.name == "Get-ChildItem" and path.endswith("\\Uninstall"):
+            return [{"DisplayName": n, "DisplayVersion": v} for n, v in host.packages]
+        if c.name == "Get-ChildItem" and path.startswith("Cert:"):
+            store = path.rsplit("\\", 1)[1]
+            if store == "My":
+                return list(host.my)
+            return [{"Subject": s, "Thumbprint": "CD" * 20} for s in (host.root if store == "Root" else host.ca)]
+        if c.name == "Get-Website":
+            return [{"name": n, "state": s} for n, s in host.sites.items()]
+        if c.name == "Get-WebBinding":
+            return [] if host.binding is None else [{"certificateHash": host.binding}]
+        if c.name == "Test-Connection":
+            return [p["ComputerName"][0] in host.answers_ping]
+        if c.name == "Test-NetConnection":
+            return [(p["ComputerName"], p["Port"]) in host.open_ports]
+        if c.name == "Test-Path":
+            return [host.share]
+        if c.name == "Get-MgmtSvcSetting":
+            return [] if host.management_store is None else [{"Name": "ManagementStore",
+                                                              "Value": host.management_store}]
+        if c.name == "Invoke-Sqlcmd":
+            return [{"IsSysadmin": host.sysadmin[p["ServerInstance"]]}]
+        if c.name == "Write-Output":
+            return [p["InputObject"]]
+        raise AssertionError(f"not a read preflight makes: {c}")
+
+    def sql_logins(self) -> list[str | None]:
+        """The login each SQL question was asked as (None: the WinRM user's own Windows login)."""
+        out: list[str | None] = []
+        for call in self.transport.calls:
+            for pipeline in call.statements:
+                for c in pipeline.commands:
+                    if c.name == "Invoke-Sqlcmd":
+                        cred = c.parameters.get("Credential")
+                        out.append(cred.user if isinstance(cred, Credential) else None)
+        return out
+
+    def run(self, project_dir: Path, now: dt.datetime | None = NOW) -> Report:
+        bundle = project_dir / "bundle"
+        if not bundle.exists():
+            bundle.mkdir()
+            (bundle / "Connector.msi").write_bytes(b"x" * 3 * 1024)
+        return run_preflight(self.config, transport=self.transport, project_dir=project_dir, now=now)
+
+
+def stack(edit: Callable[[dict[str, Any]], None] | None = None, **cloud: Any) -> StackConfig:
+    """One cloud: two tenant portal VMs, one Tenant API VM; the Azure Stack side's PEP, AzS-WASP01 and share host."""
+    raw: dict[str, Any] = {
+        "azureStack": {"privilegedEndpoint": "pep", "userPortalHost": "wasp", "shareHost": "host"},
+        "hosts": {n: {"fqdn": f"{n}.contoso.com", "credential": "admin",
+                      **({"auth": "credssp", "allowCredssp": True} if n == "pep" else {})}
+                  for n in ("pep", "wasp", "host", "portal1", "portal2", "api1")},
+        "credentials": {"admin": {"username": "CONTOSO\\admin", "password": "pw-not-real"},
+                        "sql": {"username": "sa-trust", "password": "sql-pw-not-real"}},
+        "bundle": {"sourceDir": "bundle"},
+        "clouds": [{"name": "C1", "tenantPortalFqdn": TENANT, "tenantApiFqdn": "api.contoso.com",
+                    "tenantPortalHosts": ["portal1", "portal2"], "tenantApiHosts": ["api1"], **cloud}],
+    }
+    if edit:
+        edit(raw)
+    return parse_stack_config(raw)
+
+
+def second_cloud(raw: dict[str, Any], **cloud: Any) -> None:
+    """Adds cloud C2: its tenant portal VM portal3 (tenant2.contoso.com), its Tenant API VM api2."""
+    for n in ("portal3", "api2"):
+        raw["hosts"][n] = {"fqdn": f"{n}.contoso.com", "credential": "admin"}
+    raw["clouds"].append({"name": "C2", "tenantPortalFqdn": "tenant2.contoso.com",
+                          "tenantApiFqdn": "api2.contoso.com", "tenantPortalHosts": ["portal3"],
+                          "tenantApiHosts": ["api2"], **cloud})
+
+
+def portal() -> Host:
+    return Host(packages=[("Windows Azure Pack - Tenant Site - 2013", UR91),
+                          ("Windows Azure Pack - Tenant Authentication Site - 2013", UR91)],
+                sites={"MgmtSvc-TenantSite": "Started", "MgmtSvc-AuthSite": "Started"}, url_rewrite="7.2.1952")
+
+
+def tenant_api() -> Host:
+    return Host(packages=[("Windows Azure Pack - Tenant API - 2013", UR91)], sites={"MgmtSvc-TenantAPI": "Started"},
+                management_store="Data Source=sql01.contoso.com;Initial Catalog=Microsoft.MgmtSvc.Store;"
+                                 "Integrated Security=True", sysadmin={"sql01": 1, "sql01.contoso.com": 1})
+
+
+def healthy(config: StackConfig) -> FakeLab:
+    """Every host ready for the connector, nothing of it installed yet."""
+    portals = {h for c in config.clouds for h in c.tenant_portal_hosts}
+    apis = {h for c in config.clouds for h in c.tenant_api_hosts}
+    hosts = {
+        "pep": Host(windows=None, powershell=None, drives={}, cmdlets={"Add-AzurePackConnector"}),
+        "wasp": Host(windows=WS2016, powershell="5.1.14393.0", root=[CA],
+                     answers_ping={config.hosts[p].fqdn for p in portals}),
+        "host": Host(windows=WS2016, powershell="5.1.14393.0", share=True),
+        **{p: portal() for p in portals},
+        **{a: tenant_api() for a in apis},
+    }
+    return FakeLab(config, hosts)
+
+
+def rows_of(report: Report, host: str) -> dict[str, Row]:
+    return {r.check: r for r in report.rows if r.host == host}
+
+
+def row(report: Report, host: str, check: str) -> Row:
+    found = [r for r in report.rows if r.host == host and r.check == check]
+    assert len(found) == 1, (host, check, report.table())
+    return found[0]
