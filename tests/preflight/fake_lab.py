@@ -8,6 +8,7 @@ domain's words and read the report an operator reads. Nothing here knows how pre
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from components.config import StackConfig, parse_stack_config
 from components.preflight import Report, Row, run_preflight
 from providers.errors import ConnectorError
-from providers.transport import Call, Command, Credential, Failure, FakeTransport, Result
+from providers.transport import Call, Credential, ErrorRecordInfo, Failure, FakeTransport, Pipeline, Result
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 CA = "CN=Contoso Issuing CA"
@@ -77,56 +78,20 @@ class FakeLab:
         host = self.host_of(call)
         if host.down is not None:
             return host.down
-        outputs = []
+        outputs, records = [], []
         for pipeline in call.statements:
             first = pipeline.commands[0]
             what = f"{first.name} {first.parameters.get('Path', '')}"
             for start, failure in host.failing.items():
                 if what.startswith(start):
                     return failure if isinstance(failure, ConnectorError) else Failure(failure, error_id="Failed")
-            outputs.append(self.read(host, first))
-        return Result(outputs=outputs)
-
-    @staticmethod
-    def read(host: Host, c: Command) -> list[Any]:
-        p = dict(c.parameters)
-        path = str(p.get("Path", ""))
-        if c.name == "Get-Command":
-            return [{"Name": n} for n in p["Name"] if n in host.cmdlets]
-        if c.name == "Get-PSDrive":
-            return [{"Name": d, "Free": host.drives[d]} for d in p["Name"] if d in host.drives]
-        if c.name == "Get-ItemProperty" and path.endswith("Windows NT\\CurrentVersion"):
-            return [] if host.windows is None else [{"ProductName": host.windows[0],
-                                                     "CurrentBuildNumber": host.windows[1]}]
-        if c.name == "Get-ItemProperty" and "PowerShellEngine" in path:
-            return [{"PowerShellVersion": host.powershell}] if host.powershell else []
-        if c.name == "Get-ItemProperty" and "URL Rewrite" in path:
-            return [{"Version": host.url_rewrite}] if host.url_rewrite else []
-        if c.name == "Get-ChildItem" and path.endswith("\\Uninstall"):
-            return [{"DisplayName": n, "DisplayVersion": v} for n, v in host.packages]
-        if c.name == "Get-ChildItem" and path.startswith("Cert:"):
-            store = path.rsplit("\\", 1)[1]
-            if store == "My":
-                return list(host.my)
-            return [{"Subject": s, "Thumbprint": "CD" * 20} for s in (host.root if store == "Root" else host.ca)]
-        if c.name == "Get-Website":
-            return [{"name": n, "state": s} for n, s in host.sites.items()]
-        if c.name == "Get-WebBinding":
-            return [] if host.binding is None else [{"certificateHash": host.binding}]
-        if c.name == "Test-Connection":
-            return [p["ComputerName"][0] in host.answers_ping]
-        if c.name == "Test-NetConnection":
-            return [(p["ComputerName"], p["Port"]) in host.open_ports]
-        if c.name == "Test-Path":
-            return [host.share]
-        if c.name == "Get-MgmtSvcSetting":
-            return [] if host.management_store is None else [{"Name": "ManagementStore",
-                                                              "Value": host.management_store}]
-        if c.name == "Invoke-Sqlcmd":
-            return [{"IsSysadmin": host.sysadmin[p["ServerInstance"]]}]
-        if c.name == "Write-Output":
-            return [p["InputObject"]]
-        raise AssertionError(f"not a read preflight makes: {c}")
+            out = run_pipeline(host, pipeline)
+            if isinstance(out, Failure):
+                return out
+            objects, errors = out
+            outputs.append(objects)
+            records += errors
+        return Result(outputs=outputs, errors=records)
 
     def sql_logins(self) -> list[str | None]:
         """The login each SQL question was asked as (None: the WinRM user's own Windows login)."""
@@ -145,6 +110,114 @@ class FakeLab:
             bundle.mkdir()
             (bundle / "Connector.msi").write_bytes(b"x" * 3 * 1024)
         return run_preflight(self.config, transport=self.transport, project_dir=project_dir, now=now)
+
+
+# -- Windows, as far as preflight's reads see it ------------------------------------------------------------------
+# Names of cmdlets, parameters, properties, registry keys, stores and sites are case-insensitive, as on Windows.
+PARAMETERS = {
+    "get-command": {"name"}, "get-psdrive": {"name", "psprovider", "erroraction"},
+    "get-itemproperty": {"path", "erroraction"}, "get-childitem": {"path", "erroraction"}, "get-website": set(),
+    "get-webbinding": {"name", "protocol"}, "test-connection": {"computername", "count"},
+    "test-netconnection": {"computername", "port", "informationlevel"}, "test-path": {"path"},
+    "get-mgmtsvcsetting": {"namespace", "name"}, "invoke-sqlcmd": {"serverinstance", "database", "query", "credential"},
+    "write-output": {"inputobject"}, "select-object": {"property"},
+}
+WINDOWS_KEY = "hklm:\\software\\microsoft\\windows nt\\currentversion"
+POWERSHELL_KEY = "hklm:\\software\\microsoft\\powershell\\3\\powershellengine"
+URL_REWRITE_KEY = "hklm:\\software\\microsoft\\iis extensions\\url rewrite"
+UNINSTALL_KEY = "hklm:\\software\\microsoft\\windows\\currentversion\\uninstall"
+SHARE = "\\\\su1fileserver\\su1_infrastructure_1"
+SYSADMIN = re.compile(r"SELECT IS_SRVROLEMEMBER\('sysadmin'\) AS (\w+)", re.IGNORECASE)
+
+
+def _eq(a: Any, b: str) -> bool:
+    return isinstance(a, str) and a.lower() == b.lower()
+
+
+def run_pipeline(host: Host, pipeline: Pipeline) -> tuple[list[Any], list[ErrorRecordInfo]] | Failure:
+    """What ``pipeline`` writes on ``host`` (output, non-terminating errors), or how it fails."""
+    objects: list[Any] = []
+    errors: list[ErrorRecordInfo] = []
+    for i, c in enumerate(pipeline.commands):
+        name = c.name.lower()
+        if name not in PARAMETERS:
+            return Failure(f"The term '{c.name}' is not recognized as the name of a cmdlet, function, script file, "
+                           f"or operable program.", error_id="CommandNotFoundException")
+        p = {k.lower(): v for k, v in c.parameters.items()}
+        for k in p:
+            if k not in PARAMETERS[name]:
+                return Failure(f"A parameter cannot be found that matches parameter name '{k}'.",
+                               error_id="NamedParameterNotFound")
+        if i == 0:
+            read = first_read(host, name, p, {s.lower() for s in c.switches})
+            if isinstance(read, Failure):
+                return read
+            objects = read or []
+            if read is None:  # a path that is not there: an error, unless the read says it is an answer
+                if not _eq(p.get("erroraction"), "SilentlyContinue"):
+                    errors.append(ErrorRecordInfo(f"Cannot find path '{p.get('path')}' because it does not exist.",
+                                                  "PathNotFound"))
+        elif name == "select-object":
+            wanted = [w.lower() for w in p["property"]]
+            objects = [{k: v for k, v in o.items() if k.lower() in wanted} if isinstance(o, dict) else o
+                       for o in objects]
+        elif name != "get-itemproperty":  # Get-ChildItem | Get-ItemProperty: each key's values (as listed here)
+            raise AssertionError(f"not a read preflight makes: {c}")
+    return objects, errors
+
+
+def first_read(host: Host, name: str, p: dict[str, Any], switches: set[str]) -> list[Any] | Failure | None:
+    path = str(p.get("path", "")).lower()
+    if name == "get-command":
+        return [{"Name": n} for n in p["name"] if any(_eq(n, have) for have in host.cmdlets)]
+    if name == "get-psdrive":
+        if not _eq(p.get("psprovider"), "FileSystem"):
+            return None
+        return [{"Name": d, "Free": host.drives[d]} for d in p["name"] if d in host.drives]
+    if name == "get-itemproperty":
+        if path == WINDOWS_KEY and host.windows:
+            return [{"ProductName": host.windows[0], "CurrentBuildNumber": host.windows[1], "InstallationType":
+                     "Server"}]
+        if path == POWERSHELL_KEY and host.powershell:
+            return [{"PowerShellVersion": host.powershell, "RuntimeVersion": "v4.0.30319"}]
+        if path == URL_REWRITE_KEY and host.url_rewrite:
+            return [{"Version": host.url_rewrite, "Install": 1}]
+        return None
+    if name == "get-childitem":
+        if path == UNINSTALL_KEY:
+            return [{"DisplayName": n, "DisplayVersion": v, "Publisher": "Microsoft Corporation"}
+                    for n, v in host.packages]
+        stores = {"cert:\\localmachine\\my": host.my,
+                  "cert:\\localmachine\\root": [{"Subject": s, "Thumbprint": "CD" * 20} for s in host.root],
+                  "cert:\\localmachine\\ca": [{"Subject": s, "Thumbprint": "EF" * 20} for s in host.ca]}
+        return list(stores[path]) if path in stores else None
+    if name == "get-website":
+        return [{"name": n, "state": s, "physicalPath": "C:\\inetpub"} for n, s in host.sites.items()]
+    if name == "get-webbinding":
+        wanted = _eq(p.get("name"), "MgmtSvc-Connector") and _eq(p.get("protocol"), "https")
+        return [{"certificateHash": host.binding, "protocol": "https"}] if wanted and host.binding is not None else []
+    if name == "test-connection":
+        answered = p["computername"][0] in host.answers_ping and p.get("count", 4) >= 1
+        return [answered] if "quiet" in switches else [{"StatusCode": 0 if answered else 11010}]
+    if name == "test-netconnection":
+        reached = (p["computername"], p["port"]) in host.open_ports
+        return [reached] if _eq(p.get("informationlevel"), "Quiet") else [{"TcpTestSucceeded": reached}]
+    if name == "test-path":
+        return [host.share and str(p["path"]).lower() == SHARE]
+    if name == "get-mgmtsvcsetting":
+        if host.management_store is None or not (_eq(p.get("namespace"), "TenantAPI")
+                                                 and _eq(p.get("name"), "ManagementStore")):
+            return []
+        return [{"Name": "ManagementStore", "Value": host.management_store, "Encrypted": False}]
+    if name == "invoke-sqlcmd":
+        if not _eq(p.get("database"), "Microsoft.MgmtSvc.Store"):
+            return Failure(f"Cannot open database \"{p.get('database')}\" requested by the login.")
+        asked = SYSADMIN.fullmatch(str(p.get("query", "")))
+        assert asked, f"not the question preflight asks SQL Server: {p.get('query')}"
+        return [{asked.group(1): host.sysadmin[p["serverinstance"]]}]
+    if name == "write-output":
+        return [p["inputobject"]]
+    raise AssertionError(f"not a read preflight makes: {name}")
 
 
 def stack(edit: Callable[[dict[str, Any]], None] | None = None, **cloud: Any) -> StackConfig:
