@@ -105,11 +105,16 @@ class FakeLab:
         return out
 
     def run(self, project_dir: Path, now: dt.datetime | None = NOW) -> Report:
-        bundle = project_dir / "bundle"
-        if not bundle.exists():
-            bundle.mkdir()
-            (bundle / "Connector.msi").write_bytes(b"x" * 3 * 1024)
-        return run_preflight(self.config, transport=self.transport, project_dir=project_dir, now=now)
+        return run_preflight(self.config, transport=self.transport, project_dir=project(project_dir), now=now)
+
+
+def project(project_dir: Path) -> Path:
+    """A project folder with the extracted bundle (3 KiB) unless it has one."""
+    bundle = project_dir / "bundle"
+    if not bundle.exists():
+        bundle.mkdir(parents=True)
+        (bundle / "Connector.msi").write_bytes(b"x" * 3 * 1024)
+    return project_dir
 
 
 # -- Windows, as far as preflight's reads see it ------------------------------------------------------------------
