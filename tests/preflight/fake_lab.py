@@ -44,6 +44,7 @@ class Host:
     powershell: str | None = "4.0"
     drives: dict[str, int] = field(default_factory=lambda: {"C": 50 * 2**30})  # drive letter -> bytes free
     packages: list[tuple[str, str]] = field(default_factory=list)  # DisplayName, DisplayVersion
+    broken_uninstall_entries: int = 0  # Uninstall keys whose values Get-ItemProperty cannot read
     sites: dict[str, str] = field(default_factory=dict)  # IIS site -> state
     url_rewrite: str | None = None
     binding: str | None = None  # thumbprint bound to the connector site's https binding; None: no binding
@@ -168,6 +169,10 @@ def run_pipeline(host: Host, pipeline: Pipeline) -> tuple[list[Any], list[ErrorR
                        for o in objects]
         elif name != "get-itemproperty":  # Get-ChildItem | Get-ItemProperty: each key's values (as listed here)
             raise AssertionError(f"not a read preflight makes: {c}")
+    first = pipeline.commands[0]
+    if _eq(first.name, "Get-ChildItem") and str(first.parameters.get("Path", "")).lower() == UNINSTALL_KEY:
+        errors += [ErrorRecordInfo("Specified cast is not valid.", "System.InvalidCastException")
+                   ] * host.broken_uninstall_entries  # written by Get-ItemProperty; the other keys still come
     return objects, errors
 
 
@@ -178,7 +183,7 @@ def first_read(host: Host, name: str, p: dict[str, Any], switches: set[str]) -> 
     if name == "get-psdrive":
         if not _eq(p.get("psprovider"), "FileSystem"):
             return None
-        return [{"Name": d, "Free": host.drives[d]} for d in p["name"] if d in host.drives]
+        return [{"Name": d, "Free": free} for d, free in host.drives.items() if any(_eq(n, d) for n in p["name"])]
     if name == "get-itemproperty":
         if path == WINDOWS_KEY and host.windows:
             return [{"ProductName": host.windows[0], "CurrentBuildNumber": host.windows[1], "InstallationType":

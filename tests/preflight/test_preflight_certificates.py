@@ -13,7 +13,7 @@ import pytest
 from components.preflight import FAIL, PASS, STEP, WARN, Report
 from providers.errors import HostUnreachable, StepTimedOut
 from tests.cert_factory import org_ca, web_server_cert
-from tests.preflight.fake_lab import CA, TENANT, FakeLab, certificate, healthy, row, stack
+from tests.preflight.fake_lab import CA, TENANT, FakeLab, certificate, healthy, row, second_cloud, stack
 
 pytestmark = pytest.mark.unit
 
@@ -64,6 +64,12 @@ def test_an_operator_certificate_missing_from_a_vm_fails_there(tmp_path: Path) -
     ({"HasPrivateKey": False}, FAIL, "no private key on this host"),
     ({"Issuer": "CN=Fabrikam CA"}, FAIL, "its issuer 'CN=Fabrikam CA' is not in the host's Root or CA store: import "
                                          "the issuing CA chain"),
+    ({"NotBefore": dt.datetime(2026, 7, 1, tzinfo=dt.UTC)}, FAIL, "not valid before 2026-07-01"),
+    ({"Issuer": f"CN={TENANT}"}, FAIL, "self-signed (Configure-Certificates.ps1 refuses it): use a certificate "
+                                       "issued by a CA"),
+    ({"DnsNameList": ["www.contoso.com"]}, FAIL, f"its names (www.contoso.com) do not include {TENANT}"),
+    ({"EnhancedKeyUsageList": ["Client Authentication (1.3.6.1.5.5.7.3.2)"]}, FAIL,
+     "not for server authentication (its usages: Client Authentication (1.3.6.1.5.5.7.3.2))"),
     ({"HasPrivateKey": False, "NotAfter": dt.datetime(2026, 6, 11, tzinfo=dt.UTC)}, FAIL,
      "no private key on this host"),  # expiring soon is said only of an otherwise fit certificate
 ])
@@ -217,4 +223,28 @@ def test_a_lab_ca_that_cannot_issue_what_the_cloud_asks_fails(tmp_path: Path) ->
     report = healthy(stack(short_ca, sqlServer="sql01")).run(tmp_path)
     assert said(report, "portal1") == (
         FAIL, "wapconnector:clouds[0].certificateValidityDays (397) exceeds the lab CA's validityDays (365)",
+        "fix the cloud's certificate settings")
+
+
+def test_no_port_is_tested_from_a_user_portal_whose_settings_cannot_work(tmp_path: Path) -> None:
+    def missing_ca(raw: dict[str, Any]) -> None:
+        raw["hosts"]["wasp"]["caFile"] = "missing-ca.pem"
+
+    lab = healthy(stack(missing_ca, sqlServer="sql01"))
+    installed(lab, "portal1", "portal2")
+    report = lab.run(tmp_path)
+    assert [r.check for r in report.rows if r.host == "wasp"] == ["connection settings", "role checks"]
+    assert said(report, "portal1")[0] == PASS  # what AzS-WASP01 trusts is unknown, not a problem
+
+
+def test_a_lab_ca_that_outlives_the_certificates_it_issues_passes_and_each_cloud_is_named(tmp_path: Path) -> None:
+    def two_clouds(raw: dict[str, Any]) -> None:
+        raw["ca"] = {"validityDays": 400}
+        second_cloud(raw, certificateValidityDays=500, sqlServer="sql01")
+        raw["clouds"][0]["certificateValidityDays"] = 400
+
+    report = healthy(stack(two_clouds, sqlServer="sql01")).run(tmp_path)
+    assert said(report, "portal1")[0] == PASS
+    assert said(report, "portal3") == (
+        FAIL, "wapconnector:clouds[1].certificateValidityDays (500) exceeds the lab CA's validityDays (400)",
         "fix the cloud's certificate settings")

@@ -107,3 +107,46 @@ def test_the_mode_is_the_stacks_unless_the_environment_names_one_for_this_run(
         preflight_mode(config)
     assert refused.value.problems == ["WAPCONNECTOR_PREFLIGHT='off': use enforce or warn"]
     assert str(refused.value).startswith("invalid preflight mode:")
+
+
+READS_OF = {
+    "pep": {"Get-Command"},
+    "wasp": {"Get-ItemProperty", "Select-Object", "Get-ChildItem", "Test-Connection"},
+    "host": {"Get-ItemProperty", "Select-Object", "Test-Path"},
+    "portal1": {"Get-PSDrive", "Get-ItemProperty", "Select-Object", "Get-ChildItem", "Get-Website", "Get-WebBinding"},
+    "api1": {"Get-PSDrive", "Get-ItemProperty", "Select-Object", "Get-ChildItem", "Get-Website",
+             "Get-MgmtSvcSetting", "Invoke-Sqlcmd"},
+}
+
+
+def test_each_host_is_asked_only_what_its_role_needs(tmp_path: Path) -> None:
+    lab = healthy(stack(sqlServer="sql01"))
+    lab.run(tmp_path)
+    for host, reads in READS_OF.items():
+        sent = {c.name for call in lab.transport.calls if call.host == f"{host}.contoso.com"
+                for p in call.statements for c in p.commands}
+        assert sent == reads, host
+    registry = {str(c.parameters.get("Path")) for call in lab.transport.calls if call.host == "wasp.contoso.com"
+                for p in call.statements for c in p.commands if c.name == "Get-ChildItem"}
+    assert registry == {"Cert:\\LocalMachine\\Root", "Cert:\\LocalMachine\\CA"}  # trust, not its own certificates
+
+
+def test_an_unreadable_uninstall_entry_hides_no_product_and_costs_no_second_call(tmp_path: Path) -> None:
+    lab = healthy(stack(sqlServer="sql01"))
+    lab.hosts["api1"].broken_uninstall_entries = 2
+    report = lab.run(tmp_path)
+    assert row(report, "api1", "WAP Update Rollup").status == PASS and report.ok
+    assert len([c for c in lab.transport.calls if c.host == "api1.contoso.com"]) == 1
+    # ... nor when another read of the same host fails and each read is asked again on its own
+    lab.hosts["api1"].failing = {"Get-MgmtSvcSetting": "Namespace 'TenantAPI' is not configured."}
+    report = lab.run(tmp_path)
+    assert row(report, "api1", "WAP Update Rollup").status == PASS
+    assert [(r.host, r.check) for r in report.failures] == [("api1", "ManagementStore")]
+
+
+def test_a_run_without_a_project_folder_uses_the_working_directory(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    lab = healthy(stack(sqlServer="sql01"))
+    monkeypatch.chdir(project(tmp_path))
+    report = run_preflight(lab.config, transport=lab.transport)
+    assert row(report, "(this machine)", "bundle").result == "bundle: 3 KiB"
