@@ -191,6 +191,11 @@ def test_a_closed_port_is_the_network_when_the_site_serves_and_drift_when_it_doe
     lab.hosts["portal2"].sites["MgmtSvc-Connector"] = "Started"
     lab.hosts["portal2"].binding = ""  # an https binding without a certificate
     assert said(lab.run(tmp_path), "wasp", "reaches portal2:40005")[0] == WARN
+    lab.hosts["portal2"].binding = THUMB
+    lab.hosts["portal2"].my = []  # bound, but the certificate is gone from the store: the site serves nothing
+    assert said(lab.run(tmp_path), "wasp", "reaches portal2:40005") == (
+        WARN, "TCP portal2.contoso.com:40005 not reachable (the MgmtSvc-Connector site is stopped, unbound or its "
+              "certificate is gone)", "`up` starts and binds MgmtSvc-Connector again")
 
 
 def test_a_port_test_that_cannot_run_says_why_for_each_portal(tmp_path: Path) -> None:

@@ -69,6 +69,10 @@ def test_without_a_configured_server_the_one_the_store_names_is_asked(tmp_path: 
     lab.hosts["api1"].sysadmin["sql01.contoso.com"] = 0
     r = row(lab.run(tmp_path), "api1", CHECK)
     assert (r.status, r.result) == (FAIL, "CONTOSO\\admin is not sysadmin on sql01.contoso.com")
+    lab = healthy(stack(sqlCredential="sql"))
+    r = row(lab.run(tmp_path), "api1", CHECK)
+    assert (r.status, r.result) == (PASS, "sa-trust is sysadmin on sql01.contoso.com")
+    assert lab.sql_logins() == ["sa-trust"]  # the login the trust script will use, on the discovered server too
 
 
 def test_a_discovered_server_that_refuses_or_a_connection_that_breaks_is_said(tmp_path: Path) -> None:
