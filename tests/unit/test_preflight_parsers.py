@@ -21,8 +21,12 @@ FIT = {"Thumbprint": "AB" * 20, "Subject": f"CN={FQDN}", "Issuer": CA, "NotBefor
        "EnhancedKeyUsageList": ["Server Authentication (1.3.6.1.5.5.7.3.1)"]}
 
 
+ABSENT = object()  # a property the store did not show
+
+
 def problems_of(**change: Any) -> list[str]:
-    problems, _ = certificate_problems({**FIT, **change}, FQDN, [CA, "CN=Contoso Root"], NOW)
+    cert = {k: v for k, v in {**FIT, **change}.items() if v is not ABSENT}
+    problems, _ = certificate_problems(cert, FQDN, [CA, "CN=Contoso Root"], NOW)
     return problems
 
 
@@ -58,7 +62,8 @@ def test_a_fit_certificate_has_no_problem_and_is_summed_up_by_thumbprint_and_exp
                                 "CA"]),
     ({"Issuer": "CN=Fabrikam CA"}, ["its issuer 'CN=Fabrikam CA' is not in the host's Root or CA store: import the "
                                     "issuing CA chain"]),
-    ({"Subject": "", "Issuer": ""}, []),  # nothing to say of a chain nobody named
+    ({"Subject": ABSENT, "Issuer": ABSENT}, []),  # nothing to say of a chain nobody named
+    ({"Subject": ABSENT}, []),
     ({"Issuer": "CN=Contoso Root"}, []),
     ({"DnsNameList": ["www.contoso.com", "*.fabrikam.com"]},
      [f"its names (www.contoso.com, *.fabrikam.com) do not include {FQDN}"]),
@@ -67,6 +72,7 @@ def test_a_fit_certificate_has_no_problem_and_is_summed_up_by_thumbprint_and_exp
     ({"DnsNameList": FQDN}, []),  # a single name arrives as a value, not a list
     ({"DnsNameList": [{"Punycode": FQDN, "Unicode": None}]}, []),
     ({"DnsNameList": [{"Unicode": "", "Punycode": ""}, "*.contoso.com"]}, []),
+    ({"DnsNameList": [{"Unicode": None}, ""]}, [f"its names (none) do not include {FQDN}"]),  # entries naming nothing
     ({"HasPrivateKey": False}, ["no private key on this host"]),
     ({"HasPrivateKey": None}, ["no private key on this host"]),
     ({"EnhancedKeyUsageList": ["Client Authentication (1.3.6.1.5.5.7.3.2)"]},
@@ -111,6 +117,7 @@ def test_an_approaching_end_is_said_only_of_an_otherwise_fit_certificate() -> No
     ("/Date(-1000)/", ["expired on 1969-12-31"]),
     ("2026-05-31T23:59:59", ["expired on 2026-05-31"]), ("2026-06-01T13:00:00+02:00", ["expired on 2026-06-01"]),
     ("2026-06-01T13:00:00", ["expires in 0 day(s)"]),
+    (dt.datetime(2026, 6, 1, 13, 30, tzinfo=dt.timezone(dt.timedelta(hours=2))), ["expired on 2026-06-01"]),
     (dt.datetime(2026, 6, 1, 11, 59), ["expired on 2026-06-01"]), (dt.datetime(2026, 6, 1, 12, 1),
                                                                    ["expires in 0 day(s)"]),
     ("Sunday, 31 May 2026", []), (1780272000000, []),  # not a date preflight can read: nothing said
