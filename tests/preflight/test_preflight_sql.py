@@ -73,6 +73,7 @@ def test_without_a_configured_server_the_one_the_store_names_is_asked(tmp_path: 
     r = row(lab.run(tmp_path), "api1", CHECK)
     assert (r.status, r.result) == (PASS, "sa-trust is sysadmin on sql01.contoso.com")
     assert lab.sql_logins() == ["sa-trust"]  # the login the trust script will use, on the discovered server too
+    assert all(c.step == STEP and c.idempotent for c in lab.transport.calls)  # a read, like every other
 
 
 def test_a_discovered_server_that_refuses_or_a_connection_that_breaks_is_said(tmp_path: Path) -> None:
@@ -88,9 +89,13 @@ def test_a_discovered_server_that_refuses_or_a_connection_that_breaks_is_said(tm
     assert (r.status, r.result) == (FAIL, f"cannot ask sql01.contoso.com as CONTOSO\\admin: {broke}")
 
 
-def test_no_server_configured_or_named_by_the_store_fails_without_asking_sql(tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", ["empty", "unreadable"])
+def test_no_server_configured_or_named_by_the_store_fails_without_asking_sql(tmp_path: Path, store: str) -> None:
     lab = healthy(stack())
-    lab.hosts["api1"].management_store = None
+    if store == "empty":
+        lab.hosts["api1"].management_store = None
+    else:
+        lab.hosts["api1"].failing = {"Get-MgmtSvcSetting": "Namespace 'TenantAPI' is not configured."}
     r = row(lab.run(tmp_path), "api1", CHECK)
     assert (r.status, r.result, r.todo) == (FAIL, "no SQL server: none configured and ManagementStore names none",
                                             "set wapconnector:clouds[0].sqlServer")
