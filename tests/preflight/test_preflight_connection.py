@@ -139,3 +139,11 @@ def test_a_failed_connection_keeps_its_tls_warning(tmp_path: Path) -> None:
     lab.hosts["api1"].down = AuthenticationFailed("api1.contoso.com", STEP, user="CONTOSO\\admin", auth="negotiate")
     tls = row(lab.run(tmp_path), "api1", "TLS")
     assert (tls.status, tls.result) == (WARN, "not verified (verify: false)")
+
+
+def test_a_kerberos_host_is_entered_with_the_operators_own_ticket(tmp_path: Path) -> None:
+    def kerberos(raw: dict[str, Any]) -> None:
+        raw["hosts"]["host"] = {"fqdn": "host.contoso.com", "auth": "kerberos"}
+
+    auth = row(healthy(stack(kerberos, sqlServer="sql01")).run(tmp_path), "host", "authentication")
+    assert (auth.status, auth.result) == (PASS, "Kerberos ticket accepted (kerberos)")
