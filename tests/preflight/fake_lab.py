@@ -230,8 +230,10 @@ def first_read(host: Host, name: str, p: dict[str, Any], switches: set[str]) -> 
     raise AssertionError(f"not a read preflight makes: {name}")
 
 
-def stack(edit: Callable[[dict[str, Any]], None] | None = None, **cloud: Any) -> StackConfig:
-    """One cloud: two tenant portal VMs, one Tenant API VM; the Azure Stack side's PEP, AzS-WASP01 and share host."""
+def stack(edit: Callable[[dict[str, Any]], None] | None = None, project_dir: Path | None = None,
+          **cloud: Any) -> StackConfig:
+    """One cloud: two tenant portal VMs, one Tenant API VM; the Azure Stack side's PEP, AzS-WASP01 and share host.
+    Files it names are relative to ``project_dir`` (default: the working directory)."""
     raw: dict[str, Any] = {
         "azureStack": {"privilegedEndpoint": "pep", "userPortalHost": "wasp", "shareHost": "host"},
         "hosts": {n: {"fqdn": f"{n}.contoso.com", "credential": "admin",
@@ -245,7 +247,7 @@ def stack(edit: Callable[[dict[str, Any]], None] | None = None, **cloud: Any) ->
     }
     if edit:
         edit(raw)
-    return parse_stack_config(raw)
+    return parse_stack_config(raw, project_dir=project_dir)
 
 
 def second_cloud(raw: dict[str, Any], **cloud: Any) -> None:

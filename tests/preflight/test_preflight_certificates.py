@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from components.preflight import FAIL, PASS, STEP, WARN, Report
 from providers.errors import HostUnreachable, StepTimedOut
@@ -20,6 +21,7 @@ from tests.preflight.fake_lab import CA, TENANT, FakeLab, certificate, healthy, 
 pytestmark = pytest.mark.unit
 
 THUMB = "AB" * 20
+CLIENT_AUTH = ExtendedKeyUsageOID.CLIENT_AUTH
 HEALED = "`up` re-installs, trusts and rebinds the stack's certificate"
 RENEW = ("renew or reissue it (CA-issued, SAN tenant.contoso.com, server authentication, with its private key, "
          "chain in Root/CA)")
@@ -113,9 +115,13 @@ def test_an_operator_pfx_is_checked_on_this_machine_and_imported_at_deploy(tmp_p
         "")
     assert said(report, "portal1") == (
         PASS, f"the operator's PFX for {TENANT} is imported and bound at deploy (checked on this machine)", "")
-    (tmp_path / "connector.pfx").write_bytes(web_server_cert(ca, ("other.contoso.com",)).pfx("Pfx-1"))
+    unfit = web_server_cert(ca, ("other.contoso.com",), eku=(CLIENT_AUTH,))
+    (tmp_path / "connector.pfx").write_bytes(unfit.pfx("Pfx-1"))
     local = row(lab.run(tmp_path, now=None), "(this machine)", "connector certificate (C1)")
-    assert local.status == FAIL and "connectorCertificate.pfxFile" in local.result and "Pfx-1" not in local.result
+    each = local.result.split("; ")  # every problem, each naming the setting to fix
+    assert local.status == FAIL and len(each) == 2, local.result
+    assert all(p.startswith("wapconnector:clouds[0].connectorCertificate.pfxFile: ") for p in each)
+    assert "Pfx-1" not in local.result
 
 
 # -- the stack's own certificate (lab CA) ------------------------------------------------------------------------
@@ -142,6 +148,7 @@ def test_the_bound_certificate_of_an_installed_connector_and_its_port(tmp_path: 
     assert report.ok
     tested = [c for c in lab.transport.calls if "Test-NetConnection" in c.names]
     assert len(tested) == 1 and tested[0].host == "wasp.contoso.com" and len(tested[0].statements) == 2
+    assert tested[0].step == STEP and tested[0].idempotent  # a read, like every other
 
 
 def test_drift_of_the_stacks_own_certificate_warns_and_up_heals_it(tmp_path: Path) -> None:
@@ -261,3 +268,27 @@ def test_a_lab_ca_that_outlives_the_certificates_it_issues_passes_and_each_cloud
     assert said(report, "portal3") == (
         FAIL, "wapconnector:clouds[1].certificateValidityDays (500) exceeds the lab CA's validityDays (400)",
         "fix the cloud's certificate settings")
+
+
+def test_the_operators_files_are_read_from_the_project_and_judged_at_the_runs_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "issuing-ca.pem").write_text(org_ca("Contoso Issuing CA", days=3650).pem)
+
+    def two_clouds(raw: dict[str, Any]) -> None:  # the lab CA's cloud first, the operator's second
+        second_cloud(raw, sqlServer="sql01", connectorCertificate={
+            "source": "store", "thumbprint": THUMB, "issuingCaFile": "issuing-ca.pem"})
+
+    lab = healthy(stack(two_clouds, project_dir=project, sqlServer="sql01"))
+    lab.hosts["portal3"].my = [certificate(DnsNameList=["tenant2.contoso.com"])]
+    lab.hosts["portal3"].ca = [CA]
+    monkeypatch.chdir(tmp_path)  # not the project: files are found through it all the same
+    report = lab.run(project)
+    assert [(r.check, r.status) for r in report.rows if r.host == "(this machine)"] == [
+        ("bundle", PASS), ("connector certificate (C2)", PASS)]
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=3660)  # the issuing CA has ended by then
+    local = row(lab.run(project, now=later), "(this machine)", "connector certificate (C2)")
+    assert (local.status, local.todo) == (FAIL, "fix wapconnector:clouds[1].connectorCertificate")
+    assert local.result.startswith("wapconnector:clouds[1].connectorCertificate.issuingCaFile: CA certificate ")
+    assert " expired on " in local.result
