@@ -128,6 +128,7 @@ PARAMETERS = {
     "get-mgmtsvcsetting": {"namespace", "name"}, "invoke-sqlcmd": {"serverinstance", "database", "query", "credential"},
     "write-output": {"inputobject"}, "select-object": {"property"},
 }
+ACTION_PREFERENCES = ("SilentlyContinue", "Stop", "Continue", "Inquire", "Ignore", "Suspend")
 WINDOWS_KEY = "hklm:\\software\\microsoft\\windows nt\\currentversion"
 POWERSHELL_KEY = "hklm:\\software\\microsoft\\powershell\\3\\powershellengine"
 URL_REWRITE_KEY = "hklm:\\software\\microsoft\\iis extensions\\url rewrite"
@@ -154,6 +155,10 @@ def run_pipeline(host: Host, pipeline: Pipeline) -> tuple[list[Any], list[ErrorR
             if k not in PARAMETERS[name]:
                 return Failure(f"A parameter cannot be found that matches parameter name '{k}'.",
                                error_id="NamedParameterNotFound")
+        action = p.get("erroraction", "Continue")
+        if not any(_eq(action, a) for a in ACTION_PREFERENCES):
+            return Failure(f"Cannot bind parameter 'ErrorAction'. Cannot convert value \"{action}\" to type "
+                           f"\"System.Management.Automation.ActionPreference\".", error_id="ParameterBindingFailed")
         if i == 0:
             read = first_read(host, name, p, {s.lower() for s in c.switches})
             if isinstance(read, Failure):
