@@ -71,7 +71,7 @@ def main() -> None:
 
     from components.preflight import run_preflight
     from labsim.hosts.wapconnector import make_bundle
-    from providers.remote import default_transport
+    from providers.transport import PsrpTransport
     from tests.preflight.helpers import config_for
 
     data = big_lab(args.clouds)
@@ -88,7 +88,7 @@ def main() -> None:
             from labsim.lab import Lab
 
             config = config_for(Lab.model_validate(data), tmp_path, tmp_path / "labsim")
-            real = default_transport()
+            real = PsrpTransport()
             calls: dict[str, int] = {}
 
             class Counting:

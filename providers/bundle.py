@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 
 import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from providers import ownership
 from providers.base import FieldDiff, LabResource, is_unknown
@@ -60,8 +60,14 @@ from providers.transport import Command, HostConnection, Pipeline, Transport
 # [doc] the article: "copy the WAPConnector folder ... to a folder named c:\temp" (so the root is
 #       c:\temp\WAPConnector, the folder above Setup\).
 DEFAULT_DESTINATION = BUNDLE_PATH  # providers/facts/locations.py
+# [doc] the scripts other resources run (Update-TenantAPI.ps1, Configure-TrustAzureStack.ps1) come with the bundle.
+SCRIPT_MISSING_HINT = ("stage the WAPConnector folder there first (ConnectorBundle with destination = this "
+                       "resource's bundle_path) and run `pulumi up` again")
 # [inf] nothing here depends on the bundle's layout (unpublished): every file of the local folder is staged.
 # ---------------------------------------------------------------------------------------------------------------
+
+#: Where the WAPConnector bundle is staged on a host, as the resources that run its scripts take it.
+BundlePath = Annotated[str, AfterValidator(windows_path)]
 
 # ---------------------------------------------------------------------------------------------------------------
 # Pure: the local tree

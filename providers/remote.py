@@ -12,7 +12,6 @@ them so read/delete can reach the host later; ``connection`` is therefore always
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Self, TypeVar
@@ -25,21 +24,6 @@ from providers import ownership
 from providers.base import PROVIDER_KEY, LabProvider, is_unknown, validation_failures
 from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge
 from providers.transport import HostConnection, Transport, comparable_settings
-
-_default: Transport | None = None
-_default_lock = threading.Lock()
-
-
-def default_transport() -> Transport:
-    """The transport a provider process uses when none is passed in: pypsrp, with the process's session pool (one
-    per host, reused by every resource of that host the process serves)."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            from providers.transport import PsrpTransport
-
-            _default = PsrpTransport()
-        return _default
 
 
 class RemoteInputs(BaseModel):
@@ -157,18 +141,28 @@ def inputs_only(props: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class RemoteProvider(LabProvider):
-    """Base of the providers of things on a Windows host. Each method takes its transport once, from
-    :attr:`transport`, and passes it down to every host operation; a test passes its own (a FakeTransport) to
-    the constructor. A provider in the state carries none: it is pickled with the stack."""
+    """Base of the providers of things on a Windows host. The provider owns its transport: the one given to the
+    constructor (a test's FakeTransport), else a PsrpTransport it makes on first use, over the provider process's
+    sessions (:func:`providers.transport.process_sessions`: one runspace pool per host, whichever resource reaches
+    it). Each method takes the transport once and passes it down to every host operation. A provider in the state
+    carries none: it is pickled with the stack, before any method made its transport."""
 
     def __init__(self, transport: Transport | None = None) -> None:
-        if transport is not None:
+        if transport is not None:  # nothing on the instance otherwise: the pickle in the state stays the same
             self._transport = transport
 
     @property
     def transport(self) -> Transport:
         transport: Transport | None = self.__dict__.get("_transport")
-        return transport or default_transport()
+        if transport is None:
+            from providers.transport import PsrpTransport, process_sessions
+
+            transport = self._transport = PsrpTransport(process_sessions())
+        return transport
+
+    def __getstate__(self) -> dict[str, Any] | None:
+        state = {k: v for k, v in self.__dict__.items() if k != "_transport"}
+        return state or None  # as an object with nothing on it: the pickle is the class alone
 
 
 # -- the one shape of a resource on a host ---------------------------------------------------------------------

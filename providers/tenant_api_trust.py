@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from providers import connector_output, hostops, ownership, remote
 from providers.base import PROVIDER_KEY, FieldDiff, LabResource, is_unknown
-from providers.bundle import DEFAULT_DESTINATION
+from providers.bundle import DEFAULT_DESTINATION, SCRIPT_MISSING_HINT, BundlePath
 from providers.errors import ConnectorError, HostDidNotConverge, RemoteCommandFailed
 from providers.facts import files, tenant_api
 from providers.facts.locations import SCRIPTS_FOLDER
@@ -36,7 +36,6 @@ from providers.facts.tenant_api import (
     store_connection_string,
 )
 from providers.remote import HostResourceProvider, RemoteInputs
-from providers.tenant_api_update import SCRIPT_MISSING_HINT, BundlePath
 from providers.transport import Command, Credential, HostConnection, Pipeline, Secret, Transport
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -14,15 +14,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import Field, field_validator
 
 from providers import hostops, ownership, remote
 from providers.base import FieldDiff, LabResource, is_unknown
-from providers.bundle import DEFAULT_DESTINATION
+from providers.bundle import DEFAULT_DESTINATION, SCRIPT_MISSING_HINT, BundlePath
 from providers.errors import HostDidNotConverge
 from providers.facts import iis, tenant_api
 from providers.facts.locations import TENANT_API_SITE
@@ -44,14 +44,9 @@ UR91_TENANT_API_PRODUCT_CODES = frozenset({"{CF41308C-9BC3-46C1-8B39-135D00E491E
 # [inf] how long the MSI upgrade may take (labsim: 30 s x latency factor).
 UPDATE_TIMEOUT_SECONDS = 900.0
 # [doc] no undo is documented (reinstalling the UR9.1 rollup MSI would be one).
-# [doc] the scripts come with the WAPConnector bundle (ConnectorBundle) staged at bundle_path.
-SCRIPT_MISSING_HINT = ("stage the WAPConnector folder there first (ConnectorBundle with destination = this "
-                       "resource's bundle_path) and run `pulumi up` again")
 # ---------------------------------------------------------------------------------------------------------------
 
 ScriptFolder = Literal["Packages", "Scripts"]
-#: Where the WAPConnector bundle is staged on the host: an absolute Windows folder.
-BundlePath = Annotated[str, AfterValidator(hostops.windows_path)]
 _GUID = re.compile(r"^\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}$")
 
 

@@ -21,7 +21,6 @@ from components.preflight.report import Report
 from components.preflight.targets import HostTargets, probes, sections_of
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.facts.locations import CONNECTOR_PORT
-from providers.remote import default_transport
 from providers.transport import PRIVILEGED_ENDPOINT, Command, HostConnection, Pipeline, Transport
 
 STEP = "preflight (read-only)"
@@ -111,7 +110,10 @@ def run_preflight(config: StackConfig, *, transport: Transport | None = None, pr
                   on_host: Callable[[str], None] | None = None) -> Report:
     """Probe every host of the stack (read-only, in parallel) and judge the answers."""
     started = time.monotonic()
-    transport = transport or default_transport()
+    if transport is None:
+        from providers.transport import PsrpTransport
+
+        transport = PsrpTransport()
     project_dir = project_dir or Path.cwd()
     tgts = T.targets(config)
     size, bundle_row = bundle_size(config, project_dir)

@@ -39,13 +39,13 @@ __all__ = [
     "PRIVILEGED_ENDPOINT", "Auth", "Call", "Command", "Credential", "ErrorRecordInfo", "Failure",
     "FakeTransport", "HostConnection", "Output", "Pipeline", "PsrpTransport", "Result", "Secret", "Statements",
     "SessionCache", "Transport", "VerbosePredicate", "comparable_settings", "describe", "error_info",
-    "locate_ca_file", "make_wsman",
+    "locate_ca_file", "make_wsman", "process_sessions",
     "secrets_in", "to_plain", "to_statements", "to_wire", "translate",
 ]
 
 # The real transport's names and their modules: pypsrp (and requests) load only when one is used.
-_REAL = {"PsrpTransport": "_psrp", "SessionCache": "_sessions", "make_wsman": "_sessions", "error_info": "_wire",
-         "to_wire": "_wire", "translate": "_errors"}
+_REAL = {"PsrpTransport": "_psrp", "SessionCache": "_sessions", "make_wsman": "_sessions",
+         "process_sessions": "_sessions", "error_info": "_wire", "to_wire": "_wire", "translate": "_errors"}
 
 
 def __getattr__(name: str) -> Any:

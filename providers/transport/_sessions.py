@@ -2,7 +2,8 @@
 
 Sessions are expensive (an HTTP auth handshake, a pool negotiation) and the dynamic provider serves up to 4 calls
 at once. A ``PsrpTransport`` keeps its sessions in a ``SessionCache`` (its own, unless the caller passes one to
-share), never on a provider object: those are pickled into the state. A session is used by one thread at a time:
+share: a provider process's providers share ``process_sessions()``), never on a provider object: those are pickled
+into the state. A session is used by one thread at a time:
 threads check one out and put it back when their pipeline is over; a thread finding the host's sessions busy
 waits for one rather than paying for another (``READ_WAIT`` while a read holds it, ``REUSE_WAIT`` otherwise).
 
@@ -13,6 +14,7 @@ a session that saw an error is discarded rather than checked in (the transport d
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import hmac
 import logging
@@ -255,4 +257,19 @@ def close_at_exit(cache: SessionCache, limit: float = 5.0) -> None:
     worker = threading.Thread(target=cache.close_all, name="close-winrm-sessions", daemon=True)
     worker.start()
     worker.join(limit)
+
+
+_process_sessions: SessionCache | None = None
+_process_sessions_lock = threading.Lock()
+
+
+def process_sessions() -> SessionCache:
+    """The sessions of this process, made on first use and closed when it exits: every provider's transport in a
+    provider process uses them, so each host has one runspace pool whichever resource reaches it."""
+    global _process_sessions
+    with _process_sessions_lock:
+        if _process_sessions is None:
+            _process_sessions = SessionCache()
+            atexit.register(close_at_exit, _process_sessions)
+        return _process_sessions
 

@@ -250,13 +250,20 @@ def test_keep_ownership_writes_the_marker_again_only_when_it_differs(monkeypatch
     assert [m for _, _, m in written] == [mine]
 
 
-def test_provider_uses_the_transport_it_was_given_else_the_process_default():
-    from providers.transport import PsrpTransport
+def test_provider_owns_the_transport_it_was_given_else_one_over_the_process_sessions():
+    import pickle
+
+    from providers.transport import PsrpTransport, process_sessions
 
     given = FakeTransport({})
     assert remote.RemoteProvider(given).transport is given
-    assert remote.RemoteProvider().transport is remote.default_transport() is remote.default_transport()
-    assert isinstance(remote.default_transport(), PsrpTransport)
+    provider = remote.RemoteProvider()
+    pickled = pickle.dumps(provider)
+    made = provider.transport
+    assert isinstance(made, PsrpTransport) and provider.transport is made  # made once, kept by the provider
+    other = remote.RemoteProvider().transport
+    assert other is not made and other.cache is made.cache is process_sessions()  # one pool per host
+    assert pickle.dumps(provider) == pickled  # the state never carries a transport
 
 
 def test_update_refuses_what_another_stack_now_owns_naming_host_and_thing(monkeypatch):
