@@ -21,21 +21,23 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypedDict
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
+from pulumi.dynamic import CheckFailure, CheckResult
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from providers import connector_output, names, ownership
-from providers.base import PROVIDER_KEY, FieldDiff, LabResource, is_unknown
+from providers.base import PROVIDER_KEY, LabResource, is_unknown
 from providers.errors import ConnectorError, HostDidNotConverge, RemoteCommandFailed, StepTimedOut
 from providers.facts import files
 from providers.facts.files import ListedFile
 from providers.facts.locations import ADD_CONNECTOR_CMDLET, CONNECTOR_PORT, INFRASTRUCTURE_SHARE, OUTPUT_FOLDER
 from providers.hostops import only_expected_errors
 from providers.remote import (
+    Converged,
     HostResourceProvider,
+    Identity,
     RemoteInputs,
     check_remote,
-    connection_diff,
+    connection_of,
     password_secret,
     same_connection,
     secret_outputs,
@@ -243,7 +245,7 @@ class OutputFile:
 
 
 @dataclass(frozen=True)
-class Observed:
+class AzurePackConnectorObserved:
     """Multi-cloud mode as the output folder shows it: one parsed file per AzurePack-*.txt (at least one; a folder
     without files reads as None: disabled or never enabled)."""
 
@@ -274,7 +276,8 @@ def _same_endpoint(a: str, b: str) -> bool:
         return a.strip().lower() == b.strip().lower()
 
 
-def observed_clouds(observed: Observed, known: Sequence[Mapping[str, str]] = ()) -> dict[str, OutputFile]:
+def observed_clouds(observed: AzurePackConnectorObserved,
+                    known: Sequence[Mapping[str, str]] = ()) -> dict[str, OutputFile]:
     """Files keyed by cloud name: the file's CloudName, else the known cloud with that endpoint (the contract's
     matching rule), else the file name. Several files for one cloud: the newest wins."""
     by_name: dict[str, OutputFile] = {}
@@ -313,13 +316,13 @@ class FolderChanged(ValueError):
     """A listed file's Get-Content statement gave no text (the folder changed between the two invocations)."""
 
 
-def parse_files(listed: Sequence[ListedFile], contents: Sequence[Sequence[Any]]) -> Observed:
+def parse_files(listed: Sequence[ListedFile], contents: Sequence[Sequence[Any]]) -> AzurePackConnectorObserved:
     """Each listed file parsed from its own Get-Content statement's output. FolderChanged when a statement has no
     text; ValueError (from :func:`parse_output_file`) when a file cannot be understood."""
     texts = [fact.parse(out) for fact, out in zip(content_facts(listed), contents, strict=False)]
     if len(contents) != len(listed) or any(text is None for text in texts):
         raise FolderChanged(f"{len(listed)} output file(s) listed but {sum(t is not None for t in texts)} read")
-    return Observed(tuple(parse_output_file(f.name, text, f.modified)
+    return AzurePackConnectorObserved(tuple(parse_output_file(f.name, text, f.modified)
                           for f, text in zip(listed, texts, strict=True) if text is not None))
 
 
@@ -334,7 +337,7 @@ def missing_output_folder(record: ErrorRecordInfo) -> bool:
     return OUTPUT_FOLDER.lower() in (record.target or record.message).lower()
 
 
-def read_observed(t: Transport, share: HostConnection, pep_fqdn: str) -> tuple[Observed | None,
+def read_observed(t: Transport, share: HostConnection, pep_fqdn: str) -> tuple[AzurePackConnectorObserved | None,
                                                                                 ownership.Marker | None]:
     """The output folder and the ownership marker, on the share host: the listing and the marker in one
     invocation, then the listed files' text in a second (their names come from the first)."""
@@ -360,8 +363,9 @@ def read_observed(t: Transport, share: HostConnection, pep_fqdn: str) -> tuple[O
                              step=STEP_READ) from None
 
 
-def observed_outputs(observed: Observed | None, known: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
-    """Observed state in the shape of the resource's outputs (clouds/azure_stack_cloud_name comparable to inputs)."""
+def observed_outputs(observed: AzurePackConnectorObserved | None,
+                     known: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
+    """Observed state in the shape of the outputs (clouds/azure_stack_cloud_name comparable to inputs)."""
     by_name = observed_clouds(observed, known) if observed is not None else {}
     stack_names = {f.stack_cloud_name for f in by_name.values() if f.stack_cloud_name}
     return {
@@ -379,9 +383,6 @@ def observed_outputs(observed: Observed | None, known: Sequence[Mapping[str, str
 # Plan: observed vs desired
 # ===============================================================================================================
 
-DIFF_FIELDS = ("multi_cloud_enabled", "clouds", "azure_stack_cloud_name")
-
-
 def _clouds_equal(observed: Any, desired: Any) -> bool:
     if not isinstance(observed, list) or not isinstance(desired, list):
         return False
@@ -394,49 +395,31 @@ def _clouds_equal(observed: Any, desired: Any) -> bool:
                                     for x, y in zip(a, b, strict=True))
 
 
-def changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
-    """Declared fields whose observed value (olds: last read) differs from the desired one (news).
-
-    When multi-cloud mode is observed off, only ``multi_cloud_enabled`` is named: the cloud list and stack
-    name are then unknowable (no files), not different."""
-    if olds.get("multi_cloud_enabled") is False:
-        return ["multi_cloud_enabled"]
-    changed = []
-    if is_unknown(news.get("clouds")) or not _clouds_equal(olds.get("clouds"), news.get("clouds")):
-        changed.append("clouds")
-    if is_unknown(news.get("azure_stack_cloud_name")) or olds.get("azure_stack_cloud_name") != news.get(
+def compare(desired: Mapping[str, Any], observed: Mapping[str, Any]) -> list[ownership.Difference]:
+    """The declared fields whose observed value (:func:`observed_outputs`, or the state's last read) differs from
+    the desired one (the inputs). When multi-cloud mode is observed off, only ``multi_cloud_enabled`` differs: the
+    cloud list and stack name are then unknowable (no files), not different."""
+    if observed.get("multi_cloud_enabled") is False:
+        return [ownership.Difference("multi_cloud_enabled", False, True)]
+    out = []
+    if is_unknown(desired.get("clouds")) or not _clouds_equal(observed.get("clouds"), desired.get("clouds")):
+        out.append(ownership.Difference("clouds", observed.get("clouds"), desired.get("clouds")))
+    if is_unknown(desired.get("azure_stack_cloud_name")) or observed.get("azure_stack_cloud_name") != desired.get(
             "azure_stack_cloud_name"):
-        changed.append("azure_stack_cloud_name")
-    return changed
+        out.append(ownership.Difference("azure_stack_cloud_name", observed.get("azure_stack_cloud_name"),
+                                        desired.get("azure_stack_cloud_name")))
+    return out
 
 
 @dataclass(frozen=True)
-class Step:
+class AzurePackConnectorStep:
     """A step of the plan. There is one kind: Add-AzurePackConnector with the whole desired list (the cmdlet
     replaces the configuration; nothing changes one cloud alone)."""
 
     kind: Literal["enable"] = "enable"
 
 
-ENABLE = Step("enable")
-
-
-def plan(seen: Mapping[str, Any], desired: Mapping[str, Any]) -> list[Step]:
-    """The steps that close the gap between what the folder shows (``seen``: :func:`observed_outputs`) and the
-    desired ``clouds`` / ``azure_stack_cloud_name``: [ENABLE] or []."""
-    return [ENABLE] if changed_fields(seen, desired) else []
-
-
-def differences(observed: Observed, inputs: AzurePackConnectorInputs) -> list[ownership.Difference]:
-    """How multi-cloud mode found enabled differs from the desired configuration, field by field (for adoption)."""
-    seen, desired = observed_outputs(observed, inputs.desired_clouds()), inputs.desired()
-    return [ownership.Difference(f, seen.get(f), desired[f]) for f in changed_fields(seen, desired)]
-
-
-def prior_values(observed: Observed, inputs: AzurePackConnectorInputs) -> dict[str, Any]:
-    """What adopted multi-cloud mode held: delete configures this cloud list again if the stack changed it."""
-    seen = observed_outputs(observed, inputs.desired_clouds())
-    return {k: seen[k] for k in inputs.desired()}
+ENABLE = AzurePackConnectorStep("enable")
 
 
 # ===============================================================================================================
@@ -500,12 +483,7 @@ def disable(t: Transport, pep: HostConnection) -> None:
 # ===============================================================================================================
 
 
-def resource_id(pep_fqdn: str) -> str:
-    # One multi-cloud configuration per Azure Stack: the PEP names it.
-    return f"multicloud@{pep_fqdn.lower()}"
-
-
-def _outputs(props: Mapping[str, Any], observed: Observed | None,
+def _outputs(props: Mapping[str, Any], observed: AzurePackConnectorObserved | None,
              known: Sequence[Mapping[str, str]]) -> dict[str, Any]:
     outs = {k: v for k, v in props.items() if k != PROVIDER_KEY}
     seen = observed_outputs(observed, known)
@@ -526,54 +504,89 @@ def _untracked_marker(pep_fqdn: str) -> ownership.Marker:
     return ownership.Marker("", resource=OWNERSHIP_RESOURCE, thing=thing(pep_fqdn))
 
 
-class AzurePackConnectorProvider(HostResourceProvider[AzurePackConnectorInputs, Observed, Step]):
+def _identity(pep_fqdn: str) -> Identity:
+    return Identity(pep_fqdn, marker_path(pep_fqdn), thing(pep_fqdn))
+
+
+class AzurePackConnectorProvider(HostResourceProvider[AzurePackConnectorInputs, AzurePackConnectorObserved,
+                                                      AzurePackConnectorStep]):
     """Multi-cloud mode on the template of providers.remote. It spans two hosts: Add-AzurePackConnector runs on
     the PEP (JEA: no file commands), so the read and the ownership marker go through ``share_connection``;
     ``claim`` and ``keep_ownership`` are this resource's own for that reason, and because the marker is written
     even without an owner (files gone + marker = disabled out of band; files gone, no marker = deleted)."""
 
+    inputs_model = AzurePackConnectorInputs
     ownership_resource = OWNERSHIP_RESOURCE
+    connection_keys = ("connection", "share_connection")
+    settings = ("share_connection", "timeout_seconds")
+    always_marked = True
+    # Disable on the old PEP before enabling through the new one: both may be the same Azure Stack (ERCS01..03
+    # of an integrated system), and create-before-delete would end with multi-cloud mode disabled.
+    delete_before_replace = True
 
-    def read_host(self, t: Transport, inputs: AzurePackConnectorInputs) -> tuple[Observed | None,
+    def checked(self, news: Mapping[str, Any], result: CheckResult) -> CheckResult:
+        return check(news)
+
+    def identity(self, inputs: AzurePackConnectorInputs) -> Identity:
+        return _identity(inputs.connection.fqdn)
+
+    def stored_identity(self, t: Transport, props: Mapping[str, Any]) -> Identity:
+        return _identity(connection_of(props).fqdn)
+
+    def marker_connection(self, props: Mapping[str, Any]) -> HostConnection:
+        return connection_of(props, "share_connection")
+
+    def read_host(self, t: Transport, inputs: AzurePackConnectorInputs) -> tuple[AzurePackConnectorObserved | None,
                                                                                   ownership.Marker | None]:
         return read_observed(t, inputs.share_connection, inputs.connection.fqdn)
 
-    def plan(self, observed: Observed | None, inputs: AzurePackConnectorInputs) -> list[Step]:
-        return plan(observed_outputs(observed, inputs.desired_clouds()), inputs.desired())
+    def read_state(self, t: Transport, props: Mapping[str, Any]) -> tuple[AzurePackConnectorObserved | None,
+                                                                           ownership.Marker | None]:
+        return read_observed(t, connection_of(props, "share_connection"), connection_of(props).fqdn)
 
-    def apply(self, t: Transport, inputs: AzurePackConnectorInputs, steps: list[Step],
-              observed: Observed | None) -> None:
+    def desired_values(self, inputs: AzurePackConnectorInputs) -> Mapping[str, Any]:
+        return inputs.desired()
+
+    def observed_values(self, observed: AzurePackConnectorObserved | None,
+                        inputs: AzurePackConnectorInputs) -> Mapping[str, Any]:
+        return observed_outputs(observed, inputs.desired_clouds())
+
+    def compare(self, desired: Mapping[str, Any], observed: Mapping[str, Any]) -> list[ownership.Difference]:
+        return compare(desired, observed)
+
+    def changed_settings(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
+        share_changed = is_unknown(news.get("share_connection")) or \
+            not same_connection(olds.get("share_connection"), news.get("share_connection"))
+        return [*(["share_connection"] if share_changed else []),
+                *(["timeout_seconds"] if olds.get("timeout_seconds") != news.get("timeout_seconds") else [])]
+
+    def steps(self, differences: list[ownership.Difference], inputs: AzurePackConnectorInputs,
+              observed: AzurePackConnectorObserved | None) -> list[AzurePackConnectorStep]:
+        return [ENABLE] if differences else []
+
+    def apply(self, t: Transport, inputs: AzurePackConnectorInputs, steps: list[AzurePackConnectorStep],
+              observed: AzurePackConnectorObserved | None) -> None:
         for _ in steps:  # ENABLE: the only kind
             enable(t, inputs)
 
-    def did_not_converge(self, inputs: AzurePackConnectorInputs, observed: Observed | None,
-                         left: list[Step]) -> HostDidNotConverge:
-        differs = changed_fields(observed_outputs(observed, inputs.desired_clouds()), inputs.desired())
+    def did_not_converge(self, inputs: AzurePackConnectorInputs, observed: AzurePackConnectorObserved | None,
+                         left: list[AzurePackConnectorStep]) -> HostDidNotConverge:
+        differs = [d.field for d in self.differences(observed, inputs)]
         return HostDidNotConverge(
             inputs.connection.fqdn, STEP_ENABLE,
             f"{ADD_CMDLET} reported success but the output folder {OUTPUT_FOLDER} (read on "
             f"{inputs.share_connection.fqdn}) does not show the configuration (differs: {', '.join(differs)}; found "
             f"{len(observed.files) if observed else 0} file(s))", hint="check the folder, then run again")
 
-    def marker_path(self, inputs: AzurePackConnectorInputs) -> str:
-        return marker_path(inputs.connection.fqdn)
-
-    def thing(self, inputs: AzurePackConnectorInputs) -> str:
-        return thing(inputs.connection.fqdn)
+    def prior_values(self, observed: AzurePackConnectorObserved, inputs: AzurePackConnectorInputs) -> dict[str, Any]:
+        """What adopted multi-cloud mode held: delete configures this cloud list again if the stack changed it."""
+        seen = observed_outputs(observed, inputs.desired_clouds())
+        return {k: seen[k] for k in inputs.desired()}
 
     def claim(self, t: Transport, inputs: AzurePackConnectorInputs) -> dict[str, Any]:
-        pep = inputs.connection.fqdn
-        own: dict[str, Any] = {}
-        mark = _untracked_marker(pep)
-        if inputs.owner is not None:
-            found, marker = self.read_host(t, inputs)
-            mark = ownership.claim(
-                host=pep, thing=thing(pep), owner=inputs.owner, adopt=inputs.adopt, marker=marker,
-                exists=found is not None, differences=differences(found, inputs) if found is not None else [],
-                prior=prior_values(found, inputs) if found is not None else {}, resource=OWNERSHIP_RESOURCE)
-            own = ownership.outputs(mark)
-        # Before the change: a rerun after a failure knows it is its own.
-        ownership.write(t, inputs.share_connection, STEP_MARK, marker_path(pep), mark)
+        own = super().claim(t, inputs)  # the marker on the share host, through write_marker
+        if inputs.owner is None:  # before the change: a rerun after a failure knows it is its own
+            self.write_marker(t, inputs, _untracked_marker(inputs.connection.fqdn))
         return own
 
     def keep_ownership(self, t: Transport, inputs: AzurePackConnectorInputs,
@@ -587,84 +600,54 @@ class AzurePackConnectorProvider(HostResourceProvider[AzurePackConnectorInputs, 
                                  previous=olds.get("owner"))
             mark = ownership.from_state({**olds, "owner": inputs.owner}, OWNERSHIP_RESOURCE, thing(pep)) or mark
             own = ownership.outputs(mark)
-        ownership.write(t, inputs.share_connection, STEP_MARK, marker_path(pep), mark)
+        self.write_marker(t, inputs, mark)  # always: not only when it went missing
         return own
 
-    # -- Pulumi ------------------------------------------------------------------------------------------------
-    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        return check(news)
+    def write_marker(self, t: Transport, inputs: AzurePackConnectorInputs, mark: ownership.Marker) -> None:
+        ownership.write(t, inputs.share_connection, STEP_MARK, marker_path(inputs.connection.fqdn), mark)
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = changed_fields(olds, news) + ownership.owner_changed(olds, news)
-        conn_changed, replaces = connection_diff(olds, news)  # another Azure Stack: a different configuration
-        changed += conn_changed
-        if is_unknown(news.get("share_connection")) or \
-                not same_connection(olds.get("share_connection"), news.get("share_connection")):
-            changed.append("share_connection")
-        if olds.get("timeout_seconds") != news.get("timeout_seconds"):
-            changed.append("timeout_seconds")
-        # Disable on the old PEP before enabling through the new one: both may be the same Azure Stack (ERCS01..03
-        # of an integrated system), and create-before-delete would end with multi-cloud mode disabled.
-        return FieldDiff(changed, replaces, delete_before_replace=True)
+    def unmark(self, t: Transport, props: Mapping[str, Any], who: Identity) -> None:
+        ownership.remove(t, self.marker_connection(props), STEP_MARK, who.marker_path)
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        inputs = AzurePackConnectorInputs.parse(props)
-        t = self.transport
-        own = self.claim(t, inputs)
-        observed = self.converge(t, inputs)
-        return CreateResult(resource_id(inputs.connection.fqdn),
-                            {**_outputs(props, observed, inputs.desired_clouds()), **own})
+    def outputs(self, props: Mapping[str, Any], inputs: AzurePackConnectorInputs,
+                done: Converged[AzurePackConnectorObserved, AzurePackConnectorStep],
+                olds: Mapping[str, Any] | None) -> dict[str, Any]:
+        return _outputs(props, done.observed, inputs.desired_clouds())
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        share = HostConnection.parse(props.get("share_connection"))
-        pep = HostConnection.parse(props.get("connection"))
-        observed, marker = read_observed(self.transport, share, pep.fqdn)
-        if observed is None and marker is None:
-            return ReadResult(id_="", outs={})
+    def resource_id(self, inputs: AzurePackConnectorInputs, outputs: Mapping[str, Any]) -> str:
+        # One multi-cloud configuration per Azure Stack: the PEP names it.
+        return f"multicloud@{inputs.connection.fqdn.lower()}"
+
+    def is_gone(self, props: Mapping[str, Any], observed: AzurePackConnectorObserved | None,
+                marker: ownership.Marker | None) -> bool:
+        return observed is None and marker is None  # files gone but the marker there: disabled out of band
+
+    def read_outputs(self, props: Mapping[str, Any], observed: AzurePackConnectorObserved | None) -> dict[str, Any]:
         clouds = props.get("clouds")
-        known = clouds if isinstance(clouds, list) else []
-        return ReadResult(id_=id_, outs={**_outputs(props, observed, known),
-                                         "observed_owner": marker.owner if marker else None})
+        return _outputs(props, observed, clouds if isinstance(clouds, list) else [])
 
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        # The plan compares what the folder shows now with the new inputs: the cmdlet runs only when they differ.
-        inputs = AzurePackConnectorInputs.parse(news)
-        t = self.transport
-        own = self.keep_ownership(t, inputs, olds)
-        observed = self.converge(t, inputs)
-        return UpdateResult({**_outputs(news, observed, inputs.desired_clouds()), **own})
-
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
-        pep = HostConnection.parse(props.get("connection"))
-        share = HostConnection.parse(props.get("share_connection"))
-        t = self.transport
-        owner = props.get("owner")
-        if isinstance(owner, str):
-            found, marker = read_observed(t, share, pep.fqdn)
-            if not ownership.may_delete(host=pep.fqdn, thing=thing(pep.fqdn), owner=owner, marker=marker):
-                return
-            if props.get("adopted"):
-                restore_prior(t, pep, props, found)
-                ownership.remove(t, share, STEP_MARK, marker_path(pep.fqdn))
-                return
+    def remove(self, t: Transport, props: Mapping[str, Any], found: AzurePackConnectorObserved | None) -> None:
+        pep, share = connection_of(props), connection_of(props, "share_connection")
         disable(t, pep)
         observed, _ = read_observed(t, share, pep.fqdn)
         if observed is not None:
             raise HostDidNotConverge(
                 pep.fqdn, STEP_DISABLE, f"the command succeeded but {len(observed.files)} output file(s) remain in "
                 f"{OUTPUT_FOLDER}", hint="check multi-cloud mode in the portal and run the delete again")
-        ownership.remove(t, share, STEP_MARK, marker_path(pep.fqdn))  # last: a failure before leaves it deletable
+
+    def leave(self, t: Transport, props: Mapping[str, Any], found: AzurePackConnectorObserved | None) -> None:
+        restore_prior(t, connection_of(props), props, found)
 
 
-def restore_prior(t: Transport, pep: HostConnection, props: Mapping[str, Any], found: Observed | None) -> None:
+def restore_prior(t: Transport, pep: HostConnection, props: Mapping[str, Any],
+                  found: AzurePackConnectorObserved | None) -> None:
     """Adopted multi-cloud mode is never disabled: the cloud list it had before is configured again when the
     stack changed it, else it is left as it is."""
     recorded = props.get("prior")
     prior: Mapping[str, Any] = recorded if isinstance(recorded, Mapping) else {}
     clouds, stack_name = prior.get("clouds"), prior.get("azure_stack_cloud_name")
     now = observed_outputs(found, clouds if isinstance(clouds, list) else [])
-    if not clouds or not stack_name or not changed_fields(now, {"clouds": clouds,
-                                                                "azure_stack_cloud_name": stack_name}):
+    if not clouds or not stack_name or not compare({"clouds": clouds, "azure_stack_cloud_name": stack_name}, now):
         pulumi.log.warn(f"{pep.fqdn}: multi-cloud mode was enabled before this stack; it stays enabled as it is")
         return
     inputs = AzurePackConnectorInputs.parse({**props, "clouds": clouds, "azure_stack_cloud_name": stack_name})

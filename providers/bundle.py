@@ -7,8 +7,8 @@ the resource is declared (so ``diff`` is pure); the files travel in chunks with 
 
 Three parts, as every remote resource:
   * read   — one pipeline: ``Get-ChildItem -Recurse -File | Get-FileHash``; the folder missing means gone;
-  * plan   — which files to upload or remove (pure), and the chunked staging commands for one file (pure);
-  * glue   — :class:`ConnectorBundleProvider` and the :class:`ConnectorBundle` resource.
+  * compare — which files differ (pure), and the steps: upload or remove them;
+  * the template's hooks (:class:`ConnectorBundleProvider`) and the :class:`ConnectorBundle` resource.
 
 The staging helpers and the Windows path rules it uses live in :mod:`providers.hostops`, shared with the
 certificate and Tenant API resources, which stage a PFX or a data file the same way.
@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pulumi
-from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from providers import ownership
-from providers.base import FieldDiff, LabResource, is_unknown
+from providers.base import LabResource, is_unknown
 from providers.errors import ConnectorError, HostDidNotConverge
 from providers.facts import files
 from providers.facts.locations import BUNDLE_PATH
@@ -44,15 +43,14 @@ from providers.hostops import (
     windows_path,
 )
 from providers.remote import (
+    Converged,
     HostResourceProvider,
+    Identity,
     RemoteInputs,
-    check_remote,
-    connection_diff,
     connection_of,
     password_secret,
     secret_outputs,
 )
-from providers.remote import inputs_only as _inputs
 from providers.transport import Command, HostConnection, Pipeline, Transport
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -117,7 +115,7 @@ def observed_files(host_files: Mapping[str, str], desired: Iterable[str]) -> dic
 
 
 @dataclass(frozen=True)
-class ObservedBundle:
+class ConnectorBundleObserved:
     """The destination folder as the host shows it, against the bundle's files."""
 
     host_files: Mapping[str, str]
@@ -128,9 +126,9 @@ class ObservedBundle:
     """The bundle's files missing on the host or different there (:func:`drifted_files`)."""
 
 
-def observe(host_files: Mapping[str, str], desired: Mapping[str, str]) -> ObservedBundle:
+def observe(host_files: Mapping[str, str], desired: Mapping[str, str]) -> ConnectorBundleObserved:
     files = observed_files(host_files, desired)
-    return ObservedBundle(dict(host_files), files, tuple(drifted_files(files, desired)))
+    return ConnectorBundleObserved(dict(host_files), files, tuple(drifted_files(files, desired)))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -162,25 +160,49 @@ def directories_for(destination: str, relatives: Iterable[str]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Step:
+class ConnectorBundleStep:
     """``upload`` the files that differ (chunked, verified), or ``remove`` files dropped from the bundle."""
 
     kind: Literal["upload", "remove"]
     files: tuple[str, ...]
 
 
-def plan(observed: ObservedBundle | None, desired: Mapping[str, str],
-         staged_before: Mapping[str, str] | None = None) -> list[Step]:
+def compare(desired: Mapping[str, Any], observed: Mapping[str, Any]) -> list[ownership.Difference]:
+    """``files`` when a file of the bundle is missing on the host or different there, or when a file staged before
+    (``staged_before``, else the observed ``files`` of the state) is no longer in the bundle and still on the host
+    (``host_files``, when the read saw them). ``desired`` as the inputs, ``observed`` as the outputs."""
+    files = desired.get("files")
+    if is_unknown(files):
+        return [ownership.Difference("files", None, "the bundle's files")]
+    files = files or {}
+    drift = drifted_files(observed.get("files"), files)
+    if drift:
+        return [ownership.Difference(
+            "files", f"{len(drift)} of {len(files)} missing or different ({', '.join(drift[:3])}"
+                     f"{', ...' if len(drift) > 3 else ''})", "the bundle's files")]
+    previous = desired.get("staged_before") if desired.get("staged_before") is not None else observed.get("files")
+    on_host = observed.get("host_files")
+    stale = [rel for rel in stale_files(previous, files)
+             if on_host is None or rel.lower() in {k.lower() for k in on_host}]
+    if stale:
+        return [ownership.Difference("files", f"{len(stale)} staged before and no longer in the bundle "
+                                              f"({', '.join(stale[:3])}{', ...' if len(stale) > 3 else ''})",
+                                     "the bundle's files")]
+    return []
+
+
+def steps_for(observed: ConnectorBundleObserved | None, desired: Mapping[str, str],
+              staged_before: Mapping[str, str] | None = None) -> list[ConnectorBundleStep]:
     """Upload what is missing or different (everything when the folder is gone), then remove the files staged
     before that the bundle no longer has and that are still on the host. [] when the host matches."""
-    steps: list[Step] = []
+    steps: list[ConnectorBundleStep] = []
     todo = drifted_files(observed.files if observed is not None else None, desired)
     if todo:
-        steps.append(Step("upload", tuple(todo)))
+        steps.append(ConnectorBundleStep("upload", tuple(todo)))
     on_host = {k.lower() for k in observed.host_files} if observed is not None else set()
     stale = [rel for rel in stale_files(staged_before, desired) if rel.lower() in on_host]
     if stale:
-        steps.append(Step("remove", tuple(stale)))
+        steps.append(ConnectorBundleStep("remove", tuple(stale)))
     return steps
 
 
@@ -264,19 +286,6 @@ def read_bundle_owned(t: Transport, conn: HostConnection,
     return parse_hashes(destination, files), ownership.marker_in(marker)
 
 
-def changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """(changed, replaced) property names: observed state in olds against desired state in news."""
-    changed, replaces = connection_diff(olds, news)
-    if not same_path(olds.get("destination"), news.get("destination")):
-        changed.append("destination")
-        replaces.append("destination")
-    new_files = news.get("files")
-    if is_unknown(new_files) or drifted_files(olds.get("files"), new_files or {}) or \
-            stale_files(olds.get("files"), new_files or {}):
-        changed.append("files")
-    return changed, replaces
-
-
 def stage_files(t: Transport, inputs: ConnectorBundleInputs, relatives: Sequence[str]) -> None:
     """Upload the given files of the bundle, chunked, and verify their hashes on the host."""
     stage_bytes(t, inputs.connection, STEP_STAGE,
@@ -310,30 +319,67 @@ def _outputs(inputs: ConnectorBundleInputs, uploaded: list[str]) -> dict[str, An
     }
 
 
-class ConnectorBundleProvider(HostResourceProvider[ConnectorBundleInputs, ObservedBundle, Step]):
+class ConnectorBundleProvider(HostResourceProvider[ConnectorBundleInputs, ConnectorBundleObserved,
+                                                   ConnectorBundleStep]):
     """Stages a local folder onto a host; diff names the drifted ``files``; update re-uploads only those (the
-    template of providers.remote)."""
+    template of providers.remote). Besides the template: the folders above the destination that create makes are
+    recorded (``created_folders``) and removed again by delete."""
 
+    inputs_model = ConnectorBundleInputs
     ownership_resource = OWNERSHIP_RESOURCE
+    replace_on = ("destination",)
 
-    def read_host(self, t: Transport, inputs: ConnectorBundleInputs) -> tuple[ObservedBundle | None,
+    def parse_inputs(self, t: Transport, props: Mapping[str, Any],
+                     olds: Mapping[str, Any] | None) -> ConnectorBundleInputs:
+        inputs = ConnectorBundleInputs.parse(props)
+        if olds is not None:  # what update staged before: the files the bundle no longer has are removed
+            inputs = inputs.model_copy(update={"staged_before": olds.get("files")})
+        _refuse_changed_source(inputs)
+        return inputs
+
+    def identity(self, inputs: ConnectorBundleInputs) -> Identity:
+        return _identity(inputs.connection.fqdn, inputs.destination)
+
+    def stored_identity(self, t: Transport, props: Mapping[str, Any]) -> Identity:
+        return _identity(connection_of(props).fqdn, windows_path(props["destination"]))
+
+    def read_host(self, t: Transport, inputs: ConnectorBundleInputs) -> tuple[ConnectorBundleObserved | None,
                                                                                ownership.Marker | None]:
         host_files, marker = read_bundle_owned(t, inputs.connection, inputs.destination)
         return (None if host_files is None else observe(host_files, inputs.files)), marker
 
-    def plan(self, observed: ObservedBundle | None, inputs: ConnectorBundleInputs) -> list[Step]:
-        return plan(observed, inputs.files, inputs.staged_before)
+    def read_state(self, t: Transport, props: Mapping[str, Any]) -> tuple[ConnectorBundleObserved | None,
+                                                                           ownership.Marker | None]:
+        host_files, marker = read_bundle_owned(t, connection_of(props), windows_path(props["destination"]))
+        return (None if host_files is None else observe(host_files, props.get("files") or {})), marker
 
-    def apply(self, t: Transport, inputs: ConnectorBundleInputs, steps: list[Step],
-              observed: ObservedBundle | None) -> None:
+    def desired_values(self, inputs: ConnectorBundleInputs) -> Mapping[str, Any]:
+        return {"files": inputs.files, "staged_before": inputs.staged_before}
+
+    def observed_values(self, observed: ConnectorBundleObserved | None,
+                        inputs: ConnectorBundleInputs) -> Mapping[str, Any]:
+        return {"files": observed.files if observed else {}, "host_files": observed.host_files if observed else {}}
+
+    def compare(self, desired: Mapping[str, Any], observed: Mapping[str, Any]) -> list[ownership.Difference]:
+        return compare(desired, observed)
+
+    def changed_settings(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
+        return [] if same_path(olds.get("destination"), news.get("destination")) else ["destination"]
+
+    def steps(self, differences: list[ownership.Difference], inputs: ConnectorBundleInputs,
+              observed: ConnectorBundleObserved | None) -> list[ConnectorBundleStep]:
+        return steps_for(observed, inputs.files, inputs.staged_before) if differences else []
+
+    def apply(self, t: Transport, inputs: ConnectorBundleInputs, steps: list[ConnectorBundleStep],
+              observed: ConnectorBundleObserved | None) -> None:
         for step in steps:
             if step.kind == "upload":
                 stage_files(t, inputs, step.files)
             else:
                 remove_files(t, inputs.connection, inputs.destination, step.files)
 
-    def did_not_converge(self, inputs: ConnectorBundleInputs, observed: ObservedBundle | None,
-                         left: list[Step]) -> HostDidNotConverge:
+    def did_not_converge(self, inputs: ConnectorBundleInputs, observed: ConnectorBundleObserved | None,
+                         left: list[ConnectorBundleStep]) -> HostDidNotConverge:
         still = [rel for step in left for rel in step.files]
         return HostDidNotConverge(
             inputs.connection.fqdn, STEP_STAGE,
@@ -341,46 +387,18 @@ class ConnectorBundleProvider(HostResourceProvider[ConnectorBundleInputs, Observ
             f"{', ...' if len(still) > 5 else ''})",
             hint="check what else writes to that folder on the host, then run `pulumi up` again")
 
-    def marker_path(self, inputs: ConnectorBundleInputs) -> str:
-        return marker_path(inputs.destination)
-
-    def thing(self, inputs: ConnectorBundleInputs) -> str:
-        return thing(inputs.destination)
-
-    def differences(self, observed: ObservedBundle, inputs: ConnectorBundleInputs) -> list[ownership.Difference]:
-        """A folder already there is adopted when it holds the bundle's files as they are."""
-        drift = observed.drifted
-        if not drift:
-            return []
-        return [ownership.Difference(
-            "files", f"{len(drift)} of {len(inputs.files)} missing or different ({', '.join(drift[:3])}"
-                     f"{', ...' if len(drift) > 3 else ''})", "the bundle's files")]
-
-    def prior_values(self, observed: ObservedBundle) -> dict[str, Any]:
+    def prior_values(self, observed: ConnectorBundleObserved, inputs: ConnectorBundleInputs) -> dict[str, Any]:
         return {"files_differing": list(observed.drifted)}
 
-    # -- Pulumi ------------------------------------------------------------------------------------------------
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        return check_remote(ConnectorBundleInputs, news)
-
-    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed, replaces = changed_fields(olds, news)
-        changed += ownership.owner_changed(olds, news)
-        return FieldDiff(changed, replaces)
-
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        inputs = ConnectorBundleInputs.parse(props)
-        _refuse_changed_source(inputs)
-        t = self.transport
-        resource_id = f"{inputs.connection.fqdn}:{inputs.destination}"
-        own = self.claim(t, inputs)
+    def create_steps(self, t: Transport, inputs: ConnectorBundleInputs,
+                     own: Mapping[str, Any]) -> Converged[ConnectorBundleObserved, ConnectorBundleStep]:
+        """The converge, with the folders it made above the destination as what it applied (none when the
+        destination was adopted: nothing of it is ours to remove, only what differs is staged)."""
         if own.get("adopted"):
-            # It was there before: nothing of it is ours to remove (no created folders), only what differs is staged.
             done = self.converge_steps(t, inputs)
-            return CreateResult(id_=resource_id, outs={**_inputs(props), **_outputs(inputs, uploaded(done.steps)),
-                                                       **own, "created_folders": []})
-        # Folders above the destination that we create (C:\temp for the seed's C:\temp\WAPConnector) are ours to
-        # remove again on delete, so that destroy leaves the host as it found it.
+            return Converged(done.observed, done.steps, [])
+        # Folders above the destination that we create (C:\temp for the seed's C:\temp\WAPConnector) are ours
+        # to remove again on delete, so that destroy leaves the host as it found it.
         created = missing_ancestors(t, inputs.connection, inputs.destination)
         try:
             mark_created(t, inputs.connection, created)
@@ -391,49 +409,40 @@ class ConnectorBundleProvider(HostResourceProvider[ConnectorBundleInputs, Observ
             # destroy would leave them behind. The partial upload goes with them (the rerun stages it again).
             _remove_created(t, inputs.connection, created)
             raise
-        return CreateResult(id_=resource_id, outs={**_inputs(props), **_outputs(inputs, uploaded(done.steps)),
-                                                   **own, "created_folders": created})
+        return Converged(done.observed, done.steps, created)
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        conn = connection_of(props)
-        destination = windows_path(props["destination"])
-        host_files, marker = read_bundle_owned(self.transport, conn, destination)
-        if host_files is None:
-            return ReadResult(id_="", outs={})
-        desired = props.get("files") or {}
-        return ReadResult(id_=id_, outs={**props, "files": observed_files(host_files, desired),
-                                         "observed_owner": marker.owner if marker else None})
+    def outputs(self, props: Mapping[str, Any], inputs: ConnectorBundleInputs,
+                done: Converged[ConnectorBundleObserved, ConnectorBundleStep],
+                olds: Mapping[str, Any] | None) -> dict[str, Any]:
+        created = done.applied if olds is None else olds.get("created_folders") or []
+        return {**_outputs(inputs, uploaded(done.steps)), "created_folders": created}
 
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        inputs = ConnectorBundleInputs.parse(news).model_copy(update={"staged_before": olds.get("files")})
-        t = self.transport
-        own = self.keep_ownership(t, inputs, olds)
-        _refuse_changed_source(inputs)
-        done = self.converge_steps(t, inputs)
-        return UpdateResult(outs={**_inputs(news), **_outputs(inputs, uploaded(done.steps)), **own,
-                                  "created_folders": olds.get("created_folders") or []})
+    def resource_id(self, inputs: ConnectorBundleInputs, outputs: Mapping[str, Any]) -> str:
+        return f"{inputs.connection.fqdn}:{inputs.destination}"
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        conn = connection_of(props)
-        destination = windows_path(props["destination"])
-        t = self.transport
-        owner = props.get("owner")
-        if isinstance(owner, str):
-            marker = ownership.read(t, conn, ownership.STEP_UNMARK, marker_path(destination))
-            if not ownership.may_delete(host=conn.fqdn, thing=thing(destination), owner=owner, marker=marker):
-                return
-            if props.get("adopted"):
-                pulumi.log.warn(f"{conn.fqdn}: {destination} was there before this stack staged the bundle; "
-                                f"leaving it in place")
-                ownership.remove(t, conn, ownership.STEP_UNMARK, marker_path(destination))
-                return
-        remove_bundle(t, conn, destination, props.get("created_folders") or [])
-        if isinstance(owner, str):
-            # Last: delete stays re-runnable.
-            ownership.remove(t, conn, ownership.STEP_UNMARK, marker_path(destination))
+    def read_outputs(self, props: Mapping[str, Any], observed: ConnectorBundleObserved | None) -> dict[str, Any]:
+        return {"files": dict(observed.files) if observed else {}}
+
+    def read_before_delete(self, t: Transport, props: Mapping[str, Any],
+                           tracked: bool) -> tuple[ConnectorBundleObserved | None, ownership.Marker | None]:
+        if not tracked:
+            return None, None
+        return None, ownership.read(t, connection_of(props), ownership.STEP_UNMARK,
+                                    marker_path(windows_path(props["destination"])))
+
+    def leave(self, t: Transport, props: Mapping[str, Any], found: ConnectorBundleObserved | None) -> None:
+        pulumi.log.warn(f"{connection_of(props).fqdn}: {windows_path(props['destination'])} was there before this "
+                        f"stack staged the bundle; leaving it in place")
+
+    def remove(self, t: Transport, props: Mapping[str, Any], found: ConnectorBundleObserved | None) -> None:
+        remove_bundle(t, connection_of(props), windows_path(props["destination"]), props.get("created_folders") or [])
 
 
-def uploaded(steps: Sequence[Step]) -> list[str]:
+def _identity(host: str, destination: str) -> Identity:
+    return Identity(host, marker_path(destination), thing(destination))
+
+
+def uploaded(steps: Sequence[ConnectorBundleStep]) -> list[str]:
     """The files the steps sent (the ``uploaded`` output)."""
     return [rel for step in steps if step.kind == "upload" for rel in step.files]
 

@@ -13,8 +13,9 @@ imported, marked or removed.
 
 Three parts:
   * read   — ``Get-Item Cert:\\LocalMachine\\<store>\\<thumbprint>`` (for CA/Root both stores, one call);
-  * plan   — :func:`plan` (observed vs desired -> remove / import steps), :func:`problems` (check's rules);
-  * glue   — :class:`CertificateProvider` and the :class:`Certificate` resource.
+  * compare — :func:`compare` (desired vs observed) and the remove / import steps for its differences,
+    :func:`problems` (check's rules);
+  * the template's hooks (:class:`CertificateProvider`) and the :class:`Certificate` resource.
 """
 
 from __future__ import annotations
@@ -29,17 +30,16 @@ import pulumi
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
+from pulumi.dynamic import CheckFailure, CheckResult
 from pydantic import AfterValidator, Field, field_validator
 
 from providers import certs, names, ownership, remote
-from providers.base import PROVIDER_KEY, FieldDiff, LabResource, is_unknown
+from providers.base import LabResource, is_unknown
 from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge
 from providers.facts import certstore
 from providers.facts.certstore import store_path
 from providers.hostops import only_expected_errors, stage_bytes, windows_path
-from providers.remote import Converged, HostResourceProvider, RemoteInputs, check_remote, connection_diff
-from providers.remote import inputs_only as _inputs
+from providers.remote import Converged, HostResourceProvider, Identity, RemoteInputs
 from providers.transport import Command, HostConnection, Pipeline, Secret, Transport
 
 Store = Literal["My", "CA", "Root"]
@@ -215,7 +215,7 @@ def pfx_input_problems(cert: x509.Certificate, pfx_base64: str, password: str) -
 
 
 #: Where the certificate was found (for CA/Root the preferred store first), its key, expiry and (when asked) DER.
-Observed = certstore.StoreCertificate
+CertificateObserved = certstore.StoreCertificate
 
 
 def read_facts(store: str, thumbprint: str, raw_data: bool = False) -> list[certstore.InstalledCertificate]:
@@ -227,7 +227,7 @@ def read_statements(store: str, thumbprint: str, raw_data: bool = False) -> list
     return [p for fact in read_facts(store, thumbprint, raw_data) for p in fact.statements()]
 
 
-def parse_read(store: str, thumbprint: str, outputs: Sequence[Sequence[Any]]) -> Observed | None:
+def parse_read(store: str, thumbprint: str, outputs: Sequence[Sequence[Any]]) -> CertificateObserved | None:
     """The answers of :func:`read_statements`, one per accepted store (preferred store first) -> where the
     certificate is installed, or None."""
     facts = read_facts(store, thumbprint)
@@ -236,29 +236,11 @@ def parse_read(store: str, thumbprint: str, outputs: Sequence[Sequence[Any]]) ->
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Plan (pure)
-
-
-@dataclass(frozen=True)
-class Step:
-    """``remove`` (a My certificate present without its key: re-imported from the PFX) or ``import``."""
-
-    kind: Literal["remove", "import"]
-
-
-REMOVE, IMPORT = Step("remove"), Step("import")
-
-
-def plan(store: str, observed: Observed | None) -> list[Step]:
-    """Steps to reach the desired state. Empty when nothing is needed."""
-    if observed is None:
-        return [IMPORT]
-    if store == "My" and not observed.has_private_key:
-        return [REMOVE, IMPORT]
-    return []
+# Compare and steps (pure)
 
 
 def desired_thumbprint(props: Mapping[str, Any]) -> str | None:
+    """The thumbprint of the certificate the inputs ask for; None while unknown or unreadable."""
     if props.get("existing"):
         given = props.get("thumbprint")
         try:
@@ -274,26 +256,35 @@ def desired_thumbprint(props: Mapping[str, Any]) -> str | None:
         return None
 
 
-def changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """(changed, replaced) property names: observed state in olds against desired state in news."""
-    changed, replaces = connection_diff(olds, news)
-    for name in ("store", "existing"):
-        if bool(news.get(name)) != bool(olds.get(name)) if name == "existing" else news.get(name) != olds.get(name):
-            changed.append(name)
-            replaces.append(name)
-    new_thumb = desired_thumbprint(news)
-    if new_thumb is None or new_thumb != olds.get("thumbprint"):
-        changed.append("cert_pem")
-        replaces.append("cert_pem")
-    # Drift: a My certificate whose private key is gone (re-imported from a .cer, or the key deleted).
-    if news.get("store") == "My" and olds.get("has_private_key") is False:
-        changed.append("has_private_key")
-    # pfx_base64/pfx_password are not compared: check proves the PFX holds this certificate's key, and PFX bytes
-    # differ on every export (random salt), so a re-exported PFX must not look like a change.
-    for name in ("serves_fqdns", "expiry_threshold_days", "staging_dir", "issuer_pem"):
-        if is_unknown(news.get(name)) or olds.get(name) != news.get(name):
-            changed.append(name)
-    return changed, replaces
+def compare(desired: Mapping[str, Any], observed: Mapping[str, Any]) -> list[ownership.Difference]:
+    """``cert_pem`` when the certificate installed (the output ``thumbprint``; None: not there) is not the one
+    asked for; ``has_private_key`` when a My certificate is there without its key (re-imported from a .cer, or the
+    key deleted). ``desired`` as the inputs, ``observed`` as the outputs."""
+    out = []
+    want = desired_thumbprint(desired)
+    if want is None or want != observed.get("thumbprint"):
+        out.append(ownership.Difference("cert_pem", observed.get("thumbprint"), want))
+    if desired.get("store") == "My" and observed.get("has_private_key") is False:
+        out.append(ownership.Difference("has_private_key", False, True))
+    return out
+
+
+@dataclass(frozen=True)
+class CertificateStep:
+    """``remove`` (a My certificate present without its key: re-imported from the PFX) or ``import``."""
+
+    kind: Literal["remove", "import"]
+
+
+REMOVE, IMPORT = CertificateStep("remove"), CertificateStep("import")
+
+
+def steps_for(differences: Sequence[ownership.Difference], observed: CertificateObserved | None) -> list[
+        CertificateStep]:
+    """Import what is not there; remove and import again a certificate that lost its key. [] when nothing."""
+    if observed is None:
+        return [IMPORT]
+    return [REMOVE, IMPORT] if any(d.field == "has_private_key" for d in differences) else []
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -315,7 +306,7 @@ def thing(store: str, thumbprint: str) -> str:
 
 
 def read_certificate(t: Transport, conn: HostConnection, store: str, thumbprint: str, with_marker: bool = False,
-                     raw_data: bool = False) -> tuple[Observed | None, ownership.Marker | None]:
+                     raw_data: bool = False) -> tuple[CertificateObserved | None, ownership.Marker | None]:
     """The certificate (and, when asked, its ownership marker) in one invocation."""
     stmts: list[Command | Pipeline] = list(read_statements(store, thumbprint, raw_data))
     if with_marker:
@@ -422,7 +413,7 @@ def _present_in_chain_stores(t: Transport, conn: HostConnection, thumbprints: Se
     return [probe for probe, found in zip(probes, result.outputs, strict=True) if found.single() is True]
 
 
-def _outputs(inputs: CertificateInputs, observed: Observed, adopted: bool,
+def _outputs(inputs: CertificateInputs, observed: CertificateObserved, adopted: bool,
              cert: x509.Certificate | None = None) -> dict[str, Any]:
     cert = cert or certs.load_certificate(inputs.cert_pem or "")
     return {
@@ -438,7 +429,7 @@ def _outputs(inputs: CertificateInputs, observed: Observed, adopted: bool,
 
 
 def verify_existing(t: Transport, conn: HostConnection,
-                    inputs: CertificateInputs) -> tuple[Observed, x509.Certificate]:
+                    inputs: CertificateInputs) -> tuple[CertificateObserved, x509.Certificate]:
     """The operator's certificate, read back (read-only): in My, with its private key, fit for every name in
     ``serves_fqdns`` and issued by ``issuer_pem``. A ConnectorError listing every problem otherwise."""
     thumb = inputs.cert_thumbprint()
@@ -472,16 +463,6 @@ def verify_existing(t: Transport, conn: HostConnection,
     return observed, cert
 
 
-def _parse(props: dict[str, Any]) -> CertificateInputs:
-    """create/update's inputs: the same rules as check (field and cross-field), as a ConfigurationError."""
-    inputs = CertificateInputs.parse(props)
-    found = problems(inputs)
-    if found:
-        raise ConfigurationError([f"{p}: {r}" for p, r in found], host=inputs.connection.fqdn,
-                                 subject="Certificate inputs")
-    return inputs
-
-
 @dataclass(frozen=True)
 class Imported:
     """What an import did besides the certificate itself: the PFX's CA certificates (``chain``), which of them
@@ -492,7 +473,7 @@ class Imported:
     added: tuple[tuple[str, str], ...]
 
 
-def chain_added(done: Converged[Observed, Step]) -> list[list[str]]:
+def chain_added(done: Converged[CertificateObserved, CertificateStep]) -> list[list[str]]:
     """The ``chain_added`` output: the CA certificates this converge's import added ([] when nothing was imported)."""
     return [list(p) for p in done.applied.added] if isinstance(done.applied, Imported) else []
 
@@ -512,21 +493,89 @@ def _roll_back(t: Transport, conn: HostConnection, store: str, thumb: str, chain
                         f"the next run will adopt it: remove it from {store_path(store)} by hand first")
 
 
-class CertificateProvider(HostResourceProvider[CertificateInputs, Observed, Step]):
+class CertificateProvider(HostResourceProvider[CertificateInputs, CertificateObserved, CertificateStep]):
     """Installs one certificate in one store; read by thumbprint; delete removes it (unless adopted). The template
-    of providers.remote; an ``existing`` certificate is only verified (:func:`verify_existing`)."""
+    of providers.remote; an ``existing`` certificate is only verified (:func:`verify_existing`), never marked."""
 
+    inputs_model = CertificateInputs
     ownership_resource = OWNERSHIP_RESOURCE
+    # pfx_base64/pfx_password are not compared: check proves the PFX holds this certificate's key, and PFX bytes
+    # differ on every export (random salt), so a re-exported PFX must not look like a change.
+    settings = ("store", "existing", "serves_fqdns", "expiry_threshold_days", "staging_dir", "issuer_pem")
+    replace_on = ("store", "existing", "cert_pem")
 
-    def read_host(self, t: Transport, inputs: CertificateInputs) -> tuple[Observed | None, ownership.Marker | None]:
+    def checked(self, news: Mapping[str, Any], result: CheckResult) -> CheckResult:
+        if result.failures:
+            return result
+        if any(is_unknown(news.get(k)) for k in ("cert_pem", "pfx_base64", "pfx_password", "serves_fqdns",
+                                                   "store", "expiry_threshold_days", "existing", "thumbprint",
+                                                   "issuer_pem")):
+            return result  # checked again once the values are known
+        inputs = CertificateInputs.model_validate(remote.inputs_only(news))
+        return CheckResult(result.inputs, [CheckFailure(p, r) for p, r in problems(inputs)])
+
+    def parse_inputs(self, t: Transport, props: Mapping[str, Any],
+                     olds: Mapping[str, Any] | None) -> CertificateInputs:
+        """The same rules as check (field and cross-field), as a ConfigurationError."""
+        inputs = CertificateInputs.parse(props)
+        found = [f"{p}: {r}" for p, r in problems(inputs)] or \
+            (["owner: an existing certificate is the operator's: it takes no owner marker"]
+             if inputs.existing and inputs.owner is not None else [])
+        if found:
+            raise ConfigurationError(found, host=inputs.connection.fqdn, subject="Certificate inputs")
+        return inputs
+
+    def identity(self, inputs: CertificateInputs) -> Identity:
+        return _identity(inputs.connection.fqdn, inputs.store, inputs.cert_thumbprint())
+
+    def stored_identity(self, t: Transport, props: Mapping[str, Any]) -> Identity:
+        return _identity(remote.connection_of(props).fqdn, props["store"], props["thumbprint"])
+
+    def read_host(self, t: Transport, inputs: CertificateInputs) -> tuple[CertificateObserved | None,
+                                                                           ownership.Marker | None]:
         return read_certificate(t, inputs.connection, inputs.store, inputs.cert_thumbprint(),
                                 with_marker=inputs.owner is not None)
 
-    def plan(self, observed: Observed | None, inputs: CertificateInputs) -> list[Step]:
-        return plan(inputs.store, observed)
+    def read_state(self, t: Transport, props: Mapping[str, Any]) -> tuple[CertificateObserved | None,
+                                                                           ownership.Marker | None]:
+        return read_certificate(t, remote.connection_of(props), props["store"], props["thumbprint"],
+                                with_marker=True)
 
-    def apply(self, t: Transport, inputs: CertificateInputs, steps: list[Step],
-              observed: Observed | None) -> Imported | None:
+    def desired_values(self, inputs: CertificateInputs) -> Mapping[str, Any]:
+        return {"store": inputs.store, "existing": inputs.existing, "thumbprint": inputs.thumbprint,
+                "cert_pem": inputs.cert_pem}
+
+    def observed_values(self, observed: CertificateObserved | None, inputs: CertificateInputs) -> Mapping[str, Any]:
+        return {"thumbprint": inputs.cert_thumbprint() if observed else None,
+                "has_private_key": observed.has_private_key if observed else None}
+
+    def compare(self, desired: Mapping[str, Any], observed: Mapping[str, Any]) -> list[ownership.Difference]:
+        return compare(desired, observed)
+
+    def steps(self, differences: list[ownership.Difference], inputs: CertificateInputs,
+              observed: CertificateObserved | None) -> list[CertificateStep]:
+        return steps_for(differences, observed)
+
+    def changed_settings(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
+        return [name for name in self.settings
+                if (bool(news.get(name)) != bool(olds.get(name)) if name == "existing" else
+                    news.get(name) != olds.get(name) if name == "store" else
+                    is_unknown(news.get(name)) or olds.get(name) != news.get(name))]
+
+    def replace_deletes_first(self, olds: Mapping[str, Any], news: Mapping[str, Any], replaces: list[str]) -> bool:
+        # Same certificate, other store (or host): remove the old one first, or the new one would be found in
+        # the old place (CA and Root count for each other) and adopted, and then the old delete removes it.
+        return bool(replaces) and desired_thumbprint(news) == olds.get("thumbprint")
+
+    def converge_steps(self, t: Transport, inputs: CertificateInputs) -> Converged[CertificateObserved,
+                                                                                  CertificateStep]:
+        if inputs.existing:  # the operator's: verified read-only; what apply would return is the certificate
+            observed, cert = verify_existing(t, inputs.connection, inputs)
+            return Converged(observed, [], cert)
+        return super().converge_steps(t, inputs)
+
+    def apply(self, t: Transport, inputs: CertificateInputs, steps: list[CertificateStep],
+              observed: CertificateObserved | None) -> Imported | None:
         conn, thumb = inputs.connection, inputs.cert_thumbprint()
         if REMOVE in steps and observed is not None:
             _remove(t, conn, STEP_INSTALL, [observed.store], thumb)
@@ -549,109 +598,61 @@ class CertificateProvider(HostResourceProvider[CertificateInputs, Observed, Step
         if isinstance(applied, Imported):
             _roll_back(t, inputs.connection, inputs.store, inputs.cert_thumbprint(), applied.chain, applied.before)
 
-    def did_not_converge(self, inputs: CertificateInputs, observed: Observed | None,
-                         left: list[Step]) -> HostDidNotConverge:
+    def did_not_converge(self, inputs: CertificateInputs, observed: CertificateObserved | None,
+                         left: list[CertificateStep]) -> HostDidNotConverge:
         return HostDidNotConverge(
             inputs.connection.fqdn, STEP_INSTALL,
             f"certificate {inputs.cert_thumbprint()} was imported but is "
             f"{'not in ' + store_path(inputs.store) if observed is None else 'there without its private key'}",
             hint=f"check the host's certificate store (Get-ChildItem {store_path(inputs.store)}) and retry")
 
-    def marker_path(self, inputs: CertificateInputs) -> str:
-        return marker_path(inputs.store, inputs.cert_thumbprint())
-
-    def thing(self, inputs: CertificateInputs) -> str:
-        return thing(inputs.store, inputs.cert_thumbprint())
-
-    def differences(self, observed: Observed, inputs: CertificateInputs) -> list[ownership.Difference]:
-        """A certificate found in My without its private key differs; anything else found is adopted."""
-        return [ownership.Difference("has_private_key", False, True)] if plan(inputs.store, observed) else []
-
-    def prior_values(self, observed: Observed) -> dict[str, Any]:
+    def prior_values(self, observed: CertificateObserved, inputs: CertificateInputs) -> dict[str, Any]:
         return {"has_private_key": observed.has_private_key}
 
-    # -- Pulumi ------------------------------------------------------------------------------------------------
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        result = check_remote(CertificateInputs, news)
-        if result.failures:
-            return result
-        if any(is_unknown(news.get(k)) for k in ("cert_pem", "pfx_base64", "pfx_password", "serves_fqdns",
-                                                   "store", "expiry_threshold_days", "existing", "thumbprint",
-                                                   "issuer_pem")):
-            return result  # checked again once the values are known
-        inputs = CertificateInputs.model_validate({k: v for k, v in news.items() if k != PROVIDER_KEY})
-        return CheckResult(result.inputs, [CheckFailure(p, r) for p, r in problems(inputs)])
-
-    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed, replaces = changed_fields(olds, news)
-        changed += ownership.owner_changed(olds, news)
-        # Same certificate, other store (or host): remove the old one first, or the new one would be found in
-        # the old place (CA and Root count for each other) and adopted, and then the old delete removes it.
-        same_cert = desired_thumbprint(news) == olds.get("thumbprint")
-        return FieldDiff(changed, replaces, delete_before_replace=bool(replaces) and same_cert)
-
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        inputs = _parse(props)
-        t = self.transport
-        if inputs.existing:  # the operator's: verified, not marked (a marker would be a write of ours on it)
-            outs = self._verify(t, inputs)
-            return CreateResult(id_=f"{inputs.connection.fqdn}:My:{outs['thumbprint']}",
-                                outs={**_inputs(props), **outs})
-        own = self.claim(t, inputs)
-        if inputs.owner is None:  # ownership not tracked (direct use): a certificate already there is adopted
+    def claim(self, t: Transport, inputs: CertificateInputs) -> dict[str, Any]:
+        if inputs.owner is None and not inputs.existing:
+            # Ownership not tracked (direct use): a certificate already there is adopted all the same.
             found, _ = self.read_host(t, inputs)
-            adopted = found is not None
-        else:
-            adopted = bool(own["adopted"])
-        done = self.converge_steps(t, inputs)
-        outs = {**_outputs(inputs, done.observed, adopted), "chain_added": chain_added(done), **own}
-        return CreateResult(id_=f"{inputs.connection.fqdn}:{inputs.store}:{outs['thumbprint']}",
-                            outs={**_inputs(props), **outs})
+            return {"adopted": found is not None}
+        return super().claim(t, inputs)
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        conn = remote.connection_of(props)
-        observed, marker = read_certificate(self.transport, conn, props["store"], props["thumbprint"],
-                                            with_marker=True)
-        if observed is None:
-            return ReadResult(id_="", outs={})
-        return ReadResult(id_=id_, outs={**props, "found_in_store": observed.store,
-                                         "has_private_key": observed.has_private_key,
-                                         "observed_owner": marker.owner if marker else None})
-
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        inputs = _parse(news)
-        t = self.transport
+    def outputs(self, props: Mapping[str, Any], inputs: CertificateInputs,
+                done: Converged[CertificateObserved, CertificateStep],
+                olds: Mapping[str, Any] | None) -> dict[str, Any]:
         if inputs.existing:
-            return UpdateResult(outs={**_inputs(news), **self._verify(t, inputs)})
-        own = self.keep_ownership(t, inputs, olds)
-        done = self.converge_steps(t, inputs)
-        outs = {**_outputs(inputs, done.observed, bool(olds.get("adopted"))), "chain_added": chain_added(done),
-                **own}
-        kept = [c for c in olds.get("chain_added") or [] if c not in outs["chain_added"]]
-        outs["chain_added"] = kept + outs["chain_added"]
-        return UpdateResult(outs={**_inputs(news), **outs})
+            return {**_outputs(inputs, done.observed, False, done.applied), "chain_added": []}
+        added = chain_added(done)
+        if olds is not None:  # what earlier imports added stays recorded
+            added = [c for c in olds.get("chain_added") or [] if c not in added] + added
+        return {**_outputs(inputs, done.observed, bool(olds and olds.get("adopted"))), "chain_added": added}
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
+    def resource_id(self, inputs: CertificateInputs, outputs: Mapping[str, Any]) -> str:
+        return f"{inputs.connection.fqdn}:{inputs.store}:{outputs['thumbprint']}"
+
+    def read_outputs(self, props: Mapping[str, Any], observed: CertificateObserved | None) -> dict[str, Any]:
+        assert observed is not None
+        return {"found_in_store": observed.store, "has_private_key": observed.has_private_key}
+
+    def read_before_delete(self, t: Transport, props: Mapping[str, Any],
+                           tracked: bool) -> tuple[CertificateObserved | None, ownership.Marker | None]:
+        if not tracked:
+            return None, None
+        return None, ownership.read(t, remote.connection_of(props), ownership.STEP_UNMARK,
+                                    marker_path(props["store"], props["thumbprint"]))
+
+    def leave(self, t: Transport, props: Mapping[str, Any], found: CertificateObserved | None) -> None:
+        pulumi.log.warn(f"{remote.connection_of(props).fqdn}: certificate {props['thumbprint']} was already in "
+                        f"{store_path(props['store'])} before this stack installed it; leaving it in place")
+
+    def remove(self, t: Transport, props: Mapping[str, Any], found: CertificateObserved | None) -> None:
         if props.get("existing"):
             return  # the operator's certificate: never removed (the host is not even contacted)
         conn = remote.connection_of(props)
-        t = self.transport
         store, thumb = props["store"], props["thumbprint"]
-        owner = props.get("owner")
-        if isinstance(owner, str):
-            marker = ownership.read(t, conn, ownership.STEP_UNMARK, marker_path(store, thumb))
-            if not ownership.may_delete(host=conn.fqdn, thing=thing(store, thumb), owner=owner, marker=marker):
-                return
-        if props.get("adopted"):
-            pulumi.log.warn(f"{conn.fqdn}: certificate {thumb} was already in {store_path(store)} before this "
-                            f"stack installed it; leaving it in place")
-            if isinstance(owner, str):
-                ownership.remove(t, conn, ownership.STEP_UNMARK, marker_path(store, thumb))
-            return
         stores = [store]
-        found = props.get("found_in_store")
-        if found in ACCEPTED_STORES[store] and found != store:
-            stores.append(found)
+        found_in = props.get("found_in_store")
+        if found_in in ACCEPTED_STORES[store] and found_in != store:
+            stores.append(found_in)
         _remove(t, conn, STEP_DELETE, stores, thumb)
         # The chain certificates our import added (none when they were already trusted before), unless another
         # certificate in My still chains to them: a renewed certificate imported before this one is deleted
@@ -665,17 +666,10 @@ class CertificateProvider(HostResourceProvider[CertificateInputs, Observed, Step
                                 f"{store_path('My')} still chains to it")
                 continue
             _remove(t, conn, STEP_DELETE, [chain_store], chain_thumb)
-        if isinstance(owner, str):
-            # Last: delete stays re-runnable.
-            ownership.remove(t, conn, ownership.STEP_UNMARK, marker_path(store, thumb))
 
-    @staticmethod
-    def _verify(t: Transport, inputs: CertificateInputs) -> dict[str, Any]:
-        if inputs.owner is not None:
-            raise ConfigurationError(["owner: an existing certificate is the operator's: it takes no owner marker"],
-                                     host=inputs.connection.fqdn, subject="Certificate inputs")
-        observed, cert = verify_existing(t, inputs.connection, inputs)
-        return {**_outputs(inputs, observed, False, cert), "chain_added": []}
+
+def _identity(host: str, store: str, thumbprint: str) -> Identity:
+    return Identity(host, marker_path(store, thumbprint), thing(store, thumbprint))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ the tenant site's certificate) and ``Configure-WapConnector.ps1 -TenantPortalFQD
 -AzureStackPortalFQDN``. Scripts are run as commands named by their full path (host contract §6), never as text.
 
 Module layout (docs/style.md): *read* (one pipeline invocation, parsed by a pure function into
-:class:`ObservedSite` or None), pure *plan* (observed vs desired -> steps), thin provider glue, the Resource.
+:class:`ConnectorSiteObserved` or None), :func:`compare` (desired vs observed) and the steps for its differences,
+the hooks of the template (providers.remote), the Resource.
 Everything assumed about the unpublished WAPConnector package is in the ASSUMPTIONS block.
 """
 
@@ -18,11 +19,11 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
+from pulumi.dynamic import CheckFailure, CheckResult
 from pydantic import Field, field_validator, model_validator
 
 from providers import certs, names, ownership
-from providers.base import PROVIDER_KEY, FieldDiff, LabResource, is_unknown
+from providers.base import LabResource, is_unknown
 from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge
 from providers.facts import Fact, iis, products
 from providers.facts.locations import (
@@ -36,10 +37,12 @@ from providers.facts.locations import (
 )
 from providers.hostops import only_expected_errors
 from providers.remote import (
+    Converged,
     HostResourceProvider,
+    Identity,
     RemoteInputs,
     check_remote,
-    connection_diff,
+    connection_of,
     password_secret,
     secret_outputs,
 )
@@ -139,10 +142,6 @@ class ConnectorSiteInputs(RemoteInputs):
             raise ValueError("connection: " + _NOT_THE_PEP)
         return self
 
-    def desired(self) -> Desired:
-        return Desired(self.tenant_portal_fqdn, self.tenant_api_fqdn, self.azure_stack_portal_fqdn,
-                       self.certificate_thumbprint)
-
 
 def check(news: Mapping[str, Any]) -> CheckResult:
     result = check_remote(ConnectorSiteInputs, news)
@@ -174,7 +173,7 @@ SiteState = iis.Website
 
 
 @dataclass(frozen=True)
-class ObservedSite:
+class ConnectorSiteObserved:
     """What the host shows. ``sites`` holds the connector sites that exist; ``packages`` the installed ones."""
 
     sites: Mapping[str, SiteState]
@@ -219,7 +218,7 @@ def read_statements() -> list[Pipeline]:
 
 
 def parse_read(sites_output: Sequence[Any], settings_output: Sequence[Any],
-               packages_output: Sequence[Any]) -> ObservedSite | None:
+               packages_output: Sequence[Any]) -> ConnectorSiteObserved | None:
     """The read's three statements, each parsed by its fact. None when nothing of the connector is on the host
     (no connector site, no connector package)."""
     sites: dict[str, SiteState] = {}
@@ -234,7 +233,7 @@ def parse_read(sites_output: Sequence[Any], settings_output: Sequence[Any],
     found = {p.name.lower(): p.code for p in PRODUCTS.parse(packages_output) if p.name.lower() in known}
     if not sites and not found:
         return None
-    return ObservedSite(sites=sites, packages=frozenset(found), app_settings=SETTINGS.parse(settings_output),
+    return ConnectorSiteObserved(sites=sites, packages=frozenset(found), app_settings=SETTINGS.parse(settings_output),
                         tenant_site_thumbprint=tenant_thumb,
                         product_codes=tuple(sorted(c for c in found.values() if c)))
 
@@ -244,7 +243,7 @@ MARKER_PATH = ownership.marker_path(OWNERSHIP_RESOURCE, "connector")  # one conn
 THING = "the WAP connector (sites MgmtSvc-Connector*, certificate binding, FQDNs)"
 
 
-def read_site_owned(t: Transport, conn: HostConnection) -> tuple[ObservedSite | None, ownership.Marker | None]:
+def read_site_owned(t: Transport, conn: HostConnection) -> tuple[ConnectorSiteObserved | None, ownership.Marker | None]:
     """The connector and its ownership marker, in one invocation."""
     statements: list[Command | Pipeline] = [*read_statements(), ownership.read_command(MARKER_PATH)]
     result = t.run(conn, STEP_READ, statements, idempotent=True, accept_errors=True)
@@ -259,87 +258,16 @@ def read_site_owned(t: Transport, conn: HostConnection) -> tuple[ObservedSite | 
                              step=STEP_READ) from None
 
 
-def read_site(t: Transport, conn: HostConnection) -> ObservedSite | None:
+def read_site(t: Transport, conn: HostConnection) -> ConnectorSiteObserved | None:
     return read_site_owned(t, conn)[0]
 
 
 # ===============================================================================================================
-# Plan
+# Compare: desired vs observed
 # ===============================================================================================================
 
 
-@dataclass(frozen=True)
-class Desired:
-    tenant_portal_fqdn: str
-    tenant_api_fqdn: str
-    azure_stack_portal_fqdn: str
-    certificate_thumbprint: str | None = None  # None: the tenant site's certificate
-
-
-@dataclass(frozen=True)
-class Step:
-    kind: str  # install | start | certificates | configure
-    sites: tuple[str, ...] = field(default=())  # for start: which sites
-
-
-def desired_thumbprint(observed: ObservedSite | None, desired: Desired) -> str | None:
-    if desired.certificate_thumbprint:
-        return desired.certificate_thumbprint
-    return observed.tenant_site_thumbprint if observed else None
-
-
-def plan(observed: ObservedSite | None, desired: Desired) -> list[Step]:
-    """The steps that close the gap, in order; [] when the host already matches.
-
-    A (re)install is followed by both configuration steps: a freshly installed site has no certificate bound
-    and empty appSettings (contract §6), whatever the other sites show."""
-    if observed is None or any(s not in observed.sites for s in CONNECTOR_SITES) or \
-            any(p.lower() not in observed.packages for p in CONNECTOR_PACKAGES):
-        stopped: tuple[str, ...] = ()
-        steps = [Step("install")]
-        if observed is not None:
-            stopped = tuple(s for s in CONNECTOR_SITES if s in observed.sites and
-                            observed.sites[s].state.lower() != "started")
-        if stopped:
-            steps.append(Step("start", stopped))
-        return steps + [Step("certificates"), Step("configure")]
-    steps = []
-    stopped = tuple(s for s in CONNECTOR_SITES if observed.sites[s].state.lower() != "started")
-    if stopped:
-        steps.append(Step("start", stopped))
-    want = desired_thumbprint(observed, desired)
-    if want is None or any(t.upper() != want.upper() for t in observed.thumbprints().values()):
-        steps.append(Step("certificates"))
-    if any(observed.app_settings.get(key, "").lower() != getattr(desired, attr).lower()
-           for attr, key in APP_SETTING_KEYS.items()):
-        steps.append(Step("configure"))
-    return steps
-
-
-def differences(observed: ObservedSite, desired: Desired) -> list[ownership.Difference]:
-    """How a connector found on the host differs from the desired one, field by field (for adoption)."""
-    out = []
-    if not observed.installed:
-        out.append(ownership.Difference("installed", {"sites": observed.site_states(),
-                                                      "packages": sorted(observed.packages)},
-                                        "the three sites Started and the three packages installed"))
-    want = desired_thumbprint(observed, desired)
-    bound = observed.thumbprints()
-    if want is None or any(t.upper() != want.upper() for t in bound.values()):
-        out.append(ownership.Difference("certificate_thumbprint", observed.bound_thumbprint, want))
-    for attr, key in APP_SETTING_KEYS.items():
-        if observed.app_settings.get(key, "").lower() != getattr(desired, attr).lower():
-            out.append(ownership.Difference(attr, observed.app_settings.get(key), getattr(desired, attr)))
-    return out
-
-
-def prior_values(observed: ObservedSite) -> dict[str, Any]:
-    """What an adopted connector held: destroy binds this certificate and writes these FQDNs back."""
-    return {"certificate_thumbprint": observed.bound_thumbprint,
-            **{attr: observed.app_settings.get(key) for attr, key in APP_SETTING_KEYS.items()}}
-
-
-def observed_outputs(observed: ObservedSite | None, tenant_portal_fqdn: str | None) -> dict[str, Any]:
+def observed_outputs(observed: ConnectorSiteObserved | None, tenant_portal_fqdn: str | None) -> dict[str, Any]:
     """Observed state in the shape of the outputs; FQDN outputs carry the host's values (drift is visible)."""
     if observed is None:
         return {"installed": False, "sites": {s: "Missing" for s in CONNECTOR_SITES}, "site_thumbprints": {},
@@ -357,31 +285,59 @@ def observed_outputs(observed: ObservedSite | None, tenant_portal_fqdn: str | No
     }
 
 
-def changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
-    """Drift/intent per field, named by the output that shows it: ``sites`` (a site missing or not Started),
-    ``packages`` (a connector package missing),
-    ``certificate_thumbprint`` (a connector site bound to another certificate than desired: the input, or the
-    tenant site's when not given), and each FQDN whose configured value differs."""
-    changed = []
-    sites = olds.get("sites")
+def compare(desired: Mapping[str, Any], observed: Mapping[str, Any]) -> list[ownership.Difference]:
+    """The differences, named by the output that shows them: ``sites`` (a site missing or not Started),
+    ``packages`` (a connector package missing), ``certificate_thumbprint`` (a connector site bound to another
+    certificate than desired: the input, or the tenant site's when not given), and each FQDN whose configured value
+    differs (case aside). ``desired`` as the inputs, ``observed`` as :func:`observed_outputs`."""
+    out = []
+    sites = observed.get("sites")
     if not isinstance(sites, Mapping) or any(sites.get(s) != "Started" for s in CONNECTOR_SITES):
-        changed.append("sites")
-    if len(olds.get("packages") or []) != len(CONNECTOR_PACKAGES):
-        changed.append("packages")
-    want = news.get("certificate_thumbprint")
+        out.append(ownership.Difference("sites", sites, {s: "Started" for s in CONNECTOR_SITES}))
+    if len(observed.get("packages") or []) != len(CONNECTOR_PACKAGES):
+        out.append(ownership.Difference("packages", observed.get("packages"), sorted(CONNECTOR_PACKAGES)))
+    want = desired.get("certificate_thumbprint")
     if is_unknown(want):
-        changed.append("certificate_thumbprint")
+        out.append(ownership.Difference("certificate_thumbprint", observed.get("bound_thumbprint"), want))
     else:
-        # Compared on the sites that exist: a missing site is the install field's business.
-        want = want or olds.get("tenant_site_thumbprint")
-        bound = olds.get("site_thumbprints") or {}
+        # Compared on the sites that exist: a missing site is the install's business.
+        want = want or observed.get("tenant_site_thumbprint")
+        bound = observed.get("site_thumbprints") or {}
         if bound and (not want or any(str(t).upper() != str(want).upper() for t in bound.values())):
-            changed.append("certificate_thumbprint")
+            out.append(ownership.Difference("certificate_thumbprint", observed.get("bound_thumbprint"), want))
     for attr in APP_SETTING_KEYS:
-        new = news.get(attr)
-        if is_unknown(new) or not isinstance(new, str) or str(olds.get(attr) or "").lower() != new.lower():
-            changed.append(attr)
-    return changed
+        new = desired.get(attr)
+        if is_unknown(new) or not isinstance(new, str) or str(observed.get(attr) or "").lower() != new.lower():
+            out.append(ownership.Difference(attr, observed.get(attr), new))
+    return out
+
+
+@dataclass(frozen=True)
+class ConnectorSiteStep:
+    kind: str  # install | start | certificates | configure
+    sites: tuple[str, ...] = field(default=())  # for start: which sites
+
+
+def steps_for(differences: Sequence[ownership.Difference], observed: ConnectorSiteObserved | None) -> list[
+        ConnectorSiteStep]:
+    """The steps that close the differences, in order. A (re)install is followed by both configuration steps: a
+    freshly installed site has no certificate bound and empty appSettings (contract §6), whatever the other sites
+    show."""
+    fields = {d.field for d in differences}
+    stopped = tuple(s for s in CONNECTOR_SITES if observed is not None and s in observed.sites
+                    and observed.sites[s].state.lower() != "started")
+    start = [ConnectorSiteStep("start", stopped)] if stopped else []
+    if observed is None or "packages" in fields or any(s not in observed.sites for s in CONNECTOR_SITES):
+        return [ConnectorSiteStep("install"), *start, ConnectorSiteStep("certificates"),
+                ConnectorSiteStep("configure")]
+    return [*start, *([ConnectorSiteStep("certificates")] if "certificate_thumbprint" in fields else []),
+            *([ConnectorSiteStep("configure")] if fields & set(APP_SETTING_KEYS) else [])]
+
+
+def prior_values(observed: ConnectorSiteObserved) -> dict[str, Any]:
+    """What an adopted connector held: destroy binds this certificate and writes these FQDNs back."""
+    return {"certificate_thumbprint": observed.bound_thumbprint,
+            **{attr: observed.app_settings.get(key) for attr, key in APP_SETTING_KEYS.items()}}
 
 
 # ===============================================================================================================
@@ -389,7 +345,7 @@ def changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str
 # ===============================================================================================================
 
 
-def check_prerequisites(t: Transport, conn: HostConnection, bundle_path: str, steps: list[Step]) -> None:
+def check_prerequisites(t: Transport, conn: HostConnection, bundle_path: str, steps: list[ConnectorSiteStep]) -> None:
     """URL Rewrite (for an install) and the bundle's scripts, in one Test-Path: clear errors before any script."""
     needed = {"install": INSTALL_SCRIPT, "certificates": CERTIFICATES_SCRIPT, "configure": CONFIGURE_SCRIPT}
     scripts = [script_path(bundle_path, needed[s.kind]) for s in steps if s.kind in needed]
@@ -416,7 +372,7 @@ def check_prerequisites(t: Transport, conn: HostConnection, bundle_path: str, st
                                  subject="prerequisites of the connector")
 
 
-def step_command(step: Step, inputs: ConnectorSiteInputs) -> list[Command]:
+def step_command(step: ConnectorSiteStep, inputs: ConnectorSiteInputs) -> list[Command]:
     b = inputs.bundle_path
     if step.kind == "install":
         return [Command(script_path(b, INSTALL_SCRIPT))]
@@ -438,7 +394,7 @@ _STEP_NAMES = {"install": STEP_INSTALL, "start": STEP_START, "certificates": STE
                "configure": STEP_CONFIGURE}
 
 
-def run_steps(t: Transport, conn: HostConnection, inputs: ConnectorSiteInputs, steps: list[Step]) -> None:
+def run_steps(t: Transport, conn: HostConnection, inputs: ConnectorSiteInputs, steps: list[ConnectorSiteStep]) -> None:
     check_prerequisites(t, conn, inputs.bundle_path, steps)
     for step in steps:
         name = _STEP_NAMES[step.kind]
@@ -478,99 +434,82 @@ def uninstall(t: Transport, conn: HostConnection, product_codes: Sequence[str]) 
 # ===============================================================================================================
 
 
-def resource_id(conn: HostConnection) -> str:
-    return f"connector@{conn.fqdn.lower()}"
+def _defaults(props: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in (("bundle_path", DEFAULT_BUNDLE_PATH), ("certificate_thumbprint", None))
+            if k not in props}
 
 
-def _outputs(props: Mapping[str, Any], observed: ObservedSite | None) -> dict[str, Any]:
-    outs = {k: v for k, v in props.items() if k != PROVIDER_KEY}
-    outs.setdefault("bundle_path", DEFAULT_BUNDLE_PATH)
-    outs.setdefault("certificate_thumbprint", None)
-    desired_portal = props.get("tenant_portal_fqdn")
-    outs.update(observed_outputs(observed, desired_portal if isinstance(desired_portal, str) else None))
-    return outs
-
-
-class ConnectorSiteProvider(HostResourceProvider[ConnectorSiteInputs, ObservedSite, Step]):
+class ConnectorSiteProvider(HostResourceProvider[ConnectorSiteInputs, ConnectorSiteObserved, ConnectorSiteStep]):
     """The connector on one tenant portal computer (the template of providers.remote)."""
 
+    inputs_model = ConnectorSiteInputs
     ownership_resource = OWNERSHIP_RESOURCE
 
-    def read_host(self, t: Transport, inputs: ConnectorSiteInputs) -> tuple[ObservedSite | None,
+    def checked(self, news: Mapping[str, Any], result: CheckResult) -> CheckResult:
+        return check(news)
+
+    def identity(self, inputs: ConnectorSiteInputs) -> Identity:
+        return Identity(inputs.connection.fqdn, MARKER_PATH, THING)
+
+    def stored_identity(self, t: Transport, props: Mapping[str, Any]) -> Identity:
+        return Identity(connection_of(props).fqdn, MARKER_PATH, THING)
+
+    def read_host(self, t: Transport, inputs: ConnectorSiteInputs) -> tuple[ConnectorSiteObserved | None,
                                                                              ownership.Marker | None]:
         return read_site_owned(t, inputs.connection)
 
-    def plan(self, observed: ObservedSite | None, inputs: ConnectorSiteInputs) -> list[Step]:
-        return plan(observed, inputs.desired())
+    def read_state(self, t: Transport, props: Mapping[str, Any]) -> tuple[ConnectorSiteObserved | None,
+                                                                           ownership.Marker | None]:
+        return read_site_owned(t, connection_of(props))
 
-    def apply(self, t: Transport, inputs: ConnectorSiteInputs, steps: list[Step],
-              observed: ObservedSite | None) -> None:
+    def desired_values(self, inputs: ConnectorSiteInputs) -> Mapping[str, Any]:
+        return {"certificate_thumbprint": inputs.certificate_thumbprint,
+                **{attr: getattr(inputs, attr) for attr in APP_SETTING_KEYS}}
+
+    def observed_values(self, observed: ConnectorSiteObserved | None,
+                        inputs: ConnectorSiteInputs) -> Mapping[str, Any]:
+        return observed_outputs(observed, inputs.tenant_portal_fqdn)
+
+    def compare(self, desired: Mapping[str, Any], observed: Mapping[str, Any]) -> list[ownership.Difference]:
+        return compare(desired, observed)
+
+    def steps(self, differences: list[ownership.Difference], inputs: ConnectorSiteInputs,
+              observed: ConnectorSiteObserved | None) -> list[ConnectorSiteStep]:
+        return steps_for(differences, observed)
+
+    def apply(self, t: Transport, inputs: ConnectorSiteInputs, steps: list[ConnectorSiteStep],
+              observed: ConnectorSiteObserved | None) -> None:
         run_steps(t, inputs.connection, inputs, steps)
 
-    def did_not_converge(self, inputs: ConnectorSiteInputs, observed: ObservedSite | None,
-                         left: list[Step]) -> HostDidNotConverge:
+    def did_not_converge(self, inputs: ConnectorSiteInputs, observed: ConnectorSiteObserved | None,
+                         left: list[ConnectorSiteStep]) -> HostDidNotConverge:
         return HostDidNotConverge(
             inputs.connection.fqdn, _STEP_NAMES[left[0].kind] if left else STEP_READ,
             f"the scripts succeeded but the host still differs ({', '.join(s.kind for s in left)} needed; sites: "
             f"{observed.site_states() if observed else 'none'})",
             hint="check the IIS sites and the connector's web.config, then run again")
 
-    def marker_path(self, inputs: ConnectorSiteInputs) -> str:
-        return MARKER_PATH
-
-    def thing(self, inputs: ConnectorSiteInputs) -> str:
-        return THING
-
-    def differences(self, observed: ObservedSite, inputs: ConnectorSiteInputs) -> list[ownership.Difference]:
-        return differences(observed, inputs.desired())
-
-    def prior_values(self, observed: ObservedSite) -> dict[str, Any]:
+    def prior_values(self, observed: ConnectorSiteObserved, inputs: ConnectorSiteInputs) -> dict[str, Any]:
         return prior_values(observed)
 
-    # -- Pulumi ------------------------------------------------------------------------------------------------
-    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        return check(news)
+    def outputs(self, props: Mapping[str, Any], inputs: ConnectorSiteInputs,
+                done: Converged[ConnectorSiteObserved, ConnectorSiteStep],
+                olds: Mapping[str, Any] | None) -> dict[str, Any]:
+        return self.read_outputs(props, done.observed)
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = changed_fields(olds, news) + ownership.owner_changed(olds, news)
-        conn_changed, replaces = connection_diff(olds, news)  # another computer: another connector
-        changed += conn_changed
-        return FieldDiff(changed, replaces)
+    def resource_id(self, inputs: ConnectorSiteInputs, outputs: Mapping[str, Any]) -> str:
+        return f"connector@{inputs.connection.fqdn.lower()}"
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        inputs = ConnectorSiteInputs.parse(props)
-        t = self.transport
-        own = self.claim(t, inputs)
-        observed = self.converge(t, inputs)
-        return CreateResult(resource_id(inputs.connection), {**_outputs(props, observed), **own})
+    def read_outputs(self, props: Mapping[str, Any], observed: ConnectorSiteObserved | None) -> dict[str, Any]:
+        portal = props.get("tenant_portal_fqdn")
+        return {**_defaults(props), **observed_outputs(observed, portal if isinstance(portal, str) else None)}
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        observed, marker = read_site_owned(self.transport, HostConnection.parse(props.get("connection")))
-        if observed is None:
-            return ReadResult(id_="", outs={})
-        return ReadResult(id_=id_, outs={**_outputs(props, observed),
-                                         "observed_owner": marker.owner if marker else None})
+    def read_before_delete(self, t: Transport, props: Mapping[str, Any],
+                           tracked: bool) -> tuple[ConnectorSiteObserved | None, ownership.Marker | None]:
+        return self.read_state(t, props)  # the products to uninstall, owned or not
 
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        # The plan compares what the host shows now with the new inputs: only the steps whose inputs changed
-        # (or whose state drifted) run.
-        inputs = ConnectorSiteInputs.parse(news)
-        t = self.transport
-        own = self.keep_ownership(t, inputs, olds)
-        return UpdateResult({**_outputs(news, self.converge(t, inputs)), **own})
-
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
-        conn = HostConnection.parse(props.get("connection"))
-        t = self.transport
-        owner = props.get("owner")
-        found, marker = read_site_owned(t, conn)
-        if isinstance(owner, str):
-            if not ownership.may_delete(host=conn.fqdn, thing=THING, owner=owner, marker=marker):
-                return
-            if props.get("adopted"):
-                restore_prior(t, conn, props)
-                ownership.remove(t, conn, ownership.STEP_UNMARK, MARKER_PATH)
-                return
+    def remove(self, t: Transport, props: Mapping[str, Any], found: ConnectorSiteObserved | None) -> None:
+        conn = connection_of(props)
         # Not re-sent by the transport: msiexec runs for minutes; after a lost connection it may still run, and a
         # second copy would race it. A rerun of the delete converges (it reads the products left, 1605 is done).
         uninstall(t, conn, found.product_codes if found is not None else ())
@@ -580,8 +519,9 @@ class ConnectorSiteProvider(HostResourceProvider[ConnectorSiteInputs, ObservedSi
                 conn.fqdn, STEP_UNINSTALL, f"the connector packages were uninstalled but "
                 f"{sorted(observed.sites) or sorted(observed.packages)} remain",
                 hint="remove them in IIS Manager / Programs and Features, then run the delete again")
-        if isinstance(owner, str):
-            ownership.remove(t, conn, ownership.STEP_UNMARK, MARKER_PATH)  # last: delete stays re-runnable
+
+    def leave(self, t: Transport, props: Mapping[str, Any], found: ConnectorSiteObserved | None) -> None:
+        restore_prior(t, connection_of(props), props)
 
 
 def restore_prior(t: Transport, conn: HostConnection, props: Mapping[str, Any]) -> None:

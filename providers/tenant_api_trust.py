@@ -5,9 +5,9 @@ Configure-TrustAzureStack.ps1 against the Microsoft.MgmtSvc.Store SQL server (na
 the TenantAPI ManagementStore setting). Read: the trust row holds this data file's realm (and certificate,
 endpoint); delete removes the row and the staged file.
 
-On the template of providers.remote (read into :class:`TrustState`, typed :class:`TrustStep` plan, apply, the
-generic converge); the Store's SQL server is resolved once per provider method, before any read. The
-ASSUMPTIONS block below marks what is [doc]umented, [pub]lic knowledge or [inf]erred.
+On the template of providers.remote: read into :class:`TenantApiTrustObserved`, :func:`compare`, the steps for its
+differences (:class:`TenantApiTrustStep`), apply; the Store's SQL server is resolved once per provider method,
+before any read. The ASSUMPTIONS block below marks what is [doc]umented, [pub]lic knowledge or [inf]erred.
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import pulumi
-from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from providers import connector_output, hostops, ownership, remote
-from providers.base import PROVIDER_KEY, FieldDiff, LabResource, is_unknown
+from providers.base import LabResource, is_unknown
 from providers.bundle import DEFAULT_DESTINATION, SCRIPT_MISSING_HINT, BundlePath
 from providers.errors import ConnectorError, HostDidNotConverge, RemoteCommandFailed
 from providers.facts import files, tenant_api
@@ -35,7 +34,7 @@ from providers.facts.tenant_api import (
     sql_server_name,
     store_connection_string,
 )
-from providers.remote import HostResourceProvider, RemoteInputs
+from providers.remote import Converged, HostResourceProvider, Identity, RemoteInputs
 from providers.transport import Command, Credential, HostConnection, Pipeline, Secret, Transport
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -180,7 +179,7 @@ def trust_thing(sql_server: str) -> str:
 
 
 @dataclass(frozen=True)
-class TrustState:
+class TenantApiTrustObserved:
     trust: TrustData | None
     """The trust row, None when absent."""
     data_file_sha256: str | None
@@ -198,15 +197,15 @@ def trust_read_statements(sql_server: str, data_file_path: str) -> list[Pipeline
     return [p for fact in trust_read_facts(sql_server, data_file_path) for p in fact.statements()]
 
 
-def parse_trust_state(file_hash: Sequence[Any], rows: Sequence[Any]) -> TrustState:
+def parse_trust_state(file_hash: Sequence[Any], rows: Sequence[Any]) -> TenantApiTrustObserved:
     """The hash statement's object and the row statement's rows -> observed state."""
     hash_fact, row_fact = trust_read_facts("", "")
     row = row_fact.parse(rows)
-    return TrustState(row.trust if row else None, hash_fact.parse(file_hash), row.value if row else None)
+    return TenantApiTrustObserved(row.trust if row else None, hash_fact.parse(file_hash), row.value if row else None)
 
 
 def read_trust_owned(t: Transport, conn: HostConnection, sql_server: str,
-                     data_file_path: str) -> tuple[TrustState, ownership.Marker | None]:
+                     data_file_path: str) -> tuple[TenantApiTrustObserved, ownership.Marker | None]:
     """The trust and its ownership marker (kept on the Tenant API VM that runs the script), in one invocation."""
     statements: list[Command | Pipeline] = [*trust_read_statements(sql_server, data_file_path),
                                             ownership.read_command(trust_marker(sql_server))]
@@ -236,14 +235,14 @@ def discover_sql_server(t: Transport, conn: HostConnection) -> str:
 # Plan
 
 
-def trust_is_gone(state: TrustState, desired: TrustData) -> bool:
+def trust_is_gone(state: TenantApiTrustObserved, desired: TrustData) -> bool:
     """Gone: neither the staged data file nor a row holding this realm (what delete leaves). A row of another
     realm, or a missing row while the file is staged, is drift instead."""
     ours = state.trust is not None and state.trust.realm == desired.realm
     return state.data_file_sha256 is None and not ours
 
 
-def trust_observed(state: TrustState) -> dict[str, Any]:
+def trust_observed(state: TenantApiTrustObserved) -> dict[str, Any]:
     """The observed fields, named as the desired ones."""
     t = state.trust
     return {
@@ -265,44 +264,43 @@ def trust_drift(observed: Mapping[str, Any], desired: Mapping[str, Any]) -> list
     return [k for k, want in desired.items() if want is not None and observed.get(k) != want]
 
 
+#: What :func:`desired_in` gives for inputs whose data file cannot be read yet (unknown in a preview, or invalid).
+UNREADABLE_DATA_FILE: Mapping[str, Any] = {"data_file_content": None}
+
+
+def desired_in(news: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The program's inputs as :func:`trust_desired` (what the trust row and the staged file must hold), or
+    UNREADABLE_DATA_FILE."""
+    if is_unknown(news.get("data_file_content")):
+        return UNREADABLE_DATA_FILE
+    try:
+        return trust_desired(TenantApiTrustInputs.model_validate(remote.inputs_only(news)))
+    except ValueError:
+        return UNREADABLE_DATA_FILE
+
+
+def compare(desired: Mapping[str, Any], observed: Mapping[str, Any]) -> list[ownership.Difference]:
+    """``desired`` as :func:`trust_desired`, ``observed`` as :func:`trust_observed`: each field that differs (the
+    realm, endpoint and signing certificate in the row, the staged file's hash); ``data_file_content`` while the
+    data file cannot be read."""
+    if desired is UNREADABLE_DATA_FILE:
+        return [ownership.Difference("data_file_content", None, None)]
+    return [ownership.Difference(f, observed.get(f), desired[f]) for f in trust_drift(observed, desired)]
+
+
 @dataclass(frozen=True)
-class TrustStep:
+class TenantApiTenantApiTrustStep:
     kind: Literal["stage_data_file", "run_trust_script"]
 
 
-def plan_trust(observed: Mapping[str, Any], desired: Mapping[str, Any]) -> list[TrustStep]:
+def steps_for(differences: Sequence[ownership.Difference]) -> list[TenantApiTenantApiTrustStep]:
     """``stage_data_file`` when the staged file differs; ``run_trust_script`` when the row differs (or the file
     changed: the script must read the new one). Empty: nothing to do."""
-    drift = trust_drift(observed, desired)
-    steps = []
-    if "data_file_sha256" in drift:
-        steps.append(TrustStep("stage_data_file"))
-    if steps or any(k != "data_file_sha256" for k in drift):
-        steps.append(TrustStep("run_trust_script"))
+    fields = [d.field for d in differences]
+    steps = [TenantApiTenantApiTrustStep("stage_data_file")] if "data_file_sha256" in fields else []
+    if steps or any(f != "data_file_sha256" for f in fields):
+        steps.append(TenantApiTenantApiTrustStep("run_trust_script"))
     return steps
-
-
-def trust_changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    changed, replaces = remote.connection_diff(olds, news)
-    for name in ("data_file_name", "bundle_path", "sql_server"):
-        if is_unknown(news.get(name)) or str(olds.get(name) or "").lower() != str(news.get(name) or "").lower():
-            changed.append(name)
-            # The trust row's identity is its Store; a new data file (a connector rerun names it anew) is staged
-            # and applied in place, so the row is overwritten, never absent.
-            if name == "sql_server":
-                replaces.append(name)
-    if is_unknown(news.get("data_file_content")):
-        changed.append("data_file_content")
-    else:
-        try:
-            inputs = TenantApiTrustInputs.model_validate({k: v for k, v in news.items() if k != PROVIDER_KEY})
-        except ValueError:
-            changed.append("data_file_content")
-        else:
-            changed.extend(trust_drift(olds, trust_desired(inputs)))
-    if is_unknown(news.get("sql_credential")) or olds.get("sql_credential") != news.get("sql_credential"):
-        changed.append("sql_credential")
-    return changed, replaces
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -341,7 +339,8 @@ def remove_staged_file(t: Transport, conn: HostConnection, step: str, path: str)
     hostops.only_expected_errors(conn, step, cleanup, result)
 
 
-def restore_prior(t: Transport, conn: HostConnection, sql: str, props: Mapping[str, Any], state: TrustState) -> None:
+def restore_prior(t: Transport, conn: HostConnection, sql: str, props: Mapping[str, Any],
+                  state: TenantApiTrustObserved) -> None:
     """An adopted trust row is never deleted: the value it held before goes back when the stack changed it;
     the staged data file goes only when the stack staged it."""
     given = props.get("prior")
@@ -365,30 +364,70 @@ def stored_sql_server(t: Transport, props: Mapping[str, Any]) -> str:
                or discover_sql_server(t, remote.connection_of(props)))
 
 
-class TenantApiTrustProvider(HostResourceProvider[TenantApiTrustInputs, TrustState, TrustStep]):
+class TenantApiTrustProvider(HostResourceProvider[TenantApiTrustInputs, TenantApiTrustObserved,
+                                                  TenantApiTenantApiTrustStep]):
     """Configure-TrustAzureStack.ps1 from one Tenant API VM (the template of providers.remote). Every host call
-    takes inputs whose ``sql_server`` is resolved (:meth:`resolved`)."""
+    takes inputs whose ``sql_server`` is resolved (:meth:`parse_inputs`)."""
 
+    inputs_model = TenantApiTrustInputs
     ownership_resource = TRUST_RESOURCE
+    settings = ("data_file_name", "bundle_path", "sql_server", "sql_credential")
+    # The trust row's identity is its Store; a new data file (a connector rerun names it anew) is staged and
+    # applied in place, so the row is overwritten, never absent.
+    replace_on = ("sql_server",)
+    # One trust row per Store: a new Store is a replacement; remove the old row before writing the new one.
+    delete_before_replace = True
 
-    @staticmethod
-    def resolved(t: Transport, inputs: TenantApiTrustInputs, used: Any = None) -> TenantApiTrustInputs:
-        """The inputs with ``sql_server`` set: given, else the one used before (``used``), else discovered."""
+    def parse_inputs(self, t: Transport, props: Mapping[str, Any],
+                     olds: Mapping[str, Any] | None) -> TenantApiTrustInputs:
+        """The inputs with ``sql_server`` set: given, else the one used before, else discovered."""
+        inputs = TenantApiTrustInputs.parse(props)
         if inputs.sql_server is not None:
             return inputs
+        used = olds.get("sql_server_used") if olds is not None else None
         sql = used if isinstance(used, str) and used else discover_sql_server(t, inputs.connection)
         return inputs.model_copy(update={"sql_server": sql})
 
-    def read_host(self, t: Transport, inputs: TenantApiTrustInputs) -> tuple[TrustState | None,
-                                                                             ownership.Marker | None]:
+    def identity(self, inputs: TenantApiTrustInputs) -> Identity:
+        return _identity(inputs.connection.fqdn, inputs.store_server())
+
+    def stored_identity(self, t: Transport, props: Mapping[str, Any]) -> Identity:
+        return _identity(remote.connection_of(props).fqdn, stored_sql_server(t, props))
+
+    def read_host(self, t: Transport, inputs: TenantApiTrustInputs) -> tuple[TenantApiTrustObserved | None,
+                                                                              ownership.Marker | None]:
         return read_trust_owned(t, inputs.connection, inputs.store_server(), inputs.data_file_path)
 
-    def plan(self, observed: TrustState | None, inputs: TenantApiTrustInputs) -> list[TrustStep]:
-        seen = trust_observed(observed if observed is not None else TrustState(None, None))
-        return plan_trust(seen, trust_desired(inputs))
+    def read_state(self, t: Transport, props: Mapping[str, Any]) -> tuple[TenantApiTrustObserved | None,
+                                                                           ownership.Marker | None]:
+        return read_trust_owned(t, remote.connection_of(props), stored_sql_server(t, props), props["data_file_path"])
 
-    def apply(self, t: Transport, inputs: TenantApiTrustInputs, steps: list[TrustStep],
-              observed: TrustState | None) -> None:
+    def desired_in(self, news: Mapping[str, Any]) -> Mapping[str, Any]:
+        return desired_in(news)
+
+    def desired_values(self, inputs: TenantApiTrustInputs) -> Mapping[str, Any]:
+        return trust_desired(inputs)
+
+    def observed_values(self, observed: TenantApiTrustObserved | None,
+                        inputs: TenantApiTrustInputs) -> Mapping[str, Any]:
+        return trust_observed(observed if observed is not None else TenantApiTrustObserved(None, None))
+
+    def compare(self, desired: Mapping[str, Any], observed: Mapping[str, Any]) -> list[ownership.Difference]:
+        return compare(desired, observed)
+
+    def changed_settings(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
+        def differs(name: str) -> bool:  # names and paths compare case-insensitively, as Windows and SQL do
+            old, new = olds.get(name), news.get(name)
+            return old != new if name == "sql_credential" else str(old or "").lower() != str(new or "").lower()
+
+        return [name for name in self.settings if is_unknown(news.get(name)) or differs(name)]
+
+    def steps(self, differences: list[ownership.Difference], inputs: TenantApiTrustInputs,
+              observed: TenantApiTrustObserved | None) -> list[TenantApiTenantApiTrustStep]:
+        return steps_for(differences)
+
+    def apply(self, t: Transport, inputs: TenantApiTrustInputs, steps: list[TenantApiTenantApiTrustStep],
+              observed: TenantApiTrustObserved | None) -> None:
         conn = inputs.connection
         kinds = {s.kind for s in steps}
         if "stage_data_file" in kinds:
@@ -409,9 +448,9 @@ class TenantApiTrustProvider(HostResourceProvider[TenantApiTrustInputs, TrustSta
                     raise
                 raise sql_access_refused(exc, inputs) from exc
 
-    def did_not_converge(self, inputs: TenantApiTrustInputs, observed: TrustState | None,
-                         left: list[TrustStep]) -> HostDidNotConverge:
-        seen = trust_observed(observed if observed is not None else TrustState(None, None))
+    def did_not_converge(self, inputs: TenantApiTrustInputs, observed: TenantApiTrustObserved | None,
+                         left: list[TenantApiTenantApiTrustStep]) -> HostDidNotConverge:
+        seen = self.observed_values(observed, inputs)
         drift = trust_drift(seen, trust_desired(inputs))
         return HostDidNotConverge(
             inputs.connection.fqdn, STEP_TRUST,
@@ -419,88 +458,58 @@ class TenantApiTrustProvider(HostResourceProvider[TenantApiTrustInputs, TrustSta
             f"{inputs.store_server()} differs in {', '.join(drift)} (realm now {seen.get('realm')!r})",
             hint="check the script's output and the data file, then retry")
 
-    def marker_path(self, inputs: TenantApiTrustInputs) -> str:
-        return trust_marker(inputs.store_server())
-
-    def thing(self, inputs: TenantApiTrustInputs) -> str:
-        return trust_thing(inputs.store_server())
-
-    def is_the_thing(self, observed: TrustState, inputs: TenantApiTrustInputs) -> bool:
+    def is_the_thing(self, observed: TenantApiTrustObserved, inputs: TenantApiTrustInputs) -> bool:
         return observed.trust is not None  # the row; a staged file alone is not a trust
 
-    def differences(self, observed: TrustState, inputs: TenantApiTrustInputs) -> list[ownership.Difference]:
-        seen, desired = trust_observed(observed), trust_desired(inputs)
-        return [ownership.Difference(f, seen.get(f), desired[f]) for f in trust_drift(seen, desired)]
-
-    def prior_values(self, observed: TrustState) -> dict[str, Any]:
+    def prior_values(self, observed: TenantApiTrustObserved, inputs: TenantApiTrustInputs) -> dict[str, Any]:
         return {"row_value": observed.row_value, "data_file_sha256": observed.data_file_sha256}
 
-    def outputs(self, inputs: TenantApiTrustInputs) -> dict[str, Any]:
+    def outputs(self, props: Mapping[str, Any], inputs: TenantApiTrustInputs,
+                done: Converged[TenantApiTrustObserved, TenantApiTenantApiTrustStep],
+                olds: Mapping[str, Any] | None) -> dict[str, Any]:
         desired = trust_desired(inputs)
         return {**desired, "desired_realm": desired["realm"], "sql_server_used": inputs.store_server(),
                 "data_file_path": inputs.data_file_path}
 
-    # -- Pulumi ------------------------------------------------------------------------------------------------
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        return remote.check_remote(TenantApiTrustInputs, news)
+    def resource_id(self, inputs: TenantApiTrustInputs, outputs: Mapping[str, Any]) -> str:
+        return f"{inputs.store_server()}:{TRUST_NAMESPACE}:{TRUST_SETTING}"
 
-    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed, replaces = trust_changed_fields(olds, news)
-        changed += ownership.owner_changed(olds, news)
-        # One trust row per Store: a new Store is a replacement; remove the old row before writing the new one.
-        return FieldDiff(changed, replaces, delete_before_replace=True)
-
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        t = self.transport
-        inputs = self.resolved(t, TenantApiTrustInputs.parse(props))
-        own = self.claim(t, inputs)
-        self.converge(t, inputs)
-        return CreateResult(id_=f"{inputs.store_server()}:{TRUST_NAMESPACE}:{TRUST_SETTING}",
-                            outs={**remote.inputs_only(props), **self.outputs(inputs), **own})
-
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        t = self.transport
-        state, marker = read_trust_owned(t, remote.connection_of(props), stored_sql_server(t, props),
-                                         props["data_file_path"])
-        if trust_is_gone(state, TrustData(realm=props.get("desired_realm") or props.get("realm") or "")):
-            return ReadResult(id_="", outs={})
-        return ReadResult(id_=id_, outs={**props, **trust_observed(state),
-                                         "observed_owner": marker.owner if marker else None})
-
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        t = self.transport
-        inputs = self.resolved(t, TenantApiTrustInputs.parse(news), olds.get("sql_server_used"))
-        own = self.keep_ownership(t, inputs, olds)
-        self.converge(t, inputs)
+    def after_update(self, t: Transport, inputs: TenantApiTrustInputs, olds: Mapping[str, Any]) -> None:
         old_file = olds.get("data_file_path")
         if old_file and str(old_file).lower() != inputs.data_file_path.lower():
             # After the row reads the new file.
             remove_staged_file(t, inputs.connection, STEP_TRUST, old_file)
-        return UpdateResult(outs={**remote.inputs_only(news), **self.outputs(inputs), **own})
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        t = self.transport
-        conn = remote.connection_of(props)
-        sql = stored_sql_server(t, props)
+    def is_gone(self, props: Mapping[str, Any], observed: TenantApiTrustObserved | None,
+                marker: ownership.Marker | None) -> bool:
+        state = observed if observed is not None else TenantApiTrustObserved(None, None)
+        return trust_is_gone(state, TrustData(realm=props.get("desired_realm") or props.get("realm") or ""))
+
+    def read_outputs(self, props: Mapping[str, Any], observed: TenantApiTrustObserved | None) -> dict[str, Any]:
+        return trust_observed(observed if observed is not None else TenantApiTrustObserved(None, None))
+
+    def read_before_delete(self, t: Transport, props: Mapping[str, Any],
+                           tracked: bool) -> tuple[TenantApiTrustObserved | None, ownership.Marker | None]:
+        return self.read_state(t, props)  # the row, owned or not: delete removes only a row of this realm
+
+    def remove(self, t: Transport, props: Mapping[str, Any], found: TenantApiTrustObserved | None) -> None:
+        conn, sql = remote.connection_of(props), stored_sql_server(t, props)
         realm = props.get("desired_realm") or ""
-        state, marker = read_trust_owned(t, conn, sql, props["data_file_path"])
-        owner = props.get("owner")
-        if isinstance(owner, str):
-            if not ownership.may_delete(host=conn.fqdn, thing=trust_thing(sql), owner=owner, marker=marker):
-                return
-            if props.get("adopted"):
-                restore_prior(t, conn, sql, props, state)
-                ownership.remove(t, conn, ownership.STEP_UNMARK, trust_marker(sql))
-                return
-        if state.trust is not None and state.trust.realm == realm:
+        trust = found.trust if found is not None else None
+        if trust is not None and trust.realm == realm:
             set_trust_row(t, conn, sql, "")
-        elif state.trust is not None:
+        elif trust is not None:
             pulumi.log.warn(f"{conn.fqdn}: the trust row {TRUST_NAMESPACE}/{TRUST_SETTING} on {sql} now holds realm "
-                            f"{state.trust.realm!r}, not this resource's {realm!r}; leaving it")
+                            f"{trust.realm!r}, not this resource's {realm!r}; leaving it")
         remove_staged_file(t, conn, STEP_TRUST_DELETE, props["data_file_path"])
-        if isinstance(owner, str):
-            # Last: the delete stays re-runnable.
-            ownership.remove(t, conn, ownership.STEP_UNMARK, trust_marker(sql))
+
+    def leave(self, t: Transport, props: Mapping[str, Any], found: TenantApiTrustObserved | None) -> None:
+        restore_prior(t, remote.connection_of(props), stored_sql_server(t, props), props,
+                      found if found is not None else TenantApiTrustObserved(None, None))
+
+
+def _identity(host: str, sql_server: str) -> Identity:
+    return Identity(host, trust_marker(sql_server), trust_thing(sql_server))
 
 
 class TenantApiTrust(LabResource, name="TenantApiTrust"):

@@ -4,9 +4,10 @@ It installs the connector's Tenant API. Read: the ``ProductCode`` under
 ``HKLM:\\SOFTWARE\\Microsoft\\MgmtSvc\\TenantAPI`` is no longer the UR9.1 code, and the MgmtSvc-TenantAPI site
 is Started. There is no documented undo: delete leaves the host as it is and warns.
 
-The template of providers.remote: a read (one invocation, each statement parsed apart into
-:class:`TenantApiState`), a pure plan (typed :class:`UpdateStep`), apply, the generic converge. Every assumption
-about the unpublished WAPConnector internals sits in the ASSUMPTIONS block below, marked [doc]/[pub]/[inf].
+On the template of providers.remote: a read (one invocation, each statement parsed apart into
+:class:`TenantApiUpdateObserved`), :func:`compare`, the step for each difference (:class:`TenantApiUpdateStep`),
+apply. Every assumption about the unpublished WAPConnector internals sits in the ASSUMPTIONS block below, marked
+[doc]/[pub]/[inf].
 """
 
 from __future__ import annotations
@@ -17,16 +18,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import pulumi
-from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 from pydantic import Field, field_validator
 
 from providers import hostops, ownership, remote
-from providers.base import FieldDiff, LabResource, is_unknown
+from providers.base import LabResource
 from providers.bundle import DEFAULT_DESTINATION, SCRIPT_MISSING_HINT, BundlePath
 from providers.errors import HostDidNotConverge
 from providers.facts import iis, tenant_api
 from providers.facts.locations import TENANT_API_SITE
-from providers.remote import HostResourceProvider, RemoteInputs
+from providers.remote import Converged, HostResourceProvider, Identity, RemoteInputs
 from providers.transport import Command, HostConnection, Pipeline, Transport
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -82,7 +82,7 @@ UPDATE_THING = "the connector's Tenant API (Update-TenantAPI.ps1)"
 
 
 @dataclass(frozen=True)
-class TenantApiState:
+class TenantApiUpdateObserved:
     product_code: str | None
     site_state: str | None
 
@@ -96,7 +96,7 @@ def update_read_statements() -> list[Pipeline]:
     return [*PRODUCT.statements(), *SITE.statements()]
 
 
-def parse_tenant_api(registry: Sequence[Any], site: Sequence[Any]) -> TenantApiState | None:
+def parse_tenant_api(registry: Sequence[Any], site: Sequence[Any]) -> TenantApiUpdateObserved | None:
     """The registry statement's values and the site statement's object -> observed state; None when neither
     exists (not a Tenant API)."""
     code = PRODUCT.parse(registry)
@@ -104,10 +104,10 @@ def parse_tenant_api(registry: Sequence[Any], site: Sequence[Any]) -> TenantApiS
     state = (found.state or None) if found else None
     if code is None and state is None:
         return None
-    return TenantApiState(code, state)
+    return TenantApiUpdateObserved(code, state)
 
 
-def read_tenant_api_owned(t: Transport, conn: HostConnection) -> tuple[TenantApiState | None,
+def read_tenant_api_owned(t: Transport, conn: HostConnection) -> tuple[TenantApiUpdateObserved | None,
                                                                           ownership.Marker | None]:
     """The Tenant API and its ownership marker, in one invocation."""
     statements: list[Command | Pipeline] = [*update_read_statements(), ownership.read_command(UPDATE_MARKER)]
@@ -120,7 +120,7 @@ def read_tenant_api_owned(t: Transport, conn: HostConnection) -> tuple[TenantApi
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Plan
+# Compare and steps
 
 
 def is_updated(product_code: str | None, expected: str | None = None) -> bool:
@@ -131,58 +131,76 @@ def is_updated(product_code: str | None, expected: str | None = None) -> bool:
     return product_code.upper() not in UR91_TENANT_API_PRODUCT_CODES
 
 
+def update_outputs(observed: TenantApiUpdateObserved | None, expected: str | None) -> dict[str, Any]:
+    """The observed state as the outputs show it."""
+    return {"product_code": observed.product_code if observed else None,
+            "site_state": observed.site_state if observed else None,
+            "updated": is_updated(observed.product_code if observed else None, expected)}
+
+
+def compare(desired: Mapping[str, Any], observed: Mapping[str, Any]) -> list[ownership.Difference]:
+    """The connector's Tenant API, its site Started: ``updated`` (no longer UR9.1, or the expected product code)
+    and ``site_state``. ``observed`` as :func:`update_outputs` (or the state's last read) shows it."""
+    out = []
+    if observed.get("updated") is not True:
+        out.append(ownership.Difference("updated", observed.get("product_code"), "the connector's Tenant API"))
+    if observed.get("site_state") != "Started":
+        out.append(ownership.Difference("site_state", observed.get("site_state"), "Started"))
+    return out
+
+
 @dataclass(frozen=True)
-class UpdateStep:
+class TenantApiUpdateStep:
     kind: Literal["run_update_script", "start_site"]
 
 
-def plan_update(observed: TenantApiState | None, expected: str | None = None) -> list[UpdateStep]:
-    """``run_update_script`` when the Tenant API is not the connector's yet; ``start_site`` when its site is
-    not Started (the script keeps the site; an administrator may have stopped it). Empty: nothing to do."""
-    steps = []
-    if observed is None or not is_updated(observed.product_code, expected):
-        steps.append(UpdateStep("run_update_script"))
-    if observed is None or observed.site_state != "Started":
-        steps.append(UpdateStep("start_site"))
-    return steps
-
-
-def update_outputs(observed: TenantApiState, expected: str | None) -> dict[str, Any]:
-    return {"product_code": observed.product_code, "site_state": observed.site_state,
-            "updated": is_updated(observed.product_code, expected)}
-
-
-def update_changed_fields(olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    changed, replaces = remote.connection_diff(olds, news)
-    # Observed (olds, as read returned it) against desired: updated and Started.
-    if olds.get("updated") is not True:
-        changed.append("updated")
-    if olds.get("site_state") != "Started":
-        changed.append("site_state")
-    for name in ("bundle_path", "script_folder", "expected_product_code"):
-        if is_unknown(news.get(name)) or olds.get(name) != news.get(name):
-            changed.append(name)
-    return changed, replaces
+#: The step that closes each difference: the script makes the connector's Tenant API; an administrator may have
+#: stopped its site since (the script keeps the site).
+STEP_FOR = {"updated": TenantApiUpdateStep("run_update_script"), "site_state": TenantApiUpdateStep("start_site")}
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Provider glue
+# Provider
 
 
-class TenantApiUpdateProvider(HostResourceProvider[TenantApiUpdateInputs, TenantApiState, UpdateStep]):
+class TenantApiUpdateProvider(HostResourceProvider[TenantApiUpdateInputs, TenantApiUpdateObserved,
+                                                   TenantApiUpdateStep]):
     """Update-TenantAPI.ps1 on one Tenant API VM (the template of providers.remote)."""
 
+    inputs_model = TenantApiUpdateInputs
     ownership_resource = UPDATE_RESOURCE
+    settings = ("bundle_path", "script_folder", "expected_product_code")
 
-    def read_host(self, t: Transport, inputs: TenantApiUpdateInputs) -> tuple[TenantApiState | None,
+    def identity(self, inputs: TenantApiUpdateInputs) -> Identity:
+        return Identity(inputs.connection.fqdn, UPDATE_MARKER, UPDATE_THING)
+
+    def stored_identity(self, t: Transport, props: Mapping[str, Any]) -> Identity:
+        return Identity(remote.connection_of(props).fqdn, UPDATE_MARKER, UPDATE_THING)
+
+    def read_host(self, t: Transport, inputs: TenantApiUpdateInputs) -> tuple[TenantApiUpdateObserved | None,
                                                                                ownership.Marker | None]:
         return read_tenant_api_owned(t, inputs.connection)
 
-    def plan(self, observed: TenantApiState | None, inputs: TenantApiUpdateInputs) -> list[UpdateStep]:
-        return plan_update(observed, inputs.expected_product_code)
+    def read_state(self, t: Transport, props: Mapping[str, Any]) -> tuple[TenantApiUpdateObserved | None,
+                                                                           ownership.Marker | None]:
+        return read_tenant_api_owned(t, remote.connection_of(props))
 
-    def apply(self, t: Transport, inputs: TenantApiUpdateInputs, steps: list[UpdateStep],
-              observed: TenantApiState | None) -> str | None:
+    def desired_values(self, inputs: TenantApiUpdateInputs) -> Mapping[str, Any]:
+        return {}
+
+    def observed_values(self, observed: TenantApiUpdateObserved | None,
+                        inputs: TenantApiUpdateInputs) -> Mapping[str, Any]:
+        return update_outputs(observed, inputs.expected_product_code)
+
+    def compare(self, desired: Mapping[str, Any], observed: Mapping[str, Any]) -> list[ownership.Difference]:
+        return compare(desired, observed)
+
+    def steps(self, differences: list[ownership.Difference], inputs: TenantApiUpdateInputs,
+              observed: TenantApiUpdateObserved | None) -> list[TenantApiUpdateStep]:
+        return [STEP_FOR[d.field] for d in differences]
+
+    def apply(self, t: Transport, inputs: TenantApiUpdateInputs, steps: list[TenantApiUpdateStep],
+              observed: TenantApiUpdateObserved | None) -> str | None:
         """Run the steps; the product code the update replaced (``previous_product_code``)."""
         conn = inputs.connection
         kinds = {s.kind for s in steps}
@@ -195,8 +213,8 @@ class TenantApiUpdateProvider(HostResourceProvider[TenantApiUpdateInputs, Tenant
             t.run(conn, STEP_UPDATE, Command("Start-Website", {"Name": TENANT_API_SITE}), idempotent=True)
         return observed.product_code if observed else None
 
-    def did_not_converge(self, inputs: TenantApiUpdateInputs, observed: TenantApiState | None,
-                         left: list[UpdateStep]) -> HostDidNotConverge:
+    def did_not_converge(self, inputs: TenantApiUpdateInputs, observed: TenantApiUpdateObserved | None,
+                         left: list[TenantApiUpdateStep]) -> HostDidNotConverge:
         if any(s.kind == "run_update_script" for s in left):
             what = f"the Tenant API's ProductCode is still {observed.product_code if observed else 'missing'}"
         else:
@@ -206,74 +224,40 @@ class TenantApiUpdateProvider(HostResourceProvider[TenantApiUpdateInputs, Tenant
             hint="check the script's log on the host and that this is a Windows Azure Pack Tenant API computer, "
                  "then retry")
 
-    def marker_path(self, inputs: TenantApiUpdateInputs) -> str:
-        return UPDATE_MARKER
-
-    def thing(self, inputs: TenantApiUpdateInputs) -> str:
-        return UPDATE_THING
-
-    def is_the_thing(self, observed: TenantApiState, inputs: TenantApiUpdateInputs) -> bool:
+    def is_the_thing(self, observed: TenantApiUpdateObserved, inputs: TenantApiUpdateInputs) -> bool:
         # The connector's Tenant API; the UR9.1 one is the starting point, not a thing.
         return is_updated(observed.product_code, inputs.expected_product_code)
 
-    def differences(self, observed: TenantApiState, inputs: TenantApiUpdateInputs) -> list[ownership.Difference]:
-        return ([ownership.Difference("site_state", observed.site_state, "Started")]
-                if observed.site_state != "Started" else [])
-
-    def prior_values(self, observed: TenantApiState) -> dict[str, Any]:
+    def prior_values(self, observed: TenantApiUpdateObserved, inputs: TenantApiUpdateInputs) -> dict[str, Any]:
         return {"product_code": observed.product_code, "site_state": observed.site_state}
 
-    # -- Pulumi ------------------------------------------------------------------------------------------------
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        return remote.check_remote(TenantApiUpdateInputs, news)
+    def outputs(self, props: Mapping[str, Any], inputs: TenantApiUpdateInputs,
+                done: Converged[TenantApiUpdateObserved, TenantApiUpdateStep],
+                olds: Mapping[str, Any] | None) -> dict[str, Any]:
+        if olds is not None:
+            previous = olds.get("previous_product_code")
+        else:
+            previous = done.applied if done.steps else done.observed.product_code
+        return {**update_outputs(done.observed, inputs.expected_product_code), "previous_product_code": previous}
 
-    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        # Another host is another Tenant API (replace); everything else converges in place.
-        changed, replaces = update_changed_fields(olds, news)
-        return FieldDiff([*changed, *ownership.owner_changed(olds, news)], replaces)
+    def resource_id(self, inputs: TenantApiUpdateInputs, outputs: Mapping[str, Any]) -> str:
+        return f"{inputs.connection.fqdn}:TenantAPI"
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        inputs = TenantApiUpdateInputs.parse(props)
-        t = self.transport
-        own = self.claim(t, inputs)
-        done = self.converge_steps(t, inputs)
-        previous = done.applied if done.steps else done.observed.product_code
-        outs = {**update_outputs(done.observed, inputs.expected_product_code), "previous_product_code": previous}
-        return CreateResult(id_=f"{inputs.connection.fqdn}:TenantAPI",
-                            outs={**remote.inputs_only(props), **outs, **own})
+    def read_outputs(self, props: Mapping[str, Any], observed: TenantApiUpdateObserved | None) -> dict[str, Any]:
+        return update_outputs(observed, props.get("expected_product_code"))
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        observed, marker = read_tenant_api_owned(self.transport, remote.connection_of(props))
-        if observed is None:
-            return ReadResult(id_="", outs={})
-        return ReadResult(id_=id_, outs={**props, **update_outputs(observed, props.get("expected_product_code")),
-                                         "observed_owner": marker.owner if marker else None})
-
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        inputs = TenantApiUpdateInputs.parse(news)
-        t = self.transport
-        own = self.keep_ownership(t, inputs, olds)
-        outs = {**update_outputs(self.converge(t, inputs), inputs.expected_product_code),
-                "previous_product_code": olds.get("previous_product_code")}
-        return UpdateResult(outs={**remote.inputs_only(news), **outs, **own})
-
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        fqdn = (props.get("connection") or {}).get("fqdn", "?")
-        owner = props.get("owner")
-        if isinstance(owner, str):
-            t = self.transport
-            conn = remote.connection_of(props)
-            _, marker = read_tenant_api_owned(t, conn)
-            if not ownership.may_delete(host=conn.fqdn, thing=UPDATE_THING, owner=owner, marker=marker):
-                return
-            ownership.remove(t, conn, ownership.STEP_UNMARK, UPDATE_MARKER)
-            if props.get("adopted"):
-                pulumi.log.warn(f"{fqdn}: the connector's Tenant API was installed before this stack; it stays")
-                return
+    def remove(self, t: Transport, props: Mapping[str, Any], found: TenantApiUpdateObserved | None) -> None:
         pulumi.log.warn(
-            f"{fqdn}: the connector's Tenant API stays installed: Update-TenantAPI.ps1 has no documented undo. "
-            f"To go back, reinstall the Windows Azure Pack UR9.1 Tenant API "
+            f"{_fqdn(props)}: the connector's Tenant API stays installed: Update-TenantAPI.ps1 has no documented "
+            f"undo. To go back, reinstall the Windows Azure Pack UR9.1 Tenant API "
             f"(previous product code {props.get('previous_product_code') or 'unknown'}).")
+
+    def leave(self, t: Transport, props: Mapping[str, Any], found: TenantApiUpdateObserved | None) -> None:
+        pulumi.log.warn(f"{_fqdn(props)}: the connector's Tenant API was installed before this stack; it stays")
+
+
+def _fqdn(props: Mapping[str, Any]) -> str:
+    return str((props.get("connection") or {}).get("fqdn", "?"))
 
 
 class TenantApiUpdate(LabResource, name="TenantApiUpdate"):

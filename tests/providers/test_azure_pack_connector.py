@@ -125,7 +125,7 @@ def test_parse_output_file_refuses(content, reason):
 def test_observed_clouds_match_by_endpoint_and_newest_wins():
     nameless = json.dumps({"AzurePackConnectorEndpoint": "https://wap2.contoso.com:40005",
                            "AuthenticationIdentityProviderPartner": {"Realm": REALM, "Certificate": CERT_B64}})
-    observed = apc.Observed((
+    observed = apc.AzurePackConnectorObserved((
         apc.parse_output_file("AzurePack-01-old.txt", file_text("One", "https://old:40005"), "2026-01-01"),
         apc.parse_output_file("AzurePack-02-new.txt", file_text("One", "https://new:40005"), "2026-02-01"),
         apc.parse_output_file("AzurePack-03.txt", nameless, "2026-02-01"),
@@ -180,6 +180,11 @@ DESIRED = {"clouds": [{"cloud_name": "A", "cloud_endpoint": "https://wap1:40005"
            "azure_stack_cloud_name": "AzureStack"}
 
 
+def changed_fields(olds, news) -> list[str]:
+    """The fields the provider's comparison names (diff adds the connections' and the owner's)."""
+    return [d.field for d in apc.compare(news, olds)]
+
+
 def observed_as(**kw):
     return {"multi_cloud_enabled": True, "clouds": DESIRED["clouds"], "azure_stack_cloud_name": "AzureStack", **kw}
 
@@ -201,8 +206,7 @@ def observed_as(**kw):
     (observed_as(), {**DESIRED, "clouds": "04da6b54-80e4-46f7-96ec-b56ff0331ba9"}, ["clouds"]),
 ])
 def test_changed_fields_and_plan(olds, news, expected):
-    assert apc.changed_fields(olds, news) == expected
-    assert apc.plan(olds, news) == ([apc.ENABLE] if expected else [])
+    assert changed_fields(olds, news) == expected
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -294,7 +298,7 @@ def test_create_stops_at_the_success_line_and_reads_the_output_files():
     assert (one["realm"], one["signing_certificate"]) == (REALM, CERT_B64)
     assert one["content"] == stack.files_in(locations.OUTPUT_FOLDER)[one["file_name"]]
     assert stack.file(MARKER)
-    assert apc.changed_fields(outs, checked(inputs())) == []
+    assert changed_fields(outs, checked(inputs())) == []
 
 
 @pytest.mark.unit
@@ -356,7 +360,7 @@ def test_read_present_disabled_and_gone():
     disabled = p.read("id", outs)
     assert disabled.id == "id" and disabled.outs["multi_cloud_enabled"] is False
     assert disabled.outs["cloud_outputs"] == {}
-    assert apc.changed_fields(disabled.outs, checked(inputs())) == ["multi_cloud_enabled"]
+    assert changed_fields(disabled.outs, checked(inputs())) == ["multi_cloud_enabled"]
     assert p.diff("id", disabled.outs, checked(inputs())).changes is True
     stack.remove_file(MARKER)
     gone = p.read("id", outs)
@@ -567,19 +571,19 @@ def test_sim_lifecycle_with_out_of_band_disable(pep_lab, sim):
     assert json.loads(one["content"])["AzurePackConnectorEndpoint"] == one["endpoint"]
 
     read = p.read(created.id, outs)
-    assert read.id == created.id and apc.changed_fields(read.outs, props) == []
+    assert read.id == created.id and changed_fields(read.outs, props) == []
     assert p.diff(created.id, read.outs, props).changes is False
 
     _as_admin_disable(pep_lab, sim)
     drift = p.read(created.id, read.outs)
     assert drift.id == created.id and drift.outs["multi_cloud_enabled"] is False
-    assert apc.changed_fields(drift.outs, props) == ["multi_cloud_enabled"]
+    assert changed_fields(drift.outs, props) == ["multi_cloud_enabled"]
     assert p.diff(created.id, drift.outs, props).changes is True
 
     healed = p.update(created.id, drift.outs, props)
     assert healed.outs["multi_cloud_enabled"] is True
     again = p.read(created.id, healed.outs)
-    assert apc.changed_fields(again.outs, props) == [] and not p.diff(created.id, again.outs, props).changes
+    assert changed_fields(again.outs, props) == [] and not p.diff(created.id, again.outs, props).changes
 
     p.delete(created.id, again.outs)
     assert params(pep_invocations(pep_lab)[-1]).get("DisableMultiCloud") in (True, "True")
@@ -594,7 +598,7 @@ def test_sim_out_of_band_cloud_list_change_shows_as_clouds(pep_lab, sim):
     only_one = apc.AzurePackConnectorInputs.parse(checked(sim_inputs(pep_lab, clouds=props["clouds"][:1])))
     apc.enable(sim, only_one)  # an administrator re-ran the cmdlet with one cloud
     drift = p.read("id", outs)
-    assert apc.changed_fields(drift.outs, props) == ["clouds"]
+    assert changed_fields(drift.outs, props) == ["clouds"]
     healed = p.update("id", drift.outs, props)
     assert sorted(healed.outs["cloud_outputs"]) == ["AzurePack_1", "AzurePack_2"]
 
@@ -613,7 +617,7 @@ def test_sim_create_after_injected_failure_converges(pep_lab, sim, kind):
     assert "azs-ercs01.azurestack.local" in str(err.value) and "LabsimFault" in str(err.value)
     pep_lab.runtime.state.clear_faults(pep)
     outs = p.create(props).outs
-    assert outs["multi_cloud_enabled"] is True and apc.changed_fields(p.read("id", outs).outs, props) == []
+    assert outs["multi_cloud_enabled"] is True and changed_fields(p.read("id", outs).outs, props) == []
 
 
 @pytest.mark.sim

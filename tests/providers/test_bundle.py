@@ -45,6 +45,12 @@ def props_for(root: Path, **kw):
 
 
 # -- pure: paths, hashing, parsing, planning ------------------------------------------------------------------
+
+def changed_fields(olds, news) -> tuple[list[str], list[str]]:
+    """(changed, replaced) fields of the provider's diff."""
+    d = B.ConnectorBundleProvider().diff("id", olds, news)
+    return d.changed, list(d.replaces or [])
+
 @pytest.mark.unit
 @pytest.mark.parametrize("value, ok", [
     ("C:\\temp\\WAPConnector", True), ("C:\\temp\\WAPConnector\\", True), ("D:\\x y\\z-1_2", True), ("C:\\", True),
@@ -176,13 +182,13 @@ def test_check(tmp_path, case, change, prop, words):
 def test_diff_names_exactly_the_files_field_and_replaces_on_destination(tmp_path):
     news = props_for(make_bundle(tmp_path))
     olds = {**news, "__provider": "pickle"}
-    assert B.changed_fields(olds, news) == ([], [])
+    assert changed_fields(olds, news) == ([], [])
     drifted = {**olds, "files": {**olds["files"], "readme.txt": "0" * 64}}
-    assert B.changed_fields(drifted, news) == (["files"], [])
+    assert changed_fields(drifted, news) == (["files"], [])
     assert B.drifted_files(drifted["files"], news["files"]) == ["readme.txt"]
-    assert B.changed_fields(olds, {**news, "destination": "C:\\TEMP\\wapconnector\\"}) == ([], [])
-    assert B.changed_fields(olds, {**news, "destination": "D:\\WAPConnector"}) == (["destination"], ["destination"])
-    assert B.changed_fields(olds, {**news, "chunk_size": 4096}) == ([], [])
+    assert changed_fields(olds, {**news, "destination": "C:\\TEMP\\wapconnector\\"}) == ([], [])
+    assert changed_fields(olds, {**news, "destination": "D:\\WAPConnector"}) == (["destination"], ["destination"])
+    assert changed_fields(olds, {**news, "chunk_size": 4096}) == ([], [])
     d = B.ConnectorBundleProvider().diff("id", drifted, news)
     assert d.changes is True and d.replaces == []
 
@@ -217,7 +223,7 @@ def test_lifecycle_create_read_drift_update_delete(host, tmp_path):
     host.put_file(B.join(DEST, "Setup/Scripts/Update-TenantAPI.ps1"), b"# tampered\r\n")
     host.put_file(B.join(DEST, "AzurePack-06-27-15-50.txt"), b"{}")
     read = p.read(created.id, created.outs)
-    assert B.changed_fields(read.outs, props) == (["files"], [])
+    assert changed_fields(read.outs, props) == (["files"], [])
     assert B.drifted_files(read.outs["files"], props["files"]) == ["Setup/Scripts/Update-TenantAPI.ps1"]
 
     before = len(host.transport.calls)
@@ -373,7 +379,7 @@ def test_sim_lifecycle_drift_heal_delete(labsim, sim, tmp_path):
     admin(labsim, "wapcomputer2", "edit a staged file",
           Command("Set-Content", {"Path": B.join(DEST, edited), "Value": "Write-Host tampered"}))
     read = p.read(created.id, created.outs)
-    assert B.changed_fields(read.outs, props) == (["files"], [])
+    assert changed_fields(read.outs, props) == (["files"], [])
     assert B.drifted_files(read.outs["files"], props["files"]) == [edited]
     mark = last_id(labsim)
     updated = p.update(created.id, read.outs, props)

@@ -130,14 +130,14 @@ def _obj(store, thumb, key=True):
 @pytest.mark.unit
 @pytest.mark.parametrize("store, output, expected", [
     ("My", [], None),
-    ("My", [_obj("My", "AB")], C.Observed("My", True, "2030-01-01T00:00:00Z")),
-    ("My", [_obj("My", "AB", key=False)], C.Observed("My", False, "2030-01-01T00:00:00Z")),
+    ("My", [_obj("My", "AB")], C.CertificateObserved("My", True, "2030-01-01T00:00:00Z")),
+    ("My", [_obj("My", "AB", key=False)], C.CertificateObserved("My", False, "2030-01-01T00:00:00Z")),
     ("My", [_obj("My", "CD")], None),                     # another certificate: not ours
-    ("CA", [_obj("Root", "AB")], C.Observed("Root", True, "2030-01-01T00:00:00Z")),
-    ("CA", [_obj("Root", "AB"), _obj("CA", "AB")], C.Observed("CA", True, "2030-01-01T00:00:00Z")),
-    ("Root", [_obj("CA", "ab")], C.Observed("CA", True, "2030-01-01T00:00:00Z")),
+    ("CA", [_obj("Root", "AB")], C.CertificateObserved("Root", True, "2030-01-01T00:00:00Z")),
+    ("CA", [_obj("Root", "AB"), _obj("CA", "AB")], C.CertificateObserved("CA", True, "2030-01-01T00:00:00Z")),
+    ("Root", [_obj("CA", "ab")], C.CertificateObserved("CA", True, "2030-01-01T00:00:00Z")),
     ("My", [{"Thumbprint": "AB", "HasPrivateKey": True, "NotAfter": "/Date(1893456000000)/"}],
-     C.Observed("My", True, "2030-01-01T00:00:00+00:00")),
+     C.CertificateObserved("My", True, "2030-01-01T00:00:00+00:00")),
 ])
 def test_parse_read(store, output, expected):
     # The read's statements, one per accepted store: each object goes to the store its PSPath names.
@@ -158,16 +158,23 @@ def test_read_statements_look_in_both_ca_stores_in_one_call():
 @pytest.mark.unit
 @pytest.mark.parametrize("store, observed, steps", [
     ("My", None, ["import"]),
-    ("My", C.Observed("My", True, None), []),
-    ("My", C.Observed("My", False, None), ["remove", "import"]),
-    ("CA", C.Observed("Root", False, None), []),
+    ("My", C.CertificateObserved("My", True, None), []),
+    ("My", C.CertificateObserved("My", False, None), ["remove", "import"]),
+    ("CA", C.CertificateObserved("Root", False, None), []),
     ("Root", None, ["import"]),
 ])
 def test_plan(store, observed, steps):
-    assert [s.kind for s in C.plan(store, observed)] == steps
+    inputs = C.CertificateInputs.parse(my_props() if store == "My" else ca_props(store=store))
+    assert [s.kind for s in C.CertificateProvider().plan(observed, inputs)] == steps
 
 
 # -- diff: observed (olds) against desired (news), field by field --------------------------------------------------
+def changed_fields(olds, news) -> tuple[list[str], list[str]]:
+    """(changed, replaced) fields of the provider's diff."""
+    d = C.CertificateProvider().diff("id", olds, news)
+    return d.changed, list(d.replaces or [])
+
+
 def _state(props, **observed):
     outs = {**props, "thumbprint": C.desired_thumbprint(props), "found_in_store": props["store"],
             "has_private_key": props["store"] == "My", "adopted": False, "__provider": "pickle"}
@@ -191,7 +198,7 @@ def test_diff(change, expected_changed, expected_replaces, dbr):
     news = my_props()
     olds = _state(news)
     change(olds, news)
-    changed, replaces = C.changed_fields(olds, news)
+    changed, replaces = changed_fields(olds, news)
     assert changed == expected_changed and replaces == expected_replaces
     d = C.CertificateProvider().diff("id", olds, news)
     assert d.changes is bool(expected_changed) and d.replaces == expected_replaces
@@ -203,7 +210,7 @@ def test_diff_with_unknown_certificate_in_preview_is_a_replace():
     from providers.base import UNKNOWN
     news = my_props()
     olds = _state(news)
-    changed, replaces = C.changed_fields(olds, {**news, "cert_pem": UNKNOWN})
+    changed, replaces = changed_fields(olds, {**news, "cert_pem": UNKNOWN})
     assert "cert_pem" in changed and "cert_pem" in replaces
 
 
@@ -266,7 +273,7 @@ def test_lost_private_key_is_drift_named_has_private_key_and_update_reimports(ho
     host.certs[("My", LEAF.thumbprint)] = False          # re-imported from a .cer by an administrator
     read = p.read(created.id, created.outs)
     assert read.outs["has_private_key"] is False
-    assert C.changed_fields(read.outs, my_props()) == (["has_private_key"], [])
+    assert changed_fields(read.outs, my_props()) == (["has_private_key"], [])
     updated = p.update(created.id, read.outs, my_props())
     assert host.certs[("My", LEAF.thumbprint)] is True and updated.outs["has_private_key"] is True
     assert p.diff(created.id, p.read(created.id, updated.outs).outs, my_props()).changes is False
@@ -402,7 +409,7 @@ def test_sim_my_certificate_lost_key_is_drift_and_update_heals(labsim, sim):
     ])
     read = p.read(created.id, created.outs)
     assert read.outs["has_private_key"] is False
-    assert C.changed_fields(read.outs, props) == (["has_private_key"], [])
+    assert changed_fields(read.outs, props) == (["has_private_key"], [])
     updated = p.update(created.id, read.outs, props)
     assert updated.outs["has_private_key"] is True
     assert p.diff(created.id, p.read(created.id, updated.outs).outs, props).changes is False

@@ -30,6 +30,11 @@ def inputs(**kw):
     return base
 
 
+def changed_fields(olds, news) -> list[str]:
+    """The fields the provider's diff names besides the connection's and the owner's."""
+    return [d.field for d in cs.compare(news, olds)]
+
+
 def checked(props):
     result = cs.check(props)
     assert result.failures == [], [(f.property, f.reason) for f in result.failures]
@@ -71,7 +76,12 @@ def _read_call():
     return Call("h", "read", to_statements(cs.read_statements()))
 
 
-DESIRED = cs.Desired("wapcomputer1.contoso.com", "wapcomputer1.contoso.com", "portal.local.azurestack.external")
+def desired(tenant_portal_fqdn: str = "wapcomputer1.contoso.com", certificate_thumbprint: str | None = None):
+    return cs.ConnectorSiteInputs.parse(inputs(tenant_portal_fqdn=tenant_portal_fqdn,
+                                               certificate_thumbprint=certificate_thumbprint))
+
+
+DESIRED = desired()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -135,18 +145,16 @@ def _mutate(f):
     ("other cert bound", _mutate(lambda w: w.sites["MgmtSvc-ConnectorController"].update(thumb=T_OTHER)), DESIRED,
      ["certificates"]),
     ("explicit cert wanted", _mutate(lambda w: None),
-     cs.Desired(DESIRED.tenant_portal_fqdn, DESIRED.tenant_api_fqdn, DESIRED.azure_stack_portal_fqdn, T_OTHER),
+     desired(certificate_thumbprint=T_OTHER),
      ["certificates"]),
     ("tenant cert changed", _mutate(lambda w: setattr(w, "tenant_thumb", T_OTHER)), DESIRED, ["certificates"]),
     ("no cert anywhere", _mutate(lambda w: setattr(w, "tenant_thumb", "")), DESIRED, ["certificates"]),
-    ("fqdn changed", _mutate(lambda w: None), cs.Desired("tenant.contoso.com", DESIRED.tenant_api_fqdn,
-                                                         DESIRED.azure_stack_portal_fqdn), ["configure"]),
-    ("fqdn case only", _mutate(lambda w: None), cs.Desired("WAPCOMPUTER1.contoso.com", DESIRED.tenant_api_fqdn,
-                                                           DESIRED.azure_stack_portal_fqdn), []),
+    ("fqdn changed", _mutate(lambda w: None), desired("tenant.contoso.com"), ["configure"]),
+    ("fqdn case only", _mutate(lambda w: None), desired("WAPCOMPUTER1.contoso.com"), []),
     ("settings emptied", _mutate(lambda w: w.app_settings.update(TenantAPIFQDN="")), DESIRED, ["configure"]),
 ])
 def test_plan(case, observed_state, desired, expected):
-    assert [s.kind for s in cs.plan(observed_state, desired)] == expected
+    assert [s.kind for s in cs.ConnectorSiteProvider().plan(observed_state, desired)] == expected
 
 
 def _outs(f=lambda w: None, **kw):
@@ -175,7 +183,7 @@ NEWS = {"tenant_portal_fqdn": "wapcomputer1.contoso.com", "tenant_api_fqdn": "wa
      ["tenant_portal_fqdn"]),
 ])
 def test_changed_fields(case, olds, news, expected):
-    assert cs.changed_fields({**olds, "__provider": "x"}, news) == expected
+    assert changed_fields({**olds, "__provider": "x"}, news) == expected
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -258,7 +266,7 @@ def test_create_runs_the_three_scripts_by_full_path():
     assert outs["endpoint"] == "https://wapcomputer1.contoso.com:40005"
     assert outs["bound_thumbprint"] == T_TENANT and outs["installed"] is True
     assert outs["sites"] == {s: "Started" for s in locations.CONNECTOR_SITES}
-    assert cs.changed_fields(outs, checked(inputs())) == []
+    assert changed_fields(outs, checked(inputs())) == []
     read_calls = [c for c in fake.calls if c.names[0] == "Get-Website"]
     assert len(read_calls) == 2 and all(c.idempotent for c in read_calls)  # before and after
 
@@ -344,7 +352,7 @@ def test_read_reports_drift_and_gone():
     wap.sites["MgmtSvc-Connector"]["thumb"] = T_OTHER
     drift = p.read("id", outs)
     assert drift.outs["bound_thumbprint"] == T_OTHER
-    assert cs.changed_fields(drift.outs, checked(inputs())) == ["certificate_thumbprint"]
+    assert changed_fields(drift.outs, checked(inputs())) == ["certificate_thumbprint"]
     assert p.diff("id", drift.outs, checked(inputs())).changes is True
     p.delete("id", outs)
     gone = p.read("id", outs)
@@ -494,7 +502,7 @@ def test_sim_lifecycle_with_out_of_band_changes(labsim, sim):
     assert ran == ["Install-Connector.ps1", "Configure-Certificates.ps1", "Configure-WapConnector.ps1"]
 
     read = p.read(created.id, outs)
-    assert read.id == created.id and cs.changed_fields(read.outs, props) == []
+    assert read.id == created.id and changed_fields(read.outs, props) == []
     assert p.diff(created.id, read.outs, props).changes is False
     c = conn_of(labsim, host)
 
@@ -502,9 +510,9 @@ def test_sim_lifecycle_with_out_of_band_changes(labsim, sim):
     sim.run(c, "admin: uninstall", cs.uninstall_statements([CONNECTOR_PRODUCTS[1][3]]))
     drift = p.read(created.id, read.outs)
     assert drift.id == created.id and drift.outs["sites"]["MgmtSvc-ConnectorExtension"] == "Missing"
-    assert cs.changed_fields(drift.outs, props) == ["sites", "packages"]
+    assert changed_fields(drift.outs, props) == ["sites", "packages"]
     healed = p.update(created.id, drift.outs, props).outs
-    assert healed["installed"] is True and cs.changed_fields(p.read(created.id, healed).outs, props) == []
+    assert healed["installed"] is True and changed_fields(p.read(created.id, healed).outs, props) == []
 
     # 2. ... rebinds another certificate.
     other = import_second_certificate(labsim, sim, host)
@@ -512,7 +520,7 @@ def test_sim_lifecycle_with_out_of_band_changes(labsim, sim):
                                            {"Thumbprint": other}))
     drift = p.read(created.id, healed)
     assert drift.outs["bound_thumbprint"] == other
-    assert cs.changed_fields(drift.outs, props) == ["certificate_thumbprint"]
+    assert changed_fields(drift.outs, props) == ["certificate_thumbprint"]
     mark = last_id(labsim)
     healed = p.update(created.id, drift.outs, props).outs
     assert healed["bound_thumbprint"] == healed["tenant_site_thumbprint"] != other
@@ -525,20 +533,20 @@ def test_sim_lifecycle_with_out_of_band_changes(labsim, sim):
         "AzureStackPortalFQDN": "portal.local.azurestack.external"}))
     drift = p.read(created.id, healed)
     assert drift.outs["tenant_api_fqdn"] == "elsewhere.contoso.com"
-    assert cs.changed_fields(drift.outs, props) == ["tenant_api_fqdn"]
+    assert changed_fields(drift.outs, props) == ["tenant_api_fqdn"]
     healed = p.update(created.id, drift.outs, props).outs
 
     # 4. ... stops a site.
     sim.run(c, "admin: stop", cs.Command("Stop-Website", {"Name": "MgmtSvc-ConnectorController"}))
     drift = p.read(created.id, healed)
-    assert cs.changed_fields(drift.outs, props) == ["sites"]
+    assert changed_fields(drift.outs, props) == ["sites"]
     healed = p.update(created.id, drift.outs, props).outs
     assert healed["sites"]["MgmtSvc-ConnectorController"] == "Started"
 
     # An input change runs only its own step: the explicit certificate.
     mark = last_id(labsim)
     wanted = checked({**props, "certificate_thumbprint": other})
-    assert cs.changed_fields(healed, wanted) == ["certificate_thumbprint"]
+    assert changed_fields(healed, wanted) == ["certificate_thumbprint"]
     updated = p.update(created.id, healed, wanted).outs
     assert updated["bound_thumbprint"] == other
     cert_call = [i for i in invocations(labsim, host, since=mark) if ".ps1" in i["command"]]
@@ -571,7 +579,7 @@ def test_sim_create_after_injected_failure_converges(labsim, sim, kind, command)
     assert "wapcomputer2.contoso.com" in str(err.value) and command.split(".")[0] in str(err.value)
     labsim.runtime.state.clear_faults(labsim.lab.host(host).name)
     outs = p.create(props).outs
-    assert outs["installed"] is True and cs.changed_fields(p.read("id", outs).outs, props) == []
+    assert outs["installed"] is True and changed_fields(p.read("id", outs).outs, props) == []
     installs = [i for i in invocations(labsim, host, "Install-Connector.ps1", since=mark)]
     # An install that succeeded before the failure is not repeated by the re-run.
     assert len(installs) == (2 if command == "Install-Connector.ps1" else 1)

@@ -124,6 +124,12 @@ def test_parse_trust_row(rows, expected):
     assert (row.trust if row else None) == expected
 
 
+def changed_fields(olds, news) -> tuple[list[str], list[str]]:
+    """(changed, replaced) fields of the provider's diff."""
+    d = T.TenantApiTrustProvider(FakeTransport({})).diff("id", olds, news)
+    return d.changed, list(d.replaces or [])
+
+
 def _desired(**kw):
     d = {"realm": REALM, "connector_endpoint": "https://e", "token_signing_thumbprint": "AB", "data_file_sha256": "11"}
     d.update(kw)
@@ -139,15 +145,15 @@ def _desired(**kw):
     (_desired(connector_endpoint="x"), _desired(connector_endpoint=None), []),   # not in the data file: not compared
 ])
 def test_plan_trust(observed, desired, steps):
-    assert [s.kind for s in T.plan_trust(observed, desired)] == steps
+    assert [s.kind for s in T.steps_for(T.compare(desired, observed))] == steps
 
 
 @pytest.mark.unit
 @pytest.mark.parametrize("state, gone", [
-    (T.TrustState(None, None), True),
-    (T.TrustState(tenant_api.TrustData("https://other/"), None), True),
-    (T.TrustState(None, "11"), False),
-    (T.TrustState(tenant_api.TrustData(REALM), None), False),
+    (T.TenantApiTrustObserved(None, None), True),
+    (T.TenantApiTrustObserved(tenant_api.TrustData("https://other/"), None), True),
+    (T.TenantApiTrustObserved(None, "11"), False),
+    (T.TenantApiTrustObserved(tenant_api.TrustData(REALM), None), False),
 ])
 def test_trust_is_gone(state, gone):
     assert T.trust_is_gone(state, tenant_api.TrustData(REALM)) is gone
@@ -212,7 +218,7 @@ def test_trust_lifecycle_discovers_sql_and_heals_a_deleted_row(host):
     del host.rows[ROW]
     read = p.read(created.id, created.outs)
     assert read.id == created.id and read.outs["realm"] is None
-    changed, replaces = T.trust_changed_fields(read.outs, trust_props())
+    changed, replaces = changed_fields(read.outs, trust_props())
     assert changed == ["realm", "connector_endpoint", "token_signing_thumbprint"] and replaces == []
     p.update(created.id, read.outs, trust_props())
     assert json.loads(host.rows[ROW])["Realm"] == REALM
@@ -230,7 +236,7 @@ def test_trust_changed_data_file_is_staged_and_applied(host):
     created = p.create(trust_props())
     new_realm = "https://adfs.local.azurestack.external/adfs/99999999-0000-0000-0000-000000000000/"
     news = trust_props(data_file_content=data_file(realm=new_realm))
-    changed, replaces = T.trust_changed_fields(p.read(created.id, created.outs).outs, news)
+    changed, replaces = changed_fields(p.read(created.id, created.outs).outs, news)
     assert changed == ["realm", "data_file_sha256"] and replaces == []
     p.update(created.id, created.outs, news)
     assert json.loads(host.rows[ROW])["Realm"] == new_realm
@@ -319,10 +325,10 @@ def test_trust_diff_replaces_on_identity_and_deletes_first():
     olds = {**news, "realm": REALM, "connector_endpoint": "https://wapcomputer1.contoso.com:40005",
             "token_signing_thumbprint": SIGNING.thumbprint,
             "data_file_sha256": hashlib.sha256(news["data_file_content"].encode()).hexdigest().upper()}
-    assert T.trust_changed_fields(olds, news) == ([], [])
+    assert changed_fields(olds, news) == ([], [])
     d = T.TenantApiTrustProvider(FakeTransport({})).diff("id", olds, {**news, "sql_server": "sql02"})
     assert d.replaces == ["sql_server"] and d.delete_before_replace is True
-    assert T.trust_changed_fields(olds, {**news, "sql_credential": {"username": "a", "password": "b"}}) == (
+    assert changed_fields(olds, {**news, "sql_credential": {"username": "a", "password": "b"}}) == (
         ["sql_credential"], [])
 
 
@@ -381,7 +387,7 @@ def test_sim_trust_lifecycle(labsim, sim):
         "Value": ""}, ["Force"]))
     read = p.read(created.id, created.outs)
     assert read.id == created.id and read.outs["realm"] is None
-    assert T.trust_changed_fields(read.outs, props) == (["realm", "connector_endpoint", "token_signing_thumbprint"],
+    assert changed_fields(read.outs, props) == (["realm", "connector_endpoint", "token_signing_thumbprint"],
                                                         [])
     updated = p.update(created.id, read.outs, props)
     assert p.diff(created.id, p.read(created.id, updated.outs).outs, props).changes is False

@@ -19,6 +19,12 @@ def update_props(**kw):
     return props
 
 
+def changed(olds, news) -> tuple[list[str], list[str]]:
+    """(changed, replaced) fields of the provider's diff: the state's last read against the inputs."""
+    d = T.TenantApiUpdateProvider().diff("id", olds, news)
+    return d.changed, list(d.replaces or [])
+
+
 @pytest.fixture
 def host():
     return host_with("Setup\\Packages\\Update-TenantAPI.ps1")
@@ -29,9 +35,9 @@ def host():
 @pytest.mark.parametrize("registry, site, expected", [
     ([], [], None),
     ([{"ProductCode": UR91, "PSPath": "x"}], [{"name": "MgmtSvc-TenantAPI", "state": "Started"}],
-     T.TenantApiState(UR91, "Started")),
-    ([], [{"name": "MgmtSvc-TenantAPI", "state": "Stopped"}], T.TenantApiState(None, "Stopped")),
-    ([{"ProductCode": CONNECTOR_TENANT_API.lower()}], [], T.TenantApiState(CONNECTOR_TENANT_API, None)),
+     T.TenantApiUpdateObserved(UR91, "Started")),
+    ([], [{"name": "MgmtSvc-TenantAPI", "state": "Stopped"}], T.TenantApiUpdateObserved(None, "Stopped")),
+    ([{"ProductCode": CONNECTOR_TENANT_API.lower()}], [], T.TenantApiUpdateObserved(CONNECTOR_TENANT_API, None)),
 ])
 def test_parse_tenant_api(registry, site, expected):
     assert T.parse_tenant_api(registry, site) == expected
@@ -39,16 +45,17 @@ def test_parse_tenant_api(registry, site, expected):
 
 @pytest.mark.unit
 @pytest.mark.parametrize("observed, expected_code, steps", [
-    (T.TenantApiState(UR91, "Started"), None, ["run_update_script"]),
-    (T.TenantApiState(CONNECTOR_TENANT_API, "Started"), None, []),
-    (T.TenantApiState(CONNECTOR_TENANT_API, "Stopped"), None, ["start_site"]),
-    (T.TenantApiState(None, "Started"), None, ["run_update_script"]),
-    (T.TenantApiState("{00000000-0000-0000-0000-000000000000}", "Started"), CONNECTOR_TENANT_API,
+    (T.TenantApiUpdateObserved(UR91, "Started"), None, ["run_update_script"]),
+    (T.TenantApiUpdateObserved(CONNECTOR_TENANT_API, "Started"), None, []),
+    (T.TenantApiUpdateObserved(CONNECTOR_TENANT_API, "Stopped"), None, ["start_site"]),
+    (T.TenantApiUpdateObserved(None, "Started"), None, ["run_update_script"]),
+    (T.TenantApiUpdateObserved("{00000000-0000-0000-0000-000000000000}", "Started"), CONNECTOR_TENANT_API,
      ["run_update_script"]),
     (None, None, ["run_update_script", "start_site"]),
 ])
 def test_plan_update(observed, expected_code, steps):
-    assert [s.kind for s in T.plan_update(observed, expected_code)] == steps
+    inputs = T.TenantApiUpdateInputs.parse(update_props(expected_product_code=expected_code))
+    assert [s.kind for s in T.TenantApiUpdateProvider().plan(observed, inputs)] == steps
 
 
 
@@ -92,7 +99,7 @@ def test_update_lifecycle(host, capsys):
     # An administrator stops the site: drift named site_state; update starts it.
     host.site_state = "Stopped"
     read = p.read(created.id, created.outs)
-    assert T.update_changed_fields(read.outs, update_props()) == (["site_state"], [])
+    assert changed(read.outs, update_props()) == (["site_state"], [])
     updated = p.update(created.id, read.outs, update_props())
     assert host.site_state == "Started" and updated.outs["site_state"] == "Started"
 
@@ -165,7 +172,7 @@ def test_sim_update_lifecycle(labsim, sim, capsys):
     admin(labsim, "wapcomputer1", "stop the Tenant API site", Command("Stop-Website", {"Name": "MgmtSvc-TenantAPI"}))
     read = p.read(created.id, created.outs)
     assert read.outs["site_state"] == "Stopped"
-    assert T.update_changed_fields(read.outs, props) == (["site_state"], [])
+    assert changed(read.outs, props) == (["site_state"], [])
     mark = last_id(labsim)
     updated = p.update(created.id, read.outs, props)
     assert updated.outs["site_state"] == "Started"

@@ -57,7 +57,7 @@ def test_a_file_with_an_empty_cloud_name_is_matched_to_its_cloud_by_endpoint():
                                                                                      ENDPOINT)]))
     known = [{"cloud_name": "Other", "cloud_endpoint": "https://wap2.contoso.com:40005"},
              {"cloud_name": "WapCloud1", "cloud_endpoint": ENDPOINT}]
-    assert list(apc.observed_clouds(apc.Observed(files=(f,)), known)) == ["WapCloud1"]
+    assert list(apc.observed_clouds(apc.AzurePackConnectorObserved(files=(f,)), known)) == ["WapCloud1"]
 
 
 @pytest.mark.parametrize("certificate", ["QUJD*", "QUJD QUJ!", "-----BEGIN CERTIFICATE-----\nQU$JD\n"])

@@ -116,21 +116,45 @@ class Box:
     writes: list[Any] = field(default_factory=list)
     undone: list[Any] = field(default_factory=list)
     reads: int = 0
+    removed: list[Any] = field(default_factory=list)
+    left: list[Any] = field(default_factory=list)
 
 
 class BoxProvider(remote.HostResourceProvider[ThingInputs, int, str]):
+    inputs_model = ThingInputs
     ownership_resource = "Box"
 
     def __init__(self, box: Box) -> None:
         super().__init__(FakeTransport({}))
         self.box = box
 
+    def identity(self, inputs):
+        return remote.Identity(inputs.connection.fqdn, O.marker_path("Box", inputs.name), f"the box {inputs.name}")
+
+    def stored_identity(self, t, props):
+        return remote.Identity(remote.connection_of(props).fqdn, O.marker_path("Box", props["name"]),
+                               f"the box {props['name']}")
+
     def read_host(self, t, inputs):
         self.box.reads += 1
         return self.box.value, self.box.marker
 
-    def plan(self, observed, inputs):
-        return [] if observed == inputs.size else ["set"]
+    def read_state(self, t, props):
+        self.box.reads += 1
+        return self.box.value, self.box.marker
+
+    def desired_values(self, inputs):
+        return {"size": inputs.size}
+
+    def observed_values(self, observed, inputs):
+        return {"size": observed}
+
+    def compare(self, desired, observed):
+        return [O.Difference("size", observed.get("size"), desired.get("size"))] \
+            if observed.get("size") != desired.get("size") else []
+
+    def steps(self, differences, inputs, observed):
+        return ["set"] if differences else []
 
     def apply(self, t, inputs, steps, observed):
         self.box.writes.append(inputs.size)
@@ -144,17 +168,24 @@ class BoxProvider(remote.HostResourceProvider[ThingInputs, int, str]):
     def did_not_converge(self, inputs, observed, left):
         return HostDidNotConverge("h", "set", f"still {observed}", hint="look")
 
-    def marker_path(self, inputs):
-        return O.marker_path("Box", inputs.name)
-
-    def thing(self, inputs):
-        return f"the box {inputs.name}"
-
-    def differences(self, observed, inputs):
-        return [O.Difference("size", observed, inputs.size)] if observed != inputs.size else []
-
-    def prior_values(self, observed):
+    def prior_values(self, observed, inputs):
         return {"size": observed}
+
+    def outputs(self, props, inputs, done, olds):
+        return {"size": done.observed}
+
+    def resource_id(self, inputs, outputs):
+        return f"box:{inputs.name}"
+
+    def read_outputs(self, props, observed):
+        return {"size": observed}
+
+    def remove(self, t, props, found):
+        self.box.removed.append(props["name"])
+        self.box.value = None
+
+    def leave(self, t, props, found):
+        self.box.left.append(props.get("prior"))
 
 
 def box_inputs(**kw):
@@ -331,3 +362,75 @@ def test_another_keys_host_is_its_own():
     olds = {"connection": CONN, "share": CONN}
     news = {"connection": {**CONN, "fqdn": "elsewhere.contoso.com"}, "share": CONN}
     assert remote.connection_diff(olds, news, "share") == ([], [])
+
+
+# -- the lifecycle the template owns -------------------------------------------------------------------------------
+class Removed(list):
+    def __call__(self, t, conn, step, path):
+        self.append((step, path))
+
+
+def box_props(**kw):
+    return {"connection": CONN, "size": 3, "name": "thing", **kw}
+
+
+def test_diff_names_what_compare_finds_settings_connection_and_owner():
+    p = BoxProvider(Box())
+    assert p.diff("id", {**box_props(), "size": 3, "observed_owner": ME}, box_props(owner=ME)).changed == []
+    d = p.diff("id", {**box_props(), "size": 2}, box_props())
+    assert (d.changed, d.replaces) == (["size"], [])
+    d = p.diff("id", {**box_props(), "size": 3}, box_props(connection={**CONN, "fqdn": "other.contoso.com"}))
+    assert (d.changed, d.replaces) == (["connection"], ["connection"])
+    assert p.diff("id", {**box_props(), "size": 3}, box_props(owner=ME)).changed == ["owner"]  # marker not seen
+
+
+def test_create_claims_converges_and_records_the_ownership_outputs(monkeypatch):
+    written = Written()
+    monkeypatch.setattr(O, "write", written)
+    box = Box(value=None)
+    created = BoxProvider(box).create(box_props(owner=ME))
+    assert created.id == "box:thing" and box.value == 3
+    assert created.outs["size"] == 3 and created.outs["adopted"] is False and created.outs["observed_owner"] == ME
+    assert [m.owner for _, _, m in written] == [ME]
+
+
+def test_read_of_a_thing_gone_empties_the_state_and_otherwise_reports_the_marker():
+    box = Box(value=None)
+    assert BoxProvider(box).read("box:thing", box_props()).id == ""
+    box.value, box.marker = 5, Marker(ME, resource="Box", thing="the box thing")
+    read = BoxProvider(box).read("box:thing", box_props())
+    assert read.id == "box:thing" and read.outs["size"] == 5 and read.outs["observed_owner"] == ME
+
+
+def test_delete_removes_what_the_stack_made_then_its_marker_last(monkeypatch):
+    removed = Removed()
+    monkeypatch.setattr(O, "remove", removed)
+    box = Box(value=3, marker=Marker(ME, resource="Box", thing="the box thing"))
+    BoxProvider(box).delete("box:thing", box_props(owner=ME, adopted=False))
+    assert box.removed == ["thing"] and box.value is None
+    assert removed == [(O.STEP_UNMARK, O.marker_path("Box", "thing"))]
+
+
+def test_delete_never_removes_what_another_stack_owns(monkeypatch):
+    removed = Removed()
+    monkeypatch.setattr(O, "remove", removed)
+    box = Box(value=3, marker=Marker("wap-connector/lab-b", resource="Box", thing="the box thing"))
+    BoxProvider(box).delete("box:thing", box_props(owner=ME, adopted=False))
+    assert box.removed == [] and box.value == 3 and removed == []
+
+
+def test_delete_leaves_an_adopted_thing_and_removes_only_the_marker(monkeypatch):
+    removed = Removed()
+    monkeypatch.setattr(O, "remove", removed)
+    box = Box(value=3, marker=Marker(ME, adopted=True, prior={"size": 1}, resource="Box", thing="the box thing"))
+    BoxProvider(box).delete("box:thing", box_props(owner=ME, adopted=True, prior={"size": 1}))
+    assert box.removed == [] and box.left == [{"size": 1}] and box.value == 3
+    assert removed == [(O.STEP_UNMARK, O.marker_path("Box", "thing"))]
+
+
+def test_delete_without_an_owner_reads_and_marks_nothing(monkeypatch):
+    removed = Removed()
+    monkeypatch.setattr(O, "remove", removed)
+    box = Box(value=3)
+    BoxProvider(box).delete("box:thing", box_props())
+    assert box.removed == ["thing"] and box.reads == 0 and removed == []
