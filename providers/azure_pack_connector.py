@@ -204,9 +204,11 @@ def sorted_clouds(clouds: Any) -> list[dict[str, str]]:
     return sorted((dict(c) for c in clouds), key=lambda c: (c["cloud_name"].casefold(), c["cloud_endpoint"]))
 
 
-def check(news: Mapping[str, Any]) -> CheckResult:
-    """Validate before any host is touched; returns the inputs with endpoints normalised (port 40005 added)."""
-    result = check_remote(AzurePackConnectorInputs, news, connection_keys=("connection", "share_connection"))
+def check(news: Mapping[str, Any], result: CheckResult | None = None) -> CheckResult:
+    """Validate before any host is touched (``result``: the model's rules, when the template already ran them);
+    returns the inputs with endpoints normalised (port 40005 added)."""
+    if result is None:
+        result = check_remote(AzurePackConnectorInputs, news, connection_keys=("connection", "share_connection"))
     failures = list(result.failures)
     # check_remote leaves out model rules about connections; the PEP's own rules are reported here.
     conn, share = news.get("connection"), news.get("share_connection")
@@ -517,15 +519,14 @@ class AzurePackConnectorProvider(HostResourceProvider[AzurePackConnectorInputs, 
 
     inputs_model = AzurePackConnectorInputs
     ownership_resource = OWNERSHIP_RESOURCE
+    compare = staticmethod(compare)
+    checked = staticmethod(check)
     connection_keys = ("connection", "share_connection")
     settings = ("share_connection", "timeout_seconds")
     always_marked = True
     # Disable on the old PEP before enabling through the new one: both may be the same Azure Stack (ERCS01..03
     # of an integrated system), and create-before-delete would end with multi-cloud mode disabled.
     delete_before_replace = True
-
-    def checked(self, news: Mapping[str, Any], result: CheckResult) -> CheckResult:
-        return check(news)
 
     def identity(self, inputs: AzurePackConnectorInputs) -> Identity:
         return _identity(inputs.connection.fqdn)
@@ -551,8 +552,6 @@ class AzurePackConnectorProvider(HostResourceProvider[AzurePackConnectorInputs, 
                         inputs: AzurePackConnectorInputs) -> Mapping[str, Any]:
         return observed_outputs(observed, inputs.desired_clouds())
 
-    def compare(self, desired: Mapping[str, Any], observed: Mapping[str, Any]) -> list[ownership.Difference]:
-        return compare(desired, observed)
 
     def changed_settings(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
         share_changed = is_unknown(news.get("share_connection")) or \

@@ -327,6 +327,7 @@ class ConnectorBundleProvider(HostResourceProvider[ConnectorBundleInputs, Connec
 
     inputs_model = ConnectorBundleInputs
     ownership_resource = OWNERSHIP_RESOURCE
+    compare = staticmethod(compare)
     replace_on = ("destination",)
 
     def parse_inputs(self, t: Transport, props: Mapping[str, Any],
@@ -360,8 +361,6 @@ class ConnectorBundleProvider(HostResourceProvider[ConnectorBundleInputs, Connec
                         inputs: ConnectorBundleInputs) -> Mapping[str, Any]:
         return {"files": observed.files if observed else {}, "host_files": observed.host_files if observed else {}}
 
-    def compare(self, desired: Mapping[str, Any], observed: Mapping[str, Any]) -> list[ownership.Difference]:
-        return compare(desired, observed)
 
     def changed_settings(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
         return [] if same_path(olds.get("destination"), news.get("destination")) else ["destination"]

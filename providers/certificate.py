@@ -499,6 +499,7 @@ class CertificateProvider(HostResourceProvider[CertificateInputs, CertificateObs
 
     inputs_model = CertificateInputs
     ownership_resource = OWNERSHIP_RESOURCE
+    compare = staticmethod(compare)
     # pfx_base64/pfx_password are not compared: check proves the PFX holds this certificate's key, and PFX bytes
     # differ on every export (random salt), so a re-exported PFX must not look like a change.
     settings = ("store", "existing", "serves_fqdns", "expiry_threshold_days", "staging_dir", "issuer_pem")
@@ -549,8 +550,6 @@ class CertificateProvider(HostResourceProvider[CertificateInputs, CertificateObs
         return {"thumbprint": inputs.cert_thumbprint() if observed else None,
                 "has_private_key": observed.has_private_key if observed else None}
 
-    def compare(self, desired: Mapping[str, Any], observed: Mapping[str, Any]) -> list[ownership.Difference]:
-        return compare(desired, observed)
 
     def steps(self, differences: list[ownership.Difference], inputs: CertificateInputs,
               observed: CertificateObserved | None) -> list[CertificateStep]:

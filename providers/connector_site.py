@@ -143,8 +143,10 @@ class ConnectorSiteInputs(RemoteInputs):
         return self
 
 
-def check(news: Mapping[str, Any]) -> CheckResult:
-    result = check_remote(ConnectorSiteInputs, news)
+def check(news: Mapping[str, Any], result: CheckResult | None = None) -> CheckResult:
+    """The model's rules (``result``, when the template already ran them), the privileged endpoint refused, and the
+    inputs in the normalised forms diff compares."""
+    result = result if result is not None else check_remote(ConnectorSiteInputs, news)
     failures = list(result.failures)
     inputs = dict(result.inputs)
     conn = news.get("connection")
@@ -444,9 +446,8 @@ class ConnectorSiteProvider(HostResourceProvider[ConnectorSiteInputs, ConnectorS
 
     inputs_model = ConnectorSiteInputs
     ownership_resource = OWNERSHIP_RESOURCE
-
-    def checked(self, news: Mapping[str, Any], result: CheckResult) -> CheckResult:
-        return check(news)
+    compare = staticmethod(compare)
+    checked = staticmethod(check)
 
     def identity(self, inputs: ConnectorSiteInputs) -> Identity:
         return Identity(inputs.connection.fqdn, MARKER_PATH, THING)
@@ -470,8 +471,6 @@ class ConnectorSiteProvider(HostResourceProvider[ConnectorSiteInputs, ConnectorS
                         inputs: ConnectorSiteInputs) -> Mapping[str, Any]:
         return observed_outputs(observed, inputs.tenant_portal_fqdn)
 
-    def compare(self, desired: Mapping[str, Any], observed: Mapping[str, Any]) -> list[ownership.Difference]:
-        return compare(desired, observed)
 
     def steps(self, differences: list[ownership.Difference], inputs: ConnectorSiteInputs,
               observed: ConnectorSiteObserved | None) -> list[ConnectorSiteStep]:

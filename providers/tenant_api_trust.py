@@ -371,6 +371,7 @@ class TenantApiTrustProvider(HostResourceProvider[TenantApiTrustInputs, TenantAp
 
     inputs_model = TenantApiTrustInputs
     ownership_resource = TRUST_RESOURCE
+    compare = staticmethod(compare)
     settings = ("data_file_name", "bundle_path", "sql_server", "sql_credential")
     # The trust row's identity is its Store; a new data file (a connector rerun names it anew) is staged and
     # applied in place, so the row is overwritten, never absent.
@@ -412,8 +413,6 @@ class TenantApiTrustProvider(HostResourceProvider[TenantApiTrustInputs, TenantAp
                         inputs: TenantApiTrustInputs) -> Mapping[str, Any]:
         return trust_observed(observed if observed is not None else TenantApiTrustObserved(None, None))
 
-    def compare(self, desired: Mapping[str, Any], observed: Mapping[str, Any]) -> list[ownership.Difference]:
-        return compare(desired, observed)
 
     def changed_settings(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
         def differs(name: str) -> bool:  # names and paths compare case-insensitively, as Windows and SQL do

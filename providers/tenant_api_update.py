@@ -169,6 +169,7 @@ class TenantApiUpdateProvider(HostResourceProvider[TenantApiUpdateInputs, Tenant
 
     inputs_model = TenantApiUpdateInputs
     ownership_resource = UPDATE_RESOURCE
+    compare = staticmethod(compare)
     settings = ("bundle_path", "script_folder", "expected_product_code")
 
     def identity(self, inputs: TenantApiUpdateInputs) -> Identity:
@@ -192,8 +193,6 @@ class TenantApiUpdateProvider(HostResourceProvider[TenantApiUpdateInputs, Tenant
                         inputs: TenantApiUpdateInputs) -> Mapping[str, Any]:
         return update_outputs(observed, inputs.expected_product_code)
 
-    def compare(self, desired: Mapping[str, Any], observed: Mapping[str, Any]) -> list[ownership.Difference]:
-        return compare(desired, observed)
 
     def steps(self, differences: list[ownership.Difference], inputs: TenantApiUpdateInputs,
               observed: TenantApiUpdateObserved | None) -> list[TenantApiUpdateStep]:
