@@ -37,7 +37,6 @@ from providers.facts.locations import (
 )
 from providers.hostops import only_expected_errors
 from providers.remote import (
-    Converged,
     HostResourceProvider,
     Identity,
     RemoteInputs,
@@ -490,11 +489,6 @@ class ConnectorSiteProvider(HostResourceProvider[ConnectorSiteInputs, ConnectorS
 
     def prior_values(self, observed: ConnectorSiteObserved, inputs: ConnectorSiteInputs) -> dict[str, Any]:
         return prior_values(observed)
-
-    def outputs(self, props: Mapping[str, Any], inputs: ConnectorSiteInputs,
-                done: Converged[ConnectorSiteObserved, ConnectorSiteStep],
-                olds: Mapping[str, Any] | None) -> dict[str, Any]:
-        return self.read_outputs(props, done.observed)
 
     def resource_id(self, inputs: ConnectorSiteInputs, outputs: Mapping[str, Any]) -> str:
         return f"connector@{inputs.connection.fqdn.lower()}"

@@ -298,8 +298,9 @@ class HostResourceProvider(RemoteProvider, Generic[InputsT, ObservedT, StepT]):
 
     def outputs(self, props: Mapping[str, Any], inputs: InputsT, done: Converged[ObservedT, StepT],
                 olds: Mapping[str, Any] | None) -> dict[str, Any]:
-        """create's (``olds`` None) and update's outputs besides the inputs and the ownership outputs."""
-        raise NotImplementedError
+        """create's (``olds`` None) and update's outputs besides the inputs and the ownership outputs (default:
+        read's, of the host as the converge left it)."""
+        return self.read_outputs(props, done.observed)
 
     def resource_id(self, inputs: InputsT, outputs: Mapping[str, Any]) -> str:
         raise NotImplementedError

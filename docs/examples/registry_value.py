@@ -18,7 +18,6 @@ from providers.base import LabResource, is_unknown
 from providers.errors import HostDidNotConverge
 from providers.hostops import only_expected_errors
 from providers.remote import (
-    Converged,
     HostResourceProvider,
     Identity,
     RemoteInputs,
@@ -128,11 +127,6 @@ class RegistryValueProvider(HostResourceProvider[RegistryValueInputs, RegistryVa
 
     def prior_values(self, observed: RegistryValueObserved, inputs: RegistryValueInputs) -> dict[str, Any]:
         return {"value": observed.value}
-
-    def outputs(self, props: Mapping[str, Any], inputs: RegistryValueInputs,
-                done: Converged[RegistryValueObserved, RegistryValueStep],
-                olds: Mapping[str, Any] | None) -> dict[str, Any]:
-        return self.read_outputs(props, done.observed)
 
     def resource_id(self, inputs: RegistryValueInputs, outputs: Mapping[str, Any]) -> str:
         return f"{inputs.connection.fqdn}:{inputs.key}:{inputs.name}"
