@@ -9,8 +9,9 @@ The PEP has no read cmdlet for this configuration [doc]. The only evidence is th
 infrastructure share, one file per WAP cloud (host contract §8), read through ``share_connection`` (the ASDK
 host or operator box). Everything assumed about that folder sits in the ASSUMPTIONS block below.
 
-Module layout (see docs/style.md): *read* (two structured calls on the share host, parsed by pure
-functions), pure *plan* (observed vs desired -> steps), thin provider glue, then the Resource class.
+Module layout (see docs/style.md): *read* (two structured calls on the share host, parsed by pure functions),
+pure :func:`compare` (desired vs observed) and the step for its differences, the template's hooks
+(providers.remote), then the Resource class.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pulumi.dynamic import CheckFailure, CheckResult
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from providers import connector_output, names, ownership
-from providers.base import PROVIDER_KEY, LabResource, is_unknown
+from providers.base import LabResource, is_unknown
 from providers.errors import ConnectorError, HostDidNotConverge, RemoteCommandFailed, StepTimedOut
 from providers.facts import files
 from providers.facts.files import ListedFile
@@ -38,6 +39,7 @@ from providers.remote import (
     RemoteInputs,
     check_remote,
     connection_of,
+    inputs_only,
     password_secret,
     same_connection,
     secret_outputs,
@@ -487,11 +489,11 @@ def disable(t: Transport, pep: HostConnection) -> None:
 
 def _outputs(props: Mapping[str, Any], observed: AzurePackConnectorObserved | None,
              known: Sequence[Mapping[str, str]]) -> dict[str, Any]:
-    outs = {k: v for k, v in props.items() if k != PROVIDER_KEY}
+    outs = inputs_only(props)
     seen = observed_outputs(observed, known)
     if seen["multi_cloud_enabled"] is False:
         # With multi-cloud mode off there are no output files: the cloud list and stack name are unknowable, not
-        # gone. Keep the last known values (changed_fields names only multi_cloud_enabled then), so that a refresh
+        # gone. Keep the last known values (compare names only multi_cloud_enabled then), so that a refresh
         # does not list them as removed.
         for key in ("clouds", "azure_stack_cloud_name"):
             if key in props:

@@ -1,9 +1,9 @@
 """Glue shared by every resource that lives on a Windows host.
 
-Each remote resource module has three parts (see docs/style.md):
+Each remote resource module has three parts (docs/style.md; docs/adding-a-resource.md walks through one):
   * a *read*: one structured call, parsed by a pure function into a typed observed state, or None if absent;
-  * a pure *plan*: observed vs desired -> the steps to run (empty when nothing is needed);
-  * thin ResourceProvider glue built on :class:`RemoteProvider` below.
+  * a pure *compare*: desired vs observed -> the differences, and the steps that close them;
+  * the hooks of :class:`HostResourceProvider` below, which owns the Pulumi lifecycle and ownership.
 
 Connection settings travel as the ``connection`` input (a dict validated into HostConnection). Outputs keep
 them so read/delete can reach the host later; ``connection`` is therefore always an additional secret output
@@ -97,7 +97,7 @@ def parse_model(model: type[BaseModel], props: Mapping[str, Any], subject: str) 
     """Inputs (or stored outputs) as ``model``, for create/update; a ConfigurationError listing every problem
     by property, never echoing a value (pydantic's own error would print the inputs, passwords included)."""
     try:
-        return model.model_validate({k: v for k, v in props.items() if k != PROVIDER_KEY})
+        return model.model_validate(inputs_only(props))
     except ValidationError as exc:
         problems = [f"{'.'.join(str(x) for x in e['loc']) or 'inputs'}: {e['msg'].removeprefix('Value error, ')}"
                     for e in exc.errors(include_input=False, include_url=False)]

@@ -289,17 +289,17 @@ def compare(desired: Mapping[str, Any], observed: Mapping[str, Any]) -> list[own
 
 
 @dataclass(frozen=True)
-class TenantApiTenantApiTrustStep:
+class TenantApiTrustStep:
     kind: Literal["stage_data_file", "run_trust_script"]
 
 
-def steps_for(differences: Sequence[ownership.Difference]) -> list[TenantApiTenantApiTrustStep]:
+def steps_for(differences: Sequence[ownership.Difference]) -> list[TenantApiTrustStep]:
     """``stage_data_file`` when the staged file differs; ``run_trust_script`` when the row differs (or the file
     changed: the script must read the new one). Empty: nothing to do."""
     fields = [d.field for d in differences]
-    steps = [TenantApiTenantApiTrustStep("stage_data_file")] if "data_file_sha256" in fields else []
+    steps = [TenantApiTrustStep("stage_data_file")] if "data_file_sha256" in fields else []
     if steps or any(f != "data_file_sha256" for f in fields):
-        steps.append(TenantApiTenantApiTrustStep("run_trust_script"))
+        steps.append(TenantApiTrustStep("run_trust_script"))
     return steps
 
 
@@ -365,7 +365,7 @@ def stored_sql_server(t: Transport, props: Mapping[str, Any]) -> str:
 
 
 class TenantApiTrustProvider(HostResourceProvider[TenantApiTrustInputs, TenantApiTrustObserved,
-                                                  TenantApiTenantApiTrustStep]):
+                                                  TenantApiTrustStep]):
     """Configure-TrustAzureStack.ps1 from one Tenant API VM (the template of providers.remote). Every host call
     takes inputs whose ``sql_server`` is resolved (:meth:`parse_inputs`)."""
 
@@ -422,10 +422,10 @@ class TenantApiTrustProvider(HostResourceProvider[TenantApiTrustInputs, TenantAp
         return [name for name in self.settings if is_unknown(news.get(name)) or differs(name)]
 
     def steps(self, differences: list[ownership.Difference], inputs: TenantApiTrustInputs,
-              observed: TenantApiTrustObserved | None) -> list[TenantApiTenantApiTrustStep]:
+              observed: TenantApiTrustObserved | None) -> list[TenantApiTrustStep]:
         return steps_for(differences)
 
-    def apply(self, t: Transport, inputs: TenantApiTrustInputs, steps: list[TenantApiTenantApiTrustStep],
+    def apply(self, t: Transport, inputs: TenantApiTrustInputs, steps: list[TenantApiTrustStep],
               observed: TenantApiTrustObserved | None) -> None:
         conn = inputs.connection
         kinds = {s.kind for s in steps}
@@ -448,7 +448,7 @@ class TenantApiTrustProvider(HostResourceProvider[TenantApiTrustInputs, TenantAp
                 raise sql_access_refused(exc, inputs) from exc
 
     def did_not_converge(self, inputs: TenantApiTrustInputs, observed: TenantApiTrustObserved | None,
-                         left: list[TenantApiTenantApiTrustStep]) -> HostDidNotConverge:
+                         left: list[TenantApiTrustStep]) -> HostDidNotConverge:
         seen = self.observed_values(observed, inputs)
         drift = trust_drift(seen, trust_desired(inputs))
         return HostDidNotConverge(
@@ -464,7 +464,7 @@ class TenantApiTrustProvider(HostResourceProvider[TenantApiTrustInputs, TenantAp
         return {"row_value": observed.row_value, "data_file_sha256": observed.data_file_sha256}
 
     def outputs(self, props: Mapping[str, Any], inputs: TenantApiTrustInputs,
-                done: Converged[TenantApiTrustObserved, TenantApiTenantApiTrustStep],
+                done: Converged[TenantApiTrustObserved, TenantApiTrustStep],
                 olds: Mapping[str, Any] | None) -> dict[str, Any]:
         desired = trust_desired(inputs)
         return {**desired, "desired_realm": desired["realm"], "sql_server_used": inputs.store_server(),
