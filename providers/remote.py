@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult, UpdateResult
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from providers import ownership
@@ -409,7 +409,7 @@ class HostResourceProvider(RemoteProvider, Generic[InputsT, ObservedT, StepT]):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         return self.checked(news, check_remote(self.inputs_model, news, connection_keys=self.connection_keys))
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> FieldDiff:
         changed, replaces = connection_diff(olds, news)  # another host: another thing
         changed += [d.field for d in self.compare(self.desired_in(news), olds)]
         changed += self.changed_settings(olds, news)

@@ -24,6 +24,12 @@ def props(labsim: Any, **kw: Any) -> dict[str, Any]:
             "owner": ME, **kw}
 
 
+def outs_of(result: Any) -> dict[str, Any]:
+    """The outputs of a create or read result (None only for a read of a thing gone)."""
+    assert result.outs is not None
+    return dict(result.outs)
+
+
 def on_host(labsim: Any) -> Any:
     out = admin(labsim, "wapcomputer1", "read", Command("Get-ItemProperty", {"Path": KEY}))
     return next((o.get("ExampleSetting") for o in out.output), None)
@@ -32,26 +38,27 @@ def on_host(labsim: Any) -> Any:
 def test_the_template_gives_the_example_its_whole_lifecycle(labsim: Any, sim: Transport) -> None:
     p = R.RegistryValueProvider(sim)
     created = p.create(props(labsim))
-    assert on_host(labsim) == "on" and created.outs["value"] == "on" and created.outs["adopted"] is False
-    read = p.read(created.id, created.outs)
-    assert read.outs["observed_owner"] == ME and p.diff(created.id, read.outs, props(labsim)).changes is False
+    outs = outs_of(created)
+    assert on_host(labsim) == "on" and outs["value"] == "on" and outs["adopted"] is False
+    read = outs_of(p.read(created.id, outs))
+    assert read["observed_owner"] == ME and p.diff(created.id, read, props(labsim)).changes is False
 
     # Changed out of band: diff names the value, update writes it once and only it.
     admin(labsim, "wapcomputer1", "edit", Command("Set-ItemProperty", {"Path": KEY, "Name": "ExampleSetting",
                                                                        "Value": "off"}))
-    drift = p.read(created.id, created.outs)
-    assert p.diff(created.id, drift.outs, props(labsim)).changed == ["value"]
+    drift = outs_of(p.read(created.id, outs))
+    assert p.diff(created.id, drift, props(labsim)).changed == ["value"]
     mark = last_id(labsim)
-    p.update(created.id, drift.outs, props(labsim))
+    p.update(created.id, drift, props(labsim))
     assert on_host(labsim) == "on"
     assert [i["command"] for i in invocations(labsim, "wapcomputer1", since=mark)
             if i["command"] not in ("Get-ItemProperty", "Get-Content", "Write-Output")] == ["New-ItemProperty"]
 
-    p.delete(created.id, created.outs)
+    p.delete(created.id, outs)
     assert on_host(labsim) is None
     assert ownership.read(sim, p.parse_inputs(sim, props(labsim), None).connection, "check",
                           R.marker_path(KEY, "ExampleSetting")) is None
-    assert p.read(created.id, created.outs).id == ""
+    assert p.read(created.id, outs).id == ""
 
 
 def test_a_value_already_there_is_adopted_and_put_back_by_delete(labsim: Any, sim: Transport) -> None:
@@ -61,9 +68,10 @@ def test_a_value_already_there_is_adopted_and_put_back_by_delete(labsim: Any, si
     with pytest.raises(ownership.OwnershipConflict, match="value is 'theirs', this stack wants 'on'"):
         p.create(props(labsim))
     created = p.create(props(labsim, adopt=True))
-    assert created.outs["adopted"] is True and created.outs["prior"] == {"value": "theirs"}
+    outs = outs_of(created)
+    assert outs["adopted"] is True and outs["prior"] == {"value": "theirs"}
     assert on_host(labsim) == "on"
-    p.delete(created.id, created.outs)
+    p.delete(created.id, outs)
     assert on_host(labsim) == "theirs"  # never removed: what it held goes back
 
 
