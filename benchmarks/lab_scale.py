@@ -423,8 +423,7 @@ def _make_defaults(args: argparse.Namespace) -> bool:
 def keep(path: Path, record: dict[str, Any], command: str) -> None:
     """Put ``record`` into the committed figures file, replacing the record of the same N and keeping the others
     (each names its own commit and command: a page may show N measured at different commits)."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import provenance
+    from scripts import provenance
 
     data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"records": []}
     stamped = {**record, "provenance": provenance.stamp(command, provenance.PERFORMANCE_CODE)}

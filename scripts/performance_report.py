@@ -21,11 +21,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(1, str(REPO / "scripts"))
-sys.path.insert(2, str(REPO / "benchmarks"))
 
-import provenance  # noqa: E402
-from lab_scale import DEFAULT_CLOUDS, HEADER, row  # noqa: E402
+from benchmarks.lab_scale import DEFAULT_CLOUDS, HEADER, row  # noqa: E402
+from scripts import provenance  # noqa: E402
 
 DOC = REPO / "docs" / "performance.md"
 TEMPLATE = REPO / "docs" / "performance-template.md"

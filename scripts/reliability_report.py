@@ -33,7 +33,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(1, str(REPO / "scripts"))  # its neighbours: provenance, performance_report, test_suite
 
 from tests.reliability import figures  # noqa: E402
 from tests.reliability.matrix import FAULTS, OPERATIONS, RESOURCES, cells  # noqa: E402
@@ -249,8 +248,7 @@ def write_committed(summary: dict, source: str, path: Path = FIGURES_DOC, proven
 
 def stale_pages() -> list[str]:
     """A STALE line for each committed figures page whose measured code has changed since (none when current)."""
-    import performance_report
-    import provenance
+    from scripts import performance_report, provenance
 
     st, page = load_provenance(), str(DOC.relative_to(REPO))
     line = provenance.stale(page, st) if st else \
@@ -275,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     path = args.figures or figures.figures_path()
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     if args.suite:  # the whole suite (scripts/test_suite.py: parallel, then serial); never touches docs/
-        from test_suite import run_suite  # beside this script
+        from scripts.test_suite import run_suite
 
         figures.reset(path)
         os.environ["RELIABILITY_FIGURES"] = str(path)  # every worker of every run appends to it
@@ -304,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
             out.write_text(render(summary, source + f" (pytest exit code {rc}: some tests failed)"), encoding="utf-8")
             print(f"tests failed: docs/ left as they were; this run's page is {out}")
             return rc
-        import provenance
+        from scripts import provenance
 
         write_committed(summary, source, provenance=provenance.stamp("make reliability", provenance.RELIABILITY_CODE))
         DOC.write_text(render(*load_committed()), encoding="utf-8")  # exactly what the doc test renders
