@@ -119,8 +119,9 @@ def make_ca(cn: str = "Lab Test CA", days: int = 3650) -> Issued:
     return Issued(cert, key)
 
 
-def make_leaf(ca: Issued | None, names=("wapcomputer1.contoso.com",), *, not_before: dt.datetime | None = None,
-              not_after: dt.datetime | None = None, cn: str | None = None) -> Issued:
+def make_leaf(ca: Issued | None, names: tuple[str, ...] = ("wapcomputer1.contoso.com",), *,
+              not_before: dt.datetime | None = None, not_after: dt.datetime | None = None,
+              cn: str | None = None) -> Issued:
     """A TLS leaf issued by ``ca`` (self-signed when ca is None): names in the SAN, no key usage."""
     key = ec.generate_private_key(ec.SECP256R1())
     cert = _certificate(_cn(cn or names[0]), key, ca, not_before or NOW - dt.timedelta(days=1),

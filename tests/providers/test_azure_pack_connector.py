@@ -17,6 +17,7 @@ from tests.fake_windows_host import CONNECTOR_CERT_B64 as CERT_B64
 from tests.fake_windows_host import CONNECTOR_REALM as REALM
 from tests.fake_windows_host import FakeWindowsHost
 from tests.fake_windows_host import connector_output as file_text
+from tests.outs import outs_of
 
 HOSTILE = "x'\"; $(Remove-Item C:\\ -Recurse) `whoami` & calc\nnext"
 
@@ -290,7 +291,7 @@ def test_create_stops_at_the_success_line_and_reads_the_output_files():
     # Everything else happened on the share host, never on the PEP (which cannot read files).
     assert {c.host for c in fake.calls if c is not first} == {SHARE["fqdn"]}
     assert res.id == "multicloud@azs-ercs01.azurestack.local"
-    outs = res.outs
+    outs = outs_of(res)
     assert outs["multi_cloud_enabled"] is True
     assert sorted(outs["cloud_outputs"]) == ["AzurePack_1", "AzurePack_2"]
     one = outs["cloud_outputs"]["AzurePack_1"]
@@ -353,7 +354,7 @@ def test_create_refuses_success_without_files():
 def test_read_present_disabled_and_gone():
     stack = stack_host()
     p = apc.AzurePackConnectorProvider(FakeTransport(stack))
-    outs = p.create(checked(inputs())).outs
+    outs = outs_of(p.create(checked(inputs())))
     present = p.read("id", outs)
     assert present.id == "id" and present.outs["cloud_outputs"] == outs["cloud_outputs"]
     stack.clear_folder(locations.OUTPUT_FOLDER)  # an administrator ran -DisableMultiCloud
@@ -364,7 +365,7 @@ def test_read_present_disabled_and_gone():
     assert p.diff("id", disabled.outs, checked(inputs())).changes is True
     stack.remove_file(MARKER)
     gone = p.read("id", outs)
-    assert (gone.id, gone.outs) == ("", {})
+    assert (gone.id, outs_of(gone)) == ("", {})
 
 
 @pytest.mark.unit
@@ -386,7 +387,7 @@ def test_read_tolerates_a_missing_folder_but_not_other_errors():
 def test_diff_field_by_field_and_replace_on_another_pep():
     p = apc.AzurePackConnectorProvider(FakeTransport(stack_host()))
     outs = p.create(checked(inputs()))
-    olds = {**outs.outs, "__provider": "pickled"}
+    olds = {**outs_of(outs), "__provider": "pickled"}
     assert p.diff("id", olds, checked(inputs())).changes is False
     d = p.diff("id", olds, checked(inputs(azure_stack_cloud_name="Other")))
     assert (d.changes, d.replaces) == (True, [])
@@ -401,15 +402,15 @@ def test_update_reruns_only_when_the_configuration_differs():
     stack = stack_host()
     fake = FakeTransport(stack)
     p = apc.AzurePackConnectorProvider(fake)
-    outs = p.create(checked(inputs())).outs
+    outs = outs_of(p.create(checked(inputs())))
     fake.calls.clear()
     p.update("id", outs, checked(inputs(timeout_seconds=60)))
     assert "run_until" not in [c.kind for c in fake.calls]
     new = checked(inputs(clouds=[{"cloud_name": "AzurePack_1", "cloud_endpoint": "https://wap9.contoso.com"}]))
     res = p.update("id", outs, new)
     assert [c.kind for c in fake.calls].count("run_until") == 1
-    assert sorted(res.outs["cloud_outputs"]) == ["AzurePack_1"]
-    assert res.outs["cloud_outputs"]["AzurePack_1"]["endpoint"] == "https://wap9.contoso.com:40005"
+    assert sorted(outs_of(res)["cloud_outputs"]) == ["AzurePack_1"]
+    assert outs_of(res)["cloud_outputs"]["AzurePack_1"]["endpoint"] == "https://wap9.contoso.com:40005"
 
 
 @pytest.mark.unit
@@ -417,7 +418,7 @@ def test_delete_disables_then_removes_the_marker_and_is_rerunnable():
     stack = stack_host()
     fake = FakeTransport(stack)
     p = apc.AzurePackConnectorProvider(fake)
-    outs = p.create(checked(inputs())).outs
+    outs = outs_of(p.create(checked(inputs())))
     fake.calls.clear()
     p.delete("id", outs)
     disable = fake.calls[0]
@@ -443,7 +444,7 @@ def test_delete_refuses_when_files_remain():
         return stack(call)
 
     p = apc.AzurePackConnectorProvider(FakeTransport(sticky))
-    outs = p.create(checked(inputs())).outs
+    outs = outs_of(p.create(checked(inputs())))
     with pytest.raises(HostDidNotConverge, match="output file"):
         p.delete("id", outs)
     assert stack.file(MARKER)  # still deletable on the next run
@@ -454,7 +455,7 @@ def test_hostile_strings_reach_the_pep_verbatim():
     props = checked(inputs(azure_stack_cloud_name=HOSTILE + "-stack",
                            clouds=[{"cloud_name": HOSTILE, "cloud_endpoint": "https://wap1.contoso.com"}]))
     fake = FakeTransport(stack_host())
-    outs = apc.AzurePackConnectorProvider(fake).create(props).outs
+    outs = outs_of(apc.AzurePackConnectorProvider(fake).create(props))
     cmd = next(c for c in fake.calls if c.kind == "run_until").statements[0].commands[0]
     assert cmd.parameters["AzurePackClouds"][0]["CloudName"] == HOSTILE
     assert cmd.parameters["AzureStackCloudName"] == HOSTILE + "-stack"
@@ -561,7 +562,7 @@ def test_sim_lifecycle_with_out_of_band_disable(pep_lab, sim):
     # Stopped in the PEP's polling loop after the success line, not waited for until the polling ended.
     last = pep_invocations(pep_lab)[-1]
     assert last["configuration"] == "PrivilegedEndpoint" and last["outcome"].lower() == "stopped"
-    outs = created.outs
+    outs = outs_of(created)
     assert outs["multi_cloud_enabled"] is True
     assert sorted(outs["cloud_outputs"]) == ["AzurePack_1", "AzurePack_2"]
     one = outs["cloud_outputs"]["AzurePack_1"]
@@ -585,16 +586,16 @@ def test_sim_lifecycle_with_out_of_band_disable(pep_lab, sim):
     again = p.read(created.id, healed.outs)
     assert changed_fields(again.outs, props) == [] and not p.diff(created.id, again.outs, props).changes
 
-    p.delete(created.id, again.outs)
+    p.delete(created.id, outs_of(again))
     assert params(pep_invocations(pep_lab)[-1]).get("DisableMultiCloud") in (True, "True")
-    assert p.read(created.id, again.outs).id == ""
+    assert p.read(created.id, outs_of(again)).id == ""
 
 
 @pytest.mark.sim
 def test_sim_out_of_band_cloud_list_change_shows_as_clouds(pep_lab, sim):
     p = apc.AzurePackConnectorProvider(sim)
     props = checked(sim_inputs(pep_lab))
-    outs = p.create(props).outs
+    outs = outs_of(p.create(props))
     only_one = apc.AzurePackConnectorInputs.parse(checked(sim_inputs(pep_lab, clouds=props["clouds"][:1])))
     apc.enable(sim, only_one)  # an administrator re-ran the cmdlet with one cloud
     drift = p.read("id", outs)
@@ -631,7 +632,7 @@ def test_sim_hang_times_out_clearly_then_converges(pep_lab, sim):
         p.create(checked(sim_inputs(pep_lab, timeout_seconds=3)))
     assert apc.ENABLE_SUCCESS_LINE in str(err.value) and "3 s" in str(err.value)
     pep_lab.runtime.state.clear_faults(pep)
-    outs = p.create(checked(sim_inputs(pep_lab))).outs
+    outs = outs_of(p.create(checked(sim_inputs(pep_lab))))
     assert outs["multi_cloud_enabled"] is True
 
 
@@ -642,7 +643,7 @@ def test_sim_hostile_strings_reach_the_pep_verbatim(pep_lab, sim):
     hostile_name = HOSTILE.replace("\\", "_")
     props = checked(sim_inputs(pep_lab, azure_stack_cloud_name=HOSTILE,
                                clouds=[{"cloud_name": hostile_name, "cloud_endpoint": "https://wapcomputer1.contoso.com"}]))
-    outs = apc.AzurePackConnectorProvider(sim).create(props).outs
+    outs = outs_of(apc.AzurePackConnectorProvider(sim).create(props))
     sent = params(pep_invocations(pep_lab)[-1])
     assert sent["AzureStackCloudName"] == HOSTILE
     assert sent["AzurePackClouds"][0]["CloudName"] == hostile_name

@@ -14,6 +14,7 @@ from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFa
 from providers.facts.files import relative_to
 from providers.transport import Command, FakeTransport
 from tests.fake_windows_host import FakeWindowsHost, params_of
+from tests.outs import outs_of
 
 HOSTILE_NAME = "we'ird $(calc);`x` & y.txt"
 CONN = {"fqdn": "wapcomputer1.contoso.com", "address": "127.0.10.11", "auth": "ntlm",
@@ -208,16 +209,16 @@ def test_lifecycle_create_read_drift_update_delete(host, tmp_path):
     assert created.id == f"wapcomputer1.contoso.com:{DEST}"
     for rel in props["files"]:
         assert host.file(B.join(DEST, rel)) == (root / rel).read_bytes(), rel
-    assert sorted(created.outs["uploaded"]) == sorted(props["files"])
+    assert sorted(outs_of(created)["uploaded"]) == sorted(props["files"])
     # The big file went in chunks: one Set-Content then Add-Content.
     big = B.join(DEST, "Setup/Packages/MgmtSvc-TenantAPI.msi")
     writes = [c for c in params_of(host.transport, "Set-Content") + params_of(host.transport, "Add-Content")
               if c["Path"] == big]
     assert len(writes) == 3 and all(len(w["Value"]) <= 1024 for w in writes)
 
-    read = p.read(created.id, created.outs)
-    assert read.outs["files"] == props["files"]
-    assert p.diff(created.id, read.outs, props).changes is False
+    read = p.read(created.id, outs_of(created))
+    assert outs_of(read)["files"] == props["files"]
+    assert p.diff(created.id, outs_of(read), props).changes is False
 
     # An administrator edits one staged file; another file appears that the bundle does not declare.
     host.put_file(B.join(DEST, "Setup/Scripts/Update-TenantAPI.ps1"), b"# tampered\r\n")
@@ -227,16 +228,16 @@ def test_lifecycle_create_read_drift_update_delete(host, tmp_path):
     assert B.drifted_files(read.outs["files"], props["files"]) == ["Setup/Scripts/Update-TenantAPI.ps1"]
 
     before = len(host.transport.calls)
-    updated = p.update(created.id, read.outs, props)
-    assert updated.outs["uploaded"] == ["Setup/Scripts/Update-TenantAPI.ps1"]
+    updated = p.update(created.id, outs_of(read), props)
+    assert outs_of(updated)["uploaded"] == ["Setup/Scripts/Update-TenantAPI.ps1"]
     sent = {c["Path"] for c in params_of_since(host.transport, before, "Set-Content")}
     assert sent == {B.join(DEST, "Setup/Scripts/Update-TenantAPI.ps1")}
-    assert p.diff(created.id, p.read(created.id, updated.outs).outs, props).changes is False
+    assert p.diff(created.id, outs_of(p.read(created.id, outs_of(updated))), props).changes is False
 
-    p.delete(created.id, updated.outs)
+    p.delete(created.id, outs_of(updated))
     assert not any(k.startswith(DEST.lower()) for k in host.files)
-    assert p.read(created.id, updated.outs).id == ""
-    p.delete(created.id, updated.outs)  # again: already gone is fine
+    assert p.read(created.id, outs_of(updated)).id == ""
+    p.delete(created.id, outs_of(updated))  # again: already gone is fine
 
 
 def params_of_since(transport, start, name):
@@ -250,7 +251,7 @@ def test_update_removes_files_dropped_from_the_bundle(host, tmp_path):
     p = B.ConnectorBundleProvider(host.transport)
     created = p.create(props_for(root))
     (root / "readme.txt").unlink()
-    p.update(created.id, created.outs, props_for(root))
+    p.update(created.id, outs_of(created), props_for(root))
     assert host.file(B.join(DEST, "readme.txt")) is None
     assert host.file(B.join(DEST, "Setup/Scripts/Install-Connector.ps1")) is not None
 
@@ -275,7 +276,7 @@ def test_rerun_after_a_failure_halfway_converges_and_skips_what_is_there(host, t
     created = p.create(props)
     for rel in props["files"]:
         assert host.file(B.join(DEST, rel)) == (root / rel).read_bytes(), rel
-    assert created.outs["uploaded"] == sorted(broken)
+    assert outs_of(created)["uploaded"] == sorted(broken)
     resent = {c["Path"] for c in params_of_since(host.transport, before, "Set-Content")}
     assert B.join(DEST, good) not in resent
 
@@ -362,13 +363,13 @@ def test_sim_lifecycle_drift_heal_delete(labsim, sim, tmp_path):
     p = B.ConnectorBundleProvider(sim)
     mark = last_id(labsim)
     created = p.create(props)
-    assert sorted(created.outs["uploaded"]) == sorted(props["files"])
+    assert sorted(outs_of(created)["uploaded"]) == sorted(props["files"])
     # Chunked: the fake MSIs are bigger than 4 KiB, so Add-Content ran.
     assert invocations(labsim, "wapcomputer2", "Add-Content", since=mark)
 
-    read = p.read(created.id, created.outs)
-    assert read.id == created.id and read.outs["files"] == props["files"]
-    assert p.diff(created.id, read.outs, props).changes is False
+    read = p.read(created.id, outs_of(created))
+    assert read.id == created.id and outs_of(read)["files"] == props["files"]
+    assert p.diff(created.id, outs_of(read), props).changes is False
 
     # The hostile file name reached the host verbatim as a -Path value (and nothing ran it).
     paths = {params(i).get("Path") for i in invocations(labsim, "wapcomputer2", "Set-Content", since=mark)}
@@ -382,15 +383,15 @@ def test_sim_lifecycle_drift_heal_delete(labsim, sim, tmp_path):
     assert changed_fields(read.outs, props) == (["files"], [])
     assert B.drifted_files(read.outs["files"], props["files"]) == [edited]
     mark = last_id(labsim)
-    updated = p.update(created.id, read.outs, props)
-    assert updated.outs["uploaded"] == [edited]
+    updated = p.update(created.id, outs_of(read), props)
+    assert outs_of(updated)["uploaded"] == [edited]
     sent = {params(i)["Path"] for i in invocations(labsim, "wapcomputer2", "Set-Content", since=mark)}
     assert sent == {B.join(DEST, edited)}
-    assert p.diff(created.id, p.read(created.id, updated.outs).outs, props).changes is False
+    assert p.diff(created.id, outs_of(p.read(created.id, outs_of(updated))), props).changes is False
 
-    p.delete(created.id, updated.outs)
-    assert p.read(created.id, updated.outs).id == ""
-    p.delete(created.id, updated.outs)
+    p.delete(created.id, outs_of(updated))
+    assert p.read(created.id, outs_of(updated)).id == ""
+    p.delete(created.id, outs_of(updated))
 
 
 @pytest.mark.sim
@@ -406,9 +407,9 @@ def test_sim_rerun_after_a_failure_halfway_converges(labsim, sim, tmp_path, kind
     assert "wapcomputer1.contoso.com" in str(err.value) and "stage WAPConnector bundle" in str(err.value)
     clear_faults(labsim, "wapcomputer1")
     created = p.create(props)
-    read = p.read(created.id, created.outs)
-    assert read.outs["files"] == props["files"]
-    p.delete(created.id, created.outs)
+    read = p.read(created.id, outs_of(created))
+    assert outs_of(read)["files"] == props["files"]
+    p.delete(created.id, outs_of(created))
 
 
 @pytest.mark.sim

@@ -12,6 +12,7 @@ from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFa
 from providers.transport import Failure, FakeTransport
 from tests.cert_factory import NOW, make_ca, make_leaf
 from tests.fake_windows_host import FakeWindowsHost, params_of
+from tests.outs import outs_of
 
 PASSWORD = "Pfx-Pass-123"
 HOSTILE = "a'b\"c$(Remove-Item C:\\ -Recurse);d`e\r\nf; & | @{x}"
@@ -228,12 +229,12 @@ def test_create_my_imports_the_pfx_with_a_securestring_and_removes_the_staged_fi
     assert host.certs == {("My", LEAF.thumbprint): True}
     assert host.pfx_passwords == [PASSWORD]
     assert host.file(f"C:\\temp\\{LEAF.thumbprint}.pfx") is None, "the staged PFX must be removed"
-    assert created.outs["has_private_key"] is True and created.outs["adopted"] is False
+    assert outs_of(created)["has_private_key"] is True and outs_of(created)["adopted"] is False
     # The password never appears in the display form of any command.
     assert all(PASSWORD not in c for c in host.transport.commands)
-    read = p.read(created.id, created.outs)
+    read = p.read(created.id, outs_of(created))
     assert read.id == created.id
-    assert p.diff(created.id, read.outs, my_props()).changes is False
+    assert p.diff(created.id, outs_of(read), my_props()).changes is False
 
 
 @pytest.mark.unit
@@ -242,7 +243,7 @@ def test_create_ca_stages_the_der_and_imports_into_the_store(host):
     assert host.certs == {("CA", CA.thumbprint): False}
     imports = params_of(host.transport, "Import-Certificate")
     assert imports == [{"FilePath": f"C:\\temp\\{CA.thumbprint}.cer", "CertStoreLocation": "Cert:\\LocalMachine\\CA"}]
-    assert created.outs["found_in_store"] == "CA"
+    assert outs_of(created)["found_in_store"] == "CA"
 
 
 @pytest.mark.unit
@@ -251,8 +252,8 @@ def test_create_adopts_a_certificate_already_in_root_and_delete_leaves_it(host):
     p = C.CertificateProvider(host.transport)
     created = p.create(ca_props())
     assert params_of(host.transport, "Import-Certificate") == []
-    assert created.outs["adopted"] is True and created.outs["found_in_store"] == "Root"
-    p.delete(created.id, created.outs)
+    assert outs_of(created)["adopted"] is True and outs_of(created)["found_in_store"] == "Root"
+    p.delete(created.id, outs_of(created))
     assert ("Root", CA.thumbprint) in host.certs
 
 
@@ -261,7 +262,7 @@ def test_read_after_out_of_band_removal_says_gone_and_create_heals(host):
     p = C.CertificateProvider(host.transport)
     created = p.create(ca_props())
     del host.certs[("CA", CA.thumbprint)]
-    assert p.read(created.id, created.outs).id == ""
+    assert p.read(created.id, outs_of(created)).id == ""
     p.create(ca_props())
     assert ("CA", CA.thumbprint) in host.certs
 
@@ -283,10 +284,10 @@ def test_lost_private_key_is_drift_named_has_private_key_and_update_reimports(ho
 def test_delete_removes_it_and_read_says_gone(host):
     p = C.CertificateProvider(host.transport)
     created = p.create(my_props())
-    p.delete(created.id, created.outs)
+    p.delete(created.id, outs_of(created))
     assert host.certs == {}
-    assert p.read(created.id, created.outs).id == ""
-    p.delete(created.id, created.outs)                   # deleting again is fine
+    assert p.read(created.id, outs_of(created)).id == ""
+    p.delete(created.id, outs_of(created))                   # deleting again is fine
 
 
 @pytest.mark.unit
@@ -351,9 +352,9 @@ def test_sim_ca_certificate_on_wasp_lifecycle(labsim, sim):
     props = ca_props(ca, store="CA", connection=conn_dict(labsim, "AzS-WASP01"))
     p = C.CertificateProvider(sim)
     created = p.create(props)
-    assert created.outs["found_in_store"] == "CA" and created.outs["adopted"] is False
-    read = p.read(created.id, created.outs)
-    assert read.id == created.id and p.diff(created.id, read.outs, props).changes is False
+    assert outs_of(created)["found_in_store"] == "CA" and outs_of(created)["adopted"] is False
+    read = p.read(created.id, outs_of(created))
+    assert read.id == created.id and p.diff(created.id, outs_of(read), props).changes is False
     # The staged .cer is gone again.
     assert admin(labsim, "AzS-WASP01", "look for the staged file",
                  Command("Test-Path", {"Path": f"C:\\temp\\{ca.thumbprint}.cer"})).single() is False
@@ -361,13 +362,13 @@ def test_sim_ca_certificate_on_wasp_lifecycle(labsim, sim):
     # An administrator removes the CA certificate: read says gone; create (what the engine runs next) heals.
     admin(labsim, "AzS-WASP01", "remove the CA certificate",
           Command("Remove-Item", {"Path": f"Cert:\\LocalMachine\\CA\\{ca.thumbprint}"}))
-    assert p.read(created.id, created.outs).id == ""
+    assert p.read(created.id, outs_of(created)).id == ""
     healed = p.create(props)
-    assert p.read(healed.id, healed.outs).outs["found_in_store"] == "CA"
+    assert outs_of(p.read(healed.id, outs_of(healed)))["found_in_store"] == "CA"
 
-    p.delete(healed.id, healed.outs)
-    assert p.read(healed.id, healed.outs).id == ""
-    p.delete(healed.id, healed.outs)
+    p.delete(healed.id, outs_of(healed))
+    assert p.read(healed.id, outs_of(healed)).id == ""
+    p.delete(healed.id, outs_of(healed))
 
 
 @pytest.mark.sim
@@ -380,9 +381,9 @@ def test_sim_root_certificate_already_trusted_is_adopted_not_removed(labsim, sim
     props = ca_props(store="CA", cert_pem=pem, connection=conn_dict(labsim, "AzS-WASP01"))
     p = C.CertificateProvider(sim)
     created = p.create(props)
-    assert created.outs["adopted"] is True and created.outs["found_in_store"] == "Root"
-    p.delete(created.id, created.outs)
-    assert p.read(created.id, created.outs).id == created.id
+    assert outs_of(created)["adopted"] is True and outs_of(created)["found_in_store"] == "Root"
+    p.delete(created.id, outs_of(created))
+    assert p.read(created.id, outs_of(created)).id == created.id
 
 
 @pytest.mark.sim
@@ -392,12 +393,12 @@ def test_sim_my_certificate_lost_key_is_drift_and_update_heals(labsim, sim):
     p = C.CertificateProvider(sim)
     mark = last_id(labsim)
     created = p.create(props)
-    assert created.outs["has_private_key"] is True
+    assert outs_of(created)["has_private_key"] is True
     imports = invocations(labsim, "wapcomputer1", "Import-PfxCertificate", since=mark)
     assert len(imports) == 1 and params(imports[0])["Password"] == "****"
     assert HOSTILE not in all_invocations_text(labsim) and leaf.pfx_base64(HOSTILE) not in all_invocations_text(labsim)
-    read = p.read(created.id, created.outs)
-    assert p.diff(created.id, read.outs, props).changes is False
+    read = p.read(created.id, outs_of(created))
+    assert p.diff(created.id, outs_of(read), props).changes is False
 
     # An administrator replaces it with the bare certificate (no key), as `certutil -addstore My x.cer` would.
     der = leaf.cert.public_bytes(serialization.Encoding.DER)
@@ -414,8 +415,8 @@ def test_sim_my_certificate_lost_key_is_drift_and_update_heals(labsim, sim):
     assert updated.outs["has_private_key"] is True
     assert p.diff(created.id, p.read(created.id, updated.outs).outs, props).changes is False
 
-    p.delete(created.id, updated.outs)
-    assert p.read(created.id, updated.outs).id == ""
+    p.delete(created.id, outs_of(updated))
+    assert p.read(created.id, outs_of(updated)).id == ""
 
 
 @pytest.mark.sim
@@ -432,8 +433,8 @@ def test_sim_failed_import_cleans_up_and_rerun_converges(labsim, sim, kind):
                  Command("Test-Path", {"Path": f"C:\\temp\\{leaf.thumbprint}.pfx"})).single() is False
     clear_faults(labsim, "wapcomputer2")
     created = p.create(props)
-    assert created.outs["has_private_key"] is True
-    p.delete(created.id, created.outs)
+    assert outs_of(created)["has_private_key"] is True
+    p.delete(created.id, outs_of(created))
 
 
 @pytest.mark.sim

@@ -10,6 +10,7 @@ from providers import certificate as C
 from providers.errors import ConnectorError
 from providers.transport import Command, FakeTransport, Secret
 from tests.cert_factory import org_ca, web_server_cert
+from tests.outs import outs_of
 from tests.providers.labsim_helpers import admin, conn_dict, invocations, last_id
 from tests.providers.test_certificate import failures  # check's failures, asserting no host was touched
 
@@ -139,14 +140,15 @@ def test_sim_existing_certificate_is_verified_read_only_and_left_by_delete(labsi
     p = C.CertificateProvider(sim)
     mark = last_id(labsim)
     created = p.create(sim_props(labsim, leaf.thumbprint))
-    assert created.outs["thumbprint"] == leaf.thumbprint and created.outs["existing"] is True
-    assert created.outs["has_private_key"] is True and created.outs["issuer"] == ISSUING.cert.subject.rfc4514_string()
-    assert created.outs["expires_at"] == leaf.cert.not_valid_after_utc.isoformat()
-    read = p.read(created.id, created.outs)
-    assert p.diff(created.id, read.outs, sim_props(labsim, leaf.thumbprint)).changes is False
-    p.delete(created.id, read.outs)
+    assert outs_of(created)["thumbprint"] == leaf.thumbprint and outs_of(created)["existing"] is True
+    assert outs_of(created)["has_private_key"] is True
+    assert outs_of(created)["issuer"] == ISSUING.cert.subject.rfc4514_string()
+    assert outs_of(created)["expires_at"] == leaf.cert.not_valid_after_utc.isoformat()
+    read = p.read(created.id, outs_of(created))
+    assert p.diff(created.id, outs_of(read), sim_props(labsim, leaf.thumbprint)).changes is False
+    p.delete(created.id, outs_of(read))
     assert writes(labsim, "wapcomputer1", mark) == []  # only Get-Item reads, no import, no removal
-    assert p.read(created.id, read.outs).id == created.id  # still there
+    assert p.read(created.id, outs_of(read)).id == created.id  # still there
 
 
 @pytest.mark.sim
@@ -190,10 +192,10 @@ def test_sim_pfx_source_already_imported_by_the_operator_is_adopted_and_left_by_
     assert p.check({}, props).failures == []
     mark = last_id(labsim)
     created = p.create(props)
-    assert created.outs["adopted"] is True
+    assert outs_of(created)["adopted"] is True
     assert [i["command"] for i in invocations(labsim, "wapcomputer1", "Import-PfxCertificate", since=mark)] == []
-    p.delete(created.id, created.outs)
-    assert p.read(created.id, created.outs).id == created.id  # still in My
+    p.delete(created.id, outs_of(created))
+    assert p.read(created.id, outs_of(created)).id == created.id  # still in My
     assert [i for i in invocations(labsim, "wapcomputer1", "Remove-Item", since=mark)
             if leaf.thumbprint in str(i["parameters"]) and "Cert:" in str(i["parameters"])] == []
 
@@ -222,21 +224,21 @@ def test_sim_renewal_keeps_the_chain_the_renewed_certificate_still_needs(labsim,
 
     p = C.CertificateProvider(sim)
     first = p.create(props(old))
-    assert sorted(first.outs["chain_added"]) == sorted([["CA", issuing.thumbprint], ["Root", root.thumbprint]])
+    assert sorted(outs_of(first)["chain_added"]) == sorted([["CA", issuing.thumbprint], ["Root", root.thumbprint]])
     second = p.create(props(new))
-    assert second.outs["chain_added"] == []
-    p.delete(first.id, first.outs)
+    assert outs_of(second)["chain_added"] == []
+    p.delete(first.id, outs_of(first))
     assert not present("My", old.thumbprint)
     assert present("CA", issuing.thumbprint) and present("Root", root.thumbprint)  # the renewed one needs them
-    p.delete(second.id, second.outs)
+    p.delete(second.id, outs_of(second))
     assert not present("My", new.thumbprint)
     assert present("CA", issuing.thumbprint)  # the known limit above
 
     # Without a renewal, delete removes the chain its import added, as before.
     alone = web_server_cert(org_ca("Lone CA"), (fqdn,))
     created = p.create({**props(alone), "issuer_pem": alone.parents[0].pem})
-    assert created.outs["chain_added"] == [["Root", alone.parents[0].thumbprint]]
-    p.delete(created.id, created.outs)
+    assert outs_of(created)["chain_added"] == [["Root", alone.parents[0].thumbprint]]
+    p.delete(created.id, outs_of(created))
     assert not present("Root", alone.parents[0].thumbprint)
 
 

@@ -13,6 +13,7 @@ from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFa
 from providers.facts import locations
 from providers.transport import ErrorRecordInfo, Failure, FakeTransport, Output, Result
 from tests.fake_windows_host import PRODUCT_CODES, FakeWindowsHost
+from tests.outs import outs_of
 
 T_TENANT = "A" * 40
 T_OTHER = "B" * 40
@@ -295,7 +296,7 @@ def test_prerequisites_fail_clearly_before_any_script(wap, message):
 def test_update_runs_only_the_step_whose_input_changed():
     wap = wap_host(installed=True)
     p = cs.ConnectorSiteProvider(FakeTransport(wap))
-    olds = p.create(checked(inputs())).outs
+    olds = outs_of(p.create(checked(inputs())))
     p.update("id", olds, checked(inputs(certificate_thumbprint=T_OTHER)))
     assert wap.ran == ["Configure-Certificates.ps1"]
     wap.ran.clear()
@@ -311,7 +312,7 @@ def test_update_restarts_a_stopped_site():
     wap.sites["MgmtSvc-ConnectorController"]["state"] = "Stopped"
     fake = FakeTransport(wap)
     res = cs.ConnectorSiteProvider(fake).update("id", {}, checked(inputs()))
-    assert wap.ran == ["Start-Website"] and res.outs["sites"]["MgmtSvc-ConnectorController"] == "Started"
+    assert wap.ran == ["Start-Website"] and outs_of(res)["sites"]["MgmtSvc-ConnectorController"] == "Started"
 
 
 @pytest.mark.unit
@@ -333,7 +334,7 @@ def test_failing_script_reports_host_and_step_and_rerun_converges():
     wap.ran.clear()
     res = p.create(checked(inputs()))
     assert wap.ran == ["Configure-Certificates.ps1", "Configure-WapConnector.ps1"]  # install not repeated
-    assert res.outs["installed"] is True
+    assert outs_of(res)["installed"] is True
 
 
 @pytest.mark.unit
@@ -348,7 +349,7 @@ def test_create_refuses_when_the_host_does_not_converge():
 def test_read_reports_drift_and_gone():
     wap = wap_host()
     p = cs.ConnectorSiteProvider(FakeTransport(wap))
-    outs = p.create(checked(inputs())).outs
+    outs = outs_of(p.create(checked(inputs())))
     wap.sites["MgmtSvc-Connector"]["thumb"] = T_OTHER
     drift = p.read("id", outs)
     assert drift.outs["bound_thumbprint"] == T_OTHER
@@ -356,7 +357,7 @@ def test_read_reports_drift_and_gone():
     assert p.diff("id", drift.outs, checked(inputs())).changes is True
     p.delete("id", outs)
     gone = p.read("id", outs)
-    assert (gone.id, gone.outs) == ("", {})
+    assert (gone.id, outs_of(gone)) == ("", {})
 
 
 @pytest.mark.unit
@@ -405,7 +406,7 @@ def test_delete_judges_msiexec_exit_codes(exit_code, fails):
 @pytest.mark.unit
 def test_diff_replaces_on_another_host_only():
     p = cs.ConnectorSiteProvider(FakeTransport(wap_host(installed=True)))
-    olds = p.create(checked(inputs())).outs
+    olds = outs_of(p.create(checked(inputs())))
     assert p.diff("id", olds, checked(inputs())).changes is False
     assert p.diff("id", olds, checked(inputs(bundle_path="D:\\x"))).changes is False  # where it came from: no drift
     d = p.diff("id", olds, checked(inputs(connection={**WAP, "fqdn": "wapcomputer2.contoso.com"})))
@@ -494,7 +495,7 @@ def test_sim_lifecycle_with_out_of_band_changes(labsim, sim):
     p = cs.ConnectorSiteProvider(sim)
     props = sim_inputs(labsim, host)
     created = p.create(props)
-    outs = created.outs
+    outs = outs_of(created)
     assert outs["installed"] is True and outs["endpoint"] == "https://wapcomputer1.contoso.com:40005"
     assert outs["sites"] == {s: "Started" for s in locations.CONNECTOR_SITES}
     assert outs["bound_thumbprint"] == outs["tenant_site_thumbprint"] is not None
@@ -522,7 +523,7 @@ def test_sim_lifecycle_with_out_of_band_changes(labsim, sim):
     assert drift.outs["bound_thumbprint"] == other
     assert changed_fields(drift.outs, props) == ["certificate_thumbprint"]
     mark = last_id(labsim)
-    healed = p.update(created.id, drift.outs, props).outs
+    healed = outs_of(p.update(created.id, outs_of(drift), props))
     assert healed["bound_thumbprint"] == healed["tenant_site_thumbprint"] != other
     ran = [i["command"].rsplit("\\", 1)[-1] for i in invocations(labsim, host, since=mark) if ".ps1" in i["command"]]
     assert ran == ["Configure-Certificates.ps1"]

@@ -12,6 +12,7 @@ from providers import tenant_api_trust as T
 from providers.ownership import Difference, Marker, OwnershipConflict
 from providers.transport import HostConnection
 from tests.fake_windows_host import FakeWindowsHost
+from tests.outs import outs_of
 from tests.providers.test_tenant_api_trust import CONN, DEST, REALM, data_file, host_with, trust_props
 
 ME, OTHER = "wap-connector/lab-a", "wap-connector/lab-b"
@@ -159,15 +160,16 @@ def test_trust_configured_by_hand_is_adopted_with_only_the_marker_written_and_le
     before = dict(host.rows)
     p = T.TenantApiTrustProvider(host.transport)
     created = p.create(trust_props(owner=ME))
-    assert created.outs["adopted"] is True and created.outs["observed_owner"] == ME
+    assert outs_of(created)["adopted"] is True and outs_of(created)["observed_owner"] == ME
     written = writes(0, host.transport)
     assert len(written) == 1 and all(O.is_marker_path(cmd.parameters["Path"]) for cmd in
                                      written[0].statements[0].commands + written[0].statements[1].commands)
     assert host.script_params == [] and host.rows == before
-    read = p.read(created.id, created.outs)
-    assert read.outs["observed_owner"] == ME and p.diff(created.id, read.outs, trust_props(owner=ME)).changes is False
+    read = p.read(created.id, outs_of(created))
+    assert outs_of(read)["observed_owner"] == ME
+    assert p.diff(created.id, outs_of(read), trust_props(owner=ME)).changes is False
 
-    p.delete(created.id, created.outs)
+    p.delete(created.id, outs_of(created))
     assert host.rows == before and host.file(DATA_FILE) == data_file().encode()  # as it was
     assert not any(O.is_marker_path(k) for k in host.files)
 
@@ -186,8 +188,8 @@ def test_trust_of_another_realm_is_refused_then_adopted_on_request_and_put_back_
     assert host.rows == before and host.script_params == [] and writes(0, host.transport) == []
 
     created = p.create(trust_props(owner=ME, adopt=True))
-    assert json.loads(host.rows[ROW])["Realm"] == REALM and created.outs["adopted"] is True
-    p.delete(created.id, created.outs)
+    assert json.loads(host.rows[ROW])["Realm"] == REALM and outs_of(created)["adopted"] is True
+    p.delete(created.id, outs_of(created))
     assert host.rows == before  # the prior row is back, never deleted
 
 
@@ -195,17 +197,17 @@ def test_trust_of_another_realm_is_refused_then_adopted_on_request_and_put_back_
 def test_a_second_stack_neither_changes_nor_deletes_the_first_stacks_trust(host):
     p = T.TenantApiTrustProvider(host.transport)
     first = p.create(trust_props(owner=ME))
-    assert first.outs["adopted"] is False
+    assert outs_of(first)["adopted"] is False
     rows, calls = dict(host.rows), len(host.transport.calls)
     with pytest.raises(OwnershipConflict, match=f"owned by stack {ME}; stack {OTHER} will not change or delete it"):
         p.create(trust_props(owner=OTHER))
     assert writes(calls, host.transport) == []
     # The second stack's state claims it (say, an older version took it silently): its delete leaves it.
-    p.delete(first.id, {**first.outs, "owner": OTHER})
+    p.delete(first.id, {**outs_of(first), "owner": OTHER})
     assert host.rows == rows and host.file(DATA_FILE) is not None
     # The owner's read and delete still work as theirs.
-    assert p.read(first.id, first.outs).outs["observed_owner"] == ME
-    p.delete(first.id, first.outs)
+    assert outs_of(p.read(first.id, outs_of(first)))["observed_owner"] == ME
+    p.delete(first.id, outs_of(first))
     assert ROW not in host.rows and not any(O.is_marker_path(k) for k in host.files)
 
 
@@ -236,12 +238,12 @@ def test_connector_that_differs_is_refused_then_adopted_and_destroy_puts_fqdn_an
     assert host.ran == [] and markers(host) == []
 
     created = provider.create(site_props(certificate_thumbprint=wanted, adopt=True))
-    assert created.outs["adopted"] is True and created.outs["prior"]["tenant_api_fqdn"] == "api.contoso.com"
+    assert outs_of(created)["adopted"] is True and outs_of(created)["prior"]["tenant_api_fqdn"] == "api.contoso.com"
     assert host.ran == ["Configure-Certificates.ps1", "Configure-WapConnector.ps1"]
     assert host.app_settings["TenantAPIFQDN"] == "wapcomputer1.contoso.com" and markers(host)
 
     host.ran.clear()
-    provider.delete(created.id, created.outs)
+    provider.delete(created.id, outs_of(created))
     assert host.app_settings["TenantAPIFQDN"] == "api.contoso.com"  # the hand's value is back
     assert host.packages and "msiexec /x" not in host.ran  # never uninstalled
     expected_thumb = T_TENANT if prior_cert_present else wanted  # a prior certificate gone since is not rebound

@@ -15,6 +15,7 @@ from providers.facts import tenant_api
 from providers.transport import Credential, Failure, FakeTransport
 from tests.cert_factory import make_ca
 from tests.fake_windows_host import FakeWindowsHost, params_of
+from tests.outs import outs_of
 
 HOSTILE = "a'b\"c$(Remove-Item C:\\ -Recurse);d`e\r\nf; & | @{x}"
 HOSTILE_LINE = HOSTILE.replace("\r\n", " ")  # user names cannot hold line breaks: check refuses those
@@ -204,15 +205,15 @@ ROW = ("TenantAPI", "Authentication.IdentityProvider.Secondary")
 def test_trust_lifecycle_discovers_sql_and_heals_a_deleted_row(host):
     p = T.TenantApiTrustProvider(host.transport)
     created = p.create(trust_props())
-    assert created.outs["sql_server_used"] == "wapcomputer1"
+    assert outs_of(created)["sql_server_used"] == "wapcomputer1"
     assert json.loads(host.rows[ROW])["Realm"] == REALM
     path = f"{DEST}\\AzurePack-06-27-15-50.txt"
     assert host.file(path) == data_file().encode()
     assert host.script_params == [{"SqlServer": "wapcomputer1", "DataFile": path}]
-    assert created.outs["realm"] == REALM and created.outs["token_signing_thumbprint"] == SIGNING.thumbprint
-    read = p.read(created.id, created.outs)
+    assert outs_of(created)["realm"] == REALM and outs_of(created)["token_signing_thumbprint"] == SIGNING.thumbprint
+    read = p.read(created.id, outs_of(created))
     assert read.id == created.id
-    assert p.diff(created.id, read.outs, trust_props()).changes is False
+    assert p.diff(created.id, outs_of(read), trust_props()).changes is False
 
     # An administrator deletes the trust row: drift on exactly the row's fields; update re-runs the script.
     del host.rows[ROW]
@@ -220,14 +221,14 @@ def test_trust_lifecycle_discovers_sql_and_heals_a_deleted_row(host):
     assert read.id == created.id and read.outs["realm"] is None
     changed, replaces = changed_fields(read.outs, trust_props())
     assert changed == ["realm", "connector_endpoint", "token_signing_thumbprint"] and replaces == []
-    p.update(created.id, read.outs, trust_props())
+    p.update(created.id, outs_of(read), trust_props())
     assert json.loads(host.rows[ROW])["Realm"] == REALM
     assert len(host.script_params) == 2
 
-    p.delete(created.id, created.outs)
+    p.delete(created.id, outs_of(created))
     assert ROW not in host.rows and host.file(path) is None
-    assert p.read(created.id, created.outs).id == ""
-    p.delete(created.id, created.outs)
+    assert p.read(created.id, outs_of(created)).id == ""
+    p.delete(created.id, outs_of(created))
 
 
 @pytest.mark.unit
@@ -238,7 +239,7 @@ def test_trust_changed_data_file_is_staged_and_applied(host):
     news = trust_props(data_file_content=data_file(realm=new_realm))
     changed, replaces = changed_fields(p.read(created.id, created.outs).outs, news)
     assert changed == ["realm", "data_file_sha256"] and replaces == []
-    p.update(created.id, created.outs, news)
+    p.update(created.id, outs_of(created), news)
     assert json.loads(host.rows[ROW])["Realm"] == new_realm
 
 
@@ -247,7 +248,7 @@ def test_trust_delete_leaves_a_row_of_another_realm(host, capsys):
     p = T.TenantApiTrustProvider(host.transport)
     created = p.create(trust_props())
     host.rows[ROW] = json.dumps({"Realm": "https://someone-else/"})
-    p.delete(created.id, created.outs)
+    p.delete(created.id, outs_of(created))
     assert ROW in host.rows
     assert "leaving it" in capsys.readouterr().err
 
@@ -368,8 +369,8 @@ def test_sim_trust_lifecycle(labsim, sim):
     p = T.TenantApiTrustProvider(sim)
     mark = last_id(labsim)
     created = p.create(props)
-    assert created.outs["sql_server_used"] == "wapcomputer1"     # discovered from ManagementStore
-    assert created.outs["realm"] == REALM and created.outs["token_signing_thumbprint"] == SIGNING.thumbprint
+    assert outs_of(created)["sql_server_used"] == "wapcomputer1"     # discovered from ManagementStore
+    assert outs_of(created)["realm"] == REALM and outs_of(created)["token_signing_thumbprint"] == SIGNING.thumbprint
     script = invocations(labsim, "wapcomputer1", "Configure-TrustAzureStack.ps1", since=mark)
     assert [params(i) for i in script] == [{"SqlServer": "wapcomputer1",
                                            "DataFile": f"{DEST}\\AzurePack-06-27-15-50.txt"}]
@@ -377,8 +378,8 @@ def test_sim_trust_lifecycle(labsim, sim):
     got = admin(labsim, "wapcomputer1", "read the data file",
                 Command("Get-Content", {"Path": f"{DEST}\\AzurePack-06-27-15-50.txt", "Encoding": "Byte"}, ["Raw"]))
     assert got.single() == content.encode()
-    read = p.read(created.id, created.outs)
-    assert read.id == created.id and p.diff(created.id, read.outs, props).changes is False
+    read = p.read(created.id, outs_of(created))
+    assert read.id == created.id and p.diff(created.id, outs_of(read), props).changes is False
 
     # An administrator deletes the trust row.
     cs = tenant_api.store_connection_string("wapcomputer1")
@@ -389,15 +390,15 @@ def test_sim_trust_lifecycle(labsim, sim):
     assert read.id == created.id and read.outs["realm"] is None
     assert changed_fields(read.outs, props) == (["realm", "connector_endpoint", "token_signing_thumbprint"],
                                                         [])
-    updated = p.update(created.id, read.outs, props)
-    assert p.diff(created.id, p.read(created.id, updated.outs).outs, props).changes is False
+    updated = p.update(created.id, outs_of(read), props)
+    assert p.diff(created.id, outs_of(p.read(created.id, outs_of(updated))), props).changes is False
 
-    p.delete(created.id, updated.outs)
-    assert p.read(created.id, updated.outs).id == ""
+    p.delete(created.id, outs_of(updated))
+    assert p.read(created.id, outs_of(updated)).id == ""
     rows = admin(labsim, "wapcomputer1", "look for the row", Command("Get-MgmtSvcDatabaseSetting", {
         "ConnectionString": cs, "Namespace": "TenantAPI", "Name": ["Authentication.IdentityProvider.Secondary"]}))
     assert rows.output == []
-    p.delete(created.id, updated.outs)
+    p.delete(created.id, outs_of(updated))
 
 
 @pytest.mark.sim
@@ -409,21 +410,21 @@ def test_sim_trust_new_data_file_name_rewrites_the_row_in_place(labsim, sim):
     p = T.TenantApiTrustProvider(sim)
     created = p.create(props)
     news = {**props, "data_file_name": "AzurePack-11-25-10-59.txt"}
-    d = p.diff(created.id, p.read(created.id, created.outs).outs, news)
+    d = p.diff(created.id, outs_of(p.read(created.id, outs_of(created))), news)
     assert d.changes and d.replaces == []
     mark = last_id(labsim)
-    updated = p.update(created.id, created.outs, news)
+    updated = p.update(created.id, outs_of(created), news)
     ran = invocations(labsim, "wapcomputer1", since=mark)
     assert [params(i) for i in ran if i["command"].endswith("Configure-TrustAzureStack.ps1")] == [
         {"SqlServer": "wapcomputer1", "DataFile": f"{DEST}\\AzurePack-11-25-10-59.txt"}]
     assert not [i for i in ran if i["command"] == "Set-MgmtSvcDatabaseSetting"], "the row was emptied"
-    assert updated.outs["data_file_path"] == f"{DEST}\\AzurePack-11-25-10-59.txt"
+    assert outs_of(updated)["data_file_path"] == f"{DEST}\\AzurePack-11-25-10-59.txt"
     exists = admin(labsim, "wapcomputer1", "look for the data files", Command("Test-Path", {"Path": [
         f"{DEST}\\AzurePack-06-27-15-50.txt", f"{DEST}\\AzurePack-11-25-10-59.txt"]}))
     assert exists.output == [False, True]
-    assert p.diff(created.id, p.read(created.id, updated.outs).outs, news).changes is False
-    p.delete(created.id, updated.outs)
-    assert p.read(created.id, updated.outs).id == ""
+    assert p.diff(created.id, outs_of(p.read(created.id, outs_of(updated))), news).changes is False
+    p.delete(created.id, outs_of(updated))
+    assert p.read(created.id, outs_of(updated)).id == ""
 
 
 @pytest.mark.sim
@@ -439,7 +440,7 @@ def test_sim_trust_with_sql_credential_never_logs_the_password(labsim, sim):
     (inv,) = invocations(labsim, "wapcomputer2", "Configure-TrustAzureStack.ps1", since=mark)
     assert params(inv)["SqlCredential"] == "****"
     assert user.password not in all_invocations_text(labsim)
-    p.delete(created.id, created.outs)
+    p.delete(created.id, outs_of(created))
 
 
 @pytest.mark.sim
@@ -457,5 +458,5 @@ def test_sim_trust_wrong_sql_password_is_a_clear_error_then_converges(labsim, si
         p.create(trust_props(connection=conn_dict(labsim, "wapcomputer2")))
     clear_faults(labsim, "wapcomputer2")
     created = p.create(trust_props(connection=conn_dict(labsim, "wapcomputer2")))
-    assert created.outs["realm"] == REALM
-    p.delete(created.id, created.outs)
+    assert outs_of(created)["realm"] == REALM
+    p.delete(created.id, outs_of(created))

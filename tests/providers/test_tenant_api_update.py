@@ -10,6 +10,7 @@ from providers import tenant_api_update as T
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.transport import Failure
 from tests.fake_windows_host import CONNECTOR_TENANT_API, UR91
+from tests.outs import outs_of
 from tests.providers.test_tenant_api_trust import CONN, DEST, HOSTILE, failures, host_with, staged, trust_props
 
 
@@ -86,12 +87,12 @@ def test_update_lifecycle(host, capsys):
     p = T.TenantApiUpdateProvider(host.transport)
     created = p.create(update_props())
     assert host.product_code == CONNECTOR_TENANT_API
-    assert created.outs["updated"] is True and created.outs["previous_product_code"] == UR91
-    assert created.outs["site_state"] == "Started"
+    assert outs_of(created)["updated"] is True and outs_of(created)["previous_product_code"] == UR91
+    assert outs_of(created)["site_state"] == "Started"
     scripts = [n for c in host.transport.calls for n in c.names if n.endswith(".ps1")]
     assert scripts == [f"{DEST}\\Setup\\Packages\\Update-TenantAPI.ps1"]
-    read = p.read(created.id, created.outs)
-    assert p.diff(created.id, read.outs, update_props()).changes is False
+    read = p.read(created.id, outs_of(created))
+    assert p.diff(created.id, outs_of(read), update_props()).changes is False
     # Re-running create (e.g. after a lost reply) does not run the script again.
     p.create(update_props())
     assert [n for c in host.transport.calls for n in c.names if n.endswith(".ps1")] == scripts
@@ -105,7 +106,7 @@ def test_update_lifecycle(host, capsys):
 
     # Delete: nothing on the host, a clear warning.
     before = len(host.transport.calls)
-    p.delete(created.id, updated.outs)
+    p.delete(created.id, outs_of(updated))
     assert len(host.transport.calls) == before
     err = capsys.readouterr().err
     assert "no documented undo" in err and "wapcomputer1.contoso.com" in err
@@ -132,7 +133,7 @@ def test_update_script_failure_then_rerun_converges(host):
         T.TenantApiUpdateProvider(host.transport).create(update_props())
     assert host.product_code == UR91
     del host.fail["Update-TenantAPI.ps1"]
-    assert T.TenantApiUpdateProvider(host.transport).create(update_props()).outs["updated"] is True
+    assert outs_of(T.TenantApiUpdateProvider(host.transport).create(update_props()))["updated"] is True
 
 
 @pytest.mark.unit
@@ -163,26 +164,26 @@ def test_sim_update_lifecycle(labsim, sim, capsys):
     props = update_props(connection=conn_dict(labsim, "wapcomputer1"))
     p = T.TenantApiUpdateProvider(sim)
     created = p.create(props)
-    assert created.outs["previous_product_code"] == UR91
-    assert created.outs["updated"] is True and created.outs["product_code"] != UR91
-    read = p.read(created.id, created.outs)
-    assert read.outs["product_code"] == created.outs["product_code"]
-    assert p.diff(created.id, read.outs, props).changes is False
+    assert outs_of(created)["previous_product_code"] == UR91
+    assert outs_of(created)["updated"] is True and outs_of(created)["product_code"] != UR91
+    read = p.read(created.id, outs_of(created))
+    assert outs_of(read)["product_code"] == outs_of(created)["product_code"]
+    assert p.diff(created.id, outs_of(read), props).changes is False
 
     admin(labsim, "wapcomputer1", "stop the Tenant API site", Command("Stop-Website", {"Name": "MgmtSvc-TenantAPI"}))
     read = p.read(created.id, created.outs)
     assert read.outs["site_state"] == "Stopped"
     assert changed(read.outs, props) == (["site_state"], [])
     mark = last_id(labsim)
-    updated = p.update(created.id, read.outs, props)
-    assert updated.outs["site_state"] == "Started"
+    updated = p.update(created.id, outs_of(read), props)
+    assert outs_of(updated)["site_state"] == "Started"
     assert not invocations(labsim, "wapcomputer1", "Update-TenantAPI.ps1", since=mark), "no second install"
-    assert p.diff(created.id, p.read(created.id, updated.outs).outs, props).changes is False
+    assert p.diff(created.id, outs_of(p.read(created.id, outs_of(updated))), props).changes is False
 
     mark = last_id(labsim)
-    p.delete(created.id, updated.outs)
+    p.delete(created.id, outs_of(updated))
     assert last_id(labsim) == mark and "no documented undo" in capsys.readouterr().err
-    assert p.read(created.id, updated.outs).outs["updated"] is True   # the host is left as it is
+    assert outs_of(p.read(created.id, outs_of(updated)))["updated"] is True   # the host is left as it is
 
 
 @pytest.mark.sim
@@ -194,7 +195,7 @@ def test_sim_update_after_injected_failure_converges(labsim, sim):
         T.TenantApiUpdateProvider(sim).create(props)
     assert "wapcomputer2.contoso.com" in str(err.value) and "Update-TenantAPI" in str(err.value)
     clear_faults(labsim, "wapcomputer2")
-    assert T.TenantApiUpdateProvider(sim).create(props).outs["updated"] is True
+    assert outs_of(T.TenantApiUpdateProvider(sim).create(props))["updated"] is True
 
 
 # == both Tenant API resources ===================================================================================

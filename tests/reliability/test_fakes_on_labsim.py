@@ -19,6 +19,7 @@ from labsim.runtime import Fault
 from providers import bundle as B
 from providers import connector_site as cs
 from providers.errors import ConnectorError
+from tests.outs import outs_of
 from tests.providers.conftest import host_connection, stage_bundle
 from tests.reliability.corpus import DEFAULT_POLLING, valid_resource_inputs
 
@@ -65,8 +66,8 @@ def test_a_certificate_import_that_does_not_land_is_reported_and_the_rerun_conve
     assert imp["outcome"] == "ok"  # the host said it worked
     clear(server)
     created = provider.create(props)
-    assert created.outs["has_private_key"] is True
-    provider.delete(created.id, created.outs)
+    assert outs_of(created)["has_private_key"] is True
+    provider.delete(created.id, outs_of(created))
 
 
 # -- ConnectorBundle ---------------------------------------------------------------------------------------------
@@ -88,10 +89,10 @@ def test_a_corrupted_upload_is_caught_by_the_hash_check_and_the_rerun_converges(
     assert "wapcomputer2.contoso.com" in str(err.value)
     clear(server)
     created = p.create(props)
-    assert p.read(created.id, created.outs).outs["files"] == props["files"]
+    assert outs_of(p.read(created.id, outs_of(created)))["files"] == props["files"]
     for rel in props["files"]:
         assert file_on(server, "wapcomputer2", B.join(props["destination"], rel)) == (root / rel).read_bytes(), rel
-    p.delete(created.id, created.outs)
+    p.delete(created.id, outs_of(created))
 
 
 def test_files_dropped_from_the_bundle_are_removed_on_update(server, sim, tmp_path):
@@ -106,11 +107,11 @@ def test_files_dropped_from_the_bundle_are_removed_on_update(server, sim, tmp_pa
     assert file_on(server, "wapcomputer2", dropped) == b"drop"
     (root / "Setup" / "drop.txt").unlink()
     news = _bundle_props(server, root)
-    updated = p.update(created.id, created.outs, news)
+    updated = p.update(created.id, outs_of(created), news)
     assert file_on(server, "wapcomputer2", dropped) is None
     assert file_on(server, "wapcomputer2", B.join(props["destination"], "Setup/keep.txt")) == b"keep"
-    assert p.read(created.id, updated.outs).outs["files"] == news["files"]
-    p.delete(created.id, updated.outs)
+    assert outs_of(p.read(created.id, outs_of(updated)))["files"] == news["files"]
+    p.delete(created.id, outs_of(updated))
 
 
 # -- ConnectorSite -----------------------------------------------------------------------------------------------
@@ -129,7 +130,7 @@ def test_a_host_that_does_not_converge_is_reported_and_the_rerun_converges(serve
     assert configured and all(i["outcome"] == "ok" for i in configured), configured  # the script said it worked
     clear(server)
     created = p.create(result.inputs)
-    assert not p.diff(created.id, p.read(created.id, created.outs).outs, result.inputs).changes
+    assert not p.diff(created.id, outs_of(p.read(created.id, outs_of(created))), result.inputs).changes
 
 
 # -- TenantApiTrust ----------------------------------------------------------------------------------------------
@@ -156,7 +157,7 @@ def test_sql_discovery_failing_is_a_clear_error_and_nothing_is_written(server, s
     assert invoked(server, "wapcomputer1", "Set-MgmtSvcDatabaseSetting") == []
     clear(server)
     created = provider.create(props)
-    provider.delete(created.id, created.outs)
+    provider.delete(created.id, outs_of(created))
 
 
 def test_delete_leaves_a_trust_row_of_another_realm(server, sim, tmp_path):
@@ -166,12 +167,12 @@ def test_delete_leaves_a_trust_row_of_another_realm(server, sim, tmp_path):
     # Another cloud's trust (another realm) replaced the row since: this resource's delete must leave it.
     other, other_props = _trust(server, sim, tmp_path, realm_tag="2222", name="AzurePack-07-01-09-00.txt")
     other_created = other.create(other_props)
-    assert other_created.outs["realm"] != created.outs["realm"]
+    assert outs_of(other_created)["realm"] != outs_of(created)["realm"]
     writes = len(invoked(server, "wapcomputer1", "Set-MgmtSvcDatabaseSetting"))
-    first.delete(created.id, created.outs)
+    first.delete(created.id, outs_of(created))
     assert len(invoked(server, "wapcomputer1", "Set-MgmtSvcDatabaseSetting")) == writes  # no write to the row
-    assert other.read(other_created.id, other_created.outs).outs["realm"] == other_created.outs["realm"]
-    other.delete(other_created.id, other_created.outs)
+    assert outs_of(other.read(other_created.id, outs_of(other_created)))["realm"] == outs_of(other_created)["realm"]
+    other.delete(other_created.id, outs_of(other_created))
 
 
 # -- AzurePackConnector ------------------------------------------------------------------------------------------
@@ -188,8 +189,8 @@ def test_pep_success_without_output_files_is_refused(server, sim, tmp_path):
     assert "azs-ercs01" in str(err.value).lower()
     clear(server)
     created = provider.create(result.inputs)
-    assert created.outs["multi_cloud_enabled"] is True
-    provider.delete(created.id, created.outs)
+    assert outs_of(created)["multi_cloud_enabled"] is True
+    provider.delete(created.id, outs_of(created))
 
 
 def test_files_left_by_the_pep_at_delete_are_reported_and_the_rerun_converges(server, sim, tmp_path):
@@ -199,9 +200,9 @@ def test_files_left_by_the_pep_at_delete_are_reported_and_the_rerun_converges(se
     # -DisableMultiCloud reports success but leaves the per-cloud files on the share.
     fault(server, "AzS-ERCS01", "command_noop", "Add-AzurePackConnector")
     with pytest.raises(ConnectorError, match=r"output file\(s\) remain") as err:
-        provider.delete(created.id, created.outs)
+        provider.delete(created.id, outs_of(created))
     assert "azs-ercs01" in str(err.value).lower() and "run the delete again" in str(err.value)
-    assert provider.read(created.id, created.outs).id == created.id  # still there: Pulumi keeps the resource
+    assert provider.read(created.id, outs_of(created)).id == created.id  # still there: Pulumi keeps the resource
     clear(server)
-    provider.delete(created.id, created.outs)
-    assert provider.read(created.id, created.outs).id == ""
+    provider.delete(created.id, outs_of(created))
+    assert provider.read(created.id, outs_of(created)).id == ""

@@ -38,6 +38,7 @@ from providers import tenant_api_update as update
 from providers.errors import ConnectorError, StepTimedOut, TransportError
 from providers.facts import locations, tenant_api
 from providers.transport import Command, FakeTransport, HostConnection, PsrpTransport, SessionCache
+from tests.outs import outs_of
 from tests.reliability import figures
 from tests.reliability.matrix import (
     NOT_APPLICABLE_FAULTS,
@@ -183,7 +184,7 @@ def _stage(host: str) -> Callable[[Any], None]:
 
 
 def _delete_out_of_band(server: Any, p: Any, created: Any, props: dict[str, Any]) -> None:
-    p.delete(created.id, created.outs)  # an administrator undid it by hand
+    p.delete(created.id, outs_of(created))  # an administrator undid it by hand
 
 
 def _admin(server: Any, host: str, step: str, statements: Any) -> None:
@@ -298,7 +299,7 @@ def assert_clear_error(exc: BaseException, cell: Cell, fqdn: str) -> None:
 def assert_converged(p: Any, id_: str, outs: dict[str, Any], props: dict[str, Any], cell: Cell) -> None:
     read = p.read(id_, outs)
     assert read.id == id_, f"{cell.id}: after the rerun read says the resource is gone"
-    diff = p.diff(id_, read.outs, props)
+    diff = p.diff(id_, outs_of(read), props)
     assert diff.changes is False, f"{cell.id}: after the rerun the host still differs from the desired state"
 
 
@@ -332,7 +333,7 @@ def reference(server: Any, sc: Scenario, resource: str) -> dict:
         props = sc.props(server, STEP_BUDGET)
         with fresh(sc.provider):
             created = sc.provider.create(props)
-            sc.provider.delete(created.id, created.outs)
+            sc.provider.delete(created.id, outs_of(created))
         _REFERENCE[resource] = {h: server.runtime.snapshot(server.lab.host(h).name) for h in _hosts_of(resource)}
         server.runtime.state.reset()
     return _REFERENCE[resource]
@@ -417,18 +418,18 @@ def test_fault_cell(lab, tmp_path, cell: Cell) -> None:
     with fresh(p):
         if cell.operation != "create":
             created = p.create(props)
-            olds = created.outs
+            olds = outs_of(created)
         if cell.operation == "update":
             sc.drift(server, p, created, props)
-            read = p.read(created.id, created.outs)
-            olds = read.outs if read.id else created.outs
+            read = p.read(created.id, outs_of(created))
+            olds = outs_of(read) if read.id else outs_of(created)
             assert p.diff(created.id, olds, props).changes or not read.id, f"{cell.id}: the drift made no change"
 
     operation: Callable[[], Any] = {
         "create": lambda: p.create(props),
-        "read": lambda: p.read(created.id, created.outs),
+        "read": lambda: p.read(created.id, outs_of(created)),
         "update": lambda: p.update(created.id, olds, props),
-        "delete": lambda: p.delete(created.id, created.outs),
+        "delete": lambda: p.delete(created.id, outs_of(created)),
     }[cell.operation]
 
     mark = last_id(server)
@@ -446,25 +447,25 @@ def test_fault_cell(lab, tmp_path, cell: Cell) -> None:
     with fresh(p):
         if cell.operation == "create":
             result = p.create(props)
-            assert_converged(p, result.id, result.outs, props, cell)
+            assert_converged(p, result.id, outs_of(result), props, cell)
             if cell.resource in LEAVES_HOST_AS_FOUND:
                 # The failed attempt must not change what the resource owns: its destroy still leaves the hosts
                 # as they were before the first attempt (nothing adopted, no folder forgotten).
-                p.delete(result.id, result.outs)
+                p.delete(result.id, outs_of(result))
                 after = {h: server.runtime.snapshot(server.lab.host(h).name) for h in _hosts_of(cell.resource)}
                 clean = reference(server, sc, cell.resource)
                 assert after == clean, f"{cell.id}: after the rerun and a delete the hosts differ from a fault-free " \
                     f"create and delete: {_differences(clean, after)}"
         elif cell.operation == "read":
-            assert_converged(p, created.id, created.outs, props, cell)
+            assert_converged(p, created.id, outs_of(created), props, cell)
         elif cell.operation == "update":
             p.read(created.id, olds)  # the previous outputs still reach and describe the host
             result = p.update(created.id, olds, props)
-            assert_converged(p, created.id, result.outs, props, cell)
+            assert_converged(p, created.id, outs_of(result), props, cell)
         else:
-            p.read(created.id, created.outs)  # the previous outputs are still usable (gone or present)
-            p.delete(created.id, created.outs)
-            assert p.read(created.id, created.outs).id == "", f"{cell.id}: delete rerun left the resource"
+            p.read(created.id, outs_of(created))  # the previous outputs are still usable (gone or present)
+            p.delete(created.id, outs_of(created))
+            assert p.read(created.id, outs_of(created)).id == "", f"{cell.id}: delete rerun left the resource"
     figures.record("fault_matrix", f"cell:{cell.id}", "pass")
     figures.record("fault_matrix", "cell_seconds", round(time.monotonic() - started, 2), add=True)
 
@@ -486,7 +487,7 @@ def endpoint_check_props(server: Any, wait_seconds: float) -> dict[str, Any]:
     result = EndpointCheckProvider().check({}, {
         "fqdn": server.lab.host(host).fqdn, "port": cs.DEFAULT_CONNECTOR_PORT,
         "connect_address": server.lab.host(host).address, "ca_pem": Path(server.ca_file).read_text(),
-        "expected_thumbprint": site.outs["bound_thumbprint"], "wait_seconds": wait_seconds})
+        "expected_thumbprint": outs_of(site)["bound_thumbprint"], "wait_seconds": wait_seconds})
     assert result.failures == [], result.failures
     return result.inputs
 
@@ -495,7 +496,7 @@ def _endpoint_operation(p: Any, cell: Cell, props: dict[str, Any]) -> Callable[[
     if cell.operation == "create":
         return lambda: p.create(props)
     created = p.create({**props, "wait_seconds": 15.0})  # the site's listener starts within a poll
-    return lambda: p.update(created.id, created.outs, props)
+    return lambda: p.update(created.id, outs_of(created), props)
 
 
 @pytest.mark.parametrize("cell", TLS_APPLICABLE, ids=lambda c: c.id)
@@ -525,7 +526,7 @@ def test_endpoint_check_cell(lab, cell: Cell) -> None:
     # The rerun converges once the host is back (the listener reopens within a poll: the check's own wait).
     result = (p.create({**props, "wait_seconds": 15.0}) if cell.operation == "create"
               else p.update(f"{fqdn}:{cs.DEFAULT_CONNECTOR_PORT}", props, {**props, "wait_seconds": 15.0}))
-    outs = result.outs
+    outs = outs_of(result)
     assert outs["served_thumbprint"] == props["expected_thumbprint"].upper(), outs
     figures.record("fault_matrix", f"cell:{cell.id}", "pass")
     figures.record("fault_matrix", "cell_seconds", round(time.monotonic() - started, 2), add=True)
@@ -555,7 +556,7 @@ def test_fault_that_does_not_reach_the_endpoint_check(lab, cell: Cell) -> None:
     p.create(props)  # the listener is up before the fault goes on
     try:
         set_fault(server, host, kind, command)
-        outs = _endpoint_operation(p, cell, {**props, "wait_seconds": 0.0})().outs
+        outs = outs_of(_endpoint_operation(p, cell, {**props, "wait_seconds": 0.0})())
     finally:
         clear_faults(server)
     assert outs["served_thumbprint"] == props["expected_thumbprint"].upper()
@@ -583,7 +584,7 @@ def _makes_no_remote_call(cell: Cell) -> None:
                      "ca_pem": "x", "expected_thumbprint": "AB" * 20, "wait_seconds": 0.0}
             # EndpointCheck has no WinRM transport at all; a TLS connection would be refused here.
             if cell.operation == "read":
-                assert EndpointCheckProvider().read("id", props).outs == props
+                assert outs_of(EndpointCheckProvider().read("id", props)) == props
             else:
                 EndpointCheckProvider().delete("id", props)
         return

@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 
 from providers.errors import ConfigurationError, RemoteCommandFailed
 from providers.transport import Command, HostConnection
+from tests.outs import outs_of
 from tests.providers.conftest import host_connection
 from tests.reliability import figures
 from tests.reliability.corpus import DEFAULT_POLLING, HOSTILE_STRINGS, hostile_text, valid_resource_inputs
@@ -318,7 +319,7 @@ def test_trust_data_file_text_arrives_byte_for_byte(server, sim, src_dir, text):
     assert provider.check({}, props).failures == []
     mark = last_id(server)
     created = provider.create(props)
-    path = created.outs["data_file_path"]
+    path = outs_of(created)["data_file_path"]
     staged = [i for i in since(server, mark, "wapcomputer1") if i["command"] in ("Set-Content", "Add-Content")
               and params(i)["Path"].lower() == path.lower()]
     digest = hashlib.sha256(content.encode("utf-8")).hexdigest()[:16]
@@ -330,7 +331,7 @@ def test_trust_data_file_text_arrives_byte_for_byte(server, sim, src_dir, text):
     script = since(server, mark, "wapcomputer1", "Configure-TrustAzureStack.ps1")
     assert [params(i)["DataFile"] for i in script] in ([], [path])
     assert_no_script(server, mark)
-    provider.delete(created.id, created.outs)
+    provider.delete(created.id, outs_of(created))
     tried("TenantApiTrust", text)
 
 
@@ -346,14 +347,14 @@ def test_pfx_password_arrives_verbatim(server, sim, src_dir, password):
     mark = last_id(server)
     created = provider.create(props)  # the PFX only opens with the exact password
     try:
-        assert created.outs["has_private_key"] is True
+        assert outs_of(created)["has_private_key"] is True
         (imp,) = since(server, mark, "wapcomputer1", "Import-PfxCertificate")
         assert params(imp)["Password"] == "****" and imp["outcome"] == "ok"
         if len(password) >= 8:  # (a short string may occur in the record by chance)
             assert password not in json.dumps(since(server, mark), ensure_ascii=False)
         assert_no_script(server, mark)
     finally:
-        provider.delete(created.id, created.outs)
+        provider.delete(created.id, outs_of(created))
     tried("Certificate.pfx_password", password)
 
 
@@ -390,7 +391,7 @@ def test_bundle_file_names_reach_the_host_as_path_values(server, sim, src_dir, n
             assert tx.read_file("wapcomputer1", target) == b"harmless"
         assert_no_script(server, mark)
     finally:
-        provider.delete(created.id, created.outs)
+        provider.delete(created.id, outs_of(created))
     tried("ConnectorBundle.file_name", name)
 
 

@@ -5,14 +5,17 @@ bring), each problem one line naming the key, never the password."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from components.config import ConfigurationError, parse_stack_config, plain_text_paths
 from providers import certs as K
-from tests.cert_factory import NOW, org_ca, web_server_cert
+from tests.cert_factory import NOW, Issued, org_ca, web_server_cert
 
 pytestmark = pytest.mark.unit
 
@@ -48,7 +51,8 @@ def test_a_web_server_certificate_from_the_issuing_ca_is_fit() -> None:
     (LEAF.cert, org_ca("Contoso Issuing CA").cert, "was not issued by CA"),  # same name, other key
     (LEAF.cert, web_server_cert(ISSUING).cert, "is not a CA certificate"),
 ])
-def test_each_unfit_certificate_is_named(cert, issuer, expected) -> None:
+def test_each_unfit_certificate_is_named(cert: Issued | x509.Certificate, issuer: x509.Certificate | None,
+                                         expected: str) -> None:
     found = K.certificate_problems(cert.cert if hasattr(cert, "cert") else cert, fqdn=FQDN, issuer=issuer)
     assert any(expected in p for p in found), found
 
@@ -90,7 +94,7 @@ def test_a_wrong_password_does_not_open_it_and_is_not_echoed() -> None:
     (lambda: web_server_cert(ISSUING, ("other.contoso.com",)).pfx(PASSWORD), "does not name"),
     (lambda: web_server_cert(None).pfx(PASSWORD, chain=[]), "is self-signed"),
 ])
-def test_each_bad_pfx_is_named(make, expected) -> None:
+def test_each_bad_pfx_is_named(make: Callable[[], bytes], expected: str) -> None:
     found = pfx_found(make())
     assert any(expected in p for p in found), found
     assert all(PASSWORD not in p for p in found)
@@ -137,7 +141,7 @@ KEY = "wapconnector:clouds[0].connectorCertificate"
 
 
 def stack(cc: dict | None) -> dict:
-    cloud = {"name": "AzurePack_1", "tenantPortalFqdn": FQDN}
+    cloud: dict[str, Any] = {"name": "AzurePack_1", "tenantPortalFqdn": FQDN}
     if cc is not None:
         cloud["connectorCertificate"] = cc
     return {"clouds": [cloud]}
@@ -151,7 +155,7 @@ def files(tmp_path: Path, pfx: bytes | None = None, ca: bytes | None = None) -> 
             "issuingCaFile": "certs/ca.cer"}
 
 
-def config_problems(raw: dict, tmp_path: Path, secret_keys=None, **kw) -> list[str]:
+def config_problems(raw: dict, tmp_path: Path, secret_keys: set[str] | None = None, **kw: Any) -> list[str]:
     with pytest.raises(ConfigurationError) as err:
         parse_stack_config(raw, secret_keys, project_dir=tmp_path, **kw)
     assert PASSWORD not in str(err.value) and PASSWORD not in repr(err.value)
@@ -162,7 +166,7 @@ def test_the_default_source_is_the_lab_ca() -> None:
     assert parse_stack_config(stack(None)).clouds[0].connector_certificate.source == "labCa"
 
 
-def test_a_good_pfx_and_its_ca_validate_and_the_password_stays_hidden(tmp_path) -> None:
+def test_a_good_pfx_and_its_ca_validate_and_the_password_stays_hidden(tmp_path: Path) -> None:
     config = parse_stack_config(stack(files(tmp_path)), {"wapconnector:clouds"}, project_dir=tmp_path)
     cc = config.clouds[0].connector_certificate
     assert cc.source == "pfx" and PASSWORD not in repr(config) and PASSWORD not in str(config.clouds)
@@ -171,7 +175,7 @@ def test_a_good_pfx_and_its_ca_validate_and_the_password_stays_hidden(tmp_path) 
     parse_stack_config(stack(absolute), project_dir=Path("/nonexistent"))
 
 
-def test_a_store_thumbprint_is_normalized(tmp_path) -> None:
+def test_a_store_thumbprint_is_normalized(tmp_path: Path) -> None:
     files(tmp_path)
     cc = {"source": "store", "thumbprint": " ".join(LEAF.thumbprint[i:i + 4] for i in range(0, 40, 4)).lower(),
           "issuingCaFile": "certs/ca.cer"}
@@ -191,13 +195,13 @@ def test_a_store_thumbprint_is_normalized(tmp_path) -> None:
     ({"source": "pfx", "pfxFile": "x.pfx", "pfxPassword": "p", "issuingCaFile": "c.cer", "pfxPasword": "typo"},
      [f"{KEY}.pfxPasword: unknown setting"]),
 ])
-def test_keys_each_source_needs_or_refuses(cc, expected, tmp_path) -> None:
+def test_keys_each_source_needs_or_refuses(cc: dict[str, str], expected: list[str], tmp_path: Path) -> None:
     found = config_problems(stack(cc), tmp_path)
     for e in expected:
         assert any(p.startswith(e) for p in found), (e, found)
 
 
-def test_a_plain_text_password_is_refused(tmp_path) -> None:
+def test_a_plain_text_password_is_refused(tmp_path: Path) -> None:
     found = config_problems(stack(files(tmp_path)), tmp_path, secret_keys={"wapconnector:credentials"})
     assert found == [f"{KEY}.pfxPassword: in plain text; set it as a secret: pulumi config set --secret --path "
                      f"'{KEY}.pfxPassword'"]
@@ -207,7 +211,7 @@ def test_a_plain_text_password_is_refused(tmp_path) -> None:
     assert len(found) == 1 and "in plain text in the stack file" in found[0]
 
 
-def test_plain_text_paths_reads_the_stack_file(tmp_path) -> None:
+def test_plain_text_paths_reads_the_stack_file(tmp_path: Path) -> None:
     f = tmp_path / "Pulumi.lab.yaml"
     f.write_text("config:\n  wapconnector:clouds:\n    - name: A\n      connectorCertificate:\n"
                  "        pfxPassword: plain\n    - name: B\n      connectorCertificate:\n"
@@ -241,7 +245,8 @@ OTHER = web_server_cert(org_ca("Fabrikam CA"), (FQDN,))
     (None, LEAF.pem.encode(), None, f"{KEY}.issuingCaFile: certificate {LEAF.thumbprint}"),
     (None, b"junk", None, f"{KEY}.issuingCaFile: is neither a PEM nor a DER certificate"),
 ])
-def test_every_bad_pfx_or_ca_file_is_one_line_naming_the_key(tmp_path, pfx, ca, password, expected) -> None:
+def test_every_bad_pfx_or_ca_file_is_one_line_naming_the_key(tmp_path: Path, pfx: bytes | None, ca: bytes | None,
+                                                             password: str | None, expected: str) -> None:
     cc = files(tmp_path, pfx, ca)
     if password is not None:
         cc["pfxPassword"] = password
@@ -250,7 +255,7 @@ def test_every_bad_pfx_or_ca_file_is_one_line_naming_the_key(tmp_path, pfx, ca, 
     assert all(p.startswith(f"{KEY}.") for p in found), found
 
 
-def test_missing_files_name_the_key_and_the_path(tmp_path) -> None:
+def test_missing_files_name_the_key_and_the_path(tmp_path: Path) -> None:
     cc = {"source": "pfx", "pfxFile": "certs/none.pfx", "pfxPassword": PASSWORD, "issuingCaFile": "certs/none.cer"}
     found = config_problems(stack(cc), tmp_path)
     assert [p.split(":", 2)[1] for p in found] == ["clouds[0].connectorCertificate.issuingCaFile",
@@ -258,7 +263,7 @@ def test_missing_files_name_the_key_and_the_path(tmp_path) -> None:
     assert all("cannot read" in p and str(tmp_path / "certs") in p for p in found)
 
 
-def test_an_expired_issuing_ca_is_refused_for_the_store_source(tmp_path) -> None:
+def test_an_expired_issuing_ca_is_refused_for_the_store_source(tmp_path: Path) -> None:
     old = org_ca("Old CA", not_after=NOW - dt.timedelta(days=1))
     files(tmp_path, ca=old.der)
     found = config_problems(stack({"source": "store", "thumbprint": "AB" * 20, "issuingCaFile": "certs/ca.cer"}),
@@ -267,7 +272,7 @@ def test_an_expired_issuing_ca_is_refused_for_the_store_source(tmp_path) -> None
     assert found == [f"{KEY}.issuingCaFile: CA certificate {old.thumbprint} expired on {expired}"]
 
 
-def test_the_example_real_stack_validates_with_its_certificate_files(tmp_path) -> None:
+def test_the_example_real_stack_validates_with_its_certificate_files(tmp_path: Path) -> None:
     """stacks/Pulumi.example-real.yaml, with the files it names and the secrets it asks for: no problem."""
     import yaml
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from components.config import parse_stack_config
-from tests.cert_factory import org_ca, web_server_cert
-from tests.unit.test_components import deploy, registered, sim_config_values
+from components.config import StackConfig, parse_stack_config
+from tests.cert_factory import Issued, org_ca, web_server_cert
+from tests.unit.test_components import RecordingMonitor, deploy, registered, sim_config_values
 
 pytestmark = pytest.mark.unit
 
@@ -19,7 +19,7 @@ ROOT = org_ca("Contoso Root CA")
 ISSUING = org_ca("Contoso Issuing CA", parent=ROOT)
 
 
-def config_with(tmp_path: Path, sources: list[dict]):
+def config_with(tmp_path: Path, sources: list[dict | None]) -> StackConfig:
     """The seed lab's config with one connectorCertificate per cloud (None: the default lab CA)."""
     raw = sim_config_values()
     for cloud, cc in zip(raw["clouds"], sources, strict=True):
@@ -28,14 +28,15 @@ def config_with(tmp_path: Path, sources: list[dict]):
     return parse_stack_config(raw, project_dir=tmp_path)
 
 
-def pfx_source(tmp_path: Path, fqdn: str):
+def pfx_source(tmp_path: Path, fqdn: str) -> tuple[Issued, dict[str, str]]:
     leaf = web_server_cert(ISSUING, (fqdn,))
     (tmp_path / f"{fqdn}.pfx").write_bytes(leaf.pfx(PASSWORD))
     (tmp_path / "issuing.cer").write_bytes(ISSUING.der)
     return leaf, {"source": "pfx", "pfxFile": f"{fqdn}.pfx", "pfxPassword": PASSWORD, "issuingCaFile": "issuing.cer"}
 
 
-def test_pfx_and_store_clouds_share_their_issuer_on_wasp_and_make_no_lab_ca(monitor, tmp_path, monkeypatch) -> None:
+def test_pfx_and_store_clouds_share_their_issuer_on_wasp_and_make_no_lab_ca(monitor: RecordingMonitor, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     from components.lab import Lab
 
     monkeypatch.chdir(tmp_path)  # relative files are the project directory's: the program runs there
@@ -74,7 +75,8 @@ def test_pfx_and_store_clouds_share_their_issuer_on_wasp_and_make_no_lab_ca(moni
                 assert PASSWORD not in str(value), (r.name, prop)
 
 
-def test_a_lab_ca_cloud_and_a_pfx_cloud_give_wasp_both_cas(monitor, tmp_path, monkeypatch) -> None:
+def test_a_lab_ca_cloud_and_a_pfx_cloud_give_wasp_both_cas(monitor: RecordingMonitor, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     from components.lab import Lab
 
     monkeypatch.chdir(tmp_path)

@@ -30,7 +30,7 @@ def _ca():
 
 
 @cache
-def _key(kind: str):
+def _key(kind: str) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
     return rsa.generate_private_key(65537, 2048) if kind == "rsa" else ec.generate_private_key(ec.SECP256R1())
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import runpy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +140,7 @@ def build_lab():
     return Lab("lab", config)
 
 
-def deploy(program) -> Any:
+def deploy(program: Callable[[], Any]) -> Any:
     """Run ``program`` under the mocks until every registration and output has settled (what
     ``@pulumi.runtime.test`` waits for); returns what the program returned."""
     result: list[Any] = []
@@ -176,7 +176,7 @@ def expected_tree() -> dict[str, tuple[str, str]]:
     return tree
 
 
-def test_lab_registers_the_expected_resources_under_its_components(monitor) -> None:
+def test_lab_registers_the_expected_resources_under_its_components(monitor: RecordingMonitor) -> None:
     deploy(build_lab)
     regs = registered(monitor)
     urn_key = {r.urn: k for k, r in regs.items()}
@@ -184,7 +184,7 @@ def test_lab_registers_the_expected_resources_under_its_components(monitor) -> N
     assert seen == expected_tree()
 
 
-def test_every_dynamic_resource_aliases_the_type_state_was_written_with(monitor) -> None:
+def test_every_dynamic_resource_aliases_the_type_state_was_written_with(monitor: RecordingMonitor) -> None:
     """Stacks deployed before each resource had its own type name hold ``pulumi-python:dynamic:Resource``: the
     alias (same name, same parent, old type) lets the engine adopt them (tests/e2e/test_type_names.py)."""
     deploy(build_lab)
@@ -200,7 +200,7 @@ def test_every_dynamic_resource_aliases_the_type_state_was_written_with(monitor)
         assert legacy in urns or (LEGACY, "", False) in specs, (r.urn, urns, specs)
 
 
-def test_each_trust_is_fed_by_its_clouds_connector_output(monitor) -> None:
+def test_each_trust_is_fed_by_its_clouds_connector_output(monitor: RecordingMonitor) -> None:
     deploy(build_lab)
     regs = registered(monitor)
     connector = regs["lab-multi-cloud"]
@@ -219,7 +219,7 @@ def test_each_trust_is_fed_by_its_clouds_connector_output(monitor) -> None:
         {"cloud_name": c, "cloud_endpoint": f"https://{h}.contoso.com:40005"} for c, h in HOSTS.items()]
 
 
-def test_each_site_waits_for_its_bundle_and_certificate_and_each_check_for_its_site(monitor) -> None:
+def test_each_site_waits_for_its_bundle_and_certificate_and_each_check_for_its_site(monitor: RecordingMonitor) -> None:
     deploy(build_lab)
     regs = registered(monitor)
     for cloud, host in HOSTS.items():
@@ -246,7 +246,7 @@ def test_each_site_waits_for_its_bundle_and_certificate_and_each_check_for_its_s
     assert regs["lab-user-portal-ca"].inputs["cert_pem"] == "CA-PEM"
 
 
-def test_each_host_is_served_by_one_explicit_provider_process_and_hosts_are_spread(monitor) -> None:
+def test_each_host_is_served_by_one_explicit_provider_process_and_hosts_are_spread(monitor: RecordingMonitor) -> None:
     deploy(build_lab)
     regs = registered(monitor)
     providers = {r.urn: k for k, r in regs.items() if r.type == "pulumi:providers:pulumi-python"}
@@ -280,7 +280,8 @@ def provider_of(monitor: RecordingMonitor) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("clouds", [2, 12, 20])
-def test_hosts_that_run_the_same_long_step_are_spread_evenly_over_the_provider_processes(monitor, clouds) -> None:
+def test_hosts_that_run_the_same_long_step_are_spread_evenly_over_the_provider_processes(monitor: RecordingMonitor,
+                                                                                         clouds: int) -> None:
     # The benchmark's lab (2 tenant portal and 2 Tenant API VMs a cloud): dealt cloud by cloud, every portal VM
     # landed in 4 of the 8 processes, and a destroy ran 16 of its 24 three-MSI uninstalls and queued 8.
     from benchmarks.lab_scale import lab_data
@@ -314,7 +315,7 @@ def test_provider_process_count_is_bounded_and_configurable() -> None:
         parse_stack_config({**sim_config_values(), "providerProcesses": 0})
 
 
-def test_connection_inputs_and_credentials_are_secrets(monitor) -> None:
+def test_connection_inputs_and_credentials_are_secrets(monitor: RecordingMonitor) -> None:
     deploy(build_lab)
     regs = registered(monitor)
     with_connections = [r for r in regs.values() if "connection" in r.raw]
@@ -344,7 +345,7 @@ def test_connection_inputs_and_credentials_are_secrets(monitor) -> None:
         assert "LabOnly-" not in json.dumps(clear(r.raw)), r.name
 
 
-def preflight_answers(monkeypatch, rows) -> list[Any]:
+def preflight_answers(monkeypatch: pytest.MonkeyPatch, rows: Iterable[Any]) -> list[Any]:
     """The program's preflight, answered without hosts (unit tests open no sockets); returns the configs it got."""
     from components import preflight
 
@@ -367,7 +368,8 @@ def run_program(values: dict[str, Any]) -> None:
 BROKEN = [("wapcomputer2", "URL Rewrite", "FAIL", "the IIS URL Rewrite module is not installed", "install it")]
 
 
-def test_a_failing_preflight_stops_the_program_before_any_resource(monitor, monkeypatch) -> None:
+def test_a_failing_preflight_stops_the_program_before_any_resource(monitor: RecordingMonitor,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from components.preflight import Row
 
     calls = preflight_answers(monkeypatch, [Row(*r) for r in BROKEN])
@@ -382,7 +384,8 @@ def test_a_failing_preflight_stops_the_program_before_any_resource(monitor, monk
     assert [u for u in monitor.requests if "dynamic" in u] == []
 
 
-def test_preflight_warn_prints_the_table_and_goes_on(monitor, monkeypatch) -> None:
+def test_preflight_warn_prints_the_table_and_goes_on(monitor: RecordingMonitor,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from components.preflight import Row
 
     preflight_answers(monkeypatch, [Row(*r) for r in BROKEN])
@@ -393,7 +396,7 @@ def test_preflight_warn_prints_the_table_and_goes_on(monitor, monkeypatch) -> No
     assert [u for u in monitor.requests if "connector-site" in u]
 
 
-def test_program_exports_what_an_operator_needs(monitor, monkeypatch) -> None:
+def test_program_exports_what_an_operator_needs(monitor: RecordingMonitor, monkeypatch: pytest.MonkeyPatch) -> None:
     values = sim_config_values()
     exported: dict[str, Any] = {}
     preflight_answers(monkeypatch, [])

@@ -12,6 +12,7 @@ from providers.errors import HostDidNotConverge
 from providers.transport import FakeTransport
 from tests.cert_factory import make_ca, make_leaf
 from tests.fake_windows_host import FakeWindowsHost
+from tests.outs import outs_of
 
 pytestmark = pytest.mark.unit
 
@@ -59,4 +60,4 @@ def test_the_roll_back_keeps_what_was_there_before():
 def test_a_host_that_converges_keeps_the_import():
     host = FakeWindowsHost()
     created = C.CertificateProvider(host.transport).create(PROPS)
-    assert host.certs[("My", LEAF.thumbprint)] is True and created.outs["has_private_key"] is True
+    assert host.certs[("My", LEAF.thumbprint)] is True and outs_of(created)["has_private_key"] is True

@@ -6,12 +6,15 @@ import socket
 import ssl
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from providers.endpoint_check import EndpointCheckFailed, EndpointCheckProvider, probe
 from providers.pki import CertificateAuthorityProvider, IssuedCertificateProvider
+from tests.outs import outs_of
 
 pytestmark = pytest.mark.sim  # real sockets on loopback (no labsim needed)
 
@@ -20,10 +23,10 @@ CA = {"common_name": "Check CA", "key_type": "ecdsa-p256", "validity_days": 3650
 
 
 def _issue(ca: dict, fqdn: str) -> dict:
-    return IssuedCertificateProvider().create({
+    return outs_of(IssuedCertificateProvider().create({
         "ca_cert_pem": ca["cert_pem"], "ca_private_key_pem": ca["private_key_pem"], "common_name": fqdn,
         "dns_names": [fqdn], "ip_addresses": [], "key_type": "ecdsa-p256", "validity_days": 30, "not_after": None,
-        "renew_before_days": 1}).outs
+        "renew_before_days": 1}))
 
 
 class TlsServer:
@@ -59,33 +62,36 @@ class TlsServer:
         self._dir.cleanup()
 
 
+Served = tuple[dict[str, Any], TlsServer]  # the served certificate's outputs and its server
+
+
 @pytest.fixture(scope="module")
 def ca() -> dict:
-    return CertificateAuthorityProvider().create(dict(CA)).outs
+    return outs_of(CertificateAuthorityProvider().create(dict(CA)))
 
 
 @pytest.fixture(scope="module")
-def served(ca):
+def served(ca: dict[str, Any]) -> Iterator[Served]:
     cert = _issue(ca, "wapcomputer1.contoso.com")
     server = TlsServer(cert)
     yield cert, server
     server.close()
 
 
-def test_probe_returns_the_served_thumbprint(ca, served) -> None:
+def test_probe_returns_the_served_thumbprint(ca: dict[str, Any], served: Served) -> None:
     cert, server = served
     assert probe("wapcomputer1.contoso.com", server.port, ca["cert_pem"], "127.0.0.1") == cert["thumbprint"]
 
 
-def test_probe_refuses_a_certificate_for_another_name(ca, served) -> None:
+def test_probe_refuses_a_certificate_for_another_name(ca: dict[str, Any], served: Served) -> None:
     _, server = served
     with pytest.raises(EndpointCheckFailed, match="not trusted for wapcomputer2.contoso.com"):
         probe("wapcomputer2.contoso.com", server.port, ca["cert_pem"], "127.0.0.1")
 
 
-def test_probe_refuses_a_chain_from_another_ca(served) -> None:
+def test_probe_refuses_a_chain_from_another_ca(served: Served) -> None:
     _, server = served
-    other = CertificateAuthorityProvider().create({**CA, "common_name": "Other CA"}).outs
+    other = outs_of(CertificateAuthorityProvider().create({**CA, "common_name": "Other CA"}))
     with pytest.raises(EndpointCheckFailed, match="issued by the cloud's issuing CA"):
         probe("wapcomputer1.contoso.com", server.port, other["cert_pem"], "127.0.0.1")
 
@@ -111,7 +117,7 @@ def test_probe_trusts_an_operators_intermediate_issuing_ca_alone_and_not_its_sib
         server.close()
 
 
-def test_probe_says_when_nothing_answers(ca) -> None:
+def test_probe_says_when_nothing_answers(ca: dict[str, Any]) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -119,7 +125,8 @@ def test_probe_says_when_nothing_answers(ca) -> None:
         probe("wapcomputer1.contoso.com", port, ca["cert_pem"], "127.0.0.1", timeout=2)
 
 
-def test_create_fails_on_an_unexpected_thumbprint_and_passes_on_the_right_one(ca, served) -> None:
+def test_create_fails_on_an_unexpected_thumbprint_and_passes_on_the_right_one(ca: dict[str, Any],
+                                                                              served: Served) -> None:
     cert, server = served
     props = {"fqdn": "wapcomputer1.contoso.com", "port": server.port, "connect_address": "127.0.0.1",
              "ca_pem": ca["cert_pem"], "expected_thumbprint": "0" * 40, "wait_seconds": 0}
@@ -127,7 +134,7 @@ def test_create_fails_on_an_unexpected_thumbprint_and_passes_on_the_right_one(ca
     assert provider.check({}, props).failures == []
     with pytest.raises(EndpointCheckFailed, match=f"serves certificate {cert['thumbprint']}, expected 0000"):
         provider.create(props)
-    outs = provider.create({**props, "expected_thumbprint": cert["thumbprint"]}).outs
+    outs = outs_of(provider.create({**props, "expected_thumbprint": cert["thumbprint"]}))
     assert outs["served_thumbprint"] == cert["thumbprint"]
     # It re-runs only when a trigger changes.
     assert provider.diff("x", outs, {**props, "expected_thumbprint": cert["thumbprint"]}).changes is False

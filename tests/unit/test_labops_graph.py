@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,7 @@ KEY = "-----BEGIN PRIVATE KEY-----MIIEvQ-secret-key"
 STACK = "urn:pulumi:lab::wapconnector::pulumi:pulumi:Stack::wapconnector-lab"
 
 
-def secret(value) -> dict:
+def secret(value: object) -> dict:
     return {SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270", "plaintext": json.dumps(value)}
 
 
@@ -157,7 +158,7 @@ def test_a_replace_outranks_its_halves_and_any_update() -> None:
     assert _stronger("update", "same") == "update"
 
 
-def test_drift_is_recorded_and_read_back(tmp_path) -> None:
+def test_drift_is_recorded_and_read_back(tmp_path: Path) -> None:
     drift = Drift("lab", "2026-11-30 01:00:00 UTC", ok=True, ops={PEP: "update"}, diffs={PEP: ["x"]})
     drift.save(tmp_path)
     assert Drift.load("lab", tmp_path) == drift

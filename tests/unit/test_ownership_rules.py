@@ -13,6 +13,7 @@ from providers import tenant_api_trust as T
 from providers.facts import locations
 from providers.ownership import Marker
 from providers.transport import FakeTransport
+from tests.outs import outs_of
 from tests.providers.test_connector_site import checked, inputs, wap_host
 from tests.providers.test_tenant_api_trust import DEST, REALM, data_file, host_with, trust_props
 
@@ -47,11 +48,11 @@ def test_an_adopted_connector_survives_update_of_a_connection_setting_then_destr
     host = wap_host(installed=True)
     provider = cs.ConnectorSiteProvider(FakeTransport(host))
     created = provider.create(checked(inputs(owner=ME)))
-    assert created.outs["adopted"] is True and host.ran == []
+    assert outs_of(created)["adopted"] is True and host.ran == []
 
-    updated = provider.update(created.id, created.outs,
+    updated = provider.update(created.id, outs_of(created),
                               checked(inputs(owner=ME, connection={**inputs()["connection"], **change})))
-    assert updated.outs["adopted"] is True
+    assert outs_of(updated)["adopted"] is True
     assert all(m["adopted"] is True for m in markers(host).values())
 
     provider.delete(created.id, {**created.outs, **updated.outs})
@@ -67,9 +68,9 @@ def test_an_adopted_connector_survives_update_after_its_marker_went_missing():
     created = provider.create(checked(inputs(owner=ME)))
     for key in list(markers(host)):
         del host.files[key]
-    updated = provider.update(created.id, created.outs, checked(inputs(owner=ME)))
+    updated = provider.update(created.id, outs_of(created), checked(inputs(owner=ME)))
     assert [m["adopted"] for m in markers(host).values()] == [True]
-    provider.delete(created.id, {**created.outs, **updated.outs})
+    provider.delete(created.id, {**outs_of(created), **outs_of(updated)})
     assert host.packages and "Uninstall-Package" not in host.ran
 
 
@@ -83,14 +84,14 @@ def test_an_adopted_trust_survives_update_of_a_connection_setting_then_destroy()
     before = dict(host.rows)
     provider = T.TenantApiTrustProvider(host.transport)
     created = provider.create(trust_props(owner=ME))
-    assert created.outs["adopted"] is True
+    assert outs_of(created)["adopted"] is True
 
     slower = {"operation_timeout": 25, "read_timeout": 40}
     news = trust_props(owner=ME, connection={**trust_props()["connection"], **slower})
-    updated = provider.update(created.id, created.outs, news)
-    assert updated.outs["adopted"] is True
+    updated = provider.update(created.id, outs_of(created), news)
+    assert outs_of(updated)["adopted"] is True
 
-    provider.delete(created.id, {**created.outs, **updated.outs})
+    provider.delete(created.id, {**outs_of(created), **outs_of(updated)})
     assert host.rows == before  # the trust configured by hand is still there
     assert host.file(data_path) == data_file().encode()
     assert markers(host) == {}

@@ -5,6 +5,8 @@ whose measured code has changed is reported STALE (scripts/provenance.py)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from scripts import performance_report as report
@@ -47,7 +49,7 @@ def test_the_template_leaves_no_field_unfilled_and_the_page_names_the_n_not_meas
 
 def test_a_record_is_stale_exactly_when_the_code_it_measured_changed() -> None:
     paths = ["components"]
-    current = {"commit": provenance.head(), "command": "make bench N=2",
+    current: dict[str, Any] = {"commit": provenance.head(), "command": "make bench N=2",
                "measured": {"paths": paths, "digest": provenance.code_digest(paths)}}
     assert provenance.stale("docs/performance.md (N=2)", current) is None
     changed = {**current, "measured": {"paths": paths, "digest": "0" * 64}}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -13,6 +14,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from providers.base import UNKNOWN
 from providers.certs import describe, is_self_signed, load_certificate, public_key_matches
 from providers.pki import CertificateAuthorityProvider, IssuedCertificateProvider
+from tests.outs import outs_of
 
 pytestmark = pytest.mark.unit
 
@@ -22,22 +24,23 @@ CA_INPUTS = {"common_name": "Unit CA", "organization": None, "key_type": "ecdsa-
 
 @pytest.fixture(scope="module")
 def ca() -> dict:
-    return CertificateAuthorityProvider().create(dict(CA_INPUTS)).outs
+    return outs_of(CertificateAuthorityProvider().create(dict(CA_INPUTS)))
 
 
 @pytest.fixture(scope="module")
 def other_ca() -> dict:
-    return CertificateAuthorityProvider().create({**CA_INPUTS, "common_name": "Other CA"}).outs
+    return outs_of(CertificateAuthorityProvider().create({**CA_INPUTS, "common_name": "Other CA"}))
 
 
-def leaf_inputs(ca: dict, **over) -> dict:
+def leaf_inputs(ca: dict, **over: Any) -> dict:
     base = {"ca_cert_pem": ca["cert_pem"], "ca_private_key_pem": ca["private_key_pem"], "common_name": "wap1",
             "dns_names": ["wapcomputer1.contoso.com"], "ip_addresses": [], "key_type": "ecdsa-p256",
             "validity_days": 397, "not_after": None, "renew_before_days": 30}
     return {**base, **over}
 
 
-def failures(provider, props) -> list[tuple[str, str]]:
+def failures(provider: CertificateAuthorityProvider | IssuedCertificateProvider,
+             props: dict[str, Any]) -> list[tuple[str, str]]:
     return [(f.property, f.reason) for f in provider.check({}, props).failures]
 
 
@@ -55,24 +58,24 @@ def failures(provider, props) -> list[tuple[str, str]]:
     ({"validity_days": 5000}, "validity_days", "outlive its CA"),
     ({"validity_days": 20, "renew_before_days": 30}, "renew_before_days", "due for renewal at once"),
 ])
-def test_issued_certificate_check_rejects(ca, over, prop, fragment) -> None:
+def test_issued_certificate_check_rejects(ca: dict[str, Any], over: dict[str, Any], prop: str, fragment: str) -> None:
     found = failures(IssuedCertificateProvider(), leaf_inputs(ca, **over))
     assert len(found) == 1, found
     assert found[0][0] == prop and fragment in found[0][1], found
 
 
-def test_issued_certificate_check_rejects_a_key_of_another_ca(ca, other_ca) -> None:
+def test_issued_certificate_check_rejects_a_key_of_another_ca(ca: dict[str, Any], other_ca: dict[str, Any]) -> None:
     found = failures(IssuedCertificateProvider(), leaf_inputs(ca, ca_private_key_pem=other_ca["private_key_pem"]))
     assert found == [("ca_private_key_pem", "does not belong to ca_cert_pem")]
 
 
-def test_issued_certificate_check_rejects_a_leaf_as_issuer(ca) -> None:
-    leaf = IssuedCertificateProvider().create(leaf_inputs(ca)).outs
+def test_issued_certificate_check_rejects_a_leaf_as_issuer(ca: dict[str, Any]) -> None:
+    leaf = outs_of(IssuedCertificateProvider().create(leaf_inputs(ca)))
     found = failures(IssuedCertificateProvider(), leaf_inputs(ca, ca_cert_pem=leaf["cert_pem"]))
     assert found and found[0][0] == "ca_cert_pem" and "not a CA certificate" in found[0][1]
 
 
-def test_unknown_values_during_preview_are_not_errors(ca) -> None:
+def test_unknown_values_during_preview_are_not_errors(ca: dict[str, Any]) -> None:
     assert failures(IssuedCertificateProvider(), leaf_inputs(ca, ca_cert_pem=UNKNOWN, ca_private_key_pem=UNKNOWN)) == []
 
 
@@ -81,9 +84,10 @@ def test_ca_check_rejects_unknown_key_type_and_empty_name() -> None:
     assert sorted(p for p, _ in found) == ["common_name", "key_type"]
 
 
-def test_issued_certificate_is_ca_signed_with_sans_and_a_matching_pfx(ca) -> None:
-    outs = IssuedCertificateProvider().create(leaf_inputs(ca, dns_names=["wap1.contoso.com", "*.wap.contoso.com"],
-                                                          ip_addresses=["127.0.10.11"], key_type="rsa-2048")).outs
+def test_issued_certificate_is_ca_signed_with_sans_and_a_matching_pfx(ca: dict[str, Any]) -> None:
+    props = leaf_inputs(ca, dns_names=["wap1.contoso.com", "*.wap.contoso.com"], ip_addresses=["127.0.10.11"],
+                        key_type="rsa-2048")
+    outs = outs_of(IssuedCertificateProvider().create(props))
     cert = load_certificate(outs["cert_pem"])
     issuer = load_certificate(ca["cert_pem"])
     cert.verify_directly_issued_by(issuer)
@@ -101,10 +105,10 @@ def test_issued_certificate_is_ca_signed_with_sans_and_a_matching_pfx(ca) -> Non
     assert outs["issuer_thumbprint"] == ca["thumbprint"]
 
 
-def test_diff_is_empty_for_same_inputs_and_replaces_on_change(ca) -> None:
+def test_diff_is_empty_for_same_inputs_and_replaces_on_change(ca: dict[str, Any]) -> None:
     provider = IssuedCertificateProvider()
     props = leaf_inputs(ca)
-    outs = provider.create(props).outs
+    outs = outs_of(provider.create(props))
     assert provider.diff(outs["thumbprint"], outs, props).changes is False
     changed = provider.diff(outs["thumbprint"], outs, {**props, "dns_names": ["other.contoso.com"]})
     assert changed.changes and changed.replaces == ["dns_names"]
@@ -112,10 +116,10 @@ def test_diff_is_empty_for_same_inputs_and_replaces_on_change(ca) -> None:
     assert unknown.replaces == ["ca_cert_pem"]
 
 
-def test_diff_renews_a_certificate_close_to_expiry(ca) -> None:
+def test_diff_renews_a_certificate_close_to_expiry(ca: dict[str, Any]) -> None:
     provider = IssuedCertificateProvider()
     props = leaf_inputs(ca)
-    outs = provider.create(props).outs
+    outs = outs_of(provider.create(props))
     soon = (dt.datetime.now(dt.UTC) + dt.timedelta(days=10)).isoformat()
     result = provider.diff(outs["thumbprint"], {**outs, "expires_at": soon}, props)
-    assert result.changes and "expires_at" in result.replaces
+    assert result.changes and "expires_at" in (result.replaces or [])

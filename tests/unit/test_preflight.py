@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from components import preflight as P
-from components.config import parse_stack_config
+from components.config import StackConfig, parse_stack_config
 from providers.errors import AuthenticationFailed, HostUnreachable, TlsVerificationFailed, TransportError
-from providers.transport import Command, Failure, FakeTransport, HostConnection, Result
+from providers.transport import Call, Command, Failure, FakeTransport, HostConnection, Result
 
 pytestmark = pytest.mark.unit
 
@@ -37,7 +38,7 @@ GOOD = {"Thumbprint": "AB" * 20, "Subject": "CN=tenant.contoso.com", "Issuer": C
     ({"EnhancedKeyUsageList": []}, None),  # no EKU extension: any purpose
     ({"NotAfter": dt.datetime(2026, 6, 11, tzinfo=dt.UTC)}, "expires in 10 day(s)"),
 ])
-def test_certificate_problems(change, problem) -> None:
+def test_certificate_problems(change: dict[str, Any], problem: str | None) -> None:
     cert = {**GOOD, **change}
     if change.get("NotAfter") == "/Date(1775001600000)/":
         cert["NotAfter"] = "/Date(1798761600000)/"  # 2027-01-01
@@ -60,14 +61,14 @@ def test_certificate_problems_lists_every_problem_at_once() -> None:
     ("3.50.48.0", (3, 50, 48, 0)), ("7.2.1034.0 ", (7, 2, 1034, 0)), ("4.0.2244.0 (UR5)", (4, 0, 2244, 0)),
     ("", None), (None, None), ("v3", None),
 ])
-def test_version_tuple(text, expected) -> None:
+def test_version_tuple(text: str | None, expected: tuple[int, ...] | None) -> None:
     assert P.version_tuple(text) == expected
 
 
 def test_sections_keep_each_probe_apart_even_when_one_says_nothing() -> None:
     one = P.Pipeline((P.Command("Get-Website"),))
     plan = [("a", [one, one]), ("b", [one]), ("c", [one])]
-    out = [[{"x": 1}], [{"x": 2}], [], [True]]
+    out: list[list[Any]] = [[{"x": 1}], [{"x": 2}], [], [True]]
     assert P.sections_of(plan, out) == {"a": [{"x": 1}, {"x": 2}], "b": [], "c": [True]}
 
 
@@ -131,14 +132,14 @@ def test_each_host_shows_its_windows_and_one_below_what_the_providers_need_fails
     assert rows[("portal1", "Windows / PowerShell")].status == P.WARN
 
 
-def _facts(name, **kw) -> P.HostFacts:
+def _facts(name: str, **kw: Any) -> P.HostFacts:
     conn = HostConnection(fqdn=f"{name}.contoso.com", address="10.0.0.9", auth="credssp" if name == "pep" else "ntlm",
                           username="CONTOSO\\admin", password="pw-not-real", tls_server_name=f"{name}.contoso.com",
                           configuration_name="PrivilegedEndpoint" if name == "pep" else "Microsoft.PowerShell")
     return P.HostFacts(name, conn=conn, **kw)
 
 
-def _healthy(config) -> dict[str, P.HostFacts]:
+def _healthy(config: StackConfig) -> dict[str, P.HostFacts]:
     started = [{"name": s, "state": "Started"} for s in ("MgmtSvc-TenantSite", "MgmtSvc-AuthSite", "MgmtSvc-TenantAPI")]
     wap = {"disk": [{"Name": "C", "Free": 50 * 2**30}],
            "packages": [{"DisplayName": "Windows Azure Pack - Tenant Site - 2013", "DisplayVersion": "3.50.48.0"}],
@@ -179,7 +180,8 @@ def test_a_healthy_lab_passes_every_check() -> None:
     (AuthenticationFailed("portal1.contoso.com", P.STEP, user="CONTOSO\\admin", auth="ntlm"), "authentication",
      "CONTOSO\\admin refused"),
 ])
-def test_a_host_that_does_not_answer_fails_its_connection_check_and_the_others_still_run(error, check, words) -> None:
+def test_a_host_that_does_not_answer_fails_its_connection_check_and_the_others_still_run(
+        error: TransportError, check: str, words: str) -> None:
     config = _config(sqlServer="sql01")
     facts = _healthy(config)
     facts["portal1"] = _facts("portal1", error=error)
@@ -220,7 +222,7 @@ def test_pep_without_the_session_configuration_or_the_cmdlet() -> None:
     ("store", [], "ManagementStore", "no TenantAPI ManagementStore"),
     ("sysadmin:0", [{"IsSysadmin": 0}], "sysadmin (C1)", "is not sysadmin on sql01"),
 ])
-def test_each_prerequisite_fails_on_its_own(section, value, check, words) -> None:
+def test_each_prerequisite_fails_on_its_own(section: str, value: list[Any], check: str, words: str) -> None:
     config = _config(sqlServer="sql01")
     facts = _healthy(config)
     facts["portal1"].sections = {**facts["portal1"].sections, section: value}
@@ -285,7 +287,7 @@ def test_run_preflight_asks_each_host_once_and_falls_back_per_section(tmp_path: 
         return Result(output=[])
 
     report = P.run_preflight(config, transport=FakeTransport(answer), project_dir=tmp_path, now=NOW)
-    by_host = {}
+    by_host: dict[str, list[Call]] = {}
     for c in calls:
         by_host.setdefault(c.host, []).append(c)
     counts = {h: len(v) for h, v in by_host.items()}
@@ -299,7 +301,8 @@ def test_run_preflight_asks_each_host_once_and_falls_back_per_section(tmp_path: 
     assert isinstance(calls[0].statements[0].commands[0], Command)
 
 
-def test_the_mode_is_the_stacks_unless_the_environment_overrides_it_for_one_run(monkeypatch) -> None:
+def test_the_mode_is_the_stacks_unless_the_environment_overrides_it_for_one_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     from providers.errors import ConfigurationError
 
     config = _config()

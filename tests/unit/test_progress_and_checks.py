@@ -78,7 +78,7 @@ def test_a_failing_sink_never_fails_the_step() -> None:
     (["pytest", "127.0.0.1:40123"], None),
     (["/x/pulumi/dynamic/__main__.py", "--flag"], None),
 ])
-def test_engine_address_only_in_the_provider_plugin(argv, expected) -> None:
+def test_engine_address_only_in_the_provider_plugin(argv: list[str], expected: str | None) -> None:
     assert progress.engine_address(argv) == expected
 
 
@@ -96,6 +96,6 @@ def test_engine_address_only_in_the_provider_plugin(argv, expected) -> None:
     (CheckFailure("tenant_portal_fqdn", "'x' is not a FQDN"), CheckFailure("tenant_portal_fqdn", "'x' is not a FQDN")),
     (CheckFailure("", "whole resource"), CheckFailure("", "whole resource")),
 ])
-def test_safe_failures(failure, expected) -> None:
+def test_safe_failures(failure: CheckFailure, expected: CheckFailure) -> None:
     [got] = safe_failures([failure])
     assert (got.property, got.reason) == (expected.property, expected.reason)

@@ -1,5 +1,8 @@
 """The stack configuration: every problem reported at once, named by its config key."""
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from components.config import ConfigurationError, parse_stack_config
@@ -9,7 +12,7 @@ pytestmark = pytest.mark.unit
 GOOD = {"clouds": [{"name": "AzurePack_1", "connectorFqdn": "wapcomputer1.contoso.com"}]}
 
 
-def problems(raw) -> list[str]:
+def problems(raw: dict[str, Any]) -> list[str]:
     with pytest.raises(ConfigurationError) as info:
         parse_stack_config(raw)
     return info.value.problems
@@ -32,7 +35,7 @@ def test_good_config_gets_defaults() -> None:
     ({"clouds": [{"name": "A", "connectorFqdn": "a.contoso.com"}, {"name": "a", "connectorFqdn": "b.contoso.com"}]},
      "cloud names must be unique"),
 ])
-def test_bad_config_names_the_key(raw, expected) -> None:
+def test_bad_config_names_the_key(raw: dict[str, Any], expected: str) -> None:
     found = problems(raw)
     assert any(expected in p for p in found), found
 
@@ -68,6 +71,7 @@ SECRET = {"wapconnector:credentials"}
 def test_generated_lab_config_is_valid_and_builds_connections() -> None:
     config = parse_stack_config(lab_raw(), SECRET)
     assert config.deploys_lab and [c.name for c in config.clouds] == ["AzurePack_1", "AzurePack_2"]
+    assert config.azure_stack is not None
     pep = config.connection(config.azure_stack.privileged_endpoint, configuration_name="PrivilegedEndpoint",
                             project_dir=Path("/project"))
     assert pep["auth"] == "credssp" and pep["address"] == "127.0.10.1" and pep["username"] == "AZURESTACK\\CloudAdmin"
@@ -76,7 +80,7 @@ def test_generated_lab_config_is_valid_and_builds_connections() -> None:
     assert "LabOnly" not in repr(config.credentials)
 
 
-def test_a_host_connection_carries_its_ca_by_content_the_same_from_every_checkout(tmp_path) -> None:
+def test_a_host_connection_carries_its_ca_by_content_the_same_from_every_checkout(tmp_path: Path) -> None:
     from tests.cert_factory import make_ca
 
     config = parse_stack_config(lab_raw(), SECRET)
@@ -90,7 +94,7 @@ def test_a_host_connection_carries_its_ca_by_content_the_same_from_every_checkou
     assert conns[0] == conns[1] and conns[0]["ca_pem"] == pem and "ca_file" not in conns[0]
 
 
-def test_a_ca_file_that_is_not_pem_is_named_by_its_key(tmp_path) -> None:
+def test_a_ca_file_that_is_not_pem_is_named_by_its_key(tmp_path: Path) -> None:
     raw = lab_raw()
     (tmp_path / "ca.der").write_bytes(b"\x30\x82\x01\xff binary")
     raw["hosts"]["wapcomputer1"]["caFile"] = str(tmp_path / "ca.der")
@@ -103,7 +107,7 @@ def test_plain_text_credentials_are_refused() -> None:
     assert any("wapconnector:credentials: holds passwords in plain text" in p and "--secret" in p for p in found)
 
 
-def problems_of(raw, secret_keys=SECRET) -> list[str]:
+def problems_of(raw: dict[str, Any], secret_keys: set[str] | None = SECRET) -> list[str]:
     with pytest.raises(ConfigurationError) as info:
         parse_stack_config(raw, secret_keys)
     return info.value.problems
@@ -123,7 +127,7 @@ def problems_of(raw, secret_keys=SECRET) -> list[str]:
     (lambda r: r["clouds"][0].update(trustHost="wapcomputer2"), "must be one of the cloud's tenantApiHosts"),
     (lambda r: r.pop("bundle"), "wapconnector:bundle: missing"),
 ])
-def test_bad_lab_config_names_the_key(mutate, expected) -> None:
+def test_bad_lab_config_names_the_key(mutate: Callable[[dict[str, Any]], object], expected: str) -> None:
     raw = lab_raw()
     mutate(raw)
     found = problems_of(raw)
@@ -168,8 +172,9 @@ def test_tls_server_name_reaches_the_connection_and_is_checked() -> None:
     ("False", True, (False, True)),
     (True, False, (True, False)),
 ])
-def test_adopt_stack_wide_or_per_cloud(stack_wide, per_cloud, expected) -> None:
-    raw = {"clouds": [{**GOOD["clouds"][0], **({} if per_cloud is None else {"adopt": per_cloud})}]}
+def test_adopt_stack_wide_or_per_cloud(stack_wide: bool | str | None, per_cloud: bool | None,
+                                       expected: tuple[bool, bool]) -> None:
+    raw: dict[str, Any] = {"clouds": [{**GOOD["clouds"][0], **({} if per_cloud is None else {"adopt": per_cloud})}]}
     if stack_wide is not None:
         raw["adopt"] = stack_wide
     config = parse_stack_config(raw)
@@ -182,7 +187,7 @@ def test_adopt_stack_wide_or_per_cloud(stack_wide, per_cloud, expected) -> None:
     ({"clouds": [GOOD["clouds"][0], {"name": "B", "connectorFqdn": "b.contoso.com", "adopt": "maybe"}]},
      "wapconnector:clouds[1].adopt: must be true or false (got 'maybe')"),
 ])
-def test_adopt_accepts_only_true_or_false_and_names_the_key(raw, key) -> None:
+def test_adopt_accepts_only_true_or_false_and_names_the_key(raw: dict[str, Any], key: str) -> None:
     assert key in problems(raw)
 
 
@@ -227,11 +232,11 @@ def test_one_plain_password_among_secret_ones_is_named() -> None:
     ({"wapconnector:credentials": {"a": {"username": "u"}}}, []),  # missing, not plain: reported elsewhere
     (None, []),
 ])
-def test_plaintext_secrets_table(settings, expected) -> None:
+def test_plaintext_secrets_table(settings: dict[str, Any] | None, expected: list[str]) -> None:
     assert plaintext_secrets(settings) == expected
 
 
-def test_stack_settings_file_follows_stack_config_dir(tmp_path, monkeypatch) -> None:
+def test_stack_settings_file_follows_stack_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import pulumi
 
     (tmp_path / "Pulumi.yaml").write_text("name: x\nruntime: python\nstackConfigDir: stacks\n")
@@ -249,7 +254,7 @@ def test_stack_settings_file_follows_stack_config_dir(tmp_path, monkeypatch) -> 
      "wapconnector:clouds[1].certificateValidityDays: 20 days is within the 30-day renewal window"),
     ({**GOOD, "ca": {"validityDays": 30}}, "wapconnector:ca.validityDays: 30 days is within the 30-day renewal window"),
 ])
-def test_a_validity_inside_the_renewal_window_names_the_key(raw, expected) -> None:
+def test_a_validity_inside_the_renewal_window_names_the_key(raw: dict[str, Any], expected: str) -> None:
     """Not the provider's renew_before_days: the key the operator wrote."""
     found = problems(raw)
     assert any(p.startswith(expected) for p in found), found

@@ -4,7 +4,9 @@ configuration turns into: a host's connection settings, adoption per cloud."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +18,7 @@ pytestmark = pytest.mark.unit
 NS = "wapconnector"
 
 
-def problems(mutate, secret_keys=SECRET) -> list[str]:
+def problems(mutate: Callable[[dict[str, Any]], object], secret_keys: set[str] | None = SECRET) -> list[str]:
     raw = lab_raw()
     mutate(raw)
     with pytest.raises(ConfigurationError) as err:
@@ -25,7 +27,7 @@ def problems(mutate, secret_keys=SECRET) -> list[str]:
     return err.value.problems
 
 
-def first_credential(raw) -> dict:
+def first_credential(raw: dict[str, Any]) -> dict:
     return raw["credentials"]["azs-ercs01"]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from providers.transport import Command, FakeTransport, HostConnection, Pipeline, Result
+from providers.transport import Call, Command, FakeTransport, HostConnection, Pipeline, Result
 from providers.transport._base import BOUNDARY_PREFIX, statement_boundary
 from providers.transport._wire import split_outputs
 
@@ -45,8 +45,12 @@ def test_the_privileged_endpoint_refuses_several_statements_naming_the_host():
 
 
 def test_the_transport_refuses_them_before_anything_is_sent():
-    sent = []
-    fake = FakeTransport(lambda call: sent.append(call) or Result(outputs=[[] for _ in call.statements]))
+    sent: list[Call] = []
+    def answer(call: Call) -> Result:
+        sent.append(call)
+        return Result(outputs=[[] for _ in call.statements])
+
+    fake = FakeTransport(answer)
     with pytest.raises(ValueError, match="one statement per call"):
         fake.run(PEP, "configure multi-cloud mode", TWO)
     assert sent == [] and fake.calls == []

@@ -4,6 +4,7 @@ error names, what else it carries, and that no secret that was sent comes back i
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import pytest
 
@@ -22,7 +23,8 @@ LAST = ErrorRecordInfo(f"last went wrong with {SECRET}", "Last,Cmd", "Permission
                        target=f"C:\\{SECRET}\\b", command="Remove-Item")
 
 
-def raised(errors, *, failed, accept_errors=False, secrets=(SECRET,)) -> RemoteCommandFailed:
+def raised(errors: Iterable[ErrorRecordInfo], *, failed: bool, accept_errors: bool = False,
+           secrets: Iterable[str] = (SECRET,)) -> RemoteCommandFailed:
     with pytest.raises(RemoteCommandFailed) as err:
         check_errors(CONN, STEP, CMD, list(errors), failed=failed, accept_errors=accept_errors, secrets=secrets)
     return err.value

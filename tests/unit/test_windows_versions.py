@@ -22,6 +22,7 @@ from labsim.lab import DEFAULT_LAB, load_lab
 from providers.facts import locations
 from providers.transport import PRIVILEGED_ENDPOINT, Call, FakeTransport, Result
 from tests.fake_windows_host import FakeWindowsHost
+from tests.outs import outs_of
 
 pytestmark = pytest.mark.unit
 
@@ -79,9 +80,9 @@ def _drive(resource: str, tmp_path: Path, failed: list[str]) -> list[Call]:
     props = {**props, **checked.inputs}
     try:
         created = provider.create(props)
-        read = provider.read(created.id, created.outs)
+        read = provider.read(created.id, outs_of(created))
         provider.update(created.id, read.outs or created.outs, props)
-        provider.delete(created.id, {**props, **created.outs})
+        provider.delete(created.id, {**props, **outs_of(created)})
     except ConnectorError as exc:
         failed.append(f"{resource}: {exc}")
     return list(host.transport.calls)
