@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import pytest
 
@@ -304,7 +305,7 @@ def test_create_stops_at_the_success_line_and_reads_the_output_files():
 
 @pytest.mark.unit
 def test_run_until_is_given_the_documented_success_line():
-    seen = {}
+    seen: dict[str, Any] = {}
 
     class Spy(FakeTransport):
         def run_until(self, conn, step, statements, verbose_predicate, timeout=None, **kw):
@@ -476,7 +477,7 @@ def test_no_password_in_input_errors():
 def test_resource_marks_connections_secret(monkeypatch):
     import pulumi.dynamic
 
-    seen = {}
+    seen: dict[str, Any] = {}
 
     def fake_init(self, provider, name, props, opts=None):
         seen.update(provider=provider, name=name, props=props, opts=opts)

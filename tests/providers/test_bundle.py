@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from labsim.server import LabServer
 from providers import bundle as B
 from providers import hostops
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
@@ -38,7 +40,7 @@ def make_bundle(root: Path, big: int = 3000) -> Path:
     return root
 
 
-def props_for(root: Path, **kw):
+def props_for(root: Path, **kw: Any) -> dict[str, Any]:
     props = {"connection": dict(CONN), "source_dir": str(root), "destination": DEST, "chunk_size": 1024,
              "files": B.hash_tree(root)}
     props.update(kw)
@@ -311,7 +313,7 @@ def test_hostile_file_name_reaches_the_host_verbatim_as_a_path_value(host, tmp_p
 
 @pytest.mark.unit
 def test_resource_class_hashes_the_folder_and_marks_connection_secret(tmp_path, monkeypatch):
-    captured = {}
+    captured: dict[str, Any] = {}
 
     def fake_init(self, provider, name, props, opts=None):
         captured.update(provider=provider, props=props, opts=opts)
@@ -349,7 +351,7 @@ def sim_bundle(tmp_path: Path) -> Path:
     return root
 
 
-def sim_props(server, root: Path, host="wapcomputer2", **kw):
+def sim_props(server: LabServer, root: Path, host: str = "wapcomputer2", **kw: Any) -> dict[str, Any]:
     props = {"connection": conn_dict(server, host), "source_dir": str(root), "destination": DEST,
              "chunk_size": 4096, "files": B.hash_tree(root)}
     props.update(kw)

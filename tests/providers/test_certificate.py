@@ -4,6 +4,7 @@ in-memory host (unit), then against labsim over loopback (sim, at the end of the
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -376,8 +377,8 @@ def test_sim_root_certificate_already_trusted_is_adopted_not_removed(labsim, sim
     """Every lab host trusts the lab CA in Root (baseline): declaring it for CA adopts it [inf: CA or Root]."""
     from labsim.pki import lab_ca
 
-    pem = lab_ca(labsim.state_dir, labsim.lab).cert_pem
-    pem = pem.decode() if isinstance(pem, bytes) else pem
+    ca_pem = lab_ca(labsim.state_dir, labsim.lab).cert_pem
+    pem = ca_pem.decode() if isinstance(ca_pem, bytes) else ca_pem
     props = ca_props(store="CA", cert_pem=pem, connection=conn_dict(labsim, "AzS-WASP01"))
     p = C.CertificateProvider(sim)
     created = p.create(props)
@@ -461,7 +462,7 @@ def test_sim_bad_inputs_make_no_invocation(labsim, sim):
 
 @pytest.mark.unit
 def test_resource_class_marks_pfx_and_connection_secret(monkeypatch):
-    seen = {}
+    seen: dict[str, Any] = {}
     monkeypatch.setattr("pulumi.dynamic.Resource.__init__",
                         lambda self, provider, name, props, opts=None: seen.update(p=provider, props=props, opts=opts))
     C.Certificate("c", connection=CONN, cert_pem=LEAF.pem, pfx_base64="x", pfx_password="y",

@@ -4,10 +4,12 @@ cycle against labsim over loopback (sim)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from labsim.hosts.wapconnector import CONNECTOR_PRODUCTS
+from labsim.server import LabServer
 from providers import connector_site as cs
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.facts import locations
@@ -119,6 +121,7 @@ def test_parse_read(output, expected):
     if expected is None:
         assert got is None
         return
+    assert got is not None
     assert {n: (s.state, s.https_thumbprint, s.https_port) for n, s in got.sites.items()} == expected["sites"]
     assert set(got.packages) == expected["packages"]
     assert dict(got.app_settings) == expected["settings"]
@@ -419,7 +422,7 @@ def test_diff_replaces_on_another_host_only():
 def test_resource_marks_the_connection_secret(monkeypatch):
     import pulumi.dynamic
 
-    seen = {}
+    seen: dict[str, Any] = {}
     monkeypatch.setattr(pulumi.dynamic.Resource, "__init__",
                         lambda self, provider, name, props, opts=None: seen.update(p=provider, props=props, opts=opts))
     cs.ConnectorSite("wap1", connection=WAP, tenant_portal_fqdn="a.b.c", tenant_api_fqdn="a.b.c",
@@ -442,7 +445,7 @@ def sim_inputs(server, host="wapcomputer1", **kw):
                           **kw))
 
 
-def conn_of(server, host):
+def conn_of(server: LabServer, host: str) -> HostConnection:
     from providers.transport import HostConnection
     from tests.providers.conftest import host_connection
 
@@ -461,10 +464,11 @@ def script(server, host, name):
     return cs.Command(cs.script_path(cs.DEFAULT_BUNDLE_PATH, name))
 
 
-def import_second_certificate(server, t, host) -> str:
+def import_second_certificate(server: LabServer, t: Transport, host: str) -> str:
     """A second CA-issued certificate with its key in the host's My store, imported the way an admin would."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from cryptography.hazmat.primitives.serialization import pkcs12
 
     from labsim.pki import lab_ca
@@ -474,6 +478,7 @@ def import_second_certificate(server, t, host) -> str:
     cert_pem, key_pem = lab_ca(server.state_dir, server.lab).issue(fqdn, [fqdn])
     cert = x509.load_pem_x509_certificate(cert_pem)
     key = serialization.load_pem_private_key(key_pem, None)
+    assert isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey))
     pfx = pkcs12.serialize_key_and_certificates(b"other", key, cert, None,
                                                 serialization.BestAvailableEncryption(b"pfx-pass"))
     c = conn_of(server, host)

@@ -6,11 +6,20 @@ from __future__ import annotations
 
 import pytest
 
+from labsim.server import LabServer
 from providers import azure_pack_connector, connector_site
 from providers.errors import RemoteCommandFailed
 from providers.facts import locations
 from providers.hostops import only_expected_errors
-from providers.transport import Command, HostConnection, PsrpTransport, SessionCache, describe
+from providers.transport import (
+    Command,
+    ErrorRecordInfo,
+    HostConnection,
+    PsrpTransport,
+    Result,
+    SessionCache,
+    describe,
+)
 from tests.providers.conftest import host_connection
 
 pytestmark = pytest.mark.sim
@@ -26,7 +35,7 @@ def transport():
     cache.close_all()
 
 
-def _conn(server, host: str) -> HostConnection:
+def _conn(server: LabServer, host: str) -> HostConnection:
     return HostConnection.parse(host_connection(server, host))
 
 
@@ -66,7 +75,7 @@ def test_missing_output_folder_is_recognised_by_its_target(labsim, transport):
     assert "target C:\\elsewhere" in str(e.value)
 
 
-def read_errors(share: HostConnection, result):
+def read_errors(share: HostConnection, result: Result) -> list[ErrorRecordInfo]:
     """azure_pack_connector's filter of its listing's error records."""
     return only_expected_errors(share, azure_pack_connector.STEP_READ, azure_pack_connector.read_statements(), result,
                                 accept=azure_pack_connector.missing_output_folder, hint=azure_pack_connector.READ_HINT)

@@ -4,6 +4,7 @@ against an in-memory host (unit). The whole story on the real engine and labsim:
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -21,8 +22,8 @@ DATA_FILE = f"{DEST}\\AzurePack-06-27-15-50.txt"
 
 
 def claim(**kw):
-    args = dict(host="wapcomputer1.contoso.com", thing="the thing", owner=ME, adopt=False, marker=None, exists=False,
-                differences=[], prior={}, resource="Thing")
+    args: dict[str, Any] = dict(host="wapcomputer1.contoso.com", thing="the thing", owner=ME, adopt=False,
+                                marker=None, exists=False, differences=[], prior={}, resource="Thing")
     args.update(kw)
     return O.claim(**args)
 

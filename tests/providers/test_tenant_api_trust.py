@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from labsim.server import LabServer
 from providers import tenant_api_trust as T
 from providers.errors import ConnectorError, RemoteCommandFailed
 from providers.facts import tenant_api
@@ -348,10 +349,10 @@ from tests.providers.labsim_helpers import (  # noqa: E402
     set_fault,
 )
 
-STAGED = set()
+STAGED: set[tuple[int, str]] = set()
 
 
-def staged(server, host):
+def staged(server: LabServer, host: str) -> None:
     """The fake bundle on the host (once per lab and host), put there directly in the lab state."""
     from tests.providers.conftest import stage_bundle
 

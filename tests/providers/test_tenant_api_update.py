@@ -3,7 +3,10 @@ labsim versions are at the end of the module (sim)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from pulumi.dynamic import ResourceProvider
 
 from providers import tenant_api_trust as trust
 from providers import tenant_api_update as T
@@ -203,7 +206,7 @@ def test_sim_update_after_injected_failure_converges(labsim, sim):
 def test_sim_bad_inputs_make_no_invocation(labsim, sim):
     mark = last_id(labsim)
     c = conn_dict(labsim, "wapcomputer1")
-    for provider, props in [
+    cases: list[tuple[ResourceProvider, dict[str, Any]]] = [
         (trust.TenantApiTrustProvider(sim), trust_props(connection=c, sql_server=HOSTILE)),
         (trust.TenantApiTrustProvider(sim), trust_props(connection=c, data_file_name=HOSTILE)),
         (trust.TenantApiTrustProvider(sim), trust_props(connection={**c, "port": 123456})),
@@ -211,7 +214,8 @@ def test_sim_bad_inputs_make_no_invocation(labsim, sim):
         (T.TenantApiUpdateProvider(sim), update_props(connection={**c, "username": None})),
         (T.TenantApiUpdateProvider(sim), update_props(connection={**c, "fqdn": "bad..name"})),
         (T.TenantApiUpdateProvider(sim), update_props(connection=c, bundle_path=HOSTILE)),
-    ]:
+    ]
+    for provider, props in cases:
         assert provider.check({}, props).failures
         with pytest.raises(ConfigurationError):  # create re-checks: the engine is not the only line of defence
             provider.create(props)
@@ -225,7 +229,7 @@ def test_sim_bad_inputs_make_no_invocation(labsim, sim):
                             "sql_credential": {"username": "sa", "password": "x"}}, ["connection", "sql_credential"]),
 ])
 def test_resource_classes_mark_secrets(monkeypatch, cls, kwargs, secrets):
-    seen = {}
+    seen: dict[str, Any] = {}
     monkeypatch.setattr("pulumi.dynamic.Resource.__init__",
                         lambda self, provider, name, props, opts=None: seen.update(p=provider, props=props, opts=opts))
     cls("r", connection=CONN, **kwargs)

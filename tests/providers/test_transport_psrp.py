@@ -7,6 +7,7 @@ import logging
 import re
 import threading
 import time
+from typing import Any, cast
 
 import pytest
 import requests
@@ -33,7 +34,7 @@ class Clock:
 class Flaky:
     """Wraps the in-memory HTTP layer: the next N sends fail like a dropped connection."""
 
-    def __init__(self, inner) -> None:
+    def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.fail_next = 0
         self.endpoint = inner.endpoint
@@ -57,8 +58,9 @@ def lab():
 
     def factory(conn, password):
         wsman = in_memory_wsman(service, operation_timeout=conn.operation_timeout)
-        wsman.transport = Flaky(wsman.transport)
-        flaky.append(wsman.transport)
+        stand_in = Flaky(wsman.transport)
+        wsman.transport = cast(Any, stand_in)  # duck-typed: pypsrp calls only send and close
+        flaky.append(stand_in)
         return wsman
 
     cache = SessionCache(wsman_factory=factory)
@@ -86,7 +88,7 @@ def test_objects_streams_and_typed_parameters(lab):
                     "Ratio": ("float", 1.5), "Blob": ("bytes", b"\x00\xff"), "List": ("list", [1, "a"]),
                     "Map": ("dict", {"CloudName": "wap", "Port": 40005}), "Pw": ("SecretStr", "****"),
                     "Force": ("bool", True)}
-    cred = t.run(conn, "cred", Command("Reveal-Secret", {"Secret": Credential("LAB\\svc", PASSWORD)})).single()
+    cred = t.run(conn, "cred", Command("Reveal-Secret", {"Secret": Credential("LAB\\svc", Secret(PASSWORD))})).single()
     assert cred == {"UserName": "LAB\\svc", "Password": PASSWORD, "IsSecret": "SecretStr"}
 
 
@@ -227,16 +229,16 @@ def test_a_session_held_by_a_long_step_is_waited_for_briefly_then_a_second_one_o
 def test_no_secret_in_errors_or_logs(lab, caplog):
     caplog.set_level(logging.DEBUG)
     t, conn = lab.transport, lab.conn
-    failures = []
+    failures: list[Exception] = []
     for cmd in (Command("Throw-Error", {"Message": f"bad {PASSWORD}", "Pw": Secret(PASSWORD)}),
-                Command("Write-Error", {"Message": f"echo {PASSWORD}", "Cred": Credential("u", PASSWORD)})):
+                Command("Write-Error", {"Message": f"echo {PASSWORD}", "Cred": Credential("u", Secret(PASSWORD))})):
         with pytest.raises(RemoteCommandFailed) as e:
             t.run(conn, "secret", cmd)
         failures.append(e.value)
     lab.flaky[-1].fail_next = 1
-    with pytest.raises(TransportError) as e:
+    with pytest.raises(TransportError) as dropped:
         t.run(conn, "secret", Command("Get-Session"))
-    failures.append(e.value)
+    failures.append(dropped.value)
     # Client-side records only: the simulated host (psrpcore at DEBUG) logs what it received, including the
     # plain-text message this test sends on purpose to make the "host" echo the password.
     client = [r for r in caplog.records if not r.name.startswith(("psrpcore", "labsim"))]

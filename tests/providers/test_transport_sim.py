@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from typing import Any
 
 import pytest
 
@@ -30,9 +31,12 @@ def lab_server(tmp_path_factory):
     state = tmp_path_factory.mktemp("labsim")
     runtime = ConnectorRuntime()
     with start_labsim(lab, lambda lab, state_dir: runtime, state) as server:
-        server.test_runtime = runtime
-        server.test_state = state
         yield server
+
+
+def runtime_of(server: LabServer) -> ConnectorRuntime:
+    assert isinstance(server.runtime, ConnectorRuntime)
+    return server.runtime
 
 
 @pytest.fixture
@@ -42,12 +46,12 @@ def transport():
     cache.close_all()
 
 
-def user_of(server: LabServer, host: str):
+def user_of(server: LabServer, host: str) -> tuple[str, str]:
     u = server.lab.host(host).users[0]
     return u.name, u.password
 
 
-def connect(server: LabServer, host: str = WAP, *, https: bool = True, **kw) -> HostConnection:
+def connect(server: LabServer, host: str = WAP, *, https: bool = True, **kw: Any) -> HostConnection:
     address, port = server.endpoint(host, https=https)
     name, password = user_of(server, host)
     settings = dict(fqdn=server.lab.host(host).fqdn, address=address, port=port, https=https, auth="ntlm",
@@ -81,7 +85,7 @@ def test_run_until_over_https(lab_server, transport):
     # The host polls forever after the line: returning (no StepTimedOut) means the line was noticed.
     r = transport.run_until(conn, "add connector", Command("Add-AzurePackConnector"), SUCCESS, timeout=30)
     assert r.stopped and r.verbose[-1] == SUCCESS
-    assert lab_server.test_runtime.stopped.wait(3)
+    assert runtime_of(lab_server).stopped.wait(3)
     assert transport.run(conn, "after", Command("Get-Session")).output
 
 
@@ -91,6 +95,7 @@ def test_wrong_password(lab_server, transport):
                          password="Wrong-Passw0rd!")):
         with pytest.raises(AuthenticationFailed) as e:
             transport.run(conn, "who am i", Command("Get-Session"), idempotent=True)
+        assert conn.username is not None
         assert conn.username in str(e.value) and "Wrong-Passw0rd!" not in str(e.value)
 
 
@@ -175,9 +180,9 @@ def test_dropped_keepalive_connection_is_survived_even_by_writes(lab_server, tra
     transport.run(conn, "who", Command("Get-Session"))
     for session in transport.cache._idle[next(iter(transport.cache._idle))]:
         session.wsman.transport.session.close()  # drops the pooled TCP connection
-    calls = len(lab_server.test_runtime.calls)
+    calls = len(runtime_of(lab_server).calls)
     assert transport.run(conn, "write", Command("Get-Session")).output
-    assert len(lab_server.test_runtime.calls) == calls + 1  # ran exactly once
+    assert len(runtime_of(lab_server).calls) == calls + 1  # ran exactly once
 
 
 # -- against labsim's real host behaviour (labsim.hosts), not the echo double -------------------------------------

@@ -7,6 +7,7 @@ import logging
 import pathlib
 import re
 import xml.etree.ElementTree as ET
+from typing import Any
 
 import pytest
 import requests
@@ -50,7 +51,7 @@ PASSWORD = "Sup3r-S3cret!pw"
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def conn(**kw) -> HostConnection:
+def conn(**kw: Any) -> HostConnection:
     base = dict(fqdn="wap01.contoso.local", address="127.0.10.4", auth="ntlm", username="CONTOSO\\admin",
                 password=PASSWORD)
     base.update(kw)
@@ -133,14 +134,16 @@ def test_secret_is_masked_and_never_pickled():
     import pickle
     s = Secret(PASSWORD)
     assert PASSWORD not in f"{s} {s!r} {[s]} {Credential('u', s)!r}"
-    assert s.reveal() == PASSWORD and Credential("u", PASSWORD).password == s
+    # A plain str is turned into a Secret: what this asserts, so the declared Secret is not passed.
+    assert s.reveal() == PASSWORD and Credential("u", PASSWORD).password == s  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="must not be pickled"):
         pickle.dumps(s)
 
 
 # -- values on the wire ------------------------------------------------------------------------------------------
-def _clixml(value) -> str:
+def _clixml(value: object) -> str:
     el = Serializer().serialize(to_wire(value))
+    assert el is not None
     return ET.tostring(el, encoding="unicode")
 
 
@@ -161,7 +164,7 @@ def test_collections_on_the_wire():
 def test_secrets_become_secure_strings_and_credentials():
     tv = to_wire(Secret(PASSWORD))
     assert isinstance(tv, TaggedValue) and tv.tag == "SS"
-    cred = to_wire(Credential("CONTOSO\\svc", PASSWORD))
+    cred = to_wire(Credential("CONTOSO\\svc", Secret(PASSWORD)))
     assert isinstance(cred, PSCredential) and cred.username == "CONTOSO\\svc" and cred.password == PASSWORD
 
 
@@ -254,7 +257,7 @@ def test_translate(exc, kind, text):
 
 
 def test_translate_credssp_failure_and_scrubs_password():
-    from requests_credssp.exceptions import AuthenticationException
+    from requests_credssp.exceptions import AuthenticationException  # type: ignore[import-untyped]  # no stubs exist
     err = translate(AuthenticationException(f"Server did not accept {PASSWORD}"), conn(), "s")
     assert isinstance(err, AuthenticationFailed) and PASSWORD not in str(err) and "****" in str(err)
 
@@ -341,7 +344,7 @@ def test_fake_run_until():
 def test_fake_masks_secrets_in_recorded_commands():
     fake = FakeTransport(lambda call: Failure(f"bad password {PASSWORD}"))
     with pytest.raises(RemoteCommandFailed) as e:
-        fake.run(conn(), "set cred", Command("Set-Thing", {"Credential": Credential("u", PASSWORD)}))
+        fake.run(conn(), "set cred", Command("Set-Thing", {"Credential": Credential("u", Secret(PASSWORD))}))
     assert PASSWORD not in str(e.value) and PASSWORD not in fake.commands[0]
 
 
@@ -375,7 +378,7 @@ def test_password_never_in_repr_str_or_dump():
     assert PASSWORD not in f"{c} {c!r} {c.model_dump()} {c.model_dump_json()}"
 
 
-BAD_CONNECTIONS = [
+BAD_CONNECTIONS: list[tuple[dict[str, Any], list[str]]] = [
     (dict(fqdn="not a name"), ["fqdn: 'not a name' is not a host name"]),
     (dict(fqdn="10.0.0.1"), ["fqdn: '10.0.0.1' is not a host name"]),
     (dict(address="bad address!"), ["address: 'bad address!' is neither an IP address nor a host name"]),
@@ -445,7 +448,7 @@ def test_a_ca_given_as_pem_is_written_once_to_a_file_for_tls(tmp_path):
     bundle = conn.ca_bundle
     assert bundle is not None and open(bundle).read().strip() == pem.strip()
     assert HostConnection.parse(_conn(ca_pem=pem.replace("\n", "\r\n"))).ca_bundle == bundle  # same content
-    assert conn.ca_source.startswith("CN=WinRM CA")
+    assert conn.ca_source is not None and conn.ca_source.startswith("CN=WinRM CA")
 
 
 @pytest.mark.parametrize("changes, problem", [
