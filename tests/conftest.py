@@ -7,14 +7,20 @@ fresh random examples every run, which is how new counterexamples are found; one
 test.
 """
 
+from __future__ import annotations
+
 import contextvars
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi.runtime.settings
 import pytest
 from hypothesis import settings
+
+if TYPE_CHECKING:
+    from labsim.server import LabServer
+    from providers.transport import PsrpTransport
 
 settings.register_profile("repeatable", derandomize=True)
 settings.register_profile("explore", derandomize=False)
@@ -68,7 +74,7 @@ def lab_settings() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def labsim(tmp_path_factory, lab_settings) -> Iterator[Any]:
+def labsim(tmp_path_factory: pytest.TempPathFactory, lab_settings: dict[str, Any]) -> Iterator[LabServer]:
     """labsim's default lab on free loopback addresses (real TLS and auth), for the whole module."""
     from labsim.testing import simulated_lab
 
@@ -78,7 +84,7 @@ def labsim(tmp_path_factory, lab_settings) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def sim(labsim) -> Iterator[Any]:
+def sim(labsim: LabServer) -> Iterator[PsrpTransport]:
     """The real PsrpTransport with its own session cache, for talking to ``labsim``: tests pass it to the providers
     they build (``ConnectorSiteProvider(sim)``) and to host operations. After each test that uses it, the lab's
     faults are cleared and its sessions closed, so every test starts on fresh sessions (see ``_sim_left_clean``)."""
@@ -106,7 +112,7 @@ def _sim_left_clean(request):
 _SLOW_FIRST = ("e2e", "sim", "conformance", "unit")
 
 
-def pytest_collection_modifyitems(config, items) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
     rank: dict[str, int] = {}

@@ -226,16 +226,16 @@ class FakeWindowsHost:
         if key == "measure-object":
             return [{"Count": len(flow or [])}]
         if key == "get-item":
-            out = []
+            found: list[dict[str, object]] = []
             for path in paths:
                 store, thumb = path.split("\\")[2], path.split("\\")[3].upper()
                 if (store, thumb) not in self.certs:
                     errors.append(_not_found(path, "Get-Item"))
                     continue
-                out.append({"Thumbprint": thumb, "HasPrivateKey": self.certs[(store, thumb)],
-                            "NotAfter": "2030-01-01T00:00:00Z",
-                            "PSPath": f"Microsoft.PowerShell.Security\\Certificate::LocalMachine\\{store}\\{thumb}"})
-            return out
+                found.append({"Thumbprint": thumb, "HasPrivateKey": self.certs[(store, thumb)],
+                              "NotAfter": "2030-01-01T00:00:00Z",
+                              "PSPath": f"Microsoft.PowerShell.Security\\Certificate::LocalMachine\\{store}\\{thumb}"})
+            return found
         if key == "select-object":
             return [{k: o.get(k) for k in p["Property"]} for o in flow or []]
         if key in ("import-pfxcertificate", "import-certificate"):
@@ -248,10 +248,12 @@ class FakeWindowsHost:
                 assert isinstance(password, Secret)
                 self.pfx_passwords.append(password.reveal())
                 try:
-                    _key, cert, _chain = pkcs12.load_key_and_certificates(data, password.reveal().encode())
+                    _key, pfx_cert, _chain = pkcs12.load_key_and_certificates(data, password.reveal().encode())
                 except ValueError:
                     return Failure("The PFX file you are trying to import requires either a different password",
                                    "System.ComponentModel.Win32Exception")
+                assert pfx_cert is not None
+                cert = pfx_cert
                 has_key = True
             else:
                 cert = x509.load_der_x509_certificate(data)

@@ -46,7 +46,8 @@ class Aspect:
 ASPECTS: list[Aspect] = []
 
 
-def aspect(name: str, recording: str, *, differs: str | None = None):
+def aspect(name: str, recording: str, *,
+           differs: str | None = None) -> Callable[[Callable[[Wire], None]], Callable[[Wire], None]]:
     def register(fn: Callable[[Wire], None]) -> Callable[[Wire], None]:
         ASPECTS.append(Aspect(name, recording, fn, differs))
         return fn

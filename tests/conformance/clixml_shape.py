@@ -10,6 +10,7 @@ import base64
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 RECORDINGS = Path(__file__).parent / "recordings"
 RSP = "{http://schemas.microsoft.com/wbem/wsman/1/windows/shell}"
@@ -49,12 +50,18 @@ class _Doc:
                 parts.append((container,))
         dct = el.find("DCT")
         if dct is not None:
-            parts.append(("DCT", tuple((en.find("*[@N='Key']").text, self.shape(en.find("*[@N='Value']")))
+            parts.append(("DCT", tuple((_child(en, "*[@N='Key']").text, self.shape(_child(en, "*[@N='Value']")))
                                       for en in dct.findall("En"))))
         enum_value = [c.tag for c in el if c.tag in ("I32", "I64", "U32")]
         if enum_value:
             parts.append(("value", enum_value[0]))
         return ("Obj", tuple(parts))
+
+
+def _child(el: ET.Element, path: str) -> ET.Element:
+    found = el.find(path)
+    assert found is not None, f"no {path} in <{el.tag}>"
+    return found
 
 
 def clixml_shape(xml_text: str | bytes) -> tuple:
@@ -64,7 +71,7 @@ def clixml_shape(xml_text: str | bytes) -> tuple:
     return _Doc(root).shape(root)
 
 
-def part(shape: tuple, name: str):
+def part(shape: tuple, name: str) -> Any:
     """One part of an Obj shape: 'TN', 'ToString', 'Props', 'MS', 'DCT'."""
     for p in shape[1]:
         if p[0] == name:

@@ -22,7 +22,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _OUTCOMES[name] = "matches" if report.outcome == "passed" else "FAILED"
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
+                            config: pytest.Config) -> None:
     if not _OUTCOMES:
         return
     from tests.conformance.aspects import ASPECTS

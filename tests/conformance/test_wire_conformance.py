@@ -16,11 +16,11 @@ pytestmark = [pytest.mark.conformance, pytest.mark.timeout(120)]
 
 
 @pytest.fixture(scope="module")
-def wire(tmp_path_factory) -> Wire:
+def wire(tmp_path_factory: pytest.TempPathFactory) -> Wire:
     return capture(tmp_path_factory.mktemp("conformance"))
 
 
-def _param(a: Aspect):
+def _param(a: Aspect) -> pytest.ParameterSet:
     marks = [pytest.mark.xfail(strict=True, reason=a.differs)] if a.differs else []
     return pytest.param(a, id=a.name, marks=marks)
 

@@ -12,6 +12,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pypsrp.complex_objects import RemoteStreamOptions
 from pypsrp.exceptions import InvalidPSRPOperation, WinRMTransportError
@@ -70,7 +71,7 @@ class RecordingTransport:
         self.endpoint = "https://lab.test:5986/wsman"
         self.log = log
 
-    def send(self, message: bytes, **_kwargs) -> bytes:
+    def send(self, message: bytes, **_kwargs: Any) -> bytes:
         reply = self.service.handle(message, self.principal, self.endpoint)
         self.log.append(Exchange(action_of(message), message, reply.status, reply.body))
         if reply.status != 200:
@@ -104,7 +105,7 @@ class Wire:
         return self.messages[name].data
 
 
-def _client(service: WSManService, user: str, log: list[Exchange], **kwargs) -> WSMan:
+def _client(service: WSManService, user: str, log: list[Exchange], **kwargs: Any) -> WSMan:
     wsman = WSMan("lab.test", ssl=True, auth="basic", username=user, password="unused",
                   operation_timeout=kwargs.pop("operation_timeout", 5))
     wsman.transport = RecordingTransport(service, Principal(user, "basic"), log)  # type: ignore[assignment]
@@ -131,12 +132,13 @@ def _message(wire: Wire, name: str, exchanges: list[Exchange], message_type: int
 
 
 def _run(pool: RunspacePool, cmdlet: str, *, options: int = RemoteStreamOptions.ADD_INVOCATION_INFO,
-         input: list | None = None, **params) -> PowerShell:
+         input: list | None = None, **params: Any) -> PowerShell:
     ps = PowerShell(pool)
     ps.add_cmdlet(cmdlet)
     for k, v in params.items():
         ps.add_parameter(k, v)
-    ps.invoke(input=input, remote_stream_options=options)
+    # pypsrp sends any value that is not a generator as the input (a list: one object each); its hint says bytes.
+    ps.invoke(input=input, remote_stream_options=options)  # type: ignore[arg-type]
     return ps
 
 

@@ -11,6 +11,7 @@ from components.config import NAMESPACE, StackConfig, parse_stack_config
 from labsim.hosts import LabRuntime
 from labsim.hosts.wapconnector import make_bundle
 from labsim.lab import DEFAULT_LAB, Lab, load_lab
+from labsim.server import LabServer
 from labsim.stack_config import stack_config
 from labsim.testing import free_loopback_lab, start_labsim
 
@@ -33,7 +34,7 @@ def config_for(lab: Lab, tmp_path: Path, state_dir: Path, edit: Callable[[dict[s
 
 
 @contextlib.contextmanager
-def served(tmp_path: Path, data: dict[str, Any]) -> Iterator[tuple[Any, Lab]]:
+def served(tmp_path: Path, data: dict[str, Any]) -> Iterator[tuple[LabServer, Lab]]:
     lab = Lab.model_validate(data)
     make_bundle(tmp_path / "bundle")
     with start_labsim(lab, LabRuntime.open, tmp_path / "labsim") as server:

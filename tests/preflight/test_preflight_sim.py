@@ -3,11 +3,16 @@ the other hosts are still checked. The invocation log shows that only reads reac
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
-from components.preflight import FAIL, PASS, READ_COMMANDS, run_preflight
+from components.preflight import FAIL, PASS, READ_COMMANDS, Report, run_preflight
 from labsim.lab import load_lab
 from labsim.runtime import Fault
+from tests.cert_factory import Issued
+from tests.lab_state import lab_state
 from tests.preflight.helpers import config_for, lab_data, served
 
 pytestmark = pytest.mark.sim
@@ -15,7 +20,7 @@ pytestmark = pytest.mark.sim
 READ_ONLY = {c.lower() for c in READ_COMMANDS}
 
 
-def fails(report) -> list[tuple[str, str]]:
+def fails(report: Report) -> list[tuple[str, str]]:
     return [(r.host, r.check) for r in report.rows if r.status == FAIL]
 
 
@@ -23,11 +28,11 @@ def row(report, host, check):
     return next(r for r in report.rows if r.host == host and r.check == check)
 
 
-def test_healthy_lab_passes_and_only_reads_reach_the_hosts(tmp_path) -> None:
+def test_healthy_lab_passes_and_only_reads_reach_the_hosts(tmp_path: Path) -> None:
     with served(tmp_path, lab_data()) as (server, lab):
         report = run_preflight(config_for(lab, tmp_path, tmp_path / "labsim"), project_dir=tmp_path)
         assert report.ok, report.table()
-        sent = server.runtime.state.invocations()
+        sent = lab_state(server).invocations()
         assert {i["command"].lower() for i in sent} <= READ_ONLY
         assert {i["host"] for i in sent} == {h.name for h in lab.hosts}
         assert row(report, "AzS-ERCS01", "PrivilegedEndpoint").status == PASS
@@ -39,7 +44,7 @@ def test_healthy_lab_passes_and_only_reads_reach_the_hosts(tmp_path) -> None:
             "Windows Server 2016 Datacenter (build 14393), Windows PowerShell 5.1.14393.0"
 
 
-def test_tls_name_mismatch_says_which_name_was_checked_and_the_rest_is_still_checked(tmp_path) -> None:
+def test_tls_name_mismatch_says_which_name_was_checked_and_the_rest_is_still_checked(tmp_path: Path) -> None:
     def wrong_name(raw):
         raw["hosts"]["wapcomputer1"]["tlsServerName"] = "not-this-host.contoso.com"
 
@@ -51,15 +56,15 @@ def test_tls_name_mismatch_says_which_name_was_checked_and_the_rest_is_still_che
         assert row(report, "wapcomputer2", "URL Rewrite").status == PASS
 
 
-def test_a_down_host_fails_reach_and_the_user_portal_cannot_ping_it(tmp_path) -> None:
+def test_a_down_host_fails_reach_and_the_user_portal_cannot_ping_it(tmp_path: Path) -> None:
     with served(tmp_path, lab_data()) as (server, lab):
-        server.runtime.state.set_fault(Fault(host="wapcomputer2", kind="down"))
+        lab_state(server).set_fault(Fault(host="wapcomputer2", kind="down"))
         report = run_preflight(config_for(lab, tmp_path, tmp_path / "labsim"), project_dir=tmp_path)
         assert fails(report) == [("AzS-WASP01", "reaches wapcomputer2"), ("wapcomputer2", "reachable")]
         assert row(report, "wapcomputer1", "sysadmin (AzurePack_1)").status == PASS
 
 
-def test_sql_credential_is_what_is_checked_and_the_server_is_discovered(tmp_path) -> None:
+def test_sql_credential_is_what_is_checked_and_the_server_is_discovered(tmp_path: Path) -> None:
     data = lab_data(load_lab("labsim/labs/three-clouds.yaml"))
     sql = next(h for h in data["hosts"] if h["name"] == "wap1-sql")
     sql["users"].append({"name": "trustops", "password": "LabOnly-Trust-1!", "sql_sysadmin": False})
@@ -79,11 +84,11 @@ def test_sql_credential_is_what_is_checked_and_the_server_is_discovered(tmp_path
         assert "Login failed for user 'trustops'" in row(report, "wap2-api1", "sysadmin (WapCloud2)").result
         assert "is sysadmin on wap3-sql" in row(report, "wap3-api1", "sysadmin (WapCloud3)").result
         assert "not-the-password" not in report.table() and "LabOnly-Trust-1!" not in report.table()
-        logged = [i for i in server.runtime.state.invocations() if i["command"] == "Invoke-Sqlcmd"]
+        logged = [i for i in lab_state(server).invocations() if i["command"] == "Invoke-Sqlcmd"]
         assert logged and "LabOnly-Trust-1!" not in str(logged)
 
 
-def test_store_source_certificate_is_read_on_each_portal_vm(tmp_path) -> None:
+def test_store_source_certificate_is_read_on_each_portal_vm(tmp_path: Path) -> None:
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
     from providers.transport import Command, HostConnection, PsrpTransport, Secret
@@ -95,7 +100,7 @@ def test_store_source_certificate_is_read_on_each_portal_vm(tmp_path) -> None:
         host = lab.host("wapcomputer2")
         fqdn = host.fqdn
 
-        def place(cert) -> None:  # what the administrator did before the stack existed
+        def place(cert: Issued) -> None:  # what the administrator did before the stack existed
             address, port = server.endpoint(host.name)
             conn = HostConnection(fqdn=fqdn, address=address, port=port, ca_file=str(server.ca_file), auth="ntlm",
                                   username=host.users[0].name, password=host.users[0].password)
@@ -105,8 +110,8 @@ def test_store_source_certificate_is_read_on_each_portal_vm(tmp_path) -> None:
                 Command("Import-PfxCertificate", {"FilePath": staged, "CertStoreLocation": "Cert:\\LocalMachine\\My",
                                                   "Password": Secret("Admin-1")})])
 
-        def preflight_with(thumbprint: str):
-            def store(raw):
+        def preflight_with(thumbprint: str) -> Report:
+            def store(raw: dict[str, Any]) -> None:
                 raw["clouds"][1]["connectorCertificate"] = {"source": "store", "thumbprint": thumbprint,
                                                             "issuingCaFile": str(tmp_path / "ca.pem")}
             return run_preflight(config_for(lab, tmp_path, tmp_path / "labsim", edit=store), project_dir=tmp_path)
