@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -58,6 +58,13 @@ class Issued:
         """The ``pfx_base64`` input of a Certificate resource: the key and certificate with only ``chain`` as
         extra certificates; with another ``key``, the "wrong key" PFX."""
         return base64.b64encode(self.pfx(password, chain=list(chain), key=key)).decode()
+
+
+def private_key(pem: bytes) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
+    """A PEM private key of the kinds the lab CA issues (RSA or EC), typed for PKCS#12."""
+    key = serialization.load_pem_private_key(pem, None)
+    assert isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)), type(key)
+    return key
 
 
 def _name(cn: str) -> x509.Name:

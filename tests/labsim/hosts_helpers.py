@@ -61,6 +61,10 @@ class Result:
         assert not self.sink.errors, f"errors: {self.sink.errors}"
         return self
 
+    def failed(self) -> TerminatingError:
+        assert self.error is not None, f"no terminating error; outputs: {self.outputs}"
+        return self.error
+
 
 def cmd(name: str, *positional: Any, script: bool = False, **params: Any) -> Command:
     parameters: list[tuple[str | None, Any]] = [(None, v) for v in positional]

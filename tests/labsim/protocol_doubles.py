@@ -158,7 +158,9 @@ def envelope(action: str, *, shell_id: str | None = None,
         selectors.add_option("ShellId", shell_id)
     _, header = wsman._create_header(action, resource_uri, selector_set=selectors)
     if timeout is not None:
-        header.find(f"{{{NAMESPACES['wsman']}}}OperationTimeout").text = timeout
+        operation_timeout = header.find(f"{{{NAMESPACES['wsman']}}}OperationTimeout")
+        assert operation_timeout is not None
+        operation_timeout.text = timeout
     env = ET.Element(f"{{{NAMESPACES['s']}}}Envelope")
     env.append(header)
     b = ET.SubElement(env, f"{{{NAMESPACES['s']}}}Body")

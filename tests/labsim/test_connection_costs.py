@@ -7,15 +7,17 @@ from __future__ import annotations
 import pytest
 
 from labsim.hosts.latency import connection_cost
+from labsim.server import LabServer
 from labsim.testing import simulated_lab
 from providers.transport import Command, HostConnection, PsrpTransport, SessionCache
+from tests.lab_state import lab_state
 
 pytestmark = pytest.mark.sim
 
 HOST = "wapcomputer1"
 
 
-def connect(server) -> HostConnection:
+def connect(server: LabServer) -> HostConnection:
     host = server.lab.host(HOST)
     address, port = server.endpoint(HOST)
     return HostConnection(fqdn=host.fqdn, address=address, port=port, auth="ntlm", username=host.users[0].name,
@@ -44,9 +46,9 @@ def test_pool_opens_and_pipelines_are_counted_and_charged(tmp_path, factor, monk
         finally:
             cache.close_all()
         name = server.lab.host(HOST).name
-        counts = server.runtime.state.wire_counts()
+        counts = lab_state(server).wire_counts()
         assert counts == {name: {"pool_open": 1, "pipeline": 3}}
-        assert len(server.runtime.state.invocations(name)) == 3  # one command per pipeline here
+        assert len(lab_state(server).invocations(name)) == 3  # one command per pipeline here
         if factor:  # the open: about a second on Windows; then, reused, the pipeline cost only
             assert charged == [("pool_open", 1.0 * factor)] + [("pipeline", 0.03 * factor)] * 3
         else:

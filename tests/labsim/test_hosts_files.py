@@ -54,7 +54,7 @@ def test_test_path_and_path_not_found(rt):
 
 def test_error_action_stop_makes_it_terminating_and_silently_continue_drops_it(rt):
     r = run(rt, session(), cmd("Get-Item", Path="C:\\missing", ErrorAction="Stop"))
-    assert r.error is not None and r.error.error_id == "PathNotFound,Microsoft.PowerShell.Commands.GetItemCommand"
+    assert r.error is not None and r.failed().error_id == "PathNotFound,Microsoft.PowerShell.Commands.GetItemCommand"
     r = run(rt, session(), cmd("Get-Item", Path="C:\\missing", ErrorAction="SilentlyContinue"))
     assert r.error is None and r.errors == []
 
@@ -120,15 +120,15 @@ def test_statements_run_in_order_and_pipe_within(rt):
 
 def test_unknown_command(rt):
     r = run(rt, session(), cmd("Get-Foo"))
-    assert r.error.message.startswith("The term 'Get-Foo' is not recognized as the name of a cmdlet, function, "
+    assert r.failed().message.startswith("The term 'Get-Foo' is not recognized as the name of a cmdlet, function, "
                                       "script file, or operable program.")
-    assert (r.error.error_id, r.error.category) == ("CommandNotFoundException", OBJECT_NOT_FOUND)
-    assert r.error.exception_type == "System.Management.Automation.CommandNotFoundException"
+    assert (r.failed().error_id, r.failed().category) == ("CommandNotFoundException", OBJECT_NOT_FOUND)
+    assert r.failed().exception_type == "System.Management.Automation.CommandNotFoundException"
 
 
 def test_role_scoping_iis_absent_on_the_user_portal_vm(rt):
     r = run(rt, session(WASP, "AZURESTACK\\AzureStackAdmin"), cmd("Get-Website"))
-    assert r.error.error_id == "CommandNotFoundException"
+    assert r.failed().error_id == "CommandNotFoundException"
 
 
 @pytest.mark.parametrize("params, message, short", [
@@ -141,24 +141,24 @@ def test_role_scoping_iis_absent_on_the_user_portal_vm(rt):
 ])
 def test_binding_errors(rt, params, message, short):
     r = run(rt, session(), cmd("Test-Path", **params))
-    assert r.error.message == message
-    assert r.error.error_id == f"{short},Microsoft.PowerShell.Commands.TestPathCommand"
-    assert r.error.category == INVALID_ARGUMENT
-    assert r.error.exception_type == "System.Management.Automation.ParameterBindingException"
+    assert r.failed().message == message
+    assert r.failed().error_id == f"{short},Microsoft.PowerShell.Commands.TestPathCommand"
+    assert r.failed().category == INVALID_ARGUMENT
+    assert r.failed().exception_type == "System.Management.Automation.ParameterBindingException"
 
 
 def test_missing_mandatory_and_extra_positional(rt):
     r = run(rt, session(), cmd("Set-Content", Value="x"))
-    assert r.error.message == "Cannot process command because of one or more missing mandatory parameters: Path."
+    assert r.failed().message == "Cannot process command because of one or more missing mandatory parameters: Path."
     r = run(rt, session(), cmd("Get-Website", "a", "b"))
-    assert r.error.message == "A positional parameter cannot be found that accepts argument 'b'."
+    assert r.failed().message == "A positional parameter cannot be found that accepts argument 'b'."
 
 
 def test_prefix_parameters_and_script_text_refused(rt):
     assert run(rt, session(), cmd("Test-Path", Pa="C:\\Windows")).error is not None  # ambiguous Path/PathType
     assert run(rt, session(), cmd("Get-Website", Na="MgmtSvc-TenantSite")).ok().outputs
     r = run(rt, session(), cmd("Get-Website | Out-String", script=True))
-    assert r.error.error_id == "ScriptsNotSupportedByLabsim"
+    assert r.failed().error_id == "ScriptsNotSupportedByLabsim"
 
 
 def test_get_item_certificate_and_iis_objects(rt):

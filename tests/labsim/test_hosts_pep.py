@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from labsim.hosts import LabRuntime
 from labsim.hosts.pep import DISABLED_LINE, POLLING_LINE, SUCCESS_LINE
 from labsim.hosts.wapconnector import parse_output_file
 from tests.labsim.hosts_helpers import ASDK, PEP, cmd, default_lab, pep_session, run, run_in_thread, session
@@ -22,7 +23,7 @@ def asdk():
     return session(ASDK, "AZURESTACK\\AzureStackAdmin")
 
 
-def output_files(rt) -> dict[str, dict]:
+def output_files(rt: LabRuntime) -> dict[str, dict]:
     files = run(rt, asdk(), cmd("Get-ChildItem", Path=OUTPUT, ErrorAction="SilentlyContinue")).ok().outputs
     out = {}
     for f in files:
@@ -33,14 +34,14 @@ def output_files(rt) -> dict[str, dict]:
 
 def test_script_text_is_refused_like_jea(rt):
     r = run(rt, pep_session(), cmd("Add-AzurePackConnector -DisableMultiCloud", script=True))
-    assert r.error.message == ("The syntax is not supported by this runspace. This can occur if the runspace is in "
+    assert r.failed().message == ("The syntax is not supported by this runspace. This can occur if the runspace is in "
                                "no-language mode.")
-    assert (r.error.error_id, r.error.category) == ("ScriptsNotAllowed", 17)
+    assert (r.failed().error_id, r.failed().category) == ("ScriptsNotAllowed", 17)
     assert rt.state.invocations(PEP)[-1]["outcome"] == "failed"  # recorded all the same
 
 
 def test_only_allow_listed_commands(rt):
-    assert run(rt, pep_session(), cmd("Get-ChildItem", Path="C:\\")).error.error_id == "CommandNotFoundException"
+    assert run(rt, pep_session(), cmd("Get-ChildItem", Path="C:\\")).failed().error_id == "CommandNotFoundException"
     names = [o.properties["Name"] for o in run(rt, pep_session(), cmd("Get-Command")).ok().outputs]
     assert "Add-AzurePackConnector" in names and "Get-ChildItem" not in names
 
@@ -50,7 +51,11 @@ def test_add_connector_writes_one_file_per_cloud_then_polls_until_done(rt, monke
 
     waits: list[float] = []
     sleep = Ctx.sleep
-    monkeypatch.setattr(Ctx, "sleep", lambda ctx, seconds: (waits.append(seconds), sleep(ctx, seconds))[1])
+    def counted(ctx: Ctx, seconds: float) -> None:
+        waits.append(seconds)
+        sleep(ctx, seconds)
+
+    monkeypatch.setattr(Ctx, "sleep", counted)
     r = run(rt, pep_session(),
             cmd("Add-AzurePackConnector", AzurePackClouds=CLOUDS, AzureStackCloudName="AzureStack")).ok()
     assert sum(waits) == pytest.approx(rt.lab.settings.pep_polling_seconds)  # polled (and slept) until done
@@ -120,17 +125,17 @@ def test_rerun_replaces_the_folder_and_disable_empties_it(rt):
 ])
 def test_invalid_clouds(rt, clouds, reason):
     r = run(rt, pep_session(), cmd("Add-AzurePackConnector", AzurePackClouds=clouds, AzureStackCloudName="AzureStack"))
-    assert r.error.message == f"Cannot validate argument on parameter 'AzurePackClouds'. {reason}"
-    assert r.error.error_id == "ParameterArgumentValidationError,Add-AzurePackConnector"
+    assert r.failed().message == f"Cannot validate argument on parameter 'AzurePackClouds'. {reason}"
+    assert r.failed().error_id == "ParameterArgumentValidationError,Add-AzurePackConnector"
     assert output_files(rt) == {}
 
 
 def test_parameter_sets(rt):
     r = run(rt, pep_session(), cmd("Add-AzurePackConnector", AzurePackClouds=CLOUDS, DisableMultiCloud=True,
                                    AzureStackCloudName="x"))
-    assert r.error.error_id == "AmbiguousParameterSet,Add-AzurePackConnector"
+    assert r.failed().error_id == "AmbiguousParameterSet,Add-AzurePackConnector"
     r = run(rt, pep_session(), cmd("Add-AzurePackConnector"))
-    assert r.error.message.endswith("missing mandatory parameters: AzurePackClouds AzureStackCloudName.")
+    assert r.failed().message.endswith("missing mandatory parameters: AzurePackClouds AzureStackCloudName.")
 
 
 def test_every_call_recorded_with_parameters(rt):

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 import yaml
+from pypsrp.complex_objects import GenericComplexObject
 from pypsrp.powershell import PowerShell, PSInvocationState, RunspacePool
 from pypsrp.wsman import WSMan
 
@@ -19,7 +20,9 @@ from labsim.hosts import LabRuntime
 from labsim.hosts.pep import SUCCESS_LINE
 from labsim.hosts.wapconnector import make_bundle
 from labsim.pki import thumbprint
+from labsim.server import LabServer
 from labsim.testing import free_loopback_lab, start_labsim
+from tests.cert_factory import private_key
 from tests.labsim.hosts_helpers import BUNDLE_ROOT, PEP, SCRIPTS, WAP, default_lab
 from tests.polling import wait_for
 
@@ -33,13 +36,15 @@ def lab_settings():
     return {"pep_polling_seconds": 30, "operation_timeout": 2}
 
 
-def connect(server, host=WAP, user="CONTOSO\\WapAdmin", password=WAP_PASSWORD, auth="basic") -> WSMan:
+def connect(server: LabServer, host: str = WAP, user: str = "CONTOSO\\WapAdmin", password: str = WAP_PASSWORD,
+            auth: str = "basic") -> WSMan:
     address, port = server.endpoint(host)
     return WSMan(address, port=port, ssl=True, auth=auth, username=user, password=password,
-                 cert_validation=str(server.ca_file), operation_timeout=2, read_timeout=10, connection_timeout=3)
+                 cert_validation=str(server.ca_file),  # type: ignore[arg-type]  # a CA bundle's path; hint says bool
+                 operation_timeout=2, read_timeout=10, connection_timeout=3)
 
 
-def invoke(pool, name, **params) -> PowerShell:
+def invoke(pool: RunspacePool, name: str, **params: Any) -> PowerShell:
     ps = PowerShell(pool)
     ps.add_cmdlet(name)
     for k, v in params.items():
@@ -48,7 +53,7 @@ def invoke(pool, name, **params) -> PowerShell:
     return ps
 
 
-def props(obj) -> dict:
+def props(obj: GenericComplexObject) -> dict:
     return dict(obj.adapted_properties) | dict(obj.extended_properties)
 
 
@@ -87,7 +92,9 @@ def test_connector_install_over_the_wire_serves_40005(labsim, tmp_path):
     def served() -> str | None:
         try:
             with socket.create_connection((address, 40005), timeout=1) as sock, ctx.wrap_socket(sock) as tls:
-                return thumbprint(tls.getpeercert(binary_form=True))
+                der = tls.getpeercert(binary_form=True)
+                assert der is not None
+                return thumbprint(der)
         except OSError:
             return None
 
@@ -184,7 +191,7 @@ def test_secure_string_and_credential_parameters_over_the_wire(labsim, tmp_path)
     server, rt = labsim, labsim.runtime
     cert_pem, key_pem = rt.ca.issue("secure.contoso.com", ["secure.contoso.com"])
     pfx = pkcs12.serialize_key_and_certificates(
-        b"x", serialization.load_pem_private_key(key_pem, None), x509.load_pem_x509_certificate(cert_pem), None,
+        b"x", private_key(key_pem), x509.load_pem_x509_certificate(cert_pem), None,
         serialization.BestAvailableEncryption(b"Pfx-Secret-42"))
     with RunspacePool(connect(server)) as pool:
         pool.exchange_keys()

@@ -43,12 +43,12 @@ def test_fault_command_error_is_non_terminating(rt):
     r = run(rt, session(), cmd("Get-Website", Name="MgmtSvc-TenantSite"))
     assert r.error is None and r.errors[0]["message"] == "IIS is busy" and len(r.outputs) == 1
     r = run(rt, session(), cmd("Get-Website", Name="MgmtSvc-TenantSite", ErrorAction="Stop"))
-    assert r.error.message == "IIS is busy"
+    assert r.failed().message == "IIS is busy"
 
 
 def test_fault_command_terminating_applies_to_scripts_by_leaf_name(rt):
     rt.state.set_fault(Fault(host=WAP, kind="command_terminating", command="Get-Website"))
-    assert run(rt, session(), cmd("Get-Website")).error.error_id == "LabsimFault,Get-Website"
+    assert run(rt, session(), cmd("Get-Website")).failed().error_id == "LabsimFault,Get-Website"
     assert run(rt, session(), cmd("Get-Item", Path="C:\\Windows")).error is None  # other commands unaffected
 
 
@@ -74,6 +74,10 @@ def test_latency_factor_scales_long_steps(tmp_path, monkeypatch):
     stage_bundle(rt, tmp_path)
     waits: list[float] = []
     sleep = Ctx.sleep
-    monkeypatch.setattr(Ctx, "sleep", lambda ctx, seconds: (waits.append(seconds), sleep(ctx, seconds))[1])
+    def counted(ctx: Ctx, seconds: float) -> None:
+        waits.append(seconds)
+        sleep(ctx, seconds)
+
+    monkeypatch.setattr(Ctx, "sleep", counted)
     run(rt, session(), cmd("C:\\temp\\WAPConnector\\Setup\\Scripts\\Install-Connector.ps1")).ok()
     assert waits == [pytest.approx(0.3)]  # the install's 40 s on Windows, scaled (and slept: Ctx.sleep)

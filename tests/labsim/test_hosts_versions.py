@@ -4,13 +4,16 @@ errors. And the lab file's `windows` / `powershell` settings are validated, nami
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pypsrp.powershell import PowerShell, RunspacePool
 
 from labsim import windows
+from labsim.hosts import LabRuntime
 from labsim.lab import DEFAULT_LAB, Lab, LabFileError, load_lab
+from labsim.runtime import Command
 from labsim.wsman import WSManService
 from tests.labsim.hosts_helpers import WAP, cmd, run, session
 from tests.labsim.protocol_doubles import EchoRuntime, in_memory_wsman
@@ -38,6 +41,7 @@ def version_table(release: windows.WindowsRelease) -> tuple[dict[str, Any], str 
             ps = PowerShell(pool)
             ps.add_cmdlet("Write-Streams")
             ps.invoke()
+            assert pool.application_private_data is not None
             table = dict(pool.application_private_data.data["PSVersionTable"])
             return table, pool.protocol_version, [str(r.message_data) for r in ps.streams.information]
     finally:
@@ -63,11 +67,11 @@ def test_a_powershell_5_1_host(release: windows.WindowsRelease, ps: str, build: 
     assert information == ["information text"]
 
 
-def test_a_cmdlet_the_release_lacks_is_not_recognized(rt) -> None:
+def test_a_cmdlet_the_release_lacks_is_not_recognized(rt: LabRuntime) -> None:
     r = run(rt, session(), cmd("Get-Package", Name="Windows Azure Pack*"))
-    assert r.error is not None and r.error.error_id == "CommandNotFoundException"
-    assert r.error.exception_type == "System.Management.Automation.CommandNotFoundException"
-    assert r.error.message.startswith("The term 'Get-Package' is not recognized as the name of a cmdlet")
+    assert r.error is not None and r.failed().error_id == "CommandNotFoundException"
+    assert r.failed().exception_type == "System.Management.Automation.CommandNotFoundException"
+    assert r.failed().message.startswith("The term 'Get-Package' is not recognized as the name of a cmdlet")
     # WMF 5.1 on the same Windows has PackageManagement.
     names = [o.properties["Name"] for o in run(rt, session("wapcomputer2"), cmd("Get-Package")).ok().outputs]
     assert "Windows Azure Pack - Tenant API - 2013" in names
@@ -77,18 +81,21 @@ def test_a_cmdlet_the_release_lacks_is_not_recognized(rt) -> None:
     (cmd("Set-Content", Path="C:\\Windows\\Temp\\x.txt", Value="y", NoNewline=True), "NoNewline"),
     (cmd("Get-ChildItem", Path="C:\\Windows", InformationAction="Continue"), "InformationAction"),
 ])
-def test_a_parameter_the_release_lacks_is_not_found_as_windows_says(rt, command, parameter) -> None:
+def test_a_parameter_the_release_lacks_is_not_found_as_windows_says(rt: LabRuntime, command: Command,
+                                                                     parameter: str) -> None:
     r = run(rt, session(), command)
     assert r.error is not None
-    assert r.error.message == f"A parameter cannot be found that matches parameter name '{parameter}'."
-    assert r.error.error_id == f"NamedParameterNotFound,Microsoft.PowerShell.Commands.{command.name.replace('-', '')}" \
-                               f"Command"
-    assert (r.error.category, r.error.exception_type) == (5, "System.Management.Automation.ParameterBindingException")
-    assert r.error.invocation is not None and r.error.invocation.name == command.name
+    assert r.failed().message == f"A parameter cannot be found that matches parameter name '{parameter}'."
+    error = r.failed()
+    assert error.error_id == f"NamedParameterNotFound,Microsoft.PowerShell.Commands.{command.name.replace('-', '')}" \
+                             f"Command"
+    assert (error.category, error.exception_type) == (5, "System.Management.Automation.ParameterBindingException")
+    invocation = r.failed().invocation
+    assert invocation is not None and invocation.name == command.name
     run(rt, session("wapcomputer2"), command).ok()  # 5.1 has both
 
 
-def test_the_registry_says_which_windows_and_powershell(rt) -> None:
+def test_the_registry_says_which_windows_and_powershell(rt: LabRuntime) -> None:
     def values(host: str, path: str) -> dict[str, Any]:
         return run(rt, session(host), cmd("Get-ItemProperty", Path=path)).ok().outputs[0].properties
 
@@ -110,7 +117,8 @@ def test_the_registry_says_which_windows_and_powershell(rt) -> None:
     ({"windows": "2012 R2", "powershell": 3}, "host wapcomputer1: powershell '3.0' does not run on Windows Server "
                                               "2012 R2; use one of '4.0', '5.1'"),
 ])
-def test_a_bad_windows_setting_names_the_host_and_the_setting(tmp_path, settings, words) -> None:
+def test_a_bad_windows_setting_names_the_host_and_the_setting(tmp_path: Path, settings: dict[str, object],
+                                                              words: str) -> None:
     text = DEFAULT_LAB.read_text().replace("    roles: [wap_express]\n    windows: 2012 R2\n    cloud: AzurePack_1",
                                            "    roles: [wap_express]\n    cloud: AzurePack_1\n" + "".join(
                                                f"    {k}: {v}\n" for k, v in settings.items()).rstrip("\n"), 1)

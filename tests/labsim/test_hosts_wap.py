@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from labsim.hosts import LabRuntime
 from labsim.hosts.baseline import self_signed
 from labsim.hosts.wapconnector import CONNECTOR_PRODUCTS, UPDATED_TENANT_API_CODE, fake_msi
-from labsim.runtime import SecretStr
+from labsim.runtime import Command, SecretStr
+from tests.cert_factory import private_key
 from tests.labsim.hosts_helpers import (
     ASDK,
     BUNDLE_ROOT,
@@ -24,6 +25,7 @@ from tests.labsim.hosts_helpers import (
     SCRIPTS,
     WAP,
     WASP,
+    Result,
     cmd,
     default_lab,
     pep_session,
@@ -39,17 +41,18 @@ TENANT_API_KEY = "HKLM:\\SOFTWARE\\Microsoft\\MgmtSvc\\TenantAPI"
 STORE_CS = "Data Source=wapcomputer1;Initial Catalog=Microsoft.MgmtSvc.Store;Integrated Security=True"
 
 
-def script(name: str, **params) -> object:
+def script(name: str, **params: Any) -> Command:
     return cmd(f"{SCRIPTS}\\{name}", **params)
 
 
 def pfx_bytes(cert: x509.Certificate, key_pem: bytes, password: str) -> bytes:
-    key = serialization.load_pem_private_key(key_pem, None)
-    return pkcs12.serialize_key_and_certificates(b"lab", key, cert, None,  # type: ignore[arg-type]
+    key = private_key(key_pem)
+    return pkcs12.serialize_key_and_certificates(b"lab", key, cert, None,
                                                  serialization.BestAvailableEncryption(password.encode()))
 
 
-def import_pfx(rt: LabRuntime, tmp_path: Path, cert: x509.Certificate, key_pem: bytes, password: str = "pfx-pass"):
+def import_pfx(rt: LabRuntime, tmp_path: Path, cert: x509.Certificate, key_pem: bytes,
+               password: str = "pfx-pass") -> Result:
     local = tmp_path / "c.pfx"
     local.write_bytes(pfx_bytes(cert, key_pem, password))
     run(rt, session(), cmd("New-Item", Path="C:\\temp", ItemType="Directory", Force=True)).ok()
@@ -58,7 +61,7 @@ def import_pfx(rt: LabRuntime, tmp_path: Path, cert: x509.Certificate, key_pem: 
                                   CertStoreLocation="Cert:\\LocalMachine\\My", Password=SecretStr(password)))
 
 
-def issued(rt: LabRuntime, **kw) -> tuple[x509.Certificate, bytes]:
+def issued(rt: LabRuntime, **kw: Any) -> tuple[x509.Certificate, bytes]:
     cert_pem, key_pem = rt.ca.issue("connector.contoso.com", ["connector.contoso.com"], **kw)
     return x509.load_pem_x509_certificate(cert_pem), key_pem
 
@@ -101,15 +104,15 @@ def test_import_pfx_wrong_password(rt, tmp_path):
     stage_file(rt, session(), local, "C:\\c.pfx")
     r = run(rt, session(), cmd("Import-PfxCertificate", FilePath="C:\\c.pfx",
                                CertStoreLocation="Cert:\\LocalMachine\\My", Password=SecretStr("wrong")))
-    assert r.error.message.startswith("The PFX file you are trying to import requires either a different password")
-    assert r.error.error_id == ("System.ComponentModel.Win32Exception,"
+    assert r.failed().message.startswith("The PFX file you are trying to import requires either a different password")
+    assert r.failed().error_id == ("System.ComponentModel.Win32Exception,"
                                 "Microsoft.CertificateServices.Commands.ImportPfxCertificate")
 
 
 def test_password_must_be_a_secure_string(rt):
     r = run(rt, session(), cmd("Import-PfxCertificate", FilePath="C:\\c.pfx",
                                CertStoreLocation="Cert:\\LocalMachine\\My", Password="plain"))
-    assert r.error.error_id.startswith("ParameterArgumentTransformationError,")
+    assert r.failed().error_id.startswith("ParameterArgumentTransformationError,")
 
 
 def test_ca_certificate_on_the_user_portal_vm_import_test_remove(rt, tmp_path):
@@ -129,8 +132,8 @@ def test_ca_certificate_on_the_user_portal_vm_import_test_remove(rt, tmp_path):
 # -- Install-Connector --------------------------------------------------------------------------------------------
 def test_scripts_are_commands_only_once_staged(rt):
     r = run(rt, session(), script("Install-Connector.ps1"))
-    assert r.error.error_id == "CommandNotFoundException"
-    assert f"'{SCRIPTS}\\Install-Connector.ps1'" in r.error.message
+    assert r.failed().error_id == "CommandNotFoundException"
+    assert f"'{SCRIPTS}\\Install-Connector.ps1'" in r.failed().message
 
 
 def test_install_connector_creates_three_started_sites_without_certificate(rt, tmp_path):
@@ -156,8 +159,8 @@ def test_install_connector_needs_url_rewrite(tmp_path):
     rt = LabRuntime.open(default_lab(url_rewrite=False), tmp_path / "s")
     stage_bundle(rt, tmp_path)
     r = run(rt, session(), script("Install-Connector.ps1"))
-    assert r.error.message.startswith("The IIS URL Rewrite module is not installed.")
-    assert r.error.error_id == r.error.message and r.error.category == 14  # a script's throw
+    assert r.failed().message.startswith("The IIS URL Rewrite module is not installed.")
+    assert r.failed().error_id == r.failed().message and r.failed().category == 14  # a script's throw
     assert website(rt, "MgmtSvc-Connector") is None
 
 
@@ -165,7 +168,7 @@ def test_install_connector_needs_the_msis(rt, tmp_path):
     stage_bundle(rt, tmp_path)
     run(rt, session(), cmd("Remove-Item", Path=f"{BUNDLE_ROOT}\\Setup\\Packages\\MgmtSvc-ConnectorController.msi")).ok()
     r = run(rt, session(), script("Install-Connector.ps1"))
-    assert r.error.message == f"Package not found: {BUNDLE_ROOT}\\Setup\\Packages\\MgmtSvc-ConnectorController.msi"
+    assert r.failed().message == f"Package not found: {BUNDLE_ROOT}\\Setup\\Packages\\MgmtSvc-ConnectorController.msi"
     assert website(rt, "MgmtSvc-Connector") is None  # nothing half-installed
 
 
@@ -175,7 +178,7 @@ def test_install_connector_refuses_a_truncated_msi(rt, tmp_path):
     run(rt, session(), cmd("Set-Content", Path=f"{BUNDLE_ROOT}\\Setup\\Packages\\MgmtSvc-Connector.msi",
                            Value=msi[:-10], Encoding="Byte")).ok()
     r = run(rt, session(), script("Install-Connector.ps1"))
-    assert "(msiexec exit code 1620)" in r.error.message
+    assert "(msiexec exit code 1620)" in r.failed().message
 
 
 def test_install_connector_only_on_a_tenant_portal(tmp_path):
@@ -186,7 +189,7 @@ def test_install_connector_only_on_a_tenant_portal(tmp_path):
     rt = LabRuntime.open(Lab.model_validate(data), tmp_path / "s")
     stage_bundle(rt, tmp_path)
     r = run(rt, session(), script("Install-Connector.ps1"))
-    assert r.error.message.startswith("MgmtSvc-TenantSite was not found on this computer.")
+    assert r.failed().message.startswith("MgmtSvc-TenantSite was not found on this computer.")
 
 
 # -- Configure-Certificates --------------------------------------------------------------------------------------
@@ -197,7 +200,7 @@ def installed(rt, tmp_path):
     return rt
 
 
-def connector_hash(rt) -> str:
+def connector_hash(rt: LabRuntime) -> str:
     out = run(rt, session(), cmd("Get-WebBinding", Name="MgmtSvc-Connector", Protocol="https")).ok().outputs
     return out[0].properties["certificateHash"]
 
@@ -205,7 +208,7 @@ def connector_hash(rt) -> str:
 def test_configure_certificates_before_install(rt, tmp_path):
     stage_bundle(rt, tmp_path)
     r = run(rt, session(), script("Configure-Certificates.ps1"))
-    assert r.error.message == "The Windows Azure Pack Connector is not installed. Run Install-Connector.ps1 first."
+    assert r.failed().message == "The Windows Azure Pack Connector is not installed. Run Install-Connector.ps1 first."
 
 
 def test_configure_certificates_defaults_to_the_tenant_site_certificate(installed):
@@ -231,7 +234,7 @@ def test_configure_certificates_with_an_imported_certificate(installed, tmp_path
 
 def test_configure_certificates_unknown_thumbprint(installed):
     r = run(installed, session(), script("Configure-Certificates.ps1", Thumbprint="AB" * 20))
-    assert r.error.message == f"Certificate with thumbprint {'AB' * 20} was not found in Cert:\\LocalMachine\\My."
+    assert r.failed().message == f"Certificate with thumbprint {'AB' * 20} was not found in Cert:\\LocalMachine\\My."
 
 
 def test_configure_certificates_needs_a_private_key(installed, tmp_path):
@@ -243,7 +246,7 @@ def test_configure_certificates_needs_a_private_key(installed, tmp_path):
     thumb = run(rt, session(), cmd("Import-Certificate", FilePath="C:\\c.cer",
                                    CertStoreLocation="Cert:\\LocalMachine\\My")).ok().outputs[0].properties["Thumbprint"]
     r = run(rt, session(), script("Configure-Certificates.ps1", Thumbprint=thumb))
-    assert r.error.message == f"Certificate {thumb} has no private key."
+    assert r.failed().message == f"Certificate {thumb} has no private key."
 
 
 def test_configure_certificates_refuses_self_signed(installed, tmp_path):
@@ -251,14 +254,14 @@ def test_configure_certificates_refuses_self_signed(installed, tmp_path):
     cert, key = self_signed("wapcomputer1.contoso.com")
     thumb = import_pfx(rt, tmp_path, cert, key.encode()).ok().outputs[0].properties["Thumbprint"]
     r = run(rt, session(), script("Configure-Certificates.ps1", Thumbprint=thumb))
-    assert "is self-signed" in r.error.message and connector_hash(rt) == ""
+    assert "is self-signed" in r.failed().message and connector_hash(rt) == ""
 
 
 def test_configure_certificates_refuses_the_default_self_signed_wap_certificate(tmp_path):
     rt = LabRuntime.open(default_lab(tenant_site_certificate="self_signed"), tmp_path / "s")
     stage_bundle(rt, tmp_path)
     run(rt, session(), script("Install-Connector.ps1")).ok()
-    assert "is self-signed" in run(rt, session(), script("Configure-Certificates.ps1")).error.message
+    assert "is self-signed" in run(rt, session(), script("Configure-Certificates.ps1")).failed().message
 
 
 def test_configure_certificates_refuses_expired(installed, tmp_path):
@@ -266,7 +269,7 @@ def test_configure_certificates_refuses_expired(installed, tmp_path):
     cert, key = issued(rt, not_after=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
     thumb = import_pfx(rt, tmp_path, cert, key).ok().outputs[0].properties["Thumbprint"]
     r = run(rt, session(), script("Configure-Certificates.ps1", Thumbprint=thumb))
-    assert r.error.message.startswith(f"Certificate {thumb} expired on ")
+    assert r.failed().message.startswith(f"Certificate {thumb} expired on ")
 
 
 # -- Configure-WapConnector --------------------------------------------------------------------------------------
@@ -288,9 +291,9 @@ def test_configure_wap_connector_writes_app_settings(installed):
 def test_configure_wap_connector_preconditions(installed):
     r = run(installed, session(), script("Configure-WapConnector.ps1", TenantPortalFQDN="not a name",
                                          TenantAPIFQDN="a.b", AzureStackPortalFQDN="c.d"))
-    assert r.error.message == "'not a name' is not a valid FQDN for -TenantPortalFQDN."
+    assert r.failed().message == "'not a name' is not a valid FQDN for -TenantPortalFQDN."
     r = run(installed, session(), script("Configure-WapConnector.ps1", TenantPortalFQDN="a.b"))
-    assert r.error.message == ("Cannot process command because of one or more missing mandatory parameters: "
+    assert r.failed().message == ("Cannot process command because of one or more missing mandatory parameters: "
                                "TenantAPIFQDN AzureStackPortalFQDN.")
 
 
@@ -318,7 +321,7 @@ def test_update_tenant_api_needs_its_msi(rt, tmp_path):
     stage_bundle(rt, tmp_path)
     run(rt, session(), cmd("Remove-Item", Path=f"{BUNDLE_ROOT}\\Setup\\Packages\\MgmtSvc-TenantAPI.msi")).ok()
     r = run(rt, session(), cmd(f"{BUNDLE_ROOT}\\Setup\\Packages\\Update-TenantAPI.ps1"))
-    assert r.error.message.startswith("Package not found: ")
+    assert r.failed().message.startswith("Package not found: ")
     assert product_code(rt) == "{CF41308C-9BC3-46C1-8B39-135D00E491E8}"
 
 
@@ -356,12 +359,12 @@ def test_configure_trust_needs_sysadmin_or_a_sql_credential(tmp_path):
     stage_bundle(rt, tmp_path)
     data_file = output_file(rt, tmp_path)
     r = run(rt, session(), script("Configure-TrustAzureStack.ps1", SqlServer="wapcomputer1", DataFile=data_file))
-    assert r.error.message == ("The current user 'CONTOSO\\WapAdmin' does not have sysadmin access to "
+    assert r.failed().message == ("The current user 'CONTOSO\\WapAdmin' does not have sysadmin access to "
                                "Microsoft.MgmtSvc.Store on 'wapcomputer1'. Run as a sysadmin or pass -SqlCredential.")
     bad = {"UserName": "sa", "Password": SecretStr("nope")}
     r = run(rt, session(), script("Configure-TrustAzureStack.ps1", SqlServer="wapcomputer1", DataFile=data_file,
                                   SqlCredential=bad))
-    assert r.error.message == "Login failed for user 'sa'."
+    assert r.failed().message == "Login failed for user 'sa'."
     good = {"UserName": "sa", "Password": SecretStr("sa-pass")}
     run(rt, session(), script("Configure-TrustAzureStack.ps1", SqlServer="wapcomputer1.contoso.com\\MSSQLSERVER",
                               DataFile=data_file, SqlCredential=good)).ok()
@@ -372,14 +375,15 @@ def test_configure_trust_other_preconditions(rt, tmp_path):
     stage_bundle(rt, tmp_path)
     trust = "Configure-TrustAzureStack.ps1"
     r = run(rt, session(), script(trust, SqlServer="nosuchsql", DataFile="C:\\x.txt"))
-    assert r.error.message.startswith("Cannot connect to SQL Server 'nosuchsql'")
+    assert r.failed().message.startswith("Cannot connect to SQL Server 'nosuchsql'")
     r = run(rt, session(), script(trust, SqlServer="wapcomputer1", DataFile="C:\\x.txt"))
-    assert r.error.message == "Data file not found: C:\\x.txt"
+    assert r.failed().message == "Data file not found: C:\\x.txt"
     run(rt, session(), cmd("Set-Content", Path="C:\\bad.txt", Value="AzurePackConnectorEndpoint=x")).ok()
     r = run(rt, session(), script(trust, SqlServer="wapcomputer1", DataFile="C:\\bad.txt"))
-    assert r.error.message.startswith("Data file C:\\bad.txt is not a valid Azure Pack Connector output file: not JSON")
+    assert r.failed().message.startswith(
+        "Data file C:\\bad.txt is not a valid Azure Pack Connector output file: not JSON")
     r = run(rt, session(), script(trust, SqlServer="wapcomputer1", DataFile="C:\\bad.txt", PromptForSqlCredential=True))
-    assert r.error.message == "-PromptForSqlCredential needs an interactive console; pass -SqlCredential instead."
+    assert r.failed().message == "-PromptForSqlCredential needs an interactive console; pass -SqlCredential instead."
     assert trust_rows(rt) == []
 
 
@@ -397,7 +401,7 @@ def test_management_store_and_protection(rt):
     assert run(rt, session(), cmd("Test-MgmtSvcProtectedConfiguration", Namespace="TenantAPI")).ok().outputs == [True]
     run(rt, session(), cmd("Unprotect-MgmtSvcConfiguration", Namespace="TenantAPI")).ok()
     assert run(rt, session(), cmd("Test-MgmtSvcProtectedConfiguration", Namespace="TenantAPI")).ok().outputs == [False]
-    assert run(rt, session(), cmd("Get-MgmtSvcSetting", Namespace="Nope")).error.error_id == "InvalidNamespace"
+    assert run(rt, session(), cmd("Get-MgmtSvcSetting", Namespace="Nope")).failed().error_id == "InvalidNamespace"
 
 
 def msiexec_uninstall(code: str, *extra: str, wait: bool = True) -> Any:
@@ -417,8 +421,8 @@ def test_msiexec_removes_a_connector_product_and_its_site(installed):
     again = run(rt, session(), msiexec_uninstall(controller)).ok().outputs  # gone already: msiexec's 1605
     assert again[0].properties["ExitCode"] == 1605
     r = run(rt, session(), msiexec_uninstall("{CF41308C-9BC3-46C1-8B39-135D00E491E8}"))
-    assert r.error.message == "labsim simulates uninstalling only the Connector packages."
+    assert r.failed().message == "labsim simulates uninstalling only the Connector packages."
     r = run(rt, session(), cmd("Start-Process", FilePath="cmd.exe", ArgumentList=["/c", "del"]))
-    assert r.error.error_id == "LabsimUnsupportedProcess"
-    assert run(rt, session(), cmd("Start-Process", FilePath="msiexec.exe", ArgumentList=["/x", controller])).error \
+    assert r.failed().error_id == "LabsimUnsupportedProcess"
+    assert run(rt, session(), cmd("Start-Process", FilePath="msiexec.exe", ArgumentList=["/x", controller])).failed() \
         .error_id == "LabsimUnsupportedProcess"  # not quiet: a dialog nobody can answer in a remote session

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from pypsrp.complex_objects import ObjectMeta, PSCredential
@@ -28,14 +30,14 @@ def runtime() -> EchoRuntime:
 
 
 @pytest.fixture
-def service(runtime: EchoRuntime) -> WSManService:
+def service(runtime: EchoRuntime) -> Iterator[WSManService]:
     svc = WSManService("WAP01", "wap01.contoso.com", runtime, operation_timeout=1.0, idle_shell_timeout=60)
     yield svc
     svc.close()
 
 
 @pytest.fixture
-def pool(service: WSManService):
+def pool(service: WSManService) -> Iterator[RunspacePool]:
     with RunspacePool(in_memory_wsman(service, operation_timeout=1)) as rp:
         yield rp
 
@@ -114,7 +116,7 @@ def test_terminating_error_fails_the_pipeline(pool):
     assert str(err) == "site not found"
     assert err.fq_error == "SiteNotFound,Get-Website"
     assert err.category == 13
-    assert "RuntimeException" in err.reason
+    assert err.reason is not None and "RuntimeException" in err.reason
 
 
 def test_behaviour_bug_is_reported_not_fatal(pool):

@@ -8,7 +8,9 @@ import ssl
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -55,7 +57,7 @@ def runtime() -> EchoRuntime:
 
 
 @pytest.fixture(scope="module")
-def server(runtime, tmp_path_factory) -> LabServer:
+def server(runtime: EchoRuntime, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     with start_labsim(make_lab(), lambda lab, state_dir: runtime, tmp_path_factory.mktemp("labsim")) as srv:
         yield srv
 
@@ -68,7 +70,7 @@ def _clear_faults(runtime):
 
 
 def connect(server: LabServer, host: str = "WAP01", *, auth: str = "negotiate", https: bool = True,
-            user: str = WAP_USER, password: str = WAP_PASSWORD, **kw) -> WSMan:
+            user: str = WAP_USER, password: str = WAP_PASSWORD, **kw: Any) -> WSMan:
     address, port = server.endpoint(host, https)
     kw.setdefault("cert_validation", str(server.ca_file))
     if auth == "basic" and not https:
@@ -354,6 +356,7 @@ def _peer_certificate(address: str, port: int, ca_file: Path) -> tuple[bytes, by
     ctx.check_hostname = False
     with socket.create_connection((address, port), timeout=3) as raw, ctx.wrap_socket(raw) as tls:
         der = tls.getpeercert(binary_form=True)
+        assert der is not None
         tls.sendall(b"GET / HTTP/1.1\r\nHost: site\r\nConnection: close\r\n\r\n")
         page = b""
         while chunk := tls.recv(65536):

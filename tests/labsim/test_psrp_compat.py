@@ -31,7 +31,8 @@ def test_pipeline_states_and_bom():
     pool.state = RunspacePoolState.Opened  # as after the client's InitRunspacePool
     pipeline = ServerPipeline(pool, uuid.uuid4())
     compat.set_state(pipeline, PSInvocationState.Running, emit=False)
-    assert pipeline.state == PSInvocationState.Running and not pool._send_buffer
+    running = pipeline.state
+    assert running == PSInvocationState.Running and not pool._send_buffer
     pipeline.write_output("x")
     [queued] = pool._send_buffer
     assert queued.data[40:43] == compat.UTF8_BOM

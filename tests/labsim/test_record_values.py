@@ -5,7 +5,7 @@ exception's HResult, and what never goes into a record (secrets, byte arrays). P
 from __future__ import annotations
 
 import pytest
-from psrpcore.types import ErrorCategory
+from psrpcore.types import ErrorCategory, PSObject
 
 from labsim import records as R
 from labsim.runtime import Invocation, SecretStr
@@ -16,11 +16,11 @@ pytestmark = pytest.mark.unit
 GET_ITEM = Invocation("Get-Item", parameters=(("Path", "C:\\missing"),))
 
 
-def members(obj) -> dict:
+def members(obj: PSObject) -> dict:
     return {p.name: p.get_value(obj) for p in obj.PSObject.extended_properties}
 
 
-def adapted(obj) -> dict:
+def adapted(obj: PSObject) -> dict:
     return {p.name: p.get_value(obj) for p in obj.PSObject.adapted_properties}
 
 

@@ -468,17 +468,16 @@ def import_second_certificate(server: LabServer, t: Transport, host: str) -> str
     """A second CA-issued certificate with its key in the host's My store, imported the way an admin would."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from cryptography.hazmat.primitives.serialization import pkcs12
 
     from labsim.pki import lab_ca
     from providers.transport import Secret
+    from tests.cert_factory import private_key
 
     fqdn = server.lab.host(host).fqdn
     cert_pem, key_pem = lab_ca(server.state_dir, server.lab).issue(fqdn, [fqdn])
     cert = x509.load_pem_x509_certificate(cert_pem)
-    key = serialization.load_pem_private_key(key_pem, None)
-    assert isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey))
+    key = private_key(key_pem)
     pfx = pkcs12.serialize_key_and_certificates(b"other", key, cert, None,
                                                 serialization.BestAvailableEncryption(b"pfx-pass"))
     c = conn_of(server, host)
