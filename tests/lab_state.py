@@ -1,4 +1,5 @@
-"""The state database of a running labsim, where tests read the invocation log and switch faults on and off."""
+"""labsim's hosts behind a running server, and their state database, where tests read the invocation log and switch
+faults on and off."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ from labsim.server import LabServer
 from labsim.state import LabState
 
 
-def lab_state(server: LabServer) -> LabState:
+def lab_runtime(server: LabServer) -> LabRuntime:
     assert isinstance(server.runtime, LabRuntime), "this lab runs another runtime than labsim's hosts"
-    return server.runtime.state
+    return server.runtime
+
+
+def lab_state(server: LabServer) -> LabState:
+    return lab_runtime(server).state

@@ -17,7 +17,8 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from unittest import mock
 
 from hypothesis import strategies as st
 
@@ -75,16 +76,13 @@ def scheme_recorder() -> Iterator[SchemeLog]:
     log = SchemeLog()
     original = auth.ConnectionAuth.authenticate
 
-    def authenticate(self, authorization, *, encrypted):  # type: ignore[no-untyped-def]
+    def authenticate(self: auth.ConnectionAuth, authorization: str | None, *, encrypted: bool) -> auth.AuthResult:
         if authorization:
             log.add(self.host_auth.host.name, authorization.strip().partition(" ")[0].lower())
         return original(self, authorization, encrypted=encrypted)
 
-    auth.ConnectionAuth.authenticate = authenticate  # type: ignore[method-assign]
-    try:
+    with mock.patch.object(auth.ConnectionAuth, "authenticate", authenticate):
         yield log
-    finally:
-        auth.ConnectionAuth.authenticate = original  # type: ignore[method-assign]
 
 
 # -- hostile strings ------------------------------------------------------------------------------------------
@@ -131,7 +129,7 @@ def hostile_text(min_size: int = 1, max_size: int = 60, nul: bool = True) -> st.
     """Generated strings biased towards PowerShell metacharacters, mixed with arbitrary Unicode."""
     alphabet = _HOSTILE_ALPHABET if nul else _HOSTILE_ALPHABET.replace("\x00", "")
     meta = st.text(alphabet=alphabet, min_size=min_size, max_size=max_size)
-    blacklist = ("Cs",) if nul else ("Cs", "Cc")
+    blacklist: tuple[Literal["Cs", "Cc"], ...] = ("Cs",) if nul else ("Cs", "Cc")
     anything = st.text(alphabet=st.characters(blacklist_categories=blacklist), min_size=min_size, max_size=max_size)
     fixed = st.sampled_from([s for s in HOSTILE_STRINGS if len(s) >= min_size and (nul or "\x00" not in s)])
     mixed = st.builds(lambda a, b, c: a + b + c, fixed, meta, anything).filter(lambda s: len(s) >= min_size)
@@ -227,9 +225,10 @@ DATA_FILE = """{"CloudName": "AzurePack_1", "AzureStackCloudName": "AzureStack",
 
 
 # -- mutations of nested inputs (bad-input corpus) -------------------------------------------------------------
-BAD_SCALARS = (None, True, False, 0, -1, 65536, 70000, 1.5, float("nan"), float("inf"), "", " ", "bad..fqdn",
-               "-lead.example.com", "a" * 300, "999.1.1.1", "x y.example.com", "h\u00f6st.example.com", "5986",
-               "C:\\..\\x", "$(calc)", [], {}, [1, "a"], {"k": "v"})
+BAD_SCALARS: tuple[object, ...] = (
+    None, True, False, 0, -1, 65536, 70000, 1.5, float("nan"), float("inf"), "", " ", "bad..fqdn",
+    "-lead.example.com", "a" * 300, "999.1.1.1", "x y.example.com", "h\u00f6st.example.com", "5986",
+    "C:\\..\\x", "$(calc)", [], {}, [1, "a"], {"k": "v"})
 
 
 def paths(value: Any, prefix: tuple = ()) -> list[tuple]:

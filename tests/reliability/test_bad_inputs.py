@@ -22,12 +22,15 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pulumi.dynamic import ResourceProvider
 
 from components.config import parse_stack_config
 from labsim.lab import DEFAULT_LAB, LabFileError, load_lab
+from labsim.server import LabServer
 from providers.errors import ConfigurationError
 from providers.transport import HostConnection
 from tests.cert_factory import make_ca
+from tests.lab_state import lab_state
 from tests.reliability import figures
 from tests.reliability.corpus import (
     DEFAULT_POLLING,
@@ -395,8 +398,8 @@ def lab_settings():
     return {"pep_polling_seconds": DEFAULT_POLLING}
 
 
-def _last_id(server) -> int:
-    return max([i["id"] for i in server.runtime.state.invocations()] + [0])
+def _last_id(server: LabServer) -> int:
+    return max([i["id"] for i in lab_state(server).invocations()] + [0])
 
 
 def secrets_of(props: dict[str, Any]) -> list[str]:
@@ -420,7 +423,8 @@ def _root(prop: str) -> str:
     return prop.split(".")[0].split("[")[0]
 
 
-def check_resource(server, provider, props: dict[str, Any], secrets: list[str], mutated: tuple | None) -> str:
+def check_resource(server: LabServer, provider: ResourceProvider, props: dict[str, Any], secrets: list[str],
+                   mutated: tuple | None) -> str:
     before = _last_id(server)
     with scheme_recorder() as seen:
         result = provider.check({}, props)  # must not raise, whatever the input
@@ -556,7 +560,8 @@ RESOURCE_CASES: dict[str, list[tuple[str, Any, str]]] = {
     ],
 }
 
-HAND_CASES = [(r, name, change, prop) for r, cases in RESOURCE_CASES.items() for name, change, prop in cases]
+HAND_CASES: list[tuple[str, str, Any, str | None]] = [
+    (r, name, change, prop) for r, cases in RESOURCE_CASES.items() for name, change, prop in cases]
 HAND_CASES += [(r, f"{r} connection: {name}", change, None) for r in RESOURCES for name, change in CONNECTION_CASES
                if r != "AzurePackConnector" or "PEP" in name]
 HAND_CASES += [("AzurePackConnector", f"AzurePackConnector PEP connection: {name}", change, None)

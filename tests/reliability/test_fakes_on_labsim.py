@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 
 from labsim.runtime import Fault
+from labsim.server import LabServer
 from providers import bundle as B
 from providers import connector_site as cs
 from providers.errors import ConnectorError
+from tests.lab_state import lab_state
 from tests.outs import outs_of
 from tests.providers.conftest import host_connection, stage_bundle
 from tests.reliability.corpus import DEFAULT_POLLING, valid_resource_inputs
@@ -33,26 +35,26 @@ def lab_settings():
 
 @pytest.fixture
 def server(labsim, sim):
-    labsim.runtime.state.reset()  # every host back to its baseline, faults cleared
+    lab_state(labsim).reset()  # every host back to its baseline, faults cleared
     yield labsim
-    labsim.runtime.state.clear_faults()
+    lab_state(labsim).clear_faults()
 
 
-def fault(server: Any, host: str, kind: str, command: str) -> None:
-    server.runtime.state.set_fault(Fault(host=server.lab.host(host).name, kind=kind, command=command))
+def fault(server: LabServer, host: str, kind: str, command: str) -> None:
+    lab_state(server).set_fault(Fault(host=server.lab.host(host).name, kind=kind, command=command))
 
 
-def clear(server: Any) -> None:
-    server.runtime.state.clear_faults()
+def clear(server: LabServer) -> None:
+    lab_state(server).clear_faults()
 
 
-def file_on(server: Any, host: str, path: str) -> bytes | None:
-    with server.runtime.state.tx() as tx:
+def file_on(server: LabServer, host: str, path: str) -> bytes | None:
+    with lab_state(server).tx() as tx:
         return tx.read_file(server.lab.host(host).name, path)
 
 
-def invoked(server: Any, host: str, command: str) -> list[dict[str, Any]]:
-    return server.runtime.state.invocations(server.lab.host(host).name, command)
+def invoked(server: LabServer, host: str, command: str) -> list[dict[str, Any]]:
+    return lab_state(server).invocations(server.lab.host(host).name, command)
 
 
 # -- Certificate -------------------------------------------------------------------------------------------------
@@ -71,7 +73,7 @@ def test_a_certificate_import_that_does_not_land_is_reported_and_the_rerun_conve
 
 
 # -- ConnectorBundle ---------------------------------------------------------------------------------------------
-def _bundle_props(server: Any, root: Path, destination: str = "C:\\temp\\WAPConnector") -> dict[str, Any]:
+def _bundle_props(server: LabServer, root: Path, destination: str = "C:\\temp\\WAPConnector") -> dict[str, Any]:
     return {"connection": host_connection(server, "wapcomputer2"), "source_dir": str(root),
             "destination": destination, "chunk_size": 4096, "files": B.hash_tree(root)}
 
@@ -134,7 +136,7 @@ def test_a_host_that_does_not_converge_is_reported_and_the_rerun_converges(serve
 
 
 # -- TenantApiTrust ----------------------------------------------------------------------------------------------
-def _trust(server: Any, sim: Any, tmp_path: Path, realm_tag: str = "", name: str = "AzurePack-06-27-15-50.txt",
+def _trust(server: LabServer, sim: Any, tmp_path: Path, realm_tag: str = "", name: str = "AzurePack-06-27-15-50.txt",
            **over: Any) -> tuple[Any, dict[str, Any]]:
     from tests.providers.test_tenant_api_trust import REALM, data_file
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +28,7 @@ HANG_BUDGET = 2.0
 ADVICE = ("check ", "retry", "again", "set ", "use ", "look at", "fix ")
 
 
-def _wait(pred, what: str, timeout: float = 10.0) -> None:
+def _wait(pred: Callable[[], object], what: str, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not pred():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
@@ -80,7 +82,7 @@ def _up_under(lab: Any, fault: str) -> str:
     return run.output
 
 
-def test_one_cell_per_fault_kind_through_the_cli(tmp_path) -> None:
+def test_one_cell_per_fault_kind_through_the_cli(tmp_path: Path) -> None:
     from tests.e2e.lab_stack import lab_stack
     from tests.e2e.pulumi_cli import engine_missing
 

@@ -18,6 +18,7 @@ Not-applicable cells are listed in the table with their reason, and each reason 
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 import threading
 import time
@@ -29,6 +30,7 @@ from typing import Any
 import pytest
 
 from labsim.hosts.wapconnector import CONNECTOR_PRODUCTS
+from labsim.server import LabServer
 from providers import azure_pack_connector as apc
 from providers import bundle as B
 from providers import certificate as C
@@ -38,6 +40,7 @@ from providers import tenant_api_update as update
 from providers.errors import ConnectorError, StepTimedOut, TransportError
 from providers.facts import locations, tenant_api
 from providers.transport import Command, FakeTransport, HostConnection, PsrpTransport, SessionCache
+from tests.lab_state import lab_runtime, lab_state
 from tests.outs import outs_of
 from tests.reliability import figures
 from tests.reliability.matrix import (
@@ -84,7 +87,7 @@ def lab_settings() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def lab(labsim) -> Iterator[Any]:
+def lab(labsim: LabServer) -> Iterator[LabServer]:
     import labsim.server as lab_server
 
     # Faults take effect within one poll of the lab database: poll faster than the default 0.2 s.
@@ -95,7 +98,7 @@ def lab(labsim) -> Iterator[Any]:
         lab_server.FAULT_POLL_SECONDS = poll
 
 
-def conn(server: Any, host: str, budget: float) -> dict[str, Any]:
+def conn(server: LabServer, host: str, budget: float) -> dict[str, Any]:
     from tests.providers.conftest import host_connection
 
     steps = sorted({s for names in STEPS.values() for s in names})
@@ -116,7 +119,7 @@ def fresh(*providers: Any) -> Iterator[PsrpTransport]:
         cache.close_all()
 
 
-def refused(server: Any, host: str) -> bool:
+def refused(server: LabServer, host: str) -> bool:
     address, port = server.endpoint(host)
     try:
         socket.create_connection((address, port), timeout=1).close()
@@ -133,33 +136,41 @@ def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 5.0) -> 
         time.sleep(0.02)
 
 
-def set_fault(server: Any, host: str, kind: str, command: str | None = None) -> None:
+def set_fault(server: LabServer, host: str, kind: str, command: str | None = None) -> None:
     from labsim.runtime import Fault
 
-    server.runtime.state.set_fault(Fault(host=server.lab.host(host).name, kind=kind, command=command))
+    lab_state(server).set_fault(Fault(host=server.lab.host(host).name, kind=kind, command=command))
     wait_for(lambda: any(f.kind == kind for f in server.faults_in_force(host)), f"{kind} on {host}")
     if kind == "down":
         wait_for(lambda: refused(server, host), f"{host} to refuse connections")
 
 
-def clear_faults(server: Any) -> None:
-    faulty = {f.host for f in server.runtime.state.faults()}
-    server.runtime.state.clear_faults()
+def clear_faults(server: LabServer) -> None:
+    faulty = {f.host for f in lab_state(server).faults()}
+    lab_state(server).clear_faults()
     for h in server.lab.hosts:
         name = h.name
         if name in faulty or server.faults_in_force(name):
-            wait_for(lambda name=name: not server.faults_in_force(name), f"faults of {name} to clear")
+            wait_for(functools.partial(no_faults, server, name), f"faults of {name} to clear")
             if h.winrm.https_port is not None:
-                wait_for(lambda name=name: not refused(server, name), f"{name} to listen again")
+                wait_for(functools.partial(listening, server, name), f"{name} to listen again")
 
 
-def last_id(server: Any) -> int:
-    return max([i["id"] for i in server.runtime.state.invocations()] + [0])
+def no_faults(server: LabServer, host: str) -> bool:
+    return not server.faults_in_force(host)
 
 
-def reached(server: Any, host: str, command: str, since: int) -> list[dict[str, Any]]:
+def listening(server: LabServer, host: str) -> bool:
+    return not refused(server, host)
+
+
+def last_id(server: LabServer) -> int:
+    return max([i["id"] for i in lab_state(server).invocations()] + [0])
+
+
+def reached(server: LabServer, host: str, command: str, since: int) -> list[dict[str, Any]]:
     name = server.lab.host(host).name
-    return [i for i in server.runtime.state.invocations(name) if i["id"] > since
+    return [i for i in lab_state(server).invocations(name) if i["id"] > since
             and (i["command"].lower() == command.lower() or i["command"].lower().endswith("\\" + command.lower()))]
 
 
@@ -176,18 +187,18 @@ class Scenario:
 
 
 def _stage(host: str) -> Callable[[Any], None]:
-    def prepare(server: Any) -> None:
+    def prepare(server: LabServer) -> None:
         from tests.providers.conftest import stage_bundle
 
         stage_bundle(server, host)
     return prepare
 
 
-def _delete_out_of_band(server: Any, p: Any, created: Any, props: dict[str, Any]) -> None:
+def _delete_out_of_band(server: LabServer, p: Any, created: Any, props: dict[str, Any]) -> None:
     p.delete(created.id, outs_of(created))  # an administrator undid it by hand
 
 
-def _admin(server: Any, host: str, step: str, statements: Any) -> None:
+def _admin(server: LabServer, host: str, step: str, statements: Any) -> None:
     with fresh() as t:
         t.run(HostConnection.parse(conn(server, host, 30.0)), f"admin: {step}", statements)
 
@@ -197,7 +208,7 @@ def certificate(tmp: Path) -> Scenario:
 
     leaf = make_leaf(make_ca("Matrix CA"), names=("wapcomputer1.contoso.com",))
 
-    def props(server: Any, budget: float) -> dict[str, Any]:
+    def props(server: LabServer, budget: float) -> dict[str, Any]:
         return {"connection": conn(server, "wapcomputer1", budget), "store": "My", "cert_pem": leaf.pem,
                 "pfx_base64": leaf.pfx_base64("Pfx-Pass-123"), "pfx_password": "Pfx-Pass-123",
                 "serves_fqdns": ["wapcomputer1.contoso.com"], "expiry_threshold_days": 30, "staging_dir": "C:\\temp"}
@@ -209,36 +220,36 @@ def bundle(tmp: Path) -> Scenario:
 
     root = make_bundle(tmp / "bundle")
 
-    def props(server: Any, budget: float) -> dict[str, Any]:
+    def props(server: LabServer, budget: float) -> dict[str, Any]:
         return {"connection": conn(server, "wapcomputer2", budget), "source_dir": str(root),
                 "destination": "C:\\temp\\WAPConnector", "chunk_size": 4096, "files": B.hash_tree(root)}
 
-    def drift(server: Any, p: Any, created: Any, props: dict[str, Any]) -> None:
+    def drift(server: LabServer, p: Any, created: Any, props: dict[str, Any]) -> None:
         _admin(server, "wapcomputer2", "edit a staged file", Command("Set-Content", {
             "Path": "C:\\temp\\WAPConnector\\Setup\\Scripts\\Update-TenantAPI.ps1", "Value": "tampered"}))
     return Scenario(B.ConnectorBundleProvider(), props, drift=drift)
 
 
 def connector_site(tmp: Path) -> Scenario:
-    def props(server: Any, budget: float) -> dict[str, Any]:
+    def props(server: LabServer, budget: float) -> dict[str, Any]:
         fqdn = server.lab.host("wapcomputer1").fqdn
         result = cs.check({"connection": conn(server, "wapcomputer1", budget), "tenant_portal_fqdn": fqdn,
                            "tenant_api_fqdn": fqdn, "azure_stack_portal_fqdn": "portal.local.azurestack.external"})
         assert result.failures == []
         return result.inputs
 
-    def drift(server: Any, p: Any, created: Any, props: dict[str, Any]) -> None:
+    def drift(server: LabServer, p: Any, created: Any, props: dict[str, Any]) -> None:
         _admin(server, "wapcomputer1", "uninstall a connector package",
                cs.uninstall_statements([CONNECTOR_PRODUCTS[1][3]]))
     return Scenario(cs.ConnectorSiteProvider(), props, prepare=_stage("wapcomputer1"), drift=drift)
 
 
 def tenant_api_update(tmp: Path) -> Scenario:
-    def props(server: Any, budget: float) -> dict[str, Any]:
+    def props(server: LabServer, budget: float) -> dict[str, Any]:
         return {"connection": conn(server, "wapcomputer1", budget), "bundle_path": "C:\\temp\\WAPConnector",
                 "script_folder": "Packages", "expected_product_code": None}
 
-    def drift(server: Any, p: Any, created: Any, props: dict[str, Any]) -> None:
+    def drift(server: LabServer, p: Any, created: Any, props: dict[str, Any]) -> None:
         _admin(server, "wapcomputer1", "stop the Tenant API site",
                Command("Stop-Website", {"Name": locations.TENANT_API_SITE}))
     return Scenario(update.TenantApiUpdateProvider(), props, prepare=_stage("wapcomputer1"), drift=drift)
@@ -247,12 +258,12 @@ def tenant_api_update(tmp: Path) -> Scenario:
 def tenant_api_trust(tmp: Path) -> Scenario:
     from tests.providers.test_tenant_api_trust import data_file
 
-    def props(server: Any, budget: float) -> dict[str, Any]:
+    def props(server: LabServer, budget: float) -> dict[str, Any]:
         return {"connection": conn(server, "wapcomputer1", budget), "data_file_content": data_file(),
                 "data_file_name": "AzurePack-06-27-15-50.txt", "bundle_path": "C:\\temp\\WAPConnector",
                 "sql_server": None, "sql_credential": None, "realm": None}
 
-    def drift(server: Any, p: Any, created: Any, props: dict[str, Any]) -> None:
+    def drift(server: LabServer, p: Any, created: Any, props: dict[str, Any]) -> None:
         _admin(server, "wapcomputer1", "delete the trust row", Command("Set-MgmtSvcDatabaseSetting", {
             "ConnectionString": tenant_api.store_connection_string("wapcomputer1"),
             "Namespace": tenant_api.TRUST_NAMESPACE,
@@ -261,7 +272,7 @@ def tenant_api_trust(tmp: Path) -> Scenario:
 
 
 def azure_pack_connector(tmp: Path) -> Scenario:
-    def props(server: Any, budget: float) -> dict[str, Any]:
+    def props(server: LabServer, budget: float) -> dict[str, Any]:
         result = apc.check({
             "connection": conn(server, "AzS-ERCS01", budget), "share_connection": conn(server, "AzS-HOST", budget),
             "azure_stack_cloud_name": "AzureStack", "timeout_seconds": budget,
@@ -269,7 +280,7 @@ def azure_pack_connector(tmp: Path) -> Scenario:
         assert result.failures == []
         return result.inputs
 
-    def drift(server: Any, p: Any, created: Any, props: dict[str, Any]) -> None:
+    def drift(server: LabServer, p: Any, created: Any, props: dict[str, Any]) -> None:
         _admin(server, "AzS-ERCS01", "disable multi-cloud", apc.disable_command())
     return Scenario(apc.AzurePackConnectorProvider(), props, drift=drift)
 
@@ -324,18 +335,18 @@ def _hosts_of(resource: str) -> tuple[str, ...]:
 _REFERENCE: dict[str, dict] = {}
 
 
-def reference(server: Any, sc: Scenario, resource: str) -> dict:
+def reference(server: LabServer, sc: Scenario, resource: str) -> dict:
     """The hosts after a fault-free create and delete from baseline (what a failed create plus its rerun and a
     delete must also leave). Computed once per resource; leaves the lab at baseline."""
     if resource not in _REFERENCE:
-        server.runtime.state.reset()
+        lab_state(server).reset()
         sc.prepare(server)
         props = sc.props(server, STEP_BUDGET)
         with fresh(sc.provider):
             created = sc.provider.create(props)
             sc.provider.delete(created.id, outs_of(created))
-        _REFERENCE[resource] = {h: server.runtime.snapshot(server.lab.host(h).name) for h in _hosts_of(resource)}
-        server.runtime.state.reset()
+        _REFERENCE[resource] = {h: lab_runtime(server).snapshot(server.lab.host(h).name) for h in _hosts_of(resource)}
+        lab_state(server).reset()
     return _REFERENCE[resource]
 
 
@@ -363,7 +374,7 @@ NOT_APPLICABLE_BY_FAULT = [c for c in NOT_APPLICABLE if (c.resource, c.fault) in
                            and (c.resource, c.operation) not in NOT_APPLICABLE_OPS]
 
 
-def run_faulted(server: Any, cell: Cell, provider: Any, operation: Callable[[], Any]) -> BaseException | None:
+def run_faulted(server: LabServer, cell: Cell, provider: Any, operation: Callable[[], Any]) -> BaseException | None:
     """Run ``operation`` (of ``provider``) with the cell's fault in force on the target host; return what it
     raised."""
     target = REMOTE[cell.resource][cell.operation]
@@ -401,10 +412,10 @@ def run_faulted(server: Any, cell: Cell, provider: Any, operation: Callable[[], 
 
 
 @pytest.mark.parametrize("cell", APPLICABLE, ids=lambda c: c.id)
-def test_fault_cell(lab, tmp_path, cell: Cell) -> None:
+def test_fault_cell(lab: LabServer, tmp_path: Path, cell: Cell) -> None:
     started = time.monotonic()
     server = lab
-    server.runtime.state.reset()
+    lab_state(server).reset()
     clear_faults(server)
     sc = SCENARIOS[cell.resource](tmp_path)
     sc.prepare(server)
@@ -414,7 +425,8 @@ def test_fault_cell(lab, tmp_path, cell: Cell) -> None:
     target = REMOTE[cell.resource][cell.operation]
     fqdn = server.lab.host(target.host).fqdn
 
-    created = olds = None
+    created: Any = None  # the resource created before the faulted operation (none when that is create)
+    olds = None
     with fresh(p):
         if cell.operation != "create":
             created = p.create(props)
@@ -452,7 +464,7 @@ def test_fault_cell(lab, tmp_path, cell: Cell) -> None:
                 # The failed attempt must not change what the resource owns: its destroy still leaves the hosts
                 # as they were before the first attempt (nothing adopted, no folder forgotten).
                 p.delete(result.id, outs_of(result))
-                after = {h: server.runtime.snapshot(server.lab.host(h).name) for h in _hosts_of(cell.resource)}
+                after = {h: lab_runtime(server).snapshot(server.lab.host(h).name) for h in _hosts_of(cell.resource)}
                 clean = reference(server, sc, cell.resource)
                 assert after == clean, f"{cell.id}: after the rerun and a delete the hosts differ from a fault-free " \
                     f"create and delete: {_differences(clean, after)}"
@@ -474,7 +486,7 @@ def test_fault_cell(lab, tmp_path, cell: Cell) -> None:
 # EndpointCheck: TLS from the operator's machine to the connector site labsim serves on wapcomputer1:40005
 
 
-def endpoint_check_props(server: Any, wait_seconds: float) -> dict[str, Any]:
+def endpoint_check_props(server: LabServer, wait_seconds: float) -> dict[str, Any]:
     """Bind the connector site (ConnectorSite create, the tenant site's certificate) and return EndpointCheck
     inputs expecting the bound certificate, trusted through the lab CA."""
     from providers.endpoint_check import EndpointCheckProvider
@@ -500,12 +512,12 @@ def _endpoint_operation(p: Any, cell: Cell, props: dict[str, Any]) -> Callable[[
 
 
 @pytest.mark.parametrize("cell", TLS_APPLICABLE, ids=lambda c: c.id)
-def test_endpoint_check_cell(lab, cell: Cell) -> None:
+def test_endpoint_check_cell(lab: LabServer, cell: Cell) -> None:
     from providers.endpoint_check import EndpointCheckFailed, EndpointCheckProvider
 
     started = time.monotonic()
     server = lab
-    server.runtime.state.reset()
+    lab_state(server).reset()
     clear_faults(server)
     props = endpoint_check_props(server, wait_seconds=0.0)
     p = EndpointCheckProvider()
@@ -541,12 +553,12 @@ def _port_refused(address: str, port: int) -> bool:
 
 
 @pytest.mark.parametrize("cell", NOT_APPLICABLE_BY_FAULT, ids=lambda c: c.id)
-def test_fault_that_does_not_reach_the_endpoint_check(lab, cell: Cell) -> None:
+def test_fault_that_does_not_reach_the_endpoint_check(lab: LabServer, cell: Cell) -> None:
     """The n/a reason checked: with the fault in force on the probed host, the probe passes."""
     from providers.endpoint_check import EndpointCheckProvider
 
     server = lab
-    server.runtime.state.reset()
+    lab_state(server).reset()
     clear_faults(server)
     props = endpoint_check_props(server, wait_seconds=15.0)
     p = EndpointCheckProvider()
@@ -569,7 +581,9 @@ def _makes_no_remote_call(cell: Cell) -> None:
         import importlib
 
         module = {"CertificateAuthority": "providers.pki", "IssuedCertificate": "providers.pki"}[cell.resource]
-        source = Path(importlib.import_module(module).__file__).read_text()
+        source_file = importlib.import_module(module).__file__
+        assert source_file is not None
+        source = Path(source_file).read_text()
         assert "transport()" not in source and "providers.transport" not in source, \
             f"{cell.id}: {module} talks to a host after all; move the cell into the matrix"
         return

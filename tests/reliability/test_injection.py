@@ -32,8 +32,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from labsim.server import LabServer
 from providers.errors import ConfigurationError, RemoteCommandFailed
 from providers.transport import Command, HostConnection
+from tests.lab_state import lab_state
 from tests.outs import outs_of
 from tests.providers.conftest import host_connection
 from tests.reliability import figures
@@ -160,7 +162,7 @@ def server(labsim, sim):
     """The module's lab, the real transport in use. After the module: every invocation labsim recorded was a
     command it knows, never script text."""
     yield labsim
-    invocations = labsim.runtime.state.invocations()
+    invocations = lab_state(labsim).invocations()
     scripts = [i["command"][:80] for i in invocations if not is_known_command(i["command"])]
     figures.record("injection", "labsim_invocations_checked", len(invocations))
     figures.record("injection", "executed_as_code", len(scripts))
@@ -173,16 +175,16 @@ def src_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("injection-src")
 
 
-def last_id(server) -> int:
-    return max([i["id"] for i in server.runtime.state.invocations()] + [0])
+def last_id(server: LabServer) -> int:
+    return max([i["id"] for i in lab_state(server).invocations()] + [0])
 
 
-def since(server, mark: int, host: str | None = None, command: str | None = None) -> list[dict[str, Any]]:
+def since(server: LabServer, mark: int, host: str | None = None, command: str | None = None) -> list[dict[str, Any]]:
     name = server.lab.host(host).name if host else None
-    return [i for i in server.runtime.state.invocations(name, command) if i["id"] > mark]
+    return [i for i in lab_state(server).invocations(name, command) if i["id"] > mark]
 
 
-def assert_no_script(server, mark: int) -> None:
+def assert_no_script(server: LabServer, mark: int) -> None:
     for inv in since(server, mark):
         assert is_known_command(inv["command"]), inv
         assert "script text" not in (inv["error"] or "") and "ScriptsNotAllowed" not in (inv["error"] or ""), inv
@@ -326,7 +328,7 @@ def test_trust_data_file_text_arrives_byte_for_byte(server, sim, src_dir, text):
     assert staged and all(str(params(i)["Value"]).startswith("<byte[") for i in staged), staged
     if len(staged) == 1:
         assert params(staged[0])["Value"] == f"<byte[{len(content.encode('utf-8'))}] sha256={digest}>"
-    with server.runtime.state.tx() as tx:
+    with lab_state(server).tx() as tx:
         assert tx.read_file("wapcomputer1", path) == content.encode("utf-8")
     script = since(server, mark, "wapcomputer1", "Configure-TrustAzureStack.ps1")
     assert [params(i)["DataFile"] for i in script] in ([], [path])
@@ -382,12 +384,12 @@ def test_bundle_file_names_reach_the_host_as_path_values(server, sim, src_dir, n
     created = provider.create(props)
     try:
         target = "C:\\temp\\Hostile\\Setup\\" + name
-        paths = set()
+        paths: set[str | None] = set()
         for i in since(server, mark, "wapcomputer1"):
             p = params(i).get("Path")
             paths.update(p if isinstance(p, list) else [p])
         assert target in paths, sorted(p for p in paths if p)
-        with server.runtime.state.tx() as tx:
+        with lab_state(server).tx() as tx:
             assert tx.read_file("wapcomputer1", target) == b"harmless"
         assert_no_script(server, mark)
     finally:

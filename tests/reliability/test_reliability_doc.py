@@ -26,7 +26,7 @@ def committed() -> tuple[dict, str]:
     return report.load_committed()
 
 
-def test_the_page_is_the_rendering_of_the_committed_figures(committed) -> None:
+def test_the_page_is_the_rendering_of_the_committed_figures(committed: tuple[dict, str]) -> None:
     page = report.DOC.read_text(encoding="utf-8")
     rendered = report.render(*committed)
     if page != rendered:
@@ -35,7 +35,7 @@ def test_the_page_is_the_rendering_of_the_committed_figures(committed) -> None:
         pytest.fail(f"{REGENERATE}\n" + "\n".join(diff[:10] or ["(lengths differ)"]))
 
 
-def test_the_committed_figures_are_a_green_run_of_every_section(committed) -> None:
+def test_the_committed_figures_are_a_green_run_of_every_section(committed: tuple[dict, str]) -> None:
     summary, source = committed
     assert source.startswith("`make reliability`") and "exit code" not in source, source
     assert set(summary) == set(figures.SECTIONS), sorted(summary)
@@ -62,11 +62,11 @@ ZERO = [("injection", "executed_as_code"), ("secrets", "found"), ("soak", "failu
 
 
 @pytest.mark.parametrize("section, key", ZERO, ids=[f"{s}.{k}" for s, k in ZERO])
-def test_what_must_be_zero_is_zero(committed, section, key) -> None:
+def test_what_must_be_zero_is_zero(committed: tuple[dict, str], section: str, key: str) -> None:
     assert committed[0][section].get(key) == 0, (section, key, committed[0][section].get(key))
 
 
-def test_counted_figures_list_what_they_count(committed) -> None:
+def test_counted_figures_list_what_they_count(committed: tuple[dict, str]) -> None:
     listed = {(s, k): v for s, sec in committed[0].items() for k, v in sec.items() if isinstance(v, list)}
     for where in (("injection", "hostile_strings"), ("secrets", "secrets"), ("bad_inputs", "bad_inputs"),
                   ("transport_security", "cases_passed")):

@@ -14,14 +14,16 @@ import ast
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from labsim.server import LabServer
 from providers.errors import AuthenticationFailed, StepTimedOut, TransportError
 from providers.transport import Command, HostConnection, PsrpTransport, SessionCache
+from tests.lab_state import lab_state
 from tests.reliability import figures
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,17 +87,17 @@ AUDIT: dict[str, tuple[str, str]] = {
 }
 
 
-def remote_calls() -> dict[str, str]:
+def remote_calls() -> dict[str, str | None]:
     """module.function#n -> the idempotent argument as written ('run_until' for run_until, None if absent)."""
-    found: dict[str, str] = {}
+    found: dict[str, str | None] = {}
     for path in sorted((REPO / "providers").glob("*.py")):
         found.update(_remote_calls_in(path))
     return found
 
 
-def _remote_calls_in(path: Path) -> dict[str, str]:
+def _remote_calls_in(path: Path) -> dict[str, str | None]:
     src = path.read_text()
-    found: dict[str, str] = {}
+    found: dict[str, str | None] = {}
     counts: dict[str, int] = {}
 
     def walk(node: ast.AST, fn: str | None) -> None:
@@ -108,7 +110,8 @@ def _remote_calls_in(path: Path) -> dict[str, str]:
                         or (isinstance(target, ast.Name) and target.id == "t"):
                     key = f"{path.stem}.{name}"
                     counts[key] = counts.get(key, 0) + 1
-                    kw = {k.arg: ast.get_source_segment(src, k.value) for k in child.keywords}
+                    kw: dict[str | None, str | None] = {k.arg: ast.get_source_segment(src, k.value)
+                                                        for k in child.keywords}
                     found[f"{key}#{counts[key]}"] = "run_until" if child.func.attr == "run_until" \
                         else kw.get("idempotent")
             walk(child, name)
@@ -171,7 +174,7 @@ def test_step_timeouts_override_one_step_by_name() -> None:
 
 
 @pytest.fixture(scope="module")
-def lab(labsim) -> Iterator[Any]:
+def lab(labsim: LabServer) -> Iterator[LabServer]:
     import labsim.server as lab_server
 
     poll, lab_server.FAULT_POLL_SECONDS = lab_server.FAULT_POLL_SECONDS, 0.05
@@ -182,15 +185,15 @@ def lab(labsim) -> Iterator[Any]:
 
 
 @pytest.fixture
-def host(lab) -> Iterator[HostConnection]:
+def host(lab: LabServer) -> Iterator[HostConnection]:
     from tests.providers.conftest import host_connection
 
     yield HostConnection.parse(host_connection(lab, "wapcomputer2", operation_timeout=1, read_timeout=5))
-    lab.runtime.state.clear_faults()
+    lab_state(lab).clear_faults()
     _wait(lambda: not lab.faults_in_force("wapcomputer2"))
 
 
-def _wait(pred, timeout: float = 5.0) -> None:
+def _wait(pred: Callable[[], object], timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not pred():
         assert time.monotonic() < deadline, "timed out"
@@ -200,7 +203,7 @@ def _wait(pred, timeout: float = 5.0) -> None:
 def _fault(lab: Any, kind: str, command: str | None = None) -> None:
     from labsim.runtime import Fault
 
-    lab.runtime.state.set_fault(Fault(host="wapcomputer2", kind=kind, command=command))
+    lab_state(lab).set_fault(Fault(host="wapcomputer2", kind=kind, command=command))
     _wait(lambda: any(f.kind == kind for f in lab.faults_in_force("wapcomputer2")))
 
 
@@ -214,7 +217,7 @@ class Sleeps:
     def __call__(self, delay: float) -> None:
         self.delays.append(delay)
         if self.lab is not None and len(self.delays) == 1:
-            self.lab.runtime.state.clear_faults()
+            lab_state(self.lab).clear_faults()
             _wait(lambda: not self.lab.faults_in_force("wapcomputer2"))
 
 
@@ -222,7 +225,7 @@ READ_CMD = Command("Test-Path", {"Path": "C:\\Windows"})
 
 
 @pytest.mark.sim
-def test_idempotent_read_retries_a_transient_fault_and_succeeds(lab, host) -> None:
+def test_idempotent_read_retries_a_transient_fault_and_succeeds(lab: LabServer, host: HostConnection) -> None:
     sleeps = Sleeps(lab)
     t = PsrpTransport(SessionCache(), sleep=sleeps)
     _fault(lab, "wsman_fault")
@@ -233,7 +236,7 @@ def test_idempotent_read_retries_a_transient_fault_and_succeeds(lab, host) -> No
 
 
 @pytest.mark.sim
-def test_retries_are_bounded_with_exponential_backoff(lab, host) -> None:
+def test_retries_are_bounded_with_exponential_backoff(lab: LabServer, host: HostConnection) -> None:
     sleeps = Sleeps()
     t = PsrpTransport(SessionCache(), sleep=sleeps)
     _fault(lab, "wsman_fault")
@@ -249,20 +252,21 @@ def test_retries_are_bounded_with_exponential_backoff(lab, host) -> None:
 
 @pytest.mark.sim
 @pytest.mark.parametrize("kind, idempotent", [("wsman_fault", False), ("auth_broken", True)])
-def test_mutations_and_non_transient_errors_are_not_retried(lab, host, kind, idempotent) -> None:
+def test_mutations_and_non_transient_errors_are_not_retried(lab: LabServer, host: HostConnection, kind: str,
+                                                            idempotent: bool) -> None:
     sleeps = Sleeps()
     t = PsrpTransport(SessionCache(), sleep=sleeps)
     _fault(lab, kind)
-    mark = max([i["id"] for i in lab.runtime.state.invocations()] + [0])
+    mark = max([i["id"] for i in lab_state(lab).invocations()] + [0])
     write = Command("New-Item", {"Path": "C:\\temp\\retry-probe", "ItemType": "Directory"}, ["Force"])
     with pytest.raises(AuthenticationFailed if kind == "auth_broken" else TransportError):
         t.run(host, "write something", write, idempotent=idempotent)
     assert sleeps.delays == [], "never retried"
-    assert not [i for i in lab.runtime.state.invocations("wapcomputer2") if i["id"] > mark]
+    assert not [i for i in lab_state(lab).invocations("wapcomputer2") if i["id"] > mark]
 
 
 @pytest.mark.sim
-def test_a_hung_step_is_stopped_at_its_per_step_budget(lab) -> None:
+def test_a_hung_step_is_stopped_at_its_per_step_budget(lab: LabServer) -> None:
     from tests.providers.conftest import host_connection
 
     conn = HostConnection.parse(host_connection(lab, "wapcomputer2", operation_timeout=1, read_timeout=5,
@@ -274,17 +278,17 @@ def test_a_hung_step_is_stopped_at_its_per_step_budget(lab) -> None:
         with pytest.raises(StepTimedOut) as err:
             t.run(conn, "slow step", Command("Get-Website"), timeout=600.0, idempotent=True)
     finally:
-        lab.runtime.state.clear_faults()
+        lab_state(lab).clear_faults()
     elapsed = time.monotonic() - started
     assert err.value.seconds == 1.0, "step_timeouts beat the caller's 600 s default"
     assert "step_timeouts" in str(err.value) and "slow step" in str(err.value)
     # The pipeline was stopped on the host, not left running.
-    _wait(lambda: lab.runtime.state.invocations("wapcomputer2", "Get-Website")[-1]["outcome"] == "stopped")
+    _wait(lambda: lab_state(lab).invocations("wapcomputer2", "Get-Website")[-1]["outcome"] == "stopped")
     figures.record("retries_timeouts", "hung_step_stopped_after_s", round(elapsed, 2))
 
 
 @pytest.mark.sim
-def test_a_silent_host_costs_at_most_the_connect_timeout_per_attempt(lab) -> None:
+def test_a_silent_host_costs_at_most_the_connect_timeout_per_attempt(lab: LabServer) -> None:
     """A host that accepts TCP but never answers (a hung WinRM service, a half-dead VM): each attempt is bounded by
     connect_timeout (urllib3 applies it to the TLS handshake too), so an idempotent read gives up after 3 of them.
     The read timeout is set far beyond what the worker is given: only connect_timeout can end an attempt in time."""

@@ -32,14 +32,17 @@ import sys
 import threading
 import time
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
 from _pytest.logging import LogCaptureHandler
 
 from labsim.runtime import Fault
+from labsim.server import LabServer
 from providers.errors import RemoteCommandFailed, StepTimedOut, TransportError
 from providers.transport import Command, HostConnection, PsrpTransport, SessionCache
+from tests.lab_state import lab_state
 from tests.providers.conftest import host_connection
 from tests.reliability import figures
 from tests.reliability.corpus import lab
@@ -74,9 +77,19 @@ LEAK_BYTES_PER_PIPELINE = 512
 LEAK_OBJECTS_PER_PIPELINE = 0.25
 
 
-def sqlite_cache_limit(server) -> int:
+def counting_reaped(original: Callable[[], list[str]], reaped: list[str]) -> Callable[[], list[str]]:
+    """The service's reaper, the shell ids it closes also kept in ``reaped`` (the reaper then reports none)."""
+
+    def reap_idle() -> list[str]:
+        reaped.extend(original())
+        return []
+
+    return reap_idle
+
+
+def sqlite_cache_limit(server: LabServer) -> int:
     """Bytes SQLite may keep in the page cache of the lab database's connection (PRAGMA cache_size)."""
-    db = server.runtime.state._db
+    db = lab_state(server)._db
     pages = db.execute("PRAGMA cache_size").fetchone()[0]
     return -pages * 1024 if pages < 0 else pages * db.execute("PRAGMA page_size").fetchone()[0]
 
@@ -126,7 +139,7 @@ def commands(rng: random.Random) -> tuple[Command, object]:
                                                                                                separators=(",", ":"))]
 
 
-def worker(n: int, server, soak: Soak, stop: threading.Event, caches: list[SessionCache]) -> None:
+def worker(n: int, server: LabServer, soak: Soak, stop: threading.Event, caches: list[SessionCache]) -> None:
     rng = random.Random(n)
     host = HOSTS[n % len(HOSTS)]
     # tracemalloc makes everything several times slower: a wider budget there, so only faults explain a timeout.
@@ -154,9 +167,9 @@ def worker(n: int, server, soak: Soak, stop: threading.Event, caches: list[Sessi
             soak.requests.append(req)
 
 
-def toggler(server, soak: Soak, stop: threading.Event) -> None:
+def toggler(server: LabServer, soak: Soak, stop: threading.Event) -> None:
     rng = random.Random(42)
-    state = server.runtime.state
+    state = lab_state(server)
     while not stop.wait(rng.uniform(0.4, 0.9)):
         host = rng.choice(HOSTS)
         kind = KINDS[len(soak.windows) % len(KINDS)]
@@ -195,7 +208,7 @@ def excused_by(req: Request, windows: list[Window]) -> str | None:
     return None
 
 
-def objects(caplog) -> collections.Counter:
+def objects(caplog: pytest.LogCaptureFixture) -> collections.Counter:
     """gc-tracked objects by type: a leak of requests, shells or pipelines shows here whatever the allocator does."""
     # pytest keeps every LogRecord of the test, with the frames of its exc_info, in its capture handlers (caplog's
     # and the report's): not labsim's memory.
@@ -262,7 +275,8 @@ def pytest_log_capture_off():
 
 
 def test_soak_concurrent_pools_with_faults(tmp_path, caplog):
-    assert issubclass(StepTimedOut, Exception) and issubclass(TransportError, Exception) and RemoteCommandFailed
+    assert issubclass(StepTimedOut, Exception) and issubclass(TransportError, Exception) \
+        and RemoteCommandFailed is not None
     soak = Soak()
     stop = threading.Event()
     caches: list[SessionCache] = []
@@ -284,7 +298,7 @@ def test_soak_concurrent_pools_with_faults(tmp_path, caplog):
             # Warm-up: the same load with every kind of fault once (the fault paths fill their one-time caches
             # too: tracebacks read source lines, error records parse), then every client closed: the baseline has
             # the same (zero) clients as the end.
-            warm_stop, warm_caches = threading.Event(), []
+            warm_stop, warm_caches = threading.Event(), list[SessionCache]()
             warm = start_workers(warm_stop, warm_caches)
             warm_faults = threading.Thread(target=toggler, args=(server, soak, warm_stop), daemon=True)
             warm_faults.start()
@@ -297,7 +311,7 @@ def test_soak_concurrent_pools_with_faults(tmp_path, caplog):
             for cache in warm_caches:
                 cache.close_all()
             warm_caches.clear()
-            server.runtime.state.clear_faults()
+            lab_state(server).clear_faults()
             time.sleep(0.5)  # the fault watcher resumes suspended listeners
             objs_warm = objects(caplog)  # (first: it also drops pytest's captured log records)
             blocks_warm = blocks()
@@ -322,7 +336,7 @@ def test_soak_concurrent_pools_with_faults(tmp_path, caplog):
                 t.join(30)
             assert not [t.name for t in threads + [faults] if t.is_alive()], "a soak thread hung"
             duration = time.monotonic() - started
-            server.runtime.state.clear_faults()
+            lab_state(server).clear_faults()
             time.sleep(0.5)  # the fault watcher resumes suspended listeners
 
             for cache in caches:
@@ -333,7 +347,7 @@ def test_soak_concurrent_pools_with_faults(tmp_path, caplog):
             reaped: list[str] = []
             for h in HOSTS:
                 service = server.service(h)
-                service.reap_idle = (lambda original: lambda: reaped.extend(original()) or [])(service.reap_idle)
+                service.reap_idle = counting_reaped(service.reap_idle, reaped)
             before = {sid for h in HOSTS for sid in server.service(h).shell_ids}
             abandoned = [SessionCache().checkout(HostConnection.parse(host_connection(server, h)), "abandon")
                          for h in HOSTS]

@@ -17,7 +17,8 @@ import datetime as dt
 import pytest
 
 from providers.errors import ConfigurationError, TlsVerificationFailed
-from providers.transport import Command, HostConnection, PsrpTransport, SessionCache
+from providers.transport import Command, HostConnection, PsrpTransport, Result, SessionCache
+from tests.lab_state import lab_state
 from tests.providers.conftest import host_connection
 from tests.reliability import figures
 from tests.reliability.corpus import lab, scheme_recorder, valid_resource_inputs
@@ -41,7 +42,7 @@ def _failed_cases(request):
     figures.record("transport_security", "failed", request.session.testsfailed - failed_before)
 
 
-def run(conn: dict | HostConnection, command: Command = PROBE):
+def run(conn: dict | HostConnection, command: Command = PROBE) -> Result:
     cache = SessionCache()
     try:
         return PsrpTransport(cache, retries=0).run(HostConnection.parse(conn), "probe", command)
@@ -200,7 +201,7 @@ def test_every_remote_resource_refuses_credssp_outside_the_pep(default_lab, tmp_
     provider, props, key = valid_resource_inputs(default_lab, resource, tmp_path, PsrpTransport(SessionCache()))
     assert provider.check({}, props).failures == [], "the valid inputs must pass"
     props[key] = {**props[key], "auth": "credssp"}
-    mark = max([i["id"] for i in default_lab.runtime.state.invocations()] + [0])
+    mark = max([i["id"] for i in lab_state(default_lab).invocations()] + [0])
     with scheme_recorder() as seen:
         failures = provider.check({}, props).failures
         assert [f.property for f in failures] == [key], failures
@@ -208,7 +209,7 @@ def test_every_remote_resource_refuses_credssp_outside_the_pep(default_lab, tmp_
         with pytest.raises(ConfigurationError):
             provider.create(props)
         assert seen.count() == 0, seen.seen
-    assert max([i["id"] for i in default_lab.runtime.state.invocations()] + [0]) == mark
+    assert max([i["id"] for i in lab_state(default_lab).invocations()] + [0]) == mark
     _done(f"credssp_refused_by_{resource}")
 
 
