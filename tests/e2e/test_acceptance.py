@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from components.preflight import READ_COMMANDS
-from tests.e2e.lab_stack import lab_stack
+from tests.e2e.lab_stack import LabStack, lab_stack
 from tests.e2e.pulumi_cli import ROOT, engine_missing
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
@@ -21,7 +21,7 @@ READ_VERBS = ("Get-", "Test-", "Measure-", "Select-", "Where-", "Sort-", "Conver
 READS = {c.lower() for c in READ_COMMANDS}
 
 
-def acceptance(lab, report: Path, *extra: str) -> tuple[int, str, dict]:
+def acceptance(lab: LabStack, report: Path, *extra: str) -> tuple[int, str, dict]:
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "acceptance.py"), "--stack", lab.project.stack,
                            "--pulumi", "pulumi", "--cwd", str(lab.project.project_dir), "--report", str(report),
                            *extra], env=lab.project.env, capture_output=True, text=True, timeout=1400)

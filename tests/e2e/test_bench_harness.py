@@ -4,6 +4,7 @@ rot: labsim in its own process, the real engine, every figure the benchmark prin
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,7 @@ from benchmarks.lab_scale import HEADER, main, row
 pytestmark = pytest.mark.e2e
 
 
-def test_bench_harness_measures_a_one_cloud_lab(tmp_path, capsys) -> None:
+def test_bench_harness_measures_a_one_cloud_lab(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "bench.jsonl"
     [record] = main(["--clouds", "1", "--factor", "0", "--connection-cost", "0.05", "--no-floor",
                      "--json", str(out), "--workdir", str(tmp_path)])

@@ -19,8 +19,9 @@ import pytest
 import yaml
 
 from providers.transport import Secret
-from tests.cert_factory import org_ca, web_server_cert
-from tests.e2e.lab_stack import lab_stack
+from tests.cert_factory import Issued, org_ca, web_server_cert
+from tests.e2e.lab_stack import LabStack, lab_stack
+from tests.e2e.pulumi_cli import PulumiProject
 from tests.e2e.test_lab_lifecycle import EXPECTED_LEFTOVERS, leftovers
 
 pytestmark = pytest.mark.e2e
@@ -29,7 +30,7 @@ PFX_PASSWORD = "Contoso-Pfx-'7$(x)"
 ADMIN_PFX_PASSWORD = "Admin-Export-9"
 
 
-def set_secret(project, path: str, value: str) -> None:
+def set_secret(project: PulumiProject, path: str, value: str) -> None:
     """`pulumi config set --secret --path`, the value through stdin as an operator's prompt would take it."""
     proc = subprocess.run(["pulumi", "config", "set", "--secret", "--path", "--stack", project.stack, path,
                            "--non-interactive"], cwd=project.project_dir, env=project.env, input=value,
@@ -37,7 +38,7 @@ def set_secret(project, path: str, value: str) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
-def place_in_my_store(lab, host: str, cert) -> None:
+def place_in_my_store(lab: LabStack, host: str, cert: Issued) -> None:
     """What the administrator did before the stack existed: import the organization's PFX into My."""
     staged = f"C:\\temp\\{cert.thumbprint}.pfx"
     lab.admin(host, "New-Item", "Force", Path="C:\\temp", ItemType="Directory")
@@ -47,7 +48,7 @@ def place_in_my_store(lab, host: str, cert) -> None:
     lab.admin(host, "Remove-Item", Path=staged)
 
 
-def my_store(lab, host: str) -> dict:
+def my_store(lab: LabStack, host: str) -> dict:
     return (lab.snapshot(host).get("certs") or {}).get("My") or {}
 
 

@@ -4,10 +4,12 @@ stack is clean afterwards."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from labsim.hosts.wapconnector import CONNECTOR_SITES
-from tests.e2e.lab_stack import lab_stack
+from tests.e2e.lab_stack import LabStack, lab_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -15,12 +17,12 @@ NEW_PORTAL = "portal.east.azurestack.example"
 SITES = {"lab-AzurePack_1-wapcomputer1-connector-site", "lab-AzurePack_2-wapcomputer2-connector-site"}
 
 
-def portal_settings(lab, host: str) -> set[str]:
+def portal_settings(lab: LabStack, host: str) -> set[str]:
     sites = lab.snapshot(host)["sites"]
     return {sites[s.lower()]["appSettings"]["AzureStackPortalFQDN"] for s in CONNECTOR_SITES}
 
 
-def test_new_azure_stack_portal_fqdn_updates_only_the_connector_sites(tmp_path) -> None:
+def test_new_azure_stack_portal_fqdn_updates_only_the_connector_sites(tmp_path: Path) -> None:
     with lab_stack(tmp_path) as lab:
         lab.project.up()
         old = lab.outputs()["azureStack"]["portalFqdn"]

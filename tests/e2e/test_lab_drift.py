@@ -25,7 +25,7 @@ SITE1 = "lab-AzurePack_1-wapcomputer1-connector-site"
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory) -> Iterator[LabStack]:
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabStack]:
     with lab_stack(tmp_path_factory.mktemp("drift")) as lab:
         lab.project.up()
         lab.assert_clean()

@@ -8,7 +8,9 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -17,11 +19,12 @@ from tests.e2e.lab_stack import LabStack, lab_stack
 
 pytestmark = pytest.mark.e2e
 
+T = TypeVar("T")
 TRUST_ROW = ("Microsoft.MgmtSvc.Store", "TenantAPI", "Authentication.IdentityProvider.Secondary")
 UPDATED_TENANT_API = "{6E6C6E5B-0D63-4C6B-9A8E-2B1A3A9E7C41}"
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
+def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -62,7 +65,7 @@ def pending(lab: LabStack) -> dict[str, str]:
     return {op["resource"]["urn"].rsplit("::", 1)[1]: op["type"] for op in ops}
 
 
-def assert_hosts_configured(lab: LabStack, hosts=("wapcomputer1", "wapcomputer2")) -> None:
+def assert_hosts_configured(lab: LabStack, hosts: tuple[str, ...] = ("wapcomputer1", "wapcomputer2")) -> None:
     outputs = lab.outputs()
     assert outputs["azureStack"]["multiCloudEnabled"] is True
     assert lab.snapshot("AzS-ERCS01")["pep"]["multicloud"] is True
@@ -79,7 +82,7 @@ def assert_hosts_configured(lab: LabStack, hosts=("wapcomputer1", "wapcomputer2"
         assert stack_certs == [outputs["clouds"][f"AzurePack_{n}"]["thumbprint"]], host
 
 
-def test_cli_killed_mid_up_then_cancel_clear_pending_creates_and_up_converges(tmp_path) -> None:
+def test_cli_killed_mid_up_then_cancel_clear_pending_creates_and_up_converges(tmp_path: Path) -> None:
     # latency_factor 0.05: Install-Connector takes 2 s, Update-TenantAPI 1.5 s, Add-AzurePackConnector 2.25 s,
     # so the kill below lands while host work is in flight.
     with lab_stack(tmp_path, latency_factor=0.05) as lab:
@@ -145,7 +148,7 @@ def listening(address: str, port: int) -> bool:
         return False
 
 
-def test_host_down_during_up_other_hosts_complete_and_rerun_converges(tmp_path) -> None:
+def test_host_down_during_up_other_hosts_complete_and_rerun_converges(tmp_path: Path) -> None:
     with lab_stack(tmp_path) as lab:
         # The operator knows wapcomputer2 is down and goes on around it: preflight warns instead of stopping.
         lab.set_preflight("warn")

@@ -93,7 +93,8 @@ def destroy_to_baseline(lab: LabStack) -> None:
     ("seed-2016.yaml", (windows.WS2016, windows.WS2016)),
     ("seed-mixed.yaml", (windows.WS2012R2, windows.WS2012R2_WMF51)),
 ])
-def test_every_windows_up_drift_heal_clean_and_destroy(tmp_path: Path, lab_file, releases) -> None:
+def test_every_windows_up_drift_heal_clean_and_destroy(tmp_path: Path, lab_file: str,
+                                                       releases: tuple[windows.WindowsRelease, ...]) -> None:
     """One compact lifecycle per shipped lab: up, an administrator removes a connector product with
     PackageManagement (wapcomputer2 runs PowerShell 5.1), `up --refresh` heals only that, a clean refresh, and
     destroy back to the baseline."""

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -94,7 +95,7 @@ def stage(lab: LabStack, host: str, path: str, data: bytes) -> None:
     lab.admin(host, "Set-Content", Path=path, Value=data, Encoding="Byte")
 
 
-def configure_by_hand(lab: LabStack, certs: dict[str, dict[str, Any]], bundle_dir) -> None:
+def configure_by_hand(lab: LabStack, certs: dict[str, dict[str, Any]], bundle_dir: Path) -> None:
     ca = certs["lab-ca"]
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding

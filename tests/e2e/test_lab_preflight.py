@@ -8,13 +8,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from components.preflight import READ_COMMANDS
 from labsim.lab import DEFAULT_LAB, Lab, load_lab
 from labsim.runtime import Fault
-from tests.e2e.lab_stack import lab_stack
+from tests.e2e.lab_stack import LabStack, lab_stack
 from tests.e2e.pulumi_cli import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -54,7 +55,7 @@ def failing_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if " FAIL " in line]
 
 
-def test_broken_lab_lists_every_problem_and_nothing_is_written(tmp_path) -> None:
+def test_broken_lab_lists_every_problem_and_nothing_is_written(tmp_path: Path) -> None:
     with lab_stack(tmp_path, broken_lab()) as lab:
         lab.admin("wapcomputer2", "Stop-Website", Name="MgmtSvc-TenantSite")
         lab.runtime.state.set_fault(Fault(host="AzS-ERCS01", kind="auth_broken"))
@@ -96,13 +97,13 @@ def test_broken_lab_lists_every_problem_and_nothing_is_written(tmp_path) -> None
             assert lab.snapshot(host) == lab.snapshot(host, baseline=True) or host == "wapcomputer2", host
 
 
-def doctor(lab) -> subprocess.CompletedProcess[str]:
+def doctor(lab: LabStack) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(ROOT / "scripts" / "doctor.py"), "--stack", lab.project.stack,
                            "--cwd", str(lab.project.project_dir)], env={**os.environ, **lab.project.env},
                           capture_output=True, text=True, timeout=300)
 
 
-def test_doctor_passes_on_a_healthy_lab_and_judges_the_deployed_connector(tmp_path) -> None:
+def test_doctor_passes_on_a_healthy_lab_and_judges_the_deployed_connector(tmp_path: Path) -> None:
     with lab_stack(tmp_path) as lab:
         before = doctor(lab)
         assert before.returncode == 0, before.stdout + before.stderr

@@ -5,18 +5,19 @@ was created with Pulumi's default provider, or when clouds are added) replaces n
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
 
 from benchmarks.lab_scale import ProcessWatch
 from components.preflight import READ_COMMANDS
-from tests.e2e.lab_stack import lab_stack
+from tests.e2e.lab_stack import LabStack, lab_stack
 
 pytestmark = pytest.mark.e2e
 
 
-def watched_up(lab, *extra: str) -> tuple[subprocess.CompletedProcess[str], ProcessWatch]:
+def watched_up(lab: LabStack, *extra: str) -> tuple[subprocess.CompletedProcess[str], ProcessWatch]:
     project = lab.project
     cmd = ["pulumi", "up", "--yes", "--skip-preview", *extra, "--non-interactive", "--stack", project.stack]
     proc = subprocess.Popen(cmd, cwd=project.project_dir, env=project.env, stdout=subprocess.PIPE,
@@ -27,14 +28,14 @@ def watched_up(lab, *extra: str) -> tuple[subprocess.CompletedProcess[str], Proc
     return subprocess.CompletedProcess(cmd, proc.returncode, out), watch
 
 
-def set_provider_processes(lab, count: int) -> None:
+def set_provider_processes(lab: LabStack, count: int) -> None:
     path = lab.project.config_file
     doc = yaml.safe_load(path.read_text())
     doc["config"]["wapconnector:providerProcesses"] = count
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
-def test_hosts_run_in_several_provider_processes_and_regrouping_replaces_nothing(tmp_path) -> None:
+def test_hosts_run_in_several_provider_processes_and_regrouping_replaces_nothing(tmp_path: Path) -> None:
     with lab_stack(tmp_path) as lab:
         # The seed lab: 5 hosts -> 3 provider processes, each a real process of the engine.
         _, watch = watched_up(lab)

@@ -43,7 +43,7 @@ def overlapping_pairs(invocations: list[dict]) -> set[frozenset[str]]:
     return pairs
 
 
-def test_three_clouds_with_load_balanced_names_and_separate_sql_deploy_concurrently(tmp_path) -> None:
+def test_three_clouds_with_load_balanced_names_and_separate_sql_deploy_concurrently(tmp_path: Path) -> None:
     lab_def = load_lab(LAB_FILE)
     assert lab_def.settings.latency_factor > 0
     with lab_stack(tmp_path, lab_def, pep_polling_seconds=2.0) as lab:
@@ -78,6 +78,7 @@ def test_three_clouds_with_load_balanced_names_and_separate_sql_deploy_concurren
                 check = checks[vm.address]
                 assert check["fqdn"] == declared.tenant_portal_fqdn
                 assert check["served_thumbprint"] == cloud["thumbprint"]
+                assert declared.tenant_portal_fqdn is not None
                 assert probe(declared.tenant_portal_fqdn, 40005, outputs["caCertificatePem"], vm.address) \
                     == cloud["thumbprint"]
             for vm in apis:

@@ -8,6 +8,8 @@ import re
 import socket
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -22,7 +24,7 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory) -> Iterator[LabStack]:
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabStack]:
     missing = engine_missing()
     if missing:
         pytest.fail(missing)
@@ -54,7 +56,7 @@ def secrets_of(lab: LabStack) -> list[str]:
     """Every password and private key the stack holds, as the state decrypts them."""
     found: list[str] = []
 
-    def walk(value) -> None:
+    def walk(value: Any) -> None:
         if isinstance(value, dict) and SECRET_SIG in value:  # a decrypted secret: its JSON plaintext
             value = json.loads(value["plaintext"])
             if isinstance(value, str) and len(value) > 3:
@@ -75,8 +77,8 @@ def secrets_of(lab: LabStack) -> list[str]:
     return found
 
 
-def test_graph_shows_hosts_resources_and_drift_without_secrets_or_touching_hosts(lab: LabStack, tmp_path,
-                                                                                 monkeypatch) -> None:
+def test_graph_shows_hosts_resources_and_drift_without_secrets_or_touching_hosts(
+        lab: LabStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pulumi import automation as auto
 
     def decrypting_export(*_: object) -> None:
@@ -138,7 +140,7 @@ def write_config(lab: LabStack, stack: str, values: dict) -> None:
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
-def fleet(lab: LabStack, tmp_path, capsys, *args: str) -> tuple[int, str]:
+def fleet(lab: LabStack, tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     code = labops_fleet.main(["--log-dir", str(tmp_path / "logs"), "--drift-dir", str(tmp_path / "drift"), *args],
                              project=project_of(lab))
     return code, capsys.readouterr().out
@@ -148,7 +150,8 @@ def rows(output: str) -> dict[str, str]:
     return {line.split()[0]: line for line in output.splitlines() if line and not line.startswith((" ", "STACK"))}
 
 
-def test_fleet_status_lists_every_stack_with_its_state_and_drift(lab: LabStack, tmp_path, capsys) -> None:
+def test_fleet_status_lists_every_stack_with_its_state_and_drift(lab: LabStack, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     lab.project.run("stack", "init", "pki", check=True, with_stack=False)  # a second stack, not deployed yet
     write_config(lab, "pki", PKI_ONLY)
     write_config(lab, "spare", PKI_ONLY)  # configured, never initialised
@@ -168,7 +171,8 @@ def test_fleet_status_lists_every_stack_with_its_state_and_drift(lab: LabStack, 
     assert "update" in recorded["ops"].values()
 
 
-def test_fleet_up_finishes_the_reachable_hosts_when_one_is_down(lab: LabStack, tmp_path, capsys) -> None:
+def test_fleet_up_finishes_the_reachable_hosts_when_one_is_down(lab: LabStack, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
     from labsim.runtime import Fault
 
     down = lab.lab.host("wapcomputer2")

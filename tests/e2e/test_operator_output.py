@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +26,7 @@ SITE1 = "ConnectorSite lab-AzurePack_1-wapcomputer1-connector-site"
 INSTALL = "install the connector (Install-Connector.ps1)"
 
 
-def test_progress_is_live_and_errors_have_no_sdk_prefix(tmp_path) -> None:
+def test_progress_is_live_and_errors_have_no_sdk_prefix(tmp_path: Path) -> None:
     import yaml
 
     from labsim.runtime import Fault
@@ -77,7 +78,7 @@ def test_progress_is_live_and_errors_have_no_sdk_prefix(tmp_path) -> None:
                 assert user.password not in out
 
 
-def test_plans_name_the_changed_connection_field_and_a_refresh_lists_only_real_drift(tmp_path) -> None:
+def test_plans_name_the_changed_connection_field_and_a_refresh_lists_only_real_drift(tmp_path: Path) -> None:
     import yaml
 
     with lab_stack(tmp_path) as lab:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from tests.e2e.pulumi_cli import PASSPHRASE, PulumiProject
 
 pytestmark = pytest.mark.e2e
 
-CONFIG = {
+CONFIG: dict[str, Any] = {
     "ca": {"commonName": "E2E Lab Root CA", "keyType": "ecdsa-p256", "validityDays": 3650},
     "clouds": [
         {"name": "AzurePack_1", "connectorFqdn": "wapcomputer1.contoso.com"},

@@ -52,7 +52,7 @@ def pg() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(scope="module")
-def team(pg: PostgresServer, tmp_path_factory) -> Iterator[Team]:
+def team(pg: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
     missing = engine_missing()
     if missing:
         pytest.fail(missing)

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 PASSWORD = "Inline-S3cret-Value-41c2"
 
 
-def _workspace(tmp_path: Path, program) -> auto.Stack:
+def _workspace(tmp_path: Path, program: auto.PulumiFn) -> auto.Stack:
     backend = tmp_path / "backend"
     backend.mkdir()
     env = {

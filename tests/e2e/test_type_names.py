@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -34,7 +35,7 @@ def _types(resources: list[dict]) -> dict[str, int]:
     return out
 
 
-def test_a_stack_written_with_the_old_type_loads_and_plans_no_change(tmp_path) -> None:
+def test_a_stack_written_with_the_old_type_loads_and_plans_no_change(tmp_path: Path) -> None:
     with lab_stack(tmp_path) as lab:
         project = lab.project
         project.up()
