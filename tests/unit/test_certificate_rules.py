@@ -61,18 +61,18 @@ def problems(cert, **kw):
 # -- the renewal margin -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("days_left, threshold, expiring", [
     (45, 30, False), (45, 60, True), (20, 10, False), (20, 30, True), (5, 0, False), (61, 60, False)])
-def test_expiry_is_judged_on_the_callers_threshold(days_left, threshold, expiring):
+def test_expiry_is_judged_on_the_callers_threshold(days_left: int, threshold: int, expiring: bool) -> None:
     found = problems(leaf(days_left=days_left), expiry_threshold_days=threshold)
     assert any(f"within {threshold} days" in p for p in found) is expiring, found
     assert not expiring or len(found) == 1
 
 
-def test_the_default_threshold_is_30_days():
+def test_the_default_threshold_is_30_days() -> None:
     assert any("within 30 days" in p for p in problems(leaf(days_left=29)))
     assert problems(leaf(days_left=31)) == []
 
 
-def test_an_opened_pfx_is_judged_on_the_callers_threshold_too():
+def test_an_opened_pfx_is_judged_on_the_callers_threshold_too() -> None:
     cert, ca = leaf(days_left=45), _ca()
     pfx = certs.Pfx(_key("ec"), cert, [ca.cert])
     assert certs.pfx_problems(pfx, fqdn=FQDN, issuer=ca.cert, now=NOW) == []
@@ -80,7 +80,7 @@ def test_an_opened_pfx_is_judged_on_the_callers_threshold_too():
     assert len(found) == 1 and "within 60 days" in found[0]
 
 
-def test_the_certificate_resource_checks_its_own_threshold():
+def test_the_certificate_resource_checks_its_own_threshold() -> None:
     from tests.cert_factory import make_ca, make_leaf
 
     ca = make_ca()
@@ -106,7 +106,8 @@ def test_the_certificate_resource_checks_its_own_threshold():
     ("rsa", False, True, True),   # RSA key exchange
     ("rsa", False, False, False),
 ])
-def test_key_usage_that_tls_can_use_depends_on_the_key(kind, signature, encipherment, fit):
+def test_key_usage_that_tls_can_use_depends_on_the_key(kind: str, signature: bool, encipherment: bool,
+                                                       fit: bool) -> None:
     cert = leaf(kind=kind, signature=signature, encipherment=encipherment, key_agreement=not (signature or
                                                                                             encipherment))
     found = certs.usage_problems(cert)
@@ -118,7 +119,7 @@ def test_key_usage_that_tls_can_use_depends_on_the_key(kind, signature, encipher
 
 # -- reading what the operator gives ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("value", ["AB" * 19, "ZZ" * 20, "", "AB" * 21])
-def test_a_thumbprint_that_is_not_40_hex_digits_says_where_to_copy_one(value):
+def test_a_thumbprint_that_is_not_40_hex_digits_says_where_to_copy_one(value: str) -> None:
     with pytest.raises(ValueError) as err:
         certs.normalize_thumbprint(value)
     assert str(err.value) == ("is not a certificate thumbprint (40 hexadecimal digits, as Get-ChildItem "
@@ -135,7 +136,7 @@ def test_a_thumbprint_copied_from_the_certificate_dialog_is_cleaned():
      "holds a private key, not a certificate; give the CA's certificate (.cer) only"),
     (b"\x30\x03junk", "is neither a PEM nor a DER certificate (export it as .cer, Base-64 or DER)"),
 ])
-def test_a_file_that_is_not_one_certificate_says_what_it_holds(data, message):
+def test_a_file_that_is_not_one_certificate_says_what_it_holds(data: bytes, message: str) -> None:
     with pytest.raises(ValueError) as err:
         certs.load_certificate_file(data)
     assert str(err.value) == message
@@ -156,7 +157,7 @@ def test_a_file_of_two_pem_certificates_is_refused_counting_them():
     (NOW + dt.timedelta(days=30), "within 30 days"),                     # exactly the margin: renew
     (NOW + dt.timedelta(days=30, seconds=1), None),
 ])
-def test_expiry_at_its_edges(not_after, words):
+def test_expiry_at_its_edges(not_after: dt.datetime, words: str | None) -> None:
     cert = leaf(not_after=not_after)
     found = problems(cert)
     assert (found == []) if words is None else (len(found) == 1 and words in found[0]), found
@@ -166,20 +167,21 @@ def test_expiry_at_its_edges(not_after, words):
 
 @pytest.mark.parametrize("ahead, flagged", [(dt.timedelta(minutes=1), False), (dt.timedelta(minutes=5), False),
                                             (dt.timedelta(minutes=5, seconds=1), True)])
-def test_a_certificate_valid_from_a_few_minutes_ahead_is_clock_skew_not_a_problem(ahead, flagged):
+def test_a_certificate_valid_from_a_few_minutes_ahead_is_clock_skew_not_a_problem(ahead: dt.timedelta,
+                                                                                   flagged: bool) -> None:
     found = problems(leaf(not_before=NOW + ahead))
     assert any("is not valid before" in p and "check the issuing machine's clock" in p for p in found) is flagged
 
 
 @pytest.mark.parametrize("names, shown", [(("a.contoso.com", "b.contoso.com"), "a.contoso.com, b.contoso.com")])
-def test_a_name_mismatch_lists_the_names_the_certificate_has(names, shown):
+def test_a_name_mismatch_lists_the_names_the_certificate_has(names: tuple[str, ...], shown: str) -> None:
     cert = leaf(names=names)
     [found] = problems(cert)
     assert found == (f"certificate {certs.thumbprint(cert)} does not name {FQDN} (its DNS subject "
                      f"alternative names: {shown}): issue it with {FQDN} as a subject alternative name")
 
 
-def test_a_certificate_without_names_says_none():
+def test_a_certificate_without_names_says_none() -> None:
     ca, key = _ca(), _key("ec")
     cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, FQDN)]))
             .issuer_name(ca.cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
@@ -190,7 +192,7 @@ def test_a_certificate_without_names_says_none():
     assert "(its DNS subject alternative names: none)" in found
 
 
-def test_a_key_usage_problem_names_the_certificate():
+def test_a_key_usage_problem_names_the_certificate() -> None:
     cert = leaf(signature=False, key_agreement=True)
     assert certs.usage_problems(cert) == [
         f"certificate {certs.thumbprint(cert)}'s key usage allows neither digital signature nor key "
@@ -198,13 +200,13 @@ def test_a_key_usage_problem_names_the_certificate():
 
 
 # -- PFX files --------------------------------------------------------------------------------------------------------
-def test_a_pfx_that_does_not_open_says_so_without_the_password():
+def test_a_pfx_that_does_not_open_says_so_without_the_password() -> None:
     with pytest.raises(ValueError) as err:
         certs.open_pfx(b"not a pfx", "Pfx-Secret-9")
     assert str(err.value) == "does not open the PFX (a wrong password, or the file is not PKCS#12)"
 
 
-def test_a_pfx_without_its_key_finds_its_certificate_among_the_extras():
+def test_a_pfx_without_its_key_finds_its_certificate_among_the_extras() -> None:
     from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
     cert, ca = leaf(), _ca()
@@ -217,7 +219,7 @@ def test_a_pfx_without_any_certificate_says_so():
     assert certs.pfx_problems(certs.Pfx(None, None), fqdn=FQDN, issuer=None) == ["holds no certificate"]
 
 
-def test_the_issuer_is_found_among_look_alikes():
+def test_the_issuer_is_found_among_look_alikes() -> None:
     """Two CAs with the same name: the one that signed the certificate is found, whichever comes first."""
     real, twin = _ca(), org_ca()  # org_ca names every CA alike
     cert = leaf()
@@ -226,7 +228,7 @@ def test_the_issuer_is_found_among_look_alikes():
     assert certs.issuer_in([twin.cert], cert) is None
 
 
-def test_unrelated_certificates_in_a_pfx_are_each_named():
+def test_unrelated_certificates_in_a_pfx_are_each_named() -> None:
     ca, other1, other2 = _ca(), org_ca("Other CA 1"), org_ca("Other CA 2")
     cert = leaf()
     [found] = certs.chain_problems(cert, [ca.cert, other1.cert, other2.cert], ca.cert)

@@ -26,7 +26,7 @@ def text(pairs, partner_pairs=(("Realm", REALM), ("Certificate", "QUJD"))):
 
 
 @pytest.mark.parametrize("twin_first", [True, False])
-def test_the_exact_key_wins_over_its_twin_in_any_order(twin_first):
+def test_the_exact_key_wins_over_its_twin_in_any_order(twin_first: bool) -> None:
     top = [("cloudname", "Twin"), ("CloudName", "Exact")]
     top += [("azurepackconnectorendpoint", "https://twin:40005"), ("AzurePackConnectorEndpoint", ENDPOINT)]
     partner = [("realm", "https://twin/adfs/"), ("Realm", REALM), ("CERTIFICATE", "VFdJTg=="), ("Certificate", "QUJD")]
@@ -37,14 +37,14 @@ def test_the_exact_key_wins_over_its_twin_in_any_order(twin_first):
         "Exact", ENDPOINT, REALM, "QUJD")
 
 
-def test_a_key_in_another_case_alone_is_read():
+def test_a_key_in_another_case_alone_is_read() -> None:
     parsed = co.parse(text([("CLOUDNAME", "Lower"), ("azurepackconnectorendpoint", ENDPOINT)],
                            [("REALM", REALM), ("certificate", "QUJD")]))
     assert (parsed.cloud_name, parsed.endpoint, parsed.realm) == ("Lower", ENDPOINT, REALM)
 
 
 @pytest.mark.parametrize("cloud_name", ["", None])
-def test_an_empty_or_absent_cloud_name_names_no_cloud(cloud_name):
+def test_an_empty_or_absent_cloud_name_names_no_cloud(cloud_name: str | None) -> None:
     pairs = [("AzurePackConnectorEndpoint", ENDPOINT), ("AzureStackCloudName", "")]
     if cloud_name is not None:
         pairs.append(("CloudName", cloud_name))
@@ -52,7 +52,7 @@ def test_an_empty_or_absent_cloud_name_names_no_cloud(cloud_name):
     assert parsed.cloud_name is None and parsed.stack_cloud_name is None
 
 
-def test_a_file_with_an_empty_cloud_name_is_matched_to_its_cloud_by_endpoint():
+def test_a_file_with_an_empty_cloud_name_is_matched_to_its_cloud_by_endpoint() -> None:
     f = apc.parse_output_file("AzurePack-06-27-15-50.txt", text([("CloudName", ""), ("AzurePackConnectorEndpoint",
                                                                                      ENDPOINT)]))
     known = [{"cloud_name": "Other", "cloud_endpoint": "https://wap2.contoso.com:40005"},
@@ -61,17 +61,17 @@ def test_a_file_with_an_empty_cloud_name_is_matched_to_its_cloud_by_endpoint():
 
 
 @pytest.mark.parametrize("certificate", ["QUJD*", "QUJD QUJ!", "-----BEGIN CERTIFICATE-----\nQU$JD\n"])
-def test_a_signing_certificate_with_characters_outside_base64_is_refused(certificate):
+def test_a_signing_certificate_with_characters_outside_base64_is_refused(certificate: str) -> None:
     with pytest.raises(ValueError, match="^the signing certificate is not base64$"):
         co.clean_certificate(certificate)
 
 
-def test_armour_and_line_breaks_are_not_part_of_the_certificate():
+def test_armour_and_line_breaks_are_not_part_of_the_certificate() -> None:
     assert co.clean_certificate("-----BEGIN CERTIFICATE-----\r\nQU\nJD\n-----END CERTIFICATE-----\n") == "QUJD"
 
 
 @pytest.mark.parametrize("content", ["[]", "42", '"text"', "null"])
-def test_a_file_that_is_not_an_object_says_so(content):
+def test_a_file_that_is_not_an_object_says_so(content: str) -> None:
     with pytest.raises(ValueError) as err:
         co.parse(content)
     assert str(err.value) == "expected a JSON object"

@@ -41,7 +41,7 @@ def keyless_import_host() -> tuple[FakeWindowsHost, FakeTransport]:
     return host, FakeTransport(handle)
 
 
-def test_an_import_that_does_not_converge_is_rolled_back_before_the_error():
+def test_an_import_that_does_not_converge_is_rolled_back_before_the_error() -> None:
     host, transport = keyless_import_host()
     with pytest.raises(HostDidNotConverge, match="there without its private key"):
         C.CertificateProvider(transport).create(PROPS)
@@ -49,7 +49,7 @@ def test_an_import_that_does_not_converge_is_rolled_back_before_the_error():
     assert ("CA", CA.thumbprint) not in host.certs    # the chain it added goes too
 
 
-def test_the_roll_back_keeps_what_was_there_before():
+def test_the_roll_back_keeps_what_was_there_before() -> None:
     host, transport = keyless_import_host()
     host.certs[("CA", CA.thumbprint)] = False  # the operator had the CA already
     with pytest.raises(HostDidNotConverge):
@@ -57,7 +57,7 @@ def test_the_roll_back_keeps_what_was_there_before():
     assert host.certs == {("CA", CA.thumbprint): False}
 
 
-def test_a_host_that_converges_keeps_the_import():
+def test_a_host_that_converges_keeps_the_import() -> None:
     host = FakeWindowsHost()
     created = C.CertificateProvider(host.transport).create(PROPS)
     assert host.certs[("My", LEAF.thumbprint)] is True and outs_of(created)["has_private_key"] is True

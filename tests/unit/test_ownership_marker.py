@@ -5,6 +5,7 @@ Pure functions and an in-memory host: no sockets."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.unit
 ME, OTHER = "wap-connector/lab-a", "wap-connector/lab-b"
 
 
-def test_the_marker_file_says_who_wrote_it_for_what_and_how_it_goes_away():
+def test_the_marker_file_says_who_wrote_it_for_what_and_how_it_goes_away() -> None:
     text = Marker(ME, adopted=True, prior={"realm": "r"}, resource="TenantApiTrust", thing="the trust row").to_json()
     doc = json.loads(text)
     assert doc == {"managedBy": "wap-connector-iac", "owner": ME, "resource": "TenantApiTrust",
@@ -35,7 +36,7 @@ def test_the_marker_file_says_who_wrote_it_for_what_and_how_it_goes_away():
     (json.dumps({"managedBy": "wap-connector-iac", "owner": ME, "adopted": True, "prior": {"a": 1}}),
      Marker(ME, adopted=True, prior={"a": 1})),
 ])
-def test_a_marker_file_is_read_leniently_but_only_adopted_true_means_adopted(text, expected):
+def test_a_marker_file_is_read_leniently_but_only_adopted_true_means_adopted(text: str, expected: Marker) -> None:
     assert O.parse_marker(text) == expected
 
 
@@ -47,36 +48,36 @@ def test_a_marker_file_is_read_leniently_but_only_adopted_true_means_adopted(tex
     json.dumps({"managedBy": "wap-connector-iac", "owner": 5}),
     json.dumps({"managedBy": "wap-connector-iac"}),
 ])
-def test_anything_else_is_not_a_marker(text):
+def test_anything_else_is_not_a_marker(text: object) -> None:
     assert O.parse_marker(text) is None
 
 
-def test_a_difference_shows_both_values_and_none_for_nothing():
+def test_a_difference_shows_both_values_and_none_for_nothing() -> None:
     assert str(Difference("realm", "a", "b")) == "realm is 'a', this stack wants 'b'"
     assert str(Difference("realm", None, "")) == "realm is (none), this stack wants (none)"
     assert str(Difference("ports", [2, 1], {"b": 1, "a": 2})) == \
         "ports is '[2, 1]', this stack wants '{\"a\": 2, \"b\": 1}'"
 
 
-def test_a_long_value_is_cut_at_200_characters():
+def test_a_long_value_is_cut_at_200_characters() -> None:
     shown = str(Difference("script", "x" * 201, "y" * 200))
     assert shown == f"script is '{'x' * 200}...', this stack wants '{'y' * 200}'"
 
 
-def test_owner_problem_says_what_an_owner_looks_like():
+def test_owner_problem_says_what_an_owner_looks_like() -> None:
     assert O.owner_problem("nope") == "'nope' is not project/stack (letters, digits, '.', '_', '-')"
     assert O.owner_problem(5) == "5 is not project/stack (letters, digits, '.', '_', '-')"
     assert O.owner_problem("a" * 100 + "/" + "b" * 100) is None
     assert O.owner_problem("a" * 101 + "/b") is not None
 
 
-def test_marker_paths_keep_dots_and_dashes_and_trim_the_rest():
+def test_marker_paths_keep_dots_and_dashes_and_trim_the_rest() -> None:
     assert O.marker_path("R", "  Host.Name-1!  ") == r"C:\ProgramData\WapConnectorIac\R\host.name-1.json"
     assert O.is_marker_path(r"c:\programdata\wapconnectoriac\R\x.json")
     assert not O.is_marker_path(O.MARKER_ROOT) and not O.is_marker_path(None)
 
 
-def test_write_creates_the_folder_then_the_file_with_the_marker_text():
+def test_write_creates_the_folder_then_the_file_with_the_marker_text() -> None:
     host = FakeWindowsHost()
     conn = HostConnection(fqdn="wapcomputer1.contoso.com", auth="ntlm", username="u", password="p")
     path = O.marker_path("ConnectorSite", "connector")
@@ -91,7 +92,7 @@ def test_write_creates_the_folder_then_the_file_with_the_marker_text():
     assert list(file.switches) == ["Force"] and call.idempotent
 
 
-def test_refusals_name_the_owner_and_what_to_do():
+def test_refusals_name_the_owner_and_what_to_do() -> None:
     with pytest.raises(OwnershipConflict) as err:
         O.claim(host="h1", thing="the site", owner=ME, adopt=False, marker=Marker(OTHER), exists=True,
                 differences=[], prior={}, resource="R")
@@ -106,12 +107,12 @@ def test_refusals_name_the_owner_and_what_to_do():
     assert err.value.owner == OTHER and err.value.thing == "the site"
 
 
-def test_direct_use_without_an_owner_is_never_guarded():
+def test_direct_use_without_an_owner_is_never_guarded() -> None:
     O.may_change(host="h", thing="t", owner=None, adopt=False, marker=Marker(OTHER))
     assert O.may_delete(host="h", thing="t", owner=None, marker=Marker(OTHER))
 
 
-def test_delete_of_another_stacks_thing_warns_naming_both(monkeypatch):
+def test_delete_of_another_stacks_thing_warns_naming_both(monkeypatch: pytest.MonkeyPatch) -> None:
     warned = []
     monkeypatch.setattr(O.pulumi.log, "warn", lambda msg, *a, **k: warned.append(msg))
     assert O.may_delete(host="h1", thing="the site", owner=ME, marker=Marker(OTHER)) is False
@@ -120,7 +121,7 @@ def test_delete_of_another_stacks_thing_warns_naming_both(monkeypatch):
     assert O.may_delete(host="h1", thing="the site", owner=ME, marker=Marker(ME)) and len(warned) == 1
 
 
-def test_ownership_outputs_are_what_read_records():
+def test_ownership_outputs_are_what_read_records() -> None:
     assert O.outputs(None) == {"observed_owner": None}
     assert O.outputs(Marker(ME, adopted=True, prior={"a": 1})) == {"observed_owner": ME, "adopted": True,
                                                                    "prior": {"a": 1}}
@@ -138,14 +139,14 @@ def shape(call):
             call.idempotent)
 
 
-def test_the_read_takes_the_whole_file_as_one_text_and_tolerates_its_absence():
+def test_the_read_takes_the_whole_file_as_one_text_and_tolerates_its_absence() -> None:
     host = FakeWindowsHost()
     assert O.read(host.transport, CONN, "read the connector", PATH) is None
     assert shape(host.transport.calls[0]) == ("read the connector", [[(
         "Get-Content", {"Path": PATH, "Raw": True, "ErrorAction": "SilentlyContinue"}, [])]], True)
 
 
-def test_write_is_one_resendable_call_in_the_callers_step():
+def test_write_is_one_resendable_call_in_the_callers_step() -> None:
     host = FakeWindowsHost()
     O.write(host.transport, CONN, "mark it", PATH, Marker(ME))
     [call] = host.transport.calls
@@ -153,7 +154,7 @@ def test_write_is_one_resendable_call_in_the_callers_step():
     assert [c.name for p in call.statements for c in p.commands] == ["New-Item", "New-Item"]
 
 
-def test_remove_sends_what_the_host_contract_says_in_at_most_two_resendable_calls():
+def test_remove_sends_what_the_host_contract_says_in_at_most_two_resendable_calls() -> None:
     host = FakeWindowsHost()
     O.write(host.transport, CONN, "mark", PATH, Marker(ME))
     del host.transport.calls[:]
@@ -169,12 +170,12 @@ def test_remove_sends_what_the_host_contract_says_in_at_most_two_resendable_call
                                  [("Remove-Item", {"Path": root, **quiet}, ["Force"])]], True)
 
 
-def test_counts_for_fewer_folders_than_asked_decide_only_those():
+def test_counts_for_fewer_folders_than_asked_decide_only_those() -> None:
     folders = O.marker_folders(PATH)
     assert O.emptied_folders(folders, [[{"Count": 0}]]) == folders[:1]
 
 
-def test_the_marker_text_is_the_same_for_the_same_marker():
+def test_the_marker_text_is_the_same_for_the_same_marker() -> None:
     """Sorted keys and a fixed indent: writing the marker again leaves the file byte for byte as it was."""
     a = Marker(ME, adopted=True, prior={"b": 1, "a": 2}, resource="R", thing="t")
     b = Marker(ME, adopted=True, prior={"a": 2, "b": 1}, resource="R", thing="t")
@@ -185,7 +186,7 @@ def test_the_marker_text_is_the_same_for_the_same_marker():
         ["adopted", "managedBy", "note", "owner", "prior", "resource", "thing"])
 
 
-def test_a_value_json_cannot_write_is_shown_as_text():
+def test_a_value_json_cannot_write_is_shown_as_text() -> None:
     import datetime as dt
 
     when = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
@@ -199,7 +200,7 @@ def test_a_value_json_cannot_write_is_shown_as_text():
     {"exists": True, "marker": Marker(ME, adopted=True)},           # ours already: a rerun
     {"exists": True, "marker": Marker(OTHER), "adopt": True},       # another stack's, taken over
 ])
-def test_every_marker_claim_writes_names_its_resource_and_thing(kw):
+def test_every_marker_claim_writes_names_its_resource_and_thing(kw: dict[str, Any]) -> None:
     args = dict(host="h1", thing="the site", owner=ME, adopt=False, marker=None, exists=False, differences=[],
                 prior={}, resource="ConnectorSite")
     m = O.claim(**{**args, **kw})
@@ -207,7 +208,7 @@ def test_every_marker_claim_writes_names_its_resource_and_thing(kw):
     assert m.adopted is bool(kw.get("exists"))
 
 
-def test_a_refusal_of_differences_lists_each_and_names_host_and_thing():
+def test_a_refusal_of_differences_lists_each_and_names_host_and_thing() -> None:
     diffs = [Difference("a", 1, 2), Difference("b", 3, 4)]
     with pytest.raises(OwnershipConflict) as err:
         O.claim(host="h1", thing="the site", owner=ME, adopt=False, marker=None, exists=True, differences=diffs,

@@ -4,6 +4,7 @@ so its destroy never removes what existed before the stack (docs/ownership.md). 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -31,20 +32,20 @@ def markers(host):
     Marker(ME, adopted=True, prior={"realm": "https://adfs.example/adfs/x/"}, resource="TenantApiTrust", thing="t"),
     Marker(ME, adopted=False, resource="ConnectorSite", thing="the connector"),
 ])
-def test_the_state_recorded_by_create_gives_back_the_same_marker(marker):
+def test_the_state_recorded_by_create_gives_back_the_same_marker(marker: Marker) -> None:
     """update writes the marker again from the state when it went missing: the one create wrote, adoption and
     prior values included."""
     state = {"owner": ME, **O.outputs(marker)}
     assert O.from_state(state, marker.resource, marker.thing) == marker
 
 
-def test_no_owner_in_the_state_means_no_marker():
+def test_no_owner_in_the_state_means_no_marker() -> None:
     assert O.from_state({"adopted": True, "prior": {"x": 1}}, "ConnectorSite", "t") is None
 
 
 @pytest.mark.parametrize("change", [{"operation_timeout": 25, "read_timeout": 40}, {"read_timeout": 50},
                                     {"address": "127.0.10.99"}])
-def test_an_adopted_connector_survives_update_of_a_connection_setting_then_destroy(change):
+def test_an_adopted_connector_survives_update_of_a_connection_setting_then_destroy(change: dict[str, Any]) -> None:
     host = wap_host(installed=True)
     provider = cs.ConnectorSiteProvider(FakeTransport(host))
     created = provider.create(checked(inputs(owner=ME)))
@@ -61,7 +62,7 @@ def test_an_adopted_connector_survives_update_of_a_connection_setting_then_destr
     assert markers(host) == {}
 
 
-def test_an_adopted_connector_survives_update_after_its_marker_went_missing():
+def test_an_adopted_connector_survives_update_after_its_marker_went_missing() -> None:
     """Someone removed the marker folder by hand: update writes it again from the state, still adopted."""
     host = wap_host(installed=True)
     provider = cs.ConnectorSiteProvider(FakeTransport(host))
@@ -74,7 +75,7 @@ def test_an_adopted_connector_survives_update_after_its_marker_went_missing():
     assert host.packages and "Uninstall-Package" not in host.ran
 
 
-def test_an_adopted_trust_survives_update_of_a_connection_setting_then_destroy():
+def test_an_adopted_trust_survives_update_of_a_connection_setting_then_destroy() -> None:
     host = host_with("Setup\\Scripts\\Configure-TrustAzureStack.ps1")
     data_path = f"{DEST}\\AzurePack-06-27-15-50.txt"
     host.put_file(data_path, data_file().encode())

@@ -32,7 +32,7 @@ def _respond(result, old_inputs, news):
     return proto.DiffResponse(changes=proto.DiffResponse.DIFF_SOME, replaces=list(result.replaces or []))
 
 
-def test_drift_is_named_and_compared_with_the_refreshed_output():
+def test_drift_is_named_and_compared_with_the_refreshed_output() -> None:
     response = _respond(FieldDiff(["sites"]), {"connection": CONN}, {"connection": CONN})
     assert list(response.diffs) == ["sites"] and response.hasDetailedDiff
     assert response.detailedDiff["sites"] == provider_pb2.PropertyDiff(kind=provider_pb2.PropertyDiff.UPDATE,
@@ -40,7 +40,7 @@ def test_drift_is_named_and_compared_with_the_refreshed_output():
     assert "connection" not in response.detailedDiff
 
 
-def test_a_changed_setting_is_compared_with_the_old_input_and_a_replace_says_so():
+def test_a_changed_setting_is_compared_with_the_old_input_and_a_replace_says_so() -> None:
     new = {**CONN, "port": 5987, "settings_key": "wapconnector:hosts.other"}
     response = _respond(FieldDiff(["connection", "destination"], ["destination"]),
                         {"connection": CONN, "destination": "C:\\a"}, {"connection": new, "destination": "C:\\b"})
@@ -49,19 +49,19 @@ def test_a_changed_setting_is_compared_with_the_old_input_and_a_replace_says_so(
     assert response.detailedDiff["destination"].kind == provider_pb2.PropertyDiff.UPDATE_REPLACE
 
 
-def test_only_the_settings_key_differing_is_no_input_change():
+def test_only_the_settings_key_differing_is_no_input_change() -> None:
     moved = {**CONN, "settings_key": "wapconnector:hosts.renamed"}
     response = _respond(FieldDiff(["connection"]), {"connection": CONN}, {"connection": moved})
     assert response.detailedDiff["connection"].inputDiff is False
 
 
-def test_no_change_adds_nothing_and_the_constants_still_read():
+def test_no_change_adds_nothing_and_the_constants_still_read() -> None:
     response = _respond(FieldDiff([]), {}, {})
     assert list(response.diffs) == [] and not response.hasDetailedDiff
     assert base._ProtoNamingFields(provider_pb2).DiffResponse.DIFF_NONE == provider_pb2.DiffResponse.DIFF_NONE
 
 
-def test_field_diff_lists_each_field_once():
+def test_field_diff_lists_each_field_once() -> None:
     diff = FieldDiff(["sites", "owner", "sites"], ["sites", "sites"])
     assert diff.changed == ["sites", "owner"] and diff.replaces == ["sites"] and diff.changes is True
     assert FieldDiff([]).changes is False

@@ -33,7 +33,7 @@ def wap(component, version):
 
 
 @pytest.mark.parametrize("order", [1, -1])
-def test_one_outdated_wap_component_next_to_current_ones_fails_the_host(order):
+def test_one_outdated_wap_component_next_to_current_ones_fails_the_host(order: int) -> None:
     packages = [wap("Tenant API", CURRENT), wap("Admin API", OUTDATED), wap("Tenant Site", "3.51.0.0")][::order]
     row = wap_rows(packages)["WAP Update Rollup"]
     assert row.status == P.FAIL, row
@@ -41,18 +41,18 @@ def test_one_outdated_wap_component_next_to_current_ones_fails_the_host(order):
     assert row.todo
 
 
-def test_every_wap_component_current_passes():
+def test_every_wap_component_current_passes() -> None:
     row = wap_rows([wap("Tenant API", CURRENT), wap("Tenant Site", "3.51.0.0")])["WAP Update Rollup"]
     assert row.status == P.PASS and "UR9.1 or later" in row.result
 
 
-def test_the_connector_is_not_a_wap_component():
+def test_the_connector_is_not_a_wap_component() -> None:
     """The connector installs as a Windows Azure Pack package of its own version; it is not the rollup."""
     row = wap_rows([wap("Tenant API", CURRENT), wap("Connector", "1.0.0.0")])["WAP Update Rollup"]
     assert row.status == P.PASS
 
 
-def test_an_outdated_system_center_component_next_to_a_current_one_fails():
+def test_an_outdated_system_center_component_next_to_a_current_one_fails() -> None:
     spf_old = product("System Center Service Provider Foundation Update Rollup", "7.2.1000.0")
     spf_new = product("Service Provider Foundation", "7.3.100.0")
     rows = wap_rows([wap("Tenant API", CURRENT), spf_new, spf_old])

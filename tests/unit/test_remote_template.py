@@ -35,11 +35,11 @@ CONN = {"fqdn": "wapcomputer1.contoso.com", "address": "127.0.10.11", "auth": "n
     ({**CONN, "fqdn": "wapcomputer2.contoso.com"}, ["connection"], ["connection"]),
     (UNKNOWN, ["connection"], []),
 ])
-def test_only_another_host_replaces(new, changed, replaced):
+def test_only_another_host_replaces(new: dict[str, Any] | str, changed: list[str], replaced: list[str]) -> None:
     assert remote.connection_diff({"connection": CONN}, {"connection": new}) == (changed, replaced)
 
 
-def test_another_key_is_diffed_the_same_way():
+def test_another_key_is_diffed_the_same_way() -> None:
     olds, news = {"share": CONN}, {"share": {**CONN, "fqdn": "other.contoso.com"}}
     assert remote.connection_diff(olds, news, "share") == (["share"], ["share"])
 
@@ -47,7 +47,7 @@ def test_another_key_is_diffed_the_same_way():
 @pytest.mark.parametrize("props, host", [
     ({"connection": {"fqdn": "WAP1.Contoso.COM."}}, "wap1.contoso.com"),
     ({"connection": {"fqdn": 5}}, None), ({"connection": "wap1"}, None), ({}, None)])
-def test_host_identity_is_the_fqdn_in_lower_case(props, host):
+def test_host_identity_is_the_fqdn_in_lower_case(props: dict[str, Any], host: str | None) -> None:
     assert remote.host_identity(props) == host
 
 
@@ -57,13 +57,13 @@ class ThingInputs(remote.RemoteInputs):
     name: str = "thing"
 
 
-def test_inputs_are_parsed_ignoring_the_provider_key_and_unknown_keys():
+def test_inputs_are_parsed_ignoring_the_provider_key_and_unknown_keys() -> None:
     inputs = ThingInputs.parse({"connection": CONN, "size": 3, PROVIDER_KEY: "pickled", "extra": 1, "owner": ME})
     assert (inputs.size, inputs.owner, inputs.adopt, inputs.connection.fqdn) == (3, ME, False,
                                                                                "wapcomputer1.contoso.com")
 
 
-def test_bad_inputs_name_the_resource_and_each_property_never_a_value():
+def test_bad_inputs_name_the_resource_and_each_property_never_a_value() -> None:
     with pytest.raises(ConfigurationError) as err:
         ThingInputs.parse({"connection": {**CONN, "port": 0}, "size": "Not-Real-Pw-1", "owner": "no-slash"})
     text = str(err.value)
@@ -74,7 +74,7 @@ def test_bad_inputs_name_the_resource_and_each_property_never_a_value():
     assert "owner: 'no-slash' is not project/stack" in text  # the validator's words, without pydantic's prefix
 
 
-def test_check_reports_connection_problems_by_field_and_then_the_rest():
+def test_check_reports_connection_problems_by_field_and_then_the_rest() -> None:
     result = remote.check_remote(ThingInputs, {"connection": {**CONN, "port": 0, "fqdn": "bad fqdn"}, "size": "x"})
     failures = [(f.property, f.reason) for f in result.failures]
     assert [p for p, _ in failures].count("connection") == 2 and ("size" in [p for p, _ in failures])
@@ -82,7 +82,7 @@ def test_check_reports_connection_problems_by_field_and_then_the_rest():
     assert result.inputs["size"] == "x"  # check hands the inputs back as given
 
 
-def test_check_asks_for_a_missing_connection_and_waits_for_an_unknown_one():
+def test_check_asks_for_a_missing_connection_and_waits_for_an_unknown_one() -> None:
     missing = remote.check_remote(ThingInputs, {"size": 1})
     assert [(f.property, f.reason) for f in missing.failures] == [
         ("connection", "missing; give the host's connection settings")]
@@ -91,7 +91,7 @@ def test_check_asks_for_a_missing_connection_and_waits_for_an_unknown_one():
     assert [f.property for f in share.failures] == ["share"]
 
 
-def test_only_the_password_of_the_settings_becomes_a_secret():
+def test_only_the_password_of_the_settings_becomes_a_secret() -> None:
     out = remote.password_secret(CONN)
     assert isinstance(out["password"], pulumi.Output) and out["address"] == CONN["address"]
     assert remote.password_secret({"fqdn": "h"}) == {"fqdn": "h"}
@@ -99,7 +99,7 @@ def test_only_the_password_of_the_settings_becomes_a_secret():
     assert isinstance(remote.password_secret("an output"), pulumi.Output)
 
 
-def test_the_connection_output_is_always_secret():
+def test_the_connection_output_is_always_secret() -> None:
     assert remote.secret_outputs("pfx").additional_secret_outputs == ["connection", "pfx"]
     assert remote.inputs_only({"a": 1, PROVIDER_KEY: "x"}) == {"a": 1}
     assert remote.connection_of({"connection": CONN}) == HostConnection(**CONN)
@@ -192,27 +192,27 @@ def box_inputs(**kw):
     return ThingInputs.parse({"connection": CONN, "size": 3, **kw})
 
 
-def test_a_host_that_matches_gets_no_step():
+def test_a_host_that_matches_gets_no_step() -> None:
     box = Box(value=3)
     done = BoxProvider(box).converge_steps(FakeTransport({}), box_inputs())
     assert (done.observed, done.steps, done.applied, box.writes, box.reads) == (3, [], None, [], 1)
 
 
-def test_the_steps_run_then_the_host_is_read_again():
+def test_the_steps_run_then_the_host_is_read_again() -> None:
     box = Box(value=1)
     done = BoxProvider(box).converge_steps(FakeTransport({}), box_inputs())
     assert (done.observed, done.steps, done.applied, box.writes, box.reads) == (3, ["set"], "applied 3", [3], 2)
     assert box.undone == []
 
 
-def test_a_host_that_still_differs_is_an_error_after_undo():
+def test_a_host_that_still_differs_is_an_error_after_undo() -> None:
     box = Box(value=1, sticky=False)
     with pytest.raises(HostDidNotConverge, match="still 1"):
         BoxProvider(box).converge(FakeTransport({}), box_inputs())
     assert box.undone == ["applied 3"]
 
 
-def test_a_thing_gone_after_the_steps_is_an_error_after_undo():
+def test_a_thing_gone_after_the_steps_is_an_error_after_undo() -> None:
     box = Box(value=None, sticky=False)
     provider = BoxProvider(box)
     provider.plan = lambda observed, inputs: ["set"] if observed is None else []  # type: ignore[method-assign]
@@ -221,7 +221,7 @@ def test_a_thing_gone_after_the_steps_is_an_error_after_undo():
     assert box.undone == ["applied 3"]
 
 
-def test_a_read_that_fails_after_the_steps_is_raised_after_undo():
+def test_a_read_that_fails_after_the_steps_is_raised_after_undo() -> None:
     box = Box(value=1)
     provider = BoxProvider(box)
     reads = iter([(1, None)])
@@ -244,7 +244,7 @@ class Written(list):
         self.append((step, path, marker))
 
 
-def test_without_an_owner_nothing_about_ownership_is_read_or_written(monkeypatch):
+def test_without_an_owner_nothing_about_ownership_is_read_or_written(monkeypatch: pytest.MonkeyPatch) -> None:
     written = Written()
     monkeypatch.setattr(O, "write", written)
     box = Box(value=3)
@@ -253,7 +253,7 @@ def test_without_an_owner_nothing_about_ownership_is_read_or_written(monkeypatch
     assert written == [] and box.reads == 0
 
 
-def test_claim_adopts_a_matching_thing_with_its_prior_values(monkeypatch):
+def test_claim_adopts_a_matching_thing_with_its_prior_values(monkeypatch: pytest.MonkeyPatch) -> None:
     written = Written()
     monkeypatch.setattr(O, "write", written)
     outs = BoxProvider(Box(value=3)).claim(FakeTransport({}), box_inputs(owner=ME))
@@ -262,13 +262,13 @@ def test_claim_adopts_a_matching_thing_with_its_prior_values(monkeypatch):
                         Marker(ME, adopted=True, prior={"size": 3}, resource="Box", thing="the box thing"))]
 
 
-def test_claim_of_nothing_there_owns_it(monkeypatch):
+def test_claim_of_nothing_there_owns_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(O, "write", Written())
     outs = BoxProvider(Box(value=None)).claim(FakeTransport({}), box_inputs(owner=ME))
     assert outs == {"observed_owner": ME, "adopted": False, "prior": {}}
 
 
-def test_keep_ownership_writes_the_marker_again_only_when_it_differs(monkeypatch):
+def test_keep_ownership_writes_the_marker_again_only_when_it_differs(monkeypatch: pytest.MonkeyPatch) -> None:
     written = Written()
     monkeypatch.setattr(O, "write", written)
     mine = Marker(ME, adopted=True, prior={"size": 1}, resource="Box", thing="the box thing")
@@ -297,7 +297,7 @@ def test_provider_owns_the_transport_it_was_given_else_one_over_the_process_sess
     assert pickle.dumps(provider) == pickled  # the state never carries a transport
 
 
-def test_update_refuses_what_another_stack_now_owns_naming_host_and_thing(monkeypatch):
+def test_update_refuses_what_another_stack_now_owns_naming_host_and_thing(monkeypatch: pytest.MonkeyPatch) -> None:
     written = Written()
     monkeypatch.setattr(O, "write", written)
     theirs = Marker("wap-connector/lab-b", resource="Box", thing="the box thing")
@@ -312,7 +312,7 @@ def test_update_refuses_what_another_stack_now_owns_naming_host_and_thing(monkey
     assert [(step, m.owner) for step, _, m in written] == [(O.STEP_MARK, ME)]
 
 
-def test_a_renamed_stack_keeps_its_thing_and_the_marker_takes_the_new_name(monkeypatch):
+def test_a_renamed_stack_keeps_its_thing_and_the_marker_takes_the_new_name(monkeypatch: pytest.MonkeyPatch) -> None:
     written = Written()
     monkeypatch.setattr(O, "write", written)
     old_name = "wap-connector/old-name"
@@ -322,7 +322,7 @@ def test_a_renamed_stack_keeps_its_thing_and_the_marker_takes_the_new_name(monke
     assert outs["observed_owner"] == ME and [m.owner for _, _, m in written] == [ME]
 
 
-def test_claim_leaves_alone_what_is_not_the_thing(monkeypatch):
+def test_claim_leaves_alone_what_is_not_the_thing(monkeypatch: pytest.MonkeyPatch) -> None:
     """A read that also sees the state the resource starts from (not the thing yet) creates, never adopts."""
     monkeypatch.setattr(O, "write", Written())
 
@@ -334,7 +334,7 @@ def test_claim_leaves_alone_what_is_not_the_thing(monkeypatch):
     assert outs == {"observed_owner": ME, "adopted": False, "prior": {}}
 
 
-def test_a_problem_with_the_inputs_as_a_whole_is_named_inputs():
+def test_a_problem_with_the_inputs_as_a_whole_is_named_inputs() -> None:
     from pydantic import model_validator
 
     class Whole(remote.RemoteInputs):
@@ -349,7 +349,7 @@ def test_a_problem_with_the_inputs_as_a_whole_is_named_inputs():
     assert err.value.problems == ["inputs: a needs b"]
 
 
-def test_each_connection_key_is_checked_even_after_one_still_unknown():
+def test_each_connection_key_is_checked_even_after_one_still_unknown() -> None:
     result = remote.check_remote(ThingInputs, {"connection": UNKNOWN, "share": {**CONN, "port": 0}, "size": 1},
                                  connection_keys=("connection", "share"))
     assert [f.property for f in result.failures] == ["share"]
@@ -358,7 +358,7 @@ def test_each_connection_key_is_checked_even_after_one_still_unknown():
     assert [f.property for f in result.failures] == ["connection", "share"]
 
 
-def test_another_keys_host_is_its_own():
+def test_another_keys_host_is_its_own() -> None:
     olds = {"connection": CONN, "share": CONN}
     news = {"connection": {**CONN, "fqdn": "elsewhere.contoso.com"}, "share": CONN}
     assert remote.connection_diff(olds, news, "share") == ([], [])

@@ -72,7 +72,7 @@ def printed_forms(obj):
 
 
 @pytest.mark.parametrize("name", list(SECRET_BEARERS))
-def test_no_printed_form_shows_a_secret(name):
+def test_no_printed_form_shows_a_secret(name: str) -> None:
     obj = SECRET_BEARERS[name]()
     for form, text in printed_forms(obj).items():
         leaked = [s for s in SECRETS if s in text]
@@ -80,7 +80,7 @@ def test_no_printed_form_shows_a_secret(name):
 
 
 @pytest.mark.parametrize("name", ["CredentialConfig", "HostConnection", "Credential"])
-def test_the_printed_form_still_says_who(name):
+def test_the_printed_form_still_says_who(name: str) -> None:
     """Masking keeps what a reader needs: the user name is shown, the password replaced."""
     text = str(SECRET_BEARERS[name]())
     assert "admin" in text.lower() or "wapadmin" in text.lower()

@@ -73,11 +73,11 @@ def first_credential(raw: dict[str, Any]) -> dict:
      [f"{NS}:hosts.wapcomputer1.credential: negotiate authentication needs a credential (a name in "
       f"{NS}:credentials)"]),
 ])
-def test_each_problem_reads_exactly(mutate, expected):
+def test_each_problem_reads_exactly(mutate: Callable[[dict[str, Any]], object], expected: list[str]) -> None:
     assert problems(mutate) == expected
 
 
-def test_a_stack_without_hosts_lists_every_reference_to_them():
+def test_a_stack_without_hosts_lists_every_reference_to_them() -> None:
     found = problems(lambda r: r.pop("hosts"))
     assert found[0] == f"{NS}:hosts: missing; azureStack needs the hosts it names"
     assert found[1] == f"{NS}:azureStack.privilegedEndpoint: no host 'AzS-ERCS01' in {NS}:hosts (hosts: none " \
@@ -85,7 +85,7 @@ def test_a_stack_without_hosts_lists_every_reference_to_them():
     assert len(found) == 8 and all("(hosts: none configured)" in p for p in found[1:])
 
 
-def test_kerberos_needs_no_credential():
+def test_kerberos_needs_no_credential() -> None:
     raw = lab_raw()
     raw["hosts"]["wapcomputer1"].update(auth="kerberos")
     raw["hosts"]["wapcomputer1"].pop("credential")
@@ -93,7 +93,7 @@ def test_kerberos_needs_no_credential():
     assert conn["auth"] == "kerberos" and "username" not in conn and "password" not in conn
 
 
-def test_a_password_in_plain_text_is_refused_by_key_never_by_value():
+def test_a_password_in_plain_text_is_refused_by_key_never_by_value() -> None:
     found = problems(lambda r: None, secret_keys=set())
     assert found == [f"{NS}:credentials: holds passwords in plain text; set each password with pulumi config set "
                      f"--secret --path '{NS}:credentials.<name>.password' <value>"]
@@ -106,7 +106,7 @@ def test_a_password_in_plain_text_is_refused_by_key_never_by_value():
     assert parse_stack_config(raw, SECRET, plain_paths=set()).deploys_lab
 
 
-def test_a_hosts_connection_settings_are_what_the_resources_take():
+def test_a_hosts_connection_settings_are_what_the_resources_take() -> None:
     raw = lab_raw()
     raw["hosts"]["wapcomputer1"].update(operationTimeout=25, readTimeout=40.0, stepTimeout=900.0,
                                         stepTimeouts={"install the connector": 1200.0}, tlsServerName="wap1.lab",
@@ -128,7 +128,7 @@ def test_a_hosts_connection_settings_are_what_the_resources_take():
 
 @pytest.mark.parametrize("value, adopt", [(True, True), (False, False), ("true", True), (" FALSE ", False),
                                           ("True", True)])
-def test_adopt_takes_true_or_false_in_any_case(value, adopt):
+def test_adopt_takes_true_or_false_in_any_case(value: bool | str, adopt: bool) -> None:
     raw = lab_raw()
     raw["adopt"] = value
     config = parse_stack_config(raw, SECRET)
@@ -136,10 +136,10 @@ def test_adopt_takes_true_or_false_in_any_case(value, adopt):
 
 
 @pytest.mark.parametrize("value", [1, 0, "on", "yes", None])
-def test_adopt_refuses_anything_else(value):
+def test_adopt_refuses_anything_else(value: int | str | None) -> None:
     assert problems(lambda r: r.update(adopt=value)) == [f"{NS}:adopt: must be true or false (got {value!r})"]
 
 
-def test_a_pki_only_stack_connects_to_no_host():
+def test_a_pki_only_stack_connects_to_no_host() -> None:
     config = parse_stack_config({"clouds": [{"name": "A", "connectorFqdn": "a.contoso.com"}]})
     assert not config.deploys_lab and config.preflight == "enforce" and config.provider_processes is None
