@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.lab_state import lab_state
+
 PEP_ROLE = "privileged_endpoint"
 
 
@@ -38,7 +40,7 @@ def stage_bundle(server: Any, host: str, root: str = r"C:\temp\WAPConnector") ->
     name = server.lab.host(host).name
     with tempfile.TemporaryDirectory() as tmp:
         local = make_bundle(tmp)
-        with server.runtime.state.tx() as tx:
+        with lab_state(server).tx() as tx:
             parts = root.split("\\")
             for i in range(2, len(parts) + 1):
                 tx.make_dir(name, "\\".join(parts[:i]))

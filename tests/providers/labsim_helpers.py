@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from providers.transport import HostConnection
+from tests.lab_state import lab_state
 
 
 def conn_dict(server: Any, host: str, **overrides: Any) -> dict[str, Any]:
@@ -31,25 +32,25 @@ def admin(server: Any, host: str, step: str, statements: Any, **kw: Any) -> Any:
 
 
 def invocations(server: Any, host: str, command: str | None = None, since: int = 0) -> list[dict[str, Any]]:
-    return [i for i in server.runtime.state.invocations(server.lab.host(host).name, command) if i["id"] > since]
+    return [i for i in lab_state(server).invocations(server.lab.host(host).name, command) if i["id"] > since]
 
 
 def last_id(server: Any) -> int:
-    return max([i["id"] for i in server.runtime.state.invocations()] + [0])
+    return max([i["id"] for i in lab_state(server).invocations()] + [0])
 
 
 def all_invocations_text(server: Any) -> str:
-    return json.dumps(server.runtime.state.invocations())
+    return json.dumps(lab_state(server).invocations())
 
 
 def set_fault(server: Any, host: str, kind: str, command: str) -> None:
     from labsim.runtime import Fault
 
-    server.runtime.state.set_fault(Fault(host=server.lab.host(host).name, kind=kind, command=command))
+    lab_state(server).set_fault(Fault(host=server.lab.host(host).name, kind=kind, command=command))
 
 
 def clear_faults(server: Any, host: str) -> None:
-    server.runtime.state.clear_faults(server.lab.host(host).name)
+    lab_state(server).clear_faults(server.lab.host(host).name)
 
 
 def params(invocation: dict[str, Any]) -> dict[str, Any]:

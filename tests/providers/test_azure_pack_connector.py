@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from labsim.server import LabServer
 from providers import azure_pack_connector as apc
 from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge, RemoteCommandFailed, StepTimedOut
 from providers.facts import locations
@@ -18,6 +20,7 @@ from tests.fake_windows_host import CONNECTOR_CERT_B64 as CERT_B64
 from tests.fake_windows_host import CONNECTOR_REALM as REALM
 from tests.fake_windows_host import FakeWindowsHost
 from tests.fake_windows_host import connector_output as file_text
+from tests.lab_state import lab_state
 from tests.outs import outs_of
 
 HOSTILE = "x'\"; $(Remove-Item C:\\ -Recurse) `whoami` & calc\nnext"
@@ -69,7 +72,7 @@ def checked(props):
     ("HTTPS://waptenantportal1:40005", "https://waptenantportal1:40005"),
     ("https://10.0.0.5:40005", "https://10.0.0.5:40005"),
 ])
-def test_normalize_endpoint(given, expected):
+def test_normalize_endpoint(given: str, expected: str) -> None:
     assert apc.normalize_endpoint(given) == expected
 
 
@@ -84,7 +87,7 @@ def test_normalize_endpoint(given, expected):
     ("https://wap_1.contoso.com", "is not a host name"),
     ("https://", "not an absolute https URL"),
 ])
-def test_normalize_endpoint_refuses(given, reason):
+def test_normalize_endpoint_refuses(given: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         apc.normalize_endpoint(given)
 
@@ -99,7 +102,7 @@ def test_normalize_endpoint_refuses(given, reason):
                                        + "\n-----END CERTIFICATE-----"}}),
      (None, None, "https://wap1:40005", REALM, CERT_B64)),
 ])
-def test_parse_output_file(content, expected):
+def test_parse_output_file(content: str, expected: tuple[Any, ...]) -> None:
     f = apc.parse_output_file("AzurePack-06-27-15-50.txt", content)
     assert (f.cloud_name, f.stack_cloud_name, f.endpoint, f.realm, f.signing_certificate) == expected
     assert f.content == content  # verbatim: TenantApiTrust stages it as the data file
@@ -118,13 +121,13 @@ def test_parse_output_file(content, expected):
     (json.dumps({"AzurePackConnectorEndpoint": "https://w:1", "AuthenticationIdentityProviderPartner": {
         "Realm": REALM, "Certificate": "not base64!"}}), "not base64"),
 ])
-def test_parse_output_file_refuses(content, reason):
+def test_parse_output_file_refuses(content: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         apc.parse_output_file("AzurePack-1.txt", content)
 
 
 @pytest.mark.unit
-def test_observed_clouds_match_by_endpoint_and_newest_wins():
+def test_observed_clouds_match_by_endpoint_and_newest_wins() -> None:
     nameless = json.dumps({"AzurePackConnectorEndpoint": "https://wap2.contoso.com:40005",
                            "AuthenticationIdentityProviderPartner": {"Realm": REALM, "Certificate": CERT_B64}})
     observed = apc.AzurePackConnectorObserved((
@@ -162,7 +165,7 @@ def test_each_listed_file_is_parsed_from_its_own_statement():
 
 
 @pytest.mark.unit
-def test_read_names_a_folder_that_changed_while_it_was_read():
+def test_read_names_a_folder_that_changed_while_it_was_read() -> None:
     stack = stack_host()
     stack.put_file(locations.OUTPUT_FOLDER + "\\AzurePack-1.txt",
                    file_text("AzurePack_1", "https://wapcomputer1.contoso.com:40005").encode())
@@ -247,7 +250,7 @@ BAD_INPUTS = [
 
 @pytest.mark.unit
 @pytest.mark.parametrize("case, props, prop, reason", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
-def test_check_refuses_without_touching_a_host(case, props, prop, reason):
+def test_check_refuses_without_touching_a_host(case: str, props: dict[str, Any], prop: str, reason: str) -> None:
     fake = FakeTransport(lambda call: pytest.fail(f"check touched a host: {call.command}"))
     result = apc.AzurePackConnectorProvider(fake).check({}, props)
     assert [f.property for f in result.failures] == [prop], [(f.property, f.reason) for f in result.failures]
@@ -257,7 +260,7 @@ def test_check_refuses_without_touching_a_host(case, props, prop, reason):
 
 
 @pytest.mark.unit
-def test_check_normalises_endpoints_and_defaults():
+def test_check_normalises_endpoints_and_defaults() -> None:
     out = checked(inputs())
     assert [c["cloud_endpoint"] for c in out["clouds"]] == ["https://wapcomputer1.contoso.com:40005",
                                                              "https://wapcomputer2.contoso.com:40005"]
@@ -265,7 +268,7 @@ def test_check_normalises_endpoints_and_defaults():
 
 
 @pytest.mark.unit
-def test_create_with_bad_inputs_raises_before_any_call():
+def test_create_with_bad_inputs_raises_before_any_call() -> None:
     fake = FakeTransport(stack_host())
     with pytest.raises(ConfigurationError, match="reached with CredSSP"):
         apc.AzurePackConnectorProvider(fake).create(inputs(connection={**PEP, "auth": "ntlm", "allow_credssp": True}))
@@ -277,7 +280,7 @@ def test_create_with_bad_inputs_raises_before_any_call():
 
 
 @pytest.mark.unit
-def test_create_stops_at_the_success_line_and_reads_the_output_files():
+def test_create_stops_at_the_success_line_and_reads_the_output_files() -> None:
     stack = stack_host()
     fake = FakeTransport(stack)
     res = apc.AzurePackConnectorProvider(fake).create(checked(inputs(timeout_seconds=120)))
@@ -304,7 +307,7 @@ def test_create_stops_at_the_success_line_and_reads_the_output_files():
 
 
 @pytest.mark.unit
-def test_run_until_is_given_the_documented_success_line():
+def test_run_until_is_given_the_documented_success_line() -> None:
     seen: dict[str, Any] = {}
 
     class Spy(FakeTransport):
@@ -317,7 +320,7 @@ def test_run_until_is_given_the_documented_success_line():
 
 
 @pytest.mark.unit
-def test_create_times_out_with_a_clear_error():
+def test_create_times_out_with_a_clear_error() -> None:
     fake = FakeTransport(stack_host(enable=Result(verbose=["Step 'Configure Azure Pack Connector' status: "
                                                           "'Running'"], stopped=True)))
     with pytest.raises(StepTimedOut) as err:
@@ -329,7 +332,7 @@ def test_create_times_out_with_a_clear_error():
 
 
 @pytest.mark.unit
-def test_create_fails_clearly_when_the_command_ends_without_success():
+def test_create_fails_clearly_when_the_command_ends_without_success() -> None:
     fake = FakeTransport(stack_host(enable=Result(verbose=["Step 'Configure Azure Pack Connector' status: "
                                                           "'Failed'"])))
     with pytest.raises(RemoteCommandFailed, match="ended without reporting"):
@@ -337,7 +340,7 @@ def test_create_fails_clearly_when_the_command_ends_without_success():
 
 
 @pytest.mark.unit
-def test_missing_cmdlet_on_a_later_pep_is_explained():
+def test_missing_cmdlet_on_a_later_pep_is_explained() -> None:
     fake = FakeTransport(stack_host(enable=Failure("The term 'Add-AzurePackConnector' is not recognized",
                                                   error_id="CommandNotFoundException", category="ObjectNotFound")))
     with pytest.raises(RemoteCommandFailed, match="absent from later Azure Stack builds"):
@@ -345,14 +348,14 @@ def test_missing_cmdlet_on_a_later_pep_is_explained():
 
 
 @pytest.mark.unit
-def test_create_refuses_success_without_files():
+def test_create_refuses_success_without_files() -> None:
     no_files = stack_host(enable=Result(verbose=[apc.ENABLE_SUCCESS_LINE]))  # success, yet no file written
     with pytest.raises(HostDidNotConverge, match="does not show the config"):
         apc.AzurePackConnectorProvider(FakeTransport(no_files)).create(checked(inputs()))
 
 
 @pytest.mark.unit
-def test_read_present_disabled_and_gone():
+def test_read_present_disabled_and_gone() -> None:
     stack = stack_host()
     p = apc.AzurePackConnectorProvider(FakeTransport(stack))
     outs = outs_of(p.create(checked(inputs())))
@@ -370,7 +373,7 @@ def test_read_present_disabled_and_gone():
 
 
 @pytest.mark.unit
-def test_read_tolerates_a_missing_folder_but_not_other_errors():
+def test_read_tolerates_a_missing_folder_but_not_other_errors() -> None:
     from providers.transport import ErrorRecordInfo
 
     missing = ErrorRecordInfo(f"Cannot find path '{locations.OUTPUT_FOLDER}' because it does not exist.",
@@ -385,7 +388,7 @@ def test_read_tolerates_a_missing_folder_but_not_other_errors():
 
 
 @pytest.mark.unit
-def test_diff_field_by_field_and_replace_on_another_pep():
+def test_diff_field_by_field_and_replace_on_another_pep() -> None:
     p = apc.AzurePackConnectorProvider(FakeTransport(stack_host()))
     outs = p.create(checked(inputs()))
     olds = {**outs_of(outs), "__provider": "pickled"}
@@ -399,7 +402,7 @@ def test_diff_field_by_field_and_replace_on_another_pep():
 
 
 @pytest.mark.unit
-def test_update_reruns_only_when_the_configuration_differs():
+def test_update_reruns_only_when_the_configuration_differs() -> None:
     stack = stack_host()
     fake = FakeTransport(stack)
     p = apc.AzurePackConnectorProvider(fake)
@@ -415,7 +418,7 @@ def test_update_reruns_only_when_the_configuration_differs():
 
 
 @pytest.mark.unit
-def test_delete_disables_then_removes_the_marker_and_is_rerunnable():
+def test_delete_disables_then_removes_the_marker_and_is_rerunnable() -> None:
     stack = stack_host()
     fake = FakeTransport(stack)
     p = apc.AzurePackConnectorProvider(fake)
@@ -436,7 +439,7 @@ def test_delete_disables_then_removes_the_marker_and_is_rerunnable():
 
 
 @pytest.mark.unit
-def test_delete_refuses_when_files_remain():
+def test_delete_refuses_when_files_remain() -> None:
     stack = stack_host()
 
     def sticky(call):
@@ -452,7 +455,7 @@ def test_delete_refuses_when_files_remain():
 
 
 @pytest.mark.unit
-def test_hostile_strings_reach_the_pep_verbatim():
+def test_hostile_strings_reach_the_pep_verbatim() -> None:
     props = checked(inputs(azure_stack_cloud_name=HOSTILE + "-stack",
                            clouds=[{"cloud_name": HOSTILE, "cloud_endpoint": "https://wap1.contoso.com"}]))
     fake = FakeTransport(stack_host())
@@ -465,7 +468,7 @@ def test_hostile_strings_reach_the_pep_verbatim():
 
 
 @pytest.mark.unit
-def test_no_password_in_input_errors():
+def test_no_password_in_input_errors() -> None:
     # (A host echoing the password back is scrubbed by the transport: tests/providers/test_transport_*.)
     bad = inputs(connection={**PEP, "auth": "digest"})
     with pytest.raises(ConfigurationError) as err:
@@ -474,7 +477,7 @@ def test_no_password_in_input_errors():
 
 
 @pytest.mark.unit
-def test_resource_marks_connections_secret(monkeypatch):
+def test_resource_marks_connections_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     import pulumi.dynamic
 
     seen: dict[str, Any] = {}
@@ -503,13 +506,13 @@ def lab_settings():
 
 
 @pytest.fixture
-def pep_lab(labsim, sim):
+def pep_lab(labsim: LabServer, sim: PsrpTransport) -> Iterator[LabServer]:
     """The module's lab; after the test its faults are cleared and multi-cloud is disabled again with the marker
     folder removed, on sessions of their own (the test may have left its own broken)."""
     from providers.transport import PsrpTransport, SessionCache
 
     yield labsim
-    labsim.runtime.state.clear_faults()
+    lab_state(labsim).clear_faults()
     cache = SessionCache()
     try:
         t = PsrpTransport(cache)
@@ -542,7 +545,7 @@ def sim_inputs(server, **kw):
 
 
 def pep_invocations(server, command="Add-AzurePackConnector"):
-    return server.runtime.state.invocations(server.lab.host("AzS-ERCS01").name, command)
+    return lab_state(server).invocations(server.lab.host("AzS-ERCS01").name, command)
 
 
 def params(invocation):
@@ -556,7 +559,7 @@ def _as_admin_disable(server, t):
 
 
 @pytest.mark.sim
-def test_sim_lifecycle_with_out_of_band_disable(pep_lab, sim):
+def test_sim_lifecycle_with_out_of_band_disable(pep_lab: LabServer, sim: PsrpTransport) -> None:
     p = apc.AzurePackConnectorProvider(sim)
     props = checked(sim_inputs(pep_lab, timeout_seconds=60))
     created = p.create(props)
@@ -593,7 +596,7 @@ def test_sim_lifecycle_with_out_of_band_disable(pep_lab, sim):
 
 
 @pytest.mark.sim
-def test_sim_out_of_band_cloud_list_change_shows_as_clouds(pep_lab, sim):
+def test_sim_out_of_band_cloud_list_change_shows_as_clouds(pep_lab: LabServer, sim: PsrpTransport) -> None:
     p = apc.AzurePackConnectorProvider(sim)
     props = checked(sim_inputs(pep_lab))
     outs = outs_of(p.create(props))
@@ -607,11 +610,11 @@ def test_sim_out_of_band_cloud_list_change_shows_as_clouds(pep_lab, sim):
 
 @pytest.mark.sim
 @pytest.mark.parametrize("kind", ["command_terminating", "command_error"])
-def test_sim_create_after_injected_failure_converges(pep_lab, sim, kind):
+def test_sim_create_after_injected_failure_converges(pep_lab: LabServer, sim: PsrpTransport, kind: str) -> None:
     from labsim.runtime import Fault
 
     pep = pep_lab.lab.host("AzS-ERCS01").name
-    pep_lab.runtime.state.set_fault(Fault(host=pep, kind=kind, command="Add-AzurePackConnector"))
+    lab_state(pep_lab).set_fault(Fault(host=pep, kind=kind, command="Add-AzurePackConnector"))
     p = apc.AzurePackConnectorProvider(sim)
     props = checked(sim_inputs(pep_lab))
     with pytest.raises(RemoteCommandFailed) as err:
@@ -623,22 +626,22 @@ def test_sim_create_after_injected_failure_converges(pep_lab, sim, kind):
 
 
 @pytest.mark.sim
-def test_sim_hang_times_out_clearly_then_converges(pep_lab, sim):
+def test_sim_hang_times_out_clearly_then_converges(pep_lab: LabServer, sim: PsrpTransport) -> None:
     from labsim.runtime import Fault
 
     pep = pep_lab.lab.host("AzS-ERCS01").name
-    pep_lab.runtime.state.set_fault(Fault(host=pep, kind="command_hang", command="Add-AzurePackConnector"))
+    lab_state(pep_lab).set_fault(Fault(host=pep, kind="command_hang", command="Add-AzurePackConnector"))
     p = apc.AzurePackConnectorProvider(sim)
     with pytest.raises(StepTimedOut) as err:
         p.create(checked(sim_inputs(pep_lab, timeout_seconds=3)))
     assert apc.ENABLE_SUCCESS_LINE in str(err.value) and "3 s" in str(err.value)
-    pep_lab.runtime.state.clear_faults(pep)
+    lab_state(pep_lab).clear_faults(pep)
     outs = outs_of(p.create(checked(sim_inputs(pep_lab))))
     assert outs["multi_cloud_enabled"] is True
 
 
 @pytest.mark.sim
-def test_sim_hostile_strings_reach_the_pep_verbatim(pep_lab, sim):
+def test_sim_hostile_strings_reach_the_pep_verbatim(pep_lab: LabServer, sim: PsrpTransport) -> None:
     # The lab names each output file after the cloud (contract §8): no path separator in this one; the stack name
     # (never a file name) carries the full hostile string.
     hostile_name = HOSTILE.replace("\\", "_")
@@ -649,16 +652,17 @@ def test_sim_hostile_strings_reach_the_pep_verbatim(pep_lab, sim):
     assert sent["AzureStackCloudName"] == HOSTILE
     assert sent["AzurePackClouds"][0]["CloudName"] == hostile_name
     assert list(outs["cloud_outputs"]) == [hostile_name] and outs["azure_stack_cloud_name"] == HOSTILE
-    every = json.dumps(pep_lab.runtime.state.invocations())
+    every = json.dumps(lab_state(pep_lab).invocations())
     assert "LabOnly-Pep-1!" not in every and "LabOnly-Host-1!" not in every
 
 
 @pytest.mark.sim
 @pytest.mark.parametrize("case, props, prop, reason", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
-def test_sim_bad_inputs_record_no_invocation(labsim, case, props, prop, reason):
-    before = len(labsim.runtime.state.invocations())
+def test_sim_bad_inputs_record_no_invocation(labsim: LabServer, case: str, props: dict[str, Any], prop: str,
+                                             reason: str) -> None:
+    before = len(lab_state(labsim).invocations())
     result = apc.AzurePackConnectorProvider().check({}, props)
     assert [f.property for f in result.failures] == [prop]
     with pytest.raises(ConfigurationError):
         apc.AzurePackConnectorProvider().create(props)
-    assert len(labsim.runtime.state.invocations()) == before
+    assert len(lab_state(labsim).invocations()) == before

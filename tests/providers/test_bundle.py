@@ -61,7 +61,7 @@ def changed_fields(olds, news) -> tuple[list[str], list[str]]:
     ("C:\\$(calc)", False), ("C:\\a;b", False), ("C:\\a`b", False), ("\\\\srv\\share", False), ("C:\\a\r\nb", False),
     ("C:\\%TEMP%", False), ("C:\\temp.", False),
 ])
-def test_windows_path(value, ok):
+def test_windows_path(value: str, ok: bool) -> None:
     if ok:
         assert B.windows_path(value) == (value.rstrip("\\") if len(value) > 3 else value)
     else:
@@ -70,7 +70,7 @@ def test_windows_path(value, ok):
 
 
 @pytest.mark.unit
-def test_hash_tree_is_relative_posix_sorted_and_refuses_symlinks(tmp_path):
+def test_hash_tree_is_relative_posix_sorted_and_refuses_symlinks(tmp_path: Path) -> None:
     make_bundle(tmp_path)
     tree = B.hash_tree(tmp_path)
     assert list(tree) == sorted(tree)
@@ -95,7 +95,7 @@ def test_relative_to(full, rel):
 
 
 @pytest.mark.unit
-def test_parse_hashes_and_observed_files_ignore_undeclared_files():
+def test_parse_hashes_and_observed_files_ignore_undeclared_files() -> None:
     output = [{"Algorithm": "SHA256", "Hash": "aa", "Path": "C:\\temp\\WAPConnector\\SETUP\\A.ps1"},
               {"Algorithm": "SHA256", "Hash": "BB", "Path": "C:\\temp\\WAPConnector\\AzurePack-1.txt"},
               "noise"]
@@ -113,12 +113,12 @@ def test_parse_hashes_and_observed_files_ignore_undeclared_files():
     ({"a": "11", "c": "33"}, {"a": "11"}, []),
     ({"a": "ab"}, {"a": "AB"}, []),
 ])
-def test_drifted_files(observed, desired, drifted):
+def test_drifted_files(observed: dict[str, Any] | None, desired: dict[str, Any], drifted: list[Any]) -> None:
     assert B.drifted_files(observed, desired) == drifted
 
 
 @pytest.mark.unit
-def test_stale_files_and_directories():
+def test_stale_files_and_directories() -> None:
     assert B.stale_files({"a": "1", "Old/x": "2"}, {"A": "1"}) == ["Old/x"]
     assert B.directories_for(DEST, ["readme.txt", "Setup/Scripts/a.ps1", "Setup/b.msi", "Setup/Packages/c"]) == [
         "C:\\temp\\WAPConnector\\Setup\\Packages", "C:\\temp\\WAPConnector\\Setup\\Scripts"]
@@ -132,7 +132,7 @@ def test_stale_files_and_directories():
     (4, 4, [("Set-Content", 4)]),
     (9, 4, [("Set-Content", 4), ("Add-Content", 4), ("Add-Content", 1)]),
 ])
-def test_staging_commands(size, chunk, expected):
+def test_staging_commands(size: int, chunk: int, expected: list[tuple[str, int]]) -> None:
     data = bytes(range(size))
     cmds = hostops.staging_commands("C:\\t\\f.bin", data, chunk)
     assert [(c.name, len(c.parameters.get("Value", b""))) for c in cmds] == expected
@@ -142,7 +142,7 @@ def test_staging_commands(size, chunk, expected):
 
 
 @pytest.mark.unit
-def test_batches_bound_the_payload_of_each_call():
+def test_batches_bound_the_payload_of_each_call() -> None:
     cmds = [Command("Set-Content", {"Path": "p", "Value": b"x" * n}) for n in (300, 300, 500, 2000, 10)]
     assert [[len(c.parameters["Value"]) for c in b] for b in hostops.batches(cmds, 1024)] == [[300, 300], [500], [2000],
                                                                                        [10]]
@@ -172,7 +172,7 @@ def failures(props):
     ("unknown auth", {"connection": {**CONN, "auth": "digest"}}, "connection", "unknown auth"),
     ("malformed FQDN", {"connection": {**CONN, "fqdn": "-bad-.contoso"}}, "connection", "not a host name"),
 ])
-def test_check(tmp_path, case, change, prop, words):
+def test_check(tmp_path: Path, case: str, change: dict[str, Any], prop: str | None, words: str | None) -> None:
     found = failures(props_for(make_bundle(tmp_path), **change))
     if prop is None:
         assert found == []
@@ -182,7 +182,7 @@ def test_check(tmp_path, case, change, prop, words):
 
 # -- diff --------------------------------------------------------------------------------------------------------
 @pytest.mark.unit
-def test_diff_names_exactly_the_files_field_and_replaces_on_destination(tmp_path):
+def test_diff_names_exactly_the_files_field_and_replaces_on_destination(tmp_path: Path) -> None:
     news = props_for(make_bundle(tmp_path))
     olds = {**news, "__provider": "pickle"}
     assert changed_fields(olds, news) == ([], [])
@@ -203,7 +203,7 @@ def host() -> FakeWindowsHost:
 
 
 @pytest.mark.unit
-def test_lifecycle_create_read_drift_update_delete(host, tmp_path):
+def test_lifecycle_create_read_drift_update_delete(host: FakeWindowsHost, tmp_path: Path) -> None:
     root = make_bundle(tmp_path)
     props = props_for(root)
     p = B.ConnectorBundleProvider(host.transport)
@@ -248,7 +248,7 @@ def params_of_since(transport, start, name):
 
 
 @pytest.mark.unit
-def test_update_removes_files_dropped_from_the_bundle(host, tmp_path):
+def test_update_removes_files_dropped_from_the_bundle(host: FakeWindowsHost, tmp_path: Path) -> None:
     root = make_bundle(tmp_path)
     p = B.ConnectorBundleProvider(host.transport)
     created = p.create(props_for(root))
@@ -259,7 +259,7 @@ def test_update_removes_files_dropped_from_the_bundle(host, tmp_path):
 
 
 @pytest.mark.unit
-def test_rerun_after_a_failure_halfway_converges_and_skips_what_is_there(host, tmp_path):
+def test_rerun_after_a_failure_halfway_converges_and_skips_what_is_there(host: FakeWindowsHost, tmp_path: Path) -> None:
     root = make_bundle(tmp_path)
     props = props_for(root)
     p = B.ConnectorBundleProvider(host.transport)
@@ -284,7 +284,7 @@ def test_rerun_after_a_failure_halfway_converges_and_skips_what_is_there(host, t
 
 
 @pytest.mark.unit
-def test_a_corrupted_upload_is_caught_by_the_hash_check(host, tmp_path):
+def test_a_corrupted_upload_is_caught_by_the_hash_check(host: FakeWindowsHost, tmp_path: Path) -> None:
     root = make_bundle(tmp_path)
     host.corrupt.add("Add-Content")  # the host loses the last byte of each appended chunk
     with pytest.raises(ConnectorError, match="do not have the expected SHA-256.*MgmtSvc-TenantAPI.msi"):
@@ -292,7 +292,7 @@ def test_a_corrupted_upload_is_caught_by_the_hash_check(host, tmp_path):
 
 
 @pytest.mark.unit
-def test_create_refuses_a_source_folder_changed_since_the_plan(host, tmp_path):
+def test_create_refuses_a_source_folder_changed_since_the_plan(host: FakeWindowsHost, tmp_path: Path) -> None:
     root = make_bundle(tmp_path)
     props = props_for(root)
     (root / "readme.txt").write_bytes(b"changed")
@@ -302,7 +302,7 @@ def test_create_refuses_a_source_folder_changed_since_the_plan(host, tmp_path):
 
 
 @pytest.mark.unit
-def test_hostile_file_name_reaches_the_host_verbatim_as_a_path_value(host, tmp_path):
+def test_hostile_file_name_reaches_the_host_verbatim_as_a_path_value(host: FakeWindowsHost, tmp_path: Path) -> None:
     root = make_bundle(tmp_path)
     (root / HOSTILE_NAME).write_bytes(b"x")
     B.ConnectorBundleProvider(host.transport).create(props_for(root))
@@ -312,7 +312,8 @@ def test_hostile_file_name_reaches_the_host_verbatim_as_a_path_value(host, tmp_p
 
 
 @pytest.mark.unit
-def test_resource_class_hashes_the_folder_and_marks_connection_secret(tmp_path, monkeypatch):
+def test_resource_class_hashes_the_folder_and_marks_connection_secret(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     captured: dict[str, Any] = {}
 
     def fake_init(self, provider, name, props, opts=None):
@@ -359,7 +360,7 @@ def sim_props(server: LabServer, root: Path, host: str = "wapcomputer2", **kw: A
 
 
 @pytest.mark.sim
-def test_sim_lifecycle_drift_heal_delete(labsim, sim, tmp_path):
+def test_sim_lifecycle_drift_heal_delete(labsim: LabServer, sim: PsrpTransport, tmp_path: Path) -> None:
     root = sim_bundle(tmp_path)
     props = sim_props(labsim, root)
     p = B.ConnectorBundleProvider(sim)
@@ -399,7 +400,8 @@ def test_sim_lifecycle_drift_heal_delete(labsim, sim, tmp_path):
 @pytest.mark.sim
 @pytest.mark.parametrize("kind, command", [("command_terminating", "Add-Content"),
                                            ("command_error", "Set-Content")])
-def test_sim_rerun_after_a_failure_halfway_converges(labsim, sim, tmp_path, kind, command):
+def test_sim_rerun_after_a_failure_halfway_converges(labsim: LabServer, sim: PsrpTransport, tmp_path: Path, kind: str,
+                                                     command: str) -> None:
     root = sim_bundle(tmp_path)
     props = sim_props(labsim, root, host="wapcomputer1", destination="C:\\temp\\Faulty")
     p = B.ConnectorBundleProvider(sim)
@@ -415,7 +417,7 @@ def test_sim_rerun_after_a_failure_halfway_converges(labsim, sim, tmp_path, kind
 
 
 @pytest.mark.sim
-def test_sim_bad_inputs_make_no_invocation(labsim, sim, tmp_path):
+def test_sim_bad_inputs_make_no_invocation(labsim: LabServer, sim: PsrpTransport, tmp_path: Path) -> None:
     root = sim_bundle(tmp_path)
     mark = last_id(labsim)
     for change in ({"destination": "C:\\x'; Remove-Item C:\\ -Recurse; '"}, {"chunk_size": 1},

@@ -4,13 +4,15 @@ in-memory host (unit), then against labsim over loopback (sim, at the end of the
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from labsim.server import LabServer
 from providers import certificate as C
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
-from providers.transport import Failure, FakeTransport
+from providers.transport import Failure, FakeTransport, PsrpTransport
 from tests.cert_factory import NOW, make_ca, make_leaf
 from tests.fake_windows_host import FakeWindowsHost, params_of
 from tests.outs import outs_of
@@ -50,12 +52,12 @@ def failures(props):
 
 
 @pytest.mark.unit
-def test_check_accepts_a_ca_issued_leaf_with_its_pfx():
+def test_check_accepts_a_ca_issued_leaf_with_its_pfx() -> None:
     assert failures(my_props()) == []
 
 
 @pytest.mark.unit
-def test_check_accepts_a_self_signed_root_for_the_ca_and_root_stores():
+def test_check_accepts_a_self_signed_root_for_the_ca_and_root_stores() -> None:
     assert failures(ca_props(store="CA")) == []
     assert failures(ca_props(store="Root")) == []
 
@@ -98,13 +100,13 @@ def test_check_accepts_a_self_signed_root_for_the_ca_and_root_stores():
      "not a host name"),
     ("no connection", lambda: {k: v for k, v in my_props().items() if k != "connection"}, "connection", "missing"),
 ])
-def test_check_refuses(case, props, prop, words):
+def test_check_refuses(case: str, props: Callable[[], dict[str, Any]], prop: str, words: str) -> None:
     found = failures(props())
     assert any(p == prop and words in r for p, r in found), found
 
 
 @pytest.mark.unit
-def test_check_reports_each_problem_once():
+def test_check_reports_each_problem_once() -> None:
     expired_self_signed = make_leaf(None, not_before=NOW - dt.timedelta(days=9), not_after=NOW - dt.timedelta(days=1))
     found = failures(my_props(expired_self_signed, serves_fqdns=["a.contoso.com", "b.contoso.com"]))
     props = sorted(p for p, _ in found)
@@ -112,13 +114,13 @@ def test_check_reports_each_problem_once():
 
 
 @pytest.mark.unit
-def test_check_never_echoes_the_password():
+def test_check_never_echoes_the_password() -> None:
     found = failures(my_props(pfx_password="Wrong-Secret-42"))
     assert found and all("Wrong-Secret-42" not in r for _, r in found)
 
 
 @pytest.mark.unit
-def test_check_waits_for_unknown_values_in_preview():
+def test_check_waits_for_unknown_values_in_preview() -> None:
     from providers.base import UNKNOWN
     assert failures(my_props(cert_pem=UNKNOWN, pfx_base64=UNKNOWN, pfx_password=UNKNOWN)) == []
 
@@ -141,7 +143,7 @@ def _obj(store, thumb, key=True):
     ("My", [{"Thumbprint": "AB", "HasPrivateKey": True, "NotAfter": "/Date(1893456000000)/"}],
      C.CertificateObserved("My", True, "2030-01-01T00:00:00+00:00")),
 ])
-def test_parse_read(store, output, expected):
+def test_parse_read(store: str, output: list[Any], expected: C.Observed | None) -> None:
     # The read's statements, one per accepted store: each object goes to the store its PSPath names.
     def where(obj):
         return obj["PSPath"].split("::", 1)[1].split("\\")[1] if "PSPath" in obj else store
@@ -150,7 +152,7 @@ def test_parse_read(store, output, expected):
 
 
 @pytest.mark.unit
-def test_read_statements_look_in_both_ca_stores_in_one_call():
+def test_read_statements_look_in_both_ca_stores_in_one_call() -> None:
     stmts = C.read_statements("CA", "AB")
     assert [s.commands[0].parameters["Path"] for s in stmts] == ["Cert:\\LocalMachine\\CA\\AB",
                                                                  "Cert:\\LocalMachine\\Root\\AB"]
@@ -196,7 +198,8 @@ def _state(props, **observed):
     (lambda o, n: n.update(connection={**CONN, "address": "127.0.0.9"}), ["connection"], [], False),
     (lambda o, n: n.update(serves_fqdns=[]), ["serves_fqdns"], [], False),
 ])
-def test_diff(change, expected_changed, expected_replaces, dbr):
+def test_diff(change: Callable[[dict[str, Any], dict[str, Any]], object], expected_changed: list[str],
+              expected_replaces: list[str], dbr: bool) -> None:
     news = my_props()
     olds = _state(news)
     change(olds, news)
@@ -208,7 +211,7 @@ def test_diff(change, expected_changed, expected_replaces, dbr):
 
 
 @pytest.mark.unit
-def test_diff_with_unknown_certificate_in_preview_is_a_replace():
+def test_diff_with_unknown_certificate_in_preview_is_a_replace() -> None:
     from providers.base import UNKNOWN
     news = my_props()
     olds = _state(news)
@@ -223,7 +226,7 @@ def host() -> FakeWindowsHost:
 
 
 @pytest.mark.unit
-def test_create_my_imports_the_pfx_with_a_securestring_and_removes_the_staged_file(host):
+def test_create_my_imports_the_pfx_with_a_securestring_and_removes_the_staged_file(host: FakeWindowsHost) -> None:
     p = C.CertificateProvider(host.transport)
     created = p.create(my_props())
     assert created.id == f"wapcomputer1.contoso.com:My:{LEAF.thumbprint}"
@@ -239,7 +242,7 @@ def test_create_my_imports_the_pfx_with_a_securestring_and_removes_the_staged_fi
 
 
 @pytest.mark.unit
-def test_create_ca_stages_the_der_and_imports_into_the_store(host):
+def test_create_ca_stages_the_der_and_imports_into_the_store(host: FakeWindowsHost) -> None:
     created = C.CertificateProvider(host.transport).create(ca_props())
     assert host.certs == {("CA", CA.thumbprint): False}
     imports = params_of(host.transport, "Import-Certificate")
@@ -248,7 +251,7 @@ def test_create_ca_stages_the_der_and_imports_into_the_store(host):
 
 
 @pytest.mark.unit
-def test_create_adopts_a_certificate_already_in_root_and_delete_leaves_it(host):
+def test_create_adopts_a_certificate_already_in_root_and_delete_leaves_it(host: FakeWindowsHost) -> None:
     host.certs[("Root", CA.thumbprint)] = False
     p = C.CertificateProvider(host.transport)
     created = p.create(ca_props())
@@ -259,7 +262,7 @@ def test_create_adopts_a_certificate_already_in_root_and_delete_leaves_it(host):
 
 
 @pytest.mark.unit
-def test_read_after_out_of_band_removal_says_gone_and_create_heals(host):
+def test_read_after_out_of_band_removal_says_gone_and_create_heals(host: FakeWindowsHost) -> None:
     p = C.CertificateProvider(host.transport)
     created = p.create(ca_props())
     del host.certs[("CA", CA.thumbprint)]
@@ -269,7 +272,7 @@ def test_read_after_out_of_band_removal_says_gone_and_create_heals(host):
 
 
 @pytest.mark.unit
-def test_lost_private_key_is_drift_named_has_private_key_and_update_reimports(host):
+def test_lost_private_key_is_drift_named_has_private_key_and_update_reimports(host: FakeWindowsHost) -> None:
     p = C.CertificateProvider(host.transport)
     created = p.create(my_props())
     host.certs[("My", LEAF.thumbprint)] = False          # re-imported from a .cer by an administrator
@@ -282,7 +285,7 @@ def test_lost_private_key_is_drift_named_has_private_key_and_update_reimports(ho
 
 
 @pytest.mark.unit
-def test_delete_removes_it_and_read_says_gone(host):
+def test_delete_removes_it_and_read_says_gone(host: FakeWindowsHost) -> None:
     p = C.CertificateProvider(host.transport)
     created = p.create(my_props())
     p.delete(created.id, outs_of(created))
@@ -292,7 +295,7 @@ def test_delete_removes_it_and_read_says_gone(host):
 
 
 @pytest.mark.unit
-def test_failed_import_still_removes_the_staged_pfx_and_a_rerun_converges(host):
+def test_failed_import_still_removes_the_staged_pfx_and_a_rerun_converges(host: FakeWindowsHost) -> None:
     host.fail["Import-PfxCertificate"] = Failure("The PFX file could not be read.", "CryptographicException")
     p = C.CertificateProvider(host.transport)
     with pytest.raises(RemoteCommandFailed) as err:
@@ -305,14 +308,14 @@ def test_failed_import_still_removes_the_staged_pfx_and_a_rerun_converges(host):
 
 
 @pytest.mark.unit
-def test_import_that_does_not_land_is_reported(host):
+def test_import_that_does_not_land_is_reported(host: FakeWindowsHost) -> None:
     host.fail_after["Import-Certificate"] = 0
     with pytest.raises(RemoteCommandFailed):
         C.CertificateProvider(host.transport).create(ca_props())
 
 
 @pytest.mark.unit
-def test_hostile_password_reaches_the_host_verbatim_as_a_securestring(host):
+def test_hostile_password_reaches_the_host_verbatim_as_a_securestring(host: FakeWindowsHost) -> None:
     leaf = make_leaf(CA)
     C.CertificateProvider(host.transport).create(my_props(leaf, password=HOSTILE))
     assert host.pfx_passwords == [HOSTILE]
@@ -320,7 +323,7 @@ def test_hostile_password_reaches_the_host_verbatim_as_a_securestring(host):
 
 
 @pytest.mark.unit
-def test_secret_outputs_are_declared():
+def test_secret_outputs_are_declared() -> None:
     assert C.SECRET_OUTPUTS == ("pfx_base64", "pfx_password")
 
 
@@ -348,7 +351,7 @@ def sim_my(server, leaf, password=PASSWORD, host="wapcomputer1"):
 
 
 @pytest.mark.sim
-def test_sim_ca_certificate_on_wasp_lifecycle(labsim, sim):
+def test_sim_ca_certificate_on_wasp_lifecycle(labsim: LabServer, sim: PsrpTransport) -> None:
     ca = make_ca("Connector Issuing CA (sim)")
     props = ca_props(ca, store="CA", connection=conn_dict(labsim, "AzS-WASP01"))
     p = C.CertificateProvider(sim)
@@ -373,7 +376,7 @@ def test_sim_ca_certificate_on_wasp_lifecycle(labsim, sim):
 
 
 @pytest.mark.sim
-def test_sim_root_certificate_already_trusted_is_adopted_not_removed(labsim, sim):
+def test_sim_root_certificate_already_trusted_is_adopted_not_removed(labsim: LabServer, sim: PsrpTransport) -> None:
     """Every lab host trusts the lab CA in Root (baseline): declaring it for CA adopts it [inf: CA or Root]."""
     from labsim.pki import lab_ca
 
@@ -388,7 +391,7 @@ def test_sim_root_certificate_already_trusted_is_adopted_not_removed(labsim, sim
 
 
 @pytest.mark.sim
-def test_sim_my_certificate_lost_key_is_drift_and_update_heals(labsim, sim):
+def test_sim_my_certificate_lost_key_is_drift_and_update_heals(labsim: LabServer, sim: PsrpTransport) -> None:
     leaf = make_leaf(CA, names=("wapcomputer1.contoso.com",))
     props = sim_my(labsim, leaf, password=HOSTILE)   # a hostile password works only if it arrives verbatim
     p = C.CertificateProvider(sim)
@@ -422,7 +425,7 @@ def test_sim_my_certificate_lost_key_is_drift_and_update_heals(labsim, sim):
 
 @pytest.mark.sim
 @pytest.mark.parametrize("kind", ["command_terminating", "command_error"])
-def test_sim_failed_import_cleans_up_and_rerun_converges(labsim, sim, kind):
+def test_sim_failed_import_cleans_up_and_rerun_converges(labsim: LabServer, sim: PsrpTransport, kind: str) -> None:
     leaf = make_leaf(CA, names=("wapcomputer2.contoso.com",))
     props = sim_my(labsim, leaf, host="wapcomputer2")
     p = C.CertificateProvider(sim)
@@ -439,7 +442,7 @@ def test_sim_failed_import_cleans_up_and_rerun_converges(labsim, sim, kind):
 
 
 @pytest.mark.sim
-def test_sim_bad_inputs_make_no_invocation(labsim, sim):
+def test_sim_bad_inputs_make_no_invocation(labsim: LabServer, sim: PsrpTransport) -> None:
     mark = last_id(labsim)
     bad = [
         my_props(make_leaf(None), connection=conn_dict(labsim, "wapcomputer1")),                      # self-signed
@@ -461,7 +464,7 @@ def test_sim_bad_inputs_make_no_invocation(labsim, sim):
 
 
 @pytest.mark.unit
-def test_resource_class_marks_pfx_and_connection_secret(monkeypatch):
+def test_resource_class_marks_pfx_and_connection_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, Any] = {}
     monkeypatch.setattr("pulumi.dynamic.Resource.__init__",
                         lambda self, provider, name, props, opts=None: seen.update(p=provider, props=props, opts=opts))

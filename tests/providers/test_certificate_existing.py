@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from labsim.server import LabServer
 from providers import certificate as C
 from providers.errors import ConnectorError
-from providers.transport import Command, FakeTransport, Secret
+from providers.transport import Command, FakeTransport, PsrpTransport, Secret
 from tests.cert_factory import Issued, org_ca, web_server_cert
 from tests.outs import outs_of
 from tests.providers.labsim_helpers import admin, conn_dict, invocations, last_id
@@ -32,7 +33,7 @@ def existing_props(thumbprint=LEAF.thumbprint, **kw):
 
 
 @pytest.mark.unit
-def test_check_accepts_an_existing_certificate_by_thumbprint():
+def test_check_accepts_an_existing_certificate_by_thumbprint() -> None:
     assert failures(existing_props()) == []
     assert failures(existing_props(thumbprint=" ".join(LEAF.thumbprint[i:i + 2] for i in range(0, 40, 2)))) == []
 
@@ -46,12 +47,12 @@ def test_check_accepts_an_existing_certificate_by_thumbprint():
     ({"pfx_base64": "AAAA", "pfx_password": "x"}, "pfx_base64"),
     ({"issuer_pem": "not a pem"}, "issuer_pem"),
 ])
-def test_check_refuses_what_an_existing_certificate_cannot_have(change, prop):
+def test_check_refuses_what_an_existing_certificate_cannot_have(change: dict[str, Any], prop: str) -> None:
     assert prop in [p for p, _ in failures(existing_props(**change))]
 
 
 @pytest.mark.unit
-def test_an_imported_certificate_refuses_the_existing_only_inputs():
+def test_an_imported_certificate_refuses_the_existing_only_inputs() -> None:
     props = {"connection": dict(CONN), "store": "CA", "cert_pem": ISSUING.pem, "issuer_pem": ISSUING.pem}
     assert failures(props) == [("issuer_pem", "only for store My")]
     props = {"connection": dict(CONN), "store": "CA", "cert_pem": ISSUING.pem, "thumbprint": ISSUING.thumbprint}
@@ -69,7 +70,7 @@ def pfx_props(cert: Issued, pfx: bytes, password: str = "P-1", **kw: Any) -> dic
 
 
 @pytest.mark.unit
-def test_an_operators_pfx_with_its_issuer_is_checked_against_the_connectors_rules():
+def test_an_operators_pfx_with_its_issuer_is_checked_against_the_connectors_rules() -> None:
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
     assert failures(pfx_props(LEAF, LEAF.pfx("P-1"))) == []
@@ -88,7 +89,7 @@ def test_an_operators_pfx_with_its_issuer_is_checked_against_the_connectors_rule
 
 
 @pytest.mark.unit
-def test_diff_another_thumbprint_replaces_and_the_same_is_no_change():
+def test_diff_another_thumbprint_replaces_and_the_same_is_no_change() -> None:
     olds = {**existing_props(), "thumbprint": LEAF.thumbprint, "has_private_key": True}
     assert C.CertificateProvider().diff("id", olds, existing_props(thumbprint=LEAF.thumbprint.lower())).changes is False
     other = web_server_cert(ISSUING, (FQDN,))
@@ -99,7 +100,7 @@ def test_diff_another_thumbprint_replaces_and_the_same_is_no_change():
 
 
 @pytest.mark.unit
-def test_delete_of_an_existing_certificate_contacts_no_host():
+def test_delete_of_an_existing_certificate_contacts_no_host() -> None:
     t = FakeTransport({})
     C.CertificateProvider(t).delete("id", {**existing_props(), "thumbprint": LEAF.thumbprint})
     assert t.calls == []
@@ -136,7 +137,8 @@ def writes(server, host, since):
 
 
 @pytest.mark.sim
-def test_sim_existing_certificate_is_verified_read_only_and_left_by_delete(labsim, sim):
+def test_sim_existing_certificate_is_verified_read_only_and_left_by_delete(labsim: LabServer,
+                                                                           sim: PsrpTransport) -> None:
     leaf = web_server_cert(ISSUING, (labsim.lab.host("wapcomputer1").fqdn,))
     place(labsim, "wapcomputer1", leaf)
     p = C.CertificateProvider(sim)
@@ -154,7 +156,8 @@ def test_sim_existing_certificate_is_verified_read_only_and_left_by_delete(labsi
 
 
 @pytest.mark.sim
-def test_sim_existing_certificate_unfit_or_missing_is_refused_naming_the_host(labsim, sim):
+def test_sim_existing_certificate_unfit_or_missing_is_refused_naming_the_host(labsim: LabServer,
+                                                                              sim: PsrpTransport) -> None:
     fqdn = labsim.lab.host("wapcomputer2").fqdn
     p = C.CertificateProvider(sim)
     absent = web_server_cert(ISSUING, (fqdn,))
@@ -179,7 +182,8 @@ def test_sim_existing_certificate_unfit_or_missing_is_refused_naming_the_host(la
 
 
 @pytest.mark.sim
-def test_sim_pfx_source_already_imported_by_the_operator_is_adopted_and_left_by_delete(labsim, sim):
+def test_sim_pfx_source_already_imported_by_the_operator_is_adopted_and_left_by_delete(labsim: LabServer,
+                                                                                       sim: PsrpTransport) -> None:
     """Source pfx, but the administrators had imported that certificate already: the stack's create writes only
     its ownership marker (no import), and destroy leaves the certificate."""
     import base64
@@ -203,7 +207,7 @@ def test_sim_pfx_source_already_imported_by_the_operator_is_adopted_and_left_by_
 
 
 @pytest.mark.sim
-def test_sim_renewal_keeps_the_chain_the_renewed_certificate_still_needs(labsim, sim):
+def test_sim_renewal_keeps_the_chain_the_renewed_certificate_still_needs(labsim: LabServer, sim: PsrpTransport) -> None:
     """A renewed PFX is imported (create) before the old certificate is deleted (replace). The chain certificates
     the first import added are found present by the second, so only the first records them; its delete must not
     take them from under the renewed certificate. Known limit: the renewed certificate's own delete then leaves
@@ -245,7 +249,7 @@ def test_sim_renewal_keeps_the_chain_the_renewed_certificate_still_needs(labsim,
 
 
 @pytest.mark.unit
-def test_still_needed_follows_issuers_up_the_chain():
+def test_still_needed_follows_issuers_up_the_chain() -> None:
     root = org_ca("R")
     issuing = org_ca("I", parent=root)
     other = org_ca("O")

@@ -40,7 +40,7 @@ def providers_fields(parsed: co.ConnectorOutput) -> dict[str, str]:
     return {"Realm": parsed.realm, "Certificate": parsed.signing_certificate, "Endpoint": parsed.endpoint}
 
 
-def test_sample_reads_alike_with_the_providers_and_labsim():
+def test_sample_reads_alike_with_the_providers_and_labsim() -> None:
     text = sample()
     parsed = co.parse(text)
     assert labsim_parse(text) == providers_fields(parsed)
@@ -56,7 +56,7 @@ def test_sample_reads_alike_with_the_providers_and_labsim():
     assert T.parse_data_file(text) == expected
 
 
-def test_labsim_written_files_parse_with_the_providers_parser(tmp_path):
+def test_labsim_written_files_parse_with_the_providers_parser(tmp_path: Path) -> None:
     rt = LabRuntime.open(default_lab(), tmp_path / "state")
     clouds = [{"CloudName": "AzurePack_1", "CloudEndpoint": "https://wapcomputer1.contoso.com:40005"},
               {"CloudName": "AzurePack_2", "CloudEndpoint": "https://wapcomputer2.contoso.com:40005"}]
@@ -88,7 +88,7 @@ def _doc(**partner):
     return {"AzurePackConnectorEndpoint": "https://wap1:40005", "AuthenticationIdentityProviderPartner": partner}
 
 
-def test_keys_match_without_regard_to_case_exact_first():
+def test_keys_match_without_regard_to_case_exact_first() -> None:
     lower = json.dumps({"azurepackconnectorendpoint": "https://wap1:40005", "cloudname": "A",
                         "authenticationidentityproviderpartner": {"realm": "https://adfs/adfs/x/",
                                                                   "CERTIFICATE": "QUJD"}})
@@ -105,11 +105,11 @@ def test_keys_match_without_regard_to_case_exact_first():
     ("\ufeff" + json.dumps(_doc(Certificate=" not base64 ")),
      co.OutputFields(True, True, "https://wap1:40005", "https://adfs/adfs/x/", " not base64 ")),
 ])
-def test_read_fields_takes_what_is_there(content, fields):
+def test_read_fields_takes_what_is_there(content: str, fields: co.OutputFields) -> None:
     assert co.read_fields(content) == fields
 
 
-def test_not_json_says_where():
+def test_not_json_says_where() -> None:
     with pytest.raises(co.NotJson, match=r"^is not JSON \(Expecting value at line 2\)$"):
         co.read_fields("\n?")
 
@@ -121,7 +121,7 @@ def test_not_json_says_where():
     (json.dumps(_doc(Certificate=None)), "AuthenticationIdentityProviderPartner.Certificate is missing"),
     (json.dumps(_doc(Certificate="QUJ")), "the signing certificate is not base64"),
 ])
-def test_parse_refuses_an_incomplete_file(content, reason):
+def test_parse_refuses_an_incomplete_file(content: str, reason: str) -> None:
     with pytest.raises(ValueError, match=f"^{reason}$"):
         co.parse(content)
 
@@ -130,5 +130,5 @@ def test_parse_refuses_an_incomplete_file(content, reason):
     ("QUJD", hashlib.sha1(b"ABC").hexdigest().upper()), ("QU\r\nJD ", hashlib.sha1(b"ABC").hexdigest().upper()),
     ("", None), ("   ", None), (None, None), (42, None), ("-----BEGIN CERTIFICATE-----QUJD", None),
 ])
-def test_certificate_thumbprint(value, thumbprint):
+def test_certificate_thumbprint(value: int | str | None, thumbprint: str | None) -> None:
     assert co.certificate_thumbprint(value) == thumbprint

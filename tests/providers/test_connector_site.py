@@ -15,6 +15,7 @@ from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFa
 from providers.facts import locations
 from providers.transport import ErrorRecordInfo, Failure, FakeTransport, Output, Result
 from tests.fake_windows_host import PRODUCT_CODES, FakeWindowsHost
+from tests.lab_state import lab_state
 from tests.outs import outs_of
 
 T_TENANT = "A" * 40
@@ -92,7 +93,7 @@ DESIRED = desired()
 
 
 @pytest.mark.unit
-def test_read_is_one_invocation_of_structured_commands():
+def test_read_is_one_invocation_of_structured_commands() -> None:
     statements = cs.read_statements()
     assert [p.commands[0].name for p in statements] == ["Get-Website", "Get-WebConfigurationProperty", "Get-ChildItem"]
     assert all(p.commands[-1].name == "ConvertTo-Json" for p in statements)
@@ -116,7 +117,7 @@ def test_read_is_one_invocation_of_structured_commands():
      {"sites": {"MgmtSvc-Connector": ("Started", "", None)}, "packages": set(),
       "settings": {"TenantPortalFQDN": "a.b", "TenantAPIFQDN": ""}, "tenant": T_TENANT}),
 ])
-def test_parse_read(output, expected):
+def test_parse_read(output: tuple[Any, ...], expected: dict[str, Any] | None) -> None:
     got = cs.parse_read(*(Output(o) for o in output))
     if expected is None:
         assert got is None
@@ -214,7 +215,7 @@ BAD_INPUTS = [
 
 @pytest.mark.unit
 @pytest.mark.parametrize("case, props, prop, reason", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
-def test_check_refuses_without_touching_a_host(case, props, prop, reason):
+def test_check_refuses_without_touching_a_host(case: str, props: dict[str, Any], prop: str, reason: str) -> None:
     fake = FakeTransport(lambda call: pytest.fail(f"check touched a host: {call.command}"))
     result = cs.ConnectorSiteProvider(fake).check({}, props)
     assert [f.property for f in result.failures] == [prop], [(f.property, f.reason) for f in result.failures]
@@ -226,7 +227,7 @@ def test_check_refuses_without_touching_a_host(case, props, prop, reason):
 @pytest.mark.unit
 @pytest.mark.parametrize("field", ["tenant_portal_fqdn", "tenant_api_fqdn", "azure_stack_portal_fqdn",
                                    "certificate_thumbprint", "bundle_path"])
-def test_hostile_strings_are_refused_by_check_and_create(field):
+def test_hostile_strings_are_refused_by_check_and_create(field: str) -> None:
     # Every ConnectorSite string input has a strict grammar (FQDN, thumbprint, local path), so a hostile value
     # never gets as far as a host: check says which property, create raises before any call.
     fake = FakeTransport(lambda call: pytest.fail(f"touched a host: {call.command}"))
@@ -238,7 +239,7 @@ def test_hostile_strings_are_refused_by_check_and_create(field):
 
 
 @pytest.mark.unit
-def test_check_normalises_thumbprint_and_bundle_path():
+def test_check_normalises_thumbprint_and_bundle_path() -> None:
     out = checked(inputs(certificate_thumbprint="aa aa " + "a" * 36 + "\u200e",
                          bundle_path="D:\\stage\\WAPConnector\\"))
     assert (out["certificate_thumbprint"], out["bundle_path"]) == ("A" * 40, "D:\\stage\\WAPConnector")
@@ -250,7 +251,7 @@ def test_check_normalises_thumbprint_and_bundle_path():
 
 
 @pytest.mark.unit
-def test_create_runs_the_three_scripts_by_full_path():
+def test_create_runs_the_three_scripts_by_full_path() -> None:
     wap = wap_host()
     fake = FakeTransport(wap)
     res = cs.ConnectorSiteProvider(fake).create(checked(inputs()))
@@ -276,7 +277,7 @@ def test_create_runs_the_three_scripts_by_full_path():
 
 
 @pytest.mark.unit
-def test_create_on_a_converged_host_runs_nothing():
+def test_create_on_a_converged_host_runs_nothing() -> None:
     wap = wap_host(installed=True)
     fake = FakeTransport(wap)
     cs.ConnectorSiteProvider(fake).create(checked(inputs()))
@@ -288,7 +289,7 @@ def test_create_on_a_converged_host_runs_nothing():
     (wap_host(url_rewrite=False), "URL Rewrite module is not installed"),
     (wap_host(bundle=False), "stage the WAPConnector bundle at bundle_path C:\\temp\\WAPConnector"),
 ])
-def test_prerequisites_fail_clearly_before_any_script(wap, message):
+def test_prerequisites_fail_clearly_before_any_script(wap: FakeWindowsHost, message: str) -> None:
     with pytest.raises(ConfigurationError) as err:
         cs.ConnectorSiteProvider(FakeTransport(wap)).create(checked(inputs()))
     assert message in str(err.value) and "wapcomputer1.contoso.com" in str(err.value)
@@ -296,7 +297,7 @@ def test_prerequisites_fail_clearly_before_any_script(wap, message):
 
 
 @pytest.mark.unit
-def test_update_runs_only_the_step_whose_input_changed():
+def test_update_runs_only_the_step_whose_input_changed() -> None:
     wap = wap_host(installed=True)
     p = cs.ConnectorSiteProvider(FakeTransport(wap))
     olds = outs_of(p.create(checked(inputs())))
@@ -310,7 +311,7 @@ def test_update_runs_only_the_step_whose_input_changed():
 
 
 @pytest.mark.unit
-def test_update_restarts_a_stopped_site():
+def test_update_restarts_a_stopped_site() -> None:
     wap = wap_host(installed=True)
     wap.sites["MgmtSvc-ConnectorController"]["state"] = "Stopped"
     fake = FakeTransport(wap)
@@ -319,7 +320,7 @@ def test_update_restarts_a_stopped_site():
 
 
 @pytest.mark.unit
-def test_failing_script_reports_host_and_step_and_rerun_converges():
+def test_failing_script_reports_host_and_step_and_rerun_converges() -> None:
     wap = wap_host()
     calls = {"n": 0}
 
@@ -341,7 +342,7 @@ def test_failing_script_reports_host_and_step_and_rerun_converges():
 
 
 @pytest.mark.unit
-def test_create_refuses_when_the_host_does_not_converge():
+def test_create_refuses_when_the_host_does_not_converge() -> None:
     deaf = wap_host()
     deaf.noop.add("Configure-WapConnector.ps1")
     with pytest.raises(ConnectorError, match="still differs"):
@@ -349,7 +350,7 @@ def test_create_refuses_when_the_host_does_not_converge():
 
 
 @pytest.mark.unit
-def test_read_reports_drift_and_gone():
+def test_read_reports_drift_and_gone() -> None:
     wap = wap_host()
     p = cs.ConnectorSiteProvider(FakeTransport(wap))
     outs = outs_of(p.create(checked(inputs())))
@@ -364,14 +365,14 @@ def test_read_reports_drift_and_gone():
 
 
 @pytest.mark.unit
-def test_read_raises_on_unexpected_errors():
+def test_read_raises_on_unexpected_errors() -> None:
     denied = ErrorRecordInfo("Access is denied", "UnauthorizedAccess", "PermissionDenied")
     with pytest.raises(RemoteCommandFailed, match="Access is denied"):
         cs.ConnectorSiteProvider(FakeTransport(lambda call: Result(errors=[denied]))).read("id", checked(inputs()))
 
 
 @pytest.mark.unit
-def test_delete_uninstalls_the_packages_and_is_rerunnable():
+def test_delete_uninstalls_the_packages_and_is_rerunnable() -> None:
     wap = wap_host(installed=True)
     fake = FakeTransport(wap)
     cs.ConnectorSiteProvider(fake).delete("id", checked(inputs()))
@@ -388,7 +389,7 @@ def test_delete_uninstalls_the_packages_and_is_rerunnable():
 
 @pytest.mark.unit
 @pytest.mark.parametrize("exit_code, fails", [(0, False), (3010, False), (1605, False), (1618, True), (1603, True)])
-def test_delete_judges_msiexec_exit_codes(exit_code, fails):
+def test_delete_judges_msiexec_exit_codes(exit_code: int, fails: bool) -> None:
     wap = wap_host(installed=True)
 
     def host(call):
@@ -407,7 +408,7 @@ def test_delete_judges_msiexec_exit_codes(exit_code, fails):
 
 
 @pytest.mark.unit
-def test_diff_replaces_on_another_host_only():
+def test_diff_replaces_on_another_host_only() -> None:
     p = cs.ConnectorSiteProvider(FakeTransport(wap_host(installed=True)))
     olds = outs_of(p.create(checked(inputs())))
     assert p.diff("id", olds, checked(inputs())).changes is False
@@ -419,7 +420,7 @@ def test_diff_replaces_on_another_host_only():
 
 
 @pytest.mark.unit
-def test_resource_marks_the_connection_secret(monkeypatch):
+def test_resource_marks_the_connection_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     import pulumi.dynamic
 
     seen: dict[str, Any] = {}
@@ -453,11 +454,11 @@ def conn_of(server: LabServer, host: str) -> HostConnection:
 
 
 def invocations(server, host, command=None, since=0):
-    return [i for i in server.runtime.state.invocations(server.lab.host(host).name, command) if i["id"] > since]
+    return [i for i in lab_state(server).invocations(server.lab.host(host).name, command) if i["id"] > since]
 
 
 def last_id(server):
-    return max([i["id"] for i in server.runtime.state.invocations()] + [0])
+    return max([i["id"] for i in lab_state(server).invocations()] + [0])
 
 
 def script(server, host, name):
@@ -491,7 +492,7 @@ def import_second_certificate(server: LabServer, t: Transport, host: str) -> str
 
 
 @pytest.mark.sim
-def test_sim_lifecycle_with_out_of_band_changes(labsim, sim):
+def test_sim_lifecycle_with_out_of_band_changes(labsim: LabServer, sim: PsrpTransport) -> None:
     from tests.providers.conftest import stage_bundle
 
     host = "wapcomputer1"
@@ -557,8 +558,8 @@ def test_sim_lifecycle_with_out_of_band_changes(labsim, sim):
     cert_call = [i for i in invocations(labsim, host, since=mark) if ".ps1" in i["command"]]
     assert [i["command"].rsplit("\\", 1)[-1] for i in cert_call] == ["Configure-Certificates.ps1"]
     assert dict(cert_call[0]["parameters"]) == {"Thumbprint": other}
-    assert "pfx-pass" not in json.dumps(labsim.runtime.state.invocations())
-    assert "LabOnly-Wap1-1!" not in json.dumps(labsim.runtime.state.invocations())
+    assert "pfx-pass" not in json.dumps(lab_state(labsim).invocations())
+    assert "LabOnly-Wap1-1!" not in json.dumps(lab_state(labsim).invocations())
 
     p.delete(created.id, updated)
     assert p.read(created.id, updated).id == ""
@@ -569,7 +570,8 @@ def test_sim_lifecycle_with_out_of_band_changes(labsim, sim):
 @pytest.mark.parametrize("kind, command", [("command_terminating", "Configure-WapConnector.ps1"),
                                            ("command_error", "Configure-Certificates.ps1"),
                                            ("command_terminating", "Install-Connector.ps1")])
-def test_sim_create_after_injected_failure_converges(labsim, sim, kind, command):
+def test_sim_create_after_injected_failure_converges(labsim: LabServer, sim: PsrpTransport, kind: str,
+                                                     command: str) -> None:
     from labsim.runtime import Fault
     from tests.providers.conftest import stage_bundle
 
@@ -577,7 +579,7 @@ def test_sim_create_after_injected_failure_converges(labsim, sim, kind, command)
     stage_bundle(labsim, host)
     p = cs.ConnectorSiteProvider(sim)
     props = sim_inputs(labsim, host)
-    labsim.runtime.state.set_fault(Fault(host=labsim.lab.host(host).name, kind=kind, command=command))
+    lab_state(labsim).set_fault(Fault(host=labsim.lab.host(host).name, kind=kind, command=command))
     mark = last_id(labsim)
     with pytest.raises(RemoteCommandFailed) as err:
         p.create(props)
@@ -592,7 +594,8 @@ def test_sim_create_after_injected_failure_converges(labsim, sim, kind, command)
 
 
 @pytest.mark.sim
-def test_sim_missing_bundle_and_url_rewrite_are_reported_before_any_script(labsim, sim):
+def test_sim_missing_bundle_and_url_rewrite_are_reported_before_any_script(labsim: LabServer,
+                                                                           sim: PsrpTransport) -> None:
     mark = last_id(labsim)
     with pytest.raises(ConfigurationError, match="stage the WAPConnector bundle"):
         cs.ConnectorSiteProvider(sim).create(sim_inputs(labsim, "wapcomputer1",
@@ -602,7 +605,8 @@ def test_sim_missing_bundle_and_url_rewrite_are_reported_before_any_script(labsi
 
 @pytest.mark.sim
 @pytest.mark.parametrize("case, props, prop, reason", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
-def test_sim_bad_inputs_record_no_invocation(labsim, sim, case, props, prop, reason):
+def test_sim_bad_inputs_record_no_invocation(labsim: LabServer, sim: PsrpTransport, case: str, props: dict[str, Any],
+                                             prop: str, reason: str) -> None:
     before = last_id(labsim)
     assert [f.property for f in cs.check(props).failures] == [prop]
     with pytest.raises(ConfigurationError):
@@ -613,7 +617,7 @@ def test_sim_bad_inputs_record_no_invocation(labsim, sim, case, props, prop, rea
 @pytest.mark.sim
 @pytest.mark.parametrize("field", ["tenant_portal_fqdn", "tenant_api_fqdn", "azure_stack_portal_fqdn",
                                    "certificate_thumbprint", "bundle_path"])
-def test_sim_hostile_strings_never_reach_the_host(labsim, sim, field):
+def test_sim_hostile_strings_never_reach_the_host(labsim: LabServer, sim: PsrpTransport, field: str) -> None:
     before = last_id(labsim)
     props = {**sim_inputs(labsim), field: HOSTILE}
     assert [f.property for f in cs.check(props).failures] == [field]

@@ -39,7 +39,7 @@ def _conn(server: LabServer, host: str) -> HostConnection:
     return HostConnection.parse(host_connection(server, host))
 
 
-def test_error_info_carries_target_and_command(labsim, transport):
+def test_error_info_carries_target_and_command(labsim: LabServer, transport: PsrpTransport) -> None:
     result = transport.run(_conn(labsim, WAP), "read", [Command("Get-Item", {"Path": "C:\\missing"})],
                            accept_errors=True)
     [err] = result.errors
@@ -48,7 +48,7 @@ def test_error_info_carries_target_and_command(labsim, transport):
     assert err.exception_type == "System.Management.Automation.ItemNotFoundException"
 
 
-def test_failure_message_names_the_failing_command_and_its_target(labsim, transport):
+def test_failure_message_names_the_failing_command_and_its_target(labsim: LabServer, transport: PsrpTransport) -> None:
     statements = [Command("Test-Path", {"Path": "C:\\inetpub"}), Command("Get-Item", {"Path": "C:\\missing"})]
     with pytest.raises(RemoteCommandFailed) as e:
         transport.run(_conn(labsim, WAP), "read", statements)
@@ -58,7 +58,7 @@ def test_failure_message_names_the_failing_command_and_its_target(labsim, transp
     assert exc.error_id == "PathNotFound,Microsoft.PowerShell.Commands.GetItemCommand"
 
 
-def test_missing_output_folder_is_recognised_by_its_target(labsim, transport):
+def test_missing_output_folder_is_recognised_by_its_target(labsim: LabServer, transport: PsrpTransport) -> None:
     """azure_pack_connector treats the PathNotFound of its own output folder as "no files"; the check reads the
     record's target, which labsim now fills as Windows does."""
     share = _conn(labsim, ASDK)
@@ -81,7 +81,7 @@ def read_errors(share: HostConnection, result: Result) -> list[ErrorRecordInfo]:
                                 accept=azure_pack_connector.missing_output_folder, hint=azure_pack_connector.READ_HINT)
 
 
-def test_connector_site_reports_the_failing_command_and_target(labsim, transport):
+def test_connector_site_reports_the_failing_command_and_target(labsim: LabServer, transport: PsrpTransport) -> None:
     """A record the site read does not expect: the message says which cmdlet failed and on what."""
     result = transport.run(_conn(labsim, WAP), "read", [Command("Start-Website", {"Name": "NoSuchSite"})],
                            accept_errors=True)
@@ -95,7 +95,7 @@ def test_connector_site_reports_the_failing_command_and_target(labsim, transport
     assert "in Start-Website" in str(e.value) and "target NoSuchSite" in str(e.value)
 
 
-def test_unknown_command_is_named_by_the_statement_and_the_target(labsim, transport):
+def test_unknown_command_is_named_by_the_statement_and_the_target(labsim: LabServer, transport: PsrpTransport) -> None:
     """Windows' record of an unknown command has no InvocationInfo and an empty Activity: the failing command is
     only its target. The message still names it, from the statement shown and the target."""
     with pytest.raises(RemoteCommandFailed) as e:

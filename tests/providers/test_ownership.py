@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 
+from labsim.server import LabServer
 from providers import ownership as O
 from providers import tenant_api_trust as T
 from providers.ownership import Difference, Marker, OwnershipConflict
-from providers.transport import HostConnection
+from providers.transport import HostConnection, PsrpTransport
 from tests.fake_windows_host import FakeWindowsHost
+from tests.lab_state import lab_state
 from tests.outs import outs_of
 from tests.providers.test_tenant_api_trust import CONN, DEST, REALM, data_file, host_with, trust_props
 
@@ -30,7 +32,7 @@ def claim(**kw):
 
 # == the marker =================================================================================================
 @pytest.mark.unit
-def test_marker_round_trips_and_is_found_among_other_output():
+def test_marker_round_trips_and_is_found_among_other_output() -> None:
     m = Marker(ME, adopted=True, prior={"certificate_thumbprint": "AB"}, resource="ConnectorSite", thing="x")
     assert O.marker_in([{"Name": "a"}, m.to_json(), "plain text", '{"owner": "not ours"}']) == m
     assert O.marker_in([{"Name": "a"}, "plain text", '{"owner": "not ours"}']) is None
@@ -47,7 +49,7 @@ def test_marker_round_trips_and_is_found_among_other_output():
     ("TenantApiTrust", "sql01\\WAP,1433-Authentication.IdentityProvider.Secondary",
      r"C:\ProgramData\WapConnectorIac\TenantApiTrust\sql01_wap_1433-authentication.identityprovider.secondary.json"),
 ])
-def test_marker_paths_stay_in_our_namespace(resource, key, path):
+def test_marker_paths_stay_in_our_namespace(resource: str, key: str, path: str) -> None:
     assert O.marker_path(resource, key) == path
     assert O.is_marker_path(path) and not O.is_marker_path(r"C:\ProgramData\Other\x.json")
 
@@ -55,24 +57,24 @@ def test_marker_paths_stay_in_our_namespace(resource, key, path):
 @pytest.mark.unit
 @pytest.mark.parametrize("owner, ok", [("proj/stack", True), ("wap-connector/sim.1", True), ("stack", False),
                                        ("a/b/c", False), ("a b/c", False), ("", False), (None, True)])
-def test_owner_is_project_slash_stack(owner, ok):
+def test_owner_is_project_slash_stack(owner: str | None, ok: bool) -> None:
     assert (O.owner_problem(owner) is None) is ok
 
 
 # == decisions ==================================================================================================
 @pytest.mark.unit
-def test_absent_is_created_and_owned():
+def test_absent_is_created_and_owned() -> None:
     assert claim() == Marker(ME, adopted=False, resource="Thing", thing="the thing")
 
 
 @pytest.mark.unit
-def test_unmarked_and_matching_is_adopted_with_its_prior_values():
+def test_unmarked_and_matching_is_adopted_with_its_prior_values() -> None:
     m = claim(exists=True, prior={"realm": "r"})
     assert (m.owner, m.adopted, dict(m.prior)) == (ME, True, {"realm": "r"})
 
 
 @pytest.mark.unit
-def test_unmarked_and_different_is_refused_naming_host_thing_and_every_field():
+def test_unmarked_and_different_is_refused_naming_host_thing_and_every_field() -> None:
     with pytest.raises(OwnershipConflict) as err:
         claim(exists=True, differences=[Difference("certificate_thumbprint", "AAAA", "BBBB"),
                                         Difference("tenant_api_fqdn", None, "api.contoso.com")])
@@ -85,13 +87,13 @@ def test_unmarked_and_different_is_refused_naming_host_thing_and_every_field():
 
 
 @pytest.mark.unit
-def test_unmarked_and_different_is_adopted_when_asked():
+def test_unmarked_and_different_is_adopted_when_asked() -> None:
     m = claim(exists=True, adopt=True, differences=[Difference("realm", "a", "b")], prior={"realm": "a"})
     assert m.adopted and dict(m.prior) == {"realm": "a"}
 
 
 @pytest.mark.unit
-def test_another_stacks_thing_is_refused_naming_the_owner_even_when_it_matches():
+def test_another_stacks_thing_is_refused_naming_the_owner_even_when_it_matches() -> None:
     with pytest.raises(OwnershipConflict, match=f"the thing is owned by stack {OTHER}; stack {ME} will not change "
                                                 f"or delete it") as err:
         claim(exists=True, marker=Marker(OTHER))
@@ -99,20 +101,20 @@ def test_another_stacks_thing_is_refused_naming_the_owner_even_when_it_matches()
 
 
 @pytest.mark.unit
-def test_another_stacks_thing_is_taken_over_only_when_asked():
+def test_another_stacks_thing_is_taken_over_only_when_asked() -> None:
     m = claim(exists=True, adopt=True, marker=Marker(OTHER), prior={"x": 1})
     assert (m.owner, m.adopted, dict(m.prior)) == (ME, True, {"x": 1})
 
 
 @pytest.mark.unit
-def test_our_own_marker_is_a_rerun_that_keeps_what_it_recorded():
+def test_our_own_marker_is_a_rerun_that_keeps_what_it_recorded() -> None:
     mine = Marker(ME, adopted=True, prior={"x": "before"})
     m = claim(exists=True, marker=mine, differences=[Difference("x", "half-done", "wanted")], prior={"x": "now"})
     assert m.adopted and dict(m.prior) == {"x": "before"}
 
 
 @pytest.mark.unit
-def test_update_and_delete_guards():
+def test_update_and_delete_guards() -> None:
     O.may_change(host="h", thing="t", owner=ME, adopt=False, marker=Marker(ME))
     O.may_change(host="h", thing="t", owner=ME, adopt=False, marker=None)
     O.may_change(host="h", thing="t", owner=ME, adopt=True, marker=Marker(OTHER))
@@ -126,7 +128,7 @@ def test_update_and_delete_guards():
 
 
 @pytest.mark.unit
-def test_diff_names_owner_when_the_marker_read_back_is_not_ours():
+def test_diff_names_owner_when_the_marker_read_back_is_not_ours() -> None:
     assert O.owner_changed({"observed_owner": ME}, {"owner": ME}) == []
     assert O.owner_changed({"observed_owner": None}, {"owner": ME}) == ["owner"]
     assert O.owner_changed({"observed_owner": OTHER}, {"owner": ME}) == ["owner"]
@@ -156,7 +158,8 @@ def writes(host_before_calls, transport):
 
 
 @pytest.mark.unit
-def test_trust_configured_by_hand_is_adopted_with_only_the_marker_written_and_left_by_delete(host):
+def test_trust_configured_by_hand_is_adopted_with_only_the_marker_written_and_left_by_delete(
+        host: FakeWindowsHost) -> None:
     configure_by_hand(host)
     before = dict(host.rows)
     p = T.TenantApiTrustProvider(host.transport)
@@ -176,7 +179,8 @@ def test_trust_configured_by_hand_is_adopted_with_only_the_marker_written_and_le
 
 
 @pytest.mark.unit
-def test_trust_of_another_realm_is_refused_then_adopted_on_request_and_put_back_by_delete(host):
+def test_trust_of_another_realm_is_refused_then_adopted_on_request_and_put_back_by_delete(
+        host: FakeWindowsHost) -> None:
     old = "https://adfs.local.azurestack.external/adfs/00000000-aaaa-bbbb-cccc-000000000000/"
     configure_by_hand(host, realm=old)
     before = dict(host.rows)
@@ -195,7 +199,7 @@ def test_trust_of_another_realm_is_refused_then_adopted_on_request_and_put_back_
 
 
 @pytest.mark.unit
-def test_a_second_stack_neither_changes_nor_deletes_the_first_stacks_trust(host):
+def test_a_second_stack_neither_changes_nor_deletes_the_first_stacks_trust(host: FakeWindowsHost) -> None:
     p = T.TenantApiTrustProvider(host.transport)
     first = p.create(trust_props(owner=ME))
     assert outs_of(first)["adopted"] is False
@@ -221,7 +225,8 @@ def site_props(**kw):
 
 @pytest.mark.unit
 @pytest.mark.parametrize("prior_cert_present", [True, False])
-def test_connector_that_differs_is_refused_then_adopted_and_destroy_puts_fqdn_and_certificate_back(prior_cert_present):
+def test_connector_that_differs_is_refused_then_adopted_and_destroy_puts_fqdn_and_certificate_back(
+        prior_cert_present: bool) -> None:
     from providers import connector_site as cs
     from providers.transport import FakeTransport
     from tests.providers.test_connector_site import T_TENANT, wap_host
@@ -277,7 +282,9 @@ def pipelines(transport, since):
     ((RES_B,), [RES_A, r"C:\ProgramData\WapConnectorIac\ConnectorSite"], [RES_B]),  # the folder goes, the root stays
     ((), [RES_A, r"C:\ProgramData\WapConnectorIac\ConnectorSite", O.MARKER_ROOT], []),  # the last: the root too
 ], ids=["sibling", "other-resource", "last"])
-def test_remove_takes_the_marker_then_its_emptied_folders_in_two_pipelines_at_most(others, gone, kept):
+def test_remove_takes_the_marker_then_its_emptied_folders_in_two_pipelines_at_most(others: tuple[Any, ...],
+                                                                                   gone: list[Any],
+                                                                                   kept: list[Any]) -> None:
     host = FakeWindowsHost()
     host.dirs.add(r"c:\programdata")
     conn = HostConnection.parse(dict(CONN))
@@ -303,7 +310,7 @@ def test_remove_takes_the_marker_then_its_emptied_folders_in_two_pipelines_at_mo
 
 
 @pytest.mark.unit
-def test_remove_keeps_a_folder_that_holds_a_file_it_did_not_write():
+def test_remove_keeps_a_folder_that_holds_a_file_it_did_not_write() -> None:
     host = FakeWindowsHost()
     conn = HostConnection.parse(dict(CONN))
     foreign = O.MARKER_ROOT + r"\readme.txt"
@@ -315,12 +322,12 @@ def test_remove_keeps_a_folder_that_holds_a_file_it_did_not_write():
 
 @pytest.mark.unit
 @pytest.mark.parametrize("counts", [[[]], [[{"Count": 0}, {"Count": 0}]], [["not a count"]], [[{"Count": None}]]])
-def test_unreadable_counts_remove_no_folder(counts):
+def test_unreadable_counts_remove_no_folder(counts: list[Any]) -> None:
     assert O.emptied_folders(O.marker_folders(RES_A), counts) == []
 
 
 @pytest.mark.unit
-def test_the_emptied_folders_go_deepest_first_up_to_the_first_that_holds_a_file():
+def test_the_emptied_folders_go_deepest_first_up_to_the_first_that_holds_a_file() -> None:
     folders = O.marker_folders(RES_A)
     assert folders == [r"C:\ProgramData\WapConnectorIac\ConnectorSite", O.MARKER_ROOT]
     assert O.emptied_folders(folders, [[{"Count": 0}], [{"Count": 0}]]) == folders
@@ -331,7 +338,9 @@ def test_the_emptied_folders_go_deepest_first_up_to_the_first_that_holds_a_file(
 @pytest.mark.sim
 @pytest.mark.parametrize("others, folder_kept, root_kept", [
     ((SIBLING,), True, True), ((RES_B,), False, True), ((), False, False)], ids=["sibling", "other-resource", "last"])
-def test_sim_remove_leaves_the_host_as_it_was_in_two_pipelines_at_most(labsim, sim, others, folder_kept, root_kept):
+def test_sim_remove_leaves_the_host_as_it_was_in_two_pipelines_at_most(labsim: LabServer, sim: PsrpTransport,
+                                                                       others: tuple[Any, ...], folder_kept: bool,
+                                                                       root_kept: bool) -> None:
     # labsim's Get-ChildItem lists folders too (as Windows does): only files are counted, so a root that holds
     # nothing but an emptied folder goes.
     from providers.transport import Command
@@ -340,9 +349,9 @@ def test_sim_remove_leaves_the_host_as_it_was_in_two_pipelines_at_most(labsim, s
     conn = HostConnection.parse(conn_dict(labsim, "wapcomputer1"))
     host = labsim.lab.host("wapcomputer1").name
     write_markers(sim, conn, RES_A, *others)
-    before = labsim.runtime.state.wire_counts(host)[host]["pipeline"]
+    before = lab_state(labsim).wire_counts(host)[host]["pipeline"]
     O.remove(sim, conn, O.STEP_UNMARK, RES_A)
-    assert labsim.runtime.state.wire_counts(host)[host]["pipeline"] - before == (1 if folder_kept else 2)
+    assert lab_state(labsim).wire_counts(host)[host]["pipeline"] - before == (1 if folder_kept else 2)
     paths = [RES_A, O.marker_folders(RES_A)[0], O.MARKER_ROOT, *others, r"C:\ProgramData"]
     looked = admin(labsim, "wapcomputer1", "look", [Command("Test-Path", {"Path": p}) for p in paths])
     present = [o for out in looked.outputs for o in out]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from typing import Any
 
 import pytest
 
@@ -85,7 +86,7 @@ def test_parse_data_source(cs, server):
     ("sql01;Password=x", False), ("sql01=x", False), (HOSTILE, False), ("sql01,70000", False), ("", False),
     ("sql 01", False), ("sql01\\bad instance", False),
 ])
-def test_sql_server_name(value, ok):
+def test_sql_server_name(value: str, ok: bool) -> None:
     if ok:
         assert tenant_api.sql_server_name(value) == value
         assert tenant_api.store_connection_string(value).startswith(
@@ -96,7 +97,7 @@ def test_sql_server_name(value, ok):
 
 
 @pytest.mark.unit
-def test_parse_data_file():
+def test_parse_data_file() -> None:
     parsed = T.parse_data_file("\ufeff" + data_file())
     thumb = hashlib.sha1(SIGNING.cert.public_bytes(__import__("cryptography").hazmat.primitives.serialization
                                                    .Encoding.DER)).hexdigest().upper()
@@ -189,7 +190,7 @@ def test_trust_is_gone(state, gone):
     ("unknown auth", {"connection": {**CONN, "auth": "ntlmv3"}}, "connection", "unknown auth"),
     ("malformed FQDN", {"connection": {**CONN, "fqdn": "wap$(x).contoso.com"}}, "connection", "not a host name"),
 ])
-def test_trust_check(case, change, prop, words):
+def test_trust_check(case: str, change: dict[str, Any], prop: str | None, words: str | None) -> None:
     found = failures(T.TenantApiTrustProvider, trust_props(**change))
     if prop is None:
         assert found == []
@@ -203,7 +204,7 @@ ROW = ("TenantAPI", "Authentication.IdentityProvider.Secondary")
 
 
 @pytest.mark.unit
-def test_trust_lifecycle_discovers_sql_and_heals_a_deleted_row(host):
+def test_trust_lifecycle_discovers_sql_and_heals_a_deleted_row(host: FakeWindowsHost) -> None:
     p = T.TenantApiTrustProvider(host.transport)
     created = p.create(trust_props())
     assert outs_of(created)["sql_server_used"] == "wapcomputer1"
@@ -233,7 +234,7 @@ def test_trust_lifecycle_discovers_sql_and_heals_a_deleted_row(host):
 
 
 @pytest.mark.unit
-def test_trust_changed_data_file_is_staged_and_applied(host):
+def test_trust_changed_data_file_is_staged_and_applied(host: FakeWindowsHost) -> None:
     p = T.TenantApiTrustProvider(host.transport)
     created = p.create(trust_props())
     new_realm = "https://adfs.local.azurestack.external/adfs/99999999-0000-0000-0000-000000000000/"
@@ -245,7 +246,7 @@ def test_trust_changed_data_file_is_staged_and_applied(host):
 
 
 @pytest.mark.unit
-def test_trust_delete_leaves_a_row_of_another_realm(host, capsys):
+def test_trust_delete_leaves_a_row_of_another_realm(host: FakeWindowsHost, capsys: pytest.CaptureFixture[str]) -> None:
     p = T.TenantApiTrustProvider(host.transport)
     created = p.create(trust_props())
     host.rows[ROW] = json.dumps({"Realm": "https://someone-else/"})
@@ -255,7 +256,7 @@ def test_trust_delete_leaves_a_row_of_another_realm(host, capsys):
 
 
 @pytest.mark.unit
-def test_trust_sql_credential_is_a_pscredential_and_never_displayed(host):
+def test_trust_sql_credential_is_a_pscredential_and_never_displayed(host: FakeWindowsHost) -> None:
     p = T.TenantApiTrustProvider(host.transport)
     p.create(trust_props(sql_server="wapcomputer1.contoso.com",
                          sql_credential={"username": "sa", "password": "Sql-Secret-9!"}))
@@ -269,7 +270,7 @@ def test_trust_sql_credential_is_a_pscredential_and_never_displayed(host):
 
 
 @pytest.mark.unit
-def test_trust_script_failure_halfway_then_rerun_converges(host):
+def test_trust_script_failure_halfway_then_rerun_converges(host: FakeWindowsHost) -> None:
     host.fail["Configure-TrustAzureStack.ps1"] = Failure("Login failed for user 'CONTOSO\\WapAdmin'.", "x")
     p = T.TenantApiTrustProvider(host.transport)
     with pytest.raises(RemoteCommandFailed, match="Configure-TrustAzureStack"):
@@ -289,7 +290,9 @@ def test_trust_script_failure_halfway_then_rerun_converges(host):
     ({"username": "sa", "password": "Sql-Secret-9!"},
      "the SQL login of the credential wapconnector:clouds[1].sqlCredential names was refused"),
 ])
-def test_trust_sql_access_refused_names_the_clouds_sql_credential_key(host, credential, words):
+def test_trust_sql_access_refused_names_the_clouds_sql_credential_key(host: FakeWindowsHost,
+                                                                      credential: dict[str, Any] | None,
+                                                                      words: str) -> None:
     host.fail["Configure-TrustAzureStack.ps1"] = Failure(
         "The current user 'CONTOSO\\WapAdmin' does not have sysadmin access to Microsoft.MgmtSvc.Store on "
         "'wapcomputer1'. Run as a sysadmin or pass -SqlCredential.", "x")
@@ -301,7 +304,7 @@ def test_trust_sql_access_refused_names_the_clouds_sql_credential_key(host, cred
 
 
 @pytest.mark.unit
-def test_trust_hostile_strings_reach_the_host_verbatim(host):
+def test_trust_hostile_strings_reach_the_host_verbatim(host: FakeWindowsHost) -> None:
     # Hostile text inside the data file (a JSON string) and in the SQL user name: parameter values only.
     content = data_file(realm=REALM, CloudName=HOSTILE)
     T.TenantApiTrustProvider(host.transport).create(trust_props(data_file_content=content,
@@ -312,7 +315,7 @@ def test_trust_hostile_strings_reach_the_host_verbatim(host):
 
 
 @pytest.mark.unit
-def test_trust_discovery_without_a_server_is_a_clear_error(host):
+def test_trust_discovery_without_a_server_is_a_clear_error(host: FakeWindowsHost) -> None:
     host.sql_server = ""
     with pytest.raises(ConnectorError, match="names no SQL server; set sql_server explicitly"):
         T.TenantApiTrustProvider(host.transport).create(trust_props())
@@ -322,7 +325,7 @@ def test_trust_discovery_without_a_server_is_a_clear_error(host):
 
 
 @pytest.mark.unit
-def test_trust_diff_replaces_on_identity_and_deletes_first():
+def test_trust_diff_replaces_on_identity_and_deletes_first() -> None:
     news = trust_props()
     olds = {**news, "realm": REALM, "connector_endpoint": "https://wapcomputer1.contoso.com:40005",
             "token_signing_thumbprint": SIGNING.thumbprint,
@@ -363,7 +366,7 @@ def staged(server: LabServer, host: str) -> None:
 
 
 @pytest.mark.sim
-def test_sim_trust_lifecycle(labsim, sim):
+def test_sim_trust_lifecycle(labsim: LabServer, sim: PsrpTransport) -> None:
     staged(labsim, "wapcomputer1")
     content = data_file(CloudName=HOSTILE)
     props = trust_props(connection=conn_dict(labsim, "wapcomputer1"), data_file_content=content)
@@ -403,7 +406,7 @@ def test_sim_trust_lifecycle(labsim, sim):
 
 
 @pytest.mark.sim
-def test_sim_trust_new_data_file_name_rewrites_the_row_in_place(labsim, sim):
+def test_sim_trust_new_data_file_name_rewrites_the_row_in_place(labsim: LabServer, sim: PsrpTransport) -> None:
     # A connector rerun writes a newly timestamped output file: the trust updates in place, the row is never
     # emptied, and the old staged copy is removed once the row reads the new one.
     staged(labsim, "wapcomputer1")
@@ -429,7 +432,7 @@ def test_sim_trust_new_data_file_name_rewrites_the_row_in_place(labsim, sim):
 
 
 @pytest.mark.sim
-def test_sim_trust_with_sql_credential_never_logs_the_password(labsim, sim):
+def test_sim_trust_with_sql_credential_never_logs_the_password(labsim: LabServer, sim: PsrpTransport) -> None:
     staged(labsim, "wapcomputer2")
     user = labsim.lab.host("wapcomputer2").users[0]
     props = trust_props(connection=conn_dict(labsim, "wapcomputer2"), sql_server="wapcomputer2",
@@ -445,7 +448,7 @@ def test_sim_trust_with_sql_credential_never_logs_the_password(labsim, sim):
 
 
 @pytest.mark.sim
-def test_sim_trust_wrong_sql_password_is_a_clear_error_then_converges(labsim, sim):
+def test_sim_trust_wrong_sql_password_is_a_clear_error_then_converges(labsim: LabServer, sim: PsrpTransport) -> None:
     staged(labsim, "wapcomputer2")
     user = labsim.lab.host("wapcomputer2").users[0]
     p = T.TenantApiTrustProvider(sim)

@@ -3,16 +3,19 @@ labsim versions are at the end of the module (sim)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import pulumi.dynamic
 import pytest
 from pulumi.dynamic import ResourceProvider
 
+from labsim.server import LabServer
 from providers import tenant_api_trust as trust
 from providers import tenant_api_update as T
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
-from providers.transport import Failure
-from tests.fake_windows_host import CONNECTOR_TENANT_API, UR91
+from providers.transport import Failure, PsrpTransport
+from tests.fake_windows_host import CONNECTOR_TENANT_API, UR91, FakeWindowsHost
 from tests.outs import outs_of
 from tests.providers.test_tenant_api_trust import CONN, DEST, HOSTILE, failures, host_with, staged, trust_props
 
@@ -43,7 +46,7 @@ def host():
     ([], [{"name": "MgmtSvc-TenantAPI", "state": "Stopped"}], T.TenantApiUpdateObserved(None, "Stopped")),
     ([{"ProductCode": CONNECTOR_TENANT_API.lower()}], [], T.TenantApiUpdateObserved(CONNECTOR_TENANT_API, None)),
 ])
-def test_parse_tenant_api(registry, site, expected):
+def test_parse_tenant_api(registry: list[Any], site: list[Any], expected: T.TenantApiState | None) -> None:
     assert T.parse_tenant_api(registry, site) == expected
 
 
@@ -76,7 +79,7 @@ def test_plan_update(observed, expected_code, steps):
     ("unknown auth", {"connection": {**CONN, "auth": "oauth"}}, "connection", "unknown auth"),
     ("malformed FQDN", {"connection": {**CONN, "fqdn": "wap..contoso.com"}}, "connection", "not a host name"),
 ])
-def test_update_check(case, change, prop, words):
+def test_update_check(case: str, change: dict[str, Any], prop: str | None, words: str | None) -> None:
     found = failures(T.TenantApiUpdateProvider, update_props(**change))
     if prop is None:
         assert found == []
@@ -86,7 +89,7 @@ def test_update_check(case, change, prop, words):
 
 # == TenantApiUpdate methods =====================================================================================
 @pytest.mark.unit
-def test_update_lifecycle(host, capsys):
+def test_update_lifecycle(host: FakeWindowsHost, capsys: pytest.CaptureFixture[str]) -> None:
     p = T.TenantApiUpdateProvider(host.transport)
     created = p.create(update_props())
     assert host.product_code == CONNECTOR_TENANT_API
@@ -116,21 +119,21 @@ def test_update_lifecycle(host, capsys):
 
 
 @pytest.mark.unit
-def test_update_on_a_host_without_tenant_api_reads_gone(host):
+def test_update_on_a_host_without_tenant_api_reads_gone(host: FakeWindowsHost) -> None:
     host.product_code = None
     host.site_state = None
     assert T.TenantApiUpdateProvider(host.transport).read("id", {**update_props(), "updated": True}).id == ""
 
 
 @pytest.mark.unit
-def test_update_without_the_staged_script_says_to_stage_the_bundle(host):
+def test_update_without_the_staged_script_says_to_stage_the_bundle(host: FakeWindowsHost) -> None:
     del host.files[f"{DEST}\\Setup\\Packages\\Update-TenantAPI.ps1".lower()]
     with pytest.raises(ConnectorError, match="stage the WAPConnector folder there first"):
         T.TenantApiUpdateProvider(host.transport).create(update_props())
 
 
 @pytest.mark.unit
-def test_update_script_failure_then_rerun_converges(host):
+def test_update_script_failure_then_rerun_converges(host: FakeWindowsHost) -> None:
     host.fail["Update-TenantAPI.ps1"] = Failure("Installation of MgmtSvc-TenantAPI.msi failed (1620)", "x")
     with pytest.raises(RemoteCommandFailed, match="update Tenant API"):
         T.TenantApiUpdateProvider(host.transport).create(update_props())
@@ -140,14 +143,14 @@ def test_update_script_failure_then_rerun_converges(host):
 
 
 @pytest.mark.unit
-def test_update_that_changes_nothing_is_reported(host):
+def test_update_that_changes_nothing_is_reported(host: FakeWindowsHost) -> None:
     host.noop.add("Update-TenantAPI.ps1")
     with pytest.raises(ConnectorError, match="ProductCode is still"):
         T.TenantApiUpdateProvider(host.transport).create(update_props())
 
 
 @pytest.mark.unit
-def test_update_pinned_product_code():
+def test_update_pinned_product_code() -> None:
     assert T.is_updated(CONNECTOR_TENANT_API, None) and not T.is_updated(UR91, None)
     assert not T.is_updated("{00000000-0000-0000-0000-000000000000}", CONNECTOR_TENANT_API)
     assert not T.is_updated(None)
@@ -162,7 +165,7 @@ from tests.providers.labsim_helpers import admin, clear_faults, conn_dict, invoc
 
 
 @pytest.mark.sim
-def test_sim_update_lifecycle(labsim, sim, capsys):
+def test_sim_update_lifecycle(labsim: LabServer, sim: PsrpTransport, capsys: pytest.CaptureFixture[str]) -> None:
     staged(labsim, "wapcomputer1")
     props = update_props(connection=conn_dict(labsim, "wapcomputer1"))
     p = T.TenantApiUpdateProvider(sim)
@@ -190,7 +193,7 @@ def test_sim_update_lifecycle(labsim, sim, capsys):
 
 
 @pytest.mark.sim
-def test_sim_update_after_injected_failure_converges(labsim, sim):
+def test_sim_update_after_injected_failure_converges(labsim: LabServer, sim: PsrpTransport) -> None:
     staged(labsim, "wapcomputer2")
     props = update_props(connection=conn_dict(labsim, "wapcomputer2"))
     set_fault(labsim, "wapcomputer2", "command_terminating", "Update-TenantAPI.ps1")
@@ -203,7 +206,7 @@ def test_sim_update_after_injected_failure_converges(labsim, sim):
 
 # == both Tenant API resources ===================================================================================
 @pytest.mark.sim
-def test_sim_bad_inputs_make_no_invocation(labsim, sim):
+def test_sim_bad_inputs_make_no_invocation(labsim: LabServer, sim: PsrpTransport) -> None:
     mark = last_id(labsim)
     c = conn_dict(labsim, "wapcomputer1")
     cases: list[tuple[ResourceProvider, dict[str, Any]]] = [
@@ -228,7 +231,8 @@ def test_sim_bad_inputs_make_no_invocation(labsim, sim):
     (trust.TenantApiTrust, {"data_file_content": "{}", "data_file_name": "a.txt",
                             "sql_credential": {"username": "sa", "password": "x"}}, ["connection", "sql_credential"]),
 ])
-def test_resource_classes_mark_secrets(monkeypatch, cls, kwargs, secrets):
+def test_resource_classes_mark_secrets(monkeypatch: pytest.MonkeyPatch, cls: Callable[..., pulumi.dynamic.Resource],
+                                       kwargs: dict[str, Any], secrets: list[str]) -> None:
     seen: dict[str, Any] = {}
     monkeypatch.setattr("pulumi.dynamic.Resource.__init__",
                         lambda self, provider, name, props, opts=None: seen.update(p=provider, props=props, opts=opts))

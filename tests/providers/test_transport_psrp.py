@@ -7,6 +7,8 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, cast
 
 import pytest
@@ -49,8 +51,22 @@ class Flaky:
         pass
 
 
+@dataclass
+class PsrpLab:
+    """One in-memory host behind the real transport: its runtime and service, the transport's session cache, a
+    connection to it, the service's clock and the HTTP layers that can drop the next sends."""
+
+    runtime: ConnectorRuntime
+    service: WSManService
+    cache: SessionCache
+    transport: PsrpTransport
+    conn: HostConnection
+    clock: Clock
+    flaky: list[Flaky]
+
+
 @pytest.fixture
-def lab():
+def lab() -> Iterator[PsrpLab]:
     runtime = ConnectorRuntime()
     clock = Clock()
     service = WSManService("wap01", "WAP01", runtime, operation_timeout=5, clock=clock)
@@ -67,13 +83,13 @@ def lab():
     transport = PsrpTransport(cache, sleep=lambda s: None)
     conn = HostConnection(fqdn="wap01.contoso.local", address="127.0.10.4", auth="ntlm", username="LAB\\admin",
                           password=PASSWORD, operation_timeout=5, read_timeout=10)
-    yield type("Lab", (), dict(runtime=runtime, service=service, cache=cache, transport=transport, conn=conn,
-                               clock=clock, flaky=flaky))
+    yield PsrpLab(runtime=runtime, service=service, cache=cache, transport=transport, conn=conn, clock=clock,
+                  flaky=flaky)
     cache.close_all()
     service.close()
 
 
-def test_objects_streams_and_typed_parameters(lab):
+def test_objects_streams_and_typed_parameters(lab: PsrpLab) -> None:
     t, conn = lab.transport, lab.conn
     assert t.run(conn, "who", Command("Get-Session")).single() == {
         "Host": "wap01", "User": "LAB\\admin", "Configuration": "Microsoft.PowerShell", "Auth": "negotiate"}
@@ -92,7 +108,7 @@ def test_objects_streams_and_typed_parameters(lab):
     assert cred == {"UserName": "LAB\\svc", "Password": PASSWORD, "IsSecret": "SecretStr"}
 
 
-def test_statements_run_in_one_pipeline(lab):
+def test_statements_run_in_one_pipeline(lab: PsrpLab) -> None:
     r = lab.transport.run(lab.conn, "two", [Command("Write-Streams"), Command("Get-Session")])
     assert r.outputs[0] == ["done"] and r.outputs[1][0]["Host"] == "wap01"  # each statement's output apart
     session, statements, _ = lab.runtime.calls[-1]
@@ -101,7 +117,7 @@ def test_statements_run_in_one_pipeline(lab):
     assert not any(c.is_script for s in statements for c in s)
 
 
-def test_non_terminating_and_terminating_errors(lab):
+def test_non_terminating_and_terminating_errors(lab: PsrpLab) -> None:
     t, conn = lab.transport, lab.conn
     with pytest.raises(RemoteCommandFailed) as e:
         t.run(conn, "probe", Command("Write-Error", {"Message": "Access denied", "ErrorId": "Denied",
@@ -115,7 +131,7 @@ def test_non_terminating_and_terminating_errors(lab):
     assert e.value.terminating and e.value.error_id == "MsiFailed" and "MSI failed" in str(e.value)
 
 
-def test_timeout_stops_the_pipeline(lab):
+def test_timeout_stops_the_pipeline(lab: PsrpLab) -> None:
     with pytest.raises(StepTimedOut, match=r"did not finish within 1\.5 s and was stopped") as e:
         lab.transport.run(lab.conn, "slow", Command("Sleep-Until-Stopped", {"Seconds": 30}), timeout=1.5)
     # Stopped on the host (its 30 s sleep cut short), not left to run out.
@@ -127,7 +143,7 @@ def test_timeout_stops_the_pipeline(lab):
         lab.transport.run(conn, "slow", Command("Sleep-Until-Stopped", {"Seconds": 30}), timeout=60)
 
 
-def test_run_until_stops_at_the_success_line(lab):
+def test_run_until_stops_at_the_success_line(lab: PsrpLab) -> None:
     # The host polls forever after the line: returning at all (no StepTimedOut) means the line was noticed.
     r = lab.transport.run_until(lab.conn, "add connector", Command("Add-AzurePackConnector"),
                                 re.compile(re.escape(SUCCESS)), timeout=20)
@@ -137,7 +153,7 @@ def test_run_until_stops_at_the_success_line(lab):
     assert lab.transport.run(lab.conn, "who", Command("Get-Session")).output
 
 
-def test_run_until_times_out_without_the_line(lab):
+def test_run_until_times_out_without_the_line(lab: PsrpLab) -> None:
     with pytest.raises(StepTimedOut, match="did not print the expected verbose line within 2 s"):
         lab.transport.run_until(lab.conn, "add connector", Command("Add-AzurePackConnector", {"Never": True}),
                                 SUCCESS, timeout=2)
@@ -146,7 +162,7 @@ def test_run_until_times_out_without_the_line(lab):
         lab.transport.run_until(lab.conn, "quiet", Command("Finish-Quietly"), SUCCESS, timeout=10)
 
 
-def test_sessions_are_reused_and_idle_ones_retired(lab, monkeypatch):
+def test_sessions_are_reused_and_idle_ones_retired(lab: PsrpLab, monkeypatch: pytest.MonkeyPatch) -> None:
     t, conn, cache = lab.transport, lab.conn, lab.cache
     for _ in range(3):
         t.run(conn, "who", Command("Get-Session"))
@@ -157,7 +173,7 @@ def test_sessions_are_reused_and_idle_ones_retired(lab, monkeypatch):
     assert cache.opened == 2 and cache.discarded == 1
 
 
-def test_shell_gone_on_the_server_is_reopened_even_for_writes(lab):
+def test_shell_gone_on_the_server_is_reopened_even_for_writes(lab: PsrpLab) -> None:
     t, conn, cache = lab.transport, lab.conn, lab.cache
     t.run(conn, "who", Command("Get-Session"))
     lab.clock.now += 10_000
@@ -168,7 +184,7 @@ def test_shell_gone_on_the_server_is_reopened_even_for_writes(lab):
     assert len(lab.runtime.calls) == 2
 
 
-def test_lost_connection_retried_for_reads_only(lab):
+def test_lost_connection_retried_for_reads_only(lab: PsrpLab) -> None:
     t, conn, cache = lab.transport, lab.conn, lab.cache
     t.run(conn, "who", Command("Get-Session"))
     lab.flaky[-1].fail_next = 1
@@ -181,7 +197,7 @@ def test_lost_connection_retried_for_reads_only(lab):
     assert t.run(conn, "who", Command("Get-Session")).output and cache.opened == 3
 
 
-def test_four_threads_share_the_cache(lab):
+def test_four_threads_share_the_cache(lab: PsrpLab) -> None:
     results, errors = [], []
 
     def work():
@@ -201,7 +217,7 @@ def test_four_threads_share_the_cache(lab):
     assert lab.cache.opened == 1
 
 
-def test_a_session_held_by_a_read_is_waited_for_however_slow(lab):
+def test_a_session_held_by_a_read_is_waited_for_however_slow(lab: PsrpLab) -> None:
     cache, conn = lab.cache, lab.conn
     cache.reuse_wait, cache.read_wait = 0.1, 10
     held = cache.checkout(conn, "read", read=True)
@@ -210,7 +226,7 @@ def test_a_session_held_by_a_read_is_waited_for_however_slow(lab):
     assert again is held and cache.opened == 1
 
 
-def test_a_session_held_by_a_long_step_is_waited_for_briefly_then_a_second_one_opens(lab):
+def test_a_session_held_by_a_long_step_is_waited_for_briefly_then_a_second_one_opens(lab: PsrpLab) -> None:
     cache, conn = lab.cache, lab.conn
     cache.reuse_wait = 5  # far beyond the 0.05 s the long step keeps it, however loaded the machine
     held = cache.checkout(conn, "long step")
@@ -226,7 +242,7 @@ def test_a_session_held_by_a_long_step_is_waited_for_briefly_then_a_second_one_o
     assert cache.checkout(conn, "read") is held and cache.opened == 2
 
 
-def test_no_secret_in_errors_or_logs(lab, caplog):
+def test_no_secret_in_errors_or_logs(lab: PsrpLab, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     t, conn = lab.transport, lab.conn
     failures: list[Exception] = []
@@ -247,7 +263,7 @@ def test_no_secret_in_errors_or_logs(lab, caplog):
     assert "****" in text and PASSWORD not in text
 
 
-def test_pipeline_input(lab):
+def test_pipeline_input(lab: PsrpLab) -> None:
     r = lab.transport.run(lab.conn, "input", Command("Measure-Input", {"Blob": b"abc"}), input=["a", 2, {"k": 1}])
     assert r.single() == {"Length": 3, "InputCount": 3}
     _, _, sent = lab.runtime.calls[-1]

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from labsim.server import LabServer
 from labsim.testing import free_loopback_lab, start_labsim
 from providers.errors import AuthenticationFailed, HostUnreachable, RemoteCommandFailed, TlsVerificationFailed
 from providers.transport import Command, HostConnection, PsrpTransport, Secret, SessionCache
+from tests.lab_state import lab_state
 from tests.providers.psrp_doubles import SUCCESS, ConnectorRuntime
 
 pytestmark = pytest.mark.sim
@@ -26,7 +29,7 @@ PEP = "AzS-ERCS01"
 
 
 @pytest.fixture(scope="module")
-def lab_server(tmp_path_factory):
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     lab = free_loopback_lab(load_lab(DEFAULT_LAB))
     state = tmp_path_factory.mktemp("labsim")
     runtime = ConnectorRuntime()
@@ -64,7 +67,7 @@ def connect(server: LabServer, host: str = WAP, *, https: bool = True, **kw: Any
 
 @pytest.mark.parametrize("auth, https", [("ntlm", True), ("negotiate", True), ("basic", True),
                                          ("ntlm", False)])
-def test_auth_and_channels(lab_server, transport, auth, https):
+def test_auth_and_channels(lab_server: LabServer, transport: PsrpTransport, auth: str, https: bool) -> None:
     conn = connect(lab_server, auth=auth, https=https)
     who = transport.run(conn, "who am i", Command("Get-Session"), idempotent=True).single()
     assert who["User"] == user_of(lab_server, WAP)[0]
@@ -74,13 +77,13 @@ def test_auth_and_channels(lab_server, transport, auth, https):
     assert got == {"Password": "s3cret value", "IsSecret": "SecretStr"}
 
 
-def test_credssp_to_the_privileged_endpoint(lab_server, transport):
+def test_credssp_to_the_privileged_endpoint(lab_server: LabServer, transport: PsrpTransport) -> None:
     conn = connect(lab_server, PEP, auth="credssp", configuration_name="PrivilegedEndpoint")
     who = transport.run(conn, "who am i", Command("Get-Session")).single()
     assert (who["Configuration"], who["Auth"]) == ("PrivilegedEndpoint", "credssp")
 
 
-def test_run_until_over_https(lab_server, transport):
+def test_run_until_over_https(lab_server: LabServer, transport: PsrpTransport) -> None:
     conn = connect(lab_server)
     # The host polls forever after the line: returning (no StepTimedOut) means the line was noticed.
     r = transport.run_until(conn, "add connector", Command("Add-AzurePackConnector"), SUCCESS, timeout=30)
@@ -89,7 +92,7 @@ def test_run_until_over_https(lab_server, transport):
     assert transport.run(conn, "after", Command("Get-Session")).output
 
 
-def test_wrong_password(lab_server, transport):
+def test_wrong_password(lab_server: LabServer, transport: PsrpTransport) -> None:
     for conn in (connect(lab_server, password="Wrong-Passw0rd!"),
                  connect(lab_server, PEP, auth="credssp", configuration_name="PrivilegedEndpoint",
                          password="Wrong-Passw0rd!")):
@@ -99,7 +102,7 @@ def test_wrong_password(lab_server, transport):
         assert conn.username in str(e.value) and "Wrong-Passw0rd!" not in str(e.value)
 
 
-def test_untrusted_ca(lab_server, transport, tmp_path):
+def test_untrusted_ca(lab_server: LabServer, transport: PsrpTransport, tmp_path: Path) -> None:
     other = LabCA.load_or_create(tmp_path / "other", "other")
     with pytest.raises(TlsVerificationFailed, match="ca_file") as e:
         transport.run(connect(lab_server, ca_file=str(other.ca_file)), "who am i", Command("Get-Session"),
@@ -111,7 +114,7 @@ def test_untrusted_ca(lab_server, transport, tmp_path):
     assert transport.run(connect(lab_server, ca_file=None, verify=False), "who", Command("Get-Session")).output
 
 
-def test_connection_refused(lab_server, transport):
+def test_connection_refused(lab_server: LabServer, transport: PsrpTransport) -> None:
     address, _ = lab_server.endpoint(WAP)
     with socket.socket() as s:  # a port nobody listens on
         s.bind((address, 0))
@@ -125,7 +128,7 @@ def test_connection_refused(lab_server, transport):
     assert delays == [0.5, 1.0]  # bounded retries with backoff, not a hang
 
 
-def test_shells_dropped_by_the_server_are_reopened(lab_server, transport):
+def test_shells_dropped_by_the_server_are_reopened(lab_server: LabServer, transport: PsrpTransport) -> None:
     conn = connect(lab_server)
     transport.run(conn, "who", Command("Get-Session"))
     opened = transport.cache.opened
@@ -134,7 +137,7 @@ def test_shells_dropped_by_the_server_are_reopened(lab_server, transport):
     assert transport.cache.opened == opened + 1
 
 
-def test_server_restart_is_survived_by_reads(tmp_path, transport):
+def test_server_restart_is_survived_by_reads(tmp_path: Path, transport: PsrpTransport) -> None:
     lab = free_loopback_lab(load_lab(DEFAULT_LAB))
     runtime = ConnectorRuntime()
     server = LabServer(lab, runtime, tmp_path).start()
@@ -152,7 +155,8 @@ def test_server_restart_is_survived_by_reads(tmp_path, transport):
         server.stop()
 
 
-def test_secrets_never_logged_in_failures(lab_server, transport, caplog, tmp_path):
+def test_secrets_never_logged_in_failures(lab_server: LabServer, transport: PsrpTransport,
+                                          caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
     caplog.set_level(logging.DEBUG, logger="providers")
     caplog.set_level(logging.DEBUG, logger="pypsrp")  # what a careless root DEBUG config would do
     real = user_of(lab_server, WAP)[1]
@@ -173,7 +177,8 @@ def test_secrets_never_logged_in_failures(lab_server, transport, caplog, tmp_pat
 
 
 @pytest.mark.parametrize("https", [True, False], ids=["https", "http-encrypted"])
-def test_dropped_keepalive_connection_is_survived_even_by_writes(lab_server, transport, https):
+def test_dropped_keepalive_connection_is_survived_even_by_writes(lab_server: LabServer, transport: PsrpTransport,
+                                                                 https: bool) -> None:
     """The host closes an idle HTTP connection while the shell lives on. Over http the message-encryption
     context dies with it, and the host refuses the next request unrun: a fresh session resends it."""
     conn = connect(lab_server, https=https)
@@ -187,7 +192,7 @@ def test_dropped_keepalive_connection_is_survived_even_by_writes(lab_server, tra
 
 # -- against labsim's real host behaviour (labsim.hosts), not the echo double -------------------------------------
 @pytest.fixture(scope="module")
-def real_lab(tmp_path_factory):
+def real_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     from labsim.hosts import LabRuntime
     from labsim.pki import lab_ca
     from labsim.state import LabState
@@ -198,7 +203,7 @@ def real_lab(tmp_path_factory):
         yield server
 
 
-def test_read_through_convertto_json_on_a_wap_host(real_lab, transport):
+def test_read_through_convertto_json_on_a_wap_host(real_lab: LabServer, transport: PsrpTransport) -> None:
     conn = connect(real_lab)
     read = (Command("Get-Website", {"Name": "MgmtSvc-TenantSite"})
             | Command("ConvertTo-Json", {"Depth": 4}, ["Compress"]))
@@ -210,7 +215,7 @@ def test_read_through_convertto_json_on_a_wap_host(real_lab, transport):
     assert (e.value.error_id, e.value.category) == ("InvalidNamespace", "ObjectNotFound")
 
 
-def test_add_azurepackconnector_stopped_at_the_success_line(real_lab, transport):
+def test_add_azurepackconnector_stopped_at_the_success_line(real_lab: LabServer, transport: PsrpTransport) -> None:
     conn = connect(real_lab, PEP, auth="credssp", configuration_name="PrivilegedEndpoint")
     clouds = [{"CloudName": "wapcloud1", "CloudEndpoint": "https://wapcomputer1.contoso.com:40005"}]
     r = transport.run_until(conn, "add azure pack connector",
@@ -220,7 +225,7 @@ def test_add_azurepackconnector_stopped_at_the_success_line(real_lab, transport)
     assert r.stopped and r.verbose[-1] == SUCCESS
     # Stopped in its polling loop after the line, not waited for until the polling ended on its own.
     for _ in range(300):  # the host records the outcome once its pipeline thread has unwound
-        last = real_lab.runtime.state.invocations(real_lab.lab.host(PEP).name, "Add-AzurePackConnector")[-1]
+        last = lab_state(real_lab).invocations(real_lab.lab.host(PEP).name, "Add-AzurePackConnector")[-1]
         if last["outcome"].lower() != "running":
             break
         time.sleep(0.1)

@@ -7,6 +7,7 @@ import logging
 import pathlib
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -59,7 +60,7 @@ def conn(**kw: Any) -> HostConnection:
 
 
 # -- the project never sends script text --------------------------------------------------------------------------
-def test_no_script_text_anywhere_in_providers():
+def test_no_script_text_anywhere_in_providers() -> None:
     offenders = []
     for path in (ROOT / "providers").rglob("*.py"):
         for n, line in enumerate(path.read_text().splitlines(), 1):
@@ -73,7 +74,7 @@ def test_no_script_text_anywhere_in_providers():
     "Get-Website", "ConvertTo-Json", "Microsoft.PowerShell.Utility\\ConvertTo-Json", "Add-AzurePackConnector",
     "C:\\setup\\scripts\\Install-Connector.ps1", "C:\\Program Files\\WAP Connector\\Configure-Certificates.ps1",
 ])
-def test_command_names_accepted(name):
+def test_command_names_accepted(name: str) -> None:
     assert Command(name).name == name
 
 
@@ -81,7 +82,7 @@ def test_command_names_accepted(name):
     "Get-Website; Remove-Item C:\\", "Get-Website | Out-Null", "$(whoami)", "& notepad", "Get-Item `n",
     "", "Get Website", "C:\\x\\a'.ps1", "C:\\x\\run.exe", "\\\\server\\share\\x.ps1",
 ])
-def test_command_names_refused(name):
+def test_command_names_refused(name: str) -> None:
     with pytest.raises(ValueError, match="not a command name"):
         Command(name)
 
@@ -94,17 +95,17 @@ def test_command_names_refused(name):
     ({"Obj": object()}, (), "unsupported value type object"),
     ({"Map": {1: "a"}}, (), "keys must be str"),
 ])
-def test_command_parameters_refused(params, switches, error):
+def test_command_parameters_refused(params: dict[str, Any], switches: tuple[Any, ...], error: str) -> None:
     with pytest.raises((ValueError, TypeError), match=error):
         Command("Get-Item", params, switches)
 
 
-def test_switches_must_be_a_sequence_not_a_string():
+def test_switches_must_be_a_sequence_not_a_string() -> None:
     with pytest.raises(TypeError):
         Command("ConvertTo-Json", switches="Compress")
 
 
-def test_pipelines_and_statements_normalise():
+def test_pipelines_and_statements_normalise() -> None:
     get = Command("Get-Website", {"Name": "MgmtSvc-Connector"})
     json = Command("ConvertTo-Json", {"Depth": 4}, ["Compress"])
     p = get | json
@@ -116,7 +117,7 @@ def test_pipelines_and_statements_normalise():
         to_statements([])
 
 
-def test_describe_quotes_masks_and_is_for_display_only():
+def test_describe_quotes_masks_and_is_for_display_only() -> None:
     cmd = (Command("New-Item", {"Path": "C:\\it's", "Count": 3, "On": True, "Off": False, "N": None,
                                 "Blob": b"\x00\x01", "List": ["a", 1], "Map": {"k": "v"},
                                 "Pw": Secret(PASSWORD), "Cred": Credential("CONTOSO\\svc", Secret(PASSWORD))},
@@ -130,7 +131,7 @@ def test_describe_quotes_masks_and_is_for_display_only():
     assert secrets_in(cmd) == [PASSWORD, PASSWORD]
 
 
-def test_secret_is_masked_and_never_pickled():
+def test_secret_is_masked_and_never_pickled() -> None:
     import pickle
     s = Secret(PASSWORD)
     assert PASSWORD not in f"{s} {s!r} {[s]} {Credential('u', s)!r}"
@@ -150,18 +151,18 @@ def _clixml(value: object) -> str:
 @pytest.mark.parametrize("value, tag", [
     ("text", "S"), (True, "B"), (7, "I32"), (2**40, "I64"), (1.5, "Db"), (b"\x01", "BA"), (None, "Nil"),
 ])
-def test_scalar_types_on_the_wire(value, tag):
+def test_scalar_types_on_the_wire(value: object, tag: str) -> None:
     assert _clixml(value).startswith(f"<{tag}")
 
 
-def test_collections_on_the_wire():
+def test_collections_on_the_wire() -> None:
     assert "<LST>" in _clixml(("a", 1)) and "System.Collections.Hashtable" in _clixml({"a": [1, 2]})
     assert isinstance(to_wire({"CloudName": "c", "Nested": {"x": Secret("s")}})["Nested"]["x"], TaggedValue)
     with pytest.raises(ValueError):
         to_wire(2**64)
 
 
-def test_secrets_become_secure_strings_and_credentials():
+def test_secrets_become_secure_strings_and_credentials() -> None:
     tv = to_wire(Secret(PASSWORD))
     assert isinstance(tv, TaggedValue) and tv.tag == "SS"
     cred = to_wire(Credential("CONTOSO\\svc", Secret(PASSWORD)))
@@ -178,7 +179,7 @@ SITE_XML = """<Obj RefId="0"><TN RefId="0"><T>Microsoft.IIs.PowerShell.Framework
 <LST><S>https/*:443:</S></LST></Obj></MS></Obj>"""
 
 
-def test_objects_become_dicts_enums_names():
+def test_objects_become_dicts_enums_names() -> None:
     obj = Serializer().deserialize(SITE_XML)
     assert isinstance(obj, GenericComplexObject)
     assert to_plain(obj) == {"name": "MgmtSvc-Connector", "id": 4, "PhysicalPath": "C:\\inetpub\\MgmtSvc-Connector",
@@ -186,7 +187,7 @@ def test_objects_become_dicts_enums_names():
     assert to_plain([1, "a", None, {"k": [True]}]) == [1, "a", None, {"k": [True]}]
 
 
-def test_result_json_and_single():
+def test_result_json_and_single() -> None:
     assert Result(output=['{"a": [1, 2]}']).json() == {"a": [1, 2]}
     assert Result(output=["[", "1", "]"]).json() == [1]
     assert Result().json() is None and Result().single() is None
@@ -196,7 +197,7 @@ def test_result_json_and_single():
         Result(output=[1, 2]).single()
 
 
-def test_error_record_conversion():
+def test_error_record_conversion() -> None:
     exc = GenericComplexObject()
     exc.types = ["Deserialized.System.Management.Automation.ItemNotFoundException", "Deserialized.System.Exception"]
     exc.adapted_properties["Message"] = "Cannot find path 'IIS:\\Sites\\X'."
@@ -249,20 +250,20 @@ TRANSLATIONS = [
 
 @pytest.mark.parametrize("exc, kind, text", TRANSLATIONS, ids=[type(t[0]).__name__ + str(i) for i, t in
                                                               enumerate(TRANSLATIONS)])
-def test_translate(exc, kind, text):
+def test_translate(exc: Exception, kind: type[Exception], text: str) -> None:
     err = translate(exc, conn(), "read site")
     assert type(err) is kind
     assert text in str(err) and "wap01.contoso.local" in str(err) and "read site" in str(err)
     assert PASSWORD not in str(err)
 
 
-def test_translate_credssp_failure_and_scrubs_password():
+def test_translate_credssp_failure_and_scrubs_password() -> None:
     from requests_credssp.exceptions import AuthenticationException  # type: ignore[import-untyped]  # no stubs exist
     err = translate(AuthenticationException(f"Server did not accept {PASSWORD}"), conn(), "s")
     assert isinstance(err, AuthenticationFailed) and PASSWORD not in str(err) and "****" in str(err)
 
 
-def test_translate_credssp_reply_without_challenge_is_a_transport_error():
+def test_translate_credssp_reply_without_challenge_is_a_transport_error() -> None:
     """A WSMan fault (HTTP 500, no WWW-Authenticate) answering CredSSP's last step is no refused credential."""
     from requests_credssp.exceptions import AuthenticationException
     err = translate(AuthenticationException("Server did not response with a CredSSP token after step Credential "
@@ -280,7 +281,7 @@ def test_translate_credssp_reply_without_challenge_is_a_transport_error():
     (RemoteCommandFailed("h", "s", command="c", message="m"), False), (ConfigurationError(["p"]), False),
     (ValueError("x"), False),
 ])
-def test_transient_classification(err, transient):
+def test_transient_classification(err: BaseException, transient: bool) -> None:
     assert is_transient(err) is transient
     if isinstance(err, ConnectorError):
         assert isinstance(err, ConnectorError) and err.message
@@ -291,7 +292,7 @@ READ_SITE = Command("Get-Website", {"Name": "MgmtSvc-Connector"}) | Command("Con
                                                                              ["Compress"])
 
 
-def test_fake_table_answers_and_records():
+def test_fake_table_answers_and_records() -> None:
     fake = FakeTransport({
         "Get-Website -Name 'MgmtSvc-Connector' | ConvertTo-Json -Depth 4 -Compress": ['{"state":"Started"}'],
     })
@@ -303,7 +304,7 @@ def test_fake_table_answers_and_records():
         fake.run(conn(), "x", Command("Get-Item"))
 
 
-def test_fake_handler_failures_and_error_records():
+def test_fake_handler_failures_and_error_records() -> None:
     def handler(call):
         if call.names[0] == "Remove-Website":
             return Failure("Cannot find site", error_id="NoWebsiteFound,Remove-Website", category="ObjectNotFound")
@@ -326,7 +327,7 @@ def test_fake_handler_failures_and_error_records():
         fake.run(conn(), "x", Command("Get-Service"))
 
 
-def test_fake_run_until():
+def test_fake_run_until() -> None:
     lines = ["Step 'Validate' status: 'Success'", "Step 'Configure Azure Pack Connector' status: 'Success'",
              "polling...", "polling..."]
     fake = FakeTransport(lambda call: Result(verbose=lines))
@@ -341,7 +342,7 @@ def test_fake_run_until():
         done.run_until(conn(), "add connector", Command("Add-AzurePackConnector"), lambda s: "Success" in s)
 
 
-def test_fake_masks_secrets_in_recorded_commands():
+def test_fake_masks_secrets_in_recorded_commands() -> None:
     fake = FakeTransport(lambda call: Failure(f"bad password {PASSWORD}"))
     with pytest.raises(RemoteCommandFailed) as e:
         fake.run(conn(), "set cred", Command("Set-Thing", {"Credential": Credential("u", Secret(PASSWORD))}))
@@ -349,7 +350,7 @@ def test_fake_masks_secrets_in_recorded_commands():
 
 
 # -- connection model ----------------------------------------------------------------------------------------------
-def test_connection_defaults():
+def test_connection_defaults() -> None:
     c = conn()
     assert (c.effective_port, c.endpoint, c.verify, c.configuration_name) == (5986, "127.0.10.4:5986", True,
                                                                               "Microsoft.PowerShell")
@@ -360,7 +361,7 @@ def test_connection_defaults():
     assert conn(auth="kerberos", username=None, password=None).password is None
 
 
-def test_wsman_names_the_host_for_kerberos_and_pins_tls_only_when_asked():
+def test_wsman_names_the_host_for_kerberos_and_pins_tls_only_when_asked() -> None:
     from providers.transport import make_wsman
 
     by_ip = make_wsman(conn(auth="kerberos", username=None, password=None), None).transport
@@ -373,7 +374,7 @@ def test_wsman_names_the_host_for_kerberos_and_pins_tls_only_when_asked():
     assert pool_kw["server_hostname"] == pool_kw["assert_hostname"] == "wap01.contoso.local"
 
 
-def test_password_never_in_repr_str_or_dump():
+def test_password_never_in_repr_str_or_dump() -> None:
     c = conn()
     assert PASSWORD not in f"{c} {c!r} {c.model_dump()} {c.model_dump_json()}"
 
@@ -399,7 +400,7 @@ BAD_CONNECTIONS: list[tuple[dict[str, Any], list[str]]] = [
 
 
 @pytest.mark.parametrize("changes, problems", BAD_CONNECTIONS, ids=[str(sorted(c)) for c, _ in BAD_CONNECTIONS])
-def test_connection_validation_one_problem_each(changes, problems):
+def test_connection_validation_one_problem_each(changes: dict[str, Any], problems: list[str]) -> None:
     data = dict(fqdn="wap01.contoso.local", address="127.0.10.4", auth="ntlm", username="CONTOSO\\admin",
                 password=PASSWORD)
     data.update(changes)
@@ -413,7 +414,7 @@ def test_connection_validation_one_problem_each(changes, problems):
     assert PASSWORD not in str(e.value)
 
 
-def test_pydantic_errors_do_not_echo_the_password():
+def test_pydantic_errors_do_not_echo_the_password() -> None:
     from pydantic import ValidationError
     with pytest.raises(ValidationError) as e:
         HostConnection(fqdn="wap01.contoso.local", auth="credssp", username="u", password=PASSWORD)
@@ -442,7 +443,7 @@ def _conn(**changes):
     return {**data, **changes}
 
 
-def test_a_ca_given_as_pem_is_written_once_to_a_file_for_tls(tmp_path):
+def test_a_ca_given_as_pem_is_written_once_to_a_file_for_tls(tmp_path: Path) -> None:
     pem = _ca_pem()
     conn = HostConnection.parse(_conn(ca_pem=pem))
     bundle = conn.ca_bundle
@@ -455,18 +456,19 @@ def test_a_ca_given_as_pem_is_written_once_to_a_file_for_tls(tmp_path):
     (dict(ca_pem="not a certificate"), "ca_pem: holds no PEM certificate"),
     (dict(ca_pem="CA", ca_file=__file__), "ca_pem: holds no PEM certificate"),
 ])
-def test_ca_pem_problems(changes, problem):
+def test_ca_pem_problems(changes: dict[str, Any], problem: str) -> None:
     with pytest.raises(ConfigurationError) as e:
         HostConnection.parse(_conn(**changes))
     assert any(p.startswith(problem) for p in e.value.problems), e.value.problems
 
 
-def test_ca_file_and_ca_pem_together_are_refused(tmp_path):
+def test_ca_file_and_ca_pem_together_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="ca_file and ca_pem both name a CA"):
         HostConnection.parse(_conn(ca_pem=_ca_pem(), ca_file=__file__))
 
 
-def test_a_ca_file_stored_by_another_checkout_is_found_in_this_one(tmp_path, monkeypatch):
+def test_a_ca_file_stored_by_another_checkout_is_found_in_this_one(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from providers.transport import locate_ca_file
 
     here = tmp_path / "bob" / "wap"
@@ -480,7 +482,8 @@ def test_a_ca_file_stored_by_another_checkout_is_found_in_this_one(tmp_path, mon
     assert HostConnection.parse(_conn(ca_file=alice)).ca_bundle == str(here / ".labsim/lab/pki/ca.pem")
 
 
-def test_connections_compare_the_ca_by_content_whatever_names_it(tmp_path, monkeypatch):
+def test_connections_compare_the_ca_by_content_whatever_names_it(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from providers.remote import connection_diff, same_connection
 
     pem = _ca_pem()
