@@ -4,6 +4,8 @@ shows in figures (benchmarks/lab_scale.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from labsim.hosts.latency import connection_cost
@@ -25,7 +27,8 @@ def connect(server: LabServer) -> HostConnection:
 
 
 @pytest.mark.parametrize("factor", [0.0, 0.5])
-def test_pool_opens_and_pipelines_are_counted_and_charged(tmp_path, factor, monkeypatch):
+def test_pool_opens_and_pipelines_are_counted_and_charged(tmp_path: Path, factor: float,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     import labsim.server
 
     charged: list[tuple[str, float]] = []  # what the hosts waited for, in order (the waits themselves are real)

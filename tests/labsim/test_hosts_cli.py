@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from pypsrp.serializer import Serializer
@@ -12,14 +13,14 @@ from labsim.cli import _plain, main, parse_exec_args
 pytestmark = pytest.mark.unit
 
 
-def test_parse_exec_args():
+def test_parse_exec_args() -> None:
     assert parse_exec_args(["-Name", "MgmtSvc-TenantSite", "-Port", "40005", "-Force", "-Offset", "-3", "x",
                             "-Enabled", "$false"]) == [
         ("Name", "MgmtSvc-TenantSite"), ("Port", 40005), ("Force", True), ("Offset", -3), (None, "x"),
         ("Enabled", False)]
 
 
-def test_exec_prints_objects_of_types_pypsrp_does_not_know():
+def test_exec_prints_objects_of_types_pypsrp_does_not_know() -> None:
     listed = Serializer().deserialize('<Obj RefId="0"><TN RefId="0"><T>Contoso.Things</T><T>System.Object</T></TN>'
                                       '<LST><S>a</S></LST></Obj>')
     named = Serializer().deserialize('<Obj RefId="0"><TN RefId="0"><T>Contoso.Thing</T><T>System.Object</T></TN>'
@@ -28,7 +29,8 @@ def test_exec_prints_objects_of_types_pypsrp_does_not_know():
     assert _plain(named) == "thing"
 
 
-def test_state_commands_without_a_server(tmp_path, capsys, monkeypatch):
+def test_state_commands_without_a_server(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LABSIM_STATE_DIR", str(tmp_path / "s"))
     assert main(["fault", "wapcomputer1", "command-error", "Get-Website", "IIS is busy"]) == 0
     assert main(["fault", "AzS-ERCS01", "slow", "1.5"]) == 0
@@ -54,13 +56,14 @@ def test_state_commands_without_a_server(tmp_path, capsys, monkeypatch):
     (["exec", "wapcomputer1", "Get-Website"], "labsim is not running for lab 'seed-example'"),
     (["stop"], "labsim is not running for lab 'seed-example'"),
 ])
-def test_clear_errors(tmp_path, capsys, monkeypatch, argv, message):
+def test_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                      argv: list[str], message: str) -> None:
     monkeypatch.setenv("LABSIM_STATE_DIR", str(tmp_path / "s"))
     assert main(argv) == 2
     assert message in capsys.readouterr().err
 
 
-def test_bad_lab_file(tmp_path, capsys):
+def test_bad_lab_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "lab.yaml"
     bad.write_text("name: x\nhosts:\n  - name: h\n    fqdn: not_valid!\n    address: 10.0.0.1\n    roles: [asdk_host]\n"
                    "    users: [{name: u, password: p}]\n")

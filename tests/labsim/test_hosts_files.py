@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import pytest
 
+from labsim.hosts import LabRuntime
 from labsim.hosts.base import INVALID_ARGUMENT, OBJECT_NOT_FOUND
 from labsim.runtime import PSObject
 from tests.labsim.hosts_helpers import ASDK, WASP, cmd, run, session
@@ -13,7 +15,7 @@ from tests.labsim.hosts_helpers import ASDK, WASP, cmd, run, session
 pytestmark = pytest.mark.unit
 
 
-def test_chunked_byte_staging_round_trips_and_hashes(rt):
+def test_chunked_byte_staging_round_trips_and_hashes(rt: LabRuntime) -> None:
     data = bytes(range(256)) * 300
     s = session()
     run(rt, s, cmd("New-Item", Path="C:\\temp\\stage", ItemType="Directory", Force=True)).ok()
@@ -26,21 +28,21 @@ def test_chunked_byte_staging_round_trips_and_hashes(rt):
                             "Path": "C:\\temp\\stage\\f.bin"}
 
 
-def test_text_content_lines_and_raw(rt):
+def test_text_content_lines_and_raw(rt: LabRuntime) -> None:
     s = session()
     run(rt, s, cmd("Set-Content", "C:\\a.txt", ["one", "two"])).ok()
     assert run(rt, s, cmd("Get-Content", Path="C:\\a.txt")).ok().outputs == ["one", "two"]
     assert run(rt, s, cmd("Get-Content", Path="C:\\a.txt", Raw=True)).ok().outputs == ["one\r\ntwo\r\n"]
 
 
-def test_set_content_into_missing_directory_fails_like_windows(rt):
+def test_set_content_into_missing_directory_fails_like_windows(rt: LabRuntime) -> None:
     r = run(rt, session(), cmd("Set-Content", Path="C:\\nope\\a.txt", Value="x"))
     assert r.error is None and r.errors[0]["message"] == "Could not find a part of the path 'C:\\nope\\a.txt'."
     assert r.errors[0]["error_id"] == ("GetContentWriterDirectoryNotFoundError,"
                                        "Microsoft.PowerShell.Commands.SetContentCommand")
 
 
-def test_test_path_and_path_not_found(rt):
+def test_test_path_and_path_not_found(rt: LabRuntime) -> None:
     s = session()
     assert run(rt, s, cmd("Test-Path", Path=["C:\\Windows", "C:\\temp\\WAPConnector"])).ok().outputs == [True, False]
     assert run(rt, s, cmd("Test-Path", Path="C:\\Windows", PathType="Leaf")).ok().outputs == [False]
@@ -52,14 +54,14 @@ def test_test_path_and_path_not_found(rt):
                          "exception_type": "System.Management.Automation.ItemNotFoundException"}]
 
 
-def test_error_action_stop_makes_it_terminating_and_silently_continue_drops_it(rt):
+def test_error_action_stop_makes_it_terminating_and_silently_continue_drops_it(rt: LabRuntime) -> None:
     r = run(rt, session(), cmd("Get-Item", Path="C:\\missing", ErrorAction="Stop"))
     assert r.error is not None and r.failed().error_id == "PathNotFound,Microsoft.PowerShell.Commands.GetItemCommand"
     r = run(rt, session(), cmd("Get-Item", Path="C:\\missing", ErrorAction="SilentlyContinue"))
     assert r.error is None and r.errors == []
 
 
-def test_new_item_existing_without_force(rt):
+def test_new_item_existing_without_force(rt: LabRuntime) -> None:
     s = session()
     run(rt, s, cmd("New-Item", Path="C:\\d", ItemType="Directory")).ok()
     r = run(rt, s, cmd("New-Item", Path="C:\\d", ItemType="Directory"))
@@ -68,7 +70,7 @@ def test_new_item_existing_without_force(rt):
     assert made.outputs[0].properties["PSIsContainer"]
 
 
-def test_remove_item_directory_needs_recurse(rt):
+def test_remove_item_directory_needs_recurse(rt: LabRuntime) -> None:
     s = session()
     run(rt, s, cmd("New-Item", Path="C:\\d\\e\\f.txt", ItemType="File", Force=True)).ok()
     assert run(rt, s, cmd("Remove-Item", Path="C:\\d")).errors[0]["error_id"].startswith("DirectoryNotEmpty,")
@@ -76,7 +78,7 @@ def test_remove_item_directory_needs_recurse(rt):
     assert run(rt, s, cmd("Test-Path", Path="C:\\d\\e\\f.txt")).outputs == [False]
 
 
-def test_get_child_item_files_and_filter(rt):
+def test_get_child_item_files_and_filter(rt: LabRuntime) -> None:
     s = session()
     for name in ("a.txt", "b.log"):
         run(rt, s, cmd("New-Item", Path=f"C:\\x\\{name}", ItemType="File", Value="hi", Force=True)).ok()
@@ -86,7 +88,7 @@ def test_get_child_item_files_and_filter(rt):
     assert f.properties["Length"] == 2 and f.properties["FullName"] == "C:\\x\\a.txt"
 
 
-def test_share_is_visible_only_from_the_asdk_host(rt):
+def test_share_is_visible_only_from_the_asdk_host(rt: LabRuntime) -> None:
     asdk = session(ASDK, "AZURESTACK\\AzureStackAdmin")
     share = "\\\\su1fileserver\\SU1_Infrastructure_1"
     assert run(rt, asdk, cmd("Test-Path", Path=share)).ok().outputs == [True]
@@ -94,7 +96,7 @@ def test_share_is_visible_only_from_the_asdk_host(rt):
     assert run(rt, session(), cmd("Test-Path", Path=share)).ok().outputs == [False]
 
 
-def test_registry_reads(rt):
+def test_registry_reads(rt: LabRuntime) -> None:
     s = session()
     r = run(rt, s, cmd("Get-ItemProperty", Path="HKLM:\\SOFTWARE\\Microsoft\\IIS Extensions\\URL Rewrite")).ok()
     assert r.outputs[0].properties["Version"] == "7.2.1952"
@@ -108,7 +110,7 @@ def test_registry_reads(rt):
     assert names["{CF41308C-9BC3-46C1-8B39-135D00E491E8}"] == "Windows Azure Pack - Tenant API - 2013"
 
 
-def test_statements_run_in_order_and_pipe_within(rt):
+def test_statements_run_in_order_and_pipe_within(rt: LabRuntime) -> None:
     s = session()
     r = run(rt, s, statements=[[cmd("New-Item", Path="C:\\o.txt", ItemType="File", Value="v")],
                                [cmd("Get-Content", Path="C:\\o.txt")]]).ok()
@@ -118,7 +120,7 @@ def test_statements_run_in_order_and_pipe_within(rt):
     assert r.outputs[0].properties["Count"] == 4  # inetpub, o.txt, ProgramData, Windows: piped, not written
 
 
-def test_unknown_command(rt):
+def test_unknown_command(rt: LabRuntime) -> None:
     r = run(rt, session(), cmd("Get-Foo"))
     assert r.failed().message.startswith("The term 'Get-Foo' is not recognized as the name of a cmdlet, function, "
                                       "script file, or operable program.")
@@ -126,7 +128,7 @@ def test_unknown_command(rt):
     assert r.failed().exception_type == "System.Management.Automation.CommandNotFoundException"
 
 
-def test_role_scoping_iis_absent_on_the_user_portal_vm(rt):
+def test_role_scoping_iis_absent_on_the_user_portal_vm(rt: LabRuntime) -> None:
     r = run(rt, session(WASP, "AZURESTACK\\AzureStackAdmin"), cmd("Get-Website"))
     assert r.failed().error_id == "CommandNotFoundException"
 
@@ -139,7 +141,7 @@ def test_role_scoping_iis_absent_on_the_user_portal_vm(rt):
      'not belong to the set "Any,Container,Leaf" specified by the ValidateSet attribute. Supply an argument that is in '
      'the set and then try the command again.', "ParameterArgumentValidationError"),
 ])
-def test_binding_errors(rt, params, message, short):
+def test_binding_errors(rt: LabRuntime, params: dict[str, Any], message: str, short: str) -> None:
     r = run(rt, session(), cmd("Test-Path", **params))
     assert r.failed().message == message
     assert r.failed().error_id == f"{short},Microsoft.PowerShell.Commands.TestPathCommand"
@@ -147,26 +149,26 @@ def test_binding_errors(rt, params, message, short):
     assert r.failed().exception_type == "System.Management.Automation.ParameterBindingException"
 
 
-def test_missing_mandatory_and_extra_positional(rt):
+def test_missing_mandatory_and_extra_positional(rt: LabRuntime) -> None:
     r = run(rt, session(), cmd("Set-Content", Value="x"))
     assert r.failed().message == "Cannot process command because of one or more missing mandatory parameters: Path."
     r = run(rt, session(), cmd("Get-Website", "a", "b"))
     assert r.failed().message == "A positional parameter cannot be found that accepts argument 'b'."
 
 
-def test_prefix_parameters_and_script_text_refused(rt):
+def test_prefix_parameters_and_script_text_refused(rt: LabRuntime) -> None:
     assert run(rt, session(), cmd("Test-Path", Pa="C:\\Windows")).error is not None  # ambiguous Path/PathType
     assert run(rt, session(), cmd("Get-Website", Na="MgmtSvc-TenantSite")).ok().outputs
     r = run(rt, session(), cmd("Get-Website | Out-String", script=True))
     assert r.failed().error_id == "ScriptsNotSupportedByLabsim"
 
 
-def test_get_item_certificate_and_iis_objects(rt):
+def test_get_item_certificate_and_iis_objects(rt: LabRuntime) -> None:
     out = run(rt, session(), cmd("Get-Item", Path="IIS:\\Sites\\MgmtSvc-TenantSite")).ok().outputs
     assert isinstance(out[0], PSObject) and out[0].properties["name"] == "MgmtSvc-TenantSite"
 
 
-def test_registry_edits_for_drift(rt):
+def test_registry_edits_for_drift(rt: LabRuntime) -> None:
     s = session()
     key = "HKLM:\\SOFTWARE\\Microsoft\\MgmtSvc\\TenantAPI"
     run(rt, s, cmd("Set-ItemProperty", Path=key, Name="productcode", Value="{X}")).ok()
@@ -179,7 +181,7 @@ def test_registry_edits_for_drift(rt):
         "error_id"].startswith("PathNotFound,")
 
 
-def test_web_config_edit_for_drift(rt):
+def test_web_config_edit_for_drift(rt: LabRuntime) -> None:
     s = session()
     run(rt, s, cmd("Set-WebConfigurationProperty", PSPath="IIS:\\Sites\\MgmtSvc-TenantSite",
                    Filter="appSettings/add[@key='Extra']", Name="value", Value="1")).ok()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,7 +34,7 @@ def output_files(rt: LabRuntime) -> dict[str, dict]:
     return out
 
 
-def test_script_text_is_refused_like_jea(rt):
+def test_script_text_is_refused_like_jea(rt: LabRuntime) -> None:
     r = run(rt, pep_session(), cmd("Add-AzurePackConnector -DisableMultiCloud", script=True))
     assert r.failed().message == ("The syntax is not supported by this runspace. This can occur if the runspace is in "
                                "no-language mode.")
@@ -40,13 +42,14 @@ def test_script_text_is_refused_like_jea(rt):
     assert rt.state.invocations(PEP)[-1]["outcome"] == "failed"  # recorded all the same
 
 
-def test_only_allow_listed_commands(rt):
+def test_only_allow_listed_commands(rt: LabRuntime) -> None:
     assert run(rt, pep_session(), cmd("Get-ChildItem", Path="C:\\")).failed().error_id == "CommandNotFoundException"
     names = [o.properties["Name"] for o in run(rt, pep_session(), cmd("Get-Command")).ok().outputs]
     assert "Add-AzurePackConnector" in names and "Get-ChildItem" not in names
 
 
-def test_add_connector_writes_one_file_per_cloud_then_polls_until_done(rt, monkeypatch):
+def test_add_connector_writes_one_file_per_cloud_then_polls_until_done(rt: LabRuntime,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from labsim.hosts.base import Ctx
 
     waits: list[float] = []
@@ -72,7 +75,7 @@ def test_add_connector_writes_one_file_per_cloud_then_polls_until_done(rt, monke
     assert parse_output_file(json.dumps(content))["Realm"] == partner["Realm"]
 
 
-def test_success_line_then_polling_stopped_by_the_client(tmp_path):
+def test_success_line_then_polling_stopped_by_the_client(tmp_path: Path) -> None:
     from labsim.hosts import LabRuntime
 
     lab = default_lab()
@@ -91,7 +94,7 @@ def test_success_line_then_polling_stopped_by_the_client(tmp_path):
     assert rt.state.invocations(PEP, "Add-AzurePackConnector")[-1]["outcome"] == "stopped"
 
 
-def test_polling_emits_verbose_lines(tmp_path):
+def test_polling_emits_verbose_lines(tmp_path: Path) -> None:
     from labsim.hosts import LabRuntime
 
     lab = default_lab()
@@ -102,7 +105,7 @@ def test_polling_emits_verbose_lines(tmp_path):
     assert r.sink.verboses.count(POLLING_LINE) == 2  # every 2 s, not after the last wait
 
 
-def test_rerun_replaces_the_folder_and_disable_empties_it(rt):
+def test_rerun_replaces_the_folder_and_disable_empties_it(rt: LabRuntime) -> None:
     run(rt, pep_session(), cmd("Add-AzurePackConnector", AzurePackClouds=CLOUDS, AzureStackCloudName="AzureStack")).ok()
     run(rt, pep_session(),
         cmd("Add-AzurePackConnector", AzurePackClouds=CLOUDS[1:], AzureStackCloudName="AzureStack")).ok()
@@ -123,14 +126,14 @@ def test_rerun_replaces_the_folder_and_disable_empties_it(rt):
     ([{"CloudName": "A", "CloudEndpoint": "https://x", "Port": 1}],
      "Unexpected key 'Port'; a cloud has CloudName and CloudEndpoint."),
 ])
-def test_invalid_clouds(rt, clouds, reason):
+def test_invalid_clouds(rt: LabRuntime, clouds: list[dict[str, Any]], reason: str) -> None:
     r = run(rt, pep_session(), cmd("Add-AzurePackConnector", AzurePackClouds=clouds, AzureStackCloudName="AzureStack"))
     assert r.failed().message == f"Cannot validate argument on parameter 'AzurePackClouds'. {reason}"
     assert r.failed().error_id == "ParameterArgumentValidationError,Add-AzurePackConnector"
     assert output_files(rt) == {}
 
 
-def test_parameter_sets(rt):
+def test_parameter_sets(rt: LabRuntime) -> None:
     r = run(rt, pep_session(), cmd("Add-AzurePackConnector", AzurePackClouds=CLOUDS, DisableMultiCloud=True,
                                    AzureStackCloudName="x"))
     assert r.failed().error_id == "AmbiguousParameterSet,Add-AzurePackConnector"
@@ -138,7 +141,7 @@ def test_parameter_sets(rt):
     assert r.failed().message.endswith("missing mandatory parameters: AzurePackClouds AzureStackCloudName.")
 
 
-def test_every_call_recorded_with_parameters(rt):
+def test_every_call_recorded_with_parameters(rt: LabRuntime) -> None:
     run(rt, pep_session(),
         cmd("Add-AzurePackConnector", AzurePackClouds=CLOUDS[:1], AzureStackCloudName="AzureStack")).ok()
     row = rt.state.invocations(PEP)[-1]

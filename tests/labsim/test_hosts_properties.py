@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from labsim.hosts import LabRuntime
 from labsim.hosts.paths import parse
 from labsim.hosts.utility import to_json
 from labsim.runtime import PSObject
@@ -36,20 +37,20 @@ def plain(v):
 
 @given(values, st.booleans())
 @settings(max_examples=200, deadline=None)
-def test_convert_to_json_parses_back(value, compress):
+def test_convert_to_json_parses_back(value: object, compress: bool) -> None:
     assert json.loads(to_json(value, 100, compress)) == plain(value)
 
 
 @given(st.lists(st.text(alphabet="abcXYZ. -_", min_size=1, max_size=6).filter(lambda s: s.strip(". ")), max_size=5),
        st.sampled_from(["\\", "/"]))
-def test_file_paths_are_canonical(parts, sep):
+def test_file_paths_are_canonical(parts: list[str], sep: str) -> None:
     raw = "c:" + sep + sep.join(parts)
     p = parse(raw, WAP)
     assert p.kind == "fs" and p.path.startswith("C:\\") and "/" not in p.path
     assert parse(p.path, WAP).path == p.path  # canonical form is a fixed point
 
 
-def test_concurrent_chunked_writes_do_not_mix(rt):
+def test_concurrent_chunked_writes_do_not_mix(rt: LabRuntime) -> None:
     s = session()
     run(rt, s, cmd("New-Item", Path="C:\\c", ItemType="Directory")).ok()
     payloads = {i: bytes([i]) * 5000 + bytes(range(256)) for i in range(6)}

@@ -23,6 +23,7 @@ from labsim.pki import thumbprint
 from labsim.server import LabServer
 from labsim.testing import free_loopback_lab, start_labsim
 from tests.cert_factory import private_key
+from tests.lab_state import lab_runtime
 from tests.labsim.hosts_helpers import BUNDLE_ROOT, PEP, SCRIPTS, WAP, default_lab
 from tests.polling import wait_for
 
@@ -101,8 +102,8 @@ def test_connector_install_over_the_wire_serves_40005(labsim, tmp_path):
     wait_for(lambda: served() == thumb)
 
 
-def test_pep_refuses_script_text_and_records_it(labsim):
-    server, rt = labsim, labsim.runtime
+def test_pep_refuses_script_text_and_records_it(labsim: LabServer) -> None:
+    server, rt = labsim, lab_runtime(labsim)
     with RunspacePool(connect(server, PEP, PEP_USER, PEP_PASSWORD, auth="credssp"),
                       configuration_name="PrivilegedEndpoint") as pool:
         ps = PowerShell(pool)
@@ -114,8 +115,8 @@ def test_pep_refuses_script_text_and_records_it(labsim):
     assert rt.state.invocations(PEP)[-1]["command"] == "Get-ChildItem C:\\"
 
 
-def test_pep_success_line_then_stop(labsim):
-    server, rt = labsim, labsim.runtime
+def test_pep_success_line_then_stop(labsim: LabServer) -> None:
+    server, rt = labsim, lab_runtime(labsim)
     clouds = [{"CloudName": "AzurePack_1", "CloudEndpoint": "https://wapcomputer1.contoso.com:40005"}]
     with RunspacePool(connect(server, PEP, PEP_USER, PEP_PASSWORD, auth="credssp"),
                       configuration_name="PrivilegedEndpoint") as pool:
@@ -131,7 +132,7 @@ def test_pep_success_line_then_stop(labsim):
     assert any(p.endswith("-AzurePack_1.txt") for p in share)
 
 
-def test_pep_success_line_reaches_the_client(tmp_path):
+def test_pep_success_line_reaches_the_client(tmp_path: Path) -> None:
     lab = free_loopback_lab(default_lab())
     lab.settings.pep_polling_seconds = 0.2
     with start_labsim(lab, LabRuntime.open, tmp_path) as server:
@@ -152,7 +153,7 @@ def _labsim(*args: str, env: dict, check: bool = True) -> subprocess.CompletedPr
     return proc
 
 
-def test_cli_serve_background_exec_show_fault_stop(tmp_path):
+def test_cli_serve_background_exec_show_fault_stop(tmp_path: Path) -> None:
     lab = free_loopback_lab(default_lab())
     lab_file = tmp_path / "lab.yaml"
     lab_file.write_text(yaml.safe_dump(lab.model_dump(mode="json")))
@@ -180,7 +181,7 @@ def test_cli_serve_background_exec_show_fault_stop(tmp_path):
     assert "not running" in _labsim("stop", env=env, check=False).stderr
 
 
-def test_secure_string_and_credential_parameters_over_the_wire(labsim, tmp_path):
+def test_secure_string_and_credential_parameters_over_the_wire(labsim: LabServer, tmp_path: Path) -> None:
     """A PFX password (SecureString) and a SqlCredential (PSCredential) cross the wire, work, and are redacted."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
@@ -188,7 +189,7 @@ def test_secure_string_and_credential_parameters_over_the_wire(labsim, tmp_path)
     from pypsrp.complex_objects import PSCredential
     from pypsrp.serializer import TaggedValue
 
-    server, rt = labsim, labsim.runtime
+    server, rt = labsim, lab_runtime(labsim)
     cert_pem, key_pem = rt.ca.issue("secure.contoso.com", ["secure.contoso.com"])
     pfx = pkcs12.serialize_key_and_certificates(
         b"x", private_key(key_pem), x509.load_pem_x509_certificate(cert_pem), None,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from labsim.hosts import LabRuntime
+from labsim.lab import Lab
 from labsim.runtime import Fault, SecretStr
 from labsim.state import LabState
 from tests.labsim.hosts_helpers import WAP, cmd, default_lab, run, session
@@ -14,7 +16,7 @@ from tests.labsim.hosts_helpers import WAP, cmd, default_lab, run, session
 pytestmark = pytest.mark.unit
 
 
-def test_baseline_has_wap_sites_certificate_and_product_codes(rt):
+def test_baseline_has_wap_sites_certificate_and_product_codes(rt: LabRuntime) -> None:
     snap = rt.snapshot(WAP)
     sites = snap["sites"]
     assert sites["mgmtsvc-tenantsite"]["bindings"][0]["bindingInformation"] == "*:30081:"
@@ -32,12 +34,12 @@ def test_baseline_has_wap_sites_certificate_and_product_codes(rt):
     json.dumps(snap)  # JSON-able
 
 
-def test_url_rewrite_absent_when_lab_says_so(tmp_path):
+def test_url_rewrite_absent_when_lab_says_so(tmp_path: Path) -> None:
     rt = LabRuntime.open(default_lab(url_rewrite=False), tmp_path)
     assert "SOFTWARE\\Microsoft\\IIS Extensions\\URL Rewrite" not in rt.snapshot(WAP)["registry"]
 
 
-def test_state_survives_restart_and_baseline_is_not_reseeded(tmp_path, lab):
+def test_state_survives_restart_and_baseline_is_not_reseeded(tmp_path: Path, lab: Lab) -> None:
     rt1 = LabRuntime.open(lab, tmp_path)
     before = rt1.snapshot(WAP)
     run(rt1, session(), cmd("New-Item", Path="C:\\temp", ItemType="Directory")).ok()
@@ -48,7 +50,7 @@ def test_state_survives_restart_and_baseline_is_not_reseeded(tmp_path, lab):
     assert after["files"]["C:\\temp"] == {"dir": True}
 
 
-def test_reset_restores_baseline_and_clears_faults(rt):
+def test_reset_restores_baseline_and_clears_faults(rt: LabRuntime) -> None:
     baseline = rt.snapshot(WAP)
     run(rt, session(), cmd("Stop-Website", Name="MgmtSvc-TenantSite")).ok()
     run(rt, session(), cmd("New-Item", Path="C:\\temp\\x.txt", ItemType="File", Force=True)).ok()
@@ -60,14 +62,14 @@ def test_reset_restores_baseline_and_clears_faults(rt):
     assert rt.faults(WAP) == []
 
 
-def test_state_of_another_lab_is_refused(tmp_path, lab):
+def test_state_of_another_lab_is_refused(tmp_path: Path, lab: Lab) -> None:
     LabRuntime.open(lab, tmp_path)
     other = lab.model_copy(update={"name": "other-lab"})
     with pytest.raises(ValueError, match="belongs to lab 'seed-example'"):
         LabRuntime.open(other, tmp_path)
 
 
-def test_faults_set_replace_list_clear(rt):
+def test_faults_set_replace_list_clear(rt: LabRuntime) -> None:
     rt.state.set_fault(Fault(host=WAP, kind="slow", seconds=1.0))
     rt.state.set_fault(Fault(host=WAP, kind="slow", seconds=2.5))
     rt.state.set_fault(Fault(host="AzS-HOST", kind="down"))
@@ -78,13 +80,13 @@ def test_faults_set_replace_list_clear(rt):
         rt.state.set_fault(Fault(host=WAP, kind="flaky"))
 
 
-def test_faults_written_by_another_process_are_seen(rt):
+def test_faults_written_by_another_process_are_seen(rt: LabRuntime) -> None:
     other = LabState(rt.state.path)  # what `labsim fault` does from another process
     other.set_fault(Fault(host=WAP, kind="auth_broken"))
     assert [f.kind for f in rt.faults(WAP)] == ["auth_broken"]
 
 
-def test_invocations_recorded_with_secrets_redacted(rt):
+def test_invocations_recorded_with_secrets_redacted(rt: LabRuntime) -> None:
     run(rt, session(), cmd("Import-PfxCertificate", FilePath="C:\\nope.pfx",
                            CertStoreLocation="Cert:\\LocalMachine\\My", Password=SecretStr("hunter2")))
     run(rt, session(), cmd("Get-MgmtSvcDatabaseSetting", Namespace="TenantAPI",

@@ -5,16 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from pathlib import Path
 
 import pytest
 
+from labsim.hosts import LabRuntime
 from labsim.runtime import Fault, PSObject, SecretStr
 from tests.labsim.hosts_helpers import WAP, cmd, run, run_in_thread, session
 
 pytestmark = pytest.mark.unit
 
 
-def test_convert_to_json_ps51_shapes(rt):
+def test_convert_to_json_ps51_shapes(rt: LabRuntime) -> None:
     obj = PSObject({"When": dt.datetime(2017, 7, 10, tzinfo=dt.UTC), "Ok": True, "N": 3, "S": "a<b",
                     "Secret": SecretStr("x"), "Nested": {"L1": {"L2": {"L3": 1}}}})
     text = run(rt, session(), cmd("ConvertTo-Json", Compress=True), input=[obj]).ok().outputs[0]
@@ -27,7 +29,7 @@ def test_convert_to_json_ps51_shapes(rt):
     assert many == ["[1,2]"]
 
 
-def test_get_website_select_object_convert_to_json(rt):
+def test_get_website_select_object_convert_to_json(rt: LabRuntime) -> None:
     out = run(rt, session(), cmd("Get-Website", Name="MgmtSvc-TenantSite"),
               cmd("Select-Object", Property=["name", "state"]), cmd("ConvertTo-Json", Compress=True)).ok().outputs
     assert json.loads(out[0]) == {"name": "MgmtSvc-TenantSite", "state": "Started"}
@@ -38,7 +40,7 @@ def test_get_website_select_object_convert_to_json(rt):
     assert r.errors[0]["error_id"] == "ExpandPropertyNotFound,Microsoft.PowerShell.Commands.SelectObjectCommand"
 
 
-def test_fault_command_error_is_non_terminating(rt):
+def test_fault_command_error_is_non_terminating(rt: LabRuntime) -> None:
     rt.state.set_fault(Fault(host=WAP, kind="command_error", command="get-website", message="IIS is busy"))
     r = run(rt, session(), cmd("Get-Website", Name="MgmtSvc-TenantSite"))
     assert r.error is None and r.errors[0]["message"] == "IIS is busy" and len(r.outputs) == 1
@@ -46,13 +48,13 @@ def test_fault_command_error_is_non_terminating(rt):
     assert r.failed().message == "IIS is busy"
 
 
-def test_fault_command_terminating_applies_to_scripts_by_leaf_name(rt):
+def test_fault_command_terminating_applies_to_scripts_by_leaf_name(rt: LabRuntime) -> None:
     rt.state.set_fault(Fault(host=WAP, kind="command_terminating", command="Get-Website"))
     assert run(rt, session(), cmd("Get-Website")).failed().error_id == "LabsimFault,Get-Website"
     assert run(rt, session(), cmd("Get-Item", Path="C:\\Windows")).error is None  # other commands unaffected
 
 
-def test_fault_command_hang_until_stopped(rt):
+def test_fault_command_hang_until_stopped(rt: LabRuntime) -> None:
     rt.state.set_fault(Fault(host=WAP, kind="command_hang", command="Get-Website"))
     thread, sink, box = run_in_thread(rt, session(), cmd("Get-Website"))
     time.sleep(0.2)
@@ -62,7 +64,7 @@ def test_fault_command_hang_until_stopped(rt):
     assert box[0].stopped
 
 
-def test_latency_factor_scales_long_steps(tmp_path, monkeypatch):
+def test_latency_factor_scales_long_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from labsim.hosts import LabRuntime
     from labsim.hosts.base import Ctx
     from labsim.hosts.latency import PROFILE

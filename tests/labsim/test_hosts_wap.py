@@ -87,7 +87,7 @@ def output_file(rt: LabRuntime, tmp_path: Path, endpoint: str = "https://wapcomp
 
 
 # -- certificates -------------------------------------------------------------------------------------------------
-def test_import_pfx_certificate_with_key(rt, tmp_path):
+def test_import_pfx_certificate_with_key(rt: LabRuntime, tmp_path: Path) -> None:
     cert, key = issued(rt)
     out = import_pfx(rt, tmp_path, cert, key).ok().outputs[0].properties
     assert out["HasPrivateKey"] is True and out["Subject"] == "CN=connector.contoso.com"
@@ -97,7 +97,7 @@ def test_import_pfx_certificate_with_key(rt, tmp_path):
     assert out["Thumbprint"] in thumbs
 
 
-def test_import_pfx_wrong_password(rt, tmp_path):
+def test_import_pfx_wrong_password(rt: LabRuntime, tmp_path: Path) -> None:
     cert, key = issued(rt)
     local = tmp_path / "c.pfx"
     local.write_bytes(pfx_bytes(cert, key, "right"))
@@ -109,13 +109,13 @@ def test_import_pfx_wrong_password(rt, tmp_path):
                                 "Microsoft.CertificateServices.Commands.ImportPfxCertificate")
 
 
-def test_password_must_be_a_secure_string(rt):
+def test_password_must_be_a_secure_string(rt: LabRuntime) -> None:
     r = run(rt, session(), cmd("Import-PfxCertificate", FilePath="C:\\c.pfx",
                                CertStoreLocation="Cert:\\LocalMachine\\My", Password="plain"))
     assert r.failed().error_id.startswith("ParameterArgumentTransformationError,")
 
 
-def test_ca_certificate_on_the_user_portal_vm_import_test_remove(rt, tmp_path):
+def test_ca_certificate_on_the_user_portal_vm_import_test_remove(rt: LabRuntime, tmp_path: Path) -> None:
     wasp = session(WASP, "AZURESTACK\\AzureStackAdmin")
     local = tmp_path / "ca.cer"
     local.write_bytes(x509.load_pem_x509_certificate(rt.ca.cert_pem).public_bytes(serialization.Encoding.DER))
@@ -130,13 +130,13 @@ def test_ca_certificate_on_the_user_portal_vm_import_test_remove(rt, tmp_path):
 
 
 # -- Install-Connector --------------------------------------------------------------------------------------------
-def test_scripts_are_commands_only_once_staged(rt):
+def test_scripts_are_commands_only_once_staged(rt: LabRuntime) -> None:
     r = run(rt, session(), script("Install-Connector.ps1"))
     assert r.failed().error_id == "CommandNotFoundException"
     assert f"'{SCRIPTS}\\Install-Connector.ps1'" in r.failed().message
 
 
-def test_install_connector_creates_three_started_sites_without_certificate(rt, tmp_path):
+def test_install_connector_creates_three_started_sites_without_certificate(rt: LabRuntime, tmp_path: Path) -> None:
     stage_bundle(rt, tmp_path)
     r = run(rt, session(), script("Install-Connector.ps1")).ok()
     assert r.sink.verboses[-1] == "Windows Azure Pack Connector installed."
@@ -155,7 +155,7 @@ def test_install_connector_creates_three_started_sites_without_certificate(rt, t
     assert rt.snapshot(WAP)["sites"] == before["sites"]
 
 
-def test_install_connector_needs_url_rewrite(tmp_path):
+def test_install_connector_needs_url_rewrite(tmp_path: Path) -> None:
     rt = LabRuntime.open(default_lab(url_rewrite=False), tmp_path / "s")
     stage_bundle(rt, tmp_path)
     r = run(rt, session(), script("Install-Connector.ps1"))
@@ -164,7 +164,7 @@ def test_install_connector_needs_url_rewrite(tmp_path):
     assert website(rt, "MgmtSvc-Connector") is None
 
 
-def test_install_connector_needs_the_msis(rt, tmp_path):
+def test_install_connector_needs_the_msis(rt: LabRuntime, tmp_path: Path) -> None:
     stage_bundle(rt, tmp_path)
     run(rt, session(), cmd("Remove-Item", Path=f"{BUNDLE_ROOT}\\Setup\\Packages\\MgmtSvc-ConnectorController.msi")).ok()
     r = run(rt, session(), script("Install-Connector.ps1"))
@@ -172,7 +172,7 @@ def test_install_connector_needs_the_msis(rt, tmp_path):
     assert website(rt, "MgmtSvc-Connector") is None  # nothing half-installed
 
 
-def test_install_connector_refuses_a_truncated_msi(rt, tmp_path):
+def test_install_connector_refuses_a_truncated_msi(rt: LabRuntime, tmp_path: Path) -> None:
     stage_bundle(rt, tmp_path)
     msi = fake_msi("MgmtSvc-Connector", "{7B0C4A64-2D1E-4F5A-9C3B-1E6D2A8F4C01}", "1.0.0.0")
     run(rt, session(), cmd("Set-Content", Path=f"{BUNDLE_ROOT}\\Setup\\Packages\\MgmtSvc-Connector.msi",
@@ -181,7 +181,7 @@ def test_install_connector_refuses_a_truncated_msi(rt, tmp_path):
     assert "(msiexec exit code 1620)" in r.failed().message
 
 
-def test_install_connector_only_on_a_tenant_portal(tmp_path):
+def test_install_connector_only_on_a_tenant_portal(tmp_path: Path) -> None:
     data = default_lab().model_dump(mode="json")
     data["hosts"][3]["roles"] = ["wap_tenant_api", "wap_sql"]
     from labsim.lab import Lab
@@ -194,7 +194,7 @@ def test_install_connector_only_on_a_tenant_portal(tmp_path):
 
 # -- Configure-Certificates --------------------------------------------------------------------------------------
 @pytest.fixture
-def installed(rt, tmp_path):
+def installed(rt: LabRuntime, tmp_path: Path) -> LabRuntime:
     stage_bundle(rt, tmp_path)
     run(rt, session(), script("Install-Connector.ps1")).ok()
     return rt
@@ -205,13 +205,13 @@ def connector_hash(rt: LabRuntime) -> str:
     return out[0].properties["certificateHash"]
 
 
-def test_configure_certificates_before_install(rt, tmp_path):
+def test_configure_certificates_before_install(rt: LabRuntime, tmp_path: Path) -> None:
     stage_bundle(rt, tmp_path)
     r = run(rt, session(), script("Configure-Certificates.ps1"))
     assert r.failed().message == "The Windows Azure Pack Connector is not installed. Run Install-Connector.ps1 first."
 
 
-def test_configure_certificates_defaults_to_the_tenant_site_certificate(installed):
+def test_configure_certificates_defaults_to_the_tenant_site_certificate(installed: LabRuntime) -> None:
     rt = installed
     tenant = run(rt, session(), cmd("Get-WebBinding", Name="MgmtSvc-TenantSite", Protocol="https")).ok().outputs
     run(rt, session(), script("Configure-Certificates.ps1")).ok()
@@ -223,7 +223,7 @@ def test_configure_certificates_defaults_to_the_tenant_site_certificate(installe
     assert (WAP, 40005) not in {(b.host, b.port) for b in rt.https_bindings()}  # a stopped site does not listen
 
 
-def test_configure_certificates_with_an_imported_certificate(installed, tmp_path):
+def test_configure_certificates_with_an_imported_certificate(installed: LabRuntime, tmp_path: Path) -> None:
     rt = installed
     cert, key = issued(rt)
     thumb = import_pfx(rt, tmp_path, cert, key).ok().outputs[0].properties["Thumbprint"]
@@ -232,12 +232,12 @@ def test_configure_certificates_with_an_imported_certificate(installed, tmp_path
     assert {b.port for b in rt.https_bindings() if b.thumbprint == thumb} == {40005, 40006, 40007}
 
 
-def test_configure_certificates_unknown_thumbprint(installed):
+def test_configure_certificates_unknown_thumbprint(installed: LabRuntime) -> None:
     r = run(installed, session(), script("Configure-Certificates.ps1", Thumbprint="AB" * 20))
     assert r.failed().message == f"Certificate with thumbprint {'AB' * 20} was not found in Cert:\\LocalMachine\\My."
 
 
-def test_configure_certificates_needs_a_private_key(installed, tmp_path):
+def test_configure_certificates_needs_a_private_key(installed: LabRuntime, tmp_path: Path) -> None:
     rt = installed
     cert, _ = issued(rt)
     local = tmp_path / "c.cer"
@@ -249,7 +249,7 @@ def test_configure_certificates_needs_a_private_key(installed, tmp_path):
     assert r.failed().message == f"Certificate {thumb} has no private key."
 
 
-def test_configure_certificates_refuses_self_signed(installed, tmp_path):
+def test_configure_certificates_refuses_self_signed(installed: LabRuntime, tmp_path: Path) -> None:
     rt = installed
     cert, key = self_signed("wapcomputer1.contoso.com")
     thumb = import_pfx(rt, tmp_path, cert, key.encode()).ok().outputs[0].properties["Thumbprint"]
@@ -257,14 +257,14 @@ def test_configure_certificates_refuses_self_signed(installed, tmp_path):
     assert "is self-signed" in r.failed().message and connector_hash(rt) == ""
 
 
-def test_configure_certificates_refuses_the_default_self_signed_wap_certificate(tmp_path):
+def test_configure_certificates_refuses_the_default_self_signed_wap_certificate(tmp_path: Path) -> None:
     rt = LabRuntime.open(default_lab(tenant_site_certificate="self_signed"), tmp_path / "s")
     stage_bundle(rt, tmp_path)
     run(rt, session(), script("Install-Connector.ps1")).ok()
     assert "is self-signed" in run(rt, session(), script("Configure-Certificates.ps1")).failed().message
 
 
-def test_configure_certificates_refuses_expired(installed, tmp_path):
+def test_configure_certificates_refuses_expired(installed: LabRuntime, tmp_path: Path) -> None:
     rt = installed
     cert, key = issued(rt, not_after=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
     thumb = import_pfx(rt, tmp_path, cert, key).ok().outputs[0].properties["Thumbprint"]
@@ -273,7 +273,7 @@ def test_configure_certificates_refuses_expired(installed, tmp_path):
 
 
 # -- Configure-WapConnector --------------------------------------------------------------------------------------
-def test_configure_wap_connector_writes_app_settings(installed):
+def test_configure_wap_connector_writes_app_settings(installed: LabRuntime) -> None:
     rt = installed
     run(rt, session(), script("Configure-WapConnector.ps1", TenantPortalFQDN="wapcomputer1.contoso.com",
                               TenantAPIFQDN="wapcomputer1.contoso.com",
@@ -288,7 +288,7 @@ def test_configure_wap_connector_writes_app_settings(installed):
     assert [o.properties["Value"] for o in one] == ["portal.local.azurestack.external"]
 
 
-def test_configure_wap_connector_preconditions(installed):
+def test_configure_wap_connector_preconditions(installed: LabRuntime) -> None:
     r = run(installed, session(), script("Configure-WapConnector.ps1", TenantPortalFQDN="not a name",
                                          TenantAPIFQDN="a.b", AzureStackPortalFQDN="c.d"))
     assert r.failed().message == "'not a name' is not a valid FQDN for -TenantPortalFQDN."
@@ -304,7 +304,7 @@ def product_code(rt):
 
 
 @pytest.mark.parametrize("folder", ["Packages", "Scripts"])
-def test_update_tenant_api_changes_product_code_and_keeps_the_site(rt, tmp_path, folder):
+def test_update_tenant_api_changes_product_code_and_keeps_the_site(rt: LabRuntime, tmp_path: Path, folder: str) -> None:
     stage_bundle(rt, tmp_path)
     if folder == "Scripts":  # the article shows both places
         run(rt, session(), cmd("Remove-Item", Path=f"{BUNDLE_ROOT}\\Setup\\Packages\\Update-TenantAPI.ps1")).ok()
@@ -317,7 +317,7 @@ def test_update_tenant_api_changes_product_code_and_keeps_the_site(rt, tmp_path,
     assert UPDATED_TENANT_API_CODE in codes and "{CF41308C-9BC3-46C1-8B39-135D00E491E8}" not in codes
 
 
-def test_update_tenant_api_needs_its_msi(rt, tmp_path):
+def test_update_tenant_api_needs_its_msi(rt: LabRuntime, tmp_path: Path) -> None:
     stage_bundle(rt, tmp_path)
     run(rt, session(), cmd("Remove-Item", Path=f"{BUNDLE_ROOT}\\Setup\\Packages\\MgmtSvc-TenantAPI.msi")).ok()
     r = run(rt, session(), cmd(f"{BUNDLE_ROOT}\\Setup\\Packages\\Update-TenantAPI.ps1"))
@@ -332,7 +332,7 @@ def trust_rows(rt, **cs):
                                   ConnectionString=STORE_CS)).ok().outputs
 
 
-def test_configure_trust_writes_the_realm_into_the_store(rt, tmp_path):
+def test_configure_trust_writes_the_realm_into_the_store(rt: LabRuntime, tmp_path: Path) -> None:
     stage_bundle(rt, tmp_path)
     data_file = output_file(rt, tmp_path)
     assert trust_rows(rt) == []
@@ -349,7 +349,7 @@ def test_configure_trust_writes_the_realm_into_the_store(rt, tmp_path):
     assert trust_rows(rt) == []
 
 
-def test_configure_trust_needs_sysadmin_or_a_sql_credential(tmp_path):
+def test_configure_trust_needs_sysadmin_or_a_sql_credential(tmp_path: Path) -> None:
     data = default_lab().model_dump(mode="json")
     data["hosts"][3]["users"] = [{"name": "CONTOSO\\WapAdmin", "password": "p1", "sql_sysadmin": False},
                                  {"name": "sa", "password": "sa-pass", "sql_sysadmin": True}]
@@ -371,7 +371,7 @@ def test_configure_trust_needs_sysadmin_or_a_sql_credential(tmp_path):
     assert "sa-pass" not in json.dumps(rt.state.invocations(WAP))
 
 
-def test_configure_trust_other_preconditions(rt, tmp_path):
+def test_configure_trust_other_preconditions(rt: LabRuntime, tmp_path: Path) -> None:
     stage_bundle(rt, tmp_path)
     trust = "Configure-TrustAzureStack.ps1"
     r = run(rt, session(), script(trust, SqlServer="nosuchsql", DataFile="C:\\x.txt"))
@@ -395,7 +395,7 @@ def products(rt: Any) -> dict[str, str]:
     return {o.properties["PSChildName"]: o.properties.get("DisplayName") for o in r.outputs}
 
 
-def test_management_store_and_protection(rt):
+def test_management_store_and_protection(rt: LabRuntime) -> None:
     out = run(rt, session(), cmd("Get-MgmtSvcSetting", Namespace="TenantAPI", Name="ManagementStore")).ok().outputs
     assert out[0].properties["Value"].startswith("Data Source=wapcomputer1;Initial Catalog=Microsoft.MgmtSvc.Store")
     assert run(rt, session(), cmd("Test-MgmtSvcProtectedConfiguration", Namespace="TenantAPI")).ok().outputs == [True]
@@ -409,7 +409,7 @@ def msiexec_uninstall(code: str, *extra: str, wait: bool = True) -> Any:
                PassThru=True)
 
 
-def test_msiexec_removes_a_connector_product_and_its_site(installed):
+def test_msiexec_removes_a_connector_product_and_its_site(installed: LabRuntime) -> None:
     rt = installed
     controller = CONNECTOR_PRODUCTS[2][3]
     r = run(rt, session(), msiexec_uninstall(controller, "/norestart")).ok()

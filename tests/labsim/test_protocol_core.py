@@ -52,7 +52,7 @@ def raw_request(service: WSManService, data: bytes, user: str = "LAB\\admin") ->
 
 
 # -- pipelines, streams and values ----------------------------------------------------------------------------
-def test_output_objects_and_session(pool, runtime):
+def test_output_objects_and_session(pool: RunspacePool, runtime: EchoRuntime) -> None:
     ps = run(pool, "Get-Session")
     props = ps.output[0].extended_properties
     assert props == {"Host": "WAP01", "User": "LAB\\admin", "Configuration": "Microsoft.PowerShell",
@@ -62,7 +62,7 @@ def test_output_objects_and_session(pool, runtime):
     assert session.shell_id == str(pool.id).upper()
 
 
-def test_values_cross_the_seam_as_plain_python(pool, runtime):
+def test_values_cross_the_seam_as_plain_python(pool: RunspacePool, runtime: EchoRuntime) -> None:
     ps = run(pool, "Describe-Parameters", Force=None, Name="x", Count=7, Blob=b"\x00\xff", Items=[1, "a"],
              Table={"k": [True, 2]})
     described = {o["Name"]: (o["Type"], o["Value"]) for o in ps.output}
@@ -74,7 +74,7 @@ def test_values_cross_the_seam_as_plain_python(pool, runtime):
     assert ps.output == [{"nested": {"a": 1}}]
 
 
-def test_secure_string_and_credential_arrive_decrypted(pool):
+def test_secure_string_and_credential_arrive_decrypted(pool: RunspacePool) -> None:
     pool.exchange_keys()
     ps = run(pool, "Reveal-Secret", Secret=pool.serialize("s3cret!", ObjectMeta("SS")))
     assert ps.output == [{"Password": "s3cret!", "IsSecret": "SecretStr"}]
@@ -83,13 +83,13 @@ def test_secure_string_and_credential_arrive_decrypted(pool):
     assert "p@ss" not in repr(SecretStr("p@ss"))
 
 
-def test_pipeline_input(pool, runtime):
+def test_pipeline_input(pool: RunspacePool, runtime: EchoRuntime) -> None:
     ps = run(pool, "Measure-Input", input=["a", "b", "c"])
     assert ps.output == [{"Length": 0, "InputCount": 3}]
     assert runtime.calls[-1][2] == ["a", "b", "c"]
 
 
-def test_statements_are_split(pool, runtime):
+def test_statements_are_split(pool: RunspacePool, runtime: EchoRuntime) -> None:
     ps = PowerShell(pool)
     ps.add_cmdlet("Echo-Object").add_argument(1).add_statement().add_cmdlet("Echo-Object").add_argument(2)
     assert ps.invoke() == [1, 2]
@@ -98,7 +98,7 @@ def test_statements_are_split(pool, runtime):
     assert statements[0][0].end_of_statement
 
 
-def test_non_terminating_error_keeps_going(pool):
+def test_non_terminating_error_keeps_going(pool: RunspacePool) -> None:
     ps = run(pool, "Write-Error", Message="disk is full", ErrorId="DiskFull", Category=7)
     assert ps.output == ["after the error"]
     assert not ps.had_errors
@@ -107,7 +107,7 @@ def test_non_terminating_error_keeps_going(pool):
     assert (str(err), err.fq_error, err.category) == ("disk is full", "DiskFull", 7)
 
 
-def test_terminating_error_fails_the_pipeline(pool):
+def test_terminating_error_fails_the_pipeline(pool: RunspacePool) -> None:
     ps = run(pool, "Throw-Error", Message="site not found", ErrorId="SiteNotFound,Get-Website", Category=13)
     assert ps.had_errors
     assert ps.state == PSInvocationState.FAILED
@@ -119,7 +119,7 @@ def test_terminating_error_fails_the_pipeline(pool):
     assert err.reason is not None and "RuntimeException" in err.reason
 
 
-def test_behaviour_bug_is_reported_not_fatal(pool):
+def test_behaviour_bug_is_reported_not_fatal(pool: RunspacePool) -> None:
     ps = run(pool, "Crash")
     assert ps.had_errors
     assert ps.streams.error[0].fq_error == "LabsimInternalError"
@@ -127,24 +127,28 @@ def test_behaviour_bug_is_reported_not_fatal(pool):
     assert run(pool, "Echo-Object", "still alive").output == ["still alive"]
 
 
-def test_verbose_warning_information_streams(pool):
+def test_verbose_warning_information_streams(pool: RunspacePool) -> None:
     ps = run(pool, "Write-Streams")
     assert [v.message for v in ps.streams.verbose] == ["verbose text"]
     assert [w.message for w in ps.streams.warning] == ["warning text"]
     assert [i.message_data for i in ps.streams.information] == ["information text"]
 
 
-def test_psobject_output_keeps_type_names(pool, runtime):
-    runtime._get_site = lambda s, p, a, i, sink: sink.output(PSObject({"name": "MgmtSvc-Connector", "id": 3},
-                                                                      type_names=["Microsoft.IIs.PowerShell.Framework.ConfigurationElement#site"]))
+def test_psobject_output_keeps_type_names(pool: RunspacePool, runtime: EchoRuntime,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    site = PSObject({"name": "MgmtSvc-Connector", "id": 3},
+                    type_names=["Microsoft.IIs.PowerShell.Framework.ConfigurationElement#site"])
+    monkeypatch.setattr(runtime, "_get_site", lambda s, p, a, i, sink: sink.output(site), raising=False)
     ps = run(pool, "Get-Site")
     assert ps.output[0].types[0] == "Microsoft.IIs.PowerShell.Framework.ConfigurationElement#site"
     assert ps.output[0].extended_properties == {"name": "MgmtSvc-Connector", "id": 3}
 
 
-def test_large_output_is_fragmented_within_the_envelope(service):
+def test_large_output_is_fragmented_within_the_envelope(service: WSManService,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     wsman = in_memory_wsman(service, operation_timeout=1)
-    transport: InMemoryTransport = wsman.transport  # type: ignore[assignment]
+    transport = wsman.transport
+    assert isinstance(transport, InMemoryTransport)
     sizes: list[int] = []
     send = transport.send
 
@@ -153,7 +157,7 @@ def test_large_output_is_fragmented_within_the_envelope(service):
         sizes.append(len(reply))
         return reply
 
-    transport.send = spy  # type: ignore[method-assign]
+    monkeypatch.setattr(transport, "send", spy)
     with RunspacePool(wsman) as rp:
         ps = run(rp, "Get-Large", Bytes=700_000, Count=3)
         assert [len(o) for o in ps.output] == [700_000] * 3
@@ -163,14 +167,14 @@ def test_large_output_is_fragmented_within_the_envelope(service):
     assert len(sizes) > 10  # really fragmented across several Receives
 
 
-def test_command_metadata_and_runspace_settings(pool):
+def test_command_metadata_and_runspace_settings(pool: RunspacePool) -> None:
     assert pool.get_command_metadata("Get-*") == []
     pool.max_runspaces = 3  # pypsrp sends the call id as "CI"
     assert pool.max_runspaces == 3
     assert pool.get_available_runspaces() >= 1
 
 
-def test_many_pipelines_in_one_pool_then_close(pool, service):
+def test_many_pipelines_in_one_pool_then_close(pool: RunspacePool, service: WSManService) -> None:
     for i in range(30):
         assert run(pool, "Echo-Object", i).output == [i]
     shell = next(iter(service._shells.values()))
@@ -178,7 +182,7 @@ def test_many_pipelines_in_one_pool_then_close(pool, service):
 
 
 # -- stop, long poll, reaper -----------------------------------------------------------------------------------
-def test_receive_long_poll_times_out_and_pypsrp_polls_again(pool, runtime):
+def test_receive_long_poll_times_out_and_pypsrp_polls_again(pool: RunspacePool, runtime: EchoRuntime) -> None:
     ps = PowerShell(pool)
     ps.add_cmdlet("Sleep-Until-Stopped").add_parameter("Seconds", 2.5)
     ps.begin_invoke()
@@ -186,7 +190,7 @@ def test_receive_long_poll_times_out_and_pypsrp_polls_again(pool, runtime):
     assert ps.output == ["sleeping", "woke up"]
 
 
-def test_stop_running_pipeline(pool, runtime, service):
+def test_stop_running_pipeline(pool: RunspacePool, runtime: EchoRuntime, service: WSManService) -> None:
     ps = PowerShell(pool)
     ps.add_cmdlet("Sleep-Until-Stopped").add_parameter("Seconds", 30)
     ps.begin_invoke()
@@ -199,7 +203,7 @@ def test_stop_running_pipeline(pool, runtime, service):
     assert run(pool, "Echo-Object", "next").output == ["next"]
 
 
-def test_idle_shells_are_reaped(runtime):
+def test_idle_shells_are_reaped(runtime: EchoRuntime) -> None:
     now = [1000.0]
     svc = WSManService("H", "h.lab", runtime, operation_timeout=1, idle_shell_timeout=10, clock=lambda: now[0])
     pool = RunspacePool(in_memory_wsman(svc))
@@ -215,7 +219,7 @@ def test_idle_shells_are_reaped(runtime):
     assert not pool.is_alive()
 
 
-def test_a_shell_is_reaped_after_the_idle_timeout_its_client_asked(runtime):
+def test_a_shell_is_reaped_after_the_idle_timeout_its_client_asked(runtime: EchoRuntime) -> None:
     """The client's rsp:IdleTimeOut applies when it is shorter than labsim's own limit."""
     now = [1000.0]
     svc = WSManService("H", "h.lab", runtime, operation_timeout=1, idle_shell_timeout=240, clock=lambda: now[0])
@@ -233,7 +237,7 @@ def test_a_shell_is_reaped_after_the_idle_timeout_its_client_asked(runtime):
     ("x" * 40, "x" * 40),
     ("a" * 15 + "b" * 11 + "c" * 15, "a" * 15 + "..." + "c" * 15),
 ])
-def test_category_fields_over_40_characters_are_shortened_in_the_middle(target, shown):
+def test_category_fields_over_40_characters_are_shortened_in_the_middle(target: str, shown: str) -> None:
     from psrpcore.types import ErrorCategory
 
     from labsim.records import category_message
@@ -243,7 +247,7 @@ def test_category_fields_over_40_characters_are_shortened_in_the_middle(target, 
 
 
 # -- faults ------------------------------------------------------------------------------------------------------
-def test_unknown_shell_id_is_a_windows_shaped_fault(service, pool):
+def test_unknown_shell_id_is_a_windows_shaped_fault(service: WSManService, pool: RunspacePool) -> None:
     missing = str(uuid.uuid4()).upper()
     shell = WinRS(in_memory_wsman(service), "http://schemas.microsoft.com/powershell/Microsoft.PowerShell")
     shell._selector_set = SelectorSet()
@@ -256,7 +260,7 @@ def test_unknown_shell_id_is_a_windows_shaped_fault(service, pool):
     assert run(pool, "Echo-Object", "ok").output == ["ok"]
 
 
-def test_other_users_shell_is_invisible(service, pool):
+def test_other_users_shell_is_invisible(service: WSManService, pool: RunspacePool) -> None:
     other = RunspacePool(in_memory_wsman(service, user="LAB\\mallory"))
     other.id = pool.id
     other.shell._selector_set = SelectorSet()
@@ -273,14 +277,14 @@ def test_other_users_shell_is_invisible(service, pool):
     (b"<root/>", soap.CODE_INVALID_XML),
     (b"", soap.CODE_INVALID_XML),
 ])
-def test_malformed_requests_are_faults(service, pool, data, code):
+def test_malformed_requests_are_faults(service: WSManService, pool: RunspacePool, data: bytes, code: int) -> None:
     fault = raw_request(service, data)
     assert isinstance(fault, WSManFaultError)
     assert fault.code == code
     assert run(pool, "Echo-Object", "ok").output == ["ok"]
 
 
-def test_wrong_action_and_missing_selector(service, pool):
+def test_wrong_action_and_missing_selector(service: WSManService, pool: RunspacePool) -> None:
     fault = raw_request(service, envelope("http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate",
                                           shell_id=str(pool.id).upper()))
     assert isinstance(fault, WSManFaultError) and fault.code == soap.CODE_ACTION_NOT_SUPPORTED
@@ -295,14 +299,14 @@ def test_wrong_action_and_missing_selector(service, pool):
     assert run(pool, "Echo-Object", "ok").output == ["ok"]
 
 
-def test_unknown_session_configuration(service):
+def test_unknown_session_configuration(service: WSManService) -> None:
     with pytest.raises(WSManFaultError) as exc:
         RunspacePool(in_memory_wsman(service), configuration_name="PrivilegedEndpoint").open()
     assert exc.value.code == soap.CODE_CONFIG_NOT_FOUND
     assert "PrivilegedEndpoint session configuration" in exc.value.reason
 
 
-def test_privileged_endpoint_serves_only_its_jea_configuration(runtime):
+def test_privileged_endpoint_serves_only_its_jea_configuration(runtime: EchoRuntime) -> None:
     svc = WSManService("AzS-ERCS01", "azs-ercs01.azurestack.local", runtime, privileged_endpoint=True)
     with RunspacePool(in_memory_wsman(svc, auth="credssp"), configuration_name="PrivilegedEndpoint") as pool:
         assert run(pool, "Get-Session").output[0].extended_properties["Configuration"] == "PrivilegedEndpoint"

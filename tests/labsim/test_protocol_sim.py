@@ -63,7 +63,7 @@ def server(runtime: EchoRuntime, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 @pytest.fixture(autouse=True)
-def _clear_faults(runtime):
+def _clear_faults(runtime: EchoRuntime) -> Iterator[None]:
     yield
     runtime.fault_list.clear()
     runtime.bindings.clear()
@@ -87,7 +87,7 @@ def still_serving(server: LabServer) -> None:
 # -- every auth method over every transport ----------------------------------------------------------------
 @pytest.mark.parametrize("https", [True, False], ids=["https", "http"])
 @pytest.mark.parametrize("auth", ["basic", "negotiate", "ntlm", "credssp"])
-def test_auth_transport_matrix(server, auth, https):
+def test_auth_transport_matrix(server: LabServer, auth: str, https: bool) -> None:
     with RunspacePool(connect(server, auth=auth, https=https)) as pool:
         session = run(pool, "Get-Session").output[0].extended_properties
         assert session == {"Host": "WAP01", "User": WAP_USER, "Configuration": "Microsoft.PowerShell",
@@ -103,7 +103,7 @@ def test_auth_transport_matrix(server, auth, https):
 
 
 @pytest.mark.parametrize("auth, https", [("credssp", False), ("negotiate", False), ("basic", True)])
-def test_large_parameters_and_outputs(server, auth, https):
+def test_large_parameters_and_outputs(server: LabServer, auth: str, https: bool) -> None:
     with RunspacePool(connect(server, auth=auth, https=https)) as pool:
         ps = run(pool, "Measure-Input", Blob="p" * 3_000_000)
         assert ps.output == [{"Length": 3_000_000, "InputCount": 0}]
@@ -112,7 +112,7 @@ def test_large_parameters_and_outputs(server, auth, https):
         assert ps.output[2] == "c" * 1_500_000
 
 
-def test_stop_running_pipeline(server, runtime):
+def test_stop_running_pipeline(server: LabServer, runtime: EchoRuntime) -> None:
     runtime.stopped.clear()
     with RunspacePool(connect(server, https=False)) as pool:
         ps = PowerShell(pool)
@@ -127,7 +127,7 @@ def test_stop_running_pipeline(server, runtime):
         assert run(pool, "Echo-Object", "after stop").output == ["after stop"]
 
 
-def test_five_pools_twenty_pipelines_concurrently(server):
+def test_five_pools_twenty_pipelines_concurrently(server: LabServer) -> None:
     errors: list[BaseException] = []
     results: dict[int, list] = {}
 
@@ -152,32 +152,32 @@ def test_five_pools_twenty_pipelines_concurrently(server):
 # -- refusals --------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("auth, https", [("basic", True), ("negotiate", True), ("ntlm", False),
                                          ("negotiate", False)])
-def test_wrong_password_is_refused(server, auth, https):
+def test_wrong_password_is_refused(server: LabServer, auth: str, https: bool) -> None:
     with pytest.raises(AuthenticationError):
         RunspacePool(connect(server, auth=auth, https=https, password="wrong")).open()
     still_serving(server)
 
 
-def test_wrong_password_credssp_is_refused(server):
+def test_wrong_password_credssp_is_refused(server: LabServer) -> None:
     with pytest.raises(Exception) as exc:  # requests-credssp raises its own AuthenticationException family
         RunspacePool(connect(server, auth="credssp", password="wrong")).open()
     assert "auth" in type(exc.value).__name__.lower() or "NTStatus" in type(exc.value).__name__
     still_serving(server)
 
 
-def test_unknown_user_is_refused(server):
+def test_unknown_user_is_refused(server: LabServer) -> None:
     with pytest.raises(AuthenticationError):
         RunspacePool(connect(server, auth="basic", user="CONTOSO\\nobody")).open()
 
 
-def test_untrusted_ca_fails_tls_on_the_client(server, tmp_path):
+def test_untrusted_ca_fails_tls_on_the_client(server: LabServer, tmp_path: Path) -> None:
     stranger = LabCA.load_or_create(tmp_path / "other-ca", "stranger")
     with pytest.raises(requests.exceptions.SSLError):
         RunspacePool(connect(server, auth="basic", cert_validation=str(stranger.ca_file))).open()
     still_serving(server)
 
 
-def test_privileged_endpoint_accepts_only_credssp(server):
+def test_privileged_endpoint_accepts_only_credssp(server: LabServer) -> None:
     for auth in ("basic", "negotiate", "ntlm"):
         with pytest.raises(AuthenticationError):
             RunspacePool(connect(server, "PEP01", auth=auth, user=PEP_USER, password=PEP_PASSWORD),
@@ -195,7 +195,7 @@ def _post(server: LabServer, body: bytes) -> requests.Response:
                          headers={"Content-Type": "application/soap+xml;charset=UTF-8"})
 
 
-def test_malformed_xml_is_a_wsman_fault(server):
+def test_malformed_xml_is_a_wsman_fault(server: LabServer) -> None:
     reply = _post(server, b"<s:Envelope xmlns:s='http://www.w3.org/2003/05/soap-envelope'><oops")
     assert reply.status_code == 500
     fault = WSMan._parse_wsman_fault(reply.text)
@@ -203,7 +203,7 @@ def test_malformed_xml_is_a_wsman_fault(server):
     still_serving(server)
 
 
-def test_huge_body_is_refused_without_reading_it(server):
+def test_huge_body_is_refused_without_reading_it(server: LabServer) -> None:
     address, port = server.endpoint("WAP01")
     ctx = ssl.create_default_context(cafile=str(server.ca_file))
     with socket.create_connection((address, port), timeout=5) as raw, \
@@ -217,7 +217,7 @@ def test_huge_body_is_refused_without_reading_it(server):
     still_serving(server)
 
 
-def test_garbage_http_does_not_stop_the_server(server):
+def test_garbage_http_does_not_stop_the_server(server: LabServer) -> None:
     address, port = server.endpoint("WAP01", https=False)
     for junk in (b"\x16\x03\x01garbage\r\n\r\n", b"GET / HTTP/1.1\r\n\r\n", b"POST /wsman HTTP/1.1\r\n"
                  b"Authorization: Negotiate !!!notbase64\r\nContent-Length: 0\r\n\r\n"):
@@ -227,7 +227,7 @@ def test_garbage_http_does_not_stop_the_server(server):
     still_serving(server)
 
 
-def test_unknown_shell_id_over_the_wire(server):
+def test_unknown_shell_id_over_the_wire(server: LabServer) -> None:
     missing = str(uuid.uuid4()).upper()
     shell = WinRS(connect(server, auth="basic"), "http://schemas.microsoft.com/powershell/Microsoft.PowerShell")
     shell._selector_set = SelectorSet()
@@ -239,7 +239,7 @@ def test_unknown_shell_id_over_the_wire(server):
     still_serving(server)
 
 
-def test_basic_over_http_can_be_refused_like_windows(tmp_path):
+def test_basic_over_http_can_be_refused_like_windows(tmp_path: Path) -> None:
     with start_labsim(make_lab(), lambda lab, d: EchoRuntime(), tmp_path, allow_unencrypted=False) as srv:
         with pytest.raises(AuthenticationError):
             RunspacePool(connect(srv, auth="basic", https=False)).open()
@@ -247,7 +247,7 @@ def test_basic_over_http_can_be_refused_like_windows(tmp_path):
             assert run(pool, "Echo-Object", 1).output == [1]
 
 
-def test_start_reports_a_taken_port(tmp_path):
+def test_start_reports_a_taken_port(tmp_path: Path) -> None:
     lab = make_lab()
     host = lab.hosts[0]
     with socket.socket() as squatter:
@@ -258,7 +258,7 @@ def test_start_reports_a_taken_port(tmp_path):
 
 
 # -- run-time faults -----------------------------------------------------------------------------------------
-def test_fault_down_refuses_connections_until_cleared(server, runtime):
+def test_fault_down_refuses_connections_until_cleared(server: LabServer, runtime: EchoRuntime) -> None:
     address, port = server.endpoint("FLAKY01")
     runtime.fault_list.append(Fault(host="FLAKY01", kind="down"))
 
@@ -282,7 +282,7 @@ def test_fault_down_refuses_connections_until_cleared(server, runtime):
         assert run(pool, "Echo-Object", "back").output == ["back"]
 
 
-def test_fault_slow_adds_latency(server, runtime, monkeypatch):
+def test_fault_slow_adds_latency(server: LabServer, runtime: EchoRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
     import labsim.transport
 
     delays: list[float] = []
@@ -306,7 +306,7 @@ def test_fault_slow_adds_latency(server, runtime, monkeypatch):
     assert delays.count(0.4) >= 2, delays
 
 
-def test_fault_auth_broken(server, runtime):
+def test_fault_auth_broken(server: LabServer, runtime: EchoRuntime) -> None:
     runtime.fault_list.append(Fault(host="FLAKY01", kind="auth_broken"))
     wait_for(lambda: any(f.kind == "auth_broken" for f in server.faults_in_force("FLAKY01")))
     for auth in ("basic", "negotiate"):
@@ -319,7 +319,7 @@ def test_fault_auth_broken(server, runtime):
 
 
 @pytest.mark.parametrize("https", [True, False])
-def test_fault_down_drops_open_connections(server, runtime, https):
+def test_fault_down_drops_open_connections(server: LabServer, runtime: EchoRuntime, https: bool) -> None:
     """`down` also cuts the connections already open (HTTPS ones included, whose socket the TLS layer owns): a
     client in the middle of a session sees its connection reset, as when a host drops off the network."""
     pool = RunspacePool(connect(server, "FLAKY01", auth="basic", https=https))
@@ -364,7 +364,7 @@ def _peer_certificate(address: str, port: int, ca_file: Path) -> tuple[bytes, by
         return der, page
 
 
-def test_https_bindings_get_real_listeners(server, runtime):
+def test_https_bindings_get_real_listeners(server: LabServer, runtime: EchoRuntime) -> None:
     host = server.lab.host("WAP01")
     ca = lab_ca(server.state_dir, server.lab)
     with socket.socket() as probe:
@@ -399,7 +399,7 @@ def _try(fn):
         return None
 
 
-def test_free_loopback_lab_gives_distinct_addresses_and_keeps_listener_shape():
+def test_free_loopback_lab_gives_distinct_addresses_and_keeps_listener_shape() -> None:
     base = Lab.model_validate({
         "name": "shape",
         "hosts": [{"name": f"H{i}", "fqdn": f"h{i}.lab.test", "address": f"127.0.0.{i + 1}",

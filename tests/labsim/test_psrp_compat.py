@@ -14,11 +14,11 @@ from labsim import psrp_compat as compat
 pytestmark = pytest.mark.unit
 
 
-def test_pinned_version():
+def test_pinned_version() -> None:
     assert version("psrpcore") == compat.PSRPCORE_VERSION
 
 
-def test_private_members_still_exist():
+def test_private_members_still_exist() -> None:
     pool = compat.LabRunspacePool()
     for name in ("_send_buffer", "_min_runspaces", "_max_runspaces", "pipeline_table"):
         assert hasattr(pool, name), name
@@ -26,7 +26,7 @@ def test_private_members_still_exist():
     assert (pool.min_runspaces, pool.max_runspaces) == (2, 5)
 
 
-def test_pipeline_states_and_bom():
+def test_pipeline_states_and_bom() -> None:
     pool = compat.LabRunspacePool()
     pool.state = RunspacePoolState.Opened  # as after the client's InitRunspacePool
     pipeline = ServerPipeline(pool, uuid.uuid4())

@@ -32,18 +32,18 @@ def adapted(obj: PSObject) -> dict:
      "ConfigurationElement"),
     (LabObject({}, ["System.IO.FileInfo"]), "System.IO.FileInfo", "FileInfo"),
 ])
-def test_a_targets_name_and_type_are_as_powershell_shows_them(target, name, type_name):
+def test_a_targets_name_and_type_are_as_powershell_shows_them(target: object, name: str, type_name: str) -> None:
     assert R.target_name_and_type(target) == (name, type_name)
 
 
-def test_category_fields_over_40_characters_are_shortened_in_the_middle():
+def test_category_fields_over_40_characters_are_shortened_in_the_middle() -> None:
     assert R.ellipsize("x" * 40) == "x" * 40
     assert R.ellipsize("a" * 15 + "b" * 11 + "c" * 15) == "a" * 15 + "..." + "c" * 15
     assert R.category_message(ErrorCategory.ObjectNotFound, "Get-Item", "ItemNotFoundException", "C:\\missing",
                               "String") == "ObjectNotFound: (C:\\missing:String) [Get-Item], ItemNotFoundException"
 
 
-def test_a_written_record_as_windows_sends_it_for_get_item_on_a_missing_path():
+def test_a_written_record_as_windows_sends_it_for_get_item_on_a_missing_path() -> None:
     record = R.error_record("Cannot find path 'C:\\missing' because it does not exist.",
                             error_id="PathNotFound,Microsoft.PowerShell.Commands.GetItemCommand",
                             category=int(ErrorCategory.ObjectNotFound), target="C:\\missing",
@@ -66,7 +66,7 @@ def test_a_written_record_as_windows_sends_it_for_get_item_on_a_missing_path():
     assert dict(m["InvocationInfo_BoundParameters"]) == {"Path": "C:\\missing"}
 
 
-def test_the_record_of_a_terminating_error_has_no_stream_members():
+def test_the_record_of_a_terminating_error_has_no_stream_members() -> None:
     record = R.error_record("boom", error_id="X", category=int(ErrorCategory.InvalidOperation), target=None,
                             exception_type=R.RUNTIME_EXCEPTION, invocation=GET_ITEM, written=False)
     m = members(record)
@@ -75,7 +75,7 @@ def test_the_record_of_a_terminating_error_has_no_stream_members():
     assert m["InvocationInfo"] is not None
 
 
-def test_errors_before_any_command_ran_have_no_invocation_and_no_activity():
+def test_errors_before_any_command_ran_have_no_invocation_and_no_activity() -> None:
     record = R.error_record("The term 'Get-Nothing' is not recognized", error_id="CommandNotFoundException",
                             category=int(ErrorCategory.ObjectNotFound), target="Get-Nothing",
                             exception_type="System.Management.Automation.CommandNotFoundException",
@@ -85,7 +85,7 @@ def test_errors_before_any_command_ran_have_no_invocation_and_no_activity():
     assert adapted(m["Exception"])["CommandName"] == "Get-Nothing"
 
 
-def test_an_unknown_category_is_not_specified_and_a_script_has_a_stack_trace():
+def test_an_unknown_category_is_not_specified_and_a_script_has_a_stack_trace() -> None:
     script = Invocation("C:\\temp\\WAPConnector\\Setup\\Scripts\\Install-Connector.ps1", kind="ExternalScript")
     record = R.error_record("x", error_id="X", category=9999, target=None, exception_type="System.IO.IOException",
                             invocation=script)
@@ -97,7 +97,7 @@ def test_an_unknown_category_is_not_specified_and_a_script_has_a_stack_trace():
     assert exc["HResult"] == -2146232800 and "ErrorRecord" not in exc  # an IOException is no RuntimeException
 
 
-def test_no_secret_or_byte_array_is_echoed_in_bound_parameters():
+def test_no_secret_or_byte_array_is_echoed_in_bound_parameters() -> None:
     invocation = Invocation("Import-PfxCertificate", parameters=(
         ("FilePath", "C:\\temp\\x.pfx"), ("Password", SecretStr("Pfx-Secret-1")), ("Value", b"\x00\x01"),
         ("Exportable", True), ("Count", 3)))
@@ -110,12 +110,12 @@ def test_no_secret_or_byte_array_is_echoed_in_bound_parameters():
                                               "System.Management.Automation.InformationalRecord"]
 
 
-def test_a_record_without_invocation_info_says_so():
+def test_a_record_without_invocation_info_says_so() -> None:
     m = members(R.informational_record("Warning", "careful", None))
     assert m == {"InformationalRecord_Message": "careful", "InformationalRecord_SerializeInvocationInfo": False}
 
 
-def test_a_hosts_process_id_is_stable_and_plausible():
+def test_a_hosts_process_id_is_stable_and_plausible() -> None:
     assert R.host_process_id("wapcomputer1") == R.host_process_id("wapcomputer1")
     assert all(1000 <= R.host_process_id(f"host{i}") < 9000 for i in range(50))
     assert len({R.host_process_id(f"host{i}") for i in range(50)}) > 40
