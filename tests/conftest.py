@@ -33,7 +33,7 @@ def _engine_or_monitor_set() -> bool:
 
 
 @pytest.fixture(autouse=True)
-def _pulumi_runtime_left_as_found():
+def _pulumi_runtime_left_as_found() -> Iterator[None]:
     """Pulumi's runtime settings are process-wide: an inline Automation API program (or the mocks) leaves the
     engine's address behind, and a later test that calls a provider directly would send its pulumi.log lines to
     that dead engine instead of stderr, as a real provider process does. The settings are context variables
@@ -98,7 +98,7 @@ def sim(labsim: LabServer) -> Iterator[PsrpTransport]:
 
 
 @pytest.fixture(autouse=True)
-def _sim_left_clean(request):
+def _sim_left_clean(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "sim" in request.fixturenames:
         request.getfixturevalue("labsim").runtime.state.clear_faults()

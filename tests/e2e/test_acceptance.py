@@ -28,7 +28,7 @@ def acceptance(lab: LabStack, report: Path, *extra: str) -> tuple[int, str, dict
     return proc.returncode, proc.stdout + proc.stderr, json.loads(report.with_suffix(".json").read_text())
 
 
-def test_acceptance_read_only_then_full_cycle(tmp_path):
+def test_acceptance_read_only_then_full_cycle(tmp_path: Path) -> None:
     missing = engine_missing()
     if missing:
         pytest.fail(missing)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -52,7 +53,8 @@ def my_store(lab: LabStack, host: str) -> dict:
     return (lab.snapshot(host).get("certs") or {}).get("My") or {}
 
 
-def test_pfx_and_store_sources_deploy_bind_the_operators_certificates_and_destroy_leaves_the_store_one(tmp_path):
+def test_pfx_and_store_sources_deploy_bind_the_operators_certificates_and_destroy_leaves_the_store_one(
+        tmp_path: Path) -> None:
     with lab_stack(tmp_path) as lab:
         fqdn1, fqdn2 = lab.lab.host("wapcomputer1").fqdn, lab.lab.host("wapcomputer2").fqdn
         # Contoso issues from an intermediate under its root (the PFX carries both); Fabrikam from its root.

@@ -142,7 +142,8 @@ def configure_by_hand(lab: LabStack, certs: dict[str, dict[str, Any]], bundle_di
 
 # -- the tests ----------------------------------------------------------------------------------------------------
 
-def test_a_lab_configured_by_hand_is_adopted_with_only_marker_writes_and_destroy_leaves_it_as_it_was(tmp_path):
+def test_a_lab_configured_by_hand_is_adopted_with_only_marker_writes_and_destroy_leaves_it_as_it_was(
+        tmp_path: Path) -> None:
     with lab_stack(tmp_path) as lab:
         certs = mint_certificates(lab)
         configure_by_hand(lab, certs, tmp_path / "bundle" / "WAPConnector")
@@ -212,7 +213,8 @@ def test_a_lab_configured_by_hand_is_adopted_with_only_marker_writes_and_destroy
         assert snapshots(lab) == differing
 
 
-def test_a_second_stack_is_refused_naming_the_owner_and_its_destroy_leaves_the_first_stacks_things(tmp_path):
+def test_a_second_stack_is_refused_naming_the_owner_and_its_destroy_leaves_the_first_stacks_things(
+        tmp_path: Path) -> None:
     with lab_stack(tmp_path) as lab:
         lab.project.up()
         first = snapshots(lab)

@@ -54,7 +54,8 @@ class EchoRuntime:
         return [f for f in self.fault_list if f.host == host]
 
     # -- cmdlets -------------------------------------------------------------------------------------------
-    def _echo_object(self, session, params, positional, input, sink):
+    def _echo_object(self, session: Session, params: dict[str, Any], positional: list[Any], input: list[Any],
+                     sink: PipelineSink) -> None:
         for value in positional + list(input):
             sink.output(value)
         if "InputObject" in params:
@@ -62,18 +63,21 @@ class EchoRuntime:
 
     _write_output = _echo_object  # what the transport writes between statements (Result.outputs)
 
-    def _get_session(self, session, params, positional, input, sink):
+    def _get_session(self, session: Session, params: dict[str, Any], positional: list[Any], input: list[Any],
+                     sink: PipelineSink) -> None:
         sink.output(PSObject({"Host": session.host, "User": session.user, "Configuration": session.configuration,
                               "Auth": session.auth}, type_names=["Labsim.Session",
                                                                  "System.Management.Automation.PSCustomObject"]))
 
-    def _describe_parameters(self, session, params, positional, input, sink):
+    def _describe_parameters(self, session: Session, params: dict[str, Any], positional: list[Any], input: list[Any],
+                             sink: PipelineSink) -> None:
         """Output one object per parameter: its name, Python type name and (non-secret) value."""
         for name, value in params.items():
             sink.output({"Name": name, "Type": type(value).__name__,
                          "Value": "****" if type(value).__name__ == "SecretStr" else value})
 
-    def _reveal_secret(self, session, params, positional, input, sink):
+    def _reveal_secret(self, session: Session, params: dict[str, Any], positional: list[Any], input: list[Any],
+                       sink: PipelineSink) -> None:
         value = params["Secret"]
         if isinstance(value, dict):  # a PSCredential
             sink.output({"UserName": value["UserName"], "Password": str(value["Password"]),
@@ -81,23 +85,27 @@ class EchoRuntime:
         else:
             sink.output({"Password": str(value), "IsSecret": type(value).__name__})
 
-    def _write_error(self, session, params, positional, input, sink):
+    def _write_error(self, session: Session, params: dict[str, Any], positional: list[Any], input: list[Any],
+                     sink: PipelineSink) -> None:
         sink.error(params.get("Message", "a non-terminating error"), error_id=params.get("ErrorId", "TestError"),
                    category=int(params.get("Category", 13)), target=params.get("Target"))
         sink.output("after the error")
 
-    def _write_streams(self, session, params, positional, input, sink):
+    def _write_streams(self, session: Session, params: dict[str, Any], positional: list[Any], input: list[Any],
+                       sink: PipelineSink) -> None:
         sink.verbose("verbose text")
         sink.warning("warning text")
         sink.information("information text")
         sink.output("done")
 
-    def _throw_error(self, session, params, positional, input, sink):
+    def _throw_error(self, session: Session, params: dict[str, Any], positional: list[Any], input: list[Any],
+                     sink: PipelineSink) -> None:
         sink.output("before the throw")
         raise TerminatingError(params.get("Message", "it failed"), error_id=params.get("ErrorId", "ThrowError"),
                                category=int(params.get("Category", 7)))
 
-    def _sleep_until_stopped(self, session, params, positional, input, sink):
+    def _sleep_until_stopped(self, session: Session, params: dict[str, Any], positional: list[Any], input: list[Any],
+                             sink: PipelineSink) -> None:
         sink.output("sleeping")
         deadline = time.monotonic() + float(params.get("Seconds", 30))
         while time.monotonic() < deadline:
@@ -106,17 +114,20 @@ class EchoRuntime:
                 raise PipelineStopped()
         sink.output("woke up")
 
-    def _get_large(self, session, params, positional, input, sink):
+    def _get_large(self, session: Session, params: dict[str, Any], positional: list[Any], input: list[Any],
+                   sink: PipelineSink) -> None:
         size = int(params["Bytes"])
         count = int(params.get("Count", 1))
         for i in range(count):
             sink.output(chr(ord("a") + i % 26) * size)
 
-    def _measure_input(self, session, params, positional, input, sink):
+    def _measure_input(self, session: Session, params: dict[str, Any], positional: list[Any], input: list[Any],
+                       sink: PipelineSink) -> None:
         blob = params.get("Blob")
         sink.output({"Length": len(blob) if blob is not None else 0, "InputCount": len(input)})
 
-    def _crash(self, session, params, positional, input, sink):
+    def _crash(self, session: Session, params: dict[str, Any], positional: list[Any], input: list[Any],
+               sink: PipelineSink) -> None:
         raise RuntimeError("the behaviour layer has a bug")
 
 

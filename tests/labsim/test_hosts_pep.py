@@ -13,6 +13,7 @@ import pytest
 from labsim.hosts import LabRuntime
 from labsim.hosts.pep import DISABLED_LINE, POLLING_LINE, SUCCESS_LINE
 from labsim.hosts.wapconnector import parse_output_file
+from labsim.runtime import Session
 from tests.labsim.hosts_helpers import ASDK, PEP, cmd, default_lab, pep_session, run, run_in_thread, session
 
 pytestmark = pytest.mark.unit
@@ -21,7 +22,7 @@ CLOUDS = [{"CloudName": "AzurePack_1", "CloudEndpoint": "https://wapcomputer1.co
           {"CloudName": "AzurePack_2", "CloudEndpoint": "https://wapcomputer2.contoso.com:40005"}]
 
 
-def asdk():
+def asdk() -> Session:
     return session(ASDK, "AZURESTACK\\AzureStackAdmin")
 
 

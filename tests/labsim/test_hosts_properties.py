@@ -25,7 +25,7 @@ values = st.recursive(scalars, lambda inner: st.one_of(
     st.dictionaries(st.text(min_size=1, max_size=8), inner, max_size=4).map(PSObject)), max_leaves=20)
 
 
-def plain(v):
+def plain(v: object) -> object:
     if isinstance(v, PSObject):
         v = v.properties
     if isinstance(v, dict):

@@ -33,7 +33,7 @@ PEP_USER, PEP_PASSWORD = "AZURESTACK\\CloudAdmin", "LabOnly-Pep-1!"
 
 
 @pytest.fixture(scope="module")
-def lab_settings():
+def lab_settings() -> dict[str, Any]:
     return {"pep_polling_seconds": 30, "operation_timeout": 2}
 
 

@@ -66,7 +66,7 @@ def issued(rt: LabRuntime, **kw: Any) -> tuple[x509.Certificate, bytes]:
     return x509.load_pem_x509_certificate(cert_pem), key_pem
 
 
-def website(rt, name):
+def website(rt: LabRuntime, name: str) -> dict[str, Any] | None:
     out = run(rt, session(), cmd("Get-Website", Name=name)).ok().outputs
     return out[0].properties if out else None
 
@@ -143,6 +143,7 @@ def test_install_connector_creates_three_started_sites_without_certificate(rt: L
     ports = {}
     for name in CONNECTOR_SITES:
         site = website(rt, name)
+        assert site is not None
         assert site["state"] == "Started" and site["physicalPath"] == f"C:\\inetpub\\{name}"
         b = site["bindings"].properties["Collection"][0].properties
         assert b["protocol"] == "https" and b["certificateHash"] == ""
@@ -298,7 +299,7 @@ def test_configure_wap_connector_preconditions(installed: LabRuntime) -> None:
 
 
 # -- Update-TenantAPI ------------------------------------------------------------------------------------------------
-def product_code(rt):
+def product_code(rt: LabRuntime) -> str:
     out = run(rt, session(), cmd("Get-ItemProperty", Path=TENANT_API_KEY, Name="ProductCode")).ok().outputs
     return out[0].properties["ProductCode"]
 
@@ -311,6 +312,7 @@ def test_update_tenant_api_changes_product_code_and_keeps_the_site(rt: LabRuntim
     run(rt, session(), cmd(f"{BUNDLE_ROOT}\\Setup\\{folder}\\Update-TenantAPI.ps1")).ok()
     assert product_code(rt) == UPDATED_TENANT_API_CODE
     site = website(rt, "MgmtSvc-TenantAPI")
+    assert site is not None
     assert site["state"] == "Started"
     assert site["bindings"].properties["Collection"][0].properties["bindingInformation"] == "*:30005:"
     codes = list(products(rt))
@@ -326,7 +328,7 @@ def test_update_tenant_api_needs_its_msi(rt: LabRuntime, tmp_path: Path) -> None
 
 
 # -- Configure-TrustAzureStack -----------------------------------------------------------------------------------------
-def trust_rows(rt, **cs):
+def trust_rows(rt: LabRuntime, **cs: Any) -> list[Any]:
     return run(rt, session(), cmd("Get-MgmtSvcDatabaseSetting", Namespace="TenantAPI",
                                   Name=["Authentication.IdentityProvider.Secondary"],
                                   ConnectionString=STORE_CS)).ok().outputs

@@ -152,7 +152,7 @@ def test_large_output_is_fragmented_within_the_envelope(service: WSManService,
     sizes: list[int] = []
     send = transport.send
 
-    def spy(message, **kw):
+    def spy(message: bytes, **kw: Any) -> bytes:
         reply = send(message, **kw)
         sizes.append(len(reply))
         return reply

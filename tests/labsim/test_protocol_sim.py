@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import requests
@@ -288,10 +288,10 @@ def test_fault_slow_adds_latency(server: LabServer, runtime: EchoRuntime, monkey
     delays: list[float] = []
 
     class Clock:  # labsim.transport's time module, with its sleeps recorded (and still slept)
-        def __getattr__(self, name):
+        def __getattr__(self, name: str) -> Any:
             return getattr(time, name)
 
-        def sleep(self, seconds):
+        def sleep(self, seconds: float) -> None:
             delays.append(seconds)
             time.sleep(seconds)
 
@@ -392,7 +392,10 @@ def test_https_bindings_get_real_listeners(server: LabServer, runtime: EchoRunti
     wait_for(lambda: _try(lambda: _peer_certificate(host.address, port, server.ca_file)) is None)
 
 
-def _try(fn):
+T = TypeVar("T")
+
+
+def _try(fn: Callable[[], T]) -> T | None:
     try:
         return fn()
     except (OSError, ssl.SSLError):

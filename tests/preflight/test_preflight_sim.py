@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from components.preflight import FAIL, PASS, READ_COMMANDS, Report, run_preflight
+from components.preflight import FAIL, PASS, READ_COMMANDS, Report, Row, run_preflight
 from labsim.lab import load_lab
 from labsim.runtime import Fault
 from tests.cert_factory import Issued
@@ -24,7 +24,7 @@ def fails(report: Report) -> list[tuple[str, str]]:
     return [(r.host, r.check) for r in report.rows if r.status == FAIL]
 
 
-def row(report, host, check):
+def row(report: Report, host: str, check: str) -> Row:
     return next(r for r in report.rows if r.host == host and r.check == check)
 
 
@@ -45,7 +45,7 @@ def test_healthy_lab_passes_and_only_reads_reach_the_hosts(tmp_path: Path) -> No
 
 
 def test_tls_name_mismatch_says_which_name_was_checked_and_the_rest_is_still_checked(tmp_path: Path) -> None:
-    def wrong_name(raw):
+    def wrong_name(raw: dict[str, Any]) -> None:
         raw["hosts"]["wapcomputer1"]["tlsServerName"] = "not-this-host.contoso.com"
 
     with served(tmp_path, lab_data()) as (server, lab):
@@ -69,7 +69,7 @@ def test_sql_credential_is_what_is_checked_and_the_server_is_discovered(tmp_path
     sql = next(h for h in data["hosts"] if h["name"] == "wap1-sql")
     sql["users"].append({"name": "trustops", "password": "LabOnly-Trust-1!", "sql_sysadmin": False})
 
-    def use_login(raw):
+    def use_login(raw: dict[str, Any]) -> None:
         raw["credentials"]["trust"] = {"username": "trustops", "password": "LabOnly-Trust-1!"}
         raw["credentials"]["wrong"] = {"username": "trustops", "password": "not-the-password"}
         raw["clouds"][0]["sqlCredential"] = "trust"

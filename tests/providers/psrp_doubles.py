@@ -3,7 +3,9 @@ Add-AzurePackConnector (prints the success line, then keeps polling until stoppe
 
 from __future__ import annotations
 
-from labsim.runtime import PipelineStopped
+from typing import Any
+
+from labsim.runtime import PipelineSink, PipelineStopped, Session
 from tests.labsim.protocol_doubles import EchoRuntime
 
 SUCCESS = "Step 'Configure Azure Pack Connector' status: 'Success'"
@@ -13,7 +15,8 @@ class ConnectorRuntime(EchoRuntime):
     """EchoRuntime plus a cmdlet shaped like Add-AzurePackConnector: progress lines, the success line, then
     polling until stopped."""
 
-    def _add_azurepackconnector(self, session, params, positional, input, sink):
+    def _add_azurepackconnector(self, session: Session, params: dict[str, Any], positional: list[Any], input: list[Any],
+                                sink: PipelineSink) -> None:
         sink.verbose("Step 'Validate parameters' status: 'Success'")
         if params.get("Never"):
             lines = []
@@ -27,6 +30,7 @@ class ConnectorRuntime(EchoRuntime):
                 self.stopped.set()
                 raise PipelineStopped()
 
-    def _finish_quietly(self, session, params, positional, input, sink):
+    def _finish_quietly(self, session: Session, params: dict[str, Any], positional: list[Any], input: list[Any],
+                        sink: PipelineSink) -> None:
         sink.verbose("nothing to see")
         sink.output("finished")

@@ -31,7 +31,7 @@ SHARE = {"fqdn": "azs-host.azurestack.local", "address": "127.0.10.3", "auth": "
          "username": "AZURESTACK\\AzureStackAdmin", "password": "share-pw-123"}
 
 
-def inputs(**kw):
+def inputs(**kw: Any) -> dict[str, Any]:
     base = {"connection": dict(PEP), "share_connection": dict(SHARE), "azure_stack_cloud_name": "AzureStack",
             "clouds": [{"cloud_name": "AzurePack_1", "cloud_endpoint": "https://wapcomputer1.contoso.com:40005"},
                        {"cloud_name": "AzurePack_2", "cloud_endpoint": "https://wapcomputer2.contoso.com"}]}
@@ -45,7 +45,7 @@ def inputs(**kw):
 MARKER = apc.marker_path(PEP["fqdn"])
 
 
-def stack_host(enable=None):
+def stack_host(enable: Any = None) -> FakeWindowsHost:
     """The share's output folder exists; ``enable``, when given, is the PEP's whole answer to an enable."""
     host = FakeWindowsHost()
     host.dirs.add(locations.OUTPUT_FOLDER.lower())
@@ -54,7 +54,7 @@ def stack_host(enable=None):
     return host
 
 
-def checked(props):
+def checked(props: dict[str, Any]) -> dict[str, Any]:
     result = apc.check(props)
     assert result.failures == [], [(f.property, f.reason) for f in result.failures]
     return result.inputs
@@ -170,7 +170,7 @@ def test_read_names_a_folder_that_changed_while_it_was_read() -> None:
     stack.put_file(locations.OUTPUT_FOLDER + "\\AzurePack-1.txt",
                    file_text("AzurePack_1", "https://wapcomputer1.contoso.com:40005").encode())
 
-    def vanishing(call):
+    def vanishing(call: Call) -> Any:
         if call.names[0] == "Get-Content":
             return Result(outputs=[[] for _ in call.statements])  # the files went between the two calls
         return stack(call)
@@ -311,7 +311,8 @@ def test_run_until_is_given_the_documented_success_line() -> None:
     seen: dict[str, Any] = {}
 
     class Spy(FakeTransport):
-        def run_until(self, conn, step, statements, verbose_predicate, timeout=None, **kw):
+        def run_until(self, conn: HostConnection, step: str, statements: Any, verbose_predicate: VerbosePredicate,
+                      timeout: float | None = None, **kw: Any) -> Result:
             seen["predicate"] = verbose_predicate
             return super().run_until(conn, step, statements, verbose_predicate, timeout, **kw)
 
@@ -442,7 +443,7 @@ def test_delete_disables_then_removes_the_marker_and_is_rerunnable() -> None:
 def test_delete_refuses_when_files_remain() -> None:
     stack = stack_host()
 
-    def sticky(call):
+    def sticky(call: Call) -> Any:
         if apc.DISABLE_SWITCH in call.statements[0].commands[0].switches:
             return Result()
         return stack(call)
@@ -482,7 +483,7 @@ def test_resource_marks_connections_secret(monkeypatch: pytest.MonkeyPatch) -> N
 
     seen: dict[str, Any] = {}
 
-    def fake_init(self, provider, name, props, opts=None):
+    def fake_init(self: object, provider: object, name: str, props: dict[str, Any], opts: object = None) -> None:
         seen.update(provider=provider, name=name, props=props, opts=opts)
 
     monkeypatch.setattr(pulumi.dynamic.Resource, "__init__", fake_init)
@@ -501,7 +502,7 @@ POLLING = 30.0  # the lab's PEP keeps polling this long after the success line: 
 
 
 @pytest.fixture(scope="module")
-def lab_settings():
+def lab_settings() -> dict[str, Any]:
     return {"pep_polling_seconds": POLLING}
 
 
@@ -523,37 +524,37 @@ def pep_lab(labsim: LabServer, sim: PsrpTransport) -> Iterator[LabServer]:
         cache.close_all()
 
 
-def _pep(server, **kw):
+def _pep(server: LabServer, **kw: Any) -> HostConnection:
     from providers.transport import HostConnection
     from tests.providers.conftest import host_connection
 
     return HostConnection.parse(host_connection(server, "AzS-ERCS01", **kw))
 
 
-def _share(server):
+def _share(server: LabServer) -> HostConnection:
     from providers.transport import HostConnection
     from tests.providers.conftest import host_connection
 
     return HostConnection.parse(host_connection(server, "AzS-HOST"))
 
 
-def sim_inputs(server, **kw):
+def sim_inputs(server: LabServer, **kw: Any) -> dict[str, Any]:
     from tests.providers.conftest import host_connection
 
     return inputs(connection=host_connection(server, "AzS-ERCS01"),
                   share_connection=host_connection(server, "AzS-HOST"), **kw)
 
 
-def pep_invocations(server, command="Add-AzurePackConnector"):
+def pep_invocations(server: LabServer, command: str = "Add-AzurePackConnector") -> list[dict[str, Any]]:
     return lab_state(server).invocations(server.lab.host("AzS-ERCS01").name, command)
 
 
-def params(invocation):
+def params(invocation: dict[str, Any]) -> dict[str, Any]:
     """An invocation record's parameters ([name, value] pairs) as a dict."""
     return {name: value for name, value in invocation["parameters"]}
 
 
-def _as_admin_disable(server, t):
+def _as_admin_disable(server: LabServer, t: Transport) -> None:
     # An administrator's own PEP session, out of band.
     t.run(_pep(server), "admin: disable multi-cloud", apc.disable_command())
 

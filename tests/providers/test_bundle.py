@@ -149,7 +149,7 @@ def test_batches_bound_the_payload_of_each_call() -> None:
 
 
 # -- check ------------------------------------------------------------------------------------------------------
-def failures(props):
+def failures(props: dict[str, Any]) -> list[tuple[str, str]]:
     t = FakeTransport({})
     result = B.ConnectorBundleProvider(t).check({}, props)
     assert t.calls == []
@@ -177,7 +177,7 @@ def test_check(tmp_path: Path, case: str, change: dict[str, Any], prop: str | No
     if prop is None:
         assert found == []
     else:
-        assert any(p == prop and words in r for p, r in found), found
+        assert words is not None and any(p == prop and words in r for p, r in found), found
 
 
 # -- diff --------------------------------------------------------------------------------------------------------
@@ -242,7 +242,7 @@ def test_lifecycle_create_read_drift_update_delete(host: FakeWindowsHost, tmp_pa
     p.delete(created.id, outs_of(updated))  # again: already gone is fine
 
 
-def params_of_since(transport, start, name):
+def params_of_since(transport: FakeTransport, start: int, name: str) -> list[dict[str, Any]]:
     return [dict(c.parameters) for call in transport.calls[start:] for pl in call.statements for c in pl.commands
             if c.name == name]
 
@@ -316,7 +316,7 @@ def test_resource_class_hashes_the_folder_and_marks_connection_secret(tmp_path: 
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     captured: dict[str, Any] = {}
 
-    def fake_init(self, provider, name, props, opts=None):
+    def fake_init(self: object, provider: object, name: str, props: dict[str, Any], opts: object = None) -> None:
         captured.update(provider=provider, props=props, opts=opts)
 
     monkeypatch.setattr("pulumi.dynamic.Resource.__init__", fake_init)

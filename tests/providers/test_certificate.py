@@ -13,7 +13,7 @@ from labsim.server import LabServer
 from providers import certificate as C
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.transport import Failure, FakeTransport, PsrpTransport
-from tests.cert_factory import NOW, make_ca, make_leaf
+from tests.cert_factory import NOW, Issued, make_ca, make_leaf
 from tests.fake_windows_host import FakeWindowsHost, params_of
 from tests.outs import outs_of
 
@@ -26,7 +26,7 @@ CA = make_ca()
 LEAF = make_leaf(CA)
 
 
-def my_props(leaf=LEAF, password=PASSWORD, **kw):
+def my_props(leaf: Issued = LEAF, password: str = PASSWORD, **kw: Any) -> dict[str, Any]:
     props = {"connection": dict(CONN), "store": "My", "cert_pem": leaf.pem, "pfx_base64": leaf.pfx_base64(password),
              "pfx_password": password, "serves_fqdns": ["wapcomputer1.contoso.com"], "expiry_threshold_days": 30,
              "staging_dir": "C:\\temp"}
@@ -34,14 +34,14 @@ def my_props(leaf=LEAF, password=PASSWORD, **kw):
     return props
 
 
-def ca_props(cert=CA, store="CA", **kw):
+def ca_props(cert: Issued = CA, store: str = "CA", **kw: Any) -> dict[str, Any]:
     props = {"connection": dict(CONN), "store": store, "cert_pem": cert.pem, "serves_fqdns": [],
              "expiry_threshold_days": 30, "staging_dir": "C:\\temp"}
     props.update(kw)
     return props
 
 
-def failures(props):
+def failures(props: dict[str, Any]) -> list[tuple[str, str]]:
     t = FakeTransport({})
     result = C.CertificateProvider(t).check({}, props)
     assert t.calls == [], "check must not touch the host"
@@ -126,7 +126,7 @@ def test_check_waits_for_unknown_values_in_preview() -> None:
 
 
 # -- read parsing and plan (pure) ------------------------------------------------------------------------------
-def _obj(store, thumb, key=True):
+def _obj(store: str, thumb: str, key: bool = True) -> dict[str, Any]:
     return {"Thumbprint": thumb, "HasPrivateKey": key, "NotAfter": "2030-01-01T00:00:00Z",
             "PSPath": f"Microsoft.PowerShell.Security\\Certificate::LocalMachine\\{store}\\{thumb}"}
 
@@ -145,7 +145,7 @@ def _obj(store, thumb, key=True):
 ])
 def test_parse_read(store: str, output: list[Any], expected: C.Observed | None) -> None:
     # The read's statements, one per accepted store: each object goes to the store its PSPath names.
-    def where(obj):
+    def where(obj: dict[str, Any]) -> str:
         return obj["PSPath"].split("::", 1)[1].split("\\")[1] if "PSPath" in obj else store
     outputs = [[o for o in output if where(o) == s] for s in C.ACCEPTED_STORES[store]]
     assert C.parse_read(store, "AB", outputs) == expected
@@ -345,7 +345,7 @@ from tests.providers.labsim_helpers import (  # noqa: E402
 )
 
 
-def sim_my(server, leaf, password=PASSWORD, host="wapcomputer1"):
+def sim_my(server: LabServer, leaf: Issued, password: str = PASSWORD, host: str = "wapcomputer1") -> dict[str, Any]:
     return my_props(leaf, password=password, connection=conn_dict(server, host),
                     serves_fqdns=[server.lab.host(host).fqdn])
 

@@ -24,7 +24,7 @@ CONN = {"fqdn": FQDN, "address": "127.0.10.11", "auth": "ntlm", "username": "CON
         "password": "LabOnly-Wap1-1!"}
 
 
-def existing_props(thumbprint=LEAF.thumbprint, **kw):
+def existing_props(thumbprint: str = LEAF.thumbprint, **kw: Any) -> dict[str, Any]:
     props = {"connection": dict(CONN), "store": "My", "existing": True, "thumbprint": thumbprint,
              "issuer_pem": ISSUING.pem, "serves_fqdns": [FQDN], "expiry_threshold_days": 30,
              "staging_dir": "C:\\temp"}
@@ -112,7 +112,7 @@ def test_delete_of_an_existing_certificate_contacts_no_host() -> None:
 PASSWORD = "Adm1n-'Pfx\"$x"
 
 
-def place(server, host, cert, with_key=True):
+def place(server: LabServer, host: str, cert: Issued, with_key: bool = True) -> None:
     """What an administrator does before the stack runs: import the PFX (or only the .cer) into My."""
     staged = f"C:\\temp\\{cert.thumbprint}.{'pfx' if with_key else 'cer'}"
     data = cert.pfx(PASSWORD) if with_key else cert.der
@@ -125,12 +125,12 @@ def place(server, host, cert, with_key=True):
         importer, Command("Remove-Item", {"Path": staged})])
 
 
-def sim_props(server, thumbprint, host="wapcomputer1", **kw):
+def sim_props(server: LabServer, thumbprint: str, host: str = "wapcomputer1", **kw: Any) -> dict[str, Any]:
     return existing_props(thumbprint, connection=conn_dict(server, host), serves_fqdns=[server.lab.host(host).fqdn],
                           **kw)
 
 
-def writes(server, host, since):
+def writes(server: LabServer, host: str, since: int) -> list[str]:
     # Get-Content: an ownership marker read; Write-Output: the boundary between a read's statements.
     reads = {"Get-Item", "Select-Object", "Test-Path", "Get-Content", "Write-Output"}
     return [i["command"] for i in invocations(server, host, since=since) if i["command"] not in reads]
@@ -219,12 +219,12 @@ def test_sim_renewal_keeps_the_chain_the_renewed_certificate_still_needs(labsim:
     issuing = org_ca("Renewal Issuing CA", parent=root)
     old, new = web_server_cert(issuing, (fqdn,)), web_server_cert(issuing, (fqdn,))
 
-    def props(cert):
+    def props(cert: Issued) -> dict[str, Any]:
         return {"connection": conn_dict(labsim, "wapcomputer2"), "store": "My", "cert_pem": cert.pem,
                 "pfx_base64": base64.b64encode(cert.pfx("R-1")).decode(), "pfx_password": "R-1",
                 "serves_fqdns": [fqdn], "issuer_pem": issuing.pem}
 
-    def present(store, thumb):
+    def present(store: str, thumb: str) -> Any:
         return admin(labsim, "wapcomputer2", "look", Command("Test-Path", {
             "Path": f"Cert:\\LocalMachine\\{store}\\{thumb}"})).single()
 

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -83,7 +84,7 @@ def test_labsim_written_files_parse_with_the_providers_parser(tmp_path: Path) ->
 
 
 # -- the parser's own rules ------------------------------------------------------------------------------------
-def _doc(**partner):
+def _doc(**partner: Any) -> dict[str, Any]:
     partner = {"Realm": "https://adfs/adfs/x/", "Certificate": "QUJD", **partner}
     return {"AzurePackConnectorEndpoint": "https://wap1:40005", "AuthenticationIdentityProviderPartner": partner}
 

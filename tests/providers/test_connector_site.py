@@ -4,6 +4,7 @@ cycle against labsim over loopback (sim)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -26,7 +27,7 @@ WAP = {"fqdn": "wapcomputer1.contoso.com", "address": "127.0.10.11", "auth": "nt
 SCRIPTS = "C:\\temp\\WAPConnector\\Setup\\Scripts\\"
 
 
-def inputs(**kw):
+def inputs(**kw: Any) -> dict[str, Any]:
     base = {"connection": dict(WAP), "tenant_portal_fqdn": "wapcomputer1.contoso.com",
             "tenant_api_fqdn": "wapcomputer1.contoso.com",
             "azure_stack_portal_fqdn": "portal.local.azurestack.external"}
@@ -49,7 +50,8 @@ def checked(props):
 # A fake tenant portal computer answering the provider's commands like the contract (§5-§6) says.
 
 
-def wap_host(*, installed=False, url_rewrite=True, bundle=True, tenant_thumb=T_TENANT):
+def wap_host(*, installed: bool = False, url_rewrite: bool = True, bundle: bool = True,
+             tenant_thumb: str = T_TENANT) -> FakeWindowsHost:
     """A FakeWindowsHost as a tenant portal computer: the tenant site bound to ``tenant_thumb``, URL Rewrite and the
     bundle's scripts present unless told, the connector installed and configured when ``installed``."""
     host = FakeWindowsHost()
@@ -69,12 +71,12 @@ def wap_host(*, installed=False, url_rewrite=True, bundle=True, tenant_thumb=T_T
     return host
 
 
-def observed(**kw):
+def observed(**kw: Any) -> tuple[FakeWindowsHost, cs.ObservedSite | None]:
     wap = wap_host(**kw)
     return wap, cs.parse_read(*wap(_read_call()).outputs)
 
 
-def _read_call():
+def _read_call() -> Call:
     from providers.transport import Call, to_statements
 
     return Call("h", "read", to_statements(cs.read_statements()))
@@ -129,7 +131,7 @@ def test_parse_read(output: tuple[Any, ...], expected: dict[str, Any] | None) ->
     assert got.tenant_site_thumbprint == expected["tenant"]
 
 
-def _mutate(f):
+def _mutate(f: Callable[[FakeWindowsHost], object]) -> cs.ObservedSite | None:
     wap = wap_host(installed=True)
     f(wap)
     return cs.parse_read(*wap(_read_call()).outputs)
@@ -162,8 +164,13 @@ def test_plan(case, observed_state, desired, expected):
     assert [s.kind for s in cs.ConnectorSiteProvider().plan(observed_state, desired)] == expected
 
 
-def _outs(f=lambda w: None, **kw):
+def _outs(f: Callable[[FakeWindowsHost], object] = lambda w: None, **kw: Any) -> dict[str, Any]:
     return cs.observed_outputs(_mutate(f), "wapcomputer1.contoso.com") | kw
+
+
+def _remove_extension_site(w: FakeWindowsHost) -> None:
+    w.sites.pop("MgmtSvc-ConnectorExtension")
+    w.packages.discard(cs.CONNECTOR_PACKAGES[1])
 
 
 NEWS = {"tenant_portal_fqdn": "wapcomputer1.contoso.com", "tenant_api_fqdn": "wapcomputer1.contoso.com",
@@ -173,8 +180,7 @@ NEWS = {"tenant_portal_fqdn": "wapcomputer1.contoso.com", "tenant_api_fqdn": "wa
 @pytest.mark.unit
 @pytest.mark.parametrize("case, olds, news, expected", [
     ("converged", _outs(), NEWS, []),
-    ("site removed", _outs(lambda w: (w.sites.pop("MgmtSvc-ConnectorExtension"),
-                                      w.packages.discard(cs.CONNECTOR_PACKAGES[1]))), NEWS, ["sites", "packages"]),
+    ("site removed", _outs(_remove_extension_site), NEWS, ["sites", "packages"]),
     ("site stopped", _outs(lambda w: w.sites["MgmtSvc-Connector"].update(state="Stopped")), NEWS, ["sites"]),
     ("rebound", _outs(lambda w: w.sites["MgmtSvc-Connector"].update(thumb=T_OTHER)), NEWS,
      ["certificate_thumbprint"]),
@@ -324,7 +330,7 @@ def test_failing_script_reports_host_and_step_and_rerun_converges() -> None:
     wap = wap_host()
     calls = {"n": 0}
 
-    def flaky(call):
+    def flaky(call: Call) -> Any:
         if call.names[0].endswith("Configure-Certificates.ps1") and calls["n"] == 0:
             calls["n"] += 1
             return Failure("No certificate is bound to MgmtSvc-TenantSite; pass -Thumbprint.",
@@ -392,7 +398,7 @@ def test_delete_uninstalls_the_packages_and_is_rerunnable() -> None:
 def test_delete_judges_msiexec_exit_codes(exit_code: int, fails: bool) -> None:
     wap = wap_host(installed=True)
 
-    def host(call):
+    def host(call: Call) -> Any:
         if call.step == cs.STEP_UNINSTALL:
             wap.sites.clear()
             wap.packages.clear()
@@ -438,7 +444,7 @@ def test_resource_marks_the_connection_secret(monkeypatch: pytest.MonkeyPatch) -
 # Against labsim over loopback (provider methods directly, real PsrpTransport)
 
 
-def sim_inputs(server, host="wapcomputer1", **kw):
+def sim_inputs(server: LabServer, host: str = "wapcomputer1", **kw: Any) -> dict[str, Any]:
     from tests.providers.conftest import host_connection
 
     fqdn = server.lab.host(host).fqdn
@@ -453,15 +459,15 @@ def conn_of(server: LabServer, host: str) -> HostConnection:
     return HostConnection.parse(host_connection(server, host))
 
 
-def invocations(server, host, command=None, since=0):
+def invocations(server: LabServer, host: str, command: str | None = None, since: int = 0) -> list[dict[str, Any]]:
     return [i for i in lab_state(server).invocations(server.lab.host(host).name, command) if i["id"] > since]
 
 
-def last_id(server):
+def last_id(server: LabServer) -> int:
     return max([i["id"] for i in lab_state(server).invocations()] + [0])
 
 
-def script(server, host, name):
+def script(server: LabServer, host: str, name: str) -> cs.Command:
     return cs.Command(cs.script_path(cs.DEFAULT_BUNDLE_PATH, name))
 
 

@@ -4,6 +4,8 @@ the failing command reach ErrorRecordInfo, the checks that read them, and the me
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from labsim.server import LabServer
@@ -29,7 +31,7 @@ ASDK = "AzS-HOST"
 
 
 @pytest.fixture
-def transport():
+def transport() -> Iterator[PsrpTransport]:
     cache = SessionCache()
     yield PsrpTransport(cache, sleep=lambda s: None)
     cache.close_all()

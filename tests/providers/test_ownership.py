@@ -12,7 +12,7 @@ from labsim.server import LabServer
 from providers import ownership as O
 from providers import tenant_api_trust as T
 from providers.ownership import Difference, Marker, OwnershipConflict
-from providers.transport import HostConnection, PsrpTransport
+from providers.transport import Call, FakeTransport, HostConnection, PsrpTransport, Transport
 from tests.fake_windows_host import FakeWindowsHost
 from tests.lab_state import lab_state
 from tests.outs import outs_of
@@ -23,7 +23,7 @@ ROW = ("TenantAPI", "Authentication.IdentityProvider.Secondary")
 DATA_FILE = f"{DEST}\\AzurePack-06-27-15-50.txt"
 
 
-def claim(**kw):
+def claim(**kw: Any) -> Marker:
     args: dict[str, Any] = dict(host="wapcomputer1.contoso.com", thing="the thing", owner=ME, adopt=False,
                                 marker=None, exists=False, differences=[], prior={}, resource="Thing")
     args.update(kw)
@@ -137,12 +137,12 @@ def test_diff_names_owner_when_the_marker_read_back_is_not_ours() -> None:
 
 # == a resource applying them: TenantApiTrust on an in-memory host (the fixture host) ===========================
 @pytest.fixture
-def host():
+def host() -> FakeWindowsHost:
     """A Tenant API VM with the trust script staged (as in the trust tests)."""
     return host_with("Setup\\Scripts\\Configure-TrustAzureStack.ps1")
 
 
-def configure_by_hand(host, realm=REALM):
+def configure_by_hand(host: FakeWindowsHost, realm: str = REALM) -> None:
     """What an operator following the article leaves: the data file in the bundle folder, the trust row."""
     host.put_file(DATA_FILE, data_file(realm=realm).encode())
     host.rows[ROW] = json.dumps({"Realm": realm, "Certificate": json.loads(data_file())[
@@ -150,7 +150,7 @@ def configure_by_hand(host, realm=REALM):
         separators=(",", ":"))
 
 
-def writes(host_before_calls, transport):
+def writes(host_before_calls: int, transport: FakeTransport) -> list[Call]:
     return [c for c in transport.calls[host_before_calls:] if any(
         cmd.name not in ("Get-Content", "Get-FileHash", "Get-MgmtSvcDatabaseSetting", "Get-MgmtSvcSetting",
                          "Get-ChildItem", "Measure-Object", "Test-Path")
@@ -217,7 +217,7 @@ def test_a_second_stack_neither_changes_nor_deletes_the_first_stacks_trust(host:
 
 
 # == ConnectorSite: an adopted connector is never uninstalled; destroy puts its prior values back ================
-def site_props(**kw):
+def site_props(**kw: Any) -> dict[str, Any]:
     from tests.providers.test_connector_site import checked, inputs
 
     return checked(inputs(owner=ME, **kw))
@@ -257,7 +257,7 @@ def test_connector_that_differs_is_refused_then_adopted_and_destroy_puts_fqdn_an
     assert markers(host) == []
 
 
-def markers(wap):
+def markers(wap: FakeWindowsHost) -> list[str]:
     return [k for k in wap.files if O.is_marker_path(k)]
 
 
@@ -266,12 +266,12 @@ RES_A, RES_B = O.marker_path("ConnectorSite", "connector"), O.marker_path("Conne
 SIBLING = O.marker_path("ConnectorSite", "another")
 
 
-def write_markers(t, conn, *paths):
+def write_markers(t: Transport, conn: HostConnection, *paths: str) -> None:
     for path in paths:
         O.write(t, conn, O.STEP_MARK, path, Marker(ME, resource="Thing", thing=path))
 
 
-def pipelines(transport, since):
+def pipelines(transport: FakeTransport, since: int) -> list[list[str]]:
     """The remote pipelines run since call ``since``, each as its statements' command names."""
     return [[" | ".join(c.name for c in s.commands) for s in call.statements] for call in transport.calls[since:]]
 

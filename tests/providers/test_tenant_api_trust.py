@@ -6,9 +6,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from pulumi.dynamic import ResourceProvider
 
 from labsim.server import LabServer
 from providers import tenant_api_trust as T
@@ -30,14 +32,15 @@ SIGNING_B64 = base64.b64encode(SIGNING.cert.public_bytes(__import__("cryptograph
 REALM = "https://adfs.local.azurestack.external/adfs/6c1a0f4e-1111-2222-3333-444455556666/"
 
 
-def data_file(realm=REALM, endpoint="https://wapcomputer1.contoso.com:40005", cert=SIGNING_B64, **extra):
+def data_file(realm: str = REALM, endpoint: str = "https://wapcomputer1.contoso.com:40005", cert: str = SIGNING_B64,
+              **extra: Any) -> str:
     doc = {"CloudName": "AzurePack_1", "AzureStackCloudName": "AzureStack", "AzurePackConnectorEndpoint": endpoint,
            "AuthenticationIdentityProviderPartner": {"Realm": realm, "Certificate": cert}}
     doc.update(extra)
     return json.dumps(doc, indent=2)
 
 
-def trust_props(**kw):
+def trust_props(**kw: Any) -> dict[str, Any]:
     props = {"connection": dict(CONN), "data_file_content": data_file(), "data_file_name": "AzurePack-06-27-15-50.txt",
              "bundle_path": DEST, "sql_server": None, "sql_credential": None, "realm": None}
     props.update(kw)
@@ -45,14 +48,14 @@ def trust_props(**kw):
 
 
 
-def failures(provider, props):
+def failures(provider: Callable[[Transport], ResourceProvider], props: dict[str, Any]) -> list[tuple[str, str]]:
     t = FakeTransport({})
     result = provider(t).check({}, props)
     assert t.calls == [], "check must not touch the host"
     return [(f.property, f.reason) for f in result.failures]
 
 
-def host_with(script):
+def host_with(script: str) -> FakeWindowsHost:
     """An in-memory Windows host with one of the bundle's scripts staged under DEST."""
     h = FakeWindowsHost()
     h.put_file(f"{DEST}\\{script}", b"#")
@@ -60,7 +63,7 @@ def host_with(script):
 
 
 @pytest.fixture
-def host():
+def host() -> FakeWindowsHost:
     return host_with("Setup\\Scripts\\Configure-TrustAzureStack.ps1")
 
 
@@ -195,7 +198,7 @@ def test_trust_check(case: str, change: dict[str, Any], prop: str | None, words:
     if prop is None:
         assert found == []
     else:
-        assert any(p == prop and words in r for p, r in found), found
+        assert words is not None and any(p == prop and words in r for p, r in found), found
     assert all("LabOnly" not in r for _, r in found)
 
 

@@ -20,7 +20,7 @@ from tests.outs import outs_of
 from tests.providers.test_tenant_api_trust import CONN, DEST, HOSTILE, failures, host_with, staged, trust_props
 
 
-def update_props(**kw):
+def update_props(**kw: Any) -> dict[str, Any]:
     props = {"connection": dict(CONN), "bundle_path": DEST, "script_folder": "Packages", "expected_product_code": None}
     props.update(kw)
     return props
@@ -33,7 +33,7 @@ def changed(olds, news) -> tuple[list[str], list[str]]:
 
 
 @pytest.fixture
-def host():
+def host() -> FakeWindowsHost:
     return host_with("Setup\\Packages\\Update-TenantAPI.ps1")
 
 
@@ -84,7 +84,7 @@ def test_update_check(case: str, change: dict[str, Any], prop: str | None, words
     if prop is None:
         assert found == []
     else:
-        assert any(p == prop and words in r for p, r in found), found
+        assert words is not None and any(p == prop and words in r for p, r in found), found
 
 
 # == TenantApiUpdate methods =====================================================================================

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import pytest
 import requests
+from pypsrp.wsman import WSMan
 
 from labsim.wsman import WSManService
 from providers.errors import RemoteCommandFailed, StepTimedOut, TransportError
@@ -41,13 +42,13 @@ class Flaky:
         self.fail_next = 0
         self.endpoint = inner.endpoint
 
-    def send(self, message, **kw):
+    def send(self, message: bytes, **kw: Any) -> Any:
         if self.fail_next:
             self.fail_next -= 1
             raise requests.exceptions.ConnectionError("Connection aborted: RemoteDisconnected")
         return self.inner.send(message, **kw)
 
-    def close(self):
+    def close(self) -> None:
         pass
 
 
@@ -72,7 +73,7 @@ def lab() -> Iterator[PsrpLab]:
     service = WSManService("wap01", "WAP01", runtime, operation_timeout=5, clock=clock)
     flaky: list[Flaky] = []
 
-    def factory(conn, password):
+    def factory(conn: HostConnection, password: str | None) -> WSMan:
         wsman = in_memory_wsman(service, operation_timeout=conn.operation_timeout)
         stand_in = Flaky(wsman.transport)
         wsman.transport = cast(Any, stand_in)  # duck-typed: pypsrp calls only send and close
@@ -200,7 +201,7 @@ def test_lost_connection_retried_for_reads_only(lab: PsrpLab) -> None:
 def test_four_threads_share_the_cache(lab: PsrpLab) -> None:
     results, errors = [], []
 
-    def work():
+    def work() -> None:
         try:
             for _ in range(5):
                 results.append(lab.transport.run(lab.conn, "who", Command("Get-Session")).single()["Host"])

@@ -43,7 +43,7 @@ def runtime_of(server: LabServer) -> ConnectorRuntime:
 
 
 @pytest.fixture
-def transport():
+def transport() -> Iterator[PsrpTransport]:
     cache = SessionCache()
     yield PsrpTransport(cache, sleep=lambda s: None)
     cache.close_all()

@@ -28,6 +28,7 @@ from providers.errors import (
     is_transient,
 )
 from providers.transport import (
+    Call,
     Command,
     Credential,
     ErrorRecordInfo,
@@ -211,7 +212,7 @@ def test_error_record_conversion() -> None:
         command_name = "Get-Item"
         message = "ObjectNotFound: (IIS:\\Sites\\X:String) [Get-Item], ItemNotFoundException"
 
-        def __str__(self):
+        def __str__(self) -> str:
             return ""
 
     info = error_info(Rec())
@@ -226,7 +227,7 @@ def _chained(outer: BaseException, cause: BaseException) -> BaseException:
     return outer
 
 
-def _fault(code, reason="r"):
+def _fault(code: int, reason: str = "r") -> WSManFaultError:
     return WSManFaultError(code, "machine", reason, None, None, None)
 
 
@@ -305,7 +306,7 @@ def test_fake_table_answers_and_records() -> None:
 
 
 def test_fake_handler_failures_and_error_records() -> None:
-    def handler(call):
+    def handler(call: Call) -> Result | Failure | HostUnreachable:
         if call.names[0] == "Remove-Website":
             return Failure("Cannot find site", error_id="NoWebsiteFound,Remove-Website", category="ObjectNotFound")
         if call.names[0] == "Get-Item":
@@ -437,7 +438,7 @@ def _ca_pem() -> str:
     return make_ca("WinRM CA").pem
 
 
-def _conn(**changes):
+def _conn(**changes: Any) -> dict[str, Any]:
     data = dict(fqdn="wap01.contoso.local", address="127.0.10.4", auth="ntlm", username="CONTOSO\\admin",
                 password=PASSWORD)
     return {**data, **changes}

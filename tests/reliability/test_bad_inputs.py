@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from components.config import parse_stack_config
 from labsim.lab import DEFAULT_LAB, LabFileError, load_lab
 from labsim.server import LabServer
 from providers.errors import ConfigurationError
-from providers.transport import HostConnection
+from providers.transport import HostConnection, PsrpTransport
 from tests.cert_factory import make_ca
 from tests.lab_state import lab_state
 from tests.reliability import figures
@@ -61,7 +62,7 @@ def count(target: str, outcome: str, value: Any) -> None:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _record_counts():
+def _record_counts() -> Iterator[None]:
     yield
     figures.record_items("bad_inputs", "bad_inputs", [f"{t}:{d}" for t, c in SEEN.items() for d in c["rejected"]])
     figures.record_items("bad_inputs", "valid_mutations_not_counted",
@@ -209,7 +210,7 @@ CONFIG_CASES = [
 
 @pytest.mark.unit
 @pytest.mark.parametrize("case, change, key", CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES])
-def test_config_hand_cases(tmp_path, case, change, key):
+def test_config_hand_cases(tmp_path: Path, case: str, change: Callable[[dict[str, Any]], object], key: str) -> None:
     raw, secret_keys, passwords = valid_config(tmp_path)
     assert check_config(raw, secret_keys, passwords, tmp_path, None) == "valid"
     change(raw)
@@ -223,7 +224,7 @@ def test_config_hand_cases(tmp_path, case, change, key):
 
 
 @pytest.mark.unit
-def test_config_passwords_in_plain_text_are_refused(tmp_path):
+def test_config_passwords_in_plain_text_are_refused(tmp_path: Path) -> None:
     raw, _, passwords = valid_config(tmp_path)
     with pytest.raises(ConfigurationError) as e:
         parse_stack_config(raw, set())
@@ -232,13 +233,13 @@ def test_config_passwords_in_plain_text_are_refused(tmp_path):
 
 
 @pytest.mark.unit
-def test_config_mutations(tmp_path_factory):
+def test_config_mutations(tmp_path_factory: pytest.TempPathFactory) -> None:
     tmp = tmp_path_factory.mktemp("config")
     raw, secret_keys, passwords = valid_config(tmp)
 
     @HYPO
     @given(mutation_strategy(raw))
-    def run(m):
+    def run(m: tuple[tuple, str, Any]) -> None:
         path, op, value = m
         mutated = mutate(raw, path, op, value)
         where = mutated_at(raw, path, op, value)
@@ -304,7 +305,7 @@ LAB_CASES = [
 
 @pytest.mark.unit
 @pytest.mark.parametrize("case, change, where", LAB_CASES, ids=[c[0] for c in LAB_CASES])
-def test_lab_hand_cases(tmp_path, case, change, where):
+def test_lab_hand_cases(tmp_path: Path, case: str, change: Callable[[dict[str, Any]], object], where: str) -> None:
     raw = _lab_raw()
     change(raw)
     path = tmp_path / "lab.yaml"
@@ -321,7 +322,7 @@ def test_lab_hand_cases(tmp_path, case, change, where):
     ("name: x\nhosts: [\n", "not valid YAML"), ("- a\n- b\n", "must hold a mapping"), ("", "must hold a mapping"),
     ("\x00\x01binary", "not valid YAML"), ("name: !!python/object:os.system x\n", "not valid YAML"),
 ])
-def test_lab_file_that_is_not_a_lab(tmp_path, text, words):
+def test_lab_file_that_is_not_a_lab(tmp_path: Path, text: str, words: str) -> None:
     path = tmp_path / "lab.yaml"
     path.write_text(text)
     with pytest.raises(LabFileError, match=words):
@@ -335,7 +336,7 @@ def test_lab_file_that_is_not_a_lab(tmp_path, text, words):
     lambda pw: (f"password: '{pw}'", f"password {pw}: 1"),
     lambda pw: (f"password: '{pw}'", f"'{pw}': x"),
 ], ids=["key-with-password", "password-as-key"])
-def test_lab_password_turned_into_a_key_is_not_echoed(tmp_path, mangle):
+def test_lab_password_turned_into_a_key_is_not_echoed(tmp_path: Path, mangle: Callable[[str], tuple[str, str]]) -> None:
     text = Path(DEFAULT_LAB).read_text()
     pw = LAB_PASSWORDS[0]
     old, new = mangle(pw)
@@ -350,20 +351,20 @@ def test_lab_password_turned_into_a_key_is_not_echoed(tmp_path, mangle):
 
 
 @pytest.mark.unit
-def test_lab_missing_file(tmp_path):
+def test_lab_missing_file(tmp_path: Path) -> None:
     with pytest.raises(LabFileError, match="cannot read lab file"):
         load_lab(tmp_path / "nope.yaml")
     count("lab_file", "rejected", "(no such file)")
 
 
 @pytest.mark.unit
-def test_lab_mutations(tmp_path_factory):
+def test_lab_mutations(tmp_path_factory: pytest.TempPathFactory) -> None:
     tmp = tmp_path_factory.mktemp("lab")
     raw = _lab_raw()
 
     @HYPO
     @given(mutation_strategy(raw))
-    def run(m):
+    def run(m: tuple[tuple, str, Any]) -> None:
         path, op, value = m
         mutated = mutate(raw, path, op, value)
         where = mutated_at(raw, path, op, value)
@@ -377,13 +378,13 @@ def test_lab_mutations(tmp_path_factory):
 
 
 @pytest.mark.unit
-def test_lab_text_corruption(tmp_path_factory):
+def test_lab_text_corruption(tmp_path_factory: pytest.TempPathFactory) -> None:
     tmp = tmp_path_factory.mktemp("labtext")
     text = Path(DEFAULT_LAB).read_text()
 
     @HYPO
     @given(st.integers(0, len(text)), st.integers(0, 40), st.text(max_size=12))
-    def run(at, cut, insert):
+    def run(at: int, cut: int, insert: str) -> None:
         corrupted = text[:at] + insert + text[at + cut:]
         count("lab_file", check_lab(tmp, corrupted, None), corrupted)
 
@@ -394,7 +395,7 @@ def test_lab_text_corruption(tmp_path_factory):
 # Resource inputs (against labsim: nothing may reach a host)
 # =================================================================================================================
 @pytest.fixture(scope="module")
-def lab_settings():
+def lab_settings() -> dict[str, Any]:
     return {"pep_polling_seconds": DEFAULT_POLLING}
 
 
@@ -458,19 +459,19 @@ def check_resource(server: LabServer, provider: ResourceProvider, props: dict[st
     return "rejected"
 
 
-def _conn_change(**kw):
-    def change(p, key):
+def _conn_change(**kw: Any) -> Callable[[dict[str, Any], str], None]:
+    def change(p: dict[str, Any], key: str) -> None:
         p[key] = {**p[key], **kw}
     return change
 
 
-def _drop(field):
-    def change(p, key):
+def _drop(field: str) -> Callable[[dict[str, Any], str], None]:
+    def change(p: dict[str, Any], key: str) -> None:
         p[key] = {k: v for k, v in p[key].items() if k != field}
     return change
 
 
-def _set(**kw):
+def _set(**kw: Any) -> Callable[[dict[str, Any], str], None]:
     return lambda p, key: p.update(kw)
 
 
@@ -570,7 +571,8 @@ HAND_CASES += [("AzurePackConnector", f"AzurePackConnector PEP connection: {name
 
 @pytest.mark.sim
 @pytest.mark.parametrize("resource, case, change, prop", HAND_CASES, ids=[c[1] for c in HAND_CASES])
-def test_resource_hand_cases(labsim, sim, tmp_path, resource, case, change, prop):
+def test_resource_hand_cases(labsim: LabServer, sim: PsrpTransport, tmp_path: Path, resource: str, case: str,
+                             change: Callable[[dict[str, Any], str], object], prop: str | None) -> None:
     provider, props, key = valid_resource_inputs(labsim, resource, tmp_path, sim)
     assert provider.check({}, props).failures == []
     secrets = secrets_of(props)
@@ -585,13 +587,13 @@ def test_resource_hand_cases(labsim, sim, tmp_path, resource, case, change, prop
 
 @pytest.mark.sim
 @pytest.mark.parametrize("resource", [r for r in RESOURCES if "." not in r])
-def test_resource_mutations(labsim, sim, tmp_path, resource):
+def test_resource_mutations(labsim: LabServer, sim: PsrpTransport, tmp_path: Path, resource: str) -> None:
     provider, valid, key = valid_resource_inputs(labsim, resource, tmp_path, sim)
     secrets = secrets_of(valid)
 
     @HYPO
     @given(mutation_strategy(valid))
-    def run(m):
+    def run(m: tuple[tuple, str, Any]) -> None:
         path, op, value = m
         mutated = mutate(valid, path, op, value)
         count(f"resource:{resource}", check_resource(labsim, provider, mutated, secrets,

@@ -10,6 +10,7 @@ clears the fault and shows the rerun converges, and the invocation log shows wha
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from labsim.server import LabServer
 from providers import bundle as B
 from providers import connector_site as cs
 from providers.errors import ConnectorError
+from providers.transport import PsrpTransport
 from tests.lab_state import lab_state
 from tests.outs import outs_of
 from tests.providers.conftest import host_connection, stage_bundle
@@ -29,12 +31,12 @@ pytestmark = pytest.mark.sim
 
 
 @pytest.fixture(scope="module")
-def lab_settings():
+def lab_settings() -> dict[str, Any]:
     return {"pep_polling_seconds": DEFAULT_POLLING}
 
 
 @pytest.fixture
-def server(labsim, sim):
+def server(labsim: LabServer, sim: PsrpTransport) -> Iterator[LabServer]:
     lab_state(labsim).reset()  # every host back to its baseline, faults cleared
     yield labsim
     lab_state(labsim).clear_faults()
@@ -58,7 +60,9 @@ def invoked(server: LabServer, host: str, command: str) -> list[dict[str, Any]]:
 
 
 # -- Certificate -------------------------------------------------------------------------------------------------
-def test_a_certificate_import_that_does_not_land_is_reported_and_the_rerun_converges(server, sim, tmp_path):
+def test_a_certificate_import_that_does_not_land_is_reported_and_the_rerun_converges(server: LabServer,
+                                                                                     sim: PsrpTransport,
+                                                                                     tmp_path: Path) -> None:
     provider, props, _ = valid_resource_inputs(server, "Certificate", tmp_path, sim)
     fault(server, "wapcomputer1", "command_noop", "Import-PfxCertificate")
     with pytest.raises(ConnectorError, match=r"was imported but is not in Cert:\\LocalMachine\\My") as err:
@@ -78,7 +82,8 @@ def _bundle_props(server: LabServer, root: Path, destination: str = "C:\\temp\\W
             "destination": destination, "chunk_size": 4096, "files": B.hash_tree(root)}
 
 
-def test_a_corrupted_upload_is_caught_by_the_hash_check_and_the_rerun_converges(server, sim, tmp_path):
+def test_a_corrupted_upload_is_caught_by_the_hash_check_and_the_rerun_converges(server: LabServer, sim: PsrpTransport,
+                                                                                tmp_path: Path) -> None:
     from labsim.hosts.wapconnector import make_bundle
 
     root = make_bundle(tmp_path / "bundle")
@@ -97,7 +102,8 @@ def test_a_corrupted_upload_is_caught_by_the_hash_check_and_the_rerun_converges(
     p.delete(created.id, outs_of(created))
 
 
-def test_files_dropped_from_the_bundle_are_removed_on_update(server, sim, tmp_path):
+def test_files_dropped_from_the_bundle_are_removed_on_update(server: LabServer, sim: PsrpTransport,
+                                                             tmp_path: Path) -> None:
     root = tmp_path / "src"
     (root / "Setup").mkdir(parents=True)
     (root / "Setup" / "keep.txt").write_bytes(b"keep")
@@ -117,7 +123,8 @@ def test_files_dropped_from_the_bundle_are_removed_on_update(server, sim, tmp_pa
 
 
 # -- ConnectorSite -----------------------------------------------------------------------------------------------
-def test_a_host_that_does_not_converge_is_reported_and_the_rerun_converges(server, sim):
+def test_a_host_that_does_not_converge_is_reported_and_the_rerun_converges(server: LabServer,
+                                                                           sim: PsrpTransport) -> None:
     stage_bundle(server, "wapcomputer1")
     fqdn = server.lab.host("wapcomputer1").fqdn
     result = cs.check({"connection": host_connection(server, "wapcomputer1"), "tenant_portal_fqdn": fqdn,
@@ -149,7 +156,8 @@ def _trust(server: LabServer, sim: Any, tmp_path: Path, realm_tag: str = "", nam
     return provider, result.inputs
 
 
-def test_sql_discovery_failing_is_a_clear_error_and_nothing_is_written(server, sim, tmp_path):
+def test_sql_discovery_failing_is_a_clear_error_and_nothing_is_written(server: LabServer, sim: PsrpTransport,
+                                                                       tmp_path: Path) -> None:
     stage_bundle(server, "wapcomputer1")
     provider, props = _trust(server, sim, tmp_path)
     fault(server, "wapcomputer1", "command_noop", "Get-MgmtSvcSetting")  # the setting reads back empty
@@ -162,7 +170,7 @@ def test_sql_discovery_failing_is_a_clear_error_and_nothing_is_written(server, s
     provider.delete(created.id, outs_of(created))
 
 
-def test_delete_leaves_a_trust_row_of_another_realm(server, sim, tmp_path):
+def test_delete_leaves_a_trust_row_of_another_realm(server: LabServer, sim: PsrpTransport, tmp_path: Path) -> None:
     stage_bundle(server, "wapcomputer1")
     first, props = _trust(server, sim, tmp_path)
     created = first.create(props)
@@ -178,7 +186,7 @@ def test_delete_leaves_a_trust_row_of_another_realm(server, sim, tmp_path):
 
 
 # -- AzurePackConnector ------------------------------------------------------------------------------------------
-def test_pep_success_without_output_files_is_refused(server, sim, tmp_path):
+def test_pep_success_without_output_files_is_refused(server: LabServer, sim: PsrpTransport, tmp_path: Path) -> None:
     provider, props, _ = valid_resource_inputs(server, "AzurePackConnector", tmp_path, sim)
     result = provider.check({}, props)
     assert result.failures == []
@@ -195,7 +203,8 @@ def test_pep_success_without_output_files_is_refused(server, sim, tmp_path):
     provider.delete(created.id, outs_of(created))
 
 
-def test_files_left_by_the_pep_at_delete_are_reported_and_the_rerun_converges(server, sim, tmp_path):
+def test_files_left_by_the_pep_at_delete_are_reported_and_the_rerun_converges(server: LabServer, sim: PsrpTransport,
+                                                                              tmp_path: Path) -> None:
     provider, props, _ = valid_resource_inputs(server, "AzurePackConnector", tmp_path, sim)
     inputs = provider.check({}, props).inputs
     created = provider.create(inputs)

@@ -26,6 +26,8 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,7 +36,7 @@ from hypothesis import strategies as st
 
 from labsim.server import LabServer
 from providers.errors import ConfigurationError, RemoteCommandFailed
-from providers.transport import Command, HostConnection
+from providers.transport import Command, HostConnection, PsrpTransport
 from tests.lab_state import lab_state
 from tests.outs import outs_of
 from tests.providers.conftest import host_connection
@@ -120,7 +122,7 @@ def _digest(s: str) -> str:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _record():
+def _record() -> Iterator[None]:
     yield
     every = set().union(*TRIED.values()) if TRIED else set()
     bad = {s for s in every if hostile(s)}
@@ -153,12 +155,12 @@ def is_known_command(name: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def lab_settings():
+def lab_settings() -> dict[str, Any]:
     return {"pep_polling_seconds": DEFAULT_POLLING}
 
 
 @pytest.fixture(scope="module")
-def server(labsim, sim):
+def server(labsim: LabServer, sim: PsrpTransport) -> Iterator[LabServer]:
     """The module's lab, the real transport in use. After the module: every invocation labsim recorded was a
     command it knows, never script text."""
     yield labsim
@@ -170,9 +172,12 @@ def server(labsim, sim):
 
 
 @pytest.fixture(scope="module")
-def src_dir(tmp_path_factory):
+def src_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Local files for the resources' inputs (bundle trees, data files)."""
     return tmp_path_factory.mktemp("injection-src")
+
+
+BUNDLE_STAGED: set[int] = set()  # the labs (by id) whose wapcomputer1 has the bundle staged
 
 
 def last_id(server: LabServer) -> int:
@@ -194,7 +199,7 @@ def params(inv: dict[str, Any]) -> dict[str, Any]:
     return {n: v for n, v in inv["parameters"]}
 
 
-def test_the_oracle_itself():
+def test_the_oracle_itself() -> None:
     # The oracle is what every verdict below rests on: pin it to cases whose answer PowerShell documents.
     assert plain_command_word("Write-Output") and plain_command_word("Microsoft.PowerShell.Utility\\ConvertTo-Json")
     for s in ("", "-Recurse", "a b", "C:\\x.ps1", "x;y", "Write-Output\u2013x\u2019", "a\\b\\c", "9x"):
@@ -206,7 +211,7 @@ def test_the_oracle_itself():
 
 
 # -- the transport's Command parameters, directly ---------------------------------------------------------------
-def test_hostile_command_names_and_parameter_names_are_refused_locally():
+def test_hostile_command_names_and_parameter_names_are_refused_locally() -> None:
     # Every hand-picked string is hostile by the oracle (no skipping), and Command refuses each as a name.
     assert all(hostile(s) or not plain_command_word(s) for s in HOSTILE_STRINGS)
     for s in HOSTILE_STRINGS:
@@ -222,7 +227,7 @@ def test_hostile_command_names_and_parameter_names_are_refused_locally():
 
 @given(name=hostile_text(max_size=40))
 @FAST
-def test_generated_names_follow_the_oracle(name):
+def test_generated_names_follow_the_oracle(name: str) -> None:
     # Whatever the string, Command accepts it as a name only if PowerShell would read one plain command word (or
     # a script file path). The converse (every plain word accepted) is not a safety property and is not asserted.
     if not (plain_command_word(name) or script_file_path(name)):
@@ -236,7 +241,7 @@ def test_generated_names_follow_the_oracle(name):
 
 @given(value=hostile_text(max_size=80))
 @FAST
-def test_hostile_parameter_values_arrive_verbatim(server, sim, value):
+def test_hostile_parameter_values_arrive_verbatim(server: LabServer, sim: PsrpTransport, value: str) -> None:
     conn = HostConnection.parse(host_connection(server, "wapcomputer1"))
     mark = last_id(server)
     out = sim.run(conn, "echo", Command("Write-Output", {"InputObject": value})).output
@@ -250,7 +255,8 @@ def test_hostile_parameter_values_arrive_verbatim(server, sim, value):
 
 @given(a=hostile_text(max_size=30), b=hostile_text(max_size=30), key=hostile_text(max_size=12, nul=False))
 @FAST
-def test_hostile_values_in_arrays_and_hashtables_arrive_verbatim(server, sim, a, b, key):
+def test_hostile_values_in_arrays_and_hashtables_arrive_verbatim(server: LabServer, sim: PsrpTransport, a: str, b: str,
+                                                                 key: str) -> None:
     conn = HostConnection.parse(host_connection(server, "wapcomputer1"))
     mark = last_id(server)
     assume(key.lower() not in ("list", "nested"))  # PowerShell hashtable keys are case-insensitive
@@ -266,7 +272,7 @@ def test_hostile_values_in_arrays_and_hashtables_arrive_verbatim(server, sim, a,
 
 
 @pytest.mark.parametrize("value", HOSTILE_STRINGS)
-def test_hand_picked_strings_as_path_values_stay_values(server, sim, value):
+def test_hand_picked_strings_as_path_values_stay_values(server: LabServer, sim: PsrpTransport, value: str) -> None:
     # A hostile -Path is a path that does not exist: Test-Path answers False, nothing else happens.
     conn = HostConnection.parse(host_connection(server, "wapcomputer1"))
     mark = last_id(server)
@@ -287,7 +293,8 @@ FREE_NAME = hostile_text(min_size=1, max_size=40, nul=False).filter(lambda s: s.
 
 @given(cloud=FREE_NAME, stack=FREE_NAME)
 @SLOW
-def test_azure_pack_connector_names_reach_the_pep_verbatim(server, sim, src_dir, cloud, stack):
+def test_azure_pack_connector_names_reach_the_pep_verbatim(server: LabServer, sim: PsrpTransport, src_dir: Path,
+                                                           cloud: str, stack: str) -> None:
     from providers import azure_pack_connector as apc
 
     assume(cloud.casefold() != stack.casefold())
@@ -308,13 +315,14 @@ def test_azure_pack_connector_names_reach_the_pep_verbatim(server, sim, src_dir,
 
 @given(text=hostile_text(max_size=60))
 @SLOW
-def test_trust_data_file_text_arrives_byte_for_byte(server, sim, src_dir, text):
+def test_trust_data_file_text_arrives_byte_for_byte(server: LabServer, sim: PsrpTransport, src_dir: Path,
+                                                    text: str) -> None:
     from tests.providers.conftest import stage_bundle
     from tests.providers.test_tenant_api_trust import data_file
 
-    if not getattr(server, "bundle_staged", False):
+    if id(server) not in BUNDLE_STAGED:
         stage_bundle(server, "wapcomputer1")
-        server.bundle_staged = True
+        BUNDLE_STAGED.add(id(server))
     content = data_file(CloudName=text, Notes=[text, {"x": text}])
     provider, props, _ = valid_resource_inputs(server, "TenantApiTrust", src_dir, sim)
     props["data_file_content"] = content
@@ -339,7 +347,7 @@ def test_trust_data_file_text_arrives_byte_for_byte(server, sim, src_dir, text):
 
 @given(password=hostile_text(min_size=1, max_size=40, nul=False))
 @SLOW
-def test_pfx_password_arrives_verbatim(server, sim, src_dir, password):
+def test_pfx_password_arrives_verbatim(server: LabServer, sim: PsrpTransport, src_dir: Path, password: str) -> None:
     from tests.reliability.corpus import _leaf
 
     leaf = _leaf()
@@ -367,7 +375,8 @@ FILE_NAME = st.text(alphabet="'$(){}[];&`@#%!,=+~^ -_.ab\u00e9\u4e2d", min_size=
 
 @given(name=FILE_NAME)
 @SLOW
-def test_bundle_file_names_reach_the_host_as_path_values(server, sim, src_dir, name):
+def test_bundle_file_names_reach_the_host_as_path_values(server: LabServer, sim: PsrpTransport, src_dir: Path,
+                                                         name: str) -> None:
     from providers import bundle as B
 
     provider, props, _ = valid_resource_inputs(server, "ConnectorBundle", src_dir, sim)
@@ -417,14 +426,15 @@ STRICT = [
 
 
 @pytest.mark.parametrize("resource, path", STRICT, ids=[f"{r}.{'.'.join(map(str, p))}" for r, p in STRICT])
-def test_strict_formats_refuse_hostile_strings(server, sim, src_dir, resource, path):
+def test_strict_formats_refuse_hostile_strings(server: LabServer, sim: PsrpTransport, src_dir: Path, resource: str,
+                                               path: tuple[str | int, ...]) -> None:
     from tests.reliability.corpus import mutate
 
     provider, valid, _ = valid_resource_inputs(server, resource, src_dir, sim)
 
     @given(value=hostile_text(max_size=50).filter(lambda s: bool(set(s) & META)))
     @STRICT_SETTINGS
-    def run(value):
+    def run(value: str) -> None:
         props = mutate(valid, path, "replace", value)
         mark = last_id(server)
         failures = provider.check({}, props).failures

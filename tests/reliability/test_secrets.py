@@ -137,7 +137,7 @@ def _state_blobs(files: list[Path]) -> dict[str, bytes]:
 
 
 @pytest.mark.unit
-def test_the_code_never_turns_on_debug_logging_for_the_wire_libraries():
+def test_the_code_never_turns_on_debug_logging_for_the_wire_libraries() -> None:
     offenders = []
     for base in ("providers", "components", "labsim", "scripts", "benchmarks"):
         for path in (ROOT / base).rglob("*.py"):
@@ -157,7 +157,7 @@ def test_the_code_never_turns_on_debug_logging_for_the_wire_libraries():
     assert all(lv >= logging.INFO for lv in levels), levels
 
 
-def test_no_secret_in_state_output_logs_or_invocations_after_up_drift_destroy(tmp_path):
+def test_no_secret_in_state_output_logs_or_invocations_after_up_drift_destroy(tmp_path: Path) -> None:
     missing = engine_missing()
     if missing:
         pytest.fail(missing)

@@ -32,8 +32,9 @@ import sys
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from _pytest.logging import LogCaptureHandler
@@ -259,7 +260,7 @@ def memory() -> int:
 
 
 @contextlib.contextmanager
-def pytest_log_capture_off():
+def pytest_log_capture_off() -> Iterator[None]:
     """pytest keeps every captured LogRecord (pypsrp logs a few INFO records per pipeline) until the test ends:
     tens of MiB over a long soak, held by the harness, not by labsim or the client. Records are still created and
     emitted as in a provider process; pytest's handlers just drop them."""
@@ -274,7 +275,7 @@ def pytest_log_capture_off():
             h.setLevel(level)
 
 
-def test_soak_concurrent_pools_with_faults(tmp_path, caplog):
+def test_soak_concurrent_pools_with_faults(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     assert issubclass(StepTimedOut, Exception) and issubclass(TransportError, Exception) \
         and RemoteCommandFailed is not None
     soak = Soak()

@@ -13,9 +13,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from labsim.server import LabServer
 from providers.errors import ConfigurationError, TlsVerificationFailed
 from providers.transport import Command, HostConnection, PsrpTransport, Result, SessionCache
 from tests.lab_state import lab_state
@@ -36,7 +40,7 @@ def _done(key: str) -> None:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _failed_cases(request):
+def _failed_cases(request: pytest.FixtureRequest) -> Iterator[None]:
     failed_before = request.session.testsfailed
     yield
     figures.record("transport_security", "failed", request.session.testsfailed - failed_before)
@@ -51,7 +55,7 @@ def run(conn: dict | HostConnection, command: Command = PROBE) -> Result:
 
 
 @pytest.fixture(scope="module")
-def default_lab(tmp_path_factory):
+def default_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     with lab(tmp_path_factory.mktemp("tls-default")) as server:
         yield server
 
@@ -66,7 +70,7 @@ def _issue(**kw):
 
 
 # -- TLS verification ---------------------------------------------------------------------------------------------
-def test_verification_is_on_by_default_and_the_lab_ca_is_not_trusted_without_ca_file(default_lab):
+def test_verification_is_on_by_default_and_the_lab_ca_is_not_trusted_without_ca_file(default_lab: LabServer) -> None:
     conn = host_connection(default_lab, WAP)
     del conn["ca_file"]
     assert HostConnection.parse(conn).verify is True
@@ -80,7 +84,7 @@ def test_verification_is_on_by_default_and_the_lab_ca_is_not_trusted_without_ca_
     _done("default_verify_untrusted_system_store")
 
 
-def test_another_ca_in_ca_file_is_refused_naming_the_file(default_lab, tmp_path):
+def test_another_ca_in_ca_file_is_refused_naming_the_file(default_lab: LabServer, tmp_path: Path) -> None:
     from labsim.pki import LabCA
 
     other = LabCA.load_or_create(tmp_path / "other-ca", "other")
@@ -93,7 +97,7 @@ def test_another_ca_in_ca_file_is_refused_naming_the_file(default_lab, tmp_path)
     _done("untrusted_ca_file")
 
 
-def test_certificate_that_does_not_name_the_address_is_refused(tmp_path):
+def test_certificate_that_does_not_name_the_address_is_refused(tmp_path: Path) -> None:
     # The listener certificate names the FQDN only; the client connects by the host's IP address.
     with lab(tmp_path, listener_certificate=_issue(ips=[])) as server:
         conn = host_connection(server, WAP)
@@ -106,7 +110,7 @@ def test_certificate_that_does_not_name_the_address_is_refused(tmp_path):
     _done("wrong_host_name")
 
 
-def test_tls_server_name_checks_the_certificate_against_that_name_when_connecting_by_ip(tmp_path):
+def test_tls_server_name_checks_the_certificate_against_that_name_when_connecting_by_ip(tmp_path: Path) -> None:
     # Integrated systems reach the PEP by IP while its certificate names only its DNS name.
     with lab(tmp_path, listener_certificate=_issue(ips=[])) as server:
         conn = host_connection(server, WAP)
@@ -125,7 +129,7 @@ def test_tls_server_name_checks_the_certificate_against_that_name_when_connectin
     _done("tls_server_name")
 
 
-def test_expired_certificate_is_refused_saying_so(tmp_path):
+def test_expired_certificate_is_refused_saying_so(tmp_path: Path) -> None:
     now = dt.datetime.now(dt.UTC)
     hook = _issue(not_before=now - dt.timedelta(days=30), not_after=now - dt.timedelta(days=1))
     with lab(tmp_path, listener_certificate=hook) as server:
@@ -138,7 +142,7 @@ def test_expired_certificate_is_refused_saying_so(tmp_path):
     _done("expired_certificate")
 
 
-def test_not_yet_valid_certificate_is_refused(tmp_path):
+def test_not_yet_valid_certificate_is_refused(tmp_path: Path) -> None:
     now = dt.datetime.now(dt.UTC)
     hook = _issue(not_before=now + dt.timedelta(days=2), not_after=now + dt.timedelta(days=30))
     with lab(tmp_path, listener_certificate=hook) as server:
@@ -148,7 +152,7 @@ def test_not_yet_valid_certificate_is_refused(tmp_path):
     _done("not_yet_valid_certificate")
 
 
-def test_self_signed_listener_certificate_is_refused(tmp_path):
+def test_self_signed_listener_certificate_is_refused(tmp_path: Path) -> None:
     from labsim.pki import LabCA
 
     def hook(host, ca):
@@ -161,7 +165,7 @@ def test_self_signed_listener_certificate_is_refused(tmp_path):
     _done("rogue_issuer")
 
 
-def test_verify_false_is_the_explicit_opt_out(tmp_path):
+def test_verify_false_is_the_explicit_opt_out(tmp_path: Path) -> None:
     with lab(tmp_path, listener_certificate=_issue(ips=[])) as server:
         conn = host_connection(server, WAP)
         del conn["ca_file"]
@@ -172,7 +176,7 @@ def test_verify_false_is_the_explicit_opt_out(tmp_path):
 
 
 # -- CredSSP ------------------------------------------------------------------------------------------------------
-def test_credssp_only_to_the_privileged_endpoint_unless_allowed(default_lab):
+def test_credssp_only_to_the_privileged_endpoint_unless_allowed(default_lab: LabServer) -> None:
     with scheme_recorder() as seen:
         # refused before any connection: a WAP host with credssp
         conn = host_connection(default_lab, WAP, auth="credssp")
@@ -197,7 +201,8 @@ REMOTE_PROVIDERS = ["ConnectorSite", "Certificate", "ConnectorBundle", "TenantAp
 
 
 @pytest.mark.parametrize("resource", REMOTE_PROVIDERS)
-def test_every_remote_resource_refuses_credssp_outside_the_pep(default_lab, tmp_path, resource):
+def test_every_remote_resource_refuses_credssp_outside_the_pep(default_lab: LabServer, tmp_path: Path,
+                                                               resource: str) -> None:
     provider, props, key = valid_resource_inputs(default_lab, resource, tmp_path, PsrpTransport(SessionCache()))
     assert provider.check({}, props).failures == [], "the valid inputs must pass"
     props[key] = {**props[key], "auth": "credssp"}
@@ -214,7 +219,7 @@ def test_every_remote_resource_refuses_credssp_outside_the_pep(default_lab, tmp_
 
 
 # -- Basic over http ----------------------------------------------------------------------------------------------
-def test_basic_over_http_is_refused_unless_allowed(default_lab):
+def test_basic_over_http_is_refused_unless_allowed(default_lab: LabServer) -> None:
     address, port = default_lab.endpoint(WAP, https=False)
     conn = host_connection(default_lab, WAP, auth="basic", https=False, port=port)
     del conn["ca_file"]
@@ -231,7 +236,7 @@ def test_basic_over_http_is_refused_unless_allowed(default_lab):
     _done("basic_over_http_explicit_allow")
 
 
-def test_server_refuses_basic_over_http_like_windows_when_not_allow_unencrypted(tmp_path):
+def test_server_refuses_basic_over_http_like_windows_when_not_allow_unencrypted(tmp_path: Path) -> None:
     from providers.errors import AuthenticationFailed
 
     with lab(tmp_path, allow_unencrypted=False) as server:
@@ -250,7 +255,8 @@ def test_server_refuses_basic_over_http_like_windows_when_not_allow_unencrypted(
     ({"verify": False}, "ca_file is set but verify is false"),
     ({"ca_file": "/nonexistent/ca.pem"}, "does not exist"),
 ])
-def test_incoherent_tls_settings_are_refused_before_connecting(default_lab, change, words):
+def test_incoherent_tls_settings_are_refused_before_connecting(default_lab: LabServer, change: dict[str, Any],
+                                                               words: str) -> None:
     with scheme_recorder() as seen:
         with pytest.raises(ConfigurationError, match=words):
             run(host_connection(default_lab, WAP, **change))

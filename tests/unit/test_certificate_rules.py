@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import cache
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -16,7 +17,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from providers import certificate as C
 from providers import certs
 from providers.transport import FakeTransport
-from tests.cert_factory import org_ca
+from tests.cert_factory import Issued, org_ca
 
 pytestmark = pytest.mark.unit
 
@@ -25,7 +26,7 @@ NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 
 
 @cache
-def _ca():
+def _ca() -> Issued:
     return org_ca()
 
 
@@ -89,7 +90,7 @@ def test_the_certificate_resource_checks_its_own_threshold() -> None:
              "store": "My", "cert_pem": soon.pem, "pfx_base64": soon.pfx_base64("pw"), "pfx_password": "pw",
              "serves_fqdns": ["wapcomputer1.contoso.com"], "staging_dir": "C:\\temp"}
 
-    def reasons(days):
+    def reasons(days: int) -> list[str]:
         return [f.reason for f in C.CertificateProvider(FakeTransport({})).check(
             {}, {**props, "expiry_threshold_days": days}).failures]
 

@@ -133,7 +133,7 @@ def registered(monitor: RecordingMonitor) -> dict[str, Registered]:
     return out
 
 
-def build_lab():
+def build_lab() -> Any:
     from components.lab import Lab
 
     config = parse_stack_config(sim_config_values())
@@ -351,7 +351,7 @@ def preflight_answers(monkeypatch: pytest.MonkeyPatch, rows: Iterable[Any]) -> l
 
     calls: list[Any] = []
 
-    def fake(config, **_kw):
+    def fake(config: StackConfig, **_kw: Any) -> preflight.Report:
         calls.append(config)
         return preflight.Report(list(rows))
 

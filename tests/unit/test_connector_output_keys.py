@@ -6,6 +6,7 @@ by endpoint. Pure functions."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 import pytest
 
@@ -18,7 +19,8 @@ ENDPOINT = "https://wapcomputer1.contoso.com:40005"
 REALM = "https://adfs.local.azurestack.external/adfs/x/"
 
 
-def text(pairs, partner_pairs=(("Realm", REALM), ("Certificate", "QUJD"))):
+def text(pairs: Iterable[tuple[str, object]],
+         partner_pairs: Iterable[tuple[str, object]] = (("Realm", REALM), ("Certificate", "QUJD"))) -> str:
     """A JSON object written in the given key order (duplicates up to case are allowed in JSON)."""
     partner = "{" + ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in partner_pairs) + "}"
     body = [f"{json.dumps(k)}: {json.dumps(v)}" for k, v in pairs]

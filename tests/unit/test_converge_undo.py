@@ -5,11 +5,13 @@ lands without its private key. In-memory host, no sockets."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from providers import certificate as C
 from providers.errors import HostDidNotConverge
-from providers.transport import FakeTransport
+from providers.transport import Call, FakeTransport
 from tests.cert_factory import make_ca, make_leaf
 from tests.fake_windows_host import FakeWindowsHost
 from tests.outs import outs_of
@@ -31,7 +33,7 @@ def keyless_import_host() -> tuple[FakeWindowsHost, FakeTransport]:
     without its private key: the read after the import still differs from what was asked."""
     host = FakeWindowsHost()
 
-    def handle(call):
+    def handle(call: Call) -> Any:
         result = host.handle(call)
         if "Import-PfxCertificate" in call.names:
             host.certs[("My", LEAF.thumbprint)] = False

@@ -11,7 +11,7 @@ import pytest
 
 from providers import ownership as O
 from providers.ownership import Difference, Marker, OwnershipConflict
-from providers.transport import HostConnection
+from providers.transport import Call, HostConnection
 from tests.fake_windows_host import FakeWindowsHost
 
 pytestmark = pytest.mark.unit
@@ -133,7 +133,7 @@ CONN = HostConnection(fqdn="wapcomputer1.contoso.com", auth="ntlm", username="u"
 PATH = O.marker_path("ConnectorSite", "connector")
 
 
-def shape(call):
+def shape(call: Call) -> tuple[str, list[list[tuple[str, dict[str, Any], list[str]]]], bool]:
     """A call as the host sees it: step, each statement's commands with parameters and switches, resendable."""
     return (call.step, [[(c.name, dict(c.parameters), list(c.switches)) for c in p.commands] for p in call.statements],
             call.idempotent)

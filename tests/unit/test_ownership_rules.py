@@ -14,6 +14,7 @@ from providers import tenant_api_trust as T
 from providers.facts import locations
 from providers.ownership import Marker
 from providers.transport import FakeTransport
+from tests.fake_windows_host import FakeWindowsHost
 from tests.outs import outs_of
 from tests.providers.test_connector_site import checked, inputs, wap_host
 from tests.providers.test_tenant_api_trust import DEST, REALM, data_file, host_with, trust_props
@@ -24,7 +25,7 @@ ME = "wap-connector/lab-a"
 ROW = ("TenantAPI", "Authentication.IdentityProvider.Secondary")
 
 
-def markers(host):
+def markers(host: FakeWindowsHost) -> dict[str, Any]:
     return {k: json.loads(v.decode()) for k, (_, v) in host.files.items() if O.is_marker_path(k)}
 
 

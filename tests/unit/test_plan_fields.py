@@ -1,8 +1,11 @@
 """What a plan line names: the fields a provider's diff found changed, sent in the Diff response."""
 
 import asyncio
+from typing import Any
 
 import pytest
+from google.protobuf import struct_pb2
+from pulumi.dynamic import DiffResult
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2
 
@@ -12,7 +15,7 @@ from providers.base import FieldDiff
 pytestmark = pytest.mark.unit
 
 
-def _struct(props):
+def _struct(props: dict[str, Any]) -> struct_pb2.Struct:
     loop = asyncio.new_event_loop()
     try:
         return loop.run_until_complete(rpc.serialize_properties(props, {}))
@@ -23,7 +26,7 @@ def _struct(props):
 CONN = {"fqdn": "wapcomputer1.contoso.com", "port": 5986, "settings_key": "wapconnector:hosts.wapcomputer1"}
 
 
-def _respond(result, old_inputs, news):
+def _respond(result: DiffResult, old_inputs: dict[str, Any], news: dict[str, Any]) -> provider_pb2.DiffResponse:
     """The servicer's Diff response as the SDK builds it, through the project's stand-in for its proto module."""
     request = provider_pb2.DiffRequest(id="x", urn="urn", olds=_struct({}), news=_struct(news),
                                        old_inputs=_struct(old_inputs))

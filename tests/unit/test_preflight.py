@@ -72,7 +72,7 @@ def test_sections_keep_each_probe_apart_even_when_one_says_nothing() -> None:
     assert P.sections_of(plan, out) == {"a": [{"x": 1}, {"x": 2}], "b": [], "c": [True]}
 
 
-def _config(**cloud_extra):
+def _config(**cloud_extra: Any) -> StackConfig:
     raw = {
         "azureStack": {"privilegedEndpoint": "pep", "userPortalHost": "wasp", "shareHost": "host"},
         "hosts": {n: {"fqdn": f"{n}.contoso.com", "credential": "c", **({"auth": "credssp"} if n == "pep" else {})}
@@ -280,7 +280,7 @@ def test_run_preflight_asks_each_host_once_and_falls_back_per_section(tmp_path: 
     config = _config(sqlServer="sql01")
     calls = []
 
-    def answer(call):
+    def answer(call: Call) -> Result | Failure:
         calls.append(call)
         if any(c.name == "Get-MgmtSvcSetting" for p in call.statements for c in p.commands):
             return Failure("Namespace 'TenantAPI' is not configured on this computer.", error_id="InvalidNamespace")

@@ -14,7 +14,7 @@ CURRENT = "3.50.48.0"  # UR9.1 as preflight infers it (P.MIN_WAP_VERSION)
 OUTDATED = "3.30.0.0"
 
 
-def wap_rows(packages):
+def wap_rows(packages: list[dict[str, str]]) -> dict[str, P.Row]:
     config = _config(sqlServer="sql01")
     facts = _healthy(config)
     facts["api1"].sections = {**facts["api1"].sections, "packages": packages}
@@ -22,13 +22,13 @@ def wap_rows(packages):
     return {r.check: r for r in rows if r.host == "api1"}
 
 
-def product(name, version):
+def product(name: str, version: str) -> dict[str, str]:
     """An installed product as the host's probe reports it (the shape the healthy host of test_preflight uses)."""
     name_key, version_key = _healthy(_config())["api1"].sections["packages"][0]
     return {name_key: name, version_key: version}
 
 
-def wap(component, version):
+def wap(component: str, version: str) -> dict[str, str]:
     return product(f"Windows Azure Pack - {component} - 2013", version)
 
 

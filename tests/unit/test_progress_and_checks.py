@@ -65,7 +65,7 @@ def test_short_steps_leave_no_info_line_and_long_lines_are_cut() -> None:
 
 
 def test_a_failing_sink_never_fails_the_step() -> None:
-    def broken(urn, msg, ephemeral):
+    def broken(urn: str, message: str, *, ephemeral: bool) -> None:
         raise ConnectionError("engine gone")
 
     with progress.sink(broken), progress.for_resource("u"):

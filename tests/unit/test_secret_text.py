@@ -7,7 +7,13 @@ import base64
 
 import pytest
 
-from components.config import ConnectorCertificateConfig, CredentialConfig, OperatorCertificate, parse_stack_config
+from components.config import (
+    ConnectorCertificateConfig,
+    CredentialConfig,
+    OperatorCertificate,
+    StackConfig,
+    parse_stack_config,
+)
 from providers import certificate as C
 from providers import connector_site as cs
 from providers import tenant_api_trust as T
@@ -26,7 +32,7 @@ CONN = {"fqdn": "wapcomputer1.contoso.com", "address": "127.0.10.11", "auth": "n
         "username": "CONTOSO\\WapAdmin", "password": PASSWORD}
 
 
-def stack_config():
+def stack_config() -> StackConfig:
     return parse_stack_config({
         "azureStack": {"privilegedEndpoint": "pep", "userPortalHost": "wap", "shareHost": "wap"},
         "hosts": {"pep": {"fqdn": "pep.contoso.com", "auth": "credssp", "credential": "c"},
@@ -65,7 +71,7 @@ SECRETS = [PASSWORD, PFX_PASSWORD, *(PFX_B64[i:i + 24] for i in range(0, len(PFX
            base64.b64decode(PFX_B64)[:16].hex()]
 
 
-def printed_forms(obj):
+def printed_forms(obj: object) -> dict[str, str]:
     old_style = "%s" % (obj,)  # noqa: UP031 - the form a log call's arguments take
     return {"repr": repr(obj), "str": str(obj), "f-string": f"{obj}", "f-string !r": f"{obj!r}", "%s": old_style,
             "format": format(obj), "in a list": str([obj]), "in a dict": str({"k": obj})}
