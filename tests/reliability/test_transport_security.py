@@ -13,12 +13,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from labsim.lab import Host
+from labsim.pki import LabCA
 from labsim.server import LabServer
 from providers.errors import ConfigurationError, TlsVerificationFailed
 from providers.transport import Command, HostConnection, PsrpTransport, Result, SessionCache
@@ -60,9 +62,9 @@ def default_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]
         yield server
 
 
-def _issue(**kw):
+def _issue(**kw: Any) -> Callable[[Host, LabCA], tuple[bytes, bytes]]:
     """A listener_certificate hook: the lab CA issues each host's WinRM certificate with ``kw`` changes."""
-    def hook(host, ca):
+    def hook(host: Host, ca: LabCA) -> tuple[bytes, bytes]:
         dns = kw.get("dns", [host.fqdn, host.name.lower()])
         ips = kw.get("ips", [host.address])
         return ca.issue(host.fqdn, dns, ips, not_after=kw.get("not_after"), not_before=kw.get("not_before"))
@@ -155,7 +157,7 @@ def test_not_yet_valid_certificate_is_refused(tmp_path: Path) -> None:
 def test_self_signed_listener_certificate_is_refused(tmp_path: Path) -> None:
     from labsim.pki import LabCA
 
-    def hook(host, ca):
+    def hook(host: Host, ca: LabCA) -> tuple[bytes, bytes]:
         # A certificate from a CA of its own (what a default WinRM HTTPS listener often has), not the lab CA.
         return LabCA.load_or_create(tmp_path / "rogue", "rogue").issue(host.fqdn, [host.fqdn], [host.address])
 

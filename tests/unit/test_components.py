@@ -78,7 +78,7 @@ class RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self.requests: dict[str, Any] = {}
 
-    def RegisterResource(self, request):  # noqa: N802 - the gRPC method name
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
         response = super().RegisterResource(request)
         self.requests[response.urn] = request
         return response

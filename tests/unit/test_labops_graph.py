@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,7 +44,8 @@ CHECK = urn("pulumi-python:dynamic:Resource", "lab-AzurePack_1-wapcomputer1-endp
 
 
 def deployment() -> dict:
-    def res(u, parent=None, deps=(), custom=True, **props):
+    def res(u: str, parent: str | None = None, deps: Iterable[str] = (), custom: bool = True,
+            **props: Any) -> dict[str, Any]:
         return {"urn": u, "type": u.split("::")[-2].split("$")[-1], "custom": custom, "parent": parent,
                 "dependencies": list(deps), "inputs": props, "outputs": {**props, "__provider": secret("pickle")}}
 

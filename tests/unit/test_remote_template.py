@@ -16,7 +16,7 @@ from providers import remote
 from providers.base import PROVIDER_KEY, UNKNOWN
 from providers.errors import ConfigurationError, HostDidNotConverge, RemoteCommandFailed
 from providers.ownership import Marker
-from providers.transport import FakeTransport, HostConnection
+from providers.transport import FakeTransport, HostConnection, Transport
 
 pytestmark = pytest.mark.unit
 
@@ -156,16 +156,16 @@ class BoxProvider(remote.HostResourceProvider[ThingInputs, int, str]):
     def steps(self, differences, inputs, observed):
         return ["set"] if differences else []
 
-    def apply(self, t, inputs, steps, observed):
+    def apply(self, t: Transport, inputs: ThingInputs, steps: list[str], observed: int | None) -> str:
         self.box.writes.append(inputs.size)
         if self.box.sticky:
             self.box.value = inputs.size
         return f"applied {inputs.size}"
 
-    def undo(self, t, inputs, applied):
+    def undo(self, t: Transport, inputs: ThingInputs, applied: Any) -> None:
         self.box.undone.append(applied)
 
-    def did_not_converge(self, inputs, observed, left):
+    def did_not_converge(self, inputs: ThingInputs, observed: int | None, left: list[str]) -> HostDidNotConverge:
         return HostDidNotConverge("h", "set", f"still {observed}", hint="look")
 
     def prior_values(self, observed, inputs):
@@ -188,7 +188,7 @@ class BoxProvider(remote.HostResourceProvider[ThingInputs, int, str]):
         self.box.left.append(props.get("prior"))
 
 
-def box_inputs(**kw):
+def box_inputs(**kw: Any) -> ThingInputs:
     return ThingInputs.parse({"connection": CONN, "size": 3, **kw})
 
 
@@ -226,7 +226,7 @@ def test_a_read_that_fails_after_the_steps_is_raised_after_undo() -> None:
     provider = BoxProvider(box)
     reads = iter([(1, None)])
 
-    def read_host(t, inputs):
+    def read_host(t: Transport, inputs: ThingInputs) -> tuple[int | None, Marker | None]:
         try:
             return next(reads)
         except StopIteration:
@@ -240,7 +240,7 @@ def test_a_read_that_fails_after_the_steps_is_raised_after_undo() -> None:
 
 # -- ownership in the template -----------------------------------------------------------------------------------
 class Written(list):
-    def __call__(self, t, conn, step, path, marker):
+    def __call__(self, t: Transport, conn: HostConnection, step: str, path: str, marker: Marker) -> None:
         self.append((step, path, marker))
 
 
@@ -327,7 +327,7 @@ def test_claim_leaves_alone_what_is_not_the_thing(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(O, "write", Written())
 
     class Picky(BoxProvider):
-        def is_the_thing(self, observed, inputs):
+        def is_the_thing(self, observed: int, inputs: ThingInputs) -> bool:
             return inputs.name == "thing"
 
     outs = Picky(Box(value=3)).claim(FakeTransport({}), box_inputs(owner=ME, name="other"))
@@ -341,7 +341,7 @@ def test_a_problem_with_the_inputs_as_a_whole_is_named_inputs() -> None:
         a: int = 0
 
         @model_validator(mode="after")
-        def _whole(self):
+        def _whole(self) -> Whole:
             raise ValueError("a needs b")
 
     with pytest.raises(ConfigurationError) as err:
