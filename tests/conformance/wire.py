@@ -108,6 +108,7 @@ class Wire:
 def _client(service: WSManService, user: str, log: list[Exchange], **kwargs: Any) -> WSMan:
     wsman = WSMan("lab.test", ssl=True, auth="basic", username=user, password="unused",
                   operation_timeout=kwargs.pop("operation_timeout", 5))
+    # pypsrp types the attribute as its HTTP transport; this stand-in has the send/close it calls.
     wsman.transport = RecordingTransport(service, Principal(user, "basic"), log)  # type: ignore[assignment]
     return wsman
 

@@ -153,6 +153,7 @@ def in_memory_wsman(service: WSManService, user: str = "LAB\\admin", auth: str =
                     operation_timeout: int = 5) -> WSMan:
     wsman = WSMan("lab.test", ssl=True, auth="basic", username=user, password="unused",
                   operation_timeout=operation_timeout)
+    # pypsrp types the attribute as its HTTP transport; this stand-in has the send/close it calls.
     wsman.transport = InMemoryTransport(service, Principal(user, auth))  # type: ignore[assignment]
     return wsman
 

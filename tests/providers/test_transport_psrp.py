@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import requests
@@ -76,7 +76,8 @@ def lab() -> Iterator[PsrpLab]:
     def factory(conn: HostConnection, password: str | None) -> WSMan:
         wsman = in_memory_wsman(service, operation_timeout=conn.operation_timeout)
         stand_in = Flaky(wsman.transport)
-        wsman.transport = cast(Any, stand_in)  # duck-typed: pypsrp calls only send and close
+        # pypsrp types the attribute as its HTTP transport; this stand-in has the send/close it calls.
+        wsman.transport = stand_in  # type: ignore[assignment]
         flaky.append(stand_in)
         return wsman
 

@@ -132,9 +132,13 @@ def summary(path: Path | None = None) -> dict[str, dict[str, int | float | str |
     for row in load(path):
         sec = out.setdefault(row["section"], {})
         if row.get("items"):
-            sec[row["key"]] = sorted(set(sec.get(row["key"], [])) | set(row["value"]))  # type: ignore[arg-type]
+            items = sec.get(row["key"], [])
+            assert isinstance(items, list), (row["section"], row["key"])
+            sec[row["key"]] = sorted(set(items) | set(row["value"]))
         elif row.get("add") and isinstance(row["value"], (int, float)):
-            sec[row["key"]] = sec.get(row["key"], 0) + row["value"]  # type: ignore[operator]
+            total = sec.get(row["key"], 0)
+            assert isinstance(total, (int, float)), (row["section"], row["key"])
+            sec[row["key"]] = total + row["value"]
         else:
             sec[row["key"]] = row["value"]
     return out

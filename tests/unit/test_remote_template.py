@@ -212,16 +212,16 @@ def test_a_host_that_still_differs_is_an_error_after_undo() -> None:
     assert box.undone == ["applied 3"]
 
 
-def test_a_thing_gone_after_the_steps_is_an_error_after_undo() -> None:
+def test_a_thing_gone_after_the_steps_is_an_error_after_undo(monkeypatch: pytest.MonkeyPatch) -> None:
     box = Box(value=None, sticky=False)
     provider = BoxProvider(box)
-    provider.plan = lambda observed, inputs: ["set"] if observed is None else []  # type: ignore[method-assign]
+    monkeypatch.setattr(provider, "plan", lambda observed, inputs: ["set"] if observed is None else [])
     with pytest.raises(HostDidNotConverge, match="still None"):
         provider.converge(FakeTransport({}), box_inputs())
     assert box.undone == ["applied 3"]
 
 
-def test_a_read_that_fails_after_the_steps_is_raised_after_undo() -> None:
+def test_a_read_that_fails_after_the_steps_is_raised_after_undo(monkeypatch: pytest.MonkeyPatch) -> None:
     box = Box(value=1)
     provider = BoxProvider(box)
     reads = iter([(1, None)])
@@ -232,7 +232,7 @@ def test_a_read_that_fails_after_the_steps_is_raised_after_undo() -> None:
         except StopIteration:
             raise RemoteCommandFailed("h", "read", command="Get-Box", message="gone") from None
 
-    provider.read_host = read_host  # type: ignore[method-assign]
+    monkeypatch.setattr(provider, "read_host", read_host)
     with pytest.raises(RemoteCommandFailed, match="gone"):
         provider.converge(FakeTransport({}), box_inputs())
     assert box.undone == ["applied 3"]

@@ -96,5 +96,5 @@ def test_each_kind_of_verbose_predicate_matches_only_its_line(predicate: Verbose
 
 def test_a_verbose_predicate_of_another_kind_is_refused_naming_the_kinds() -> None:
     with pytest.raises(TypeError) as err:
-        matcher(42)  # type: ignore[arg-type]
+        matcher(42)  # type: ignore[arg-type]  # the wrong kind on purpose
     assert str(err.value) == "verbose_predicate is a str, a compiled regex or a function of one str"
