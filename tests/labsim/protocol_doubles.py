@@ -190,5 +190,6 @@ def run(pool: RunspacePool, cmdlet: str, *args: Any, input: list[Any] | None = N
         ps.add_argument(a)
     for k, v in params.items():
         ps.add_parameter(k, v)
-    ps.invoke(input=input)
+    # pypsrp sends any value that is not a generator as the input (a list: one object each); its hint says bytes.
+    ps.invoke(input=input)  # type: ignore[arg-type]
     return ps

@@ -9,6 +9,8 @@ import socket
 import ssl
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -58,7 +60,7 @@ def props(obj: GenericComplexObject) -> dict:
     return dict(obj.adapted_properties) | dict(obj.extended_properties)
 
 
-def test_connector_install_over_the_wire_serves_40005(labsim, tmp_path):
+def test_connector_install_over_the_wire_serves_40005(labsim: LabServer, tmp_path: Path) -> None:
     server = labsim
     local = make_bundle(tmp_path)
     with RunspacePool(connect(server)) as pool:

@@ -334,7 +334,7 @@ def test_fault_down_drops_open_connections(server: LabServer, runtime: EchoRunti
     wait_for(lambda: not server.faults_in_force("FLAKY01"))
 
 
-def test_fault_wsman_fault_answers_http_500_with_a_wsman_fault(server, runtime):
+def test_fault_wsman_fault_answers_http_500_with_a_wsman_fault(server: LabServer, runtime: EchoRuntime) -> None:
     from labsim.envelope import CODE_INTERNAL_ERROR
 
     with RunspacePool(connect(server, "FLAKY01", auth="negotiate")) as pool:

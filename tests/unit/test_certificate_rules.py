@@ -55,7 +55,7 @@ def leaf(*, kind: str = "ec", days_left: int = 365, signature: bool = True, enci
             .sign(ca.key, hashes.SHA256()))
 
 
-def problems(cert, **kw):
+def problems(cert: x509.Certificate, **kw: Any) -> list[str]:
     return certs.certificate_problems(cert, fqdn=FQDN, issuer=_ca().cert, now=NOW, **kw)
 
 
@@ -127,7 +127,7 @@ def test_a_thumbprint_that_is_not_40_hex_digits_says_where_to_copy_one(value: st
                               "Cert:\\LocalMachine\\My shows it)")
 
 
-def test_a_thumbprint_copied_from_the_certificate_dialog_is_cleaned():
+def test_a_thumbprint_copied_from_the_certificate_dialog_is_cleaned() -> None:
     assert certs.normalize_thumbprint("\u200eab cd:" + "ef" * 18) == "ABCD" + "EF" * 18
 
 
@@ -143,7 +143,7 @@ def test_a_file_that_is_not_one_certificate_says_what_it_holds(data: bytes, mess
     assert str(err.value) == message
 
 
-def test_a_file_of_two_pem_certificates_is_refused_counting_them():
+def test_a_file_of_two_pem_certificates_is_refused_counting_them() -> None:
     pem = certs.to_pem(_ca().cert).encode()
     with pytest.raises(ValueError) as err:
         certs.load_certificate_file(pem + pem)
@@ -216,7 +216,7 @@ def test_a_pfx_without_its_key_finds_its_certificate_among_the_extras() -> None:
     assert pfx.key is None and pfx.certificate == cert and pfx.chain == [ca.cert]
 
 
-def test_a_pfx_without_any_certificate_says_so():
+def test_a_pfx_without_any_certificate_says_so() -> None:
     assert certs.pfx_problems(certs.Pfx(None, None), fqdn=FQDN, issuer=None) == ["holds no certificate"]
 
 

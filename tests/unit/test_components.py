@@ -17,7 +17,7 @@ from google.protobuf import json_format
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
-from components.config import ConfigurationError, parse_stack_config
+from components.config import ConfigurationError, StackConfig, parse_stack_config
 from labsim.lab import DEFAULT_LAB, load_lab
 from labsim.stack_config import stack_config
 
