@@ -15,7 +15,17 @@ from providers import azure_pack_connector as apc
 from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge, RemoteCommandFailed, StepTimedOut
 from providers.facts import locations
 from providers.facts.files import ListedFile
-from providers.transport import Failure, FakeTransport, Output, Result
+from providers.transport import (
+    Call,
+    Failure,
+    FakeTransport,
+    HostConnection,
+    Output,
+    PsrpTransport,
+    Result,
+    Transport,
+    VerbosePredicate,
+)
 from tests.fake_windows_host import CONNECTOR_CERT_B64 as CERT_B64
 from tests.fake_windows_host import CONNECTOR_REALM as REALM
 from tests.fake_windows_host import FakeWindowsHost
@@ -147,7 +157,7 @@ def test_observed_clouds_match_by_endpoint_and_newest_wins() -> None:
 
 
 @pytest.mark.unit
-def test_each_listed_file_is_parsed_from_its_own_statement():
+def test_each_listed_file_is_parsed_from_its_own_statement() -> None:
     folder = locations.OUTPUT_FOLDER + "\\"
     listed = apc.parse_listing(Output([
         {"Name": "AzurePack-a.txt", "FullName": folder + "AzurePack-a.txt", "LastWriteTimeUtc": "2026-01-02"},
@@ -361,7 +371,7 @@ def test_read_present_disabled_and_gone() -> None:
     p = apc.AzurePackConnectorProvider(FakeTransport(stack))
     outs = outs_of(p.create(checked(inputs())))
     present = p.read("id", outs)
-    assert present.id == "id" and present.outs["cloud_outputs"] == outs["cloud_outputs"]
+    assert present.id == "id" and outs_of(present)["cloud_outputs"] == outs["cloud_outputs"]
     stack.clear_folder(locations.OUTPUT_FOLDER)  # an administrator ran -DisableMultiCloud
     disabled = p.read("id", outs)
     assert disabled.id == "id" and disabled.outs["multi_cloud_enabled"] is False

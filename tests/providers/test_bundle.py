@@ -14,7 +14,7 @@ from providers import bundle as B
 from providers import hostops
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.facts.files import relative_to
-from providers.transport import Command, FakeTransport
+from providers.transport import Command, FakeTransport, PsrpTransport
 from tests.fake_windows_host import FakeWindowsHost, params_of
 from tests.outs import outs_of
 
@@ -90,7 +90,7 @@ def test_hash_tree_is_relative_posix_sorted_and_refuses_symlinks(tmp_path: Path)
     ("C:\\temp\\WAPConnectorX\\x.txt", None),
     ("C:\\other\\x.txt", None),
 ])
-def test_relative_to(full, rel):
+def test_relative_to(full: str, rel: str | None) -> None:
     assert relative_to(DEST, full) == rel
 
 

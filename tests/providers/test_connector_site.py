@@ -14,7 +14,17 @@ from labsim.server import LabServer
 from providers import connector_site as cs
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.facts import locations
-from providers.transport import ErrorRecordInfo, Failure, FakeTransport, Output, Result
+from providers.transport import (
+    Call,
+    ErrorRecordInfo,
+    Failure,
+    FakeTransport,
+    HostConnection,
+    Output,
+    PsrpTransport,
+    Result,
+    Transport,
+)
 from tests.fake_windows_host import PRODUCT_CODES, FakeWindowsHost
 from tests.lab_state import lab_state
 from tests.outs import outs_of
@@ -272,7 +282,7 @@ def test_create_runs_the_three_scripts_by_full_path() -> None:
     assert dict(certs.statements[0].commands[0].parameters) == {}  # the tenant site's certificate by default
     probe = next(c for c in fake.calls if c.names == ["Test-Path"])
     assert locations.URL_REWRITE_KEY in probe.statements[0].commands[0].parameters["Path"]
-    outs = res.outs
+    outs = outs_of(res)
     assert res.id == "connector@wapcomputer1.contoso.com"
     assert outs["endpoint"] == "https://wapcomputer1.contoso.com:40005"
     assert outs["bound_thumbprint"] == T_TENANT and outs["installed"] is True

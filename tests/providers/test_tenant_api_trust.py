@@ -16,7 +16,7 @@ from labsim.server import LabServer
 from providers import tenant_api_trust as T
 from providers.errors import ConnectorError, RemoteCommandFailed
 from providers.facts import tenant_api
-from providers.transport import Credential, Failure, FakeTransport
+from providers.transport import Credential, Failure, FakeTransport, PsrpTransport, Transport
 from tests.cert_factory import make_ca
 from tests.fake_windows_host import FakeWindowsHost, params_of
 from tests.outs import outs_of
@@ -78,7 +78,7 @@ def host() -> FakeWindowsHost:
     ("Data Source=;Initial Catalog=x", None),
     ("", None),
 ])
-def test_parse_data_source(cs, server):
+def test_parse_data_source(cs: str, server: str | None) -> None:
     assert tenant_api.parse_data_source(cs) == server
 
 
@@ -125,7 +125,7 @@ def test_parse_data_file() -> None:
     ([{"Namespace": "TenantAPI", "Name": "Authentication.IdentityProvider.Secondary", "Value": "[1]"}],
      tenant_api.TrustData("")),
 ])
-def test_parse_trust_row(rows, expected):
+def test_parse_trust_row(rows: list[Any], expected: T.TrustData | None) -> None:
     row = tenant_api.TrustSetting("wapcomputer1").parse(rows)
     assert (row.trust if row else None) == expected
 
@@ -161,7 +161,7 @@ def test_plan_trust(observed, desired, steps):
     (T.TenantApiTrustObserved(None, "11"), False),
     (T.TenantApiTrustObserved(tenant_api.TrustData(REALM), None), False),
 ])
-def test_trust_is_gone(state, gone):
+def test_trust_is_gone(state: T.TrustState, gone: bool) -> None:
     assert T.trust_is_gone(state, tenant_api.TrustData(REALM)) is gone
 
 

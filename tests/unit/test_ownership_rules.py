@@ -57,7 +57,7 @@ def test_an_adopted_connector_survives_update_of_a_connection_setting_then_destr
     assert outs_of(updated)["adopted"] is True
     assert all(m["adopted"] is True for m in markers(host).values())
 
-    provider.delete(created.id, {**created.outs, **updated.outs})
+    provider.delete(created.id, {**outs_of(created), **outs_of(updated)})
     assert host.packages and set(host.sites) == set(locations.CONNECTOR_SITES)  # still installed, still serving
     assert "Uninstall-Package" not in host.ran
     assert markers(host) == {}
