@@ -67,7 +67,8 @@ def test_a_store_object_and_its_certificate_describe_the_same_certificate() -> N
                                                           "ObjectId": ExtendedKeyUsageOID.SERVER_AUTH.dotted_string}]})
     for field in ("thumbprint", "subject", "issuer", "dns_names", "not_after", "has_private_key"):
         assert getattr(from_store, field) == getattr(from_x509, field), field
-    assert abs(from_store.not_before - from_x509.not_before) < dt.timedelta(seconds=1)  # type: ignore[operator]
+    assert from_store.not_before is not None and from_x509.not_before is not None
+    assert abs(from_store.not_before - from_x509.not_before) < dt.timedelta(seconds=1)
     assert from_store.for_server_auth and from_x509.for_server_auth
     assert from_x509.names("x.api.contoso.com") and from_store.names("X.API.contoso.com.")
     assert not from_x509.names("a.b.api.contoso.com") and not from_store.names(".api.contoso.com")
