@@ -195,7 +195,7 @@ DESIRED = {"clouds": [{"cloud_name": "A", "cloud_endpoint": "https://wap1:40005"
            "azure_stack_cloud_name": "AzureStack"}
 
 
-def changed_fields(olds, news) -> list[str]:
+def changed_fields(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
     """The fields the provider's comparison names (diff adds the connections' and the owner's)."""
     return [d.field for d in apc.compare(news, olds)]
 
@@ -220,7 +220,7 @@ def observed_as(**kw):
     (observed_as(azure_stack_cloud_name="Other"), DESIRED, ["azure_stack_cloud_name"]),
     (observed_as(), {**DESIRED, "clouds": "04da6b54-80e4-46f7-96ec-b56ff0331ba9"}, ["clouds"]),
 ])
-def test_changed_fields_and_plan(olds, news, expected):
+def test_changed_fields_and_plan(olds: dict[str, Any], news: dict[str, Any], expected: list[str]) -> None:
     assert changed_fields(olds, news) == expected
 
 
@@ -374,10 +374,10 @@ def test_read_present_disabled_and_gone() -> None:
     assert present.id == "id" and outs_of(present)["cloud_outputs"] == outs["cloud_outputs"]
     stack.clear_folder(locations.OUTPUT_FOLDER)  # an administrator ran -DisableMultiCloud
     disabled = p.read("id", outs)
-    assert disabled.id == "id" and disabled.outs["multi_cloud_enabled"] is False
-    assert disabled.outs["cloud_outputs"] == {}
-    assert changed_fields(disabled.outs, checked(inputs())) == ["multi_cloud_enabled"]
-    assert p.diff("id", disabled.outs, checked(inputs())).changes is True
+    assert disabled.id == "id" and outs_of(disabled)["multi_cloud_enabled"] is False
+    assert outs_of(disabled)["cloud_outputs"] == {}
+    assert changed_fields(outs_of(disabled), checked(inputs())) == ["multi_cloud_enabled"]
+    assert p.diff("id", outs_of(disabled), checked(inputs())).changes is True
     stack.remove_file(MARKER)
     gone = p.read("id", outs)
     assert (gone.id, outs_of(gone)) == ("", {})
@@ -587,19 +587,19 @@ def test_sim_lifecycle_with_out_of_band_disable(pep_lab: LabServer, sim: PsrpTra
     assert json.loads(one["content"])["AzurePackConnectorEndpoint"] == one["endpoint"]
 
     read = p.read(created.id, outs)
-    assert read.id == created.id and changed_fields(read.outs, props) == []
-    assert p.diff(created.id, read.outs, props).changes is False
+    assert read.id == created.id and changed_fields(outs_of(read), props) == []
+    assert p.diff(created.id, outs_of(read), props).changes is False
 
     _as_admin_disable(pep_lab, sim)
-    drift = p.read(created.id, read.outs)
-    assert drift.id == created.id and drift.outs["multi_cloud_enabled"] is False
-    assert changed_fields(drift.outs, props) == ["multi_cloud_enabled"]
-    assert p.diff(created.id, drift.outs, props).changes is True
+    drift = p.read(created.id, outs_of(read))
+    assert drift.id == created.id and outs_of(drift)["multi_cloud_enabled"] is False
+    assert changed_fields(outs_of(drift), props) == ["multi_cloud_enabled"]
+    assert p.diff(created.id, outs_of(drift), props).changes is True
 
-    healed = p.update(created.id, drift.outs, props)
-    assert healed.outs["multi_cloud_enabled"] is True
-    again = p.read(created.id, healed.outs)
-    assert changed_fields(again.outs, props) == [] and not p.diff(created.id, again.outs, props).changes
+    healed = p.update(created.id, outs_of(drift), props)
+    assert outs_of(healed)["multi_cloud_enabled"] is True
+    again = p.read(created.id, outs_of(healed))
+    assert changed_fields(outs_of(again), props) == [] and not p.diff(created.id, outs_of(again), props).changes
 
     p.delete(created.id, outs_of(again))
     assert params(pep_invocations(pep_lab)[-1]).get("DisableMultiCloud") in (True, "True")
@@ -614,9 +614,9 @@ def test_sim_out_of_band_cloud_list_change_shows_as_clouds(pep_lab: LabServer, s
     only_one = apc.AzurePackConnectorInputs.parse(checked(sim_inputs(pep_lab, clouds=props["clouds"][:1])))
     apc.enable(sim, only_one)  # an administrator re-ran the cmdlet with one cloud
     drift = p.read("id", outs)
-    assert changed_fields(drift.outs, props) == ["clouds"]
-    healed = p.update("id", drift.outs, props)
-    assert sorted(healed.outs["cloud_outputs"]) == ["AzurePack_1", "AzurePack_2"]
+    assert changed_fields(outs_of(drift), props) == ["clouds"]
+    healed = p.update("id", outs_of(drift), props)
+    assert sorted(outs_of(healed)["cloud_outputs"]) == ["AzurePack_1", "AzurePack_2"]
 
 
 @pytest.mark.sim
@@ -631,9 +631,9 @@ def test_sim_create_after_injected_failure_converges(pep_lab: LabServer, sim: Ps
     with pytest.raises(RemoteCommandFailed) as err:
         p.create(props)
     assert "azs-ercs01.azurestack.local" in str(err.value) and "LabsimFault" in str(err.value)
-    pep_lab.runtime.state.clear_faults(pep)
-    outs = p.create(props).outs
-    assert outs["multi_cloud_enabled"] is True and changed_fields(p.read("id", outs).outs, props) == []
+    lab_state(pep_lab).clear_faults(pep)
+    outs = outs_of(p.create(props))
+    assert outs["multi_cloud_enabled"] is True and changed_fields(outs_of(p.read("id", outs)), props) == []
 
 
 @pytest.mark.sim

@@ -49,7 +49,7 @@ def props_for(root: Path, **kw: Any) -> dict[str, Any]:
 
 # -- pure: paths, hashing, parsing, planning ------------------------------------------------------------------
 
-def changed_fields(olds, news) -> tuple[list[str], list[str]]:
+def changed_fields(olds: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(changed, replaced) fields of the provider's diff."""
     d = B.ConnectorBundleProvider().diff("id", olds, news)
     return d.changed, list(d.replaces or [])
@@ -225,9 +225,9 @@ def test_lifecycle_create_read_drift_update_delete(host: FakeWindowsHost, tmp_pa
     # An administrator edits one staged file; another file appears that the bundle does not declare.
     host.put_file(B.join(DEST, "Setup/Scripts/Update-TenantAPI.ps1"), b"# tampered\r\n")
     host.put_file(B.join(DEST, "AzurePack-06-27-15-50.txt"), b"{}")
-    read = p.read(created.id, created.outs)
-    assert changed_fields(read.outs, props) == (["files"], [])
-    assert B.drifted_files(read.outs["files"], props["files"]) == ["Setup/Scripts/Update-TenantAPI.ps1"]
+    read = p.read(created.id, outs_of(created))
+    assert changed_fields(outs_of(read), props) == (["files"], [])
+    assert B.drifted_files(outs_of(read)["files"], props["files"]) == ["Setup/Scripts/Update-TenantAPI.ps1"]
 
     before = len(host.transport.calls)
     updated = p.update(created.id, outs_of(read), props)
@@ -382,9 +382,9 @@ def test_sim_lifecycle_drift_heal_delete(labsim: LabServer, sim: PsrpTransport, 
     edited = "Setup/Scripts/Update-TenantAPI.ps1"
     admin(labsim, "wapcomputer2", "edit a staged file",
           Command("Set-Content", {"Path": B.join(DEST, edited), "Value": "Write-Host tampered"}))
-    read = p.read(created.id, created.outs)
-    assert changed_fields(read.outs, props) == (["files"], [])
-    assert B.drifted_files(read.outs["files"], props["files"]) == [edited]
+    read = p.read(created.id, outs_of(created))
+    assert changed_fields(outs_of(read), props) == (["files"], [])
+    assert B.drifted_files(outs_of(read)["files"], props["files"]) == [edited]
     mark = last_id(labsim)
     updated = p.update(created.id, outs_of(read), props)
     assert outs_of(updated)["uploaded"] == [edited]

@@ -143,7 +143,7 @@ def _obj(store: str, thumb: str, key: bool = True) -> dict[str, Any]:
     ("My", [{"Thumbprint": "AB", "HasPrivateKey": True, "NotAfter": "/Date(1893456000000)/"}],
      C.CertificateObserved("My", True, "2030-01-01T00:00:00+00:00")),
 ])
-def test_parse_read(store: str, output: list[Any], expected: C.Observed | None) -> None:
+def test_parse_read(store: str, output: list[Any], expected: C.CertificateObserved | None) -> None:
     # The read's statements, one per accepted store: each object goes to the store its PSPath names.
     def where(obj: dict[str, Any]) -> str:
         return obj["PSPath"].split("::", 1)[1].split("\\")[1] if "PSPath" in obj else store
@@ -167,13 +167,13 @@ def test_read_statements_look_in_both_ca_stores_in_one_call() -> None:
     ("CA", C.CertificateObserved("Root", False, None), []),
     ("Root", None, ["import"]),
 ])
-def test_plan(store, observed, steps):
+def test_plan(store: str, observed: C.CertificateObserved | None, steps: list[str]) -> None:
     inputs = C.CertificateInputs.parse(my_props() if store == "My" else ca_props(store=store))
     assert [s.kind for s in C.CertificateProvider().plan(observed, inputs)] == steps
 
 
 # -- diff: observed (olds) against desired (news), field by field --------------------------------------------------
-def changed_fields(olds, news) -> tuple[list[str], list[str]]:
+def changed_fields(olds: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(changed, replaced) fields of the provider's diff."""
     d = C.CertificateProvider().diff("id", olds, news)
     return d.changed, list(d.replaces or [])
@@ -276,12 +276,12 @@ def test_lost_private_key_is_drift_named_has_private_key_and_update_reimports(ho
     p = C.CertificateProvider(host.transport)
     created = p.create(my_props())
     host.certs[("My", LEAF.thumbprint)] = False          # re-imported from a .cer by an administrator
-    read = p.read(created.id, created.outs)
-    assert read.outs["has_private_key"] is False
-    assert changed_fields(read.outs, my_props()) == (["has_private_key"], [])
-    updated = p.update(created.id, read.outs, my_props())
-    assert host.certs[("My", LEAF.thumbprint)] is True and updated.outs["has_private_key"] is True
-    assert p.diff(created.id, p.read(created.id, updated.outs).outs, my_props()).changes is False
+    read = p.read(created.id, outs_of(created))
+    assert outs_of(read)["has_private_key"] is False
+    assert changed_fields(outs_of(read), my_props()) == (["has_private_key"], [])
+    updated = p.update(created.id, outs_of(read), my_props())
+    assert host.certs[("My", LEAF.thumbprint)] is True and outs_of(updated)["has_private_key"] is True
+    assert p.diff(created.id, outs_of(p.read(created.id, outs_of(updated))), my_props()).changes is False
 
 
 @pytest.mark.unit
@@ -412,12 +412,12 @@ def test_sim_my_certificate_lost_key_is_drift_and_update_heals(labsim: LabServer
         Command("Import-Certificate", {"FilePath": "C:\\temp\\bare.cer",
                                        "CertStoreLocation": "Cert:\\LocalMachine\\My"}),
     ])
-    read = p.read(created.id, created.outs)
-    assert read.outs["has_private_key"] is False
-    assert changed_fields(read.outs, props) == (["has_private_key"], [])
-    updated = p.update(created.id, read.outs, props)
-    assert updated.outs["has_private_key"] is True
-    assert p.diff(created.id, p.read(created.id, updated.outs).outs, props).changes is False
+    read = p.read(created.id, outs_of(created))
+    assert outs_of(read)["has_private_key"] is False
+    assert changed_fields(outs_of(read), props) == (["has_private_key"], [])
+    updated = p.update(created.id, outs_of(read), props)
+    assert outs_of(updated)["has_private_key"] is True
+    assert p.diff(created.id, outs_of(p.read(created.id, outs_of(updated))), props).changes is False
 
     p.delete(created.id, outs_of(updated))
     assert p.read(created.id, outs_of(updated)).id == ""

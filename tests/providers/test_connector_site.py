@@ -45,7 +45,7 @@ def inputs(**kw: Any) -> dict[str, Any]:
     return base
 
 
-def changed_fields(olds, news) -> list[str]:
+def changed_fields(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
     """The fields the provider's diff names besides the connection's and the owner's."""
     return [d.field for d in cs.compare(news, olds)]
 
@@ -81,7 +81,7 @@ def wap_host(*, installed: bool = False, url_rewrite: bool = True, bundle: bool 
     return host
 
 
-def observed(**kw: Any) -> tuple[FakeWindowsHost, cs.ObservedSite | None]:
+def observed(**kw: Any) -> tuple[FakeWindowsHost, cs.ConnectorSiteObserved | None]:
     wap = wap_host(**kw)
     return wap, cs.parse_read(*wap(_read_call()).outputs)
 
@@ -92,7 +92,8 @@ def _read_call() -> Call:
     return Call("h", "read", to_statements(cs.read_statements()))
 
 
-def desired(tenant_portal_fqdn: str = "wapcomputer1.contoso.com", certificate_thumbprint: str | None = None):
+def desired(tenant_portal_fqdn: str = "wapcomputer1.contoso.com",
+            certificate_thumbprint: str | None = None) -> cs.ConnectorSiteInputs:
     return cs.ConnectorSiteInputs.parse(inputs(tenant_portal_fqdn=tenant_portal_fqdn,
                                                certificate_thumbprint=certificate_thumbprint))
 
@@ -141,7 +142,7 @@ def test_parse_read(output: tuple[Any, ...], expected: dict[str, Any] | None) ->
     assert got.tenant_site_thumbprint == expected["tenant"]
 
 
-def _mutate(f: Callable[[FakeWindowsHost], object]) -> cs.ObservedSite | None:
+def _mutate(f: Callable[[FakeWindowsHost], object]) -> cs.ConnectorSiteObserved | None:
     wap = wap_host(installed=True)
     f(wap)
     return cs.parse_read(*wap(_read_call()).outputs)
@@ -170,7 +171,8 @@ def _mutate(f: Callable[[FakeWindowsHost], object]) -> cs.ObservedSite | None:
     ("fqdn case only", _mutate(lambda w: None), desired("WAPCOMPUTER1.contoso.com"), []),
     ("settings emptied", _mutate(lambda w: w.app_settings.update(TenantAPIFQDN="")), DESIRED, ["configure"]),
 ])
-def test_plan(case, observed_state, desired, expected):
+def test_plan(case: str, observed_state: cs.ConnectorSiteObserved | None, desired: cs.ConnectorSiteInputs,
+              expected: list[str]) -> None:
     assert [s.kind for s in cs.ConnectorSiteProvider().plan(observed_state, desired)] == expected
 
 
@@ -203,7 +205,7 @@ NEWS = {"tenant_portal_fqdn": "wapcomputer1.contoso.com", "tenant_api_fqdn": "wa
     ("unknown in preview", _outs(), {**NEWS, "tenant_portal_fqdn": "04da6b54-80e4-46f7-96ec-b56ff0331ba9"},
      ["tenant_portal_fqdn"]),
 ])
-def test_changed_fields(case, olds, news, expected):
+def test_changed_fields(case: str, olds: dict[str, Any], news: dict[str, Any], expected: list[str]) -> None:
     assert changed_fields({**olds, "__provider": "x"}, news) == expected
 
 
@@ -372,9 +374,9 @@ def test_read_reports_drift_and_gone() -> None:
     outs = outs_of(p.create(checked(inputs())))
     wap.sites["MgmtSvc-Connector"]["thumb"] = T_OTHER
     drift = p.read("id", outs)
-    assert drift.outs["bound_thumbprint"] == T_OTHER
-    assert changed_fields(drift.outs, checked(inputs())) == ["certificate_thumbprint"]
-    assert p.diff("id", drift.outs, checked(inputs())).changes is True
+    assert outs_of(drift)["bound_thumbprint"] == T_OTHER
+    assert changed_fields(outs_of(drift), checked(inputs())) == ["certificate_thumbprint"]
+    assert p.diff("id", outs_of(drift), checked(inputs())).changes is True
     p.delete("id", outs)
     gone = p.read("id", outs)
     assert (gone.id, outs_of(gone)) == ("", {})
@@ -524,25 +526,25 @@ def test_sim_lifecycle_with_out_of_band_changes(labsim: LabServer, sim: PsrpTran
     assert ran == ["Install-Connector.ps1", "Configure-Certificates.ps1", "Configure-WapConnector.ps1"]
 
     read = p.read(created.id, outs)
-    assert read.id == created.id and changed_fields(read.outs, props) == []
-    assert p.diff(created.id, read.outs, props).changes is False
+    assert read.id == created.id and changed_fields(outs_of(read), props) == []
+    assert p.diff(created.id, outs_of(read), props).changes is False
     c = conn_of(labsim, host)
 
     # 1. An administrator uninstalls one connector package (its site goes with it).
     sim.run(c, "admin: uninstall", cs.uninstall_statements([CONNECTOR_PRODUCTS[1][3]]))
-    drift = p.read(created.id, read.outs)
-    assert drift.id == created.id and drift.outs["sites"]["MgmtSvc-ConnectorExtension"] == "Missing"
-    assert changed_fields(drift.outs, props) == ["sites", "packages"]
-    healed = p.update(created.id, drift.outs, props).outs
-    assert healed["installed"] is True and changed_fields(p.read(created.id, healed).outs, props) == []
+    drift = p.read(created.id, outs_of(read))
+    assert drift.id == created.id and outs_of(drift)["sites"]["MgmtSvc-ConnectorExtension"] == "Missing"
+    assert changed_fields(outs_of(drift), props) == ["sites", "packages"]
+    healed = outs_of(p.update(created.id, outs_of(drift), props))
+    assert healed["installed"] is True and changed_fields(outs_of(p.read(created.id, healed)), props) == []
 
     # 2. ... rebinds another certificate.
     other = import_second_certificate(labsim, sim, host)
     sim.run(c, "admin: rebind", cs.Command(cs.script_path(cs.DEFAULT_BUNDLE_PATH, cs.CERTIFICATES_SCRIPT),
                                            {"Thumbprint": other}))
     drift = p.read(created.id, healed)
-    assert drift.outs["bound_thumbprint"] == other
-    assert changed_fields(drift.outs, props) == ["certificate_thumbprint"]
+    assert outs_of(drift)["bound_thumbprint"] == other
+    assert changed_fields(outs_of(drift), props) == ["certificate_thumbprint"]
     mark = last_id(labsim)
     healed = outs_of(p.update(created.id, outs_of(drift), props))
     assert healed["bound_thumbprint"] == healed["tenant_site_thumbprint"] != other
@@ -554,22 +556,22 @@ def test_sim_lifecycle_with_out_of_band_changes(labsim: LabServer, sim: PsrpTran
         "TenantPortalFQDN": "wapcomputer1.contoso.com", "TenantAPIFQDN": "elsewhere.contoso.com",
         "AzureStackPortalFQDN": "portal.local.azurestack.external"}))
     drift = p.read(created.id, healed)
-    assert drift.outs["tenant_api_fqdn"] == "elsewhere.contoso.com"
-    assert changed_fields(drift.outs, props) == ["tenant_api_fqdn"]
-    healed = p.update(created.id, drift.outs, props).outs
+    assert outs_of(drift)["tenant_api_fqdn"] == "elsewhere.contoso.com"
+    assert changed_fields(outs_of(drift), props) == ["tenant_api_fqdn"]
+    healed = outs_of(p.update(created.id, outs_of(drift), props))
 
     # 4. ... stops a site.
     sim.run(c, "admin: stop", cs.Command("Stop-Website", {"Name": "MgmtSvc-ConnectorController"}))
     drift = p.read(created.id, healed)
-    assert changed_fields(drift.outs, props) == ["sites"]
-    healed = p.update(created.id, drift.outs, props).outs
+    assert changed_fields(outs_of(drift), props) == ["sites"]
+    healed = outs_of(p.update(created.id, outs_of(drift), props))
     assert healed["sites"]["MgmtSvc-ConnectorController"] == "Started"
 
     # An input change runs only its own step: the explicit certificate.
     mark = last_id(labsim)
     wanted = checked({**props, "certificate_thumbprint": other})
     assert changed_fields(healed, wanted) == ["certificate_thumbprint"]
-    updated = p.update(created.id, healed, wanted).outs
+    updated = outs_of(p.update(created.id, healed, wanted))
     assert updated["bound_thumbprint"] == other
     cert_call = [i for i in invocations(labsim, host, since=mark) if ".ps1" in i["command"]]
     assert [i["command"].rsplit("\\", 1)[-1] for i in cert_call] == ["Configure-Certificates.ps1"]
@@ -600,9 +602,9 @@ def test_sim_create_after_injected_failure_converges(labsim: LabServer, sim: Psr
     with pytest.raises(RemoteCommandFailed) as err:
         p.create(props)
     assert "wapcomputer2.contoso.com" in str(err.value) and command.split(".")[0] in str(err.value)
-    labsim.runtime.state.clear_faults(labsim.lab.host(host).name)
-    outs = p.create(props).outs
-    assert outs["installed"] is True and changed_fields(p.read("id", outs).outs, props) == []
+    lab_state(labsim).clear_faults(labsim.lab.host(host).name)
+    outs = outs_of(p.create(props))
+    assert outs["installed"] is True and changed_fields(outs_of(p.read("id", outs)), props) == []
     installs = [i for i in invocations(labsim, host, "Install-Connector.ps1", since=mark)]
     # An install that succeeded before the failure is not repeated by the re-run.
     assert len(installs) == (2 if command == "Install-Connector.ps1" else 1)

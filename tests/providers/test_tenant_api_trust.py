@@ -130,7 +130,7 @@ def test_parse_trust_row(rows: list[Any], expected: T.TrustData | None) -> None:
     assert (row.trust if row else None) == expected
 
 
-def changed_fields(olds, news) -> tuple[list[str], list[str]]:
+def changed_fields(olds: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(changed, replaced) fields of the provider's diff."""
     d = T.TenantApiTrustProvider(FakeTransport({})).diff("id", olds, news)
     return d.changed, list(d.replaces or [])
@@ -150,7 +150,7 @@ def _desired(**kw):
     (_desired(token_signing_thumbprint="CD"), _desired(), ["run_trust_script"]),
     (_desired(connector_endpoint="x"), _desired(connector_endpoint=None), []),   # not in the data file: not compared
 ])
-def test_plan_trust(observed, desired, steps):
+def test_plan_trust(observed: dict[str, Any], desired: dict[str, Any], steps: list[str]) -> None:
     assert [s.kind for s in T.steps_for(T.compare(desired, observed))] == steps
 
 
@@ -161,7 +161,7 @@ def test_plan_trust(observed, desired, steps):
     (T.TenantApiTrustObserved(None, "11"), False),
     (T.TenantApiTrustObserved(tenant_api.TrustData(REALM), None), False),
 ])
-def test_trust_is_gone(state: T.TrustState, gone: bool) -> None:
+def test_trust_is_gone(state: T.TenantApiTrustObserved, gone: bool) -> None:
     assert T.trust_is_gone(state, tenant_api.TrustData(REALM)) is gone
 
 
@@ -222,9 +222,9 @@ def test_trust_lifecycle_discovers_sql_and_heals_a_deleted_row(host: FakeWindows
 
     # An administrator deletes the trust row: drift on exactly the row's fields; update re-runs the script.
     del host.rows[ROW]
-    read = p.read(created.id, created.outs)
-    assert read.id == created.id and read.outs["realm"] is None
-    changed, replaces = changed_fields(read.outs, trust_props())
+    read = p.read(created.id, outs_of(created))
+    assert read.id == created.id and outs_of(read)["realm"] is None
+    changed, replaces = changed_fields(outs_of(read), trust_props())
     assert changed == ["realm", "connector_endpoint", "token_signing_thumbprint"] and replaces == []
     p.update(created.id, outs_of(read), trust_props())
     assert json.loads(host.rows[ROW])["Realm"] == REALM
@@ -242,7 +242,7 @@ def test_trust_changed_data_file_is_staged_and_applied(host: FakeWindowsHost) ->
     created = p.create(trust_props())
     new_realm = "https://adfs.local.azurestack.external/adfs/99999999-0000-0000-0000-000000000000/"
     news = trust_props(data_file_content=data_file(realm=new_realm))
-    changed, replaces = changed_fields(p.read(created.id, created.outs).outs, news)
+    changed, replaces = changed_fields(outs_of(p.read(created.id, outs_of(created))), news)
     assert changed == ["realm", "data_file_sha256"] and replaces == []
     p.update(created.id, outs_of(created), news)
     assert json.loads(host.rows[ROW])["Realm"] == new_realm
@@ -393,9 +393,9 @@ def test_sim_trust_lifecycle(labsim: LabServer, sim: PsrpTransport) -> None:
     admin(labsim, "wapcomputer1", "delete the trust row", Command("Set-MgmtSvcDatabaseSetting", {
         "ConnectionString": cs, "Namespace": "TenantAPI", "Name": "Authentication.IdentityProvider.Secondary",
         "Value": ""}, ["Force"]))
-    read = p.read(created.id, created.outs)
-    assert read.id == created.id and read.outs["realm"] is None
-    assert changed_fields(read.outs, props) == (["realm", "connector_endpoint", "token_signing_thumbprint"],
+    read = p.read(created.id, outs_of(created))
+    assert read.id == created.id and outs_of(read)["realm"] is None
+    assert changed_fields(outs_of(read), props) == (["realm", "connector_endpoint", "token_signing_thumbprint"],
                                                         [])
     updated = p.update(created.id, outs_of(read), props)
     assert p.diff(created.id, outs_of(p.read(created.id, outs_of(updated))), props).changes is False

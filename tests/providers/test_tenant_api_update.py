@@ -26,7 +26,7 @@ def update_props(**kw: Any) -> dict[str, Any]:
     return props
 
 
-def changed(olds, news) -> tuple[list[str], list[str]]:
+def changed(olds: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(changed, replaced) fields of the provider's diff: the state's last read against the inputs."""
     d = T.TenantApiUpdateProvider().diff("id", olds, news)
     return d.changed, list(d.replaces or [])
@@ -46,7 +46,7 @@ def host() -> FakeWindowsHost:
     ([], [{"name": "MgmtSvc-TenantAPI", "state": "Stopped"}], T.TenantApiUpdateObserved(None, "Stopped")),
     ([{"ProductCode": CONNECTOR_TENANT_API.lower()}], [], T.TenantApiUpdateObserved(CONNECTOR_TENANT_API, None)),
 ])
-def test_parse_tenant_api(registry: list[Any], site: list[Any], expected: T.TenantApiState | None) -> None:
+def test_parse_tenant_api(registry: list[Any], site: list[Any], expected: T.TenantApiUpdateObserved | None) -> None:
     assert T.parse_tenant_api(registry, site) == expected
 
 
@@ -60,7 +60,7 @@ def test_parse_tenant_api(registry: list[Any], site: list[Any], expected: T.Tena
      ["run_update_script"]),
     (None, None, ["run_update_script", "start_site"]),
 ])
-def test_plan_update(observed, expected_code, steps):
+def test_plan_update(observed: T.TenantApiUpdateObserved | None, expected_code: str | None, steps: list[str]) -> None:
     inputs = T.TenantApiUpdateInputs.parse(update_props(expected_product_code=expected_code))
     assert [s.kind for s in T.TenantApiUpdateProvider().plan(observed, inputs)] == steps
 
@@ -105,10 +105,10 @@ def test_update_lifecycle(host: FakeWindowsHost, capsys: pytest.CaptureFixture[s
 
     # An administrator stops the site: drift named site_state; update starts it.
     host.site_state = "Stopped"
-    read = p.read(created.id, created.outs)
-    assert changed(read.outs, update_props()) == (["site_state"], [])
-    updated = p.update(created.id, read.outs, update_props())
-    assert host.site_state == "Started" and updated.outs["site_state"] == "Started"
+    read = p.read(created.id, outs_of(created))
+    assert changed(outs_of(read), update_props()) == (["site_state"], [])
+    updated = p.update(created.id, outs_of(read), update_props())
+    assert host.site_state == "Started" and outs_of(updated)["site_state"] == "Started"
 
     # Delete: nothing on the host, a clear warning.
     before = len(host.transport.calls)
@@ -177,9 +177,9 @@ def test_sim_update_lifecycle(labsim: LabServer, sim: PsrpTransport, capsys: pyt
     assert p.diff(created.id, outs_of(read), props).changes is False
 
     admin(labsim, "wapcomputer1", "stop the Tenant API site", Command("Stop-Website", {"Name": "MgmtSvc-TenantAPI"}))
-    read = p.read(created.id, created.outs)
-    assert read.outs["site_state"] == "Stopped"
-    assert changed(read.outs, props) == (["site_state"], [])
+    read = p.read(created.id, outs_of(created))
+    assert outs_of(read)["site_state"] == "Stopped"
+    assert changed(outs_of(read), props) == (["site_state"], [])
     mark = last_id(labsim)
     updated = p.update(created.id, outs_of(read), props)
     assert outs_of(updated)["site_state"] == "Started"

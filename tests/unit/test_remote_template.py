@@ -17,6 +17,7 @@ from providers.base import PROVIDER_KEY, UNKNOWN
 from providers.errors import ConfigurationError, HostDidNotConverge, RemoteCommandFailed
 from providers.ownership import Marker
 from providers.transport import FakeTransport, HostConnection, Transport
+from tests.outs import outs_of
 
 pytestmark = pytest.mark.unit
 
@@ -281,7 +282,7 @@ def test_keep_ownership_writes_the_marker_again_only_when_it_differs(monkeypatch
     assert [m for _, _, m in written] == [mine]
 
 
-def test_provider_owns_the_transport_it_was_given_else_one_over_the_process_sessions():
+def test_provider_owns_the_transport_it_was_given_else_one_over_the_process_sessions() -> None:
     import pickle
 
     from providers.transport import PsrpTransport, process_sessions
@@ -293,6 +294,7 @@ def test_provider_owns_the_transport_it_was_given_else_one_over_the_process_sess
     made = provider.transport
     assert isinstance(made, PsrpTransport) and provider.transport is made  # made once, kept by the provider
     other = remote.RemoteProvider().transport
+    assert isinstance(other, PsrpTransport) and isinstance(made, PsrpTransport)
     assert other is not made and other.cache is made.cache is process_sessions()  # one pool per host
     assert pickle.dumps(provider) == pickled  # the state never carries a transport
 
@@ -374,7 +376,7 @@ def box_props(**kw):
     return {"connection": CONN, "size": 3, "name": "thing", **kw}
 
 
-def test_diff_names_what_compare_finds_settings_connection_and_owner():
+def test_diff_names_what_compare_finds_settings_connection_and_owner() -> None:
     p = BoxProvider(Box())
     assert p.diff("id", {**box_props(), "size": 3, "observed_owner": ME}, box_props(owner=ME)).changed == []
     d = p.diff("id", {**box_props(), "size": 2}, box_props())
@@ -384,25 +386,26 @@ def test_diff_names_what_compare_finds_settings_connection_and_owner():
     assert p.diff("id", {**box_props(), "size": 3}, box_props(owner=ME)).changed == ["owner"]  # marker not seen
 
 
-def test_create_claims_converges_and_records_the_ownership_outputs(monkeypatch):
+def test_create_claims_converges_and_records_the_ownership_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
     written = Written()
     monkeypatch.setattr(O, "write", written)
     box = Box(value=None)
     created = BoxProvider(box).create(box_props(owner=ME))
     assert created.id == "box:thing" and box.value == 3
-    assert created.outs["size"] == 3 and created.outs["adopted"] is False and created.outs["observed_owner"] == ME
+    outs = outs_of(created)
+    assert outs["size"] == 3 and outs["adopted"] is False and outs["observed_owner"] == ME
     assert [m.owner for _, _, m in written] == [ME]
 
 
-def test_read_of_a_thing_gone_empties_the_state_and_otherwise_reports_the_marker():
+def test_read_of_a_thing_gone_empties_the_state_and_otherwise_reports_the_marker() -> None:
     box = Box(value=None)
     assert BoxProvider(box).read("box:thing", box_props()).id == ""
     box.value, box.marker = 5, Marker(ME, resource="Box", thing="the box thing")
     read = BoxProvider(box).read("box:thing", box_props())
-    assert read.id == "box:thing" and read.outs["size"] == 5 and read.outs["observed_owner"] == ME
+    assert read.id == "box:thing" and outs_of(read)["size"] == 5 and outs_of(read)["observed_owner"] == ME
 
 
-def test_delete_removes_what_the_stack_made_then_its_marker_last(monkeypatch):
+def test_delete_removes_what_the_stack_made_then_its_marker_last(monkeypatch: pytest.MonkeyPatch) -> None:
     removed = Removed()
     monkeypatch.setattr(O, "remove", removed)
     box = Box(value=3, marker=Marker(ME, resource="Box", thing="the box thing"))
@@ -411,7 +414,7 @@ def test_delete_removes_what_the_stack_made_then_its_marker_last(monkeypatch):
     assert removed == [(O.STEP_UNMARK, O.marker_path("Box", "thing"))]
 
 
-def test_delete_never_removes_what_another_stack_owns(monkeypatch):
+def test_delete_never_removes_what_another_stack_owns(monkeypatch: pytest.MonkeyPatch) -> None:
     removed = Removed()
     monkeypatch.setattr(O, "remove", removed)
     box = Box(value=3, marker=Marker("wap-connector/lab-b", resource="Box", thing="the box thing"))
@@ -419,7 +422,7 @@ def test_delete_never_removes_what_another_stack_owns(monkeypatch):
     assert box.removed == [] and box.value == 3 and removed == []
 
 
-def test_delete_leaves_an_adopted_thing_and_removes_only_the_marker(monkeypatch):
+def test_delete_leaves_an_adopted_thing_and_removes_only_the_marker(monkeypatch: pytest.MonkeyPatch) -> None:
     removed = Removed()
     monkeypatch.setattr(O, "remove", removed)
     box = Box(value=3, marker=Marker(ME, adopted=True, prior={"size": 1}, resource="Box", thing="the box thing"))
@@ -428,7 +431,7 @@ def test_delete_leaves_an_adopted_thing_and_removes_only_the_marker(monkeypatch)
     assert removed == [(O.STEP_UNMARK, O.marker_path("Box", "thing"))]
 
 
-def test_delete_without_an_owner_reads_and_marks_nothing(monkeypatch):
+def test_delete_without_an_owner_reads_and_marks_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     removed = Removed()
     monkeypatch.setattr(O, "remove", removed)
     box = Box(value=3)
