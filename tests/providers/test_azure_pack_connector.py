@@ -200,7 +200,7 @@ def changed_fields(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
     return [d.field for d in apc.compare(news, olds)]
 
 
-def observed_as(**kw):
+def observed_as(**kw: Any) -> dict[str, Any]:
     return {"multi_cloud_enabled": True, "clouds": DESIRED["clouds"], "azure_stack_cloud_name": "AzureStack", **kw}
 
 

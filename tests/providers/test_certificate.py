@@ -179,7 +179,7 @@ def changed_fields(olds: dict[str, Any], news: dict[str, Any]) -> tuple[list[str
     return d.changed, list(d.replaces or [])
 
 
-def _state(props, **observed):
+def _state(props: dict[str, Any], **observed: Any) -> dict[str, Any]:
     outs = {**props, "thumbprint": C.desired_thumbprint(props), "found_in_store": props["store"],
             "has_private_key": props["store"] == "My", "adopted": False, "__provider": "pickle"}
     outs.update(observed)

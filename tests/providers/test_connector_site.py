@@ -50,7 +50,7 @@ def changed_fields(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
     return [d.field for d in cs.compare(news, olds)]
 
 
-def checked(props):
+def checked(props: dict[str, Any]) -> dict[str, Any]:
     result = cs.check(props)
     assert result.failures == [], [(f.property, f.reason) for f in result.failures]
     return result.inputs

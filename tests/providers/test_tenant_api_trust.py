@@ -136,7 +136,7 @@ def changed_fields(olds: dict[str, Any], news: dict[str, Any]) -> tuple[list[str
     return d.changed, list(d.replaces or [])
 
 
-def _desired(**kw):
+def _desired(**kw: Any) -> dict[str, Any]:
     d = {"realm": REALM, "connector_endpoint": "https://e", "token_signing_thumbprint": "AB", "data_file_sha256": "11"}
     d.update(kw)
     return d

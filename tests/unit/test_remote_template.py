@@ -5,6 +5,7 @@ states the loop; no sockets."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,32 +130,32 @@ class BoxProvider(remote.HostResourceProvider[ThingInputs, int, str]):
         super().__init__(FakeTransport({}))
         self.box = box
 
-    def identity(self, inputs):
+    def identity(self, inputs: ThingInputs) -> remote.Identity:
         return remote.Identity(inputs.connection.fqdn, O.marker_path("Box", inputs.name), f"the box {inputs.name}")
 
-    def stored_identity(self, t, props):
+    def stored_identity(self, t: Transport, props: Mapping[str, Any]) -> remote.Identity:
         return remote.Identity(remote.connection_of(props).fqdn, O.marker_path("Box", props["name"]),
                                f"the box {props['name']}")
 
-    def read_host(self, t, inputs):
+    def read_host(self, t: Transport, inputs: ThingInputs) -> tuple[int | None, Marker | None]:
         self.box.reads += 1
         return self.box.value, self.box.marker
 
-    def read_state(self, t, props):
+    def read_state(self, t: Transport, props: Mapping[str, Any]) -> tuple[int | None, Marker | None]:
         self.box.reads += 1
         return self.box.value, self.box.marker
 
-    def desired_values(self, inputs):
+    def desired_values(self, inputs: ThingInputs) -> Mapping[str, Any]:
         return {"size": inputs.size}
 
-    def observed_values(self, observed, inputs):
+    def observed_values(self, observed: int | None, inputs: ThingInputs) -> Mapping[str, Any]:
         return {"size": observed}
 
-    def compare(self, desired, observed):
+    def compare(self, desired: Mapping[str, Any], observed: Mapping[str, Any]) -> list[O.Difference]:
         return [O.Difference("size", observed.get("size"), desired.get("size"))] \
             if observed.get("size") != desired.get("size") else []
 
-    def steps(self, differences, inputs, observed):
+    def steps(self, differences: list[O.Difference], inputs: ThingInputs, observed: int | None) -> list[str]:
         return ["set"] if differences else []
 
     def apply(self, t: Transport, inputs: ThingInputs, steps: list[str], observed: int | None) -> str:
@@ -169,23 +170,24 @@ class BoxProvider(remote.HostResourceProvider[ThingInputs, int, str]):
     def did_not_converge(self, inputs: ThingInputs, observed: int | None, left: list[str]) -> HostDidNotConverge:
         return HostDidNotConverge("h", "set", f"still {observed}", hint="look")
 
-    def prior_values(self, observed, inputs):
+    def prior_values(self, observed: int, inputs: ThingInputs) -> dict[str, Any]:
         return {"size": observed}
 
-    def outputs(self, props, inputs, done, olds):
+    def outputs(self, props: Mapping[str, Any], inputs: ThingInputs, done: remote.Converged[int, str],
+                olds: Mapping[str, Any] | None) -> dict[str, Any]:
         return {"size": done.observed}
 
-    def resource_id(self, inputs, outputs):
+    def resource_id(self, inputs: ThingInputs, outputs: Mapping[str, Any]) -> str:
         return f"box:{inputs.name}"
 
-    def read_outputs(self, props, observed):
+    def read_outputs(self, props: Mapping[str, Any], observed: int | None) -> dict[str, Any]:
         return {"size": observed}
 
-    def remove(self, t, props, found):
+    def remove(self, t: Transport, props: Mapping[str, Any], found: int | None) -> None:
         self.box.removed.append(props["name"])
         self.box.value = None
 
-    def leave(self, t, props, found):
+    def leave(self, t: Transport, props: Mapping[str, Any], found: int | None) -> None:
         self.box.left.append(props.get("prior"))
 
 
@@ -368,11 +370,11 @@ def test_another_keys_host_is_its_own() -> None:
 
 # -- the lifecycle the template owns -------------------------------------------------------------------------------
 class Removed(list):
-    def __call__(self, t, conn, step, path):
+    def __call__(self, t: Transport, conn: HostConnection, step: str, path: str) -> None:
         self.append((step, path))
 
 
-def box_props(**kw):
+def box_props(**kw: Any) -> dict[str, Any]:
     return {"connection": CONN, "size": 3, "name": "thing", **kw}
 
 
