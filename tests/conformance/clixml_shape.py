@@ -76,6 +76,38 @@ def members(shape: tuple, section: str = "MS") -> dict[str, tuple]:
     return dict(part(shape, section) or ())
 
 
+def values(xml_text: str | bytes) -> dict[str, object]:
+    """A record's values by member path (``Exception.HResult``, ``InvocationInfo.HistoryId``, a dictionary's entry
+    as ``PSVersionTable[PSVersion]``): a primitive as (CLIXML tag, text), an object's ToString as ``path#ToString``,
+    a list's items as ``path#items``; what a shape leaves out."""
+    if isinstance(xml_text, bytes):
+        xml_text = xml_text.decode("utf-8-sig")
+    root = ET.fromstring(xml_text.strip())
+    doc = _Doc(root)
+    out: dict[str, object] = {}
+
+    def value(el: ET.Element, path: str) -> None:
+        if el.tag == "Ref":
+            el = doc.objects[el.get("RefId")]
+        if el.tag != "Obj":
+            out[path] = (el.tag, el.text)
+            return
+        out[path + "#ToString"] = el.findtext("ToString")
+        lst = el.find("LST")
+        if lst is not None:
+            out[path + "#items"] = [(item.tag, item.text) for item in lst]
+        for entry in el.findall("DCT/En"):
+            key, item = entry.find("*[@N='Key']"), entry.find("*[@N='Value']")
+            if key is not None and item is not None:
+                value(item, f"{path}[{key.text}]")
+        for section in ("Props", "MS"):
+            for member in el.findall(f"{section}/*"):
+                value(member, f"{path}.{member.get('N')}" if path else member.get("N") or "")
+
+    value(root, "")
+    return out
+
+
 # -- WSMan and PSRP framing ------------------------------------------------------------------------------------
 def element_paths(el: ET.Element, prefix: str = "") -> list[str]:
     """Every element below ``el`` as a path of tag names (namespaced), with its attribute names."""
