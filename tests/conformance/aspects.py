@@ -638,7 +638,8 @@ def same_values_but(ours: bytes, windows: str, scenario: dict[str, str]) -> None
 @aspect("error.cmdlet.values", "cmdlet_error_record.xml")
 def _(wire: Wire) -> None:
     same_values_but(wire.message("cmdlet_error"), "cmdlet_error_record.xml", {
-        "#ToString": _THE_ERROR, "Exception#ToString": _THE_ERROR, "Exception.ErrorRecord": _THE_ERROR,
+        "#ToString": _THE_ERROR, "Exception#ToString": _THE_ERROR, "Exception#types": _THE_ERROR,
+        "Exception.ErrorRecord": _THE_ERROR,
         "Exception.ItemName": _THE_ERROR, "Exception.Message": _THE_ERROR, "TargetObject": _THE_ERROR,
         "Exception.SessionStateCategory": _THE_ERROR, "FullyQualifiedErrorId": _THE_ERROR,
         "ErrorCategory_Reason": _THE_ERROR, "ErrorCategory_TargetName": _THE_ERROR,
@@ -659,7 +660,8 @@ def _(wire: Wire) -> None:
     write_error = "another error: the recording's Write-Error in a script block, labsim's Get-Item"
     same_values_but(wire.message("cmdlet_error_no_invocation"), "error_record_no_invocation.xml", {
         **{k: write_error for k in (
-            "#ToString", "Exception#ToString", "Exception.Message", "TargetObject", "FullyQualifiedErrorId",
+            "#ToString", "Exception#ToString", "Exception#types", "Exception.Message", "TargetObject",
+            "FullyQualifiedErrorId",
             "ErrorCategory_Category", "ErrorCategory_Activity", "ErrorCategory_Reason", "ErrorCategory_TargetName",
             "ErrorCategory_TargetType", "ErrorCategory_Message", "ErrorDetails_ScriptStackTrace",
             "InvocationInfo.InvocationName", "InvocationInfo.MyCommand")},
@@ -691,6 +693,7 @@ def _(wire: Wire) -> None:
         record + "Exception#ToString": _NO_FRAMES, record + "Exception.Source": _NO_FRAMES,
         record + "Exception.Data[System.Management.Automation.Interpreter.InterpretedFrameInfo]#ToString": _NO_FRAMES,
         record + "Exception.Data[System.Management.Automation.Interpreter.InterpretedFrameInfo]#items": _NO_FRAMES,
+        record + "Exception.Data[System.Management.Automation.Interpreter.InterpretedFrameInfo]#types": _NO_FRAMES,
         record + "Exception.StackTrace": _NO_FRAMES, record + "Exception.TargetSite": _NO_FRAMES,
     })
 

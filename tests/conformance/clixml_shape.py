@@ -78,8 +78,8 @@ def members(shape: tuple, section: str = "MS") -> dict[str, tuple]:
 
 def values(xml_text: str | bytes) -> dict[str, object]:
     """A record's values by member path (``Exception.HResult``, ``InvocationInfo.HistoryId``, a dictionary's entry
-    as ``PSVersionTable[PSVersion]``): a primitive as (CLIXML tag, text), an object's ToString as ``path#ToString``,
-    a list's items as ``path#items``; what a shape leaves out."""
+    as ``PSVersionTable[PSVersion]``): a primitive as (CLIXML tag, text), an object's ToString and type names as
+    ``path#ToString`` and ``path#types``, a list's items as ``path#items``; what a shape leaves out."""
     if isinstance(xml_text, bytes):
         xml_text = xml_text.decode("utf-8-sig")
     root = ET.fromstring(xml_text.strip())
@@ -93,6 +93,7 @@ def values(xml_text: str | bytes) -> dict[str, object]:
             out[path] = (el.tag, el.text)
             return
         out[path + "#ToString"] = el.findtext("ToString")
+        out[path + "#types"] = doc.types(el)
         lst = el.find("LST")
         if lst is not None:
             out[path + "#items"] = [(item.tag, item.text) for item in lst]
