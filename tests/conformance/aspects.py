@@ -675,10 +675,14 @@ def _(wire: Wire) -> None:
 
 @aspect("error.script_refused.values", "script_refused_state.xml")
 def _(wire: Wire) -> None:
+    to_string = "ExceptionAsErrorRecord.Exception#ToString"
     same_values_but(wire.message("script_refused_state"), "script_refused_state.xml", {
-        "ExceptionAsErrorRecord.Exception#ToString": "labsim writes the CR LF in the exception's ToString as is "
-                                                     "(Windows: _x000D__x000A_), which XML reads back as LF",
+        to_string: "labsim writes the CR LF in the exception's ToString as is (Windows: _x000D__x000A_), which "
+                   "XML reads back as LF: the text is Windows' but for that",
     })
+    windows = values(recording("script_refused_state.xml").split("-->", 1)[1])[to_string]
+    assert isinstance(windows, str) and "\r\n" in windows
+    assert values(wire.message("script_refused_state"))[to_string] == windows.replace("\r\n", "\n")
 
 
 @aspect("error.command_not_found.values", "command_not_found_state.xml")

@@ -7,6 +7,7 @@ CLIXML types, dictionary keys) and drops values (ids, times, texts), so comparis
 from __future__ import annotations
 
 import base64
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,13 +87,16 @@ def values(xml_text: str | bytes) -> dict[str, object]:
     doc = _Doc(root)
     out: dict[str, object] = {}
 
+    def text(s: str | None) -> str | None:  # CLIXML's escapes decoded, as a client reads them ([MS-PSRP] 2.2.5.3.2)
+        return re.sub(r"_x([0-9A-Fa-f]{4})_", lambda m: chr(int(m.group(1), 16)), s) if s is not None else None
+
     def value(el: ET.Element, path: str) -> None:
         if el.tag == "Ref":
             el = doc.objects[el.get("RefId")]
         if el.tag != "Obj":
-            out[path] = (el.tag, el.text)
+            out[path] = (el.tag, text(el.text))
             return
-        out[path + "#ToString"] = el.findtext("ToString")
+        out[path + "#ToString"] = text(el.findtext("ToString"))
         out[path + "#types"] = doc.types(el)
         lst = el.find("LST")
         if lst is not None:
