@@ -653,6 +653,12 @@ def _(wire: Wire) -> None:
         "PipelineIterationInfo#items": "[inf] labsim counts no objects processed (the lengths match: "
                                        "error.cmdlet.iteration_counters)",
     })
+    # The origin differs with the scenario, but the record says it once: its InvocationInfo and its flattened
+    # InvocationInfo_CommandOrigin agree, as in the recording (Internal there; Runspace for a command the client
+    # invoked, as verbose_record.xml shows).
+    for record in (values(wire.message("cmdlet_error")), values(recording("cmdlet_error_record.xml").split("-->")[1])):
+        assert record["InvocationInfo.CommandOrigin"] == ("S", record["InvocationInfo_CommandOrigin#ToString"])
+    assert values(wire.message("cmdlet_error"))["InvocationInfo.CommandOrigin"] == ("S", "Runspace")
 
 
 @aspect("error.cmdlet.values_without_invocation_info", "error_record_no_invocation.xml")
