@@ -706,6 +706,10 @@ def _(wire: Wire) -> None:
         record + "Exception.Data[System.Management.Automation.Interpreter.InterpretedFrameInfo]#types": _NO_FRAMES,
         record + "Exception.StackTrace": _NO_FRAMES, record + "Exception.TargetSite": _NO_FRAMES,
     })
+    # Without frames, the exception's text is Windows' first line: "<type>: <message>".
+    text = values(wire.message("command_not_found_state"))[record + "Exception#ToString"]
+    assert isinstance(windows[record + "Exception#ToString"], str)
+    assert text == windows[record + "Exception#ToString"].split("\r\n")[0]
 
 
 @aspect("verbose.values", "verbose_record.xml,verbose_record_no_invocation.xml")
