@@ -107,7 +107,10 @@ def test_the_members_of_each_type_come_before_system_exceptions() -> None:
     found = exception_members("System.IO.FileNotFoundException", target="C:\\temp\\WAPConnector.zip")
     assert (found["FileName"], found["FusionLog"]) == ("C:\\temp\\WAPConnector.zip", None)
     assert exception_members(f"{SMA}.PSArgumentException")["ParamName"] is None
+    # No target: each type's name member is empty, never absent.
     assert exception_members(f"{SMA}.CommandNotFoundException", target=None)["CommandName"] == ""
+    assert exception_members(f"{SMA}.ItemNotFoundException", target=None)["ItemName"] == ""
+    assert exception_members("System.IO.FileNotFoundException", target=None)["FileName"] == ""
 
 
 def test_an_exception_without_recorded_frames_has_none() -> None:
