@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The whole test suite as `make test` runs it: the test modules on every core (pytest-xdist, each module on one
-worker: ``--dist loadscope``), then the tests marked ``serial`` alone, then one summary of both runs: each tier's
-time, the slowest tests and one closing line in pytest's words ("N passed, N failed ... in S s"), last, which is
-what CI reads.
+worker: ``--dist loadscope``, longest module first: tests/conftest.py), then the tests marked ``serial`` alone, then
+one summary of both runs: each tier's time, the slowest tests and one closing line in pytest's words ("N passed,
+N failed ... in S s"), last, which is what CI reads.
 
     python scripts/test_suite.py [pytest args]      # e.g. -m unit, -k name, tests/labsim; -n/--workers: workers
 
@@ -50,7 +50,8 @@ def _and(expr: str | None, clause: str) -> str:
 
 def runs(args: list[str], workers: str) -> list[tuple[str, list[str]]]:
     expr, rest = split_marker(args)
-    return [("parallel", ["-n", workers, "--dist", "loadscope", "-m", _and(expr, "not serial"), *rest]),
+    return [("parallel", ["-n", workers, "--dist", "loadscope", "--no-loadscope-reorder",
+                          "-m", _and(expr, "not serial"), *rest]),
             ("serial", ["-n", "0", "-m", _and(expr, "serial"), *rest])]
 
 

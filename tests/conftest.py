@@ -10,6 +10,7 @@ test.
 from __future__ import annotations
 
 import contextvars
+import functools
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -107,17 +108,30 @@ def _sim_left_clean(request: pytest.FixtureRequest) -> Iterator[None]:
 
 # -- order under pytest-xdist ---------------------------------------------------------------------------------------
 # make test hands whole modules to its workers (--dist loadscope: a module's fixtures, its shared deployed lab and
-# the figures it counts over all its tests stay on one worker), in collection order: the slowest modules (e2e, then
-# sim) go first so that no long module starts last while the other worker sits idle. Modules keep their test order.
-_SLOW_FIRST = ("e2e", "sim", "conformance", "unit")
+# the figures it counts over all its tests stay on one worker) in collection order, which scripts/test_suite.py
+# keeps (--no-loadscope-reorder: xdist would otherwise put the modules with most tests first, and the long e2e
+# modules of one or two tests last, where one of them runs alone while the other worker sits idle). The order is
+# longest module first (tests/timings.py: each test's last measured time, or its tier's typical time), so the
+# short modules at the end fill in. Modules keep their test order.
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """The controller reads the known times once and hands every worker the same, so all collect one order
+    (xdist stops when two workers' collections differ) even if another run writes the file meanwhile."""
+    node.workerinput["test_durations"] = _known_at_start()
+
+
+@functools.cache
+def _known_at_start() -> dict[str, float]:
+    from tests.timings import known_durations
+
+    return known_durations()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
+    known = getattr(config, "workerinput", {}).get("test_durations")
+    if known is None:  # not an xdist worker: the order pytest collected
         return
-    rank: dict[str, int] = {}
-    for item in items:
-        tier = next((i for i, t in enumerate(_SLOW_FIRST) if item.get_closest_marker(t)), len(_SLOW_FIRST))
-        module = item.nodeid.split("::", 1)[0]
-        rank[module] = min(rank.get(module, tier), tier)
-    items.sort(key=lambda item: rank[item.nodeid.split("::", 1)[0]])
+    from tests.timings import module_seconds, tier_of
+
+    expected = module_seconds(((item.nodeid, tier_of(m.name for m in item.iter_markers())) for item in items), known)
+    items.sort(key=lambda item: (-expected[item.nodeid.split("::", 1)[0]], item.nodeid.split("::", 1)[0]))

@@ -10,6 +10,9 @@ reports; the workers write nothing.
 
 ``scripts/test_suite.py`` (`make test`) runs pytest more than once (the parallel part, then the tests that must run
 alone) and prints the same summary for the whole suite from these files, then one closing line.
+
+Every run also updates ``.state/test-durations.json``, each test's last measured time whatever run measured it:
+``module_seconds`` reads it to tell how long each module will take, so that the longest start first.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ TIERS = ("e2e", "sim", "conformance", "unit")
 SLOWEST = 20
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = REPO / ".state" / "test-times.json"
+KNOWN = REPO / ".state" / "test-durations.json"
+# A test never measured here: what a test of its tier typically takes (a fresh clone orders on these alone).
+TYPICAL_SECONDS = {"e2e": 45.0, "sim": 1.0, "conformance": 0.1, "unit": 0.02, "unmarked": 0.02}
 # What pytest's closing line counts, in its order.
 OUTCOMES = ("failed", "passed", "skipped", "deselected", "xfailed", "xpassed", "warnings", "error")
 
@@ -69,8 +75,38 @@ class Timings:
         path = times_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"run": run, "tests": ran}, indent=0) + "\n", encoding="utf-8")
+        remember(ran)
         for line in summary_lines(ran, ended - self.started):
             terminalreporter.write_line(line)
+
+
+def known_durations() -> dict[str, float]:
+    """Each test's last measured seconds (empty on a fresh clone, or when the file cannot be read)."""
+    try:
+        data = json.loads(KNOWN.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: float(v) for k, v in data.items() if isinstance(v, int | float)} if isinstance(data, dict) else {}
+
+
+def remember(tests: Mapping[str, Mapping[str, Any]]) -> None:
+    """Add the times of a run to the ones known, a test measured again keeping its newest time."""
+    known = known_durations()
+    known.update({nodeid: round(t["seconds"], 3) for nodeid, t in tests.items()})
+    KNOWN.parent.mkdir(parents=True, exist_ok=True)
+    tmp = KNOWN.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(known, indent=0, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(KNOWN)  # a worker collecting at the same time reads the old file or the new one, never half
+
+
+def module_seconds(tests: Iterable[tuple[str, str]], known: Mapping[str, float]) -> dict[str, float]:
+    """How long each module is expected to take, from its tests as (node id, tier): a test's last measured time,
+    or what a test of its tier typically takes."""
+    out: dict[str, float] = {}
+    for nodeid, tier in tests:
+        module = nodeid.split("::", 1)[0]
+        out[module] = out.get(module, 0.0) + known.get(nodeid, TYPICAL_SECONDS.get(tier, 0.02))
+    return out
 
 
 def summary_lines(tests: Mapping[str, Mapping[str, Any]], wall: float, slowest: int = SLOWEST) -> list[str]:

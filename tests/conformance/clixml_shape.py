@@ -7,6 +7,7 @@ CLIXML types, dictionary keys) and drops values (ids, times, texts), so comparis
 from __future__ import annotations
 
 import base64
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,42 @@ def part(shape: tuple, name: str) -> Any:
 
 def members(shape: tuple, section: str = "MS") -> dict[str, tuple]:
     return dict(part(shape, section) or ())
+
+
+def values(xml_text: str | bytes) -> dict[str, object]:
+    """A record's values by member path (``Exception.HResult``, ``InvocationInfo.HistoryId``, a dictionary's entry
+    as ``PSVersionTable[PSVersion]``): a primitive as (CLIXML tag, text), an object's ToString and type names as
+    ``path#ToString`` and ``path#types``, a list's items as ``path#items``; what a shape leaves out."""
+    if isinstance(xml_text, bytes):
+        xml_text = xml_text.decode("utf-8-sig")
+    root = ET.fromstring(xml_text.strip())
+    doc = _Doc(root)
+    out: dict[str, object] = {}
+
+    def text(s: str | None) -> str | None:  # CLIXML's escapes decoded, as a client reads them ([MS-PSRP] 2.2.5.3.2)
+        return re.sub(r"_x([0-9A-Fa-f]{4})_", lambda m: chr(int(m.group(1), 16)), s) if s is not None else None
+
+    def value(el: ET.Element, path: str) -> None:
+        if el.tag == "Ref":
+            el = doc.objects[el.get("RefId")]
+        if el.tag != "Obj":
+            out[path] = (el.tag, text(el.text))
+            return
+        out[path + "#ToString"] = text(el.findtext("ToString"))
+        out[path + "#types"] = doc.types(el)
+        lst = el.find("LST")
+        if lst is not None:
+            out[path + "#items"] = [(item.tag, item.text) for item in lst]
+        for entry in el.findall("DCT/En"):
+            key, item = entry.find("*[@N='Key']"), entry.find("*[@N='Value']")
+            if key is not None and item is not None:
+                value(item, f"{path}[{key.text}]")
+        for section in ("Props", "MS"):
+            for member in el.findall(f"{section}/*"):
+                value(member, f"{path}.{member.get('N')}" if path else member.get("N") or "")
+
+    value(root, "")
+    return out
 
 
 # -- WSMan and PSRP framing ------------------------------------------------------------------------------------

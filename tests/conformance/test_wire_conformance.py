@@ -5,6 +5,8 @@ yet is expected to fail, with its reason: when labsim comes to match it, that te
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from labsim.records import exception_types
@@ -16,8 +18,19 @@ pytestmark = [pytest.mark.conformance, pytest.mark.timeout(120)]
 
 
 @pytest.fixture(scope="module")
-def wire(tmp_path_factory: pytest.TempPathFactory) -> Wire:
+def shared_wire(tmp_path_factory: pytest.TempPathFactory) -> Wire:
     return capture(tmp_path_factory.mktemp("conformance"))
+
+
+@pytest.fixture
+def wire(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Wire:
+    """The module's one capture; a capture of its own per test while mutmut learns which tests call which labsim
+    function (it credits a call to the test running when it happens, and the module's capture happens in the first
+    test alone: every other aspect would go unrun against a labsim mutant)."""
+    if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+        return capture(tmp_path_factory.mktemp("conformance"))
+    wire: Wire = request.getfixturevalue("shared_wire")
+    return wire
 
 
 def _param(a: Aspect) -> pytest.ParameterSet:

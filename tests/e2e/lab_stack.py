@@ -10,6 +10,9 @@ throwaway project/backend (tests/e2e/pulumi_cli.py), and the stack configuration
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +25,7 @@ from labsim.hosts.wapconnector import make_bundle
 from labsim.lab import DEFAULT_LAB, Lab, load_lab
 from labsim.stack_config import write_stack_config
 from labsim.testing import free_loopback_lab, start_labsim
-from tests.e2e.pulumi_cli import PulumiProject
+from tests.e2e.pulumi_cli import ROOT, PulumiProject
 
 
 @dataclass
@@ -110,6 +113,12 @@ class LabStack:
     def last_invocation_id(self) -> int:
         recorded = self.runtime.state.invocations()
         return recorded[-1]["id"] if recorded else 0
+
+    def doctor(self) -> subprocess.CompletedProcess[str]:
+        """`make doctor` (scripts/doctor.py) against this stack."""
+        return subprocess.run([sys.executable, str(ROOT / "scripts" / "doctor.py"), "--stack", self.project.stack,
+                               "--cwd", str(self.project.project_dir)], env={**os.environ, **self.project.env},
+                              capture_output=True, text=True, timeout=300)
 
     def outputs(self) -> dict[str, Any]:
         return self.project.run("stack", "output", "--json", "--show-secrets", check=True).json()

@@ -1,5 +1,6 @@
-"""labops end to end: the picture (`make graph`) and the fleet command on a deployed lab, through the real
-Pulumi engine and Automation API. One labsim and one deployed stack serve the whole module."""
+"""labops end to end: the doctor (`make doctor`), the picture (`make graph`) and the fleet command on a deployed
+lab, through the real Pulumi engine and Automation API. One labsim and one deployed stack serve the whole module,
+in file order: the doctor first, on the lab as `up` left it."""
 
 from __future__ import annotations
 
@@ -75,6 +76,23 @@ def secrets_of(lab: LabStack) -> list[str]:
     walk(lab.project.export(show_secrets=True))
     assert found, "the stack should hold passwords and keys"
     return found
+
+
+def test_doctor_judges_the_deployed_connector_without_writing(lab: LabStack) -> None:
+    """`make doctor` on the deployed lab (first: the lab is as `up` left it): each connector certificate bound is
+    the stack's, and the WASP reaches each connector; every check passes and no host changes."""
+    before = {h.name: lab.snapshot(h.name) for h in lab.lab.hosts}
+    after = lab.doctor()
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert [line for line in after.stdout.splitlines() if " FAIL " in line] == []
+    thumbprints = {n: c["thumbprint"] for n, c in lab.outputs()["clouds"].items()}
+    lines = after.stdout.splitlines()
+    for host, cloud in (("wapcomputer1", "AzurePack_1"), ("wapcomputer2", "AzurePack_2")):
+        cert = next(line for line in lines if line.startswith(host) and "connector certificate" in line)
+        assert f"PASS bound {thumbprints[cloud]}" in cert and "server auth, key present" in cert, cert
+        assert any(line.startswith("AzS-WASP01") and f"reaches {host}:40005" in line and "PASS" in line
+                   for line in lines), after.stdout
+    assert {h.name: lab.snapshot(h.name) for h in lab.lab.hosts} == before
 
 
 def test_graph_shows_hosts_resources_and_drift_without_secrets_or_touching_hosts(

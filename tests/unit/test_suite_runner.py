@@ -3,10 +3,13 @@ the serial tests are only in the second, and the closing line for both runs read
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from scripts import test_suite as suite
-from tests.timings import summary_lines, tier_of
+from tests import timings
+from tests.timings import TYPICAL_SECONDS, module_seconds, summary_lines, tier_of
 
 pytestmark = pytest.mark.unit
 
@@ -47,3 +50,26 @@ def test_each_tier_gets_its_tests_wall_and_test_time_and_the_slowest_come_first(
     assert any(line.split() == ["unit", "2", "4.0", "3.0"] for line in lines), lines
     assert any(line.split() == ["e2e", "1", "9.0", "9.0"] for line in lines), lines
     assert [line.split()[-1] for line in lines[-2:]] == ["c", "b"]
+
+
+def test_the_parallel_run_keeps_the_collected_order_of_modules() -> None:
+    (_, parallel), (_, serial) = suite.runs([], "2")
+    assert "--no-loadscope-reorder" in parallel  # xdist's own order would put the long one-test modules last
+
+
+def test_a_module_is_expected_to_take_its_tests_last_times_or_their_tiers_typical_time() -> None:
+    tests = [("tests/e2e/test_a.py::test_one", "e2e"), ("tests/e2e/test_a.py::test_two", "e2e"),
+             ("tests/unit/test_b.py::test_x", "unit"), ("tests/sim/test_c.py::test_y", "sim")]
+    expected = module_seconds(tests, {"tests/e2e/test_a.py::test_one": 12.5, "tests/sim/test_c.py::test_y": 80.0})
+    assert expected == {"tests/e2e/test_a.py": 12.5 + TYPICAL_SECONDS["e2e"],
+                        "tests/unit/test_b.py": TYPICAL_SECONDS["unit"], "tests/sim/test_c.py": 80.0}
+
+
+def test_each_run_adds_its_times_to_the_known_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(timings, "KNOWN", tmp_path / "durations.json")
+    assert timings.known_durations() == {}  # a fresh clone
+    timings.remember({"a::t": {"seconds": 1.0}, "b::t": {"seconds": 2.0}})
+    timings.remember({"a::t": {"seconds": 3.0}})
+    assert timings.known_durations() == {"a::t": 3.0, "b::t": 2.0}
+    (tmp_path / "durations.json").write_text("{not json")
+    assert timings.known_durations() == {}  # a damaged file orders as a fresh clone does, it stops nothing
