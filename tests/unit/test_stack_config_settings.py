@@ -126,3 +126,28 @@ def test_a_host_with_an_absolute_ca_file_reads_it_there() -> None:
 def test_a_credential_prints_its_user_but_never_its_password() -> None:
     cred = CredentialConfig(username="CONTOSO\\WapAdmin", password="Sw0rdfish-9")
     assert str(cred) == repr(cred) == "CredentialConfig(username='CONTOSO\\\\WapAdmin', password='****')"
+
+
+def test_a_missing_setting_says_where_to_set_it_and_a_missing_password_how() -> None:
+    assert refused({}) == [f"{NS}:clouds: missing; set it in stacks/Pulumi.<stack>.yaml"]
+    raw = lab_raw()
+    del raw["credentials"]["wapcomputer1"]["password"]
+    raw["credentials"]["wapcomputer2"]["password"] = ""
+    with pytest.raises(ConfigurationError) as err:
+        parse_stack_config(raw, SECRET)
+    assert err.value.problems == [
+        f"{NS}:credentials.wapcomputer1.password: missing; set it with pulumi config set --secret --path "
+        f"'{NS}:credentials.wapcomputer1.password'",
+        f"{NS}:credentials.wapcomputer2.password: String should have at least 1 character"]
+
+
+def test_a_plain_text_pfx_password_is_reported_once_though_both_the_engine_and_the_stack_file_show_it(
+        tmp_path: Path) -> None:
+    key = f"{NS}:clouds[0].connectorCertificate.pfxPassword"
+    raw = {"clouds": [{**CLOUD, "connectorCertificate": {"source": "pfx", "pfxFile": "c.pfx", "pfxPassword": "p",
+                                                         "issuingCaFile": "ca.cer"}}]}
+    with pytest.raises(ConfigurationError) as err:
+        parse_stack_config(raw, {f"{NS}:credentials"}, plain_paths={"clouds[0].connectorCertificate.pfxPassword"},
+                           project_dir=tmp_path)
+    assert err.value.problems == [f"{key}: in plain text; set it as a secret: pulumi config set --secret --path "
+                                  f"'{key}'"]
