@@ -152,3 +152,9 @@ def test_a_store_object_names_its_usages_and_names_however_they_arrive() -> None
     bare = certs.from_store_object({})
     assert (bare.thumbprint, bare.subject, bare.self_signed, bare.has_private_key) == ("?", "", False, False)
     assert bare.extended_key_usage is None and bare.dns_names == ()
+
+
+def test_a_store_object_that_does_not_say_its_issuer_is_not_judged_on_it() -> None:
+    unknown_issuer = {k: v for k, v in STORE.items() if k != "Issuer"}
+    assert certs.store_problems(unknown_issuer, FQDN, {CA}, NOW) == ([], f"{T}, expires 2026-12-01")
+    assert certs.from_store_object(unknown_issuer).issuer == ""

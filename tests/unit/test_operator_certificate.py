@@ -107,3 +107,11 @@ def test_a_pfx_that_expires_soon_is_refused_against_todays_date(tmp_path: Path) 
     assert found is None and len(problems) == 1
     assert problems[0].startswith(f"{KEY}.pfxFile: certificate {soon.thumbprint} expires on") and \
         "within 30 days" in problems[0]
+
+
+def test_the_pfx_is_judged_at_the_time_given_not_only_its_ca(tmp_path: Path) -> None:
+    later = LEAF.cert.not_valid_after_utc + dt.timedelta(days=1)  # the CA is still valid then
+    found, problems = operator_certificate(pfx_cloud(tmp_path), KEY, tmp_path, now=later)
+    assert found is None and problems == [
+        f"{KEY}.pfxFile: certificate {LEAF.thumbprint} expired on {LEAF.cert.not_valid_after_utc:%Y-%m-%d}: issue a "
+        f"new one"]
