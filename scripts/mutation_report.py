@@ -48,6 +48,8 @@ MODULES = [
     "providers/certs/_rules.py",
     "providers/certs/_description.py",
     "providers/certs/_store.py",
+    "providers/certs/_parse.py",
+    "providers/certs/_x509.py",
     "providers/ownership.py",
     "providers/remote.py",
     "labsim/records.py",

@@ -16,8 +16,8 @@ def _names(value: Any) -> list[str]:
     """DnsNameList / EnhancedKeyUsageList entries as text, whether they arrive as objects or strings."""
     out = []
     for v in value if isinstance(value, list) else ([value] if value else []):
-        if isinstance(v, Mapping):
-            out.append(str(v.get("Unicode") or v.get("Punycode") or v.get("ObjectId") or v.get("FriendlyName") or ""))
+        if isinstance(v, Mapping):  # a DNS name's text, or a usage's name and then its OID
+            out.append(str(v.get("Unicode") or v.get("Punycode") or v.get("FriendlyName") or ""))
             if v.get("ObjectId"):
                 out.append(str(v["ObjectId"]))
         else:
