@@ -9,14 +9,7 @@ from typing import Any
 import pytest
 
 from components.preflight import FAIL, PASS, SKIP, STEP, WARN, Report
-from providers.errors import (
-    AuthenticationFailed,
-    ConnectorError,
-    HostUnreachable,
-    StepTimedOut,
-    TlsVerificationFailed,
-    TransportError,
-)
+from providers import errors
 from tests.cert_factory import org_ca
 from tests.preflight.fake_lab import healthy, row, stack
 
@@ -30,14 +23,14 @@ def rows_for(report: Report, host: str) -> list[tuple[str, str, str, str]]:
     return [(r.check, r.status, r.result, r.todo) for r in report.rows if r.host == host]
 
 
-def down(tmp_path: Path, host: str, error: ConnectorError) -> Report:
+def down(tmp_path: Path, host: str, error: errors.ConnectorError) -> Report:
     lab = healthy(stack(sqlServer="sql01"))
     lab.hosts[host].down = error
     return lab.run(tmp_path)
 
 
 def test_a_host_that_does_not_answer_fails_reach_and_nothing_after_it_is_judged(tmp_path: Path) -> None:
-    error = HostUnreachable("portal1.contoso.com", STEP, "connection refused", endpoint="10.0.0.9:5986")
+    error = errors.HostUnreachable("portal1.contoso.com", STEP, "connection refused", endpoint="10.0.0.9:5986")
     report = down(tmp_path, "portal1", error)
     assert rows_for(report, "portal1") == [
         ("reachable", FAIL, "no answer from portal1.contoso.com:5986: connection refused",
@@ -48,7 +41,7 @@ def test_a_host_that_does_not_answer_fails_reach_and_nothing_after_it_is_judged(
 
 
 def test_an_untrusted_winrm_certificate_names_the_name_checked_and_the_settings_to_fix(tmp_path: Path) -> None:
-    report = down(tmp_path, "api1", TlsVerificationFailed("api1.contoso.com", STEP, "hostname mismatch"))
+    report = down(tmp_path, "api1", errors.TlsVerificationFailed("api1.contoso.com", STEP, "hostname mismatch"))
     assert rows_for(report, "api1") == [
         ("reachable", PASS, "WinRM answered on api1.contoso.com:5986", ""),
         ("TLS", FAIL, "not trusted, checked as api1.contoso.com: hostname mismatch",
@@ -58,7 +51,7 @@ def test_an_untrusted_winrm_certificate_names_the_name_checked_and_the_settings_
 
 
 def test_a_refused_credential_names_the_user_and_the_credentials_to_check(tmp_path: Path) -> None:
-    refused = AuthenticationFailed("portal2.contoso.com", STEP, user="CONTOSO\\admin", auth="negotiate")
+    refused = errors.AuthenticationFailed("portal2.contoso.com", STEP, user="CONTOSO\\admin", auth="negotiate")
     assert rows_for(down(tmp_path, "portal2", refused), "portal2") == [
         ("reachable", PASS, "WinRM answered on portal2.contoso.com:5986", ""),
         ("TLS", PASS, "certificate trusted for portal2.contoso.com (system CAs)", ""),
@@ -67,7 +60,7 @@ def test_a_refused_credential_names_the_user_and_the_credentials_to_check(tmp_pa
 
 
 def test_a_refused_credential_on_the_privileged_endpoint_also_points_at_credssp(tmp_path: Path) -> None:
-    refused = AuthenticationFailed("pep.contoso.com", STEP, user="CONTOSO\\admin", auth="credssp")
+    refused = errors.AuthenticationFailed("pep.contoso.com", STEP, user="CONTOSO\\admin", auth="credssp")
     auth = row(down(tmp_path, "pep", refused), "pep", "authentication (CredSSP)")
     assert (auth.status, auth.result) == (FAIL, "CONTOSO\\admin refused (credssp)")
     assert auth.todo == ("check wapconnector:credentials of pep and that CredSSP is enabled for the privileged "
@@ -75,7 +68,7 @@ def test_a_refused_credential_on_the_privileged_endpoint_also_points_at_credssp(
 
 
 def test_a_privileged_endpoint_without_its_session_configuration(tmp_path: Path) -> None:
-    error = TransportError("pep.contoso.com", STEP, "no such configuration", fault_code=0x80338000)
+    error = errors.TransportError("pep.contoso.com", STEP, "no such configuration", fault_code=0x80338000)
     assert rows_for(down(tmp_path, "pep", error), "pep") == [
         ("reachable", PASS, "WinRM answered on pep.contoso.com:5986", ""),
         ("TLS", PASS, "certificate trusted for pep.contoso.com (system CAs)", ""),
@@ -86,10 +79,10 @@ def test_a_privileged_endpoint_without_its_session_configuration(tmp_path: Path)
 
 
 @pytest.mark.parametrize(("error", "what"), [
-    (TransportError("wasp.contoso.com", STEP, "the shell is gone", fault_code=0x803381A6), "failed"),
-    (StepTimedOut("wasp.contoso.com", STEP, seconds=60, waiting_for="finish"), "timed out"),
+    (errors.TransportError("wasp.contoso.com", STEP, "the shell is gone", fault_code=0x803381A6), "failed"),
+    (errors.StepTimedOut("wasp.contoso.com", STEP, seconds=60, waiting_for="finish"), "timed out"),
 ])
-def test_remoting_that_breaks_after_the_connection_on_an_ordinary_host(tmp_path: Path, error: ConnectorError,
+def test_remoting_that_breaks_after_the_connection_on_an_ordinary_host(tmp_path: Path, error: errors.ConnectorError,
                                                                      what: str) -> None:
     assert rows_for(down(tmp_path, "wasp", error), "wasp") == [
         ("reachable", PASS, "WinRM answered on wasp.contoso.com:5986", ""),
@@ -136,7 +129,8 @@ def test_a_failed_connection_keeps_its_tls_warning(tmp_path: Path) -> None:
         raw["hosts"]["api1"]["verify"] = False
 
     lab = healthy(stack(no_verify, sqlServer="sql01"))
-    lab.hosts["api1"].down = AuthenticationFailed("api1.contoso.com", STEP, user="CONTOSO\\admin", auth="negotiate")
+    lab.hosts["api1"].down = errors.AuthenticationFailed("api1.contoso.com", STEP, user="CONTOSO\\admin",
+                                                         auth="negotiate")
     tls = row(lab.run(tmp_path), "api1", "TLS")
     assert (tls.status, tls.result) == (WARN, "not verified (verify: false)")
 
