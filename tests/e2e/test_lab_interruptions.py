@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -16,6 +15,7 @@ import pytest
 
 from labsim.runtime import Fault
 from tests.e2e.lab_stack import LabStack, lab_stack
+from tests.polling import listening
 
 pytestmark = pytest.mark.e2e
 
@@ -138,14 +138,6 @@ def test_cli_killed_mid_up_then_cancel_clear_pending_creates_and_up_converges(tm
         assert pending(lab) == {}
         lab.assert_clean()
         assert_hosts_configured(lab)
-
-
-def listening(address: str, port: int) -> bool:
-    try:
-        with socket.create_connection((address, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def test_host_down_during_up_other_hosts_complete_and_rerun_converges(tmp_path: Path) -> None:

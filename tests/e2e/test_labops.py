@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from labops import graph
 from labops.stacks import SECRET_SIG, Project
 from tests.e2e.lab_stack import LabStack, lab_stack
 from tests.e2e.pulumi_cli import engine_missing
+from tests.polling import listening, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -36,21 +35,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabStack]:
 
 def project_of(lab: LabStack) -> Project:
     return Project(lab.project.project_dir, lambda stack: dict(lab.project.env))
-
-
-def listening(address: str, port: int) -> bool:
-    try:
-        with socket.create_connection((address, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def wait_for(pred: Callable[[], bool], what: str, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def secrets_of(lab: LabStack) -> list[str]:
@@ -196,7 +180,7 @@ def test_fleet_up_finishes_the_reachable_hosts_when_one_is_down(lab: LabStack, t
     down = lab.lab.host("wapcomputer2")
     address, port = lab.server.endpoint(down.name)
     lab.runtime.state.set_fault(Fault(host=down.name, kind="down"))
-    wait_for(lambda: not listening(address, port), "wapcomputer2's listener to go down")
+    wait_for(lambda: not listening(address, port), "wapcomputer2's listener to go down", timeout=15)
     try:
         # Plain up: the stack with the down host fails as a whole (its refresh cannot read wapcomputer2, so not
         # even the reachable privileged endpoint is healed); the other stack is done regardless.
@@ -233,7 +217,7 @@ def test_fleet_up_finishes_the_reachable_hosts_when_one_is_down(lab: LabStack, t
         assert lab.snapshot(down.name) == before
     finally:
         lab.runtime.state.clear_faults()
-    wait_for(lambda: listening(address, port), "wapcomputer2's listener to come back")
+    wait_for(lambda: listening(address, port), "wapcomputer2's listener to come back", timeout=15)
 
     # --target passes through: only the named resource is refreshed and brought back.
     lab.admin("AzS-ERCS01", "Add-AzurePackConnector", "DisableMultiCloud")

@@ -42,6 +42,7 @@ from providers.facts import locations, tenant_api
 from providers.transport import Command, FakeTransport, HostConnection, PsrpTransport, SessionCache
 from tests.lab_state import lab_runtime, lab_state
 from tests.outs import outs_of
+from tests.polling import listening, wait_for
 from tests.reliability import figures
 from tests.reliability.matrix import (
     NOT_APPLICABLE_FAULTS,
@@ -62,6 +63,7 @@ STEP_BUDGET = 5.0
 DROP_BUDGET = 15.0
 FAST = {"operation_timeout": 1, "read_timeout": 5, "connect_timeout": 2}
 BACKOFF = 0.05  # the transport's retry backoff in the matrix (default 0.5 s): retries still happen, faster
+SETTLE = 5.0  # how long a fault may take to switch on or off in the lab
 
 STEPS: dict[str, tuple[str, ...]] = {
     "Certificate": C.STEPS,
@@ -119,30 +121,13 @@ def fresh(*providers: Any) -> Iterator[PsrpTransport]:
         cache.close_all()
 
 
-def refused(server: LabServer, host: str) -> bool:
-    address, port = server.endpoint(host)
-    try:
-        socket.create_connection((address, port), timeout=1).close()
-        return False
-    except OSError:
-        return True
-
-
-def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def set_fault(server: LabServer, host: str, kind: str, command: str | None = None) -> None:
     from labsim.runtime import Fault
 
     lab_state(server).set_fault(Fault(host=server.lab.host(host).name, kind=kind, command=command))
-    wait_for(lambda: any(f.kind == kind for f in server.faults_in_force(host)), f"{kind} on {host}")
+    wait_for(lambda: any(f.kind == kind for f in server.faults_in_force(host)), f"{kind} on {host}", SETTLE)
     if kind == "down":
-        wait_for(lambda: refused(server, host), f"{host} to refuse connections")
+        wait_for(lambda: not host_listening(server, host), f"{host} to refuse connections", SETTLE)
 
 
 def clear_faults(server: LabServer) -> None:
@@ -151,17 +136,17 @@ def clear_faults(server: LabServer) -> None:
     for h in server.lab.hosts:
         name = h.name
         if name in faulty or server.faults_in_force(name):
-            wait_for(functools.partial(no_faults, server, name), f"faults of {name} to clear")
+            wait_for(functools.partial(no_faults, server, name), f"faults of {name} to clear", SETTLE)
             if h.winrm.https_port is not None:
-                wait_for(functools.partial(listening, server, name), f"{name} to listen again")
+                wait_for(functools.partial(host_listening, server, name), f"{name} to listen again", SETTLE)
 
 
 def no_faults(server: LabServer, host: str) -> bool:
     return not server.faults_in_force(host)
 
 
-def listening(server: LabServer, host: str) -> bool:
-    return not refused(server, host)
+def host_listening(server: LabServer, host: str) -> bool:
+    return listening(*server.endpoint(host))
 
 
 def last_id(server: LabServer) -> int:
@@ -527,7 +512,7 @@ def test_endpoint_check_cell(lab: LabServer, cell: Cell) -> None:
         set_fault(server, host, cell.fault)
         assert cell.fault == "down"
         address = server.lab.host(host).address
-        wait_for(lambda: _port_refused(address, cs.DEFAULT_CONNECTOR_PORT), "the connector site to close")
+        wait_for(lambda: not listening(address, cs.DEFAULT_CONNECTOR_PORT), "the connector site to close", SETTLE)
         with pytest.raises(EndpointCheckFailed) as err:
             operation()
     finally:
@@ -542,14 +527,6 @@ def test_endpoint_check_cell(lab: LabServer, cell: Cell) -> None:
     assert outs["served_thumbprint"] == props["expected_thumbprint"].upper(), outs
     figures.record("fault_matrix", f"cell:{cell.id}", "pass")
     figures.record("fault_matrix", "cell_seconds", round(time.monotonic() - started, 2), add=True)
-
-
-def _port_refused(address: str, port: int) -> bool:
-    try:
-        socket.create_connection((address, port), timeout=1).close()
-        return False
-    except OSError:
-        return True
 
 
 @pytest.mark.parametrize("cell", NOT_APPLICABLE_BY_FAULT, ids=lambda c: c.id)
