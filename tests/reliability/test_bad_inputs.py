@@ -61,6 +61,18 @@ def count(target: str, outcome: str, value: Any) -> None:
     SEEN.setdefault(target, {"rejected": set(), "valid": set()})[outcome].add(_identity(value))
 
 
+def run_mutations(valid: Any, judge: Callable[[Any, tuple], None]) -> None:
+    """Hypothesis' mutations of ``valid``, each passed to ``judge`` with the path the mutation changed."""
+
+    @HYPO
+    @given(mutation_strategy(valid))
+    def run(m: tuple[tuple, str, Any]) -> None:
+        path, op, value = m
+        judge(mutate(valid, path, op, value), mutated_at(valid, path, op, value))
+
+    run()
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _record_counts() -> Iterator[None]:
     yield
@@ -237,15 +249,10 @@ def test_config_mutations(tmp_path_factory: pytest.TempPathFactory) -> None:
     tmp = tmp_path_factory.mktemp("config")
     raw, secret_keys, passwords = valid_config(tmp)
 
-    @HYPO
-    @given(mutation_strategy(raw))
-    def run(m: tuple[tuple, str, Any]) -> None:
-        path, op, value = m
-        mutated = mutate(raw, path, op, value)
-        where = mutated_at(raw, path, op, value)
+    def judge(mutated: Any, where: tuple) -> None:
         count("config", check_config(mutated, secret_keys, passwords, tmp, where), mutated)
 
-    run()
+    run_mutations(raw, judge)
 
 
 # =================================================================================================================
@@ -362,19 +369,14 @@ def test_lab_mutations(tmp_path_factory: pytest.TempPathFactory) -> None:
     tmp = tmp_path_factory.mktemp("lab")
     raw = _lab_raw()
 
-    @HYPO
-    @given(mutation_strategy(raw))
-    def run(m: tuple[tuple, str, Any]) -> None:
-        path, op, value = m
-        mutated = mutate(raw, path, op, value)
-        where = mutated_at(raw, path, op, value)
+    def judge(mutated: Any, where: tuple) -> None:
         try:
             text = yaml.safe_dump(mutated)
         except yaml.YAMLError:
             return
         count("lab_file", check_lab(tmp, text, where), text)
 
-    run()
+    run_mutations(raw, judge)
 
 
 @pytest.mark.unit
@@ -591,12 +593,7 @@ def test_resource_mutations(labsim: LabServer, sim: PsrpTransport, tmp_path: Pat
     provider, valid, key = valid_resource_inputs(labsim, resource, tmp_path, sim)
     secrets = secrets_of(valid)
 
-    @HYPO
-    @given(mutation_strategy(valid))
-    def run(m: tuple[tuple, str, Any]) -> None:
-        path, op, value = m
-        mutated = mutate(valid, path, op, value)
-        count(f"resource:{resource}", check_resource(labsim, provider, mutated, secrets,
-                                                     mutated_at(valid, path, op, value)), mutated)
+    def judge(mutated: Any, where: tuple) -> None:
+        count(f"resource:{resource}", check_resource(labsim, provider, mutated, secrets, where), mutated)
 
-    run()
+    run_mutations(valid, judge)

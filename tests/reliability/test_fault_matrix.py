@@ -88,18 +88,6 @@ def lab_settings() -> dict[str, Any]:
     return {"pep_polling_seconds": 0.2}
 
 
-@pytest.fixture(scope="module")
-def lab(labsim: LabServer) -> Iterator[LabServer]:
-    import labsim.server as lab_server
-
-    # Faults take effect within one poll of the lab database: poll faster than the default 0.2 s.
-    poll, lab_server.FAULT_POLL_SECONDS = lab_server.FAULT_POLL_SECONDS, 0.05
-    try:
-        yield labsim
-    finally:
-        lab_server.FAULT_POLL_SECONDS = poll
-
-
 def conn(server: LabServer, host: str, budget: float) -> dict[str, Any]:
     from tests.providers.conftest import host_connection
 

@@ -29,61 +29,82 @@ from tests.reliability import figures
 REPO = Path(__file__).resolve().parents[2]
 
 READ = "read: no side effect"
-# key: module.function#n (n-th remote call in that function) -> (idempotent as written, why)
+# key: module.function#n (n-th remote call in that function), grouped by verdict.
+# Reads: retried on transient errors (idempotent=True), having no side effect.
+READS = (
+    "azure_pack_connector.read_observed#1",
+    "azure_pack_connector.read_observed#2",
+    "hostops.verify_hashes#1",
+    "hostops.remove_folder_if_empty#1",
+    "bundle.read_bundle_owned#1",
+    "bundle.missing_ancestors#1",
+    "certificate.read_certificate#1",
+    "certificate._present_in_chain_stores#1",
+    "certificate.chain_still_needed#1",
+    "connector_site.read_site_owned#1",
+    "connector_site.restore_prior#1",
+    "connector_site.check_prerequisites#1",
+    "tenant_api_update.read_tenant_api_owned#1",
+    "hostops.require_file#1",
+    "tenant_api_trust.discover_sql_server#1",
+    "tenant_api_trust.read_trust_owned#1",
+    "ownership.read#1",
+)
+# Writes retried on transient errors (idempotent=True): why the same write twice does no harm.
+REPEATABLE: dict[str, str] = {
+    "hostops.stage_bytes#1": "New-Item -ItemType Directory -Force",
+    "hostops.remove_folder_if_empty#2":
+        "Remove-Item -ErrorAction SilentlyContinue, without -Recurse, of a folder found empty",
+    "bundle.remove_bundle#1": "Remove-Item -Recurse -Force; not-found is accepted",
+    "bundle.remove_files#1": "Remove-Item of stale files; not-found is accepted",
+    "bundle._remove_created#1": "Remove-Item -Recurse -ErrorAction SilentlyContinue: gone stays gone",
+    "bundle.mark_created#1": "New-Item -Force of a folder and of an empty marker file",
+    "bundle.unmark_created#1": "Remove-Item of the marker; not-found is accepted",
+    "certificate._remove#1": "Remove-Item of a certificate; not-found is accepted",
+    "certificate._import#2": "Remove-Item -Force of the staged file; not-found is accepted",
+    "tenant_api_update.apply#2": "Start-Website: starting a started site is a no-op",
+    "tenant_api_trust.set_trust_row#1":
+        "Set-MgmtSvcDatabaseSetting of one value (empty: the row goes; an adopted row's prior value back): the same "
+        "write twice",
+    "ownership.write#1": "New-Item -Force of the marker folder and of the marker file with fixed content",
+    "ownership.remove#1": "Remove-Item -ErrorAction SilentlyContinue (gone stays gone), then reads",
+    "ownership.remove#2": "Remove-Item -ErrorAction SilentlyContinue, no -Recurse, of emptied marker folders",
+    "tenant_api_trust.remove_staged_file#1": "Remove-Item of a staged data file; not-found is accepted",
+}
+# Never retried (idempotent=False): why, and how the rerun converges instead.
+NEVER_RETRIED: dict[str, str] = {
+    "azure_pack_connector.disable#1":
+        "the PEP cmdlet runs for minutes and may still run after a lost connection; delete's rerun converges",
+    "certificate._import#1":
+        "a lost reply may hide a finished import (chain certificates added); the rerun reads the store first",
+    "connector_site.restore_prior#2":
+        "Configure-Certificates.ps1 / Configure-WapConnector.ps1 rewrite bindings and web.config; never re-sent, "
+        "delete's rerun reads first",
+    "connector_site.uninstall#1":
+        "msiexec /x runs for minutes; delete's rerun reads the products left and converges (1605: already gone)",
+    "tenant_api_update.apply#1": "Update-TenantAPI.ps1 (an MSI patch, minutes): never re-sent; the rerun reads first",
+    "tenant_api_trust.apply#1":
+        "Configure-TrustAzureStack.ps1 (SQL writes): never re-sent; the rerun reads the trust row first",
+}
+# The rest: idempotent= as written (an expression, or run_until, which never retries), and why.
+AS_WRITTEN: dict[str, tuple[str, str]] = {
+    "azure_pack_connector.enable#1":
+        ("run_until", "never retried: Add-AzurePackConnector runs for minutes and may still run after a lost "
+                      "connection; create's rerun converges"),
+    "hostops.stage_bytes#2":
+        ("idempotent", "True only for batches without Add-Content: Set-Content truncates, Add-Content appends (a "
+                       "resent chunk would be duplicated)"),
+    "connector_site.run_steps#1":
+        ('step.kind == "start"', "Start-Website only: the scripts (Install-Connector.ps1: three MSIs, minutes) may "
+                                 "still run after a lost connection and a second copy would race them; the "
+                                 "operation's rerun re-plans from the host"),
+}
+# The whole audit: key -> (idempotent as written, why).
 AUDIT: dict[str, tuple[str, str]] = {
-    "azure_pack_connector.read_observed#1": ("True", READ),
-    "azure_pack_connector.read_observed#2": ("True", READ),
-    "azure_pack_connector.enable#1": ("run_until", "never retried: Add-AzurePackConnector runs for minutes and "
-                                      "may still run after a lost connection; create's rerun converges"),
-    "azure_pack_connector.disable#1": ("False", "the PEP cmdlet runs for minutes and may still run after a lost "
-                                       "connection; delete's rerun converges"),
-    "hostops.stage_bytes#1": ("True", "New-Item -ItemType Directory -Force"),
-    "hostops.stage_bytes#2": ("idempotent", "True only for batches without Add-Content: Set-Content truncates, "
-                              "Add-Content appends (a resent chunk would be duplicated)"),
-    "hostops.verify_hashes#1": ("True", READ),
-    "hostops.remove_folder_if_empty#1": ("True", READ),
-    "hostops.remove_folder_if_empty#2": ("True", "Remove-Item -ErrorAction SilentlyContinue, without -Recurse, of "
-                                         "a folder found empty"),
-    "bundle.read_bundle_owned#1": ("True", READ),
-    "bundle.remove_bundle#1": ("True", "Remove-Item -Recurse -Force; not-found is accepted"),
-    "bundle.remove_files#1": ("True", "Remove-Item of stale files; not-found is accepted"),
-    "bundle.missing_ancestors#1": ("True", READ),
-    "bundle._remove_created#1": ("True", "Remove-Item -Recurse -ErrorAction SilentlyContinue: gone stays gone"),
-    "bundle.mark_created#1": ("True", "New-Item -Force of a folder and of an empty marker file"),
-    "bundle.unmark_created#1": ("True", "Remove-Item of the marker; not-found is accepted"),
-    "certificate.read_certificate#1": ("True", READ),
-    "certificate._remove#1": ("True", "Remove-Item of a certificate; not-found is accepted"),
-    "certificate._import#1": ("False", "a lost reply may hide a finished import (chain certificates added); "
-                              "the rerun reads the store first"),
-    "certificate._import#2": ("True", "Remove-Item -Force of the staged file; not-found is accepted"),
-    "certificate._present_in_chain_stores#1": ("True", READ),
-    "certificate.chain_still_needed#1": ("True", READ),
-    "connector_site.read_site_owned#1": ("True", READ),
-    "connector_site.restore_prior#1": ("True", READ),
-    "connector_site.restore_prior#2": ("False", "Configure-Certificates.ps1 / Configure-WapConnector.ps1 rewrite "
-                                       "bindings and web.config; never re-sent, delete's rerun reads first"),
-    "connector_site.check_prerequisites#1": ("True", READ),
-    "connector_site.run_steps#1": ('step.kind == "start"', "Start-Website only: the scripts (Install-Connector.ps1: "
-                                   "three MSIs, minutes) may still run after a lost connection and a second copy "
-                                   "would race them; the operation's rerun re-plans from the host"),
-    "connector_site.uninstall#1": ("False", "msiexec /x runs for minutes; delete's rerun reads the products left "
-                                   "and converges (1605: already gone)"),
-    "tenant_api_update.read_tenant_api_owned#1": ("True", READ),
-    "hostops.require_file#1": ("True", READ),
-    "tenant_api_update.apply#1": ("False", "Update-TenantAPI.ps1 (an MSI patch, minutes): never re-sent; the "
-                                  "rerun reads first"),
-    "tenant_api_update.apply#2": ("True", "Start-Website: starting a started site is a no-op"),
-    "tenant_api_trust.apply#1": ("False", "Configure-TrustAzureStack.ps1 (SQL writes): never re-sent; the rerun "
-                                 "reads the trust row first"),
-    "tenant_api_trust.discover_sql_server#1": ("True", READ),
-    "tenant_api_trust.read_trust_owned#1": ("True", READ),
-    "tenant_api_trust.set_trust_row#1": ("True", "Set-MgmtSvcDatabaseSetting of one value (empty: the row goes; an "
-                                         "adopted row's prior value back): the same write twice"),
-    "ownership.read#1": ("True", READ),
-    "ownership.write#1": ("True", "New-Item -Force of the marker folder and of the marker file with fixed content"),
-    "ownership.remove#1": ("True", "Remove-Item -ErrorAction SilentlyContinue (gone stays gone), then reads"),
-    "ownership.remove#2": ("True", "Remove-Item -ErrorAction SilentlyContinue, no -Recurse, of emptied marker folders"),
-    "tenant_api_trust.remove_staged_file#1": ("True", "Remove-Item of a staged data file; not-found is accepted"),
+    **{k: ("True", READ) for k in READS},
+    **{k: ("True", why) for k, why in REPEATABLE.items()},
+    **{k: ("False", why) for k, why in NEVER_RETRIED.items()},
+    **AS_WRITTEN,
 }
 
 
@@ -171,17 +192,6 @@ def test_step_timeouts_override_one_step_by_name() -> None:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Behaviour against labsim
-
-
-@pytest.fixture(scope="module")
-def lab(labsim: LabServer) -> Iterator[LabServer]:
-    import labsim.server as lab_server
-
-    poll, lab_server.FAULT_POLL_SECONDS = lab_server.FAULT_POLL_SECONDS, 0.05
-    try:
-        yield labsim
-    finally:
-        lab_server.FAULT_POLL_SECONDS = poll
 
 
 @pytest.fixture
