@@ -43,6 +43,15 @@ class Run:
         return json.loads(self.stdout)
 
 
+def run_command(cmd: list[str], cwd: Path, env: dict[str, str], check: bool = False, timeout: float = 300) -> Run:
+    """``cmd`` in ``cwd`` with exactly ``env``; ``check``: a non-zero exit fails the test with the output."""
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    run = Run(cmd, proc.returncode, proc.stdout, proc.stderr)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cwd}: {' '.join(cmd)} exited {proc.returncode}:\n{run.output}")
+    return run
+
+
 class PulumiProject:
     def __init__(self, workdir: Path, stack: str = "e2e", extra_env: dict[str, str] | None = None) -> None:
         self.workdir = workdir
@@ -87,14 +96,8 @@ class PulumiProject:
         self.config_file.write_text(yaml.safe_dump(doc, sort_keys=False))
 
     def run(self, *args: str, check: bool = False, with_stack: bool = True, timeout: float = 300) -> Run:
-        cmd = ["pulumi", *args, "--non-interactive"]
-        if with_stack:
-            cmd += ["--stack", self.stack]
-        proc = subprocess.run(cmd, cwd=self.project_dir, env=self.env, capture_output=True, text=True, timeout=timeout)
-        run = Run(cmd, proc.returncode, proc.stdout, proc.stderr)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{run.output}")
-        return run
+        cmd = ["pulumi", *args, "--non-interactive", *(["--stack", self.stack] if with_stack else [])]
+        return run_command(cmd, self.project_dir, self.env, check, timeout)
 
     def up(self, *extra: str, check: bool = True) -> Run:
         return self.run("up", "--yes", "--skip-preview", *extra, check=check)

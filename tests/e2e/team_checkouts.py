@@ -28,7 +28,7 @@ from labsim.hosts.wapconnector import make_bundle
 from labsim.lab import DEFAULT_LAB, Lab, Role, load_lab
 from labsim.stack_config import write_stack_config
 from labsim.testing import free_loopback_lab, start_labsim
-from tests.e2e.pulumi_cli import PASSPHRASE, ROOT, VENV_BIN, Run
+from tests.e2e.pulumi_cli import PASSPHRASE, ROOT, VENV_BIN, Run, run_command
 
 STACK = "team"
 LAB_DIR = Path(".labsim") / "lab"  # labsim's state (its CA under pki/), relative to a checkout
@@ -68,20 +68,15 @@ class Checkout:
 
     def pulumi(self, *args: str, check: bool = False, with_stack: bool = True, timeout: float = 300) -> Run:
         cmd = ["pulumi", *args, "--non-interactive", *(["--stack", STACK] if with_stack else [])]
-        proc = subprocess.run(cmd, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=timeout)
-        run = Run(cmd, proc.returncode, proc.stdout, proc.stderr)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"{self.root}: {' '.join(cmd)} exited {proc.returncode}:\n{run.output}")
-        return run
+        return run_command(cmd, self.root, self.env, check, timeout)
 
     def up(self, *extra: str, check: bool = True) -> Run:
         return self.pulumi("up", "--yes", "--skip-preview", *extra, check=check)
 
     def fleet_status(self) -> Run:
         """`make fleet` (python -m labops.fleet status) from this checkout, for the team's stack."""
-        cmd = [str(self.root / ".venv" / "bin" / "python"), "-m", "labops.fleet", "status", STACK]
-        proc = subprocess.run(cmd, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=300)
-        return Run(cmd, proc.returncode, proc.stdout, proc.stderr)
+        return run_command([str(self.root / ".venv" / "bin" / "python"), "-m", "labops.fleet", "status", STACK],
+                           self.root, self.env)
 
     def resources(self) -> list[dict[str, Any]]:
         deployment = self.pulumi("stack", "export", check=True).json()["deployment"]
