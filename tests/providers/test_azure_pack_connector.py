@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -32,6 +32,7 @@ from tests.fake_windows_host import FakeWindowsHost
 from tests.fake_windows_host import connector_output as file_text
 from tests.lab_state import lab_state
 from tests.outs import outs_of
+from tests.providers.helpers import assert_only_failure, check_failures
 
 HOSTILE = "x'\"; $(Remove-Item C:\\ -Recurse) `whoami` & calc\nnext"
 
@@ -68,6 +69,15 @@ def checked(props: dict[str, Any]) -> dict[str, Any]:
     result = apc.check(props)
     assert result.failures == [], [(f.property, f.reason) for f in result.failures]
     return result.inputs
+
+
+def deployed(host: Callable[[Call], Any]) -> tuple[apc.AzurePackConnectorProvider, FakeTransport, dict[str, Any]]:
+    """The connector created on ``host`` (through a fake transport whose call log then starts empty)."""
+    fake = FakeTransport(host)
+    p = apc.AzurePackConnectorProvider(fake)
+    outs = outs_of(p.create(checked(inputs())))
+    fake.calls.clear()
+    return p, fake, outs
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -261,12 +271,8 @@ BAD_INPUTS = [
 @pytest.mark.unit
 @pytest.mark.parametrize("case, props, prop, reason", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
 def test_check_refuses_without_touching_a_host(case: str, props: dict[str, Any], prop: str, reason: str) -> None:
-    fake = FakeTransport(lambda call: pytest.fail(f"check touched a host: {call.command}"))
-    result = apc.AzurePackConnectorProvider(fake).check({}, props)
-    assert [f.property for f in result.failures] == [prop], [(f.property, f.reason) for f in result.failures]
-    assert reason in result.failures[0].reason
-    assert "pep-pw-123" not in result.failures[0].reason and "share-pw-123" not in result.failures[0].reason
-    assert fake.calls == []
+    found = check_failures(apc.AzurePackConnectorProvider, props)
+    assert_only_failure(found, prop, reason, ("pep-pw-123", "share-pw-123"))
 
 
 @pytest.mark.unit
@@ -368,8 +374,7 @@ def test_create_refuses_success_without_files() -> None:
 @pytest.mark.unit
 def test_read_present_disabled_and_gone() -> None:
     stack = stack_host()
-    p = apc.AzurePackConnectorProvider(FakeTransport(stack))
-    outs = outs_of(p.create(checked(inputs())))
+    p, _, outs = deployed(stack)
     present = p.read("id", outs)
     assert present.id == "id" and outs_of(present)["cloud_outputs"] == outs["cloud_outputs"]
     stack.clear_folder(locations.OUTPUT_FOLDER)  # an administrator ran -DisableMultiCloud
@@ -414,11 +419,7 @@ def test_diff_field_by_field_and_replace_on_another_pep() -> None:
 
 @pytest.mark.unit
 def test_update_reruns_only_when_the_configuration_differs() -> None:
-    stack = stack_host()
-    fake = FakeTransport(stack)
-    p = apc.AzurePackConnectorProvider(fake)
-    outs = outs_of(p.create(checked(inputs())))
-    fake.calls.clear()
+    p, fake, outs = deployed(stack_host())
     p.update("id", outs, checked(inputs(timeout_seconds=60)))
     assert "run_until" not in [c.kind for c in fake.calls]
     new = checked(inputs(clouds=[{"cloud_name": "AzurePack_1", "cloud_endpoint": "https://wap9.contoso.com"}]))
@@ -431,10 +432,7 @@ def test_update_reruns_only_when_the_configuration_differs() -> None:
 @pytest.mark.unit
 def test_delete_disables_then_removes_the_marker_and_is_rerunnable() -> None:
     stack = stack_host()
-    fake = FakeTransport(stack)
-    p = apc.AzurePackConnectorProvider(fake)
-    outs = outs_of(p.create(checked(inputs())))
-    fake.calls.clear()
+    p, fake, outs = deployed(stack)
     p.delete("id", outs)
     disable = fake.calls[0]
     assert (disable.kind, disable.host) == ("run", PEP["fqdn"])
@@ -458,8 +456,7 @@ def test_delete_refuses_when_files_remain() -> None:
             return Result()
         return stack(call)
 
-    p = apc.AzurePackConnectorProvider(FakeTransport(sticky))
-    outs = outs_of(p.create(checked(inputs())))
+    p, _, outs = deployed(sticky)
     with pytest.raises(HostDidNotConverge, match="output file"):
         p.delete("id", outs)
     assert stack.file(MARKER)  # still deletable on the next run

@@ -17,6 +17,7 @@ from providers.facts.files import relative_to
 from providers.transport import Command, FakeTransport, PsrpTransport
 from tests.fake_windows_host import FakeWindowsHost, params_of
 from tests.outs import outs_of
+from tests.providers.helpers import assert_check_finds, check_failures
 
 HOSTILE_NAME = "we'ird $(calc);`x` & y.txt"
 CONN = {"fqdn": "wapcomputer1.contoso.com", "address": "127.0.10.11", "auth": "ntlm",
@@ -150,10 +151,7 @@ def test_batches_bound_the_payload_of_each_call() -> None:
 
 # -- check ------------------------------------------------------------------------------------------------------
 def failures(props: dict[str, Any]) -> list[tuple[str, str]]:
-    t = FakeTransport({})
-    result = B.ConnectorBundleProvider(t).check({}, props)
-    assert t.calls == []
-    return [(f.property, f.reason) for f in result.failures]
+    return check_failures(B.ConnectorBundleProvider, props)
 
 
 @pytest.mark.unit
@@ -173,11 +171,7 @@ def failures(props: dict[str, Any]) -> list[tuple[str, str]]:
     ("malformed FQDN", {"connection": {**CONN, "fqdn": "-bad-.contoso"}}, "connection", "not a host name"),
 ])
 def test_check(tmp_path: Path, case: str, change: dict[str, Any], prop: str | None, words: str | None) -> None:
-    found = failures(props_for(make_bundle(tmp_path), **change))
-    if prop is None:
-        assert found == []
-    else:
-        assert words is not None and any(p == prop and words in r for p, r in found), found
+    assert_check_finds(failures(props_for(make_bundle(tmp_path), **change)), prop, words)
 
 
 # -- diff --------------------------------------------------------------------------------------------------------
@@ -331,16 +325,7 @@ def test_resource_class_hashes_the_folder_and_marks_connection_secret(tmp_path: 
 # ---------------------------------------------------------------------------------------------------------------
 # Against labsim over loopback (provider methods directly, real PsrpTransport)
 
-from tests.providers.labsim_helpers import (  # noqa: E402
-    admin,
-    all_invocations_text,
-    clear_faults,
-    conn_dict,
-    invocations,
-    last_id,
-    params,
-    set_fault,
-)
+from tests.providers import labsim_helpers as lab  # noqa: E402
 
 
 def sim_bundle(tmp_path: Path) -> Path:
@@ -353,7 +338,7 @@ def sim_bundle(tmp_path: Path) -> Path:
 
 
 def sim_props(server: LabServer, root: Path, host: str = "wapcomputer2", **kw: Any) -> dict[str, Any]:
-    props = {"connection": conn_dict(server, host), "source_dir": str(root), "destination": DEST,
+    props = {"connection": lab.conn_dict(server, host), "source_dir": str(root), "destination": DEST,
              "chunk_size": 4096, "files": B.hash_tree(root)}
     props.update(kw)
     return props
@@ -364,31 +349,31 @@ def test_sim_lifecycle_drift_heal_delete(labsim: LabServer, sim: PsrpTransport, 
     root = sim_bundle(tmp_path)
     props = sim_props(labsim, root)
     p = B.ConnectorBundleProvider(sim)
-    mark = last_id(labsim)
+    mark = lab.last_id(labsim)
     created = p.create(props)
     assert sorted(outs_of(created)["uploaded"]) == sorted(props["files"])
     # Chunked: the fake MSIs are bigger than 4 KiB, so Add-Content ran.
-    assert invocations(labsim, "wapcomputer2", "Add-Content", since=mark)
+    assert lab.invocations(labsim, "wapcomputer2", "Add-Content", since=mark)
 
     read = p.read(created.id, outs_of(created))
     assert read.id == created.id and outs_of(read)["files"] == props["files"]
     assert p.diff(created.id, outs_of(read), props).changes is False
 
     # The hostile file name reached the host verbatim as a -Path value (and nothing ran it).
-    paths = {params(i).get("Path") for i in invocations(labsim, "wapcomputer2", "Set-Content", since=mark)}
+    paths = {lab.params(i).get("Path") for i in lab.invocations(labsim, "wapcomputer2", "Set-Content", since=mark)}
     assert B.join(DEST, HOSTILE_NAME) in paths
 
     # An administrator edits one staged script.
     edited = "Setup/Scripts/Update-TenantAPI.ps1"
-    admin(labsim, "wapcomputer2", "edit a staged file",
-          Command("Set-Content", {"Path": B.join(DEST, edited), "Value": "Write-Host tampered"}))
+    lab.admin(labsim, "wapcomputer2", "edit a staged file",
+              Command("Set-Content", {"Path": B.join(DEST, edited), "Value": "Write-Host tampered"}))
     read = p.read(created.id, outs_of(created))
     assert changed_fields(outs_of(read), props) == (["files"], [])
     assert B.drifted_files(outs_of(read)["files"], props["files"]) == [edited]
-    mark = last_id(labsim)
+    mark = lab.last_id(labsim)
     updated = p.update(created.id, outs_of(read), props)
     assert outs_of(updated)["uploaded"] == [edited]
-    sent = {params(i)["Path"] for i in invocations(labsim, "wapcomputer2", "Set-Content", since=mark)}
+    sent = {lab.params(i)["Path"] for i in lab.invocations(labsim, "wapcomputer2", "Set-Content", since=mark)}
     assert sent == {B.join(DEST, edited)}
     assert p.diff(created.id, outs_of(p.read(created.id, outs_of(updated))), props).changes is False
 
@@ -405,11 +390,11 @@ def test_sim_rerun_after_a_failure_halfway_converges(labsim: LabServer, sim: Psr
     root = sim_bundle(tmp_path)
     props = sim_props(labsim, root, host="wapcomputer1", destination="C:\\temp\\Faulty")
     p = B.ConnectorBundleProvider(sim)
-    set_fault(labsim, "wapcomputer1", kind, command)
+    lab.set_fault(labsim, "wapcomputer1", kind, command)
     with pytest.raises(ConnectorError) as err:
         p.create(props)
     assert "wapcomputer1.contoso.com" in str(err.value) and "stage WAPConnector bundle" in str(err.value)
-    clear_faults(labsim, "wapcomputer1")
+    lab.clear_faults(labsim, "wapcomputer1")
     created = p.create(props)
     read = p.read(created.id, outs_of(created))
     assert outs_of(read)["files"] == props["files"]
@@ -419,13 +404,13 @@ def test_sim_rerun_after_a_failure_halfway_converges(labsim: LabServer, sim: Psr
 @pytest.mark.sim
 def test_sim_bad_inputs_make_no_invocation(labsim: LabServer, sim: PsrpTransport, tmp_path: Path) -> None:
     root = sim_bundle(tmp_path)
-    mark = last_id(labsim)
+    mark = lab.last_id(labsim)
     for change in ({"destination": "C:\\x'; Remove-Item C:\\ -Recurse; '"}, {"chunk_size": 1},
-                   {"connection": {**conn_dict(labsim, "wapcomputer2"), "port": 70000}},
-                   {"connection": {**conn_dict(labsim, "wapcomputer2"), "auth": "magic"}},
-                   {"connection": {**conn_dict(labsim, "wapcomputer2"), "password": None}}):
+                   {"connection": {**lab.conn_dict(labsim, "wapcomputer2"), "port": 70000}},
+                   {"connection": {**lab.conn_dict(labsim, "wapcomputer2"), "auth": "magic"}},
+                   {"connection": {**lab.conn_dict(labsim, "wapcomputer2"), "password": None}}):
         assert B.ConnectorBundleProvider(sim).check({}, sim_props(labsim, root, **change)).failures
         with pytest.raises(ConfigurationError):  # create re-checks: the engine is not the only line of defence
             B.ConnectorBundleProvider(sim).create(sim_props(labsim, root, **change))
-    assert last_id(labsim) == mark
-    assert "LabOnly-Wap2-1!" not in all_invocations_text(labsim)
+    assert lab.last_id(labsim) == mark
+    assert "LabOnly-Wap2-1!" not in lab.all_invocations_text(labsim)

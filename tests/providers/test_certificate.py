@@ -12,10 +12,11 @@ import pytest
 from labsim.server import LabServer
 from providers import certificate as C
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
-from providers.transport import Failure, FakeTransport, PsrpTransport
+from providers.transport import Failure, PsrpTransport
 from tests.cert_factory import NOW, Issued, make_ca, make_leaf
 from tests.fake_windows_host import FakeWindowsHost, params_of
 from tests.outs import outs_of
+from tests.providers.helpers import check_failures
 
 PASSWORD = "Pfx-Pass-123"
 HOSTILE = "a'b\"c$(Remove-Item C:\\ -Recurse);d`e\r\nf; & | @{x}"
@@ -42,10 +43,7 @@ def ca_props(cert: Issued = CA, store: str = "CA", **kw: Any) -> dict[str, Any]:
 
 
 def failures(props: dict[str, Any]) -> list[tuple[str, str]]:
-    t = FakeTransport({})
-    result = C.CertificateProvider(t).check({}, props)
-    assert t.calls == [], "check must not touch the host"
-    return [(f.property, f.reason) for f in result.failures]
+    return check_failures(C.CertificateProvider, props)
 
 
 # -- check: one clear property error per problem, no host call ----------------------------------------------------
@@ -333,39 +331,30 @@ def test_secret_outputs_are_declared() -> None:
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 
 from providers.transport import Command  # noqa: E402
-from tests.providers.labsim_helpers import (  # noqa: E402
-    admin,
-    all_invocations_text,
-    clear_faults,
-    conn_dict,
-    invocations,
-    last_id,
-    params,
-    set_fault,
-)
+from tests.providers import labsim_helpers as lab  # noqa: E402
 
 
 def sim_my(server: LabServer, leaf: Issued, password: str = PASSWORD, host: str = "wapcomputer1") -> dict[str, Any]:
-    return my_props(leaf, password=password, connection=conn_dict(server, host),
+    return my_props(leaf, password=password, connection=lab.conn_dict(server, host),
                     serves_fqdns=[server.lab.host(host).fqdn])
 
 
 @pytest.mark.sim
 def test_sim_ca_certificate_on_wasp_lifecycle(labsim: LabServer, sim: PsrpTransport) -> None:
     ca = make_ca("Connector Issuing CA (sim)")
-    props = ca_props(ca, store="CA", connection=conn_dict(labsim, "AzS-WASP01"))
+    props = ca_props(ca, store="CA", connection=lab.conn_dict(labsim, "AzS-WASP01"))
     p = C.CertificateProvider(sim)
     created = p.create(props)
     assert outs_of(created)["found_in_store"] == "CA" and outs_of(created)["adopted"] is False
     read = p.read(created.id, outs_of(created))
     assert read.id == created.id and p.diff(created.id, outs_of(read), props).changes is False
     # The staged .cer is gone again.
-    assert admin(labsim, "AzS-WASP01", "look for the staged file",
-                 Command("Test-Path", {"Path": f"C:\\temp\\{ca.thumbprint}.cer"})).single() is False
+    assert lab.admin(labsim, "AzS-WASP01", "look for the staged file",
+                     Command("Test-Path", {"Path": f"C:\\temp\\{ca.thumbprint}.cer"})).single() is False
 
     # An administrator removes the CA certificate: read says gone; create (what the engine runs next) heals.
-    admin(labsim, "AzS-WASP01", "remove the CA certificate",
-          Command("Remove-Item", {"Path": f"Cert:\\LocalMachine\\CA\\{ca.thumbprint}"}))
+    lab.admin(labsim, "AzS-WASP01", "remove the CA certificate",
+              Command("Remove-Item", {"Path": f"Cert:\\LocalMachine\\CA\\{ca.thumbprint}"}))
     assert p.read(created.id, outs_of(created)).id == ""
     healed = p.create(props)
     assert outs_of(p.read(healed.id, outs_of(healed)))["found_in_store"] == "CA"
@@ -382,7 +371,7 @@ def test_sim_root_certificate_already_trusted_is_adopted_not_removed(labsim: Lab
 
     ca_pem = lab_ca(labsim.state_dir, labsim.lab).cert_pem
     pem = ca_pem.decode() if isinstance(ca_pem, bytes) else ca_pem
-    props = ca_props(store="CA", cert_pem=pem, connection=conn_dict(labsim, "AzS-WASP01"))
+    props = ca_props(store="CA", cert_pem=pem, connection=lab.conn_dict(labsim, "AzS-WASP01"))
     p = C.CertificateProvider(sim)
     created = p.create(props)
     assert outs_of(created)["adopted"] is True and outs_of(created)["found_in_store"] == "Root"
@@ -395,23 +384,24 @@ def test_sim_my_certificate_lost_key_is_drift_and_update_heals(labsim: LabServer
     leaf = make_leaf(CA, names=("wapcomputer1.contoso.com",))
     props = sim_my(labsim, leaf, password=HOSTILE)   # a hostile password works only if it arrives verbatim
     p = C.CertificateProvider(sim)
-    mark = last_id(labsim)
+    mark = lab.last_id(labsim)
     created = p.create(props)
     assert outs_of(created)["has_private_key"] is True
-    imports = invocations(labsim, "wapcomputer1", "Import-PfxCertificate", since=mark)
-    assert len(imports) == 1 and params(imports[0])["Password"] == "****"
-    assert HOSTILE not in all_invocations_text(labsim) and leaf.pfx_base64(HOSTILE) not in all_invocations_text(labsim)
+    imports = lab.invocations(labsim, "wapcomputer1", "Import-PfxCertificate", since=mark)
+    assert len(imports) == 1 and lab.params(imports[0])["Password"] == "****"
+    sent = lab.all_invocations_text(labsim)
+    assert HOSTILE not in sent and leaf.pfx_base64(HOSTILE) not in sent
     read = p.read(created.id, outs_of(created))
     assert p.diff(created.id, outs_of(read), props).changes is False
 
     # An administrator replaces it with the bare certificate (no key), as `certutil -addstore My x.cer` would.
     der = leaf.cert.public_bytes(serialization.Encoding.DER)
-    admin(labsim, "wapcomputer1", "reimport without key", [
-        Command("Remove-Item", {"Path": f"Cert:\\LocalMachine\\My\\{leaf.thumbprint}"}),
-        Command("Set-Content", {"Path": "C:\\temp\\bare.cer", "Value": der, "Encoding": "Byte"}),
-        Command("Import-Certificate", {"FilePath": "C:\\temp\\bare.cer",
-                                       "CertStoreLocation": "Cert:\\LocalMachine\\My"}),
-    ])
+    lab.admin(labsim, "wapcomputer1", "reimport without key", [
+            Command("Remove-Item", {"Path": f"Cert:\\LocalMachine\\My\\{leaf.thumbprint}"}),
+            Command("Set-Content", {"Path": "C:\\temp\\bare.cer", "Value": der, "Encoding": "Byte"}),
+            Command("Import-Certificate", {"FilePath": "C:\\temp\\bare.cer",
+                                           "CertStoreLocation": "Cert:\\LocalMachine\\My"}),
+        ])
     read = p.read(created.id, outs_of(created))
     assert outs_of(read)["has_private_key"] is False
     assert changed_fields(outs_of(read), props) == (["has_private_key"], [])
@@ -429,13 +419,13 @@ def test_sim_failed_import_cleans_up_and_rerun_converges(labsim: LabServer, sim:
     leaf = make_leaf(CA, names=("wapcomputer2.contoso.com",))
     props = sim_my(labsim, leaf, host="wapcomputer2")
     p = C.CertificateProvider(sim)
-    set_fault(labsim, "wapcomputer2", kind, "Import-PfxCertificate")
+    lab.set_fault(labsim, "wapcomputer2", kind, "Import-PfxCertificate")
     with pytest.raises(ConnectorError) as err:
         p.create(props)
     assert "wapcomputer2.contoso.com" in str(err.value) and "install certificate" in str(err.value)
-    assert admin(labsim, "wapcomputer2", "look for the staged PFX",
-                 Command("Test-Path", {"Path": f"C:\\temp\\{leaf.thumbprint}.pfx"})).single() is False
-    clear_faults(labsim, "wapcomputer2")
+    assert lab.admin(labsim, "wapcomputer2", "look for the staged PFX",
+                     Command("Test-Path", {"Path": f"C:\\temp\\{leaf.thumbprint}.pfx"})).single() is False
+    lab.clear_faults(labsim, "wapcomputer2")
     created = p.create(props)
     assert outs_of(created)["has_private_key"] is True
     p.delete(created.id, outs_of(created))
@@ -443,24 +433,24 @@ def test_sim_failed_import_cleans_up_and_rerun_converges(labsim: LabServer, sim:
 
 @pytest.mark.sim
 def test_sim_bad_inputs_make_no_invocation(labsim: LabServer, sim: PsrpTransport) -> None:
-    mark = last_id(labsim)
+    mark = lab.last_id(labsim)
     bad = [
-        my_props(make_leaf(None), connection=conn_dict(labsim, "wapcomputer1")),                      # self-signed
+        my_props(make_leaf(None), connection=lab.conn_dict(labsim, "wapcomputer1")),                      # self-signed
         my_props(make_leaf(CA, not_before=NOW - dt.timedelta(days=40), not_after=NOW - dt.timedelta(days=1)),
-                 connection=conn_dict(labsim, "wapcomputer1")),                                      # expired
+                 connection=lab.conn_dict(labsim, "wapcomputer1")),                                      # expired
         my_props(pfx_base64=LEAF.pfx_base64(PASSWORD, key=make_leaf(CA).key),
-                 connection=conn_dict(labsim, "wapcomputer1")),                                      # wrong key
-        my_props(serves_fqdns=["other.contoso.com"], connection=conn_dict(labsim, "wapcomputer1")),  # SAN mismatch
-        my_props(serves_fqdns=["not a name"], connection=conn_dict(labsim, "wapcomputer1")),         # malformed
-        my_props(connection={**conn_dict(labsim, "wapcomputer1"), "port": 0}),                       # port
-        my_props(connection={**conn_dict(labsim, "wapcomputer1"), "password": None}),                # credential
-        my_props(connection={**conn_dict(labsim, "wapcomputer1"), "auth": "magic"}),                 # auth
+                 connection=lab.conn_dict(labsim, "wapcomputer1")),                                      # wrong key
+        my_props(serves_fqdns=["other.contoso.com"], connection=lab.conn_dict(labsim, "wapcomputer1")),  # SAN mismatch
+        my_props(serves_fqdns=["not a name"], connection=lab.conn_dict(labsim, "wapcomputer1")),         # malformed
+        my_props(connection={**lab.conn_dict(labsim, "wapcomputer1"), "port": 0}),                       # port
+        my_props(connection={**lab.conn_dict(labsim, "wapcomputer1"), "password": None}),                # credential
+        my_props(connection={**lab.conn_dict(labsim, "wapcomputer1"), "auth": "magic"}),                 # auth
     ]
     for props in bad:
         assert C.CertificateProvider(sim).check({}, props).failures
         with pytest.raises(ConfigurationError):  # create re-checks: the engine is not the only line of defence
             C.CertificateProvider(sim).create(props)
-    assert last_id(labsim) == mark
+    assert lab.last_id(labsim) == mark
 
 
 @pytest.mark.unit

@@ -6,20 +6,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from pulumi.dynamic import ResourceProvider
 
 from labsim.server import LabServer
 from providers import tenant_api_trust as T
 from providers.errors import ConnectorError, RemoteCommandFailed
 from providers.facts import tenant_api
-from providers.transport import Credential, Failure, FakeTransport, PsrpTransport, Transport
+from providers.transport import Credential, Failure, FakeTransport, PsrpTransport
 from tests.cert_factory import make_ca
 from tests.fake_windows_host import FakeWindowsHost, params_of
 from tests.outs import outs_of
+from tests.providers.helpers import assert_check_finds, check_failures
 
 HOSTILE = "a'b\"c$(Remove-Item C:\\ -Recurse);d`e\r\nf; & | @{x}"
 HOSTILE_LINE = HOSTILE.replace("\r\n", " ")  # user names cannot hold line breaks: check refuses those
@@ -46,13 +45,6 @@ def trust_props(**kw: Any) -> dict[str, Any]:
     props.update(kw)
     return props
 
-
-
-def failures(provider: Callable[[Transport], ResourceProvider], props: dict[str, Any]) -> list[tuple[str, str]]:
-    t = FakeTransport({})
-    result = provider(t).check({}, props)
-    assert t.calls == [], "check must not touch the host"
-    return [(f.property, f.reason) for f in result.failures]
 
 
 def host_with(script: str) -> FakeWindowsHost:
@@ -194,11 +186,8 @@ def test_trust_is_gone(state: T.TenantApiTrustObserved, gone: bool) -> None:
     ("malformed FQDN", {"connection": {**CONN, "fqdn": "wap$(x).contoso.com"}}, "connection", "not a host name"),
 ])
 def test_trust_check(case: str, change: dict[str, Any], prop: str | None, words: str | None) -> None:
-    found = failures(T.TenantApiTrustProvider, trust_props(**change))
-    if prop is None:
-        assert found == []
-    else:
-        assert words is not None and any(p == prop and words in r for p, r in found), found
+    found = check_failures(T.TenantApiTrustProvider, trust_props(**change))
+    assert_check_finds(found, prop, words)
     assert all("LabOnly" not in r for _, r in found)
 
 
@@ -344,16 +333,7 @@ def test_trust_diff_replaces_on_identity_and_deletes_first() -> None:
 # Against labsim over loopback (provider methods directly, real PsrpTransport)
 
 from providers.transport import Command  # noqa: E402
-from tests.providers.labsim_helpers import (  # noqa: E402
-    admin,
-    all_invocations_text,
-    clear_faults,
-    conn_dict,
-    invocations,
-    last_id,
-    params,
-    set_fault,
-)
+from tests.providers import labsim_helpers as lab  # noqa: E402
 
 STAGED: set[tuple[int, str]] = set()
 
@@ -372,27 +352,27 @@ def staged(server: LabServer, host: str) -> None:
 def test_sim_trust_lifecycle(labsim: LabServer, sim: PsrpTransport) -> None:
     staged(labsim, "wapcomputer1")
     content = data_file(CloudName=HOSTILE)
-    props = trust_props(connection=conn_dict(labsim, "wapcomputer1"), data_file_content=content)
+    props = trust_props(connection=lab.conn_dict(labsim, "wapcomputer1"), data_file_content=content)
     p = T.TenantApiTrustProvider(sim)
-    mark = last_id(labsim)
+    mark = lab.last_id(labsim)
     created = p.create(props)
     assert outs_of(created)["sql_server_used"] == "wapcomputer1"     # discovered from ManagementStore
     assert outs_of(created)["realm"] == REALM and outs_of(created)["token_signing_thumbprint"] == SIGNING.thumbprint
-    script = invocations(labsim, "wapcomputer1", "Configure-TrustAzureStack.ps1", since=mark)
-    assert [params(i) for i in script] == [{"SqlServer": "wapcomputer1",
-                                           "DataFile": f"{DEST}\\AzurePack-06-27-15-50.txt"}]
+    script = lab.invocations(labsim, "wapcomputer1", "Configure-TrustAzureStack.ps1", since=mark)
+    assert [lab.params(i) for i in script] == [{"SqlServer": "wapcomputer1",
+                                               "DataFile": f"{DEST}\\AzurePack-06-27-15-50.txt"}]
     # The data file (with its hostile text) arrived byte for byte.
-    got = admin(labsim, "wapcomputer1", "read the data file",
-                Command("Get-Content", {"Path": f"{DEST}\\AzurePack-06-27-15-50.txt", "Encoding": "Byte"}, ["Raw"]))
+    got = lab.admin(labsim, "wapcomputer1", "read the data file",
+                    Command("Get-Content", {"Path": f"{DEST}\\AzurePack-06-27-15-50.txt", "Encoding": "Byte"}, ["Raw"]))
     assert got.single() == content.encode()
     read = p.read(created.id, outs_of(created))
     assert read.id == created.id and p.diff(created.id, outs_of(read), props).changes is False
 
     # An administrator deletes the trust row.
     cs = tenant_api.store_connection_string("wapcomputer1")
-    admin(labsim, "wapcomputer1", "delete the trust row", Command("Set-MgmtSvcDatabaseSetting", {
-        "ConnectionString": cs, "Namespace": "TenantAPI", "Name": "Authentication.IdentityProvider.Secondary",
-        "Value": ""}, ["Force"]))
+    lab.admin(labsim, "wapcomputer1", "delete the trust row", Command("Set-MgmtSvcDatabaseSetting", {
+            "ConnectionString": cs, "Namespace": "TenantAPI", "Name": "Authentication.IdentityProvider.Secondary",
+            "Value": ""}, ["Force"]))
     read = p.read(created.id, outs_of(created))
     assert read.id == created.id and outs_of(read)["realm"] is None
     assert changed_fields(outs_of(read), props) == (["realm", "connector_endpoint", "token_signing_thumbprint"],
@@ -402,8 +382,8 @@ def test_sim_trust_lifecycle(labsim: LabServer, sim: PsrpTransport) -> None:
 
     p.delete(created.id, outs_of(updated))
     assert p.read(created.id, outs_of(updated)).id == ""
-    rows = admin(labsim, "wapcomputer1", "look for the row", Command("Get-MgmtSvcDatabaseSetting", {
-        "ConnectionString": cs, "Namespace": "TenantAPI", "Name": ["Authentication.IdentityProvider.Secondary"]}))
+    rows = lab.admin(labsim, "wapcomputer1", "look for the row", Command("Get-MgmtSvcDatabaseSetting", {
+            "ConnectionString": cs, "Namespace": "TenantAPI", "Name": ["Authentication.IdentityProvider.Secondary"]}))
     assert rows.output == []
     p.delete(created.id, outs_of(updated))
 
@@ -413,21 +393,21 @@ def test_sim_trust_new_data_file_name_rewrites_the_row_in_place(labsim: LabServe
     # A connector rerun writes a newly timestamped output file: the trust updates in place, the row is never
     # emptied, and the old staged copy is removed once the row reads the new one.
     staged(labsim, "wapcomputer1")
-    props = trust_props(connection=conn_dict(labsim, "wapcomputer1"))
+    props = trust_props(connection=lab.conn_dict(labsim, "wapcomputer1"))
     p = T.TenantApiTrustProvider(sim)
     created = p.create(props)
     news = {**props, "data_file_name": "AzurePack-11-25-10-59.txt"}
     d = p.diff(created.id, outs_of(p.read(created.id, outs_of(created))), news)
     assert d.changes and d.replaces == []
-    mark = last_id(labsim)
+    mark = lab.last_id(labsim)
     updated = p.update(created.id, outs_of(created), news)
-    ran = invocations(labsim, "wapcomputer1", since=mark)
-    assert [params(i) for i in ran if i["command"].endswith("Configure-TrustAzureStack.ps1")] == [
-        {"SqlServer": "wapcomputer1", "DataFile": f"{DEST}\\AzurePack-11-25-10-59.txt"}]
+    ran = lab.invocations(labsim, "wapcomputer1", since=mark)
+    assert [lab.params(i) for i in ran if i["command"].endswith("Configure-TrustAzureStack.ps1")] == [
+            {"SqlServer": "wapcomputer1", "DataFile": f"{DEST}\\AzurePack-11-25-10-59.txt"}]
     assert not [i for i in ran if i["command"] == "Set-MgmtSvcDatabaseSetting"], "the row was emptied"
     assert outs_of(updated)["data_file_path"] == f"{DEST}\\AzurePack-11-25-10-59.txt"
-    exists = admin(labsim, "wapcomputer1", "look for the data files", Command("Test-Path", {"Path": [
-        f"{DEST}\\AzurePack-06-27-15-50.txt", f"{DEST}\\AzurePack-11-25-10-59.txt"]}))
+    exists = lab.admin(labsim, "wapcomputer1", "look for the data files", Command("Test-Path", {"Path": [
+            f"{DEST}\\AzurePack-06-27-15-50.txt", f"{DEST}\\AzurePack-11-25-10-59.txt"]}))
     assert exists.output == [False, True]
     assert p.diff(created.id, outs_of(p.read(created.id, outs_of(updated))), news).changes is False
     p.delete(created.id, outs_of(updated))
@@ -438,15 +418,15 @@ def test_sim_trust_new_data_file_name_rewrites_the_row_in_place(labsim: LabServe
 def test_sim_trust_with_sql_credential_never_logs_the_password(labsim: LabServer, sim: PsrpTransport) -> None:
     staged(labsim, "wapcomputer2")
     user = labsim.lab.host("wapcomputer2").users[0]
-    props = trust_props(connection=conn_dict(labsim, "wapcomputer2"), sql_server="wapcomputer2",
+    props = trust_props(connection=lab.conn_dict(labsim, "wapcomputer2"), sql_server="wapcomputer2",
                         sql_credential={"username": user.name, "password": user.password},
                         data_file_name="AzurePack-cred.txt")
     p = T.TenantApiTrustProvider(sim)
-    mark = last_id(labsim)
+    mark = lab.last_id(labsim)
     created = p.create(props)
-    (inv,) = invocations(labsim, "wapcomputer2", "Configure-TrustAzureStack.ps1", since=mark)
-    assert params(inv)["SqlCredential"] == "****"
-    assert user.password not in all_invocations_text(labsim)
+    (inv,) = lab.invocations(labsim, "wapcomputer2", "Configure-TrustAzureStack.ps1", since=mark)
+    assert lab.params(inv)["SqlCredential"] == "****"
+    assert user.password not in lab.all_invocations_text(labsim)
     p.delete(created.id, outs_of(created))
 
 
@@ -455,15 +435,15 @@ def test_sim_trust_wrong_sql_password_is_a_clear_error_then_converges(labsim: La
     staged(labsim, "wapcomputer2")
     user = labsim.lab.host("wapcomputer2").users[0]
     p = T.TenantApiTrustProvider(sim)
-    bad = trust_props(connection=conn_dict(labsim, "wapcomputer2"), sql_server="wapcomputer2",
+    bad = trust_props(connection=lab.conn_dict(labsim, "wapcomputer2"), sql_server="wapcomputer2",
                       sql_credential={"username": user.name, "password": "Wrong-Pass-1"})
     with pytest.raises(RemoteCommandFailed) as err:
         p.create(bad)
     assert "Login failed" in str(err.value) and "Wrong-Pass-1" not in str(err.value)
-    set_fault(labsim, "wapcomputer2", "command_error", "Configure-TrustAzureStack.ps1")
+    lab.set_fault(labsim, "wapcomputer2", "command_error", "Configure-TrustAzureStack.ps1")
     with pytest.raises(RemoteCommandFailed):
-        p.create(trust_props(connection=conn_dict(labsim, "wapcomputer2")))
-    clear_faults(labsim, "wapcomputer2")
-    created = p.create(trust_props(connection=conn_dict(labsim, "wapcomputer2")))
+        p.create(trust_props(connection=lab.conn_dict(labsim, "wapcomputer2")))
+    lab.clear_faults(labsim, "wapcomputer2")
+    created = p.create(trust_props(connection=lab.conn_dict(labsim, "wapcomputer2")))
     assert outs_of(created)["realm"] == REALM
     p.delete(created.id, outs_of(created))

@@ -17,7 +17,8 @@ from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFa
 from providers.transport import Failure, PsrpTransport
 from tests.fake_windows_host import CONNECTOR_TENANT_API, UR91, FakeWindowsHost
 from tests.outs import outs_of
-from tests.providers.test_tenant_api_trust import CONN, DEST, HOSTILE, failures, host_with, staged, trust_props
+from tests.providers.helpers import assert_check_finds, check_failures
+from tests.providers.test_tenant_api_trust import CONN, DEST, HOSTILE, host_with, staged, trust_props
 
 
 def update_props(**kw: Any) -> dict[str, Any]:
@@ -80,11 +81,7 @@ def test_plan_update(observed: T.TenantApiUpdateObserved | None, expected_code: 
     ("malformed FQDN", {"connection": {**CONN, "fqdn": "wap..contoso.com"}}, "connection", "not a host name"),
 ])
 def test_update_check(case: str, change: dict[str, Any], prop: str | None, words: str | None) -> None:
-    found = failures(T.TenantApiUpdateProvider, update_props(**change))
-    if prop is None:
-        assert found == []
-    else:
-        assert words is not None and any(p == prop and words in r for p, r in found), found
+    assert_check_finds(check_failures(T.TenantApiUpdateProvider, update_props(**change)), prop, words)
 
 
 # == TenantApiUpdate methods =====================================================================================
