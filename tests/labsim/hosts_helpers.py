@@ -123,3 +123,18 @@ def lab() -> Lab:
 @pytest.fixture
 def rt(tmp_path: Path, lab: Lab) -> LabRuntime:
     return LabRuntime.open(lab, tmp_path / "state")
+
+
+def count_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The seconds of every ``Ctx.sleep`` from now on (each still slept), for tests of how long a host waits."""
+    from labsim.hosts.base import Ctx
+
+    waits: list[float] = []
+    sleep = Ctx.sleep
+
+    def counted(ctx: Ctx, seconds: float) -> None:
+        waits.append(seconds)
+        sleep(ctx, seconds)
+
+    monkeypatch.setattr(Ctx, "sleep", counted)
+    return waits

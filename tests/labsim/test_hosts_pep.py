@@ -14,7 +14,17 @@ from labsim.hosts import LabRuntime
 from labsim.hosts.pep import DISABLED_LINE, POLLING_LINE, SUCCESS_LINE
 from labsim.hosts.wapconnector import parse_output_file
 from labsim.runtime import Session
-from tests.labsim.hosts_helpers import ASDK, PEP, cmd, default_lab, pep_session, run, run_in_thread, session
+from tests.labsim.hosts_helpers import (
+    ASDK,
+    PEP,
+    cmd,
+    count_sleeps,
+    default_lab,
+    pep_session,
+    run,
+    run_in_thread,
+    session,
+)
 
 pytestmark = pytest.mark.unit
 OUTPUT = "\\\\su1fileserver\\SU1_Infrastructure_1\\AzurePackConnectorOutput"
@@ -51,15 +61,7 @@ def test_only_allow_listed_commands(rt: LabRuntime) -> None:
 
 def test_add_connector_writes_one_file_per_cloud_then_polls_until_done(rt: LabRuntime,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from labsim.hosts.base import Ctx
-
-    waits: list[float] = []
-    sleep = Ctx.sleep
-    def counted(ctx: Ctx, seconds: float) -> None:
-        waits.append(seconds)
-        sleep(ctx, seconds)
-
-    monkeypatch.setattr(Ctx, "sleep", counted)
+    waits = count_sleeps(monkeypatch)
     r = run(rt, pep_session(),
             cmd("Add-AzurePackConnector", AzurePackClouds=CLOUDS, AzureStackCloudName="AzureStack")).ok()
     assert sum(waits) == pytest.approx(rt.lab.settings.pep_polling_seconds)  # polled (and slept) until done

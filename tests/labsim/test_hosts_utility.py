@@ -66,20 +66,13 @@ def test_fault_command_hang_until_stopped(rt: LabRuntime) -> None:
 
 def test_latency_factor_scales_long_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from labsim.hosts import LabRuntime
-    from labsim.hosts.base import Ctx
     from labsim.hosts.latency import PROFILE
-    from tests.labsim.hosts_helpers import default_lab, stage_bundle
+    from tests.labsim.hosts_helpers import count_sleeps, default_lab, stage_bundle
 
     lab = default_lab()
     lab.settings.latency_factor = 0.3 / PROFILE["Install-Connector"]
     rt = LabRuntime.open(lab, tmp_path / "s")
     stage_bundle(rt, tmp_path)
-    waits: list[float] = []
-    sleep = Ctx.sleep
-    def counted(ctx: Ctx, seconds: float) -> None:
-        waits.append(seconds)
-        sleep(ctx, seconds)
-
-    monkeypatch.setattr(Ctx, "sleep", counted)
+    waits = count_sleeps(monkeypatch)
     run(rt, session(), cmd("C:\\temp\\WAPConnector\\Setup\\Scripts\\Install-Connector.ps1")).ok()
     assert waits == [pytest.approx(0.3)]  # the install's 40 s on Windows, scaled (and slept: Ctx.sleep)
