@@ -714,27 +714,27 @@ def _(wire: Wire) -> None:
     assert text == windows_text.split("\r\n")[0]
 
 
-@aspect("verbose.values", "verbose_record.xml,verbose_record_no_invocation.xml")
-def _(wire: Wire) -> None:
-    same_values_but(wire.message("verbose"), "verbose_record.xml", {
-        "#ToString": "another message", "InformationalRecord_Message": "another message",
-        "InvocationInfo_BoundParameters[DisableMultiCloud]": "the recorded script bound no parameter; this call one",
+def same_informational_values(wire: Wire, kind: str, scenario: dict[str, str]) -> None:
+    """A verbose or warning record, with and without its invocation, as Windows recorded it, but for the message,
+    the script that wrote it and what ``scenario`` adds (path: why it differs)."""
+    message = {"#ToString": "another message", "InformationalRecord_Message": "another message"}
+    same_values_but(wire.message(kind), f"{kind}_record.xml", {
+        **message, **scenario,
         "InvocationInfo_InvocationName": _SCRIPT, "CommandInfo_Name": _SCRIPT, "CommandInfo_Definition": _SCRIPT,
         "CommandInfo_CommandType#ToString": _SCRIPT,
     })
-    same_values_but(wire.message("verbose_no_invocation"), "verbose_record_no_invocation.xml", {
-        "#ToString": "another message", "InformationalRecord_Message": "another message"})
+    same_values_but(wire.message(f"{kind}_no_invocation"), f"{kind}_record_no_invocation.xml", message)
+
+
+@aspect("verbose.values", "verbose_record.xml,verbose_record_no_invocation.xml")
+def _(wire: Wire) -> None:
+    same_informational_values(wire, "verbose", {
+        "InvocationInfo_BoundParameters[DisableMultiCloud]": "the recorded script bound no parameter; this call one"})
 
 
 @aspect("warning.values", "warning_record.xml,warning_record_no_invocation.xml")
 def _(wire: Wire) -> None:
-    same_values_but(wire.message("warning"), "warning_record.xml", {
-        "#ToString": "another message", "InformationalRecord_Message": "another message",
-        "InvocationInfo_InvocationName": _SCRIPT, "CommandInfo_Name": _SCRIPT, "CommandInfo_Definition": _SCRIPT,
-        "CommandInfo_CommandType#ToString": _SCRIPT,
-    })
-    same_values_but(wire.message("warning_no_invocation"), "warning_record_no_invocation.xml", {
-        "#ToString": "another message", "InformationalRecord_Message": "another message"})
+    same_informational_values(wire, "warning", {})
 
 
 @aspect("information.values", "information_record.xml")
