@@ -32,7 +32,9 @@ from cryptography.hazmat.primitives import serialization
 from pulumi.dynamic import CheckFailure, CheckResult
 
 from providers import certs, ownership, remote
-from providers._certificate_model import (
+
+# Importable from here too, where callers and tests find them.
+from providers._certificate_model import (  # noqa: F401
     ACCEPTED_STORES,
     DEFAULT_STAGING_DIR,
     IMPORT,
