@@ -119,17 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="exit 1 unless the page is the rendering of the figures")
     args = ap.parse_args(argv)
-    text = render(load())
-    if args.check:
-        if not DOC.exists() or DOC.read_text(encoding="utf-8") != text:
-            print(f"{DOC.relative_to(REPO)} is not the rendering of {FIGURES.relative_to(REPO)}", file=sys.stderr)
-            return 1
-        return 0
-    DOC.write_text(text, encoding="utf-8")
-    print(f"wrote {DOC.relative_to(REPO)} from {FIGURES.relative_to(REPO)}")
-    for line in stale_lines():
-        print(line)
-    return 0
+    rc = provenance.publish(DOC, FIGURES, render(load()), args.check)
+    if not args.check:
+        for line in stale_lines():
+            print(line)
+    return rc
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,3 +80,17 @@ def stale(page: str, st: dict[str, Any]) -> str | None:
         pass
     return (f"STALE: {page} measured commit {commit[:12]} with `{st['command']}`; the code it measured "
             f"({', '.join(paths)}) has changed since{changed}: rerun `{st['command']}` and commit the result")
+
+
+def publish(doc: Path, source: Path, text: str, check: bool) -> int:
+    """Write ``text`` (the rendering of ``source``) to the page ``doc``; with ``check``, write nothing and return 1
+    (saying so) unless the page already is that rendering."""
+    page, figures = doc.relative_to(REPO), source.relative_to(REPO)
+    if check:
+        if not doc.exists() or doc.read_text(encoding="utf-8") != text:
+            print(f"{page} is not the rendering of {figures}", file=sys.stderr)
+            return 1
+        return 0
+    doc.write_text(text, encoding="utf-8")
+    print(f"wrote {page} from {figures}")
+    return 0

@@ -308,16 +308,9 @@ def main(argv: list[str] | None = None) -> int:
         DOC.write_text(render(*load_committed()), encoding="utf-8")  # exactly what the doc test renders
         print(f"wrote {DOC.relative_to(REPO)} and {FIGURES_DOC.relative_to(REPO)} from {path}")
         return 0
-    summary, source = load_committed()
-    text = render(summary, source)
-    if args.check:
-        if not DOC.exists() or DOC.read_text(encoding="utf-8") != text:
-            print(f"{DOC.relative_to(REPO)} is not the rendering of {FIGURES_DOC.relative_to(REPO)}", file=sys.stderr)
-            return 1
-        return 0
-    DOC.write_text(text, encoding="utf-8")
-    print(f"wrote {DOC.relative_to(REPO)} from {FIGURES_DOC.relative_to(REPO)}")
-    return 0
+    from scripts import provenance
+
+    return provenance.publish(DOC, FIGURES_DOC, render(*load_committed()), args.check)
 
 
 if __name__ == "__main__":
