@@ -78,7 +78,7 @@ def test_a_fit_certificate_has_no_problem_and_is_summed_up_by_thumbprint_and_exp
     ({"EnhancedKeyUsageList": ["Client Authentication (1.3.6.1.5.5.7.3.2)"]},
      ["not for server authentication (its usages: Client Authentication (1.3.6.1.5.5.7.3.2))"]),
     ({"EnhancedKeyUsageList": [{"FriendlyName": "Client Authentication", "ObjectId": "1.3.6.1.5.5.7.3.2"}]},
-     ["not for server authentication (its usages: 1.3.6.1.5.5.7.3.2, 1.3.6.1.5.5.7.3.2)"]),
+     ["not for server authentication (its usages: Client Authentication, 1.3.6.1.5.5.7.3.2)"]),
     ({"EnhancedKeyUsageList": [{"FriendlyName": "Server Authentication", "ObjectId": "1.3.6.1.5.5.7.3.1"}]}, []),
     ({"EnhancedKeyUsageList": [{"FriendlyName": "Server Authentication"}]},
      ["not for server authentication (its usages: Server Authentication)"]),
