@@ -24,6 +24,7 @@ from providers.facts.locations import ADD_CONNECTOR_CMDLET, CONNECTOR_PORT, INFR
 from providers.remote import (
     RemoteInputs,
     check_remote,
+    text_required,
 )
 from providers.transport import (
     PRIVILEGED_ENDPOINT,
@@ -108,15 +109,9 @@ class AzurePackCloudInputs(TypedDict):
 class _Cloud(BaseModel):
     # extra keys refused, as the PEP refuses them ("a cloud has CloudName and CloudEndpoint")
     model_config = ConfigDict(extra="forbid")
-    cloud_name: Annotated[str, Field(min_length=1, max_length=256)]
+    cloud_name: Annotated[str, Field(min_length=1, max_length=256),
+                          text_required("must not be blank: it is the cloud's label in the Azure Stack portal")]
     cloud_endpoint: str
-
-    @field_validator("cloud_name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("must not be blank: it is the cloud's label in the Azure Stack portal")
-        return v
 
     @field_validator("cloud_endpoint")
     @classmethod
@@ -138,7 +133,8 @@ def _pep_problems(conn: HostConnection) -> list[str]:
 class AzurePackConnectorInputs(RemoteInputs):
     share_connection: HostConnection
     clouds: Annotated[list[_Cloud], Field(min_length=1)]
-    azure_stack_cloud_name: Annotated[str, Field(min_length=1, max_length=256)]
+    azure_stack_cloud_name: Annotated[str, Field(min_length=1, max_length=256), text_required(
+        "must not be blank: it labels the local Azure Stack cloud in the portal")]
     timeout_seconds: Annotated[float, Field(gt=0, le=7200)] = DEFAULT_TIMEOUT_SECONDS
 
     @field_validator("clouds")
@@ -151,13 +147,6 @@ class AzurePackConnectorInputs(RemoteInputs):
                 raise ValueError(f"cloud name {c.cloud_name!r} is used twice: each WAP cloud needs its own name")
             seen.add(key)
         return clouds
-
-    @field_validator("azure_stack_cloud_name")
-    @classmethod
-    def _stack_name(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("must not be blank: it labels the local Azure Stack cloud in the portal")
-        return v
 
     @model_validator(mode="after")
     def _coherent(self) -> AzurePackConnectorInputs:

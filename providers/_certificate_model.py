@@ -20,7 +20,7 @@ from providers import certs, names, ownership
 from providers.base import is_unknown
 from providers.facts import certstore
 from providers.hostops import windows_path
-from providers.remote import RemoteInputs
+from providers.remote import RemoteInputs, Thumbprint
 from providers.transport import Pipeline
 
 Store = Literal["My", "CA", "Root"]
@@ -56,7 +56,7 @@ class CertificateInputs(RemoteInputs):
     cert_pem: str | None = Field(None, description="the certificate to install (PEM, one certificate)")
     existing: bool = Field(False, description="the operator's certificate, already in the store: verify, never "
                                               "import or remove")
-    thumbprint: str | None = Field(None, description="existing: the certificate's thumbprint")
+    thumbprint: Thumbprint | None = Field(None, description="existing: the certificate's thumbprint")
     issuer_pem: str | None = Field(None, description="existing: the CA certificate (PEM) that must have issued it")
     # repr=False: str(), repr() and f-strings of the inputs never show the PFX or its password.
     pfx_base64: str | None = Field(None, repr=False, description="store My: the PFX with the private key (secret)")
@@ -78,11 +78,6 @@ class CertificateInputs(RemoteInputs):
         except ValueError as exc:
             raise ValueError(f"is not a readable PEM certificate ({exc})") from None
         return v
-
-    @field_validator("thumbprint")
-    @classmethod
-    def _thumbprint(cls, v: str | None) -> str | None:
-        return None if v is None else certs.normalize_thumbprint(v)
 
     @field_validator("staging_dir")
     @classmethod

@@ -29,6 +29,7 @@ from providers.facts.locations import (
 )
 from providers.remote import (
     RemoteInputs,
+    Thumbprint,
     check_remote,
 )
 from providers.transport import PRIVILEGED_ENDPOINT, HostConnection, Pipeline
@@ -99,18 +100,13 @@ class ConnectorSiteInputs(RemoteInputs):
     tenant_portal_fqdn: str
     tenant_api_fqdn: str
     azure_stack_portal_fqdn: str
-    certificate_thumbprint: str | None = None
+    certificate_thumbprint: Thumbprint | None = None
     bundle_path: Annotated[str, Field(max_length=200)] = DEFAULT_BUNDLE_PATH
 
     @field_validator("tenant_portal_fqdn", "tenant_api_fqdn", "azure_stack_portal_fqdn")
     @classmethod
     def _fqdns(cls, v: str) -> str:
         return names.fqdn(v, "tenant.contoso.com", lower=False)
-
-    @field_validator("certificate_thumbprint")
-    @classmethod
-    def _thumb(cls, v: str | None) -> str | None:
-        return None if v is None else certs.normalize_thumbprint(v)
 
     @field_validator("bundle_path")
     @classmethod

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -27,7 +27,7 @@ from providers.facts.tenant_api import (
     TrustData,
     sql_server_name,
 )
-from providers.remote import RemoteInputs
+from providers.remote import RemoteInputs, text_required
 from providers.transport import Pipeline
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -88,7 +88,9 @@ def parse_data_file(content: str) -> TrustData:
 
 
 class TenantApiTrustInputs(RemoteInputs):
-    data_file_content: str = Field(description="the text of this cloud's Add-AzurePackConnector output file")
+    data_file_content: Annotated[str, text_required(
+        "is empty: give the text of the Add-AzurePackConnector output file")] = Field(
+        description="the text of this cloud's Add-AzurePackConnector output file")
     data_file_name: str = Field(description="its file name, e.g. AzurePack-06-27-15-50.txt")
     bundle_path: BundlePath = DEFAULT_DESTINATION
     sql_server: str | None = None
@@ -106,13 +108,6 @@ class TenantApiTrustInputs(RemoteInputs):
     @classmethod
     def _sql(cls, v: str | None) -> str | None:
         return None if v is None else sql_server_name(v)
-
-    @field_validator("data_file_content")
-    @classmethod
-    def _content(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("is empty: give the text of the Add-AzurePackConnector output file")
-        return v
 
     @model_validator(mode="after")
     def _realm(self) -> TenantApiTrustInputs:

@@ -14,16 +14,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult, UpdateResult
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, field_validator
 
-from providers import ownership
+from providers import certs, ownership
 from providers.base import PROVIDER_KEY, FieldDiff, LabProvider, is_unknown, validation_failures
 from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge
 from providers.transport import HostConnection, Transport, comparable_settings
+
+#: A certificate thumbprint as an input gives it (any case, spaces, colons, an invisible mark copied from the MMC),
+#: read the one way providers/certs reads thumbprints.
+Thumbprint = Annotated[str, AfterValidator(certs.normalize_thumbprint)]
+
+
+def text_required(why: str) -> AfterValidator:
+    """A text input that must hold more than blanks; ``why`` is the refusal, after the input's name."""
+
+    def required(v: str) -> str:
+        if not v.strip():
+            raise ValueError(why)
+        return v
+
+    return AfterValidator(required)
 
 
 class RemoteInputs(BaseModel):
