@@ -5,11 +5,13 @@ marked safe to retry (the transport retries only those)."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from components.preflight import READ_COMMANDS, STEP
-from tests.preflight.fake_lab import FakeLab, certificate, healthy, stack
+from components.preflight import READ_COMMANDS, STEP, run_preflight
+from components.preflight import run as run
+from tests.preflight.fake_lab import FakeLab, certificate, healthy, project, stack
 
 pytestmark = pytest.mark.unit
 
@@ -36,3 +38,12 @@ def test_reads_asked_again_one_at_a_time_and_the_second_round_are_read_only_and_
         for call in made:
             assert (call.step, call.idempotent) == (STEP, True), (host, call.names)
             assert set(call.names) <= READ_COMMANDS, (host, call.names)
+
+
+def test_the_summary_gives_the_runs_own_duration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lab = healthy(stack(sqlServer="sql01"))
+    clock = iter([100.0, 102.25])  # the run's start, then its end, as its monotonic clock reads them
+    monkeypatch.setattr(run, "time", SimpleNamespace(monotonic=lambda: next(clock)))  # the run's clock only
+    report = run_preflight(lab.config, transport=lab.transport, project_dir=project(tmp_path))
+    assert report.seconds == 2.25
+    assert report.summary().endswith(", 2.2 s")
