@@ -10,10 +10,12 @@ Every request is logged with its time span and outcome, every fault with its win
   counts against;
 * no leaked shells: after the clients close, and at the latest after the reaper's idle timeout, every host's
   shell table is empty; the abandoned shells are counted as labsim's reaper reports closing them;
-* flat memory: RSS of this process (in-process server and clients; or tracemalloc's traced allocations with
-  RELIABILITY_SOAK_TRACEMALLOC=1) after warm-up vs. after the run with every client closed, within a bound that
-  grows with the work done (``LEAK_BYTES_PER_PIPELINE``) on top of the baseline's own measured jitter; gc-tracked
-  objects likewise (``LEAK_OBJECTS_PER_PIPELINE`` on top of what the warm-up's first pipelines added once).
+* flat memory, as counts: gc-tracked objects and Python's allocated blocks after warm-up vs. after the run with
+  every client closed, within a bound that grows with the work done (``LEAK_OBJECTS_PER_PIPELINE`` on top of what
+  the warm-up's first pipelines added once); with RELIABILITY_SOAK_TRACEMALLOC=1 also the traced bytes
+  (``LEAK_BYTES_PER_PIPELINE`` on top of the baseline's measured jitter). The RSS of this process is recorded as a
+  figure, not asserted: the allocator's arenas and thread stacks move it by a megabyte or more from run to run on a
+  loaded machine (measured: the same code from 1.5 to 2.7 MiB against a 2.6 MiB bound), which is noise for a test.
 
 Bounded in time (``RELIABILITY_SOAK_SECONDS``, default 20 s for `make test`; `make reliability` may set more) and in
 count (``RELIABILITY_SOAK_MAX`` pipelines per worker), loopback only.
@@ -446,6 +448,7 @@ def test_soak_concurrent_pools_with_faults(tmp_path: Path, caplog: pytest.LogCap
     assert not wrong, [(r.host, r.command, r.outcome, r.detail) for r in wrong[:10]]
     assert all(not v for v in left.values()), left
     assert abandoned_ids <= set(reaped), (abandoned_ids, reaped)
-    assert growth - held < memory_bound, (growth, held, memory_bound, [str(s) for s in top])
+    if TRACEMALLOC:  # traced bytes are a count of what Python holds; RSS is only a figure (see the docstring)
+        assert growth - held < memory_bound, (growth, held, memory_bound, [str(s) for s in top])
     assert obj_growth < object_bound, (obj_growth, object_bound, top_growers)
     assert blocks_growth < blocks_bound, (blocks_growth, blocks_bound)
