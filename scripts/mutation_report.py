@@ -109,7 +109,7 @@ MISTAKES = [
 
 # What the copy for the named mistakes needs: the packages, the tests and what they read.
 TREE = ["providers", "components", "labsim", "labops", "benchmarks", "scripts", "tests", "stacks", "docs",
-        "pyproject.toml", "Pulumi.yaml", "__main__.py"]
+        "pyproject.toml", "Pulumi.yaml", "__main__.py", "Makefile", "README.md"]
 
 
 # -- running ---------------------------------------------------------------------------------------------------
