@@ -73,10 +73,7 @@ class CertificateInputs(RemoteInputs):
             return v
         if v.count(_PEM_CERT) != 1:
             raise ValueError("give exactly one PEM certificate (-----BEGIN CERTIFICATE-----), not a chain or a key")
-        try:
-            certs.load_certificate(v)
-        except ValueError as exc:
-            raise ValueError(f"is not a readable PEM certificate ({exc})") from None
+        certs.load_certificate(v)
         return v
 
     @field_validator("staging_dir")

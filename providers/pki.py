@@ -16,6 +16,7 @@ import datetime as dt
 import ipaddress
 import re
 import secrets
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import pulumi
@@ -31,6 +32,7 @@ from providers.base import FieldDiff, LabProvider, LabResource, check_with, diff
 from providers.certs import (
     RENEWAL_MARGIN_DAYS,
     is_ca,
+    key_usage,
     load_certificate,
     now_utc,
     parse_time,
@@ -39,6 +41,7 @@ from providers.certs import (
     to_pem,
 )
 
+_Key = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 KeyType = Literal["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"]
 KEY_TYPES: tuple[str, ...] = KeyType.__args__  # type: ignore[attr-defined]
 
@@ -47,7 +50,7 @@ _DNS_NAME = re.compile(
 )
 
 
-def _generate_key(key_type: str) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
+def _generate_key(key_type: str) -> _Key:
     kind, _, size = key_type.partition("-")
     if kind == "ecdsa":
         return ec.generate_private_key(ec.SECP256R1() if size == "p256" else ec.SECP384R1())
@@ -160,10 +163,7 @@ class IssuedCertificateInputs(_Validity):
     @field_validator("ca_cert_pem")
     @classmethod
     def _ca(cls, pem: str) -> str:
-        try:
-            cert = load_certificate(pem)
-        except ValueError as exc:
-            raise ValueError("is not a PEM certificate") from exc
+        cert = load_certificate(pem)
         if not is_ca(cert):
             raise ValueError(f"{cert.subject.rfc4514_string()} is not a CA certificate (BasicConstraints CA:TRUE)")
         if cert.not_valid_after_utc <= now_utc():
@@ -188,6 +188,28 @@ class IssuedCertificateInputs(_Validity):
                 f"(CA valid until {ca.not_valid_after_utc:%Y-%m-%d})"
             )
         return self
+
+
+def _certificate(subject: x509.Name, issuer: x509.Name, key: _Key, signer: _Key, validity: _Validity, *, ca: bool,
+                 usages: Sequence[str], extensions: Sequence[x509.ExtensionType] = ()) -> x509.Certificate:
+    """``key``'s certificate signed by ``signer`` (SHA-256): a CA or not (BasicConstraints, critical), the key
+    usages named (critical), then ``extensions`` and the subject key identifier."""
+    start, end = _validity(validity.validity_days, validity.not_after)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
+        .add_extension(key_usage(*usages), critical=True)
+    )
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=False)
+    return builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                                 critical=False).sign(signer, hashes.SHA256())
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -228,27 +250,8 @@ class CertificateAuthorityProvider(_LocalPkiProvider):
         if args.organization:
             attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, args.organization))
         name = x509.Name(attrs)
-        start, end = _validity(args.validity_days, args.not_after)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(end)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                    key_encipherment=False, data_encipherment=False, key_agreement=False,
-                    encipher_only=False, decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256())
-        )
+        cert = _certificate(name, name, key, key, args, ca=True,
+                            usages=("digital_signature", "key_cert_sign", "crl_sign"))
         outs = {**props, **_cert_outputs(cert), "private_key_pem": _key_pem(key)}
         return CreateResult(id_=thumbprint(cert), outs=outs)
 
@@ -273,30 +276,12 @@ class IssuedCertificateProvider(_LocalPkiProvider):
         key = _generate_key(args.key_type)
         sans: list[x509.GeneralName] = [x509.DNSName(n) for n in args.dns_names]
         sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in args.ip_addresses]
-        start, end = _validity(args.validity_days, args.not_after)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, args.common_name)]))
-            .issuer_name(ca.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(end)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True, key_encipherment=args.key_type.startswith("rsa"), key_cert_sign=False,
-                    crl_sign=False, content_commitment=False, data_encipherment=False,
-                    key_agreement=False, encipher_only=False, decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256())
-        )
+        usages = ("digital_signature", *(["key_encipherment"] if args.key_type.startswith("rsa") else []))
+        cert = _certificate(
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, args.common_name)]), ca.subject, key, ca_key, args,
+            ca=False, usages=usages, extensions=(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), x509.SubjectAlternativeName(sans),
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())))
         pfx_password = secrets.token_urlsafe(24)
         pfx = pkcs12.serialize_key_and_certificates(
             args.common_name.encode(), key, cert, [ca],

@@ -23,11 +23,13 @@ from ._rules import (
 )
 from ._store import from_store_object, store_problems
 from ._x509 import (
+    KEY_USAGES,
     describe,
     dns_names,
     is_ca,
     is_self_signed,
     key_matches,
+    key_usage,
     load_certificate,
     load_certificate_file,
     public_key_matches,
@@ -38,6 +40,7 @@ from ._x509 import (
 
 __all__ = [
     "CLOCK_SKEW",
+    "KEY_USAGES",
     "RENEWAL_MARGIN_DAYS",
     "SERVER_AUTH_OID",
     "CertificateInfo",
@@ -55,6 +58,7 @@ __all__ = [
     "issuer_in",
     "issuer_problems",
     "key_matches",
+    "key_usage",
     "load_certificate",
     "load_certificate_file",
     "name_covers",

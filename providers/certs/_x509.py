@@ -12,13 +12,19 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from ._description import CertificateInfo, KeyKind
 
 _PEM_CERT = b"-----BEGIN CERTIFICATE-----"
-_KEY_USAGES = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
-               "key_cert_sign", "crl_sign")
+#: The KeyUsage flags, as cryptography names them (encipher_only and decipher_only qualify key_agreement).
+KEY_USAGES = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
+              "key_cert_sign", "crl_sign")
 
 
 def load_certificate(pem: str | bytes) -> x509.Certificate:
+    """The first PEM certificate in ``pem``; ValueError ``is not a readable PEM certificate`` (an input's validator
+    puts the input's name before it)."""
     data = pem.encode() if isinstance(pem, str) else pem
-    return x509.load_pem_x509_certificate(data)
+    try:
+        return x509.load_pem_x509_certificate(data)
+    except ValueError:
+        raise ValueError("is not a readable PEM certificate") from None
 
 
 def load_certificate_file(data: bytes) -> x509.Certificate:
@@ -27,16 +33,21 @@ def load_certificate_file(data: bytes) -> x509.Certificate:
         if data.count(_PEM_CERT) != 1:
             raise ValueError(f"holds {data.count(_PEM_CERT)} PEM certificates; give the issuing CA's certificate "
                              f"alone")
-        try:
-            return x509.load_pem_x509_certificate(data)
-        except ValueError:
-            raise ValueError("is not a readable PEM certificate") from None
+        return load_certificate(data)
     if b"PRIVATE KEY-----" in data:
         raise ValueError("holds a private key, not a certificate; give the CA's certificate (.cer) only")
     try:
         return x509.load_der_x509_certificate(data)
     except ValueError:
         raise ValueError("is neither a PEM nor a DER certificate (export it as .cer, Base-64 or DER)") from None
+
+
+def key_usage(*names: str) -> x509.KeyUsage:
+    """The KeyUsage extension with the flags ``names`` set (of :data:`KEY_USAGES`) and every other one clear."""
+    unknown = set(names) - set(KEY_USAGES)
+    if unknown:
+        raise ValueError(f"not key usages: {sorted(unknown)}")
+    return x509.KeyUsage(**{u: u in names for u in KEY_USAGES}, encipher_only=False, decipher_only=False)
 
 
 def to_pem(cert: x509.Certificate) -> str:
@@ -99,7 +110,7 @@ def _key_usage(cert: x509.Certificate) -> frozenset[str] | None:
         ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
         return None
-    return frozenset(name for name in _KEY_USAGES if getattr(ku, name))
+    return frozenset(name for name in KEY_USAGES if getattr(ku, name))
 
 
 def _extended_key_usage(cert: x509.Certificate) -> tuple[str, ...]:

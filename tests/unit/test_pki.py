@@ -54,7 +54,7 @@ def failures(provider: CertificateAuthorityProvider | IssuedCertificateProvider,
     ({"dns_names": ["wap computer"]}, "dns_names", "is not a DNS name"),
     ({"dns_names": ["a.contoso.com", "A.contoso.com"]}, "dns_names", "listed twice"),
     ({"ip_addresses": ["300.1.1.1"]}, "ip_addresses", "not an IPv4 or IPv6 address"),
-    ({"ca_cert_pem": "not a pem"}, "ca_cert_pem", "not a PEM certificate"),
+    ({"ca_cert_pem": "not a pem"}, "ca_cert_pem", "not a readable PEM certificate"),
     ({"validity_days": 5000}, "validity_days", "outlive its CA"),
     ({"validity_days": 20, "renew_before_days": 30}, "renew_before_days", "due for renewal at once"),
 ])
