@@ -60,6 +60,7 @@ from providers._azure_pack_connector_model import (  # noqa: F401
 from providers.base import LabResource, is_unknown
 from providers.errors import ConnectorError, HostDidNotConverge, RemoteCommandFailed, StepTimedOut
 from providers.facts.locations import OUTPUT_FOLDER
+from providers.facts.markers import OwnershipMarker
 from providers.hostops import only_expected_errors
 from providers.remote import (
     Converged,
@@ -75,7 +76,6 @@ from providers.transport import (
     Command,
     ErrorRecordInfo,
     HostConnection,
-    Pipeline,
     Transport,
 )
 
@@ -94,11 +94,12 @@ def read_observed(t: Transport, share: HostConnection, pep_fqdn: str) -> tuple[A
                                                                                 ownership.Marker | None]:
     """The output folder and the ownership marker, on the share host: the listing and the marker in one
     invocation, then the listed files' text in a second (their names come from the first)."""
-    statements: list[Command | Pipeline] = [*read_statements(), ownership.read_command(marker_path(pep_fqdn))]
+    mark = OwnershipMarker(marker_path(pep_fqdn))
+    statements = [*read_statements(), *mark.statements()]
     result = t.run(share, STEP_READ, statements, idempotent=True, accept_errors=True)
     only_expected_errors(share, STEP_READ, read_statements(), result, accept=missing_output_folder, hint=READ_HINT)
     listing, marker_output = result.outputs
-    marker = ownership.marker_in(marker_output)
+    marker = mark.parse(marker_output)
     listed = parse_listing(listing)
     if not listed:
         return None, marker

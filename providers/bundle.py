@@ -56,6 +56,8 @@ from providers._bundle_model import (  # noqa: F401
 )
 from providers.base import LabResource
 from providers.errors import ConnectorError, HostDidNotConverge
+from providers.facts.files import PathExists
+from providers.facts.markers import OwnershipMarker
 from providers.hostops import (
     DEFAULT_CHUNK_SIZE,
     join,
@@ -73,7 +75,7 @@ from providers.remote import (
     password_secret,
     secret_outputs,
 )
-from providers.transport import Command, HostConnection, Pipeline, Transport
+from providers.transport import Command, HostConnection, Transport
 
 # ---------------------------------------------------------------------------------------------------------------
 # Provider
@@ -83,13 +85,14 @@ def read_bundle_owned(t: Transport, conn: HostConnection,
                       destination: str) -> tuple[dict[str, str] | None, ownership.Marker | None]:
     """Observed {relative path: hash} of every file under destination (None if the folder is gone), and its
     ownership marker, in one invocation."""
-    stmts: list[Command | Pipeline] = [read_statements(destination), ownership.read_command(marker_path(destination))]
+    mark = OwnershipMarker(marker_path(destination))
+    stmts = [read_statements(destination), *mark.statements()]
     result = t.run(conn, STEP_READ, stmts, idempotent=True, accept_errors=True)
     missing = only_expected_errors(conn, STEP_READ, stmts, result)
     files, marker = result.outputs
     if missing and not files:
-        return None, ownership.marker_in(marker)
-    return parse_hashes(destination, files), ownership.marker_in(marker)
+        return None, mark.parse(marker)
+    return parse_hashes(destination, files), mark.parse(marker)
 
 
 def stage_files(t: Transport, inputs: ConnectorBundleInputs, relatives: Sequence[str]) -> None:
@@ -278,12 +281,13 @@ def missing_ancestors(t: Transport, conn: HostConnection, destination: str) -> l
     folders = ancestors(destination)
     if not folders:
         return []
-    probes = [Command("Test-Path", {"Path": p}) for f in folders for p in (f, join_marker(f))]
-    outputs = t.run(conn, STEP_STAGE, probes, idempotent=True).outputs
+    probes = [PathExists(p) for f in folders for p in (f, join_marker(f))]
+    outputs = t.run(conn, STEP_STAGE, [p for probe in probes for p in probe.statements()], idempotent=True).outputs
+    found = [probe.parse(output) is True for probe, output in zip(probes, outputs, strict=True)]
     created: list[str] = []
     ours = False
     for i, folder in enumerate(folders):  # outermost first: everything below a marked folder is ours too
-        exists, marked = (outputs[2 * i].single() is True), (outputs[2 * i + 1].single() is True)
+        exists, marked = found[2 * i], found[2 * i + 1]
         ours = ours or not exists or marked
         if ours:
             created.append(folder)

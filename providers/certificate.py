@@ -57,9 +57,11 @@ from providers._certificate_model import (  # noqa: F401
 from providers.base import LabResource, is_unknown
 from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge
 from providers.facts.certstore import store_path
+from providers.facts.files import PathExists
+from providers.facts.markers import OwnershipMarker
 from providers.hostops import only_expected_errors, stage_bytes
 from providers.remote import Converged, HostResourceProvider, Identity
-from providers.transport import Command, HostConnection, Pipeline, Secret, Transport
+from providers.transport import Command, HostConnection, Secret, Transport
 
 # ---------------------------------------------------------------------------------------------------------------
 # Provider
@@ -82,13 +84,12 @@ def thing(store: str, thumbprint: str) -> str:
 def read_certificate(t: Transport, conn: HostConnection, store: str, thumbprint: str, with_marker: bool = False,
                      raw_data: bool = False) -> tuple[CertificateObserved | None, ownership.Marker | None]:
     """The certificate (and, when asked, its ownership marker) in one invocation."""
-    stmts: list[Command | Pipeline] = list(read_statements(store, thumbprint, raw_data))
-    if with_marker:
-        stmts.append(ownership.read_command(marker_path(store, thumbprint)))
+    mark = OwnershipMarker(marker_path(store, thumbprint))
+    stmts = [*read_statements(store, thumbprint, raw_data), *(mark.statements() if with_marker else [])]
     result = t.run(conn, STEP_READ, stmts, idempotent=True, accept_errors=True)
     only_expected_errors(conn, STEP_READ, stmts, result)
     outputs = result.outputs
-    marker = ownership.marker_in(outputs[-1]) if with_marker else None
+    marker = mark.parse(outputs[-1]) if with_marker else None
     return parse_read(store, thumbprint, outputs[:-1] if with_marker else outputs), marker
 
 
@@ -140,9 +141,10 @@ def _present_in_chain_stores(t: Transport, conn: HostConnection, thumbprints: Se
     probes = [(store, thumb) for thumb in thumbprints for store in ("CA", "Root")]
     if not probes:
         return []
-    result = t.run(conn, STEP_INSTALL, [Command("Test-Path", {"Path": store_path(s, thumb)}) for s, thumb in probes],
-                   idempotent=True)
-    return [probe for probe, found in zip(probes, result.outputs, strict=True) if found.single() is True]
+    facts = [PathExists(store_path(s, thumb)) for s, thumb in probes]
+    result = t.run(conn, STEP_INSTALL, [p for fact in facts for p in fact.statements()], idempotent=True)
+    return [probe for probe, fact, found in zip(probes, facts, result.outputs, strict=True)
+            if fact.parse(found) is True]
 
 
 def _outputs(inputs: CertificateInputs, observed: CertificateObserved, adopted: bool,

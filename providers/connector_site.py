@@ -59,10 +59,13 @@ from providers._connector_site_model import (  # noqa: F401
 )
 from providers.base import LabResource
 from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge
+from providers.facts.certstore import store_path
+from providers.facts.files import PathExists, PathsExist
 from providers.facts.locations import (
     CONNECTOR_SITES,
     URL_REWRITE_KEY,
 )
+from providers.facts.markers import OwnershipMarker
 from providers.hostops import only_expected_errors
 from providers.remote import (
     HostResourceProvider,
@@ -71,18 +74,19 @@ from providers.remote import (
     password_secret,
     secret_outputs,
 )
-from providers.transport import Command, HostConnection, Pipeline, Transport
+from providers.transport import Command, HostConnection, Transport
 
 
 def read_site_owned(t: Transport, conn: HostConnection) -> tuple[ConnectorSiteObserved | None, ownership.Marker | None]:
     """The connector and its ownership marker, in one invocation."""
-    statements: list[Command | Pipeline] = [*read_statements(), ownership.read_command(MARKER_PATH)]
+    mark = OwnershipMarker(MARKER_PATH)
+    statements = [*read_statements(), *mark.statements()]
     result = t.run(conn, STEP_READ, statements, idempotent=True, accept_errors=True)
     # Nothing installed: Get-WebConfigurationProperty finds no site.
     only_expected_errors(conn, STEP_READ, read_statements(), result, ABSENT_ERROR_CODES)
     sites, settings, packages, marker = result.outputs
     try:
-        return parse_read(sites, settings, packages), ownership.marker_in(marker)
+        return parse_read(sites, settings, packages), mark.parse(marker)
     except ValueError as exc:
         raise ConnectorError(f"{conn.fqdn}, step '{STEP_READ}': the host's answer is not the expected JSON ({exc}); "
                              f"check that the IIS WebAdministration module is available", host=conn.fqdn,
@@ -105,8 +109,8 @@ def check_prerequisites(t: Transport, conn: HostConnection, bundle_path: str, st
     probe = ([URL_REWRITE_KEY] if any(s.kind == "install" for s in steps) else []) + scripts
     if not probe:
         return
-    result = t.run(conn, STEP_PREREQUISITES, Command("Test-Path", {"Path": probe}), idempotent=True)
-    present = [o is True for o in result.output]
+    fact = PathsExist(tuple(probe))
+    present = fact.parse(t.run(conn, STEP_PREREQUISITES, fact.statements(), idempotent=True).output)
     if len(present) != len(probe):
         raise ConnectorError(f"{conn.fqdn}, step '{STEP_PREREQUISITES}': Test-Path answered {len(present)} value(s) "
                              f"for {len(probe)} path(s)", host=conn.fqdn, step=STEP_PREREQUISITES)
@@ -282,8 +286,8 @@ def restore_prior(t: Transport, conn: HostConnection, props: Mapping[str, Any]) 
     thumb = prior.get("certificate_thumbprint")
     if thumb and any(t.upper() != str(thumb).upper() for t in observed.thumbprints().values()):
         # The prior certificate may be gone since (removed by whoever owned it): then the binding stays as it is.
-        probe = Command("Test-Path", {"Path": f"Cert:\\LocalMachine\\My\\{thumb}"})
-        if t.run(conn, STEP_CERTIFICATES, probe, idempotent=True).single() is True:
+        probe = PathExists(store_path("My", thumb))
+        if probe.parse(t.run(conn, STEP_CERTIFICATES, probe.statements(), idempotent=True).output) is True:
             steps.append((STEP_CERTIFICATES, Command(script_path(bundle, CERTIFICATES_SCRIPT), {"Thumbprint": thumb})))
         else:
             pulumi.log.warn(f"{conn.fqdn}: the certificate {thumb} bound before this stack is no longer in "

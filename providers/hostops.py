@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from providers.errors import ConnectorError, HostDidNotConverge, RemoteCommandFailed
-from providers.facts.files import HASH_ALGORITHM
+from providers.facts.files import FileHashes, ItemCount, PathExists
 from providers.transport import Command, ErrorRecordInfo, HostConnection, Result, Statements, Transport, describe
 
 # [pub] Set-Content/Add-Content -Encoding Byte write a byte[] as is (Windows PowerShell 5.1; PowerShell 7 calls
@@ -84,8 +84,8 @@ def only_expected_errors(conn: HostConnection, step: str, statements: Statements
 def require_file(t: Transport, conn: HostConnection, step: str, path: str, *, hint: str) -> None:
     """A ConnectorError before anything runs when the file ``path`` (a script to run, say) is not on the host;
     ``hint`` says how to put it there."""
-    found = t.run(conn, step, Command("Test-Path", {"Path": path, "PathType": "Leaf"}), idempotent=True).single()
-    if found is not True:
+    fact = PathExists(path, kind="Leaf")
+    if fact.parse(t.run(conn, step, fact.statements(), idempotent=True).output) is not True:
         raise ConnectorError(f"{conn.fqdn}, step '{step}': {path} is not on the host: {hint}", host=conn.fqdn,
                              step=step)
 
@@ -93,9 +93,8 @@ def require_file(t: Transport, conn: HostConnection, step: str, path: str, *, hi
 def remove_folder_if_empty(t: Transport, conn: HostConnection, step: str, folder: str) -> bool:
     """Remove ``folder`` when nothing is in it (something may have moved in since it was made): True when it is
     gone or was not there, False when it holds anything."""
-    left = t.run(conn, step, Command("Get-ChildItem", {"Path": folder, "ErrorAction": "SilentlyContinue"})
-                 | Command("Measure-Object"), idempotent=True).output
-    if left and isinstance(left[0], Mapping) and left[0].get("Count"):
+    fact = ItemCount(folder)
+    if fact.parse(t.run(conn, step, fact.statements(), idempotent=True).output):
         return False
     t.run(conn, step, Command("Remove-Item", {"Path": folder, "ErrorAction": "SilentlyContinue"}, ["Force"]),
           idempotent=True)
@@ -157,11 +156,10 @@ def stage_bytes(t: Transport, conn: HostConnection, step: str, files: Mapping[st
 def verify_hashes(t: Transport, conn: HostConnection, step: str, expected: Mapping[str, str]) -> None:
     if not expected:
         return
-    cmd = Command("Get-FileHash", {"Path": list(expected), "Algorithm": HASH_ALGORITHM})
-    result = t.run(conn, step, cmd, idempotent=True, accept_errors=True)
-    only_expected_errors(conn, step, cmd, result)
-    got = {str(o.get("Path", "")).lower(): str(o.get("Hash", "")).upper()
-           for o in result.output if isinstance(o, Mapping)}
+    fact = FileHashes(tuple(expected))
+    result = t.run(conn, step, fact.statements(), idempotent=True, accept_errors=True)
+    only_expected_errors(conn, step, fact.statements(), result)
+    got = fact.parse(result.output)
     bad = [p for p, h in expected.items() if got.get(p.lower()) != h.upper()]
     if bad:
         raise HostDidNotConverge(

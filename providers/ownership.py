@@ -24,18 +24,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 
 from providers.errors import ConnectorError
+from providers.facts.files import ItemCount
+from providers.facts.markers import Marker, OwnershipMarker
 from providers.transport import Command, HostConnection, Transport
 
 MARKER_ROOT = r"C:\ProgramData\WapConnectorIac"
-#: Identifies a marker among a read's outputs (like Helm's app.kubernetes.io/managed-by label).
-MANAGED_BY = "wap-connector-iac"
 STEP_MARK = "record ownership"
 STEP_UNMARK = "remove ownership record"
 
@@ -62,58 +62,10 @@ def is_marker_path(path: Any) -> bool:
     return isinstance(path, str) and path.lower().startswith(MARKER_ROOT.lower() + "\\")
 
 
-@dataclass(frozen=True)
-class Marker:
-    owner: str
-    """``project/stack`` of the owning stack."""
-    adopted: bool = False
-    """The thing existed before the owner and was adopted: delete leaves it (or puts ``prior`` back)."""
-    prior: Mapping[str, Any] = field(default_factory=dict)
-    """What the thing held before an adoption changed it (names as the resource's fields)."""
-    resource: str = ""
-    thing: str = ""
-
-    def to_json(self) -> str:
-        return json.dumps({"managedBy": MANAGED_BY, "owner": self.owner, "resource": self.resource,
-                           "thing": self.thing, "adopted": self.adopted, "prior": dict(self.prior),
-                           "note": "written by wap-connector-iac; the owning stack's destroy removes it"},
-                          indent=2, sort_keys=True)
-
-
-def parse_marker(text: Any) -> Marker | None:
-    """A marker file's text -> Marker; None if it is not one of ours (any other output of a read)."""
-    if not isinstance(text, str) or MANAGED_BY not in text:
-        return None
-    try:
-        data = json.loads(text.lstrip("\ufeff"))
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or data.get("managedBy") != MANAGED_BY or not isinstance(data.get("owner"), str):
-        return None
-    prior = data.get("prior")
-    return Marker(owner=data["owner"], adopted=data.get("adopted") is True,
-                  prior=prior if isinstance(prior, dict) else {}, resource=str(data.get("resource") or ""),
-                  thing=str(data.get("thing") or ""))
-
-
-def read_command(path: str) -> Command:
-    """The statement a resource's read adds to its one invocation: the marker's text, or nothing."""
-    return Command("Get-Content", {"Path": path, "Raw": True, "ErrorAction": "SilentlyContinue"})
-
-
-def marker_in(output: Iterable[Any]) -> Marker | None:
-    """The marker in the output of :func:`read_command`'s statement; None when the host has none (or a file
-    there is not one of ours)."""
-    for obj in output:
-        found = parse_marker(obj)
-        if found is not None:
-            return found
-    return None
-
-
 def read(t: Transport, conn: HostConnection, step: str, path: str) -> Marker | None:
     """The marker alone (delete's check, and resources whose read cannot carry one more statement)."""
-    return marker_in(t.run(conn, step, read_command(path), idempotent=True).output)
+    marker = OwnershipMarker(path)
+    return marker.parse(t.run(conn, step, marker.statements(), idempotent=True).output)
 
 
 def write(t: Transport, conn: HostConnection, step: str, path: str, marker: Marker) -> None:
@@ -130,12 +82,12 @@ def remove(t: Transport, conn: HostConnection, step: str, path: str) -> None:
     left under each of its folders, the second removes the emptied ones, deepest first and without -Recurse (a
     folder something moved into since stays, with what is in it)."""
     folders = marker_folders(path)
+    left = [ItemCount(f, files_below=True) for f in folders]
     counts = t.run(conn, step, [
         Command("Remove-Item", {"Path": path, "ErrorAction": "SilentlyContinue"}, ["Force"]),
-        *(Command("Get-ChildItem", {"Path": f, "ErrorAction": "SilentlyContinue"}, ["Recurse", "File"])
-          | Command("Measure-Object") for f in folders),
+        *(p for fact in left for p in fact.statements()),
     ], idempotent=True).outputs[1:]
-    emptied = emptied_folders(folders, [list(c) for c in counts])
+    emptied = emptied_folders(folders, [fact.parse(c) for fact, c in zip(left, counts, strict=False)])
     if emptied:
         t.run(conn, step, [Command("Remove-Item", {"Path": f, "ErrorAction": "SilentlyContinue"}, ["Force"])
                            for f in emptied], idempotent=True)
@@ -150,13 +102,12 @@ def marker_folders(path: str) -> list[str]:
     return folders
 
 
-def emptied_folders(folders: Sequence[str], counts: Sequence[Sequence[Any]]) -> list[str]:
-    """The first of ``folders`` (deepest first) whose Measure-Object of the files left under it (``counts``, one
-    output per folder) says none, up to the first that holds one; none at all when a count cannot be read."""
+def emptied_folders(folders: Sequence[str], counts: Sequence[int | None]) -> list[str]:
+    """The first of ``folders`` (deepest first) whose count of the files left under it (``counts``, one per folder)
+    says none, up to the first that holds one; none at all when a count could not be read (None)."""
     emptied = []
-    for folder, out in zip(folders, counts, strict=False):
-        count = out[0].get("Count") if len(out) == 1 and isinstance(out[0], Mapping) else None
-        if not isinstance(count, int):
+    for folder, count in zip(folders, counts, strict=False):
+        if count is None:
             return []
         if count:
             break

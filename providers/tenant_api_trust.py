@@ -52,6 +52,7 @@ from providers.base import LabResource, is_unknown
 from providers.bundle import DEFAULT_DESTINATION, SCRIPT_MISSING_HINT
 from providers.errors import ConnectorError, HostDidNotConverge, RemoteCommandFailed
 from providers.facts import tenant_api
+from providers.facts.markers import OwnershipMarker
 from providers.facts.tenant_api import (
     STORE_DATABASE,
     TRUST_NAMESPACE,
@@ -61,18 +62,18 @@ from providers.facts.tenant_api import (
     store_connection_string,
 )
 from providers.remote import Converged, HostResourceProvider, Identity
-from providers.transport import Command, Credential, HostConnection, Pipeline, Secret, Transport
+from providers.transport import Command, Credential, HostConnection, Secret, Transport
 
 
 def read_trust_owned(t: Transport, conn: HostConnection, sql_server: str,
                      data_file_path: str) -> tuple[TenantApiTrustObserved, ownership.Marker | None]:
     """The trust and its ownership marker (kept on the Tenant API VM that runs the script), in one invocation."""
-    statements: list[Command | Pipeline] = [*trust_read_statements(sql_server, data_file_path),
-                                            ownership.read_command(trust_marker(sql_server))]
+    mark = OwnershipMarker(trust_marker(sql_server))
+    statements = [*trust_read_statements(sql_server, data_file_path), *mark.statements()]
     result = t.run(conn, STEP_TRUST_READ, statements, idempotent=True, accept_errors=True)
     hostops.only_expected_errors(conn, STEP_TRUST_READ, statements, result)
     file_hash, rows, marker = result.outputs
-    return parse_trust_state(file_hash, rows), ownership.marker_in(marker)
+    return parse_trust_state(file_hash, rows), mark.parse(marker)
 
 
 def discover_sql_server(t: Transport, conn: HostConnection) -> str:

@@ -26,6 +26,7 @@ from providers.bundle import DEFAULT_DESTINATION, SCRIPT_MISSING_HINT, BundlePat
 from providers.errors import HostDidNotConverge
 from providers.facts import iis, tenant_api
 from providers.facts.locations import TENANT_API_SITE
+from providers.facts.markers import OwnershipMarker
 from providers.remote import Converged, HostResourceProvider, Identity, RemoteInputs
 from providers.transport import Command, HostConnection, Pipeline, Transport
 
@@ -110,13 +111,14 @@ def parse_tenant_api(registry: Sequence[Any], site: Sequence[Any]) -> TenantApiU
 def read_tenant_api_owned(t: Transport, conn: HostConnection) -> tuple[TenantApiUpdateObserved | None,
                                                                           ownership.Marker | None]:
     """The Tenant API and its ownership marker, in one invocation."""
-    statements: list[Command | Pipeline] = [*update_read_statements(), ownership.read_command(UPDATE_MARKER)]
+    mark = OwnershipMarker(UPDATE_MARKER)
+    statements = [*update_read_statements(), *mark.statements()]
     result = t.run(conn, STEP_UPDATE_READ, statements, idempotent=True, accept_errors=True)
     # A missing key is PathNotFound; a missing ProductCode value an ArgumentException: both mean "not there".
     hostops.only_expected_errors(conn, STEP_UPDATE_READ, statements, result,
                                  ("PathNotFound", "System.Management.Automation.PSArgumentException"))
     registry, site, marker = result.outputs
-    return parse_tenant_api(registry, site), ownership.marker_in(marker)
+    return parse_tenant_api(registry, site), mark.parse(marker)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ resource on the template of providers.remote, written as its inputs, its read, c
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -16,6 +16,8 @@ from pydantic import field_validator
 from providers import ownership
 from providers.base import LabResource, is_unknown
 from providers.errors import HostDidNotConverge
+from providers.facts import Fact, as_pipelines
+from providers.facts.markers import OwnershipMarker
 from providers.hostops import only_expected_errors
 from providers.remote import (
     HostResourceProvider,
@@ -25,7 +27,7 @@ from providers.remote import (
     password_secret,
     secret_outputs,
 )
-from providers.transport import Command, HostConnection, Transport
+from providers.transport import Command, HostConnection, Pipeline, Transport
 
 STEP_READ = "read registry value"
 STEP_SET = "set registry value"
@@ -53,16 +55,29 @@ class RegistryValueObserved:
     value: str
 
 
+@dataclass(frozen=True)
+class RegistryString(Fact[str | None]):
+    """The string ``name`` under the registry key ``key``; None when the key or the value is not there."""
+
+    key: str
+    name: str
+
+    def statements(self) -> list[Pipeline]:
+        return as_pipelines(Command("Get-ItemProperty", {"Path": self.key, "Name": [self.name]}))
+
+    def parse(self, objects: Sequence[Any]) -> str | None:
+        return next((str(o[self.name]) for o in objects if isinstance(o, Mapping) and self.name in o), None)
+
+
 def read(t: Transport, conn: HostConnection, key: str, name: str) -> tuple[RegistryValueObserved | None,
                                                                              ownership.Marker | None]:
-    """The value and its ownership marker, in one invocation; None when the key or the value is not there."""
-    statements = [Command("Get-ItemProperty", {"Path": key, "Name": [name]}),
-                  ownership.read_command(marker_path(key, name))]
+    """The value and its ownership marker, in one invocation."""
+    value, mark = RegistryString(key, name), OwnershipMarker(marker_path(key, name))
+    statements = [*value.statements(), *mark.statements()]
     result = t.run(conn, STEP_READ, statements, idempotent=True, accept_errors=True)
     only_expected_errors(conn, STEP_READ, statements, result, ABSENT)
-    values, marker = result.outputs
-    found = next((str(o[name]) for o in values if isinstance(o, Mapping) and name in o), None)
-    return (None if found is None else RegistryValueObserved(found)), ownership.marker_in(marker)
+    found = value.parse(result.outputs[0])
+    return (None if found is None else RegistryValueObserved(found)), mark.parse(result.outputs[1])
 
 
 def marker_path(key: str, name: str) -> str:

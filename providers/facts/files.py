@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from providers.facts import Fact, as_pipelines, first_bool
+from providers.facts import Fact, as_pipelines, first_bool, quiet
 from providers.facts.locations import OUTPUT_FILE_FILTER, OUTPUT_FOLDER
 from providers.transport import Command, Pipeline
 
@@ -102,12 +102,59 @@ class FileText(Fact[str | None]):
 
 @dataclass(frozen=True)
 class PathExists(Fact[bool | None]):
-    """Test-Path: True, False, or None when it answered nothing."""
+    """Test-Path: True, False, or None when it answered nothing. ``kind`` Leaf: a file, Container: a folder (a
+    certificate's path, ``Cert:\\LocalMachine\\My\\<thumbprint>``, is a path too)."""
 
     path: str
+    kind: Literal["Leaf", "Container"] | None = None
 
     def statements(self) -> list[Pipeline]:
-        return as_pipelines(Command("Test-Path", {"Path": self.path}))
+        return as_pipelines(Command("Test-Path", {"Path": self.path, **({"PathType": self.kind} if self.kind else {})}))
 
     def parse(self, objects: Sequence[Any]) -> bool | None:
         return first_bool(objects)
+
+
+@dataclass(frozen=True)
+class PathsExist(Fact[tuple[bool, ...]]):
+    """One Test-Path of several paths: its answers in the order of ``paths`` (anything but True reads False; fewer
+    answers than paths is the caller's to refuse)."""
+
+    paths: tuple[str, ...]
+
+    def statements(self) -> list[Pipeline]:
+        return as_pipelines(Command("Test-Path", {"Path": list(self.paths)}))
+
+    def parse(self, objects: Sequence[Any]) -> tuple[bool, ...]:
+        return tuple(o is True for o in objects)
+
+
+@dataclass(frozen=True)
+class ItemCount(Fact[int | None]):
+    """How many items a folder holds (``files_below``: how many files anywhere under it); 0 when it is not there,
+    None when the count cannot be read."""
+
+    folder: str
+    files_below: bool = False
+
+    def statements(self) -> list[Pipeline]:
+        return [quiet("Get-ChildItem", {"Path": self.folder}, ["Recurse", "File"] if self.files_below else [])
+                | Command("Measure-Object")]
+
+    def parse(self, objects: Sequence[Any]) -> int | None:
+        count = objects[0].get("Count") if len(objects) == 1 and isinstance(objects[0], Mapping) else None
+        return count if isinstance(count, int) else None
+
+
+@dataclass(frozen=True)
+class FileHashes(Fact[dict[str, str]]):
+    """The SHA-256 of each of ``paths`` that is there: {path, lower-case: hash, upper-case}."""
+
+    paths: tuple[str, ...]
+
+    def statements(self) -> list[Pipeline]:
+        return as_pipelines(Command("Get-FileHash", {"Path": list(self.paths), "Algorithm": HASH_ALGORITHM}))
+
+    def parse(self, objects: Sequence[Any]) -> dict[str, str]:
+        return {str(o.get("Path", "")).lower(): str(o.get("Hash", "")).upper()
+                for o in objects if isinstance(o, Mapping)}

@@ -11,6 +11,8 @@ import pytest
 from labsim.server import LabServer
 from providers import ownership as O
 from providers import tenant_api_trust as T
+from providers.facts.files import ItemCount
+from providers.facts.markers import OwnershipMarker
 from providers.ownership import Difference, Marker, OwnershipConflict
 from providers.transport import Call, FakeTransport, HostConnection, PsrpTransport, Transport
 from tests.fake_windows_host import FakeWindowsHost
@@ -34,9 +36,10 @@ def claim(**kw: Any) -> Marker:
 @pytest.mark.unit
 def test_marker_round_trips_and_is_found_among_other_output() -> None:
     m = Marker(ME, adopted=True, prior={"certificate_thumbprint": "AB"}, resource="ConnectorSite", thing="x")
-    assert O.marker_in([{"Name": "a"}, m.to_json(), "plain text", '{"owner": "not ours"}']) == m
-    assert O.marker_in([{"Name": "a"}, "plain text", '{"owner": "not ours"}']) is None
-    assert O.marker_in([]) is None
+    read = OwnershipMarker(RES_A)
+    assert read.parse([{"Name": "a"}, m.to_json(), "plain text", '{"owner": "not ours"}']) == m
+    assert read.parse([{"Name": "a"}, "plain text", '{"owner": "not ours"}']) is None
+    assert read.parse([]) is None
 
 
 @pytest.mark.unit
@@ -323,16 +326,21 @@ def test_remove_keeps_a_folder_that_holds_a_file_it_did_not_write() -> None:
 @pytest.mark.unit
 @pytest.mark.parametrize("counts", [[[]], [[{"Count": 0}, {"Count": 0}]], [["not a count"]], [[{"Count": None}]]])
 def test_unreadable_counts_remove_no_folder(counts: list[Any]) -> None:
-    assert O.emptied_folders(O.marker_folders(RES_A), counts) == []
+    assert O.emptied_folders(O.marker_folders(RES_A), counted(counts)) == []
+
+
+def counted(outputs: list[Any]) -> list[int | None]:
+    """Each folder's Measure-Object output as the count fact reads it."""
+    return [ItemCount("folder", files_below=True).parse(o) for o in outputs]
 
 
 @pytest.mark.unit
 def test_the_emptied_folders_go_deepest_first_up_to_the_first_that_holds_a_file() -> None:
     folders = O.marker_folders(RES_A)
     assert folders == [r"C:\ProgramData\WapConnectorIac\ConnectorSite", O.MARKER_ROOT]
-    assert O.emptied_folders(folders, [[{"Count": 0}], [{"Count": 0}]]) == folders
-    assert O.emptied_folders(folders, [[{"Count": 0}], [{"Count": 2}]]) == folders[:1]
-    assert O.emptied_folders(folders, [[{"Count": 1}], [{"Count": 1}]]) == []
+    assert O.emptied_folders(folders, counted([[{"Count": 0}], [{"Count": 0}]])) == folders
+    assert O.emptied_folders(folders, counted([[{"Count": 0}], [{"Count": 2}]])) == folders[:1]
+    assert O.emptied_folders(folders, counted([[{"Count": 1}], [{"Count": 1}]])) == []
 
 
 @pytest.mark.sim

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from providers import ownership as O
+from providers.facts.markers import parse_marker
 from providers.ownership import Difference, Marker, OwnershipConflict
 from providers.transport import Call, HostConnection
 from tests.fake_windows_host import FakeWindowsHost
@@ -37,7 +38,7 @@ def test_the_marker_file_says_who_wrote_it_for_what_and_how_it_goes_away() -> No
      Marker(ME, adopted=True, prior={"a": 1})),
 ])
 def test_a_marker_file_is_read_leniently_but_only_adopted_true_means_adopted(text: str, expected: Marker) -> None:
-    assert O.parse_marker(text) == expected
+    assert parse_marker(text) == expected
 
 
 @pytest.mark.parametrize("text", [
@@ -49,7 +50,7 @@ def test_a_marker_file_is_read_leniently_but_only_adopted_true_means_adopted(tex
     json.dumps({"managedBy": "wap-connector-iac"}),
 ])
 def test_anything_else_is_not_a_marker(text: object) -> None:
-    assert O.parse_marker(text) is None
+    assert parse_marker(text) is None
 
 
 def test_a_difference_shows_both_values_and_none_for_nothing() -> None:
@@ -172,7 +173,7 @@ def test_remove_sends_what_the_host_contract_says_in_at_most_two_resendable_call
 
 def test_counts_for_fewer_folders_than_asked_decide_only_those() -> None:
     folders = O.marker_folders(PATH)
-    assert O.emptied_folders(folders, [[{"Count": 0}]]) == folders[:1]
+    assert O.emptied_folders(folders, [0]) == folders[:1]
 
 
 def test_the_marker_text_is_the_same_for_the_same_marker() -> None:
