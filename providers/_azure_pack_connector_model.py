@@ -20,7 +20,7 @@ from providers import connector_output, names, ownership
 from providers.base import is_unknown
 from providers.facts import files
 from providers.facts.files import ListedFile
-from providers.facts.locations import ADD_CONNECTOR_CMDLET, CONNECTOR_PORT, INFRASTRUCTURE_SHARE, OUTPUT_FOLDER
+from providers.facts.locations import CONNECTOR_PORT, INFRASTRUCTURE_SHARE, OUTPUT_FOLDER
 from providers.remote import (
     RemoteInputs,
     check_remote,
@@ -37,8 +37,7 @@ from providers.transport import (
 # [doc] = Microsoft's article; [inf] = inferred (host contract §7-§9); correct these against a real Azure Stack.
 # ===============================================================================================================
 
-ADD_CMDLET = ADD_CONNECTOR_CMDLET  # [doc] allow-listed on the PEP (absent from PEPs after 2020 [doc])
-DEFAULT_CONNECTOR_PORT = CONNECTOR_PORT  # providers/facts/locations.py, with the output folder
+# The cmdlet, the connector's port and the output folder: providers/facts/locations.py.
 ENABLE_SUCCESS_LINE = "Step 'Configure Azure Pack Connector' status: 'Success'"  # [doc] the known-issue note
 # Disable: the contract prints "Step 'Disable multi-cloud mode' status: 'Success'" [inf]. We do not trust an
 # inferred line to decide success: the disable runs as a plain pipeline and the folder is read back instead.
@@ -94,7 +93,7 @@ def normalize_endpoint(value: str) -> str:
         raise ValueError(f"{value!r}: {host!r} is not a host name")
     if port is not None and not 1 <= int(port) <= 65535:
         raise ValueError(f"{value!r}: port {int(port)} is out of range (1-65535)")
-    return f"https://{host}:{int(port) if port is not None else DEFAULT_CONNECTOR_PORT}"
+    return f"https://{host}:{int(port) if port is not None else CONNECTOR_PORT}"
 
 
 class AzurePackCloudInputs(TypedDict):

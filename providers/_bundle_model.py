@@ -33,9 +33,8 @@ from providers.transport import Pipeline
 
 # ---------------------------------------------------------------------------------------------------------------
 # ASSUMPTIONS — everything this resource takes for granted about the hosts, in one place.
-# [doc] the article: "copy the WAPConnector folder ... to a folder named c:\temp" (so the root is
-#       c:\temp\WAPConnector, the folder above Setup\).
-DEFAULT_DESTINATION = BUNDLE_PATH  # providers/facts/locations.py
+# [doc] the default destination, BUNDLE_PATH (providers/facts/locations.py): the article copies the WAPConnector
+#       folder to c:\temp.
 # [doc] the scripts other resources run (Update-TenantAPI.ps1, Configure-TrustAzureStack.ps1) come with the bundle.
 SCRIPT_MISSING_HINT = ("stage the WAPConnector folder there first (ConnectorBundle with destination = this "
                        "resource's bundle_path) and run `pulumi up` again")
@@ -190,7 +189,7 @@ def steps_for(observed: ConnectorBundleObserved | None, desired: Mapping[str, st
 
 class ConnectorBundleInputs(RemoteInputs):
     source_dir: str = Field(description="the extracted WAPConnector folder on the operator's machine")
-    destination: str = DEFAULT_DESTINATION
+    destination: str = BUNDLE_PATH
     chunk_size: Annotated[int, Field(ge=MIN_CHUNK_SIZE, le=MAX_CHUNK_SIZE)] = DEFAULT_CHUNK_SIZE
     files: dict[str, Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{64}$")]]
     #: The files this resource staged before (update sets it from the state; the program never does): those the

@@ -40,13 +40,9 @@ from providers.transport import PRIVILEGED_ENDPOINT, HostConnection, Pipeline
 # ===============================================================================================================
 
 # Where things are on a WAP computer (the bundle folder, the sites, the port, registry keys): providers/facts.
-DEFAULT_BUNDLE_PATH = BUNDLE_PATH
-SCRIPTS_SUBDIR = SCRIPTS_FOLDER
 INSTALL_SCRIPT = "Install-Connector.ps1"  # [doc] no parameters
 CERTIFICATES_SCRIPT = "Configure-Certificates.ps1"  # [doc] optional -Thumbprint
 CONFIGURE_SCRIPT = "Configure-WapConnector.ps1"  # [doc] the three FQDN parameters
-MAIN_SITE = CONNECTOR_SITE  # the one the Azure Stack portal calls
-DEFAULT_CONNECTOR_PORT = CONNECTOR_PORT
 # [inf] Display names of the three MSIs in the Windows Installer's Uninstall keys, and the pattern that finds them.
 CONNECTOR_PACKAGES = (
     "Windows Azure Pack Connector for Azure Stack - Connector",
@@ -80,7 +76,7 @@ STEP_TIMEOUTS = {STEP_INSTALL: 1200.0, STEP_UNINSTALL: 1200.0}  # three MSIs tak
 
 
 def script_path(bundle_path: str, script: str) -> str:
-    return bundle_path.rstrip("\\") + "\\" + SCRIPTS_SUBDIR + "\\" + script
+    return bundle_path.rstrip("\\") + "\\" + SCRIPTS_FOLDER + "\\" + script
 
 
 # ===============================================================================================================
@@ -101,7 +97,7 @@ class ConnectorSiteInputs(RemoteInputs):
     tenant_api_fqdn: str
     azure_stack_portal_fqdn: str
     certificate_thumbprint: Thumbprint | None = None
-    bundle_path: Annotated[str, Field(max_length=200)] = DEFAULT_BUNDLE_PATH
+    bundle_path: Annotated[str, Field(max_length=200)] = BUNDLE_PATH
 
     @field_validator("tenant_portal_fqdn", "tenant_api_fqdn", "azure_stack_portal_fqdn")
     @classmethod
@@ -141,7 +137,7 @@ def check(news: Mapping[str, Any], result: CheckResult | None = None) -> CheckRe
             inputs["certificate_thumbprint"] = certs.normalize_thumbprint(t)
         b = news.get("bundle_path")
         if b is None:
-            inputs["bundle_path"] = DEFAULT_BUNDLE_PATH
+            inputs["bundle_path"] = BUNDLE_PATH
         elif isinstance(b, str) and not is_unknown(b):
             inputs["bundle_path"] = b.rstrip("\\")
     return CheckResult(inputs, failures)
@@ -179,19 +175,19 @@ class ConnectorSiteObserved:
 
     @property
     def bound_thumbprint(self) -> str | None:
-        s = self.sites.get(MAIN_SITE)
+        s = self.sites.get(CONNECTOR_SITE)
         return (s.https_thumbprint or None) if s else None
 
     @property
     def port(self) -> int:
-        s = self.sites.get(MAIN_SITE)
-        return (s.https_port if s and s.https_port else DEFAULT_CONNECTOR_PORT)
+        s = self.sites.get(CONNECTOR_SITE)
+        return (s.https_port if s and s.https_port else CONNECTOR_PORT)
 
 
 #: The read's facts, one statement each: the MgmtSvc-* sites (state, https binding), the connector site's
 #: appSettings, the connector's products.
 SITES = iis.Websites(like="MgmtSvc-*", bindings=True)
-SETTINGS = iis.AppSettings(MAIN_SITE)
+SETTINGS = iis.AppSettings(CONNECTOR_SITE)
 PRODUCTS = products.InstalledProducts(like=CONNECTOR_PACKAGE_PATTERN, codes=True)
 READ_FACTS: tuple[Fact[Any], ...] = (SITES, SETTINGS, PRODUCTS)
 

@@ -16,10 +16,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from providers import connector_output, hostops, ownership, remote
-from providers._bundle_model import DEFAULT_DESTINATION, BundlePath
+from providers._bundle_model import BundlePath
 from providers.base import is_unknown
 from providers.facts import files, tenant_api
-from providers.facts.locations import SCRIPTS_FOLDER
+from providers.facts.locations import BUNDLE_PATH, SCRIPTS_FOLDER
 from providers.facts.tenant_api import (
     STORE_DATABASE,
     TRUST_NAMESPACE,
@@ -92,7 +92,7 @@ class TenantApiTrustInputs(RemoteInputs):
         "is empty: give the text of the Add-AzurePackConnector output file")] = Field(
         description="the text of this cloud's Add-AzurePackConnector output file")
     data_file_name: str = Field(description="its file name, e.g. AzurePack-06-27-15-50.txt")
-    bundle_path: BundlePath = DEFAULT_DESTINATION
+    bundle_path: BundlePath = BUNDLE_PATH
     sql_server: str | None = None
     sql_credential: SqlCredentialInput | None = None
     realm: str | None = None

@@ -26,7 +26,6 @@ from providers import ownership
 
 # Importable from here too, where callers and tests find them.
 from providers._azure_pack_connector_model import (  # noqa: F401
-    ADD_CMDLET,
     DEFAULT_TIMEOUT_SECONDS,
     DISABLE_SWITCH,
     DISABLE_TIMEOUT_SECONDS,
@@ -59,7 +58,7 @@ from providers._azure_pack_connector_model import (  # noqa: F401
 )
 from providers.base import LabResource, is_unknown
 from providers.errors import ConnectorError, HostDidNotConverge, RemoteCommandFailed, StepTimedOut
-from providers.facts.locations import OUTPUT_FOLDER
+from providers.facts.locations import ADD_CONNECTOR_CMDLET, OUTPUT_FOLDER
 from providers.facts.markers import OwnershipMarker
 from providers.hostops import only_expected_errors
 from providers.remote import (
@@ -125,12 +124,12 @@ def read_observed(t: Transport, share: HostConnection, pep_fqdn: str) -> tuple[A
 def enable_command(inputs: AzurePackConnectorInputs) -> Command:
     clouds = [{"CloudName": c.cloud_name, "CloudEndpoint": c.cloud_endpoint} for c in inputs.clouds]
     # -Verbose: the success line is a verbose record; without it a real PEP would not send it.
-    return Command(ADD_CMDLET, {"AzurePackClouds": clouds, "AzureStackCloudName": inputs.azure_stack_cloud_name},
-                   ["Verbose"])
+    return Command(ADD_CONNECTOR_CMDLET, {"AzurePackClouds": clouds,
+                                          "AzureStackCloudName": inputs.azure_stack_cloud_name}, ["Verbose"])
 
 
 def disable_command() -> Command:
-    return Command(ADD_CMDLET, {}, [DISABLE_SWITCH, "Verbose"])
+    return Command(ADD_CONNECTOR_CMDLET, {}, [DISABLE_SWITCH, "Verbose"])
 
 
 def _missing_cmdlet(exc: RemoteCommandFailed) -> bool:
@@ -141,8 +140,9 @@ def _explain(exc: RemoteCommandFailed, pep: HostConnection, step: str) -> Connec
     if _missing_cmdlet(exc):
         return RemoteCommandFailed(
             pep.fqdn, step, command=exc.command, error_id=exc.error_id, category=exc.category,
-            message=f"{exc.remote_message} This privileged endpoint has no {ADD_CMDLET}: the Azure Pack Connector "
-                    f"was a preview and the cmdlet is absent from later Azure Stack builds; use a build that has it")
+            message=f"{exc.remote_message} This privileged endpoint has no {ADD_CONNECTOR_CMDLET}: the Azure Pack "
+                    f"Connector was a preview and the cmdlet is absent from later Azure Stack builds; use a build that "
+                    f"has it")
     return exc
 
 
@@ -159,8 +159,8 @@ def enable(t: Transport, inputs: AzurePackConnectorInputs) -> None:
         if "without printing the expected verbose line" in exc.remote_message:
             raise RemoteCommandFailed(
                 pep.fqdn, STEP_ENABLE, command=exc.command,
-                message=f"{ADD_CMDLET} ended without reporting \"{ENABLE_SUCCESS_LINE}\": multi-cloud mode may "
-                        f"not be configured; look at the PEP transcript (Get-AzureStackLog) and run again") from exc
+                message=f"{ADD_CONNECTOR_CMDLET} ended without reporting \"{ENABLE_SUCCESS_LINE}\": multi-cloud mode "
+                        f"may not be configured; look at the PEP transcript (Get-AzureStackLog) and run again") from exc
         raise _explain(exc, pep, STEP_ENABLE) from exc
 
 
@@ -266,7 +266,7 @@ class AzurePackConnectorProvider(HostResourceProvider[AzurePackConnectorInputs, 
         differs = [d.field for d in self.differences(observed, inputs)]
         return HostDidNotConverge(
             inputs.connection.fqdn, STEP_ENABLE,
-            f"{ADD_CMDLET} reported success but the output folder {OUTPUT_FOLDER} (read on "
+            f"{ADD_CONNECTOR_CMDLET} reported success but the output folder {OUTPUT_FOLDER} (read on "
             f"{inputs.share_connection.fqdn}) does not show the configuration (differs: {', '.join(differs)}; found "
             f"{len(observed.files) if observed else 0} file(s))", hint="check the folder, then run again")
 

@@ -27,7 +27,6 @@ from providers import ownership
 
 # Importable from here too, where callers and tests find them.
 from providers._bundle_model import (  # noqa: F401
-    DEFAULT_DESTINATION,
     OWNERSHIP_RESOURCE,
     SCRIPT_MISSING_HINT,
     STEP_DELETE,
@@ -57,6 +56,7 @@ from providers._bundle_model import (  # noqa: F401
 from providers.base import LabResource
 from providers.errors import ConnectorError, HostDidNotConverge
 from providers.facts.files import PathExists
+from providers.facts.locations import BUNDLE_PATH
 from providers.facts.markers import OwnershipMarker
 from providers.hostops import (
     DEFAULT_CHUNK_SIZE,
@@ -327,7 +327,7 @@ class ConnectorBundle(LabResource, name="ConnectorBundle"):
     uploaded: pulumi.Output[list[str]]
 
     def __init__(self, name: str, *, connection: pulumi.Input[dict[str, Any]], source_dir: str,
-                 destination: str = DEFAULT_DESTINATION, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                 destination: str = BUNDLE_PATH, chunk_size: int = DEFAULT_CHUNK_SIZE,
                  owner: pulumi.Input[str] | None = None, adopt: pulumi.Input[bool] = False,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         # Hash the local folder now, so the desired state is known at preview and diff stays pure. A missing

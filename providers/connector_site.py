@@ -27,10 +27,7 @@ from providers._connector_site_model import (  # noqa: F401
     CERTIFICATES_SCRIPT,
     CONFIGURE_SCRIPT,
     CONNECTOR_PACKAGES,
-    DEFAULT_BUNDLE_PATH,
-    DEFAULT_CONNECTOR_PORT,
     INSTALL_SCRIPT,
-    MAIN_SITE,
     MARKER_PATH,
     MSIEXEC_DONE,
     MSIEXEC_NOT_INSTALLED,
@@ -62,6 +59,7 @@ from providers.errors import ConfigurationError, ConnectorError, HostDidNotConve
 from providers.facts.certstore import store_path
 from providers.facts.files import PathExists, PathsExist
 from providers.facts.locations import (
+    BUNDLE_PATH,
     CONNECTOR_SITES,
     URL_REWRITE_KEY,
 )
@@ -192,7 +190,7 @@ def uninstall(t: Transport, conn: HostConnection, product_codes: Sequence[str]) 
 
 
 def _defaults(props: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in (("bundle_path", DEFAULT_BUNDLE_PATH), ("certificate_thumbprint", None))
+    return {k: v for k, v in (("bundle_path", BUNDLE_PATH), ("certificate_thumbprint", None))
             if k not in props}
 
 
@@ -281,7 +279,7 @@ def restore_prior(t: Transport, conn: HostConnection, props: Mapping[str, Any]) 
     if observed is None or not prior:
         pulumi.log.warn(f"{conn.fqdn}: the adopted connector is left in place as it is (nothing recorded to put back)")
         return
-    bundle = str(props.get("bundle_path") or DEFAULT_BUNDLE_PATH)
+    bundle = str(props.get("bundle_path") or BUNDLE_PATH)
     steps: list[tuple[str, Command]] = []
     thumb = prior.get("certificate_thumbprint")
     if thumb and any(t.upper() != str(thumb).upper() for t in observed.thumbprints().values()):
@@ -329,7 +327,7 @@ class ConnectorSite(LabResource, name="ConnectorSite"):
                  tenant_portal_fqdn: pulumi.Input[str], tenant_api_fqdn: pulumi.Input[str],
                  azure_stack_portal_fqdn: pulumi.Input[str],
                  certificate_thumbprint: pulumi.Input[str] | None = None,
-                 bundle_path: pulumi.Input[str] = DEFAULT_BUNDLE_PATH, owner: pulumi.Input[str] | None = None,
+                 bundle_path: pulumi.Input[str] = BUNDLE_PATH, owner: pulumi.Input[str] | None = None,
                  adopt: pulumi.Input[bool] = False, opts: pulumi.ResourceOptions | None = None) -> None:
         props = {
             "connection": password_secret(connection),

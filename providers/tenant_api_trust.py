@@ -49,9 +49,10 @@ from providers._tenant_api_trust_model import (  # noqa: F401
     trust_thing,
 )
 from providers.base import LabResource, is_unknown
-from providers.bundle import DEFAULT_DESTINATION, SCRIPT_MISSING_HINT
+from providers.bundle import SCRIPT_MISSING_HINT
 from providers.errors import ConnectorError, HostDidNotConverge, RemoteCommandFailed
 from providers.facts import tenant_api
+from providers.facts.locations import BUNDLE_PATH
 from providers.facts.markers import OwnershipMarker
 from providers.facts.tenant_api import (
     STORE_DATABASE,
@@ -320,7 +321,7 @@ class TenantApiTrust(LabResource, name="TenantApiTrust"):
 
     def __init__(self, name: str, *, connection: pulumi.Input[dict[str, Any]],
                  data_file_content: pulumi.Input[str], data_file_name: pulumi.Input[str],
-                 bundle_path: pulumi.Input[str] = DEFAULT_DESTINATION, sql_server: pulumi.Input[str] | None = None,
+                 bundle_path: pulumi.Input[str] = BUNDLE_PATH, sql_server: pulumi.Input[str] | None = None,
                  sql_credential: pulumi.Input[dict[str, Any]] | None = None, realm: pulumi.Input[str] | None = None,
                  owner: pulumi.Input[str] | None = None, adopt: pulumi.Input[bool] = False,
                  settings_key: str | None = None, opts: pulumi.ResourceOptions | None = None) -> None:

@@ -22,10 +22,10 @@ from pydantic import Field, field_validator
 
 from providers import hostops, ownership, remote
 from providers.base import LabResource
-from providers.bundle import DEFAULT_DESTINATION, SCRIPT_MISSING_HINT, BundlePath
+from providers.bundle import SCRIPT_MISSING_HINT, BundlePath
 from providers.errors import HostDidNotConverge
 from providers.facts import iis, tenant_api
-from providers.facts.locations import TENANT_API_SITE
+from providers.facts.locations import BUNDLE_PATH, TENANT_API_SITE
 from providers.facts.markers import OwnershipMarker
 from providers.remote import Converged, HostResourceProvider, Identity, RemoteInputs
 from providers.transport import Command, HostConnection, Pipeline, Transport
@@ -52,7 +52,7 @@ _GUID = re.compile(r"^\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]
 
 
 class TenantApiUpdateInputs(RemoteInputs):
-    bundle_path: BundlePath = DEFAULT_DESTINATION
+    bundle_path: BundlePath = BUNDLE_PATH
     script_folder: ScriptFolder = "Packages"
     expected_product_code: str | None = Field(None, description="pin the connector Tenant API's ProductCode")
 
@@ -274,7 +274,7 @@ class TenantApiUpdate(LabResource, name="TenantApiUpdate"):
     previous_product_code: pulumi.Output[str]
 
     def __init__(self, name: str, *, connection: pulumi.Input[dict[str, Any]],
-                 bundle_path: pulumi.Input[str] = DEFAULT_DESTINATION, script_folder: str = "Packages",
+                 bundle_path: pulumi.Input[str] = BUNDLE_PATH, script_folder: str = "Packages",
                  expected_product_code: str | None = None, owner: pulumi.Input[str] | None = None,
                  adopt: pulumi.Input[bool] = False, opts: pulumi.ResourceOptions | None = None) -> None:
         props = {"connection": remote.password_secret(connection), "bundle_path": bundle_path,

@@ -233,7 +233,7 @@ def clean_preview(pulumi: Pulumi) -> tuple[str, str, None]:
 def drift(pulumi: Pulumi) -> tuple[str, str, None]:
     """Stop one connector site out of band, as an administrator would; the refreshing preview must plan to heal
     exactly that resource."""
-    from providers import connector_site
+    from providers.facts.locations import CONNECTOR_SITE
     from providers.transport import Command, HostConnection, PsrpTransport
 
     proc = pulumi.run("stack", "export", "--show-secrets")
@@ -245,15 +245,15 @@ def drift(pulumi: Pulumi) -> tuple[str, str, None]:
         return SKIP, "the stack has no ConnectorSite to drift", None
     site = sites[0]
     conn = HostConnection.parse(_plain((site.get("inputs") or {})["connection"]))
-    PsrpTransport().run(conn, "acceptance: drift", Command("Stop-Website", {"Name": connector_site.MAIN_SITE}))
+    PsrpTransport().run(conn, "acceptance: drift", Command("Stop-Website", {"Name": CONNECTOR_SITE}))
     name = site["urn"].rsplit("::", 1)[1]
     planned = refreshing_preview(pulumi)[2]
     ops = {s["urn"].rsplit("::", 1)[1]: s["op"] for s in planned.get("steps") or []
            if s["op"] not in ("same", "refresh")}
     if ops.get(name) not in ("update", "replace", "create-replacement"):
         shown = ops or "nothing"
-        return FAIL, f"stopped {connector_site.MAIN_SITE} on {conn.fqdn}, but the preview planned {shown}", None
-    return PASS, f"stopped {connector_site.MAIN_SITE} on {conn.fqdn}; the preview plans {name} ({ops[name]})", None
+        return FAIL, f"stopped {CONNECTOR_SITE} on {conn.fqdn}, but the preview planned {shown}", None
+    return PASS, f"stopped {CONNECTOR_SITE} on {conn.fqdn}; the preview plans {name} ({ops[name]})", None
 
 
 def _plain(value: Any) -> Any:

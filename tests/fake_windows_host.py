@@ -26,9 +26,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from labsim import windows
-from providers.azure_pack_connector import ADD_CMDLET as ADD_CONNECTOR
-from providers.connector_site import APP_SETTING_KEYS, CONNECTOR_PACKAGES, MAIN_SITE
-from providers.facts.locations import CONNECTOR_SITES, OUTPUT_FOLDER, TENANT_SITE, UNINSTALL_KEY
+from providers.connector_site import APP_SETTING_KEYS, CONNECTOR_PACKAGES
+from providers.facts.locations import ADD_CONNECTOR_CMDLET as ADD_CONNECTOR
+from providers.facts.locations import CONNECTOR_SITE, CONNECTOR_SITES, OUTPUT_FOLDER, TENANT_SITE, UNINSTALL_KEY
 from providers.transport import Call, Credential, ErrorRecordInfo, Failure, FakeTransport, Result, Secret
 
 UR91 = "{CF41308C-9BC3-46C1-8B39-135D00E491E8}"
@@ -108,7 +108,7 @@ class FakeWindowsHost:
         for i, (site, pkg) in enumerate(zip(CONNECTOR_SITES, CONNECTOR_PACKAGES, strict=True)):
             if site not in self.sites:
                 self.sites[site] = {"state": "Started", "thumb": "", "port": 40005 + i}
-                if site == MAIN_SITE:
+                if site == CONNECTOR_SITE:
                     self.app_settings = {k: "" for k in APP_SETTING_KEYS.values()}
             self.packages.add(pkg)
 

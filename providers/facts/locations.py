@@ -39,7 +39,7 @@ CONNECTOR_SITES = ("MgmtSvc-Connector", "MgmtSvc-ConnectorExtension", "MgmtSvc-C
 CONNECTOR_SITE = "MgmtSvc-Connector"
 CONNECTOR_PORT = 40005  # [doc] "By default, the port value is 40005"
 
-# [doc] the PEP's cmdlet that turns multi-cloud mode on and off.
+# [doc] the PEP's cmdlet that turns multi-cloud mode on and off (allow-listed on the PEP; absent from PEPs after 2020).
 ADD_CONNECTOR_CMDLET = "Add-AzurePackConnector"
 
 # [pub] the Store's SQL server without unprotecting web.config: the TenantAPI ManagementStore setting.

@@ -61,7 +61,7 @@ def stack_host(enable: Any = None) -> FakeWindowsHost:
     host = FakeWindowsHost()
     host.dirs.add(locations.OUTPUT_FOLDER.lower())
     if enable is not None:
-        host.reply[apc.ADD_CMDLET] = enable
+        host.reply[locations.ADD_CONNECTOR_CMDLET] = enable
     return host
 
 

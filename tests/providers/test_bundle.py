@@ -14,6 +14,7 @@ from providers import bundle as B
 from providers import hostops
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.facts.files import relative_to
+from providers.facts.locations import BUNDLE_PATH
 from providers.transport import Command, FakeTransport, PsrpTransport
 from tests.fake_windows_host import FakeWindowsHost, params_of
 from tests.outs import outs_of
@@ -317,7 +318,7 @@ def test_resource_class_hashes_the_folder_and_marks_connection_secret(tmp_path: 
     root = make_bundle(tmp_path)
     B.ConnectorBundle("b", connection=CONN, source_dir=str(root))
     assert captured["props"]["files"] == B.hash_tree(root)
-    assert captured["props"]["destination"] == B.DEFAULT_DESTINATION
+    assert captured["props"]["destination"] == BUNDLE_PATH
     assert "connection" in captured["opts"].additional_secret_outputs
     assert isinstance(captured["provider"], B.ConnectorBundleProvider)
 

@@ -257,7 +257,7 @@ def test_check_normalises_thumbprint_and_bundle_path() -> None:
     out = checked(inputs(certificate_thumbprint="aa aa " + "a" * 36 + "\u200e",
                          bundle_path="D:\\stage\\WAPConnector\\"))
     assert (out["certificate_thumbprint"], out["bundle_path"]) == ("A" * 40, "D:\\stage\\WAPConnector")
-    assert checked(inputs())["bundle_path"] == cs.DEFAULT_BUNDLE_PATH
+    assert checked(inputs())["bundle_path"] == locations.BUNDLE_PATH
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -444,7 +444,7 @@ def test_resource_marks_the_connection_secret(monkeypatch: pytest.MonkeyPatch) -
                      azure_stack_portal_fqdn="p.b.c")
     assert "connection" in seen["opts"].additional_secret_outputs
     assert {"endpoint", "bound_thumbprint", "sites"} <= set(seen["props"])
-    assert seen["props"]["bundle_path"] == cs.DEFAULT_BUNDLE_PATH
+    assert seen["props"]["bundle_path"] == locations.BUNDLE_PATH
     assert not vars(seen["p"])
 
 
@@ -476,7 +476,7 @@ def last_id(server: LabServer) -> int:
 
 
 def script(server: LabServer, host: str, name: str) -> cs.Command:
-    return cs.Command(cs.script_path(cs.DEFAULT_BUNDLE_PATH, name))
+    return cs.Command(cs.script_path(locations.BUNDLE_PATH, name))
 
 
 def import_second_certificate(server: LabServer, t: Transport, host: str) -> str:
@@ -536,7 +536,7 @@ def test_sim_lifecycle_with_out_of_band_changes(labsim: LabServer, sim: PsrpTran
 
     # 2. ... rebinds another certificate.
     other = import_second_certificate(labsim, sim, host)
-    sim.run(c, "admin: rebind", cs.Command(cs.script_path(cs.DEFAULT_BUNDLE_PATH, cs.CERTIFICATES_SCRIPT),
+    sim.run(c, "admin: rebind", cs.Command(cs.script_path(locations.BUNDLE_PATH, cs.CERTIFICATES_SCRIPT),
                                            {"Thumbprint": other}))
     drift = p.read(created.id, healed)
     assert outs_of(drift)["bound_thumbprint"] == other
@@ -548,7 +548,7 @@ def test_sim_lifecycle_with_out_of_band_changes(labsim: LabServer, sim: PsrpTran
     assert ran == ["Configure-Certificates.ps1"]
 
     # 3. ... edits an FQDN.
-    sim.run(c, "admin: reconfigure", cs.Command(cs.script_path(cs.DEFAULT_BUNDLE_PATH, cs.CONFIGURE_SCRIPT), {
+    sim.run(c, "admin: reconfigure", cs.Command(cs.script_path(locations.BUNDLE_PATH, cs.CONFIGURE_SCRIPT), {
         "TenantPortalFQDN": "wapcomputer1.contoso.com", "TenantAPIFQDN": "elsewhere.contoso.com",
         "AzureStackPortalFQDN": "portal.local.azurestack.external"}))
     drift = p.read(created.id, healed)

@@ -470,7 +470,7 @@ def endpoint_check_props(server: LabServer, wait_seconds: float) -> dict[str, An
     with fresh(sc.provider):
         site = sc.provider.create(sc.props(server, STEP_BUDGET))
     result = EndpointCheckProvider().check({}, {
-        "fqdn": server.lab.host(host).fqdn, "port": cs.DEFAULT_CONNECTOR_PORT,
+        "fqdn": server.lab.host(host).fqdn, "port": locations.CONNECTOR_PORT,
         "connect_address": server.lab.host(host).address, "ca_pem": Path(server.ca_file).read_text(),
         "expected_thumbprint": outs_of(site)["bound_thumbprint"], "wait_seconds": wait_seconds})
     assert result.failures == [], result.failures
@@ -500,7 +500,7 @@ def test_endpoint_check_cell(lab: LabServer, cell: Cell) -> None:
         set_fault(server, host, cell.fault)
         assert cell.fault == "down"
         address = server.lab.host(host).address
-        wait_for(lambda: not listening(address, cs.DEFAULT_CONNECTOR_PORT), "the connector site to close", SETTLE)
+        wait_for(lambda: not listening(address, locations.CONNECTOR_PORT), "the connector site to close", SETTLE)
         with pytest.raises(EndpointCheckFailed) as err:
             operation()
     finally:
@@ -510,7 +510,7 @@ def test_endpoint_check_cell(lab: LabServer, cell: Cell) -> None:
     assert fqdn in msg and "does not answer TLS" in msg and "check" in msg.lower(), msg
     # The rerun converges once the host is back (the listener reopens within a poll: the check's own wait).
     result = (p.create({**props, "wait_seconds": 15.0}) if cell.operation == "create"
-              else p.update(f"{fqdn}:{cs.DEFAULT_CONNECTOR_PORT}", props, {**props, "wait_seconds": 15.0}))
+              else p.update(f"{fqdn}:{locations.CONNECTOR_PORT}", props, {**props, "wait_seconds": 15.0}))
     outs = outs_of(result)
     assert outs["served_thumbprint"] == props["expected_thumbprint"].upper(), outs
     figures.record("fault_matrix", f"cell:{cell.id}", "pass")
