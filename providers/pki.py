@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from providers.base import FieldDiff, LabProvider, LabResource, check_with, diff_fields
 from providers.certs import (
@@ -94,24 +94,21 @@ class _Inputs(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+def _future(v: str) -> str:
+    try:
+        when = parse_time(v)
+    except ValueError as exc:
+        raise ValueError(f"{v!r} is not an ISO 8601 date-time such as 2027-06-30T00:00:00Z") from exc
+    if when <= now_utc():
+        raise ValueError(f"{v} is in the past: a certificate must be valid from now on")
+    return v
+
+
 class _Validity(_Inputs):
     validity_days: Annotated[int, Field(gt=0, le=36500)] | None = None
-    not_after: str | None = None
+    not_after: Annotated[str, AfterValidator(_future)] | None = None
     # Within this many days of expiry the next `pulumi up` replaces (renews) the certificate.
     renew_before_days: Annotated[int, Field(ge=0, le=3650)] = RENEWAL_MARGIN_DAYS
-
-    @field_validator("not_after")
-    @classmethod
-    def _future(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        try:
-            when = parse_time(v)
-        except ValueError as exc:
-            raise ValueError(f"{v!r} is not an ISO 8601 date-time such as 2027-06-30T00:00:00Z") from exc
-        if when <= now_utc():
-            raise ValueError(f"{v} is in the past: a certificate must be valid from now on")
-        return v
 
     @model_validator(mode="after")
     def _one_validity(self) -> _Validity:
