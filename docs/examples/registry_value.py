@@ -1,6 +1,6 @@
 """RegistryValue: one string value under a registry key of a Windows host (a WAP role's settings live under
 HKLM:\\SOFTWARE\\Microsoft\\MgmtSvc\\<role>). The worked example of docs/adding-a-resource.md: a seventh remote
-resource on the template of providers.remote, written as its inputs, its read, compare, its steps and undo.
+resource on the template of providers.remote, written as its inputs, its fact, compare, its steps and undo.
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ Modules, one per area of a host: :mod:`.locations` (the registry keys, folders, 
 project knows, defined once), :mod:`.iis` (sites, their bindings and appSettings), :mod:`.products` (the Windows
 Installer's Uninstall keys), :mod:`.certstore` (certificate stores), :mod:`.system` (Windows, PowerShell, URL
 Rewrite, free space, commands), :mod:`.tenant_api` (the Tenant API's settings, product and Store),
-:mod:`.files` (hashes, the connector's output folder, paths), :mod:`.network` (ping, TCP ports).
+:mod:`.files` (hashes, the connector's output folder, paths, a folder's item count), :mod:`.network` (ping, TCP
+ports), :mod:`.markers` (the ownership marker a stack keeps beside what it owns).
 """
 
 from __future__ import annotations
