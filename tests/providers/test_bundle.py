@@ -15,7 +15,7 @@ from providers import hostops
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.facts.files import relative_to
 from providers.facts.locations import BUNDLE_PATH
-from providers.transport import Command, FakeTransport, PsrpTransport
+from providers.transport import Command, FakeTransport, HostConnection, PsrpTransport
 from tests.fake_windows_host import FakeWindowsHost, params_of
 from tests.outs import outs_of
 from tests.providers.helpers import assert_check_finds, check_failures
@@ -415,3 +415,35 @@ def test_sim_bad_inputs_make_no_invocation(labsim: LabServer, sim: PsrpTransport
             B.ConnectorBundleProvider(sim).create(sim_props(labsim, root, **change))
     assert lab.last_id(labsim) == mark
     assert "LabOnly-Wap2-1!" not in lab.all_invocations_text(labsim)
+
+
+@pytest.mark.unit
+def test_a_folder_the_stack_made_is_removed_only_while_nothing_moved_into_it() -> None:
+    """Delete's clean-up of the folders create made above the destination: a folder that now holds an operator's
+    file is kept with it (no Remove-Item is sent), an empty one goes."""
+    host = FakeWindowsHost()
+    conn = HostConnection.parse(dict(CONN))
+    host.put_file("C:\\temp\\operator-notes.txt", b"mine")
+    host.dirs.add("c:\\empty")
+    assert hostops.remove_folder_if_empty(host.transport, conn, B.STEP_DELETE, "C:\\temp") is False
+    assert host.file("C:\\temp\\operator-notes.txt") == b"mine"
+    assert [c.statements[0].commands[0].name for c in host.transport.calls] == ["Get-ChildItem"]
+    assert hostops.remove_folder_if_empty(host.transport, conn, B.STEP_DELETE, "C:\\empty") is True
+    assert "c:\\empty" not in host.dirs
+
+
+@pytest.mark.sim
+def test_sim_a_script_the_bundle_lacks_is_refused_even_where_a_folder_has_its_name(labsim: LabServer,
+                                                                                   sim: PsrpTransport) -> None:
+    """What the Tenant API resources check before they run a staged script: a file (Test-Path -PathType Leaf),
+    so a folder of the script's name is refused as clearly as nothing at all."""
+    conn = HostConnection.parse(lab.conn_dict(labsim, "wapcomputer2"))
+    script = B.join(DEST, "Setup/Scripts/Configure-TrustAzureStack.ps1")
+    lab.admin(labsim, "wapcomputer2", "a folder of the script's name",
+              Command("New-Item", {"Path": script, "ItemType": "Directory"}, ["Force"]))
+    with pytest.raises(ConnectorError, match="is not on the host: stage it"):
+        hostops.require_file(sim, conn, "run script", script, hint="stage it")
+    lab.admin(labsim, "wapcomputer2", "the script instead", Command("Remove-Item", {"Path": script}, ["Force"]))
+    lab.admin(labsim, "wapcomputer2", "the script instead",
+              Command("New-Item", {"Path": script, "ItemType": "File", "Value": "# trust"}, ["Force"]))
+    hostops.require_file(sim, conn, "run script", script, hint="stage it")
