@@ -27,14 +27,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from .. import names
 from ..errors import ConfigurationError
 
 __all__ = ["Auth", "HostConnection", "PRIVILEGED_ENDPOINT", "comparable_settings", "locate_ca_file"]
 
 Auth = Literal["basic", "ntlm", "negotiate", "kerberos", "credssp"]
 PRIVILEGED_ENDPOINT = "PrivilegedEndpoint"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_FQDN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")
 _CONFIGURATION = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
 
@@ -73,7 +72,7 @@ class HostConnection(BaseModel):
     @field_validator("fqdn")
     @classmethod
     def _fqdn(cls, v: str) -> str:
-        if not _FQDN.match(v) or v.replace(".", "").isdigit():
+        if not names.ROOTED_HOST_NAME.match(v) or names.is_dotted_number(v):
             raise ValueError(f"{v!r} is not a host name: use the host's DNS name, e.g. wap01.contoso.local "
                              f"(put an IP address in 'address')")
         return v.rstrip(".")
@@ -87,14 +86,14 @@ class HostConnection(BaseModel):
             return str(ipaddress.ip_address(v))
         except ValueError:
             pass
-        if not _FQDN.match(v):
+        if not names.ROOTED_HOST_NAME.match(v):
             raise ValueError(f"{v!r} is neither an IP address nor a host name")
         return v.rstrip(".")
 
     @field_validator("tls_server_name")
     @classmethod
     def _tls_server_name(cls, v: str | None) -> str | None:
-        if v is not None and (not _FQDN.match(v) or v.replace(".", "").isdigit()):
+        if v is not None and (not names.ROOTED_HOST_NAME.match(v) or names.is_dotted_number(v)):
             raise ValueError(f"{v!r} is not a host name: use the DNS name the host's WinRM certificate carries")
         return v.rstrip(".") if v else v
 
