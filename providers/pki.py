@@ -306,6 +306,15 @@ def _secret_opts(opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=_SECRET_OUTPUTS))
 
 
+def _generated(key_type: Any, validity_days: Any, not_after: Any, renew_before_days: Any) -> dict[str, Any]:
+    """What both resources take and make alike: the key and validity inputs (``not_after`` wins over the default
+    ``validity_days``), and the outputs of a generated certificate and its key, unknown until create."""
+    return {"key_type": key_type, "validity_days": None if not_after is not None else validity_days,
+            "not_after": not_after, "renew_before_days": renew_before_days,
+            **dict.fromkeys(("cert_pem", "private_key_pem", "thumbprint", "expires_at", "serial_number",
+                             "valid_from"))}
+
+
 class CertificateAuthority(LabResource, name="CertificateAuthority"):
     """A lab root CA (self-signed, as every root is). Its certificate goes to AzS-WASP01's CA/Root store."""
 
@@ -326,13 +335,8 @@ class CertificateAuthority(LabResource, name="CertificateAuthority"):
         renew_before_days: pulumi.Input[int] = RENEWAL_MARGIN_DAYS,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = {
-            "common_name": common_name, "organization": organization, "key_type": key_type,
-            "validity_days": None if not_after is not None else validity_days, "not_after": not_after,
-            "renew_before_days": renew_before_days,
-            "cert_pem": None, "private_key_pem": None, "thumbprint": None, "expires_at": None,
-            "serial_number": None, "valid_from": None,
-        }
+        props = {"common_name": common_name, "organization": organization,
+                 **_generated(key_type, validity_days, not_after, renew_before_days)}
         super().__init__(CertificateAuthorityProvider(), name, props, _secret_opts(opts))
 
 
@@ -366,10 +370,7 @@ class IssuedCertificate(LabResource, name="IssuedCertificate"):
             "ca_cert_pem": ca.cert_pem, "ca_private_key_pem": ca.private_key_pem,
             "common_name": common_name, "dns_names": list(dns_names) if isinstance(dns_names, tuple) else dns_names,
             "ip_addresses": list(ip_addresses) if isinstance(ip_addresses, tuple) else ip_addresses,
-            "key_type": key_type, "validity_days": None if not_after is not None else validity_days,
-            "not_after": not_after, "renew_before_days": renew_before_days,
-            "cert_pem": None, "chain_pem": None, "private_key_pem": None, "pfx_base64": None, "pfx_password": None,
-            "thumbprint": None, "issuer_thumbprint": None, "serial_number": None, "valid_from": None,
-            "expires_at": None,
+            **_generated(key_type, validity_days, not_after, renew_before_days),
+            "chain_pem": None, "pfx_base64": None, "pfx_password": None, "issuer_thumbprint": None,
         }
         super().__init__(IssuedCertificateProvider(), name, props, _secret_opts(opts))

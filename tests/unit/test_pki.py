@@ -123,3 +123,27 @@ def test_diff_renews_a_certificate_close_to_expiry(ca: dict[str, Any]) -> None:
     soon = (dt.datetime.now(dt.UTC) + dt.timedelta(days=10)).isoformat()
     result = provider.diff(outs["thumbprint"], {**outs, "expires_at": soon}, props)
     assert result.changes and "expires_at" in (result.replaces or [])
+
+
+def test_resources_declare_the_validity_given_and_every_generated_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A not_after replaces the default validity_days; the generated outputs are declared (unknown until create),
+    and the keys and PFX are secrets."""
+    from providers.pki import CertificateAuthority, IssuedCertificate
+
+    captured: list[tuple[dict[str, Any], Any]] = []
+
+    def fake_init(self: object, provider: object, name: str, props: dict[str, Any], opts: Any = None) -> None:
+        captured.append((props, opts))
+        vars(self).update(props)  # the outputs a dependent resource takes (ca.cert_pem), as Pulumi sets them
+
+    monkeypatch.setattr("pulumi.dynamic.Resource.__init__", fake_init)
+    authority = CertificateAuthority("ca", common_name="Lab CA", not_after="2030-01-01T00:00:00Z")
+    IssuedCertificate("leaf", ca=authority, common_name="wap", dns_names=["wap.contoso.com"])
+    (ca_props, ca_opts), (leaf_props, _) = captured
+    assert (ca_props["validity_days"], ca_props["not_after"]) == (None, "2030-01-01T00:00:00Z")
+    assert (leaf_props["validity_days"], leaf_props["not_after"]) == (397, None)
+    generated = ("cert_pem", "private_key_pem", "thumbprint", "expires_at", "serial_number", "valid_from")
+    assert all(k in ca_props and ca_props[k] is None for k in generated)
+    assert all(leaf_props[k] is None for k in (*generated, "chain_pem", "pfx_base64", "pfx_password",
+                                               "issuer_thumbprint"))
+    assert {"private_key_pem", "pfx_base64", "pfx_password"} <= set(ca_opts.additional_secret_outputs)
