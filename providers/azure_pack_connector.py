@@ -379,7 +379,7 @@ class AzurePackConnector(LabResource, name="AzurePackConnector"):
             "clouds": clouds,
             "azure_stack_cloud_name": azure_stack_cloud_name,
             "timeout_seconds": timeout_seconds,
-            "owner": owner, "adopt": adopt, "observed_owner": None, "adopted": None, "prior": None,
+            **ownership.resource_props(owner, adopt),
             "multi_cloud_enabled": None,
             "cloud_outputs": None,
             "output_folder": None,

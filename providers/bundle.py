@@ -340,7 +340,7 @@ class ConnectorBundle(LabResource, name="ConnectorBundle"):
             "connection": password_secret(connection), "source_dir": str(source_dir),
             "destination": destination, "chunk_size": chunk_size, "files": files,
             "file_count": None, "total_bytes": None, "uploaded": None, "created_folders": None,
-            "owner": owner, "adopt": adopt, "observed_owner": None, "adopted": None, "prior": None,
+            **ownership.resource_props(owner, adopt),
         }
         super().__init__(ConnectorBundleProvider(), name, props,
                          pulumi.ResourceOptions.merge(opts, secret_outputs()))

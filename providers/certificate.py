@@ -444,8 +444,8 @@ class Certificate(LabResource, name="Certificate"):
             "serves_fqdns": list(serves_fqdns) if isinstance(serves_fqdns, tuple) else serves_fqdns,
             "expiry_threshold_days": expiry_threshold_days, "staging_dir": staging_dir,
             "thumbprint": thumbprint if existing else None, "subject": None, "issuer": None, "expires_at": None,
-            "found_in_store": None, "has_private_key": None, "adopted": None, "chain_added": None, "owner": owner,
-            "adopt": adopt, "observed_owner": None, "prior": None,
+            "found_in_store": None, "has_private_key": None, "chain_added": None,
+            **ownership.resource_props(owner, adopt),
         }
         # Only when given: the inputs of the lab CA's certificates stay exactly as they were.
         if existing:

@@ -335,12 +335,12 @@ class ConnectorSite(LabResource, name="ConnectorSite"):
             "tenant_api_fqdn": tenant_api_fqdn,
             "azure_stack_portal_fqdn": azure_stack_portal_fqdn,
             "certificate_thumbprint": certificate_thumbprint,
-            "bundle_path": bundle_path, "owner": owner, "adopt": adopt,
+            "bundle_path": bundle_path, **ownership.resource_props(owner, adopt),
             # What a converged host shows (outputs carry what it does show): a plan compares the two, so a
             # stopped site reads `sites: { MgmtSvc-Connector: "Stopped" => "Started" }`.
             "sites": {site: "Started" for site in CONNECTOR_SITES}, "packages": sorted(CONNECTOR_PACKAGES),
-            **{k: None for k in ("observed_owner", "adopted", "prior", "endpoint", "bound_thumbprint",
-                                 "site_thumbprints", "tenant_site_thumbprint", "installed")},
+            **{k: None for k in ("endpoint", "bound_thumbprint", "site_thumbprints", "tenant_site_thumbprint",
+                                 "installed")},
         }
         super().__init__(ConnectorSiteProvider(), name, props,
                          pulumi.ResourceOptions.merge(opts, secret_outputs()))

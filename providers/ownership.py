@@ -209,6 +209,12 @@ def owner_changed(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]
     return [] if olds.get("observed_owner") == owner else ["owner"]
 
 
+def resource_props(owner: Any, adopt: Any = False) -> dict[str, Any]:
+    """What every remote resource registers for ownership: the ``owner`` and ``adopt`` inputs, and the outputs of
+    :func:`outputs`, unknown until create."""
+    return {"owner": owner, "adopt": adopt, "observed_owner": None, "adopted": None, "prior": None}
+
+
 def outputs(marker: Marker | None) -> dict[str, Any]:
     """The ownership outputs every remote resource records."""
     if marker is None:

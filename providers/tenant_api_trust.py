@@ -332,7 +332,7 @@ class TenantApiTrust(LabResource, name="TenantApiTrust"):
             "sql_credential": None if sql_credential is None else remote.password_secret(sql_credential),
             "realm": realm, "connector_endpoint": None, "token_signing_thumbprint": None,
             "data_file_sha256": None, "data_file_path": None, "sql_server_used": None, "desired_realm": None,
-            "owner": owner, "adopt": adopt, "observed_owner": None, "adopted": None, "prior": None,
+            **ownership.resource_props(owner, adopt),
         }
         super().__init__(TenantApiTrustProvider(), name, props,
                          pulumi.ResourceOptions.merge(opts, remote.secret_outputs("sql_credential")))

@@ -280,7 +280,7 @@ class TenantApiUpdate(LabResource, name="TenantApiUpdate"):
         props = {"connection": remote.password_secret(connection), "bundle_path": bundle_path,
                  "script_folder": script_folder, "expected_product_code": expected_product_code,
                  "product_code": None, "updated": None, "site_state": None, "previous_product_code": None,
-                 "owner": owner, "adopt": adopt, "observed_owner": None, "adopted": None, "prior": None}
+                 **ownership.resource_props(owner, adopt)}
         super().__init__(TenantApiUpdateProvider(), name, props,
                          pulumi.ResourceOptions.merge(opts, remote.secret_outputs()))
 

@@ -174,5 +174,5 @@ class RegistryValue(LabResource, name="RegistryValue"):
                  value_name: pulumi.Input[str], value: pulumi.Input[str], owner: pulumi.Input[str] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         props = {"connection": password_secret(connection), "key": key, "name": value_name, "value": value,
-                 "owner": owner, "observed_owner": None, "adopted": None, "prior": None}
+                 **ownership.resource_props(owner)}
         super().__init__(RegistryValueProvider(), name, props, pulumi.ResourceOptions.merge(opts, secret_outputs()))

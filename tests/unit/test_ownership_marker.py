@@ -5,6 +5,7 @@ Pure functions and an in-memory host: no sockets."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -220,3 +221,44 @@ def test_a_refusal_of_differences_lists_each_and_names_host_and_thing() -> None:
     with pytest.raises(OwnershipConflict) as err:
         O.may_change(host="h1", thing="the site", owner=ME, adopt=False, marker=Marker(OTHER))
     assert err.value.host == "h1"
+
+
+def _remote_resources() -> list[tuple[str, Callable[[], object]]]:
+    from docs.examples.registry_value import RegistryValue
+    from providers.azure_pack_connector import AzurePackConnector
+    from providers.bundle import ConnectorBundle
+    from providers.certificate import Certificate
+    from providers.connector_site import ConnectorSite
+    from providers.tenant_api_trust import TenantApiTrust
+    from providers.tenant_api_update import TenantApiUpdate
+
+    conn = {"fqdn": "wapcomputer1.contoso.com", "auth": "ntlm", "username": "u", "password": "p"}
+    return [
+        ("ConnectorBundle", lambda: ConnectorBundle("b", connection=conn, source_dir="missing", owner=ME)),
+        ("Certificate", lambda: Certificate("c", connection=conn, cert_pem="PEM", store="CA", owner=ME)),
+        ("ConnectorSite", lambda: ConnectorSite("s", connection=conn, tenant_portal_fqdn="a.b", tenant_api_fqdn="a.b",
+                                                azure_stack_portal_fqdn="a.b", owner=ME)),
+        ("TenantApiTrust", lambda: TenantApiTrust("t", connection=conn, data_file_content="{}",
+                                                  data_file_name="a.txt", owner=ME)),
+        ("TenantApiUpdate", lambda: TenantApiUpdate("u", connection=conn, owner=ME)),
+        ("AzurePackConnector", lambda: AzurePackConnector("m", connection=conn, share_connection=conn, clouds=[],
+                                                          azure_stack_cloud_name="x", owner=ME)),
+        ("RegistryValue", lambda: RegistryValue("r", connection=conn, key="HKLM:\\SOFTWARE\\X", value_name="n",
+                                                value="v", owner=ME)),
+    ]
+
+
+@pytest.mark.parametrize("kind, make", _remote_resources(), ids=[k for k, _ in _remote_resources()])
+def test_every_remote_resource_registers_its_owner_and_the_ownership_outputs(
+        kind: str, make: Callable[[], object], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The owner and adopt inputs, and observed_owner, adopted and prior declared (unknown until create), so that
+    the program and `stack output` see what ownership records."""
+    captured: dict[str, Any] = {}
+
+    def fake_init(self: object, provider: object, name: str, props: dict[str, Any], opts: object = None) -> None:
+        captured.update(props)
+
+    monkeypatch.setattr("pulumi.dynamic.Resource.__init__", fake_init)
+    make()
+    assert (captured["owner"], captured["adopt"]) == (ME, False), kind
+    assert all(k in captured and captured[k] is None for k in ("observed_owner", "adopted", "prior")), kind
