@@ -3,9 +3,12 @@ test's time, tier and outcome to ``.state/test-times.json`` (``$TEST_TIMES`` nam
 with each tier's time and the slowest tests.
 
 A test's tier is the first of ``TIERS`` among its markers. Its time is setup + call + teardown (a module fixture's
-setup counts for the test that started it). A tier's wall time is the span from the start of its first test to the
-end of its last; with several workers (pytest-xdist) the tiers overlap, so its test time (the sum over its tests,
-on all workers) is printed beside it. Under xdist the plugin runs in the controller, which sees every worker's
+setup counts for the test that started it), and so is its CPU time: the worker's own (the test, and labsim's threads
+in it) plus that of the processes it ran and waited for (the Pulumi CLI, its language host and providers). Unlike
+wall time, CPU time hardly moves with the machine's load, so it is what tells whether a change made the suite
+cheaper. A tier's wall time is the span from the start of its first test to the end of its last; with several
+workers (pytest-xdist) the tiers overlap, so its test time (the sum over its tests, on all workers) is printed beside
+it. Under xdist the plugin runs in the controller, which sees every worker's
 reports; the workers write nothing.
 
 ``scripts/test_suite.py`` (`make test`) runs pytest more than once (the parallel part, then the tests that must run
@@ -19,8 +22,9 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +39,15 @@ KNOWN = REPO / ".state" / "test-durations.json"
 TYPICAL_SECONDS = {"e2e": 45.0, "sim": 1.0, "conformance": 0.1, "unit": 0.02, "unmarked": 0.02}
 # What pytest's closing line counts, in its order.
 OUTCOMES = ("failed", "passed", "skipped", "deselected", "xfailed", "xpassed", "warnings", "error")
+
+
+_CPU_AT = pytest.StashKey[float]()  # the CPU seconds when a test's current phase began
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its children that have ended (user + system)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def times_path() -> Path:
@@ -54,10 +67,16 @@ class Timings:
         self.started = time.time()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        # Under xdist the controller collects nothing: the markers come with the worker's report.
-        markers = sorted(self.markers.intersection(report.keywords))
+        # Under xdist the controller collects nothing: the markers come with the worker's report (as a user
+        # property: its keywords also hold the names of the folders above the test, which may be a tier's name).
+        props = dict(report.user_properties)
+        sent = props.get("markers")
+        markers = sorted(self.markers.intersection(sent if isinstance(sent, list) else report.keywords))
         test = self.tests.setdefault(report.nodeid, {"tier": tier_of(markers), "markers": markers, "seconds": 0.0})
         test["seconds"] = round(test["seconds"] + report.duration, 3)
+        cpu = props.get("cpu_seconds")
+        if isinstance(cpu, int | float):
+            test["cpu"] = round(test.get("cpu", 0.0) + cpu, 3)
         test["start"] = min(test.get("start", report.start), report.start)
         test["stop"] = max(test.get("stop", report.stop), report.stop)
         if getattr(report, "node", None) is not None:  # the xdist worker that ran it
@@ -115,17 +134,48 @@ def summary_lines(tests: Mapping[str, Mapping[str, Any]], wall: float, slowest: 
     if not tests:
         return []
     lines = [f"-- time by tier (run: {wall:.0f} s wall; .state/test-times.json) --",
-             f"{'tier':<12} {'tests':>6} {'wall s':>8} {'test s':>8}"]
+             f"{'tier':<12} {'tests':>6} {'wall s':>8} {'test s':>8} {'cpu s':>8}"]
     for tier in (*TIERS, "unmarked"):
         mine = [t for t in tests.values() if t["tier"] == tier]
         if not mine:
             continue
         span = max(t["stop"] for t in mine) - min(t["start"] for t in mine)
-        lines.append(f"{tier:<12} {len(mine):>6} {span:>8.1f} {sum(t['seconds'] for t in mine):>8.1f}")
-    lines.append(f"-- slowest {slowest} tests (setup + call + teardown) --")
+        lines.append(f"{tier:<12} {len(mine):>6} {span:>8.1f} {sum(t['seconds'] for t in mine):>8.1f} "
+                     f"{sum(t.get('cpu', 0.0) for t in mine):>8.1f}")
+    lines.append(f"-- slowest {slowest} tests (setup + call + teardown; CPU seconds beside) --")
     ranked = sorted(tests.items(), key=lambda kv: kv[1]["seconds"], reverse=True)[:slowest]
-    lines += [f"{t['seconds']:8.2f}s {t['tier']:<11} {nodeid}" for nodeid, t in ranked]
+    lines += [f"{t['seconds']:8.2f}s {t.get('cpu', 0.0):7.1f} {t['tier']:<11} {nodeid}" for nodeid, t in ranked]
     return lines
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    """Each phase's CPU seconds and the test's markers go with its report (as user properties, which xdist carries
+    to the controller)."""
+    outcome = yield
+    report = outcome.get_result()
+    started = item.stash.get(_CPU_AT, None)
+    if started is not None:
+        report.user_properties.append(("cpu_seconds", round(cpu_seconds() - started, 3)))
+    report.user_properties.append(("markers", sorted({m.name for m in item.iter_markers()})))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    item.stash[_CPU_AT] = cpu_seconds()
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    item.stash[_CPU_AT] = cpu_seconds()
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    item.stash[_CPU_AT] = cpu_seconds()
+    yield
 
 
 def pytest_configure(config: pytest.Config) -> None:

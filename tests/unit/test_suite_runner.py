@@ -3,6 +3,7 @@ the serial tests are only in the second, and the closing line for both runs read
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -41,14 +42,14 @@ def test_the_suite_fails_when_either_run_fails_and_an_empty_run_does_not_count()
     assert s.rc == suite.NO_TESTS
 
 
-def test_each_tier_gets_its_tests_wall_and_test_time_and_the_slowest_come_first() -> None:
+def test_each_tier_gets_its_tests_wall_test_and_cpu_time_and_the_slowest_come_first() -> None:
     assert tier_of(["sim", "e2e"]) == "e2e" and tier_of(["unit"]) == "unit" and tier_of([]) == "unmarked"
-    tests = {"a": {"tier": "unit", "seconds": 1.0, "start": 0.0, "stop": 1.0},
-             "b": {"tier": "unit", "seconds": 2.0, "start": 0.5, "stop": 4.0},
-             "c": {"tier": "e2e", "seconds": 9.0, "start": 0.0, "stop": 9.0}}
+    tests = {"a": {"tier": "unit", "seconds": 1.0, "cpu": 0.5, "start": 0.0, "stop": 1.0},
+             "b": {"tier": "unit", "seconds": 2.0, "cpu": 1.25, "start": 0.5, "stop": 4.0},
+             "c": {"tier": "e2e", "seconds": 9.0, "start": 0.0, "stop": 9.0}}  # measured before CPU was
     lines = summary_lines(tests, 10.0, slowest=2)
-    assert any(line.split() == ["unit", "2", "4.0", "3.0"] for line in lines), lines
-    assert any(line.split() == ["e2e", "1", "9.0", "9.0"] for line in lines), lines
+    assert any(line.split() == ["unit", "2", "4.0", "3.0", "1.8"] for line in lines), lines
+    assert any(line.split() == ["e2e", "1", "9.0", "9.0", "0.0"] for line in lines), lines
     assert [line.split()[-1] for line in lines[-2:]] == ["c", "b"]
 
 
@@ -73,3 +74,21 @@ def test_each_run_adds_its_times_to_the_known_ones(tmp_path: Path, monkeypatch: 
     assert timings.known_durations() == {"a::t": 3.0, "b::t": 2.0}
     (tmp_path / "durations.json").write_text("{not json")
     assert timings.known_durations() == {}  # a damaged file orders as a fresh clone does, it stops nothing
+
+
+def test_a_tests_tier_comes_from_its_markers_not_from_the_folders_above_it(pytester: pytest.Pytester,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkout in a folder named like a tier (…/e2e/tests/…) must not put every test in that tier; and each
+    test's CPU seconds are recorded beside its wall time."""
+    pytester.makeini("[pytest]\nmarkers =\n    unit: u\n    e2e: e\n")
+    (pytester.path / "e2e").mkdir()
+    (pytester.path / "e2e" / "test_x.py").write_text(
+        "import pytest\n\n@pytest.mark.unit\ndef test_u():\n    sum(range(100000))\n")
+    times = pytester.path / "times.json"
+    monkeypatch.setenv("TEST_TIMES", str(times))
+    monkeypatch.setattr(timings, "KNOWN", pytester.path / "known.json")
+    result = pytester.runpytest("-p", "tests.timings", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    (test,) = json.loads(times.read_text())["tests"].values()
+    assert test["tier"] == "unit" and test["markers"] == ["unit"]
+    assert test["cpu"] > 0
