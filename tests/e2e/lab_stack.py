@@ -124,10 +124,20 @@ class LabStack:
         return self.project.run("stack", "output", "--json", "--show-secrets", check=True).json()
 
 
+# How many provider processes serve a test stack (wapconnector:providerProcesses). An operator's stack gets the
+# program's grouping (6 processes for the default lab's 13 hosts; docs/performance.md): that is for labs whose steps
+# take minutes. Against labsim without latency one process does the same work, and each process costs about a CPU
+# second per engine run to start (Python, gRPC, pypsrp, cryptography), which most tests pay several times over.
+# The tests about grouping and concurrency (test_lab_scale, test_lab_topologies, test_lab_lifecycle) pass None.
+TEST_PROVIDER_PROCESSES = 1
+
+
 @contextlib.contextmanager
 def lab_stack(tmp_path: Path, lab: Lab | None = None, *, project_env: dict[str, str] | None = None,
-              **settings: Any) -> Iterator[LabStack]:
-    """``project_env`` goes to every pulumi command (e.g. another PULUMI_BACKEND_URL); ``settings`` to the lab."""
+              provider_processes: int | None = TEST_PROVIDER_PROCESSES, **settings: Any) -> Iterator[LabStack]:
+    """``project_env`` goes to every pulumi command (e.g. another PULUMI_BACKEND_URL); ``provider_processes`` to
+    wapconnector:providerProcesses (None: the program's own grouping, as an operator's stack has it); ``settings``
+    to the lab."""
     data = free_loopback_lab(lab or load_lab(DEFAULT_LAB)).model_dump(mode="json")
     data.setdefault("settings", {}).update({"pep_polling_seconds": 5.0, **settings})
     lab = Lab.model_validate(data)
@@ -139,4 +149,8 @@ def lab_stack(tmp_path: Path, lab: Lab | None = None, *, project_env: dict[str, 
         make_bundle(tmp_path / "bundle")
         write_stack_config(lab, lab_file, stack=project.stack, project_dir=project.project_dir,
                            state_dir=state_dir, bundle_dir=tmp_path / "bundle", env=project.env)
+        if provider_processes is not None:
+            doc = yaml.safe_load(project.config_file.read_text())
+            doc["config"]["wapconnector:providerProcesses"] = provider_processes
+            project.config_file.write_text(yaml.safe_dump(doc, sort_keys=False))
         yield LabStack(project, lab, server, lab_file)

