@@ -28,6 +28,7 @@ from labsim.hosts.wapconnector import make_bundle
 from labsim.lab import DEFAULT_LAB, Lab, Role, load_lab
 from labsim.stack_config import write_stack_config
 from labsim.testing import free_loopback_lab, start_labsim
+from tests.e2e.lab_stack import TEST_PROVIDER_PROCESSES
 from tests.e2e.pulumi_cli import PASSPHRASE, ROOT, VENV_BIN, Run, run_command
 
 STACK = "team"
@@ -158,6 +159,7 @@ def team_on_one_lab(tmp_path: Path, backend_env: dict[str, str]) -> Iterator[Tea
         stack_file = first_root / "stacks" / f"Pulumi.{STACK}.yaml"
         doc = yaml.safe_load(stack_file.read_text())
         del doc["config"]["wapconnector:labsim"]
+        doc["config"]["wapconnector:providerProcesses"] = TEST_PROVIDER_PROCESSES
         stack_file.write_text(yaml.safe_dump(doc, sort_keys=False))
         # What the teammate has too: the stack file from git, the lab's CA and the bundle at the same places.
         for rel in (Path("stacks") / f"Pulumi.{STACK}.yaml", LAB_DIR / "pki" / "ca.pem"):
