@@ -128,7 +128,8 @@ class LabStack:
 # program's grouping (6 processes for the default lab's 13 hosts; docs/performance.md): that is for labs whose steps
 # take minutes. Against labsim without latency one process does the same work, and each process costs about a CPU
 # second per engine run to start (Python, gRPC, pypsrp, cryptography), which most tests pay several times over.
-# The tests about grouping and concurrency (test_lab_scale, test_lab_topologies, test_lab_lifecycle) pass None.
+# The tests about grouping and concurrency (test_lab_scale, test_lab_topologies) and the seed example's lifecycle
+# (test_lab_lifecycle, as an operator deploys it) pass None.
 TEST_PROVIDER_PROCESSES = 1
 
 

@@ -98,7 +98,7 @@ def test_every_windows_up_drift_heal_clean_and_destroy(tmp_path: Path, lab_file:
     """One compact lifecycle per shipped lab: up, an administrator removes a connector product with
     PackageManagement (wapcomputer2 runs PowerShell 5.1), `up --refresh` heals only that, a clean refresh, and
     destroy back to the baseline."""
-    with lab_stack(tmp_path, load_lab(Path(DEFAULT_LAB).with_name(lab_file)), provider_processes=None) as lab:
+    with lab_stack(tmp_path, load_lab(Path(DEFAULT_LAB).with_name(lab_file))) as lab:
         assert (lab.lab.host("wapcomputer1").release, lab.lab.host("wapcomputer2").release) == releases
         lab.project.up()
         _site, _port, _msi, _code, display = CONNECTOR_PRODUCTS[1]
