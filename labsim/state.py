@@ -28,6 +28,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,14 @@ CREATE INDEX IF NOT EXISTS invocations_host ON invocations (host, command);
 CREATE TABLE IF NOT EXISTS wire_counts (
     host TEXT NOT NULL, kind TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (host, kind));
 """
+
+
+@dataclass(frozen=True)
+class HostsPoint:
+    """The rows of ``host_docs`` and ``files`` at one moment (see :meth:`LabState.save_hosts`)."""
+
+    docs: tuple[tuple[Any, ...], ...]
+    files: tuple[tuple[Any, ...], ...]
 
 
 def path_key(path: str) -> str:
@@ -148,6 +157,23 @@ class LabState:
             self._db.execute("INSERT INTO files SELECT * FROM baseline_files")
             self._db.execute("DELETE FROM faults")
 
+    def save_hosts(self) -> HostsPoint:
+        """What every host holds now (documents and files), for :meth:`restore_hosts`: a test that needs the same
+        hosts many times builds them once."""
+        with self._lock:
+            return HostsPoint(tuple(self._db.execute("SELECT host, doc FROM host_docs").fetchall()),
+                              tuple(self._db.execute("SELECT * FROM files").fetchall()))
+
+    def restore_hosts(self, point: HostsPoint) -> None:
+        """Put every host back to what :meth:`save_hosts` saw and clear the faults (the invocation log and the
+        baseline are kept), as :meth:`reset` does for the baseline."""
+        with self.tx():
+            self._db.execute("DELETE FROM host_docs")
+            self._db.executemany("INSERT INTO host_docs (host, doc) VALUES (?, ?)", point.docs)
+            self._db.execute("DELETE FROM files")
+            self._db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)", point.files)
+            self._db.execute("DELETE FROM faults")
+
     # -- faults -----------------------------------------------------------------------------------------------
     def set_fault(self, fault: Fault) -> None:
         if fault.kind not in FAULT_KINDS:
@@ -191,15 +217,20 @@ class LabState:
             self._db.execute("UPDATE invocations SET ended = ?, outcome = ?, error = ? WHERE id = ?",
                              (time.time(), outcome, error, invocation_id))
 
-    def invocations(self, host: str | None = None, command: str | None = None) -> list[dict[str, Any]]:
-        """Recorded commands, oldest first. ``command`` matches case-insensitively, on the full name or the leaf
-        file name of a script path."""
+    def invocations(self, host: str | None = None, command: str | None = None,
+                    after: int = 0) -> list[dict[str, Any]]:
+        """Recorded commands, oldest first, those with an id above ``after`` (see :meth:`last_invocation_id`).
+        ``command`` matches case-insensitively, on the full name or the leaf file name of a script path."""
         sql = ("SELECT id, host, user, configuration, command, parameters, started, ended, outcome, error "
                "FROM invocations")
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if host is not None:
             where.append("lower(host) = ?")
             args.append(host.lower())
+        if after:
+            where.append("id > ?")
+            args.append(after)
         with self._lock:
             rows = self._db.execute(sql + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id",
                                     args).fetchall()
@@ -212,6 +243,11 @@ class LabState:
                         "parameters": json.loads(r[5]), "started": r[6], "ended": r[7], "outcome": r[8],
                         "error": r[9]})
         return out
+
+    def last_invocation_id(self) -> int:
+        """The id of the latest recorded command (0 before the first): what ``invocations(after=...)`` counts from."""
+        with self._lock:
+            return int(self._db.execute("SELECT IFNULL(MAX(id), 0) FROM invocations").fetchone()[0])
 
     def count_wire(self, host: str, kind: str) -> None:
         """One more ``kind`` (pool_open | pipeline) on ``host``."""

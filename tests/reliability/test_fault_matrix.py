@@ -4,7 +4,9 @@ Each applicable cell drives the provider methods directly (what the Pulumi engin
 engine records nothing), with the fault switched on in labsim for the host the operation talks to:
 
 1. setup on a fresh lab (state reset to baseline): for read/update/delete the resource is created first; for
-   update the host then drifts out of band so that the update has work to do;
+   update the host then drifts out of band so that the update has work to do. That setup is fault-free and the
+   same for every fault, so it runs once per resource, operation kind and step budget, and later cells start
+   from the hosts it left (labsim's saved state) and the outputs it returned;
 2. the operation runs under the fault (its own fresh session cache, as a new `pulumi up` would) and must raise a
    ConnectorError whose message names the host, the step (one of the resource module's STEP_* names) and says
    what to do; for the command faults the targeted command must really have been reached;
@@ -31,6 +33,7 @@ import pytest
 
 from labsim.hosts.wapconnector import CONNECTOR_PRODUCTS
 from labsim.server import LabServer
+from labsim.state import HostsPoint
 from providers import azure_pack_connector as apc
 from providers import bundle as B
 from providers import certificate as C
@@ -64,6 +67,9 @@ DROP_BUDGET = 15.0
 FAST = {"operation_timeout": 1, "read_timeout": 5, "connect_timeout": 2}
 BACKOFF = 0.05  # the transport's retry backoff in the matrix (default 0.5 s): retries still happen, faster
 SETTLE = 5.0  # how long a fault may take to switch on or off in the lab
+SWITCH_POLL = 0.01  # how often to look whether it has (an in-memory list, or one loopback connect)
+# The bundle's packages (96 KiB each) still travel in several chunks, so create reaches Add-Content mid-file.
+BUNDLE_CHUNK = 32 * 1024
 
 STEPS: dict[str, tuple[str, ...]] = {
     "Certificate": C.STEPS,
@@ -113,9 +119,10 @@ def set_fault(server: LabServer, host: str, kind: str, command: str | None = Non
     from labsim.runtime import Fault
 
     lab_state(server).set_fault(Fault(host=server.lab.host(host).name, kind=kind, command=command))
-    wait_for(lambda: any(f.kind == kind for f in server.faults_in_force(host)), f"{kind} on {host}", SETTLE)
+    wait_for(lambda: any(f.kind == kind for f in server.faults_in_force(host)), f"{kind} on {host}", SETTLE,
+             SWITCH_POLL)
     if kind == "down":
-        wait_for(lambda: not host_listening(server, host), f"{host} to refuse connections", SETTLE)
+        wait_for(lambda: not host_listening(server, host), f"{host} to refuse connections", SETTLE, SWITCH_POLL)
 
 
 def clear_faults(server: LabServer) -> None:
@@ -124,9 +131,10 @@ def clear_faults(server: LabServer) -> None:
     for h in server.lab.hosts:
         name = h.name
         if name in faulty or server.faults_in_force(name):
-            wait_for(functools.partial(no_faults, server, name), f"faults of {name} to clear", SETTLE)
+            wait_for(functools.partial(no_faults, server, name), f"faults of {name} to clear", SETTLE, SWITCH_POLL)
             if h.winrm.https_port is not None:
-                wait_for(functools.partial(host_listening, server, name), f"{name} to listen again", SETTLE)
+                wait_for(functools.partial(host_listening, server, name), f"{name} to listen again", SETTLE,
+                         SWITCH_POLL)
 
 
 def no_faults(server: LabServer, host: str) -> bool:
@@ -138,13 +146,13 @@ def host_listening(server: LabServer, host: str) -> bool:
 
 
 def last_id(server: LabServer) -> int:
-    return max([i["id"] for i in lab_state(server).invocations()] + [0])
+    return lab_state(server).last_invocation_id()
 
 
 def reached(server: LabServer, host: str, command: str, since: int) -> list[dict[str, Any]]:
     name = server.lab.host(host).name
-    return [i for i in lab_state(server).invocations(name) if i["id"] > since
-            and (i["command"].lower() == command.lower() or i["command"].lower().endswith("\\" + command.lower()))]
+    return [i for i in lab_state(server).invocations(name, after=since)
+            if i["command"].lower() == command.lower() or i["command"].lower().endswith("\\" + command.lower())]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -195,7 +203,7 @@ def bundle(tmp: Path) -> Scenario:
 
     def props(server: LabServer, budget: float) -> dict[str, Any]:
         return {"connection": conn(server, "wapcomputer2", budget), "source_dir": str(root),
-                "destination": "C:\\temp\\WAPConnector", "chunk_size": 4096, "files": B.hash_tree(root)}
+                "destination": "C:\\temp\\WAPConnector", "chunk_size": BUNDLE_CHUNK, "files": B.hash_tree(root)}
 
     def drift(server: LabServer, p: Any, created: Any, props: dict[str, Any]) -> None:
         _admin(server, "wapcomputer2", "edit a staged file", Command("Set-Content", {
@@ -263,6 +271,51 @@ SCENARIOS: dict[str, Callable[[Path], Scenario]] = {
     "TenantApiUpdate": tenant_api_update, "TenantApiTrust": tenant_api_trust,
     "AzurePackConnector": azure_pack_connector,
 }
+
+
+@pytest.fixture(scope="module")
+def scenarios(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Scenario]:
+    """One scenario per resource for the module: its certificate and bundle are made once."""
+    return {name: make(tmp_path_factory.mktemp(name)) for name, make in SCENARIOS.items()}
+
+
+@dataclass(frozen=True)
+class Setup:
+    """A fault-free setup's result: the hosts as it left them, what create returned and the outputs the operation
+    starts from (after the drift, for update)."""
+
+    hosts: HostsPoint
+    created: Any
+    olds: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def setups() -> dict[tuple[str, bool, float], Setup]:
+    """Setups by (resource, with drift, step budget): the budget is in the connection the outputs carry."""
+    return {}
+
+
+def set_up(server: LabServer, sc: Scenario, cell: Cell, props: dict[str, Any], budget: float,
+           done: dict[tuple[str, bool, float], Setup]) -> Setup:
+    """The resource created from baseline (and for update drifted out of band), on a fresh transport; the first
+    cell of a kind runs it, the others get the hosts it left back."""
+    key = (cell.resource, cell.operation == "update", budget)
+    if key in done:
+        lab_state(server).restore_hosts(done[key].hosts)
+        return done[key]
+    lab_state(server).reset()
+    sc.prepare(server)
+    p = sc.provider
+    with fresh(p):
+        created = p.create(props)
+        olds = outs_of(created)
+        if cell.operation == "update":
+            sc.drift(server, p, created, props)
+            read = p.read(created.id, outs_of(created))
+            olds = outs_of(read) if read.id else outs_of(created)
+            assert p.diff(created.id, olds, props).changes or not read.id, f"{cell.id}: the drift made no change"
+    done[key] = Setup(lab_state(server).save_hosts(), created, olds)
+    return done[key]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -385,13 +438,13 @@ def run_faulted(server: LabServer, cell: Cell, provider: Any, operation: Callabl
 
 
 @pytest.mark.parametrize("cell", APPLICABLE, ids=lambda c: c.id)
-def test_fault_cell(lab: LabServer, tmp_path: Path, cell: Cell) -> None:
+def test_fault_cell(lab: LabServer, scenarios: dict[str, Scenario], setups: dict[tuple[str, bool, float], Setup],
+                    cell: Cell) -> None:
     started = time.monotonic()
     server = lab
     lab_state(server).reset()
     clear_faults(server)
-    sc = SCENARIOS[cell.resource](tmp_path)
-    sc.prepare(server)
+    sc = scenarios[cell.resource]
     budget = {"drop": DROP_BUDGET, "command_hang": HANG_BUDGET}.get(cell.fault, STEP_BUDGET)
     props = sc.props(server, budget)
     p = sc.provider
@@ -400,15 +453,11 @@ def test_fault_cell(lab: LabServer, tmp_path: Path, cell: Cell) -> None:
 
     created: Any = None  # the resource created before the faulted operation (none when that is create)
     olds = None
-    with fresh(p):
-        if cell.operation != "create":
-            created = p.create(props)
-            olds = outs_of(created)
-        if cell.operation == "update":
-            sc.drift(server, p, created, props)
-            read = p.read(created.id, outs_of(created))
-            olds = outs_of(read) if read.id else outs_of(created)
-            assert p.diff(created.id, olds, props).changes or not read.id, f"{cell.id}: the drift made no change"
+    if cell.operation == "create":
+        sc.prepare(server)
+    else:
+        setup = set_up(server, sc, cell, props, budget, setups)
+        created, olds = setup.created, setup.olds
 
     operation: Callable[[], Any] = {
         "create": lambda: p.create(props),
@@ -459,16 +508,27 @@ def test_fault_cell(lab: LabServer, tmp_path: Path, cell: Cell) -> None:
 # EndpointCheck: TLS from the operator's machine to the connector site labsim serves on wapcomputer1:40005
 
 
-def endpoint_check_props(server: LabServer, wait_seconds: float) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def bound_site() -> dict[str, Setup]:
+    """The connector site bound by a ConnectorSite create from baseline, once for the module."""
+    return {}
+
+
+def endpoint_check_props(server: LabServer, wait_seconds: float, done: dict[str, Setup]) -> dict[str, Any]:
     """Bind the connector site (ConnectorSite create, the tenant site's certificate) and return EndpointCheck
     inputs expecting the bound certificate, trusted through the lab CA."""
     from providers.endpoint_check import EndpointCheckProvider
 
     host = TLS_PROBES["EndpointCheck"]
-    sc = connector_site(Path("."))
-    sc.prepare(server)
-    with fresh(sc.provider):
-        site = sc.provider.create(sc.props(server, STEP_BUDGET))
+    if "site" in done:
+        lab_state(server).restore_hosts(done["site"].hosts)
+        site = done["site"].created
+    else:
+        sc = connector_site(Path("."))
+        sc.prepare(server)
+        with fresh(sc.provider):
+            site = sc.provider.create(sc.props(server, STEP_BUDGET))
+        done["site"] = Setup(lab_state(server).save_hosts(), site, outs_of(site))
     result = EndpointCheckProvider().check({}, {
         "fqdn": server.lab.host(host).fqdn, "port": locations.CONNECTOR_PORT,
         "connect_address": server.lab.host(host).address, "ca_pem": Path(server.ca_file).read_text(),
@@ -485,14 +545,14 @@ def _endpoint_operation(p: Any, cell: Cell, props: dict[str, Any]) -> Callable[[
 
 
 @pytest.mark.parametrize("cell", TLS_APPLICABLE, ids=lambda c: c.id)
-def test_endpoint_check_cell(lab: LabServer, cell: Cell) -> None:
+def test_endpoint_check_cell(lab: LabServer, bound_site: dict[str, Setup], cell: Cell) -> None:
     from providers.endpoint_check import EndpointCheckFailed, EndpointCheckProvider
 
     started = time.monotonic()
     server = lab
     lab_state(server).reset()
     clear_faults(server)
-    props = endpoint_check_props(server, wait_seconds=0.0)
+    props = endpoint_check_props(server, 0.0, bound_site)
     p = EndpointCheckProvider()
     operation = _endpoint_operation(p, cell, props)
     host = TLS_PROBES[cell.resource]
@@ -518,14 +578,14 @@ def test_endpoint_check_cell(lab: LabServer, cell: Cell) -> None:
 
 
 @pytest.mark.parametrize("cell", NOT_APPLICABLE_BY_FAULT, ids=lambda c: c.id)
-def test_fault_that_does_not_reach_the_endpoint_check(lab: LabServer, cell: Cell) -> None:
+def test_fault_that_does_not_reach_the_endpoint_check(lab: LabServer, bound_site: dict[str, Setup], cell: Cell) -> None:
     """The n/a reason checked: with the fault in force on the probed host, the probe passes."""
     from providers.endpoint_check import EndpointCheckProvider
 
     server = lab
     lab_state(server).reset()
     clear_faults(server)
-    props = endpoint_check_props(server, wait_seconds=15.0)
+    props = endpoint_check_props(server, 15.0, bound_site)
     p = EndpointCheckProvider()
     host = TLS_PROBES[cell.resource]
     kind = "command_hang" if cell.fault == "drop" else cell.fault

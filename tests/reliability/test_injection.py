@@ -181,12 +181,12 @@ BUNDLE_STAGED: set[int] = set()  # the labs (by id) whose wapcomputer1 has the b
 
 
 def last_id(server: LabServer) -> int:
-    return max([i["id"] for i in lab_state(server).invocations()] + [0])
+    return lab_state(server).last_invocation_id()
 
 
 def since(server: LabServer, mark: int, host: str | None = None, command: str | None = None) -> list[dict[str, Any]]:
     name = server.lab.host(host).name if host else None
-    return [i for i in lab_state(server).invocations(name, command) if i["id"] > mark]
+    return lab_state(server).invocations(name, command, after=mark)
 
 
 def assert_no_script(server: LabServer, mark: int) -> None:
