@@ -97,14 +97,23 @@ def test_success_line_then_polling_stopped_by_the_client(tmp_path: Path) -> None
     assert rt.state.invocations(PEP, "Add-AzurePackConnector")[-1]["outcome"] == "stopped"
 
 
-def test_polling_emits_verbose_lines(tmp_path: Path) -> None:
+def test_polling_emits_verbose_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from labsim.hosts import LabRuntime
+    from labsim.hosts.base import Ctx
 
     lab = default_lab()
     lab.settings.pep_polling_seconds = 4.5
     rt = LabRuntime.open(lab, tmp_path)
+    waits: list[float] = []
+
+    def not_slept(ctx: Ctx, seconds: float) -> None:  # the waits are counted here; other tests really sleep them
+        waits.append(seconds)
+        ctx.check_stop()
+
+    monkeypatch.setattr(Ctx, "sleep", not_slept)
     r = run(rt, pep_session(),
             cmd("Add-AzurePackConnector", AzurePackClouds=CLOUDS[:1], AzureStackCloudName="AzureStack"))
+    assert [w for w in waits if w] == [2.0, 2.0, 0.5]  # (a zero wait is the latency the lab does not add)
     assert r.sink.verboses.count(POLLING_LINE) == 2  # every 2 s, not after the last wait
 
 

@@ -182,12 +182,29 @@ def test_many_pipelines_in_one_pool_then_close(pool: RunspacePool, service: WSMa
 
 
 # -- stop, long poll, reaper -----------------------------------------------------------------------------------
-def test_receive_long_poll_times_out_and_pypsrp_polls_again(pool: RunspacePool, runtime: EchoRuntime) -> None:
-    ps = PowerShell(pool)
-    ps.add_cmdlet("Sleep-Until-Stopped").add_parameter("Seconds", 2.5)
-    ps.begin_invoke()
-    ps.end_invoke()  # the server answers OperationTimeout after 1 s at least once; pypsrp retries
-    assert ps.output == ["sleeping", "woke up"]
+def test_receive_long_poll_times_out_and_pypsrp_polls_again(runtime: EchoRuntime,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # The server's long poll is short here (0.25 s), so a 1 s command outlasts it several times.
+    svc = WSManService("WAP01", "wap01.contoso.com", runtime, operation_timeout=0.25, idle_shell_timeout=60)
+    handle, timed_out = svc.handle, []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        reply = handle(*args, **kwargs)
+        if b"w:TimedOut" in reply.body:
+            timed_out.append(reply.status)
+        return reply
+
+    monkeypatch.setattr(svc, "handle", counted)
+    try:
+        with RunspacePool(in_memory_wsman(svc, operation_timeout=1)) as pool:
+            ps = PowerShell(pool)
+            ps.add_cmdlet("Sleep-Until-Stopped").add_parameter("Seconds", 1.0)
+            ps.begin_invoke()
+            ps.end_invoke()  # the server answers OperationTimeout at least once; pypsrp polls again
+            assert ps.output == ["sleeping", "woke up"]
+    finally:
+        svc.close()
+    assert timed_out and set(timed_out) == {500}, timed_out
 
 
 def test_stop_running_pipeline(pool: RunspacePool, runtime: EchoRuntime, service: WSManService) -> None:
