@@ -297,13 +297,13 @@ def test_fault_slow_adds_latency(server: LabServer, runtime: EchoRuntime, monkey
 
     with RunspacePool(connect(server, "FLAKY01", auth="basic")) as pool:
         run(pool, "Echo-Object", 1)
-        runtime.fault_list.append(Fault(host="FLAKY01", kind="slow", seconds=0.4))
+        runtime.fault_list.append(Fault(host="FLAKY01", kind="slow", seconds=0.15))
         wait_for(lambda: any(f.kind == "slow" for f in server.faults_in_force("FLAKY01")))
         monkeypatch.setattr(labsim.transport, "time", Clock())
         run(pool, "Echo-Object", 1)
         monkeypatch.undo()
-    # Each request of the pipeline (Command, then at least one Receive) waited the fault's 0.4 s before its answer.
-    assert delays.count(0.4) >= 2, delays
+    # Each request of the pipeline (Command, then at least one Receive) waited the fault's 0.15 s before its answer.
+    assert delays.count(0.15) >= 2, delays
 
 
 def test_fault_auth_broken(server: LabServer, runtime: EchoRuntime) -> None:

@@ -67,7 +67,7 @@ DROP_BUDGET = 15.0
 FAST = {"operation_timeout": 1, "read_timeout": 5, "connect_timeout": 2}
 BACKOFF = 0.05  # the transport's retry backoff in the matrix (default 0.5 s): retries still happen, faster
 SETTLE = 5.0  # how long a fault may take to switch on or off in the lab
-SWITCH_POLL = 0.01  # how often to look whether it has (an in-memory list, or one loopback connect)
+SWITCH_POLL = 0.01  # how often to look (an in-memory list, one loopback connect, or the newest log rows)
 # The bundle's packages (96 KiB each) still travel in several chunks, so create reaches Add-Content mid-file.
 BUNDLE_CHUNK = 32 * 1024
 
@@ -423,7 +423,7 @@ def run_faulted(server: LabServer, cell: Cell, provider: Any, operation: Callabl
             worker = threading.Thread(target=work, daemon=True)
             worker.start()
             wait_for(lambda: any(i["outcome"] == "running" for i in reached(server, target.host, target.command, mark))
-                     or not worker.is_alive(), f"{target.command} to start", timeout=DROP_BUDGET)
+                     or not worker.is_alive(), f"{target.command} to start", DROP_BUDGET, SWITCH_POLL)
             assert worker.is_alive(), f"{cell.id}: the operation ended before {target.command} ran: {box['exc']}"
             set_fault(server, target.host, "down")
             worker.join(DROP_BUDGET + 10)
