@@ -20,6 +20,7 @@ Not-applicable cells are listed in the table with their reason, and each reason 
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import socket
 import threading
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pulumi.dynamic import CreateResult
 
 from labsim.hosts.wapconnector import CONNECTOR_PRODUCTS
 from labsim.server import LabServer
@@ -285,8 +287,14 @@ class Setup:
     starts from (after the drift, for update)."""
 
     hosts: HostsPoint
-    created: Any
+    id: str
+    outs: dict[str, Any]
     olds: dict[str, Any]
+
+    def state(self) -> tuple[CreateResult, dict[str, Any]]:
+        """(create's result, the operation's old outputs) as a cell gets them: its own copies, as Pulumi hands every
+        operation the outputs it read from the state."""
+        return CreateResult(self.id, copy.deepcopy(self.outs)), copy.deepcopy(self.olds)
 
 
 @pytest.fixture(scope="module")
@@ -296,13 +304,13 @@ def setups() -> dict[tuple[str, bool, float], Setup]:
 
 
 def set_up(server: LabServer, sc: Scenario, cell: Cell, props: dict[str, Any], budget: float,
-           done: dict[tuple[str, bool, float], Setup]) -> Setup:
+           done: dict[tuple[str, bool, float], Setup]) -> tuple[CreateResult, dict[str, Any]]:
     """The resource created from baseline (and for update drifted out of band), on a fresh transport; the first
     cell of a kind runs it, the others get the hosts it left back."""
     key = (cell.resource, cell.operation == "update", budget)
     if key in done:
         lab_state(server).restore_hosts(done[key].hosts)
-        return done[key]
+        return done[key].state()
     lab_state(server).reset()
     sc.prepare(server)
     p = sc.provider
@@ -314,8 +322,8 @@ def set_up(server: LabServer, sc: Scenario, cell: Cell, props: dict[str, Any], b
             read = p.read(created.id, outs_of(created))
             olds = outs_of(read) if read.id else outs_of(created)
             assert p.diff(created.id, olds, props).changes or not read.id, f"{cell.id}: the drift made no change"
-    done[key] = Setup(lab_state(server).save_hosts(), created, olds)
-    return done[key]
+    done[key] = Setup(lab_state(server).save_hosts(), created.id, copy.deepcopy(outs_of(created)), copy.deepcopy(olds))
+    return done[key].state()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -456,8 +464,7 @@ def test_fault_cell(lab: LabServer, scenarios: dict[str, Scenario], setups: dict
     if cell.operation == "create":
         sc.prepare(server)
     else:
-        setup = set_up(server, sc, cell, props, budget, setups)
-        created, olds = setup.created, setup.olds
+        created, olds = set_up(server, sc, cell, props, budget, setups)
 
     operation: Callable[[], Any] = {
         "create": lambda: p.create(props),
@@ -522,13 +529,13 @@ def endpoint_check_props(server: LabServer, wait_seconds: float, done: dict[str,
     host = TLS_PROBES["EndpointCheck"]
     if "site" in done:
         lab_state(server).restore_hosts(done["site"].hosts)
-        site = done["site"].created
     else:
         sc = connector_site(Path("."))
         sc.prepare(server)
         with fresh(sc.provider):
             site = sc.provider.create(sc.props(server, STEP_BUDGET))
-        done["site"] = Setup(lab_state(server).save_hosts(), site, outs_of(site))
+        done["site"] = Setup(lab_state(server).save_hosts(), site.id, outs_of(site), outs_of(site))
+    site = done["site"].state()[0]
     result = EndpointCheckProvider().check({}, {
         "fqdn": server.lab.host(host).fqdn, "port": locations.CONNECTOR_PORT,
         "connect_address": server.lab.host(host).address, "ca_pem": Path(server.ca_file).read_text(),
