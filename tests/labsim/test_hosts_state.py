@@ -62,6 +62,34 @@ def test_reset_restores_baseline_and_clears_faults(rt: LabRuntime) -> None:
     assert rt.faults(WAP) == []
 
 
+def test_saved_hosts_come_back_with_faults_cleared_and_the_log_kept(rt: LabRuntime) -> None:
+    run(rt, session(), cmd("Stop-Website", Name="MgmtSvc-TenantSite")).ok()
+    run(rt, session(), cmd("New-Item", Path="C:\\temp\\x.txt", ItemType="File", Force=True)).ok()
+    saved, point = rt.snapshot(WAP), rt.state.save_hosts()
+    run(rt, session(), cmd("Start-Website", Name="MgmtSvc-TenantSite")).ok()
+    run(rt, session(), cmd("Remove-Item", Path="C:\\temp\\x.txt")).ok()
+    run(rt, session(), cmd("New-Item", Path="C:\\temp\\y.txt", ItemType="File", Force=True)).ok()
+    rt.state.set_fault(Fault(host=WAP, kind="down"))
+    rt.state.reset()
+    rt.state.restore_hosts(point)
+    assert rt.snapshot(WAP) == saved
+    assert rt.snapshot(WAP, baseline=True) != saved  # the baseline is untouched
+    assert rt.faults(WAP) == []
+    assert len(rt.state.invocations(WAP)) == 5
+
+
+def test_invocations_after_a_mark(rt: LabRuntime) -> None:
+    assert rt.state.last_invocation_id() == 0
+    run(rt, session(), cmd("Get-Website"))
+    mark = rt.state.last_invocation_id()
+    assert mark == rt.state.invocations()[-1]["id"]
+    run(rt, session(), cmd("Get-Website", Name="MgmtSvc-TenantSite"))
+    run(rt, session(), cmd("Test-Path", Path="C:\\"))
+    assert [r["command"] for r in rt.state.invocations(after=mark)] == ["Get-Website", "Test-Path"]
+    assert [r["command"] for r in rt.state.invocations(WAP, "Get-Website", after=mark)] == ["Get-Website"]
+    assert rt.state.invocations(after=rt.state.last_invocation_id()) == []
+
+
 def test_state_of_another_lab_is_refused(tmp_path: Path, lab: Lab) -> None:
     LabRuntime.open(lab, tmp_path)
     other = lab.model_copy(update={"name": "other-lab"})
