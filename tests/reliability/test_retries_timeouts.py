@@ -267,12 +267,12 @@ def test_mutations_and_non_transient_errors_are_not_retried(lab: LabServer, host
     sleeps = Sleeps()
     t = PsrpTransport(SessionCache(), sleep=sleeps)
     _fault(lab, kind)
-    mark = max([i["id"] for i in lab_state(lab).invocations()] + [0])
+    mark = lab_state(lab).last_invocation_id()
     write = Command("New-Item", {"Path": "C:\\temp\\retry-probe", "ItemType": "Directory"}, ["Force"])
     with pytest.raises(AuthenticationFailed if kind == "auth_broken" else TransportError):
         t.run(host, "write something", write, idempotent=idempotent)
     assert sleeps.delays == [], "never retried"
-    assert not [i for i in lab_state(lab).invocations("wapcomputer2") if i["id"] > mark]
+    assert not lab_state(lab).invocations("wapcomputer2", after=mark)
 
 
 @pytest.mark.sim
