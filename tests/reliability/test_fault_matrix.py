@@ -96,6 +96,13 @@ def lab_settings() -> dict[str, Any]:
     return {"pep_polling_seconds": 0.2}
 
 
+@pytest.fixture(scope="module")
+def fault_poll_seconds() -> float:
+    """Every cell switches a fault on and off and waits until the lab applies it: a short poll keeps that wait
+    short (each poll is one indexed query per host)."""
+    return 0.02
+
+
 def conn(server: LabServer, host: str, budget: float) -> dict[str, Any]:
     from tests.providers.conftest import host_connection
 
