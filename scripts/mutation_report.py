@@ -131,6 +131,7 @@ def mutant_glob(module: str) -> str:
 def run_module(module: str) -> dict:
     """mutmut over one module; its figures."""
     log = WORK / (module.replace("/", "_") + ".log")
+    commit = git_head()  # mutmut copies the tree as it starts: what it measures is this, whatever is committed later
     started = time.monotonic()
     with log.open("w") as out:
         rc = subprocess.call(["nice", "-n", "10", sys.executable, "-m", "mutmut", "run", "--max-children", "1",
@@ -152,7 +153,7 @@ def run_module(module: str) -> dict:
     detected = sum(n for s, n in counts.items() if s in DETECTED)
     return {"mutants": total, "detected": detected, "counts": counts,
             "score": round(100.0 * detected / total, 1) if total else None, "seconds": seconds,
-            "commit": git_head(), "measured": now(), "survivors": survivors, "pragmas": pragmas(module)}
+            "commit": commit, "measured": now(), "survivors": survivors, "pragmas": pragmas(module)}
 
 
 def _natural(name: str) -> tuple:
