@@ -399,8 +399,8 @@ def _connector_rows(config: StackConfig, t: HostTargets, f: HostFacts, now: dt.d
     return rows
 
 
-def bundle_size(config: StackConfig, project_dir: Path) -> tuple[int | None, Row | None]:
-    """The bundle's size on this machine, or a failing row when the folder is missing."""
+def bundle_size(config: StackConfig, project_dir: Path) -> tuple[int | None, Row]:
+    """The bundle's size on this machine (None when the folder is missing) and the row that says so."""
     assert config.bundle is not None
     root = (project_dir / config.bundle.source_dir).resolve()
     if not root.is_dir():

@@ -20,20 +20,14 @@ from components.preflight.judging import HostFacts, bundle_size, evaluate, manag
 from components.preflight.report import Report
 from components.preflight.targets import HostTargets, probes, sections_of
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
-from providers.facts.locations import CONNECTOR_PORT
-from providers.transport import PRIVILEGED_ENDPOINT, Command, HostConnection, Pipeline, Transport
+from providers.transport import PRIVILEGED_ENDPOINT, HostConnection, Pipeline, Transport
 
 STEP = "preflight (read-only)"
-_MARK = "wapconnector-preflight:"
 MODE_ENV = "WAPCONNECTOR_PREFLIGHT"
 
 
 def _run_sections(transport: Transport, conn: HostConnection, plan: list[tuple[str, list[Pipeline]]],
                   facts: HostFacts) -> None:
-    if not plan:
-        # Still prove reach, TLS and authentication with the smallest read there is.
-        transport.run(conn, STEP, Command("Write-Output", {"InputObject": _MARK + "hello"}), idempotent=True)
-        return
     statements = [p for _, stmts in plan for p in stmts]
     try:
         result = transport.run(conn, STEP, statements, idempotent=True, accept_errors=True)
@@ -134,10 +128,9 @@ def run_preflight(config: StackConfig, *, transport: Transport | None = None, pr
         installed = {}
         for name, t in tgts.items():
             if t.tenant_portal and T.BINDING.parse(facts[name].sections.get("binding", [])) is not None:
-                port = next((c.connector_port for c in config.clouds if name in c.tenant_portal_hosts),
-                            CONNECTOR_PORT)
+                port = config.clouds[t.portal_clouds[0]].connector_port  # the first cloud it serves
                 installed[name] = (config.hosts[name].fqdn, port)
         port_tests(transport, wasp, installed)
-    rows = (([bundle_row] if bundle_row else []) + operator_certificate_rows(config, project_dir, now)
-            + evaluate(config, tgts, facts, bundle_bytes=size, now=now))
+    rows = [bundle_row, *operator_certificate_rows(config, project_dir, now),
+            *evaluate(config, tgts, facts, bundle_bytes=size, now=now)]
     return Report(rows, time.monotonic() - started)

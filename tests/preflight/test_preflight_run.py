@@ -150,3 +150,14 @@ def test_a_run_without_a_project_folder_uses_the_working_directory(tmp_path: Pat
     monkeypatch.chdir(project(tmp_path))
     report = run_preflight(lab.config, transport=lab.transport)
     assert row(report, "(this machine)", "bundle").result == "bundle: 3 KiB"
+
+
+def test_every_problem_of_a_hosts_connection_settings_is_named_in_its_row(tmp_path: Path) -> None:
+    lab = healthy(stack(sqlServer="sql01"))
+    # Settings that stopped working after the stack was read: a CA file gone, on a host no longer on https.
+    portal1 = lab.config.hosts["portal1"].model_copy(update={"ca_file": "gone-ca.pem", "https": False})
+    lab.config = lab.config.model_copy(update={"hosts": {**lab.config.hosts, "portal1": portal1}})
+    r = row(lab.run(tmp_path), "portal1", "connection settings")
+    assert (r.status, r.result) == (FAIL, f"ca_file is only used with https: true; ca_file '{tmp_path / 'gone-ca.pem'}'"
+                                          f" does not exist or is not a file")
+    assert "portal1.contoso.com" not in {c.host for c in lab.transport.calls}
