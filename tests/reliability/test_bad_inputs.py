@@ -15,13 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from pulumi.dynamic import ResourceProvider
 
@@ -61,16 +61,31 @@ def count(target: str, outcome: str, value: Any) -> None:
     SEEN.setdefault(target, {"rejected": set(), "valid": set()})[outcome].add(_identity(value))
 
 
-def run_mutations(valid: Any, judge: Callable[[Any, tuple], None]) -> None:
-    """Hypothesis' mutations of ``valid``, each passed to ``judge`` with the path the mutation changed."""
+Mutation = tuple[tuple, str, Any]  # (path, op, value) as corpus.mutate takes them
+Judge = Callable[[Any, tuple | None], str | None]  # (input, path mutated) -> rejected | valid | None: unjudged
 
-    @HYPO
-    @given(mutation_strategy(valid))
-    def run(m: tuple[tuple, str, Any]) -> None:
-        path, op, value = m
-        judge(mutate(valid, path, op, value), mutated_at(valid, path, op, value))
 
-    run()
+def run_mutations(target: str, valid: Any, judge: Judge, refused: Sequence[Mutation]) -> None:
+    """``valid`` must pass ``judge``; then hypothesis' mutations of it are judged, ``refused`` among them (mutations
+    that break a setting: each must be rejected, its error naming the setting) on the same path, so a judge handed
+    anything but the mutated input fails the test. A mutation that leaves the input unchanged is skipped."""
+    assert judge(valid, None) == "valid", f"{target}: the valid input itself is refused"
+    must_fail = {_identity(mutate(valid, *m)) for m in refused}
+
+    def run(m: Mutation) -> None:
+        mutated = mutate(valid, *m)
+        assume(mutated != valid)
+        where = mutated_at(valid, *m)
+        verdict = judge(mutated, where)
+        if _identity(mutated) in must_fail:
+            assert verdict == "rejected", f"{target}: {where} broken, and the input still judged {verdict}"
+        if verdict is not None:
+            count(target, verdict, mutated)
+
+    judged = given(mutation_strategy(valid))(run)
+    for m in refused:
+        judged = example(m)(judged)
+    HYPO(judged)()
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -249,10 +264,12 @@ def test_config_mutations(tmp_path_factory: pytest.TempPathFactory) -> None:
     tmp = tmp_path_factory.mktemp("config")
     raw, secret_keys, passwords = valid_config(tmp)
 
-    def judge(mutated: Any, where: tuple) -> None:
-        count("config", check_config(mutated, secret_keys, passwords, tmp, where), mutated)
+    def judge(mutated: Any, where: tuple | None) -> str:
+        return check_config(mutated, secret_keys, passwords, tmp, where)
 
-    run_mutations(raw, judge)
+    run_mutations("config", raw, judge, refused=[(("clouds",), "delete", None),
+                                                  (("ca", "validityDays"), "replace", 0),
+                                                  (("ca",), "extra", "bogusSetting")])
 
 
 # =================================================================================================================
@@ -369,14 +386,16 @@ def test_lab_mutations(tmp_path_factory: pytest.TempPathFactory) -> None:
     tmp = tmp_path_factory.mktemp("lab")
     raw = _lab_raw()
 
-    def judge(mutated: Any, where: tuple) -> None:
+    def judge(mutated: Any, where: tuple | None) -> str | None:
         try:
             text = yaml.safe_dump(mutated)
         except yaml.YAMLError:
-            return
-        count("lab_file", check_lab(tmp, text, where), text)
+            return None
+        return check_lab(tmp, text, where)
 
-    run_mutations(raw, judge)
+    run_mutations("lab_file", raw, judge, refused=[(("hosts",), "delete", None),
+                                                    (("hosts", 0, "fqdn"), "replace", "azs..local"),
+                                                    (("name",), "replace", "my lab!")])
 
 
 @pytest.mark.unit
@@ -593,7 +612,8 @@ def test_resource_mutations(labsim: LabServer, sim: PsrpTransport, tmp_path: Pat
     provider, valid, key = valid_resource_inputs(labsim, resource, tmp_path, sim)
     secrets = secrets_of(valid)
 
-    def judge(mutated: Any, where: tuple) -> None:
-        count(f"resource:{resource}", check_resource(labsim, provider, mutated, secrets, where), mutated)
+    def judge(mutated: Any, where: tuple | None) -> str:
+        return check_resource(labsim, provider, mutated, secrets, where)
 
-    run_mutations(valid, judge)
+    broken_host = ((key, "fqdn"), "replace", "x.com; Remove-Item C:\\")
+    run_mutations(f"resource:{resource}", valid, judge, refused=[((key,), "delete", None), broken_host])
