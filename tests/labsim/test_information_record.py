@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -47,6 +48,26 @@ def test_the_moment_is_written_in_utc_with_seven_digits_and_an_offset(now: dt.da
     generated = record_members(now)["TimeGenerated"]
     assert generated == now and generated.utcoffset() == dt.timedelta(0)
     assert (generated.tzinfo.dst(generated), generated.tzinfo.tzname(generated)) == (dt.timedelta(0), "UTC")
+
+
+def test_every_moment_is_written_with_seven_digits() -> None:
+    # Whatever the microseconds, the seventh digit (a tick labsim cannot know) never carries into an eighth.
+    base = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    for us in range(0, 1_000_000, 997):
+        text = time_generated(base.replace(microsecond=us))
+        assert re.fullmatch(rf"2026-01-02T03:04:05\.{us:06d}\d\+00:00", text), text
+
+
+def test_the_moment_is_utc_whatever_the_time_zone_labsim_runs_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = dt.datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=CEST)
+    monkeypatch.setenv("TZ", "JST-9")  # a POSIX zone: no tz database needed
+    time.tzset()
+    try:
+        text = time_generated(now)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert text.startswith("2026-01-02T01:04:05.123456"), text
 
 
 def test_without_a_moment_given_the_record_is_of_now() -> None:
