@@ -161,3 +161,20 @@ def test_every_problem_of_a_hosts_connection_settings_is_named_in_its_row(tmp_pa
     assert (r.status, r.result) == (FAIL, f"ca_file is only used with https: true; ca_file '{tmp_path / 'gone-ca.pem'}'"
                                           f" does not exist or is not a file")
     assert "portal1.contoso.com" not in {c.host for c in lab.transport.calls}
+
+
+def test_without_a_transport_given_preflight_uses_powershell_remoting(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import providers.transport
+
+    lab = healthy(stack(sqlServer="sql01"))
+    made: list[object] = []
+
+    def remoting() -> object:
+        made.append(lab.transport)
+        return lab.transport
+
+    monkeypatch.setattr(providers.transport, "PsrpTransport", remoting)
+    report = run_preflight(lab.config, project_dir=project(tmp_path))
+    assert made == [lab.transport] and report.ok
+    assert {c.host for c in lab.transport.calls} == {f"{h}.contoso.com" for h in lab.hosts}
