@@ -7,6 +7,8 @@
     python scripts/mutation_report.py --no-named            # skip the named mistakes (they take ~10 minutes)
     python scripts/mutation_report.py --named-only          # only the named mistakes; the modules' figures stay
     python scripts/mutation_report.py --render              # re-render docs/mutation.md from the figures
+    python scripts/mutation_report.py --collect --modules labsim/records.py   # a run stopped part-way: the
+                                                            #   figures of the mutants it reached, marked partial
 
 Mutants: mutmut (configuration in pyproject.toml, [tool.mutmut]) copies the packages into mutants/ (ignored), runs
 the test selection once instrumented to learn which tests call which function, then for each mutant runs only the
@@ -65,6 +67,7 @@ MODULES = [
     "components/preflight/run.py",
 ]
 DETECTED = {"killed", "timeout", "caught by type check", "segfault"}
+NOT_RUN = "not checked"  # mutmut's word for a mutant a stopped run did not reach
 FAST_TIERS = ["-m", "unit or conformance"]
 
 
@@ -132,6 +135,7 @@ def run_module(module: str) -> dict:
     """mutmut over one module; its figures."""
     log = WORK / (module.replace("/", "_") + ".log")
     commit = git_head()  # mutmut copies the tree as it starts: what it measures is this, whatever is committed later
+    started_file(module).write_text(json.dumps({"commit": commit, "started": time.time()}))
     started = time.monotonic()
     with log.open("w") as out:
         rc = subprocess.call(["nice", "-n", "10", sys.executable, "-m", "mutmut", "run", "--max-children", "1",
@@ -139,6 +143,21 @@ def run_module(module: str) -> dict:
     seconds = round(time.monotonic() - started)
     if rc != 0:
         raise SystemExit(f"mutmut failed on {module} (exit {rc}); see {log.relative_to(REPO)}")
+    return figures_of(module, commit, seconds)
+
+
+def started_file(module: str) -> Path:
+    return WORK / (module.replace("/", "_") + ".started.json")
+
+
+def collect(module: str) -> dict:
+    """The figures of a run of ``module`` stopped part-way: what mutmut has judged so far (mutants/)."""
+    started = json.loads(started_file(module).read_text())
+    return figures_of(module, started["commit"], round(time.time() - started["started"]))
+
+
+def figures_of(module: str, commit: str, seconds: int) -> dict:
+    """mutmut's verdicts on ``module``'s mutants; a mutant not yet run counts in neither the score nor the survivors."""
     meta = json.loads((REPO / "mutants" / (module + ".meta")).read_text())
     from mutmut.__main__ import status_by_exit_code
 
@@ -147,12 +166,13 @@ def run_module(module: str) -> dict:
     for name, code in sorted(meta["exit_code_by_key"].items(), key=lambda kv: _natural(kv[0])):
         status = status_by_exit_code[code]
         counts[status] = counts.get(status, 0) + 1
-        if status not in DETECTED:
+        if status not in DETECTED | {NOT_RUN}:
             survivors.append({"mutant": name, "status": status, "change": change_of(name, module)})
     total = sum(counts.values())
+    run = total - counts.get(NOT_RUN, 0)
     detected = sum(n for s, n in counts.items() if s in DETECTED)
-    return {"mutants": total, "detected": detected, "counts": counts,
-            "score": round(100.0 * detected / total, 1) if total else None, "seconds": seconds,
+    return {"mutants": total, "not_run": total - run, "detected": detected, "counts": counts,
+            "score": round(100.0 * detected / run, 1) if run else None, "seconds": seconds,
             "commit": commit, "measured": now(), "survivors": survivors, "pragmas": pragmas(module)}
 
 
@@ -273,8 +293,12 @@ def render(fig: dict) -> str:
             continue
         c = m["counts"]
         ok = "met" if m["score"] is not None and m["score"] >= TARGET else "**not met**"
+        score = f"{m['score']}%"
+        if m.get("not_run"):
+            score += f" of the {m['mutants'] - m['not_run']} run"
+            ok = f"partial: {m['not_run']} not run"
         lines.append(f"| {module} | {m['mutants']} | {m['detected']} | {c.get('survived', 0)} | "
-                     f"{c.get('no tests', 0)} | {m['score']}% | {ok} | {m['seconds']} | {m['commit'][:12]}, "
+                     f"{c.get('no tests', 0)} | {score} | {ok} | {m['seconds']} | {m['commit'][:12]}, "
                      f"{m['measured']} |")
     measured = [modules[m] for m in MODULES if m in modules]
     if measured:
@@ -283,7 +307,7 @@ def render(fig: dict) -> str:
                       f"includes the one instrumented run of the test selection)."]
         pending = {m: n for m, n in fig.get("generated", {}).items() if m in MODULES and m not in modules}
         if pending:
-            rate = total / sum(m["mutants"] for m in measured)
+            rate = total / sum(m["mutants"] - m.get("not_run", 0) for m in measured)
             left = round(rate * sum(pending.values()))
             lines.append(f"Not yet measured: {', '.join(f'{m} ({n} mutants)' for m, n in pending.items())}; at the "
                          f"rate measured here ({rate:.1f} s a mutant) about {left // 60} min more.")
@@ -319,10 +343,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-named", action="store_true", help="skip the named mistakes")
     ap.add_argument("--named-only", action="store_true", help="only the named mistakes")
     ap.add_argument("--render", action="store_true", help="only re-render the page from the figures")
+    ap.add_argument("--collect", action="store_true",
+                    help="record the figures of the modules' runs stopped part-way, as far as they went")
     args = ap.parse_args(argv)
     os.chdir(REPO)  # mutmut reads its configuration and mutants/ from the working directory
     fig = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
-    if not args.render:
+    if args.collect:
+        for module in args.modules or []:
+            fig.setdefault("modules", {})[module] = collect(module)
+        FIGURES.write_text(json.dumps(fig, indent=1, sort_keys=True) + "\n")
+    elif not args.render:
         import tomllib
 
         import mutmut
