@@ -378,7 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for module in MODULES:
         m = fig.get("modules", {}).get(module)
-        print(f"{module:36} " + (f"{m['score']:5}%  {m['detected']}/{m['mutants']}" if m else "not yet measured"))
+        run = m["mutants"] - m.get("not_run", 0) if m else 0
+        print(f"{module:36} " + (f"{m['score']:5}%  {m['detected']}/{run}" + (f" (partial: {m['not_run']} of "
+                                 f"{m['mutants']} not run)" if m.get("not_run") else "") if m else "not yet measured"))
     for r in (fig.get("named") or {}).get("mistakes", []):
         print(f"{'caught' if r['caught'] else 'MISSED':7} {r['name']}")
     print(f"wrote {PAGE.relative_to(REPO)} and {FIGURES.relative_to(REPO)}")
