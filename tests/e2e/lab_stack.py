@@ -108,11 +108,10 @@ class LabStack:
                     after: int = 0) -> list[dict[str, Any]]:
         """labsim's recorded commands (oldest first) with an id greater than ``after``."""
         name = self.lab.host(host).name if host else None
-        return [i for i in self.runtime.state.invocations(name, command) if i["id"] > after]
+        return self.runtime.state.invocations(name, command, after=after)
 
     def last_invocation_id(self) -> int:
-        recorded = self.runtime.state.invocations()
-        return recorded[-1]["id"] if recorded else 0
+        return self.runtime.state.last_invocation_id()
 
     def doctor(self) -> subprocess.CompletedProcess[str]:
         """`make doctor` (scripts/doctor.py) against this stack."""

@@ -116,11 +116,10 @@ class Team:
         return self.server.runtime
 
     def last_invocation_id(self) -> int:
-        recorded = self.runtime.state.invocations()
-        return recorded[-1]["id"] if recorded else 0
+        return self.runtime.state.last_invocation_id()
 
     def commands_after(self, mark: int) -> list[str]:
-        return [i["command"] for i in self.runtime.state.invocations() if i["id"] > mark]
+        return [i["command"] for i in self.runtime.state.invocations(after=mark)]
 
     def snapshot(self, host: str) -> dict[str, Any]:
         return self.runtime.snapshot(self.lab.host(host).name)
