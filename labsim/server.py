@@ -111,6 +111,9 @@ class LabServer:
         self.listener_certificate = listener_certificate
         self._hosts: dict[str, _HostState] = {}
         self._sites: dict[tuple[str, int], _Site] = {}
+        # start() reconciles once itself while the sites thread may already be at it: two reconciles at once
+        # would both bind a new site, and the loser's failure would replace the winner's listener.
+        self._sites_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -174,9 +177,10 @@ class LabServer:
             for listener in state.listeners:
                 listener.stop()
             state.service.close()
-        for site in self._sites.values():
-            site.listener.stop()
-        self._sites.clear()
+        with self._sites_lock:
+            for site in self._sites.values():
+                site.listener.stop()
+            self._sites.clear()
         self._hosts.clear()
         if self._tmp is not None:
             self._tmp.cleanup()
@@ -262,6 +266,10 @@ class LabServer:
             self._reconcile_sites()
 
     def _reconcile_sites(self) -> None:
+        with self._sites_lock:
+            self._reconcile_sites_locked()
+
+    def _reconcile_sites_locked(self) -> None:
         try:
             wanted = {(b.address, b.port): b for b in self.runtime.https_bindings()}
         except Exception:  # noqa: BLE001

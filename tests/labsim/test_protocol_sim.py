@@ -392,6 +392,48 @@ def test_https_bindings_get_real_listeners(server: LabServer, runtime: EchoRunti
     wait_for(lambda: _try(lambda: _peer_certificate(host.address, port, server.ca_file)) is None)
 
 
+def test_two_reconciles_at_once_bind_a_site_once(server: LabServer, runtime: EchoRuntime,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """start() reconciles the sites itself while the sites thread may be at it too (on a loaded machine, a start
+    takes longer than the thread's poll): the second must wait for the first, not bind the same port again and
+    leave the site unserved ("already in use")."""
+    host = server.lab.host("WAP01")
+    with socket.socket() as probe:
+        probe.bind((host.address, 0))
+        port = probe.getsockname()[1]
+    cert, key = lab_ca(server.state_dir, server.lab).issue("wap01.contoso.com", ["wap01.contoso.com"],
+                                                           [host.address])
+    binding = HttpsBinding(host="WAP01", address=host.address, port=port, site="MgmtSvc-Connector",
+                           cert_pem=cert, key_pem=key, thumbprint=thumbprint(cert))
+    started: list[HttpsBinding] = []
+    entered, release = threading.Event(), threading.Event()
+    real_start = server._start_site
+
+    def slow_start(b: HttpsBinding) -> Any:
+        started.append(b)
+        entered.set()
+        release.wait(10)
+        return real_start(b)
+
+    monkeypatch.setattr(server, "_start_site", slow_start)
+    runtime.bindings.append(binding)
+    try:
+        assert entered.wait(10), "the sites thread never started the site"  # the sites thread, in its reconcile
+        second = threading.Thread(target=server._reconcile_sites)
+        second.start()
+        second.join(0.5)  # without the lock it would be in _start_site by now
+        assert len(started) == 1, started
+        release.set()
+        second.join(10)
+        assert not second.is_alive() and len(started) == 1, started
+        der, _page = _peer_certificate(host.address, port, server.ca_file)
+        assert thumbprint(der) == binding.thumbprint
+    finally:
+        release.set()
+        runtime.bindings.clear()
+    wait_for(lambda: _try(lambda: _peer_certificate(host.address, port, server.ca_file)) is None)
+
+
 T = TypeVar("T")
 
 
