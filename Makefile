@@ -57,7 +57,7 @@ test: bootstrap lint
 
 # The unit and conformance tiers, on every core: a minute at most.
 test-fast: bootstrap
-	@. scripts/env.sh && .venv/bin/python scripts/test_suite.py -m "unit or conformance" $(PYTEST_ARGS)
+	@. scripts/env.sh && .venv/bin/python scripts/test_suite.py --workers auto -m "unit or conformance" $(PYTEST_ARGS)
 
 reliability: bootstrap
 	@. scripts/env.sh && RELIABILITY_FIGURES=.state/reliability/figures.jsonl python scripts/reliability_report.py --run

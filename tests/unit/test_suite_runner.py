@@ -92,3 +92,24 @@ def test_a_tests_tier_comes_from_its_markers_not_from_the_folders_above_it(pytes
     (test,) = json.loads(times.read_text())["tests"].values()
     assert test["tier"] == "unit" and test["markers"] == ["unit"]
     assert test["cpu"] > 0
+
+
+def test_the_parallel_run_has_two_workers_per_core_unless_told(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.setattr(suite, "REPO", tmp_path)
+    monkeypatch.setattr(suite, "TIMES", tmp_path / ".state" / "test-times")
+    monkeypatch.setattr(suite.subprocess, "call", lambda cmd, **_: calls.append(cmd) or 0)
+    monkeypatch.setattr(suite.os, "cpu_count", lambda: 3)
+    monkeypatch.delenv("TEST_WORKERS", raising=False)
+
+    def workers_of(*args: str) -> str:
+        calls.clear()
+        suite.run_suite([], *args)
+        parallel = calls[0]
+        return parallel[parallel.index("-n") + 1]
+
+    assert workers_of() == "6"
+    assert workers_of("auto") == "auto"  # make test-fast: one per core
+    monkeypatch.setenv("TEST_WORKERS", "1")
+    assert workers_of() == "1"
