@@ -10,8 +10,8 @@ Workers: ``--workers N`` or ``$TEST_WORKERS`` (``auto``: one per core); by defau
 (the CPU column of the summary): with one worker per core the whole suite kept the CPUs busy about half the time, as
 the end-to-end tests wait on the engine's round trips to the program and the providers, and the parallel run took
 804 s; with two per core, 530 s. `make test-fast` (unit and conformance, CPU-bound) keeps one per core.
-Each run's times go to ``.state/test-times/<run>.json`` (tests/timings.py) and the whole suite's to ``.state/test-times.json``.
-``scripts/reliability_report.py --suite`` runs this with a fresh reliability figures file.
+Each run's times go to ``.state/test-times/<run>.json`` (tests/timings.py) and the whole suite's to
+``.state/test-times.json``. ``scripts/reliability_report.py --suite`` runs this with a fresh reliability figures file.
 """
 
 from __future__ import annotations

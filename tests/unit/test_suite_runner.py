@@ -99,7 +99,12 @@ def test_the_parallel_run_has_two_workers_per_core_unless_told(tmp_path: Path,
     calls: list[list[str]] = []
     monkeypatch.setattr(suite, "REPO", tmp_path)
     monkeypatch.setattr(suite, "TIMES", tmp_path / ".state" / "test-times")
-    monkeypatch.setattr(suite.subprocess, "call", lambda cmd, **_: calls.append(cmd) or 0)
+
+    def call(cmd: list[str], **_: object) -> int:
+        calls.append(cmd)
+        return 0
+
+    monkeypatch.setattr(suite.subprocess, "call", call)
     monkeypatch.setattr(suite.os, "cpu_count", lambda: 3)
     monkeypatch.delenv("TEST_WORKERS", raising=False)
 
