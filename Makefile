@@ -4,7 +4,7 @@ SHELL := /bin/bash
 STACK ?= sim
 export STACK
 
-.PHONY: help bootstrap doctor up preview down lint test test-fast bench bench-protocol reliability mutation
+.PHONY: help bootstrap doctor up preview down lint test test-fast test-durations bench bench-protocol reliability mutation
 .PHONY: graph fleet
 help:
 	@echo "make doctor   read-only preflight of every host of the $(STACK) stack: a table of what to fix"
@@ -14,6 +14,7 @@ help:
 	@echo "make lint     ruff and mypy (settings in pyproject.toml); read-only, make test runs it first"
 	@echo "make test     bootstrap, lint, and run the whole test suite (unit, labsim, end-to-end); its figures go to .state/reliability/"
 	@echo "make test-fast  the unit and conformance tiers only (under a minute)"
+	@echo "make test-durations  each test module's last measured seconds into tests/module-seconds.json (a fresh clone runs the longest first)"
 	@echo "make reliability  rerun tests/reliability with a 60 s soak and random examples; a green run rewrites"
 	@echo "              docs/reliability.md and docs/reliability-figures.json (commit both)"
 	@echo "make acceptance  does the code work on the $(STACK) lab? doctor, refreshing preview, every read; report in .state/acceptance (CYCLE=yes: also up / drift / heal / destroy)"
@@ -58,6 +59,11 @@ test: bootstrap lint
 # The unit and conformance tiers, on every core: a minute at most.
 test-fast: bootstrap
 	@. scripts/env.sh && .venv/bin/python scripts/test_suite.py --workers auto -m "unit or conformance" $(PYTEST_ARGS)
+
+# What a fresh clone orders the test modules by (longest first): each module's seconds from this checkout's last
+# measured times (.state/test-durations.json, kept by every test run), into tests/module-seconds.json (commit it).
+test-durations: bootstrap
+	@. scripts/env.sh && .venv/bin/python -m tests.timings
 
 reliability: bootstrap
 	@. scripts/env.sh && RELIABILITY_FIGURES=.state/reliability/figures.jsonl python scripts/reliability_report.py --run

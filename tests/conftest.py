@@ -131,7 +131,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     known = getattr(config, "workerinput", {}).get("test_durations")
     if known is None:  # not an xdist worker: the order pytest collected
         return
-    from tests.timings import module_seconds, tier_of
+    from tests.timings import committed_module_seconds, module_seconds, tier_of
 
-    expected = module_seconds(((item.nodeid, tier_of(m.name for m in item.iter_markers())) for item in items), known)
+    expected = module_seconds(((item.nodeid, tier_of(m.name for m in item.iter_markers())) for item in items), known,
+                              committed_module_seconds())
     items.sort(key=lambda item: (-expected[item.nodeid.split("::", 1)[0]], item.nodeid.split("::", 1)[0]))

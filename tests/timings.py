@@ -15,7 +15,8 @@ reports; the workers write nothing.
 alone) and prints the same summary for the whole suite from these files, then one closing line.
 
 Every run also updates ``.state/test-durations.json``, each test's last measured time whatever run measured it:
-``module_seconds`` reads it to tell how long each module will take, so that the longest start first.
+``module_seconds`` reads it to tell how long each module will take, so that the longest start first; a module never
+measured here takes its committed time (``tests/module-seconds.json``, `make test-durations`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ SLOWEST = 20
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = REPO / ".state" / "test-times.json"
 KNOWN = REPO / ".state" / "test-durations.json"
+# Each module's seconds from a whole run, committed (`make test-durations` writes it): a fresh clone, which has no
+# KNOWN, would otherwise guess from tiers alone and start a two-minute one-test module last.
+MODULE_SECONDS = REPO / "tests" / "module-seconds.json"
 # A test never measured here: what a test of its tier typically takes (a fresh clone orders on these alone).
 TYPICAL_SECONDS = {"e2e": 45.0, "sim": 1.0, "conformance": 0.1, "unit": 0.02, "unmarked": 0.02}
 # What pytest's closing line counts, in its order.
@@ -118,14 +122,40 @@ def remember(tests: Mapping[str, Mapping[str, Any]]) -> None:
     tmp.replace(KNOWN)  # a worker collecting at the same time reads the old file or the new one, never half
 
 
-def module_seconds(tests: Iterable[tuple[str, str]], known: Mapping[str, float]) -> dict[str, float]:
+def module_seconds(tests: Iterable[tuple[str, str]], known: Mapping[str, float],
+                   committed: Mapping[str, float] | None = None) -> dict[str, float]:
     """How long each module is expected to take, from its tests as (node id, tier): a test's last measured time,
-    or what a test of its tier typically takes."""
+    or what a test of its tier typically takes; a module none of whose tests was measured here takes its time in
+    ``committed`` (MODULE_SECONDS, what a fresh clone has), if it is there."""
     out: dict[str, float] = {}
+    measured: set[str] = set()
     for nodeid, tier in tests:
         module = nodeid.split("::", 1)[0]
+        if nodeid in known:
+            measured.add(module)
         out[module] = out.get(module, 0.0) + known.get(nodeid, TYPICAL_SECONDS.get(tier, 0.02))
+    for module in out.keys() - measured:
+        out[module] = (committed or {}).get(module, out[module])
     return out
+
+
+def committed_module_seconds() -> dict[str, float]:
+    """Each module's seconds as `make test-durations` last committed them (empty if the file cannot be read)."""
+    try:
+        data = json.loads(MODULE_SECONDS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: float(v) for k, v in data.items() if isinstance(v, int | float)} if isinstance(data, dict) else {}
+
+
+def write_module_seconds() -> Path:
+    """`make test-durations`: each module's seconds, from the tests' last measured times, into MODULE_SECONDS."""
+    modules: dict[str, float] = {}
+    for nodeid, seconds in known_durations().items():
+        module = nodeid.split("::", 1)[0]
+        modules[module] = round(modules.get(module, 0.0) + seconds, 1)
+    MODULE_SECONDS.write_text(json.dumps(dict(sorted(modules.items())), indent=0) + "\n", encoding="utf-8")
+    return MODULE_SECONDS
 
 
 def summary_lines(tests: Mapping[str, Mapping[str, Any]], wall: float, slowest: int = SLOWEST) -> list[str]:
@@ -183,3 +213,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     names = [line.split(":")[0].split("(")[0].strip() for line in config.getini("markers")]
     config.pluginmanager.register(Timings(names), "test-timings")
+
+
+if __name__ == "__main__":
+    print(f"wrote {write_module_seconds().relative_to(REPO)}")

@@ -118,3 +118,26 @@ def test_the_parallel_run_has_two_workers_per_core_unless_told(tmp_path: Path,
     assert workers_of("auto") == "auto"  # make test-fast: one per core
     monkeypatch.setenv("TEST_WORKERS", "1")
     assert workers_of() == "1"
+
+
+def test_a_module_never_measured_here_takes_its_committed_time() -> None:
+    tests = [("tests/e2e/test_a.py::test_one", "e2e"), ("tests/sim/test_c.py::test_y", "sim"),
+             ("tests/sim/test_c.py::test_z", "sim"), ("tests/unit/test_d.py::test_w", "unit")]
+    committed = {"tests/e2e/test_a.py": 120.0, "tests/sim/test_c.py": 3.0}
+    # A fresh clone: the committed times where there are some, the tier's typical time elsewhere.
+    assert module_seconds(tests, {}, committed) == {"tests/e2e/test_a.py": 120.0, "tests/sim/test_c.py": 3.0,
+                                                   "tests/unit/test_d.py": TYPICAL_SECONDS["unit"]}
+    # A test measured here wins over the committed figure for its whole module.
+    assert module_seconds(tests, {"tests/sim/test_c.py::test_y": 40.0}, committed)["tests/sim/test_c.py"] == \
+        40.0 + TYPICAL_SECONDS["sim"]
+
+
+def test_the_committed_module_times_come_from_the_last_measured_ones(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(timings, "KNOWN", tmp_path / "durations.json")
+    monkeypatch.setattr(timings, "MODULE_SECONDS", tmp_path / "module-seconds.json")
+    timings.remember({"tests/a.py::t1": {"seconds": 1.25}, "tests/a.py::t2": {"seconds": 2.0},
+                      "tests/b.py::t": {"seconds": 0.5}})
+    timings.write_module_seconds()
+    assert timings.committed_module_seconds() == {"tests/a.py": 3.2, "tests/b.py": 0.5}
+    assert list(timings.committed_module_seconds()) == ["tests/a.py", "tests/b.py"]  # sorted: small diffs
