@@ -103,13 +103,18 @@ class Timings:
             terminalreporter.write_line(line)
 
 
-def known_durations() -> dict[str, float]:
-    """Each test's last measured seconds (empty on a fresh clone, or when the file cannot be read)."""
+def _seconds_in(path: Path) -> dict[str, float]:
+    """A JSON map of names to seconds (empty when the file is missing or cannot be read)."""
     try:
-        data = json.loads(KNOWN.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return {k: float(v) for k, v in data.items() if isinstance(v, int | float)} if isinstance(data, dict) else {}
+
+
+def known_durations() -> dict[str, float]:
+    """Each test's last measured seconds (empty on a fresh clone, or when the file cannot be read)."""
+    return _seconds_in(KNOWN)
 
 
 def remember(tests: Mapping[str, Mapping[str, Any]]) -> None:
@@ -141,11 +146,7 @@ def module_seconds(tests: Iterable[tuple[str, str]], known: Mapping[str, float],
 
 def committed_module_seconds() -> dict[str, float]:
     """Each module's seconds as `make test-durations` last committed them (empty if the file cannot be read)."""
-    try:
-        data = json.loads(MODULE_SECONDS.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return {k: float(v) for k, v in data.items() if isinstance(v, int | float)} if isinstance(data, dict) else {}
+    return _seconds_in(MODULE_SECONDS)
 
 
 def write_module_seconds() -> Path:
