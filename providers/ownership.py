@@ -77,20 +77,24 @@ def write(t: Transport, conn: HostConnection, step: str, path: str, marker: Mark
 
 
 def remove(t: Transport, conn: HostConnection, step: str, path: str) -> None:
-    """Remove the marker, then its folders that hold no file any more (never C:\\ProgramData itself), so that a
-    destroy leaves the host as it was. Two pipelines at most: the first removes the marker and counts the files
-    left under each of its folders, the second removes the emptied ones, deepest first and without -Recurse (a
-    folder something moved into since stays, with what is in it)."""
-    folders = marker_folders(path)
-    left = [ItemCount(f, files_below=True) for f in folders]
-    counts = t.run(conn, step, [
-        Command("Remove-Item", {"Path": path, "ErrorAction": "SilentlyContinue"}, ["Force"]),
-        *(p for fact in left for p in fact.statements()),
-    ], idempotent=True).outputs[1:]
-    emptied = emptied_folders(folders, [fact.parse(c) for fact, c in zip(left, counts, strict=False)])
-    if emptied:
-        t.run(conn, step, [Command("Remove-Item", {"Path": f, "ErrorAction": "SilentlyContinue"}, ["Force"])
-                           for f in emptied], idempotent=True)
+    """Remove the marker, then each of its folders that holds nothing any more, deepest first, up to MARKER_ROOT
+    (never C:\\ProgramData itself), so that a destroy leaves the host as it was.
+
+    Each pipeline removes one thing and then counts what is left in the next folder up. The deletes of one host's
+    things run at once (the engine sends them together), and a count taken before the other deletes' removals
+    would keep a folder they all emptied: with the count after each removal, whichever delete counts last sees
+    every removal before it and takes the folder. A folder is removed without -Recurse: one something moved into
+    since stays, with what is in it."""
+    gone = path
+    for folder in marker_folders(path):
+        left = ItemCount(folder)
+        outputs = t.run(conn, step, [Command("Remove-Item", {"Path": gone, "ErrorAction": "SilentlyContinue"},
+                                             ["Force"]), *left.statements()], idempotent=True).outputs
+        if left.parse(outputs[-1]) != 0:  # something else is in it, or the count could not be read
+            return
+        gone = folder
+    t.run(conn, step, Command("Remove-Item", {"Path": gone, "ErrorAction": "SilentlyContinue"}, ["Force"]),
+          idempotent=True)
 
 
 def marker_folders(path: str) -> list[str]:
@@ -100,19 +104,6 @@ def marker_folders(path: str) -> list[str]:
         folders.append(folder)
         folder = folder.rsplit("\\", 1)[0]
     return folders
-
-
-def emptied_folders(folders: Sequence[str], counts: Sequence[int | None]) -> list[str]:
-    """The first of ``folders`` (deepest first) whose count of the files left under it (``counts``, one per folder)
-    says none, up to the first that holds one; none at all when a count could not be read (None)."""
-    emptied = []
-    for folder, count in zip(folders, counts, strict=False):
-        if count is None:
-            return []
-        if count:
-            break
-        emptied.append(folder)
-    return emptied
 
 
 # ---------------------------------------------------------------------------------------------------------------

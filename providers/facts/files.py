@@ -131,15 +131,13 @@ class PathsExist(Fact[tuple[bool, ...]]):
 
 @dataclass(frozen=True)
 class ItemCount(Fact[int | None]):
-    """How many items a folder holds (``files_below``: how many files anywhere under it); 0 when it is not there,
-    None when the count cannot be read."""
+    """How many items (files and folders) a folder holds; 0 when it is not there, None when the count cannot be
+    read."""
 
     folder: str
-    files_below: bool = False
 
     def statements(self) -> list[Pipeline]:
-        return [quiet("Get-ChildItem", {"Path": self.folder}, ["Recurse", "File"] if self.files_below else [])
-                | Command("Measure-Object")]
+        return [quiet("Get-ChildItem", {"Path": self.folder}) | Command("Measure-Object")]
 
     def parse(self, objects: Sequence[Any]) -> int | None:
         count = objects[0].get("Count") if len(objects) == 1 and isinstance(objects[0], Mapping) else None

@@ -3,7 +3,10 @@ against an in-memory host (unit). The whole story on the real engine and labsim:
 
 from __future__ import annotations
 
+import itertools
 import json
+import queue
+import threading
 from typing import Any
 
 import pytest
@@ -14,10 +17,11 @@ from providers import tenant_api_trust as T
 from providers.facts.files import ItemCount
 from providers.facts.markers import OwnershipMarker
 from providers.ownership import Difference, Marker, OwnershipConflict
-from providers.transport import Call, FakeTransport, HostConnection, PsrpTransport, Transport
+from providers.transport import Call, Command, FakeTransport, HostConnection, PsrpTransport, Result, Transport
 from tests.fake_windows_host import FakeWindowsHost
 from tests.lab_state import lab_state
 from tests.outs import outs_of
+from tests.providers.labsim_helpers import admin, conn_dict
 from tests.providers.test_tenant_api_trust import CONN, DEST, REALM, data_file, host_with, trust_props
 
 ME, OTHER = "wap-connector/lab-a", "wap-connector/lab-b"
@@ -285,26 +289,24 @@ def pipelines(transport: FakeTransport, since: int) -> list[list[str]]:
     ((RES_B,), [RES_A, r"C:\ProgramData\WapConnectorIac\ConnectorSite"], [RES_B]),  # the folder goes, the root stays
     ((), [RES_A, r"C:\ProgramData\WapConnectorIac\ConnectorSite", O.MARKER_ROOT], []),  # the last: the root too
 ], ids=["sibling", "other-resource", "last"])
-def test_remove_takes_the_marker_then_its_emptied_folders_in_two_pipelines_at_most(others: tuple[Any, ...],
-                                                                                   gone: list[Any],
-                                                                                   kept: list[Any]) -> None:
+def test_remove_takes_the_marker_then_each_emptied_folder_one_pipeline_apiece(others: tuple[Any, ...],
+                                                                              gone: list[Any],
+                                                                              kept: list[Any]) -> None:
     host = FakeWindowsHost()
     host.dirs.add(r"c:\programdata")
     conn = HostConnection.parse(dict(CONN))
     write_markers(host.transport, conn, RES_A, *others)
     since = len(host.transport.calls)
     O.remove(host.transport, conn, O.STEP_UNMARK, RES_A)
-    ran = pipelines(host.transport, since)
-    # One pipeline removes the marker and counts the files left in its folder and in the root ...
-    assert ran[0] == ["Remove-Item", "Get-ChildItem | Measure-Object", "Get-ChildItem | Measure-Object"]
-    assert [s.commands[0].parameters["Path"] for s in host.transport.calls[since].statements[1:]] == \
-        [r"C:\ProgramData\WapConnectorIac\ConnectorSite", O.MARKER_ROOT]
-    # ... a second removes the emptied ones, deepest first, when there are any.
-    assert ran[1:] == {(SIBLING,): [], (RES_B,): [["Remove-Item"]], (): [["Remove-Item", "Remove-Item"]]}[others]
-    if len(ran) > 1:
-        removed = host.transport.calls[since + 1].statements
-        assert [s.commands[0].parameters["Path"] for s in removed] == gone[1:]
-        assert all(s.commands[0].switches == ("Force",) for s in removed)  # never -Recurse
+    calls = host.transport.calls[since:]
+    # Each pipeline removes one thing (the marker, then each emptied folder, deepest first) and counts what is
+    # left in the folder above it; a pipeline with nothing to count removes the root, the last folder.
+    assert pipelines(host.transport, since) == [*(["Remove-Item", "Get-ChildItem | Measure-Object"]
+                                                  for _ in gone[:2]), *(["Remove-Item"] for _ in gone[2:])]
+    assert [c.statements[0].commands[0].parameters["Path"] for c in calls] == gone
+    assert [c.statements[1].commands[0].parameters["Path"] for c in calls[:2]] == \
+        [r"C:\ProgramData\WapConnectorIac\ConnectorSite", O.MARKER_ROOT][:len(calls)]
+    assert all(c.statements[0].commands[0].switches == ("Force",) for c in calls)  # never -Recurse
     for path in gone:
         assert host.file(path) is None and path.lower() not in host.dirs, path
     for path in kept:
@@ -324,45 +326,94 @@ def test_remove_keeps_a_folder_that_holds_a_file_it_did_not_write() -> None:
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("counts", [[[]], [[{"Count": 0}, {"Count": 0}]], [["not a count"]], [[{"Count": None}]]])
-def test_unreadable_counts_remove_no_folder(counts: list[Any]) -> None:
-    assert O.emptied_folders(O.marker_folders(RES_A), counted(counts)) == []
+@pytest.mark.parametrize("count", [[], [{"Count": 0}, {"Count": 0}], ["not a count"], [{"Count": None}]])
+def test_an_unreadable_count_removes_the_marker_and_no_folder(count: list[Any]) -> None:
+    def answer(call: Call) -> Result:
+        return Result(outputs=[[], count] if len(call.statements) == 2 else [[]])
 
-
-def counted(outputs: list[Any]) -> list[int | None]:
-    """Each folder's Measure-Object output as the count fact reads it."""
-    return [ItemCount("folder", files_below=True).parse(o) for o in outputs]
+    transport = FakeTransport(answer)
+    O.remove(transport, HostConnection.parse(dict(CONN)), O.STEP_UNMARK, RES_A)
+    assert [[s.commands[0].parameters["Path"] for s in c.statements] for c in transport.calls] == \
+        [[RES_A, O.marker_folders(RES_A)[0]]]
 
 
 @pytest.mark.unit
-def test_the_emptied_folders_go_deepest_first_up_to_the_first_that_holds_a_file() -> None:
-    folders = O.marker_folders(RES_A)
-    assert folders == [r"C:\ProgramData\WapConnectorIac\ConnectorSite", O.MARKER_ROOT]
-    assert O.emptied_folders(folders, counted([[{"Count": 0}], [{"Count": 0}]])) == folders
-    assert O.emptied_folders(folders, counted([[{"Count": 0}], [{"Count": 2}]])) == folders[:1]
-    assert O.emptied_folders(folders, counted([[{"Count": 1}], [{"Count": 1}]])) == []
+def test_the_count_is_of_every_item_in_the_folder_not_only_files() -> None:
+    # labsim and Windows list folders too: a root that holds another resource's folder is not empty
+    assert ItemCount("folder").statements()[0].commands[0].switches == ()
+    assert [ItemCount("f").parse(o) for o in ([{"Count": 2}], [{"Count": 0}], [], [{"Count": "2"}])] == \
+        [2, 0, None, None]
 
 
 @pytest.mark.sim
 @pytest.mark.parametrize("others, folder_kept, root_kept", [
     ((SIBLING,), True, True), ((RES_B,), False, True), ((), False, False)], ids=["sibling", "other-resource", "last"])
-def test_sim_remove_leaves_the_host_as_it_was_in_two_pipelines_at_most(labsim: LabServer, sim: PsrpTransport,
+def test_sim_remove_leaves_the_host_as_it_was_one_pipeline_per_removal(labsim: LabServer, sim: PsrpTransport,
                                                                        others: tuple[Any, ...], folder_kept: bool,
                                                                        root_kept: bool) -> None:
-    # labsim's Get-ChildItem lists folders too (as Windows does): only files are counted, so a root that holds
-    # nothing but an emptied folder goes.
-    from providers.transport import Command
-    from tests.providers.labsim_helpers import admin, conn_dict
-
+    # labsim's Get-ChildItem lists folders too (as Windows does): a root that holds another resource's folder
+    # is not empty, and one that held only the emptied folder is once that is gone.
     conn = HostConnection.parse(conn_dict(labsim, "wapcomputer1"))
     host = labsim.lab.host("wapcomputer1").name
     write_markers(sim, conn, RES_A, *others)
     before = lab_state(labsim).wire_counts(host)[host]["pipeline"]
     O.remove(sim, conn, O.STEP_UNMARK, RES_A)
-    assert lab_state(labsim).wire_counts(host)[host]["pipeline"] - before == (1 if folder_kept else 2)
-    paths = [RES_A, O.marker_folders(RES_A)[0], O.MARKER_ROOT, *others, r"C:\ProgramData"]
-    looked = admin(labsim, "wapcomputer1", "look", [Command("Test-Path", {"Path": p}) for p in paths])
-    present = [o for out in looked.outputs for o in out]
-    assert present == [False, folder_kept, root_kept, *(True for _ in others), True]
+    assert lab_state(labsim).wire_counts(host)[host]["pipeline"] - before == 1 + (not folder_kept) + (not root_kept)
+    assert present(labsim, RES_A, O.marker_folders(RES_A)[0], O.MARKER_ROOT, *others, r"C:\ProgramData") == \
+        [False, folder_kept, root_kept, *(True for _ in others), True]
     for path in others:  # leave the host clean for the next case
         O.remove(sim, conn, O.STEP_UNMARK, path)
+
+
+def present(labsim: LabServer, *paths: str) -> list[bool]:
+    looked = admin(labsim, "wapcomputer1", "look", [Command("Test-Path", {"Path": p}) for p in paths])
+    return [o for out in looked.outputs for o in out]
+
+
+class Turns:
+    """A transport that lets one ``remove`` run its next pipeline only when the test says so: the test then
+    decides the order in which two concurrent deletes' pipelines reach the host."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner, self.go, self.events = inner, threading.Semaphore(0), queue.Queue[str]()
+
+    def run(self, conn: HostConnection, step: str, statements: Any, **kw: Any) -> Any:
+        self.events.put("call")
+        self.go.acquire()
+        return self.inner.run(conn, step, statements, **kw)
+
+    def run_until(self, *args: Any, **kw: Any) -> Any:
+        raise AssertionError("remove never watches a verbose stream")
+
+    def delete(self, conn: HostConnection, path: str) -> threading.Thread:
+        def work() -> None:
+            try:
+                O.remove(self, conn, O.STEP_UNMARK, path)
+            finally:
+                self.events.put("done")
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+        return thread
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("first, second", [(RES_A, RES_B), (RES_A, SIBLING)], ids=["two-folders", "one-folder"])
+def test_sim_concurrent_removes_leave_no_folder_behind_in_any_order(labsim: LabServer, sim: PsrpTransport,
+                                                                    first: str, second: str) -> None:
+    # The engine deletes one host's things at once. Whatever order their pipelines reach the host in, the two
+    # removes together leave no marker folder behind (an empty WapConnectorIac after a destroy was the symptom).
+    conn = HostConnection.parse(conn_dict(labsim, "wapcomputer1"))
+    everything = [first, second, *O.marker_folders(first), *O.marker_folders(second)]
+    for order in sorted(set(itertools.permutations("AAABBB"))):
+        write_markers(sim, conn, first, second)
+        turns = {"A": Turns(sim), "B": Turns(sim)}
+        threads = [turns["A"].delete(conn, first), turns["B"].delete(conn, second)]
+        pending = {k: t.events.get(timeout=60) for k, t in turns.items()}
+        for k in order:
+            if pending[k] == "call":
+                turns[k].go.release()
+                pending[k] = turns[k].events.get(timeout=60)  # the pipeline ran: its next call, or done
+        for thread in threads:
+            thread.join(timeout=60)
+        assert set(pending.values()) == {"done"}, order
+        assert present(labsim, *everything, r"C:\ProgramData") == [*(False for _ in everything), True], order

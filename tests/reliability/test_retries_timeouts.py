@@ -67,8 +67,10 @@ REPEATABLE: dict[str, str] = {
         "Set-MgmtSvcDatabaseSetting of one value (empty: the row goes; an adopted row's prior value back): the same "
         "write twice",
     "ownership.write#1": "New-Item -Force of the marker folder and of the marker file with fixed content",
-    "ownership.remove#1": "Remove-Item -ErrorAction SilentlyContinue (gone stays gone), then reads",
-    "ownership.remove#2": "Remove-Item -ErrorAction SilentlyContinue, no -Recurse, of emptied marker folders",
+    "ownership.remove#1":
+        "Remove-Item -ErrorAction SilentlyContinue, no -Recurse, of the marker or an emptied folder (gone stays "
+        "gone), then a count",
+    "ownership.remove#2": "Remove-Item -ErrorAction SilentlyContinue, no -Recurse, of the emptied marker root",
     "tenant_api_trust.remove_staged_file#1": "Remove-Item of a staged data file; not-found is accepted",
 }
 # Never retried (idempotent=False): why, and how the rerun converges instead.

@@ -156,25 +156,19 @@ def test_write_is_one_resendable_call_in_the_callers_step() -> None:
     assert [c.name for p in call.statements for c in p.commands] == ["New-Item", "New-Item"]
 
 
-def test_remove_sends_what_the_host_contract_says_in_at_most_two_resendable_calls() -> None:
+def test_remove_sends_what_the_host_contract_says_one_removal_and_the_count_above_it_per_call() -> None:
     host = FakeWindowsHost()
     O.write(host.transport, CONN, "mark", PATH, Marker(ME))
     del host.transport.calls[:]
     O.remove(host.transport, CONN, "unmark", PATH)
     folder, root = O.marker_folders(PATH)
     quiet = {"ErrorAction": "SilentlyContinue"}
-    first, second = (shape(c) for c in host.transport.calls)
-    assert first == ("unmark", [
-        [("Remove-Item", {"Path": PATH, **quiet}, ["Force"])],
-        [("Get-ChildItem", {"Path": folder, **quiet}, ["Recurse", "File"]), ("Measure-Object", {}, [])],
-        [("Get-ChildItem", {"Path": root, **quiet}, ["Recurse", "File"]), ("Measure-Object", {}, [])]], True)
-    assert second == ("unmark", [[("Remove-Item", {"Path": folder, **quiet}, ["Force"])],
-                                 [("Remove-Item", {"Path": root, **quiet}, ["Force"])]], True)
-
-
-def test_counts_for_fewer_folders_than_asked_decide_only_those() -> None:
-    folders = O.marker_folders(PATH)
-    assert O.emptied_folders(folders, [0]) == folders[:1]
+    assert [shape(c) for c in host.transport.calls] == [
+        ("unmark", [[("Remove-Item", {"Path": PATH, **quiet}, ["Force"])],
+                    [("Get-ChildItem", {"Path": folder, **quiet}, []), ("Measure-Object", {}, [])]], True),
+        ("unmark", [[("Remove-Item", {"Path": folder, **quiet}, ["Force"])],
+                    [("Get-ChildItem", {"Path": root, **quiet}, []), ("Measure-Object", {}, [])]], True),
+        ("unmark", [[("Remove-Item", {"Path": root, **quiet}, ["Force"])]], True)]
 
 
 def test_the_marker_text_is_the_same_for_the_same_marker() -> None:
