@@ -22,7 +22,10 @@ from typing import Any
 
 from psrpcore import ServerPipeline, ServerRunspacePool
 from psrpcore.types import (
+    ErrorCategory,
+    ErrorCategoryInfo,
     ErrorRecord,
+    NETException,
     PSInt,
     PSInvocationState,
     PSObject,
@@ -95,6 +98,15 @@ def fail(pipeline: ServerPipeline, error_record: PSObject) -> None:
     add_note_property(message, "ExceptionAsErrorRecord", error_record)
     pipeline.prepare_message(message, message_type=PSRPMessageType.PipelineState)
     pipeline._change_state(PSInvocationState.Failed, emit=False)
+
+
+def fail_plainly(pipeline: ServerPipeline, message: str) -> None:
+    """End a pipeline Failed with psrpcore's own ErrorRecord: the last resort when labsim could not shape one as
+    Windows does, so that the client still gets an end rather than waiting for one."""
+    record = ErrorRecord(Exception=NETException(Message=message),
+                         CategoryInfo=ErrorCategoryInfo(Category=ErrorCategory.NotSpecified),
+                         FullyQualifiedErrorId="LabsimInternalError")
+    pipeline._change_state(PSInvocationState.Failed, record)
 
 
 def raw_message(event: Any) -> Any:

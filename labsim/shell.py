@@ -256,21 +256,29 @@ class Shell:
         except Exception as exc:  # noqa: BLE001 - every outcome is reported to the client below
             outcome = exc
         with self.lock:
-            pipeline = run.pipeline
-            if pipeline.state == PSInvocationState.Running:
-                if outcome is None:
-                    pipeline.complete()
-                elif isinstance(outcome, PipelineStopped):
-                    pipeline.stop()
-                elif isinstance(outcome, TerminatingError):
-                    compat.fail(pipeline, _error_record(outcome, run.first_invocation))
-                else:
-                    log.error("host %s: run_pipeline raised %s", self.session.host, type(outcome).__name__,
-                              exc_info=outcome)
-                    internal = TerminatingError(f"labsim internal error: {type(outcome).__name__}: {outcome}",
-                                                error_id="LabsimInternalError", category=7)
-                    compat.fail(pipeline, _error_record(internal, run.first_invocation))
+            if run.pipeline.state == PSInvocationState.Running:
+                try:
+                    self._end(run, outcome)
+                except Exception as exc:  # noqa: BLE001 - labsim's own fault: the client still gets an end
+                    log.error("host %s: ending a pipeline raised %s", self.session.host, type(exc).__name__,
+                              exc_info=exc)
+                    compat.fail_plainly(run.pipeline, f"labsim internal error: {type(exc).__name__}: {exc}")
             self.pump()
+
+    def _end(self, run: PipelineRun, outcome: Exception | None) -> None:
+        pipeline = run.pipeline
+        if outcome is None:
+            pipeline.complete()
+        elif isinstance(outcome, PipelineStopped):
+            pipeline.stop()
+        elif isinstance(outcome, TerminatingError):
+            compat.fail(pipeline, _error_record(outcome, run.first_invocation))
+        else:
+            log.error("host %s: run_pipeline raised %s", self.session.host, type(outcome).__name__,
+                      exc_info=outcome)
+            internal = TerminatingError(f"labsim internal error: {type(outcome).__name__}: {outcome}",
+                                        error_id="LabsimInternalError", category=7)
+            compat.fail(pipeline, _error_record(internal, run.first_invocation))
 
     # -- outbound --------------------------------------------------------------------------------------------
     def pump(self) -> None:

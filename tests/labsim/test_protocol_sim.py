@@ -19,6 +19,7 @@ from pypsrp.powershell import PowerShell, PSInvocationState, RunspacePool
 from pypsrp.shell import WinRS
 from pypsrp.wsman import SelectorSet, WSMan
 
+from labsim import records
 from labsim.lab import Lab
 from labsim.pki import LabCA, lab_ca, thumbprint
 from labsim.runtime import Fault, HttpsBinding
@@ -110,6 +111,22 @@ def test_large_parameters_and_outputs(server: LabServer, auth: str, https: bool)
         ps = run(pool, "Get-Large", Bytes=1_500_000, Count=3)
         assert [len(o) for o in ps.output] == [1_500_000] * 3
         assert ps.output[2] == "c" * 1_500_000
+
+
+@pytest.mark.parametrize("cmdlet", ["Write-Error", "Throw-Error"])
+def test_an_error_record_labsim_cannot_build_still_ends_the_pipeline(server: LabServer, cmdlet: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # labsim's own fault (here: building the record raises) fails the pipeline; the client never waits for an end
+    def broken(*args: Any, **kw: Any) -> Any:
+        raise ValueError("no record today")
+
+    monkeypatch.setattr(records, "error_record", broken)
+    with RunspacePool(connect(server, https=False)) as pool:
+        ps = run(pool, cmdlet, Message="a failure", ErrorId="Soft")
+        assert ps.state == PSInvocationState.FAILED
+        assert "labsim internal error: ValueError: no record today" in str(ps.streams.error[-1])
+        monkeypatch.undo()
+        assert run(pool, "Echo-Object", "after it").output == ["after it"]
 
 
 def test_stop_running_pipeline(server: LabServer, runtime: EchoRuntime) -> None:
