@@ -5,7 +5,7 @@ exception's HResult, and what never goes into a record (secrets, byte arrays). P
 from __future__ import annotations
 
 import pytest
-from psrpcore.types import ErrorCategory, PSObject
+from psrpcore.types import CommandTypes, ErrorCategory, PSObject
 
 from labsim import records as R
 from labsim.runtime import Invocation, SecretStr
@@ -55,6 +55,7 @@ def test_a_written_record_as_windows_sends_it_for_get_item_on_a_missing_path() -
     assert (m["ErrorCategory_TargetName"], m["ErrorCategory_TargetType"]) == ("C:\\missing", "String")
     assert m["ErrorCategory_Message"] == "ObjectNotFound: (C:\\missing:String) [Get-Item], ItemNotFoundException"
     assert m["InvocationInfo_InvocationName"] == "Get-Item" and m["CommandInfo_Name"] == "Get-Item"
+    assert (m["CommandInfo_CommandType"], m["CommandInfo_Definition"]) == (CommandTypes.Cmdlet, "Get-Item")
     assert (m["InvocationInfo_PipelineLength"], m["InvocationInfo_PipelinePosition"]) == (1, 1)
     assert m["InvocationInfo_HistoryId"] == 1 and m["InvocationInfo_ExpectingInput"] is False
     assert "ErrorDetails_ScriptStackTrace" not in m  # a cmdlet has no script stack
@@ -93,6 +94,8 @@ def test_an_unknown_category_is_not_specified_and_a_script_has_a_stack_trace() -
     assert m["ErrorCategory_Category"] == int(ErrorCategory.NotSpecified)
     assert m["ErrorCategory_Activity"] == "Install-Connector.ps1"
     assert m["ErrorDetails_ScriptStackTrace"] == "at <ScriptBlock>, <No file>: line 1"
+    # a script is named as one: its type, and its path as its definition
+    assert (m["CommandInfo_CommandType"], m["CommandInfo_Definition"]) == (CommandTypes.ExternalScript, script.name)
     exc = adapted(m["Exception"])
     assert exc["HResult"] == -2146232800 and "ErrorRecord" not in exc  # an IOException is no RuntimeException
 

@@ -12,6 +12,7 @@ import pytest
 
 from labsim.server import LabServer
 from providers import azure_pack_connector as apc
+from providers.base import UNKNOWN
 from providers.errors import ConfigurationError, ConnectorError, HostDidNotConverge, RemoteCommandFailed, StepTimedOut
 from providers.facts import locations
 from providers.facts.files import ListedFile
@@ -415,6 +416,10 @@ def test_diff_field_by_field_and_replace_on_another_pep() -> None:
     assert (d.changes, d.replaces, d.delete_before_replace) == (True, ["connection"], True)
     d = p.diff("id", olds, checked(inputs(connection={**PEP, "password": "new"})))
     assert (d.changes, d.replaces) == (True, [])
+    # settings the PEP does not show are compared input against input, a value not known yet as a change
+    for setting in (60, UNKNOWN):
+        d = p.diff("id", olds, checked(inputs(timeout_seconds=setting)))
+        assert (d.changed, d.replaces) == (["timeout_seconds"], [])
 
 
 @pytest.mark.unit

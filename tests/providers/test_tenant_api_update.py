@@ -13,6 +13,7 @@ from pulumi.dynamic import ResourceProvider
 from labsim.server import LabServer
 from providers import tenant_api_trust as trust
 from providers import tenant_api_update as T
+from providers.base import UNKNOWN
 from providers.errors import ConfigurationError, ConnectorError, RemoteCommandFailed
 from providers.transport import Failure, PsrpTransport
 from tests.fake_windows_host import CONNECTOR_TENANT_API, UR91, FakeWindowsHost
@@ -96,6 +97,9 @@ def test_update_lifecycle(host: FakeWindowsHost, capsys: pytest.CaptureFixture[s
     assert scripts == [f"{DEST}\\Setup\\Packages\\Update-TenantAPI.ps1"]
     read = p.read(created.id, outs_of(created))
     assert p.diff(created.id, outs_of(read), update_props()).changes is False
+    # Inputs the host does not show are compared input against input; one not known yet (preview) is a change.
+    for setting in ("Scripts", UNKNOWN):
+        assert changed(outs_of(read), update_props(script_folder=setting)) == (["script_folder"], [])
     # Re-running create (e.g. after a lost reply) does not run the script again.
     p.create(update_props())
     assert [n for c in host.transport.calls for n in c.names if n.endswith(".ps1")] == scripts

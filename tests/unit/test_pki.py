@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from providers.base import UNKNOWN
-from providers.certs import describe, is_self_signed, load_certificate, public_key_matches
+from providers.certs import KEY_USAGES, describe, is_self_signed, key_usage, load_certificate, public_key_matches
 from providers.pki import CertificateAuthorityProvider, IssuedCertificateProvider
 from tests.outs import outs_of
 
@@ -103,6 +103,31 @@ def test_issued_certificate_is_ca_signed_with_sans_and_a_matching_pfx(ca: dict[s
     assert pfx_cert == cert and chain == [issuer]
     assert outs["thumbprint"] == outs["thumbprint"].upper() and len(outs["thumbprint"]) == 40
     assert outs["issuer_thumbprint"] == ca["thumbprint"]
+
+
+def granted(pem: str) -> set[str]:
+    """The key usages a certificate's KeyUsage extension grants; the extension must be critical."""
+    ext = load_certificate(pem).extensions.get_extension_for_class(x509.KeyUsage)
+    assert ext.critical
+    return {u for u in KEY_USAGES if getattr(ext.value, u)}
+
+
+@pytest.mark.parametrize("key_type, usages", [("ecdsa-p256", {"digital_signature"}),
+                                              ("rsa-2048", {"digital_signature", "key_encipherment"})])
+def test_a_server_certificate_may_sign_and_an_rsa_one_also_encipher_keys_nothing_more(ca: dict[str, Any],
+                                                                                      key_type: str,
+                                                                                      usages: set[str]) -> None:
+    outs = outs_of(IssuedCertificateProvider().create(leaf_inputs(ca, key_type=key_type)))
+    assert granted(outs["cert_pem"]) == usages
+
+
+def test_the_ca_signs_certificates_and_revocation_lists(ca: dict[str, Any]) -> None:
+    assert granted(ca["cert_pem"]) == {"digital_signature", "key_cert_sign", "crl_sign"}
+
+
+def test_a_key_usage_of_another_spelling_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=r"not key usages: \['keyEncipherment'\]"):
+        key_usage("digital_signature", "keyEncipherment")
 
 
 def test_diff_is_empty_for_same_inputs_and_replaces_on_change(ca: dict[str, Any]) -> None:

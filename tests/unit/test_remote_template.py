@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import pulumi
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
 from providers import ownership as O
 from providers import remote
@@ -99,6 +100,14 @@ def test_only_the_password_of_the_settings_becomes_a_secret() -> None:
     assert remote.password_secret({"fqdn": "h"}) == {"fqdn": "h"}
     assert remote.password_secret({"fqdn": "h", "password": None}) == {"fqdn": "h", "password": None}
     assert isinstance(remote.password_secret("an output"), pulumi.Output)
+
+
+def test_a_required_text_refuses_blanks_with_its_reason_and_keeps_text_as_given() -> None:
+    text = TypeAdapter(Annotated[str, remote.text_required("must name the cloud")])
+    assert text.validate_python(" AzurePack 1 ") == " AzurePack 1 "
+    for blank in ("", "   ", "\t\n"):
+        with pytest.raises(ValidationError, match="must name the cloud"):
+            text.validate_python(blank)
 
 
 def test_the_connection_output_is_always_secret() -> None:
