@@ -250,6 +250,66 @@ def test_a_read_that_fails_after_the_steps_is_raised_after_undo(monkeypatch: pyt
     assert box.undone == ["applied 3"]
 
 
+class WitnessedBox(BoxProvider):
+    """A BoxProvider that notes each hook it is handed: (hook, the transport, the state or old inputs)."""
+
+    def __init__(self, box: Box) -> None:
+        super().__init__(box)
+        self.handed: list[tuple[str, Any, Any]] = []
+
+    def parse_inputs(self, t: Transport, props: Mapping[str, Any], olds: Mapping[str, Any] | None) -> ThingInputs:
+        self.handed.append(("parse_inputs", t, olds))
+        return super().parse_inputs(t, props, olds)
+
+    def read_host(self, t: Transport, inputs: ThingInputs) -> tuple[int | None, Marker | None]:
+        self.handed.append(("read_host", t, None))
+        return super().read_host(t, inputs)
+
+    def read_state(self, t: Transport, props: Mapping[str, Any]) -> tuple[int | None, Marker | None]:
+        self.handed.append(("read_state", t, props))
+        return super().read_state(t, props)
+
+    def stored_identity(self, t: Transport, props: Mapping[str, Any]) -> remote.Identity:
+        self.handed.append(("stored_identity", t, props))
+        return super().stored_identity(t, props)
+
+    def after_update(self, t: Transport, inputs: ThingInputs, olds: Mapping[str, Any]) -> None:
+        self.handed.append(("after_update", t, olds))
+
+    def outputs(self, props: Mapping[str, Any], inputs: ThingInputs, done: remote.Converged[int, str],
+                olds: Mapping[str, Any] | None) -> dict[str, Any]:
+        self.handed.append(("outputs", None, olds))
+        return super().outputs(props, inputs, done, olds)
+
+    def remove(self, t: Transport, props: Mapping[str, Any], found: int | None) -> None:
+        self.handed.append(("remove", t, found))
+        super().remove(t, props, found)
+
+
+def test_every_hook_is_handed_the_providers_transport_and_the_state_it_acts_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(O, "write", Written())
+    unmarked: list[tuple[Transport, str]] = []
+    monkeypatch.setattr(O, "remove", lambda t, conn, step, path: unmarked.append((t, path)))
+    box = Box(value=None)
+    p = WitnessedBox(box)
+    t = p.transport
+    created = outs_of(p.create(dict(box_inputs(owner=ME).model_dump(mode="json"))))
+    news = {**created, "size": 4}
+    del p.handed[:]
+    p.update("box:thing", created, news)
+    # read for ownership, read, apply, read again
+    assert p.handed == [("parse_inputs", t, created), *[("read_host", t, None)] * 3,
+                        ("after_update", t, created), ("outputs", None, created)]
+    del p.handed[:]
+    p.delete("box:thing", news)
+    assert p.handed == [("read_state", t, news), ("stored_identity", t, news), ("remove", t, 4)]
+    assert unmarked == [(t, O.marker_path("Box", "thing"))]
+    del p.handed[:]
+    given = FakeTransport({})
+    p.converge(given, box_inputs(size=5))
+    assert p.handed[0] == ("read_host", given, None)
+
+
 # -- ownership in the template -----------------------------------------------------------------------------------
 class Written(list):
     def __call__(self, t: Transport, conn: HostConnection, step: str, path: str, marker: Marker) -> None:
