@@ -285,6 +285,10 @@ class WitnessedBox(BoxProvider):
         self.handed.append(("remove", t, found))
         super().remove(t, props, found)
 
+    def leave(self, t: Transport, props: Mapping[str, Any], found: int | None) -> None:
+        self.handed.append(("leave", t, found))
+        super().leave(t, props, found)
+
 
 def test_every_hook_is_handed_the_providers_transport_and_the_state_it_acts_on(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(O, "write", Written())
@@ -304,6 +308,14 @@ def test_every_hook_is_handed_the_providers_transport_and_the_state_it_acts_on(m
     p.delete("box:thing", news)
     assert p.handed == [("read_state", t, news), ("stored_identity", t, news), ("remove", t, 4)]
     assert unmarked == [(t, O.marker_path("Box", "thing"))]
+    # an adopted thing is left, handed what delete found
+    adopted = WitnessedBox(Box(value=3))
+    state = outs_of(adopted.create(dict(box_inputs(owner=ME).model_dump(mode="json"))))
+    assert state["adopted"] is True
+    del adopted.handed[:]
+    adopted.delete("box:thing", state)
+    assert adopted.handed == [("read_state", adopted.transport, state), ("stored_identity", adopted.transport, state),
+                              ("leave", adopted.transport, 3)]
     del p.handed[:]
     given = FakeTransport({})
     p.converge(given, box_inputs(size=5))
