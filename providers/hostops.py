@@ -90,14 +90,19 @@ def require_file(t: Transport, conn: HostConnection, step: str, path: str, *, hi
                              step=step)
 
 
+def remove_quietly(path: str) -> Command:
+    """Remove-Item of one file or folder, never -Recurse (a folder something moved into stays), and a path already
+    gone is no error."""
+    return Command("Remove-Item", {"Path": path, "ErrorAction": "SilentlyContinue"}, ["Force"])
+
+
 def remove_folder_if_empty(t: Transport, conn: HostConnection, step: str, folder: str) -> bool:
     """Remove ``folder`` when nothing is in it (something may have moved in since it was made): True when it is
     gone or was not there, False when it holds anything."""
     fact = ItemCount(folder)
     if fact.parse(t.run(conn, step, fact.statements(), idempotent=True).output):
         return False
-    t.run(conn, step, Command("Remove-Item", {"Path": folder, "ErrorAction": "SilentlyContinue"}, ["Force"]),
-          idempotent=True)
+    t.run(conn, step, remove_quietly(folder), idempotent=True)
     return True
 
 

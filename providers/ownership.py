@@ -33,6 +33,7 @@ import pulumi
 from providers.errors import ConnectorError
 from providers.facts.files import ItemCount
 from providers.facts.markers import Marker, OwnershipMarker
+from providers.hostops import remove_quietly
 from providers.transport import Command, HostConnection, Transport
 
 MARKER_ROOT = r"C:\ProgramData\WapConnectorIac"
@@ -88,13 +89,11 @@ def remove(t: Transport, conn: HostConnection, step: str, path: str) -> None:
     gone = path
     for folder in marker_folders(path):
         left = ItemCount(folder)
-        outputs = t.run(conn, step, [Command("Remove-Item", {"Path": gone, "ErrorAction": "SilentlyContinue"},
-                                             ["Force"]), *left.statements()], idempotent=True).outputs
+        outputs = t.run(conn, step, [remove_quietly(gone), *left.statements()], idempotent=True).outputs
         if left.parse(outputs[-1]) != 0:  # something else is in it, or the count could not be read
             return
         gone = folder
-    t.run(conn, step, Command("Remove-Item", {"Path": gone, "ErrorAction": "SilentlyContinue"}, ["Force"]),
-          idempotent=True)
+    t.run(conn, step, remove_quietly(gone), idempotent=True)
 
 
 def marker_folders(path: str) -> list[str]:
